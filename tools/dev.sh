@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# ringcap developer entry point for a fresh Debian 12 machine.
+#   tools/dev.sh run [ringcap run options]   install what is missing, build, run the proxy
+#   tools/dev.sh test                        install what is missing, build, run every suite
+#   tools/dev.sh deps [extra packages]       only install what is missing
+# Idempotent: packages already present are skipped, builds are incremental.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BUILD_PKGS=(gcc clang meson ninja-build pkg-config liburing-dev libhyperscan-dev
+            libzstd-dev android-libboringssl-dev node-llhttp)
+TEST_PKGS=(curl python3 nginx-light)
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+deps() {
+  local missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "installing: ${missing[*]}" >&2
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+}
+
+build() { # build DIR [meson options...]
+  local dir=$1; shift
+  if [ ! -f "$dir/build.ninja" ]; then
+    meson setup "$dir" "$@" >&2
+  fi
+  ninja -C "$dir" >&2
+}
+
+cmd=${1:-run}; shift || true
+case "$cmd" in
+  deps)
+    deps "${BUILD_PKGS[@]}" "${TEST_PKGS[@]}" "$@" ;;
+  run)
+    deps "${BUILD_PKGS[@]}"
+    build build -Dwerror_strict=true
+    exec ./build/tools/ringcap run "$@" ;;
+  test)
+    deps "${BUILD_PKGS[@]}" "${TEST_PKGS[@]}"
+    exec tests/run-all.sh ;;
+  *)
+    echo "usage: tools/dev.sh run|test|deps" >&2; exit 2 ;;
+esac
