@@ -1,0 +1,271 @@
+/*
+ * engine/eng-int.h - the engine's private types, shared by its .c files only.
+ *
+ * Ownership: every struct here belongs to one worker thread, except
+ * struct eng (read-only after start, plus the `stopping` flag) and the
+ * resolver's queue (engine/resolve.c, mutex-protected).
+ */
+#ifndef RINGCAP_ENG_INT_H
+#define RINGCAP_ENG_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <liburing.h>
+
+#include "engine/eng.h"
+#include "engine/http1.h"
+
+#define ENG_NONE UINT32_MAX
+
+/* ---- completion user_data: op, slot, generation (one place) ---- */
+enum eng_op {
+	OP_ACCEPT = 1, OP_RECV, OP_SEND, OP_CONNECT, OP_CLOSE, OP_CANCEL,
+	OP_TICK, OP_RESOLVED, OP_CLOSE_RAW,
+};
+
+static inline uint64_t udata(enum eng_op op, uint32_t slot, uint32_t gen)
+{
+	return ((uint64_t)op << 56) | ((uint64_t)(slot & 0xffffffu) << 32) | gen;
+}
+static inline enum eng_op udata_op(uint64_t u) { return (enum eng_op)(u >> 56); }
+static inline uint32_t udata_slot(uint64_t u) { return (uint32_t)(u >> 32) & 0xffffffu; }
+static inline uint32_t udata_gen(uint64_t u) { return (uint32_t)u; }
+
+/* ---- timers: one intrusive list per duration class, so each list is in
+ * deadline order and arming or expiring is O(1). ---- */
+enum eng_tclass {
+	T_NONE = 0, T_HEADER, T_IDLE, T_CONNECT, T_UPSTREAM, T_UP_IDLE, T_LINGER,
+	T_GRACE, T_COUNT
+};
+
+/* ---- output segments: what a send references ---- */
+#define SEG_BUF  0  /* a provided buffer: id = buffer id */
+#define SEG_HEAD 1  /* a head-pool buffer: id = pool index */
+#define SEG_CONST 2 /* static bytes */
+struct eng_seg {
+	const char *p;
+	uint32_t len;
+	uint16_t id;
+	uint8_t kind;
+};
+
+/* Socket roles and states. */
+enum sock_role { ROLE_CLIENT = 1, ROLE_UPSTREAM };
+
+enum client_state {
+	C_IDLE = 1,     /* between requests */
+	C_HEAD,         /* reading a request head */
+	C_WAIT,         /* head done, waiting for an upstream */
+	C_EXCHANGE,     /* request body and/or response flowing */
+	C_TUNNEL,       /* CONNECT or upgraded: bytes both ways */
+	C_LINGER,       /* final answer sent, draining before close */
+};
+
+enum up_state {
+	U_RESOLVING = 1, U_CONNECTING, U_ACTIVE, U_IDLE, U_TUNNEL,
+};
+
+/* Socket flags. */
+#define SF_RECV      0x0001u  /* a multishot recv is armed */
+#define SF_SENDING   0x0002u  /* a send is in flight */
+#define SF_EOF       0x0004u  /* peer sent FIN */
+#define SF_CLOSING   0x0008u  /* close requested; waits for ops == 0 */
+#define SF_PAUSED    0x0010u  /* recv paused: too many buffers held */
+#define SF_STARVED   0x0020u  /* recv ended with ENOBUFS, re-arm later */
+#define SF_FLUSHCLOSE 0x0040u /* close (linger) once the out queue drains */
+#define SF_ZC        0x0080u  /* the send in flight is zero-copy */
+#define SF_ZC_NOTIF  0x0100u  /* zero-copy data sent, notification pending */
+#define SF_REUSABLE  0x0200u  /* upstream may go back to the pool */
+#define SF_CANCELING 0x0400u  /* a recv cancel is in flight */
+#define SF_SHUT_WR   0x0800u  /* we sent FIN */
+
+/* Exchange flags kept on the client socket. */
+#define XF_REQ_DONE   0x01u  /* request fully read from the client */
+#define XF_RESP_DONE  0x02u  /* response fully read from the upstream */
+#define XF_RESP_HEAD  0x04u  /* response head sent to the client */
+#define XF_CLOSE      0x08u  /* close the client after this exchange */
+#define XF_CONNECT    0x10u  /* CONNECT request */
+#define XF_UPGRADE    0x20u  /* request asks for an Upgrade */
+#define XF_HEAD_REQ   0x40u  /* HEAD request */
+#define XF_SENT_ANY   0x80u  /* bytes of this request went upstream */
+
+struct eng_sock {
+	int fd;
+	uint32_t gen;
+	uint16_t flags;
+	uint8_t role;
+	uint8_t state;
+	uint16_t ops;           /* completions still to come */
+	uint16_t in_count;      /* buffers in the input queue */
+	uint32_t peer;          /* paired socket slot or ENG_NONE */
+	/* input queue: provided buffers linked through w->buf_next */
+	uint16_t in_head, in_tail;
+	uint32_t in_off;        /* consumed bytes of in_head */
+	/* output queue */
+	uint8_t out_head, out_n, send_n;
+	uint32_t send_bytes;    /* bytes in the send in flight */
+	struct eng_seg out[ENG_OUT_SEGS];
+	struct iovec iov[ENG_OUT_SEGS];
+	struct msghdr msg;
+	/* timer */
+	uint32_t t_prev, t_next;
+	uint64_t t_deadline_ms;
+	uint8_t t_class;
+	/* head being read */
+	uint32_t head_buf;      /* head-pool index or ENG_NONE */
+	uint32_t head_len;
+	struct h1_scan scan;
+	struct h1_parser hp;
+	/* client: the exchange; upstream: its key */
+	uint8_t xflags;
+	uint8_t err;
+	uint16_t port;
+	uint8_t host_len;
+	char host[ENG_HOST_MAX + 1];
+	uint32_t pool_next;     /* idle pool chain (upstream) */
+	uint32_t resolve_slot;  /* pending look-up (upstream) */
+	uint64_t t0_ns;         /* client: exchange start, monotonic */
+	struct sockaddr_storage addr;  /* upstream: where it connects */
+	socklen_t addr_len;
+	struct eng_xchg *x;     /* client: exchange record (pool) */
+	void *sink_h;           /* sink's handle for the exchange */
+};
+
+/* Per-worker DNS cache entry (direct mapped by host hash). */
+struct eng_dns_entry {
+	uint64_t expires_ms;
+	uint32_t hash;
+	uint8_t host_len;
+	char host[ENG_HOST_MAX + 1];
+	struct sockaddr_storage addr;
+	socklen_t addr_len;
+	int err;                /* 0 or the getaddrinfo error */
+};
+
+/* A pending name look-up, handed to the resolver thread. */
+struct eng_resolve {
+	uint32_t sock, gen;
+	uint16_t port;
+	uint8_t host_len;
+	char host[ENG_HOST_MAX + 1];
+	struct sockaddr_storage addr;
+	socklen_t addr_len;
+	int err;
+	uint32_t next_free;
+};
+
+struct eng_worker {
+	struct eng *e;
+	unsigned index;
+	pthread_t thread;
+	struct io_uring ring;
+	int listen_fd;
+	bool accepting;
+	/* provided buffers */
+	struct io_uring_buf_ring *br;
+	size_t br_size;
+	char *bufs;
+	uint16_t *buf_next;
+	uint16_t *buf_ref;
+	uint32_t *buf_len;
+	unsigned buf_mask;
+	unsigned buf_returned;  /* added to the ring, not yet advanced */
+	unsigned bufs_out;      /* buffers handed to us and not returned */
+	/* sockets */
+	struct eng_sock *socks;
+	unsigned nsocks;        /* capacity (clients + upstreams + reject) */
+	uint32_t sock_free;
+	unsigned clients;       /* open client connections */
+	unsigned upstreams;
+	/* head pool */
+	char *heads;
+	size_t head_size;
+	uint32_t *head_free_next;
+	uint32_t head_free;
+	/* exchange records */
+	struct eng_xchg *xchgs;
+	uint32_t *xchg_free_next;
+	uint32_t xchg_free;
+	uint64_t seq;
+	/* timers */
+	uint32_t t_head[T_COUNT], t_tail[T_COUNT];
+	unsigned t_ms[T_COUNT];
+	uint64_t now_ms;
+	struct __kernel_timespec tick_ts;
+	/* starved receivers, re-armed when buffers return */
+	uint32_t starved[64];
+	unsigned nstarved;
+	bool starved_overflow;
+	/* idle upstream pool */
+	uint32_t pool[ENG_POOL_BUCKETS];
+	/* DNS */
+	struct eng_dns_entry *dns;
+	struct eng_resolve *resolves;
+	uint32_t resolve_free;
+	/* scratch for one head parse */
+	struct h1_hdr *hdrs;
+	/* capture sink */
+	void *sink_ctx;
+	/* counters (read by other threads: relaxed) */
+	struct eng_counters c;
+	bool draining;
+	uint64_t drain_deadline_ms;
+};
+
+struct eng {
+	struct eng_config cfg;
+	unsigned nworkers;
+	struct eng_worker *w;
+	atomic_bool stopping;
+	struct eng_resolver *resolver;
+};
+
+/* engine/resolve.c */
+int eng_resolver_start(struct eng *e, char *err, size_t err_len);
+void eng_resolver_stop(struct eng *e);
+int eng_resolver_submit(struct eng_worker *w, uint32_t slot);
+
+/* engine/worker.c */
+int eng_worker_spawn(struct eng_worker *w, int cpu, char *err, size_t err_len);
+void eng_worker_join(struct eng_worker *w);
+void eng_worker_free(struct eng_worker *w);
+struct io_uring_sqe *eng_sqe(struct eng_worker *w);
+uint64_t eng_now_ns(void);
+uint64_t eng_wall_ns(void);
+void eng_timer_arm(struct eng_worker *w, struct eng_sock *s, enum eng_tclass c);
+void eng_timer_stop(struct eng_worker *w, struct eng_sock *s);
+struct eng_sock *eng_sock_new(struct eng_worker *w, int fd, enum sock_role role);
+void eng_recv_arm(struct eng_worker *w, struct eng_sock *s);
+void eng_recv_pause(struct eng_worker *w, struct eng_sock *s);
+void eng_buf_unref(struct eng_worker *w, uint16_t bid);
+void eng_in_consume(struct eng_worker *w, struct eng_sock *s, size_t n);
+size_t eng_in_peek(struct eng_worker *w, struct eng_sock *s, const char **p);
+bool eng_out_full(const struct eng_sock *s);
+void eng_out_push(struct eng_sock *s, uint8_t kind, uint16_t id, const char *p, uint32_t len);
+void eng_out_forward(struct eng_worker *w, struct eng_sock *to, struct eng_sock *from, size_t n);
+void eng_flush(struct eng_worker *w, struct eng_sock *s);
+void eng_sock_close(struct eng_worker *w, struct eng_sock *s);
+void eng_sock_linger(struct eng_worker *w, struct eng_sock *s);
+uint32_t eng_head_get(struct eng_worker *w);
+void eng_head_put(struct eng_worker *w, uint32_t idx);
+char *eng_head_ptr(struct eng_worker *w, uint32_t idx);
+static inline uint32_t eng_slot(const struct eng_worker *w, const struct eng_sock *s)
+{
+	return (uint32_t)(s - w->socks);
+}
+
+/* engine/proxy.c */
+void px_accepted(struct eng_worker *w, struct eng_sock *c);
+void px_input(struct eng_worker *w, struct eng_sock *s);
+void px_eof(struct eng_worker *w, struct eng_sock *s, int err);
+void px_sent(struct eng_worker *w, struct eng_sock *s);
+void px_connected(struct eng_worker *w, struct eng_sock *u, int res);
+void px_resolved(struct eng_worker *w, struct eng_resolve *r);
+void px_timeout(struct eng_worker *w, struct eng_sock *s);
+void px_closed(struct eng_worker *w, struct eng_sock *s);
+void px_drain(struct eng_worker *w);
+
+#endif

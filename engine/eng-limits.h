@@ -1,0 +1,87 @@
+/*
+ * engine/eng-limits.h - every bound of the data plane, with its unit and why.
+ *
+ * User-tunable limits have a default here and a `ringcap run` option of the
+ * same name (tools/opts.c); the *_MAX values bound what an option accepts.
+ */
+#ifndef RINGCAP_ENG_LIMITS_H
+#define RINGCAP_ENG_LIMITS_H
+
+/* A request head (request line + headers) larger than this gets 431. 32 KiB
+ * holds the cookie-heavy heads of real browsers with room to spare. */
+#define ENG_REQUEST_HEAD_DEFAULT   (32u * 1024)
+/* Response heads carry big Set-Cookie and CSP headers: allow twice as much. */
+#define ENG_RESPONSE_HEAD_DEFAULT  (64u * 1024)
+/* Upper bound for both head options: head buffers come from a per-worker pool
+ * allocated at start-up, so they stay small. */
+#define ENG_HEAD_MAX               (1024u * 1024)
+/* Header lines per head; more gets 431 (requests) or 502 (responses). */
+#define ENG_HEADERS_DEFAULT        100u
+#define ENG_HEADERS_MAX            1000u
+
+/* Client connections a worker serves at once. Beyond it: 503 and close. */
+#define ENG_CONNS_DEFAULT          16384u
+#define ENG_CONNS_MAX              (1u << 20)
+/* Extra slots used only to answer 503 to clients over the limit. */
+#define ENG_REJECT_SLOTS           64u
+
+/* Timeouts, milliseconds. */
+#define ENG_HEADER_TIMEOUT_MS      10000u   /* first byte -> end of head (408) */
+#define ENG_IDLE_TIMEOUT_MS        60000u   /* keep-alive / body / tunnel idle */
+#define ENG_CONNECT_TIMEOUT_MS     5000u    /* upstream TCP connect (504) */
+#define ENG_UPSTREAM_TIMEOUT_MS    60000u   /* upstream silent mid-exchange (504) */
+#define ENG_UPSTREAM_IDLE_MS       30000u   /* pooled upstream kept this long */
+#define ENG_GRACE_MS               10000u   /* in-flight exchanges at shutdown */
+#define ENG_DNS_TTL_MS             60000u   /* resolver cache, positive answers */
+#define ENG_DNS_NEG_TTL_MS         5000u    /* resolver cache, failures */
+/* After a final error response: how long to drain the client before close,
+ * so that its unread bytes do not turn our answer into an RST. */
+#define ENG_LINGER_MS              2000u
+#define ENG_TIMEOUT_MAX_MS         (24u * 3600 * 1000)
+/* Timer resolution: one IORING_OP_TIMEOUT tick per worker. */
+#define ENG_TICK_MS                100u
+
+/* Provided-buffer ring per worker: every recv lands in one of these. Idle
+ * connections hold none, so memory follows traffic, not connection count. */
+#define ENG_BUF_COUNT_DEFAULT      4096u
+#define ENG_BUF_COUNT_MAX          32768u   /* ring entries: a power of two */
+#define ENG_BUF_SIZE_DEFAULT       (16u * 1024)
+#define ENG_BUF_SIZE_MIN           1024u
+#define ENG_BUF_SIZE_MAX           (1024u * 1024)
+
+/* Zero-copy sends from this many bytes per send; 0 = never. On loopback the
+ * kernel copies anyway and the extra notification costs (bench/README.md),
+ * so the default is off; on a NIC with large bodies, 64 KiB pays off. */
+#define ENG_ZC_THRESHOLD_DEFAULT   0u
+
+/* Per socket flow control. A connection holds at most this many received
+ * buffers before its recv is paused: memory per connection is bounded by
+ * (ENG_IN_BUFS_MAX + ENG_OUT_SEGS) * buf_size, never by a body's size. */
+#define ENG_IN_BUFS_MAX            8u
+#define ENG_OUT_SEGS               16u
+
+/* Head buffer pool per worker (heads being read or sent). Exhausted: 503. */
+#define ENG_HEADBUF_DEFAULT        1024u
+
+/* Resolver: host names and in-flight look-ups. */
+#define ENG_HOST_MAX               255u     /* RFC 1035 name length */
+#define ENG_RESOLVE_SLOTS          1024u    /* pending per worker */
+#define ENG_DNS_CACHE_SLOTS        1024u    /* per worker, direct mapped */
+
+/* Idle upstream pool hash buckets per worker. */
+#define ENG_POOL_BUCKETS           1024u
+
+/* Completion drain batch: the loop never handles more before re-checking. */
+#define ENG_CQE_BATCH              256u
+#define ENG_WORKERS_MAX            256u
+/* Ring size: enough SQEs for a batch of completions that each submit two. */
+#define ENG_RING_ENTRIES           1024u
+
+_Static_assert(ENG_REQUEST_HEAD_DEFAULT <= ENG_HEAD_MAX, "head default within max");
+_Static_assert(ENG_RESPONSE_HEAD_DEFAULT <= ENG_HEAD_MAX, "head default within max");
+_Static_assert((ENG_BUF_COUNT_MAX & (ENG_BUF_COUNT_MAX - 1)) == 0, "ring is a power of two");
+_Static_assert(ENG_BUF_COUNT_MAX <= 65536, "buffer ids are 16 bit in the CQE");
+_Static_assert(ENG_OUT_SEGS <= 64, "one sendmsg takes every queued segment");
+_Static_assert(ENG_TICK_MS < ENG_LINGER_MS, "linger outlives a tick");
+
+#endif

@@ -1,0 +1,141 @@
+/*
+ * engine/eng.h - the data plane's public API.
+ *
+ * The engine runs one pinned worker thread per core, each with its own
+ * io_uring, listener (SO_REUSEPORT), provided-buffer ring and upstream pool,
+ * and proxies HTTP/1.1 (absolute-form requests, CONNECT tunnels, Upgrade).
+ * It knows nothing of the CLI, JSON or the web UI: the control plane starts
+ * and stops it, reads counters, and plugs a capture sink in.
+ */
+#ifndef RINGCAP_ENG_H
+#define RINGCAP_ENG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "engine/eng-limits.h"
+
+struct eng;
+
+/* Everything `ringcap run` can tune. eng_config_defaults() fills it. */
+struct eng_config {
+	struct sockaddr_storage listen;  /* proxy listener */
+	socklen_t listen_len;
+	unsigned workers;                /* threads; 0 = online CPUs */
+	unsigned max_conns;              /* client connections per worker */
+	unsigned max_request_head;       /* bytes, 431 beyond */
+	unsigned max_response_head;      /* bytes, 502 beyond */
+	unsigned max_headers;            /* header lines per head */
+	unsigned header_timeout_ms;
+	unsigned idle_timeout_ms;
+	unsigned connect_timeout_ms;
+	unsigned upstream_timeout_ms;
+	unsigned upstream_idle_timeout_ms;
+	unsigned grace_ms;
+	unsigned dns_ttl_ms;
+	unsigned buf_count;              /* provided buffers per worker, 2^n */
+	unsigned buf_size;               /* bytes per provided buffer */
+	unsigned head_buffers;           /* head pool per worker */
+	unsigned zc_threshold;           /* bytes; 0 = no zero-copy sends */
+	const struct eng_sink_ops *sink; /* NULL: nothing is captured */
+	void *sink_arg;                  /* passed to sink->open */
+};
+
+enum eng_dir { ENG_DIR_REQUEST = 0, ENG_DIR_RESPONSE = 1 };
+
+/* Why an exchange ended badly; ENG_ERR_NONE for a normal end. */
+enum eng_err {
+	ENG_ERR_NONE = 0,
+	ENG_ERR_BAD_REQUEST,      /* malformed or ambiguous request (400) */
+	ENG_ERR_HEAD_TOO_BIG,     /* 431 */
+	ENG_ERR_HEADER_TIMEOUT,   /* 408 */
+	ENG_ERR_DNS,              /* 502, host does not resolve */
+	ENG_ERR_CONNECT,          /* 502, refused or unreachable */
+	ENG_ERR_CONNECT_TIMEOUT,  /* 504 */
+	ENG_ERR_UPSTREAM_TIMEOUT, /* 504 */
+	ENG_ERR_BAD_RESPONSE,     /* 502, malformed upstream response */
+	ENG_ERR_UPSTREAM_CLOSED,  /* upstream closed mid-response */
+	ENG_ERR_CLIENT_CLOSED,    /* client went away mid-exchange */
+	ENG_ERR_OVERLOAD,         /* 503, a pool was exhausted */
+	ENG_ERR_SHUTDOWN,         /* grace period ran out */
+	ENG_ERR_COUNT
+};
+
+/* Exchange flags. */
+#define ENG_X_TUNNEL     0x01u  /* CONNECT: bytes only */
+#define ENG_X_UPGRADE    0x02u  /* 101 Switching Protocols, then bytes */
+#define ENG_X_LOCAL      0x04u  /* answered by the proxy itself */
+#define ENG_X_REUSED     0x08u  /* upstream came from the idle pool */
+
+/*
+ * One exchange as the engine saw it. Valid during each sink call only; a
+ * sink that keeps anything copies it. Times are CLOCK_REALTIME ns for
+ * start_ns and CLOCK_MONOTONIC ns offsets from start for the rest (0 = did
+ * not happen).
+ */
+struct eng_xchg {
+	uint64_t seq;                     /* per worker, from 1 */
+	unsigned worker;
+	struct sockaddr_storage client;
+	uint64_t start_ns;                /* wall clock, first request byte */
+	uint64_t dns_ns, connect_ns, request_sent_ns, first_byte_ns, end_ns;
+	const char *method; size_t method_len;
+	const char *url; size_t url_len;  /* as the client sent it */
+	const char *host; size_t host_len;
+	uint16_t port;
+	uint8_t http_minor;
+	uint16_t status;                  /* 0 until a response head */
+	uint64_t request_head_bytes, request_body_bytes;   /* on the wire */
+	uint64_t response_head_bytes, response_body_bytes; /* on the wire */
+	uint32_t flags;                   /* ENG_X_* */
+	enum eng_err err;
+};
+
+/*
+ * Capture sink. open() runs once in each worker thread and returns that
+ * worker's context; every other call happens in the same worker, on the hot
+ * path, and must not block. begin() returns a per-exchange handle, or NULL
+ * to skip the exchange (nothing more is offered for it). Body bytes are
+ * offered as they stream, decoded of chunked framing, never collected: a
+ * sink that keeps them writes them out or drops them.
+ */
+struct eng_sink_ops {
+	void *(*open)(void *arg, unsigned worker);
+	void *(*begin)(void *ctx, const struct eng_xchg *x,
+		       const char *head, size_t head_len);
+	void (*body)(void *ctx, void *h, enum eng_dir dir, const char *p, size_t n);
+	void (*response)(void *ctx, void *h, const struct eng_xchg *x,
+			 const char *head, size_t head_len);
+	void (*end)(void *ctx, void *h, const struct eng_xchg *x);
+	void (*close)(void *ctx);
+};
+
+/* Counters, summed over workers by eng_counters(). */
+struct eng_counters {
+	uint64_t conns_accepted, conns_open, conns_rejected;
+	uint64_t requests, responses, tunnels, upgrades;
+	uint64_t bytes_from_clients, bytes_to_clients;
+	uint64_t bytes_from_upstreams, bytes_to_upstreams;
+	uint64_t upstream_connects, upstream_reused;
+	uint64_t zc_sends, zc_copied;
+	uint64_t errors[ENG_ERR_COUNT];
+};
+
+void eng_config_defaults(struct eng_config *c);
+
+/* Probes the kernel, binds every listener and starts the workers.
+ * Returns 0, or -errno with a sentence in err (NUL-terminated). */
+int eng_start(struct eng **out, const struct eng_config *c, char *err, size_t err_len);
+
+/* Stops accepting, lets in-flight exchanges finish up to grace_ms, joins
+ * the workers and frees everything. */
+void eng_stop(struct eng *e);
+
+void eng_counters(const struct eng *e, struct eng_counters *out);
+
+const char *eng_err_name(enum eng_err e);
+
+#endif

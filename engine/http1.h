@@ -1,0 +1,117 @@
+/*
+ * engine/http1.h - HTTP/1.1 head handling: a strict incremental head scanner,
+ * llhttp wiring for heads and bodies, target parsing and head rewriting.
+ *
+ * Pure functions over caller-provided buffers and arrays: no I/O, no
+ * allocation. engine/proxy.c drives them; tests/engine/http1_test.c tests
+ * them alone. Ambiguous framing is refused here, before anything is
+ * forwarded: bare LF or CR, obs-fold, whitespace before a colon, NUL,
+ * Content-Length with Transfer-Encoding, more than one Content-Length,
+ * a Transfer-Encoding other than "chunked".
+ */
+#ifndef RINGCAP_HTTP1_H
+#define RINGCAP_HTTP1_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <llhttp.h>
+
+/* Connection header tokens remembered per head: more is a 400/502. */
+#define H1_CONN_TOKENS_MAX 16u
+
+/* Incremental head scanner state; zero it to start a head. */
+struct h1_scan {
+	uint32_t pos;         /* next byte to look at */
+	uint32_t line_start;  /* offset of the current line */
+	uint32_t lines;       /* complete lines so far */
+	uint8_t colon;        /* current header line has its colon */
+};
+
+/* One header line: offsets into the head. Value is trimmed of OWS. */
+struct h1_hdr {
+	uint32_t name_off, name_len;
+	uint32_t value_off, value_len;
+};
+
+/* Framing and hop-by-hop facts of a parsed head. */
+struct h1_msg {
+	const char *base;          /* the head */
+	uint32_t head_len;
+	uint32_t start_off, start_len;  /* method (request) / version (response) */
+	uint32_t url_off, url_len;      /* request target */
+	uint32_t reason_off, reason_len;
+	uint16_t status;
+	uint8_t method;            /* llhttp_method_t */
+	uint8_t minor;             /* HTTP/1.x */
+	unsigned nhdr, hdr_cap;
+	struct h1_hdr *hdr;        /* caller's array */
+	int64_t content_length;    /* -1: none */
+	bool chunked;
+	bool conn_close, conn_keep_alive, conn_upgrade;
+	int upgrade_hdr;           /* index of Upgrade, -1 none */
+	int max_forwards;          /* -1 none */
+	unsigned nconn_tok;
+	struct { uint32_t off, len; } conn_tok[H1_CONN_TOKENS_MAX];
+};
+
+/* llhttp with the callbacks ringcap needs. `on_body` gets decoded body
+ * bytes (chunk framing removed); `done` is set at message end, where the
+ * parser pauses so that the caller knows where the next message starts. */
+struct h1_parser {
+	llhttp_t p;
+	struct h1_msg *msg;        /* set only while a head is parsed */
+	void (*on_body)(void *arg, const char *at, size_t n);
+	void *arg;
+	uint8_t skip_body;         /* response to HEAD: no body follows */
+	uint8_t done;
+	uint8_t failed;
+};
+
+/* Request target. */
+struct h1_target {
+	const char *host; size_t host_len;  /* without brackets for IPv6 */
+	const char *path; size_t path_len;  /* "/" when the URL has none */
+	uint16_t port;
+	bool origin_form;                   /* "/..." : addressed to us */
+	bool bracketed;                     /* IPv6 literal */
+};
+
+/* Scans head bytes [s->pos, len) of p. Returns the head length (through the
+ * blank line) once complete, -EAGAIN for "need more", -EBADMSG with *why
+ * when the head is malformed, -E2BIG when it has more than max_lines. */
+int h1_scan(struct h1_scan *s, const char *p, size_t len, unsigned max_lines,
+	    const char **why);
+
+void h1_parser_init(struct h1_parser *hp, bool response,
+		    void (*on_body)(void *, const char *, size_t), void *arg);
+/* Parses one complete head (as h1_scan delimited it) into m. Resets the
+ * parser first. Returns 0 or -EBADMSG with *why. */
+int h1_parse_head(struct h1_parser *hp, struct h1_msg *m, const char *head,
+		  size_t len, const char **why);
+/* Feeds body bytes; returns bytes consumed (all of n, or fewer when the
+ * message ended: hp->done), or -EBADMSG with *why. */
+long h1_parse_body(struct h1_parser *hp, const char *p, size_t n, const char **why);
+/* The peer closed: ends a close-delimited body. 0 or -EBADMSG. */
+int h1_parse_eof(struct h1_parser *hp, const char **why);
+/* True when the message needs no more bytes after its head. */
+bool h1_body_expected(const struct h1_parser *hp);
+
+int h1_parse_target(const char *url, size_t len, bool connect,
+		    struct h1_target *t, const char **why);
+
+/* Index of the first header named `name` (case-insensitive), or -1. */
+int h1_find(const struct h1_msg *m, const char *name);
+bool h1_is_hop_by_hop(const struct h1_msg *m, const struct h1_hdr *h);
+
+/* Writes the head to send upstream: origin-form request line, end-to-end
+ * headers, Host from the target, Via, Max-Forwards decremented. Keeps
+ * Upgrade when `upgrade`. Returns bytes written or -ENOSPC. */
+long h1_write_request(const struct h1_msg *m, const struct h1_target *t,
+		      bool upgrade, char *out, size_t cap);
+/* Writes the head to send to the client: status line, end-to-end headers,
+ * Via, "Connection: close" when close, Upgrade kept for a 101. */
+long h1_write_response(const struct h1_msg *m, bool close, char *out, size_t cap);
+
+#endif

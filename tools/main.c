@@ -1,0 +1,264 @@
+/*
+ * tools/main.c - the ringcap binary: subcommand dispatch and `ringcap run`.
+ *
+ * `run` parses its options into an eng_config (every engine limit is an
+ * option of the same name), starts the engine, and waits for SIGINT or
+ * SIGTERM, which stop accepting and let in-flight exchanges finish within
+ * --grace. Errors: one line on stderr, exit 2 for usage, 1 for start-up.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "engine/eng.h"
+#include "tools/opts.h"
+
+#define RINGCAP_VERSION "0.1.0"
+
+enum opt_kind { K_ADDR, K_UINT, K_SIZE, K_DUR, K_DIR };
+
+struct run_opts {
+	struct eng_config eng;
+	const char *data_dir;
+};
+
+struct opt {
+	const char *name;
+	enum opt_kind kind;
+	size_t off;               /* unsigned field in struct eng_config */
+	uint64_t min, max;
+	const char *arg, *help;
+};
+
+#define CFG(f) offsetof(struct eng_config, f)
+static const struct opt run_table[] = {
+	{ "listen", K_ADDR, 0, 0, 0, "ADDR:PORT", "proxy listener" },
+	{ "data", K_DIR, 0, 0, 0, "DIR", "data directory (created if missing)" },
+	{ "workers", K_UINT, CFG(workers), 0, ENG_WORKERS_MAX, "N",
+	  "worker threads, one per core (0 = online CPUs)" },
+	{ "max-conns", K_UINT, CFG(max_conns), 1, ENG_CONNS_MAX, "N",
+	  "client connections per worker; beyond: 503" },
+	{ "max-request-head", K_SIZE, CFG(max_request_head), 1024, ENG_HEAD_MAX, "SIZE",
+	  "request line + headers; beyond: 431" },
+	{ "max-response-head", K_SIZE, CFG(max_response_head), 1024, ENG_HEAD_MAX, "SIZE",
+	  "status line + headers from upstream; beyond: 502" },
+	{ "max-headers", K_UINT, CFG(max_headers), 1, ENG_HEADERS_MAX, "N",
+	  "header lines per head; beyond: 431 / 502" },
+	{ "header-timeout", K_DUR, CFG(header_timeout_ms), 1, ENG_TIMEOUT_MAX_MS, "DUR",
+	  "first byte to end of a request head; beyond: 408" },
+	{ "idle-timeout", K_DUR, CFG(idle_timeout_ms), 1, ENG_TIMEOUT_MAX_MS, "DUR",
+	  "idle keep-alive client, stalled body or tunnel: closed" },
+	{ "connect-timeout", K_DUR, CFG(connect_timeout_ms), 1, ENG_TIMEOUT_MAX_MS, "DUR",
+	  "name look-up + upstream connect; beyond: 504" },
+	{ "upstream-timeout", K_DUR, CFG(upstream_timeout_ms), 1, ENG_TIMEOUT_MAX_MS, "DUR",
+	  "upstream silent mid-exchange; beyond: 504" },
+	{ "upstream-idle-timeout", K_DUR, CFG(upstream_idle_timeout_ms), 1,
+	  ENG_TIMEOUT_MAX_MS, "DUR", "idle pooled upstream connection kept" },
+	{ "grace", K_DUR, CFG(grace_ms), 0, ENG_TIMEOUT_MAX_MS, "DUR",
+	  "on SIGINT/SIGTERM, time for in-flight exchanges" },
+	{ "dns-ttl", K_DUR, CFG(dns_ttl_ms), 0, ENG_TIMEOUT_MAX_MS, "DUR",
+	  "name look-up cache lifetime" },
+	{ "buf-count", K_UINT, CFG(buf_count), 16, ENG_BUF_COUNT_MAX, "N",
+	  "receive buffers per worker (power of two)" },
+	{ "buf-size", K_SIZE, CFG(buf_size), ENG_BUF_SIZE_MIN, ENG_BUF_SIZE_MAX, "SIZE",
+	  "bytes per receive buffer" },
+	{ "head-buffers", K_UINT, CFG(head_buffers), 16, 65535, "N",
+	  "heads in flight per worker; beyond: 503" },
+	{ "zc-threshold", K_SIZE, CFG(zc_threshold), 0, UINT32_MAX, "SIZE",
+	  "zero-copy sends from this size (0 = never)" },
+};
+#define NOPTS (sizeof(run_table) / sizeof(run_table[0]))
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"ringcap %s - capture proxy appliance\n\n"
+		"usage: ringcap COMMAND [options]\n\n"
+		"commands:\n"
+		"  run         run the proxy (ringcap run --help for its options)\n"
+		"  version     print the version\n"
+		"  help        this text\n", RINGCAP_VERSION);
+}
+
+static void format_default(const struct opt *o, const struct run_opts *d, char *buf, size_t n)
+{
+	unsigned v = o->off || o->kind == K_UINT ? *(const unsigned *)((const char *)&d->eng + o->off) : 0;
+	switch (o->kind) {
+	case K_ADDR: snprintf(buf, n, "0.0.0.0:5559"); break;
+	case K_DIR: snprintf(buf, n, "%s", d->data_dir); break;
+	case K_UINT:
+		if (strcmp(o->name, "workers") == 0)
+			snprintf(buf, n, "%ld (online CPUs)", sysconf(_SC_NPROCESSORS_ONLN));
+		else
+			snprintf(buf, n, "%u", v);
+		break;
+	case K_SIZE:
+		if (v && v % (1024 * 1024) == 0)
+			snprintf(buf, n, "%uM", v / (1024 * 1024));
+		else if (v && v % 1024 == 0)
+			snprintf(buf, n, "%uk", v / 1024);
+		else
+			snprintf(buf, n, "%u", v);
+		break;
+	case K_DUR:
+		if (v && v % 60000 == 0)
+			snprintf(buf, n, "%um", v / 60000);
+		else if (v && v % 1000 == 0)
+			snprintf(buf, n, "%us", v / 1000);
+		else
+			snprintf(buf, n, "%ums", v);
+		break;
+	}
+}
+
+static void run_usage(FILE *f, const struct run_opts *d)
+{
+	fprintf(f, "usage: ringcap run [options]\n\n"
+		"Forwards HTTP/1.1 (absolute-form requests, CONNECT tunnels, WebSocket\n"
+		"upgrades) at line rate. SIZE: 4096, 32k, 16M. DUR: 500ms, 10s, 2m.\n\n"
+		"options (default in brackets):\n");
+	for (size_t i = 0; i < NOPTS; i++) {
+		char def[64], flag[64];
+		format_default(&run_table[i], d, def, sizeof(def));
+		snprintf(flag, sizeof(flag), "--%s %s", run_table[i].name, run_table[i].arg);
+		fprintf(f, "  %-34s %s [%s]\n", flag, run_table[i].help, def);
+	}
+	fprintf(f, "  %-34s %s\n", "-h, --help", "this text");
+}
+
+static int set_opt(const struct opt *o, const char *val, struct run_opts *r)
+{
+	char err[256];
+	uint64_t v = 0;
+	int rc = 0;
+	switch (o->kind) {
+	case K_ADDR:
+		rc = rc_parse_addr(val, &r->eng.listen, &r->eng.listen_len, err, sizeof(err));
+		break;
+	case K_DIR:
+		r->data_dir = val;
+		return 0;
+	case K_UINT: rc = rc_parse_uint(val, &v, err, sizeof(err)); break;
+	case K_SIZE: rc = rc_parse_size(val, &v, err, sizeof(err)); break;
+	case K_DUR: rc = rc_parse_duration_ms(val, &v, err, sizeof(err)); break;
+	}
+	if (rc == 0 && o->kind != K_ADDR && (v < o->min || v > o->max)) {
+		snprintf(err, sizeof(err), "%s is out of range (%llu to %llu)", val,
+			 (unsigned long long)o->min, (unsigned long long)o->max);
+		rc = -EINVAL;
+	}
+	if (rc < 0) {
+		fprintf(stderr, "ringcap run: --%s: %s\n", o->name, err);
+		return rc;
+	}
+	if (o->kind != K_ADDR)
+		*(unsigned *)((char *)&r->eng + o->off) = (unsigned)v;
+	return 0;
+}
+
+/* Relations between options that no single range expresses. */
+static int check_run(const struct run_opts *r)
+{
+	unsigned n = r->eng.buf_count;
+	if (n & (n - 1)) {
+		fprintf(stderr, "ringcap run: --buf-count: %u is not a power of two\n", n);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int parse_run(int argc, char **argv, struct run_opts *r)
+{
+	struct option lo[NOPTS + 2];
+	for (size_t i = 0; i < NOPTS; i++)
+		lo[i] = (struct option){ run_table[i].name, required_argument, NULL, (int)i };
+	lo[NOPTS] = (struct option){ "help", no_argument, NULL, 'h' };
+	lo[NOPTS + 1] = (struct option){ 0 };
+	opterr = 0;
+	optind = 1;
+	for (;;) {
+		int idx = -1;
+		int c = getopt_long(argc, argv, ":h", lo, &idx);
+		if (c == -1)
+			break;
+		if (c == 'h') {
+			run_usage(stdout, r);
+			exit(0);
+		}
+		if (c == '?' || c == ':') {
+			const char *bad = argv[optind - 1];
+			fprintf(stderr, "ringcap run: %s option '%s' (see ringcap run --help)\n",
+				c == ':' ? "missing value for" : "unknown", bad);
+			return -EINVAL;
+		}
+		if (set_opt(&run_table[c], optarg, r) < 0)
+			return -EINVAL;
+	}
+	if (optind < argc) {
+		fprintf(stderr, "ringcap run: unexpected argument '%s'\n", argv[optind]);
+		return -EINVAL;
+	}
+	return check_run(r);
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	struct run_opts r = { .data_dir = "./ringcap-data" };
+	eng_config_defaults(&r.eng);
+	if (parse_run(argc, argv, &r) < 0)
+		return 2;
+	if (mkdir(r.data_dir, 0700) < 0 && errno != EEXIST) {
+		fprintf(stderr, "ringcap run: cannot create data directory '%s': %s\n",
+			r.data_dir, strerror(errno));
+		return 1;
+	}
+	/* Signals are taken by sigwait below, never by a worker. */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	char err[512];
+	struct eng *e = NULL;
+	if (eng_start(&e, &r.eng, err, sizeof(err)) < 0) {
+		fprintf(stderr, "ringcap run: %s\n", err);
+		return 1;
+	}
+	fprintf(stderr, "ringcap: proxy listening, %u workers\n",
+		r.eng.workers ? r.eng.workers : (unsigned)sysconf(_SC_NPROCESSORS_ONLN));
+	int sig = 0;
+	sigwait(&set, &sig);
+	fprintf(stderr, "ringcap: %s, finishing in-flight exchanges\n", strsignal(sig));
+	eng_stop(e);
+	fprintf(stderr, "ringcap: stopped\n");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	const char *cmd = argv[1];
+	if (strcmp(cmd, "run") == 0)
+		return cmd_run(argc - 1, argv + 1);
+	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+		printf("ringcap %s\n", RINGCAP_VERSION);
+		return 0;
+	}
+	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	fprintf(stderr, "ringcap: unknown command '%s' (see ringcap --help)\n", cmd);
+	return 2;
+}

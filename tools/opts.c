@@ -1,0 +1,133 @@
+/*
+ * tools/opts.c - option value parsers (see opts.h). Strict: no trailing
+ * garbage, no overflow, no empty values.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "tools/opts.h"
+
+/* Leading decimal digits of s into *v; returns the count, or -1 on overflow. */
+static int digits(const char *s, uint64_t *v)
+{
+	int n = 0;
+	*v = 0;
+	for (; s[n] >= '0' && s[n] <= '9'; n++) {
+		if (*v > (UINT64_MAX - 9) / 10)
+			return -1;
+		*v = *v * 10 + (uint64_t)(s[n] - '0');
+	}
+	return n;
+}
+
+int rc_parse_uint(const char *s, uint64_t *out, char *err, size_t err_len)
+{
+	int n = digits(s, out);
+	if (n <= 0 || s[n] != '\0') {
+		snprintf(err, err_len, "'%s' is not a whole number", s);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int rc_parse_size(const char *s, uint64_t *out, char *err, size_t err_len)
+{
+	static const struct { const char *suffix; uint64_t mul; } units[] = {
+		{ "", 1 }, { "b", 1 }, { "k", 1024 }, { "kb", 1024 }, { "kib", 1024 },
+		{ "m", 1024 * 1024 }, { "mb", 1024 * 1024 }, { "mib", 1024 * 1024 },
+		{ "g", 1024ull * 1024 * 1024 }, { "gb", 1024ull * 1024 * 1024 },
+		{ "gib", 1024ull * 1024 * 1024 },
+	};
+	uint64_t v;
+	int n = digits(s, &v);
+	if (n > 0) {
+		for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+			if (strcasecmp(s + n, units[i].suffix) != 0)
+				continue;
+			if (v > UINT64_MAX / units[i].mul)
+				break;
+			*out = v * units[i].mul;
+			return 0;
+		}
+	}
+	snprintf(err, err_len, "'%s' is not a size (like 4096, 32k, 16M, 1G)", s);
+	return -EINVAL;
+}
+
+int rc_parse_duration_ms(const char *s, uint64_t *out, char *err, size_t err_len)
+{
+	static const struct { const char *suffix; uint64_t mul; } units[] = {
+		{ "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 },
+	};
+	uint64_t v;
+	int n = digits(s, &v);
+	if (n > 0) {
+		for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+			if (strcmp(s + n, units[i].suffix) != 0)
+				continue;
+			if (v > UINT64_MAX / units[i].mul)
+				break;
+			*out = v * units[i].mul;
+			return 0;
+		}
+	}
+	snprintf(err, err_len, "'%s' is not a duration (like 500ms, 10s, 2m, 1h)", s);
+	return -EINVAL;
+}
+
+int rc_parse_addr(const char *s, struct sockaddr_storage *out, socklen_t *len,
+		  char *err, size_t err_len)
+{
+	char host[64];
+	const char *port_s;
+	memset(out, 0, sizeof(*out));
+	if (s[0] == '[') {
+		const char *rb = strchr(s, ']');
+		if (rb == NULL || rb[1] != ':' || (size_t)(rb - s - 1) >= sizeof(host))
+			goto bad;
+		memcpy(host, s + 1, (size_t)(rb - s - 1));
+		host[rb - s - 1] = '\0';
+		port_s = rb + 2;
+	} else {
+		const char *colon = strrchr(s, ':');
+		if (colon == NULL || (size_t)(colon - s) >= sizeof(host))
+			goto bad;
+		memcpy(host, s, (size_t)(colon - s));
+		host[colon - s] = '\0';
+		port_s = colon + 1;
+	}
+	uint64_t port;
+	int n = digits(port_s, &port);
+	if (n <= 0 || port_s[n] != '\0' || port == 0 || port > 65535)
+		goto bad;
+	struct sockaddr_in *in = (struct sockaddr_in *)out;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)out;
+	if (host[0] == '\0' || strcmp(host, "*") == 0) {
+		in->sin_family = AF_INET;
+		in->sin_addr.s_addr = htonl(INADDR_ANY);
+		in->sin_port = htons((uint16_t)port);
+		*len = sizeof(*in);
+	} else if (strcmp(host, "localhost") == 0 ||
+		   inet_pton(AF_INET, host, &in->sin_addr) == 1) {
+		if (strcmp(host, "localhost") == 0)
+			in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		in->sin_family = AF_INET;
+		in->sin_port = htons((uint16_t)port);
+		*len = sizeof(*in);
+	} else if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)port);
+		*len = sizeof(*in6);
+	} else {
+		goto bad;
+	}
+	return 0;
+bad:
+	snprintf(err, err_len, "'%s' is not ADDR:PORT (like 0.0.0.0:5559, "
+		 "127.0.0.1:5559, [::1]:5559, :5559)", s);
+	return -EINVAL;
+}
