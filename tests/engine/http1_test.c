@@ -1,0 +1,271 @@
+/*
+ * tests/engine/http1_test.c - the head scanner, llhttp wiring, target
+ * parsing and head rewriting of engine/http1.c, alone.
+ *
+ * Every head is placed right before a PROT_NONE guard page, so a read past
+ * its end faults, and is also fed to the scanner one byte at a time.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "engine/http1.h"
+
+static int failures;
+
+#define CHECK(cond) do { \
+	if (!(cond)) { \
+		fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+		failures++; \
+	} \
+} while (0)
+
+static char *guard_base;
+static size_t page;
+
+/* Copies s so that its last byte sits right before the guard page. */
+static const char *guarded(const char *s, size_t n)
+{
+	char *end = guard_base + 4 * page;
+	memcpy(end - n, s, n);
+	return end - n;
+}
+
+/* Scans all at once and byte by byte; both must agree. */
+static int scan(const char *s, const char **why)
+{
+	size_t n = strlen(s);
+	const char *p = guarded(s, n);
+	struct h1_scan a = {0}, b = {0};
+	int whole = h1_scan(&a, p, n, 100, why);
+	int step = -EAGAIN;
+	const char *why2 = NULL;
+	for (size_t i = 1; i <= n && step == -EAGAIN; i++)
+		step = h1_scan(&b, guarded(s, i), i, 100, &why2);
+	CHECK(whole == step);
+	return whole;
+}
+
+static void test_scan(void)
+{
+	const char *why = NULL;
+	CHECK(scan("GET / HTTP/1.1\r\nHost: a\r\n\r\n", &why) == 27);
+	CHECK(scan("GET / HTTP/1.1\r\nHost: a\r\n", &why) == -EAGAIN);
+	CHECK(scan("GET / HTTP/1.1\r\nHost: a\r\n\r", &why) == -EAGAIN);
+	CHECK(scan("GET / HTTP/1.1\nHost: a\r\n\r\n", &why) == -EBADMSG);
+	CHECK(strstr(why, "bare LF") != NULL);
+	CHECK(scan("GET / HTTP/1.1\r\nHost: a\n\r\n", &why) == -EBADMSG);
+	CHECK(scan("GET / HTTP/1.1\r\nHost: a\rX\r\n\r\n", &why) == -EBADMSG);
+	CHECK(strstr(why, "bare CR") != NULL);
+	CHECK(scan("GET / HTTP/1.1\r\nA: b\r\n c\r\n\r\n", &why) == -EBADMSG);
+	CHECK(strstr(why, "obs-fold") != NULL);
+	CHECK(scan("GET / HTTP/1.1\r\nA : b\r\n\r\n", &why) == -EBADMSG);
+	CHECK(strstr(why, "before colon") != NULL);
+	CHECK(scan("GET / HTTP/1.1\r\nAb\r\n\r\n", &why) == -EBADMSG);
+	CHECK(scan("\r\n\r\n", &why) == -EBADMSG);
+	/* NUL is refused; spaces after the colon are fine */
+	const char nul[] = "GET / HTTP/1.1\r\nA: \0\r\n\r\n";
+	struct h1_scan s = {0};
+	CHECK(h1_scan(&s, guarded(nul, sizeof(nul) - 1), sizeof(nul) - 1, 100, &why) == -EBADMSG);
+	CHECK(scan("GET / HTTP/1.1\r\nA:   b c \r\n\r\n", &why) > 0);
+	/* too many lines */
+	char big[4096] = "GET / HTTP/1.1\r\n";
+	for (int i = 0; i < 120; i++)
+		strcat(big, "X: y\r\n");
+	strcat(big, "\r\n");
+	memset(&s, 0, sizeof(s));
+	CHECK(h1_scan(&s, big, strlen(big), 100, &why) == -E2BIG);
+}
+
+struct parsed {
+	struct h1_parser hp;
+	struct h1_msg m;
+	struct h1_hdr hdr[64];
+	char body[256];
+	size_t body_len;
+};
+
+static void collect(void *arg, const char *at, size_t n)
+{
+	struct parsed *p = arg;
+	if (p->body_len + n <= sizeof(p->body)) {
+		memcpy(p->body + p->body_len, at, n);
+		p->body_len += n;
+	}
+}
+
+static int parse(struct parsed *p, const char *head, bool response, const char **why)
+{
+	memset(p, 0, sizeof(*p));
+	h1_parser_init(&p->hp, response, collect, p);
+	p->m.hdr = p->hdr;
+	p->m.hdr_cap = 64;
+	size_t n = strlen(head);
+	return h1_parse_head(&p->hp, &p->m, guarded(head, n), n, why);
+}
+
+static void test_parse(void)
+{
+	static struct parsed p;
+	const char *why = NULL;
+	CHECK(parse(&p, "POST http://a.example:8080/x?y=1 HTTP/1.1\r\nHost: a\r\n"
+		    "Content-Length: 5\r\nConnection: keep-alive, X-Secret\r\nX-Secret: 1\r\n\r\n",
+		    false, &why) == 0);
+	CHECK(p.m.content_length == 5);
+	CHECK(p.m.conn_keep_alive);
+	CHECK(p.m.nconn_tok == 2);
+	CHECK(!p.hp.done);
+	CHECK(p.m.start_len == 4);
+	CHECK(h1_find(&p.m, "x-secret") == 3);
+	CHECK(h1_is_hop_by_hop(&p.m, &p.m.hdr[3]));
+	CHECK(!h1_is_hop_by_hop(&p.m, &p.m.hdr[1]));
+	const char body[] = "helloGET";
+	CHECK(h1_parse_body(&p.hp, body, 8, &why) == 5);
+	CHECK(p.hp.done);
+	CHECK(p.body_len == 5 && memcmp(p.body, "hello", 5) == 0);
+
+	/* chunked, decoded for the sink, consumed exactly */
+	CHECK(parse(&p, "POST http://a/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", false, &why) == 0);
+	CHECK(p.m.chunked);
+	const char ch[] = "3\r\nabc\r\n2\r\nde\r\n0\r\n\r\nNEXT";
+	long used = 0;
+	for (size_t i = 0; i < sizeof(ch) - 1 && !p.hp.done; i++) /* byte at a time */
+		used += h1_parse_body(&p.hp, ch + i, 1, &why);
+	CHECK(used == (long)strlen(ch) - 4);
+	CHECK(p.body_len == 5 && memcmp(p.body, "abcde", 5) == 0);
+
+	CHECK(parse(&p, "POST http://a/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", false, &why) == 0);
+	CHECK(h1_parse_body(&p.hp, "zz\r\n", 4, &why) < 0);
+	CHECK(parse(&p, "POST http://a/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", false, &why) == 0);
+	CHECK(h1_parse_body(&p.hp, "ffffffffffffffffff\r\n", 20, &why) < 0);
+
+	/* ambiguous framing */
+	CHECK(parse(&p, "POST http://a/ HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", false, &why) < 0);
+	CHECK(parse(&p, "POST http://a/ HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", false, &why) < 0);
+	CHECK(parse(&p, "POST http://a/ HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n", false, &why) < 0);
+	CHECK(parse(&p, "POST http://a/ HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", false, &why) < 0);
+	CHECK(parse(&p, "POST http://a/ HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", false, &why) < 0);
+	CHECK(parse(&p, "POST http://a/ HTTP/1.1\r\nContent-Length: -1\r\n\r\n", false, &why) < 0);
+	CHECK(parse(&p, "GET http://a/ HTTP/1.1\r\nConnection: Transfer-Encoding\r\n\r\n", false, &why) < 0);
+	CHECK(parse(&p, "GET http://a/ HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", false, &why) < 0);
+	CHECK(parse(&p, "GET http://a/ HTTP/2.0\r\n\r\n", false, &why) < 0);
+
+	/* responses: same scrutiny, 204/304/HEAD bodiless */
+	CHECK(parse(&p, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n", true, &why) < 0);
+	CHECK(parse(&p, "HTTP/1.1 204 No Content\r\n\r\n", true, &why) == 0);
+	CHECK(p.hp.done && p.m.status == 204);
+	CHECK(parse(&p, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n", true, &why) == 0);
+	CHECK(!p.hp.done);
+	memset(&p, 0, sizeof(p));
+	h1_parser_init(&p.hp, true, collect, &p);
+	p.hp.skip_body = 1;
+	p.m.hdr = p.hdr;
+	p.m.hdr_cap = 64;
+	const char *hh = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n";
+	CHECK(h1_parse_head(&p.hp, &p.m, hh, strlen(hh), &why) == 0);
+	CHECK(p.hp.done);
+	/* close-delimited body ends at EOF */
+	CHECK(parse(&p, "HTTP/1.1 200 OK\r\n\r\n", true, &why) == 0);
+	CHECK(h1_parse_body(&p.hp, "abc", 3, &why) == 3);
+	CHECK(h1_parse_eof(&p.hp, &why) == 0);
+	/* a declared length cut short is an error at EOF */
+	CHECK(parse(&p, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n", true, &why) == 0);
+	CHECK(h1_parse_body(&p.hp, "abc", 3, &why) == 3);
+	CHECK(h1_parse_eof(&p.hp, &why) < 0);
+}
+
+static void test_target(void)
+{
+	struct h1_target t;
+	const char *why = NULL;
+	const char *u = "http://Example.com:8080/a/b?c#frag";
+	CHECK(h1_parse_target(u, strlen(u), false, &t, &why) == 0);
+	CHECK(t.host_len == 11 && memcmp(t.host, "Example.com", 11) == 0);
+	CHECK(t.port == 8080);
+	CHECK(t.path_len == 6 && memcmp(t.path, "/a/b?c", 6) == 0);
+	u = "http://h";
+	CHECK(h1_parse_target(u, strlen(u), false, &t, &why) == 0);
+	CHECK(t.port == 80 && t.path_len == 1 && t.path[0] == '/');
+	u = "http://[::1]:81/";
+	CHECK(h1_parse_target(u, strlen(u), false, &t, &why) == 0);
+	CHECK(t.bracketed && t.host_len == 3 && t.port == 81);
+	u = "/index.html";
+	CHECK(h1_parse_target(u, strlen(u), false, &t, &why) == 0 && t.origin_form);
+	u = "example.com:443";
+	CHECK(h1_parse_target(u, strlen(u), true, &t, &why) == 0 && t.port == 443);
+	u = "example.com";
+	CHECK(h1_parse_target(u, strlen(u), true, &t, &why) < 0);
+	const char *bad[] = { "http://user@h/", "http://h:0/", "http://h:65536/", "http://h:8x/",
+			      "https://h/", "ftp://h/", "http://", "http://[::1/", "http://h h/" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK(h1_parse_target(bad[i], strlen(bad[i]), false, &t, &why) < 0);
+}
+
+static void test_rewrite(void)
+{
+	static struct parsed p;
+	const char *why = NULL;
+	struct h1_target t;
+	char out[1024];
+	const char *req = "OPTIONS http://a.example:8080/p HTTP/1.1\r\nHost: wrong\r\n"
+		"Connection: close, X-Hop\r\nX-Hop: 1\r\nKeep-Alive: 5\r\nProxy-Connection: x\r\n"
+		"Proxy-Authorization: Basic eA==\r\nTE: trailers\r\nTrailer: X\r\n"
+		"Upgrade: websocket\r\nMax-Forwards: 3\r\nX-Keep: yes\r\n\r\n";
+	CHECK(parse(&p, req, false, &why) == 0);
+	const char *url = p.m.base + p.m.url_off;
+	CHECK(h1_parse_target(url, p.m.url_len, false, &t, &why) == 0);
+	long n = h1_write_request(&p.m, &t, false, out, sizeof(out));
+	CHECK(n > 0);
+	out[n > 0 ? n : 0] = '\0';
+	CHECK(strncmp(out, "OPTIONS /p HTTP/1.1\r\n", 21) == 0);
+	CHECK(strstr(out, "Host: a.example:8080\r\n") != NULL);
+	CHECK(strstr(out, "Via: 1.1 ringcap\r\n") != NULL);
+	CHECK(strstr(out, "Max-Forwards: 2\r\n") != NULL);
+	CHECK(strstr(out, "X-Keep: yes\r\n") != NULL);
+	const char *gone[] = { "wrong", "X-Hop", "Keep-Alive", "Proxy-", "TE:", "Trailer", "Upgrade", "Connection" };
+	for (size_t i = 0; i < sizeof(gone) / sizeof(gone[0]); i++)
+		CHECK(strstr(out, gone[i]) == NULL);
+	CHECK(h1_write_request(&p.m, &t, false, out, 20) == -ENOSPC);
+
+	const char *ws = "GET http://h/chat HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n";
+	CHECK(parse(&p, ws, false, &why) == 0);
+	CHECK(h1_parse_target(p.m.base + p.m.url_off, p.m.url_len, false, &t, &why) == 0);
+	n = h1_write_request(&p.m, &t, true, out, sizeof(out));
+	out[n > 0 ? n : 0] = '\0';
+	CHECK(strstr(out, "Connection: Upgrade\r\nUpgrade: websocket\r\n") != NULL);
+	CHECK(strstr(out, "Host: h\r\n") != NULL);
+
+	const char *resp = "HTTP/1.1 200 Fine\r\nConnection: keep-alive, X-Hop\r\nX-Hop: 1\r\n"
+		"Content-Length: 0\r\nSet-Cookie: a=b\r\n\r\n";
+	CHECK(parse(&p, resp, true, &why) == 0);
+	n = h1_write_response(&p.m, true, out, sizeof(out));
+	out[n > 0 ? n : 0] = '\0';
+	CHECK(strncmp(out, "HTTP/1.1 200 Fine\r\n", 19) == 0);
+	CHECK(strstr(out, "X-Hop") == NULL);
+	CHECK(strstr(out, "Set-Cookie: a=b\r\n") != NULL);
+	CHECK(strstr(out, "Connection: close\r\n") != NULL);
+	CHECK(strstr(out, "keep-alive") == NULL);
+}
+
+int main(void)
+{
+	page = (size_t)sysconf(_SC_PAGESIZE);
+	guard_base = mmap(NULL, 5 * page, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (guard_base == MAP_FAILED)
+		return 77;
+	mprotect(guard_base + 4 * page, page, PROT_NONE);
+	test_scan();
+	test_parse();
+	test_target();
+	test_rewrite();
+	if (failures) {
+		fprintf(stderr, "http1_test: %d checks failed\n", failures);
+		return 1;
+	}
+	printf("http1_test: ok\n");
+	return 0;
+}
