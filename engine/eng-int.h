@@ -81,6 +81,7 @@ enum up_state {
 #define SF_REUSABLE  0x0200u  /* upstream may go back to the pool */
 #define SF_CANCELING 0x0400u  /* a recv cancel is in flight */
 #define SF_SHUT_WR   0x0800u  /* we sent FIN */
+#define SF_ZC_FAILED 0x1000u  /* the zero-copy send in flight failed */
 
 /* Exchange flags kept on the client socket. */
 #define XF_REQ_DONE   0x01u  /* request fully read from the client */

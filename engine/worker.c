@@ -342,17 +342,20 @@ static void send_done(struct eng_worker *w, struct eng_sock *s, struct io_uring_
 {
 	int res = cqe->res;
 	if (cqe->flags & IORING_CQE_F_NOTIF) {
-		/* zero-copy: the kernel let go of the buffers only now */
-		if ((uint32_t)res & IORING_NOTIF_USAGE_ZC_COPIED)
+		/* zero-copy: the kernel let go of the buffers only now; the
+		 * result came in the first CQE (SF_ZC_FAILED on error) */
+		if ((uint32_t)cqe->res & IORING_NOTIF_USAGE_ZC_COPIED)
 			w->c.zc_copied++;
-		s->flags &= (uint16_t)~(SF_ZC | SF_ZC_NOTIF | SF_SENDING);
+		res = (s->flags & SF_ZC_FAILED) ? -EPIPE : (int)s->send_bytes;
+		s->flags &= (uint16_t)~(SF_ZC | SF_ZC_NOTIF | SF_SENDING | SF_ZC_FAILED);
 		s->ops--;
-		out_advance(w, s, s->send_bytes);
+		if (res > 0)
+			out_advance(w, s, (size_t)res);
 	} else if (cqe->flags & IORING_CQE_F_MORE) {
 		s->flags |= SF_ZC_NOTIF;
 		s->send_bytes = res > 0 ? (uint32_t)res : 0;
 		if (res < 0)
-			s->flags |= SF_EOF;
+			s->flags |= SF_ZC_FAILED;
 		return;
 	} else {
 		s->flags &= (uint16_t)~(SF_SENDING | SF_ZC);
