@@ -91,7 +91,7 @@ enum up_state {
 #define XF_CONNECT    0x10u  /* CONNECT request */
 #define XF_UPGRADE    0x20u  /* request asks for an Upgrade */
 #define XF_HEAD_REQ   0x40u  /* HEAD request */
-#define XF_SENT_ANY   0x80u  /* bytes of this request went upstream */
+#define XF_RETRIED   0x80u  /* resent once on a fresh upstream */
 
 struct eng_sock {
 	int fd;
@@ -185,6 +185,7 @@ struct eng_worker {
 	char *heads;
 	size_t head_size;
 	uint32_t *head_free_next;
+	uint8_t *head_ref;
 	uint32_t head_free;
 	/* exchange records */
 	struct eng_xchg *xchgs;
@@ -252,6 +253,7 @@ void eng_sock_close(struct eng_worker *w, struct eng_sock *s);
 void eng_sock_linger(struct eng_worker *w, struct eng_sock *s);
 uint32_t eng_head_get(struct eng_worker *w);
 void eng_head_put(struct eng_worker *w, uint32_t idx);
+void eng_head_ref(struct eng_worker *w, uint32_t idx);
 char *eng_head_ptr(struct eng_worker *w, uint32_t idx);
 static inline uint32_t eng_slot(const struct eng_worker *w, const struct eng_sock *s)
 {

@@ -344,10 +344,12 @@ static void start_exchange(struct eng_worker *w, struct eng_sock *c, struct eng_
 		client_pump(w, c);
 		return;
 	}
+	/* the client keeps its reference until the response head: a pooled
+	 * upstream that turns out closed gets the request again elsewhere */
 	char *head = eng_head_ptr(w, c->head_buf);
+	eng_head_ref(w, c->head_buf);
 	eng_out_push(u, SEG_HEAD, (uint16_t)c->head_buf, head, c->head_len);
 	w->c.bytes_to_upstreams += c->head_len;
-	c->head_buf = ENG_NONE;
 	c->state = C_EXCHANGE;
 	c->x->request_sent_ns = since(c);
 	eng_timer_arm(w, u, T_UPSTREAM);
@@ -879,6 +881,10 @@ static void response_head(struct eng_worker *w, struct eng_sock *u, struct eng_s
 		return;
 	}
 	if (!interim) {
+		if (c->head_buf != ENG_NONE) {
+			eng_head_put(w, c->head_buf);
+			c->head_buf = ENG_NONE;
+		}
 		c->x->status = m.status;
 		c->x->first_byte_ns = c->x->first_byte_ns ? c->x->first_byte_ns : since(c);
 		c->x->response_head_bytes = u->head_len;
@@ -1061,10 +1067,31 @@ static void client_abort(struct eng_worker *w, struct eng_sock *c, enum eng_err 
 	eng_sock_close(w, c);
 }
 
+/* A pooled connection the server closed before answering: resend an
+ * idempotent, body-less request once on another upstream (RFC 9112 9.3.1). */
+static bool retry(struct eng_worker *w, struct eng_sock *u, struct eng_sock *c)
+{
+	uint8_t m = c->hp.p.method;
+	bool idempotent = m == HTTP_GET || m == HTTP_HEAD || m == HTTP_OPTIONS ||
+			  m == HTTP_TRACE || m == HTTP_PUT || m == HTTP_DELETE;
+	if (!(c->x->flags & ENG_X_REUSED) || (c->xflags & XF_RETRIED) || !idempotent ||
+	    c->head_buf == ENG_NONE || !(c->xflags & XF_REQ_DONE) ||
+	    c->x->request_body_bytes != 0 || u->head_len != 0)
+		return false;
+	c->xflags |= XF_RETRIED;
+	c->x->flags &= ~ENG_X_REUSED;
+	upstream_release(w, c, false);
+	c->state = C_WAIT;
+	upstream_get(w, c);
+	return true;
+}
+
 static void upstream_eof(struct eng_worker *w, struct eng_sock *u, struct eng_sock *c, int err)
 {
 	const char *why = NULL;
 	u->flags &= (uint16_t)~SF_REUSABLE;
+	if (!(u->xflags & UX_BODY) && retry(w, u, c))
+		return;
 	if (!(u->xflags & UX_BODY)) {
 		fail(w, c, ENG_ERR_UPSTREAM_CLOSED, 502,
 		     "ringcap: %s:%u closed the connection without a response%s%s",

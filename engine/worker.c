@@ -558,16 +558,31 @@ static void maybe_free(struct eng_worker *w, struct eng_sock *s)
 
 /* ---- head pool ---- */
 
+/* Head buffers are reference counted: a request head is held by the
+ * segment sending it and by its client until the response head arrives, so
+ * a request on a pooled connection that the server closed can be resent. */
 uint32_t eng_head_get(struct eng_worker *w)
 {
 	uint32_t i = w->head_free;
-	if (i != ENG_NONE)
+	if (i != ENG_NONE) {
 		w->head_free = w->head_free_next[i];
+		w->head_ref[i] = 1;
+	}
 	return i;
+}
+
+void eng_head_ref(struct eng_worker *w, uint32_t idx)
+{
+	w->head_ref[idx]++;
 }
 
 void eng_head_put(struct eng_worker *w, uint32_t idx)
 {
+	if (w->head_ref[idx] > 1) {
+		w->head_ref[idx]--;
+		return;
+	}
+	w->head_ref[idx] = 0;
 	w->head_free_next[idx] = w->head_free;
 	w->head_free = idx;
 }
@@ -802,12 +817,13 @@ static int pools_init(struct eng_worker *w, char *err, size_t err_len)
 	w->head_size = head_max + 1024;   /* room for Host, Via, Upgrade */
 	w->heads = alloc_array(c->head_buffers, w->head_size);
 	w->head_free_next = alloc_array(c->head_buffers, sizeof(uint32_t));
+	w->head_ref = alloc_array(c->head_buffers, sizeof(uint8_t));
 	w->xchgs = alloc_array(clients, sizeof(*w->xchgs));
 	w->xchg_free_next = alloc_array(clients, sizeof(uint32_t));
 	w->dns = alloc_array(ENG_DNS_CACHE_SLOTS, sizeof(*w->dns));
 	w->resolves = alloc_array(ENG_RESOLVE_SLOTS, sizeof(*w->resolves));
 	w->hdrs = alloc_array(c->max_headers, sizeof(*w->hdrs));
-	if (!w->socks || !w->heads || !w->head_free_next || !w->xchgs ||
+	if (!w->socks || !w->heads || !w->head_free_next || !w->head_ref || !w->xchgs ||
 	    !w->xchg_free_next || !w->dns || !w->resolves || !w->hdrs) {
 		snprintf(err, err_len, "out of memory for %u connections", c->max_conns);
 		return -ENOMEM;
@@ -904,6 +920,7 @@ static void worker_free(struct eng_worker *w)
 	free(w->socks);
 	free(w->heads);
 	free(w->head_free_next);
+	free(w->head_ref);
 	free(w->xchgs);
 	free(w->xchg_free_next);
 	free(w->dns);
