@@ -82,6 +82,7 @@ enum up_state {
 #define SF_CANCELING 0x0400u  /* a recv cancel is in flight */
 #define SF_SHUT_WR   0x0800u  /* we sent FIN */
 #define SF_ZC_FAILED 0x1000u  /* the zero-copy send in flight failed */
+#define SF_DIRTY     0x2000u  /* on the worker's flush list */
 
 /* Exchange flags kept on the client socket. */
 #define XF_REQ_DONE   0x01u  /* request fully read from the client */
@@ -181,6 +182,8 @@ struct eng_worker {
 	uint32_t sock_free;
 	unsigned clients;       /* open client connections */
 	unsigned upstreams;
+	uint32_t *dirty;        /* sockets to flush at the end of the batch */
+	unsigned ndirty;
 	/* head pool */
 	char *heads;
 	size_t head_size;

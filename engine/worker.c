@@ -306,7 +306,23 @@ static void out_clear(struct eng_worker *w, struct eng_sock *s)
 	out_advance(w, s, SIZE_MAX);
 }
 
+static void flush_now(struct eng_worker *w, struct eng_sock *s);
+
+/* Sends are deferred to the end of the completion batch, so that what many
+ * completions queued for one socket leaves in one sendmsg. */
 void eng_flush(struct eng_worker *w, struct eng_sock *s)
+{
+	if ((s->flags & (SF_SENDING | SF_CLOSING | SF_DIRTY)) || s->out_n == 0)
+		return;
+	if (w->ndirty == w->nsocks) {
+		flush_now(w, s);   /* a slot freed and reused within one batch */
+		return;
+	}
+	s->flags |= SF_DIRTY;
+	w->dirty[w->ndirty++] = eng_slot(w, s);
+}
+
+static void flush_now(struct eng_worker *w, struct eng_sock *s)
 {
 	if ((s->flags & (SF_SENDING | SF_CLOSING)) || s->out_n == 0)
 		return;
@@ -691,6 +707,19 @@ static void handle_cqe(struct eng_worker *w, struct io_uring_cqe *cqe)
 	maybe_free(w, s);
 }
 
+static void flush_dirty(struct eng_worker *w)
+{
+	/* flush_now never adds to the list: it submits directly */
+	for (unsigned i = 0; i < w->ndirty; i++) {
+		struct eng_sock *s = &w->socks[w->dirty[i]];
+		if (!(s->flags & SF_DIRTY))
+			continue;
+		s->flags &= (uint16_t)~SF_DIRTY;
+		flush_now(w, s);
+	}
+	w->ndirty = 0;
+}
+
 static void worker_loop(struct eng_worker *w)
 {
 	struct eng *e = w->e;
@@ -709,6 +738,7 @@ static void worker_loop(struct eng_worker *w)
 			if (w->now_ms >= w->drain_deadline_ms)
 				break;
 		}
+		flush_dirty(w);
 		io_uring_submit_and_wait(&w->ring, 1);
 		w->now_ms = now_ms_coarse();
 		struct io_uring_cqe *cqe;
@@ -812,6 +842,7 @@ static int pools_init(struct eng_worker *w, char *err, size_t err_len)
 	unsigned clients = c->max_conns + ENG_REJECT_SLOTS;
 	w->nsocks = clients + c->max_conns;
 	w->socks = alloc_array(w->nsocks, sizeof(*w->socks));
+	w->dirty = alloc_array(w->nsocks, sizeof(*w->dirty));
 	unsigned head_max = c->max_request_head > c->max_response_head
 		? c->max_request_head : c->max_response_head;
 	w->head_size = head_max + 1024;   /* room for Host, Via, Upgrade */
@@ -823,7 +854,7 @@ static int pools_init(struct eng_worker *w, char *err, size_t err_len)
 	w->dns = alloc_array(ENG_DNS_CACHE_SLOTS, sizeof(*w->dns));
 	w->resolves = alloc_array(ENG_RESOLVE_SLOTS, sizeof(*w->resolves));
 	w->hdrs = alloc_array(c->max_headers, sizeof(*w->hdrs));
-	if (!w->socks || !w->heads || !w->head_free_next || !w->head_ref || !w->xchgs ||
+	if (!w->socks || !w->dirty || !w->heads || !w->head_free_next || !w->head_ref || !w->xchgs ||
 	    !w->xchg_free_next || !w->dns || !w->resolves || !w->hdrs) {
 		snprintf(err, err_len, "out of memory for %u connections", c->max_conns);
 		return -ENOMEM;
@@ -918,6 +949,7 @@ static void worker_free(struct eng_worker *w)
 	free(w->buf_ref);
 	free(w->buf_len);
 	free(w->socks);
+	free(w->dirty);
 	free(w->heads);
 	free(w->head_free_next);
 	free(w->head_ref);
