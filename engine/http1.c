@@ -38,6 +38,48 @@ static const llhttp_settings_t settings = {
 	.on_message_complete = on_message_complete,
 };
 
+/* RFC 9110 tchar, the characters of a method or header name. */
+static bool tchar(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+/* One byte of a request line: method tchars, SP, a target of visible
+ * characters, SP, then the version, checked whole at the line's end. */
+static int request_line_byte(struct h1_scan *s, const char *p, size_t i, const char **why)
+{
+	char c = p[i];
+	if (c == ' ') {
+		if (i == s->line_start || p[i - 1] == ' ' || ++s->spaces > 2) {
+			*why = "malformed request line";
+			return -EBADMSG;
+		}
+		return 0;
+	}
+	if (s->spaces == 0 && !tchar(c)) {
+		*why = "invalid character in method";
+		return -EBADMSG;
+	}
+	if ((unsigned char)c <= 0x20 || c == 0x7f) {
+		*why = "control character in request line";
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+static int request_line_end(struct h1_scan *s, const char *p, size_t cr, const char **why)
+{
+	static const char v10[] = " HTTP/1.0", v11[] = " HTTP/1.1";
+	size_t n = sizeof(v10) - 1;
+	if (s->spaces != 2 || cr - s->line_start < n + 3 ||
+	    (memcmp(p + cr - n, v10, n) != 0 && memcmp(p + cr - n, v11, n) != 0)) {
+		*why = "request line without HTTP/1.0 or HTTP/1.1";
+		return -EBADMSG;
+	}
+	return 0;
+}
+
 int h1_scan(struct h1_scan *s, const char *p, size_t len, unsigned max_lines,
 	    const char **why)
 {
@@ -75,13 +117,20 @@ int h1_scan(struct h1_scan *s, const char *p, size_t len, unsigned max_lines,
 				*why = "header line without colon";
 				return -EBADMSG;
 			}
+			if (!header_line && s->request && request_line_end(s, p, i - 1, why) < 0)
+				return -EBADMSG;
 			if (++s->lines > max_lines)
 				return -E2BIG;
 			s->line_start = (uint32_t)(i + 1);
 			s->colon = 0;
 			continue;
 		}
-		if (!header_line || s->colon)
+		if (!header_line) {
+			if (s->request && request_line_byte(s, p, i, why) < 0)
+				return -EBADMSG;
+			continue;
+		}
+		if (s->colon)
 			continue;
 		if (c == ' ' || c == '\t') {
 			*why = i == s->line_start ? "obs-fold (line folding) in header"

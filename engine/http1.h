@@ -27,6 +27,9 @@ struct h1_scan {
 	uint32_t line_start;  /* offset of the current line */
 	uint32_t lines;       /* complete lines so far */
 	uint8_t colon;        /* current header line has its colon */
+	uint8_t request;      /* set by the caller: check the request line as
+				 it arrives, so garbage is refused at once */
+	uint8_t spaces;       /* spaces seen in the request line */
 };
 
 /* One header line: offsets into the head. Value is trimmed of OWS. */

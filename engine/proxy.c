@@ -594,6 +594,10 @@ static void request_head(struct eng_worker *w, struct eng_sock *c)
 		fail(w, c, ENG_ERR_BAD_REQUEST, 400, "ringcap: bad request: %s", why);
 		return;
 	}
+	if (m.minor == 1 && h1_find(&m, "host") < 0) {
+		fail(w, c, ENG_ERR_BAD_REQUEST, 400, "ringcap: bad request: HTTP/1.1 without Host");
+		return;
+	}
 	bool connect = m.method == HTTP_CONNECT;
 	if (h1_parse_target(head + m.url_off, m.url_len, connect, &t, &why) < 0) {
 		fail(w, c, ENG_ERR_BAD_REQUEST, 400, "ringcap: bad request target: %s", why);
@@ -677,7 +681,7 @@ static bool request_begin(struct eng_worker *w, struct eng_sock *c)
 	c->x->worker = w->index;
 	c->x->client = c->addr;
 	c->head_len = 0;
-	c->scan = (struct h1_scan){0};
+	c->scan = (struct h1_scan){ .request = 1 };
 	c->xflags = 0;
 	c->state = C_HEAD;
 	eng_timer_arm(w, c, T_HEADER);

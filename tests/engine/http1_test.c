@@ -49,6 +49,31 @@ static int scan(const char *s, const char **why)
 	return whole;
 }
 
+/* Request mode: the request line is checked as it arrives. */
+static int scan_req(const char *s, const char **why)
+{
+	struct h1_scan sc = { .request = 1 };
+	size_t n = strlen(s);
+	return h1_scan(&sc, guarded(s, n), n, 100, why);
+}
+
+static void test_request_line(void)
+{
+	const char *why = NULL;
+	CHECK(scan_req("GET http://a/ HTTP/1.1\r\nHost: a\r\n\r\n", &why) > 0);
+	CHECK(scan_req("GET http://a/ HTTP/1.0\r\n\r\n", &why) > 0);
+	CHECK(scan_req("\x16\x03\x01\x02", &why) == -EBADMSG);   /* TLS to the plain port */
+	CHECK(strstr(why, "method") != NULL);
+	CHECK(scan_req("GET http://a/", &why) == -EAGAIN);
+	CHECK(scan_req("GET  http://a/ HTTP/1.1\r\n", &why) == -EBADMSG);
+	CHECK(scan_req("GET http://a/ HTTP/1.x\r\n", &why) == -EBADMSG);
+	CHECK(scan_req("GET http://a/ HTTP/2.0\r\n", &why) == -EBADMSG);
+	CHECK(scan_req("GET http://a/\r\n", &why) == -EBADMSG);
+	CHECK(scan_req("GET http://a/\x01 HTTP/1.1\r\n", &why) == -EBADMSG);
+	CHECK(scan_req("GET http://a/ b HTTP/1.1\r\n", &why) == -EBADMSG);
+	CHECK(scan_req(" GET / HTTP/1.1\r\n", &why) == -EBADMSG);
+}
+
 static void test_scan(void)
 {
 	const char *why = NULL;
@@ -259,6 +284,7 @@ int main(void)
 		return 77;
 	mprotect(guard_base + 4 * page, page, PROT_NONE);
 	test_scan();
+	test_request_line();
 	test_parse();
 	test_target();
 	test_rewrite();
