@@ -637,9 +637,15 @@ static int on_value(llhttp_t *p, const char *at, size_t n)
 	return 0;
 }
 
+/* 1 = no body follows. llhttp would read a body after a 204 or 304 that
+ * carries Content-Length; RFC 9112 6.3 says they never have one. */
 static int on_headers_complete(llhttp_t *p)
 {
-	return hp_of(p)->skip_body ? 1 : 0;
+	if (hp_of(p)->skip_body)
+		return 1;
+	if (p->type == HTTP_RESPONSE && (p->status_code == 204 || p->status_code == 304))
+		return 1;
+	return 0;
 }
 
 static int on_body(llhttp_t *p, const char *at, size_t n)

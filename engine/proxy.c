@@ -623,7 +623,7 @@ static void request_head(struct eng_worker *w, struct eng_sock *c)
 	if (sink(w) && sink(w)->begin)
 		c->sink_h = sink(w)->begin(w->sink_ctx, c->x, head, c->head_len);
 	if (t.origin_form || is_self(w, &t)) {
-		status_page(w, c, t.origin_form && t.path_len == 1);
+		status_page(w, c, t.path_len == 1 && t.path[0] == '/');
 		return;
 	}
 	if ((m.method == HTTP_OPTIONS || m.method == HTTP_TRACE) && m.max_forwards == 0) {

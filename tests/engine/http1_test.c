@@ -182,6 +182,10 @@ static void test_parse(void)
 	CHECK(parse(&p, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n", true, &why) < 0);
 	CHECK(parse(&p, "HTTP/1.1 204 No Content\r\n\r\n", true, &why) == 0);
 	CHECK(p.hp.done && p.m.status == 204);
+	CHECK(parse(&p, "HTTP/1.1 304 Not Modified\r\nContent-Length: 1000\r\n\r\n", true, &why) == 0);
+	CHECK(p.hp.done && p.m.status == 304);
+	CHECK(parse(&p, "HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n", true, &why) == 0);
+	CHECK(p.hp.done);
 	CHECK(parse(&p, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n", true, &why) == 0);
 	CHECK(!p.hp.done);
 	memset(&p, 0, sizeof(p));
