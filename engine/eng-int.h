@@ -108,6 +108,9 @@ struct eng_sock {
 	uint32_t in_off;        /* consumed bytes of in_head */
 	/* output queue */
 	uint8_t out_head, out_n, send_n;
+	uint8_t out_partial;    /* out[out_head] was partly sent */
+	uint32_t seg_pushed;    /* segments ever queued: ordinals for unpush */
+	uint32_t resp_seg;      /* client: ordinal of the response head */
 	uint32_t send_bytes;    /* bytes in the send in flight */
 	struct eng_seg out[ENG_OUT_SEGS];
 	struct iovec iov[ENG_OUT_SEGS];
@@ -250,6 +253,7 @@ void eng_in_consume(struct eng_worker *w, struct eng_sock *s, size_t n);
 size_t eng_in_peek(struct eng_worker *w, struct eng_sock *s, const char **p);
 bool eng_out_full(const struct eng_sock *s);
 void eng_out_push(struct eng_sock *s, uint8_t kind, uint16_t id, const char *p, uint32_t len);
+bool eng_out_unpush(struct eng_worker *w, struct eng_sock *s, uint32_t from);
 void eng_out_forward(struct eng_worker *w, struct eng_sock *to, struct eng_sock *from, size_t n);
 void eng_flush(struct eng_worker *w, struct eng_sock *s);
 void eng_sock_close(struct eng_worker *w, struct eng_sock *s);

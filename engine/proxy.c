@@ -183,6 +183,12 @@ static void fail(struct eng_worker *w, struct eng_sock *c, enum eng_err err,
 		c->x->err = err;
 	c->err = (uint8_t)err;
 	upstream_release(w, c, false);
+	/* a response still wholly in our queue can yet become an error page */
+	if ((c->xflags & XF_RESP_HEAD) && status != 0 && eng_out_unpush(w, c, c->resp_seg)) {
+		c->xflags &= (uint8_t)~XF_RESP_HEAD;
+		if (c->x)
+			c->x->response_body_bytes = 0;
+	}
 	if ((c->xflags & XF_RESP_HEAD) || status == 0) {
 		/* the client already has part of an answer: only a close is honest */
 		exchange_end(w, c);
@@ -898,6 +904,8 @@ static void response_head(struct eng_worker *w, struct eng_sock *u, struct eng_s
 	}
 	eng_head_put(w, u->head_buf);
 	u->head_buf = ENG_NONE;
+	if (!interim)
+		c->resp_seg = c->seg_pushed;
 	eng_out_push(c, SEG_HEAD, (uint16_t)out, eng_head_ptr(w, out), (uint32_t)n);
 	w->c.bytes_to_clients += (uint64_t)n;
 	if (interim) {

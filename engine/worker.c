@@ -35,6 +35,7 @@ static void *worker_main(void *arg);
 static int worker_init(struct eng_worker *w, char *err, size_t err_len);
 static void worker_free(struct eng_worker *w);
 static void handle_cqe(struct eng_worker *w, struct io_uring_cqe *cqe);
+static void seg_release(struct eng_worker *w, struct eng_seg *g);
 static void maybe_free(struct eng_worker *w, struct eng_sock *s);
 
 /* ---- time ---- */
@@ -256,6 +257,27 @@ void eng_out_push(struct eng_sock *s, uint8_t kind, uint16_t id, const char *p, 
 	g->id = id;
 	g->kind = kind;
 	s->out_n++;
+	s->seg_pushed++;
+}
+
+/* Takes back the queued segments pushed since ordinal `from` (a value of
+ * s->seg_pushed), if none of their bytes has gone to the kernel yet. */
+bool eng_out_unpush(struct eng_worker *w, struct eng_sock *s, uint32_t from)
+{
+	uint32_t first = s->seg_pushed - s->out_n;   /* ordinal of out[out_head] */
+	if (from < first || from > s->seg_pushed)
+		return false;
+	unsigned idx = from - first;
+	if ((s->flags & SF_SENDING) && idx < s->send_n)
+		return false;
+	if (idx == 0 && s->out_partial)
+		return false;
+	while (s->out_n > idx) {
+		seg_release(w, &s->out[(s->out_head + s->out_n - 1) % ENG_OUT_SEGS]);
+		s->out_n--;
+		s->seg_pushed--;
+	}
+	return true;
 }
 
 void eng_out_forward(struct eng_worker *w, struct eng_sock *to, struct eng_sock *from, size_t n)
@@ -287,9 +309,11 @@ static void out_advance(struct eng_worker *w, struct eng_sock *s, size_t n)
 		if (n < g->len) {
 			g->p += n;
 			g->len -= (uint32_t)n;
+			s->out_partial = 1;
 			return;
 		}
 		n -= g->len;
+		s->out_partial = 0;
 		seg_release(w, g);
 		s->out_head = (uint8_t)((s->out_head + 1) % ENG_OUT_SEGS);
 		s->out_n--;
