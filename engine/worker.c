@@ -562,6 +562,11 @@ void eng_sock_linger(struct eng_worker *w, struct eng_sock *s)
 		shutdown(s->fd, SHUT_WR);
 		s->flags |= SF_SHUT_WR;
 	}
+	if (w->draining) {
+		/* shutting down: the answer is out and FIN sent; no time to wait */
+		eng_sock_close(w, s);
+		return;
+	}
 	s->state = C_LINGER;
 	s->flags &= (uint16_t)~SF_PAUSED;
 	in_clear(w, s);
@@ -731,6 +736,23 @@ static void handle_cqe(struct eng_worker *w, struct io_uring_cqe *cqe)
 	maybe_free(w, s);
 }
 
+/* Shutdown: new connections are refused from here on; the accept is
+ * cancelled and the listener closed through the ring (hard link: the close
+ * runs even when there was no accept left to cancel). */
+static void listener_close(struct eng_worker *w)
+{
+	/* shutdown() stops a listening socket at once, even while the accept
+	 * request still holds a reference to it */
+	shutdown(w->listen_fd, SHUT_RDWR);	struct io_uring_sqe *sqe = eng_sqe(w);
+	io_uring_prep_cancel64(sqe, udata(OP_ACCEPT, 0, 0), 0);
+	io_uring_sqe_set_data64(sqe, udata(OP_CANCEL, 0, 0));
+	sqe->flags |= IOSQE_IO_HARDLINK;
+	sqe = eng_sqe(w);
+	io_uring_prep_close(sqe, w->listen_fd);
+	io_uring_sqe_set_data64(sqe, udata(OP_CLOSE_RAW, 0, 0));
+	w->listen_fd = -1;
+}
+
 static void flush_dirty(struct eng_worker *w)
 {
 	/* flush_now never adds to the list: it submits directly */
@@ -751,16 +773,13 @@ static void worker_loop(struct eng_worker *w)
 		if (!w->draining && atomic_load_explicit(&e->stopping, memory_order_relaxed)) {
 			w->draining = true;
 			w->drain_deadline_ms = w->now_ms + e->cfg.grace_ms;
-			struct io_uring_sqe *sqe = eng_sqe(w);
-			io_uring_prep_cancel64(sqe, udata(OP_ACCEPT, 0, 0), 0);
-			io_uring_sqe_set_data64(sqe, udata(OP_CANCEL, 0, 0));
+			listener_close(w);
 			px_drain(w);
 		}
-		if (w->draining) {
-			if (w->clients == 0 && w->upstreams == 0)
-				break;
-			if (w->now_ms >= w->drain_deadline_ms)
-				break;
+		if (w->draining && ((w->clients == 0 && w->upstreams == 0) ||
+				    w->now_ms >= w->drain_deadline_ms)) {
+			io_uring_submit(&w->ring);   /* the listener close, at least */
+			break;
 		}
 		flush_dirty(w);
 		io_uring_submit_and_wait(&w->ring, 1);
