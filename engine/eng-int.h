@@ -83,6 +83,7 @@ enum up_state {
 #define SF_SHUT_WR   0x0800u  /* we sent FIN */
 #define SF_ZC_FAILED 0x1000u  /* the zero-copy send in flight failed */
 #define SF_DIRTY     0x2000u  /* on the worker's flush list */
+#define SF_REJECTED  0x4000u  /* over max-conns: answered 503, closing */
 
 /* Exchange flags kept on the client socket. */
 #define XF_REQ_DONE   0x01u  /* request fully read from the client */
@@ -184,6 +185,7 @@ struct eng_worker {
 	unsigned nsocks;        /* capacity (clients + upstreams + reject) */
 	uint32_t sock_free;
 	unsigned clients;       /* open client connections */
+	unsigned rejecting;     /* of which answered 503 and closing */
 	unsigned upstreams;
 	uint32_t *dirty;        /* sockets to flush at the end of the batch */
 	unsigned ndirty;

@@ -98,9 +98,16 @@ void px_accepted(struct eng_worker *w, struct eng_sock *c)
 	cur_w = w;
 	c->state = C_IDLE;
 	h1_parser_init(&c->hp, false, on_req_body, c);
-	if (w->clients > w->e->cfg.max_conns || w->draining) {
+	if (w->clients - w->rejecting > w->e->cfg.max_conns || w->draining) {
 		w->c.conns_rejected++;
 		w->c.errors[ENG_ERR_OVERLOAD]++;
+		if (w->rejecting >= ENG_REJECT_SLOTS) {
+			eng_sock_close(w, c);   /* a flood: no answer, just close */
+			return;
+		}
+		/* answered and lingering, it no longer counts against max-conns */
+		w->rejecting++;
+		c->flags |= SF_REJECTED;
 		eng_out_push(c, SEG_CONST, 0, rejected_503, sizeof(rejected_503) - 1);
 		c->flags |= SF_FLUSHCLOSE;
 		c->state = C_LINGER;
@@ -823,10 +830,14 @@ static void client_pump(struct eng_worker *w, struct eng_sock *c)
 			int rc = head_read(w, c, w->e->cfg.max_request_head, &why);
 			if (rc == 0)
 				return;
-			if (rc == -E2BIG)
+			if (rc == -E2BIG && c->head_len >= w->e->cfg.max_request_head)
 				fail(w, c, ENG_ERR_HEAD_TOO_BIG, 431,
-				     "ringcap: request head over %u bytes or %u header lines",
-				     w->e->cfg.max_request_head, w->e->cfg.max_headers);
+				     "ringcap: request head over %u bytes (--max-request-head)",
+				     w->e->cfg.max_request_head);
+			else if (rc == -E2BIG)
+				fail(w, c, ENG_ERR_HEAD_TOO_BIG, 431,
+				     "ringcap: more than %u header lines (--max-headers)",
+				     w->e->cfg.max_headers);
 			else if (rc < 0)
 				fail(w, c, ENG_ERR_BAD_REQUEST, 400, "ringcap: bad request: %s", why);
 			else

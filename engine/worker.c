@@ -591,6 +591,8 @@ static void maybe_free(struct eng_worker *w, struct eng_sock *s)
 	px_closed(w, s);
 	if (s->role == ROLE_CLIENT) {
 		w->clients--;
+		if (s->flags & SF_REJECTED)
+			w->rejecting--;
 		w->c.conns_open--;
 	} else {
 		w->upstreams--;
