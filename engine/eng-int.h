@@ -183,7 +183,8 @@ struct eng_worker {
 	/* sockets */
 	struct eng_sock *socks;
 	unsigned nsocks;        /* capacity (clients + upstreams + reject) */
-	uint32_t sock_free;
+	uint32_t sock_free;     /* free list of used-before slots */
+	unsigned socks_used;    /* slots [0, socks_used) have been used */
 	unsigned clients;       /* open client connections */
 	unsigned rejecting;     /* of which answered 503 and closing */
 	unsigned upstreams;

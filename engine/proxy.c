@@ -1256,7 +1256,7 @@ void px_closed(struct eng_worker *w, struct eng_sock *s)
 void px_drain(struct eng_worker *w)
 {
 	cur_w = w;
-	for (unsigned i = 0; i < w->nsocks; i++) {
+	for (unsigned i = 0; i < w->socks_used; i++) {
 		struct eng_sock *s = &w->socks[i];
 		if (s->role == 0 || (s->flags & SF_CLOSING))
 			continue;

@@ -171,7 +171,7 @@ static void bufs_publish(struct eng_worker *w)
 		s->flags &= (uint16_t)~SF_STARVED;
 		eng_recv_arm(w, s);
 	}
-	for (unsigned i = 0; all && i < w->nsocks; i++) {
+	for (unsigned i = 0; all && i < w->socks_used; i++) {
 		struct eng_sock *s = &w->socks[i];
 		if (s->flags & SF_STARVED) {
 			s->flags &= (uint16_t)~SF_STARVED;
@@ -493,10 +493,17 @@ static void recv_done(struct eng_worker *w, struct eng_sock *s, struct io_uring_
 struct eng_sock *eng_sock_new(struct eng_worker *w, int fd, enum sock_role role)
 {
 	uint32_t slot = w->sock_free;
-	if (slot == ENG_NONE)
+	struct eng_sock *s;
+	if (slot != ENG_NONE) {
+		s = &w->socks[slot];
+		w->sock_free = s->pool_next;
+	} else if (w->socks_used < w->nsocks) {
+		/* first use of a slot: the array's pages are touched only as
+		 * connections arrive, so RSS follows the connection count */
+		s = &w->socks[w->socks_used++];
+	} else {
 		return NULL;
-	struct eng_sock *s = &w->socks[slot];
-	w->sock_free = s->pool_next;
+	}
 	uint32_t gen = s->gen + 1;
 	memset(s, 0, sizeof(*s));
 	s->gen = gen;
@@ -905,11 +912,7 @@ static int pools_init(struct eng_worker *w, char *err, size_t err_len)
 		return -ENOMEM;
 	}
 	w->sock_free = ENG_NONE;
-	for (unsigned i = w->nsocks; i-- > 0;) {
-		w->socks[i].pool_next = w->sock_free;
-		w->socks[i].fd = -1;
-		w->sock_free = i;
-	}
+	w->socks_used = 0;
 	w->head_free = ENG_NONE;
 	for (unsigned i = c->head_buffers; i-- > 0;)
 		eng_head_put(w, i);
@@ -987,7 +990,7 @@ static void worker_free(struct eng_worker *w)
 		munmap(w->br, w->br_size);
 	if (w->bufs)
 		munmap(w->bufs, (size_t)w->e->cfg.buf_count * w->e->cfg.buf_size);
-	for (unsigned i = 0; w->socks && i < w->nsocks; i++)
+	for (unsigned i = 0; w->socks && i < w->socks_used; i++)
 		if (w->socks[i].fd >= 0)
 			close(w->socks[i].fd);
 	free(w->buf_next);
