@@ -1,0 +1,291 @@
+/*
+ * conn.c - one TLS connection over memory: the caller moves ciphertext
+ * between the socket (io_uring) and this object, BoringSSL turns it into
+ * plaintext and back. Nothing here touches a file descriptor.
+ *
+ * Buffers: a BoringSSL BIO pair; TLS_CONN_IN_BYTES of ciphertext in,
+ * TLS_CONN_OUT_BYTES out. BoringSSL's own record buffers come on top (at
+ * most one record each way, released when idle), so a connection's memory
+ * is bounded whatever the peer sends or the application writes.
+ *
+ * Write contract: tls_conn_write seals one record at a time only when the
+ * outbound buffer has room for it, so a sealed record is never left half
+ * written. Should BoringSSL still report WANT_WRITE, the bytes it took are
+ * not reported as consumed, and the caller's next write starts with the
+ * same bytes, which is what SSL_write's retry rule requires.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/is_boringssl.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "tls/tls-int.h"
+
+static int conn_new(SSL_CTX *ctx, bool server, struct tls_conn **out);
+static int conn_fail(struct tls_conn *c, int ret);
+
+int tls_conn_new_server(struct tls_server *s, struct tls_leaf_cache *cache,
+			const char *fallback_name, struct tls_conn **out)
+{
+	struct tls_conn *c;
+	int rc = conn_new(s->ctx, true, &c);
+
+	*out = NULL;
+	if (rc < 0)
+		return rc;
+	c->cache = cache;
+	c->srv = s;
+	if (fallback_name != NULL &&
+	    tls_name_normalize(fallback_name, strlen(fallback_name), c->name) < 0)
+		c->name[0] = '\0';
+	SSL_set_accept_state(c->ssl);
+	*out = c;
+	return 0;
+}
+
+int tls_conn_new_client(struct tls_client *cl, const char *host,
+			struct tls_conn **out)
+{
+	struct tls_conn *c;
+	int rc;
+
+	*out = NULL;
+	rc = conn_new(cl->ctx, false, &c);
+	if (rc < 0)
+		return rc;
+	if (tls_name_normalize(host, strlen(host), c->name) < 0) {
+		tls_conn_free(c);
+		return -EINVAL;
+	}
+	rc = tls_client_setup(cl, c);
+	if (rc < 0) {
+		tls_conn_free(c);
+		return rc;
+	}
+	SSL_set_connect_state(c->ssl);
+	*out = c;
+	return 0;
+}
+
+void tls_conn_free(struct tls_conn *c)
+{
+	if (c == NULL)
+		return;
+	SSL_free(c->ssl); /* frees the SSL's half of the pair */
+	BIO_free(c->net);
+	free(c);
+}
+
+size_t tls_conn_feed(struct tls_conn *c, const void *buf, size_t len)
+{
+	size_t room = BIO_ctrl_get_write_guarantee(c->net);
+	int n;
+
+	if (c->eof)
+		return 0;
+	if (len > room)
+		len = room;
+	if (len > INT32_MAX)
+		len = INT32_MAX;
+	if (len == 0)
+		return 0;
+	n = BIO_write(c->net, buf, (int)len);
+	return n > 0 ? (size_t)n : 0;
+}
+
+void tls_conn_feed_eof(struct tls_conn *c)
+{
+	if (!c->eof)
+		BIO_shutdown_wr(c->net);
+	c->eof = true;
+}
+
+int tls_conn_handshake(struct tls_conn *c)
+{
+	int ret;
+
+	if (c->hs_done)
+		return 0;
+	if (c->failed)
+		return -EPROTO;
+	ret = SSL_do_handshake(c->ssl);
+	if (ret == 1) {
+		c->hs_done = true;
+		return 0;
+	}
+	return conn_fail(c, ret);
+}
+
+ssize_t tls_conn_read(struct tls_conn *c, void *buf, size_t len)
+{
+	int ret;
+
+	if (c->failed)
+		return -EPROTO;
+	if (len > INT32_MAX)
+		len = INT32_MAX;
+	ret = SSL_read(c->ssl, buf, (int)len);
+	if (ret > 0) {
+		c->hs_done = true;
+		return ret;
+	}
+	if (SSL_get_error(c->ssl, ret) == SSL_ERROR_ZERO_RETURN)
+		return 0;
+	return conn_fail(c, ret);
+}
+
+ssize_t tls_conn_write(struct tls_conn *c, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	size_t done = 0;
+
+	if (c->failed)
+		return -EPROTO;
+	/* Bounded: each pass seals one record or stops. */
+	while (done < len) {
+		size_t room = BIO_ctrl_get_write_guarantee(SSL_get_wbio(c->ssl));
+		size_t chunk = len - done;
+		int ret;
+
+		if (room <= TLS_RECORD_OVERHEAD_MAX)
+			break;
+		if (chunk > room - TLS_RECORD_OVERHEAD_MAX)
+			chunk = room - TLS_RECORD_OVERHEAD_MAX;
+		if (chunk > TLS_RECORD_PLAIN_MAX)
+			chunk = TLS_RECORD_PLAIN_MAX;
+		ret = SSL_write(c->ssl, p + done, (int)chunk);
+		if (ret <= 0) {
+			int rc = conn_fail(c, ret);
+
+			if (rc != -EAGAIN || done == 0)
+				return done > 0 && rc == -EAGAIN ? (ssize_t)done : rc;
+			break;
+		}
+		done += (size_t)ret;
+	}
+	return done > 0 ? (ssize_t)done : -EAGAIN;
+}
+
+int tls_conn_shutdown(struct tls_conn *c)
+{
+	if (c->failed || !c->hs_done)
+		return -EPROTO;
+	return SSL_shutdown(c->ssl) >= 0 ? 0 : -EPROTO;
+}
+
+size_t tls_conn_pending_out(const struct tls_conn *c)
+{
+	return BIO_ctrl_pending(c->net);
+}
+
+size_t tls_conn_take(struct tls_conn *c, void *buf, size_t len)
+{
+	int n;
+
+	if (len > INT32_MAX)
+		len = INT32_MAX;
+	if (len == 0)
+		return 0;
+	n = BIO_read(c->net, buf, (int)len);
+	return n > 0 ? (size_t)n : 0;
+}
+
+bool tls_conn_handshake_done(const struct tls_conn *c) { return c->hs_done; }
+const char *tls_conn_error(const struct tls_conn *c) { return c->err; }
+bool tls_conn_verify_failed(const struct tls_conn *c) { return c->verify_failed; }
+int tls_conn_peer_alert(const struct tls_conn *c) { return c->peer_alert; }
+const char *tls_conn_name(const struct tls_conn *c) { return c->name; }
+
+bool tls_conn_cert_rejected(const struct tls_conn *c)
+{
+	return c->server && (c->peer_alert == SSL_AD_UNKNOWN_CA ||
+			     c->peer_alert == SSL_AD_BAD_CERTIFICATE ||
+			     c->peer_alert == SSL_AD_CERTIFICATE_UNKNOWN);
+}
+
+const char *tls_conn_alpn(const struct tls_conn *c)
+{
+	const uint8_t *p = NULL;
+	unsigned len = 0;
+
+	SSL_get0_alpn_selected(c->ssl, &p, &len);
+	/* Only protocols we offer can be selected, and both are NUL-free
+	 * literals; report the one it is rather than copying. */
+	if (len == 8 && memcmp(p, "http/1.1", 8) == 0)
+		return "http/1.1";
+	return "";
+}
+
+const char *tls_conn_version(const struct tls_conn *c)
+{
+	return SSL_get_version(c->ssl);
+}
+
+void tls_conn_info_cb(const SSL *ssl, int type, int value)
+{
+	struct tls_conn *c = SSL_get_app_data(ssl);
+
+	if (c != NULL && (type & SSL_CB_READ_ALERT) == SSL_CB_READ_ALERT)
+		c->peer_alert = value & 0xff;
+}
+
+/* ---- helpers --------------------------------------------------------------- */
+
+static int conn_new(SSL_CTX *ctx, bool server, struct tls_conn **out)
+{
+	struct tls_conn *c = calloc(1, sizeof(*c));
+	BIO *ssl_half = NULL;
+
+	*out = NULL;
+	if (c == NULL)
+		return -ENOMEM;
+	c->server = server;
+	c->peer_alert = -1;
+	c->ssl = SSL_new(ctx);
+	if (c->ssl == NULL ||
+	    !BIO_new_bio_pair(&ssl_half, TLS_CONN_OUT_BYTES, &c->net, TLS_CONN_IN_BYTES)) {
+		tls_conn_free(c);
+		return -ENOMEM;
+	}
+	SSL_set_bio(c->ssl, ssl_half, ssl_half);
+	SSL_set_app_data(c->ssl, c);
+	*out = c;
+	return 0;
+}
+
+/* Maps a failed SSL_* return to -EAGAIN (needs I/O), -EPIPE (TCP EOF
+ * without close_notify) or -EPROTO with c->err set. Clears the thread's
+ * error queue either way: it is shared by every connection of a worker. */
+static int conn_fail(struct tls_conn *c, int ret)
+{
+	int e = SSL_get_error(c->ssl, ret);
+	uint32_t code = (uint32_t)ERR_peek_error();
+
+	if (e == SSL_ERROR_WANT_READ && !c->eof) {
+		ERR_clear_error();
+		return -EAGAIN;
+	}
+	if (e == SSL_ERROR_WANT_WRITE) {
+		ERR_clear_error();
+		return -EAGAIN;
+	}
+	ERR_clear_error();
+	if ((e == SSL_ERROR_SYSCALL || e == SSL_ERROR_WANT_READ) && c->eof && c->hs_done)
+		return -EPIPE;
+	c->failed = true;
+	if (c->err[0] != '\0')
+		return -EPROTO; /* a callback already said why */
+	if (c->peer_alert >= 0)
+		tls_errf(c->err, sizeof(c->err), "peer sent alert: %s",
+			 SSL_alert_desc_string_long(c->peer_alert));
+	else if (code != 0)
+		tls_errf(c->err, sizeof(c->err), "TLS error: %s",
+			 ERR_reason_error_string(code));
+	else
+		tls_errf(c->err, sizeof(c->err), "connection closed during TLS handshake");
+	return -EPROTO;
+}
