@@ -435,7 +435,8 @@ static int p12_encode(const struct tls_ca *ca, const char *password,
 {
 	PKCS12 *p12 = PKCS12_create(password != NULL ? password : "", CA_P12_NAME, NULL,
 				    ca->cert, NULL, 0,
-				    NID_pbe_WithSHA1And3_Key_TripleDES_CBC, 0, 0, 0);
+				    NID_pbe_WithSHA1And3_Key_TripleDES_CBC,
+				    PKCS12_DEFAULT_ITER, PKCS12_DEFAULT_ITER, 0);
 	uint8_t *der = NULL;
 	int len;
 
