@@ -202,9 +202,17 @@ const char *tls_conn_name(const struct tls_conn *c) { return c->name; }
 
 bool tls_conn_cert_rejected(const struct tls_conn *c)
 {
-	return c->server && (c->peer_alert == SSL_AD_UNKNOWN_CA ||
-			     c->peer_alert == SSL_AD_BAD_CERTIFICATE ||
-			     c->peer_alert == SSL_AD_CERTIFICATE_UNKNOWN);
+	switch (c->peer_alert) {
+	case SSL_AD_UNKNOWN_CA:
+	case SSL_AD_BAD_CERTIFICATE:
+	case SSL_AD_CERTIFICATE_UNKNOWN:
+	case SSL_AD_UNSUPPORTED_CERTIFICATE:
+	case SSL_AD_CERTIFICATE_REVOKED:
+	case SSL_AD_CERTIFICATE_EXPIRED: /* client clock far off */
+		return c->server;
+	default:
+		return false;
+	}
 }
 
 const char *tls_conn_alpn(const struct tls_conn *c)

@@ -231,8 +231,9 @@ const char *tls_conn_error(const struct tls_conn *c);
 bool tls_conn_verify_failed(const struct tls_conn *c);
 /* Last alert the peer sent (TLS AlertDescription), or -1. */
 int tls_conn_peer_alert(const struct tls_conn *c);
-/* Server role: the peer refused our certificate (unknown_ca, bad_ or
- * certificate_unknown alert) - typical of pinned apps. */
+/* Server role: the peer refused our certificate (unknown_ca,
+ * bad_certificate, certificate_unknown: typical of pinned apps; also
+ * unsupported, revoked and expired certificate alerts). */
 bool tls_conn_cert_rejected(const struct tls_conn *c);
 /* Name the leaf was minted for (server) or the upstream host (client). */
 const char *tls_conn_name(const struct tls_conn *c);
