@@ -29,6 +29,24 @@ static int sniff(const uint8_t *buf, size_t len, struct tls_hello *h)
 	return tls_sniff_client_hello(guarded(buf, len), len, h);
 }
 
+/* With RINGCAP_SEED_DIR set, each captured hello is also written there as
+ * a seed for tls_clienthello_fuzz. */
+static void save_seed(const char *host, const uint8_t *buf, size_t len)
+{
+	const char *dir = getenv("RINGCAP_SEED_DIR");
+	char path[512];
+	FILE *fp;
+
+	if (dir == NULL)
+		return;
+	snprintf(path, sizeof(path), "%s/hello-%s-%zu", dir, host, len);
+	fp = fopen(path, "wb");
+	if (fp != NULL) {
+		fwrite(buf, 1, len, fp);
+		fclose(fp);
+	}
+}
+
 static size_t capture(struct tls_client *cl, const char *host, int version, uint8_t *out)
 {
 	struct tls_conn *c = NULL;
@@ -41,6 +59,7 @@ static size_t capture(struct tls_client *cl, const char *host, int version, uint
 	CHECK_EQ(tls_conn_handshake(c), -EAGAIN);
 	n = tls_conn_take(c, out, HELLO_MAX);
 	CHECK(n > 0 && tls_conn_pending_out(c) == 0);
+	save_seed(host, out, n);
 	tls_conn_free(c);
 	return n;
 }
