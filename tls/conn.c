@@ -161,8 +161,8 @@ ssize_t tls_conn_write(struct tls_conn *c, const void *buf, size_t len)
 		if (ret <= 0) {
 			int rc = conn_fail(c, ret);
 
-			if (rc != -EAGAIN || done == 0)
-				return done > 0 && rc == -EAGAIN ? (ssize_t)done : rc;
+			if (rc != -EAGAIN)
+				return rc;
 			break;
 		}
 		done += (size_t)ret;

@@ -73,6 +73,9 @@ int tls_server_new(struct tls_mint *m, struct tls_keylog *keylog,
 		tls_server_free(s);
 		return -ENOMEM;
 	}
+	/* Resumption through tickets only: a session-ID cache would be one
+	 * more lock and up to 20,000 sessions shared by all workers. */
+	SSL_CTX_set_session_cache_mode(s->ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_select_certificate_cb(s->ctx, select_cert);
 	SSL_CTX_set_alpn_select_cb(s->ctx, alpn_select, NULL);
 	SSL_CTX_set_info_callback(s->ctx, tls_conn_info_cb);
