@@ -88,9 +88,11 @@ int tls_ca_open(const char *dir, const char *host, struct tls_ca **out,
 		tls_errf(err, err_len, "cannot create data directory %s: %s", dir, strerror(errno));
 		goto out_free;
 	}
-	/* One retry: a concurrent first start may create the files between
-	 * our stat and our link; then we load what it wrote. */
-	for (int attempt = 0; attempt < 2; attempt++) {
+	/* A concurrent first start may create a file between our stat and
+	 * our link (-EEXIST); then we look again and load what it wrote.
+	 * Files only ever appear (key, then certificate), so three passes
+	 * always end: lose the key race, lose the certificate race, load. */
+	for (int attempt = 0; attempt < 3; attempt++) {
 		bool have_key = stat(ca->key_path, &st) == 0;
 		bool have_cert = stat(ca->cert_path, &st) == 0;
 
@@ -98,6 +100,9 @@ int tls_ca_open(const char *dir, const char *host, struct tls_ca **out,
 		if (rc != -EEXIST)
 			break;
 	}
+	if (rc == -EEXIST)
+		tls_errf(err, err_len, "%s keeps changing under us: another ringcap "
+			 "is creating its CA", dir);
 	if (rc == 0)
 		rc = ca_finish(ca, err, err_len);
 	if (rc < 0)

@@ -2,6 +2,7 @@
  * CA certificate properties, exports parsed back (PEM, DER, PKCS#12 with
  * and without a password), and refusal of broken data directories. */
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <openssl/bytestring.h>
 #include <openssl/evp.h>
@@ -129,6 +130,71 @@ static void check_broken_dirs(const char *dir)
 	CHECK(ca == NULL);
 }
 
+/* A key without a certificate (start interrupted between the writes)
+ * gets a new certificate for that key. */
+static void key_only(void)
+{
+	char dir[256], path[512], err[TLS_ERR_MAX] = "";
+	struct tls_ca *ca = NULL, *again = NULL;
+
+	test_tmpdir(dir, sizeof(dir));
+	CHECK_EQ(tls_ca_open(dir, NULL, &ca, err, sizeof(err)), 0);
+	snprintf(path, sizeof(path), "%s/ca-cert.pem", dir);
+	CHECK_EQ(unlink(path), 0);
+	CHECK_EQ(tls_ca_open(dir, NULL, &again, err, sizeof(err)), 0);
+	if (ca != NULL && again != NULL) {
+		CHECK(tls_ca_created(again));
+		CHECK(strcmp(tls_ca_fingerprint(ca), tls_ca_fingerprint(again)) != 0);
+		CHECK_EQ(EVP_PKEY_cmp(tls_ca_pkey(ca), tls_ca_pkey(again)), 1);
+	}
+	tls_ca_free(ca);
+	tls_ca_free(again);
+	test_rmdir(dir);
+}
+
+/* Several processes starting at once on an empty directory end up with
+ * one CA: every one reports the same fingerprint. */
+static void racing_starts(void)
+{
+	enum { N = 6 };
+	char dir[256];
+	int fds[N][2];
+	pid_t pids[N];
+	char fps[N][TLS_FINGERPRINT_LEN];
+
+	test_tmpdir(dir, sizeof(dir));
+	for (int i = 0; i < N; i++) {
+		if (pipe(fds[i]) < 0 || (pids[i] = fork()) < 0)
+			exit(1);
+		if (pids[i] == 0) {
+			struct tls_ca *ca = NULL;
+			char err[TLS_ERR_MAX] = "";
+
+			if (tls_ca_open(dir, NULL, &ca, err, sizeof(err)) < 0) {
+				fprintf(stderr, "child: %s\n", err);
+				_exit(1);
+			}
+			if (write(fds[i][1], tls_ca_fingerprint(ca), TLS_FINGERPRINT_LEN) < 0)
+				_exit(1);
+			_exit(0);
+		}
+		close(fds[i][1]);
+	}
+	for (int i = 0; i < N; i++) {
+		int status = 0;
+
+		memset(fps[i], 0, sizeof(fps[i]));
+		CHECK_EQ(read(fds[i][0], fps[i], TLS_FINGERPRINT_LEN), TLS_FINGERPRINT_LEN);
+		close(fds[i][0]);
+		waitpid(pids[i], &status, 0);
+		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+		CHECK(fps[i][TLS_FINGERPRINT_LEN - 1] == '\0');
+		fps[i][TLS_FINGERPRINT_LEN - 1] = '\0';
+		CHECK_STR(fps[i], fps[0]);
+	}
+	test_rmdir(dir);
+}
+
 int main(void)
 {
 	char dir[256], err[TLS_ERR_MAX] = "", fp[TLS_FINGERPRINT_LEN];
@@ -160,5 +226,7 @@ int main(void)
 
 	check_broken_dirs(dir);
 	test_rmdir(dir);
+	key_only();
+	racing_starts();
 	return test_result("ca");
 }
