@@ -3,6 +3,8 @@
  * served, replacing a name keeps one entry, references are balanced; the
  * worker cache falls through to the shared cache and mints only once per
  * name; a worker cache hit returns the same leaf without minting. */
+#include <pthread.h>
+
 #include <openssl/pool.h>
 
 #include "tests/tls/tls-test.h"
@@ -133,10 +135,70 @@ static void worker_over_shared(void)
 	test_fixture_fini(&f);
 }
 
+struct hammer {
+	struct tls_mint *mint;
+	int seed;
+	int failures;
+};
+
+/* One worker: its own small cache over the shared one, names drawn from a
+ * set larger than both caches so hits, misses, evictions and concurrent
+ * mints of the same name all happen. */
+static void *hammer_run(void *arg)
+{
+	struct hammer *h = arg;
+	struct tls_leaf_cache *c = NULL;
+	unsigned x = (unsigned)h->seed * 2654435761u + 1;
+	char name[32];
+
+	if (tls_leaf_cache_new(h->mint, 8, &c) < 0) {
+		h->failures++;
+		return NULL;
+	}
+	for (int i = 0; i < 400; i++) {
+		CRYPTO_BUFFER *leaf = NULL;
+
+		x = x * 1103515245u + 12345u;
+		snprintf(name, sizeof(name), "h%u.test", (x >> 16) % 40);
+		if (tls_leaf_cache_get(c, name, &leaf) < 0 || leaf == NULL ||
+		    CRYPTO_BUFFER_len(leaf) < 200)
+			h->failures++;
+	}
+	tls_leaf_cache_free(c);
+	return NULL;
+}
+
+static void threads(void)
+{
+	enum { T = 4 };
+	struct test_fixture f;
+	struct hammer h[T];
+	pthread_t tid[T];
+	struct tls_cache_stats st;
+
+	test_fixture_init(&f, NULL); /* shared capacity 64 > 40 names */
+	for (int i = 0; i < T; i++) {
+		h[i] = (struct hammer){.mint = f.mint, .seed = i};
+		CHECK_EQ(pthread_create(&tid[i], NULL, hammer_run, &h[i]), 0);
+	}
+	for (int i = 0; i < T; i++) {
+		pthread_join(tid[i], NULL);
+		CHECK_EQ(h[i].failures, 0);
+	}
+	tls_mint_stats(f.mint, &st);
+	CHECK(st.entries <= 40);
+	/* Every name minted at least once; concurrent misses of one name may
+	 * each mint it, but never more than once per worker. */
+	CHECK(st.mints >= 40 && st.mints <= 40 * T);
+	CHECK_EQ(st.entries, 40);
+	test_fixture_fini(&f);
+}
+
 int main(void)
 {
 	lru_eviction();
 	lru_churn();
 	worker_over_shared();
+	threads();
 	return test_result("cache");
 }
