@@ -3,10 +3,13 @@
  * between the socket (io_uring) and this object, BoringSSL turns it into
  * plaintext and back. Nothing here touches a file descriptor.
  *
- * Buffers: a BoringSSL BIO pair; TLS_CONN_IN_BYTES of ciphertext in,
- * TLS_CONN_OUT_BYTES out. BoringSSL's own record buffers come on top (at
- * most one record each way, released when idle), so a connection's memory
- * is bounded whatever the peer sends or the application writes.
+ * Buffers: a small custom BIO over two tls_bufs, TLS_CONN_IN_BYTES of
+ * ciphertext in and TLS_CONN_OUT_BYTES out, each allocated when the first
+ * byte arrives and freed when drained (a BIO pair would hold both for the
+ * connection's life: 48 KiB per side measured, even idle). BoringSSL's own
+ * record buffers come on top (at most one record each way, also released
+ * when idle), so memory is bounded whatever the peer sends or the
+ * application writes, and an idle connection holds only its SSL object.
  *
  * Write contract: tls_conn_write seals one record at a time only when the
  * outbound buffer has room for it, so a sealed record is never left half
@@ -15,6 +18,7 @@
  * same bytes, which is what SSL_write's retry rule requires.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,6 +31,14 @@
 
 static int conn_new(SSL_CTX *ctx, bool server, struct tls_conn **out);
 static int conn_fail(struct tls_conn *c, int ret);
+static size_t buf_put(struct tls_buf *b, const void *src, size_t len);
+static size_t buf_get(struct tls_buf *b, void *dst, size_t len);
+static void bio_method_init(void);
+
+/* One BIO method for the process (never freed: it lives as long as any
+ * connection might). */
+static pthread_once_t bio_once = PTHREAD_ONCE_INIT;
+static BIO_METHOD *bio_method;
 
 int tls_conn_new_server(struct tls_server *s, struct tls_leaf_cache *cache,
 			const char *fallback_name, struct tls_conn **out)
@@ -75,32 +87,26 @@ void tls_conn_free(struct tls_conn *c)
 {
 	if (c == NULL)
 		return;
-	SSL_free(c->ssl); /* frees the SSL's half of the pair */
-	BIO_free(c->net);
+	SSL_free(c->ssl); /* and its BIO */
+	free(c->in.p);
+	free(c->out.p);
 	free(c);
 }
 
 size_t tls_conn_feed(struct tls_conn *c, const void *buf, size_t len)
 {
-	size_t room = BIO_ctrl_get_write_guarantee(c->net);
-	int n;
-
 	if (c->eof)
 		return 0;
-	if (len > room)
-		len = room;
-	if (len > INT32_MAX)
-		len = INT32_MAX;
-	if (len == 0)
-		return 0;
-	n = BIO_write(c->net, buf, (int)len);
-	return n > 0 ? (size_t)n : 0;
+	return buf_put(&c->in, buf, len);
+}
+
+size_t tls_conn_feed_room(const struct tls_conn *c)
+{
+	return c->eof ? 0 : c->in.cap - (c->in.len - c->in.off);
 }
 
 void tls_conn_feed_eof(struct tls_conn *c)
 {
-	if (!c->eof)
-		BIO_shutdown_wr(c->net);
 	c->eof = true;
 }
 
@@ -147,7 +153,7 @@ ssize_t tls_conn_write(struct tls_conn *c, const void *buf, size_t len)
 		return -EPROTO;
 	/* Bounded: each pass seals one record or stops. */
 	while (done < len) {
-		size_t room = BIO_ctrl_get_write_guarantee(SSL_get_wbio(c->ssl));
+		size_t room = c->out.cap - (c->out.len - c->out.off);
 		size_t chunk = len - done;
 		int ret;
 
@@ -179,19 +185,12 @@ int tls_conn_shutdown(struct tls_conn *c)
 
 size_t tls_conn_pending_out(const struct tls_conn *c)
 {
-	return BIO_ctrl_pending(c->net);
+	return c->out.len - c->out.off;
 }
 
 size_t tls_conn_take(struct tls_conn *c, void *buf, size_t len)
 {
-	int n;
-
-	if (len > INT32_MAX)
-		len = INT32_MAX;
-	if (len == 0)
-		return 0;
-	n = BIO_read(c->net, buf, (int)len);
-	return n > 0 ? (size_t)n : 0;
+	return buf_get(&c->out, buf, len);
 }
 
 bool tls_conn_handshake_done(const struct tls_conn *c) { return c->hs_done; }
@@ -246,23 +245,140 @@ void tls_conn_info_cb(const SSL *ssl, int type, int value)
 static int conn_new(SSL_CTX *ctx, bool server, struct tls_conn **out)
 {
 	struct tls_conn *c = calloc(1, sizeof(*c));
-	BIO *ssl_half = NULL;
 
 	*out = NULL;
 	if (c == NULL)
 		return -ENOMEM;
 	c->server = server;
 	c->peer_alert = -1;
-	c->ssl = SSL_new(ctx);
-	if (c->ssl == NULL ||
-	    !BIO_new_bio_pair(&ssl_half, TLS_CONN_OUT_BYTES, &c->net, TLS_CONN_IN_BYTES)) {
+	if (tls_conn_init_ssl(c, ctx) < 0) {
 		tls_conn_free(c);
 		return -ENOMEM;
 	}
-	SSL_set_bio(c->ssl, ssl_half, ssl_half);
-	SSL_set_app_data(c->ssl, c);
 	*out = c;
 	return 0;
+}
+
+int tls_conn_init_ssl(struct tls_conn *c, SSL_CTX *ctx)
+{
+	BIO *bio;
+
+	pthread_once(&bio_once, bio_method_init);
+	c->in.cap = TLS_CONN_IN_BYTES;
+	c->out.cap = TLS_CONN_OUT_BYTES;
+	c->ssl = SSL_new(ctx);
+	bio = bio_method != NULL ? BIO_new(bio_method) : NULL;
+	if (c->ssl == NULL || bio == NULL) {
+		BIO_free(bio);
+		return -ENOMEM;
+	}
+	BIO_set_data(bio, c);
+	BIO_set_init(bio, 1);
+	SSL_set_bio(c->ssl, bio, bio);
+	SSL_set_app_data(c->ssl, c);
+	return 0;
+}
+
+/* Appends up to LEN bytes to B (allocating it, compacting when the tail is
+ * full); returns the count. */
+static size_t buf_put(struct tls_buf *b, const void *src, size_t len)
+{
+	size_t room;
+
+	if (b->off > 0 && b->len + len > b->cap) {
+		memmove(b->p, b->p + b->off, b->len - b->off);
+		b->len -= b->off;
+		b->off = 0;
+	}
+	room = b->cap - b->len;
+	if (len > room)
+		len = room;
+	if (len == 0)
+		return 0;
+	if (b->p == NULL) {
+		b->p = malloc(b->cap);
+		if (b->p == NULL)
+			return 0;
+	}
+	memcpy(b->p + b->len, src, len);
+	b->len += (uint32_t)len;
+	return len;
+}
+
+/* Takes up to LEN bytes from B; frees its memory once drained. */
+static size_t buf_get(struct tls_buf *b, void *dst, size_t len)
+{
+	size_t have = b->len - b->off;
+
+	if (len > have)
+		len = have;
+	if (len == 0)
+		return 0;
+	memcpy(dst, b->p + b->off, len);
+	b->off += (uint32_t)len;
+	if (b->off == b->len) {
+		free(b->p);
+		b->p = NULL;
+		b->off = 0;
+		b->len = 0;
+	}
+	return len;
+}
+
+static int bio_write(BIO *bio, const char *src, int len)
+{
+	struct tls_conn *c = BIO_get_data(bio);
+	size_t n;
+
+	BIO_clear_retry_flags(bio);
+	n = len > 0 ? buf_put(&c->out, src, (size_t)len) : 0;
+	if (n == 0 && len > 0) {
+		BIO_set_retry_write(bio);
+		return -1;
+	}
+	return (int)n;
+}
+
+static int bio_read(BIO *bio, char *dst, int len)
+{
+	struct tls_conn *c = BIO_get_data(bio);
+	size_t n;
+
+	BIO_clear_retry_flags(bio);
+	n = len > 0 ? buf_get(&c->in, dst, (size_t)len) : 0;
+	if (n > 0)
+		return (int)n;
+	if (c->eof)
+		return 0;
+	BIO_set_retry_read(bio);
+	return -1;
+}
+
+static long bio_ctrl(BIO *bio, int cmd, long larg, void *parg)
+{
+	struct tls_conn *c = BIO_get_data(bio);
+
+	switch (cmd) {
+	case BIO_CTRL_FLUSH:
+		return 1;
+	case BIO_CTRL_PENDING:
+		return (long)(c->in.len - c->in.off);
+	case BIO_CTRL_WPENDING:
+		return (long)(c->out.len - c->out.off);
+	default:
+		return 0;
+	}
+}
+
+static void bio_method_init(void)
+{
+	BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
+				     "ringcap tls_conn");
+
+	if (m == NULL || !BIO_meth_set_write(m, bio_write) ||
+	    !BIO_meth_set_read(m, bio_read) || !BIO_meth_set_ctrl(m, bio_ctrl))
+		return; /* bio_method stays NULL: every tls_conn fails with -ENOMEM */
+	bio_method = m;
 }
 
 /* Maps a failed SSL_* return to -EAGAIN (needs I/O), -EPIPE (TCP EOF

@@ -84,9 +84,19 @@ struct tls_client {
 	char (*insecure)[TLS_NAME_MAX + 1]; /* normalized; "*.x" = any under x */
 };
 
+/* Ciphertext bytes [off, len) of a buffer of cap bytes, allocated on the
+ * first byte in and freed when drained, so idle connections hold none. */
+struct tls_buf {
+	uint8_t *p;
+	uint32_t off;
+	uint32_t len;
+	uint32_t cap;
+};
+
 struct tls_conn {
 	SSL *ssl;                     /* app data points back here */
-	BIO *net;                     /* our half of the BIO pair */
+	struct tls_buf in;            /* fed by the socket, read by BoringSSL */
+	struct tls_buf out;           /* written by BoringSSL, taken by the socket */
 	struct tls_leaf_cache *cache; /* server role: the worker's leaves */
 	struct tls_server *srv;       /* server role */
 	bool server;
@@ -99,6 +109,8 @@ struct tls_conn {
 	char err[TLS_ERR_MAX];
 };
 
+/* Creates C's SSL from CTX on C's buffers (app data = C). 0 or -ENOMEM. */
+int tls_conn_init_ssl(struct tls_conn *c, SSL_CTX *ctx);
 /* Records alerts the peer sends (SSL_CTX_set_info_callback). */
 void tls_conn_info_cb(const SSL *ssl, int type, int value);
 /* Client role: SNI, ALPN, host check and verify mode on C's SSL. */

@@ -199,6 +199,8 @@ void tls_conn_free(struct tls_conn *c);
 /* Ciphertext from the socket. Returns bytes accepted (may be fewer than
  * LEN, 0 when the inbound buffer is full: read plaintext first). */
 size_t tls_conn_feed(struct tls_conn *c, const void *buf, size_t len);
+/* Bytes tls_conn_feed would accept now (size the next recv by it). */
+size_t tls_conn_feed_room(const struct tls_conn *c);
 /* The peer closed its side of the TCP connection. */
 void tls_conn_feed_eof(struct tls_conn *c);
 

@@ -4,6 +4,7 @@
  * full in-memory TLS 1.3 / 1.2 handshakes (client + server role, both in
  * this thread) with a warm leaf cache and with a cold one. Prints a table;
  * exits 0. Usage: tls_mint_bench [seconds-per-row] (default 1). */
+#include <malloc.h>
 #include <time.h>
 
 #include <openssl/pool.h>
@@ -109,6 +110,29 @@ static void bench_handshakes(struct test_fixture *f, int version, bool cold, dou
 	row(label, n, t - t0);
 }
 
+/* Heap bytes held per established, idle connection (server and client
+ * role measured together, then halved as a rough per-side figure). */
+static void bench_memory(struct test_fixture *f)
+{
+	enum { N = 200 };
+	static struct tls_conn *cl[N], *sv[N];
+	struct mallinfo2 before = mallinfo2(), after;
+
+	for (int i = 0; i < N; i++) {
+		if (tls_conn_new_client(f->client, "mem.test", &cl[i]) < 0 ||
+		    tls_conn_new_server(f->server, f->cache, NULL, &sv[i]) < 0 ||
+		    test_handshake(cl[i], sv[i]) != 0)
+			exit(1);
+	}
+	after = mallinfo2();
+	printf("%-40s %10zu bytes per side\n", "heap per idle established conn",
+	       (after.uordblks - before.uordblks) / N / 2);
+	for (int i = 0; i < N; i++) {
+		tls_conn_free(cl[i]);
+		tls_conn_free(sv[i]);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	double dur = argc > 1 ? atof(argv[1]) : 1.0;
@@ -122,6 +146,7 @@ int main(int argc, char **argv)
 	bench_handshakes(&f, TLS1_3_VERSION, false, dur);
 	bench_handshakes(&f, TLS1_3_VERSION, true, dur);
 	bench_handshakes(&f, TLS1_2_VERSION, false, dur);
+	bench_memory(&f);
 	test_fixture_fini(&f);
 	return 0;
 }

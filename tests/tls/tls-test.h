@@ -106,7 +106,7 @@ static inline size_t test_pump(struct tls_conn *a, struct tls_conn *b)
 
 			if (tls_conn_pending_out(from) == 0)
 				break;
-			room = BIO_ctrl_get_write_guarantee(to->net);
+			room = tls_conn_feed_room(to);
 			if (room == 0)
 				break;
 			n = tls_conn_take(from, buf, room < sizeof(buf) ? room : sizeof(buf));

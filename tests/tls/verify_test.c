@@ -60,7 +60,6 @@ static struct tls_conn *raw_server(const struct keycert *kc, X509 *chain)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_method());
 	struct tls_conn *c = calloc(1, sizeof(*c));
-	BIO *half = NULL;
 
 	if (ctx == NULL || c == NULL || !SSL_CTX_use_certificate(ctx, kc->cert) ||
 	    !SSL_CTX_use_PrivateKey(ctx, kc->key) ||
@@ -69,17 +68,13 @@ static struct tls_conn *raw_server(const struct keycert *kc, X509 *chain)
 		exit(1);
 	}
 	SSL_CTX_set_info_callback(ctx, tls_conn_info_cb);
-	c->ssl = SSL_new(ctx);
-	SSL_CTX_free(ctx); /* the SSL keeps its reference */
 	c->server = true;
 	c->peer_alert = -1;
-	if (c->ssl == NULL ||
-	    !BIO_new_bio_pair(&half, TLS_CONN_OUT_BYTES, &c->net, TLS_CONN_IN_BYTES)) {
+	if (tls_conn_init_ssl(c, ctx) < 0) {
 		fprintf(stderr, "raw_server SSL failed\n");
 		exit(1);
 	}
-	SSL_set_bio(c->ssl, half, half);
-	SSL_set_app_data(c->ssl, c);
+	SSL_CTX_free(ctx); /* the SSL keeps its reference */
 	SSL_set_accept_state(c->ssl);
 	return c;
 }
