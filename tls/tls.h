@@ -9,6 +9,22 @@
  * cache with a mutex; the others are read-only after *_new). tls_leaf_cache
  * and tls_conn belong to one worker and are never touched by another.
  *
+ * Wiring (what the engine and CLI do):
+ *   start-up   tls_ca_open(data_dir) -> tls_mint_new -> tls_keylog_open
+ *              (--keylog) -> tls_server_new, tls_client_new(--upstream-ca,
+ *              --upstream-insecure); per worker tls_leaf_cache_new.
+ *   CONNECT    tls_sniff_client_hello on the first bytes: -EPROTONOSUPPORT
+ *              -> blind tunnel, -EAGAIN -> read more, -EBADMSG -> close,
+ *              > 0 -> tls_conn_new_server(srv, worker cache, CONNECT host)
+ *              and feed it the same bytes.
+ *   loop       recv -> tls_conn_feed; tls_conn_handshake until 0; then
+ *              tls_conn_read / tls_conn_write on plaintext; after every
+ *              call send what tls_conn_take returns. Upstream the same with
+ *              tls_conn_new_client(cl, host); on -EPROTO with
+ *              tls_conn_verify_failed answer 502 with tls_conn_error.
+ *   control    tls_ca_pem / tls_ca_der / tls_ca_p12 serve /ca.pem, /ca.crt,
+ *              /ca.p12; `ringcap ca --export` uses tls_ca_export_file.
+ *
  * Errors: actions return 0 or -errno; where a user needs to know what went
  * wrong, an (err, err_len) buffer receives a sentence naming the thing
  * (file, host, reason). BoringSSL types appear only as forward-declared
