@@ -9,16 +9,26 @@
  * under x). The first verification error of a connection is turned into
  * a sentence in the verify callback, while the failing certificate is at
  * hand, and the engine shows it in the 502 page.
+ *
+ * Resumption: the newest session ticket per host is kept serialized in an
+ * LRU shared by the workers (mutex held for a lookup or insert only) and
+ * offered on the next connection to that host. Verification mode is fixed
+ * per host for the process, so a session made without verification is
+ * never offered where verification is on; a resumed session was verified
+ * when it was made, and a server can only accept it holding its keys.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/is_boringssl.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
+#include <openssl/mem.h>
+#include <openssl/pool.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -34,6 +44,8 @@ static int client_trust(struct tls_client *c, const struct tls_client_opts *o,
 			char *err, size_t err_len);
 static int client_insecure_hosts(struct tls_client *c, const struct tls_client_opts *o,
 				 char *err, size_t err_len);
+static int client_sessions_init(struct tls_client *c, size_t capacity);
+static void client_session_offer(struct tls_client *cl, struct tls_conn *c);
 
 int tls_client_new(const struct tls_client_opts *o, struct tls_client **out,
 		   char *err, size_t err_len)
@@ -56,6 +68,10 @@ int tls_client_new(const struct tls_client_opts *o, struct tls_client **out,
 		rc = client_insecure_hosts(c, o, err, err_len);
 	if (rc < 0)
 		goto out_free;
+	if (!o->no_resumption)
+		rc = client_sessions_init(c, o->session_capacity);
+	if (rc < 0)
+		goto out_free;
 	SSL_CTX_set_info_callback(c->ctx, tls_conn_info_cb);
 	tls_keylog_attach(o->keylog, c->ctx);
 	*out = c;
@@ -71,6 +87,10 @@ void tls_client_free(struct tls_client *c)
 	if (c == NULL)
 		return;
 	SSL_CTX_free(c->ctx);
+	if (c->resume) {
+		tls_lru_fini(&c->sessions);
+		pthread_mutex_destroy(&c->lock);
+	}
 	free(c->insecure);
 	free(c);
 }
@@ -125,6 +145,7 @@ int tls_client_setup(struct tls_client *cl, struct tls_conn *c)
 	/* SSL_set_alpn_protos returns 0 on success. */
 	if (SSL_set_alpn_protos(c->ssl, alpn_http11, sizeof(alpn_http11)) != 0)
 		return -ENOMEM;
+	client_session_offer(cl, c);
 	if (insecure) {
 		SSL_set_verify(c->ssl, SSL_VERIFY_NONE, NULL);
 		return 0;
@@ -289,4 +310,72 @@ static int client_insecure_hosts(struct tls_client *c, const struct tls_client_o
 	}
 	c->insecure_count = o->insecure_count;
 	return 0;
+}
+
+/* New session (ticket) on an upstream connection: keep it for the host.
+ * Returns 0: BoringSSL keeps ownership of SESS. */
+static int session_new_cb(SSL *ssl, SSL_SESSION *sess)
+{
+	struct tls_conn *c = SSL_get_app_data(ssl);
+	struct tls_client *cl = c != NULL ? c->cl : NULL;
+	uint8_t *der = NULL;
+	size_t len = 0;
+	CRYPTO_BUFFER *buf;
+	int64_t expires_s = (int64_t)time(NULL) + SSL_SESSION_get_timeout(sess);
+
+	if (cl == NULL || !SSL_SESSION_to_bytes(sess, &der, &len))
+		return 0;
+	buf = CRYPTO_BUFFER_new(der, len, NULL);
+	OPENSSL_free(der);
+	if (buf == NULL)
+		return 0;
+	pthread_mutex_lock(&cl->lock);
+	tls_lru_put(&cl->sessions, c->name, strlen(c->name), buf, expires_s);
+	pthread_mutex_unlock(&cl->lock);
+	CRYPTO_BUFFER_free(buf);
+	return 0;
+}
+
+static int client_sessions_init(struct tls_client *c, size_t capacity)
+{
+	int rc;
+
+	if (capacity == 0)
+		capacity = TLS_UPSTREAM_SESSIONS_DEFAULT;
+	if (capacity > TLS_CACHE_MAX)
+		return -EINVAL;
+	rc = tls_lru_init(&c->sessions, (uint32_t)capacity);
+	if (rc < 0)
+		return rc;
+	if (pthread_mutex_init(&c->lock, NULL) != 0) {
+		tls_lru_fini(&c->sessions);
+		return -ENOMEM;
+	}
+	c->resume = true;
+	SSL_CTX_set_session_cache_mode(c->ctx, SSL_SESS_CACHE_CLIENT |
+						       SSL_SESS_CACHE_NO_INTERNAL);
+	SSL_CTX_sess_set_new_cb(c->ctx, session_new_cb);
+	return 0;
+}
+
+/* Offers the kept session for C's host, if any. */
+static void client_session_offer(struct tls_client *cl, struct tls_conn *c)
+{
+	CRYPTO_BUFFER *buf;
+	SSL_SESSION *sess = NULL;
+
+	if (!cl->resume)
+		return;
+	pthread_mutex_lock(&cl->lock);
+	buf = tls_lru_get(&cl->sessions, c->name, strlen(c->name), (int64_t)time(NULL), NULL);
+	if (buf != NULL)
+		CRYPTO_BUFFER_up_ref(buf);
+	pthread_mutex_unlock(&cl->lock);
+	if (buf == NULL)
+		return;
+	sess = SSL_SESSION_from_bytes(CRYPTO_BUFFER_data(buf), CRYPTO_BUFFER_len(buf), cl->ctx);
+	CRYPTO_BUFFER_free(buf);
+	if (sess != NULL)
+		SSL_set_session(c->ssl, sess);
+	SSL_SESSION_free(sess);
 }

@@ -73,6 +73,7 @@ int tls_conn_new_client(struct tls_client *cl, const char *host,
 		tls_conn_free(c);
 		return -EINVAL;
 	}
+	c->cl = cl;
 	rc = tls_client_setup(cl, c);
 	if (rc < 0) {
 		tls_conn_free(c);
@@ -194,6 +195,7 @@ size_t tls_conn_take(struct tls_conn *c, void *buf, size_t len)
 }
 
 bool tls_conn_handshake_done(const struct tls_conn *c) { return c->hs_done; }
+bool tls_conn_resumed(const struct tls_conn *c) { return SSL_session_reused(c->ssl) == 1; }
 const char *tls_conn_error(const struct tls_conn *c) { return c->err; }
 bool tls_conn_verify_failed(const struct tls_conn *c) { return c->verify_failed; }
 int tls_conn_peer_alert(const struct tls_conn *c) { return c->peer_alert; }

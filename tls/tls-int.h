@@ -9,6 +9,7 @@
 #include <openssl/is_boringssl.h> /* a build against OpenSSL headers stops here */
 #include <openssl/base.h>
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
@@ -79,6 +80,9 @@ struct tls_server {
 
 struct tls_client {
 	SSL_CTX *ctx;
+	bool resume;                     /* sessions below are in use */
+	pthread_mutex_t lock;            /* guards sessions */
+	struct tls_lru sessions;         /* host -> serialized SSL_SESSION */
 	bool insecure_all;
 	size_t insecure_count;
 	char (*insecure)[TLS_NAME_MAX + 1]; /* normalized; "*.x" = any under x */
@@ -99,6 +103,7 @@ struct tls_conn {
 	struct tls_buf out;           /* written by BoringSSL, taken by the socket */
 	struct tls_leaf_cache *cache; /* server role: the worker's leaves */
 	struct tls_server *srv;       /* server role */
+	struct tls_client *cl;        /* client role */
 	bool server;
 	bool hs_done;
 	bool failed;                  /* err holds why */

@@ -58,6 +58,10 @@
 /* Room for a readable error or verification reason, in bytes with NUL. */
 #define TLS_ERR_MAX 256
 
+/* Upstream TLS sessions kept for resumption, one per host (the newest
+ * ticket), in entries of ~2-4 KiB (the session holds the server's chain). */
+#define TLS_UPSTREAM_SESSIONS_DEFAULT 1024
+
 /* Named hosts with verification turned off (--upstream-insecure HOST...). */
 #define TLS_INSECURE_HOSTS_MAX 64
 

@@ -184,6 +184,11 @@ struct tls_client_opts {
 	size_t insecure_count;
 	/* NSS key log for upstream connections; may be NULL. */
 	struct tls_keylog *keylog;
+	/* Resume upstream sessions (newest ticket per host, shared by all
+	 * workers): saves the origin's full handshake on each new upstream
+	 * connection. Capacity 0: TLS_UPSTREAM_SESSIONS_DEFAULT. */
+	bool no_resumption;
+	size_t session_capacity;
 };
 
 int tls_client_new(const struct tls_client_opts *opts, struct tls_client **out,
@@ -242,6 +247,8 @@ size_t tls_conn_pending_out(const struct tls_conn *c);
 size_t tls_conn_take(struct tls_conn *c, void *buf, size_t len);
 
 bool tls_conn_handshake_done(const struct tls_conn *c);
+/* The handshake resumed an earlier session (no certificate exchanged). */
+bool tls_conn_resumed(const struct tls_conn *c);
 /* Why the connection failed; "" while it has not. */
 const char *tls_conn_error(const struct tls_conn *c);
 /* True when the failure is the upstream certificate failing verification
