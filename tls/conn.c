@@ -17,6 +17,7 @@
  * not reported as consumed, and the caller's next write starts with the
  * same bytes, which is what SSL_write's retry rule requires.
  */
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -287,6 +288,8 @@ static size_t buf_put(struct tls_buf *b, const void *src, size_t len)
 {
 	size_t room;
 
+	assert(b->off <= b->len);
+	assert(b->len <= b->cap);
 	if (b->off > 0 && b->len + len > b->cap) {
 		memmove(b->p, b->p + b->off, b->len - b->off);
 		b->len -= b->off;

@@ -124,6 +124,28 @@ int main(void)
 	}
 	X509_free(first);
 	{
+		/* Longer than a CN may be: SAN only, still verifies. */
+		char longname[TLS_NAME_MAX + 1];
+		CRYPTO_BUFFER *buf = NULL;
+		X509 *leaf = NULL;
+
+		memset(longname, 'a', sizeof(longname));
+		for (int i = 50; i < TLS_NAME_MAX; i += 51)
+			longname[i] = '.';
+		longname[TLS_NAME_MAX] = '\0';
+		CHECK_EQ(tls_mint_leaf(f.mint, longname, &buf), 0);
+		if (buf != NULL)
+			leaf = leaf_x509(buf);
+		CHECK(leaf != NULL);
+		if (leaf != NULL) {
+			CHECK_EQ(verify(tls_ca_x509(f.ca), leaf, longname), 1);
+			CHECK_EQ(X509_NAME_get_index_by_NID(X509_get_subject_name(leaf),
+							    NID_commonName, -1), -1);
+		}
+		X509_free(leaf);
+		CRYPTO_BUFFER_free(buf);
+	}
+	{
 		CRYPTO_BUFFER *buf = NULL;
 
 		CHECK_EQ(tls_mint_leaf(f.mint, "bad name", &buf), -EINVAL);
