@@ -11,7 +11,7 @@
  * key is an error, because devices may already trust it.
  *
  * The CA: version 3, random 128-bit serial, subject O=ringcap,
- * OU=<host>, CN="ringcap CA <8 random hex>" (unique per install, so two
+ * OU=<host>, CN="ringcap CA <host> <8 random hex>" (unique per install, so two
  * installs on one network never collide in a device's trust store),
  * TLS_CA_VALIDITY_DAYS, basicConstraints CA:TRUE critical, keyUsage
  * keyCertSign|cRLSign critical, subjectKeyIdentifier, ecdsa-with-SHA256.
@@ -382,7 +382,9 @@ static int ca_set_name(X509 *x, const char *host)
 		host = hostbuf;
 	}
 	RAND_bytes(rnd, sizeof(rnd));
-	snprintf(cn, sizeof(cn), "ringcap CA %02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3]);
+	/* Trust store lists show the CN: name the box as well as the install. */
+	snprintf(cn, sizeof(cn), "ringcap CA %.32s %02x%02x%02x%02x", host, rnd[0], rnd[1],
+		 rnd[2], rnd[3]);
 	if (!X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
 					(const uint8_t *)"ringcap", -1, -1, 0) ||
 	    !X509_NAME_add_entry_by_txt(name, "OU", MBSTRING_UTF8, (const uint8_t *)host,

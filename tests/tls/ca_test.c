@@ -31,7 +31,7 @@ static void check_ca_cert(struct tls_ca *ca)
 	ASN1_BIT_STRING_free(ku);
 	CHECK(X509_get0_subject_key_id(x) != NULL);
 	X509_NAME_oneline(X509_get_subject_name(x), subj, sizeof(subj));
-	CHECK(strstr(subj, "ringcap CA ") != NULL);
+	CHECK(strstr(subj, "CN=ringcap CA testhost ") != NULL);
 	CHECK(strstr(subj, "OU=testhost") != NULL);
 	CHECK_EQ(X509_NAME_cmp(X509_get_subject_name(x), X509_get_issuer_name(x)), 0);
 	CHECK_EQ(X509_check_ca(x), 1);
