@@ -183,6 +183,8 @@ int tls_leaf_cache_get(struct tls_leaf_cache *c, const char *name,
 		*out = leaf;
 		return 0;
 	}
+	if (len == 0 || len > TLS_NAME_MAX)
+		return -EINVAL;
 	rc = tls_mint_get_exp(c->mint, name, &leaf, &expires_s);
 	if (rc < 0)
 		return rc;

@@ -142,6 +142,8 @@ int tls_mint_get_exp(struct tls_mint *m, const char *name, CRYPTO_BUFFER **out,
 	int rc;
 
 	*out = NULL;
+	if (len == 0 || len > TLS_NAME_MAX)
+		return -EINVAL;
 	pthread_mutex_lock(&m->lock);
 	/* The worker cache keeps a leaf no longer than the shared one does. */
 	leaf = tls_lru_get(&m->shared, name, len, now_s, expires_s);

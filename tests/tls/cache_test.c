@@ -131,6 +131,8 @@ static void worker_over_shared(void)
 	tls_mint_stats(f.mint, &st);
 	CHECK_EQ(st.mints, 3);
 	CHECK_EQ(st.hits, 2);
+	CHECK_EQ(tls_leaf_cache_get(w2, "", &b), -EINVAL);
+	CHECK(b == NULL);
 	tls_leaf_cache_free(w2);
 	test_fixture_fini(&f);
 }
