@@ -207,12 +207,14 @@ void tls_verify_reason(long x509_err, struct x509_st *cert, const char *wanted,
 /* ---- TLS over memory (conn.c) ------------------------------------------- */
 
 /* Server role for a client-facing connection. CACHE is the worker's leaf
- * cache; FALLBACK_NAME (normalized CONNECT host, may be NULL) is minted for
- * when the ClientHello carries no SNI. */
+ * cache; FALLBACK_NAME (the CONNECT host, normalized here; may be NULL) is
+ * minted for when the ClientHello carries no valid SNI. */
 int tls_conn_new_server(struct tls_server *s, struct tls_leaf_cache *cache,
 			const char *fallback_name, struct tls_conn **out);
-/* Client role for an upstream connection to normalized HOST: SNI (DNS
- * names only), ALPN http/1.1, verification per C's options. */
+/* Client role for an upstream connection to HOST (normalized here; -EINVAL
+ * when it is not a host name or IP literal): SNI (DNS names only), ALPN
+ * http/1.1, verification per C's options, the host's last session offered
+ * for resumption. */
 int tls_conn_new_client(struct tls_client *c, const char *host,
 			struct tls_conn **out);
 void tls_conn_free(struct tls_conn *c);
@@ -236,7 +238,8 @@ int tls_conn_handshake(struct tls_conn *c);
 ssize_t tls_conn_read(struct tls_conn *c, void *buf, size_t len);
 /* Plaintext out. Seals as much of BUF as the outbound buffer has room
  * for; returns bytes consumed, -EAGAIN when full (take output first) or
- * -EPROTO. */
+ * -EPROTO. Bytes not consumed must start the next call (SSL_write's retry
+ * rule). A TLS 1.3 server sends its session tickets with its first write. */
 ssize_t tls_conn_write(struct tls_conn *c, const void *buf, size_t len);
 /* Queues close_notify. Returns 0 or -EPROTO. */
 int tls_conn_shutdown(struct tls_conn *c);
