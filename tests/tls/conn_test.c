@@ -200,6 +200,43 @@ static void eof_midway(struct test_fixture *f)
 	tls_conn_free(sv);
 }
 
+/* Garbage and mutated ClientHellos into server-role connections: each
+ * ends in -EAGAIN or -EPROTO with a reason, never anything else, and the
+ * shared objects keep working (a good handshake follows). */
+static void garbage_in(struct test_fixture *f)
+{
+	uint8_t hello[4096], buf[4096];
+	size_t len = 0;
+	struct tls_conn *cl = NULL, *sv = NULL;
+
+	CHECK_EQ(tls_conn_new_client(f->client, "garbage.test", &cl), 0);
+	if (cl == NULL)
+		return;
+	CHECK_EQ(tls_conn_handshake(cl), -EAGAIN);
+	len = tls_conn_take(cl, hello, sizeof(hello));
+	tls_conn_free(cl);
+	for (int i = 0; i < 3000; i++) {
+		int rc;
+
+		memcpy(buf, hello, len);
+		buf[(size_t)(i * 7919) % len] ^= (uint8_t)(i | 1);
+		if (i % 3 == 0)
+			buf[(size_t)(i * 104729) % len] = (uint8_t)i;
+		CHECK_EQ(tls_conn_new_server(f->server, f->cache, i % 2 ? "fallback.test" : NULL,
+					     &sv), 0);
+		if (sv == NULL)
+			return;
+		CHECK_EQ(tls_conn_feed(sv, buf, len), len);
+		rc = tls_conn_handshake(sv);
+		CHECK(rc == -EAGAIN || rc == -EPROTO);
+		if (rc == -EPROTO)
+			CHECK(tls_conn_error(sv)[0] != '\0');
+		tls_conn_free(sv);
+		sv = NULL;
+	}
+	session(f, TLS1_3_VERSION, "after-garbage.test", NULL, "after-garbage.test");
+}
+
 int main(void)
 {
 	struct test_fixture f;
@@ -213,6 +250,7 @@ int main(void)
 	resumption(&f, TLS1_2_VERSION, "resume12.test");
 	no_name(&f);
 	eof_midway(&f);
+	garbage_in(&f);
 	test_fixture_fini(&f);
 	return test_result("conn");
 }
