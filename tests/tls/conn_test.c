@@ -1,0 +1,256 @@
+/* conn_test.c - in-memory handshakes between a client-role and a server-
+ * role tls_conn (client trusts the CA) at TLS 1.2 and 1.3: SNI picks the
+ * leaf, ALPN http/1.1 on both sides, data both ways by checksum in odd
+ * chunk sizes, backpressure when the peer does not drain, close_notify;
+ * IP literal hosts (no SNI, leaf from the CONNECT host); no SNI and no
+ * fallback fails with a reason. */
+#include <openssl/ssl.h>
+
+#include "tests/tls/tls-test.h"
+
+#define XFER_BYTES (1u << 20)
+
+static uint8_t pattern(size_t i) { return (uint8_t)(i * 131 + (i >> 9)); }
+
+/* Writes XFER_BYTES from FROM to TO in CHUNK-sized writes and checks every
+ * byte read on the other side. */
+static void transfer(struct tls_conn *from, struct tls_conn *to, size_t chunk,
+		     size_t total)
+{
+	static uint8_t out[XFER_BYTES], in[20000];
+	size_t sent = 0, got = 0;
+	int idle = 0;
+
+	for (size_t i = 0; i < XFER_BYTES; i++)
+		out[i] = pattern(i);
+	for (int round = 0; round < 200000 && got < total && idle < 50; round++) {
+		size_t want = total - sent < chunk ? total - sent : chunk;
+		ssize_t n = sent < total ? tls_conn_write(from, out + sent, want) : -EAGAIN;
+		size_t moved;
+
+		CHECK(n > 0 || n == -EAGAIN);
+		if (n > 0)
+			sent += (size_t)n;
+		moved = test_pump(from, to);
+		for (int k = 0; k < 64; k++) {
+			ssize_t r = tls_conn_read(to, in, sizeof(in));
+
+			if (r == -EAGAIN)
+				break;
+			CHECK(r > 0);
+			if (r <= 0)
+				return;
+			for (ssize_t j = 0; j < r; j++) {
+				if (in[j] != pattern(got + (size_t)j)) {
+					CHECK(!"byte mismatch");
+					return;
+				}
+			}
+			got += (size_t)r;
+			moved += (size_t)r;
+		}
+		idle = moved == 0 && n <= 0 ? idle + 1 : 0;
+	}
+	CHECK_EQ(sent, total);
+	CHECK_EQ(got, total);
+}
+
+/* The sender stops being able to write once the receiver's inbound buffer
+ * and its own outbound buffer are full: memory stays bounded. */
+static void backpressure(struct tls_conn *from, struct tls_conn *to)
+{
+	static uint8_t buf[65536];
+	size_t total = 0;
+	ssize_t n = 0;
+
+	for (int i = 0; i < 100; i++) {
+		n = tls_conn_write(from, buf, sizeof(buf));
+		if (n < 0)
+			break;
+		total += (size_t)n;
+		test_pump(from, to);
+	}
+	CHECK_EQ(n, -EAGAIN);
+	CHECK(total <= TLS_CONN_IN_BYTES + TLS_CONN_OUT_BYTES);
+	CHECK(tls_conn_pending_out(from) <= TLS_CONN_OUT_BYTES);
+	/* Drain everything so the connection is usable again. */
+	for (int i = 0; i < 100; i++) {
+		ssize_t r = tls_conn_read(to, buf, sizeof(buf));
+
+		if (r == -EAGAIN && test_pump(from, to) == 0)
+			break;
+		CHECK(r > 0 || r == -EAGAIN);
+	}
+}
+
+static void session(struct test_fixture *f, int version, const char *host,
+		    const char *fallback, const char *want_name)
+{
+	struct tls_conn *cl = NULL, *sv = NULL;
+	uint8_t buf[64];
+
+	CHECK_EQ(tls_conn_new_client(f->client, host, &cl), 0);
+	CHECK_EQ(tls_conn_new_server(f->server, f->cache, fallback, &sv), 0);
+	if (cl == NULL || sv == NULL)
+		goto out;
+	SSL_set_max_proto_version(cl->ssl, (uint16_t)version);
+	CHECK(!tls_conn_handshake_done(cl));
+	CHECK_EQ(test_handshake(cl, sv), 0);
+	if (!tls_conn_handshake_done(cl)) {
+		fprintf(stderr, "client: %s / server: %s\n", tls_conn_error(cl), tls_conn_error(sv));
+		goto out;
+	}
+	CHECK_STR(tls_conn_name(sv), want_name);
+	CHECK_STR(tls_conn_alpn(cl), "http/1.1");
+	CHECK_STR(tls_conn_alpn(sv), "http/1.1");
+	CHECK_STR(tls_conn_version(cl), version == TLS1_3_VERSION ? "TLSv1.3" : "TLSv1.2");
+	CHECK_STR(tls_conn_version(sv), tls_conn_version(cl));
+	CHECK(!tls_conn_verify_failed(cl));
+	CHECK_STR(tls_conn_error(cl), "");
+	CHECK_EQ(tls_conn_read(sv, buf, sizeof(buf)), -EAGAIN);
+
+	transfer(cl, sv, 1000, XFER_BYTES);
+	transfer(sv, cl, 70000, XFER_BYTES);
+	transfer(cl, sv, 1, 5000);
+	backpressure(sv, cl);
+	transfer(sv, cl, 4096, XFER_BYTES);
+
+	CHECK_EQ(tls_conn_shutdown(cl), 0);
+	test_pump(cl, sv);
+	CHECK_EQ(tls_conn_read(sv, buf, sizeof(buf)), 0);
+out:
+	tls_conn_free(cl);
+	tls_conn_free(sv);
+}
+
+/* The upstream side keeps the session of a first handshake and resumes
+ * it on a second to the same host (tickets: the server keeps no
+ * session-ID cache); the server still picks the leaf by SNI. */
+static void resumption(struct test_fixture *f, int version, const char *host)
+{
+	struct tls_conn *cl = NULL, *sv = NULL;
+	uint8_t buf[16];
+
+	for (int round = 0; round < 2; round++) {
+		CHECK_EQ(tls_conn_new_client(f->client, host, &cl), 0);
+		CHECK_EQ(tls_conn_new_server(f->server, f->cache, NULL, &sv), 0);
+		if (cl == NULL || sv == NULL)
+			break;
+		SSL_set_max_proto_version(cl->ssl, (uint16_t)version);
+		CHECK_EQ(test_handshake(cl, sv), 0);
+		if (SSL_session_reused(sv->ssl) != (round == 1))
+			fprintf(stderr, "resumption %x round %d\n", version, round);
+		CHECK_EQ(SSL_session_reused(sv->ssl), round == 1);
+		CHECK_EQ(tls_conn_resumed(cl), round == 1);
+		CHECK_STR(tls_conn_name(sv), host);
+		/* TLS 1.3 tickets arrive after the handshake: read them. */
+		CHECK_EQ(tls_conn_write(sv, "x", 1), 1);
+		test_pump(cl, sv);
+		CHECK_EQ(tls_conn_read(cl, buf, sizeof(buf)), 1);
+		tls_conn_free(cl);
+		tls_conn_free(sv);
+		cl = sv = NULL;
+	}
+	tls_conn_free(cl);
+	tls_conn_free(sv);
+}
+
+static void no_name(struct test_fixture *f)
+{
+	struct tls_conn *cl = NULL, *sv = NULL;
+
+	/* An IP literal host sends no SNI; without a fallback there is no
+	 * name to mint for. */
+	CHECK_EQ(tls_conn_new_client(f->client, "127.0.0.1", &cl), 0);
+	CHECK_EQ(tls_conn_new_server(f->server, f->cache, NULL, &sv), 0);
+	if (cl != NULL && sv != NULL) {
+		CHECK_EQ(test_handshake(cl, sv), -EPROTO);
+		CHECK_STR(tls_conn_error(sv), "no SNI and no CONNECT host to mint for");
+		CHECK(tls_conn_handshake(cl) == -EPROTO);
+		CHECK(tls_conn_error(cl)[0] != '\0');
+		CHECK_EQ(tls_conn_read(cl, (uint8_t[4]){0}, 4), -EPROTO);
+	}
+	tls_conn_free(cl);
+	tls_conn_free(sv);
+}
+
+static void eof_midway(struct test_fixture *f)
+{
+	struct tls_conn *cl = NULL, *sv = NULL;
+
+	CHECK_EQ(tls_conn_new_client(f->client, "eof.test", &cl), 0);
+	CHECK_EQ(tls_conn_new_server(f->server, f->cache, NULL, &sv), 0);
+	if (cl != NULL && sv != NULL) {
+		CHECK_EQ(tls_conn_handshake(cl), -EAGAIN);
+		test_pump(cl, sv);
+		tls_conn_feed_eof(sv);
+		/* Hello read, flight written, then EOF where Finished should be. */
+		CHECK_EQ(tls_conn_handshake(sv), -EPROTO);
+		CHECK_STR(tls_conn_error(sv), "connection closed during TLS handshake");
+		CHECK(tls_conn_pending_out(sv) > 0);
+		test_pump(cl, sv);
+		tls_conn_feed_eof(cl);
+		/* TLS 1.3: the client is done once it sent Finished; the
+		 * missing close_notify shows on the first read. */
+		CHECK_EQ(tls_conn_handshake(cl), 0);
+		CHECK_EQ(tls_conn_read(cl, (uint8_t[4]){0}, 4), -EPIPE);
+		CHECK_EQ(tls_conn_feed(cl, "x", 1), 0);
+	}
+	tls_conn_free(cl);
+	tls_conn_free(sv);
+}
+
+/* Garbage and mutated ClientHellos into server-role connections: each
+ * ends in -EAGAIN or -EPROTO with a reason, never anything else, and the
+ * shared objects keep working (a good handshake follows). */
+static void garbage_in(struct test_fixture *f)
+{
+	uint8_t hello[4096], buf[4096];
+	size_t len = 0;
+	struct tls_conn *cl = NULL, *sv = NULL;
+
+	CHECK_EQ(tls_conn_new_client(f->client, "garbage.test", &cl), 0);
+	if (cl == NULL)
+		return;
+	CHECK_EQ(tls_conn_handshake(cl), -EAGAIN);
+	len = tls_conn_take(cl, hello, sizeof(hello));
+	tls_conn_free(cl);
+	for (int i = 0; i < 3000; i++) {
+		int rc;
+
+		memcpy(buf, hello, len);
+		buf[(size_t)(i * 7919) % len] ^= (uint8_t)(i | 1);
+		if (i % 3 == 0)
+			buf[(size_t)(i * 104729) % len] = (uint8_t)i;
+		CHECK_EQ(tls_conn_new_server(f->server, f->cache, i % 2 ? "fallback.test" : NULL,
+					     &sv), 0);
+		if (sv == NULL)
+			return;
+		CHECK_EQ(tls_conn_feed(sv, buf, len), len);
+		rc = tls_conn_handshake(sv);
+		CHECK(rc == -EAGAIN || rc == -EPROTO);
+		if (rc == -EPROTO)
+			CHECK(tls_conn_error(sv)[0] != '\0');
+		tls_conn_free(sv);
+		sv = NULL;
+	}
+	session(f, TLS1_3_VERSION, "after-garbage.test", NULL, "after-garbage.test");
+}
+
+int main(void)
+{
+	struct test_fixture f;
+
+	test_fixture_init(&f, NULL);
+	session(&f, TLS1_3_VERSION, "www.example.test", "ignored.test", "www.example.test");
+	session(&f, TLS1_2_VERSION, "WWW.Example.Test", NULL, "www.example.test");
+	session(&f, TLS1_3_VERSION, "127.0.0.1", "127.0.0.1", "127.0.0.1");
+	session(&f, TLS1_2_VERSION, "[::1]", "[::1]", "::1");
+	resumption(&f, TLS1_3_VERSION, "resume13.test");
+	resumption(&f, TLS1_2_VERSION, "resume12.test");
+	no_name(&f);
+	eof_midway(&f);
+	garbage_in(&f);
+	test_fixture_fini(&f);
+	return test_result("conn");
+}

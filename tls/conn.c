@@ -1,0 +1,420 @@
+/*
+ * conn.c - one TLS connection over memory: the caller moves ciphertext
+ * between the socket (io_uring) and this object, BoringSSL turns it into
+ * plaintext and back. Nothing here touches a file descriptor.
+ *
+ * Buffers: a small custom BIO over two tls_bufs, TLS_CONN_IN_BYTES of
+ * ciphertext in and TLS_CONN_OUT_BYTES out, each allocated when the first
+ * byte arrives and freed when drained (a BIO pair would hold both for the
+ * connection's life: 48 KiB per side measured, even idle). BoringSSL's own
+ * record buffers come on top (at most one record each way, also released
+ * when idle), so memory is bounded whatever the peer sends or the
+ * application writes, and an idle connection holds only its SSL object.
+ *
+ * Write contract: tls_conn_write seals one record at a time only when the
+ * outbound buffer has room for it, so a sealed record is never left half
+ * written. Should BoringSSL still report WANT_WRITE, the bytes it took are
+ * not reported as consumed, and the caller's next write starts with the
+ * same bytes, which is what SSL_write's retry rule requires.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/is_boringssl.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "tls/tls-int.h"
+
+static int conn_new(SSL_CTX *ctx, bool server, struct tls_conn **out);
+static int conn_fail(struct tls_conn *c, int ret);
+static size_t buf_put(struct tls_buf *b, const void *src, size_t len);
+static size_t buf_get(struct tls_buf *b, void *dst, size_t len);
+static void bio_method_init(void);
+
+/* One BIO method for the process (never freed: it lives as long as any
+ * connection might). */
+static pthread_once_t bio_once = PTHREAD_ONCE_INIT;
+static BIO_METHOD *bio_method;
+
+int tls_conn_new_server(struct tls_server *s, struct tls_leaf_cache *cache,
+			const char *fallback_name, struct tls_conn **out)
+{
+	struct tls_conn *c;
+	int rc = conn_new(s->ctx, true, &c);
+
+	*out = NULL;
+	if (rc < 0)
+		return rc;
+	c->cache = cache;
+	c->srv = s;
+	if (fallback_name != NULL &&
+	    tls_name_normalize(fallback_name, strlen(fallback_name), c->name) < 0)
+		c->name[0] = '\0';
+	SSL_set_accept_state(c->ssl);
+	*out = c;
+	return 0;
+}
+
+int tls_conn_new_client(struct tls_client *cl, const char *host,
+			struct tls_conn **out)
+{
+	struct tls_conn *c;
+	int rc;
+
+	*out = NULL;
+	rc = conn_new(cl->ctx, false, &c);
+	if (rc < 0)
+		return rc;
+	if (tls_name_normalize(host, strlen(host), c->name) < 0) {
+		tls_conn_free(c);
+		return -EINVAL;
+	}
+	c->cl = cl;
+	rc = tls_client_setup(cl, c);
+	if (rc < 0) {
+		tls_conn_free(c);
+		return rc;
+	}
+	SSL_set_connect_state(c->ssl);
+	*out = c;
+	return 0;
+}
+
+void tls_conn_free(struct tls_conn *c)
+{
+	if (c == NULL)
+		return;
+	SSL_free(c->ssl); /* and its BIO */
+	free(c->in.p);
+	free(c->out.p);
+	free(c);
+}
+
+size_t tls_conn_feed(struct tls_conn *c, const void *buf, size_t len)
+{
+	if (c->eof)
+		return 0;
+	return buf_put(&c->in, buf, len);
+}
+
+size_t tls_conn_feed_room(const struct tls_conn *c)
+{
+	return c->eof ? 0 : c->in.cap - (c->in.len - c->in.off);
+}
+
+void tls_conn_feed_eof(struct tls_conn *c)
+{
+	c->eof = true;
+}
+
+int tls_conn_handshake(struct tls_conn *c)
+{
+	int ret;
+
+	if (c->hs_done)
+		return 0;
+	if (c->failed)
+		return -EPROTO;
+	ret = SSL_do_handshake(c->ssl);
+	if (ret == 1) {
+		c->hs_done = true;
+		return 0;
+	}
+	return conn_fail(c, ret);
+}
+
+ssize_t tls_conn_read(struct tls_conn *c, void *buf, size_t len)
+{
+	int ret;
+
+	if (c->failed)
+		return -EPROTO;
+	if (len > INT32_MAX)
+		len = INT32_MAX;
+	ret = SSL_read(c->ssl, buf, (int)len);
+	if (ret > 0) {
+		c->hs_done = true;
+		return ret;
+	}
+	if (SSL_get_error(c->ssl, ret) == SSL_ERROR_ZERO_RETURN)
+		return 0;
+	return conn_fail(c, ret);
+}
+
+ssize_t tls_conn_write(struct tls_conn *c, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	size_t done = 0;
+
+	if (c->failed)
+		return -EPROTO;
+	/* Bounded: each pass seals one record or stops. */
+	while (done < len) {
+		size_t room = c->out.cap - (c->out.len - c->out.off);
+		size_t chunk = len - done;
+		int ret;
+
+		if (room <= TLS_RECORD_OVERHEAD_MAX)
+			break;
+		if (chunk > room - TLS_RECORD_OVERHEAD_MAX)
+			chunk = room - TLS_RECORD_OVERHEAD_MAX;
+		if (chunk > TLS_RECORD_PLAIN_MAX)
+			chunk = TLS_RECORD_PLAIN_MAX;
+		ret = SSL_write(c->ssl, p + done, (int)chunk);
+		if (ret <= 0) {
+			int rc = conn_fail(c, ret);
+
+			if (rc != -EAGAIN)
+				return rc;
+			break;
+		}
+		done += (size_t)ret;
+	}
+	return done > 0 ? (ssize_t)done : -EAGAIN;
+}
+
+int tls_conn_shutdown(struct tls_conn *c)
+{
+	if (c->failed || !c->hs_done)
+		return -EPROTO;
+	return SSL_shutdown(c->ssl) >= 0 ? 0 : -EPROTO;
+}
+
+size_t tls_conn_pending_out(const struct tls_conn *c)
+{
+	return c->out.len - c->out.off;
+}
+
+size_t tls_conn_take(struct tls_conn *c, void *buf, size_t len)
+{
+	return buf_get(&c->out, buf, len);
+}
+
+bool tls_conn_handshake_done(const struct tls_conn *c) { return c->hs_done; }
+bool tls_conn_resumed(const struct tls_conn *c) { return SSL_session_reused(c->ssl) == 1; }
+const char *tls_conn_error(const struct tls_conn *c) { return c->err; }
+bool tls_conn_verify_failed(const struct tls_conn *c) { return c->verify_failed; }
+int tls_conn_peer_alert(const struct tls_conn *c) { return c->peer_alert; }
+const char *tls_conn_name(const struct tls_conn *c) { return c->name; }
+
+bool tls_conn_cert_rejected(const struct tls_conn *c)
+{
+	switch (c->peer_alert) {
+	case SSL_AD_UNKNOWN_CA:
+	case SSL_AD_BAD_CERTIFICATE:
+	case SSL_AD_CERTIFICATE_UNKNOWN:
+	case SSL_AD_UNSUPPORTED_CERTIFICATE:
+	case SSL_AD_CERTIFICATE_REVOKED:
+	case SSL_AD_CERTIFICATE_EXPIRED: /* client clock far off */
+		return c->server;
+	default:
+		return false;
+	}
+}
+
+const char *tls_conn_alpn(const struct tls_conn *c)
+{
+	const uint8_t *p = NULL;
+	unsigned len = 0;
+
+	SSL_get0_alpn_selected(c->ssl, &p, &len);
+	/* Only protocols we offer can be selected, and both are NUL-free
+	 * literals; report the one it is rather than copying. */
+	if (len == 8 && memcmp(p, "http/1.1", 8) == 0)
+		return "http/1.1";
+	return "";
+}
+
+const char *tls_conn_version(const struct tls_conn *c)
+{
+	return SSL_get_version(c->ssl);
+}
+
+void tls_conn_info_cb(const SSL *ssl, int type, int value)
+{
+	struct tls_conn *c = SSL_get_app_data(ssl);
+
+	if (c != NULL && (type & SSL_CB_READ_ALERT) == SSL_CB_READ_ALERT)
+		c->peer_alert = value & 0xff;
+}
+
+/* ---- helpers --------------------------------------------------------------- */
+
+static int conn_new(SSL_CTX *ctx, bool server, struct tls_conn **out)
+{
+	struct tls_conn *c = calloc(1, sizeof(*c));
+
+	*out = NULL;
+	if (c == NULL)
+		return -ENOMEM;
+	c->server = server;
+	c->peer_alert = -1;
+	if (tls_conn_init_ssl(c, ctx) < 0) {
+		tls_conn_free(c);
+		return -ENOMEM;
+	}
+	*out = c;
+	return 0;
+}
+
+int tls_conn_init_ssl(struct tls_conn *c, SSL_CTX *ctx)
+{
+	BIO *bio;
+
+	pthread_once(&bio_once, bio_method_init);
+	c->in.cap = TLS_CONN_IN_BYTES;
+	c->out.cap = TLS_CONN_OUT_BYTES;
+	c->ssl = SSL_new(ctx);
+	bio = bio_method != NULL ? BIO_new(bio_method) : NULL;
+	if (c->ssl == NULL || bio == NULL) {
+		BIO_free(bio);
+		return -ENOMEM;
+	}
+	BIO_set_data(bio, c);
+	BIO_set_init(bio, 1);
+	SSL_set_bio(c->ssl, bio, bio);
+	SSL_set_app_data(c->ssl, c);
+	return 0;
+}
+
+/* Appends up to LEN bytes to B (allocating it, compacting when the tail is
+ * full); returns the count. */
+static size_t buf_put(struct tls_buf *b, const void *src, size_t len)
+{
+	size_t room;
+
+	assert(b->off <= b->len);
+	assert(b->len <= b->cap);
+	if (b->off > 0 && b->len + len > b->cap) {
+		memmove(b->p, b->p + b->off, b->len - b->off);
+		b->len -= b->off;
+		b->off = 0;
+	}
+	room = b->cap - b->len;
+	if (len > room)
+		len = room;
+	if (len == 0)
+		return 0;
+	if (b->p == NULL) {
+		b->p = malloc(b->cap);
+		if (b->p == NULL)
+			return 0;
+	}
+	memcpy(b->p + b->len, src, len);
+	b->len += (uint32_t)len;
+	return len;
+}
+
+/* Takes up to LEN bytes from B; frees its memory once drained. */
+static size_t buf_get(struct tls_buf *b, void *dst, size_t len)
+{
+	size_t have = b->len - b->off;
+
+	if (len > have)
+		len = have;
+	if (len == 0)
+		return 0;
+	memcpy(dst, b->p + b->off, len);
+	b->off += (uint32_t)len;
+	if (b->off == b->len) {
+		free(b->p);
+		b->p = NULL;
+		b->off = 0;
+		b->len = 0;
+	}
+	return len;
+}
+
+static int bio_write(BIO *bio, const char *src, int len)
+{
+	struct tls_conn *c = BIO_get_data(bio);
+	size_t n;
+
+	BIO_clear_retry_flags(bio);
+	n = len > 0 ? buf_put(&c->out, src, (size_t)len) : 0;
+	if (n == 0 && len > 0) {
+		BIO_set_retry_write(bio);
+		return -1;
+	}
+	return (int)n;
+}
+
+static int bio_read(BIO *bio, char *dst, int len)
+{
+	struct tls_conn *c = BIO_get_data(bio);
+	size_t n;
+
+	BIO_clear_retry_flags(bio);
+	n = len > 0 ? buf_get(&c->in, dst, (size_t)len) : 0;
+	if (n > 0)
+		return (int)n;
+	if (c->eof)
+		return 0;
+	BIO_set_retry_read(bio);
+	return -1;
+}
+
+static long bio_ctrl(BIO *bio, int cmd, long larg, void *parg)
+{
+	struct tls_conn *c = BIO_get_data(bio);
+
+	switch (cmd) {
+	case BIO_CTRL_FLUSH:
+		return 1;
+	case BIO_CTRL_PENDING:
+		return (long)(c->in.len - c->in.off);
+	case BIO_CTRL_WPENDING:
+		return (long)(c->out.len - c->out.off);
+	default:
+		return 0;
+	}
+}
+
+static void bio_method_init(void)
+{
+	BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
+				     "ringcap tls_conn");
+
+	if (m == NULL || !BIO_meth_set_write(m, bio_write) ||
+	    !BIO_meth_set_read(m, bio_read) || !BIO_meth_set_ctrl(m, bio_ctrl))
+		return; /* bio_method stays NULL: every tls_conn fails with -ENOMEM */
+	bio_method = m;
+}
+
+/* Maps a failed SSL_* return to -EAGAIN (needs I/O), -EPIPE (TCP EOF
+ * without close_notify) or -EPROTO with c->err set. Clears the thread's
+ * error queue either way: it is shared by every connection of a worker. */
+static int conn_fail(struct tls_conn *c, int ret)
+{
+	int e = SSL_get_error(c->ssl, ret);
+	uint32_t code = (uint32_t)ERR_peek_error();
+
+	if (e == SSL_ERROR_WANT_READ && !c->eof) {
+		ERR_clear_error();
+		return -EAGAIN;
+	}
+	if (e == SSL_ERROR_WANT_WRITE) {
+		ERR_clear_error();
+		return -EAGAIN;
+	}
+	ERR_clear_error();
+	if ((e == SSL_ERROR_SYSCALL || e == SSL_ERROR_WANT_READ) && c->eof && c->hs_done)
+		return -EPIPE;
+	c->failed = true;
+	if (c->err[0] != '\0')
+		return -EPROTO; /* a callback already said why */
+	if (c->peer_alert >= 0)
+		tls_errf(c->err, sizeof(c->err), "peer sent alert: %s",
+			 SSL_alert_desc_string_long(c->peer_alert));
+	else if (code != 0)
+		tls_errf(c->err, sizeof(c->err), "TLS error: %s",
+			 ERR_reason_error_string(code));
+	else
+		tls_errf(c->err, sizeof(c->err), "connection closed during TLS handshake");
+	return -EPROTO;
+}
