@@ -189,7 +189,7 @@ static int read_value(const char *t, size_t len, size_t *pos, char *v,
 {
 	size_t p = *pos, n = 0;
 
-	if (p < len && t[p] != '"') {
+	if (p >= len || t[p] != '"') {
 		while (p < len && is_bare((unsigned char)t[p]) &&
 		       n <= FLT_VALUE_LEN_MAX)
 			v[n++] = t[p++];
