@@ -134,7 +134,8 @@ void flt_spec_init(struct flt_spec *spec);
 /* Frees the URL patterns and re-initialises the spec (empty again). */
 void flt_spec_free(struct flt_spec *spec);
 bool flt_spec_is_empty(const struct flt_spec *spec);
-/* Same criteria in the same order (what the text form shows). */
+/* Same criteria in the same order (what the text form shows: URL patterns
+ * compare per role, their interleaving across roles is not kept). */
 bool flt_spec_equal(const struct flt_spec *a, const struct flt_spec *b);
 /* Deep copy into an initialised, empty dst. 0 or -ENOMEM. */
 int flt_spec_copy(struct flt_spec *dst, const struct flt_spec *src);

@@ -32,6 +32,7 @@ static int add_client(struct flt_spec *s, const char *v, size_t len,
 static int add_url(struct flt_spec *s, enum flt_url_role role, const char *v,
 		   size_t len, char *err, size_t errlen);
 static int parse_cidr(struct flt_client *c, const char *v, size_t len);
+static bool urls_equal(const struct flt_spec *a, const struct flt_spec *b);
 
 static const char *const kind_names[FLT_KIND_COUNT] = {
 	[FLT_KIND_METHOD] = "method",
@@ -191,10 +192,28 @@ bool flt_spec_equal(const struct flt_spec *a, const struct flt_spec *b)
 		    memcmp(x->addr, y->addr, sizeof(x->addr)))
 			return false;
 	}
-	for (uint32_t i = 0; i < a->n_urls; i++) {
-		const struct flt_url_pattern *x = &a->urls[i], *y = &b->urls[i];
-		if (x->role != y->role || x->len != y->len ||
-		    memcmp(x->text, y->text, x->len))
+	return urls_equal(a, b);
+}
+
+/* Same URL patterns per role, in the same order within each role; the
+ * interleaving of roles does not matter (no form shows it). */
+static bool urls_equal(const struct flt_spec *a, const struct flt_spec *b)
+{
+	for (int role = 0; role < FLT_URL_ROLE_COUNT; role++) {
+		uint32_t i = 0, j = 0;
+		for (;;) {
+			while (i < a->n_urls && a->urls[i].role != role)
+				i++;
+			while (j < b->n_urls && b->urls[j].role != role)
+				j++;
+			if (i == a->n_urls || j == b->n_urls)
+				break;
+			const struct flt_url_pattern *x = &a->urls[i++];
+			const struct flt_url_pattern *y = &b->urls[j++];
+			if (x->len != y->len || memcmp(x->text, y->text, x->len))
+				return false;
+		}
+		if (i != a->n_urls || j != b->n_urls)
 			return false;
 	}
 	return true;

@@ -197,6 +197,17 @@ static void test_equal_copy(void)
 	CHECK(flt_spec_equal(&a, &b));
 	CHECK(flt_spec_add_flag(&b, "--url-excludes", "x", err, sizeof(err)) == 0);
 	CHECK(!flt_spec_equal(&a, &b));
+	/* Interleaving across roles does not count; order within one does. */
+	CHECK(flt_spec_add_flag(&a, "--url-contains", "y", err, sizeof(err)) == 0);
+	CHECK(flt_spec_add_flag(&a, "--url-excludes", "x", err, sizeof(err)) == 0);
+	CHECK(!flt_spec_equal(&a, &b));
+	CHECK(flt_spec_add_flag(&b, "--url-contains", "y", err, sizeof(err)) == 0);
+	CHECK(flt_spec_equal(&a, &b));
+	CHECK(flt_spec_add_flag(&a, "--url-contains", "z", err, sizeof(err)) == 0);
+	CHECK(flt_spec_add_flag(&a, "--url-contains", "w", err, sizeof(err)) == 0);
+	CHECK(flt_spec_add_flag(&b, "--url-contains", "w", err, sizeof(err)) == 0);
+	CHECK(flt_spec_add_flag(&b, "--url-contains", "z", err, sizeof(err)) == 0);
+	CHECK(!flt_spec_equal(&a, &b));
 	flt_spec_free(&a);
 	flt_spec_free(&b);
 	flt_spec_free(&c);
