@@ -180,9 +180,9 @@ static char *escape_literal(const char *s, size_t len)
 
 struct flt_db *flt_db_ref(struct flt_db *db)
 {
-	unsigned old = atomic_fetch_add_explicit(&db->refs, 1,
-						 memory_order_relaxed);
-	(void)old;
+	/* relaxed: the caller already holds a reference, so the db cannot go
+	 * away concurrently; only the final decrement needs ordering. */
+	atomic_fetch_add_explicit(&db->refs, 1, memory_order_relaxed);
 	return db;
 }
 
@@ -365,27 +365,47 @@ enum flt_verdict flt_match_request(const struct flt_db *db,
 	return db->needs_response ? FLT_PENDING : FLT_ACCEPT;
 }
 
+static bool match_status(const struct flt_spec *s, unsigned status)
+{
+	if (!s->n_status)
+		return true;
+	for (uint32_t i = 0; i < s->n_status; i++)
+		if (status >= s->status[i].lo && status <= s->status[i].hi)
+			return true;
+	return false;
+}
+
 bool flt_match_response(const struct flt_db *db, unsigned status,
 			const char *content_type, size_t ct_len)
 {
 	const struct flt_spec *s = &db->crit;
 
-	if (s->n_status) {
-		bool ok = false;
-		for (uint32_t i = 0; i < s->n_status && !ok; i++)
-			ok = status >= s->status[i].lo && status <= s->status[i].hi;
-		if (!ok)
-			return false;
-	}
-	if (s->type_mask || s->n_mimes) {
-		enum flt_type t = flt_type_of(content_type, ct_len);
-		bool ok = (s->type_mask >> t) & 1u;
-		for (uint32_t i = 0; i < s->n_mimes && !ok && content_type; i++)
-			ok = flt_contains_nocase(content_type, ct_len,
-						 s->mimes[i],
-						 strlen(s->mimes[i]));
-		if (!ok)
-			return false;
-	}
-	return true;
+	if (!match_status(s, status))
+		return false;
+	if (!s->type_mask && !s->n_mimes)
+		return true;
+	if ((s->type_mask >> flt_type_of(content_type, ct_len)) & 1u)
+		return true;
+	for (uint32_t i = 0; i < s->n_mimes && content_type; i++)
+		if (flt_contains_nocase(content_type, ct_len, s->mimes[i],
+					strlen(s->mimes[i])))
+			return true;
+	return false;
+}
+
+bool flt_match_response_type(const struct flt_db *db, unsigned status,
+			     enum flt_type type)
+{
+	const struct flt_spec *s = &db->crit;
+
+	if (!match_status(s, status))
+		return false;
+	if (!s->type_mask && !s->n_mimes)
+		return true;
+	return (unsigned)type < FLT_TYPE_COUNT && ((s->type_mask >> type) & 1u);
+}
+
+bool flt_db_needs_content_type(const struct flt_db *db)
+{
+	return db->crit.n_mimes > 0;
 }

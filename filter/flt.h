@@ -181,6 +181,9 @@ static inline bool flt_type_is_media(enum flt_type type)
 int flt_spec_parse_json(struct flt_spec *spec, const char *json, size_t len,
 			char *err, size_t errlen);
 /* Writes the JSON form (same keys, only non-empty kinds, "{}" when empty).
+ * Exact for UTF-8 values; a byte that is not valid UTF-8 (possible in URL
+ * patterns from the CLI or text form) is written as \u00XX, which reads back
+ * as a different pattern: the text form is the lossless one.
  * Returns the length it needs without the NUL (like snprintf); the output
  * is complete when the return value < cap. */
 size_t flt_spec_format_json(const struct flt_spec *spec, char *out, size_t cap);
@@ -243,5 +246,12 @@ enum flt_verdict flt_match_request(const struct flt_db *db,
  * and Content-Type value (ct_len bytes; NULL/0 when absent). */
 bool flt_match_response(const struct flt_db *db, unsigned status,
 			const char *content_type, size_t ct_len);
+/* Same from a stored type class (the capture index keeps the class, not the
+ * header). Mime-substring criteria cannot be decided from a class: when
+ * flt_db_needs_content_type() is true the caller must load the header and
+ * use flt_match_response(); this function then counts only the classes. */
+bool flt_match_response_type(const struct flt_db *db, unsigned status,
+			     enum flt_type type);
+bool flt_db_needs_content_type(const struct flt_db *db);
 
 #endif

@@ -124,6 +124,9 @@ static void test_status_and_type(void)
 	CHECK(!flt_match_response(db, 403, NULL, 0));
 	CHECK(!flt_match_response(db, 199, NULL, 0));
 	CHECK(!flt_match_response(db, 0, NULL, 0));
+	CHECK(!flt_db_needs_content_type(db));
+	CHECK(flt_match_response_type(db, 201, FLT_TYPE_NONE));
+	CHECK(!flt_match_response_type(db, 500, FLT_TYPE_JSON));
 	flt_db_unref(db);
 
 	db = build(ty);
@@ -139,6 +142,11 @@ static void test_status_and_type(void)
 	CHECK(!RESP("application/octet-stream"));
 	CHECK(!flt_match_response(db, 200, NULL, 0));
 #undef RESP
+	CHECK(flt_db_needs_content_type(db));
+	CHECK(flt_match_response_type(db, 200, FLT_TYPE_JSON));
+	CHECK(flt_match_response_type(db, 200, FLT_TYPE_AUDIO));
+	CHECK(!flt_match_response_type(db, 200, FLT_TYPE_BINARY));
+	CHECK(!flt_match_response_type(db, 200, FLT_TYPE_COUNT));
 	flt_db_unref(db);
 
 	static const char *const none[] = { "--type", "none", NULL };
