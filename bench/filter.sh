@@ -3,7 +3,7 @@
 # compiled filter (one Hyperscan scan) vs a naive strcasestr + regexec loop.
 # Builds an optimised tree in build-bench/ (incremental) and prints a
 # markdown table; exit status is the benchmark's (0: targets met).
-#   bench/filter.sh            full run (about 20 s)
+#   bench/filter.sh            full run (a few seconds)
 #   bench/filter.sh --quick    smoke run (about 1 s)
 set -euo pipefail
 cd "$(dirname "$0")/.."
