@@ -214,7 +214,11 @@ int flt_compile(const struct flt_spec *spec, struct flt_db **out,
 		char *err, size_t errlen);
 /* Refcount: the engine's policy holds one reference; whoever must keep a db
  * alive past a swap (an in-flight exchange, a query) takes another. The db
- * is freed when the last reference is dropped. Both are thread-safe. */
+ * is freed when the last reference is dropped. Both are thread-safe, but
+ * taking a reference through a pointer that another thread may drop at the
+ * same moment is not: a worker must ref a db it read from the shared policy
+ * either under the publisher's lock or while the publisher is known not to
+ * unref it yet (epoch / quiescent-state grace period). */
 struct flt_db *flt_db_ref(struct flt_db *db);
 void flt_db_unref(struct flt_db *db);
 /* True when the db accepts everything (empty spec): callers may skip it. */
