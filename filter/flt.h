@@ -207,8 +207,8 @@ struct flt_db;      /* opaque, immutable after flt_compile, refcounted */
 struct flt_scratch; /* opaque, one per worker thread */
 
 /* Compiles spec into *out with refcount 1; the spec may be freed right
- * after. Runs off the data plane (Hyperscan compile of 1,000 patterns takes
- * tens of milliseconds). 0; -EINVAL with err "invalid regex '([': ..." naming
+ * after. Runs off the data plane (1,000 mixed patterns take about 0.2 s,
+ * see bench/FILTER.md). 0; -EINVAL with err "invalid regex '([': ..." naming
  * the pattern; -ENOMEM. */
 int flt_compile(const struct flt_spec *spec, struct flt_db **out,
 		char *err, size_t errlen);
@@ -233,13 +233,16 @@ bool flt_db_needs_response(const struct flt_db *db);
 int flt_scratch_reserve(struct flt_scratch **scratch, const struct flt_db *db);
 void flt_scratch_free(struct flt_scratch *scratch);
 
-/* Request head decision: method (NUL-terminated token, e.g. "GET"), the
- * request target as sent (url_len bytes, any bytes allowed), the client
- * address (sockaddr_in or sockaddr_in6, NULL when unknown) and the client's
- * name (NULL when it has none). One Hyperscan scan of the URL at most. If
- * the scratch was not reserved for db, reserves it first (allocates: the
- * one exception to "no allocation on the hot path"); if that fails the
- * exchange is rejected (not captured) rather than captured unfiltered. */
+/* Request head decision: method (NUL-terminated token, e.g. "GET"), the URL
+ * (url_len bytes, any bytes allowed), the client address (sockaddr_in or
+ * sockaddr_in6, NULL when unknown) and the client's name (NULL when it has
+ * none). Pass the same URL string the capture index stores (absolute form,
+ * "https://host/path?q" also for intercepted origin-form requests), so that
+ * capture-time and query-time filtering agree. One Hyperscan scan of the
+ * URL at most. scratch comes from flt_scratch_reserve (NULL: rejected); if
+ * it was not reserved for db, it is reserved here first (allocates: the one
+ * exception to "no allocation on the hot path"); if that fails the exchange
+ * is rejected (not captured) rather than captured unfiltered. */
 enum flt_verdict flt_match_request(const struct flt_db *db,
 				   struct flt_scratch *scratch,
 				   const char *method, const char *url,
