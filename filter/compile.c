@@ -60,13 +60,16 @@ static atomic_uint_fast64_t next_serial = 1;
 static int compile_urls(struct flt_db *db, const struct flt_spec *spec,
 			char *err, size_t errlen);
 static char *escape_literal(const char *s, size_t len);
+static int compile_error(const struct flt_spec *spec,
+			 const hs_compile_error_t *cerr, char *err,
+			 size_t errlen);
 
 /* ---- compile and lifetime ---- */
 
 int flt_compile(const struct flt_spec *spec, struct flt_db **out,
 		char *err, size_t errlen)
 {
-	struct flt_db *db = calloc(1, sizeof(*db));
+	struct flt_db *db = flt_calloc(1, sizeof(*db));
 	int rc;
 
 	*out = NULL;
@@ -97,13 +100,13 @@ static int compile_urls(struct flt_db *db, const struct flt_spec *spec,
 			char *err, size_t errlen)
 {
 	uint32_t n = spec->n_urls;
-	char **exprs = calloc(n, sizeof(*exprs));
-	unsigned *flags = calloc(n, sizeof(*flags));
-	unsigned *ids = calloc(n, sizeof(*ids));
+	char **exprs = flt_calloc(n, sizeof(*exprs));
+	unsigned *flags = flt_calloc(n, sizeof(*flags));
+	unsigned *ids = flt_calloc(n, sizeof(*ids));
 	hs_compile_error_t *cerr = NULL;
 	int rc = -ENOMEM;
 
-	db->roles = calloc(n, 1);
+	db->roles = flt_calloc(n, 1);
 	if (!exprs || !flags || !ids || !db->roles)
 		goto out_free;
 	for (uint32_t i = 0; i < n; i++) {
@@ -113,29 +116,16 @@ static int compile_urls(struct flt_db *db, const struct flt_spec *spec,
 		db->has_excludes |= p->role == FLT_URL_EXCLUDES;
 		flags[i] = flt_hs_flags(p->role);
 		ids[i] = i;
-		exprs[i] = p->role == FLT_URL_REGEX ? strdup(p->text) :
+		exprs[i] = p->role == FLT_URL_REGEX ? flt_strdup(p->text) :
 			   escape_literal(p->text, p->len);
 		if (!exprs[i])
 			goto out_free;
 	}
 	if (hs_compile_multi((const char *const *)exprs, flags, ids, n,
 			     HS_MODE_BLOCK, NULL, &db->hs, &cerr) != HS_SUCCESS) {
-		int at = cerr ? cerr->expression : -1;
-		char tail[160];
-		snprintf(tail, sizeof(tail), ": %s",
-			 cerr && cerr->message ? cerr->message : "failed");
-		if (at >= 0 && (uint32_t)at < n)
-			flt_err_quote(err, errlen,
-				      spec->urls[at].role == FLT_URL_REGEX ?
-				      "invalid regex" : "cannot compile pattern",
-				      spec->urls[at].text, spec->urls[at].len,
-				      tail);
-		else
-			flt_err_fmt(err, errlen, "cannot compile URL patterns%s",
-				    tail);
+		rc = compile_error(spec, cerr, err, errlen);
 		hs_free_compile_error(cerr);
 		db->hs = NULL;
-		rc = -EINVAL;
 		goto out_free;
 	}
 	rc = 0;
@@ -152,13 +142,38 @@ out_free:
 	return rc;
 }
 
+/* Turns a Hyperscan compile error into -ENOMEM or -EINVAL and a message
+ * that quotes the pattern Hyperscan blamed (when it names one). */
+static int compile_error(const struct flt_spec *spec,
+			 const hs_compile_error_t *cerr, char *err,
+			 size_t errlen)
+{
+	int at = cerr ? cerr->expression : -1;
+	char tail[160];
+
+	if (flt_hs_nomem(cerr)) {
+		flt_err_fmt(err, errlen, "out of memory compiling URL patterns");
+		return -ENOMEM;
+	}
+	snprintf(tail, sizeof(tail), ": %s",
+		 cerr && cerr->message ? cerr->message : "failed");
+	if (at >= 0 && (uint32_t)at < spec->n_urls)
+		flt_err_quote(err, errlen,
+			      spec->urls[at].role == FLT_URL_REGEX ?
+			      "invalid regex" : "cannot compile pattern",
+			      spec->urls[at].text, spec->urls[at].len, tail);
+	else
+		flt_err_fmt(err, errlen, "cannot compile URL patterns%s", tail);
+	return -EINVAL;
+}
+
 /* Hyperscan source for a literal: letters and digits as they are, every
  * other byte as \xHH (so '.', '(' or a NUL-free byte >= 0x80 are never
  * special). Caller frees. */
 static char *escape_literal(const char *s, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";
-	char *out = malloc(len * 4 + 1), *o = out;
+	char *out = flt_malloc(len * 4 + 1), *o = out;
 
 	if (!out)
 		return NULL;
@@ -214,7 +229,7 @@ int flt_scratch_reserve(struct flt_scratch **scratch, const struct flt_db *db)
 	struct flt_scratch *s = *scratch;
 
 	if (!s) {
-		s = calloc(1, sizeof(*s));
+		s = flt_calloc(1, sizeof(*s));
 		if (!s)
 			return -ENOMEM;
 		*scratch = s;

@@ -19,6 +19,25 @@ void flt_err_quote(char *err, size_t errlen, const char *what,
 void flt_err_fmt(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* Every allocation of the module goes through these, so that the fault
+ * test (tests/filter/fault_test.c, built with FLT_FAULT_INJECTION) can fail
+ * the Nth one and walk every cleanup path. */
+#ifdef FLT_FAULT_INJECTION
+void *flt_fault_malloc(size_t n);
+void *flt_fault_calloc(size_t n, size_t size);
+void *flt_fault_realloc(void *p, size_t n);
+char *flt_fault_strdup(const char *s);
+#define flt_malloc flt_fault_malloc
+#define flt_calloc flt_fault_calloc
+#define flt_realloc flt_fault_realloc
+#define flt_strdup flt_fault_strdup
+#else
+#define flt_malloc malloc
+#define flt_calloc calloc
+#define flt_realloc realloc
+#define flt_strdup strdup
+#endif
+
 static inline char flt_lower(char c)
 {
 	return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
@@ -33,6 +52,11 @@ bool flt_contains_nocase(const char *hay, size_t hlen, const char *needle,
 /* Validates a regex with Hyperscan (same flags flt_compile uses) and sets
  * err to "invalid regex '<re>': <reason>" when it does not compile. */
 int flt_regex_check(const char *re, char *err, size_t errlen);
+/* True when a Hyperscan compile error is an allocation failure, not a bad
+ * pattern. Hyperscan reports both as HS_COMPILER_ERROR and tells them apart
+ * only by message ("Unable to allocate memory.", "Could not allocate memory
+ * for bytecode."), so the message is what we test. */
+bool flt_hs_nomem(const void *hs_compile_error);
 /* Hyperscan flags for a URL pattern of the given role. */
 unsigned flt_hs_flags(int role);
 

@@ -128,6 +128,13 @@ unsigned flt_hs_flags(int role)
 	return HS_FLAG_SINGLEMATCH | HS_FLAG_CASELESS;
 }
 
+bool flt_hs_nomem(const void *hs_compile_error)
+{
+	const hs_compile_error_t *e = hs_compile_error;
+
+	return e && e->message && strstr(e->message, "allocate memory");
+}
+
 int flt_regex_check(const char *re, char *err, size_t errlen)
 {
 	hs_expr_info_t *info = NULL;
@@ -136,6 +143,11 @@ int flt_regex_check(const char *re, char *err, size_t errlen)
 	if (hs_expression_info(re, flt_hs_flags(FLT_URL_REGEX), &info,
 			       &cerr) != HS_SUCCESS) {
 		char tail[160];
+		if (flt_hs_nomem(cerr)) {
+			flt_err_fmt(err, errlen, "out of memory checking a regex");
+			hs_free_compile_error(cerr);
+			return -ENOMEM;
+		}
 		snprintf(tail, sizeof(tail), ": %s",
 			 cerr && cerr->message ? cerr->message : "rejected");
 		flt_err_quote(err, errlen, "invalid regex", re, strlen(re),
@@ -224,13 +236,13 @@ int flt_spec_copy(struct flt_spec *dst, const struct flt_spec *src)
 	struct flt_url_pattern *urls = NULL;
 
 	if (src->n_urls) {
-		urls = calloc(src->n_urls, sizeof(*urls));
+		urls = flt_calloc(src->n_urls, sizeof(*urls));
 		if (!urls)
 			return -ENOMEM;
 	}
 	for (uint32_t i = 0; i < src->n_urls; i++) {
 		urls[i] = src->urls[i];
-		urls[i].text = malloc((size_t)src->urls[i].len + 1);
+		urls[i].text = flt_malloc((size_t)src->urls[i].len + 1);
 		if (!urls[i].text)
 			goto out_free;
 		memcpy(urls[i].text, src->urls[i].text,
@@ -579,20 +591,23 @@ static int add_url(struct flt_spec *s, enum flt_url_role role, const char *v,
 			    FLT_URL_PATTERNS_MAX);
 		return -E2BIG;
 	}
-	char *text = malloc(len + 1);
+	char *text = flt_malloc(len + 1);
 	if (!text)
 		return -ENOMEM;
 	memcpy(text, v, len);
 	text[len] = '\0';
-	if (role == FLT_URL_REGEX && flt_regex_check(text, err, errlen) < 0) {
-		free(text);
-		return -EINVAL;
+	if (role == FLT_URL_REGEX) {
+		int rc = flt_regex_check(text, err, errlen);
+		if (rc < 0) {
+			free(text);
+			return rc;
+		}
 	}
 	if (s->n_urls == s->cap_urls) {
 		uint32_t cap = s->cap_urls ? s->cap_urls * 2 : 8;
 		if (cap > FLT_URL_PATTERNS_MAX)
 			cap = FLT_URL_PATTERNS_MAX;
-		void *p = realloc(s->urls, cap * sizeof(s->urls[0]));
+		void *p = flt_realloc(s->urls, cap * sizeof(s->urls[0]));
 		if (!p) {
 			free(text);
 			return -ENOMEM;
