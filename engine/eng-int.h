@@ -62,10 +62,13 @@ enum client_state {
 	C_EXCHANGE,     /* request body and/or response flowing */
 	C_TUNNEL,       /* CONNECT or upgraded: bytes both ways */
 	C_LINGER,       /* final answer sent, draining before close */
+	C_SNIFF,        /* CONNECT answered: is the first flight TLS? */
+	C_HANDSHAKE,    /* TLS handshake with the client */
 };
 
 enum up_state {
-	U_RESOLVING = 1, U_CONNECTING, U_ACTIVE, U_IDLE, U_TUNNEL,
+	U_RESOLVING = 1, U_CONNECTING, U_HANDSHAKE, U_ACTIVE, U_IDLE, U_TUNNEL,
+	U_PARKED,       /* connected for a CONNECT whose first flight is awaited */
 };
 
 /* Socket flags. */
@@ -84,6 +87,11 @@ enum up_state {
 #define SF_ZC_FAILED 0x1000u  /* the zero-copy send in flight failed */
 #define SF_DIRTY     0x2000u  /* on the worker's flush list */
 #define SF_REJECTED  0x4000u  /* over max-conns: answered 503, closing */
+#define SF_TLS_BYE   0x8000u  /* close_notify queued */
+#define SF_TLS_ERR   0x10000u /* TLS record layer failed */
+#define SF_SNIFFED   0x20000u /* CONNECT: 200 sent, first bytes not TLS */
+#define SF_UP_TLS    0x40000u /* upstream speaks TLS (pool key) */
+#define SF_INTERCEPT 0x80000u /* client: CONNECT to be intercepted if TLS */
 
 /* Exchange flags kept on the client socket. */
 #define XF_REQ_DONE   0x01u  /* request fully read from the client */
@@ -98,15 +106,20 @@ enum up_state {
 struct eng_sock {
 	int fd;
 	uint32_t gen;
-	uint16_t flags;
+	uint32_t flags;
 	uint8_t role;
 	uint8_t state;
 	uint16_t ops;           /* completions still to come */
 	uint16_t in_count;      /* buffers in the input queue */
 	uint32_t peer;          /* paired socket slot or ENG_NONE */
-	/* input queue: provided buffers linked through w->buf_next */
+	/* input queue: provided buffers linked through w->buf_next; on a TLS
+	 * socket it holds plaintext and cin_* the ciphertext not yet fed */
 	uint16_t in_head, in_tail;
 	uint32_t in_off;        /* consumed bytes of in_head */
+	uint16_t cin_head, cin_tail, cin_count;
+	uint32_t cin_off;
+	struct tls_conn *tls;   /* NULL: plain TCP */
+	struct eng_seg tls_pend; /* pushed plaintext not sealed yet (len > 0) */
 	/* output queue */
 	uint8_t out_head, out_n, send_n;
 	uint8_t out_partial;    /* out[out_head] was partly sent */
@@ -179,6 +192,9 @@ struct eng_worker {
 	uint32_t *buf_len;
 	unsigned buf_mask;
 	unsigned buf_returned;  /* added to the ring, not yet advanced */
+	char *pbufs;            /* private buffers (TLS), ids from buf_count */
+	uint16_t pbuf_free;     /* free list through buf_next */
+	struct tls_leaf_cache *leaf_cache;
 	unsigned bufs_out;      /* buffers handed to us and not returned */
 	/* sockets */
 	struct eng_sock *socks;
@@ -228,6 +244,9 @@ struct eng_worker {
 
 struct eng {
 	struct eng_config cfg;
+	/* clients that refused our certificate, by name (pinned apps) */
+	pthread_mutex_t rej_mu;
+	struct { char name[64]; uint64_t n; } rej[ENG_TLS_REJECT_NAMES];
 	unsigned nworkers;
 	struct eng_worker *w;
 	atomic_bool stopping;
@@ -255,7 +274,22 @@ void eng_buf_unref(struct eng_worker *w, uint16_t bid);
 void eng_in_consume(struct eng_worker *w, struct eng_sock *s, size_t n);
 size_t eng_in_peek(struct eng_worker *w, struct eng_sock *s, const char **p);
 bool eng_out_full(const struct eng_sock *s);
-void eng_out_push(struct eng_sock *s, uint8_t kind, uint16_t id, const char *p, uint32_t len);
+void eng_out_push(struct eng_worker *w, struct eng_sock *s, uint8_t kind, uint16_t id,
+		  const char *p, uint32_t len);
+void eng_out_push_raw(struct eng_sock *s, uint8_t kind, uint16_t id, const char *p, uint32_t len);
+void eng_in_push(struct eng_worker *w, struct eng_sock *s, uint16_t bid, uint32_t len);
+void eng_seg_release(struct eng_worker *w, struct eng_seg *g);
+char *eng_buf_ptr(struct eng_worker *w, uint16_t bid);
+uint16_t eng_pbuf_get(struct eng_worker *w);
+
+/* engine/tlsio.c: TLS over the socket's queues */
+void eng_cin_push(struct eng_worker *w, struct eng_sock *s, uint16_t bid, uint32_t len);
+void eng_tls_open(struct eng_worker *w, struct eng_sock *s);
+void eng_tls_seal(struct eng_worker *w, struct eng_sock *s, uint8_t kind, uint16_t id,
+		  const char *p, uint32_t len);
+void eng_tls_move_out(struct eng_worker *w, struct eng_sock *s);
+bool eng_tls_has_out(const struct eng_sock *s);
+void eng_tls_handshake(struct eng_worker *w, struct eng_sock *s);
 bool eng_out_unpush(struct eng_worker *w, struct eng_sock *s, uint32_t from);
 void eng_out_forward(struct eng_worker *w, struct eng_sock *to, struct eng_sock *from, size_t n);
 void eng_flush(struct eng_worker *w, struct eng_sock *s);
@@ -280,5 +314,7 @@ void px_resolved(struct eng_worker *w, struct eng_resolve *r);
 void px_timeout(struct eng_worker *w, struct eng_sock *s);
 void px_closed(struct eng_worker *w, struct eng_sock *s);
 void px_drain(struct eng_worker *w);
+void px_tls_ready(struct eng_worker *w, struct eng_sock *s);
+void px_tls_failed(struct eng_worker *w, struct eng_sock *s);
 
 #endif

@@ -68,6 +68,15 @@
 #define ENG_RESOLVE_SLOTS          1024u    /* pending per worker */
 #define ENG_DNS_CACHE_SLOTS        1024u    /* per worker, direct mapped */
 
+/* Private buffers per worker for TLS plaintext and ciphertext (same size
+ * as receive buffers). Buffer ids are 16 bit: both pools share that space. */
+#define ENG_TLS_BUFS_DEFAULT       2048u
+/* Leaves a worker keeps minted (LRU) before asking the shared cache. */
+#define ENG_LEAF_CACHE_DEFAULT     256u
+/* Host names whose clients refused our certificate, shown on the status
+ * page so that a user sees what to --passthrough. */
+#define ENG_TLS_REJECT_NAMES       32u
+
 /* Idle upstream pool hash buckets per worker. */
 #define ENG_POOL_BUCKETS           1024u
 

@@ -26,6 +26,8 @@ static const char *const err_names[ENG_ERR_COUNT] = {
 	[ENG_ERR_CLIENT_CLOSED] = "client_closed",
 	[ENG_ERR_OVERLOAD] = "overload",
 	[ENG_ERR_SHUTDOWN] = "shutdown",
+	[ENG_ERR_TLS_CLIENT] = "tls_client",
+	[ENG_ERR_TLS_UPSTREAM] = "tls_upstream",
 };
 
 const char *eng_err_name(enum eng_err e)
@@ -57,6 +59,8 @@ void eng_config_defaults(struct eng_config *c)
 	c->buf_size = ENG_BUF_SIZE_DEFAULT;
 	c->head_buffers = ENG_HEADBUF_DEFAULT;
 	c->zc_threshold = ENG_ZC_THRESHOLD_DEFAULT;
+	c->tls_buffers = ENG_TLS_BUFS_DEFAULT;
+	c->leaf_cache = ENG_LEAF_CACHE_DEFAULT;
 }
 
 /* Every opcode the data plane submits; a kernel without one fails here, at
@@ -164,6 +168,7 @@ int eng_start(struct eng **out, const struct eng_config *c, char *err, size_t er
 	if (e == NULL)
 		return snprintf(err, err_len, "out of memory"), -ENOMEM;
 	e->cfg = *c;
+	pthread_mutex_init(&e->rej_mu, NULL);
 	e->nworkers = c->workers ? c->workers : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
 	if (e->nworkers == 0 || e->nworkers > ENG_WORKERS_MAX)
 		e->nworkers = 1;
@@ -249,4 +254,26 @@ void eng_counters(const struct eng *e, struct eng_counters *out)
 		for (size_t k = 0; k < n; k++)
 			dst[k] += __atomic_load_n(&src[k], __ATOMIC_RELAXED);
 	}
+}
+
+unsigned eng_tls_rejects(struct eng *e, struct eng_tls_reject *out, unsigned max)
+{
+	unsigned n = 0;
+	pthread_mutex_lock(&e->rej_mu);
+	for (unsigned i = 0; i < ENG_TLS_REJECT_NAMES && n < max; i++) {
+		if (e->rej[i].n == 0)
+			continue;
+		memcpy(out[n].name, e->rej[i].name, sizeof(out[n].name));
+		out[n].count = e->rej[i].n;
+		n++;
+	}
+	pthread_mutex_unlock(&e->rej_mu);
+	/* most first: a short insertion sort over at most 32 entries */
+	for (unsigned i = 1; i < n; i++)
+		for (unsigned j = i; j > 0 && out[j].count > out[j - 1].count; j--) {
+			struct eng_tls_reject t = out[j];
+			out[j] = out[j - 1];
+			out[j - 1] = t;
+		}
+	return n;
 }

@@ -19,6 +19,9 @@
 #include "engine/eng-limits.h"
 
 struct eng;
+struct tls_server;
+struct tls_client;
+struct tls_mint;
 
 /* Everything `ringcap run` can tune. eng_config_defaults() fills it. */
 struct eng_config {
@@ -40,6 +43,14 @@ struct eng_config {
 	unsigned buf_size;               /* bytes per provided buffer */
 	unsigned head_buffers;           /* head pool per worker */
 	unsigned zc_threshold;           /* bytes; 0 = no zero-copy sends */
+	/* HTTPS interception (tls/): all NULL = CONNECT is a blind tunnel */
+	struct tls_server *tls_server;   /* client-facing, mints leaves */
+	struct tls_client *tls_client;   /* upstream, verifies servers */
+	struct tls_mint *tls_mint;       /* per-worker leaf caches front it */
+	const char *const *passthrough;  /* host globs tunnelled blind */
+	unsigned npassthrough;
+	unsigned tls_buffers;            /* private buffers per worker */
+	unsigned leaf_cache;             /* leaves per worker */
 	const struct eng_sink_ops *sink; /* NULL: nothing is captured */
 	void *sink_arg;                  /* passed to sink->open */
 };
@@ -61,6 +72,8 @@ enum eng_err {
 	ENG_ERR_CLIENT_CLOSED,    /* client went away mid-exchange */
 	ENG_ERR_OVERLOAD,         /* 503, a pool was exhausted */
 	ENG_ERR_SHUTDOWN,         /* grace period ran out */
+	ENG_ERR_TLS_CLIENT,       /* TLS handshake with the client failed */
+	ENG_ERR_TLS_UPSTREAM,     /* 502, upstream TLS or its certificate */
 	ENG_ERR_COUNT
 };
 
@@ -69,6 +82,7 @@ enum eng_err {
 #define ENG_X_UPGRADE    0x02u  /* 101 Switching Protocols, then bytes */
 #define ENG_X_LOCAL      0x04u  /* answered by the proxy itself */
 #define ENG_X_REUSED     0x08u  /* upstream came from the idle pool */
+#define ENG_X_TLS        0x10u  /* inside an intercepted TLS tunnel: https */
 
 /*
  * One exchange as the engine saw it. Valid during each sink call only; a
@@ -121,6 +135,8 @@ struct eng_counters {
 	uint64_t bytes_from_upstreams, bytes_to_upstreams;
 	uint64_t upstream_connects, upstream_reused;
 	uint64_t zc_sends, zc_copied;
+	uint64_t tls_handshakes, tls_failures, tls_cert_rejected;
+	uint64_t tls_upstream_handshakes, tls_upstream_failures;
 	uint64_t errors[ENG_ERR_COUNT];
 };
 
@@ -137,5 +153,10 @@ void eng_stop(struct eng *e);
 void eng_counters(const struct eng *e, struct eng_counters *out);
 
 const char *eng_err_name(enum eng_err e);
+
+/* Names whose clients refused the minted certificate, most first: copies
+ * up to max entries, returns how many. */
+struct eng_tls_reject { char name[64]; uint64_t count; };
+unsigned eng_tls_rejects(struct eng *e, struct eng_tls_reject *out, unsigned max);
 
 #endif

@@ -530,7 +530,7 @@ long h1_write_request(const struct h1_msg *m, const struct h1_target *t,
 	puts_(&o, m->minor == 0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n");
 	for (unsigned i = 0; i < m->nhdr; i++) {
 		const struct h1_hdr *h = &m->hdr[i];
-		if (h1_is_hop_by_hop(m, h) || name_is(m, h, "host"))
+		if (h1_is_hop_by_hop(m, h) || (name_is(m, h, "host") && !t->keep_host))
 			continue;
 		if (trace_like && name_is(m, h, "max-forwards")) {
 			int n = snprintf(num, sizeof(num), "Max-Forwards: %d\r\n",
@@ -540,17 +540,21 @@ long h1_write_request(const struct h1_msg *m, const struct h1_target *t,
 		}
 		put_header(&o, m, h);
 	}
-	puts_(&o, "Host: ");
-	if (t->bracketed)
-		put(&o, "[", 1);
-	put(&o, t->host, t->host_len);
-	if (t->bracketed)
-		put(&o, "]", 1);
-	if (t->port != 80) {
-		int n = snprintf(num, sizeof(num), ":%u", t->port);
-		put(&o, num, (size_t)n);
+	if (!t->keep_host || h1_find(m, "host") < 0) {
+		bool v6 = memchr(t->host, ':', t->host_len) != NULL;
+		puts_(&o, "Host: ");
+		if (v6)
+			put(&o, "[", 1);
+		put(&o, t->host, t->host_len);
+		if (v6)
+			put(&o, "]", 1);
+		if (t->port != (t->keep_host ? 443 : 80)) {
+			int n = snprintf(num, sizeof(num), ":%u", t->port);
+			put(&o, num, (size_t)n);
+		}
+		puts_(&o, "\r\n");
 	}
-	puts_(&o, "\r\nVia: 1.1 ringcap\r\n");
+	puts_(&o, "Via: 1.1 ringcap\r\n");
 	if (upgrade && m->upgrade_hdr >= 0)
 		put_upgrade(&o, m);
 	put(&o, "\r\n", 2);

@@ -78,6 +78,8 @@ struct h1_target {
 	const char *path; size_t path_len;  /* "/" when the URL has none */
 	uint16_t port;
 	bool origin_form;                   /* "/..." : addressed to us */
+	bool keep_host;                     /* inside a tunnel: the client's
+					       Host goes upstream as sent */
 	bool bracketed;                     /* IPv6 literal */
 };
 

@@ -15,6 +15,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fnmatch.h>
 #include <netdb.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
@@ -22,6 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tls/tls.h"
 #include "engine/eng-int.h"
 
 /* The worker whose loop runs on this thread: llhttp body callbacks need it. */
@@ -33,6 +35,7 @@ static void exchange_end(struct eng_worker *w, struct eng_sock *c);
 static void fail(struct eng_worker *w, struct eng_sock *c, enum eng_err err,
 		 int status, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 static void upstream_release(struct eng_worker *w, struct eng_sock *c, bool reuse);
+static void client_abort(struct eng_worker *w, struct eng_sock *c, enum eng_err err);
 
 static const char established[] = "HTTP/1.1 200 Connection Established\r\n\r\n";
 static const char rejected_503[] =
@@ -43,6 +46,13 @@ static const char rejected_503[] =
 static struct eng_sock *peer_of(struct eng_worker *w, struct eng_sock *s)
 {
 	return s->peer == ENG_NONE ? NULL : &w->socks[s->peer];
+}
+
+/* No input left, ciphertext included (peeking decrypts). */
+static bool in_empty(struct eng_worker *w, struct eng_sock *s)
+{
+	const char *p;
+	return eng_in_peek(w, s, &p) == 0;
 }
 
 static const struct eng_sink_ops *sink(struct eng_worker *w)
@@ -108,7 +118,7 @@ void px_accepted(struct eng_worker *w, struct eng_sock *c)
 		/* answered and lingering, it no longer counts against max-conns */
 		w->rejecting++;
 		c->flags |= SF_REJECTED;
-		eng_out_push(c, SEG_CONST, 0, rejected_503, sizeof(rejected_503) - 1);
+		eng_out_push(w, c, SEG_CONST, 0, rejected_503, sizeof(rejected_503) - 1);
 		c->flags |= SF_FLUSHCLOSE;
 		c->state = C_LINGER;
 		eng_flush(w, c);
@@ -140,7 +150,7 @@ static const char *reason_of(int status)
 static void respond(struct eng_worker *w, struct eng_sock *c, int status,
 		    const char *ctype, const char *body, size_t body_len, bool close)
 {
-	uint32_t hb = eng_head_get(w);
+	uint32_t hb = eng_out_full(c) ? ENG_NONE : eng_head_get(w);
 	if (hb == ENG_NONE) {
 		eng_sock_close(w, c);
 		return;
@@ -156,7 +166,7 @@ static void respond(struct eng_worker *w, struct eng_sock *c, int status,
 	if (!head_only && body_len)
 		memcpy(p + n, body, body_len);
 	size_t total = (size_t)n + (head_only ? 0 : body_len);
-	eng_out_push(c, SEG_HEAD, (uint16_t)hb, p, (uint32_t)total);
+	eng_out_push(w, c, SEG_HEAD, (uint16_t)hb, p, (uint32_t)total);
 	w->c.bytes_to_clients += total;
 	if (c->x) {
 		c->x->status = (uint16_t)status;
@@ -277,12 +287,12 @@ static void pool_remove(struct eng_worker *w, struct eng_sock *u)
 }
 
 static struct eng_sock *pool_take(struct eng_worker *w, const char *host, size_t n,
-				  uint16_t port)
+				  uint16_t port, bool tls)
 {
 	uint32_t *link = bucket(w, host, n, port);
 	for (unsigned i = 0; *link != ENG_NONE && i < w->nsocks; i++) {
 		struct eng_sock *u = &w->socks[*link];
-		if (u->port == port && u->host_len == n &&
+		if (u->port == port && u->host_len == n && ((u->flags & SF_UP_TLS) != 0) == tls &&
 		    strncasecmp(u->host, host, n) == 0) {
 			*link = u->pool_next;
 			u->pool_next = ENG_NONE;
@@ -323,7 +333,7 @@ static void upstream_release(struct eng_worker *w, struct eng_sock *c, bool reus
 	if (u == NULL)
 		return;
 	u->peer = ENG_NONE;
-	bool clean = reuse && (u->flags & SF_REUSABLE) && u->in_count == 0 &&
+	bool clean = reuse && (u->flags & SF_REUSABLE) && in_empty(w, u) &&
 		     !(u->flags & (SF_EOF | SF_CLOSING)) && !w->draining &&
 		     u->head_buf == ENG_NONE;
 	if (clean)
@@ -338,7 +348,7 @@ static void start_exchange(struct eng_worker *w, struct eng_sock *c, struct eng_
 {
 	u->state = U_ACTIVE;
 	u->xflags = 0;
-	u->flags &= (uint16_t)~SF_REUSABLE;
+	u->flags &= (uint32_t)~SF_REUSABLE;
 	u->scan = (struct h1_scan){0};
 	u->head_len = 0;
 	if (c->xflags & XF_CONNECT) {
@@ -349,8 +359,18 @@ static void start_exchange(struct eng_worker *w, struct eng_sock *c, struct eng_
 		c->x->flags |= ENG_X_TUNNEL;
 		c->x->status = 200;
 		w->c.tunnels++;
-		eng_out_push(c, SEG_CONST, 0, established, sizeof(established) - 1);
+		eng_out_push(w, c, SEG_CONST, 0, established, sizeof(established) - 1);
 		w->c.bytes_to_clients += sizeof(established) - 1;
+		if (c->flags & SF_INTERCEPT) {
+			/* the first flight decides: TLS is intercepted */
+			c->state = C_SNIFF;
+			u->state = U_PARKED;
+			eng_timer_arm(w, c, T_HEADER);
+			eng_timer_stop(w, u);
+			eng_flush(w, c);
+			client_pump(w, c);
+			return;
+		}
 		eng_timer_arm(w, c, T_IDLE);
 		eng_timer_arm(w, u, T_IDLE);
 		eng_flush(w, c);
@@ -361,7 +381,7 @@ static void start_exchange(struct eng_worker *w, struct eng_sock *c, struct eng_
 	 * upstream that turns out closed gets the request again elsewhere */
 	char *head = eng_head_ptr(w, c->head_buf);
 	eng_head_ref(w, c->head_buf);
-	eng_out_push(u, SEG_HEAD, (uint16_t)c->head_buf, head, c->head_len);
+	eng_out_push(w, u, SEG_HEAD, (uint16_t)c->head_buf, head, c->head_len);
 	w->c.bytes_to_upstreams += c->head_len;
 	c->state = C_EXCHANGE;
 	c->x->request_sent_ns = since(c);
@@ -413,6 +433,17 @@ void px_connected(struct eng_worker *w, struct eng_sock *u, int res)
 	}
 	c->x->connect_ns = since(c);
 	eng_recv_arm(w, u);
+	if (u->flags & SF_UP_TLS) {
+		int rc = tls_conn_new_client(w->e->cfg.tls_client, u->host, &u->tls);
+		if (rc < 0) {
+			fail(w, c, ENG_ERR_TLS_UPSTREAM, 502, "ringcap: cannot start TLS with %s: %s",
+			     u->host, strerror(-rc));
+			return;
+		}
+		u->state = U_HANDSHAKE;
+		eng_tls_handshake(w, u);
+		return;
+	}
 	start_exchange(w, c, u);
 }
 
@@ -522,7 +553,7 @@ void px_resolved(struct eng_worker *w, struct eng_resolve *r)
 /* Finds or makes the upstream for the client's parsed request. */
 static void upstream_get(struct eng_worker *w, struct eng_sock *c)
 {
-	struct eng_sock *u = pool_take(w, c->host, c->host_len, c->port);
+	struct eng_sock *u = pool_take(w, c->host, c->host_len, c->port, c->tls != NULL);
 	if (u) {
 		w->c.upstream_reused++;
 		c->x->flags |= ENG_X_REUSED;
@@ -539,6 +570,8 @@ static void upstream_get(struct eng_worker *w, struct eng_sock *c)
 	memcpy(u->host, c->host, c->host_len + 1u);
 	u->host_len = c->host_len;
 	u->port = c->port;
+	if (c->tls)
+		u->flags |= SF_UP_TLS;
 	h1_parser_init(&u->hp, true, on_resp_body, u);
 	c->peer = eng_slot(w, u);
 	u->peer = eng_slot(w, c);
@@ -594,6 +627,40 @@ static void fill_xchg(struct eng_worker *w, struct eng_sock *c, const struct h1_
 	(void)w;
 }
 
+/* Where the request goes. Inside an intercepted tunnel every request goes
+ * to the CONNECT host, with the client's own Host header. */
+static int request_target(struct eng_sock *c, const struct h1_msg *m,
+			  struct h1_target *t, const char **why)
+{
+	const char *url = m->base + m->url_off;
+	if (c->tls == NULL)
+		return h1_parse_target(url, m->url_len, m->method == HTTP_CONNECT, t, why);
+	if (m->url_len == 0 || url[0] != '/' || m->method == HTTP_CONNECT) {
+		*why = "inside a TLS tunnel the target must be a path";
+		return -EBADMSG;
+	}
+	memset(t, 0, sizeof(*t));
+	t->host = c->host;
+	t->host_len = c->host_len;
+	t->port = c->port;
+	t->path = url;
+	t->path_len = m->url_len;
+	t->keep_host = true;
+	return 0;
+}
+
+/* CONNECT is intercepted unless TLS is off or the host is passed through. */
+static bool intercepts(struct eng_worker *w, const struct eng_sock *c)
+{
+	const struct eng_config *cfg = &w->e->cfg;
+	if (cfg->tls_server == NULL)
+		return false;
+	for (unsigned i = 0; i < cfg->npassthrough; i++)
+		if (fnmatch(cfg->passthrough[i], c->host, FNM_CASEFOLD) == 0)
+			return false;
+	return true;
+}
+
 /* The request head in c->head_buf is complete (head_len bytes). */
 static void request_head(struct eng_worker *w, struct eng_sock *c)
 {
@@ -612,7 +679,7 @@ static void request_head(struct eng_worker *w, struct eng_sock *c)
 		return;
 	}
 	bool connect = m.method == HTTP_CONNECT;
-	if (h1_parse_target(head + m.url_off, m.url_len, connect, &t, &why) < 0) {
+	if (request_target(c, &m, &t, &why) < 0) {
 		fail(w, c, ENG_ERR_BAD_REQUEST, 400, "ringcap: bad request target: %s", why);
 		return;
 	}
@@ -626,16 +693,18 @@ static void request_head(struct eng_worker *w, struct eng_sock *c)
 		c->xflags |= XF_CONNECT;
 	if (m.upgrade_hdr >= 0 && m.conn_upgrade && !connect)
 		c->xflags |= XF_UPGRADE;
-	if (!t.origin_form) {
+	if (!t.origin_form && !c->tls) {
 		memcpy(c->host, t.host, t.host_len);
 		c->host[t.host_len] = '\0';
 		c->host_len = (uint8_t)t.host_len;
 		c->port = t.port;
 	}
 	fill_xchg(w, c, &m);
+	if (c->tls)
+		c->x->flags |= ENG_X_TLS;
 	if (sink(w) && sink(w)->begin)
 		c->sink_h = sink(w)->begin(w->sink_ctx, c->x, head, c->head_len);
-	if (t.origin_form || is_self(w, &t)) {
+	if (!c->tls && (t.origin_form || is_self(w, &t))) {
 		status_page(w, c, t.path_len == 1 && t.path[0] == '/');
 		return;
 	}
@@ -643,6 +712,8 @@ static void request_head(struct eng_worker *w, struct eng_sock *c)
 		max_forwards_zero(w, c, &m);
 		return;
 	}
+	if (connect && intercepts(w, c))
+		c->flags |= SF_INTERCEPT;
 	if (!connect) {
 		uint32_t out = eng_head_get(w);
 		if (out == ENG_NONE) {
@@ -788,7 +859,7 @@ static void tunnel_pump(struct eng_worker *w, struct eng_sock *from, struct eng_
 	eng_timer_arm(w, from, T_IDLE);
 	eng_timer_arm(w, to, T_IDLE);
 	eng_flush(w, to);
-	if ((from->flags & SF_EOF) && from->in_count == 0)
+	if ((from->flags & SF_EOF) && in_empty(w, from))
 		tunnel_fin(w, from, to);
 }
 
@@ -799,8 +870,8 @@ static void tunnel_fin(struct eng_worker *w, struct eng_sock *a, struct eng_sock
 	struct eng_sock *pair[2][2] = { { a, b }, { b, a } };
 	for (int i = 0; i < 2; i++) {
 		struct eng_sock *from = pair[i][0], *to = pair[i][1];
-		if ((from->flags & SF_EOF) && from->in_count == 0 && to->out_n == 0 &&
-		    !(to->flags & (SF_SHUT_WR | SF_SENDING))) {
+		if ((from->flags & SF_EOF) && in_empty(w, from) && to->out_n == 0 &&
+		    !eng_tls_has_out(to) && !(to->flags & (SF_SHUT_WR | SF_SENDING))) {
 			shutdown(to->fd, SHUT_WR);
 			to->flags |= SF_SHUT_WR;
 		}
@@ -813,6 +884,130 @@ static void tunnel_fin(struct eng_worker *w, struct eng_sock *a, struct eng_sock
 	}
 }
 
+/* Moves what is still queued as plaintext to the ciphertext queue: the
+ * bytes after a ClientHello belong to the TLS stream. */
+static void in_to_cin(struct eng_worker *w, struct eng_sock *c)
+{
+	for (unsigned i = 0; i < ENG_IN_BUFS_MAX * 4 && c->in_count > 0; i++) {
+		const char *p;
+		size_t n = eng_in_peek(w, c, &p);
+		uint16_t pb = eng_pbuf_get(w);
+		if (pb == UINT16_MAX)
+			return;
+		memcpy(eng_buf_ptr(w, pb), p, n);
+		eng_cin_push(w, c, pb, (uint32_t)n);
+		eng_in_consume(w, c, n);
+	}
+}
+
+/* Starts TLS with a client whose first flight (in the head buffer) is a
+ * ClientHello. */
+static void intercept_start(struct eng_worker *w, struct eng_sock *c)
+{
+	int rc = tls_conn_new_server(w->e->cfg.tls_server, w->leaf_cache, c->host, &c->tls);
+	if (rc < 0) {
+		client_abort(w, c, ENG_ERR_TLS_CLIENT);
+		return;
+	}
+	const char *hello = eng_head_ptr(w, c->head_buf);
+	size_t off = 0;
+	for (unsigned i = 0; i < 8 && off < c->head_len; i++) {
+		uint16_t pb = eng_pbuf_get(w);
+		if (pb == UINT16_MAX)
+			break;
+		size_t n = c->head_len - off < w->e->cfg.buf_size ? c->head_len - off
+								   : w->e->cfg.buf_size;
+		memcpy(eng_buf_ptr(w, pb), hello + off, n);
+		eng_cin_push(w, c, pb, (uint32_t)n);
+		off += n;
+	}
+	/* order: the hello first, then whatever followed it */
+	in_to_cin(w, c);
+	eng_head_put(w, c->head_buf);
+	c->head_buf = ENG_NONE;
+	c->head_len = 0;
+	/* the parked connection becomes the first pooled TLS upstream */
+	struct eng_sock *u = peer_of(w, c);
+	c->peer = ENG_NONE;
+	if (u) {
+		u->peer = ENG_NONE;
+		u->flags |= SF_UP_TLS;
+		if (tls_conn_new_client(w->e->cfg.tls_client, u->host, &u->tls) < 0) {
+			upstream_close(w, u);
+		} else {
+			u->state = U_HANDSHAKE;
+			eng_timer_arm(w, u, T_CONNECT);
+			eng_tls_handshake(w, u);
+		}
+	}
+	c->x->flags |= ENG_X_TLS;
+	c->xflags |= XF_REQ_DONE | XF_RESP_DONE;
+	c->xflags &= (uint8_t)~XF_CLOSE;
+	exchange_end(w, c);          /* the CONNECT itself */
+	if (c->flags & SF_CLOSING)
+		return;
+	c->state = C_HANDSHAKE;
+	eng_timer_arm(w, c, T_HEADER);
+	eng_tls_handshake(w, c);
+}
+
+/* C_SNIFF: collects the first flight; returns true when the state moved. */
+static bool sniff(struct eng_worker *w, struct eng_sock *c)
+{
+	if (c->head_buf == ENG_NONE) {
+		c->head_buf = eng_head_get(w);
+		c->head_len = 0;
+		if (c->head_buf == ENG_NONE) {
+			client_abort(w, c, ENG_ERR_OVERLOAD);
+			return false;
+		}
+	}
+	char *buf = eng_head_ptr(w, c->head_buf);
+	for (unsigned i = 0; i < ENG_IN_BUFS_MAX * 4 && c->head_len < w->head_size; i++) {
+		const char *p;
+		size_t n = eng_in_peek(w, c, &p);
+		if (n == 0)
+			break;
+		if (n > w->head_size - c->head_len)
+			n = w->head_size - c->head_len;
+		memcpy(buf + c->head_len, p, n);
+		c->head_len += (uint32_t)n;
+		eng_in_consume(w, c, n);
+	}
+	struct tls_hello hello;
+	int rc = tls_sniff_client_hello((const uint8_t *)buf, c->head_len, &hello);
+	if (rc == -EAGAIN && c->head_len < w->head_size)
+		return false;
+	if (rc > 0) {
+		intercept_start(w, c);
+		return false;
+	}
+	if (rc == -EBADMSG) {
+		w->c.tls_failures++;
+		client_abort(w, c, ENG_ERR_TLS_CLIENT);
+		return false;
+	}
+	/* not TLS: a blind tunnel to the parked upstream, what was read first */
+	struct eng_sock *u = peer_of(w, c);
+	if (u == NULL) {
+		client_abort(w, c, ENG_ERR_UPSTREAM_CLOSED);
+		return false;
+	}
+	c->flags |= SF_SNIFFED;
+	c->state = C_TUNNEL;
+	u->state = U_TUNNEL;
+	eng_out_push(w, u, SEG_HEAD, (uint16_t)c->head_buf, eng_head_ptr(w, c->head_buf),
+		     c->head_len);
+	c->x->request_body_bytes += c->head_len;
+	c->head_buf = ENG_NONE;
+	c->head_len = 0;
+	eng_timer_arm(w, c, T_IDLE);
+	eng_timer_arm(w, u, T_IDLE);
+	eng_flush(w, u);
+	tunnel_pump(w, u, c);
+	return true;
+}
+
 static void client_pump(struct eng_worker *w, struct eng_sock *c)
 {
 	cur_w = w;
@@ -821,7 +1016,7 @@ static void client_pump(struct eng_worker *w, struct eng_sock *c)
 		struct eng_sock *u = peer_of(w, c);
 		switch (c->state) {
 		case C_IDLE:
-			if (c->in_count == 0 || eng_out_full(c) || (c->flags & SF_FLUSHCLOSE))
+			if (eng_out_full(c) || (c->flags & SF_FLUSHCLOSE) || in_empty(w, c))
 				return;
 			if (!request_begin(w, c))
 				return;
@@ -852,6 +1047,12 @@ static void client_pump(struct eng_worker *w, struct eng_sock *c)
 			if (u)
 				tunnel_pump(w, c, u);
 			return;
+		case C_SNIFF:
+			if (!sniff(w, c))
+				return;
+			break;
+		case C_HANDSHAKE:
+			return;   /* bytes go to the TLS layer */
 		case C_LINGER:
 			while (c->in_count > 0) {
 				const char *p;
@@ -917,7 +1118,7 @@ static void response_head(struct eng_worker *w, struct eng_sock *u, struct eng_s
 	u->head_buf = ENG_NONE;
 	if (!interim)
 		c->resp_seg = c->seg_pushed;
-	eng_out_push(c, SEG_HEAD, (uint16_t)out, eng_head_ptr(w, out), (uint32_t)n);
+	eng_out_push(w, c, SEG_HEAD, (uint16_t)out, eng_head_ptr(w, out), (uint32_t)n);
 	w->c.bytes_to_clients += (uint64_t)n;
 	if (interim) {
 		u->scan = (struct h1_scan){0};
@@ -979,12 +1180,16 @@ static void upstream_pump(struct eng_worker *w, struct eng_sock *u)
 		tunnel_pump(w, u, c);
 		return;
 	}
+	if (u->state == U_PARKED)
+		return;   /* the server spoke first: kept for the tunnel */
 	eng_timer_arm(w, u, T_UPSTREAM);
 	for (unsigned iter = 0; iter < 8 && !(c->flags & SF_CLOSING) && peer_of(w, c) == u; iter++) {
 		if (u->xflags & UX_BODY) {
 			response_body(w, u, c);
 			break;
 		}
+		if (eng_out_full(c))
+			break;   /* a response head waits for room: px_sent resumes */
 		if (u->head_buf == ENG_NONE) {
 			u->head_buf = eng_head_get(w);
 			if (u->head_buf == ENG_NONE) {
@@ -1013,14 +1218,14 @@ static void upstream_pump(struct eng_worker *w, struct eng_sock *u)
 	if (c->flags & SF_CLOSING)
 		return;
 	eng_flush(w, c);
-	if ((u->flags & SF_EOF) && u->in_count == 0 && peer_of(w, c) == u &&
+	if ((u->flags & SF_EOF) && in_empty(w, u) && peer_of(w, c) == u &&
 	    !(c->xflags & XF_RESP_DONE)) {
 		upstream_eof(w, u, c, 0);
 		return;
 	}
 	if ((c->xflags & XF_RESP_DONE) && peer_of(w, c) == u) {
-		if (u->in_count > 0)
-			u->flags &= (uint16_t)~SF_REUSABLE;   /* bytes past the end */
+		if (!in_empty(w, u))
+			u->flags &= (uint32_t)~SF_REUSABLE;   /* bytes past the end */
 		if (c->xflags & XF_REQ_DONE) {
 			exchange_end(w, c);
 			client_pump(w, c);
@@ -1028,8 +1233,23 @@ static void upstream_pump(struct eng_worker *w, struct eng_sock *u)
 	}
 }
 
+static void tls_broken(struct eng_worker *w, struct eng_sock *s)
+{
+	struct eng_sock *p = peer_of(w, s);
+	if (s->role == ROLE_CLIENT)
+		client_abort(w, s, ENG_ERR_TLS_CLIENT);
+	else if (p)
+		client_abort(w, p, ENG_ERR_TLS_UPSTREAM);
+	else
+		upstream_close(w, s);
+}
+
 void px_input(struct eng_worker *w, struct eng_sock *s)
 {
+	if ((s->flags & SF_TLS_ERR) && !(s->flags & SF_CLOSING)) {
+		tls_broken(w, s);
+		return;
+	}
 	if (s->role == ROLE_CLIENT) {
 		struct eng_sock *u = peer_of(w, s);
 		client_pump(w, s);
@@ -1054,6 +1274,9 @@ static void exchange_end(struct eng_worker *w, struct eng_sock *c)
 	if (x == NULL)
 		return;
 	x->end_ns = since(c);
+	/* method and url point into a head buffer that may be gone by now */
+	x->method = x->url = NULL;
+	x->method_len = x->url_len = 0;
 	if (c->sink_h && sink(w)->end)
 		sink(w)->end(w->sink_ctx, c->sink_h, x);
 	c->sink_h = NULL;
@@ -1112,7 +1335,7 @@ static bool retry(struct eng_worker *w, struct eng_sock *u, struct eng_sock *c)
 static void upstream_eof(struct eng_worker *w, struct eng_sock *u, struct eng_sock *c, int err)
 {
 	const char *why = NULL;
-	u->flags &= (uint16_t)~SF_REUSABLE;
+	u->flags &= (uint32_t)~SF_REUSABLE;
 	if (!(u->xflags & UX_BODY) && retry(w, u, c))
 		return;
 	if (!(u->xflags & UX_BODY)) {
@@ -1138,12 +1361,18 @@ void px_eof(struct eng_worker *w, struct eng_sock *s, int err)
 	if (s->role == ROLE_UPSTREAM) {
 		if (s->state == U_IDLE || p == NULL) {
 			upstream_close(w, s);
+		} else if (s->state == U_PARKED) {
+			client_abort(w, p, ENG_ERR_UPSTREAM_CLOSED);
 		} else if (s->state == U_TUNNEL) {
 			if (err < 0)
 				client_abort(w, p, ENG_ERR_NONE);
 			else
 				tunnel_pump(w, s, p);
-		} else if (s->in_count == 0) {
+		} else if (s->state == U_HANDSHAKE || s->state == U_CONNECTING) {
+			fail(w, p, ENG_ERR_TLS_UPSTREAM, 502,
+			     "ringcap: %s:%u closed the connection during the TLS handshake",
+			     s->host, s->port);
+		} else if (in_empty(w, s)) {
 			upstream_eof(w, s, p, err);
 		}
 		return;
@@ -1267,4 +1496,72 @@ void px_drain(struct eng_worker *w)
 		else if (s->role == ROLE_CLIENT)
 			s->xflags |= XF_CLOSE;
 	}
+}
+
+void px_tls_ready(struct eng_worker *w, struct eng_sock *s)
+{
+	cur_w = w;
+	if (s->role == ROLE_CLIENT) {
+		w->c.tls_handshakes++;
+		s->state = C_IDLE;
+		eng_timer_arm(w, s, T_IDLE);
+		client_pump(w, s);
+		return;
+	}
+	struct eng_sock *c = peer_of(w, s);
+	w->c.tls_upstream_handshakes++;
+	if (c == NULL) {
+		pool_put(w, s);   /* made ahead for an intercepted tunnel */
+		return;
+	}
+	start_exchange(w, c, s);
+}
+
+/* Remembers a name whose client refused our certificate (a pinned app):
+ * the status page lists them as --passthrough candidates. */
+static void note_rejected(struct eng *e, const char *name)
+{
+	pthread_mutex_lock(&e->rej_mu);
+	unsigned slot = 0;
+	uint64_t least = UINT64_MAX;
+	for (unsigned i = 0; i < ENG_TLS_REJECT_NAMES; i++) {
+		if (e->rej[i].n && strncmp(e->rej[i].name, name, sizeof(e->rej[i].name) - 1) == 0) {
+			slot = i;
+			least = 0;
+			break;
+		}
+		if (e->rej[i].n < least) {
+			least = e->rej[i].n;
+			slot = i;
+		}
+	}
+	if (least != 0 || e->rej[slot].n == 0) {
+		snprintf(e->rej[slot].name, sizeof(e->rej[slot].name), "%s", name);
+		e->rej[slot].n = 0;
+	}
+	e->rej[slot].n++;
+	pthread_mutex_unlock(&e->rej_mu);
+}
+
+void px_tls_failed(struct eng_worker *w, struct eng_sock *s)
+{
+	cur_w = w;
+	if (s->role == ROLE_CLIENT) {
+		w->c.tls_failures++;
+		w->c.errors[ENG_ERR_TLS_CLIENT]++;
+		if (tls_conn_cert_rejected(s->tls)) {
+			w->c.tls_cert_rejected++;
+			note_rejected(w->e, tls_conn_name(s->tls));
+		}
+		eng_sock_linger(w, s);   /* the alert goes out, then FIN */
+		return;
+	}
+	struct eng_sock *c = peer_of(w, s);
+	w->c.tls_upstream_failures++;
+	if (c == NULL) {
+		upstream_close(w, s);
+		return;
+	}
+	fail(w, c, ENG_ERR_TLS_UPSTREAM, 502, "ringcap: TLS with %s:%u failed: %s",
+	     s->host, s->port, tls_conn_error(s->tls));
 }

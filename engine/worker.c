@@ -9,6 +9,7 @@
  * (input queue + output segments + zero-copy notification); every loop is
  * bounded (ENG_CQE_BATCH completions per wait, timers per tick).
  */
+#include <assert.h>
 #include <errno.h>
 #include <netinet/tcp.h>
 #include <sched.h>
@@ -19,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tls/tls.h"
 #include "engine/eng-int.h"
 
 #define TIMERS_PER_TICK 4096u
@@ -35,7 +37,6 @@ static void *worker_main(void *arg);
 static int worker_init(struct eng_worker *w, char *err, size_t err_len);
 static void worker_free(struct eng_worker *w);
 static void handle_cqe(struct eng_worker *w, struct io_uring_cqe *cqe);
-static void seg_release(struct eng_worker *w, struct eng_seg *g);
 static void maybe_free(struct eng_worker *w, struct eng_sock *s);
 
 /* ---- time ---- */
@@ -142,15 +143,39 @@ static void tick_arm(struct eng_worker *w)
 
 /* ---- provided buffers ---- */
 
-static char *buf_ptr(struct eng_worker *w, uint16_t bid)
+/* Buffer ids [0, buf_count) are the kernel's provided buffers; ids from
+ * buf_count on are private buffers (plaintext and ciphertext of TLS
+ * connections), never handed to the kernel's ring. */
+char *eng_buf_ptr(struct eng_worker *w, uint16_t bid)
 {
-	return w->bufs + (size_t)bid * w->e->cfg.buf_size;
+	unsigned n = w->e->cfg.buf_count;
+	if (bid < n)
+		return w->bufs + (size_t)bid * w->e->cfg.buf_size;
+	return w->pbufs + (size_t)(bid - n) * w->e->cfg.buf_size;
+}
+#define buf_ptr eng_buf_ptr
+
+/* A private buffer with one reference, or UINT16_MAX when none is free. */
+uint16_t eng_pbuf_get(struct eng_worker *w)
+{
+	uint16_t bid = w->pbuf_free;
+	if (bid == UINT16_MAX)
+		return bid;
+	w->pbuf_free = w->buf_next[bid];
+	w->buf_ref[bid] = 1;
+	w->buf_next[bid] = UINT16_MAX;
+	return bid;
 }
 
 void eng_buf_unref(struct eng_worker *w, uint16_t bid)
 {
 	if (--w->buf_ref[bid] > 0)
 		return;
+	if (bid >= w->e->cfg.buf_count) {
+		w->buf_next[bid] = w->pbuf_free;
+		w->pbuf_free = bid;
+		return;
+	}
 	io_uring_buf_ring_add(w->br, buf_ptr(w, bid), w->e->cfg.buf_size, bid,
 			      (int)w->buf_mask, (int)w->buf_returned++);
 	w->bufs_out--;
@@ -168,13 +193,13 @@ static void bufs_publish(struct eng_worker *w)
 	w->starved_overflow = false;
 	for (unsigned i = 0; i < n; i++) {
 		struct eng_sock *s = &w->socks[w->starved[i]];
-		s->flags &= (uint16_t)~SF_STARVED;
+		s->flags &= (uint32_t)~SF_STARVED;
 		eng_recv_arm(w, s);
 	}
 	for (unsigned i = 0; all && i < w->socks_used; i++) {
 		struct eng_sock *s = &w->socks[i];
 		if (s->flags & SF_STARVED) {
-			s->flags &= (uint16_t)~SF_STARVED;
+			s->flags &= (uint32_t)~SF_STARVED;
 			eng_recv_arm(w, s);
 		}
 	}
@@ -191,12 +216,13 @@ static void starve(struct eng_worker *w, struct eng_sock *s)
 
 /* ---- input queue ---- */
 
-static void in_push(struct eng_worker *w, struct eng_sock *s, uint16_t bid, uint32_t len)
+void eng_in_push(struct eng_worker *w, struct eng_sock *s, uint16_t bid, uint32_t len)
 {
 	w->buf_len[bid] = len;
 	w->buf_ref[bid] = 1;
 	w->buf_next[bid] = UINT16_MAX;
-	w->bufs_out++;
+	if (bid < w->e->cfg.buf_count)
+		w->bufs_out++;
 	if (s->in_count == 0) {
 		s->in_head = bid;
 		s->in_off = 0;
@@ -209,6 +235,8 @@ static void in_push(struct eng_worker *w, struct eng_sock *s, uint16_t bid, uint
 
 size_t eng_in_peek(struct eng_worker *w, struct eng_sock *s, const char **p)
 {
+	if (s->in_count == 0 && s->tls)
+		eng_tls_open(w, s);
 	if (s->in_count == 0)
 		return 0;
 	*p = buf_ptr(w, s->in_head) + s->in_off;
@@ -225,8 +253,8 @@ void eng_in_consume(struct eng_worker *w, struct eng_sock *s, size_t n)
 	s->in_off = 0;
 	s->in_count--;
 	eng_buf_unref(w, bid);
-	if ((s->flags & SF_PAUSED) && s->in_count <= ENG_IN_BUFS_MAX / 2) {
-		s->flags &= (uint16_t)~SF_PAUSED;
+	if ((s->flags & SF_PAUSED) && s->in_count + s->cin_count <= ENG_IN_BUFS_MAX / 2) {
+		s->flags &= (uint32_t)~SF_PAUSED;
 		eng_recv_arm(w, s);
 	}
 }
@@ -240,17 +268,40 @@ static void in_clear(struct eng_worker *w, struct eng_sock *s)
 		eng_buf_unref(w, bid);
 	}
 	s->in_off = 0;
+	while (s->cin_count > 0) {
+		uint16_t bid = s->cin_head;
+		s->cin_head = w->buf_next[bid];
+		s->cin_count--;
+		eng_buf_unref(w, bid);
+	}
+	s->cin_off = 0;
 }
 
 /* ---- output queue ---- */
 
+/* A TLS socket seals what is pushed at once; it is full while a pushed
+ * segment still waits to be sealed or half its wire queue is taken. */
 bool eng_out_full(const struct eng_sock *s)
 {
+	if (s->tls)
+		return s->tls_pend.len > 0 || s->out_n >= ENG_OUT_SEGS / 2;
 	return s->out_n == ENG_OUT_SEGS;
 }
 
-void eng_out_push(struct eng_sock *s, uint8_t kind, uint16_t id, const char *p, uint32_t len)
+void eng_out_push(struct eng_worker *w, struct eng_sock *s, uint8_t kind, uint16_t id,
+		  const char *p, uint32_t len)
 {
+	if (s->tls) {
+		eng_tls_seal(w, s, kind, id, p, len);
+		return;
+	}
+	eng_out_push_raw(s, kind, id, p, len);
+}
+
+void eng_out_push_raw(struct eng_sock *s, uint8_t kind, uint16_t id, const char *p, uint32_t len)
+{
+	/* every caller checks eng_out_full first: a full ring here is our bug */
+	assert(s->out_n < ENG_OUT_SEGS);
 	struct eng_seg *g = &s->out[(s->out_head + s->out_n) % ENG_OUT_SEGS];
 	g->p = p;
 	g->len = len;
@@ -273,7 +324,7 @@ bool eng_out_unpush(struct eng_worker *w, struct eng_sock *s, uint32_t from)
 	if (idx == 0 && s->out_partial)
 		return false;
 	while (s->out_n > idx) {
-		seg_release(w, &s->out[(s->out_head + s->out_n - 1) % ENG_OUT_SEGS]);
+		eng_seg_release(w, &s->out[(s->out_head + s->out_n - 1) % ENG_OUT_SEGS]);
 		s->out_n--;
 		s->seg_pushed--;
 	}
@@ -287,11 +338,11 @@ void eng_out_forward(struct eng_worker *w, struct eng_sock *to, struct eng_sock 
 	if (n > avail)
 		n = avail;
 	w->buf_ref[from->in_head]++;
-	eng_out_push(to, SEG_BUF, from->in_head, p, (uint32_t)n);
+	eng_out_push(w, to, SEG_BUF, from->in_head, p, (uint32_t)n);
 	eng_in_consume(w, from, n);
 }
 
-static void seg_release(struct eng_worker *w, struct eng_seg *g)
+void eng_seg_release(struct eng_worker *w, struct eng_seg *g)
 {
 	if (g->kind == SEG_BUF)
 		eng_buf_unref(w, g->id);
@@ -314,12 +365,12 @@ static void out_advance(struct eng_worker *w, struct eng_sock *s, size_t n)
 		}
 		n -= g->len;
 		s->out_partial = 0;
-		seg_release(w, g);
+		eng_seg_release(w, g);
 		s->out_head = (uint8_t)((s->out_head + 1) % ENG_OUT_SEGS);
 		s->out_n--;
 	}
 	while (s->out_n > 0 && s->out[s->out_head].len == 0) {
-		seg_release(w, &s->out[s->out_head]);
+		eng_seg_release(w, &s->out[s->out_head]);
 		s->out_head = (uint8_t)((s->out_head + 1) % ENG_OUT_SEGS);
 		s->out_n--;
 	}
@@ -336,7 +387,7 @@ static void flush_now(struct eng_worker *w, struct eng_sock *s);
  * completions queued for one socket leaves in one sendmsg. */
 void eng_flush(struct eng_worker *w, struct eng_sock *s)
 {
-	if ((s->flags & (SF_SENDING | SF_CLOSING | SF_DIRTY)) || s->out_n == 0)
+	if ((s->flags & (SF_SENDING | SF_CLOSING | SF_DIRTY)) || (s->out_n == 0 && !eng_tls_has_out(s)))
 		return;
 	if (w->ndirty == w->nsocks) {
 		flush_now(w, s);   /* a slot freed and reused within one batch */
@@ -348,6 +399,8 @@ void eng_flush(struct eng_worker *w, struct eng_sock *s)
 
 static void flush_now(struct eng_worker *w, struct eng_sock *s)
 {
+	if (s->tls && !(s->flags & SF_CLOSING))
+		eng_tls_move_out(w, s);
 	if ((s->flags & (SF_SENDING | SF_CLOSING)) || s->out_n == 0)
 		return;
 	uint32_t bytes = 0;
@@ -387,7 +440,7 @@ static void send_done(struct eng_worker *w, struct eng_sock *s, struct io_uring_
 		if ((uint32_t)cqe->res & IORING_NOTIF_USAGE_ZC_COPIED)
 			w->c.zc_copied++;
 		res = (s->flags & SF_ZC_FAILED) ? -EPIPE : (int)s->send_bytes;
-		s->flags &= (uint16_t)~(SF_ZC | SF_ZC_NOTIF | SF_SENDING | SF_ZC_FAILED);
+		s->flags &= (uint32_t)~(SF_ZC | SF_ZC_NOTIF | SF_SENDING | SF_ZC_FAILED);
 		s->ops--;
 		if (res > 0)
 			out_advance(w, s, (size_t)res);
@@ -398,7 +451,7 @@ static void send_done(struct eng_worker *w, struct eng_sock *s, struct io_uring_
 			s->flags |= SF_ZC_FAILED;
 		return;
 	} else {
-		s->flags &= (uint16_t)~(SF_SENDING | SF_ZC);
+		s->flags &= (uint32_t)~(SF_SENDING | SF_ZC);
 		s->ops--;
 		if (res > 0)
 			out_advance(w, s, (size_t)res);
@@ -410,7 +463,7 @@ static void send_done(struct eng_worker *w, struct eng_sock *s, struct io_uring_
 		px_eof(w, s, res);
 		return;
 	}
-	if (s->out_n > 0) {
+	if (s->out_n > 0 || eng_tls_has_out(s)) {
 		eng_flush(w, s);
 		return;
 	}
@@ -452,7 +505,7 @@ static void recv_done(struct eng_worker *w, struct eng_sock *s, struct io_uring_
 	int res = cqe->res;
 	bool more = cqe->flags & IORING_CQE_F_MORE;
 	if (!more) {
-		s->flags &= (uint16_t)~(SF_RECV | SF_CANCELING);
+		s->flags &= (uint32_t)~(SF_RECV | SF_CANCELING);
 		s->ops--;
 	}
 	if (cqe->flags & IORING_CQE_F_BUFFER) {
@@ -461,8 +514,10 @@ static void recv_done(struct eng_worker *w, struct eng_sock *s, struct io_uring_
 			w->buf_ref[bid] = 1;
 			w->bufs_out++;
 			eng_buf_unref(w, bid);
+		} else if (s->tls) {
+			eng_cin_push(w, s, bid, (uint32_t)res);
 		} else {
-			in_push(w, s, bid, (uint32_t)res);
+			eng_in_push(w, s, bid, (uint32_t)res);
 		}
 	}
 	if (s->flags & SF_CLOSING)
@@ -472,17 +527,22 @@ static void recv_done(struct eng_worker *w, struct eng_sock *s, struct io_uring_
 			w->c.bytes_from_clients += (uint64_t)res;
 		else
 			w->c.bytes_from_upstreams += (uint64_t)res;
-		px_input(w, s);
+		if (s->tls && !tls_conn_handshake_done(s->tls))
+			eng_tls_handshake(w, s);
+		else
+			px_input(w, s);
 	} else if (res == -ENOBUFS) {
 		starve(w, s);
 	} else if (res == 0 || (res < 0 && res != -ECANCELED)) {
 		s->flags |= SF_EOF;
+		if (s->tls)
+			tls_conn_feed_eof(s->tls);
 		px_eof(w, s, res);
 		return;
 	}
 	if (s->flags & SF_CLOSING)
 		return;
-	if (s->in_count > ENG_IN_BUFS_MAX)
+	if (s->in_count + s->cin_count > ENG_IN_BUFS_MAX)
 		eng_recv_pause(w, s);
 	if (!more)
 		eng_recv_arm(w, s);
@@ -539,7 +599,7 @@ void eng_sock_close(struct eng_worker *w, struct eng_sock *s)
 	/* segments not in flight go now; those in flight at their CQE */
 	while (s->out_n > ((s->flags & SF_SENDING) ? s->send_n : 0)) {
 		struct eng_seg *g = &s->out[(s->out_head + s->out_n - 1) % ENG_OUT_SEGS];
-		seg_release(w, g);
+		eng_seg_release(w, g);
 		s->out_n--;
 	}
 	if (s->ops > 0 && s->fd >= 0) {
@@ -556,7 +616,11 @@ void eng_sock_linger(struct eng_worker *w, struct eng_sock *s)
 {
 	if (s->flags & SF_CLOSING)
 		return;
-	if (s->out_n > 0 || (s->flags & SF_SENDING)) {
+	if (s->tls && !(s->flags & SF_TLS_BYE)) {
+		s->flags |= SF_TLS_BYE;   /* close_notify goes before our FIN */
+		tls_conn_shutdown(s->tls);
+	}
+	if (s->out_n > 0 || eng_tls_has_out(s) || (s->flags & SF_SENDING)) {
 		s->flags |= SF_FLUSHCLOSE;
 		eng_flush(w, s);
 		return;
@@ -575,7 +639,7 @@ void eng_sock_linger(struct eng_worker *w, struct eng_sock *s)
 		return;
 	}
 	s->state = C_LINGER;
-	s->flags &= (uint16_t)~SF_PAUSED;
+	s->flags &= (uint32_t)~SF_PAUSED;
 	in_clear(w, s);
 	eng_timer_arm(w, s, T_LINGER);
 	eng_recv_arm(w, s);
@@ -596,6 +660,12 @@ static void maybe_free(struct eng_worker *w, struct eng_sock *s)
 		return;
 	}
 	px_closed(w, s);
+	if (s->tls_pend.len > 0)
+		eng_seg_release(w, &s->tls_pend);
+	if (s->tls) {
+		tls_conn_free(s->tls);
+		s->tls = NULL;
+	}
 	if (s->role == ROLE_CLIENT) {
 		w->clients--;
 		if (s->flags & SF_REJECTED)
@@ -769,7 +839,7 @@ static void flush_dirty(struct eng_worker *w)
 		struct eng_sock *s = &w->socks[w->dirty[i]];
 		if (!(s->flags & SF_DIRTY))
 			continue;
-		s->flags &= (uint16_t)~SF_DIRTY;
+		s->flags &= (uint32_t)~SF_DIRTY;
 		flush_now(w, s);
 	}
 	w->ndirty = 0;
@@ -876,11 +946,26 @@ static int buf_ring_init(struct eng_worker *w, char *err, size_t err_len)
 		return -ENOMEM;
 	}
 	w->buf_mask = (unsigned)io_uring_buf_ring_mask(c->buf_count);
-	w->buf_next = alloc_array(c->buf_count, sizeof(*w->buf_next));
-	w->buf_ref = alloc_array(c->buf_count, sizeof(*w->buf_ref));
-	w->buf_len = alloc_array(c->buf_count, sizeof(*w->buf_len));
+	unsigned total = c->buf_count + c->tls_buffers;
+	w->buf_next = alloc_array(total, sizeof(*w->buf_next));
+	w->buf_ref = alloc_array(total, sizeof(*w->buf_ref));
+	w->buf_len = alloc_array(total, sizeof(*w->buf_len));
 	if (!w->buf_next || !w->buf_ref || !w->buf_len)
 		return snprintf(err, err_len, "out of memory"), -ENOMEM;
+	w->pbuf_free = UINT16_MAX;
+	if (c->tls_buffers) {
+		w->pbufs = mmap(NULL, (size_t)c->tls_buffers * c->buf_size, PROT_READ | PROT_WRITE,
+				MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+		if (w->pbufs == MAP_FAILED) {
+			w->pbufs = NULL;
+			return snprintf(err, err_len, "cannot map %u TLS buffers", c->tls_buffers),
+			       -ENOMEM;
+		}
+		for (unsigned i = total; i-- > c->buf_count;) {
+			w->buf_next[i] = w->pbuf_free;
+			w->pbuf_free = (uint16_t)i;
+		}
+	}
 	for (unsigned i = 0; i < c->buf_count; i++)
 		io_uring_buf_ring_add(w->br, buf_ptr(w, (uint16_t)i), c->buf_size,
 				      (unsigned short)i, (int)w->buf_mask, (int)i);
@@ -973,6 +1058,13 @@ static int worker_init(struct eng_worker *w, char *err, size_t err_len)
 	w->now_ms = now_ms_coarse();
 	w->tick_ts.tv_sec = 0;
 	w->tick_ts.tv_nsec = ENG_TICK_MS * 1000000LL;
+	if (w->e->cfg.tls_mint) {
+		rc = tls_leaf_cache_new(w->e->cfg.tls_mint, w->e->cfg.leaf_cache, &w->leaf_cache);
+		if (rc < 0) {
+			snprintf(err, err_len, "cannot make the leaf cache: %s", strerror(-rc));
+			return rc;
+		}
+	}
 	const struct eng_sink_ops *sink = w->e->cfg.sink;
 	if (sink && sink->open)
 		w->sink_ctx = sink->open(w->e->cfg.sink_arg, w->index);
@@ -990,6 +1082,13 @@ static void worker_free(struct eng_worker *w)
 		munmap(w->br, w->br_size);
 	if (w->bufs)
 		munmap(w->bufs, (size_t)w->e->cfg.buf_count * w->e->cfg.buf_size);
+	if (w->pbufs)
+		munmap(w->pbufs, (size_t)w->e->cfg.tls_buffers * w->e->cfg.buf_size);
+	for (unsigned i = 0; w->socks && i < w->socks_used; i++)
+		if (w->socks[i].tls)
+			tls_conn_free(w->socks[i].tls);
+	if (w->leaf_cache)
+		tls_leaf_cache_free(w->leaf_cache);
 	for (unsigned i = 0; w->socks && i < w->socks_used; i++)
 		if (w->socks[i].fd >= 0)
 			close(w->socks[i].fd);

@@ -17,15 +17,24 @@
 #include <unistd.h>
 
 #include "engine/eng.h"
+#include "tls/tls.h"
 #include "tools/opts.h"
 
 #define RINGCAP_VERSION "0.1.0"
 
-enum opt_kind { K_ADDR, K_UINT, K_SIZE, K_DUR, K_DIR };
+enum opt_kind { K_ADDR, K_UINT, K_SIZE, K_DUR, K_DIR, K_STR, K_LIST, K_FLAG };
+
+#define LIST_MAX 64   /* repeatable option values */
 
 struct run_opts {
 	struct eng_config eng;
 	const char *data_dir;
+	const char *keylog, *upstream_ca;
+	const char *passthrough[LIST_MAX];
+	unsigned npassthrough;
+	const char *insecure[LIST_MAX];
+	unsigned ninsecure;
+	bool no_intercept;
 };
 
 struct opt {
@@ -72,6 +81,20 @@ static const struct opt run_table[] = {
 	  "heads in flight per worker; beyond: 503" },
 	{ "zc-threshold", K_SIZE, CFG(zc_threshold), 0, UINT32_MAX, "SIZE",
 	  "zero-copy sends from this size (0 = never)" },
+	{ "passthrough", K_LIST, 0, 0, 0, "GLOB",
+	  "CONNECT hosts tunnelled blind, not intercepted (repeatable)" },
+	{ "no-intercept", K_FLAG, 0, 0, 0, "",
+	  "tunnel every CONNECT blind (no TLS interception)" },
+	{ "upstream-ca", K_STR, 0, 0, 0, "FILE",
+	  "extra trust anchors (PEM) for upstream servers" },
+	{ "upstream-insecure", K_LIST, 0, 0, 0, "HOST",
+	  "do not verify this upstream (name or *.suffix, '*' = all; repeatable)" },
+	{ "keylog", K_STR, 0, 0, 0, "FILE",
+	  "append NSS key log lines (Wireshark) for both TLS sides" },
+	{ "tls-buffers", K_UINT, CFG(tls_buffers), 16, 32768, "N",
+	  "TLS plaintext/ciphertext buffers per worker" },
+	{ "leaf-cache", K_UINT, CFG(leaf_cache), 1, 1000000, "N",
+	  "minted certificates kept per worker" },
 };
 #define NOPTS (sizeof(run_table) / sizeof(run_table[0]))
 
@@ -92,6 +115,8 @@ static void format_default(const struct opt *o, const struct run_opts *d, char *
 	switch (o->kind) {
 	case K_ADDR: snprintf(buf, n, "0.0.0.0:5559"); break;
 	case K_DIR: snprintf(buf, n, "%s", d->data_dir); break;
+	case K_STR: case K_LIST: snprintf(buf, n, "none"); break;
+	case K_FLAG: snprintf(buf, n, "off"); break;
 	case K_UINT:
 		if (strcmp(o->name, "workers") == 0)
 			snprintf(buf, n, "%ld (online CPUs)", sysconf(_SC_NPROCESSORS_ONLN));
@@ -126,7 +151,8 @@ static void run_usage(FILE *f, const struct run_opts *d)
 	for (size_t i = 0; i < NOPTS; i++) {
 		char def[64], flag[64];
 		format_default(&run_table[i], d, def, sizeof(def));
-		snprintf(flag, sizeof(flag), "--%s %s", run_table[i].name, run_table[i].arg);
+		snprintf(flag, sizeof(flag), "--%s%s%s", run_table[i].name,
+			 run_table[i].arg[0] ? " " : "", run_table[i].arg);
 		fprintf(f, "  %-34s %s [%s]\n", flag, run_table[i].help, def);
 	}
 	fprintf(f, "  %-34s %s\n", "-h, --help", "this text");
@@ -144,6 +170,26 @@ static int set_opt(const struct opt *o, const char *val, struct run_opts *r)
 	case K_DIR:
 		r->data_dir = val;
 		return 0;
+	case K_FLAG:
+		r->no_intercept = true;
+		return 0;
+	case K_STR:
+		if (strcmp(o->name, "keylog") == 0)
+			r->keylog = val;
+		else
+			r->upstream_ca = val;
+		return 0;
+	case K_LIST: {
+		bool pt = strcmp(o->name, "passthrough") == 0;
+		unsigned *n = pt ? &r->npassthrough : &r->ninsecure;
+		if (*n == LIST_MAX || val[0] == '\0') {
+			fprintf(stderr, "ringcap run: --%s: %s\n", o->name,
+				val[0] ? "given too many times" : "empty value");
+			return -EINVAL;
+		}
+		(pt ? r->passthrough : r->insecure)[(*n)++] = val;
+		return 0;
+	}
 	case K_UINT: rc = rc_parse_uint(val, &v, err, sizeof(err)); break;
 	case K_SIZE: rc = rc_parse_size(val, &v, err, sizeof(err)); break;
 	case K_DUR: rc = rc_parse_duration_ms(val, &v, err, sizeof(err)); break;
@@ -157,7 +203,7 @@ static int set_opt(const struct opt *o, const char *val, struct run_opts *r)
 		fprintf(stderr, "ringcap run: --%s: %s\n", o->name, err);
 		return rc;
 	}
-	if (o->kind != K_ADDR)
+	if (o->kind == K_UINT || o->kind == K_SIZE || o->kind == K_DUR)
 		*(unsigned *)((char *)&r->eng + o->off) = (unsigned)v;
 	return 0;
 }
@@ -170,6 +216,10 @@ static int check_run(const struct run_opts *r)
 		fprintf(stderr, "ringcap run: --buf-count: %u is not a power of two\n", n);
 		return -EINVAL;
 	}
+	if (n + r->eng.tls_buffers > 65535) {
+		fprintf(stderr, "ringcap run: --buf-count + --tls-buffers must stay under 65536\n");
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -177,7 +227,9 @@ static int parse_run(int argc, char **argv, struct run_opts *r)
 {
 	struct option lo[NOPTS + 2];
 	for (size_t i = 0; i < NOPTS; i++)
-		lo[i] = (struct option){ run_table[i].name, required_argument, NULL, (int)i };
+		lo[i] = (struct option){ run_table[i].name,
+					 run_table[i].kind == K_FLAG ? no_argument : required_argument,
+					 NULL, (int)i };
 	lo[NOPTS] = (struct option){ "help", no_argument, NULL, 'h' };
 	lo[NOPTS + 1] = (struct option){ 0 };
 	opterr = 0;
@@ -207,6 +259,72 @@ static int parse_run(int argc, char **argv, struct run_opts *r)
 	return check_run(r);
 }
 
+/* What HTTPS interception needs, built once and shared by the workers. */
+struct rc_tls {
+	struct tls_ca *ca;
+	struct tls_mint *mint;
+	struct tls_keylog *keylog;
+	struct tls_server *server;
+	struct tls_client *client;
+};
+
+static void tls_teardown(struct rc_tls *t)
+{
+	if (t->server)
+		tls_server_free(t->server);
+	if (t->client)
+		tls_client_free(t->client);
+	if (t->mint)
+		tls_mint_free(t->mint);
+	if (t->keylog)
+		tls_keylog_close(t->keylog);
+	if (t->ca)
+		tls_ca_free(t->ca);
+	memset(t, 0, sizeof(*t));
+}
+
+static int tls_setup(struct run_opts *r, struct rc_tls *t)
+{
+	char err[512];
+	int rc = tls_ca_open(r->data_dir, NULL, &t->ca, err, sizeof(err));
+	if (rc < 0) {
+		fprintf(stderr, "ringcap run: %s\n", err);
+		return rc;
+	}
+	if ((rc = tls_mint_new(t->ca, 0, &t->mint)) < 0) {
+		fprintf(stderr, "ringcap run: cannot set up certificate minting: %s\n", strerror(-rc));
+		return rc;
+	}
+	if (r->keylog && (rc = tls_keylog_open(r->keylog, &t->keylog)) < 0) {
+		fprintf(stderr, "ringcap run: --keylog %s: %s\n", r->keylog, strerror(-rc));
+		return rc;
+	}
+	if ((rc = tls_server_new(t->mint, t->keylog, &t->server)) < 0) {
+		fprintf(stderr, "ringcap run: cannot set up TLS: %s\n", strerror(-rc));
+		return rc;
+	}
+	bool all = false;
+	for (unsigned i = 0; i < r->ninsecure; i++)
+		all |= strcmp(r->insecure[i], "*") == 0;
+	struct tls_client_opts co = {
+		.extra_ca_file = r->upstream_ca,
+		.insecure_all = all,
+		.insecure_hosts = r->insecure,
+		.insecure_count = r->ninsecure,
+		.keylog = t->keylog,
+	};
+	if ((rc = tls_client_new(&co, &t->client, err, sizeof(err))) < 0) {
+		fprintf(stderr, "ringcap run: %s\n", err);
+		return rc;
+	}
+	r->eng.tls_server = t->server;
+	r->eng.tls_client = t->client;
+	r->eng.tls_mint = t->mint;
+	r->eng.passthrough = r->passthrough;
+	r->eng.npassthrough = r->npassthrough;
+	return 0;
+}
+
 static int cmd_run(int argc, char **argv)
 {
 	struct run_opts r = { .data_dir = "./ringcap-data" };
@@ -227,17 +345,29 @@ static int cmd_run(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	char err[512];
+	struct rc_tls t = {0};
+	if (!r.no_intercept && tls_setup(&r, &t) < 0) {
+		tls_teardown(&t);
+		return 1;
+	}
 	struct eng *e = NULL;
 	if (eng_start(&e, &r.eng, err, sizeof(err)) < 0) {
 		fprintf(stderr, "ringcap run: %s\n", err);
+		tls_teardown(&t);
 		return 1;
 	}
+	if (t.ca)
+		fprintf(stderr, "ringcap: %s CA %s (SHA-256 %s); devices install it from "
+			"http://ringcap.cert/ through the proxy\n",
+			tls_ca_created(t.ca) ? "created" : "using", tls_ca_cert_path(t.ca),
+			tls_ca_fingerprint(t.ca));
 	fprintf(stderr, "ringcap: proxy listening, %u workers\n",
 		r.eng.workers ? r.eng.workers : (unsigned)sysconf(_SC_NPROCESSORS_ONLN));
 	int sig = 0;
 	sigwait(&set, &sig);
 	fprintf(stderr, "ringcap: %s, finishing in-flight exchanges\n", strsignal(sig));
 	eng_stop(e);
+	tls_teardown(&t);
 	fprintf(stderr, "ringcap: stopped\n");
 	return 0;
 }

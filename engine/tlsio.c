@@ -1,0 +1,180 @@
+/*
+ * engine/tlsio.c - TLS on a socket's queues: BoringSSL (tls/) only
+ * transforms bytes, the ring does all socket I/O.
+ *
+ * Received ciphertext waits in the socket's cin queue (provided buffers)
+ * and is fed to the TLS connection on demand: eng_in_peek decrypts into
+ * private buffers pushed onto the ordinary input queue, so the HTTP layer
+ * reads plaintext exactly as on a plain socket. Pushed plaintext is sealed
+ * at once and its ciphertext moved, in buffer-sized pieces, onto the wire
+ * queue. Memory per connection stays bounded: the TLS connection's own
+ * buffers (tls-limits.h), at most ENG_IN_BUFS_MAX input buffers, half a
+ * wire queue of output, and one pushed segment waiting to be sealed.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "tls/tls.h"
+#include "engine/eng-int.h"
+
+#define TLS_STEPS 64u   /* bound on feed/read/seal rounds per call */
+
+void eng_cin_push(struct eng_worker *w, struct eng_sock *s, uint16_t bid, uint32_t len)
+{
+	w->buf_len[bid] = len;
+	w->buf_ref[bid] = 1;
+	w->buf_next[bid] = UINT16_MAX;
+	if (bid < w->e->cfg.buf_count)
+		w->bufs_out++;
+	if (s->cin_count == 0) {
+		s->cin_head = bid;
+		s->cin_off = 0;
+	} else {
+		w->buf_next[s->cin_tail] = bid;
+	}
+	s->cin_tail = bid;
+	s->cin_count++;
+}
+
+/* Feeds queued ciphertext while the TLS connection takes it. */
+static bool feed(struct eng_worker *w, struct eng_sock *s)
+{
+	bool fed = false;
+	for (unsigned i = 0; i < TLS_STEPS && s->cin_count > 0; i++) {
+		uint16_t bid = s->cin_head;
+		const char *p = eng_buf_ptr(w, bid) + s->cin_off;
+		size_t avail = w->buf_len[bid] - s->cin_off;
+		size_t n = tls_conn_feed(s->tls, p, avail);
+		if (n == 0)
+			break;
+		fed = true;
+		s->cin_off += (uint32_t)n;
+		if (s->cin_off < w->buf_len[bid])
+			break;
+		s->cin_head = w->buf_next[bid];
+		s->cin_off = 0;
+		s->cin_count--;
+		eng_buf_unref(w, bid);
+	}
+	return fed;
+}
+
+/* Decrypts into the input queue (called when it ran empty). */
+void eng_tls_open(struct eng_worker *w, struct eng_sock *s)
+{
+	if (!tls_conn_handshake_done(s->tls) || (s->flags & SF_TLS_ERR))
+		return;
+	for (unsigned i = 0; i < TLS_STEPS && s->in_count < ENG_IN_BUFS_MAX; i++) {
+		bool fed = feed(w, s);
+		uint16_t pb = eng_pbuf_get(w);
+		if (pb == UINT16_MAX)
+			return;   /* retried on the next peek, once buffers return */
+		ssize_t r = tls_conn_read(s->tls, eng_buf_ptr(w, pb), w->e->cfg.buf_size);
+		if (r > 0) {
+			eng_in_push(w, s, pb, (uint32_t)r);
+			continue;
+		}
+		eng_buf_unref(w, pb);
+		if (r == -EAGAIN && fed)
+			continue;
+		if (r == -EPROTO)
+			s->flags |= SF_TLS_ERR;
+		return;   /* -EAGAIN, close_notify (0) or a cut-off stream (-EPIPE) */
+	}
+}
+
+/* Moves sealed bytes onto the wire queue; false when nothing could move. */
+static bool take_out(struct eng_worker *w, struct eng_sock *s)
+{
+	bool moved = false;
+	while (tls_conn_pending_out(s->tls) > 0 && s->out_n < ENG_OUT_SEGS) {
+		uint16_t pb = eng_pbuf_get(w);
+		if (pb == UINT16_MAX)
+			break;
+		char *p = eng_buf_ptr(w, pb);
+		size_t n = tls_conn_take(s->tls, p, w->e->cfg.buf_size);
+		eng_out_push_raw(s, SEG_BUF, pb, p, (uint32_t)n);
+		moved = true;
+	}
+	return moved;
+}
+
+/* Seals as much of p as the wire queue can take; returns bytes sealed. */
+static size_t seal_some(struct eng_worker *w, struct eng_sock *s, const char *p, size_t len)
+{
+	size_t done = 0;
+	for (unsigned i = 0; i < TLS_STEPS && done < len; i++) {
+		ssize_t k = tls_conn_write(s->tls, p + done, len - done);
+		if (k > 0) {
+			done += (size_t)k;
+			continue;
+		}
+		if (k == -EAGAIN && take_out(w, s))
+			continue;
+		if (k != -EAGAIN) {
+			s->flags |= SF_TLS_ERR;
+			return len;   /* nothing more will go out on this socket */
+		}
+		break;
+	}
+	return done;
+}
+
+void eng_tls_seal(struct eng_worker *w, struct eng_sock *s, uint8_t kind, uint16_t id,
+		  const char *p, uint32_t len)
+{
+	struct eng_seg g = { .p = p, .len = len, .id = id, .kind = kind };
+	if (s->tls_pend.len > 0)
+		eng_tls_move_out(w, s);
+	if (s->tls_pend.len > 0) {
+		/* the caller ignored eng_out_full: sealing g now would reorder
+		 * the stream, so the connection is failed instead */
+		s->flags |= SF_TLS_ERR;
+		eng_seg_release(w, &g);
+		return;
+	}
+	size_t done = seal_some(w, s, p, len);
+	if (done == len) {
+		eng_seg_release(w, &g);
+		return;
+	}
+	g.p += done;
+	g.len -= (uint32_t)done;
+	s->tls_pend = g;
+}
+
+void eng_tls_move_out(struct eng_worker *w, struct eng_sock *s)
+{
+	if (s->tls_pend.len > 0) {
+		size_t done = seal_some(w, s, s->tls_pend.p, s->tls_pend.len);
+		s->tls_pend.p += done;
+		s->tls_pend.len -= (uint32_t)done;
+		if (s->tls_pend.len == 0)
+			eng_seg_release(w, &s->tls_pend);
+	}
+	take_out(w, s);
+}
+
+bool eng_tls_has_out(const struct eng_sock *s)
+{
+	return s->tls && (s->tls_pend.len > 0 || tls_conn_pending_out(s->tls) > 0);
+}
+
+/* Drives a handshake with what has arrived; tells the proxy when it is
+ * done or failed. */
+void eng_tls_handshake(struct eng_worker *w, struct eng_sock *s)
+{
+	int rc = -EAGAIN;
+	for (unsigned i = 0; i < TLS_STEPS; i++) {
+		bool fed = feed(w, s);
+		rc = tls_conn_handshake(s->tls);
+		if (rc != -EAGAIN || !fed)
+			break;
+	}
+	take_out(w, s);
+	eng_flush(w, s);
+	if (rc == 0)
+		px_tls_ready(w, s);
+	else if (rc == -EPROTO)
+		px_tls_failed(w, s);
+}
