@@ -163,8 +163,8 @@ static void check_page_text(const char *s, const struct eng_onboard_ca *ca)
 		"href=\"ca.cer\"", "href=\"ca.p12\"", "href=\"ca.sha256\"",
 		"<h2>iOS", "VPN &amp; Device Management",
 		"General &gt; About &gt; Certificate Trust Settings",
-		"<h2>Android", "Encryption &amp; credentials &gt; Install a certificate &gt; "
-		"CA certificate", "<b>user</b> store", "<b>system</b> store",
+		"<h2>Android",
+		("Encryption &amp; credentials &gt; Install a certificate &gt; CA certificate"), "<b>user</b> store", "<b>system</b> store",
 		"Android 7", "network_security_config", "src=&quot;user&quot;",
 		"<h2>macOS", "Keychain Access", "Always Trust",
 		"<h2>Windows", "certutil -addstore Root",
