@@ -22,6 +22,7 @@ struct eng;
 struct tls_server;
 struct tls_client;
 struct tls_mint;
+struct eng_onboard_ca;
 
 /* Everything `ringcap run` can tune. eng_config_defaults() fills it. */
 struct eng_config {
@@ -51,6 +52,8 @@ struct eng_config {
 	unsigned npassthrough;
 	unsigned tls_buffers;            /* private buffers per worker */
 	unsigned leaf_cache;             /* leaves per worker */
+	/* the CA install page and files at http://ringcap.cert/ (NULL: off) */
+	const struct eng_onboard_ca *onboard;
 	const struct eng_sink_ops *sink; /* NULL: nothing is captured */
 	void *sink_arg;                  /* passed to sink->open */
 };

@@ -25,6 +25,7 @@
 
 #include "tls/tls.h"
 #include "engine/eng-int.h"
+#include "engine/onboard.h"
 
 /* The worker whose loop runs on this thread: llhttp body callbacks need it. */
 static _Thread_local struct eng_worker *cur_w;
@@ -237,6 +238,45 @@ static void status_page(struct eng_worker *w, struct eng_sock *c, bool found)
 	respond(w, c, found ? 200 : 404, "text/html; charset=utf-8", body, (size_t)n,
 		(c->xflags & XF_CLOSE) != 0);
 	c->xflags |= XF_REQ_DONE | XF_RESP_DONE;
+	exchange_end(w, c);
+}
+
+/* http://ringcap.cert/: the CA install page and files. The bodies live as
+ * long as the process, so they go out without a copy. */
+static void onboard(struct eng_worker *w, struct eng_sock *c, const struct h1_target *t)
+{
+	struct eng_onboard_reply r;
+	if (!c->hp.done)
+		c->xflags |= XF_CLOSE;
+	c->x->flags |= ENG_X_LOCAL;
+	bool room = c->tls ? !eng_out_full(c) : (unsigned)c->out_n + 3u <= ENG_OUT_SEGS;
+	uint32_t hb = room ? eng_head_get(w) : ENG_NONE;
+	if (hb == ENG_NONE ||
+	    eng_onboard_answer(t->path, t->path_len, w->e->cfg.onboard, NULL, 0, &r) < 0) {
+		if (hb != ENG_NONE)
+			eng_head_put(w, hb);
+		fail(w, c, ENG_ERR_OVERLOAD, 503, "ringcap: cannot answer ringcap.cert now");
+		return;
+	}
+	bool close = (c->xflags & XF_CLOSE) != 0;
+	char *p = eng_head_ptr(w, hb);
+	long n = eng_onboard_write_head(&r, close, p, w->head_size);
+	eng_out_push(w, c, SEG_HEAD, (uint16_t)hb, p, (uint32_t)n);
+	size_t body = 0;
+	for (int i = 0; i < 2 && !(c->xflags & XF_HEAD_REQ); i++) {
+		if (r.piece[i].len == 0)
+			continue;
+		eng_out_push(w, c, SEG_CONST, 0, r.piece[i].p, (uint32_t)r.piece[i].len);
+		body += r.piece[i].len;
+	}
+	w->c.bytes_to_clients += (size_t)n + body;
+	c->x->status = (uint16_t)r.status;
+	c->x->response_head_bytes = (uint64_t)n;
+	c->x->response_body_bytes = body;
+	c->xflags |= XF_RESP_HEAD | XF_REQ_DONE | XF_RESP_DONE;
+	if (close)
+		c->flags |= SF_FLUSHCLOSE;
+	eng_flush(w, c);
 	exchange_end(w, c);
 }
 
@@ -704,6 +744,11 @@ static void request_head(struct eng_worker *w, struct eng_sock *c)
 		c->x->flags |= ENG_X_TLS;
 	if (sink(w) && sink(w)->begin)
 		c->sink_h = sink(w)->begin(w->sink_ctx, c->x, head, c->head_len);
+	if (!c->tls && !t.origin_form && !connect && w->e->cfg.onboard &&
+	    eng_onboard_is_host(t.host, t.host_len)) {
+		onboard(w, c, &t);
+		return;
+	}
 	if (!c->tls && (t.origin_form || is_self(w, &t))) {
 		status_page(w, c, t.path_len == 1 && t.path[0] == '/');
 		return;

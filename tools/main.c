@@ -19,6 +19,8 @@
 #include "engine/eng.h"
 #include "tls/tls.h"
 #include "tools/opts.h"
+#include "tools/ca.h"
+#include "engine/onboard.h"
 
 #define RINGCAP_VERSION "0.1.0"
 
@@ -105,6 +107,7 @@ static void usage(FILE *f)
 		"usage: ringcap COMMAND [options]\n\n"
 		"commands:\n"
 		"  run         run the proxy (ringcap run --help for its options)\n"
+		"  ca          show or export the HTTPS interception CA (ringcap ca --help)\n"
 		"  version     print the version\n"
 		"  help        this text\n", RINGCAP_VERSION);
 }
@@ -261,6 +264,8 @@ static int parse_run(int argc, char **argv, struct run_opts *r)
 
 /* What HTTPS interception needs, built once and shared by the workers. */
 struct rc_tls {
+	struct eng_onboard_ca onboard;
+	char page[ENG_ONBOARD_PAGE_MAX];
 	struct tls_ca *ca;
 	struct tls_mint *mint;
 	struct tls_keylog *keylog;
@@ -317,6 +322,18 @@ static int tls_setup(struct run_opts *r, struct rc_tls *t)
 		fprintf(stderr, "ringcap run: %s\n", err);
 		return rc;
 	}
+	t->onboard.pem = tls_ca_pem(t->ca, &t->onboard.pem_len);
+	t->onboard.der = tls_ca_der(t->ca, &t->onboard.der_len);
+	t->onboard.p12 = tls_ca_p12(t->ca, &t->onboard.p12_len);
+	t->onboard.fingerprint = tls_ca_fingerprint(t->ca);
+	long pn = eng_onboard_page(&t->onboard, t->page, sizeof(t->page));
+	if (pn < 0) {
+		fprintf(stderr, "ringcap run: the CA install page does not fit its buffer\n");
+		return -ENOSPC;
+	}
+	t->onboard.page = t->page;
+	t->onboard.page_len = (size_t)pn;
+	r->eng.onboard = &t->onboard;
 	r->eng.tls_server = t->server;
 	r->eng.tls_client = t->client;
 	r->eng.tls_mint = t->mint;
@@ -381,6 +398,8 @@ int main(int argc, char **argv)
 	const char *cmd = argv[1];
 	if (strcmp(cmd, "run") == 0)
 		return cmd_run(argc - 1, argv + 1);
+	if (strcmp(cmd, "ca") == 0)
+		return rc_cmd_ca(argc - 1, argv + 1);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
 		printf("ringcap %s\n", RINGCAP_VERSION);
 		return 0;
