@@ -120,6 +120,7 @@ struct eng_sock {
 	uint32_t cin_off;
 	struct tls_conn *tls;   /* NULL: plain TCP */
 	struct eng_seg tls_pend; /* pushed plaintext not sealed yet (len > 0) */
+	uint8_t plain_alert;    /* description of a plaintext alert the peer sent */
 	/* output queue */
 	uint8_t out_head, out_n, send_n;
 	uint8_t out_partial;    /* out[out_head] was partly sent */

@@ -217,20 +217,42 @@ static void fail(struct eng_worker *w, struct eng_sock *c, enum eng_err err,
 	exchange_end(w, c);
 }
 
+/* Host names never contain HTML specials (h1_parse_target and the TLS
+ * name rules refuse them), so they are printed as they are. */
+static int status_rejects(struct eng_worker *w, char *out, size_t cap)
+{
+	struct eng_tls_reject r[ENG_TLS_REJECT_NAMES];
+	unsigned n = eng_tls_rejects(w->e, r, ENG_TLS_REJECT_NAMES);
+	if (n == 0 || cap == 0)
+		return 0;
+	int len = snprintf(out, cap, "<h2>Clients that refused the ringcap certificate</h2>"
+			   "<p>Pinned apps; pass them through with --passthrough:</p><ul>");
+	for (unsigned i = 0; i < n && len > 0 && (size_t)len < cap; i++)
+		len += snprintf(out + len, cap - (size_t)len, "<li>%s: %llu</li>", r[i].name,
+				(unsigned long long)r[i].count);
+	if (len > 0 && (size_t)len < cap)
+		len += snprintf(out + len, cap - (size_t)len, "</ul>");
+	return len > 0 && (size_t)len < cap ? len : 0;
+}
+
 static void status_page(struct eng_worker *w, struct eng_sock *c, bool found)
 {
-	char body[1024];
+	char body[4096];
 	struct eng_counters k;
 	eng_counters(w->e, &k);
 	int n = snprintf(body, sizeof(body),
 		"<!doctype html><title>ringcap</title><h1>ringcap</h1>"
 		"<p>This is the ringcap capture proxy. Set it as your HTTP/HTTPS proxy; "
-		"requests addressed to it directly are not forwarded.</p>"
+		"requests addressed to it directly are not forwarded. Devices install "
+		"its CA from <a href=\"http://ringcap.cert/\">http://ringcap.cert/</a> "
+		"through the proxy.</p>"
 		"<ul><li>workers: %u</li><li>open connections: %llu</li>"
-		"<li>requests: %llu</li></ul>%s\n",
+		"<li>requests: %llu</li><li>TLS handshakes: %llu, failed: %llu</li></ul>%s\n",
 		w->e->nworkers, (unsigned long long)k.conns_open,
-		(unsigned long long)k.requests,
-		found ? "" : "<p>Not found.</p>");
+		(unsigned long long)k.requests, (unsigned long long)k.tls_handshakes,
+		(unsigned long long)k.tls_failures, found ? "" : "<p>Not found.</p>");
+	if (n > 0 && (size_t)n < sizeof(body))
+		n += status_rejects(w, body + n, sizeof(body) - (size_t)n);
 	if (!c->hp.done)
 		c->xflags |= XF_CLOSE;   /* a body we will not read follows */
 	if (c->x)
@@ -1594,7 +1616,11 @@ void px_tls_failed(struct eng_worker *w, struct eng_sock *s)
 	if (s->role == ROLE_CLIENT) {
 		w->c.tls_failures++;
 		w->c.errors[ENG_ERR_TLS_CLIENT]++;
-		if (tls_conn_cert_rejected(s->tls)) {
+		/* 42-46 and 48: bad, unsupported, revoked, expired, unknown
+		 * certificate and unknown CA (RFC 8446 6.2) */
+		uint8_t a = s->plain_alert;
+		bool plain_rejects = (a >= 42 && a <= 46) || a == 48;
+		if (tls_conn_cert_rejected(s->tls) || plain_rejects) {
 			w->c.tls_cert_rejected++;
 			note_rejected(w->e, tls_conn_name(s->tls));
 		}

@@ -44,6 +44,11 @@ static bool feed(struct eng_worker *w, struct eng_sock *s)
 		uint16_t bid = s->cin_head;
 		const char *p = eng_buf_ptr(w, bid) + s->cin_off;
 		size_t avail = w->buf_len[bid] - s->cin_off;
+		/* A TLS 1.3 client that refuses our certificate alerts before it
+		 * has keys: in plaintext, which the server reads as a bad record.
+		 * Remember the alert so that a pinned app is still recognised. */
+		if (avail >= 7 && p[0] == 21 && p[3] == 0 && p[4] == 2)
+			s->plain_alert = (uint8_t)p[6];
 		size_t n = tls_conn_feed(s->tls, p, avail);
 		if (n == 0)
 			break;
