@@ -34,6 +34,9 @@ Endpoints (method, path):
   GET  /bad/KIND        malformed responses: cl-te, dup-cl, bare-lf,
                         obs-fold, space-colon, chunk-size, status-line, neg-cl
 
+Any request with "close=1" in its target is answered with Connection: close
+and the connection is closed after the response.
+
 Also EchoServer: a raw TCP echo server (CONNECT tunnel target).
 
 Run alone: python3 origin.py [PORT] serves until interrupted.
@@ -272,8 +275,24 @@ class Origin:
                 "bytes": sum(c["bytes"] for c in self.conns),
                 "open": sum(1 for c in self.conns if c["open"]),
                 "peers": [c["peer"] for c in self.conns],
+                # the upstream connection (peer address) of each request
+                "request_peers": [r["peer"] for r in self.request_log],
                 "raw": b"".join(bytes(c["raw"]) for c in self.conns),
             }
+
+    def drop_idle(self):
+        """Closes every connection waiting for its next request (an origin
+        ending idle keep-alive connections); returns how many."""
+        n = 0
+        with self.lock:
+            for c in self.conns:
+                if c["open"] and c["idle"] and c["reader"] is not None and not c["reader"].buf:
+                    try:
+                        c["sock"].shutdown(socket.SHUT_RDWR)
+                        n += 1
+                    except OSError:
+                        pass
+        return n
 
     def wait_idle_closed(self, timeout):
         """Waits until no accepted connection is open; True if so."""
@@ -305,7 +324,8 @@ class Origin:
                 sock, peer = self.lsock.accept()
             except OSError:
                 return
-            st = {"bytes": 0, "raw": bytearray(), "open": True, "peer": peer}
+            st = {"bytes": 0, "raw": bytearray(), "open": True, "peer": peer,
+                  "sock": sock, "idle": True, "reader": None}
             with self.lock:
                 self.accepted += 1
                 self.conns.append(st)
@@ -316,9 +336,12 @@ class Origin:
     def _serve(self, sock, st):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         reader = _Reader(sock, st)
+        st["reader"] = reader
         try:
             for _ in range(1 << 20):
+                st["idle"] = True
                 raw = reader.read_head()
+                st["idle"] = False
                 if not raw.strip():
                     continue
                 if not self._one(sock, reader, raw, st):
@@ -356,6 +379,8 @@ class Origin:
         keep = version == "HTTP/1.1" and "close" not in conn_hdr
         if version == "HTTP/1.0" and "keep-alive" in conn_hdr:
             keep = True
+        if "close=1" in target:     # ?close=1: the origin ends the connection
+            keep = False
         ctx = {"sock": sock, "reader": reader, "line": line,
                "method": method, "target": target, "version": version,
                "headers": headers, "path": path, "query": query,
