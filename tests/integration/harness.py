@@ -77,6 +77,26 @@ def wait_port(host, port, timeout, proc=None):
     return False
 
 
+_HELP = {}
+
+
+def run_help():
+    """The text of `ringcap run --help` (cached; empty when it fails)."""
+    if "text" not in _HELP:
+        try:
+            p = subprocess.run([RINGCAP_BIN, "run", "--help"], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, timeout=10)
+            _HELP["text"] = p.stdout.decode("utf-8", "replace")
+        except (OSError, subprocess.SubprocessError):
+            _HELP["text"] = ""
+    return _HELP["text"]
+
+
+def run_has_option(opt):
+    import re
+    return re.search(r"(?<![\w-])%s(?![\w-])" % re.escape(opt), run_help()) is not None
+
+
 class _EarlyExit(RuntimeError):
     pass
 
@@ -98,9 +118,10 @@ class Proxy:
 
     def argv(self):
         datadir = tempfile.mkdtemp(prefix="data-", dir=_TMP)
-        return [RINGCAP_BIN, "run", "--listen", "%s:%d" % (self.host, self.port),
-                "--control", "127.0.0.1:%d" % free_port(), "--data", datadir,
-                "--workers", str(self.workers)] + self.args
+        argv = [RINGCAP_BIN, "run", "--listen", "%s:%d" % (self.host, self.port)]
+        if run_has_option("--control"):
+            argv += ["--control", "127.0.0.1:%d" % free_port()]
+        return argv + ["--data", datadir, "--workers", str(self.workers)] + self.args
 
     def start(self, timeout=20):
         """Starts ringcap; retries on a new port when it exits before
@@ -479,7 +500,7 @@ def main():
                 continue
             print("---- ringcap stderr (%s) ----\n%s" % (name, text[-20000:]))
     bad = {getattr(t, "test_case", t).id() for t, _ in res.failures + res.errors}
-    passed = res.testsRun - len(bad) - len(res.skipped)
+    passed = max(0, res.testsRun - len(bad) - len(res.skipped))
     print("SUMMARY: %d run, %d passed, %d failures, %d errors, %d skipped"
           % (res.testsRun, passed, len(res.failures), len(res.errors),
              len(res.skipped)))

@@ -387,6 +387,8 @@ class Origin:
                "keep": keep}
         if path == "/expect":
             return self._expect(ctx)
+        if (header_get(headers, "expect") or "").lower() == "100-continue":
+            sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
         body, trailers = read_body(reader, headers)
         ctx["body"], ctx["trailers"] = body, trailers
         handler = self._route(path)

@@ -73,7 +73,14 @@ class UpstreamErrors(ProxyCase):
     def test_bad_responses_502(self):
         for kind in BAD_KINDS:
             with self.subTest(kind=kind):
-                out, _ = self.raw(self.req("GET", "/bad/%s" % kind), timeout=10)
+                out, closed = self.raw(self.req("GET", "/bad/%s" % kind), timeout=10)
+                if kind == "chunk-size" and status_of(out) != 502:
+                    # the head is valid and may be streamed before the body
+                    # is seen: then the client must see a cut, never an end
+                    self.assertTrue(closed, "connection left open")
+                    self.assertNotIn(b"\r\n0\r\n\r\n", out,
+                                     "the bad chunked body was completed: %r" % out)
+                    continue
                 self.assertEqual(status_of(out), 502,
                                  "response %s: %r" % (kind, out[:200]))
         self.assert_still_serving()
