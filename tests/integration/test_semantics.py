@@ -62,7 +62,7 @@ class Semantics(ProxyCase):
 
     # -- HEAD / 204 / 304 ------------------------------------------------
     def test_head_204_304_framing_on_one_connection(self):
-        c = self.conn()
+        c = self.conn(timeout=5)
         steps = [("HEAD", "/size/1000", 200, "1000"),
                  ("HEAD", "/chunked/1000", 200, None),
                  ("GET", "/head-test/204", 204, None),
@@ -81,7 +81,7 @@ class Semantics(ProxyCase):
             self.assertEqual(r.body, body_bytes(i + 1), "after %s %s" % (method, path))
 
     def test_head_204_304_pipelined(self):
-        c = self.conn()
+        c = self.conn(timeout=5)
         c.send(self.req("HEAD", "/size/1000") + self.req("GET", "/head-test/304") +
                self.req("GET", "/head-test/204") + self.req("HEAD", "/chunked/99") +
                self.req("GET", "/size/7"))
@@ -157,6 +157,16 @@ class Semantics(ProxyCase):
         r = c.read_response()
         via = ", ".join(r.header_all("via"))
         self.assertIn("ringcap", via, "no Via on the response: %r" % r.headers)
+
+    def test_hostname_resolved(self):
+        # A name, not an address: goes through the resolver (twice: cache).
+        for i in range(2):
+            c = self.conn()
+            c.send(self.req("GET", "/headers", host="localhost:%d" % self.origin.port))
+            r = c.read_response()
+            self.assertEqual(r.status, 200, r)
+            hosts = [v for k, v in r.json()["headers"] if k.lower() == "host"]
+            self.assertEqual(hosts, ["localhost:%d" % self.origin.port])
 
     # -- Max-Forwards -------------------------------------------------------
     def test_options_max_forwards_zero_answered_by_proxy(self):
