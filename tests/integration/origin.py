@@ -34,7 +34,8 @@ Endpoints (method, path):
   GET  /bad/KIND        malformed responses: cl-te, dup-cl, bare-lf,
                         obs-fold, space-colon, chunk-size, status-line, neg-cl
 
-Any request with "close=1" in its target is answered with Connection: close
+Any request with "stall=MS" in its query waits MS ms before reading its
+body (a slow upstream reader). Any request with "close=1" in its target is answered with Connection: close
 and the connection is closed after the response.
 
 Also EchoServer: a raw TCP echo server (CONNECT tunnel target).
@@ -389,6 +390,8 @@ class Origin:
             return self._expect(ctx)
         if (header_get(headers, "expect") or "").lower() == "100-continue":
             sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+        if "stall=" in query:       # ?stall=MS: wait before reading the body
+            time.sleep(int(query.split("stall=", 1)[1].split("&")[0]) / 1000.0)
         body, trailers = read_body(reader, headers)
         ctx["body"], ctx["trailers"] = body, trailers
         handler = self._route(path)

@@ -3,7 +3,8 @@
 than --max-headers → 431, a slowloris client closed with 408 after
 --header-timeout while others are served, idle client and upstream
 keep-alive connections closed after their timeouts, --max-conns exceeded →
-503 (or refused) while existing clients keep working.
+503 (or refused) while existing clients keep working; a stalled client
+does not make the proxy buffer a whole body.
 
 A refused request whose bytes the proxy did not read may come back as a
 TCP reset that eats the error response: answer with a lingering close
@@ -204,6 +205,66 @@ class MaxConns(ProxyCase):
         kind, c = self.try_request(7)
         self.assertEqual(kind, "ok", "slots not freed after clients closed")
         c.close()
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+class Backpressure(ProxyCase):
+    """A client that stops reading must stall the origin, not fill the
+    proxy: memory stays bounded by the (small) buffer configuration."""
+    PROXY_ARGS = ["--buf-count", "64", "--buf-size", "16k"]
+    OWN_PROXY = True
+
+    def test_stalled_download_bounded_memory(self):
+        n = 64 * 1024 * 1024
+        c = self.conn(timeout=30)
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        pid = self.proxy.proc.pid
+        before = rss_kib(pid)
+        c.send(self.req("GET", "/size/%d" % n))
+        time.sleep(2.0)        # not reading: the proxy must stop reading too
+        stalled = rss_kib(pid)
+        got = harness.origin_mod.sha256_hex
+        r = c.read_response()
+        self.assertEqual(len(r.body), n)
+        self.assertEqual(got(r.body), got(body_bytes(n)))
+        self.assertLess(stalled - before, 24 * 1024,
+                        "proxy RSS grew by %d KiB while its client stalled on a "
+                        "64 MiB body" % (stalled - before))
+
+    def test_stalled_upload_bounded_memory(self):
+        n = 64 * 1024 * 1024
+        body = body_bytes(n)
+        pid = self.proxy.proc.pid
+        before = rss_kib(pid)
+        peak = [before]
+        done = threading.Event()
+
+        def watch():
+            while not done.is_set():
+                peak[0] = max(peak[0], rss_kib(pid))
+                time.sleep(0.05)
+        w = threading.Thread(target=watch)
+        w.start()
+        try:
+            c = self.conn(timeout=60)
+            c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
+            c.send(self.req("POST", "/echo?stall=2000",
+                            [("Content-Length", str(n))]) + body)
+            r = c.read_response()
+        finally:
+            done.set()
+            w.join()
+        self.assertEqual(r.json()["sha256"], harness.origin_mod.sha256_hex(body))
+        self.assertLess(peak[0] - before, 24 * 1024,
+                        "proxy RSS grew by %d KiB while the origin stalled on a "
+                        "64 MiB upload" % (peak[0] - before))
 
 
 if __name__ == "__main__":
