@@ -31,6 +31,9 @@ Endpoints (method, path):
                         ?raw echoes raw bytes instead
   GET  /hop-response    a 200 carrying hop-by-hop response headers
   GET  /bighead/N       a 200 whose head holds about N bytes of headers
+  GET  /early-hints     a 103 interim response, then 200
+  GET  /until-close/N   N bytes delimited by closing the connection
+  GET  /chunked-trailer/N  chunked body followed by a trailer field
   GET  /bad/KIND        malformed responses: cl-te, dup-cl, bare-lf,
                         obs-fold, space-colon, chunk-size, status-line, neg-cl
 
@@ -407,7 +410,10 @@ class Origin:
                  "close-mid-chunked": self._close_mid_chunked,
                  "head-test": self._head_test, "ws": self._ws,
                  "hop-response": self._hop_response,
-                 "bighead": self._bighead, "bad": self._bad}
+                 "bighead": self._bighead, "bad": self._bad,
+                 "early-hints": self._early_hints,
+                 "until-close": self._until_close,
+                 "chunked-trailer": self._chunked_trailer}
         return table.get(name, self._not_found)
 
     def _send(self, ctx, status, headers, body=b""):
@@ -536,6 +542,29 @@ class Origin:
             head.append(("X-Big-%d" % i, line))
         head.append(("Content-Length", 2))
         return self._send(ctx, 200, head, b"ok")
+
+    def _early_hints(self, ctx):
+        ctx["sock"].sendall(b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; "
+                            b"rel=preload\r\n\r\n")
+        time.sleep(0.05)
+        msg = b"after hints\n"
+        return self._send(ctx, 200, [("Content-Length", len(msg))], msg)
+
+    def _until_close(self, ctx):
+        # HTTP/1.0-style: no Content-Length, no chunked; the close ends it.
+        n = self._arg(ctx)
+        ctx["sock"].sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" +
+                            body_bytes(n))
+        return False
+
+    def _chunked_trailer(self, ctx):
+        n = self._arg(ctx)
+        data = body_bytes(n)
+        ctx["sock"].sendall(_response(200, "OK", [
+            ("Transfer-Encoding", "chunked"), ("Trailer", "X-Sum")]) +
+            b"%x\r\n" % n + data + b"\r\n0\r\nX-Sum: " +
+            sha256_hex(data).encode() + b"\r\n\r\n")
+        return ctx["keep"]
 
     def _bad(self, ctx):
         kind = ctx["path"].split("/")[2] if ctx["path"].count("/") >= 2 else ""

@@ -91,6 +91,38 @@ class Semantics(ProxyCase):
         self.assertEqual(c.read_response("HEAD").status, 200)
         self.assertEqual(c.read_response().body, body_bytes(7))
 
+    # -- other response framings -------------------------------------------
+    def test_interim_103_then_final(self):
+        c = self.conn()
+        c.send(self.req("GET", "/early-hints") + self.req("GET", "/size/4"))
+        r = c.read_response()          # skips any 1xx
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.body, b"after hints\n")
+        self.assertEqual(c.read_response().body, body_bytes(4))
+
+    def test_close_delimited_response(self):
+        n = 300000
+        c = self.conn(timeout=15)
+        c.send(self.req("GET", "/until-close/%d" % n))
+        r = c.read_response()
+        self.assertEqual(r.status, 200)
+        self.assertEqual(len(r.body), n)
+        self.assertEqual(sha256_hex(r.body), sha256_hex(body_bytes(n)))
+
+    def test_chunked_response_with_trailer(self):
+        c = self.conn()
+        c.send(self.req("GET", "/chunked-trailer/5000") + self.req("GET", "/size/6"))
+        r = c.read_response()
+        self.assertEqual(r.body, body_bytes(5000))
+        self.assertEqual(c.read_response().body, body_bytes(6))
+
+    def test_request_target_preserved(self):
+        target = "/headers?a=1&b=%20x&c=%E2%82%AC;p=q"
+        c = self.conn()
+        c.send(self.req("GET", target))
+        r = c.read_response()
+        self.assertEqual(r.json()["target"], target)
+
     # -- headers -----------------------------------------------------------
     def origin_view(self, headers, method="GET", host=None):
         c = self.conn()
