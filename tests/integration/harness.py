@@ -475,6 +475,13 @@ class ProxyCase(unittest.TestCase):
         self.assertEqual(st["bytes"], 0, "the origin received bytes: %r"
                          % st["raw"][:300])
 
+    def assert_close_announced(self, out, closed):
+        """An error the proxy made and then closed on says Connection: close."""
+        if closed and b"\r\n\r\n" in out:
+            head = out.split(b"\r\n\r\n", 1)[0].lower()
+            self.assertIn(b"connection: close", head, "closed after %r without "
+                          "Connection: close" % out[:200])
+
     def assert_refused_and_closed(self, data, expect=400, timeout=5.0):
         out, closed = self.raw(data, timeout)
         self.assertEqual(status_of(out), expect, "response: %r" % out[:300])

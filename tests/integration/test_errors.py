@@ -24,9 +24,10 @@ class UpstreamErrors(ProxyCase):
 
     def test_unresolvable_host_502_names_host(self):
         host = "no-such-host-ringcap.invalid"
-        out, _ = self.raw(("GET http://%s/x HTTP/1.1\r\nHost: %s\r\n\r\n"
-                           % (host, host)).encode(), timeout=15)
+        out, closed = self.raw(("GET http://%s/x HTTP/1.1\r\nHost: %s\r\n\r\n"
+                                % (host, host)).encode(), timeout=15)
         self.assertEqual(status_of(out), 502, out[:300])
+        self.assert_close_announced(out, closed)
         body = out.split(b"\r\n\r\n", 1)[-1]
         self.assertIn(host.encode(), body, "the 502 body does not name the host")
         self.assert_still_serving()
@@ -38,8 +39,9 @@ class UpstreamErrors(ProxyCase):
 
     def test_connection_refused_502(self):
         port = harness.refused_port()
-        out, _ = self.raw(self.req("GET", "/", host="127.0.0.1:%d" % port), 15)
+        out, closed = self.raw(self.req("GET", "/", host="127.0.0.1:%d" % port), 15)
         self.assertEqual(status_of(out), 502, out[:300])
+        self.assert_close_announced(out, closed)
         self.assert_still_serving()
 
     def test_close_mid_response_closes_client(self):
@@ -83,6 +85,7 @@ class UpstreamErrors(ProxyCase):
                     continue
                 self.assertEqual(status_of(out), 502,
                                  "response %s: %r" % (kind, out[:200]))
+                self.assert_close_announced(out, closed)
         self.assert_still_serving()
 
     def test_response_head_too_large_502(self):
@@ -104,8 +107,9 @@ class UpstreamTimeouts(ProxyCase):
 
         def slow():
             t0 = time.monotonic()
-            out, _ = self.raw(self.req("GET", "/delay/4000"), timeout=20)
+            out, closed = self.raw(self.req("GET", "/delay/4000"), timeout=20)
             result["out"], result["t"] = out, time.monotonic() - t0
+            result["closed"] = closed
         t = threading.Thread(target=slow)
         t.start()
         time.sleep(0.2)
@@ -115,6 +119,7 @@ class UpstreamTimeouts(ProxyCase):
             self.assertEqual(c.read_response().body, body_bytes(i))
         t.join()
         self.assertEqual(status_of(result["out"]), 504, result["out"][:300])
+        self.assert_close_announced(result["out"], result["closed"])
         self.assertLess(result["t"], 3.9, "504 came only after the origin answered")
 
     def test_connect_timeout(self):

@@ -29,11 +29,13 @@ class HeadLimits(ProxyCase):
     def test_head_over_limit_431(self):
         out, closed = self.raw(self.big_head(8000))
         self.assertEqual(status_of(out), 431, out[:300])
+        self.assert_close_announced(out, closed)
         self.assert_origin_saw_nothing()
 
     def test_head_far_over_limit_431(self):
         out, closed = self.raw(self.big_head(100000))
         self.assertEqual(status_of(out), 431, out[:300])
+        self.assert_close_announced(out, closed)
         self.assertTrue(closed)
         self.assert_origin_saw_nothing()
 
@@ -46,6 +48,7 @@ class HeadLimits(ProxyCase):
         hdrs = [("X-H%d" % i, "v") for i in range(30)]
         out, closed = self.raw(self.req("GET", "/size/5", hdrs))
         self.assertEqual(status_of(out), 431, out[:300])
+        self.assert_close_announced(out, closed)
         self.assert_origin_saw_nothing()
 
     def test_few_headers_served(self):
@@ -120,6 +123,7 @@ class Timeouts(ProxyCase):
         t.join()
         self.assertGreater(served, 0)
         self.assertEqual(status_of(result["out"]), 408, result["out"][:300])
+        self.assert_close_announced(result["out"], True)
         self.assertLess(result["t"], 15, "slowloris client kept for %.1fs" % result["t"])
         self.assertEqual(self.origin.stats()["requests"].count(
             "GET /size/1 HTTP/1.1"), 0)
