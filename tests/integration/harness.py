@@ -511,6 +511,11 @@ def main():
     print("SUMMARY: %d run, %d passed, %d failures, %d errors, %d skipped"
           % (res.testsRun, passed, len(res.failures), len(res.errors),
              len(res.skipped)))
+    if ok:
+        import shutil
+        shutil.rmtree(_TMP, ignore_errors=True)
+    else:
+        print("kept logs and data under %s" % _TMP)
     if ok and passed <= 0:
         sys.exit(77)      # everything skipped: meson reports SKIP
     sys.exit(0 if ok else 1)
