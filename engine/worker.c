@@ -906,11 +906,27 @@ static void *worker_main(void *arg)
 
 /* ---- set-up ---- */
 
+/* Start-up arrays are mapped, not calloc'd: fresh zero pages are touched
+ * only where connections actually are (calloc would clear them itself
+ * under MALLOC_PERTURB_, costing seconds and all the memory up front).
+ * The mapping's length sits in a header in front of the array. */
+#define ARRAY_HDR 64u
 static void *alloc_array(size_t n, size_t size)
 {
-	/* calloc of large arrays maps fresh zero pages: memory is touched
-	 * only where connections actually are. */
-	return calloc(n, size);
+	size_t len = ARRAY_HDR + n * size;
+	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	*(size_t *)p = len;
+	return p + ARRAY_HDR;
+}
+
+static void free_array(void *a)
+{
+	if (a == NULL)
+		return;
+	char *p = (char *)a - ARRAY_HDR;
+	munmap(p, *(size_t *)p);
 }
 
 static int buf_ring_init(struct eng_worker *w, char *err, size_t err_len)
@@ -1092,19 +1108,19 @@ static void worker_free(struct eng_worker *w)
 	for (unsigned i = 0; w->socks && i < w->socks_used; i++)
 		if (w->socks[i].fd >= 0)
 			close(w->socks[i].fd);
-	free(w->buf_next);
-	free(w->buf_ref);
-	free(w->buf_len);
-	free(w->socks);
-	free(w->dirty);
-	free(w->heads);
-	free(w->head_free_next);
-	free(w->head_ref);
-	free(w->xchgs);
-	free(w->xchg_free_next);
-	free(w->dns);
-	free(w->resolves);
-	free(w->hdrs);
+	free_array(w->buf_next);
+	free_array(w->buf_ref);
+	free_array(w->buf_len);
+	free_array(w->socks);
+	free_array(w->dirty);
+	free_array(w->heads);
+	free_array(w->head_free_next);
+	free_array(w->head_ref);
+	free_array(w->xchgs);
+	free_array(w->xchg_free_next);
+	free_array(w->dns);
+	free_array(w->resolves);
+	free_array(w->hdrs);
 	if (w->listen_fd >= 0)
 		close(w->listen_fd);
 }
