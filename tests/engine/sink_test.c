@@ -119,8 +119,11 @@ static size_t exchange(uint16_t port, const char *req, char *out, size_t cap)
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
 				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0)
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		perror("sink_test: connect to the proxy");
+		close(fd);
 		return 0;
+	}
 	if (write(fd, req, strlen(req)) < 0)
 		return 0;
 	size_t got = 0;
@@ -181,6 +184,8 @@ int main(void)
 	snprintf(req, sizeof(req), "POST http://127.0.0.1:%u/up?x=1 HTTP/1.1\r\nHost: a\r\n"
 		 "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n", oport);
 	size_t n = exchange(pport, req, out, sizeof(out));
+	if (!(n > 0 && strncmp(out, "HTTP/1.1 201", 12) == 0))
+		fprintf(stderr, "sink_test: got %zu bytes: %.300s\n", n, n ? out : "");
 	CHECK(n > 0 && strncmp(out, "HTTP/1.1 201 Created\r\n", 22) == 0);
 	CHECK(strstr(out, "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n") != NULL);
 	wait_ends(1);
