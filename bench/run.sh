@@ -15,6 +15,7 @@
 #   CASES               subset of "100b-ka 100b-close 64k-ka 64k-close 1m-ka 1m-close"
 #   MITM_SKIP [1m-close] cases not run through mitmdump (too slow to be useful)
 #   RINGCAP_BIN [./build/tools/ringcap], RINGCAP_WORKERS [nproc], RINGCAP_ARGS []
+#   REPEAT [1]          measure every case/target N times, report the best req/s
 #   WRK_TIMEOUT [10s]   wrk per-request timeout (counted in the errors column)
 #   OUT_DIR [bench/out] where the report is written
 #   QUICK=1             smoke run: 1 s per case, 10 connections, no warm-up
@@ -45,6 +46,7 @@ RINGCAP_BIN=${RINGCAP_BIN:-$ROOT/build/tools/ringcap}
 RINGCAP_WORKERS=${RINGCAP_WORKERS:-$(nproc)}
 RINGCAP_ARGS=${RINGCAP_ARGS:-}
 WRK_TIMEOUT=${WRK_TIMEOUT:-10s}
+REPEAT=${REPEAT:-1}
 OUT_DIR=${OUT_DIR:-$HERE/out}
 
 die() { echo "run.sh: $*" >&2; exit 1; }
@@ -226,11 +228,14 @@ measure() {
 }
 
 # Cases outside, targets inside: all targets of one case run back to back, so
-# drift on the machine hits them alike.
+# drift on the machine hits them alike. With REPEAT > 1 the rounds repeat that
+# sequence and the report keeps each target's best round (least disturbed).
 for c in $CASES; do
-    for t in direct haproxy ringcap mitmdump; do
-        want "$t" || continue
-        measure "$t" "$c"
+    for ((round = 1; round <= REPEAT; round++)); do
+        for t in direct haproxy ringcap mitmdump; do
+            want "$t" || continue
+            measure "$t" "$c"
+        done
     done
 done
 
@@ -241,7 +246,7 @@ META="$TMP/meta.txt"
     echo "## ringcap bench — $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo
     echo "- machine: $(nproc) CPUs ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1)), Linux $(uname -r); wrk, origin and proxy share all CPUs, nothing pinned"
-    echo "- wrk: $THREADS threads, $CONNS connections, ${DURATION}s per case (mitmdump: $MITM_CONNS connections, ${MITM_DURATION}s; skipped: ${MITM_SKIP:-none}), warm-up ${WARMUP}s"
+    echo "- wrk: $THREADS threads, $CONNS connections, ${DURATION}s per case (mitmdump: $MITM_CONNS connections, ${MITM_DURATION}s; skipped: ${MITM_SKIP:-none}), warm-up ${WARMUP}s, best of $REPEAT round(s)"
     echo "- origin: nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'), 1 worker; haproxy $(haproxy -v 2>/dev/null | sed -n '1s/^HAProxy version \([^ ]*\).*/\1/p'); mitmdump $(dpkg-query -W -f '${Version}' mitmproxy 2>/dev/null); ringcap: ${UNAVAIL[ringcap]:-$RINGCAP_BIN --workers $RINGCAP_WORKERS $RINGCAP_ARGS}"
     echo "- load average before the run: $LOADAVG_START, after: $(cut -d' ' -f1-3 /proc/loadavg) (anything else running skews the numbers; ratios within one run are the result)"
     echo "- case names: SIZE-ka = keep-alive, SIZE-close = \`Connection: close\` (new connection per request)"
