@@ -84,7 +84,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-read -r PORT[direct] PORT[haproxy] PORT[ringcap] PORT[mitmdump] PORT[control] \
+read -r 'PORT[direct]' 'PORT[haproxy]' 'PORT[ringcap]' 'PORT[mitmdump]' 'PORT[control]' \
     <<<"$($LIB freeports 5)"
 NGINX_PORT=${PORT[direct]}
 
