@@ -115,9 +115,13 @@ def start_proxy(args, tmp, port, origin_port, log):
             sys.exit(f"idle_conns: ringcap not available ({args.ringcap_bin} missing)")
         cmd = [args.ringcap_bin, "run", "--listen", f"127.0.0.1:{port}",
                "--workers", str(args.workers), "--data", os.path.join(tmp, "data")]
-        helptext = subprocess.run([args.ringcap_bin, "run", "--help"],
-                                  capture_output=True, text=True, timeout=10)
-        if "--control" in helptext.stdout + helptext.stderr:
+        try:
+            h = subprocess.run([args.ringcap_bin, "run", "--help"],
+                               capture_output=True, text=True, timeout=5)
+            helptext = h.stdout + h.stderr
+        except subprocess.TimeoutExpired:
+            helptext = ""
+        if "--control" in helptext:
             cmd += ["--control", f"127.0.0.1:{benchlib.freeports(1)[0]}"]
         cmd += args.ringcap_args.split()
     elif args.target == "haproxy":

@@ -146,7 +146,7 @@ if want ringcap; then
         extra=()
         # pass a free control port when the binary has the option, so a second
         # instance (or a running daemon on 5560) does not collide
-        if "$RINGCAP_BIN" run --help 2>&1 | grep -q -- '--control'; then
+        if timeout 5 "$RINGCAP_BIN" run --help 2>&1 | grep -q -- '--control'; then
             extra=(--control "127.0.0.1:${PORT[control]}")
         fi
         # shellcheck disable=SC2086
