@@ -1,0 +1,20 @@
+-- wrk script for bench/run.sh.
+-- BENCH_PATH: request target, e.g. "http://127.0.0.1:8080/100b" (absolute-form, for a
+--             proxy) or "/100b" (origin-form, direct to the origin).
+-- BENCH_HOST: Host header value (the origin's host:port).
+-- Prints one line "BENCHJSON {...}" at the end with totals and latency percentiles (µs).
+local path = os.getenv("BENCH_PATH")
+local host = os.getenv("BENCH_HOST")
+if path then wrk.path = path end
+if host then wrk.headers["Host"] = host end
+
+function done(summary, latency, requests)
+   local e = summary.errors
+   io.write(string.format(
+      'BENCHJSON {"requests": %d, "bytes": %d, "duration_us": %d, ' ..
+      '"p50_us": %d, "p99_us": %d, "max_us": %d, "errors": {"connect": %d, ' ..
+      '"read": %d, "write": %d, "status": %d, "timeout": %d}}\n',
+      summary.requests, summary.bytes, summary.duration,
+      latency:percentile(50), latency:percentile(99), latency.max,
+      e.connect, e.read, e.write, e.status, e.timeout))
+end
