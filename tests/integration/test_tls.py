@@ -21,12 +21,12 @@ from harness import Proxy
 TMP = tempfile.mkdtemp(prefix="ringcap-tls-")
 
 
-def make_origin_cert():
-    key, cert = os.path.join(TMP, "o-key.pem"), os.path.join(TMP, "o-cert.pem")
+def make_origin_cert(san="DNS:localhost,IP:127.0.0.1", tag="o"):
+    key, cert = os.path.join(TMP, tag + "-key.pem"), os.path.join(TMP, tag + "-cert.pem")
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
                     "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert,
                     "-days", "30", "-subj", "/CN=localhost", "-addext",
-                    "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                    "subjectAltName=" + san],
                    check=True, capture_output=True)
     return key, cert
 
@@ -57,8 +57,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 
 class TlsOrigin:
-    def __init__(self):
-        self.key, self.cert = make_origin_cert()
+    def __init__(self, san="DNS:localhost,IP:127.0.0.1", tag="o"):
+        self.key, self.cert = make_origin_cert(san, tag)
         self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(self.cert, self.key)
@@ -73,20 +73,17 @@ class TlsOrigin:
 
 class TlsCase(unittest.TestCase):
     EXTRA = []
+    SAN = "DNS:localhost,IP:127.0.0.1"
 
     @classmethod
     def setUpClass(cls):
         if harness.EXTERNAL:
             raise unittest.SkipTest("needs its own ringcap")
-        cls.origin = TlsOrigin()
+        cls.origin = TlsOrigin(cls.SAN, cls.__name__)
         cls.proxy = Proxy(cls.args(), 2, cls.__name__)
-        cls.datadir = None
-        argv = cls.proxy.argv
-        def argv_keep():
-            a = argv()
-            cls.datadir = a[a.index("--data") + 1]
-            return a
-        cls.proxy.argv = argv_keep
+        argv = cls.proxy.argv()          # one data directory across restarts
+        cls.datadir = argv[argv.index("--data") + 1]
+        cls.proxy.argv = lambda: list(argv)
         cls.proxy.start()
         cls.ca = os.path.join(cls.datadir, "ca-cert.pem")
 
@@ -209,6 +206,84 @@ class Intercept(TlsCase):
             self.assertEqual(pem_from_der.strip(), f.read().strip())
         self.assertEqual(self.curl(base + "/nothing", "-o", "/dev/null", "-w",
                                    "%{http_code}", cacert=False).stdout, b"404")
+
+
+    def test_s_client_sees_ringcap_issuer_and_san(self):
+        host = "localhost:%d" % self.origin.port
+        r = subprocess.run(["openssl", "s_client", "-proxy", "%s:%d" % (self.proxy.host,
+                            self.proxy.port), "-connect", host, "-servername", "localhost",
+                            "-CAfile", self.ca, "-verify_return_error", "-showcerts"],
+                           input=b"", capture_output=True, timeout=20)
+        out = r.stdout.decode("latin-1")
+        self.assertIn("Verify return code: 0 (ok)", out, out[-800:])
+        first = out[out.index("-----BEGIN CERTIFICATE-----"):]
+        first = first[:first.index("-----END CERTIFICATE-----") + 25]
+        text = subprocess.run(["openssl", "x509", "-noout", "-issuer", "-ext",
+                               "subjectAltName,basicConstraints,extendedKeyUsage"],
+                              input=first.encode(), capture_output=True).stdout.decode()
+        self.assertIn("ringcap", text.split("\n")[0])
+        self.assertIn("DNS:localhost", text)
+        self.assertIn("CA:FALSE", text)
+        self.assertIn("TLS Web Server Authentication", text)
+
+    def test_many_names_concurrently(self):
+        # 200 handshakes, 50 SNI names: each leaf is minted for its SNI
+        host = "127.0.0.1:%d" % self.origin.port
+        ctx = ssl.create_default_context(cafile=self.ca)
+        errors = []
+
+        def one(i):
+            name = "name-%d.ringcap.test" % (i % 50)
+            try:
+                s = socket.create_connection((self.proxy.host, self.proxy.port), timeout=30)
+                s.sendall(("CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (host, host)).encode())
+                if not s.recv(100).startswith(b"HTTP/1.1 200"):
+                    raise AssertionError("no 200")
+                t = ctx.wrap_socket(s, server_hostname=name)
+                if name not in str(t.getpeercert().get("subjectAltName")):
+                    raise AssertionError("leaf not for %s" % name)
+                t.close()
+            except Exception as e:   # collected, asserted below
+                errors.append("%s: %r" % (name, e))
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(200)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        self.assertEqual(errors, [])
+        # the worker still serves
+        self.assertEqual(self.curl(self.url("/after")).returncode, 0)
+
+
+class Restart(TlsCase):
+    def test_restart_keeps_the_ca(self):
+        r1 = subprocess.run([harness.RINGCAP_BIN, "ca", "--data", self.datadir],
+                            capture_output=True, text=True)
+        self.assertEqual(r1.returncode, 0, r1.stderr)
+        self.assertIn("created:     no", r1.stdout)
+        key = os.path.join(self.datadir, "ca-key.pem")
+        self.assertEqual(os.stat(key).st_mode & 0o777, 0o600)
+        fp = re.search(r"sha256:\s+(\S+)", r1.stdout).group(1)
+        rc = self.proxy.stop()
+        self.assertEqual(rc, 0)
+        self.proxy.start()
+        r2 = subprocess.run([harness.RINGCAP_BIN, "ca", "--data", self.datadir],
+                            capture_output=True, text=True)
+        self.assertIn(fp, r2.stdout)
+        r = self.curl(self.url("/again"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+
+class WrongName(TlsCase):
+    """The origin's certificate names another host (trusted via --upstream-ca)."""
+    SAN = "DNS:elsewhere.example"
+
+    def test_name_mismatch_is_a_502_with_reason(self):
+        r = self.curl("-i", self.url("/x"))
+        self.assertIn(b"502 Bad Gateway", r.stdout, r.stdout[-300:])
+        self.assertIn(b"name mismatch", r.stdout)
+        self.assertIn(b"elsewhere.example", r.stdout)
 
 
 class Verification(TlsCase):
