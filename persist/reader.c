@@ -120,7 +120,8 @@ int seg_rec_parse(const uint8_t *b, uint32_t len, uint32_t *pos, struct seg_rec_
 		break;
 	case SEG_R_END:
 		if (r->len < SEG_END_FIXED || seg_get16(q + 80) > SEG_ERRMSG_MAX ||
-		    q[2] >= SEG_T_COUNT || q[3] >= SEG_E_COUNT)
+		    q[2] >= SEG_T_COUNT || q[3] >= SEG_E_COUNT || q[114] >= SEG_M_COUNT ||
+		    seg_get16(q + 110) > SEG_HOST_MAX || seg_get16(q + 112) > SEG_URL_MAX)
 			return -EBADMSG;
 		want = SEG_END_FIXED + (uint64_t)seg_get16(q + 80);
 		break;

@@ -20,7 +20,7 @@
 _Static_assert((OPEN_SLOTS & (OPEN_SLOTS - 1)) == 0, "power of two");
 
 struct open_x {
-	struct seg_entry e; /* filled from BEGIN; e.segno = BEGIN segment */
+	uint64_t id;
 	bool used;
 };
 
@@ -45,7 +45,7 @@ static struct open_x *tab_find(struct rebuild *rb, uint64_t id)
 	for (uint32_t i = slot_of(id), n = 0; n < OPEN_SLOTS; i = (i + 1) & (OPEN_SLOTS - 1), n++) {
 		if (!rb->tab[i].used)
 			return NULL;
-		if (rb->tab[i].e.id == id)
+		if (rb->tab[i].id == id)
 			return &rb->tab[i];
 	}
 	return NULL;
@@ -60,7 +60,7 @@ static void tab_del(struct rebuild *rb, struct open_x *x)
 		j = (j + 1) & (OPEN_SLOTS - 1);
 		if (!rb->tab[j].used)
 			return;
-		uint32_t k = slot_of(rb->tab[j].e.id);
+		uint32_t k = slot_of(rb->tab[j].id);
 		/* Move j back to i when its home k is not cyclically in (i, j]. */
 		bool stay = (i <= j) ? (i < k && k <= j) : (i < k || k <= j);
 		if (stay)
@@ -85,7 +85,7 @@ static struct open_x *tab_add(struct rebuild *rb, uint64_t id)
 		i = (i + 1) & (OPEN_SLOTS - 1); /* bounded: cnt < OPEN_SLOTS */
 	memset(&rb->tab[i], 0, sizeof(rb->tab[i]));
 	rb->tab[i].used = true;
-	rb->tab[i].e.id = id;
+	rb->tab[i].id = id;
 	rb->cnt++;
 	return &rb->tab[i];
 }
@@ -102,51 +102,47 @@ static int flush_idx(struct rebuild *rb)
 	return 0;
 }
 
-static int rec_begin(struct rebuild *rb, const struct seg_rec_view *r, uint32_t segno,
-		     uint64_t frame_off)
+/* Tracks the exchange (for the incomplete count) and puts its host+url
+ * text back where the writer put it (the offset is in the record). */
+static int rec_begin(struct rebuild *rb, const struct seg_rec_view *r)
 {
-	struct open_x *o = tab_add(rb, r->id);
-	if (!o)
+	if (!tab_add(rb, r->id))
 		return 0; /* more open than a writer allows: cannot come from a writer */
 	const uint8_t *q = r->p;
-	struct seg_entry *e = &o->e;
-	e->start_ns = seg_get64(q);
-	e->str_off = seg_get32(q + 8);
-	memcpy(e->client.addr, q + 16, 16);
-	e->client.port = seg_get16(q + 32);
-	e->client.family = q[34];
-	e->method = q[37];
-	e->host_len = seg_get16(q + 42);
-	e->url_len = seg_get16(q + 44);
-	e->frame_off = (uint32_t)frame_off;
-	e->segno = segno;
+	uint32_t str_off = seg_get32(q + 8);
+	size_t len = (size_t)seg_get16(q + 42) + seg_get16(q + 44);
 	const uint8_t *host = q + SEG_BEGIN_FIXED + seg_get16(q + 40);
-	e->str_crc = seg_crc32c(0, host, (size_t)e->host_len + e->url_len);
-	if (rb->fd_str < 0 || e->host_len + e->url_len == 0)
+	if (rb->fd_str < 0 || len == 0)
 		return 0;
-	/* Strings go back where the writer put them (offsets are in the record). */
-	ssize_t w = pwrite(rb->fd_str, host, (size_t)e->host_len + e->url_len, e->str_off);
-	return w == (ssize_t)(e->host_len + e->url_len) ? 0 : -EIO;
+	ssize_t w = pwrite(rb->fd_str, host, len, str_off);
+	return w == (ssize_t)len ? 0 : -EIO;
 }
 
+/* Builds the entry from the END record alone: it carries every BEGIN
+ * field the index needs, so exchanges begun segments earlier are kept
+ * even when only the tail is rebuilt. */
 static int rec_end(struct rebuild *rb, const struct seg_rec_view *r, uint32_t segno,
 		   uint64_t frame_off)
 {
 	struct open_x *o = tab_find(rb, r->id);
-	if (!o)
-		return 0; /* BEGIN lost (damaged frame or before the rebuild range) */
+	if (o)
+		tab_del(rb, o);
 	const uint8_t *q = r->p;
-	struct seg_entry e = o->e;
-	tab_del(rb, o);
-	e.duration_ns = seg_get64(q + 8 + 32);
-	e.last_frame_off = (uint32_t)frame_off;
-	e.req_size = seg_get64(q + 48) + seg_get64(q + 56);
-	e.resp_size = seg_get64(q + 64) + seg_get64(q + 72);
-	e.status = seg_get16(q);
-	e.type = q[2];
-	e.error = q[3];
-	e.flags = seg_get32(q + 4);
-	e.span = (uint16_t)(segno - e.segno);
+	struct seg_entry e = {
+		.id = r->id, .start_ns = seg_get64(q + 88), .duration_ns = seg_get64(q + 8 + 32),
+		.frame_off = seg_get32(q + 96), .last_frame_off = (uint32_t)frame_off,
+		.str_off = seg_get32(q + 100), .str_crc = seg_get32(q + 104),
+		.span = seg_get16(q + 108), .host_len = seg_get16(q + 110),
+		.url_len = seg_get16(q + 112), .method = q[114],
+		.req_size = seg_get64(q + 48) + seg_get64(q + 56),
+		.resp_size = seg_get64(q + 64) + seg_get64(q + 72),
+		.status = seg_get16(q), .type = q[2], .error = q[3], .flags = seg_get32(q + 4),
+	};
+	e.client.family = q[115];
+	memcpy(e.client.addr, q + 116, 16);
+	e.client.port = seg_get16(q + 132);
+	if (e.span > segno - 1 || (e.span == 0 && e.frame_off > frame_off))
+		return 0; /* impossible for a writer: a checksummed lie, skip it */
 	rb->rep->exchanges++;
 	if (rb->fd_idx < 0)
 		return 0;
@@ -174,7 +170,7 @@ static int replay_segment(struct rebuild *rb, uint32_t segno)
 				break;
 			rb->rep->records++;
 			if (r.type == SEG_R_BEGIN)
-				rc = rec_begin(rb, &r, segno, it.frame_off);
+				rc = rec_begin(rb, &r);
 			else if (r.type == SEG_R_END)
 				rc = rec_end(rb, &r, segno, it.frame_off);
 		}
@@ -275,17 +271,8 @@ int seg_index_rebuild(const char *session_dir, uint16_t worker, uint32_t from_se
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		if (items[i].worker != worker)
 			continue;
-		uint32_t s = items[i].segno;
-		if (s + 1 < from_segno)
-			continue;
-		if (s < from_segno) {
-			struct seg_report pre = { 0 };
-			rb.rep = &pre; /* only BEGIN states; its damage is not ours */
-			rc = replay_segment(&rb, s);
-			rb.rep = rep ? rep : &dummy;
-			continue;
-		}
-		rc = rebuild_one(&rb, s);
+		if (items[i].segno >= from_segno)
+			rc = rebuild_one(&rb, items[i].segno);
 	}
 	rb.rep->incomplete += rb.cnt;
 	free(rb.tab);

@@ -27,7 +27,7 @@ enum seg_rec {
 #define SEG_REC_HDR 16u
 #define SEG_BEGIN_FIXED 56u
 #define SEG_RESP_FIXED 16u
-#define SEG_END_FIXED 88u
+#define SEG_END_FIXED 136u
 
 static inline void seg_put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
 static inline void seg_put32(uint8_t *p, uint32_t v)

@@ -231,8 +231,9 @@ int seg_index_scan(const char *session_dir, int (*fn)(void *ctx, const struct se
 int seg_segment_check(const char *path, struct seg_report *rep);
 
 /* Rebuilds index and string files of one worker from its segments alone,
- * from segment from_segno on (0 = all; exchanges begun before the segment
- * preceding from_segno are then lost from the index). Atomic per file. */
+ * from segment from_segno on (0 = all). Each END record carries what its
+ * entry needs, so a partial rebuild loses nothing. Atomic per file;
+ * rep->incomplete counts exchanges begun in the range and never ended. */
 int seg_index_rebuild(const char *session_dir, uint16_t worker, uint32_t from_segno,
 		      struct seg_report *rep);
 /* Recovery after a crash, before writers open: rebuilds the tail segment

@@ -67,7 +67,13 @@
  * END payload: 0 2 status, 2 1 type, 3 1 error kind, 4 4 flags,
  *   8 40 timings (dns, connect, tls, first byte, total; ns from start),
  *   48 32 wire sizes (req head, req body, resp head, resp body),
- *   80 2 error message len, 82 6 zero, 88 error message.
+ *   80 2 error message len, 82 6 zero,
+ *   then a copy of what the index entry needs from BEGIN, so that an entry
+ *   can be rebuilt from its END record alone (BEGIN may be many segments
+ *   back): 88 8 start ns, 96 4 frame_off of BEGIN, 100 4 str_off,
+ *   104 4 crc32c of host+url, 108 2 span, 110 2 host len, 112 2 url len,
+ *   114 1 method, 115 1 client family, 116 16 client address,
+ *   132 2 client port, 134 2 zero, 136 error message.
  * Records of one exchange appear in the order begin, request body,
  * response head, response body, end; records of different exchanges
  * interleave freely, possibly across frames and segments.
@@ -622,6 +628,17 @@ int seg_xch_end(struct seg_writer *w, struct seg_xch *x, const struct seg_xch_en
 	for (int i = 0; i < 9; i++)
 		seg_put64(f + 8 + 8 * i, tv[i]);
 	seg_put16(f + 80, (uint16_t)ml);
+	seg_put64(f + 88, en.start_ns);
+	seg_put32(f + 96, en.frame_off);
+	seg_put32(f + 100, en.str_off);
+	seg_put32(f + 104, en.str_crc);
+	seg_put16(f + 108, en.span);
+	seg_put16(f + 110, en.host_len);
+	seg_put16(f + 112, en.url_len);
+	f[114] = en.method;
+	f[115] = en.client.family;
+	memcpy(f + 116, en.client.addr, 16);
+	seg_put16(f + 132, en.client.port);
 	/* The entry joins the open frame's batch before append_rec may seal it. */
 	seg_entry_encode(w->open_idx + w->open_idx_len, &en);
 	w->open_idx_len += SEG_ENTRY_SIZE;
