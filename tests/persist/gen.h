@@ -166,7 +166,7 @@ struct drive_open {
 struct drive {
 	uint64_t seed, big_every, rng;
 	uint32_t max_open, chunk_max;
-	uint64_t next_k, ended;
+	uint64_t next_k, ended, last_ended_k;
 	uint64_t *ids; /* ids[k] = exchange id, 0 when refused */
 	struct drive_open *open;
 	uint32_t nopen;
@@ -253,6 +253,7 @@ static inline void drive_step(struct drive *d, struct seg_writer *w, uint32_t i)
 	};
 	CHECK_RC(seg_xch_end(w, o->x, &e));
 	d->ended++;
+	d->last_ended_k = o->g.k;
 	d->open[i] = d->open[--d->nopen];
 	if (d->after_end)
 		d->after_end(d, w);
