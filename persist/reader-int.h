@@ -20,6 +20,7 @@ struct seg_fiter {
 	struct seg_fhdr fhdr;          /* file header (when !bad_header) */
 	bool bad_header, torn, headers_only;
 	uint8_t *cbuf, *ubuf;          /* ubuf: the decompressed frame (h.ulen bytes) */
+	uint32_t cbuf_cap, ubuf_cap;   /* ubuf grows to the largest frame seen */
 	ZSTD_DCtx *dctx;
 	struct seg_report *rep;        /* may be NULL */
 	char name[40];
@@ -37,7 +38,7 @@ int seg_path(char *buf, size_t cap, const char *dir, uint16_t worker, uint32_t s
 	     enum seg_kind k);
 int seg_fiter_open(struct seg_fiter *it, const char *path, bool headers_only,
 		   struct seg_report *rep);
-/* 1: a valid frame is in it->ubuf; 0: end of file; -EIO. */
+/* 1: a valid frame is in it->ubuf; 0: end of file; -EIO or -ENOMEM. */
 int seg_fiter_next(struct seg_fiter *it);
 void seg_fiter_close(struct seg_fiter *it);
 /* Parses the record at *pos of a frame of len bytes; advances *pos.

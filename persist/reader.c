@@ -35,8 +35,11 @@ int seg_fiter_open(struct seg_fiter *it, const char *path, bool headers_only,
 	it->fd = -1;
 	it->rep = rep;
 	it->headers_only = headers_only;
-	const char *slash = strrchr(path, '/');
-	snprintf(it->name, sizeof(it->name), "%s", slash ? slash + 1 : path);
+	const char *base = strrchr(path, '/');
+	base = base ? base + 1 : path;
+	size_t bl = strnlen(base, sizeof(it->name) - 1);
+	memcpy(it->name, base, bl);
+	it->name[bl] = '\0';
 	it->fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (it->fd < 0)
 		return -errno;
@@ -47,10 +50,13 @@ int seg_fiter_open(struct seg_fiter *it, const char *path, bool headers_only,
 		return rc;
 	}
 	it->size = (uint64_t)sb.st_size;
-	it->cbuf = malloc(SEG_FRAME_CLEN_MAX > RESYNC_WINDOW ? SEG_FRAME_CLEN_MAX : RESYNC_WINDOW);
-	it->ubuf = malloc(SEG_FRAME_ULEN_MAX);
+	/* Nothing read from the file can be longer than the file: small files
+	 * (tests, fuzzing, short sessions) get small buffers. */
+	uint64_t cap = SEG_FRAME_CLEN_MAX > RESYNC_WINDOW ? SEG_FRAME_CLEN_MAX : RESYNC_WINDOW;
+	it->cbuf_cap = (uint32_t)(it->size + 1 < cap ? it->size + 1 : cap);
+	it->cbuf = malloc(it->cbuf_cap);
 	it->dctx = ZSTD_createDCtx();
-	if (!it->cbuf || !it->ubuf || !it->dctx) {
+	if (!it->cbuf || !it->dctx) {
 		seg_fiter_close(it);
 		return -ENOMEM;
 	}
@@ -151,9 +157,9 @@ static bool records_valid(const uint8_t *b, uint32_t ulen, uint32_t nrec)
  * header; returns it, or it->size when there is none. */
 static uint64_t resync(struct seg_fiter *it)
 {
-	uint64_t o = it->off + 1;
+	uint64_t o = it->off + 1, win = it->cbuf_cap < RESYNC_WINDOW ? it->cbuf_cap : RESYNC_WINDOW;
 	while (o + SEG_FRAME_HDR_SIZE <= it->size) {
-		uint64_t want = it->size - o < RESYNC_WINDOW ? it->size - o : RESYNC_WINDOW;
+		uint64_t want = it->size - o < win ? it->size - o : win;
 		ssize_t got = pread(it->fd, it->cbuf, want, (off_t)o);
 		if (got < (ssize_t)SEG_FRAME_HDR_SIZE)
 			break;
@@ -186,7 +192,14 @@ static int load_frame(struct seg_fiter *it, const struct seg_frame_hdr *h)
 		damage(it, it->off, "frame payload checksum mismatch");
 		return -EBADMSG;
 	}
-	size_t n = ZSTD_decompressDCtx(it->dctx, it->ubuf, SEG_FRAME_ULEN_MAX, it->cbuf, h->clen);
+	if (h->ulen > it->ubuf_cap) {
+		uint8_t *nb = realloc(it->ubuf, h->ulen);
+		if (!nb)
+			return -ENOMEM;
+		it->ubuf = nb;
+		it->ubuf_cap = h->ulen;
+	}
+	size_t n = ZSTD_decompressDCtx(it->dctx, it->ubuf, it->ubuf_cap, it->cbuf, h->clen);
 	if (ZSTD_isError(n) || n != h->ulen) {
 		damage(it, it->off, "frame does not decompress to its length");
 		return -EBADMSG;
@@ -220,7 +233,7 @@ int seg_fiter_next(struct seg_fiter *it)
 		it->h = h;
 		if (!it->headers_only) {
 			int rc = load_frame(it, &h);
-			if (rc == -EIO)
+			if (rc == -EIO || rc == -ENOMEM)
 				return rc;
 			if (rc < 0) {
 				it->off += SEG_FRAME_HDR_SIZE + h.clen;

@@ -667,8 +667,25 @@ int seg_writer_tick(struct seg_writer *w, uint64_t now_ns)
 	return 0;
 }
 
+/* After a failed write nothing more is written: queued ios are dropped,
+ * their slots freed and the fds of finished segments closed. */
+static void drop_queue(struct seg_writer *w)
+{
+	for (uint32_t guard = 0; guard < QUEUE_LEN && w->q_len > 0; guard++) {
+		struct qio *q = &w->queue[w->q_head];
+		if (q->free_slot >= 0)
+			w->slots[q->free_slot].busy = false;
+		if (q->close_after)
+			close(q->io.fd);
+		w->q_head = (w->q_head + 1) % QUEUE_LEN;
+		w->q_len--;
+	}
+}
+
 const struct seg_io *seg_writer_next_io(struct seg_writer *w)
 {
+	if (w->failed && !w->in_flight)
+		drop_queue(w);
 	if (w->in_flight || w->q_len == 0)
 		return NULL;
 	w->in_flight = true;
@@ -697,7 +714,6 @@ void seg_writer_io_done(struct seg_writer *w, int res)
 		close(q->io.fd);
 	w->q_head = (w->q_head + 1) % QUEUE_LEN;
 	w->q_len--;
-	/* After a failure the queue drains without writing so fds get closed. */
 }
 
 bool seg_writer_busy(const struct seg_writer *w) { return w->q_len > 0; }
@@ -720,9 +736,7 @@ int seg_writer_flush_sync(struct seg_writer *w)
 			continue;
 		}
 		ssize_t r;
-		if (w->failed) {
-			r = w->failed;
-		} else if (io->fsync) {
+		if (io->fsync) {
 			r = fsync(io->fd) < 0 ? -errno : 0;
 		} else {
 			r = pwrite(io->fd, io->buf, io->len, (off_t)io->off);

@@ -68,7 +68,7 @@ static inline void gen_body(uint64_t seed, uint64_t k, int d, uint64_t off, uint
 	for (size_t i = 0; i < n; i++) {
 		uint64_t o = off + i;
 		if (binary) {
-			p[i] = (uint8_t)gen_mix(seed * 31 + k * 1000003 + (uint64_t)d * 7 + o / 8) >> (8 * (o % 8));
+			p[i] = (uint8_t)(gen_mix(seed * 31 + k * 1000003 + (uint64_t)d * 7 + o / 8) >> (8 * (o % 8)));
 		} else {
 			p[i] = (uint8_t)text[o % (sizeof(text) - 1)];
 			if (o % 97 == 5)
