@@ -309,6 +309,8 @@ static int kp_cmp_host(const void *a, const void *b, void *ctx)
 static int collect_matches(const struct seg_table *t, const struct seg_query *q, struct kp **out,
 			   size_t *n)
 {
+	static const struct seg_query all;
+	q = q ? q : &all;
 	struct kp *v = malloc((t->n ? t->n : 1) * sizeof(*v));
 	if (!v)
 		return -ENOMEM;
@@ -335,7 +337,9 @@ static int collect_matches(const struct seg_table *t, const struct seg_query *q,
 
 int seg_query_run(const struct seg_table *t, const struct seg_query *q, struct seg_result *res)
 {
+	static const struct seg_query all;
 	memset(res, 0, sizeof(*res));
+	q = q ? q : &all;
 	if (q->sort >= SEG_SORT_COUNT)
 		return -EINVAL;
 	struct kp *v;

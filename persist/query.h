@@ -66,7 +66,8 @@ void seg_table_free(struct seg_table *t);
 int seg_sort_parse(const char *s);
 /* true when row r passes q's search, deleted and match parts. */
 bool seg_query_match(const struct seg_query *q, const struct seg_qrow *r);
-/* Filters, sorts (ties by id) and pages. Free res with seg_result_free. */
+/* Filters, sorts (ties by id) and pages; q NULL = everything by time.
+ * Free res with seg_result_free. In the query functions q may be NULL. */
 int seg_query_run(const struct seg_table *t, const struct seg_query *q, struct seg_result *res);
 void seg_result_free(struct seg_result *res);
 /* Counts matching rows per group key, largest first, at most cap groups

@@ -476,8 +476,10 @@ int seg_xch_begin(struct seg_writer *w, const struct seg_xch_begin *b, struct se
 	x->method = seg_method_parse(b->method ? b->method : "", ml);
 	x->client = b->client;
 	x->skip_resp = !w->cfg.save_responses;
-	memcpy(w->open_str + w->open_str_len, b->host, hl);
-	memcpy(w->open_str + w->open_str_len + hl, b->url, ul);
+	if (hl)
+		memcpy(w->open_str + w->open_str_len, b->host, hl);
+	if (ul)
+		memcpy(w->open_str + w->open_str_len + hl, b->url, ul);
 	x->str_crc = seg_crc32c(0, w->open_str + w->open_str_len, hl + ul);
 	w->open_str_len += hl + ul;
 	uint8_t f[SEG_BEGIN_FIXED] = { 0 };
