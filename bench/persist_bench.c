@@ -8,7 +8,8 @@
  *      straight through persist/, then: table load, sort+page by duration
  *      and by URL, search, group counts, opening random exchanges, tail
  *      recovery, full index rebuild.
- * usage: persist_bench [N [DIR]]   (DIR default /tmp; files removed after)
+ * usage: persist_bench [N [DIR [--quick]]]  (DIR default /tmp; files removed
+ * after unless --quick, which also skips part 1)
  * Also the generator the lead's bench tool can reuse: gen_session().
  */
 #include <stdio.h>
@@ -188,7 +189,9 @@ int main(int argc, char **argv)
 {
 	uint64_t n = argc > 1 ? strtoull(argv[1], NULL, 10) : 1000000;
 	const char *base = argc > 2 ? argv[2] : "/tmp";
-	bench_compression(base);
+	bool quick = argc > 3 && !strcmp(argv[3], "--quick"); /* skip part 1, keep the session */
+	if (!quick)
+		bench_compression(base);
 
 	char dir[128];
 	snprintf(dir, sizeof(dir), "%s/rc-bench-XXXXXX", base);
@@ -261,6 +264,7 @@ int main(int argc, char **argv)
 	       "fsck --repair (verify + full rebuild)", secs(a, b) * 1e3,
 	       (unsigned long long)rep.frames_ok, (unsigned long long)rep.exchanges,
 	       (unsigned long long)rep.segments);
-	rm_rf(dir);
+	if (!quick)
+		rm_rf(dir);
 	return 0;
 }

@@ -21,11 +21,12 @@ struct seg_qrow {
 };
 
 struct seg_table {
-	struct seg_qrow *rows;
-	size_t n;
+	struct seg_qrow *rows; /* mapped; seg_table_free() releases it */
+	size_t n, rows_cap;
 	size_t deleted;   /* rows with SEG_F_DELETED */
 	uint64_t t_min, t_max; /* start_ns range of the rows */
-	char **strs;      /* owned string files */
+	char **strs;      /* mapped string files (owned) */
+	uint64_t *str_lens;
 	size_t nstrs;
 };
 
@@ -66,7 +67,9 @@ void seg_table_free(struct seg_table *t);
 int seg_sort_parse(const char *s);
 /* true when row r passes q's search, deleted and match parts. */
 bool seg_query_match(const struct seg_query *q, const struct seg_qrow *r);
-/* Filters, sorts (ties by id) and pages; q NULL = everything by time.
+/* Filters, sorts and pages; q NULL = everything by time. Numeric sorts
+ * are a stable radix sort: status/method/type ties in start-time order,
+ * others in load order; url ties by id, host then url then id.
  * Free res with seg_result_free. In the query functions q may be NULL. */
 int seg_query_run(const struct seg_table *t, const struct seg_query *q, struct seg_result *res);
 void seg_result_free(struct seg_result *res);
