@@ -151,8 +151,9 @@ static int rec_end(struct rebuild *rb, const struct seg_rec_view *r, uint32_t se
 	return rb->idx_len == IDX_BUF_ENTRIES * SEG_ENTRY_SIZE ? flush_idx(rb) : 0;
 }
 
-/* Replays one segment; writes index/strings when rb->fd_* are open. */
-static int replay_segment(struct rebuild *rb, uint32_t segno)
+/* Replays one segment from byte from_off (a frame start, or 0 for the
+ * first frame); writes index/strings when rb->fd_* are open. */
+static int replay_segment(struct rebuild *rb, uint32_t segno, uint64_t from_off)
 {
 	char path[PATH_MAX];
 	struct seg_fiter it;
@@ -161,6 +162,8 @@ static int replay_segment(struct rebuild *rb, uint32_t segno)
 		rc = seg_fiter_open(&it, path, false, rb->rep);
 	if (rc < 0)
 		return rc;
+	if (from_off > it.off)
+		it.off = from_off;
 	while (rc == 0 && (rc = seg_fiter_next(&it)) == 1) {
 		uint32_t pos = 0;
 		rc = 0;
@@ -235,7 +238,7 @@ static int rebuild_one(struct rebuild *rb, uint32_t segno)
 	rb->idx_off = SEG_FILE_HDR_SIZE;
 	rb->idx_len = 0;
 	if (rc == 0)
-		rc = replay_segment(rb, segno);
+		rc = replay_segment(rb, segno, 0);
 	if (rc == 0)
 		rc = flush_idx(rb);
 	if (rc == 0)
@@ -281,6 +284,89 @@ int seg_index_rebuild(const char *session_dir, uint16_t worker, uint32_t from_se
 	return rc;
 }
 
+/* Finds where the index of a tail segment stops being trustworthy: the
+ * last valid entry (searched backwards over at most TAIL_SCAN entries)
+ * gives the frame F it ends in; entries of F and later are dropped and
+ * the frames from F on are replayed. Entries before it were checksummed
+ * when written; damage further back is fsck's business. Sets *keep (entries
+ * kept) and *from (F), or returns -EBADMSG when the file is unusable. */
+#define TAIL_SCAN 65536u
+static int tail_cut(int fd, uint64_t *keep, uint64_t *from)
+{
+	struct stat sb;
+	uint8_t h[SEG_FILE_HDR_SIZE], b[SEG_ENTRY_SIZE];
+	struct seg_fhdr fh;
+	if (fstat(fd, &sb) < 0 || sb.st_size < SEG_FILE_HDR_SIZE ||
+	    pread(fd, h, sizeof(h), 0) != (ssize_t)sizeof(h) || seg_fhdr_decode(h, SEG_K_IDX, &fh) < 0)
+		return -EBADMSG;
+	uint64_t n = ((uint64_t)sb.st_size - SEG_FILE_HDR_SIZE) / SEG_ENTRY_SIZE;
+	*keep = 0;
+	*from = 0;
+	struct seg_entry e;
+	uint64_t i = n, last = UINT64_MAX;
+	for (uint64_t k = 0; i > 0 && k < TAIL_SCAN; k++, i--) {
+		if (pread(fd, b, sizeof(b), (off_t)(SEG_FILE_HDR_SIZE + (i - 1) * SEG_ENTRY_SIZE)) ==
+			    (ssize_t)sizeof(b) && seg_entry_decode(b, &e) == 0) {
+			last = i - 1;
+			break;
+		}
+	}
+	if (last == UINT64_MAX)
+		return i == 0 ? 0 : -EBADMSG; /* empty index, or no valid entry in reach */
+	*from = e.last_frame_off;
+	/* Drop the run of entries of frame F: the replay writes them again. */
+	for (i = last + 1; i > 0; i--) {
+		if (pread(fd, b, sizeof(b), (off_t)(SEG_FILE_HDR_SIZE + (i - 1) * SEG_ENTRY_SIZE)) !=
+			    (ssize_t)sizeof(b) || seg_entry_decode(b, &e) < 0 || e.last_frame_off < *from)
+			break;
+	}
+	*keep = i;
+	return 0;
+}
+
+/* Completes the index of a worker's last segment from the frames it does
+ * not cover yet; falls back to a full rebuild of that segment. */
+static int recover_tail(const char *dir, uint16_t worker, uint32_t segno, struct seg_report *rep)
+{
+	char ipath[PATH_MAX], spath[PATH_MAX];
+	struct seg_report dummy = { 0 };
+	struct rebuild rb = { .dir = dir, .worker = worker, .fd_idx = -1, .fd_str = -1,
+			      .rep = rep ? rep : &dummy };
+	uint64_t keep = 0, from = 0;
+	int rc = seg_path(ipath, sizeof(ipath), dir, worker, segno, SEG_K_IDX);
+	if (rc == 0)
+		rc = seg_path(spath, sizeof(spath), dir, worker, segno, SEG_K_STR);
+	if (rc < 0)
+		return rc;
+	rb.fd_idx = open(ipath, O_RDWR | O_CLOEXEC);
+	rb.fd_str = open(spath, O_RDWR | O_CLOEXEC);
+	if (rb.fd_idx < 0 || rb.fd_str < 0 || tail_cut(rb.fd_idx, &keep, &from) < 0) {
+		if (rb.fd_idx >= 0)
+			close(rb.fd_idx);
+		if (rb.fd_str >= 0)
+			close(rb.fd_str);
+		return seg_index_rebuild(dir, worker, segno, rep);
+	}
+	rb.tab = calloc(OPEN_SLOTS, sizeof(*rb.tab));
+	rb.idx_buf = malloc(IDX_BUF_ENTRIES * SEG_ENTRY_SIZE);
+	rb.idx_off = SEG_FILE_HDR_SIZE + keep * SEG_ENTRY_SIZE;
+	rc = (rb.tab && rb.idx_buf) ? 0 : -ENOMEM;
+	if (rc == 0 && ftruncate(rb.fd_idx, (off_t)rb.idx_off) < 0)
+		rc = -errno;
+	if (rc == 0)
+		rc = replay_segment(&rb, segno, from);
+	if (rc == 0)
+		rc = flush_idx(&rb);
+	if (rc == 0 && (fsync(rb.fd_str) < 0 || fsync(rb.fd_idx) < 0))
+		rc = -errno;
+	rb.rep->incomplete += rb.cnt;
+	close(rb.fd_idx);
+	close(rb.fd_str);
+	free(rb.tab);
+	free(rb.idx_buf);
+	return rc;
+}
+
 int seg_recover(const char *session_dir, struct seg_report *rep)
 {
 	struct seg_list_item *items;
@@ -291,7 +377,7 @@ int seg_recover(const char *session_dir, struct seg_report *rep)
 	/* Only each worker's last segment can hold frames without entries. */
 	for (size_t i = 0; i < n && rc == 0; i++)
 		if (i + 1 == n || items[i + 1].worker != items[i].worker)
-			rc = seg_index_rebuild(session_dir, items[i].worker, items[i].segno, rep);
+			rc = recover_tail(session_dir, items[i].worker, items[i].segno, rep);
 	free(items);
 	return rc;
 }

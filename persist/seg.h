@@ -240,9 +240,11 @@ int seg_segment_check(const char *path, struct seg_report *rep);
  * rep->incomplete counts exchanges begun in the range and never ended. */
 int seg_index_rebuild(const char *session_dir, uint16_t worker, uint32_t from_segno,
 		      struct seg_report *rep);
-/* Recovery after a crash, before writers open: rebuilds the tail segment
- * index of each worker so that everything up to the last complete frame is
- * listed. */
+/* Recovery after a crash, before writers open: completes the index of
+ * each worker's last segment from the frames after its last valid entry
+ * (cost: the few frames in flight at the crash, not the session), so that
+ * everything up to the last complete frame is listed. rep->exchanges
+ * counts the exchanges recovered that way. */
 int seg_recover(const char *session_dir, struct seg_report *rep);
 /* Verifies every segment, index and string file. repair: cut torn tails
  * (ftruncate to the last valid frame) and rebuild every index. */
