@@ -189,6 +189,84 @@ static int apply_tombstones(const char *dir, struct seg_table *t)
 	return 0;
 }
 
+struct host_slot {
+	const char *p;
+	uint32_t len, id;
+};
+
+static uint64_t fnv(const char *p, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (uint8_t)p[i]) * 0x100000001b3ull;
+	return h;
+}
+
+static int rank_cmp(const void *a, const void *b)
+{
+	const struct host_slot *x = a, *y = b;
+	int c = memcmp(x->p, y->p, x->len < y->len ? x->len : y->len);
+	return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+/* Gives every row the rank of its host among the distinct hosts, so host
+ * sorting and grouping work on integers. Hosts are few; rows are many. */
+static int rank_hosts(struct seg_table *t)
+{
+	size_t cap = 1024, used = 0;
+	struct host_slot *tab = calloc(cap, sizeof(*tab));
+	uint32_t *ids = malloc((t->n ? t->n : 1) * sizeof(*ids));
+	int rc = (tab && ids) ? 0 : -ENOMEM;
+	for (size_t i = 0; i < t->n && rc == 0; i++) {
+		const struct seg_qrow *r = &t->rows[i];
+		if (2 * (used + 1) > cap) { /* grow: rehash every slot */
+			struct host_slot *nt = calloc(2 * cap, sizeof(*nt));
+			if (!nt) {
+				rc = -ENOMEM;
+				break;
+			}
+			for (size_t k = 0; k < cap; k++) {
+				if (!tab[k].p)
+					continue;
+				size_t j = fnv(tab[k].p, tab[k].len) & (2 * cap - 1);
+				while (nt[j].p)
+					j = (j + 1) & (2 * cap - 1);
+				nt[j] = tab[k];
+			}
+			free(tab);
+			tab = nt;
+			cap *= 2;
+		}
+		size_t j = fnv(r->host, r->e.host_len) & (cap - 1);
+		while (tab[j].p && (tab[j].len != r->e.host_len || memcmp(tab[j].p, r->host, tab[j].len)))
+			j = (j + 1) & (cap - 1);
+		if (!tab[j].p)
+			tab[j] = (struct host_slot){ r->host, r->e.host_len, (uint32_t)used++ };
+		ids[i] = tab[j].id;
+	}
+	struct host_slot *d = rc == 0 ? malloc((used ? used : 1) * sizeof(*d)) : NULL;
+	uint32_t *rank = rc == 0 ? malloc((used ? used : 1) * sizeof(*rank)) : NULL;
+	if (rc == 0 && (!d || !rank))
+		rc = -ENOMEM;
+	if (rc == 0) {
+		size_t m = 0;
+		for (size_t k = 0; k < cap; k++)
+			if (tab[k].p)
+				d[m++] = tab[k];
+		qsort(d, m, sizeof(*d), rank_cmp);
+		for (size_t k = 0; k < m; k++)
+			rank[d[k].id] = (uint32_t)k;
+		for (size_t i = 0; i < t->n; i++)
+			t->rows[i].host_rank = rank[ids[i]];
+		t->hosts = m;
+	}
+	free(d);
+	free(rank);
+	free(tab);
+	free(ids);
+	return rc;
+}
+
 int seg_table_load(const char *session_dir, struct seg_table *t, struct seg_report *rep)
 {
 	memset(t, 0, sizeof(*t));
@@ -229,6 +307,8 @@ int seg_table_load(const char *session_dir, struct seg_table *t, struct seg_repo
 		rc = seg_index_scan(session_dir, add_row, &l, rep);
 	if (rc == 0)
 		rc = apply_tombstones(session_dir, t);
+	if (rc == 0)
+		rc = rank_hosts(t);
 	free(l.sf);
 	free(items);
 	if (rc < 0)
@@ -328,6 +408,7 @@ static uint64_t sort_key(const struct seg_qrow *r, uint8_t sort, uint64_t t_min)
 		return with_time(name_rank(seg_type_name, r->e.type, SEG_T_COUNT), r, t_min);
 	case SEG_SORT_SIZE: return r->e.resp_size;
 	case SEG_SORT_DURATION: return r->e.duration_ns;
+	case SEG_SORT_HOST: return with_time(r->host_rank, r, t_min);
 	default: return r->e.start_ns;
 	}
 }
@@ -440,7 +521,7 @@ int seg_query_run(const struct seg_table *t, const struct seg_query *q, struct s
 		return rc;
 	if (q->sort == SEG_SORT_URL)
 		qsort_r(v, m, sizeof(*v), kp_cmp_url, (void *)t);
-	else if (q->sort == SEG_SORT_HOST)
+	else if (q->sort == SEG_SORT_HOST && t->hosts > 0xffff)
 		qsort_r(v, m, sizeof(*v), kp_cmp_host, (void *)t);
 	else
 		rc = radix_sort(v, m);
@@ -483,34 +564,34 @@ static int grp_cmp(const void *a, const void *b)
 	return strcmp(x->key, y->key);
 }
 
-/* Sorted runs of equal hosts become groups; groups are few, rows many. */
+/* Counts per host rank; the key text comes from any row of that rank. */
 static int group_hosts(const struct seg_table *t, struct kp *v, size_t m,
 		       struct seg_group_row **out, size_t *ng)
 {
-	qsort_r(v, m, sizeof(*v), kp_cmp_host, (void *)t);
-	size_t cap = 64, n = 0;
-	struct seg_group_row *g = malloc(cap * sizeof(*g));
-	if (!g)
+	uint64_t *cnt = calloc(t->hosts ? t->hosts : 1, sizeof(*cnt));
+	uint32_t *any = malloc((t->hosts ? t->hosts : 1) * sizeof(*any));
+	struct seg_group_row *g = malloc((t->hosts ? t->hosts : 1) * sizeof(*g));
+	if (!cnt || !any || !g) {
+		free(cnt);
+		free(any);
+		free(g);
 		return -ENOMEM;
-	for (size_t i = 0; i < m; i++) {
-		const struct seg_qrow *r = &t->rows[v[i].row];
-		const struct seg_qrow *p = i ? &t->rows[v[i - 1].row] : NULL;
-		if (p && !text_cmp(p->host, p->e.host_len, r->host, r->e.host_len)) {
-			g[n - 1].count++;
-			continue;
-		}
-		if (n == cap) {
-			struct seg_group_row *ng2 = realloc(g, 2 * cap * sizeof(*g));
-			if (!ng2) {
-				free(g);
-				return -ENOMEM;
-			}
-			g = ng2;
-			cap *= 2;
-		}
-		snprintf(g[n].key, sizeof(g[n].key), "%.*s", (int)r->e.host_len, r->host);
-		g[n++].count = 1;
 	}
+	for (size_t i = 0; i < m; i++) {
+		uint32_t h = t->rows[v[i].row].host_rank;
+		cnt[h]++;
+		any[h] = v[i].row;
+	}
+	size_t n = 0;
+	for (size_t h = 0; h < t->hosts; h++) {
+		if (!cnt[h])
+			continue;
+		const struct seg_qrow *r = &t->rows[any[h]];
+		snprintf(g[n].key, sizeof(g[n].key), "%.*s", (int)r->e.host_len, r->host);
+		g[n++].count = cnt[h];
+	}
+	free(cnt);
+	free(any);
 	*out = g;
 	*ng = n;
 	return 0;

@@ -18,6 +18,7 @@
 struct seg_qrow {
 	struct seg_entry e; /* e.flags has SEG_F_DELETED when tombstoned */
 	const char *host, *url;
+	uint32_t host_rank; /* position of host among the table's distinct hosts, sorted */
 };
 
 struct seg_table {
@@ -25,6 +26,7 @@ struct seg_table {
 	size_t n, rows_cap;
 	size_t deleted;   /* rows with SEG_F_DELETED */
 	uint64_t t_min, t_max; /* start_ns range of the rows */
+	size_t hosts;     /* distinct hosts */
 	char **strs;      /* mapped string files (owned) */
 	uint64_t *str_lens;
 	size_t nstrs;
@@ -69,7 +71,7 @@ int seg_sort_parse(const char *s);
 bool seg_query_match(const struct seg_query *q, const struct seg_qrow *r);
 /* Filters, sorts and pages; q NULL = everything by time. Numeric sorts
  * are a stable radix sort: status/method/type ties in start-time order,
- * others in load order; url ties by id, host then url then id.
+ * host (by name) then start time; others in load order; url ties by id.
  * Free res with seg_result_free. In the query functions q may be NULL. */
 int seg_query_run(const struct seg_table *t, const struct seg_query *q, struct seg_result *res);
 void seg_result_free(struct seg_result *res);
