@@ -104,6 +104,64 @@ static int find_cb(void *ctx, const struct seg_entry *e)
 	return 1; /* stop */
 }
 
+/* Reads entry i of an index file; false when unreadable or invalid. */
+static bool entry_at(int fd, uint64_t i, struct seg_entry *e)
+{
+	uint8_t b[SEG_ENTRY_SIZE];
+	return pread(fd, b, sizeof(b), (off_t)(SEG_FILE_HDR_SIZE + i * SEG_ENTRY_SIZE)) ==
+		       (ssize_t)sizeof(b) && seg_entry_decode(b, e) == 0;
+}
+
+/* Fast path of seg_find in one index file. Entries are in END order and
+ * ids in BEGIN order, so ids are nearly sorted: binary search for the
+ * position, then look FIND_WINDOW entries either side. Misses (damaged
+ * probes, an exchange that outlived thousands of others) return false and
+ * the caller scans everything. */
+#define FIND_WINDOW 1024u
+static bool find_fast(const char *dir, uint16_t worker, uint32_t segno, uint64_t id,
+		      struct seg_entry *out)
+{
+	char path[PATH_MAX];
+	struct stat sb;
+	if (seg_path(path, sizeof(path), dir, worker, segno, SEG_K_IDX) < 0)
+		return false;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	bool found = false;
+	uint64_t n = fstat(fd, &sb) == 0 && sb.st_size > SEG_FILE_HDR_SIZE ?
+			     ((uint64_t)sb.st_size - SEG_FILE_HDR_SIZE) / SEG_ENTRY_SIZE : 0;
+	uint64_t lo = 0, hi = n;
+	struct seg_entry e;
+	for (int guard = 0; guard < 64 && lo < hi; guard++) {
+		uint64_t mid = lo + (hi - lo) / 2;
+		if (!entry_at(fd, mid, &e))
+			break; /* damaged probe: the window below still helps */
+		if (e.id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	uint64_t a = lo > FIND_WINDOW ? lo - FIND_WINDOW : 0;
+	uint64_t b = lo + FIND_WINDOW < n ? lo + FIND_WINDOW : n;
+	uint8_t *buf = a < b ? malloc((b - a) * SEG_ENTRY_SIZE) : NULL;
+	if (buf && pread(fd, buf, (b - a) * SEG_ENTRY_SIZE,
+			 (off_t)(SEG_FILE_HDR_SIZE + a * SEG_ENTRY_SIZE)) ==
+			   (ssize_t)((b - a) * SEG_ENTRY_SIZE)) {
+		for (uint64_t i = 0; i < b - a && !found; i++)
+			if (seg_get64(buf + i * SEG_ENTRY_SIZE) == id &&
+			    seg_entry_decode(buf + i * SEG_ENTRY_SIZE, out) == 0)
+				found = true;
+	}
+	free(buf);
+	close(fd);
+	if (found) {
+		out->worker = worker;
+		out->segno = segno;
+	}
+	return found;
+}
+
 int seg_find(const char *session_dir, uint64_t id, struct seg_entry *out)
 {
 	uint16_t worker = (uint16_t)(id >> SEG_ID_WORKER_SHIFT);
@@ -115,6 +173,9 @@ int seg_find(const char *session_dir, uint64_t id, struct seg_entry *out)
 	if (rc < 0)
 		return rc;
 	struct find_ctx f = { .id = id, .out = out };
+	for (size_t i = n; i > 0 && !f.found; i--)
+		if (items[i - 1].worker == worker)
+			f.found = find_fast(session_dir, worker, items[i - 1].segno, id, out);
 	/* Newest first: recent exchanges are looked at most. */
 	for (size_t i = n; i > 0 && !f.found; i--) {
 		if (items[i - 1].worker != worker)
