@@ -419,15 +419,6 @@ static int text_cmp(const char *a, size_t an, const char *b, size_t bn)
 	return c ? c : (an > bn) - (an < bn);
 }
 
-static int kp_cmp_url(const void *a, const void *b, void *ctx)
-{
-	const struct seg_table *t = ctx;
-	const struct seg_qrow *x = &t->rows[((const struct kp *)a)->row];
-	const struct seg_qrow *y = &t->rows[((const struct kp *)b)->row];
-	int c = text_cmp(x->url, x->e.url_len, y->url, y->e.url_len);
-	return c ? c : (x->e.id > y->e.id) - (x->e.id < y->e.id);
-}
-
 static int kp_cmp_host(const void *a, const void *b, void *ctx)
 {
 	const struct seg_table *t = ctx;
@@ -477,6 +468,81 @@ static int radix_sort(struct kp *v, size_t n)
 	return 0;
 }
 
+struct url_ctx {
+	const struct seg_table *t;
+	uint32_t depth; /* bytes every string of the run shares */
+};
+
+static int kp_cmp_url_from(const void *a, const void *b, void *ctx)
+{
+	const struct url_ctx *c = ctx;
+	const struct seg_qrow *x = &c->t->rows[((const struct kp *)a)->row];
+	const struct seg_qrow *y = &c->t->rows[((const struct kp *)b)->row];
+	uint32_t d = c->depth, xl = x->e.url_len, yl = y->e.url_len;
+	int r = text_cmp(x->url + (d < xl ? d : xl), d < xl ? xl - d : 0,
+			 y->url + (d < yl ? d : yl), d < yl ? yl - d : 0);
+	return r ? r : (x->e.id > y->e.id) - (x->e.id < y->e.id);
+}
+
+/* Bytes depth..depth+7 of a URL, big-endian, zero-padded: comparing these
+ * keys compares the strings there (URLs hold no NUL). */
+static uint64_t url_chunk(const struct seg_qrow *r, uint32_t depth)
+{
+	uint64_t k = 0;
+	for (uint32_t i = 0; i < 8; i++) {
+		uint32_t o = depth + i;
+		k = k << 8 | (o < r->e.url_len ? (uint8_t)r->url[o] : 0);
+	}
+	return k;
+}
+
+/* MSD sort by URL: large runs are radix-sorted on the next 8 bytes and
+ * split into runs of equal bytes; small runs and runs of equal URLs are
+ * finished by comparison from their common depth (ties by id). Bounded:
+ * every run either shrinks or goes 8 bytes deeper, up to SEG_URL_MAX. */
+#define URL_RADIX_MIN 4096u
+static int sort_urls(const struct seg_table *t, struct kp *v, size_t m)
+{
+	struct run { uint32_t start, len, depth; };
+	size_t cap = 64, top = 0;
+	struct run *st = malloc(cap * sizeof(*st));
+	if (!st)
+		return -ENOMEM;
+	st[top++] = (struct run){ 0, (uint32_t)m, 0 };
+	int rc = 0;
+	while (top > 0 && rc == 0) {
+		struct run r = st[--top];
+		struct url_ctx c = { t, r.depth };
+		if (r.len < URL_RADIX_MIN || r.depth >= SEG_URL_MAX) {
+			qsort_r(v + r.start, r.len, sizeof(*v), kp_cmp_url_from, &c);
+			continue;
+		}
+		for (uint32_t i = r.start; i < r.start + r.len; i++)
+			v[i].key = url_chunk(&t->rows[v[i].row], r.depth);
+		rc = radix_sort(v + r.start, r.len);
+		for (uint32_t a = r.start, b; rc == 0 && a < r.start + r.len; a = b) {
+			for (b = a + 1; b < r.start + r.len && v[b].key == v[a].key; b++)
+				;
+			if (b - a < 2)
+				continue;
+			if (top == cap) {
+				struct run *ns = realloc(st, 2 * cap * sizeof(*st));
+				if (!ns) {
+					rc = -ENOMEM;
+					break;
+				}
+				st = ns;
+				cap *= 2;
+			}
+			/* A zero low byte means every string of the run ended here. */
+			bool ended = (v[a].key & 0xff) == 0;
+			st[top++] = (struct run){ a, b - a, ended ? SEG_URL_MAX : r.depth + 8 };
+		}
+	}
+	free(st);
+	return rc;
+}
+
 /* Collects matching rows as (key, row) pairs. */
 static int collect_matches(const struct seg_table *t, const struct seg_query *q, struct kp **out,
 			   size_t *n)
@@ -520,7 +586,7 @@ int seg_query_run(const struct seg_table *t, const struct seg_query *q, struct s
 	if (rc < 0)
 		return rc;
 	if (q->sort == SEG_SORT_URL)
-		qsort_r(v, m, sizeof(*v), kp_cmp_url, (void *)t);
+		rc = sort_urls(t, v, m);
 	else if (q->sort == SEG_SORT_HOST && t->hosts > 0xffff)
 		qsort_r(v, m, sizeof(*v), kp_cmp_host, (void *)t);
 	else
