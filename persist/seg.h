@@ -212,7 +212,9 @@ struct seg_report {
 	char first_damage[256]; /* "w000-00000001.seg: frame at 4096: payload checksum" */
 };
 
-/* Finds id's index entry (tombstones not applied). Returns 0 or -ENOENT. */
+/* Finds id's index entry (tombstones not applied): binary search with a
+ * window in each index file of the id's worker, then a full scan on a miss.
+ * Returns 0 or -ENOENT. */
 int seg_find(const char *session_dir, uint64_t id, struct seg_entry *out);
 /* Reads the exchange an index entry points to, decompressing only the frames
  * from its first to its last. Returns 0, -ENOENT, -EBADMSG (its frames are
@@ -229,9 +231,9 @@ void seg_exchange_free(struct seg_exchange *x);
 int seg_index_scan(const char *session_dir, int (*fn)(void *ctx, const struct seg_entry *e),
 		   void *ctx, struct seg_report *rep);
 
-/* Iterates every record of every valid frame of one segment file (by path)
- * and counts damage; the callback gets record type, id and payload. Used
- * by fsck, tests and the fuzz target. */
+/* Walks every valid frame of one segment file (by path), counting frames,
+ * records, ended exchanges and damage into rep. Used by tests and the fuzz
+ * target; seg_fsck does the same for a whole session. */
 int seg_segment_check(const char *path, struct seg_report *rep);
 
 /* Rebuilds index and string files of one worker from its segments alone,
