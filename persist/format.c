@@ -1,0 +1,317 @@
+/* persist/format.c: encoding and decoding of the fixed-size on-disk
+ * structures (file header, frame header, index entry; layouts at the top
+ * of persist/segment.c), crc32c, file naming and the name tables. Every
+ * decoder checks its checksum and bounds before filling its output.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "persist/seg-int.h"
+
+static uint32_t crc_table[256];
+static bool crc_ready;
+
+static const char *const method_names[SEG_M_COUNT] = {
+	"OTHER", "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE"
+};
+static const char *const type_names[SEG_T_COUNT] = {
+	"none", "json", "html", "xml", "js", "css", "text", "image", "media", "font", "form",
+	"binary", "other"
+};
+static const char *const error_names[SEG_E_COUNT] = {
+	"none", "dns", "connect", "tls", "timeout", "reset", "protocol", "upstream_closed",
+	"client_closed", "other"
+};
+static const char *const kind_ext[3] = { "seg", "idx", "str" };
+static const char *const kind_magic[3] = { SEG_MAGIC_SEG, SEG_MAGIC_IDX, SEG_MAGIC_STR };
+
+static void crc_init(void)
+{
+	for (uint32_t i = 0; i < 256; i++) {
+		uint32_t c = i;
+		for (int k = 0; k < 8; k++)
+			c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+		crc_table[i] = c;
+	}
+	crc_ready = true;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("sse4.2"))) static uint32_t crc_hw(uint32_t crc, const uint8_t *p,
+							     size_t n)
+{
+	uint64_t c = crc;
+	while (n >= 8) {
+		uint64_t v;
+		memcpy(&v, p, 8);
+		c = __builtin_ia32_crc32di(c, v);
+		p += 8;
+		n -= 8;
+	}
+	uint32_t c32 = (uint32_t)c;
+	while (n > 0) {
+		c32 = __builtin_ia32_crc32qi(c32, *p++);
+		n--;
+	}
+	return c32;
+}
+#endif
+
+uint32_t seg_crc32c(uint32_t crc, const void *buf, size_t n)
+{
+	const uint8_t *p = buf;
+	crc = ~crc;
+#if defined(__x86_64__)
+	if (__builtin_cpu_supports("sse4.2"))
+		return ~crc_hw(crc, p, n);
+#endif
+	if (!crc_ready)
+		crc_init(); /* idempotent: a race writes the same values */
+	for (size_t i = 0; i < n; i++)
+		crc = crc_table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
+	return ~crc;
+}
+
+void seg_fhdr_encode(uint8_t out[SEG_FILE_HDR_SIZE], enum seg_kind k, const struct seg_fhdr *h)
+{
+	memset(out, 0, SEG_FILE_HDR_SIZE);
+	memcpy(out, kind_magic[k], 8);
+	seg_put16(out + 8, h->worker);
+	seg_put32(out + 12, h->segno);
+	seg_put64(out + 16, h->created_ns);
+	seg_put32(out + 28, seg_crc32c(0, out, 28));
+}
+
+int seg_fhdr_decode(const uint8_t in[SEG_FILE_HDR_SIZE], enum seg_kind k, struct seg_fhdr *h)
+{
+	if (memcmp(in, kind_magic[k], 8) != 0)
+		return -EBADMSG;
+	if (seg_get32(in + 28) != seg_crc32c(0, in, 28))
+		return -EBADMSG;
+	h->worker = seg_get16(in + 8);
+	h->segno = seg_get32(in + 12);
+	h->created_ns = seg_get64(in + 16);
+	if (h->worker >= SEG_WORKERS_MAX)
+		return -EBADMSG;
+	return 0;
+}
+
+void seg_frame_hdr_encode(uint8_t out[SEG_FRAME_HDR_SIZE], const struct seg_frame_hdr *h)
+{
+	seg_put32(out, SEG_FRAME_MAGIC);
+	seg_put32(out + 4, h->clen);
+	seg_put32(out + 8, h->ulen);
+	seg_put32(out + 12, h->nrec);
+	seg_put64(out + 16, h->id_hi);
+	seg_put32(out + 24, h->payload_crc);
+	seg_put32(out + 28, seg_crc32c(0, out, 28));
+}
+
+int seg_frame_hdr_decode(const uint8_t in[SEG_FRAME_HDR_SIZE], struct seg_frame_hdr *h)
+{
+	if (seg_get32(in) != SEG_FRAME_MAGIC)
+		return -EBADMSG;
+	if (seg_get32(in + 28) != seg_crc32c(0, in, 28))
+		return -EBADMSG;
+	h->clen = seg_get32(in + 4);
+	h->ulen = seg_get32(in + 8);
+	h->nrec = seg_get32(in + 12);
+	h->id_hi = seg_get64(in + 16);
+	h->payload_crc = seg_get32(in + 24);
+	if (h->clen == 0 || h->clen > SEG_FRAME_CLEN_MAX)
+		return -EBADMSG;
+	if (h->ulen > SEG_FRAME_ULEN_MAX || h->nrec > SEG_FRAME_RECS_MAX)
+		return -EBADMSG;
+	return 0;
+}
+
+void seg_entry_encode(uint8_t out[SEG_ENTRY_SIZE], const struct seg_entry *e)
+{
+	memset(out, 0, SEG_ENTRY_SIZE);
+	seg_put64(out + 0, e->id);
+	seg_put64(out + 8, e->start_ns);
+	seg_put64(out + 16, e->duration_ns);
+	seg_put32(out + 24, e->frame_off);
+	seg_put32(out + 28, e->last_frame_off);
+	seg_put32(out + 32, e->str_off);
+	seg_put16(out + 36, e->host_len);
+	seg_put16(out + 38, e->url_len);
+	seg_put64(out + 40, e->req_size);
+	seg_put64(out + 48, e->resp_size);
+	memcpy(out + 56, e->client.addr, 16);
+	seg_put16(out + 72, e->client.port);
+	seg_put16(out + 74, e->status);
+	seg_put32(out + 76, e->flags & ~SEG_F_DELETED);
+	out[80] = e->method;
+	out[81] = e->type;
+	out[82] = e->error;
+	out[83] = e->client.family;
+	seg_put32(out + 84, e->str_crc);
+	seg_put16(out + 88, e->span);
+	seg_put32(out + 92, seg_crc32c(0, out, 92));
+}
+
+int seg_entry_decode(const uint8_t in[SEG_ENTRY_SIZE], struct seg_entry *e)
+{
+	if (seg_get32(in + 92) != seg_crc32c(0, in, 92))
+		return -EBADMSG;
+	memset(e, 0, sizeof(*e));
+	e->id = seg_get64(in + 0);
+	e->start_ns = seg_get64(in + 8);
+	e->duration_ns = seg_get64(in + 16);
+	e->frame_off = seg_get32(in + 24);
+	e->last_frame_off = seg_get32(in + 28);
+	e->str_off = seg_get32(in + 32);
+	e->host_len = seg_get16(in + 36);
+	e->url_len = seg_get16(in + 38);
+	e->req_size = seg_get64(in + 40);
+	e->resp_size = seg_get64(in + 48);
+	memcpy(e->client.addr, in + 56, 16);
+	e->client.port = seg_get16(in + 72);
+	e->status = seg_get16(in + 74);
+	e->flags = seg_get32(in + 76);
+	e->method = in[80];
+	e->type = in[81];
+	e->error = in[82];
+	e->client.family = in[83];
+	e->str_crc = seg_get32(in + 84);
+	e->span = seg_get16(in + 88);
+	if (e->host_len > SEG_HOST_MAX || e->url_len > SEG_URL_MAX)
+		return -EBADMSG;
+	if (e->method >= SEG_M_COUNT || e->type >= SEG_T_COUNT || e->error >= SEG_E_COUNT)
+		return -EBADMSG;
+	if (e->last_frame_off < SEG_FILE_HDR_SIZE || e->frame_off < SEG_FILE_HDR_SIZE)
+		return -EBADMSG;
+	if (e->span == 0 && e->frame_off > e->last_frame_off)
+		return -EBADMSG;
+	return 0;
+}
+
+void seg_file_name(char *buf, size_t cap, uint16_t worker, uint32_t segno, enum seg_kind k)
+{
+	snprintf(buf, cap, "w%03u-%08u.%s", (unsigned)worker, (unsigned)segno, kind_ext[k]);
+}
+
+bool seg_file_parse(const char *name, uint16_t *worker, uint32_t *segno, enum seg_kind *k)
+{
+	unsigned w, s;
+	char ext[4];
+	int used = 0;
+	if (strlen(name) != 17 || name[0] != 'w' || name[4] != '-' || name[13] != '.')
+		return false;
+	if (sscanf(name, "w%3u-%8u.%3s%n", &w, &s, ext, &used) != 3 || used != 17)
+		return false;
+	for (int i = 0; i < 3; i++) {
+		if (strcmp(ext, kind_ext[i]) == 0 && w < SEG_WORKERS_MAX && s >= 1) {
+			*worker = (uint16_t)w;
+			*segno = s;
+			*k = (enum seg_kind)i;
+			return true;
+		}
+	}
+	return false;
+}
+
+static int item_cmp(const void *a, const void *b)
+{
+	const struct seg_list_item *x = a, *y = b;
+	if (x->worker != y->worker)
+		return x->worker < y->worker ? -1 : 1;
+	return x->segno < y->segno ? -1 : x->segno > y->segno;
+}
+
+int seg_list_segments(const char *session_dir, struct seg_list_item **out, size_t *n)
+{
+	DIR *d = opendir(session_dir);
+	if (!d)
+		return -errno;
+	size_t cap = 64, cnt = 0;
+	struct seg_list_item *v = malloc(cap * sizeof(*v));
+	int rc = v ? 0 : -ENOMEM;
+	struct dirent *de;
+	while (rc == 0 && (de = readdir(d)) != NULL) {
+		uint16_t w;
+		uint32_t s;
+		enum seg_kind k;
+		if (!seg_file_parse(de->d_name, &w, &s, &k) || k != SEG_K_SEG)
+			continue;
+		if (cnt == SEG_FILES_MAX) {
+			rc = -E2BIG;
+			break;
+		}
+		if (cnt == cap) {
+			struct seg_list_item *nv = realloc(v, 2 * cap * sizeof(*v));
+			if (!nv) {
+				rc = -ENOMEM;
+				break;
+			}
+			v = nv;
+			cap *= 2;
+		}
+		v[cnt].worker = w;
+		v[cnt].segno = s;
+		cnt++;
+	}
+	closedir(d);
+	if (rc < 0) {
+		free(v);
+		return rc;
+	}
+	qsort(v, cnt, sizeof(*v), item_cmp);
+	*out = v;
+	*n = cnt;
+	return 0;
+}
+
+void seg_report_damage(struct seg_report *rep, const char *file, uint64_t off, const char *what)
+{
+	if (!rep || rep->first_damage[0])
+		return;
+	snprintf(rep->first_damage, sizeof(rep->first_damage), "%s: offset %llu: %s", file,
+		 (unsigned long long)off, what);
+}
+
+const char *seg_method_name(uint8_t m) { return m < SEG_M_COUNT ? method_names[m] : "OTHER"; }
+const char *seg_type_name(uint8_t t) { return t < SEG_T_COUNT ? type_names[t] : "other"; }
+const char *seg_error_name(uint8_t e) { return e < SEG_E_COUNT ? error_names[e] : "other"; }
+
+uint8_t seg_method_parse(const char *s, size_t n)
+{
+	for (uint8_t m = 1; m < SEG_M_COUNT; m++)
+		if (strlen(method_names[m]) == n && memcmp(method_names[m], s, n) == 0)
+			return m;
+	return SEG_M_OTHER;
+}
+
+static bool has_ci(const char *s, size_t n, const char *needle)
+{
+	size_t k = strlen(needle);
+	for (size_t i = 0; i + k <= n; i++)
+		if (strncasecmp(s + i, needle, k) == 0)
+			return true;
+	return false;
+}
+
+/* Maps a Content-Type value to a class; order matters (image/svg+xml is
+ * an image, application/xhtml+xml is html). */
+uint8_t seg_type_from_mime(const char *s, size_t n)
+{
+	static const struct { const char *needle; uint8_t t; } map[] = {
+		{ "image/", SEG_T_IMAGE }, { "audio/", SEG_T_MEDIA }, { "video/", SEG_T_MEDIA },
+		{ "json", SEG_T_JSON }, { "html", SEG_T_HTML }, { "javascript", SEG_T_JS },
+		{ "ecmascript", SEG_T_JS }, { "xml", SEG_T_XML }, { "text/css", SEG_T_CSS },
+		{ "font", SEG_T_FONT }, { "x-www-form-urlencoded", SEG_T_FORM },
+		{ "multipart/form-data", SEG_T_FORM }, { "text/", SEG_T_TEXT },
+		{ "octet-stream", SEG_T_BINARY }, { "application/", SEG_T_OTHER },
+	};
+	if (n == 0)
+		return SEG_T_NONE;
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (has_ci(s, n, map[i].needle))
+			return map[i].t;
+	return SEG_T_OTHER;
+}

@@ -1,0 +1,382 @@
+/* persist/open.c: index scans, finding an exchange by id and opening it
+ * (decompressing only the frames from its BEGIN to its END). An exchange
+ * whose frame range holds a damaged frame is refused (-EBADMSG): a missing
+ * body chunk would otherwise come back as silently wrong bytes.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "persist/reader-int.h"
+
+#define IDX_CHUNK_ENTRIES 4096u
+
+/* Calls fn for each valid entry of one index file; counts damage. */
+static int idx_file_scan(const char *dir, uint16_t worker, uint32_t segno,
+			 int (*fn)(void *, const struct seg_entry *), void *ctx,
+			 struct seg_report *rep)
+{
+	char path[PATH_MAX];
+	int rc = seg_path(path, sizeof(path), dir, worker, segno, SEG_K_IDX);
+	if (rc < 0)
+		return rc;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno; /* fsck --repair rebuilds it */
+	struct stat sb;
+	uint8_t *buf = malloc(IDX_CHUNK_ENTRIES * SEG_ENTRY_SIZE);
+	if (!buf || fstat(fd, &sb) < 0) {
+		rc = buf ? -errno : -ENOMEM;
+		goto out;
+	}
+	uint64_t size = (uint64_t)sb.st_size, off = SEG_FILE_HDR_SIZE;
+	if (size >= SEG_FILE_HDR_SIZE && pread(fd, buf, SEG_FILE_HDR_SIZE, 0) == SEG_FILE_HDR_SIZE) {
+		struct seg_fhdr h;
+		if (seg_fhdr_decode(buf, SEG_K_IDX, &h) < 0 && rep)
+			seg_report_damage(rep, path, 0, "bad index file header");
+	}
+	while (rc == 0 && off + SEG_ENTRY_SIZE <= size) {
+		uint64_t n = (size - off) / SEG_ENTRY_SIZE;
+		n = n > IDX_CHUNK_ENTRIES ? IDX_CHUNK_ENTRIES : n;
+		ssize_t got = pread(fd, buf, n * SEG_ENTRY_SIZE, (off_t)off);
+		if (got != (ssize_t)(n * SEG_ENTRY_SIZE)) {
+			rc = -EIO;
+			break;
+		}
+		for (uint64_t i = 0; i < n && rc == 0; i++) {
+			struct seg_entry e;
+			if (seg_entry_decode(buf + i * SEG_ENTRY_SIZE, &e) < 0) {
+				if (rep) {
+					rep->entries_bad++;
+					seg_report_damage(rep, path, off + i * SEG_ENTRY_SIZE,
+							  "bad index entry");
+				}
+				continue;
+			}
+			e.worker = worker;
+			e.segno = segno;
+			if (rep)
+				rep->entries_ok++;
+			rc = fn(ctx, &e);
+		}
+		off += n * SEG_ENTRY_SIZE;
+	}
+	if (rc == 0 && off < size && size > SEG_FILE_HDR_SIZE && rep)
+		rep->torn_bytes += size - off; /* a partly written last entry */
+out:
+	free(buf);
+	close(fd);
+	return rc;
+}
+
+int seg_index_scan(const char *session_dir, int (*fn)(void *ctx, const struct seg_entry *e),
+		   void *ctx, struct seg_report *rep)
+{
+	struct seg_list_item *items;
+	size_t n;
+	int rc = seg_list_segments(session_dir, &items, &n);
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = idx_file_scan(session_dir, items[i].worker, items[i].segno, fn, ctx, rep);
+	free(items);
+	return rc;
+}
+
+struct find_ctx {
+	uint64_t id;
+	struct seg_entry *out;
+	bool found;
+};
+
+static int find_cb(void *ctx, const struct seg_entry *e)
+{
+	struct find_ctx *f = ctx;
+	if (e->id != f->id)
+		return 0;
+	*f->out = *e;
+	f->found = true;
+	return 1; /* stop */
+}
+
+/* Reads entry i of an index file; false when unreadable or invalid. */
+static bool entry_at(int fd, uint64_t i, struct seg_entry *e)
+{
+	uint8_t b[SEG_ENTRY_SIZE];
+	return pread(fd, b, sizeof(b), (off_t)(SEG_FILE_HDR_SIZE + i * SEG_ENTRY_SIZE)) ==
+		       (ssize_t)sizeof(b) && seg_entry_decode(b, e) == 0;
+}
+
+/* Fast path of seg_find in one index file. Entries are in END order and
+ * ids in BEGIN order, so ids are nearly sorted: binary search for the
+ * position, then look FIND_WINDOW entries either side. Misses (damaged
+ * probes, an exchange that outlived thousands of others) return false and
+ * the caller scans everything. */
+#define FIND_WINDOW 1024u
+static bool find_fast(const char *dir, uint16_t worker, uint32_t segno, uint64_t id,
+		      struct seg_entry *out)
+{
+	char path[PATH_MAX];
+	struct stat sb;
+	if (seg_path(path, sizeof(path), dir, worker, segno, SEG_K_IDX) < 0)
+		return false;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	bool found = false;
+	uint64_t n = fstat(fd, &sb) == 0 && sb.st_size > SEG_FILE_HDR_SIZE ?
+			     ((uint64_t)sb.st_size - SEG_FILE_HDR_SIZE) / SEG_ENTRY_SIZE : 0;
+	uint64_t lo = 0, hi = n;
+	struct seg_entry e;
+	for (int guard = 0; guard < 64 && lo < hi; guard++) {
+		uint64_t mid = lo + (hi - lo) / 2;
+		if (!entry_at(fd, mid, &e))
+			break; /* damaged probe: the window below still helps */
+		if (e.id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	uint64_t a = lo > FIND_WINDOW ? lo - FIND_WINDOW : 0;
+	uint64_t b = lo + FIND_WINDOW < n ? lo + FIND_WINDOW : n;
+	uint8_t *buf = a < b ? malloc((b - a) * SEG_ENTRY_SIZE) : NULL;
+	if (buf && pread(fd, buf, (b - a) * SEG_ENTRY_SIZE,
+			 (off_t)(SEG_FILE_HDR_SIZE + a * SEG_ENTRY_SIZE)) ==
+			   (ssize_t)((b - a) * SEG_ENTRY_SIZE)) {
+		for (uint64_t i = 0; i < b - a && !found; i++)
+			if (seg_get64(buf + i * SEG_ENTRY_SIZE) == id &&
+			    seg_entry_decode(buf + i * SEG_ENTRY_SIZE, out) == 0)
+				found = true;
+	}
+	free(buf);
+	close(fd);
+	if (found) {
+		out->worker = worker;
+		out->segno = segno;
+	}
+	return found;
+}
+
+int seg_find(const char *session_dir, uint64_t id, struct seg_entry *out)
+{
+	uint16_t worker = (uint16_t)(id >> SEG_ID_WORKER_SHIFT);
+	if (id >> SEG_ID_WORKER_SHIFT >= SEG_WORKERS_MAX)
+		return -ENOENT;
+	struct seg_list_item *items;
+	size_t n;
+	int rc = seg_list_segments(session_dir, &items, &n);
+	if (rc < 0)
+		return rc;
+	struct find_ctx f = { .id = id, .out = out };
+	for (size_t i = n; i > 0 && !f.found; i--)
+		if (items[i - 1].worker == worker)
+			f.found = find_fast(session_dir, worker, items[i - 1].segno, id, out);
+	/* Newest first: recent exchanges are looked at most. */
+	for (size_t i = n; i > 0 && !f.found; i--) {
+		if (items[i - 1].worker != worker)
+			continue;
+		rc = idx_file_scan(session_dir, worker, items[i - 1].segno, find_cb, &f, NULL);
+		if (rc < 0)
+			break;
+	}
+	free(items);
+	if (rc < 0)
+		return rc;
+	return f.found ? 0 : -ENOENT;
+}
+
+static char *dupn(const uint8_t *p, size_t n)
+{
+	char *s = malloc(n + 1);
+	if (s) {
+		memcpy(s, p, n);
+		s[n] = '\0';
+	}
+	return s;
+}
+
+static int on_begin(struct seg_exchange *x, const uint8_t *q)
+{
+	x->start_ns = seg_get64(q);
+	x->flags |= seg_get32(q + 12);
+	memcpy(x->client.addr, q + 16, 16);
+	x->client.port = seg_get16(q + 32);
+	x->client.family = q[34];
+	x->scheme = q[35];
+	x->http_version = q[36];
+	x->method = q[37];
+	x->port = seg_get16(q + 38);
+	size_t l[5] = { seg_get16(q + 40), seg_get16(q + 42), seg_get16(q + 44),
+			seg_get16(q + 46), seg_get32(q + 48) };
+	const uint8_t *p = q + SEG_BEGIN_FIXED;
+	char **dst[4] = { &x->method_text, &x->host, &x->url, &x->client_name };
+	for (int i = 0; i < 4; i++) {
+		free(*dst[i]);
+		*dst[i] = dupn(p, l[i]);
+		if (!*dst[i])
+			return -ENOMEM;
+		p += l[i];
+	}
+	free(x->req_head);
+	x->req_head = (uint8_t *)dupn(p, l[4]);
+	x->req_head_len = l[4];
+	return x->req_head ? 0 : -ENOMEM;
+}
+
+static int on_resp_head(struct seg_exchange *x, const uint8_t *q)
+{
+	x->status = seg_get16(q);
+	x->type = q[2];
+	size_t rl = seg_get16(q + 4), hl = seg_get32(q + 8);
+	free(x->reason);
+	free(x->resp_head);
+	x->reason = dupn(q + SEG_RESP_FIXED, rl);
+	x->resp_head = (uint8_t *)dupn(q + SEG_RESP_FIXED + rl, hl);
+	x->resp_head_len = hl;
+	return (x->reason && x->resp_head) ? 0 : -ENOMEM;
+}
+
+static int on_end(struct seg_exchange *x, const uint8_t *q)
+{
+	x->status = seg_get16(q);
+	x->type = q[2];
+	x->error = q[3];
+	x->flags |= seg_get32(q + 4);
+	uint64_t *tv[9] = { &x->t.dns_ns, &x->t.connect_ns, &x->t.tls_ns, &x->t.ttfb_ns,
+			    &x->t.total_ns, &x->wire.req_head, &x->wire.req_body,
+			    &x->wire.resp_head, &x->wire.resp_body };
+	for (int i = 0; i < 9; i++)
+		*tv[i] = seg_get64(q + 8 + 8 * i);
+	free(x->err_msg);
+	x->err_msg = dupn(q + SEG_END_FIXED, seg_get16(q + 80));
+	x->complete = true;
+	return x->err_msg ? 0 : -ENOMEM;
+}
+
+static int on_body(struct seg_exchange *x, const struct seg_open_opts *o, enum seg_dir d,
+		   const uint8_t *p, size_t n)
+{
+	if (o && o->on_body)
+		return o->on_body(o->ctx, d, p, n);
+	size_t max = o ? o->body_max[d] : 0;
+	size_t k = n;
+	if (x->body_len[d] + k > max) {
+		k = max - x->body_len[d];
+		x->body_cut[d] = true;
+	}
+	if (k == 0)
+		return 0;
+	uint8_t *nb = realloc(x->body[d], x->body_len[d] + k);
+	if (!nb)
+		return -ENOMEM;
+	memcpy(nb + x->body_len[d], p, k);
+	x->body[d] = nb;
+	x->body_len[d] += k;
+	return 0;
+}
+
+/* Applies the records of one valid frame that belong to x->id. */
+static int apply_frame(struct seg_exchange *x, const struct seg_open_opts *o,
+		       const struct seg_fiter *it, bool *began)
+{
+	uint32_t pos = 0;
+	int rc = 0;
+	for (uint32_t i = 0; i < it->h.nrec && rc == 0 && !x->complete; i++) {
+		struct seg_rec_view r;
+		if (seg_rec_parse(it->ubuf, it->h.ulen, &pos, &r) < 0)
+			return -EBADMSG; /* validated by the iterator: our bug */
+		if (r.id != x->id || (!*began && r.type != SEG_R_BEGIN))
+			continue;
+		switch (r.type) {
+		case SEG_R_BEGIN: rc = on_begin(x, r.p); *began = true; break;
+		case SEG_R_REQ_BODY: rc = on_body(x, o, SEG_DIR_REQ, r.p, r.len); break;
+		case SEG_R_RESP_HEAD: rc = on_resp_head(x, r.p); break;
+		case SEG_R_RESP_BODY: rc = on_body(x, o, SEG_DIR_RESP, r.p, r.len); break;
+		case SEG_R_END: rc = on_end(x, r.p); break;
+		default: break;
+		}
+	}
+	return rc;
+}
+
+/* Reads frames of one segment from off until x is complete or, in the
+ * END segment, past last_off. */
+static int read_span(const char *dir, const struct seg_entry *e, uint32_t segno, uint64_t off,
+		     bool last_seg, const struct seg_open_opts *o, struct seg_exchange *x,
+		     bool *began)
+{
+	char path[PATH_MAX];
+	struct seg_fiter it;
+	struct seg_report rep = { 0 };
+	int rc = seg_path(path, sizeof(path), dir, e->worker, segno, SEG_K_SEG);
+	if (rc == 0)
+		rc = seg_fiter_open(&it, path, false, &rep);
+	if (rc < 0)
+		return rc == -ENOENT ? -EBADMSG : rc;
+	it.off = off;
+	while (!x->complete && (rc = seg_fiter_next(&it)) == 1) {
+		if (rep.frames_bad)
+			break;
+		if (last_seg && it.frame_off > e->last_frame_off)
+			break;
+		rc = apply_frame(x, o, &it, began);
+		if (rc < 0)
+			break;
+	}
+	if (rc >= 0 && rep.frames_bad)
+		rc = -EBADMSG; /* a frame of the range is damaged */
+	seg_fiter_close(&it);
+	return rc < 0 ? rc : 0;
+}
+
+int seg_open_entry(const char *session_dir, const struct seg_entry *e,
+		   const struct seg_open_opts *o, struct seg_exchange *x)
+{
+	memset(x, 0, sizeof(*x));
+	x->id = e->id;
+	if (e->span > e->segno)
+		return -EBADMSG;
+	bool began = false;
+	int rc = 0;
+	uint32_t first = e->segno - e->span;
+	for (uint32_t s = first; s <= e->segno && rc == 0 && !x->complete; s++)
+		rc = read_span(session_dir, e, s, s == first ? e->frame_off : SEG_FILE_HDR_SIZE,
+			       s == e->segno, o, x, &began);
+	if (rc == 0 && (!began || !x->complete))
+		rc = -EBADMSG;
+	if (rc < 0) {
+		seg_exchange_free(x);
+		return rc;
+	}
+	return 0;
+}
+
+int seg_open_id(const char *session_dir, uint64_t id, const struct seg_open_opts *o,
+		struct seg_exchange *x)
+{
+	struct seg_entry e;
+	int rc = seg_find(session_dir, id, &e);
+	if (rc < 0)
+		return rc;
+	return seg_open_entry(session_dir, &e, o, x);
+}
+
+void seg_exchange_free(struct seg_exchange *x)
+{
+	char **s[6] = { &x->method_text, &x->host, &x->url, &x->client_name, &x->reason,
+			&x->err_msg };
+	for (int i = 0; i < 6; i++) {
+		free(*s[i]);
+		*s[i] = NULL;
+	}
+	free(x->req_head);
+	free(x->resp_head);
+	free(x->body[0]);
+	free(x->body[1]);
+	x->req_head = x->resp_head = x->body[0] = x->body[1] = NULL;
+}

@@ -1,0 +1,48 @@
+/* persist/reader-int.h: private to persist/: the frame iterator and record
+ * view shared by reader, recovery, fsck and the query layer.
+ */
+#ifndef SEG_READER_INT_H
+#define SEG_READER_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <zstd.h>
+
+#include "persist/seg-int.h"
+
+/* Walks the valid frames of one .seg file. */
+struct seg_fiter {
+	int fd;
+	uint64_t size, off, valid_end; /* valid_end: end of the last valid frame */
+	uint64_t frame_off;            /* offset of the frame just returned */
+	struct seg_frame_hdr h;        /* its header */
+	struct seg_fhdr fhdr;          /* file header (when !bad_header) */
+	bool bad_header, torn, headers_only;
+	uint8_t *cbuf, *ubuf;          /* ubuf: the decompressed frame (h.ulen bytes) */
+	uint32_t cbuf_cap, ubuf_cap;   /* ubuf grows to the largest frame seen */
+	ZSTD_DCtx *dctx;
+	struct seg_report *rep;        /* may be NULL */
+	char name[40];
+};
+
+/* A parsed record pointing into a frame buffer. */
+struct seg_rec_view {
+	uint8_t type;
+	uint32_t len;
+	uint64_t id;
+	const uint8_t *p; /* payload */
+};
+
+int seg_path(char *buf, size_t cap, const char *dir, uint16_t worker, uint32_t segno,
+	     enum seg_kind k);
+int seg_fiter_open(struct seg_fiter *it, const char *path, bool headers_only,
+		   struct seg_report *rep);
+/* 1: a valid frame is in it->ubuf; 0: end of file; -EIO or -ENOMEM. */
+int seg_fiter_next(struct seg_fiter *it);
+void seg_fiter_close(struct seg_fiter *it);
+/* Parses the record at *pos of a frame of len bytes; advances *pos.
+ * Returns 0 or -EBADMSG. */
+int seg_rec_parse(const uint8_t *b, uint32_t len, uint32_t *pos, struct seg_rec_view *r);
+
+#endif

@@ -1,0 +1,94 @@
+/* persist/seg-int.h: private to persist/: byte layouts of the on-disk
+ * format (documented in persist/segment.c), little-endian helpers and the
+ * helpers shared by writer, reader and query layer. Not for other modules.
+ */
+#ifndef SEG_INT_H
+#define SEG_INT_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "persist/seg.h"
+
+#define SEG_MAGIC_SEG "RCAPSEG1"
+#define SEG_MAGIC_IDX "RCAPIDX1"
+#define SEG_MAGIC_STR "RCAPSTR1"
+#define SEG_FRAME_MAGIC 0x52464352u /* "RCFR" little-endian */
+#define SEG_TOMB_MAGIC 0x42544352u  /* "RCTB" little-endian */
+#define SEG_TOMB_FILE "tombstones"
+
+enum seg_kind { SEG_K_SEG = 0, SEG_K_IDX = 1, SEG_K_STR = 2 };
+
+/* Record types inside a frame. */
+enum seg_rec {
+	SEG_R_BEGIN = 1, SEG_R_REQ_BODY = 2, SEG_R_RESP_HEAD = 3, SEG_R_RESP_BODY = 4,
+	SEG_R_END = 5
+};
+#define SEG_REC_HDR 16u
+#define SEG_BEGIN_FIXED 56u
+#define SEG_RESP_FIXED 16u
+#define SEG_END_FIXED 136u
+
+static inline void seg_put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
+static inline void seg_put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline void seg_put64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline uint16_t seg_get16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+static inline uint32_t seg_get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static inline uint64_t seg_get64(const uint8_t *p)
+{
+	return (uint64_t)seg_get32(p) | (uint64_t)seg_get32(p + 4) << 32;
+}
+
+/* Decoded file header (all three file kinds). */
+struct seg_fhdr {
+	uint16_t worker;
+	uint32_t segno;
+	uint64_t created_ns;
+};
+/* Decoded frame header. */
+struct seg_frame_hdr {
+	uint32_t clen, ulen, nrec, payload_crc;
+	uint64_t id_hi;
+};
+
+void seg_fhdr_encode(uint8_t out[SEG_FILE_HDR_SIZE], enum seg_kind k, const struct seg_fhdr *h);
+/* 0, or -EBADMSG when magic, kind or checksum do not match. */
+int seg_fhdr_decode(const uint8_t in[SEG_FILE_HDR_SIZE], enum seg_kind k, struct seg_fhdr *h);
+void seg_frame_hdr_encode(uint8_t out[SEG_FRAME_HDR_SIZE], const struct seg_frame_hdr *h);
+/* 0, or -EBADMSG (magic, checksum or a length above its limit). */
+int seg_frame_hdr_decode(const uint8_t in[SEG_FRAME_HDR_SIZE], struct seg_frame_hdr *h);
+void seg_entry_encode(uint8_t out[SEG_ENTRY_SIZE], const struct seg_entry *e);
+/* 0, or -EBADMSG; worker/segno are not stored in an entry: caller sets them. */
+int seg_entry_decode(const uint8_t in[SEG_ENTRY_SIZE], struct seg_entry *e);
+
+/* File names: "w003-00000012.seg" (buf of at least 32 bytes). */
+void seg_file_name(char *buf, size_t cap, uint16_t worker, uint32_t segno, enum seg_kind k);
+/* Parses a file name; returns true for "wNNN-NNNNNNNN.<kind>". */
+bool seg_file_parse(const char *name, uint16_t *worker, uint32_t *segno, enum seg_kind *k);
+
+/* Segments of a session: sorted by (worker, segno). */
+struct seg_list_item {
+	uint16_t worker;
+	uint32_t segno;
+};
+/* Lists .seg files; *out malloc'd (free()), *n set. Returns 0 or -errno. */
+int seg_list_segments(const char *session_dir, struct seg_list_item **out, size_t *n);
+
+/* Highest exchange id recorded in frame headers of worker's segments with
+ * segno <= max_segno (0 when none). */
+uint64_t seg_last_id(const char *session_dir, uint16_t worker, uint32_t max_segno);
+
+void seg_report_damage(struct seg_report *rep, const char *file, uint64_t off, const char *what);
+
+#endif

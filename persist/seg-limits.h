@@ -1,0 +1,94 @@
+/* persist/seg-limits.h: every bound of the capture store in one place, with
+ * its unit and the reason for its value. The reader trusts nothing on disk
+ * beyond these bounds: a length field above its limit marks a frame damaged.
+ */
+#ifndef SEG_LIMITS_H
+#define SEG_LIMITS_H
+
+/* Default flush threshold (uncompressed bytes of records in one frame).
+ * Measured with bench/persist_bench.c (20,000 exchanges: 50% JSON, 15% HTML,
+ * 25% already-compressed bodies, 10% empty; 0.6-0.9 KB header blocks):
+ *   frame      16K   32K   64K   128K  256K  512K
+ *   ratio, l1  2.49  2.60  2.68  2.74  2.77  2.79
+ *   ratio, l3  2.52  2.63  2.71  2.74  2.81  2.84
+ * Past 128 KiB the ratio gains under 2% while opening one exchange
+ * decompresses a bigger frame; level 3 buys ~1% over level 1 for about
+ * twice the CPU in zstd's own figures, so the default is 128 KiB at
+ * level 1. (Writer throughput, 130-200 MB/s of records per thread here,
+ * was within noise across these settings on this shared VM.) */
+#define SEG_FRAME_BYTES_DEFAULT (128u * 1024u)
+/* Largest flush threshold a user may set: bounds the writer's buffers. */
+#define SEG_FRAME_BYTES_MAX (1024u * 1024u)
+/* Smallest flush threshold: one record of maximal size must fit a frame
+ * anyway, the buffer is frame_bytes + SEG_REC_MAX. */
+#define SEG_FRAME_BYTES_MIN (4u * 1024u)
+
+/* Field limits of one exchange record (bytes). Longer input is cut and the
+ * exchange is flagged truncated (heads) or simply cut (names). */
+#define SEG_METHOD_MAX 32u      /* longest method token we keep */
+#define SEG_HOST_MAX 255u       /* DNS name limit */
+#define SEG_URL_MAX 8192u       /* what common servers accept in a request line */
+#define SEG_CLIENT_NAME_MAX 64u /* device label from the device lab */
+#define SEG_REASON_MAX 128u     /* response reason phrase */
+#define SEG_ERRMSG_MAX 256u     /* one readable error line */
+#define SEG_HEAD_MAX (64u * 1024u)  /* raw header block, as llhttp's cap */
+#define SEG_CHUNK_MAX (64u * 1024u) /* body bytes per record: larger chunks split */
+
+/* Largest single record: BEGIN with every field at its maximum, rounded up. */
+#define SEG_REC_MAX (80u * 1024u)
+
+/* Reader bounds: a frame header claiming more is damaged. */
+#define SEG_FRAME_ULEN_MAX (SEG_FRAME_BYTES_MAX + SEG_REC_MAX)
+#define SEG_FRAME_CLEN_MAX (SEG_FRAME_ULEN_MAX + SEG_FRAME_ULEN_MAX / 128u + 1024u)
+#define SEG_FRAME_RECS_MAX (SEG_FRAME_ULEN_MAX / 16u) /* 16 = record header */
+
+/* Frame buffers a writer holds while their writes are in flight; when all
+ * are busy new exchanges are refused (-ENOBUFS) instead of allocating. */
+#define SEG_WRITER_SLOTS 4u
+/* Exchanges open at once on one writer (default / hard maximum). */
+#define SEG_OPEN_DEFAULT 4096u
+#define SEG_OPEN_MAX 65536u
+
+/* Default per-direction body cap (bytes), as ringcap run --max-body. */
+#define SEG_BODY_MAX_DEFAULT (16ull * 1024u * 1024u)
+/* Default flush interval: a live view sees new exchanges within this. */
+#define SEG_FLUSH_NS_DEFAULT (250ull * 1000u * 1000u)
+/* Rotation defaults: a segment is closed at this size or age. 256 MiB keeps
+ * a worker's tail recovery (decompress the last segment) well under 1 s. */
+#define SEG_ROTATE_BYTES_DEFAULT (256ull * 1024u * 1024u)
+#define SEG_ROTATE_NS_DEFAULT (3600ull * 1000u * 1000u * 1000u)
+/* Segment files are addressed with u32 offsets. */
+#define SEG_ROTATE_BYTES_MAX (3ull * 1024u * 1024u * 1024u)
+
+/* Workers (id bits) and segments per worker in one session. */
+#define SEG_WORKERS_MAX 1024u
+#define SEG_SEGNO_MAX 99999999u
+/* Segment files per session a reader or retention pass looks at. */
+#define SEG_FILES_MAX 65536u
+/* Exchange id = worker << SEG_ID_WORKER_SHIFT | per-worker sequence. */
+#define SEG_ID_WORKER_SHIFT 40
+/* How many segments back an exchange may have begun (index field span). */
+#define SEG_SPAN_MAX 65535u
+
+/* Bytes of a segment/index/string file header and of an index entry. */
+#define SEG_FILE_HDR_SIZE 32u
+#define SEG_FRAME_HDR_SIZE 32u
+#define SEG_ENTRY_SIZE 96u
+#define SEG_TOMB_SIZE 24u
+
+/* Query layer: rows of one session table (bounds memory: ~120 B a row). */
+#define SEG_TABLE_ROWS_MAX (64u * 1024u * 1024u)
+#define SEG_SEARCH_MAX 256u
+#define SEG_GROUP_MAX 4096u
+
+_Static_assert(SEG_FRAME_BYTES_MIN <= SEG_FRAME_BYTES_DEFAULT, "frame default below min");
+_Static_assert(SEG_FRAME_BYTES_DEFAULT <= SEG_FRAME_BYTES_MAX, "frame default above max");
+_Static_assert(SEG_REC_MAX >= 16u + 96u + SEG_METHOD_MAX + SEG_HOST_MAX + SEG_URL_MAX +
+               SEG_CLIENT_NAME_MAX + SEG_HEAD_MAX, "BEGIN record does not fit SEG_REC_MAX");
+_Static_assert(SEG_REC_MAX >= 16u + 16u + SEG_REASON_MAX + SEG_HEAD_MAX, "RESP_HEAD too big");
+_Static_assert(SEG_REC_MAX >= 16u + SEG_CHUNK_MAX, "body chunk too big");
+_Static_assert(SEG_OPEN_DEFAULT <= SEG_OPEN_MAX, "open default above max");
+_Static_assert(SEG_ROTATE_BYTES_DEFAULT <= SEG_ROTATE_BYTES_MAX, "rotate default above max");
+_Static_assert(SEG_ROTATE_BYTES_MAX < 4ull * 1024u * 1024u * 1024u, "u32 offsets");
+
+#endif

@@ -1,0 +1,268 @@
+/* persist/seg.h: capture store API: segment writer (one per worker and
+ * session, I/O-agnostic so the engine submits its writes through its own
+ * io_uring), segment reader with crash recovery, index rebuild, fsck,
+ * tombstones and retention. On-disk format: top of persist/segment.c.
+ * Session metadata lives in persist/ses.h, listing/sorting in
+ * persist/query.h. Depends on zstd only.
+ */
+#ifndef SEG_H
+#define SEG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "persist/seg-limits.h"
+
+/* Exchange flags (index entry, END record). */
+#define SEG_F_TLS (1u << 0)        /* intercepted TLS (https) */
+#define SEG_F_TUNNEL (1u << 1)     /* blind CONNECT tunnel: no heads, no bodies */
+#define SEG_F_REQ_TRUNC (1u << 2)  /* request body cut at body_max (or writer full) */
+#define SEG_F_RESP_TRUNC (1u << 3) /* response body cut at body_max (or writer full) */
+#define SEG_F_MEDIA (1u << 4)      /* media response: body forwarded, not stored */
+#define SEG_F_ERROR (1u << 5)      /* error kind/message set */
+#define SEG_F_DELETED (1u << 6)    /* tombstoned (set by the reader, never on disk) */
+#define SEG_F_NO_RESP (1u << 7)    /* "save responses" off: no response head/body */
+#define SEG_F_HEAD_TRUNC (1u << 8) /* a head block was cut at SEG_HEAD_MAX */
+
+enum seg_scheme { SEG_SCHEME_HTTP = 0, SEG_SCHEME_HTTPS = 1, SEG_SCHEME_TUNNEL = 2 };
+
+enum seg_method {
+	SEG_M_OTHER = 0, SEG_M_GET, SEG_M_POST, SEG_M_PUT, SEG_M_DELETE, SEG_M_PATCH,
+	SEG_M_HEAD, SEG_M_OPTIONS, SEG_M_CONNECT, SEG_M_TRACE, SEG_M_COUNT
+};
+
+/* Content-type classes, as the filter module names them. */
+enum seg_type {
+	SEG_T_NONE = 0, SEG_T_JSON, SEG_T_HTML, SEG_T_XML, SEG_T_JS, SEG_T_CSS, SEG_T_TEXT,
+	SEG_T_IMAGE, SEG_T_MEDIA, SEG_T_FONT, SEG_T_FORM, SEG_T_BINARY, SEG_T_OTHER, SEG_T_COUNT
+};
+
+enum seg_error {
+	SEG_E_NONE = 0, SEG_E_DNS, SEG_E_CONNECT, SEG_E_TLS, SEG_E_TIMEOUT, SEG_E_RESET,
+	SEG_E_PROTOCOL, SEG_E_UPSTREAM_CLOSED, SEG_E_CLIENT_CLOSED, SEG_E_OTHER, SEG_E_COUNT
+};
+
+enum seg_dir { SEG_DIR_REQ = 0, SEG_DIR_RESP = 1 };
+
+struct seg_addr {
+	uint8_t family; /* 0 none, 4 IPv4 (addr[0..3]), 6 IPv6 */
+	uint16_t port;
+	uint8_t addr[16];
+};
+
+/* Durations from start in ns; 0 = did not happen (reused connection, no TLS). */
+struct seg_timings {
+	uint64_t dns_ns, connect_ns, tls_ns, ttfb_ns, total_ns;
+};
+
+/* Bytes on the wire (before any cap), each direction head and body. */
+struct seg_wire {
+	uint64_t req_head, req_body, resp_head, resp_body;
+};
+
+/* What the engine knows when a request head has been parsed. Pointers are
+ * borrowed for the call only; long fields are cut to seg-limits.h. */
+struct seg_xch_begin {
+	uint64_t start_ns; /* wall clock (CLOCK_REALTIME) of the first request byte */
+	uint8_t scheme;    /* enum seg_scheme */
+	uint8_t http_version; /* 10, 11, 20 */
+	uint16_t port;     /* upstream port */
+	uint32_t flags;    /* SEG_F_TLS / SEG_F_TUNNEL known at begin */
+	const char *method; size_t method_len;
+	const char *host; size_t host_len;
+	const char *url; size_t url_len; /* absolute URL as shown to users */
+	const void *req_head; size_t req_head_len; /* raw header block incl. request line */
+	struct seg_addr client;
+	const char *client_name; size_t client_name_len; /* optional */
+};
+
+struct seg_xch_end {
+	uint16_t status; /* final status, 0 when no response */
+	uint8_t type;    /* enum seg_type; 0 keeps what resp_head said */
+	uint8_t error;   /* enum seg_error */
+	uint32_t flags;  /* ORed into the exchange flags */
+	struct seg_timings t;
+	struct seg_wire wire;
+	const char *err_msg; size_t err_msg_len;
+};
+
+struct seg_writer_cfg {
+	const char *session_dir;
+	uint16_t worker;         /* < SEG_WORKERS_MAX */
+	uint32_t frame_bytes;    /* 0 = SEG_FRAME_BYTES_DEFAULT */
+	uint64_t flush_ns;       /* 0 = SEG_FLUSH_NS_DEFAULT */
+	uint64_t rotate_bytes;   /* 0 = SEG_ROTATE_BYTES_DEFAULT */
+	uint64_t rotate_ns;      /* 0 = SEG_ROTATE_NS_DEFAULT */
+	uint64_t body_max;       /* per direction; 0 = SEG_BODY_MAX_DEFAULT */
+	uint32_t open_max;       /* 0 = SEG_OPEN_DEFAULT */
+	int zstd_level;          /* 0 = 1 (see seg-limits.h for the measurement) */
+	bool save_responses;     /* false: response head/body never stored */
+};
+
+/* One write (or fsync) the owner must perform: pwrite(fd, buf, len, off),
+ * or fsync(fd) when fsync is set. At most one is outstanding. */
+struct seg_io {
+	int fd;
+	bool fsync;
+	const void *buf;
+	uint32_t len;
+	uint64_t off;
+};
+
+struct seg_writer_stats {
+	uint64_t exchanges, frames, bytes_raw, bytes_disk, refused, chunks_dropped, segments;
+};
+
+struct seg_writer;
+struct seg_xch; /* one open exchange, owned by the writer */
+
+/* Opens the worker's writer in an existing session directory. Continues
+ * after the highest segment and exchange id already there (a restarted
+ * daemon captures on into the same session). Allocates all buffers now.
+ * now_ns: wall clock. Returns 0 or -errno. */
+int seg_writer_open(const struct seg_writer_cfg *cfg, uint64_t now_ns, struct seg_writer **out);
+/* Frees the writer. Unflushed data is lost: call seg_writer_flush_sync()
+ * or drain seg_writer_next_io() first. */
+void seg_writer_close(struct seg_writer *w);
+
+/* Starts an exchange; *out stays valid until seg_xch_end(). Returns 0,
+ * -ENOBUFS (too many open exchanges or all frame buffers busy: count a
+ * drop, forward anyway) or -EIO after a failed write. */
+int seg_xch_begin(struct seg_writer *w, const struct seg_xch_begin *b, struct seg_xch **out,
+		  uint64_t *id_out);
+/* Appends body bytes in one direction. Bytes past body_max are dropped and
+ * flag the exchange truncated; so are bytes the writer has no room for.
+ * Returns 0 or -EIO. */
+int seg_xch_body(struct seg_writer *w, struct seg_xch *x, enum seg_dir dir, const void *p,
+		 size_t n);
+/* Response head: status, reason, raw header block, content-type class.
+ * SEG_T_MEDIA (or save_responses off) drops the response body. */
+int seg_xch_resp_head(struct seg_writer *w, struct seg_xch *x, uint16_t status,
+		      const char *reason, size_t reason_len, const void *head, size_t head_len,
+		      uint8_t type);
+/* Finishes the exchange and queues its index entry; x is released even on
+ * error. Returns 0, -ENOBUFS (exchange lost) or -EIO. */
+int seg_xch_end(struct seg_writer *w, struct seg_xch *x, const struct seg_xch_end *e);
+
+/* Seals the open frame when its oldest record is older than flush_ns and
+ * rotates by age. Call every few tens of ms. Returns 0 or -errno. */
+int seg_writer_tick(struct seg_writer *w, uint64_t now_ns);
+/* The next write to submit, or NULL when idle, when one is in flight, or
+ * after a failed write (the writer then drops its queue: the engine stops
+ * capture, logs, and counts what follows as drops). Memory per writer:
+ * about (SEG_WRITER_SLOTS * 3 + 3) * (frame_bytes + SEG_REC_MAX) + open_max
+ * * 100 B, 3.5 MiB with the defaults, all allocated by seg_writer_open(). */
+const struct seg_io *seg_writer_next_io(struct seg_writer *w);
+/* Result of the outstanding io (cqe->res): bytes written or -errno. A short
+ * write is re-offered for the rest; an error fails the writer for good. */
+void seg_writer_io_done(struct seg_writer *w, int res);
+/* Seals the open frame and performs every queued io with pwrite/fsync.
+ * For tests, offline tools and shutdown. Returns 0 or -errno. */
+int seg_writer_flush_sync(struct seg_writer *w);
+/* Seals the open frame now (the owner then drains next_io). */
+int seg_writer_seal(struct seg_writer *w);
+void seg_writer_get_stats(const struct seg_writer *w, struct seg_writer_stats *st);
+/* true while queued or in-flight io remains. */
+bool seg_writer_busy(const struct seg_writer *w);
+
+/* ---- reading ---- */
+
+/* One index entry, decoded. host/url text lives in the segment's string
+ * file at (segno - span, str_off). */
+struct seg_entry {
+	uint64_t id, start_ns, duration_ns, req_size, resp_size;
+	uint32_t frame_off, last_frame_off, str_off, flags, str_crc;
+	uint16_t worker, span, host_len, url_len, status;
+	uint32_t segno;
+	uint8_t method, type, error;
+	struct seg_addr client;
+};
+
+/* A whole exchange. All pointers are owned by it: seg_exchange_free(). */
+struct seg_exchange {
+	uint64_t id, start_ns;
+	uint8_t scheme, http_version, method, type, error;
+	uint16_t port, status;
+	uint32_t flags;
+	bool complete; /* END record seen */
+	struct seg_addr client;
+	struct seg_timings t;
+	struct seg_wire wire;
+	char *method_text, *host, *url, *client_name, *reason, *err_msg; /* NUL-terminated */
+	uint8_t *req_head, *resp_head;
+	size_t req_head_len, resp_head_len;
+	uint8_t *body[2]; /* collected bodies (SEG_DIR_REQ/RESP) when no callback */
+	size_t body_len[2];
+	bool body_cut[2]; /* the reader's body_max cut the collected body */
+};
+
+struct seg_open_opts {
+	size_t body_max[2]; /* collect at most this many bytes per direction */
+	/* When set, bodies go here chunk by chunk instead (return <0 to stop). */
+	int (*on_body)(void *ctx, enum seg_dir dir, const void *p, size_t n);
+	void *ctx;
+};
+
+/* Damage report of reading, recovery and fsck. */
+struct seg_report {
+	uint64_t segments, frames_ok, frames_bad, records, exchanges, incomplete;
+	uint64_t entries_ok, entries_bad, torn_bytes, bad_regions, strings_bad;
+	uint64_t indexes_rebuilt, truncated_files;
+	char first_damage[256]; /* "w000-00000001.seg: frame at 4096: payload checksum" */
+};
+
+/* Finds id's index entry (tombstones not applied): binary search with a
+ * window in each index file of the id's worker, then a full scan on a miss.
+ * Returns 0 or -ENOENT. */
+int seg_find(const char *session_dir, uint64_t id, struct seg_entry *out);
+/* Reads the exchange an index entry points to, decompressing only the frames
+ * from its first to its last. Returns 0, -ENOENT, -EBADMSG (its frames are
+ * damaged) or -errno. */
+int seg_open_entry(const char *session_dir, const struct seg_entry *e,
+		   const struct seg_open_opts *o, struct seg_exchange *x);
+int seg_open_id(const char *session_dir, uint64_t id, const struct seg_open_opts *o,
+		struct seg_exchange *x);
+void seg_exchange_free(struct seg_exchange *x);
+
+/* Calls fn for every valid index entry of the session (all workers, each
+ * worker's segments in order); damaged entries are counted in rep. fn
+ * returns <0 to stop (passed through). */
+int seg_index_scan(const char *session_dir, int (*fn)(void *ctx, const struct seg_entry *e),
+		   void *ctx, struct seg_report *rep);
+
+/* Walks every valid frame of one segment file (by path), counting frames,
+ * records, ended exchanges and damage into rep. Used by tests and the fuzz
+ * target; seg_fsck does the same for a whole session. */
+int seg_segment_check(const char *path, struct seg_report *rep);
+
+/* Rebuilds index and string files of one worker from its segments alone,
+ * from segment from_segno on (0 = all). Each END record carries what its
+ * entry needs, so a partial rebuild loses nothing. Atomic per file;
+ * rep->incomplete counts exchanges begun in the range and never ended. */
+int seg_index_rebuild(const char *session_dir, uint16_t worker, uint32_t from_segno,
+		      struct seg_report *rep);
+/* Recovery after a crash, before writers open: completes the index of
+ * each worker's last segment from the frames after its last valid entry
+ * (cost: the few frames in flight at the crash, not the session), so that
+ * everything up to the last complete frame is listed. rep->exchanges
+ * counts the exchanges recovered that way. */
+int seg_recover(const char *session_dir, struct seg_report *rep);
+/* Verifies every segment, index and string file. repair: cut torn tails
+ * (ftruncate to the last valid frame) and rebuild every index. */
+int seg_fsck(const char *session_dir, bool repair, struct seg_report *rep);
+
+/* Appends tombstones for ids (one fsync). Returns 0 or -errno. */
+int seg_tombstone(const char *session_dir, const uint64_t *ids, size_t n, uint64_t now_ns);
+
+/* ---- names ---- */
+const char *seg_method_name(uint8_t m);
+uint8_t seg_method_parse(const char *s, size_t n);
+const char *seg_type_name(uint8_t t);
+uint8_t seg_type_from_mime(const char *s, size_t n);
+const char *seg_error_name(uint8_t e);
+
+/* crc32c (Castagnoli), hardware-accelerated on x86-64 with SSE4.2. */
+uint32_t seg_crc32c(uint32_t crc, const void *p, size_t n);
+
+#endif

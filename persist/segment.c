@@ -1,0 +1,756 @@
+/* persist/segment.c: the segment writer, and the on-disk format.
+ *
+ * The writer turns streamed exchange events (begin, body chunks, response
+ * head, end) into records appended to an in-memory frame; a frame is sealed
+ * (zstd-compressed, checksummed) on size or age and its writes are queued.
+ * The owner performs the writes (io_uring in the engine, pwrite in
+ * seg_writer_flush_sync), one at a time, in queue order, so an index entry
+ * never reaches the disk before the frame it points to. Nothing is
+ * allocated after seg_writer_open(); when every frame buffer is busy new
+ * exchanges are refused and body bytes dropped (flagged truncated).
+ *
+ * ON-DISK FORMAT (version 1). All integers little-endian.
+ *
+ * A session directory holds, per worker W (3 digits) and segment number N
+ * (8 digits, from 1), three files: wWWW-NNNNNNNN.seg (frames),
+ * wWWW-NNNNNNNN.idx (index entries) and wWWW-NNNNNNNN.str (host and URL
+ * text), plus "session.meta" (persist/session.c) and "tombstones".
+ *
+ * File header, 32 bytes, at offset 0 of each of the three files:
+ *   0  8  magic "RCAPSEG1" | "RCAPIDX1" | "RCAPSTR1"
+ *   8  2  worker
+ *  10  2  zero
+ *  12  4  segment number
+ *  16  8  creation time, ns since the epoch
+ *  24  4  zero
+ *  28  4  crc32c of bytes 0..27
+ *
+ * .seg after the header: frames back to back. Frame header, 32 bytes:
+ *   0  4  magic 0x52464352 ("RCFR")
+ *   4  4  clen: compressed payload length, 1..SEG_FRAME_CLEN_MAX
+ *   8  4  ulen: uncompressed length, <= SEG_FRAME_ULEN_MAX
+ *  12  4  nrec: records in the payload
+ *  16  8  id_hi: highest exchange id begun by the writer when sealed
+ *  24  4  crc32c of the clen payload bytes
+ *  28  4  crc32c of bytes 0..27
+ * followed by clen bytes: one zstd frame whose content is ulen bytes.
+ *
+ * A frame is VALID iff: the magic matches, the header checksum matches,
+ * clen and ulen are within limits, the whole payload lies inside the file,
+ * the payload checksum matches, zstd decompresses it to exactly ulen bytes,
+ * and those bytes parse as exactly nrec well-formed records (below) that
+ * end exactly at ulen. Anything else is damage: with a valid header the
+ * reader skips clen bytes; with a bad header it scans forward byte by byte
+ * for the next valid frame header; a frame header whose payload runs past
+ * the end of file, or trailing bytes with no valid frame, is a torn tail
+ * (reported as torn_bytes, cut by fsck --repair). Damaged frames are
+ * reported, never returned.
+ *
+ * Record, 16-byte header then len payload bytes:
+ *   0  1  type: 1 BEGIN, 2 REQ_BODY, 3 RESP_HEAD, 4 RESP_BODY, 5 END
+ *   1  3  zero
+ *   4  4  len
+ *   8  8  exchange id = worker << 40 | per-worker sequence (from 1, no gaps)
+ * BEGIN payload (56 fixed bytes, then the texts in this order):
+ *   0  8  start ns (wall)          8  4  str_off of host+url in this .str
+ *  12  4  flags (SEG_F_*)         16 16  client address (v4 in bytes 0..3)
+ *  32  2  client port             34  1  client family (0, 4, 6)
+ *  35  1  scheme (enum seg_scheme) 36 1  HTTP version (10, 11, 20)
+ *  37  1  method (enum seg_method) 38 2  upstream port
+ *  40  2  method text len         42  2  host len
+ *  44  2  url len                 46  2  client name len
+ *  48  4  request head len        52  4  zero
+ *  56  method text, host, url, client name, raw request head
+ * REQ_BODY / RESP_BODY payload: body bytes (<= SEG_CHUNK_MAX), in order.
+ * RESP_HEAD payload: 0 2 status, 2 1 type class, 3 1 zero, 4 2 reason len,
+ *   6 2 zero, 8 4 head len, 12 4 zero, 16 reason, raw response head.
+ * END payload: 0 2 status, 2 1 type, 3 1 error kind, 4 4 flags,
+ *   8 40 timings (dns, connect, tls, first byte, total; ns from start),
+ *   48 32 wire sizes (req head, req body, resp head, resp body),
+ *   80 2 error message len, 82 6 zero,
+ *   then a copy of what the index entry needs from BEGIN, so that an entry
+ *   can be rebuilt from its END record alone (BEGIN may be many segments
+ *   back): 88 8 start ns, 96 4 frame_off of BEGIN, 100 4 str_off,
+ *   104 4 crc32c of host+url, 108 2 span, 110 2 host len, 112 2 url len,
+ *   114 1 method, 115 1 client family, 116 16 client address,
+ *   132 2 client port, 134 2 zero, 136 error message.
+ * Records of one exchange appear in the order begin, request body,
+ * response head, response body, end; records of different exchanges
+ * interleave freely, possibly across frames and segments.
+ *
+ * .idx after the header: 96-byte entries, one per ended exchange, in END
+ * order, written after the frame holding the END record:
+ *   0  8  id                       8  8  start ns
+ *  16  8  duration ns             24  4  frame_off: frame holding BEGIN, in
+ *                                        segment N - span
+ *  28  4  last_frame_off: frame holding END, in this segment
+ *  32  4  str_off in .str of segment N - span   36 2 host len   38 2 url len
+ *  40  8  request size (wire)     48  8  response size (wire)
+ *  56 16  client address          72  2  client port    74 2 status
+ *  76  4  flags                   80  1  method  81 1 type  82 1 error kind
+ *  83  1  client family           84  4  crc32c of host+url text
+ *  88  2  span: segments between BEGIN and END     90 2 zero
+ *  92  4  crc32c of bytes 0..91
+ * An entry is valid iff its checksum matches and its enums and lengths are
+ * within limits; a partial entry at the end of the file is a torn tail.
+ *
+ * .str after the header: host bytes then url bytes of each BEGIN, at the
+ * str_off the BEGIN record names (no separators, no NUL).
+ *
+ * tombstones: 24-byte records: 0 8 id, 8 8 time ns, 16 4 magic "RCTB",
+ * 20 4 crc32c of bytes 0..19. Appended, never rewritten.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <zstd.h>
+
+#include "persist/reader-int.h"
+
+#define QUEUE_LEN 64u /* per slot at most 3 writes, plus 3 fsyncs per rotation */
+_Static_assert(QUEUE_LEN >= SEG_WRITER_SLOTS * 3u + 8u, "io queue too short");
+
+struct slot {
+	uint8_t *frame, *str, *idx; /* frame = header + compressed payload */
+	uint32_t frame_len, str_len, idx_len;
+	bool busy;
+};
+
+struct qio {
+	struct seg_io io;
+	int8_t free_slot;   /* slot released when this io completes, or -1 */
+	bool close_after;   /* close(io.fd) when this io completes */
+};
+
+struct seg_xch {
+	uint64_t id, start_ns, stored[2];
+	uint32_t flags, frame_off, begin_segno, str_off, str_crc, next_free;
+	uint16_t host_len, url_len, status;
+	uint8_t method, type;
+	bool in_use, skip_resp;
+	struct seg_addr client;
+};
+
+struct seg_writer {
+	struct seg_writer_cfg cfg;
+	char dir[PATH_MAX];
+	ZSTD_CCtx *cctx;
+	uint8_t *raw, *open_str, *open_idx; /* the frame being filled */
+	uint32_t raw_cap, raw_len, nrec, open_str_len, open_idx_len;
+	uint64_t oldest_ns, now_ns;
+	struct slot slots[SEG_WRITER_SLOTS];
+	struct qio queue[QUEUE_LEN];
+	uint32_t q_head, q_len;
+	bool in_flight;
+	int failed; /* first -errno of a write; sticky */
+	int fd_seg, fd_str, fd_idx;
+	uint32_t segno;
+	uint64_t seg_bytes, str_bytes, idx_bytes, seg_created_ns;
+	uint64_t next_seq;
+	struct seg_xch *xch;
+	uint32_t free_head, open_cnt;
+	struct seg_writer_stats st;
+};
+
+static int seal(struct seg_writer *w);
+static int rotate(struct seg_writer *w);
+static int open_segment(struct seg_writer *w);
+static int append_rec(struct seg_writer *w, uint8_t type, uint64_t id, const void *fixed,
+		      uint32_t fixed_len, const void *const *parts, const uint32_t *lens,
+		      uint32_t nparts);
+
+int seg_writer_open(const struct seg_writer_cfg *cfg, uint64_t now_ns, struct seg_writer **out)
+{
+	if (cfg->worker >= SEG_WORKERS_MAX || strlen(cfg->session_dir) >= PATH_MAX - 32)
+		return -EINVAL;
+	struct seg_writer *w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->cfg = *cfg;
+	snprintf(w->dir, sizeof(w->dir), "%s", cfg->session_dir);
+	w->cfg.session_dir = w->dir;
+	struct seg_writer_cfg *c = &w->cfg;
+	if (!c->frame_bytes)
+		c->frame_bytes = SEG_FRAME_BYTES_DEFAULT;
+	if (c->frame_bytes < SEG_FRAME_BYTES_MIN || c->frame_bytes > SEG_FRAME_BYTES_MAX)
+		goto out_inval;
+	c->flush_ns = c->flush_ns ? c->flush_ns : SEG_FLUSH_NS_DEFAULT;
+	c->rotate_bytes = c->rotate_bytes ? c->rotate_bytes : SEG_ROTATE_BYTES_DEFAULT;
+	c->rotate_ns = c->rotate_ns ? c->rotate_ns : SEG_ROTATE_NS_DEFAULT;
+	c->body_max = c->body_max ? c->body_max : SEG_BODY_MAX_DEFAULT;
+	c->open_max = c->open_max ? c->open_max : SEG_OPEN_DEFAULT;
+	c->zstd_level = c->zstd_level ? c->zstd_level : 1;
+	if (c->rotate_bytes > SEG_ROTATE_BYTES_MAX || c->open_max > SEG_OPEN_MAX)
+		goto out_inval;
+	w->raw_cap = c->frame_bytes + SEG_REC_MAX;
+	w->raw = malloc(w->raw_cap);
+	w->open_str = malloc(w->raw_cap);
+	w->open_idx = malloc(w->raw_cap);
+	w->xch = calloc(c->open_max, sizeof(*w->xch));
+	w->cctx = ZSTD_createCCtx();
+	bool ok = w->raw && w->open_str && w->open_idx && w->xch && w->cctx;
+	for (uint32_t i = 0; ok && i < SEG_WRITER_SLOTS; i++) {
+		struct slot *s = &w->slots[i];
+		s->frame = malloc(SEG_FRAME_HDR_SIZE + ZSTD_compressBound(w->raw_cap));
+		s->str = malloc(w->raw_cap);
+		s->idx = malloc(w->raw_cap);
+		ok = s->frame && s->str && s->idx;
+	}
+	if (!ok) {
+		seg_writer_close(w);
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < c->open_max; i++)
+		w->xch[i].next_free = i + 1;
+	w->fd_seg = w->fd_str = w->fd_idx = -1;
+	w->now_ns = now_ns;
+	/* Continue after whatever a previous run left: never reuse a file or an id. */
+	struct seg_list_item *items = NULL;
+	size_t n = 0;
+	int rc = seg_list_segments(w->dir, &items, &n);
+	if (rc < 0) {
+		seg_writer_close(w);
+		return rc;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (items[i].worker == c->worker && items[i].segno > w->segno)
+			w->segno = items[i].segno;
+	free(items);
+	uint64_t last = seg_last_id(w->dir, c->worker, w->segno);
+	w->next_seq = last ? (last & ((1ull << SEG_ID_WORKER_SHIFT) - 1)) + 1 : 1;
+	rc = open_segment(w);
+	if (rc < 0) {
+		seg_writer_close(w);
+		return rc;
+	}
+	*out = w;
+	return 0;
+out_inval:
+	free(w);
+	return -EINVAL;
+}
+
+void seg_writer_close(struct seg_writer *w)
+{
+	if (!w)
+		return;
+	for (uint32_t i = 0; i < w->q_len; i++) {
+		struct qio *q = &w->queue[(w->q_head + i) % QUEUE_LEN];
+		if (q->close_after)
+			close(q->io.fd);
+	}
+	if (w->fd_seg >= 0)
+		close(w->fd_seg);
+	if (w->fd_str >= 0)
+		close(w->fd_str);
+	if (w->fd_idx >= 0)
+		close(w->fd_idx);
+	for (uint32_t i = 0; i < SEG_WRITER_SLOTS; i++) {
+		free(w->slots[i].frame);
+		free(w->slots[i].str);
+		free(w->slots[i].idx);
+	}
+	ZSTD_freeCCtx(w->cctx);
+	free(w->raw);
+	free(w->open_str);
+	free(w->open_idx);
+	free(w->xch);
+	free(w);
+}
+
+/* Creates the three files of segment w->segno + 1 and writes their headers
+ * synchronously: once per segment (hundreds of MiB), a few µs. */
+static int open_segment(struct seg_writer *w)
+{
+	int fds[3] = { -1, -1, -1 };
+	uint8_t hdr[SEG_FILE_HDR_SIZE];
+	struct seg_fhdr h = { .worker = w->cfg.worker, .segno = w->segno + 1,
+			      .created_ns = w->now_ns };
+	int rc = 0;
+	if (h.segno > SEG_SEGNO_MAX)
+		return -EFBIG;
+	for (int k = 0; k < 3; k++) {
+		char name[32], path[PATH_MAX + 40];
+		seg_file_name(name, sizeof(name), w->cfg.worker, h.segno, (enum seg_kind)k);
+		snprintf(path, sizeof(path), "%s/%s", w->dir, name);
+		fds[k] = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+		if (fds[k] < 0) {
+			rc = -errno;
+			goto out_close;
+		}
+		seg_fhdr_encode(hdr, (enum seg_kind)k, &h);
+		if (pwrite(fds[k], hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr)) {
+			rc = -EIO;
+			goto out_close;
+		}
+	}
+	w->fd_seg = fds[0];
+	w->fd_idx = fds[1];
+	w->fd_str = fds[2];
+	w->segno = h.segno;
+	w->seg_bytes = w->str_bytes = w->idx_bytes = SEG_FILE_HDR_SIZE;
+	w->seg_created_ns = w->now_ns;
+	w->st.segments++;
+	return 0;
+out_close:
+	for (int k = 0; k < 3; k++)
+		if (fds[k] >= 0)
+			close(fds[k]);
+	return rc;
+}
+
+static void queue_push(struct seg_writer *w, int fd, bool fsync, const void *buf, uint32_t len,
+		       uint64_t off, int8_t free_slot, bool close_after)
+{
+	assert(w->q_len < QUEUE_LEN); /* sized by the _Static_assert above */
+	struct qio *q = &w->queue[(w->q_head + w->q_len) % QUEUE_LEN];
+	q->io = (struct seg_io){ .fd = fd, .fsync = fsync, .buf = buf, .len = len, .off = off };
+	q->free_slot = free_slot;
+	q->close_after = close_after;
+	w->q_len++;
+}
+
+static int free_slot(struct seg_writer *w)
+{
+	for (uint32_t i = 0; i < SEG_WRITER_SLOTS; i++)
+		if (!w->slots[i].busy)
+			return (int)i;
+	return -1;
+}
+
+/* Compresses the open frame into a free slot and queues its writes:
+ * frame, then strings, then index entries (the last one frees the slot).
+ * Returns 0, -ENOBUFS when no slot is free, or -errno. */
+static int seal(struct seg_writer *w)
+{
+	if (w->failed)
+		return w->failed;
+	if (w->raw_len == 0)
+		return 0;
+	int si = free_slot(w);
+	if (si < 0)
+		return -ENOBUFS;
+	struct slot *s = &w->slots[si];
+	size_t bound = ZSTD_compressBound(w->raw_cap);
+	size_t clen = ZSTD_compressCCtx(w->cctx, s->frame + SEG_FRAME_HDR_SIZE, bound, w->raw,
+					w->raw_len, w->cfg.zstd_level);
+	if (ZSTD_isError(clen))
+		return -EIO;
+	assert(clen > 0 && clen <= SEG_FRAME_CLEN_MAX);
+	struct seg_frame_hdr fh = {
+		.clen = (uint32_t)clen, .ulen = w->raw_len, .nrec = w->nrec,
+		.id_hi = ((uint64_t)w->cfg.worker << SEG_ID_WORKER_SHIFT) | (w->next_seq - 1),
+		.payload_crc = seg_crc32c(0, s->frame + SEG_FRAME_HDR_SIZE, clen),
+	};
+	seg_frame_hdr_encode(s->frame, &fh);
+	s->frame_len = SEG_FRAME_HDR_SIZE + (uint32_t)clen;
+	memcpy(s->str, w->open_str, w->open_str_len);
+	s->str_len = w->open_str_len;
+	memcpy(s->idx, w->open_idx, w->open_idx_len);
+	s->idx_len = w->open_idx_len;
+	s->busy = true;
+	bool has_str = s->str_len > 0, has_idx = s->idx_len > 0;
+	queue_push(w, w->fd_seg, false, s->frame, s->frame_len, w->seg_bytes,
+		   (has_str || has_idx) ? -1 : (int8_t)si, false);
+	if (has_str)
+		queue_push(w, w->fd_str, false, s->str, s->str_len, w->str_bytes,
+			   has_idx ? -1 : (int8_t)si, false);
+	if (has_idx)
+		queue_push(w, w->fd_idx, false, s->idx, s->idx_len, w->idx_bytes, (int8_t)si, false);
+	w->seg_bytes += s->frame_len;
+	w->str_bytes += s->str_len;
+	w->idx_bytes += s->idx_len;
+	w->st.frames++;
+	w->st.bytes_raw += w->raw_len;
+	w->st.bytes_disk += s->frame_len;
+	w->raw_len = w->nrec = w->open_str_len = w->open_idx_len = 0;
+	w->oldest_ns = 0;
+	if (w->seg_bytes >= w->cfg.rotate_bytes ||
+	    w->now_ns - w->seg_created_ns >= w->cfg.rotate_ns)
+		return rotate(w);
+	return 0;
+}
+
+/* Called with the open frame empty: queues fsync+close of the current
+ * files behind their writes and starts the next segment. */
+static int rotate(struct seg_writer *w)
+{
+	assert(w->raw_len == 0);
+	int old[3] = { w->fd_seg, w->fd_str, w->fd_idx };
+	int rc = open_segment(w);
+	if (rc < 0) {
+		w->failed = rc;
+		return rc;
+	}
+	for (int k = 0; k < 3; k++)
+		queue_push(w, old[k], true, NULL, 0, 0, -1, true);
+	return 0;
+}
+
+/* Makes room for a record of need bytes in the open frame. */
+static int room(struct seg_writer *w, uint32_t need)
+{
+	assert(need <= SEG_REC_MAX);
+	if (w->raw_len + need <= w->raw_cap)
+		return 0;
+	return seal(w);
+}
+
+/* Appends one record: header, fixed part, then parts. The caller made room. */
+static int append_rec(struct seg_writer *w, uint8_t type, uint64_t id, const void *fixed,
+		      uint32_t fixed_len, const void *const *parts, const uint32_t *lens,
+		      uint32_t nparts)
+{
+	uint32_t len = fixed_len;
+	for (uint32_t i = 0; i < nparts; i++)
+		len += lens[i];
+	int rc = room(w, SEG_REC_HDR + len);
+	if (rc < 0)
+		return rc;
+	uint8_t *p = w->raw + w->raw_len;
+	memset(p, 0, SEG_REC_HDR);
+	p[0] = type;
+	seg_put32(p + 4, len);
+	seg_put64(p + 8, id);
+	p += SEG_REC_HDR;
+	if (fixed_len)
+		memcpy(p, fixed, fixed_len);
+	p += fixed_len;
+	for (uint32_t i = 0; i < nparts; i++) {
+		if (lens[i])
+			memcpy(p, parts[i], lens[i]);
+		p += lens[i];
+	}
+	if (w->raw_len == 0)
+		w->oldest_ns = w->now_ns;
+	w->raw_len += SEG_REC_HDR + len;
+	w->nrec++;
+	if (w->raw_len >= w->cfg.frame_bytes) {
+		rc = seal(w);
+		if (rc == -ENOBUFS)
+			rc = 0; /* keep filling up to raw_cap; sealed when a slot frees */
+	}
+	return rc;
+}
+
+static uint32_t cut(size_t n, uint32_t max) { return n > max ? max : (uint32_t)n; }
+
+int seg_xch_begin(struct seg_writer *w, const struct seg_xch_begin *b, struct seg_xch **out,
+		  uint64_t *id_out)
+{
+	if (w->failed)
+		return -EIO;
+	if (w->free_head >= w->cfg.open_max) {
+		w->st.refused++;
+		return -ENOBUFS;
+	}
+	uint32_t ml = cut(b->method_len, SEG_METHOD_MAX), hl = cut(b->host_len, SEG_HOST_MAX);
+	uint32_t ul = cut(b->url_len, SEG_URL_MAX), cl = cut(b->client_name_len, SEG_CLIENT_NAME_MAX);
+	uint32_t rl = cut(b->req_head_len, SEG_HEAD_MAX);
+	uint32_t len = SEG_REC_HDR + SEG_BEGIN_FIXED + ml + hl + ul + cl + rl;
+	if (room(w, len) < 0 || w->raw_len + len > w->raw_cap) {
+		w->st.refused++;
+		return -ENOBUFS;
+	}
+	uint64_t id = ((uint64_t)w->cfg.worker << SEG_ID_WORKER_SHIFT) | w->next_seq;
+	uint32_t xi = w->free_head;
+	struct seg_xch *x = &w->xch[xi];
+	w->free_head = x->next_free;
+	memset(x, 0, sizeof(*x));
+	x->in_use = true;
+	x->id = id;
+	x->start_ns = b->start_ns;
+	x->flags = b->flags | (rl < b->req_head_len ? SEG_F_HEAD_TRUNC : 0);
+	x->frame_off = (uint32_t)w->seg_bytes;
+	x->begin_segno = w->segno;
+	x->str_off = (uint32_t)(w->str_bytes + w->open_str_len);
+	x->host_len = (uint16_t)hl;
+	x->url_len = (uint16_t)ul;
+	x->method = seg_method_parse(b->method ? b->method : "", ml);
+	x->client = b->client;
+	x->skip_resp = !w->cfg.save_responses;
+	if (hl)
+		memcpy(w->open_str + w->open_str_len, b->host, hl);
+	if (ul)
+		memcpy(w->open_str + w->open_str_len + hl, b->url, ul);
+	x->str_crc = seg_crc32c(0, w->open_str + w->open_str_len, hl + ul);
+	w->open_str_len += hl + ul;
+	uint8_t f[SEG_BEGIN_FIXED] = { 0 };
+	seg_put64(f + 0, b->start_ns);
+	seg_put32(f + 8, x->str_off);
+	seg_put32(f + 12, x->flags);
+	memcpy(f + 16, b->client.addr, 16);
+	seg_put16(f + 32, b->client.port);
+	f[34] = b->client.family;
+	f[35] = b->scheme;
+	f[36] = b->http_version;
+	f[37] = x->method;
+	seg_put16(f + 38, b->port);
+	seg_put16(f + 40, (uint16_t)ml);
+	seg_put16(f + 42, (uint16_t)hl);
+	seg_put16(f + 44, (uint16_t)ul);
+	seg_put16(f + 46, (uint16_t)cl);
+	seg_put32(f + 48, rl);
+	const void *parts[5] = { b->method, b->host, b->url, b->client_name, b->req_head };
+	uint32_t lens[5] = { ml, hl, ul, cl, rl };
+	int rc = append_rec(w, SEG_R_BEGIN, id, f, sizeof(f), parts, lens, 5);
+	assert(rc == 0 || w->failed); /* room() was made above */
+	w->next_seq++;
+	w->open_cnt++;
+	*out = x;
+	if (id_out)
+		*id_out = id;
+	return rc < 0 ? -EIO : 0;
+}
+
+int seg_xch_body(struct seg_writer *w, struct seg_xch *x, enum seg_dir dir, const void *p,
+		 size_t n)
+{
+	assert(x && x->in_use && (dir == SEG_DIR_REQ || dir == SEG_DIR_RESP));
+	if (w->failed)
+		return -EIO;
+	uint32_t trunc = dir == SEG_DIR_REQ ? SEG_F_REQ_TRUNC : SEG_F_RESP_TRUNC;
+	if (dir == SEG_DIR_RESP && x->skip_resp)
+		return 0;
+	const uint8_t *b = p;
+	uint8_t type = dir == SEG_DIR_REQ ? SEG_R_REQ_BODY : SEG_R_RESP_BODY;
+	for (size_t done = 0; done < n;) {
+		if (x->stored[dir] >= w->cfg.body_max || (x->flags & trunc)) {
+			x->flags |= trunc; /* a chunk once dropped: never store a gap */
+			return 0;
+		}
+		uint64_t left = w->cfg.body_max - x->stored[dir];
+		uint32_t k = cut(n - done, SEG_CHUNK_MAX);
+		if (k > left)
+			k = (uint32_t)left;
+		const void *parts[1] = { b + done };
+		int rc = append_rec(w, type, x->id, NULL, 0, parts, &k, 1);
+		if (rc == -ENOBUFS) {
+			w->st.chunks_dropped++;
+			x->flags |= trunc;
+			return 0;
+		}
+		if (rc < 0)
+			return -EIO;
+		x->stored[dir] += k;
+		done += k;
+	}
+	return 0;
+}
+
+int seg_xch_resp_head(struct seg_writer *w, struct seg_xch *x, uint16_t status,
+		      const char *reason, size_t reason_len, const void *head, size_t head_len,
+		      uint8_t type)
+{
+	assert(x && x->in_use);
+	if (w->failed)
+		return -EIO;
+	x->status = status;
+	x->type = type < SEG_T_COUNT ? type : SEG_T_OTHER;
+	if (x->type == SEG_T_MEDIA || x->type == SEG_T_IMAGE) {
+		x->flags |= SEG_F_MEDIA;
+		x->skip_resp = true; /* media bodies are forwarded, never stored */
+	}
+	if (!w->cfg.save_responses) {
+		x->flags |= SEG_F_NO_RESP;
+		return 0;
+	}
+	uint32_t rl = cut(reason_len, SEG_REASON_MAX), hl = cut(head_len, SEG_HEAD_MAX);
+	if (hl < head_len)
+		x->flags |= SEG_F_HEAD_TRUNC;
+	uint8_t f[SEG_RESP_FIXED] = { 0 };
+	seg_put16(f, status);
+	f[2] = x->type;
+	seg_put16(f + 4, (uint16_t)rl);
+	seg_put32(f + 8, hl);
+	const void *parts[2] = { reason, head };
+	uint32_t lens[2] = { rl, hl };
+	int rc = append_rec(w, SEG_R_RESP_HEAD, x->id, f, sizeof(f), parts, lens, 2);
+	if (rc == -ENOBUFS) {
+		w->st.chunks_dropped++;
+		x->flags |= SEG_F_RESP_TRUNC | SEG_F_HEAD_TRUNC;
+		x->skip_resp = true;
+		return 0;
+	}
+	return rc < 0 ? -EIO : 0;
+}
+
+static void release(struct seg_writer *w, struct seg_xch *x)
+{
+	x->in_use = false;
+	x->next_free = w->free_head;
+	w->free_head = (uint32_t)(x - w->xch);
+	w->open_cnt--;
+}
+
+int seg_xch_end(struct seg_writer *w, struct seg_xch *x, const struct seg_xch_end *e)
+{
+	assert(x && x->in_use);
+	if (w->failed) {
+		release(w, x);
+		return -EIO;
+	}
+	uint32_t ml = cut(e->err_msg_len, SEG_ERRMSG_MAX);
+	uint32_t len = SEG_REC_HDR + SEG_END_FIXED + ml;
+	if (room(w, len) < 0 || w->raw_len + len > w->raw_cap) {
+		w->st.refused++;
+		release(w, x);
+		return -ENOBUFS;
+	}
+	struct seg_entry en = {
+		.id = x->id, .start_ns = x->start_ns, .duration_ns = e->t.total_ns,
+		.frame_off = x->frame_off, .last_frame_off = (uint32_t)w->seg_bytes,
+		.str_off = x->str_off, .host_len = x->host_len, .url_len = x->url_len,
+		.req_size = e->wire.req_head + e->wire.req_body,
+		.resp_size = e->wire.resp_head + e->wire.resp_body,
+		.client = x->client, .status = e->status ? e->status : x->status,
+		.flags = x->flags | e->flags | (e->error ? SEG_F_ERROR : 0),
+		.method = x->method, .type = e->type ? e->type : x->type,
+		.error = e->error < SEG_E_COUNT ? e->error : SEG_E_OTHER, .str_crc = x->str_crc,
+		.span = (uint16_t)(w->segno - x->begin_segno),
+	};
+	if (en.type >= SEG_T_COUNT)
+		en.type = SEG_T_OTHER;
+	assert(w->segno - x->begin_segno <= SEG_SPAN_MAX);
+	uint8_t f[SEG_END_FIXED] = { 0 };
+	seg_put16(f, en.status);
+	f[2] = en.type;
+	f[3] = en.error;
+	seg_put32(f + 4, en.flags);
+	const uint64_t tv[9] = { e->t.dns_ns, e->t.connect_ns, e->t.tls_ns, e->t.ttfb_ns,
+				 e->t.total_ns, e->wire.req_head, e->wire.req_body,
+				 e->wire.resp_head, e->wire.resp_body };
+	for (int i = 0; i < 9; i++)
+		seg_put64(f + 8 + 8 * i, tv[i]);
+	seg_put16(f + 80, (uint16_t)ml);
+	seg_put64(f + 88, en.start_ns);
+	seg_put32(f + 96, en.frame_off);
+	seg_put32(f + 100, en.str_off);
+	seg_put32(f + 104, en.str_crc);
+	seg_put16(f + 108, en.span);
+	seg_put16(f + 110, en.host_len);
+	seg_put16(f + 112, en.url_len);
+	f[114] = en.method;
+	f[115] = en.client.family;
+	memcpy(f + 116, en.client.addr, 16);
+	seg_put16(f + 132, en.client.port);
+	/* The entry joins the open frame's batch before append_rec may seal it. */
+	seg_entry_encode(w->open_idx + w->open_idx_len, &en);
+	w->open_idx_len += SEG_ENTRY_SIZE;
+	assert(w->open_idx_len <= w->raw_cap);
+	const void *parts[1] = { e->err_msg };
+	int rc = append_rec(w, SEG_R_END, x->id, f, sizeof(f), parts, &ml, 1);
+	release(w, x);
+	w->st.exchanges++;
+	return rc < 0 ? -EIO : 0;
+}
+
+int seg_writer_seal(struct seg_writer *w) { return seal(w); }
+
+int seg_writer_tick(struct seg_writer *w, uint64_t now_ns)
+{
+	if (w->failed)
+		return w->failed;
+	w->now_ns = now_ns;
+	if (w->raw_len > 0 && now_ns - w->oldest_ns >= w->cfg.flush_ns) {
+		int rc = seal(w);
+		return rc == -ENOBUFS ? 0 : rc; /* retried on the next tick */
+	}
+	if (w->raw_len == 0 && w->seg_bytes > SEG_FILE_HDR_SIZE &&
+	    now_ns - w->seg_created_ns >= w->cfg.rotate_ns)
+		return rotate(w);
+	return 0;
+}
+
+/* After a failed write nothing more is written: queued ios are dropped,
+ * their slots freed and the fds of finished segments closed. */
+static void drop_queue(struct seg_writer *w)
+{
+	for (uint32_t guard = 0; guard < QUEUE_LEN && w->q_len > 0; guard++) {
+		struct qio *q = &w->queue[w->q_head];
+		if (q->free_slot >= 0)
+			w->slots[q->free_slot].busy = false;
+		if (q->close_after)
+			close(q->io.fd);
+		w->q_head = (w->q_head + 1) % QUEUE_LEN;
+		w->q_len--;
+	}
+}
+
+const struct seg_io *seg_writer_next_io(struct seg_writer *w)
+{
+	if (w->failed && !w->in_flight)
+		drop_queue(w);
+	if (w->in_flight || w->q_len == 0)
+		return NULL;
+	w->in_flight = true;
+	return &w->queue[w->q_head].io;
+}
+
+void seg_writer_io_done(struct seg_writer *w, int res)
+{
+	assert(w->in_flight && w->q_len > 0);
+	struct qio *q = &w->queue[w->q_head];
+	w->in_flight = false;
+	if (res < 0 && !w->failed)
+		w->failed = res;
+	if (res >= 0 && !q->io.fsync && (uint32_t)res < q->io.len) {
+		if (res == 0 && !w->failed)
+			w->failed = -ENOSPC; /* a zero-byte write makes no progress */
+		q->io.buf = (const uint8_t *)q->io.buf + res;
+		q->io.len -= (uint32_t)res;
+		q->io.off += (uint64_t)res;
+		if (!w->failed)
+			return; /* re-offered by next_io */
+	}
+	if (q->free_slot >= 0)
+		w->slots[q->free_slot].busy = false;
+	if (q->close_after)
+		close(q->io.fd);
+	w->q_head = (w->q_head + 1) % QUEUE_LEN;
+	w->q_len--;
+}
+
+bool seg_writer_busy(const struct seg_writer *w) { return w->q_len > 0; }
+
+int seg_writer_flush_sync(struct seg_writer *w)
+{
+	int rc = seal(w);
+	if (rc < 0 && rc != -ENOBUFS)
+		return rc;
+	/* Bound: every queued io completes or shrinks; a slot frees on the way
+	 * so the open frame can be sealed after a -ENOBUFS. */
+	for (uint32_t guard = 0; guard < (1u << 24); guard++) {
+		const struct seg_io *io = seg_writer_next_io(w);
+		if (!io) {
+			if (w->raw_len == 0 || w->failed)
+				break;
+			rc = seal(w);
+			if (rc < 0)
+				return rc;
+			continue;
+		}
+		ssize_t r;
+		if (io->fsync) {
+			r = fsync(io->fd) < 0 ? -errno : 0;
+		} else {
+			r = pwrite(io->fd, io->buf, io->len, (off_t)io->off);
+			if (r < 0)
+				r = -errno;
+		}
+		seg_writer_io_done(w, (int)r);
+	}
+	return w->failed;
+}
+
+void seg_writer_get_stats(const struct seg_writer *w, struct seg_writer_stats *st)
+{
+	*st = w->st;
+}

@@ -1,0 +1,455 @@
+/* persist/session.c: session directories and their metadata file.
+ *
+ * session.meta is text, one "key=value" per line, closed by a line
+ * "crc=XXXXXXXX" (crc32c of all bytes before it) so a file damaged by
+ * something other than our atomic rename is detected, not half-parsed:
+ *   ringcap-session 1
+ *   id=… name=… state=active|paused|stopped|interrupted created_ns=…
+ *   start_ns=… stop_ns=… save_responses=0|1 capture_cookies=0|1
+ *   max_body=… filter=…
+ * Values never hold control characters (checked on save).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "persist/seg-int.h"
+#include "persist/ses.h"
+
+#define META_MAX (SES_FILTER_MAX + 1024u)
+#define DELETED_PREFIX ".deleted-"
+
+static const char *const state_names[SES_STATE_COUNT] = {
+	"active", "paused", "stopped", "interrupted"
+};
+static const char crockford[] = "0123456789abcdefghjkmnpqrstvwxyz";
+
+const char *ses_state_name(uint8_t s) { return s < SES_STATE_COUNT ? state_names[s] : "unknown"; }
+
+bool ses_name_valid(const char *name)
+{
+	size_t n = strnlen(name, SES_NAME_MAX + 1);
+	if (n == 0 || n > SES_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f || name[i] == '/')
+			return false;
+	return true;
+}
+
+static bool text_valid(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return false;
+	return true;
+}
+
+static bool id_valid(const char *id)
+{
+	if (strlen(id) != SES_ID_LEN)
+		return false;
+	for (size_t i = 0; i < SES_ID_LEN; i++)
+		if (!strchr(crockford, id[i]) || id[i] == '\0')
+			return false;
+	return true;
+}
+
+int ses_dir(char *buf, size_t cap, const char *data_dir, const char *id)
+{
+	if (!id_valid(id))
+		return -EINVAL;
+	int n = snprintf(buf, cap, "%s/%s", data_dir, id);
+	return (n < 0 || (size_t)n >= cap) ? -ENAMETOOLONG : 0;
+}
+
+static void make_id(char out[SES_ID_LEN + 1], uint64_t now_ns)
+{
+	uint64_t ms = now_ns / 1000000u;
+	uint16_t rnd = 0;
+	if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd))
+		rnd = (uint16_t)(now_ns ^ (uint64_t)getpid());
+	for (int i = 8; i >= 0; i--, ms >>= 5)
+		out[i] = crockford[ms & 31];
+	for (int i = 11; i >= 9; i--, rnd >>= 5)
+		out[i] = crockford[rnd & 31];
+	out[SES_ID_LEN] = '\0';
+}
+
+static int fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int rc = fsync(fd) < 0 ? -errno : 0;
+	close(fd);
+	return rc;
+}
+
+int ses_save(const char *data_dir, const struct ses_meta *m)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 32], tmp[PATH_MAX + 32];
+	int rc = ses_dir(dir, sizeof(dir), data_dir, m->id);
+	if (rc < 0)
+		return rc;
+	if (!ses_name_valid(m->name) || !text_valid(m->settings.filter) || m->state >= SES_STATE_COUNT)
+		return -EINVAL;
+	char *buf = malloc(META_MAX);
+	if (!buf)
+		return -ENOMEM;
+	int n = snprintf(buf, META_MAX,
+			 "ringcap-session 1\nid=%s\nname=%s\nstate=%s\ncreated_ns=%" PRIu64
+			 "\nstart_ns=%" PRIu64 "\nstop_ns=%" PRIu64 "\nsave_responses=%d\n"
+			 "capture_cookies=%d\nmax_body=%" PRIu64 "\nfilter=%s\n",
+			 m->id, m->name, state_names[m->state], m->created_ns, m->start_ns,
+			 m->stop_ns, m->settings.save_responses, m->settings.capture_cookies,
+			 m->settings.max_body, m->settings.filter);
+	if (n < 0 || (size_t)n + 16 > META_MAX) {
+		free(buf);
+		return -E2BIG;
+	}
+	n += snprintf(buf + n, META_MAX - (size_t)n, "crc=%08x\n", seg_crc32c(0, buf, (size_t)n));
+	snprintf(path, sizeof(path), "%s/%s", dir, SES_META_FILE);
+	snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, SES_META_FILE);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	if (fd < 0) {
+		rc = -errno;
+		goto out_free;
+	}
+	if (write(fd, buf, (size_t)n) != n)
+		rc = -EIO;
+	else if (fsync(fd) < 0)
+		rc = -errno;
+	close(fd);
+	if (rc == 0 && rename(tmp, path) < 0)
+		rc = -errno;
+	if (rc == 0)
+		rc = fsync_dir(dir);
+	else
+		unlink(tmp);
+out_free:
+	free(buf);
+	return rc;
+}
+
+static int parse_u64(const char *v, uint64_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long x = strtoull(v, &end, 10);
+	if (errno || end == v || *end)
+		return -EBADMSG;
+	*out = x;
+	return 0;
+}
+
+/* Applies one "key=value" line (NUL-terminated, no newline). */
+static int parse_line(struct ses_meta *m, char *line)
+{
+	char *eq = strchr(line, '=');
+	if (!eq)
+		return -EBADMSG;
+	*eq = '\0';
+	const char *k = line, *v = eq + 1;
+	uint64_t x;
+	if (!strcmp(k, "id"))
+		return snprintf(m->id, sizeof(m->id), "%s", v) == SES_ID_LEN ? 0 : -EBADMSG;
+	if (!strcmp(k, "name"))
+		return (size_t)snprintf(m->name, sizeof(m->name), "%s", v) <= SES_NAME_MAX ? 0 : -EBADMSG;
+	if (!strcmp(k, "filter"))
+		return (size_t)snprintf(m->settings.filter, sizeof(m->settings.filter), "%s", v) <=
+				       SES_FILTER_MAX ? 0 : -EBADMSG;
+	if (!strcmp(k, "state")) {
+		for (uint8_t s = 0; s < SES_STATE_COUNT; s++)
+			if (!strcmp(v, state_names[s])) {
+				m->state = s;
+				return 0;
+			}
+		return -EBADMSG;
+	}
+	if (parse_u64(v, &x) < 0)
+		return -EBADMSG;
+	if (!strcmp(k, "created_ns")) m->created_ns = x;
+	else if (!strcmp(k, "start_ns")) m->start_ns = x;
+	else if (!strcmp(k, "stop_ns")) m->stop_ns = x;
+	else if (!strcmp(k, "save_responses")) m->settings.save_responses = x != 0;
+	else if (!strcmp(k, "capture_cookies")) m->settings.capture_cookies = x != 0;
+	else if (!strcmp(k, "max_body")) m->settings.max_body = x;
+	return 0; /* unknown keys of a later version are ignored */
+}
+
+int ses_load(const char *data_dir, const char *id, struct ses_meta *out)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 32];
+	int rc = ses_dir(dir, sizeof(dir), data_dir, id);
+	if (rc < 0)
+		return rc;
+	snprintf(path, sizeof(path), "%s/%s", dir, SES_META_FILE);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	char *buf = malloc(META_MAX + 1);
+	ssize_t n = buf ? read(fd, buf, META_MAX) : -1;
+	close(fd);
+	if (n <= 0) {
+		free(buf);
+		return buf ? -EBADMSG : -ENOMEM;
+	}
+	buf[n] = '\0';
+	char *crc = strstr(buf, "crc=");
+	unsigned want;
+	rc = -EBADMSG;
+	if (crc && strncmp(buf, "ringcap-session 1\n", 18) == 0 && sscanf(crc, "crc=%8x", &want) == 1 &&
+	    want == seg_crc32c(0, buf, (size_t)(crc - buf))) {
+		memset(out, 0, sizeof(*out));
+		*crc = '\0';
+		rc = 0;
+		char *save = NULL;
+		for (char *l = strtok_r(buf + 18, "\n", &save); l && rc == 0; l = strtok_r(NULL, "\n", &save))
+			rc = parse_line(out, l);
+		if (rc == 0 && strcmp(out->id, id) != 0)
+			rc = -EBADMSG;
+	}
+	free(buf);
+	return rc;
+}
+
+/* Unlinks every file of a (flat) session directory, then the directory. */
+static int remove_flat_dir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return -errno;
+	int rc = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0) < 0 && errno != ENOENT)
+			rc = -errno;
+	}
+	closedir(d);
+	if (rc == 0 && rmdir(dir) < 0)
+		rc = -errno;
+	return rc;
+}
+
+static int meta_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct ses_meta *)a)->id, ((const struct ses_meta *)b)->id);
+}
+
+int ses_list(const char *data_dir, struct ses_meta *out, size_t cap, size_t *n)
+{
+	*n = 0;
+	DIR *d = opendir(data_dir);
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	struct dirent *de;
+	size_t seen = 0;
+	while ((de = readdir(d)) != NULL && seen < SES_LIST_MAX * 4) {
+		seen++;
+		if (!strncmp(de->d_name, DELETED_PREFIX, strlen(DELETED_PREFIX))) {
+			char p[PATH_MAX];
+			if (snprintf(p, sizeof(p), "%s/%s", data_dir, de->d_name) < (int)sizeof(p))
+				remove_flat_dir(p); /* finish a delete a crash interrupted */
+			continue;
+		}
+		if (!id_valid(de->d_name) || *n >= cap)
+			continue;
+		if (ses_load(data_dir, de->d_name, &out[*n]) == 0)
+			(*n)++;
+	}
+	closedir(d);
+	qsort(out, *n, sizeof(*out), meta_cmp);
+	return 0;
+}
+
+/* Calls ses_list into a heap array (sessions are big: the filter text). */
+static int list_all(const char *data_dir, struct ses_meta **v, size_t *n)
+{
+	*v = malloc(SES_LIST_MAX * sizeof(**v));
+	if (!*v)
+		return -ENOMEM;
+	int rc = ses_list(data_dir, *v, SES_LIST_MAX, n);
+	if (rc < 0) {
+		free(*v);
+		*v = NULL;
+	}
+	return rc;
+}
+
+int ses_find(const char *data_dir, const char *id_or_name, struct ses_meta *out)
+{
+	if (id_valid(id_or_name) && ses_load(data_dir, id_or_name, out) == 0)
+		return 0;
+	struct ses_meta *v;
+	size_t n;
+	int rc = list_all(data_dir, &v, &n);
+	if (rc < 0)
+		return rc;
+	rc = -ENOENT;
+	for (size_t i = 0; i < n && rc < 0; i++)
+		if (!strcmp(v[i].name, id_or_name)) {
+			*out = v[i];
+			rc = 0;
+		}
+	free(v);
+	return rc;
+}
+
+static int name_taken(const char *data_dir, const char *name, const char *except_id)
+{
+	struct ses_meta *v;
+	size_t n;
+	int rc = list_all(data_dir, &v, &n);
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < n && rc == 0; i++)
+		if (!strcmp(v[i].name, name) && strcmp(v[i].id, except_id))
+			rc = -EEXIST;
+	free(v);
+	return rc;
+}
+
+int ses_create(const char *data_dir, const char *name, const struct ses_settings *st,
+	       uint64_t now_ns, struct ses_meta *out)
+{
+	if (!ses_name_valid(name) || !text_valid(st->filter))
+		return -EINVAL;
+	if (mkdir(data_dir, 0750) < 0 && errno != EEXIST)
+		return -errno;
+	int rc = name_taken(data_dir, name, "");
+	if (rc < 0)
+		return rc;
+	memset(out, 0, sizeof(*out));
+	char dir[PATH_MAX];
+	rc = -EEXIST;
+	/* Two sessions in the same millisecond differ in the random part. */
+	for (int tries = 0; tries < 32 && rc == -EEXIST; tries++) {
+		make_id(out->id, now_ns);
+		rc = ses_dir(dir, sizeof(dir), data_dir, out->id);
+		if (rc == 0 && mkdir(dir, 0750) < 0)
+			rc = -errno;
+	}
+	if (rc < 0)
+		return rc;
+	snprintf(out->name, sizeof(out->name), "%s", name);
+	out->state = SES_ACTIVE;
+	out->created_ns = out->start_ns = now_ns;
+	out->settings = *st;
+	rc = ses_save(data_dir, out);
+	if (rc == 0)
+		rc = fsync_dir(data_dir);
+	if (rc < 0)
+		remove_flat_dir(dir);
+	return rc;
+}
+
+int ses_set_state(const char *data_dir, const char *id, enum ses_state s, uint64_t now_ns)
+{
+	struct ses_meta *m = malloc(sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	int rc = ses_load(data_dir, id, m);
+	if (rc == 0) {
+		m->state = (uint8_t)s;
+		m->stop_ns = (s == SES_STOPPED) ? now_ns : 0;
+		rc = ses_save(data_dir, m);
+	}
+	free(m);
+	return rc;
+}
+
+int ses_rename(const char *data_dir, const char *id, const char *new_name)
+{
+	if (!ses_name_valid(new_name))
+		return -EINVAL;
+	int rc = name_taken(data_dir, new_name, id);
+	if (rc < 0)
+		return rc;
+	struct ses_meta *m = malloc(sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	rc = ses_load(data_dir, id, m);
+	if (rc == 0) {
+		snprintf(m->name, sizeof(m->name), "%s", new_name);
+		rc = ses_save(data_dir, m);
+	}
+	free(m);
+	return rc;
+}
+
+int ses_delete(const char *data_dir, const char *id)
+{
+	char dir[PATH_MAX], gone[PATH_MAX + 16];
+	int rc = ses_dir(dir, sizeof(dir), data_dir, id);
+	if (rc < 0)
+		return rc;
+	snprintf(gone, sizeof(gone), "%s/%s%s", data_dir, DELETED_PREFIX, id);
+	if (rename(dir, gone) < 0)
+		return -errno;
+	rc = fsync_dir(data_dir);
+	int rc2 = remove_flat_dir(gone);
+	return rc < 0 ? rc : rc2;
+}
+
+int ses_mark_interrupted(const char *data_dir)
+{
+	struct ses_meta *v;
+	size_t n;
+	int rc = list_all(data_dir, &v, &n), changed = 0;
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		if (v[i].state != SES_ACTIVE && v[i].state != SES_PAUSED)
+			continue;
+		v[i].state = SES_INTERRUPTED;
+		rc = ses_save(data_dir, &v[i]);
+		changed++;
+	}
+	free(v);
+	return rc < 0 ? rc : changed;
+}
+
+int ses_stats(const char *data_dir, const char *id, struct ses_stats *st)
+{
+	char dir[PATH_MAX];
+	int rc = ses_dir(dir, sizeof(dir), data_dir, id);
+	if (rc < 0)
+		return rc;
+	memset(st, 0, sizeof(*st));
+	DIR *d = opendir(dir);
+	if (!d)
+		return -errno;
+	uint64_t tombs = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		struct stat sb;
+		if (de->d_name[0] == '.' || fstatat(dirfd(d), de->d_name, &sb, 0) < 0)
+			continue;
+		uint16_t w;
+		uint32_t s;
+		enum seg_kind k;
+		st->bytes += (uint64_t)sb.st_size;
+		if (!strcmp(de->d_name, SEG_TOMB_FILE))
+			tombs = (uint64_t)sb.st_size / SEG_TOMB_SIZE;
+		if (!seg_file_parse(de->d_name, &w, &s, &k))
+			continue;
+		if (k == SEG_K_SEG)
+			st->segments++;
+		if (k == SEG_K_IDX && sb.st_size > SEG_FILE_HDR_SIZE)
+			st->exchanges += ((uint64_t)sb.st_size - SEG_FILE_HDR_SIZE) / SEG_ENTRY_SIZE;
+	}
+	closedir(d);
+	/* A tombstone repeated for one id counts twice: an estimate, exact
+	 * counts come from the query layer. */
+	st->exchanges = st->exchanges > tombs ? st->exchanges - tombs : 0;
+	return 0;
+}
