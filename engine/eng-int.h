@@ -103,6 +103,13 @@ enum up_state {
 #define XF_HEAD_REQ   0x40u  /* HEAD request */
 #define XF_RETRIED   0x80u  /* resent once on a fresh upstream */
 
+/* A queue of received (or private) buffers, linked through w->buf_next;
+ * `off` bytes of the head buffer are consumed. */
+struct eng_bufq {
+	uint16_t head, tail, count;
+	uint32_t off;
+};
+
 struct eng_sock {
 	int fd;
 	uint32_t gen;
@@ -110,14 +117,10 @@ struct eng_sock {
 	uint8_t role;
 	uint8_t state;
 	uint16_t ops;           /* completions still to come */
-	uint16_t in_count;      /* buffers in the input queue */
 	uint32_t peer;          /* paired socket slot or ENG_NONE */
-	/* input queue: provided buffers linked through w->buf_next; on a TLS
-	 * socket it holds plaintext and cin_* the ciphertext not yet fed */
-	uint16_t in_head, in_tail;
-	uint32_t in_off;        /* consumed bytes of in_head */
-	uint16_t cin_head, cin_tail, cin_count;
-	uint32_t cin_off;
+	/* input: buffers linked through w->buf_next; on a TLS socket `in`
+	 * holds plaintext and `cin` the ciphertext not yet fed */
+	struct eng_bufq in, cin;
 	struct tls_conn *tls;   /* NULL: plain TCP */
 	struct eng_seg tls_pend; /* pushed plaintext not sealed yet (len > 0) */
 	uint8_t plain_alert;    /* description of a plaintext alert the peer sent */
@@ -278,13 +281,12 @@ bool eng_out_full(const struct eng_sock *s);
 void eng_out_push(struct eng_worker *w, struct eng_sock *s, uint8_t kind, uint16_t id,
 		  const char *p, uint32_t len);
 void eng_out_push_raw(struct eng_sock *s, uint8_t kind, uint16_t id, const char *p, uint32_t len);
-void eng_in_push(struct eng_worker *w, struct eng_sock *s, uint16_t bid, uint32_t len);
+void eng_bufq_push(struct eng_worker *w, struct eng_bufq *q, uint16_t bid, uint32_t len);
 void eng_seg_release(struct eng_worker *w, struct eng_seg *g);
 char *eng_buf_ptr(struct eng_worker *w, uint16_t bid);
 uint16_t eng_pbuf_get(struct eng_worker *w);
 
 /* engine/tlsio.c: TLS over the socket's queues */
-void eng_cin_push(struct eng_worker *w, struct eng_sock *s, uint16_t bid, uint32_t len);
 void eng_tls_open(struct eng_worker *w, struct eng_sock *s);
 void eng_tls_seal(struct eng_worker *w, struct eng_sock *s, uint8_t kind, uint16_t id,
 		  const char *p, uint32_t len);

@@ -955,14 +955,14 @@ static void tunnel_fin(struct eng_worker *w, struct eng_sock *a, struct eng_sock
  * bytes after a ClientHello belong to the TLS stream. */
 static void in_to_cin(struct eng_worker *w, struct eng_sock *c)
 {
-	for (unsigned i = 0; i < ENG_IN_BUFS_MAX * 4 && c->in_count > 0; i++) {
+	for (unsigned i = 0; i < ENG_IN_BUFS_MAX * 4 && c->in.count > 0; i++) {
 		const char *p;
 		size_t n = eng_in_peek(w, c, &p);
 		uint16_t pb = eng_pbuf_get(w);
 		if (pb == UINT16_MAX)
 			return;
 		memcpy(eng_buf_ptr(w, pb), p, n);
-		eng_cin_push(w, c, pb, (uint32_t)n);
+		eng_bufq_push(w, &c->cin, pb, (uint32_t)n);
 		eng_in_consume(w, c, n);
 	}
 }
@@ -985,7 +985,7 @@ static void intercept_start(struct eng_worker *w, struct eng_sock *c)
 		size_t n = c->head_len - off < w->e->cfg.buf_size ? c->head_len - off
 								   : w->e->cfg.buf_size;
 		memcpy(eng_buf_ptr(w, pb), hello + off, n);
-		eng_cin_push(w, c, pb, (uint32_t)n);
+		eng_bufq_push(w, &c->cin, pb, (uint32_t)n);
 		off += n;
 	}
 	/* order: the hello first, then whatever followed it */
@@ -1121,7 +1121,7 @@ static void client_pump(struct eng_worker *w, struct eng_sock *c)
 		case C_HANDSHAKE:
 			return;   /* bytes go to the TLS layer */
 		case C_LINGER:
-			while (c->in_count > 0) {
+			while (c->in.count > 0) {
 				const char *p;
 				eng_in_consume(w, c, eng_in_peek(w, c, &p));
 			}

@@ -19,31 +19,14 @@
 
 #define TLS_STEPS 64u   /* bound on feed/read/seal rounds per call */
 
-void eng_cin_push(struct eng_worker *w, struct eng_sock *s, uint16_t bid, uint32_t len)
-{
-	w->buf_len[bid] = len;
-	w->buf_ref[bid] = 1;
-	w->buf_next[bid] = UINT16_MAX;
-	if (bid < w->e->cfg.buf_count)
-		w->bufs_out++;
-	if (s->cin_count == 0) {
-		s->cin_head = bid;
-		s->cin_off = 0;
-	} else {
-		w->buf_next[s->cin_tail] = bid;
-	}
-	s->cin_tail = bid;
-	s->cin_count++;
-}
-
 /* Feeds queued ciphertext while the TLS connection takes it. */
 static bool feed(struct eng_worker *w, struct eng_sock *s)
 {
 	bool fed = false;
-	for (unsigned i = 0; i < TLS_STEPS && s->cin_count > 0; i++) {
-		uint16_t bid = s->cin_head;
-		const char *p = eng_buf_ptr(w, bid) + s->cin_off;
-		size_t avail = w->buf_len[bid] - s->cin_off;
+	for (unsigned i = 0; i < TLS_STEPS && s->cin.count > 0; i++) {
+		uint16_t bid = s->cin.head;
+		const char *p = eng_buf_ptr(w, bid) + s->cin.off;
+		size_t avail = w->buf_len[bid] - s->cin.off;
 		/* A TLS 1.3 client that refuses our certificate alerts before it
 		 * has keys: in plaintext, which the server reads as a bad record.
 		 * Remember the alert so that a pinned app is still recognised. */
@@ -53,12 +36,12 @@ static bool feed(struct eng_worker *w, struct eng_sock *s)
 		if (n == 0)
 			break;
 		fed = true;
-		s->cin_off += (uint32_t)n;
-		if (s->cin_off < w->buf_len[bid])
+		s->cin.off += (uint32_t)n;
+		if (s->cin.off < w->buf_len[bid])
 			break;
-		s->cin_head = w->buf_next[bid];
-		s->cin_off = 0;
-		s->cin_count--;
+		s->cin.head = w->buf_next[bid];
+		s->cin.off = 0;
+		s->cin.count--;
 		eng_buf_unref(w, bid);
 	}
 	return fed;
@@ -69,14 +52,14 @@ void eng_tls_open(struct eng_worker *w, struct eng_sock *s)
 {
 	if (!tls_conn_handshake_done(s->tls) || (s->flags & SF_TLS_ERR))
 		return;
-	for (unsigned i = 0; i < TLS_STEPS && s->in_count < ENG_IN_BUFS_MAX; i++) {
+	for (unsigned i = 0; i < TLS_STEPS && s->in.count < ENG_IN_BUFS_MAX; i++) {
 		bool fed = feed(w, s);
 		uint16_t pb = eng_pbuf_get(w);
 		if (pb == UINT16_MAX)
 			return;   /* retried on the next peek, once buffers return */
 		ssize_t r = tls_conn_read(s->tls, eng_buf_ptr(w, pb), w->e->cfg.buf_size);
 		if (r > 0) {
-			eng_in_push(w, s, pb, (uint32_t)r);
+			eng_bufq_push(w, &s->in, pb, (uint32_t)r);
 			continue;
 		}
 		eng_buf_unref(w, pb);

@@ -216,44 +216,44 @@ static void starve(struct eng_worker *w, struct eng_sock *s)
 
 /* ---- input queue ---- */
 
-void eng_in_push(struct eng_worker *w, struct eng_sock *s, uint16_t bid, uint32_t len)
+void eng_bufq_push(struct eng_worker *w, struct eng_bufq *q, uint16_t bid, uint32_t len)
 {
 	w->buf_len[bid] = len;
 	w->buf_ref[bid] = 1;
 	w->buf_next[bid] = UINT16_MAX;
 	if (bid < w->e->cfg.buf_count)
 		w->bufs_out++;
-	if (s->in_count == 0) {
-		s->in_head = bid;
-		s->in_off = 0;
+	if (q->count == 0) {
+		q->head = bid;
+		q->off = 0;
 	} else {
-		w->buf_next[s->in_tail] = bid;
+		w->buf_next[q->tail] = bid;
 	}
-	s->in_tail = bid;
-	s->in_count++;
+	q->tail = bid;
+	q->count++;
 }
 
 size_t eng_in_peek(struct eng_worker *w, struct eng_sock *s, const char **p)
 {
-	if (s->in_count == 0 && s->tls)
+	if (s->in.count == 0 && s->tls)
 		eng_tls_open(w, s);
-	if (s->in_count == 0)
+	if (s->in.count == 0)
 		return 0;
-	*p = buf_ptr(w, s->in_head) + s->in_off;
-	return w->buf_len[s->in_head] - s->in_off;
+	*p = buf_ptr(w, s->in.head) + s->in.off;
+	return w->buf_len[s->in.head] - s->in.off;
 }
 
 void eng_in_consume(struct eng_worker *w, struct eng_sock *s, size_t n)
 {
-	s->in_off += (uint32_t)n;
-	if (s->in_off < w->buf_len[s->in_head])
+	s->in.off += (uint32_t)n;
+	if (s->in.off < w->buf_len[s->in.head])
 		return;
-	uint16_t bid = s->in_head;
-	s->in_head = w->buf_next[bid];
-	s->in_off = 0;
-	s->in_count--;
+	uint16_t bid = s->in.head;
+	s->in.head = w->buf_next[bid];
+	s->in.off = 0;
+	s->in.count--;
 	eng_buf_unref(w, bid);
-	if ((s->flags & SF_PAUSED) && s->in_count + s->cin_count <= ENG_IN_BUFS_MAX / 2) {
+	if ((s->flags & SF_PAUSED) && s->in.count + s->cin.count <= ENG_IN_BUFS_MAX / 2) {
 		s->flags &= (uint32_t)~SF_PAUSED;
 		eng_recv_arm(w, s);
 	}
@@ -261,20 +261,20 @@ void eng_in_consume(struct eng_worker *w, struct eng_sock *s, size_t n)
 
 static void in_clear(struct eng_worker *w, struct eng_sock *s)
 {
-	while (s->in_count > 0) {
-		uint16_t bid = s->in_head;
-		s->in_head = w->buf_next[bid];
-		s->in_count--;
+	while (s->in.count > 0) {
+		uint16_t bid = s->in.head;
+		s->in.head = w->buf_next[bid];
+		s->in.count--;
 		eng_buf_unref(w, bid);
 	}
-	s->in_off = 0;
-	while (s->cin_count > 0) {
-		uint16_t bid = s->cin_head;
-		s->cin_head = w->buf_next[bid];
-		s->cin_count--;
+	s->in.off = 0;
+	while (s->cin.count > 0) {
+		uint16_t bid = s->cin.head;
+		s->cin.head = w->buf_next[bid];
+		s->cin.count--;
 		eng_buf_unref(w, bid);
 	}
-	s->cin_off = 0;
+	s->cin.off = 0;
 }
 
 /* ---- output queue ---- */
@@ -337,8 +337,8 @@ void eng_out_forward(struct eng_worker *w, struct eng_sock *to, struct eng_sock 
 	size_t avail = eng_in_peek(w, from, &p);
 	if (n > avail)
 		n = avail;
-	w->buf_ref[from->in_head]++;
-	eng_out_push(w, to, SEG_BUF, from->in_head, p, (uint32_t)n);
+	w->buf_ref[from->in.head]++;
+	eng_out_push(w, to, SEG_BUF, from->in.head, p, (uint32_t)n);
 	eng_in_consume(w, from, n);
 }
 
@@ -515,9 +515,9 @@ static void recv_done(struct eng_worker *w, struct eng_sock *s, struct io_uring_
 			w->bufs_out++;
 			eng_buf_unref(w, bid);
 		} else if (s->tls) {
-			eng_cin_push(w, s, bid, (uint32_t)res);
+			eng_bufq_push(w, &s->cin, bid, (uint32_t)res);
 		} else {
-			eng_in_push(w, s, bid, (uint32_t)res);
+			eng_bufq_push(w, &s->in, bid, (uint32_t)res);
 		}
 	}
 	if (s->flags & SF_CLOSING)
@@ -542,7 +542,7 @@ static void recv_done(struct eng_worker *w, struct eng_sock *s, struct io_uring_
 	}
 	if (s->flags & SF_CLOSING)
 		return;
-	if (s->in_count + s->cin_count > ENG_IN_BUFS_MAX)
+	if (s->in.count + s->cin.count > ENG_IN_BUFS_MAX)
 		eng_recv_pause(w, s);
 	if (!more)
 		eng_recv_arm(w, s);
