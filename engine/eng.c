@@ -35,6 +35,55 @@ const char *eng_err_name(enum eng_err e)
 	return (unsigned)e < ENG_ERR_COUNT ? err_names[e] : "unknown";
 }
 
+/* Loopback, private, unique-local and link-local ranges: a proxy that
+ * answers the whole internet is an open relay (RFC 1918, 4193, 3927, 4291). */
+static const struct eng_cidr default_allow[] = {
+	{ AF_INET, 8, { 127 } },
+	{ AF_INET, 8, { 10 } },
+	{ AF_INET, 12, { 172, 16 } },
+	{ AF_INET, 16, { 192, 168 } },
+	{ AF_INET, 16, { 169, 254 } },
+	{ AF_INET6, 128, { [15] = 1 } },
+	{ AF_INET6, 7, { 0xfc } },
+	{ AF_INET6, 10, { 0xfe, 0x80 } },
+};
+
+static bool prefix_equal(const uint8_t *a, const uint8_t *b, unsigned bits)
+{
+	unsigned full = bits / 8, rest = bits % 8;
+	if (memcmp(a, b, full) != 0)
+		return false;
+	if (rest == 0)
+		return true;
+	uint8_t mask = (uint8_t)(0xffu << (8 - rest));
+	return (a[full] & mask) == (b[full] & mask);
+}
+
+bool eng_cidr_match(const struct eng_cidr *list, unsigned n, const struct sockaddr_storage *addr)
+{
+	uint8_t v4[4], v6[16];
+	bool is4 = false, is6 = false;
+	if (addr->ss_family == AF_INET) {
+		memcpy(v4, &((const struct sockaddr_in *)addr)->sin_addr, 4);
+		is4 = true;
+	} else if (addr->ss_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)addr)->sin6_addr;
+		memcpy(v6, a, 16);
+		is6 = true;
+		if (IN6_IS_ADDR_V4MAPPED(a)) {
+			memcpy(v4, v6 + 12, 4);
+			is4 = true;
+		}
+	}
+	for (unsigned i = 0; i < n; i++) {
+		if (list[i].family == AF_INET && is4 && prefix_equal(list[i].addr, v4, list[i].bits))
+			return true;
+		if (list[i].family == AF_INET6 && is6 && prefix_equal(list[i].addr, v6, list[i].bits))
+			return true;
+	}
+	return false;
+}
+
 void eng_config_defaults(struct eng_config *c)
 {
 	memset(c, 0, sizeof(*c));
@@ -61,6 +110,8 @@ void eng_config_defaults(struct eng_config *c)
 	c->zc_threshold = ENG_ZC_THRESHOLD_DEFAULT;
 	c->tls_buffers = ENG_TLS_BUFS_DEFAULT;
 	c->leaf_cache = ENG_LEAF_CACHE_DEFAULT;
+	c->allow = default_allow;
+	c->nallow = sizeof(default_allow) / sizeof(default_allow[0]);
 }
 
 /* Every opcode the data plane submits; a kernel without one fails here, at

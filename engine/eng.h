@@ -24,6 +24,16 @@ struct tls_client;
 struct tls_mint;
 struct eng_onboard_ca;
 
+/* An address block clients may come from. */
+struct eng_cidr {
+	uint8_t family;        /* AF_INET or AF_INET6 */
+	uint8_t bits;          /* prefix length */
+	uint8_t addr[16];      /* network order; 4 bytes used for AF_INET */
+};
+
+/* True when addr (IPv4, IPv6 or IPv4-mapped IPv6) lies in one of the blocks. */
+bool eng_cidr_match(const struct eng_cidr *list, unsigned n, const struct sockaddr_storage *addr);
+
 /* Everything `ringcap run` can tune. eng_config_defaults() fills it. */
 struct eng_config {
 	struct sockaddr_storage listen;  /* proxy listener */
@@ -54,6 +64,10 @@ struct eng_config {
 	unsigned leaf_cache;             /* leaves per worker */
 	/* the CA install page and files at http://ringcap.cert/ (NULL: off) */
 	const struct eng_onboard_ca *onboard;
+	/* clients allowed to connect; others are closed at accept. NULL:
+	 * everyone (eng_config_defaults sets loopback and private ranges) */
+	const struct eng_cidr *allow;
+	unsigned nallow;
 	const struct eng_sink_ops *sink; /* NULL: nothing is captured */
 	void *sink_arg;                  /* passed to sink->open */
 };
@@ -132,7 +146,7 @@ struct eng_sink_ops {
 
 /* Counters, summed over workers by eng_counters(). */
 struct eng_counters {
-	uint64_t conns_accepted, conns_open, conns_rejected;
+	uint64_t conns_accepted, conns_open, conns_rejected, conns_denied;
 	uint64_t requests, responses, tunnels, upgrades;
 	uint64_t bytes_from_clients, bytes_to_clients;
 	uint64_t bytes_from_upstreams, bytes_to_upstreams;

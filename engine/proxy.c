@@ -127,6 +127,11 @@ void px_accepted(struct eng_worker *w, struct eng_sock *c)
 	}
 	socklen_t len = sizeof(c->addr);
 	getpeername(c->fd, (struct sockaddr *)&c->addr, &len);
+	if (w->e->cfg.allow && !eng_cidr_match(w->e->cfg.allow, w->e->cfg.nallow, &c->addr)) {
+		w->c.conns_denied++;   /* not in --allow: no answer at all */
+		eng_sock_close(w, c);
+		return;
+	}
 	eng_timer_arm(w, c, T_HEADER);
 	eng_recv_arm(w, c);
 }

@@ -24,7 +24,7 @@
 
 #define RINGCAP_VERSION "0.1.0"
 
-enum opt_kind { K_ADDR, K_UINT, K_SIZE, K_DUR, K_DIR, K_STR, K_LIST, K_FLAG };
+enum opt_kind { K_ADDR, K_UINT, K_SIZE, K_DUR, K_DIR, K_STR, K_LIST, K_FLAG, K_CIDR };
 
 #define LIST_MAX 64   /* repeatable option values */
 
@@ -37,6 +37,8 @@ struct run_opts {
 	const char *insecure[LIST_MAX];
 	unsigned ninsecure;
 	bool no_intercept;
+	struct eng_cidr allow[LIST_MAX];
+	unsigned nallow;
 };
 
 struct opt {
@@ -51,6 +53,8 @@ struct opt {
 static const struct opt run_table[] = {
 	{ "listen", K_ADDR, 0, 0, 0, "ADDR:PORT", "proxy listener" },
 	{ "data", K_DIR, 0, 0, 0, "DIR", "data directory (created if missing)" },
+	{ "allow", K_CIDR, 0, 0, 0, "CIDR",
+	  "clients allowed to connect (repeatable; replaces the default)" },
 	{ "workers", K_UINT, CFG(workers), 0, ENG_WORKERS_MAX, "N",
 	  "worker threads, one per core (0 = online CPUs)" },
 	{ "max-conns", K_UINT, CFG(max_conns), 1, ENG_CONNS_MAX, "N",
@@ -120,6 +124,7 @@ static void format_default(const struct opt *o, const struct run_opts *d, char *
 	case K_DIR: snprintf(buf, n, "%s", d->data_dir); break;
 	case K_STR: case K_LIST: snprintf(buf, n, "none"); break;
 	case K_FLAG: snprintf(buf, n, "off"); break;
+	case K_CIDR: snprintf(buf, n, "loopback and private ranges"); break;
 	case K_UINT:
 		if (strcmp(o->name, "workers") == 0)
 			snprintf(buf, n, "%ld (online CPUs)", sysconf(_SC_NPROCESSORS_ONLN));
@@ -176,6 +181,17 @@ static int set_opt(const struct opt *o, const char *val, struct run_opts *r)
 	case K_FLAG:
 		r->no_intercept = true;
 		return 0;
+	case K_CIDR:
+		if (r->nallow == LIST_MAX) {
+			fprintf(stderr, "ringcap run: --allow: given too many times\n");
+			return -EINVAL;
+		}
+		rc = rc_parse_cidr(val, &r->allow[r->nallow], err, sizeof(err));
+		if (rc == 0) {
+			r->nallow++;
+			return 0;
+		}
+		break;
 	case K_STR:
 		if (strcmp(o->name, "keylog") == 0)
 			r->keylog = val;
@@ -197,7 +213,8 @@ static int set_opt(const struct opt *o, const char *val, struct run_opts *r)
 	case K_SIZE: rc = rc_parse_size(val, &v, err, sizeof(err)); break;
 	case K_DUR: rc = rc_parse_duration_ms(val, &v, err, sizeof(err)); break;
 	}
-	if (rc == 0 && o->kind != K_ADDR && (v < o->min || v > o->max)) {
+	if (rc == 0 && (o->kind == K_UINT || o->kind == K_SIZE || o->kind == K_DUR) &&
+	    (v < o->min || v > o->max)) {
 		snprintf(err, sizeof(err), "%s is out of range (%llu to %llu)", val,
 			 (unsigned long long)o->min, (unsigned long long)o->max);
 		rc = -EINVAL;
@@ -258,6 +275,10 @@ static int parse_run(int argc, char **argv, struct run_opts *r)
 	if (optind < argc) {
 		fprintf(stderr, "ringcap run: unexpected argument '%s'\n", argv[optind]);
 		return -EINVAL;
+	}
+	if (r->nallow) {
+		r->eng.allow = r->allow;
+		r->eng.nallow = r->nallow;
 	}
 	return check_run(r);
 }

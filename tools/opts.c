@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "engine/eng.h"
 #include "tools/opts.h"
 
 /* Leading decimal digits of s into *v; returns the count, or -1 on overflow. */
@@ -129,5 +130,44 @@ int rc_parse_addr(const char *s, struct sockaddr_storage *out, socklen_t *len,
 bad:
 	snprintf(err, err_len, "'%s' is not ADDR:PORT (like 0.0.0.0:5559, "
 		 "127.0.0.1:5559, [::1]:5559, :5559)", s);
+	return -EINVAL;
+}
+
+int rc_parse_cidr(const char *s, struct eng_cidr *out, char *err, size_t err_len)
+{
+	char host[64];
+	const char *slash = strchr(s, '/');
+	size_t hl = slash ? (size_t)(slash - s) : strlen(s);
+	if (hl == 0 || hl >= sizeof(host))
+		goto bad;
+	memcpy(host, s, hl);
+	host[hl] = '\0';
+	memset(out, 0, sizeof(*out));
+	unsigned max;
+	if (inet_pton(AF_INET, host, out->addr) == 1) {
+		out->family = AF_INET;
+		max = 32;
+	} else if (inet_pton(AF_INET6, host, out->addr) == 1) {
+		out->family = AF_INET6;
+		max = 128;
+	} else {
+		goto bad;
+	}
+	uint64_t bits = max;
+	if (slash) {
+		int n = digits(slash + 1, &bits);
+		if (n <= 0 || slash[1 + n] != '\0' || bits > max)
+			goto bad;
+	}
+	out->bits = (uint8_t)bits;
+	for (unsigned i = (unsigned)bits; i < max; i++)
+		if (out->addr[i / 8] & (0x80u >> (i % 8))) {
+			snprintf(err, err_len, "'%s' has address bits set past /%u", s, (unsigned)bits);
+			return -EINVAL;
+		}
+	return 0;
+bad:
+	snprintf(err, err_len, "'%s' is not an address block (like 10.0.0.0/8, 192.168.1.7, "
+		 "fd00::/8)", s);
 	return -EINVAL;
 }

@@ -17,4 +17,9 @@ int rc_parse_uint(const char *s, uint64_t *out, char *err, size_t err_len);
 int rc_parse_addr(const char *s, struct sockaddr_storage *out, socklen_t *len,
 		  char *err, size_t err_len);
 
+/* "10.0.0.0/8", "192.168.1.7" (a /32), "fd00::/8", "::1". The address
+ * must have no bits set past the prefix. */
+struct eng_cidr;
+int rc_parse_cidr(const char *s, struct eng_cidr *out, char *err, size_t err_len);
+
 #endif
