@@ -20,11 +20,12 @@
 #include "tls/tls.h"
 #include "tools/opts.h"
 #include "tools/ca.h"
+#include "tools/control.h"
 #include "engine/onboard.h"
 
 #define RINGCAP_VERSION "0.1.0"
 
-enum opt_kind { K_ADDR, K_UINT, K_SIZE, K_DUR, K_DIR, K_STR, K_LIST, K_FLAG, K_CIDR };
+enum opt_kind { K_ADDR, K_UINT, K_SIZE, K_DUR, K_DIR, K_STR, K_LIST, K_FLAG, K_CIDR, K_CTL };
 
 #define LIST_MAX 64   /* repeatable option values */
 
@@ -39,6 +40,8 @@ struct run_opts {
 	bool no_intercept;
 	struct eng_cidr allow[LIST_MAX];
 	unsigned nallow;
+	struct sockaddr_storage control;
+	socklen_t control_len;
 };
 
 struct opt {
@@ -52,6 +55,7 @@ struct opt {
 #define CFG(f) offsetof(struct eng_config, f)
 static const struct opt run_table[] = {
 	{ "listen", K_ADDR, 0, 0, 0, "ADDR:PORT", "proxy listener" },
+	{ "control", K_CTL, 0, 0, 0, "ADDR:PORT", "control port: CA files, /metrics" },
 	{ "data", K_DIR, 0, 0, 0, "DIR", "data directory (created if missing)" },
 	{ "allow", K_CIDR, 0, 0, 0, "CIDR",
 	  "clients allowed to connect (repeatable; replaces the default)" },
@@ -121,6 +125,7 @@ static void format_default(const struct opt *o, const struct run_opts *d, char *
 	unsigned v = o->off || o->kind == K_UINT ? *(const unsigned *)((const char *)&d->eng + o->off) : 0;
 	switch (o->kind) {
 	case K_ADDR: snprintf(buf, n, "0.0.0.0:5559"); break;
+	case K_CTL: snprintf(buf, n, "127.0.0.1:5560"); break;
 	case K_DIR: snprintf(buf, n, "%s", d->data_dir); break;
 	case K_STR: case K_LIST: snprintf(buf, n, "none"); break;
 	case K_FLAG: snprintf(buf, n, "off"); break;
@@ -174,6 +179,9 @@ static int set_opt(const struct opt *o, const char *val, struct run_opts *r)
 	switch (o->kind) {
 	case K_ADDR:
 		rc = rc_parse_addr(val, &r->eng.listen, &r->eng.listen_len, err, sizeof(err));
+		break;
+	case K_CTL:
+		rc = rc_parse_addr(val, &r->control, &r->control_len, err, sizeof(err));
 		break;
 	case K_DIR:
 		r->data_dir = val;
@@ -367,6 +375,8 @@ static int cmd_run(int argc, char **argv)
 {
 	struct run_opts r = { .data_dir = "./ringcap-data" };
 	eng_config_defaults(&r.eng);
+	char cerr[128];
+	rc_parse_addr("127.0.0.1:5560", &r.control, &r.control_len, cerr, sizeof(cerr));
 	if (parse_run(argc, argv, &r) < 0)
 		return 2;
 	if (mkdir(r.data_dir, 0700) < 0 && errno != EEXIST) {
@@ -388,12 +398,21 @@ static int cmd_run(int argc, char **argv)
 		tls_teardown(&t);
 		return 1;
 	}
-	struct eng *e = NULL;
-	if (eng_start(&e, &r.eng, err, sizeof(err)) < 0) {
+	struct rc_control *ctl = NULL;
+	if (rc_control_start(&ctl, &r.control, r.control_len, t.ca ? &t.onboard : NULL,
+			     err, sizeof(err)) < 0) {
 		fprintf(stderr, "ringcap run: %s\n", err);
 		tls_teardown(&t);
 		return 1;
 	}
+	struct eng *e = NULL;
+	if (eng_start(&e, &r.eng, err, sizeof(err)) < 0) {
+		fprintf(stderr, "ringcap run: %s\n", err);
+		rc_control_stop(ctl);
+		tls_teardown(&t);
+		return 1;
+	}
+	rc_control_set_engine(ctl, e);
 	if (t.ca)
 		fprintf(stderr, "ringcap: %s CA %s (SHA-256 %s); devices install it from "
 			"http://ringcap.cert/ through the proxy\n",
@@ -404,6 +423,7 @@ static int cmd_run(int argc, char **argv)
 	int sig = 0;
 	sigwait(&set, &sig);
 	fprintf(stderr, "ringcap: %s, finishing in-flight exchanges\n", strsignal(sig));
+	rc_control_stop(ctl);   /* before the engine goes: /metrics reads it */
 	eng_stop(e);
 	tls_teardown(&t);
 	fprintf(stderr, "ringcap: stopped\n");

@@ -30,6 +30,34 @@ class Allowed(ProxyCase):
         self.assertEqual(c.read_response().status, 200)
 
 
+class ControlPort(ProxyCase):
+    """The control port serves the CA files and Prometheus metrics."""
+    CONTROL = harness.free_port()
+    PROXY_ARGS = ["--control", "127.0.0.1:%d" % CONTROL]   # after the harness's own
+    OWN_PROXY = True
+
+    def control(self, path):
+        import urllib.request
+        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (self.CONTROL, path),
+                                    timeout=10) as r:
+            return r.status, r.read()
+
+    def test_ca_files_and_metrics(self):
+        if harness.EXTERNAL:
+            raise unittest.SkipTest("needs its own ringcap")
+        c = self.conn()
+        c.send(self.req("GET", "/size/5"))
+        self.assertEqual(c.read_response().status, 200)
+        status, pem = self.control("/ca.pem")
+        self.assertEqual(status, 200)
+        self.assertTrue(pem.startswith(b"-----BEGIN CERTIFICATE-----"))
+        status, der = self.control("/ca.crt")
+        self.assertEqual(der[0], 0x30)   # DER SEQUENCE
+        status, text = self.control("/metrics")
+        self.assertRegex(text.decode(), r"(?m)^ringcap_requests [1-9]")
+        self.assertIn(b'ringcap_errors{kind="dns"}', text)
+
+
 class BadValue(unittest.TestCase):
     def test_bad_cidr_named(self):
         if harness.EXTERNAL:

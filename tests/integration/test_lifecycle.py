@@ -20,7 +20,7 @@ from origin import Origin
 RUN_OPTIONS = {
     # option: accepted spellings of its default (None: any default shown)
     "--listen": ["0.0.0.0:5559"],
-    # --control 127.0.0.1:5560 joins with the control plane (issue 5)
+    "--control": ["127.0.0.1:5560"],
     "--data": ["ringcap-data"],
     "--workers": None,
     "--max-conns": None,
