@@ -23,7 +23,7 @@
 /* ---- completion user_data: op, slot, generation (one place) ---- */
 enum eng_op {
 	OP_ACCEPT = 1, OP_RECV, OP_SEND, OP_CONNECT, OP_CLOSE, OP_CANCEL,
-	OP_TICK, OP_RESOLVED, OP_CLOSE_RAW,
+	OP_TICK, OP_RESOLVED, OP_CLOSE_RAW, OP_SINK_IO,
 };
 
 static inline uint64_t udata(enum eng_op op, uint32_t slot, uint32_t gen)
@@ -240,6 +240,7 @@ struct eng_worker {
 	struct h1_hdr *hdrs;
 	/* capture sink */
 	void *sink_ctx;
+	bool sink_io_busy;      /* a sink write is in flight */
 	/* counters (read by other threads: relaxed) */
 	struct eng_counters c;
 	bool draining;

@@ -133,6 +133,16 @@ struct eng_xchg {
  * offered as they stream, decoded of chunked framing, never collected: a
  * sink that keeps them writes them out or drops them.
  */
+/* One write (or fsync) a sink asks the engine to do through the worker's
+ * ring: pwrite(fd, buf, len, off), or fsync(fd). */
+struct eng_sink_io {
+	int fd;
+	bool fsync;
+	const void *buf;
+	uint32_t len;
+	uint64_t off;
+};
+
 struct eng_sink_ops {
 	void *(*open)(void *arg, unsigned worker);
 	void *(*begin)(void *ctx, const struct eng_xchg *x,
@@ -141,6 +151,14 @@ struct eng_sink_ops {
 	void (*response)(void *ctx, void *h, const struct eng_xchg *x,
 			 const char *head, size_t head_len);
 	void (*end)(void *ctx, void *h, const struct eng_xchg *x);
+	/* I/O: after every completion batch and timer tick the engine asks
+	 * next_io for a write and submits it (one at a time per worker); its
+	 * result comes back in io_done. tick gets the wall clock every tick
+	 * (ENG_TICK_MS), for flushing by age. All optional. */
+	bool (*next_io)(void *ctx, struct eng_sink_io *io);
+	void (*io_done)(void *ctx, int res);
+	void (*tick)(void *ctx, uint64_t wall_ns);
+	/* at worker exit; may block (flushes what is left) */
 	void (*close)(void *ctx);
 };
 

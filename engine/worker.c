@@ -38,6 +38,7 @@ static int worker_init(struct eng_worker *w, char *err, size_t err_len);
 static void worker_free(struct eng_worker *w);
 static void handle_cqe(struct eng_worker *w, struct io_uring_cqe *cqe);
 static void maybe_free(struct eng_worker *w, struct eng_sock *s);
+static void sink_io(struct eng_worker *w);
 
 /* ---- time ---- */
 
@@ -767,9 +768,17 @@ static void handle_cqe(struct eng_worker *w, struct io_uring_cqe *cqe)
 	case OP_ACCEPT:
 		accept_done(w, cqe);
 		return;
+	case OP_SINK_IO:
+		w->sink_io_busy = false;
+		if (w->e->cfg.sink->io_done)
+			w->e->cfg.sink->io_done(w->sink_ctx, cqe->res);
+		sink_io(w);
+		return;
 	case OP_TICK:
 		w->now_ms = now_ms_coarse();
 		timers_run(w);
+		if (w->e->cfg.sink && w->e->cfg.sink->tick)
+			w->e->cfg.sink->tick(w->sink_ctx, eng_wall_ns());
 		if (!w->accepting && !w->draining)
 			accept_arm(w);
 		tick_arm(w);
@@ -832,6 +841,22 @@ static void listener_close(struct eng_worker *w)
 	w->listen_fd = -1;
 }
 
+/* Submits the sink's next write, if it has one and none is in flight. */
+static void sink_io(struct eng_worker *w)
+{
+	const struct eng_sink_ops *k = w->e->cfg.sink;
+	struct eng_sink_io io;
+	if (!k || !k->next_io || w->sink_io_busy || !k->next_io(w->sink_ctx, &io))
+		return;
+	struct io_uring_sqe *sqe = eng_sqe(w);
+	if (io.fsync)
+		io_uring_prep_fsync(sqe, io.fd, IORING_FSYNC_DATASYNC);
+	else
+		io_uring_prep_write(sqe, io.fd, io.buf, io.len, io.off);
+	io_uring_sqe_set_data64(sqe, udata(OP_SINK_IO, 0, 0));
+	w->sink_io_busy = true;
+}
+
 static void flush_dirty(struct eng_worker *w)
 {
 	/* flush_now never adds to the list: it submits directly */
@@ -843,6 +868,28 @@ static void flush_dirty(struct eng_worker *w)
 		flush_now(w, s);
 	}
 	w->ndirty = 0;
+}
+
+/* Leaving the loop: the sink's write in flight must land before its
+ * close() writes the rest itself (bounded: one write, 5 s). */
+static void sink_io_wait(struct eng_worker *w)
+{
+	struct __kernel_timespec ts = { .tv_sec = 0, .tv_nsec = 100000000 };
+	for (int i = 0; i < 50 && w->sink_io_busy; i++) {
+		struct io_uring_cqe *cqe;
+		if (io_uring_wait_cqe_timeout(&w->ring, &cqe, &ts) < 0)
+			continue;
+		unsigned head, n = 0;
+		io_uring_for_each_cqe(&w->ring, head, cqe) {
+			if (udata_op(io_uring_cqe_get_data64(cqe)) == OP_SINK_IO) {
+				w->sink_io_busy = false;
+				if (w->e->cfg.sink->io_done)
+					w->e->cfg.sink->io_done(w->sink_ctx, cqe->res);
+			}
+			n++;
+		}
+		io_uring_cq_advance(&w->ring, n);
+	}
 }
 
 static void worker_loop(struct eng_worker *w)
@@ -858,9 +905,11 @@ static void worker_loop(struct eng_worker *w)
 		if (w->draining && ((w->clients == 0 && w->upstreams == 0) ||
 				    w->now_ms >= w->drain_deadline_ms)) {
 			io_uring_submit(&w->ring);   /* the listener close, at least */
+			sink_io_wait(w);
 			break;
 		}
 		flush_dirty(w);
+		sink_io(w);
 		io_uring_submit_and_wait(&w->ring, 1);
 		w->now_ms = now_ms_coarse();
 		struct io_uring_cqe *cqe;

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "engine/eng.h"
@@ -21,6 +22,9 @@
 #include "tools/opts.h"
 #include "tools/ca.h"
 #include "tools/control.h"
+#include "tools/capture.h"
+#include "tools/offline.h"
+#include "persist/ses.h"
 #include "engine/onboard.h"
 
 #define RINGCAP_VERSION "0.1.0"
@@ -42,6 +46,9 @@ struct run_opts {
 	unsigned nallow;
 	struct sockaddr_storage control;
 	socklen_t control_len;
+	const char *session;
+	unsigned max_body;
+	bool no_save_responses;
 };
 
 struct opt {
@@ -57,6 +64,12 @@ static const struct opt run_table[] = {
 	{ "listen", K_ADDR, 0, 0, 0, "ADDR:PORT", "proxy listener" },
 	{ "control", K_CTL, 0, 0, 0, "ADDR:PORT", "control port: CA files, /metrics" },
 	{ "data", K_DIR, 0, 0, 0, "DIR", "data directory (created if missing)" },
+	{ "session", K_STR, 0, 0, 0, "NAME",
+	  "capture every exchange into a new session NAME from start-up" },
+	{ "max-body", K_SIZE, 0, 0, 1u << 30, "SIZE",
+	  "body bytes stored per direction (more: truncated, flagged)" },
+	{ "no-save-responses", K_FLAG, 0, 0, 0, "",
+	  "store status, type, sizes and timings, not response heads/bodies" },
 	{ "allow", K_CIDR, 0, 0, 0, "CIDR",
 	  "clients allowed to connect (repeatable; replaces the default)" },
 	{ "workers", K_UINT, CFG(workers), 0, ENG_WORKERS_MAX, "N",
@@ -116,6 +129,10 @@ static void usage(FILE *f)
 		"commands:\n"
 		"  run         run the proxy (ringcap run --help for its options)\n"
 		"  ca          show or export the HTTPS interception CA (ringcap ca --help)\n"
+		"  sessions    list capture sessions (offline, on --data)\n"
+		"  ls          list a session's exchanges: sort, search, page\n"
+		"  show        one exchange: heads, bodies, timings\n"
+		"  fsck        check a session's files; --repair rebuilds indexes\n"
 		"  version     print the version\n"
 		"  help        this text\n", RINGCAP_VERSION);
 }
@@ -137,6 +154,8 @@ static void format_default(const struct opt *o, const struct run_opts *d, char *
 			snprintf(buf, n, "%u", v);
 		break;
 	case K_SIZE:
+		if (strcmp(o->name, "max-body") == 0)
+			v = d->max_body;
 		if (v && v % (1024 * 1024) == 0)
 			snprintf(buf, n, "%uM", v / (1024 * 1024));
 		else if (v && v % 1024 == 0)
@@ -187,7 +206,10 @@ static int set_opt(const struct opt *o, const char *val, struct run_opts *r)
 		r->data_dir = val;
 		return 0;
 	case K_FLAG:
-		r->no_intercept = true;
+		if (strcmp(o->name, "no-intercept") == 0)
+			r->no_intercept = true;
+		else
+			r->no_save_responses = true;
 		return 0;
 	case K_CIDR:
 		if (r->nallow == LIST_MAX) {
@@ -203,6 +225,8 @@ static int set_opt(const struct opt *o, const char *val, struct run_opts *r)
 	case K_STR:
 		if (strcmp(o->name, "keylog") == 0)
 			r->keylog = val;
+		else if (strcmp(o->name, "session") == 0)
+			r->session = val;
 		else
 			r->upstream_ca = val;
 		return 0;
@@ -231,7 +255,9 @@ static int set_opt(const struct opt *o, const char *val, struct run_opts *r)
 		fprintf(stderr, "ringcap run: --%s: %s\n", o->name, err);
 		return rc;
 	}
-	if (o->kind == K_UINT || o->kind == K_SIZE || o->kind == K_DUR)
+	if (strcmp(o->name, "max-body") == 0)
+		r->max_body = (unsigned)v;
+	else if (o->kind == K_UINT || o->kind == K_SIZE || o->kind == K_DUR)
 		*(unsigned *)((char *)&r->eng + o->off) = (unsigned)v;
 	return 0;
 }
@@ -371,9 +397,30 @@ static int tls_setup(struct run_opts *r, struct rc_tls *t)
 	return 0;
 }
 
+/* --session NAME: a new session, captured into from the first exchange. */
+static int capture_setup(struct run_opts *r, struct rc_capture_cfg *cap, struct ses_meta *ses,
+			 char *dir, size_t dir_len)
+{
+	struct ses_settings st = { .save_responses = cap->save_responses,
+				   .max_body = cap->body_max };
+	int rc = ses_create(r->data_dir, r->session, &st, (uint64_t)time(NULL) * 1000000000u, ses);
+	if (rc < 0) {
+		fprintf(stderr, "ringcap run: --session '%s': %s\n", r->session,
+			rc == -EEXIST ? "a session with that name exists" :
+			rc == -EINVAL ? "not a valid name" : strerror(-rc));
+		return rc;
+	}
+	ses_dir(dir, dir_len, r->data_dir, ses->id);
+	cap->session_dir = dir;
+	r->eng.sink = &rc_capture_ops;
+	r->eng.sink_arg = cap;
+	fprintf(stderr, "ringcap: capturing into session '%s' (%s)\n", ses->name, ses->id);
+	return 0;
+}
+
 static int cmd_run(int argc, char **argv)
 {
-	struct run_opts r = { .data_dir = "./ringcap-data" };
+	struct run_opts r = { .data_dir = "./ringcap-data", .max_body = 16u << 20 };
 	eng_config_defaults(&r.eng);
 	char cerr[128];
 	rc_parse_addr("127.0.0.1:5560", &r.control, &r.control_len, cerr, sizeof(cerr));
@@ -395,6 +442,15 @@ static int cmd_run(int argc, char **argv)
 	char err[512];
 	struct rc_tls t = {0};
 	if (!r.no_intercept && tls_setup(&r, &t) < 0) {
+		tls_teardown(&t);
+		return 1;
+	}
+	/* sessions a killed daemon left active show as interrupted, data readable */
+	ses_mark_interrupted(r.data_dir);
+	struct rc_capture_cfg cap = { .body_max = r.max_body, .save_responses = !r.no_save_responses };
+	char session_dir[4096];
+	struct ses_meta ses;
+	if (r.session && capture_setup(&r, &cap, &ses, session_dir, sizeof(session_dir)) < 0) {
 		tls_teardown(&t);
 		return 1;
 	}
@@ -425,6 +481,10 @@ static int cmd_run(int argc, char **argv)
 	fprintf(stderr, "ringcap: %s, finishing in-flight exchanges\n", strsignal(sig));
 	rc_control_stop(ctl);   /* before the engine goes: /metrics reads it */
 	eng_stop(e);
+	if (r.session) {
+		ses_set_state(r.data_dir, ses.id, SES_STOPPED, (uint64_t)time(NULL) * 1000000000u);
+		fprintf(stderr, "ringcap: session '%s' (%s) stopped\n", ses.name, ses.id);
+	}
 	tls_teardown(&t);
 	fprintf(stderr, "ringcap: stopped\n");
 	return 0;
@@ -441,6 +501,14 @@ int main(int argc, char **argv)
 		return cmd_run(argc - 1, argv + 1);
 	if (strcmp(cmd, "ca") == 0)
 		return rc_cmd_ca(argc - 1, argv + 1);
+	if (strcmp(cmd, "sessions") == 0)
+		return rc_cmd_sessions(argc - 1, argv + 1);
+	if (strcmp(cmd, "ls") == 0)
+		return rc_cmd_ls(argc - 1, argv + 1);
+	if (strcmp(cmd, "show") == 0)
+		return rc_cmd_show(argc - 1, argv + 1);
+	if (strcmp(cmd, "fsck") == 0)
+		return rc_cmd_fsck(argc - 1, argv + 1);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
 		printf("ringcap %s\n", RINGCAP_VERSION);
 		return 0;
