@@ -260,22 +260,21 @@ void eng_in_consume(struct eng_worker *w, struct eng_sock *s, size_t n)
 	}
 }
 
+static void bufq_clear(struct eng_worker *w, struct eng_bufq *q)
+{
+	while (q->count > 0) {
+		uint16_t bid = q->head;
+		q->head = w->buf_next[bid];
+		q->count--;
+		eng_buf_unref(w, bid);
+	}
+	q->off = 0;
+}
+
 static void in_clear(struct eng_worker *w, struct eng_sock *s)
 {
-	while (s->in.count > 0) {
-		uint16_t bid = s->in.head;
-		s->in.head = w->buf_next[bid];
-		s->in.count--;
-		eng_buf_unref(w, bid);
-	}
-	s->in.off = 0;
-	while (s->cin.count > 0) {
-		uint16_t bid = s->cin.head;
-		s->cin.head = w->buf_next[bid];
-		s->cin.count--;
-		eng_buf_unref(w, bid);
-	}
-	s->cin.off = 0;
+	bufq_clear(w, &s->in);
+	bufq_clear(w, &s->cin);
 }
 
 /* ---- output queue ---- */
