@@ -6,6 +6,7 @@
  * and body, and consistent sizes, status and timings.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,13 +81,17 @@ static void *origin(void *arg)
 	(void)arg;
 	for (;;) {
 		int c = accept(origin_fd, NULL, NULL);
+		if (c < 0 && errno == EINTR)
+			continue;
 		if (c < 0)
 			return NULL;
 		char buf[8192];
 		size_t got = 0;
 		ssize_t n;
 		/* read until the end of a chunked body or a CL body of 7 */
-		while ((n = read(c, buf + got, sizeof(buf) - 1 - got)) > 0) {
+		while ((n = read(c, buf + got, sizeof(buf) - 1 - got)) > 0 || (n < 0 && errno == EINTR)) {
+			if (n < 0)
+				continue;
 			got += (size_t)n;
 			buf[got] = '\0';
 			char *end = strstr(buf, "\r\n\r\n");
@@ -130,7 +135,15 @@ static size_t exchange(uint16_t port, const char *req, char *out, size_t cap)
 	ssize_t n;
 	struct timeval tv = { .tv_sec = 5 };
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	while (got + 1 < cap && (n = read(fd, out + got, cap - 1 - got)) > 0) {
+	/* io_uring task work in this process may interrupt a blocking read */
+	for (;;) {
+		if (got + 1 >= cap)
+			break;
+		n = read(fd, out + got, cap - 1 - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
 		got += (size_t)n;
 		out[got] = '\0';
 		if (strstr(out, "0\r\n\r\n"))
