@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "persist/query.h"
@@ -107,6 +108,18 @@ static int find_session(const struct common *c, const char *name, struct ses_met
 	return 0;
 }
 
+/* Seconds from start to stop, or to now while the session runs. */
+static double duration_s(const struct ses_meta *m)
+{
+	uint64_t end = m->stop_ns;
+	if (end == 0) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		end = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	}
+	return end > m->start_ns ? (double)(end - m->start_ns) / 1e9 : 0.0;
+}
+
 int rc_cmd_sessions(int argc, char **argv)
 {
 	static const char usage[] = "usage: ringcap sessions [--data DIR] [--json]\n";
@@ -124,8 +137,8 @@ int rc_cmd_sessions(int argc, char **argv)
 	if (c.json)
 		printf("[");
 	else
-		printf("%-13s %-20s %-11s %-24s %10s %12s\n", "ID", "NAME", "STATE", "START",
-		       "EXCHANGES", "BYTES");
+		printf("%-13s %-20s %-11s %-24s %10s %10s %12s\n", "ID", "NAME", "STATE", "START",
+		       "DURATION", "EXCHANGES", "BYTES");
 	for (size_t k = 0; k < n; k++) {
 		struct ses_stats st = {0};
 		ses_stats(c.data, s[k].id, &st);
@@ -137,14 +150,14 @@ int rc_cmd_sessions(int argc, char **argv)
 			printf("%s{\"id\":\"%s\",\"name\":", k ? "," : "", s[k].id);
 			json_str(stdout, s[k].name, strlen(s[k].name));
 			printf(",\"state\":\"%s\",\"start\":\"%s\",\"stop\":%s%s%s,"
-			       "\"exchanges\":%llu,\"bytes\":%llu}",
+			       "\"duration_s\":%.3f,\"exchanges\":%llu,\"bytes\":%llu}",
 			       ses_state_name(s[k].state), start, stop[0] ? "\"" : "",
-			       stop[0] ? stop : "null", stop[0] ? "\"" : "",
+			       stop[0] ? stop : "null", stop[0] ? "\"" : "", duration_s(&s[k]),
 			       (unsigned long long)st.exchanges, (unsigned long long)st.bytes);
 		} else {
-			printf("%-13s %-20s %-11s %-24s %10llu %12llu\n", s[k].id, s[k].name,
-			       ses_state_name(s[k].state), start, (unsigned long long)st.exchanges,
-			       (unsigned long long)st.bytes);
+			printf("%-13s %-20s %-11s %-24s %9.0fs %10llu %12llu\n", s[k].id, s[k].name,
+			       ses_state_name(s[k].state), start, duration_s(&s[k]),
+			       (unsigned long long)st.exchanges, (unsigned long long)st.bytes);
 		}
 	}
 	if (c.json)
@@ -210,9 +223,10 @@ static void ls_row(const struct seg_qrow *r, bool json, bool first)
 	printf(",\"host\":");
 	json_str(stdout, r->host, e->host_len);
 	printf(",\"status\":%u,\"type\":\"%s\",\"request_size\":%llu,\"response_size\":%llu,"
-	       "\"duration_ms\":%.3f,\"client\":\"%s\",\"error\":\"%s\"}", e->status,
-	       seg_type_name(e->type), (unsigned long long)e->req_size,
-	       (unsigned long long)e->resp_size, ms, client, seg_error_name(e->error));
+	       "\"duration_ms\":%.3f,\"client\":\"%s\",\"error\":\"%s\",\"truncated\":%s}",
+	       e->status, seg_type_name(e->type), (unsigned long long)e->req_size,
+	       (unsigned long long)e->resp_size, ms, client, seg_error_name(e->error),
+	       (e->flags & (SEG_F_REQ_TRUNC | SEG_F_RESP_TRUNC)) ? "true" : "false");
 }
 
 int rc_cmd_ls(int argc, char **argv)
@@ -265,11 +279,63 @@ int rc_cmd_ls(int argc, char **argv)
 
 struct show_opts {
 	int body;   /* -1 none, SEG_DIR_REQ or SEG_DIR_RESP */
+	bool curl;
 };
+
+/* Single-quoted for a POSIX shell. */
+static void shell_quote(const char *s, size_t n)
+{
+	putchar('\'');
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '\'')
+			fputs("'\\''", stdout);
+		else
+			putchar(s[i]);
+	}
+	putchar('\'');
+}
+
+/* A curl command that repeats the request: method, URL, end-to-end
+ * headers, body as data (a truncated body is said to be so). */
+static void show_curl(const struct seg_exchange *x)
+{
+	static const char *const skip[] = { "host:", "content-length:", "proxy-connection:",
+					   "connection:", "proxy-authorization:", "transfer-encoding:" };
+	printf("curl -X %s ", x->method_text);
+	shell_quote(x->url, strlen(x->url));
+	const char *h = (const char *)x->req_head, *end = h + x->req_head_len;
+	const char *line = memchr(h, '\n', x->req_head_len);
+	while (line && line + 1 < end) {
+		const char *s = line + 1;
+		const char *e = memchr(s, '\r', (size_t)(end - s));
+		if (e == NULL || e == s)
+			break;
+		bool drop = false;
+		for (size_t i = 0; i < sizeof(skip) / sizeof(skip[0]); i++)
+			drop |= (size_t)(e - s) >= strlen(skip[i]) &&
+				strncasecmp(s, skip[i], strlen(skip[i])) == 0;
+		if (!drop) {
+			fputs(" -H ", stdout);
+			shell_quote(s, (size_t)(e - s));
+		}
+		line = memchr(e, '\n', (size_t)(end - e));
+	}
+	if (x->body_len[SEG_DIR_REQ] > 0) {
+		fputs(" --data-binary ", stdout);
+		shell_quote((const char *)x->body[SEG_DIR_REQ], x->body_len[SEG_DIR_REQ]);
+	}
+	putchar('\n');
+	if (x->flags & SEG_F_REQ_TRUNC)
+		fprintf(stderr, "ringcap show: the stored request body is truncated\n");
+}
 
 static int show_opt(void *ctx, int ch, const char *v)
 {
 	struct show_opts *o = ctx;
+	if (ch == 'c') {
+		o->curl = true;
+		return 0;
+	}
 	if (ch != 'b')
 		return -1;
 	if (strcmp(v, "request") == 0)
@@ -309,8 +375,9 @@ static void show_json(const struct seg_exchange *x)
 int rc_cmd_show(int argc, char **argv)
 {
 	static const char usage[] =
-		"usage: ringcap show SESSION ID [--data DIR] [--json] [--body request|response]\n";
-	static const struct option extra[] = { { "body", required_argument, NULL, 'b' }, { 0 } };
+		"usage: ringcap show SESSION ID [--data DIR] [--json] [--body request|response] [--curl]\n";
+	static const struct option extra[] = { { "body", required_argument, NULL, 'b' },
+					       { "curl", no_argument, NULL, 'c' }, { 0 } };
 	struct common c = {0};
 	struct show_opts o = { .body = -1 };
 	int i = parse(argc, argv, &c, usage, extra, show_opt, &o);
@@ -335,7 +402,9 @@ int rc_cmd_show(int argc, char **argv)
 			rc == -EBADMSG ? "its frames are damaged (ringcap fsck)" : strerror(-rc));
 		return 1;
 	}
-	if (o.body >= 0)
+	if (o.curl)
+		show_curl(&x);
+	else if (o.body >= 0)
 		fwrite(x.body[o.body], 1, x.body_len[o.body], stdout);
 	else if (c.json)
 		show_json(&x);

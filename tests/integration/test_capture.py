@@ -96,6 +96,13 @@ class Capture(unittest.TestCase):
         self.assertEqual(body(self.origin.url("/size/2000"), "response"), body_bytes(2000))
         self.assertEqual(body(self.origin.url("/chunked/5000"), "response"), body_bytes(5000))
 
+        code, out, err = rc("show", "s1", str(by_url[self.origin.url("/size/2000")]["id"]),
+                            "--data", self.data, "--curl")
+        self.assertEqual(code, 0, err)
+        self.assertTrue(out.startswith(b"curl -X GET '" + self.origin.url("/size/2000").encode()))
+        replay = subprocess.run(["sh", "-c", out.decode() + " -s"], capture_output=True)
+        self.assertEqual(replay.stdout, body_bytes(2000))
+        self.assertGreaterEqual(s["duration_s"], 0)
         code, out, err = rc("fsck", "s1", "--data", self.data)
         self.assertEqual(code, 0, out + err)
         self.assertIn(b"damaged 0", out)
