@@ -415,6 +415,8 @@ int rc_cmd_show(int argc, char **argv)
 	return 0;
 }
 
+static int fsck_one(const char *dir, bool repair, bool json);
+
 static int fsck_opt(void *ctx, int ch, const char *v)
 {
 	(void)v;
@@ -426,7 +428,7 @@ static int fsck_opt(void *ctx, int ch, const char *v)
 
 int rc_cmd_fsck(int argc, char **argv)
 {
-	static const char usage[] = "usage: ringcap fsck SESSION [--data DIR] [--repair] [--json]\n";
+	static const char usage[] = "usage: ringcap fsck SESSION|DATA_DIR [--data DIR] [--repair] [--json]\n";
 	static const struct option extra[] = { { "repair", no_argument, NULL, 'R' }, { 0 } };
 	struct common c = {0};
 	bool repair = false;
@@ -439,15 +441,40 @@ int rc_cmd_fsck(int argc, char **argv)
 	}
 	struct ses_meta m;
 	char dir[4096];
-	if (find_session(&c, argv[i], &m, dir, sizeof(dir), "fsck") < 0)
-		return 1;
+	if (ses_find(c.data, argv[i], &m) < 0) {
+		/* not a session: a data directory, every session in it */
+		struct ses_meta *all = calloc(SESSIONS_MAX, sizeof(*all));
+		size_t n = 0;
+		if (all == NULL || ses_list(argv[i], all, SESSIONS_MAX, &n) < 0 || n == 0) {
+			fprintf(stderr, "ringcap fsck: '%s' is neither a session in %s nor a data "
+				"directory with sessions\n", argv[i], c.data);
+			free(all);
+			return 1;
+		}
+		int worst = 0;
+		for (size_t k = 0; k < n; k++) {
+			ses_dir(dir, sizeof(dir), argv[i], all[k].id);
+			printf("%s (%s): ", all[k].id, all[k].name);
+			fflush(stdout);
+			int rc = fsck_one(dir, repair, c.json);
+			worst = rc > worst ? rc : worst;
+		}
+		free(all);
+		return worst;
+	}
+	ses_dir(dir, sizeof(dir), c.data, m.id);
+	return fsck_one(dir, repair, c.json);
+}
+
+static int fsck_one(const char *dir, bool repair, bool json)
+{
 	struct seg_report r = {0};
 	int rc = seg_fsck(dir, repair, &r);
 	if (rc < 0) {
-		fprintf(stderr, "ringcap fsck: %s\n", strerror(-rc));
+		fprintf(stderr, "ringcap fsck: %s: %s\n", dir, strerror(-rc));
 		return 1;
 	}
-	printf(c.json ? "{\"segments\":%llu,\"frames_ok\":%llu,\"frames_bad\":%llu,"
+	printf(json ? "{\"segments\":%llu,\"frames_ok\":%llu,\"frames_bad\":%llu,"
 		        "\"exchanges\":%llu,\"incomplete\":%llu,\"torn_bytes\":%llu,"
 		        "\"indexes_rebuilt\":%llu}\n"
 		      : "segments %llu, frames ok %llu, damaged %llu, exchanges %llu, "
@@ -456,7 +483,7 @@ int rc_cmd_fsck(int argc, char **argv)
 	       (unsigned long long)r.frames_bad, (unsigned long long)r.exchanges,
 	       (unsigned long long)r.incomplete, (unsigned long long)r.torn_bytes,
 	       (unsigned long long)r.indexes_rebuilt);
-	if (r.first_damage[0] && !c.json)
+	if (r.first_damage[0] && !json)
 		printf("first damage: %s\n", r.first_damage);
 	return r.frames_bad && !repair ? 1 : 0;
 }
