@@ -148,7 +148,8 @@ struct eng_sock {
 	uint16_t port;
 	uint8_t host_len;
 	char host[ENG_HOST_MAX + 1];
-	uint32_t pool_next;     /* idle pool chain (upstream) */
+	uint32_t pool_next;     /* idle pool chain (upstream); also the free list */
+	uint32_t pool_prev;
 	uint32_t resolve_slot;  /* pending look-up (upstream) */
 	uint64_t t0_ns;         /* client: exchange start, monotonic */
 	struct sockaddr_storage addr;  /* upstream: where it connects */
@@ -232,6 +233,7 @@ struct eng_worker {
 	bool starved_overflow;
 	/* idle upstream pool */
 	uint32_t pool[ENG_POOL_BUCKETS];
+	unsigned idle;          /* connections in it */
 	/* DNS */
 	struct eng_dns_entry *dns;
 	struct eng_resolve *resolves;

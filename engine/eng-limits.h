@@ -80,6 +80,11 @@
  * page so that a user sees what to --passthrough. */
 #define ENG_TLS_REJECT_NAMES       32u
 
+/* Idle upstream connections a worker keeps for reuse. Every intercepted
+ * tunnel connects ahead; without a bound a burst of tunnels would leave a
+ * descriptor per tunnel open for --upstream-idle-timeout. */
+#define ENG_UPSTREAM_IDLE_MAX      256u
+
 /* Idle upstream pool hash buckets per worker. */
 #define ENG_POOL_BUCKETS           1024u
 

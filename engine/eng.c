@@ -102,6 +102,7 @@ void eng_config_defaults(struct eng_config *c)
 	c->connect_timeout_ms = ENG_CONNECT_TIMEOUT_MS;
 	c->upstream_timeout_ms = ENG_UPSTREAM_TIMEOUT_MS;
 	c->upstream_idle_timeout_ms = ENG_UPSTREAM_IDLE_MS;
+	c->upstream_idle_max = ENG_UPSTREAM_IDLE_MAX;
 	c->grace_ms = ENG_GRACE_MS;
 	c->dns_ttl_ms = ENG_DNS_TTL_MS;
 	c->buf_count = ENG_BUF_COUNT_DEFAULT;

@@ -48,6 +48,7 @@ struct eng_config {
 	unsigned connect_timeout_ms;
 	unsigned upstream_timeout_ms;
 	unsigned upstream_idle_timeout_ms;
+	unsigned upstream_idle_max;      /* pooled upstreams per worker */
 	unsigned grace_ms;
 	unsigned dns_ttl_ms;
 	unsigned buf_count;              /* provided buffers per worker, 2^n */

@@ -339,46 +339,57 @@ static uint32_t *bucket(struct eng_worker *w, const char *host, size_t n, uint16
 	return &w->pool[key_hash(host, n, port) % ENG_POOL_BUCKETS];
 }
 
+/* The idle pool: per bucket a doubly linked list through pool_next and
+ * pool_prev (ENG_NONE ends it), so taking out any member is O(1). */
 static void pool_remove(struct eng_worker *w, struct eng_sock *u)
 {
-	uint32_t *link = bucket(w, u->host, u->host_len, u->port);
-	uint32_t slot = eng_slot(w, u);
-	for (unsigned i = 0; *link != ENG_NONE && i < w->nsocks; i++) {
-		if (*link == slot) {
-			*link = u->pool_next;
-			u->pool_next = ENG_NONE;
-			return;
-		}
-		link = &w->socks[*link].pool_next;
-	}
+	if (u->pool_prev != ENG_NONE)
+		w->socks[u->pool_prev].pool_next = u->pool_next;
+	else
+		*bucket(w, u->host, u->host_len, u->port) = u->pool_next;
+	if (u->pool_next != ENG_NONE)
+		w->socks[u->pool_next].pool_prev = u->pool_prev;
+	u->pool_next = u->pool_prev = ENG_NONE;
+	w->idle--;
 }
 
 static struct eng_sock *pool_take(struct eng_worker *w, const char *host, size_t n,
 				  uint16_t port, bool tls)
 {
-	uint32_t *link = bucket(w, host, n, port);
-	for (unsigned i = 0; *link != ENG_NONE && i < w->nsocks; i++) {
-		struct eng_sock *u = &w->socks[*link];
+	uint32_t slot = *bucket(w, host, n, port);
+	for (unsigned i = 0; slot != ENG_NONE && i < w->nsocks; i++) {
+		struct eng_sock *u = &w->socks[slot];
 		if (u->port == port && u->host_len == n && ((u->flags & SF_UP_TLS) != 0) == tls &&
 		    strncasecmp(u->host, host, n) == 0) {
-			*link = u->pool_next;
-			u->pool_next = ENG_NONE;
+			pool_remove(w, u);
 			eng_timer_stop(w, u);
 			return u;
 		}
-		link = &u->pool_next;
+		slot = u->pool_next;
 	}
 	return NULL;
 }
 
+static void upstream_close(struct eng_worker *w, struct eng_sock *u);
+
+/* Keeps u for reuse, unless the worker already keeps --upstream-idle-max. */
 static void pool_put(struct eng_worker *w, struct eng_sock *u)
 {
+	u->peer = ENG_NONE;
+	if (w->idle >= w->e->cfg.upstream_idle_max) {
+		u->state = U_ACTIVE;
+		upstream_close(w, u);
+		return;
+	}
 	uint32_t *b = bucket(w, u->host, u->host_len, u->port);
 	u->state = U_IDLE;
-	u->peer = ENG_NONE;
 	u->xflags = 0;
+	u->pool_prev = ENG_NONE;
 	u->pool_next = *b;
+	if (*b != ENG_NONE)
+		w->socks[*b].pool_prev = eng_slot(w, u);
 	*b = eng_slot(w, u);
+	w->idle++;
 	eng_timer_arm(w, u, T_UP_IDLE);
 	eng_recv_arm(w, u);   /* notices the server closing it */
 }

@@ -573,6 +573,7 @@ struct eng_sock *eng_sock_new(struct eng_worker *w, int fd, enum sock_role role)
 	s->t_prev = s->t_next = ENG_NONE;
 	s->head_buf = ENG_NONE;
 	s->pool_next = ENG_NONE;
+	s->pool_prev = ENG_NONE;
 	s->resolve_slot = ENG_NONE;
 	if (role == ROLE_CLIENT) {
 		w->clients++;

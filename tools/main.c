@@ -92,6 +92,8 @@ static const struct opt run_table[] = {
 	  "upstream silent mid-exchange; beyond: 504" },
 	{ "upstream-idle-timeout", K_DUR, CFG(upstream_idle_timeout_ms), 1,
 	  ENG_TIMEOUT_MAX_MS, "DUR", "idle pooled upstream connection kept" },
+	{ "upstream-idle-max", K_UINT, CFG(upstream_idle_max), 0, ENG_CONNS_MAX, "N",
+	  "idle upstream connections kept per worker" },
 	{ "grace", K_DUR, CFG(grace_ms), 0, ENG_TIMEOUT_MAX_MS, "DUR",
 	  "on SIGINT/SIGTERM, time for in-flight exchanges" },
 	{ "dns-ttl", K_DUR, CFG(dns_ttl_ms), 0, ENG_TIMEOUT_MAX_MS, "DUR",

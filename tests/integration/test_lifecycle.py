@@ -39,6 +39,7 @@ RUN_OPTIONS = {
     "--dns-ttl": None,
     "--tls-buffers": None,
     "--leaf-cache": None,
+    "--upstream-idle-max": ["256"],
 }
 
 
