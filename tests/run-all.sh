@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole suite: a -Werror build (gcc), the same suite under
 # AddressSanitizer + UndefinedBehaviorSanitizer, and the fuzz targets built
-# with clang. Prints one closing line "N passed, N failed".
+# with clang, also -Werror (so both compilers stay clean). Prints one
+# closing line "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 pass=0; fail=0
@@ -21,7 +22,7 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 run_suite plain build -Dwerror_strict=true
 run_suite sanitize build-san -Dwerror_strict=true -Db_sanitize=address,undefined -Db_lundef=false
-if CC=clang meson setup build-fuzz -Dfuzz=true -Dbuildtype=debug >/dev/null 2>&1 || [ -f build-fuzz/build.ninja ]; then
+if CC=clang meson setup build-fuzz -Dfuzz=true -Dbuildtype=debug -Dwerror_strict=true >/dev/null 2>&1 || [ -f build-fuzz/build.ninja ]; then
   if ninja -C build-fuzz; then echo "fuzz targets built"; else echo "FUZZ BUILD FAILED"; fail=$((fail+1)); fi
 else
   echo "FUZZ SETUP FAILED"; fail=$((fail+1))
