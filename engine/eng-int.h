@@ -92,6 +92,7 @@ enum up_state {
 #define SF_SNIFFED   0x20000u /* CONNECT: 200 sent, first bytes not TLS */
 #define SF_UP_TLS    0x40000u /* upstream speaks TLS (pool key) */
 #define SF_INTERCEPT 0x80000u /* client: CONNECT to be intercepted if TLS */
+#define SF_SINK_WAIT 0x100000u /* stopped reading: the capture sink is full */
 
 /* Exchange flags kept on the client socket. */
 #define XF_REQ_DONE   0x01u  /* request fully read from the client */
@@ -243,6 +244,8 @@ struct eng_worker {
 	/* capture sink */
 	void *sink_ctx;
 	bool sink_io_busy;      /* a sink write is in flight */
+	uint32_t *sink_wait;    /* sockets waiting for the sink to take bodies */
+	unsigned nsink_wait;
 	/* counters (read by other threads: relaxed) */
 	struct eng_counters c;
 	bool draining;
@@ -320,6 +323,8 @@ void px_resolved(struct eng_worker *w, struct eng_resolve *r);
 void px_timeout(struct eng_worker *w, struct eng_sock *s);
 void px_closed(struct eng_worker *w, struct eng_sock *s);
 void px_drain(struct eng_worker *w);
+bool px_sink_room(struct eng_worker *w, struct eng_sock *reader, struct eng_sock *c, size_t n);
+void px_sink_wake(struct eng_worker *w);
 void px_tls_ready(struct eng_worker *w, struct eng_sock *s);
 void px_tls_failed(struct eng_worker *w, struct eng_sock *s);
 

@@ -149,6 +149,9 @@ struct eng_sink_ops {
 	void *(*begin)(void *ctx, const struct eng_xchg *x,
 		       const char *head, size_t head_len);
 	void (*body)(void *ctx, void *h, enum eng_dir dir, const char *p, size_t n);
+	/* false: the sink cannot take n more body bytes now; the engine stops
+	 * reading that side (back-pressure) until the sink's next io_done */
+	bool (*room)(void *ctx, void *h, size_t n);
 	void (*response)(void *ctx, void *h, const struct eng_xchg *x,
 			 const char *head, size_t head_len);
 	void (*end)(void *ctx, void *h, const struct eng_xchg *x);

@@ -887,6 +887,36 @@ static int head_read(struct eng_worker *w, struct eng_sock *s, unsigned max, con
 	return 0;
 }
 
+/* ---- capture back-pressure ---- */
+
+/* Asks the sink whether the exchange's next n body bytes can be stored;
+ * when not, `reader` stops being read until the sink finished a write. */
+bool px_sink_room(struct eng_worker *w, struct eng_sock *reader, struct eng_sock *c, size_t n)
+{
+	if (c->sink_h == NULL || sink(w)->room == NULL || sink(w)->room(w->sink_ctx, c->sink_h, n))
+		return true;
+	if (!(reader->flags & SF_SINK_WAIT) && w->nsink_wait < w->nsocks) {
+		reader->flags |= SF_SINK_WAIT;
+		w->sink_wait[w->nsink_wait++] = eng_slot(w, reader);
+	}
+	return false;
+}
+
+/* A sink write completed: every waiting socket gets another go. */
+void px_sink_wake(struct eng_worker *w)
+{
+	unsigned n = w->nsink_wait;
+	w->nsink_wait = 0;
+	for (unsigned i = 0; i < n; i++) {
+		struct eng_sock *s = &w->socks[w->sink_wait[i]];
+		if (!(s->flags & SF_SINK_WAIT))
+			continue;
+		s->flags &= ~SF_SINK_WAIT;
+		if (!(s->flags & SF_CLOSING) && s->role)
+			px_input(w, s);
+	}
+}
+
 /* ---- client input ---- */
 
 /* Forwards validated request body bytes while the upstream has room. */
@@ -898,7 +928,7 @@ static void request_body(struct eng_worker *w, struct eng_sock *c)
 			return;
 		const char *p, *why = NULL;
 		size_t avail = eng_in_peek(w, c, &p);
-		if (avail == 0)
+		if (avail == 0 || !px_sink_room(w, c, c, avail))
 			return;
 		long n = h1_parse_body(&c->hp, p, avail, &why);
 		if (n < 0) {
@@ -1230,7 +1260,7 @@ static void response_body(struct eng_worker *w, struct eng_sock *u, struct eng_s
 			return;
 		const char *p, *why = NULL;
 		size_t avail = eng_in_peek(w, u, &p);
-		if (avail == 0)
+		if (avail == 0 || !px_sink_room(w, u, c, avail))
 			return;
 		long n = h1_parse_body(&u->hp, p, avail, &why);
 		if (n < 0) {

@@ -720,6 +720,22 @@ void seg_writer_io_done(struct seg_writer *w, int res)
 
 bool seg_writer_busy(const struct seg_writer *w) { return w->q_len > 0; }
 
+/* n more body bytes fit without a drop: in the open frame, or in a new one
+ * once it is sealed into a free slot. A failed writer has room (it drops
+ * everything anyway, and its owner must not wait for it). */
+bool seg_writer_room(const struct seg_writer *w, size_t n)
+{
+	if (w->failed)
+		return true;
+	size_t need = n + (n / SEG_CHUNK_MAX + 1) * (SEG_REC_HDR + 32u);
+	if (w->raw_cap - w->raw_len >= need)
+		return true;
+	for (uint32_t i = 0; i < SEG_WRITER_SLOTS; i++)
+		if (!w->slots[i].busy)
+			return true;
+	return false;
+}
+
 int seg_writer_flush_sync(struct seg_writer *w)
 {
 	int rc = seal(w);

@@ -132,6 +132,13 @@ static void *cap_begin(void *ctx, const struct eng_xchg *x, const char *head, si
 	return h;
 }
 
+static bool cap_room(void *ctx, void *h, size_t n)
+{
+	struct cap *c = ctx;
+	(void)h;
+	return c->failed || seg_writer_room(c->w, n);
+}
+
 static void cap_body(void *ctx, void *h, enum eng_dir dir, const char *p, size_t n)
 {
 	struct cap *c = ctx;
@@ -267,6 +274,7 @@ const struct eng_sink_ops rc_capture_ops = {
 	.open = cap_open,
 	.begin = cap_begin,
 	.body = cap_body,
+	.room = cap_room,
 	.response = cap_response,
 	.end = cap_end,
 	.next_io = cap_next_io,

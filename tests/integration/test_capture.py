@@ -53,10 +53,9 @@ class Capture(unittest.TestCase):
 
     def test_exchanges_stored_and_read_back(self):
         p = self.start("s1")
-        # 256 KiB: the writer buffers ~512 KiB of frames; a larger body
-        # arriving faster than its writes complete is cut and flagged
-        # truncated (no back-pressure from the store to the engine yet)
-        up = os.urandom(256 * 1024 + 3)
+        # 3 MiB: far more than the writer buffers, so this needs the
+        # back-pressure from the store to the engine to arrive whole
+        up = os.urandom(3 * 1024 * 1024 + 3)
         path = os.path.join(self.data, "..", "up.bin")
         with open(path, "wb") as f:
             f.write(up)
@@ -64,6 +63,7 @@ class Capture(unittest.TestCase):
         r = self.curl(p, "--data-binary", "@" + path, self.origin.url("/echo"))
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(self.curl(p, self.origin.url("/chunked/5000"), "-o", "/dev/null").returncode, 0)
+        self.assertEqual(self.curl(p, self.origin.url("/size/%d" % (5 << 20)), "-o", "/dev/null").returncode, 0)
         self.assertEqual(self.curl(p, "http://no-such-host.invalid/").returncode, 0)
         self.assertEqual(p.stop(), 0)
 
@@ -73,10 +73,11 @@ class Capture(unittest.TestCase):
         for key in ("id", "name", "state", "start", "stop", "exchanges", "bytes"):
             self.assertIn(key, s)
         self.assertEqual(s["state"], "stopped")
-        self.assertEqual(s["exchanges"], 4)
+        self.assertEqual(s["exchanges"], 5)
 
         rows = self.ls("s1")
-        self.assertEqual(len(rows), 4)
+        self.assertEqual(len(rows), 5)
+        self.assertFalse(any(r["truncated"] for r in rows), rows)
         for key in ("id", "time", "method", "url", "host", "status", "type",
                     "request_size", "response_size", "duration_ms", "client"):
             self.assertIn(key, rows[0])
@@ -95,6 +96,8 @@ class Capture(unittest.TestCase):
                          hashlib.sha256(up).hexdigest())
         self.assertEqual(body(self.origin.url("/size/2000"), "response"), body_bytes(2000))
         self.assertEqual(body(self.origin.url("/chunked/5000"), "response"), body_bytes(5000))
+        self.assertEqual(body(self.origin.url("/size/%d" % (5 << 20)), "response"),
+                         body_bytes(5 << 20))
 
         code, out, err = rc("show", "s1", str(by_url[self.origin.url("/size/2000")]["id"]),
                             "--data", self.data, "--curl")
