@@ -37,8 +37,7 @@ static inline uint32_t udata_gen(uint64_t u) { return (uint32_t)u; }
 /* ---- timers: one intrusive list per duration class, so each list is in
  * deadline order and arming or expiring is O(1). ---- */
 enum eng_tclass {
-	T_NONE = 0, T_HEADER, T_IDLE, T_CONNECT, T_UPSTREAM, T_UP_IDLE, T_LINGER,
-	T_GRACE, T_COUNT
+	T_NONE = 0, T_HEADER, T_IDLE, T_CONNECT, T_UPSTREAM, T_UP_IDLE, T_LINGER, T_COUNT
 };
 
 /* ---- output segments: what a send references ---- */
@@ -89,7 +88,6 @@ enum up_state {
 #define SF_REJECTED  0x4000u  /* over max-conns: answered 503, closing */
 #define SF_TLS_BYE   0x8000u  /* close_notify queued */
 #define SF_TLS_ERR   0x10000u /* TLS record layer failed */
-#define SF_SNIFFED   0x20000u /* CONNECT: 200 sent, first bytes not TLS */
 #define SF_UP_TLS    0x40000u /* upstream speaks TLS (pool key) */
 #define SF_INTERCEPT 0x80000u /* client: CONNECT to be intercepted if TLS */
 #define SF_SINK_WAIT 0x100000u /* stopped reading: the capture sink is full */

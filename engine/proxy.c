@@ -1106,7 +1106,6 @@ static bool sniff(struct eng_worker *w, struct eng_sock *c)
 		client_abort(w, c, ENG_ERR_UPSTREAM_CLOSED);
 		return false;
 	}
-	c->flags |= SF_SNIFFED;
 	c->state = C_TUNNEL;
 	u->state = U_TUNNEL;
 	eng_out_push(w, u, SEG_HEAD, (uint16_t)c->head_buf, eng_head_ptr(w, c->head_buf),

@@ -1088,7 +1088,6 @@ static int pools_init(struct eng_worker *w, char *err, size_t err_len)
 	w->t_ms[T_UPSTREAM] = c->upstream_timeout_ms;
 	w->t_ms[T_UP_IDLE] = c->upstream_idle_timeout_ms;
 	w->t_ms[T_LINGER] = ENG_LINGER_MS;
-	w->t_ms[T_GRACE] = c->grace_ms;
 	return 0;
 }
 
