@@ -84,7 +84,6 @@ struct io_uring_sqe *eng_sqe(struct eng_worker *w)
 
 static void timer_unlink(struct eng_worker *w, struct eng_sock *s)
 {
-	uint32_t slot = eng_slot(w, s);
 	enum eng_tclass c = s->t_class;
 	if (c == T_NONE)
 		return;
@@ -96,7 +95,6 @@ static void timer_unlink(struct eng_worker *w, struct eng_sock *s)
 		w->socks[s->t_next].t_prev = s->t_prev;
 	else
 		w->t_tail[c] = s->t_prev;
-	(void)slot;
 	s->t_prev = s->t_next = ENG_NONE;
 	s->t_class = T_NONE;
 }
