@@ -311,6 +311,14 @@ static inline uint32_t eng_slot(const struct eng_worker *w, const struct eng_soc
 	return (uint32_t)(s - w->socks);
 }
 
+/* engine/pool.c: idle upstream connections */
+uint32_t eng_key_hash(const char *host, size_t n, uint16_t port);
+struct eng_sock *eng_pool_take(struct eng_worker *w, const char *host, size_t n,
+			       uint16_t port, bool tls);
+/* false: the pool is full (--upstream-idle-max), the caller closes u */
+bool eng_pool_put(struct eng_worker *w, struct eng_sock *u);
+void eng_pool_remove(struct eng_worker *w, struct eng_sock *u);
+
 /* engine/proxy.c */
 void px_accepted(struct eng_worker *w, struct eng_sock *c);
 void px_input(struct eng_worker *w, struct eng_sock *s);

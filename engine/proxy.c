@@ -36,6 +36,7 @@ static void exchange_end(struct eng_worker *w, struct eng_sock *c);
 static void fail(struct eng_worker *w, struct eng_sock *c, enum eng_err err,
 		 int status, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 static void upstream_release(struct eng_worker *w, struct eng_sock *c, bool reuse);
+static void upstream_close(struct eng_worker *w, struct eng_sock *u);
 static void client_abort(struct eng_worker *w, struct eng_sock *c, enum eng_err err);
 
 static const char established[] = "HTTP/1.1 200 Connection Established\r\n\r\n";
@@ -324,80 +325,22 @@ static void max_forwards_zero(struct eng_worker *w, struct eng_sock *c,
 	exchange_end(w, c);
 }
 
-/* ---- upstream pool ---- */
+/* ---- upstream pool (engine/pool.c) ---- */
 
-static uint32_t key_hash(const char *host, size_t n, uint16_t port)
-{
-	uint32_t x = 2166136261u ^ port;   /* FNV-1a */
-	for (size_t i = 0; i < n; i++)
-		x = (x ^ (uint8_t)(host[i] | 0x20)) * 16777619u;
-	return x;
-}
-
-static uint32_t *bucket(struct eng_worker *w, const char *host, size_t n, uint16_t port)
-{
-	return &w->pool[key_hash(host, n, port) % ENG_POOL_BUCKETS];
-}
-
-/* The idle pool: per bucket a doubly linked list through pool_next and
- * pool_prev (ENG_NONE ends it), so taking out any member is O(1). */
-static void pool_remove(struct eng_worker *w, struct eng_sock *u)
-{
-	if (u->pool_prev != ENG_NONE)
-		w->socks[u->pool_prev].pool_next = u->pool_next;
-	else
-		*bucket(w, u->host, u->host_len, u->port) = u->pool_next;
-	if (u->pool_next != ENG_NONE)
-		w->socks[u->pool_next].pool_prev = u->pool_prev;
-	u->pool_next = u->pool_prev = ENG_NONE;
-	w->idle--;
-}
-
-static struct eng_sock *pool_take(struct eng_worker *w, const char *host, size_t n,
-				  uint16_t port, bool tls)
-{
-	uint32_t slot = *bucket(w, host, n, port);
-	for (unsigned i = 0; slot != ENG_NONE && i < w->nsocks; i++) {
-		struct eng_sock *u = &w->socks[slot];
-		if (u->port == port && u->host_len == n && ((u->flags & SF_UP_TLS) != 0) == tls &&
-		    strncasecmp(u->host, host, n) == 0) {
-			pool_remove(w, u);
-			eng_timer_stop(w, u);
-			return u;
-		}
-		slot = u->pool_next;
-	}
-	return NULL;
-}
-
-static void upstream_close(struct eng_worker *w, struct eng_sock *u);
-
-/* Keeps u for reuse, unless the worker already keeps --upstream-idle-max. */
+/* Keeps u for reuse; over --upstream-idle-max it is closed instead. */
 static void pool_put(struct eng_worker *w, struct eng_sock *u)
 {
 	u->peer = ENG_NONE;
-	if (w->idle >= w->e->cfg.upstream_idle_max) {
+	if (!eng_pool_put(w, u)) {
 		u->state = U_ACTIVE;
 		upstream_close(w, u);
-		return;
 	}
-	uint32_t *b = bucket(w, u->host, u->host_len, u->port);
-	u->state = U_IDLE;
-	u->xflags = 0;
-	u->pool_prev = ENG_NONE;
-	u->pool_next = *b;
-	if (*b != ENG_NONE)
-		w->socks[*b].pool_prev = eng_slot(w, u);
-	*b = eng_slot(w, u);
-	w->idle++;
-	eng_timer_arm(w, u, T_UP_IDLE);
-	eng_recv_arm(w, u);   /* notices the server closing it */
 }
 
 static void upstream_close(struct eng_worker *w, struct eng_sock *u)
 {
 	if (u->state == U_IDLE)
-		pool_remove(w, u);
+		eng_pool_remove(w, u);
 	u->peer = ENG_NONE;
 	eng_sock_close(w, u);
 }
@@ -555,7 +498,7 @@ static void set_port(struct sockaddr_storage *a, uint16_t port)
 
 static struct eng_dns_entry *dns_slot(struct eng_worker *w, const char *h, size_t n)
 {
-	return &w->dns[key_hash(h, n, 0) % ENG_DNS_CACHE_SLOTS];
+	return &w->dns[eng_key_hash(h, n, 0) % ENG_DNS_CACHE_SLOTS];
 }
 
 static void resolve_start(struct eng_worker *w, struct eng_sock *u)
@@ -631,7 +574,7 @@ void px_resolved(struct eng_worker *w, struct eng_resolve *r)
 /* Finds or makes the upstream for the client's parsed request. */
 static void upstream_get(struct eng_worker *w, struct eng_sock *c)
 {
-	struct eng_sock *u = pool_take(w, c->host, c->host_len, c->port, c->tls != NULL);
+	struct eng_sock *u = eng_pool_take(w, c->host, c->host_len, c->port, c->tls != NULL);
 	if (u) {
 		w->c.upstream_reused++;
 		c->x->flags |= ENG_X_REUSED;
