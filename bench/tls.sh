@@ -74,21 +74,7 @@ ulimit -Sn "$(ulimit -Hn)" 2>/dev/null || true
 LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
 TMP=$(mktemp -d /tmp/ringcap-tlsbench.XXXXXX)
 declare -A PID UNAVAIL
-cleanup() {
-    local t
-    for t in "${!PID[@]}"; do kill "${PID[$t]}" 2>/dev/null; done
-    for t in "${!PID[@]}"; do
-        for _ in 1 2 3 4 5 6 7 8 9 10; do
-            kill -0 "${PID[$t]}" 2>/dev/null || break
-            sleep 0.2
-        done
-        kill -9 "${PID[$t]}" 2>/dev/null
-    done
-    wait 2>/dev/null
-    [ "${KEEP_TMP:-0}" = 1 ] || rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+. "$(dirname "$0")/common.sh"   # cleanup() and its traps
 
 read -r NGINX_PORT RC_PORT MITM_PORT CTL_PORT <<<"$($LIB freeports 4)"
 declare -A PORT=([ringcap]=$RC_PORT [mitmdump]=$MITM_PORT)
