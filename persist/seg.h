@@ -24,6 +24,9 @@
 #define SEG_F_DELETED (1u << 6)    /* tombstoned (set by the reader, never on disk) */
 #define SEG_F_NO_RESP (1u << 7)    /* "save responses" off: no response head/body */
 #define SEG_F_HEAD_TRUNC (1u << 8) /* a head block was cut at SEG_HEAD_MAX */
+#define SEG_F_COOKIES (1u << 9)    /* captured with "capture cookies" on: its Cookie and
+				    * Set-Cookie lines are stored (with NO_RESP, the
+				    * response head holds only the Set-Cookie lines) */
 
 enum seg_scheme { SEG_SCHEME_HTTP = 0, SEG_SCHEME_HTTPS = 1, SEG_SCHEME_TUNNEL = 2 };
 
