@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -154,4 +155,62 @@ int rc_session_clients(const char *session_dir, struct rc_clients *out)
 	out->n = 0;
 	out->more = false;
 	return seg_index_scan(session_dir, add_client, out, NULL);
+}
+
+int rc_query_param(struct seg_query *q, const char *key, const char *val, char *err,
+		   size_t errlen)
+{
+	if (strcmp(key, "reverse") == 0) {
+		if (val == NULL || !strcmp(val, "") || !strcmp(val, "1") || !strcmp(val, "true"))
+			q->reverse = true;
+		else if (!strcmp(val, "0") || !strcmp(val, "false"))
+			q->reverse = false;
+		else
+			return snprintf(err, errlen, "reverse '%s': true or false", val), -EINVAL;
+		return 0;
+	}
+	if (strcmp(key, "sort") == 0) {
+		int s = seg_sort_parse(val ? val : "");
+		if (s < 0)
+			return snprintf(err, errlen, "sort '%s': one of time, status, method, url, "
+					"host, type, size, duration", val ? val : ""), -EINVAL;
+		q->sort = (uint8_t)s;
+		return 0;
+	}
+	if (strcmp(key, "search") == 0) {
+		q->search = val;
+		return 0;
+	}
+	if (strcmp(key, "limit") != 0 && strcmp(key, "offset") != 0)
+		return -ENOENT;
+	char *end;
+	errno = 0;
+	unsigned long long n = val ? strtoull(val, &end, 10) : 0;
+	if (val == NULL || *val == '\0' || *val == '-' || *end != '\0' || errno)
+		return snprintf(err, errlen, "%s '%s' is not a number", key, val ? val : ""), -EINVAL;
+	if (key[0] == 'l')
+		q->limit = (size_t)n;
+	else
+		q->offset = (size_t)n;
+	return 0;
+}
+
+int rc_list_session(const char *session_dir, const struct seg_query *q, struct rc_buf *b,
+		    size_t *total, uint64_t *damaged)
+{
+	struct seg_table t = {0};
+	struct seg_report rep = {0};
+	struct seg_result res = {0};
+	int rc = seg_table_load(session_dir, &t, &rep);
+	if (rc == 0)
+		rc = seg_query_run(&t, q, &res);
+	if (rc == 0) {
+		rc_rows_json(b, &t, &res);
+		*total = res.total;
+		*damaged = rep.entries_bad + rep.frames_bad;
+		rc = b->oom ? -ENOMEM : 0;
+	}
+	seg_result_free(&res);
+	seg_table_free(&t);
+	return rc;
 }

@@ -41,6 +41,17 @@ void rc_exchange_json(struct rc_buf *b, const struct seg_exchange *x);
  * settings; clients when c is not NULL. */
 void rc_session_json(struct rc_buf *b, const struct ses_meta *m, const struct ses_stats *st,
 		     const struct rc_clients *c);
+/* One listing parameter, shared by `ringcap ls` options and the API query
+ * string: sort (time|status|method|url|host|type|size|duration), reverse
+ * (val NULL, "", "1", "true", "0", "false"), search, limit, offset.
+ * 0, -ENOENT for an unknown key, -EINVAL with err naming the bad value. */
+int rc_query_param(struct seg_query *q, const char *key, const char *val, char *err,
+		   size_t errlen);
+/* Loads a session's index, runs q and writes the page as a JSON array
+ * (the `ls --json` output). *total gets the matches before paging, *damaged
+ * the index entries skipped as damaged. 0 or -errno. */
+int rc_list_session(const char *session_dir, const struct seg_query *q, struct rc_buf *b,
+		    size_t *total, uint64_t *damaged);
 /* Reads the session's index for its client addresses. 0 or -errno. */
 int rc_session_clients(const char *session_dir, struct rc_clients *out);
 /* Seconds from start to stop, or to now while the session runs. */

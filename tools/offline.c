@@ -137,35 +137,20 @@ struct ls_opts {
 static int ls_opt(void *ctx, int ch, const char *v)
 {
 	struct ls_opts *o = ctx;
-	char *end;
-	switch (ch) {
-	case 's': {
-		int s = seg_sort_parse(v);
-		if (s < 0) {
-			fprintf(stderr, "ringcap ls: --sort '%s': one of time, status, method, url, "
-				"host, type, size, duration\n", v);
-			return -1;
-		}
-		o->q.sort = (uint8_t)s;
-		return 0;
+	static const struct { int ch; const char *key; } keys[] = {
+		{ 's', "sort" }, { 'r', "reverse" }, { 'q', "search" }, { 'l', "limit" },
+		{ 'o', "offset" },
+	};
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		if (keys[i].ch != ch)
+			continue;
+		char err[256];
+		if (rc_query_param(&o->q, keys[i].key, v, err, sizeof(err)) == 0)
+			return 0;
+		fprintf(stderr, "ringcap ls: --%s\n", err);
+		return -1;
 	}
-	case 'r': o->q.reverse = true; return 0;
-	case 'q': o->q.search = v; return 0;
-	case 'l':
-	case 'o': {
-		unsigned long long n = strtoull(v, &end, 10);
-		if (*v == '\0' || *end != '\0') {
-			fprintf(stderr, "ringcap ls: '%s' is not a number\n", v);
-			return -1;
-		}
-		if (ch == 'l')
-			o->q.limit = (size_t)n;
-		else
-			o->q.offset = (size_t)n;
-		return 0;
-	}
-	default: return -1;
-	}
+	return -1;
 }
 
 static void ls_row(const struct seg_qrow *r)
@@ -203,6 +188,22 @@ int rc_cmd_ls(int argc, char **argv)
 	char dir[4096];
 	if (find_session(&c, argv[i], &m, dir, sizeof(dir), "ls") < 0)
 		return 1;
+	if (c.json) {
+		struct rc_buf b = {0};
+		size_t total;
+		uint64_t damaged = 0;
+		int rc = rc_list_session(dir, &o.q, &b, &total, &damaged);
+		if (rc < 0) {
+			fprintf(stderr, "ringcap ls: cannot read session '%s': %s\n", argv[i],
+				strerror(-rc));
+			rc_buf_free(&b);
+			return 1;
+		}
+		if (damaged)
+			fprintf(stderr, "ringcap ls: %llu damaged index entries skipped (ringcap fsck)\n",
+				(unsigned long long)damaged);
+		return put_json(&b, "ls") ? 0 : 1;
+	}
 	struct seg_table t = {0};
 	struct seg_report rep = {0};
 	struct seg_result res = {0};
@@ -211,23 +212,16 @@ int rc_cmd_ls(int argc, char **argv)
 		seg_table_free(&t);
 		return 1;
 	}
-	int code = 0;
-	if (c.json) {
-		struct rc_buf b = {0};
-		rc_rows_json(&b, &t, &res);
-		code = put_json(&b, "ls") ? 0 : 1;
-	} else {
-		printf("%-6s %3s %-7s %-6s %9s %8s %-24s %-15s %s\n", "ID", "ST", "METHOD", "TYPE",
-		       "SIZE", "MS", "TIME", "CLIENT", "URL");
-		for (size_t k = 0; k < res.n; k++)
-			ls_row(&t.rows[res.idx[k]]);
-	}
+	printf("%-6s %3s %-7s %-6s %9s %8s %-24s %-15s %s\n", "ID", "ST", "METHOD", "TYPE",
+	       "SIZE", "MS", "TIME", "CLIENT", "URL");
+	for (size_t k = 0; k < res.n; k++)
+		ls_row(&t.rows[res.idx[k]]);
 	if (rep.entries_bad || rep.frames_bad)
 		fprintf(stderr, "ringcap ls: %llu damaged index entries skipped (ringcap fsck)\n",
 			(unsigned long long)(rep.entries_bad + rep.frames_bad));
 	seg_result_free(&res);
 	seg_table_free(&t);
-	return code;
+	return 0;
 }
 
 struct show_opts {
