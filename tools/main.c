@@ -400,11 +400,10 @@ static int tls_setup(struct run_opts *r, struct rc_tls *t)
 }
 
 /* --session NAME: a new session, captured into from the first exchange. */
-static int capture_setup(struct run_opts *r, struct rc_capture_cfg *cap, struct ses_meta *ses,
-			 char *dir, size_t dir_len)
+static int capture_setup(struct run_opts *r, struct rc_capture *cap, struct ses_meta *ses)
 {
-	struct ses_settings st = { .save_responses = cap->save_responses,
-				   .max_body = cap->body_max };
+	struct ses_settings st = { .save_responses = !r->no_save_responses,
+				   .max_body = r->max_body };
 	int rc = ses_create(r->data_dir, r->session, &st, (uint64_t)time(NULL) * 1000000000u, ses);
 	if (rc < 0) {
 		fprintf(stderr, "ringcap run: --session '%s': %s\n", r->session,
@@ -412,10 +411,15 @@ static int capture_setup(struct run_opts *r, struct rc_capture_cfg *cap, struct 
 			rc == -EINVAL ? "not a valid name" : strerror(-rc));
 		return rc;
 	}
-	ses_dir(dir, dir_len, r->data_dir, ses->id);
-	cap->session_dir = dir;
-	r->eng.sink = &rc_capture_ops;
-	r->eng.sink_arg = cap;
+	char dir[4096], err[512];
+	ses_dir(dir, sizeof(dir), r->data_dir, ses->id);
+	struct rc_capture_policy p = { .session_dir = dir, .body_max = r->max_body,
+				       .save_responses = !r->no_save_responses };
+	rc = rc_capture_set(cap, &p, 0, err, sizeof(err));
+	if (rc < 0) {
+		fprintf(stderr, "ringcap run: --session '%s': %s\n", r->session, err);
+		return rc;
+	}
 	fprintf(stderr, "ringcap: capturing into session '%s' (%s)\n", ses->name, ses->id);
 	return 0;
 }
@@ -449,17 +453,23 @@ static int cmd_run(int argc, char **argv)
 	}
 	/* sessions a killed daemon left active show as interrupted, data readable */
 	ses_mark_interrupted(r.data_dir);
-	struct rc_capture_cfg cap = { .body_max = r.max_body, .save_responses = !r.no_save_responses };
-	char session_dir[4096];
+	unsigned workers = r.eng.workers ? r.eng.workers : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+	struct rc_capture *cap = NULL;
 	struct ses_meta ses;
-	if (r.session && capture_setup(&r, &cap, &ses, session_dir, sizeof(session_dir)) < 0) {
+	if (rc_capture_create(workers, &cap) < 0 ||
+	    (r.session && capture_setup(&r, cap, &ses) < 0)) {
+		rc_capture_destroy(cap);
 		tls_teardown(&t);
 		return 1;
 	}
+	r.eng.workers = workers;
+	r.eng.sink = &rc_capture_ops;
+	r.eng.sink_arg = cap;
 	struct rc_control *ctl = NULL;
 	if (rc_control_start(&ctl, &r.control, r.control_len, t.ca ? &t.onboard : NULL,
 			     err, sizeof(err)) < 0) {
 		fprintf(stderr, "ringcap run: %s\n", err);
+		rc_capture_destroy(cap);
 		tls_teardown(&t);
 		return 1;
 	}
@@ -467,6 +477,7 @@ static int cmd_run(int argc, char **argv)
 	if (eng_start(&e, &r.eng, err, sizeof(err)) < 0) {
 		fprintf(stderr, "ringcap run: %s\n", err);
 		rc_control_stop(ctl);
+		rc_capture_destroy(cap);
 		tls_teardown(&t);
 		return 1;
 	}
@@ -476,13 +487,13 @@ static int cmd_run(int argc, char **argv)
 			"http://ringcap.cert/ through the proxy\n",
 			tls_ca_created(t.ca) ? "created" : "using", tls_ca_cert_path(t.ca),
 			tls_ca_fingerprint(t.ca));
-	fprintf(stderr, "ringcap: proxy listening, %u workers\n",
-		r.eng.workers ? r.eng.workers : (unsigned)sysconf(_SC_NPROCESSORS_ONLN));
+	fprintf(stderr, "ringcap: proxy listening, %u workers\n", workers);
 	int sig = 0;
 	sigwait(&set, &sig);
 	fprintf(stderr, "ringcap: %s, finishing in-flight exchanges\n", strsignal(sig));
 	rc_control_stop(ctl);   /* before the engine goes: /metrics reads it */
 	eng_stop(e);
+	rc_capture_destroy(cap);
 	if (r.session) {
 		ses_set_state(r.data_dir, ses.id, SES_STOPPED, (uint64_t)time(NULL) * 1000000000u);
 		fprintf(stderr, "ringcap: session '%s' (%s) stopped\n", ses.name, ses.id);
