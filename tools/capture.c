@@ -53,6 +53,7 @@ struct pol {
 	struct rc_capture_policy p;
 	struct store *store;
 	struct pol *next;           /* limbo list, waiting for a grace period */
+	uint64_t epoch;             /* freed once every worker has seen it */
 };
 
 /* Per-worker counters, summed by rc_capture_stats. */
@@ -70,7 +71,6 @@ struct rc_capture {
 	pthread_mutex_t mu;         /* publishers */
 	struct store *retiring;     /* left by the policy, not yet closed */
 	struct pol *limbo;          /* swapped out, grace period not seen yet */
-	uint64_t limbo_epoch;       /* grace needed for everything in limbo */
 };
 
 /* A store as one worker holds it. */
@@ -643,23 +643,32 @@ static bool store_free_of_workers(const struct store *s)
 	return true;
 }
 
+/* A policy in limbo may still lead a worker to its store. */
+static bool in_limbo(const struct rc_capture *c, const struct store *s)
+{
+	for (const struct pol *p = c->limbo; p; p = p->next)
+		if (p->store == s)
+			return true;
+	return false;
+}
+
 /* Frees the policies in limbo and closes drained stores; with mu held. */
 static void reap_locked(struct rc_capture *c)
 {
-	if (c->limbo && grace_seen(c, c->limbo_epoch)) {
-		for (struct pol *p = c->limbo, *n; p; p = n) {
-			n = p->next;
-			if (p->p.filter)
-				flt_db_unref(p->p.filter);
-			free(p);
+	for (struct pol **pp = &c->limbo; *pp;) {
+		struct pol *p = *pp;
+		if (!grace_seen(c, p->epoch)) {
+			pp = &p->next;
+			continue;
 		}
-		c->limbo = NULL;
+		*pp = p->next;
+		if (p->p.filter)
+			flt_db_unref(p->p.filter);
+		free(p);
 	}
-	if (c->limbo)
-		return;   /* a policy in limbo may still lead a worker to a store */
 	for (struct store **pp = &c->retiring; *pp;) {
 		struct store *s = *pp;
-		if (store_free_of_workers(s)) {
+		if (!in_limbo(c, s) && store_free_of_workers(s)) {
 			*pp = s->next;
 			store_close(s);
 		} else {
@@ -717,8 +726,9 @@ int rc_capture_set(struct rc_capture *c, const struct rc_capture_policy *p, unsi
 		goto out;
 	}
 	atomic_store(&c->cur, n);
-	c->limbo_epoch = atomic_fetch_add(&c->epoch, 1) + 1;
+	uint64_t epoch = atomic_fetch_add(&c->epoch, 1) + 1;
 	if (old) {
+		old->epoch = epoch;
 		old->next = c->limbo;
 		c->limbo = old;
 		if (old->store && old->store != s) {
@@ -768,7 +778,6 @@ void rc_capture_destroy(struct rc_capture *c)
 	}
 	for (unsigned i = 0; i < c->nworkers; i++)
 		atomic_store(&c->ws[i].epoch, OFFLINE);
-	c->limbo_epoch = 0;
 	reap_locked(c);
 	for (struct store *s = c->retiring, *n; s; s = n) {
 		n = s->next;
