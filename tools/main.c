@@ -49,6 +49,7 @@ struct run_opts {
 	const char *session;
 	unsigned max_body;
 	bool no_save_responses;
+	bool cookies;
 };
 
 struct opt {
@@ -70,6 +71,8 @@ static const struct opt run_table[] = {
 	  "body bytes stored per direction (more: truncated, flagged)" },
 	{ "no-save-responses", K_FLAG, 0, 0, 0, "",
 	  "store status, type, sizes and timings, not response heads/bodies" },
+	{ "cookies", K_FLAG, 0, 0, 0, "",
+	  "capture cookies: keep Cookie/Set-Cookie lines for `ringcap cookies`" },
 	{ "allow", K_CIDR, 0, 0, 0, "CIDR",
 	  "clients allowed to connect (repeatable; replaces the default)" },
 	{ "workers", K_UINT, CFG(workers), 0, ENG_WORKERS_MAX, "N",
@@ -210,6 +213,8 @@ static int set_opt(const struct opt *o, const char *val, struct run_opts *r)
 	case K_FLAG:
 		if (strcmp(o->name, "no-intercept") == 0)
 			r->no_intercept = true;
+		else if (strcmp(o->name, "cookies") == 0)
+			r->cookies = true;
 		else
 			r->no_save_responses = true;
 		return 0;
@@ -403,7 +408,7 @@ static int tls_setup(struct run_opts *r, struct rc_tls *t)
 static int capture_setup(struct run_opts *r, struct rc_capture *cap, struct ses_meta *ses)
 {
 	struct ses_settings st = { .save_responses = !r->no_save_responses,
-				   .max_body = r->max_body };
+				   .capture_cookies = r->cookies, .max_body = r->max_body };
 	int rc = ses_create(r->data_dir, r->session, &st, (uint64_t)time(NULL) * 1000000000u, ses);
 	if (rc < 0) {
 		fprintf(stderr, "ringcap run: --session '%s': %s\n", r->session,
@@ -414,7 +419,8 @@ static int capture_setup(struct run_opts *r, struct rc_capture *cap, struct ses_
 	char dir[4096], err[512];
 	ses_dir(dir, sizeof(dir), r->data_dir, ses->id);
 	struct rc_capture_policy p = { .session_dir = dir, .body_max = r->max_body,
-				       .save_responses = !r->no_save_responses };
+				       .save_responses = !r->no_save_responses,
+				       .cookies = r->cookies };
 	rc = rc_capture_set(cap, &p, 0, err, sizeof(err));
 	if (rc < 0) {
 		fprintf(stderr, "ringcap run: --session '%s': %s\n", r->session, err);
