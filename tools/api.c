@@ -349,10 +349,11 @@ static int h_exchanges_delete(struct call *c)
 			rc = rc_json_array_begin(&a, v.p, v.len, c->err, sizeof(c->err));
 		while (rc == 0 && (rc = rc_json_array_next(&a, &e, c->err, sizeof(c->err))) == 1) {
 			rc = n == RC_API_IDS_MAX || rc_json_u64(&e, &ids[n]) < 0 ? -EINVAL : 0;
-			if (rc < 0)
-				snprintf(c->err, sizeof(c->err), n == RC_API_IDS_MAX ? "more than %u ids" :
-					 "ids are non-negative integers (at index %zu)",
-					 n == RC_API_IDS_MAX ? RC_API_IDS_MAX : (unsigned)n, n);
+			if (rc < 0 && n == RC_API_IDS_MAX)
+				snprintf(c->err, sizeof(c->err), "more than %u ids", RC_API_IDS_MAX);
+			else if (rc < 0)
+				snprintf(c->err, sizeof(c->err), "ids are non-negative integers (at "
+					 "index %zu)", n);
 			n++;
 		}
 		if (rc == 0 && (rc = rc_json_object_next(&r, key, sizeof(key), &v, c->err,
@@ -487,7 +488,7 @@ static int h_exchanges(struct call *c)
 	if (c->nparts == 4)
 		return h_exchange(c, c->part[3], NULL);
 	if (strcmp(c->part[4], "request_body") != 0 && strcmp(c->part[4], "response_body") != 0)
-		return snprintf(c->err, sizeof(c->err), "no route %s", c->rq->path), 404;
+		return snprintf(c->err, sizeof(c->err), "no route %.200s", c->rq->path), 404;
 	return h_exchange(c, c->part[3], c->part[4]);
 }
 
@@ -547,7 +548,7 @@ static int route_session(struct call *c)
 		return 0;   /* the caller streams */
 	if (!strcmp(sub, "exchanges") && c->nparts <= 5)
 		return h_exchanges(c);
-	snprintf(c->err, sizeof(c->err), "no route %s", c->rq->path);
+	snprintf(c->err, sizeof(c->err), "no route %.200s", c->rq->path);
 	return 404;
 }
 

@@ -21,7 +21,10 @@
 #include "tls/tls.h"
 #include "tools/opts.h"
 #include "tools/ca.h"
+#include "tools/api.h"
 #include "tools/control.h"
+#include "tools/sessions.h"
+#include "tools/token.h"
 #include "tools/capture.h"
 #include "tools/offline.h"
 #include "persist/ses.h"
@@ -49,6 +52,7 @@ struct run_opts {
 	const char *session;
 	unsigned max_body;
 	bool no_save_responses;
+	bool cookies;
 };
 
 struct opt {
@@ -70,6 +74,8 @@ static const struct opt run_table[] = {
 	  "body bytes stored per direction (more: truncated, flagged)" },
 	{ "no-save-responses", K_FLAG, 0, 0, 0, "",
 	  "store status, type, sizes and timings, not response heads/bodies" },
+	{ "cookies", K_FLAG, 0, 0, 0, "",
+	  "capture cookies: keep Cookie/Set-Cookie lines for `ringcap cookies`" },
 	{ "allow", K_CIDR, 0, 0, 0, "CIDR",
 	  "clients allowed to connect (repeatable; replaces the default)" },
 	{ "workers", K_UINT, CFG(workers), 0, ENG_WORKERS_MAX, "N",
@@ -210,6 +216,8 @@ static int set_opt(const struct opt *o, const char *val, struct run_opts *r)
 	case K_FLAG:
 		if (strcmp(o->name, "no-intercept") == 0)
 			r->no_intercept = true;
+		else if (strcmp(o->name, "cookies") == 0)
+			r->cookies = true;
 		else
 			r->no_save_responses = true;
 		return 0;
@@ -399,24 +407,68 @@ static int tls_setup(struct run_opts *r, struct rc_tls *t)
 	return 0;
 }
 
-/* --session NAME: a new session, captured into from the first exchange. */
-static int capture_setup(struct run_opts *r, struct rc_capture_cfg *cap, struct ses_meta *ses,
-			 char *dir, size_t dir_len)
+/* The control plane of `ringcap run`: capture state, session manager,
+ * API and control port, torn down in the reverse order. */
+struct plane {
+	struct rc_capture *cap;
+	struct rc_sessions *ses;
+	struct rc_api *api;
+	struct rc_control *ctl;
+	char token[RC_TOKEN_HEX + 1];
+};
+
+static void plane_teardown(struct plane *p)
 {
-	struct ses_settings st = { .save_responses = cap->save_responses,
-				   .max_body = cap->body_max };
-	int rc = ses_create(r->data_dir, r->session, &st, (uint64_t)time(NULL) * 1000000000u, ses);
-	if (rc < 0) {
-		fprintf(stderr, "ringcap run: --session '%s': %s\n", r->session,
-			rc == -EEXIST ? "a session with that name exists" :
-			rc == -EINVAL ? "not a valid name" : strerror(-rc));
-		return rc;
+	rc_control_stop(p->ctl);     /* first: no request may reach what follows */
+	p->ctl = NULL;
+	rc_api_free(p->api);
+	p->api = NULL;
+	rc_capture_destroy(p->cap);  /* after eng_stop: every writer flushed */
+	p->cap = NULL;
+	rc_sessions_close(p->ses);   /* marks the active session stopped */
+	p->ses = NULL;
+}
+
+/* Capture state and session manager (with --session's session started),
+ * the token when the control port is off loopback, then the control port. */
+static int plane_setup(struct run_opts *r, struct rc_tls *t, unsigned workers, struct plane *p)
+{
+	char err[512];
+	struct ses_settings defaults = { .save_responses = !r->no_save_responses,
+					 .capture_cookies = r->cookies, .max_body = r->max_body };
+	if (rc_capture_create(workers, &p->cap) < 0 ||
+	    rc_sessions_open(&p->ses, r->data_dir, p->cap, &defaults) < 0 ||
+	    rc_api_create(&p->api, p->ses) < 0) {
+		fprintf(stderr, "ringcap run: out of memory\n");
+		return -ENOMEM;
 	}
-	ses_dir(dir, dir_len, r->data_dir, ses->id);
-	cap->session_dir = dir;
-	r->eng.sink = &rc_capture_ops;
-	r->eng.sink_arg = cap;
-	fprintf(stderr, "ringcap: capturing into session '%s' (%s)\n", ses->name, ses->id);
+	if (r->session) {
+		struct rc_session_change ch = RC_SESSION_KEEP;
+		struct ses_meta m;
+		ch.name = r->session;
+		if (rc_sessions_start(p->ses, &ch, &m, err, sizeof(err)) < 0) {
+			fprintf(stderr, "ringcap run: --session '%s': %s\n", r->session, err);
+			return -EINVAL;
+		}
+		fprintf(stderr, "ringcap: capturing into session '%s' (%s)\n", m.name, m.id);
+	}
+	bool created = false;
+	if (!rc_addr_is_loopback(&r->control)) {
+		if (rc_token_load_or_create(r->data_dir, p->token, &created, err, sizeof(err)) < 0) {
+			fprintf(stderr, "ringcap run: control token: %s\n", err);
+			return -EPERM;
+		}
+		fprintf(stderr, "ringcap: the control port is not on loopback: requests need "
+			"\"Authorization: Bearer %s\" (%s %s/%s)\n", p->token,
+			created ? "new, saved in" : "from", r->data_dir, RC_TOKEN_FILE);
+	}
+	struct rc_control_cfg cc = { .addr = &r->control, .addr_len = r->control_len,
+				     .ca = t->ca ? &t->onboard : NULL, .api = p->api,
+				     .token = p->token };
+	if (rc_control_start(&p->ctl, &cc, err, sizeof(err)) < 0) {
+		fprintf(stderr, "ringcap run: %s\n", err);
+		return -EIO;
+	}
 	return 0;
 }
 
@@ -449,44 +501,37 @@ static int cmd_run(int argc, char **argv)
 	}
 	/* sessions a killed daemon left active show as interrupted, data readable */
 	ses_mark_interrupted(r.data_dir);
-	struct rc_capture_cfg cap = { .body_max = r.max_body, .save_responses = !r.no_save_responses };
-	char session_dir[4096];
-	struct ses_meta ses;
-	if (r.session && capture_setup(&r, &cap, &ses, session_dir, sizeof(session_dir)) < 0) {
+	unsigned workers = r.eng.workers ? r.eng.workers : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+	struct plane p = {0};
+	if (plane_setup(&r, &t, workers, &p) < 0) {
+		plane_teardown(&p);
 		tls_teardown(&t);
 		return 1;
 	}
-	struct rc_control *ctl = NULL;
-	if (rc_control_start(&ctl, &r.control, r.control_len, t.ca ? &t.onboard : NULL,
-			     err, sizeof(err)) < 0) {
-		fprintf(stderr, "ringcap run: %s\n", err);
-		tls_teardown(&t);
-		return 1;
-	}
+	r.eng.workers = workers;
+	r.eng.sink = &rc_capture_ops;
+	r.eng.sink_arg = p.cap;
 	struct eng *e = NULL;
 	if (eng_start(&e, &r.eng, err, sizeof(err)) < 0) {
 		fprintf(stderr, "ringcap run: %s\n", err);
-		rc_control_stop(ctl);
+		plane_teardown(&p);
 		tls_teardown(&t);
 		return 1;
 	}
-	rc_control_set_engine(ctl, e);
+	rc_control_set_engine(p.ctl, e);
 	if (t.ca)
 		fprintf(stderr, "ringcap: %s CA %s (SHA-256 %s); devices install it from "
 			"http://ringcap.cert/ through the proxy\n",
 			tls_ca_created(t.ca) ? "created" : "using", tls_ca_cert_path(t.ca),
 			tls_ca_fingerprint(t.ca));
-	fprintf(stderr, "ringcap: proxy listening, %u workers\n",
-		r.eng.workers ? r.eng.workers : (unsigned)sysconf(_SC_NPROCESSORS_ONLN));
+	fprintf(stderr, "ringcap: proxy listening, %u workers\n", workers);
 	int sig = 0;
 	sigwait(&set, &sig);
 	fprintf(stderr, "ringcap: %s, finishing in-flight exchanges\n", strsignal(sig));
-	rc_control_stop(ctl);   /* before the engine goes: /metrics reads it */
+	rc_control_stop(p.ctl);   /* before the engine goes: /metrics reads it */
+	p.ctl = NULL;
 	eng_stop(e);
-	if (r.session) {
-		ses_set_state(r.data_dir, ses.id, SES_STOPPED, (uint64_t)time(NULL) * 1000000000u);
-		fprintf(stderr, "ringcap: session '%s' (%s) stopped\n", ses.name, ses.id);
-	}
+	plane_teardown(&p);
 	tls_teardown(&t);
 	fprintf(stderr, "ringcap: stopped\n");
 	return 0;

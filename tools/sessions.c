@@ -34,9 +34,11 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Publishes the policy for meta (NULL: no session) with filter db. */
+/* Publishes the policy for meta (NULL: no session) with filter db. A
+ * change within one session passes wait_ms 0: its writers stay, and an
+ * exchange that begins after the swap sees the new policy at once. */
 static int publish(struct rc_sessions *m, const struct ses_meta *meta, struct flt_db *db,
-		   char *err, size_t errlen)
+		   unsigned wait_ms, char *err, size_t errlen)
 {
 	struct rc_capture_policy p = {0};
 	if (meta) {
@@ -50,7 +52,7 @@ static int publish(struct rc_sessions *m, const struct ses_meta *meta, struct fl
 		p.body_max = meta->settings.max_body;
 		p.filter = db;
 	}
-	int rc = rc_capture_set(m->cap, &p, RC_SES_SWAP_WAIT_MS, err, errlen);
+	int rc = rc_capture_set(m->cap, &p, wait_ms, err, errlen);
 	return rc == -EINPROGRESS ? 0 : rc;
 }
 
@@ -75,9 +77,13 @@ void rc_sessions_close(struct rc_sessions *m)
 {
 	if (m == NULL)
 		return;
-	char err[256];
-	if (m->has_active)
-		rc_sessions_stop(m, m->active.id, NULL, err, sizeof(err));
+	if (m->has_active) {
+		m->active.state = SES_STOPPED;
+		m->active.stop_ns = now_ns();
+		int rc = ses_save(m->data_dir, &m->active);
+		fprintf(stderr, "ringcap: session '%s' (%s) %s\n", m->active.name, m->active.id,
+			rc < 0 ? "could not be marked stopped (it shows as interrupted)" : "stopped");
+	}
 	if (m->db)
 		flt_db_unref(m->db);
 	pthread_mutex_destroy(&m->lock);
@@ -217,7 +223,7 @@ int rc_sessions_start(struct rc_sessions *m, const struct rc_session_change *ch,
 			 "or control characters)" : "cannot create session '%s'", name);
 		goto out_db;
 	}
-	if ((rc = publish(m, &meta, db, err, errlen)) < 0) {
+	if ((rc = publish(m, &meta, db, RC_SES_SWAP_WAIT_MS, err, errlen)) < 0) {
 		ses_delete(m->data_dir, meta.id);
 		goto out_db;
 	}
@@ -256,13 +262,13 @@ static int active_locked(struct rc_sessions *m, const char *id, char *err, size_
 static int swap_locked(struct rc_sessions *m, const struct ses_meta *next, struct flt_db *db,
 		       char *err, size_t errlen)
 {
-	int rc = publish(m, next, db, err, errlen);
+	int rc = publish(m, next, db, 0, err, errlen);
 	if (rc < 0)
 		return rc;
 	rc = ses_save(m->data_dir, next);
 	if (rc < 0) {
 		char e2[128];
-		publish(m, &m->active, m->db, e2, sizeof(e2));
+		publish(m, &m->active, m->db, 0, e2, sizeof(e2));
 		snprintf(err, errlen, "cannot write the session metadata: %s", strerror(-rc));
 		return rc;
 	}
@@ -310,7 +316,7 @@ int rc_sessions_stop(struct rc_sessions *m, const char *id, struct ses_meta *out
 	pthread_mutex_lock(&m->lock);
 	int rc = active_locked(m, id, err, errlen);
 	if (rc == 0)
-		rc = publish(m, NULL, NULL, err, errlen);
+		rc = publish(m, NULL, NULL, RC_SES_SWAP_WAIT_MS, err, errlen);
 	if (rc == 0) {
 		m->active.state = SES_STOPPED;
 		m->active.stop_ns = now_ns();

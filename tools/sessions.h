@@ -48,7 +48,9 @@ struct rc_session_change {
  * (from `ringcap run` options). cap: the engine's capture sink state. */
 int rc_sessions_open(struct rc_sessions **out, const char *data_dir, struct rc_capture *cap,
 		     const struct ses_settings *defaults);
-/* Stops the active session (state stopped) and frees. */
+/* After the engine has stopped and rc_capture_destroy has flushed every
+ * writer: marks the active session stopped on disk (publishes nothing),
+ * frees. */
 void rc_sessions_close(struct rc_sessions *m);
 
 /* Creates and starts a session; name NULL picks "session-<UTC time>".
