@@ -124,8 +124,10 @@ void rc_buf_jstr(struct rc_buf *b, const char *s, size_t n)
 		if (k > 0) {
 			rc_buf_add(b, s + i, k);
 			i += k;
-		} else if (u[i] == '"' || u[i] == '\\') {
-			char esc[2] = { '\\', (char)u[i] };
+		} else if (u[i] == '"' || u[i] == '\\' || u[i] == '\n' || u[i] == '\r' ||
+			   u[i] == '\t') {
+			char esc[2] = { '\\', u[i] == '\n' ? 'n' : u[i] == '\r' ? 'r' :
+					       u[i] == '\t' ? 't' : (char)u[i] };
 			rc_buf_add(b, esc, 2);
 			i++;
 		} else {

@@ -21,6 +21,7 @@
 #include "tls/tls.h"
 #include "tools/opts.h"
 #include "tools/ca.h"
+#include "tools/client.h"
 #include "tools/api.h"
 #include "tools/control.h"
 #include "tools/sessions.h"
@@ -137,6 +138,8 @@ static void usage(FILE *f)
 		"commands:\n"
 		"  run         run the proxy (ringcap run --help for its options)\n"
 		"  ca          show or export the HTTPS interception CA (ringcap ca --help)\n"
+		"  session     start, pause, resume, stop, change, rename, delete sessions\n"
+		"              of a running daemon (ringcap session --help)\n"
 		"  sessions    list capture sessions (offline, on --data)\n"
 		"  ls          list a session's exchanges: sort, search, page\n"
 		"  show        one exchange: heads, bodies, timings\n"
@@ -550,6 +553,8 @@ int main(int argc, char **argv)
 		return rc_cmd_ca(argc - 1, argv + 1);
 	if (strcmp(cmd, "sessions") == 0)
 		return rc_cmd_sessions(argc - 1, argv + 1);
+	if (strcmp(cmd, "session") == 0)
+		return rc_cmd_session(argc - 1, argv + 1);
 	if (strcmp(cmd, "ls") == 0)
 		return rc_cmd_ls(argc - 1, argv + 1);
 	if (strcmp(cmd, "show") == 0)

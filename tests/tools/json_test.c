@@ -18,7 +18,7 @@ static void test_writer(void)
 {
 	struct rc_buf b = {0};
 	rc_buf_jstr(&b, "a\"b\\c\n\x01\x7f", 8);
-	CHECK(strcmp(b.p, "\"a\\\"b\\\\c\\u000a\\u0001\\u007f\"") == 0);
+	CHECK(strcmp(b.p, "\"a\\\"b\\\\c\\n\\u0001\\u007f\"") == 0);
 	rc_buf_free(&b);
 	/* valid UTF-8 passes, a stray continuation byte is escaped */
 	rc_buf_jstr(&b, "\xc3\xa9\x80", 3);
