@@ -365,8 +365,9 @@ static int h_exchanges_delete(struct call *c)
 		status = rc < 0 ? 400 : 0;
 	} else if (status == 0) {
 		int k = rc_http_query(c->rq->query, "ids", text, sizeof(text));
-		for (char *s = k > 0 ? text : NULL, *save = NULL, *tok; status == 0 &&
-		     (tok = strtok_r(s, ",", &save)) != NULL; s = NULL) {
+		char *save = NULL, *tok;
+		for (char *s = text; k > 0 && status == 0 && (tok = strtok_r(s, ",", &save)) != NULL;
+		     s = NULL) {
 			struct rc_jval v = { RC_J_NUMBER, tok, strlen(tok) };
 			if (n == RC_API_IDS_MAX || rc_json_u64(&v, &ids[n++]) < 0) {
 				snprintf(c->err, sizeof(c->err), "ids: '%.64s' is not an exchange id", tok);
