@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "filter/flt.h"
 #include "persist/query.h"
@@ -42,6 +43,13 @@ struct call {
 	const char *allow;       /* for 405 */
 	char err[ERR_MAX];
 };
+
+static uint64_t wall_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 static int errno_status(int rc)
 {
@@ -322,59 +330,65 @@ static int load_table(struct call *c, struct seg_table *t)
 	return rc < 0 ? 500 : 0;
 }
 
+/* ids from a body {"ids": [..]} into ids[*n]; 0 or 400 with c->err set. */
+static int ids_from_body(struct call *c, uint64_t *ids, size_t *n)
+{
+	static const char shape[] = "the body is {\"ids\": [id, ...]}";
+	struct rc_jreader r, a;
+	struct rc_jval v, e;
+	char key[16];
+	int rc = rc_json_object_begin(&r, c->rq->body, c->rq->body_len, c->err, sizeof(c->err));
+	if (rc == 0 && (rc = rc_json_object_next(&r, key, sizeof(key), &v, c->err,
+						  sizeof(c->err))) >= 0) {
+		rc = rc == 1 && strcmp(key, "ids") == 0 && v.type == RC_J_ARRAY ? 0 : -EINVAL;
+		if (rc < 0)
+			snprintf(c->err, sizeof(c->err), "%s", shape);
+	}
+	if (rc == 0)
+		rc = rc_json_array_begin(&a, v.p, v.len, c->err, sizeof(c->err));
+	while (rc == 0 && (rc = rc_json_array_next(&a, &e, c->err, sizeof(c->err))) == 1) {
+		rc = *n == RC_API_IDS_MAX || rc_json_u64(&e, &ids[*n]) < 0 ? -EINVAL : 0;
+		if (rc < 0 && *n == RC_API_IDS_MAX)
+			snprintf(c->err, sizeof(c->err), "more than %u ids", RC_API_IDS_MAX);
+		else if (rc < 0)
+			snprintf(c->err, sizeof(c->err), "ids are non-negative integers (at index %zu)",
+				 *n);
+		(*n)++;
+	}
+	if (rc == 0 && (rc = rc_json_object_next(&r, key, sizeof(key), &v, c->err,
+						  sizeof(c->err))) != 0) {
+		if (rc > 0)
+			snprintf(c->err, sizeof(c->err), "unknown key '%s': %s", key, shape);
+		rc = -EINVAL;
+	}
+	return rc < 0 ? 400 : 0;
+}
+
+/* ids from the query "ids=1,2,3"; 0 or 400. */
+static int ids_from_query(struct call *c, uint64_t *ids, size_t *n)
+{
+	char text[RC_HTTP_QUERY_MAX];
+	int k = rc_http_query(c->rq->query, "ids", text, sizeof(text));
+	char *save = NULL, *tok;
+	for (char *s = text; k > 0 && (tok = strtok_r(s, ",", &save)) != NULL; s = NULL) {
+		struct rc_jval v = { RC_J_NUMBER, tok, strlen(tok) };
+		if (*n == RC_API_IDS_MAX || rc_json_u64(&v, &ids[(*n)++]) < 0) {
+			snprintf(c->err, sizeof(c->err), "ids: '%.64s' is not an exchange id", tok);
+			return 400;
+		}
+	}
+	return 0;
+}
+
 /* Deletes ids given as a JSON array (body {"ids":[..]}) or a query
  * "ids=1,2,3"; all must exist, else nothing is deleted. */
 static int h_exchanges_delete(struct call *c)
 {
 	uint64_t *ids = malloc(RC_API_IDS_MAX * sizeof(*ids));
 	size_t n = 0;
-	int status = ids ? 0 : 500;
 	struct seg_table t = {0};
-	char text[RC_HTTP_QUERY_MAX];
-	if (status == 0 && c->rq->body_len > 0) {
-		struct rc_jreader r, a;
-		struct rc_jval v, e;
-		char key[16];
-		int rc = rc_json_object_begin(&r, c->rq->body, c->rq->body_len, c->err, sizeof(c->err));
-		if (rc == 0 && (rc = rc_json_object_next(&r, key, sizeof(key), &v, c->err,
-							  sizeof(c->err))) == 1) {
-			rc = strcmp(key, "ids") != 0 || v.type != RC_J_ARRAY ? -EINVAL : 0;
-			if (rc < 0)
-				snprintf(c->err, sizeof(c->err), "the body is {\"ids\": [id, ...]}");
-		} else if (rc == 0) {
-			rc = -EINVAL;
-			snprintf(c->err, sizeof(c->err), "the body is {\"ids\": [id, ...]}");
-		}
-		if (rc == 0)
-			rc = rc_json_array_begin(&a, v.p, v.len, c->err, sizeof(c->err));
-		while (rc == 0 && (rc = rc_json_array_next(&a, &e, c->err, sizeof(c->err))) == 1) {
-			rc = n == RC_API_IDS_MAX || rc_json_u64(&e, &ids[n]) < 0 ? -EINVAL : 0;
-			if (rc < 0 && n == RC_API_IDS_MAX)
-				snprintf(c->err, sizeof(c->err), "more than %u ids", RC_API_IDS_MAX);
-			else if (rc < 0)
-				snprintf(c->err, sizeof(c->err), "ids are non-negative integers (at "
-					 "index %zu)", n);
-			n++;
-		}
-		if (rc == 0 && (rc = rc_json_object_next(&r, key, sizeof(key), &v, c->err,
-							  sizeof(c->err))) != 0) {
-			if (rc > 0)
-				snprintf(c->err, sizeof(c->err), "unknown key '%s': the body is {\"ids\": [..]}", key);
-			rc = -EINVAL;
-		}
-		status = rc < 0 ? 400 : 0;
-	} else if (status == 0) {
-		int k = rc_http_query(c->rq->query, "ids", text, sizeof(text));
-		char *save = NULL, *tok;
-		for (char *s = text; k > 0 && status == 0 && (tok = strtok_r(s, ",", &save)) != NULL;
-		     s = NULL) {
-			struct rc_jval v = { RC_J_NUMBER, tok, strlen(tok) };
-			if (n == RC_API_IDS_MAX || rc_json_u64(&v, &ids[n++]) < 0) {
-				snprintf(c->err, sizeof(c->err), "ids: '%.64s' is not an exchange id", tok);
-				status = 400;
-			}
-		}
-	}
+	int status = ids == NULL ? 500 : c->rq->body_len > 0 ? ids_from_body(c, ids, &n)
+							    : ids_from_query(c, ids, &n);
 	if (status == 0 && n == 0) {
 		snprintf(c->err, sizeof(c->err), "no ids: send {\"ids\": [..]} or ?ids=1,2");
 		status = 400;
@@ -391,7 +405,7 @@ static int h_exchanges_delete(struct call *c)
 				 num, c->ses.name);
 	}
 	if (status == 0) {
-		int rc = seg_tombstone(c->dir, ids, n, 0);
+		int rc = seg_tombstone(c->dir, ids, n, wall_ns());
 		if (rc < 0) {
 			snprintf(c->err, sizeof(c->err), "cannot delete: %s", strerror(-rc));
 			status = 500;
@@ -440,7 +454,7 @@ static int h_exchange(struct call *c, const char *xid, const char *which)
 	if (status)
 		return status;
 	if (which == NULL && is(c, "DELETE")) {
-		int rc = seg_tombstone(c->dir, &id, 1, 0);
+		int rc = seg_tombstone(c->dir, &id, 1, wall_ns());
 		if (rc < 0)
 			return snprintf(c->err, sizeof(c->err), "cannot delete: %s", strerror(-rc)), 500;
 		rc_buf_puts(&c->out, "{\"deleted\":1}");

@@ -97,7 +97,9 @@ const char *rc_sessions_data_dir(const struct rc_sessions *m)
 
 void rc_sessions_tick(struct rc_sessions *m)
 {
-	pthread_mutex_lock(&m->lock);
+	/* the accept loop calls this: never wait behind a stop that drains */
+	if (pthread_mutex_trylock(&m->lock) != 0)
+		return;
 	rc_capture_reap(m->cap);
 	pthread_mutex_unlock(&m->lock);
 }
