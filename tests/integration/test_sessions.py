@@ -23,6 +23,7 @@ from harness import Proxy, free_port
 from origin import Origin, body_bytes
 
 FLUSH_S = 0.7   # the store flushes frames within 250 ms; margin for slow CI
+WAIT_S = 20     # how long an expected exchange may take to show (a loaded CI box)
 
 
 def rc(*args):
@@ -92,6 +93,17 @@ class Daemon:
         assert st == 200, body
         return body["exchanges"]
 
+    def wait_exchanges(self, sid, n, query=""):
+        """The listing once it holds n exchanges (flushes are asynchronous),
+        then once more after FLUSH_S, so that one too many shows too."""
+        end = time.monotonic() + WAIT_S
+        rows = self.exchanges(sid, query)
+        while len(rows) < n and time.monotonic() < end:
+            time.sleep(0.1)
+            rows = self.exchanges(sid, query)
+        time.sleep(FLUSH_S)
+        return self.exchanges(sid, query)
+
 
 class Sessions(unittest.TestCase):
 
@@ -126,8 +138,7 @@ class Sessions(unittest.TestCase):
         sid = s["id"]
         for i in range(3):
             d.curl(self.origin.url("/size/%d" % (100 + i)))
-        time.sleep(FLUSH_S)
-        self.assertEqual(len(d.exchanges(sid)), 3)
+        self.assertEqual(len(d.wait_exchanges(sid, 3)), 3)
 
         st, s, _ = d.api("POST", "/api/sessions/%s/pause" % sid)
         self.assertEqual((st, s["state"]), (200, "paused"))
@@ -139,9 +150,9 @@ class Sessions(unittest.TestCase):
         self.assertEqual((st, s["state"]), (200, "active"))
         d.curl(self.origin.url("/size/7"))
         d.curl(self.origin.url("/size/8"))
-        time.sleep(FLUSH_S)
-        rows = d.exchanges(sid)
+        rows = d.wait_exchanges(sid, 5)
         self.assertEqual(len(rows), 5)
+        self.assertNotIn(self.origin.url("/size/50"), [r["url"] for r in rows])
 
         # the API listing is `ringcap ls --json`, byte for byte in content
         code, out, err = rc("ls", sid, "--data", d.data, "--json", "--sort", "url")
@@ -221,6 +232,7 @@ class Sessions(unittest.TestCase):
         self.assertEqual(code, 2)
         self.assertIn("invalid regex '(['", err)
         d.curl(self.origin.url("/size/13"))
+        d.wait_exchanges(sid, 3)
         self.assertEqual(d.cli("stop")[0], 0)
         self.assertEqual(d.cli("rename", sid, "renamed")[0], 0)
         code, out, err = d.cli("list", "--json")
@@ -295,8 +307,7 @@ class Sessions(unittest.TestCase):
                              (save, cookies))
             self.assertEqual(d.curl(self.origin.url("/set-cookie"), "-H", "Cookie: a=1"),
                              b"cookies\n")
-            time.sleep(FLUSH_S)
-            rows = d.exchanges("tg", "?sort=time")
+            rows = d.wait_exchanges("tg", len(got) + 1, "?sort=time")
             self.assertEqual(len(rows), len(got) + 1)
             got.append(self.show(d, "tg", rows[-1]["id"]))
         for (save, cookies), x in zip(cases, got):
@@ -313,8 +324,7 @@ class Sessions(unittest.TestCase):
         st, s, _ = d.api("PATCH", "/api/sessions/tg", {"max_body": 10})
         self.assertEqual((st, s["settings"]["max_body"]), (200, 10))
         d.curl(self.origin.url("/size/100"))
-        time.sleep(FLUSH_S)
-        rows = d.exchanges("tg", "?sort=time")
+        rows = d.wait_exchanges("tg", len(cases) + 1, "?sort=time")
         self.assertEqual(len(rows), len(cases) + 1)
         self.assertTrue(rows[-1]["url"].endswith("/size/100"))
         self.assertTrue(rows[-1]["truncated"])
@@ -338,8 +348,7 @@ class Sessions(unittest.TestCase):
         self.assertEqual(st, 200, s)
         d.curl(self.origin.url("/set-cookie"))
         d.curl(self.origin.url("/size/100"))
-        time.sleep(FLUSH_S)
-        urls = [r["url"] for r in d.exchanges("f", "?sort=time")]
+        urls = [r["url"] for r in d.wait_exchanges("f", 1, "?sort=time")]
         self.assertIn(self.origin.url("/size/100"), urls)
         filtered = self.origin.url("/set-cookie") not in urls
         st, s, _ = d.api("PATCH", "/api/sessions/f", {"filter": None})
@@ -360,7 +369,7 @@ class Sessions(unittest.TestCase):
         self.assertEqual(d.api("POST", "/api/sessions", {"name": "live"})[0], 201)
         for i in range(3):
             d.curl(self.origin.url("/size/%d" % (20 + i)))
-        time.sleep(FLUSH_S)
+        d.wait_exchanges("live", 3)
         d.kill9()
         d2 = self.daemon("restart2", data=d.data, extra=["--session", "boot"])
         st, ses, _ = d2.api("GET", "/api/sessions")
@@ -375,8 +384,8 @@ class Sessions(unittest.TestCase):
         d2.curl(self.origin.url("/size/5"))
         self.assertEqual(d2.api("POST", "/api/sessions/boot/resume")[0], 200)
         d2.curl(self.origin.url("/size/6"))
-        time.sleep(FLUSH_S)
-        self.assertEqual([r["url"] for r in d2.exchanges("boot")], [self.origin.url("/size/6")])
+        self.assertEqual([r["url"] for r in d2.wait_exchanges("boot", 1)],
+                         [self.origin.url("/size/6")])
         self.assertEqual(d2.stop(), 0)
         code, out, err = rc("sessions", "--data", d.data, "--json")
         states = {s["name"]: s["state"] for s in json.loads(out)}
@@ -505,7 +514,7 @@ class Sessions(unittest.TestCase):
         d = self.daemon("sse")
         self.assertEqual(d.api("POST", "/api/sessions", {"name": "live"})[0], 201)
         d.curl(self.origin.url("/size/1"))      # before: not sent
-        time.sleep(FLUSH_S)
+        d.wait_exchanges("live", 1)
         s = socket.create_connection(("127.0.0.1", d.ctl_port), timeout=10)
         self.addCleanup(s.close)
         s.sendall(b"GET /api/sessions/live/events HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -518,7 +527,7 @@ class Sessions(unittest.TestCase):
         for _ in range(3):
             self.assertEqual(d.api("GET", "/api/status")[0], 200)
         d.curl(self.origin.url("/size/222"))
-        end = time.monotonic() + 5
+        end = time.monotonic() + WAIT_S
         while b"event: exchange" not in buf and time.monotonic() < end:
             s.settimeout(max(0.1, end - time.monotonic()))
             try:
