@@ -5,6 +5,11 @@
  * so the data plane never blocks on the disk. A full writer drops the
  * exchange (counted) and traffic flows on; a failed write stops capture for
  * that worker with one line on stderr, and traffic flows on.
+ *
+ * Capture filter (rc_capture_cfg.filter, rules in tools/capture.h): the
+ * handle given to the engine is a struct cap_x from a per-worker pool, so
+ * that an exchange discarded at its response head keeps a valid handle for
+ * the body and end calls the engine still makes.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -13,16 +18,31 @@
 #include <strings.h>
 #include <time.h>
 
+#include "filter/flt.h"
 #include "persist/seg.h"
 #include "tools/capture.h"
 
 #define URL_MAX 8192u   /* absolute URL rebuilt for https exchanges */
+/* Exchange handles per worker: as many as the writer keeps open. */
+#define CAP_X_MAX SEG_OPEN_DEFAULT
+
+/* One captured exchange, as the engine's handle. */
+struct cap_x {
+	struct seg_xch *x;   /* NULL once ended or discarded */
+	struct flt_db *db;   /* reference held while the verdict is pending */
+	uint32_t next_free;
+};
 
 struct cap {
 	struct seg_writer *w;
 	unsigned worker;
 	uint64_t drops;
+	uint64_t filtered;   /* exchanges the filter kept out of the store */
 	bool failed;
+	struct flt_db *filter;       /* cfg->filter, NULL = everything */
+	struct flt_scratch *scratch; /* this worker's Hyperscan scratch */
+	struct cap_x *xs;            /* CAP_X_MAX handles */
+	uint32_t free_head;
 	char url[URL_MAX];
 };
 
@@ -33,6 +53,72 @@ static uint64_t wall_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* The handle pool and, with a filter, this worker's scratch. */
+static int cap_filter_open(struct cap *c, struct flt_db *filter)
+{
+	c->xs = calloc(CAP_X_MAX, sizeof(*c->xs));
+	if (c->xs == NULL)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < CAP_X_MAX; i++)
+		c->xs[i].next_free = i + 1;
+	c->filter = filter && !flt_db_accepts_all(filter) ? filter : NULL;
+	if (c->filter && flt_scratch_reserve(&c->scratch, c->filter) < 0) {
+		fprintf(stderr, "ringcap: worker %u: no memory for the capture filter\n",
+			c->worker);
+		free(c->xs);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static struct cap_x *cx_get(struct cap *c)
+{
+	if (c->free_head >= CAP_X_MAX)
+		return NULL;
+	struct cap_x *cx = &c->xs[c->free_head];
+	c->free_head = cx->next_free;
+	cx->x = NULL;
+	cx->db = NULL;
+	return cx;
+}
+
+static void cx_put(struct cap *c, struct cap_x *cx)
+{
+	if (cx->db)
+		flt_db_unref(cx->db);
+	cx->db = NULL;
+	cx->x = NULL;
+	cx->next_free = c->free_head;
+	c->free_head = (uint32_t)(cx - c->xs);
+}
+
+/* Request-head verdict on what the index will store. */
+static enum flt_verdict cap_filter_request(struct cap *c, const struct eng_xchg *x,
+					   const char *url, size_t url_len)
+{
+	if (c->filter == NULL)
+		return FLT_ACCEPT;
+	char m[FLT_METHOD_LEN_MAX + 1] = "";
+	if (x->method_len < sizeof(m)) /* longer: no method criterion can match */
+		memcpy(m, x->method, x->method_len);
+	m[x->method_len < sizeof(m) ? x->method_len : 0] = '\0';
+	return flt_match_request(c->filter, c->scratch, m, url, url_len,
+				 (const struct sockaddr *)&x->client, NULL);
+}
+
+/* A pending exchange is decided: drops it when rejected. true = keep. */
+static bool cap_filter_decide(struct cap *c, struct cap_x *cx, bool keep)
+{
+	flt_db_unref(cx->db);
+	cx->db = NULL;
+	if (keep)
+		return true;
+	seg_xch_discard(c->w, cx->x); /* -ENOBUFS: left begun-never-ended, unlisted */
+	cx->x = NULL;
+	c->filtered++;
+	return false;
+}
+
 static void *cap_open(void *arg, unsigned worker)
 {
 	const struct rc_capture_cfg *cfg = arg;
@@ -40,6 +126,10 @@ static void *cap_open(void *arg, unsigned worker)
 	if (c == NULL)
 		return NULL;
 	c->worker = worker;
+	if (cap_filter_open(c, cfg->filter) < 0) {
+		free(c);
+		return NULL;
+	}
 	struct seg_writer_cfg wc = {
 		.session_dir = cfg->session_dir,
 		.worker = (uint16_t)worker,
@@ -101,6 +191,18 @@ static void *cap_begin(void *ctx, const struct eng_xchg *x, const char *head, si
 	struct cap *c = ctx;
 	if (c == NULL || c->w == NULL || c->failed)
 		return NULL;
+	size_t url_len;
+	const char *url = full_url(c, x, &url_len);
+	enum flt_verdict v = cap_filter_request(c, x, url, url_len);
+	if (v == FLT_REJECT) {
+		c->filtered++;
+		return NULL;
+	}
+	struct cap_x *cx = cx_get(c);
+	if (cx == NULL) {
+		c->drops++;
+		return NULL;
+	}
 	struct seg_xch_begin b = {
 		.start_ns = x->start_ns,
 		.scheme = (x->flags & ENG_X_TLS) ? SEG_SCHEME_HTTPS : SEG_SCHEME_HTTP,
@@ -116,33 +218,37 @@ static void *cap_begin(void *ctx, const struct eng_xchg *x, const char *head, si
 	}
 	if (x->flags & ENG_X_TLS)
 		b.flags |= SEG_F_TLS;
-	b.url = full_url(c, x, &b.url_len);
+	b.url = url;
+	b.url_len = url_len;
 	addr_of(&x->client, &b.client);
-	struct seg_xch *h = NULL;
 	uint64_t id;
-	int rc = seg_xch_begin(c->w, &b, &h, &id);
-	if (rc == -ENOBUFS) {
-		c->drops++;
-		return NULL;
-	}
+	int rc = seg_xch_begin(c->w, &b, &cx->x, &id);
 	if (rc < 0) {
-		stop(c, "writing failed", rc);
+		cx_put(c, cx);
+		if (rc == -ENOBUFS)
+			c->drops++;
+		else
+			stop(c, "writing failed", rc);
 		return NULL;
 	}
-	return h;
+	if (v == FLT_PENDING)
+		cx->db = flt_db_ref(c->filter); /* cfg->filter outlives the engine */
+	return cx;
 }
 
 static bool cap_room(void *ctx, void *h, size_t n)
 {
 	struct cap *c = ctx;
-	(void)h;
-	return c->failed || seg_writer_room(c->w, n);
+	const struct cap_x *cx = h;
+	return c->failed || cx->x == NULL || seg_writer_room(c->w, n);
 }
 
 static void cap_body(void *ctx, void *h, enum eng_dir dir, const char *p, size_t n)
 {
 	struct cap *c = ctx;
-	seg_xch_body(c->w, h, dir == ENG_DIR_REQUEST ? SEG_DIR_REQ : SEG_DIR_RESP, p, n);
+	struct cap_x *cx = h;
+	if (cx->x)
+		seg_xch_body(c->w, cx->x, dir == ENG_DIR_REQUEST ? SEG_DIR_REQ : SEG_DIR_RESP, p, n);
 }
 
 /* Reason phrase and Content-Type from a raw response head. */
@@ -175,10 +281,16 @@ static void cap_response(void *ctx, void *h, const struct eng_xchg *x, const cha
 			 size_t head_len)
 {
 	struct cap *c = ctx;
+	struct cap_x *cx = h;
 	const char *reason, *ct;
 	size_t rlen, ctlen;
+	if (cx->x == NULL)
+		return;
 	resp_fields(head, head_len, &reason, &rlen, &ct, &ctlen);
-	seg_xch_resp_head(c->w, h, x->status, reason, rlen, head, head_len,
+	if (cx->db && !cap_filter_decide(c, cx, flt_match_response(cx->db, x->status,
+								   ctlen ? ct : NULL, ctlen)))
+		return;
+	seg_xch_resp_head(c->w, cx->x, x->status, reason, rlen, head, head_len,
 			  seg_type_from_mime(ct, ctlen));
 }
 
@@ -205,6 +317,15 @@ static uint8_t error_of(enum eng_err e)
 static void cap_end(void *ctx, void *h, const struct eng_xchg *x)
 {
 	struct cap *c = ctx;
+	struct cap_x *cx = h;
+	/* Pending without a response head: the proxy's own answer decides. */
+	if (cx->x && cx->db)
+		cap_filter_decide(c, cx, x->status != 0 &&
+				  flt_match_response(cx->db, x->status, NULL, 0));
+	if (cx->x == NULL) {
+		cx_put(c, cx);
+		return;
+	}
 	const char *msg = eng_err_name(x->err);
 	struct seg_xch_end e = {
 		.status = x->status,
@@ -217,7 +338,8 @@ static void cap_end(void *ctx, void *h, const struct eng_xchg *x)
 		.err_msg = x->err ? msg : NULL,
 		.err_msg_len = x->err ? strlen(msg) : 0,
 	};
-	int rc = seg_xch_end(c->w, h, &e);
+	int rc = seg_xch_end(c->w, cx->x, &e);
+	cx_put(c, cx);
 	if (rc == -ENOBUFS)
 		c->drops++;
 	else if (rc < 0)
@@ -267,6 +389,11 @@ static void cap_close(void *ctx)
 	if (c->drops)
 		fprintf(stderr, "ringcap: worker %u: %llu exchanges not captured (writer full)\n",
 			c->worker, (unsigned long long)c->drops);
+	for (uint32_t i = 0; i < CAP_X_MAX; i++) /* exchanges the engine never ended */
+		if (c->xs[i].db)
+			flt_db_unref(c->xs[i].db);
+	free(c->xs);
+	flt_scratch_free(c->scratch);
 	free(c);
 }
 

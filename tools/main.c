@@ -23,6 +23,7 @@
 #include "tools/ca.h"
 #include "tools/control.h"
 #include "tools/capture.h"
+#include "tools/filterargs.h"
 #include "tools/offline.h"
 #include "persist/ses.h"
 #include "engine/onboard.h"
@@ -190,6 +191,7 @@ static void run_usage(FILE *f, const struct run_opts *d)
 		fprintf(f, "  %-34s %s [%s]\n", flag, run_table[i].help, def);
 	}
 	fprintf(f, "  %-34s %s\n", "-h, --help", "this text");
+	fprintf(f, "\ncapture %s", rc_filter_usage);
 }
 
 static int set_opt(const struct opt *o, const char *val, struct run_opts *r)
@@ -399,6 +401,19 @@ static int tls_setup(struct run_opts *r, struct rc_tls *t)
 	return 0;
 }
 
+/* The capture filter flags, compiled now: a bad spec stops start-up. */
+static int run_filter(struct rc_filter *f, int *argc, char **argv)
+{
+	char err[FLT_ERR_LEN + 64];
+	rc_filter_init(f);
+	int rc = rc_filter_args(f, argc, argv, err, sizeof(err));
+	if (rc == 0)
+		rc = rc_filter_compile(f, err, sizeof(err));
+	if (rc < 0)
+		fprintf(stderr, "ringcap run: %s\n", err);
+	return rc;
+}
+
 /* --session NAME: a new session, captured into from the first exchange. */
 static int capture_setup(struct run_opts *r, struct rc_capture_cfg *cap, struct ses_meta *ses,
 			 char *dir, size_t dir_len)
@@ -420,7 +435,7 @@ static int capture_setup(struct run_opts *r, struct rc_capture_cfg *cap, struct 
 	return 0;
 }
 
-static int cmd_run(int argc, char **argv)
+static int run_main(int argc, char **argv, const struct rc_filter *filter)
 {
 	struct run_opts r = { .data_dir = "./ringcap-data", .max_body = 16u << 20 };
 	eng_config_defaults(&r.eng);
@@ -449,7 +464,8 @@ static int cmd_run(int argc, char **argv)
 	}
 	/* sessions a killed daemon left active show as interrupted, data readable */
 	ses_mark_interrupted(r.data_dir);
-	struct rc_capture_cfg cap = { .body_max = r.max_body, .save_responses = !r.no_save_responses };
+	struct rc_capture_cfg cap = { .body_max = r.max_body, .save_responses = !r.no_save_responses,
+				      .filter = filter->db };
 	char session_dir[4096];
 	struct ses_meta ses;
 	if (r.session && capture_setup(&r, &cap, &ses, session_dir, sizeof(session_dir)) < 0) {
@@ -490,6 +506,14 @@ static int cmd_run(int argc, char **argv)
 	tls_teardown(&t);
 	fprintf(stderr, "ringcap: stopped\n");
 	return 0;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	struct rc_filter filter;
+	int rc = run_filter(&filter, &argc, argv) < 0 ? 2 : run_main(argc, argv, &filter);
+	rc_filter_free(&filter); /* the engine has stopped: no worker holds it */
+	return rc;
 }
 
 int main(int argc, char **argv)
