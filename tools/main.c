@@ -23,6 +23,7 @@
 #include "tools/ca.h"
 #include "tools/control.h"
 #include "tools/capture.h"
+#include "tools/filterargs.h"
 #include "tools/offline.h"
 #include "persist/ses.h"
 #include "engine/onboard.h"
@@ -193,6 +194,7 @@ static void run_usage(FILE *f, const struct run_opts *d)
 		fprintf(f, "  %-34s %s [%s]\n", flag, run_table[i].help, def);
 	}
 	fprintf(f, "  %-34s %s\n", "-h, --help", "this text");
+	fprintf(f, "\ncapture %s", rc_filter_usage);
 }
 
 static int set_opt(const struct opt *o, const char *val, struct run_opts *r)
@@ -404,11 +406,26 @@ static int tls_setup(struct run_opts *r, struct rc_tls *t)
 	return 0;
 }
 
+/* The capture filter flags, compiled now: a bad spec stops start-up. */
+static int run_filter(struct rc_filter *f, int *argc, char **argv)
+{
+	char err[FLT_ERR_LEN + 64];
+	rc_filter_init(f);
+	int rc = rc_filter_args(f, argc, argv, err, sizeof(err));
+	if (rc == 0)
+		rc = rc_filter_compile(f, err, sizeof(err));
+	if (rc < 0)
+		fprintf(stderr, "ringcap run: %s\n", err);
+	return rc;
+}
+
 /* --session NAME: a new session, captured into from the first exchange. */
-static int capture_setup(struct run_opts *r, struct rc_capture *cap, struct ses_meta *ses)
+static int capture_setup(struct run_opts *r, struct rc_capture *cap, struct ses_meta *ses,
+			 const struct rc_filter *filter)
 {
 	struct ses_settings st = { .save_responses = !r->no_save_responses,
 				   .capture_cookies = r->cookies, .max_body = r->max_body };
+	flt_spec_format_text(&filter->spec, st.filter, sizeof(st.filter));
 	int rc = ses_create(r->data_dir, r->session, &st, (uint64_t)time(NULL) * 1000000000u, ses);
 	if (rc < 0) {
 		fprintf(stderr, "ringcap run: --session '%s': %s\n", r->session,
@@ -420,7 +437,7 @@ static int capture_setup(struct run_opts *r, struct rc_capture *cap, struct ses_
 	ses_dir(dir, sizeof(dir), r->data_dir, ses->id);
 	struct rc_capture_policy p = { .session_dir = dir, .body_max = r->max_body,
 				       .save_responses = !r->no_save_responses,
-				       .cookies = r->cookies };
+				       .cookies = r->cookies, .filter = filter->db };
 	rc = rc_capture_set(cap, &p, 0, err, sizeof(err));
 	if (rc < 0) {
 		fprintf(stderr, "ringcap run: --session '%s': %s\n", r->session, err);
@@ -430,7 +447,7 @@ static int capture_setup(struct run_opts *r, struct rc_capture *cap, struct ses_
 	return 0;
 }
 
-static int cmd_run(int argc, char **argv)
+static int run_main(int argc, char **argv, const struct rc_filter *filter)
 {
 	struct run_opts r = { .data_dir = "./ringcap-data", .max_body = 16u << 20 };
 	eng_config_defaults(&r.eng);
@@ -463,7 +480,7 @@ static int cmd_run(int argc, char **argv)
 	struct rc_capture *cap = NULL;
 	struct ses_meta ses;
 	if (rc_capture_create(workers, &cap) < 0 ||
-	    (r.session && capture_setup(&r, cap, &ses) < 0)) {
+	    (r.session && capture_setup(&r, cap, &ses, filter) < 0)) {
 		rc_capture_destroy(cap);
 		tls_teardown(&t);
 		return 1;
@@ -507,6 +524,14 @@ static int cmd_run(int argc, char **argv)
 	tls_teardown(&t);
 	fprintf(stderr, "ringcap: stopped\n");
 	return 0;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	struct rc_filter filter;
+	int rc = run_filter(&filter, &argc, argv) < 0 ? 2 : run_main(argc, argv, &filter);
+	rc_filter_free(&filter); /* the engine has stopped: no worker holds it */
+	return rc;
 }
 
 int main(int argc, char **argv)
