@@ -83,7 +83,7 @@ struct held {
 
 struct xh {
 	struct held *h;
-	struct seg_xch *x;
+	struct seg_xch *x;          /* NULL once a filter discarded it */
 	struct flt_db *db;          /* ref held while the verdict is pending */
 	uint64_t cap, stored[2];    /* body_max and bytes offered per direction */
 	uint32_t flags;             /* truncation the sink decided */
@@ -99,6 +99,7 @@ struct wk {
 	struct held *cur;           /* where new exchanges go; NULL: none */
 	struct held *io_owner;      /* whose write is in flight */
 	struct flt_scratch *scratch;
+	const struct flt_db *scratch_db; /* the last db scratch was reserved for */
 	struct xh *free;
 	struct xh xh[XH_MAX];
 	char url[URL_MAX];
@@ -280,6 +281,39 @@ static void fill_begin(struct wk *k, const struct eng_xchg *x, const char *head,
 	addr_of(&x->client, &b->client);
 }
 
+/* Request-head verdict, on the URL the index stores. A worker reserves
+ * its scratch for each db it meets (allocates only then). */
+static enum flt_verdict verdict(struct wk *k, const struct flt_db *db,
+				const struct eng_xchg *x, const char *url, size_t url_len)
+{
+	if (db == NULL || flt_db_accepts_all(db))
+		return FLT_ACCEPT;
+	if (k->scratch_db != db) {
+		if (flt_scratch_reserve(&k->scratch, db) < 0)
+			return FLT_REJECT;   /* never captured unfiltered */
+		k->scratch_db = db;
+	}
+	char m[FLT_METHOD_LEN_MAX + 1] = "";
+	if (x->method_len < sizeof(m))   /* longer: no method criterion matches */
+		memcpy(m, x->method, x->method_len);
+	return flt_match_request(db, k->scratch, m, url, url_len,
+				 (const struct sockaddr *)&x->client, NULL);
+}
+
+/* A pending exchange is decided; a rejected one is discarded from the
+ * store (never listed, recovered or rebuilt). true = keep. */
+static bool decide(struct wk *k, struct xh *e, bool keep)
+{
+	flt_db_unref(e->db);
+	e->db = NULL;
+	if (keep)
+		return true;
+	seg_xch_discard(e->h->w, e->x);
+	e->x = NULL;
+	count(&k->st->filtered, 1);
+	return false;
+}
+
 static void *cap_begin(void *ctx, const struct eng_xchg *x, const char *head, size_t head_len)
 {
 	struct wk *k = ctx;
@@ -288,6 +322,13 @@ static void *cap_begin(void *ctx, const struct eng_xchg *x, const char *head, si
 	const struct pol *p = policy(k);
 	if (p == NULL || p->store == NULL || p->p.paused)
 		return NULL;
+	struct seg_xch_begin b;
+	fill_begin(k, x, head, head_len, &b);
+	enum flt_verdict v = verdict(k, p->p.filter, x, b.url, b.url_len);
+	if (v == FLT_REJECT) {
+		count(&k->st->filtered, 1);
+		return NULL;
+	}
 	struct held *h = k->cur;
 	struct xh *e = h && !h->failed ? xh_get(k, h, p) : NULL;
 	if (e == NULL) {
@@ -295,8 +336,6 @@ static void *cap_begin(void *ctx, const struct eng_xchg *x, const char *head, si
 		return NULL;
 	}
 	h->open++;
-	struct seg_xch_begin b;
-	fill_begin(k, x, head, head_len, &b);
 	if (e->cookies)
 		b.flags |= SEG_F_COOKIES;
 	if (e->no_resp)
@@ -310,6 +349,8 @@ static void *cap_begin(void *ctx, const struct eng_xchg *x, const char *head, si
 		xh_put(k, e);
 		return NULL;
 	}
+	if (v == FLT_PENDING)
+		e->db = flt_db_ref(p->p.filter);
 	return e;
 }
 
@@ -317,7 +358,7 @@ static bool cap_room(void *ctx, void *hp, size_t n)
 {
 	struct xh *e = hp;
 	(void)ctx;
-	return e->h->failed || seg_writer_room(e->h->w, n);
+	return e->h->failed || e->x == NULL || seg_writer_room(e->h->w, n);
 }
 
 static void cap_body(void *ctx, void *hp, enum eng_dir dir, const char *p, size_t n)
@@ -331,7 +372,7 @@ static void cap_body(void *ctx, void *hp, enum eng_dir dir, const char *p, size_
 		n = (size_t)left;
 	}
 	e->stored[d] += n;
-	if (n == 0 || e->h->failed)
+	if (n == 0 || e->h->failed || e->x == NULL)
 		return;
 	int rc = seg_xch_body(e->h->w, e->x, d, p, n);
 	if (rc < 0)
@@ -394,11 +435,14 @@ static void cap_response(void *ctx, void *hp, const struct eng_xchg *x, const ch
 {
 	struct wk *k = ctx;
 	struct xh *e = hp;
-	if (e->h->failed)
+	if (e->h->failed || e->x == NULL)
 		return;
 	const char *reason, *ct;
 	size_t rlen, ctlen;
 	resp_fields(head, head_len, &reason, &rlen, &ct, &ctlen);
+	if (e->db && !decide(k, e, flt_match_response(e->db, x->status, ctlen ? ct : NULL,
+						     ctlen)))
+		return;
 	if (e->no_resp) {
 		head_len = e->cookies ? cookie_head(k, head, head_len) : 0;
 		head = k->cookie_head;
@@ -433,6 +477,15 @@ static void cap_end(void *ctx, void *hp, const struct eng_xchg *x)
 {
 	struct wk *k = ctx;
 	struct xh *e = hp;
+	/* pending with no response head: the proxy's own answer (502, 504...)
+	 * decides, with no Content-Type; no answer at all (the client left
+	 * first) discards it */
+	if (e->x && e->db)
+		decide(k, e, x->status != 0 && flt_match_response(e->db, x->status, NULL, 0));
+	if (e->x == NULL) {
+		xh_put(k, e);
+		return;
+	}
 	const char *msg = eng_err_name(x->err);
 	struct seg_xch_end end = {
 		.status = x->status,

@@ -27,6 +27,7 @@
 #include "tools/sessions.h"
 #include "tools/token.h"
 #include "tools/capture.h"
+#include "tools/filterargs.h"
 #include "tools/offline.h"
 #include "persist/ses.h"
 #include "engine/onboard.h"
@@ -199,6 +200,7 @@ static void run_usage(FILE *f, const struct run_opts *d)
 		fprintf(f, "  %-34s %s [%s]\n", flag, run_table[i].help, def);
 	}
 	fprintf(f, "  %-34s %s\n", "-h, --help", "this text");
+	fprintf(f, "\ncapture %s", rc_filter_usage);
 }
 
 static int set_opt(const struct opt *o, const char *val, struct run_opts *r)
@@ -410,6 +412,19 @@ static int tls_setup(struct run_opts *r, struct rc_tls *t)
 	return 0;
 }
 
+/* The capture filter flags, compiled now: a bad spec stops start-up. */
+static int run_filter(struct rc_filter *f, int *argc, char **argv)
+{
+	char err[FLT_ERR_LEN + 64];
+	rc_filter_init(f);
+	int rc = rc_filter_args(f, argc, argv, err, sizeof(err));
+	if (rc == 0)
+		rc = rc_filter_compile(f, err, sizeof(err));
+	if (rc < 0)
+		fprintf(stderr, "ringcap run: %s\n", err);
+	return rc;
+}
+
 /* The control plane of `ringcap run`: capture state, session manager,
  * API and control port, torn down in the reverse order. */
 struct plane {
@@ -433,12 +448,16 @@ static void plane_teardown(struct plane *p)
 }
 
 /* Capture state and session manager (with --session's session started),
- * the token when the control port is off loopback, then the control port. */
-static int plane_setup(struct run_opts *r, struct rc_tls *t, unsigned workers, struct plane *p)
+ * the token when the control port is off loopback, then the control port.
+ * filter: run's filter flags, the filter of every new session. */
+static int plane_setup(struct run_opts *r, struct rc_tls *t, unsigned workers,
+		       const struct rc_filter *filter, struct plane *p)
 {
 	char err[512];
+	/* run's options are the settings of every new session, filter included */
 	struct ses_settings defaults = { .save_responses = !r->no_save_responses,
 					 .capture_cookies = r->cookies, .max_body = r->max_body };
+	flt_spec_format_text(&filter->spec, defaults.filter, sizeof(defaults.filter));
 	if (rc_capture_create(workers, &p->cap) < 0 ||
 	    rc_sessions_open(&p->ses, r->data_dir, p->cap, &defaults) < 0 ||
 	    rc_api_create(&p->api, p->ses) < 0) {
@@ -475,7 +494,7 @@ static int plane_setup(struct run_opts *r, struct rc_tls *t, unsigned workers, s
 	return 0;
 }
 
-static int cmd_run(int argc, char **argv)
+static int run_main(int argc, char **argv, const struct rc_filter *filter)
 {
 	struct run_opts r = { .data_dir = "./ringcap-data", .max_body = 16u << 20 };
 	eng_config_defaults(&r.eng);
@@ -506,7 +525,7 @@ static int cmd_run(int argc, char **argv)
 	ses_mark_interrupted(r.data_dir);
 	unsigned workers = r.eng.workers ? r.eng.workers : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
 	struct plane p = {0};
-	if (plane_setup(&r, &t, workers, &p) < 0) {
+	if (plane_setup(&r, &t, workers, filter, &p) < 0) {
 		plane_teardown(&p);
 		tls_teardown(&t);
 		return 1;
@@ -538,6 +557,14 @@ static int cmd_run(int argc, char **argv)
 	tls_teardown(&t);
 	fprintf(stderr, "ringcap: stopped\n");
 	return 0;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	struct rc_filter filter;
+	int rc = run_filter(&filter, &argc, argv) < 0 ? 2 : run_main(argc, argv, &filter);
+	rc_filter_free(&filter); /* the engine has stopped: no worker holds it */
+	return rc;
 }
 
 int main(int argc, char **argv)

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "../persist/gen.h"
+#include "filter/flt.h"
 #include "persist/ses.h"
 #include "tools/capture.h"
 
@@ -156,13 +157,27 @@ static void open_url(const char *dir, const struct urls *u, const char *url,
 	CHECK(!"url not listed");
 }
 
+static struct flt_db *filter; /* the policy's filter in set() */
+
+static struct flt_db *compile(const char *flag, const char *value)
+{
+	struct flt_spec spec;
+	char err[256];
+	flt_spec_init(&spec);
+	CHECK_RC(flt_spec_add_flag(&spec, flag, value, err, sizeof(err)));
+	struct flt_db *db;
+	CHECK_RC(flt_compile(&spec, &db, err, sizeof(err)));
+	flt_spec_free(&spec);
+	return db;
+}
+
 static void set(struct rc_capture *c, const char *dir, bool paused, bool save, bool cookies,
 		uint64_t body_max, int want)
 {
 	char err[256] = "";
 	struct rc_capture_policy p = { .session_dir = dir, .paused = paused,
 				       .save_responses = save, .cookies = cookies,
-				       .body_max = body_max };
+				       .body_max = body_max, .filter = filter };
 	int rc = rc_capture_set(c, &p, 0, err, sizeof(err));
 	if (rc != want)
 		fprintf(stderr, "rc_capture_set = %d (%s), want %d\n", rc, err, want);
@@ -212,6 +227,35 @@ int main(void)
 	set(c, db, false, true, false, 1 << 20, 0);   /* A closed by now */
 	CHECK(ex_run(w1, "http://example.test/b2"));
 
+	/* filters: a request-time reject is never written; a status filter
+	 * decides at the response head, under the filter the exchange began
+	 * with even when another has been swapped in since */
+	filter = compile("--url-contains", "-KEEP");
+	set(c, db, false, true, false, 1 << 20, 0);
+	CHECK(!ex_run(w1, "http://example.test/b-drop"));
+	CHECK(ex_run(w1, "http://example.test/b-keep1"));
+	flt_db_unref(filter);
+	filter = compile("--status", "201");
+	set(c, db, false, true, false, 1 << 20, 0);
+	struct ex pend;
+	ex_init(&pend, "http://example.test/b-pending-201", 201);
+	h = ex_begin(w1, &pend);
+	CHECK(h != NULL);
+	flt_db_unref(filter);
+	filter = NULL;
+	set(c, db, false, true, false, 1 << 20, 0);   /* the db lives on in h */
+	CHECK(ex_run(w1, "http://example.test/b-nofilter"));
+	ex_finish(w1, h, &pend);                      /* 201: kept */
+	filter = compile("--status", "404");
+	set(c, db, false, true, false, 1 << 20, 0);
+	CHECK(ex_run(w1, "http://example.test/b-discarded"));   /* 200: discarded */
+	flt_db_unref(filter);
+	filter = NULL;
+	set(c, db, false, true, false, 1 << 20, 0);
+	struct rc_capture_stats sf;
+	rc_capture_stats(c, &sf);
+	CHECK(sf.filtered == 2);
+
 	/* a failed write: capture stops loudly, what follows counts as dropped */
 	struct rc_capture_stats s0;
 	rc_capture_stats(c, &s0);
@@ -239,12 +283,16 @@ int main(void)
 	struct urls ua, ub;
 	listing(da, &ua);
 	listing(db, &ub);
-	CHECK(ua.n == 5 && ub.n == 3);
+	CHECK(ua.n == 5 && ub.n == 6);
+	CHECK(listed(&ub, "http://example.test/b-keep1") && !listed(&ub, "http://example.test/b-drop"));
+	CHECK(listed(&ub, "http://example.test/b-pending-201"));
+	CHECK(listed(&ub, "http://example.test/b-nofilter"));
+	CHECK(!listed(&ub, "http://example.test/b-discarded"));
 	CHECK(listed(&ua, "http://example.test/a1") && listed(&ua, "http://example.test/a2"));
 	CHECK(listed(&ua, "http://example.test/a5-inflight"));
 	CHECK(!listed(&ua, "http://example.test/paused") && !listed(&ub, "http://example.test/b4-dropped"));
 	CHECK(listed(&ub, "http://example.test/b1") && listed(&ub, "http://example.test/b5"));
-	CHECK(s2.written == 8 + 1 && s2.dropped == s1.dropped);   /* b3 ended, its frame lost */
+	CHECK(s2.written == 8 + 3 + 1 && s2.dropped == s1.dropped);   /* b3 ended, its frame lost */
 
 	struct seg_exchange x;
 	open_url(da, &ua, "http://example.test/a3-noresp-cookies", &x);
