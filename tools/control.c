@@ -1,12 +1,19 @@
 /*
- * tools/control.c - the control port: a small HTTP/1.1 server on its own
- * thread, away from the data plane. One request per connection (answers
- * carry Connection: close), heads bounded by CTL_HEAD_MAX, every socket
- * with a receive/send timeout so a slow client cannot hold the thread.
+ * tools/control.c - the control port: a small HTTP/1.1 server away from the
+ * data plane. One thread accepts; each connection gets a thread of its own
+ * (at most CTL_CONNS_MAX at once, beyond: 503), so a long answer or a
+ * Server-Sent Events stream never holds up another request. Keep-alive and
+ * pipelining per connection; bounds and timeouts in tools/http.h.
  *
  *   GET /ca.pem /ca.crt /ca.cer /ca.p12 /ca.sha256   the interception CA
  *   GET /ca  (and /ca/)                               the install page
  *   GET /metrics                                      Prometheus text
+ *   /api/...                                          JSON API (tools/api.c)
+ *
+ * Security: when a token is configured (the port is bound off loopback),
+ * every request but the CA ones needs "Authorization: Bearer TOKEN" (401
+ * otherwise). The CA files stay public: a certificate is public by nature
+ * and a phone must fetch it before it can hold any secret.
  */
 #include <errno.h>
 #include <poll.h>
@@ -15,47 +22,39 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "engine/eng.h"
 #include "engine/onboard.h"
+#include "tools/api.h"
 #include "tools/control.h"
+#include "tools/http.h"
+#include "tools/token.h"
 
-#define CTL_HEAD_MAX 8192u      /* a request head; larger gets 431 */
-#define CTL_IO_TIMEOUT_S 5      /* per read/write on a control connection */
 #define CTL_METRICS_MAX 16384u  /* the /metrics text */
+#define CTL_CONNS_MAX 32u       /* connections served at once, a thread each: the
+				 * control plane serves a few people and scripts */
+#define CTL_REQUESTS_MAX 10000u /* requests on one keep-alive connection */
+#define CTL_STOP_WAIT_MS 10000  /* rc_control_stop waits this long for threads */
 
 struct rc_control {
 	int fd;
 	pthread_t thread;
 	atomic_bool stop;
 	const struct eng_onboard_ca *ca;
+	struct rc_api *api;
+	char token[RC_TOKEN_HEX + 1]; /* "" = no token needed */
 	_Atomic(struct eng *) eng;
+	atomic_uint live;             /* connection threads running */
 };
 
-static void send_all(int fd, const void *p, size_t n)
-{
-	const char *c = p;
-	while (n > 0) {
-		ssize_t k = write(fd, c, n);
-		if (k <= 0)
-			return;
-		c += k;
-		n -= (size_t)k;
-	}
-}
-
-static void reply(int fd, int status, const char *reason, const char *ctype,
-		  const void *body, size_t len)
-{
-	char head[512];
-	int n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
-			 "Content-Length: %zu\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
-			 status, reason, ctype, len);
-	send_all(fd, head, (size_t)n);
-	send_all(fd, body, len);
-}
+struct ctl_conn {
+	struct rc_control *c;
+	struct rc_http_conn h;
+};
 
 static size_t metrics(struct eng *e, char *out, size_t cap)
 {
@@ -111,45 +110,30 @@ static size_t metrics(struct eng *e, char *out, size_t cap)
 	return n;
 }
 
-/* Serves one connection: reads a head, answers, closes. */
-static void serve(struct rc_control *c, int fd)
+/* GET /metrics and the CA files. Returns keep-alive. */
+static bool serve_static(struct rc_control *c, struct rc_http_conn *h, const struct rc_http_req *rq)
 {
-	char req[CTL_HEAD_MAX + 1];
-	size_t got = 0;
-	while (got < CTL_HEAD_MAX) {
-		ssize_t k = read(fd, req + got, CTL_HEAD_MAX - got);
-		if (k <= 0)
-			return;
-		got += (size_t)k;
-		req[got] = '\0';
-		if (strstr(req, "\r\n\r\n"))
-			break;
+	bool keep = rq->keep_alive;
+	if (strcmp(rq->method, "GET") != 0 && strcmp(rq->method, "HEAD") != 0) {
+		rc_http_reply(h, 405, "text/plain", "GET only\n", 9, keep, false, "Allow: GET, HEAD\r\n");
+		return keep;
 	}
-	if (!strstr(req, "\r\n\r\n")) {
-		reply(fd, 431, "Request Header Fields Too Large", "text/plain", "head too large\n", 15);
-		return;
-	}
-	char method[8], path[256];
-	if (sscanf(req, "%7s %255s", method, path) != 2 ||
-	    (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)) {
-		reply(fd, 405, "Method Not Allowed", "text/plain", "GET only\n", 9);
-		return;
-	}
-	if (strcmp(path, "/metrics") == 0) {
+	if (strcmp(rq->path, "/metrics") == 0) {
 		char *text = malloc(CTL_METRICS_MAX);
 		struct eng *e = atomic_load(&c->eng);
 		if (text == NULL || e == NULL) {
 			free(text);
-			reply(fd, 503, "Service Unavailable", "text/plain", "starting\n", 9);
-			return;
+			rc_http_reply(h, 503, "text/plain", "starting\n", 9, keep, rq->head_only, NULL);
+			return keep;
 		}
 		size_t n = metrics(e, text, CTL_METRICS_MAX);
-		reply(fd, 200, "OK", "text/plain; version=0.0.4", text, n);
+		int rc = rc_http_reply(h, 200, "text/plain; version=0.0.4", text, n, keep,
+				       rq->head_only, NULL);
 		free(text);
-		return;
+		return keep && rc == 0;
 	}
 	struct eng_onboard_reply r;
-	const char *p = path;
+	const char *p = rq->path;
 	if (strcmp(p, "/ca") == 0 || strcmp(p, "/ca/") == 0)
 		p = "/";
 	if (c->ca && (strncmp(p, "/ca.", 4) == 0 || strcmp(p, "/") == 0) &&
@@ -157,13 +141,91 @@ static void serve(struct rc_control *c, int fd)
 		char head[ENG_ONBOARD_HEAD_MAX];
 		long n = eng_onboard_write_head(&r, true, head, sizeof(head));
 		if (n > 0) {
-			send_all(fd, head, (size_t)n);
-			for (int i = 0; i < 2 && strcmp(method, "GET") == 0; i++)
-				send_all(fd, r.piece[i].p, r.piece[i].len);
-			return;
+			/* the onboarding head says Connection: close */
+			if (rc_http_send(h, head, (size_t)n) == 0)
+				for (int i = 0; i < 2 && !rq->head_only; i++)
+					if (rc_http_send(h, r.piece[i].p, r.piece[i].len) < 0)
+						break;
+			return false;
 		}
 	}
-	reply(fd, 404, "Not Found", "text/plain", "not found\n", 10);
+	rc_http_reply(h, 404, "text/plain", "not found\n", 10, keep, rq->head_only, NULL);
+	return keep;
+}
+
+static bool is_ca_path(const char *p)
+{
+	return strcmp(p, "/ca") == 0 || strcmp(p, "/ca/") == 0 || strncmp(p, "/ca.", 4) == 0;
+}
+
+/* One request: authorisation, then the route. Returns keep-alive. */
+static bool route(struct rc_control *c, struct rc_http_conn *h, struct rc_http_req *rq)
+{
+	if (c->token[0] && !is_ca_path(rq->path) && !rc_token_check(rq->auth, c->token)) {
+		rc_http_error(h, 401, rq->auth[0] ? "wrong bearer token" :
+			      "this control port needs Authorization: Bearer TOKEN (the token is in "
+			      "the data directory, file " RC_TOKEN_FILE ")", rq->keep_alive);
+		return rq->keep_alive;
+	}
+	if (strncmp(rq->path, "/api/", 5) == 0 || strcmp(rq->path, "/api") == 0) {
+		if (c->api == NULL) {
+			rc_http_error(h, 404, "no API on this port", rq->keep_alive);
+			return rq->keep_alive;
+		}
+		return rc_api_handle(c->api, h, rq);
+	}
+	return serve_static(c, h, rq);
+}
+
+static void *conn_main(void *arg)
+{
+	struct ctl_conn *cc = arg;
+	struct rc_control *c = cc->c;
+	for (unsigned n = 0; n < CTL_REQUESTS_MAX; n++) {
+		struct rc_http_req rq;
+		int rc = rc_http_read(&cc->h, &rq);
+		if (rc < 0)
+			break;
+		if (rc > 0) {
+			rc_http_error(&cc->h, rc, rc_http_reason(rc), false);
+			break;
+		}
+		bool keep = route(c, &cc->h, &rq);
+		rc_http_req_free(&rq);
+		if (!keep || atomic_load(&c->stop))
+			break;
+	}
+	close(cc->h.fd);
+	free(cc);
+	atomic_fetch_sub(&c->live, 1);
+	return NULL;
+}
+
+/* Hands fd to a thread of its own, or answers 503 when too many run. */
+static void dispatch(struct rc_control *c, int fd)
+{
+	struct ctl_conn *cc = NULL;
+	pthread_attr_t attr;
+	pthread_t t;
+	if (atomic_fetch_add(&c->live, 1) >= CTL_CONNS_MAX || (cc = malloc(sizeof(*cc))) == NULL)
+		goto out_busy;
+	cc->c = c;
+	cc->h = (struct rc_http_conn){ .fd = fd, .stop = &c->stop };
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 256u << 10);
+	int rc = pthread_create(&t, &attr, conn_main, cc);
+	pthread_attr_destroy(&attr);
+	if (rc == 0)
+		return;
+	free(cc);
+out_busy:
+	{
+		struct rc_http_conn h = { .fd = fd, .stop = &c->stop };
+		rc_http_error(&h, 503, "too many control connections", false);
+	}
+	close(fd);
+	atomic_fetch_sub(&c->live, 1);
 }
 
 static void *control_main(void *arg)
@@ -171,33 +233,36 @@ static void *control_main(void *arg)
 	struct rc_control *c = arg;
 	while (!atomic_load(&c->stop)) {
 		struct pollfd p = { .fd = c->fd, .events = POLLIN };
-		if (poll(&p, 1, 200) <= 0)
+		int n = poll(&p, 1, 200);
+		if (c->api)
+			rc_api_tick(c->api);
+		if (n <= 0)
 			continue;
-		int fd = accept(c->fd, NULL, NULL);
+		int fd = accept4(c->fd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd < 0)
 			continue;
-		struct timeval tv = { .tv_sec = CTL_IO_TIMEOUT_S };
-		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-		serve(c, fd);
-		close(fd);
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		dispatch(c, fd);
 	}
 	return NULL;
 }
 
-int rc_control_start(struct rc_control **out, const struct sockaddr_storage *addr,
-		     socklen_t addr_len, const struct eng_onboard_ca *ca,
+int rc_control_start(struct rc_control **out, const struct rc_control_cfg *cfg,
 		     char *err, size_t err_len)
 {
 	struct rc_control *c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return snprintf(err, err_len, "out of memory"), -ENOMEM;
-	c->ca = ca;
-	c->fd = socket(addr->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	c->ca = cfg->ca;
+	c->api = cfg->api;
+	if (cfg->token)
+		snprintf(c->token, sizeof(c->token), "%s", cfg->token);
+	c->fd = socket(cfg->addr->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	int one = 1;
 	if (c->fd >= 0)
 		setsockopt(c->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (c->fd < 0 || bind(c->fd, (const struct sockaddr *)addr, addr_len) < 0 ||
+	if (c->fd < 0 || bind(c->fd, (const struct sockaddr *)cfg->addr, cfg->addr_len) < 0 ||
 	    listen(c->fd, 64) < 0) {
 		int rc = -errno;
 		snprintf(err, err_len, "cannot listen on the control port: %s", strerror(errno));
@@ -229,5 +294,12 @@ void rc_control_stop(struct rc_control *c)
 	atomic_store(&c->stop, true);
 	pthread_join(c->thread, NULL);
 	close(c->fd);
+	/* connection threads see the flag within a poll slice (200 ms) */
+	for (int i = 0; i < CTL_STOP_WAIT_MS / 10 && atomic_load(&c->live) > 0; i++)
+		nanosleep(&(struct timespec){ .tv_nsec = 10000000 }, NULL);
+	if (atomic_load(&c->live) > 0) {
+		fprintf(stderr, "ringcap: control connections still busy at exit\n");
+		return;   /* leak c rather than free it under a running thread */
+	}
 	free(c);
 }

@@ -1,7 +1,7 @@
 /*
  * tools/control.h - the control port (default 127.0.0.1:5560): the CA files
- * and install page, and Prometheus metrics. The session API and web UI of
- * the control plane will be served here too.
+ * and install page, Prometheus metrics and the JSON API under /api/
+ * (tools/api.h). Served by threads of its own, never the data plane.
  */
 #ifndef RINGCAP_CONTROL_H
 #define RINGCAP_CONTROL_H
@@ -10,15 +10,25 @@
 
 struct eng;
 struct eng_onboard_ca;
+struct rc_api;
 struct rc_control;
 
-/* Binds addr (one clear sentence in err on failure) and serves on a thread
- * of its own; ca may be NULL (interception off: the CA paths are 404). */
-int rc_control_start(struct rc_control **out, const struct sockaddr_storage *addr,
-		     socklen_t addr_len, const struct eng_onboard_ca *ca,
+struct rc_control_cfg {
+	const struct sockaddr_storage *addr;
+	socklen_t addr_len;
+	const struct eng_onboard_ca *ca; /* NULL: interception off, the CA paths are 404 */
+	struct rc_api *api;              /* NULL: /api/ is 404 */
+	const char *token;               /* NULL or "": no Authorization needed */
+};
+
+/* Binds cfg->addr (one clear sentence in err on failure) and serves on
+ * threads of its own. cfg's pointers must outlive the server. */
+int rc_control_start(struct rc_control **out, const struct rc_control_cfg *cfg,
 		     char *err, size_t err_len);
 /* The engine whose counters /metrics shows (set once it runs). */
 void rc_control_set_engine(struct rc_control *c, struct eng *e);
+/* Stops accepting, lets running requests end (an SSE stream ends within
+ * its tick), frees. */
 void rc_control_stop(struct rc_control *c);
 
 #endif

@@ -21,7 +21,11 @@
 #include "tls/tls.h"
 #include "tools/opts.h"
 #include "tools/ca.h"
+#include "tools/client.h"
+#include "tools/api.h"
 #include "tools/control.h"
+#include "tools/sessions.h"
+#include "tools/token.h"
 #include "tools/capture.h"
 #include "tools/filterargs.h"
 #include "tools/offline.h"
@@ -135,6 +139,8 @@ static void usage(FILE *f)
 		"commands:\n"
 		"  run         run the proxy (ringcap run --help for its options)\n"
 		"  ca          show or export the HTTPS interception CA (ringcap ca --help)\n"
+		"  session     start, pause, resume, stop, change, rename, delete sessions\n"
+		"              of a running daemon (ringcap session --help)\n"
 		"  sessions    list capture sessions (offline, on --data)\n"
 		"  ls          list a session's exchanges: sort, search, page\n"
 		"  show        one exchange: heads, bodies, timings\n"
@@ -419,31 +425,72 @@ static int run_filter(struct rc_filter *f, int *argc, char **argv)
 	return rc;
 }
 
-/* --session NAME: a new session, captured into from the first exchange. */
-static int capture_setup(struct run_opts *r, struct rc_capture *cap, struct ses_meta *ses,
-			 const struct rc_filter *filter)
+/* The control plane of `ringcap run`: capture state, session manager,
+ * API and control port, torn down in the reverse order. */
+struct plane {
+	struct rc_capture *cap;
+	struct rc_sessions *ses;
+	struct rc_api *api;
+	struct rc_control *ctl;
+	char token[RC_TOKEN_HEX + 1];
+};
+
+static void plane_teardown(struct plane *p)
 {
-	struct ses_settings st = { .save_responses = !r->no_save_responses,
-				   .capture_cookies = r->cookies, .max_body = r->max_body };
-	flt_spec_format_text(&filter->spec, st.filter, sizeof(st.filter));
-	int rc = ses_create(r->data_dir, r->session, &st, (uint64_t)time(NULL) * 1000000000u, ses);
-	if (rc < 0) {
-		fprintf(stderr, "ringcap run: --session '%s': %s\n", r->session,
-			rc == -EEXIST ? "a session with that name exists" :
-			rc == -EINVAL ? "not a valid name" : strerror(-rc));
-		return rc;
+	rc_control_stop(p->ctl);     /* first: no request may reach what follows */
+	p->ctl = NULL;
+	rc_api_free(p->api);
+	p->api = NULL;
+	rc_capture_destroy(p->cap);  /* after eng_stop: every writer flushed */
+	p->cap = NULL;
+	rc_sessions_close(p->ses);   /* marks the active session stopped */
+	p->ses = NULL;
+}
+
+/* Capture state and session manager (with --session's session started),
+ * the token when the control port is off loopback, then the control port.
+ * filter: run's filter flags, the filter of every new session. */
+static int plane_setup(struct run_opts *r, struct rc_tls *t, unsigned workers,
+		       const struct rc_filter *filter, struct plane *p)
+{
+	char err[512];
+	/* run's options are the settings of every new session, filter included */
+	struct ses_settings defaults = { .save_responses = !r->no_save_responses,
+					 .capture_cookies = r->cookies, .max_body = r->max_body };
+	flt_spec_format_text(&filter->spec, defaults.filter, sizeof(defaults.filter));
+	if (rc_capture_create(workers, &p->cap) < 0 ||
+	    rc_sessions_open(&p->ses, r->data_dir, p->cap, &defaults) < 0 ||
+	    rc_api_create(&p->api, p->ses) < 0) {
+		fprintf(stderr, "ringcap run: out of memory\n");
+		return -ENOMEM;
 	}
-	char dir[4096], err[512];
-	ses_dir(dir, sizeof(dir), r->data_dir, ses->id);
-	struct rc_capture_policy p = { .session_dir = dir, .body_max = r->max_body,
-				       .save_responses = !r->no_save_responses,
-				       .cookies = r->cookies, .filter = filter->db };
-	rc = rc_capture_set(cap, &p, 0, err, sizeof(err));
-	if (rc < 0) {
-		fprintf(stderr, "ringcap run: --session '%s': %s\n", r->session, err);
-		return rc;
+	if (r->session) {
+		struct rc_session_change ch = RC_SESSION_KEEP;
+		struct ses_meta m;
+		ch.name = r->session;
+		if (rc_sessions_start(p->ses, &ch, &m, err, sizeof(err)) < 0) {
+			fprintf(stderr, "ringcap run: --session '%s': %s\n", r->session, err);
+			return -EINVAL;
+		}
+		fprintf(stderr, "ringcap: capturing into session '%s' (%s)\n", m.name, m.id);
 	}
-	fprintf(stderr, "ringcap: capturing into session '%s' (%s)\n", ses->name, ses->id);
+	bool created = false;
+	if (!rc_addr_is_loopback(&r->control)) {
+		if (rc_token_load_or_create(r->data_dir, p->token, &created, err, sizeof(err)) < 0) {
+			fprintf(stderr, "ringcap run: control token: %s\n", err);
+			return -EPERM;
+		}
+		fprintf(stderr, "ringcap: the control port is not on loopback: requests need "
+			"\"Authorization: Bearer %s\" (%s %s/%s)\n", p->token,
+			created ? "new, saved in" : "from", r->data_dir, RC_TOKEN_FILE);
+	}
+	struct rc_control_cfg cc = { .addr = &r->control, .addr_len = r->control_len,
+				     .ca = t->ca ? &t->onboard : NULL, .api = p->api,
+				     .token = p->token };
+	if (rc_control_start(&p->ctl, &cc, err, sizeof(err)) < 0) {
+		fprintf(stderr, "ringcap run: %s\n", err);
+		return -EIO;
+	}
 	return 0;
 }
 
@@ -477,34 +524,23 @@ static int run_main(int argc, char **argv, const struct rc_filter *filter)
 	/* sessions a killed daemon left active show as interrupted, data readable */
 	ses_mark_interrupted(r.data_dir);
 	unsigned workers = r.eng.workers ? r.eng.workers : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
-	struct rc_capture *cap = NULL;
-	struct ses_meta ses;
-	if (rc_capture_create(workers, &cap) < 0 ||
-	    (r.session && capture_setup(&r, cap, &ses, filter) < 0)) {
-		rc_capture_destroy(cap);
+	struct plane p = {0};
+	if (plane_setup(&r, &t, workers, filter, &p) < 0) {
+		plane_teardown(&p);
 		tls_teardown(&t);
 		return 1;
 	}
 	r.eng.workers = workers;
 	r.eng.sink = &rc_capture_ops;
-	r.eng.sink_arg = cap;
-	struct rc_control *ctl = NULL;
-	if (rc_control_start(&ctl, &r.control, r.control_len, t.ca ? &t.onboard : NULL,
-			     err, sizeof(err)) < 0) {
-		fprintf(stderr, "ringcap run: %s\n", err);
-		rc_capture_destroy(cap);
-		tls_teardown(&t);
-		return 1;
-	}
+	r.eng.sink_arg = p.cap;
 	struct eng *e = NULL;
 	if (eng_start(&e, &r.eng, err, sizeof(err)) < 0) {
 		fprintf(stderr, "ringcap run: %s\n", err);
-		rc_control_stop(ctl);
-		rc_capture_destroy(cap);
+		plane_teardown(&p);
 		tls_teardown(&t);
 		return 1;
 	}
-	rc_control_set_engine(ctl, e);
+	rc_control_set_engine(p.ctl, e);
 	if (t.ca)
 		fprintf(stderr, "ringcap: %s CA %s (SHA-256 %s); devices install it from "
 			"http://ringcap.cert/ through the proxy\n",
@@ -514,13 +550,10 @@ static int run_main(int argc, char **argv, const struct rc_filter *filter)
 	int sig = 0;
 	sigwait(&set, &sig);
 	fprintf(stderr, "ringcap: %s, finishing in-flight exchanges\n", strsignal(sig));
-	rc_control_stop(ctl);   /* before the engine goes: /metrics reads it */
+	rc_control_stop(p.ctl);   /* before the engine goes: /metrics reads it */
+	p.ctl = NULL;
 	eng_stop(e);
-	rc_capture_destroy(cap);
-	if (r.session) {
-		ses_set_state(r.data_dir, ses.id, SES_STOPPED, (uint64_t)time(NULL) * 1000000000u);
-		fprintf(stderr, "ringcap: session '%s' (%s) stopped\n", ses.name, ses.id);
-	}
+	plane_teardown(&p);
 	tls_teardown(&t);
 	fprintf(stderr, "ringcap: stopped\n");
 	return 0;
@@ -547,6 +580,8 @@ int main(int argc, char **argv)
 		return rc_cmd_ca(argc - 1, argv + 1);
 	if (strcmp(cmd, "sessions") == 0)
 		return rc_cmd_sessions(argc - 1, argv + 1);
+	if (strcmp(cmd, "session") == 0)
+		return rc_cmd_session(argc - 1, argv + 1);
 	if (strcmp(cmd, "ls") == 0)
 		return rc_cmd_ls(argc - 1, argv + 1);
 	if (strcmp(cmd, "show") == 0)

@@ -17,6 +17,7 @@
 #include "persist/seg.h"
 #include "persist/ses.h"
 #include "tools/filterargs.h"
+#include "tools/listing.h"
 #include "tools/offline.h"
 
 #define SESSIONS_MAX 4096u
@@ -26,38 +27,16 @@ struct common {
 	bool json;
 };
 
-static void json_str(FILE *f, const char *s, size_t n)
+/* Writes and frees a JSON buffer (one line); false when it overflowed. */
+static bool put_json(struct rc_buf *b, const char *cmd)
 {
-	fputc('"', f);
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20 || c == 0x7f)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
-}
-
-static void iso_time(uint64_t ns, char *buf, size_t len)
-{
-	time_t t = (time_t)(ns / 1000000000u);
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf + n, len - n, ".%03uZ", (unsigned)(ns / 1000000u % 1000u));
-}
-
-static void addr_text(const struct seg_addr *a, char *buf, size_t len)
-{
-	char ip[INET6_ADDRSTRLEN] = "";
-	if (a->family == 4)
-		inet_ntop(AF_INET, a->addr, ip, sizeof(ip));
-	else if (a->family == 6)
-		inet_ntop(AF_INET6, a->addr, ip, sizeof(ip));
-	snprintf(buf, len, "%s", ip);
+	bool ok = !b->oom;
+	if (ok)
+		printf("%s\n", b->p);
+	else
+		fprintf(stderr, "ringcap %s: out of memory for the JSON output\n", cmd);
+	rc_buf_free(b);
+	return ok;
 }
 
 /* Parses --data/--json and the command's own options; returns optind or -1. */
@@ -111,18 +90,6 @@ static int find_session(const struct common *c, const char *name, struct ses_met
 	return 0;
 }
 
-/* Seconds from start to stop, or to now while the session runs. */
-static double duration_s(const struct ses_meta *m)
-{
-	uint64_t end = m->stop_ns;
-	if (end == 0) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		end = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-	}
-	return end > m->start_ns ? (double)(end - m->start_ns) / 1e9 : 0.0;
-}
-
 int rc_cmd_sessions(int argc, char **argv)
 {
 	static const char usage[] = "usage: ringcap sessions [--data DIR] [--json]\n";
@@ -137,36 +104,33 @@ int rc_cmd_sessions(int argc, char **argv)
 		free(s);
 		return 1;
 	}
+	struct rc_buf b = {0};
 	if (c.json)
-		printf("[");
+		rc_buf_puts(&b, "[");
 	else
 		printf("%-13s %-20s %-11s %-24s %10s %10s %12s\n", "ID", "NAME", "STATE", "START",
 		       "DURATION", "EXCHANGES", "BYTES");
 	for (size_t k = 0; k < n; k++) {
 		struct ses_stats st = {0};
 		ses_stats(c.data, s[k].id, &st);
-		char start[40], stop[40] = "";
-		iso_time(s[k].start_ns, start, sizeof(start));
-		if (s[k].stop_ns)
-			iso_time(s[k].stop_ns, stop, sizeof(stop));
 		if (c.json) {
-			printf("%s{\"id\":\"%s\",\"name\":", k ? "," : "", s[k].id);
-			json_str(stdout, s[k].name, strlen(s[k].name));
-			printf(",\"state\":\"%s\",\"start\":\"%s\",\"stop\":%s%s%s,"
-			       "\"duration_s\":%.3f,\"exchanges\":%llu,\"bytes\":%llu}",
-			       ses_state_name(s[k].state), start, stop[0] ? "\"" : "",
-			       stop[0] ? stop : "null", stop[0] ? "\"" : "", duration_s(&s[k]),
-			       (unsigned long long)st.exchanges, (unsigned long long)st.bytes);
-		} else {
-			printf("%-13s %-20s %-11s %-24s %9.0fs %10llu %12llu\n", s[k].id, s[k].name,
-			       ses_state_name(s[k].state), start, duration_s(&s[k]),
-			       (unsigned long long)st.exchanges, (unsigned long long)st.bytes);
+			rc_buf_puts(&b, k ? "," : "");
+			rc_session_json(&b, &s[k], &st, NULL);
+			continue;
 		}
+		char start[40];
+		rc_iso_time(s[k].start_ns, start, sizeof(start));
+		printf("%-13s %-20s %-11s %-24s %9.0fs %10llu %12llu\n", s[k].id, s[k].name,
+		       ses_state_name(s[k].state), start, rc_session_duration_s(&s[k]),
+		       (unsigned long long)st.exchanges, (unsigned long long)st.bytes);
 	}
-	if (c.json)
-		printf("]\n");
+	int code = 0;
+	if (c.json) {
+		rc_buf_puts(&b, "]");
+		code = put_json(&b, "sessions") ? 0 : 1;
+	}
 	free(s);
-	return 0;
+	return code;
 }
 
 struct ls_opts {
@@ -176,60 +140,32 @@ struct ls_opts {
 static int ls_opt(void *ctx, int ch, const char *v)
 {
 	struct ls_opts *o = ctx;
-	char *end;
-	switch (ch) {
-	case 's': {
-		int s = seg_sort_parse(v);
-		if (s < 0) {
-			fprintf(stderr, "ringcap ls: --sort '%s': one of time, status, method, url, "
-				"host, type, size, duration\n", v);
-			return -1;
-		}
-		o->q.sort = (uint8_t)s;
-		return 0;
+	static const struct { int ch; const char *key; } keys[] = {
+		{ 's', "sort" }, { 'r', "reverse" }, { 'q', "search" }, { 'l', "limit" },
+		{ 'o', "offset" },
+	};
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		if (keys[i].ch != ch)
+			continue;
+		char err[256];
+		if (rc_query_param(&o->q, keys[i].key, v, err, sizeof(err)) == 0)
+			return 0;
+		fprintf(stderr, "ringcap ls: --%s\n", err);
+		return -1;
 	}
-	case 'r': o->q.reverse = true; return 0;
-	case 'q': o->q.search = v; return 0;
-	case 'l':
-	case 'o': {
-		unsigned long long n = strtoull(v, &end, 10);
-		if (*v == '\0' || *end != '\0') {
-			fprintf(stderr, "ringcap ls: '%s' is not a number\n", v);
-			return -1;
-		}
-		if (ch == 'l')
-			o->q.limit = (size_t)n;
-		else
-			o->q.offset = (size_t)n;
-		return 0;
-	}
-	default: return -1;
-	}
+	return -1;
 }
 
-static void ls_row(const struct seg_qrow *r, bool json, bool first)
+static void ls_row(const struct seg_qrow *r)
 {
 	const struct seg_entry *e = &r->e;
-	char t[40], client[INET6_ADDRSTRLEN];
-	iso_time(e->start_ns, t, sizeof(t));
-	addr_text(&e->client, client, sizeof(client));
-	double ms = (double)e->duration_ns / 1e6;
-	if (!json) {
-		printf("%-6llu %3u %-7s %-6s %9llu %8.1f %s %-15s %.*s\n", (unsigned long long)e->id,
-		       e->status, seg_method_name(e->method), seg_type_name(e->type),
-		       (unsigned long long)e->resp_size, ms, t, client, (int)e->url_len, r->url);
-		return;
-	}
-	printf("%s{\"id\":%llu,\"time\":\"%s\",\"method\":\"%s\",\"url\":", first ? "" : ",",
-	       (unsigned long long)e->id, t, seg_method_name(e->method));
-	json_str(stdout, r->url, e->url_len);
-	printf(",\"host\":");
-	json_str(stdout, r->host, e->host_len);
-	printf(",\"status\":%u,\"type\":\"%s\",\"request_size\":%llu,\"response_size\":%llu,"
-	       "\"duration_ms\":%.3f,\"client\":\"%s\",\"error\":\"%s\",\"truncated\":%s}",
-	       e->status, seg_type_name(e->type), (unsigned long long)e->req_size,
-	       (unsigned long long)e->resp_size, ms, client, seg_error_name(e->error),
-	       (e->flags & (SEG_F_REQ_TRUNC | SEG_F_RESP_TRUNC)) ? "true" : "false");
+	char t[40], client[RC_ADDR_TEXT_MAX];
+	rc_iso_time(e->start_ns, t, sizeof(t));
+	rc_addr_text(&e->client, client, sizeof(client));
+	printf("%-6llu %3u %-7s %-6s %9llu %8.1f %s %-15s %.*s\n", (unsigned long long)e->id,
+	       e->status, seg_method_name(e->method), seg_type_name(e->type),
+	       (unsigned long long)e->resp_size, (double)e->duration_ns / 1e6, t, client,
+	       (int)e->url_len, r->url);
 }
 
 /* The filter flags of a listing command, compiled; exit code 2 on error. */
@@ -280,6 +216,22 @@ static int ls_main(int argc, char **argv, struct rc_filter *f)
 	if (find_session(&c, argv[i], &m, dir, sizeof(dir), "ls") < 0)
 		return 1;
 	rc_filter_query(f, dir, &o.q);
+	if (c.json) {
+		struct rc_buf b = {0};
+		size_t total;
+		uint64_t damaged = 0;
+		int rc = rc_list_session(dir, &o.q, &b, &total, &damaged);
+		if (rc < 0) {
+			fprintf(stderr, "ringcap ls: cannot read session '%s': %s\n", argv[i],
+				strerror(-rc));
+			rc_buf_free(&b);
+			return 1;
+		}
+		if (damaged)
+			fprintf(stderr, "ringcap ls: %llu damaged index entries skipped (ringcap fsck)\n",
+				(unsigned long long)damaged);
+		return put_json(&b, "ls") ? 0 : 1;
+	}
 	struct seg_table t = {0};
 	struct seg_report rep = {0};
 	struct seg_result res = {0};
@@ -288,15 +240,10 @@ static int ls_main(int argc, char **argv, struct rc_filter *f)
 		seg_table_free(&t);
 		return 1;
 	}
-	if (c.json)
-		printf("[");
-	else
-		printf("%-6s %3s %-7s %-6s %9s %8s %-24s %-15s %s\n", "ID", "ST", "METHOD", "TYPE",
-		       "SIZE", "MS", "TIME", "CLIENT", "URL");
+	printf("%-6s %3s %-7s %-6s %9s %8s %-24s %-15s %s\n", "ID", "ST", "METHOD", "TYPE",
+	       "SIZE", "MS", "TIME", "CLIENT", "URL");
 	for (size_t k = 0; k < res.n; k++)
-		ls_row(&t.rows[res.idx[k]], c.json, k == 0);
-	if (c.json)
-		printf("]\n");
+		ls_row(&t.rows[res.idx[k]]);
 	if (rep.entries_bad || rep.frames_bad)
 		fprintf(stderr, "ringcap ls: %llu damaged index entries skipped (ringcap fsck)\n",
 			(unsigned long long)(rep.entries_bad + rep.frames_bad));
@@ -379,25 +326,9 @@ static int show_opt(void *ctx, int ch, const char *v)
 
 static void show_json(const struct seg_exchange *x)
 {
-	char t[40], client[INET6_ADDRSTRLEN];
-	iso_time(x->start_ns, t, sizeof(t));
-	addr_text(&x->client, client, sizeof(client));
-	printf("{\"id\":%llu,\"time\":\"%s\",\"method\":", (unsigned long long)x->id, t);
-	json_str(stdout, x->method_text, strlen(x->method_text));
-	printf(",\"url\":");
-	json_str(stdout, x->url, strlen(x->url));
-	printf(",\"host\":");
-	json_str(stdout, x->host, strlen(x->host));
-	printf(",\"status\":%u,\"type\":\"%s\",\"client\":\"%s\",\"error\":\"%s\","
-	       "\"request_head\":", x->status, seg_type_name(x->type), client,
-	       seg_error_name(x->error));
-	json_str(stdout, (const char *)x->req_head, x->req_head_len);
-	printf(",\"response_head\":");
-	json_str(stdout, (const char *)x->resp_head, x->resp_head_len);
-	printf(",\"request_body_bytes\":%zu,\"response_body_bytes\":%zu,"
-	       "\"timings_ms\":{\"dns\":%.3f,\"connect\":%.3f,\"first_byte\":%.3f,\"total\":%.3f}}\n",
-	       x->body_len[0], x->body_len[1], x->t.dns_ns / 1e6, x->t.connect_ns / 1e6,
-	       x->t.ttfb_ns / 1e6, x->t.total_ns / 1e6);
+	struct rc_buf b = {0};
+	rc_exchange_json(&b, x);
+	put_json(&b, "show");
 }
 
 int rc_cmd_show(int argc, char **argv)
