@@ -21,10 +21,11 @@
 #include "engine/eng.h"
 #include "engine/onboard.h"
 #include "tools/control.h"
+#include "tools/metrics.h"
 
 #define CTL_HEAD_MAX 8192u      /* a request head; larger gets 431 */
 #define CTL_IO_TIMEOUT_S 5      /* per read/write on a control connection */
-#define CTL_METRICS_MAX 16384u  /* the /metrics text */
+#define CTL_METRICS_MAX RC_METRICS_MAX /* the /metrics text */
 
 struct rc_control {
 	int fd;
@@ -61,54 +62,8 @@ static size_t metrics(struct eng *e, char *out, size_t cap)
 {
 	struct eng_counters k;
 	eng_counters(e, &k);
-	static const struct { const char *name, *help; size_t off; } m[] = {
-#define M(f, h) { "ringcap_" #f, h, offsetof(struct eng_counters, f) }
-		M(conns_accepted, "client connections accepted"),
-		M(conns_open, "client connections open"),
-		M(conns_rejected, "client connections answered 503 (over --max-conns)"),
-		M(conns_denied, "client connections outside --allow"),
-		M(requests, "request heads parsed"),
-		M(responses, "response heads forwarded"),
-		M(tunnels, "CONNECT tunnels"),
-		M(upgrades, "protocol upgrades (WebSocket)"),
-		M(bytes_from_clients, "bytes received from clients"),
-		M(bytes_to_clients, "bytes queued to clients"),
-		M(bytes_from_upstreams, "bytes received from upstreams"),
-		M(bytes_to_upstreams, "bytes queued to upstreams"),
-		M(upstream_connects, "upstream connections made"),
-		M(upstream_reused, "requests on a pooled upstream connection"),
-		M(zc_sends, "zero-copy sends"),
-		M(zc_copied, "zero-copy sends the kernel copied anyway"),
-		M(tls_handshakes, "TLS handshakes with clients"),
-		M(tls_failures, "failed TLS handshakes with clients"),
-		M(tls_cert_rejected, "clients that refused the minted certificate"),
-		M(tls_upstream_handshakes, "TLS handshakes with upstreams"),
-		M(tls_upstream_failures, "failed TLS handshakes with upstreams"),
-#undef M
-	};
-	size_t n = 0;
-	for (size_t i = 0; i < sizeof(m) / sizeof(m[0]) && n < cap; i++) {
-		uint64_t v = *(const uint64_t *)((const char *)&k + m[i].off);
-		const char *type = strcmp(m[i].name, "ringcap_conns_open") == 0 ? "gauge" : "counter";
-		int w = snprintf(out + n, cap - n, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n",
-				 m[i].name, m[i].help, m[i].name, type, m[i].name,
-				 (unsigned long long)v);
-		if (w < 0 || (size_t)w >= cap - n)
-			return n;
-		n += (size_t)w;
-	}
-	int w = snprintf(out + n, cap - n, "# HELP ringcap_errors exchanges that ended in an error\n"
-			 "# TYPE ringcap_errors counter\n");
-	if (w > 0 && (size_t)w < cap - n)
-		n += (size_t)w;
-	for (int i = 1; i < ENG_ERR_COUNT && n < cap; i++) {
-		w = snprintf(out + n, cap - n, "ringcap_errors{kind=\"%s\"} %llu\n",
-			     eng_err_name((enum eng_err)i), (unsigned long long)k.errors[i]);
-		if (w < 0 || (size_t)w >= cap - n)
-			break;
-		n += (size_t)w;
-	}
-	return n;
+	long n = rc_metrics_text(&k, NULL, out, cap);
+	return n < 0 ? 0 : (size_t)n;
 }
 
 /* Serves one connection: reads a head, answers, closes. */

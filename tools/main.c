@@ -24,6 +24,8 @@
 #include "tools/control.h"
 #include "tools/capture.h"
 #include "tools/offline.h"
+#include "tools/overview.h"
+#include "tools/cookies.h"
 #include "persist/ses.h"
 #include "engine/onboard.h"
 
@@ -134,6 +136,8 @@ static void usage(FILE *f)
 		"  sessions    list capture sessions (offline, on --data)\n"
 		"  ls          list a session's exchanges: sort, search, page\n"
 		"  show        one exchange: heads, bodies, timings\n"
+		"  overview    counts and bytes by method, domain, type or status; traffic graph\n"
+		"  cookies     a session's cookies; --jar writes a cookies.txt for curl -b\n"
 		"  fsck        check a session's files; --repair rebuilds indexes\n"
 		"  version     print the version\n"
 		"  help        this text\n", RINGCAP_VERSION);
@@ -511,6 +515,10 @@ int main(int argc, char **argv)
 		return rc_cmd_show(argc - 1, argv + 1);
 	if (strcmp(cmd, "fsck") == 0)
 		return rc_cmd_fsck(argc - 1, argv + 1);
+	if (strcmp(cmd, "overview") == 0)
+		return rc_cmd_overview(argc - 1, argv + 1);
+	if (strcmp(cmd, "cookies") == 0)
+		return rc_cmd_cookies(argc - 1, argv + 1);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
 		printf("ringcap %s\n", RINGCAP_VERSION);
 		return 0;
