@@ -21,12 +21,17 @@
 /* Status codes get a slot each up to 999, as persist's seg_group_count
  * keys them; methods and types fit below that too. */
 #define OV_SMALL_SLOTS 1000u
-/* Terminal width bounds: narrower still shows a bar, wider is unreadable. */
-#define OV_COLS_MIN 40u
+/* Terminal width bounds: below 60 columns the summary line and a table
+ * with a bar no longer fit (narrower terminals are treated as 60); wider
+ * than 400 is unreadable. Columns of a table row besides key and bar: */
+#define OV_COLS_MIN 60u
+#define OV_FIXED_COLS 39u
+#define OV_BAR_MIN 8u
 #define OV_COLS_MAX 400u
 #define OV_KEY_COLS_MAX 40u
 
 _Static_assert(SEG_M_COUNT < OV_SMALL_SLOTS && SEG_T_COUNT < OV_SMALL_SLOTS, "slots");
+_Static_assert(OV_COLS_MIN >= OV_FIXED_COLS + OV_BAR_MIN + 6, "a key column of 6 at least");
 
 struct acc {
 	uint64_t count, req, resp;
@@ -257,21 +262,24 @@ static void bar(uint64_t count, uint64_t max, unsigned w)
 static void print_groups(const struct rc_overview *o, unsigned cols)
 {
 	static const char *const head[SEG_G_COUNT] = { "METHOD", "DOMAIN", "TYPE", "STATUS" };
+	/* the key column takes what the keys need, up to what leaves a bar */
+	size_t kmax = cols - OV_FIXED_COLS - OV_BAR_MIN;
+	kmax = kmax < OV_KEY_COLS_MAX ? kmax : OV_KEY_COLS_MAX;
 	size_t kw = strlen(head[o->by]);
 	char key[4 * OV_KEY_COLS_MAX + 4], rq[24], rs[24];
 	uint64_t max = 0;
 	for (size_t i = 0; i < o->n; i++) {
-		size_t w = rc_clean(key, sizeof(key), o->g[i].key, strlen(o->g[i].key), OV_KEY_COLS_MAX);
+		size_t w = rc_clean(key, sizeof(key), o->g[i].key, strlen(o->g[i].key), kmax);
 		kw = w > kw ? w : kw;
 		max = o->g[i].count > max ? o->g[i].count : max;
 	}
-	unsigned fixed = (unsigned)kw + 39, bw = cols > fixed + 8 ? cols - fixed : 8;
+	unsigned bw = cols - (unsigned)kw - OV_FIXED_COLS;
 	printf("%-*s %8s %6s %10s %10s\n", (int)kw, head[o->by], "COUNT", "SHARE", "REQUEST",
 	       "RESPONSE");
 	for (size_t i = 0; i < o->n; i++) {
 		const struct rc_overview_group *g = &o->g[i];
 		size_t w = rc_clean(key, sizeof(key), g->key[0] ? g->key : "(none)",
-				    strlen(g->key[0] ? g->key : "(none)"), OV_KEY_COLS_MAX);
+				    strlen(g->key[0] ? g->key : "(none)"), kw);
 		human_bytes(g->request_bytes, rq, sizeof(rq));
 		human_bytes(g->response_bytes, rs, sizeof(rs));
 		printf("%s%*s %8llu %5.1f%% %10s %10s ", key, (int)(kw - w), "",
@@ -423,8 +431,8 @@ int rc_cmd_overview(int argc, char **argv)
 		unsigned cols = term_cols();
 		human_bytes(ov.request_bytes, rq, sizeof(rq));
 		human_bytes(ov.response_bytes, rs, sizeof(rs));
-		printf("session %s (%s): %llu exchanges, %s requests, %s responses\n\n", m.name, m.id,
-		       (unsigned long long)ov.total, rq, rs);
+		printf("session %s (%s)\n%llu exchanges, %s requests, %s responses\n\n", m.name,
+		       m.id, (unsigned long long)ov.total, rq, rs);
 		if (ov.total > 0) {
 			print_groups(&ov, cols);
 			print_series(&ov, cols);
