@@ -140,7 +140,10 @@ int seg_xch_begin(struct seg_writer *w, const struct seg_xch_begin *b, struct se
 int seg_xch_body(struct seg_writer *w, struct seg_xch *x, enum seg_dir dir, const void *p,
 		 size_t n);
 /* Response head: status, reason, raw header block, content-type class.
- * SEG_T_MEDIA (or save_responses off) drops the response body. */
+ * SEG_T_MEDIA (or save_responses off) drops the response body. Without
+ * save_responses (the writer's, or SEG_F_NO_RESP at begin) the head is not
+ * stored either, unless the exchange has SEG_F_COOKIES: the caller then
+ * passes the status line and Set-Cookie lines only, and they are stored. */
 int seg_xch_resp_head(struct seg_writer *w, struct seg_xch *x, uint16_t status,
 		      const char *reason, size_t reason_len, const void *head, size_t head_len,
 		      uint8_t type);

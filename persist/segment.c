@@ -475,7 +475,7 @@ int seg_xch_begin(struct seg_writer *w, const struct seg_xch_begin *b, struct se
 	x->url_len = (uint16_t)ul;
 	x->method = seg_method_parse(b->method ? b->method : "", ml);
 	x->client = b->client;
-	x->skip_resp = !w->cfg.save_responses;
+	x->skip_resp = !w->cfg.save_responses || (b->flags & SEG_F_NO_RESP);
 	if (hl)
 		memcpy(w->open_str + w->open_str_len, b->host, hl);
 	if (ul)
@@ -558,9 +558,11 @@ int seg_xch_resp_head(struct seg_writer *w, struct seg_xch *x, uint16_t status,
 		x->flags |= SEG_F_MEDIA;
 		x->skip_resp = true; /* media bodies are forwarded, never stored */
 	}
-	if (!w->cfg.save_responses) {
+	if (!w->cfg.save_responses || (x->flags & SEG_F_NO_RESP)) {
 		x->flags |= SEG_F_NO_RESP;
-		return 0;
+		x->skip_resp = true;
+		if (!(x->flags & SEG_F_COOKIES) || head_len == 0)
+			return 0;   /* with cookies on, the caller passes the Set-Cookie lines */
 	}
 	uint32_t rl = cut(reason_len, SEG_REASON_MAX), hl = cut(head_len, SEG_HEAD_MAX);
 	if (hl < head_len)

@@ -51,6 +51,7 @@ struct run_opts {
 	const char *session;
 	unsigned max_body;
 	bool no_save_responses;
+	bool cookies;
 };
 
 struct opt {
@@ -72,6 +73,8 @@ static const struct opt run_table[] = {
 	  "body bytes stored per direction (more: truncated, flagged)" },
 	{ "no-save-responses", K_FLAG, 0, 0, 0, "",
 	  "store status, type, sizes and timings, not response heads/bodies" },
+	{ "cookies", K_FLAG, 0, 0, 0, "",
+	  "capture cookies: keep Cookie/Set-Cookie lines for `ringcap cookies`" },
 	{ "allow", K_CIDR, 0, 0, 0, "CIDR",
 	  "clients allowed to connect (repeatable; replaces the default)" },
 	{ "workers", K_UINT, CFG(workers), 0, ENG_WORKERS_MAX, "N",
@@ -214,6 +217,8 @@ static int set_opt(const struct opt *o, const char *val, struct run_opts *r)
 	case K_FLAG:
 		if (strcmp(o->name, "no-intercept") == 0)
 			r->no_intercept = true;
+		else if (strcmp(o->name, "cookies") == 0)
+			r->cookies = true;
 		else
 			r->no_save_responses = true;
 		return 0;
@@ -404,11 +409,10 @@ static int tls_setup(struct run_opts *r, struct rc_tls *t)
 }
 
 /* --session NAME: a new session, captured into from the first exchange. */
-static int capture_setup(struct run_opts *r, struct rc_capture_cfg *cap, struct ses_meta *ses,
-			 char *dir, size_t dir_len)
+static int capture_setup(struct run_opts *r, struct rc_capture *cap, struct ses_meta *ses)
 {
-	struct ses_settings st = { .save_responses = cap->save_responses,
-				   .max_body = cap->body_max };
+	struct ses_settings st = { .save_responses = !r->no_save_responses,
+				   .capture_cookies = r->cookies, .max_body = r->max_body };
 	int rc = ses_create(r->data_dir, r->session, &st, (uint64_t)time(NULL) * 1000000000u, ses);
 	if (rc < 0) {
 		fprintf(stderr, "ringcap run: --session '%s': %s\n", r->session,
@@ -416,10 +420,16 @@ static int capture_setup(struct run_opts *r, struct rc_capture_cfg *cap, struct 
 			rc == -EINVAL ? "not a valid name" : strerror(-rc));
 		return rc;
 	}
-	ses_dir(dir, dir_len, r->data_dir, ses->id);
-	cap->session_dir = dir;
-	r->eng.sink = &rc_capture_ops;
-	r->eng.sink_arg = cap;
+	char dir[4096], err[512];
+	ses_dir(dir, sizeof(dir), r->data_dir, ses->id);
+	struct rc_capture_policy p = { .session_dir = dir, .body_max = r->max_body,
+				       .save_responses = !r->no_save_responses,
+				       .cookies = r->cookies };
+	rc = rc_capture_set(cap, &p, 0, err, sizeof(err));
+	if (rc < 0) {
+		fprintf(stderr, "ringcap run: --session '%s': %s\n", r->session, err);
+		return rc;
+	}
 	fprintf(stderr, "ringcap: capturing into session '%s' (%s)\n", ses->name, ses->id);
 	return 0;
 }
@@ -453,17 +463,23 @@ static int cmd_run(int argc, char **argv)
 	}
 	/* sessions a killed daemon left active show as interrupted, data readable */
 	ses_mark_interrupted(r.data_dir);
-	struct rc_capture_cfg cap = { .body_max = r.max_body, .save_responses = !r.no_save_responses };
-	char session_dir[4096];
+	unsigned workers = r.eng.workers ? r.eng.workers : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+	struct rc_capture *cap = NULL;
 	struct ses_meta ses;
-	if (r.session && capture_setup(&r, &cap, &ses, session_dir, sizeof(session_dir)) < 0) {
+	if (rc_capture_create(workers, &cap) < 0 ||
+	    (r.session && capture_setup(&r, cap, &ses) < 0)) {
+		rc_capture_destroy(cap);
 		tls_teardown(&t);
 		return 1;
 	}
+	r.eng.workers = workers;
+	r.eng.sink = &rc_capture_ops;
+	r.eng.sink_arg = cap;
 	struct rc_control *ctl = NULL;
 	if (rc_control_start(&ctl, &r.control, r.control_len, t.ca ? &t.onboard : NULL,
 			     err, sizeof(err)) < 0) {
 		fprintf(stderr, "ringcap run: %s\n", err);
+		rc_capture_destroy(cap);
 		tls_teardown(&t);
 		return 1;
 	}
@@ -471,6 +487,7 @@ static int cmd_run(int argc, char **argv)
 	if (eng_start(&e, &r.eng, err, sizeof(err)) < 0) {
 		fprintf(stderr, "ringcap run: %s\n", err);
 		rc_control_stop(ctl);
+		rc_capture_destroy(cap);
 		tls_teardown(&t);
 		return 1;
 	}
@@ -480,13 +497,13 @@ static int cmd_run(int argc, char **argv)
 			"http://ringcap.cert/ through the proxy\n",
 			tls_ca_created(t.ca) ? "created" : "using", tls_ca_cert_path(t.ca),
 			tls_ca_fingerprint(t.ca));
-	fprintf(stderr, "ringcap: proxy listening, %u workers\n",
-		r.eng.workers ? r.eng.workers : (unsigned)sysconf(_SC_NPROCESSORS_ONLN));
+	fprintf(stderr, "ringcap: proxy listening, %u workers\n", workers);
 	int sig = 0;
 	sigwait(&set, &sig);
 	fprintf(stderr, "ringcap: %s, finishing in-flight exchanges\n", strsignal(sig));
 	rc_control_stop(ctl);   /* before the engine goes: /metrics reads it */
 	eng_stop(e);
+	rc_capture_destroy(cap);
 	if (r.session) {
 		ses_set_state(r.data_dir, ses.id, SES_STOPPED, (uint64_t)time(NULL) * 1000000000u);
 		fprintf(stderr, "ringcap: session '%s' (%s) stopped\n", ses.name, ses.id);
