@@ -7,9 +7,10 @@
  * record table keyed by (name, domain, path, direction): a later sighting
  * replaces value and attributes, first/last seen and count accumulate.
  * Response cookies follow RFC 6265 5.3: Domain defaults to the request
- * host (host-only), Path to the default-path of the request URL, and a
- * Domain the request host does not domain-match is rejected, as a
- * browser rejects it.
+ * host (host-only), Path to the default-path of the request URL; a
+ * Domain the request host does not domain-match, which a browser would
+ * reject, is kept but marked foreign (what the server tried is worth
+ * seeing) and never exported to a jar.
  *
  * cookies.deleted, one line per deleted key, appended and fsynced:
  *   <deleted_ns> TAB <name> TAB <domain> TAB <path> LF
@@ -49,6 +50,7 @@ struct sight {
 	char domain[CK_DOMAIN_MAX + 1], path[SEG_URL_MAX + 1];
 	struct rc_setcookie a; /* attributes (response), zero for requests */
 	uint8_t dir;
+	bool foreign;
 	uint64_t t_ns, id;
 };
 
@@ -346,6 +348,7 @@ static int sighting(struct loader *ld, const struct sight *s)
 	c->last_seen_ns = s->t_ns;
 	c->xchg_id = s->id;
 	c->host_only = !s->a.has_domain;
+	c->foreign = s->foreign;
 	c->has_expires = s->a.has_expires;
 	c->expires_s = s->a.expires_s;
 	c->has_max_age = s->a.has_max_age;
@@ -379,6 +382,7 @@ static int scan_request(struct loader *ld, const struct seg_exchange *x, struct 
 	struct rc_span line, name, value;
 	size_t pos = 0;
 	s->dir = RC_COOKIE_REQUEST;
+	s->foreign = false;
 	memset(&s->a, 0, sizeof(s->a));
 	copy_span(s->domain, sizeof(s->domain), (struct rc_span){ x->host, strlen(x->host) }, true);
 	strcpy(s->path, "/");
@@ -410,10 +414,10 @@ static int scan_response(struct loader *ld, const struct seg_exchange *x, struct
 			continue;
 		copy_span(s->name, sizeof(s->name), s->a.name, false);
 		copy_span(s->value, sizeof(s->value), s->a.value, false);
+		s->foreign = false;
 		if (s->a.has_domain) {
 			copy_span(s->domain, sizeof(s->domain), s->a.domain, true);
-			if (!domain_match(host, s->domain))
-				continue; /* a browser rejects it (RFC 6265 5.3 step 6) */
+			s->foreign = !domain_match(host, s->domain);
 		} else {
 			strcpy(s->domain, host);
 		}
@@ -536,7 +540,8 @@ void rc_cookies_json(const struct rc_cookie_list *l, FILE *f)
 		rc_json_str(f, c->domain, strlen(c->domain));
 		fputs(",\"path\":", f);
 		rc_json_str(f, c->path, strlen(c->path));
-		fprintf(f, ",\"host_only\":%s,\"expires\":", c->host_only ? "true" : "false");
+		fprintf(f, ",\"host_only\":%s,\"foreign\":%s,\"expires\":",
+			c->host_only ? "true" : "false", c->foreign ? "true" : "false");
 		if (c->has_expires)
 			fprintf(f, "%lld", (long long)c->expires_s);
 		else
@@ -597,7 +602,7 @@ size_t rc_cookies_jar(const struct rc_cookie_list *l, int64_t now_s, FILE *f)
 	for (size_t i = 0; i < l->n; i++) {
 		const struct rc_cookie *c = o[i];
 		int64_t e = jar_expiry(c);
-		if (e < 0 || (e > 0 && e <= now_s) || c->domain[0] == '\0')
+		if (e < 0 || (e > 0 && e <= now_s) || c->domain[0] == '\0' || c->foreign)
 			continue;
 		if (!jar_safe(c->name) || !jar_safe(c->value) || !jar_safe(c->domain) ||
 		    !jar_safe(c->path))
@@ -661,14 +666,16 @@ static void col(const char *s, size_t w)
 
 static void ck_table(const struct rc_cookie_list *l)
 {
-	printf("%-3s %-24s %-28s %-12s %5s %-19s %s\n", "DIR", "DOMAIN", "NAME", "PATH", "COUNT",
+	bool foreign = false;
+	printf("%-4s %-24s %-28s %-12s %5s %-19s %s\n", "DIR", "DOMAIN", "NAME", "PATH", "COUNT",
 	       "LAST SEEN", "VALUE");
 	for (size_t i = 0; i < l->n; i++) {
 		const struct rc_cookie *c = &l->c[i];
 		char last[40];
 		rc_iso_time(c->last_seen_ns, last, sizeof(last));
 		last[19] = '\0'; /* to the second */
-		col(c->dir == RC_COOKIE_REQUEST ? "req" : "set", 3);
+		col(c->dir == RC_COOKIE_REQUEST ? "req" : c->foreign ? "set!" : "set", 4);
+		foreign |= c->foreign;
 		col(c->domain, 24);
 		col(c->name, 28);
 		col(c->path, 12);
@@ -676,6 +683,8 @@ static void ck_table(const struct rc_cookie_list *l)
 		col(c->value, 60);
 		putchar('\n');
 	}
+	if (foreign)
+		printf("set!: its Domain does not match the host that set it (a browser rejects it)\n");
 }
 
 int rc_cmd_cookies(int argc, char **argv)

@@ -30,6 +30,9 @@ struct rc_cookie {
 	char *domain;        /* lower case, no leading '.'; the request host by default */
 	char *path;          /* Path, else the default-path; "/" for request cookies */
 	bool host_only;      /* no Domain attribute: this host only, no subdomains */
+	bool foreign;        /* Domain does not domain-match the request host: a
+			      * browser rejects it (RFC 6265 5.3 step 6); listed,
+			      * never put in a jar */
 	bool has_expires, has_max_age;
 	int64_t expires_s;   /* Expires, seconds since the epoch */
 	int64_t max_age_s;   /* Max-Age as sent (<= 0: the server deletes it) */
@@ -68,7 +71,7 @@ void rc_cookies_free(struct rc_cookie_list *l);
 int rc_cookies_delete(const char *session_dir, const struct rc_cookie_key *keys, size_t n,
 		      uint64_t now_ns);
 
-/* A JSON array of records: {name, value, domain, path, host_only, expires
+/* A JSON array of records: {name, value, domain, path, host_only, foreign, expires
  * (epoch s or null), max_age (s or null), http_only, secure, same_site
  * ("Strict", "Lax", "None" or null), direction ("request"|"response"),
  * first_seen, last_seen (ISO 8601 UTC), count}. */
@@ -77,8 +80,9 @@ void rc_cookies_json(const struct rc_cookie_list *l, FILE *out);
 /* A Netscape cookies.txt: one line per record, latest sighting last (so
  * a loader keeps the latest value of a cookie seen both ways), expiry
  * from Max-Age (counted from its last sighting) else Expires else 0 (a
- * session cookie). Records already expired at now_s, and any whose text
- * holds a tab or line break (the format cannot carry it), are left out.
+ * session cookie). Records already expired at now_s, foreign ones, and
+ * any whose text holds a tab or line break (the format cannot carry it)
+ * are left out.
  * Returns the number of lines written. */
 size_t rc_cookies_jar(const struct rc_cookie_list *l, int64_t now_s, FILE *out);
 

@@ -3,12 +3,17 @@
 and bytes per method, domain, type and status equal a count over `ringcap
 ls --json` of the same session, its series adds up to the same total, its
 table fits the terminal width, and bad input is named. `ringcap cookies`
-on that session (captured without cookies) lists nothing."""
+on that session (captured without cookies) lists nothing; on sessions run
+with --cookies (with and without saved responses) it lists the real
+Cookie and Set-Cookie headers with every attribute, deduplicated, and its
+--jar makes curl send the captured cookies to an origin that echoes them."""
 
+import calendar
 import collections
 import json
 import os
 import subprocess
+import time
 import unittest
 
 import harness
@@ -154,6 +159,88 @@ class Overview(unittest.TestCase):
         code, out, err = rc("cookies", "v1", "--data", self.data, "--jar", "-")
         self.assertEqual(code, 0, err)
         self.assertTrue(out.startswith(b"# Netscape HTTP Cookie File"))
+
+
+class Cookies(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        if harness.EXTERNAL:
+            raise unittest.SkipTest("needs its own ringcap")
+        if not harness.run_has_option("--cookies"):
+            raise unittest.SkipTest("ringcap run has no --cookies")
+        cls.origin = Origin().start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.origin.stop()
+
+    def capture(self, name, *extra):
+        p = Proxy(["--session", name] + list(extra), 2, "cookies-" + name)
+        argv = p.argv()
+        self.data = argv[argv.index("--data") + 1]
+        p.argv = lambda: list(argv)
+        p.start()
+        proxy = "http://%s:%d" % (p.host, p.port)
+        for cookie in ("a=1; b=2", "a=1; b=2", "a=3"):
+            r = subprocess.run(["curl", "-sS", "--max-time", "20", "--noproxy", "", "-x", proxy,
+                                "-H", "Cookie: " + cookie, self.origin.url("/set-cookie")],
+                               capture_output=True)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            time.sleep(0.01)
+        self.assertEqual(p.stop(), 0, p.log())
+        code, out, err = rc("cookies", name, "--data", self.data, "--json")
+        self.assertEqual(code, 0, err)
+        return {(c["direction"], c["name"]): c for c in json.loads(out)}
+
+    def check_records(self, recs):
+        self.assertEqual(set(recs), {("response", "sid"), ("response", "theme"),
+                                     ("request", "a"), ("request", "b")})
+        sid = recs[("response", "sid")]
+        self.assertEqual((sid["value"], sid["domain"], sid["path"]),
+                         ("abc123", "example.test", "/app"))
+        self.assertEqual(sid["expires"], calendar.timegm((2037, 10, 21, 7, 28, 0)))
+        self.assertEqual((sid["max_age"], sid["secure"], sid["http_only"], sid["same_site"]),
+                         (None, True, True, "Strict"))
+        self.assertFalse(sid["host_only"])
+        self.assertTrue(sid["foreign"])     # set by 127.0.0.1 for example.test
+        theme = recs[("response", "theme")]
+        self.assertEqual((theme["value"], theme["domain"], theme["path"], theme["max_age"]),
+                         ("dark", "127.0.0.1", "/", 3600))
+        self.assertEqual((theme["expires"], theme["secure"], theme["http_only"]),
+                         (None, False, False))
+        self.assertEqual((theme["same_site"], theme["host_only"], theme["foreign"]),
+                         ("Lax", True, False))
+        self.assertEqual((sid["count"], theme["count"]), (3, 3))
+        a, b = recs[("request", "a")], recs[("request", "b")]
+        self.assertEqual((a["value"], a["count"], b["value"], b["count"]), ("3", 3, "2", 2))
+        self.assertEqual((a["domain"], a["path"]), ("127.0.0.1", "/"))
+        self.assertLess(a["first_seen"], a["last_seen"])
+        self.assertEqual(b["last_seen"] < a["last_seen"], True)
+
+    def test_real_set_cookie_headers_and_jar(self):
+        self.check_records(self.capture("c-full", "--cookies"))
+        self.check_jar("c-full")
+
+    def test_without_saved_responses(self):
+        self.check_records(self.capture("c-noresp", "--cookies", "--no-save-responses"))
+
+    def test_cookies_off_stores_none(self):
+        self.assertEqual(self.capture("c-off"), {})
+
+    def check_jar(self, name):
+        jar = os.path.join(self.data, "jar.txt")
+        code, _, err = rc("cookies", name, "--data", self.data, "--jar", jar)
+        self.assertEqual(code, 0, err)
+        self.assertIn(b"3 cookies written", err)
+        # straight to the origin (no proxy): it echoes the request headers
+        r = subprocess.run(["curl", "-sS", "--noproxy", "*", "--max-time", "20", "-b", jar,
+                            self.origin.url("/headers")], capture_output=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        got = dict(json.loads(r.stdout)["headers"])
+        cookie = {k.lower(): v for k, v in got.items()}["cookie"]
+        pairs = sorted(p.strip() for p in cookie.split(";"))
+        self.assertEqual(pairs, ["a=3", "b=2", "theme=dark"])   # no foreign sid
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
  * persist's writer (as the capture sink writes them): only exchanges
  * flagged SEG_F_COOKIES count; request pairs and Set-Cookie lines with
  * every attribute; default domain (host-only) and default-path; a Domain
- * the host does not match is rejected; dedup by (name, domain, path,
+ * the host does not match is kept, marked foreign, kept out of jars; dedup by (name, domain, path,
  * direction) keeps the latest value, first/last seen and count; deletions
  * hide earlier sightings (a later one comes back), survive a torn tail
  * of cookies.deleted and round-trip awkward bytes; JSON escapes hostile
@@ -55,7 +55,7 @@ static void check_first_load(const char *dir)
 {
 	struct rc_cookie_list l;
 	CHECK_RC(rc_cookies_load(dir, &l));
-	CHECK(l.exchanges == 2 && l.n == 6 && l.unreadable == 0 && l.deleted == 0);
+	CHECK(l.exchanges == 2 && l.n == 7 && l.unreadable == 0 && l.deleted == 0);
 	const struct rc_cookie *c = find(&l, "sid", "shop.example.com", "/", RC_COOKIE_RESPONSE);
 	CHECK(c && !strcmp(c->value, "def") && c->count == 2 && c->host_only);
 	CHECK(c->first_seen_ns == T0 && c->last_seen_ns == T0 + 2 * SEC);
@@ -72,9 +72,11 @@ static void check_first_load(const char *dir)
 	c = find(&l, "we%ird\tname", "shop.example.com", "/", RC_COOKIE_REQUEST);
 	CHECK(c && !strcmp(c->value, "\"q\\\x01\xff\""));
 	/* sorted: domain, path, name, direction */
-	CHECK(!strcmp(l.c[0].domain, "example.com") && !strcmp(l.c[5].path, "/cart"));
+	CHECK(!strcmp(l.c[0].domain, "example.com") && !strcmp(l.c[6].path, "/cart"));
 	for (size_t i = 0; i < l.n; i++)
-		CHECK(strcmp(l.c[i].name, "evil") && strcmp(l.c[i].name, "hidden"));
+		CHECK(strcmp(l.c[i].name, "hidden") && (l.c[i].foreign == !strcmp(l.c[i].name, "evil")));
+	c = find(&l, "evil", "other.org", "/cart", RC_COOKIE_RESPONSE); /* kept, marked */
+	CHECK(c && c->foreign && !c->host_only);
 
 	char *buf = NULL;
 	size_t len = 0;
@@ -83,7 +85,7 @@ static void check_first_load(const char *dir)
 	fclose(f);
 	CHECK(buf[0] == '[' && buf[len - 2] == ']');
 	CHECK(strstr(buf, "{\"name\":\"pref\",\"value\":\"x\",\"domain\":\"example.com\",\"path\":"
-			  "\"/cart\",\"host_only\":false,\"expires\":4116219494,\"max_age\":null,"
+			  "\"/cart\",\"host_only\":false,\"foreign\":false,\"expires\":4116219494,\"max_age\":null,"
 			  "\"http_only\":true,\"secure\":false,\"same_site\":\"Strict\","
 			  "\"direction\":\"response\",\"first_seen\":\"") != NULL);
 	CHECK(strstr(buf, "\"name\":\"we%ird\\u0009name\",\"value\":\"\\\"q\\\\\\u0001\\u00ff\\\"\""));
@@ -184,14 +186,14 @@ static void check_jar(const char *dir, struct rc_cookie_list *l)
 	f = open_memstream(&buf, &len);
 	CHECK(rc_cookies_jar(l, (int64_t)(T0 / SEC) + 10, f) == lines);
 	fclose(f);
-	/* cart (Max-Age=0) and the tab-named cookie cannot be in a jar */
+	/* cart (Max-Age=0), the foreign evil and the tab-named cookie cannot be in a jar */
 	CHECK(lines == 4);
 	CHECK(strstr(buf, "\n#HttpOnly_.example.com\tTRUE\t/cart\tFALSE\t4116219494\tpref\tx\n"));
 	CHECK(strstr(buf, "\nshop.example.com\tFALSE\t/\tTRUE\t0\tsid\tdef\n"));
 	CHECK(strstr(buf, "\nshop.example.com\tFALSE\t/\tFALSE\t0\ttheme\tblue\n"));
 	/* the request sid (same key, same time) comes first, the Set-Cookie last */
 	CHECK(strstr(buf, "\tsid\tabc\n") < strstr(buf, "\tsid\tdef\n"));
-	CHECK(strstr(buf, "\tcart\t") == NULL);
+	CHECK(strstr(buf, "\tcart\t") == NULL && strstr(buf, "evil") == NULL);
 	free(buf);
 	char cookie[4096];
 	if (!curl_with_jar(jar, "/cart/item", cookie, sizeof(cookie))) {
@@ -218,13 +220,13 @@ static void deletions(const char *dir, struct seg_writer *w)
 	CHECK_RC(rc_cookies_delete(dir, both, 2, T0 + 3 * SEC));
 	struct rc_cookie_list l;
 	CHECK_RC(rc_cookies_load(dir, &l));
-	CHECK(l.n == 4 && l.deleted == 3 && !find(&l, "theme", "shop.example.com", "/", 0));
+	CHECK(l.n == 5 && l.deleted == 3 && !find(&l, "theme", "shop.example.com", "/", 0));
 	rc_cookies_free(&l);
 	/* seen again after the deletion: back, counting only the new sighting */
 	xchg(w, T0 + 4 * SEC, true, "shop.example.com", "http://shop.example.com/", "theme=blue", "");
 	CHECK_RC(rc_cookies_load(dir, &l));
 	const struct rc_cookie *c = find(&l, "theme", "shop.example.com", "/", 0);
-	CHECK(l.n == 5 && c && !strcmp(c->value, "blue") && c->count == 1);
+	CHECK(l.n == 6 && c && !strcmp(c->value, "blue") && c->count == 1);
 	CHECK(c->first_seen_ns == T0 + 4 * SEC);
 	check_jar(dir, &l);
 	rc_cookies_free(&l);
@@ -237,7 +239,7 @@ static void deletions(const char *dir, struct seg_writer *w)
 	struct rc_cookie_key k2 = { "pref", "example.com", "/cart" };
 	CHECK_RC(rc_cookies_delete(dir, &k2, 1, T0 + 5 * SEC));
 	CHECK_RC(rc_cookies_load(dir, &l));
-	CHECK(l.n == 4 && !find(&l, "pref", "example.com", "/cart", 1));
+	CHECK(l.n == 5 && !find(&l, "pref", "example.com", "/cart", 1));
 	CHECK(find(&l, "theme", "shop.example.com", "/", 0) != NULL);
 	rc_cookies_free(&l);
 }
