@@ -680,8 +680,9 @@ static void ck_table(const struct rc_cookie_list *l)
 		col(c->name, 28);
 		col(c->path, 12);
 		printf("%5llu %s ", (unsigned long long)c->count, last);
-		col(c->value, 60);
-		putchar('\n');
+		char v[4 * 64 + 4];
+		rc_clean(v, sizeof(v), c->value, strlen(c->value), 60);
+		puts(v); /* the last column: no padding */
 	}
 	if (foreign)
 		printf("set!: its Domain does not match the host that set it (a browser rejects it)\n");
