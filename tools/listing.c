@@ -12,15 +12,6 @@
 
 #include "tools/listing.h"
 
-void rc_iso_time(uint64_t ns, char *buf, size_t len)
-{
-	time_t t = (time_t)(ns / 1000000000u);
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf + n, len - n, ".%03uZ", (unsigned)(ns / 1000000u % 1000u));
-}
-
 void rc_addr_text(const struct seg_addr *a, char *buf, size_t len)
 {
 	char ip[INET6_ADDRSTRLEN] = "";

@@ -29,6 +29,8 @@
 #include "tools/capture.h"
 #include "tools/filterargs.h"
 #include "tools/offline.h"
+#include "tools/overview.h"
+#include "tools/cookies.h"
 #include "persist/ses.h"
 #include "engine/onboard.h"
 
@@ -144,6 +146,8 @@ static void usage(FILE *f)
 		"  sessions    list capture sessions (offline, on --data)\n"
 		"  ls          list a session's exchanges: sort, search, page\n"
 		"  show        one exchange: heads, bodies, timings\n"
+		"  overview    counts and bytes by method, domain, type or status; traffic graph\n"
+		"  cookies     a session's cookies; --jar writes a cookies.txt for curl -b\n"
 		"  fsck        check a session's files; --repair rebuilds indexes\n"
 		"  version     print the version\n"
 		"  help        this text\n", RINGCAP_VERSION);
@@ -486,7 +490,7 @@ static int plane_setup(struct run_opts *r, struct rc_tls *t, unsigned workers,
 	}
 	struct rc_control_cfg cc = { .addr = &r->control, .addr_len = r->control_len,
 				     .ca = t->ca ? &t->onboard : NULL, .api = p->api,
-				     .token = p->token };
+				     .capture = p->cap, .token = p->token };
 	if (rc_control_start(&p->ctl, &cc, err, sizeof(err)) < 0) {
 		fprintf(stderr, "ringcap run: %s\n", err);
 		return -EIO;
@@ -588,6 +592,10 @@ int main(int argc, char **argv)
 		return rc_cmd_show(argc - 1, argv + 1);
 	if (strcmp(cmd, "fsck") == 0)
 		return rc_cmd_fsck(argc - 1, argv + 1);
+	if (strcmp(cmd, "overview") == 0)
+		return rc_cmd_overview(argc - 1, argv + 1);
+	if (strcmp(cmd, "cookies") == 0)
+		return rc_cmd_cookies(argc - 1, argv + 1);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
 		printf("ringcap %s\n", RINGCAP_VERSION);
 		return 0;
