@@ -4,9 +4,12 @@
  * submits the writer's writes through the worker's ring (next_io/io_done),
  * so the data plane never blocks on the disk. A full writer drops the
  * exchange (counted) and traffic flows on; a failed write stops capture for
- * that worker with one line on stderr, and traffic flows on.
+ * that worker with one line on stderr, and traffic flows on. Counters
+ * (per worker, relaxed atomics, read by the control thread through
+ * rc_capture_stats) say how many exchanges were written and dropped.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,11 +21,21 @@
 
 #define URL_MAX 8192u   /* absolute URL rebuilt for https exchanges */
 
+/* One worker's counters: written by that worker only, read by the control
+ * thread; static so they outlive the worker's writer (totals survive). */
+struct cap_counters {
+	_Atomic uint64_t written, dropped, bytes;
+	atomic_bool failed;
+};
+static struct cap_counters counters[ENG_WORKERS_MAX];
+
 struct cap {
 	struct seg_writer *w;
 	unsigned worker;
 	uint64_t drops;
 	bool failed;
+	bool io_fsync;            /* the io in flight is an fsync */
+	struct cap_counters *k;
 	char url[URL_MAX];
 };
 
@@ -40,6 +53,8 @@ static void *cap_open(void *arg, unsigned worker)
 	if (c == NULL)
 		return NULL;
 	c->worker = worker;
+	c->k = &counters[worker % ENG_WORKERS_MAX];
+	atomic_store_explicit(&c->k->failed, false, memory_order_relaxed);
 	struct seg_writer_cfg wc = {
 		.session_dir = cfg->session_dir,
 		.worker = (uint16_t)worker,
@@ -51,6 +66,7 @@ static void *cap_open(void *arg, unsigned worker)
 		fprintf(stderr, "ringcap: worker %u: capture off, cannot open a writer in %s: %s\n",
 			worker, cfg->session_dir, strerror(-rc));
 		c->w = NULL;
+		atomic_store_explicit(&c->k->failed, true, memory_order_relaxed);
 	}
 	return c;
 }
@@ -61,6 +77,12 @@ static void stop(struct cap *c, const char *what, int rc)
 		fprintf(stderr, "ringcap: worker %u: capture stopped, %s: %s; traffic still "
 			"flows\n", c->worker, what, strerror(-rc));
 	c->failed = true;
+	atomic_store_explicit(&c->k->failed, true, memory_order_relaxed);
+}
+
+static void count(_Atomic uint64_t *v, uint64_t n)
+{
+	atomic_fetch_add_explicit(v, n, memory_order_relaxed);
 }
 
 static void addr_of(const struct sockaddr_storage *ss, struct seg_addr *a)
@@ -99,8 +121,12 @@ static const char *full_url(struct cap *c, const struct eng_xchg *x, size_t *len
 static void *cap_begin(void *ctx, const struct eng_xchg *x, const char *head, size_t head_len)
 {
 	struct cap *c = ctx;
-	if (c == NULL || c->w == NULL || c->failed)
+	if (c == NULL)
 		return NULL;
+	if (c->w == NULL || c->failed) {
+		count(&c->k->dropped, 1);   /* capture stopped */
+		return NULL;
+	}
 	struct seg_xch_begin b = {
 		.start_ns = x->start_ns,
 		.scheme = (x->flags & ENG_X_TLS) ? SEG_SCHEME_HTTPS : SEG_SCHEME_HTTP,
@@ -123,10 +149,12 @@ static void *cap_begin(void *ctx, const struct eng_xchg *x, const char *head, si
 	int rc = seg_xch_begin(c->w, &b, &h, &id);
 	if (rc == -ENOBUFS) {
 		c->drops++;
+		count(&c->k->dropped, 1);
 		return NULL;
 	}
 	if (rc < 0) {
 		stop(c, "writing failed", rc);
+		count(&c->k->dropped, 1);
 		return NULL;
 	}
 	return h;
@@ -218,9 +246,14 @@ static void cap_end(void *ctx, void *h, const struct eng_xchg *x)
 		.err_msg_len = x->err ? strlen(msg) : 0,
 	};
 	int rc = seg_xch_end(c->w, h, &e);
+	if (rc == 0) {
+		count(&c->k->written, 1);
+		return;
+	}
+	count(&c->k->dropped, 1);
 	if (rc == -ENOBUFS)
 		c->drops++;
-	else if (rc < 0)
+	else
 		stop(c, "writing failed", rc);
 }
 
@@ -233,6 +266,7 @@ static bool cap_next_io(void *ctx, struct eng_sink_io *io)
 	if (s == NULL)
 		return false;
 	*io = (struct eng_sink_io){ s->fd, s->fsync, s->buf, s->len, s->off };
+	c->io_fsync = s->fsync;
 	return true;
 }
 
@@ -240,8 +274,12 @@ static void cap_io_done(void *ctx, int res)
 {
 	struct cap *c = ctx;
 	seg_writer_io_done(c->w, res);
+	if (res > 0 && !c->io_fsync)
+		count(&c->k->bytes, (uint64_t)res);
 	if (res < 0)
-		stop(c, "a segment write failed", res);
+		stop(c, c->io_fsync ? "a segment fsync failed" : "a segment write failed", res);
+	else if (res == 0 && !c->io_fsync)
+		stop(c, "a segment write wrote nothing", -EIO);
 }
 
 static void cap_tick(void *ctx, uint64_t now)
@@ -268,6 +306,18 @@ static void cap_close(void *ctx)
 		fprintf(stderr, "ringcap: worker %u: %llu exchanges not captured (writer full)\n",
 			c->worker, (unsigned long long)c->drops);
 	free(c);
+}
+
+void rc_capture_stats(struct rc_capture_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; i < ENG_WORKERS_MAX; i++) {
+		struct cap_counters *k = &counters[i];
+		out->written += atomic_load_explicit(&k->written, memory_order_relaxed);
+		out->dropped += atomic_load_explicit(&k->dropped, memory_order_relaxed);
+		out->bytes += atomic_load_explicit(&k->bytes, memory_order_relaxed);
+		out->failed |= atomic_load_explicit(&k->failed, memory_order_relaxed);
+	}
 }
 
 const struct eng_sink_ops rc_capture_ops = {

@@ -17,6 +17,18 @@ struct rc_capture_cfg {
 	bool save_responses;       /* false: status, type, sizes, timings only */
 };
 
+/* Capture counters, summed over workers (since start-up). */
+struct rc_capture_stats {
+	uint64_t written;  /* exchanges handed whole to the writer (queued for disk) */
+	uint64_t dropped;  /* exchanges not stored: writer full, capture stopped,
+			    * or a write failed while they were open */
+	uint64_t bytes;    /* segment/index/string bytes written to disk */
+	bool failed;       /* some worker's capture stopped on a write error */
+};
+
+/* Reads the counters; any thread, any time (relaxed: a snapshot). */
+void rc_capture_stats(struct rc_capture_stats *out);
+
 /* Pass with a struct rc_capture_cfg (alive while the engine runs) as
  * eng_config.sink_arg. */
 extern const struct eng_sink_ops rc_capture_ops;

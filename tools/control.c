@@ -7,6 +7,7 @@
  *   GET /ca.pem /ca.crt /ca.cer /ca.p12 /ca.sha256   the interception CA
  *   GET /ca  (and /ca/)                               the install page
  *   GET /metrics                                      Prometheus text
+ *                          (engine counters, then the capture store's)
  */
 #include <errno.h>
 #include <poll.h>
@@ -20,6 +21,7 @@
 
 #include "engine/eng.h"
 #include "engine/onboard.h"
+#include "tools/capture.h"
 #include "tools/control.h"
 
 #define CTL_HEAD_MAX 8192u      /* a request head; larger gets 431 */
@@ -55,6 +57,33 @@ static void reply(int fd, int status, const char *reason, const char *ctype,
 			 status, reason, ctype, len);
 	send_all(fd, head, (size_t)n);
 	send_all(fd, body, len);
+}
+
+/* The capture sink's counters (tools/capture.c), zero without a session. */
+static size_t capture_metrics(char *out, size_t cap)
+{
+	struct rc_capture_stats st;
+	rc_capture_stats(&st);
+	const struct { const char *name, *type, *help; uint64_t v; } m[] = {
+		{ "ringcap_capture_exchanges_written_total", "counter",
+		  "exchanges handed whole to the capture store", st.written },
+		{ "ringcap_capture_exchanges_dropped_total", "counter",
+		  "exchanges not stored (writer full, capture stopped, write failed)", st.dropped },
+		{ "ringcap_capture_failed", "gauge",
+		  "1 when capture stopped on a failed write (disk full, EIO)", st.failed },
+		{ "ringcap_capture_segment_bytes_total", "counter",
+		  "bytes of segment, index and string files written to disk", st.bytes },
+	};
+	size_t n = 0;
+	for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
+		int w = snprintf(out + n, cap - n, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n",
+				 m[i].name, m[i].help, m[i].name, m[i].type, m[i].name,
+				 (unsigned long long)m[i].v);
+		if (w < 0 || (size_t)w >= cap - n)
+			return n;
+		n += (size_t)w;
+	}
+	return n;
 }
 
 static size_t metrics(struct eng *e, char *out, size_t cap)
@@ -108,7 +137,7 @@ static size_t metrics(struct eng *e, char *out, size_t cap)
 			break;
 		n += (size_t)w;
 	}
-	return n;
+	return n + capture_metrics(out + n, cap - n);
 }
 
 /* Serves one connection: reads a head, answers, closes. */
