@@ -23,6 +23,7 @@
 #include "tools/ca.h"
 #include "tools/control.h"
 #include "tools/capture.h"
+#include "tools/capsession.h"
 #include "tools/offline.h"
 #include "persist/ses.h"
 #include "engine/onboard.h"
@@ -65,7 +66,8 @@ static const struct opt run_table[] = {
 	{ "control", K_CTL, 0, 0, 0, "ADDR:PORT", "control port: CA files, /metrics" },
 	{ "data", K_DIR, 0, 0, 0, "DIR", "data directory (created if missing)" },
 	{ "session", K_STR, 0, 0, 0, "NAME",
-	  "capture every exchange into a new session NAME from start-up" },
+	  "capture every exchange into session NAME from start-up (new, or "
+	  "continued when not stopped)" },
 	{ "max-body", K_SIZE, 0, 0, 1u << 30, "SIZE",
 	  "body bytes stored per direction (more: truncated, flagged)" },
 	{ "no-save-responses", K_FLAG, 0, 0, 0, "",
@@ -399,23 +401,31 @@ static int tls_setup(struct run_opts *r, struct rc_tls *t)
 	return 0;
 }
 
-/* --session NAME: a new session, captured into from the first exchange. */
+/* --session NAME: a new session, or the same one continued after a crash,
+ * captured into from the first exchange. */
 static int capture_setup(struct run_opts *r, struct rc_capture_cfg *cap, struct ses_meta *ses,
 			 char *dir, size_t dir_len)
 {
 	struct ses_settings st = { .save_responses = cap->save_responses,
 				   .max_body = cap->body_max };
-	int rc = ses_create(r->data_dir, r->session, &st, (uint64_t)time(NULL) * 1000000000u, ses);
+	struct rc_capsession cs;
+	char err[512];
+	int rc = rc_capture_session(r->data_dir, r->session, &st,
+				    (uint64_t)time(NULL) * 1000000000u, &cs, err, sizeof(err));
 	if (rc < 0) {
-		fprintf(stderr, "ringcap run: --session '%s': %s\n", r->session,
-			rc == -EEXIST ? "a session with that name exists" :
-			rc == -EINVAL ? "not a valid name" : strerror(-rc));
+		fprintf(stderr, "ringcap run: %s\n", err);
 		return rc;
 	}
+	*ses = cs.meta;
 	ses_dir(dir, dir_len, r->data_dir, ses->id);
 	cap->session_dir = dir;
 	r->eng.sink = &rc_capture_ops;
 	r->eng.sink_arg = cap;
+	if (cs.continued)
+		fprintf(stderr, "ringcap: continuing session '%s' (%s): recovered in %.1f ms, "
+			"%llu exchanges completed from the segments, %llu torn bytes\n", ses->name,
+			ses->id, (double)cs.recover_ns / 1e6, (unsigned long long)cs.rep.exchanges,
+			(unsigned long long)cs.rep.torn_bytes);
 	fprintf(stderr, "ringcap: capturing into session '%s' (%s)\n", ses->name, ses->id);
 	return 0;
 }
@@ -440,6 +450,9 @@ static int cmd_run(int argc, char **argv)
 	sigaddset(&set, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* a file size limit (RLIMIT_FSIZE) fails the write with EFBIG instead:
+	 * capture stops, traffic flows on */
+	signal(SIGXFSZ, SIG_IGN);
 
 	char err[512];
 	struct rc_tls t = {0};
