@@ -423,9 +423,10 @@ static int capture_setup(struct run_opts *r, struct rc_capture_cfg *cap, struct 
 	r->eng.sink_arg = cap;
 	if (cs.continued)
 		fprintf(stderr, "ringcap: continuing session '%s' (%s): recovered in %.1f ms, "
-			"%llu exchanges completed from the segments, %llu torn bytes\n", ses->name,
-			ses->id, (double)cs.recover_ns / 1e6, (unsigned long long)cs.rep.exchanges,
-			(unsigned long long)cs.rep.torn_bytes);
+			"%llu exchanges completed from the segments, %llu in flight at the crash "
+			"(not stored), %llu torn bytes\n", ses->name, ses->id,
+			(double)cs.recover_ns / 1e6, (unsigned long long)cs.rep.exchanges,
+			(unsigned long long)cs.rep.incomplete, (unsigned long long)cs.rep.torn_bytes);
 	fprintf(stderr, "ringcap: capturing into session '%s' (%s)\n", ses->name, ses->id);
 	return 0;
 }

@@ -129,6 +129,9 @@ class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128
 
+    def handle_error(self, request, client_address):
+        pass    # a proxy killed mid-exchange resets connections: expected
+
 
 class VOrigin:
     """The derivable origin; tls=(cert, key) serves HTTPS."""
