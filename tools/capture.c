@@ -22,9 +22,11 @@
 #define URL_MAX 8192u   /* absolute URL rebuilt for https exchanges */
 
 /* One worker's counters: written by that worker only, read by the control
- * thread; static so they outlive the worker's writer (totals survive). */
+ * thread; static so they outlive the worker's writer (totals survive); a
+ * cache line each, so workers do not bounce each other's lines. */
 struct cap_counters {
-	_Atomic uint64_t written, dropped, bytes;
+	_Alignas(64) _Atomic uint64_t written;
+	_Atomic uint64_t dropped, bytes;
 	atomic_bool failed;
 };
 static struct cap_counters counters[ENG_WORKERS_MAX];
