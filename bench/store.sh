@@ -41,13 +41,17 @@ LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 ROWS=()
 row() { ROWS+=("| $1 | $2 | $3 |"); log "$1: $2"; }
 ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
-# median_ms CMD...: runs CMD 3 times, prints the median wall time in ms
+# median_ms CMD...: runs CMD 3 times; prints "WALL ms (CPU ms)", the run
+# with the median wall time and its user+system CPU time: on a busy machine
+# the CPU time says what the command costs, the wall time what one waited.
 median_ms() {
-    local t a=()
+    local TIMEFORMAT='%R %U %S' t a=()
     for _ in 1 2 3; do
-        t=$(date +%s%N); "$@" >/dev/null || die "failed: $*"; a+=($(ms_since "$t"))
+        t=$( { time "$@" >/dev/null 2>&1 || echo FAIL; } 2>&1 ) || true
+        case $t in *FAIL*) die "failed: $*";; esac
+        a+=("$(awk '{ printf "%d %d", $1 * 1000, ($2 + $3) * 1000 }' <<<"$t")")
     done
-    printf '%s\n' "${a[@]}" | sort -n | sed -n 2p
+    printf '%s\n' "${a[@]}" | sort -n | sed -n 2p | awk '{ printf "%d ms (CPU %d ms)", $1, $2 }'
 }
 kv() { sed -n "s/.*\b$1=\([^ ]*\).*/\1/p" <<<"$2"; }
 
@@ -61,25 +65,32 @@ row "synthetic session: $N exchanges (2 workers, small bodies)" \
 # ---------------------------------------------------------------- 2. ls
 for s in duration url; do
     row "\`ringcap ls\` --sort $s --limit 50 ($N rows)" \
-        "$(median_ms "$RINGCAP_BIN" ls bench --data "$D1" --sort "$s" --limit 50) ms" "median of 3, target ≤ 1,000 ms"
+        "$(median_ms "$RINGCAP_BIN" ls bench --data "$D1" --sort "$s" --limit 50)" "median of 3, target ≤ 1,000 ms"
     row "\`ringcap ls\` --sort $s, all rows to /dev/null" \
-        "$(median_ms "$RINGCAP_BIN" ls bench --data "$D1" --sort "$s") ms" "median of 3"
+        "$(median_ms "$RINGCAP_BIN" ls bench --data "$D1" --sort "$s")" "median of 3"
 done
 row "\`ringcap ls --json\` --sort duration, all rows to /dev/null" \
-    "$(median_ms "$RINGCAP_BIN" ls bench --data "$D1" --sort duration --json) ms" "median of 3"
+    "$(median_ms "$RINGCAP_BIN" ls bench --data "$D1" --sort duration --json)" "median of 3"
 
 # ---------------------------------------------------------------- 3. show
 SHOW=$($PYTHON - "$RINGCAP_BIN" "$D1" "$N" "$SHOWS" <<'EOF'
-import random, statistics, subprocess, sys, time
+import random, resource, statistics, subprocess, sys, time
 bin_, data, n, shows = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 rnd = random.Random(5)
+cpu = []
 def t(args):
+    u = resource.getrusage(resource.RUSAGE_CHILDREN)
     a = time.perf_counter()
     r = subprocess.run([bin_] + args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     if r.returncode:
         sys.exit("show failed: %s" % r.stderr.decode())
-    return (time.perf_counter() - a) * 1e3
+    w = (time.perf_counter() - a) * 1e3
+    v = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu.append((v.ru_utime + v.ru_stime - u.ru_utime - u.ru_stime) * 1e3)
+    return w
 base = sorted(t(["version"]) for _ in range(50))
+base_cpu = statistics.median(cpu)
+cpu.clear()
 out = []
 for _ in range(shows):
     k = rnd.randrange(n)                 # exchange k is id k // 2 + 1 of worker k % 2
@@ -87,12 +98,14 @@ for _ in range(shows):
     out.append(t(["show", "bench", str(xid), "--data", data, "--json"]))
 out.sort()
 p99 = out[min(len(out) - 1, int(len(out) * 0.99))]
-print("%.1f %.1f %.1f %.1f" % (statistics.median(out), p99, out[-1], statistics.median(base)))
+print("%.1f %.1f %.1f %.1f %.1f %.1f" % (statistics.median(out), p99, out[-1],
+      statistics.median(base), statistics.median(cpu), base_cpu))
 EOF
 ) || die "show timing failed"
-read -r SMED SP99 SMAX SBASE <<<"$SHOW"
-row "\`ringcap show\` of $SHOWS random exchanges ($N rows)" "median $SMED ms, p99 $SP99 ms, max $SMAX ms" \
-    "whole process; \`ringcap version\` alone: $SBASE ms; target ≤ 5 ms"
+read -r SMED SP99 SMAX SBASE SCPU SBCPU <<<"$SHOW"
+row "\`ringcap show --json\` of $SHOWS random exchanges ($N rows)" \
+    "median $SMED ms, p99 $SP99 ms, max $SMAX ms (CPU median $SCPU ms)" \
+    "whole process; \`ringcap version\` alone: $SBASE ms (CPU $SBCPU ms); target ≤ 5 ms"
 
 # ---------------------------------------------------------------- 4. recovery
 D2=$TMP/big
@@ -129,7 +142,7 @@ REC=$(sed -n "s/.*recovered in \([0-9.]*\) ms.*/\1/p" "$TMP/run2.log")
 row "restart after kill -9 under load (~1 GiB session)" "$ACCEPT ms to accepting" \
     "seg_recover: $REC ms; $(sed -n 's/.*ms, \(.*\)$/\1/p' "$TMP/run2.log")"
 row "\`ringcap ls\` of it after the restart (--sort duration --limit 50)" \
-    "$(median_ms "$RINGCAP_BIN" ls big --data "$D2" --sort duration --limit 50) ms" "median of 3, daemon running"
+    "$(median_ms "$RINGCAP_BIN" ls big --data "$D2" --sort duration --limit 50)" "median of 3, daemon running"
 kill "${PID[ringcap]}"; wait "${PID[ringcap]}" 2>/dev/null; unset 'PID[ringcap]'
 
 # ---------------------------------------------------------------- 5. capture on/off
