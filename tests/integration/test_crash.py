@@ -114,13 +114,19 @@ class Crash(unittest.TestCase):
             if k is None:
                 return ["id %d: url %r" % (r["id"], r["url"])]
             errs = []
-            if (r["status"], r["error"], r["truncated"]) != (200, "none", False):
+            if (r["status"], r["error"]) != (200, "none"):
                 errs.append("id %d: partial or wrong row %r" % (r["id"], r))
-            if sl.show_body(data, "drill", r["id"], "response") != sl.body_of("s", k, p["sl"]):
-                errs.append("id %d: response body differs" % r["id"])
-            if p["rl"] and sl.show_body(data, "drill", r["id"], "request") != \
-                    sl.body_of("q", k, p["rl"]):
-                errs.append("id %d: request body differs" % r["id"])
+            # a row flagged truncated (the writer was full: slow disk) keeps
+            # prefixes of the bodies; any other keeps them whole
+            cut = r["truncated"]
+            if cut:
+                self.cut += 1
+            for which, tag, n in (("response", "s", p["sl"]), ("request", "q", p["rl"])):
+                if n == 0 and which == "request":
+                    continue
+                got, want = sl.show_body(data, "drill", r["id"], which), sl.body_of(tag, k, n)
+                if got != want and not (cut and want.startswith(got)):
+                    errs.append("id %d: %s body differs" % (r["id"], which))
             return errs
         with cf.ThreadPoolExecutor(4) as ex:
             errs = [e for es in ex.map(one, new) for e in es]
@@ -149,6 +155,7 @@ class Crash(unittest.TestCase):
         rnd = random.Random(SEED)
         data = tempfile.mkdtemp(prefix="crash-", dir=harness._TMP)
         seen, recov, accept, total_done = {}, [], [], 0
+        self.cut = 0
         gaps = {}
         for it in range(ITER):
             t0 = time.monotonic()
@@ -186,9 +193,10 @@ class Crash(unittest.TestCase):
         self.check_ids(rows, seen, ITER)
         self.assertEqual(len(rows), len(seen))
         print("kill -9 drill: %d iterations, %d exchanges finished by clients, %d stored "
-              "and verified byte-exact, missing ids per worker %s; recovery (daemon, "
+              "and verified byte-exact (%d flagged truncated by a full writer, prefixes checked), "
+              "missing ids per worker %s; recovery (daemon, "
               "seg_recover) median %.1f ms, max %.1f ms; start to accepting median %.0f ms, "
-              "max %.0f ms" % (ITER, total_done, len(seen), gaps,
+              "max %.0f ms" % (ITER, total_done, len(seen), self.cut, gaps,
                                statistics.median(recov or [0]), max(recov or [0]),
                                statistics.median(accept) * 1e3, max(accept) * 1e3))
 
