@@ -13,7 +13,7 @@
 #      daemon's own seg_recover figure), and `ringcap ls` of it;
 #   5. capture on/off throughput through bench/run.sh (100 B and 64 KiB,
 #      keep-alive) unless RATIO=0.
-# Environment: N [1000000], BIG [450000] (--full exchanges: ~1 GiB), SHOWS
+# Environment: N [1000000], BIG [800000] (--full exchanges: ~1 GiB), SHOWS
 # [200], DIR [/tmp] (where the sessions go), RATIO [1], DURATION [5] (run.sh),
 # RINGCAP_BIN [build/tools/ringcap], GEN_BIN [build/tests/persist/rc_gen_session],
 # OUT_DIR [bench/out]. Everything it starts is stopped on exit.
@@ -24,7 +24,7 @@ ROOT=$(dirname "$HERE")
 PYTHON=python3
 [ -x /usr/bin/python3 ] && PYTHON=/usr/bin/python3
 N=${N:-1000000}
-BIG=${BIG:-450000}
+BIG=${BIG:-800000}
 SHOWS=${SHOWS:-200}
 RATIO=${RATIO:-1}
 RINGCAP_BIN=${RINGCAP_BIN:-$ROOT/build/tools/ringcap}
