@@ -100,7 +100,7 @@ int seg_rec_parse(const uint8_t *b, uint32_t len, uint32_t *pos, struct seg_rec_
 	r->type = h[0];
 	r->len = seg_get32(h + 4);
 	r->id = seg_get64(h + 8);
-	if (h[1] || h[2] || h[3] || r->type < SEG_R_BEGIN || r->type > SEG_R_END)
+	if (h[1] || h[2] || h[3] || r->type < SEG_R_BEGIN || r->type > SEG_R_DISCARD)
 		return -EBADMSG;
 	if (r->len > len - p - SEG_REC_HDR || (r->id >> SEG_ID_WORKER_SHIFT) >= SEG_WORKERS_MAX)
 		return -EBADMSG;
@@ -130,6 +130,9 @@ int seg_rec_parse(const uint8_t *b, uint32_t len, uint32_t *pos, struct seg_rec_
 		    seg_get16(q + 110) > SEG_HOST_MAX || seg_get16(q + 112) > SEG_URL_MAX)
 			return -EBADMSG;
 		want = SEG_END_FIXED + (uint64_t)seg_get16(q + 80);
+		break;
+	case SEG_R_DISCARD:
+		want = 0;
 		break;
 	default:
 		want = r->len <= SEG_CHUNK_MAX ? r->len : (uint64_t)r->len + 1;
@@ -284,8 +287,8 @@ int seg_segment_check(const char *path, struct seg_report *rep)
 			if (seg_rec_parse(it.ubuf, it.h.ulen, &pos, &r) < 0)
 				break; /* validated already: cannot happen */
 			rep->records++;
-			if (r.type == SEG_R_END)
-				rep->exchanges++;
+			rep->exchanges += r.type == SEG_R_END;
+			rep->discarded += r.type == SEG_R_DISCARD;
 		}
 	}
 	seg_fiter_close(&it);

@@ -151,6 +151,15 @@ static int rec_end(struct rebuild *rb, const struct seg_rec_view *r, uint32_t se
 	return rb->idx_len == IDX_BUF_ENTRIES * SEG_ENTRY_SIZE ? flush_idx(rb) : 0;
 }
 
+/* A filtered-out exchange: closed without an entry, not incomplete. */
+static void rec_discard(struct rebuild *rb, const struct seg_rec_view *r)
+{
+	struct open_x *o = tab_find(rb, r->id);
+	if (o)
+		tab_del(rb, o);
+	rb->rep->discarded++;
+}
+
 /* Replays one segment from byte from_off (a frame start, or 0 for the
  * first frame); writes index/strings when rb->fd_* are open. */
 static int replay_segment(struct rebuild *rb, uint32_t segno, uint64_t from_off)
@@ -176,6 +185,8 @@ static int replay_segment(struct rebuild *rb, uint32_t segno, uint64_t from_off)
 				rc = rec_begin(rb, &r);
 			else if (r.type == SEG_R_END)
 				rc = rec_end(rb, &r, segno, it.frame_off);
+			else if (r.type == SEG_R_DISCARD)
+				rec_discard(rb, &r);
 		}
 	}
 	seg_fiter_close(&it);
@@ -404,6 +415,7 @@ static int fsck_segment(const char *path, bool repair, struct seg_report *rep)
 				break;
 			rep->records++;
 			rep->exchanges += r.type == SEG_R_END;
+			rep->discarded += r.type == SEG_R_DISCARD;
 		}
 	}
 	if (rc == 0 && repair && it.torn) {

@@ -22,7 +22,7 @@ enum seg_kind { SEG_K_SEG = 0, SEG_K_IDX = 1, SEG_K_STR = 2 };
 /* Record types inside a frame. */
 enum seg_rec {
 	SEG_R_BEGIN = 1, SEG_R_REQ_BODY = 2, SEG_R_RESP_HEAD = 3, SEG_R_RESP_BODY = 4,
-	SEG_R_END = 5
+	SEG_R_END = 5, SEG_R_DISCARD = 6
 };
 #define SEG_REC_HDR 16u
 #define SEG_BEGIN_FIXED 56u

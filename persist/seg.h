@@ -24,6 +24,9 @@
 #define SEG_F_DELETED (1u << 6)    /* tombstoned (set by the reader, never on disk) */
 #define SEG_F_NO_RESP (1u << 7)    /* "save responses" off: no response head/body */
 #define SEG_F_HEAD_TRUNC (1u << 8) /* a head block was cut at SEG_HEAD_MAX */
+#define SEG_F_COOKIES (1u << 9)    /* captured with "capture cookies" on: its Cookie and
+				    * Set-Cookie lines are stored (with NO_RESP, the
+				    * response head holds only the Set-Cookie lines) */
 
 enum seg_scheme { SEG_SCHEME_HTTP = 0, SEG_SCHEME_HTTPS = 1, SEG_SCHEME_TUNNEL = 2 };
 
@@ -112,6 +115,7 @@ struct seg_io {
 
 struct seg_writer_stats {
 	uint64_t exchanges, frames, bytes_raw, bytes_disk, refused, chunks_dropped, segments;
+	uint64_t discarded; /* seg_xch_discard() calls that wrote their record */
 };
 
 struct seg_writer;
@@ -137,13 +141,25 @@ int seg_xch_begin(struct seg_writer *w, const struct seg_xch_begin *b, struct se
 int seg_xch_body(struct seg_writer *w, struct seg_xch *x, enum seg_dir dir, const void *p,
 		 size_t n);
 /* Response head: status, reason, raw header block, content-type class.
- * SEG_T_MEDIA (or save_responses off) drops the response body. */
+ * SEG_T_MEDIA (or save_responses off) drops the response body. Without
+ * save_responses (the writer's, or SEG_F_NO_RESP at begin) the head is not
+ * stored either, unless the exchange has SEG_F_COOKIES: the caller then
+ * passes the status line and Set-Cookie lines only, and they are stored. */
 int seg_xch_resp_head(struct seg_writer *w, struct seg_xch *x, uint16_t status,
 		      const char *reason, size_t reason_len, const void *head, size_t head_len,
 		      uint8_t type);
 /* Finishes the exchange and queues its index entry; x is released even on
  * error. Returns 0, -ENOBUFS (exchange lost) or -EIO. */
 int seg_xch_end(struct seg_writer *w, struct seg_xch *x, const struct seg_xch_end *e);
+/* Drops an exchange begun but not ended (a filter that rejects it at the
+ * response head): appends a DISCARD record instead of END, so nothing of it
+ * is ever indexed, opened, recovered, rebuilt or counted as incomplete,
+ * even when its BEGIN and body records already sit in sealed frames on
+ * disk (nothing is rewritten; those bytes stay as dead weight, and its id
+ * is a gap in the listing). x is released even on error. Returns 0;
+ * -ENOBUFS when the record found no room (the exchange then reads as
+ * begun-never-ended: still never listed, but counted incomplete); -EIO. */
+int seg_xch_discard(struct seg_writer *w, struct seg_xch *x);
 
 /* Seals the open frame when its oldest record is older than flush_ns and
  * rotates by age. Call every few tens of ms. Returns 0 or -errno. */
@@ -212,6 +228,7 @@ struct seg_report {
 	uint64_t segments, frames_ok, frames_bad, records, exchanges, incomplete;
 	uint64_t entries_ok, entries_bad, torn_bytes, bad_regions, strings_bad;
 	uint64_t indexes_rebuilt, truncated_files;
+	uint64_t discarded; /* DISCARD records seen (filtered out, not damage) */
 	char first_damage[256]; /* "w000-00000001.seg: frame at 4096: payload checksum" */
 };
 

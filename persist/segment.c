@@ -47,7 +47,8 @@
  * reported, never returned.
  *
  * Record, 16-byte header then len payload bytes:
- *   0  1  type: 1 BEGIN, 2 REQ_BODY, 3 RESP_HEAD, 4 RESP_BODY, 5 END
+ *   0  1  type: 1 BEGIN, 2 REQ_BODY, 3 RESP_HEAD, 4 RESP_BODY, 5 END,
+ *           6 DISCARD
  *   1  3  zero
  *   4  4  len
  *   8  8  exchange id = worker << 40 | per-worker sequence (from 1, no gaps)
@@ -74,8 +75,13 @@
  *   104 4 crc32c of host+url, 108 2 span, 110 2 host len, 112 2 url len,
  *   114 1 method, 115 1 client family, 116 16 client address,
  *   132 2 client port, 134 2 zero, 136 error message.
+ * DISCARD payload: none (len 0). It takes the place of END for an exchange
+ *   the capture filter rejected after it began (seg_xch_discard): the
+ *   exchange gets no index entry, a rebuild or recovery closes it without
+ *   one and does not count it incomplete; its earlier records stay where
+ *   they are (nothing is rewritten) and are never returned.
  * Records of one exchange appear in the order begin, request body,
- * response head, response body, end; records of different exchanges
+ * response head, response body, end (or discard); records of different exchanges
  * interleave freely, possibly across frames and segments.
  *
  * .idx after the header: 96-byte entries, one per ended exchange, in END
@@ -475,7 +481,7 @@ int seg_xch_begin(struct seg_writer *w, const struct seg_xch_begin *b, struct se
 	x->url_len = (uint16_t)ul;
 	x->method = seg_method_parse(b->method ? b->method : "", ml);
 	x->client = b->client;
-	x->skip_resp = !w->cfg.save_responses;
+	x->skip_resp = !w->cfg.save_responses || (b->flags & SEG_F_NO_RESP);
 	if (hl)
 		memcpy(w->open_str + w->open_str_len, b->host, hl);
 	if (ul)
@@ -558,9 +564,11 @@ int seg_xch_resp_head(struct seg_writer *w, struct seg_xch *x, uint16_t status,
 		x->flags |= SEG_F_MEDIA;
 		x->skip_resp = true; /* media bodies are forwarded, never stored */
 	}
-	if (!w->cfg.save_responses) {
+	if (!w->cfg.save_responses || (x->flags & SEG_F_NO_RESP)) {
 		x->flags |= SEG_F_NO_RESP;
-		return 0;
+		x->skip_resp = true;
+		if (!(x->flags & SEG_F_COOKIES) || head_len == 0)
+			return 0;   /* with cookies on, the caller passes the Set-Cookie lines */
 	}
 	uint32_t rl = cut(reason_len, SEG_REASON_MAX), hl = cut(head_len, SEG_HEAD_MAX);
 	if (hl < head_len)
@@ -649,6 +657,25 @@ int seg_xch_end(struct seg_writer *w, struct seg_xch *x, const struct seg_xch_en
 	int rc = append_rec(w, SEG_R_END, x->id, f, sizeof(f), parts, &ml, 1);
 	release(w, x);
 	w->st.exchanges++;
+	return rc < 0 ? -EIO : 0;
+}
+
+int seg_xch_discard(struct seg_writer *w, struct seg_xch *x)
+{
+	assert(x && x->in_use);
+	if (w->failed) {
+		release(w, x);
+		return -EIO;
+	}
+	if (room(w, SEG_REC_HDR) < 0 || w->raw_len + SEG_REC_HDR > w->raw_cap) {
+		w->st.refused++;
+		release(w, x);
+		return -ENOBUFS;
+	}
+	int rc = append_rec(w, SEG_R_DISCARD, x->id, NULL, 0, NULL, NULL, 0);
+	release(w, x);
+	if (rc == 0)
+		w->st.discarded++;
 	return rc < 0 ? -EIO : 0;
 }
 

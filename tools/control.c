@@ -34,6 +34,7 @@ struct rc_control {
 	atomic_bool stop;
 	const struct eng_onboard_ca *ca;
 	_Atomic(struct eng *) eng;
+	_Atomic(struct rc_capture *) cap;
 };
 
 static void send_all(int fd, const void *p, size_t n)
@@ -59,16 +60,19 @@ static void reply(int fd, int status, const char *reason, const char *ctype,
 	send_all(fd, body, len);
 }
 
-/* The capture sink's counters (tools/capture.c), zero without a session. */
-static size_t capture_metrics(char *out, size_t cap)
+/* The capture sink's counters (tools/capture.c), zero without one. */
+static size_t capture_metrics(struct rc_capture *c, char *out, size_t cap)
 {
-	struct rc_capture_stats st;
-	rc_capture_stats(&st);
+	struct rc_capture_stats st = { 0 };
+	if (c)
+		rc_capture_stats(c, &st);
 	const struct { const char *name, *type, *help; uint64_t v; } m[] = {
 		{ "ringcap_capture_exchanges_written_total", "counter",
 		  "exchanges handed whole to the capture store", st.written },
 		{ "ringcap_capture_exchanges_dropped_total", "counter",
 		  "exchanges not stored (writer full, capture stopped, write failed)", st.dropped },
+		{ "ringcap_capture_exchanges_filtered_total", "counter",
+		  "exchanges the capture filter left out", st.filtered },
 		{ "ringcap_capture_failed", "gauge",
 		  "1 when capture stopped on a failed write (disk full, EIO)", st.failed },
 		{ "ringcap_capture_segment_bytes_total", "counter",
@@ -86,7 +90,7 @@ static size_t capture_metrics(char *out, size_t cap)
 	return n;
 }
 
-static size_t metrics(struct eng *e, char *out, size_t cap)
+static size_t metrics(struct eng *e, struct rc_capture *c, char *out, size_t cap)
 {
 	struct eng_counters k;
 	eng_counters(e, &k);
@@ -137,7 +141,7 @@ static size_t metrics(struct eng *e, char *out, size_t cap)
 			break;
 		n += (size_t)w;
 	}
-	return n + capture_metrics(out + n, cap - n);
+	return n + capture_metrics(c, out + n, cap - n);
 }
 
 /* Serves one connection: reads a head, answers, closes. */
@@ -172,7 +176,7 @@ static void serve(struct rc_control *c, int fd)
 			reply(fd, 503, "Service Unavailable", "text/plain", "starting\n", 9);
 			return;
 		}
-		size_t n = metrics(e, text, CTL_METRICS_MAX);
+		size_t n = metrics(e, atomic_load(&c->cap), text, CTL_METRICS_MAX);
 		reply(fd, 200, "OK", "text/plain; version=0.0.4", text, n);
 		free(text);
 		return;
@@ -249,6 +253,11 @@ int rc_control_start(struct rc_control **out, const struct sockaddr_storage *add
 void rc_control_set_engine(struct rc_control *c, struct eng *e)
 {
 	atomic_store(&c->eng, e);
+}
+
+void rc_control_set_capture(struct rc_control *c, struct rc_capture *cap)
+{
+	atomic_store(&c->cap, cap);
 }
 
 void rc_control_stop(struct rc_control *c)

@@ -10,6 +10,7 @@
 
 struct eng;
 struct eng_onboard_ca;
+struct rc_capture;
 struct rc_control;
 
 /* Binds addr (one clear sentence in err on failure) and serves on a thread
@@ -19,6 +20,9 @@ int rc_control_start(struct rc_control **out, const struct sockaddr_storage *add
 		     char *err, size_t err_len);
 /* The engine whose counters /metrics shows (set once it runs). */
 void rc_control_set_engine(struct rc_control *c, struct eng *e);
+/* The capture sink whose counters /metrics shows (ringcap_capture_*);
+ * it must outlive the control thread (rc_control_stop first). */
+void rc_control_set_capture(struct rc_control *c, struct rc_capture *cap);
 void rc_control_stop(struct rc_control *c);
 
 #endif

@@ -24,6 +24,7 @@
 #include "tools/control.h"
 #include "tools/capture.h"
 #include "tools/capsession.h"
+#include "tools/filterargs.h"
 #include "tools/offline.h"
 #include "persist/ses.h"
 #include "engine/onboard.h"
@@ -50,6 +51,7 @@ struct run_opts {
 	const char *session;
 	unsigned max_body;
 	bool no_save_responses;
+	bool cookies;
 };
 
 struct opt {
@@ -72,6 +74,8 @@ static const struct opt run_table[] = {
 	  "body bytes stored per direction (more: truncated, flagged)" },
 	{ "no-save-responses", K_FLAG, 0, 0, 0, "",
 	  "store status, type, sizes and timings, not response heads/bodies" },
+	{ "cookies", K_FLAG, 0, 0, 0, "",
+	  "capture cookies: keep Cookie/Set-Cookie lines for `ringcap cookies`" },
 	{ "allow", K_CIDR, 0, 0, 0, "CIDR",
 	  "clients allowed to connect (repeatable; replaces the default)" },
 	{ "workers", K_UINT, CFG(workers), 0, ENG_WORKERS_MAX, "N",
@@ -192,6 +196,7 @@ static void run_usage(FILE *f, const struct run_opts *d)
 		fprintf(f, "  %-34s %s [%s]\n", flag, run_table[i].help, def);
 	}
 	fprintf(f, "  %-34s %s\n", "-h, --help", "this text");
+	fprintf(f, "\ncapture %s", rc_filter_usage);
 }
 
 static int set_opt(const struct opt *o, const char *val, struct run_opts *r)
@@ -212,6 +217,8 @@ static int set_opt(const struct opt *o, const char *val, struct run_opts *r)
 	case K_FLAG:
 		if (strcmp(o->name, "no-intercept") == 0)
 			r->no_intercept = true;
+		else if (strcmp(o->name, "cookies") == 0)
+			r->cookies = true;
 		else
 			r->no_save_responses = true;
 		return 0;
@@ -401,15 +408,30 @@ static int tls_setup(struct run_opts *r, struct rc_tls *t)
 	return 0;
 }
 
-/* --session NAME: a new session, or the same one continued after a crash,
- * captured into from the first exchange. */
-static int capture_setup(struct run_opts *r, struct rc_capture_cfg *cap, struct ses_meta *ses,
-			 char *dir, size_t dir_len)
+/* The capture filter flags, compiled now: a bad spec stops start-up. */
+static int run_filter(struct rc_filter *f, int *argc, char **argv)
 {
-	struct ses_settings st = { .save_responses = cap->save_responses,
-				   .max_body = cap->body_max };
+	char err[FLT_ERR_LEN + 64];
+	rc_filter_init(f);
+	int rc = rc_filter_args(f, argc, argv, err, sizeof(err));
+	if (rc == 0)
+		rc = rc_filter_compile(f, err, sizeof(err));
+	if (rc < 0)
+		fprintf(stderr, "ringcap run: %s\n", err);
+	return rc;
+}
+
+/* --session NAME: a new session, or the same one continued after a crash
+ * (never stopped: rc_capture_session recovers it first), captured into
+ * from the first exchange. */
+static int capture_setup(struct run_opts *r, struct rc_capture *cap, struct ses_meta *ses,
+			 const struct rc_filter *filter)
+{
+	struct ses_settings st = { .save_responses = !r->no_save_responses,
+				   .capture_cookies = r->cookies, .max_body = r->max_body };
+	flt_spec_format_text(&filter->spec, st.filter, sizeof(st.filter));
 	struct rc_capsession cs;
-	char err[512];
+	char dir[4096], err[512];
 	int rc = rc_capture_session(r->data_dir, r->session, &st,
 				    (uint64_t)time(NULL) * 1000000000u, &cs, err, sizeof(err));
 	if (rc < 0) {
@@ -417,21 +439,26 @@ static int capture_setup(struct run_opts *r, struct rc_capture_cfg *cap, struct 
 		return rc;
 	}
 	*ses = cs.meta;
-	ses_dir(dir, dir_len, r->data_dir, ses->id);
-	cap->session_dir = dir;
-	r->eng.sink = &rc_capture_ops;
-	r->eng.sink_arg = cap;
 	if (cs.continued)
 		fprintf(stderr, "ringcap: continuing session '%s' (%s): recovered in %.1f ms, "
 			"%llu exchanges completed from the segments, %llu in flight at the crash "
 			"(not stored), %llu torn bytes\n", ses->name, ses->id,
 			(double)cs.recover_ns / 1e6, (unsigned long long)cs.rep.exchanges,
 			(unsigned long long)cs.rep.incomplete, (unsigned long long)cs.rep.torn_bytes);
+	ses_dir(dir, sizeof(dir), r->data_dir, ses->id);
+	struct rc_capture_policy p = { .session_dir = dir, .body_max = r->max_body,
+				       .save_responses = !r->no_save_responses,
+				       .cookies = r->cookies, .filter = filter->db };
+	rc = rc_capture_set(cap, &p, 0, err, sizeof(err));
+	if (rc < 0) {
+		fprintf(stderr, "ringcap run: --session '%s': %s\n", r->session, err);
+		return rc;
+	}
 	fprintf(stderr, "ringcap: capturing into session '%s' (%s)\n", ses->name, ses->id);
 	return 0;
 }
 
-static int cmd_run(int argc, char **argv)
+static int run_main(int argc, char **argv, const struct rc_filter *filter)
 {
 	struct run_opts r = { .data_dir = "./ringcap-data", .max_body = 16u << 20 };
 	eng_config_defaults(&r.eng);
@@ -463,17 +490,23 @@ static int cmd_run(int argc, char **argv)
 	}
 	/* sessions a killed daemon left active show as interrupted, data readable */
 	ses_mark_interrupted(r.data_dir);
-	struct rc_capture_cfg cap = { .body_max = r.max_body, .save_responses = !r.no_save_responses };
-	char session_dir[4096];
+	unsigned workers = r.eng.workers ? r.eng.workers : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+	struct rc_capture *cap = NULL;
 	struct ses_meta ses;
-	if (r.session && capture_setup(&r, &cap, &ses, session_dir, sizeof(session_dir)) < 0) {
+	if (rc_capture_create(workers, &cap) < 0 ||
+	    (r.session && capture_setup(&r, cap, &ses, filter) < 0)) {
+		rc_capture_destroy(cap);
 		tls_teardown(&t);
 		return 1;
 	}
+	r.eng.workers = workers;
+	r.eng.sink = &rc_capture_ops;
+	r.eng.sink_arg = cap;
 	struct rc_control *ctl = NULL;
 	if (rc_control_start(&ctl, &r.control, r.control_len, t.ca ? &t.onboard : NULL,
 			     err, sizeof(err)) < 0) {
 		fprintf(stderr, "ringcap run: %s\n", err);
+		rc_capture_destroy(cap);
 		tls_teardown(&t);
 		return 1;
 	}
@@ -481,22 +514,24 @@ static int cmd_run(int argc, char **argv)
 	if (eng_start(&e, &r.eng, err, sizeof(err)) < 0) {
 		fprintf(stderr, "ringcap run: %s\n", err);
 		rc_control_stop(ctl);
+		rc_capture_destroy(cap);
 		tls_teardown(&t);
 		return 1;
 	}
 	rc_control_set_engine(ctl, e);
+	rc_control_set_capture(ctl, cap);
 	if (t.ca)
 		fprintf(stderr, "ringcap: %s CA %s (SHA-256 %s); devices install it from "
 			"http://ringcap.cert/ through the proxy\n",
 			tls_ca_created(t.ca) ? "created" : "using", tls_ca_cert_path(t.ca),
 			tls_ca_fingerprint(t.ca));
-	fprintf(stderr, "ringcap: proxy listening, %u workers\n",
-		r.eng.workers ? r.eng.workers : (unsigned)sysconf(_SC_NPROCESSORS_ONLN));
+	fprintf(stderr, "ringcap: proxy listening, %u workers\n", workers);
 	int sig = 0;
 	sigwait(&set, &sig);
 	fprintf(stderr, "ringcap: %s, finishing in-flight exchanges\n", strsignal(sig));
 	rc_control_stop(ctl);   /* before the engine goes: /metrics reads it */
 	eng_stop(e);
+	rc_capture_destroy(cap);
 	if (r.session) {
 		ses_set_state(r.data_dir, ses.id, SES_STOPPED, (uint64_t)time(NULL) * 1000000000u);
 		fprintf(stderr, "ringcap: session '%s' (%s) stopped\n", ses.name, ses.id);
@@ -504,6 +539,14 @@ static int cmd_run(int argc, char **argv)
 	tls_teardown(&t);
 	fprintf(stderr, "ringcap: stopped\n");
 	return 0;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	struct rc_filter filter;
+	int rc = run_filter(&filter, &argc, argv) < 0 ? 2 : run_main(argc, argv, &filter);
+	rc_filter_free(&filter); /* the engine has stopped: no worker holds it */
+	return rc;
 }
 
 int main(int argc, char **argv)

@@ -16,6 +16,7 @@
 #include "persist/query.h"
 #include "persist/seg.h"
 #include "persist/ses.h"
+#include "tools/filterargs.h"
 #include "tools/offline.h"
 
 #define SESSIONS_MAX 4096u
@@ -84,6 +85,8 @@ static int parse(int argc, char **argv, struct common *c, const char *usage,
 			c->json = true;
 		else if (ch == 'h') {
 			printf("%s", usage);
+			if (strcmp(argv[0], "ls") == 0)
+				printf("\n%s", rc_filter_usage);
 			return -2;
 		} else if (ch == '?' || ch == ':') {
 			fprintf(stderr, "ringcap %s: %s option '%s'\n%s", argv[0],
@@ -229,11 +232,35 @@ static void ls_row(const struct seg_qrow *r, bool json, bool first)
 	       (e->flags & (SEG_F_REQ_TRUNC | SEG_F_RESP_TRUNC)) ? "true" : "false");
 }
 
+/* The filter flags of a listing command, compiled; exit code 2 on error. */
+static int list_filter(struct rc_filter *f, int *argc, char **argv)
+{
+	char err[FLT_ERR_LEN + 64];
+	rc_filter_init(f);
+	int rc = rc_filter_args(f, argc, argv, err, sizeof(err));
+	if (rc == 0)
+		rc = rc_filter_compile(f, err, sizeof(err));
+	if (rc < 0)
+		fprintf(stderr, "ringcap %s: %s\n", argv[0], err);
+	return rc;
+}
+
+static int ls_main(int argc, char **argv, struct rc_filter *f);
+
 int rc_cmd_ls(int argc, char **argv)
+{
+	struct rc_filter f;
+	int rc = list_filter(&f, &argc, argv) < 0 ? 2 : ls_main(argc, argv, &f);
+	rc_filter_free(&f);
+	return rc;
+}
+
+static int ls_main(int argc, char **argv, struct rc_filter *f)
 {
 	static const char usage[] =
 		"usage: ringcap ls SESSION [--data DIR] [--json] [--sort time|status|method|url|"
-		"host|type|size|duration]\n       [--reverse] [--search TEXT] [--limit N] [--offset N]\n";
+		"host|type|size|duration]\n       [--reverse] [--search TEXT] [--limit N] [--offset N]"
+		" [filters]\n";
 	static const struct option extra[] = {
 		{ "sort", required_argument, NULL, 's' }, { "reverse", no_argument, NULL, 'r' },
 		{ "search", required_argument, NULL, 'q' }, { "limit", required_argument, NULL, 'l' },
@@ -252,6 +279,7 @@ int rc_cmd_ls(int argc, char **argv)
 	char dir[4096];
 	if (find_session(&c, argv[i], &m, dir, sizeof(dir), "ls") < 0)
 		return 1;
+	rc_filter_query(f, dir, &o.q);
 	struct seg_table t = {0};
 	struct seg_report rep = {0};
 	struct seg_result res = {0};

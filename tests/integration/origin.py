@@ -31,6 +31,9 @@ Endpoints (method, path):
                         ?raw echoes raw bytes instead
   GET  /hop-response    a 200 carrying hop-by-hop response headers
   GET  /bighead/N       a 200 whose head holds about N bytes of headers
+  GET  /set-cookie      a 200 with two Set-Cookie headers using every
+                        attribute (Domain, Path, Expires, Max-Age, Secure,
+                        HttpOnly, SameSite) and an unrelated X-Other header
   GET  /early-hints     a 103 interim response, then 200
   GET  /until-close/N   N bytes delimited by closing the connection
   GET  /chunked-trailer/N  chunked body followed by a trailer field
@@ -410,6 +413,7 @@ class Origin:
                  "close-mid-chunked": self._close_mid_chunked,
                  "head-test": self._head_test, "ws": self._ws,
                  "hop-response": self._hop_response,
+                 "set-cookie": self._set_cookie,
                  "bighead": self._bighead, "bad": self._bad,
                  "early-hints": self._early_hints,
                  "until-close": self._until_close,
@@ -533,6 +537,16 @@ class Origin:
             ("Keep-Alive", "timeout=5"), ("Proxy-Connection", "keep-alive"),
             ("Trailer", "X-Whatever"), ("Upgrade", "foo/1"),
             ("X-Resp-Keep", "1")], msg)
+
+    def _set_cookie(self, ctx):
+        msg = b"cookies\n"
+        return self._send(ctx, 200, [
+            ("Content-Length", len(msg)), ("Content-Type", "text/plain"),
+            ("Set-Cookie", "sid=abc123; Domain=example.test; Path=/app; "
+                           "Expires=Wed, 21 Oct 2037 07:28:00 GMT; Secure; HttpOnly; "
+                           "SameSite=Strict"),
+            ("Set-Cookie", "theme=dark; Max-Age=3600; SameSite=Lax"),
+            ("X-Other", "1")], msg)
 
     def _bighead(self, ctx):
         n = self._arg(ctx)

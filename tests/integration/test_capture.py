@@ -116,6 +116,36 @@ class Capture(unittest.TestCase):
                           "--reverse", "--limit", "1")
         self.assertEqual(json.loads(out)[0]["status"], 502)
 
+    def show_json(self, name, xid):
+        code, out, err = rc("show", name, str(xid), "--data", self.data, "--json")
+        self.assertEqual(code, 0, err)
+        return json.loads(out)
+
+    def test_save_responses_and_cookies_toggles(self):
+        """Each toggle on and off against what is stored: without saved
+        responses no response head or body, but with cookies on the
+        Set-Cookie lines (and nothing else) of the head stay."""
+        cases = [("t-full", [], True, True),
+                 ("t-noresp", ["--no-save-responses"], False, False),
+                 ("t-noresp-cookies", ["--no-save-responses", "--cookies"], False, True)]
+        for name, extra, full_head, set_cookie in cases:
+            with self.subTest(name):
+                p = self.start(name, *extra)
+                r = self.curl(p, "-H", "Cookie: a=1", self.origin.url("/set-cookie"))
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertEqual(r.stdout, b"cookies\n")
+                self.assertEqual(p.stop(), 0)
+                rows = self.ls(name)
+                self.assertEqual(len(rows), 1)
+                x = self.show_json(name, rows[0]["id"])
+                self.assertEqual(x["status"], 200)
+                self.assertIn("Cookie: a=1", x["request_head"])
+                head = x["response_head"]
+                self.assertEqual("X-Other" in head, full_head, head)
+                self.assertEqual("Set-Cookie: sid=abc123" in head, set_cookie, head)
+                self.assertEqual("Set-Cookie: theme=dark" in head, set_cookie, head)
+                self.assertEqual(x["response_body_bytes"], 8 if full_head else 0)
+
     def test_kill_9_mid_capture_then_recovery(self):
         p = self.start("s2")
         done = 0
