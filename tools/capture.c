@@ -585,6 +585,10 @@ static void cap_close(void *ctx)
 		}
 		atomic_store(&h->s->done[k->worker], true);
 	}
+	uint64_t dropped = atomic_load_explicit(&k->st->dropped, memory_order_relaxed);
+	if (dropped)
+		fprintf(stderr, "ringcap: worker %u: %llu exchanges not captured (store full or "
+			"failed)\n", k->worker, (unsigned long long)dropped);
 	atomic_store(&k->st->epoch, OFFLINE);
 	flt_scratch_free(k->scratch);
 	free(k);

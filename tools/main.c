@@ -73,7 +73,8 @@ static const struct opt run_table[] = {
 	{ "control", K_CTL, 0, 0, 0, "ADDR:PORT", "control port: CA files, /metrics" },
 	{ "data", K_DIR, 0, 0, 0, "DIR", "data directory (created if missing)" },
 	{ "session", K_STR, 0, 0, 0, "NAME",
-	  "capture every exchange into a new session NAME from start-up" },
+	  "capture every exchange into session NAME from start-up (new, or "
+	  "continued when not stopped)" },
 	{ "max-body", K_SIZE, 0, 0, 1u << 30, "SIZE",
 	  "body bytes stored per direction (more: truncated, flagged)" },
 	{ "no-save-responses", K_FLAG, 0, 0, 0, "",
@@ -472,6 +473,7 @@ static int plane_setup(struct run_opts *r, struct rc_tls *t, unsigned workers,
 		struct rc_session_change ch = RC_SESSION_KEEP;
 		struct ses_meta m;
 		ch.name = r->session;
+		ch.continue_existing = true;
 		if (rc_sessions_start(p->ses, &ch, &m, err, sizeof(err)) < 0) {
 			fprintf(stderr, "ringcap run: --session '%s': %s\n", r->session, err);
 			return -EINVAL;
@@ -518,6 +520,9 @@ static int run_main(int argc, char **argv, const struct rc_filter *filter)
 	sigaddset(&set, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* a file size limit (RLIMIT_FSIZE) fails the write with EFBIG instead:
+	 * capture stops, traffic flows on */
+	signal(SIGXFSZ, SIG_IGN);
 
 	char err[512];
 	struct rc_tls t = {0};

@@ -103,11 +103,11 @@ static void tls_and_errors(struct out *o, const struct eng_counters *k)
 
 static void capture(struct out *o, const struct rc_capture_stats *cs)
 {
-	one(o, "capture_written_total", "counter", "Exchanges written to the capture store.",
+	one(o, "capture_exchanges_written_total", "counter", "Exchanges written to the capture store.",
 	    cs->written);
-	one(o, "capture_dropped_total", "counter",
+	one(o, "capture_exchanges_dropped_total", "counter",
 	    "Exchanges the capture store could not take (buffers full).", cs->dropped);
-	one(o, "capture_filtered_total", "counter", "Exchanges the capture filter left out.",
+	one(o, "capture_exchanges_filtered_total", "counter", "Exchanges the capture filter left out.",
 	    cs->filtered);
 	one(o, "capture_segment_bytes_total", "counter", "Bytes written to segment files.",
 	    cs->bytes);

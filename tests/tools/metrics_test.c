@@ -118,9 +118,9 @@ int main(void)
 		snprintf(s, sizeof(s), "ringcap_errors_total{kind=\"%s\"}", eng_err_name((enum eng_err)e));
 		has_sample(text, s, k.errors[e]);
 	}
-	has_sample(text, "ringcap_capture_written_total", 51);
-	has_sample(text, "ringcap_capture_dropped_total", 52);
-	has_sample(text, "ringcap_capture_filtered_total", 53);
+	has_sample(text, "ringcap_capture_exchanges_written_total", 51);
+	has_sample(text, "ringcap_capture_exchanges_dropped_total", 52);
+	has_sample(text, "ringcap_capture_exchanges_filtered_total", 53);
 	has_sample(text, "ringcap_capture_segment_bytes_total", 54);
 	has_sample(text, "ringcap_capture_failed", 1);
 
