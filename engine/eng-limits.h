@@ -25,6 +25,30 @@
 /* Extra slots used only to answer 503 to clients over the limit. */
 #define ENG_REJECT_SLOTS           64u
 
+/* Client connections one address may hold across all workers; beyond: 503.
+ * A phone or browser opens tens; 256 leaves room for a load generator on a
+ * shared address while one runaway client cannot take every slot. */
+#define ENG_CONNS_PER_CLIENT_DEFAULT 256u
+#define ENG_CONNS_PER_CLIENT_MAX   65535u
+
+/* --auth. RFC 7617 credentials; a user name names a device, so 64 bytes is
+ * plenty, and the padded credential stays small enough that comparing it
+ * with every configured user on every request costs microseconds. */
+#define ENG_AUTH_USER_MAX          64u
+#define ENG_AUTH_CRED_MAX          192u     /* user ":" password */
+#define ENG_AUTH_USERS_MAX         256u
+/* Failed logins from one address within the window before its further
+ * attempts get 429 until the window ends: 10 per minute stops guessing and
+ * still forgives a few typos. */
+#define ENG_AUTH_FAIL_MAX_DEFAULT  10u
+#define ENG_AUTH_FAIL_WINDOW_MS    60000u
+/* Addresses tracked for auth failures (direct mapped, shared by workers). */
+#define ENG_AUTH_FAIL_SLOTS        4096u
+/* CONNECT target ports (--connect-ports). */
+#define ENG_CONNECT_PORTS_MAX      64u
+/* Local interface addresses remembered at start-up for loop refusal. */
+#define ENG_LOCAL_ADDRS_MAX        64u
+
 /* Timeouts, milliseconds. */
 #define ENG_HEADER_TIMEOUT_MS      10000u   /* first byte -> end of head (408) */
 #define ENG_IDLE_TIMEOUT_MS        60000u   /* keep-alive / body / tunnel idle */
@@ -100,5 +124,8 @@ _Static_assert((ENG_BUF_COUNT_MAX & (ENG_BUF_COUNT_MAX - 1)) == 0, "ring is a po
 _Static_assert(ENG_BUF_COUNT_MAX <= 65536, "buffer ids are 16 bit in the CQE");
 _Static_assert(ENG_OUT_SEGS <= 64, "one sendmsg takes every queued segment");
 _Static_assert(ENG_TICK_MS < ENG_LINGER_MS, "linger outlives a tick");
+_Static_assert(ENG_AUTH_USER_MAX + 2 <= ENG_AUTH_CRED_MAX, "a user name and a password fit");
+_Static_assert(ENG_AUTH_CRED_MAX <= 65535u, "cred_len is 16 bit");
+_Static_assert(ENG_AUTH_USER_MAX <= 255u, "user_len is 8 bit");
 
 #endif

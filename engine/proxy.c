@@ -44,6 +44,10 @@ static const char rejected_503[] =
 	"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
 	"Content-Length: 38\r\nConnection: close\r\n\r\n"
 	"ringcap: too many connections, retry\r\n";
+static const char client_limit_503[] =
+	"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+	"Content-Length: 74\r\nConnection: close\r\n\r\n"
+	"ringcap: too many connections from your address (--max-conns-per-client)\r\n";
 
 static struct eng_sock *peer_of(struct eng_worker *w, struct eng_sock *s)
 {
@@ -105,25 +109,32 @@ static void on_resp_body(void *arg, const char *at, size_t n)
 
 /* ---- accept, local answers ---- */
 
+/* Answers a new connection with a canned 503 and closes it. */
+static void reject(struct eng_worker *w, struct eng_sock *c, enum eng_err why,
+		   const char *answer, size_t len)
+{
+	w->c.conns_rejected++;
+	w->c.errors[why]++;
+	if (w->rejecting >= ENG_REJECT_SLOTS) {
+		eng_sock_close(w, c);   /* a flood: no answer, just close */
+		return;
+	}
+	/* answered and lingering, it no longer counts against max-conns */
+	w->rejecting++;
+	c->flags |= SF_REJECTED;
+	eng_out_push(w, c, SEG_CONST, 0, answer, (uint32_t)len);
+	c->flags |= SF_FLUSHCLOSE;
+	c->state = C_LINGER;
+	eng_flush(w, c);
+}
+
 void px_accepted(struct eng_worker *w, struct eng_sock *c)
 {
 	cur_w = w;
 	c->state = C_IDLE;
 	h1_parser_init(&c->hp, false, on_req_body, c);
 	if (w->clients - w->rejecting > w->e->cfg.max_conns || w->draining) {
-		w->c.conns_rejected++;
-		w->c.errors[ENG_ERR_OVERLOAD]++;
-		if (w->rejecting >= ENG_REJECT_SLOTS) {
-			eng_sock_close(w, c);   /* a flood: no answer, just close */
-			return;
-		}
-		/* answered and lingering, it no longer counts against max-conns */
-		w->rejecting++;
-		c->flags |= SF_REJECTED;
-		eng_out_push(w, c, SEG_CONST, 0, rejected_503, sizeof(rejected_503) - 1);
-		c->flags |= SF_FLUSHCLOSE;
-		c->state = C_LINGER;
-		eng_flush(w, c);
+		reject(w, c, ENG_ERR_OVERLOAD, rejected_503, sizeof(rejected_503) - 1);
 		return;
 	}
 	socklen_t len = sizeof(c->addr);
@@ -131,6 +142,10 @@ void px_accepted(struct eng_worker *w, struct eng_sock *c)
 	if (w->e->cfg.allow && !eng_cidr_match(w->e->cfg.allow, w->e->cfg.nallow, &c->addr)) {
 		w->c.conns_denied++;   /* not in --allow: no answer at all */
 		eng_sock_close(w, c);
+		return;
+	}
+	if (!eng_access_conn_get(w, c)) {
+		reject(w, c, ENG_ERR_CLIENT_LIMIT, client_limit_503, sizeof(client_limit_503) - 1);
 		return;
 	}
 	eng_timer_arm(w, c, T_HEADER);
@@ -144,7 +159,9 @@ static const char *reason_of(int status)
 	case 400: return "Bad Request";
 	case 403: return "Forbidden";
 	case 404: return "Not Found";
+	case 407: return "Proxy Authentication Required";
 	case 408: return "Request Timeout";
+	case 429: return "Too Many Requests";
 	case 431: return "Request Header Fields Too Large";
 	case 502: return "Bad Gateway";
 	case 503: return "Service Unavailable";
@@ -153,9 +170,21 @@ static const char *reason_of(int status)
 	}
 }
 
+static void respond_ex(struct eng_worker *w, struct eng_sock *c, int status,
+		       const char *ctype, const char *body, size_t body_len, bool close,
+		       const char *extra);
+
 /* Queues a complete response made by the proxy. The body is text. */
 static void respond(struct eng_worker *w, struct eng_sock *c, int status,
 		    const char *ctype, const char *body, size_t body_len, bool close)
+{
+	respond_ex(w, c, status, ctype, body, body_len, close, "");
+}
+
+/* respond() with extra header lines (each ending in CRLF). */
+static void respond_ex(struct eng_worker *w, struct eng_sock *c, int status,
+		       const char *ctype, const char *body, size_t body_len, bool close,
+		       const char *extra)
 {
 	uint32_t hb = eng_out_full(c) ? ENG_NONE : eng_head_get(w);
 	if (hb == ENG_NONE) {
@@ -165,8 +194,8 @@ static void respond(struct eng_worker *w, struct eng_sock *c, int status,
 	char *p = eng_head_ptr(w, hb);
 	bool head_only = c->xflags & XF_HEAD_REQ;
 	int n = snprintf(p, w->head_size, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
-			 "Content-Length: %zu\r\nVia: 1.1 ringcap\r\n%s\r\n",
-			 status, reason_of(status), ctype, body_len,
+			 "Content-Length: %zu\r\nVia: 1.1 ringcap\r\n%s%s\r\n",
+			 status, reason_of(status), ctype, body_len, extra,
 			 close ? "Connection: close\r\n" : "");
 	if (n < 0 || (size_t)n + body_len > w->head_size)
 		body_len = 0;
@@ -220,6 +249,21 @@ static void fail(struct eng_worker *w, struct eng_sock *c, enum eng_err err,
 		return;
 	}
 	respond(w, c, status, "text/plain; charset=utf-8", msg, (size_t)n, true);
+	exchange_end(w, c);
+}
+
+/* An access refusal decided by engine/access.c (407, 429, 403), answered
+ * here; the connection stays open when the request has no body left. */
+static void deny(struct eng_worker *w, struct eng_sock *c, const struct eng_deny *d)
+{
+	if (!c->hp.done || d->close)
+		c->xflags |= XF_CLOSE;
+	w->c.errors[d->err]++;
+	c->x->err = d->err;
+	c->x->flags |= ENG_X_LOCAL;
+	respond_ex(w, c, d->status, "text/plain; charset=utf-8", d->msg, strlen(d->msg),
+		   (c->xflags & XF_CLOSE) != 0, d->extra);
+	c->xflags |= XF_REQ_DONE | XF_RESP_DONE;
 	exchange_end(w, c);
 }
 
@@ -420,6 +464,13 @@ static void start_exchange(struct eng_worker *w, struct eng_sock *c, struct eng_
 static void connect_start(struct eng_worker *w, struct eng_sock *u)
 {
 	struct eng_sock *c = peer_of(w, u);
+	/* on the resolved address: no name can sneak past */
+	const char *refused = eng_upstream_refused(w, &u->addr);
+	if (refused) {
+		fail(w, c, ENG_ERR_FORBIDDEN, 403, "ringcap: refused to connect to %s:%u: %s",
+		     u->host, u->port, refused);
+		return;
+	}
 	int fd = socket(u->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		fail(w, c, ENG_ERR_CONNECT, 502, "ringcap: cannot connect to %s:%u: %s",
@@ -723,6 +774,11 @@ static void request_head(struct eng_worker *w, struct eng_sock *c)
 	fill_xchg(w, c, &m);
 	if (c->tls)
 		c->x->flags |= ENG_X_TLS;
+	struct eng_deny d;
+	if (!eng_access_request(w, c, &m, head, &t, &d)) {
+		deny(w, c, &d);
+		return;
+	}
 	if (sink(w) && sink(w)->begin)
 		c->sink_h = sink(w)->begin(w->sink_ctx, c->x, head, c->head_len);
 	if (!c->tls && !t.origin_form && !connect && w->e->cfg.onboard &&
@@ -1518,6 +1574,8 @@ void px_timeout(struct eng_worker *w, struct eng_sock *s)
 void px_closed(struct eng_worker *w, struct eng_sock *s)
 {
 	cur_w = w;
+	if (s->flags & SF_COUNTED)
+		eng_access_conn_put(w, s);
 	if (s->x) {
 		if (s->sink_h && sink(w)->end)
 			sink(w)->end(w->sink_ctx, s->sink_h, s->x);

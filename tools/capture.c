@@ -109,6 +109,7 @@ static void *cap_begin(void *ctx, const struct eng_xchg *x, const char *head, si
 		.method = x->method, .method_len = x->method_len,
 		.host = x->host, .host_len = x->host_len,
 		.req_head = head, .req_head_len = head_len,
+		.client_name = x->client_name, .client_name_len = x->client_name_len,
 	};
 	if (x->method_len == 7 && memcmp(x->method, "CONNECT", 7) == 0) {
 		b.scheme = SEG_SCHEME_TUNNEL;

@@ -360,6 +360,9 @@ static void show_json(const struct seg_exchange *x)
 	json_str(stdout, x->url, strlen(x->url));
 	printf(",\"host\":");
 	json_str(stdout, x->host, strlen(x->host));
+	printf(",\"client_name\":");   /* --identify-by auth; "" when none */
+	json_str(stdout, x->client_name ? x->client_name : "",
+		 x->client_name ? strlen(x->client_name) : 0);
 	printf(",\"status\":%u,\"type\":\"%s\",\"client\":\"%s\",\"error\":\"%s\","
 	       "\"request_head\":", x->status, seg_type_name(x->type), client,
 	       seg_error_name(x->error));
