@@ -308,6 +308,7 @@ void eng_buf_unref(struct eng_worker *w, uint16_t bid);
 void eng_in_consume(struct eng_worker *w, struct eng_sock *s, size_t n);
 size_t eng_in_peek(struct eng_worker *w, struct eng_sock *s, const char **p);
 bool eng_out_full(const struct eng_sock *s);
+bool eng_buf_pressure(const struct eng_worker *w);
 void eng_out_push(struct eng_worker *w, struct eng_sock *s, uint8_t kind, uint16_t id,
 		  const char *p, uint32_t len);
 void eng_out_push_raw(struct eng_sock *s, uint8_t kind, uint16_t id, const char *p, uint32_t len);

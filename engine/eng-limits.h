@@ -86,6 +86,13 @@
  * (ENG_IN_BUFS_MAX + ENG_OUT_SEGS) * buf_size, never by a body's size. */
 #define ENG_IN_BUFS_MAX            8u
 #define ENG_OUT_SEGS               16u
+/* Buffer pressure: once more than 3/4 of a worker's receive buffers are
+ * held, each connection may hold only this many more, so that stalled
+ * transfers (slow upstreams, slow phones) cannot take the whole ring and
+ * starve every other client of the worker. At 24 buffers per stalled
+ * transfer, 43 of them emptied a 1024-buffer ring (docs/hardening.md). */
+#define ENG_IN_BUFS_PRESSURE       1u
+#define ENG_OUT_SEGS_PRESSURE      2u
 
 /* Head buffer pool per worker (heads being read or sent). Exhausted: 503. */
 #define ENG_HEADBUF_DEFAULT        1024u

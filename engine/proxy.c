@@ -66,6 +66,14 @@ static const struct eng_sink_ops *sink(struct eng_worker *w)
 	return w->e->cfg.sink;
 }
 
+/* No room for more body bytes toward s; under buffer pressure a plain
+ * socket gets only a small share (ENG_OUT_SEGS_PRESSURE). */
+static bool body_full(struct eng_worker *w, const struct eng_sock *s)
+{
+	return eng_out_full(s) ||
+	       (s->tls == NULL && s->out_n >= ENG_OUT_SEGS_PRESSURE && eng_buf_pressure(w));
+}
+
 static uint64_t since(const struct eng_sock *c)
 {
 	return eng_now_ns() - c->t0_ns;
@@ -923,7 +931,7 @@ static void request_body(struct eng_worker *w, struct eng_sock *c)
 {
 	struct eng_sock *u = peer_of(w, c);
 	for (unsigned iter = 0; iter < ENG_OUT_SEGS && !(c->xflags & XF_REQ_DONE); iter++) {
-		if (u == NULL || eng_out_full(u))
+		if (u == NULL || body_full(w, u))
 			return;
 		const char *p, *why = NULL;
 		size_t avail = eng_in_peek(w, c, &p);
@@ -953,7 +961,7 @@ static void tunnel_fin(struct eng_worker *w, struct eng_sock *a, struct eng_sock
 /* Bytes both ways, after CONNECT or a 101. */
 static void tunnel_pump(struct eng_worker *w, struct eng_sock *from, struct eng_sock *to)
 {
-	for (unsigned iter = 0; iter < ENG_OUT_SEGS && !eng_out_full(to); iter++) {
+	for (unsigned iter = 0; iter < ENG_OUT_SEGS && !body_full(w, to); iter++) {
 		const char *p;
 		size_t n = eng_in_peek(w, from, &p);
 		if (n == 0)
@@ -1254,7 +1262,7 @@ static void response_head(struct eng_worker *w, struct eng_sock *u, struct eng_s
 static void response_body(struct eng_worker *w, struct eng_sock *u, struct eng_sock *c)
 {
 	for (unsigned iter = 0; iter < ENG_OUT_SEGS && !(c->xflags & XF_RESP_DONE); iter++) {
-		if (eng_out_full(c))
+		if (body_full(w, c))
 			return;
 		const char *p, *why = NULL;
 		size_t avail = eng_in_peek(w, u, &p);

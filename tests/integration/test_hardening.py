@@ -420,9 +420,10 @@ class SlowUpstream:
             s.close()
 
 
-def upload_drill(proxy, upstream_port, count, body_size, seconds):
+def upload_drill(proxy, upstream_port, count, body_size, seconds, probe=None):
     """count clients each start a body_size upload; returns the bytes the
-    clients got into the system and the proxy's peak RSS growth (KiB)."""
+    clients got into the system, the proxy's peak RSS growth (KiB), its RSS
+    before, and what probe() returned halfway through."""
     pid = proxy.proc.pid if proxy.proc else None
     rss0 = rss_kib(pid)
     socks = []
@@ -437,8 +438,11 @@ def upload_drill(proxy, upstream_port, count, body_size, seconds):
     chunk = b"u" * 65536
     sent = [0] * count
     peak = rss0
-    end = time.monotonic() + seconds
+    t0 = time.monotonic()
+    end, probed = t0 + seconds, None
     while time.monotonic() < end:
+        if probe and probed is None and time.monotonic() > t0 + seconds / 2:
+            probed = probe()
         progress = 0
         for i, s in enumerate(socks):
             if sent[i] >= body_size:
@@ -454,7 +458,7 @@ def upload_drill(proxy, upstream_port, count, body_size, seconds):
             time.sleep(0.05)
     for s in socks:
         s.close()
-    return sum(sent), peak - rss0, rss0
+    return sum(sent), peak - rss0, rss0, probed
 
 
 class UploadBackpressure(ProxyCase):
@@ -466,10 +470,20 @@ class UploadBackpressure(ProxyCase):
         raise_nofile()
         up = SlowUpstream()
         self.addCleanup(up.stop)
-        sent, growth, rss0 = upload_drill(self.proxy, up.port, 100, 64 << 20, 3.0)
+        def probe():
+            t0 = time.monotonic()
+            out, _ = self.raw(self.req("GET", "/size/3", [("Connection", "close")]), 5.0)
+            return status_of(out), time.monotonic() - t0
+
+        sent, growth, rss0, probed = upload_drill(self.proxy, up.port, 100, 64 << 20, 3.0,
+                                                  probe)
+        # other clients are served while the uploads stall (buffer pressure
+        # keeps a reserve of the receive rings for them)
+        self.assertEqual(probed[0], 200, "a GET during the stalled uploads: %r" % (probed,))
         # the receive rings are 2 x 16 MiB (--buf-count x --buf-size): the
         # proxy may fill them, never more, whatever the clients push
-        print("uploads: RSS %d KiB + %d KiB, clients pushed %d bytes" % (rss0, growth, sent))
+        print("uploads: RSS %d KiB + %d KiB, clients pushed %d bytes, GET during: %.3f s"
+              % (rss0, growth, sent, probed[1]))
         self.assertLess(growth, 48 * 1024, "RSS grew by %d KiB (sent %d bytes)" % (growth, sent))
         self.assertLess(sent, 100 * (64 << 20) // 4, "uploads were not held back")
         # stalled uploads hold the receive rings (docs/hardening.md); once
