@@ -265,13 +265,19 @@ static bool cred_match(const struct eng_config *cfg, const char *given, size_t l
 		len = sizeof(pad) + 1;   /* matches nothing, same work */
 	else
 		memcpy(pad, given, len);
-	uint32_t found = 0;
+	uint64_t given_w[ENG_AUTH_CRED_MAX / 8];
+	memcpy(given_w, pad, sizeof(given_w));
+	uint64_t found = 0;
 	for (unsigned i = 0; i < cfg->nusers; i++) {
 		const struct eng_user *u = &cfg->users[i];
-		uint32_t diff = (uint32_t)u->cred_len ^ (uint32_t)len;
-		for (size_t k = 0; k < sizeof(pad); k++)
-			diff |= (uint8_t)(pad[k] ^ u->cred[k]);
-		found |= ((diff - 1u) >> 31) & 1u;   /* 1 when diff == 0 */
+		uint64_t diff = (uint64_t)(u->cred_len ^ len);
+		for (size_t k = 0; k < sizeof(given_w) / 8; k++) {
+			uint64_t cw;
+			memcpy(&cw, u->cred + k * 8, 8);
+			diff |= given_w[k] ^ cw;
+		}
+		/* 1 when diff == 0, without a branch on the secret */
+		found |= ((diff | (0 - diff)) >> 63) ^ 1u;
 	}
 	return found != 0;
 }

@@ -133,6 +133,7 @@ _Static_assert(ENG_OUT_SEGS <= 64, "one sendmsg takes every queued segment");
 _Static_assert(ENG_TICK_MS < ENG_LINGER_MS, "linger outlives a tick");
 _Static_assert(ENG_AUTH_USER_MAX + 2 <= ENG_AUTH_CRED_MAX, "a user name and a password fit");
 _Static_assert(ENG_AUTH_CRED_MAX <= 65535u, "cred_len is 16 bit");
+_Static_assert(ENG_AUTH_CRED_MAX % 8 == 0, "credentials compare in 64-bit words");
 _Static_assert(ENG_AUTH_USER_MAX <= 255u, "user_len is 8 bit");
 
 #endif
