@@ -61,15 +61,6 @@ struct eng_access {
 	unsigned nlocal;
 };
 
-/* Link-local (RFC 3927, 4291) and the cloud metadata addresses, also
- * through NAT64 (RFC 6052): refused as upstreams unless --allow-upstream. */
-static const struct eng_cidr metadata[] = {
-	{ AF_INET, 16, { 169, 254 } },
-	{ AF_INET6, 10, { 0xfe, 0x80 } },
-	{ AF_INET6, 128, { 0xfd, 0x00, 0x0e, 0xc2, [14] = 0x02, [15] = 0x54 } },
-	{ AF_INET6, 112, { 0x00, 0x64, 0xff, 0x9b, [12] = 169, [13] = 254 } },
-};
-
 static void key_of(const struct sockaddr_storage *a, uint8_t key[16]);
 static uint16_t port_of(const struct sockaddr_storage *a);
 static void local_addrs(struct eng_access *acc, const struct eng_config *c);
@@ -78,6 +69,15 @@ static uint64_t hash16(const uint8_t key[16]);
 static bool check_auth(struct eng_worker *w, struct eng_sock *c, const struct h1_msg *m,
 		       char *head, bool exempt, struct eng_deny *d);
 static long take_creds(const struct h1_msg *m, char *head, char *creds, unsigned *found);
+
+/* Link-local (RFC 3927, 4291) and the cloud metadata addresses, also
+ * through NAT64 (RFC 6052): refused as upstreams unless --allow-upstream. */
+static const struct eng_cidr metadata[] = {
+	{ AF_INET, 16, { 169, 254 } },
+	{ AF_INET6, 10, { 0xfe, 0x80 } },
+	{ AF_INET6, 128, { 0xfd, 0x00, 0x0e, 0xc2, [14] = 0x02, [15] = 0x54 } },
+	{ AF_INET6, 112, { 0x00, 0x64, 0xff, 0x9b, [12] = 169, [13] = 254 } },
+};
 
 /* ---- life cycle ---- */
 
