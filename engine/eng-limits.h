@@ -26,9 +26,10 @@
 #define ENG_REJECT_SLOTS           64u
 
 /* Client connections one address may hold across all workers; beyond: 503.
- * A phone or browser opens tens; 256 leaves room for a load generator on a
- * shared address while one runaway client cannot take every slot. */
-#define ENG_CONNS_PER_CLIENT_DEFAULT 256u
+ * A browser opens at most a few tens per proxy and a phone fewer; 1024
+ * leaves room for several devices behind one NAT address while one runaway
+ * client cannot take every slot. Load generators set 0 (off). */
+#define ENG_CONNS_PER_CLIENT_DEFAULT 1024u
 #define ENG_CONNS_PER_CLIENT_MAX   65535u
 
 /* --auth. RFC 7617 credentials; a user name names a device, so 64 bytes is
