@@ -21,7 +21,6 @@ refusal and --identify-by):
 import base64
 import json
 import os
-import re
 import resource
 import socket
 import subprocess
@@ -308,7 +307,8 @@ class AllowUpstream(ProxyCase):
 
 
 class PerClientCap(ProxyCase):
-    PROXY_ARGS = ["--max-conns-per-client", "5"]
+    CONTROL = harness.free_port()
+    PROXY_ARGS = ["--max-conns-per-client", "5", "--control", "127.0.0.1:%d" % CONTROL]
     OWN_PROXY = True
 
     def test_cap_across_workers(self):
@@ -322,6 +322,11 @@ class PerClientCap(ProxyCase):
         self.assertEqual(status_of(out), 503, out)
         self.assertIn(b"--max-conns-per-client", out)
         self.assertTrue(closed)
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.CONTROL,
+                                    timeout=10) as r:
+            text = r.read().decode()
+        self.assertRegex(text, r'(?m)^ringcap_errors\{kind="client_limit"\} 1$')
+        self.assertRegex(text, r"(?m)^ringcap_conns_rejected 1$")
         held.pop().close()
         for _ in range(50):   # the close reaches the proxy asynchronously
             out, _ = self.raw(self.req("GET", "/size/1"), 3.0)
