@@ -64,6 +64,9 @@ void rc_exchange_json(struct rc_buf *b, const struct seg_exchange *x)
 	rc_buf_jstr(b, x->url, strlen(x->url));
 	rc_buf_puts(b, ",\"host\":");
 	rc_buf_jstr(b, x->host, strlen(x->host));
+	rc_buf_puts(b, ",\"client_name\":");   /* --identify-by auth; "" when none */
+	rc_buf_jstr(b, x->client_name ? x->client_name : "",
+		    x->client_name ? strlen(x->client_name) : 0);
 	rc_buf_printf(b, ",\"status\":%u,\"type\":\"%s\",\"client\":\"%s\",\"error\":\"%s\","
 		      "\"request_head\":", x->status, seg_type_name(x->type), client,
 		      seg_error_name(x->error));

@@ -36,7 +36,8 @@
 
 #define RINGCAP_VERSION "0.1.0"
 
-enum opt_kind { K_ADDR, K_UINT, K_SIZE, K_DUR, K_DIR, K_STR, K_LIST, K_FLAG, K_CIDR, K_CTL };
+enum opt_kind { K_ADDR, K_UINT, K_SIZE, K_DUR, K_DIR, K_STR, K_LIST, K_FLAG, K_CIDR, K_CTL,
+		K_AUTH, K_PORTS, K_IDENT };
 
 #define LIST_MAX 64   /* repeatable option values */
 
@@ -51,6 +52,11 @@ struct run_opts {
 	bool no_intercept;
 	struct eng_cidr allow[LIST_MAX];
 	unsigned nallow;
+	struct eng_cidr allow_upstream[LIST_MAX];
+	unsigned nallow_upstream;
+	struct eng_user *users;          /* --auth, --auth-file (heap) */
+	unsigned nusers;
+	struct eng_port_range connect_ports[ENG_CONNECT_PORTS_MAX];
 	struct sockaddr_storage control;
 	socklen_t control_len;
 	const char *session;
@@ -83,6 +89,21 @@ static const struct opt run_table[] = {
 	  "capture cookies: keep Cookie/Set-Cookie lines for `ringcap cookies`" },
 	{ "allow", K_CIDR, 0, 0, 0, "CIDR",
 	  "clients allowed to connect (repeatable; replaces the default)" },
+	{ "allow-upstream", K_CIDR, 0, 0, 0, "CIDR",
+	  "link-local/metadata upstreams allowed after all (repeatable)" },
+	{ "auth", K_AUTH, 0, 0, 0, "USER:PASS",
+	  "require Proxy-Authorization Basic (repeatable)" },
+	{ "auth-file", K_AUTH, 0, 0, 0, "FILE", "users for --auth, one user:pass a line" },
+	{ "auth-fail-max", K_UINT, CFG(auth_fail_max), 0, 1000000, "N",
+	  "failed logins per address and window; then 429 (0 = off)" },
+	{ "auth-fail-window", K_DUR, CFG(auth_fail_window_ms), 1, ENG_TIMEOUT_MAX_MS, "DUR",
+	  "window of --auth-fail-max, also how long 429 lasts" },
+	{ "identify-by", K_IDENT, 0, 0, 0, "auth|address",
+	  "name clients by Proxy-Authorization user (no --auth: any user, no password)" },
+	{ "connect-ports", K_PORTS, 0, 0, 0, "LIST",
+	  "ports CONNECT may reach, like 443,80,8000-8999; * = any" },
+	{ "max-conns-per-client", K_UINT, CFG(max_conns_per_client), 0, ENG_CONNS_PER_CLIENT_MAX,
+	  "N", "connections one client address may hold; beyond: 503 (0 = off)" },
 	{ "workers", K_UINT, CFG(workers), 0, ENG_WORKERS_MAX, "N",
 	  "worker threads, one per core (0 = online CPUs)" },
 	{ "max-conns", K_UINT, CFG(max_conns), 1, ENG_CONNS_MAX, "N",
@@ -163,7 +184,13 @@ static void format_default(const struct opt *o, const struct run_opts *d, char *
 	case K_DIR: snprintf(buf, n, "%s", d->data_dir); break;
 	case K_STR: case K_LIST: snprintf(buf, n, "none"); break;
 	case K_FLAG: snprintf(buf, n, "off"); break;
-	case K_CIDR: snprintf(buf, n, "loopback and private ranges"); break;
+	case K_CIDR:
+		snprintf(buf, n, "%s", strcmp(o->name, "allow") == 0 ? "loopback and private ranges"
+								       : "none");
+		break;
+	case K_AUTH: snprintf(buf, n, "none"); break;
+	case K_PORTS: snprintf(buf, n, "443,80"); break;
+	case K_IDENT: snprintf(buf, n, "address"); break;
 	case K_UINT:
 		if (strcmp(o->name, "workers") == 0)
 			snprintf(buf, n, "%ld (online CPUs)", sysconf(_SC_NPROCESSORS_ONLN));
@@ -208,6 +235,20 @@ static void run_usage(FILE *f, const struct run_opts *d)
 	fprintf(f, "\ncapture %s", rc_filter_usage);
 }
 
+/* --auth USER:PASS and --auth-file FILE add to one list of users. */
+static int set_auth(const struct opt *o, const char *val, struct run_opts *r,
+		    char *err, size_t err_len)
+{
+	if (r->users == NULL) {
+		r->users = calloc(ENG_AUTH_USERS_MAX, sizeof(*r->users));
+		if (r->users == NULL)
+			return snprintf(err, err_len, "out of memory"), -ENOMEM;
+	}
+	if (strcmp(o->name, "auth-file") == 0)
+		return rc_load_auth_file(val, r->users, ENG_AUTH_USERS_MAX, &r->nusers, err, err_len);
+	return rc_add_user(r->users, ENG_AUTH_USERS_MAX, &r->nusers, val, err, err_len);
+}
+
 static int set_opt(const struct opt *o, const char *val, struct run_opts *r)
 {
 	char err[256];
@@ -231,16 +272,35 @@ static int set_opt(const struct opt *o, const char *val, struct run_opts *r)
 		else
 			r->no_save_responses = true;
 		return 0;
-	case K_CIDR:
-		if (r->nallow == LIST_MAX) {
-			fprintf(stderr, "ringcap run: --allow: given too many times\n");
+	case K_CIDR: {
+		bool up = strcmp(o->name, "allow-upstream") == 0;
+		unsigned *n = up ? &r->nallow_upstream : &r->nallow;
+		if (*n == LIST_MAX) {
+			fprintf(stderr, "ringcap run: --%s: given too many times\n", o->name);
 			return -EINVAL;
 		}
-		rc = rc_parse_cidr(val, &r->allow[r->nallow], err, sizeof(err));
+		rc = rc_parse_cidr(val, &(up ? r->allow_upstream : r->allow)[*n], err, sizeof(err));
 		if (rc == 0) {
-			r->nallow++;
+			(*n)++;
 			return 0;
 		}
+		break;
+	}
+	case K_AUTH:
+		rc = set_auth(o, val, r, err, sizeof(err));
+		break;
+	case K_PORTS:
+		rc = rc_parse_ports(val, r->connect_ports, ENG_CONNECT_PORTS_MAX,
+				    &r->eng.nconnect_ports, err, sizeof(err));
+		r->eng.connect_ports = r->connect_ports;
+		break;
+	case K_IDENT:
+		if (strcmp(val, "auth") == 0 || strcmp(val, "address") == 0) {
+			r->eng.identify_by = val[1] == 'u' ? ENG_ID_AUTH : ENG_ID_ADDRESS;
+			return 0;
+		}
+		snprintf(err, sizeof(err), "'%s' is neither auth nor address", val);
+		rc = -EINVAL;
 		break;
 	case K_STR:
 		if (strcmp(o->name, "keylog") == 0)
@@ -334,6 +394,11 @@ static int parse_run(int argc, char **argv, struct run_opts *r)
 		r->eng.allow = r->allow;
 		r->eng.nallow = r->nallow;
 	}
+	r->eng.allow_upstream = r->allow_upstream;
+	r->eng.nallow_upstream = r->nallow_upstream;
+	r->eng.users = r->users;
+	r->eng.nusers = r->nusers;
+	memcpy(&r->eng.control, &r->control, sizeof(r->control));
 	return check_run(r);
 }
 
@@ -500,14 +565,23 @@ static int plane_setup(struct run_opts *r, struct rc_tls *t, unsigned workers,
 	return 0;
 }
 
+static int run_daemon(struct run_opts *rp, const struct rc_filter *filter);
+
 static int run_main(int argc, char **argv, const struct rc_filter *filter)
 {
 	struct run_opts r = { .data_dir = "./ringcap-data", .max_body = 16u << 20 };
 	eng_config_defaults(&r.eng);
 	char cerr[128];
 	rc_parse_addr("127.0.0.1:5560", &r.control, &r.control_len, cerr, sizeof(cerr));
-	if (parse_run(argc, argv, &r) < 0)
-		return 2;
+	int rc = parse_run(argc, argv, &r) < 0 ? 2 : run_daemon(&r, filter);
+	free(r.users);
+	return rc;
+}
+
+/* Starts everything `run` asked for and waits for SIGINT or SIGTERM. */
+static int run_daemon(struct run_opts *rp, const struct rc_filter *filter)
+{
+	struct run_opts r = *rp;
 	if (mkdir(r.data_dir, 0700) < 0 && errno != EEXIST) {
 		fprintf(stderr, "ringcap run: cannot create data directory '%s': %s\n",
 			r.data_dir, strerror(errno));
