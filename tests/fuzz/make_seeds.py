@@ -119,6 +119,31 @@ def proxy_seeds():
     write(d, "pipeline", b"\x00\x00" + get + get + get + b"|UP|" + ok)
 
 
+def access_seeds():
+    """tests/engine/access_fuzz.c (engine/access.c, --auth and ACLs): byte 0
+    odd = a credential line, even = a request head (bit 1: --auth on, bit
+    2: --identify-by auth, bits 3+: client address)."""
+    d = out_dir("access")
+    for i, line in enumerate([b"alice:s3cret", b"bob:pw", b"user:pass:with:colons",
+                              b"spaced user:a b", b":nouser", b"nopass", b"u:" + b"p" * 300]):
+        write(d, "cred%d" % i, b"\x01" + line)
+    heads = [
+        b"GET http://a/ HTTP/1.1\r\nHost: a\r\nProxy-Authorization: Basic YWxpY2U6czNjcmV0\r\n\r\n",
+        b"GET http://a/ HTTP/1.1\r\nHost: a\r\nProxy-Authorization: Basic Ym9iOnd4\r\n\r\n",
+        b"GET http://a/ HTTP/1.1\r\nHost: a\r\nProxy-Authorization: Bearer x\r\n\r\n",
+        b"GET http://a/ HTTP/1.1\r\nHost: a\r\nProxy-Authorization: Basic !!!\r\n"
+        b"Proxy-Authorization: Basic YWxpY2U6czNjcmV0\r\n\r\n",
+        b"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\nProxy-Authorization: basic "
+        b"YWxpY2U6czNjcmV0\r\n\r\n",
+        b"CONNECT a:22 HTTP/1.1\r\nHost: a:22\r\n\r\n",
+        b"GET http://169.254.169.254/ HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET http://127.0.0.1:5560/metrics HTTP/1.1\r\nHost: x\r\n\r\n",
+    ]
+    for i, h in enumerate(heads):
+        for mode in (0, 2, 4, 6 | (10 << 3)):
+            write(d, "head%d-%d" % (i, mode), bytes([mode & 0xfe]) + h)
+
+
 def hello(sni=None, alpn=None, maxver=None, ciphers=None):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
@@ -282,6 +307,7 @@ def main():
     a = ap.parse_args()
     http_seeds()
     proxy_seeds()
+    access_seeds()
     tls_seeds()
     opts_seeds()
     onboard_seeds()

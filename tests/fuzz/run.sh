@@ -19,6 +19,7 @@ declare -A bin=(
   [h1_split]=tests/engine/h1_split_fuzz
   [proxy]=tests/engine/proxy_fuzz
   [onboard]=tests/engine/onboard_fuzz
+  [access]=tests/engine/access_fuzz
   [opts]=tests/tools/opts_fuzz
   [tls_clienthello]=tests/tls/tls_clienthello_fuzz
   [tls_server]=tests/tls/tls_server_fuzz
@@ -28,7 +29,8 @@ declare -A bin=(
   [spec_text]=tests/filter/spec_text_fuzz
 )
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(http1 response h1_split proxy onboard opts tls_clienthello
+named=${#targets[@]}
+[ "$named" -eq 0 ] && targets=(http1 response h1_split proxy onboard access opts tls_clienthello
   tls_server segment spec_cli spec_json spec_text)
 scratch=$(mktemp -d /tmp/ringcap-fuzzrun-XXXXXX)
 # the tls and persist drivers make their temporary directories in here
@@ -37,7 +39,13 @@ mkdir -p tests/fuzz/artifacts
 fail=0; ran=0
 for t in "${targets[@]}"; do
   exe="$build/${bin[$t]:-none}"
-  if [ ! -x "$exe" ]; then echo "fuzz $t: no binary $exe"; fail=$((fail+1)); continue; fi
+  if [ ! -x "$exe" ]; then
+    # a target of a module this branch does not have yet is skipped; one
+    # asked for by name must exist
+    echo "fuzz $t: not built ($exe)"
+    [ "$named" -gt 0 ] && fail=$((fail+1))
+    continue
+  fi
   mkdir -p "$scratch/$t"
   dict=(); [ -f "tests/fuzz/$t/$t.dict" ] && dict=(-dict="tests/fuzz/$t/$t.dict")
   log="$scratch/$t.log"
