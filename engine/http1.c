@@ -360,8 +360,8 @@ static int ck_trailer(struct h1_chunks *ck, char c, const char **why)
 			return ck_fail(why, c == ':' ? "empty trailer name" : "bare LF in trailer");
 		ck->state = CK_TR_NAME;
 		ck->name_len = 0;
-		/* fall through: c is the name's first byte */
-		/* FALLTHROUGH */
+		/* c is the name's first byte */
+		__attribute__((fallthrough));
 	case CK_TR_NAME:
 		if (c == ':')
 			return ck_trailer_name(ck, why);
