@@ -211,6 +211,8 @@ int h1_parse_head(struct h1_parser *hp, struct h1_msg *m, const char *head,
 	hp->msg = m;
 	hp->done = 0;
 	hp->failed = 0;
+	hp->ll_flags = 0;
+	hp->ll_length = 0;
 
 	llhttp_errno_t err = llhttp_execute(&hp->p, head, len);
 	hp->msg = NULL;
@@ -237,6 +239,14 @@ int h1_parse_head(struct h1_parser *hp, struct h1_msg *m, const char *head,
 		return -EBADMSG;
 	if (hp->p.type == HTTP_RESPONSE && (m->status < 100 || m->status > 599)) {
 		*why = "status code outside 100-599";
+		return -EBADMSG;
+	}
+	if (m->chunked != ((hp->ll_flags & F_CHUNKED) != 0) ||
+	    (m->content_length >= 0) != ((hp->ll_flags & F_CONTENT_LENGTH) != 0) ||
+	    (m->content_length >= 0 && (uint64_t)m->content_length != hp->ll_length)) {
+		/* e.g. "chunked<TAB>": chunked to us, unknown coding to llhttp,
+		 * which would then read the body up to the close */
+		*why = "framing that llhttp reads differently";
 		return -EBADMSG;
 	}
 	memset(&hp->ck, 0, sizeof(hp->ck));
@@ -866,10 +876,13 @@ static int on_value(llhttp_t *p, const char *at, size_t n)
 	return 0;
 }
 
-/* 1 = no body follows. llhttp would read a body after a 204 or 304 that
- * carries Content-Length; RFC 9112 6.3 says they never have one. */
+/* Remembers llhttp's framing for h1_parse_head to compare. 1 = no body
+ * follows: llhttp would read a body after a 204 or 304 that carries
+ * Content-Length; RFC 9112 6.3 says they never have one. */
 static int on_headers_complete(llhttp_t *p)
 {
+	hp_of(p)->ll_flags = p->flags;
+	hp_of(p)->ll_length = p->content_length;
 	if (hp_of(p)->skip_body)
 		return 1;
 	if (p->type == HTTP_RESPONSE && (p->status_code == 204 || p->status_code == 304))

@@ -99,6 +99,8 @@ struct h1_parser {
 	uint8_t done;
 	uint8_t failed;
 	uint8_t chunked;           /* the body is chunked: ck checks it */
+	uint16_t ll_flags;         /* llhttp's framing flags at the head's end */
+	uint64_t ll_length;        /* and its Content-Length then */
 	struct h1_chunks ck;
 };
 
@@ -122,7 +124,10 @@ int h1_scan(struct h1_scan *s, const char *p, size_t len, unsigned max_lines,
 void h1_parser_init(struct h1_parser *hp, bool response,
 		    void (*on_body)(void *, const char *, size_t), void *arg);
 /* Parses one complete head (as h1_scan delimited it) into m. Resets the
- * parser first. Returns 0 or -EBADMSG with *why. */
+ * parser first. The framing we read from the headers must be the framing
+ * llhttp will apply to the body (chunked, Content-Length and its value):
+ * a head the two read differently is refused. Returns 0 or -EBADMSG with
+ * *why. */
 int h1_parse_head(struct h1_parser *hp, struct h1_msg *m, const char *head,
 		  size_t len, const char **why);
 /* Feeds body bytes; returns bytes consumed (all of n, or fewer when the

@@ -238,6 +238,13 @@ static void test_strict_findings(void)
 	/* status codes outside 100-599 */
 	CHECK(parse(&p, "HTTP/1.1 600 X\r\nContent-Length: 0\r\n\r\n", true, &why) < 0);
 	CHECK(parse(&p, "HTTP/1.1 099 X\r\nContent-Length: 0\r\n\r\n", true, &why) < 0);
+	/* h1_split fuzzing: "chunked<TAB>" was chunked to us and an unknown
+	 * coding to llhttp, which then read the body up to the close */
+	CHECK(parse(&p, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\t\r\n\r\n", true, &why) < 0);
+	CHECK(strstr(why, "llhttp") != NULL);
+	CHECK(parse(&p, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked \r\n\r\n", true, &why) == 0);
+	CHECK(parse(&p, "HTTP/1.1 200 OK\r\nContent-Length: 7 \r\n\r\n", true, &why) == 0);
+	CHECK(p.m.content_length == 7);
 	/* Transfer-Encoding in HTTP/1.0 is faulty framing (RFC 9112 6.1) */
 	CHECK(parse(&p, "POST http://a/ HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", false, &why) < 0);
 	CHECK(parse(&p, "HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", true, &why) < 0);

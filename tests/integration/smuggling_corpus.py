@@ -61,6 +61,10 @@ CASES = [
      "OWS around a field value is not part of it (RFC 9110 5.5)"),
     ("te_ows_tab", H + b"Transfer-Encoding:\tchunked\r\n\r\n" + BODY, OK5,
      "HTAB is OWS too"),
+    ("te_trailing_space", H + b"Transfer-Encoding: chunked \r\n\r\n" + BODY, OK5,
+     "trailing OWS"),
+    ("te_trailing_tab", H + b"Transfer-Encoding: chunked\t\r\n\r\n" + BODY, 400,
+     "strict: trailing HTAB is OWS, but llhttp 8.1 does not read it as chunked"),
     ("te_leading_space_line", b"POST http://{A}/echo HTTP/1.1\r\n Transfer-Encoding: chunked"
      b"\r\nHost: {A}\r\n\r\n" + BODY, 400,
      "whitespace before the first field line (RFC 9112 2.2: reject)"),
