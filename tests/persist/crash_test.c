@@ -97,8 +97,8 @@ int main(void)
 			uint16_t w = (uint16_t)(id >> SEG_ID_WORKER_SHIFT);
 			uint64_t k = (id & ((1ull << SEG_ID_WORKER_SHIFT) - 1)) - 1;
 			CHECK(w <= r && k < MAXK);
-			verify_exchange(dir, id, SEED + w, k, 25, SEG_BODY_MAX_DEFAULT, true);
-			if (w == r) {
+			if (w == r) {   /* earlier workers' rows were verified in their round */
+				verify_exchange(dir, id, SEED + w, k, 25, SEG_BODY_MAX_DEFAULT, true);
 				seen[k] = 1;
 				mine++;
 			}
