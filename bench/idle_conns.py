@@ -123,6 +123,8 @@ def start_proxy(args, tmp, port, origin_port, log):
             helptext = ""
         if "--control" in helptext:
             cmd += ["--control", f"127.0.0.1:{benchlib.freeports(1)[0]}"]
+        if "--max-conns-per-client" in helptext:   # every connection is ours
+            cmd += ["--max-conns-per-client", "0"]
         cmd += args.ringcap_args.split()
     elif args.target == "haproxy":
         cfg = benchlib.haproxy_conf(tmp, port, origin_port)

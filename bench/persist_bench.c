@@ -10,7 +10,7 @@
  *      recovery, full index rebuild.
  * usage: persist_bench [N [DIR [--quick]]]  (DIR default /tmp; files removed
  * after unless --quick, which also skips part 1)
- * Also the generator the lead's bench tool can reuse: gen_session().
+ * The exchanges come from bench/realistic.h, shared with bench/gen_session.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,100 +19,10 @@
 
 #include "persist/query.h"
 #include "persist/seg.h"
+#include "bench/realistic.h"
 #include "tests/persist/gen.h"
 
-static const char *words[] = { "alpha", "order", "customer", "payment", "shipping", "status",
-			       "created", "updated", "invoice", "product", "category", "review",
-			       "delivery", "account", "session", "profile", "address", "city" };
-
 static double secs(uint64_t a, uint64_t b) { return (double)(b - a) / 1e9; }
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-/* A realistic body: JSON records with varying values, HTML, or bytes that
- * are already compressed (gzip/br on the wire, stored as received). */
-static size_t real_body(uint64_t *rng, int kind, uint8_t *p, size_t cap)
-{
-	size_t n = 0;
-	if (kind == 2) {
-		size_t len = 500 + gen_mix(*rng) % 6000;
-		for (size_t i = 0; i < len && i < cap; i++)
-			p[n++] = (uint8_t)(*rng = gen_mix(*rng));
-		return n;
-	}
-	size_t want = 200 + (*rng = gen_mix(*rng)) % 8000;
-	if (kind == 0)
-		n += (size_t)snprintf((char *)p, cap, "{\"data\":[");
-	else
-		n += (size_t)snprintf((char *)p, cap, "<!doctype html><html><head><title>Shop</title>"
-				      "<link rel=stylesheet href=/s.css></head><body><ul>");
-	while (n < want && n + 400 < cap) {
-		uint64_t r = *rng = gen_mix(*rng);
-		if (kind == 0)
-			n += (size_t)snprintf((char *)p + n, cap - n,
-				"{\"id\":%u,\"uuid\":\"%08x-%04x-4%03x\",\"name\":\"%s %s\",\"email\":"
-				"\"%s.%u@example.com\",\"created\":\"2026-11-%02uT%02u:%02u:%02uZ\","
-				"\"price\":%u.%02u,\"tags\":[\"%s\",\"%s\"],\"active\":%s},",
-				(unsigned)(r % 1000000), (unsigned)r, (unsigned)(r >> 32) & 0xffff,
-				(unsigned)(r >> 48) & 0xfff, words[r % 18], words[(r >> 5) % 18],
-				words[(r >> 10) % 18], (unsigned)(r >> 20) % 1000,
-				(unsigned)(r >> 3) % 28 + 1, (unsigned)(r >> 7) % 24,
-				(unsigned)(r >> 11) % 60, (unsigned)(r >> 17) % 60,
-				(unsigned)(r >> 23) % 500, (unsigned)(r >> 29) % 100,
-				words[(r >> 33) % 18], words[(r >> 38) % 18], (r >> 43) & 1 ? "true" : "false");
-		else
-			n += (size_t)snprintf((char *)p + n, cap - n,
-				"<li class=\"item\"><a href=\"/%s/%u\">%s %s</a><span class=price>%u.%02u"
-				"</span><img src=\"/img/%08x.jpg\" alt=\"%s\"></li>\n",
-				words[r % 18], (unsigned)(r >> 8) % 100000, words[(r >> 13) % 18],
-				words[(r >> 18) % 18], (unsigned)(r >> 23) % 500, (unsigned)(r >> 29) % 100,
-				(unsigned)(r >> 32), words[(r >> 40) % 18]);
-	}
-	return n < cap ? n : cap;
-}
-
-static uint64_t writer_ns; /* time spent inside persist calls only */
-
-/* Writes one exchange k (fields from gen.h, bodies from real_body). */
-static void put_exchange(struct seg_writer *w, uint64_t seed, uint64_t k, bool small)
-{
-	static uint8_t body[16384], rbody[16384];
-	struct gen_x g;
-	gen_exchange(seed, k, 0, &g);
-	uint64_t rng = gen_mix(seed ^ (k * 2654435761u));
-	int kind = (int)(rng % 20);
-	kind = kind < 10 ? 0 : kind < 13 ? 1 : kind < 18 ? 2 : 3; /* 3: no body */
-	struct seg_xch_begin b = {
-		.start_ns = g.start_ns, .scheme = g.scheme, .http_version = 11, .port = g.port,
-		.flags = g.flags, .method = g.method, .method_len = strlen(g.method), .host = g.host,
-		.host_len = strlen(g.host), .url = g.url, .url_len = strlen(g.url),
-		.req_head = g.req_head, .req_head_len = g.req_head_len, .client = g.client,
-	};
-	struct seg_xch *x;
-	size_t rb = 0, sb = 0;
-	if (g.method[0] == 'P')
-		rb = real_body(&rng, 0, rbody, small ? 300 : sizeof(rbody));
-	if (kind != 3)
-		sb = real_body(&rng, kind, body, small ? 600 : sizeof(body));
-	uint64_t t0 = mono_ns();
-	CHECK_RC(seg_xch_begin(w, &b, &x, NULL));
-	if (rb)
-		CHECK_RC(seg_xch_body(w, x, SEG_DIR_REQ, rbody, rb));
-	CHECK_RC(seg_xch_resp_head(w, x, g.status, g.reason, strlen(g.reason), g.resp_head,
-				   g.resp_head_len, kind == 1 ? SEG_T_HTML : SEG_T_JSON));
-	if (sb)
-		CHECK_RC(seg_xch_body(w, x, SEG_DIR_RESP, body, sb));
-	struct seg_xch_end e = { .status = g.status, .t = g.t,
-				 .wire = { g.req_head_len, rb, g.resp_head_len, sb } };
-	CHECK_RC(seg_xch_end(w, x, &e));
-	writer_pump(w, false);
-	writer_ns += mono_ns() - t0;
-}
 
 static void bench_compression(const char *base)
 {
@@ -134,7 +44,7 @@ static void bench_compression(const char *base)
 			CHECK_RC(seg_writer_open(&c, now_wall_ns(), &w));
 			writer_ns = 0;
 			for (uint64_t k = 0; k < n; k++)
-				put_exchange(w, 77, k, false);
+				put_exchange(w, 77, k, false, false);
 			uint64_t t0 = mono_ns();
 			CHECK_RC(seg_writer_flush_sync(w));
 			uint64_t t1 = mono_ns() + writer_ns;
@@ -168,7 +78,7 @@ static void gen_session(const char *dir, uint64_t n)
 		CHECK_RC(seg_writer_open(&c, now_wall_ns(), &w[i]));
 	}
 	for (uint64_t k = 0; k < n; k++)
-		put_exchange(w[k & 1], 99, k, true);
+		put_exchange(w[k & 1], 99, k, true, false);
 	for (int i = 0; i < 2; i++) {
 		CHECK_RC(seg_writer_flush_sync(w[i]));
 		seg_writer_close(w[i]);

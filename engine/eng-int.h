@@ -91,6 +91,7 @@ enum up_state {
 #define SF_UP_TLS    0x40000u /* upstream speaks TLS (pool key) */
 #define SF_INTERCEPT 0x80000u /* client: CONNECT to be intercepted if TLS */
 #define SF_SINK_WAIT 0x100000u /* stopped reading: the capture sink is full */
+#define SF_COUNTED   0x200000u /* client: counted in --max-conns-per-client */
 
 /* Exchange flags kept on the client socket. */
 #define XF_REQ_DONE   0x01u  /* request fully read from the client */
@@ -154,6 +155,8 @@ struct eng_sock {
 	struct sockaddr_storage addr;  /* upstream: where it connects */
 	socklen_t addr_len;
 	struct eng_xchg *x;     /* client: exchange record (pool) */
+	uint8_t name_len;       /* client: --identify-by auth name, 0 = none */
+	char name[ENG_AUTH_USER_MAX];
 	void *sink_h;           /* sink's handle for the exchange */
 };
 
@@ -259,12 +262,35 @@ struct eng {
 	struct eng_worker *w;
 	atomic_bool stopping;
 	struct eng_resolver *resolver;
+	struct eng_access *acc;  /* engine/access.c */
 };
 
 /* engine/resolve.c */
 int eng_resolver_start(struct eng *e, char *err, size_t err_len);
 void eng_resolver_stop(struct eng *e);
 int eng_resolver_submit(struct eng_worker *w, uint32_t slot);
+
+/* engine/access.c: who may use the proxy, and where it may connect */
+struct eng_deny {
+	int status;             /* 403, 407, 429 */
+	enum eng_err err;
+	bool close;             /* answer with Connection: close */
+	char extra[96];         /* header lines to add, each ending in CRLF */
+	char msg[256];          /* text body, ends in a newline */
+};
+int eng_access_start(struct eng *e, char *err, size_t err_len);
+void eng_access_stop(struct eng *e);
+/* Counts a new client connection from c->addr; false: over the cap. */
+bool eng_access_conn_get(struct eng_worker *w, struct eng_sock *c);
+void eng_access_conn_put(struct eng_worker *w, struct eng_sock *c);
+/* Checks a parsed request head (authentication, CONNECT port), names the
+ * client, and blanks the credentials in `head` so that no capture keeps
+ * them. true: go on; false: answer with *d. */
+bool eng_access_request(struct eng_worker *w, struct eng_sock *c, const struct h1_msg *m,
+			char *head, const struct h1_target *t, struct eng_deny *d);
+/* NULL when the proxy may connect to a (a resolved address, with port);
+ * else why not, for a 403. */
+const char *eng_upstream_refused(struct eng_worker *w, const struct sockaddr_storage *a);
 
 /* engine/worker.c */
 int eng_worker_spawn(struct eng_worker *w, int cpu, char *err, size_t err_len);
@@ -282,6 +308,7 @@ void eng_buf_unref(struct eng_worker *w, uint16_t bid);
 void eng_in_consume(struct eng_worker *w, struct eng_sock *s, size_t n);
 size_t eng_in_peek(struct eng_worker *w, struct eng_sock *s, const char **p);
 bool eng_out_full(const struct eng_sock *s);
+bool eng_buf_pressure(const struct eng_worker *w);
 void eng_out_push(struct eng_worker *w, struct eng_sock *s, uint8_t kind, uint16_t id,
 		  const char *p, uint32_t len);
 void eng_out_push_raw(struct eng_sock *s, uint8_t kind, uint16_t id, const char *p, uint32_t len);

@@ -25,6 +25,31 @@
 /* Extra slots used only to answer 503 to clients over the limit. */
 #define ENG_REJECT_SLOTS           64u
 
+/* Client connections one address may hold across all workers; beyond: 503.
+ * A browser opens at most a few tens per proxy and a phone fewer; 1024
+ * leaves room for several devices behind one NAT address while one runaway
+ * client cannot take every slot. Load generators set 0 (off). */
+#define ENG_CONNS_PER_CLIENT_DEFAULT 1024u
+#define ENG_CONNS_PER_CLIENT_MAX   65535u
+
+/* --auth. RFC 7617 credentials; a user name names a device, so 64 bytes is
+ * plenty, and the padded credential stays small enough that comparing it
+ * with every configured user on every request costs microseconds. */
+#define ENG_AUTH_USER_MAX          64u
+#define ENG_AUTH_CRED_MAX          192u     /* user ":" password */
+#define ENG_AUTH_USERS_MAX         256u
+/* Failed logins from one address within the window before its further
+ * attempts get 429 until the window ends: 10 per minute stops guessing and
+ * still forgives a few typos. */
+#define ENG_AUTH_FAIL_MAX_DEFAULT  10u
+#define ENG_AUTH_FAIL_WINDOW_MS    60000u
+/* Addresses tracked for auth failures (direct mapped, shared by workers). */
+#define ENG_AUTH_FAIL_SLOTS        4096u
+/* CONNECT target ports (--connect-ports). */
+#define ENG_CONNECT_PORTS_MAX      64u
+/* Local interface addresses remembered at start-up for loop refusal. */
+#define ENG_LOCAL_ADDRS_MAX        64u
+
 /* Timeouts, milliseconds. */
 #define ENG_HEADER_TIMEOUT_MS      10000u   /* first byte -> end of head (408) */
 #define ENG_IDLE_TIMEOUT_MS        60000u   /* keep-alive / body / tunnel idle */
@@ -62,6 +87,13 @@
  * (ENG_IN_BUFS_MAX + ENG_OUT_SEGS) * buf_size, never by a body's size. */
 #define ENG_IN_BUFS_MAX            8u
 #define ENG_OUT_SEGS               16u
+/* Buffer pressure: once more than 3/4 of a worker's receive buffers are
+ * held, each connection may hold only this many more, so that stalled
+ * transfers (slow upstreams, slow phones) cannot take the whole ring and
+ * starve every other client of the worker. At 24 buffers per stalled
+ * transfer, 43 of them emptied a 1024-buffer ring (docs/hardening.md). */
+#define ENG_IN_BUFS_PRESSURE       1u
+#define ENG_OUT_SEGS_PRESSURE      2u
 
 /* Head buffer pool per worker (heads being read or sent). Exhausted: 503. */
 #define ENG_HEADBUF_DEFAULT        1024u
@@ -100,5 +132,9 @@ _Static_assert((ENG_BUF_COUNT_MAX & (ENG_BUF_COUNT_MAX - 1)) == 0, "ring is a po
 _Static_assert(ENG_BUF_COUNT_MAX <= 65536, "buffer ids are 16 bit in the CQE");
 _Static_assert(ENG_OUT_SEGS <= 64, "one sendmsg takes every queued segment");
 _Static_assert(ENG_TICK_MS < ENG_LINGER_MS, "linger outlives a tick");
+_Static_assert(ENG_AUTH_USER_MAX + 2 <= ENG_AUTH_CRED_MAX, "a user name and a password fit");
+_Static_assert(ENG_AUTH_CRED_MAX <= 65535u, "cred_len is 16 bit");
+_Static_assert(ENG_AUTH_CRED_MAX % 8 == 0, "credentials compare in 64-bit words");
+_Static_assert(ENG_AUTH_USER_MAX <= 255u, "user_len is 8 bit");
 
 #endif

@@ -28,6 +28,10 @@ static const char *const err_names[ENG_ERR_COUNT] = {
 	[ENG_ERR_SHUTDOWN] = "shutdown",
 	[ENG_ERR_TLS_CLIENT] = "tls_client",
 	[ENG_ERR_TLS_UPSTREAM] = "tls_upstream",
+	[ENG_ERR_AUTH] = "auth",
+	[ENG_ERR_AUTH_LIMITED] = "auth_limited",
+	[ENG_ERR_FORBIDDEN] = "forbidden",
+	[ENG_ERR_CLIENT_LIMIT] = "client_limit",
 };
 
 const char *eng_err_name(enum eng_err e)
@@ -47,6 +51,10 @@ static const struct eng_cidr default_allow[] = {
 	{ AF_INET6, 7, { 0xfc } },
 	{ AF_INET6, 10, { 0xfe, 0x80 } },
 };
+
+/* CONNECT goes to HTTPS and plain HTTP only unless --connect-ports says
+ * otherwise: a proxy that tunnels anywhere relays SMTP spam and SSH. */
+static const struct eng_port_range default_connect_ports[] = { { 443, 443 }, { 80, 80 } };
 
 static bool prefix_equal(const uint8_t *a, const uint8_t *b, unsigned bits)
 {
@@ -113,6 +121,11 @@ void eng_config_defaults(struct eng_config *c)
 	c->leaf_cache = ENG_LEAF_CACHE_DEFAULT;
 	c->allow = default_allow;
 	c->nallow = sizeof(default_allow) / sizeof(default_allow[0]);
+	c->max_conns_per_client = ENG_CONNS_PER_CLIENT_DEFAULT;
+	c->auth_fail_max = ENG_AUTH_FAIL_MAX_DEFAULT;
+	c->auth_fail_window_ms = ENG_AUTH_FAIL_WINDOW_MS;
+	c->connect_ports = default_connect_ports;
+	c->nconnect_ports = sizeof(default_connect_ports) / sizeof(default_connect_ports[0]);
 }
 
 /* Every opcode the data plane submits; a kernel without one fails here, at
@@ -236,9 +249,14 @@ int eng_start(struct eng **out, const struct eng_config *c, char *err, size_t er
 		e->w[i].index = i;
 		e->w[i].listen_fd = -1;
 	}
-	rc = eng_resolver_start(e, err, err_len);
+	rc = eng_access_start(e, err, err_len);
 	if (rc < 0)
 		goto out_free;
+	rc = eng_resolver_start(e, err, err_len);
+	if (rc < 0) {
+		eng_access_stop(e);
+		goto out_free;
+	}
 	for (unsigned i = 0; i < e->nworkers; i++) {
 		rc = listen_one(c, true, err, err_len);
 		if (rc < 0)
@@ -292,6 +310,7 @@ void eng_stop(struct eng *e)
 	eng_resolver_stop(e);
 	for (unsigned i = 0; i < e->nworkers; i++)
 		eng_worker_free(&e->w[i]);
+	eng_access_stop(e);
 	free(e->w);
 	free(e);
 }

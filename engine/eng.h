@@ -34,6 +34,26 @@ struct eng_cidr {
 /* True when addr (IPv4, IPv6 or IPv4-mapped IPv6) lies in one of the blocks. */
 bool eng_cidr_match(const struct eng_cidr *list, unsigned n, const struct sockaddr_storage *addr);
 
+/* One --auth credential, "user:password" zero padded to a fixed size so
+ * that checking it takes the same time whatever its length or content. */
+struct eng_user {
+	char cred[ENG_AUTH_CRED_MAX];    /* user ":" password, then zeros */
+	uint16_t cred_len;
+	uint8_t user_len;
+};
+
+/* Fills u from "user:password". User: 1..ENG_AUTH_USER_MAX bytes of
+ * visible ASCII without ':'; password: 1.. bytes without NUL, CR or LF,
+ * the whole under ENG_AUTH_CRED_MAX. 0 or -EINVAL with a sentence in err
+ * that never quotes the password. */
+int eng_user_parse(const char *s, size_t len, struct eng_user *u, char *err, size_t err_len);
+
+/* A range of ports, both ends included. */
+struct eng_port_range { uint16_t lo, hi; };
+
+/* How a client is named in captured exchanges (--identify-by). */
+enum eng_identify { ENG_ID_ADDRESS = 0, ENG_ID_AUTH };
+
 /* Everything `ringcap run` can tune. eng_config_defaults() fills it. */
 struct eng_config {
 	struct sockaddr_storage listen;  /* proxy listener */
@@ -69,6 +89,23 @@ struct eng_config {
 	 * everyone (eng_config_defaults sets loopback and private ranges) */
 	const struct eng_cidr *allow;
 	unsigned nallow;
+	unsigned max_conns_per_client;   /* per client address, all workers; 0 = off */
+	/* --auth: every request must carry one of these in Proxy-Authorization
+	 * (NULL: no authentication). engine/access.c */
+	const struct eng_user *users;
+	unsigned nusers;
+	enum eng_identify identify_by;
+	unsigned auth_fail_max;          /* failures per address per window; 0 = off */
+	unsigned auth_fail_window_ms;
+	/* CONNECT is allowed to these ports only (nconnect_ports 0: any) */
+	const struct eng_port_range *connect_ports;
+	unsigned nconnect_ports;
+	/* upstream addresses refused by default (link-local, metadata) that are
+	 * allowed after all; the proxy's own ports never are */
+	const struct eng_cidr *allow_upstream;
+	unsigned nallow_upstream;
+	/* the control API, never reachable through the proxy (family 0: none) */
+	struct sockaddr_storage control;
 	const struct eng_sink_ops *sink; /* NULL: nothing is captured */
 	void *sink_arg;                  /* passed to sink->open */
 };
@@ -92,6 +129,10 @@ enum eng_err {
 	ENG_ERR_SHUTDOWN,         /* grace period ran out */
 	ENG_ERR_TLS_CLIENT,       /* TLS handshake with the client failed */
 	ENG_ERR_TLS_UPSTREAM,     /* 502, upstream TLS or its certificate */
+	ENG_ERR_AUTH,             /* 407, missing or wrong Proxy-Authorization */
+	ENG_ERR_AUTH_LIMITED,     /* 429, too many auth failures from the address */
+	ENG_ERR_FORBIDDEN,        /* 403, CONNECT port or upstream address refused */
+	ENG_ERR_CLIENT_LIMIT,     /* 503, --max-conns-per-client */
 	ENG_ERR_COUNT
 };
 
@@ -116,6 +157,8 @@ struct eng_xchg {
 	uint64_t dns_ns, connect_ns, request_sent_ns, first_byte_ns, end_ns;
 	const char *method; size_t method_len;
 	const char *url; size_t url_len;  /* as the client sent it */
+	/* --identify-by auth: the Proxy-Authorization user name (NULL: none) */
+	const char *client_name; size_t client_name_len;
 	const char *host; size_t host_len;
 	uint16_t port;
 	uint8_t http_minor;

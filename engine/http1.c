@@ -5,7 +5,9 @@
  * obs-fold, no whitespace before a colon and no NUL; a head that
  * h1_parse_head accepted has at most one Content-Length, no Content-Length
  * next to Transfer-Encoding, and a Transfer-Encoding that is exactly
- * "chunked". llhttp runs with none of its lenient flags.
+ * "chunked" in an HTTP/1.1 message; a chunked body reaches llhttp only
+ * after h1_chunks_scan checked its framing. llhttp runs with none of its
+ * lenient flags.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -17,6 +19,22 @@
 static const char *const hop_by_hop[] = {
 	"connection", "keep-alive", "proxy-connection", "proxy-authorization",
 	"proxy-authenticate", "te", "trailer", "upgrade",
+};
+
+/* h1_chunks states. */
+enum {
+	CK_SIZE = 0,   /* hex digits of a chunk size */
+	CK_EXT,        /* after ';' up to CR */
+	CK_SIZE_LF,    /* CR of the size line seen */
+	CK_DATA,       /* ck->size data bytes left */
+	CK_DATA_CR,    /* CRLF after the data */
+	CK_DATA_LF,
+	CK_TR_START,   /* start of a trailer line (or the final CRLF) */
+	CK_TR_NAME,
+	CK_TR_VALUE,
+	CK_TR_LF,      /* CR of a trailer line seen */
+	CK_END_LF,     /* CR of the final empty line seen */
+	CK_DONE,
 };
 
 static int on_url(llhttp_t *p, const char *at, size_t n);
@@ -63,6 +81,22 @@ static int request_line_byte(struct h1_scan *s, const char *p, size_t i, const c
 	}
 	if ((unsigned char)c <= 0x20 || c == 0x7f) {
 		*why = "control character in request line";
+		return -EBADMSG;
+	}
+	if ((unsigned char)c >= 0x80) {
+		/* RFC 3986: a target is ASCII; raw UTF-8 is percent-encoded */
+		*why = "non-ASCII byte in request line";
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+/* One byte of a status line: the reason phrase is HTAB, SP, VCHAR and
+ * obs-text (RFC 9112 4); a control byte would reach the client as is. */
+static int status_line_byte(char c, const char **why)
+{
+	if (((unsigned char)c < 0x20 && c != '\t') || c == 0x7f) {
+		*why = "control character in status line";
 		return -EBADMSG;
 	}
 	return 0;
@@ -126,7 +160,8 @@ int h1_scan(struct h1_scan *s, const char *p, size_t len, unsigned max_lines,
 			continue;
 		}
 		if (!header_line) {
-			if (s->request && request_line_byte(s, p, i, why) < 0)
+			if (s->request ? request_line_byte(s, p, i, why) < 0
+				       : status_line_byte(c, why) < 0)
 				return -EBADMSG;
 			continue;
 		}
@@ -135,6 +170,10 @@ int h1_scan(struct h1_scan *s, const char *p, size_t len, unsigned max_lines,
 		if (c == ' ' || c == '\t') {
 			*why = i == s->line_start ? "obs-fold (line folding) in header"
 						  : "whitespace before colon in header";
+			return -EBADMSG;
+		}
+		if (c == ':' && i == s->line_start) {
+			*why = "empty header name";
 			return -EBADMSG;
 		}
 		if (c == ':')
@@ -172,6 +211,8 @@ int h1_parse_head(struct h1_parser *hp, struct h1_msg *m, const char *head,
 	hp->msg = m;
 	hp->done = 0;
 	hp->failed = 0;
+	hp->ll_flags = 0;
+	hp->ll_length = 0;
 
 	llhttp_errno_t err = llhttp_execute(&hp->p, head, len);
 	hp->msg = NULL;
@@ -194,13 +235,40 @@ int h1_parse_head(struct h1_parser *hp, struct h1_msg *m, const char *head,
 	}
 	const char *sp = memchr(head, ' ', len);
 	m->start_len = sp ? (uint32_t)(sp - head) : 0;
-	return analyze(m, why);
+	if (analyze(m, why) < 0)
+		return -EBADMSG;
+	if (hp->p.type == HTTP_RESPONSE && (m->status < 100 || m->status > 599)) {
+		*why = "status code outside 100-599";
+		return -EBADMSG;
+	}
+	if (m->chunked != ((hp->ll_flags & F_CHUNKED) != 0) ||
+	    (m->content_length >= 0) != ((hp->ll_flags & F_CONTENT_LENGTH) != 0) ||
+	    (m->content_length >= 0 && (uint64_t)m->content_length != hp->ll_length)) {
+		/* e.g. "chunked<TAB>": chunked to us, unknown coding to llhttp,
+		 * which would then read the body up to the close */
+		*why = "framing that llhttp reads differently";
+		return -EBADMSG;
+	}
+	memset(&hp->ck, 0, sizeof(hp->ck));
+	hp->chunked = m->chunked;
+	return 0;
 }
 
 long h1_parse_body(struct h1_parser *hp, const char *p, size_t n, const char **why)
 {
 	if (hp->done)
 		return 0;
+	if (hp->chunked) {
+		long k = h1_chunks_scan(&hp->ck, p, n, why);
+		if (k < 0)
+			return -EBADMSG;
+		if (k == 0 && n > 0) {
+			/* our check saw the end, llhttp did not: never guess */
+			*why = "chunked framing disagreement";
+			return -EBADMSG;
+		}
+		n = (size_t)k;
+	}
 	llhttp_errno_t err = llhttp_execute(&hp->p, p, n);
 	if (err == HPE_OK)
 		return (long)n;
@@ -228,6 +296,168 @@ int h1_parse_eof(struct h1_parser *hp, const char **why)
 bool h1_body_expected(const struct h1_parser *hp)
 {
 	return !hp->done;
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static int ck_fail(const char **why, const char *msg)
+{
+	*why = msg;
+	return -EBADMSG;
+}
+
+/* Size line bytes: 1..H1_CHUNK_DIGITS_MAX hex digits, then ';' or CR. */
+static int ck_size(struct h1_chunks *ck, char c, const char **why)
+{
+	int v = hexval(c);
+	if (v >= 0) {
+		if (++ck->digits > H1_CHUNK_DIGITS_MAX)
+			return ck_fail(why, "chunk size over 16 hex digits");
+		ck->size = ck->size << 4 | (uint64_t)v;
+		return 0;
+	}
+	if (ck->digits == 0 || (c != ';' && c != '\r'))
+		return ck_fail(why, "invalid character in chunk size");
+	if (ck->size > (uint64_t)INT64_MAX)
+		return ck_fail(why, "chunk size overflows");
+	if (c == ';') {
+		ck->state = CK_EXT;
+		ck->ext_bytes++;
+	} else {
+		ck->state = CK_SIZE_LF;
+	}
+	return 0;
+}
+
+/* A trailer field name is complete (':' seen): framing and routing fields
+ * have no place in a trailer (RFC 9110 6.5.1). */
+static int ck_trailer_name(struct h1_chunks *ck, const char **why)
+{
+	static const char *const banned[] = { "content-length", "transfer-encoding", "host" };
+	for (size_t i = 0; i < sizeof(banned) / sizeof(banned[0]); i++)
+		if (strlen(banned[i]) == ck->name_len &&
+		    memcmp(ck->name, banned[i], ck->name_len) == 0)
+			return ck_fail(why, "framing field in trailer");
+	ck->state = CK_TR_VALUE;
+	return 0;
+}
+
+/* One byte of the trailer section. */
+static int ck_trailer(struct h1_chunks *ck, char c, const char **why)
+{
+	if (++ck->trailer_bytes > H1_TRAILER_MAX)
+		return ck_fail(why, "trailer section too large");
+	if (c == '\0')
+		return ck_fail(why, "NUL byte in trailer");
+	switch (ck->state) {
+	case CK_TR_START:
+		if (c == '\r') {
+			ck->state = CK_END_LF;
+			return 0;
+		}
+		if (c == ' ' || c == '\t')
+			return ck_fail(why, "obs-fold (line folding) in trailer");
+		if (c == ':' || c == '\n')
+			return ck_fail(why, c == ':' ? "empty trailer name" : "bare LF in trailer");
+		ck->state = CK_TR_NAME;
+		ck->name_len = 0;
+		/* c is the name's first byte */
+		__attribute__((fallthrough));
+	case CK_TR_NAME:
+		if (c == ':')
+			return ck_trailer_name(ck, why);
+		if (c == ' ' || c == '\t')
+			return ck_fail(why, "whitespace before colon in trailer");
+		if (c == '\r' || c == '\n')
+			return ck_fail(why, "trailer line without colon");
+		if (ck->name_len < sizeof(ck->name))
+			ck->name[ck->name_len] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+		if (ck->name_len < UINT8_MAX)
+			ck->name_len++;
+		return 0;
+	case CK_TR_VALUE:
+		if (c == '\n')
+			return ck_fail(why, "bare LF in trailer");
+		if (c == '\r')
+			ck->state = CK_TR_LF;
+		return 0;
+	case CK_TR_LF:
+		if (c != '\n')
+			return ck_fail(why, "bare CR in trailer");
+		ck->state = CK_TR_START;
+		return 0;
+	default:   /* CK_END_LF */
+		if (c != '\n')
+			return ck_fail(why, "bare CR after the last chunk");
+		ck->state = CK_DONE;
+		return 0;
+	}
+}
+
+/* One byte of the chunk framing (everything but data bytes). */
+static int ck_byte(struct h1_chunks *ck, char c, const char **why)
+{
+	switch (ck->state) {
+	case CK_SIZE:
+		return ck_size(ck, c, why);
+	case CK_EXT:
+		if (c == '\r') {
+			ck->state = CK_SIZE_LF;
+			return 0;
+		}
+		if (c == '\n')
+			return ck_fail(why, "bare LF in chunk extension");
+		if (++ck->ext_bytes > H1_CHUNK_EXT_MAX)
+			return ck_fail(why, "chunk extensions over 16 KiB");
+		return 0;
+	case CK_SIZE_LF:
+		if (c != '\n')
+			return ck_fail(why, "bare CR in chunk size line");
+		ck->state = ck->size == 0 ? CK_TR_START : CK_DATA;
+		return 0;
+	case CK_DATA_CR:
+		if (c != '\r')
+			return ck_fail(why, "chunk data not followed by CRLF");
+		ck->state = CK_DATA_LF;
+		return 0;
+	case CK_DATA_LF:
+		if (c != '\n')
+			return ck_fail(why, "chunk data not followed by CRLF");
+		ck->state = CK_SIZE;
+		ck->size = 0;
+		ck->digits = 0;
+		return 0;
+	default:
+		return ck_trailer(ck, c, why);
+	}
+}
+
+long h1_chunks_scan(struct h1_chunks *ck, const char *p, size_t n, const char **why)
+{
+	size_t i = 0;
+	while (i < n && ck->state != CK_DONE) {
+		if (ck->state == CK_DATA) {
+			size_t take = n - i < ck->size ? n - i : (size_t)ck->size;
+			i += take;
+			ck->size -= take;
+			if (ck->size == 0)
+				ck->state = CK_DATA_CR;
+			continue;
+		}
+		if (ck_byte(ck, p[i], why) < 0)
+			return -EBADMSG;
+		i++;
+	}
+	return (long)i;
 }
 
 /* Host name or IPv4 literal characters; IPv6 literals are bracketed. */
@@ -477,6 +707,11 @@ static int analyze(struct h1_msg *m, const char **why)
 		*why = "Content-Length together with Transfer-Encoding";
 		return -EBADMSG;
 	}
+	if (te && m->minor == 0) {
+		/* RFC 9112 6.1: faulty framing; 1.0 peers may not know chunked */
+		*why = "Transfer-Encoding in an HTTP/1.0 message";
+		return -EBADMSG;
+	}
 	return 0;
 }
 
@@ -641,10 +876,13 @@ static int on_value(llhttp_t *p, const char *at, size_t n)
 	return 0;
 }
 
-/* 1 = no body follows. llhttp would read a body after a 204 or 304 that
- * carries Content-Length; RFC 9112 6.3 says they never have one. */
+/* Remembers llhttp's framing for h1_parse_head to compare. 1 = no body
+ * follows: llhttp would read a body after a 204 or 304 that carries
+ * Content-Length; RFC 9112 6.3 says they never have one. */
 static int on_headers_complete(llhttp_t *p)
 {
+	hp_of(p)->ll_flags = p->flags;
+	hp_of(p)->ll_length = p->content_length;
 	if (hp_of(p)->skip_body)
 		return 1;
 	if (p->type == HTTP_RESPONSE && (p->status_code == 204 || p->status_code == 304))

@@ -7,7 +7,9 @@
  * them alone. Ambiguous framing is refused here, before anything is
  * forwarded: bare LF or CR, obs-fold, whitespace before a colon, NUL,
  * Content-Length with Transfer-Encoding, more than one Content-Length,
- * a Transfer-Encoding other than "chunked".
+ * a Transfer-Encoding other than "chunked", Transfer-Encoding in an
+ * HTTP/1.0 message. Chunked bodies pass a strict framing check of their own
+ * (struct h1_chunks) before llhttp sees them.
  */
 #ifndef RINGCAP_HTTP1_H
 #define RINGCAP_HTTP1_H
@@ -20,6 +22,16 @@
 
 /* Connection header tokens remembered per head: more is a 400/502. */
 #define H1_CONN_TOKENS_MAX 16u
+/* Hex digits of a chunk size, leading zeros included. 16 digits hold any
+ * 64-bit size; longer lines are a parser-differential probe, not a body. */
+#define H1_CHUNK_DIGITS_MAX 16u
+/* Chunk extension bytes (";name=value" after the size) per message. Nothing
+ * uses them, yet every byte is forwarded: a cap stops them being a channel
+ * for unbounded, unframed data (issue 7: "<= 16 KiB total"). */
+#define H1_CHUNK_EXT_MAX (16u * 1024)
+/* Bytes of the trailer section after the last chunk: trailers are
+ * forwarded unchanged, so they get a bound like a head does. */
+#define H1_TRAILER_MAX (16u * 1024)
 
 /* Incremental head scanner state; zero it to start a head. */
 struct h1_scan {
@@ -59,6 +71,22 @@ struct h1_msg {
 	struct { uint32_t off, len; } conn_tok[H1_CONN_TOKENS_MAX];
 };
 
+/* Strict chunked framing, checked on the raw bytes before llhttp: a size of
+ * 1..16 hex digits that fits in int64_t, extensions within
+ * H1_CHUNK_EXT_MAX, CRLF after every line and chunk, and trailer lines with
+ * the same rules as head lines (no obs-fold, no whitespace before the
+ * colon, no NUL, no empty name) and no framing field (Content-Length,
+ * Transfer-Encoding, Host). Zeroed by h1_parse_head. */
+struct h1_chunks {
+	uint64_t size;        /* chunk size being read / data left */
+	uint32_t ext_bytes;   /* extension bytes so far in this message */
+	uint32_t trailer_bytes;
+	uint8_t state;        /* CK_* in http1.c */
+	uint8_t digits;
+	uint8_t name_len;     /* trailer field name so far (capped) */
+	char name[20];        /* its first bytes, lower case */
+};
+
 /* llhttp with the callbacks ringcap needs. `on_body` gets decoded body
  * bytes (chunk framing removed); `done` is set at message end, where the
  * parser pauses so that the caller knows where the next message starts. */
@@ -70,6 +98,10 @@ struct h1_parser {
 	uint8_t skip_body;         /* response to HEAD: no body follows */
 	uint8_t done;
 	uint8_t failed;
+	uint8_t chunked;           /* the body is chunked: ck checks it */
+	uint16_t ll_flags;         /* llhttp's framing flags at the head's end */
+	uint64_t ll_length;        /* and its Content-Length then */
+	struct h1_chunks ck;
 };
 
 /* Request target. */
@@ -92,12 +124,20 @@ int h1_scan(struct h1_scan *s, const char *p, size_t len, unsigned max_lines,
 void h1_parser_init(struct h1_parser *hp, bool response,
 		    void (*on_body)(void *, const char *, size_t), void *arg);
 /* Parses one complete head (as h1_scan delimited it) into m. Resets the
- * parser first. Returns 0 or -EBADMSG with *why. */
+ * parser first. The framing we read from the headers must be the framing
+ * llhttp will apply to the body (chunked, Content-Length and its value):
+ * a head the two read differently is refused. Returns 0 or -EBADMSG with
+ * *why. */
 int h1_parse_head(struct h1_parser *hp, struct h1_msg *m, const char *head,
 		  size_t len, const char **why);
 /* Feeds body bytes; returns bytes consumed (all of n, or fewer when the
- * message ended: hp->done), or -EBADMSG with *why. */
+ * message ended: hp->done), or -EBADMSG with *why. A chunked body passes
+ * h1_chunks_scan first: nothing of a call is consumed when it fails. */
 long h1_parse_body(struct h1_parser *hp, const char *p, size_t n, const char **why);
+/* Checks chunked framing in [p, p+n). Returns the bytes that belong to
+ * this message (n, or fewer when the message ends inside), or -EBADMSG
+ * with *why. Exposed for tests and the fuzz targets. */
+long h1_chunks_scan(struct h1_chunks *ck, const char *p, size_t n, const char **why);
 /* The peer closed: ends a close-delimited body. 0 or -EBADMSG. */
 int h1_parse_eof(struct h1_parser *hp, const char **why);
 /* True when the message needs no more bytes after its head. */

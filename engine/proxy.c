@@ -44,6 +44,10 @@ static const char rejected_503[] =
 	"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
 	"Content-Length: 38\r\nConnection: close\r\n\r\n"
 	"ringcap: too many connections, retry\r\n";
+static const char client_limit_503[] =
+	"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+	"Content-Length: 74\r\nConnection: close\r\n\r\n"
+	"ringcap: too many connections from your address (--max-conns-per-client)\r\n";
 
 static struct eng_sock *peer_of(struct eng_worker *w, struct eng_sock *s)
 {
@@ -60,6 +64,14 @@ static bool in_empty(struct eng_worker *w, struct eng_sock *s)
 static const struct eng_sink_ops *sink(struct eng_worker *w)
 {
 	return w->e->cfg.sink;
+}
+
+/* No room for more body bytes toward s; under buffer pressure a plain
+ * socket gets only a small share (ENG_OUT_SEGS_PRESSURE). */
+static bool body_full(struct eng_worker *w, const struct eng_sock *s)
+{
+	return eng_out_full(s) ||
+	       (s->tls == NULL && s->out_n >= ENG_OUT_SEGS_PRESSURE && eng_buf_pressure(w));
 }
 
 static uint64_t since(const struct eng_sock *c)
@@ -105,25 +117,32 @@ static void on_resp_body(void *arg, const char *at, size_t n)
 
 /* ---- accept, local answers ---- */
 
+/* Answers a new connection with a canned 503 and closes it. */
+static void reject(struct eng_worker *w, struct eng_sock *c, enum eng_err why,
+		   const char *answer, size_t len)
+{
+	w->c.conns_rejected++;
+	w->c.errors[why]++;
+	if (w->rejecting >= ENG_REJECT_SLOTS) {
+		eng_sock_close(w, c);   /* a flood: no answer, just close */
+		return;
+	}
+	/* answered and lingering, it no longer counts against max-conns */
+	w->rejecting++;
+	c->flags |= SF_REJECTED;
+	eng_out_push(w, c, SEG_CONST, 0, answer, (uint32_t)len);
+	c->flags |= SF_FLUSHCLOSE;
+	c->state = C_LINGER;
+	eng_flush(w, c);
+}
+
 void px_accepted(struct eng_worker *w, struct eng_sock *c)
 {
 	cur_w = w;
 	c->state = C_IDLE;
 	h1_parser_init(&c->hp, false, on_req_body, c);
 	if (w->clients - w->rejecting > w->e->cfg.max_conns || w->draining) {
-		w->c.conns_rejected++;
-		w->c.errors[ENG_ERR_OVERLOAD]++;
-		if (w->rejecting >= ENG_REJECT_SLOTS) {
-			eng_sock_close(w, c);   /* a flood: no answer, just close */
-			return;
-		}
-		/* answered and lingering, it no longer counts against max-conns */
-		w->rejecting++;
-		c->flags |= SF_REJECTED;
-		eng_out_push(w, c, SEG_CONST, 0, rejected_503, sizeof(rejected_503) - 1);
-		c->flags |= SF_FLUSHCLOSE;
-		c->state = C_LINGER;
-		eng_flush(w, c);
+		reject(w, c, ENG_ERR_OVERLOAD, rejected_503, sizeof(rejected_503) - 1);
 		return;
 	}
 	socklen_t len = sizeof(c->addr);
@@ -131,6 +150,10 @@ void px_accepted(struct eng_worker *w, struct eng_sock *c)
 	if (w->e->cfg.allow && !eng_cidr_match(w->e->cfg.allow, w->e->cfg.nallow, &c->addr)) {
 		w->c.conns_denied++;   /* not in --allow: no answer at all */
 		eng_sock_close(w, c);
+		return;
+	}
+	if (!eng_access_conn_get(w, c)) {
+		reject(w, c, ENG_ERR_CLIENT_LIMIT, client_limit_503, sizeof(client_limit_503) - 1);
 		return;
 	}
 	eng_timer_arm(w, c, T_HEADER);
@@ -144,7 +167,9 @@ static const char *reason_of(int status)
 	case 400: return "Bad Request";
 	case 403: return "Forbidden";
 	case 404: return "Not Found";
+	case 407: return "Proxy Authentication Required";
 	case 408: return "Request Timeout";
+	case 429: return "Too Many Requests";
 	case 431: return "Request Header Fields Too Large";
 	case 502: return "Bad Gateway";
 	case 503: return "Service Unavailable";
@@ -153,9 +178,21 @@ static const char *reason_of(int status)
 	}
 }
 
+static void respond_ex(struct eng_worker *w, struct eng_sock *c, int status,
+		       const char *ctype, const char *body, size_t body_len, bool close,
+		       const char *extra);
+
 /* Queues a complete response made by the proxy. The body is text. */
 static void respond(struct eng_worker *w, struct eng_sock *c, int status,
 		    const char *ctype, const char *body, size_t body_len, bool close)
+{
+	respond_ex(w, c, status, ctype, body, body_len, close, "");
+}
+
+/* respond() with extra header lines (each ending in CRLF). */
+static void respond_ex(struct eng_worker *w, struct eng_sock *c, int status,
+		       const char *ctype, const char *body, size_t body_len, bool close,
+		       const char *extra)
 {
 	uint32_t hb = eng_out_full(c) ? ENG_NONE : eng_head_get(w);
 	if (hb == ENG_NONE) {
@@ -165,8 +202,8 @@ static void respond(struct eng_worker *w, struct eng_sock *c, int status,
 	char *p = eng_head_ptr(w, hb);
 	bool head_only = c->xflags & XF_HEAD_REQ;
 	int n = snprintf(p, w->head_size, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
-			 "Content-Length: %zu\r\nVia: 1.1 ringcap\r\n%s\r\n",
-			 status, reason_of(status), ctype, body_len,
+			 "Content-Length: %zu\r\nVia: 1.1 ringcap\r\n%s%s\r\n",
+			 status, reason_of(status), ctype, body_len, extra,
 			 close ? "Connection: close\r\n" : "");
 	if (n < 0 || (size_t)n + body_len > w->head_size)
 		body_len = 0;
@@ -220,6 +257,21 @@ static void fail(struct eng_worker *w, struct eng_sock *c, enum eng_err err,
 		return;
 	}
 	respond(w, c, status, "text/plain; charset=utf-8", msg, (size_t)n, true);
+	exchange_end(w, c);
+}
+
+/* An access refusal decided by engine/access.c (407, 429, 403), answered
+ * here; the connection stays open when the request has no body left. */
+static void deny(struct eng_worker *w, struct eng_sock *c, const struct eng_deny *d)
+{
+	if (!c->hp.done || d->close)
+		c->xflags |= XF_CLOSE;
+	w->c.errors[d->err]++;
+	c->x->err = d->err;
+	c->x->flags |= ENG_X_LOCAL;
+	respond_ex(w, c, d->status, "text/plain; charset=utf-8", d->msg, strlen(d->msg),
+		   (c->xflags & XF_CLOSE) != 0, d->extra);
+	c->xflags |= XF_REQ_DONE | XF_RESP_DONE;
 	exchange_end(w, c);
 }
 
@@ -420,6 +472,13 @@ static void start_exchange(struct eng_worker *w, struct eng_sock *c, struct eng_
 static void connect_start(struct eng_worker *w, struct eng_sock *u)
 {
 	struct eng_sock *c = peer_of(w, u);
+	/* on the resolved address: no name can sneak past */
+	const char *refused = eng_upstream_refused(w, &u->addr);
+	if (refused) {
+		fail(w, c, ENG_ERR_FORBIDDEN, 403, "ringcap: refused to connect to %s:%u: %s",
+		     u->host, u->port, refused);
+		return;
+	}
 	int fd = socket(u->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		fail(w, c, ENG_ERR_CONNECT, 502, "ringcap: cannot connect to %s:%u: %s",
@@ -723,6 +782,11 @@ static void request_head(struct eng_worker *w, struct eng_sock *c)
 	fill_xchg(w, c, &m);
 	if (c->tls)
 		c->x->flags |= ENG_X_TLS;
+	struct eng_deny d;
+	if (!eng_access_request(w, c, &m, head, &t, &d)) {
+		deny(w, c, &d);
+		return;
+	}
 	if (sink(w) && sink(w)->begin)
 		c->sink_h = sink(w)->begin(w->sink_ctx, c->x, head, c->head_len);
 	if (!c->tls && !t.origin_form && !connect && w->e->cfg.onboard &&
@@ -867,7 +931,7 @@ static void request_body(struct eng_worker *w, struct eng_sock *c)
 {
 	struct eng_sock *u = peer_of(w, c);
 	for (unsigned iter = 0; iter < ENG_OUT_SEGS && !(c->xflags & XF_REQ_DONE); iter++) {
-		if (u == NULL || eng_out_full(u))
+		if (u == NULL || body_full(w, u))
 			return;
 		const char *p, *why = NULL;
 		size_t avail = eng_in_peek(w, c, &p);
@@ -897,7 +961,7 @@ static void tunnel_fin(struct eng_worker *w, struct eng_sock *a, struct eng_sock
 /* Bytes both ways, after CONNECT or a 101. */
 static void tunnel_pump(struct eng_worker *w, struct eng_sock *from, struct eng_sock *to)
 {
-	for (unsigned iter = 0; iter < ENG_OUT_SEGS && !eng_out_full(to); iter++) {
+	for (unsigned iter = 0; iter < ENG_OUT_SEGS && !body_full(w, to); iter++) {
 		const char *p;
 		size_t n = eng_in_peek(w, from, &p);
 		if (n == 0)
@@ -1198,7 +1262,7 @@ static void response_head(struct eng_worker *w, struct eng_sock *u, struct eng_s
 static void response_body(struct eng_worker *w, struct eng_sock *u, struct eng_sock *c)
 {
 	for (unsigned iter = 0; iter < ENG_OUT_SEGS && !(c->xflags & XF_RESP_DONE); iter++) {
-		if (eng_out_full(c))
+		if (body_full(w, c))
 			return;
 		const char *p, *why = NULL;
 		size_t avail = eng_in_peek(w, u, &p);
@@ -1518,6 +1582,8 @@ void px_timeout(struct eng_worker *w, struct eng_sock *s)
 void px_closed(struct eng_worker *w, struct eng_sock *s)
 {
 	cur_w = w;
+	if (s->flags & SF_COUNTED)
+		eng_access_conn_put(w, s);
 	if (s->x) {
 		if (s->sink_h && sink(w)->end)
 			sink(w)->end(w->sink_ctx, s->sink_h, s->x);

@@ -540,10 +540,17 @@ static void recv_done(struct eng_worker *w, struct eng_sock *s, struct io_uring_
 	}
 	if (s->flags & SF_CLOSING)
 		return;
-	if (s->in.count + s->cin.count > ENG_IN_BUFS_MAX)
+	unsigned in_max = eng_buf_pressure(w) ? ENG_IN_BUFS_PRESSURE : ENG_IN_BUFS_MAX;
+	if (s->in.count + s->cin.count > in_max)
 		eng_recv_pause(w, s);
 	if (!more)
 		eng_recv_arm(w, s);
+}
+
+/* True when most receive buffers are held (see ENG_IN_BUFS_PRESSURE). */
+bool eng_buf_pressure(const struct eng_worker *w)
+{
+	return (uint64_t)w->bufs_out * 4u > (uint64_t)w->e->cfg.buf_count * 3u;
 }
 
 /* ---- sockets ---- */

@@ -181,8 +181,10 @@ int seg_writer_seal(struct seg_writer *w);
 void seg_writer_get_stats(const struct seg_writer *w, struct seg_writer_stats *st);
 /* true while queued or in-flight io remains. */
 bool seg_writer_busy(const struct seg_writer *w);
-/* True when n more body bytes would be stored, not dropped; false means
- * wait for a write to complete (seg_writer_io_done) and ask again. */
+/* True when n more body bytes would be stored, not dropped, with room left
+ * for other exchanges' heads and ends (a frame buffer or a record's worth);
+ * false means wait for a write to complete (seg_writer_io_done) and ask
+ * again. */
 bool seg_writer_room(const struct seg_writer *w, size_t n);
 
 /* ---- reading ---- */

@@ -754,13 +754,18 @@ bool seg_writer_room(const struct seg_writer *w, size_t n)
 {
 	if (w->failed)
 		return true;
-	size_t need = n + (n / SEG_CHUNK_MAX + 1) * (SEG_REC_HDR + 32u);
+	/* Bodies leave a reserve for the heads and ends of every other
+	 * exchange: room for one more record in the open frame, or a second
+	 * free slot beyond the one their own seal takes. Without it a few big
+	 * bodies on a slow disk take every slot and the next small exchange
+	 * is dropped while the bodies merely wait. */
+	size_t need = n + (n / SEG_CHUNK_MAX + 1) * (SEG_REC_HDR + 32u) + SEG_REC_MAX;
 	if (w->raw_cap - w->raw_len >= need)
 		return true;
+	unsigned free_slots = 0;
 	for (uint32_t i = 0; i < SEG_WRITER_SLOTS; i++)
-		if (!w->slots[i].busy)
-			return true;
-	return false;
+		free_slots += !w->slots[i].busy;
+	return free_slots >= 2;
 }
 
 int seg_writer_flush_sync(struct seg_writer *w)

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The whole suite: a -Werror build (gcc), the same suite under
 # AddressSanitizer + UndefinedBehaviorSanitizer, and the fuzz targets built
-# with clang, also -Werror (so both compilers stay clean). Prints one
-# closing line "N passed, N failed".
+# with clang, also -Werror (so both compilers stay clean), then each fuzz
+# target run for a short fixed time on its seeds (tests/fuzz/run.sh,
+# RINGCAP_FUZZ_SECS per target, default 5). Prints one closing line
+# "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 pass=0; fail=0
@@ -23,7 +25,16 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 run_suite plain build -Dwerror_strict=true
 run_suite sanitize build-san -Dwerror_strict=true -Db_sanitize=address,undefined -Db_lundef=false
 if CC=clang meson setup build-fuzz -Dfuzz=true -Dbuildtype=debug -Dwerror_strict=true >/dev/null 2>&1 || [ -f build-fuzz/build.ninja ]; then
-  if ninja -C build-fuzz; then echo "fuzz targets built"; else echo "FUZZ BUILD FAILED"; fail=$((fail+1)); fi
+  if ninja -C build-fuzz; then
+    echo "fuzz targets built"
+    if bash tests/fuzz/run.sh "${RINGCAP_FUZZ_SECS:-5}" build-fuzz; then
+      pass=$((pass+1))
+    else
+      echo "FUZZ RUN FAILED"; fail=$((fail+1))
+    fi
+  else
+    echo "FUZZ BUILD FAILED"; fail=$((fail+1))
+  fi
 else
   echo "FUZZ SETUP FAILED"; fail=$((fail+1))
 fi

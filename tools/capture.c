@@ -270,6 +270,7 @@ static void fill_begin(struct wk *k, const struct eng_xchg *x, const char *head,
 		.method = x->method, .method_len = x->method_len,
 		.host = x->host, .host_len = x->host_len,
 		.req_head = head, .req_head_len = head_len,
+		.client_name = x->client_name, .client_name_len = x->client_name_len,
 	};
 	if (x->method_len == 7 && memcmp(x->method, "CONNECT", 7) == 0) {
 		b->scheme = SEG_SCHEME_TUNNEL;
@@ -296,8 +297,13 @@ static enum flt_verdict verdict(struct wk *k, const struct flt_db *db,
 	char m[FLT_METHOD_LEN_MAX + 1] = "";
 	if (x->method_len < sizeof(m))   /* longer: no method criterion matches */
 		memcpy(m, x->method, x->method_len);
+	char name[SEG_CLIENT_NAME_MAX + 1];
+	size_t nl = x->client_name_len < sizeof(name) ? x->client_name_len : sizeof(name) - 1;
+	if (nl)
+		memcpy(name, x->client_name, nl);
+	name[nl] = '\0';
 	return flt_match_request(db, k->scratch, m, url, url_len,
-				 (const struct sockaddr *)&x->client, NULL);
+				 (const struct sockaddr *)&x->client, nl ? name : NULL);
 }
 
 /* A pending exchange is decided; a rejected one is discarded from the
@@ -585,6 +591,10 @@ static void cap_close(void *ctx)
 		}
 		atomic_store(&h->s->done[k->worker], true);
 	}
+	uint64_t dropped = atomic_load_explicit(&k->st->dropped, memory_order_relaxed);
+	if (dropped)
+		fprintf(stderr, "ringcap: worker %u: %llu exchanges not captured (store full or "
+			"failed)\n", k->worker, (unsigned long long)dropped);
 	atomic_store(&k->st->epoch, OFFLINE);
 	flt_scratch_free(k->scratch);
 	free(k);

@@ -30,11 +30,13 @@
 #include "engine/eng.h"
 #include "engine/onboard.h"
 #include "tools/api.h"
+#include "tools/capture.h"
 #include "tools/control.h"
 #include "tools/http.h"
+#include "tools/metrics.h"
 #include "tools/token.h"
 
-#define CTL_METRICS_MAX 16384u  /* the /metrics text */
+#define CTL_METRICS_MAX RC_METRICS_MAX /* the /metrics text */
 #define CTL_CONNS_MAX 32u       /* connections served at once, a thread each: the
 				 * control plane serves a few people and scripts */
 #define CTL_REQUESTS_MAX 10000u /* requests on one keep-alive connection */
@@ -46,6 +48,7 @@ struct rc_control {
 	atomic_bool stop;
 	const struct eng_onboard_ca *ca;
 	struct rc_api *api;
+	struct rc_capture *capture;
 	char token[RC_TOKEN_HEX + 1]; /* "" = no token needed */
 	_Atomic(struct eng *) eng;
 	atomic_uint live;             /* connection threads running */
@@ -56,58 +59,15 @@ struct ctl_conn {
 	struct rc_http_conn h;
 };
 
-static size_t metrics(struct eng *e, char *out, size_t cap)
+static size_t metrics(struct rc_control *c, struct eng *e, char *out, size_t cap)
 {
 	struct eng_counters k;
+	struct rc_capture_stats cs;
 	eng_counters(e, &k);
-	static const struct { const char *name, *help; size_t off; } m[] = {
-#define M(f, h) { "ringcap_" #f, h, offsetof(struct eng_counters, f) }
-		M(conns_accepted, "client connections accepted"),
-		M(conns_open, "client connections open"),
-		M(conns_rejected, "client connections answered 503 (over --max-conns)"),
-		M(conns_denied, "client connections outside --allow"),
-		M(requests, "request heads parsed"),
-		M(responses, "response heads forwarded"),
-		M(tunnels, "CONNECT tunnels"),
-		M(upgrades, "protocol upgrades (WebSocket)"),
-		M(bytes_from_clients, "bytes received from clients"),
-		M(bytes_to_clients, "bytes queued to clients"),
-		M(bytes_from_upstreams, "bytes received from upstreams"),
-		M(bytes_to_upstreams, "bytes queued to upstreams"),
-		M(upstream_connects, "upstream connections made"),
-		M(upstream_reused, "requests on a pooled upstream connection"),
-		M(zc_sends, "zero-copy sends"),
-		M(zc_copied, "zero-copy sends the kernel copied anyway"),
-		M(tls_handshakes, "TLS handshakes with clients"),
-		M(tls_failures, "failed TLS handshakes with clients"),
-		M(tls_cert_rejected, "clients that refused the minted certificate"),
-		M(tls_upstream_handshakes, "TLS handshakes with upstreams"),
-		M(tls_upstream_failures, "failed TLS handshakes with upstreams"),
-#undef M
-	};
-	size_t n = 0;
-	for (size_t i = 0; i < sizeof(m) / sizeof(m[0]) && n < cap; i++) {
-		uint64_t v = *(const uint64_t *)((const char *)&k + m[i].off);
-		const char *type = strcmp(m[i].name, "ringcap_conns_open") == 0 ? "gauge" : "counter";
-		int w = snprintf(out + n, cap - n, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n",
-				 m[i].name, m[i].help, m[i].name, type, m[i].name,
-				 (unsigned long long)v);
-		if (w < 0 || (size_t)w >= cap - n)
-			return n;
-		n += (size_t)w;
-	}
-	int w = snprintf(out + n, cap - n, "# HELP ringcap_errors exchanges that ended in an error\n"
-			 "# TYPE ringcap_errors counter\n");
-	if (w > 0 && (size_t)w < cap - n)
-		n += (size_t)w;
-	for (int i = 1; i < ENG_ERR_COUNT && n < cap; i++) {
-		w = snprintf(out + n, cap - n, "ringcap_errors{kind=\"%s\"} %llu\n",
-			     eng_err_name((enum eng_err)i), (unsigned long long)k.errors[i]);
-		if (w < 0 || (size_t)w >= cap - n)
-			break;
-		n += (size_t)w;
-	}
-	return n;
+	if (c->capture)
+		rc_capture_stats(c->capture, &cs);
+	long n = rc_metrics_text(&k, c->capture ? &cs : NULL, out, cap);
+	return n < 0 ? 0 : (size_t)n;
 }
 
 /* GET /metrics and the CA files. Returns keep-alive. */
@@ -126,7 +86,7 @@ static bool serve_static(struct rc_control *c, struct rc_http_conn *h, const str
 			rc_http_reply(h, 503, "text/plain", "starting\n", 9, keep, rq->head_only, NULL);
 			return keep;
 		}
-		size_t n = metrics(e, text, CTL_METRICS_MAX);
+		size_t n = metrics(c, e, text, CTL_METRICS_MAX);
 		int rc = rc_http_reply(h, 200, "text/plain; version=0.0.4", text, n, keep,
 				       rq->head_only, NULL);
 		free(text);
@@ -256,6 +216,7 @@ int rc_control_start(struct rc_control **out, const struct rc_control_cfg *cfg,
 		return snprintf(err, err_len, "out of memory"), -ENOMEM;
 	c->ca = cfg->ca;
 	c->api = cfg->api;
+	c->capture = cfg->capture;
 	if (cfg->token)
 		snprintf(c->token, sizeof(c->token), "%s", cfg->token);
 	c->fd = socket(cfg->addr->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);

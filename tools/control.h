@@ -11,6 +11,7 @@
 struct eng;
 struct eng_onboard_ca;
 struct rc_api;
+struct rc_capture;
 struct rc_control;
 
 struct rc_control_cfg {
@@ -18,6 +19,7 @@ struct rc_control_cfg {
 	socklen_t addr_len;
 	const struct eng_onboard_ca *ca; /* NULL: interception off, the CA paths are 404 */
 	struct rc_api *api;              /* NULL: /api/ is 404 */
+	struct rc_capture *capture;      /* NULL: no capture families in /metrics */
 	const char *token;               /* NULL or "": no Authorization needed */
 };
 

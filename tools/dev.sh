@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 BUILD_PKGS=(gcc clang meson ninja-build pkg-config liburing-dev libhyperscan-dev
             libzstd-dev android-libboringssl-dev node-llhttp)
-TEST_PKGS=(curl python3 openssl)
+TEST_PKGS=(curl python3 openssl prometheus)
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 

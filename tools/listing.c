@@ -12,15 +12,6 @@
 
 #include "tools/listing.h"
 
-void rc_iso_time(uint64_t ns, char *buf, size_t len)
-{
-	time_t t = (time_t)(ns / 1000000000u);
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf + n, len - n, ".%03uZ", (unsigned)(ns / 1000000u % 1000u));
-}
-
 void rc_addr_text(const struct seg_addr *a, char *buf, size_t len)
 {
 	char ip[INET6_ADDRSTRLEN] = "";
@@ -73,6 +64,9 @@ void rc_exchange_json(struct rc_buf *b, const struct seg_exchange *x)
 	rc_buf_jstr(b, x->url, strlen(x->url));
 	rc_buf_puts(b, ",\"host\":");
 	rc_buf_jstr(b, x->host, strlen(x->host));
+	rc_buf_puts(b, ",\"client_name\":");   /* --identify-by auth; "" when none */
+	rc_buf_jstr(b, x->client_name ? x->client_name : "",
+		    x->client_name ? strlen(x->client_name) : 0);
 	rc_buf_printf(b, ",\"status\":%u,\"type\":\"%s\",\"client\":\"%s\",\"error\":\"%s\","
 		      "\"request_head\":", x->status, seg_type_name(x->type), client,
 		      seg_error_name(x->error));

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tools/fmt.h"
+
 #include "persist/query.h"
 #include "persist/seg.h"
 #include "persist/ses.h"
@@ -26,7 +28,6 @@ struct rc_clients {
 	bool more;
 };
 
-void rc_iso_time(uint64_t ns, char *buf, size_t len);
 void rc_addr_text(const struct seg_addr *a, char *buf, size_t len);
 
 /* One `ls --json` row: id, time, method, url, host, status, type,

@@ -29,12 +29,15 @@
 #include "tools/capture.h"
 #include "tools/filterargs.h"
 #include "tools/offline.h"
+#include "tools/overview.h"
+#include "tools/cookies.h"
 #include "persist/ses.h"
 #include "engine/onboard.h"
 
 #define RINGCAP_VERSION "0.1.0"
 
-enum opt_kind { K_ADDR, K_UINT, K_SIZE, K_DUR, K_DIR, K_STR, K_LIST, K_FLAG, K_CIDR, K_CTL };
+enum opt_kind { K_ADDR, K_UINT, K_SIZE, K_DUR, K_DIR, K_STR, K_LIST, K_FLAG, K_CIDR, K_CTL,
+		K_AUTH, K_PORTS, K_IDENT };
 
 #define LIST_MAX 64   /* repeatable option values */
 
@@ -49,6 +52,11 @@ struct run_opts {
 	bool no_intercept;
 	struct eng_cidr allow[LIST_MAX];
 	unsigned nallow;
+	struct eng_cidr allow_upstream[LIST_MAX];
+	unsigned nallow_upstream;
+	struct eng_user *users;          /* --auth, --auth-file (heap) */
+	unsigned nusers;
+	struct eng_port_range connect_ports[ENG_CONNECT_PORTS_MAX];
 	struct sockaddr_storage control;
 	socklen_t control_len;
 	const char *session;
@@ -71,7 +79,8 @@ static const struct opt run_table[] = {
 	{ "control", K_CTL, 0, 0, 0, "ADDR:PORT", "control port: CA files, /metrics" },
 	{ "data", K_DIR, 0, 0, 0, "DIR", "data directory (created if missing)" },
 	{ "session", K_STR, 0, 0, 0, "NAME",
-	  "capture every exchange into a new session NAME from start-up" },
+	  "capture every exchange into session NAME from start-up (new, or "
+	  "continued when not stopped)" },
 	{ "max-body", K_SIZE, 0, 0, 1u << 30, "SIZE",
 	  "body bytes stored per direction (more: truncated, flagged)" },
 	{ "no-save-responses", K_FLAG, 0, 0, 0, "",
@@ -80,6 +89,21 @@ static const struct opt run_table[] = {
 	  "capture cookies: keep Cookie/Set-Cookie lines for `ringcap cookies`" },
 	{ "allow", K_CIDR, 0, 0, 0, "CIDR",
 	  "clients allowed to connect (repeatable; replaces the default)" },
+	{ "allow-upstream", K_CIDR, 0, 0, 0, "CIDR",
+	  "link-local/metadata upstreams allowed after all (repeatable)" },
+	{ "auth", K_AUTH, 0, 0, 0, "USER:PASS",
+	  "require Proxy-Authorization Basic (repeatable)" },
+	{ "auth-file", K_AUTH, 0, 0, 0, "FILE", "users for --auth, one user:pass a line" },
+	{ "auth-fail-max", K_UINT, CFG(auth_fail_max), 0, 1000000, "N",
+	  "failed logins per address and window; then 429 (0 = off)" },
+	{ "auth-fail-window", K_DUR, CFG(auth_fail_window_ms), 1, ENG_TIMEOUT_MAX_MS, "DUR",
+	  "window of --auth-fail-max, also how long 429 lasts" },
+	{ "identify-by", K_IDENT, 0, 0, 0, "auth|address",
+	  "name clients by Proxy-Authorization user (no --auth: any user, no password)" },
+	{ "connect-ports", K_PORTS, 0, 0, 0, "LIST",
+	  "ports CONNECT may reach, like 443,80,8000-8999; * = any" },
+	{ "max-conns-per-client", K_UINT, CFG(max_conns_per_client), 0, ENG_CONNS_PER_CLIENT_MAX,
+	  "N", "connections one client address may hold; beyond: 503 (0 = off)" },
 	{ "workers", K_UINT, CFG(workers), 0, ENG_WORKERS_MAX, "N",
 	  "worker threads, one per core (0 = online CPUs)" },
 	{ "max-conns", K_UINT, CFG(max_conns), 1, ENG_CONNS_MAX, "N",
@@ -144,6 +168,8 @@ static void usage(FILE *f)
 		"  sessions    list capture sessions (offline, on --data)\n"
 		"  ls          list a session's exchanges: sort, search, page\n"
 		"  show        one exchange: heads, bodies, timings\n"
+		"  overview    counts and bytes by method, domain, type or status; traffic graph\n"
+		"  cookies     a session's cookies; --jar writes a cookies.txt for curl -b\n"
 		"  fsck        check a session's files; --repair rebuilds indexes\n"
 		"  version     print the version\n"
 		"  help        this text\n", RINGCAP_VERSION);
@@ -158,7 +184,13 @@ static void format_default(const struct opt *o, const struct run_opts *d, char *
 	case K_DIR: snprintf(buf, n, "%s", d->data_dir); break;
 	case K_STR: case K_LIST: snprintf(buf, n, "none"); break;
 	case K_FLAG: snprintf(buf, n, "off"); break;
-	case K_CIDR: snprintf(buf, n, "loopback and private ranges"); break;
+	case K_CIDR:
+		snprintf(buf, n, "%s", strcmp(o->name, "allow") == 0 ? "loopback and private ranges"
+								       : "none");
+		break;
+	case K_AUTH: snprintf(buf, n, "none"); break;
+	case K_PORTS: snprintf(buf, n, "443,80"); break;
+	case K_IDENT: snprintf(buf, n, "address"); break;
 	case K_UINT:
 		if (strcmp(o->name, "workers") == 0)
 			snprintf(buf, n, "%ld (online CPUs)", sysconf(_SC_NPROCESSORS_ONLN));
@@ -203,6 +235,20 @@ static void run_usage(FILE *f, const struct run_opts *d)
 	fprintf(f, "\ncapture %s", rc_filter_usage);
 }
 
+/* --auth USER:PASS and --auth-file FILE add to one list of users. */
+static int set_auth(const struct opt *o, const char *val, struct run_opts *r,
+		    char *err, size_t err_len)
+{
+	if (r->users == NULL) {
+		r->users = calloc(ENG_AUTH_USERS_MAX, sizeof(*r->users));
+		if (r->users == NULL)
+			return snprintf(err, err_len, "out of memory"), -ENOMEM;
+	}
+	if (strcmp(o->name, "auth-file") == 0)
+		return rc_load_auth_file(val, r->users, ENG_AUTH_USERS_MAX, &r->nusers, err, err_len);
+	return rc_add_user(r->users, ENG_AUTH_USERS_MAX, &r->nusers, val, err, err_len);
+}
+
 static int set_opt(const struct opt *o, const char *val, struct run_opts *r)
 {
 	char err[256];
@@ -226,16 +272,35 @@ static int set_opt(const struct opt *o, const char *val, struct run_opts *r)
 		else
 			r->no_save_responses = true;
 		return 0;
-	case K_CIDR:
-		if (r->nallow == LIST_MAX) {
-			fprintf(stderr, "ringcap run: --allow: given too many times\n");
+	case K_CIDR: {
+		bool up = strcmp(o->name, "allow-upstream") == 0;
+		unsigned *n = up ? &r->nallow_upstream : &r->nallow;
+		if (*n == LIST_MAX) {
+			fprintf(stderr, "ringcap run: --%s: given too many times\n", o->name);
 			return -EINVAL;
 		}
-		rc = rc_parse_cidr(val, &r->allow[r->nallow], err, sizeof(err));
+		rc = rc_parse_cidr(val, &(up ? r->allow_upstream : r->allow)[*n], err, sizeof(err));
 		if (rc == 0) {
-			r->nallow++;
+			(*n)++;
 			return 0;
 		}
+		break;
+	}
+	case K_AUTH:
+		rc = set_auth(o, val, r, err, sizeof(err));
+		break;
+	case K_PORTS:
+		rc = rc_parse_ports(val, r->connect_ports, ENG_CONNECT_PORTS_MAX,
+				    &r->eng.nconnect_ports, err, sizeof(err));
+		r->eng.connect_ports = r->connect_ports;
+		break;
+	case K_IDENT:
+		if (strcmp(val, "auth") == 0 || strcmp(val, "address") == 0) {
+			r->eng.identify_by = val[1] == 'u' ? ENG_ID_AUTH : ENG_ID_ADDRESS;
+			return 0;
+		}
+		snprintf(err, sizeof(err), "'%s' is neither auth nor address", val);
+		rc = -EINVAL;
 		break;
 	case K_STR:
 		if (strcmp(o->name, "keylog") == 0)
@@ -329,6 +394,11 @@ static int parse_run(int argc, char **argv, struct run_opts *r)
 		r->eng.allow = r->allow;
 		r->eng.nallow = r->nallow;
 	}
+	r->eng.allow_upstream = r->allow_upstream;
+	r->eng.nallow_upstream = r->nallow_upstream;
+	r->eng.users = r->users;
+	r->eng.nusers = r->nusers;
+	memcpy(&r->eng.control, &r->control, sizeof(r->control));
 	return check_run(r);
 }
 
@@ -468,6 +538,7 @@ static int plane_setup(struct run_opts *r, struct rc_tls *t, unsigned workers,
 		struct rc_session_change ch = RC_SESSION_KEEP;
 		struct ses_meta m;
 		ch.name = r->session;
+		ch.continue_existing = true;
 		if (rc_sessions_start(p->ses, &ch, &m, err, sizeof(err)) < 0) {
 			fprintf(stderr, "ringcap run: --session '%s': %s\n", r->session, err);
 			return -EINVAL;
@@ -486,7 +557,7 @@ static int plane_setup(struct run_opts *r, struct rc_tls *t, unsigned workers,
 	}
 	struct rc_control_cfg cc = { .addr = &r->control, .addr_len = r->control_len,
 				     .ca = t->ca ? &t->onboard : NULL, .api = p->api,
-				     .token = p->token };
+				     .capture = p->cap, .token = p->token };
 	if (rc_control_start(&p->ctl, &cc, err, sizeof(err)) < 0) {
 		fprintf(stderr, "ringcap run: %s\n", err);
 		return -EIO;
@@ -494,14 +565,23 @@ static int plane_setup(struct run_opts *r, struct rc_tls *t, unsigned workers,
 	return 0;
 }
 
+static int run_daemon(struct run_opts *rp, const struct rc_filter *filter);
+
 static int run_main(int argc, char **argv, const struct rc_filter *filter)
 {
 	struct run_opts r = { .data_dir = "./ringcap-data", .max_body = 16u << 20 };
 	eng_config_defaults(&r.eng);
 	char cerr[128];
 	rc_parse_addr("127.0.0.1:5560", &r.control, &r.control_len, cerr, sizeof(cerr));
-	if (parse_run(argc, argv, &r) < 0)
-		return 2;
+	int rc = parse_run(argc, argv, &r) < 0 ? 2 : run_daemon(&r, filter);
+	free(r.users);
+	return rc;
+}
+
+/* Starts everything `run` asked for and waits for SIGINT or SIGTERM. */
+static int run_daemon(struct run_opts *rp, const struct rc_filter *filter)
+{
+	struct run_opts r = *rp;
 	if (mkdir(r.data_dir, 0700) < 0 && errno != EEXIST) {
 		fprintf(stderr, "ringcap run: cannot create data directory '%s': %s\n",
 			r.data_dir, strerror(errno));
@@ -514,6 +594,9 @@ static int run_main(int argc, char **argv, const struct rc_filter *filter)
 	sigaddset(&set, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* a file size limit (RLIMIT_FSIZE) fails the write with EFBIG instead:
+	 * capture stops, traffic flows on */
+	signal(SIGXFSZ, SIG_IGN);
 
 	char err[512];
 	struct rc_tls t = {0};
@@ -588,6 +671,10 @@ int main(int argc, char **argv)
 		return rc_cmd_show(argc - 1, argv + 1);
 	if (strcmp(cmd, "fsck") == 0)
 		return rc_cmd_fsck(argc - 1, argv + 1);
+	if (strcmp(cmd, "overview") == 0)
+		return rc_cmd_overview(argc - 1, argv + 1);
+	if (strcmp(cmd, "cookies") == 0)
+		return rc_cmd_cookies(argc - 1, argv + 1);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
 		printf("ringcap %s\n", RINGCAP_VERSION);
 		return 0;

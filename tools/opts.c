@@ -171,3 +171,105 @@ bad:
 		 "fd00::/8)", s);
 	return -EINVAL;
 }
+
+int rc_parse_ports(const char *s, struct eng_port_range *out, unsigned max, unsigned *n,
+		   char *err, size_t err_len)
+{
+	*n = 0;
+	if (strcmp(s, "*") == 0)
+		return 0;
+	const char *p = s;
+	for (unsigned i = 0; i <= max; i++) {
+		uint64_t lo, hi;
+		int k = digits(p, &lo);
+		if (k <= 0 || lo == 0 || lo > 65535)
+			goto bad;
+		p += k;
+		hi = lo;
+		if (*p == '-') {
+			k = digits(p + 1, &hi);
+			if (k <= 0 || hi < lo || hi > 65535)
+				goto bad;
+			p += 1 + k;
+		}
+		if (*n == max) {
+			snprintf(err, err_len, "'%s' has more than %u ports or ranges", s, max);
+			return -EINVAL;
+		}
+		out[*n].lo = (uint16_t)lo;
+		out[*n].hi = (uint16_t)hi;
+		(*n)++;
+		if (*p == '\0')
+			return 0;
+		if (*p++ != ',')
+			goto bad;
+	}
+bad:
+	snprintf(err, err_len, "'%s' is not a list of ports (like 443,80 or 443,8000-8999, "
+		 "or * for any)", s);
+	return -EINVAL;
+}
+
+static int add_user(struct eng_user *users, unsigned max, unsigned *n, const char *line,
+		    size_t len, char *err, size_t err_len)
+{
+	if (*n == max) {
+		snprintf(err, err_len, "more than %u users", max);
+		return -EINVAL;
+	}
+	int rc = eng_user_parse(line, len, &users[*n], err, err_len);
+	if (rc < 0)
+		return rc;
+	for (unsigned i = 0; i < *n; i++)
+		if (users[i].user_len == users[*n].user_len &&
+		    memcmp(users[i].cred, users[*n].cred, users[i].user_len) == 0) {
+			snprintf(err, err_len, "user '%.*s' is given twice",
+				 (int)users[i].user_len, users[i].cred);
+			return -EINVAL;
+		}
+	(*n)++;
+	return 0;
+}
+
+int rc_load_auth_file(const char *path, struct eng_user *users, unsigned max, unsigned *n,
+		      char *err, size_t err_len)
+{
+	FILE *f = fopen(path, "r");
+	if (f == NULL) {
+		snprintf(err, err_len, "cannot read '%s': %s", path, strerror(errno));
+		return -errno;
+	}
+	char line[1024], why[256];
+	unsigned lineno = 0, before = *n;
+	int rc = 0;
+	/* bounded: each line is one more user, and users are at most max */
+	while (rc == 0 && fgets(line, sizeof(line), f) != NULL) {
+		lineno++;
+		size_t len = strlen(line);
+		if (len == sizeof(line) - 1 && line[len - 1] != '\n') {
+			snprintf(err, err_len, "%s line %u: longer than %zu bytes", path, lineno,
+				 sizeof(line) - 2);
+			rc = -EINVAL;
+			break;
+		}
+		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+			line[--len] = '\0';
+		if (len == 0 || line[0] == '#')
+			continue;
+		rc = add_user(users, max, n, line, len, why, sizeof(why));
+		if (rc < 0)
+			snprintf(err, err_len, "%s line %u: %s", path, lineno, why);
+	}
+	fclose(f);
+	if (rc == 0 && *n == before) {
+		snprintf(err, err_len, "'%s' has no users (lines of user:password)", path);
+		rc = -EINVAL;
+	}
+	return rc;
+}
+
+int rc_add_user(struct eng_user *users, unsigned max, unsigned *n, const char *s,
+		char *err, size_t err_len)
+{
+	return add_user(users, max, n, s, strlen(s), err, err_len);
+}

@@ -22,4 +22,19 @@ int rc_parse_addr(const char *s, struct sockaddr_storage *out, socklen_t *len,
 struct eng_cidr;
 int rc_parse_cidr(const char *s, struct eng_cidr *out, char *err, size_t err_len);
 
+/* "443,80,8000-8999" or "*" (any port: *n = 0). Up to max ranges. */
+struct eng_port_range;
+int rc_parse_ports(const char *s, struct eng_port_range *out, unsigned max, unsigned *n,
+		   char *err, size_t err_len);
+
+/* Appends the users of an --auth-file (one "user:password" a line; blank
+ * lines and lines starting with '#' skipped; CRLF taken) to users[*n..max).
+ * Errors name the file and line, never quote a password. */
+struct eng_user;
+/* Appends one --auth "user:password" (duplicate user names refused). */
+int rc_add_user(struct eng_user *users, unsigned max, unsigned *n, const char *s,
+		char *err, size_t err_len);
+int rc_load_auth_file(const char *path, struct eng_user *users, unsigned max, unsigned *n,
+		      char *err, size_t err_len);
+
 #endif

@@ -14,6 +14,7 @@
 
 #include "filter/flt.h"
 #include "tools/capture.h"
+#include "tools/capsession.h"
 #include "tools/sessions.h"
 
 struct rc_sessions {
@@ -193,6 +194,27 @@ static void default_name(char *buf, size_t cap)
 	strftime(buf, cap, "session-%Y%m%d-%H%M%S", &tm);
 }
 
+/* run --session NAME: a new session, or the same one continued after the
+ * daemon died (recovered first, ids go on; stopped is final). */
+static int start_or_continue(struct rc_sessions *m, const char *name,
+			     const struct ses_settings *st, struct ses_meta *meta, bool *continued,
+			     char *err, size_t errlen)
+{
+	struct rc_capsession cs;
+	int rc = rc_capture_session(m->data_dir, name, st, now_ns(), &cs, err, errlen);
+	if (rc < 0)
+		return rc;
+	*meta = cs.meta;
+	*continued = cs.continued;
+	if (cs.continued)
+		fprintf(stderr, "ringcap: continuing session '%s' (%s): recovered in %.1f ms, "
+			"%llu exchanges completed from the segments, %llu in flight at the crash "
+			"(not stored), %llu torn bytes\n", meta->name, meta->id,
+			(double)cs.recover_ns / 1e6, (unsigned long long)cs.rep.exchanges,
+			(unsigned long long)cs.rep.incomplete, (unsigned long long)cs.rep.torn_bytes);
+	return 0;
+}
+
 int rc_sessions_start(struct rc_sessions *m, const struct rc_session_change *ch,
 		      struct ses_meta *out, char *err, size_t errlen)
 {
@@ -218,7 +240,14 @@ int rc_sessions_start(struct rc_sessions *m, const struct rc_session_change *ch,
 		snprintf(name, sizeof(name), "%s", ch->name);
 	else
 		default_name(name, sizeof(name));
-	rc = ses_create(m->data_dir, name, st, now_ns(), &meta);
+	bool continued = false;
+	if (ch->continue_existing) {
+		rc = start_or_continue(m, name, st, &meta, &continued, err, errlen);
+		if (rc < 0)
+			goto out_db;
+	} else {
+		rc = ses_create(m->data_dir, name, st, now_ns(), &meta);
+	}
 	if (rc < 0) {
 		snprintf(err, errlen, rc == -EEXIST ? "a session named '%s' exists" :
 			 rc == -EINVAL ? "'%s' is not a valid session name (1 to 64 bytes, no '/' "
@@ -226,7 +255,8 @@ int rc_sessions_start(struct rc_sessions *m, const struct rc_session_change *ch,
 		goto out_db;
 	}
 	if ((rc = publish(m, &meta, db, RC_SES_SWAP_WAIT_MS, err, errlen)) < 0) {
-		ses_delete(m->data_dir, meta.id);
+		if (!continued)
+			ses_delete(m->data_dir, meta.id);
 		goto out_db;
 	}
 	m->active = meta;

@@ -41,8 +41,11 @@ struct rc_session_change {
 	int capture_cookies;         /* -1 keep, 0 off, 1 on */
 	int64_t max_body;            /* -1 keep; 1..RC_SES_BODY_MAX bytes */
 	const struct flt_spec *filter; /* NULL: keep; an empty spec: no filter */
+	bool continue_existing;      /* start only: a session of that name that was
+				      * never stopped (the daemon died) is recovered
+				      * and continued (`run --session`) */
 };
-#define RC_SESSION_KEEP { NULL, -1, -1, -1, NULL }
+#define RC_SESSION_KEEP { NULL, -1, -1, -1, NULL, false }
 
 /* defaults: the settings a new session starts with unless told otherwise
  * (from `ringcap run` options). cap: the engine's capture sink state. */

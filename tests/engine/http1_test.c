@@ -23,13 +23,15 @@ static int failures;
 	} \
 } while (0)
 
+/* Room before the guard page: the largest test input is 40000 bytes. */
+#define GUARD_PAGES 16
 static char *guard_base;
 static size_t page;
 
 /* Copies s so that its last byte sits right before the guard page. */
 static const char *guarded(const char *s, size_t n)
 {
-	char *end = guard_base + 4 * page;
+	char *end = guard_base + GUARD_PAGES * page;
 	memcpy(end - n, s, n);
 	return end - n;
 }
@@ -206,6 +208,85 @@ static void test_parse(void)
 	CHECK(h1_parse_eof(&p.hp, &why) < 0);
 }
 
+/* Parses a chunked request head, then feeds body whole; returns what
+ * h1_parse_body returned. */
+static long chunked_body(struct parsed *p, const char *body, size_t n, const char **why);
+#define CHUNKED(p, s, why) chunked_body(p, s, strlen(s), why)
+#define CHUNKED_ALL(p, s, why) (CHUNKED(p, s, why) == (long)strlen(s))
+static long chunked_body(struct parsed *p, const char *body, size_t n, const char **why)
+{
+	CHECK(parse(p, "POST http://a/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+		    false, why) == 0);
+	return h1_parse_body(&p->hp, guarded(body, n), n, why);
+}
+
+/* Findings of the smuggling corpus (tests/integration/smuggling_corpus.py),
+ * each refused here at the unit level. */
+static void test_strict_findings(void)
+{
+	static struct parsed p;
+	static char big[40000];
+	const char *why = NULL;
+	/* an empty header name was kept and forwarded as ": value" */
+	CHECK(scan("GET / HTTP/1.1\r\nHost: a\r\n: 100\r\n\r\n", &why) == -EBADMSG);
+	CHECK(strstr(why, "empty header name") != NULL);
+	/* raw non-ASCII in the request target */
+	CHECK(scan_req("GET http://a/\xc3\xa9 HTTP/1.1\r\n", &why) == -EBADMSG);
+	/* control bytes in a status line */
+	CHECK(scan("HTTP/1.1 200 O\x01K\r\n\r\n", &why) == -EBADMSG);
+	CHECK(scan("HTTP/1.1 200 O\tK\r\n\r\n", &why) > 0);
+	/* status codes outside 100-599 */
+	CHECK(parse(&p, "HTTP/1.1 600 X\r\nContent-Length: 0\r\n\r\n", true, &why) < 0);
+	CHECK(parse(&p, "HTTP/1.1 099 X\r\nContent-Length: 0\r\n\r\n", true, &why) < 0);
+	/* h1_split fuzzing: "chunked<TAB>" was chunked to us and an unknown
+	 * coding to llhttp, which then read the body up to the close */
+	CHECK(parse(&p, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\t\r\n\r\n", true, &why) < 0);
+	CHECK(strstr(why, "llhttp") != NULL);
+	CHECK(parse(&p, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked \r\n\r\n", true, &why) == 0);
+	CHECK(parse(&p, "HTTP/1.1 200 OK\r\nContent-Length: 7 \r\n\r\n", true, &why) == 0);
+	CHECK(p.m.content_length == 7);
+	/* Transfer-Encoding in HTTP/1.0 is faulty framing (RFC 9112 6.1) */
+	CHECK(parse(&p, "POST http://a/ HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", false, &why) < 0);
+	CHECK(parse(&p, "HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", true, &why) < 0);
+	/* chunk sizes: 16 hex digits at most, int64 range */
+	CHECK(CHUNKED_ALL(&p, "0000000000000005\r\nhello\r\n0\r\n\r\n", &why));
+	CHECK(p.hp.done);
+	CHECK(CHUNKED(&p, "00000000000000005\r\nhello\r\n", &why) < 0);
+	CHECK(CHUNKED(&p, "8000000000000000\r\n", &why) < 0);
+	CHECK(CHUNKED_ALL(&p, "7fffffffffffffff\r\nab", &why));
+	/* trailers: the head rules, and no framing fields */
+	CHECK(CHUNKED_ALL(&p, "0\r\nX: y\r\n\r\n", &why));
+	CHECK(p.hp.done);
+	CHECK(CHUNKED(&p, "0\r\nX: y\r\n z\r\n\r\n", &why) < 0);
+	CHECK(CHUNKED(&p, "0\r\nX : y\r\n\r\n", &why) < 0);
+	CHECK(CHUNKED(&p, "0\r\nContent-Length: 5\r\n\r\n", &why) < 0);
+	CHECK(CHUNKED(&p, "0\r\nHOST: x\r\n\r\n", &why) < 0);
+	CHECK(CHUNKED(&p, "0\r\n: y\r\n\r\n", &why) < 0);
+	/* chunk extensions: 16 KiB in total pass, one byte more does not;
+	 * each case also goes in byte by byte */
+	for (int over = 0; over <= 1; over++) {
+		size_t ext = H1_CHUNK_EXT_MAX + (size_t)over, n = 0;
+		for (int c = 0; c < 2; c++) {   /* split over two chunks */
+			size_t part = c == 0 ? ext / 2 : ext - ext / 2;
+			n += (size_t)sprintf(big + n, "1;");
+			memset(big + n, 'e', part - 1);
+			n += part - 1;
+			n += (size_t)sprintf(big + n, "\r\nx\r\n");
+		}
+		n += (size_t)sprintf(big + n, "0\r\n\r\n");
+		long whole = chunked_body(&p, big, n, &why);
+		CHECK(over ? whole < 0 : whole == (long)n);
+		CHECK(parse(&p, "POST http://a/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+			    false, &why) == 0);
+		long got = 0;
+		for (size_t i = 0; i < n && got >= 0 && !p.hp.done; i++) {
+			long r = h1_parse_body(&p.hp, big + i, 1, &why);
+			got = r < 0 ? r : got + r;
+		}
+		CHECK(over ? got < 0 : got == (long)n);
+	}
+}
+
 static void test_target(void)
 {
 	struct h1_target t;
@@ -282,14 +363,15 @@ static void test_rewrite(void)
 int main(void)
 {
 	page = (size_t)sysconf(_SC_PAGESIZE);
-	guard_base = mmap(NULL, 5 * page, PROT_READ | PROT_WRITE,
+	guard_base = mmap(NULL, (GUARD_PAGES + 1) * page, PROT_READ | PROT_WRITE,
 			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (guard_base == MAP_FAILED)
 		return 77;
-	mprotect(guard_base + 4 * page, page, PROT_NONE);
+	mprotect(guard_base + GUARD_PAGES * page, page, PROT_NONE);
 	test_scan();
 	test_request_line();
 	test_parse();
+	test_strict_findings();
 	test_target();
 	test_rewrite();
 	if (failures) {

@@ -121,6 +121,10 @@ class Proxy:
         argv = [RINGCAP_BIN, "run", "--listen", "%s:%d" % (self.host, self.port)]
         if run_has_option("--control"):
             argv += ["--control", "127.0.0.1:%d" % free_port()]
+        if run_has_option("--connect-ports"):
+            # the origins listen on free ports; classes that test the
+            # default (443,80) pass their own --connect-ports (last wins)
+            argv += ["--connect-ports", "*"]
         return argv + ["--data", datadir, "--workers", str(self.workers)] + self.args
 
     def start(self, timeout=20):

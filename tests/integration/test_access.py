@@ -54,8 +54,8 @@ class ControlPort(ProxyCase):
         status, der = self.control("/ca.crt")
         self.assertEqual(der[0], 0x30)   # DER SEQUENCE
         status, text = self.control("/metrics")
-        self.assertRegex(text.decode(), r"(?m)^ringcap_requests [1-9]")
-        self.assertIn(b'ringcap_errors{kind="dns"}', text)
+        self.assertRegex(text.decode(), r"(?m)^ringcap_requests_total [1-9]")
+        self.assertIn(b'ringcap_errors_total{kind="dns"}', text)
 
 
 class BadValue(unittest.TestCase):

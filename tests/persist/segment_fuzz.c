@@ -21,11 +21,11 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static char fz_dir[64];
+static char fz_dir[200];
 
 static void put_file(const char *name, const uint8_t *p, size_t n)
 {
-	char path[128];
+	char path[256];
 	snprintf(path, sizeof(path), "%s/%s", fz_dir, name);
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	if (fd < 0)
@@ -40,7 +40,7 @@ static void clear_dir(void)
 	const char *names[] = { "w000-00000001.seg", "w000-00000001.idx", "w000-00000001.str",
 				"tombstones" };
 	for (int i = 0; i < 4; i++) {
-		char path[128];
+		char path[256];
 		snprintf(path, sizeof(path), "%s/%s", fz_dir, names[i]);
 		unlink(path);
 	}
@@ -49,7 +49,7 @@ static void clear_dir(void)
 static void read_everything(bool rebuild)
 {
 	struct seg_report rep = { 0 };
-	char path[128];
+	char path[256];
 	snprintf(path, sizeof(path), "%s/w000-00000001.seg", fz_dir);
 	seg_segment_check(path, &rep);
 	if (rebuild)
@@ -73,7 +73,9 @@ static void read_everything(bool rebuild)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (!fz_dir[0]) {
-		snprintf(fz_dir, sizeof(fz_dir), "/dev/shm/rc-fuzz-XXXXXX");
+		/* tests/fuzz/run.sh gives each run its own directory */
+		const char *own = getenv("RINGCAP_FUZZ_TMP");
+		snprintf(fz_dir, sizeof(fz_dir), "%s/rc-fuzz-XXXXXX", own ? own : "/dev/shm");
 		if (!mkdtemp(fz_dir)) {
 			snprintf(fz_dir, sizeof(fz_dir), "/tmp/rc-fuzz-XXXXXX");
 			if (!mkdtemp(fz_dir))

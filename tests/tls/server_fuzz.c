@@ -3,7 +3,8 @@
  * our select-certificate callback, SNI normalization, leaf minting and the
  * connection buffers). Every input must end in -EAGAIN, -EPROTO or a
  * finished handshake, without leaks or out-of-bounds accesses. The CA
- * lives in a temporary directory created on the first input (left behind:
+ * lives in a temporary directory created on the first input, under
+ * $RINGCAP_FUZZ_TMP (tests/fuzz/run.sh removes it) or /tmp (left behind:
  * remove /tmp/ringcap-fuzz-* after a run). */
 #include <errno.h>
 #include <stdio.h>
@@ -19,11 +20,14 @@ static struct tls_leaf_cache *cache;
 
 static void setup(void)
 {
-	static char dir[] = "/tmp/ringcap-fuzz-XXXXXX";
+	static char dir[256];
 	struct tls_ca *ca = NULL;
 	struct tls_mint *m = NULL;
 	char err[TLS_ERR_MAX];
 
+	/* tests/fuzz/run.sh gives each run its own directory */
+	const char *own = getenv("RINGCAP_FUZZ_TMP");
+	snprintf(dir, sizeof(dir), "%s/ringcap-fuzz-XXXXXX", own ? own : "/tmp");
 	if (mkdtemp(dir) == NULL || tls_ca_open(dir, "fuzz", &ca, err, sizeof(err)) < 0 ||
 	    tls_mint_new(ca, 256, &m) < 0 || tls_server_new(m, NULL, &srv) < 0 ||
 	    tls_leaf_cache_new(m, 64, &cache) < 0) {

@@ -1,0 +1,443 @@
+/*
+ * tools/overview.c - session overview (tools/overview.h): one pass over
+ * the index table accumulates count and bytes per group key (a slot per
+ * method, type class, status code or host rank, so no hashing), then the
+ * groups are sorted by count; the series comes from seg_timeseries.
+ * `ringcap overview` prints a table whose bars (Unicode eighth blocks)
+ * fill the terminal's width, and the series as a wrapped sparkline.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "persist/ses.h"
+#include "tools/fmt.h"
+#include "tools/overview.h"
+
+/* Status codes get a slot each up to 999, as persist's seg_group_count
+ * keys them; methods and types fit below that too. */
+#define OV_SMALL_SLOTS 1000u
+/* Terminal width bounds: below 60 columns the summary line and a table
+ * with a bar no longer fit (narrower terminals are treated as 60); wider
+ * than 400 is unreadable. Columns of a table row besides key and bar: */
+#define OV_COLS_MIN 60u
+#define OV_FIXED_COLS 39u
+#define OV_BAR_MIN 8u
+#define OV_COLS_MAX 400u
+#define OV_KEY_COLS_MAX 40u
+
+_Static_assert(SEG_M_COUNT < OV_SMALL_SLOTS && SEG_T_COUNT < OV_SMALL_SLOTS, "slots");
+_Static_assert(OV_COLS_MIN >= OV_FIXED_COLS + OV_BAR_MIN + 6, "a key column of 6 at least");
+
+struct acc {
+	uint64_t count, req, resp;
+	uint32_t row; /* a row of the group: names a domain group */
+};
+
+static const struct seg_query all_rows; /* no search, no hook, live rows only */
+
+static const char *const by_names[SEG_G_COUNT] = { "method", "domain", "type", "status" };
+
+int rc_overview_by(const char *s)
+{
+	for (int i = 0; i < SEG_G_COUNT; i++)
+		if (strcmp(s, by_names[i]) == 0)
+			return i;
+	return strcmp(s, "host") == 0 ? SEG_G_DOMAIN : -EINVAL;
+}
+
+static size_t slot_of(const struct seg_qrow *r, uint8_t by)
+{
+	const struct seg_entry *e = &r->e;
+	switch (by) {
+	case SEG_G_METHOD: return e->method < SEG_M_COUNT ? e->method : SEG_M_OTHER;
+	case SEG_G_TYPE: return e->type < SEG_T_COUNT ? e->type : SEG_T_OTHER;
+	case SEG_G_STATUS: return e->status < OV_SMALL_SLOTS ? e->status : OV_SMALL_SLOTS - 1;
+	default: return r->host_rank;
+	}
+}
+
+static void key_text(const struct seg_table *t, const struct acc *a, size_t slot, uint8_t by,
+		     char *key, size_t cap)
+{
+	const struct seg_qrow *r = &t->rows[a->row];
+	if (by == SEG_G_METHOD)
+		snprintf(key, cap, "%s", seg_method_name((uint8_t)slot));
+	else if (by == SEG_G_TYPE)
+		snprintf(key, cap, "%s", seg_type_name((uint8_t)slot));
+	else if (by == SEG_G_STATUS)
+		snprintf(key, cap, "%zu", slot);
+	else
+		snprintf(key, cap, "%.*s", (int)r->e.host_len, r->host);
+}
+
+static int grp_cmp(const void *a, const void *b)
+{
+	const struct rc_overview_group *x = a, *y = b;
+	if (x->count != y->count)
+		return x->count > y->count ? -1 : 1;
+	return strcmp(x->key, y->key);
+}
+
+/* Sorted groups from the accumulators; past the cap, one "(other)". */
+static int collect(const struct seg_table *t, const struct acc *a, size_t slots,
+		   struct rc_overview *o)
+{
+	size_t ng = 0;
+	for (size_t k = 0; k < slots; k++)
+		ng += a[k].count > 0;
+	o->g = calloc(ng ? ng : 1, sizeof(*o->g));
+	if (o->g == NULL)
+		return -ENOMEM;
+	for (size_t k = 0; k < slots; k++) {
+		if (a[k].count == 0)
+			continue;
+		struct rc_overview_group *g = &o->g[o->n++];
+		key_text(t, &a[k], k, o->by, g->key, sizeof(g->key));
+		g->count = a[k].count;
+		g->request_bytes = a[k].req;
+		g->response_bytes = a[k].resp;
+	}
+	qsort(o->g, o->n, sizeof(*o->g), grp_cmp);
+	if (o->n > RC_OVERVIEW_GROUPS_MAX) {
+		struct rc_overview_group *rest = &o->g[RC_OVERVIEW_GROUPS_MAX - 1];
+		for (size_t k = RC_OVERVIEW_GROUPS_MAX; k < o->n; k++) {
+			rest->count += o->g[k].count;
+			rest->request_bytes += o->g[k].request_bytes;
+			rest->response_bytes += o->g[k].response_bytes;
+		}
+		snprintf(rest->key, sizeof(rest->key), "(other)");
+		o->n = RC_OVERVIEW_GROUPS_MAX;
+	}
+	return 0;
+}
+
+static int group(const struct seg_table *t, const struct seg_query *q, struct rc_overview *o)
+{
+	size_t slots = o->by == SEG_G_DOMAIN ? (t->hosts ? t->hosts : 1) : OV_SMALL_SLOTS;
+	struct acc *a = calloc(slots, sizeof(*a));
+	if (a == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < t->n; i++) {
+		const struct seg_qrow *r = &t->rows[i];
+		if (!seg_query_match(q, r))
+			continue;
+		size_t k = slot_of(r, o->by);
+		if (k >= slots) { /* a host rank past t->hosts: the table is inconsistent */
+			free(a);
+			return -EIO;
+		}
+		if (a[k].count++ == 0)
+			a[k].row = (uint32_t)i;
+		a[k].req += r->e.req_size;
+		a[k].resp += r->e.resp_size;
+		o->total++;
+		o->request_bytes += r->e.req_size;
+		o->response_bytes += r->e.resp_size;
+	}
+	int rc = collect(t, a, slots, o);
+	free(a);
+	return rc;
+}
+
+int rc_overview_compute(const struct seg_table *t, const struct seg_query *q, uint8_t by,
+			uint64_t interval_ns, struct rc_overview *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (by >= SEG_G_COUNT)
+		return -EINVAL;
+	out->by = by;
+	q = q ? q : &all_rows;
+	int rc = group(t, q, out);
+	size_t cap = interval_ns ? RC_OVERVIEW_POINTS_MAX : RC_OVERVIEW_POINTS_AUTO;
+	out->points = rc == 0 ? calloc(cap, sizeof(*out->points)) : NULL;
+	if (rc == 0 && out->points == NULL)
+		rc = -ENOMEM;
+	out->interval_ns = interval_ns;
+	if (rc == 0)
+		rc = seg_timeseries(t, q, &out->interval_ns, out->points, cap, &out->npoints,
+				    &out->t0_ns);
+	if (out->interval_ns == 0) /* empty session: no interval was picked */
+		out->interval_ns = 1000000000u;
+	if (rc < 0)
+		rc_overview_free(out);
+	return rc;
+}
+
+void rc_overview_free(struct rc_overview *o)
+{
+	free(o->g);
+	free(o->points);
+	memset(o, 0, sizeof(*o));
+}
+
+void rc_overview_write_json(const struct rc_overview *o, FILE *f)
+{
+	fprintf(f, "{\"by\":\"%s\",\"total\":%llu,\"request_bytes\":%llu,\"response_bytes\":%llu,"
+		"\"groups\":[", by_names[o->by], (unsigned long long)o->total,
+		(unsigned long long)o->request_bytes, (unsigned long long)o->response_bytes);
+	for (size_t i = 0; i < o->n; i++) {
+		const struct rc_overview_group *g = &o->g[i];
+		fputs(i ? ",{\"key\":" : "{\"key\":", f);
+		rc_json_str(f, g->key, strlen(g->key));
+		fprintf(f, ",\"count\":%llu,\"request_bytes\":%llu,\"response_bytes\":%llu}",
+			(unsigned long long)g->count, (unsigned long long)g->request_bytes,
+			(unsigned long long)g->response_bytes);
+	}
+	fprintf(f, "],\"series\":{\"interval_ms\":%llu,\"points\":[",
+		(unsigned long long)(o->interval_ns / 1000000u));
+	for (size_t i = 0; i < o->npoints; i++)
+		fprintf(f, "%s[%llu,%llu]", i ? "," : "",
+			(unsigned long long)((o->t0_ns + i * o->interval_ns) / 1000000u),
+			(unsigned long long)o->points[i]);
+	fputs("]}}\n", f);
+}
+
+int rc_overview_json(const char *session_dir, const char *by, uint64_t interval_ms,
+		     const struct seg_query *q, FILE *out)
+{
+	int b = rc_overview_by(by);
+	if (b < 0 || interval_ms > UINT64_MAX / 1000000u)
+		return -EINVAL;
+	struct seg_table t;
+	int rc = seg_table_load(session_dir, &t, NULL);
+	if (rc < 0)
+		return rc;
+	struct rc_overview o;
+	rc = rc_overview_compute(&t, q, (uint8_t)b, interval_ms * 1000000u, &o);
+	if (rc == 0)
+		rc_overview_write_json(&o, out);
+	rc_overview_free(&o);
+	seg_table_free(&t);
+	return rc;
+}
+
+/* ---- ringcap overview ---- */
+
+static unsigned term_cols(void)
+{
+	struct winsize ws;
+	unsigned long c = 80;
+	const char *env = getenv("COLUMNS");
+	if (isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+		c = ws.ws_col;
+	else if (env && *env)
+		c = strtoul(env, NULL, 10);
+	return c < OV_COLS_MIN ? OV_COLS_MIN : c > OV_COLS_MAX ? OV_COLS_MAX : (unsigned)c;
+}
+
+static void human_bytes(uint64_t v, char *buf, size_t n)
+{
+	static const char *const unit[] = { "KiB", "MiB", "GiB", "TiB", "PiB" };
+	if (v < 1024) {
+		snprintf(buf, n, "%llu B", (unsigned long long)v);
+		return;
+	}
+	double x = (double)v / 1024.0;
+	size_t u = 0;
+	while (x >= 1024.0 && u + 1 < sizeof(unit) / sizeof(unit[0])) {
+		x /= 1024.0;
+		u++;
+	}
+	snprintf(buf, n, "%.1f %s", x, unit[u]);
+}
+
+/* A bar of count/max of w columns, in eighths of a block. */
+static void bar(uint64_t count, uint64_t max, unsigned w)
+{
+	static const char *const part[8] = { "", "\u258f", "\u258e", "\u258d",
+					     "\u258c", "\u258b", "\u258a", "\u2589" };
+	uint64_t eighths = max ? (uint64_t)((double)count / (double)max * w * 8.0 + 0.5) : 0;
+	if (eighths == 0 && count > 0)
+		eighths = 1;
+	for (uint64_t i = 0; i < eighths / 8; i++)
+		fputs("\u2588", stdout);
+	fputs(part[eighths % 8], stdout);
+}
+
+static void print_groups(const struct rc_overview *o, unsigned cols)
+{
+	static const char *const head[SEG_G_COUNT] = { "METHOD", "DOMAIN", "TYPE", "STATUS" };
+	/* the key column takes what the keys need, up to what leaves a bar */
+	size_t kmax = cols - OV_FIXED_COLS - OV_BAR_MIN;
+	kmax = kmax < OV_KEY_COLS_MAX ? kmax : OV_KEY_COLS_MAX;
+	size_t kw = strlen(head[o->by]);
+	char key[4 * OV_KEY_COLS_MAX + 4], rq[24], rs[24];
+	uint64_t max = 0;
+	for (size_t i = 0; i < o->n; i++) {
+		size_t w = rc_clean(key, sizeof(key), o->g[i].key, strlen(o->g[i].key), kmax);
+		kw = w > kw ? w : kw;
+		max = o->g[i].count > max ? o->g[i].count : max;
+	}
+	unsigned bw = cols - (unsigned)kw - OV_FIXED_COLS;
+	printf("%-*s %8s %6s %10s %10s\n", (int)kw, head[o->by], "COUNT", "SHARE", "REQUEST",
+	       "RESPONSE");
+	for (size_t i = 0; i < o->n; i++) {
+		const struct rc_overview_group *g = &o->g[i];
+		size_t w = rc_clean(key, sizeof(key), g->key[0] ? g->key : "(none)",
+				    strlen(g->key[0] ? g->key : "(none)"), kw);
+		human_bytes(g->request_bytes, rq, sizeof(rq));
+		human_bytes(g->response_bytes, rs, sizeof(rs));
+		printf("%s%*s %8llu %5.1f%% %10s %10s ", key, (int)(kw - w), "",
+		       (unsigned long long)g->count, 100.0 * (double)g->count / (double)o->total, rq,
+		       rs);
+		bar(g->count, max, bw);
+		putchar('\n');
+	}
+}
+
+static void interval_text(uint64_t ns, char *buf, size_t n)
+{
+	uint64_t ms = ns / 1000000u;
+	if (ms % 86400000u == 0)
+		snprintf(buf, n, "%llu d", (unsigned long long)(ms / 86400000u));
+	else if (ms % 3600000u == 0)
+		snprintf(buf, n, "%llu h", (unsigned long long)(ms / 3600000u));
+	else if (ms % 60000u == 0)
+		snprintf(buf, n, "%llu min", (unsigned long long)(ms / 60000u));
+	else if (ms % 1000u == 0)
+		snprintf(buf, n, "%llu s", (unsigned long long)(ms / 1000u));
+	else
+		snprintf(buf, n, "%llu ms", (unsigned long long)ms);
+}
+
+/* The series as sparkline rows, each led by the UTC time of its first point. */
+static void print_series(const struct rc_overview *o, unsigned cols)
+{
+	static const char *const lvl[9] = { " ", "\u2581", "\u2582", "\u2583", "\u2584",
+					    "\u2585", "\u2586", "\u2587", "\u2588" };
+	uint64_t max = 0;
+	for (size_t i = 0; i < o->npoints; i++)
+		max = o->points[i] > max ? o->points[i] : max;
+	char iv[32];
+	interval_text(o->interval_ns, iv, sizeof(iv));
+	printf("\nrequests per %s (peak %llu), UTC:\n", iv, (unsigned long long)max);
+	size_t per_row = cols - 20;
+	for (size_t i = 0; i < o->npoints; i += per_row) {
+		char t[40];
+		rc_iso_time(o->t0_ns + i * o->interval_ns, t, sizeof(t));
+		t[19] = '\0';
+		printf("%s ", t);
+		for (size_t k = i; k < o->npoints && k < i + per_row; k++) {
+			uint64_t c = o->points[k];
+			size_t l = c == 0 || max == 0 ? 0 : (size_t)((c * 8 + max - 1) / max);
+			fputs(lvl[l > 8 ? 8 : l], stdout);
+		}
+		putchar('\n');
+	}
+}
+
+struct ov_opts {
+	const char *data, *by, *search;
+	bool json;
+	uint64_t interval_ms;
+};
+
+static int ov_opt(struct ov_opts *o, int ch, const char *v, const char *usage)
+{
+	char *end;
+	switch (ch) {
+	case 'd': o->data = v; return 0;
+	case 'j': o->json = true; return 0;
+	case 'b': o->by = v; return 0;
+	case 'q': o->search = v; return 0;
+	case 'i': {
+		double s = strtod(v, &end);
+		if (*v == '\0' || *end != '\0' || !(s >= 0.001) || s > 1e9) {
+			fprintf(stderr, "ringcap overview: --interval '%s': seconds, at least 0.001\n", v);
+			return -1;
+		}
+		o->interval_ms = (uint64_t)(s * 1000.0 + 0.5);
+		return 0;
+	}
+	case 'h': printf("%s", usage); return -2;
+	default: return -1;
+	}
+}
+
+static int ov_parse(int argc, char **argv, struct ov_opts *o, const char *usage)
+{
+	static const struct option lo[] = {
+		{ "data", required_argument, NULL, 'd' }, { "json", no_argument, NULL, 'j' },
+		{ "by", required_argument, NULL, 'b' }, { "interval", required_argument, NULL, 'i' },
+		{ "search", required_argument, NULL, 'q' }, { "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	optind = 1;
+	opterr = 0;
+	for (;;) {
+		int ch = getopt_long(argc, argv, ":h", lo, NULL);
+		if (ch == -1)
+			break;
+		if (ch == '?' || ch == ':') {
+			fprintf(stderr, "ringcap overview: %s option '%s'\n%s",
+				ch == ':' ? "missing value for" : "unknown", argv[optind - 1], usage);
+			return -1;
+		}
+		int rc = ov_opt(o, ch, optarg, usage);
+		if (rc < 0)
+			return rc;
+	}
+	if (rc_overview_by(o->by) < 0) {
+		fprintf(stderr, "ringcap overview: --by '%s': method, domain, type or status\n", o->by);
+		return -1;
+	}
+	if (optind != argc - 1) {
+		fprintf(stderr, "ringcap overview: name one session\n%s", usage);
+		return -1;
+	}
+	return optind;
+}
+
+int rc_cmd_overview(int argc, char **argv)
+{
+	static const char usage[] =
+		"usage: ringcap overview SESSION [--by method|domain|type|status] [--json]\n"
+		"       [--interval SECONDS] [--search TEXT] [--data DIR]\n";
+	struct ov_opts o = { .data = "./ringcap-data", .by = "method" };
+	int i = ov_parse(argc, argv, &o, usage);
+	if (i < 0)
+		return i == -2 ? 0 : 2;
+	struct ses_meta m;
+	char dir[4096];
+	if (ses_find(o.data, argv[i], &m) < 0) {
+		fprintf(stderr, "ringcap overview: no session '%s' in %s\n", argv[i], o.data);
+		return 1;
+	}
+	ses_dir(dir, sizeof(dir), o.data, m.id);
+	struct seg_table t;
+	struct seg_query q = { .search = o.search };
+	struct rc_overview ov;
+	int rc = seg_table_load(dir, &t, NULL);
+	if (rc == 0) {
+		rc = rc_overview_compute(&t, &q, (uint8_t)rc_overview_by(o.by),
+					 o.interval_ms * 1000000u, &ov);
+		seg_table_free(&t);
+	}
+	if (rc < 0) {
+		fprintf(stderr, "ringcap overview: session '%s': %s\n", argv[i],
+			rc == -ERANGE ? "--interval is too small for the session's span"
+				      : strerror(-rc));
+		return 1;
+	}
+	if (o.json) {
+		rc_overview_write_json(&ov, stdout);
+	} else {
+		char rq[24], rs[24];
+		unsigned cols = term_cols();
+		human_bytes(ov.request_bytes, rq, sizeof(rq));
+		human_bytes(ov.response_bytes, rs, sizeof(rs));
+		printf("session %s (%s)\n%llu exchanges, %s requests, %s responses\n\n", m.name,
+		       m.id, (unsigned long long)ov.total, rq, rs);
+		if (ov.total > 0) {
+			print_groups(&ov, cols);
+			print_series(&ov, cols);
+		}
+	}
+	rc_overview_free(&ov);
+	return 0;
+}
