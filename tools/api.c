@@ -16,13 +16,11 @@
 #include "persist/seg.h"
 #include "persist/ses.h"
 #include "tools/api.h"
-#include "tools/cookies.h"
 #include "tools/events.h"
 #include "tools/filterargs.h"
 #include "tools/http.h"
 #include "tools/json.h"
 #include "tools/listing.h"
-#include "tools/overview.h"
 #include "tools/sessions.h"
 
 #define PARTS_MAX 6u     /* /api/sessions/ID/exchanges/XID/response_body */
@@ -44,7 +42,6 @@ struct call {
 	char dir[4096];          /* its directory */
 	struct rc_buf out;       /* the JSON answer */
 	const char *allow;       /* for 405 */
-	const char *ctype;       /* set: c->out is sent raw with this type */
 	char err[ERR_MAX];
 };
 
@@ -261,23 +258,17 @@ static int h_session(struct call *c)
 static const char *const list_keys[LIST_PARAMS] = { "sort", "reverse", "search", "limit",
 						    "offset", "filter" };
 
-/* Every parameter must be one of keys[0..n). */
-static int known_params(struct call *c, const char *const *keys, unsigned n)
+/* Every parameter must be one we know. */
+static int list_known(struct call *c)
 {
 	for (const char *p = c->rq->query; *p;) {
-		size_t len = strcspn(p, "=&");
+		size_t n = strcspn(p, "=&");
 		bool known = false;
-		for (unsigned k = 0; k < n; k++)
-			known |= strlen(keys[k]) == len && strncmp(p, keys[k], len) == 0;
+		for (unsigned k = 0; k < LIST_PARAMS; k++)
+			known |= strlen(list_keys[k]) == n && strncmp(p, list_keys[k], n) == 0;
 		if (!known) {
-			size_t w = 0;
-			w += (size_t)snprintf(c->err, sizeof(c->err), "unknown parameter '%.*s' (",
-					      (int)(len < 64 ? len : 64), p);
-			for (unsigned k = 0; k < n && w < sizeof(c->err); k++)
-				w += (size_t)snprintf(c->err + w, sizeof(c->err) - w, "%s%s",
-						      k ? ", " : "", keys[k]);
-			if (w < sizeof(c->err))
-				snprintf(c->err + w, sizeof(c->err) - w, ")");
+			snprintf(c->err, sizeof(c->err), "unknown parameter '%.*s' (sort, reverse, "
+				 "search, limit, offset, filter)", (int)(n < 64 ? n : 64), p);
 			return 400;
 		}
 		p += strcspn(p, "&");
@@ -291,7 +282,7 @@ static int known_params(struct call *c, const char *const *keys, unsigned n)
 static int list_params(struct call *c, struct seg_query *q, char (*vals)[RC_HTTP_QUERY_MAX],
 		       struct rc_filter *f)
 {
-	if (known_params(c, list_keys, LIST_PARAMS))
+	if (list_known(c))
 		return 400;
 	for (unsigned k = 0; k < LIST_PARAMS; k++) {
 		int n = rc_http_query(c->rq->query, list_keys[k], vals[k], RC_HTTP_QUERY_MAX);
@@ -553,175 +544,6 @@ static int h_exchanges(struct call *c)
 	return h_exchange(c, c->part[3], c->part[4]);
 }
 
-/* ---- overview and cookies (tools/overview.h, tools/cookies.h) ---- */
-
-/* Moves what a FILE writer produced (open_memstream) into c->out,
- * without a trailing newline (the dispatcher adds one to JSON). */
-static void take_stream(struct call *c, char *buf, size_t len, bool strip_nl)
-{
-	if (strip_nl && len > 0 && buf[len - 1] == '\n')
-		len--;
-	rc_buf_add(&c->out, buf, len);
-	free(buf);
-}
-
-static int h_overview(struct call *c)
-{
-	static const char *const keys[] = { "by", "interval_ms", "search" };
-	char by[32] = "method", num[32] = "", search[RC_HTTP_QUERY_MAX];
-	struct seg_query q = {0};
-	uint64_t interval_ms = 0;
-	if (!is(c, "GET") && !is(c, "HEAD"))
-		return not_allowed(c, "GET");
-	if (known_params(c, keys, 3))
-		return 400;
-	if (rc_http_query(c->rq->query, "by", by, sizeof(by)) == -E2BIG ||
-	    rc_http_query(c->rq->query, "search", search, sizeof(search)) >= 0)
-		q.search = search;
-	int n = rc_http_query(c->rq->query, "interval_ms", num, sizeof(num));
-	struct rc_jval v = { RC_J_NUMBER, num, n > 0 ? (size_t)n : 0 };
-	if (n != -ENOENT && (n <= 0 || rc_json_u64(&v, &interval_ms) < 0 || interval_ms == 0)) {
-		snprintf(c->err, sizeof(c->err), "interval_ms must be a positive integer");
-		return 400;
-	}
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-	if (f == NULL)
-		return snprintf(c->err, sizeof(c->err), "out of memory"), 500;
-	int rc = rc_overview_json(c->dir, by, interval_ms, q.search ? &q : NULL, f);
-	fclose(f);
-	if (rc == 0) {
-		take_stream(c, buf, len, true);
-		return 200;
-	}
-	free(buf);
-	if (rc == -EINVAL)
-		snprintf(c->err, sizeof(c->err), "by '%s': method, domain, type or status", by);
-	else if (rc == -ERANGE)
-		snprintf(c->err, sizeof(c->err), "interval_ms %llu gives more than %u points over "
-			 "this session", (unsigned long long)interval_ms, RC_OVERVIEW_POINTS_MAX);
-	else
-		snprintf(c->err, sizeof(c->err), "cannot read session '%s': %s", c->ses.name,
-			 strerror(-rc));
-	return rc == -EINVAL || rc == -ERANGE ? 400 : 500;
-}
-
-static int h_cookies_get(struct call *c)
-{
-	static const char *const keys[] = { "format" };
-	char format[16] = "json";
-	if (known_params(c, keys, 1))
-		return 400;
-	rc_http_query(c->rq->query, "format", format, sizeof(format));
-	bool jar = strcmp(format, "netscape") == 0;
-	if (!jar && strcmp(format, "json") != 0) {
-		snprintf(c->err, sizeof(c->err), "format '%s': json or netscape", format);
-		return 400;
-	}
-	struct rc_cookie_list l = {0};
-	int rc = rc_cookies_load(c->dir, &l);
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = rc == 0 ? open_memstream(&buf, &len) : NULL;
-	if (f) {
-		if (jar)
-			rc_cookies_jar(&l, (int64_t)time(NULL), f);
-		else
-			rc_cookies_json(&l, f);
-		fclose(f);
-		take_stream(c, buf, len, !jar);
-		c->ctype = jar ? "text/plain; charset=utf-8" : NULL;
-	}
-	rc_cookies_free(&l);
-	if (rc < 0 || f == NULL) {
-		snprintf(c->err, sizeof(c->err), "cannot read the cookies of session '%s': %s",
-			 c->ses.name, strerror(rc < 0 ? -rc : ENOMEM));
-		return 500;
-	}
-	return 200;
-}
-
-/* One {"name","domain","path"} object into k (strings in text[3][..]). */
-static int cookie_key(struct call *c, const struct rc_jval *v, char (*text)[RC_API_COOKIE_TEXT_MAX],
-		      struct rc_cookie_key *k)
-{
-	static const char *const names[3] = { "name", "domain", "path" };
-	struct rc_jreader r;
-	struct rc_jval x;
-	char key[16];
-	unsigned seen = 0;
-	int rc = rc_json_object_begin(&r, v->p, v->len, c->err, sizeof(c->err));
-	while (rc == 0 && (rc = rc_json_object_next(&r, key, sizeof(key), &x, c->err,
-						    sizeof(c->err))) == 1) {
-		unsigned i = 0;
-		while (i < 3 && strcmp(key, names[i]) != 0)
-			i++;
-		rc = i < 3 && !(seen & (1u << i)) &&
-		     rc_json_string(&x, text[i], RC_API_COOKIE_TEXT_MAX) >= 0 ? 0 : -EINVAL;
-		seen |= i < 3 ? 1u << i : 0;
-	}
-	if (rc < 0 || seen != 7) {
-		snprintf(c->err, sizeof(c->err), "each cookie is {\"name\": \"..\", \"domain\": "
-			 "\"..\", \"path\": \"..\"} (strings, as the cookie listing shows them)");
-		return -EINVAL;
-	}
-	*k = (struct rc_cookie_key){ text[0], text[1], text[2] };
-	return 0;
-}
-
-/* DELETE /cookies or POST /cookies/delete {"cookies": [{name, domain, path}, ..]} */
-static int h_cookies_delete(struct call *c)
-{
-	struct rc_cookie_key *keys = calloc(RC_API_COOKIES_DELETE_MAX, sizeof(*keys));
-	char (*text)[RC_API_COOKIE_TEXT_MAX] = calloc(3u * RC_API_COOKIES_DELETE_MAX,
-						      RC_API_COOKIE_TEXT_MAX);
-	struct rc_jreader r, a;
-	struct rc_jval v, e;
-	char key[16];
-	size_t n = 0;
-	int rc = keys && text ? rc_json_object_begin(&r, c->rq->body ? c->rq->body : "",
-						     c->rq->body_len, c->err, sizeof(c->err)) : -ENOMEM;
-	if (rc == 0 && (rc = rc_json_object_next(&r, key, sizeof(key), &v, c->err,
-						  sizeof(c->err))) >= 0) {
-		rc = rc == 1 && strcmp(key, "cookies") == 0 && v.type == RC_J_ARRAY ? 0 : -EINVAL;
-		if (rc == 0)
-			rc = rc_json_array_begin(&a, v.p, v.len, c->err, sizeof(c->err));
-		else
-			snprintf(c->err, sizeof(c->err), "the body is {\"cookies\": [{name, domain, "
-				 "path}, ...]}");
-	}
-	while (rc == 0 && (rc = rc_json_array_next(&a, &e, c->err, sizeof(c->err))) == 1) {
-		rc = n == RC_API_COOKIES_DELETE_MAX ? -EINVAL
-			: cookie_key(c, &e, text + 3 * n, &keys[n]);
-		if (n == RC_API_COOKIES_DELETE_MAX)
-			snprintf(c->err, sizeof(c->err), "more than %u cookies", RC_API_COOKIES_DELETE_MAX);
-		n++;
-	}
-	if (rc == 0 && n == 0) {
-		snprintf(c->err, sizeof(c->err), "no cookies named");
-		rc = -EINVAL;
-	}
-	if (rc == 0 && (rc = rc_cookies_delete(c->dir, keys, n, wall_ns())) < 0)
-		snprintf(c->err, sizeof(c->err), "cannot delete cookies: %s", strerror(-rc));
-	else if (rc == 0)
-		rc_buf_printf(&c->out, "{\"deleted\":%zu}", n);
-	free(keys);
-	free(text);
-	return rc == 0 ? 200 : rc == -EINVAL ? 400 : 500;
-}
-
-static int h_cookies(struct call *c)
-{
-	if (c->nparts == 4 && strcmp(c->part[3], "delete") == 0)
-		return is(c, "POST") ? h_cookies_delete(c) : not_allowed(c, "POST");
-	if (c->nparts != 3)
-		return snprintf(c->err, sizeof(c->err), "no route %.200s", c->rq->path), 404;
-	if (is(c, "GET") || is(c, "HEAD"))
-		return h_cookies_get(c);
-	return is(c, "DELETE") ? h_cookies_delete(c) : not_allowed(c, "GET, DELETE");
-}
-
 /* ---- dispatch ---- */
 
 static int hexval(char ch)
@@ -776,10 +598,6 @@ static int route_session(struct call *c)
 		return h_session_action(c, sub);
 	if (c->nparts == 3 && !strcmp(sub, "events"))
 		return 0;   /* the caller streams */
-	if (c->nparts == 3 && !strcmp(sub, "overview"))
-		return h_overview(c);
-	if (!strcmp(sub, "cookies"))
-		return h_cookies(c);
 	if (!strcmp(sub, "exchanges") && c->nparts <= 5)
 		return h_exchanges(c);
 	snprintf(c->err, sizeof(c->err), "no route %.200s", c->rq->path);
@@ -848,12 +666,10 @@ bool rc_api_handle(struct rc_api *a, struct rc_http_conn *h, struct rc_http_req 
 				  rq->head_only, extra[0] ? extra : NULL) < 0)
 			keep = false;
 	} else {
-		bool raw = c->nparts == 5 || c->ctype;
+		bool raw = c->nparts == 5;
 		if (!raw)
 			rc_buf_puts(&c->out, "\n");
-		const char *ctype = c->ctype ? c->ctype : raw ? "application/octet-stream"
-							  : "application/json";
-		if (rc_http_reply(h, status, ctype,
+		if (rc_http_reply(h, status, raw ? "application/octet-stream" : "application/json",
 				  c->out.p ? c->out.p : "", c->out.len, keep, rq->head_only, NULL) < 0)
 			keep = false;
 	}

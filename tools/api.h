@@ -16,12 +16,6 @@
  *   GET    /api/sessions/ID/exchanges/XID       one exchange (`show --json`)
  *   DELETE /api/sessions/ID/exchanges/XID
  *   GET    /api/sessions/ID/exchanges/XID/request_body|response_body   raw bytes
- *   GET    /api/sessions/ID/overview?by=method|domain|type|status&interval_ms=&search=
- *                                               counts and bytes per group, requests
- *                                               per interval (tools/overview.h)
- *   GET    /api/sessions/ID/cookies?format=json|netscape   (tools/cookies.h)
- *   DELETE /api/sessions/ID/cookies             {"cookies": [{name, domain, path}]}
- *                                               (also POST .../cookies/delete)
  *   GET    /api/sessions/ID/events              Server-Sent Events: "exchange"
  *                                               events (data: an `ls --json` row)
  *                                               for exchanges stored after subscribing
@@ -43,8 +37,6 @@
 #define RC_API_LIST_MAX 100000u      /* largest page */
 #define RC_API_IDS_MAX 10000u        /* exchanges deleted by one request */
 #define RC_API_BODY_OUT_MAX (64u << 20) /* a raw body served by the API */
-#define RC_API_COOKIES_DELETE_MAX 256u  /* cookies deleted by one request */
-#define RC_API_COOKIE_TEXT_MAX 1024u    /* a name, domain or path in a delete request */
 
 struct rc_api;
 struct rc_http_conn;

@@ -520,68 +520,6 @@ class Sessions(unittest.TestCase):
                 self.assertIn(b'"error"', out)
         self.assertEqual(d.stop(), 0)
 
-
-    # -- overview and cookies through the API ------------------------------
-    def test_overview_and_cookies(self):
-        d = self.daemon("views")
-        st, s, _ = d.api("POST", "/api/sessions", {"name": "v", "capture_cookies": True})
-        self.assertEqual(st, 201, s)
-        for n in (10, 20, 30):
-            d.curl(self.origin.url("/size/%d" % n))
-        d.curl(self.origin.url("/echo"), "--data-binary", "x")
-        d.curl(self.origin.url("/set-cookie"), "-H", "Cookie: a=1")
-        rows = d.wait_exchanges("v", 5)
-        self.assertEqual(len(rows), 5)
-        for by, field in (("method", "method"), ("status", "status"), ("type", "type")):
-            st, o, _ = d.api("GET", "/api/sessions/v/overview?by=" + by)
-            self.assertEqual(st, 200, o)
-            want = {}
-            for r in rows:
-                want[str(r[field])] = want.get(str(r[field]), 0) + 1
-            self.assertEqual({g["key"]: g["count"] for g in o["groups"]}, want, by)
-            self.assertEqual(o["total"], 5)
-            self.assertEqual(sum(p[1] for p in o["series"]["points"]), 5)
-        st, o, _ = d.api("GET", "/api/sessions/v/overview?by=domain&search=size")
-        self.assertEqual((st, o["total"]), (200, 3))
-        for path, text in (("by=colour", "by 'colour'"), ("interval_ms=0", "interval_ms"),
-                           ("interval_ms=x", "interval_ms"), ("when=now", "unknown parameter")):
-            st, e, _ = d.api("GET", "/api/sessions/v/overview?" + path)
-            self.assertEqual(st, 400, (path, e))
-            self.assertIn(text, e["error"])
-        self.assertEqual(d.api("POST", "/api/sessions/v/overview")[0], 405)
-
-        st, cookies, _ = d.api("GET", "/api/sessions/v/cookies")
-        self.assertEqual(st, 200, cookies)
-        by_name = {c["name"]: c for c in cookies}
-        self.assertEqual(set(by_name), {"a", "sid", "theme"})
-        self.assertEqual(by_name["a"]["direction"], "request")
-        self.assertEqual((by_name["sid"]["domain"], by_name["sid"]["path"]), ("example.test", "/app"))
-        self.assertTrue(by_name["sid"]["http_only"] and by_name["sid"]["secure"])
-        self.assertEqual(by_name["theme"]["max_age"], 3600)
-        st, jar, h = d.api("GET", "/api/sessions/v/cookies?format=netscape")
-        self.assertEqual(st, 200)
-        self.assertTrue(h["Content-Type"].startswith("text/plain"))
-        self.assertIn(b"\ttheme\tdark", jar)
-        self.assertNotIn(b"abc123", jar, "a foreign Domain never goes into a jar")
-        for q, text in (("?format=xml", "format 'xml'"), ("?x=1", "unknown parameter")):
-            st, e, _ = d.api("GET", "/api/sessions/v/cookies" + q)
-            self.assertEqual(st, 400)
-            self.assertIn(text, e["error"])
-        t = by_name["theme"]
-        for body in (b'{"cookies":[{"name":"theme"}]}', b'{"cookies":[]}', b'{"ids":[1]}',
-                     b'[', b'{"cookies":[{"name":"theme","domain":"x","path":"/","z":1}]}'):
-            st, e, _ = d.api("DELETE", "/api/sessions/v/cookies", raw_body=body)
-            self.assertEqual(st, 400, (body, e))
-        st, e, _ = d.api("DELETE", "/api/sessions/v/cookies", {"cookies": [
-            {"name": t["name"], "domain": t["domain"], "path": t["path"]}]})
-        self.assertEqual((st, e), (200, {"deleted": 1}))
-        st, e, _ = d.api("POST", "/api/sessions/v/cookies/delete", {"cookies": [
-            {"name": "a", "domain": by_name["a"]["domain"], "path": by_name["a"]["path"]}]})
-        self.assertEqual((st, e), (200, {"deleted": 1}))
-        st, cookies, _ = d.api("GET", "/api/sessions/v/cookies")
-        self.assertEqual([c["name"] for c in cookies], ["sid"])
-        self.assertEqual(d.stop(), 0)
-
     # -- live feed ---------------------------------------------------------
     def test_events_deliver_an_exchange_made_after_subscribing(self):
         d = self.daemon("sse")
