@@ -21,6 +21,7 @@
 #include "tools/http.h"
 #include "tools/json.h"
 #include "tools/listing.h"
+#include "tools/viewsapi.h"
 #include "tools/sessions.h"
 
 #define PARTS_MAX 6u     /* /api/sessions/ID/exchanges/XID/response_body */
@@ -41,6 +42,7 @@ struct call {
 	struct ses_meta ses;     /* the session named by part[1], once resolved */
 	char dir[4096];          /* its directory */
 	struct rc_buf out;       /* the JSON answer */
+	const char *ctype;       /* NULL: JSON (or raw bytes for a body) */
 	const char *allow;       /* for 405 */
 	char err[ERR_MAX];
 };
@@ -600,6 +602,18 @@ static int route_session(struct call *c)
 		return 0;   /* the caller streams */
 	if (!strcmp(sub, "exchanges") && c->nparts <= 5)
 		return h_exchanges(c);
+	if (c->nparts == 3 && !strcmp(sub, "overview"))
+		return is(c, "GET") || is(c, "HEAD")
+			? rc_views_overview(c->dir, c->rq->query, &c->out, c->err, sizeof(c->err))
+			: not_allowed(c, "GET");
+	if (c->nparts == 3 && !strcmp(sub, "cookies")) {
+		int st = rc_views_cookies(c->dir, c->rq->head_only ? "HEAD" : c->rq->method,
+					  c->rq->query, c->rq->body, c->rq->body_len, &c->out,
+					  &c->ctype, c->err, sizeof(c->err));
+		if (st == 405)
+			c->allow = "GET, DELETE";
+		return st;
+	}
 	snprintf(c->err, sizeof(c->err), "no route %.200s", c->rq->path);
 	return 404;
 }
@@ -667,9 +681,10 @@ bool rc_api_handle(struct rc_api *a, struct rc_http_conn *h, struct rc_http_req 
 			keep = false;
 	} else {
 		bool raw = c->nparts == 5;
-		if (!raw)
+		if (!raw && c->ctype == NULL)
 			rc_buf_puts(&c->out, "\n");
-		if (rc_http_reply(h, status, raw ? "application/octet-stream" : "application/json",
+		if (rc_http_reply(h, status, c->ctype ? c->ctype : raw ? "application/octet-stream"
+				  : "application/json",
 				  c->out.p ? c->out.p : "", c->out.len, keep, rq->head_only, NULL) < 0)
 			keep = false;
 	}

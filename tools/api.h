@@ -16,6 +16,10 @@
  *   GET    /api/sessions/ID/exchanges/XID       one exchange (`show --json`)
  *   DELETE /api/sessions/ID/exchanges/XID
  *   GET    /api/sessions/ID/exchanges/XID/request_body|response_body   raw bytes
+ *   GET    /api/sessions/ID/overview?by=method|domain|type|status&interval_ms=&search=
+ *                                               counts, bytes, traffic series
+ *   GET    /api/sessions/ID/cookies[?format=json|netscape]   cookie records / jar
+ *   DELETE /api/sessions/ID/cookies  {"cookies":[{"name","domain","path"}]} or {"all":true}
  *   GET    /api/sessions/ID/events              Server-Sent Events: "exchange"
  *                                               events (data: an `ls --json` row)
  *                                               for exchanges stored after subscribing

@@ -277,7 +277,7 @@ def kill9(p):
     p.errf.close()
 
 
-def wait_for(fn, timeout=5.0, step=0.05):
+def wait_for(fn, timeout=20.0, step=0.05):
     end = time.monotonic() + timeout
     while True:
         v = fn()

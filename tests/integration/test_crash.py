@@ -11,7 +11,8 @@ then, with the daemon dead and no manual step (no fsck):
     same URL, and per worker the ids missing below the highest are at most
     the exchanges in flight at each crash (CLIENTS per worker per crash);
   - every exchange the client finished more than MARGIN s before the kill
-    (the 250 ms flush interval plus slack) is listed;
+    (the 250 ms flush interval plus slack) is listed, unless the store
+    counted it dropped (/metrics, polled during the load: a full writer);
   - the restart continues the same session ("continuing session" logged)
     and its recovery time is measured (the daemon's own figure and the
     time until the port accepts).
@@ -54,6 +55,18 @@ class Load:
         self.done, self.stop, self.errors = {}, threading.Event(), []
         self.rnd = random.Random(seed)
         self.threads = [threading.Thread(target=self.run, daemon=True) for _ in range(CLIENTS)]
+        self.threads.append(threading.Thread(target=self.poll, daemon=True))
+        self.dropped = 0   # the store's drop counter, last seen before the kill
+
+    def poll(self):
+        """Reads /metrics every 100 ms: exchanges the store refused (all
+        frame buffers waiting for the disk) are counted there, not stored."""
+        while not self.stop.is_set():
+            try:
+                self.dropped = sl.metrics(self.proxy)["ringcap_capture_exchanges_dropped_total"]
+            except (OSError, ValueError, KeyError, IndexError):
+                return
+            time.sleep(0.1)
 
     def spec(self):
         with self.lock:
@@ -156,6 +169,7 @@ class Crash(unittest.TestCase):
         data = tempfile.mkdtemp(prefix="crash-", dir=harness._TMP)
         seen, recov, accept, total_done = {}, [], [], 0
         self.cut = 0
+        self.dropped = 0
         gaps = {}
         for it in range(ITER):
             t0 = time.monotonic()
@@ -182,7 +196,11 @@ class Crash(unittest.TestCase):
             listed = {sl.parse_path(r["url"])[0] for r in rows}
             old = [k for k, t in load.done.items() if t < t_kill - MARGIN]
             missing = [k for k in old if k not in listed]
-            self.assertEqual(missing, [], "finished %.1f s before the kill, not stored" % MARGIN)
+            # beyond what the store reported dropped (read before the kill)
+            self.assertLessEqual(len(missing), load.dropped,
+                                 "finished %.1f s before the kill, not stored: %s"
+                                 % (MARGIN, missing[:10]))
+            self.dropped += len(missing)
             if ITER > 20 and it % 10 == 9:
                 print("iteration %d: %d exchanges listed, recovery median %.1f ms"
                       % (it + 1, len(rows), statistics.median(recov or [0])), flush=True)
@@ -193,10 +211,11 @@ class Crash(unittest.TestCase):
         self.check_ids(rows, seen, ITER)
         self.assertEqual(len(rows), len(seen))
         print("kill -9 drill: %d iterations, %d exchanges finished by clients, %d stored "
-              "and verified byte-exact (%d flagged truncated by a full writer, prefixes checked), "
+              "and verified byte-exact (%d flagged truncated by a full writer, prefixes checked; "
+              "%d finished but dropped by a full writer, counted in /metrics), "
               "missing ids per worker %s; recovery (daemon, "
               "seg_recover) median %.1f ms, max %.1f ms; start to accepting median %.0f ms, "
-              "max %.0f ms" % (ITER, total_done, len(seen), self.cut, gaps,
+              "max %.0f ms" % (ITER, total_done, len(seen), self.cut, self.dropped, gaps,
                                statistics.median(recov or [0]), max(recov or [0]),
                                statistics.median(accept) * 1e3, max(accept) * 1e3))
 

@@ -94,7 +94,7 @@ class Store(unittest.TestCase):
             c.close()
             m = sl.wait_for(lambda: (lambda m: m if m.get(
                 "ringcap_capture_exchanges_written_total") == 7 and m.get(
-                "ringcap_capture_segment_bytes_total", 0) > 0 else None)(sl.metrics(p)), 3)
+                "ringcap_capture_segment_bytes_total", 0) > 0 else None)(sl.metrics(p)), 20)
             self.assertTrue(m, sl.metrics(p)["_text"])
             self.assertEqual(m["ringcap_capture_exchanges_dropped_total"], 0)
             self.assertEqual(m["ringcap_capture_failed"], 0)

@@ -9,7 +9,10 @@ Bodies are derivable from the URL (storelib). Every exchange: its `ls
 tests/tools/rc_store_dump (the persist/ calls `show` makes, one process for
 all); about 60 of every kind also through `ringcap show --json` and
 `--body` (all of them when the helper is not built: ~2,500 process starts,
-minutes on a busy machine). RINGCAP_VARIED_N changes the count (1000)."""
+minutes on a busy machine). Exchanges the store refused or cut because its
+frame buffers all waited for a slow disk are counted (/metrics) or flagged,
+so legitimately reported: up to 2% are tolerated (checked as prefixes),
+none with RINGCAP_VARIED_STRICT=1. RINGCAP_VARIED_N changes the count."""
 
 import concurrent.futures as cf
 import json
@@ -152,10 +155,14 @@ class Varied(unittest.TestCase):
                         name="varied").start()
         ca = os.path.join(data, "ca-cert.pem")
         all_specs = specs(N)
+        dropped = None
         try:
             with cf.ThreadPoolExecutor(CLIENTS) as ex:
                 parts = list(ex.map(lambda i: self.drive(p, ca, all_specs[i::CLIENTS]),
                                     range(CLIENTS)))
+            # exchanges the store refused (every frame buffer waiting for
+            # the disk) are counted, not stored: legitimately reported
+            dropped = sl.metrics(p)["ringcap_capture_exchanges_dropped_total"]
         finally:
             self.assertEqual(p.stop(), 0, p.log())
         t1 = time.monotonic()
@@ -175,18 +182,24 @@ class Varied(unittest.TestCase):
         # as an exchange of its own
         tunnels = [r for r in rows if r["method"] == "CONNECT"]
         want = sum(any(s["https"] for s in all_specs[i::CLIENTS]) for i in range(CLIENTS))
-        self.assertEqual(len(tunnels), want, tunnels)
+        self.assertEqual(len(rows) + dropped, N + want, "stored + dropped != sent")
+        limit = 0 if os.environ.get("RINGCAP_VARIED_STRICT") == "1" else N // 50
+        self.assertLessEqual(dropped, limit, "exchanges dropped by a full writer")
+        self.assertLessEqual(len(tunnels), want, tunnels)
         for r in tunnels:
             self.assertEqual((r["url"], r["host"], r["status"], r["error"]),
                              ("localhost:%d" % self.torigin.port, "localhost", 200, "none"))
         rows = [r for r in rows if r["method"] != "CONNECT"]
-        self.assertEqual(len(rows), N)
-        self.assertEqual(len({r["id"] for r in rows}), N)
+        self.assertEqual(len({r["id"] for r in rows}), len(rows))
         by_k = {}
         for r in rows:
             k, _ = sl.parse_path(r["url"])
             by_k[k] = r
-        self.assertEqual(sorted(by_k), list(range(N)))
+        self.assertEqual(len(by_k), len(rows))
+        missing = sorted(set(range(N)) - set(by_k))
+        if missing:
+            print("dropped by a full writer (counted in /metrics): k=%s" % missing)
+        all_specs = [s for s in all_specs if s["k"] in by_k]
 
         dump = self.dump(data)
         self.cut = []
@@ -279,7 +292,6 @@ class Varied(unittest.TestCase):
         self.assertEqual(errs[:20], [], "%d mismatches" % len(errs))
         if self.cut:
             print("flagged truncated by a full writer (slow disk): k=%s" % sorted(self.cut))
-        limit = 0 if os.environ.get("RINGCAP_VARIED_STRICT") == "1" else N // 50
         self.assertLessEqual(len(self.cut), limit, "exchanges cut by a full writer")
         t2 = time.monotonic()
         kinds = {

@@ -56,10 +56,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 
+class Server(http.server.ThreadingHTTPServer):
+    # socketserver's listen backlog is 5: 200 concurrent CONNECTs then lose
+    # SYNs, and the retransmits (1 s, 3 s) run into the proxy's connect timeout
+    request_queue_size = 1024
+
+
 class TlsOrigin:
     def __init__(self, san="DNS:localhost,IP:127.0.0.1", tag="o"):
         self.key, self.cert = make_origin_cert(san, tag)
-        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.srv = Server(("127.0.0.1", 0), Handler)
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(self.cert, self.key)
         self.srv.socket = ctx.wrap_socket(self.srv.socket, server_side=True)

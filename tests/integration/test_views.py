@@ -15,6 +15,8 @@ import os
 import subprocess
 import time
 import unittest
+import urllib.error
+import urllib.request
 
 import harness
 from harness import Proxy
@@ -241,6 +243,88 @@ class Cookies(unittest.TestCase):
         cookie = {k.lower(): v for k, v in got.items()}["cookie"]
         pairs = sorted(p.strip() for p in cookie.split(";"))
         self.assertEqual(pairs, ["a=3", "b=2", "theme=dark"])   # no foreign sid
+
+
+class ViewsApi(unittest.TestCase):
+    """The same views through the control API of a running daemon: the
+    overview equals `ringcap overview --json`, cookies come as JSON and as a
+    Netscape jar, a DELETE removes one, bad parameters are named."""
+
+    @classmethod
+    def setUpClass(cls):
+        if harness.EXTERNAL:
+            raise unittest.SkipTest("needs its own ringcap")
+        cls.origin = Origin().start()
+        cls.p = Proxy(["--session", "vapi", "--cookies"], 2, "views-api")
+        argv = cls.p.argv()
+        cls.data = argv[argv.index("--data") + 1]
+        cls.ctl = argv[argv.index("--control") + 1]
+        cls.p.argv = lambda: list(argv)
+        cls.p.start()
+        proxy = "http://%s:%d" % (cls.p.host, cls.p.port)
+        for path in ("/set-cookie", "/size/100", "/status/404", "/set-cookie"):
+            r = subprocess.run(["curl", "-sS", "--max-time", "20", "--noproxy", "", "-x", proxy,
+                                "-H", "Cookie: k=v", "-o", "/dev/null", cls.origin.url(path)],
+                               capture_output=True)
+            assert r.returncode == 0, r.stderr
+        cls.sid = cls.api("GET", "/api/sessions")[1][0]["id"]
+        # exchanges reach the index within the flush interval (250 ms)
+        for _ in range(100):
+            if len(cls.api("GET", "/api/sessions/%s/exchanges" % cls.sid)[1]) == 4:
+                break
+            time.sleep(0.05)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.p.stop()
+        cls.origin.stop()
+
+    @classmethod
+    def api(cls, method, path, body=None, raw=False):
+        req = urllib.request.Request("http://%s%s" % (cls.ctl, path), method=method,
+                                     data=None if body is None else json.dumps(body).encode())
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                data, ctype, code = r.read(), r.headers.get("Content-Type"), r.status
+        except urllib.error.HTTPError as e:
+            data, ctype, code = e.read(), e.headers.get("Content-Type"), e.code
+        return code, (data if raw else json.loads(data)), ctype
+
+    def test_overview_equals_cli(self):
+        code, got, _ = self.api("GET", "/api/sessions/%s/overview?by=status" % self.sid)
+        self.assertEqual(code, 200, got)
+        self.assertEqual(got["total"], 4)
+        c, out, err = rc("overview", "vapi", "--data", self.data, "--by", "status", "--json")
+        self.assertEqual(c, 0, err)
+        self.assertEqual(got["groups"], json.loads(out)["groups"])
+        self.assertEqual({g["key"]: g["count"] for g in got["groups"]}, {"200": 3, "404": 1})
+
+    def test_overview_bad_parameter_named(self):
+        code, got, _ = self.api("GET", "/api/sessions/%s/overview?by=colour" % self.sid)
+        self.assertEqual(code, 400)
+        self.assertIn("colour", got["error"])
+
+    def test_cookies_json_jar_and_delete(self):
+        base = "/api/sessions/%s/cookies" % self.sid
+        code, got, ctype = self.api("GET", base)
+        self.assertEqual(code, 200, got)
+        names = {(c["direction"], c["name"]) for c in got}
+        self.assertEqual(names, {("response", "sid"), ("response", "theme"), ("request", "k")})
+        code, jar, ctype = self.api("GET", base + "?format=netscape", raw=True)
+        self.assertEqual(code, 200)
+        self.assertTrue(ctype.startswith("text/plain"), ctype)
+        self.assertTrue(jar.startswith(b"# Netscape HTTP Cookie File"))
+        self.assertIn(b"\ttheme\tdark", jar)
+        theme = [c for c in got if c["name"] == "theme"][0]
+        code, res, _ = self.api("DELETE", base, {"cookies": [
+            {"name": "theme", "domain": theme["domain"], "path": theme["path"]}]})
+        self.assertEqual(code, 200, res)
+        code, got, _ = self.api("GET", base)
+        self.assertNotIn("theme", {c["name"] for c in got})
+        code, res, _ = self.api("DELETE", base, {"cookies": "all"})
+        self.assertEqual(code, 400, res)
+        code, res, _ = self.api("POST", base, {})
+        self.assertEqual(code, 405)
 
 
 if __name__ == "__main__":
