@@ -17,6 +17,7 @@
 #include "persist/ses.h"
 #include "tools/api.h"
 #include "tools/events.h"
+#include "tools/filterargs.h"
 #include "tools/http.h"
 #include "tools/json.h"
 #include "tools/listing.h"
@@ -255,55 +256,91 @@ static int h_session(struct call *c)
 
 /* ---- exchanges ---- */
 
-static int h_exchanges_list(struct call *c)
+#define LIST_PARAMS 6u
+static const char *const list_keys[LIST_PARAMS] = { "sort", "reverse", "search", "limit",
+						    "offset", "filter" };
+
+/* Every parameter must be one we know. */
+static int list_known(struct call *c)
 {
-	struct seg_query q = { .limit = RC_API_LIST_DEFAULT };
-	char vals[5][RC_HTTP_QUERY_MAX];
-	static const char *const keys[] = { "sort", "reverse", "search", "limit", "offset" };
-	/* every parameter must be one we know */
 	for (const char *p = c->rq->query; *p;) {
 		size_t n = strcspn(p, "=&");
 		bool known = false;
-		for (unsigned k = 0; k < 5; k++)
-			known |= strlen(keys[k]) == n && strncmp(p, keys[k], n) == 0;
+		for (unsigned k = 0; k < LIST_PARAMS; k++)
+			known |= strlen(list_keys[k]) == n && strncmp(p, list_keys[k], n) == 0;
 		if (!known) {
 			snprintf(c->err, sizeof(c->err), "unknown parameter '%.*s' (sort, reverse, "
-				 "search, limit, offset)", (int)(n < 64 ? n : 64), p);
+				 "search, limit, offset, filter)", (int)(n < 64 ? n : 64), p);
 			return 400;
 		}
 		p += strcspn(p, "&");
 		p += *p == '&';
 	}
-	for (unsigned k = 0; k < 5; k++) {
-		int n = rc_http_query(c->rq->query, keys[k], vals[k], sizeof(vals[k]));
+	return 0;
+}
+
+/* The listing parameters into q (q->search points into vals) and the
+ * query-time filter (the filter's JSON form) into f. 0 or 400. */
+static int list_params(struct call *c, struct seg_query *q, char (*vals)[RC_HTTP_QUERY_MAX],
+		       struct rc_filter *f)
+{
+	if (list_known(c))
+		return 400;
+	for (unsigned k = 0; k < LIST_PARAMS; k++) {
+		int n = rc_http_query(c->rq->query, list_keys[k], vals[k], RC_HTTP_QUERY_MAX);
 		if (n == -ENOENT)
 			continue;
-		if (n < 0 || rc_query_param(&q, keys[k], vals[k], c->err, sizeof(c->err)) < 0) {
-			if (n < 0)
-				snprintf(c->err, sizeof(c->err), "parameter '%s': bad percent-encoding",
-					 keys[k]);
+		if (n < 0) {
+			snprintf(c->err, sizeof(c->err), "parameter '%s': bad percent-encoding",
+				 list_keys[k]);
 			return 400;
 		}
+		if (k < LIST_PARAMS - 1) {
+			if (rc_query_param(q, list_keys[k], vals[k], c->err, sizeof(c->err)) < 0)
+				return 400;
+			continue;
+		}
+		char ferr[FLT_ERR_LEN + 64];
+		int rc = flt_spec_parse_json(&f->spec, vals[k], (size_t)n, ferr, sizeof(ferr));
+		if (rc == 0)
+			rc = rc_filter_compile(f, ferr, sizeof(ferr));
+		if (rc < 0) {
+			snprintf(c->err, sizeof(c->err), "filter: %s", ferr);
+			return 400;
+		}
+		rc_filter_query(f, c->dir, q);
 	}
-	if (q.limit == 0 || q.limit > RC_API_LIST_MAX) {
+	if (q->limit == 0 || q->limit > RC_API_LIST_MAX) {
 		snprintf(c->err, sizeof(c->err), "limit must be 1 to %u", RC_API_LIST_MAX);
 		return 400;
 	}
+	return 0;
+}
+
+static int h_exchanges_list(struct call *c)
+{
+	struct seg_query q = { .limit = RC_API_LIST_DEFAULT };
+	char (*vals)[RC_HTTP_QUERY_MAX] = calloc(LIST_PARAMS, RC_HTTP_QUERY_MAX);
+	struct rc_filter f;
+	rc_filter_init(&f);
+	int status = vals ? list_params(c, &q, vals, &f) : 500;
 	struct rc_buf rows = {0};
 	size_t total = 0;
 	uint64_t damaged = 0;
-	int rc = rc_list_session(c->dir, &q, &rows, &total, &damaged);
-	if (rc == 0)
+	int rc = status ? 0 : rc_list_session(c->dir, &q, &rows, &total, &damaged);
+	if (status == 0 && rc == 0)
 		rc_buf_printf(&c->out, "{\"total\":%zu,\"offset\":%zu,\"limit\":%zu,\"damaged\":%llu,"
 			      "\"exchanges\":%s}", total, q.offset, q.limit,
 			      (unsigned long long)damaged, rows.p);
 	rc_buf_free(&rows);
+	rc_filter_free(&f);
+	free(vals);
 	if (rc < 0) {
 		snprintf(c->err, sizeof(c->err), "cannot read the session's exchanges: %s",
 			 strerror(-rc));
 		return 500;
 	}
-	return 200;
+	return status ? status : 200;
 }
 
 /* Parses an exchange id and checks it is in the session and not deleted. */

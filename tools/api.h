@@ -10,6 +10,7 @@
  *   DELETE /api/sessions/ID                     not while active or paused (409)
  *   POST   /api/sessions/ID/pause|resume|stop
  *   GET    /api/sessions/ID/exchanges?sort=&reverse=&search=&limit=&offset=
+ *                                               &filter=<the filter's JSON form>
  *   POST   /api/sessions/ID/exchanges/delete    {"ids": [..]}
  *   DELETE /api/sessions/ID/exchanges?ids=1,2   (same, ids in the query)
  *   GET    /api/sessions/ID/exchanges/XID       one exchange (`show --json`)

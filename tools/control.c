@@ -73,7 +73,9 @@ static size_t metrics(struct rc_control *c, struct eng *e, char *out, size_t cap
 /* GET /metrics and the CA files. Returns keep-alive. */
 static bool serve_static(struct rc_control *c, struct rc_http_conn *h, const struct rc_http_req *rq)
 {
-	bool keep = rq->keep_alive;
+	/* /metrics and the CA files close after the answer, as they always
+	 * did: scripts read them to EOF (keep-alive is for /api/) */
+	bool keep = false;
 	if (strcmp(rq->method, "GET") != 0 && strcmp(rq->method, "HEAD") != 0) {
 		rc_http_reply(h, 405, "text/plain", "GET only\n", 9, keep, false, "Allow: GET, HEAD\r\n");
 		return keep;

@@ -17,6 +17,7 @@ import stat
 import subprocess
 import time
 import unittest
+import urllib.parse
 
 import harness
 from harness import Proxy, free_port
@@ -162,6 +163,13 @@ class Sessions(unittest.TestCase):
         self.assertEqual([r["url"] for r in page],
                          [self.origin.url("/size/101"), self.origin.url("/size/100")])
         self.assertEqual(len(d.exchanges(sid, "?search=size/10")), 3)
+        # the query-time filter, in the filter's JSON form (as `ls --url-contains`)
+        q = urllib.parse.quote(json.dumps({"url_contains": ["/size/10"], "methods": ["GET"]}))
+        self.assertEqual(len(d.exchanges(sid, "?filter=" + q)), 3)
+        code, out, err = rc("ls", sid, "--data", d.data, "--json", "--url-contains", "/size/10")
+        self.assertEqual(json.loads(out), d.exchanges(sid, "?filter=" + q))
+        q = urllib.parse.quote(json.dumps({"status": ["404"]}))
+        self.assertEqual(d.exchanges(sid, "?filter=" + q), [])
 
         st, s, _ = d.api("PATCH", "/api/sessions/" + sid, {"name": "life2"})
         self.assertEqual((st, s["name"]), (200, "life2"))
@@ -475,6 +483,9 @@ class Sessions(unittest.TestCase):
             ("GET", "/api/sessions/s/exchanges?reverse=maybe", None, 400, "reverse"),
             ("GET", "/api/sessions/s/exchanges?colour=red", None, 400, "unknown parameter 'colour'"),
             ("GET", "/api/sessions/s/exchanges?search=%zz", None, 400, "percent"),
+            ("GET", "/api/sessions/s/exchanges?filter=%7B%22types%22:%5B%22nosuch%22%5D%7D",
+             None, 400, "filter: "),
+            ("GET", "/api/sessions/s/exchanges?filter=nojson", None, 400, "filter: "),
             ("POST", "/api/sessions/s/exchanges/delete", b'{"ids":[99999]}', 404, "nothing deleted"),
             ("POST", "/api/sessions/s/exchanges/delete", b'{"ids":["1"]}', 400, "non-negative"),
             ("POST", "/api/sessions/s/exchanges/delete", b'{"id":[1]}', 400, "ids"),
