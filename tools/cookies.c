@@ -700,11 +700,8 @@ int rc_cmd_cookies(int argc, char **argv)
 		return i == -2 ? 0 : 2;
 	struct ses_meta m;
 	char dir[4096];
-	if (ses_find(o.data, argv[i], &m) < 0) {
-		fprintf(stderr, "ringcap cookies: no session '%s' in %s\n", argv[i], o.data);
+	if (rc_session_dir("cookies", o.data, argv[i], &m, dir, sizeof(dir)) < 0)
 		return 1;
-	}
-	ses_dir(dir, sizeof(dir), o.data, m.id);
 	struct rc_cookie_list l;
 	int rc = rc_cookies_load(dir, &l);
 	if (rc < 0) {

@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <time.h>
 
+#include "persist/ses.h"
 #include "tools/fmt.h"
 
 /* Length of the valid UTF-8 sequence at s (1..4), or 0 when invalid:
@@ -79,4 +80,16 @@ size_t rc_clean(char *dst, size_t cap, const char *s, size_t n, size_t width)
 		dst[k++] = '.';
 	dst[k] = '\0';
 	return cols;
+}
+
+int rc_session_dir(const char *cmd, const char *data, const char *name, struct ses_meta *m,
+		   char *dir, size_t cap)
+{
+	int rc = ses_find(data, name, m);
+	if (rc < 0) {
+		fprintf(stderr, "ringcap %s: no session '%s' in %s\n", cmd, name, data);
+		return rc;
+	}
+	ses_dir(dir, cap, data, m->id);
+	return 0;
 }

@@ -1,7 +1,8 @@
 /*
  * tools/fmt.h - small output helpers shared by the views (overview,
- * cookies): JSON string escaping that always yields valid UTF-8, and the
- * ISO 8601 UTC time the offline listings print.
+ * cookies): JSON string escaping that always yields valid UTF-8, the
+ * ISO 8601 UTC time the offline listings print, and finding the session an
+ * offline command names.
  */
 #ifndef RINGCAP_FMT_H
 #define RINGCAP_FMT_H
@@ -23,5 +24,13 @@ void rc_iso_time(uint64_t ns, char *buf, size_t len);
  * '?', and text longer than width display columns is cut with "...".
  * dst needs 4 * width + 4 bytes. Returns the display columns used. */
 size_t rc_clean(char *dst, size_t cap, const char *s, size_t n, size_t width);
+
+struct ses_meta;
+
+/* The session an offline command names (id or name) in data: its metadata
+ * into *m and its directory into dir. On failure says "ringcap CMD: no
+ * session 'NAME' in DATA" on stderr and returns -errno. */
+int rc_session_dir(const char *cmd, const char *data, const char *name, struct ses_meta *m,
+		   char *dir, size_t cap);
 
 #endif

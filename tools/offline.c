@@ -78,18 +78,6 @@ static int parse(int argc, char **argv, struct common *c, const char *usage,
 	return optind;
 }
 
-static int find_session(const struct common *c, const char *name, struct ses_meta *m,
-			char *dir, size_t dir_len, const char *cmd)
-{
-	int rc = ses_find(c->data, name, m);
-	if (rc < 0) {
-		fprintf(stderr, "ringcap %s: no session '%s' in %s\n", cmd, name, c->data);
-		return rc;
-	}
-	ses_dir(dir, dir_len, c->data, m->id);
-	return 0;
-}
-
 int rc_cmd_sessions(int argc, char **argv)
 {
 	static const char usage[] = "usage: ringcap sessions [--data DIR] [--json]\n";
@@ -213,7 +201,7 @@ static int ls_main(int argc, char **argv, struct rc_filter *f)
 	}
 	struct ses_meta m;
 	char dir[4096];
-	if (find_session(&c, argv[i], &m, dir, sizeof(dir), "ls") < 0)
+	if (rc_session_dir("ls", c.data, argv[i], &m, dir, sizeof(dir)) < 0)
 		return 1;
 	rc_filter_query(f, dir, &o.q);
 	if (c.json) {
@@ -350,7 +338,7 @@ int rc_cmd_show(int argc, char **argv)
 	uint64_t id = strtoull(argv[i + 1], NULL, 10);
 	struct ses_meta m;
 	char dir[4096];
-	if (find_session(&c, argv[i], &m, dir, sizeof(dir), "show") < 0)
+	if (rc_session_dir("show", c.data, argv[i], &m, dir, sizeof(dir)) < 0)
 		return 1;
 	struct seg_open_opts oo = { .body_max = { 64u << 20, 64u << 20 } };
 	struct seg_exchange x;

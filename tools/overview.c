@@ -404,11 +404,8 @@ int rc_cmd_overview(int argc, char **argv)
 		return i == -2 ? 0 : 2;
 	struct ses_meta m;
 	char dir[4096];
-	if (ses_find(o.data, argv[i], &m) < 0) {
-		fprintf(stderr, "ringcap overview: no session '%s' in %s\n", argv[i], o.data);
+	if (rc_session_dir("overview", o.data, argv[i], &m, dir, sizeof(dir)) < 0)
 		return 1;
-	}
-	ses_dir(dir, sizeof(dir), o.data, m.id);
 	struct seg_table t;
 	struct seg_query q = { .search = o.search };
 	struct rc_overview ov;
