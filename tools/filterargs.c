@@ -266,3 +266,15 @@ bool rc_filter_row(void *ctx, const struct seg_qrow *r)
 		seg_exchange_free(&x);
 	return ok;
 }
+
+int rc_filter_cli(const char *cmd, struct rc_filter *f, int *argc, char **argv)
+{
+	char err[FLT_ERR_LEN + 64];
+	rc_filter_init(f);
+	int rc = rc_filter_args(f, argc, argv, err, sizeof(err));
+	if (rc == 0)
+		rc = rc_filter_compile(f, err, sizeof(err));
+	if (rc < 0)
+		fprintf(stderr, "ringcap %s: %s\n", cmd, err);
+	return rc;
+}

@@ -72,6 +72,11 @@ int rc_filter_args(struct rc_filter *f, int *argc, char **argv, char *err, size_
  * quoting the bad part ("invalid regex '([': ..."). */
 int rc_filter_compile(struct rc_filter *f, char *err, size_t errlen);
 
+/* rc_filter_init + rc_filter_args + rc_filter_compile for a command line:
+ * on error "ringcap CMD: <err>" on stderr and -errno (exit code 2). The
+ * caller frees f with rc_filter_free either way. */
+int rc_filter_cli(const char *cmd, struct rc_filter *f, int *argc, char **argv);
+
 /* True when f filters anything (compiled, non-empty spec). */
 bool rc_filter_active(const struct rc_filter *f);
 

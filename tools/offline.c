@@ -156,25 +156,12 @@ static void ls_row(const struct seg_qrow *r)
 	       (int)e->url_len, r->url);
 }
 
-/* The filter flags of a listing command, compiled; exit code 2 on error. */
-static int list_filter(struct rc_filter *f, int *argc, char **argv)
-{
-	char err[FLT_ERR_LEN + 64];
-	rc_filter_init(f);
-	int rc = rc_filter_args(f, argc, argv, err, sizeof(err));
-	if (rc == 0)
-		rc = rc_filter_compile(f, err, sizeof(err));
-	if (rc < 0)
-		fprintf(stderr, "ringcap %s: %s\n", argv[0], err);
-	return rc;
-}
-
 static int ls_main(int argc, char **argv, struct rc_filter *f);
 
 int rc_cmd_ls(int argc, char **argv)
 {
 	struct rc_filter f;
-	int rc = list_filter(&f, &argc, argv) < 0 ? 2 : ls_main(argc, argv, &f);
+	int rc = rc_filter_cli("ls", &f, &argc, argv) < 0 ? 2 : ls_main(argc, argv, &f);
 	rc_filter_free(&f);
 	return rc;
 }

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "persist/ses.h"
+#include "tools/filterargs.h"
 #include "tools/fmt.h"
 #include "tools/overview.h"
 
@@ -393,11 +394,21 @@ static int ov_parse(int argc, char **argv, struct ov_opts *o, const char *usage)
 	return optind;
 }
 
+static int overview_main(int argc, char **argv, struct rc_filter *f);
+
 int rc_cmd_overview(int argc, char **argv)
+{
+	struct rc_filter f;
+	int rc = rc_filter_cli("overview", &f, &argc, argv) < 0 ? 2 : overview_main(argc, argv, &f);
+	rc_filter_free(&f);
+	return rc;
+}
+
+static int overview_main(int argc, char **argv, struct rc_filter *f)
 {
 	static const char usage[] =
 		"usage: ringcap overview SESSION [--by method|domain|type|status] [--json]\n"
-		"       [--interval SECONDS] [--search TEXT] [--data DIR]\n";
+		"       [--interval SECONDS] [--search TEXT] [--data DIR] [filter flags]\n";
 	struct ov_opts o = { .data = "./ringcap-data", .by = "method" };
 	int i = ov_parse(argc, argv, &o, usage);
 	if (i < 0)
@@ -408,6 +419,7 @@ int rc_cmd_overview(int argc, char **argv)
 		return 1;
 	struct seg_table t;
 	struct seg_query q = { .search = o.search };
+	rc_filter_query(f, dir, &q);
 	struct rc_overview ov;
 	int rc = seg_table_load(dir, &t, NULL);
 	if (rc == 0) {

@@ -75,6 +75,23 @@ class Overview(unittest.TestCase):
         self.assertEqual(code, 0, err)
         return json.loads(out)
 
+    def test_filter_flags_narrow_the_overview(self):
+        """overview takes ls's filter flags: its counts equal ls with them."""
+        for flags in (["--status", "2xx"], ["--method", "PUT,POST"], ["--url-contains", "SIZE"],
+                      ["--status", "4xx", "--url-excludes", "nothing-matches"]):
+            with self.subTest(flags=flags):
+                code, out, err = rc("ls", "v1", "--data", self.data, "--json", *flags)
+                self.assertEqual(code, 0, err)
+                want = {}
+                for r in json.loads(out):
+                    want[r["method"]] = want.get(r["method"], 0) + 1
+                got = self.overview("method", *flags)
+                self.assertEqual({g["key"]: g["count"] for g in got["groups"]}, want)
+                self.assertEqual(got["total"], sum(want.values()))
+        code, out, err = rc("overview", "v1", "--data", self.data, "--url-regex", "([")
+        self.assertEqual(code, 2)
+        self.assertIn(b"([", err)
+
     def test_groups_equal_a_count_over_ls(self):
         rows = self.ls()
         self.assertEqual(len(rows), self.expected)
