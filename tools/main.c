@@ -416,10 +416,17 @@ static int run_filter(struct rc_filter *f, int *argc, char **argv)
 
 /* --session NAME: a new session, captured into from the first exchange. */
 static int capture_setup(struct run_opts *r, struct rc_capture_cfg *cap, struct ses_meta *ses,
-			 char *dir, size_t dir_len)
+			 char *dir, size_t dir_len, const struct rc_filter *filter)
 {
 	struct ses_settings st = { .save_responses = cap->save_responses,
 				   .max_body = cap->body_max };
+	/* the filter's text form goes into the metadata when it fits */
+	size_t flen = flt_spec_format_text(&filter->spec, st.filter, sizeof(st.filter));
+	if (flen >= sizeof(st.filter)) {
+		st.filter[0] = '\0';
+		fprintf(stderr, "ringcap: the filter (%zu bytes as text) is not kept in the session "
+			"metadata (limit %u)\n", flen, SES_FILTER_MAX);
+	}
 	int rc = ses_create(r->data_dir, r->session, &st, (uint64_t)time(NULL) * 1000000000u, ses);
 	if (rc < 0) {
 		fprintf(stderr, "ringcap run: --session '%s': %s\n", r->session,
@@ -468,7 +475,7 @@ static int run_main(int argc, char **argv, const struct rc_filter *filter)
 				      .filter = filter->db };
 	char session_dir[4096];
 	struct ses_meta ses;
-	if (r.session && capture_setup(&r, &cap, &ses, session_dir, sizeof(session_dir)) < 0) {
+	if (r.session && capture_setup(&r, &cap, &ses, session_dir, sizeof(session_dir), filter) < 0) {
 		tls_teardown(&t);
 		return 1;
 	}

@@ -186,6 +186,11 @@ class Filter(unittest.TestCase):
         seg_bytes = sum(os.path.getsize(os.path.join(d, f)) for d in sdir
                         for f in os.listdir(d) if f.endswith(".seg"))
         self.assertGreater(seg_bytes, 1024 * 1024)   # the upload did reach the disk
+        meta = [os.path.join(d, "session.meta") for d in sdir
+                if os.path.exists(os.path.join(d, "session.meta"))]
+        self.assertEqual(len(meta), 1, sdir)
+        with open(meta[0]) as f:
+            self.assertIn("filter=status=404\n", f.read())   # its text form is kept
         code, out, err = rc("fsck", "late", "--data", data, "--json")
         self.assertEqual(code, 0, out + err)
         rep = json.loads(out)
