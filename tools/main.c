@@ -527,13 +527,23 @@ static int plane_setup(struct run_opts *r, struct rc_tls *t, unsigned workers,
 	/* run's options are the settings of every new session, filter included */
 	struct ses_settings defaults = { .save_responses = !r->no_save_responses,
 					 .capture_cookies = r->cookies, .max_body = r->max_body };
-	flt_spec_format_text(&filter->spec, defaults.filter, sizeof(defaults.filter));
+	/* the filter's text form goes into the metadata when it fits; a longer
+	 * one (hundreds of patterns) is handed over compiled */
+	size_t flen = flt_spec_format_text(&filter->spec, defaults.filter, sizeof(defaults.filter));
+	bool long_filter = flen >= sizeof(defaults.filter);
+	if (long_filter) {
+		defaults.filter[0] = '\0';
+		fprintf(stderr, "ringcap: the filter (%zu bytes as text) applies but is not kept in "
+			"the session metadata (limit %u)\n", flen, SES_FILTER_MAX);
+	}
 	if (rc_capture_create(workers, &p->cap) < 0 ||
 	    rc_sessions_open(&p->ses, r->data_dir, p->cap, &defaults) < 0 ||
 	    rc_api_create(&p->api, p->ses) < 0) {
 		fprintf(stderr, "ringcap run: out of memory\n");
 		return -ENOMEM;
 	}
+	if (long_filter)
+		rc_sessions_default_filter(p->ses, filter->db);
 	if (r->session) {
 		struct rc_session_change ch = RC_SESSION_KEEP;
 		struct ses_meta m;

@@ -26,6 +26,8 @@ struct rc_sessions {
 	struct ses_meta active;
 	char active_dir[4096];   /* stable memory for the published policy */
 	struct flt_db *db;
+	struct flt_db *default_db; /* run's filter, when its text is too long to compile
+				    * again from defaults.filter */
 };
 
 static uint64_t now_ns(void)
@@ -87,6 +89,8 @@ void rc_sessions_close(struct rc_sessions *m)
 	}
 	if (m->db)
 		flt_db_unref(m->db);
+	if (m->default_db)
+		flt_db_unref(m->default_db);
 	pthread_mutex_destroy(&m->lock);
 	free(m);
 }
@@ -234,7 +238,9 @@ int rc_sessions_start(struct rc_sessions *m, const struct rc_session_change *ch,
 	*st = m->defaults;
 	if ((rc = apply_settings(ch, st, &db, &fchanged, err, errlen)) < 0)
 		goto out_unlock;
-	if (!fchanged && (rc = compile_text(st->filter, &db, err, errlen)) < 0)
+	if (!fchanged && m->default_db && st->filter[0] == '\0')
+		db = flt_db_ref(m->default_db);
+	else if (!fchanged && (rc = compile_text(st->filter, &db, err, errlen)) < 0)
 		goto out_unlock;
 	if (ch->name)
 		snprintf(name, sizeof(name), "%s", ch->name);
@@ -429,4 +435,13 @@ int rc_sessions_delete(struct rc_sessions *m, const char *id, char *err, size_t 
 		snprintf(err, errlen, "cannot delete session '%s': %s", found.name, strerror(-rc));
 	pthread_mutex_unlock(&m->lock);
 	return rc;
+}
+
+void rc_sessions_default_filter(struct rc_sessions *m, struct flt_db *db)
+{
+	pthread_mutex_lock(&m->lock);
+	if (m->default_db)
+		flt_db_unref(m->default_db);
+	m->default_db = db ? flt_db_ref(db) : NULL;
+	pthread_mutex_unlock(&m->lock);
 }

@@ -51,6 +51,12 @@ struct rc_session_change {
  * (from `ringcap run` options). cap: the engine's capture sink state. */
 int rc_sessions_open(struct rc_sessions **out, const char *data_dir, struct rc_capture *cap,
 		     const struct ses_settings *defaults);
+/* run's compiled filter for new sessions whose defaults carry no filter
+ * text (a filter too long for the session metadata, SES_FILTER_MAX): they
+ * are captured with db, and their metadata says no filter. */
+struct flt_db;
+void rc_sessions_default_filter(struct rc_sessions *m, struct flt_db *db);
+
 /* After the engine has stopped and rc_capture_destroy has flushed every
  * writer: marks the active session stopped on disk (publishes nothing),
  * frees. */
