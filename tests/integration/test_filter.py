@@ -94,6 +94,21 @@ class Filter(unittest.TestCase):
         out, _, code = r.stdout.rpartition(b"\n")
         return int(code), out
 
+    def test_filter_longer_than_session_metadata(self):
+        """600 patterns (about 15 KiB as text, over the 4 KiB metadata limit):
+        the compiled filter still decides capture; the metadata keeps none."""
+        many = []
+        for i in range(600):
+            many += ["--url-contains", "/never/pattern-%d" % i]
+        p, data = self.start("long", *many, "--url-contains", "/size/7")
+        self.assertEqual(self.curl(p, "GET", "/size/7", None)[0], 200)
+        self.assertEqual(self.curl(p, "GET", "/size/8", None)[0], 200)
+        self.assertEqual(p.stop(), 0, p.log())
+        self.assertIn("not kept in the session metadata", p.log())
+        code, out, err = rc("ls", "long", "--data", data, "--json")
+        self.assertEqual(code, 0, err)
+        self.assertEqual([r["url"] for r in json.loads(out)], [self.origin.url("/size/7")])
+
     def drive(self, p):
         """All requests; each response must reach the client intact."""
         for name, method, path, body, status, _ in REQUESTS:
