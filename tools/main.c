@@ -505,7 +505,10 @@ struct plane {
 	char token[RC_TOKEN_HEX + 1];
 };
 
-static void plane_teardown(struct plane *p)
+/* clean: a normal shutdown, which marks the active session stopped; a
+ * start-up that failed half-way leaves it as it was (interrupted, so that
+ * `run --session NAME` can continue it), never final. */
+static void plane_teardown(struct plane *p, bool clean)
 {
 	rc_control_stop(p->ctl);     /* first: no request may reach what follows */
 	p->ctl = NULL;
@@ -513,7 +516,7 @@ static void plane_teardown(struct plane *p)
 	p->api = NULL;
 	rc_capture_destroy(p->cap);  /* after eng_stop: every writer flushed */
 	p->cap = NULL;
-	rc_sessions_close(p->ses);   /* marks the active session stopped */
+	rc_sessions_close(p->ses, clean);
 	p->ses = NULL;
 }
 
@@ -619,7 +622,7 @@ static int run_daemon(struct run_opts *rp, const struct rc_filter *filter)
 	unsigned workers = r.eng.workers ? r.eng.workers : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
 	struct plane p = {0};
 	if (plane_setup(&r, &t, workers, filter, &p) < 0) {
-		plane_teardown(&p);
+		plane_teardown(&p, false);
 		tls_teardown(&t);
 		return 1;
 	}
@@ -629,7 +632,7 @@ static int run_daemon(struct run_opts *rp, const struct rc_filter *filter)
 	struct eng *e = NULL;
 	if (eng_start(&e, &r.eng, err, sizeof(err)) < 0) {
 		fprintf(stderr, "ringcap run: %s\n", err);
-		plane_teardown(&p);
+		plane_teardown(&p, false);
 		tls_teardown(&t);
 		return 1;
 	}
@@ -646,7 +649,7 @@ static int run_daemon(struct run_opts *rp, const struct rc_filter *filter)
 	rc_control_stop(p.ctl);   /* before the engine goes: /metrics reads it */
 	p.ctl = NULL;
 	eng_stop(e);
-	plane_teardown(&p);
+	plane_teardown(&p, true);
 	tls_teardown(&t);
 	fprintf(stderr, "ringcap: stopped\n");
 	return 0;

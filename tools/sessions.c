@@ -76,11 +76,11 @@ int rc_sessions_open(struct rc_sessions **out, const char *data_dir, struct rc_c
 	return 0;
 }
 
-void rc_sessions_close(struct rc_sessions *m)
+void rc_sessions_close(struct rc_sessions *m, bool stop_active)
 {
 	if (m == NULL)
 		return;
-	if (m->has_active) {
+	if (m->has_active && stop_active) {
 		m->active.state = SES_STOPPED;
 		m->active.stop_ns = now_ns();
 		int rc = ses_save(m->data_dir, &m->active);

@@ -58,9 +58,10 @@ struct flt_db;
 void rc_sessions_default_filter(struct rc_sessions *m, struct flt_db *db);
 
 /* After the engine has stopped and rc_capture_destroy has flushed every
- * writer: marks the active session stopped on disk (publishes nothing),
- * frees. */
-void rc_sessions_close(struct rc_sessions *m);
+ * writer: with stop_active (a clean shutdown) marks the active session
+ * stopped on disk; without (a start-up that failed) leaves it as it is, to
+ * show as interrupted. Publishes nothing; frees. */
+void rc_sessions_close(struct rc_sessions *m, bool stop_active);
 
 /* Creates and starts a session; name NULL picks "session-<UTC time>".
  * 0 with *out the new metadata, or -errno with err set. */

@@ -120,7 +120,10 @@ class Proxy:
         datadir = tempfile.mkdtemp(prefix="data-", dir=_TMP)
         argv = [RINGCAP_BIN, "run", "--listen", "%s:%d" % (self.host, self.port)]
         if run_has_option("--control"):
-            argv += ["--control", "127.0.0.1:%d" % free_port()]
+            ctl = free_port()
+            while ctl == self.port:   # two free picks can coincide
+                ctl = free_port()
+            argv += ["--control", "127.0.0.1:%d" % ctl]
         if run_has_option("--connect-ports"):
             # the origins listen on free ports; classes that test the
             # default (443,80) pass their own --connect-ports (last wins)

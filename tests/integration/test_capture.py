@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import time
 import unittest
@@ -145,6 +146,37 @@ class Capture(unittest.TestCase):
                 self.assertEqual("Set-Cookie: sid=abc123" in head, set_cookie, head)
                 self.assertEqual("Set-Cookie: theme=dark" in head, set_cookie, head)
                 self.assertEqual(x["response_body_bytes"], 8 if full_head else 0)
+
+    def test_failed_start_leaves_session_continuable(self):
+        """A start-up that fails after the session started (here: the
+        control port is taken) must not mark the session stopped, which is
+        final: the next start continues it."""
+        blocker = socket.socket()
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen(1)
+        try:
+            p = self.start("fs")
+            self.assertEqual(self.curl(p, self.origin.url("/size/10"), "-o", "/dev/null")
+                             .returncode, 0)
+            self.assertEqual(p.stop(), 0)
+            # stopped now: a clean stop is final, so use a fresh session
+            p = Proxy(["--session", "fs2"], 2, "capture-fs2")
+            argv = p.argv()
+            data = argv[argv.index("--data") + 1]
+            bad = list(argv)
+            bad[bad.index("--control") + 1] = "127.0.0.1:%d" % blocker.getsockname()[1]
+            r = subprocess.run(bad, capture_output=True, timeout=30)
+            self.assertEqual(r.returncode, 1, r.stderr)
+            code, out, err = rc("sessions", "--data", data, "--json")
+            self.assertEqual(code, 0, err)
+            self.assertNotEqual([s["state"] for s in json.loads(out) if s["name"] == "fs2"],
+                                ["stopped"])
+            p.argv = lambda: list(argv)
+            p.start()
+            self.assertIn("continuing session 'fs2'", p.log())
+            self.assertEqual(p.stop(), 0)
+        finally:
+            blocker.close()
 
     def test_kill_9_mid_capture_then_recovery(self):
         p = self.start("s2")

@@ -123,7 +123,7 @@ int main(void)
 	char err[256];
 	CHECK(rc_sessions_find(m, "active", &live, err, sizeof(err)) == 0);
 	rc_capture_destroy(cap);
-	rc_sessions_close(m);   /* the running session is marked stopped */
+	rc_sessions_close(m, true);   /* the running session is marked stopped */
 	CHECK(disk(live.id).state == SES_STOPPED);
 	struct ses_meta all[8];
 	size_t n = 0;
