@@ -372,17 +372,25 @@ class Conn:
         return False
 
 
-def send_recv_all(host, port, data, timeout=5.0):
-    """Sends data on a new connection, reads until close or timeout.
+def send_recv_all(host, port, data, timeout=5.0, parts=1):
+    """Sends data on a new connection (in `parts` TCP segments: TCP_NODELAY
+    and a short pause between them), reads until close or timeout.
     Returns (bytes, closed_by_peer)."""
     s = socket.create_connection((host, port), timeout=timeout)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     out = bytearray()
     closed = False
     try:
-        try:
-            s.sendall(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass   # the proxy may answer and close before reading it all
+        cuts = sorted({len(data) * i // parts for i in range(1, parts)} | {len(data)})
+        start = 0
+        for cut in cuts:
+            try:
+                s.sendall(data[start:cut])
+            except (BrokenPipeError, ConnectionResetError):
+                break   # the proxy may answer and close before reading it all
+            start = cut
+            if cut < len(data):
+                time.sleep(0.005)
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             s.settimeout(max(0.05, end - time.monotonic()))

@@ -19,41 +19,6 @@ from harness import ProxyCase, Conn, status_of
 from smuggling_corpus import CASES
 
 
-def _send_split(host, port, data, parts, timeout=5.0):
-    """Sends data in `parts` segments (TCP_NODELAY, a pause between), then
-    reads until the peer closes or timeout. Returns (bytes, closed)."""
-    s = socket.create_connection((host, port), timeout=timeout)
-    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    out, closed = bytearray(), False
-    try:
-        cuts = sorted({len(data) * i // parts for i in range(1, parts)} | {len(data)})
-        start = 0
-        for cut in cuts:
-            try:
-                s.sendall(data[start:cut])
-            except (BrokenPipeError, ConnectionResetError):
-                break
-            start = cut
-            time.sleep(0.005)
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            s.settimeout(max(0.05, end - time.monotonic()))
-            try:
-                chunk = s.recv(1 << 16)
-            except socket.timeout:
-                break
-            except ConnectionResetError:
-                closed = True
-                break
-            if not chunk:
-                closed = True
-                break
-            out += chunk
-    finally:
-        s.close()
-    return bytes(out), closed
-
-
 class Smuggling(ProxyCase):
 
     def setUp(self):
@@ -84,7 +49,7 @@ class Smuggling(ProxyCase):
         if parts == 1:
             out, closed = self.raw(data)
         else:
-            out, closed = _send_split(self.proxy.host, self.proxy.port, data, parts)
+            out, closed = harness.send_recv_all(self.proxy.host, self.proxy.port, data, parts=parts)
         self.assertEqual(status_of(out), status, "%s: response %r" % (name, out[:200]))
         self.assertTrue(closed, "%s: connection left open after %d" % (name, status))
         head = out.split(b"\r\n\r\n", 1)[0].lower()
