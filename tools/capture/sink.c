@@ -1,0 +1,852 @@
+/*
+ * tools/capture/sink.c - the capture sink over persist/'s I/O-agnostic writer,
+ * under a capture policy swapped at run time (tools/capture.h).
+ *
+ * Three lifetimes meet here:
+ * - a policy (struct pol) is immutable once published behind c->cur; a
+ *   worker reads it only inside one sink call and keeps nothing of it but
+ *   the store pointer and, for an exchange whose filter verdict waits for
+ *   the response, its own reference on the filter db. A swapped-out policy
+ *   is freed after a grace period: every online worker has passed a
+ *   quiescent point (the top of tick and next_io) since the swap.
+ * - a store (one session's writers, one per worker) is opened by
+ *   rc_capture_set, adopted by each worker at its first exchange under it,
+ *   and handed back by that worker once it has left it (its exchanges ended,
+ *   its last frame sealed and written); then rc_capture_set or
+ *   rc_capture_reap closes it.
+ * - an exchange handle (struct xh) lives from begin to end in a per-worker
+ *   pool.
+ * A failed write stops capture into that store for that worker, with one
+ * line on stderr; traffic flows on and what follows counts as dropped.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "filter/flt.h"
+#include "persist/seg.h"
+#include "tools/capture/sink.h"
+#include "tools/lib/rc-limits.h"
+
+#define HELD_MAX 4u         /* stores one worker writes at once (1 + leaving) */
+#define XH_MAX SEG_OPEN_DEFAULT /* exchanges captured at once per worker */
+#define COOKIE_HEAD_MAX 16384u  /* status line + Set-Cookie lines kept without
+				 * "save responses" */
+#define OFFLINE UINT64_MAX  /* a worker's epoch before open and after close */
+
+struct store {
+	char dir[4096];
+	unsigned nworkers;
+	struct seg_writer **w;      /* [nworkers] */
+	atomic_bool *adopted;       /* [nworkers] the worker took its writer */
+	atomic_bool *done;          /* [nworkers] ... and handed it back */
+	struct store *next;         /* retiring list */
+};
+
+struct pol {
+	struct rc_capture_policy p;
+	struct store *store;
+	struct pol *next;           /* limbo list, waiting for a grace period */
+	uint64_t epoch;             /* freed once every worker has seen it */
+};
+
+/* Per-worker counters, summed by rc_capture_stats. */
+struct wstat {
+	_Atomic uint64_t written, dropped, filtered, bytes;
+	atomic_bool failed;
+	_Atomic uint64_t epoch;     /* last quiescent point seen */
+} __attribute__((aligned(64)));
+
+struct rc_capture {
+	unsigned nworkers;
+	_Atomic(struct pol *) cur;
+	_Atomic uint64_t epoch;
+	struct wstat *ws;           /* [nworkers] */
+	pthread_mutex_t mu;         /* publishers */
+	struct store *retiring;     /* left by the policy, not yet closed */
+	struct pol *limbo;          /* swapped out, grace period not seen yet */
+};
+
+/* A store as one worker holds it. */
+struct held {
+	struct store *s;            /* NULL: free slot */
+	struct seg_writer *w;
+	uint32_t open;              /* exchanges begun and not ended */
+	bool leaving, sealed, failed;
+};
+
+struct xh {
+	struct held *h;
+	struct seg_xch *x;          /* NULL once a filter discarded it */
+	struct flt_db *db;          /* ref held while the verdict is pending */
+	uint64_t cap, stored[2];    /* body_max and bytes offered per direction */
+	uint32_t flags;             /* truncation the sink decided */
+	bool cookies, no_resp;
+	struct xh *next_free;
+};
+
+struct wk {
+	struct rc_capture *c;
+	unsigned worker;
+	struct wstat *st;
+	struct held held[HELD_MAX];
+	struct held *cur;           /* where new exchanges go; NULL: none */
+	struct held *io_owner;      /* whose write is in flight */
+	struct flt_scratch *scratch;
+	const struct flt_db *scratch_db; /* the last db scratch was reserved for */
+	struct xh *free;
+	struct xh xh[XH_MAX];
+	char url[RC_URL_MAX];
+	char cookie_head[COOKIE_HEAD_MAX];
+};
+
+static uint64_t wall_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- worker side: stores ---- */
+
+static void quiescent(struct wk *k)
+{
+	atomic_store(&k->st->epoch, atomic_load(&k->c->epoch));
+}
+
+static void held_fail(struct wk *k, struct held *h, const char *what, int rc)
+{
+	if (!h->failed)
+		fprintf(stderr, "ringcap: worker %u: capture into %s stopped, %s: %s; traffic "
+			"still flows\n", k->worker, h->s->dir, what, strerror(-rc));
+	h->failed = true;
+	atomic_store_explicit(&k->st->failed, true, memory_order_relaxed);
+}
+
+/* A leaving store whose exchanges have all ended gets its last frame
+ * sealed and, once that is written, goes back to the publisher. */
+static void held_settle(struct wk *k, struct held *h)
+{
+	if (h->s == NULL || !h->leaving || h->open > 0)
+		return;
+	if (!h->sealed && !h->failed) {
+		int rc = seg_writer_seal(h->w);
+		if (rc < 0)
+			held_fail(k, h, "sealing the last frame failed", rc);
+	}
+	h->sealed = true;
+	if (k->io_owner == h || (!h->failed && seg_writer_busy(h->w)))
+		return;
+	atomic_store(&h->s->done[k->worker], true);
+	memset(h, 0, sizeof(*h));
+}
+
+/* Follows the policy's store: the current one starts leaving when the
+ * policy names another, which is adopted into a free slot. */
+static void follow(struct wk *k, const struct pol *p)
+{
+	struct store *s = p ? p->store : NULL;
+	if (k->cur && k->cur->s == s)
+		return;
+	if (k->cur) {
+		k->cur->leaving = true;
+		held_settle(k, k->cur);
+		k->cur = NULL;
+	}
+	if (s == NULL)
+		return;
+	for (unsigned i = 0; i < HELD_MAX; i++) {
+		if (k->held[i].s != NULL)
+			continue;
+		k->held[i] = (struct held){ .s = s, .w = s->w[k->worker] };
+		atomic_store(&s->adopted[k->worker], true);
+		atomic_store_explicit(&k->st->failed, false, memory_order_relaxed);
+		k->cur = &k->held[i];
+		return;
+	}
+	/* every slot still drains an older store: new exchanges are dropped
+	 * (counted) until one is free; the next call tries again */
+}
+
+static struct pol *policy(struct wk *k)
+{
+	struct pol *p = atomic_load_explicit(&k->c->cur, memory_order_acquire);
+	follow(k, p);
+	return p;
+}
+
+/* ---- worker side: the sink ---- */
+
+static void *cap_open(void *arg, unsigned worker)
+{
+	struct rc_capture *c = arg;
+	struct wk *k = calloc(1, sizeof(*k));
+	if (k == NULL)
+		return NULL;
+	k->c = c;
+	k->worker = worker;
+	k->st = &c->ws[worker];
+	for (unsigned i = XH_MAX; i-- > 0;) {
+		k->xh[i].next_free = k->free;
+		k->free = &k->xh[i];
+	}
+	quiescent(k);
+	return k;
+}
+
+static void addr_of(const struct sockaddr_storage *ss, struct seg_addr *a)
+{
+	memset(a, 0, sizeof(*a));
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)ss;
+		a->family = 4;
+		a->port = ntohs(in->sin_port);
+		memcpy(a->addr, &in->sin_addr, 4);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)ss;
+		a->family = 6;
+		a->port = ntohs(in6->sin6_port);
+		memcpy(a->addr, &in6->sin6_addr, 16);
+	}
+}
+
+/* The absolute URL users see: as sent for plain proxying, rebuilt from
+ * the CONNECT host for requests inside an intercepted tunnel. */
+static const char *full_url(struct wk *k, const struct eng_xchg *x, size_t *len)
+{
+	if (!(x->flags & ENG_X_TLS) || x->url_len == 0 || x->url[0] != '/') {
+		*len = x->url_len;
+		return x->url;
+	}
+	char port[8] = "";
+	if (x->port != 443)
+		snprintf(port, sizeof(port), ":%u", x->port);
+	int n = snprintf(k->url, sizeof(k->url), "https://%.*s%s%.*s", (int)x->host_len,
+			 x->host, port, (int)x->url_len, x->url);
+	*len = n < 0 ? 0 : (size_t)n < sizeof(k->url) ? (size_t)n : sizeof(k->url) - 1;
+	return k->url;
+}
+
+static void count(_Atomic uint64_t *n, uint64_t v)
+{
+	atomic_fetch_add_explicit(n, v, memory_order_relaxed);
+}
+
+static struct xh *xh_get(struct wk *k, struct held *h, const struct pol *p)
+{
+	struct xh *e = k->free;
+	if (e == NULL)
+		return NULL;
+	k->free = e->next_free;
+	*e = (struct xh){ .h = h, .cap = p->p.body_max, .cookies = p->p.cookies,
+			  .no_resp = !p->p.save_responses };
+	return e;
+}
+
+static void xh_put(struct wk *k, struct xh *e)
+{
+	if (e->db)
+		flt_db_unref(e->db);
+	e->h->open--;
+	held_settle(k, e->h);
+	e->next_free = k->free;
+	k->free = e;
+}
+
+static void fill_begin(struct wk *k, const struct eng_xchg *x, const char *head,
+		       size_t head_len, struct seg_xch_begin *b)
+{
+	*b = (struct seg_xch_begin){
+		.start_ns = x->start_ns,
+		.scheme = (x->flags & ENG_X_TLS) ? SEG_SCHEME_HTTPS : SEG_SCHEME_HTTP,
+		.http_version = (uint8_t)(10 + x->http_minor),
+		.port = x->port,
+		.method = x->method, .method_len = x->method_len,
+		.host = x->host, .host_len = x->host_len,
+		.req_head = head, .req_head_len = head_len,
+		.client_name = x->client_name, .client_name_len = x->client_name_len,
+	};
+	if (x->method_len == 7 && memcmp(x->method, "CONNECT", 7) == 0) {
+		b->scheme = SEG_SCHEME_TUNNEL;
+		b->flags |= SEG_F_TUNNEL;
+	}
+	if (x->flags & ENG_X_TLS)
+		b->flags |= SEG_F_TLS;
+	b->url = full_url(k, x, &b->url_len);
+	addr_of(&x->client, &b->client);
+}
+
+/* Request-head verdict, on the URL the index stores. A worker reserves
+ * its scratch for each db it meets (allocates only then). */
+static enum flt_verdict verdict(struct wk *k, const struct flt_db *db,
+				const struct eng_xchg *x, const char *url, size_t url_len)
+{
+	if (db == NULL || flt_db_accepts_all(db))
+		return FLT_ACCEPT;
+	if (k->scratch_db != db) {
+		if (flt_scratch_reserve(&k->scratch, db) < 0)
+			return FLT_REJECT;   /* never captured unfiltered */
+		k->scratch_db = db;
+	}
+	char m[FLT_METHOD_LEN_MAX + 1] = "";
+	if (x->method_len < sizeof(m))   /* longer: no method criterion matches */
+		memcpy(m, x->method, x->method_len);
+	char name[SEG_CLIENT_NAME_MAX + 1];
+	size_t nl = x->client_name_len < sizeof(name) ? x->client_name_len : sizeof(name) - 1;
+	if (nl)
+		memcpy(name, x->client_name, nl);
+	name[nl] = '\0';
+	return flt_match_request(db, k->scratch, m, url, url_len,
+				 (const struct sockaddr *)&x->client, nl ? name : NULL);
+}
+
+/* A pending exchange is decided; a rejected one is discarded from the
+ * store (never listed, recovered or rebuilt). true = keep. */
+static bool decide(struct wk *k, struct xh *e, bool keep)
+{
+	flt_db_unref(e->db);
+	e->db = NULL;
+	if (keep)
+		return true;
+	seg_xch_discard(e->h->w, e->x);
+	e->x = NULL;
+	count(&k->st->filtered, 1);
+	return false;
+}
+
+static void *cap_begin(void *ctx, const struct eng_xchg *x, const char *head, size_t head_len)
+{
+	struct wk *k = ctx;
+	if (k == NULL)
+		return NULL;
+	const struct pol *p = policy(k);
+	if (p == NULL || p->store == NULL || p->p.paused)
+		return NULL;
+	struct seg_xch_begin b;
+	fill_begin(k, x, head, head_len, &b);
+	enum flt_verdict v = verdict(k, p->p.filter, x, b.url, b.url_len);
+	if (v == FLT_REJECT) {
+		count(&k->st->filtered, 1);
+		return NULL;
+	}
+	struct held *h = k->cur;
+	struct xh *e = h && !h->failed ? xh_get(k, h, p) : NULL;
+	if (e == NULL) {
+		count(&k->st->dropped, 1);
+		return NULL;
+	}
+	h->open++;
+	if (e->cookies)
+		b.flags |= SEG_F_COOKIES;
+	if (e->no_resp)
+		b.flags |= SEG_F_NO_RESP;
+	int rc = seg_xch_begin(h->w, &b, &e->x, NULL);
+	if (rc < 0) {
+		if (rc == -ENOBUFS)
+			count(&k->st->dropped, 1);
+		else
+			held_fail(k, h, "writing failed", rc);
+		xh_put(k, e);
+		return NULL;
+	}
+	if (v == FLT_PENDING)
+		e->db = flt_db_ref(p->p.filter);
+	return e;
+}
+
+static bool cap_room(void *ctx, void *hp, size_t n)
+{
+	struct xh *e = hp;
+	(void)ctx;
+	return e->h->failed || e->x == NULL || seg_writer_room(e->h->w, n);
+}
+
+static void cap_body(void *ctx, void *hp, enum eng_dir dir, const char *p, size_t n)
+{
+	struct wk *k = ctx;
+	struct xh *e = hp;
+	unsigned d = dir == ENG_DIR_REQUEST ? SEG_DIR_REQ : SEG_DIR_RESP;
+	uint64_t left = e->cap > e->stored[d] ? e->cap - e->stored[d] : 0;
+	if (n > left) {
+		e->flags |= d == SEG_DIR_REQ ? SEG_F_REQ_TRUNC : SEG_F_RESP_TRUNC;
+		n = (size_t)left;
+	}
+	e->stored[d] += n;
+	if (n == 0 || e->h->failed || e->x == NULL)
+		return;
+	int rc = seg_xch_body(e->h->w, e->x, d, p, n);
+	if (rc < 0)
+		held_fail(k, e->h, "writing failed", rc);
+}
+
+/* Reason phrase and Content-Type from a raw response head. */
+static void resp_fields(const char *head, size_t len, const char **reason, size_t *rlen,
+			const char **ct, size_t *ctlen)
+{
+	*reason = "";
+	*rlen = 0;
+	*ct = "";
+	*ctlen = 0;
+	const char *eol = memchr(head, '\r', len);
+	if (eol && len > 13 && eol > head + 13) {
+		*reason = head + 13;   /* "HTTP/1.1 200 " */
+		*rlen = (size_t)(eol - *reason);
+	}
+	for (const char *p = eol; p && p + 14 < head + len;
+	     p = memchr(p + 1, '\n', (size_t)(head + len - p - 1))) {
+		if (strncasecmp(p + 1, "content-type:", 13) != 0)
+			continue;
+		const char *v = p + 14, *end = head + len;
+		while (v < end && (*v == ' ' || *v == '\t'))
+			v++;
+		const char *e = memchr(v, '\r', (size_t)(end - v));
+		*ct = v;
+		*ctlen = e ? (size_t)(e - v) : 0;
+		return;
+	}
+}
+
+/* Without "save responses", a cookie capture keeps the status line and the
+ * Set-Cookie lines of the head, nothing else. Lines that do not fit are
+ * left out whole. */
+static size_t cookie_head(struct wk *k, const char *head, size_t len)
+{
+	char *out = k->cookie_head;
+	size_t n = 0;
+	for (const char *p = head, *end = head + len; p < end;) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t l = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
+		bool keep = p == head || (l > 11 && strncasecmp(p, "set-cookie:", 11) == 0);
+		if (keep && n + l + 2 <= sizeof(k->cookie_head)) {
+			memcpy(out + n, p, l);
+			n += l;
+		}
+		p += l;
+	}
+	if (n + 2 <= sizeof(k->cookie_head)) {
+		memcpy(out + n, "\r\n", 2);
+		n += 2;
+	}
+	return n;
+}
+
+static void cap_response(void *ctx, void *hp, const struct eng_xchg *x, const char *head,
+			 size_t head_len)
+{
+	struct wk *k = ctx;
+	struct xh *e = hp;
+	if (e->h->failed || e->x == NULL)
+		return;
+	const char *reason, *ct;
+	size_t rlen, ctlen;
+	resp_fields(head, head_len, &reason, &rlen, &ct, &ctlen);
+	if (e->db && !decide(k, e, flt_match_response(e->db, x->status, ctlen ? ct : NULL,
+						     ctlen)))
+		return;
+	if (e->no_resp) {
+		head_len = e->cookies ? cookie_head(k, head, head_len) : 0;
+		head = k->cookie_head;
+	}
+	int rc = seg_xch_resp_head(e->h->w, e->x, x->status, reason, rlen, head, head_len,
+				   seg_type_from_mime(ct, ctlen));
+	if (rc < 0)
+		held_fail(k, e->h, "writing failed", rc);
+}
+
+static uint8_t error_of(enum eng_err e)
+{
+	switch (e) {
+	case ENG_ERR_NONE: return SEG_E_NONE;
+	case ENG_ERR_DNS: return SEG_E_DNS;
+	case ENG_ERR_CONNECT: return SEG_E_CONNECT;
+	case ENG_ERR_CONNECT_TIMEOUT:
+	case ENG_ERR_UPSTREAM_TIMEOUT:
+	case ENG_ERR_HEADER_TIMEOUT: return SEG_E_TIMEOUT;
+	case ENG_ERR_TLS_CLIENT:
+	case ENG_ERR_TLS_UPSTREAM: return SEG_E_TLS;
+	case ENG_ERR_BAD_REQUEST:
+	case ENG_ERR_BAD_RESPONSE:
+	case ENG_ERR_HEAD_TOO_BIG: return SEG_E_PROTOCOL;
+	case ENG_ERR_UPSTREAM_CLOSED: return SEG_E_UPSTREAM_CLOSED;
+	case ENG_ERR_CLIENT_CLOSED: return SEG_E_CLIENT_CLOSED;
+	default: return SEG_E_OTHER;
+	}
+}
+
+static void cap_end(void *ctx, void *hp, const struct eng_xchg *x)
+{
+	struct wk *k = ctx;
+	struct xh *e = hp;
+	/* pending with no response head: the proxy's own answer (502, 504...)
+	 * decides, with no Content-Type; no answer at all (the client left
+	 * first) discards it */
+	if (e->x && e->db)
+		decide(k, e, x->status != 0 && flt_match_response(e->db, x->status, NULL, 0));
+	if (e->x == NULL) {
+		xh_put(k, e);
+		return;
+	}
+	const char *msg = eng_err_name(x->err);
+	struct seg_xch_end end = {
+		.status = x->status,
+		.error = error_of(x->err),
+		.flags = e->flags | (x->err ? SEG_F_ERROR : 0),
+		.t = { .dns_ns = x->dns_ns, .connect_ns = x->connect_ns,
+		       .ttfb_ns = x->first_byte_ns, .total_ns = x->end_ns },
+		.wire = { x->request_head_bytes, x->request_body_bytes,
+			  x->response_head_bytes, x->response_body_bytes },
+		.err_msg = x->err ? msg : NULL,
+		.err_msg_len = x->err ? strlen(msg) : 0,
+	};
+	int rc = seg_xch_end(e->h->w, e->x, &end);
+	if (rc == 0)
+		count(&k->st->written, 1);
+	else if (rc == -ENOBUFS || e->h->failed)
+		count(&k->st->dropped, 1);
+	else
+		held_fail(k, e->h, "writing failed", rc);
+	xh_put(k, e);
+}
+
+/* The next write of any held store; leaving ones first, so that they go
+ * back to the publisher soon. */
+static bool cap_next_io(void *ctx, struct eng_sink_io *io)
+{
+	struct wk *k = ctx;
+	if (k == NULL)
+		return false;
+	quiescent(k);
+	for (unsigned pass = 0; pass < 2; pass++) {
+		for (unsigned i = 0; i < HELD_MAX; i++) {
+			struct held *h = &k->held[i];
+			if (h->s == NULL || h->failed || h->leaving != (pass == 0))
+				continue;
+			const struct seg_io *s = seg_writer_next_io(h->w);
+			if (s == NULL)
+				continue;
+			*io = (struct eng_sink_io){ s->fd, s->fsync, s->buf, s->len, s->off };
+			k->io_owner = h;
+			return true;
+		}
+	}
+	return false;
+}
+
+static void cap_io_done(void *ctx, int res)
+{
+	struct wk *k = ctx;
+	struct held *h = k->io_owner;
+	k->io_owner = NULL;
+	if (h == NULL || h->s == NULL)
+		return;
+	seg_writer_io_done(h->w, res);
+	if (res > 0)
+		count(&k->st->bytes, (uint64_t)res);
+	else if (res < 0)
+		held_fail(k, h, "a segment write failed", res);
+	held_settle(k, h);
+}
+
+static void cap_tick(void *ctx, uint64_t now)
+{
+	struct wk *k = ctx;
+	if (k == NULL)
+		return;
+	quiescent(k);
+	policy(k);   /* an idle worker leaves a store it no longer captures into */
+	for (unsigned i = 0; i < HELD_MAX; i++) {
+		struct held *h = &k->held[i];
+		if (h->s == NULL)
+			continue;
+		if (!h->failed) {
+			int rc = seg_writer_tick(h->w, now);
+			if (rc < 0)
+				held_fail(k, h, "a timed flush failed", rc);
+		}
+		held_settle(k, h);
+	}
+}
+
+/* Worker exit: everything still held is flushed with plain writes (the
+ * ring is gone) and handed back. */
+static void cap_close(void *ctx)
+{
+	struct wk *k = ctx;
+	if (k == NULL)
+		return;
+	for (unsigned i = 0; i < HELD_MAX; i++) {
+		struct held *h = &k->held[i];
+		if (h->s == NULL)
+			continue;
+		if (!h->failed) {
+			int rc = seg_writer_flush_sync(h->w);
+			if (rc < 0)
+				held_fail(k, h, "the final flush failed", rc);
+		}
+		atomic_store(&h->s->done[k->worker], true);
+	}
+	uint64_t dropped = atomic_load_explicit(&k->st->dropped, memory_order_relaxed);
+	if (dropped)
+		fprintf(stderr, "ringcap: worker %u: %llu exchanges not captured (store full or "
+			"failed)\n", k->worker, (unsigned long long)dropped);
+	atomic_store(&k->st->epoch, OFFLINE);
+	flt_scratch_free(k->scratch);
+	free(k);
+}
+
+const struct eng_sink_ops rc_capture_ops = {
+	.open = cap_open,
+	.begin = cap_begin,
+	.body = cap_body,
+	.room = cap_room,
+	.response = cap_response,
+	.end = cap_end,
+	.next_io = cap_next_io,
+	.io_done = cap_io_done,
+	.tick = cap_tick,
+	.close = cap_close,
+};
+
+/* ---- publisher side ---- */
+
+int rc_capture_create(unsigned workers, struct rc_capture **out)
+{
+	struct rc_capture *c = calloc(1, sizeof(*c));
+	if (c == NULL || workers == 0)
+		goto fail;
+	c->nworkers = workers;
+	c->ws = aligned_alloc(64, sizeof(*c->ws) * workers);
+	if (c->ws == NULL)
+		goto fail;
+	memset(c->ws, 0, sizeof(*c->ws) * workers);
+	for (unsigned i = 0; i < workers; i++)
+		atomic_store(&c->ws[i].epoch, OFFLINE);
+	pthread_mutex_init(&c->mu, NULL);
+	*out = c;
+	return 0;
+fail:
+	free(c);
+	return workers == 0 ? -EINVAL : -ENOMEM;
+}
+
+static void store_close(struct store *s)
+{
+	if (s == NULL)
+		return;
+	for (unsigned i = 0; i < s->nworkers; i++)
+		if (s->w[i])
+			seg_writer_close(s->w[i]);
+	free(s->w);
+	free(s->adopted);
+	free(s->done);
+	free(s);
+}
+
+static int store_open(struct rc_capture *c, const char *dir, struct store **out,
+		      char *err, size_t errlen)
+{
+	struct store *s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return -ENOMEM;
+	s->nworkers = c->nworkers;
+	s->w = calloc(c->nworkers, sizeof(*s->w));
+	s->adopted = calloc(c->nworkers, sizeof(*s->adopted));
+	s->done = calloc(c->nworkers, sizeof(*s->done));
+	int rc = -ENOMEM;
+	if (!s->w || !s->adopted || !s->done || strlen(dir) >= sizeof(s->dir))
+		goto fail;
+	strcpy(s->dir, dir);
+	struct seg_report rep = { 0 };
+	rc = seg_recover(dir, &rep);   /* a restart continues after the last good frame */
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot recover session files in %s: %s", dir, strerror(-rc));
+		goto fail;
+	}
+	for (unsigned i = 0; i < c->nworkers; i++) {
+		struct seg_writer_cfg wc = { .session_dir = dir, .worker = (uint16_t)i,
+					     .body_max = UINT64_MAX, .save_responses = true };
+		rc = seg_writer_open(&wc, wall_ns(), &s->w[i]);
+		if (rc < 0) {
+			snprintf(err, errlen, "cannot open the segment writer of worker %u in %s: %s",
+				 i, dir, strerror(-rc));
+			goto fail;
+		}
+	}
+	*out = s;
+	return 0;
+fail:
+	store_close(s);
+	return rc;
+}
+
+static bool grace_seen(struct rc_capture *c, uint64_t epoch)
+{
+	for (unsigned i = 0; i < c->nworkers; i++) {
+		uint64_t e = atomic_load(&c->ws[i].epoch);
+		if (e != OFFLINE && e < epoch)
+			return false;
+	}
+	return true;
+}
+
+/* A retiring store is closed once no worker holds its writer: it was never
+ * adopted, or it was handed back. Only asked after a grace period, so no
+ * worker can adopt it any more. */
+static bool store_free_of_workers(const struct store *s)
+{
+	for (unsigned i = 0; i < s->nworkers; i++)
+		if (atomic_load(&s->adopted[i]) && !atomic_load(&s->done[i]))
+			return false;
+	return true;
+}
+
+/* A policy in limbo may still lead a worker to its store. */
+static bool in_limbo(const struct rc_capture *c, const struct store *s)
+{
+	for (const struct pol *p = c->limbo; p; p = p->next)
+		if (p->store == s)
+			return true;
+	return false;
+}
+
+/* Frees the policies in limbo and closes drained stores; with mu held. */
+static void reap_locked(struct rc_capture *c)
+{
+	for (struct pol **pp = &c->limbo; *pp;) {
+		struct pol *p = *pp;
+		if (!grace_seen(c, p->epoch)) {
+			pp = &p->next;
+			continue;
+		}
+		*pp = p->next;
+		if (p->p.filter)
+			flt_db_unref(p->p.filter);
+		free(p);
+	}
+	for (struct store **pp = &c->retiring; *pp;) {
+		struct store *s = *pp;
+		if (!in_limbo(c, s) && store_free_of_workers(s)) {
+			*pp = s->next;
+			store_close(s);
+		} else {
+			pp = &s->next;
+		}
+	}
+}
+
+void rc_capture_reap(struct rc_capture *c)
+{
+	pthread_mutex_lock(&c->mu);
+	reap_locked(c);
+	pthread_mutex_unlock(&c->mu);
+}
+
+static void sleep_ms(unsigned ms)
+{
+	struct timespec ts = { 0, (long)ms * 1000000L };
+	nanosleep(&ts, NULL);
+}
+
+static struct pol *pol_new(const struct rc_capture_policy *p, struct store *s)
+{
+	struct pol *n = calloc(1, sizeof(*n));
+	if (n == NULL)
+		return NULL;
+	n->p = *p;
+	n->p.session_dir = s ? s->dir : NULL;
+	n->store = s;
+	if (n->p.filter)
+		flt_db_ref(n->p.filter);
+	return n;
+}
+
+int rc_capture_set(struct rc_capture *c, const struct rc_capture_policy *p, unsigned wait_ms,
+		   char *err, size_t errlen)
+{
+	pthread_mutex_lock(&c->mu);
+	struct pol *old = atomic_load(&c->cur);
+	struct store *s = old ? old->store : NULL, *opened = NULL;
+	int rc = 0;
+	if (p->session_dir == NULL) {
+		s = NULL;
+	} else if (s == NULL || strcmp(s->dir, p->session_dir) != 0) {
+		rc = store_open(c, p->session_dir, &opened, err, errlen);
+		if (rc < 0)
+			goto out;
+		s = opened;
+	}
+	struct pol *n = pol_new(p, s);
+	if (n == NULL) {
+		store_close(opened);
+		snprintf(err, errlen, "out of memory");
+		rc = -ENOMEM;
+		goto out;
+	}
+	atomic_store(&c->cur, n);
+	uint64_t epoch = atomic_fetch_add(&c->epoch, 1) + 1;
+	if (old) {
+		old->epoch = epoch;
+		old->next = c->limbo;
+		c->limbo = old;
+		if (old->store && old->store != s) {
+			old->store->next = c->retiring;
+			c->retiring = old->store;
+		}
+	}
+	for (unsigned t = 0;; t += 10) {
+		reap_locked(c);
+		if ((c->limbo == NULL && c->retiring == NULL) || t >= wait_ms)
+			break;
+		sleep_ms(10);
+	}
+	rc = c->retiring ? -EINPROGRESS : 0;
+out:
+	pthread_mutex_unlock(&c->mu);
+	return rc;
+}
+
+void rc_capture_stats(struct rc_capture *c, struct rc_capture_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (unsigned i = 0; i < c->nworkers; i++) {
+		struct wstat *w = &c->ws[i];
+		out->written += atomic_load_explicit(&w->written, memory_order_relaxed);
+		out->dropped += atomic_load_explicit(&w->dropped, memory_order_relaxed);
+		out->filtered += atomic_load_explicit(&w->filtered, memory_order_relaxed);
+		out->bytes += atomic_load_explicit(&w->bytes, memory_order_relaxed);
+		out->failed |= atomic_load_explicit(&w->failed, memory_order_relaxed);
+	}
+}
+
+/* After eng_stop: every worker has flushed and handed back what it held. */
+void rc_capture_destroy(struct rc_capture *c)
+{
+	if (c == NULL)
+		return;
+	struct pol *cur = atomic_load(&c->cur);
+	if (cur) {
+		if (cur->store) {
+			cur->store->next = c->retiring;
+			c->retiring = cur->store;
+		}
+		cur->next = c->limbo;
+		c->limbo = cur;
+		atomic_store(&c->cur, NULL);
+	}
+	for (unsigned i = 0; i < c->nworkers; i++)
+		atomic_store(&c->ws[i].epoch, OFFLINE);
+	reap_locked(c);
+	for (struct store *s = c->retiring, *n; s; s = n) {
+		n = s->next;
+		store_close(s);   /* a worker that never started left it untouched */
+	}
+	pthread_mutex_destroy(&c->mu);
+	free(c->ws);
+	free(c);
+}

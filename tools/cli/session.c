@@ -1,0 +1,487 @@
+/*
+ * tools/cli/session.c - `ringcap session start|pause|resume|stop|set|rename|
+ * delete|list|show` (its usage: `ringcap session --help`): each sub-command is one API request
+ * (routes in tools/control/api.h); --json prints the daemon's JSON as it came, otherwise
+ * a line per session. The HTTP client is the smallest that works with our
+ * own server: one request per connection (Connection: close), the answer
+ * read to EOF, bounded by CLIENT_ANSWER_MAX.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "filter/flt.h"
+#include "tools/cli/cmds.h"
+#include "tools/lib/json.h"
+#include "tools/lib/opts.h"
+#include "tools/lib/rc-limits.h"
+#include "tools/control/token.h"
+
+#define CLIENT_ANSWER_MAX RC_CLIENT_ANSWER_MAX
+#define CLIENT_TIMEOUT_MS RC_CLIENT_TIMEOUT_MS
+#define CLIENT_FILTER_JSON_MAX RC_CLIENT_FILTER_JSON_MAX
+
+struct client {
+	const char *control, *data, *token_opt;
+	char token[RC_TOKEN_HEX + 1];
+	bool json;
+	const char *cmd;             /* sub-command, for messages */
+};
+
+struct answer {
+	int status;
+	struct rc_buf raw;
+	const char *body;
+	size_t body_len;
+};
+
+static const char usage_text[] =
+	"usage: ringcap session COMMAND [options]   (through a running `ringcap run`)\n\n"
+	"  start [--name N] [SETTINGS] [FILTER]   create a session and capture into it\n"
+	"  pause [ID] | resume [ID] | stop [ID]   the active session by default\n"
+	"  set [ID] SETTINGS [FILTER]             change the running session's settings\n"
+	"  rename ID NEW_NAME\n"
+	"  delete ID                              a stopped session (stop it first)\n"
+	"  list [--json]                          every session, newest last\n"
+	"  show ID [--json]\n\n"
+	"SETTINGS: --save-responses | --no-save-responses, --cookies | --no-cookies,\n"
+	"          --max-body SIZE\n"
+	"FILTER:   --method M, --status S, --type T, --client CIDR, --url-contains TEXT,\n"
+	"          --url-excludes TEXT, --url-regex RE (repeatable); --no-filter clears it\n"
+	"common:   --control ADDR [127.0.0.1:5560], --data DIR [./ringcap-data] (for its\n"
+	"          control.token), --token TOKEN, --json\n"
+	"ID is a session id, a name, or 'active'.\n";
+
+/* Connects to the control port; -1 with a message when nothing answers. */
+static int dial(const struct client *c)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char err[256];
+	if (rc_parse_addr(c->control, &ss, &len, err, sizeof(err)) < 0) {
+		fprintf(stderr, "ringcap session: --control: %s\n", err);
+		return -1;
+	}
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&ss, len) == 0)
+		return fd;
+	fprintf(stderr, "ringcap session %s: no ringcap daemon answers on %s (%s): start one "
+		"with `ringcap run`, or name its control port with --control ADDR\n", c->cmd,
+		c->control, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+static int send_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
+		if (k <= 0)
+			return -1;
+		p += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+/* Reads to EOF and splits status and body. */
+static int read_answer(int fd, struct answer *a)
+{
+	a->raw.max = CLIENT_ANSWER_MAX;
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		if (poll(&p, 1, CLIENT_TIMEOUT_MS) <= 0)
+			return -ETIMEDOUT;
+		char buf[65536];
+		ssize_t k = recv(fd, buf, sizeof(buf), 0);
+		if (k < 0)
+			return -errno;
+		if (k == 0)
+			break;
+		rc_buf_add(&a->raw, buf, (size_t)k);
+		if (a->raw.oom)
+			return -E2BIG;
+	}
+	const char *end = a->raw.p ? strstr(a->raw.p, "\r\n\r\n") : NULL;
+	if (end == NULL || sscanf(a->raw.p, "HTTP/1.%*c %d", &a->status) != 1)
+		return -EBADMSG;
+	a->body = end + 4;
+	a->body_len = a->raw.len - (size_t)(a->body - a->raw.p);
+	return 0;
+}
+
+/* The "error" string of an error answer, or the status reason. */
+static void say_error(const struct client *c, const struct answer *a)
+{
+	struct rc_jreader r;
+	struct rc_jval v;
+	char key[16], msg[1024] = "", err[64];
+	if (rc_json_object_begin(&r, a->body, a->body_len, err, sizeof(err)) == 0)
+		while (rc_json_object_next(&r, key, sizeof(key), &v, err, sizeof(err)) == 1)
+			if (strcmp(key, "error") == 0)
+				rc_json_string(&v, msg, sizeof(msg));
+	if (a->status == 401)
+		fprintf(stderr, "ringcap session %s: %s (pass --token, or --data with the daemon's "
+			"data directory)\n", c->cmd, msg[0] ? msg : "the daemon wants a token");
+	else
+		fprintf(stderr, "ringcap session %s: %s (HTTP %d)\n", c->cmd,
+			msg[0] ? msg : "the daemon refused", a->status);
+}
+
+/* One request; 0 with a 2xx answer in *a, 1 otherwise (message printed). */
+static int call(const struct client *c, const char *method, const char *path, const char *body,
+		struct answer *a)
+{
+	memset(a, 0, sizeof(*a));
+	int fd = dial(c);
+	if (fd < 0)
+		return 1;
+	struct rc_buf req = {0};
+	rc_buf_printf(&req, "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n", method, path,
+		      c->control);
+	if (c->token[0])
+		rc_buf_printf(&req, "Authorization: Bearer %s\r\n", c->token);
+	if (body)
+		rc_buf_printf(&req, "Content-Type: application/json\r\nContent-Length: %zu\r\n",
+			      strlen(body));
+	rc_buf_puts(&req, "\r\n");
+	if (body)
+		rc_buf_puts(&req, body);
+	int rc = req.oom || send_all(fd, req.p, req.len) < 0 ? -EIO : read_answer(fd, a);
+	rc_buf_free(&req);
+	close(fd);
+	if (rc < 0) {
+		fprintf(stderr, "ringcap session %s: no usable answer from %s: %s\n", c->cmd,
+			c->control, strerror(-rc));
+		return 1;
+	}
+	if (a->status < 200 || a->status > 299) {
+		say_error(c, a);
+		return 1;
+	}
+	return 0;
+}
+
+/* A session object's fields for the one-line view. */
+struct view {
+	char id[32], name[80], state[16], start[40];
+	double duration_s;
+	unsigned long long exchanges, bytes;
+	char settings[256];
+};
+
+static void view_settings(const struct rc_jval *v, struct view *w)
+{
+	struct rc_jreader r;
+	struct rc_jval x;
+	char key[32], err[64], text[160];
+	size_t n = 0;
+	if (rc_json_object_begin(&r, v->p, v->len, err, sizeof(err)) < 0)
+		return;
+	while (rc_json_object_next(&r, key, sizeof(key), &x, err, sizeof(err)) == 1 &&
+	       n < sizeof(w->settings)) {
+		if (x.type == RC_J_STRING) {
+			if (rc_json_string(&x, text, sizeof(text)) <= 0)
+				continue;
+		} else {
+			snprintf(text, sizeof(text), "%.*s", (int)x.len, x.p);
+		}
+		int k = snprintf(w->settings + n, sizeof(w->settings) - n, "%s%s=%s", n ? " " : "",
+				 key, text);
+		n += k > 0 ? (size_t)k : 0;
+	}
+}
+
+static int view_parse(const char *p, size_t len, struct view *w)
+{
+	struct rc_jreader r;
+	struct rc_jval v;
+	char key[32], err[128], num[32];
+	memset(w, 0, sizeof(*w));
+	int rc = rc_json_object_begin(&r, p, len, err, sizeof(err));
+	while (rc == 0 && (rc = rc_json_object_next(&r, key, sizeof(key), &v, err, sizeof(err))) == 1) {
+		rc = 0;
+		snprintf(num, sizeof(num), "%.*s", (int)(v.len < 31 ? v.len : 31), v.p);
+		if (!strcmp(key, "id"))
+			rc_json_string(&v, w->id, sizeof(w->id));
+		else if (!strcmp(key, "name"))
+			rc_json_string(&v, w->name, sizeof(w->name));
+		else if (!strcmp(key, "state"))
+			rc_json_string(&v, w->state, sizeof(w->state));
+		else if (!strcmp(key, "start"))
+			rc_json_string(&v, w->start, sizeof(w->start));
+		else if (!strcmp(key, "duration_s"))
+			w->duration_s = strtod(num, NULL);
+		else if (!strcmp(key, "exchanges"))
+			w->exchanges = strtoull(num, NULL, 10);
+		else if (!strcmp(key, "bytes"))
+			w->bytes = strtoull(num, NULL, 10);
+		else if (!strcmp(key, "settings"))
+			view_settings(&v, w);
+	}
+	return rc;
+}
+
+static void view_print(const struct view *w, bool header)
+{
+	if (header)
+		printf("%-13s %-20s %-11s %-24s %10s %10s %12s  %s\n", "ID", "NAME", "STATE", "START",
+		       "DURATION", "EXCHANGES", "BYTES", "SETTINGS");
+	printf("%-13s %-20s %-11s %-24s %9.0fs %10llu %12llu  %s\n", w->id, w->name, w->state,
+	       w->start, w->duration_s, w->exchanges, w->bytes, w->settings);
+}
+
+/* Prints an answer: as it came with --json, else one line per session. */
+static int print_sessions(const struct client *c, const struct answer *a, bool array)
+{
+	if (c->json) {
+		fwrite(a->body, 1, a->body_len, stdout);
+		return 0;
+	}
+	struct view w;
+	if (!array) {
+		if (view_parse(a->body, a->body_len, &w) < 0)
+			return fprintf(stderr, "ringcap session %s: unreadable answer\n", c->cmd), 1;
+		view_print(&w, true);
+		return 0;
+	}
+	struct rc_jreader r;
+	struct rc_jval v;
+	char err[128];
+	int rc = rc_json_array_begin(&r, a->body, a->body_len, err, sizeof(err));
+	for (bool first = true; rc == 0 && (rc = rc_json_array_next(&r, &v, err, sizeof(err))) == 1;
+	     first = false) {
+		rc = view_parse(v.p, v.len, &w);
+		if (rc == 0)
+			view_print(&w, first);
+	}
+	if (rc < 0)
+		return fprintf(stderr, "ringcap session %s: unreadable answer: %s\n", c->cmd, err), 1;
+	return 0;
+}
+
+/* What start/set send: settings, name, filter. */
+struct change {
+	const char *name;
+	int save_responses, cookies;  /* -1 unset */
+	long long max_body;           /* -1 unset */
+	bool no_filter;
+	struct flt_spec filter;
+	bool has_filter;
+};
+
+enum { O_CONTROL = 1, O_DATA, O_TOKEN, O_JSON, O_HELP, O_NAME, O_SAVE, O_NOSAVE, O_COOKIES,
+       O_NOCOOKIES, O_MAXBODY, O_NOFILTER, O_FILTER0 = 100 };
+
+static int option(struct client *c, struct change *ch, int opt, const char *val, const char *flag)
+{
+	char err[256];
+	uint64_t n;
+	switch (opt) {
+	case O_CONTROL: c->control = val; return 0;
+	case O_DATA: c->data = val; return 0;
+	case O_TOKEN: c->token_opt = val; return 0;
+	case O_JSON: c->json = true; return 0;
+	case O_NAME: ch->name = val; return 0;
+	case O_SAVE: case O_NOSAVE: ch->save_responses = opt == O_SAVE; return 0;
+	case O_COOKIES: case O_NOCOOKIES: ch->cookies = opt == O_COOKIES; return 0;
+	case O_NOFILTER: ch->no_filter = true; return 0;
+	case O_MAXBODY:
+		if (rc_parse_size(val, &n, err, sizeof(err)) < 0 || n < 1 || n > (1u << 30)) {
+			fprintf(stderr, "ringcap session: --max-body: %s\n",
+				n < 1 || n > (1u << 30) ? "1 to 1G" : err);
+			return -1;
+		}
+		ch->max_body = (long long)n;
+		return 0;
+	default:
+		if (flt_spec_add_flag(&ch->filter, flag, val, err, sizeof(err)) < 0) {
+			fprintf(stderr, "ringcap session: --%s: %s\n", flag, err);
+			return -1;
+		}
+		ch->has_filter = true;
+		return 0;
+	}
+}
+
+static int parse_args(int argc, char **argv, struct client *c, struct change *ch)
+{
+	static const char *const fflags[] = { "method", "status", "type", "client", "url-contains",
+					      "url-excludes", "url-regex" };
+	struct option lo[32] = {
+		{ "control", required_argument, NULL, O_CONTROL }, { "data", required_argument, NULL, O_DATA },
+		{ "token", required_argument, NULL, O_TOKEN }, { "json", no_argument, NULL, O_JSON },
+		{ "help", no_argument, NULL, O_HELP }, { "name", required_argument, NULL, O_NAME },
+		{ "save-responses", no_argument, NULL, O_SAVE },
+		{ "no-save-responses", no_argument, NULL, O_NOSAVE },
+		{ "cookies", no_argument, NULL, O_COOKIES }, { "no-cookies", no_argument, NULL, O_NOCOOKIES },
+		{ "max-body", required_argument, NULL, O_MAXBODY },
+		{ "no-filter", no_argument, NULL, O_NOFILTER },
+	};
+	size_t n = 12;
+	for (size_t i = 0; i < sizeof(fflags) / sizeof(fflags[0]); i++)
+		lo[n++] = (struct option){ fflags[i], required_argument, NULL, O_FILTER0 + (int)i };
+	lo[n] = (struct option){ 0 };
+	optind = 1;
+	opterr = 0;
+	for (;;) {
+		int idx = -1;
+		int opt = getopt_long(argc, argv, ":h", lo, &idx);
+		if (opt == -1)
+			break;
+		if (opt == 'h' || opt == O_HELP) {
+			printf("%s", usage_text);
+			return -2;
+		}
+		if (opt == '?' || opt == ':') {
+			fprintf(stderr, "ringcap session %s: %s option '%s'\n%s", c->cmd,
+				opt == ':' ? "missing value for" : "unknown", argv[optind - 1], usage_text);
+			return -1;
+		}
+		const char *flag = opt >= O_FILTER0 ? fflags[opt - O_FILTER0] : "";
+		if (option(c, ch, opt, optarg, flag) < 0)
+			return -1;
+	}
+	return optind;
+}
+
+/* The JSON body of start/set/rename. */
+static char *change_json(const struct change *ch)
+{
+	struct rc_buf b = {0};
+	rc_buf_puts(&b, "{");
+	if (ch->name) {
+		rc_buf_puts(&b, "\"name\":");
+		rc_buf_jstr(&b, ch->name, strlen(ch->name));
+	}
+	if (ch->save_responses >= 0)
+		rc_buf_printf(&b, "%s\"save_responses\":%s", b.len > 1 ? "," : "",
+			      ch->save_responses ? "true" : "false");
+	if (ch->cookies >= 0)
+		rc_buf_printf(&b, "%s\"capture_cookies\":%s", b.len > 1 ? "," : "",
+			      ch->cookies ? "true" : "false");
+	if (ch->max_body >= 0)
+		rc_buf_printf(&b, "%s\"max_body\":%lld", b.len > 1 ? "," : "", ch->max_body);
+	if (ch->no_filter) {
+		rc_buf_printf(&b, "%s\"filter\":null", b.len > 1 ? "," : "");
+	} else if (ch->has_filter) {
+		char *f = malloc(CLIENT_FILTER_JSON_MAX);
+		size_t n = f ? flt_spec_format_json(&ch->filter, f, CLIENT_FILTER_JSON_MAX) : 0;
+		if (f && n < CLIENT_FILTER_JSON_MAX)
+			rc_buf_printf(&b, "%s\"filter\":%s", b.len > 1 ? "," : "", f);
+		else
+			b.oom = true;
+		free(f);
+	}
+	rc_buf_puts(&b, "}");
+	if (b.oom) {
+		rc_buf_free(&b);
+		return NULL;
+	}
+	return b.p;
+}
+
+/* "/api/sessions/<id, percent-encoded><suffix>" */
+static void session_path(char *out, size_t cap, const char *id, const char *suffix)
+{
+	size_t n = (size_t)snprintf(out, cap, "/api/sessions/");
+	for (const unsigned char *p = (const unsigned char *)id; *p && n + 4 < cap; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		    *p == '-' || *p == '_' || *p == '.' || *p == '~')
+			out[n++] = (char)*p;
+		else
+			n += (size_t)snprintf(out + n, cap - n, "%%%02X", *p);
+	}
+	out[n] = '\0';
+	snprintf(out + n, cap - n, "%s", suffix);
+}
+
+/* Runs the sub-command on its positional arguments pos[0..npos). */
+static int run(struct client *c, struct change *ch, char **pos, int npos)
+{
+	const char *cmd = c->cmd, *id = npos > 0 ? pos[0] : "active";
+	char path[1024];
+	struct answer a;
+	int rc = 1;
+	bool action = !strcmp(cmd, "pause") || !strcmp(cmd, "resume") || !strcmp(cmd, "stop");
+	bool setting = ch->save_responses >= 0 || ch->cookies >= 0 || ch->max_body >= 0 ||
+		       ch->has_filter || ch->no_filter;
+	static const char *const known[] = { "start", "pause", "resume", "stop", "set", "rename",
+					     "delete", "list", "show" };
+	bool ok = false;
+	for (size_t k = 0; k < sizeof(known) / sizeof(known[0]); k++)
+		ok |= strcmp(cmd, known[k]) == 0;
+	if (!ok) {
+		fprintf(stderr, "ringcap session: unknown command '%s'\n%s", cmd, usage_text);
+		return 2;
+	}
+	int want = !strcmp(cmd, "start") || !strcmp(cmd, "list") ? 0 :
+		   !strcmp(cmd, "rename") ? 2 : action || !strcmp(cmd, "set") ? -1 : 1;
+	if ((want >= 0 && npos != want) || (want < 0 && npos > 1) || (ch->name && strcmp(cmd, "start")) ||
+	    (setting && strcmp(cmd, "start") && strcmp(cmd, "set"))) {
+		fprintf(stderr, "ringcap session %s: wrong arguments\n%s", cmd, usage_text);
+		return 2;
+	}
+	if (!strcmp(cmd, "start") || !strcmp(cmd, "set") || !strcmp(cmd, "rename")) {
+		if (!strcmp(cmd, "rename"))
+			ch->name = pos[1];
+		char *body = change_json(ch);
+		if (body == NULL)
+			return fprintf(stderr, "ringcap session %s: filter too large\n", cmd), 1;
+		session_path(path, sizeof(path), id, "");
+		rc = !strcmp(cmd, "start") ? call(c, "POST", "/api/sessions", body, &a)
+					   : call(c, "PATCH", path, body, &a);
+		free(body);
+		rc = rc ? rc : print_sessions(c, &a, false);
+	} else if (action) {
+		char suffix[16];
+		snprintf(suffix, sizeof(suffix), "/%s", cmd);
+		session_path(path, sizeof(path), id, suffix);
+		rc = call(c, "POST", path, "", &a);
+		rc = rc ? rc : print_sessions(c, &a, false);
+	} else if (!strcmp(cmd, "list")) {
+		rc = call(c, "GET", "/api/sessions", NULL, &a);
+		rc = rc ? rc : print_sessions(c, &a, true);
+	} else if (!strcmp(cmd, "show")) {
+		session_path(path, sizeof(path), id, "");
+		rc = call(c, "GET", path, NULL, &a);
+		rc = rc ? rc : print_sessions(c, &a, false);
+	} else if (!strcmp(cmd, "delete")) {
+		session_path(path, sizeof(path), id, "");
+		rc = call(c, "DELETE", path, NULL, &a);
+		if (rc == 0)
+			c->json ? (void)fwrite(a.body, 1, a.body_len, stdout)
+				: (void)printf("deleted session %s\n", id);
+	}
+	rc_buf_free(&a.raw);
+	return rc;
+}
+
+int rc_cmd_session(int argc, char **argv)
+{
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+	    !strcmp(argv[1], "help")) {
+		fprintf(argc < 2 ? stderr : stdout, "%s", usage_text);
+		return argc < 2 ? 2 : 0;
+	}
+	struct client c = { .control = RC_CONTROL_DEFAULT, .data = RC_DATA_DIR_DEFAULT, .cmd = argv[1] };
+	struct change ch = { .save_responses = -1, .cookies = -1, .max_body = -1 };
+	flt_spec_init(&ch.filter);
+	int i = parse_args(argc - 1, argv + 1, &c, &ch);
+	int rc = i == -2 ? 0 : 2;
+	if (i >= 0) {
+		if (c.token_opt)
+			snprintf(c.token, sizeof(c.token), "%s", c.token_opt);
+		else if (rc_token_read(c.data, c.token) < 0)
+			c.token[0] = '\0';   /* none: fine on loopback */
+		rc = run(&c, &ch, argv + 1 + i, argc - 1 - i);
+	}
+	flt_spec_free(&ch.filter);
+	return rc;
+}

@@ -1,0 +1,143 @@
+/*
+ * tools/cli/show.c - `ringcap show SESSION ID`: one exchange, decompressed from its frames
+ * (heads, --body, --curl, --json).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "persist/query.h"
+#include "persist/seg.h"
+#include "persist/ses.h"
+#include "tools/views/filter.h"
+#include "tools/views/listing.h"
+#include "tools/cli/args.h"
+#include "tools/cli/cmds.h"
+#include "tools/lib/rc-limits.h"
+
+struct show_opts {
+	int body;   /* -1 none, SEG_DIR_REQ or SEG_DIR_RESP */
+	bool curl;
+};
+
+/* Single-quoted for a POSIX shell. */
+static void shell_quote(const char *s, size_t n)
+{
+	putchar('\'');
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '\'')
+			fputs("'\\''", stdout);
+		else
+			putchar(s[i]);
+	}
+	putchar('\'');
+}
+
+/* A curl command that repeats the request: method, URL, end-to-end
+ * headers, body as data (a truncated body is said to be so). */
+static void show_curl(const struct seg_exchange *x)
+{
+	static const char *const skip[] = { "host:", "content-length:", "proxy-connection:",
+					   "connection:", "proxy-authorization:", "transfer-encoding:" };
+	printf("curl -X %s ", x->method_text);
+	shell_quote(x->url, strlen(x->url));
+	const char *h = (const char *)x->req_head, *end = h + x->req_head_len;
+	const char *line = memchr(h, '\n', x->req_head_len);
+	while (line && line + 1 < end) {
+		const char *s = line + 1;
+		const char *e = memchr(s, '\r', (size_t)(end - s));
+		if (e == NULL || e == s)
+			break;
+		bool drop = false;
+		for (size_t i = 0; i < sizeof(skip) / sizeof(skip[0]); i++)
+			drop |= (size_t)(e - s) >= strlen(skip[i]) &&
+				strncasecmp(s, skip[i], strlen(skip[i])) == 0;
+		if (!drop) {
+			fputs(" -H ", stdout);
+			shell_quote(s, (size_t)(e - s));
+		}
+		line = memchr(e, '\n', (size_t)(end - e));
+	}
+	if (x->body_len[SEG_DIR_REQ] > 0) {
+		fputs(" --data-binary ", stdout);
+		shell_quote((const char *)x->body[SEG_DIR_REQ], x->body_len[SEG_DIR_REQ]);
+	}
+	putchar('\n');
+	if (x->flags & SEG_F_REQ_TRUNC)
+		fprintf(stderr, "ringcap show: the stored request body is truncated\n");
+}
+
+static int show_opt(void *ctx, int ch, const char *v)
+{
+	struct show_opts *o = ctx;
+	if (ch == 'c') {
+		o->curl = true;
+		return 0;
+	}
+	if (ch != 'b')
+		return -1;
+	if (strcmp(v, "request") == 0)
+		o->body = SEG_DIR_REQ;
+	else if (strcmp(v, "response") == 0)
+		o->body = SEG_DIR_RESP;
+	else {
+		fprintf(stderr, "ringcap show: --body '%s': request or response\n", v);
+		return -1;
+	}
+	return 0;
+}
+
+static void show_json(const struct seg_exchange *x)
+{
+	struct rc_buf b = {0};
+	rc_exchange_json(&b, x);
+	rc_put_json(&b, "show");
+}
+
+int rc_cmd_show(int argc, char **argv)
+{
+	static const char usage[] =
+		"usage: ringcap show SESSION ID [--data DIR] [--json] [--body request|response] [--curl]\n";
+	static const struct option extra[] = { { "body", required_argument, NULL, 'b' },
+					       { "curl", no_argument, NULL, 'c' }, { 0 } };
+	struct rc_cli_common c = {0};
+	struct show_opts o = { .body = -1 };
+	int i = rc_cli_parse(argc, argv, &c, usage, extra, show_opt, &o);
+	if (i < 0)
+		return i == -2 ? 0 : 2;
+	char *end;
+	if (i != argc - 2 || (strtoull(argv[i + 1], &end, 10), *end != '\0')) {
+		fprintf(stderr, "ringcap show: name a session and an exchange id\n%s", usage);
+		return 2;
+	}
+	uint64_t id = strtoull(argv[i + 1], NULL, 10);
+	struct ses_meta m;
+	char dir[4096];
+	if (rc_session_dir("show", c.data, argv[i], &m, dir, sizeof(dir)) < 0)
+		return 1;
+	struct seg_open_opts oo = { .body_max = { 64u << 20, 64u << 20 } };
+	struct seg_exchange x;
+	int rc = seg_open_id(dir, id, &oo, &x);
+	if (rc < 0) {
+		fprintf(stderr, "ringcap show: exchange %llu: %s\n", (unsigned long long)id,
+			rc == -ENOENT ? "not in the session" :
+			rc == -EBADMSG ? "its frames are damaged (ringcap fsck)" : strerror(-rc));
+		return 1;
+	}
+	if (o.curl)
+		show_curl(&x);
+	else if (o.body >= 0)
+		fwrite(x.body[o.body], 1, x.body_len[o.body], stdout);
+	else if (c.json)
+		show_json(&x);
+	else
+		printf("%.*s\n%.*s\n", (int)x.req_head_len, (const char *)x.req_head,
+		       (int)x.resp_head_len, (const char *)x.resp_head);
+	seg_exchange_free(&x);
+	return 0;
+}

@@ -1,0 +1,36 @@
+/*
+ * tools/control/server.h - the control port (default 127.0.0.1:5560): the CA files
+ * and install page, Prometheus metrics and the JSON API under /api/
+ * (tools/api.h). Served by threads of its own, never the data plane.
+ */
+#ifndef RINGCAP_CONTROL_H
+#define RINGCAP_CONTROL_H
+
+#include <sys/socket.h>
+
+struct eng;
+struct eng_onboard_ca;
+struct rc_api;
+struct rc_capture;
+struct rc_control;
+
+struct rc_control_cfg {
+	const struct sockaddr_storage *addr;
+	socklen_t addr_len;
+	const struct eng_onboard_ca *ca; /* NULL: interception off, the CA paths are 404 */
+	struct rc_api *api;              /* NULL: /api/ is 404 */
+	struct rc_capture *capture;      /* NULL: no capture families in /metrics */
+	const char *token;               /* NULL or "": no Authorization needed */
+};
+
+/* Binds cfg->addr (one clear sentence in err on failure) and serves on
+ * threads of its own. cfg's pointers must outlive the server. */
+int rc_control_start(struct rc_control **out, const struct rc_control_cfg *cfg,
+		     char *err, size_t err_len);
+/* The engine whose counters /metrics shows (set once it runs). */
+void rc_control_set_engine(struct rc_control *c, struct eng *e);
+/* Stops accepting, lets running requests end (an SSE stream ends within
+ * its tick), frees. */
+void rc_control_stop(struct rc_control *c);
+
+#endif

@@ -1,0 +1,39 @@
+/*
+ * tools/lib/fmt.h - small output helpers shared by the views (overview,
+ * cookies): JSON string escaping that always yields valid UTF-8, the
+ * ISO 8601 UTC time the offline listings print, and finding the session an
+ * offline command names.
+ */
+#ifndef RINGCAP_FMT_H
+#define RINGCAP_FMT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* Writes s[0..n) as a JSON string: quotes, backslash and control bytes
+ * escaped; valid UTF-8 passes through; any other byte is written as the
+ * Latin-1 character of the same value (\u00XX), so hostile bytes never
+ * make the document invalid. */
+void rc_json_str(FILE *f, const char *s, size_t n);
+
+/* "2026-11-29T04:40:30.123Z" from wall-clock ns (buf >= 32 bytes). */
+void rc_iso_time(uint64_t ns, char *buf, size_t len);
+
+/* v bytes as "512 B", "1.2 KiB" ... "3.0 PiB" (binary units, one decimal). */
+void rc_human_bytes(uint64_t v, char *buf, size_t n);
+
+/* Copies s[0..n) into dst for a terminal table: control bytes become
+ * '?', and text longer than width display columns is cut with "...".
+ * dst needs 4 * width + 4 bytes. Returns the display columns used. */
+size_t rc_clean(char *dst, size_t cap, const char *s, size_t n, size_t width);
+
+struct ses_meta;
+
+/* The session an offline command names (id or name) in data: its metadata
+ * into *m and its directory into dir. On failure says "ringcap CMD: no
+ * session 'NAME' in DATA" on stderr and returns -errno. */
+int rc_session_dir(const char *cmd, const char *data, const char *name, struct ses_meta *m,
+		   char *dir, size_t cap);
+
+#endif

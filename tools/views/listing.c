@@ -1,0 +1,210 @@
+/*
+ * tools/views/listing.c - JSON of sessions and exchanges for the offline commands
+ * and the control API (see listing.h). Times are ISO 8601 UTC with
+ * milliseconds; durations in ms (exchanges) or s (sessions).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "tools/views/listing.h"
+
+void rc_addr_text(const struct seg_addr *a, char *buf, size_t len)
+{
+	char ip[INET6_ADDRSTRLEN] = "";
+	if (a->family == 4)
+		inet_ntop(AF_INET, a->addr, ip, sizeof(ip));
+	else if (a->family == 6)
+		inet_ntop(AF_INET6, a->addr, ip, sizeof(ip));
+	snprintf(buf, len, "%s", ip);
+}
+
+void rc_row_json(struct rc_buf *b, const struct seg_qrow *r)
+{
+	const struct seg_entry *e = &r->e;
+	char t[40], client[RC_ADDR_TEXT_MAX];
+	rc_iso_time(e->start_ns, t, sizeof(t));
+	rc_addr_text(&e->client, client, sizeof(client));
+	rc_buf_printf(b, "{\"id\":%llu,\"time\":\"%s\",\"method\":\"%s\",\"url\":",
+		      (unsigned long long)e->id, t, seg_method_name(e->method));
+	rc_buf_jstr(b, r->url, e->url_len);
+	rc_buf_puts(b, ",\"host\":");
+	rc_buf_jstr(b, r->host, e->host_len);
+	rc_buf_printf(b, ",\"status\":%u,\"type\":\"%s\",\"request_size\":%llu,"
+		      "\"response_size\":%llu,\"duration_ms\":%.3f,\"client\":\"%s\","
+		      "\"error\":\"%s\",\"truncated\":%s}",
+		      e->status, seg_type_name(e->type), (unsigned long long)e->req_size,
+		      (unsigned long long)e->resp_size, (double)e->duration_ns / 1e6, client,
+		      seg_error_name(e->error),
+		      (e->flags & (SEG_F_REQ_TRUNC | SEG_F_RESP_TRUNC)) ? "true" : "false");
+}
+
+void rc_rows_json(struct rc_buf *b, const struct seg_table *t, const struct seg_result *res)
+{
+	rc_buf_puts(b, "[");
+	for (size_t k = 0; k < res->n && !b->oom; k++) {
+		if (k)
+			rc_buf_puts(b, ",");
+		rc_row_json(b, &t->rows[res->idx[k]]);
+	}
+	rc_buf_puts(b, "]");
+}
+
+void rc_exchange_json(struct rc_buf *b, const struct seg_exchange *x)
+{
+	char t[40], client[RC_ADDR_TEXT_MAX];
+	rc_iso_time(x->start_ns, t, sizeof(t));
+	rc_addr_text(&x->client, client, sizeof(client));
+	rc_buf_printf(b, "{\"id\":%llu,\"time\":\"%s\",\"method\":", (unsigned long long)x->id, t);
+	rc_buf_jstr(b, x->method_text, strlen(x->method_text));
+	rc_buf_puts(b, ",\"url\":");
+	rc_buf_jstr(b, x->url, strlen(x->url));
+	rc_buf_puts(b, ",\"host\":");
+	rc_buf_jstr(b, x->host, strlen(x->host));
+	rc_buf_puts(b, ",\"client_name\":");   /* --identify-by auth; "" when none */
+	rc_buf_jstr(b, x->client_name ? x->client_name : "",
+		    x->client_name ? strlen(x->client_name) : 0);
+	rc_buf_printf(b, ",\"status\":%u,\"type\":\"%s\",\"client\":\"%s\",\"error\":\"%s\","
+		      "\"request_head\":", x->status, seg_type_name(x->type), client,
+		      seg_error_name(x->error));
+	rc_buf_jstr(b, (const char *)x->req_head, x->req_head_len);
+	rc_buf_puts(b, ",\"response_head\":");
+	rc_buf_jstr(b, (const char *)x->resp_head, x->resp_head_len);
+	rc_buf_printf(b, ",\"request_body_bytes\":%zu,\"response_body_bytes\":%zu,"
+		      "\"responses_saved\":%s,\"cookies_saved\":%s,\"truncated\":%s,"
+		      "\"timings_ms\":{\"dns\":%.3f,\"connect\":%.3f,\"first_byte\":%.3f,"
+		      "\"total\":%.3f}}",
+		      x->body_len[0], x->body_len[1],
+		      (x->flags & SEG_F_NO_RESP) ? "false" : "true",
+		      (x->flags & SEG_F_COOKIES) ? "true" : "false",
+		      (x->flags & (SEG_F_REQ_TRUNC | SEG_F_RESP_TRUNC)) ? "true" : "false",
+		      (double)x->t.dns_ns / 1e6, (double)x->t.connect_ns / 1e6,
+		      (double)x->t.ttfb_ns / 1e6, (double)x->t.total_ns / 1e6);
+}
+
+double rc_session_duration_s(const struct ses_meta *m)
+{
+	uint64_t end = m->stop_ns;
+	if (end == 0) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		end = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	}
+	return end > m->start_ns ? (double)(end - m->start_ns) / 1e9 : 0.0;
+}
+
+void rc_session_json(struct rc_buf *b, const struct ses_meta *m, const struct ses_stats *st,
+		     const struct rc_clients *c)
+{
+	char start[40], stop[40] = "";
+	rc_iso_time(m->start_ns, start, sizeof(start));
+	if (m->stop_ns)
+		rc_iso_time(m->stop_ns, stop, sizeof(stop));
+	rc_buf_printf(b, "{\"id\":\"%s\",\"name\":", m->id);
+	rc_buf_jstr(b, m->name, strlen(m->name));
+	rc_buf_printf(b, ",\"state\":\"%s\",\"start\":\"%s\",\"stop\":%s%s%s,"
+		      "\"duration_s\":%.3f,\"exchanges\":%llu,\"bytes\":%llu,"
+		      "\"settings\":{\"save_responses\":%s,\"capture_cookies\":%s,"
+		      "\"max_body\":%llu,\"filter\":",
+		      ses_state_name(m->state), start, stop[0] ? "\"" : "",
+		      stop[0] ? stop : "null", stop[0] ? "\"" : "", rc_session_duration_s(m),
+		      (unsigned long long)st->exchanges, (unsigned long long)st->bytes,
+		      m->settings.save_responses ? "true" : "false",
+		      m->settings.capture_cookies ? "true" : "false",
+		      (unsigned long long)m->settings.max_body);
+	rc_buf_jstr(b, m->settings.filter, strlen(m->settings.filter));
+	rc_buf_puts(b, "}");
+	if (c) {
+		rc_buf_puts(b, ",\"clients\":[");
+		for (size_t i = 0; i < c->n; i++)
+			rc_buf_printf(b, "%s\"%s\"", i ? "," : "", c->addr[i]);
+		rc_buf_printf(b, "],\"clients_more\":%s", c->more ? "true" : "false");
+	}
+	rc_buf_puts(b, "}");
+}
+
+static int add_client(void *ctx, const struct seg_entry *e)
+{
+	struct rc_clients *c = ctx;
+	char a[RC_ADDR_TEXT_MAX];
+	rc_addr_text(&e->client, a, sizeof(a));
+	if (a[0] == '\0')
+		return 0;
+	for (size_t i = 0; i < c->n; i++)
+		if (strcmp(c->addr[i], a) == 0)
+			return 0;
+	if (c->n == RC_CLIENTS_MAX) {
+		c->more = true;
+		return 0;
+	}
+	memcpy(c->addr[c->n++], a, sizeof(a));
+	return 0;
+}
+
+int rc_session_clients(const char *session_dir, struct rc_clients *out)
+{
+	out->n = 0;
+	out->more = false;
+	return seg_index_scan(session_dir, add_client, out, NULL);
+}
+
+int rc_query_param(struct seg_query *q, const char *key, const char *val, char *err,
+		   size_t errlen)
+{
+	if (strcmp(key, "reverse") == 0) {
+		if (val == NULL || !strcmp(val, "") || !strcmp(val, "1") || !strcmp(val, "true"))
+			q->reverse = true;
+		else if (!strcmp(val, "0") || !strcmp(val, "false"))
+			q->reverse = false;
+		else
+			return snprintf(err, errlen, "reverse '%s': true or false", val), -EINVAL;
+		return 0;
+	}
+	if (strcmp(key, "sort") == 0) {
+		int s = seg_sort_parse(val ? val : "");
+		if (s < 0)
+			return snprintf(err, errlen, "sort '%s': one of time, status, method, url, "
+					"host, type, size, duration", val ? val : ""), -EINVAL;
+		q->sort = (uint8_t)s;
+		return 0;
+	}
+	if (strcmp(key, "search") == 0) {
+		q->search = val;
+		return 0;
+	}
+	if (strcmp(key, "limit") != 0 && strcmp(key, "offset") != 0)
+		return -ENOENT;
+	char *end;
+	errno = 0;
+	unsigned long long n = val ? strtoull(val, &end, 10) : 0;
+	if (val == NULL || *val == '\0' || *val == '-' || *end != '\0' || errno)
+		return snprintf(err, errlen, "%s '%s' is not a number", key, val ? val : ""), -EINVAL;
+	if (key[0] == 'l')
+		q->limit = (size_t)n;
+	else
+		q->offset = (size_t)n;
+	return 0;
+}
+
+int rc_list_session(const char *session_dir, const struct seg_query *q, struct rc_buf *b,
+		    size_t *total, uint64_t *damaged)
+{
+	struct seg_table t = {0};
+	struct seg_report rep = {0};
+	struct seg_result res = {0};
+	int rc = seg_table_load(session_dir, &t, &rep);
+	if (rc == 0)
+		rc = seg_query_run(&t, q, &res);
+	if (rc == 0) {
+		rc_rows_json(b, &t, &res);
+		*total = res.total;
+		*damaged = rep.entries_bad + rep.frames_bad;
+		rc = b->oom ? -ENOMEM : 0;
+	}
+	seg_result_free(&res);
+	seg_table_free(&t);
+	return rc;
+}

@@ -1,0 +1,61 @@
+/*
+ * tools/views/listing.h - the JSON shapes of sessions and exchanges, written once
+ * and shared by the offline commands (`ringcap ls/show/sessions --json`)
+ * and the control API (/api/sessions...), so both always agree.
+ */
+#ifndef RINGCAP_LISTING_H
+#define RINGCAP_LISTING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tools/lib/fmt.h"
+
+#include "persist/query.h"
+#include "persist/seg.h"
+#include "persist/ses.h"
+#include "tools/lib/json.h"
+
+#define RC_CLIENTS_MAX 64u   /* distinct client addresses listed per session */
+#define RC_ADDR_TEXT_MAX 48u /* an IPv6 address as text, NUL included */
+
+/* Distinct client addresses of a session, in order of first appearance in
+ * the index (at most RC_CLIENTS_MAX; *more set when there were others). */
+struct rc_clients {
+	char addr[RC_CLIENTS_MAX][RC_ADDR_TEXT_MAX];
+	size_t n;
+	bool more;
+};
+
+void rc_addr_text(const struct seg_addr *a, char *buf, size_t len);
+
+/* One `ls --json` row: id, time, method, url, host, status, type,
+ * request_size, response_size, duration_ms, client, error, truncated. */
+void rc_row_json(struct rc_buf *b, const struct seg_qrow *r);
+/* The rows of a query result as a JSON array. */
+void rc_rows_json(struct rc_buf *b, const struct seg_table *t, const struct seg_result *res);
+/* One whole exchange (`show --json`): the row's fields, both heads, body
+ * sizes, timings; not the bodies (those are served raw). */
+void rc_exchange_json(struct rc_buf *b, const struct seg_exchange *x);
+/* One session: id, name, state, start, stop, duration_s, exchanges, bytes,
+ * settings; clients when c is not NULL. */
+void rc_session_json(struct rc_buf *b, const struct ses_meta *m, const struct ses_stats *st,
+		     const struct rc_clients *c);
+/* One listing parameter, shared by `ringcap ls` options and the API query
+ * string: sort (time|status|method|url|host|type|size|duration), reverse
+ * (val NULL, "", "1", "true", "0", "false"), search, limit, offset.
+ * 0, -ENOENT for an unknown key, -EINVAL with err naming the bad value. */
+int rc_query_param(struct seg_query *q, const char *key, const char *val, char *err,
+		   size_t errlen);
+/* Loads a session's index, runs q and writes the page as a JSON array
+ * (the `ls --json` output). *total gets the matches before paging, *damaged
+ * the index entries skipped as damaged. 0 or -errno. */
+int rc_list_session(const char *session_dir, const struct seg_query *q, struct rc_buf *b,
+		    size_t *total, uint64_t *damaged);
+/* Reads the session's index for its client addresses. 0 or -errno. */
+int rc_session_clients(const char *session_dir, struct rc_clients *out);
+/* Seconds from start to stop, or to now while the session runs. */
+double rc_session_duration_s(const struct ses_meta *m);
+
+#endif
