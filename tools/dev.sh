@@ -8,7 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BUILD_PKGS=(gcc clang meson ninja-build pkg-config liburing-dev libhyperscan-dev
-            libzstd-dev android-libboringssl-dev node-llhttp)
+            libzstd-dev android-libboringssl-dev node-llhttp
+            libmicrohttpd-dev libjansson-dev libnghttp2-dev libqrencode-dev)
 TEST_PKGS=(curl python3 openssl prometheus)
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
