@@ -380,3 +380,158 @@ void seg_exchange_free(struct seg_exchange *x)
 	free(x->body[1]);
 	x->req_head = x->resp_head = x->body[0] = x->body[1] = NULL;
 }
+
+/* ---- a reader for many exchanges in a row ----
+ * seg_open_entry opens the segment and decompresses a frame for every
+ * exchange; exchanges listed one after another mostly share their frames
+ * (a 64 KiB frame holds hundreds of small ones), so the reader keeps its
+ * segment open and the last SEG_READER_FRAMES decompressed frames. */
+
+#define SEG_READER_FRAMES 8u /* frames an exchange spans at once, and some before */
+
+struct rframe {
+	uint16_t worker;
+	uint32_t segno;
+	uint64_t off, next; /* where the frame starts; where the next one does */
+	struct seg_frame_hdr h;
+	uint8_t *ubuf;
+	uint32_t cap;
+	uint64_t used;      /* LRU clock; 0 = empty */
+};
+
+struct seg_reader {
+	char dir[PATH_MAX];
+	struct seg_fiter it;  /* the open segment, or fd -1 */
+	bool open;
+	uint16_t worker;
+	uint32_t segno;
+	struct seg_report rep;
+	struct rframe f[SEG_READER_FRAMES];
+	uint64_t clock;
+};
+
+int seg_reader_open(const char *session_dir, struct seg_reader **out)
+{
+	struct seg_reader *r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return -ENOMEM;
+	int n = snprintf(r->dir, sizeof(r->dir), "%s", session_dir);
+	if (n < 0 || (size_t)n >= sizeof(r->dir)) {
+		free(r);
+		return -ENAMETOOLONG;
+	}
+	*out = r;
+	return 0;
+}
+
+void seg_reader_close(struct seg_reader *r)
+{
+	if (r == NULL)
+		return;
+	if (r->open)
+		seg_fiter_close(&r->it);
+	for (unsigned i = 0; i < SEG_READER_FRAMES; i++)
+		free(r->f[i].ubuf);
+	free(r);
+}
+
+/* Opens (worker, segno), or reopens it when off lies past the size it had:
+ * a live session's segment grows. 0, or -errno (-EBADMSG when missing). */
+static int reader_seek(struct seg_reader *r, uint16_t worker, uint32_t segno, uint64_t off)
+{
+	if (r->open && r->worker == worker && r->segno == segno && off < r->it.size)
+		return 0;
+	if (r->open)
+		seg_fiter_close(&r->it);
+	r->open = false;
+	char path[PATH_MAX];
+	int rc = seg_path(path, sizeof(path), r->dir, worker, segno, SEG_K_SEG);
+	if (rc == 0)
+		rc = seg_fiter_open(&r->it, path, false, &r->rep);
+	if (rc < 0)
+		return rc == -ENOENT ? -EBADMSG : rc;
+	r->open = true;
+	r->worker = worker;
+	r->segno = segno;
+	return 0;
+}
+
+/* The valid frame at or after off in (worker, segno): from the cache, or
+ * read and kept there. 1 with *out, 0 at the end of the file, -errno. */
+static int reader_frame(struct seg_reader *r, uint16_t worker, uint32_t segno, uint64_t off,
+			const struct rframe **out)
+{
+	struct rframe *lru = &r->f[0];
+	for (unsigned i = 0; i < SEG_READER_FRAMES; i++) {
+		struct rframe *f = &r->f[i];
+		if (f->used && f->worker == worker && f->segno == segno && f->off == off) {
+			f->used = ++r->clock;
+			*out = f;
+			return 1;
+		}
+		if (f->used < lru->used)
+			lru = f;
+	}
+	int rc = reader_seek(r, worker, segno, off);
+	if (rc < 0)
+		return rc;
+	uint64_t bad = r->rep.frames_bad;
+	r->it.off = off;
+	rc = seg_fiter_next(&r->it);
+	if (rc <= 0)
+		return rc;
+	if (r->rep.frames_bad != bad)
+		return -EBADMSG; /* a frame of the range is damaged */
+	if (r->it.h.ulen > lru->cap) {
+		uint8_t *nb = realloc(lru->ubuf, r->it.h.ulen);
+		if (nb == NULL)
+			return -ENOMEM;
+		lru->ubuf = nb;
+		lru->cap = r->it.h.ulen;
+	}
+	memcpy(lru->ubuf, r->it.ubuf, r->it.h.ulen);
+	lru->worker = worker;
+	lru->segno = segno;
+	lru->off = off;
+	lru->next = r->it.off;
+	lru->h = r->it.h;
+	lru->used = ++r->clock;
+	*out = lru;
+	return 1;
+}
+
+int seg_reader_entry(struct seg_reader *r, const struct seg_entry *e,
+		     const struct seg_open_opts *o, struct seg_exchange *x)
+{
+	memset(x, 0, sizeof(*x));
+	x->id = e->id;
+	if (e->span > e->segno)
+		return -EBADMSG;
+	bool began = false;
+	int rc = 0;
+	uint32_t first = e->segno - e->span;
+	for (uint32_t s = first; s <= e->segno && rc == 0 && !x->complete; s++) {
+		uint64_t off = s == first ? e->frame_off : SEG_FILE_HDR_SIZE;
+		/* each step moves off to a later frame: bounded by the file */
+		while (rc == 0 && !x->complete) {
+			const struct rframe *f;
+			rc = reader_frame(r, e->worker, s, off, &f);
+			if (rc <= 0)
+				break;
+			if (s == e->segno && f->off > e->last_frame_off) {
+				rc = 0;
+				break;
+			}
+			struct seg_fiter view = { .h = f->h, .ubuf = f->ubuf };
+			rc = apply_frame(x, o, &view, &began);
+			off = f->next;
+		}
+	}
+	if (rc == 0 && (!began || !x->complete))
+		rc = -EBADMSG;
+	if (rc < 0) {
+		seg_exchange_free(x);
+		return rc;
+	}
+	return 0;
+}

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 BUILD_PKGS=(gcc clang meson ninja-build pkg-config liburing-dev libhyperscan-dev
             libzstd-dev android-libboringssl-dev node-llhttp
             libmicrohttpd-dev libjansson-dev libnghttp2-dev libqrencode-dev)
-TEST_PKGS=(curl python3 openssl prometheus)
+TEST_PKGS=(curl python3 openssl prometheus clickhouse-server)
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 

@@ -39,6 +39,18 @@
 #define RC_CLIENT_TIMEOUT_MS 30000       /* a stop waits for writers (2 s); listing is slower */
 #define RC_CLIENT_FILTER_JSON_MAX 65536u
 
+/* `ringcap ship` (tools/ship/): batches bounded by rows and bytes, as
+ * ClickHouse prefers few large inserts (one part each) to many small ones. */
+#define RC_SHIP_BATCH_ROWS_DEFAULT 10000u
+#define RC_SHIP_BATCH_BYTES_DEFAULT (16u << 20)
+#define RC_SHIP_BODY_MAX_DEFAULT (64u << 10)  /* --bodies: bytes per direction */
+#define RC_SHIP_POLL_MS_DEFAULT 1000u         /* --follow: new rows within ~1 s */
+#define RC_SHIP_RETRY_MAX_MS_DEFAULT 30000u   /* back-off ceiling while ClickHouse is away */
+#define RC_SHIP_TIMEOUT_MS_DEFAULT 30000u     /* connect and I/O silence; a big insert
+					       * of an old server takes seconds */
+#define RC_SHIP_DB_DEFAULT "ringcap"
+#define RC_SHIP_TABLE_DEFAULT "exchanges"
+
 _Static_assert(RC_HTTP_PATH_MAX + RC_HTTP_QUERY_MAX < RC_HTTP_HEAD_MAX, "a target fits a head");
 _Static_assert(RC_HTTP_BODY_MAX >= SES_FILTER_MAX, "a stored filter fits a request body");
 

@@ -1,0 +1,43 @@
+/*
+ * tools/views/ship_row.h - one exchange as a ClickHouse row (JSONEachRow),
+ * and the table those rows go into. Pure: exchange in, bytes out; the
+ * shipper (tools/ship/) sends them.
+ *
+ * The key is (box, session, id): the table is a ReplacingMergeTree ordered
+ * by it, so a batch sent twice after a crash leaves one row per exchange in
+ * SELECT ... FINAL. Heads are two parallel arrays of names and values per
+ * direction, in wire order. Bodies (only with --bodies) are cut at
+ * body_max; a body that is not valid UTF-8 is sent as base64 and flagged.
+ */
+#ifndef RINGCAP_VIEWS_SHIP_ROW_H
+#define RINGCAP_VIEWS_SHIP_ROW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "persist/seg.h"
+#include "persist/ses.h"
+#include "tools/lib/json.h"
+
+struct rc_ship_row_cfg {
+	const char *box;       /* names the appliance: rows of two boxes never collide */
+	bool bodies;           /* ship bodies */
+	size_t body_max;       /* bytes per direction when bodies is set */
+	uint64_t version;      /* the ReplacingMergeTree version column (ship time, ns) */
+};
+
+/* Appends one JSONEachRow line (ending in '\n') for exchange x listed by
+ * index entry e of session m. x may be NULL when its frames are damaged:
+ * the row then carries the index fields only and error_msg says so. */
+void rc_ship_row(struct rc_buf *b, const struct rc_ship_row_cfg *c, const struct ses_meta *m,
+		 const struct seg_entry *e, const struct seg_exchange *x);
+
+/* CREATE DATABASE / CREATE TABLE statements for database db, table t
+ * (identifiers: [A-Za-z_][A-Za-z0-9_]*, checked by rc_ship_ident_ok). */
+void rc_ship_schema(struct rc_buf *b, const char *db, const char *t, bool with_db);
+
+/* true when s is a plain ClickHouse identifier (no quoting needed). */
+bool rc_ship_ident_ok(const char *s);
+
+#endif
