@@ -118,30 +118,15 @@ static int rec_begin(struct rebuild *rb, const struct seg_rec_view *r)
 	return w == (ssize_t)len ? 0 : -EIO;
 }
 
-/* Builds the entry from the END record alone: it carries every BEGIN
- * field the index needs, so exchanges begun segments earlier are kept
- * even when only the tail is rebuilt. */
+/* Indexes an ended exchange (seg_entry_from_end) into the temp index. */
 static int rec_end(struct rebuild *rb, const struct seg_rec_view *r, uint32_t segno,
 		   uint64_t frame_off)
 {
 	struct open_x *o = tab_find(rb, r->id);
 	if (o)
 		tab_del(rb, o);
-	const uint8_t *q = r->p;
-	struct seg_entry e = {
-		.id = r->id, .start_ns = seg_get64(q + 88), .duration_ns = seg_get64(q + 8 + 32),
-		.frame_off = seg_get32(q + 96), .last_frame_off = (uint32_t)frame_off,
-		.str_off = seg_get32(q + 100), .str_crc = seg_get32(q + 104),
-		.span = seg_get16(q + 108), .host_len = seg_get16(q + 110),
-		.url_len = seg_get16(q + 112), .method = q[114],
-		.req_size = seg_get64(q + 48) + seg_get64(q + 56),
-		.resp_size = seg_get64(q + 64) + seg_get64(q + 72),
-		.status = seg_get16(q), .type = q[2], .error = q[3], .flags = seg_get32(q + 4),
-	};
-	e.client.family = q[115];
-	memcpy(e.client.addr, q + 116, 16);
-	e.client.port = seg_get16(q + 132);
-	if (e.span > segno - 1 || (e.span == 0 && e.frame_off > frame_off))
+	struct seg_entry e;
+	if (seg_entry_from_end(r, rb->worker, segno, frame_off, &e) < 0)
 		return 0; /* impossible for a writer: a checksummed lie, skip it */
 	rb->rep->exchanges++;
 	if (rb->fd_idx < 0)
@@ -476,4 +461,93 @@ int seg_tombstone(const char *session_dir, const uint64_t *ids, size_t n, uint64
 		rc = -errno;
 	close(fd);
 	return rc;
+}
+
+int seg_entry_from_end(const struct seg_rec_view *r, uint16_t worker, uint32_t segno,
+		       uint64_t frame_off, struct seg_entry *e)
+{
+	const uint8_t *q = r->p;
+	*e = (struct seg_entry){
+		.id = r->id, .start_ns = seg_get64(q + 88), .duration_ns = seg_get64(q + 8 + 32),
+		.frame_off = seg_get32(q + 96), .last_frame_off = (uint32_t)frame_off,
+		.str_off = seg_get32(q + 100), .str_crc = seg_get32(q + 104),
+		.span = seg_get16(q + 108), .host_len = seg_get16(q + 110),
+		.url_len = seg_get16(q + 112), .method = q[114],
+		.req_size = seg_get64(q + 48) + seg_get64(q + 56),
+		.resp_size = seg_get64(q + 64) + seg_get64(q + 72),
+		.status = seg_get16(q), .type = q[2], .error = q[3], .flags = seg_get32(q + 4),
+		.worker = worker, .segno = segno,
+	};
+	e->client.family = q[115];
+	memcpy(e->client.addr, q + 116, 16);
+	e->client.port = seg_get16(q + 132);
+	if (e->span > segno - 1 || (e->span == 0 && e->frame_off > frame_off))
+		return -EBADMSG;
+	if (e->frame_off < SEG_FILE_HDR_SIZE || (uint64_t)(r->id >> SEG_ID_WORKER_SHIFT) != worker)
+		return -EBADMSG;
+	return 0;
+}
+
+/* Grows *buf to hold need bytes (zero-filled); false when out of memory. */
+static bool str_grow(char **buf, uint64_t *cap, uint64_t need)
+{
+	if (need <= *cap)
+		return true;
+	uint64_t nc = *cap ? *cap : 4096;
+	while (nc < need)
+		nc *= 2;
+	char *nb = realloc(*buf, nc);
+	if (!nb)
+		return false;
+	memset(nb + *cap, 0, nc - *cap);
+	*buf = nb;
+	*cap = nc;
+	return true;
+}
+
+int seg_strings_rebuild(const char *dir, uint16_t worker, uint32_t segno, char **out,
+			uint64_t *len)
+{
+	char path[PATH_MAX];
+	struct seg_fiter it;
+	char *buf = NULL;
+	uint64_t cap = 0, used = SEG_FILE_HDR_SIZE;
+	*out = NULL;
+	*len = 0;
+	int rc = seg_path(path, sizeof(path), dir, worker, segno, SEG_K_SEG);
+	if (rc == 0)
+		rc = seg_fiter_open(&it, path, false, NULL);
+	if (rc < 0)
+		return rc;
+	while ((rc = seg_fiter_next(&it)) == 1) {
+		uint32_t pos = 0;
+		rc = 0;
+		for (uint32_t i = 0; i < it.h.nrec && rc == 0; i++) {
+			struct seg_rec_view r;
+			if (seg_rec_parse(it.ubuf, it.h.ulen, &pos, &r) < 0)
+				break;
+			if (r.type != SEG_R_BEGIN)
+				continue;
+			const uint8_t *q = r.p;
+			uint64_t off = seg_get32(q + 8);
+			size_t n = (size_t)seg_get16(q + 42) + seg_get16(q + 44);
+			if (off < SEG_FILE_HDR_SIZE || off + n > SEG_ROTATE_BYTES_MAX)
+				continue; /* no writer puts text there */
+			if (!str_grow(&buf, &cap, off + n))
+				rc = -ENOMEM;
+			else
+				memcpy(buf + off, q + SEG_BEGIN_FIXED + seg_get16(q + 40), n);
+			used = off + n > used ? off + n : used;
+		}
+		if (rc < 0)
+			break;
+	}
+	seg_fiter_close(&it);
+	if (rc < 0) {
+		free(buf);
+		return rc;
+	}
+	*out = buf;
+	*len = buf ? used : 0;
+	return 0;
 }
