@@ -237,6 +237,8 @@ struct seg_report {
 	uint64_t strings_recovered; /* host/URL texts damaged in a .str, read from frames */
 	uint64_t files_missing;     /* an .idx or .str without its .seg, or the reverse */
 	uint64_t tombstones_bad;    /* damaged tombstone records (a torn tail counts one) */
+	uint64_t entries_lost;      /* entries whose first or last frame is damaged or gone
+				     * (fsck): those exchanges cannot be opened */
 	char first_damage[256]; /* "w000-00000001.seg: frame at 4096: payload checksum" */
 };
 

@@ -213,8 +213,9 @@ static int load_path(const char *path, const char *id, struct ses_meta *out)
 	char *crc = strstr(buf, "crc=");
 	unsigned want;
 	int rc = -EBADMSG;
+	/* The file ends right after "crc=XXXXXXXX\n": a byte past it is damage too. */
 	if (crc && strncmp(buf, "ringcap-session 1\n", 18) == 0 && sscanf(crc, "crc=%8x", &want) == 1 &&
-	    want == seg_crc32c(0, buf, (size_t)(crc - buf))) {
+	    n == crc - buf + 13 && crc[12] == '\n' && want == seg_crc32c(0, buf, (size_t)(crc - buf))) {
 		memset(out, 0, sizeof(*out));
 		*crc = '\0';
 		rc = 0;
