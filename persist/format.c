@@ -275,6 +275,13 @@ void seg_report_damage(struct seg_report *rep, const char *file, uint64_t off, c
 		 (unsigned long long)off, what);
 }
 
+bool seg_report_damaged(const struct seg_report *r)
+{
+	return r->frames_bad || r->bad_regions || r->torn_bytes || r->entries_bad ||
+	       r->strings_bad || r->indexes_healed || r->entries_recovered ||
+	       r->strings_recovered || r->files_missing || r->tombstones_bad || r->entries_lost;
+}
+
 const char *seg_method_name(uint8_t m) { return m < SEG_M_COUNT ? method_names[m] : "OTHER"; }
 const char *seg_type_name(uint8_t t) { return t < SEG_T_COUNT ? type_names[t] : "other"; }
 const char *seg_error_name(uint8_t e) { return e < SEG_E_COUNT ? error_names[e] : "other"; }

@@ -1,5 +1,7 @@
 /* persist/open.c: index scans, finding an exchange by id and opening it
- * (decompressing only the frames from its BEGIN to its END). An exchange
+ * (decompressing only the frames from its BEGIN to its END). Scans heal:
+ * an index missing, damaged or behind its segment is completed from the
+ * segment's frames, so no exchange whose frames are intact is hidden. An exchange
  * whose frame range holds a damaged frame is refused (-EBADMSG): a missing
  * body chunk would otherwise come back as silently wrong bytes.
  */
@@ -16,18 +18,53 @@
 
 #define IDX_CHUNK_ENTRIES 4096u
 
-/* Calls fn for each valid entry of one index file; counts damage. */
+/* What one index file held: the ids of its valid entries (for the heal
+ * scan to tell the exchanges only the frames know) and its damage. */
+struct idx_scan {
+	uint64_t *ids;
+	size_t n, cap;
+	uint64_t last_frame; /* last_frame_off of the last valid entry; 0 none */
+	uint64_t bad, torn;
+	bool missing, bad_header, oom;
+};
+
+static void scan_note(struct idx_scan *sc, const struct seg_entry *e)
+{
+	if (!sc)
+		return;
+	sc->last_frame = e->last_frame_off;
+	if (sc->n == sc->cap && !sc->oom) {
+		size_t nc = sc->cap ? 2 * sc->cap : 1024;
+		uint64_t *v = realloc(sc->ids, nc * sizeof(*v));
+		if (!v) {
+			sc->oom = true;
+			return;
+		}
+		sc->ids = v;
+		sc->cap = nc;
+	}
+	if (!sc->oom)
+		sc->ids[sc->n++] = e->id;
+}
+
+/* Calls fn for each valid entry of one index file; counts damage in rep
+ * and, when sc is set, records ids and damage there. */
 static int idx_file_scan(const char *dir, uint16_t worker, uint32_t segno,
 			 int (*fn)(void *, const struct seg_entry *), void *ctx,
-			 struct seg_report *rep)
+			 struct seg_report *rep, struct idx_scan *sc)
 {
 	char path[PATH_MAX];
 	int rc = seg_path(path, sizeof(path), dir, worker, segno, SEG_K_IDX);
 	if (rc < 0)
 		return rc;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? 0 : -errno; /* fsck --repair rebuilds it */
+	if (fd < 0) {
+		if (errno != ENOENT)
+			return -errno;
+		if (sc)
+			sc->missing = true; /* the heal scan reads the frames */
+		return 0;
+	}
 	struct stat sb;
 	uint8_t *buf = malloc(IDX_CHUNK_ENTRIES * SEG_ENTRY_SIZE);
 	if (!buf || fstat(fd, &sb) < 0) {
@@ -37,8 +74,16 @@ static int idx_file_scan(const char *dir, uint16_t worker, uint32_t segno,
 	uint64_t size = (uint64_t)sb.st_size, off = SEG_FILE_HDR_SIZE;
 	if (size >= SEG_FILE_HDR_SIZE && pread(fd, buf, SEG_FILE_HDR_SIZE, 0) == SEG_FILE_HDR_SIZE) {
 		struct seg_fhdr h;
-		if (seg_fhdr_decode(buf, SEG_K_IDX, &h) < 0 && rep)
-			seg_report_damage(rep, path, 0, "bad index file header");
+		if (seg_fhdr_decode(buf, SEG_K_IDX, &h) < 0) {
+			if (rep) {
+				rep->bad_regions++;
+				seg_report_damage(rep, path, 0, "bad index file header");
+			}
+			if (sc)
+				sc->bad_header = true;
+		}
+	} else if (size > 0 && sc) {
+		sc->bad_header = true; /* shorter than its header */
 	}
 	while (rc == 0 && off + SEG_ENTRY_SIZE <= size) {
 		uint64_t n = (size - off) / SEG_ENTRY_SIZE;
@@ -56,22 +101,170 @@ static int idx_file_scan(const char *dir, uint16_t worker, uint32_t segno,
 					seg_report_damage(rep, path, off + i * SEG_ENTRY_SIZE,
 							  "bad index entry");
 				}
+				if (sc)
+					sc->bad++;
 				continue;
 			}
 			e.worker = worker;
 			e.segno = segno;
 			if (rep)
 				rep->entries_ok++;
+			scan_note(sc, &e);
 			rc = fn(ctx, &e);
 		}
 		off += n * SEG_ENTRY_SIZE;
 	}
-	if (rc == 0 && off < size && size > SEG_FILE_HDR_SIZE && rep)
-		rep->torn_bytes += size - off; /* a partly written last entry */
+	if (rc == 0 && off < size && size > SEG_FILE_HDR_SIZE) {
+		if (rep)
+			rep->torn_bytes += size - off; /* a partly written last entry */
+		if (sc)
+			sc->torn += size - off;
+	}
 out:
 	free(buf);
 	close(fd);
 	return rc;
+}
+
+static int u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Replays the END records of segment (worker, segno) from frame offset
+ * from; calls fn for the exchanges sc does not hold. *found counts them. */
+static int frames_scan(const char *dir, uint16_t worker, uint32_t segno, uint64_t from,
+		       const struct idx_scan *sc, int (*fn)(void *, const struct seg_entry *),
+		       void *ctx, uint64_t *found)
+{
+	char path[PATH_MAX];
+	struct seg_fiter it;
+	int rc = seg_path(path, sizeof(path), dir, worker, segno, SEG_K_SEG);
+	if (rc == 0)
+		rc = seg_fiter_open(&it, path, false, NULL);
+	if (rc < 0)
+		return rc == -ENOENT ? 0 : rc;
+	if (from > it.off)
+		it.off = from;
+	while ((rc = seg_fiter_next(&it)) == 1) {
+		uint32_t pos = 0;
+		rc = 0;
+		for (uint32_t i = 0; i < it.h.nrec && rc == 0; i++) {
+			struct seg_rec_view r;
+			struct seg_entry e;
+			if (seg_rec_parse(it.ubuf, it.h.ulen, &pos, &r) < 0)
+				break; /* validated by the iterator */
+			if (r.type != SEG_R_END ||
+			    seg_entry_from_end(&r, worker, segno, it.frame_off, &e) < 0)
+				continue;
+			if (sc->n && bsearch(&e.id, sc->ids, sc->n, sizeof(e.id), u64_cmp))
+				continue;
+			(*found)++;
+			rc = fn(ctx, &e);
+		}
+		if (rc != 0)
+			break;
+	}
+	seg_fiter_close(&it);
+	return rc;
+}
+
+int seg_heal_scan(const char *dir, uint16_t worker, uint32_t segno,
+		  int (*fn)(void *, const struct seg_entry *), void *ctx, struct seg_report *rep)
+{
+	struct idx_scan sc = { 0 };
+	int rc = idx_file_scan(dir, worker, segno, fn, ctx, rep, &sc);
+	if (rc != 0 || sc.oom) {
+		free(sc.ids);
+		return rc != 0 ? rc : -ENOMEM;
+	}
+	/* An index whose every entry is sound is trusted up to the frame of its
+	 * last entry (entries are written after their frame, in END order):
+	 * only the frames from there on are read, usually one. */
+	bool damaged = sc.missing || sc.bad_header || sc.bad || sc.torn;
+	uint64_t from = damaged || sc.n == 0 ? SEG_FILE_HDR_SIZE : sc.last_frame;
+	uint64_t found = 0;
+	qsort(sc.ids, sc.n, sizeof(*sc.ids), u64_cmp);
+	rc = frames_scan(dir, worker, segno, from, &sc, fn, ctx, &found);
+	free(sc.ids);
+	if (rep && (found || (damaged && !sc.missing))) {
+		char name[32];
+		seg_file_name(name, sizeof(name), worker, segno, SEG_K_IDX);
+		rep->indexes_healed++;
+		rep->entries_recovered += found;
+		seg_report_damage(rep, name, 0, sc.missing ? "index file missing" :
+				  damaged ? "index damaged: exchanges read from the segment" :
+					    "index behind its segment: exchanges read from it");
+	}
+	return rc;
+}
+
+/* ENDs in segment (worker, segno) after the END of last_id in frame from:
+ * the exchanges a sound index has not reached yet. */
+static uint64_t tail_ends(const char *dir, uint16_t worker, uint32_t segno, uint64_t from,
+			  uint64_t last_id)
+{
+	char path[PATH_MAX];
+	struct seg_fiter it;
+	uint64_t n = 0;
+	bool after = last_id == UINT64_MAX; /* no entry yet: every END is new */
+	if (seg_path(path, sizeof(path), dir, worker, segno, SEG_K_SEG) < 0 ||
+	    seg_fiter_open(&it, path, false, NULL) < 0)
+		return 0;
+	it.off = from > it.off ? from : it.off;
+	while (seg_fiter_next(&it) == 1) {
+		uint32_t pos = 0;
+		for (uint32_t i = 0; i < it.h.nrec; i++) {
+			struct seg_rec_view r;
+			if (seg_rec_parse(it.ubuf, it.h.ulen, &pos, &r) < 0)
+				break;
+			if (r.type != SEG_R_END)
+				continue;
+			n += after;
+			after = after || r.id == last_id;
+		}
+		after = true; /* a later frame: all its ENDs are new */
+	}
+	seg_fiter_close(&it);
+	return n;
+}
+
+static int count_cb(void *ctx, const struct seg_entry *e)
+{
+	(void)e;
+	(*(uint64_t *)ctx)++;
+	return 0;
+}
+
+int seg_count_entries(const char *dir, uint16_t worker, uint32_t segno, uint64_t *n)
+{
+	char path[PATH_MAX];
+	uint8_t h[SEG_FILE_HDR_SIZE], b[SEG_ENTRY_SIZE];
+	struct seg_fhdr fh;
+	struct seg_entry e;
+	struct stat sb;
+	*n = 0;
+	int rc = seg_path(path, sizeof(path), dir, worker, segno, SEG_K_IDX);
+	if (rc < 0)
+		return rc;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	bool sound = fd >= 0 && fstat(fd, &sb) == 0 && sb.st_size >= SEG_FILE_HDR_SIZE &&
+		     ((uint64_t)sb.st_size - SEG_FILE_HDR_SIZE) % SEG_ENTRY_SIZE == 0 &&
+		     pread(fd, h, sizeof(h), 0) == (ssize_t)sizeof(h) &&
+		     seg_fhdr_decode(h, SEG_K_IDX, &fh) == 0;
+	uint64_t cnt = sound ? ((uint64_t)sb.st_size - SEG_FILE_HDR_SIZE) / SEG_ENTRY_SIZE : 0;
+	if (sound && cnt > 0)
+		sound = pread(fd, b, sizeof(b), sb.st_size - (off_t)SEG_ENTRY_SIZE) ==
+				(ssize_t)sizeof(b) && seg_entry_decode(b, &e) == 0;
+	if (fd >= 0)
+		close(fd);
+	if (sound) {
+		*n = cnt + (cnt ? tail_ends(dir, worker, segno, e.last_frame_off, e.id) :
+				  tail_ends(dir, worker, segno, 0, UINT64_MAX));
+		return 0;
+	}
+	return seg_heal_scan(dir, worker, segno, count_cb, n, NULL);
 }
 
 int seg_index_scan(const char *session_dir, int (*fn)(void *ctx, const struct seg_entry *e),
@@ -83,7 +276,7 @@ int seg_index_scan(const char *session_dir, int (*fn)(void *ctx, const struct se
 	if (rc < 0)
 		return rc;
 	for (size_t i = 0; i < n && rc == 0; i++)
-		rc = idx_file_scan(session_dir, items[i].worker, items[i].segno, fn, ctx, rep);
+		rc = seg_heal_scan(session_dir, items[i].worker, items[i].segno, fn, ctx, rep);
 	free(items);
 	return rc;
 }
@@ -180,7 +373,7 @@ int seg_find(const char *session_dir, uint64_t id, struct seg_entry *out)
 	for (size_t i = n; i > 0 && !f.found; i--) {
 		if (items[i - 1].worker != worker)
 			continue;
-		rc = idx_file_scan(session_dir, worker, items[i - 1].segno, find_cb, &f, NULL);
+		rc = seg_heal_scan(session_dir, worker, items[i - 1].segno, find_cb, &f, NULL);
 		if (rc < 0)
 			break;
 	}

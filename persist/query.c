@@ -29,6 +29,7 @@ struct loader {
 	struct seg_table *t;
 	struct str_file *sf;
 	size_t nsf, cap;
+	size_t strs_pending; /* rows whose host/URL text failed its checksum */
 	struct seg_report *rep;
 };
 
@@ -144,9 +145,8 @@ static int add_row(void *ctx, const struct seg_entry *e)
 		r->host = f->buf + e->str_off;
 		r->url = r->host + e->host_len;
 	} else {
-		r->e.host_len = r->e.url_len = 0;
-		if (l->rep)
-			l->rep->strings_bad++;
+		r->host = r->url = NULL; /* heal_strings() reads it from the frames */
+		l->strs_pending++;
 	}
 	t->t_min = (t->n == 1 || e->start_ns < t->t_min) ? e->start_ns : t->t_min;
 	t->t_max = e->start_ns > t->t_max ? e->start_ns : t->t_max;
@@ -267,6 +267,48 @@ static int rank_hosts(struct seg_table *t)
 	return rc;
 }
 
+/* Gives the rows whose text failed its checksum the text their segment's
+ * BEGIN records hold (the .str rebuilt in memory, owned by the table);
+ * rows still without text get empty strings and count as strings_bad. */
+static int heal_strings(const char *dir, struct loader *l)
+{
+	struct seg_table *t = l->t;
+	int rc = 0;
+	for (size_t i = 0; i < t->n && rc == 0; i++) {
+		struct seg_qrow *r = &t->rows[i];
+		if (r->host)
+			continue;
+		uint16_t w = r->e.worker;
+		uint32_t s = r->e.span <= r->e.segno ? r->e.segno - r->e.span : 0;
+		size_t k = 0;
+		while (k < t->nown && (t->own_worker[k] != w || t->own_segno[k] != s))
+			k++;
+		if (k == t->nown && s >= 1 && t->nown < l->nsf) {
+			rc = seg_strings_rebuild(dir, w, s, &t->own[k], &t->own_lens[k]);
+			t->own_worker[k] = w;
+			t->own_segno[k] = s;
+			t->nown++;
+		}
+		const char *b = k < t->nown ? t->own[k] : NULL;
+		uint64_t need = (uint64_t)r->e.str_off + r->e.host_len + r->e.url_len;
+		if (b && need <= t->own_lens[k] &&
+		    seg_crc32c(0, b + r->e.str_off, (size_t)r->e.host_len + r->e.url_len) == r->e.str_crc) {
+			r->host = b + r->e.str_off;
+			r->url = r->host + r->e.host_len;
+			if (l->rep)
+				l->rep->strings_recovered++;
+			continue;
+		}
+		r->host = r->url = "";
+		r->e.host_len = r->e.url_len = 0;
+		if (l->rep)
+			l->rep->strings_bad++;
+	}
+	if (l->rep && l->rep->strings_recovered && !l->rep->first_damage[0])
+		seg_report_damage(l->rep, "strings", 0, "host/URL text damaged: read from the segment");
+	return rc;
+}
+
 int seg_table_load(const char *session_dir, struct seg_table *t, struct seg_report *rep)
 {
 	memset(t, 0, sizeof(*t));
@@ -303,8 +345,16 @@ int seg_table_load(const char *session_dir, struct seg_table *t, struct seg_repo
 		t->strs[t->nstrs] = f->buf;
 		t->str_lens[t->nstrs++] = f->buf ? f->len : 0;
 	}
+	t->own = calloc(n ? n : 1, sizeof(*t->own));
+	t->own_lens = calloc(n ? n : 1, sizeof(*t->own_lens));
+	t->own_worker = calloc(n ? n : 1, sizeof(*t->own_worker));
+	t->own_segno = calloc(n ? n : 1, sizeof(*t->own_segno));
+	if (!t->own || !t->own_lens || !t->own_worker || !t->own_segno)
+		rc = -ENOMEM;
 	if (rc == 0)
 		rc = seg_index_scan(session_dir, add_row, &l, rep);
+	if (rc == 0 && l.strs_pending)
+		rc = heal_strings(session_dir, &l);
 	if (rc == 0)
 		rc = apply_tombstones(session_dir, t);
 	if (rc == 0)
@@ -323,6 +373,12 @@ void seg_table_free(struct seg_table *t)
 			munmap(t->strs[i], t->str_lens[i]);
 	free(t->strs);
 	free(t->str_lens);
+	for (size_t i = 0; i < t->nown; i++)
+		free(t->own[i]);
+	free(t->own);
+	free(t->own_lens);
+	free(t->own_worker);
+	free(t->own_segno);
 	if (t->rows)
 		munmap(t->rows, t->rows_cap * sizeof(*t->rows));
 	memset(t, 0, sizeof(*t));

@@ -30,6 +30,11 @@ struct seg_table {
 	char **strs;      /* mapped string files (owned) */
 	uint64_t *str_lens;
 	size_t nstrs;
+	char **own;       /* string files rebuilt from frames (damaged .str; owned) */
+	uint64_t *own_lens;
+	uint16_t *own_worker;
+	uint32_t *own_segno;
+	size_t nown;
 };
 
 enum seg_sort {
@@ -61,8 +66,11 @@ struct seg_group_row {
 	uint64_t count;
 };
 
-/* Loads the table of a session directory. rep (optional) gets damage
- * counts. Returns 0 or -errno (-E2BIG above SEG_TABLE_ROWS_MAX rows). */
+/* Loads the table of a session directory. An index missing, damaged or
+ * behind its segment and host/URL text that fails its checksum are read
+ * from the segment's frames instead (rep counts indexes_healed,
+ * entries_recovered, strings_recovered): every exchange whose END frame is
+ * intact is listed. rep (optional) gets damage counts. Returns 0 or -errno (-E2BIG above SEG_TABLE_ROWS_MAX rows). */
 int seg_table_load(const char *session_dir, struct seg_table *t, struct seg_report *rep);
 void seg_table_free(struct seg_table *t);
 /* Parses "time", "status", … into enum seg_sort; -EINVAL when unknown. */

@@ -45,4 +45,24 @@ void seg_fiter_close(struct seg_fiter *it);
  * Returns 0 or -EBADMSG. */
 int seg_rec_parse(const uint8_t *b, uint32_t len, uint32_t *pos, struct seg_rec_view *r);
 
+/* Builds the index entry of an END record (it carries every BEGIN field
+ * the index needs) found in frame frame_off of segment (worker, segno).
+ * Returns 0, or -EBADMSG for fields no writer produces. */
+int seg_entry_from_end(const struct seg_rec_view *r, uint16_t worker, uint32_t segno,
+		       uint64_t frame_off, struct seg_entry *e);
+/* Calls fn for every entry of segment (worker, segno): the valid entries of
+ * its index, then those only its frames know (index missing, damaged or
+ * behind the segment), read from the frames the index does not vouch for.
+ * Damage goes to rep (indexes_healed, entries_recovered, first_damage). */
+int seg_heal_scan(const char *dir, uint16_t worker, uint32_t segno,
+		  int (*fn)(void *, const struct seg_entry *), void *ctx, struct seg_report *rep);
+/* Exchanges of segment (worker, segno): the entry count of a sound index
+ * (header, size, last entry) plus the ENDs in frames after its last entry;
+ * a full heal scan when the index is not sound. */
+int seg_count_entries(const char *dir, uint16_t worker, uint32_t segno, uint64_t *n);
+/* Rebuilds the string file of a segment in memory from its BEGIN records
+ * (text at the str_off each names). *out malloc'd; *len its size. */
+int seg_strings_rebuild(const char *dir, uint16_t worker, uint32_t segno, char **out,
+			uint64_t *len);
+
 #endif

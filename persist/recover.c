@@ -4,6 +4,7 @@
  * temporary name, fsyncs it and renames it over the old one, so a crash
  * during a rebuild leaves the previous file intact.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -30,6 +31,7 @@ struct rebuild {
 	struct open_x *tab;
 	uint32_t cnt;
 	int fd_idx, fd_str; /* temp files of the segment being rebuilt, or -1 */
+	bool full;          /* from the worker's first segment: every BEGIN is seen */
 	uint8_t *idx_buf;
 	uint32_t idx_len;
 	uint64_t idx_off;
@@ -118,30 +120,18 @@ static int rec_begin(struct rebuild *rb, const struct seg_rec_view *r)
 	return w == (ssize_t)len ? 0 : -EIO;
 }
 
-/* Builds the entry from the END record alone: it carries every BEGIN
- * field the index needs, so exchanges begun segments earlier are kept
- * even when only the tail is rebuilt. */
+/* Indexes an ended exchange (seg_entry_from_end) into the temp index. */
 static int rec_end(struct rebuild *rb, const struct seg_rec_view *r, uint32_t segno,
 		   uint64_t frame_off)
 {
 	struct open_x *o = tab_find(rb, r->id);
 	if (o)
 		tab_del(rb, o);
-	const uint8_t *q = r->p;
-	struct seg_entry e = {
-		.id = r->id, .start_ns = seg_get64(q + 88), .duration_ns = seg_get64(q + 8 + 32),
-		.frame_off = seg_get32(q + 96), .last_frame_off = (uint32_t)frame_off,
-		.str_off = seg_get32(q + 100), .str_crc = seg_get32(q + 104),
-		.span = seg_get16(q + 108), .host_len = seg_get16(q + 110),
-		.url_len = seg_get16(q + 112), .method = q[114],
-		.req_size = seg_get64(q + 48) + seg_get64(q + 56),
-		.resp_size = seg_get64(q + 64) + seg_get64(q + 72),
-		.status = seg_get16(q), .type = q[2], .error = q[3], .flags = seg_get32(q + 4),
-	};
-	e.client.family = q[115];
-	memcpy(e.client.addr, q + 116, 16);
-	e.client.port = seg_get16(q + 132);
-	if (e.span > segno - 1 || (e.span == 0 && e.frame_off > frame_off))
+	else if (rb->full)
+		return 0; /* its BEGIN sits in a damaged frame: it cannot be opened, and
+			   * its host/URL text was never rebuilt */
+	struct seg_entry e;
+	if (seg_entry_from_end(r, rb->worker, segno, frame_off, &e) < 0)
 		return 0; /* impossible for a writer: a checksummed lie, skip it */
 	rb->rep->exchanges++;
 	if (rb->fd_idx < 0)
@@ -285,6 +275,8 @@ int seg_index_rebuild(const char *session_dir, uint16_t worker, uint32_t from_se
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		if (items[i].worker != worker)
 			continue;
+		if (!rb.full && items[i].segno >= from_segno)
+			rb.full = i == 0 || items[i - 1].worker != worker;
 		if (items[i].segno >= from_segno)
 			rc = rebuild_one(&rb, items[i].segno);
 	}
@@ -393,22 +385,155 @@ int seg_recover(const char *session_dir, struct seg_report *rep)
 	return rc;
 }
 
-static int count_entry(void *ctx, const struct seg_entry *e)
+/* Offsets of the valid frames of one segment (fsck_segment fills it). */
+struct frame_set {
+	uint32_t *offs;
+	size_t n, cap;
+};
+
+/* The string file an entry's text lives in, read whole (cached: entries
+ * come segment by segment), and the valid frames of every segment. */
+struct str_check {
+	const struct seg_list_item *items;
+	struct frame_set *frames; /* parallel to items */
+	size_t nitems, last_item;
+	const char *dir;
+	uint16_t worker;
+	uint32_t segno;
+	uint8_t *buf;
+	uint64_t len;
+	bool loaded;
+	struct seg_report *rep;
+};
+
+static void str_load(struct str_check *c, uint16_t worker, uint32_t segno)
 {
-	(void)ctx;
-	(void)e;
+	char path[PATH_MAX];
+	struct stat sb;
+	free(c->buf);
+	c->buf = NULL;
+	c->len = 0;
+	c->worker = worker;
+	c->segno = segno;
+	c->loaded = true;
+	if (seg_path(path, sizeof(path), c->dir, worker, segno, SEG_K_STR) < 0)
+		return;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (fstat(fd, &sb) == 0 && sb.st_size > 0 && (uint64_t)sb.st_size <= SEG_ROTATE_BYTES_MAX) {
+		c->buf = malloc((size_t)sb.st_size);
+		if (c->buf && pread(fd, c->buf, (size_t)sb.st_size, 0) == sb.st_size)
+			c->len = (uint64_t)sb.st_size;
+	}
+	close(fd);
+}
+
+static int u32_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* True when segment (worker, segno) has a valid frame at off. */
+static bool frame_ok(struct str_check *c, uint16_t worker, uint32_t segno, uint32_t off)
+{
+	/* Entries come segment by segment: the last segment found is tried first. */
+	for (size_t k = 0; k <= c->nitems; k++) {
+		size_t i = k == 0 ? c->last_item : k - 1;
+		if (i >= c->nitems || c->items[i].worker != worker || c->items[i].segno != segno)
+			continue;
+		c->last_item = i;
+		return c->frames[i].n &&
+		       bsearch(&off, c->frames[i].offs, c->frames[i].n, sizeof(off), u32_cmp);
+	}
+	return false;
+}
+
+/* Checks an entry's host/URL text against its checksum, and that its first
+ * and last frames are valid frames of their segments. */
+static int check_entry(void *ctx, const struct seg_entry *e)
+{
+	struct str_check *c = ctx;
+	if (!frame_ok(c, e->worker, e->segno, e->last_frame_off) ||
+	    e->span > e->segno || !frame_ok(c, e->worker, e->segno - e->span, e->frame_off)) {
+		char name[32];
+		seg_file_name(name, sizeof(name), e->worker, e->segno, SEG_K_SEG);
+		c->rep->entries_lost++;
+		seg_report_damage(c->rep, name, e->last_frame_off,
+				  "an indexed exchange's frames are damaged or gone");
+	}
+	uint32_t s = e->span <= e->segno ? e->segno - e->span : 0;
+	if (!c->loaded || c->worker != e->worker || c->segno != s)
+		str_load(c, e->worker, s);
+	uint64_t need = (uint64_t)e->str_off + e->host_len + e->url_len;
+	if (c->buf && need <= c->len &&
+	    seg_crc32c(0, c->buf + e->str_off, (size_t)e->host_len + e->url_len) == e->str_crc)
+		return 0;
+	char name[32];
+	seg_file_name(name, sizeof(name), e->worker, s, SEG_K_STR);
+	c->rep->strings_bad++;
+	seg_report_damage(c->rep, name, e->str_off, "host/URL text fails its checksum");
 	return 0;
 }
 
-/* Walks one segment's frames, counting records and ended exchanges. */
-static int fsck_segment(const char *path, bool repair, struct seg_report *rep)
+/* Writes a segment file header from its name (creation time from its
+ * index or string file header when one is sound, else 0). */
+static int fix_seg_header(const char *dir, uint16_t worker, uint32_t segno)
 {
+	char path[PATH_MAX];
+	uint8_t h[SEG_FILE_HDR_SIZE];
+	struct seg_fhdr fh = { .worker = worker, .segno = segno };
+	for (int k = SEG_K_IDX; k <= SEG_K_STR && fh.created_ns == 0; k++) {
+		struct seg_fhdr o;
+		if (seg_path(path, sizeof(path), dir, worker, segno, (enum seg_kind)k) < 0)
+			continue;
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (pread(fd, h, sizeof(h), 0) == (ssize_t)sizeof(h) &&
+		    seg_fhdr_decode(h, (enum seg_kind)k, &o) == 0)
+			fh.created_ns = o.created_ns;
+		close(fd);
+	}
+	int rc = seg_path(path, sizeof(path), dir, worker, segno, SEG_K_SEG);
+	if (rc < 0)
+		return rc;
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	seg_fhdr_encode(h, SEG_K_SEG, &fh);
+	rc = pwrite(fd, h, sizeof(h), 0) == (ssize_t)sizeof(h) && fsync(fd) == 0 ? 0 : -EIO;
+	close(fd);
+	return rc;
+}
+
+/* Walks one segment's frames, counting records and ended exchanges;
+ * repair cuts a torn tail and rewrites a damaged file header. */
+static int fsck_segment(const char *dir, const struct seg_list_item *item, bool repair,
+			struct seg_report *rep, struct frame_set *fs)
+{
+	char path[PATH_MAX];
 	struct seg_fiter it;
-	int rc = seg_fiter_open(&it, path, false, rep);
+	int rc = seg_path(path, sizeof(path), dir, item->worker, item->segno, SEG_K_SEG);
+	if (rc == 0)
+		rc = seg_fiter_open(&it, path, false, rep);
 	if (rc < 0)
 		return rc;
 	while ((rc = seg_fiter_next(&it)) == 1) {
 		uint32_t pos = 0;
+		rc = 0;
+		if (fs->n == fs->cap) {
+			size_t nc = fs->cap ? 2 * fs->cap : 256;
+			uint32_t *v = realloc(fs->offs, nc * sizeof(*v));
+			if (!v) {
+				rc = -ENOMEM;
+				break;
+			}
+			fs->offs = v;
+			fs->cap = nc;
+		}
+		fs->offs[fs->n++] = (uint32_t)it.frame_off; /* increasing: sorted */
 		for (uint32_t i = 0; i < it.h.nrec; i++) {
 			struct seg_rec_view r;
 			if (seg_rec_parse(it.ubuf, it.h.ulen, &pos, &r) < 0)
@@ -424,7 +549,123 @@ static int fsck_segment(const char *path, bool repair, struct seg_report *rep)
 		else
 			rep->truncated_files++;
 	}
+	bool bad_header = it.bad_header;
 	seg_fiter_close(&it);
+	if (rc == 0 && repair && bad_header)
+		rc = fix_seg_header(dir, item->worker, item->segno);
+	return rc;
+}
+
+static bool has_item(const struct seg_list_item *v, size_t n, uint16_t w, uint32_t s)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i].worker == w && v[i].segno == s)
+			return true;
+	return false;
+}
+
+/* Counts the files whose partner is missing: an .idx or .str without its
+ * .seg (those exchanges are lost), a .seg without its .idx or .str (a
+ * repair rebuilds them). */
+static int check_partners(const char *dir, const struct seg_list_item *v, size_t n,
+			  struct seg_report *rep)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return -errno;
+	struct dirent *de;
+	size_t seen = 0;
+	uint64_t orphans = 0;
+	while ((de = readdir(d)) != NULL && seen++ < 3u * SEG_FILES_MAX) {
+		uint16_t w;
+		uint32_t s;
+		enum seg_kind k;
+		if (!seg_file_parse(de->d_name, &w, &s, &k) || k == SEG_K_SEG)
+			continue;
+		if (!has_item(v, n, w, s)) {
+			orphans++;
+			seg_report_damage(rep, de->d_name, 0, "its segment file is missing");
+		}
+	}
+	closedir(d);
+	rep->files_missing += orphans;
+	for (size_t i = 0; i < n; i++) {
+		for (int k = SEG_K_IDX; k <= SEG_K_STR; k++) {
+			char path[PATH_MAX];
+			if (seg_path(path, sizeof(path), dir, v[i].worker, v[i].segno,
+				     (enum seg_kind)k) < 0)
+				continue;
+			int fd = open(path, O_RDONLY | O_CLOEXEC);
+			if (fd < 0) {
+				rep->files_missing++;
+				seg_report_damage(rep, strrchr(path, '/') + 1, 0, "file missing");
+				continue;
+			}
+			uint8_t h[SEG_FILE_HDR_SIZE];
+			struct seg_fhdr fh;
+			/* The index scan checks its own header; the string file's is
+			 * checked here (its text is checked entry by entry). */
+			if (k == SEG_K_STR && (pread(fd, h, sizeof(h), 0) != (ssize_t)sizeof(h) ||
+					       seg_fhdr_decode(h, SEG_K_STR, &fh) < 0)) {
+				rep->bad_regions++;
+				seg_report_damage(rep, strrchr(path, '/') + 1, 0,
+						  "bad string file header");
+			}
+			close(fd);
+		}
+	}
+	return 0;
+}
+
+/* Checks the tombstone records; repair rewrites the file with the valid
+ * ones only (temp file, fsync, rename). */
+static int fsck_tombstones(const char *dir, bool repair, struct seg_report *rep)
+{
+	char path[PATH_MAX], tmp[PATH_MAX + 8];
+	struct stat sb;
+	if (snprintf(path, sizeof(path), "%s/%s", dir, SEG_TOMB_FILE) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	uint8_t *b = NULL;
+	int rc = fstat(fd, &sb) < 0 ? -errno : 0;
+	uint64_t len = rc == 0 ? (uint64_t)sb.st_size : 0, good = 0;
+	if (rc == 0 && len > (uint64_t)SEG_TOMB_SIZE * SEG_TABLE_ROWS_MAX)
+		rc = -EFBIG;
+	if (rc == 0 && len > 0 && !(b = malloc(len)))
+		rc = -ENOMEM;
+	if (rc == 0 && len > 0 && pread(fd, b, len, 0) != (ssize_t)len)
+		rc = -EIO;
+	close(fd);
+	for (uint64_t o = 0; rc == 0 && o + SEG_TOMB_SIZE <= len; o += SEG_TOMB_SIZE) {
+		if (seg_get32(b + o + 16) == SEG_TOMB_MAGIC &&
+		    seg_get32(b + o + 20) == seg_crc32c(0, b + o, 20)) {
+			memmove(b + good, b + o, SEG_TOMB_SIZE);
+			good += SEG_TOMB_SIZE;
+			continue;
+		}
+		rep->tombstones_bad++;
+		seg_report_damage(rep, SEG_TOMB_FILE, o, "bad tombstone record");
+	}
+	if (rc == 0 && len % SEG_TOMB_SIZE) {
+		rep->tombstones_bad++;
+		seg_report_damage(rep, SEG_TOMB_FILE, len - len % SEG_TOMB_SIZE, "torn tombstone");
+	}
+	if (rc == 0 && repair && good != len) {
+		snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+		if (fd < 0)
+			rc = -errno;
+		else {
+			if ((good && write(fd, b, good) != (ssize_t)good) || fsync(fd) < 0)
+				rc = -EIO;
+			close(fd);
+			if (rc == 0 && rename(tmp, path) < 0)
+				rc = -errno;
+		}
+	}
+	free(b);
 	return rc;
 }
 
@@ -435,15 +676,23 @@ int seg_fsck(const char *session_dir, bool repair, struct seg_report *rep)
 	int rc = seg_list_segments(session_dir, &items, &n);
 	if (rc < 0)
 		return rc;
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		char path[PATH_MAX];
-		rc = seg_path(path, sizeof(path), session_dir, items[i].worker, items[i].segno,
-			      SEG_K_SEG);
-		if (rc == 0)
-			rc = fsck_segment(path, repair, rep);
-	}
+	struct frame_set *fs = calloc(n ? n : 1, sizeof(*fs));
+	if (!fs)
+		rc = -ENOMEM;
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = fsck_segment(session_dir, &items[i], repair, rep, &fs[i]);
 	if (rc == 0)
-		rc = seg_index_scan(session_dir, count_entry, NULL, rep);
+		rc = check_partners(session_dir, items, n, rep);
+	struct str_check sc = { .items = items, .frames = fs, .nitems = n, .dir = session_dir,
+				.rep = rep };
+	if (rc == 0)
+		rc = seg_index_scan(session_dir, check_entry, &sc, rep);
+	free(sc.buf);
+	for (size_t i = 0; fs && i < n; i++)
+		free(fs[i].offs);
+	free(fs);
+	if (rc == 0)
+		rc = fsck_tombstones(session_dir, repair, rep);
 	struct seg_report rr = { 0 };
 	for (size_t i = 0; i < n && rc == 0 && repair; i++)
 		if (i + 1 == n || items[i + 1].worker != items[i].worker)
@@ -476,4 +725,93 @@ int seg_tombstone(const char *session_dir, const uint64_t *ids, size_t n, uint64
 		rc = -errno;
 	close(fd);
 	return rc;
+}
+
+int seg_entry_from_end(const struct seg_rec_view *r, uint16_t worker, uint32_t segno,
+		       uint64_t frame_off, struct seg_entry *e)
+{
+	const uint8_t *q = r->p;
+	*e = (struct seg_entry){
+		.id = r->id, .start_ns = seg_get64(q + 88), .duration_ns = seg_get64(q + 8 + 32),
+		.frame_off = seg_get32(q + 96), .last_frame_off = (uint32_t)frame_off,
+		.str_off = seg_get32(q + 100), .str_crc = seg_get32(q + 104),
+		.span = seg_get16(q + 108), .host_len = seg_get16(q + 110),
+		.url_len = seg_get16(q + 112), .method = q[114],
+		.req_size = seg_get64(q + 48) + seg_get64(q + 56),
+		.resp_size = seg_get64(q + 64) + seg_get64(q + 72),
+		.status = seg_get16(q), .type = q[2], .error = q[3], .flags = seg_get32(q + 4),
+		.worker = worker, .segno = segno,
+	};
+	e->client.family = q[115];
+	memcpy(e->client.addr, q + 116, 16);
+	e->client.port = seg_get16(q + 132);
+	if (e->span > segno - 1 || (e->span == 0 && e->frame_off > frame_off))
+		return -EBADMSG;
+	if (e->frame_off < SEG_FILE_HDR_SIZE || (uint64_t)(r->id >> SEG_ID_WORKER_SHIFT) != worker)
+		return -EBADMSG;
+	return 0;
+}
+
+/* Grows *buf to hold need bytes (zero-filled); false when out of memory. */
+static bool str_grow(char **buf, uint64_t *cap, uint64_t need)
+{
+	if (need <= *cap)
+		return true;
+	uint64_t nc = *cap ? *cap : 4096;
+	while (nc < need)
+		nc *= 2;
+	char *nb = realloc(*buf, nc);
+	if (!nb)
+		return false;
+	memset(nb + *cap, 0, nc - *cap);
+	*buf = nb;
+	*cap = nc;
+	return true;
+}
+
+int seg_strings_rebuild(const char *dir, uint16_t worker, uint32_t segno, char **out,
+			uint64_t *len)
+{
+	char path[PATH_MAX];
+	struct seg_fiter it;
+	char *buf = NULL;
+	uint64_t cap = 0, used = SEG_FILE_HDR_SIZE;
+	*out = NULL;
+	*len = 0;
+	int rc = seg_path(path, sizeof(path), dir, worker, segno, SEG_K_SEG);
+	if (rc == 0)
+		rc = seg_fiter_open(&it, path, false, NULL);
+	if (rc < 0)
+		return rc;
+	while ((rc = seg_fiter_next(&it)) == 1) {
+		uint32_t pos = 0;
+		rc = 0;
+		for (uint32_t i = 0; i < it.h.nrec && rc == 0; i++) {
+			struct seg_rec_view r;
+			if (seg_rec_parse(it.ubuf, it.h.ulen, &pos, &r) < 0)
+				break;
+			if (r.type != SEG_R_BEGIN)
+				continue;
+			const uint8_t *q = r.p;
+			uint64_t off = seg_get32(q + 8);
+			size_t n = (size_t)seg_get16(q + 42) + seg_get16(q + 44);
+			if (off < SEG_FILE_HDR_SIZE || off + n > SEG_ROTATE_BYTES_MAX)
+				continue; /* no writer puts text there */
+			if (!str_grow(&buf, &cap, off + n))
+				rc = -ENOMEM;
+			else
+				memcpy(buf + off, q + SEG_BEGIN_FIXED + seg_get16(q + 40), n);
+			used = off + n > used ? off + n : used;
+		}
+		if (rc < 0)
+			break;
+	}
+	seg_fiter_close(&it);
+	if (rc < 0) {
+		free(buf);
+		return rc;
+	}
+	*out = buf;
+	*len = buf ? used : 0;
+	return 0;
 }

@@ -231,8 +231,21 @@ struct seg_report {
 	uint64_t entries_ok, entries_bad, torn_bytes, bad_regions, strings_bad;
 	uint64_t indexes_rebuilt, truncated_files;
 	uint64_t discarded; /* DISCARD records seen (filtered out, not damage) */
+	uint64_t indexes_healed;    /* index files missing, damaged or behind their segment:
+				     * their exchanges were read from the frames instead */
+	uint64_t entries_recovered; /* exchanges found in frames but not in their index */
+	uint64_t strings_recovered; /* host/URL texts damaged in a .str, read from frames */
+	uint64_t files_missing;     /* an .idx or .str without its .seg, or the reverse */
+	uint64_t tombstones_bad;    /* damaged tombstone records (a torn tail counts one) */
+	uint64_t entries_lost;      /* entries whose first or last frame is damaged or gone
+				     * (fsck): those exchanges cannot be opened */
 	char first_damage[256]; /* "w000-00000001.seg: frame at 4096: payload checksum" */
 };
+
+/* True when rep counts damage of any kind (frames, torn tails, file headers,
+ * index entries, missing or short indexes, strings, tombstones, missing
+ * files). Incomplete and discarded exchanges are not damage. */
+bool seg_report_damaged(const struct seg_report *rep);
 
 /* Finds id's index entry (tombstones not applied): binary search with a
  * window in each index file of the id's worker, then a full scan on a miss.
@@ -281,8 +294,12 @@ int seg_index_rebuild(const char *session_dir, uint16_t worker, uint32_t from_se
  * everything up to the last complete frame is listed. rep->exchanges
  * counts the exchanges recovered that way. */
 int seg_recover(const char *session_dir, struct seg_report *rep);
-/* Verifies every segment, index and string file. repair: cut torn tails
- * (ftruncate to the last valid frame) and rebuild every index. */
+/* Verifies every segment, index, string and tombstone file; an index
+ * missing, damaged or behind its segment, a string whose checksum fails
+ * and a file whose partner is missing are damage (seg_report_damaged).
+ * repair: cut torn tails, rewrite damaged segment file headers, rebuild
+ * every index and string file from the frames, rewrite the tombstones
+ * keeping the valid records. Damaged frames stay (their data is lost). */
 int seg_fsck(const char *session_dir, bool repair, struct seg_report *rep);
 
 /* Appends tombstones for ids (one fsync). Returns 0 or -errno. */

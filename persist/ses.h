@@ -17,8 +17,21 @@
 #define SES_FILTER_MAX 4096u /* the filter spec as text (one line) */
 #define SES_LIST_MAX 4096u   /* sessions in one data directory */
 #define SES_META_FILE "session.meta"
+#define SES_META_PREV_FILE "session.meta.prev" /* the copy the last save replaced */
 
-enum ses_state { SES_ACTIVE = 0, SES_PAUSED, SES_STOPPED, SES_INTERRUPTED, SES_STATE_COUNT };
+/* SES_DAMAGED is never written: it names a session whose metadata (and its
+ * previous copy) cannot be read, listed from what its segments say. */
+enum ses_state {
+	SES_ACTIVE = 0, SES_PAUSED, SES_STOPPED, SES_INTERRUPTED, SES_DAMAGED, SES_STATE_COUNT
+};
+
+/* Where a loaded ses_meta came from. */
+enum ses_origin {
+	SES_META_OK = 0, /* session.meta */
+	SES_META_PREV,   /* session.meta unreadable: its previous copy, session.meta.prev */
+	SES_META_LOST,   /* neither readable: id from the directory, times from the
+			  * segments, name = id, state SES_DAMAGED, default settings */
+};
 
 struct ses_settings {
 	bool save_responses;
@@ -32,6 +45,7 @@ struct ses_meta {
 	char name[SES_NAME_MAX + 1];
 	uint8_t state; /* enum ses_state */
 	uint64_t created_ns, start_ns, stop_ns; /* stop_ns 0 while not stopped */
+	uint8_t origin; /* enum ses_origin (not stored) */
 	struct ses_settings settings;
 };
 
@@ -46,10 +60,26 @@ struct ses_stats {
  * when another session has that name, -EINVAL for a bad name. */
 int ses_create(const char *data_dir, const char *name, const struct ses_settings *st,
 	       uint64_t now_ns, struct ses_meta *out);
+/* Reads session.meta, or when it is unreadable session.meta.prev (origin
+ * SES_META_PREV). -EBADMSG when neither is readable, -ENOENT when absent. */
 int ses_load(const char *data_dir, const char *id, struct ses_meta *out);
-/* Finds a session by id, else by name. -ENOENT when neither matches. */
+/* Finds a session by id, else by name. A directory named like an id that
+ * holds segments or metadata but no readable metadata is found by its id
+ * (origin SES_META_LOST, see ses_recover_meta). -ENOENT when none matches. */
 int ses_find(const char *data_dir, const char *id_or_name, struct ses_meta *out);
-/* Atomically replaces the metadata file. */
+/* What can be known of a session whose metadata is lost: id from the
+ * directory, times from its segments' index entries (frames when the index
+ * is damaged). -ENOENT when the directory holds neither segments nor
+ * metadata files (not a session, or one being created). */
+int ses_recover_meta(const char *data_dir, const char *id, struct ses_meta *out);
+/* Rewrites session.meta when it was read from its previous copy or lost
+ * (a lost one becomes stopped at its last exchange). *fixed: whether it
+ * was rewritten. Returns 0 or -errno. */
+int ses_repair(const char *data_dir, const char *id, bool *fixed);
+/* Atomically replaces the metadata file (temp file, fsync, rename, fsync of
+ * the directory); a readable current file is kept as session.meta.prev
+ * first (hard link, then rename), so damage to one copy loses nothing.
+ * -EINVAL for SES_DAMAGED. */
 int ses_save(const char *data_dir, const struct ses_meta *m);
 /* State change; stopping sets stop_ns. */
 int ses_set_state(const char *data_dir, const char *id, enum ses_state s, uint64_t now_ns);
@@ -58,7 +88,8 @@ int ses_rename(const char *data_dir, const char *id, const char *new_name);
  * (one atomic step, the session vanishes from listings at once), then its
  * files are unlinked; a crash in between is finished by ses_list(). */
 int ses_delete(const char *data_dir, const char *id);
-/* Sessions sorted by id (creation time); at most cap. */
+/* Sessions sorted by id (creation time); at most cap. Sessions whose
+ * metadata is lost are listed too (state SES_DAMAGED). */
 int ses_list(const char *data_dir, struct ses_meta *out, size_t cap, size_t *n);
 /* At daemon start: active or paused sessions become interrupted. Returns
  * how many changed, or -errno. */

@@ -8,6 +8,11 @@
  *   start_ns=… stop_ns=… save_responses=0|1 capture_cookies=0|1
  *   max_body=… filter=…
  * Values never hold control characters (checked on save).
+ *
+ * A save keeps the file it replaces as session.meta.prev (when that file
+ * is readable); a load falls back to it. A session whose both copies are
+ * unreadable is still listed and found by id (SES_META_LOST: times and
+ * counts from its segments), and ses_repair() writes its metadata again.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -21,15 +26,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "persist/seg-int.h"
+#include "persist/reader-int.h"
 #include "persist/ses.h"
 
 #define META_MAX (SES_FILTER_MAX + 1024u)
 #define DELETED_PREFIX ".deleted-"
 
 static const char *const state_names[SES_STATE_COUNT] = {
-	"active", "paused", "stopped", "interrupted"
+	"active", "paused", "stopped", "interrupted", "damaged"
 };
+static void keep_prev(const char *dir, const char *path, const char *id);
+
 static const char crockford[] = "0123456789abcdefghjkmnpqrstvwxyz";
 
 const char *ses_state_name(uint8_t s) { return s < SES_STATE_COUNT ? state_names[s] : "unknown"; }
@@ -100,7 +107,7 @@ int ses_save(const char *data_dir, const struct ses_meta *m)
 	int rc = ses_dir(dir, sizeof(dir), data_dir, m->id);
 	if (rc < 0)
 		return rc;
-	if (!ses_name_valid(m->name) || !text_valid(m->settings.filter) || m->state >= SES_STATE_COUNT)
+	if (!ses_name_valid(m->name) || !text_valid(m->settings.filter) || m->state >= SES_DAMAGED)
 		return -EINVAL;
 	char *buf = malloc(META_MAX);
 	if (!buf)
@@ -129,6 +136,8 @@ int ses_save(const char *data_dir, const struct ses_meta *m)
 	else if (fsync(fd) < 0)
 		rc = -errno;
 	close(fd);
+	if (rc == 0)
+		keep_prev(dir, path, m->id);
 	if (rc == 0 && rename(tmp, path) < 0)
 		rc = -errno;
 	if (rc == 0)
@@ -186,13 +195,10 @@ static int parse_line(struct ses_meta *m, char *line)
 	return 0; /* unknown keys of a later version are ignored */
 }
 
-int ses_load(const char *data_dir, const char *id, struct ses_meta *out)
+/* Parses one metadata file; -ENOENT when absent, -EBADMSG when damaged
+ * (checksum, format, or an id other than id). */
+static int load_path(const char *path, const char *id, struct ses_meta *out)
 {
-	char dir[PATH_MAX], path[PATH_MAX + 32];
-	int rc = ses_dir(dir, sizeof(dir), data_dir, id);
-	if (rc < 0)
-		return rc;
-	snprintf(path, sizeof(path), "%s/%s", dir, SES_META_FILE);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
@@ -206,19 +212,136 @@ int ses_load(const char *data_dir, const char *id, struct ses_meta *out)
 	buf[n] = '\0';
 	char *crc = strstr(buf, "crc=");
 	unsigned want;
-	rc = -EBADMSG;
+	int rc = -EBADMSG;
+	/* The file ends right after "crc=XXXXXXXX\n": a byte past it is damage too. */
 	if (crc && strncmp(buf, "ringcap-session 1\n", 18) == 0 && sscanf(crc, "crc=%8x", &want) == 1 &&
-	    want == seg_crc32c(0, buf, (size_t)(crc - buf))) {
+	    n == crc - buf + 13 && crc[12] == '\n' && want == seg_crc32c(0, buf, (size_t)(crc - buf))) {
 		memset(out, 0, sizeof(*out));
 		*crc = '\0';
 		rc = 0;
 		char *save = NULL;
 		for (char *l = strtok_r(buf + 18, "\n", &save); l && rc == 0; l = strtok_r(NULL, "\n", &save))
 			rc = parse_line(out, l);
-		if (rc == 0 && strcmp(out->id, id) != 0)
+		if (rc == 0 && (strcmp(out->id, id) != 0 || out->state >= SES_DAMAGED))
 			rc = -EBADMSG;
 	}
 	free(buf);
+	return rc;
+}
+
+/* Before a save replaces path: a readable current file becomes the
+ * previous copy (hard link to a temp name, then rename, so a crash leaves
+ * either the old or the new previous copy). A damaged one is not kept:
+ * it would push out the good previous copy. */
+static void keep_prev(const char *dir, const char *path, const char *id)
+{
+	char prev[PATH_MAX + 32], tmp[PATH_MAX + 40];
+	struct ses_meta *m = malloc(sizeof(*m));
+	bool ok = m && load_path(path, id, m) == 0;
+	free(m);
+	if (!ok)
+		return;
+	snprintf(prev, sizeof(prev), "%s/%s", dir, SES_META_PREV_FILE);
+	snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, SES_META_PREV_FILE);
+	unlink(tmp);
+	if (link(path, tmp) == 0 && rename(tmp, prev) < 0)
+		unlink(tmp);
+}
+
+int ses_load(const char *data_dir, const char *id, struct ses_meta *out)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 32];
+	int rc = ses_dir(dir, sizeof(dir), data_dir, id);
+	if (rc < 0)
+		return rc;
+	snprintf(path, sizeof(path), "%s/%s", dir, SES_META_FILE);
+	rc = load_path(path, id, out);
+	if (rc == 0 || rc == -ENOMEM)
+		return rc;
+	snprintf(path, sizeof(path), "%s/%s", dir, SES_META_PREV_FILE);
+	int rc2 = load_path(path, id, out);
+	if (rc2 == 0) {
+		out->origin = SES_META_PREV;
+		return 0;
+	}
+	return rc == -ENOENT && rc2 == -ENOENT ? -ENOENT : -EBADMSG;
+}
+
+struct span_ctx {
+	uint64_t first, last;
+	bool any;
+};
+
+static int span_cb(void *ctx, const struct seg_entry *e)
+{
+	struct span_ctx *c = ctx;
+	uint64_t end = e->start_ns + e->duration_ns;
+	c->first = !c->any || e->start_ns < c->first ? e->start_ns : c->first;
+	c->last = end > c->last ? end : c->last;
+	c->any = true;
+	return 0;
+}
+
+/* True when dir holds a segment or a metadata file: a session, not a
+ * directory ses_create() has just made. */
+static bool looks_like_session(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return false;
+	bool yes = false;
+	struct dirent *de;
+	for (int n = 0; !yes && n < (int)SEG_FILES_MAX && (de = readdir(d)) != NULL; n++) {
+		uint16_t w;
+		uint32_t sn;
+		enum seg_kind k;
+		yes = !strcmp(de->d_name, SES_META_FILE) || !strcmp(de->d_name, SES_META_PREV_FILE) ||
+		      (seg_file_parse(de->d_name, &w, &sn, &k) && k == SEG_K_SEG);
+	}
+	closedir(d);
+	return yes;
+}
+
+int ses_recover_meta(const char *data_dir, const char *id, struct ses_meta *out)
+{
+	char dir[PATH_MAX];
+	int rc = ses_dir(dir, sizeof(dir), data_dir, id);
+	if (rc < 0)
+		return rc;
+	if (!looks_like_session(dir))
+		return -ENOENT;
+	struct span_ctx c = { 0 };
+	rc = seg_index_scan(dir, span_cb, &c, NULL);
+	if (rc < 0)
+		return rc;
+	memset(out, 0, sizeof(*out));
+	snprintf(out->id, sizeof(out->id), "%s", id);
+	snprintf(out->name, sizeof(out->name), "%s", id);
+	out->state = SES_DAMAGED;
+	out->origin = SES_META_LOST;
+	out->created_ns = out->start_ns = c.first;
+	out->stop_ns = c.last;
+	out->settings.save_responses = true;
+	out->settings.max_body = SEG_BODY_MAX_DEFAULT;
+	return 0;
+}
+
+int ses_repair(const char *data_dir, const char *id, bool *fixed)
+{
+	*fixed = false;
+	struct ses_meta *m = malloc(sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	int rc = ses_load(data_dir, id, m);
+	if (rc == -EBADMSG || rc == -ENOENT) {
+		rc = ses_recover_meta(data_dir, id, m);
+		m->state = SES_STOPPED; /* what a session with lost settings can be: final */
+	}
+	if (rc == 0 && m->origin != SES_META_OK) {
+		rc = ses_save(data_dir, m);
+		*fixed = rc == 0;
+	}
+	free(m);
 	return rc;
 }
 
@@ -265,7 +388,8 @@ int ses_list(const char *data_dir, struct ses_meta *out, size_t cap, size_t *n)
 		}
 		if (!id_valid(de->d_name) || *n >= cap)
 			continue;
-		if (ses_load(data_dir, de->d_name, &out[*n]) == 0)
+		if (ses_load(data_dir, de->d_name, &out[*n]) == 0 ||
+		    ses_recover_meta(data_dir, de->d_name, &out[*n]) == 0)
 			(*n)++;
 	}
 	closedir(d);
@@ -289,7 +413,8 @@ static int list_all(const char *data_dir, struct ses_meta **v, size_t *n)
 
 int ses_find(const char *data_dir, const char *id_or_name, struct ses_meta *out)
 {
-	if (id_valid(id_or_name) && ses_load(data_dir, id_or_name, out) == 0)
+	if (id_valid(id_or_name) && (ses_load(data_dir, id_or_name, out) == 0 ||
+				     ses_recover_meta(data_dir, id_or_name, out) == 0))
 		return 0;
 	struct ses_meta *v;
 	size_t n;
@@ -440,12 +565,14 @@ int ses_stats(const char *data_dir, const char *id, struct ses_stats *st)
 		st->bytes += (uint64_t)sb.st_size;
 		if (!strcmp(de->d_name, SEG_TOMB_FILE))
 			tombs = (uint64_t)sb.st_size / SEG_TOMB_SIZE;
-		if (!seg_file_parse(de->d_name, &w, &s, &k))
+		if (!seg_file_parse(de->d_name, &w, &s, &k) || k != SEG_K_SEG)
 			continue;
-		if (k == SEG_K_SEG)
-			st->segments++;
-		if (k == SEG_K_IDX && sb.st_size > SEG_FILE_HDR_SIZE)
-			st->exchanges += ((uint64_t)sb.st_size - SEG_FILE_HDR_SIZE) / SEG_ENTRY_SIZE;
+		/* The index's size, checked against its last entry and the frames
+		 * after it; a missing or damaged index is counted from frames. */
+		uint64_t n = 0;
+		st->segments++;
+		if (seg_count_entries(dir, w, s, &n) == 0)
+			st->exchanges += n;
 	}
 	closedir(d);
 	/* A tombstone repeated for one id counts twice: an estimate, exact

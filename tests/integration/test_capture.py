@@ -194,7 +194,7 @@ class Capture(unittest.TestCase):
         p.proc.wait(10)
         bg.wait(10)
         code, out, err = rc("fsck", "s2", "--data", self.data, "--repair")
-        self.assertEqual(code, 0, out + err)
+        self.assertIn(code, (0, 3), out + err)   # 3: a torn tail was cut (repaired)
         rows = self.ls("s2")
         self.assertEqual(len(rows), done, "every flushed exchange is listed, no partial one")
         ids = sorted(r["id"] for r in rows)

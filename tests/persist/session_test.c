@@ -59,13 +59,44 @@ int main(void)
 	CHECK_RC(ses_rename(data, a.id, "again")); /* and is replaced by the next save */
 	CHECK(access(p, F_OK) != 0);
 
+	/* Each save keeps the copy it replaces: 50 NUL bytes in session.meta
+	 * leave the session readable from session.meta.prev (one save back). */
+	snprintf(p, sizeof(p), "%s/%s/%s", data, a.id, SES_META_FILE);
+	f = fopen(p, "r+");
+	static const char nul[50];
+	CHECK(f && fseek(f, 40, SEEK_SET) == 0 && fwrite(nul, 1, sizeof(nul), f) == sizeof(nul));
+	fclose(f);
+	CHECK_RC(ses_load(data, a.id, &m));
+	CHECK(m.origin == SES_META_PREV && !strcmp(m.name, "renamed") && m.state == SES_STOPPED);
+	bool fixed = false;
+	CHECK_RC(ses_repair(data, a.id, &fixed));
+	CHECK(fixed);
+	CHECK_RC(ses_load(data, a.id, &m));
+	CHECK(m.origin == SES_META_OK && !strcmp(m.name, "renamed"));
+	CHECK_RC(ses_repair(data, a.id, &fixed));
+	CHECK(!fixed); /* nothing left to do */
+	CHECK_RC(ses_rename(data, a.id, "again"));
+
 	/* A damaged metadata file is refused, not half-read. */
 	snprintf(p, sizeof(p), "%s/%s/%s", data, b.id, SES_META_FILE);
 	f = fopen(p, "r+");
 	CHECK(f && fseek(f, 30, SEEK_SET) == 0 && fputc('X', f) != EOF);
 	fclose(f);
-	CHECK(ses_load(data, b.id, &m) == -EBADMSG);
+	CHECK(ses_load(data, b.id, &m) == -EBADMSG); /* and it has no previous copy */
 	size_t n;
+	CHECK_RC(ses_list(data, v, SES_LIST_MAX, &n));
+	/* Still listed, as damaged (no segments: times 0), named by its id. */
+	CHECK(n == 2);
+	CHECK(!strcmp(v[1].id, b.id) || !strcmp(v[0].id, b.id));
+	struct ses_meta *dm = !strcmp(v[0].id, b.id) ? &v[0] : &v[1];
+	CHECK(dm->state == SES_DAMAGED && dm->origin == SES_META_LOST && !strcmp(dm->name, b.id));
+	CHECK_RC(ses_find(data, b.id, &m));
+	CHECK(m.state == SES_DAMAGED);
+	CHECK_RC(ses_repair(data, b.id, &fixed));
+	CHECK(fixed);
+	CHECK_RC(ses_load(data, b.id, &m));
+	CHECK(m.state == SES_STOPPED && m.origin == SES_META_OK);
+	CHECK_RC(ses_delete(data, b.id));
 	CHECK_RC(ses_list(data, v, SES_LIST_MAX, &n));
 	CHECK(n == 1);
 

@@ -102,8 +102,9 @@ static int ls_main(int argc, char **argv, struct rc_filter *f)
 			return 1;
 		}
 		if (damaged)
-			fprintf(stderr, "ringcap ls: %llu damaged index entries skipped (ringcap fsck)\n",
-				(unsigned long long)damaged);
+			fprintf(stderr, "ringcap ls: session '%s' is damaged (%llu problems); what its "
+				"index lacks was read from its segments (ringcap fsck --repair)\n",
+				argv[i], (unsigned long long)damaged);
 		return rc_put_json(&b, "ls") ? 0 : 1;
 	}
 	struct seg_table t = {0};
@@ -118,9 +119,10 @@ static int ls_main(int argc, char **argv, struct rc_filter *f)
 	       "SIZE", "MS", "TIME", "CLIENT", "URL");
 	for (size_t k = 0; k < res.n; k++)
 		ls_row(&t.rows[res.idx[k]]);
-	if (rep.entries_bad || rep.frames_bad)
-		fprintf(stderr, "ringcap ls: %llu damaged index entries skipped (ringcap fsck)\n",
-			(unsigned long long)(rep.entries_bad + rep.frames_bad));
+	if (seg_report_damaged(&rep))
+		fprintf(stderr, "ringcap ls: session '%s' is damaged (%s); %llu exchanges read from "
+			"its segments (ringcap fsck --repair)\n", argv[i], rep.first_damage,
+			(unsigned long long)(rep.entries_recovered + rep.strings_recovered));
 	seg_result_free(&res);
 	seg_table_free(&t);
 	return 0;

@@ -43,6 +43,10 @@ int rc_cmd_sessions(int argc, char **argv)
 	for (size_t k = 0; k < n; k++) {
 		struct ses_stats st = {0};
 		ses_stats(c.data, s[k].id, &st);
+		if (s[k].origin != SES_META_OK)
+			fprintf(stderr, "ringcap sessions: %s: session.meta unreadable, %s "
+				"(ringcap fsck --repair)\n", s[k].id, s[k].origin == SES_META_PREV ?
+				"listed from session.meta.prev" : "listed from its segments");
 		if (c.json) {
 			rc_buf_puts(&b, k ? "," : "");
 			rc_session_json(&b, &s[k], &st, NULL);

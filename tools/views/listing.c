@@ -201,7 +201,9 @@ int rc_list_session(const char *session_dir, const struct seg_query *q, struct r
 	if (rc == 0) {
 		rc_rows_json(b, &t, &res);
 		*total = res.total;
-		*damaged = rep.entries_bad + rep.frames_bad;
+		uint64_t d = rep.entries_bad + rep.indexes_healed + rep.strings_bad +
+			     rep.strings_recovered + rep.bad_regions + (rep.torn_bytes > 0);
+		*damaged = seg_report_damaged(&rep) ? (d ? d : 1) : 0;
 		rc = b->oom ? -ENOMEM : 0;
 	}
 	seg_result_free(&res);

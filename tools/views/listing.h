@@ -50,7 +50,9 @@ int rc_query_param(struct seg_query *q, const char *key, const char *val, char *
 		   size_t errlen);
 /* Loads a session's index, runs q and writes the page as a JSON array
  * (the `ls --json` output). *total gets the matches before paging, *damaged
- * the index entries skipped as damaged. 0 or -errno. */
+ * the damage the load met (damaged index entries, indexes missing, damaged
+ * or short and strings damaged, whose exchanges were read from the
+ * segments instead): 0 for a sound session. 0 or -errno. */
 int rc_list_session(const char *session_dir, const struct seg_query *q, struct rc_buf *b,
 		    size_t *total, uint64_t *damaged);
 /* Reads the session's index for its client addresses. 0 or -errno. */
