@@ -116,7 +116,7 @@ static int collect(void *ctx, const struct seg_entry *en)
 {
 	struct urls *u = ctx;
 	(void)en;
-	CHECK(u->n < 64);
+	REQUIRE(u->n < 64);
 	u->flags[u->n] = en->flags;
 	u->id[u->n] = en->id;
 	u->n++;
@@ -127,10 +127,10 @@ static void listing(const char *dir, struct urls *u)
 {
 	memset(u, 0, sizeof(*u));
 	struct seg_report rep = { 0 };
-	CHECK_RC(seg_index_scan(dir, collect, u, &rep));
+	REQUIRE_RC(seg_index_scan(dir, collect, u, &rep));
 	for (unsigned i = 0; i < u->n; i++) {
 		struct seg_exchange x;
-		CHECK_RC(seg_open_id(dir, u->id[i], &(struct seg_open_opts){
+		REQUIRE_RC(seg_open_id(dir, u->id[i], &(struct seg_open_opts){
 			.body_max = { 1 << 20, 1 << 20 } }, &x));
 		snprintf(u->url[i], sizeof(u->url[i]), "%s", x.url);
 		seg_exchange_free(&x);
@@ -150,11 +150,11 @@ static void open_url(const char *dir, const struct urls *u, const char *url,
 {
 	for (unsigned i = 0; i < u->n; i++)
 		if (strcmp(u->url[i], url) == 0) {
-			CHECK_RC(seg_open_id(dir, u->id[i], &(struct seg_open_opts){
+			REQUIRE_RC(seg_open_id(dir, u->id[i], &(struct seg_open_opts){
 				.body_max = { 1 << 20, 1 << 20 } }, x));
 			return;
 		}
-	CHECK(!"url not listed");
+	REQUIRE(!"url not listed");
 }
 
 static struct flt_db *filter; /* the policy's filter in set() */
@@ -164,9 +164,9 @@ static struct flt_db *compile(const char *flag, const char *value)
 	struct flt_spec spec;
 	char err[256];
 	flt_spec_init(&spec);
-	CHECK_RC(flt_spec_add_flag(&spec, flag, value, err, sizeof(err)));
+	REQUIRE_RC(flt_spec_add_flag(&spec, flag, value, err, sizeof(err)));
 	struct flt_db *db;
-	CHECK_RC(flt_compile(&spec, &db, err, sizeof(err)));
+	REQUIRE_RC(flt_compile(&spec, &db, err, sizeof(err)));
 	flt_spec_free(&spec);
 	return db;
 }
@@ -181,99 +181,99 @@ static void set(struct rc_capture *c, const char *dir, bool paused, bool save, b
 	int rc = rc_capture_set(c, &p, 0, err, sizeof(err));
 	if (rc != want)
 		fprintf(stderr, "rc_capture_set = %d (%s), want %d\n", rc, err, want);
-	CHECK(rc == want);
+	REQUIRE(rc == want);
 }
 
 int main(void)
 {
 	char data[] = "/tmp/rc-capture-test-XXXXXX";
-	CHECK(mkdtemp(data) != NULL);
+	REQUIRE(mkdtemp(data) != NULL);
 	struct ses_meta sa, sb;
 	struct ses_settings st = { .save_responses = true };
-	CHECK_RC(ses_create(data, "a", &st, 1, &sa));
-	CHECK_RC(ses_create(data, "b", &st, 2, &sb));
+	REQUIRE_RC(ses_create(data, "a", &st, 1, &sa));
+	REQUIRE_RC(ses_create(data, "b", &st, 2, &sb));
 	char da[4200], db[4200];
 	ses_dir(da, sizeof(da), data, sa.id);
 	ses_dir(db, sizeof(db), data, sb.id);
 
 	struct rc_capture *c;
-	CHECK_RC(rc_capture_create(2, &c));
+	REQUIRE_RC(rc_capture_create(2, &c));
 	void *w0 = ops->open(c, 0), *w1 = ops->open(c, 1);
-	CHECK(w0 && w1);
+	REQUIRE(w0 && w1);
 
 	/* no policy yet: traffic flows, nothing is captured */
-	CHECK(!ex_run(w0, "http://example.test/none"));
+	REQUIRE(!ex_run(w0, "http://example.test/none"));
 
 	set(c, da, false, true, false, 1 << 20, 0);
-	CHECK(ex_run(w0, "http://example.test/a1"));
-	CHECK(ex_run(w1, "http://example.test/a2"));
+	REQUIRE(ex_run(w0, "http://example.test/a1"));
+	REQUIRE(ex_run(w1, "http://example.test/a2"));
 	set(c, da, true, true, false, 1 << 20, 0);           /* pause */
-	CHECK(!ex_run(w0, "http://example.test/paused"));
+	REQUIRE(!ex_run(w0, "http://example.test/paused"));
 	set(c, da, false, false, true, 5, 0);                /* resume, toggles */
-	CHECK(ex_run(w0, "http://example.test/a3-noresp-cookies"));
+	REQUIRE(ex_run(w0, "http://example.test/a3-noresp-cookies"));
 	set(c, da, false, false, false, 1 << 20, 0);
-	CHECK(ex_run(w1, "http://example.test/a4-noresp"));
+	REQUIRE(ex_run(w1, "http://example.test/a4-noresp"));
 	set(c, da, false, true, false, 1 << 20, 0);
 
 	/* an exchange in flight over a session switch stays in its session */
 	struct ex inflight;
 	ex_init(&inflight, "http://example.test/a5-inflight", 201);
 	void *h = ex_begin(w0, &inflight);
-	CHECK(h != NULL);
+	REQUIRE(h != NULL);
 	set(c, db, false, true, false, 1 << 20, -EINPROGRESS);
-	CHECK(ex_run(w0, "http://example.test/b1"));
+	REQUIRE(ex_run(w0, "http://example.test/b1"));
 	ex_finish(w0, h, &inflight);
 	settle(w0, w1);
 	set(c, db, false, true, false, 1 << 20, 0);   /* A closed by now */
-	CHECK(ex_run(w1, "http://example.test/b2"));
+	REQUIRE(ex_run(w1, "http://example.test/b2"));
 
 	/* filters: a request-time reject is never written; a status filter
 	 * decides at the response head, under the filter the exchange began
 	 * with even when another has been swapped in since */
 	filter = compile("--url-contains", "-KEEP");
 	set(c, db, false, true, false, 1 << 20, 0);
-	CHECK(!ex_run(w1, "http://example.test/b-drop"));
-	CHECK(ex_run(w1, "http://example.test/b-keep1"));
+	REQUIRE(!ex_run(w1, "http://example.test/b-drop"));
+	REQUIRE(ex_run(w1, "http://example.test/b-keep1"));
 	flt_db_unref(filter);
 	filter = compile("--status", "201");
 	set(c, db, false, true, false, 1 << 20, 0);
 	struct ex pend;
 	ex_init(&pend, "http://example.test/b-pending-201", 201);
 	h = ex_begin(w1, &pend);
-	CHECK(h != NULL);
+	REQUIRE(h != NULL);
 	flt_db_unref(filter);
 	filter = NULL;
 	set(c, db, false, true, false, 1 << 20, 0);   /* the db lives on in h */
-	CHECK(ex_run(w1, "http://example.test/b-nofilter"));
+	REQUIRE(ex_run(w1, "http://example.test/b-nofilter"));
 	ex_finish(w1, h, &pend);                      /* 201: kept */
 	filter = compile("--status", "404");
 	set(c, db, false, true, false, 1 << 20, 0);
-	CHECK(ex_run(w1, "http://example.test/b-discarded"));   /* 200: discarded */
+	REQUIRE(ex_run(w1, "http://example.test/b-discarded"));   /* 200: discarded */
 	flt_db_unref(filter);
 	filter = NULL;
 	set(c, db, false, true, false, 1 << 20, 0);
 	struct rc_capture_stats sf;
 	rc_capture_stats(c, &sf);
-	CHECK(sf.filtered == 2);
+	REQUIRE(sf.filtered == 2);
 
 	/* a failed write: capture stops loudly, what follows counts as dropped */
 	struct rc_capture_stats s0;
 	rc_capture_stats(c, &s0);
 	fail_next_io = -EIO;
-	CHECK(ex_run(w0, "http://example.test/b3-lost"));
+	REQUIRE(ex_run(w0, "http://example.test/b3-lost"));
 	ops->tick(w0, UINT64_MAX / 2);   /* flush by age: the write that fails */
 	drive(w0);
-	CHECK(!ex_run(w0, "http://example.test/b4-dropped"));
+	REQUIRE(!ex_run(w0, "http://example.test/b4-dropped"));
 	struct rc_capture_stats s1;
 	rc_capture_stats(c, &s1);
-	CHECK(s1.failed);
-	CHECK(s1.dropped == s0.dropped + 1);
-	CHECK(ex_run(w1, "http://example.test/b5"));   /* the other worker goes on */
+	REQUIRE(s1.failed);
+	REQUIRE(s1.dropped == s0.dropped + 1);
+	REQUIRE(ex_run(w1, "http://example.test/b5"));   /* the other worker goes on */
 
 	set(c, NULL, false, true, false, 0, -EINPROGRESS);
 	settle(w0, w1);
 	rc_capture_reap(c);
-	CHECK(!ex_run(w1, "http://example.test/none2"));
+	REQUIRE(!ex_run(w1, "http://example.test/none2"));
 	ops->close(w0);
 	ops->close(w1);
 	struct rc_capture_stats s2;
@@ -283,34 +283,33 @@ int main(void)
 	struct urls ua, ub;
 	listing(da, &ua);
 	listing(db, &ub);
-	CHECK(ua.n == 5 && ub.n == 6);
-	CHECK(listed(&ub, "http://example.test/b-keep1") && !listed(&ub, "http://example.test/b-drop"));
-	CHECK(listed(&ub, "http://example.test/b-pending-201"));
-	CHECK(listed(&ub, "http://example.test/b-nofilter"));
-	CHECK(!listed(&ub, "http://example.test/b-discarded"));
-	CHECK(listed(&ua, "http://example.test/a1") && listed(&ua, "http://example.test/a2"));
-	CHECK(listed(&ua, "http://example.test/a5-inflight"));
-	CHECK(!listed(&ua, "http://example.test/paused") && !listed(&ub, "http://example.test/b4-dropped"));
-	CHECK(listed(&ub, "http://example.test/b1") && listed(&ub, "http://example.test/b5"));
-	CHECK(s2.written == 8 + 3 + 1 && s2.dropped == s1.dropped);   /* b3 ended, its frame lost */
+	REQUIRE(ua.n == 5 && ub.n == 6);
+	REQUIRE(listed(&ub, "http://example.test/b-keep1") && !listed(&ub, "http://example.test/b-drop"));
+	REQUIRE(listed(&ub, "http://example.test/b-pending-201"));
+	REQUIRE(listed(&ub, "http://example.test/b-nofilter"));
+	REQUIRE(!listed(&ub, "http://example.test/b-discarded"));
+	REQUIRE(listed(&ua, "http://example.test/a1") && listed(&ua, "http://example.test/a2"));
+	REQUIRE(listed(&ua, "http://example.test/a5-inflight"));
+	REQUIRE(!listed(&ua, "http://example.test/paused") && !listed(&ub, "http://example.test/b4-dropped"));
+	REQUIRE(listed(&ub, "http://example.test/b1") && listed(&ub, "http://example.test/b5"));
+	REQUIRE(s2.written == 8 + 3 + 1 && s2.dropped == s1.dropped);   /* b3 ended, its frame lost */
 
 	struct seg_exchange x;
 	open_url(da, &ua, "http://example.test/a3-noresp-cookies", &x);
-	CHECK((x.flags & SEG_F_COOKIES) && (x.flags & SEG_F_NO_RESP));
-	CHECK(x.body_len[SEG_DIR_REQ] == 5 && (x.flags & SEG_F_REQ_TRUNC));
-	CHECK(x.body_len[SEG_DIR_RESP] == 0);
-	CHECK(x.resp_head && memmem(x.resp_head, x.resp_head_len, "Set-Cookie: sid=42", 18));
-	CHECK(!memmem(x.resp_head, x.resp_head_len, "X-Other", 7));
+	REQUIRE((x.flags & SEG_F_COOKIES) && (x.flags & SEG_F_NO_RESP));
+	REQUIRE(x.body_len[SEG_DIR_REQ] == 5 && (x.flags & SEG_F_REQ_TRUNC));
+	REQUIRE(x.body_len[SEG_DIR_RESP] == 0);
+	REQUIRE(x.resp_head && memmem(x.resp_head, x.resp_head_len, "Set-Cookie: sid=42", 18));
+	REQUIRE(!memmem(x.resp_head, x.resp_head_len, "X-Other", 7));
 	seg_exchange_free(&x);
 	open_url(da, &ua, "http://example.test/a4-noresp", &x);
-	CHECK(!(x.flags & SEG_F_COOKIES) && (x.flags & SEG_F_NO_RESP));
-	CHECK(x.resp_head_len == 0 && x.body_len[SEG_DIR_RESP] == 0 && x.status == 200);
+	REQUIRE(!(x.flags & SEG_F_COOKIES) && (x.flags & SEG_F_NO_RESP));
+	REQUIRE(x.resp_head_len == 0 && x.body_len[SEG_DIR_RESP] == 0 && x.status == 200);
 	seg_exchange_free(&x);
 	open_url(da, &ua, "http://example.test/a5-inflight", &x);
-	CHECK(x.status == 201 && x.body_len[SEG_DIR_RESP] == 13);
-	CHECK(memcmp(x.body[SEG_DIR_RESP], "response-body", 13) == 0);
+	REQUIRE(x.status == 201 && x.body_len[SEG_DIR_RESP] == 13);
+	REQUIRE(memcmp(x.body[SEG_DIR_RESP], "response-body", 13) == 0);
 	seg_exchange_free(&x);
 	rm_rf(data);
-	printf("capture policy: ok\n");
-	return 0;
+	return check_done("capture policy");
 }
