@@ -1,5 +1,5 @@
 /*
- * tests/tools/opts_fuzz.c - libFuzzer target for the option value parsers
+ * tests/fuzz/opts/opts_fuzz.c - libFuzzer target for the option value parsers
  * of tools/opts.c: sizes, durations, integers, ADDR:PORT and the --allow
  * CIDR blocks. Byte 0 picks the parser; the rest is the value as getopt
  * passes it (NUL-terminated, cut at an embedded NUL). Checked: an error

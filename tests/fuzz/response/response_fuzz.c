@@ -1,5 +1,5 @@
 /*
- * tests/engine/response_fuzz.c - libFuzzer target for response framing as
+ * tests/fuzz/response/response_fuzz.c - libFuzzer target for response framing as
  * engine/proxy.c applies it: interim 1xx heads skipped, the final head
  * parsed (HEAD request or not), rewritten for the client, the body fed in
  * slices of a fuzzer-chosen size, then EOF. Checked:
