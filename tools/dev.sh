@@ -9,7 +9,10 @@ cd "$(dirname "$0")/.."
 
 BUILD_PKGS=(gcc clang meson ninja-build pkg-config liburing-dev libhyperscan-dev
             libzstd-dev android-libboringssl-dev node-llhttp)
-TEST_PKGS=(curl python3 openssl prometheus)
+# libtsan2: the ThreadSanitizer suite; wrk nginx haproxy bc: the bench
+# scripts, which the suite runs in QUICK mode (mitmproxy stays optional:
+# its rows read "not available" without it)
+TEST_PKGS=(curl python3 openssl prometheus libtsan2 wrk nginx haproxy bc)
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
