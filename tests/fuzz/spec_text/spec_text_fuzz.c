@@ -1,5 +1,5 @@
-/* tests/fuzz/spec_text/spec_text_fuzz.c: libFuzzer target for the text form: any
- * bytes either parse (and then keep every round-trip property) or fail with
+/* tests/fuzz/spec_text/spec_text_fuzz.c: libFuzzer target for the text
+ * form: any bytes either parse (and then keep every round-trip property) or fail with
  * a message and an empty spec. */
 #include "tests/fuzz/spec-fuzz.h"
 
