@@ -71,7 +71,7 @@ static uint64_t round_trip(const char *dir, uint16_t worker)
 	REQUIRE(kill(pid, SIGKILL) == 0);
 	int status;
 	REQUIRE(waitpid(pid, &status, 0) == pid);
-	REQUIRE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL); /* not an early failure */
+	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL); /* not an early failure */
 	close(p[0]);
 	return wm;
 }
@@ -104,7 +104,7 @@ int main(void)
 			}
 		}
 		for (uint64_t k = 0; k < wm[r]; k++)
-			REQUIRE(seen[k]);
+			CHECK(seen[k]);
 		fprintf(stderr,
 			"  round %u: flushed below %llu, listed %zu (torn tail %llu bytes, "
 			"%llu begun but not ended), recovery %.1f ms\n",

@@ -130,10 +130,10 @@ static void write_session(void)
 			}
 		}
 	}
-	REQUIRE(next == N && live == 0);
+	CHECK(next == N && live == 0);
 	struct seg_writer_stats st;
 	seg_writer_get_stats(w, &st);
-	REQUIRE(st.discarded == N / 3 && st.exchanges == N - N / 3);
+	CHECK(st.discarded == N / 3 && st.exchanges == N - N / 3);
 	REQUIRE_RC(seg_writer_flush_sync(w));
 	seg_writer_close(w);
 }
@@ -145,7 +145,7 @@ static size_t check_listing(bool all_ended)
 	struct seg_table t;
 	struct seg_report rep = { 0 };
 	REQUIRE_RC(seg_table_load(dir, &t, &rep));
-	REQUIRE(rep.entries_bad == 0 && rep.strings_bad == 0);
+	CHECK(rep.entries_bad == 0 && rep.strings_bad == 0);
 	for (size_t i = 0; i < t.n; i++) {
 		uint64_t k = (t.rows[i].e.id & 0xffffffffffull) - 1;
 		REQUIRE(k < N && !dropped[k] && ids[k] == t.rows[i].e.id);
@@ -157,14 +157,14 @@ static size_t check_listing(bool all_ended)
 		seg_exchange_free(&x);
 	}
 	if (all_ended)
-		REQUIRE(t.n == N - N / 3);
+		CHECK(t.n == N - N / 3);
 	for (uint64_t k = 0; k < N; k++) {
 		if (!dropped[k])
 			continue;
 		struct seg_entry e;
 		struct seg_exchange x;
-		REQUIRE(seg_find(dir, ids[k], &e) == -ENOENT);
-		REQUIRE(seg_open_id(dir, ids[k], NULL, &x) == -ENOENT);
+		CHECK(seg_find(dir, ids[k], &e) == -ENOENT);
+		CHECK(seg_open_id(dir, ids[k], NULL, &x) == -ENOENT);
 	}
 	size_t n = t.n;
 	seg_table_free(&t);
@@ -214,7 +214,7 @@ static void test_crash(void)
 	uint8_t *str = slurp("w000-00000001.str", &str_len);
 	/* A discarded exchange from the middle: its BEGIN is frames back. */
 	uint64_t k = 3 * (N / 6) + 1, off, end;
-	REQUIRE(dropped[k]);
+	CHECK(dropped[k]);
 	discard_frame(ids[k], &off, &end);
 	struct seg_report rep;
 	crash_at(seg, end, idx, str, str_len, &rep);
@@ -236,7 +236,7 @@ static void test_crash(void)
 	struct seg_table t;
 	REQUIRE_RC(seg_table_load(dir, &t, NULL));
 	for (size_t i = 0; i < t.n; i++)
-		REQUIRE(t.rows[i].e.id != ids[k]);
+		CHECK(t.rows[i].e.id != ids[k]);
 	seg_table_free(&t);
 	spit("w000-00000001.seg", seg, seg_len);
 	spit("w000-00000001.idx", idx, idx_len);
@@ -250,13 +250,13 @@ int main(void)
 {
 	make_tmpdir(dir, sizeof(dir), "discard");
 	write_session();
-	REQUIRE(check_listing(true) == N - N / 3);
+	CHECK(check_listing(true) == N - N / 3);
 
 	/* fsck: no damage, nothing incomplete, the discards counted apart. */
 	struct seg_report rep = { 0 };
 	REQUIRE_RC(seg_fsck(dir, false, &rep));
-	REQUIRE(rep.frames_bad == 0 && rep.torn_bytes == 0 && rep.entries_bad == 0);
-	REQUIRE(rep.exchanges == N - N / 3 && rep.discarded == N / 3 && rep.incomplete == 0);
+	CHECK(rep.frames_bad == 0 && rep.torn_bytes == 0 && rep.entries_bad == 0);
+	CHECK(rep.exchanges == N - N / 3 && rep.discarded == N / 3 && rep.incomplete == 0);
 	REQUIRE(rep.segments == 1 && rep.frames_ok > 10);
 
 	/* A full rebuild writes the same index and strings. */
@@ -265,19 +265,19 @@ int main(void)
 	uint8_t *str = slurp("w000-00000001.str", &str_len);
 	struct seg_report rr = { 0 };
 	REQUIRE_RC(seg_index_rebuild(dir, 0, 0, &rr));
-	REQUIRE(rr.incomplete == 0 && rr.discarded == N / 3 && rr.exchanges == N - N / 3);
+	CHECK(rr.incomplete == 0 && rr.discarded == N / 3 && rr.exchanges == N - N / 3);
 	uint8_t *idx2 = slurp("w000-00000001.idx", &l2);
 	uint8_t *str2 = slurp("w000-00000001.str", &l3);
-	REQUIRE(l2 == idx_len && !memcmp(idx, idx2, idx_len));
-	REQUIRE(l3 == str_len && !memcmp(str, str2, str_len));
-	REQUIRE(check_listing(true) == N - N / 3);
+	CHECK(l2 == idx_len && !memcmp(idx, idx2, idx_len));
+	CHECK(l3 == str_len && !memcmp(str, str2, str_len));
+	CHECK(check_listing(true) == N - N / 3);
 	struct seg_report fr = { 0 };
 	REQUIRE_RC(seg_fsck(dir, true, &fr));
-	REQUIRE(fr.incomplete == 0 && fr.frames_bad == 0);
-	REQUIRE(check_listing(true) == N - N / 3);
+	CHECK(fr.incomplete == 0 && fr.frames_bad == 0);
+	CHECK(check_listing(true) == N - N / 3);
 
 	test_crash();
-	REQUIRE(check_listing(true) == N - N / 3);
+	CHECK(check_listing(true) == N - N / 3);
 	free(idx);
 	free(idx2);
 	free(str);

@@ -70,7 +70,7 @@ static size_t check_table(uint64_t bad, size_t *refused)
 		const struct seg_entry *e = &t.rows[i].e;
 		if (bad && e->frame_off <= bad && bad <= e->last_frame_off) {
 			struct seg_exchange x;
-			REQUIRE(seg_open_entry(dir, e, NULL, &x) == -EBADMSG);
+			CHECK(seg_open_entry(dir, e, NULL, &x) == -EBADMSG);
 			(*refused)++;
 			continue;
 		}
@@ -98,21 +98,21 @@ static void test_torn_tail(const uint8_t *seg, size_t seg_len, const uint8_t *id
 	size_t iters = 0;
 	const uint64_t stride = GEN_SANITIZED ? 7 : 1;
 	for (uint64_t cut = last_off, i = 0; cut < seg_len; cut += stride, i++) {
-		REQUIRE(truncate(p, (off_t)cut) == 0);
+		CHECK(truncate(p, (off_t)cut) == 0);
 		/* The frames before the last one are checked by the recoveries
 		 * below; here only the cut frame is looked at, at every byte. */
 		struct seg_report rep = { 0 };
 		struct seg_fiter it;
 		REQUIRE_RC(seg_fiter_open(&it, p, false, &rep));
 		it.off = last_off;
-		REQUIRE(seg_fiter_next(&it) == 0);
+		CHECK(seg_fiter_next(&it) == 0);
 		seg_fiter_close(&it);
-		REQUIRE(rep.frames_bad == 0 && rep.frames_ok == 0 && rep.torn_bytes == cut - last_off);
+		CHECK(rep.frames_bad == 0 && rep.frames_ok == 0 && rep.torn_bytes == cut - last_off);
 		if (i % 149 == 0 || cut + stride >= seg_len) {
 			struct seg_report rr = { 0 };
 			REQUIRE_RC(seg_recover(dir, &rr));
 			size_t refused;
-			REQUIRE(check_table(0, &refused) == expect);
+			CHECK(check_table(0, &refused) == expect);
 			spit("w000-00000001.idx", idx, idx_len);
 			spit("w000-00000001.str", str, str_len);
 			iters++;
@@ -135,10 +135,10 @@ static void test_damage(const uint8_t *seg, size_t seg_len, const uint64_t *offs
 		spit("w000-00000001.seg", b, seg_len);
 		struct seg_report rep = { 0 };
 		REQUIRE_RC(seg_fsck(dir, false, &rep));
-		REQUIRE(rep.frames_bad == 1 && rep.frames_ok == nf - 1 && rep.torn_bytes == 0);
+		CHECK(rep.frames_bad == 1 && rep.frames_ok == nf - 1 && rep.torn_bytes == 0);
 		char want[64];
 		snprintf(want, sizeof(want), "offset %llu:", (unsigned long long)bad);
-		REQUIRE(strstr(rep.first_damage, "w000-00000001.seg") && strstr(rep.first_damage, want));
+		CHECK(strstr(rep.first_damage, "w000-00000001.seg") && strstr(rep.first_damage, want));
 		size_t refused;
 		size_t listed = check_table(bad, &refused);
 		REQUIRE(listed == N && refused >= 1);
@@ -148,7 +148,7 @@ static void test_damage(const uint8_t *seg, size_t seg_len, const uint64_t *offs
 		/* A rebuild from the damaged segment keeps every other exchange. */
 		struct seg_report rr = { 0 };
 		REQUIRE_RC(seg_fsck(dir, true, &rr));
-		REQUIRE(rr.indexes_rebuilt == 1);
+		CHECK(rr.indexes_rebuilt == 1);
 		size_t after = check_table(bad, &refused);
 		REQUIRE(after <= N && (after < N || refused >= 1)); /* lost or refused, never garbage */
 	}
@@ -166,7 +166,7 @@ static void test_index_damage(const uint8_t *idx, size_t idx_len)
 	struct seg_table t;
 	struct seg_report rep = { 0 };
 	REQUIRE_RC(seg_table_load(dir, &t, &rep));
-	REQUIRE(t.n == N - 2 && rep.entries_bad == 1 && rep.torn_bytes == SEG_ENTRY_SIZE - 40);
+	CHECK(t.n == N - 2 && rep.entries_bad == 1 && rep.torn_bytes == SEG_ENTRY_SIZE - 40);
 	seg_table_free(&t);
 	spit("w000-00000001.idx", idx, idx_len);
 	free(b);
@@ -188,7 +188,7 @@ int main(void)
 	uint8_t *seg = slurp("w000-00000001.seg", &seg_len);
 	uint8_t *idx = slurp("w000-00000001.idx", &idx_len);
 	uint8_t *str = slurp("w000-00000001.str", &str_len);
-	REQUIRE((idx_len - SEG_FILE_HDR_SIZE) / SEG_ENTRY_SIZE == N);
+	CHECK((idx_len - SEG_FILE_HDR_SIZE) / SEG_ENTRY_SIZE == N);
 
 	/* The rebuilt index and strings equal what the writer wrote. */
 	struct seg_report rep = { 0 };
@@ -196,9 +196,9 @@ int main(void)
 	size_t l2, l3;
 	uint8_t *idx2 = slurp("w000-00000001.idx", &l2);
 	uint8_t *str2 = slurp("w000-00000001.str", &l3);
-	REQUIRE(l2 == idx_len && !memcmp(idx, idx2, idx_len));
-	REQUIRE(l3 == str_len && !memcmp(str, str2, str_len));
-	REQUIRE(rep.exchanges == N && rep.incomplete == 0 && rep.frames_bad == 0);
+	CHECK(l2 == idx_len && !memcmp(idx, idx2, idx_len));
+	CHECK(l3 == str_len && !memcmp(str, str2, str_len));
+	CHECK(rep.exchanges == N && rep.incomplete == 0 && rep.frames_bad == 0);
 	free(idx2);
 	free(str2);
 	fprintf(stderr, "rebuild equals original (%zu entries)\n", (size_t)N);
@@ -211,7 +211,7 @@ int main(void)
 		struct seg_report rr = { 0 };
 		REQUIRE_RC(seg_recover(dir, &rr));
 		uint8_t *idx3 = slurp("w000-00000001.idx", &l2);
-		REQUIRE(l2 == idx_len && !memcmp(idx, idx3, idx_len));
+		CHECK(l2 == idx_len && !memcmp(idx, idx3, idx_len));
 		REQUIRE(rr.exchanges >= lost && rr.exchanges < N / 2); /* a tail, not everything */
 		free(idx3);
 	}

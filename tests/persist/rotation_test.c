@@ -117,11 +117,11 @@ static void test_size_rotation(void)
 	struct seg_exchange x;
 	struct seg_open_opts o = { .body_max = { 1 << 20, 1 << 20 } };
 	REQUIRE_RC(seg_open_entry(dir, &e, &o, &x));
-	REQUIRE(x.body_len[0] == 180000 && x.status == 201 && !strcmp(x.reason, "Created"));
+	CHECK(x.body_len[0] == 180000 && x.status == 201 && !strcmp(x.reason, "Created"));
 	uint8_t *exp = malloc(180000);
 	REQUIRE(exp);
 	gen_body(7, LONG_K, 0, 0, exp, 180000);
-	REQUIRE(!memcmp(exp, x.body[0], 180000));
+	CHECK(!memcmp(exp, x.body[0], 180000));
 	free(exp);
 	seg_exchange_free(&x);
 	fprintf(stderr, "  %llu + %llu segments; exchange %llu spans %u segments\n",
@@ -135,7 +135,7 @@ static void test_size_rotation(void)
 	snapshot(dir, 0, nseg, bufs, lens, false);
 	struct seg_report rep = { 0 };
 	REQUIRE_RC(seg_index_rebuild(dir, 0, 0, &rep));
-	REQUIRE(rep.indexes_rebuilt == nseg && rep.incomplete == 0);
+	CHECK(rep.indexes_rebuilt == nseg && rep.incomplete == 0);
 	snapshot(dir, 0, nseg, bufs, lens, true);
 	REQUIRE_RC(seg_recover(dir, &rep));
 	snapshot(dir, 0, nseg, bufs, lens, true);
@@ -145,7 +145,7 @@ static void test_size_rotation(void)
 	free(lens);
 	struct seg_table t;
 	REQUIRE_RC(seg_table_load(dir, &t, NULL));
-	REQUIRE(t.n == 801);
+	CHECK(t.n == 801);
 	seg_table_free(&t);
 	for (int i = 0; i < 2; i++)
 		drive_free(&d[i]);
@@ -176,10 +176,10 @@ static void test_age_rotation(void)
 	struct seg_writer_stats st;
 	seg_writer_get_stats(w, &st);
 	seg_writer_close(w);
-	REQUIRE(st.segments == 4); /* one per exchange, plus the empty current one */
+	CHECK(st.segments == 4); /* one per exchange, plus the empty current one */
 	struct seg_entry en;
 	REQUIRE_RC(seg_find(dir, 3, &en));
-	REQUIRE(en.segno == 3);
+	CHECK(en.segno == 3);
 	rm_rf(dir);
 }
 
@@ -229,25 +229,25 @@ static void test_retention(void)
 	}
 	int lines = 0;
 	/* Below the limit: nothing happens. */
-	REQUIRE(seg_retention(data, seg_total, log_line, &lines) == 0 && lines == 0);
+	CHECK(seg_retention(data, seg_total, log_line, &lines) == 0 && lines == 0);
 	/* Just under: the first segment of the oldest stopped session goes. */
 	int64_t freed = seg_retention(data, seg_total - 1000, log_line, &lines);
 	REQUIRE(freed > 0 && lines == 1);
 	struct ses_stats a;
 	REQUIRE_RC(ses_stats(data, ids[0], &a));
-	REQUIRE(a.segments == st[0].segments - 1);
+	CHECK(a.segments == st[0].segments - 1);
 	char p[256];
 	snprintf(p, sizeof(p), "%s/%s/w000-00000001.seg", data, ids[0]);
-	REQUIRE(access(p, F_OK) != 0);
+	CHECK(access(p, F_OK) != 0);
 	/* Limit 0: every stopped/interrupted segment goes, the live one stays. */
 	lines = 0;
 	freed = seg_retention(data, 0, log_line, &lines);
 	REQUIRE(freed > 0);
-	REQUIRE((uint32_t)lines == a.segments + st[1].segments + 1);
+	CHECK((uint32_t)lines == a.segments + st[1].segments + 1);
 	struct ses_stats b, c;
 	REQUIRE_RC(ses_stats(data, ids[1], &b));
 	REQUIRE_RC(ses_stats(data, ids[2], &c));
-	REQUIRE(b.segments == 0 && c.segments == st[2].segments && c.exchanges == 100);
+	CHECK(b.segments == 0 && c.segments == st[2].segments && c.exchanges == 100);
 	rm_rf(data);
 }
 

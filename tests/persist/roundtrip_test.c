@@ -19,7 +19,7 @@ static void write_session(const char *dir, uint64_t seed, uint64_t n, struct seg
 	REQUIRE_RC(seg_writer_flush_sync(w));
 	struct seg_writer_stats st;
 	seg_writer_get_stats(w, &st);
-	REQUIRE(st.exchanges == n && st.refused == 0);
+	CHECK(st.exchanges == n && st.refused == 0);
 	fprintf(stderr, "  %llu exchanges, %llu frames, raw %llu B, disk %llu B (ratio %.2f)\n",
 		(unsigned long long)st.exchanges, (unsigned long long)st.frames,
 		(unsigned long long)st.bytes_raw, (unsigned long long)st.bytes_disk,
@@ -30,25 +30,25 @@ static void write_session(const char *dir, uint64_t seed, uint64_t n, struct seg
 static void verify_all(const char *dir, struct drive *d, uint64_t n, uint64_t body_max, bool save)
 {
 	for (uint64_t k = 0; k < n; k++) {
-		REQUIRE(d->ids[k] != 0);
+		CHECK(d->ids[k] != 0);
 		verify_exchange(dir, d->ids[k], d->seed, k, d->big_every, body_max, save);
 	}
 	struct seg_table t;
 	struct seg_report rep = { 0 };
 	REQUIRE_RC(seg_table_load(dir, &t, &rep));
-	REQUIRE(t.n == n && rep.entries_bad == 0 && rep.strings_bad == 0);
+	CHECK(t.n == n && rep.entries_bad == 0 && rep.strings_bad == 0);
 	for (size_t i = 0; i < t.n; i++) {
 		const struct seg_qrow *r = &t.rows[i];
 		uint64_t seq = r->e.id & ((1ull << SEG_ID_WORKER_SHIFT) - 1);
 		struct gen_x g;
 		gen_exchange(d->seed, seq - 1, d->big_every, &g); /* worker 0: id = k + 1 */
-		REQUIRE(r->e.id == d->ids[seq - 1]);
-		REQUIRE(r->e.url_len == strlen(g.url) && !memcmp(r->url, g.url, r->e.url_len));
-		REQUIRE(r->e.host_len == strlen(g.host) && !memcmp(r->host, g.host, r->e.host_len));
-		REQUIRE(r->e.status == g.status && r->e.start_ns == g.start_ns);
-		REQUIRE(r->e.duration_ns == g.t.total_ns);
-		REQUIRE(r->e.resp_size == g.resp_head_len + g.body_len[1]);
-		REQUIRE(r->e.req_size == g.req_head_len + g.body_len[0]);
+		CHECK(r->e.id == d->ids[seq - 1]);
+		CHECK(r->e.url_len == strlen(g.url) && !memcmp(r->url, g.url, r->e.url_len));
+		CHECK(r->e.host_len == strlen(g.host) && !memcmp(r->host, g.host, r->e.host_len));
+		CHECK(r->e.status == g.status && r->e.start_ns == g.start_ns);
+		CHECK(r->e.duration_ns == g.t.total_ns);
+		CHECK(r->e.resp_size == g.resp_head_len + g.body_len[1]);
+		CHECK(r->e.req_size == g.req_head_len + g.body_len[0]);
 	}
 	seg_table_free(&t);
 }
@@ -83,7 +83,7 @@ int main(void)
 	struct seg_xch_begin b = { .method = "GET", .method_len = 3, .host = "h", .host_len = 1,
 				   .url = "http://h/", .url_len = 9 };
 	REQUIRE_RC(seg_xch_begin(w, &b, &x, &id));
-	REQUIRE(id == 601);
+	CHECK(id == 601);
 	struct seg_xch_end e = { .status = 204 };
 	REQUIRE_RC(seg_xch_end(w, x, &e));
 	REQUIRE_RC(seg_writer_flush_sync(w));
@@ -92,12 +92,12 @@ int main(void)
 	seg_writer_close(w);
 	struct seg_exchange ex;
 	REQUIRE_RC(seg_open_id(dir, 601, NULL, &ex));
-	REQUIRE(ex.status == 204 && !strcmp(ex.url, "http://h/") && ex.complete);
+	CHECK(ex.status == 204 && !strcmp(ex.url, "http://h/") && ex.complete);
 	seg_exchange_free(&ex);
 	struct seg_entry en;
 	REQUIRE_RC(seg_find(dir, 601, &en));
 	REQUIRE(en.segno >= 2);
-	REQUIRE(seg_find(dir, 602, &en) == -ENOENT);
+	CHECK(seg_find(dir, 602, &en) == -ENOENT);
 	rm_rf(dir);
 
 	/* An exchange that outlives thousands of others sits far from its id's
@@ -120,9 +120,9 @@ int main(void)
 	REQUIRE_RC(seg_writer_flush_sync(w));
 	seg_writer_close(w);
 	REQUIRE_RC(seg_find(dir, lid, &en));
-	REQUIRE(en.status == 299 && en.id == 1);
+	CHECK(en.status == 299 && en.id == 1);
 	REQUIRE_RC(seg_find(dir, 1500, &en));
-	REQUIRE(en.id == 1500 && en.status == 204);
+	CHECK(en.id == 1500 && en.status == 204);
 	rm_rf(dir);
 
 	fprintf(stderr, "save responses off:\n");
@@ -141,16 +141,16 @@ int main(void)
 	REQUIRE_RC(seg_writer_tick(w, t0));
 	REQUIRE_RC(seg_xch_begin(w, &b, &x, &id));
 	REQUIRE_RC(seg_xch_end(w, x, &e));
-	REQUIRE(seg_writer_next_io(w) == NULL); /* not flushed yet */
+	CHECK(seg_writer_next_io(w) == NULL); /* not flushed yet */
 	REQUIRE_RC(seg_writer_tick(w, t0 + 100000000ull));
-	REQUIRE(seg_writer_next_io(w) == NULL);
+	CHECK(seg_writer_next_io(w) == NULL);
 	REQUIRE_RC(seg_writer_tick(w, t0 + 250000000ull));
 	const struct seg_io *io = seg_writer_next_io(w);
 	REQUIRE(io != NULL && !io->fsync && io->off == SEG_FILE_HDR_SIZE);
-	REQUIRE(seg_writer_next_io(w) == NULL); /* one at a time */
+	CHECK(seg_writer_next_io(w) == NULL); /* one at a time */
 	seg_writer_io_done(w, (int)pwrite(io->fd, io->buf, io->len, (off_t)io->off));
 	writer_pump(w, false);
-	REQUIRE(!seg_writer_busy(w));
+	CHECK(!seg_writer_busy(w));
 	REQUIRE_RC(seg_open_id(dir, 1, NULL, &ex));
 	seg_exchange_free(&ex);
 	/* A failed write fails the writer for good and is reported. */
@@ -160,9 +160,9 @@ int main(void)
 	REQUIRE(io != NULL);
 	seg_writer_io_done(w, -ENOSPC);
 	writer_pump(w, false);
-	REQUIRE(seg_xch_end(w, x, &e) == -EIO);
-	REQUIRE(seg_xch_begin(w, &b, &x, &id) == -EIO);
-	REQUIRE(seg_writer_flush_sync(w) == -ENOSPC);
+	CHECK(seg_xch_end(w, x, &e) == -EIO);
+	CHECK(seg_xch_begin(w, &b, &x, &id) == -EIO);
+	CHECK(seg_writer_flush_sync(w) == -ENOSPC);
 	seg_writer_close(w);
 	rm_rf(dir);
 	return check_done("persist_roundtrip");

@@ -22,32 +22,32 @@ int main(void)
 	struct ses_meta a, b, m;
 	uint64_t t0 = now_wall_ns();
 	REQUIRE_RC(ses_create(data, "phone run", &st, t0, &a));
-	REQUIRE(strlen(a.id) == SES_ID_LEN && a.state == SES_ACTIVE && a.start_ns == t0);
-	REQUIRE(ses_create(data, "phone run", &st, t0, &b) == -EEXIST);
-	REQUIRE(ses_create(data, "bad/name", &st, t0, &b) == -EINVAL);
-	REQUIRE(ses_create(data, "", &st, t0, &b) == -EINVAL);
-	REQUIRE(ses_create(data, "new\nline", &st, t0, &b) == -EINVAL);
+	CHECK(strlen(a.id) == SES_ID_LEN && a.state == SES_ACTIVE && a.start_ns == t0);
+	CHECK(ses_create(data, "phone run", &st, t0, &b) == -EEXIST);
+	CHECK(ses_create(data, "bad/name", &st, t0, &b) == -EINVAL);
+	CHECK(ses_create(data, "", &st, t0, &b) == -EINVAL);
+	CHECK(ses_create(data, "new\nline", &st, t0, &b) == -EINVAL);
 	REQUIRE_RC(ses_create(data, "second", &st, t0 + 5000000, &b));
 	REQUIRE(strcmp(a.id, b.id) < 0); /* later creation sorts later */
 
 	REQUIRE_RC(ses_load(data, a.id, &m));
-	REQUIRE(!strcmp(m.name, "phone run") && !strcmp(m.settings.filter, st.filter));
+	CHECK(!strcmp(m.name, "phone run") && !strcmp(m.settings.filter, st.filter));
 	REQUIRE(m.settings.save_responses && m.settings.capture_cookies && m.settings.max_body == 1 << 20);
 	REQUIRE_RC(ses_find(data, "second", &m));
-	REQUIRE(!strcmp(m.id, b.id));
+	CHECK(!strcmp(m.id, b.id));
 	REQUIRE_RC(ses_find(data, a.id, &m));
-	REQUIRE(ses_find(data, "nope", &m) == -ENOENT);
+	CHECK(ses_find(data, "nope", &m) == -ENOENT);
 
 	/* States and rename. */
 	REQUIRE_RC(ses_set_state(data, a.id, SES_PAUSED, t0 + 1));
 	REQUIRE_RC(ses_set_state(data, a.id, SES_STOPPED, t0 + 99));
 	REQUIRE_RC(ses_load(data, a.id, &m));
-	REQUIRE(m.state == SES_STOPPED && m.stop_ns == t0 + 99);
-	REQUIRE(ses_rename(data, a.id, "second") == -EEXIST);
+	CHECK(m.state == SES_STOPPED && m.stop_ns == t0 + 99);
+	CHECK(ses_rename(data, a.id, "second") == -EEXIST);
 	REQUIRE_RC(ses_rename(data, a.id, "renamed"));
 	REQUIRE_RC(ses_rename(data, a.id, "renamed")); /* its own name is fine */
 	REQUIRE_RC(ses_find(data, "renamed", &m));
-	REQUIRE(!strcmp(m.id, a.id) && m.state == SES_STOPPED);
+	CHECK(!strcmp(m.id, a.id) && m.state == SES_STOPPED);
 
 	/* A leftover temp file (crash before rename) changes nothing. */
 	snprintf(p, sizeof(p), "%s/%s/%s.tmp", data, a.id, SES_META_FILE);
@@ -55,19 +55,19 @@ int main(void)
 	REQUIRE(f && fputs("garbage", f) >= 0);
 	fclose(f);
 	REQUIRE_RC(ses_load(data, a.id, &m));
-	REQUIRE(!strcmp(m.name, "renamed"));
+	CHECK(!strcmp(m.name, "renamed"));
 	REQUIRE_RC(ses_rename(data, a.id, "again")); /* and is replaced by the next save */
-	REQUIRE(access(p, F_OK) != 0);
+	CHECK(access(p, F_OK) != 0);
 
 	/* A damaged metadata file is refused, not half-read. */
 	snprintf(p, sizeof(p), "%s/%s/%s", data, b.id, SES_META_FILE);
 	f = fopen(p, "r+");
 	REQUIRE(f && fseek(f, 30, SEEK_SET) == 0 && fputc('X', f) != EOF);
 	fclose(f);
-	REQUIRE(ses_load(data, b.id, &m) == -EBADMSG);
+	CHECK(ses_load(data, b.id, &m) == -EBADMSG);
 	size_t n;
 	REQUIRE_RC(ses_list(data, v, SES_LIST_MAX, &n));
-	REQUIRE(n == 1);
+	CHECK(n == 1);
 
 	/* Many sessions: unique ids, sorted. */
 	for (int i = 0; i < 50; i++) {
@@ -76,28 +76,28 @@ int main(void)
 		REQUIRE_RC(ses_create(data, name, &st, t0 + 1000000000ull + (uint64_t)i / 10 * 1000000ull, &m));
 	}
 	REQUIRE_RC(ses_list(data, v, SES_LIST_MAX, &n));
-	REQUIRE(n == 51);
+	CHECK(n == 51);
 	for (size_t i = 1; i < n; i++)
 		REQUIRE(strcmp(v[i - 1].id, v[i].id) < 0);
 
 	/* Restart: active/paused become interrupted. */
 	REQUIRE_RC(ses_set_state(data, v[3].id, SES_PAUSED, t0));
 	int changed = ses_mark_interrupted(data);
-	REQUIRE(changed == 50);
+	CHECK(changed == 50);
 	REQUIRE_RC(ses_load(data, v[3].id, &m));
-	REQUIRE(m.state == SES_INTERRUPTED);
+	CHECK(m.state == SES_INTERRUPTED);
 	REQUIRE_RC(ses_load(data, a.id, &m));
-	REQUIRE(m.state == SES_STOPPED);
+	CHECK(m.state == SES_STOPPED);
 
 	/* Delete: gone at once; a half-finished delete is finished by list. */
 	REQUIRE_RC(ses_delete(data, a.id));
-	REQUIRE(ses_load(data, a.id, &m) == -ENOENT);
+	CHECK(ses_load(data, a.id, &m) == -ENOENT);
 	snprintf(p, sizeof(p), "%s/.deleted-%s", data, v[5].id);
 	char from[256];
 	snprintf(from, sizeof(from), "%s/%s", data, v[5].id);
-	REQUIRE(rename(from, p) == 0);
+	CHECK(rename(from, p) == 0);
 	REQUIRE_RC(ses_list(data, v, SES_LIST_MAX, &n));
-	REQUIRE(n == 49 && access(p, F_OK) != 0);
+	CHECK(n == 49 && access(p, F_OK) != 0);
 
 	struct ses_stats ss;
 	REQUIRE_RC(ses_stats(data, v[0].id, &ss));

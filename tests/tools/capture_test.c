@@ -154,7 +154,7 @@ static void open_url(const char *dir, const struct urls *u, const char *url,
 				.body_max = { 1 << 20, 1 << 20 } }, x));
 			return;
 		}
-	REQUIRE(!"url not listed");
+	CHECK(!"url not listed");
 }
 
 static struct flt_db *filter; /* the policy's filter in set() */
@@ -181,7 +181,7 @@ static void set(struct rc_capture *c, const char *dir, bool paused, bool save, b
 	int rc = rc_capture_set(c, &p, 0, err, sizeof(err));
 	if (rc != want)
 		fprintf(stderr, "rc_capture_set = %d (%s), want %d\n", rc, err, want);
-	REQUIRE(rc == want);
+	CHECK(rc == want);
 }
 
 int main(void)
@@ -202,17 +202,17 @@ int main(void)
 	REQUIRE(w0 && w1);
 
 	/* no policy yet: traffic flows, nothing is captured */
-	REQUIRE(!ex_run(w0, "http://example.test/none"));
+	CHECK(!ex_run(w0, "http://example.test/none"));
 
 	set(c, da, false, true, false, 1 << 20, 0);
-	REQUIRE(ex_run(w0, "http://example.test/a1"));
-	REQUIRE(ex_run(w1, "http://example.test/a2"));
+	CHECK(ex_run(w0, "http://example.test/a1"));
+	CHECK(ex_run(w1, "http://example.test/a2"));
 	set(c, da, true, true, false, 1 << 20, 0);           /* pause */
-	REQUIRE(!ex_run(w0, "http://example.test/paused"));
+	CHECK(!ex_run(w0, "http://example.test/paused"));
 	set(c, da, false, false, true, 5, 0);                /* resume, toggles */
-	REQUIRE(ex_run(w0, "http://example.test/a3-noresp-cookies"));
+	CHECK(ex_run(w0, "http://example.test/a3-noresp-cookies"));
 	set(c, da, false, false, false, 1 << 20, 0);
-	REQUIRE(ex_run(w1, "http://example.test/a4-noresp"));
+	CHECK(ex_run(w1, "http://example.test/a4-noresp"));
 	set(c, da, false, true, false, 1 << 20, 0);
 
 	/* an exchange in flight over a session switch stays in its session */
@@ -221,19 +221,19 @@ int main(void)
 	void *h = ex_begin(w0, &inflight);
 	REQUIRE(h != NULL);
 	set(c, db, false, true, false, 1 << 20, -EINPROGRESS);
-	REQUIRE(ex_run(w0, "http://example.test/b1"));
+	CHECK(ex_run(w0, "http://example.test/b1"));
 	ex_finish(w0, h, &inflight);
 	settle(w0, w1);
 	set(c, db, false, true, false, 1 << 20, 0);   /* A closed by now */
-	REQUIRE(ex_run(w1, "http://example.test/b2"));
+	CHECK(ex_run(w1, "http://example.test/b2"));
 
 	/* filters: a request-time reject is never written; a status filter
 	 * decides at the response head, under the filter the exchange began
 	 * with even when another has been swapped in since */
 	filter = compile("--url-contains", "-KEEP");
 	set(c, db, false, true, false, 1 << 20, 0);
-	REQUIRE(!ex_run(w1, "http://example.test/b-drop"));
-	REQUIRE(ex_run(w1, "http://example.test/b-keep1"));
+	CHECK(!ex_run(w1, "http://example.test/b-drop"));
+	CHECK(ex_run(w1, "http://example.test/b-keep1"));
 	flt_db_unref(filter);
 	filter = compile("--status", "201");
 	set(c, db, false, true, false, 1 << 20, 0);
@@ -244,36 +244,36 @@ int main(void)
 	flt_db_unref(filter);
 	filter = NULL;
 	set(c, db, false, true, false, 1 << 20, 0);   /* the db lives on in h */
-	REQUIRE(ex_run(w1, "http://example.test/b-nofilter"));
+	CHECK(ex_run(w1, "http://example.test/b-nofilter"));
 	ex_finish(w1, h, &pend);                      /* 201: kept */
 	filter = compile("--status", "404");
 	set(c, db, false, true, false, 1 << 20, 0);
-	REQUIRE(ex_run(w1, "http://example.test/b-discarded"));   /* 200: discarded */
+	CHECK(ex_run(w1, "http://example.test/b-discarded"));   /* 200: discarded */
 	flt_db_unref(filter);
 	filter = NULL;
 	set(c, db, false, true, false, 1 << 20, 0);
 	struct rc_capture_stats sf;
 	rc_capture_stats(c, &sf);
-	REQUIRE(sf.filtered == 2);
+	CHECK(sf.filtered == 2);
 
 	/* a failed write: capture stops loudly, what follows counts as dropped */
 	struct rc_capture_stats s0;
 	rc_capture_stats(c, &s0);
 	fail_next_io = -EIO;
-	REQUIRE(ex_run(w0, "http://example.test/b3-lost"));
+	CHECK(ex_run(w0, "http://example.test/b3-lost"));
 	ops->tick(w0, UINT64_MAX / 2);   /* flush by age: the write that fails */
 	drive(w0);
-	REQUIRE(!ex_run(w0, "http://example.test/b4-dropped"));
+	CHECK(!ex_run(w0, "http://example.test/b4-dropped"));
 	struct rc_capture_stats s1;
 	rc_capture_stats(c, &s1);
-	REQUIRE(s1.failed);
-	REQUIRE(s1.dropped == s0.dropped + 1);
-	REQUIRE(ex_run(w1, "http://example.test/b5"));   /* the other worker goes on */
+	CHECK(s1.failed);
+	CHECK(s1.dropped == s0.dropped + 1);
+	CHECK(ex_run(w1, "http://example.test/b5"));   /* the other worker goes on */
 
 	set(c, NULL, false, true, false, 0, -EINPROGRESS);
 	settle(w0, w1);
 	rc_capture_reap(c);
-	REQUIRE(!ex_run(w1, "http://example.test/none2"));
+	CHECK(!ex_run(w1, "http://example.test/none2"));
 	ops->close(w0);
 	ops->close(w1);
 	struct rc_capture_stats s2;
@@ -283,32 +283,32 @@ int main(void)
 	struct urls ua, ub;
 	listing(da, &ua);
 	listing(db, &ub);
-	REQUIRE(ua.n == 5 && ub.n == 6);
-	REQUIRE(listed(&ub, "http://example.test/b-keep1") && !listed(&ub, "http://example.test/b-drop"));
-	REQUIRE(listed(&ub, "http://example.test/b-pending-201"));
-	REQUIRE(listed(&ub, "http://example.test/b-nofilter"));
-	REQUIRE(!listed(&ub, "http://example.test/b-discarded"));
-	REQUIRE(listed(&ua, "http://example.test/a1") && listed(&ua, "http://example.test/a2"));
-	REQUIRE(listed(&ua, "http://example.test/a5-inflight"));
-	REQUIRE(!listed(&ua, "http://example.test/paused") && !listed(&ub, "http://example.test/b4-dropped"));
-	REQUIRE(listed(&ub, "http://example.test/b1") && listed(&ub, "http://example.test/b5"));
-	REQUIRE(s2.written == 8 + 3 + 1 && s2.dropped == s1.dropped);   /* b3 ended, its frame lost */
+	CHECK(ua.n == 5 && ub.n == 6);
+	CHECK(listed(&ub, "http://example.test/b-keep1") && !listed(&ub, "http://example.test/b-drop"));
+	CHECK(listed(&ub, "http://example.test/b-pending-201"));
+	CHECK(listed(&ub, "http://example.test/b-nofilter"));
+	CHECK(!listed(&ub, "http://example.test/b-discarded"));
+	CHECK(listed(&ua, "http://example.test/a1") && listed(&ua, "http://example.test/a2"));
+	CHECK(listed(&ua, "http://example.test/a5-inflight"));
+	CHECK(!listed(&ua, "http://example.test/paused") && !listed(&ub, "http://example.test/b4-dropped"));
+	CHECK(listed(&ub, "http://example.test/b1") && listed(&ub, "http://example.test/b5"));
+	CHECK(s2.written == 8 + 3 + 1 && s2.dropped == s1.dropped);   /* b3 ended, its frame lost */
 
 	struct seg_exchange x;
 	open_url(da, &ua, "http://example.test/a3-noresp-cookies", &x);
-	REQUIRE((x.flags & SEG_F_COOKIES) && (x.flags & SEG_F_NO_RESP));
-	REQUIRE(x.body_len[SEG_DIR_REQ] == 5 && (x.flags & SEG_F_REQ_TRUNC));
-	REQUIRE(x.body_len[SEG_DIR_RESP] == 0);
-	REQUIRE(x.resp_head && memmem(x.resp_head, x.resp_head_len, "Set-Cookie: sid=42", 18));
-	REQUIRE(!memmem(x.resp_head, x.resp_head_len, "X-Other", 7));
+	CHECK((x.flags & SEG_F_COOKIES) && (x.flags & SEG_F_NO_RESP));
+	CHECK(x.body_len[SEG_DIR_REQ] == 5 && (x.flags & SEG_F_REQ_TRUNC));
+	CHECK(x.body_len[SEG_DIR_RESP] == 0);
+	CHECK(x.resp_head && memmem(x.resp_head, x.resp_head_len, "Set-Cookie: sid=42", 18));
+	CHECK(!memmem(x.resp_head, x.resp_head_len, "X-Other", 7));
 	seg_exchange_free(&x);
 	open_url(da, &ua, "http://example.test/a4-noresp", &x);
-	REQUIRE(!(x.flags & SEG_F_COOKIES) && (x.flags & SEG_F_NO_RESP));
-	REQUIRE(x.resp_head_len == 0 && x.body_len[SEG_DIR_RESP] == 0 && x.status == 200);
+	CHECK(!(x.flags & SEG_F_COOKIES) && (x.flags & SEG_F_NO_RESP));
+	CHECK(x.resp_head_len == 0 && x.body_len[SEG_DIR_RESP] == 0 && x.status == 200);
 	seg_exchange_free(&x);
 	open_url(da, &ua, "http://example.test/a5-inflight", &x);
-	REQUIRE(x.status == 201 && x.body_len[SEG_DIR_RESP] == 13);
-	REQUIRE(memcmp(x.body[SEG_DIR_RESP], "response-body", 13) == 0);
+	CHECK(x.status == 201 && x.body_len[SEG_DIR_RESP] == 13);
+	CHECK(memcmp(x.body[SEG_DIR_RESP], "response-body", 13) == 0);
 	seg_exchange_free(&x);
 	rm_rf(data);
 	return check_done("capture policy");

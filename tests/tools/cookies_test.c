@@ -55,16 +55,16 @@ static void check_first_load(const char *dir)
 {
 	struct rc_cookie_list l;
 	REQUIRE_RC(rc_cookies_load(dir, &l));
-	REQUIRE(l.exchanges == 2 && l.n == 7 && l.unreadable == 0 && l.deleted == 0);
+	CHECK(l.exchanges == 2 && l.n == 7 && l.unreadable == 0 && l.deleted == 0);
 	const struct rc_cookie *c = find(&l, "sid", "shop.example.com", "/", RC_COOKIE_RESPONSE);
 	REQUIRE(c && !strcmp(c->value, "def") && c->count == 2 && c->host_only);
-	REQUIRE(c->first_seen_ns == T0 && c->last_seen_ns == T0 + 2 * SEC);
-	REQUIRE(c->secure && !c->http_only && c->same_site == RC_SS_UNSET); /* the latest line's */
+	CHECK(c->first_seen_ns == T0 && c->last_seen_ns == T0 + 2 * SEC);
+	CHECK(c->secure && !c->http_only && c->same_site == RC_SS_UNSET); /* the latest line's */
 	c = find(&l, "cart", "shop.example.com", "/cart", RC_COOKIE_RESPONSE); /* default-path */
 	REQUIRE(c && !strcmp(c->value, "0") && c->has_max_age && c->max_age_s == 0 && c->count == 2);
 	c = find(&l, "pref", "example.com", "/cart", RC_COOKIE_RESPONSE);
 	REQUIRE(c && !c->host_only && c->has_expires && c->expires_s == 4116219494 && !c->has_max_age);
-	REQUIRE(c->http_only && c->same_site == RC_SS_STRICT && c->count == 1);
+	CHECK(c->http_only && c->same_site == RC_SS_STRICT && c->count == 1);
 	c = find(&l, "sid", "shop.example.com", "/", RC_COOKIE_REQUEST);
 	REQUIRE(c && !strcmp(c->value, "abc") && c->count == 2 && c->first_seen_ns == T0);
 	c = find(&l, "theme", "shop.example.com", "/", RC_COOKIE_REQUEST);
@@ -72,9 +72,9 @@ static void check_first_load(const char *dir)
 	c = find(&l, "we%ird\tname", "shop.example.com", "/", RC_COOKIE_REQUEST);
 	REQUIRE(c && !strcmp(c->value, "\"q\\\x01\xff\""));
 	/* sorted: domain, path, name, direction */
-	REQUIRE(!strcmp(l.c[0].domain, "example.com") && !strcmp(l.c[6].path, "/cart"));
+	CHECK(!strcmp(l.c[0].domain, "example.com") && !strcmp(l.c[6].path, "/cart"));
 	for (size_t i = 0; i < l.n; i++)
-		REQUIRE(strcmp(l.c[i].name, "hidden") && (l.c[i].foreign == !strcmp(l.c[i].name, "evil")));
+		CHECK(strcmp(l.c[i].name, "hidden") && (l.c[i].foreign == !strcmp(l.c[i].name, "evil")));
 	c = find(&l, "evil", "other.org", "/cart", RC_COOKIE_RESPONSE); /* kept, marked */
 	REQUIRE(c && c->foreign && !c->host_only);
 
@@ -83,13 +83,13 @@ static void check_first_load(const char *dir)
 	FILE *f = open_memstream(&buf, &len);
 	rc_cookies_json(&l, f);
 	fclose(f);
-	REQUIRE(buf[0] == '[' && buf[len - 2] == ']');
+	CHECK(buf[0] == '[' && buf[len - 2] == ']');
 	REQUIRE(strstr(buf, "{\"name\":\"pref\",\"value\":\"x\",\"domain\":\"example.com\",\"path\":"
 			  "\"/cart\",\"host_only\":false,\"foreign\":false,\"expires\":4116219494,\"max_age\":null,"
 			  "\"http_only\":true,\"secure\":false,\"same_site\":\"Strict\","
 			  "\"direction\":\"response\",\"first_seen\":\"") != NULL);
-	REQUIRE(strstr(buf, "\"name\":\"we%ird\\u0009name\",\"value\":\"\\\"q\\\\\\u0001\\u00ff\\\"\""));
-	REQUIRE(strstr(buf, "\"max_age\":0,") && strstr(buf, "\"direction\":\"request\""));
+	CHECK(strstr(buf, "\"name\":\"we%ird\\u0009name\",\"value\":\"\\\"q\\\\\\u0001\\u00ff\\\"\""));
+	CHECK(strstr(buf, "\"max_age\":0,") && strstr(buf, "\"direction\":\"request\""));
 	free(buf);
 	rc_cookies_free(&l);
 }
@@ -98,7 +98,7 @@ static void check_first_load(const char *dir)
 static void serve_one(int lfd, char *cookie, size_t cap)
 {
 	struct pollfd p = { .fd = lfd, .events = POLLIN };
-	REQUIRE(poll(&p, 1, 10000) == 1);
+	CHECK(poll(&p, 1, 10000) == 1);
 	int fd = accept(lfd, NULL, NULL);
 	REQUIRE(fd >= 0);
 	char req[8192];
@@ -127,7 +127,7 @@ static bool curl_with_jar(const char *jar, const char *path, char *cookie, size_
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t al = sizeof(a);
 	REQUIRE(lfd >= 0 && bind(lfd, (struct sockaddr *)&a, sizeof(a)) == 0 && listen(lfd, 1) == 0);
-	REQUIRE(getsockname(lfd, (struct sockaddr *)&a, &al) == 0);
+	CHECK(getsockname(lfd, (struct sockaddr *)&a, &al) == 0);
 	char url[256], resolve[128], out[300];
 	unsigned port = ntohs(a.sin_port);
 	snprintf(url, sizeof(url), "http://shop.example.com:%u%s", port, path);
@@ -145,7 +145,7 @@ static bool curl_with_jar(const char *jar, const char *path, char *cookie, size_
 	if (poll(&p, 1, 10000) != 1) { /* curl never connected: absent or broken */
 		close(lfd);
 		waitpid(pid, &st, 0);
-		REQUIRE(WIFEXITED(st) && WEXITSTATUS(st) == 127);
+		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 127);
 		return false;
 	}
 	serve_one(lfd, cookie, cap);
@@ -157,7 +157,7 @@ static bool curl_with_jar(const char *jar, const char *path, char *cookie, size_
 	size_t n = fread(body, 1, sizeof(body) - 1, f);
 	fclose(f);
 	body[n] = '\0';
-	REQUIRE(strcmp(body, cookie) == 0); /* the origin echoed it back */
+	CHECK(strcmp(body, cookie) == 0); /* the origin echoed it back */
 	return true;
 }
 
@@ -182,18 +182,18 @@ static void check_jar(const char *dir, struct rc_cookie_list *l)
 	FILE *f = fopen(jar, "w");
 	REQUIRE(f != NULL);
 	size_t lines = rc_cookies_jar(l, (int64_t)(T0 / SEC) + 10, f);
-	REQUIRE(fclose(f) == 0);
+	CHECK(fclose(f) == 0);
 	f = open_memstream(&buf, &len);
-	REQUIRE(rc_cookies_jar(l, (int64_t)(T0 / SEC) + 10, f) == lines);
+	CHECK(rc_cookies_jar(l, (int64_t)(T0 / SEC) + 10, f) == lines);
 	fclose(f);
 	/* cart (Max-Age=0), the foreign evil and the tab-named cookie cannot be in a jar */
-	REQUIRE(lines == 4);
-	REQUIRE(strstr(buf, "\n#HttpOnly_.example.com\tTRUE\t/cart\tFALSE\t4116219494\tpref\tx\n"));
-	REQUIRE(strstr(buf, "\nshop.example.com\tFALSE\t/\tTRUE\t0\tsid\tdef\n"));
-	REQUIRE(strstr(buf, "\nshop.example.com\tFALSE\t/\tFALSE\t0\ttheme\tblue\n"));
+	CHECK(lines == 4);
+	CHECK(strstr(buf, "\n#HttpOnly_.example.com\tTRUE\t/cart\tFALSE\t4116219494\tpref\tx\n"));
+	CHECK(strstr(buf, "\nshop.example.com\tFALSE\t/\tTRUE\t0\tsid\tdef\n"));
+	CHECK(strstr(buf, "\nshop.example.com\tFALSE\t/\tFALSE\t0\ttheme\tblue\n"));
 	/* the request sid (same key, same time) comes first, the Set-Cookie last */
 	REQUIRE(strstr(buf, "\tsid\tabc\n") < strstr(buf, "\tsid\tdef\n"));
-	REQUIRE(strstr(buf, "\tcart\t") == NULL && strstr(buf, "evil") == NULL);
+	CHECK(strstr(buf, "\tcart\t") == NULL && strstr(buf, "evil") == NULL);
 	free(buf);
 	char cookie[4096];
 	if (!curl_with_jar(jar, "/cart/item", cookie, sizeof(cookie))) {
@@ -202,10 +202,10 @@ static void check_jar(const char *dir, struct rc_cookie_list *l)
 	}
 	/* over http: pref (domain match, path /cart) and theme; sid's latest
 	 * record is Secure, so curl holds it back; cart expired */
-	REQUIRE(has_pair(cookie, "pref=x") && has_pair(cookie, "theme=blue"));
-	REQUIRE(strstr(cookie, "sid=") == NULL && strstr(cookie, "cart=") == NULL);
-	REQUIRE(curl_with_jar(jar, "/other", cookie, sizeof(cookie)));
-	REQUIRE(!has_pair(cookie, "pref=x") && has_pair(cookie, "theme=blue"));
+	CHECK(has_pair(cookie, "pref=x") && has_pair(cookie, "theme=blue"));
+	CHECK(strstr(cookie, "sid=") == NULL && strstr(cookie, "cart=") == NULL);
+	CHECK(curl_with_jar(jar, "/other", cookie, sizeof(cookie)));
+	CHECK(!has_pair(cookie, "pref=x") && has_pair(cookie, "theme=blue"));
 	printf("curl -b jar sent: %s\n", cookie);
 }
 
@@ -213,21 +213,21 @@ static void deletions(const char *dir, struct seg_writer *w)
 {
 	struct rc_cookie_key k1 = { "theme", "shop.example.com", "/" };
 	struct rc_cookie_key weird = { "we%ird\tname", "shop.example.com", "/" };
-	REQUIRE(rc_cookies_delete(dir, &k1, 0, T0) == -EINVAL);
+	CHECK(rc_cookies_delete(dir, &k1, 0, T0) == -EINVAL);
 	struct rc_cookie_key bad = { "x", NULL, "/" };
-	REQUIRE(rc_cookies_delete(dir, &bad, 1, T0) == -EINVAL);
+	CHECK(rc_cookies_delete(dir, &bad, 1, T0) == -EINVAL);
 	struct rc_cookie_key both[2] = { k1, weird };
 	REQUIRE_RC(rc_cookies_delete(dir, both, 2, T0 + 3 * SEC));
 	struct rc_cookie_list l;
 	REQUIRE_RC(rc_cookies_load(dir, &l));
-	REQUIRE(l.n == 5 && l.deleted == 3 && !find(&l, "theme", "shop.example.com", "/", 0));
+	CHECK(l.n == 5 && l.deleted == 3 && !find(&l, "theme", "shop.example.com", "/", 0));
 	rc_cookies_free(&l);
 	/* seen again after the deletion: back, counting only the new sighting */
 	xchg(w, T0 + 4 * SEC, true, "shop.example.com", "http://shop.example.com/", "theme=blue", "");
 	REQUIRE_RC(rc_cookies_load(dir, &l));
 	const struct rc_cookie *c = find(&l, "theme", "shop.example.com", "/", 0);
 	REQUIRE(l.n == 6 && c && !strcmp(c->value, "blue") && c->count == 1);
-	REQUIRE(c->first_seen_ns == T0 + 4 * SEC);
+	CHECK(c->first_seen_ns == T0 + 4 * SEC);
 	check_jar(dir, &l);
 	rc_cookies_free(&l);
 	/* a torn tail (crash mid-append) is one ignored line, not two lost */
@@ -239,7 +239,7 @@ static void deletions(const char *dir, struct seg_writer *w)
 	struct rc_cookie_key k2 = { "pref", "example.com", "/cart" };
 	REQUIRE_RC(rc_cookies_delete(dir, &k2, 1, T0 + 5 * SEC));
 	REQUIRE_RC(rc_cookies_load(dir, &l));
-	REQUIRE(l.n == 5 && !find(&l, "pref", "example.com", "/cart", 1));
+	CHECK(l.n == 5 && !find(&l, "pref", "example.com", "/cart", 1));
 	REQUIRE(find(&l, "theme", "shop.example.com", "/", 0) != NULL);
 	rc_cookies_free(&l);
 }

@@ -102,7 +102,7 @@ static unsigned listed(const char *dir, struct rc_filter *f)
 	struct seg_query q = { 0 };
 	struct seg_result res;
 	REQUIRE_RC(seg_table_load(dir, &t, NULL));
-	REQUIRE(t.n == NEX);
+	CHECK(t.n == NEX);
 	rc_filter_query(f, dir, &q);
 	REQUIRE_RC(seg_query_run(&t, &q, &res));
 	unsigned m = 0;
@@ -127,7 +127,7 @@ static void compile_spec(const char *spec, struct rc_filter *f)
 	int rc = rc_filter_args(f, &argc, argv, err, sizeof(err));
 	if (rc < 0 || argc != 1)
 		fprintf(stderr, "spec '%s': %d argc %d: %s\n", spec, rc, argc, rc < 0 ? err : "");
-	REQUIRE(rc == 0 && argc == 1);
+	CHECK(rc == 0 && argc == 1);
 	REQUIRE_RC(rc_filter_compile(f, err, sizeof(err)));
 }
 
@@ -146,14 +146,14 @@ static void test_predicate(const char *dir)
 	for (size_t s = 0; s < sizeof(specs) / sizeof(specs[0]); s++) {
 		struct rc_filter f;
 		compile_spec(specs[s], &f);
-		REQUIRE(rc_filter_active(&f));
+		CHECK(rc_filter_active(&f));
 		unsigned want = 0;
 		for (size_t i = 0; i < NEX; i++)
 			want |= truth(&f, i) ? 1u << i : 0;
 		unsigned got = listed(dir, &f);
 		if (got != want)
 			fprintf(stderr, "spec '%s': got %#x want %#x\n", specs[s], got, want);
-		REQUIRE(got == want);
+		CHECK(got == want);
 		loads += f.loads;
 		rc_filter_free(&f);
 	}
@@ -176,7 +176,7 @@ static void test_fallback(const char *dir)
 		if (got != cases[s].want)
 			fprintf(stderr, "fallback '%s': got %#x want %#x\n", cases[s].spec, got,
 				cases[s].want);
-		REQUIRE(got == cases[s].want);
+		CHECK(got == cases[s].want);
 		rc_filter_free(&f);
 	}
 }
@@ -191,11 +191,11 @@ static void test_args(void)
 	rc_filter_init(&f);
 	REQUIRE_RC(rc_filter_args(&f, &argc, argv, err, sizeof(err)));
 	const char *rest[] = { "ls", "S", "--json", "--limit", "5", "--", "--type", "json" };
-	REQUIRE(argc == 8 && argv[8] == NULL);
+	CHECK(argc == 8 && argv[8] == NULL);
 	for (int i = 0; i < argc; i++)
-		REQUIRE(strcmp(argv[i], rest[i]) == 0);
-	REQUIRE(f.spec.n_methods == 2 && !strcmp(f.spec.methods[1], "POST"));
-	REQUIRE(f.spec.n_urls == 1 && f.spec.n_status == 1 && f.spec.type_mask == 0);
+		CHECK(strcmp(argv[i], rest[i]) == 0);
+	CHECK(f.spec.n_methods == 2 && !strcmp(f.spec.methods[1], "POST"));
+	CHECK(f.spec.n_urls == 1 && f.spec.n_status == 1 && f.spec.type_mask == 0);
 	rc_filter_free(&f);
 
 	static const struct { const char *args, *quote; int rc; } bad[] = {
@@ -211,7 +211,7 @@ static void test_args(void)
 		int ac = split(buf, av, 16);
 		rc_filter_init(&f);
 		err[0] = '\0';
-		REQUIRE(rc_filter_args(&f, &ac, av, err, sizeof(err)) == bad[i].rc);
+		CHECK(rc_filter_args(&f, &ac, av, err, sizeof(err)) == bad[i].rc);
 		REQUIRE(strstr(err, bad[i].quote) != NULL);
 		rc_filter_free(&f);
 	}
@@ -222,8 +222,8 @@ static void test_args(void)
 	int rc = rc_filter_args(&f, &ac, av, err, sizeof(err));
 	if (rc == 0)
 		rc = rc_filter_compile(&f, err, sizeof(err));
-	REQUIRE(rc == -EINVAL && strstr(err, "'(['"));
-	REQUIRE(!rc_filter_active(&f));
+	CHECK(rc == -EINVAL && strstr(err, "'(['"));
+	CHECK(!rc_filter_active(&f));
 	rc_filter_free(&f);
 	/* An empty spec compiles to nothing: no predicate is installed. */
 	char *av2[] = { "ls", NULL };
@@ -233,7 +233,7 @@ static void test_args(void)
 	REQUIRE_RC(rc_filter_compile(&f, err, sizeof(err)));
 	struct seg_query q = { 0 };
 	rc_filter_query(&f, "/nonexistent", &q);
-	REQUIRE(!rc_filter_active(&f) && q.match == NULL);
+	CHECK(!rc_filter_active(&f) && q.match == NULL);
 	rc_filter_free(&f);
 }
 

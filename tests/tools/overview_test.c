@@ -53,16 +53,16 @@ static void check_overview(const struct seg_table *t, const struct seg_query *q,
 			rq += r->e.req_size;
 			rs += r->e.resp_size;
 		}
-		REQUIRE(g->count == c && g->request_bytes == rq && g->response_bytes == rs);
+		CHECK(g->count == c && g->request_bytes == rq && g->response_bytes == rs);
 		REQUIRE(k == 0 || o->g[k - 1].count >= g->count);
 		sum += g->count;
 	}
-	REQUIRE(sum == total);
+	CHECK(sum == total);
 	struct seg_group_row *pg = calloc(SEG_GROUP_MAX, sizeof(*pg));
 	size_t pn = 0;
 	REQUIRE(pg != NULL);
 	REQUIRE_RC(seg_group_count(t, q, (enum seg_group)by, pg, SEG_GROUP_MAX, &pn));
-	REQUIRE(pn == o->n);
+	CHECK(pn == o->n);
 	for (size_t k = 0; k < pn; k++) {
 		size_t j = 0;
 		while (j < o->n && strcmp(o->g[j].key, pg[k].key) != 0)
@@ -120,10 +120,10 @@ static void many_hosts(void)
 	struct rc_overview o;
 	REQUIRE_RC(seg_table_load(dir, &t, NULL));
 	REQUIRE_RC(rc_overview_compute(&t, NULL, SEG_G_DOMAIN, 0, &o));
-	REQUIRE(o.n == RC_OVERVIEW_GROUPS_MAX && o.total == hosts);
-	REQUIRE(!strcmp(o.g[o.n - 1].key, "(other)") && o.g[o.n - 1].count == 6);
-	REQUIRE(o.g[o.n - 1].request_bytes == 6 * 18);
-	REQUIRE(o.npoints == 1 && o.points[0] == hosts && o.interval_ns == 1000000000ull);
+	CHECK(o.n == RC_OVERVIEW_GROUPS_MAX && o.total == hosts);
+	CHECK(!strcmp(o.g[o.n - 1].key, "(other)") && o.g[o.n - 1].count == 6);
+	CHECK(o.g[o.n - 1].request_bytes == 6 * 18);
+	CHECK(o.npoints == 1 && o.points[0] == hosts && o.interval_ns == 1000000000ull);
 	rc_overview_free(&o);
 	seg_table_free(&t);
 	rm_rf(dir);
@@ -137,28 +137,28 @@ static void json_and_errors(const char *dir, const struct seg_table *t)
 	REQUIRE(f != NULL);
 	REQUIRE_RC(rc_overview_json(dir, "status", 0, NULL, f));
 	fclose(f);
-	REQUIRE(!strncmp(buf, "{\"by\":\"status\",\"total\":", 23));
+	CHECK(!strncmp(buf, "{\"by\":\"status\",\"total\":", 23));
 	REQUIRE(strstr(buf, "\"groups\":[{\"key\":\"200\",\"count\":") != NULL);
 	REQUIRE(strstr(buf, "\"series\":{\"interval_ms\":") != NULL && strstr(buf, "\"points\":[[") != NULL);
-	REQUIRE(buf[len - 1] == '\n' && buf[len - 2] == '}');
+	CHECK(buf[len - 1] == '\n' && buf[len - 2] == '}');
 	free(buf);
 	f = open_memstream(&buf, &len);
-	REQUIRE(rc_overview_json(dir, "colour", 0, NULL, f) == -EINVAL);
-	REQUIRE(rc_overview_json(dir, "method", UINT64_MAX, NULL, f) == -EINVAL);
+	CHECK(rc_overview_json(dir, "colour", 0, NULL, f) == -EINVAL);
+	CHECK(rc_overview_json(dir, "method", UINT64_MAX, NULL, f) == -EINVAL);
 	REQUIRE(rc_overview_json("/nonexistent/session", "method", 0, NULL, f) < 0);
 	fclose(f);
-	REQUIRE(len == 0);
+	CHECK(len == 0);
 	free(buf);
 	/* 1 us buckets over a span of seconds need more than the cap */
 	struct rc_overview o;
 	REQUIRE(t->t_max - t->t_min > RC_OVERVIEW_POINTS_MAX * 1000ull);
-	REQUIRE(rc_overview_compute(t, NULL, SEG_G_METHOD, 1000u, &o) == -ERANGE);
-	REQUIRE(o.g == NULL && o.points == NULL);
+	CHECK(rc_overview_compute(t, NULL, SEG_G_METHOD, 1000u, &o) == -ERANGE);
+	CHECK(o.g == NULL && o.points == NULL);
 	REQUIRE_RC(rc_overview_compute(t, NULL, SEG_G_METHOD, 3600000000000ull, &o));
-	REQUIRE(o.interval_ns == 3600000000000ull && o.t0_ns % o.interval_ns == 0);
+	CHECK(o.interval_ns == 3600000000000ull && o.t0_ns % o.interval_ns == 0);
 	rc_overview_free(&o);
-	REQUIRE(rc_overview_by("domain") == SEG_G_DOMAIN && rc_overview_by("host") == SEG_G_DOMAIN);
-	REQUIRE(rc_overview_by("type") == SEG_G_TYPE && rc_overview_by("Method") == -EINVAL);
+	CHECK(rc_overview_by("domain") == SEG_G_DOMAIN && rc_overview_by("host") == SEG_G_DOMAIN);
+	CHECK(rc_overview_by("type") == SEG_G_TYPE && rc_overview_by("Method") == -EINVAL);
 }
 
 int main(void)
@@ -168,14 +168,14 @@ int main(void)
 	write_session(dir);
 	struct seg_table t;
 	REQUIRE_RC(seg_table_load(dir, &t, NULL));
-	REQUIRE(t.n == 2 * N);
+	CHECK(t.n == 2 * N);
 	uint64_t ids[50];
 	for (size_t i = 0; i < 50; i++)
 		ids[i] = t.rows[i * 17].e.id;
 	seg_table_free(&t);
 	REQUIRE_RC(seg_tombstone(dir, ids, 50, now_wall_ns()));
 	REQUIRE_RC(seg_table_load(dir, &t, NULL));
-	REQUIRE(t.deleted == 50);
+	CHECK(t.deleted == 50);
 
 	struct seg_query qs[3] = { { 0 }, { .search = "example" }, { .match = only_https } };
 	for (int by = 0; by < SEG_G_COUNT; by++) {
@@ -185,13 +185,13 @@ int main(void)
 			REQUIRE(o.n > 1);
 			check_overview(&t, &qs[k], by, &o);
 			if (k == 0)
-				REQUIRE(o.total == 2 * N - 50);
+				CHECK(o.total == 2 * N - 50);
 			rc_overview_free(&o);
 		}
 	}
 	struct rc_overview o;
 	REQUIRE_RC(rc_overview_compute(&t, NULL, SEG_G_STATUS, 0, &o));
-	REQUIRE(o.total == 2 * N - 50);
+	CHECK(o.total == 2 * N - 50);
 	rc_overview_free(&o);
 	json_and_errors(dir, &t);
 	seg_table_free(&t);

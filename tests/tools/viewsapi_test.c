@@ -52,22 +52,22 @@ static int cookies(const char *dir, const char *method, const char *query, const
 static void overview_cases(const char *dir)
 {
 	struct rc_buf b = {0};
-	REQUIRE(overview(dir, "by=status", &b) == 200);
-	REQUIRE(!strncmp(b.p, "{\"by\":\"status\",\"total\":3,", 25));
-	REQUIRE(strstr(b.p, "{\"key\":\"200\",\"count\":3,"));
-	REQUIRE(overview(dir, "", &b) == 200 && !strncmp(b.p, "{\"by\":\"method\"", 14));
-	REQUIRE(overview(dir, NULL, &b) == 200);
-	REQUIRE(overview(dir, "by=domain&interval_ms=500&search=shop", &b) == 200);
-	REQUIRE(strstr(b.p, "\"interval_ms\":500,") && strstr(b.p, "\"key\":\"shop.example.com\""));
-	REQUIRE(overview(dir, "by=method&search=nothing-matches", &b) == 200);
-	REQUIRE(strstr(b.p, "\"total\":0,") && strstr(b.p, "\"groups\":[]"));
-	REQUIRE(overview(dir, "by=colour", &b) == 400 && strstr(err, "colour"));
-	REQUIRE(overview(dir, "interval_ms=abc", &b) == 400 && strstr(err, "interval_ms"));
-	REQUIRE(overview(dir, "interval_ms=0", &b) == 400);
-	REQUIRE(overview(dir, "interval_ms=-5", &b) == 400);
-	REQUIRE(overview(dir, "by=%zz", &b) == 400 && strstr(err, "'by'"));
-	REQUIRE(overview(dir, "interval_ms=1", &b) == 200); /* 2 s span: 2001 points */
-	REQUIRE(overview("/nonexistent/session", "by=type", &b) == 500);
+	CHECK(overview(dir, "by=status", &b) == 200);
+	CHECK(!strncmp(b.p, "{\"by\":\"status\",\"total\":3,", 25));
+	CHECK(strstr(b.p, "{\"key\":\"200\",\"count\":3,"));
+	CHECK(overview(dir, "", &b) == 200 && !strncmp(b.p, "{\"by\":\"method\"", 14));
+	CHECK(overview(dir, NULL, &b) == 200);
+	CHECK(overview(dir, "by=domain&interval_ms=500&search=shop", &b) == 200);
+	CHECK(strstr(b.p, "\"interval_ms\":500,") && strstr(b.p, "\"key\":\"shop.example.com\""));
+	CHECK(overview(dir, "by=method&search=nothing-matches", &b) == 200);
+	CHECK(strstr(b.p, "\"total\":0,") && strstr(b.p, "\"groups\":[]"));
+	CHECK(overview(dir, "by=colour", &b) == 400 && strstr(err, "colour"));
+	CHECK(overview(dir, "interval_ms=abc", &b) == 400 && strstr(err, "interval_ms"));
+	CHECK(overview(dir, "interval_ms=0", &b) == 400);
+	CHECK(overview(dir, "interval_ms=-5", &b) == 400);
+	CHECK(overview(dir, "by=%zz", &b) == 400 && strstr(err, "'by'"));
+	CHECK(overview(dir, "interval_ms=1", &b) == 200); /* 2 s span: 2001 points */
+	CHECK(overview("/nonexistent/session", "by=type", &b) == 500);
 	rc_buf_free(&b);
 }
 
@@ -75,13 +75,13 @@ static void cookie_cases(const char *dir)
 {
 	struct rc_buf b = {0};
 	const char *ct = NULL;
-	REQUIRE(cookies(dir, "GET", NULL, NULL, &b, &ct) == 200 && !strcmp(ct, "application/json"));
-	REQUIRE(b.p[0] == '[' && strstr(b.p, "\"name\":\"theme\",\"value\":\"light\""));
-	REQUIRE(cookies(dir, "GET", "format=netscape", NULL, &b, &ct) == 200);
-	REQUIRE(!strncmp(ct, "text/plain", 10) && !strncmp(b.p, "# Netscape HTTP Cookie File", 27));
-	REQUIRE(strstr(b.p, "shop.example.com\tFALSE\t/a\tFALSE\t0\tsid\t3\n"));
-	REQUIRE(cookies(dir, "GET", "format=xml", NULL, &b, &ct) == 400 && strstr(err, "xml"));
-	REQUIRE(cookies(dir, "PUT", NULL, NULL, &b, &ct) == 405 && strstr(err, "GET, DELETE"));
+	CHECK(cookies(dir, "GET", NULL, NULL, &b, &ct) == 200 && !strcmp(ct, "application/json"));
+	CHECK(b.p[0] == '[' && strstr(b.p, "\"name\":\"theme\",\"value\":\"light\""));
+	CHECK(cookies(dir, "GET", "format=netscape", NULL, &b, &ct) == 200);
+	CHECK(!strncmp(ct, "text/plain", 10) && !strncmp(b.p, "# Netscape HTTP Cookie File", 27));
+	CHECK(strstr(b.p, "shop.example.com\tFALSE\t/a\tFALSE\t0\tsid\t3\n"));
+	CHECK(cookies(dir, "GET", "format=xml", NULL, &b, &ct) == 400 && strstr(err, "xml"));
+	CHECK(cookies(dir, "PUT", NULL, NULL, &b, &ct) == 405 && strstr(err, "GET, DELETE"));
 
 	const char *bad[] = { NULL, "", "{}", "{\"bogus\":1}", "{\"all\":false}", "[1]",
 			      "{\"cookies\":{}}", "{\"cookies\":[1]}", "{\"cookies\":[{\"name\":\"x\"}]}",
@@ -92,18 +92,18 @@ static void cookie_cases(const char *dir)
 		int st = cookies(dir, "DELETE", NULL, bad[i], &b, &ct);
 		if (st != 400)
 			fprintf(stderr, "body %s: %d\n", bad[i] ? bad[i] : "(none)", st);
-		REQUIRE(st == 400 && err[0] != '\0');
+		CHECK(st == 400 && err[0] != '\0');
 	}
-	REQUIRE(cookies(dir, "DELETE", NULL, "{\"cookies\":[]}", &b, &ct) == 200);
-	REQUIRE(!strcmp(b.p, "{\"deleted\":0}"));
-	REQUIRE(cookies(dir, "DELETE", NULL, "{\"cookies\":[{\"name\":\"theme\",\"domain\":"
-		      "\"shop.example.com\",\"path\":\"/\"}]}", &b, &ct) == 200);
-	REQUIRE(!strcmp(b.p, "{\"deleted\":1}"));
-	REQUIRE(cookies(dir, "GET", NULL, NULL, &b, &ct) == 200 && !strstr(b.p, "\"theme\""));
-	REQUIRE(strstr(b.p, "\"sid\""));
-	REQUIRE(cookies(dir, "DELETE", NULL, " {\"all\": true} ", &b, &ct) == 200);
-	REQUIRE(!strcmp(b.p, "{\"deleted\":3}")); /* sid both ways, pref */
-	REQUIRE(cookies(dir, "GET", NULL, NULL, &b, &ct) == 200 && !strcmp(b.p, "[]\n"));
+	CHECK(cookies(dir, "DELETE", NULL, "{\"cookies\":[]}", &b, &ct) == 200);
+	CHECK(!strcmp(b.p, "{\"deleted\":0}"));
+	CHECK(cookies(dir, "DELETE", NULL, "{\"cookies\":[{\"name\":\"theme\",\"domain\":"
+		    "\"shop.example.com\",\"path\":\"/\"}]}", &b, &ct) == 200);
+	CHECK(!strcmp(b.p, "{\"deleted\":1}"));
+	CHECK(cookies(dir, "GET", NULL, NULL, &b, &ct) == 200 && !strstr(b.p, "\"theme\""));
+	CHECK(strstr(b.p, "\"sid\""));
+	CHECK(cookies(dir, "DELETE", NULL, " {\"all\": true} ", &b, &ct) == 200);
+	CHECK(!strcmp(b.p, "{\"deleted\":3}")); /* sid both ways, pref */
+	CHECK(cookies(dir, "GET", NULL, NULL, &b, &ct) == 200 && !strcmp(b.p, "[]\n"));
 	rc_buf_free(&b);
 }
 
