@@ -9,26 +9,31 @@
 #   N [1000000]  RUNS [5]  DIR [/tmp]  SLOW=1 also times --method PROPFIND,
 #   which the index stores as "other" and so reads every such exchange's
 #   request line from its frames (the documented slow path).
+#   BUILD [build-bench] build tree to use; QUICK=1 smoke run (N 2000, 1 run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${QUICK:-0}" = 1 ]; then
+  : "${N:=2000}" "${RUNS:=1}"
+fi
 N=${N:-1000000}
 RUNS=${RUNS:-5}
-if [ ! -f build-bench/build.ninja ]; then
-  meson setup build-bench -Dbuildtype=release >&2
+BUILD=${BUILD:-build-bench}
+if [ ! -f "$BUILD/build.ninja" ]; then
+  meson setup "$BUILD" -Dbuildtype=release >&2
 fi
-ninja -C build-bench tools/ringcap tests/tools/filter_query_gen >&2
+ninja -C "$BUILD" tools/ringcap bench/filter_query_gen >&2
 TMP=$(mktemp -d "${DIR:-/tmp}/ringcap-fq.XXXXXX")
 declare -A PID
 . bench/common.sh
 start=$(date +%s.%N)
-build-bench/tests/tools/filter_query_gen "$TMP" big "$N" >/dev/null
+"$BUILD/bench/filter_query_gen" "$TMP" big "$N" >/dev/null
 echo "# $(date -u +%FT%TZ) $(uname -srm), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg);" \
      "session of $N exchanges written in $(echo "$(date +%s.%N) - $start" | bc) s," \
      "$(du -sh "$TMP" | cut -f1) on disk"
-python3 - "$TMP" "$RUNS" "${SLOW:-0}" <<'EOF'
+python3 - "$TMP" "$RUNS" "${SLOW:-0}" "$BUILD" <<'EOF'
 import json, statistics, subprocess, sys, time
 data, runs, slow = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1"
-rc = ["build-bench/tools/ringcap", "ls", "big", "--data", data]
+rc = [sys.argv[4] + "/tools/ringcap", "ls", "big", "--data", data]
 cases = [
     ("no filter, first page (--limit 50)", ["--limit", "50"]),
     ("--url-regex, selective, first page", ["--url-regex", r"^https://api\.example\.com/v[12]/users/[0-9]*7/orders\?page=4", "--limit", "50"]),

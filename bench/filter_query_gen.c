@@ -31,13 +31,13 @@ static void put(struct seg_writer *w, uint64_t k)
 		.req_head = g.req_head, .req_head_len = g.req_head_len, .client = g.client,
 	};
 	struct seg_xch *x;
-	CHECK_RC(seg_xch_begin(w, &b, &x, NULL));
-	CHECK_RC(seg_xch_resp_head(w, x, g.status, g.reason, strlen(g.reason), g.resp_head,
+	REQUIRE_RC(seg_xch_begin(w, &b, &x, NULL));
+	REQUIRE_RC(seg_xch_resp_head(w, x, g.status, g.reason, strlen(g.reason), g.resp_head,
 				   g.resp_head_len, g.type));
 	struct seg_xch_end e = { .status = g.status, .error = g.error, .t = g.t,
 				 .wire = { g.req_head_len, g.body_len[0], g.resp_head_len,
 					   g.body_len[1] } };
-	CHECK_RC(seg_xch_end(w, x, &e));
+	REQUIRE_RC(seg_xch_end(w, x, &e));
 }
 
 /* Performs the writer's queued writes (as the engine's ring would). */
@@ -57,13 +57,13 @@ int main(int argc, char **argv)
 	struct ses_meta m;
 	char dir[4096];
 	mkdir(argv[1], 0700);
-	CHECK_RC(ses_create(argv[1], argv[2], &st, now_wall_ns(), &m));
+	REQUIRE_RC(ses_create(argv[1], argv[2], &st, now_wall_ns(), &m));
 	ses_dir(dir, sizeof(dir), argv[1], m.id);
 	struct seg_writer *w[2];
 	for (int i = 0; i < 2; i++) {
 		struct seg_writer_cfg c = { .session_dir = dir, .worker = (uint16_t)i,
 					    .save_responses = true };
-		CHECK_RC(seg_writer_open(&c, now_wall_ns(), &w[i]));
+		REQUIRE_RC(seg_writer_open(&c, now_wall_ns(), &w[i]));
 	}
 	for (uint64_t k = 0; k < n; k++) {
 		put(w[k & 1], k);
@@ -73,10 +73,10 @@ int main(int argc, char **argv)
 		}
 	}
 	for (int i = 0; i < 2; i++) {
-		CHECK_RC(seg_writer_flush_sync(w[i]));
+		REQUIRE_RC(seg_writer_flush_sync(w[i]));
 		seg_writer_close(w[i]);
 	}
-	CHECK_RC(ses_set_state(argv[1], m.id, SES_STOPPED, now_wall_ns()));
+	REQUIRE_RC(ses_set_state(argv[1], m.id, SES_STOPPED, now_wall_ns()));
 	printf("%s\n", m.id);
 	return 0;
 }

@@ -87,14 +87,14 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; i < o.workers; i++) {
 		struct seg_writer_cfg c = { .session_dir = dir, .worker = (uint16_t)i,
 					    .save_responses = true };
-		CHECK_RC(seg_writer_open(&c, now_wall_ns(), &w[i]));
+		REQUIRE_RC(seg_writer_open(&c, now_wall_ns(), &w[i]));
 	}
 	uint64_t t0 = mono_ns();
 	for (uint64_t k = 0; k < o.n; k++)
 		put_exchange(w[k % o.workers], o.seed, k, !o.full, true);
 	struct seg_writer_stats sum = { 0 };
 	for (unsigned i = 0; i < o.workers; i++) {
-		CHECK_RC(seg_writer_flush_sync(w[i]));
+		REQUIRE_RC(seg_writer_flush_sync(w[i]));
 		struct seg_writer_stats s;
 		seg_writer_get_stats(w[i], &s);
 		sum.bytes_raw += s.bytes_raw;
@@ -104,9 +104,9 @@ int main(int argc, char **argv)
 	}
 	double secs = (double)(mono_ns() - t0) / 1e9;
 	if (!o.active)
-		CHECK_RC(ses_set_state(o.data, m.id, SES_STOPPED, now_wall_ns()));
+		REQUIRE_RC(ses_set_state(o.data, m.id, SES_STOPPED, now_wall_ns()));
 	struct ses_stats ss;
-	CHECK_RC(ses_stats(o.data, m.id, &ss));
+	REQUIRE_RC(ses_stats(o.data, m.id, &ss));
 	printf("session=%s id=%s exchanges=%llu seconds=%.2f raw_bytes=%llu frame_bytes=%llu "
 	       "ratio=%.2f session_bytes=%llu bytes_per_exchange=%.0f\n", o.name, m.id,
 	       (unsigned long long)sum.exchanges, secs, (unsigned long long)sum.bytes_raw,

@@ -16,6 +16,8 @@ RSS is what the proxy process holds in user space (VmRSS summed over its process
 Kernel socket buffers are not in it; the TCP memory of the whole system from
 /proc/net/sockstat is printed alongside (both ends of every loopback connection).
 Target from issue 2: at most 4 KiB RSS per idle client connection.
+QUICK=1: smoke run (200 connections held 0.5 s after 200 warm-up
+exchanges, 60 s budget; flags still override).
 """
 
 import argparse
@@ -281,15 +283,16 @@ def report(args, r, nofile):
 
 
 def parse_args():
+    quick = os.environ.get("QUICK") == "1"
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--target", choices=["ringcap", "haproxy", "mitmdump"],
                    default="ringcap")
-    p.add_argument("--count", type=int, default=10000)
-    p.add_argument("--hold", type=float, default=3.0,
+    p.add_argument("--count", type=int, default=200 if quick else 10000)
+    p.add_argument("--hold", type=float, default=0.5 if quick else 3.0,
                    help="seconds to hold the connections idle before measuring")
-    p.add_argument("--warmup-requests", type=int, default=10000,
+    p.add_argument("--warmup-requests", type=int, default=200 if quick else 10000,
                    help="exchanges before the baseline (cycles receive buffer rings)")
-    p.add_argument("--max-seconds", type=float, default=180.0,
+    p.add_argument("--max-seconds", type=float, default=60.0 if quick else 180.0,
                    help="time budget for the whole measurement")
     p.add_argument("--ringcap-bin",
                    default=os.environ.get("RINGCAP_BIN",

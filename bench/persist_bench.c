@@ -37,16 +37,16 @@ static void bench_compression(const char *base)
 		for (size_t si = 0; si < sizeof(sizes) / sizeof(sizes[0]); si++) {
 			char dir[128];
 			snprintf(dir, sizeof(dir), "%s/rc-bench-XXXXXX", base);
-			CHECK(mkdtemp(dir));
+			REQUIRE(mkdtemp(dir));
 			struct seg_writer *w;
 			struct seg_writer_cfg c = { .session_dir = dir, .frame_bytes = sizes[si],
 						    .zstd_level = levels[li], .save_responses = true };
-			CHECK_RC(seg_writer_open(&c, now_wall_ns(), &w));
+			REQUIRE_RC(seg_writer_open(&c, now_wall_ns(), &w));
 			writer_ns = 0;
 			for (uint64_t k = 0; k < n; k++)
 				put_exchange(w, 77, k, false, false);
 			uint64_t t0 = mono_ns();
-			CHECK_RC(seg_writer_flush_sync(w));
+			REQUIRE_RC(seg_writer_flush_sync(w));
 			uint64_t t1 = mono_ns() + writer_ns;
 			struct seg_writer_stats st;
 			seg_writer_get_stats(w, &st);
@@ -55,7 +55,7 @@ static void bench_compression(const char *base)
 			for (uint64_t i = 0; i < 200; i++) {
 				struct seg_exchange x;
 				struct seg_open_opts o = { .body_max = { 1 << 20, 1 << 20 } };
-				CHECK_RC(seg_open_id(dir, 1 + gen_mix(i) % n, &o, &x));
+				REQUIRE_RC(seg_open_id(dir, 1 + gen_mix(i) % n, &o, &x));
 				seg_exchange_free(&x);
 			}
 			uint64_t o1 = mono_ns();
@@ -75,12 +75,12 @@ static void gen_session(const char *dir, uint64_t n)
 	for (int i = 0; i < 2; i++) {
 		struct seg_writer_cfg c = { .session_dir = dir, .worker = (uint16_t)i,
 					    .save_responses = true };
-		CHECK_RC(seg_writer_open(&c, now_wall_ns(), &w[i]));
+		REQUIRE_RC(seg_writer_open(&c, now_wall_ns(), &w[i]));
 	}
 	for (uint64_t k = 0; k < n; k++)
 		put_exchange(w[k & 1], 99, k, true, false);
 	for (int i = 0; i < 2; i++) {
-		CHECK_RC(seg_writer_flush_sync(w[i]));
+		REQUIRE_RC(seg_writer_flush_sync(w[i]));
 		seg_writer_close(w[i]);
 	}
 }
@@ -89,7 +89,7 @@ static void timed_query(const struct seg_table *t, const char *what, struct seg_
 {
 	struct seg_result r;
 	uint64_t a = mono_ns();
-	CHECK_RC(seg_query_run(t, q, &r));
+	REQUIRE_RC(seg_query_run(t, q, &r));
 	uint64_t b = mono_ns();
 	printf("  %-40s %8.1f ms  (%zu matched)\n", what, secs(a, b) * 1e3, r.total);
 	seg_result_free(&r);
@@ -105,7 +105,7 @@ int main(int argc, char **argv)
 
 	char dir[128];
 	snprintf(dir, sizeof(dir), "%s/rc-bench-XXXXXX", base);
-	CHECK(mkdtemp(dir));
+	REQUIRE(mkdtemp(dir));
 	printf("\n2. synthetic session of %llu exchanges (2 workers) in %s\n",
 	       (unsigned long long)n, dir);
 	writer_ns = 0;
@@ -116,7 +116,7 @@ int main(int argc, char **argv)
 	       secs(a, b), (double)n / secs(a, b));
 	struct seg_table t;
 	a = mono_ns();
-	CHECK_RC(seg_table_load(dir, &t, &rep));
+	REQUIRE_RC(seg_table_load(dir, &t, &rep));
 	b = mono_ns();
 	printf("  %-40s %8.1f ms  (%zu rows)\n", "table load (index + strings)", secs(a, b) * 1e3, t.n);
 	struct seg_query q = { .sort = SEG_SORT_DURATION, .limit = 50 };
@@ -133,7 +133,7 @@ int main(int argc, char **argv)
 	struct seg_query all = { 0 };
 	a = mono_ns();
 	for (int k = 0; k < SEG_G_COUNT; k++)
-		CHECK_RC(seg_group_count(&t, &all, (enum seg_group)k, g, 16, &ng));
+		REQUIRE_RC(seg_group_count(&t, &all, (enum seg_group)k, g, 16, &ng));
 	b = mono_ns();
 	printf("  %-40s %8.1f ms\n", "overview: 4 group counts", secs(a, b) * 1e3);
 	double worst = 0, sum = 0;
@@ -141,7 +141,7 @@ int main(int argc, char **argv)
 		const struct seg_qrow *r = &t.rows[gen_mix((uint64_t)i) % t.n];
 		a = mono_ns();
 		struct seg_exchange x;
-		CHECK_RC(seg_open_id(dir, r->e.id, NULL, &x));
+		REQUIRE_RC(seg_open_id(dir, r->e.id, NULL, &x));
 		seg_exchange_free(&x);
 		b = mono_ns();
 		sum += secs(a, b);
@@ -154,7 +154,7 @@ int main(int argc, char **argv)
 		const struct seg_qrow *r = &t.rows[gen_mix((uint64_t)i + 7) % t.n];
 		a = mono_ns();
 		struct seg_exchange x;
-		CHECK_RC(seg_open_entry(dir, &r->e, NULL, &x));
+		REQUIRE_RC(seg_open_entry(dir, &r->e, NULL, &x));
 		seg_exchange_free(&x);
 		b = mono_ns();
 		sum2 += secs(a, b);
@@ -163,12 +163,12 @@ int main(int argc, char **argv)
 	seg_table_free(&t);
 	memset(&rep, 0, sizeof(rep));
 	a = mono_ns();
-	CHECK_RC(seg_recover(dir, &rep));
+	REQUIRE_RC(seg_recover(dir, &rep));
 	b = mono_ns();
 	printf("  %-40s %8.1f ms\n", "crash recovery (tail segments)", secs(a, b) * 1e3);
 	memset(&rep, 0, sizeof(rep));
 	a = mono_ns();
-	CHECK_RC(seg_fsck(dir, true, &rep));
+	REQUIRE_RC(seg_fsck(dir, true, &rep));
 	b = mono_ns();
 	printf("  %-40s %8.1f ms  (%llu frames, %llu exchanges, %llu segments)\n",
 	       "fsck --repair (verify + full rebuild)", secs(a, b) * 1e3,

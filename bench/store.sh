@@ -15,20 +15,24 @@
 #      keep-alive) unless RATIO=0.
 # Environment: N [1000000], BIG [800000] (--full exchanges: ~1 GiB), SHOWS
 # [200], DIR [/tmp] (where the sessions go), RATIO [1], DURATION [5] (run.sh),
-# RINGCAP_BIN [build/tools/ringcap], GEN_BIN [build/tests/persist/rc_gen_session],
-# OUT_DIR [bench/out]. Everything it starts is stopped on exit.
+# RINGCAP_BIN [build/tools/ringcap], GEN_BIN [build/bench/rc_gen_session],
+# OUT_DIR [bench/out]; QUICK=1 smoke run (2,000 exchanges per session, 5
+# shows, run.sh in its QUICK mode). Everything it starts is stopped on exit.
 set -u -o pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$HERE")
 PYTHON=python3
 [ -x /usr/bin/python3 ] && PYTHON=/usr/bin/python3
+if [ "${QUICK:-0}" = 1 ]; then
+    : "${N:=2000}" "${BIG:=2000}" "${SHOWS:=5}" "${DURATION:=1}"
+fi
 N=${N:-1000000}
 BIG=${BIG:-800000}
 SHOWS=${SHOWS:-200}
 RATIO=${RATIO:-1}
 RINGCAP_BIN=${RINGCAP_BIN:-$ROOT/build/tools/ringcap}
-GEN_BIN=${GEN_BIN:-$ROOT/build/tests/persist/rc_gen_session}
+GEN_BIN=${GEN_BIN:-$ROOT/build/bench/rc_gen_session}
 OUT_DIR=${OUT_DIR:-$HERE/out}
 TMP=$(mktemp -d "${DIR:-/tmp}/ringcap-store-bench.XXXXXX")
 declare -A PID

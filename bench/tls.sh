@@ -161,8 +161,15 @@ started() {
 
 if [ -x "$RINGCAP_BIN" ]; then
     extra=()
-    if timeout 5 "$RINGCAP_BIN" run --help 2>&1 | grep -q -- '--control'; then
+    help=$(timeout 5 "$RINGCAP_BIN" run --help 2>&1)
+    if grep -q -- '--control' <<<"$help"; then
         extra=(--control "127.0.0.1:$CTL_PORT")
+    fi
+    # CONNECT only reaches --connect-ports (default 443,80): the origin
+    # listens on a random port, which must be let through or every
+    # ringcap row reads "not available"
+    if grep -q -- '--connect-ports' <<<"$help"; then
+        extra+=(--connect-ports "$NGINX_PORT")
     fi
     # shellcheck disable=SC2086
     "$RINGCAP_BIN" run --listen "127.0.0.1:$RC_PORT" --workers "$RINGCAP_WORKERS" \

@@ -17,7 +17,9 @@
  * (cc -O2 tls_client.c -lssl -lcrypto -lpthread); OpenSSL, not BoringSSL,
  * so the client's TLS stack differs from ringcap's.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>

@@ -14,7 +14,8 @@ their own latency, and the ratio p99(toggling) / p99(baseline).
 
 usage: bench/toggle.py [--toggles 1000] [--duration 10] [--conns 50]
                        [--threads 2] [--file 100b] [--rounds 3] [--workers N]
-Environment: RINGCAP_BIN [./build/tools/ringcap].
+Environment: RINGCAP_BIN [./build/tools/ringcap]; QUICK=1 smoke run (20
+toggles, 1 s, 10 connections, 1 round; flags still override).
 """
 
 import argparse
@@ -96,13 +97,14 @@ def toggler(ctl_port, n, span_s, result):
 
 
 def main():
+    quick = os.environ.get("QUICK") == "1"
     ap = argparse.ArgumentParser()
-    ap.add_argument("--toggles", type=int, default=1000)
-    ap.add_argument("--duration", type=int, default=10)
-    ap.add_argument("--conns", type=int, default=50)
+    ap.add_argument("--toggles", type=int, default=20 if quick else 1000)
+    ap.add_argument("--duration", type=int, default=1 if quick else 10)
+    ap.add_argument("--conns", type=int, default=10 if quick else 50)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--file", default="100b")
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=1 if quick else 3)
     ap.add_argument("--workers", type=int, default=os.cpu_count())
     args = ap.parse_args()
     rbin = os.environ.get("RINGCAP_BIN", os.path.join(os.path.dirname(HERE), "build/tools/ringcap"))

@@ -16,6 +16,7 @@ takes to serve again once the upstream closes everything.
   bench/upload_backpressure.py --count 100 --seconds 3    # what CI runs (smaller)
 
 The CI version is tests/integration/test_hardening.py UploadBackpressure.
+QUICK=1: smoke run (20 uploads of 64 MiB for 1 s; flags still override).
 """
 
 import argparse
@@ -197,10 +198,11 @@ def report(args, r):
 
 
 def main():
+    quick = os.environ.get("QUICK") == "1"
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--count", type=int, default=1000)
-    p.add_argument("--body-size", type=int, default=1 << 30)
-    p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--count", type=int, default=20 if quick else 1000)
+    p.add_argument("--body-size", type=int, default=64 << 20 if quick else 1 << 30)
+    p.add_argument("--seconds", type=float, default=1.0 if quick else 10.0)
     p.add_argument("--rate", type=int, default=4096, help="upstream read rate per connection")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--buf-count", type=int, default=1024)

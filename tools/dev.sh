@@ -10,7 +10,11 @@ cd "$(dirname "$0")/.."
 BUILD_PKGS=(gcc clang meson ninja-build pkg-config liburing-dev libhyperscan-dev
             libzstd-dev android-libboringssl-dev node-llhttp
             libmicrohttpd-dev libjansson-dev libnghttp2-dev libqrencode-dev)
-TEST_PKGS=(curl python3 openssl prometheus clickhouse-server)
+# libtsan2: the ThreadSanitizer suite; wrk nginx haproxy bc: the bench
+# scripts, which the suite runs in QUICK mode (mitmproxy stays optional:
+# its rows read "not available" without it); clickhouse-server: the fleet
+# shipper's tests
+TEST_PKGS=(curl python3 openssl prometheus libtsan2 wrk nginx haproxy bc clickhouse-server)
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 

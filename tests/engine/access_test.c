@@ -11,15 +11,8 @@
 #include <string.h>
 
 #include "engine/eng-int.h"
+#include "tests/check.h"
 
-static int failures;
-
-#define CHECK(cond) do { \
-	if (!(cond)) { \
-		fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-		failures++; \
-	} \
-} while (0)
 
 static struct eng e;
 static struct eng_worker w;
@@ -269,10 +262,5 @@ int main(void)
 	test_per_client();
 	test_upstreams();
 	eng_access_stop(&e);
-	if (failures) {
-		fprintf(stderr, "%d checks failed\n", failures);
-		return 1;
-	}
-	printf("access: all checks passed\n");
-	return 0;
+	return check_done("access");
 }

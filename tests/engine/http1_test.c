@@ -13,15 +13,8 @@
 #include <unistd.h>
 
 #include "engine/http1.h"
+#include "tests/check.h"
 
-static int failures;
-
-#define CHECK(cond) do { \
-	if (!(cond)) { \
-		fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-		failures++; \
-	} \
-} while (0)
 
 /* Room before the guard page: the largest test input is 40000 bytes. */
 #define GUARD_PAGES 16
@@ -374,10 +367,5 @@ int main(void)
 	test_strict_findings();
 	test_target();
 	test_rewrite();
-	if (failures) {
-		fprintf(stderr, "http1_test: %d checks failed\n", failures);
-		return 1;
-	}
-	printf("http1_test: ok\n");
-	return 0;
+	return check_done("http1_test");
 }

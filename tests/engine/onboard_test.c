@@ -20,17 +20,8 @@
 
 #include "engine/onboard.h"
 #include "tls/tls.h"
+#include "tests/check.h"
 
-static int failures;
-
-#define CHECK(c)                                                                 \
-	do {                                                                     \
-		if (!(c)) {                                                      \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__,   \
-				__LINE__, #c);                                   \
-			failures++;                                              \
-		}                                                                \
-	} while (0)
 
 static char page[ENG_ONBOARD_PAGE_MAX];
 
@@ -346,10 +337,5 @@ int main(void)
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "warning: could not remove %s\n", dir);
-	if (failures) {
-		fprintf(stderr, "onboard_test: %d check(s) failed\n", failures);
-		return 1;
-	}
-	printf("onboard_test: ok\n");
-	return 0;
+	return check_done("onboard_test");
 }

@@ -14,9 +14,7 @@
 #include <unistd.h>
 
 #include "engine/eng.h"
-
-static int failures;
-#define CHECK(c) do { if (!(c)) { fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, #c); failures++; } } while (0)
+#include "tests/check.h"
 
 /* ---- recording sink (one worker, so no locking) ---- */
 struct rec {
@@ -237,8 +235,5 @@ int main(void)
 	shutdown(origin_fd, SHUT_RDWR);
 	close(origin_fd);
 	pthread_join(ot, NULL);
-	if (failures)
-		return 1;
-	printf("sink_test: ok\n");
-	return 0;
+	return check_done("sink_test");
 }

@@ -129,15 +129,11 @@ int main(void)
 		if (rc == 0)
 			continue; /* the failed allocation had a fallback */
 		failed_runs++;
-		checks++;
-		if (rc != -ENOMEM) {
-			fails++;
-			fprintf(stderr, "allocation %ld failed: rc %d '%s'\n", n,
-				rc, err);
-		}
+		CHECK_MSG(rc == -ENOMEM, "allocation %ld failed: rc %d '%s'", n,
+			  rc, err);
 	}
 	printf("fault_test: %ld allocations, %d runs failed cleanly\n", n,
 	       failed_runs);
 	CHECK(n > 10 && n < 100000);
-	return test_result("fault_test");
+	return check_done("fault_test");
 }

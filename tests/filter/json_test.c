@@ -34,12 +34,9 @@ static void expect_bad(const char *json, const char *msg_prefix)
 	struct flt_spec s;
 	int rc = parse(&s, json);
 
-	checks++;
-	if (rc >= 0 || strncmp(err, msg_prefix, strlen(msg_prefix))) {
-		fails++;
-		fprintf(stderr, "json '%s': rc %d error '%s', want prefix '%s'\n",
-			json, rc, err, msg_prefix);
-	}
+	CHECK_MSG(rc < 0 && strncmp(err, msg_prefix, strlen(msg_prefix)) == 0,
+		  "json '%s': rc %d error '%s', want prefix '%s'",
+		  json, rc, err, msg_prefix);
 	CHECK(flt_spec_is_empty(&s));
 	flt_spec_free(&s);
 }
@@ -59,11 +56,8 @@ static void prefixes_fail(const char *json)
 		bool ws_tail = true;
 		for (size_t j = k; j < n; j++)
 			ws_tail &= json[j] == ' ' || json[j] == '\n';
-		checks++;
-		if ((rc == 0) != ws_tail) {
-			fails++;
-			fprintf(stderr, "prefix %zu of '%s': rc %d\n", k, json, rc);
-		}
+		CHECK_MSG((rc == 0) == ws_tail, "prefix %zu of '%s': rc %d", k,
+			  json, rc);
 		free(copy);
 		flt_spec_free(&s);
 	}
@@ -203,5 +197,5 @@ int main(void)
 	test_example();
 	test_valid_shapes();
 	test_errors();
-	return test_result("json_test");
+	return check_done("json_test");
 }

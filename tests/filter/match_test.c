@@ -26,20 +26,17 @@ static struct flt_db *build(const char *const *fv)
 
 	flt_spec_init(&s);
 	for (; fv[0]; fv += 2) {
-		if (flt_spec_add_flag(&s, fv[0], fv[1], err, sizeof(err)) < 0) {
-			fprintf(stderr, "add %s %s: %s\n", fv[0], fv[1], err);
-			fails++;
-		}
+		int rc = flt_spec_add_flag(&s, fv[0], fv[1], err, sizeof(err));
+
+		CHECK_MSG(rc >= 0, "add %s %s: %s", fv[0], fv[1], err);
 	}
-	if (flt_compile(&s, &db, err, sizeof(err)) < 0) {
-		fprintf(stderr, "compile: %s\n", err);
-		fails++;
-		flt_spec_free(&s);
-		return NULL;
-	}
+	int rc = flt_compile(&s, &db, err, sizeof(err));
+
+	CHECK_MSG(rc >= 0, "compile: %s", err);
 	flt_spec_free(&s);
-	if (flt_scratch_reserve(&scratch, db) < 0)
-		fails++;
+	if (rc < 0)
+		return NULL;
+	CHECK(flt_scratch_reserve(&scratch, db) >= 0);
 	return db;
 }
 
@@ -64,12 +61,8 @@ static void url_table(const char *const *fv, const struct url_row *rows,
 		return;
 	for (size_t i = 0; i < n; i++) {
 		enum flt_verdict got = req(db, "GET", rows[i].url);
-		checks++;
-		if (got != rows[i].want) {
-			fails++;
-			fprintf(stderr, "line %d: url '%s' -> %d, want %d\n",
-				line, rows[i].url, got, rows[i].want);
-		}
+		CHECK_MSG(got == rows[i].want, "line %d: url '%s' -> %d, want %d",
+			  line, rows[i].url, got, rows[i].want);
 	}
 	flt_db_unref(db);
 }
@@ -191,13 +184,9 @@ static void test_clients(void)
 		}
 		enum flt_verdict got = flt_match_request(db, scratch, "GET", "/",
 							 1, sa, rows[i].name);
-		checks++;
-		if (got != (rows[i].want ? FLT_ACCEPT : FLT_REJECT)) {
-			fails++;
-			fprintf(stderr, "client %s/%s -> %d\n",
-				rows[i].addr ? rows[i].addr : "-",
-				rows[i].name ? rows[i].name : "-", got);
-		}
+		CHECK_MSG(got == (rows[i].want ? FLT_ACCEPT : FLT_REJECT),
+			  "client %s/%s -> %d", rows[i].addr ? rows[i].addr : "-",
+			  rows[i].name ? rows[i].name : "-", got);
 	}
 	flt_db_unref(db);
 
@@ -442,5 +431,5 @@ int main(void)
 	test_scratch_and_refs();
 	test_many_vs_naive();
 	flt_scratch_free(scratch);
-	return test_result("match_test");
+	return check_done("match_test");
 }

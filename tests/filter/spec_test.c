@@ -20,11 +20,9 @@ static void expect_err(const char *flag, const char *value, int rc,
 	err[0] = '\0';
 	int got = flt_spec_add_flag(&s, flag, value, err, sizeof(err));
 	CHECK(got == rc);
-	if (strncmp(err, msg_prefix, strlen(msg_prefix))) {
-		fails++;
-		fprintf(stderr, "flag %s '%s': error '%s', want prefix '%s'\n",
-			flag, value, err, msg_prefix);
-	}
+	CHECK_MSG(strncmp(err, msg_prefix, strlen(msg_prefix)) == 0,
+		  "flag %s '%s': error '%s', want prefix '%s'", flag, value, err,
+		  msg_prefix);
 	flt_spec_free(&s);
 }
 
@@ -248,13 +246,9 @@ static void test_type_of(void)
 	CHECK(flt_type_of(NULL, 0) == FLT_TYPE_NONE);
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		enum flt_type t = flt_type_of(rows[i].ct, strlen(rows[i].ct));
-		if (t != rows[i].t) {
-			fails++;
-			fprintf(stderr, "type_of('%s') = %s, want %s\n",
-				rows[i].ct, flt_type_name(t),
-				flt_type_name(rows[i].t));
-		}
-		checks++;
+		CHECK_MSG(t == rows[i].t, "type_of('%s') = %s, want %s",
+			  rows[i].ct, flt_type_name(t),
+			  flt_type_name(rows[i].t));
 	}
 	/* Only the first len bytes count. */
 	CHECK(flt_type_of("image/pngXXXX", 4) == FLT_TYPE_BINARY);
@@ -275,5 +269,5 @@ int main(void)
 	test_urls();
 	test_equal_copy();
 	test_type_of();
-	return test_result("spec_test");
+	return check_done("spec_test");
 }

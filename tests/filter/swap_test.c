@@ -121,5 +121,5 @@ int main(void)
 	CHECK(atomic_load(&matches) >= WORKERS * BATCH);
 	printf("swap_test: %ld matches over %d swaps\n",
 	       atomic_load(&matches), SWAPS);
-	return test_result("swap_test");
+	return check_done("swap_test");
 }

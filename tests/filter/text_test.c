@@ -33,12 +33,11 @@ static void round_trip(const char *t)
 	struct flt_spec a, b;
 	char out[2048];
 
-	checks++;
-	if (parse(&a, t) < 0) {
-		fails++;
-		fprintf(stderr, "text '%s': %s\n", t, err);
+	int rc = parse(&a, t);
+
+	CHECK_MSG(rc >= 0, "text '%s': %s", t, err);
+	if (rc < 0)
 		return;
-	}
 	size_t n = flt_spec_format_text(&a, out, sizeof(out));
 	CHECK(n == strlen(out));
 	CHECK_STR(out, t);
@@ -65,12 +64,8 @@ static void expect_bad(const char *t, const char *msg_prefix)
 	struct flt_spec s;
 	int rc = parse(&s, t);
 
-	checks++;
-	if (rc >= 0 || strncmp(err, msg_prefix, strlen(msg_prefix))) {
-		fails++;
-		fprintf(stderr, "text '%s': rc %d error '%s', want '%s'\n", t, rc,
-			err, msg_prefix);
-	}
+	CHECK_MSG(rc < 0 && strncmp(err, msg_prefix, strlen(msg_prefix)) == 0,
+		  "text '%s': rc %d error '%s', want '%s'", t, rc, err, msg_prefix);
 	CHECK(flt_spec_is_empty(&s));
 	flt_spec_free(&s);
 }
@@ -161,5 +156,5 @@ int main(void)
 	test_canonical();
 	test_truncation();
 	test_errors();
-	return test_result("text_test");
+	return check_done("text_test");
 }

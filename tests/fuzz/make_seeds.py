@@ -120,7 +120,7 @@ def proxy_seeds():
 
 
 def access_seeds():
-    """tests/engine/access_fuzz.c (engine/access.c, --auth and ACLs): byte 0
+    """tests/fuzz/access/access_fuzz.c (engine/access.c, --auth and ACLs): byte 0
     odd = a credential line, even = a request head (bit 1: --auth on, bit
     2: --identify-by auth, bits 3+: client address)."""
     d = out_dir("access")

@@ -13,37 +13,28 @@ cd "$(dirname "$0")/../.."
 secs=${1:-5}
 build=${2:-build-fuzz}
 shift $(( $# > 2 ? 2 : $# ))
-declare -A bin=(
-  [http1]=tests/engine/http1_fuzz
-  [response]=tests/engine/response_fuzz
-  [h1_split]=tests/engine/h1_split_fuzz
-  [proxy]=tests/engine/proxy_fuzz
-  [onboard]=tests/engine/onboard_fuzz
-  [access]=tests/engine/access_fuzz
-  [opts]=tests/tools/opts_fuzz
-  [cookie]=tests/tools/cookie_fuzz
-  [tls_clienthello]=tests/tls/tls_clienthello_fuzz
-  [tls_server]=tests/tls/tls_server_fuzz
-  [segment]=tests/persist/segment_fuzz
-  [spec_cli]=tests/filter/spec_cli_fuzz
-  [spec_json]=tests/filter/spec_json_fuzz
-  [spec_text]=tests/filter/spec_text_fuzz
-)
+# A target is a folder tests/fuzz/<target>/ holding its driver
+# <target>_fuzz.c, its seeds (corpus/) and its dictionary (<target>.dict);
+# the module's tests/<module>/meson.build builds it as <target>_fuzz.
+all=()
+for d in tests/fuzz/*/; do
+  t=$(basename "$d")
+  [ -f "$d/${t}_fuzz.c" ] && all+=("$t")
+done
 targets=("$@")
 named=${#targets[@]}
-[ "$named" -eq 0 ] && targets=(http1 response h1_split proxy onboard access opts cookie tls_clienthello
-  tls_server segment spec_cli spec_json spec_text)
+[ "$named" -eq 0 ] && targets=("${all[@]}")
 scratch=$(mktemp -d /tmp/ringcap-fuzzrun-XXXXXX)
 # the tls and persist drivers make their temporary directories in here
 export RINGCAP_FUZZ_TMP=$scratch
 mkdir -p tests/fuzz/artifacts
 fail=0; ran=0
 for t in "${targets[@]}"; do
-  exe="$build/${bin[$t]:-none}"
-  if [ ! -x "$exe" ]; then
+  exe=$(find "$build/tests" -name "${t}_fuzz" -type f -perm -u+x 2>/dev/null | head -1)
+  if [ -z "$exe" ]; then
     # a target of a module this branch does not have yet is skipped; one
     # asked for by name must exist
-    echo "fuzz $t: not built ($exe)"
+    echo "fuzz $t: not built (no ${t}_fuzz under $build/tests)"
     [ "$named" -gt 0 ] && fail=$((fail+1))
     continue
   fi

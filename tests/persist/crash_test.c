@@ -25,21 +25,21 @@ static void after_end(struct drive *d, struct seg_writer *w)
 	ended[d->last_ended_k] = 1;
 	if (d->ended % 7)
 		return;
-	CHECK_RC(seg_writer_flush_sync(w));
+	REQUIRE_RC(seg_writer_flush_sync(w));
 	while (watermark < MAXK && ended[watermark])
 		watermark++;
-	CHECK(write(report_fd, &watermark, sizeof(watermark)) == (ssize_t)sizeof(watermark));
+	REQUIRE(write(report_fd, &watermark, sizeof(watermark)) == (ssize_t)sizeof(watermark));
 }
 
 static void child(const char *dir, uint16_t worker, int fd)
 {
 	report_fd = fd;
 	ended = calloc(MAXK, 1);
-	CHECK(ended);
+	REQUIRE(ended);
 	struct seg_writer *w;
 	struct seg_writer_cfg c = { .session_dir = dir, .worker = worker, .save_responses = true,
 				    .frame_bytes = 16384, .rotate_bytes = 1 << 20 };
-	CHECK_RC(seg_writer_open(&c, now_wall_ns(), &w));
+	REQUIRE_RC(seg_writer_open(&c, now_wall_ns(), &w));
 	struct drive d;
 	drive_init(&d, SEED + worker, MAXK, 25, 32, 12000);
 	d.after_end = after_end;
@@ -50,9 +50,9 @@ static void child(const char *dir, uint16_t worker, int fd)
 static uint64_t round_trip(const char *dir, uint16_t worker)
 {
 	int p[2];
-	CHECK(pipe(p) == 0);
+	REQUIRE(pipe(p) == 0);
 	pid_t pid = fork();
-	CHECK(pid >= 0);
+	REQUIRE(pid >= 0);
 	if (pid == 0) {
 		close(p[0]);
 		child(dir, worker, p[1]);
@@ -60,7 +60,7 @@ static uint64_t round_trip(const char *dir, uint16_t worker)
 	close(p[1]);
 	uint64_t wm = 0, target = 800 + (uint64_t)(gen_mix((uint64_t)now_wall_ns()) % 800);
 	while (wm < target)
-		CHECK(read(p[0], &wm, sizeof(wm)) == (ssize_t)sizeof(wm));
+		REQUIRE(read(p[0], &wm, sizeof(wm)) == (ssize_t)sizeof(wm));
 	struct timespec ts = { 0, (long)(gen_mix(wm) % 20000000) };
 	nanosleep(&ts, NULL); /* land anywhere, most likely mid-frame */
 	uint64_t more = 0;
@@ -68,9 +68,9 @@ static uint64_t round_trip(const char *dir, uint16_t worker)
 		break;
 	if (more > wm)
 		wm = more;
-	CHECK(kill(pid, SIGKILL) == 0);
+	REQUIRE(kill(pid, SIGKILL) == 0);
 	int status;
-	CHECK(waitpid(pid, &status, 0) == pid);
+	REQUIRE(waitpid(pid, &status, 0) == pid);
 	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL); /* not an early failure */
 	close(p[0]);
 	return wm;
@@ -85,18 +85,18 @@ int main(void)
 		wm[r] = round_trip(dir, r);
 		struct seg_report rep = { 0 };
 		uint64_t t0 = now_wall_ns();
-		CHECK_RC(seg_recover(dir, &rep));
+		REQUIRE_RC(seg_recover(dir, &rep));
 		uint64_t t1 = now_wall_ns();
 		struct seg_table t;
-		CHECK_RC(seg_table_load(dir, &t, NULL));
+		REQUIRE_RC(seg_table_load(dir, &t, NULL));
 		uint8_t *seen = calloc(MAXK, 1);
-		CHECK(seen);
+		REQUIRE(seen);
 		size_t mine = 0;
 		for (size_t i = 0; i < t.n; i++) {
 			uint64_t id = t.rows[i].e.id;
 			uint16_t w = (uint16_t)(id >> SEG_ID_WORKER_SHIFT);
 			uint64_t k = (id & ((1ull << SEG_ID_WORKER_SHIFT) - 1)) - 1;
-			CHECK(w <= r && k < MAXK);
+			REQUIRE(w <= r && k < MAXK);
 			if (w == r) {   /* earlier workers' rows were verified in their round */
 				verify_exchange(dir, id, SEED + w, k, 25, SEG_BODY_MAX_DEFAULT, true);
 				seen[k] = 1;
@@ -116,26 +116,25 @@ int main(void)
 	/* Capture continues on a crashed worker, after its highest id. */
 	struct seg_writer *w;
 	struct seg_writer_cfg c = { .session_dir = dir, .worker = 1 };
-	CHECK_RC(seg_writer_open(&c, now_wall_ns(), &w));
+	REQUIRE_RC(seg_writer_open(&c, now_wall_ns(), &w));
 	struct seg_xch *x;
 	uint64_t id;
 	struct seg_xch_begin b = { .method = "GET", .method_len = 3, .host = "z", .host_len = 1,
 				   .url = "http://z/", .url_len = 9 };
-	CHECK_RC(seg_xch_begin(w, &b, &x, &id));
+	REQUIRE_RC(seg_xch_begin(w, &b, &x, &id));
 	struct seg_xch_end e = { .status = 200 };
-	CHECK_RC(seg_xch_end(w, x, &e));
-	CHECK_RC(seg_writer_flush_sync(w));
+	REQUIRE_RC(seg_xch_end(w, x, &e));
+	REQUIRE_RC(seg_writer_flush_sync(w));
 	seg_writer_close(w);
 	struct seg_table t;
-	CHECK_RC(seg_table_load(dir, &t, NULL));
+	REQUIRE_RC(seg_table_load(dir, &t, NULL));
 	for (size_t i = 0; i < t.n; i++)
 		if (t.rows[i].e.id >> SEG_ID_WORKER_SHIFT == 1 && t.rows[i].e.id != id)
-			CHECK(t.rows[i].e.id < id);
+			REQUIRE(t.rows[i].e.id < id);
 	seg_table_free(&t);
 	struct seg_exchange ex;
-	CHECK_RC(seg_open_id(dir, id, NULL, &ex));
+	REQUIRE_RC(seg_open_id(dir, id, NULL, &ex));
 	seg_exchange_free(&ex);
 	rm_rf(dir);
-	fprintf(stderr, "ok\n");
-	return 0;
+	return check_done("persist_crash");
 }

@@ -36,12 +36,12 @@ static uint8_t *slurp(const char *name, size_t *len)
 	char p[128];
 	path_of(p, sizeof(p), name);
 	FILE *f = fopen(p, "rb");
-	CHECK(f);
+	REQUIRE(f);
 	fseek(f, 0, SEEK_END);
 	*len = (size_t)ftell(f);
 	fseek(f, 0, SEEK_SET);
 	uint8_t *b = malloc(*len + 1);
-	CHECK(b && fread(b, 1, *len, f) == *len);
+	REQUIRE(b && fread(b, 1, *len, f) == *len);
 	fclose(f);
 	return b;
 }
@@ -51,7 +51,7 @@ static void spit(const char *name, const uint8_t *b, size_t len)
 	char p[128];
 	path_of(p, sizeof(p), name);
 	FILE *f = fopen(p, "wb");
-	CHECK(f && fwrite(b, 1, len, f) == len);
+	REQUIRE(f && fwrite(b, 1, len, f) == len);
 	fclose(f);
 }
 
@@ -69,19 +69,19 @@ static void advance(struct seg_writer *w, struct fl *f)
 	struct gen_x *g = &f->g;
 	if (f->step < 3) {
 		gen_body(SEED, g->k, 0, (uint64_t)f->step * sizeof(buf), buf, sizeof(buf));
-		CHECK_RC(seg_xch_body(w, f->x, SEG_DIR_REQ, buf, sizeof(buf)));
+		REQUIRE_RC(seg_xch_body(w, f->x, SEG_DIR_REQ, buf, sizeof(buf)));
 	} else if (f->step == 3) {
-		CHECK_RC(seg_xch_resp_head(w, f->x, g->status, g->reason, strlen(g->reason),
+		REQUIRE_RC(seg_xch_resp_head(w, f->x, g->status, g->reason, strlen(g->reason),
 					   g->resp_head, g->resp_head_len, g->type));
 	} else if (!dropped[g->k]) {
 		gen_body(SEED, g->k, 1, 0, buf, 700);
-		CHECK_RC(seg_xch_body(w, f->x, SEG_DIR_RESP, buf, 700));
+		REQUIRE_RC(seg_xch_body(w, f->x, SEG_DIR_RESP, buf, 700));
 		struct seg_xch_end e = { .status = g->status, .t = g->t,
 					 .wire = { g->req_head_len, 3 * sizeof(buf),
 						   g->resp_head_len, 700 } };
-		CHECK_RC(seg_xch_end(w, f->x, &e));
+		REQUIRE_RC(seg_xch_end(w, f->x, &e));
 	} else {
-		CHECK_RC(seg_xch_discard(w, f->x));
+		REQUIRE_RC(seg_xch_discard(w, f->x));
 	}
 	f->step++;
 }
@@ -99,7 +99,7 @@ static void begin(struct seg_writer *w, struct fl *f, uint64_t k)
 		.url_len = strlen(g->url), .req_head = g->req_head, .req_head_len = g->req_head_len,
 		.client = g->client,
 	};
-	CHECK_RC(seg_xch_begin(w, &b, &f->x, &ids[k]));
+	REQUIRE_RC(seg_xch_begin(w, &b, &f->x, &ids[k]));
 }
 
 static void write_session(void)
@@ -107,7 +107,7 @@ static void write_session(void)
 	struct seg_writer *w;
 	struct seg_writer_cfg c = { .session_dir = dir, .save_responses = true,
 				    .frame_bytes = SEG_FRAME_BYTES_MIN };
-	CHECK_RC(seg_writer_open(&c, now_wall_ns(), &w));
+	REQUIRE_RC(seg_writer_open(&c, now_wall_ns(), &w));
 	struct fl fl[OPEN];
 	uint64_t next = 0;
 	int live = 0;
@@ -134,7 +134,7 @@ static void write_session(void)
 	struct seg_writer_stats st;
 	seg_writer_get_stats(w, &st);
 	CHECK(st.discarded == N / 3 && st.exchanges == N - N / 3);
-	CHECK_RC(seg_writer_flush_sync(w));
+	REQUIRE_RC(seg_writer_flush_sync(w));
 	seg_writer_close(w);
 }
 
@@ -144,16 +144,16 @@ static size_t check_listing(bool all_ended)
 {
 	struct seg_table t;
 	struct seg_report rep = { 0 };
-	CHECK_RC(seg_table_load(dir, &t, &rep));
+	REQUIRE_RC(seg_table_load(dir, &t, &rep));
 	CHECK(rep.entries_bad == 0 && rep.strings_bad == 0);
 	for (size_t i = 0; i < t.n; i++) {
 		uint64_t k = (t.rows[i].e.id & 0xffffffffffull) - 1;
-		CHECK(k < N && !dropped[k] && ids[k] == t.rows[i].e.id);
+		REQUIRE(k < N && !dropped[k] && ids[k] == t.rows[i].e.id);
 		struct seg_exchange x;
 		struct seg_open_opts o = { .body_max = { 1u << 20, 1u << 20 } };
-		CHECK_RC(seg_open_entry(dir, &t.rows[i].e, &o, &x));
+		REQUIRE_RC(seg_open_entry(dir, &t.rows[i].e, &o, &x));
 		bool media = x.type == SEG_T_IMAGE || x.type == SEG_T_MEDIA;
-		CHECK(x.complete && x.body_len[0] == 3 * 8192 && x.body_len[1] == (media ? 0 : 700));
+		REQUIRE(x.complete && x.body_len[0] == 3 * 8192 && x.body_len[1] == (media ? 0 : 700));
 		seg_exchange_free(&x);
 	}
 	if (all_ended)
@@ -177,13 +177,13 @@ static void discard_frame(uint64_t id, uint64_t *off, uint64_t *end)
 	char p[128];
 	struct seg_fiter it;
 	path_of(p, sizeof(p), "w000-00000001.seg");
-	CHECK_RC(seg_fiter_open(&it, p, false, NULL));
+	REQUIRE_RC(seg_fiter_open(&it, p, false, NULL));
 	*off = *end = 0;
 	while (*end == 0 && seg_fiter_next(&it) == 1) {
 		uint32_t pos = 0;
 		for (uint32_t i = 0; i < it.h.nrec; i++) {
 			struct seg_rec_view r;
-			CHECK_RC(seg_rec_parse(it.ubuf, it.h.ulen, &pos, &r));
+			REQUIRE_RC(seg_rec_parse(it.ubuf, it.h.ulen, &pos, &r));
 			if (r.type == SEG_R_DISCARD && r.id == id) {
 				*off = it.frame_off;
 				*end = it.off;
@@ -191,7 +191,7 @@ static void discard_frame(uint64_t id, uint64_t *off, uint64_t *end)
 		}
 	}
 	seg_fiter_close(&it);
-	CHECK(*end > *off && *off > SEG_FILE_HDR_SIZE);
+	REQUIRE(*end > *off && *off > SEG_FILE_HDR_SIZE);
 }
 
 /* Simulates a crash: the segment cut at cut, the index and strings as if
@@ -203,7 +203,7 @@ static void crash_at(const uint8_t *seg, uint64_t cut, const uint8_t *idx, const
 	spit("w000-00000001.idx", idx, SEG_FILE_HDR_SIZE);
 	spit("w000-00000001.str", str, str_len);
 	memset(rep, 0, sizeof(*rep));
-	CHECK_RC(seg_recover(dir, rep));
+	REQUIRE_RC(seg_recover(dir, rep));
 }
 
 static void test_crash(void)
@@ -219,22 +219,22 @@ static void test_crash(void)
 	struct seg_report rep;
 	crash_at(seg, end, idx, str, str_len, &rep);
 	size_t listed = check_listing(false);
-	CHECK(rep.incomplete > 0 || listed > 0); /* later exchanges are in flight */
-	CHECK(listed == rep.exchanges && rep.discarded >= 1);
+	REQUIRE(rep.incomplete > 0 || listed > 0); /* later exchanges are in flight */
+	REQUIRE(listed == rep.exchanges && rep.discarded >= 1);
 	/* In flight at the cut means begun and not closed by END or DISCARD. */
 	uint64_t open_at_cut = rep.incomplete;
 	fprintf(stderr, "  cut after DISCARD of %llu: %zu listed, %llu discarded, %llu in flight\n",
 		(unsigned long long)ids[k], listed, (unsigned long long)rep.discarded,
 		(unsigned long long)open_at_cut);
-	CHECK(open_at_cut <= OPEN);
+	REQUIRE(open_at_cut <= OPEN);
 	/* Cut before that frame: k is now in flight (incomplete), still unlisted. */
 	struct seg_report rep2;
 	crash_at(seg, off, idx, str, str_len, &rep2);
 	size_t listed2 = check_listing(false);
-	CHECK(rep2.discarded < rep.discarded);
-	CHECK(rep2.incomplete >= 1 && listed2 <= listed);
+	REQUIRE(rep2.discarded < rep.discarded);
+	REQUIRE(rep2.incomplete >= 1 && listed2 <= listed);
 	struct seg_table t;
-	CHECK_RC(seg_table_load(dir, &t, NULL));
+	REQUIRE_RC(seg_table_load(dir, &t, NULL));
 	for (size_t i = 0; i < t.n; i++)
 		CHECK(t.rows[i].e.id != ids[k]);
 	seg_table_free(&t);
@@ -254,17 +254,17 @@ int main(void)
 
 	/* fsck: no damage, nothing incomplete, the discards counted apart. */
 	struct seg_report rep = { 0 };
-	CHECK_RC(seg_fsck(dir, false, &rep));
+	REQUIRE_RC(seg_fsck(dir, false, &rep));
 	CHECK(rep.frames_bad == 0 && rep.torn_bytes == 0 && rep.entries_bad == 0);
 	CHECK(rep.exchanges == N - N / 3 && rep.discarded == N / 3 && rep.incomplete == 0);
-	CHECK(rep.segments == 1 && rep.frames_ok > 10);
+	REQUIRE(rep.segments == 1 && rep.frames_ok > 10);
 
 	/* A full rebuild writes the same index and strings. */
 	size_t idx_len, str_len, l2, l3;
 	uint8_t *idx = slurp("w000-00000001.idx", &idx_len);
 	uint8_t *str = slurp("w000-00000001.str", &str_len);
 	struct seg_report rr = { 0 };
-	CHECK_RC(seg_index_rebuild(dir, 0, 0, &rr));
+	REQUIRE_RC(seg_index_rebuild(dir, 0, 0, &rr));
 	CHECK(rr.incomplete == 0 && rr.discarded == N / 3 && rr.exchanges == N - N / 3);
 	uint8_t *idx2 = slurp("w000-00000001.idx", &l2);
 	uint8_t *str2 = slurp("w000-00000001.str", &l3);
@@ -272,7 +272,7 @@ int main(void)
 	CHECK(l3 == str_len && !memcmp(str, str2, str_len));
 	CHECK(check_listing(true) == N - N / 3);
 	struct seg_report fr = { 0 };
-	CHECK_RC(seg_fsck(dir, true, &fr));
+	REQUIRE_RC(seg_fsck(dir, true, &fr));
 	CHECK(fr.incomplete == 0 && fr.frames_bad == 0);
 	CHECK(check_listing(true) == N - N / 3);
 
@@ -285,5 +285,5 @@ int main(void)
 	rm_rf(dir);
 	fprintf(stderr, "discard: %d exchanges, %d discarded, rebuild and crash cuts clean\n", N,
 		N / 3);
-	return 0;
+	return check_done("persist_discard");
 }

@@ -18,22 +18,9 @@
 
 #include "persist/seg.h"
 
-#define CHECK(c)                                                                     \
-	do {                                                                         \
-		if (!(c)) {                                                          \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c); \
-			exit(1);                                                     \
-		}                                                                    \
-	} while (0)
-#define CHECK_RC(e)                                                                  \
-	do {                                                                         \
-		long rc_ = (long)(e);                                                \
-		if (rc_ < 0) {                                                       \
-			fprintf(stderr, "%s:%d: %s = %ld (%s)\n", __FILE__, __LINE__, #e, rc_, \
-				strerror((int)-rc_));                                \
-			exit(1);                                                     \
-		}                                                                    \
-	} while (0)
+/* Set-up failures inside the generator and driver stop the program
+ * (REQUIRE); the tests' own checks are tests/check.h's counting CHECKs. */
+#include "tests/check.h"
 
 /* Sanitizer builds run about ten times slower: loops that sweep every
  * byte offset take a stride there instead (still a few hundred cuts). */
@@ -162,7 +149,7 @@ static inline void rm_rf(const char *dir) { nftw(dir, rm_cb, 16, FTW_DEPTH | FTW
 static inline void make_tmpdir(char *buf, size_t cap, const char *tag)
 {
 	snprintf(buf, cap, "/tmp/rc-%s-XXXXXX", tag);
-	CHECK(mkdtemp(buf) != NULL);
+	REQUIRE(mkdtemp(buf) != NULL);
 }
 
 
@@ -202,7 +189,7 @@ static inline void drive_init(struct drive *d, uint64_t seed, uint64_t n, uint64
 	d->chunk_max = chunk_max;
 	d->ids = calloc(n + 1, sizeof(*d->ids));
 	d->open = calloc(max_open, sizeof(*d->open));
-	CHECK(d->ids && d->open);
+	REQUIRE(d->ids && d->open);
 }
 
 static inline void drive_free(struct drive *d)
@@ -225,7 +212,7 @@ static inline void drive_begin(struct drive *d, struct seg_writer *w)
 		.client_name = "pixel-7", .client_name_len = 7,
 	};
 	int rc = seg_xch_begin(w, &b, &o->x, &o->id);
-	CHECK(rc == 0 || rc == -ENOBUFS);
+	REQUIRE(rc == 0 || rc == -ENOBUFS);
 	d->next_k++;
 	if (rc == 0) {
 		d->ids[g->k] = o->id;
@@ -243,7 +230,7 @@ static inline void drive_step(struct drive *d, struct seg_writer *w, uint32_t i)
 		uint64_t left = o->g.body_len[dir] - o->off[dir];
 		if (left == 0) {
 			if (dir == 0)
-				CHECK_RC(seg_xch_resp_head(w, o->x, o->g.status, o->g.reason,
+				REQUIRE_RC(seg_xch_resp_head(w, o->x, o->g.status, o->g.reason,
 							   strlen(o->g.reason), o->g.resp_head,
 							   o->g.resp_head_len, o->g.type));
 			o->phase++;
@@ -253,7 +240,7 @@ static inline void drive_step(struct drive *d, struct seg_writer *w, uint32_t i)
 		n = n > left ? (size_t)left : n;
 		n = n > sizeof(buf) ? sizeof(buf) : n;
 		gen_body(d->seed, o->g.k, dir, o->off[dir], buf, n);
-		CHECK_RC(seg_xch_body(w, o->x, (enum seg_dir)dir, buf, n));
+		REQUIRE_RC(seg_xch_body(w, o->x, (enum seg_dir)dir, buf, n));
 		o->off[dir] += n;
 		return;
 	}
@@ -264,7 +251,7 @@ static inline void drive_step(struct drive *d, struct seg_writer *w, uint32_t i)
 		.err_msg = o->g.error ? "upstream timed out after 30 s" : NULL,
 		.err_msg_len = o->g.error ? 29 : 0,
 	};
-	CHECK_RC(seg_xch_end(w, o->x, &e));
+	REQUIRE_RC(seg_xch_end(w, o->x, &e));
 	d->ended++;
 	d->last_ended_k = o->g.k;
 	d->open[i] = d->open[--d->nopen];
@@ -319,39 +306,39 @@ static inline void verify_exchange(const char *dir, uint64_t id, uint64_t seed, 
 	int rc = seg_open_id(dir, id, &o, &x);
 	if (rc < 0)
 		fprintf(stderr, "open id %llu (k %llu): %d\n", (unsigned long long)id, (unsigned long long)k, rc);
-	CHECK(rc == 0);
-	CHECK(x.id == id && x.complete);
-	CHECK(!strcmp(x.method_text, g.method) && !strcmp(x.host, g.host) && !strcmp(x.url, g.url));
-	CHECK(!strcmp(x.client_name, "pixel-7"));
-	CHECK(x.start_ns == g.start_ns && x.port == g.port && x.scheme == g.scheme);
-	CHECK(x.http_version == 11 && x.method == seg_method_parse(g.method, strlen(g.method)));
-	CHECK(!memcmp(&x.client.addr, g.client.addr, 16) && x.client.port == g.client.port);
-	CHECK(x.client.family == g.client.family);
-	CHECK(x.req_head_len == g.req_head_len && !memcmp(x.req_head, g.req_head, g.req_head_len));
-	CHECK(x.status == g.status && x.error == g.error);
-	CHECK(!memcmp(&x.t, &g.t, sizeof(g.t)));
-	CHECK(x.wire.req_body == g.body_len[0] && x.wire.resp_body == g.body_len[1]);
-	CHECK(!!(x.flags & SEG_F_ERROR) == (g.error != 0));
-	CHECK(!g.error || !strcmp(x.err_msg, "upstream timed out after 30 s"));
+	REQUIRE(rc == 0);
+	REQUIRE(x.id == id && x.complete);
+	REQUIRE(!strcmp(x.method_text, g.method) && !strcmp(x.host, g.host) && !strcmp(x.url, g.url));
+	REQUIRE(!strcmp(x.client_name, "pixel-7"));
+	REQUIRE(x.start_ns == g.start_ns && x.port == g.port && x.scheme == g.scheme);
+	REQUIRE(x.http_version == 11 && x.method == seg_method_parse(g.method, strlen(g.method)));
+	REQUIRE(!memcmp(&x.client.addr, g.client.addr, 16) && x.client.port == g.client.port);
+	REQUIRE(x.client.family == g.client.family);
+	REQUIRE(x.req_head_len == g.req_head_len && !memcmp(x.req_head, g.req_head, g.req_head_len));
+	REQUIRE(x.status == g.status && x.error == g.error);
+	REQUIRE(!memcmp(&x.t, &g.t, sizeof(g.t)));
+	REQUIRE(x.wire.req_body == g.body_len[0] && x.wire.resp_body == g.body_len[1]);
+	REQUIRE(!!(x.flags & SEG_F_ERROR) == (g.error != 0));
+	REQUIRE(!g.error || !strcmp(x.err_msg, "upstream timed out after 30 s"));
 	bool media = g.type == SEG_T_IMAGE || g.type == SEG_T_MEDIA;
-	CHECK(!!(x.flags & SEG_F_MEDIA) == media);
+	REQUIRE(!!(x.flags & SEG_F_MEDIA) == media);
 	if (save_resp) {
-		CHECK(x.resp_head_len == g.resp_head_len && !memcmp(x.resp_head, g.resp_head, g.resp_head_len));
-		CHECK(!strcmp(x.reason, g.reason) && x.type == g.type);
+		REQUIRE(x.resp_head_len == g.resp_head_len && !memcmp(x.resp_head, g.resp_head, g.resp_head_len));
+		REQUIRE(!strcmp(x.reason, g.reason) && x.type == g.type);
 	} else {
-		CHECK(x.resp_head == NULL && (x.flags & SEG_F_NO_RESP));
+		REQUIRE(x.resp_head == NULL && (x.flags & SEG_F_NO_RESP));
 	}
 	for (int d = 0; d < 2; d++) {
 		uint64_t want = g.body_len[d] < body_max ? g.body_len[d] : body_max;
 		if (d == 1 && (!save_resp || media))
 			want = 0;
 		uint32_t tf = d ? SEG_F_RESP_TRUNC : SEG_F_REQ_TRUNC;
-		CHECK(!!(x.flags & tf) == (g.body_len[d] > body_max && want != 0));
-		CHECK(x.body_len[d] == want);
+		REQUIRE(!!(x.flags & tf) == (g.body_len[d] > body_max && want != 0));
+		REQUIRE(x.body_len[d] == want);
 		uint8_t *exp = malloc(want + 1);
-		CHECK(exp);
+		REQUIRE(exp);
 		gen_body(seed, k, d, 0, exp, want);
-		CHECK(!memcmp(exp, x.body[d] ? x.body[d] : exp, want));
+		REQUIRE(!memcmp(exp, x.body[d] ? x.body[d] : exp, want));
 		free(exp);
 	}
 	seg_exchange_free(&x);

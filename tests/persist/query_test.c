@@ -75,39 +75,39 @@ int main(void)
 	for (int i = 0; i < 2; i++) {
 		struct seg_writer *w;
 		struct seg_writer_cfg c = { .session_dir = dir, .worker = (uint16_t)i };
-		CHECK_RC(seg_writer_open(&c, now_wall_ns(), &w));
+		REQUIRE_RC(seg_writer_open(&c, now_wall_ns(), &w));
 		struct drive d;
 		drive_init(&d, 40 + (uint64_t)i, N, 0, 16, 8000);
 		drive_run(&d, w, N);
-		CHECK_RC(seg_writer_flush_sync(w));
+		REQUIRE_RC(seg_writer_flush_sync(w));
 		seg_writer_close(w);
 		drive_free(&d);
 	}
 	struct seg_table t;
-	CHECK_RC(seg_table_load(dir, &t, NULL));
+	REQUIRE_RC(seg_table_load(dir, &t, NULL));
 	CHECK(t.n == 2 * N && t.deleted == 0);
 
 	for (int sort = 0; sort < SEG_SORT_COUNT; sort++) {
 		for (int rev = 0; rev < 2; rev++) {
 			struct seg_query q = { .sort = (uint8_t)sort, .reverse = rev };
 			struct seg_result r;
-			CHECK_RC(seg_query_run(&t, &q, &r));
+			REQUIRE_RC(seg_query_run(&t, &q, &r));
 			CHECK(r.total == 2 * N && r.n == 2 * N);
 			for (size_t i = 1; i < r.n; i++) {
 				int c = cmp_rows(&t.rows[r.idx[i - 1]], &t.rows[r.idx[i]], sort);
-				CHECK(rev ? c >= 0 : c <= 0);
+				REQUIRE(rev ? c >= 0 : c <= 0);
 			}
 			/* Pages are slices of the full order. */
 			struct seg_query pq = q;
 			pq.offset = 777;
 			pq.limit = 50;
 			struct seg_result pr;
-			CHECK_RC(seg_query_run(&t, &pq, &pr));
+			REQUIRE_RC(seg_query_run(&t, &pq, &pr));
 			CHECK(pr.n == 50 && pr.total == 2 * N);
 			CHECK(!memcmp(pr.idx, r.idx + 777, 50 * sizeof(*pr.idx)));
 			seg_result_free(&pr);
 			pq.offset = 2 * N - 3;
-			CHECK_RC(seg_query_run(&t, &pq, &pr));
+			REQUIRE_RC(seg_query_run(&t, &pq, &pr));
 			CHECK(pr.n == 3);
 			seg_result_free(&pr);
 			seg_result_free(&r);
@@ -129,14 +129,14 @@ int main(void)
 		}
 		struct seg_query q = { .search = needles[k], .limit = 10 };
 		struct seg_result r;
-		CHECK_RC(seg_query_run(&t, &q, &r));
-		CHECK(r.total == want && want > 0);
+		REQUIRE_RC(seg_query_run(&t, &q, &r));
+		REQUIRE(r.total == want && want > 0);
 		seg_result_free(&r);
 	}
 	struct seg_query hq = { .match = only_https };
 	struct seg_result hr;
-	CHECK_RC(seg_query_run(&t, &hq, &hr));
-	CHECK(hr.total > 0 && hr.total < 2 * N);
+	REQUIRE_RC(seg_query_run(&t, &hq, &hr));
+	REQUIRE(hr.total > 0 && hr.total < 2 * N);
 	for (size_t i = 0; i < hr.n; i++)
 		CHECK(t.rows[hr.idx[i]].e.flags & SEG_F_TLS);
 	seg_result_free(&hr);
@@ -146,50 +146,49 @@ int main(void)
 		struct seg_group_row rows[8];
 		size_t n;
 		struct seg_query q = { 0 };
-		CHECK_RC(seg_group_count(&t, &q, (enum seg_group)g, rows, 8, &n));
+		REQUIRE_RC(seg_group_count(&t, &q, (enum seg_group)g, rows, 8, &n));
 		uint64_t sum = 0;
 		for (size_t i = 0; i < n; i++) {
 			sum += rows[i].count;
-			CHECK(i == 0 || rows[i].count <= rows[i - 1].count || !strcmp(rows[i].key, "(other)"));
+			REQUIRE(i == 0 || rows[i].count <= rows[i - 1].count || !strcmp(rows[i].key, "(other)"));
 		}
-		CHECK(sum == 2 * N && n > 1);
+		REQUIRE(sum == 2 * N && n > 1);
 		fprintf(stderr, "  group %d: %s=%llu ... (%zu groups)\n", g, rows[0].key,
 			(unsigned long long)rows[0].count, n);
 	}
 	uint64_t counts[4096], iv = 0, t0;
 	size_t nb;
-	CHECK_RC(seg_timeseries(&t, NULL, &iv, counts, 4096, &nb, &t0));
+	REQUIRE_RC(seg_timeseries(&t, NULL, &iv, counts, 4096, &nb, &t0));
 	uint64_t sum = 0;
 	for (size_t i = 0; i < nb; i++)
 		sum += counts[i];
-	CHECK(sum == 2 * N && iv == 1000000000ull && t0 <= t.t_min);
+	REQUIRE(sum == 2 * N && iv == 1000000000ull && t0 <= t.t_min);
 	uint64_t small = 1000000; /* 1 ms over ~3 s: too many buckets */
 	CHECK(seg_timeseries(&t, NULL, &small, counts, 100, &nb, &t0) == -ERANGE);
 
 	/* Tombstones. */
 	uint64_t dead[3] = { t.rows[0].e.id, t.rows[10].e.id, t.rows[2 * N - 1].e.id };
 	seg_table_free(&t);
-	CHECK_RC(seg_tombstone(dir, dead, 3, now_wall_ns()));
-	CHECK_RC(seg_tombstone(dir, dead, 1, now_wall_ns())); /* twice is harmless */
-	CHECK_RC(seg_table_load(dir, &t, NULL));
+	REQUIRE_RC(seg_tombstone(dir, dead, 3, now_wall_ns()));
+	REQUIRE_RC(seg_tombstone(dir, dead, 1, now_wall_ns())); /* twice is harmless */
+	REQUIRE_RC(seg_table_load(dir, &t, NULL));
 	CHECK(t.n == 2 * N && t.deleted == 3);
 	struct seg_query q = { 0 };
 	struct seg_result r;
-	CHECK_RC(seg_query_run(&t, &q, &r));
+	REQUIRE_RC(seg_query_run(&t, &q, &r));
 	CHECK(r.total == 2 * N - 3);
 	for (size_t i = 0; i < r.n; i++)
 		CHECK(t.rows[r.idx[i]].e.id != dead[0] && t.rows[r.idx[i]].e.id != dead[2]);
 	seg_result_free(&r);
 	q.include_deleted = true;
-	CHECK_RC(seg_query_run(&t, &q, &r));
+	REQUIRE_RC(seg_query_run(&t, &q, &r));
 	CHECK(r.total == 2 * N);
 	seg_result_free(&r);
 	/* The frames are untouched: the exchange still opens (for undelete/fsck). */
 	struct seg_exchange x;
-	CHECK_RC(seg_open_id(dir, dead[1], NULL, &x));
+	REQUIRE_RC(seg_open_id(dir, dead[1], NULL, &x));
 	seg_exchange_free(&x);
 	seg_table_free(&t);
 	rm_rf(dir);
-	fprintf(stderr, "ok\n");
-	return 0;
+	return check_done("persist_query");
 }

@@ -117,6 +117,5 @@ int main(void)
 	CHECK(w.bad_both > 0);
 	CHECK(w.bad_both < 800);
 	rm_rf(dir);
-	fprintf(stderr, "reader_test: ok\n");
-	return 0;
+	return check_done("reader_test");
 }

@@ -24,12 +24,12 @@ static uint8_t *slurp(const char *name, size_t *len)
 	char p[128];
 	snprintf(p, sizeof(p), "%s/%s", dir, name);
 	FILE *f = fopen(p, "rb");
-	CHECK(f);
+	REQUIRE(f);
 	fseek(f, 0, SEEK_END);
 	*len = (size_t)ftell(f);
 	fseek(f, 0, SEEK_SET);
 	uint8_t *b = malloc(*len + 1);
-	CHECK(b && fread(b, 1, *len, f) == *len);
+	REQUIRE(b && fread(b, 1, *len, f) == *len);
 	fclose(f);
 	return b;
 }
@@ -39,7 +39,7 @@ static void spit(const char *name, const uint8_t *b, size_t len)
 	char p[128];
 	snprintf(p, sizeof(p), "%s/%s", dir, name);
 	FILE *f = fopen(p, "wb");
-	CHECK(f && fwrite(b, 1, len, f) == len);
+	REQUIRE(f && fwrite(b, 1, len, f) == len);
 	fclose(f);
 }
 
@@ -50,7 +50,7 @@ static size_t frame_offsets(uint64_t *offs, size_t cap)
 	struct seg_fiter it;
 	size_t n = 0;
 	snprintf(p, sizeof(p), "%s/w000-00000001.seg", dir);
-	CHECK_RC(seg_fiter_open(&it, p, true, NULL));
+	REQUIRE_RC(seg_fiter_open(&it, p, true, NULL));
 	while (seg_fiter_next(&it) == 1 && n < cap)
 		offs[n++] = it.frame_off;
 	seg_fiter_close(&it);
@@ -64,7 +64,7 @@ static int k_of_id(uint64_t id) { return (int)(id & 0xffffffffffull) - 1; }
 static size_t check_table(uint64_t bad, size_t *refused)
 {
 	struct seg_table t;
-	CHECK_RC(seg_table_load(dir, &t, NULL));
+	REQUIRE_RC(seg_table_load(dir, &t, NULL));
 	*refused = 0;
 	for (size_t i = 0; i < t.n; i++) {
 		const struct seg_entry *e = &t.rows[i].e;
@@ -89,10 +89,10 @@ static void test_torn_tail(const uint8_t *seg, size_t seg_len, const uint8_t *id
 	size_t expect = 0;
 	for (size_t i = SEG_FILE_HDR_SIZE; i < idx_len; i += SEG_ENTRY_SIZE) {
 		struct seg_entry e;
-		CHECK_RC(seg_entry_decode(idx + i, &e));
+		REQUIRE_RC(seg_entry_decode(idx + i, &e));
 		expect += e.last_frame_off < last_off;
 	}
-	CHECK(expect > 0 && expect < N);
+	REQUIRE(expect > 0 && expect < N);
 	char p[128];
 	snprintf(p, sizeof(p), "%s/w000-00000001.seg", dir);
 	size_t iters = 0;
@@ -103,14 +103,14 @@ static void test_torn_tail(const uint8_t *seg, size_t seg_len, const uint8_t *id
 		 * below; here only the cut frame is looked at, at every byte. */
 		struct seg_report rep = { 0 };
 		struct seg_fiter it;
-		CHECK_RC(seg_fiter_open(&it, p, false, &rep));
+		REQUIRE_RC(seg_fiter_open(&it, p, false, &rep));
 		it.off = last_off;
 		CHECK(seg_fiter_next(&it) == 0);
 		seg_fiter_close(&it);
 		CHECK(rep.frames_bad == 0 && rep.frames_ok == 0 && rep.torn_bytes == cut - last_off);
 		if (i % 149 == 0 || cut + stride >= seg_len) {
 			struct seg_report rr = { 0 };
-			CHECK_RC(seg_recover(dir, &rr));
+			REQUIRE_RC(seg_recover(dir, &rr));
 			size_t refused;
 			CHECK(check_table(0, &refused) == expect);
 			spit("w000-00000001.idx", idx, idx_len);
@@ -126,7 +126,7 @@ static void test_torn_tail(const uint8_t *seg, size_t seg_len, const uint8_t *id
 static void test_damage(const uint8_t *seg, size_t seg_len, const uint64_t *offs, size_t nf)
 {
 	uint8_t *b = malloc(seg_len);
-	CHECK(b);
+	REQUIRE(b);
 	for (int pass = 0; pass < 2; pass++) {
 		memcpy(b, seg, seg_len);
 		uint64_t bad = offs[nf / 2 + (size_t)pass];
@@ -134,23 +134,23 @@ static void test_damage(const uint8_t *seg, size_t seg_len, const uint64_t *offs
 		b[bad + (pass ? 9 : SEG_FRAME_HDR_SIZE + 20)] ^= 0x5a;
 		spit("w000-00000001.seg", b, seg_len);
 		struct seg_report rep = { 0 };
-		CHECK_RC(seg_fsck(dir, false, &rep));
+		REQUIRE_RC(seg_fsck(dir, false, &rep));
 		CHECK(rep.frames_bad == 1 && rep.frames_ok == nf - 1 && rep.torn_bytes == 0);
 		char want[64];
 		snprintf(want, sizeof(want), "offset %llu:", (unsigned long long)bad);
 		CHECK(strstr(rep.first_damage, "w000-00000001.seg") && strstr(rep.first_damage, want));
 		size_t refused;
 		size_t listed = check_table(bad, &refused);
-		CHECK(listed == N && refused >= 1);
+		REQUIRE(listed == N && refused >= 1);
 		fprintf(stderr, "  damage at %llu (%s): %s; %zu of %zu refused, rest intact\n",
 			(unsigned long long)bad, pass ? "header" : "payload", rep.first_damage,
 			refused, listed);
 		/* A rebuild from the damaged segment keeps every other exchange. */
 		struct seg_report rr = { 0 };
-		CHECK_RC(seg_fsck(dir, true, &rr));
+		REQUIRE_RC(seg_fsck(dir, true, &rr));
 		CHECK(rr.indexes_rebuilt == 1);
 		size_t after = check_table(bad, &refused);
-		CHECK(after <= N && (after < N || refused >= 1)); /* lost or refused, never garbage */
+		REQUIRE(after <= N && (after < N || refused >= 1)); /* lost or refused, never garbage */
 	}
 	spit("w000-00000001.seg", seg, seg_len);
 	free(b);
@@ -159,7 +159,7 @@ static void test_damage(const uint8_t *seg, size_t seg_len, const uint64_t *offs
 static void test_index_damage(const uint8_t *idx, size_t idx_len)
 {
 	uint8_t *b = malloc(idx_len);
-	CHECK(b);
+	REQUIRE(b);
 	memcpy(b, idx, idx_len);
 	b[SEG_FILE_HDR_SIZE + 5 * SEG_ENTRY_SIZE + 17] ^= 1;
 	spit("w000-00000001.idx", b, idx_len - 40); /* and a torn last entry */
@@ -182,10 +182,10 @@ int main(void)
 	struct seg_writer *w;
 	struct seg_writer_cfg c = { .session_dir = dir, .save_responses = true,
 				    .frame_bytes = SEG_FRAME_BYTES_MIN };
-	CHECK_RC(seg_writer_open(&c, now_wall_ns(), &w));
+	REQUIRE_RC(seg_writer_open(&c, now_wall_ns(), &w));
 	drive_init(&d, SEED, N, 40, 8, 9000);
 	drive_run(&d, w, N);
-	CHECK_RC(seg_writer_flush_sync(w));
+	REQUIRE_RC(seg_writer_flush_sync(w));
 	seg_writer_close(w);
 
 	size_t seg_len, idx_len, str_len;
@@ -196,7 +196,7 @@ int main(void)
 
 	/* The rebuilt index and strings equal what the writer wrote. */
 	struct seg_report rep = { 0 };
-	CHECK_RC(seg_index_rebuild(dir, 0, 0, &rep));
+	REQUIRE_RC(seg_index_rebuild(dir, 0, 0, &rep));
 	size_t l2, l3;
 	uint8_t *idx2 = slurp("w000-00000001.idx", &l2);
 	uint8_t *str2 = slurp("w000-00000001.str", &l3);
@@ -213,17 +213,17 @@ int main(void)
 	for (size_t lost = 1; lost < 120; lost += 17) {
 		spit("w000-00000001.idx", idx, idx_len - lost * SEG_ENTRY_SIZE + 50);
 		struct seg_report rr = { 0 };
-		CHECK_RC(seg_recover(dir, &rr));
+		REQUIRE_RC(seg_recover(dir, &rr));
 		uint8_t *idx3 = slurp("w000-00000001.idx", &l2);
 		CHECK(l2 == idx_len && !memcmp(idx, idx3, idx_len));
-		CHECK(rr.exchanges >= lost && rr.exchanges < N / 2); /* a tail, not everything */
+		REQUIRE(rr.exchanges >= lost && rr.exchanges < N / 2); /* a tail, not everything */
 		free(idx3);
 	}
 	fprintf(stderr, "tail recovery restores lost index entries exactly\n");
 
 	uint64_t offs[4096];
 	size_t nf = frame_offsets(offs, 4096);
-	CHECK(nf > 20);
+	REQUIRE(nf > 20);
 	fprintf(stderr, "torn tail:\n");
 	test_torn_tail(seg, seg_len, idx, idx_len, str, str_len, offs[nf - 1]);
 	fprintf(stderr, "damaged middle frames:\n");
@@ -238,6 +238,5 @@ int main(void)
 	free(str);
 	drive_free(&d);
 	rm_rf(dir);
-	fprintf(stderr, "ok\n");
-	return 0;
+	return check_done("persist_recovery");
 }

@@ -21,7 +21,7 @@ static uint8_t *slurp_path(const char *p, size_t *len)
 	*len = (size_t)ftell(f);
 	fseek(f, 0, SEEK_SET);
 	uint8_t *b = malloc(*len + 1);
-	CHECK(b && fread(b, 1, *len, f) == *len);
+	REQUIRE(b && fread(b, 1, *len, f) == *len);
 	fclose(f);
 	return b;
 }
@@ -36,7 +36,7 @@ static void snapshot(const char *dir, uint16_t w, uint32_t nseg, uint8_t **bufs,
 			snprintf(p, sizeof(p), "%s/w%03u-%08u.%s", dir, w, s, k ? "str" : "idx");
 			size_t len;
 			uint8_t *b = slurp_path(p, &len);
-			CHECK(b);
+			REQUIRE(b);
 			size_t i = (s - 1) * 2 + (size_t)k;
 			if (!compare) {
 				bufs[i] = b;
@@ -62,18 +62,18 @@ static void long_exchange(struct seg_writer *w, struct seg_xch **x, uint64_t *id
 		struct seg_xch_begin b = { .method = "POST", .method_len = 4, .host = "up.example",
 					   .host_len = 10, .url = "https://up.example/upload",
 					   .url_len = 25, .start_ns = 5 };
-		CHECK_RC(seg_xch_begin(w, &b, x, id));
+		REQUIRE_RC(seg_xch_begin(w, &b, x, id));
 		return;
 	}
 	for (int i = 0; i < 3; i++) {
 		gen_body(7, LONG_K, 0, (uint64_t)(phase - 1) * 60000 + (uint64_t)i * 20000, buf, sizeof(buf));
-		CHECK_RC(seg_xch_body(w, *x, SEG_DIR_REQ, buf, sizeof(buf)));
+		REQUIRE_RC(seg_xch_body(w, *x, SEG_DIR_REQ, buf, sizeof(buf)));
 	}
 	if (phase == 3) {
 		struct seg_xch_end e = { .status = 201, .t = { .total_ns = 99 } };
-		CHECK_RC(seg_xch_resp_head(w, *x, 201, "Created", 7, "HTTP/1.1 201 Created\r\n\r\n", 24,
+		REQUIRE_RC(seg_xch_resp_head(w, *x, 201, "Created", 7, "HTTP/1.1 201 Created\r\n\r\n", 24,
 					   SEG_T_NONE));
-		CHECK_RC(seg_xch_end(w, *x, &e));
+		REQUIRE_RC(seg_xch_end(w, *x, &e));
 	}
 }
 
@@ -87,7 +87,7 @@ static void test_size_rotation(void)
 		struct seg_writer_cfg c = { .session_dir = dir, .worker = (uint16_t)(i * 5),
 					    .save_responses = true, .frame_bytes = SEG_FRAME_BYTES_MIN,
 					    .rotate_bytes = 64 * 1024 };
-		CHECK_RC(seg_writer_open(&c, now_wall_ns(), &w[i]));
+		REQUIRE_RC(seg_writer_open(&c, now_wall_ns(), &w[i]));
 		drive_init(&d[i], 100 + (uint64_t)i, 400, 30, 12, 9000);
 	}
 	struct seg_xch *lx;
@@ -103,23 +103,23 @@ static void test_size_rotation(void)
 	}
 	struct seg_writer_stats st[2];
 	for (int i = 0; i < 2; i++) {
-		CHECK_RC(seg_writer_flush_sync(w[i]));
+		REQUIRE_RC(seg_writer_flush_sync(w[i]));
 		seg_writer_get_stats(w[i], &st[i]);
 		seg_writer_close(w[i]);
-		CHECK(st[i].segments >= 5);
+		REQUIRE(st[i].segments >= 5);
 		for (uint64_t k = 0; k < 400; k++)
 			verify_exchange(dir, d[i].ids[k], d[i].seed, k, 30, SEG_BODY_MAX_DEFAULT, true);
 	}
-	CHECK(d[1].ids[0] == (5ull << SEG_ID_WORKER_SHIFT | 1));
+	REQUIRE(d[1].ids[0] == (5ull << SEG_ID_WORKER_SHIFT | 1));
 	struct seg_entry e;
-	CHECK_RC(seg_find(dir, lid, &e));
-	CHECK(e.span >= 2);
+	REQUIRE_RC(seg_find(dir, lid, &e));
+	REQUIRE(e.span >= 2);
 	struct seg_exchange x;
 	struct seg_open_opts o = { .body_max = { 1 << 20, 1 << 20 } };
-	CHECK_RC(seg_open_entry(dir, &e, &o, &x));
+	REQUIRE_RC(seg_open_entry(dir, &e, &o, &x));
 	CHECK(x.body_len[0] == 180000 && x.status == 201 && !strcmp(x.reason, "Created"));
 	uint8_t *exp = malloc(180000);
-	CHECK(exp);
+	REQUIRE(exp);
 	gen_body(7, LONG_K, 0, 0, exp, 180000);
 	CHECK(!memcmp(exp, x.body[0], 180000));
 	free(exp);
@@ -131,20 +131,20 @@ static void test_size_rotation(void)
 	uint32_t nseg = (uint32_t)st[0].segments;
 	uint8_t **bufs = calloc(2 * nseg, sizeof(*bufs));
 	size_t *lens = calloc(2 * nseg, sizeof(*lens));
-	CHECK(bufs && lens);
+	REQUIRE(bufs && lens);
 	snapshot(dir, 0, nseg, bufs, lens, false);
 	struct seg_report rep = { 0 };
-	CHECK_RC(seg_index_rebuild(dir, 0, 0, &rep));
+	REQUIRE_RC(seg_index_rebuild(dir, 0, 0, &rep));
 	CHECK(rep.indexes_rebuilt == nseg && rep.incomplete == 0);
 	snapshot(dir, 0, nseg, bufs, lens, true);
-	CHECK_RC(seg_recover(dir, &rep));
+	REQUIRE_RC(seg_recover(dir, &rep));
 	snapshot(dir, 0, nseg, bufs, lens, true);
 	for (size_t i = 0; i < 2 * nseg; i++)
 		free(bufs[i]);
 	free(bufs);
 	free(lens);
 	struct seg_table t;
-	CHECK_RC(seg_table_load(dir, &t, NULL));
+	REQUIRE_RC(seg_table_load(dir, &t, NULL));
 	CHECK(t.n == 801);
 	seg_table_free(&t);
 	for (int i = 0; i < 2; i++)
@@ -159,18 +159,18 @@ static void test_age_rotation(void)
 	struct seg_writer *w;
 	uint64_t t0 = 2000000000000000000ull, sec = 1000000000ull;
 	struct seg_writer_cfg c = { .session_dir = dir, .rotate_ns = 10 * sec };
-	CHECK_RC(seg_writer_open(&c, t0, &w));
+	REQUIRE_RC(seg_writer_open(&c, t0, &w));
 	struct seg_xch *x;
 	uint64_t id;
 	struct seg_xch_begin b = { .method = "GET", .method_len = 3, .host = "a", .host_len = 1,
 				   .url = "http://a/", .url_len = 9 };
 	struct seg_xch_end e = { .status = 200 };
-	CHECK_RC(seg_writer_tick(w, t0 + 11 * sec)); /* empty segment: no rotation */
+	REQUIRE_RC(seg_writer_tick(w, t0 + 11 * sec)); /* empty segment: no rotation */
 	for (int i = 0; i < 3; i++) {
-		CHECK_RC(seg_xch_begin(w, &b, &x, &id));
-		CHECK_RC(seg_xch_end(w, x, &e));
-		CHECK_RC(seg_writer_tick(w, t0 + (uint64_t)(12 + 20 * i) * sec)); /* flush */
-		CHECK_RC(seg_writer_tick(w, t0 + (uint64_t)(13 + 20 * i) * sec)); /* rotate */
+		REQUIRE_RC(seg_xch_begin(w, &b, &x, &id));
+		REQUIRE_RC(seg_xch_end(w, x, &e));
+		REQUIRE_RC(seg_writer_tick(w, t0 + (uint64_t)(12 + 20 * i) * sec)); /* flush */
+		REQUIRE_RC(seg_writer_tick(w, t0 + (uint64_t)(13 + 20 * i) * sec)); /* rotate */
 		writer_pump(w, false);
 	}
 	struct seg_writer_stats st;
@@ -178,7 +178,7 @@ static void test_age_rotation(void)
 	seg_writer_close(w);
 	CHECK(st.segments == 4); /* one per exchange, plus the empty current one */
 	struct seg_entry en;
-	CHECK_RC(seg_find(dir, 3, &en));
+	REQUIRE_RC(seg_find(dir, 3, &en));
 	CHECK(en.segno == 3);
 	rm_rf(dir);
 }
@@ -194,20 +194,20 @@ static void fill_session(const char *data, const char *name, enum ses_state s, c
 {
 	struct ses_settings set = { .save_responses = true };
 	struct ses_meta m;
-	CHECK_RC(ses_create(data, name, &set, now_wall_ns(), &m));
+	REQUIRE_RC(ses_create(data, name, &set, now_wall_ns(), &m));
 	char dir[256];
-	CHECK_RC(ses_dir(dir, sizeof(dir), data, m.id));
+	REQUIRE_RC(ses_dir(dir, sizeof(dir), data, m.id));
 	struct seg_writer *w;
 	struct seg_writer_cfg c = { .session_dir = dir, .save_responses = true,
 				    .rotate_bytes = 16 * 1024, .frame_bytes = SEG_FRAME_BYTES_MIN };
-	CHECK_RC(seg_writer_open(&c, now_wall_ns(), &w));
+	REQUIRE_RC(seg_writer_open(&c, now_wall_ns(), &w));
 	struct drive d;
 	drive_init(&d, 5, 100, 0, 4, 4000);
 	drive_run(&d, w, 100);
-	CHECK_RC(seg_writer_flush_sync(w));
+	REQUIRE_RC(seg_writer_flush_sync(w));
 	seg_writer_close(w);
 	drive_free(&d);
-	CHECK_RC(ses_set_state(data, m.id, s, now_wall_ns()));
+	REQUIRE_RC(ses_set_state(data, m.id, s, now_wall_ns()));
 	strcpy(id_out, m.id);
 	struct timespec ts = { 0, 3000000 }; /* distinct ids by millisecond */
 	nanosleep(&ts, NULL);
@@ -223,8 +223,8 @@ static void test_retention(void)
 	struct ses_stats st[3];
 	uint64_t seg_total = 0;
 	for (int i = 0; i < 3; i++) {
-		CHECK_RC(ses_stats(data, ids[i], &st[i]));
-		CHECK(st[i].segments >= 3 && st[i].exchanges == 100);
+		REQUIRE_RC(ses_stats(data, ids[i], &st[i]));
+		REQUIRE(st[i].segments >= 3 && st[i].exchanges == 100);
 		seg_total += st[i].bytes;
 		/* Retention weighs segment files only: not the two metadata copies. */
 		const char *meta[2] = { SES_META_FILE, SES_META_PREV_FILE };
@@ -241,9 +241,9 @@ static void test_retention(void)
 	CHECK(seg_retention(data, seg_total, log_line, &lines) == 0 && lines == 0);
 	/* Just under: the first segment of the oldest stopped session goes. */
 	int64_t freed = seg_retention(data, seg_total - 1000, log_line, &lines);
-	CHECK(freed > 0 && lines == 1);
+	REQUIRE(freed > 0 && lines == 1);
 	struct ses_stats a;
-	CHECK_RC(ses_stats(data, ids[0], &a));
+	REQUIRE_RC(ses_stats(data, ids[0], &a));
 	CHECK(a.segments == st[0].segments - 1);
 	char p[256];
 	snprintf(p, sizeof(p), "%s/%s/w000-00000001.seg", data, ids[0]);
@@ -251,11 +251,11 @@ static void test_retention(void)
 	/* Limit 0: every stopped/interrupted segment goes, the live one stays. */
 	lines = 0;
 	freed = seg_retention(data, 0, log_line, &lines);
-	CHECK(freed > 0);
+	REQUIRE(freed > 0);
 	CHECK((uint32_t)lines == a.segments + st[1].segments + 1);
 	struct ses_stats b, c;
-	CHECK_RC(ses_stats(data, ids[1], &b));
-	CHECK_RC(ses_stats(data, ids[2], &c));
+	REQUIRE_RC(ses_stats(data, ids[1], &b));
+	REQUIRE_RC(ses_stats(data, ids[2], &c));
 	CHECK(b.segments == 0 && c.segments == st[2].segments && c.exchanges == 100);
 	rm_rf(data);
 }
@@ -268,6 +268,5 @@ int main(void)
 	test_age_rotation();
 	fprintf(stderr, "retention:\n");
 	test_retention();
-	fprintf(stderr, "ok\n");
-	return 0;
+	return check_done("persist_rotation");
 }

@@ -12,11 +12,11 @@ static void write_session(const char *dir, uint64_t seed, uint64_t n, struct seg
 {
 	struct seg_writer *w;
 	cfg->session_dir = dir;
-	CHECK_RC(seg_writer_open(cfg, now_wall_ns(), &w));
+	REQUIRE_RC(seg_writer_open(cfg, now_wall_ns(), &w));
 	drive_init(d, seed, n, 50, max_open, 70000);
 	d->short_writes = short_writes;
 	drive_run(d, w, n);
-	CHECK_RC(seg_writer_flush_sync(w));
+	REQUIRE_RC(seg_writer_flush_sync(w));
 	struct seg_writer_stats st;
 	seg_writer_get_stats(w, &st);
 	CHECK(st.exchanges == n && st.refused == 0);
@@ -35,7 +35,7 @@ static void verify_all(const char *dir, struct drive *d, uint64_t n, uint64_t bo
 	}
 	struct seg_table t;
 	struct seg_report rep = { 0 };
-	CHECK_RC(seg_table_load(dir, &t, &rep));
+	REQUIRE_RC(seg_table_load(dir, &t, &rep));
 	CHECK(t.n == n && rep.entries_bad == 0 && rep.strings_bad == 0);
 	for (size_t i = 0; i < t.n; i++) {
 		const struct seg_qrow *r = &t.rows[i];
@@ -77,26 +77,26 @@ int main(void)
 	/* A reopened writer continues after the last id, in a new segment. */
 	struct seg_writer *w;
 	c2.session_dir = dir;
-	CHECK_RC(seg_writer_open(&c2, now_wall_ns(), &w));
+	REQUIRE_RC(seg_writer_open(&c2, now_wall_ns(), &w));
 	struct seg_xch *x;
 	uint64_t id;
 	struct seg_xch_begin b = { .method = "GET", .method_len = 3, .host = "h", .host_len = 1,
 				   .url = "http://h/", .url_len = 9 };
-	CHECK_RC(seg_xch_begin(w, &b, &x, &id));
+	REQUIRE_RC(seg_xch_begin(w, &b, &x, &id));
 	CHECK(id == 601);
 	struct seg_xch_end e = { .status = 204 };
-	CHECK_RC(seg_xch_end(w, x, &e));
-	CHECK_RC(seg_writer_flush_sync(w));
+	REQUIRE_RC(seg_xch_end(w, x, &e));
+	REQUIRE_RC(seg_writer_flush_sync(w));
 	struct seg_writer_stats st;
 	seg_writer_get_stats(w, &st);
 	seg_writer_close(w);
 	struct seg_exchange ex;
-	CHECK_RC(seg_open_id(dir, 601, NULL, &ex));
+	REQUIRE_RC(seg_open_id(dir, 601, NULL, &ex));
 	CHECK(ex.status == 204 && !strcmp(ex.url, "http://h/") && ex.complete);
 	seg_exchange_free(&ex);
 	struct seg_entry en;
-	CHECK_RC(seg_find(dir, 601, &en));
-	CHECK(en.segno >= 2);
+	REQUIRE_RC(seg_find(dir, 601, &en));
+	REQUIRE(en.segno >= 2);
 	CHECK(seg_find(dir, 602, &en) == -ENOENT);
 	rm_rf(dir);
 
@@ -106,22 +106,22 @@ int main(void)
 	fprintf(stderr, "long-lived exchange found by id:\n");
 	make_tmpdir(dir, sizeof(dir), "rt5");
 	struct seg_writer_cfg c5 = { .session_dir = dir };
-	CHECK_RC(seg_writer_open(&c5, now_wall_ns(), &w));
+	REQUIRE_RC(seg_writer_open(&c5, now_wall_ns(), &w));
 	struct seg_xch *lx;
 	uint64_t lid;
-	CHECK_RC(seg_xch_begin(w, &b, &lx, &lid));
+	REQUIRE_RC(seg_xch_begin(w, &b, &lx, &lid));
 	for (int i = 0; i < 3000; i++) {
-		CHECK_RC(seg_xch_begin(w, &b, &x, &id));
-		CHECK_RC(seg_xch_end(w, x, &e));
+		REQUIRE_RC(seg_xch_begin(w, &b, &x, &id));
+		REQUIRE_RC(seg_xch_end(w, x, &e));
 		writer_pump(w, false);
 	}
 	struct seg_xch_end le = { .status = 299 };
-	CHECK_RC(seg_xch_end(w, lx, &le));
-	CHECK_RC(seg_writer_flush_sync(w));
+	REQUIRE_RC(seg_xch_end(w, lx, &le));
+	REQUIRE_RC(seg_writer_flush_sync(w));
 	seg_writer_close(w);
-	CHECK_RC(seg_find(dir, lid, &en));
+	REQUIRE_RC(seg_find(dir, lid, &en));
 	CHECK(en.status == 299 && en.id == 1);
-	CHECK_RC(seg_find(dir, 1500, &en));
+	REQUIRE_RC(seg_find(dir, 1500, &en));
 	CHECK(en.id == 1500 && en.status == 204);
 	rm_rf(dir);
 
@@ -137,27 +137,27 @@ int main(void)
 	make_tmpdir(dir, sizeof(dir), "rt4");
 	struct seg_writer_cfg c4 = { .session_dir = dir, .flush_ns = 250000000ull };
 	uint64_t t0 = 1000000000000ull;
-	CHECK_RC(seg_writer_open(&c4, t0, &w));
-	CHECK_RC(seg_writer_tick(w, t0));
-	CHECK_RC(seg_xch_begin(w, &b, &x, &id));
-	CHECK_RC(seg_xch_end(w, x, &e));
+	REQUIRE_RC(seg_writer_open(&c4, t0, &w));
+	REQUIRE_RC(seg_writer_tick(w, t0));
+	REQUIRE_RC(seg_xch_begin(w, &b, &x, &id));
+	REQUIRE_RC(seg_xch_end(w, x, &e));
 	CHECK(seg_writer_next_io(w) == NULL); /* not flushed yet */
-	CHECK_RC(seg_writer_tick(w, t0 + 100000000ull));
+	REQUIRE_RC(seg_writer_tick(w, t0 + 100000000ull));
 	CHECK(seg_writer_next_io(w) == NULL);
-	CHECK_RC(seg_writer_tick(w, t0 + 250000000ull));
+	REQUIRE_RC(seg_writer_tick(w, t0 + 250000000ull));
 	const struct seg_io *io = seg_writer_next_io(w);
-	CHECK(io != NULL && !io->fsync && io->off == SEG_FILE_HDR_SIZE);
+	REQUIRE(io != NULL && !io->fsync && io->off == SEG_FILE_HDR_SIZE);
 	CHECK(seg_writer_next_io(w) == NULL); /* one at a time */
 	seg_writer_io_done(w, (int)pwrite(io->fd, io->buf, io->len, (off_t)io->off));
 	writer_pump(w, false);
 	CHECK(!seg_writer_busy(w));
-	CHECK_RC(seg_open_id(dir, 1, NULL, &ex));
+	REQUIRE_RC(seg_open_id(dir, 1, NULL, &ex));
 	seg_exchange_free(&ex);
 	/* A failed write fails the writer for good and is reported. */
-	CHECK_RC(seg_xch_begin(w, &b, &x, &id));
-	CHECK_RC(seg_writer_seal(w));
+	REQUIRE_RC(seg_xch_begin(w, &b, &x, &id));
+	REQUIRE_RC(seg_writer_seal(w));
 	io = seg_writer_next_io(w);
-	CHECK(io != NULL);
+	REQUIRE(io != NULL);
 	seg_writer_io_done(w, -ENOSPC);
 	writer_pump(w, false);
 	CHECK(seg_xch_end(w, x, &e) == -EIO);
@@ -165,6 +165,5 @@ int main(void)
 	CHECK(seg_writer_flush_sync(w) == -ENOSPC);
 	seg_writer_close(w);
 	rm_rf(dir);
-	fprintf(stderr, "ok\n");
-	return 0;
+	return check_done("persist_roundtrip");
 }

@@ -21,42 +21,42 @@ int main(void)
 	snprintf(st.filter, sizeof(st.filter), "{\"methods\":[\"GET\"],\"url_contains\":[\"api\"]}");
 	struct ses_meta a, b, m;
 	uint64_t t0 = now_wall_ns();
-	CHECK_RC(ses_create(data, "phone run", &st, t0, &a));
+	REQUIRE_RC(ses_create(data, "phone run", &st, t0, &a));
 	CHECK(strlen(a.id) == SES_ID_LEN && a.state == SES_ACTIVE && a.start_ns == t0);
 	CHECK(ses_create(data, "phone run", &st, t0, &b) == -EEXIST);
 	CHECK(ses_create(data, "bad/name", &st, t0, &b) == -EINVAL);
 	CHECK(ses_create(data, "", &st, t0, &b) == -EINVAL);
 	CHECK(ses_create(data, "new\nline", &st, t0, &b) == -EINVAL);
-	CHECK_RC(ses_create(data, "second", &st, t0 + 5000000, &b));
-	CHECK(strcmp(a.id, b.id) < 0); /* later creation sorts later */
+	REQUIRE_RC(ses_create(data, "second", &st, t0 + 5000000, &b));
+	REQUIRE(strcmp(a.id, b.id) < 0); /* later creation sorts later */
 
-	CHECK_RC(ses_load(data, a.id, &m));
+	REQUIRE_RC(ses_load(data, a.id, &m));
 	CHECK(!strcmp(m.name, "phone run") && !strcmp(m.settings.filter, st.filter));
-	CHECK(m.settings.save_responses && m.settings.capture_cookies && m.settings.max_body == 1 << 20);
-	CHECK_RC(ses_find(data, "second", &m));
+	REQUIRE(m.settings.save_responses && m.settings.capture_cookies && m.settings.max_body == 1 << 20);
+	REQUIRE_RC(ses_find(data, "second", &m));
 	CHECK(!strcmp(m.id, b.id));
-	CHECK_RC(ses_find(data, a.id, &m));
+	REQUIRE_RC(ses_find(data, a.id, &m));
 	CHECK(ses_find(data, "nope", &m) == -ENOENT);
 
 	/* States and rename. */
-	CHECK_RC(ses_set_state(data, a.id, SES_PAUSED, t0 + 1));
-	CHECK_RC(ses_set_state(data, a.id, SES_STOPPED, t0 + 99));
-	CHECK_RC(ses_load(data, a.id, &m));
+	REQUIRE_RC(ses_set_state(data, a.id, SES_PAUSED, t0 + 1));
+	REQUIRE_RC(ses_set_state(data, a.id, SES_STOPPED, t0 + 99));
+	REQUIRE_RC(ses_load(data, a.id, &m));
 	CHECK(m.state == SES_STOPPED && m.stop_ns == t0 + 99);
 	CHECK(ses_rename(data, a.id, "second") == -EEXIST);
-	CHECK_RC(ses_rename(data, a.id, "renamed"));
-	CHECK_RC(ses_rename(data, a.id, "renamed")); /* its own name is fine */
-	CHECK_RC(ses_find(data, "renamed", &m));
+	REQUIRE_RC(ses_rename(data, a.id, "renamed"));
+	REQUIRE_RC(ses_rename(data, a.id, "renamed")); /* its own name is fine */
+	REQUIRE_RC(ses_find(data, "renamed", &m));
 	CHECK(!strcmp(m.id, a.id) && m.state == SES_STOPPED);
 
 	/* A leftover temp file (crash before rename) changes nothing. */
 	snprintf(p, sizeof(p), "%s/%s/%s.tmp", data, a.id, SES_META_FILE);
 	FILE *f = fopen(p, "w");
-	CHECK(f && fputs("garbage", f) >= 0);
+	REQUIRE(f && fputs("garbage", f) >= 0);
 	fclose(f);
-	CHECK_RC(ses_load(data, a.id, &m));
+	REQUIRE_RC(ses_load(data, a.id, &m));
 	CHECK(!strcmp(m.name, "renamed"));
-	CHECK_RC(ses_rename(data, a.id, "again")); /* and is replaced by the next save */
+	REQUIRE_RC(ses_rename(data, a.id, "again")); /* and is replaced by the next save */
 	CHECK(access(p, F_OK) != 0);
 
 	/* Each save keeps the copy it replaces: 50 NUL bytes in session.meta
@@ -80,7 +80,7 @@ int main(void)
 	/* A damaged metadata file is refused, not half-read. */
 	snprintf(p, sizeof(p), "%s/%s/%s", data, b.id, SES_META_FILE);
 	f = fopen(p, "r+");
-	CHECK(f && fseek(f, 30, SEEK_SET) == 0 && fputc('X', f) != EOF);
+	REQUIRE(f && fseek(f, 30, SEEK_SET) == 0 && fputc('X', f) != EOF);
 	fclose(f);
 	CHECK(ses_load(data, b.id, &m) == -EBADMSG); /* and it has no previous copy */
 	size_t n;
@@ -104,37 +104,36 @@ int main(void)
 	for (int i = 0; i < 50; i++) {
 		char name[32];
 		snprintf(name, sizeof(name), "s%02d", i);
-		CHECK_RC(ses_create(data, name, &st, t0 + 1000000000ull + (uint64_t)i / 10 * 1000000ull, &m));
+		REQUIRE_RC(ses_create(data, name, &st, t0 + 1000000000ull + (uint64_t)i / 10 * 1000000ull, &m));
 	}
-	CHECK_RC(ses_list(data, v, SES_LIST_MAX, &n));
+	REQUIRE_RC(ses_list(data, v, SES_LIST_MAX, &n));
 	CHECK(n == 51);
 	for (size_t i = 1; i < n; i++)
-		CHECK(strcmp(v[i - 1].id, v[i].id) < 0);
+		REQUIRE(strcmp(v[i - 1].id, v[i].id) < 0);
 
 	/* Restart: active/paused become interrupted. */
-	CHECK_RC(ses_set_state(data, v[3].id, SES_PAUSED, t0));
+	REQUIRE_RC(ses_set_state(data, v[3].id, SES_PAUSED, t0));
 	int changed = ses_mark_interrupted(data);
 	CHECK(changed == 50);
-	CHECK_RC(ses_load(data, v[3].id, &m));
+	REQUIRE_RC(ses_load(data, v[3].id, &m));
 	CHECK(m.state == SES_INTERRUPTED);
-	CHECK_RC(ses_load(data, a.id, &m));
+	REQUIRE_RC(ses_load(data, a.id, &m));
 	CHECK(m.state == SES_STOPPED);
 
 	/* Delete: gone at once; a half-finished delete is finished by list. */
-	CHECK_RC(ses_delete(data, a.id));
+	REQUIRE_RC(ses_delete(data, a.id));
 	CHECK(ses_load(data, a.id, &m) == -ENOENT);
 	snprintf(p, sizeof(p), "%s/.deleted-%s", data, v[5].id);
 	char from[256];
 	snprintf(from, sizeof(from), "%s/%s", data, v[5].id);
 	CHECK(rename(from, p) == 0);
-	CHECK_RC(ses_list(data, v, SES_LIST_MAX, &n));
+	REQUIRE_RC(ses_list(data, v, SES_LIST_MAX, &n));
 	CHECK(n == 49 && access(p, F_OK) != 0);
 
 	struct ses_stats ss;
-	CHECK_RC(ses_stats(data, v[0].id, &ss));
-	CHECK(ss.exchanges == 0 && ss.segments == 0 && ss.bytes > 0);
+	REQUIRE_RC(ses_stats(data, v[0].id, &ss));
+	REQUIRE(ss.exchanges == 0 && ss.segments == 0 && ss.bytes > 0);
 	data[strlen(data) - 5] = '\0';
 	rm_rf(data);
-	fprintf(stderr, "ok\n");
-	return 0;
+	return check_done("persist_session");
 }

@@ -228,5 +228,5 @@ int main(void)
 	test_rmdir(dir);
 	key_only();
 	racing_starts();
-	return test_result("ca");
+	return check_done("ca");
 }

@@ -202,5 +202,5 @@ int main(void)
 	lru_churn();
 	worker_over_shared();
 	threads();
-	return test_result("cache");
+	return check_done("cache");
 }

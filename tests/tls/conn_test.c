@@ -252,5 +252,5 @@ int main(void)
 	eof_midway(&f);
 	garbage_in(&f);
 	test_fixture_fini(&f);
-	return test_result("conn");
+	return check_done("conn");
 }

@@ -148,5 +148,5 @@ int main(void)
 	}
 	close(lfd);
 	test_fixture_fini(&f);
-	return test_result("interop");
+	return check_done("interop");
 }

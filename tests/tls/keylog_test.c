@@ -86,5 +86,5 @@ int main(void)
 	tls_keylog_close(kl);
 	CHECK_EQ(tls_keylog_open("/nonexistent-dir/keys.log", &kl), -ENOENT);
 	test_rmdir(dir);
-	return test_result("keylog");
+	return check_done("keylog");
 }

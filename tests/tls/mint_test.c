@@ -152,5 +152,5 @@ int main(void)
 		CHECK(buf == NULL);
 	}
 	test_fixture_fini(&f);
-	return test_result("mint");
+	return check_done("mint");
 }

@@ -60,5 +60,5 @@ int main(void)
 	CHECK(tls_name_is_ip("::1"));
 	CHECK(!tls_name_is_ip("example.com"));
 	CHECK(!tls_name_is_ip("10.0.0"));
-	return test_result("name");
+	return check_done("name");
 }

@@ -220,5 +220,5 @@ int main(void)
 
 	test_fixture_fini(&f);
 	munmap(guard_base, 2 * page);
-	return test_result("sniff");
+	return check_done("sniff");
 }

@@ -1,7 +1,7 @@
 /*
- * tls-test.h - helpers shared by the tls/ unit tests (header-only): CHECK
- * macros, a scratch data directory, a CA + minter + server fixture and a
- * pump that moves ciphertext between two in-memory connections.
+ * tls-test.h - helpers shared by the tls/ unit tests (header-only): the
+ * checks of tests/check.h, a scratch data directory, a CA + minter + server
+ * fixture and a pump that moves ciphertext between two in-memory connections.
  */
 #ifndef RINGCAP_TLS_TEST_H
 #define RINGCAP_TLS_TEST_H
@@ -19,56 +19,7 @@
 
 #include "tls/tls-int.h"
 
-static int test_failures;
-
-#define CHECK(cond)                                                              \
-	do {                                                                     \
-		if (!(cond)) {                                                   \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__,   \
-				__LINE__, #cond);                                \
-			test_failures++;                                         \
-		}                                                                \
-	} while (0)
-
-#define CHECK_EQ(a, b)                                                           \
-	do {                                                                     \
-		long long va_ = (long long)(a), vb_ = (long long)(b);            \
-		if (va_ != vb_) {                                                \
-			fprintf(stderr, "%s:%d: CHECK_EQ failed: %s = %lld, %s = %lld\n", \
-				__FILE__, __LINE__, #a, va_, #b, vb_);           \
-			test_failures++;                                         \
-		}                                                                \
-	} while (0)
-
-#define CHECK_STR(a, b)                                                          \
-	do {                                                                     \
-		const char *sa_ = (a), *sb_ = (b);                               \
-		if (strcmp(sa_, sb_) != 0) {                                     \
-			fprintf(stderr, "%s:%d: CHECK_STR failed: '%s' != '%s'\n", \
-				__FILE__, __LINE__, sa_, sb_);                   \
-			test_failures++;                                         \
-		}                                                                \
-	} while (0)
-
-#define CHECK_PREFIX(s, prefix)                                                  \
-	do {                                                                     \
-		const char *sp_ = (s);                                           \
-		if (strncmp(sp_, prefix, strlen(prefix)) != 0) {                 \
-			fprintf(stderr, "%s:%d: '%s' does not start with '%s'\n", \
-				__FILE__, __LINE__, sp_, prefix);                \
-			test_failures++;                                         \
-		}                                                                \
-	} while (0)
-
-static inline int test_result(const char *name)
-{
-	if (test_failures != 0) {
-		fprintf(stderr, "%s: %d check(s) failed\n", name, test_failures);
-		return 1;
-	}
-	printf("%s: ok\n", name);
-	return 0;
-}
+#include "tests/check.h"
 
 /* mkdtemp under $TMPDIR (or /tmp); caller removes with test_rmdir. */
 static inline void test_tmpdir(char *buf, size_t len)

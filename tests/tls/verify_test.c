@@ -221,5 +221,5 @@ int main(void)
 	keycert_free(&selfsigned);
 	keycert_free(&ip);
 	test_rmdir(dir);
-	return test_result("verify");
+	return check_done("verify");
 }

@@ -19,10 +19,7 @@
 #include "persist/seg.h"
 #include "persist/ses.h"
 #include "tools/capture/sink.h"
-
-static int failures;
-#define CHECK(c) do { if (!(c)) { fprintf(stdout, "%s:%d: CHECK failed: %s\n", \
-					  __FILE__, __LINE__, #c); failures++; } } while (0)
+#include "tests/check.h"
 
 #define GOOD 40u           /* exchanges written before the fault */
 #define BODY_MAX (1u << 20)
@@ -239,10 +236,5 @@ int main(void)
 {
 	run_fault(FAULT_WRITE, 0);
 	run_fault(FAULT_FSYNC, 1);
-	if (failures) {
-		printf("capture_fault_test: %d checks failed\n", failures);
-		return 1;
-	}
-	printf("capture_fault_test: ok (write EIO and fsync EIO)\n");
-	return 0;
+	return check_done("capture_fault_test (write EIO and fsync EIO)");
 }

@@ -116,7 +116,7 @@ static int collect(void *ctx, const struct seg_entry *en)
 {
 	struct urls *u = ctx;
 	(void)en;
-	CHECK(u->n < 64);
+	REQUIRE(u->n < 64);
 	u->flags[u->n] = en->flags;
 	u->id[u->n] = en->id;
 	u->n++;
@@ -127,10 +127,10 @@ static void listing(const char *dir, struct urls *u)
 {
 	memset(u, 0, sizeof(*u));
 	struct seg_report rep = { 0 };
-	CHECK_RC(seg_index_scan(dir, collect, u, &rep));
+	REQUIRE_RC(seg_index_scan(dir, collect, u, &rep));
 	for (unsigned i = 0; i < u->n; i++) {
 		struct seg_exchange x;
-		CHECK_RC(seg_open_id(dir, u->id[i], &(struct seg_open_opts){
+		REQUIRE_RC(seg_open_id(dir, u->id[i], &(struct seg_open_opts){
 			.body_max = { 1 << 20, 1 << 20 } }, &x));
 		snprintf(u->url[i], sizeof(u->url[i]), "%s", x.url);
 		seg_exchange_free(&x);
@@ -150,7 +150,7 @@ static void open_url(const char *dir, const struct urls *u, const char *url,
 {
 	for (unsigned i = 0; i < u->n; i++)
 		if (strcmp(u->url[i], url) == 0) {
-			CHECK_RC(seg_open_id(dir, u->id[i], &(struct seg_open_opts){
+			REQUIRE_RC(seg_open_id(dir, u->id[i], &(struct seg_open_opts){
 				.body_max = { 1 << 20, 1 << 20 } }, x));
 			return;
 		}
@@ -164,9 +164,9 @@ static struct flt_db *compile(const char *flag, const char *value)
 	struct flt_spec spec;
 	char err[256];
 	flt_spec_init(&spec);
-	CHECK_RC(flt_spec_add_flag(&spec, flag, value, err, sizeof(err)));
+	REQUIRE_RC(flt_spec_add_flag(&spec, flag, value, err, sizeof(err)));
 	struct flt_db *db;
-	CHECK_RC(flt_compile(&spec, &db, err, sizeof(err)));
+	REQUIRE_RC(flt_compile(&spec, &db, err, sizeof(err)));
 	flt_spec_free(&spec);
 	return db;
 }
@@ -187,19 +187,19 @@ static void set(struct rc_capture *c, const char *dir, bool paused, bool save, b
 int main(void)
 {
 	char data[] = "/tmp/rc-capture-test-XXXXXX";
-	CHECK(mkdtemp(data) != NULL);
+	REQUIRE(mkdtemp(data) != NULL);
 	struct ses_meta sa, sb;
 	struct ses_settings st = { .save_responses = true };
-	CHECK_RC(ses_create(data, "a", &st, 1, &sa));
-	CHECK_RC(ses_create(data, "b", &st, 2, &sb));
+	REQUIRE_RC(ses_create(data, "a", &st, 1, &sa));
+	REQUIRE_RC(ses_create(data, "b", &st, 2, &sb));
 	char da[4200], db[4200];
 	ses_dir(da, sizeof(da), data, sa.id);
 	ses_dir(db, sizeof(db), data, sb.id);
 
 	struct rc_capture *c;
-	CHECK_RC(rc_capture_create(2, &c));
+	REQUIRE_RC(rc_capture_create(2, &c));
 	void *w0 = ops->open(c, 0), *w1 = ops->open(c, 1);
-	CHECK(w0 && w1);
+	REQUIRE(w0 && w1);
 
 	/* no policy yet: traffic flows, nothing is captured */
 	CHECK(!ex_run(w0, "http://example.test/none"));
@@ -219,7 +219,7 @@ int main(void)
 	struct ex inflight;
 	ex_init(&inflight, "http://example.test/a5-inflight", 201);
 	void *h = ex_begin(w0, &inflight);
-	CHECK(h != NULL);
+	REQUIRE(h != NULL);
 	set(c, db, false, true, false, 1 << 20, -EINPROGRESS);
 	CHECK(ex_run(w0, "http://example.test/b1"));
 	ex_finish(w0, h, &inflight);
@@ -240,7 +240,7 @@ int main(void)
 	struct ex pend;
 	ex_init(&pend, "http://example.test/b-pending-201", 201);
 	h = ex_begin(w1, &pend);
-	CHECK(h != NULL);
+	REQUIRE(h != NULL);
 	flt_db_unref(filter);
 	filter = NULL;
 	set(c, db, false, true, false, 1 << 20, 0);   /* the db lives on in h */
@@ -311,6 +311,5 @@ int main(void)
 	CHECK(memcmp(x.body[SEG_DIR_RESP], "response-body", 13) == 0);
 	seg_exchange_free(&x);
 	rm_rf(data);
-	printf("capture policy: ok\n");
-	return 0;
+	return check_done("capture policy");
 }

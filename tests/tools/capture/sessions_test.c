@@ -15,11 +15,8 @@
 #include "persist/ses.h"
 #include "tools/capture/sink.h"
 #include "tools/capture/sessions.h"
+#include "tests/check.h"
 
-static int failures;
-
-#define CHECK(c) do { if (!(c)) { fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, #c); \
-	failures++; } } while (0)
 
 static char data[] = "/tmp/sessions_test.XXXXXX";
 
@@ -131,7 +128,5 @@ int main(void)
 	for (size_t i = 0; i < n; i++)
 		ses_delete(data, all[i].id);
 	rmdir(data);
-	if (failures)
-		fprintf(stderr, "%d failures\n", failures);
-	return failures ? 1 : 0;
+	return check_done("sessions_test");
 }

@@ -25,21 +25,12 @@
 #include <openssl/x509.h>
 
 #include "tools/cli/cmds.h"
+#include "tests/check.h"
 
 #define OUT_MAX (64 * 1024)
 #define ARGS_MAX 16
 
-static int failures;
 static char tmp[256];
-
-#define CHECK(c)                                                                 \
-	do {                                                                     \
-		if (!(c)) {                                                      \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__,   \
-				__LINE__, #c);                                   \
-			failures++;                                              \
-		}                                                                \
-	} while (0)
 
 struct run {
 	int code;              /* exit code, or -1 when the child did not exit */
@@ -518,10 +509,5 @@ int main(void)
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
 	if (chdir("/") != 0 || system(cmd) != 0)
 		fprintf(stderr, "warning: could not remove %s\n", tmp);
-	if (failures) {
-		fprintf(stderr, "ca_test: %d check(s) failed\n", failures);
-		return 1;
-	}
-	printf("ca_test: ok\n");
-	return 0;
+	return check_done("ca_test");
 }

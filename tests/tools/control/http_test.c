@@ -17,11 +17,8 @@
 
 #include "tools/control/http.h"
 #include "tools/control/token.h"
+#include "tests/check.h"
 
-static int failures;
-
-#define CHECK(c) do { if (!(c)) { fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, #c); \
-	failures++; } } while (0)
 
 struct trickle {
 	int fd;
@@ -121,10 +118,8 @@ static void test_refusals(void)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct rc_http_req rq;
 		int rc = read_one(bad[i].req, strlen(bad[i].req), false, &rq);
-		if (rc != bad[i].status) {
-			fprintf(stderr, "%s: %d, want %d\n", bad[i].req, rc, bad[i].status);
-			failures++;
-		}
+		CHECK_MSG(rc == bad[i].status, "%s: %d, want %d", bad[i].req, rc,
+			  bad[i].status);
 	}
 	char *big = malloc(RC_HTTP_HEAD_MAX + 64);
 	int n = snprintf(big, 64, "GET /x HTTP/1.1\r\nX: ");
@@ -213,10 +208,8 @@ static void test_token(void)
 			s4->sin_family = AF_INET;
 			inet_pton(AF_INET, addrs[i].a, &s4->sin_addr);
 		}
-		if (rc_addr_is_loopback(&ss) != addrs[i].lo) {
-			fprintf(stderr, "loopback(%s) wrong\n", addrs[i].a);
-			failures++;
-		}
+		CHECK_MSG(rc_addr_is_loopback(&ss) == addrs[i].lo, "loopback(%s) wrong",
+			  addrs[i].a);
 	}
 }
 
@@ -226,7 +219,5 @@ int main(void)
 	test_refusals();
 	test_query();
 	test_token();
-	if (failures)
-		fprintf(stderr, "%d failures\n", failures);
-	return failures ? 1 : 0;
+	return check_done("http_test");
 }

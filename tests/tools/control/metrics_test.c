@@ -15,23 +15,14 @@
 #include "engine/eng.h"
 #include "tools/capture/sink.h"
 #include "tools/control/metrics.h"
-
-#define CHECK(c)                                                                     \
-	do {                                                                         \
-		if (!(c)) {                                                          \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c); \
-			exit(1);                                                     \
-		}                                                                    \
-	} while (0)
+#include "tests/check.h"
 
 static void has_sample(const char *text, const char *sample, unsigned long long v)
 {
 	char line[256];
 	snprintf(line, sizeof(line), "\n%s %llu\n", sample, v);
-	if (strstr(text, line) == NULL) {
-		fprintf(stderr, "missing sample: %s", line + 1);
-		exit(1);
-	}
+	CHECK_MSG(strstr(text, line) != NULL, "missing sample: %.*s",
+		  (int)strlen(line) - 2, line + 1);
 }
 
 /* Every sample line's family has HELP and TYPE before it; counters end
@@ -50,15 +41,15 @@ static size_t check_structure(char *text)
 			continue;
 		}
 		if (sscanf(l, "# TYPE %127s %15s", name, t) == 2) {
-			CHECK(help && strcmp(name, family) == 0);
+			REQUIRE(help && strcmp(name, family) == 0);
 			snprintf(type, sizeof(type), "%s", t);
 			continue;
 		}
 		size_t n = strcspn(l, "{ ");
-		CHECK(n > 0 && n == strlen(family) && strncmp(l, family, n) == 0 && type[0]);
+		REQUIRE(n > 0 && n == strlen(family) && strncmp(l, family, n) == 0 && type[0]);
 		CHECK(strncmp(l, "ringcap_", 8) == 0 && strspn(l, "abcdefghijklmnopqrstuvwxyz_") == n);
 		if (strcmp(type, "counter") == 0)
-			CHECK(n > 6 && strncmp(l + n - 6, "_total", 6) == 0);
+			REQUIRE(n > 6 && strncmp(l + n - 6, "_total", 6) == 0);
 		else
 			CHECK(strcmp(type, "gauge") == 0);
 		samples++;
@@ -90,7 +81,7 @@ int main(void)
 				       .bytes = 54, .failed = true };
 	static char text[RC_METRICS_MAX];
 	long n = rc_metrics_text(&k, &cs, text, sizeof(text));
-	CHECK(n > 0 && (size_t)n == strlen(text));
+	REQUIRE(n > 0 && (size_t)n == strlen(text));
 	has_sample(text, "ringcap_connections_open", k.conns_open);
 	has_sample(text, "ringcap_connections_accepted_total", k.conns_accepted);
 	has_sample(text, "ringcap_connections_rejected_total", k.conns_rejected);
@@ -126,7 +117,7 @@ int main(void)
 
 	if (have_promtool()) {
 		FILE *p = popen("promtool check metrics", "w");
-		CHECK(p != NULL);
+		REQUIRE(p != NULL);
 		fwrite(text, 1, (size_t)n, p);
 		int st = pclose(p);
 		CHECK(st == 0);
@@ -142,7 +133,7 @@ int main(void)
 
 	static char without[RC_METRICS_MAX];
 	long m = rc_metrics_text(&k, NULL, without, sizeof(without));
-	CHECK(m > 0 && m < n && strstr(without, "capture") == NULL);
+	REQUIRE(m > 0 && m < n && strstr(without, "capture") == NULL);
 	CHECK(strncmp(without, text, (size_t)m) == 0); /* same text up to the capture part */
 	CHECK(check_structure(without) == want - 5);
 
@@ -155,6 +146,6 @@ int main(void)
 			CHECK(small[i] == 0x5a);
 	}
 	CHECK(rc_metrics_text(&k, &cs, small, (size_t)n + 1) == n);
-	printf("metrics: ok (%ld bytes)\n", n);
-	return 0;
+	printf("metrics: %ld bytes\n", n);
+	return check_done("metrics");
 }

@@ -24,11 +24,11 @@ static void xchg(struct seg_writer *w, uint64_t t, const char *req_cookie, const
 				   .flags = SEG_F_COOKIES };
 	struct seg_xch *x;
 	uint64_t id;
-	CHECK_RC(seg_xch_begin(w, &b, &x, &id));
-	CHECK_RC(seg_xch_resp_head(w, x, 200, "OK", 2, resp, strlen(resp), SEG_T_JSON));
+	REQUIRE_RC(seg_xch_begin(w, &b, &x, &id));
+	REQUIRE_RC(seg_xch_resp_head(w, x, 200, "OK", 2, resp, strlen(resp), SEG_T_JSON));
 	struct seg_xch_end e = { .status = 200 };
-	CHECK_RC(seg_xch_end(w, x, &e));
-	CHECK_RC(seg_writer_flush_sync(w));
+	REQUIRE_RC(seg_xch_end(w, x, &e));
+	REQUIRE_RC(seg_writer_flush_sync(w));
 }
 
 static char err[512];
@@ -97,7 +97,7 @@ static void cookie_cases(const char *dir)
 	CHECK(cookies(dir, "DELETE", NULL, "{\"cookies\":[]}", &b, &ct) == 200);
 	CHECK(!strcmp(b.p, "{\"deleted\":0}"));
 	CHECK(cookies(dir, "DELETE", NULL, "{\"cookies\":[{\"name\":\"theme\",\"domain\":"
-		      "\"shop.example.com\",\"path\":\"/\"}]}", &b, &ct) == 200);
+		    "\"shop.example.com\",\"path\":\"/\"}]}", &b, &ct) == 200);
 	CHECK(!strcmp(b.p, "{\"deleted\":1}"));
 	CHECK(cookies(dir, "GET", NULL, NULL, &b, &ct) == 200 && !strstr(b.p, "\"theme\""));
 	CHECK(strstr(b.p, "\"sid\""));
@@ -113,7 +113,7 @@ int main(void)
 	make_tmpdir(dir, sizeof(dir), "vapi");
 	struct seg_writer *w;
 	struct seg_writer_cfg cfg = { .session_dir = dir, .save_responses = true };
-	CHECK_RC(seg_writer_open(&cfg, now_wall_ns(), &w));
+	REQUIRE_RC(seg_writer_open(&cfg, now_wall_ns(), &w));
 	xchg(w, T0, "sid=1; theme=dark", "sid=2; Path=/a");
 	xchg(w, T0 + SEC, "sid=2", "sid=3");
 	xchg(w, T0 + 2 * SEC, "theme=light", "pref=x; Path=/");
@@ -121,6 +121,5 @@ int main(void)
 	overview_cases(dir);
 	cookie_cases(dir);
 	rm_rf(dir);
-	printf("viewsapi: ok\n");
-	return 0;
+	return check_done("viewsapi");
 }

@@ -8,11 +8,8 @@
 #include <string.h>
 
 #include "tools/lib/json.h"
+#include "tests/check.h"
 
-static int failures;
-
-#define CHECK(c) do { if (!(c)) { fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, #c); \
-	failures++; } } while (0)
 
 static void test_writer(void)
 {
@@ -95,10 +92,8 @@ static void test_bad(void)
 			}
 			rc = rc == 1 ? 0 : rc;
 		}
-		if (rc != -EINVAL || strstr(err, "byte") == NULL) {
-			fprintf(stderr, "accepted or unclear: %s (%s)\n", bad[i], err);
-			failures++;
-		}
+		CHECK_MSG(rc == -EINVAL && strstr(err, "byte") != NULL,
+			  "accepted or unclear: %s (%s)", bad[i], err);
 	}
 	/* strings that scan but do not decode */
 	static const char *const bad_str[] = { "\"\\u0000\"", "\"\\ud800\"", "\"\\udc00x\"",
@@ -125,7 +120,5 @@ int main(void)
 	test_writer();
 	test_object();
 	test_bad();
-	if (failures)
-		fprintf(stderr, "%d failures\n", failures);
-	return failures ? 1 : 0;
+	return check_done("json_test");
 }

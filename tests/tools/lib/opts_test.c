@@ -5,9 +5,7 @@
 
 #include "engine/eng.h"
 #include "tools/lib/opts.h"
-
-static int failures;
-#define CHECK(c) do { if (!(c)) { fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, #c); failures++; } } while (0)
+#include "tests/check.h"
 
 int main(void)
 {
@@ -83,8 +81,5 @@ int main(void)
 	CHECK(eng_cidr_match(c.allow, c.nallow, &ss));
 	inet_pton(AF_INET, "8.8.8.8", &in4->sin_addr);
 	CHECK(!eng_cidr_match(c.allow, c.nallow, &ss));
-	if (failures)
-		return 1;
-	printf("opts_test: ok\n");
-	return 0;
+	return check_done("opts_test");
 }

@@ -14,14 +14,7 @@
 #include <unistd.h>
 
 #include "tools/views/cookie.h"
-
-#define CHECK(c)                                                                     \
-	do {                                                                         \
-		if (!(c)) {                                                          \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c); \
-			exit(1);                                                     \
-		}                                                                    \
-	} while (0)
+#include "tests/check.h"
 
 static char *guard_page;
 static size_t page;
@@ -29,7 +22,7 @@ static size_t page;
 /* s copied so that its last byte is the last readable byte. */
 static const char *at_guard(const char *s, size_t n)
 {
-	CHECK(n <= page);
+	REQUIRE(n <= page);
 	char *p = guard_page + page - n;
 	memcpy(p, s, n);
 	return p;
@@ -200,7 +193,7 @@ static void head_fields(void)
 		pos = 0;
 		g = at_guard(h, k);
 		for (int i = 0; i < 10 && rc_head_field_next(g, k, "cookie", &pos, &v); i++)
-			CHECK(v.p >= g && v.p + v.n <= g + k);
+			REQUIRE(v.p >= g && v.p + v.n <= g + k);
 	}
 	pos = 0;
 	CHECK(rc_head_field_next(at_guard("", 0), 0, "cookie", &pos, &v) == 0);
@@ -220,6 +213,5 @@ int main(void)
 	pairs_and_paths();
 	head_fields();
 	munmap(m, page + pg);
-	printf("cookie: ok\n");
-	return 0;
+	return check_done("cookie");
 }

@@ -34,11 +34,11 @@ static void xchg(struct seg_writer *w, uint64_t t, bool flag, const char *host, 
 				   .flags = flag ? SEG_F_COOKIES : 0 };
 	struct seg_xch *x;
 	uint64_t id;
-	CHECK_RC(seg_xch_begin(w, &b, &x, &id));
-	CHECK_RC(seg_xch_resp_head(w, x, 200, "OK", 2, resp, strlen(resp), SEG_T_NONE));
+	REQUIRE_RC(seg_xch_begin(w, &b, &x, &id));
+	REQUIRE_RC(seg_xch_resp_head(w, x, 200, "OK", 2, resp, strlen(resp), SEG_T_NONE));
 	struct seg_xch_end e = { .status = 200 };
-	CHECK_RC(seg_xch_end(w, x, &e));
-	CHECK_RC(seg_writer_flush_sync(w));
+	REQUIRE_RC(seg_xch_end(w, x, &e));
+	REQUIRE_RC(seg_writer_flush_sync(w));
 }
 
 static const struct rc_cookie *find(const struct rc_cookie_list *l, const char *name,
@@ -54,29 +54,29 @@ static const struct rc_cookie *find(const struct rc_cookie_list *l, const char *
 static void check_first_load(const char *dir)
 {
 	struct rc_cookie_list l;
-	CHECK_RC(rc_cookies_load(dir, &l));
+	REQUIRE_RC(rc_cookies_load(dir, &l));
 	CHECK(l.exchanges == 2 && l.n == 7 && l.unreadable == 0 && l.deleted == 0);
 	const struct rc_cookie *c = find(&l, "sid", "shop.example.com", "/", RC_COOKIE_RESPONSE);
-	CHECK(c && !strcmp(c->value, "def") && c->count == 2 && c->host_only);
+	REQUIRE(c && !strcmp(c->value, "def") && c->count == 2 && c->host_only);
 	CHECK(c->first_seen_ns == T0 && c->last_seen_ns == T0 + 2 * SEC);
 	CHECK(c->secure && !c->http_only && c->same_site == RC_SS_UNSET); /* the latest line's */
 	c = find(&l, "cart", "shop.example.com", "/cart", RC_COOKIE_RESPONSE); /* default-path */
-	CHECK(c && !strcmp(c->value, "0") && c->has_max_age && c->max_age_s == 0 && c->count == 2);
+	REQUIRE(c && !strcmp(c->value, "0") && c->has_max_age && c->max_age_s == 0 && c->count == 2);
 	c = find(&l, "pref", "example.com", "/cart", RC_COOKIE_RESPONSE);
-	CHECK(c && !c->host_only && c->has_expires && c->expires_s == 4116219494 && !c->has_max_age);
+	REQUIRE(c && !c->host_only && c->has_expires && c->expires_s == 4116219494 && !c->has_max_age);
 	CHECK(c->http_only && c->same_site == RC_SS_STRICT && c->count == 1);
 	c = find(&l, "sid", "shop.example.com", "/", RC_COOKIE_REQUEST);
-	CHECK(c && !strcmp(c->value, "abc") && c->count == 2 && c->first_seen_ns == T0);
+	REQUIRE(c && !strcmp(c->value, "abc") && c->count == 2 && c->first_seen_ns == T0);
 	c = find(&l, "theme", "shop.example.com", "/", RC_COOKIE_REQUEST);
-	CHECK(c && !strcmp(c->value, "light") && c->count == 2);
+	REQUIRE(c && !strcmp(c->value, "light") && c->count == 2);
 	c = find(&l, "we%ird\tname", "shop.example.com", "/", RC_COOKIE_REQUEST);
-	CHECK(c && !strcmp(c->value, "\"q\\\x01\xff\""));
+	REQUIRE(c && !strcmp(c->value, "\"q\\\x01\xff\""));
 	/* sorted: domain, path, name, direction */
 	CHECK(!strcmp(l.c[0].domain, "example.com") && !strcmp(l.c[6].path, "/cart"));
 	for (size_t i = 0; i < l.n; i++)
 		CHECK(strcmp(l.c[i].name, "hidden") && (l.c[i].foreign == !strcmp(l.c[i].name, "evil")));
 	c = find(&l, "evil", "other.org", "/cart", RC_COOKIE_RESPONSE); /* kept, marked */
-	CHECK(c && c->foreign && !c->host_only);
+	REQUIRE(c && c->foreign && !c->host_only);
 
 	char *buf = NULL;
 	size_t len = 0;
@@ -84,7 +84,7 @@ static void check_first_load(const char *dir)
 	rc_cookies_json(&l, f);
 	fclose(f);
 	CHECK(buf[0] == '[' && buf[len - 2] == ']');
-	CHECK(strstr(buf, "{\"name\":\"pref\",\"value\":\"x\",\"domain\":\"example.com\",\"path\":"
+	REQUIRE(strstr(buf, "{\"name\":\"pref\",\"value\":\"x\",\"domain\":\"example.com\",\"path\":"
 			  "\"/cart\",\"host_only\":false,\"foreign\":false,\"expires\":4116219494,\"max_age\":null,"
 			  "\"http_only\":true,\"secure\":false,\"same_site\":\"Strict\","
 			  "\"direction\":\"response\",\"first_seen\":\"") != NULL);
@@ -100,12 +100,12 @@ static void serve_one(int lfd, char *cookie, size_t cap)
 	struct pollfd p = { .fd = lfd, .events = POLLIN };
 	CHECK(poll(&p, 1, 10000) == 1);
 	int fd = accept(lfd, NULL, NULL);
-	CHECK(fd >= 0);
+	REQUIRE(fd >= 0);
 	char req[8192];
 	size_t got = 0;
 	while (got < sizeof(req) - 1 && !memmem(req, got, "\r\n\r\n", 4)) {
 		ssize_t k = read(fd, req + got, sizeof(req) - 1 - got);
-		CHECK(k > 0);
+		REQUIRE(k > 0);
 		got += (size_t)k;
 	}
 	req[got] = '\0';
@@ -116,7 +116,7 @@ static void serve_one(int lfd, char *cookie, size_t cap)
 	char resp[9000];
 	int n = snprintf(resp, sizeof(resp), "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n"
 			 "Connection: close\r\n\r\n%s", strlen(cookie), cookie);
-	CHECK(write(fd, resp, (size_t)n) == n);
+	REQUIRE(write(fd, resp, (size_t)n) == n);
 	close(fd);
 }
 
@@ -126,7 +126,7 @@ static bool curl_with_jar(const char *jar, const char *path, char *cookie, size_
 	int lfd = socket(AF_INET, SOCK_STREAM, 0);
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t al = sizeof(a);
-	CHECK(lfd >= 0 && bind(lfd, (struct sockaddr *)&a, sizeof(a)) == 0 && listen(lfd, 1) == 0);
+	REQUIRE(lfd >= 0 && bind(lfd, (struct sockaddr *)&a, sizeof(a)) == 0 && listen(lfd, 1) == 0);
 	CHECK(getsockname(lfd, (struct sockaddr *)&a, &al) == 0);
 	char url[256], resolve[128], out[300];
 	unsigned port = ntohs(a.sin_port);
@@ -134,7 +134,7 @@ static bool curl_with_jar(const char *jar, const char *path, char *cookie, size_
 	snprintf(resolve, sizeof(resolve), "shop.example.com:%u:127.0.0.1", port);
 	snprintf(out, sizeof(out), "%s.out", jar);
 	pid_t pid = fork();
-	CHECK(pid >= 0);
+	REQUIRE(pid >= 0);
 	if (pid == 0) {
 		execlp("curl", "curl", "-s", "--noproxy", "*", "--max-time", "10", "-b", jar,
 		       "--resolve", resolve, "-o", out, url, (char *)NULL);
@@ -150,10 +150,10 @@ static bool curl_with_jar(const char *jar, const char *path, char *cookie, size_
 	}
 	serve_one(lfd, cookie, cap);
 	close(lfd);
-	CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	REQUIRE(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	FILE *f = fopen(out, "r");
 	char body[8192] = "";
-	CHECK(f != NULL);
+	REQUIRE(f != NULL);
 	size_t n = fread(body, 1, sizeof(body) - 1, f);
 	fclose(f);
 	body[n] = '\0';
@@ -180,7 +180,7 @@ static void check_jar(const char *dir, struct rc_cookie_list *l)
 	size_t len = 0;
 	snprintf(jar, sizeof(jar), "%s/jar.txt", dir);
 	FILE *f = fopen(jar, "w");
-	CHECK(f != NULL);
+	REQUIRE(f != NULL);
 	size_t lines = rc_cookies_jar(l, (int64_t)(T0 / SEC) + 10, f);
 	CHECK(fclose(f) == 0);
 	f = open_memstream(&buf, &len);
@@ -192,7 +192,7 @@ static void check_jar(const char *dir, struct rc_cookie_list *l)
 	CHECK(strstr(buf, "\nshop.example.com\tFALSE\t/\tTRUE\t0\tsid\tdef\n"));
 	CHECK(strstr(buf, "\nshop.example.com\tFALSE\t/\tFALSE\t0\ttheme\tblue\n"));
 	/* the request sid (same key, same time) comes first, the Set-Cookie last */
-	CHECK(strstr(buf, "\tsid\tabc\n") < strstr(buf, "\tsid\tdef\n"));
+	REQUIRE(strstr(buf, "\tsid\tabc\n") < strstr(buf, "\tsid\tdef\n"));
 	CHECK(strstr(buf, "\tcart\t") == NULL && strstr(buf, "evil") == NULL);
 	free(buf);
 	char cookie[4096];
@@ -217,16 +217,16 @@ static void deletions(const char *dir, struct seg_writer *w)
 	struct rc_cookie_key bad = { "x", NULL, "/" };
 	CHECK(rc_cookies_delete(dir, &bad, 1, T0) == -EINVAL);
 	struct rc_cookie_key both[2] = { k1, weird };
-	CHECK_RC(rc_cookies_delete(dir, both, 2, T0 + 3 * SEC));
+	REQUIRE_RC(rc_cookies_delete(dir, both, 2, T0 + 3 * SEC));
 	struct rc_cookie_list l;
-	CHECK_RC(rc_cookies_load(dir, &l));
+	REQUIRE_RC(rc_cookies_load(dir, &l));
 	CHECK(l.n == 5 && l.deleted == 3 && !find(&l, "theme", "shop.example.com", "/", 0));
 	rc_cookies_free(&l);
 	/* seen again after the deletion: back, counting only the new sighting */
 	xchg(w, T0 + 4 * SEC, true, "shop.example.com", "http://shop.example.com/", "theme=blue", "");
-	CHECK_RC(rc_cookies_load(dir, &l));
+	REQUIRE_RC(rc_cookies_load(dir, &l));
 	const struct rc_cookie *c = find(&l, "theme", "shop.example.com", "/", 0);
-	CHECK(l.n == 6 && c && !strcmp(c->value, "blue") && c->count == 1);
+	REQUIRE(l.n == 6 && c && !strcmp(c->value, "blue") && c->count == 1);
 	CHECK(c->first_seen_ns == T0 + 4 * SEC);
 	check_jar(dir, &l);
 	rc_cookies_free(&l);
@@ -234,13 +234,13 @@ static void deletions(const char *dir, struct seg_writer *w)
 	char path[256];
 	snprintf(path, sizeof(path), "%s/%s", dir, RC_COOKIES_FILE);
 	int fd = open(path, O_WRONLY | O_APPEND);
-	CHECK(fd >= 0 && write(fd, "1790000009000000000\tpr", 22) == 22);
+	REQUIRE(fd >= 0 && write(fd, "1790000009000000000\tpr", 22) == 22);
 	close(fd);
 	struct rc_cookie_key k2 = { "pref", "example.com", "/cart" };
-	CHECK_RC(rc_cookies_delete(dir, &k2, 1, T0 + 5 * SEC));
-	CHECK_RC(rc_cookies_load(dir, &l));
+	REQUIRE_RC(rc_cookies_delete(dir, &k2, 1, T0 + 5 * SEC));
+	REQUIRE_RC(rc_cookies_load(dir, &l));
 	CHECK(l.n == 5 && !find(&l, "pref", "example.com", "/cart", 1));
-	CHECK(find(&l, "theme", "shop.example.com", "/", 0) != NULL);
+	REQUIRE(find(&l, "theme", "shop.example.com", "/", 0) != NULL);
 	rc_cookies_free(&l);
 }
 
@@ -250,7 +250,7 @@ int main(void)
 	make_tmpdir(dir, sizeof(dir), "cks");
 	struct seg_writer *w;
 	struct seg_writer_cfg cfg = { .session_dir = dir, .save_responses = true };
-	CHECK_RC(seg_writer_open(&cfg, now_wall_ns(), &w));
+	REQUIRE_RC(seg_writer_open(&cfg, now_wall_ns(), &w));
 	xchg(w, T0, true, "Shop.Example.com", "http://shop.example.com/cart/view?x=1",
 	     "sid=old; theme=dark; we%ird\tname=\"q\\\x01\xff\"",
 	     "Set-Cookie: sid=abc; Path=/; HttpOnly; Secure; SameSite=Strict\r\n"
@@ -268,8 +268,7 @@ int main(void)
 	deletions(dir, w);
 	seg_writer_close(w);
 	struct rc_cookie_list l;
-	CHECK(rc_cookies_load("/nonexistent/session", &l) < 0);
+	REQUIRE(rc_cookies_load("/nonexistent/session", &l) < 0);
 	rm_rf(dir);
-	printf("cookies: ok\n");
-	return 0;
+	return check_done("cookies");
 }

@@ -43,7 +43,7 @@ static void write_session(const char *dir, bool save_responses)
 {
 	struct seg_writer *w;
 	struct seg_writer_cfg c = { .session_dir = dir, .save_responses = save_responses };
-	CHECK_RC(seg_writer_open(&c, now_wall_ns(), &w));
+	REQUIRE_RC(seg_writer_open(&c, now_wall_ns(), &w));
 	for (size_t i = 0; i < NEX; i++) {
 		const struct ex *e = &exs[i];
 		char req[256], resp[256];
@@ -59,14 +59,14 @@ static void write_session(const char *dir, bool save_responses)
 			.client = { .family = 4, .port = 5000, .addr = { 10, 1, 2, (uint8_t)i } },
 		};
 		struct seg_xch *x;
-		CHECK_RC(seg_xch_begin(w, &b, &x, NULL));
+		REQUIRE_RC(seg_xch_begin(w, &b, &x, NULL));
 		const char *ct = e->ct ? e->ct : "";
-		CHECK_RC(seg_xch_resp_head(w, x, e->status, "X", 1, resp, (size_t)hl,
+		REQUIRE_RC(seg_xch_resp_head(w, x, e->status, "X", 1, resp, (size_t)hl,
 					   seg_type_from_mime(ct, strlen(ct))));
 		struct seg_xch_end en = { .status = e->status };
-		CHECK_RC(seg_xch_end(w, x, &en));
+		REQUIRE_RC(seg_xch_end(w, x, &en));
 	}
-	CHECK_RC(seg_writer_flush_sync(w));
+	REQUIRE_RC(seg_writer_flush_sync(w));
 	seg_writer_close(w);
 }
 
@@ -101,10 +101,10 @@ static unsigned listed(const char *dir, struct rc_filter *f)
 	struct seg_table t;
 	struct seg_query q = { 0 };
 	struct seg_result res;
-	CHECK_RC(seg_table_load(dir, &t, NULL));
+	REQUIRE_RC(seg_table_load(dir, &t, NULL));
 	CHECK(t.n == NEX);
 	rc_filter_query(f, dir, &q);
-	CHECK_RC(seg_query_run(&t, &q, &res));
+	REQUIRE_RC(seg_query_run(&t, &q, &res));
 	unsigned m = 0;
 	for (size_t k = 0; k < res.n; k++) {
 		const struct seg_qrow *r = &t.rows[res.idx[k]];
@@ -128,7 +128,7 @@ static void compile_spec(const char *spec, struct rc_filter *f)
 	if (rc < 0 || argc != 1)
 		fprintf(stderr, "spec '%s': %d argc %d: %s\n", spec, rc, argc, rc < 0 ? err : "");
 	CHECK(rc == 0 && argc == 1);
-	CHECK_RC(rc_filter_compile(f, err, sizeof(err)));
+	REQUIRE_RC(rc_filter_compile(f, err, sizeof(err)));
 }
 
 static const char *const specs[] = {
@@ -157,7 +157,7 @@ static void test_predicate(const char *dir)
 		loads += f.loads;
 		rc_filter_free(&f);
 	}
-	CHECK(loads > 0 && loads < NEX * 8); /* heads read only where needed */
+	REQUIRE(loads > 0 && loads < NEX * 8); /* heads read only where needed */
 	fprintf(stderr, "  %zu specs agree with the capture decision (%zu head reads)\n",
 		sizeof(specs) / sizeof(specs[0]), loads);
 }
@@ -189,7 +189,7 @@ static void test_args(void)
 	char err[256];
 	struct rc_filter f;
 	rc_filter_init(&f);
-	CHECK_RC(rc_filter_args(&f, &argc, argv, err, sizeof(err)));
+	REQUIRE_RC(rc_filter_args(&f, &argc, argv, err, sizeof(err)));
 	const char *rest[] = { "ls", "S", "--json", "--limit", "5", "--", "--type", "json" };
 	CHECK(argc == 8 && argv[8] == NULL);
 	for (int i = 0; i < argc; i++)
@@ -212,7 +212,7 @@ static void test_args(void)
 		rc_filter_init(&f);
 		err[0] = '\0';
 		CHECK(rc_filter_args(&f, &ac, av, err, sizeof(err)) == bad[i].rc);
-		CHECK(strstr(err, bad[i].quote) != NULL);
+		REQUIRE(strstr(err, bad[i].quote) != NULL);
 		rc_filter_free(&f);
 	}
 	/* A bad regex is refused (by the spec parser or the compiler), quoted. */
@@ -229,8 +229,8 @@ static void test_args(void)
 	char *av2[] = { "ls", NULL };
 	ac = 1;
 	rc_filter_init(&f);
-	CHECK_RC(rc_filter_args(&f, &ac, av2, err, sizeof(err)));
-	CHECK_RC(rc_filter_compile(&f, err, sizeof(err)));
+	REQUIRE_RC(rc_filter_args(&f, &ac, av2, err, sizeof(err)));
+	REQUIRE_RC(rc_filter_compile(&f, err, sizeof(err)));
 	struct seg_query q = { 0 };
 	rc_filter_query(&f, "/nonexistent", &q);
 	CHECK(!rc_filter_active(&f) && q.match == NULL);
@@ -249,6 +249,5 @@ int main(void)
 	test_fallback(dir2);
 	rm_rf(dir);
 	rm_rf(dir2);
-	fprintf(stderr, "filterargs: ok\n");
-	return 0;
+	return check_done("filterargs");
 }

@@ -39,7 +39,7 @@ static void check_overview(const struct seg_table *t, const struct seg_query *q,
 	uint64_t total = 0, sum = 0, pts = 0;
 	for (size_t i = 0; i < t->n; i++)
 		total += seg_query_match(q, &t->rows[i]);
-	CHECK(o->total == total && total > 0);
+	REQUIRE(o->total == total && total > 0);
 	for (size_t k = 0; k < o->n; k++) {
 		const struct rc_overview_group *g = &o->g[k];
 		uint64_t c = 0, rq = 0, rs = 0;
@@ -54,25 +54,25 @@ static void check_overview(const struct seg_table *t, const struct seg_query *q,
 			rs += r->e.resp_size;
 		}
 		CHECK(g->count == c && g->request_bytes == rq && g->response_bytes == rs);
-		CHECK(k == 0 || o->g[k - 1].count >= g->count);
+		REQUIRE(k == 0 || o->g[k - 1].count >= g->count);
 		sum += g->count;
 	}
 	CHECK(sum == total);
 	struct seg_group_row *pg = calloc(SEG_GROUP_MAX, sizeof(*pg));
 	size_t pn = 0;
-	CHECK(pg != NULL);
-	CHECK_RC(seg_group_count(t, q, (enum seg_group)by, pg, SEG_GROUP_MAX, &pn));
+	REQUIRE(pg != NULL);
+	REQUIRE_RC(seg_group_count(t, q, (enum seg_group)by, pg, SEG_GROUP_MAX, &pn));
 	CHECK(pn == o->n);
 	for (size_t k = 0; k < pn; k++) {
 		size_t j = 0;
 		while (j < o->n && strcmp(o->g[j].key, pg[k].key) != 0)
 			j++;
-		CHECK(j < o->n && o->g[j].count == pg[k].count);
+		REQUIRE(j < o->n && o->g[j].count == pg[k].count);
 	}
 	free(pg);
 	for (size_t i = 0; i < o->npoints; i++)
 		pts += o->points[i];
-	CHECK(pts == total && o->interval_ns > 0 && o->npoints <= RC_OVERVIEW_POINTS_AUTO);
+	REQUIRE(pts == total && o->interval_ns > 0 && o->npoints <= RC_OVERVIEW_POINTS_AUTO);
 }
 
 static void write_session(const char *dir)
@@ -80,11 +80,11 @@ static void write_session(const char *dir)
 	for (int i = 0; i < 2; i++) {
 		struct seg_writer *w;
 		struct seg_writer_cfg c = { .session_dir = dir, .worker = (uint16_t)i };
-		CHECK_RC(seg_writer_open(&c, now_wall_ns(), &w));
+		REQUIRE_RC(seg_writer_open(&c, now_wall_ns(), &w));
 		struct drive d;
 		drive_init(&d, 70 + (uint64_t)i, N, 0, 16, 4000);
 		drive_run(&d, w, N);
-		CHECK_RC(seg_writer_flush_sync(w));
+		REQUIRE_RC(seg_writer_flush_sync(w));
 		seg_writer_close(w);
 		drive_free(&d);
 	}
@@ -97,7 +97,7 @@ static void many_hosts(void)
 	make_tmpdir(dir, sizeof(dir), "ovh");
 	struct seg_writer *w;
 	struct seg_writer_cfg c = { .session_dir = dir };
-	CHECK_RC(seg_writer_open(&c, now_wall_ns(), &w));
+	REQUIRE_RC(seg_writer_open(&c, now_wall_ns(), &w));
 	const size_t hosts = RC_OVERVIEW_GROUPS_MAX + 5;
 	for (size_t k = 0; k < hosts; k++) {
 		char host[32], url[64];
@@ -109,17 +109,17 @@ static void many_hosts(void)
 					   .req_head_len = 18 };
 		struct seg_xch *x;
 		uint64_t id;
-		CHECK_RC(seg_xch_begin(w, &b, &x, &id));
+		REQUIRE_RC(seg_xch_begin(w, &b, &x, &id));
 		struct seg_xch_end e = { .status = 200, .wire = { .req_head = 18 } };
-		CHECK_RC(seg_xch_end(w, x, &e));
+		REQUIRE_RC(seg_xch_end(w, x, &e));
 		writer_pump(w, false);
 	}
-	CHECK_RC(seg_writer_flush_sync(w));
+	REQUIRE_RC(seg_writer_flush_sync(w));
 	seg_writer_close(w);
 	struct seg_table t;
 	struct rc_overview o;
-	CHECK_RC(seg_table_load(dir, &t, NULL));
-	CHECK_RC(rc_overview_compute(&t, NULL, SEG_G_DOMAIN, 0, &o));
+	REQUIRE_RC(seg_table_load(dir, &t, NULL));
+	REQUIRE_RC(rc_overview_compute(&t, NULL, SEG_G_DOMAIN, 0, &o));
 	CHECK(o.n == RC_OVERVIEW_GROUPS_MAX && o.total == hosts);
 	CHECK(!strcmp(o.g[o.n - 1].key, "(other)") && o.g[o.n - 1].count == 6);
 	CHECK(o.g[o.n - 1].request_bytes == 6 * 18);
@@ -134,27 +134,27 @@ static void json_and_errors(const char *dir, const struct seg_table *t)
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
-	CHECK(f != NULL);
-	CHECK_RC(rc_overview_json(dir, "status", 0, NULL, f));
+	REQUIRE(f != NULL);
+	REQUIRE_RC(rc_overview_json(dir, "status", 0, NULL, f));
 	fclose(f);
 	CHECK(!strncmp(buf, "{\"by\":\"status\",\"total\":", 23));
-	CHECK(strstr(buf, "\"groups\":[{\"key\":\"200\",\"count\":") != NULL);
-	CHECK(strstr(buf, "\"series\":{\"interval_ms\":") != NULL && strstr(buf, "\"points\":[[") != NULL);
+	REQUIRE(strstr(buf, "\"groups\":[{\"key\":\"200\",\"count\":") != NULL);
+	REQUIRE(strstr(buf, "\"series\":{\"interval_ms\":") != NULL && strstr(buf, "\"points\":[[") != NULL);
 	CHECK(buf[len - 1] == '\n' && buf[len - 2] == '}');
 	free(buf);
 	f = open_memstream(&buf, &len);
 	CHECK(rc_overview_json(dir, "colour", 0, NULL, f) == -EINVAL);
 	CHECK(rc_overview_json(dir, "method", UINT64_MAX, NULL, f) == -EINVAL);
-	CHECK(rc_overview_json("/nonexistent/session", "method", 0, NULL, f) < 0);
+	REQUIRE(rc_overview_json("/nonexistent/session", "method", 0, NULL, f) < 0);
 	fclose(f);
 	CHECK(len == 0);
 	free(buf);
 	/* 1 us buckets over a span of seconds need more than the cap */
 	struct rc_overview o;
-	CHECK(t->t_max - t->t_min > RC_OVERVIEW_POINTS_MAX * 1000ull);
+	REQUIRE(t->t_max - t->t_min > RC_OVERVIEW_POINTS_MAX * 1000ull);
 	CHECK(rc_overview_compute(t, NULL, SEG_G_METHOD, 1000u, &o) == -ERANGE);
 	CHECK(o.g == NULL && o.points == NULL);
-	CHECK_RC(rc_overview_compute(t, NULL, SEG_G_METHOD, 3600000000000ull, &o));
+	REQUIRE_RC(rc_overview_compute(t, NULL, SEG_G_METHOD, 3600000000000ull, &o));
 	CHECK(o.interval_ns == 3600000000000ull && o.t0_ns % o.interval_ns == 0);
 	rc_overview_free(&o);
 	CHECK(rc_overview_by("domain") == SEG_G_DOMAIN && rc_overview_by("host") == SEG_G_DOMAIN);
@@ -167,22 +167,22 @@ int main(void)
 	make_tmpdir(dir, sizeof(dir), "ovw");
 	write_session(dir);
 	struct seg_table t;
-	CHECK_RC(seg_table_load(dir, &t, NULL));
+	REQUIRE_RC(seg_table_load(dir, &t, NULL));
 	CHECK(t.n == 2 * N);
 	uint64_t ids[50];
 	for (size_t i = 0; i < 50; i++)
 		ids[i] = t.rows[i * 17].e.id;
 	seg_table_free(&t);
-	CHECK_RC(seg_tombstone(dir, ids, 50, now_wall_ns()));
-	CHECK_RC(seg_table_load(dir, &t, NULL));
+	REQUIRE_RC(seg_tombstone(dir, ids, 50, now_wall_ns()));
+	REQUIRE_RC(seg_table_load(dir, &t, NULL));
 	CHECK(t.deleted == 50);
 
 	struct seg_query qs[3] = { { 0 }, { .search = "example" }, { .match = only_https } };
 	for (int by = 0; by < SEG_G_COUNT; by++) {
 		for (int k = 0; k < 3; k++) {
 			struct rc_overview o;
-			CHECK_RC(rc_overview_compute(&t, &qs[k], (uint8_t)by, 0, &o));
-			CHECK(o.n > 1);
+			REQUIRE_RC(rc_overview_compute(&t, &qs[k], (uint8_t)by, 0, &o));
+			REQUIRE(o.n > 1);
 			check_overview(&t, &qs[k], by, &o);
 			if (k == 0)
 				CHECK(o.total == 2 * N - 50);
@@ -190,13 +190,12 @@ int main(void)
 		}
 	}
 	struct rc_overview o;
-	CHECK_RC(rc_overview_compute(&t, NULL, SEG_G_STATUS, 0, &o));
+	REQUIRE_RC(rc_overview_compute(&t, NULL, SEG_G_STATUS, 0, &o));
 	CHECK(o.total == 2 * N - 50);
 	rc_overview_free(&o);
 	json_and_errors(dir, &t);
 	seg_table_free(&t);
 	many_hosts();
 	rm_rf(dir);
-	printf("overview: ok\n");
-	return 0;
+	return check_done("overview");
 }

@@ -8,15 +8,8 @@
 #include <string.h>
 
 #include "tools/views/ship_row.h"
+#include "tests/check.h"
 
-static int fails;
-#define CHECK(c)                                                                     \
-	do {                                                                         \
-		if (!(c)) {                                                          \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c); \
-			fails++;                                                     \
-		}                                                                    \
-	} while (0)
 #define HAS(b, s) CHECK(strstr((b).p, (s)) != NULL)
 
 int main(void)
@@ -76,7 +69,5 @@ int main(void)
 	CHECK(strstr(s.p, "CREATE DATABASE IF NOT EXISTS d;") == s.p);
 	CHECK(strstr(s.p, "ENGINE = ReplacingMergeTree(version)") != NULL);
 	rc_buf_free(&s);
-	if (fails)
-		fprintf(stderr, "ship_row_test: %d failed\n", fails);
-	return fails ? 1 : 0;
+	return check_done("ship_row_test");
 }

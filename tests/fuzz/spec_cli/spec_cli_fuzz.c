@@ -1,8 +1,8 @@
-/* tests/filter/spec_cli_fuzz.c: libFuzzer target for the CLI form. The
+/* tests/fuzz/spec_cli/spec_cli_fuzz.c: libFuzzer target for the CLI form. The
  * input is lines "<k><value>": k % 8 picks one of the seven flags or an
  * unknown one, the rest of the line is the flag's value (as getopt would
  * pass it: NUL-terminated, cut at an embedded NUL). */
-#include "fuzz-common.h"
+#include "tests/fuzz/spec-fuzz.h"
 
 static const char *const flags[8] = { "--method", "--status", "--type",
 	"--client", "--url-contains", "--url-excludes", "--url-regex",

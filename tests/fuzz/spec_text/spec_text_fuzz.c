@@ -1,7 +1,7 @@
-/* tests/filter/spec_json_fuzz.c: libFuzzer target for the JSON form: any
- * bytes either parse (and then keep every round-trip property) or fail with
+/* tests/fuzz/spec_text/spec_text_fuzz.c: libFuzzer target for the text
+ * form: any bytes either parse (and then keep every round-trip property) or fail with
  * a message and an empty spec. */
-#include "fuzz-common.h"
+#include "tests/fuzz/spec-fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -9,10 +9,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct flt_spec s;
 
 	flt_spec_init(&s);
-	if (flt_spec_parse_json(&s, (const char *)data, size, err,
+	if (flt_spec_parse_text(&s, (const char *)data, size, err,
 				sizeof(err)) < 0) {
 		if (!err[0] || !flt_spec_is_empty(&s))
-			fuzz_fail("JSON error without message or spec not empty");
+			fuzz_fail("text error without message or spec not empty");
 		return 0;
 	}
 	fuzz_check_spec(&s, data, size);

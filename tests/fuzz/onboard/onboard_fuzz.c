@@ -1,5 +1,5 @@
 /*
- * tests/engine/onboard_fuzz.c - libFuzzer target for the ringcap.cert
+ * tests/fuzz/onboard/onboard_fuzz.c - libFuzzer target for the ringcap.cert
  * answers: the request path is peer input. The first byte picks the page
  * buffer size and the subject; the rest is the path, copied to the end of
  * a heap block so a read past it trips ASan.

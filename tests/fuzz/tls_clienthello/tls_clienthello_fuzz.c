@@ -1,5 +1,5 @@
-/* clienthello_fuzz.c - libFuzzer driver for tls_sniff_client_hello: any
- * input must give one of the documented results, never read outside the
+/* tests/fuzz/tls_clienthello/tls_clienthello_fuzz.c - libFuzzer driver for
+ * tls_sniff_client_hello: any input must give one of the documented results, never read outside the
  * buffer (ASan), and a recognised hello must report sane fields. Seeds:
  *   mkdir seeds && RINGCAP_SEED_DIR=seeds build/tests/tls/tls_sniff_test
  *   build-fuzz/tests/tls/tls_clienthello_fuzz -max_total_time=60 seeds */

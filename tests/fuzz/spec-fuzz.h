@@ -1,4 +1,4 @@
-/* tests/filter/fuzz-common.h: the properties every filter fuzz target
+/* tests/fuzz/spec-fuzz.h: the properties every filter fuzz target
  * checks on a spec that one of the parsers accepted:
  *   - text form: parse(format(s)) succeeds and equals s, and formatting
  *     that again gives the same bytes;

@@ -1,5 +1,5 @@
 /*
- * tests/engine/h1_split_fuzz.c - libFuzzer target: a connection's byte
+ * tests/fuzz/h1_split/h1_split_fuzz.c - libFuzzer target: a connection's byte
  * stream (pipelined requests, or responses) cut into TCP segments at
  * fuzzer-chosen points, fed the way engine/proxy.c feeds it: head bytes
  * copied into a head buffer and rescanned from where the scanner stopped,

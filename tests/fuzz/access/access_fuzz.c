@@ -1,5 +1,5 @@
 /*
- * tests/engine/access_fuzz.c - libFuzzer target for engine/access.c: the
+ * tests/fuzz/access/access_fuzz.c - libFuzzer target for engine/access.c: the
  * input's first byte picks the mode (credential line for eng_user_parse, or
  * a request head through authentication and CONNECT ports, with and without
  * --auth and --identify-by auth); the rest is the data. Checks that the

@@ -1,5 +1,5 @@
 /*
- * tests/engine/proxy_fuzz.c - libFuzzer target for the whole proxy, in
+ * tests/fuzz/proxy/proxy_fuzz.c - libFuzzer target for the whole proxy, in
  * process: the engine (one worker, small buffers, short timeouts, every
  * source instrumented) runs on loopback; each input is one client
  * connection whose bytes go in TCP segments of fuzzer-chosen sizes, and a

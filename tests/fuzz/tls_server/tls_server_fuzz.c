@@ -1,5 +1,5 @@
-/* server_fuzz.c - libFuzzer driver for the client-facing side: arbitrary
- * bytes fed to a server-role tls_conn (ClientHello parsing in BoringSSL,
+/* tests/fuzz/tls_server/tls_server_fuzz.c - libFuzzer driver for the
+ * client-facing side: arbitrary bytes fed to a server-role tls_conn (ClientHello parsing in BoringSSL,
  * our select-certificate callback, SNI normalization, leaf minting and the
  * connection buffers). Every input must end in -EAGAIN, -EPROTO or a
  * finished handshake, without leaks or out-of-bounds accesses. The CA

@@ -1,5 +1,5 @@
 /*
- * tests/engine/http1_fuzz.c - libFuzzer target for HTTP head handling:
+ * tests/fuzz/http1/http1_fuzz.c - libFuzzer target for HTTP head handling:
  * scanner, llhttp head parse (request and response), target parse, head
  * rewrite, then the rest of the input as a body.
  */

@@ -1,4 +1,4 @@
-/* tests/persist/segment_fuzz.c: libFuzzer target for the segment and index
+/* tests/fuzz/segment/segment_fuzz.c: libFuzzer target for the segment and index
  * readers. The first input byte picks what the rest becomes: a .seg file
  * (frame iteration, fsck, index rebuild, table load, opening every listed
  * exchange), an .idx file next to a small valid segment, or a tombstone
@@ -115,21 +115,21 @@ int main(void)
 	struct seg_writer *w;
 	struct seg_writer_cfg c = { .session_dir = src, .save_responses = true,
 				    .frame_bytes = SEG_FRAME_BYTES_MIN };
-	CHECK_RC(seg_writer_open(&c, now_wall_ns(), &w));
+	REQUIRE_RC(seg_writer_open(&c, now_wall_ns(), &w));
 	struct drive d;
 	drive_init(&d, 3, 40, 0, 4, 3000);
 	drive_run(&d, w, 40);
-	CHECK_RC(seg_writer_flush_sync(w));
+	REQUIRE_RC(seg_writer_flush_sync(w));
 	seg_writer_close(w);
 	drive_free(&d);
 	char p[128];
 	snprintf(p, sizeof(p), "%s/w000-00000001.seg", src);
 	FILE *f = fopen(p, "rb");
-	CHECK(f);
+	REQUIRE(f);
 	static uint8_t seg[1 << 20], buf[(1 << 20) + 1];
 	size_t n = fread(seg, 1, sizeof(seg), f);
 	fclose(f);
-	CHECK(n > 1000);
+	REQUIRE(n > 1000);
 	uint64_t r = 1;
 	for (int iter = 0; iter < 400; iter++) {
 		r = gen_mix(r);

@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""bench/smoke.py: runs one bench script in QUICK mode (tiny durations and
+sizes) and checks that its table came out: a row for every target it
+measures, with a number in it. It does not judge the figures (a QUICK run
+on a busy box says nothing about speed) nor the script's exit status,
+which some scripts use for "targets met".
+
+    bench/smoke.py SCRIPT BUILD_DIR     e.g. bench/smoke.py tls.sh build
+
+ringcap's own rows must carry numbers; a reference proxy that is not
+installed (haproxy, mitmdump) may instead be reported "not available".
+Exit 0 every row present, 1 a row missing (prints the output's tail),
+77 skipped (a tool the script needs, such as wrk or nginx, is missing).
+"""
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+NUM = r"[0-9][0-9,.]*"
+RUN_CASES = ["100b-ka", "100b-close", "64k-ka", "64k-close", "1m-ka", "1m-close"]
+
+
+def run_rows():
+    rows = []
+    for c in RUN_CASES:
+        for t in ("direct", "ringcap"):
+            rows.append(("%s %s" % (c, t), r"^\| %s \| %s \| %s \|" % (c, t, NUM)))
+        rows.append(("%s haproxy" % c,
+                     r"^\| %s \| haproxy \| %s \||^haproxy: not available" % (c, NUM)))
+    return rows
+
+
+# script -> (extra argv, [(row name, regex over stdout lines)])
+SPECS = {
+    "run.sh": ([], run_rows()),
+    "tls.sh": ([], [
+        ("handshakes direct", r"^\| handshakes \| direct .*\| %s handshakes/s \|" % NUM),
+        ("handshakes ringcap warm", r"^\| handshakes \| ringcap, warm .*\| %s handshakes/s \|" % NUM),
+        ("handshakes ringcap cold", r"^\| handshakes \| ringcap, cold .*\| %s handshakes/s \|" % NUM),
+        ("handshakes mitmdump", r"^\| handshakes \| mitmdump .*\| %s handshakes/s \||"
+                                r"^- hs-mitmdump: not available" % NUM),
+        ("100 B keep-alive direct", r"^\| 100 B keep-alive \| direct \| %s req/s \|" % NUM),
+        ("100 B keep-alive ringcap", r"^\| 100 B keep-alive \| ringcap \| %s req/s \|" % NUM),
+        ("1 MiB keep-alive direct", r"^\| 1 MiB keep-alive \| direct \| %s req/s \|" % NUM),
+        ("1 MiB keep-alive ringcap", r"^\| 1 MiB keep-alive \| ringcap \| %s req/s \|" % NUM),
+    ]),
+    "capture_filter.sh": ([], [
+        ("%s none/accept/reject" % c,
+         r"^\| %s \| 1 \| %s \| %s \| %s \| %s \|" % (c, NUM, NUM, NUM, NUM))
+        for c in ("100b-ka", "64k-ka")]),
+    "filter.sh": ([], [
+        ("%s patterns" % n, r"^\| %s \(.*\) \| %s \| %s \|" % (n, NUM, NUM))
+        for n in ("10", "100", "1000")]),
+    "filter_query.sh": ([], [
+        (name, r"^\| %s.* \| %s \| %s \| %s \| %s / %s \|" % (re.escape(name), NUM, NUM, NUM, NUM, NUM))
+        for name in ("no filter, first page", "--url-regex, selective, first page",
+                     "--url-regex, selective, every row as JSON",
+                     "--url-regex, broad", "--url-regex x3", "--url-regex + --status 5xx",
+                     "--client 0.0.0.0/1")]),
+    "store.sh": ([], [
+        (name, r"^\| %s.*\| .*%s" % (re.escape(name), NUM))
+        for name in ("synthetic session", "`ringcap ls` --sort duration --limit 50",
+                     "`ringcap ls` --sort url --limit 50", "`ringcap ls --json`",
+                     "`ringcap show --json`", "~1 GiB session", "restart after kill -9",
+                     "`ringcap ls` of it after the restart", "capture on/off, 100b-ka",
+                     "capture on/off, 64k-ka")]),
+    "ship.sh": ([], [
+        (name, r"^\| %s \| %s \| %s \| %s \| %s \| %s \|" % (name, NUM, NUM, NUM, NUM, NUM))
+        for name in ("no-bodies", "bodies-1k")]),
+    "toggle.py": ([], [
+        ("baseline", r"^\| 1 \| baseline \| %s \|" % NUM),
+        ("toggling", r"^\| 1 \| toggling \| %s \| .*\| %s/%s \|" % (NUM, NUM, NUM)),
+    ]),
+    "idle_conns.py": (["--out-dir", "{out}"], [
+        ("ringcap", r"^\| ringcap \| %s \| %s \| %s \|" % (NUM, NUM, NUM)),
+    ]),
+    "upload_backpressure.py": (["--out-dir", "{out}"], [
+        ("RSS", r"^- RSS %s KiB before, peak %s KiB" % (NUM, NUM)),
+        ("GETs during the stall", r"^- three GETs through the proxy .*answered in %s s" % NUM),
+        ("recovery", r"^- after the upstream closed everything, served again in: %s s" % NUM),
+    ]),
+}
+MISSING_TOOL = re.compile(r"not found \(apt-get install|No such file or directory: '(wrk|nginx)'")
+
+
+def main():
+    if len(sys.argv) != 3 or sys.argv[1] not in SPECS:
+        sys.exit("usage: bench/smoke.py SCRIPT BUILD_DIR (SCRIPT one of %s)"
+                 % ", ".join(sorted(SPECS)))
+    script, build = sys.argv[1], os.path.abspath(sys.argv[2])
+    extra, rows = SPECS[script]
+    out = tempfile.mkdtemp(prefix="ringcap-bench-smoke-")
+    env = dict(os.environ, QUICK="1", OUT_DIR=out, BUILD=build,
+               RINGCAP_BIN=os.path.join(build, "tools", "ringcap"),
+               GEN_BIN=os.path.join(build, "bench", "rc_gen_session"),
+               PYTHONDONTWRITEBYTECODE="1")
+    interp = ["bash"] if script.endswith(".sh") else [sys.executable]
+    argv = interp + [os.path.join(HERE, script)] + [a.format(out=out) for a in extra]
+    try:
+        p = subprocess.run(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=240)
+        stdout = p.stdout.decode("utf-8", "replace")
+        stderr = p.stderr.decode("utf-8", "replace")
+        rc = p.returncode
+    except subprocess.TimeoutExpired as e:
+        stdout = (e.stdout or b"").decode("utf-8", "replace")
+        stderr = (e.stderr or b"").decode("utf-8", "replace") + "\n(timed out after 240 s)"
+        rc = None
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    lines = stdout.splitlines()
+    missing = [name for name, rx in rows
+               if not any(re.search(rx, line) for line in lines)]
+    if missing and not stdout.strip() and MISSING_TOOL.search(stderr):
+        print("skip: %s" % MISSING_TOOL.search(stderr).group(0))
+        print(stderr[-2000:])
+        return 77
+    print("%s (QUICK=1): exit %s, %d of %d rows present"
+          % (script, rc, len(rows) - len(missing), len(rows)))
+    if missing:
+        print("missing rows: %s" % ", ".join(missing))
+        print("---- stdout (tail) ----\n%s" % "\n".join(lines[-60:]))
+        print("---- stderr (tail) ----\n%s" % stderr[-4000:])
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
