@@ -319,10 +319,50 @@ static int swap_locked(struct rc_sessions *m, const struct ses_meta *next, struc
 	return 0;
 }
 
+/* resume of an interrupted session (the daemon died while it ran): it is
+ * recovered and continued as `run --session` would, with its own stored
+ * settings, when no other session is active. */
+static int continue_locked(struct rc_sessions *m, const struct ses_meta *found,
+			   struct ses_meta *out, char *err, size_t errlen)
+{
+	if (m->has_active) {
+		busy_msg(m, err, errlen);
+		return -EBUSY;
+	}
+	struct flt_db *db = NULL;
+	int rc = compile_text(found->settings.filter, &db, err, errlen);
+	if (rc < 0)
+		return rc;
+	struct ses_meta meta;
+	bool continued = false;
+	rc = start_or_continue(m, found->id, &found->settings, &meta, &continued, err, errlen);
+	if (rc == 0)
+		rc = publish(m, &meta, db, RC_SES_SWAP_WAIT_MS, err, errlen);
+	if (rc < 0) {
+		ses_set_state(m->data_dir, found->id, SES_INTERRUPTED, 0);
+		if (db)
+			flt_db_unref(db);
+		return rc;
+	}
+	m->active = meta;
+	m->has_active = true;
+	m->db = db;
+	if (out)
+		*out = meta;
+	return 0;
+}
+
 static int set_paused(struct rc_sessions *m, const char *id, bool paused, struct ses_meta *out,
 		      char *err, size_t errlen)
 {
 	pthread_mutex_lock(&m->lock);
+	struct ses_meta found;
+	if (!paused && find_locked(m, id, &found, err, errlen) == 0 &&
+	    found.state == SES_INTERRUPTED) {
+		int rc = continue_locked(m, &found, out, err, errlen);
+		pthread_mutex_unlock(&m->lock);
+		return rc;
+	}
 	int rc = active_locked(m, id, err, errlen);
 	if (rc == 0) {
 		struct ses_meta next = m->active;

