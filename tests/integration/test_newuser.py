@@ -80,6 +80,29 @@ class NewUser(unittest.TestCase):
         self.assertEqual(len(d3.wait_exchanges(sid, 3)), 3)
         self.assertEqual(d3.stop(), 0)
 
+    # -- bug 4: rename onto another session's id or name ------------------
+    def test_rename_to_another_sessions_id_or_name_is_refused(self):
+        d = self.daemon("rename")
+        st, a, _ = d.api("POST", "/api/sessions", {"name": "alpha"})
+        self.assertEqual(st, 201)
+        self.assertEqual(d.api("POST", "/api/sessions/alpha/stop")[0], 200)
+        st, b, _ = d.api("POST", "/api/sessions", {"name": "beta"})
+        self.assertEqual(st, 201)
+        st, s, _ = d.api("PATCH", "/api/sessions/beta", {"name": a["id"]})
+        self.assertEqual(st, 409, s)
+        self.assertIn("is the id of session 'alpha'", s["error"])
+        st, s, _ = d.api("PATCH", "/api/sessions/beta", {"name": "alpha"})
+        self.assertEqual(st, 409, s)
+        code, out, err = d.cli("rename", "beta", a["id"])
+        self.assertEqual(code, 1)
+        self.assertIn("409", err)
+        self.assertEqual(d.api("GET", "/api/sessions/" + a["id"])[1]["name"], "alpha")
+        self.assertEqual(d.api("GET", "/api/sessions/beta")[1]["id"], b["id"])
+        self.assertEqual(d.api("POST", "/api/sessions/beta/stop")[0], 200)
+        st, s, _ = d.api("POST", "/api/sessions", {"name": a["id"]})
+        self.assertEqual(st, 409, "a new session may not take an id either")
+        self.assertEqual(d.stop(), 0)
+
 
 if __name__ == "__main__":
     harness.main()

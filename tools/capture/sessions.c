@@ -198,6 +198,22 @@ static void default_name(char *buf, size_t cap)
 	strftime(buf, cap, "session-%Y%m%d-%H%M%S", &tm);
 }
 
+/* -EEXIST (err set) when name is another session's id or name: ids and
+ * names share one namespace (ses_find takes either), so such a name would
+ * hide that session. */
+static int name_clash(struct rc_sessions *m, const char *name, const char *own_id, char *err,
+		      size_t errlen)
+{
+	struct ses_meta other;
+	if (ses_find(m->data_dir, name, &other) < 0 || strcmp(other.id, own_id) == 0)
+		return 0;
+	if (err)
+		snprintf(err, errlen, strcmp(other.id, name) == 0 ?
+			 "'%s' is the id of session '%s'" : "a session named '%s' exists",
+			 name, other.name);
+	return -EEXIST;
+}
+
 /* run --session NAME: a new session, or the same one continued after the
  * daemon died (recovered first, ids go on; stopped is final). */
 static int start_or_continue(struct rc_sessions *m, const char *name,
@@ -251,6 +267,8 @@ int rc_sessions_start(struct rc_sessions *m, const struct rc_session_change *ch,
 		rc = start_or_continue(m, name, st, &meta, &continued, err, errlen);
 		if (rc < 0)
 			goto out_db;
+	} else if ((rc = name_clash(m, name, "", err, errlen)) < 0) {
+		goto out_db;
 	} else {
 		rc = ses_create(m->data_dir, name, st, now_ns(), &meta);
 	}
@@ -415,7 +433,10 @@ int rc_sessions_stop(struct rc_sessions *m, const char *id, struct ses_meta *out
 static int rename_locked(struct rc_sessions *m, const struct ses_meta *found, const char *name,
 			 char *err, size_t errlen)
 {
-	int rc = ses_rename(m->data_dir, found->id, name);
+	int rc = name_clash(m, name, found->id, err, errlen);
+	if (rc < 0)
+		return rc;
+	rc = ses_rename(m->data_dir, found->id, name);
 	if (rc < 0)
 		snprintf(err, errlen, rc == -EEXIST ? "a session named '%s' exists" :
 			 rc == -EINVAL ? "'%s' is not a valid session name (1 to 64 bytes, no '/' "
