@@ -103,6 +103,23 @@ class NewUser(unittest.TestCase):
         self.assertEqual(st, 409, "a new session may not take an id either")
         self.assertEqual(d.stop(), 0)
 
+    # -- bug 5: showing the CA never creates one --------------------------
+    def test_ca_without_data_creates_nothing(self):
+        cwd = tempfile.mkdtemp(prefix="ca-empty-")
+        env = {k: v for k, v in os.environ.items() if k != "RINGCAP_DATA"}
+        r = subprocess.run([harness.RINGCAP_BIN, "ca"], cwd=cwd, env=env,
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("no CA in " + os.path.join(os.path.realpath(cwd), "ringcap-data"),
+                      r.stderr)
+        self.assertIn("--data DIR", r.stderr)
+        self.assertIn("RINGCAP_DATA", r.stderr)
+        self.assertEqual(os.listdir(cwd), [], "nothing was created")
+        r = subprocess.run([harness.RINGCAP_BIN, "ca", "--data", os.path.join(cwd, "x")],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual(os.listdir(cwd), [])
+
 
 if __name__ == "__main__":
     harness.main()
