@@ -103,6 +103,40 @@ class NewUser(unittest.TestCase):
         self.assertEqual(st, 409, "a new session may not take an id either")
         self.assertEqual(d.stop(), 0)
 
+    # -- bug 2: an interrupted session's duration stands still -------------
+    def test_interrupted_duration_ends_at_last_exchange(self):
+        d = self.daemon("dur1")
+        st, s, _ = d.api("POST", "/api/sessions", {"name": "dur"})
+        sid = s["id"]
+        d.curl(self.origin.url("/size/1"))
+        time.sleep(1.0)
+        d.curl(self.origin.url("/size/2"))
+        rows = d.wait_exchanges(sid, 2)
+        self.assertEqual(len(rows), 2)
+        time.sleep(1.5)   # idle time after the last exchange must not count
+        d.kill9()
+        d2 = self.daemon("dur2", data=d.data)
+
+        def duration():
+            code, out, err = rc("sessions", "--data", d.data, "--json")
+            self.assertEqual(code, 0, err)
+            ses = {x["id"]: x for x in json.loads(out)}[sid]
+            self.assertEqual(ses["state"], "interrupted")
+            return ses["duration_s"]
+        first = duration()
+        self.assertGreaterEqual(first, 0.9)
+        self.assertLess(first, 2.3, "ends at the last stored exchange, not at the kill")
+        time.sleep(1.2)
+        self.assertEqual(duration(), first)
+        st, s, _ = d2.api("GET", "/api/sessions/" + sid)
+        self.assertEqual(s["duration_s"], first)
+        d2.stop()
+        d3 = self.daemon("dur3", data=d.data)
+        self.assertEqual(duration(), first, "a second restart keeps it")
+        st, s, _ = d3.api("POST", "/api/sessions/%s/resume" % sid)
+        self.assertEqual((st, s["stop"]), (200, None), "continued: open again")
+        self.assertEqual(d3.stop(), 0)
+
     # -- bug 5: showing the CA never creates one --------------------------
     def test_ca_without_data_creates_nothing(self):
         cwd = tempfile.mkdtemp(prefix="ca-empty-")
