@@ -66,24 +66,25 @@ static void print_info(const struct ca_info *info, const struct ca_opts *o,
 static int export_ca(const struct tls_ca *ca, const struct ca_opts *o,
 		     enum tls_ca_format fmt);
 
-/* True when DIR holds a CA (either file: tls_ca_open reports a half one);
- * else one message saying where it looked and how to point it elsewhere. */
+/* False (after one line saying where it looked and how to point it
+ * elsewhere) when neither CA file exists in DIR; true otherwise, also for
+ * other errors, which tls_ca_open reports (a half CA, a file as DIR). */
 static bool ca_present(const char *dir)
 {
 	char path[4096], cwd[2048] = "";
 	snprintf(path, sizeof(path), "%s/ca-cert.pem", dir);
-	if (access(path, F_OK) == 0)
+	if (access(path, F_OK) == 0 || errno != ENOENT)
 		return true;
 	snprintf(path, sizeof(path), "%s/ca-key.pem", dir);
-	if (access(path, F_OK) == 0)
+	if (access(path, F_OK) == 0 || errno != ENOENT)
 		return true;
 	if (dir[0] != '/' && getcwd(cwd, sizeof(cwd)) == NULL)
 		cwd[0] = '\0';
 	if (cwd[0] && strncmp(dir, "./", 2) == 0)
 		dir += 2;
-	fprintf(stderr, "ringcap ca: no CA in %s%s%s (looked for ca-cert.pem there; nothing "
-		"was created).\nringcap run creates the CA in its data directory on first "
-		"start; point this command at it with --data DIR or RINGCAP_DATA=DIR.\n",
+	fprintf(stderr, "ringcap ca: no CA in %s%s%s (looked for ca-cert.pem; nothing was "
+		"created): ringcap run creates it in its data directory on first start; point "
+		"this command there with --data DIR or RINGCAP_DATA=DIR\n",
 		cwd, cwd[0] ? "/" : "", dir);
 	return false;
 }
