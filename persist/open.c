@@ -211,6 +211,7 @@ static int on_begin(struct seg_exchange *x, const uint8_t *q)
 	x->http_version = q[36];
 	x->method = q[37];
 	x->port = seg_get16(q + 38);
+	x->number = seg_get32(q + 52);
 	size_t l[5] = { seg_get16(q + 40), seg_get16(q + 42), seg_get16(q + 44),
 			seg_get16(q + 46), seg_get32(q + 48) };
 	const uint8_t *p = q + SEG_BEGIN_FIXED;

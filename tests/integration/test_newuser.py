@@ -10,6 +10,7 @@ import subprocess
 import tempfile
 import time
 import unittest
+import urllib.parse
 
 import harness
 from origin import Origin
@@ -46,6 +47,29 @@ class NewUser(unittest.TestCase):
         d = Daemon(name, **kw).start()
         self.addCleanup(lambda: d.p.proc.poll() is None and d.stop())
         return d
+
+    # -- bug 1: device names at query time -------------------------------
+    def test_device_names_at_query_time(self):
+        d = self.daemon("names", extra=["--identify-by", "auth"])
+        st, s, _ = d.api("POST", "/api/sessions", {"name": "lab"})
+        sid = s["id"]
+        d.curl(self.origin.url("/size/1"), "-U", "pixel7:x")
+        d.curl(self.origin.url("/size/2"), "-U", "pixel7:x")
+        d.curl(self.origin.url("/size/3"))
+        d.wait_exchanges(sid, 3)
+        code, out, err = rc("ls", "lab", "--data", d.data, "--json", "--client", "pixel7")
+        self.assertEqual(code, 0, err)
+        rows = json.loads(out)
+        self.assertEqual(sorted(r["url"] for r in rows),
+                         [self.origin.url("/size/1"), self.origin.url("/size/2")])
+        self.assertEqual({r["client_name"] for r in rows}, {"pixel7"})
+        q = urllib.parse.quote(json.dumps({"clients": ["pixel7"]}))
+        self.assertEqual(len(d.exchanges(sid, "?filter=" + q)), 2)
+        q = urllib.parse.quote(json.dumps({"clients": ["127.0.0.1"]}))
+        self.assertEqual(len(d.exchanges(sid, "?filter=" + q)), 3, "addresses still match")
+        st, s, _ = d.api("GET", "/api/sessions/" + sid)
+        self.assertEqual(sorted(s["clients"]), ["127.0.0.1", "pixel7"])
+        self.assertEqual(d.stop(), 0)
 
     # -- bug 3: an interrupted session resumes -----------------------------
     def test_interrupted_session_resumes_through_cli_and_api(self):
