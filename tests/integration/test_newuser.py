@@ -178,6 +178,69 @@ class NewUser(unittest.TestCase):
         self.assertEqual(r.returncode, 1)
         self.assertEqual(os.listdir(cwd), [])
 
+    # -- human-sized ids ---------------------------------------------------
+    def test_ids_are_small_and_in_start_order(self):
+        d = self.daemon("ids1")
+        st, s, _ = d.api("POST", "/api/sessions", {"name": "ids"})
+        sid = s["id"]
+        for k in range(1, 9):
+            d.curl(self.origin.url("/size/%d" % k))
+        rows = d.wait_exchanges(sid, 8)
+        by_time = sorted(rows, key=lambda r: r["time"])
+        self.assertEqual([r["id"] for r in by_time], list(range(1, 9)))
+        self.assertEqual([r["url"] for r in by_time],
+                         [self.origin.url("/size/%d" % k) for k in range(1, 9)])
+        code, out, err = rc("show", "ids", "3", "--data", d.data, "--json")
+        self.assertEqual(code, 0, err)
+        self.assertEqual((json.loads(out)["id"], json.loads(out)["url"]),
+                         (3, self.origin.url("/size/3")))
+        st, x, _ = d.api("GET", "/api/sessions/%s/exchanges/5" % sid)
+        self.assertEqual((st, x["id"], x["url"]), (200, 5, self.origin.url("/size/5")))
+        self.assertEqual(d.api("DELETE", "/api/sessions/%s/exchanges/2" % sid)[0], 200)
+        self.assertEqual(d.api("DELETE", "/api/sessions/%s/exchanges" % sid,
+                               {"ids": [4, 6]})[0], 200)
+        self.assertEqual(sorted(r["id"] for r in d.exchanges(sid)), [1, 3, 5, 7, 8])
+        code, out, err = rc("show", "ids", "2", "--data", d.data)
+        self.assertEqual(code, 1)
+        self.assertIn("not in the session", err)
+        code, out, err = rc("ls", "ids", "--data", d.data)
+        self.assertEqual(out.decode().split("\n")[1].split()[0], "1", out)
+        d.kill9()
+        d2 = self.daemon("ids2", data=d.data, extra=["--session", "ids"])
+        d2.curl(self.origin.url("/size/9"))
+        rows = d2.wait_exchanges(sid, 6)
+        self.assertEqual(sorted(r["id"] for r in rows), [1, 3, 5, 7, 8, 9],
+                         "a continued session numbers on")
+        self.assertEqual(d2.stop(), 0)
+
+    def test_old_ids_still_open(self):
+        gen = os.path.join(os.path.dirname(harness.RINGCAP_BIN), "..", "tests", "persist",
+                           "rc_gen_session")
+        if not os.access(gen, os.X_OK):
+            self.skipTest("rc_gen_session not built")
+        data = tempfile.mkdtemp(prefix="old-ids-", dir=harness._TMP)
+        r = subprocess.run([gen, "--data", data, "--name", "old", "--workers", "2",
+                            "--active", "6"], capture_output=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        old = wait_rows(data, "old", 6)
+        ids = sorted(x["id"] for x in old)
+        self.assertEqual(ids, [1, 2, 3, (1 << 40) + 1, (1 << 40) + 2, (1 << 40) + 3],
+                         "exchanges stored before numbers keep the store's ids")
+        for x in old:
+            code, out, err = rc("show", "old", str(x["id"]), "--data", data, "--json")
+            self.assertEqual(code, 0, err)
+            self.assertEqual(json.loads(out)["url"], x["url"])
+        d = self.daemon("old-ids", data=data, extra=["--session", "old"])
+        d.curl(self.origin.url("/size/7"))
+        rows = wait_rows(data, "old", 7)
+        new = [x for x in rows if x["url"] == self.origin.url("/size/7")]
+        self.assertEqual([x["id"] for x in new], [4], "numbered past the old small ids")
+        code, out, err = rc("show", "old", "4", "--data", data, "--json")
+        self.assertEqual(json.loads(out)["url"], self.origin.url("/size/7"))
+        code, out, err = rc("show", "old", "3", "--data", data, "--json")
+        self.assertEqual(json.loads(out)["url"], [x for x in old if x["id"] == 3][0]["url"])
+        self.assertEqual(d.stop(), 0)
+
 
 if __name__ == "__main__":
     harness.main()

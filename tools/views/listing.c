@@ -22,6 +22,24 @@ void rc_addr_text(const struct seg_addr *a, char *buf, size_t len)
 	snprintf(buf, len, "%s", ip);
 }
 
+uint64_t rc_row_id(const struct seg_qrow *r)
+{
+	return r->number ? r->number : r->e.id;
+}
+
+const struct seg_qrow *rc_row_find(const struct seg_table *t, uint64_t id)
+{
+	const struct seg_qrow *old = NULL;
+	for (size_t i = 0; i < t->n; i++) {
+		const struct seg_qrow *r = &t->rows[i];
+		if (r->number == id && id != 0)
+			return r;
+		if (r->number == 0 && r->e.id == id)
+			old = r;
+	}
+	return old;
+}
+
 void rc_row_json(struct rc_buf *b, const struct seg_qrow *r)
 {
 	const struct seg_entry *e = &r->e;
@@ -29,7 +47,7 @@ void rc_row_json(struct rc_buf *b, const struct seg_qrow *r)
 	rc_iso_time(e->start_ns, t, sizeof(t));
 	rc_addr_text(&e->client, client, sizeof(client));
 	rc_buf_printf(b, "{\"id\":%llu,\"time\":\"%s\",\"method\":\"%s\",\"url\":",
-		      (unsigned long long)e->id, t, seg_method_name(e->method));
+		      (unsigned long long)rc_row_id(r), t, seg_method_name(e->method));
 	rc_buf_jstr(b, r->url, e->url_len);
 	rc_buf_puts(b, ",\"host\":");
 	rc_buf_jstr(b, r->host, e->host_len);
@@ -60,7 +78,8 @@ void rc_exchange_json(struct rc_buf *b, const struct seg_exchange *x)
 	char t[40], client[RC_ADDR_TEXT_MAX];
 	rc_iso_time(x->start_ns, t, sizeof(t));
 	rc_addr_text(&x->client, client, sizeof(client));
-	rc_buf_printf(b, "{\"id\":%llu,\"time\":\"%s\",\"method\":", (unsigned long long)x->id, t);
+	rc_buf_printf(b, "{\"id\":%llu,\"time\":\"%s\",\"method\":",
+		      (unsigned long long)(x->number ? x->number : x->id), t);
 	rc_buf_jstr(b, x->method_text, strlen(x->method_text));
 	rc_buf_puts(b, ",\"url\":");
 	rc_buf_jstr(b, x->url, strlen(x->url));

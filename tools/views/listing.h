@@ -33,6 +33,16 @@ struct rc_clients {
 
 void rc_addr_text(const struct seg_addr *a, char *buf, size_t len);
 
+/* The id people see and type: the exchange's session number (1, 2, 3 in
+ * start order), or for exchanges stored before numbers existed the
+ * store's own id (worker << 40 | sequence), which stays internal
+ * otherwise. */
+uint64_t rc_row_id(const struct seg_qrow *r);
+/* The row a typed id names: a session number, else an unnumbered row's
+ * store id (a continued session numbers past those, so no id names two
+ * rows). NULL when none; deleted rows are returned (check e.flags). */
+const struct seg_qrow *rc_row_find(const struct seg_table *t, uint64_t id);
+
 /* One `ls --json` row: id, time, method, url, host, client_name, status,
  * type, request_size, response_size, duration_ms, client, error,
  * truncated. */
