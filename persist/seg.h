@@ -29,7 +29,8 @@
 				    * response head holds only the Set-Cookie lines) */
 #define SEG_F_STR_EXT (1u << 10)   /* .str text after host+url: the session number and
 				    * the client name (segment.c), so listings and
-				    * filters have both without opening frames */
+				    * filters have both without opening frames; index
+				    * entries only, never in seg_exchange.flags) */
 
 enum seg_scheme { SEG_SCHEME_HTTP = 0, SEG_SCHEME_HTTPS = 1, SEG_SCHEME_TUNNEL = 2 };
 
