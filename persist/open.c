@@ -396,7 +396,7 @@ static char *dupn(const uint8_t *p, size_t n)
 static int on_begin(struct seg_exchange *x, const uint8_t *q)
 {
 	x->start_ns = seg_get64(q);
-	x->flags |= seg_get32(q + 12);
+	x->flags |= seg_get32(q + 12) & ~SEG_F_STR_EXT; /* a layout fact, not the exchange's */
 	memcpy(x->client.addr, q + 16, 16);
 	x->client.port = seg_get16(q + 32);
 	x->client.family = q[34];
@@ -404,6 +404,7 @@ static int on_begin(struct seg_exchange *x, const uint8_t *q)
 	x->http_version = q[36];
 	x->method = q[37];
 	x->port = seg_get16(q + 38);
+	x->number = seg_get32(q + 52);
 	size_t l[5] = { seg_get16(q + 40), seg_get16(q + 42), seg_get16(q + 44),
 			seg_get16(q + 46), seg_get32(q + 48) };
 	const uint8_t *p = q + SEG_BEGIN_FIXED;
@@ -439,7 +440,7 @@ static int on_end(struct seg_exchange *x, const uint8_t *q)
 	x->status = seg_get16(q);
 	x->type = q[2];
 	x->error = q[3];
-	x->flags |= seg_get32(q + 4);
+	x->flags |= seg_get32(q + 4) & ~SEG_F_STR_EXT;
 	uint64_t *tv[9] = { &x->t.dns_ns, &x->t.connect_ns, &x->t.tls_ns, &x->t.ttfb_ns,
 			    &x->t.total_ns, &x->wire.req_head, &x->wire.req_body,
 			    &x->wire.resp_head, &x->wire.resp_body };

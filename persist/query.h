@@ -18,6 +18,9 @@
 struct seg_qrow {
 	struct seg_entry e; /* e.flags has SEG_F_DELETED when tombstoned */
 	const char *host, *url;
+	const char *client_name; /* not NUL-terminated, client_name_len bytes */
+	uint8_t client_name_len;
+	uint32_t number;    /* session number (SEG_F_STR_EXT), 0 for older entries */
 	uint32_t host_rank; /* position of host among the table's distinct hosts, sorted */
 };
 

@@ -114,10 +114,23 @@ static int rec_begin(struct rebuild *rb, const struct seg_rec_view *r)
 	uint32_t str_off = seg_get32(q + 8);
 	size_t len = (size_t)seg_get16(q + 42) + seg_get16(q + 44);
 	const uint8_t *host = q + SEG_BEGIN_FIXED + seg_get16(q + 40);
-	if (rb->fd_str < 0 || len == 0)
+	if (rb->fd_str < 0)
 		return 0;
-	ssize_t w = pwrite(rb->fd_str, host, len, str_off);
-	return w == (ssize_t)len ? 0 : -EIO;
+	ssize_t w = len ? pwrite(rb->fd_str, host, len, str_off) : 0;
+	if (w != (ssize_t)len)
+		return -EIO;
+	if (!(seg_get32(q + 12) & SEG_F_STR_EXT))
+		return 0;
+	/* the extension, as segment.c's str_text wrote it */
+	uint8_t ext[5 + SEG_CLIENT_NAME_MAX];
+	uint16_t cl = seg_get16(q + 46);
+	if (cl > SEG_CLIENT_NAME_MAX)
+		return 0;
+	memcpy(ext, q + 52, 4);
+	ext[4] = (uint8_t)cl;
+	memcpy(ext + 5, host + len, cl);
+	w = pwrite(rb->fd_str, ext, 5u + cl, (off_t)(str_off + len));
+	return w == (ssize_t)(5u + cl) ? 0 : -EIO;
 }
 
 /* Indexes an ended exchange (seg_entry_from_end) into the temp index. */

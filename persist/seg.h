@@ -27,6 +27,10 @@
 #define SEG_F_COOKIES (1u << 9)    /* captured with "capture cookies" on: its Cookie and
 				    * Set-Cookie lines are stored (with NO_RESP, the
 				    * response head holds only the Set-Cookie lines) */
+#define SEG_F_STR_EXT (1u << 10)   /* .str text after host+url: the session number and
+				    * the client name (segment.c), so listings and
+				    * filters have both without opening frames; index
+				    * entries only, never in seg_exchange.flags) */
 
 enum seg_scheme { SEG_SCHEME_HTTP = 0, SEG_SCHEME_HTTPS = 1, SEG_SCHEME_TUNNEL = 2 };
 
@@ -78,6 +82,9 @@ struct seg_xch_begin {
 	const void *req_head; size_t req_head_len; /* raw header block incl. request line */
 	struct seg_addr client;
 	const char *client_name; size_t client_name_len; /* optional */
+	uint32_t number;   /* per-session exchange number shown to people (from 1,
+			    * in start order); 0 = none. The store's own id
+			    * (worker << 40 | sequence) stays internal. */
 };
 
 struct seg_xch_end {
@@ -203,6 +210,7 @@ struct seg_entry {
 /* A whole exchange. All pointers are owned by it: seg_exchange_free(). */
 struct seg_exchange {
 	uint64_t id, start_ns;
+	uint32_t number; /* seg_xch_begin.number; 0 for older exchanges */
 	uint8_t scheme, http_version, method, type, error;
 	uint16_t port, status;
 	uint32_t flags;

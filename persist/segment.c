@@ -60,7 +60,7 @@
  *  37  1  method (enum seg_method) 38 2  upstream port
  *  40  2  method text len         42  2  host len
  *  44  2  url len                 46  2  client name len
- *  48  4  request head len        52  4  zero
+ *  48  4  request head len        52  4  session number (0: none)
  *  56  method text, host, url, client name, raw request head
  * REQ_BODY / RESP_BODY payload: body bytes (<= SEG_CHUNK_MAX), in order.
  * RESP_HEAD payload: 0 2 status, 2 1 type class, 3 1 zero, 4 2 reason len,
@@ -101,7 +101,12 @@
  * within limits; a partial entry at the end of the file is a torn tail.
  *
  * .str after the header: host bytes then url bytes of each BEGIN, at the
- * str_off the BEGIN record names (no separators, no NUL).
+ * str_off the BEGIN record names (no separators, no NUL). When the entry
+ * has SEG_F_STR_EXT, the extension follows the url: 0 4 session number
+ * (as in BEGIN), 4 1 client name len (<= SEG_CLIENT_NAME_MAX), 5 client
+ * name; the entry's crc32c then covers host, url and extension. Written
+ * when the exchange has a number or a client name, so the listing and
+ * its filters read both from the .str without opening frames.
  *
  * tombstones: 24-byte records: 0 8 id, 8 8 time ns, 16 4 magic "RCTB",
  * 20 4 crc32c of bytes 0..19. Appended, never rewritten.
@@ -448,6 +453,26 @@ static int append_rec(struct seg_writer *w, uint8_t type, uint64_t id, const voi
 
 static uint32_t cut(size_t n, uint32_t max) { return n > max ? max : (uint32_t)n; }
 
+/* The .str text of a BEGIN into out: host, url, and when there is a number
+ * or a client name the extension (SEG_F_STR_EXT). Returns its length, at
+ * most hl + ul + 5 + cl: less than the BEGIN record itself, so open_str
+ * (raw_cap bytes) cannot overflow before raw does. */
+static uint32_t str_text(uint8_t *out, const struct seg_xch_begin *b, uint32_t hl,
+			 uint32_t ul, uint32_t cl)
+{
+	if (hl)
+		memcpy(out, b->host, hl);
+	if (ul)
+		memcpy(out + hl, b->url, ul);
+	if (b->number == 0 && cl == 0)
+		return hl + ul;
+	seg_put32(out + hl + ul, b->number);
+	out[hl + ul + 4] = (uint8_t)cl;
+	if (cl)
+		memcpy(out + hl + ul + 5, b->client_name, cl);
+	return hl + ul + 5 + cl;
+}
+
 int seg_xch_begin(struct seg_writer *w, const struct seg_xch_begin *b, struct seg_xch **out,
 		  uint64_t *id_out)
 {
@@ -482,12 +507,11 @@ int seg_xch_begin(struct seg_writer *w, const struct seg_xch_begin *b, struct se
 	x->method = seg_method_parse(b->method ? b->method : "", ml);
 	x->client = b->client;
 	x->skip_resp = !w->cfg.save_responses || (b->flags & SEG_F_NO_RESP);
-	if (hl)
-		memcpy(w->open_str + w->open_str_len, b->host, hl);
-	if (ul)
-		memcpy(w->open_str + w->open_str_len + hl, b->url, ul);
-	x->str_crc = seg_crc32c(0, w->open_str + w->open_str_len, hl + ul);
-	w->open_str_len += hl + ul;
+	uint32_t sl = str_text(w->open_str + w->open_str_len, b, hl, ul, cl);
+	if (sl > hl + ul)
+		x->flags |= SEG_F_STR_EXT;
+	x->str_crc = seg_crc32c(0, w->open_str + w->open_str_len, sl);
+	w->open_str_len += sl;
 	uint8_t f[SEG_BEGIN_FIXED] = { 0 };
 	seg_put64(f + 0, b->start_ns);
 	seg_put32(f + 8, x->str_off);
@@ -504,6 +528,7 @@ int seg_xch_begin(struct seg_writer *w, const struct seg_xch_begin *b, struct se
 	seg_put16(f + 44, (uint16_t)ul);
 	seg_put16(f + 46, (uint16_t)cl);
 	seg_put32(f + 48, rl);
+	seg_put32(f + 52, b->number);
 	const void *parts[5] = { b->method, b->host, b->url, b->client_name, b->req_head };
 	uint32_t lens[5] = { ml, hl, ul, cl, rl };
 	int rc = append_rec(w, SEG_R_BEGIN, id, f, sizeof(f), parts, lens, 5);

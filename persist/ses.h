@@ -44,7 +44,7 @@ struct ses_meta {
 	char id[SES_ID_LEN + 1];
 	char name[SES_NAME_MAX + 1];
 	uint8_t state; /* enum ses_state */
-	uint64_t created_ns, start_ns, stop_ns; /* stop_ns 0 while not stopped */
+	uint64_t created_ns, start_ns, stop_ns; /* stop_ns 0 while active or paused */
 	uint8_t origin; /* enum ses_origin (not stored) */
 	struct ses_settings settings;
 };

@@ -5,9 +5,12 @@
  * from the frames after its last valid entry and cuts nothing that a
  * reader could use, then the writers open after the highest segment and
  * exchange id. A stopped session is final and is never written again.
+ * At daemon start, sessions a killed daemon left active are marked
+ * interrupted and end (stop_ns) at their last stored exchange.
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -65,6 +68,43 @@ int rc_capture_session(const char *data_dir, const char *name, const struct ses_
 		return rc;
 	}
 	out->meta.state = SES_ACTIVE;
+	out->meta.stop_ns = 0;   /* an interrupted session's end is open again */
 	out->continued = true;
 	return 0;
+}
+
+static int last_end(void *ctx, const struct seg_entry *e)
+{
+	uint64_t *last = ctx;
+	uint64_t end = e->start_ns + e->duration_ns;
+	if (end > *last)
+		*last = end;
+	return 0;
+}
+
+/* An interrupted session ends at its last stored exchange (its start when
+ * none): its duration no longer grows while nothing runs. */
+static void settle(const char *data_dir, struct ses_meta *m)
+{
+	char dir[4096];
+	uint64_t last = 0;
+	if (ses_dir(dir, sizeof(dir), data_dir, m->id) < 0)
+		return;
+	seg_index_scan(dir, last_end, &last, NULL);
+	m->stop_ns = last > m->start_ns ? last : m->start_ns;
+	ses_save(data_dir, m);
+}
+
+int rc_capture_mark_interrupted(const char *data_dir)
+{
+	int rc = ses_mark_interrupted(data_dir);
+	struct ses_meta *v = calloc(SES_LIST_MAX, sizeof(*v));
+	size_t n = 0;
+	if (v == NULL || ses_list(data_dir, v, SES_LIST_MAX, &n) < 0)
+		n = 0;
+	for (size_t i = 0; i < n; i++)
+		if (v[i].state == SES_INTERRUPTED && v[i].stop_ns == 0)
+			settle(data_dir, &v[i]);
+	free(v);
+	return rc;
 }

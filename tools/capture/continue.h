@@ -29,4 +29,11 @@ struct rc_capsession {
 int rc_capture_session(const char *data_dir, const char *name, const struct ses_settings *st,
 		       uint64_t now_ns, struct rc_capsession *out, char *err, size_t err_len);
 
+/* At daemon start: sessions left active or paused become interrupted
+ * (ses_mark_interrupted), and every interrupted session without an end
+ * gets stop_ns = the end of its last stored exchange (its start when it
+ * has none), so its duration stops growing; continuing it clears stop_ns.
+ * Returns what ses_mark_interrupted returned. */
+int rc_capture_mark_interrupted(const char *data_dir);
+
 #endif

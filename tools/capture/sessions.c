@@ -198,6 +198,22 @@ static void default_name(char *buf, size_t cap)
 	strftime(buf, cap, "session-%Y%m%d-%H%M%S", &tm);
 }
 
+/* -EEXIST (err set) when name is another session's id or name: ids and
+ * names share one namespace (ses_find takes either), so such a name would
+ * hide that session. */
+static int name_clash(struct rc_sessions *m, const char *name, const char *own_id, char *err,
+		      size_t errlen)
+{
+	struct ses_meta other;
+	if (ses_find(m->data_dir, name, &other) < 0 || strcmp(other.id, own_id) == 0)
+		return 0;
+	if (err)
+		snprintf(err, errlen, strcmp(other.id, name) == 0 ?
+			 "'%s' is the id of session '%s'" : "a session named '%s' exists",
+			 name, other.name);
+	return -EEXIST;
+}
+
 /* run --session NAME: a new session, or the same one continued after the
  * daemon died (recovered first, ids go on; stopped is final). */
 static int start_or_continue(struct rc_sessions *m, const char *name,
@@ -251,6 +267,8 @@ int rc_sessions_start(struct rc_sessions *m, const struct rc_session_change *ch,
 		rc = start_or_continue(m, name, st, &meta, &continued, err, errlen);
 		if (rc < 0)
 			goto out_db;
+	} else if ((rc = name_clash(m, name, "", err, errlen)) < 0) {
+		goto out_db;
 	} else {
 		rc = ses_create(m->data_dir, name, st, now_ns(), &meta);
 	}
@@ -319,10 +337,50 @@ static int swap_locked(struct rc_sessions *m, const struct ses_meta *next, struc
 	return 0;
 }
 
+/* resume of an interrupted session (the daemon died while it ran): it is
+ * recovered and continued as `run --session` would, with its own stored
+ * settings, when no other session is active. */
+static int continue_locked(struct rc_sessions *m, const struct ses_meta *found,
+			   struct ses_meta *out, char *err, size_t errlen)
+{
+	if (m->has_active) {
+		busy_msg(m, err, errlen);
+		return -EBUSY;
+	}
+	struct flt_db *db = NULL;
+	int rc = compile_text(found->settings.filter, &db, err, errlen);
+	if (rc < 0)
+		return rc;
+	struct ses_meta meta;
+	bool continued = false;
+	rc = start_or_continue(m, found->id, &found->settings, &meta, &continued, err, errlen);
+	if (rc == 0)
+		rc = publish(m, &meta, db, RC_SES_SWAP_WAIT_MS, err, errlen);
+	if (rc < 0) {
+		ses_set_state(m->data_dir, found->id, SES_INTERRUPTED, 0);
+		if (db)
+			flt_db_unref(db);
+		return rc;
+	}
+	m->active = meta;
+	m->has_active = true;
+	m->db = db;
+	if (out)
+		*out = meta;
+	return 0;
+}
+
 static int set_paused(struct rc_sessions *m, const char *id, bool paused, struct ses_meta *out,
 		      char *err, size_t errlen)
 {
 	pthread_mutex_lock(&m->lock);
+	struct ses_meta found;
+	if (!paused && find_locked(m, id, &found, err, errlen) == 0 &&
+	    found.state == SES_INTERRUPTED) {
+		int rc = continue_locked(m, &found, out, err, errlen);
+		pthread_mutex_unlock(&m->lock);
+		return rc;
+	}
 	int rc = active_locked(m, id, err, errlen);
 	if (rc == 0) {
 		struct ses_meta next = m->active;
@@ -375,7 +433,10 @@ int rc_sessions_stop(struct rc_sessions *m, const char *id, struct ses_meta *out
 static int rename_locked(struct rc_sessions *m, const struct ses_meta *found, const char *name,
 			 char *err, size_t errlen)
 {
-	int rc = ses_rename(m->data_dir, found->id, name);
+	int rc = name_clash(m, name, found->id, err, errlen);
+	if (rc < 0)
+		return rc;
+	rc = ses_rename(m->data_dir, found->id, name);
 	if (rc < 0)
 		snprintf(err, errlen, rc == -EEXIST ? "a session named '%s' exists" :
 			 rc == -EINVAL ? "'%s' is not a valid session name (1 to 64 bytes, no '/' "

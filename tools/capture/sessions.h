@@ -11,7 +11,10 @@
  * - a name another session has: -EEXIST (409); a bad name or setting:
  *   -EINVAL (400); no such session: -ENOENT (404)
  * - pause/resume/stop/settings of a session that is not the active one:
- *   -EPERM (409): stopped (and interrupted) sessions are final
+ *   -EPERM (409): stopped sessions are final
+ * - resume of an interrupted session (the daemon died while it ran)
+ *   recovers and continues it with its stored settings, as `run --session`
+ *   does; -EBUSY (409) while another session is active
  * - delete of the active session: -EBUSY (409): stop it first, so that no
  *   writer ever has its directory removed under it
  * - rename works in every state

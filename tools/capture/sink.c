@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "filter/flt.h"
+#include "persist/query.h"
 #include "persist/seg.h"
 #include "tools/capture/sink.h"
 #include "tools/lib/rc-limits.h"
@@ -41,6 +42,9 @@
 #define OFFLINE UINT64_MAX  /* a worker's epoch before open and after close */
 
 struct store {
+	/* the session's next exchange number: one atomic add per exchange, on
+	 * a cache line of its own (every worker adds to it) */
+	_Alignas(64) _Atomic uint64_t next_number;
 	char dir[4096];
 	unsigned nworkers;
 	struct seg_writer **w;      /* [nworkers] */
@@ -346,6 +350,8 @@ static void *cap_begin(void *ctx, const struct eng_xchg *x, const char *head, si
 		b.flags |= SEG_F_COOKIES;
 	if (e->no_resp)
 		b.flags |= SEG_F_NO_RESP;
+	uint64_t no = atomic_fetch_add_explicit(&p->store->next_number, 1, memory_order_relaxed);
+	b.number = no <= UINT32_MAX ? (uint32_t)no : 0;   /* past 2^32: the store's id shows */
 	int rc = seg_xch_begin(h->w, &b, &e->x, NULL);
 	if (rc < 0) {
 		if (rc == -ENOBUFS)
@@ -648,12 +654,33 @@ static void store_close(struct store *s)
 	free(s);
 }
 
+/* The number a continued session goes on from: past every number it holds
+ * and past the ids its older, unnumbered exchanges show (ids of worker 0
+ * are small too), so that one typed id names one exchange. */
+static uint64_t first_number(const char *dir)
+{
+	struct seg_table t = {0};
+	uint64_t next = 1;
+	if (seg_table_load(dir, &t, NULL) < 0)
+		return next;
+	for (size_t i = 0; i < t.n; i++) {
+		const struct seg_qrow *r = &t.rows[i];
+		uint64_t shown = r->number ? r->number : r->e.id;
+		if (shown <= UINT32_MAX && shown >= next)
+			next = shown + 1;
+	}
+	seg_table_free(&t);
+	return next;
+}
+
 static int store_open(struct rc_capture *c, const char *dir, struct store **out,
 		      char *err, size_t errlen)
 {
-	struct store *s = calloc(1, sizeof(*s));
+	/* aligned for next_number's cache line (sizeof is a multiple of 64) */
+	struct store *s = aligned_alloc(_Alignof(struct store), sizeof(*s));
 	if (s == NULL)
 		return -ENOMEM;
+	memset(s, 0, sizeof(*s));
 	s->nworkers = c->nworkers;
 	s->w = calloc(c->nworkers, sizeof(*s->w));
 	s->adopted = calloc(c->nworkers, sizeof(*s->adopted));
@@ -668,6 +695,7 @@ static int store_open(struct rc_capture *c, const char *dir, struct store **out,
 		snprintf(err, errlen, "cannot recover session files in %s: %s", dir, strerror(-rc));
 		goto fail;
 	}
+	atomic_store(&s->next_number, first_number(dir));
 	for (unsigned i = 0; i < c->nworkers; i++) {
 		struct seg_writer_cfg wc = { .session_dir = dir, .worker = (uint16_t)i,
 					     .body_max = UINT64_MAX, .save_responses = true };

@@ -1,7 +1,9 @@
 /*
  * tools/cli/ca.c - `ringcap ca` : opens the CA with tls_ca_open, the
- * same call `ringcap run` makes, so the first of the two to run creates it
- * and both always agree on the files and the fingerprint.
+ * same call `ringcap run` makes, so both always agree on the files and the
+ * fingerprint. Only `run` creates a CA: a command that shows never does, so
+ * `ringcap ca` in the wrong directory says where it looked instead of
+ * minting a second CA that no device trusts.
  *
  * Output without --export, one "label: value" line each (stable, for
  * scripts; --json gives the same fields as one JSON object):
@@ -16,12 +18,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/asn1.h>
 #include <openssl/bio.h>
 #include <openssl/x509.h>
 
 #include "tls/tls.h"
+#include "tools/cli/args.h"
 #include "tools/cli/cmds.h"
 #include "tools/lib/rc-limits.h"
 
@@ -62,15 +66,38 @@ static void print_info(const struct ca_info *info, const struct ca_opts *o,
 static int export_ca(const struct tls_ca *ca, const struct ca_opts *o,
 		     enum tls_ca_format fmt);
 
+/* False (after one line saying where it looked and how to point it
+ * elsewhere) when neither CA file exists in DIR; true otherwise, also for
+ * other errors, which tls_ca_open reports (a half CA, a file as DIR). */
+static bool ca_present(const char *dir)
+{
+	char path[4096], cwd[2048] = "";
+	snprintf(path, sizeof(path), "%s/ca-cert.pem", dir);
+	if (access(path, F_OK) == 0 || errno != ENOENT)
+		return true;
+	snprintf(path, sizeof(path), "%s/ca-key.pem", dir);
+	if (access(path, F_OK) == 0 || errno != ENOENT)
+		return true;
+	if (dir[0] != '/' && getcwd(cwd, sizeof(cwd)) == NULL)
+		cwd[0] = '\0';
+	if (cwd[0] && strncmp(dir, "./", 2) == 0)
+		dir += 2;
+	fprintf(stderr, "ringcap ca: no CA in %s%s%s (looked for ca-cert.pem; nothing was "
+		"created): ringcap run creates it in its data directory on first start; point "
+		"this command there with --data DIR or RINGCAP_DATA=DIR\n",
+		cwd, cwd[0] ? "/" : "", dir);
+	return false;
+}
+
 static void ca_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: ringcap ca [options]\n\n"
-		"Shows the CA that ringcap signs intercepted HTTPS with, creating it in\n"
-		"the data directory on first use, or exports it for a device\n"
-		"(or browse to http://ringcap.cert/ through the proxy).\n\n"
+		"Shows the CA that ringcap signs intercepted HTTPS with (ringcap run\n"
+		"creates it in the data directory on first start), or exports it for a\n"
+		"device (or browse to http://ringcap.cert/ through the proxy).\n\n"
 		"options:\n"
-		"  --data DIR          data directory [" CA_DATA_DEFAULT "]\n"
+		"  --data DIR          data directory [$RINGCAP_DATA, else " CA_DATA_DEFAULT "]\n"
 		"  --export FILE       write the certificate to FILE (- for stdout)\n"
 		"  --format FMT        pem, der (.crt/.cer) or p12 [from FILE's extension,\n"
 		"                      else pem]\n"
@@ -81,7 +108,7 @@ static void ca_usage(FILE *f)
 
 int rc_cmd_ca(int argc, char **argv)
 {
-	struct ca_opts o = { .data_dir = CA_DATA_DEFAULT };
+	struct ca_opts o = { .data_dir = rc_env_data() };
 	enum tls_ca_format fmt = TLS_CA_PEM;
 	struct tls_ca *ca = NULL;
 	struct ca_info info;
@@ -96,6 +123,8 @@ int rc_cmd_ca(int argc, char **argv)
 	}
 	if (o.export_path != NULL && pick_format(&o, &fmt) < 0)
 		return 2;
+	if (!ca_present(o.data_dir))
+		return 1;
 	rc = tls_ca_open(o.data_dir, NULL, &ca, err, sizeof(err));
 	if (rc < 0) {
 		fprintf(stderr, "ringcap ca: %s\n", err[0] ? err : strerror(-rc));

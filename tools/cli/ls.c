@@ -49,7 +49,7 @@ static void ls_row(const struct seg_qrow *r)
 	char t[40], client[RC_ADDR_TEXT_MAX];
 	rc_iso_time(e->start_ns, t, sizeof(t));
 	rc_addr_text(&e->client, client, sizeof(client));
-	printf("%-6llu %3u %-7s %-6s %9llu %8.1f %s %-15s %.*s\n", (unsigned long long)e->id,
+	printf("%-6llu %3u %-7s %-6s %9llu %8.1f %s %-15s %.*s\n", (unsigned long long)rc_row_id(r),
 	       e->status, seg_method_name(e->method), seg_type_name(e->type),
 	       (unsigned long long)e->resp_size, (double)e->duration_ns / 1e6, t, client,
 	       (int)e->url_len, r->url);

@@ -28,6 +28,7 @@
 #include "tools/cli/cmds.h"
 #include "tools/control/api.h"
 #include "tools/control/server.h"
+#include "tools/capture/continue.h"
 #include "tools/capture/sessions.h"
 #include "tools/control/token.h"
 #include "tools/capture/sink.h"
@@ -602,7 +603,7 @@ static int run_daemon(struct run_opts *rp, const struct rc_filter *filter)
 		return 1;
 	}
 	/* sessions a killed daemon left active show as interrupted, data readable */
-	ses_mark_interrupted(r.data_dir);
+	rc_capture_mark_interrupted(r.data_dir);
 	unsigned workers = r.eng.workers ? r.eng.workers : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
 	struct plane p = {0};
 	if (plane_setup(&r, &t, workers, filter, &p) < 0) {

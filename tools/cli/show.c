@@ -99,6 +99,21 @@ static void show_json(const struct seg_exchange *x)
 	rc_put_json(&b, "show");
 }
 
+/* Opens the exchange people call id (rc_row_find); -ENOENT when none or
+ * deleted. */
+static int open_shown(const char *dir, uint64_t id, const struct seg_open_opts *oo,
+		      struct seg_exchange *x)
+{
+	struct seg_table t = {0};
+	int rc = seg_table_load(dir, &t, NULL);
+	if (rc < 0)
+		return rc;
+	const struct seg_qrow *r = rc_row_find(&t, id);
+	rc = r == NULL || (r->e.flags & SEG_F_DELETED) ? -ENOENT : seg_open_entry(dir, &r->e, oo, x);
+	seg_table_free(&t);
+	return rc;
+}
+
 int rc_cmd_show(int argc, char **argv)
 {
 	static const char usage[] =
@@ -122,7 +137,7 @@ int rc_cmd_show(int argc, char **argv)
 		return 1;
 	struct seg_open_opts oo = { .body_max = { 64u << 20, 64u << 20 } };
 	struct seg_exchange x;
-	int rc = seg_open_id(dir, id, &oo, &x);
+	int rc = open_shown(dir, id, &oo, &x);
 	if (rc < 0) {
 		fprintf(stderr, "ringcap show: exchange %llu: %s\n", (unsigned long long)id,
 			rc == -ENOENT ? "not in the session" :

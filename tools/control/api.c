@@ -352,9 +352,11 @@ static int find_exchange(struct call *c, const char *text, uint64_t *id,
 		snprintf(c->err, sizeof(c->err), "exchange id '%.64s' is not a number", text);
 		return 400;
 	}
-	for (size_t i = 0; i < t->n; i++)
-		if (t->rows[i].e.id == *id)
-			return (t->rows[i].e.flags & SEG_F_DELETED) ? 404 : 0;
+	const struct seg_qrow *r = rc_row_find(t, *id);
+	if (r) {
+		*id = r->e.id;   /* the store's own id from here on */
+		return (r->e.flags & SEG_F_DELETED) ? 404 : 0;
+	}
 	snprintf(c->err, sizeof(c->err), "no exchange %llu in session '%s'",
 		 (unsigned long long)*id, c->ses.name);
 	return 404;
@@ -439,6 +441,7 @@ static int h_exchanges_delete(struct call *c)
 		snprintf(num, sizeof(num), "%llu", (unsigned long long)ids[i]);
 		uint64_t id;
 		status = find_exchange(c, num, &id, &t);
+		ids[i] = id;
 		if (status == 404)
 			snprintf(c->err, sizeof(c->err), "no exchange %s in session '%s': nothing deleted",
 				 num, c->ses.name);

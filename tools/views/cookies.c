@@ -443,7 +443,7 @@ static int scan_rows(struct loader *ld, const struct seg_table *t, const struct 
 		}
 		ld->l->exchanges++;
 		ld->s->t_ns = x.start_ns;
-		ld->s->id = x.id;
+		ld->s->id = x.number ? x.number : x.id; /* the id ls shows */
 		int rc = scan_request(ld, &x, ld->s);
 		if (rc == 0)
 			rc = scan_response(ld, &x, ld->s);

@@ -99,6 +99,10 @@ static void plan(struct rc_filter *f)
 {
 	f->need_type = f->spec.type_mask != 0 || f->spec.n_mimes != 0;
 	f->need_method = false;
+	f->need_name = false;
+	for (uint32_t i = 0; i < f->spec.n_clients; i++)
+		if (f->spec.clients[i].is_name)
+			f->need_name = true;
 	for (uint32_t i = 0; i < f->spec.n_methods; i++) {
 		const char *m = f->spec.methods[i];
 		if (seg_method_parse(m, strlen(m)) == SEG_M_OTHER)
@@ -251,8 +255,18 @@ bool rc_filter_row(void *ctx, const struct seg_qrow *r)
 	const char *method = seg_method_name(r->e.method);
 	if (r->e.method == SEG_M_OTHER && f->need_method && (loaded = load(f, r, &x)))
 		method = x.method_text;
+	char name[SEG_CLIENT_NAME_MAX + 1];
+	const char *cn = NULL;
+	if (r->client_name_len) {
+		memcpy(name, r->client_name, r->client_name_len);
+		name[r->client_name_len] = '\0';
+		cn = name;
+	} else if (f->need_name && !(r->e.flags & SEG_F_STR_EXT) &&
+		   (loaded || (loaded = load(f, r, &x))) && x.client_name[0]) {
+		cn = x.client_name;   /* written before names were indexed */
+	}
 	enum flt_verdict v = flt_match_request(f->db, f->scratch, method, r->url, r->e.url_len,
-					       client_sa(&r->e.client, &ss), NULL);
+					       client_sa(&r->e.client, &ss), cn);
 	bool ok = v == FLT_ACCEPT;
 	if (v == FLT_PENDING) {
 		enum flt_type t[2];

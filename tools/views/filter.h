@@ -27,7 +27,9 @@
  *     response head. When none was stored (--no-save-responses), media
  *     matches audio or video, form matches text or binary, other matches
  *     binary, and a mime substring matches nothing.
- *   - client names are not in the index: a name criterion matches no row.
+ *   - client names (--identify-by auth) sit beside the URL in the index's
+ *     text (SEG_F_STR_EXT); exchanges stored before that have them in
+ *     their frames only, read when the spec names a client by name.
  *
  * Thread safety: a struct rc_filter belongs to one thread (its scratch).
  */
@@ -49,6 +51,7 @@ struct rc_filter {
 	const char *session_dir;     /* rc_filter_query: where heads are read */
 	bool need_method;            /* spec names a method the index calls "other" */
 	bool need_type;              /* spec has type or mime criteria */
+	bool need_name;              /* spec names a client by name */
 	size_t loads;                /* exchanges read from frames (diagnostics) */
 };
 

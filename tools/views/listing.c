@@ -22,6 +22,24 @@ void rc_addr_text(const struct seg_addr *a, char *buf, size_t len)
 	snprintf(buf, len, "%s", ip);
 }
 
+uint64_t rc_row_id(const struct seg_qrow *r)
+{
+	return r->number ? r->number : r->e.id;
+}
+
+const struct seg_qrow *rc_row_find(const struct seg_table *t, uint64_t id)
+{
+	const struct seg_qrow *old = NULL;
+	for (size_t i = 0; i < t->n; i++) {
+		const struct seg_qrow *r = &t->rows[i];
+		if (r->number == id && id != 0)
+			return r;
+		if (r->number == 0 && r->e.id == id)
+			old = r;
+	}
+	return old;
+}
+
 void rc_row_json(struct rc_buf *b, const struct seg_qrow *r)
 {
 	const struct seg_entry *e = &r->e;
@@ -29,10 +47,12 @@ void rc_row_json(struct rc_buf *b, const struct seg_qrow *r)
 	rc_iso_time(e->start_ns, t, sizeof(t));
 	rc_addr_text(&e->client, client, sizeof(client));
 	rc_buf_printf(b, "{\"id\":%llu,\"time\":\"%s\",\"method\":\"%s\",\"url\":",
-		      (unsigned long long)e->id, t, seg_method_name(e->method));
+		      (unsigned long long)rc_row_id(r), t, seg_method_name(e->method));
 	rc_buf_jstr(b, r->url, e->url_len);
 	rc_buf_puts(b, ",\"host\":");
 	rc_buf_jstr(b, r->host, e->host_len);
+	rc_buf_puts(b, ",\"client_name\":");
+	rc_buf_jstr(b, r->client_name, r->client_name_len);
 	rc_buf_printf(b, ",\"status\":%u,\"type\":\"%s\",\"request_size\":%llu,"
 		      "\"response_size\":%llu,\"duration_ms\":%.3f,\"client\":\"%s\","
 		      "\"error\":\"%s\",\"truncated\":%s}",
@@ -58,7 +78,8 @@ void rc_exchange_json(struct rc_buf *b, const struct seg_exchange *x)
 	char t[40], client[RC_ADDR_TEXT_MAX];
 	rc_iso_time(x->start_ns, t, sizeof(t));
 	rc_addr_text(&x->client, client, sizeof(client));
-	rc_buf_printf(b, "{\"id\":%llu,\"time\":\"%s\",\"method\":", (unsigned long long)x->id, t);
+	rc_buf_printf(b, "{\"id\":%llu,\"time\":\"%s\",\"method\":",
+		      (unsigned long long)(x->number ? x->number : x->id), t);
 	rc_buf_jstr(b, x->method_text, strlen(x->method_text));
 	rc_buf_puts(b, ",\"url\":");
 	rc_buf_jstr(b, x->url, strlen(x->url));
@@ -119,36 +140,47 @@ void rc_session_json(struct rc_buf *b, const struct ses_meta *m, const struct se
 	rc_buf_puts(b, "}");
 	if (c) {
 		rc_buf_puts(b, ",\"clients\":[");
-		for (size_t i = 0; i < c->n; i++)
-			rc_buf_printf(b, "%s\"%s\"", i ? "," : "", c->addr[i]);
+		for (size_t i = 0; i < c->n; i++) {
+			rc_buf_puts(b, i ? "," : "");
+			rc_buf_jstr(b, c->addr[i], strlen(c->addr[i]));
+		}
 		rc_buf_printf(b, "],\"clients_more\":%s", c->more ? "true" : "false");
 	}
 	rc_buf_puts(b, "}");
 }
 
-static int add_client(void *ctx, const struct seg_entry *e)
+/* A client by its name (--identify-by auth) when it has one, else its
+ * address: the value `--client` and the API's "clients" filter take. */
+static void add_client(struct rc_clients *c, const struct seg_qrow *r)
 {
-	struct rc_clients *c = ctx;
-	char a[RC_ADDR_TEXT_MAX];
-	rc_addr_text(&e->client, a, sizeof(a));
+	char a[RC_CLIENT_TEXT_MAX];
+	if (r->client_name_len && r->client_name_len < sizeof(a))
+		snprintf(a, sizeof(a), "%.*s", (int)r->client_name_len, r->client_name);
+	else
+		rc_addr_text(&r->e.client, a, sizeof(a));
 	if (a[0] == '\0')
-		return 0;
+		return;
 	for (size_t i = 0; i < c->n; i++)
 		if (strcmp(c->addr[i], a) == 0)
-			return 0;
+			return;
 	if (c->n == RC_CLIENTS_MAX) {
 		c->more = true;
-		return 0;
+		return;
 	}
 	memcpy(c->addr[c->n++], a, sizeof(a));
-	return 0;
 }
 
 int rc_session_clients(const char *session_dir, struct rc_clients *out)
 {
 	out->n = 0;
 	out->more = false;
-	return seg_index_scan(session_dir, add_client, out, NULL);
+	struct seg_table t = {0};
+	int rc = seg_table_load(session_dir, &t, NULL);
+	for (size_t i = 0; rc == 0 && i < t.n; i++)
+		if (!(t.rows[i].e.flags & SEG_F_DELETED))
+			add_client(out, &t.rows[i]);
+	seg_table_free(&t);
+	return rc;
 }
 
 int rc_query_param(struct seg_query *q, const char *key, const char *val, char *err,

@@ -19,19 +19,33 @@
 
 #define RC_CLIENTS_MAX 64u   /* distinct client addresses listed per session */
 #define RC_ADDR_TEXT_MAX 48u /* an IPv6 address as text, NUL included */
+#define RC_CLIENT_TEXT_MAX (SEG_CLIENT_NAME_MAX + 1u) /* a client's name or address */
+_Static_assert(RC_CLIENT_TEXT_MAX >= RC_ADDR_TEXT_MAX, "an address fits a client entry");
 
-/* Distinct client addresses of a session, in order of first appearance in
- * the index (at most RC_CLIENTS_MAX; *more set when there were others). */
+/* Distinct clients of a session, in order of first appearance in the
+ * index: a client's name (--identify-by auth) when it has one, else its
+ * address (at most RC_CLIENTS_MAX; *more set when there were others). */
 struct rc_clients {
-	char addr[RC_CLIENTS_MAX][RC_ADDR_TEXT_MAX];
+	char addr[RC_CLIENTS_MAX][RC_CLIENT_TEXT_MAX];
 	size_t n;
 	bool more;
 };
 
 void rc_addr_text(const struct seg_addr *a, char *buf, size_t len);
 
-/* One `ls --json` row: id, time, method, url, host, status, type,
- * request_size, response_size, duration_ms, client, error, truncated. */
+/* The id people see and type: the exchange's session number (1, 2, 3 in
+ * start order), or for exchanges stored before numbers existed the
+ * store's own id (worker << 40 | sequence), which stays internal
+ * otherwise. */
+uint64_t rc_row_id(const struct seg_qrow *r);
+/* The row a typed id names: a session number, else an unnumbered row's
+ * store id (a continued session numbers past those, so no id names two
+ * rows). NULL when none; deleted rows are returned (check e.flags). */
+const struct seg_qrow *rc_row_find(const struct seg_table *t, uint64_t id);
+
+/* One `ls --json` row: id, time, method, url, host, client_name, status,
+ * type, request_size, response_size, duration_ms, client, error,
+ * truncated. */
 void rc_row_json(struct rc_buf *b, const struct seg_qrow *r);
 /* The rows of a query result as a JSON array. */
 void rc_rows_json(struct rc_buf *b, const struct seg_table *t, const struct seg_result *res);
@@ -55,7 +69,8 @@ int rc_query_param(struct seg_query *q, const char *key, const char *val, char *
  * segments instead): 0 for a sound session. 0 or -errno. */
 int rc_list_session(const char *session_dir, const struct seg_query *q, struct rc_buf *b,
 		    size_t *total, uint64_t *damaged);
-/* Reads the session's index for its client addresses. 0 or -errno. */
+/* Reads the session's index for its clients (deleted exchanges left out).
+ * 0 or -errno. */
 int rc_session_clients(const char *session_dir, struct rc_clients *out);
 /* Seconds from start to stop, or to now while the session runs. */
 double rc_session_duration_s(const struct ses_meta *m);

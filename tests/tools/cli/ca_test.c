@@ -1,8 +1,9 @@
 /*
  * tests/tools/cli/ca_test.c - `ringcap ca` through rc_cmd_ca, one forked child
  * per case so exit code, stdout and stderr are checked as a user sees them:
- * first run creates (data directory 0700, key 0600), the second reuses the
- * fingerprint, --json is valid JSON, each --export format parses back to
+ * it never creates a CA (it says where it looked), it shows the one
+ * tls_ca_open made as `ringcap run` does (data directory 0700, key 0600)
+ * with the same fingerprint every time, --json is valid JSON, each --export format parses back to
  * the same certificate (name extension, --format, --password, stdout),
  * usage errors exit 2 naming the bad value, CA and file errors exit 1.
  */
@@ -24,6 +25,7 @@
 #include <openssl/pkcs8.h>
 #include <openssl/x509.h>
 
+#include "tls/tls.h"
 #include "tools/cli/cmds.h"
 #include "tests/check.h"
 
@@ -279,11 +281,26 @@ static mode_t mode_of(const char *path)
 
 /* ---- cases ---- */
 
+/* Creates the CA in dir the way `ringcap run` does. */
+static void make_ca(const char *dir)
+{
+	struct tls_ca *ca = NULL;
+	char err[256];
+	CHECK(tls_ca_open(dir, NULL, &ca, err, sizeof(err)) == 0);
+	tls_ca_free(ca);
+}
+
 static void check_create_and_reuse(const char *dir, char *fp, size_t fp_cap)
 {
 	char path[512], val[600], fp2[128];
 	X509 *x;
 
+	/* showing never creates: one line naming where it looked */
+	CHECK(run_ca((const char *[]){ "--data", dir, NULL }) == 1);
+	CHECK(strstr(r.err, "no CA in") != NULL && strstr(r.err, dir) != NULL);
+	CHECK(count_lines(r.err) == 1 && r.out_len == 0);
+	CHECK(mode_of(dir) == (mode_t)-1);
+	make_ca(dir);
 	CHECK(run_ca((const char *[]){ "--data", dir, NULL }) == 0);
 	CHECK(r.err[0] == '\0');
 	CHECK(mode_of(dir) == 0700);
@@ -292,7 +309,7 @@ static void check_create_and_reuse(const char *dir, char *fp, size_t fp_cap)
 	CHECK(field(r.out, "key:", val, sizeof(val)) && strcmp(val, path) == 0);
 	snprintf(path, sizeof(path), "%s/ca-cert.pem", dir);
 	CHECK(field(r.out, "certificate:", val, sizeof(val)) && strcmp(val, path) == 0);
-	CHECK(field(r.out, "created:", val, sizeof(val)) && strcmp(val, "yes") == 0);
+	CHECK(field(r.out, "created:", val, sizeof(val)) && strcmp(val, "no") == 0);
 	CHECK(field(r.out, "sha256:", fp, fp_cap) && strlen(fp) == 95);
 	CHECK(field(r.out, "subject:", val, sizeof(val)) &&
 	      strstr(val, "O = ringcap") != NULL && strstr(val, "CN = ringcap CA ") != NULL);
@@ -332,10 +349,11 @@ static void check_json(const char *dir, const char *fp)
 	/* A data path that needs escaping stays valid JSON. */
 	char odd[300];
 	snprintf(odd, sizeof(odd), "%s/we\"ird\\dir", tmp);
+	make_ca(odd);
 	CHECK(run_ca((const char *[]){ "--data", odd, "--json", NULL }) == 0);
 	CHECK(json_flat_object(r.out, "certificate", val, sizeof(val)));
 	CHECK(strstr(val, "we\"ird\\dir/ca-cert.pem") != NULL);
-	CHECK(strstr(r.out, "\"created\": true") != NULL);
+	CHECK(strstr(r.out, "\"created\": false") != NULL);
 
 	/* With --export, the JSON names the file and the format. */
 	char file[300];
@@ -474,11 +492,18 @@ static void check_failures(const char *dir)
 	CHECK(count_lines(r.err) == 1 && strstr(r.err, path) != NULL);
 }
 
-/* Without --data: ./ringcap-data in the working directory. */
+/* Without --data: ./ringcap-data in the working directory, named in full
+ * when it holds no CA. */
 static void check_default_dir(void)
 {
-	char val[256];
+	char val[256], want[400];
 
+	unsetenv("RINGCAP_DATA");
+	CHECK(run_ca((const char *[]){ NULL }) == 1);
+	snprintf(want, sizeof(want), "no CA in %s/ringcap-data ", tmp);
+	CHECK(strstr(r.err, want) != NULL);
+	CHECK(mode_of("ringcap-data") == (mode_t)-1);
+	make_ca("./ringcap-data");
 	CHECK(run_ca((const char *[]){ NULL }) == 0);
 	CHECK(field(r.out, "certificate:", val, sizeof(val)) &&
 	      strcmp(val, "./ringcap-data/ca-cert.pem") == 0);

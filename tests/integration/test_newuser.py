@@ -1,0 +1,246 @@
+#!/usr/bin/env python3
+"""A new user's journey (issue 17): the five bugs, human-sized ids, the
+ls/show tables, start-up text and the environment variables, each through
+the real binary with real traffic (curl through the proxy to a loopback
+origin)."""
+
+import json
+import os
+import subprocess
+import tempfile
+import time
+import unittest
+import urllib.parse
+
+import harness
+from origin import Origin
+from test_sessions import Daemon, FLUSH_S, rc
+
+
+def wait_rows(data, session, n, *extra):
+    """`ringcap ls --json` rows once there are n of them (20 s at most)."""
+    end = time.monotonic() + 20
+    rows = []
+    while time.monotonic() < end:
+        code, out, err = rc("ls", session, "--data", data, "--json", *extra)
+        if code == 0:
+            rows = json.loads(out)
+            if len(rows) >= n:
+                break
+        time.sleep(0.1)
+    return rows
+
+
+class NewUser(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        if harness.EXTERNAL:
+            raise unittest.SkipTest("needs its own ringcap")
+        cls.origin = Origin().start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.origin.stop()
+
+    def daemon(self, name, **kw):
+        d = Daemon(name, **kw).start()
+        self.addCleanup(lambda: d.p.proc.poll() is None and d.stop())
+        return d
+
+    # -- bug 1: device names at query time -------------------------------
+    def test_device_names_at_query_time(self):
+        d = self.daemon("names", extra=["--identify-by", "auth"])
+        st, s, _ = d.api("POST", "/api/sessions", {"name": "lab"})
+        sid = s["id"]
+        d.curl(self.origin.url("/size/1"), "-U", "pixel7:x")
+        d.curl(self.origin.url("/size/2"), "-U", "pixel7:x")
+        d.curl(self.origin.url("/size/3"))
+        d.wait_exchanges(sid, 3)
+        code, out, err = rc("ls", "lab", "--data", d.data, "--json", "--client", "pixel7")
+        self.assertEqual(code, 0, err)
+        rows = json.loads(out)
+        self.assertEqual(sorted(r["url"] for r in rows),
+                         [self.origin.url("/size/1"), self.origin.url("/size/2")])
+        self.assertEqual({r["client_name"] for r in rows}, {"pixel7"})
+        q = urllib.parse.quote(json.dumps({"clients": ["pixel7"]}))
+        self.assertEqual(len(d.exchanges(sid, "?filter=" + q)), 2)
+        q = urllib.parse.quote(json.dumps({"clients": ["127.0.0.1"]}))
+        self.assertEqual(len(d.exchanges(sid, "?filter=" + q)), 3, "addresses still match")
+        st, s, _ = d.api("GET", "/api/sessions/" + sid)
+        self.assertEqual(sorted(s["clients"]), ["127.0.0.1", "pixel7"])
+        self.assertEqual(d.stop(), 0)
+
+    # -- bug 3: an interrupted session resumes -----------------------------
+    def test_interrupted_session_resumes_through_cli_and_api(self):
+        d = self.daemon("resume1")
+        st, s, _ = d.api("POST", "/api/sessions", {"name": "lab", "save_responses": False})
+        self.assertEqual(st, 201, s)
+        sid = s["id"]
+        d.curl(self.origin.url("/size/1"))
+        d.wait_exchanges(sid, 1)
+        d.kill9()
+        d2 = self.daemon("resume2", data=d.data)
+        st, s, _ = d2.api("GET", "/api/sessions/" + sid)
+        self.assertEqual(s["state"], "interrupted")
+        code, out, err = d2.cli("resume", sid)
+        self.assertEqual(code, 0, err)
+        st, s, _ = d2.api("GET", "/api/sessions/" + sid)
+        self.assertEqual((s["state"], s["settings"]["save_responses"]), ("active", False))
+        d2.curl(self.origin.url("/size/2"))
+        rows = d2.wait_exchanges(sid, 2)
+        self.assertEqual(len(rows), 2, "captures on into the same session")
+        d2.kill9()
+        d3 = self.daemon("resume3", data=d.data)
+        st, s, _ = d3.api("POST", "/api/sessions", {"name": "other"})
+        self.assertEqual(st, 201)
+        st, s, _ = d3.api("POST", "/api/sessions/lab/resume")
+        self.assertEqual(st, 409, "another session is active")
+        self.assertIn("'other'", s["error"])
+        self.assertEqual(d3.api("POST", "/api/sessions/other/stop")[0], 200)
+        st, s, _ = d3.api("POST", "/api/sessions/lab/resume")
+        self.assertEqual((st, s.get("state")), (200, "active"), s)
+        d3.curl(self.origin.url("/size/3"))
+        self.assertEqual(len(d3.wait_exchanges(sid, 3)), 3)
+        self.assertEqual(d3.stop(), 0)
+
+    # -- bug 4: rename onto another session's id or name ------------------
+    def test_rename_to_another_sessions_id_or_name_is_refused(self):
+        d = self.daemon("rename")
+        st, a, _ = d.api("POST", "/api/sessions", {"name": "alpha"})
+        self.assertEqual(st, 201)
+        self.assertEqual(d.api("POST", "/api/sessions/alpha/stop")[0], 200)
+        st, b, _ = d.api("POST", "/api/sessions", {"name": "beta"})
+        self.assertEqual(st, 201)
+        st, s, _ = d.api("PATCH", "/api/sessions/beta", {"name": a["id"]})
+        self.assertEqual(st, 409, s)
+        self.assertIn("is the id of session 'alpha'", s["error"])
+        st, s, _ = d.api("PATCH", "/api/sessions/beta", {"name": "alpha"})
+        self.assertEqual(st, 409, s)
+        code, out, err = d.cli("rename", "beta", a["id"])
+        self.assertEqual(code, 1)
+        self.assertIn("409", err)
+        self.assertEqual(d.api("GET", "/api/sessions/" + a["id"])[1]["name"], "alpha")
+        self.assertEqual(d.api("GET", "/api/sessions/beta")[1]["id"], b["id"])
+        self.assertEqual(d.api("POST", "/api/sessions/beta/stop")[0], 200)
+        st, s, _ = d.api("POST", "/api/sessions", {"name": a["id"]})
+        self.assertEqual(st, 409, "a new session may not take an id either")
+        self.assertEqual(d.stop(), 0)
+
+    # -- bug 2: an interrupted session's duration stands still -------------
+    def test_interrupted_duration_ends_at_last_exchange(self):
+        d = self.daemon("dur1")
+        st, s, _ = d.api("POST", "/api/sessions", {"name": "dur"})
+        sid = s["id"]
+        d.curl(self.origin.url("/size/1"))
+        time.sleep(1.0)
+        d.curl(self.origin.url("/size/2"))
+        rows = d.wait_exchanges(sid, 2)
+        self.assertEqual(len(rows), 2)
+        time.sleep(1.5)   # idle time after the last exchange must not count
+        d.kill9()
+        d2 = self.daemon("dur2", data=d.data)
+
+        def duration():
+            code, out, err = rc("sessions", "--data", d.data, "--json")
+            self.assertEqual(code, 0, err)
+            ses = {x["id"]: x for x in json.loads(out)}[sid]
+            self.assertEqual(ses["state"], "interrupted")
+            return ses["duration_s"]
+        first = duration()
+        self.assertGreaterEqual(first, 0.9)
+        self.assertLess(first, 2.3, "ends at the last stored exchange, not at the kill")
+        time.sleep(1.2)
+        self.assertEqual(duration(), first)
+        st, s, _ = d2.api("GET", "/api/sessions/" + sid)
+        self.assertEqual(s["duration_s"], first)
+        d2.stop()
+        d3 = self.daemon("dur3", data=d.data)
+        self.assertEqual(duration(), first, "a second restart keeps it")
+        st, s, _ = d3.api("POST", "/api/sessions/%s/resume" % sid)
+        self.assertEqual((st, s["stop"]), (200, None), "continued: open again")
+        self.assertEqual(d3.stop(), 0)
+
+    # -- bug 5: showing the CA never creates one --------------------------
+    def test_ca_without_data_creates_nothing(self):
+        cwd = tempfile.mkdtemp(prefix="ca-empty-")
+        env = {k: v for k, v in os.environ.items() if k != "RINGCAP_DATA"}
+        r = subprocess.run([harness.RINGCAP_BIN, "ca"], cwd=cwd, env=env,
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("no CA in " + os.path.join(os.path.realpath(cwd), "ringcap-data"),
+                      r.stderr)
+        self.assertIn("--data DIR", r.stderr)
+        self.assertIn("RINGCAP_DATA", r.stderr)
+        self.assertEqual(os.listdir(cwd), [], "nothing was created")
+        r = subprocess.run([harness.RINGCAP_BIN, "ca", "--data", os.path.join(cwd, "x")],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual(os.listdir(cwd), [])
+
+    # -- human-sized ids ---------------------------------------------------
+    def test_ids_are_small_and_in_start_order(self):
+        d = self.daemon("ids1")
+        st, s, _ = d.api("POST", "/api/sessions", {"name": "ids"})
+        sid = s["id"]
+        for k in range(1, 9):
+            d.curl(self.origin.url("/size/%d" % k))
+        rows = d.wait_exchanges(sid, 8)
+        by_time = sorted(rows, key=lambda r: r["time"])
+        self.assertEqual([r["id"] for r in by_time], list(range(1, 9)))
+        self.assertEqual([r["url"] for r in by_time],
+                         [self.origin.url("/size/%d" % k) for k in range(1, 9)])
+        code, out, err = rc("show", "ids", "3", "--data", d.data, "--json")
+        self.assertEqual(code, 0, err)
+        self.assertEqual((json.loads(out)["id"], json.loads(out)["url"]),
+                         (3, self.origin.url("/size/3")))
+        st, x, _ = d.api("GET", "/api/sessions/%s/exchanges/5" % sid)
+        self.assertEqual((st, x["id"], x["url"]), (200, 5, self.origin.url("/size/5")))
+        self.assertEqual(d.api("DELETE", "/api/sessions/%s/exchanges/2" % sid)[0], 200)
+        self.assertEqual(d.api("DELETE", "/api/sessions/%s/exchanges" % sid,
+                               {"ids": [4, 6]})[0], 200)
+        self.assertEqual(sorted(r["id"] for r in d.exchanges(sid)), [1, 3, 5, 7, 8])
+        code, out, err = rc("show", "ids", "2", "--data", d.data)
+        self.assertEqual(code, 1)
+        self.assertIn("not in the session", err)
+        code, out, err = rc("ls", "ids", "--data", d.data)
+        self.assertEqual(out.decode().split("\n")[1].split()[0], "1", out)
+        d.kill9()
+        d2 = self.daemon("ids2", data=d.data, extra=["--session", "ids"])
+        d2.curl(self.origin.url("/size/9"))
+        rows = d2.wait_exchanges(sid, 6)
+        self.assertEqual(sorted(r["id"] for r in rows), [1, 3, 5, 7, 8, 9],
+                         "a continued session numbers on")
+        self.assertEqual(d2.stop(), 0)
+
+    def test_old_ids_still_open(self):
+        gen = os.path.join(os.path.dirname(harness.RINGCAP_BIN), "..", "tests", "persist",
+                           "rc_gen_session")
+        if not os.access(gen, os.X_OK):
+            self.skipTest("rc_gen_session not built")
+        data = tempfile.mkdtemp(prefix="old-ids-", dir=harness._TMP)
+        r = subprocess.run([gen, "--data", data, "--name", "old", "--workers", "2",
+                            "--active", "6"], capture_output=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        old = wait_rows(data, "old", 6)
+        ids = sorted(x["id"] for x in old)
+        self.assertEqual(ids, [1, 2, 3, (1 << 40) + 1, (1 << 40) + 2, (1 << 40) + 3],
+                         "exchanges stored before numbers keep the store's ids")
+        for x in old:
+            code, out, err = rc("show", "old", str(x["id"]), "--data", data, "--json")
+            self.assertEqual(code, 0, err)
+            self.assertEqual(json.loads(out)["url"], x["url"])
+        d = self.daemon("old-ids", data=data, extra=["--session", "old"])
+        d.curl(self.origin.url("/size/7"))
+        rows = wait_rows(data, "old", 7)
+        new = [x for x in rows if x["url"] == self.origin.url("/size/7")]
+        self.assertEqual([x["id"] for x in new], [4], "numbered past the old small ids")
+        code, out, err = rc("show", "old", "4", "--data", data, "--json")
+        self.assertEqual(json.loads(out)["url"], self.origin.url("/size/7"))
+        code, out, err = rc("show", "old", "3", "--data", data, "--json")
+        self.assertEqual(json.loads(out)["url"], [x for x in old if x["id"] == 3][0]["url"])
+        self.assertEqual(d.stop(), 0)
+
+
+if __name__ == "__main__":
+    harness.main()
