@@ -285,26 +285,32 @@ static void har_response(struct rc_buf *b, const struct seg_exchange *x)
 		      x->status ? (long long)x->wire.resp_body : -1ll);
 }
 
-/* ms between two store times, -1 when the later did not happen. */
-static double phase(uint64_t from, uint64_t to)
+/* Store times in whole microseconds: every phase below is a difference of
+ * two of them, so the phases add up to "time" exactly and a HAR read back
+ * (import_har.c) gives the same figures. */
+static int64_t us(uint64_t ns)
 {
-	return to == 0 ? -1.0 : to > from ? (double)(to - from) / 1e6 : 0.0;
+	return (int64_t)((ns + 500u) / 1000u);
+}
+
+/* ms between two store times, -1 when the later did not happen. */
+static double phase(int64_t from, int64_t to, bool happened)
+{
+	return !happened ? -1.0 : to > from ? (double)(to - from) / 1e3 : 0.0;
 }
 
 static void har_timings(struct rc_buf *b, const struct seg_timings *t)
 {
-	double dns = phase(0, t->dns_ns);
-	uint64_t conn_from = t->dns_ns;
-	double connect = phase(conn_from, t->tls_ns ? t->tls_ns : t->connect_ns);
-	double ssl = t->tls_ns ? phase(t->connect_ns, t->tls_ns) : -1.0;
-	uint64_t ready = t->tls_ns ? t->tls_ns : t->connect_ns ? t->connect_ns : t->dns_ns;
-	uint64_t first = t->ttfb_ns ? t->ttfb_ns : t->total_ns;
-	double wait = first > ready ? (double)(first - ready) / 1e6 : 0.0;
-	double receive = t->ttfb_ns && t->total_ns > t->ttfb_ns ?
-			 (double)(t->total_ns - t->ttfb_ns) / 1e6 : 0.0;
+	int64_t dns = us(t->dns_ns), conn = us(t->connect_ns), tls = us(t->tls_ns);
+	int64_t ttfb = us(t->ttfb_ns), total = us(t->total_ns);
+	int64_t ready = t->tls_ns ? tls : t->connect_ns ? conn : dns;
+	int64_t first = t->ttfb_ns ? ttfb : total;
 	rc_buf_printf(b, "\"timings\":{\"blocked\":-1,\"dns\":%.3f,\"connect\":%.3f,\"ssl\":%.3f,"
-		      "\"send\":0,\"wait\":%.3f,\"receive\":%.3f}", dns, connect, ssl, wait,
-		      receive);
+		      "\"send\":0,\"wait\":%.3f,\"receive\":%.3f}",
+		      phase(0, dns, t->dns_ns != 0),
+		      phase(dns, ready, t->connect_ns != 0 || t->tls_ns != 0),
+		      phase(conn, tls, t->tls_ns != 0), phase(ready, first, true),
+		      phase(first, total, t->ttfb_ns != 0));
 }
 
 static void har_extras(struct rc_buf *b, const struct seg_exchange *x)
@@ -340,7 +346,7 @@ void rc_har_entry(struct rc_xout *o, const struct seg_exchange *x, bool first)
 	char t[40];
 	rc_iso_time(x->start_ns, t, sizeof(t));
 	rc_buf_printf(b, "%s{\"startedDateTime\":\"%s\",\"time\":%.3f,", first ? "" : ",", t,
-		      (double)x->t.total_ns / 1e6);
+		      (double)us(x->t.total_ns) / 1e3);
 	har_request(b, x);
 	rc_buf_puts(b, ",");
 	har_response(b, x);

@@ -328,21 +328,22 @@ static void dec_timings(struct dec *d, json_t *e, struct rc_har_xch *x)
 	uint64_t p = ms_ns(bl);
 	if (dn >= 0) {
 		p += ms_ns(dn);
-		x->t.dns_ns = p;
+		x->t.dns_ns = p ? p : 1; /* 0 means "did not happen" in the store */
 	}
 	if (cn >= 0) {
 		uint64_t end = p + ms_ns(cn);
 		if (ss >= 0) {
-			x->t.tls_ns = end;
+			x->t.tls_ns = end ? end : 1;
 			x->t.connect_ns = end - (ms_ns(ss) < ms_ns(cn) ? ms_ns(ss) : ms_ns(cn));
+			x->t.connect_ns = x->t.connect_ns ? x->t.connect_ns : 1;
 		} else {
-			x->t.connect_ns = end;
+			x->t.connect_ns = end ? end : 1;
 		}
 		p = end;
 	}
 	p += ms_ns(sd) + ms_ns(wt);
 	if (x->status != 0)
-		x->t.ttfb_ns = p;
+		x->t.ttfb_ns = p ? p : 1;
 	x->t.total_ns = ms_ns(total);
 }
 
