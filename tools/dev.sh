@@ -13,8 +13,10 @@ BUILD_PKGS=(gcc clang meson ninja-build pkg-config liburing-dev libhyperscan-dev
 # libtsan2: the ThreadSanitizer suite; wrk nginx haproxy bc: the bench
 # scripts, which the suite runs in QUICK mode (mitmproxy stays optional:
 # its rows read "not available" without it); clickhouse-server: the fleet
-# shipper's tests
-TEST_PKGS=(curl python3 openssl prometheus libtsan2 wrk nginx haproxy bc clickhouse-server)
+# shipper's tests; chromium chromium-driver python3-selenium: the web UI's
+# browser tests
+TEST_PKGS=(curl python3 openssl prometheus libtsan2 wrk nginx haproxy bc clickhouse-server
+           chromium chromium-driver python3-selenium)
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -37,6 +39,22 @@ build() { # build DIR [meson options...]
   ninja -C "$dir" >&2
 }
 
+# The Node packages the tests read exports with (tests/node: postman-collection,
+# newman, har-validator): `npm ci` when node_modules is missing or older than
+# the lockfile.
+node_deps() {
+  local d=tests/node
+  [ -f "$d/package-lock.json" ] || return 0
+  # Debian's nodejs and npm, unless a Node.js with npm is there already
+  # (a machine with another vendor's nodejs package cannot take Debian's npm)
+  command -v npm >/dev/null 2>&1 || deps nodejs npm
+  if [ ! -f "$d/node_modules/.package-lock.json" ] ||
+     [ "$d/package-lock.json" -nt "$d/node_modules/.package-lock.json" ]; then
+    echo "npm ci in $d" >&2
+    (cd "$d" && npm ci --no-audit --no-fund >&2)
+  fi
+}
+
 cmd=${1:-run}; shift || true
 case "$cmd" in
   deps)
@@ -47,6 +65,7 @@ case "$cmd" in
     exec ./build/tools/ringcap run "$@" ;;
   test)
     deps "${BUILD_PKGS[@]}" "${TEST_PKGS[@]}"
+    node_deps
     exec tests/run-all.sh ;;
   *)
     echo "usage: tools/dev.sh run|test|deps" >&2; exit 2 ;;

@@ -19,7 +19,8 @@ static const struct cmd cmds[] = {
 	{ "session", rc_cmd_session },   { "sessions", rc_cmd_sessions },
 	{ "ls", rc_cmd_ls },             { "show", rc_cmd_show },
 	{ "fsck", rc_cmd_fsck },         { "overview", rc_cmd_overview },
-	{ "cookies", rc_cmd_cookies },        { "ship", rc_cmd_ship },
+	{ "cookies", rc_cmd_cookies },        { "export", rc_cmd_export },
+	{ "import", rc_cmd_import },        { "ship", rc_cmd_ship },
 };
 
 static void usage(FILE *f)
@@ -37,6 +38,8 @@ static void usage(FILE *f)
 		"  show        one exchange: heads, bodies, timings\n"
 		"  overview    counts and bytes by method, domain, type or status; traffic graph\n"
 		"  cookies     a session's cookies; --jar writes a cookies.txt for curl -b\n"
+		"  export      a session as a Postman collection, a HAR or curl commands\n"
+		"  import      a HAR file as a new (stopped) session\n"
 		"  ship        send sessions into ClickHouse (ringcap ship --help)\n"
 		"  fsck        check a session's files; --repair rebuilds indexes\n"
 		"  version     print the version\n"

@@ -1,0 +1,481 @@
+#!/usr/bin/env python3
+"""`ringcap export` and `ringcap import` against real consumers (issue 12).
+
+Traffic goes through a real ringcap (`run --session`) to two loopback
+origins of this file; the session is then exported offline and read by the
+ecosystem's own packages (tests/node, installed with `npm ci`):
+  - Postman's SDK (postman-collection) loads every collection: the grouping
+    truth table (none, domain, endpoint, domain+endpoint), id templating of
+    endpoint folders, bodies by mode (raw with language, urlencoded,
+    formdata for multipart, binary as file with a note, none when empty),
+    saved responses as examples, identical requests collapsed, --name,
+    --base-url-variables, --ids / filter / --search selections;
+  - newman runs a --with-tests collection against the origins: every test
+    passes, and tests fail when an origin answers another status;
+  - har-validator accepts every HAR (and rejects a broken one);
+  - capture -> HAR -> import -> HAR gives the same entries; a session
+    captured with --no-save-responses and media responses carry no bodies;
+  - malformed HAR files are refused with the JSON path that is wrong and
+    leave no session behind.
+"""
+
+import base64
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import unittest
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import harness
+from harness import Proxy
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+NODE_DIR = os.path.join(HERE, "..", "node")
+READER = os.path.join(NODE_DIR, "read_export.js")
+NEWMAN = os.path.join(NODE_DIR, "node_modules", ".bin", "newman")
+UUID = "3f2b8c1e-9a4d-4c7b-8e21-0a1b2c3d4e5f"
+BINARY = bytes([0, 1, 2, 255, 254, 0x80, 10, 13, 0]) * 7
+VIDEO = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 4
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    shifted = False  # set on the class of the "changed" origin
+
+    def log_message(self, *a):
+        pass
+
+    def _send(self, code, body=b"", ctype="application/json"):
+        self.send_response(code)
+        if code != 204:
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if code != 204 and self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _route(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        req = self.rfile.read(n) if n else b""
+        path = self.path.split("?")[0]
+        parts = path.strip("/").split("/")
+        if path == "/empty":
+            return self._send(204)
+        if path == "/video.mp4":
+            return self._send(200, VIDEO, "video/mp4")
+        if parts[0] == "status":
+            return self._send(int(parts[1]), b'{"status":%s}' % parts[1].encode())
+        if self.command == "POST" and path in ("/form", "/upload", "/bin"):
+            code = {"/form": 201, "/upload": 201, "/bin": 202}[path]
+            return self._send(code, json.dumps({"got": len(req)}).encode())
+        code = 410 if self.shifted and path == "/users/17" else 200
+        return self._send(code, json.dumps({"path": path, "method": self.command,
+                                            "len": len(req)}).encode())
+
+    do_GET = do_POST = do_PUT = do_DELETE = _route
+
+
+def serve(shifted=False):
+    cls = type("H", (Handler,), {"shifted": shifted})
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), cls)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
+
+def rc(*args, check=True):
+    r = subprocess.run([harness.RINGCAP_BIN] + [str(a) for a in args], capture_output=True,
+                       timeout=120)
+    if check and r.returncode != 0:
+        raise AssertionError("ringcap %s: %d\n%s" % (args, r.returncode, r.stderr.decode()))
+    return r
+
+
+def node(*args):
+    r = subprocess.run(["node", READER] + list(args), capture_output=True, timeout=120)
+    return r.returncode, json.loads(r.stdout or b"null"), r.stderr.decode()
+
+
+def load(path):
+    with open(path, "rb") as f:
+        return json.load(f)
+
+
+def node_ready():
+    return shutil.which("node") and os.path.isdir(os.path.join(NODE_DIR, "node_modules",
+                                                                "postman-collection"))
+
+
+class Export(unittest.TestCase):
+    """One capture, many exports."""
+
+    @classmethod
+    def setUpClass(cls):
+        if harness.EXTERNAL:
+            raise unittest.SkipTest("needs its own ringcap")
+        if not node_ready():
+            raise unittest.SkipTest("tests/node not installed (npm ci in tests/node)")
+        cls.tmp = tempfile.mkdtemp(prefix="export-", dir=harness._TMP)
+        cls.a, cls.b = serve(), serve()
+        cls.A = "http://127.0.0.1:%d" % cls.a.server_address[1]
+        cls.B = "http://127.0.0.1:%d" % cls.b.server_address[1]
+        cls.data = cls.capture("exp", [], cls.traffic_main)
+        cls.data_nr = cls.capture("nores", ["--no-save-responses"], cls.traffic_small)
+
+    @classmethod
+    def tearDownClass(cls):
+        for s in (getattr(cls, "a", None), getattr(cls, "b", None)):
+            if s:
+                s.shutdown()
+                s.server_close()
+
+    @classmethod
+    def capture(cls, name, extra, traffic):
+        p = Proxy(["--session", name] + extra, 2, "export-" + name)
+        argv = p.argv()
+        data = argv[argv.index("--data") + 1]
+        p.argv = lambda: list(argv)
+        p.start()
+        try:
+            traffic(p.url())
+        finally:
+            assert p.stop() == 0
+        return data
+
+    @classmethod
+    def curl(cls, proxy, *a):
+        r = subprocess.run(["curl", "-sS", "--max-time", "20", "--noproxy", "", "-x", proxy,
+                            "-o", "/dev/null"] + list(a), capture_output=True)
+        assert r.returncode == 0, r.stderr
+
+    @classmethod
+    def traffic_main(cls, proxy):
+        A, B, c = cls.A, cls.B, lambda *a: cls.curl(proxy, *a)
+        c(A + "/users/17")
+        c(A + "/users/42")
+        c(A + "/users/17")                       # identical to the first: collapsed
+        c(A + "/users/17/orders?page=2&q=a%20b")
+        c(A + "/items/" + UUID)
+        c(A + "/blobs/deadbeefcafebabe0123")
+        c("-d", "a=1&b=hello+world&c=%C3%A9", A + "/form")
+        c("-F", "title=holiday", "-F", "file=@%s;type=text/plain" % cls.upload_file(), A + "/upload")
+        c("--data-binary", "@" + cls.binary_file(), "-H", "Content-Type: application/octet-stream",
+          A + "/bin")
+        c(A + "/empty")
+        c(A + "/video.mp4")
+        c(B + "/users/5")
+        c(B + "/status/404")
+        c("-X", "POST", "-H", "Content-Type: application/json", "-d", '{"x":1}', A + "/users/17")
+        for body in ('{"a":1}', '{"a":1}', '{"a":2}'):
+            c("-H", "Content-Type: application/json", "-d", body, A + "/echo")
+
+    @classmethod
+    def traffic_small(cls, proxy):
+        cls.curl(proxy, cls.A + "/users/1")
+        cls.curl(proxy, "-d", "k=v", cls.A + "/form")
+
+    @classmethod
+    def upload_file(cls):
+        path = os.path.join(cls.tmp, "notes.txt")
+        with open(path, "w") as f:
+            f.write("line one\nline two\n")
+        return path
+
+    @classmethod
+    def binary_file(cls):
+        path = os.path.join(cls.tmp, "blob.bin")
+        with open(path, "wb") as f:
+            f.write(BINARY)
+        return path
+
+    # ---- helpers ----
+
+    def export(self, data, session, *args):
+        out = os.path.join(self.tmp, "%s-%d.out" % (session, len(os.listdir(self.tmp))))
+        rc("export", session, "--data", data, "-o", out, *args)
+        return out
+
+    def collection(self, *args, data=None, session="exp"):
+        path = self.export(data or self.data, session, "--format", "postman", *args)
+        code, tree, err = node("postman", path)
+        self.assertEqual(code, 0, err)
+        return path, tree
+
+    def listing(self, data=None, session="exp"):
+        return json.loads(rc("ls", session, "--data", data or self.data, "--json").stdout)
+
+    @staticmethod
+    def items(tree):
+        out = list(tree["items"])
+        for f in tree["folders"]:
+            out += Export.items(f)
+        return out
+
+    # ---- Postman ----
+
+    def test_group_none(self):
+        _, t = self.collection("--group", "none")
+        self.assertEqual(t["folders"], [])
+        self.assertEqual(t["schema"],
+                         "https://schema.getpostman.com/json/collection/v2.1.0/collection.json")
+        rows = self.listing()
+        # 17 exchanges; /users/17 twice and {"a":1} twice collapse: 15 items
+        self.assertEqual(len(rows), 17)
+        self.assertEqual(len(t["items"]), 15)
+        first = t["items"][0]
+        self.assertEqual(first["url"], self.A + "/users/17")
+        self.assertEqual([e["code"] for e in first["examples"]], [200, 200])
+        echo = [i for i in t["items"] if i["url"].endswith("/echo")]
+        self.assertEqual([len(i["examples"]) for i in echo], [2, 1])
+        self.assertEqual([i["body"]["raw"] for i in echo], ['{"a":1}', '{"a":2}'])
+
+    def test_group_domain(self):
+        _, t = self.collection("--group", "domain")
+        names = [f["name"] for f in t["folders"]]
+        self.assertEqual(names, [self.A[7:], self.B[7:]])
+        self.assertEqual(t["items"], [])
+        for f in t["folders"]:
+            self.assertEqual(f["folders"], [])
+            for i in f["items"]:
+                self.assertTrue(i["url"].startswith("http://" + f["name"] + "/"), i["url"])
+        self.assertEqual(len(t["folders"][1]["items"]), 2)
+
+    def test_group_endpoint(self):
+        _, t = self.collection("--group", "endpoint")
+        self.assertEqual(t["items"], [])
+        by = {f["name"]: sorted(set(i["url"] for i in f["items"])) for f in t["folders"]}
+        self.assertEqual(by["/users/:id"], sorted({self.A + "/users/17", self.A + "/users/42",
+                                                   self.B + "/users/5"}))
+        self.assertEqual(by["/items/:id"], [self.A + "/items/" + UUID])
+        self.assertEqual(by["/blobs/:id"], [self.A + "/blobs/deadbeefcafebabe0123"])
+        self.assertEqual(by["/users/:id/orders"], [self.A + "/users/17/orders?page=2&q=a%20b"])
+        self.assertEqual(by["/status/:id"], [self.B + "/status/404"])
+        self.assertIn("/echo", by)
+        self.assertIn("/video.mp4", by)
+
+    def test_group_domain_endpoint(self):
+        _, t = self.collection("--group", "domain,endpoint")
+        self.assertEqual([f["name"] for f in t["folders"]], [self.A[7:], self.B[7:]])
+        a, b = t["folders"]
+        self.assertEqual(a["items"], [])
+        self.assertEqual([f["name"] for f in b["folders"]], ["/users/:id", "/status/:id"])
+        users = [f for f in a["folders"] if f["name"] == "/users/:id"][0]
+        # GET /users/17 (2 examples), GET /users/42, POST /users/17
+        self.assertEqual([(i["method"], i["url"][len(self.A):], len(i["examples"]))
+                          for i in users["items"]],
+                         [("GET", "/users/17", 2), ("GET", "/users/42", 1),
+                          ("POST", "/users/17", 1)])
+        total = sum(len(i["examples"]) for i in self.items(t))
+        # every exchange with a saved response is an example (204 included)
+        self.assertEqual(total, 17)
+
+    def test_bodies(self):
+        _, t = self.collection("--group", "none")
+        by = {(i["method"], i["path"]): i for i in t["items"]}
+        form = by[("POST", "/form")]["body"]
+        self.assertEqual(form["mode"], "urlencoded")
+        self.assertEqual(form["params"], [["a", "1"], ["b", "hello world"], ["c", "\u00e9"]])
+        up = by[("POST", "/upload")]["body"]
+        self.assertEqual(up["mode"], "formdata")
+        self.assertEqual(up["params"], [["title", "text", "holiday"], ["file", "file", "notes.txt"]])
+        binary = by[("POST", "/bin")]
+        self.assertEqual(binary["body"]["mode"], "file")
+        self.assertIn("binary request body of %d bytes" % len(BINARY), binary["description"])
+        raw = by[("POST", "/users/17")]["body"]
+        self.assertEqual((raw["mode"], raw["raw"], raw["language"]), ("raw", '{"x":1}', "json"))
+        self.assertIsNone(by[("GET", "/empty")]["body"])
+        ex = by[("GET", "/users/42")]["examples"][0]
+        self.assertEqual(json.loads(ex["body"]), {"path": "/users/42", "method": "GET", "len": 0})
+        self.assertIn(["Content-Type", "application/json"], ex["headers"])
+        self.assertEqual(by[("GET", "/video.mp4")]["examples"][0]["body"], "")
+        self.assertEqual(by[("GET", "/empty")]["examples"][0]["code"], 204)
+        hdrs = [h[0].lower() for i in t["items"] for h in i["headers"]]
+        for hop in ("proxy-connection", "connection", "host", "content-length"):
+            self.assertNotIn(hop, hdrs)
+
+    def test_name_and_description(self):
+        _, t = self.collection("--name", "My API", "--group", "none")
+        self.assertEqual(t["name"], "My API")
+        self.assertIn("session exp", t["description"])
+        self.assertIn("127.0.0.1", t["description"])  # the client
+
+    def test_selection(self):
+        rows = self.listing()
+        ids = [r["id"] for r in rows]
+        _, t = self.collection("--group", "none", "--ids", "%d,%d" % (ids[1], ids[4]))
+        self.assertEqual([i["url"] for i in t["items"]],
+                         [rows[1]["url"], rows[4]["url"]])
+        _, t = self.collection("--group", "none", "--method", "POST")
+        self.assertEqual({i["method"] for i in t["items"]}, {"POST"})
+        self.assertEqual(sum(len(i["examples"]) for i in t["items"]),
+                         sum(1 for r in rows if r["method"] == "POST"))
+        _, t = self.collection("--group", "none", "--search", "orders")
+        self.assertEqual([i["path"] for i in t["items"]], ["/users/17/orders"])
+        r = rc("export", "exp", "--data", self.data, "--format", "postman", "--ids", "7-3",
+               check=False)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("'7-3' ends before it starts", r.stderr.decode())
+
+    def test_base_url_variables(self):
+        _, t = self.collection("--group", "none", "--base-url-variables")
+        self.assertEqual(t["variables"], [["host_1", self.A], ["host_2", self.B]])
+        self.assertEqual(t["items"][0]["url"], "{{host_1}}/users/17")
+
+    def test_newman(self):
+        """The --with-tests collection passes against the origins it was
+        captured from, and fails where an origin answers another status."""
+        path, t = self.collection("--group", "domain,endpoint", "--with-tests",
+                                  "--base-url-variables")
+        items = self.items(t)
+        self.assertTrue(all(i["tests"] for i in items))
+        report = os.path.join(self.tmp, "newman.json")
+        r = subprocess.run([NEWMAN, "run", path, "--reporters", "json",
+                            "--reporter-json-export", report], capture_output=True, timeout=120)
+        run = load(report)["run"]
+        self.assertEqual(r.returncode, 0, run["failures"][:3])
+        self.assertEqual(run["stats"]["assertions"]["failed"], 0)
+        self.assertEqual(run["stats"]["assertions"]["total"], len(items))
+        shifted = serve(shifted=True)
+        try:
+            r = subprocess.run([NEWMAN, "run", path, "--reporters", "json",
+                                "--reporter-json-export", report, "--env-var",
+                                "host_1=http://127.0.0.1:%d" % shifted.server_address[1]],
+                               capture_output=True, timeout=120)
+        finally:
+            shifted.shutdown()
+            shifted.server_close()
+        run = load(report)["run"]
+        self.assertEqual(r.returncode, 1)
+        failed = [f["source"]["name"] for f in run["failures"]]
+        # GET /users/17 (410 now); POST /users/17 too: the origin shifts the path
+        self.assertEqual(run["stats"]["assertions"]["failed"], 2, failed)
+
+    # ---- HAR ----
+
+    def har(self, data=None, session="exp", *args):
+        path = self.export(data or self.data, session, "--format", "har", *args)
+        code, out, err = node("har", path)
+        self.assertEqual(code, 0, out)
+        return path, load(path)["log"]["entries"]
+
+    def test_har_entries(self):
+        _, es = self.har()
+        rows = self.listing()
+        self.assertEqual([(e["request"]["method"], e["request"]["url"], e["response"]["status"])
+                          for e in es], [(r["method"], r["url"], r["status"]) for r in rows])
+        by = {(e["request"]["method"], e["request"]["url"][len(self.A):]): e for e in es}
+        up = by[("POST", "/upload")]["request"]["postData"]
+        self.assertIn("multipart/form-data", up["mimeType"])
+        self.assertEqual([(p["name"], p.get("fileName")) for p in up["params"]],
+                         [("title", None), ("file", "notes.txt")])
+        binary = by[("POST", "/bin")]["request"]["postData"]
+        self.assertEqual(binary["_encoding"], "base64")
+        self.assertEqual(base64.b64decode(binary["text"]), BINARY)
+        self.assertNotIn("postData", by[("GET", "/empty")]["request"])
+        video = by[("GET", "/video.mp4")]
+        self.assertNotIn("text", video["response"]["content"])
+        self.assertEqual(video["response"]["content"]["size"], len(VIDEO))
+        self.assertIn("media", video["_flags"])
+        form = by[("POST", "/form")]["request"]["postData"]["params"]
+        self.assertEqual([(p["name"], p["value"]) for p in form],
+                         [("a", "1"), ("b", "hello world"), ("c", "\u00e9")])
+        q = by[("GET", "/users/17/orders?page=2&q=a%20b")]["request"]["queryString"]
+        self.assertEqual(q, [{"name": "page", "value": "2"}, {"name": "q", "value": "a b"}])
+        for e in es:
+            t = e["timings"]
+            total = sum(v for k, v in t.items() if k != "ssl" and v > 0)
+            self.assertAlmostEqual(total, e["time"], places=2)
+
+    def test_har_validator_can_fail(self):
+        path, es = self.har()
+        doc = load(path)
+        del doc["log"]["entries"][0]["request"]["headers"]
+        doc["log"]["entries"][1]["response"]["status"] = "200"
+        bad = os.path.join(self.tmp, "bad.har")
+        with open(bad, "w") as f:
+            json.dump(doc, f)
+        code, out, _ = node("har", bad)
+        self.assertEqual(code, 1)
+        self.assertIn(bad, out["errors"])
+
+    def test_round_trip(self):
+        path, es = self.har()
+        out = rc("import", path, "--session", "back", "--data", self.data).stdout.decode().split()
+        self.assertEqual(out[1], str(len(es)))
+        _, es2 = self.har(self.data, "back")
+        strip = lambda e: {k: v for k, v in e.items() if k != "_id"}
+        self.assertEqual([strip(e) for e in es2], [strip(e) for e in es])
+        sessions = json.loads(rc("sessions", "--data", self.data, "--json").stdout)
+        back = [s for s in sessions if s["name"] == "back"][0]
+        self.assertEqual(back["state"], "stopped")
+        self.assertEqual(back["exchanges"], len(es))
+        # every offline command reads it
+        rc("overview", "back", "--data", self.data, "--by", "domain")
+        ids = [r["id"] for r in self.listing(session="back")]
+        rc("show", "back", ids[0], "--data", self.data, "--json")
+
+    def test_no_saved_responses(self):
+        _, es = self.har(self.data_nr, "nores")
+        self.assertEqual(len(es), 2)
+        for e in es:
+            self.assertNotIn("text", e["response"]["content"])
+            self.assertIn("no_response", e["_flags"])
+            self.assertEqual(e["response"]["status"], 200 if "users" in e["request"]["url"] else 201)
+        _, t = self.collection("--group", "none", "--with-tests", data=self.data_nr,
+                               session="nores")
+        self.assertEqual([len(i["examples"]) for i in t["items"]], [0, 0])
+        self.assertIn("status is 201", t["items"][1]["tests"][0])
+
+    def test_curl(self):
+        path = self.export(self.data, "exp", "--format", "curl", "--method", "POST",
+                           "--search", "form")
+        with open(path) as f:
+            text = f.read()
+        self.assertIn("curl -sS -X 'POST' '%s/form'" % self.A, text)
+        r = subprocess.run(["sh", path], capture_output=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout), {"got": 26})
+
+    # ---- import errors ----
+
+    def test_import_malformed(self):
+        path, es = self.har()
+        good = load(path)
+        cases = []
+        d = json.loads(json.dumps(good))
+        d["log"]["entries"][2]["request"]["url"] = 5
+        cases.append((json.dumps(d), "$.log.entries[2].request.url: expected a string"))
+        d = json.loads(json.dumps(good))
+        d["log"]["entries"][1]["response"]["headers"][0] = "x"
+        cases.append((json.dumps(d), "$.log.entries[1].response.headers[0]: expected an object"))
+        d = json.loads(json.dumps(good))
+        d["log"]["entries"][0]["timings"]["wait"] = "slow"
+        cases.append((json.dumps(d), "$.log.entries[0].timings.wait: expected a number"))
+        cases.append(('{"log":{"version":"1.2"}}', "$.log.entries: missing"))
+        cases.append(('{"log":{"entries":{}}}', "$.log.entries: expected an array"))
+        cases.append(('{"log":[]}', "$.log: expected an object"))
+        cases.append(('[1]', "$: expected an object"))
+        cases.append(('{"log":{"entries":[1]}}', "$.log.entries[0]: expected an object"))
+        text = json.dumps(good)
+        cases.append((text[:len(text) // 2], "unexpected end of file"))
+        cases.append(('{"log":{"entries":[{"request":{"url":"x",}}]}}',
+                      "$.log.entries[0]: invalid JSON"))
+        before = len(json.loads(rc("sessions", "--data", self.data, "--json").stdout))
+        for i, (body, want) in enumerate(cases):
+            p = os.path.join(self.tmp, "bad%d.har" % i)
+            with open(p, "w") as f:
+                f.write(body)
+            r = rc("import", p, "--session", "bad%d" % i, "--data", self.data, check=False)
+            self.assertEqual(r.returncode, 1, body[:200])
+            self.assertIn(want, r.stderr.decode())
+        after = len(json.loads(rc("sessions", "--data", self.data, "--json").stdout))
+        self.assertEqual(after, before)
+        r = rc("import", path, "--session", "exp", "--data", self.data, check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("a session named 'exp' exists", r.stderr.decode())
+
+
+if __name__ == "__main__":
+    harness.main()

@@ -1,0 +1,98 @@
+/*
+ * tools/views/export-int.h - private to the export and import views: the
+ * buffered output towards a sink, header and URL helpers over a stored
+ * exchange, body classification and the per-format writers.
+ */
+#ifndef RINGCAP_EXPORT_INT_H
+#define RINGCAP_EXPORT_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "persist/seg.h"
+#include "tools/views/export.h"
+
+/* JSON built in b and handed to the sink whenever it passes
+ * RC_EXPORT_FLUSH; err keeps the first failure (then nothing more goes). */
+struct rc_xout {
+	struct rc_buf b;
+	const struct rc_sink *sink;
+	int err;
+	uint64_t bytes;
+};
+
+void rc_xout_init(struct rc_xout *o, const struct rc_sink *sink);
+/* Flushes when the buffer is past RC_EXPORT_FLUSH (force: always). */
+int rc_xout_flush(struct rc_xout *o, bool force);
+void rc_xout_free(struct rc_xout *o);
+
+/* One header line of a raw head block. */
+struct rc_hdr {
+	const char *name, *value;
+	size_t name_len, value_len;
+};
+
+/* Iterates the header lines after the start line of head[0..n): *pos
+ * starts at 0. Returns true with a line, false at the end. */
+bool rc_hdr_next(const uint8_t *head, size_t n, size_t *pos, struct rc_hdr *h);
+/* The first value of header name (case-insensitive), or false. */
+bool rc_hdr_get(const uint8_t *head, size_t n, const char *name, struct rc_hdr *h);
+/* Hop-by-hop, proxy and framing headers a replayed request must not
+ * carry (Connection, Keep-Alive, Proxy-*, TE, Trailer, Transfer-Encoding,
+ * Upgrade, Host, Content-Length). */
+bool rc_hdr_skip(const struct rc_hdr *h);
+
+/* The parts of an absolute URL (spans into it). */
+struct rc_url {
+	const char *scheme, *host, *port, *path, *query;
+	size_t scheme_len, host_len, port_len, path_len, query_len;
+	const char *origin;   /* scheme://host[:port] */
+	size_t origin_len;
+};
+void rc_url_split(const char *url, size_t n, struct rc_url *u);
+
+/* How a body is carried. */
+enum rc_body_kind { RC_BODY_NONE = 0, RC_BODY_TEXT, RC_BODY_URLENC, RC_BODY_MULTIPART,
+		    RC_BODY_BINARY };
+/* From the Content-Type value and the bytes: text when valid UTF-8
+ * without NUL, urlencoded/multipart by type, binary otherwise. */
+enum rc_body_kind rc_body_kind(const char *ctype, size_t ctype_len, const uint8_t *p, size_t n);
+bool rc_utf8_valid(const uint8_t *p, size_t n);
+/* Postman's raw language for a Content-Type: json, xml, html, javascript
+ * or text. */
+const char *rc_raw_language(const char *ctype, size_t ctype_len);
+/* Appends the base64 of p[0..n) (no quotes). */
+void rc_buf_base64(struct rc_buf *b, const uint8_t *p, size_t n);
+/* Appends s[0..n) percent-decoded ('+' as space) as a JSON string. */
+void rc_buf_jstr_urldec(struct rc_buf *b, const char *s, size_t n);
+
+/* One part of a multipart/form-data body (spans into the body). */
+struct rc_part {
+	const char *name, *filename, *ctype;
+	size_t name_len, filename_len, ctype_len;
+	const uint8_t *data;
+	size_t data_len;
+};
+/* Iterates the parts of a multipart body with the boundary of ctype:
+ * *pos starts at 0. Returns 1 with a part, 0 at the end or on a body it
+ * cannot split. */
+int rc_multipart_next(const char *ctype, size_t ctype_len, const uint8_t *p, size_t n,
+		      size_t *pos, struct rc_part *part);
+
+/* Per-format writers over an opened exchange (export.c drives them). */
+int rc_har_begin(struct rc_xout *o, const struct ses_meta *m);
+void rc_har_entry(struct rc_xout *o, const struct seg_exchange *x, bool first);
+int rc_har_end(struct rc_xout *o);
+void rc_curl_entry(struct rc_xout *o, const struct seg_exchange *x);
+
+/* The collection writer runs its own ordering pass (export_postman.c). */
+int rc_postman_write(const char *session_dir, const struct ses_meta *m,
+		     const struct seg_table *t, const struct seg_result *res,
+		     const struct rc_export_opts *opt, struct rc_xout *o,
+		     struct rc_export_stats *st);
+
+/* Opens row r's exchange with bodies (RC_EXPORT_BODY_MAX). 0 or -errno. */
+int rc_export_open(const char *session_dir, const struct seg_qrow *r, struct seg_exchange *x);
+
+#endif

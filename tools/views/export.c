@@ -1,0 +1,350 @@
+/*
+ * tools/views/export.c - the export driver (see export.h): selects rows as
+ * ls does, opens each exchange from its frames in turn and hands it to the
+ * format's writer; id lists, the group and format names, the path
+ * template of endpoint folders, the export file name, and the curl
+ * format (one command per exchange, like `ringcap show --curl`).
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "tools/views/export-int.h"
+
+/* ---- id lists ---- */
+
+static int range_cmp(const void *a, const void *b)
+{
+	const uint64_t *x = a, *y = b;
+	return x[0] < y[0] ? -1 : x[0] > y[0];
+}
+
+static int ids_add(struct rc_ids *ids, size_t *cap, uint64_t a, uint64_t b)
+{
+	if (ids->n == RC_EXPORT_ID_RANGES_MAX)
+		return -E2BIG;
+	if (ids->n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 16;
+		void *p = realloc(ids->r, nc * sizeof(*ids->r));
+		if (p == NULL)
+			return -ENOMEM;
+		ids->r = p;
+		*cap = nc;
+	}
+	ids->r[ids->n][0] = a;
+	ids->r[ids->n][1] = b;
+	ids->n++;
+	return 0;
+}
+
+static int id_num(const char *s, size_t n, uint64_t *out)
+{
+	if (n == 0 || n > 19)
+		return -EINVAL;
+	uint64_t v = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!isdigit((unsigned char)s[i]))
+			return -EINVAL;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+int rc_ids_parse(const char *s, struct rc_ids *out, char *err, size_t errlen)
+{
+	memset(out, 0, sizeof(*out));
+	size_t cap = 0;
+	const char *p = s;
+	int rc = 0;
+	for (size_t guard = 0; rc == 0 && guard <= RC_EXPORT_ID_RANGES_MAX; guard++) {
+		const char *c = strchr(p, ',');
+		size_t n = c ? (size_t)(c - p) : strlen(p);
+		const char *dash = memchr(p, '-', n);
+		uint64_t a, b;
+		if (dash ? id_num(p, (size_t)(dash - p), &a) < 0 ||
+			   id_num(dash + 1, (size_t)(p + n - dash - 1), &b) < 0 :
+			   id_num(p, n, &a) < 0) {
+			snprintf(err, errlen, "--ids: '%.*s' is not an id or a range A-B", (int)n, p);
+			rc = -EINVAL;
+			break;
+		}
+		if (!dash)
+			b = a;
+		if (b < a) {
+			snprintf(err, errlen, "--ids: '%.*s' ends before it starts", (int)n, p);
+			rc = -EINVAL;
+			break;
+		}
+		rc = ids_add(out, &cap, a, b);
+		if (rc == -E2BIG)
+			snprintf(err, errlen, "--ids: more than %u ranges", RC_EXPORT_ID_RANGES_MAX);
+		if (c == NULL)
+			break;
+		p = c + 1;
+	}
+	if (rc < 0) {
+		rc_ids_free(out);
+		return rc;
+	}
+	qsort(out->r, out->n, sizeof(*out->r), range_cmp);
+	size_t k = 0;
+	for (size_t i = 0; i < out->n; i++) {
+		if (k > 0 && out->r[i][0] <= out->r[k - 1][1] + 1) {
+			if (out->r[i][1] > out->r[k - 1][1])
+				out->r[k - 1][1] = out->r[i][1];
+			continue;
+		}
+		out->r[k][0] = out->r[i][0];
+		out->r[k++][1] = out->r[i][1];
+	}
+	out->n = k;
+	return 0;
+}
+
+bool rc_ids_has(const struct rc_ids *ids, uint64_t id)
+{
+	size_t lo = 0, hi = ids->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (id < ids->r[mid][0])
+			hi = mid;
+		else if (id > ids->r[mid][1])
+			lo = mid + 1;
+		else
+			return true;
+	}
+	return false;
+}
+
+void rc_ids_free(struct rc_ids *ids)
+{
+	free(ids->r);
+	ids->r = NULL;
+	ids->n = 0;
+}
+
+/* ---- names ---- */
+
+int rc_group_parse(const char *s, unsigned *out)
+{
+	static const struct { const char *s; unsigned g; } t[] = {
+		{ "none", 0 }, { "domain", RC_GROUP_DOMAIN }, { "endpoint", RC_GROUP_ENDPOINT },
+		{ "domain,endpoint", RC_GROUP_DOMAIN | RC_GROUP_ENDPOINT },
+		{ "endpoint,domain", RC_GROUP_DOMAIN | RC_GROUP_ENDPOINT },
+	};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		if (strcmp(s, t[i].s) == 0) {
+			*out = t[i].g;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+int rc_format_parse(const char *s)
+{
+	if (strcmp(s, "postman") == 0)
+		return RC_FMT_POSTMAN;
+	if (strcmp(s, "har") == 0)
+		return RC_FMT_HAR;
+	if (strcmp(s, "curl") == 0)
+		return RC_FMT_CURL;
+	return -EINVAL;
+}
+
+void rc_export_filename(const char *session_name, uint8_t format, char *out, size_t cap)
+{
+	static const char *const ext[] = { ".postman_collection.json", ".har", ".sh" };
+	size_t k = 0;
+	for (const char *p = session_name; *p && k + 1 < cap && k < SES_NAME_MAX; p++) {
+		unsigned char c = (unsigned char)*p;
+		out[k++] = (char)(isalnum(c) || c == '-' || c == '_' || c == '.' ? c : '_');
+	}
+	if (k == 0 && cap > 8)
+		k = (size_t)snprintf(out, cap, "session");
+	snprintf(out + k, cap - k, "%s", ext[format <= RC_FMT_CURL ? format : 0]);
+}
+
+/* An id-like path segment: digits, a UUID, or 16+ hex digits with a digit. */
+static bool segment_is_id(const char *s, size_t n)
+{
+	size_t digits = 0, hex = 0, dashes = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		digits += isdigit(c) != 0;
+		hex += isxdigit(c) != 0;
+		dashes += c == '-';
+	}
+	if (n > 0 && digits == n)
+		return true;
+	if (n == 36 && dashes == 4 && hex == 32 && s[8] == '-' && s[13] == '-' && s[18] == '-' &&
+	    s[23] == '-')
+		return true;
+	return n >= 16 && hex == n && digits > 0;
+}
+
+size_t rc_path_template(const char *path, size_t n, char *out, size_t cap)
+{
+	size_t k = 0;
+	if (cap == 0)
+		return 0;
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+		while (j < n && path[j] != '/')
+			j++;
+		const char *seg = path + i;
+		size_t sl = j - i;
+		if (segment_is_id(seg, sl)) {
+			seg = ":id";
+			sl = 3;
+		}
+		for (size_t m = 0; m < sl && k + 1 < cap; m++)
+			out[k++] = seg[m];
+		if (j < n && k + 1 < cap)
+			out[k++] = '/';
+		i = j + 1;
+	}
+	if (k == 0 && cap > 1)
+		out[k++] = '/';
+	out[k] = '\0';
+	return k;
+}
+
+/* ---- curl ---- */
+
+static void sh_quote(struct rc_buf *b, const char *s, size_t n)
+{
+	rc_buf_puts(b, "'");
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '\'')
+			rc_buf_puts(b, "'\\''");
+		else
+			rc_buf_add(b, s + i, 1);
+	}
+	rc_buf_puts(b, "'");
+}
+
+void rc_curl_entry(struct rc_xout *o, const struct seg_exchange *x)
+{
+	struct rc_buf *b = &o->b;
+	rc_buf_printf(b, "# %llu\ncurl -sS -X ", (unsigned long long)x->id);
+	sh_quote(b, x->method_text, strlen(x->method_text));
+	rc_buf_puts(b, " ");
+	sh_quote(b, x->url, strlen(x->url));
+	struct rc_hdr h;
+	size_t pos = 0;
+	while (x->req_head && rc_hdr_next(x->req_head, x->req_head_len, &pos, &h)) {
+		if (rc_hdr_skip(&h))
+			continue;
+		char line[SEG_HEAD_MAX];
+		int l = snprintf(line, sizeof(line), "%.*s: %.*s", (int)h.name_len, h.name,
+				 (int)h.value_len, h.value);
+		rc_buf_puts(b, " -H ");
+		sh_quote(b, line, (size_t)l < sizeof(line) ? (size_t)l : sizeof(line) - 1);
+	}
+	size_t n = x->body_len[SEG_DIR_REQ];
+	if (n > 0 && memchr(x->body[SEG_DIR_REQ], 0, n) == NULL) {
+		rc_buf_puts(b, " --data-binary ");
+		sh_quote(b, (const char *)x->body[SEG_DIR_REQ], n);
+	} else if (n > 0) { /* a NUL cannot travel in an argument: through printf */
+		rc_buf_puts(b, " --data-binary @<(printf '");
+		for (size_t i = 0; i < n; i++)
+			rc_buf_printf(b, "\\%03o", x->body[SEG_DIR_REQ][i]);
+		rc_buf_puts(b, "')");
+	}
+	if (x->flags & SEG_F_REQ_TRUNC)
+		rc_buf_puts(b, "  # the stored request body is truncated");
+	rc_buf_puts(b, "\n");
+}
+
+/* ---- driver ---- */
+
+int rc_export_open(const char *session_dir, const struct seg_qrow *r, struct seg_exchange *x)
+{
+	struct seg_open_opts oo = { .body_max = { RC_EXPORT_BODY_MAX, RC_EXPORT_BODY_MAX } };
+	return seg_open_entry(session_dir, &r->e, &oo, x);
+}
+
+struct ids_match {
+	const struct rc_ids *ids;
+	bool (*next)(void *ctx, const struct seg_qrow *r);
+	void *next_ctx;
+};
+
+static bool ids_then_filter(void *ctx, const struct seg_qrow *r)
+{
+	const struct ids_match *m = ctx;
+	if (!rc_ids_has(m->ids, r->e.id))
+		return false;
+	return m->next == NULL || m->next(m->next_ctx, r);
+}
+
+/* HAR and curl: the selection in its order, one exchange at a time. */
+static int write_flat(const char *dir, const struct ses_meta *m, const struct seg_table *t,
+		      const struct seg_result *res, const struct rc_export_opts *o,
+		      struct rc_xout *out, struct rc_export_stats *st)
+{
+	int rc = o->format == RC_FMT_HAR ? rc_har_begin(out, m) : 0;
+	if (o->format == RC_FMT_CURL)
+		rc_buf_puts(&out->b, "#!/bin/sh\n# ringcap export (curl)\n");
+	for (size_t k = 0; k < res->n && rc == 0; k++) {
+		struct seg_exchange x;
+		int orc = rc_export_open(dir, &t->rows[res->idx[k]], &x);
+		if (orc == -EBADMSG || orc == -ENOENT) {
+			st->unreadable++;
+			continue;
+		}
+		if (orc < 0)
+			return orc;
+		if (o->format == RC_FMT_HAR)
+			rc_har_entry(out, &x, st->exchanges == 0);
+		else
+			rc_curl_entry(out, &x);
+		seg_exchange_free(&x);
+		st->exchanges++;
+		rc = rc_xout_flush(out, false);
+		if (o->progress && (k % 1000) == 999)
+			o->progress(o->progress_ctx, k + 1, res->n);
+	}
+	if (rc == 0 && o->format == RC_FMT_HAR)
+		rc = rc_har_end(out);
+	return rc == 0 ? rc_xout_flush(out, true) : rc;
+}
+
+int rc_export_session(const char *session_dir, const struct ses_meta *m,
+		      const struct seg_query *q, const struct rc_ids *ids,
+		      const struct rc_export_opts *o, const struct rc_sink *sink,
+		      struct rc_export_stats *st_out)
+{
+	struct rc_export_stats st = {0};
+	struct seg_query qq = q ? *q : (struct seg_query){0};
+	struct ids_match im = { ids, qq.match, qq.match_ctx };
+	if (ids) {
+		qq.match = ids_then_filter;
+		qq.match_ctx = &im;
+	}
+	struct seg_table t = {0};
+	struct seg_result res = {0};
+	struct rc_xout out;
+	rc_xout_init(&out, sink);
+	int rc = seg_table_load(session_dir, &t, NULL);
+	if (rc == 0)
+		rc = seg_query_run(&t, &qq, &res);
+	if (rc == 0 && o->format == RC_FMT_POSTMAN)
+		rc = rc_postman_write(session_dir, m, &t, &res, o, &out, &st);
+	else if (rc == 0)
+		rc = write_flat(session_dir, m, &t, &res, o, &out, &st);
+	if (rc == 0 && o->progress)
+		o->progress(o->progress_ctx, res.n, res.n);
+	st.bytes = out.bytes;
+	rc_xout_free(&out);
+	seg_result_free(&res);
+	seg_table_free(&t);
+	if (st_out)
+		*st_out = st;
+	return rc;
+}

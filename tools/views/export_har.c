@@ -1,0 +1,357 @@
+/*
+ * tools/views/export_har.c - HAR 1.2 (http://www.softwareishard.com/blog/har-12-spec/)
+ * from stored exchanges, one entry at a time.
+ *
+ * What the store knows maps onto HAR as follows:
+ *   - startedDateTime: the first request byte (UTC, milliseconds);
+ *   - timings: the store keeps times from start (dns, connect, tls, first
+ *     byte, end; 0 = did not happen). HAR wants durations: dns, connect
+ *     (TCP and TLS, as HAR says), ssl (TLS alone), wait (end of connect, or
+ *     start on a reused connection, to first byte), receive (first byte to
+ *     end); blocked and send are not measured (-1 / 0), and time is the
+ *     store's total, which equals the sum of the non-negative phases;
+ *   - headers, cookies (Cookie and Set-Cookie lines parsed), queryString
+ *     (percent-decoded), postData (text, or base64 with "_encoding" for a
+ *     body that is not UTF-8; params for urlencoded and multipart forms);
+ *   - content: text when UTF-8, else base64 with "encoding"; a response
+ *     not saved or a media body has no text;
+ *   - sizes: bytes on the wire before any cap (headersSize, bodySize);
+ *   - extras HAR has no field for: _id, _client, _client_name, _flags
+ *     (tls, tunnel, truncated, media, no_response, cookies), _error,
+ *     _error_message.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "tools/views/cookie.h"
+#include "tools/views/export-int.h"
+#include "tools/views/listing.h"
+
+static const char *har_version(uint8_t v)
+{
+	return v == 10 ? "HTTP/1.0" : v == 20 ? "HTTP/2.0" : "HTTP/1.1";
+}
+
+int rc_har_begin(struct rc_xout *o, const struct ses_meta *m)
+{
+	rc_buf_puts(&o->b, "{\"log\":{\"version\":\"1.2\",\"creator\":{\"name\":\"ringcap\","
+		    "\"version\":\"0.1.0\"},\"comment\":");
+	char c[SES_NAME_MAX + 64];
+	snprintf(c, sizeof(c), "session %s (%s)", m->name, m->id);
+	rc_buf_jstr(&o->b, c, strlen(c));
+	rc_buf_puts(&o->b, ",\"pages\":[],\"entries\":[");
+	return rc_xout_flush(o, false);
+}
+
+int rc_har_end(struct rc_xout *o)
+{
+	rc_buf_puts(&o->b, "]}}\n");
+	return rc_xout_flush(o, true);
+}
+
+static void har_headers(struct rc_buf *b, const uint8_t *head, size_t n)
+{
+	struct rc_hdr h;
+	size_t pos = 0;
+	bool first = true;
+	rc_buf_puts(b, "\"headers\":[");
+	while (head && rc_hdr_next(head, n, &pos, &h)) {
+		rc_buf_puts(b, first ? "{\"name\":" : ",{\"name\":");
+		rc_buf_jstr(b, h.name, h.name_len);
+		rc_buf_puts(b, ",\"value\":");
+		rc_buf_jstr(b, h.value, h.value_len);
+		rc_buf_puts(b, "}");
+		first = false;
+	}
+	rc_buf_puts(b, "]");
+}
+
+static void har_req_cookies(struct rc_buf *b, const uint8_t *head, size_t n)
+{
+	struct rc_hdr h;
+	size_t hp = 0;
+	bool first = true;
+	rc_buf_puts(b, "\"cookies\":[");
+	while (head && rc_hdr_next(head, n, &hp, &h)) {
+		if (h.name_len != 6 || strncasecmp(h.name, "cookie", 6) != 0)
+			continue;
+		size_t pos = 0;
+		struct rc_span nm, v;
+		while (rc_cookie_pair_next(h.value, h.value_len, &pos, &nm, &v) == 1) {
+			rc_buf_puts(b, first ? "{\"name\":" : ",{\"name\":");
+			rc_buf_jstr(b, nm.p, nm.n);
+			rc_buf_puts(b, ",\"value\":");
+			rc_buf_jstr(b, v.p, v.n);
+			rc_buf_puts(b, "}");
+			first = false;
+		}
+	}
+	rc_buf_puts(b, "]");
+}
+
+static void har_set_cookie(struct rc_buf *b, const struct rc_setcookie *c)
+{
+	rc_buf_puts(b, "{\"name\":");
+	rc_buf_jstr(b, c->name.p, c->name.n);
+	rc_buf_puts(b, ",\"value\":");
+	rc_buf_jstr(b, c->value.p, c->value.n);
+	if (c->has_path) {
+		rc_buf_puts(b, ",\"path\":");
+		rc_buf_jstr(b, c->path.p, c->path.n);
+	}
+	if (c->has_domain) {
+		rc_buf_puts(b, ",\"domain\":");
+		rc_buf_jstr(b, c->domain.p, c->domain.n);
+	}
+	if (c->has_expires && c->expires_s > 0) {
+		char t[40];
+		rc_iso_time((uint64_t)c->expires_s * 1000000000ull, t, sizeof(t));
+		rc_buf_printf(b, ",\"expires\":\"%s\"", t);
+	}
+	rc_buf_printf(b, ",\"httpOnly\":%s,\"secure\":%s}", c->http_only ? "true" : "false",
+		      c->secure ? "true" : "false");
+}
+
+static void har_resp_cookies(struct rc_buf *b, const uint8_t *head, size_t n)
+{
+	struct rc_hdr h;
+	size_t hp = 0;
+	bool first = true;
+	rc_buf_puts(b, "\"cookies\":[");
+	while (head && rc_hdr_next(head, n, &hp, &h)) {
+		struct rc_setcookie c;
+		if (h.name_len != 10 || strncasecmp(h.name, "set-cookie", 10) != 0 ||
+		    rc_setcookie_parse(h.value, h.value_len, &c) < 0)
+			continue;
+		if (!first)
+			rc_buf_puts(b, ",");
+		har_set_cookie(b, &c);
+		first = false;
+	}
+	rc_buf_puts(b, "]");
+}
+
+static void har_query(struct rc_buf *b, const struct rc_url *u)
+{
+	rc_buf_puts(b, "\"queryString\":[");
+	const char *p = u->query, *end = u->query + u->query_len;
+	bool first = true;
+	while (p && p < end) {
+		const char *amp = memchr(p, '&', (size_t)(end - p));
+		const char *e = amp ? amp : end;
+		if (e > p) {
+			const char *eq = memchr(p, '=', (size_t)(e - p));
+			rc_buf_puts(b, first ? "{\"name\":" : ",{\"name\":");
+			rc_buf_jstr_urldec(b, p, (size_t)((eq ? eq : e) - p));
+			rc_buf_puts(b, ",\"value\":");
+			rc_buf_jstr_urldec(b, eq ? eq + 1 : e, eq ? (size_t)(e - eq - 1) : 0);
+			rc_buf_puts(b, "}");
+			first = false;
+		}
+		p = e + 1;
+	}
+	rc_buf_puts(b, "]");
+}
+
+/* params of an urlencoded or multipart body (HAR postData.params). */
+static void har_params(struct rc_buf *b, enum rc_body_kind k, const struct rc_hdr *ct,
+		       const uint8_t *body, size_t n)
+{
+	rc_buf_puts(b, ",\"params\":[");
+	bool first = true;
+	if (k == RC_BODY_URLENC) {
+		struct rc_url u = { .query = (const char *)body, .query_len = n };
+		struct rc_buf tmp = {0};
+		har_query(&tmp, &u); /* "queryString":[...] */
+		const char *arr = tmp.p ? strchr(tmp.p, '[') : NULL;
+		if (arr && tmp.len > 0)
+			rc_buf_add(b, arr + 1, tmp.len - (size_t)(arr + 1 - tmp.p) - 1);
+		b->oom |= tmp.oom;
+		rc_buf_free(&tmp);
+	} else {
+		size_t pos = 0;
+		struct rc_part pt;
+		while (rc_multipart_next(ct->value, ct->value_len, body, n, &pos, &pt) == 1) {
+			rc_buf_puts(b, first ? "{\"name\":" : ",{\"name\":");
+			rc_buf_jstr(b, pt.name ? pt.name : "", pt.name_len);
+			if (pt.filename) {
+				rc_buf_puts(b, ",\"fileName\":");
+				rc_buf_jstr(b, pt.filename, pt.filename_len);
+				rc_buf_puts(b, ",\"contentType\":");
+				rc_buf_jstr(b, pt.ctype ? pt.ctype : "", pt.ctype_len);
+			}
+			if (rc_utf8_valid(pt.data, pt.data_len)) {
+				rc_buf_puts(b, ",\"value\":");
+				rc_buf_jstr(b, (const char *)pt.data, pt.data_len);
+			}
+			rc_buf_puts(b, "}");
+			first = false;
+		}
+	}
+	rc_buf_puts(b, "]");
+}
+
+static void har_post_data(struct rc_buf *b, const struct seg_exchange *x)
+{
+	const uint8_t *body = x->body[SEG_DIR_REQ];
+	size_t n = x->body_len[SEG_DIR_REQ];
+	if (n == 0)
+		return;
+	struct rc_hdr ct = { .value = "", .value_len = 0 };
+	rc_hdr_get(x->req_head, x->req_head_len, "content-type", &ct);
+	enum rc_body_kind k = rc_body_kind(ct.value, ct.value_len, body, n);
+	rc_buf_puts(b, ",\"postData\":{\"mimeType\":");
+	rc_buf_jstr(b, ct.value, ct.value_len);
+	rc_buf_puts(b, ",\"text\":");
+	if (rc_utf8_valid(body, n)) {
+		rc_buf_jstr(b, (const char *)body, n);
+	} else {
+		rc_buf_puts(b, "\"");
+		rc_buf_base64(b, body, n);
+		rc_buf_puts(b, "\",\"_encoding\":\"base64\"");
+	}
+	if (k == RC_BODY_URLENC || k == RC_BODY_MULTIPART)
+		har_params(b, k, &ct, body, n);
+	rc_buf_puts(b, "}");
+}
+
+static void har_request(struct rc_buf *b, const struct seg_exchange *x)
+{
+	struct rc_url u;
+	rc_url_split(x->url, strlen(x->url), &u);
+	rc_buf_puts(b, "\"request\":{\"method\":");
+	rc_buf_jstr(b, x->method_text, strlen(x->method_text));
+	rc_buf_puts(b, ",\"url\":");
+	rc_buf_jstr(b, x->url, strlen(x->url));
+	rc_buf_printf(b, ",\"httpVersion\":\"%s\",", har_version(x->http_version));
+	har_req_cookies(b, x->req_head, x->req_head_len);
+	rc_buf_puts(b, ",");
+	har_headers(b, x->req_head, x->req_head_len);
+	rc_buf_puts(b, ",");
+	har_query(b, &u);
+	har_post_data(b, x);
+	rc_buf_printf(b, ",\"headersSize\":%lld,\"bodySize\":%lld}",
+		      x->req_head_len ? (long long)x->wire.req_head : -1ll,
+		      (long long)x->wire.req_body);
+}
+
+static void har_content(struct rc_buf *b, const struct seg_exchange *x, const struct rc_hdr *ct)
+{
+	const uint8_t *body = x->body[SEG_DIR_RESP];
+	size_t n = x->body_len[SEG_DIR_RESP];
+	rc_buf_printf(b, "\"content\":{\"size\":%llu,\"mimeType\":",
+		      (unsigned long long)x->wire.resp_body);
+	rc_buf_jstr(b, ct->value, ct->value_len);
+	if (n > 0 && rc_utf8_valid(body, n)) {
+		rc_buf_puts(b, ",\"text\":");
+		rc_buf_jstr(b, (const char *)body, n);
+	} else if (n > 0) {
+		rc_buf_puts(b, ",\"text\":\"");
+		rc_buf_base64(b, body, n);
+		rc_buf_puts(b, "\",\"encoding\":\"base64\"");
+	} else if (x->flags & SEG_F_MEDIA) {
+		rc_buf_puts(b, ",\"comment\":\"media body forwarded, not stored\"");
+	} else if (x->flags & SEG_F_NO_RESP) {
+		rc_buf_puts(b, ",\"comment\":\"responses not saved in this session\"");
+	}
+	rc_buf_puts(b, "}");
+}
+
+static void har_response(struct rc_buf *b, const struct seg_exchange *x)
+{
+	char ver[16] = "HTTP/1.1";
+	if (x->resp_head_len > 5 && memcmp(x->resp_head, "HTTP/", 5) == 0) {
+		const uint8_t *sp = memchr(x->resp_head, ' ', x->resp_head_len);
+		size_t l = sp ? (size_t)(sp - x->resp_head) : 0;
+		if (l > 0 && l < sizeof(ver))
+			snprintf(ver, sizeof(ver), "%.*s", (int)l, (const char *)x->resp_head);
+	}
+	struct rc_hdr ct = { .value = "", .value_len = 0 }, loc = { .value = "", .value_len = 0 };
+	rc_hdr_get(x->resp_head, x->resp_head_len, "content-type", &ct);
+	rc_hdr_get(x->resp_head, x->resp_head_len, "location", &loc);
+	rc_buf_printf(b, "\"response\":{\"status\":%u,\"statusText\":", x->status);
+	rc_buf_jstr(b, x->reason ? x->reason : "", x->reason ? strlen(x->reason) : 0);
+	rc_buf_printf(b, ",\"httpVersion\":\"%s\",", ver);
+	har_resp_cookies(b, x->resp_head, x->resp_head_len);
+	rc_buf_puts(b, ",");
+	har_headers(b, x->resp_head, x->resp_head_len);
+	rc_buf_puts(b, ",");
+	har_content(b, x, &ct);
+	rc_buf_puts(b, ",\"redirectURL\":");
+	rc_buf_jstr(b, loc.value, loc.value_len);
+	rc_buf_printf(b, ",\"headersSize\":%lld,\"bodySize\":%lld}",
+		      x->resp_head_len ? (long long)x->wire.resp_head : -1ll,
+		      x->status ? (long long)x->wire.resp_body : -1ll);
+}
+
+/* Store times in whole microseconds: every phase below is a difference of
+ * two of them, so the phases add up to "time" exactly and a HAR read back
+ * (import_har.c) gives the same figures. */
+static int64_t us(uint64_t ns)
+{
+	return (int64_t)((ns + 500u) / 1000u);
+}
+
+/* ms between two store times, -1 when the later did not happen. */
+static double phase(int64_t from, int64_t to, bool happened)
+{
+	return !happened ? -1.0 : to > from ? (double)(to - from) / 1e3 : 0.0;
+}
+
+static void har_timings(struct rc_buf *b, const struct seg_timings *t)
+{
+	int64_t dns = us(t->dns_ns), conn = us(t->connect_ns), tls = us(t->tls_ns);
+	int64_t ttfb = us(t->ttfb_ns), total = us(t->total_ns);
+	int64_t ready = t->tls_ns ? tls : t->connect_ns ? conn : dns;
+	int64_t first = t->ttfb_ns ? ttfb : total;
+	rc_buf_printf(b, "\"timings\":{\"blocked\":-1,\"dns\":%.3f,\"connect\":%.3f,\"ssl\":%.3f,"
+		      "\"send\":0,\"wait\":%.3f,\"receive\":%.3f}",
+		      phase(0, dns, t->dns_ns != 0),
+		      phase(dns, ready, t->connect_ns != 0 || t->tls_ns != 0),
+		      phase(conn, tls, t->tls_ns != 0), phase(ready, first, true),
+		      phase(first, total, t->ttfb_ns != 0));
+}
+
+static void har_extras(struct rc_buf *b, const struct seg_exchange *x)
+{
+	static const struct { uint32_t f; const char *name; } flags[] = {
+		{ SEG_F_TLS, "tls" }, { SEG_F_TUNNEL, "tunnel" }, { SEG_F_REQ_TRUNC, "request_truncated" },
+		{ SEG_F_RESP_TRUNC, "response_truncated" }, { SEG_F_MEDIA, "media" },
+		{ SEG_F_NO_RESP, "no_response" }, { SEG_F_HEAD_TRUNC, "head_truncated" },
+		{ SEG_F_COOKIES, "cookies" },
+	};
+	char client[RC_ADDR_TEXT_MAX];
+	rc_addr_text(&x->client, client, sizeof(client));
+	rc_buf_printf(b, ",\"_id\":%llu,\"_client\":\"%s\",\"_client_port\":%u,\"_client_name\":",
+		      (unsigned long long)x->id, client, x->client.port);
+	rc_buf_jstr(b, x->client_name ? x->client_name : "",
+		    x->client_name ? strlen(x->client_name) : 0);
+	rc_buf_puts(b, ",\"_flags\":[");
+	bool first = true;
+	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+		if (!(x->flags & flags[i].f))
+			continue;
+		rc_buf_printf(b, "%s\"%s\"", first ? "" : ",", flags[i].name);
+		first = false;
+	}
+	rc_buf_printf(b, "],\"_error\":\"%s\",\"_error_message\":",
+		      x->error ? seg_error_name(x->error) : "");
+	rc_buf_jstr(b, x->err_msg ? x->err_msg : "", x->err_msg ? strlen(x->err_msg) : 0);
+}
+
+void rc_har_entry(struct rc_xout *o, const struct seg_exchange *x, bool first)
+{
+	struct rc_buf *b = &o->b;
+	char t[40];
+	rc_iso_time(x->start_ns, t, sizeof(t));
+	rc_buf_printf(b, "%s{\"startedDateTime\":\"%s\",\"time\":%.3f,", first ? "" : ",", t,
+		      (double)us(x->t.total_ns) / 1e3);
+	har_request(b, x);
+	rc_buf_puts(b, ",");
+	har_response(b, x);
+	rc_buf_puts(b, ",\"cache\":{},");
+	har_timings(b, &x->t);
+	har_extras(b, x);
+	rc_buf_puts(b, "}");
+}

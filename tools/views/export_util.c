@@ -1,0 +1,372 @@
+/*
+ * tools/views/export_util.c - helpers the export writers share: buffered
+ * output towards a sink, header lines of a raw head, URL parts, body
+ * classification (text, urlencoded, multipart, binary), base64, percent
+ * decoding and multipart/form-data parts. Pure: no I/O but the sink.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "tools/views/export-int.h"
+
+int rc_sink_file_write(void *ctx, const void *p, size_t n)
+{
+	FILE *f = ctx;
+	if (n && fwrite(p, 1, n, f) != n)
+		return -EIO;
+	return 0;
+}
+
+void rc_xout_init(struct rc_xout *o, const struct rc_sink *sink)
+{
+	memset(o, 0, sizeof(*o));
+	o->sink = sink;
+	o->b.max = 0; /* 64 MiB: one exchange with two maximal bodies in base64 fits */
+}
+
+int rc_xout_flush(struct rc_xout *o, bool force)
+{
+	if (o->err)
+		return o->err;
+	if (o->b.oom)
+		return o->err = -ENOMEM;
+	if (o->b.len == 0 || (!force && o->b.len < RC_EXPORT_FLUSH))
+		return 0;
+	int rc = o->sink->write(o->sink->ctx, o->b.p, o->b.len);
+	o->bytes += o->b.len;
+	o->b.len = 0;
+	if (o->b.p)
+		o->b.p[0] = '\0';
+	if (rc < 0)
+		o->err = rc;
+	return o->err;
+}
+
+void rc_xout_free(struct rc_xout *o)
+{
+	rc_buf_free(&o->b);
+}
+
+/* ---- heads ---- */
+
+bool rc_hdr_next(const uint8_t *head, size_t n, size_t *pos, struct rc_hdr *h)
+{
+	const char *s = (const char *)head, *end = s + n;
+	const char *p = s + *pos;
+	if (*pos == 0) { /* skip the start line */
+		const char *nl = memchr(s, '\n', n);
+		if (nl == NULL)
+			return false;
+		p = nl + 1;
+	}
+	for (; p < end;) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *le = nl ? nl : end;
+		const char *e = le > p && le[-1] == '\r' ? le - 1 : le;
+		*pos = (size_t)((nl ? nl + 1 : end) - s);
+		if (e == p)
+			return false; /* blank line: end of head */
+		const char *colon = memchr(p, ':', (size_t)(e - p));
+		if (colon == NULL || colon == p) {
+			p = nl ? nl + 1 : end;
+			continue;
+		}
+		const char *v = colon + 1;
+		while (v < e && (*v == ' ' || *v == '\t'))
+			v++;
+		const char *ve = e;
+		while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+			ve--;
+		h->name = p;
+		h->name_len = (size_t)(colon - p);
+		h->value = v;
+		h->value_len = (size_t)(ve - v);
+		return true;
+	}
+	return false;
+}
+
+bool rc_hdr_get(const uint8_t *head, size_t n, const char *name, struct rc_hdr *h)
+{
+	size_t pos = 0, nl = strlen(name);
+	struct rc_hdr t;
+	while (head && rc_hdr_next(head, n, &pos, &t)) {
+		if (t.name_len == nl && strncasecmp(t.name, name, nl) == 0) {
+			*h = t;
+			return true;
+		}
+	}
+	return false;
+}
+
+bool rc_hdr_skip(const struct rc_hdr *h)
+{
+	static const char *const names[] = { "connection", "keep-alive", "proxy-connection",
+					     "proxy-authorization", "proxy-authenticate", "te",
+					     "trailer", "transfer-encoding", "upgrade", "host",
+					     "content-length" };
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (h->name_len == strlen(names[i]) && strncasecmp(h->name, names[i], h->name_len) == 0)
+			return true;
+	return false;
+}
+
+/* ---- URLs ---- */
+
+void rc_url_split(const char *url, size_t n, struct rc_url *u)
+{
+	memset(u, 0, sizeof(*u));
+	const char *end = url + n, *p = url;
+	const char *ss = n >= 3 ? strstr(url, "://") : NULL;
+	if (ss && ss < end) {
+		u->scheme = url;
+		u->scheme_len = (size_t)(ss - url);
+		p = ss + 3;
+	}
+	const char *auth = p;
+	while (p < end && *p != '/' && *p != '?' && *p != '#')
+		p++;
+	const char *auth_end = p;
+	const char *at = memchr(auth, '@', (size_t)(auth_end - auth));
+	if (at)
+		auth = at + 1;
+	const char *colon = NULL;
+	if (auth < auth_end && *auth == '[') { /* IPv6 literal */
+		const char *rb = memchr(auth, ']', (size_t)(auth_end - auth));
+		colon = rb && rb + 1 < auth_end && rb[1] == ':' ? rb + 1 : NULL;
+	} else {
+		colon = memchr(auth, ':', (size_t)(auth_end - auth));
+	}
+	u->host = auth;
+	u->host_len = (size_t)((colon ? colon : auth_end) - auth);
+	if (colon) {
+		u->port = colon + 1;
+		u->port_len = (size_t)(auth_end - colon - 1);
+	}
+	u->origin = url;
+	u->origin_len = (size_t)(auth_end - url);
+	u->path = p;
+	while (p < end && *p != '?' && *p != '#')
+		p++;
+	u->path_len = (size_t)(p - u->path);
+	if (p < end && *p == '?') {
+		u->query = ++p;
+		while (p < end && *p != '#')
+			p++;
+		u->query_len = (size_t)(p - u->query);
+	}
+}
+
+/* ---- bodies ---- */
+
+bool rc_utf8_valid(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		uint8_t c = p[i];
+		size_t k = c < 0x80 ? 0 : (c >> 5) == 6 ? 1 : (c >> 4) == 14 ? 2 : (c >> 3) == 30 ? 3 : 9;
+		if (c == 0 || k == 9 || i + k >= n)
+			return false;
+		if (k == 1 && c < 0xc2)
+			return false; /* overlong */
+		for (size_t j = 1; j <= k; j++)
+			if ((p[i + j] & 0xc0) != 0x80)
+				return false;
+		i += k + 1;
+	}
+	return true;
+}
+
+static bool ctype_is(const char *ct, size_t n, const char *what)
+{
+	size_t w = strlen(what);
+	for (size_t i = 0; i + w <= n; i++)
+		if (strncasecmp(ct + i, what, w) == 0)
+			return true;
+	return false;
+}
+
+enum rc_body_kind rc_body_kind(const char *ctype, size_t ctype_len, const uint8_t *p, size_t n)
+{
+	if (n == 0)
+		return RC_BODY_NONE;
+	if (ctype && ctype_is(ctype, ctype_len, "application/x-www-form-urlencoded") &&
+	    rc_utf8_valid(p, n))
+		return RC_BODY_URLENC;
+	if (ctype && ctype_is(ctype, ctype_len, "multipart/form-data"))
+		return RC_BODY_MULTIPART;
+	return rc_utf8_valid(p, n) ? RC_BODY_TEXT : RC_BODY_BINARY;
+}
+
+const char *rc_raw_language(const char *ctype, size_t n)
+{
+	if (ctype == NULL)
+		return "text";
+	if (ctype_is(ctype, n, "json"))
+		return "json";
+	if (ctype_is(ctype, n, "html"))
+		return "html";
+	if (ctype_is(ctype, n, "xml"))
+		return "xml";
+	if (ctype_is(ctype, n, "javascript") || ctype_is(ctype, n, "ecmascript"))
+		return "javascript";
+	return "text";
+}
+
+void rc_buf_base64(struct rc_buf *b, const uint8_t *p, size_t n)
+{
+	static const char tab[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	char out[4 * 1024];
+	size_t k = 0;
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)p[i] << 16;
+		if (i + 1 < n)
+			v |= (uint32_t)p[i + 1] << 8;
+		if (i + 2 < n)
+			v |= p[i + 2];
+		out[k++] = tab[(v >> 18) & 63];
+		out[k++] = tab[(v >> 12) & 63];
+		out[k++] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
+		out[k++] = i + 2 < n ? tab[v & 63] : '=';
+		if (k == sizeof(out)) {
+			rc_buf_add(b, out, k);
+			k = 0;
+		}
+	}
+	rc_buf_add(b, out, k);
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+void rc_buf_jstr_urldec(struct rc_buf *b, const char *s, size_t n)
+{
+	char tmp[1024] = "";
+	char *d = n <= sizeof(tmp) ? tmp : malloc(n);
+	if (d == NULL) {
+		b->oom = true;
+		return;
+	}
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '+') {
+			d[k++] = ' ';
+		} else if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 &&
+			   hexval(s[i + 2]) >= 0) {
+			d[k++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+			i += 2;
+		} else {
+			d[k++] = s[i];
+		}
+	}
+	rc_buf_jstr(b, d, k);
+	if (d != tmp)
+		free(d);
+}
+
+/* The boundary parameter of a multipart Content-Type. */
+static bool boundary_of(const char *ct, size_t n, const char **bd, size_t *bl)
+{
+	for (size_t i = 0; i + 9 <= n; i++) {
+		if (strncasecmp(ct + i, "boundary=", 9) != 0)
+			continue;
+		const char *p = ct + i + 9, *end = ct + n;
+		if (p < end && *p == '"') {
+			const char *q = memchr(p + 1, '"', (size_t)(end - p - 1));
+			if (q == NULL)
+				return false;
+			*bd = p + 1;
+			*bl = (size_t)(q - p - 1);
+		} else {
+			const char *q = p;
+			while (q < end && *q != ';' && *q != ' ')
+				q++;
+			*bd = p;
+			*bl = (size_t)(q - p);
+		}
+		return *bl > 0 && *bl <= 70;
+	}
+	return false;
+}
+
+static const uint8_t *find(const uint8_t *h, size_t hn, const void *nd, size_t nn)
+{
+	return nn <= hn ? memmem(h, hn, nd, nn) : NULL;
+}
+
+/* name="..." or filename="..." inside a Content-Disposition value. */
+static void disp_param(const char *v, size_t n, const char *key, const char **out, size_t *ol)
+{
+	size_t kl = strlen(key);
+	for (size_t i = 0; i + kl + 2 <= n; i++) {
+		if (strncasecmp(v + i, key, kl) != 0 || v[i + kl] != '=' ||
+		    (i > 0 && v[i - 1] != ' ' && v[i - 1] != ';'))
+			continue;
+		const char *p = v + i + kl + 1, *end = v + n;
+		if (*p == '"') {
+			const char *q = memchr(p + 1, '"', (size_t)(end - p - 1));
+			*out = p + 1;
+			*ol = q ? (size_t)(q - p - 1) : (size_t)(end - p - 1);
+		} else {
+			const char *q = p;
+			while (q < end && *q != ';')
+				q++;
+			*out = p;
+			*ol = (size_t)(q - p);
+		}
+		return;
+	}
+}
+
+int rc_multipart_next(const char *ctype, size_t ctype_len, const uint8_t *p, size_t n,
+		      size_t *pos, struct rc_part *part)
+{
+	const char *bd;
+	size_t bl;
+	char delim[80];
+	if (!boundary_of(ctype, ctype_len, &bd, &bl))
+		return 0;
+	int dl = snprintf(delim, sizeof(delim), "--%.*s", (int)bl, bd);
+	const uint8_t *s = find(p + *pos, n - *pos, delim, (size_t)dl);
+	if (s == NULL)
+		return 0;
+	const uint8_t *h = s + dl, *end = p + n;
+	if (end - h < 2 || (h[0] == '-' && h[1] == '-'))
+		return 0; /* closing delimiter */
+	const uint8_t *he = find(h, (size_t)(end - h), "\r\n\r\n", 4);
+	if (he == NULL)
+		return 0;
+	memset(part, 0, sizeof(*part));
+	struct rc_hdr hd;
+	/* h starts with the CRLF after the delimiter: read it as a head whose
+	 * start line is empty. */
+	if (rc_hdr_get(h, (size_t)(he + 4 - h), "content-disposition", &hd)) {
+		disp_param(hd.value, hd.value_len, "name", &part->name, &part->name_len);
+		disp_param(hd.value, hd.value_len, "filename", &part->filename, &part->filename_len);
+	}
+	if (rc_hdr_get(h, (size_t)(he + 4 - h), "content-type", &hd)) {
+		part->ctype = hd.value;
+		part->ctype_len = hd.value_len;
+	}
+	const uint8_t *data = he + 4;
+	char next[84];
+	int nl = snprintf(next, sizeof(next), "\r\n--%.*s", (int)bl, bd);
+	const uint8_t *ne = find(data, (size_t)(end - data), next, (size_t)nl);
+	if (ne == NULL)
+		return 0;
+	part->data = data;
+	part->data_len = (size_t)(ne - data);
+	*pos = (size_t)(ne + 2 - p);
+	return 1;
+}
