@@ -36,7 +36,7 @@ export function series(points, intervalMs, width = 700, height = 150) {
   svg.append(s('line', { class: 'axis', x1: pad, y1: height - 18, x2: width - 4, y2: height - 18 }));
   if (!n) { svg.append(s('text', { x: pad, y: 20 }, 'no traffic')); return svg; }
   const max = Math.max(1, ...points.map((p) => p[1]));
-  const bw = (width - pad - 4) / n;
+  const bw = Math.min(24, (width - pad - 4) / n);   // a short session: narrow columns on the left
   points.forEach(([t, c], k) => {
     const h = (height - 30) * c / max;
     const r = s('rect', { class: 'bar2', x: pad + k * bw, y: height - 18 - h, width: Math.max(1, bw - 1), height: h });

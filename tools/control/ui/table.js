@@ -165,6 +165,8 @@ export class RequestTable {
     this.queue = [];
     if (!rows.length || !this.session) return;
     for (const r of rows) { this.seen.add(r.id); }
+    // a batch comes in index order (worker by worker): put it in time order
+    rows.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : a.id - b.id));
     if (this.seen.size > SEEN_MAX) this.seen = new Set([...this.seen].slice(-SEEN_MAX / 2));
     this.session.exchanges = Math.max(this.session.exchanges || 0, this.total + rows.length);
     if (this.liveOnTop() && this.following()) {
