@@ -45,7 +45,7 @@ export function series(points, intervalMs, width = 700, height = 150) {
   });
   svg.append(s('text', { x: 2, y: 12 }, String(max)));
   svg.append(s('text', { x: pad, y: height - 4 }, new Date(points[0][0]).toLocaleTimeString()));
-  svg.append(s('text', { x: width - 4, y: height - 4, 'text-anchor': 'end' },
+  svg.append(s('text', { x: Math.max(pad + n * bw, 300), y: height - 4, 'text-anchor': 'end' },
     new Date(points[n - 1][0] + intervalMs).toLocaleTimeString() + ' (' + (intervalMs / 1000) + ' s per column)'));
   return svg;
 }

@@ -101,10 +101,11 @@ export function curlOf(x, reqBody) {
 export class Details {
   constructor(pane, hooks) { this.pane = pane; this.hooks = hooks; this.cur = null; }
 
-  close() { this.pane.hidden = true; this.cur = null; }
+  close() { this.pane.hidden = true; this.cur = null; this.pane.parentNode.classList.remove('narrow'); }
 
   async show(sessionId, row) {
     this.pane.hidden = false;
+    this.pane.parentNode.classList.add('narrow');   // the table drops duration and client
     const token = {};
     this.cur = token;
     this.pane.replaceChildren(el('p.note', { text: 'loading exchange ' + row.id + '…' }));

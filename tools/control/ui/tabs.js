@@ -76,7 +76,7 @@ export async function cookies(sec, app) {
         el('td', {}, el('input', { type: 'checkbox', onchange: (e) => { if (e.target.checked) sel.add(i); else sel.delete(i); } })),
         el('td', { text: c.name }), el('td', { text: c.value }), el('td', { text: c.domain }), el('td', { text: c.path }),
         el('td', { text: c.direction === 'response' ? 'Set-Cookie' : c.direction === 'request' ? 'Cookie' : c.direction }),
-        el('td.num', { text: c.count }), el('td', { text: c.expires || (c.max_age !== null ? 'max-age ' + c.max_age : 'session') }),
+        el('td.num', { text: c.count }), el('td', { text: c.expires ? new Date(typeof c.expires === 'number' ? c.expires * 1000 : c.expires).toLocaleString() : (c.max_age !== null ? 'max-age ' + c.max_age + ' s' : 'session') }),
         el('td', { text: flags(c) }))))
       : el('p.note', { text: s.settings && !s.settings.capture_cookies ? 'no cookies: this session does not capture cookies' : 'no cookies captured' }));
 }
