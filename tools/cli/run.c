@@ -555,7 +555,7 @@ static int plane_setup(struct run_opts *r, struct rc_tls *t, unsigned workers,
 	}
 	struct rc_control_cfg cc = { .addr = &r->control, .addr_len = r->control_len,
 				     .ca = t->ca ? &t->onboard : NULL, .api = p->api,
-				     .capture = p->cap, .token = p->token };
+				     .capture = p->cap, .token = p->token, .proxy = &r->eng.listen };
 	if (rc_control_start(&p->ctl, &cc, err, sizeof(err)) < 0) {
 		fprintf(stderr, "ringcap run: %s\n", err);
 		return -EIO;

@@ -139,6 +139,11 @@ static int parse_header(const char *line, size_t len, struct rc_http_req *rq,
 			return 400;
 		memcpy(rq->auth, v, vlen);
 		rq->auth[vlen] = '\0';
+	} else if (nlen == 15 && strncasecmp(line, "accept-encoding", 15) == 0) {
+		/* the web UI's assets (ui.c); a longer value is cut, never refused */
+		snprintf(rq->accept_encoding, sizeof(rq->accept_encoding), "%.*s", (int)vlen, v);
+	} else if (nlen == 13 && strncasecmp(line, "if-none-match", 13) == 0) {
+		snprintf(rq->if_none_match, sizeof(rq->if_none_match), "%.*s", (int)vlen, v);
 	}
 	return 0;
 }

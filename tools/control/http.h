@@ -30,6 +30,8 @@ struct rc_http_req {
 	char path[RC_HTTP_PATH_MAX];   /* raw, without the query */
 	char query[RC_HTTP_QUERY_MAX]; /* raw, after '?' */
 	char auth[RC_HTTP_AUTH_MAX];   /* Authorization value, "" when absent */
+	char accept_encoding[128];     /* for the web UI's assets; cut when longer */
+	char if_none_match[128];
 	bool keep_alive;
 	bool head_only;                /* HEAD: answer without a body */
 	char *body;                    /* malloc'd, NUL-terminated; NULL when none */

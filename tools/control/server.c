@@ -35,6 +35,7 @@
 #include "tools/control/http.h"
 #include "tools/control/metrics.h"
 #include "tools/control/token.h"
+#include "tools/control/ui_http.h"
 
 #define CTL_METRICS_MAX RC_METRICS_MAX /* the /metrics text */
 #define CTL_CONNS_MAX RC_CTL_CONNS_MAX       /* a thread each */
@@ -51,6 +52,7 @@ struct rc_control {
 	char token[RC_TOKEN_HEX + 1]; /* "" = no token needed */
 	_Atomic(struct eng *) eng;
 	atomic_uint live;             /* connection threads running */
+	struct rc_ui_site *ui;        /* the web UI (ui_http.h) */
 };
 
 struct ctl_conn {
@@ -122,7 +124,11 @@ static bool is_ca_path(const char *p)
 /* One request: authorisation, then the route. Returns keep-alive. */
 static bool route(struct rc_control *c, struct rc_http_conn *h, struct rc_http_req *rq)
 {
-	if (c->token[0] && !is_ca_path(rq->path) && !rc_token_check(rq->auth, c->token)) {
+	bool authorised = !c->token[0] || rc_token_check(rq->auth, c->token);
+	int ui = rc_ui_http(c->ui, h, rq, authorised);   /* its assets are public */
+	if (ui >= 0)
+		return ui;
+	if (!authorised && !is_ca_path(rq->path)) {
 		rc_http_error(h, 401, rq->auth[0] ? "wrong bearer token" :
 			      "this control port needs Authorization: Bearer TOKEN (the token is in "
 			      "the data directory, file " RC_TOKEN_FILE ")", rq->keep_alive);
@@ -220,6 +226,10 @@ int rc_control_start(struct rc_control **out, const struct rc_control_cfg *cfg,
 	c->capture = cfg->capture;
 	if (cfg->token)
 		snprintf(c->token, sizeof(c->token), "%s", cfg->token);
+	c->ui = malloc(sizeof(*c->ui));
+	if (c->ui == NULL)
+		return free(c), snprintf(err, err_len, "out of memory"), -ENOMEM;
+	rc_ui_site_init(c->ui, cfg->proxy, cfg->ca ? cfg->ca->fingerprint : NULL, c->token[0]);
 	c->fd = socket(cfg->addr->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	int one = 1;
 	if (c->fd >= 0)
@@ -230,6 +240,7 @@ int rc_control_start(struct rc_control **out, const struct rc_control_cfg *cfg,
 		snprintf(err, err_len, "cannot listen on the control port: %s", strerror(errno));
 		if (c->fd >= 0)
 			close(c->fd);
+		free(c->ui);
 		free(c);
 		return rc;
 	}
@@ -237,6 +248,7 @@ int rc_control_start(struct rc_control **out, const struct rc_control_cfg *cfg,
 	if (rc != 0) {
 		snprintf(err, err_len, "cannot start the control thread: %s", strerror(rc));
 		close(c->fd);
+		free(c->ui);
 		free(c);
 		return -rc;
 	}
@@ -263,5 +275,6 @@ void rc_control_stop(struct rc_control *c)
 		fprintf(stderr, "ringcap: control connections still busy at exit\n");
 		return;   /* leak c rather than free it under a running thread */
 	}
+	free(c->ui);
 	free(c);
 }

@@ -21,6 +21,7 @@ struct rc_control_cfg {
 	struct rc_api *api;              /* NULL: /api/ is 404 */
 	struct rc_capture *capture;      /* NULL: no capture families in /metrics */
 	const char *token;               /* NULL or "": no Authorization needed */
+	const struct sockaddr_storage *proxy; /* the proxy listener, for the web UI; may be NULL */
 };
 
 /* Binds cfg->addr (one clear sentence in err on failure) and serves on

@@ -1,0 +1,133 @@
+/*
+ * tools/control/ui.c - lookup of the web UI's embedded assets (see ui.h):
+ * content negotiation (gzip when accepted), conditional requests (304 on a
+ * matching ETag) and the security headers every asset carries. Pure: no
+ * I/O, no allocation; the HTTP server sends what this decides.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "tools/control/ui.h"
+
+#define UI_TOKEN_MAX 32u   /* a content-coding or entity tag compared here */
+#define UI_LIST_MAX 64u    /* list members looked at in one header value */
+
+bool rc_ui_is_path(const char *path)
+{
+	return strcmp(path, "/") == 0 || strcmp(path, "/index.html") == 0 ||
+	       strncmp(path, "/ui/", 4) == 0;
+}
+
+static const char *skip_ows(const char *p)
+{
+	while (*p == ' ' || *p == '\t')
+		p++;
+	return p;
+}
+
+/* The q value of one Accept-Encoding member's parameters (after the
+ * token): 1 when absent, 0 for "q=0", "q=0.0", "q=0.000". */
+static bool q_positive(const char *p, const char *end)
+{
+	for (const char *s = p; s < end; s++) {
+		if (*s != ';')
+			continue;
+		const char *v = skip_ows(s + 1);
+		if ((v[0] != 'q' && v[0] != 'Q') || v[1] != '=')
+			continue;
+		v += 2;
+		if (*v != '0')
+			return true;
+		for (v++; v < end && (*v == '.' || *v == '0'); v++)
+			;
+		return v < end && *v >= '1' && *v <= '9';
+	}
+	return true;
+}
+
+bool rc_ui_accepts(const char *ae, const char *coding)
+{
+	if (ae == NULL)
+		return false;
+	size_t clen = strlen(coding);
+	const char *p = ae;
+	for (unsigned i = 0; i < UI_LIST_MAX && *p; i++) {
+		p = skip_ows(p);
+		const char *end = p + strcspn(p, ",");
+		size_t tlen = strcspn(p, ";, \t");
+		bool named = (tlen == clen && strncasecmp(p, coding, clen) == 0) ||
+			     (tlen == 1 && p[0] == '*');
+		if (named)
+			return q_positive(p + tlen, end);
+		p = *end ? end + 1 : end;
+	}
+	return false;
+}
+
+bool rc_ui_etag_matches(const char *inm, const char *etag)
+{
+	if (inm == NULL)
+		return false;
+	size_t elen = strlen(etag);
+	const char *p = inm;
+	for (unsigned i = 0; i < UI_LIST_MAX && *p; i++) {
+		p = skip_ows(p);
+		if (p[0] == '*')
+			return true;
+		if (p[0] == 'W' && p[1] == '/')
+			p += 2;   /* weak comparison, as If-None-Match asks (RFC 9110 13.1.2) */
+		size_t tlen = strcspn(p, ", \t");
+		if (tlen == elen && memcmp(p, etag, elen) == 0)
+			return true;
+		p += tlen;
+		p += strspn(p, " \t");
+		p += *p == ',';
+	}
+	return false;
+}
+
+static const struct rc_ui_asset *find(const char *path)
+{
+	if (strcmp(path, "/") == 0 || strcmp(path, "/index.html") == 0)
+		path = "/ui/index.html";
+	for (unsigned i = 0; i < rc_ui_assets_n; i++)
+		if (strcmp(rc_ui_assets[i].path, path) == 0)
+			return &rc_ui_assets[i];
+	return NULL;
+}
+
+int rc_ui_lookup(const char *path, const char *ae, const char *inm, struct rc_ui_reply *r)
+{
+	*r = (struct rc_ui_reply){ .status = 404, .ctype = "text/plain; charset=utf-8" };
+	const struct rc_ui_asset *a = find(path);
+	if (a == NULL)
+		return r->status;
+	r->gzip = a->gz != NULL && rc_ui_accepts(ae, "gzip");
+	r->etag = r->gzip ? a->etag_gz : a->etag;
+	r->ctype = a->ctype;
+	if (rc_ui_etag_matches(inm, r->etag)) {
+		r->status = 304;
+		return r->status;
+	}
+	r->status = 200;
+	r->body = r->gzip ? (const void *)a->gz : (const void *)a->data;
+	r->len = r->gzip ? a->gz_len : a->len;
+	return r->status;
+}
+
+int rc_ui_headers(const struct rc_ui_reply *r, char *out, size_t cap)
+{
+	int n = snprintf(out, cap, "Content-Security-Policy: " RC_UI_CSP "\r\n"
+			 "X-Content-Type-Options: nosniff\r\nReferrer-Policy: no-referrer\r\n"
+			 "%s%s%s%s%s",
+			 r->etag ? "Cache-Control: no-cache\r\nVary: Accept-Encoding\r\nETag: " :
+				   "Cache-Control: no-store\r\n",
+			 r->etag ? r->etag : "", r->etag ? "\r\n" : "",
+			 r->gzip && r->status == 200 ? "Content-Encoding: gzip" : "",
+			 r->gzip && r->status == 200 ? "\r\n" : "");
+	if (n < 0 || (size_t)n >= cap)
+		return -ENOSPC;
+	return n;
+}
