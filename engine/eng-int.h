@@ -17,39 +17,35 @@
 
 #include "engine/eng.h"
 #include "engine/http1.h"
+#include "engine/ring.h"
 
 #define ENG_NONE UINT32_MAX
 
-/* ---- completion user_data: op, slot, generation (one place) ---- */
+/* ---- completion user_data: op, slot, generation (engine/ring.h) ---- */
 enum eng_op {
 	OP_ACCEPT = 1, OP_RECV, OP_SEND, OP_CONNECT, OP_CLOSE, OP_CANCEL,
 	OP_TICK, OP_RESOLVED, OP_CLOSE_RAW, OP_SINK_IO,
+	OP_COUNT
 };
+_Static_assert(OP_COUNT <= ENG_UDATA_OPS, "every op fits user_data's op field");
 
 static inline uint64_t udata(enum eng_op op, uint32_t slot, uint32_t gen)
 {
-	return ((uint64_t)op << 56) | ((uint64_t)(slot & 0xffffffu) << 32) | gen;
+	return eng_udata_pack((unsigned)op, slot, gen);
 }
-static inline enum eng_op udata_op(uint64_t u) { return (enum eng_op)(u >> 56); }
-static inline uint32_t udata_slot(uint64_t u) { return (uint32_t)(u >> 32) & 0xffffffu; }
-static inline uint32_t udata_gen(uint64_t u) { return (uint32_t)u; }
 
 /* ---- timers: one intrusive list per duration class, so each list is in
  * deadline order and arming or expiring is O(1). ---- */
 enum eng_tclass {
 	T_NONE = 0, T_HEADER, T_IDLE, T_CONNECT, T_UPSTREAM, T_UP_IDLE, T_LINGER, T_COUNT
 };
+_Static_assert(T_COUNT <= ENG_TIMER_CLASSES, "every timer class has a list");
 
-/* ---- output segments: what a send references ---- */
-#define SEG_BUF  0  /* a provided buffer: id = buffer id */
-#define SEG_HEAD 1  /* a head-pool buffer: id = pool index */
-#define SEG_CONST 2 /* static bytes */
-struct eng_seg {
-	const char *p;
-	uint32_t len;
-	uint16_t id;
-	uint8_t kind;
-};
+/* ---- output segments: what a send references (engine/ring.h) ---- */
+#define SEG_BUF   ENG_SEG_BUF    /* a provided or private buffer: id = buffer id */
+#define SEG_HEAD  ENG_SEG_USER   /* a head-pool buffer: id = pool index */
+#define SEG_CONST ENG_SEG_CONST  /* static bytes */
+_Static_assert(ENG_OUT_SEGS == ENG_OUTQ_SEGS, "a socket's send queue is ring.h's");
 
 /* Socket roles and states. */
 enum sock_role { ROLE_CLIENT = 1, ROLE_UPSTREAM };
@@ -103,13 +99,6 @@ enum up_state {
 #define XF_HEAD_REQ   0x40u  /* HEAD request */
 #define XF_RETRIED   0x80u  /* resent once on a fresh upstream */
 
-/* A queue of received (or private) buffers, linked through w->buf_next;
- * `off` bytes of the head buffer are consumed. */
-struct eng_bufq {
-	uint16_t head, tail, count;
-	uint32_t off;
-};
-
 struct eng_sock {
 	int fd;
 	uint32_t gen;
@@ -125,18 +114,10 @@ struct eng_sock {
 	struct eng_seg tls_pend; /* pushed plaintext not sealed yet (len > 0) */
 	uint8_t plain_alert;    /* description of a plaintext alert the peer sent */
 	/* output queue */
-	uint8_t out_head, out_n, send_n;
-	uint8_t out_partial;    /* out[out_head] was partly sent */
-	uint32_t seg_pushed;    /* segments ever queued: ordinals for unpush */
-	uint32_t resp_seg;      /* client: ordinal of the response head */
-	uint32_t send_bytes;    /* bytes in the send in flight */
-	struct eng_seg out[ENG_OUT_SEGS];
-	struct iovec iov[ENG_OUT_SEGS];
-	struct msghdr msg;
-	/* timer */
-	uint32_t t_prev, t_next;
-	uint64_t t_deadline_ms;
-	uint8_t t_class;
+	struct eng_outq out;
+	uint32_t resp_seg;      /* client: ordinal (out.pushed) of the response head */
+	/* timer (w->timers) */
+	struct eng_timer tm;
 	/* head being read */
 	uint32_t head_buf;      /* head-pool index or ENG_NONE */
 	uint32_t head_len;
@@ -187,22 +168,13 @@ struct eng_worker {
 	struct eng *e;
 	unsigned index;
 	pthread_t thread;
-	struct io_uring ring;
+	struct eng_ring ring;
+	struct eng_dispatch dispatch;  /* op -> completion handler */
 	int listen_fd;
 	bool accepting;
-	/* provided buffers */
-	struct io_uring_buf_ring *br;
-	size_t br_size;
-	char *bufs;
-	uint16_t *buf_next;
-	uint16_t *buf_ref;
-	uint32_t *buf_len;
-	unsigned buf_mask;
-	unsigned buf_returned;  /* added to the ring, not yet advanced */
-	char *pbufs;            /* private buffers (TLS), ids from buf_count */
-	uint16_t pbuf_free;     /* free list through buf_next */
+	/* provided buffers (ids [0, buf_count)) and private TLS buffers */
+	struct eng_bufs bufs;
 	struct tls_leaf_cache *leaf_cache;
-	unsigned bufs_out;      /* buffers handed to us and not returned */
 	/* sockets */
 	struct eng_sock *socks;
 	unsigned nsocks;        /* capacity (clients + upstreams + reject) */
@@ -224,9 +196,8 @@ struct eng_worker {
 	uint32_t *xchg_free_next;
 	uint32_t xchg_free;
 	uint64_t seq;
-	/* timers */
-	uint32_t t_head[T_COUNT], t_tail[T_COUNT];
-	unsigned t_ms[T_COUNT];
+	/* timers, one class per enum eng_tclass, over socks[] */
+	struct eng_timers timers;
 	uint64_t now_ms;
 	struct __kernel_timespec tick_ts;
 	/* starved receivers, re-armed when buffers return */
@@ -304,7 +275,10 @@ void eng_timer_stop(struct eng_worker *w, struct eng_sock *s);
 struct eng_sock *eng_sock_new(struct eng_worker *w, int fd, enum sock_role role);
 void eng_recv_arm(struct eng_worker *w, struct eng_sock *s);
 void eng_recv_pause(struct eng_worker *w, struct eng_sock *s);
-void eng_buf_unref(struct eng_worker *w, uint16_t bid);
+static inline void eng_buf_unref(struct eng_worker *w, uint16_t bid)
+{
+	eng_bufs_unref(&w->bufs, bid);
+}
 void eng_in_consume(struct eng_worker *w, struct eng_sock *s, size_t n);
 size_t eng_in_peek(struct eng_worker *w, struct eng_sock *s, const char **p);
 bool eng_out_full(const struct eng_sock *s);
@@ -312,10 +286,14 @@ bool eng_buf_pressure(const struct eng_worker *w);
 void eng_out_push(struct eng_worker *w, struct eng_sock *s, uint8_t kind, uint16_t id,
 		  const char *p, uint32_t len);
 void eng_out_push_raw(struct eng_sock *s, uint8_t kind, uint16_t id, const char *p, uint32_t len);
-void eng_bufq_push(struct eng_worker *w, struct eng_bufq *q, uint16_t bid, uint32_t len);
-void eng_seg_release(struct eng_worker *w, struct eng_seg *g);
-char *eng_buf_ptr(struct eng_worker *w, uint16_t bid);
-uint16_t eng_pbuf_get(struct eng_worker *w);
+static inline char *eng_buf_ptr(struct eng_worker *w, uint16_t bid)
+{
+	return eng_bufs_ptr(&w->bufs, bid);
+}
+static inline uint16_t eng_pbuf_get(struct eng_worker *w)
+{
+	return eng_bufs_get(&w->bufs);
+}
 
 /* engine/tlsio.c: TLS over the socket's queues */
 void eng_tls_open(struct eng_worker *w, struct eng_sock *s);

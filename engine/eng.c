@@ -286,14 +286,14 @@ static void wake_workers(struct eng *e)
 	if (io_uring_queue_init(8, &r, 0) < 0)
 		return;   /* the next tick, within ENG_TICK_MS, does it */
 	for (unsigned i = 0; i < e->nworkers; i++) {
-		if (e->w[i].ring.ring_fd <= 0)
+		if (e->w[i].ring.uring.ring_fd <= 0)
 			continue;
 		struct io_uring_sqe *sqe = io_uring_get_sqe(&r);
 		if (sqe == NULL) {
 			io_uring_submit(&r);
 			sqe = io_uring_get_sqe(&r);
 		}
-		io_uring_prep_msg_ring(sqe, e->w[i].ring.ring_fd, 0, udata(OP_CANCEL, 0, 0), 0);
+		io_uring_prep_msg_ring(sqe, e->w[i].ring.uring.ring_fd, 0, udata(OP_CANCEL, 0, 0), 0);
 	}
 	io_uring_submit_and_wait(&r, e->nworkers);
 	io_uring_queue_exit(&r);

@@ -71,7 +71,7 @@ static const struct eng_sink_ops *sink(struct eng_worker *w)
 static bool body_full(struct eng_worker *w, const struct eng_sock *s)
 {
 	return eng_out_full(s) ||
-	       (s->tls == NULL && s->out_n >= ENG_OUT_SEGS_PRESSURE && eng_buf_pressure(w));
+	       (s->tls == NULL && s->out.n >= ENG_OUT_SEGS_PRESSURE && eng_buf_pressure(w));
 }
 
 static uint64_t since(const struct eng_sock *c)
@@ -329,7 +329,7 @@ static void onboard(struct eng_worker *w, struct eng_sock *c, const struct h1_ta
 	if (!c->hp.done)
 		c->xflags |= XF_CLOSE;
 	c->x->flags |= ENG_X_LOCAL;
-	bool room = c->tls ? !eng_out_full(c) : (unsigned)c->out_n + 3u <= ENG_OUT_SEGS;
+	bool room = c->tls ? !eng_out_full(c) : (unsigned)c->out.n + 3u <= ENG_OUT_SEGS;
 	uint32_t hb = room ? eng_head_get(w) : ENG_NONE;
 	if (hb == ENG_NONE ||
 	    eng_onboard_answer(t->path, t->path_len, w->e->cfg.onboard, NULL, 0, &r) < 0) {
@@ -990,7 +990,7 @@ static void tunnel_fin(struct eng_worker *w, struct eng_sock *a, struct eng_sock
 	struct eng_sock *pair[2][2] = { { a, b }, { b, a } };
 	for (int i = 0; i < 2; i++) {
 		struct eng_sock *from = pair[i][0], *to = pair[i][1];
-		if ((from->flags & SF_EOF) && in_empty(w, from) && to->out_n == 0 &&
+		if ((from->flags & SF_EOF) && in_empty(w, from) && to->out.n == 0 &&
 		    !eng_tls_has_out(to) && !(to->flags & (SF_SHUT_WR | SF_SENDING))) {
 			shutdown(to->fd, SHUT_WR);
 			to->flags |= SF_SHUT_WR;
@@ -1015,7 +1015,7 @@ static void in_to_cin(struct eng_worker *w, struct eng_sock *c)
 		if (pb == UINT16_MAX)
 			return;
 		memcpy(eng_buf_ptr(w, pb), p, n);
-		eng_bufq_push(w, &c->cin, pb, (uint32_t)n);
+		eng_bufq_push(&w->bufs, &c->cin, pb, (uint32_t)n);
 		eng_in_consume(w, c, n);
 	}
 }
@@ -1038,7 +1038,7 @@ static void intercept_start(struct eng_worker *w, struct eng_sock *c)
 		size_t n = c->head_len - off < w->e->cfg.buf_size ? c->head_len - off
 								   : w->e->cfg.buf_size;
 		memcpy(eng_buf_ptr(w, pb), hello + off, n);
-		eng_bufq_push(w, &c->cin, pb, (uint32_t)n);
+		eng_bufq_push(&w->bufs, &c->cin, pb, (uint32_t)n);
 		off += n;
 	}
 	/* order: the hello first, then whatever followed it */
@@ -1236,7 +1236,7 @@ static void response_head(struct eng_worker *w, struct eng_sock *u, struct eng_s
 	eng_head_put(w, u->head_buf);
 	u->head_buf = ENG_NONE;
 	if (!interim)
-		c->resp_seg = c->seg_pushed;
+		c->resp_seg = c->out.pushed;
 	eng_out_push(w, c, SEG_HEAD, (uint16_t)out, eng_head_ptr(w, out), (uint32_t)n);
 	w->c.bytes_to_clients += (uint64_t)n;
 	if (interim) {

@@ -87,7 +87,7 @@ static void post(struct eng_resolver *rs, uint32_t widx, uint32_t slot)
 		io_uring_submit(&rs->ring);
 		sqe = io_uring_get_sqe(&rs->ring);
 	}
-	io_uring_prep_msg_ring(sqe, rs->e->w[widx].ring.ring_fd, 0,
+	io_uring_prep_msg_ring(sqe, rs->e->w[widx].ring.uring.ring_fd, 0,
 			       udata(OP_RESOLVED, slot, 0), 0);
 	io_uring_submit(&rs->ring);
 	/* reap our own completions: nothing to do with them but count */

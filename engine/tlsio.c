@@ -26,7 +26,7 @@ static bool feed(struct eng_worker *w, struct eng_sock *s)
 	for (unsigned i = 0; i < TLS_STEPS && s->cin.count > 0; i++) {
 		uint16_t bid = s->cin.head;
 		const char *p = eng_buf_ptr(w, bid) + s->cin.off;
-		size_t avail = w->buf_len[bid] - s->cin.off;
+		size_t avail = w->bufs.len[bid] - s->cin.off;
 		/* A TLS 1.3 client that refuses our certificate alerts before it
 		 * has keys: in plaintext, which the server reads as a bad record.
 		 * Remember the alert so that a pinned app is still recognised. */
@@ -37,9 +37,9 @@ static bool feed(struct eng_worker *w, struct eng_sock *s)
 			break;
 		fed = true;
 		s->cin.off += (uint32_t)n;
-		if (s->cin.off < w->buf_len[bid])
+		if (s->cin.off < w->bufs.len[bid])
 			break;
-		s->cin.head = w->buf_next[bid];
+		s->cin.head = w->bufs.next[bid];
 		s->cin.off = 0;
 		s->cin.count--;
 		eng_buf_unref(w, bid);
@@ -59,7 +59,7 @@ void eng_tls_open(struct eng_worker *w, struct eng_sock *s)
 			return;   /* retried on the next peek, once buffers return */
 		ssize_t r = tls_conn_read(s->tls, eng_buf_ptr(w, pb), w->e->cfg.buf_size);
 		if (r > 0) {
-			eng_bufq_push(w, &s->in, pb, (uint32_t)r);
+			eng_bufq_push(&w->bufs, &s->in, pb, (uint32_t)r);
 			continue;
 		}
 		eng_buf_unref(w, pb);
@@ -75,7 +75,7 @@ void eng_tls_open(struct eng_worker *w, struct eng_sock *s)
 static bool take_out(struct eng_worker *w, struct eng_sock *s)
 {
 	bool moved = false;
-	while (tls_conn_pending_out(s->tls) > 0 && s->out_n < ENG_OUT_SEGS) {
+	while (tls_conn_pending_out(s->tls) > 0 && s->out.n < ENG_OUT_SEGS) {
 		uint16_t pb = eng_pbuf_get(w);
 		if (pb == UINT16_MAX)
 			break;
@@ -118,12 +118,12 @@ void eng_tls_seal(struct eng_worker *w, struct eng_sock *s, uint8_t kind, uint16
 		/* the caller ignored eng_out_full: sealing g now would reorder
 		 * the stream, so the connection is failed instead */
 		s->flags |= SF_TLS_ERR;
-		eng_seg_release(w, &g);
+		eng_seg_release(&w->bufs, &g);
 		return;
 	}
 	size_t done = seal_some(w, s, p, len);
 	if (done == len) {
-		eng_seg_release(w, &g);
+		eng_seg_release(&w->bufs, &g);
 		return;
 	}
 	g.p += done;
@@ -138,7 +138,7 @@ void eng_tls_move_out(struct eng_worker *w, struct eng_sock *s)
 		s->tls_pend.p += done;
 		s->tls_pend.len -= (uint32_t)done;
 		if (s->tls_pend.len == 0)
-			eng_seg_release(w, &s->tls_pend);
+			eng_seg_release(&w->bufs, &s->tls_pend);
 	}
 	take_out(w, s);
 }

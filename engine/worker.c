@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,10 +24,7 @@
 
 #define TIMERS_PER_TICK 4096u
 
-/* liburing 2.3's copy of the uapi header predates these (Linux 6.2). */
-#ifndef IORING_SEND_ZC_REPORT_USAGE
-#define IORING_SEND_ZC_REPORT_USAGE (1U << 3)
-#endif
+/* liburing 2.3's copy of the uapi header predates this (Linux 6.2). */
 #ifndef IORING_NOTIF_USAGE_ZC_COPIED
 #define IORING_NOTIF_USAGE_ZC_COPIED (1U << 31)
 #endif
@@ -36,7 +32,6 @@
 static void *worker_main(void *arg);
 static int worker_init(struct eng_worker *w, char *err, size_t err_len);
 static void worker_free(struct eng_worker *w);
-static void handle_cqe(struct eng_worker *w, struct io_uring_cqe *cqe);
 static void maybe_free(struct eng_worker *w, struct eng_sock *s);
 static void sink_io(struct eng_worker *w);
 
@@ -58,9 +53,7 @@ uint64_t eng_wall_ns(void)
 
 static uint64_t now_ms_coarse(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	return eng_clock_ms();
 }
 
 /* ---- SQEs ---- */
@@ -68,11 +61,7 @@ static uint64_t now_ms_coarse(void)
 /* Never fails: a full submission queue is submitted first. */
 struct io_uring_sqe *eng_sqe(struct eng_worker *w)
 {
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
-	for (int i = 0; sqe == NULL && i < 16; i++) {
-		io_uring_submit(&w->ring);
-		sqe = io_uring_get_sqe(&w->ring);
-	}
+	struct io_uring_sqe *sqe = eng_ring_sqe(&w->ring);
 	if (sqe == NULL) {
 		fprintf(stderr, "ringcap: worker %u: submission queue stuck\n", w->index);
 		abort();
@@ -84,34 +73,12 @@ struct io_uring_sqe *eng_sqe(struct eng_worker *w)
 
 static void timer_unlink(struct eng_worker *w, struct eng_sock *s)
 {
-	enum eng_tclass c = s->t_class;
-	if (c == T_NONE)
-		return;
-	if (s->t_prev != ENG_NONE)
-		w->socks[s->t_prev].t_next = s->t_next;
-	else
-		w->t_head[c] = s->t_next;
-	if (s->t_next != ENG_NONE)
-		w->socks[s->t_next].t_prev = s->t_prev;
-	else
-		w->t_tail[c] = s->t_prev;
-	s->t_prev = s->t_next = ENG_NONE;
-	s->t_class = T_NONE;
+	eng_timers_stop(&w->timers, eng_slot(w, s));
 }
 
 void eng_timer_arm(struct eng_worker *w, struct eng_sock *s, enum eng_tclass c)
 {
-	timer_unlink(w, s);
-	uint32_t slot = eng_slot(w, s);
-	s->t_class = (uint8_t)c;
-	s->t_deadline_ms = w->now_ms + w->t_ms[c];
-	s->t_prev = w->t_tail[c];
-	s->t_next = ENG_NONE;
-	if (w->t_tail[c] != ENG_NONE)
-		w->socks[w->t_tail[c]].t_next = slot;
-	else
-		w->t_head[c] = slot;
-	w->t_tail[c] = slot;
+	eng_timers_arm(&w->timers, eng_slot(w, s), (unsigned)c, w->now_ms);
 }
 
 void eng_timer_stop(struct eng_worker *w, struct eng_sock *s)
@@ -119,73 +86,33 @@ void eng_timer_stop(struct eng_worker *w, struct eng_sock *s)
 	timer_unlink(w, s);
 }
 
+static void timer_fired(void *ctx, uint32_t slot)
+{
+	struct eng_worker *w = ctx;
+	px_timeout(w, &w->socks[slot]);
+}
+
 static void timers_run(struct eng_worker *w)
 {
-	for (int c = T_HEADER; c < T_COUNT; c++) {
-		for (unsigned n = 0; n < TIMERS_PER_TICK; n++) {
-			uint32_t slot = w->t_head[c];
-			if (slot == ENG_NONE || w->socks[slot].t_deadline_ms > w->now_ms)
-				break;
-			struct eng_sock *s = &w->socks[slot];
-			timer_unlink(w, s);
-			px_timeout(w, s);
-		}
-	}
+	eng_timers_expire(&w->timers, w->now_ms, TIMERS_PER_TICK, timer_fired, w);
 }
 
 static void tick_arm(struct eng_worker *w)
 {
-	struct io_uring_sqe *sqe = eng_sqe(w);
-	io_uring_prep_timeout(sqe, &w->tick_ts, 0, 0);
-	io_uring_sqe_set_data64(sqe, udata(OP_TICK, 0, 0));
+	eng_prep_tick(eng_sqe(w), &w->tick_ts, udata(OP_TICK, 0, 0));
 }
 
 /* ---- provided buffers ---- */
 
 /* Buffer ids [0, buf_count) are the kernel's provided buffers; ids from
  * buf_count on are private buffers (plaintext and ciphertext of TLS
- * connections), never handed to the kernel's ring. */
-char *eng_buf_ptr(struct eng_worker *w, uint16_t bid)
-{
-	unsigned n = w->e->cfg.buf_count;
-	if (bid < n)
-		return w->bufs + (size_t)bid * w->e->cfg.buf_size;
-	return w->pbufs + (size_t)(bid - n) * w->e->cfg.buf_size;
-}
+ * connections), never handed to the kernel's ring (engine/ring.h). */
 #define buf_ptr eng_buf_ptr
-
-/* A private buffer with one reference, or UINT16_MAX when none is free. */
-uint16_t eng_pbuf_get(struct eng_worker *w)
-{
-	uint16_t bid = w->pbuf_free;
-	if (bid == UINT16_MAX)
-		return bid;
-	w->pbuf_free = w->buf_next[bid];
-	w->buf_ref[bid] = 1;
-	w->buf_next[bid] = UINT16_MAX;
-	return bid;
-}
-
-void eng_buf_unref(struct eng_worker *w, uint16_t bid)
-{
-	if (--w->buf_ref[bid] > 0)
-		return;
-	if (bid >= w->e->cfg.buf_count) {
-		w->buf_next[bid] = w->pbuf_free;
-		w->pbuf_free = bid;
-		return;
-	}
-	io_uring_buf_ring_add(w->br, buf_ptr(w, bid), w->e->cfg.buf_size, bid,
-			      (int)w->buf_mask, (int)w->buf_returned++);
-	w->bufs_out--;
-}
 
 static void bufs_publish(struct eng_worker *w)
 {
-	if (w->buf_returned == 0)
+	if (!eng_bufs_publish(&w->bufs))
 		return;
-	io_uring_buf_ring_advance(w->br, (int)w->buf_returned);
-	w->buf_returned = 0;
 	unsigned n = w->nstarved;
 	bool all = w->starved_overflow;
 	w->nstarved = 0;
@@ -215,64 +142,27 @@ static void starve(struct eng_worker *w, struct eng_sock *s)
 
 /* ---- input queue ---- */
 
-void eng_bufq_push(struct eng_worker *w, struct eng_bufq *q, uint16_t bid, uint32_t len)
-{
-	w->buf_len[bid] = len;
-	w->buf_ref[bid] = 1;
-	w->buf_next[bid] = UINT16_MAX;
-	if (bid < w->e->cfg.buf_count)
-		w->bufs_out++;
-	if (q->count == 0) {
-		q->head = bid;
-		q->off = 0;
-	} else {
-		w->buf_next[q->tail] = bid;
-	}
-	q->tail = bid;
-	q->count++;
-}
-
 size_t eng_in_peek(struct eng_worker *w, struct eng_sock *s, const char **p)
 {
 	if (s->in.count == 0 && s->tls)
 		eng_tls_open(w, s);
-	if (s->in.count == 0)
-		return 0;
-	*p = buf_ptr(w, s->in.head) + s->in.off;
-	return w->buf_len[s->in.head] - s->in.off;
+	return eng_bufq_peek(&w->bufs, &s->in, p);
 }
 
 void eng_in_consume(struct eng_worker *w, struct eng_sock *s, size_t n)
 {
-	s->in.off += (uint32_t)n;
-	if (s->in.off < w->buf_len[s->in.head])
+	if (!eng_bufq_consume(&w->bufs, &s->in, n))
 		return;
-	uint16_t bid = s->in.head;
-	s->in.head = w->buf_next[bid];
-	s->in.off = 0;
-	s->in.count--;
-	eng_buf_unref(w, bid);
 	if ((s->flags & SF_PAUSED) && s->in.count + s->cin.count <= ENG_IN_BUFS_MAX / 2) {
 		s->flags &= (uint32_t)~SF_PAUSED;
 		eng_recv_arm(w, s);
 	}
 }
 
-static void bufq_clear(struct eng_worker *w, struct eng_bufq *q)
-{
-	while (q->count > 0) {
-		uint16_t bid = q->head;
-		q->head = w->buf_next[bid];
-		q->count--;
-		eng_buf_unref(w, bid);
-	}
-	q->off = 0;
-}
-
 static void in_clear(struct eng_worker *w, struct eng_sock *s)
 {
-	bufq_clear(w, &s->in);
-	bufq_clear(w, &s->cin);
+	eng_bufq_clear(&w->bufs, &s->in);
+	eng_bufq_clear(&w->bufs, &s->cin);
 }
 
 /* ---- output queue ---- */
@@ -282,8 +172,8 @@ static void in_clear(struct eng_worker *w, struct eng_sock *s)
 bool eng_out_full(const struct eng_sock *s)
 {
 	if (s->tls)
-		return s->tls_pend.len > 0 || s->out_n >= ENG_OUT_SEGS / 2;
-	return s->out_n == ENG_OUT_SEGS;
+		return s->tls_pend.len > 0 || s->out.n >= ENG_OUT_SEGS / 2;
+	return eng_outq_full(&s->out);
 }
 
 void eng_out_push(struct eng_worker *w, struct eng_sock *s, uint8_t kind, uint16_t id,
@@ -298,35 +188,14 @@ void eng_out_push(struct eng_worker *w, struct eng_sock *s, uint8_t kind, uint16
 
 void eng_out_push_raw(struct eng_sock *s, uint8_t kind, uint16_t id, const char *p, uint32_t len)
 {
-	/* every caller checks eng_out_full first: a full ring here is our bug */
-	assert(s->out_n < ENG_OUT_SEGS);
-	struct eng_seg *g = &s->out[(s->out_head + s->out_n) % ENG_OUT_SEGS];
-	g->p = p;
-	g->len = len;
-	g->id = id;
-	g->kind = kind;
-	s->out_n++;
-	s->seg_pushed++;
+	eng_outq_push(&s->out, kind, id, p, len);
 }
 
 /* Takes back the queued segments pushed since ordinal `from` (a value of
- * s->seg_pushed), if none of their bytes has gone to the kernel yet. */
+ * s->out.pushed), if none of their bytes has gone to the kernel yet. */
 bool eng_out_unpush(struct eng_worker *w, struct eng_sock *s, uint32_t from)
 {
-	uint32_t first = s->seg_pushed - s->out_n;   /* ordinal of out[out_head] */
-	if (from < first || from > s->seg_pushed)
-		return false;
-	unsigned idx = from - first;
-	if ((s->flags & SF_SENDING) && idx < s->send_n)
-		return false;
-	if (idx == 0 && s->out_partial)
-		return false;
-	while (s->out_n > idx) {
-		eng_seg_release(w, &s->out[(s->out_head + s->out_n - 1) % ENG_OUT_SEGS]);
-		s->out_n--;
-		s->seg_pushed--;
-	}
-	return true;
+	return eng_outq_unpush(&w->bufs, &s->out, from, s->flags & SF_SENDING);
 }
 
 void eng_out_forward(struct eng_worker *w, struct eng_sock *to, struct eng_sock *from, size_t n)
@@ -335,43 +204,15 @@ void eng_out_forward(struct eng_worker *w, struct eng_sock *to, struct eng_sock 
 	size_t avail = eng_in_peek(w, from, &p);
 	if (n > avail)
 		n = avail;
-	w->buf_ref[from->in.head]++;
+	w->bufs.ref[from->in.head]++;
 	eng_out_push(w, to, SEG_BUF, from->in.head, p, (uint32_t)n);
 	eng_in_consume(w, from, n);
-}
-
-void eng_seg_release(struct eng_worker *w, struct eng_seg *g)
-{
-	if (g->kind == SEG_BUF)
-		eng_buf_unref(w, g->id);
-	else if (g->kind == SEG_HEAD)
-		eng_head_put(w, g->id);
-	g->kind = SEG_CONST;
-	g->len = 0;
 }
 
 /* Releases the first `n` bytes of the queue (sent). */
 static void out_advance(struct eng_worker *w, struct eng_sock *s, size_t n)
 {
-	while (n > 0 && s->out_n > 0) {
-		struct eng_seg *g = &s->out[s->out_head];
-		if (n < g->len) {
-			g->p += n;
-			g->len -= (uint32_t)n;
-			s->out_partial = 1;
-			return;
-		}
-		n -= g->len;
-		s->out_partial = 0;
-		eng_seg_release(w, g);
-		s->out_head = (uint8_t)((s->out_head + 1) % ENG_OUT_SEGS);
-		s->out_n--;
-	}
-	while (s->out_n > 0 && s->out[s->out_head].len == 0) {
-		eng_seg_release(w, &s->out[s->out_head]);
-		s->out_head = (uint8_t)((s->out_head + 1) % ENG_OUT_SEGS);
-		s->out_n--;
-	}
+	eng_outq_advance(&w->bufs, &s->out, n);
 }
 
 static void out_clear(struct eng_worker *w, struct eng_sock *s)
@@ -385,7 +226,7 @@ static void flush_now(struct eng_worker *w, struct eng_sock *s);
  * completions queued for one socket leaves in one sendmsg. */
 void eng_flush(struct eng_worker *w, struct eng_sock *s)
 {
-	if ((s->flags & (SF_SENDING | SF_CLOSING | SF_DIRTY)) || (s->out_n == 0 && !eng_tls_has_out(s)))
+	if ((s->flags & (SF_SENDING | SF_CLOSING | SF_DIRTY)) || (s->out.n == 0 && !eng_tls_has_out(s)))
 		return;
 	if (w->ndirty == w->nsocks) {
 		flush_now(w, s);   /* a slot freed and reused within one batch */
@@ -399,37 +240,19 @@ static void flush_now(struct eng_worker *w, struct eng_sock *s)
 {
 	if (s->tls && !(s->flags & SF_CLOSING))
 		eng_tls_move_out(w, s);
-	if ((s->flags & (SF_SENDING | SF_CLOSING)) || s->out_n == 0)
+	if ((s->flags & (SF_SENDING | SF_CLOSING)) || s->out.n == 0)
 		return;
-	uint32_t bytes = 0;
-	unsigned n = 0;
-	for (; n < s->out_n; n++) {
-		struct eng_seg *g = &s->out[(s->out_head + n) % ENG_OUT_SEGS];
-		s->iov[n].iov_base = (void *)g->p;
-		s->iov[n].iov_len = g->len;
-		bytes += g->len;
-	}
-	memset(&s->msg, 0, sizeof(s->msg));
-	s->msg.msg_iov = s->iov;
-	s->msg.msg_iovlen = n;
-	s->send_n = (uint8_t)n;
-	s->send_bytes = bytes;
 	struct io_uring_sqe *sqe = eng_sqe(w);
-	unsigned zc = w->e->cfg.zc_threshold;
-	if (zc && bytes >= zc) {
-		io_uring_prep_sendmsg_zc(sqe, s->fd, &s->msg, MSG_NOSIGNAL);
-		sqe->ioprio |= IORING_SEND_ZC_REPORT_USAGE;
+	if (eng_outq_prep_send(&s->out, sqe, s->fd, w->e->cfg.zc_threshold,
+			       udata(OP_SEND, eng_slot(w, s), s->gen))) {
 		s->flags |= SF_ZC;
 		w->c.zc_sends++;
-	} else {
-		io_uring_prep_sendmsg(sqe, s->fd, &s->msg, MSG_NOSIGNAL);
 	}
-	io_uring_sqe_set_data64(sqe, udata(OP_SEND, eng_slot(w, s), s->gen));
 	s->flags |= SF_SENDING;
 	s->ops++;
 }
 
-static void send_done(struct eng_worker *w, struct eng_sock *s, struct io_uring_cqe *cqe)
+static void send_done(struct eng_worker *w, struct eng_sock *s, const struct io_uring_cqe *cqe)
 {
 	int res = cqe->res;
 	if (cqe->flags & IORING_CQE_F_NOTIF) {
@@ -437,14 +260,14 @@ static void send_done(struct eng_worker *w, struct eng_sock *s, struct io_uring_
 		 * result came in the first CQE (SF_ZC_FAILED on error) */
 		if ((uint32_t)cqe->res & IORING_NOTIF_USAGE_ZC_COPIED)
 			w->c.zc_copied++;
-		res = (s->flags & SF_ZC_FAILED) ? -EPIPE : (int)s->send_bytes;
+		res = (s->flags & SF_ZC_FAILED) ? -EPIPE : (int)s->out.send_bytes;
 		s->flags &= (uint32_t)~(SF_ZC | SF_ZC_NOTIF | SF_SENDING | SF_ZC_FAILED);
 		s->ops--;
 		if (res > 0)
 			out_advance(w, s, (size_t)res);
 	} else if (cqe->flags & IORING_CQE_F_MORE) {
 		s->flags |= SF_ZC_NOTIF;
-		s->send_bytes = res > 0 ? (uint32_t)res : 0;
+		s->out.send_bytes = res > 0 ? (uint32_t)res : 0;
 		if (res < 0)
 			s->flags |= SF_ZC_FAILED;
 		return;
@@ -461,7 +284,7 @@ static void send_done(struct eng_worker *w, struct eng_sock *s, struct io_uring_
 		px_eof(w, s, res);
 		return;
 	}
-	if (s->out_n > 0 || eng_tls_has_out(s)) {
+	if (s->out.n > 0 || eng_tls_has_out(s)) {
 		eng_flush(w, s);
 		return;
 	}
@@ -478,11 +301,7 @@ void eng_recv_arm(struct eng_worker *w, struct eng_sock *s)
 {
 	if (s->flags & (SF_RECV | SF_EOF | SF_CLOSING | SF_PAUSED | SF_STARVED))
 		return;
-	struct io_uring_sqe *sqe = eng_sqe(w);
-	io_uring_prep_recv_multishot(sqe, s->fd, NULL, 0, 0);
-	sqe->flags |= IOSQE_BUFFER_SELECT;
-	sqe->buf_group = 0;
-	io_uring_sqe_set_data64(sqe, udata(OP_RECV, eng_slot(w, s), s->gen));
+	eng_prep_recv_multishot(eng_sqe(w), s->fd, 0, udata(OP_RECV, eng_slot(w, s), s->gen));
 	s->flags |= SF_RECV;
 	s->ops++;
 }
@@ -498,7 +317,7 @@ void eng_recv_pause(struct eng_worker *w, struct eng_sock *s)
 	s->flags |= SF_CANCELING;
 }
 
-static void recv_done(struct eng_worker *w, struct eng_sock *s, struct io_uring_cqe *cqe)
+static void recv_done(struct eng_worker *w, struct eng_sock *s, const struct io_uring_cqe *cqe)
 {
 	int res = cqe->res;
 	bool more = cqe->flags & IORING_CQE_F_MORE;
@@ -506,16 +325,15 @@ static void recv_done(struct eng_worker *w, struct eng_sock *s, struct io_uring_
 		s->flags &= (uint32_t)~(SF_RECV | SF_CANCELING);
 		s->ops--;
 	}
-	if (cqe->flags & IORING_CQE_F_BUFFER) {
-		uint16_t bid = (uint16_t)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+	uint16_t bid;
+	if (eng_cqe_bid(cqe, &bid)) {
 		if (res <= 0 || (s->flags & SF_CLOSING)) {
-			w->buf_ref[bid] = 1;
-			w->bufs_out++;
+			eng_bufs_take(&w->bufs, bid, 0);
 			eng_buf_unref(w, bid);
 		} else if (s->tls) {
-			eng_bufq_push(w, &s->cin, bid, (uint32_t)res);
+			eng_bufq_push(&w->bufs, &s->cin, bid, (uint32_t)res);
 		} else {
-			eng_bufq_push(w, &s->in, bid, (uint32_t)res);
+			eng_bufq_push(&w->bufs, &s->in, bid, (uint32_t)res);
 		}
 	}
 	if (s->flags & SF_CLOSING)
@@ -550,7 +368,7 @@ static void recv_done(struct eng_worker *w, struct eng_sock *s, struct io_uring_
 /* True when most receive buffers are held (see ENG_IN_BUFS_PRESSURE). */
 bool eng_buf_pressure(const struct eng_worker *w)
 {
-	return (uint64_t)w->bufs_out * 4u > (uint64_t)w->e->cfg.buf_count * 3u;
+	return (uint64_t)w->bufs.out * 4u > (uint64_t)w->e->cfg.buf_count * 3u;
 }
 
 /* ---- sockets ---- */
@@ -575,7 +393,7 @@ struct eng_sock *eng_sock_new(struct eng_worker *w, int fd, enum sock_role role)
 	s->fd = fd;
 	s->role = (uint8_t)role;
 	s->peer = ENG_NONE;
-	s->t_prev = s->t_next = ENG_NONE;
+	eng_timer_clear(&s->tm);
 	s->head_buf = ENG_NONE;
 	s->pool_next = ENG_NONE;
 	s->pool_prev = ENG_NONE;
@@ -603,11 +421,7 @@ void eng_sock_close(struct eng_worker *w, struct eng_sock *s)
 		s->head_buf = ENG_NONE;
 	}
 	/* segments not in flight go now; those in flight at their CQE */
-	while (s->out_n > ((s->flags & SF_SENDING) ? s->send_n : 0)) {
-		struct eng_seg *g = &s->out[(s->out_head + s->out_n - 1) % ENG_OUT_SEGS];
-		eng_seg_release(w, g);
-		s->out_n--;
-	}
+	eng_outq_drop(&w->bufs, &s->out, s->flags & SF_SENDING);
 	if (s->ops > 0 && s->fd >= 0) {
 		shutdown(s->fd, SHUT_RDWR);
 		struct io_uring_sqe *sqe = eng_sqe(w);
@@ -626,7 +440,7 @@ void eng_sock_linger(struct eng_worker *w, struct eng_sock *s)
 		s->flags |= SF_TLS_BYE;   /* close_notify goes before our FIN */
 		tls_conn_shutdown(s->tls);
 	}
-	if (s->out_n > 0 || eng_tls_has_out(s) || (s->flags & SF_SENDING)) {
+	if (s->out.n > 0 || eng_tls_has_out(s) || (s->flags & SF_SENDING)) {
 		s->flags |= SF_FLUSHCLOSE;
 		eng_flush(w, s);
 		return;
@@ -655,7 +469,7 @@ static void maybe_free(struct eng_worker *w, struct eng_sock *s)
 {
 	if (!(s->flags & SF_CLOSING) || s->ops > 0)
 		return;
-	if (s->out_n > 0)
+	if (s->out.n > 0)
 		out_clear(w, s);
 	if (s->fd >= 0) {
 		struct io_uring_sqe *sqe = eng_sqe(w);
@@ -667,7 +481,7 @@ static void maybe_free(struct eng_worker *w, struct eng_sock *s)
 	}
 	px_closed(w, s);
 	if (s->tls_pend.len > 0)
-		eng_seg_release(w, &s->tls_pend);
+		eng_seg_release(&w->bufs, &s->tls_pend);
 	if (s->tls) {
 		tls_conn_free(s->tls);
 		s->tls = NULL;
@@ -733,7 +547,7 @@ static void accept_arm(struct eng_worker *w)
 	w->accepting = true;
 }
 
-static void accept_done(struct eng_worker *w, struct io_uring_cqe *cqe)
+static void accept_done(struct eng_worker *w, const struct io_uring_cqe *cqe)
 {
 	bool more = cqe->flags & IORING_CQE_F_MORE;
 	if (!more)
@@ -759,75 +573,122 @@ static void accept_done(struct eng_worker *w, struct io_uring_cqe *cqe)
 		accept_arm(w);
 }
 
-/* ---- dispatch ---- */
+/* ---- dispatch: one handler per op (w->dispatch) ---- */
 
-static void handle_cqe(struct eng_worker *w, struct io_uring_cqe *cqe)
+/* The socket a completion belongs to, or NULL when its slot is out of
+ * range or its generation is not the slot's current life: such a
+ * completion cannot happen while slots wait for ops == 0, and it is never
+ * trusted (a buffer it carries goes straight back). */
+static struct eng_sock *sock_live(struct eng_worker *w, const struct io_uring_cqe *cqe,
+				  union eng_udata u)
 {
-	uint64_t u = io_uring_cqe_get_data64(cqe);
-	enum eng_op op = udata_op(u);
-	uint32_t slot = udata_slot(u);
-	struct eng_sock *s = slot < w->nsocks ? &w->socks[slot] : NULL;
-	bool stale = s == NULL || s->gen != udata_gen(u);
+	struct eng_sock *s = u.f.slot < w->nsocks ? &w->socks[u.f.slot] : NULL;
+	if (s != NULL && s->gen == u.f.gen)
+		return s;
+	uint16_t bid;
+	if (eng_cqe_bid(cqe, &bid)) {
+		eng_bufs_take(&w->bufs, bid, 0);
+		eng_buf_unref(w, bid);
+	}
+	return NULL;
+}
 
-	switch (op) {
-	case OP_ACCEPT:
-		accept_done(w, cqe);
+static void on_recv(void *ctx, const struct io_uring_cqe *cqe, union eng_udata u)
+{
+	struct eng_worker *w = ctx;
+	struct eng_sock *s = sock_live(w, cqe, u);
+	if (s == NULL)
 		return;
-	case OP_SINK_IO:
-		w->sink_io_busy = false;
-		if (w->e->cfg.sink->io_done)
-			w->e->cfg.sink->io_done(w->sink_ctx, cqe->res);
-		sink_io(w);
-		px_sink_wake(w);
-		return;
-	case OP_TICK:
-		w->now_ms = now_ms_coarse();
-		timers_run(w);
-		if (w->e->cfg.sink && w->e->cfg.sink->tick)
-			w->e->cfg.sink->tick(w->sink_ctx, eng_wall_ns());
-		if (!w->accepting && !w->draining)
-			accept_arm(w);
-		tick_arm(w);
-		return;
-	case OP_RESOLVED:
-		if (slot < ENG_RESOLVE_SLOTS)
-			px_resolved(w, &w->resolves[slot]);
-		return;
-	case OP_CANCEL:
-	case OP_CLOSE_RAW:
-		return;
-	default:
-		break;
-	}
-	if (stale) {
-		/* cannot happen while slots wait for ops == 0; never trusted */
-		if (cqe->flags & IORING_CQE_F_BUFFER) {
-			uint16_t bid = (uint16_t)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
-			w->buf_ref[bid] = 1;
-			w->bufs_out++;
-			eng_buf_unref(w, bid);
-		}
-		return;
-	}
-	switch (op) {
-	case OP_RECV:
-		recv_done(w, s, cqe);
-		break;
-	case OP_SEND:
-		send_done(w, s, cqe);
-		break;
-	case OP_CONNECT:
-		s->ops--;
-		if (!(s->flags & SF_CLOSING))
-			px_connected(w, s, cqe->res);
-		break;
-	case OP_CLOSE:
-		s->ops--;
-		break;
-	default:
-		break;
-	}
+	recv_done(w, s, cqe);
 	maybe_free(w, s);
+}
+
+static void on_send(void *ctx, const struct io_uring_cqe *cqe, union eng_udata u)
+{
+	struct eng_worker *w = ctx;
+	struct eng_sock *s = sock_live(w, cqe, u);
+	if (s == NULL)
+		return;
+	send_done(w, s, cqe);
+	maybe_free(w, s);
+}
+
+static void on_connect(void *ctx, const struct io_uring_cqe *cqe, union eng_udata u)
+{
+	struct eng_worker *w = ctx;
+	struct eng_sock *s = sock_live(w, cqe, u);
+	if (s == NULL)
+		return;
+	s->ops--;
+	if (!(s->flags & SF_CLOSING))
+		px_connected(w, s, cqe->res);
+	maybe_free(w, s);
+}
+
+static void on_close(void *ctx, const struct io_uring_cqe *cqe, union eng_udata u)
+{
+	struct eng_worker *w = ctx;
+	struct eng_sock *s = sock_live(w, cqe, u);
+	if (s == NULL)
+		return;
+	s->ops--;
+	maybe_free(w, s);
+}
+
+static void on_accept(void *ctx, const struct io_uring_cqe *cqe, union eng_udata u)
+{
+	accept_done(ctx, cqe);
+}
+
+static void on_sink_io(void *ctx, const struct io_uring_cqe *cqe, union eng_udata u)
+{
+	struct eng_worker *w = ctx;
+	w->sink_io_busy = false;
+	if (w->e->cfg.sink->io_done)
+		w->e->cfg.sink->io_done(w->sink_ctx, cqe->res);
+	sink_io(w);
+	px_sink_wake(w);
+}
+
+static void on_tick(void *ctx, const struct io_uring_cqe *cqe, union eng_udata u)
+{
+	struct eng_worker *w = ctx;
+	w->now_ms = now_ms_coarse();
+	timers_run(w);
+	if (w->e->cfg.sink && w->e->cfg.sink->tick)
+		w->e->cfg.sink->tick(w->sink_ctx, eng_wall_ns());
+	if (!w->accepting && !w->draining)
+		accept_arm(w);
+	tick_arm(w);
+}
+
+static void on_resolved(void *ctx, const struct io_uring_cqe *cqe, union eng_udata u)
+{
+	struct eng_worker *w = ctx;
+	if (u.f.slot < ENG_RESOLVE_SLOTS)
+		px_resolved(w, &w->resolves[u.f.slot]);
+}
+
+/* Cancels and raw closes: nothing waits for their result. */
+static void on_ignored(void *ctx, const struct io_uring_cqe *cqe, union eng_udata u)
+{
+}
+
+static void dispatch_init(struct eng_worker *w)
+{
+	struct eng_dispatch *d = &w->dispatch;
+	memset(d, 0, sizeof(*d));
+	d->ctx = w;
+	d->fn[OP_ACCEPT] = on_accept;
+	d->fn[OP_RECV] = on_recv;
+	d->fn[OP_SEND] = on_send;
+	d->fn[OP_CONNECT] = on_connect;
+	d->fn[OP_CLOSE] = on_close;
+	d->fn[OP_CANCEL] = on_ignored;
+	d->fn[OP_TICK] = on_tick;
+	d->fn[OP_RESOLVED] = on_resolved;
+	d->fn[OP_CLOSE_RAW] = on_ignored;
+	d->fn[OP_SINK_IO] = on_sink_io;
 }
 
 /* Shutdown: new connections are refused from here on; the accept is
@@ -883,18 +744,18 @@ static void sink_io_wait(struct eng_worker *w)
 	struct __kernel_timespec ts = { .tv_sec = 0, .tv_nsec = 100000000 };
 	for (int i = 0; i < 50 && w->sink_io_busy; i++) {
 		struct io_uring_cqe *cqe;
-		if (io_uring_wait_cqe_timeout(&w->ring, &cqe, &ts) < 0)
+		if (io_uring_wait_cqe_timeout(&w->ring.uring, &cqe, &ts) < 0)
 			continue;
 		unsigned head, n = 0;
-		io_uring_for_each_cqe(&w->ring, head, cqe) {
-			if (udata_op(io_uring_cqe_get_data64(cqe)) == OP_SINK_IO) {
+		io_uring_for_each_cqe(&w->ring.uring, head, cqe) {
+			if (eng_udata_unpack(io_uring_cqe_get_data64(cqe)).f.op == OP_SINK_IO) {
 				w->sink_io_busy = false;
 				if (w->e->cfg.sink->io_done)
 					w->e->cfg.sink->io_done(w->sink_ctx, cqe->res);
 			}
 			n++;
 		}
-		io_uring_cq_advance(&w->ring, n);
+		io_uring_cq_advance(&w->ring.uring, n);
 	}
 }
 
@@ -910,22 +771,15 @@ static void worker_loop(struct eng_worker *w)
 		}
 		if (w->draining && ((w->clients == 0 && w->upstreams == 0) ||
 				    w->now_ms >= w->drain_deadline_ms)) {
-			io_uring_submit(&w->ring);   /* the listener close, at least */
+			io_uring_submit(&w->ring.uring);   /* the listener close, at least */
 			sink_io_wait(w);
 			break;
 		}
 		flush_dirty(w);
 		sink_io(w);
-		io_uring_submit_and_wait(&w->ring, 1);
+		io_uring_submit_and_wait(&w->ring.uring, 1);
 		w->now_ms = now_ms_coarse();
-		struct io_uring_cqe *cqe;
-		unsigned head, n = 0;
-		io_uring_for_each_cqe(&w->ring, head, cqe) {
-			handle_cqe(w, cqe);
-			if (++n == ENG_CQE_BATCH)
-				break;
-		}
-		io_uring_cq_advance(&w->ring, n);
+		eng_ring_drain(&w->ring, &w->dispatch, ENG_CQE_BATCH);
 		bufs_publish(w);
 	}
 }
@@ -963,85 +817,23 @@ static void *worker_main(void *arg)
 
 /* Start-up arrays are mapped, not calloc'd: fresh zero pages are touched
  * only where connections actually are (calloc would clear them itself
- * under MALLOC_PERTURB_, costing seconds and all the memory up front).
- * The mapping's length sits in a header in front of the array. */
-#define ARRAY_HDR 64u
-static void *alloc_array(size_t n, size_t size)
-{
-	size_t len = ARRAY_HDR + n * size;
-	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
-	if (p == MAP_FAILED)
-		return NULL;
-	*(size_t *)p = len;
-	return p + ARRAY_HDR;
-}
+ * under MALLOC_PERTURB_, costing seconds and all the memory up front). */
+#define alloc_array eng_array_alloc
+#define free_array eng_array_free
 
-static void free_array(void *a)
+static void seg_user_release(void *arg, struct eng_seg *g)
 {
-	if (a == NULL)
-		return;
-	char *p = (char *)a - ARRAY_HDR;
-	munmap(p, *(size_t *)p);
+	eng_head_put(arg, g->id);   /* SEG_HEAD: the only user kind */
 }
 
 static int buf_ring_init(struct eng_worker *w, char *err, size_t err_len)
 {
 	const struct eng_config *c = &w->e->cfg;
-	w->br_size = (size_t)c->buf_count * sizeof(struct io_uring_buf);
-	void *ring = mmap(NULL, w->br_size, PROT_READ | PROT_WRITE,
-			  MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
-	if (ring == MAP_FAILED) {
-		snprintf(err, err_len, "cannot map the buffer ring: %s", strerror(errno));
-		return -errno;
-	}
-	w->br = ring;
-	io_uring_buf_ring_init(w->br);
-	/* liburing 2.3 has no io_uring_setup_buf_ring: register by hand */
-	struct io_uring_buf_reg reg = {
-		.ring_addr = (uint64_t)(uintptr_t)ring,
-		.ring_entries = c->buf_count,
-		.bgid = 0,
-	};
-	int rc = io_uring_register_buf_ring(&w->ring, &reg, 0);
-	if (rc < 0) {
-		snprintf(err, err_len, "kernel refused a provided-buffer ring "
-			 "(IORING_REGISTER_PBUF_RING, Linux 5.19+): %s", strerror(-rc));
-		return rc;
-	}
-	w->bufs = mmap(NULL, (size_t)c->buf_count * c->buf_size, PROT_READ | PROT_WRITE,
-		       MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
-	if (w->bufs == MAP_FAILED) {
-		w->bufs = NULL;
-		snprintf(err, err_len, "cannot map %u receive buffers of %u bytes",
-			 c->buf_count, c->buf_size);
-		return -ENOMEM;
-	}
-	w->buf_mask = (unsigned)io_uring_buf_ring_mask(c->buf_count);
-	unsigned total = c->buf_count + c->tls_buffers;
-	w->buf_next = alloc_array(total, sizeof(*w->buf_next));
-	w->buf_ref = alloc_array(total, sizeof(*w->buf_ref));
-	w->buf_len = alloc_array(total, sizeof(*w->buf_len));
-	if (!w->buf_next || !w->buf_ref || !w->buf_len)
-		return snprintf(err, err_len, "out of memory"), -ENOMEM;
-	w->pbuf_free = UINT16_MAX;
-	if (c->tls_buffers) {
-		w->pbufs = mmap(NULL, (size_t)c->tls_buffers * c->buf_size, PROT_READ | PROT_WRITE,
-				MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
-		if (w->pbufs == MAP_FAILED) {
-			w->pbufs = NULL;
-			return snprintf(err, err_len, "cannot map %u TLS buffers", c->tls_buffers),
-			       -ENOMEM;
-		}
-		for (unsigned i = total; i-- > c->buf_count;) {
-			w->buf_next[i] = w->pbuf_free;
-			w->pbuf_free = (uint16_t)i;
-		}
-	}
-	for (unsigned i = 0; i < c->buf_count; i++)
-		io_uring_buf_ring_add(w->br, buf_ptr(w, (uint16_t)i), c->buf_size,
-				      (unsigned short)i, (int)w->buf_mask, (int)i);
-	io_uring_buf_ring_advance(w->br, (int)c->buf_count);
-	return 0;
+	int rc = eng_bufs_init(&w->bufs, &w->ring, c->buf_count, c->buf_size, c->tls_buffers, 0,
+			       err, err_len);
+	w->bufs.user_release = seg_user_release;
+	w->bufs.user_arg = w;
+	return rc;
 }
 
 static int pools_init(struct eng_worker *w, char *err, size_t err_len)
@@ -1085,34 +877,20 @@ static int pools_init(struct eng_worker *w, char *err, size_t err_len)
 	}
 	for (unsigned i = 0; i < ENG_POOL_BUCKETS; i++)
 		w->pool[i] = ENG_NONE;
-	for (int i = 0; i < T_COUNT; i++)
-		w->t_head[i] = w->t_tail[i] = ENG_NONE;
-	w->t_ms[T_HEADER] = c->header_timeout_ms;
-	w->t_ms[T_IDLE] = c->idle_timeout_ms;
-	w->t_ms[T_CONNECT] = c->connect_timeout_ms;
-	w->t_ms[T_UPSTREAM] = c->upstream_timeout_ms;
-	w->t_ms[T_UP_IDLE] = c->upstream_idle_timeout_ms;
-	w->t_ms[T_LINGER] = ENG_LINGER_MS;
+	eng_timers_init(&w->timers, w->socks, sizeof(*w->socks), offsetof(struct eng_sock, tm));
+	w->timers.ms[T_HEADER] = c->header_timeout_ms;
+	w->timers.ms[T_IDLE] = c->idle_timeout_ms;
+	w->timers.ms[T_CONNECT] = c->connect_timeout_ms;
+	w->timers.ms[T_UPSTREAM] = c->upstream_timeout_ms;
+	w->timers.ms[T_UP_IDLE] = c->upstream_idle_timeout_ms;
+	w->timers.ms[T_LINGER] = ENG_LINGER_MS;
 	return 0;
 }
 
 static int ring_init(struct eng_worker *w, char *err, size_t err_len)
 {
-	struct io_uring_params p = {0};
-	p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
-		  IORING_SETUP_SUBMIT_ALL | IORING_SETUP_CQSIZE;
-	p.cq_entries = ENG_RING_ENTRIES * 8;
-	int rc = io_uring_queue_init_params(ENG_RING_ENTRIES, &w->ring, &p);
-	if (rc < 0) {
-		snprintf(err, err_len, "io_uring set-up with SINGLE_ISSUER|DEFER_TASKRUN "
-			 "failed (needs Linux 6.1+): %s", strerror(-rc));
-		return rc;
-	}
-	if (!(p.features & IORING_FEAT_NODROP)) {
-		snprintf(err, err_len, "kernel lacks IORING_FEAT_NODROP (Linux 5.5+)");
-		return -ENOSYS;
-	}
-	return 0;
+	dispatch_init(w);
+	return eng_ring_init(&w->ring, ENG_RING_ENTRIES, ENG_RING_ENTRIES * 8, err, err_len);
 }
 
 static int worker_init(struct eng_worker *w, char *err, size_t err_len)
@@ -1141,20 +919,14 @@ static int worker_init(struct eng_worker *w, char *err, size_t err_len)
 		w->sink_ctx = sink->open(w->e->cfg.sink_arg, w->index);
 	accept_arm(w);
 	tick_arm(w);
-	io_uring_submit(&w->ring);
+	io_uring_submit(&w->ring.uring);
 	return 0;
 }
 
 static void worker_free(struct eng_worker *w)
 {
-	if (w->ring.ring_fd > 0)
-		io_uring_queue_exit(&w->ring);
-	if (w->br)
-		munmap(w->br, w->br_size);
-	if (w->bufs)
-		munmap(w->bufs, (size_t)w->e->cfg.buf_count * w->e->cfg.buf_size);
-	if (w->pbufs)
-		munmap(w->pbufs, (size_t)w->e->cfg.tls_buffers * w->e->cfg.buf_size);
+	eng_ring_exit(&w->ring);
+	eng_bufs_free(&w->bufs);
 	for (unsigned i = 0; w->socks && i < w->socks_used; i++)
 		if (w->socks[i].tls)
 			tls_conn_free(w->socks[i].tls);
@@ -1163,9 +935,6 @@ static void worker_free(struct eng_worker *w)
 	for (unsigned i = 0; w->socks && i < w->socks_used; i++)
 		if (w->socks[i].fd >= 0)
 			close(w->socks[i].fd);
-	free_array(w->buf_next);
-	free_array(w->buf_ref);
-	free_array(w->buf_len);
 	free_array(w->socks);
 	free_array(w->dirty);
 	free_array(w->sink_wait);
