@@ -19,7 +19,7 @@ static const struct cmd cmds[] = {
 	{ "session", rc_cmd_session },   { "sessions", rc_cmd_sessions },
 	{ "ls", rc_cmd_ls },             { "show", rc_cmd_show },
 	{ "fsck", rc_cmd_fsck },         { "overview", rc_cmd_overview },
-	{ "cookies", rc_cmd_cookies },
+	{ "cookies", rc_cmd_cookies },   { "replay", rc_cmd_replay },
 };
 
 static void usage(FILE *f)
@@ -37,6 +37,8 @@ static void usage(FILE *f)
 		"  show        one exchange: heads, bodies, timings\n"
 		"  overview    counts and bytes by method, domain, type or status; traffic graph\n"
 		"  cookies     a session's cookies; --jar writes a cookies.txt for curl -b\n"
+		"  replay      send a session again as load, with a report and a diff\n"
+		"              against the recording (ringcap replay --help)\n"
 		"  fsck        check a session's files; --repair rebuilds indexes\n"
 		"  version     print the version\n"
 		"  help        this text\n", RINGCAP_VERSION);

@@ -15,5 +15,6 @@ int rc_cmd_show(int argc, char **argv);
 int rc_cmd_fsck(int argc, char **argv);
 int rc_cmd_overview(int argc, char **argv);
 int rc_cmd_cookies(int argc, char **argv);
+int rc_cmd_replay(int argc, char **argv);   /* cli/replay.c; the loop is tools/replay/ */
 
 #endif
