@@ -160,8 +160,8 @@ static bool dropped(const struct rp_rewrite *rw, const char *name, size_t n,
 	}
 	/* names listed in Connection are hop-by-hop too (RFC 9110 7.6.1) */
 	for (const char *t = conn_tokens; t && *t;) {
-		t += strspn(t, " \t,");
-		size_t tn = strcspn(t, " \t,");
+		t += strspn(t, " \t\r,");
+		size_t tn = strcspn(t, " \t\r,");
 		if (tn == n && tn > 0 && strncasecmp(t, name, n) == 0)
 			return true;
 		t += tn;
