@@ -146,7 +146,8 @@ static struct io_uring_sqe *sqe_of(struct worker *w)
 static bool counted(const struct conn *c)
 {
 	const struct rp_sched *s = &c->w->cfg->src.sched;
-	uint64_t rel = c->w->timed ? c->cur.due_ns : c->sent_abs - c->w->a->t0_ns;
+	uint64_t t0 = c->w->a->t0_ns;
+	uint64_t rel = c->w->timed ? c->cur.due_ns : (c->due_abs > t0 ? c->due_abs - t0 : 0);
 	return rp_sched_counted(s, rel);
 }
 
@@ -224,6 +225,7 @@ static void fail(struct conn *c, unsigned kind, const char *msg)
 			w->a->st.errors[kind]++;
 		atomic_fetch_add_explicit(&w->a->st.failed, 1, memory_order_relaxed);
 		err_note(w, kind, msg);
+		w->a->st.last_done_ns = mono_ns();
 		static const uint8_t seg_kind[RP_E_KINDS] = {
 			SEG_E_CONNECT, SEG_E_TIMEOUT, SEG_E_RESET, SEG_E_TLS, SEG_E_DNS, SEG_E_PROTOCOL };
 		record_end(c, seg_kind[kind], msg);
@@ -267,8 +269,6 @@ static void start_request(struct conn *c)
 	struct worker *w = c->w;
 	struct rp_req *r = c->cur.req;
 	c->sent_abs = mono_ns();
-	if (c->tries == 0)
-		c->due_abs = w->timed ? w->a->t0_ns + c->cur.due_ns : c->sent_abs;
 	c->state = C_BUSY;
 	c->off = 0;
 	c->status = 0;
@@ -282,10 +282,6 @@ static void start_request(struct conn *c)
 	c->ttfb_ns = 0;
 	llhttp_init(&c->p, HTTP_RESPONSE, &resp_settings);
 	c->p.data = c;
-	if (c->tries == 0)
-		atomic_fetch_add_explicit(&w->a->st.sent, 1, memory_order_relaxed);
-	if (c->tries == 0 && !counted(c))
-		w->a->st.warmup_sent++;
 	eng_timers_arm(&w->timers, c->slot, 1, eng_clock_ms());
 	if (w->a->rec && c->x == NULL) {
 		struct seg_xch_begin b = {
@@ -459,6 +455,13 @@ static void conn_kick(struct conn *c)
 		c->qh = (c->qh + 1u) % RC_RP_SLOT_QUEUE;
 		c->qn--;
 		c->has_cur = true;
+		/* sent = taken to go out now: a request whose connect fails counts */
+		struct worker *w = c->w;
+		c->sent_abs = mono_ns();
+		c->due_abs = w->timed ? w->a->t0_ns + c->cur.due_ns : c->sent_abs;
+		atomic_fetch_add_explicit(&w->a->st.sent, 1, memory_order_relaxed);
+		if (!counted(c))
+			w->a->st.warmup_sent++;
 	}
 	if (!c->has_cur)
 		return;
@@ -1042,6 +1045,10 @@ void *rp_loop_main(void *arg)
 	w->timed = rp_sched_timed(&a->cfg->src.sched);
 	w->owned = rp_source_owns(a->src);
 	a->rc = setup(w);
+	for (uint64_t now = mono_ns(); a->rc == 0 && now < a->t0_ns; now = mono_ns()) {
+		struct timespec ts = { 0, (long)(a->t0_ns - now) };
+		nanosleep(&ts, NULL);   /* every thread starts the schedule at t0 */
+	}
 	if (a->rc == 0)
 		run(w);
 	else

@@ -91,7 +91,7 @@ static void text_diff(const struct rp_diff *d)
 void rp_report_text(const struct rp_result *r, const struct rp_cfg *cfg)
 {
 	const struct rp_stats *s = &r->total;
-	printf("replayed %llu of %llu selected exchanges on %u connections, %u threads%s\n",
+	printf("sent %llu requests from %llu selected exchanges on %u connections, %u threads%s\n",
 	       (unsigned long long)atomic_load(&s->sent), (unsigned long long)r->src.selected,
 	       r->slots, r->threads, r->interrupted ? " (interrupted)" : "");
 	printf("answered %llu, errors %llu (", (unsigned long long)s->completed,
