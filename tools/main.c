@@ -19,8 +19,9 @@ static const struct cmd cmds[] = {
 	{ "session", rc_cmd_session },   { "sessions", rc_cmd_sessions },
 	{ "ls", rc_cmd_ls },             { "show", rc_cmd_show },
 	{ "fsck", rc_cmd_fsck },         { "overview", rc_cmd_overview },
-	{ "cookies", rc_cmd_cookies },        { "export", rc_cmd_export },
-	{ "import", rc_cmd_import },        { "ship", rc_cmd_ship },
+	{ "cookies", rc_cmd_cookies },   { "export", rc_cmd_export },
+	{ "import", rc_cmd_import },     { "replay", rc_cmd_replay },
+	{ "ship", rc_cmd_ship },
 };
 
 static void usage(FILE *f)
@@ -41,6 +42,8 @@ static void usage(FILE *f)
 		"  export      a session as a Postman collection, a HAR or curl commands\n"
 		"  import      a HAR file as a new (stopped) session\n"
 		"  ship        send sessions into ClickHouse (ringcap ship --help)\n"
+		"  replay      send a session again as load, with a report and a diff\n"
+		"              against the recording (ringcap replay --help)\n"
 		"  fsck        check a session's files; --repair rebuilds indexes\n"
 		"  version     print the version\n"
 		"  help        this text\n", RINGCAP_VERSION);

@@ -18,5 +18,6 @@ int rc_cmd_cookies(int argc, char **argv);
 int rc_cmd_ship(int argc, char **argv);     /* cli/ship.c: sessions into ClickHouse */
 int rc_cmd_export(int argc, char **argv);  /* cli/export.c */
 int rc_cmd_import(int argc, char **argv);  /* cli/import.c */
+int rc_cmd_replay(int argc, char **argv);   /* cli/replay.c; the loop is tools/replay/ */
 
 #endif

@@ -54,4 +54,27 @@
 _Static_assert(RC_HTTP_PATH_MAX + RC_HTTP_QUERY_MAX < RC_HTTP_HEAD_MAX, "a target fits a head");
 _Static_assert(RC_HTTP_BODY_MAX >= SES_FILTER_MAX, "a stored filter fits a request body");
 
+
+/* `ringcap replay` (tools/replay/). */
+#define RC_RP_QUEUE_DEPTH 4096u        /* requests queued per loop thread ahead of their
+					* time: 0.2 s at 20,000 req/s, enough to ride out
+					* one slow frame decompression */
+#define RC_RP_PREFETCH_BYTES (64u << 20) /* request bytes read ahead in all (a few large
+					  * uploads must not pull the session in) */
+#define RC_RP_LOOP_CACHE_BYTES (256u << 20) /* a selection this small is kept for the
+					     * next --loop pass instead of read again */
+#define RC_RP_CONNS_MAX 4096u          /* connection slots (--connections, or groups) */
+#define RC_RP_THREADS_MAX 64u          /* loop threads (--threads; default: CPUs) */
+#define RC_RP_SLOT_QUEUE 64u           /* requests waiting on one connection slot */
+#define RC_RP_RECV_BUF (16u << 10)     /* provided buffer size, as the engine's (16 KiB) */
+#define RC_RP_RECV_BUFS 512u           /* provided buffers per thread (power of two) */
+#define RC_RP_TIMEOUT_MS_DEFAULT 10000u /* --timeout: connect or answer, like wrk's 2 s x 5 */
+#define RC_RP_CQE_BATCH 256u           /* completions handled per loop turn */
+#define RC_RP_RING_ENTRIES 1024u       /* submission queue per thread */
+#define RC_RP_PROGRESS_MS 1000u        /* live progress line on a terminal */
+
+_Static_assert((RC_RP_QUEUE_DEPTH & (RC_RP_QUEUE_DEPTH - 1u)) == 0, "queue depth: power of two");
+_Static_assert((RC_RP_RECV_BUFS & (RC_RP_RECV_BUFS - 1u)) == 0, "buf ring: power of two");
+_Static_assert(RC_RP_CQE_BATCH <= RC_RP_RING_ENTRIES, "a CQE batch fits the ring");
+
 #endif

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# bench/replay.sh - `ringcap replay` as a load generator next to wrk, on
+# loopback, in one run: a session of 100 B GETs is captured through ringcap
+# (wrk -c64 through it, so it holds 64 recorded client connections), then
+# the same nginx is driven alternately by
+#   wrk -t2 -c64 -d D --latency                  (origin-form, keep-alive)
+#   ringcap replay SESSION --speed 0 --connections 64 --duration D --loop 0
+# and one Markdown table gives req/s, p50/p99 of each and the ratio.
+# wrk's latency is from the actual send; replay's is from the scheduled
+# send (at --speed 0 the scheduled send is the moment the connection was
+# free: the same thing in a closed loop).
+#
+# Environment (defaults in brackets):
+#   DURATION [5]  seconds per measurement      REPEAT [3]  rounds, best req/s kept
+#   CONNS [64]    connections of both           THREADS [2] wrk and replay threads
+#   PER_CONN [100] requests per recorded connection (session: CONNS x PER_CONN)
+#   WARMUP [2]    seconds before each measurement: a wrk run; replay's --warmup
+#                 (its first pass reads the session from the segments)
+#   RINGCAP_BIN [./build/tools/ringcap]         OUT_DIR [bench/out]
+#   QUICK=1       smoke run: 1 s per measurement, 1 round
+set -u -o pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(dirname "$HERE")
+PYTHON=${PYTHON:-python3}
+[ -x /usr/bin/python3 ] && PYTHON=/usr/bin/python3
+LIB="$PYTHON $HERE/benchlib.py"
+
+if [ "${QUICK:-0}" = 1 ]; then
+    : "${DURATION:=1}" "${REPEAT:=1}"
+fi
+DURATION=${DURATION:-5}
+REPEAT=${REPEAT:-3}
+CONNS=${CONNS:-64}
+THREADS=${THREADS:-2}
+PER_CONN=${PER_CONN:-100}
+WARMUP=${WARMUP:-2}
+RINGCAP_BIN=${RINGCAP_BIN:-$ROOT/build/tools/ringcap}
+OUT_DIR=${OUT_DIR:-$HERE/out}
+
+die() { echo "replay.sh: $*" >&2; exit 1; }
+log() { echo "# $(date -u +%T) $*" >&2; }
+
+for tool in wrk nginx "$PYTHON" curl; do
+    command -v "$tool" >/dev/null || die "$tool not found (apt-get install wrk nginx-light curl python3)"
+done
+[ -x "$RINGCAP_BIN" ] || die "no ringcap binary at $RINGCAP_BIN (meson setup build && ninja -C build)"
+
+ulimit -Sn "$(ulimit -Hn)" 2>/dev/null || true
+TMP=$(mktemp -d /tmp/ringcap-bench-replay.XXXXXX)
+declare -A PID
+. "$HERE/common.sh"   # cleanup() and its traps
+
+read -r NGINX_PORT PROXY_PORT CONTROL_PORT <<<"$($LIB freeports 3)"
+mkdir -p "$TMP/nginx" "$TMP/data"
+$LIB conf nginx "$TMP/nginx" "$NGINX_PORT" >/dev/null
+nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" >"$TMP/nginx.log" 2>&1 &
+PID[nginx]=$!
+$LIB waitport "$NGINX_PORT" 20 "${PID[nginx]}" || die "nginx did not start: $(cat "$TMP/nginx.log")"
+
+# ---- the session: 100 B GETs on CONNS recorded connections
+"$RINGCAP_BIN" run --listen "127.0.0.1:$PROXY_PORT" --control "127.0.0.1:$CONTROL_PORT" \
+    --data "$TMP/data" --session bench >"$TMP/ringcap.log" 2>&1 &
+PID[ringcap]=$!
+$LIB waitport "$PROXY_PORT" 20 "${PID[ringcap]}" || die "ringcap did not start: $(cat "$TMP/ringcap.log")"
+$PYTHON "$HERE/replay_gen.py" "$PROXY_PORT" "$NGINX_PORT" "$CONNS" "$PER_CONN" \
+    || die "capturing the session failed"
+kill "${PID[ringcap]}"
+wait "${PID[ringcap]}" 2>/dev/null
+unset 'PID[ringcap]'
+EXCHANGES=$("$RINGCAP_BIN" ls bench --data "$TMP/data" --json | $PYTHON -c 'import json,sys; print(len(json.load(sys.stdin)))')
+log "session: $EXCHANGES exchanges of 100 B GETs"
+[ "$EXCHANGES" -gt 0 ] || die "empty session"
+
+# ---- measurements: wrk and replay alternately, best round of each
+best_wrk="" best_rp=""
+for ((round = 1; round <= REPEAT; round++)); do
+    log "round $round: wrk -t$THREADS -c$CONNS -d${DURATION}s (after ${WARMUP}s of warm-up)"
+    if [ "$WARMUP" != 0 ]; then
+        BENCH_PATH=/100b wrk -t "$THREADS" -c "$CONNS" -d "${WARMUP}s" -s "$HERE/wrk-req.lua" \
+            "http://127.0.0.1:$NGINX_PORT/" >/dev/null 2>&1
+    fi
+    out=$(BENCH_PATH=/100b wrk -t "$THREADS" -c "$CONNS" -d "${DURATION}s" --latency \
+        -s "$HERE/wrk-req.lua" "http://127.0.0.1:$NGINX_PORT/" 2>&1)
+    json=$(sed -n 's/^BENCHJSON //p' <<<"$out")
+    [ -n "$json" ] || die "wrk failed: $out"
+    w=$($PYTHON -c 'import json,sys; j=json.loads(sys.argv[1]); print("%.0f %.3f %.3f %d" % (j["requests"]*1e6/j["duration_us"], j["p50_us"]/1e3, j["p99_us"]/1e3, sum(j["errors"].values())))' "$json")
+    log "  wrk: $w (req/s p50_ms p99_ms errors)"
+    log "round $round: ringcap replay --speed 0 --connections $CONNS --duration $((DURATION + WARMUP))s --warmup ${WARMUP}s"
+    out=$("$RINGCAP_BIN" replay bench --data "$TMP/data" --speed 0 --connections "$CONNS" \
+        --threads "$THREADS" --duration "$((DURATION + WARMUP))s" --warmup "${WARMUP}s" \
+        --loop 0 --json 2>"$TMP/replay.err")
+    r=$($PYTHON -c 'import json,sys; j=json.loads(sys.argv[1]); print("%.0f %.3f %.3f %d" % (j["req_per_s"], j["latency"]["p50_ms"], j["latency"]["p99_ms"], j["errors"]))' "$out") \
+        || die "replay failed: $out $(cat "$TMP/replay.err")"
+    log "  replay: $r (req/s p50_ms p99_ms errors)"
+    [ -z "$best_wrk" ] || [ "${w%% *}" -gt "${best_wrk%% *}" ] && best_wrk=$w
+    [ -z "$best_rp" ] || [ "${r%% *}" -gt "${best_rp%% *}" ] && best_rp=$r
+done
+
+read -r w_rps w_p50 w_p99 w_err <<<"$best_wrk"
+read -r r_rps r_p50 r_p99 r_err <<<"$best_rp"
+ratio=$(awk -v a="$r_rps" -v b="$w_rps" 'BEGIN { printf "%.2f", a / b }')
+mkdir -p "$OUT_DIR"
+stamp=$(date -u +%Y%m%d-%H%M%S)
+{
+    echo "## ringcap replay vs wrk — $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo
+    echo "- machine: $(nproc) CPUs, Linux $(uname -r); nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'), wrk and replay share all CPUs"
+    echo "- session: $EXCHANGES exchanges (GET 100 B, $CONNS recorded connections); ${DURATION}s measured per run after ${WARMUP}s of warm-up, best of $REPEAT"
+    echo
+    echo "| load generator | req/s | p50 ms | p99 ms | errors | vs wrk |"
+    echo "|---|---:|---:|---:|---:|---:|"
+    echo "| wrk -t$THREADS -c$CONNS | $w_rps | $w_p50 | $w_p99 | $w_err | 1.00 |"
+    echo "| ringcap replay --speed 0 --connections $CONNS --threads $THREADS --warmup ${WARMUP}s | $r_rps | $r_p50 | $r_p99 | $r_err | $ratio |"
+} | tee "$OUT_DIR/replay-$stamp.md"
+log "report: $OUT_DIR/replay-$stamp.md"

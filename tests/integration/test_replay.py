@@ -1,0 +1,438 @@
+#!/usr/bin/env python3
+"""`ringcap replay` through the real binary against loopback origins.
+
+Sessions are captured the real way: a ringcap run with --session, real
+HTTP clients through it (one http.client connection per recorded client
+connection), then replayed offline from the segment files:
+  - order: two recorded connections interleaved; each replays in order on
+    one origin connection of its own, the two concurrently;
+  - timing: recorded gaps of 0.4 s and 0.8 s come back at 1x and at a
+    tenth at 10x (an origin that stamps arrival times);
+  - diff: an origin that changed one status and one body (same length):
+    the diff counts each and names the exchange;
+  - --rate: an open loop at 100 req/s for 2 s sends about 200, spread over
+    both seconds (generous bounds: this machine is shared);
+  - --record: the replay becomes a session whose `ls --json` has the URLs,
+    methods and statuses the replay sent and got;
+  - HTTPS: verification on by default (unknown CA -> TLS errors, exit 1),
+    --ca FILE and --insecure;
+  - --proxy into a second ringcap capturing a session: it sees every
+    replayed exchange, http (absolute form) and https (CONNECT);
+  - bad input: no such session, an unreachable target (connect errors by
+    kind, exit 1), a torn segment (what can be read is replayed, the rest
+    reported), SIGINT prints the report so far.
+"""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+import harness
+import storelib
+
+
+class StampOrigin:
+    """Keep-alive HTTP/1.1 origin on raw sockets (TCP_NODELAY, one sendall
+    per answer) that stamps every request: (monotonic time, connection
+    number, method, path, body). The answer to PATH is 200 with body
+    b"answer:" + PATH unless overrides[PATH] = (status, body)."""
+
+    def __init__(self, tls=None):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(256)
+        self.port = self.sock.getsockname()[1]
+        self.ctx = None
+        if tls:
+            self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self.ctx.load_cert_chain(tls[0], tls[1])
+        self.lock = threading.Lock()
+        self.log = []
+        self.conns = 0
+        self.overrides = {}
+        self.stopped = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def url(self, path, host="127.0.0.1"):
+        return "%s://%s:%d%s" % ("https" if self.ctx else "http", host, self.port, path)
+
+    def reset(self):
+        with self.lock:
+            self.log = []
+
+    def stop(self):
+        self.stopped = True
+        self.sock.close()
+
+    def _accept(self):
+        while not self.stopped:
+            try:
+                s, _ = self.sock.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.conns += 1
+                n = self.conns
+            threading.Thread(target=self._serve, args=(s, n), daemon=True).start()
+
+    def _serve(self, s, n):
+        try:
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.ctx:
+                s = self.ctx.wrap_socket(s, server_side=True)
+            buf = b""
+            while True:
+                while b"\r\n\r\n" not in buf:
+                    d = s.recv(65536)
+                    if not d:
+                        return
+                    buf += d
+                head, buf = buf.split(b"\r\n\r\n", 1)
+                lines = head.decode("latin-1").split("\r\n")
+                method, target, _ = lines[0].split(" ", 2)
+                hdrs = {}
+                for ln in lines[1:]:
+                    k, v = ln.split(":", 1)
+                    hdrs[k.strip().lower()] = v.strip()
+                n_body = int(hdrs.get("content-length", "0"))
+                while len(buf) < n_body:
+                    d = s.recv(65536)
+                    if not d:
+                        return
+                    buf += d
+                body, buf = buf[:n_body], buf[n_body:]
+                path = target
+                if "://" in target:
+                    path = "/" + target.split("://", 1)[1].split("/", 1)[1]
+                with self.lock:
+                    self.log.append((time.monotonic(), n, method, path, body, hdrs, target))
+                    st, ans = self.overrides.get(path, (200, b"answer:" + path.encode()))
+                s.sendall(b"HTTP/1.1 %d X\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n"
+                          % (st, len(ans)) + (b"" if method == "HEAD" else ans))
+        except (OSError, ValueError, ssl.SSLError):
+            pass
+        finally:
+            s.close()
+
+
+def capture(data, session, script, extra=()):
+    """Runs a ringcap capturing `session` into data while script(proxy)
+    sends traffic through it; returns after the proxy stopped."""
+    p = storelib.proxy_on(data, session, extra=list(extra), name="rec-" + session)
+    p.start()
+    try:
+        script(p)
+    finally:
+        p.stop()
+
+
+def replay(*args, timeout=120, env=None):
+    r = subprocess.run([harness.RINGCAP_BIN, "replay"] + [str(a) for a in args],
+                       capture_output=True, timeout=timeout, env=env)
+    return r.returncode, r.stdout.decode(), r.stderr.decode()
+
+
+def replay_json(*args, **kw):
+    code, out, err = replay(*(list(args) + ["--json"]), **kw)
+    try:
+        return code, json.loads(out), err
+    except ValueError:
+        raise AssertionError("replay --json printed no JSON (exit %d): %s %s" % (code, out, err))
+
+
+class Replay(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        if harness.EXTERNAL:
+            raise unittest.SkipTest("needs its own ringcap")
+        cls.tmp = tempfile.mkdtemp(prefix="rp-", dir=harness._TMP)
+        cls.data = os.path.join(cls.tmp, "data")
+        os.makedirs(cls.data)
+        cls.rec = StampOrigin()    # the origin the sessions were captured against
+        cls.tgt = StampOrigin()    # the replay target
+
+        def interleaved(p):
+            a, b = storelib.Client(p), storelib.Client(p)
+            for i in range(10):
+                a.request("GET", cls.rec.url("/a/%d" % i))
+                b.request("POST", cls.rec.url("/b/%d" % i), body=b"x" * (i + 1))
+            a.close()
+            b.close()
+
+        def gaps(p):
+            c = storelib.Client(p)
+            for i, pause in enumerate([0, 0.4, 0.8, 0]):
+                time.sleep(pause)
+                c.request("GET", cls.rec.url("/g/%d" % i))
+            c.close()
+
+        def many(p):
+            c = storelib.Client(p)
+            for i in range(20):
+                c.request("GET", cls.rec.url("/m/%d" % i))
+            c.close()
+
+        capture(cls.data, "order", interleaved)
+        capture(cls.data, "gaps", gaps)
+        capture(cls.data, "many", many)
+
+    @classmethod
+    def tearDownClass(cls):
+        for o in ("rec", "tgt"):
+            if hasattr(cls, o):
+                getattr(cls, o).stop()
+
+    def setUp(self):
+        self.tgt.reset()
+        self.tgt.overrides = {}
+
+    def target(self, o=None):
+        return "http://127.0.0.1:%d" % (o or self.tgt).port
+
+    def test_order_on_one_connection(self):
+        code, r, err = replay_json("order", "--data", self.data, "--target", self.target(),
+                                   "--speed", "0")
+        self.assertEqual(code, 0, err)
+        self.assertEqual(r["sent"], 20)
+        self.assertEqual(r["completed"], 20)
+        self.assertEqual(r["groups"], 2)
+        log = self.tgt.log
+        self.assertEqual(len(log), 20)
+        for prefix, method in (("/a/", "GET"), ("/b/", "POST")):
+            mine = [e for e in log if e[3].startswith(prefix)]
+            self.assertEqual([e[3] for e in mine], ["%s%d" % (prefix, i) for i in range(10)])
+            self.assertEqual(len({e[1] for e in mine}), 1, "%s spread over connections" % prefix)
+            self.assertEqual({e[2] for e in mine}, {method})
+        self.assertNotEqual([e for e in log if e[3] == "/a/0"][0][1],
+                            [e for e in log if e[3] == "/b/0"][0][1])
+        # bodies went out as recorded, with their own Content-Length
+        bodies = {e[3]: e[4] for e in log if e[3].startswith("/b/")}
+        self.assertEqual(bodies["/b/4"], b"x" * 5)
+        # the Host names the target (moved there by --target), hop-by-hop gone
+        first = log[0][5]
+        self.assertEqual(first["host"], "127.0.0.1:%d" % self.tgt.port)
+        self.assertNotIn("proxy-connection", first)
+
+    def _gaps(self, speed):
+        code, r, err = replay_json("gaps", "--data", self.data, "--target", self.target(),
+                                   "--speed", speed)
+        self.assertEqual(code, 0, err)
+        t = [e[0] for e in sorted(self.tgt.log, key=lambda e: e[3])]
+        self.assertEqual(len(t), 4)
+        return [t[1] - t[0], t[2] - t[1], t[3] - t[2]]
+
+    def test_recorded_gaps_at_1x(self):
+        g = self._gaps("1")
+        self.assertTrue(0.33 <= g[0] <= 0.6, g)
+        self.assertTrue(0.7 <= g[1] <= 1.05, g)
+        self.assertLess(g[2], 0.15, g)
+
+    def test_recorded_gaps_scaled_at_10x(self):
+        g = self._gaps("10")
+        self.assertTrue(0.025 <= g[0] <= 0.12, g)
+        self.assertTrue(0.065 <= g[1] <= 0.2, g)
+        self.assertLess(g[0], g[1])
+
+    def test_diff_finds_changed_status_and_body(self):
+        self.tgt.overrides = {"/m/3": (503, b"answer:/m/3"), "/m/7": (200, b"ANSWER:/m/7")}
+        code, r, err = replay_json("many", "--data", self.data, "--target", self.target(),
+                                   "--speed", "0", "--diff-body")
+        self.assertEqual(code, 0, err)   # every request was answered: a diff is no error
+        d = r["diff"]
+        self.assertEqual(d["compared"], 20)
+        self.assertEqual(d["same"], 18)
+        self.assertEqual(d["status"]["count"], 1)
+        ex = d["status"]["examples"][0]
+        self.assertTrue(ex["url"].endswith("/m/3"), ex)
+        self.assertEqual((ex["recorded"], ex["got"]), (200, 503))
+        self.assertEqual(d["size"]["count"], 0)
+        self.assertEqual(d["body"]["count"], 1)
+        self.assertTrue(d["body"]["examples"][0]["url"].endswith("/m/7"))
+        # without --diff-body, a same-length body change goes unseen
+        code, r, err = replay_json("many", "--data", self.data, "--target", self.target(),
+                                   "--speed", "0")
+        self.assertEqual(r["diff"]["body"]["count"], 0)
+        self.assertEqual(r["diff"]["status"]["count"], 1)
+        # a size change is seen, and forgiven within --size-tolerance
+        self.tgt.overrides = {"/m/5": (200, b"answer:/m/5+++")}
+        code, r, err = replay_json("many", "--data", self.data, "--target", self.target(),
+                                   "--speed", "0")
+        self.assertEqual(r["diff"]["size"]["count"], 1)
+        code, r, err = replay_json("many", "--data", self.data, "--target", self.target(),
+                                   "--speed", "0", "--size-tolerance", "3")
+        self.assertEqual(r["diff"]["size"]["count"], 0)
+
+    def test_rate_holds(self):
+        code, r, err = replay_json("many", "--data", self.data, "--target", self.target(),
+                                   "--rate", "100", "--duration", "2s", "--loop", "0",
+                                   "--connections", "4", "--timeout", "5s")
+        self.assertEqual(code, 0, err)
+        self.assertTrue(150 <= r["sent"] <= 205, r["sent"])
+        self.assertEqual(r["completed"], r["sent"])
+        t = sorted(e[0] for e in self.tgt.log)
+        half = t[0] + 1.0
+        first = len([x for x in t if x < half])
+        self.assertTrue(0.3 <= first / len(t) <= 0.7, (first, len(t)))
+        self.assertGreater(r["schedule_lag"]["count"], 0)
+
+    def test_record_makes_a_matching_session(self):
+        name = "again-%d" % time.monotonic_ns()
+        self.tgt.overrides = {"/a/2": (404, b"gone")}
+        code, r, err = replay_json("order", "--data", self.data, "--target", self.target(),
+                                   "--speed", "0", "--record", name)
+        self.assertEqual(code, 0, err)
+        self.assertEqual(r["record"]["exchanges"], 20)
+        rows = storelib.ls(self.data, name)
+        self.assertEqual(len(rows), 20)
+        want = sorted((e[2], "http://127.0.0.1:%d%s" % (self.tgt.port, e[3]),
+                       404 if e[3] == "/a/2" else 200) for e in self.tgt.log)
+        got = sorted((x["method"], x["url"], x["status"]) for x in rows)
+        self.assertEqual(got, want)
+        # and the recorded replay replays again
+        code, r2, err = replay_json(name, "--data", self.data, "--speed", "0")
+        self.assertEqual(code, 0, err)
+        self.assertEqual(r2["completed"], 20)
+        self.assertEqual(r2["diff"]["same"], 20)
+
+    def test_https_target(self):
+        cert, key = storelib.make_cert(self.tmp, "rp")
+        o = StampOrigin(tls=(cert, key))
+        try:
+            url = "https://localhost:%d" % o.port
+            code, r, err = replay_json("many", "--data", self.data, "--target", url, "--speed", "0",
+                                       "--ca", cert)
+            self.assertEqual(code, 0, err)
+            self.assertEqual(r["completed"], 20)
+            self.assertEqual(len(o.log), 20)
+            # verification is on by default: an unknown CA is a TLS error, exit 1
+            code, r, err = replay_json("many", "--data", self.data, "--target", url, "--speed", "0")
+            self.assertEqual(code, 1)
+            self.assertEqual(r["errors_by_kind"]["tls"], 20)
+            self.assertIn("tls", r["first_errors"])
+            code, r, err = replay_json("many", "--data", self.data, "--target", url, "--speed", "0",
+                                       "--insecure")
+            self.assertEqual(code, 0, err)
+            self.assertEqual(r["completed"], 20)
+        finally:
+            o.stop()
+
+    def test_through_proxy_into_a_second_ringcap(self):
+        cert, key = storelib.make_cert(self.tmp, "px")
+        o = StampOrigin(tls=(cert, key))
+        data2 = os.path.join(self.tmp, "data2")
+        os.makedirs(data2, exist_ok=True)
+        p = storelib.proxy_on(data2, "seen", extra=["--upstream-ca", cert], name="second")
+        p.start()
+        try:
+            addr = "127.0.0.1:%d" % p.port
+            code, r, err = replay_json("many", "--data", self.data, "--target", self.target(),
+                                       "--speed", "0", "--proxy", addr)
+            self.assertEqual(code, 0, err)
+            self.assertEqual(r["completed"], 20)
+            self.assertEqual(len(self.tgt.log), 20)
+            # https through CONNECT: the second ringcap intercepts with its CA
+            ca = os.path.join(data2, "ca-cert.pem")
+            code, r, err = replay_json("many", "--data", self.data, "--target",
+                                       "https://localhost:%d" % o.port, "--speed", "0",
+                                       "--proxy", addr, "--ca", ca)
+            self.assertEqual(code, 0, err)
+            self.assertEqual(r["completed"], 20)
+            self.assertEqual(len(o.log), 20)
+        finally:
+            p.stop()
+            o.stop()
+        rows = [x for x in storelib.ls(data2, "seen") if x["method"] != "CONNECT"]
+        self.assertEqual(len(rows), 40)
+        self.assertEqual(len([x for x in rows if x["url"].startswith("https://localhost")]), 20)
+
+    def test_no_such_session(self):
+        code, out, err = replay("nope", "--data", self.data, "--target", self.target())
+        self.assertEqual(code, 1)
+        self.assertIn("no session 'nope'", err)
+
+    def test_unreachable_target(self):
+        port = harness.refused_port()
+        code, r, err = replay_json("many", "--data", self.data, "--target",
+                                   "http://127.0.0.1:%d" % port, "--speed", "0")
+        self.assertEqual(code, 1)
+        self.assertEqual(r["sent"], 20)
+        self.assertEqual(r["errors_by_kind"]["connect"], 20)
+        self.assertIn("refused", r["first_errors"]["connect"])
+
+    def test_torn_segment(self):
+        torn = os.path.join(self.tmp, "torn")
+        shutil.copytree(self.data, torn)
+        sdir = None
+        for d in os.listdir(torn):
+            meta = os.path.join(torn, d, "session.meta")
+            if os.path.exists(meta):
+                with open(meta, errors="replace") as f:
+                    if "\nname=many\n" in f.read():
+                        sdir = os.path.join(torn, d)
+        self.assertIsNotNone(sdir)
+        segs = [os.path.join(sdir, f) for f in os.listdir(sdir) if f.endswith(".seg")]
+        path = max(segs, key=os.path.getsize)
+        size = os.path.getsize(path)
+        self.assertGreater(size, 200)
+        with open(path, "r+b") as f:
+            f.truncate(size - 40)   # the last frame torn: its exchanges cannot be read
+        code, r, err = replay_json("many", "--data", torn, "--target", self.target(), "--speed", "0")
+        nr = r["not_replayed"]
+        self.assertEqual(r["completed"] + nr["unreadable"] + nr["index_damaged"] +
+                         (20 - r["selected"]), 20, r)
+        self.assertGreater(nr["unreadable"] + nr["index_damaged"] + (20 - r["selected"]), 0, r)
+        self.assertEqual(len(self.tgt.log), r["completed"])
+
+    def test_sigint_prints_the_report_so_far(self):
+        p = subprocess.Popen([harness.RINGCAP_BIN, "replay", "many", "--data", self.data,
+                              "--target", self.target(), "--rate", "20", "--duration", "60s",
+                              "--loop", "0", "--json"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        time.sleep(1.5)
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=20)
+        r = json.loads(out)
+        self.assertTrue(r["interrupted"])
+        self.assertTrue(10 <= r["sent"] <= 60, r["sent"])
+        self.assertEqual(r["completed"], r["sent"])
+
+    def test_selection_ids_and_filters(self):
+        rows = storelib.ls(self.data, "order")
+        ids = [str(x["id"]) for x in rows if "/a/" in x["url"]][:3]
+        code, r, err = replay_json("order", "--data", self.data, "--target", self.target(),
+                                   "--speed", "0", "--ids", ",".join(ids))
+        self.assertEqual(code, 0, err)
+        self.assertEqual(r["sent"], 3)
+        code, r, err = replay_json("order", "--data", self.data, "--target", self.target(),
+                                   "--speed", "0", "--method", "POST")
+        self.assertEqual(r["sent"], 10)
+        code, r, err = replay_json("order", "--data", self.data, "--target", self.target(),
+                                   "--speed", "0", "--search", "/b/7")
+        self.assertEqual(r["sent"], 1)
+        code, out, err = replay("order", "--data", self.data, "--ids", "x")
+        self.assertEqual(code, 2)
+        self.assertIn("--ids", err)
+
+    def test_header_rewrites(self):
+        xid = storelib.ls(self.data, "many")[0]["id"]
+        code, r, err = replay_json("many", "--data", self.data, "--target", self.target(),
+                                   "--speed", "0", "--header", "Authorization: Bearer t",
+                                   "--drop-header", "Accept-Encoding", "--ids", str(xid))
+        self.assertEqual(code, 0, err)
+        h = self.tgt.log[0][5]
+        self.assertEqual(h["authorization"], "Bearer t")
+        self.assertNotIn("accept-encoding", h)
+
+
+if __name__ == "__main__":
+    harness.main()
