@@ -310,10 +310,19 @@ static int heal_strings(const char *dir, struct loader *l)
 		}
 		const char *b = k < t->nown ? t->own[k] : NULL;
 		uint64_t need = (uint64_t)r->e.str_off + r->e.host_len + r->e.url_len;
-		if (b && need <= t->own_lens[k] &&
-		    seg_crc32c(0, b + r->e.str_off, (size_t)r->e.host_len + r->e.url_len) == r->e.str_crc) {
+		struct str_file sf = { .buf = (char *)b, .len = b ? t->own_lens[k] : 0 };
+		uint64_t ext = b ? str_ext_len(&sf, &r->e, need) : 0;
+		if (b && need + ext <= t->own_lens[k] &&
+		    seg_crc32c(0, b + r->e.str_off, (size_t)(need + ext - r->e.str_off)) ==
+		    r->e.str_crc) {
 			r->host = b + r->e.str_off;
 			r->url = r->host + r->e.host_len;
+			if (ext) {
+				const uint8_t *x = (const uint8_t *)b + need;
+				r->number = seg_get32(x);
+				r->client_name_len = x[4];
+				r->client_name = (const char *)x + 5;
+			}
 			if (l->rep)
 				l->rep->strings_recovered++;
 			continue;

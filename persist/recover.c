@@ -480,8 +480,13 @@ static int check_entry(void *ctx, const struct seg_entry *e)
 	if (!c->loaded || c->worker != e->worker || c->segno != s)
 		str_load(c, e->worker, s);
 	uint64_t need = (uint64_t)e->str_off + e->host_len + e->url_len;
+	/* the extension after host+url (SEG_F_STR_EXT: number, client name) is
+	 * covered by the same checksum */
+	if (c->buf && (e->flags & SEG_F_STR_EXT) && need + 5 <= c->len &&
+	    (uint8_t)c->buf[need + 4] <= SEG_CLIENT_NAME_MAX)
+		need += 5u + (uint8_t)c->buf[need + 4];
 	if (c->buf && need <= c->len &&
-	    seg_crc32c(0, c->buf + e->str_off, (size_t)e->host_len + e->url_len) == e->str_crc)
+	    seg_crc32c(0, c->buf + e->str_off, (size_t)(need - e->str_off)) == e->str_crc)
 		return 0;
 	char name[32];
 	seg_file_name(name, sizeof(name), e->worker, s, SEG_K_STR);
@@ -810,11 +815,23 @@ int seg_strings_rebuild(const char *dir, uint16_t worker, uint32_t segno, char *
 			size_t n = (size_t)seg_get16(q + 42) + seg_get16(q + 44);
 			if (off < SEG_FILE_HDR_SIZE || off + n > SEG_ROTATE_BYTES_MAX)
 				continue; /* no writer puts text there */
-			if (!str_grow(&buf, &cap, off + n))
+			/* the extension (SEG_F_STR_EXT): number, client name length, name,
+			 * as segment.c's str_text wrote it */
+			uint16_t cl = seg_get16(q + 46);
+			bool ext = (seg_get32(q + 12) & SEG_F_STR_EXT) && cl <= SEG_CLIENT_NAME_MAX;
+			size_t en = ext ? 5u + cl : 0;
+			const uint8_t *host = q + SEG_BEGIN_FIXED + seg_get16(q + 40);
+			if (!str_grow(&buf, &cap, off + n + en)) {
 				rc = -ENOMEM;
-			else
-				memcpy(buf + off, q + SEG_BEGIN_FIXED + seg_get16(q + 40), n);
-			used = off + n > used ? off + n : used;
+				break;
+			}
+			memcpy(buf + off, host, n);
+			if (ext) {
+				memcpy(buf + off + n, q + 52, 4);
+				buf[off + n + 4] = (char)cl;
+				memcpy(buf + off + n + 5, host + n, cl);
+			}
+			used = off + n + en > used ? off + n + en : used;
 		}
 		if (rc < 0)
 			break;

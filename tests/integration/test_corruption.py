@@ -64,12 +64,21 @@ def frames_of(seg):
     return out
 
 
-def spans_of(idx, frames):
-    """{id: (first byte, end byte)} of each exchange in its segment."""
+STR_EXT = 1 << 10  # SEG_F_STR_EXT: the session number follows host+url in .str
+
+
+def spans_of(idx, frames, strs):
+    """{id: (first byte, end byte)} of each exchange in its segment, by the id
+    ls shows: its session number (from the .str text), else the store's id."""
     ends = dict(frames)
     out = {}
     for o in range(HDR, len(idx) - ENTRY + 1, ENTRY):
         xid = struct.unpack_from("<Q", idx, o)[0]
+        str_off, hl, ul = struct.unpack_from("<IHH", idx, o + 32)
+        flags = struct.unpack_from("<I", idx, o + 76)[0]
+        if flags & STR_EXT:
+            number = struct.unpack_from("<I", strs, str_off + hl + ul)[0]
+            xid = number or xid
         frame_off, last_off = struct.unpack_from("<II", idx, o + 24)
         span = struct.unpack_from("<H", idx, o + 88)[0]
         assert span == 0, "the drill session fits one segment per worker"
@@ -153,7 +162,9 @@ class Drill(unittest.TestCase):
                     seg = fh.read()
                 with open(os.path.join(cls.sdir, f[:-4] + ".idx"), "rb") as fh:
                     idx = fh.read()
-                cls.spans[w] = spans_of(idx, frames_of(seg))
+                with open(os.path.join(cls.sdir, f[:-4] + ".str"), "rb") as fh:
+                    strs = fh.read()
+                cls.spans[w] = spans_of(idx, frames_of(seg), strs)
                 cls.all_ids |= set(cls.spans[w])
         assert cls.all_ids >= set(cls.rows), "every listed exchange is indexed"
         assert len(cls.spans) == 2, cls.files

@@ -115,8 +115,9 @@ class Fleet(unittest.TestCase):
             self.assertEqual(code, 0, err)
             listed = ls(box.data, session)
             self.assertEqual(json.loads(out)["rows"], len(listed))
-            got = self.ch.rows("SELECT id FROM fleet.exchanges FINAL WHERE box = '%s'" % box.name)
-            self.assertEqual(sorted(int(r["id"]) for r in got), sorted(x["id"] for x in listed))
+            got = self.ch.rows("SELECT number FROM fleet.exchanges FINAL WHERE box = '%s'"
+                               % box.name)
+            self.assertEqual(sorted(int(r["number"]) for r in got), sorted(x["id"] for x in listed))
             for x in random.Random(7).sample(listed, 5):
                 self.check_fields(box, session, x)
             # a second run finds nothing new: the cursor says so
@@ -128,7 +129,7 @@ class Fleet(unittest.TestCase):
         code, out, err = rc("show", session, str(x["id"]), "--data", box.data, "--json")
         self.assertEqual(code, 0, err)
         shown = json.loads(out)
-        row, = self.ch.rows("SELECT * FROM fleet.exchanges FINAL WHERE box = '%s' AND id = %d"
+        row, = self.ch.rows("SELECT * FROM fleet.exchanges FINAL WHERE box = '%s' AND number = %d"
                             % (box.name, x["id"]))
         for k in ("method", "url", "host", "status", "type", "client"):
             self.assertEqual(row[k], shown[k], k)
@@ -171,8 +172,8 @@ class Fleet(unittest.TestCase):
         self.assertEqual(code, 0, err)
         listed = ls(box.data, "live")
         self.assertEqual(len(listed), 150)
-        ids = self.ch.rows("SELECT id FROM fleet.exchanges FINAL WHERE box = 'c'")
-        self.assertEqual(sorted(int(r["id"]) for r in ids), sorted(x["id"] for x in listed))
+        ids = self.ch.rows("SELECT number FROM fleet.exchanges FINAL WHERE box = 'c'")
+        self.assertEqual(sorted(int(r["number"]) for r in ids), sorted(x["id"] for x in listed))
         raw = self.count("SELECT count() FROM fleet.exchanges WHERE box = 'c'")
         self.assertGreaterEqual(raw, 150)  # repeats allowed before merging, never gaps
 

@@ -19,7 +19,7 @@ static const char b64_alphabet[] =
 /* Column name, type. The order is the order rc_ship_row writes. */
 static const char *const columns[][2] = {
 	{ "box", "String" }, { "session", "String" }, { "session_name", "String" },
-	{ "id", "UInt64" }, { "date", "Date" }, { "time", "DateTime" }, { "start_ns", "UInt64" },
+	{ "id", "UInt64" }, { "number", "UInt32" }, { "date", "Date" }, { "time", "DateTime" }, { "start_ns", "UInt64" },
 	{ "duration_ms", "Float64" }, { "method", "String" }, { "scheme", "String" },
 	{ "http_version", "UInt8" }, { "host", "String" }, { "port", "UInt16" },
 	{ "url", "String" }, { "status", "UInt16" }, { "type", "String" },
@@ -169,9 +169,9 @@ void rc_ship_row(struct rc_buf *b, const struct rc_ship_row_cfg *c, const struct
 	rc_buf_jstr(b, m->id, strlen(m->id));
 	rc_buf_puts(b, ",\"session_name\":");
 	rc_buf_jstr(b, m->name, strlen(m->name));
-	rc_buf_printf(b, ",\"id\":%llu,\"date\":\"%s\",\"time\":%lld,\"start_ns\":%llu,"
-		      "\"duration_ms\":%.3f,\"method\":",
-		      (unsigned long long)e->id, date, (long long)sec,
+	rc_buf_printf(b, ",\"id\":%llu,\"number\":%u,\"date\":\"%s\",\"time\":%lld,"
+		      "\"start_ns\":%llu,\"duration_ms\":%.3f,\"method\":",
+		      (unsigned long long)e->id, x ? x->number : 0, date, (long long)sec,
 		      (unsigned long long)e->start_ns, ms(e->duration_ns));
 	const char *method = x && x->method_text ? x->method_text : seg_method_name(e->method);
 	rc_buf_jstr(b, method, strlen(method));

@@ -3,7 +3,10 @@
  * and the table those rows go into. Pure: exchange in, bytes out; the
  * shipper (tools/ship/) sends them.
  *
- * The key is (box, session, id): the table is a ReplacingMergeTree ordered
+ * The key is (box, session, id), id the store's own (unique in a session
+ * even across a restart); `number` is the id people see in ls and show
+ * (0 for exchanges stored before numbers existed: their id is the one
+ * shown). The table is a ReplacingMergeTree ordered
  * by it, so a batch sent twice after a crash leaves one row per exchange in
  * SELECT ... FINAL. Heads are two parallel arrays of names and values per
  * direction, in wire order. Bodies (only with --bodies) are cut at

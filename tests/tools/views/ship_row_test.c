@@ -22,7 +22,7 @@ int main(void)
 	char req[] = "POST /u?x=1 HTTP/1.1\r\nHost: api.example\r\nX-A:  b c\r\nbad line\r\n\r\n";
 	uint8_t bin[] = { 0xff, 0x00, 0x10 };
 	char text[] = "{\"k\":\"v\"}";
-	struct seg_exchange x = { .id = 42, .method_text = "POST", .host = "api.example",
+	struct seg_exchange x = { .id = 42, .number = 3, .method_text = "POST", .host = "api.example",
 				  .url = "http://api.example/u?x=1", .client_name = "pixel7",
 				  .port = 80, .http_version = 11,
 				  .req_head = (uint8_t *)req, .req_head_len = strlen(req),
@@ -33,7 +33,7 @@ int main(void)
 	rc_ship_row(&b, &c, &m, &e, &x);
 	CHECK(!b.oom);
 	HAS(b, "{\"box\":\"rack-1\",\"session\":\"1m8zfayfhbgw\",\"session_name\":\"lab \\\"a\\\"\"");
-	HAS(b, "\"id\":42,\"date\":\"2025-12-04\",\"time\":1764816000,\"start_ns\":1764816000123456789");
+	HAS(b, "\"id\":42,\"number\":3,\"date\":\"2025-12-04\",\"time\":1764816000,\"start_ns\":1764816000123456789");
 	HAS(b, "\"duration_ms\":2.500");
 	HAS(b, "\"client\":\"10.0.0.7\",\"client_port\":5555,\"client_name\":\"pixel7\"");
 	HAS(b, "\"req_header_names\":[\"Host\",\"X-A\"],\"req_header_values\":[\"api.example\",\"b c\"]");
