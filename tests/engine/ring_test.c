@@ -259,7 +259,10 @@ static void test_timer(struct echo *e)
 	}
 	CHECK(e->fired == 1);
 	CHECK(e->last_fired == 2);
-	CHECK(e->ticks >= 2);                    /* 30 ms at a 10 ms tick */
+	/* ticks are not counted: on a loaded box one 10 ms tick can take
+	 * longer than the 30 ms timer, and the test asserts behaviour, not
+	 * timing; the clock below says it did not fire early */
+	CHECK(e->ticks >= 1);
 	CHECK(eng_clock_ms() - t0 >= 20);        /* coarse clock: a jiffy early at most */
 	CHECK(e->objs[2].tm.cls == 0);
 	CHECK(e->objs[1].tm.cls == 2);

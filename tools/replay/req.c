@@ -10,6 +10,7 @@
 
 #include "persist/seg.h"
 #include "tools/lib/json.h"
+#include "tools/views/listing.h"
 #include "tools/replay/req.h"
 
 static const char *const hop_by_hop[] = {
@@ -290,7 +291,7 @@ int rp_req_build(const struct rp_rewrite *rw, const struct seg_exchange *x,
 	struct rp_req *r = calloc(1, sizeof(*r));
 	if (r == NULL)
 		return -ENOMEM;
-	r->id = x->id;
+	r->id = rc_exchange_id(x); /* the id ls shows */
 	bool moved = route(rw, x, &r->dest);
 	char auth[RP_HOST_MAX + 16];
 	authority(&r->dest, auth, sizeof(auth));

@@ -16,6 +16,7 @@
 #include "tools/lib/rc-limits.h"
 #include "tools/replay/source.h"
 #include "tools/views/filter.h"
+#include "tools/views/listing.h"
 
 #define DNS_CACHE 64u   /* distinct destinations resolved once each (a replay names few) */
 
@@ -153,7 +154,7 @@ static bool select_row(void *ctx, const struct seg_qrow *r)
 		atomic_fetch_add(&s->st.skipped_tunnel, 1);
 		return false;
 	}
-	if (s->cfg.nids && !rp_ids_has(s->cfg.ids, s->cfg.nids, r->e.id))
+	if (s->cfg.nids && !rp_ids_has(s->cfg.ids, s->cfg.nids, rc_row_id(r)))
 		return false;
 	if (s->cfg.filter && rc_filter_active(s->cfg.filter))
 		return rc_filter_row(s->cfg.filter, r);

@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "tools/views/export-int.h"
+#include "tools/views/listing.h"
 
 /* ---- id lists ---- */
 
@@ -278,7 +279,7 @@ struct ids_match {
 static bool ids_then_filter(void *ctx, const struct seg_qrow *r)
 {
 	const struct ids_match *m = ctx;
-	if (!rc_ids_has(m->ids, r->e.id))
+	if (!rc_ids_has(m->ids, rc_row_id(r)))
 		return false;
 	return m->next == NULL || m->next(m->next_ctx, r);
 }

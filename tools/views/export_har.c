@@ -324,7 +324,7 @@ static void har_extras(struct rc_buf *b, const struct seg_exchange *x)
 	char client[RC_ADDR_TEXT_MAX];
 	rc_addr_text(&x->client, client, sizeof(client));
 	rc_buf_printf(b, ",\"_id\":%llu,\"_client\":\"%s\",\"_client_port\":%u,\"_client_name\":",
-		      (unsigned long long)x->id, client, x->client.port);
+		      (unsigned long long)rc_exchange_id(x), client, x->client.port);
 	rc_buf_jstr(b, x->client_name ? x->client_name : "",
 		    x->client_name ? strlen(x->client_name) : 0);
 	rc_buf_puts(b, ",\"_flags\":[");

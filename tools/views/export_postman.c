@@ -388,7 +388,7 @@ static void pm_request(struct pm_ctx *c, const char *key, const struct seg_excha
 	if (rc_body_kind(ct.value, ct.value_len, x->body[SEG_DIR_REQ], n) == RC_BODY_BINARY)
 		rc_buf_printf(b, ",\"description\":\"binary request body of %zu bytes, not "
 			      "included: ringcap show SESSION %llu --body request\"", n,
-			      (unsigned long long)x->id);
+			      (unsigned long long)rc_exchange_id(x));
 	rc_buf_puts(b, ",");
 	pm_url(c, x);
 	rc_buf_puts(b, "}");

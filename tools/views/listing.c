@@ -27,6 +27,11 @@ uint64_t rc_row_id(const struct seg_qrow *r)
 	return r->number ? r->number : r->e.id;
 }
 
+uint64_t rc_exchange_id(const struct seg_exchange *x)
+{
+	return x->number ? x->number : x->id;
+}
+
 const struct seg_qrow *rc_row_find(const struct seg_table *t, uint64_t id)
 {
 	const struct seg_qrow *old = NULL;
@@ -79,7 +84,7 @@ void rc_exchange_json(struct rc_buf *b, const struct seg_exchange *x)
 	rc_iso_time(x->start_ns, t, sizeof(t));
 	rc_addr_text(&x->client, client, sizeof(client));
 	rc_buf_printf(b, "{\"id\":%llu,\"time\":\"%s\",\"method\":",
-		      (unsigned long long)(x->number ? x->number : x->id), t);
+		      (unsigned long long)rc_exchange_id(x), t);
 	rc_buf_jstr(b, x->method_text, strlen(x->method_text));
 	rc_buf_puts(b, ",\"url\":");
 	rc_buf_jstr(b, x->url, strlen(x->url));

@@ -38,6 +38,8 @@ void rc_addr_text(const struct seg_addr *a, char *buf, size_t len);
  * store's own id (worker << 40 | sequence), which stays internal
  * otherwise. */
 uint64_t rc_row_id(const struct seg_qrow *r);
+/* The same id of an opened exchange. */
+uint64_t rc_exchange_id(const struct seg_exchange *x);
 /* The row a typed id names: a session number, else an unnumbered row's
  * store id (a continued session numbers past those, so no id names two
  * rows). NULL when none; deleted rows are returned (check e.flags). */
