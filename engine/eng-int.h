@@ -164,8 +164,11 @@ struct eng_resolve {
 	uint32_t next_free;
 };
 
+struct eng_proto_ops;
+
 struct eng_worker {
 	struct eng *e;
+	const struct eng_proto_ops *proto;  /* the protocol above the sockets */
 	unsigned index;
 	pthread_t thread;
 	struct eng_ring ring;
@@ -267,25 +270,9 @@ const char *eng_upstream_refused(struct eng_worker *w, const struct sockaddr_sto
 int eng_worker_spawn(struct eng_worker *w, int cpu, char *err, size_t err_len);
 void eng_worker_join(struct eng_worker *w);
 void eng_worker_free(struct eng_worker *w);
-struct io_uring_sqe *eng_sqe(struct eng_worker *w);
-uint64_t eng_now_ns(void);
-uint64_t eng_wall_ns(void);
-void eng_timer_arm(struct eng_worker *w, struct eng_sock *s, enum eng_tclass c);
-void eng_timer_stop(struct eng_worker *w, struct eng_sock *s);
-struct eng_sock *eng_sock_new(struct eng_worker *w, int fd, enum sock_role role);
-void eng_recv_arm(struct eng_worker *w, struct eng_sock *s);
-void eng_recv_pause(struct eng_worker *w, struct eng_sock *s);
-static inline void eng_buf_unref(struct eng_worker *w, uint16_t bid)
-{
-	eng_bufs_unref(&w->bufs, bid);
-}
-void eng_in_consume(struct eng_worker *w, struct eng_sock *s, size_t n);
-size_t eng_in_peek(struct eng_worker *w, struct eng_sock *s, const char **p);
-bool eng_out_full(const struct eng_sock *s);
-bool eng_buf_pressure(const struct eng_worker *w);
-void eng_out_push(struct eng_worker *w, struct eng_sock *s, uint8_t kind, uint16_t id,
-		  const char *p, uint32_t len);
-void eng_out_push_raw(struct eng_sock *s, uint8_t kind, uint16_t id, const char *p, uint32_t len);
+
+/* Buffers by id (engine/ring.h): ids [0, buf_count) are provided to the
+ * kernel, ids from buf_count on are the worker's private (TLS) buffers. */
 static inline char *eng_buf_ptr(struct eng_worker *w, uint16_t bid)
 {
 	return eng_bufs_ptr(&w->bufs, bid);
@@ -294,23 +281,10 @@ static inline uint16_t eng_pbuf_get(struct eng_worker *w)
 {
 	return eng_bufs_get(&w->bufs);
 }
-
-/* engine/tlsio.c: TLS over the socket's queues */
-void eng_tls_open(struct eng_worker *w, struct eng_sock *s);
-void eng_tls_seal(struct eng_worker *w, struct eng_sock *s, uint8_t kind, uint16_t id,
-		  const char *p, uint32_t len);
-void eng_tls_move_out(struct eng_worker *w, struct eng_sock *s);
-bool eng_tls_has_out(const struct eng_sock *s);
-void eng_tls_handshake(struct eng_worker *w, struct eng_sock *s);
-bool eng_out_unpush(struct eng_worker *w, struct eng_sock *s, uint32_t from);
-void eng_out_forward(struct eng_worker *w, struct eng_sock *to, struct eng_sock *from, size_t n);
-void eng_flush(struct eng_worker *w, struct eng_sock *s);
-void eng_sock_close(struct eng_worker *w, struct eng_sock *s);
-void eng_sock_linger(struct eng_worker *w, struct eng_sock *s);
-uint32_t eng_head_get(struct eng_worker *w);
-void eng_head_put(struct eng_worker *w, uint32_t idx);
-void eng_head_ref(struct eng_worker *w, uint32_t idx);
-char *eng_head_ptr(struct eng_worker *w, uint32_t idx);
+static inline void eng_buf_unref(struct eng_worker *w, uint16_t bid)
+{
+	eng_bufs_unref(&w->bufs, bid);
+}
 static inline uint32_t eng_slot(const struct eng_worker *w, const struct eng_sock *s)
 {
 	return (uint32_t)(s - w->socks);
@@ -323,20 +297,5 @@ struct eng_sock *eng_pool_take(struct eng_worker *w, const char *host, size_t n,
 /* false: the pool is full (--upstream-idle-max), the caller closes u */
 bool eng_pool_put(struct eng_worker *w, struct eng_sock *u);
 void eng_pool_remove(struct eng_worker *w, struct eng_sock *u);
-
-/* engine/proxy.c */
-void px_accepted(struct eng_worker *w, struct eng_sock *c);
-void px_input(struct eng_worker *w, struct eng_sock *s);
-void px_eof(struct eng_worker *w, struct eng_sock *s, int err);
-void px_sent(struct eng_worker *w, struct eng_sock *s);
-void px_connected(struct eng_worker *w, struct eng_sock *u, int res);
-void px_resolved(struct eng_worker *w, struct eng_resolve *r);
-void px_timeout(struct eng_worker *w, struct eng_sock *s);
-void px_closed(struct eng_worker *w, struct eng_sock *s);
-void px_drain(struct eng_worker *w);
-bool px_sink_room(struct eng_worker *w, struct eng_sock *reader, struct eng_sock *c, size_t n);
-void px_sink_wake(struct eng_worker *w);
-void px_tls_ready(struct eng_worker *w, struct eng_sock *s);
-void px_tls_failed(struct eng_worker *w, struct eng_sock *s);
 
 #endif

@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "engine/eng-int.h"
+#include "engine/sock.h"
 
 uint32_t eng_key_hash(const char *host, size_t n, uint16_t port)
 {

@@ -16,6 +16,7 @@
 
 #include "tls/tls.h"
 #include "engine/eng-int.h"
+#include "engine/tlsio.h"
 
 #define TLS_STEPS 64u   /* bound on feed/read/seal rounds per call */
 
@@ -81,7 +82,7 @@ static bool take_out(struct eng_worker *w, struct eng_sock *s)
 			break;
 		char *p = eng_buf_ptr(w, pb);
 		size_t n = tls_conn_take(s->tls, p, w->e->cfg.buf_size);
-		eng_out_push_raw(s, SEG_BUF, pb, p, (uint32_t)n);
+		eng_outq_push(&s->out, SEG_BUF, pb, p, (uint32_t)n);
 		moved = true;
 	}
 	return moved;
@@ -148,9 +149,9 @@ bool eng_tls_has_out(const struct eng_sock *s)
 	return s->tls && (s->tls_pend.len > 0 || tls_conn_pending_out(s->tls) > 0);
 }
 
-/* Drives a handshake with what has arrived; tells the proxy when it is
- * done or failed. */
-void eng_tls_handshake(struct eng_worker *w, struct eng_sock *s)
+/* Drives a handshake with what has arrived; returns 0 when done, -EPROTO
+ * when it failed, -EAGAIN while it needs more. */
+int eng_tls_handshake(struct eng_worker *w, struct eng_sock *s)
 {
 	int rc = -EAGAIN;
 	for (unsigned i = 0; i < TLS_STEPS; i++) {
@@ -160,9 +161,5 @@ void eng_tls_handshake(struct eng_worker *w, struct eng_sock *s)
 			break;
 	}
 	take_out(w, s);
-	eng_flush(w, s);
-	if (rc == 0)
-		px_tls_ready(w, s);
-	else if (rc == -EPROTO)
-		px_tls_failed(w, s);
+	return rc;
 }
