@@ -42,9 +42,9 @@ enum eng_tclass {
 _Static_assert(T_COUNT <= ENG_TIMER_CLASSES, "every timer class has a list");
 
 /* ---- output segments: what a send references (engine/ring.h) ---- */
-#define SEG_BUF   ENG_SEG_BUF    /* a provided or private buffer: id = buffer id */
-#define SEG_HEAD  ENG_SEG_USER   /* a head-pool buffer: id = pool index */
-#define SEG_CONST ENG_SEG_CONST  /* static bytes */
+/* ENG_SEG_BUF (a provided or private buffer, id = buffer id) and
+ * ENG_SEG_CONST (static bytes) come from ring.h; the engine adds: */
+#define ENG_SEG_HEAD  ENG_SEG_USER   /* a head-pool buffer: id = pool index */
 _Static_assert(ENG_OUT_SEGS == ENG_OUTQ_SEGS, "a socket's send queue is ring.h's");
 
 /* Socket roles and states. */
@@ -66,38 +66,38 @@ enum up_state {
 	U_PARKED,       /* connected for a CONNECT whose first flight is awaited */
 };
 
-/* Socket flags. */
-#define SF_RECV      0x0001u  /* a multishot recv is armed */
-#define SF_SENDING   0x0002u  /* a send is in flight */
-#define SF_EOF       0x0004u  /* peer sent FIN */
-#define SF_CLOSING   0x0008u  /* close requested; waits for ops == 0 */
-#define SF_PAUSED    0x0010u  /* recv paused: too many buffers held */
-#define SF_STARVED   0x0020u  /* recv ended with ENOBUFS, re-arm later */
-#define SF_FLUSHCLOSE 0x0040u /* close (linger) once the out queue drains */
-#define SF_ZC        0x0080u  /* the send in flight is zero-copy */
-#define SF_ZC_NOTIF  0x0100u  /* zero-copy data sent, notification pending */
-#define SF_REUSABLE  0x0200u  /* upstream may go back to the pool */
-#define SF_CANCELING 0x0400u  /* a recv cancel is in flight */
-#define SF_SHUT_WR   0x0800u  /* we sent FIN */
-#define SF_ZC_FAILED 0x1000u  /* the zero-copy send in flight failed */
-#define SF_DIRTY     0x2000u  /* on the worker's flush list */
-#define SF_REJECTED  0x4000u  /* over max-conns: answered 503, closing */
-#define SF_TLS_BYE   0x8000u  /* close_notify queued */
-#define SF_TLS_ERR   0x10000u /* TLS record layer failed */
-#define SF_UP_TLS    0x40000u /* upstream speaks TLS (pool key) */
-#define SF_INTERCEPT 0x80000u /* client: CONNECT to be intercepted if TLS */
-#define SF_SINK_WAIT 0x100000u /* stopped reading: the capture sink is full */
-#define SF_COUNTED   0x200000u /* client: counted in --max-conns-per-client */
+/* Socket flags (struct eng_sock.flags). */
+#define ENG_SOCK_F_RECV           0x0001u   /* a multishot recv is armed */
+#define ENG_SOCK_F_SENDING        0x0002u   /* a send is in flight */
+#define ENG_SOCK_F_EOF            0x0004u   /* peer sent FIN */
+#define ENG_SOCK_F_CLOSING        0x0008u   /* close requested; waits for ops == 0 */
+#define ENG_SOCK_F_PAUSED         0x0010u   /* recv paused: too many buffers held */
+#define ENG_SOCK_F_STARVED        0x0020u   /* recv ended with ENOBUFS, re-arm later */
+#define ENG_SOCK_F_FLUSHCLOSE     0x0040u   /* close (linger) once the out queue drains */
+#define ENG_SOCK_F_ZC             0x0080u   /* the send in flight is zero-copy */
+#define ENG_SOCK_F_ZC_NOTIF       0x0100u   /* zero-copy sent, notification pending */
+#define ENG_SOCK_F_REUSABLE       0x0200u   /* upstream may go back to the pool */
+#define ENG_SOCK_F_CANCELING      0x0400u   /* a recv cancel is in flight */
+#define ENG_SOCK_F_SHUT_WR        0x0800u   /* we sent FIN */
+#define ENG_SOCK_F_ZC_FAILED      0x1000u   /* the zero-copy send in flight failed */
+#define ENG_SOCK_F_DIRTY          0x2000u   /* on the worker's flush list */
+#define ENG_SOCK_F_REJECTED       0x4000u   /* over max-conns: answered 503, closing */
+#define ENG_SOCK_F_TLS_BYE        0x8000u   /* close_notify queued */
+#define ENG_SOCK_F_TLS_ERR        0x10000u  /* TLS record layer failed */
+#define ENG_SOCK_F_UP_TLS         0x40000u  /* upstream speaks TLS (pool key) */
+#define ENG_SOCK_F_INTERCEPT      0x80000u  /* client: CONNECT to be intercepted if TLS */
+#define ENG_SOCK_F_SINK_WAIT      0x100000u /* stopped reading: capture sink full */
+#define ENG_SOCK_F_COUNTED        0x200000u /* client: counted per address */
 
-/* Exchange flags kept on the client socket. */
-#define XF_REQ_DONE   0x01u  /* request fully read from the client */
-#define XF_RESP_DONE  0x02u  /* response fully read from the upstream */
-#define XF_RESP_HEAD  0x04u  /* response head sent to the client */
-#define XF_CLOSE      0x08u  /* close the client after this exchange */
-#define XF_CONNECT    0x10u  /* CONNECT request */
-#define XF_UPGRADE    0x20u  /* request asks for an Upgrade */
-#define XF_HEAD_REQ   0x40u  /* HEAD request */
-#define XF_RETRIED   0x80u  /* resent once on a fresh upstream */
+/* Exchange flags kept on the client socket (struct eng_sock.xflags). */
+#define ENG_XCHG_F_REQ_DONE       0x01u     /* request fully read from the client */
+#define ENG_XCHG_F_RESP_DONE      0x02u     /* response fully read from the upstream */
+#define ENG_XCHG_F_RESP_HEAD      0x04u     /* response head sent to the client */
+#define ENG_XCHG_F_CLOSE          0x08u     /* close the client after this exchange */
+#define ENG_XCHG_F_CONNECT        0x10u     /* CONNECT request */
+#define ENG_XCHG_F_UPGRADE        0x20u     /* request asks for an Upgrade */
+#define ENG_XCHG_F_HEAD_REQ       0x40u     /* HEAD request */
+#define ENG_XCHG_F_RETRIED        0x80u     /* resent once on a fresh upstream */
 
 struct eng_sock {
 	int fd;

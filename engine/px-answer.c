@@ -48,9 +48,9 @@ static void reject(struct eng_worker *w, struct eng_sock *c, enum eng_err why,
 	}
 	/* answered and lingering, it no longer counts against max-conns */
 	w->rejecting++;
-	c->flags |= SF_REJECTED;
-	eng_out_push(w, c, SEG_CONST, 0, answer, (uint32_t)len);
-	c->flags |= SF_FLUSHCLOSE;
+	c->flags |= ENG_SOCK_F_REJECTED;
+	eng_out_push(w, c, ENG_SEG_CONST, 0, answer, (uint32_t)len);
+	c->flags |= ENG_SOCK_F_FLUSHCLOSE;
 	c->state = C_LINGER;
 	eng_flush(w, c);
 }
@@ -115,7 +115,7 @@ static void respond_ex(struct eng_worker *w, struct eng_sock *c, int status,
 		return;
 	}
 	char *p = eng_head_ptr(w, hb);
-	bool head_only = c->xflags & XF_HEAD_REQ;
+	bool head_only = c->xflags & ENG_XCHG_F_HEAD_REQ;
 	int n = snprintf(p, w->head_size, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
 			 "Content-Length: %zu\r\nVia: 1.1 ringcap\r\n%s%s\r\n",
 			 status, reason_of(status), ctype, body_len, extra,
@@ -125,17 +125,17 @@ static void respond_ex(struct eng_worker *w, struct eng_sock *c, int status,
 	if (!head_only && body_len)
 		memcpy(p + n, body, body_len);
 	size_t total = (size_t)n + (head_only ? 0 : body_len);
-	eng_out_push(w, c, SEG_HEAD, (uint16_t)hb, p, (uint32_t)total);
+	eng_out_push(w, c, ENG_SEG_HEAD, (uint16_t)hb, p, (uint32_t)total);
 	w->c.bytes_to_clients += total;
 	if (c->x) {
 		c->x->status = (uint16_t)status;
 		c->x->response_head_bytes = (uint64_t)n;
 		c->x->response_body_bytes = head_only ? 0 : body_len;
 	}
-	c->xflags |= XF_RESP_HEAD;
+	c->xflags |= ENG_XCHG_F_RESP_HEAD;
 	if (close) {
-		c->xflags |= XF_CLOSE;
-		c->flags |= SF_FLUSHCLOSE;
+		c->xflags |= ENG_XCHG_F_CLOSE;
+		c->flags |= ENG_SOCK_F_FLUSHCLOSE;
 	}
 	eng_flush(w, c);
 }
@@ -160,12 +160,12 @@ void px_fail(struct eng_worker *w, struct eng_sock *c, enum eng_err err,
 	c->err = (uint8_t)err;
 	px_upstream_release(w, c, false);
 	/* a response still wholly in our queue can yet become an error page */
-	if ((c->xflags & XF_RESP_HEAD) && status != 0 && eng_out_unpush(w, c, c->resp_seg)) {
-		c->xflags &= (uint8_t)~XF_RESP_HEAD;
+	if ((c->xflags & ENG_XCHG_F_RESP_HEAD) && status != 0 && eng_out_unpush(w, c, c->resp_seg)) {
+		c->xflags &= (uint8_t)~ENG_XCHG_F_RESP_HEAD;
 		if (c->x)
 			c->x->response_body_bytes = 0;
 	}
-	if ((c->xflags & XF_RESP_HEAD) || status == 0) {
+	if ((c->xflags & ENG_XCHG_F_RESP_HEAD) || status == 0) {
 		/* the client already has part of an answer: only a close is honest */
 		px_exchange_end(w, c);
 		eng_sock_close(w, c);
@@ -180,13 +180,13 @@ void px_fail(struct eng_worker *w, struct eng_sock *c, enum eng_err err,
 void px_deny(struct eng_worker *w, struct eng_sock *c, const struct eng_deny *d)
 {
 	if (!c->hp.done || d->close)
-		c->xflags |= XF_CLOSE;
+		c->xflags |= ENG_XCHG_F_CLOSE;
 	w->c.errors[d->err]++;
 	c->x->err = d->err;
 	c->x->flags |= ENG_X_LOCAL;
 	respond_ex(w, c, d->status, "text/plain; charset=utf-8", d->msg, strlen(d->msg),
-		   (c->xflags & XF_CLOSE) != 0, d->extra);
-	c->xflags |= XF_REQ_DONE | XF_RESP_DONE;
+		   (c->xflags & ENG_XCHG_F_CLOSE) != 0, d->extra);
+	c->xflags |= ENG_XCHG_F_REQ_DONE | ENG_XCHG_F_RESP_DONE;
 	px_exchange_end(w, c);
 }
 
@@ -227,12 +227,12 @@ void px_status_page(struct eng_worker *w, struct eng_sock *c, bool found)
 	if (n > 0 && (size_t)n < sizeof(body))
 		n += status_rejects(w, body + n, sizeof(body) - (size_t)n);
 	if (!c->hp.done)
-		c->xflags |= XF_CLOSE;   /* a body we will not read follows */
+		c->xflags |= ENG_XCHG_F_CLOSE;   /* a body we will not read follows */
 	if (c->x)
 		c->x->flags |= ENG_X_LOCAL;
 	px_respond(w, c, found ? 200 : 404, "text/html; charset=utf-8", body, (size_t)n,
-		(c->xflags & XF_CLOSE) != 0);
-	c->xflags |= XF_REQ_DONE | XF_RESP_DONE;
+		(c->xflags & ENG_XCHG_F_CLOSE) != 0);
+	c->xflags |= ENG_XCHG_F_REQ_DONE | ENG_XCHG_F_RESP_DONE;
 	px_exchange_end(w, c);
 }
 
@@ -242,7 +242,7 @@ void px_onboard(struct eng_worker *w, struct eng_sock *c, const struct h1_target
 {
 	struct eng_onboard_reply r;
 	if (!c->hp.done)
-		c->xflags |= XF_CLOSE;
+		c->xflags |= ENG_XCHG_F_CLOSE;
 	c->x->flags |= ENG_X_LOCAL;
 	bool room = c->tls ? !eng_out_full(c) : (unsigned)c->out.n + 3u <= ENG_OUT_SEGS;
 	uint32_t hb = room ? eng_head_get(w) : ENG_NONE;
@@ -253,24 +253,24 @@ void px_onboard(struct eng_worker *w, struct eng_sock *c, const struct h1_target
 		px_fail(w, c, ENG_ERR_OVERLOAD, 503, "ringcap: cannot answer ringcap.cert now");
 		return;
 	}
-	bool close = (c->xflags & XF_CLOSE) != 0;
+	bool close = (c->xflags & ENG_XCHG_F_CLOSE) != 0;
 	char *p = eng_head_ptr(w, hb);
 	long n = eng_onboard_write_head(&r, close, p, w->head_size);
-	eng_out_push(w, c, SEG_HEAD, (uint16_t)hb, p, (uint32_t)n);
+	eng_out_push(w, c, ENG_SEG_HEAD, (uint16_t)hb, p, (uint32_t)n);
 	size_t body = 0;
-	for (int i = 0; i < 2 && !(c->xflags & XF_HEAD_REQ); i++) {
+	for (int i = 0; i < 2 && !(c->xflags & ENG_XCHG_F_HEAD_REQ); i++) {
 		if (r.piece[i].len == 0)
 			continue;
-		eng_out_push(w, c, SEG_CONST, 0, r.piece[i].p, (uint32_t)r.piece[i].len);
+		eng_out_push(w, c, ENG_SEG_CONST, 0, r.piece[i].p, (uint32_t)r.piece[i].len);
 		body += r.piece[i].len;
 	}
 	w->c.bytes_to_clients += (size_t)n + body;
 	c->x->status = (uint16_t)r.status;
 	c->x->response_head_bytes = (uint64_t)n;
 	c->x->response_body_bytes = body;
-	c->xflags |= XF_RESP_HEAD | XF_REQ_DONE | XF_RESP_DONE;
+	c->xflags |= ENG_XCHG_F_RESP_HEAD | ENG_XCHG_F_REQ_DONE | ENG_XCHG_F_RESP_DONE;
 	if (close)
-		c->flags |= SF_FLUSHCLOSE;
+		c->flags |= ENG_SOCK_F_FLUSHCLOSE;
 	eng_flush(w, c);
 	px_exchange_end(w, c);
 }
@@ -280,14 +280,14 @@ void px_max_forwards_zero(struct eng_worker *w, struct eng_sock *c,
 			  const struct h1_msg *m)
 {
 	if (!c->hp.done)
-		c->xflags |= XF_CLOSE;
+		c->xflags |= ENG_XCHG_F_CLOSE;
 	if (c->x)
 		c->x->flags |= ENG_X_LOCAL;
 	if (m->method == HTTP_TRACE)
 		px_respond(w, c, 200, "message/http", m->base, m->head_len,
-			(c->xflags & XF_CLOSE) != 0);
+			(c->xflags & ENG_XCHG_F_CLOSE) != 0);
 	else
-		px_respond(w, c, 200, "text/plain", "", 0, (c->xflags & XF_CLOSE) != 0);
-	c->xflags |= XF_REQ_DONE | XF_RESP_DONE;
+		px_respond(w, c, 200, "text/plain", "", 0, (c->xflags & ENG_XCHG_F_CLOSE) != 0);
+	c->xflags |= ENG_XCHG_F_REQ_DONE | ENG_XCHG_F_RESP_DONE;
 	px_exchange_end(w, c);
 }

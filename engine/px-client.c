@@ -32,8 +32,8 @@ bool px_sink_room(struct eng_worker *w, struct eng_sock *reader, struct eng_sock
 {
 	if (c->sink_h == NULL || sink(w)->room == NULL || sink(w)->room(w->sink_ctx, c->sink_h, n))
 		return true;
-	if (!(reader->flags & SF_SINK_WAIT) && w->nsink_wait < w->nsocks) {
-		reader->flags |= SF_SINK_WAIT;
+	if (!(reader->flags & ENG_SOCK_F_SINK_WAIT) && w->nsink_wait < w->nsocks) {
+		reader->flags |= ENG_SOCK_F_SINK_WAIT;
 		w->sink_wait[w->nsink_wait++] = eng_slot(w, reader);
 	}
 	return false;
@@ -46,10 +46,10 @@ void px_sink_wake(struct eng_worker *w)
 	w->nsink_wait = 0;
 	for (unsigned i = 0; i < n; i++) {
 		struct eng_sock *s = &w->socks[w->sink_wait[i]];
-		if (!(s->flags & SF_SINK_WAIT))
+		if (!(s->flags & ENG_SOCK_F_SINK_WAIT))
 			continue;
-		s->flags &= ~SF_SINK_WAIT;
-		if (!(s->flags & SF_CLOSING) && s->role)
+		s->flags &= ~ENG_SOCK_F_SINK_WAIT;
+		if (!(s->flags & ENG_SOCK_F_CLOSING) && s->role)
 			px_input(w, s);
 	}
 }
@@ -58,7 +58,7 @@ void px_sink_wake(struct eng_worker *w)
 static void request_body(struct eng_worker *w, struct eng_sock *c)
 {
 	struct eng_sock *u = peer_of(w, c);
-	for (unsigned iter = 0; iter < ENG_OUT_SEGS && !(c->xflags & XF_REQ_DONE); iter++) {
+	for (unsigned iter = 0; iter < ENG_OUT_SEGS && !(c->xflags & ENG_XCHG_F_REQ_DONE); iter++) {
 		if (u == NULL || body_full(w, u))
 			return;
 		const char *p, *why = NULL;
@@ -76,7 +76,7 @@ static void request_body(struct eng_worker *w, struct eng_sock *c)
 			w->c.bytes_to_upstreams += (uint64_t)n;
 		}
 		if (c->hp.done) {
-			c->xflags |= XF_REQ_DONE;
+			c->xflags |= ENG_XCHG_F_REQ_DONE;
 			eng_timer_stop(w, c);
 		} else {
 			eng_timer_arm(w, c, T_IDLE);
@@ -105,7 +105,7 @@ void px_tunnel_pump(struct eng_worker *w, struct eng_sock *from, struct eng_sock
 	eng_timer_arm(w, from, T_IDLE);
 	eng_timer_arm(w, to, T_IDLE);
 	eng_flush(w, to);
-	if ((from->flags & SF_EOF) && in_empty(w, from))
+	if ((from->flags & ENG_SOCK_F_EOF) && in_empty(w, from))
 		tunnel_fin(w, from, to);
 }
 
@@ -116,13 +116,13 @@ static void tunnel_fin(struct eng_worker *w, struct eng_sock *a, struct eng_sock
 	struct eng_sock *pair[2][2] = { { a, b }, { b, a } };
 	for (int i = 0; i < 2; i++) {
 		struct eng_sock *from = pair[i][0], *to = pair[i][1];
-		if ((from->flags & SF_EOF) && in_empty(w, from) && to->out.n == 0 &&
-		    !eng_tls_has_out(to) && !(to->flags & (SF_SHUT_WR | SF_SENDING))) {
+		if ((from->flags & ENG_SOCK_F_EOF) && in_empty(w, from) && to->out.n == 0 &&
+		    !eng_tls_has_out(to) && !(to->flags & (ENG_SOCK_F_SHUT_WR | ENG_SOCK_F_SENDING))) {
 			shutdown(to->fd, SHUT_WR);
-			to->flags |= SF_SHUT_WR;
+			to->flags |= ENG_SOCK_F_SHUT_WR;
 		}
 	}
-	if ((a->flags & SF_SHUT_WR) && (b->flags & SF_SHUT_WR)) {
+	if ((a->flags & ENG_SOCK_F_SHUT_WR) && (b->flags & ENG_SOCK_F_SHUT_WR)) {
 		struct eng_sock *c = a->role == ROLE_CLIENT ? a : b;
 		px_exchange_end(w, c);
 		px_upstream_release(w, c, false);
@@ -177,7 +177,7 @@ static void intercept_start(struct eng_worker *w, struct eng_sock *c)
 	c->peer = ENG_NONE;
 	if (u) {
 		u->peer = ENG_NONE;
-		u->flags |= SF_UP_TLS;
+		u->flags |= ENG_SOCK_F_UP_TLS;
 		if (tls_conn_new_client(w->e->cfg.tls_client, u->host, &u->tls) < 0) {
 			px_upstream_close(w, u);
 		} else {
@@ -187,10 +187,10 @@ static void intercept_start(struct eng_worker *w, struct eng_sock *c)
 		}
 	}
 	c->x->flags |= ENG_X_TLS;
-	c->xflags |= XF_REQ_DONE | XF_RESP_DONE;
-	c->xflags &= (uint8_t)~XF_CLOSE;
+	c->xflags |= ENG_XCHG_F_REQ_DONE | ENG_XCHG_F_RESP_DONE;
+	c->xflags &= (uint8_t)~ENG_XCHG_F_CLOSE;
 	px_exchange_end(w, c);          /* the CONNECT itself */
-	if (c->flags & SF_CLOSING)
+	if (c->flags & ENG_SOCK_F_CLOSING)
 		return;
 	c->state = C_HANDSHAKE;
 	eng_timer_arm(w, c, T_HEADER);
@@ -241,7 +241,7 @@ static bool sniff(struct eng_worker *w, struct eng_sock *c)
 	}
 	c->state = C_TUNNEL;
 	u->state = U_TUNNEL;
-	eng_out_push(w, u, SEG_HEAD, (uint16_t)c->head_buf, eng_head_ptr(w, c->head_buf),
+	eng_out_push(w, u, ENG_SEG_HEAD, (uint16_t)c->head_buf, eng_head_ptr(w, c->head_buf),
 		     c->head_len);
 	c->x->request_body_bytes += c->head_len;
 	c->head_buf = ENG_NONE;
@@ -256,12 +256,12 @@ static bool sniff(struct eng_worker *w, struct eng_sock *c)
 void px_client_pump(struct eng_worker *w, struct eng_sock *c)
 {
 	px_cur_w = w;
-	for (unsigned iter = 0; iter < 64 && !(c->flags & SF_CLOSING); iter++) {
+	for (unsigned iter = 0; iter < 64 && !(c->flags & ENG_SOCK_F_CLOSING); iter++) {
 		const char *why = NULL;
 		struct eng_sock *u = peer_of(w, c);
 		switch (c->state) {
 		case C_IDLE:
-			if (eng_out_full(c) || (c->flags & SF_FLUSHCLOSE) || in_empty(w, c))
+			if (eng_out_full(c) || (c->flags & ENG_SOCK_F_FLUSHCLOSE) || in_empty(w, c))
 				return;
 			if (!px_request_begin(w, c))
 				return;
@@ -285,7 +285,7 @@ void px_client_pump(struct eng_worker *w, struct eng_sock *c)
 			break;
 		}
 		case C_EXCHANGE:
-			if (!(c->xflags & XF_REQ_DONE))
+			if (!(c->xflags & ENG_XCHG_F_REQ_DONE))
 				request_body(w, c);
 			return;
 		case C_TUNNEL:

@@ -52,8 +52,8 @@ void px_upstream_release(struct eng_worker *w, struct eng_sock *c, bool reuse)
 	if (u == NULL)
 		return;
 	u->peer = ENG_NONE;
-	bool clean = reuse && (u->flags & SF_REUSABLE) && in_empty(w, u) &&
-		     !(u->flags & (SF_EOF | SF_CLOSING)) && !w->draining &&
+	bool clean = reuse && (u->flags & ENG_SOCK_F_REUSABLE) && in_empty(w, u) &&
+		     !(u->flags & (ENG_SOCK_F_EOF | ENG_SOCK_F_CLOSING)) && !w->draining &&
 		     u->head_buf == ENG_NONE;
 	if (clean)
 		px_pool_put(w, u);
@@ -65,10 +65,10 @@ void px_start_exchange(struct eng_worker *w, struct eng_sock *c, struct eng_sock
 {
 	u->state = U_ACTIVE;
 	u->xflags = 0;
-	u->flags &= (uint32_t)~SF_REUSABLE;
+	u->flags &= (uint32_t)~ENG_SOCK_F_REUSABLE;
 	u->scan = (struct h1_scan){0};
 	u->head_len = 0;
-	if (c->xflags & XF_CONNECT) {
+	if (c->xflags & ENG_XCHG_F_CONNECT) {
 		eng_head_put(w, c->head_buf);
 		c->head_buf = ENG_NONE;
 		c->state = C_TUNNEL;
@@ -76,9 +76,9 @@ void px_start_exchange(struct eng_worker *w, struct eng_sock *c, struct eng_sock
 		c->x->flags |= ENG_X_TUNNEL;
 		c->x->status = 200;
 		w->c.tunnels++;
-		eng_out_push(w, c, SEG_CONST, 0, established, sizeof(established) - 1);
+		eng_out_push(w, c, ENG_SEG_CONST, 0, established, sizeof(established) - 1);
 		w->c.bytes_to_clients += sizeof(established) - 1;
-		if (c->flags & SF_INTERCEPT) {
+		if (c->flags & ENG_SOCK_F_INTERCEPT) {
 			/* the first flight decides: TLS is intercepted */
 			c->state = C_SNIFF;
 			u->state = U_PARKED;
@@ -98,18 +98,18 @@ void px_start_exchange(struct eng_worker *w, struct eng_sock *c, struct eng_sock
 	 * upstream that turns out closed gets the request again elsewhere */
 	char *head = eng_head_ptr(w, c->head_buf);
 	eng_head_ref(w, c->head_buf);
-	eng_out_push(w, u, SEG_HEAD, (uint16_t)c->head_buf, head, c->head_len);
+	eng_out_push(w, u, ENG_SEG_HEAD, (uint16_t)c->head_buf, head, c->head_len);
 	w->c.bytes_to_upstreams += c->head_len;
 	c->state = C_EXCHANGE;
 	c->x->request_sent_ns = since(c);
 	eng_timer_arm(w, u, T_UPSTREAM);
-	if (c->xflags & XF_REQ_DONE)
+	if (c->xflags & ENG_XCHG_F_REQ_DONE)
 		eng_timer_stop(w, c);
 	else
 		eng_timer_arm(w, c, T_IDLE);
 	/* body bytes already here are validated before anything is sent */
 	px_client_pump(w, c);
-	if (!(c->flags & SF_CLOSING) && peer_of(w, c) == u)
+	if (!(c->flags & ENG_SOCK_F_CLOSING) && peer_of(w, c) == u)
 		eng_flush(w, u);
 }
 
@@ -157,7 +157,7 @@ void px_connected(struct eng_worker *w, struct eng_sock *u, int res)
 	}
 	c->x->connect_ns = since(c);
 	eng_recv_arm(w, u);
-	if (u->flags & SF_UP_TLS) {
+	if (u->flags & ENG_SOCK_F_UP_TLS) {
 		int rc = tls_conn_new_client(w->e->cfg.tls_client, u->host, &u->tls);
 		if (rc < 0) {
 			px_fail(w, c, ENG_ERR_TLS_UPSTREAM, 502, "ringcap: cannot start TLS with %s: %s",
@@ -254,7 +254,7 @@ void px_resolved(struct eng_worker *w, struct eng_resolve *r)
 		d->addr_len = r->addr_len;
 		d->err = 0;
 	}
-	if (u == NULL || u->gen != r->gen || (u->flags & SF_CLOSING) ||
+	if (u == NULL || u->gen != r->gen || (u->flags & ENG_SOCK_F_CLOSING) ||
 	    u->state != U_RESOLVING || u->resolve_slot != slot)
 		return;
 	u->resolve_slot = ENG_NONE;
@@ -295,7 +295,7 @@ void px_upstream_get(struct eng_worker *w, struct eng_sock *c)
 	u->host_len = c->host_len;
 	u->port = c->port;
 	if (c->tls)
-		u->flags |= SF_UP_TLS;
+		u->flags |= ENG_SOCK_F_UP_TLS;
 	h1_parser_init(&u->hp, true, px_on_resp_body, u);
 	c->peer = eng_slot(w, u);
 	u->peer = eng_slot(w, c);

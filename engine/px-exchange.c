@@ -91,12 +91,12 @@ void px_exchange_end(struct eng_worker *w, struct eng_sock *c)
 		eng_head_put(w, c->head_buf);
 		c->head_buf = ENG_NONE;
 	}
-	bool reuse = (c->xflags & XF_REQ_DONE) && (c->xflags & XF_RESP_DONE) &&
+	bool reuse = (c->xflags & ENG_XCHG_F_REQ_DONE) && (c->xflags & ENG_XCHG_F_RESP_DONE) &&
 		     c->state == C_EXCHANGE;
 	px_upstream_release(w, c, reuse);
-	if (c->flags & SF_CLOSING)
+	if (c->flags & ENG_SOCK_F_CLOSING)
 		return;
-	if ((c->xflags & XF_CLOSE) || w->draining) {
+	if ((c->xflags & ENG_XCHG_F_CLOSE) || w->draining) {
 		c->state = C_LINGER;
 		eng_sock_linger(w, c);
 		return;
@@ -112,7 +112,7 @@ void px_client_abort(struct eng_worker *w, struct eng_sock *c, enum eng_err err)
 		c->x->err = err;
 		w->c.errors[err]++;
 	}
-	c->xflags &= (uint8_t)~(XF_REQ_DONE | XF_RESP_DONE);
+	c->xflags &= (uint8_t)~(ENG_XCHG_F_REQ_DONE | ENG_XCHG_F_RESP_DONE);
 	px_exchange_end(w, c);
 	px_upstream_release(w, c, false);
 	eng_sock_close(w, c);
@@ -125,11 +125,11 @@ static bool retry(struct eng_worker *w, struct eng_sock *u, struct eng_sock *c)
 	uint8_t m = c->hp.p.method;
 	bool idempotent = m == HTTP_GET || m == HTTP_HEAD || m == HTTP_OPTIONS ||
 			  m == HTTP_TRACE || m == HTTP_PUT || m == HTTP_DELETE;
-	if (!(c->x->flags & ENG_X_REUSED) || (c->xflags & XF_RETRIED) || !idempotent ||
-	    c->head_buf == ENG_NONE || !(c->xflags & XF_REQ_DONE) ||
+	if (!(c->x->flags & ENG_X_REUSED) || (c->xflags & ENG_XCHG_F_RETRIED) || !idempotent ||
+	    c->head_buf == ENG_NONE || !(c->xflags & ENG_XCHG_F_REQ_DONE) ||
 	    c->x->request_body_bytes != 0 || u->head_len != 0)
 		return false;
-	c->xflags |= XF_RETRIED;
+	c->xflags |= ENG_XCHG_F_RETRIED;
 	c->x->flags &= ~ENG_X_REUSED;
 	px_upstream_release(w, c, false);
 	c->state = C_WAIT;
@@ -140,17 +140,17 @@ static bool retry(struct eng_worker *w, struct eng_sock *u, struct eng_sock *c)
 void px_upstream_eof(struct eng_worker *w, struct eng_sock *u, struct eng_sock *c, int err)
 {
 	const char *why = NULL;
-	u->flags &= (uint32_t)~SF_REUSABLE;
-	if (!(u->xflags & UX_BODY) && retry(w, u, c))
+	u->flags &= (uint32_t)~ENG_SOCK_F_REUSABLE;
+	if (!(u->xflags & ENG_UP_F_BODY) && retry(w, u, c))
 		return;
-	if (!(u->xflags & UX_BODY)) {
+	if (!(u->xflags & ENG_UP_F_BODY)) {
 		px_fail(w, c, ENG_ERR_UPSTREAM_CLOSED, 502,
 		     "ringcap: %s:%u closed the connection without a response%s%s",
 		     u->host, u->port, err ? ": " : "", err ? strerror(-err) : "");
 		return;
 	}
 	if (err == 0 && h1_parse_eof(&u->hp, &why) == 0) {
-		c->xflags |= XF_RESP_DONE | XF_CLOSE;
+		c->xflags |= ENG_XCHG_F_RESP_DONE | ENG_XCHG_F_CLOSE;
 		eng_flush(w, c);
 		px_exchange_end(w, c);
 		return;
@@ -191,8 +191,8 @@ void px_eof(struct eng_worker *w, struct eng_sock *s, int err)
 		return;
 	case C_WAIT:
 	case C_EXCHANGE:
-		if (err == 0 && (s->xflags & XF_REQ_DONE)) {
-			s->xflags |= XF_CLOSE;   /* half-close: answer, then close */
+		if (err == 0 && (s->xflags & ENG_XCHG_F_REQ_DONE)) {
+			s->xflags |= ENG_XCHG_F_CLOSE;   /* half-close: answer, then close */
 			return;
 		}
 		px_client_abort(w, s, ENG_ERR_CLIENT_CLOSED);
@@ -215,7 +215,7 @@ void px_sent(struct eng_worker *w, struct eng_sock *s)
 			return;
 		}
 		px_client_pump(w, p);
-		if (!(p->flags & SF_CLOSING) && peer_of(w, p) == s)
+		if (!(p->flags & ENG_SOCK_F_CLOSING) && peer_of(w, p) == s)
 			eng_flush(w, s);
 		return;
 	}
@@ -268,7 +268,7 @@ void px_timeout(struct eng_worker *w, struct eng_sock *s)
 void px_closed(struct eng_worker *w, struct eng_sock *s)
 {
 	px_cur_w = w;
-	if (s->flags & SF_COUNTED)
+	if (s->flags & ENG_SOCK_F_COUNTED)
 		eng_access_conn_put(w, s);
 	if (s->x) {
 		if (s->sink_h && sink(w)->end)
@@ -294,14 +294,14 @@ void px_drain(struct eng_worker *w)
 	px_cur_w = w;
 	for (unsigned i = 0; i < w->socks_used; i++) {
 		struct eng_sock *s = &w->socks[i];
-		if (s->role == 0 || (s->flags & SF_CLOSING))
+		if (s->role == 0 || (s->flags & ENG_SOCK_F_CLOSING))
 			continue;
 		if (s->role == ROLE_UPSTREAM && s->state == U_IDLE)
 			px_upstream_close(w, s);
 		else if (s->role == ROLE_CLIENT && s->state == C_IDLE)
 			eng_sock_close(w, s);
 		else if (s->role == ROLE_CLIENT)
-			s->xflags |= XF_CLOSE;
+			s->xflags |= ENG_XCHG_F_CLOSE;
 	}
 }
 

@@ -104,15 +104,15 @@ static void note_request(struct eng_worker *w, struct eng_sock *c, const struct 
 {
 	bool connect = m->method == HTTP_CONNECT;
 	if (c->hp.done)
-		c->xflags |= XF_REQ_DONE;
+		c->xflags |= ENG_XCHG_F_REQ_DONE;
 	if (m->conn_close || (m->minor == 0 && !m->conn_keep_alive) || w->draining)
-		c->xflags |= XF_CLOSE;
+		c->xflags |= ENG_XCHG_F_CLOSE;
 	if (m->method == HTTP_HEAD)
-		c->xflags |= XF_HEAD_REQ;
+		c->xflags |= ENG_XCHG_F_HEAD_REQ;
 	if (connect)
-		c->xflags |= XF_CONNECT;
+		c->xflags |= ENG_XCHG_F_CONNECT;
 	if (m->upgrade_hdr >= 0 && m->conn_upgrade && !connect)
-		c->xflags |= XF_UPGRADE;
+		c->xflags |= ENG_XCHG_F_UPGRADE;
 	if (!t->origin_form && !c->tls) {
 		memcpy(c->host, t->host, t->host_len);
 		c->host[t->host_len] = '\0';
@@ -131,7 +131,7 @@ static bool rewrite_head(struct eng_worker *w, struct eng_sock *c, const struct 
 		px_fail(w, c, ENG_ERR_OVERLOAD, 503, "ringcap: out of head buffers");
 		return false;
 	}
-	long n = h1_write_request(m, t, (c->xflags & XF_UPGRADE) != 0,
+	long n = h1_write_request(m, t, (c->xflags & ENG_XCHG_F_UPGRADE) != 0,
 				  eng_head_ptr(w, out), w->head_size);
 	if (n < 0) {
 		eng_head_put(w, out);
@@ -191,7 +191,7 @@ void px_request_head(struct eng_worker *w, struct eng_sock *c)
 		return;
 	}
 	if (connect && intercepts(w, c))
-		c->flags |= SF_INTERCEPT;
+		c->flags |= ENG_SOCK_F_INTERCEPT;
 	if (!connect && !rewrite_head(w, c, &m, &t))
 		return;
 	c->state = C_WAIT;

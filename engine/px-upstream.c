@@ -25,7 +25,7 @@ static void response_head(struct eng_worker *w, struct eng_sock *u, struct eng_s
 	struct h1_msg m = { .hdr = w->hdrs, .hdr_cap = w->e->cfg.max_headers };
 	const char *why = NULL;
 	char *head = eng_head_ptr(w, u->head_buf);
-	u->hp.skip_body = (c->xflags & XF_HEAD_REQ) != 0;
+	u->hp.skip_body = (c->xflags & ENG_XCHG_F_HEAD_REQ) != 0;
 	if (h1_parse_head(&u->hp, &m, head, u->head_len, &why) < 0) {
 		px_fail(w, c, ENG_ERR_BAD_RESPONSE, 502, "ringcap: bad response from %s:%u: %s",
 		     u->host, u->port, why);
@@ -33,16 +33,16 @@ static void response_head(struct eng_worker *w, struct eng_sock *u, struct eng_s
 	}
 	bool interim = m.status >= 100 && m.status < 200 && m.status != 101;
 	bool upgrade = m.status == 101;
-	if (upgrade && !(c->xflags & XF_UPGRADE)) {
+	if (upgrade && !(c->xflags & ENG_XCHG_F_UPGRADE)) {
 		px_fail(w, c, ENG_ERR_BAD_RESPONSE, 502,
 		     "ringcap: %s:%u switched protocols unasked", u->host, u->port);
 		return;
 	}
 	/* u->hp.done right after the head: no body (HEAD, 204, 304, 1xx) */
 	bool delimited = m.chunked || m.content_length >= 0 || u->hp.done;
-	bool close = (c->xflags & XF_CLOSE) || !delimited;
+	bool close = (c->xflags & ENG_XCHG_F_CLOSE) || !delimited;
 	if (!interim && !delimited)
-		c->xflags |= XF_CLOSE;
+		c->xflags |= ENG_XCHG_F_CLOSE;
 	uint32_t out = eng_head_get(w);
 	long n = out == ENG_NONE ? -ENOSPC
 		: h1_write_response(&m, close, eng_head_ptr(w, out), w->head_size);
@@ -68,17 +68,17 @@ static void response_head(struct eng_worker *w, struct eng_sock *u, struct eng_s
 	u->head_buf = ENG_NONE;
 	if (!interim)
 		c->resp_seg = c->out.pushed;
-	eng_out_push(w, c, SEG_HEAD, (uint16_t)out, eng_head_ptr(w, out), (uint32_t)n);
+	eng_out_push(w, c, ENG_SEG_HEAD, (uint16_t)out, eng_head_ptr(w, out), (uint32_t)n);
 	w->c.bytes_to_clients += (uint64_t)n;
 	if (interim) {
 		u->scan = (struct h1_scan){0};
 		u->head_len = 0;
 		return;
 	}
-	c->xflags |= XF_RESP_HEAD;
-	u->xflags |= UX_BODY;
+	c->xflags |= ENG_XCHG_F_RESP_HEAD;
+	u->xflags |= ENG_UP_F_BODY;
 	if (!m.conn_close && m.minor == 1 && delimited)
-		u->flags |= SF_REUSABLE;
+		u->flags |= ENG_SOCK_F_REUSABLE;
 	if (upgrade) {
 		c->state = C_TUNNEL;
 		u->state = U_TUNNEL;
@@ -87,12 +87,12 @@ static void response_head(struct eng_worker *w, struct eng_sock *u, struct eng_s
 		return;
 	}
 	if (u->hp.done)
-		c->xflags |= XF_RESP_DONE;
+		c->xflags |= ENG_XCHG_F_RESP_DONE;
 }
 
 static void response_body(struct eng_worker *w, struct eng_sock *u, struct eng_sock *c)
 {
-	for (unsigned iter = 0; iter < ENG_OUT_SEGS && !(c->xflags & XF_RESP_DONE); iter++) {
+	for (unsigned iter = 0; iter < ENG_OUT_SEGS && !(c->xflags & ENG_XCHG_F_RESP_DONE); iter++) {
 		if (body_full(w, c))
 			return;
 		const char *p, *why = NULL;
@@ -111,7 +111,7 @@ static void response_body(struct eng_worker *w, struct eng_sock *u, struct eng_s
 			w->c.bytes_to_clients += (uint64_t)n;
 		}
 		if (u->hp.done)
-			c->xflags |= XF_RESP_DONE;
+			c->xflags |= ENG_XCHG_F_RESP_DONE;
 	}
 }
 
@@ -131,8 +131,8 @@ void px_upstream_pump(struct eng_worker *w, struct eng_sock *u)
 	if (u->state == U_PARKED)
 		return;   /* the server spoke first: kept for the tunnel */
 	eng_timer_arm(w, u, T_UPSTREAM);
-	for (unsigned iter = 0; iter < 8 && !(c->flags & SF_CLOSING) && peer_of(w, c) == u; iter++) {
-		if (u->xflags & UX_BODY) {
+	for (unsigned iter = 0; iter < 8 && !(c->flags & ENG_SOCK_F_CLOSING) && peer_of(w, c) == u; iter++) {
+		if (u->xflags & ENG_UP_F_BODY) {
 			response_body(w, u, c);
 			break;
 		}
@@ -163,18 +163,18 @@ void px_upstream_pump(struct eng_worker *w, struct eng_sock *u)
 			return;
 		}
 	}
-	if (c->flags & SF_CLOSING)
+	if (c->flags & ENG_SOCK_F_CLOSING)
 		return;
 	eng_flush(w, c);
-	if ((u->flags & SF_EOF) && in_empty(w, u) && peer_of(w, c) == u &&
-	    !(c->xflags & XF_RESP_DONE)) {
+	if ((u->flags & ENG_SOCK_F_EOF) && in_empty(w, u) && peer_of(w, c) == u &&
+	    !(c->xflags & ENG_XCHG_F_RESP_DONE)) {
 		px_upstream_eof(w, u, c, 0);
 		return;
 	}
-	if ((c->xflags & XF_RESP_DONE) && peer_of(w, c) == u) {
+	if ((c->xflags & ENG_XCHG_F_RESP_DONE) && peer_of(w, c) == u) {
 		if (!in_empty(w, u))
-			u->flags &= (uint32_t)~SF_REUSABLE;   /* bytes past the end */
-		if (c->xflags & XF_REQ_DONE) {
+			u->flags &= (uint32_t)~ENG_SOCK_F_REUSABLE;   /* bytes past the end */
+		if (c->xflags & ENG_XCHG_F_REQ_DONE) {
 			px_exchange_end(w, c);
 			px_client_pump(w, c);
 		}
@@ -194,7 +194,7 @@ static void tls_broken(struct eng_worker *w, struct eng_sock *s)
 
 void px_input(struct eng_worker *w, struct eng_sock *s)
 {
-	if ((s->flags & SF_TLS_ERR) && !(s->flags & SF_CLOSING)) {
+	if ((s->flags & ENG_SOCK_F_TLS_ERR) && !(s->flags & ENG_SOCK_F_CLOSING)) {
 		tls_broken(w, s);
 		return;
 	}
@@ -202,9 +202,9 @@ void px_input(struct eng_worker *w, struct eng_sock *s)
 		struct eng_sock *u = peer_of(w, s);
 		px_client_pump(w, s);
 		u = peer_of(w, s);
-		if (u && !(s->flags & SF_CLOSING))
+		if (u && !(s->flags & ENG_SOCK_F_CLOSING))
 			eng_flush(w, u);
-		if (u && (s->xflags & XF_REQ_DONE) && (s->xflags & XF_RESP_DONE) &&
+		if (u && (s->xflags & ENG_XCHG_F_REQ_DONE) && (s->xflags & ENG_XCHG_F_RESP_DONE) &&
 		    s->state == C_EXCHANGE) {
 			px_exchange_end(w, s);
 			px_client_pump(w, s);

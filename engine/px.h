@@ -14,7 +14,8 @@
 #include "engine/eng-int.h"
 #include "engine/sock.h"
 
-#define UX_BODY 0x01u   /* upstream: final response head done, body flows */
+/* Upstream flags (struct eng_sock.xflags of an upstream socket). */
+#define ENG_UP_F_BODY 0x01u   /* final response head done, body flows */
 
 /* The worker whose loop runs on this thread: llhttp body callbacks need it
  * (set by every entry point before it parses). */

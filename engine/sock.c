@@ -96,13 +96,13 @@ void eng_sock_bufs_publish(struct eng_worker *w)
 	w->starved_overflow = false;
 	for (unsigned i = 0; i < n; i++) {
 		struct eng_sock *s = &w->socks[w->starved[i]];
-		s->flags &= (uint32_t)~SF_STARVED;
+		s->flags &= (uint32_t)~ENG_SOCK_F_STARVED;
 		eng_recv_arm(w, s);
 	}
 	for (unsigned i = 0; all && i < w->socks_used; i++) {
 		struct eng_sock *s = &w->socks[i];
-		if (s->flags & SF_STARVED) {
-			s->flags &= (uint32_t)~SF_STARVED;
+		if (s->flags & ENG_SOCK_F_STARVED) {
+			s->flags &= (uint32_t)~ENG_SOCK_F_STARVED;
 			eng_recv_arm(w, s);
 		}
 	}
@@ -110,7 +110,7 @@ void eng_sock_bufs_publish(struct eng_worker *w)
 
 static void starve(struct eng_worker *w, struct eng_sock *s)
 {
-	s->flags |= SF_STARVED;
+	s->flags |= ENG_SOCK_F_STARVED;
 	if (w->nstarved < sizeof(w->starved) / sizeof(w->starved[0]))
 		w->starved[w->nstarved++] = eng_slot(w, s);
 	else
@@ -128,8 +128,8 @@ void eng_in_consume(struct eng_worker *w, struct eng_sock *s, size_t n)
 {
 	if (!eng_bufq_consume(&w->bufs, &s->in, n))
 		return;
-	if ((s->flags & SF_PAUSED) && s->in.count + s->cin.count <= ENG_IN_BUFS_MAX / 2) {
-		s->flags &= (uint32_t)~SF_PAUSED;
+	if ((s->flags & ENG_SOCK_F_PAUSED) && s->in.count + s->cin.count <= ENG_IN_BUFS_MAX / 2) {
+		s->flags &= (uint32_t)~ENG_SOCK_F_PAUSED;
 		eng_recv_arm(w, s);
 	}
 }
@@ -163,7 +163,7 @@ void eng_out_push(struct eng_worker *w, struct eng_sock *s, uint8_t kind, uint16
  * s->out.pushed), if none of their bytes has gone to the kernel yet. */
 bool eng_out_unpush(struct eng_worker *w, struct eng_sock *s, uint32_t from)
 {
-	return eng_outq_unpush(&w->bufs, &s->out, from, s->flags & SF_SENDING);
+	return eng_outq_unpush(&w->bufs, &s->out, from, s->flags & ENG_SOCK_F_SENDING);
 }
 
 void eng_out_forward(struct eng_worker *w, struct eng_sock *to, struct eng_sock *from, size_t n)
@@ -173,7 +173,7 @@ void eng_out_forward(struct eng_worker *w, struct eng_sock *to, struct eng_sock 
 	if (n > avail)
 		n = avail;
 	w->bufs.ref[from->in.head]++;
-	eng_out_push(w, to, SEG_BUF, from->in.head, p, (uint32_t)n);
+	eng_out_push(w, to, ENG_SEG_BUF, from->in.head, p, (uint32_t)n);
 	eng_in_consume(w, from, n);
 }
 
@@ -194,29 +194,31 @@ static void flush_now(struct eng_worker *w, struct eng_sock *s);
  * completions queued for one socket leaves in one sendmsg. */
 void eng_flush(struct eng_worker *w, struct eng_sock *s)
 {
-	if ((s->flags & (SF_SENDING | SF_CLOSING | SF_DIRTY)) || (s->out.n == 0 && !eng_tls_has_out(s)))
+	if (s->flags & (ENG_SOCK_F_SENDING | ENG_SOCK_F_CLOSING | ENG_SOCK_F_DIRTY))
+		return;
+	if (s->out.n == 0 && !eng_tls_has_out(s))
 		return;
 	if (w->ndirty == w->nsocks) {
 		flush_now(w, s);   /* a slot freed and reused within one batch */
 		return;
 	}
-	s->flags |= SF_DIRTY;
+	s->flags |= ENG_SOCK_F_DIRTY;
 	w->dirty[w->ndirty++] = eng_slot(w, s);
 }
 
 static void flush_now(struct eng_worker *w, struct eng_sock *s)
 {
-	if (s->tls && !(s->flags & SF_CLOSING))
+	if (s->tls && !(s->flags & ENG_SOCK_F_CLOSING))
 		eng_tls_move_out(w, s);
-	if ((s->flags & (SF_SENDING | SF_CLOSING)) || s->out.n == 0)
+	if ((s->flags & (ENG_SOCK_F_SENDING | ENG_SOCK_F_CLOSING)) || s->out.n == 0)
 		return;
 	struct io_uring_sqe *sqe = eng_sqe(w);
 	if (eng_outq_prep_send(&s->out, sqe, s->fd, w->e->cfg.zc_threshold,
 			       udata(OP_SEND, eng_slot(w, s), s->gen))) {
-		s->flags |= SF_ZC;
+		s->flags |= ENG_SOCK_F_ZC;
 		w->c.zc_sends++;
 	}
-	s->flags |= SF_SENDING;
+	s->flags |= ENG_SOCK_F_SENDING;
 	s->ops++;
 }
 
@@ -225,27 +227,28 @@ static void send_done(struct eng_worker *w, struct eng_sock *s, const struct io_
 	int res = cqe->res;
 	if (cqe->flags & IORING_CQE_F_NOTIF) {
 		/* zero-copy: the kernel let go of the buffers only now; the
-		 * result came in the first CQE (SF_ZC_FAILED on error) */
+		 * result came in the first CQE (ENG_SOCK_F_ZC_FAILED on error) */
 		if ((uint32_t)cqe->res & IORING_NOTIF_USAGE_ZC_COPIED)
 			w->c.zc_copied++;
-		res = (s->flags & SF_ZC_FAILED) ? -EPIPE : (int)s->out.send_bytes;
-		s->flags &= (uint32_t)~(SF_ZC | SF_ZC_NOTIF | SF_SENDING | SF_ZC_FAILED);
+		res = (s->flags & ENG_SOCK_F_ZC_FAILED) ? -EPIPE : (int)s->out.send_bytes;
+		s->flags &= (uint32_t)~(ENG_SOCK_F_ZC | ENG_SOCK_F_ZC_NOTIF | ENG_SOCK_F_SENDING |
+					ENG_SOCK_F_ZC_FAILED);
 		s->ops--;
 		if (res > 0)
 			out_advance(w, s, (size_t)res);
 	} else if (cqe->flags & IORING_CQE_F_MORE) {
-		s->flags |= SF_ZC_NOTIF;
+		s->flags |= ENG_SOCK_F_ZC_NOTIF;
 		s->out.send_bytes = res > 0 ? (uint32_t)res : 0;
 		if (res < 0)
-			s->flags |= SF_ZC_FAILED;
+			s->flags |= ENG_SOCK_F_ZC_FAILED;
 		return;
 	} else {
-		s->flags &= (uint32_t)~(SF_SENDING | SF_ZC);
+		s->flags &= (uint32_t)~(ENG_SOCK_F_SENDING | ENG_SOCK_F_ZC);
 		s->ops--;
 		if (res > 0)
 			out_advance(w, s, (size_t)res);
 	}
-	if (s->flags & SF_CLOSING)
+	if (s->flags & ENG_SOCK_F_CLOSING)
 		return;
 	if (res < 0) {
 		out_clear(w, s);
@@ -256,7 +259,7 @@ static void send_done(struct eng_worker *w, struct eng_sock *s, const struct io_
 		eng_flush(w, s);
 		return;
 	}
-	if (s->flags & SF_FLUSHCLOSE) {
+	if (s->flags & ENG_SOCK_F_FLUSHCLOSE) {
 		eng_sock_linger(w, s);
 		return;
 	}
@@ -265,22 +268,23 @@ static void send_done(struct eng_worker *w, struct eng_sock *s, const struct io_
 
 void eng_recv_arm(struct eng_worker *w, struct eng_sock *s)
 {
-	if (s->flags & (SF_RECV | SF_EOF | SF_CLOSING | SF_PAUSED | SF_STARVED))
+	if (s->flags & (ENG_SOCK_F_RECV | ENG_SOCK_F_EOF | ENG_SOCK_F_CLOSING | ENG_SOCK_F_PAUSED |
+			ENG_SOCK_F_STARVED))
 		return;
 	eng_prep_recv_multishot(eng_sqe(w), s->fd, 0, udata(OP_RECV, eng_slot(w, s), s->gen));
-	s->flags |= SF_RECV;
+	s->flags |= ENG_SOCK_F_RECV;
 	s->ops++;
 }
 
 void eng_recv_pause(struct eng_worker *w, struct eng_sock *s)
 {
-	s->flags |= SF_PAUSED;
-	if (!(s->flags & SF_RECV) || (s->flags & SF_CANCELING))
+	s->flags |= ENG_SOCK_F_PAUSED;
+	if (!(s->flags & ENG_SOCK_F_RECV) || (s->flags & ENG_SOCK_F_CANCELING))
 		return;
 	struct io_uring_sqe *sqe = eng_sqe(w);
 	io_uring_prep_cancel64(sqe, udata(OP_RECV, eng_slot(w, s), s->gen), 0);
 	io_uring_sqe_set_data64(sqe, udata(OP_CANCEL, 0, 0));
-	s->flags |= SF_CANCELING;
+	s->flags |= ENG_SOCK_F_CANCELING;
 }
 
 static void recv_done(struct eng_worker *w, struct eng_sock *s, const struct io_uring_cqe *cqe)
@@ -288,12 +292,12 @@ static void recv_done(struct eng_worker *w, struct eng_sock *s, const struct io_
 	int res = cqe->res;
 	bool more = cqe->flags & IORING_CQE_F_MORE;
 	if (!more) {
-		s->flags &= (uint32_t)~(SF_RECV | SF_CANCELING);
+		s->flags &= (uint32_t)~(ENG_SOCK_F_RECV | ENG_SOCK_F_CANCELING);
 		s->ops--;
 	}
 	uint16_t bid;
 	if (eng_cqe_bid(cqe, &bid)) {
-		if (res <= 0 || (s->flags & SF_CLOSING)) {
+		if (res <= 0 || (s->flags & ENG_SOCK_F_CLOSING)) {
 			eng_bufs_take(&w->bufs, bid, 0);
 			eng_buf_unref(w, bid);
 		} else if (s->tls) {
@@ -302,7 +306,7 @@ static void recv_done(struct eng_worker *w, struct eng_sock *s, const struct io_
 			eng_bufq_push(&w->bufs, &s->in, bid, (uint32_t)res);
 		}
 	}
-	if (s->flags & SF_CLOSING)
+	if (s->flags & ENG_SOCK_F_CLOSING)
 		return;
 	if (res > 0) {
 		if (s->role == ROLE_CLIENT)
@@ -316,13 +320,13 @@ static void recv_done(struct eng_worker *w, struct eng_sock *s, const struct io_
 	} else if (res == -ENOBUFS) {
 		starve(w, s);
 	} else if (res == 0 || (res < 0 && res != -ECANCELED)) {
-		s->flags |= SF_EOF;
+		s->flags |= ENG_SOCK_F_EOF;
 		if (s->tls)
 			tls_conn_feed_eof(s->tls);
 		w->proto->eof(w, s, res);
 		return;
 	}
-	if (s->flags & SF_CLOSING)
+	if (s->flags & ENG_SOCK_F_CLOSING)
 		return;
 	unsigned in_max = eng_buf_pressure(w) ? ENG_IN_BUFS_PRESSURE : ENG_IN_BUFS_MAX;
 	if (s->in.count + s->cin.count > in_max)
@@ -375,9 +379,9 @@ struct eng_sock *eng_sock_new(struct eng_worker *w, int fd, enum sock_role role)
  * through the ring once the last completion arrived. */
 void eng_sock_close(struct eng_worker *w, struct eng_sock *s)
 {
-	if (s->flags & SF_CLOSING)
+	if (s->flags & ENG_SOCK_F_CLOSING)
 		return;
-	s->flags |= SF_CLOSING;
+	s->flags |= ENG_SOCK_F_CLOSING;
 	timer_unlink(w, s);
 	in_clear(w, s);
 	if (s->head_buf != ENG_NONE) {
@@ -385,7 +389,7 @@ void eng_sock_close(struct eng_worker *w, struct eng_sock *s)
 		s->head_buf = ENG_NONE;
 	}
 	/* segments not in flight go now; those in flight at their CQE */
-	eng_outq_drop(&w->bufs, &s->out, s->flags & SF_SENDING);
+	eng_outq_drop(&w->bufs, &s->out, s->flags & ENG_SOCK_F_SENDING);
 	if (s->ops > 0 && s->fd >= 0) {
 		shutdown(s->fd, SHUT_RDWR);
 		struct io_uring_sqe *sqe = eng_sqe(w);
@@ -398,24 +402,24 @@ void eng_sock_close(struct eng_worker *w, struct eng_sock *s)
 /* After a final answer: FIN, then drain the peer briefly before closing. */
 void eng_sock_linger(struct eng_worker *w, struct eng_sock *s)
 {
-	if (s->flags & SF_CLOSING)
+	if (s->flags & ENG_SOCK_F_CLOSING)
 		return;
-	if (s->tls && !(s->flags & SF_TLS_BYE)) {
-		s->flags |= SF_TLS_BYE;   /* close_notify goes before our FIN */
+	if (s->tls && !(s->flags & ENG_SOCK_F_TLS_BYE)) {
+		s->flags |= ENG_SOCK_F_TLS_BYE;   /* close_notify goes before our FIN */
 		tls_conn_shutdown(s->tls);
 	}
-	if (s->out.n > 0 || eng_tls_has_out(s) || (s->flags & SF_SENDING)) {
-		s->flags |= SF_FLUSHCLOSE;
+	if (s->out.n > 0 || eng_tls_has_out(s) || (s->flags & ENG_SOCK_F_SENDING)) {
+		s->flags |= ENG_SOCK_F_FLUSHCLOSE;
 		eng_flush(w, s);
 		return;
 	}
-	if (s->flags & SF_EOF) {
+	if (s->flags & ENG_SOCK_F_EOF) {
 		eng_sock_close(w, s);
 		return;
 	}
-	if (!(s->flags & SF_SHUT_WR)) {
+	if (!(s->flags & ENG_SOCK_F_SHUT_WR)) {
 		shutdown(s->fd, SHUT_WR);
-		s->flags |= SF_SHUT_WR;
+		s->flags |= ENG_SOCK_F_SHUT_WR;
 	}
 	if (w->draining) {
 		/* shutting down: the answer is out and FIN sent; no time to wait */
@@ -423,7 +427,7 @@ void eng_sock_linger(struct eng_worker *w, struct eng_sock *s)
 		return;
 	}
 	s->state = C_LINGER;
-	s->flags &= (uint32_t)~SF_PAUSED;
+	s->flags &= (uint32_t)~ENG_SOCK_F_PAUSED;
 	in_clear(w, s);
 	eng_timer_arm(w, s, T_LINGER);
 	eng_recv_arm(w, s);
@@ -431,7 +435,7 @@ void eng_sock_linger(struct eng_worker *w, struct eng_sock *s)
 
 static void maybe_free(struct eng_worker *w, struct eng_sock *s)
 {
-	if (!(s->flags & SF_CLOSING) || s->ops > 0)
+	if (!(s->flags & ENG_SOCK_F_CLOSING) || s->ops > 0)
 		return;
 	if (s->out.n > 0)
 		out_clear(w, s);
@@ -452,7 +456,7 @@ static void maybe_free(struct eng_worker *w, struct eng_sock *s)
 	}
 	if (s->role == ROLE_CLIENT) {
 		w->clients--;
-		if (s->flags & SF_REJECTED)
+		if (s->flags & ENG_SOCK_F_REJECTED)
 			w->rejecting--;
 		w->c.conns_open--;
 	} else {
@@ -543,7 +547,7 @@ void eng_sock_on_connect(void *ctx, const struct io_uring_cqe *cqe, union eng_ud
 	if (s == NULL)
 		return;
 	s->ops--;
-	if (!(s->flags & SF_CLOSING))
+	if (!(s->flags & ENG_SOCK_F_CLOSING))
 		w->proto->connected(w, s, cqe->res);
 	maybe_free(w, s);
 }
@@ -563,9 +567,9 @@ void eng_flush_dirty(struct eng_worker *w)
 	/* flush_now never adds to the list: it submits directly */
 	for (unsigned i = 0; i < w->ndirty; i++) {
 		struct eng_sock *s = &w->socks[w->dirty[i]];
-		if (!(s->flags & SF_DIRTY))
+		if (!(s->flags & ENG_SOCK_F_DIRTY))
 			continue;
-		s->flags &= (uint32_t)~SF_DIRTY;
+		s->flags &= (uint32_t)~ENG_SOCK_F_DIRTY;
 		flush_now(w, s);
 	}
 	w->ndirty = 0;

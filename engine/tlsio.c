@@ -51,7 +51,7 @@ static bool feed(struct eng_worker *w, struct eng_sock *s)
 /* Decrypts into the input queue (called when it ran empty). */
 void eng_tls_open(struct eng_worker *w, struct eng_sock *s)
 {
-	if (!tls_conn_handshake_done(s->tls) || (s->flags & SF_TLS_ERR))
+	if (!tls_conn_handshake_done(s->tls) || (s->flags & ENG_SOCK_F_TLS_ERR))
 		return;
 	for (unsigned i = 0; i < TLS_STEPS && s->in.count < ENG_IN_BUFS_MAX; i++) {
 		bool fed = feed(w, s);
@@ -67,7 +67,7 @@ void eng_tls_open(struct eng_worker *w, struct eng_sock *s)
 		if (r == -EAGAIN && fed)
 			continue;
 		if (r == -EPROTO)
-			s->flags |= SF_TLS_ERR;
+			s->flags |= ENG_SOCK_F_TLS_ERR;
 		return;   /* -EAGAIN, close_notify (0) or a cut-off stream (-EPIPE) */
 	}
 }
@@ -82,7 +82,7 @@ static bool take_out(struct eng_worker *w, struct eng_sock *s)
 			break;
 		char *p = eng_buf_ptr(w, pb);
 		size_t n = tls_conn_take(s->tls, p, w->e->cfg.buf_size);
-		eng_outq_push(&s->out, SEG_BUF, pb, p, (uint32_t)n);
+		eng_outq_push(&s->out, ENG_SEG_BUF, pb, p, (uint32_t)n);
 		moved = true;
 	}
 	return moved;
@@ -101,7 +101,7 @@ static size_t seal_some(struct eng_worker *w, struct eng_sock *s, const char *p,
 		if (k == -EAGAIN && take_out(w, s))
 			continue;
 		if (k != -EAGAIN) {
-			s->flags |= SF_TLS_ERR;
+			s->flags |= ENG_SOCK_F_TLS_ERR;
 			return len;   /* nothing more will go out on this socket */
 		}
 		break;
@@ -118,7 +118,7 @@ void eng_tls_seal(struct eng_worker *w, struct eng_sock *s, uint8_t kind, uint16
 	if (s->tls_pend.len > 0) {
 		/* the caller ignored eng_out_full: sealing g now would reorder
 		 * the stream, so the connection is failed instead */
-		s->flags |= SF_TLS_ERR;
+		s->flags |= ENG_SOCK_F_TLS_ERR;
 		eng_seg_release(&w->bufs, &g);
 		return;
 	}

@@ -251,7 +251,7 @@ static void *worker_main(void *arg)
 
 static void seg_user_release(void *arg, struct eng_seg *g)
 {
-	eng_head_put(arg, g->id);   /* SEG_HEAD: the only user kind */
+	eng_head_put(arg, g->id);   /* ENG_SEG_HEAD: the only user kind */
 }
 
 static int buf_ring_init(struct eng_worker *w, char *err, size_t err_len)
