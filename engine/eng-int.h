@@ -28,6 +28,11 @@ enum eng_op {
 	OP_COUNT
 };
 _Static_assert(OP_COUNT <= ENG_UDATA_OPS, "every op fits user_data's op field");
+/* socket slots: clients (max-conns + reject slots) and as many upstreams */
+_Static_assert(2ull * ENG_CONNS_MAX + ENG_REJECT_SLOTS - 1u <= ENG_UDATA_SLOT_MAX,
+	       "every socket slot fits user_data's slot field");
+_Static_assert(ENG_RESOLVE_SLOTS - 1u <= ENG_UDATA_SLOT_MAX,
+	       "every look-up slot fits user_data's slot field");
 
 static inline uint64_t udata(enum eng_op op, uint32_t slot, uint32_t gen)
 {
@@ -173,6 +178,7 @@ struct eng_worker {
 	pthread_t thread;
 	struct eng_ring ring;
 	struct eng_dispatch dispatch;  /* op -> completion handler */
+	uint64_t stale_cqes;    /* socket completions of a slot's previous life, ignored */
 	int listen_fd;
 	bool accepting;
 	/* provided buffers (ids [0, buf_count)) and private TLS buffers */

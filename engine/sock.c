@@ -25,8 +25,7 @@
 #include "engine/eng-int.h"
 #include "engine/sock.h"
 #include "engine/tlsio.h"
-
-static void maybe_free(struct eng_worker *w, struct eng_sock *s);
+#include "rc-assert.h"
 
 #define TIMERS_PER_TICK 4096u
 
@@ -34,6 +33,8 @@ static void maybe_free(struct eng_worker *w, struct eng_sock *s);
 #ifndef IORING_NOTIF_USAGE_ZC_COPIED
 #define IORING_NOTIF_USAGE_ZC_COPIED (1U << 31)
 #endif
+
+static void maybe_free(struct eng_worker *w, struct eng_sock *s);
 
 uint64_t eng_now_ns(void)
 {
@@ -233,6 +234,7 @@ static void send_done(struct eng_worker *w, struct eng_sock *s, const struct io_
 		res = (s->flags & ENG_SOCK_F_ZC_FAILED) ? -EPIPE : (int)s->out.send_bytes;
 		s->flags &= (uint32_t)~(ENG_SOCK_F_ZC | ENG_SOCK_F_ZC_NOTIF | ENG_SOCK_F_SENDING |
 					ENG_SOCK_F_ZC_FAILED);
+		ASSERT(s->ops > 0);
 		s->ops--;
 		if (res > 0)
 			out_advance(w, s, (size_t)res);
@@ -244,6 +246,7 @@ static void send_done(struct eng_worker *w, struct eng_sock *s, const struct io_
 		return;
 	} else {
 		s->flags &= (uint32_t)~(ENG_SOCK_F_SENDING | ENG_SOCK_F_ZC);
+		ASSERT(s->ops > 0);
 		s->ops--;
 		if (res > 0)
 			out_advance(w, s, (size_t)res);
@@ -293,6 +296,7 @@ static void recv_done(struct eng_worker *w, struct eng_sock *s, const struct io_
 	bool more = cqe->flags & IORING_CQE_F_MORE;
 	if (!more) {
 		s->flags &= (uint32_t)~(ENG_SOCK_F_RECV | ENG_SOCK_F_CANCELING);
+		ASSERT(s->ops > 0);
 		s->ops--;
 	}
 	uint16_t bid;
@@ -355,6 +359,9 @@ struct eng_sock *eng_sock_new(struct eng_worker *w, int fd, enum sock_role role)
 	} else {
 		return NULL;
 	}
+	/* a slot is reused only once its last completion arrived and closed it */
+	ASSERT(s->ops == 0);
+	ASSERT(s->role == 0);
 	uint32_t gen = s->gen + 1;
 	memset(s, 0, sizeof(*s));
 	s->gen = gen;
@@ -475,6 +482,7 @@ uint32_t eng_head_get(struct eng_worker *w)
 {
 	uint32_t i = w->head_free;
 	if (i != ENG_NONE) {
+		ASSERT(w->head_ref[i] == 0);
 		w->head_free = w->head_free_next[i];
 		w->head_ref[i] = 1;
 	}
@@ -483,11 +491,17 @@ uint32_t eng_head_get(struct eng_worker *w)
 
 void eng_head_ref(struct eng_worker *w, uint32_t idx)
 {
+	ASSERT(idx < w->e->cfg.head_buffers);
+	ASSERT(w->head_ref[idx] > 0);
+	ASSERT(w->head_ref[idx] < UINT8_MAX);
 	w->head_ref[idx]++;
 }
 
 void eng_head_put(struct eng_worker *w, uint32_t idx)
 {
+	/* a head put twice would be handed out twice */
+	ASSERT(idx < w->e->cfg.head_buffers);
+	ASSERT(w->head_ref[idx] > 0);
 	if (w->head_ref[idx] > 1) {
 		w->head_ref[idx]--;
 		return;
@@ -502,16 +516,20 @@ char *eng_head_ptr(struct eng_worker *w, uint32_t idx)
 	return w->heads + (size_t)idx * w->head_size;
 }
 
-/* The socket a completion belongs to, or NULL when its slot is out of
- * range or its generation is not the slot's current life: such a
- * completion cannot happen while slots wait for ops == 0, and it is never
- * trusted (a buffer it carries goes straight back). */
+/* The check at the top of every socket completion handler: the socket a
+ * completion belongs to, or NULL when its generation is not the slot's
+ * current life. A stale completion cannot happen while slots wait for
+ * ops == 0, but it is ignored, never trusted (a buffer it carries goes
+ * straight back) and counted. A slot out of range is our bug: we packed it. */
 static struct eng_sock *sock_live(struct eng_worker *w, const struct io_uring_cqe *cqe,
 				  union eng_udata u)
 {
-	struct eng_sock *s = u.f.slot < w->nsocks ? &w->socks[u.f.slot] : NULL;
+	struct eng_sock *s = NULL;
+	if (ALWAYS(u.f.slot < w->nsocks))
+		s = &w->socks[u.f.slot];
 	if (s != NULL && s->gen == u.f.gen)
 		return s;
+	w->stale_cqes++;
 	uint16_t bid;
 	if (eng_cqe_bid(cqe, &bid)) {
 		eng_bufs_take(&w->bufs, bid, 0);
@@ -546,6 +564,7 @@ void eng_sock_on_connect(void *ctx, const struct io_uring_cqe *cqe, union eng_ud
 	struct eng_sock *s = sock_live(w, cqe, u);
 	if (s == NULL)
 		return;
+	ASSERT(s->ops > 0);
 	s->ops--;
 	if (!(s->flags & ENG_SOCK_F_CLOSING))
 		w->proto->connected(w, s, cqe->res);
@@ -558,6 +577,7 @@ void eng_sock_on_close(void *ctx, const struct io_uring_cqe *cqe, union eng_udat
 	struct eng_sock *s = sock_live(w, cqe, u);
 	if (s == NULL)
 		return;
+	ASSERT(s->ops > 0);
 	s->ops--;
 	maybe_free(w, s);
 }

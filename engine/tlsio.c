@@ -17,6 +17,7 @@
 #include "tls/tls.h"
 #include "engine/eng-int.h"
 #include "engine/tlsio.h"
+#include "rc-assert.h"
 
 #define TLS_STEPS 64u   /* bound on feed/read/seal rounds per call */
 
@@ -36,6 +37,7 @@ static bool feed(struct eng_worker *w, struct eng_sock *s)
 		size_t n = tls_conn_feed(s->tls, p, avail);
 		if (n == 0)
 			break;
+		ASSERT(n <= avail);
 		fed = true;
 		s->cin.off += (uint32_t)n;
 		if (s->cin.off < w->bufs.len[bid])
@@ -82,6 +84,7 @@ static bool take_out(struct eng_worker *w, struct eng_sock *s)
 			break;
 		char *p = eng_buf_ptr(w, pb);
 		size_t n = tls_conn_take(s->tls, p, w->e->cfg.buf_size);
+		ASSERT(n <= w->e->cfg.buf_size);
 		eng_outq_push(&s->out, ENG_SEG_BUF, pb, p, (uint32_t)n);
 		moved = true;
 	}
@@ -113,6 +116,7 @@ void eng_tls_seal(struct eng_worker *w, struct eng_sock *s, uint8_t kind, uint16
 		  const char *p, uint32_t len)
 {
 	struct eng_seg g = { .p = p, .len = len, .id = id, .kind = kind };
+	ASSERT(s->tls != NULL);
 	if (s->tls_pend.len > 0)
 		eng_tls_move_out(w, s);
 	if (s->tls_pend.len > 0) {

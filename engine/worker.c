@@ -9,7 +9,6 @@
  * 50 waits at shutdown); one sink write is in flight at most; a worker's
  * ring is created and used by its own thread only (SINGLE_ISSUER).
  */
-#include <assert.h>
 #include <errno.h>
 #include <netinet/tcp.h>
 #include <sched.h>
@@ -22,6 +21,7 @@
 #include "tls/tls.h"
 #include "engine/eng-int.h"
 #include "engine/sock.h"
+#include "rc-assert.h"
 
 static void *worker_main(void *arg);
 static int worker_init(struct eng_worker *w, char *err, size_t err_len);
@@ -78,14 +78,29 @@ static void accept_done(struct eng_worker *w, const struct io_uring_cqe *cqe)
 		accept_arm(w);
 }
 
+/* The check at the top of the worker's own completion handlers: their
+ * user_data names no socket (slot 0, generation 0). Anything else is our
+ * bug; release builds drop the completion. */
+static bool worker_udata(union eng_udata u)
+{
+	if (NEVER(u.f.slot != 0))
+		return false;
+	return !NEVER(u.f.gen != 0);
+}
+
 static void on_accept(void *ctx, const struct io_uring_cqe *cqe, union eng_udata u)
 {
+	if (!worker_udata(u))
+		return;
 	accept_done(ctx, cqe);
 }
 
 static void on_sink_io(void *ctx, const struct io_uring_cqe *cqe, union eng_udata u)
 {
 	struct eng_worker *w = ctx;
+	if (!worker_udata(u))
+		return;
+	ASSERT(w->sink_io_busy);
 	w->sink_io_busy = false;
 	if (w->e->cfg.sink->io_done)
 		w->e->cfg.sink->io_done(w->sink_ctx, cqe->res);
@@ -96,6 +111,8 @@ static void on_sink_io(void *ctx, const struct io_uring_cqe *cqe, union eng_udat
 static void on_tick(void *ctx, const struct io_uring_cqe *cqe, union eng_udata u)
 {
 	struct eng_worker *w = ctx;
+	if (!worker_udata(u))
+		return;
 	w->now_ms = now_ms_coarse();
 	eng_timers_run(w);
 	if (w->e->cfg.sink && w->e->cfg.sink->tick)
@@ -108,13 +125,19 @@ static void on_tick(void *ctx, const struct io_uring_cqe *cqe, union eng_udata u
 static void on_resolved(void *ctx, const struct io_uring_cqe *cqe, union eng_udata u)
 {
 	struct eng_worker *w = ctx;
-	if (u.f.slot < ENG_RESOLVE_SLOTS)
-		w->proto->resolved(w, &w->resolves[u.f.slot]);
+	/* the slot is the look-up's; its socket's generation is checked by
+	 * proto->resolved against the one the look-up was made for */
+	if (NEVER(u.f.slot >= ENG_RESOLVE_SLOTS))
+		return;
+	if (NEVER(u.f.gen != 0))
+		return;
+	w->proto->resolved(w, &w->resolves[u.f.slot]);
 }
 
 /* Cancels and raw closes: nothing waits for their result. */
 static void on_ignored(void *ctx, const struct io_uring_cqe *cqe, union eng_udata u)
 {
+	(void)worker_udata(u);
 }
 
 static void dispatch_init(struct eng_worker *w)
@@ -291,8 +314,10 @@ static int pools_init(struct eng_worker *w, char *err, size_t err_len)
 	w->sock_free = ENG_NONE;
 	w->socks_used = 0;
 	w->head_free = ENG_NONE;
-	for (unsigned i = c->head_buffers; i-- > 0;)
-		eng_head_put(w, i);
+	for (unsigned i = c->head_buffers; i-- > 0;) {
+		w->head_free_next[i] = w->head_free;
+		w->head_free = i;
+	}
 	w->xchg_free = ENG_NONE;
 	for (unsigned i = clients; i-- > 0;) {
 		w->xchg_free_next[i] = w->xchg_free;

@@ -9,7 +9,6 @@
  * power of two >= 2 * cap, and the hash is keyed SipHash, so a client
  * choosing SNI names cannot make chains long.
  */
-#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +20,7 @@
 #include <openssl/siphash.h>
 
 #include "tls/tls-int.h"
+#include "rc-assert.h"
 
 struct tls_leaf_cache {
 	struct tls_mint *mint;
@@ -130,7 +130,7 @@ CRYPTO_BUFFER *tls_lru_put(struct tls_lru *l, const char *name, size_t len,
 	l->bucket[h & l->bucket_mask] = i;
 	lru_push_front(l, i);
 	l->count++;
-	assert(l->count <= l->cap);
+	ASSERT(l->count <= l->cap);
 	l->stats.entries = l->count;
 	return leaf;
 }
@@ -256,8 +256,8 @@ static void lru_drop(struct tls_lru *l, uint32_t i)
 	struct tls_lru_entry *e = &l->e[i];
 	uint32_t *link = &l->bucket[e->hash & l->bucket_mask];
 
-	assert(e->used);
-	assert(l->count > 0);
+	ASSERT(e->used);
+	ASSERT(l->count > 0);
 	for (uint32_t n = 0; *link != TLS_LRU_NONE && n < l->cap; n++) {
 		if (*link == i) {
 			*link = e->chain;
