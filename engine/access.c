@@ -143,7 +143,7 @@ bool eng_access_conn_get(struct eng_worker *w, struct eng_sock *c)
 	}
 	pthread_mutex_unlock(&acc->mu);
 	if (ok)
-		c->flags |= SF_COUNTED;
+		c->flags |= ENG_SOCK_F_COUNTED;
 	return ok;
 }
 
@@ -152,9 +152,9 @@ bool eng_access_conn_get(struct eng_worker *w, struct eng_sock *c)
 void eng_access_conn_put(struct eng_worker *w, struct eng_sock *c)
 {
 	struct eng_access *acc = w->e->acc;
-	if (!(c->flags & SF_COUNTED) || acc->clients == NULL)
+	if (!(c->flags & ENG_SOCK_F_COUNTED) || acc->clients == NULL)
 		return;
-	c->flags &= ~SF_COUNTED;
+	c->flags &= ~ENG_SOCK_F_COUNTED;
 	uint8_t key[16];
 	key_of(&c->addr, key);
 	pthread_mutex_lock(&acc->mu);

@@ -28,6 +28,11 @@ enum eng_op {
 	OP_COUNT
 };
 _Static_assert(OP_COUNT <= ENG_UDATA_OPS, "every op fits user_data's op field");
+/* socket slots: clients (max-conns + reject slots) and as many upstreams */
+_Static_assert(2ull * ENG_CONNS_MAX + ENG_REJECT_SLOTS - 1u <= ENG_UDATA_SLOT_MAX,
+	       "every socket slot fits user_data's slot field");
+_Static_assert(ENG_RESOLVE_SLOTS - 1u <= ENG_UDATA_SLOT_MAX,
+	       "every look-up slot fits user_data's slot field");
 
 static inline uint64_t udata(enum eng_op op, uint32_t slot, uint32_t gen)
 {
@@ -42,9 +47,9 @@ enum eng_tclass {
 _Static_assert(T_COUNT <= ENG_TIMER_CLASSES, "every timer class has a list");
 
 /* ---- output segments: what a send references (engine/ring.h) ---- */
-#define SEG_BUF   ENG_SEG_BUF    /* a provided or private buffer: id = buffer id */
-#define SEG_HEAD  ENG_SEG_USER   /* a head-pool buffer: id = pool index */
-#define SEG_CONST ENG_SEG_CONST  /* static bytes */
+/* ENG_SEG_BUF (a provided or private buffer, id = buffer id) and
+ * ENG_SEG_CONST (static bytes) come from ring.h; the engine adds: */
+#define ENG_SEG_HEAD  ENG_SEG_USER   /* a head-pool buffer: id = pool index */
 _Static_assert(ENG_OUT_SEGS == ENG_OUTQ_SEGS, "a socket's send queue is ring.h's");
 
 /* Socket roles and states. */
@@ -66,38 +71,38 @@ enum up_state {
 	U_PARKED,       /* connected for a CONNECT whose first flight is awaited */
 };
 
-/* Socket flags. */
-#define SF_RECV      0x0001u  /* a multishot recv is armed */
-#define SF_SENDING   0x0002u  /* a send is in flight */
-#define SF_EOF       0x0004u  /* peer sent FIN */
-#define SF_CLOSING   0x0008u  /* close requested; waits for ops == 0 */
-#define SF_PAUSED    0x0010u  /* recv paused: too many buffers held */
-#define SF_STARVED   0x0020u  /* recv ended with ENOBUFS, re-arm later */
-#define SF_FLUSHCLOSE 0x0040u /* close (linger) once the out queue drains */
-#define SF_ZC        0x0080u  /* the send in flight is zero-copy */
-#define SF_ZC_NOTIF  0x0100u  /* zero-copy data sent, notification pending */
-#define SF_REUSABLE  0x0200u  /* upstream may go back to the pool */
-#define SF_CANCELING 0x0400u  /* a recv cancel is in flight */
-#define SF_SHUT_WR   0x0800u  /* we sent FIN */
-#define SF_ZC_FAILED 0x1000u  /* the zero-copy send in flight failed */
-#define SF_DIRTY     0x2000u  /* on the worker's flush list */
-#define SF_REJECTED  0x4000u  /* over max-conns: answered 503, closing */
-#define SF_TLS_BYE   0x8000u  /* close_notify queued */
-#define SF_TLS_ERR   0x10000u /* TLS record layer failed */
-#define SF_UP_TLS    0x40000u /* upstream speaks TLS (pool key) */
-#define SF_INTERCEPT 0x80000u /* client: CONNECT to be intercepted if TLS */
-#define SF_SINK_WAIT 0x100000u /* stopped reading: the capture sink is full */
-#define SF_COUNTED   0x200000u /* client: counted in --max-conns-per-client */
+/* Socket flags (struct eng_sock.flags). */
+#define ENG_SOCK_F_RECV           0x0001u   /* a multishot recv is armed */
+#define ENG_SOCK_F_SENDING        0x0002u   /* a send is in flight */
+#define ENG_SOCK_F_EOF            0x0004u   /* peer sent FIN */
+#define ENG_SOCK_F_CLOSING        0x0008u   /* close requested; waits for ops == 0 */
+#define ENG_SOCK_F_PAUSED         0x0010u   /* recv paused: too many buffers held */
+#define ENG_SOCK_F_STARVED        0x0020u   /* recv ended with ENOBUFS, re-arm later */
+#define ENG_SOCK_F_FLUSHCLOSE     0x0040u   /* close (linger) once the out queue drains */
+#define ENG_SOCK_F_ZC             0x0080u   /* the send in flight is zero-copy */
+#define ENG_SOCK_F_ZC_NOTIF       0x0100u   /* zero-copy sent, notification pending */
+#define ENG_SOCK_F_REUSABLE       0x0200u   /* upstream may go back to the pool */
+#define ENG_SOCK_F_CANCELING      0x0400u   /* a recv cancel is in flight */
+#define ENG_SOCK_F_SHUT_WR        0x0800u   /* we sent FIN */
+#define ENG_SOCK_F_ZC_FAILED      0x1000u   /* the zero-copy send in flight failed */
+#define ENG_SOCK_F_DIRTY          0x2000u   /* on the worker's flush list */
+#define ENG_SOCK_F_REJECTED       0x4000u   /* over max-conns: answered 503, closing */
+#define ENG_SOCK_F_TLS_BYE        0x8000u   /* close_notify queued */
+#define ENG_SOCK_F_TLS_ERR        0x10000u  /* TLS record layer failed */
+#define ENG_SOCK_F_UP_TLS         0x40000u  /* upstream speaks TLS (pool key) */
+#define ENG_SOCK_F_INTERCEPT      0x80000u  /* client: CONNECT to be intercepted if TLS */
+#define ENG_SOCK_F_SINK_WAIT      0x100000u /* stopped reading: capture sink full */
+#define ENG_SOCK_F_COUNTED        0x200000u /* client: counted per address */
 
-/* Exchange flags kept on the client socket. */
-#define XF_REQ_DONE   0x01u  /* request fully read from the client */
-#define XF_RESP_DONE  0x02u  /* response fully read from the upstream */
-#define XF_RESP_HEAD  0x04u  /* response head sent to the client */
-#define XF_CLOSE      0x08u  /* close the client after this exchange */
-#define XF_CONNECT    0x10u  /* CONNECT request */
-#define XF_UPGRADE    0x20u  /* request asks for an Upgrade */
-#define XF_HEAD_REQ   0x40u  /* HEAD request */
-#define XF_RETRIED   0x80u  /* resent once on a fresh upstream */
+/* Exchange flags kept on the client socket (struct eng_sock.xflags). */
+#define ENG_XCHG_F_REQ_DONE       0x01u     /* request fully read from the client */
+#define ENG_XCHG_F_RESP_DONE      0x02u     /* response fully read from the upstream */
+#define ENG_XCHG_F_RESP_HEAD      0x04u     /* response head sent to the client */
+#define ENG_XCHG_F_CLOSE          0x08u     /* close the client after this exchange */
+#define ENG_XCHG_F_CONNECT        0x10u     /* CONNECT request */
+#define ENG_XCHG_F_UPGRADE        0x20u     /* request asks for an Upgrade */
+#define ENG_XCHG_F_HEAD_REQ       0x40u     /* HEAD request */
+#define ENG_XCHG_F_RETRIED        0x80u     /* resent once on a fresh upstream */
 
 struct eng_sock {
 	int fd;
@@ -164,12 +169,16 @@ struct eng_resolve {
 	uint32_t next_free;
 };
 
+struct eng_proto_ops;
+
 struct eng_worker {
 	struct eng *e;
+	const struct eng_proto_ops *proto;  /* the protocol above the sockets */
 	unsigned index;
 	pthread_t thread;
 	struct eng_ring ring;
 	struct eng_dispatch dispatch;  /* op -> completion handler */
+	uint64_t stale_cqes;    /* socket completions of a slot's previous life, ignored */
 	int listen_fd;
 	bool accepting;
 	/* provided buffers (ids [0, buf_count)) and private TLS buffers */
@@ -267,25 +276,9 @@ const char *eng_upstream_refused(struct eng_worker *w, const struct sockaddr_sto
 int eng_worker_spawn(struct eng_worker *w, int cpu, char *err, size_t err_len);
 void eng_worker_join(struct eng_worker *w);
 void eng_worker_free(struct eng_worker *w);
-struct io_uring_sqe *eng_sqe(struct eng_worker *w);
-uint64_t eng_now_ns(void);
-uint64_t eng_wall_ns(void);
-void eng_timer_arm(struct eng_worker *w, struct eng_sock *s, enum eng_tclass c);
-void eng_timer_stop(struct eng_worker *w, struct eng_sock *s);
-struct eng_sock *eng_sock_new(struct eng_worker *w, int fd, enum sock_role role);
-void eng_recv_arm(struct eng_worker *w, struct eng_sock *s);
-void eng_recv_pause(struct eng_worker *w, struct eng_sock *s);
-static inline void eng_buf_unref(struct eng_worker *w, uint16_t bid)
-{
-	eng_bufs_unref(&w->bufs, bid);
-}
-void eng_in_consume(struct eng_worker *w, struct eng_sock *s, size_t n);
-size_t eng_in_peek(struct eng_worker *w, struct eng_sock *s, const char **p);
-bool eng_out_full(const struct eng_sock *s);
-bool eng_buf_pressure(const struct eng_worker *w);
-void eng_out_push(struct eng_worker *w, struct eng_sock *s, uint8_t kind, uint16_t id,
-		  const char *p, uint32_t len);
-void eng_out_push_raw(struct eng_sock *s, uint8_t kind, uint16_t id, const char *p, uint32_t len);
+
+/* Buffers by id (engine/ring.h): ids [0, buf_count) are provided to the
+ * kernel, ids from buf_count on are the worker's private (TLS) buffers. */
 static inline char *eng_buf_ptr(struct eng_worker *w, uint16_t bid)
 {
 	return eng_bufs_ptr(&w->bufs, bid);
@@ -294,23 +287,10 @@ static inline uint16_t eng_pbuf_get(struct eng_worker *w)
 {
 	return eng_bufs_get(&w->bufs);
 }
-
-/* engine/tlsio.c: TLS over the socket's queues */
-void eng_tls_open(struct eng_worker *w, struct eng_sock *s);
-void eng_tls_seal(struct eng_worker *w, struct eng_sock *s, uint8_t kind, uint16_t id,
-		  const char *p, uint32_t len);
-void eng_tls_move_out(struct eng_worker *w, struct eng_sock *s);
-bool eng_tls_has_out(const struct eng_sock *s);
-void eng_tls_handshake(struct eng_worker *w, struct eng_sock *s);
-bool eng_out_unpush(struct eng_worker *w, struct eng_sock *s, uint32_t from);
-void eng_out_forward(struct eng_worker *w, struct eng_sock *to, struct eng_sock *from, size_t n);
-void eng_flush(struct eng_worker *w, struct eng_sock *s);
-void eng_sock_close(struct eng_worker *w, struct eng_sock *s);
-void eng_sock_linger(struct eng_worker *w, struct eng_sock *s);
-uint32_t eng_head_get(struct eng_worker *w);
-void eng_head_put(struct eng_worker *w, uint32_t idx);
-void eng_head_ref(struct eng_worker *w, uint32_t idx);
-char *eng_head_ptr(struct eng_worker *w, uint32_t idx);
+static inline void eng_buf_unref(struct eng_worker *w, uint16_t bid)
+{
+	eng_bufs_unref(&w->bufs, bid);
+}
 static inline uint32_t eng_slot(const struct eng_worker *w, const struct eng_sock *s)
 {
 	return (uint32_t)(s - w->socks);
@@ -323,20 +303,5 @@ struct eng_sock *eng_pool_take(struct eng_worker *w, const char *host, size_t n,
 /* false: the pool is full (--upstream-idle-max), the caller closes u */
 bool eng_pool_put(struct eng_worker *w, struct eng_sock *u);
 void eng_pool_remove(struct eng_worker *w, struct eng_sock *u);
-
-/* engine/proxy.c */
-void px_accepted(struct eng_worker *w, struct eng_sock *c);
-void px_input(struct eng_worker *w, struct eng_sock *s);
-void px_eof(struct eng_worker *w, struct eng_sock *s, int err);
-void px_sent(struct eng_worker *w, struct eng_sock *s);
-void px_connected(struct eng_worker *w, struct eng_sock *u, int res);
-void px_resolved(struct eng_worker *w, struct eng_resolve *r);
-void px_timeout(struct eng_worker *w, struct eng_sock *s);
-void px_closed(struct eng_worker *w, struct eng_sock *s);
-void px_drain(struct eng_worker *w);
-bool px_sink_room(struct eng_worker *w, struct eng_sock *reader, struct eng_sock *c, size_t n);
-void px_sink_wake(struct eng_worker *w);
-void px_tls_ready(struct eng_worker *w, struct eng_sock *s);
-void px_tls_failed(struct eng_worker *w, struct eng_sock *s);
 
 #endif

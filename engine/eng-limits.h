@@ -125,6 +125,11 @@
 #define ENG_WORKERS_MAX            256u
 /* Ring size: enough SQEs for a batch of completions that each submit two. */
 #define ENG_RING_ENTRIES           1024u
+/* SQEs one completion's handler queues in the common case (a re-arm and
+ * one more: a cancel, a close, a connect). Sends are not counted: they go
+ * out once per batch. A handler that queues more is still safe (eng_sqe
+ * submits a full queue first), it only costs an extra io_uring_enter. */
+#define ENG_SQES_PER_CQE           2u
 
 _Static_assert(ENG_REQUEST_HEAD_DEFAULT <= ENG_HEAD_MAX, "head default within max");
 _Static_assert(ENG_RESPONSE_HEAD_DEFAULT <= ENG_HEAD_MAX, "head default within max");
@@ -132,6 +137,10 @@ _Static_assert((ENG_BUF_COUNT_MAX & (ENG_BUF_COUNT_MAX - 1)) == 0, "ring is a po
 _Static_assert(ENG_BUF_COUNT_MAX <= 65536, "buffer ids are 16 bit in the CQE");
 _Static_assert(ENG_OUT_SEGS <= 64, "one sendmsg takes every queued segment");
 _Static_assert(ENG_TICK_MS < ENG_LINGER_MS, "linger outlives a tick");
+_Static_assert(ENG_CQE_BATCH * ENG_SQES_PER_CQE <= ENG_RING_ENTRIES,
+	       "the SQEs of one CQE batch fit the submission queue");
+_Static_assert(ENG_CQE_BATCH <= ENG_RING_ENTRIES * 8,
+	       "one CQE batch fits the completion queue (8 x the SQ)");
 _Static_assert(ENG_AUTH_USER_MAX + 2 <= ENG_AUTH_CRED_MAX, "a user name and a password fit");
 _Static_assert(ENG_AUTH_CRED_MAX <= 65535u, "cred_len is 16 bit");
 _Static_assert(ENG_AUTH_CRED_MAX % 8 == 0, "credentials compare in 64-bit words");

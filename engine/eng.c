@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "engine/eng-int.h"
+#include "engine/px-exchange.h"
 
 static const char *const err_names[ENG_ERR_COUNT] = {
 	[ENG_ERR_NONE] = "none",
@@ -246,6 +247,7 @@ int eng_start(struct eng **out, const struct eng_config *c, char *err, size_t er
 	pick_cpus(cpus, e->nworkers);
 	for (unsigned i = 0; i < e->nworkers; i++) {
 		e->w[i].e = e;
+		e->w[i].proto = &px_proto_ops;
 		e->w[i].index = i;
 		e->w[i].listen_fd = -1;
 	}

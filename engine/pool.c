@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "engine/eng-int.h"
+#include "engine/sock.h"
 
 uint32_t eng_key_hash(const char *host, size_t n, uint16_t port)
 {
@@ -40,7 +41,7 @@ struct eng_sock *eng_pool_take(struct eng_worker *w, const char *host, size_t n,
 	uint32_t slot = *bucket(w, host, n, port);
 	for (unsigned i = 0; slot != ENG_NONE && i < w->nsocks; i++) {
 		struct eng_sock *u = &w->socks[slot];
-		if (u->port == port && u->host_len == n && ((u->flags & SF_UP_TLS) != 0) == tls &&
+		if (u->port == port && u->host_len == n && ((u->flags & ENG_SOCK_F_UP_TLS) != 0) == tls &&
 		    strncasecmp(u->host, host, n) == 0) {
 			eng_pool_remove(w, u);
 			eng_timer_stop(w, u);

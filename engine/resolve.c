@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "engine/eng-int.h"
+#include "engine/sock.h"
 
 #define RES_CACHE_SLOTS 4096u
 #define RES_QUEUE (ENG_RESOLVE_SLOTS * 4u)

@@ -9,7 +9,6 @@
  * in flight; every loop is bounded (by a queue's length, a caller's max or
  * a fixed retry count).
  */
-#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,6 +16,7 @@
 #include <time.h>
 
 #include "engine/ring.h"
+#include "rc-assert.h"
 
 /* liburing 2.3's copy of the uapi header predates this (Linux 6.2). */
 #ifndef IORING_SEND_ZC_REPORT_USAGE
@@ -233,6 +233,7 @@ uint16_t eng_bufs_get(struct eng_bufs *b)
 
 void eng_bufs_take(struct eng_bufs *b, uint16_t bid, uint32_t len)
 {
+	ASSERT(bid < b->count + b->priv);
 	b->len[bid] = len;
 	b->ref[bid] = 1;
 	b->next[bid] = ENG_BUF_NONE;
@@ -243,7 +244,8 @@ void eng_bufs_take(struct eng_bufs *b, uint16_t bid, uint32_t len)
 void eng_bufs_unref(struct eng_bufs *b, uint16_t bid)
 {
 	/* a reference dropped twice would hand a buffer out twice */
-	assert(b->ref[bid] > 0);
+	ASSERT(bid < b->count + b->priv);
+	ASSERT(b->ref[bid] > 0);
 	if (--b->ref[bid] > 0)
 		return;
 	if (bid >= b->count) {
@@ -277,6 +279,8 @@ void eng_prep_recv_multishot(struct io_uring_sqe *sqe, int fd, uint16_t bgid, ui
 
 void eng_bufq_push(struct eng_bufs *b, struct eng_bufq *q, uint16_t bid, uint32_t len)
 {
+	ASSERT(len <= b->size);
+	ASSERT(q->count < UINT16_MAX);
 	eng_bufs_take(b, bid, len);
 	if (q->count == 0) {
 		q->head = bid;
@@ -298,6 +302,10 @@ size_t eng_bufq_peek(const struct eng_bufs *b, const struct eng_bufq *q, const c
 
 bool eng_bufq_consume(struct eng_bufs *b, struct eng_bufq *q, size_t n)
 {
+	if (n == 0)
+		return false;   /* nothing consumed (also on an empty queue) */
+	ASSERT(q->count > 0);
+	ASSERT(n <= b->len[q->head] - q->off);
 	q->off += (uint32_t)n;
 	if (q->off < b->len[q->head])
 		return false;
@@ -335,7 +343,7 @@ void eng_seg_release(struct eng_bufs *b, struct eng_seg *g)
 void eng_outq_push(struct eng_outq *q, uint8_t kind, uint16_t id, const char *p, uint32_t len)
 {
 	/* every caller checks eng_outq_full first: a full ring here is a bug */
-	assert(q->n < ENG_OUTQ_SEGS);
+	ASSERT(q->n < ENG_OUTQ_SEGS);
 	struct eng_seg *g = eng_outq_at(q, q->n);
 	g->p = p;
 	g->len = len;
@@ -353,6 +361,7 @@ bool eng_outq_unpush(struct eng_bufs *b, struct eng_outq *q, uint32_t from, bool
 	unsigned idx = from - first;
 	if (in_flight && idx < q->send_n)
 		return false;
+	ASSERT(idx <= q->n);
 	if (idx == 0 && q->partial)
 		return false;
 	while (q->n > idx) {
@@ -459,8 +468,8 @@ void eng_timers_stop(struct eng_timers *t, uint32_t i)
 
 void eng_timers_arm(struct eng_timers *t, uint32_t i, unsigned cls, uint64_t now_ms)
 {
-	assert(cls > 0);
-	assert(cls < ENG_TIMER_CLASSES);
+	ASSERT(cls > 0);
+	ASSERT(cls < ENG_TIMER_CLASSES);
 	eng_timers_stop(t, i);
 	struct eng_timer *n = node(t, i);
 	n->cls = (uint8_t)cls;

@@ -26,6 +26,8 @@
 
 #include <liburing.h>
 
+#include "rc-assert.h"
+
 /* ---- completion user_data ------------------------------------------------
  * Every SQE carries one 64-bit user_data: which operation it was (op), on
  * which object (slot, an index into the caller's array) and in which life
@@ -54,10 +56,13 @@ _Static_assert(sizeof(union eng_udata) == sizeof(uint64_t),
 	       "union eng_udata is exactly one user_data");
 
 /* Packs op (< ENG_UDATA_OPS), slot (<= ENG_UDATA_SLOT_MAX) and gen; larger
- * values are cut to their field width, so callers bound them first. */
+ * values are our bug (debug builds abort), cut to their field width in
+ * release builds. */
 static inline uint64_t eng_udata_pack(unsigned op, uint32_t slot, uint32_t gen)
 {
 	union eng_udata u = { .u64 = 0 };
+	(void)ALWAYS(op < ENG_UDATA_OPS);
+	(void)ALWAYS(slot <= ENG_UDATA_SLOT_MAX);
 	u.f.op = op & (ENG_UDATA_OPS - 1u);
 	u.f.slot = slot & ENG_UDATA_SLOT_MAX;
 	u.f.gen = gen;

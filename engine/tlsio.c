@@ -16,6 +16,8 @@
 
 #include "tls/tls.h"
 #include "engine/eng-int.h"
+#include "engine/tlsio.h"
+#include "rc-assert.h"
 
 #define TLS_STEPS 64u   /* bound on feed/read/seal rounds per call */
 
@@ -35,6 +37,7 @@ static bool feed(struct eng_worker *w, struct eng_sock *s)
 		size_t n = tls_conn_feed(s->tls, p, avail);
 		if (n == 0)
 			break;
+		ASSERT(n <= avail);
 		fed = true;
 		s->cin.off += (uint32_t)n;
 		if (s->cin.off < w->bufs.len[bid])
@@ -50,7 +53,7 @@ static bool feed(struct eng_worker *w, struct eng_sock *s)
 /* Decrypts into the input queue (called when it ran empty). */
 void eng_tls_open(struct eng_worker *w, struct eng_sock *s)
 {
-	if (!tls_conn_handshake_done(s->tls) || (s->flags & SF_TLS_ERR))
+	if (!tls_conn_handshake_done(s->tls) || (s->flags & ENG_SOCK_F_TLS_ERR))
 		return;
 	for (unsigned i = 0; i < TLS_STEPS && s->in.count < ENG_IN_BUFS_MAX; i++) {
 		bool fed = feed(w, s);
@@ -66,7 +69,7 @@ void eng_tls_open(struct eng_worker *w, struct eng_sock *s)
 		if (r == -EAGAIN && fed)
 			continue;
 		if (r == -EPROTO)
-			s->flags |= SF_TLS_ERR;
+			s->flags |= ENG_SOCK_F_TLS_ERR;
 		return;   /* -EAGAIN, close_notify (0) or a cut-off stream (-EPIPE) */
 	}
 }
@@ -81,7 +84,8 @@ static bool take_out(struct eng_worker *w, struct eng_sock *s)
 			break;
 		char *p = eng_buf_ptr(w, pb);
 		size_t n = tls_conn_take(s->tls, p, w->e->cfg.buf_size);
-		eng_out_push_raw(s, SEG_BUF, pb, p, (uint32_t)n);
+		ASSERT(n <= w->e->cfg.buf_size);
+		eng_outq_push(&s->out, ENG_SEG_BUF, pb, p, (uint32_t)n);
 		moved = true;
 	}
 	return moved;
@@ -100,7 +104,7 @@ static size_t seal_some(struct eng_worker *w, struct eng_sock *s, const char *p,
 		if (k == -EAGAIN && take_out(w, s))
 			continue;
 		if (k != -EAGAIN) {
-			s->flags |= SF_TLS_ERR;
+			s->flags |= ENG_SOCK_F_TLS_ERR;
 			return len;   /* nothing more will go out on this socket */
 		}
 		break;
@@ -112,12 +116,13 @@ void eng_tls_seal(struct eng_worker *w, struct eng_sock *s, uint8_t kind, uint16
 		  const char *p, uint32_t len)
 {
 	struct eng_seg g = { .p = p, .len = len, .id = id, .kind = kind };
+	ASSERT(s->tls != NULL);
 	if (s->tls_pend.len > 0)
 		eng_tls_move_out(w, s);
 	if (s->tls_pend.len > 0) {
 		/* the caller ignored eng_out_full: sealing g now would reorder
 		 * the stream, so the connection is failed instead */
-		s->flags |= SF_TLS_ERR;
+		s->flags |= ENG_SOCK_F_TLS_ERR;
 		eng_seg_release(&w->bufs, &g);
 		return;
 	}
@@ -148,9 +153,9 @@ bool eng_tls_has_out(const struct eng_sock *s)
 	return s->tls && (s->tls_pend.len > 0 || tls_conn_pending_out(s->tls) > 0);
 }
 
-/* Drives a handshake with what has arrived; tells the proxy when it is
- * done or failed. */
-void eng_tls_handshake(struct eng_worker *w, struct eng_sock *s)
+/* Drives a handshake with what has arrived; returns 0 when done, -EPROTO
+ * when it failed, -EAGAIN while it needs more. */
+int eng_tls_handshake(struct eng_worker *w, struct eng_sock *s)
 {
 	int rc = -EAGAIN;
 	for (unsigned i = 0; i < TLS_STEPS; i++) {
@@ -160,9 +165,5 @@ void eng_tls_handshake(struct eng_worker *w, struct eng_sock *s)
 			break;
 	}
 	take_out(w, s);
-	eng_flush(w, s);
-	if (rc == 0)
-		px_tls_ready(w, s);
-	else if (rc == -EPROTO)
-		px_tls_failed(w, s);
+	return rc;
 }

@@ -17,7 +17,6 @@
  * not reported as consumed, and the caller's next write starts with the
  * same bytes, which is what SSL_write's retry rule requires.
  */
-#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -29,6 +28,7 @@
 #include <openssl/ssl.h>
 
 #include "tls/tls-int.h"
+#include "rc-assert.h"
 
 static int conn_new(SSL_CTX *ctx, bool server, struct tls_conn **out);
 static int conn_fail(struct tls_conn *c, int ret);
@@ -288,8 +288,8 @@ static size_t buf_put(struct tls_buf *b, const void *src, size_t len)
 {
 	size_t room;
 
-	assert(b->off <= b->len);
-	assert(b->len <= b->cap);
+	ASSERT(b->off <= b->len);
+	ASSERT(b->len <= b->cap);
 	if (b->off > 0 && b->len + len > b->cap) {
 		memmove(b->p, b->p + b->off, b->len - b->off);
 		b->len -= b->off;

@@ -16,7 +16,7 @@
 
 #include "tls/tls.h"
 
-/* ---- LRU of leaves keyed by host name (cache.c) ----------------------- */
+/* ---- LRU of leaves keyed by host name (lru.c) ------------------------- */
 
 #define TLS_LRU_NONE UINT32_MAX /* "no entry" in every index link */
 

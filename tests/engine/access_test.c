@@ -193,11 +193,11 @@ static void test_per_client(void)
 		snprintf(ip, sizeof(ip), "10.1.0.%d", i % 4);
 		set_addr(&socks[i].addr, ip, (uint16_t)(1000 + i));
 		CHECK(eng_access_conn_get(&w, &socks[i]));
-		CHECK(socks[i].flags & SF_COUNTED);
+		CHECK(socks[i].flags & ENG_SOCK_F_COUNTED);
 	}
 	set_addr(&socks[20].addr, "10.1.0.2", 999);
 	CHECK(!eng_access_conn_get(&w, &socks[20]));
-	CHECK(!(socks[20].flags & SF_COUNTED));
+	CHECK(!(socks[20].flags & ENG_SOCK_F_COUNTED));
 	set_addr(&socks[21].addr, "::ffff:10.1.0.2", 999);   /* same client, mapped */
 	CHECK(!eng_access_conn_get(&w, &socks[21]));
 	eng_access_conn_put(&w, &socks[2]);                  /* 10.1.0.2 */

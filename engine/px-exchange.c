@@ -1,0 +1,378 @@
+/*
+ * engine/px-exchange.c - the end of an exchange and the socket events that
+ * end things: exchange records, capture of the exchange's end, aborts, a
+ * retry on a fresh upstream, EOF, sent, timeouts, close, drain at shutdown,
+ * and the TLS handshake results. Also the table (px_proto_ops) through which
+ * the socket layer reaches the proxy.
+ *
+ * Invariants: every exchange the capture sink saw begin ends exactly once; a
+ * request is retried at most once and only before any response byte.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "tls/tls.h"
+#include "engine/px.h"
+#include "engine/px-exchange.h"
+#include "engine/px-answer.h"
+#include "engine/px-client.h"
+#include "engine/px-connect.h"
+#include "engine/px-upstream.h"
+#include "engine/sock.h"
+
+/* The worker whose loop runs on this thread: llhttp body callbacks need it. */
+_Thread_local struct eng_worker *px_cur_w;
+
+const struct eng_proto_ops px_proto_ops = {
+	.accepted = px_accepted,
+	.input = px_input,
+	.eof = px_eof,
+	.sent = px_sent,
+	.connected = px_connected,
+	.resolved = px_resolved,
+	.timeout = px_timeout,
+	.closed = px_closed,
+	.drain = px_drain,
+	.sink_wake = px_sink_wake,
+	.tls_ready = px_tls_ready,
+	.tls_failed = px_tls_failed,
+};
+
+struct eng_xchg *px_xchg_get(struct eng_worker *w)
+{
+	uint32_t i = w->xchg_free;
+	if (i == ENG_NONE)
+		return NULL;
+	w->xchg_free = w->xchg_free_next[i];
+	memset(&w->xchgs[i], 0, sizeof(w->xchgs[i]));
+	return &w->xchgs[i];
+}
+
+void px_xchg_put(struct eng_worker *w, struct eng_xchg *x)
+{
+	uint32_t i = (uint32_t)(x - w->xchgs);
+	w->xchg_free_next[i] = w->xchg_free;
+	w->xchg_free = i;
+}
+
+void px_on_req_body(void *arg, const char *at, size_t n)
+{
+	struct eng_sock *c = arg;
+	struct eng_worker *w = px_cur_w;
+	if (c->sink_h && sink(w)->body)
+		sink(w)->body(w->sink_ctx, c->sink_h, ENG_DIR_REQUEST, at, n);
+}
+
+void px_on_resp_body(void *arg, const char *at, size_t n)
+{
+	struct eng_sock *u = arg;
+	struct eng_worker *w = px_cur_w;
+	struct eng_sock *c = peer_of(w, u);
+	if (c && c->sink_h && sink(w)->body)
+		sink(w)->body(w->sink_ctx, c->sink_h, ENG_DIR_RESPONSE, at, n);
+}
+
+void px_exchange_end(struct eng_worker *w, struct eng_sock *c)
+{
+	struct eng_xchg *x = c->x;
+	if (x == NULL)
+		return;
+	x->end_ns = since(c);
+	/* method and url point into a head buffer that may be gone by now */
+	x->method = x->url = NULL;
+	x->method_len = x->url_len = 0;
+	if (c->sink_h && sink(w)->end)
+		sink(w)->end(w->sink_ctx, c->sink_h, x);
+	c->sink_h = NULL;
+	px_xchg_put(w, x);
+	c->x = NULL;
+	if (c->head_buf != ENG_NONE) {
+		eng_head_put(w, c->head_buf);
+		c->head_buf = ENG_NONE;
+	}
+	bool reuse = (c->xflags & ENG_XCHG_F_REQ_DONE) && (c->xflags & ENG_XCHG_F_RESP_DONE) &&
+		     c->state == C_EXCHANGE;
+	px_upstream_release(w, c, reuse);
+	if (c->flags & ENG_SOCK_F_CLOSING)
+		return;
+	if ((c->xflags & ENG_XCHG_F_CLOSE) || w->draining) {
+		c->state = C_LINGER;
+		eng_sock_linger(w, c);
+		return;
+	}
+	c->state = C_IDLE;
+	c->xflags = 0;
+	eng_timer_arm(w, c, T_IDLE);
+}
+
+void px_client_abort(struct eng_worker *w, struct eng_sock *c, enum eng_err err)
+{
+	if (c->x && c->x->err == ENG_ERR_NONE) {
+		c->x->err = err;
+		w->c.errors[err]++;
+	}
+	c->xflags &= (uint8_t)~(ENG_XCHG_F_REQ_DONE | ENG_XCHG_F_RESP_DONE);
+	px_exchange_end(w, c);
+	px_upstream_release(w, c, false);
+	eng_sock_close(w, c);
+}
+
+/* A pooled connection the server closed before answering: resend an
+ * idempotent, body-less request once on another upstream (RFC 9112 9.3.1). */
+static bool retry(struct eng_worker *w, struct eng_sock *u, struct eng_sock *c)
+{
+	uint8_t m = c->hp.p.method;
+	bool idempotent = m == HTTP_GET || m == HTTP_HEAD || m == HTTP_OPTIONS ||
+			  m == HTTP_TRACE || m == HTTP_PUT || m == HTTP_DELETE;
+	if (!(c->x->flags & ENG_X_REUSED) || (c->xflags & ENG_XCHG_F_RETRIED) || !idempotent ||
+	    c->head_buf == ENG_NONE || !(c->xflags & ENG_XCHG_F_REQ_DONE) ||
+	    c->x->request_body_bytes != 0 || u->head_len != 0)
+		return false;
+	c->xflags |= ENG_XCHG_F_RETRIED;
+	c->x->flags &= ~ENG_X_REUSED;
+	px_upstream_release(w, c, false);
+	c->state = C_WAIT;
+	px_upstream_get(w, c);
+	return true;
+}
+
+void px_upstream_eof(struct eng_worker *w, struct eng_sock *u, struct eng_sock *c, int err)
+{
+	const char *why = NULL;
+	u->flags &= (uint32_t)~ENG_SOCK_F_REUSABLE;
+	if (!(u->xflags & ENG_UP_F_BODY) && retry(w, u, c))
+		return;
+	if (!(u->xflags & ENG_UP_F_BODY)) {
+		px_fail(w, c, ENG_ERR_UPSTREAM_CLOSED, 502,
+		     "ringcap: %s:%u closed the connection without a response%s%s",
+		     u->host, u->port, err ? ": " : "", err ? strerror(-err) : "");
+		return;
+	}
+	if (err == 0 && h1_parse_eof(&u->hp, &why) == 0) {
+		c->xflags |= ENG_XCHG_F_RESP_DONE | ENG_XCHG_F_CLOSE;
+		eng_flush(w, c);
+		px_exchange_end(w, c);
+		return;
+	}
+	/* mid-body: never let a short body pass as complete */
+	px_client_abort(w, c, ENG_ERR_UPSTREAM_CLOSED);
+}
+
+void px_eof(struct eng_worker *w, struct eng_sock *s, int err)
+{
+	px_cur_w = w;
+	struct eng_sock *p = peer_of(w, s);
+	if (s->role == ROLE_UPSTREAM) {
+		if (s->state == U_IDLE || p == NULL) {
+			px_upstream_close(w, s);
+		} else if (s->state == U_PARKED) {
+			px_client_abort(w, p, ENG_ERR_UPSTREAM_CLOSED);
+		} else if (s->state == U_TUNNEL) {
+			if (err < 0)
+				px_client_abort(w, p, ENG_ERR_NONE);
+			else
+				px_tunnel_pump(w, s, p);
+		} else if (s->state == U_HANDSHAKE || s->state == U_CONNECTING) {
+			px_fail(w, p, ENG_ERR_TLS_UPSTREAM, 502,
+			     "ringcap: %s:%u closed the connection during the TLS handshake",
+			     s->host, s->port);
+		} else if (in_empty(w, s)) {
+			px_upstream_eof(w, s, p, err);
+		}
+		return;
+	}
+	switch (s->state) {
+	case C_TUNNEL:
+		if (err < 0 || p == NULL)
+			px_client_abort(w, s, ENG_ERR_NONE);
+		else
+			px_tunnel_pump(w, s, p);
+		return;
+	case C_WAIT:
+	case C_EXCHANGE:
+		if (err == 0 && (s->xflags & ENG_XCHG_F_REQ_DONE)) {
+			s->xflags |= ENG_XCHG_F_CLOSE;   /* half-close: answer, then close */
+			return;
+		}
+		px_client_abort(w, s, ENG_ERR_CLIENT_CLOSED);
+		return;
+	default:
+		px_client_abort(w, s, s->x ? ENG_ERR_CLIENT_CLOSED : ENG_ERR_NONE);
+		return;
+	}
+}
+
+void px_sent(struct eng_worker *w, struct eng_sock *s)
+{
+	px_cur_w = w;
+	struct eng_sock *p = peer_of(w, s);
+	if (s->role == ROLE_UPSTREAM) {
+		if (p == NULL)
+			return;
+		if (s->state == U_TUNNEL) {
+			px_tunnel_pump(w, p, s);
+			return;
+		}
+		px_client_pump(w, p);
+		if (!(p->flags & ENG_SOCK_F_CLOSING) && peer_of(w, p) == s)
+			eng_flush(w, s);
+		return;
+	}
+	if (p && (p->state == U_ACTIVE || p->state == U_TUNNEL)) {
+		if (p->state == U_TUNNEL)
+			px_tunnel_pump(w, p, s);
+		else
+			px_upstream_pump(w, p);
+		return;
+	}
+	px_client_pump(w, s);
+}
+
+void px_timeout(struct eng_worker *w, struct eng_sock *s)
+{
+	px_cur_w = w;
+	struct eng_sock *c = s->role == ROLE_CLIENT ? s : peer_of(w, s);
+	if (s->role == ROLE_UPSTREAM) {
+		unsigned ms = s->state == U_ACTIVE ? w->e->cfg.upstream_timeout_ms
+						   : w->e->cfg.connect_timeout_ms;
+		if (s->state == U_IDLE || c == NULL)
+			px_upstream_close(w, s);
+		else if (s->state == U_TUNNEL)
+			px_client_abort(w, c, ENG_ERR_NONE);
+		else if (s->state == U_ACTIVE)
+			px_fail(w, c, ENG_ERR_UPSTREAM_TIMEOUT, 504,
+			     "ringcap: %s:%u did not answer within %u ms", s->host, s->port, ms);
+		else
+			px_fail(w, c, ENG_ERR_CONNECT_TIMEOUT, 504,
+			     "ringcap: connecting to %s:%u timed out after %u ms", s->host, s->port, ms);
+		return;
+	}
+	switch (s->state) {
+	case C_HEAD:
+		px_fail(w, s, ENG_ERR_HEADER_TIMEOUT, 408,
+		     "ringcap: request head not complete within %u ms",
+		     w->e->cfg.header_timeout_ms);
+		return;
+	case C_EXCHANGE:
+		px_fail(w, s, ENG_ERR_HEADER_TIMEOUT, 408,
+		     "ringcap: request body stalled for %u ms", w->e->cfg.idle_timeout_ms);
+		return;
+	default:
+		px_client_abort(w, s, ENG_ERR_NONE);
+		return;
+	}
+}
+
+/* The slot is about to be reused: nothing may still point at it. */
+void px_closed(struct eng_worker *w, struct eng_sock *s)
+{
+	px_cur_w = w;
+	if (s->flags & ENG_SOCK_F_COUNTED)
+		eng_access_conn_put(w, s);
+	if (s->x) {
+		if (s->sink_h && sink(w)->end)
+			sink(w)->end(w->sink_ctx, s->sink_h, s->x);
+		s->sink_h = NULL;
+		px_xchg_put(w, s->x);
+		s->x = NULL;
+	}
+	struct eng_sock *p = peer_of(w, s);
+	s->peer = ENG_NONE;
+	if (p == NULL || p->peer != eng_slot(w, s))
+		return;
+	p->peer = ENG_NONE;
+	if (p->role == ROLE_UPSTREAM)
+		px_upstream_close(w, p);
+	else
+		px_client_abort(w, p, ENG_ERR_UPSTREAM_CLOSED);
+}
+
+/* Shutdown: idle connections go now, busy ones after their exchange. */
+void px_drain(struct eng_worker *w)
+{
+	px_cur_w = w;
+	for (unsigned i = 0; i < w->socks_used; i++) {
+		struct eng_sock *s = &w->socks[i];
+		if (s->role == 0 || (s->flags & ENG_SOCK_F_CLOSING))
+			continue;
+		if (s->role == ROLE_UPSTREAM && s->state == U_IDLE)
+			px_upstream_close(w, s);
+		else if (s->role == ROLE_CLIENT && s->state == C_IDLE)
+			eng_sock_close(w, s);
+		else if (s->role == ROLE_CLIENT)
+			s->xflags |= ENG_XCHG_F_CLOSE;
+	}
+}
+
+void px_tls_ready(struct eng_worker *w, struct eng_sock *s)
+{
+	px_cur_w = w;
+	if (s->role == ROLE_CLIENT) {
+		w->c.tls_handshakes++;
+		s->state = C_IDLE;
+		eng_timer_arm(w, s, T_IDLE);
+		px_client_pump(w, s);
+		return;
+	}
+	struct eng_sock *c = peer_of(w, s);
+	w->c.tls_upstream_handshakes++;
+	if (c == NULL) {
+		px_pool_put(w, s);   /* made ahead for an intercepted tunnel */
+		return;
+	}
+	px_start_exchange(w, c, s);
+}
+
+/* Remembers a name whose client refused our certificate (a pinned app):
+ * the status page lists them as --passthrough candidates. */
+static void note_rejected(struct eng *e, const char *name)
+{
+	pthread_mutex_lock(&e->rej_mu);
+	unsigned slot = 0;
+	uint64_t least = UINT64_MAX;
+	for (unsigned i = 0; i < ENG_TLS_REJECT_NAMES; i++) {
+		if (e->rej[i].n && strncmp(e->rej[i].name, name, sizeof(e->rej[i].name) - 1) == 0) {
+			slot = i;
+			least = 0;
+			break;
+		}
+		if (e->rej[i].n < least) {
+			least = e->rej[i].n;
+			slot = i;
+		}
+	}
+	if (least != 0 || e->rej[slot].n == 0) {
+		snprintf(e->rej[slot].name, sizeof(e->rej[slot].name), "%s", name);
+		e->rej[slot].n = 0;
+	}
+	e->rej[slot].n++;
+	pthread_mutex_unlock(&e->rej_mu);
+}
+
+void px_tls_failed(struct eng_worker *w, struct eng_sock *s)
+{
+	px_cur_w = w;
+	if (s->role == ROLE_CLIENT) {
+		w->c.tls_failures++;
+		w->c.errors[ENG_ERR_TLS_CLIENT]++;
+		/* 42-46 and 48: bad, unsupported, revoked, expired, unknown
+		 * certificate and unknown CA (RFC 8446 6.2) */
+		uint8_t a = s->plain_alert;
+		bool plain_rejects = (a >= 42 && a <= 46) || a == 48;
+		if (tls_conn_cert_rejected(s->tls) || plain_rejects) {
+			w->c.tls_cert_rejected++;
+			note_rejected(w->e, tls_conn_name(s->tls));
+		}
+		eng_sock_linger(w, s);   /* the alert goes out, then FIN */
+		return;
+	}
+	struct eng_sock *c = peer_of(w, s);
+	w->c.tls_upstream_failures++;
+	if (c == NULL) {
+		px_upstream_close(w, s);
+		return;
+	}
+	px_fail(w, c, ENG_ERR_TLS_UPSTREAM, 502, "ringcap: TLS with %s:%u failed: %s",
+	     s->host, s->port, tls_conn_error(s->tls));
+}

@@ -1,0 +1,26 @@
+/*
+ * engine/tlsio.h - private to the engine: TLS on a socket's queues
+ * (engine/tlsio.c). Depends on engine/ring.h and tls/ only; the socket
+ * layer (engine/sock.c) calls it, never the other way round.
+ */
+#ifndef RINGCAP_ENG_TLSIO_H
+#define RINGCAP_ENG_TLSIO_H
+
+#include "engine/eng-int.h"
+
+/* Decrypts queued ciphertext into s->in (called when it ran empty). */
+void eng_tls_open(struct eng_worker *w, struct eng_sock *s);
+/* Seals plaintext onto the wire queue (what cannot be sealed yet waits in
+ * s->tls_pend); the segment's hold is released once sealed. */
+void eng_tls_seal(struct eng_worker *w, struct eng_sock *s, uint8_t kind, uint16_t id,
+		  const char *p, uint32_t len);
+/* Seals what waits and moves ciphertext onto the wire queue. */
+void eng_tls_move_out(struct eng_worker *w, struct eng_sock *s);
+/* True when ciphertext or pending plaintext waits to go out. */
+bool eng_tls_has_out(const struct eng_sock *s);
+/* One handshake step with what has arrived: 0 done, -EAGAIN more input
+ * needed, -EPROTO failed. Ciphertext produced is on the wire queue; the
+ * caller flushes (engine/sock.c: eng_sock_handshake). */
+int eng_tls_handshake(struct eng_worker *w, struct eng_sock *s);
+
+#endif
