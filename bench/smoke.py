@@ -85,6 +85,9 @@ SPECS = {
         ("recovery", r"^- after the upstream closed everything, served again in: %s s" % NUM),
     ]),
 }
+# A sanitizer build of ringcap under a bench script: its report fails the
+# smoke test wherever it shows up (the script prints the proxy's log).
+SANITIZER = re.compile(r"WARNING: ThreadSanitizer|ERROR: AddressSanitizer|runtime error:")
 MISSING_TOOL = re.compile(r"not found \(apt-get install|No such file or directory: '(wrk|nginx)'")
 
 
@@ -122,6 +125,11 @@ def main():
         return 77
     print("%s (QUICK=1): exit %s, %d of %d rows present"
           % (script, rc, len(rows) - len(missing), len(rows)))
+    report = SANITIZER.search(stderr)
+    if report:
+        print("sanitizer report: %s" % report.group(0))
+        print("---- stderr (tail) ----\n%s" % stderr[-20000:])
+        return 1
     if missing:
         print("missing rows: %s" % ", ".join(missing))
         print("---- stdout (tail) ----\n%s" % "\n".join(lines[-60:]))

@@ -14,8 +14,10 @@ their own latency, and the ratio p99(toggling) / p99(baseline).
 
 usage: bench/toggle.py [--toggles 1000] [--duration 10] [--conns 50]
                        [--threads 2] [--file 100b] [--rounds 3] [--workers N]
-Environment: RINGCAP_BIN [./build/tools/ringcap]; QUICK=1 smoke run (20
-toggles, 1 s, 10 connections, 1 round; flags still override).
+Environment: RINGCAP_BIN [./build/tools/ringcap]; QUICK=1 smoke run (100
+toggles, 1 s, 10 connections, 1 round; flags still override). Exits 1 when
+ringcap does not stop cleanly (its log's tail on stderr: a sanitizer's
+report when RINGCAP_BIN is a sanitizer build).
 """
 
 import argparse
@@ -99,7 +101,7 @@ def toggler(ctl_port, n, span_s, result):
 def main():
     quick = os.environ.get("QUICK") == "1"
     ap = argparse.ArgumentParser()
-    ap.add_argument("--toggles", type=int, default=20 if quick else 1000)
+    ap.add_argument("--toggles", type=int, default=100 if quick else 1000)
     ap.add_argument("--duration", type=int, default=1 if quick else 10)
     ap.add_argument("--conns", type=int, default=10 if quick else 50)
     ap.add_argument("--threads", type=int, default=2)
@@ -157,9 +159,12 @@ def main():
             except subprocess.TimeoutExpired:
                 p.kill()
         if procs and procs[-1].returncode not in (0, None, -15):
-            print("ringcap exit code %r; log in %s" % (procs[-1].returncode, tmp), file=sys.stderr)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+            with open(os.path.join(tmp, "ringcap.log"), "rb") as f:
+                tail = f.read()[-20000:].decode("utf-8", "replace")
+            print("ringcap exit code %r; log in %s, its tail:\n%s"
+                  % (procs[-1].returncode, tmp, tail), file=sys.stderr)
+            sys.exit(1)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def errs(r):

@@ -11,6 +11,10 @@
  * "name: N checks, M failed" and returns the exit code meson reads, as
  * liburing's tests do: 0 pass, 1 fail, CHECK_SKIP_CODE (77) skip.
  *
+ * A safety net: a process whose checks failed exits 1 however it ends
+ * (main returning 0 without check_done(), a forked child's exit(0)), so a
+ * counting CHECK can never turn a failure into a pass.
+ *
  * Header-only (every test is one translation unit); the counters are
  * static, so helpers of the same file may bump them through CHECK_MSG.
  */
@@ -20,11 +24,30 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define CHECK_SKIP_CODE 77 /* meson's and automake's "skipped" exit code */
 
 static int check_count;  /* checks run (CHECK* and REQUIRE*) */
 static int check_failed; /* checks that failed */
+static int check_told;   /* check_done() has reported the failures */
+
+/* At exit: a failed check forces exit status 1 (see the file comment). */
+static void check_at_exit_(void)
+{
+	if (check_failed == 0)
+		return;
+	if (!check_told)
+		fprintf(stderr, "%d of %d checks failed: exit status 1\n",
+			check_failed, check_count);
+	fflush(NULL);
+	_exit(1);
+}
+
+__attribute__((constructor)) static void check_init_(void)
+{
+	atexit(check_at_exit_);
+}
 
 /* Records the outcome of one check; prints nothing. */
 #define CHECK_TALLY_(ok) ((void)(check_count++), (ok) ? 1 : (check_failed++, 0))
@@ -121,6 +144,7 @@ static inline int check_done(const char *name)
 {
 	printf("%s: %d checks, %d failed\n", name, check_count, check_failed);
 	fflush(stdout);
+	check_told = 1;
 	if (check_count == 0)
 		fprintf(stderr, "%s: no check ran\n", name);
 	return check_failed != 0 || check_count == 0 ? 1 : 0;

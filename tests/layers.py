@@ -4,8 +4,11 @@ beside it. Layers point down only (the README's layout table):
 
     tools/main.c, tools/*.c (files not yet in a room: the top of tools/)
     tools/cli/                      argv, the terminal
-    tools/control/                  the control port
-    tools/capture/ tools/views/ tools/replay/   (beside each other)
+    tools/control/ tools/replay/ tools/ship/
+                                    the control port; the clients that run as
+                                    processes of their own (replay, the
+                                    ClickHouse shipper): beside each other
+    tools/capture/ tools/views/     the sink on worker threads; pure views
     tools/lib/                      shared helpers, rc-limits.h
     engine/
     tls/  filter/  persist/         leaf modules (beside each other)
@@ -33,16 +36,17 @@ RANK = {
     "tools": 60,          # tools/main.c and files not yet in a room
     "tools/cli": 50,
     "tools/control": 40,
+    "tools/replay": 40,
+    "tools/ship": 40,
     "tools/capture": 30,
     "tools/views": 30,
-    "tools/replay": 30,
     "tools/lib": 20,
     "engine": 10,
     "tls": 0,
     "filter": 0,
     "persist": 0,
 }
-ROOMS = ("cli", "control", "capture", "views", "replay", "lib")
+ROOMS = ("cli", "control", "replay", "ship", "capture", "views", "lib")
 EVERYONE = {"rc-assert.h"}  # top-level headers every module may include
 INCLUDE = re.compile(r'^\s*#\s*include\s*"([^"]+)"', re.M)
 SOURCE_EXT = (".c", ".h")
@@ -136,6 +140,10 @@ def self_test():
         ("tools/control/a.c", '#include "tools/cli/r.h"', True),
         ("tools/lib/a.c", '#include "tools/main.h"', True),
         ("tools/weird/a.c", '#include "tools/lib/j.h"', True),  # unknown room
+        ("tools/ship/a.c", '#include "tools/control/s.h"', True),  # beside
+        ("tools/views/a.c", '#include "tools/ship/p.h"', True),   # up
+        ("tools/ship/a.c", '#include "tools/views/v.h"', False),
+        ("tools/cli/a.c", '#include "tools/ship/p.h"', False),
         ("engine/a.c", '#include "tests/t.h"', True),
         ("tls/a.c", '#include "rc-assert.h"', False),
         ("engine/a.c", '#include "tls/t.h"', False),
@@ -152,7 +160,7 @@ def self_test():
     headers = ["filter/f.h", "engine/eng.h", "engine/e-int.h", "tools/main.h",
                "tools/lib/j.h", "tools/views/v.h", "tools/capture/c.h",
                "tools/control/s.h", "tools/cli/r.h", "tests/t.h", "tls/t.h",
-               "persist/seg.h", "rc-assert.h"]
+               "persist/seg.h", "rc-assert.h", "tools/ship/p.h"]
     failures = 0
     for path, inc, must_fail in cases:
         tmp = tempfile.mkdtemp(prefix="ringcap-layers-")

@@ -34,6 +34,8 @@ TSAN_TESTS=(
   integration_views     # the API reading sessions the workers write
   integration_semantics # names through the resolver thread
   integration_tls       # interception: minting and the shared leaf cache
+  bench_toggle          # bench/toggle.py QUICK: 100 policy swaps (pause, resume,
+                        # PATCH) under wrk load, each freed after its grace period
 )
 
 run_suite() { # name builddir "meson test arguments" meson-setup-options...
