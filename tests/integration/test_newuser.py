@@ -241,6 +241,71 @@ class NewUser(unittest.TestCase):
         self.assertEqual(json.loads(out)["url"], [x for x in old if x["id"] == 3][0]["url"])
         self.assertEqual(d.stop(), 0)
 
+    # -- ls as a table ---------------------------------------------------------
+    def test_ls_table(self):
+        import test_tls
+        tls_origin = test_tls.TlsOrigin(tag="lstable")
+        self.addCleanup(tls_origin.stop)
+        d = self.daemon("table", extra=["--upstream-ca", tls_origin.cert])
+        st, s, _ = d.api("POST", "/api/sessions", {"name": "t"})
+        sid = s["id"]
+        long_url = self.origin.url("/size/2000?" + "q" * 300)
+        d.curl(long_url)
+        d.curl(self.origin.url("/echo"), "-d", "needle-in-the-body")
+        https = "https://localhost:%d/" % tls_origin.port
+        d.curl(https, "--cacert", os.path.join(d.data, "ca-cert.pem"))
+        rows = d.wait_exchanges(sid, 4)
+        self.assertEqual(sorted(r["method"] for r in rows), ["CONNECT", "GET", "GET", "POST"],
+                         "--json lists every row, the tunnel's CONNECT too")
+        env = dict(os.environ, COLUMNS="130")
+
+        def ls(*extra):
+            r = subprocess.run([harness.RINGCAP_BIN, "ls", "t", "--data", d.data] + list(extra),
+                               capture_output=True, text=True, env=env, timeout=60)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            return r.stdout.splitlines()
+        out = ls()
+        self.assertEqual(len(out), 1 + 3 + 1, out)
+        self.assertNotIn("CONNECT", "\n".join(out), "intercepted tunnel rows hidden")
+        self.assertEqual(out[-1], "3 of 4 exchanges; 1 tunnel rows hidden (--tunnels)")
+        big = [l for l in out if "/size/2000" in l][0]
+        self.assertLessEqual(len(big), 130, big)
+        self.assertTrue(big.endswith("..."), big)
+        self.assertRegex(big, r" 2\.\d KiB ")
+        self.assertIn(long_url, "\n".join(ls("--wide")))
+        self.assertIn("CONNECT", "\n".join(ls("--tunnels")))
+        self.assertEqual(ls("--tunnels")[-1], "4 of 4 exchanges")
+        out = ls("--search", "needle-in-the-body")
+        self.assertEqual(out[-1], "0 of 4 exchanges; 1 tunnel rows hidden (--tunnels)")
+        self.assertIn("--search-bodies also looks in heads and bodies", "\n".join(out))
+        out = ls("--search", "needle-in-the-body", "--search-bodies")
+        self.assertEqual(len(out), 3, out)
+        self.assertIn(self.origin.url("/echo"), out[1])
+        self.assertIn("bodies of", out[-1])
+        out = ls("--client", "10.9.9.9")
+        self.assertIn("the filters match none of the 4 exchanges", out)
+        self.assertIn("Cookie and Set-Cookie lines were not captured", "\n".join(
+            ls("--search", "cookie")))
+        self.assertEqual(d.stop(), 0)
+
+    def test_ls_follow(self):
+        d = self.daemon("follow")
+        st, s, _ = d.api("POST", "/api/sessions", {"name": "f"})
+        sid = s["id"]
+        d.curl(self.origin.url("/size/1"))
+        d.wait_exchanges(sid, 1)
+        p = subprocess.Popen([harness.RINGCAP_BIN, "ls", "f", "--data", d.data, "--follow",
+                              "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+        first = json.loads(p.stdout.readline())
+        self.assertEqual(first["url"], self.origin.url("/size/1"))
+        d.curl(self.origin.url("/size/2"))
+        second = json.loads(p.stdout.readline())   # within the flush interval
+        self.assertEqual((second["id"], second["url"]), (2, self.origin.url("/size/2")))
+        self.assertEqual(d.api("POST", "/api/sessions/f/stop")[0], 200)
+        self.assertEqual(p.wait(10), 0, "stops with the session")
+        self.assertEqual(d.stop(), 0)
+
 
 if __name__ == "__main__":
     harness.main()

@@ -70,6 +70,46 @@ int rc_cli_parse(int argc, char **argv, struct rc_cli_common *c, const char *usa
 	return optind;
 }
 
+#define OPT_BASE 1000 /* getopt values of a command's own rows: OPT_BASE + row */
+
+int rc_cli_opts(int argc, char **argv, struct rc_cli_common *c, const char *usage,
+		const struct rc_opt *opts, void *ctx)
+{
+	struct option lo[RC_OPTS_MAX + 1];
+	size_t n = 0;
+	lo[n++] = (struct option){ "data", required_argument, NULL, 'd' };
+	lo[n++] = (struct option){ "json", no_argument, NULL, 'j' };
+	lo[n++] = (struct option){ "help", no_argument, NULL, 'h' };
+	for (size_t i = 0; opts && opts[i].name && n < RC_OPTS_MAX; i++)
+		lo[n++] = (struct option){ opts[i].name, opts[i].arg ? required_argument : no_argument,
+					   NULL, OPT_BASE + (int)i };
+	lo[n] = (struct option){ 0 };
+	c->data = rc_env_data();
+	optind = 0;   /* glibc: 0 resets all getopt state, also between calls */
+	opterr = 0;
+	for (int k = 0; k < argc; k++) {   /* bound: each round consumes >= 1 arg */
+		int ch = getopt_long(argc, argv, ":h", lo, NULL);
+		if (ch == -1)
+			break;
+		if (ch == 'd') {
+			c->data = optarg;
+		} else if (ch == 'j') {
+			c->json = true;
+		} else if (ch == 'h') {
+			printf("%s", usage);
+			return -2;
+		} else if (ch >= OPT_BASE) {
+			if (opts[ch - OPT_BASE].set(ctx, optarg) < 0)
+				return -1;
+		} else {
+			fprintf(stderr, "ringcap %s: %s option '%s'\n%s", argv[0],
+				ch == ':' ? "missing value for" : "unknown", argv[optind - 1], usage);
+			return -1;
+		}
+	}
+	return optind;
+}
+
 const char *rc_env_data(void)
 {
 	const char *d = getenv("RINGCAP_DATA");

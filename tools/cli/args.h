@@ -25,6 +25,22 @@ const char *rc_env_data(void);
  * else RC_CONTROL_DEFAULT. */
 const char *rc_env_control(void);
 
+/* One option of a command: --name, with a value when arg; set(ctx, value)
+ * runs once per occurrence (value NULL without arg) and returns 0, or <0
+ * after one message on stderr. One row per option, one setter per row. */
+struct rc_opt {
+	const char *name;
+	bool arg;
+	int (*set)(void *ctx, const char *val);
+};
+#define RC_OPTS_MAX 24 /* options of one command, the shared three included */
+
+/* Parses --data/--json/--help (shared) and opts (ending in a row with a
+ * NULL name) with getopt_long. Returns optind (the first operand), -2
+ * after printing usage for --help, -1 after a usage error on stderr. */
+int rc_cli_opts(int argc, char **argv, struct rc_cli_common *c, const char *usage,
+		const struct rc_opt *opts, void *ctx);
+
 /* Parses --data/--json/--help and `extra` (getopt_long rows ending in a
  * zero row), calling on(ctx, ch, optarg) for each of the command's own
  * options. Returns optind (the first operand), -2 after printing --help,
