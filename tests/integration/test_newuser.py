@@ -306,6 +306,92 @@ class NewUser(unittest.TestCase):
         self.assertEqual(p.wait(10), 0, "stops with the session")
         self.assertEqual(d.stop(), 0)
 
+    # -- show: the whole exchange -----------------------------------------
+    def test_show_whole_exchange(self):
+        srv = TypedOrigin()
+        self.addCleanup(srv.stop)
+        d = self.daemon("show", extra=["--identify-by", "auth"])
+        st, s, _ = d.api("POST", "/api/sessions", {"name": "sh"})
+        sid = s["id"]
+        d.curl(srv.url("/json"), "-d", '{"q":1}', "-H", "Content-Type: application/json",
+               "-U", "pixel7:x")
+        d.curl(srv.url("/bin"))
+        d.curl(srv.url("/img"))
+        rows = d.wait_exchanges(sid, 3)
+        ids = {r["url"].rsplit("/", 1)[1]: r["id"] for r in rows}
+
+        def show(xid, *extra):
+            code, out, err = rc("show", "sh", str(xid), "--data", d.data, *extra)
+            self.assertEqual(code, 0, err)
+            return out.decode()
+        out = show(ids["json"])
+        self.assertIn("POST %s HTTP/1.1\n" % srv.url("/json"), out)
+        self.assertIn('{\n  "q": 1\n}', out, "the request body, indented")
+        self.assertIn("HTTP/1.0 200 OK\n", out)
+        self.assertIn('{\n  "a": [\n    1,\n    2\n  ],\n  "b": {\n    "c": "d"\n  }\n}\n', out,
+                      "JSON indented")
+        self.assertIn("client pixel7 (127.0.0.1:", out)
+        self.assertRegex(out, r"timings  dns .*first byte \d+\.\d ms, total \d+\.\d ms")
+        self.assertIn("error    none", out)
+        self.assertNotIn("\r", out)
+        out = show(ids["bin"])
+        self.assertIn("00000000  00 01 02 03", out)
+        self.assertIn("... 744 more bytes", out)
+        self.assertIn("not stored: image/png (media)", show(ids["img"]))
+        heads = show(ids["json"], "--headers")
+        self.assertIn("Content-Type: application/json", heads)
+        self.assertNotIn('"a"', heads)
+        self.assertIn("timings", heads)
+        self.assertEqual(d.api("POST", "/api/sessions/sh/stop")[0], 200)
+        st, s, _ = d.api("POST", "/api/sessions", {"name": "nosave", "save_responses": False})
+        d.curl(srv.url("/json"))
+        rows = d.wait_exchanges(s["id"], 1)
+        code, out, err = rc("show", "nosave", str(rows[0]["id"]), "--data", d.data)
+        self.assertIn("save-responses was off", out.decode())
+        d.curl("http://no-such-host.invalid/")
+        rows = d.wait_exchanges(s["id"], 2)
+        bad = [r for r in rows if "invalid" in r["url"]][0]
+        code, out, err = rc("show", "nosave", str(bad["id"]), "--data", d.data)
+        self.assertIn("error    the host name did not resolve", out.decode())
+        self.assertEqual(d.stop(), 0)
+
+
+class TypedOrigin:
+    """A loopback origin with typed bodies: /json (an object), /bin (1000
+    bytes 0..255 repeated, application/octet-stream), /img (a PNG)."""
+
+    def __init__(self):
+        import http.server
+        import threading
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def _any(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                self.rfile.read(n)
+                kind = self.path.rsplit("/", 1)[1]
+                body, ct = {
+                    "json": (b'{"a":[1,2],"b":{"c":"d"}}', "application/json"),
+                    "bin": ((bytes(range(256)) * 4)[:1000], "application/octet-stream"),
+                    "img": (b"\x89PNG\r\n\x1a\n" + b"\0" * 100, "image/png"),
+                }[kind]
+                self.send_response(200)
+                self.send_header("Content-Type", ct)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            do_GET = do_POST = _any
+
+            def log_message(self, *a):
+                pass
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.srv.server_address[1], path)
+
+    def stop(self):
+        self.srv.shutdown()
+
 
 if __name__ == "__main__":
     harness.main()
