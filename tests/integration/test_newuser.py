@@ -355,6 +355,30 @@ class NewUser(unittest.TestCase):
         self.assertIn("error    the host name did not resolve", out.decode())
         self.assertEqual(d.stop(), 0)
 
+    # -- run says where to point a device, then is quiet ----------------------
+    def test_run_prints_where_to_point_a_device(self):
+        import re
+        port = harness.free_port()
+        d = Daemon("welcome", extra=["--listen", "0.0.0.0:%d" % port])
+        d.p.port = port   # the last --listen wins; the harness waits on this port
+        d.start()
+        self.addCleanup(lambda: d.p.proc.poll() is None and d.stop())
+        log = d.p.log()
+        self.assertIn("Set this as the HTTP and HTTPS proxy of a device:", log)
+        addrs = re.findall(r"^    (\d+\.\d+\.\d+\.\d+):(\d+) ", log, re.M)
+        self.assertTrue(addrs, log)
+        self.assertTrue(all(p == str(port) and not a.startswith("127.") for a, p in addrs), log)
+        self.assertIn("browse to http://ringcap.cert/ through the proxy", log)
+        self.assertIn("control API and web UI: http://%s/" % d.control, log)
+        self.assertIn("data: %s\n" % os.path.realpath(d.data), log)
+        self.assertIn("not capturing: ringcap session start", log)
+        before = d.p.log()
+        d.curl(self.origin.url("/size/1"))
+        d.curl(self.origin.url("/size/2"))
+        time.sleep(0.3)
+        self.assertEqual(d.p.log(), before, "quiet while it serves")
+        self.assertEqual(d.stop(), 0)
+
 
 class TypedOrigin:
     """A loopback origin with typed bodies: /json (an object), /bin (1000

@@ -22,6 +22,7 @@
 #include "tls/tls.h"
 #include "tools/cli/args.h"
 #include "tools/cli/cmds.h"
+#include "tools/cli/welcome.h"
 #include "tools/lib/opts.h"
 #include "tools/lib/rc-limits.h"
 #include "tools/cli/cmds.h"
@@ -488,6 +489,9 @@ struct plane {
 	struct rc_api *api;
 	struct rc_control *ctl;
 	char token[RC_TOKEN_HEX + 1];
+	bool token_created;
+	bool capturing;             /* --session started one */
+	struct ses_meta session;    /* ... this one */
 };
 
 /* clean: a normal shutdown, which marks the active session stopped; a
@@ -541,17 +545,14 @@ static int plane_setup(struct run_opts *r, struct rc_tls *t, unsigned workers,
 			fprintf(stderr, "ringcap run: --session '%s': %s\n", r->session, err);
 			return -EINVAL;
 		}
-		fprintf(stderr, "ringcap: capturing into session '%s' (%s)\n", m.name, m.id);
+		p->capturing = true;
+		p->session = m;
 	}
-	bool created = false;
-	if (!rc_addr_is_loopback(&r->control)) {
-		if (rc_token_load_or_create(r->data_dir, p->token, &created, err, sizeof(err)) < 0) {
-			fprintf(stderr, "ringcap run: control token: %s\n", err);
-			return -EPERM;
-		}
-		fprintf(stderr, "ringcap: the control port is not on loopback: requests need "
-			"\"Authorization: Bearer %s\" (%s %s/%s)\n", p->token,
-			created ? "new, saved in" : "from", r->data_dir, RC_TOKEN_FILE);
+	if (!rc_addr_is_loopback(&r->control) &&
+	    rc_token_load_or_create(r->data_dir, p->token, &p->token_created, err,
+				    sizeof(err)) < 0) {
+		fprintf(stderr, "ringcap run: control token: %s\n", err);
+		return -EPERM;
 	}
 	struct rc_control_cfg cc = { .addr = &r->control, .addr_len = r->control_len,
 				     .ca = t->ca ? &t->onboard : NULL, .api = p->api,
@@ -622,12 +623,15 @@ static int run_daemon(struct run_opts *rp, const struct rc_filter *filter)
 		return 1;
 	}
 	rc_control_set_engine(p.ctl, e);
-	if (t.ca)
-		fprintf(stderr, "ringcap: %s CA %s (SHA-256 %s); devices install it from "
-			"http://ringcap.cert/ through the proxy\n",
-			tls_ca_created(t.ca) ? "created" : "using", tls_ca_cert_path(t.ca),
-			tls_ca_fingerprint(t.ca));
-	fprintf(stderr, "ringcap: proxy listening, %u workers\n", workers);
+	struct rc_welcome wel = {
+		.listen = &r.eng.listen, .control = &r.control, .data_dir = r.data_dir,
+		.ca_fingerprint = t.ca ? tls_ca_fingerprint(t.ca) : NULL,
+		.ca_created = t.ca && tls_ca_created(t.ca),
+		.session_name = p.capturing ? p.session.name : NULL,
+		.session_id = p.capturing ? p.session.id : NULL,
+		.token = p.token, .token_created = p.token_created, .workers = workers,
+	};
+	rc_welcome_print(stderr, &wel);
 	int sig = 0;
 	sigwait(&set, &sig);
 	fprintf(stderr, "ringcap: %s, finishing in-flight exchanges\n", strsignal(sig));
