@@ -379,6 +379,81 @@ class NewUser(unittest.TestCase):
         self.assertEqual(d.p.log(), before, "quiet while it serves")
         self.assertEqual(d.stop(), 0)
 
+    # -- RINGCAP_DATA and RINGCAP_CONTROL in every command; delete asks ----
+    def test_environment_in_every_command(self):
+        data = tempfile.mkdtemp(prefix="env-data-", dir=harness._TMP)
+        elsewhere = tempfile.mkdtemp(prefix="env-cwd-", dir=harness._TMP)
+        port, ctl = harness.free_port(), harness.free_port()
+        while ctl == port:
+            ctl = harness.free_port()
+        env = dict(os.environ, RINGCAP_DATA=data, RINGCAP_CONTROL="127.0.0.1:%d" % ctl)
+        p = subprocess.Popen([harness.RINGCAP_BIN, "run", "--listen", "127.0.0.1:%d" % port,
+                              "--workers", "1", "--connect-ports", "*"], env=env, cwd=elsewhere,
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        self.addCleanup(lambda: p.poll() is None and (p.terminate(), p.wait(20)))
+        self.assertTrue(harness.wait_port("127.0.0.1", ctl, 20), "RINGCAP_CONTROL is the port")
+        self.assertTrue(os.path.exists(os.path.join(data, "ca-cert.pem")), "RINGCAP_DATA")
+
+        def cli(*args, **kw):
+            r = subprocess.run([harness.RINGCAP_BIN] + list(args), env=env, cwd=elsewhere,
+                               capture_output=True, text=True, timeout=60, **kw)
+            return r.returncode, r.stdout, r.stderr
+        code, out, err = cli("session", "start", "--name", "env")
+        self.assertEqual(code, 0, err)
+        subprocess.run(["curl", "-sS", "-x", "http://127.0.0.1:%d" % port,
+                        self.origin.url("/size/3")], capture_output=True, timeout=30)
+        self.assertEqual(len(wait_rows(data, "env", 1)), 1)
+        for args in (["ls", "env"], ["show", "env", "1"], ["sessions"], ["overview", "env"],
+                     ["cookies", "env"], ["fsck", "env"], ["ca"], ["session", "list"]):
+            code, out, err = cli(*args)
+            self.assertEqual(code, 0, "%s: %s" % (args, err))
+        self.assertEqual(cli("session", "stop")[0], 0)
+        code, out, err = cli("session", "delete", "env")   # not a terminal: no question
+        self.assertEqual(code, 0, err)
+        self.assertIn("deleted session env", out)
+        p.terminate()
+        self.assertEqual(p.wait(20), 0)
+
+    def test_delete_asks_on_a_terminal(self):
+        import pty
+        d = self.daemon("ask")
+        for name in ("keep", "gone"):
+            self.assertEqual(d.api("POST", "/api/sessions", {"name": name})[0], 201)
+            self.assertEqual(d.api("POST", "/api/sessions/%s/stop" % name)[0], 200)
+
+        def delete_on_tty(name, answer, *extra):
+            master, slave = pty.openpty()
+            p = subprocess.Popen([harness.RINGCAP_BIN, "session", "delete", name,
+                                  "--control", d.control, "--data", d.data] + list(extra),
+                                 stdin=slave, stdout=slave, stderr=subprocess.PIPE)
+            os.close(slave)
+            out = b""
+            if answer is not None:
+                while b"[y/N]" not in out:
+                    out += os.read(master, 1024)
+                os.write(master, answer)
+            rc = p.wait(20)
+            try:
+                while True:
+                    out += os.read(master, 1024)
+            except OSError:
+                pass
+            os.close(master)
+            return rc, out.decode()
+        rc_, out = delete_on_tty("keep", b"n\n")
+        self.assertEqual(rc_, 1)
+        self.assertIn("delete session 'keep'", out)
+        self.assertEqual(d.api("GET", "/api/sessions/keep")[0], 200, "kept")
+        rc_, out = delete_on_tty("gone", b"y\n")
+        self.assertEqual(rc_, 0, out)
+        self.assertEqual(d.api("GET", "/api/sessions/gone")[0], 404)
+        rc_, out = delete_on_tty("keep", None, "--yes")
+        self.assertEqual(rc_, 0, out)
+        self.assertNotIn("[y/N]", out)
+        self.assertEqual(d.api("GET", "/api/sessions/keep")[0], 404)
+        self.assertEqual(d.stop(), 0)
+
 
 class TypedOrigin:
     """A loopback origin with typed bodies: /json (an object), /bin (1000

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "filter/flt.h"
+#include "tools/cli/args.h"
 #include "tools/cli/cmds.h"
 #include "tools/lib/json.h"
 #include "tools/lib/opts.h"
@@ -30,6 +31,7 @@ struct client {
 	const char *control, *data, *token_opt;
 	char token[RC_TOKEN_HEX + 1];
 	bool json;
+	bool yes;                    /* delete without asking */
 	const char *cmd;             /* sub-command, for messages */
 };
 
@@ -46,14 +48,16 @@ static const char usage_text[] =
 	"  pause [ID] | resume [ID] | stop [ID]   the active session by default\n"
 	"  set [ID] SETTINGS [FILTER]             change the running session's settings\n"
 	"  rename ID NEW_NAME\n"
-	"  delete ID                              a stopped session (stop it first)\n"
+	"  delete ID [--yes]                      a stopped session (stop it first); asks\n"
+	"                                         first on a terminal unless --yes\n"
 	"  list [--json]                          every session, newest last\n"
 	"  show ID [--json]\n\n"
 	"SETTINGS: --save-responses | --no-save-responses, --cookies | --no-cookies,\n"
 	"          --max-body SIZE\n"
 	"FILTER:   --method M, --status S, --type T, --client CIDR, --url-contains TEXT,\n"
 	"          --url-excludes TEXT, --url-regex RE (repeatable); --no-filter clears it\n"
-	"common:   --control ADDR [127.0.0.1:5560], --data DIR [./ringcap-data] (for its\n"
+	"common:   --control ADDR [$RINGCAP_CONTROL, else " RC_CONTROL_DEFAULT "],\n"
+	"          --data DIR [$RINGCAP_DATA, else " RC_DATA_DIR_DEFAULT "] (for its\n"
 	"          control.token), --token TOKEN, --json\n"
 	"ID is a session id, a name, or 'active'.\n";
 
@@ -277,7 +281,7 @@ struct change {
 };
 
 enum { O_CONTROL = 1, O_DATA, O_TOKEN, O_JSON, O_HELP, O_NAME, O_SAVE, O_NOSAVE, O_COOKIES,
-       O_NOCOOKIES, O_MAXBODY, O_NOFILTER, O_FILTER0 = 100 };
+       O_NOCOOKIES, O_MAXBODY, O_NOFILTER, O_YES, O_FILTER0 = 100 };
 
 static int option(struct client *c, struct change *ch, int opt, const char *val, const char *flag)
 {
@@ -292,6 +296,7 @@ static int option(struct client *c, struct change *ch, int opt, const char *val,
 	case O_SAVE: case O_NOSAVE: ch->save_responses = opt == O_SAVE; return 0;
 	case O_COOKIES: case O_NOCOOKIES: ch->cookies = opt == O_COOKIES; return 0;
 	case O_NOFILTER: ch->no_filter = true; return 0;
+	case O_YES: c->yes = true; return 0;
 	case O_MAXBODY:
 		if (rc_parse_size(val, &n, err, sizeof(err)) < 0 || n < 1 || n > (1u << 30)) {
 			fprintf(stderr, "ringcap session: --max-body: %s\n",
@@ -322,9 +327,9 @@ static int parse_args(int argc, char **argv, struct client *c, struct change *ch
 		{ "no-save-responses", no_argument, NULL, O_NOSAVE },
 		{ "cookies", no_argument, NULL, O_COOKIES }, { "no-cookies", no_argument, NULL, O_NOCOOKIES },
 		{ "max-body", required_argument, NULL, O_MAXBODY },
-		{ "no-filter", no_argument, NULL, O_NOFILTER },
+		{ "no-filter", no_argument, NULL, O_NOFILTER }, { "yes", no_argument, NULL, O_YES },
 	};
-	size_t n = 12;
+	size_t n = 13;
 	for (size_t i = 0; i < sizeof(fflags) / sizeof(fflags[0]); i++)
 		lo[n++] = (struct option){ fflags[i], required_argument, NULL, O_FILTER0 + (int)i };
 	lo[n] = (struct option){ 0 };
@@ -402,6 +407,20 @@ static void session_path(char *out, size_t cap, const char *id, const char *suff
 	snprintf(out + n, cap - n, "%s", suffix);
 }
 
+/* On a terminal (stdin and stdout both), asks before a delete; elsewhere
+ * (scripts, pipes) the command is the decision. */
+static bool confirmed(const char *id)
+{
+	if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO))
+		return true;
+	printf("delete session '%s' and every exchange it holds? [y/N] ", id);
+	fflush(stdout);
+	char line[16];
+	if (fgets(line, sizeof(line), stdin) == NULL)
+		return false;
+	return line[0] == 'y' || line[0] == 'Y';
+}
+
 /* Runs the sub-command on its positional arguments pos[0..npos). */
 static int run(struct client *c, struct change *ch, char **pos, int npos)
 {
@@ -453,6 +472,10 @@ static int run(struct client *c, struct change *ch, char **pos, int npos)
 		rc = call(c, "GET", path, NULL, &a);
 		rc = rc ? rc : print_sessions(c, &a, false);
 	} else if (!strcmp(cmd, "delete")) {
+		if (!c->yes && !confirmed(id)) {
+			printf("not deleted\n");
+			return 1;
+		}
 		session_path(path, sizeof(path), id, "");
 		rc = call(c, "DELETE", path, NULL, &a);
 		if (rc == 0)
@@ -470,7 +493,7 @@ int rc_cmd_session(int argc, char **argv)
 		fprintf(argc < 2 ? stderr : stdout, "%s", usage_text);
 		return argc < 2 ? 2 : 0;
 	}
-	struct client c = { .control = RC_CONTROL_DEFAULT, .data = RC_DATA_DIR_DEFAULT, .cmd = argv[1] };
+	struct client c = { .control = rc_env_control(), .data = rc_env_data(), .cmd = argv[1] };
 	struct change ch = { .save_responses = -1, .cookies = -1, .max_body = -1 };
 	flt_spec_init(&ch.filter);
 	int i = parse_args(argc - 1, argv + 1, &c, &ch);
