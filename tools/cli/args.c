@@ -1,6 +1,8 @@
 /*
- * tools/cli/args.c - the flags every offline command shares (--data, --json, --help) and
- * their JSON output; the filter flags are views/filter.h's rc_filter_cli.
+ * tools/cli/args.c - the flags every offline command shares (--data, --json, --help),
+ * the option-table parser (struct rc_opt rows, one setter each), the
+ * environment's defaults and the JSON output; the filter flags are
+ * views/filter.h's rc_filter_cli.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -29,45 +31,6 @@ bool rc_put_json(struct rc_buf *b, const char *cmd)
 		fprintf(stderr, "ringcap %s: out of memory for the JSON output\n", cmd);
 	rc_buf_free(b);
 	return ok;
-}
-
-/* Parses --data/--json and the command's own options; returns optind or -1. */
-int rc_cli_parse(int argc, char **argv, struct rc_cli_common *c, const char *usage,
-		 const struct option *extra, int (*on)(void *, int, const char *), void *ctx)
-{
-	struct option lo[24];
-	size_t n = 0;
-	lo[n++] = (struct option){ "data", required_argument, NULL, 'd' };
-	lo[n++] = (struct option){ "json", no_argument, NULL, 'j' };
-	lo[n++] = (struct option){ "help", no_argument, NULL, 'h' };
-	for (size_t i = 0; extra && extra[i].name && n < 23; i++)
-		lo[n++] = extra[i];
-	lo[n] = (struct option){ 0 };
-	c->data = rc_env_data();
-	optind = 1;
-	opterr = 0;
-	for (;;) {
-		int ch = getopt_long(argc, argv, ":h", lo, NULL);
-		if (ch == -1)
-			break;
-		if (ch == 'd')
-			c->data = optarg;
-		else if (ch == 'j')
-			c->json = true;
-		else if (ch == 'h') {
-			printf("%s", usage);
-			if (strcmp(argv[0], "ls") == 0)
-				printf("\n%s", rc_filter_usage);
-			return -2;
-		} else if (ch == '?' || ch == ':') {
-			fprintf(stderr, "ringcap %s: %s option '%s'\n%s", argv[0],
-				ch == ':' ? "missing value for" : "unknown", argv[optind - 1], usage);
-			return -1;
-		} else if (on == NULL || on(ctx, ch, optarg) < 0) {
-			return -1;
-		}
-	}
-	return optind;
 }
 
 #define OPT_BASE 1000 /* getopt values of a command's own rows: OPT_BASE + row */
@@ -102,8 +65,9 @@ int rc_cli_opts(int argc, char **argv, struct rc_cli_common *c, const char *usag
 			if (opts[ch - OPT_BASE].set(ctx, optarg) < 0)
 				return -1;
 		} else {
-			fprintf(stderr, "ringcap %s: %s option '%s'\n%s", argv[0],
-				ch == ':' ? "missing value for" : "unknown", argv[optind - 1], usage);
+			fprintf(stderr, "ringcap %s: %s option '%s' (see ringcap %s --help)\n",
+				argv[0], ch == ':' ? "missing value for" : "unknown",
+				argv[optind - 1], argv[0]);
 			return -1;
 		}
 	}

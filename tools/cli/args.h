@@ -1,8 +1,8 @@
 /*
  * tools/cli/args.h - what the offline commands share: --data (default
  * RC_DATA_DIR_DEFAULT, or the RINGCAP_DATA environment variable), --json,
- * --help, one getopt loop that hands each command its own options, and the
- * JSON line they print.
+ * --help, one getopt loop over a command's option table (one setter per
+ * row), and the JSON line they print.
  */
 #ifndef RINGCAP_CLI_ARGS_H
 #define RINGCAP_CLI_ARGS_H
@@ -40,13 +40,6 @@ struct rc_opt {
  * after printing usage for --help, -1 after a usage error on stderr. */
 int rc_cli_opts(int argc, char **argv, struct rc_cli_common *c, const char *usage,
 		const struct rc_opt *opts, void *ctx);
-
-/* Parses --data/--json/--help and `extra` (getopt_long rows ending in a
- * zero row), calling on(ctx, ch, optarg) for each of the command's own
- * options. Returns optind (the first operand), -2 after printing --help,
- * -1 after printing a usage error; on() returns <0 to stop with -1. */
-int rc_cli_parse(int argc, char **argv, struct rc_cli_common *c, const char *usage,
-		 const struct option *extra, int (*on)(void *, int, const char *), void *ctx);
 
 /* Prints b as one line and frees it; false (and a message) when it ran
  * out of memory while being built. */

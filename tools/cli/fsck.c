@@ -22,11 +22,9 @@
 
 static int fsck_one(const char *dir, bool repair, bool json);
 
-static int fsck_opt(void *ctx, int ch, const char *v)
+static int set_repair(void *ctx, const char *v)
 {
 	(void)v;
-	if (ch != 'R')
-		return -1;
 	*(bool *)ctx = true;
 	return 0;
 }
@@ -34,10 +32,11 @@ static int fsck_opt(void *ctx, int ch, const char *v)
 int rc_cmd_fsck(int argc, char **argv)
 {
 	static const char usage[] = "usage: ringcap fsck SESSION|DATA_DIR [--data DIR] [--repair] [--json]\n";
-	static const struct option extra[] = { { "repair", no_argument, NULL, 'R' }, { 0 } };
+	static const struct rc_opt opts[] = { { "repair", false, set_repair },
+					      { NULL, false, NULL } };
 	struct rc_cli_common c = {0};
 	bool repair = false;
-	int i = rc_cli_parse(argc, argv, &c, usage, extra, fsck_opt, &repair);
+	int i = rc_cli_opts(argc, argv, &c, usage, opts, &repair);
 	if (i < 0)
 		return i == -2 ? 0 : 2;
 	if (i != argc - 1) {
