@@ -364,7 +364,7 @@ class NewUser(unittest.TestCase):
         d.start()
         self.addCleanup(lambda: d.p.proc.poll() is None and d.stop())
         log = d.p.log()
-        self.assertIn("Set this as the HTTP and HTTPS proxy of a device:", log)
+        self.assertIn("set this as the HTTP and HTTPS proxy of a device:", log)
         addrs = re.findall(r"^    (\d+\.\d+\.\d+\.\d+):(\d+) ", log, re.M)
         self.assertTrue(addrs, log)
         self.assertTrue(all(p == str(port) and not a.startswith("127.") for a, p in addrs), log)

@@ -89,8 +89,8 @@ void rc_welcome_print(FILE *f, const struct rc_welcome *w)
 {
 	char ctl[INET6_ADDRSTRLEN + 16], dir[PATH_MAX];
 	const char *data = realpath(w->data_dir, dir) ? dir : w->data_dir;
-	fprintf(f, "ringcap is running (%u workers). Set this as the HTTP and HTTPS proxy of a "
-		"device:\n", w->workers);
+	fprintf(f, "ringcap (%u workers): set this as the HTTP and HTTPS proxy of a device:\n",
+		w->workers);
 	device_addrs(f, w->listen);
 	if (w->ca_fingerprint)
 		fprintf(f, "  then install the CA on it: browse to http://ringcap.cert/ through "
