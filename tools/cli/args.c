@@ -65,9 +65,10 @@ int rc_cli_opts(int argc, char **argv, struct rc_cli_common *c, const char *usag
 			if (opts[ch - OPT_BASE].set(ctx, optarg) < 0)
 				return -1;
 		} else {
-			fprintf(stderr, "ringcap %s: %s option '%s' (see ringcap %s --help)\n",
-				argv[0], ch == ':' ? "missing value for" : "unknown",
-				argv[optind - 1], argv[0]);
+			const char *cmd = c->cmd ? c->cmd : argv[0];
+			fprintf(stderr, "ringcap %s: %s option '%s' (see ringcap %.*s --help)\n",
+				cmd, ch == ':' ? "missing value for" : "unknown", argv[optind - 1],
+				(int)strcspn(cmd, " "), cmd);
 			return -1;
 		}
 	}

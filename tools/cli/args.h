@@ -15,6 +15,8 @@
 struct rc_cli_common {
 	const char *data;  /* --data DIR */
 	bool json;         /* --json */
+	const char *cmd;   /* for messages ("session pause"; --help advice names its
+			    * first word); NULL: argv[0] */
 };
 
 /* The data directory when --data is not given: $RINGCAP_DATA, else
