@@ -241,6 +241,256 @@ class NewUser(unittest.TestCase):
         self.assertEqual(json.loads(out)["url"], [x for x in old if x["id"] == 3][0]["url"])
         self.assertEqual(d.stop(), 0)
 
+    # -- ls as a table ---------------------------------------------------------
+    def test_ls_table(self):
+        import test_tls
+        tls_origin = test_tls.TlsOrigin(tag="lstable")
+        self.addCleanup(tls_origin.stop)
+        d = self.daemon("table", extra=["--upstream-ca", tls_origin.cert])
+        st, s, _ = d.api("POST", "/api/sessions", {"name": "t"})
+        sid = s["id"]
+        long_url = self.origin.url("/size/2000?" + "q" * 300)
+        d.curl(long_url)
+        d.curl(self.origin.url("/echo"), "-d", "needle-in-the-body")
+        https = "https://localhost:%d/" % tls_origin.port
+        d.curl(https, "--cacert", os.path.join(d.data, "ca-cert.pem"))
+        rows = d.wait_exchanges(sid, 4)
+        self.assertEqual(sorted(r["method"] for r in rows), ["CONNECT", "GET", "GET", "POST"],
+                         "--json lists every row, the tunnel's CONNECT too")
+        env = dict(os.environ, COLUMNS="130")
+
+        def ls(*extra):
+            r = subprocess.run([harness.RINGCAP_BIN, "ls", "t", "--data", d.data] + list(extra),
+                               capture_output=True, text=True, env=env, timeout=60)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            return r.stdout.splitlines()
+        out = ls()
+        self.assertEqual(len(out), 1 + 3 + 1, out)
+        self.assertNotIn("CONNECT", "\n".join(out), "intercepted tunnel rows hidden")
+        self.assertEqual(out[-1], "3 of 4 exchanges; 1 tunnel rows hidden (--tunnels)")
+        big = [l for l in out if "/size/2000" in l][0]
+        self.assertLessEqual(len(big), 130, big)
+        self.assertTrue(big.endswith("..."), big)
+        self.assertRegex(big, r" 2\.\d KiB ")
+        self.assertIn(long_url, "\n".join(ls("--wide")))
+        self.assertIn("CONNECT", "\n".join(ls("--tunnels")))
+        self.assertEqual(ls("--tunnels")[-1], "4 of 4 exchanges")
+        out = ls("--search", "needle-in-the-body")
+        self.assertEqual(out[-1], "0 of 4 exchanges; 1 tunnel rows hidden (--tunnels)")
+        self.assertIn("--search-bodies also looks in heads and bodies", "\n".join(out))
+        out = ls("--search", "needle-in-the-body", "--search-bodies")
+        self.assertEqual(len(out), 3, out)
+        self.assertIn(self.origin.url("/echo"), out[1])
+        self.assertIn("bodies of", out[-1])
+        out = ls("--client", "10.9.9.9")
+        self.assertIn("the filters match none of the 4 exchanges", out)
+        self.assertIn("Cookie and Set-Cookie lines were not captured", "\n".join(
+            ls("--search", "cookie")))
+        self.assertEqual(d.stop(), 0)
+
+    def test_ls_follow(self):
+        d = self.daemon("follow")
+        st, s, _ = d.api("POST", "/api/sessions", {"name": "f"})
+        sid = s["id"]
+        d.curl(self.origin.url("/size/1"))
+        d.wait_exchanges(sid, 1)
+        p = subprocess.Popen([harness.RINGCAP_BIN, "ls", "f", "--data", d.data, "--follow",
+                              "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+        first = json.loads(p.stdout.readline())
+        self.assertEqual(first["url"], self.origin.url("/size/1"))
+        d.curl(self.origin.url("/size/2"))
+        second = json.loads(p.stdout.readline())   # within the flush interval
+        self.assertEqual((second["id"], second["url"]), (2, self.origin.url("/size/2")))
+        self.assertEqual(d.api("POST", "/api/sessions/f/stop")[0], 200)
+        self.assertEqual(p.wait(10), 0, "stops with the session")
+        self.assertEqual(d.stop(), 0)
+
+    # -- show: the whole exchange -----------------------------------------
+    def test_show_whole_exchange(self):
+        srv = TypedOrigin()
+        self.addCleanup(srv.stop)
+        d = self.daemon("show", extra=["--identify-by", "auth"])
+        st, s, _ = d.api("POST", "/api/sessions", {"name": "sh"})
+        sid = s["id"]
+        d.curl(srv.url("/json"), "-d", '{"q":1}', "-H", "Content-Type: application/json",
+               "-U", "pixel7:x")
+        d.curl(srv.url("/bin"))
+        d.curl(srv.url("/img"))
+        rows = d.wait_exchanges(sid, 3)
+        ids = {r["url"].rsplit("/", 1)[1]: r["id"] for r in rows}
+
+        def show(xid, *extra):
+            code, out, err = rc("show", "sh", str(xid), "--data", d.data, *extra)
+            self.assertEqual(code, 0, err)
+            return out.decode()
+        out = show(ids["json"])
+        self.assertIn("POST %s HTTP/1.1\n" % srv.url("/json"), out)
+        self.assertIn('{\n  "q": 1\n}', out, "the request body, indented")
+        self.assertIn("HTTP/1.0 200 OK\n", out)
+        self.assertIn('{\n  "a": [\n    1,\n    2\n  ],\n  "b": {\n    "c": "d"\n  }\n}\n', out,
+                      "JSON indented")
+        self.assertIn("client pixel7 (127.0.0.1:", out)
+        self.assertRegex(out, r"timings  dns .*first byte \d+\.\d ms, total \d+\.\d ms")
+        self.assertIn("error    none", out)
+        self.assertNotIn("\r", out)
+        out = show(ids["bin"])
+        self.assertIn("00000000  00 01 02 03", out)
+        self.assertIn("... 744 more bytes", out)
+        self.assertIn("not stored: image/png (media)", show(ids["img"]))
+        heads = show(ids["json"], "--headers")
+        self.assertIn("Content-Type: application/json", heads)
+        self.assertNotIn('"a"', heads)
+        self.assertIn("timings", heads)
+        self.assertEqual(d.api("POST", "/api/sessions/sh/stop")[0], 200)
+        st, s, _ = d.api("POST", "/api/sessions", {"name": "nosave", "save_responses": False})
+        d.curl(srv.url("/json"))
+        rows = d.wait_exchanges(s["id"], 1)
+        code, out, err = rc("show", "nosave", str(rows[0]["id"]), "--data", d.data)
+        self.assertIn("save-responses was off", out.decode())
+        d.curl("http://no-such-host.invalid/")
+        rows = d.wait_exchanges(s["id"], 2)
+        bad = [r for r in rows if "invalid" in r["url"]][0]
+        code, out, err = rc("show", "nosave", str(bad["id"]), "--data", d.data)
+        self.assertIn("error    the host name did not resolve", out.decode())
+        self.assertEqual(d.stop(), 0)
+
+    # -- run says where to point a device, then is quiet ----------------------
+    def test_run_prints_where_to_point_a_device(self):
+        import re
+        port = harness.free_port()
+        d = Daemon("welcome", extra=["--listen", "0.0.0.0:%d" % port])
+        d.p.port = port   # the last --listen wins; the harness waits on this port
+        d.start()
+        self.addCleanup(lambda: d.p.proc.poll() is None and d.stop())
+        log = d.p.log()
+        self.assertIn("set this as the HTTP and HTTPS proxy of a device:", log)
+        addrs = re.findall(r"^    (\d+\.\d+\.\d+\.\d+):(\d+) ", log, re.M)
+        self.assertTrue(addrs, log)
+        self.assertTrue(all(p == str(port) and not a.startswith("127.") for a, p in addrs), log)
+        self.assertIn("browse to http://ringcap.cert/ through the proxy", log)
+        self.assertIn("control API and web UI: http://%s/" % d.control, log)
+        self.assertIn("data: %s\n" % os.path.realpath(d.data), log)
+        self.assertIn("not capturing: ringcap session start", log)
+        before = d.p.log()
+        d.curl(self.origin.url("/size/1"))
+        d.curl(self.origin.url("/size/2"))
+        time.sleep(0.3)
+        self.assertEqual(d.p.log(), before, "quiet while it serves")
+        self.assertEqual(d.stop(), 0)
+
+    # -- RINGCAP_DATA and RINGCAP_CONTROL in every command; delete asks ----
+    def test_environment_in_every_command(self):
+        data = tempfile.mkdtemp(prefix="env-data-", dir=harness._TMP)
+        elsewhere = tempfile.mkdtemp(prefix="env-cwd-", dir=harness._TMP)
+        port, ctl = harness.free_port(), harness.free_port()
+        while ctl == port:
+            ctl = harness.free_port()
+        env = dict(os.environ, RINGCAP_DATA=data, RINGCAP_CONTROL="127.0.0.1:%d" % ctl)
+        p = subprocess.Popen([harness.RINGCAP_BIN, "run", "--listen", "127.0.0.1:%d" % port,
+                              "--workers", "1", "--connect-ports", "*"], env=env, cwd=elsewhere,
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        self.addCleanup(lambda: p.poll() is None and (p.terminate(), p.wait(20)))
+        self.assertTrue(harness.wait_port("127.0.0.1", ctl, 20), "RINGCAP_CONTROL is the port")
+        self.assertTrue(os.path.exists(os.path.join(data, "ca-cert.pem")), "RINGCAP_DATA")
+
+        def cli(*args, **kw):
+            r = subprocess.run([harness.RINGCAP_BIN] + list(args), env=env, cwd=elsewhere,
+                               capture_output=True, text=True, timeout=60, **kw)
+            return r.returncode, r.stdout, r.stderr
+        code, out, err = cli("session", "start", "--name", "env")
+        self.assertEqual(code, 0, err)
+        subprocess.run(["curl", "-sS", "-x", "http://127.0.0.1:%d" % port,
+                        self.origin.url("/size/3")], capture_output=True, timeout=30)
+        self.assertEqual(len(wait_rows(data, "env", 1)), 1)
+        for args in (["ls", "env"], ["show", "env", "1"], ["sessions"], ["overview", "env"],
+                     ["cookies", "env"], ["fsck", "env"], ["ca"], ["session", "list"]):
+            code, out, err = cli(*args)
+            self.assertEqual(code, 0, "%s: %s" % (args, err))
+        self.assertEqual(cli("session", "stop")[0], 0)
+        code, out, err = cli("session", "delete", "env")   # not a terminal: no question
+        self.assertEqual(code, 0, err)
+        self.assertIn("deleted session env", out)
+        p.terminate()
+        self.assertEqual(p.wait(20), 0)
+
+    def test_delete_asks_on_a_terminal(self):
+        import pty
+        d = self.daemon("ask")
+        for name in ("keep", "gone"):
+            self.assertEqual(d.api("POST", "/api/sessions", {"name": name})[0], 201)
+            self.assertEqual(d.api("POST", "/api/sessions/%s/stop" % name)[0], 200)
+
+        def delete_on_tty(name, answer, *extra):
+            master, slave = pty.openpty()
+            p = subprocess.Popen([harness.RINGCAP_BIN, "session", "delete", name,
+                                  "--control", d.control, "--data", d.data] + list(extra),
+                                 stdin=slave, stdout=slave, stderr=subprocess.PIPE)
+            os.close(slave)
+            out = b""
+            if answer is not None:
+                while b"[y/N]" not in out:
+                    out += os.read(master, 1024)
+                os.write(master, answer)
+            rc = p.wait(20)
+            try:
+                while True:
+                    out += os.read(master, 1024)
+            except OSError:
+                pass
+            os.close(master)
+            return rc, out.decode()
+        rc_, out = delete_on_tty("keep", b"n\n")
+        self.assertEqual(rc_, 1)
+        self.assertIn("delete session 'keep'", out)
+        self.assertEqual(d.api("GET", "/api/sessions/keep")[0], 200, "kept")
+        rc_, out = delete_on_tty("gone", b"y\n")
+        self.assertEqual(rc_, 0, out)
+        self.assertEqual(d.api("GET", "/api/sessions/gone")[0], 404)
+        rc_, out = delete_on_tty("keep", None, "--yes")
+        self.assertEqual(rc_, 0, out)
+        self.assertNotIn("[y/N]", out)
+        self.assertEqual(d.api("GET", "/api/sessions/keep")[0], 404)
+        self.assertEqual(d.stop(), 0)
+
+
+class TypedOrigin:
+    """A loopback origin with typed bodies: /json (an object), /bin (1000
+    bytes 0..255 repeated, application/octet-stream), /img (a PNG)."""
+
+    def __init__(self):
+        import http.server
+        import threading
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def _any(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                self.rfile.read(n)
+                kind = self.path.rsplit("/", 1)[1]
+                body, ct = {
+                    "json": (b'{"a":[1,2],"b":{"c":"d"}}', "application/json"),
+                    "bin": ((bytes(range(256)) * 4)[:1000], "application/octet-stream"),
+                    "img": (b"\x89PNG\r\n\x1a\n" + b"\0" * 100, "image/png"),
+                }[kind]
+                self.send_response(200)
+                self.send_header("Content-Type", ct)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            do_GET = do_POST = _any
+
+            def log_message(self, *a):
+                pass
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.srv.server_address[1], path)
+
+    def stop(self):
+        self.srv.shutdown()
+
 
 if __name__ == "__main__":
     harness.main()

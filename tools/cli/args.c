@@ -1,6 +1,8 @@
 /*
- * tools/cli/args.c - the flags every offline command shares (--data, --json, --help) and
- * their JSON output; the filter flags are views/filter.h's rc_filter_cli.
+ * tools/cli/args.c - the flags every offline command shares (--data, --json, --help),
+ * the option-table parser (struct rc_opt rows, one setter each), the
+ * environment's defaults and the JSON output; the filter flags are
+ * views/filter.h's rc_filter_cli.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -31,39 +33,42 @@ bool rc_put_json(struct rc_buf *b, const char *cmd)
 	return ok;
 }
 
-/* Parses --data/--json and the command's own options; returns optind or -1. */
-int rc_cli_parse(int argc, char **argv, struct rc_cli_common *c, const char *usage,
-		 const struct option *extra, int (*on)(void *, int, const char *), void *ctx)
+#define OPT_BASE 1000 /* getopt values of a command's own rows: OPT_BASE + row */
+
+int rc_cli_opts(int argc, char **argv, struct rc_cli_common *c, const char *usage,
+		const struct rc_opt *opts, void *ctx)
 {
-	struct option lo[24];
+	struct option lo[RC_OPTS_MAX + 1];
 	size_t n = 0;
 	lo[n++] = (struct option){ "data", required_argument, NULL, 'd' };
 	lo[n++] = (struct option){ "json", no_argument, NULL, 'j' };
 	lo[n++] = (struct option){ "help", no_argument, NULL, 'h' };
-	for (size_t i = 0; extra && extra[i].name && n < 23; i++)
-		lo[n++] = extra[i];
+	for (size_t i = 0; opts && opts[i].name && n < RC_OPTS_MAX; i++)
+		lo[n++] = (struct option){ opts[i].name, opts[i].arg ? required_argument : no_argument,
+					   NULL, OPT_BASE + (int)i };
 	lo[n] = (struct option){ 0 };
 	c->data = rc_env_data();
-	optind = 1;
+	optind = 0;   /* glibc: 0 resets all getopt state, also between calls */
 	opterr = 0;
-	for (;;) {
+	for (int k = 0; k < argc; k++) {   /* bound: each round consumes >= 1 arg */
 		int ch = getopt_long(argc, argv, ":h", lo, NULL);
 		if (ch == -1)
 			break;
-		if (ch == 'd')
+		if (ch == 'd') {
 			c->data = optarg;
-		else if (ch == 'j')
+		} else if (ch == 'j') {
 			c->json = true;
-		else if (ch == 'h') {
+		} else if (ch == 'h') {
 			printf("%s", usage);
-			if (strcmp(argv[0], "ls") == 0)
-				printf("\n%s", rc_filter_usage);
 			return -2;
-		} else if (ch == '?' || ch == ':') {
-			fprintf(stderr, "ringcap %s: %s option '%s'\n%s", argv[0],
-				ch == ':' ? "missing value for" : "unknown", argv[optind - 1], usage);
-			return -1;
-		} else if (on == NULL || on(ctx, ch, optarg) < 0) {
+		} else if (ch >= OPT_BASE) {
+			if (opts[ch - OPT_BASE].set(ctx, optarg) < 0)
+				return -1;
+		} else {
+			const char *cmd = c->cmd ? c->cmd : argv[0];
+			fprintf(stderr, "ringcap %s: %s option '%s' (see ringcap %.*s --help)\n",
+				cmd, ch == ':' ? "missing value for" : "unknown", argv[optind - 1],
+				(int)strcspn(cmd, " "), cmd);
 			return -1;
 		}
 	}

@@ -1,8 +1,8 @@
 /*
  * tools/cli/args.h - what the offline commands share: --data (default
  * RC_DATA_DIR_DEFAULT, or the RINGCAP_DATA environment variable), --json,
- * --help, one getopt loop that hands each command its own options, and the
- * JSON line they print.
+ * --help, one getopt loop over a command's option table (one setter per
+ * row), and the JSON line they print.
  */
 #ifndef RINGCAP_CLI_ARGS_H
 #define RINGCAP_CLI_ARGS_H
@@ -15,6 +15,8 @@
 struct rc_cli_common {
 	const char *data;  /* --data DIR */
 	bool json;         /* --json */
+	const char *cmd;   /* for messages ("session pause"; --help advice names its
+			    * first word); NULL: argv[0] */
 };
 
 /* The data directory when --data is not given: $RINGCAP_DATA, else
@@ -25,12 +27,21 @@ const char *rc_env_data(void);
  * else RC_CONTROL_DEFAULT. */
 const char *rc_env_control(void);
 
-/* Parses --data/--json/--help and `extra` (getopt_long rows ending in a
- * zero row), calling on(ctx, ch, optarg) for each of the command's own
- * options. Returns optind (the first operand), -2 after printing --help,
- * -1 after printing a usage error; on() returns <0 to stop with -1. */
-int rc_cli_parse(int argc, char **argv, struct rc_cli_common *c, const char *usage,
-		 const struct option *extra, int (*on)(void *, int, const char *), void *ctx);
+/* One option of a command: --name, with a value when arg; set(ctx, value)
+ * runs once per occurrence (value NULL without arg) and returns 0, or <0
+ * after one message on stderr. One row per option, one setter per row. */
+struct rc_opt {
+	const char *name;
+	bool arg;
+	int (*set)(void *ctx, const char *val);
+};
+#define RC_OPTS_MAX 24 /* options of one command, the shared three included */
+
+/* Parses --data/--json/--help (shared) and opts (ending in a row with a
+ * NULL name) with getopt_long. Returns optind (the first operand), -2
+ * after printing usage for --help, -1 after a usage error on stderr. */
+int rc_cli_opts(int argc, char **argv, struct rc_cli_common *c, const char *usage,
+		const struct rc_opt *opts, void *ctx);
 
 /* Prints b as one line and frees it; false (and a message) when it ran
  * out of memory while being built. */

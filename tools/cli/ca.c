@@ -41,7 +41,6 @@ struct ca_opts {
 	const char *format;        /* --format as given, NULL: from the name */
 	const char *password;      /* --password, p12 only */
 	bool json;
-	bool help;
 };
 
 /* What the show output and --json print. */
@@ -89,38 +88,31 @@ static bool ca_present(const char *dir)
 	return false;
 }
 
-static void ca_usage(FILE *f)
-{
-	fprintf(f,
-		"usage: ringcap ca [options]\n\n"
-		"Shows the CA that ringcap signs intercepted HTTPS with (ringcap run\n"
-		"creates it in the data directory on first start), or exports it for a\n"
-		"device (or browse to http://ringcap.cert/ through the proxy).\n\n"
-		"options:\n"
-		"  --data DIR          data directory [$RINGCAP_DATA, else " CA_DATA_DEFAULT "]\n"
-		"  --export FILE       write the certificate to FILE (- for stdout)\n"
-		"  --format FMT        pem, der (.crt/.cer) or p12 [from FILE's extension,\n"
-		"                      else pem]\n"
-		"  --password PW       PKCS#12 password [empty]\n"
-		"  --json              print the details as one JSON object\n"
-		"  -h, --help          this text\n");
-}
+static const char ca_usage[] =
+	"usage: ringcap ca [options]\n\n"
+	"Shows the CA that ringcap signs intercepted HTTPS with (ringcap run\n"
+	"creates it in the data directory on first start), or exports it for a\n"
+	"device (or browse to http://ringcap.cert/ through the proxy).\n\n"
+	"options:\n"
+	"  --data DIR          data directory [$RINGCAP_DATA, else " CA_DATA_DEFAULT "]\n"
+	"  --export FILE       write the certificate to FILE (- for stdout)\n"
+	"  --format FMT        pem, der (.crt/.cer) or p12 [from FILE's extension,\n"
+	"                      else pem]\n"
+	"  --password PW       PKCS#12 password [empty]\n"
+	"  --json              print the details as one JSON object\n"
+	"  -h, --help          this text\n";
 
 int rc_cmd_ca(int argc, char **argv)
 {
-	struct ca_opts o = { .data_dir = rc_env_data() };
+	struct ca_opts o = {0};
 	enum tls_ca_format fmt = TLS_CA_PEM;
 	struct tls_ca *ca = NULL;
 	struct ca_info info;
 	char err[TLS_ERR_MAX] = "";
-	int rc;
+	int rc = parse_ca(argc, argv, &o);
 
-	if (parse_ca(argc, argv, &o) < 0)
-		return 2;
-	if (o.help) {
-		ca_usage(stdout);
-		return 0;
-	}
+	if (rc < 0)
+		return rc == -2 ? 0 : 2;
 	if (o.export_path != NULL && pick_format(&o, &fmt) < 0)
 		return 2;
 	if (!ca_present(o.data_dir))
@@ -149,43 +141,40 @@ int rc_cmd_ca(int argc, char **argv)
 
 /* ---- options ---- */
 
-/* Fills O from ARGV. Returns 0, or -EINVAL after one line on stderr. */
+static int set_export(void *o, const char *v)
+{
+	((struct ca_opts *)o)->export_path = v;
+	return 0;
+}
+
+static int set_format(void *o, const char *v)
+{
+	((struct ca_opts *)o)->format = v;
+	return 0;
+}
+
+static int set_password(void *o, const char *v)
+{
+	((struct ca_opts *)o)->password = v;
+	return 0;
+}
+
+/* Fills O from ARGV. Returns 0, -2 after --help, or -EINVAL after one
+ * line on stderr. */
 static int parse_ca(int argc, char **argv, struct ca_opts *o)
 {
-	enum { O_DATA = 1, O_EXPORT, O_FORMAT, O_PASSWORD, O_JSON };
-	static const struct option lo[] = {
-		{ "data", required_argument, NULL, O_DATA },
-		{ "export", required_argument, NULL, O_EXPORT },
-		{ "format", required_argument, NULL, O_FORMAT },
-		{ "password", required_argument, NULL, O_PASSWORD },
-		{ "json", no_argument, NULL, O_JSON },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	static const struct rc_opt opts[] = {
+		{ "export", true, set_export }, { "format", true, set_format },
+		{ "password", true, set_password }, { NULL, false, NULL },
 	};
-
-	opterr = 0;
-	optind = 0;   /* glibc: 0 resets all getopt state, also between calls */
-	for (int i = 0; i < argc; i++) {   /* bound: each round consumes >= 1 arg */
-		int c = getopt_long(argc, argv, ":h", lo, NULL);
-
-		switch (c) {
-		case -1:
-			i = argc;
-			break;
-		case O_DATA: o->data_dir = optarg; break;
-		case O_EXPORT: o->export_path = optarg; break;
-		case O_FORMAT: o->format = optarg; break;
-		case O_PASSWORD: o->password = optarg; break;
-		case O_JSON: o->json = true; break;
-		case 'h': o->help = true; return 0;
-		default:
-			fprintf(stderr, "ringcap ca: %s option '%s' (see ringcap ca --help)\n",
-				c == ':' ? "missing value for" : "unknown", argv[optind - 1]);
-			return -EINVAL;
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "ringcap ca: unexpected argument '%s'\n", argv[optind]);
+	struct rc_cli_common c = {0};
+	int first = rc_cli_opts(argc, argv, &c, ca_usage, opts, o);
+	if (first < 0)
+		return first == -2 ? -2 : -EINVAL;
+	o->data_dir = c.data;
+	o->json = c.json;
+	if (first < argc) {
+		fprintf(stderr, "ringcap ca: unexpected argument '%s'\n", argv[first]);
 		return -EINVAL;
 	}
 	if (o->export_path == NULL && (o->format != NULL || o->password != NULL)) {

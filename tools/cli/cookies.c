@@ -21,41 +21,13 @@
 #include "tools/cli/cmds.h"
 #include "tools/lib/rc-limits.h"
 
-struct ck_opts {
-	const char *data, *jar;
-	bool json;
-};
-
-static int ck_parse(int argc, char **argv, struct ck_opts *o, const char *usage)
+static int set_jar(void *ctx, const char *v)
 {
-	static const struct option lo[] = {
-		{ "data", required_argument, NULL, 'd' }, { "json", no_argument, NULL, 'j' },
-		{ "jar", required_argument, NULL, 'J' }, { "help", no_argument, NULL, 'h' }, { 0 },
-	};
-	o->data = rc_env_data();
-	optind = 1;
-	opterr = 0;
-	for (;;) {
-		int ch = getopt_long(argc, argv, ":h", lo, NULL);
-		if (ch == -1)
-			break;
-		switch (ch) {
-		case 'd': o->data = optarg; break;
-		case 'j': o->json = true; break;
-		case 'J': o->jar = optarg; break;
-		case 'h': printf("%s", usage); return -2;
-		default:
-			fprintf(stderr, "ringcap cookies: %s option '%s'\n%s",
-				ch == ':' ? "missing value for" : "unknown", argv[optind - 1], usage);
-			return -1;
-		}
-	}
-	if (optind != argc - 1) {
-		fprintf(stderr, "ringcap cookies: name one session\n%s", usage);
-		return -1;
-	}
-	return optind;
+	*(const char **)ctx = v;
+	return 0;
 }
+
+static const struct rc_opt ck_opts[] = { { "jar", true, set_jar }, { NULL, false, NULL } };
 
 /* One column: cleaned of control bytes, cut to w columns, padded. */
 static void col(const char *s, size_t w)
@@ -97,10 +69,15 @@ int rc_cmd_cookies(int argc, char **argv)
 		"usage: ringcap cookies SESSION [--data DIR] [--json] [--jar FILE]\n"
 		"  cookies from the exchanges captured with cookies on; --jar writes a\n"
 		"  Netscape cookies.txt (curl -b FILE), '-' for standard output\n";
-	struct ck_opts o = {0};
-	int i = ck_parse(argc, argv, &o, usage);
+	struct rc_cli_common o = {0};
+	const char *jar = NULL;
+	int i = rc_cli_opts(argc, argv, &o, usage, ck_opts, &jar);
 	if (i < 0)
 		return i == -2 ? 0 : 2;
+	if (i != argc - 1) {
+		fprintf(stderr, "ringcap cookies: name one session\n%s", usage);
+		return 2;
+	}
 	struct ses_meta m;
 	char dir[4096];
 	if (rc_session_dir("cookies", o.data, argv[i], &m, dir, sizeof(dir)) < 0)
@@ -113,19 +90,19 @@ int rc_cmd_cookies(int argc, char **argv)
 		return 1;
 	}
 	int code = 0;
-	if (o.jar) {
-		bool out = strcmp(o.jar, "-") == 0;
-		FILE *f = out ? stdout : fopen(o.jar, "w");
+	if (jar) {
+		bool out = strcmp(jar, "-") == 0;
+		FILE *f = out ? stdout : fopen(jar, "w");
 		if (f == NULL) {
-			fprintf(stderr, "ringcap cookies: --jar %s: %s\n", o.jar, strerror(errno));
+			fprintf(stderr, "ringcap cookies: --jar %s: %s\n", jar, strerror(errno));
 			code = 1;
 		} else {
 			size_t n = rc_cookies_jar(&l, (int64_t)time(NULL), f);
 			if ((!out && fclose(f) != 0) || (out && fflush(f) != 0)) {
-				fprintf(stderr, "ringcap cookies: --jar %s: %s\n", o.jar, strerror(errno));
+				fprintf(stderr, "ringcap cookies: --jar %s: %s\n", jar, strerror(errno));
 				code = 1;
 			} else if (!out) {
-				fprintf(stderr, "ringcap cookies: %zu cookies written to %s\n", n, o.jar);
+				fprintf(stderr, "ringcap cookies: %zu cookies written to %s\n", n, jar);
 			}
 		}
 	} else if (o.json) {

@@ -43,49 +43,72 @@ static const char usage[] =
 	"       collection: [--group domain|endpoint|domain,endpoint|none] [--name NAME]\n"
 	"                   [--base-url-variables] [--with-tests]\n";
 
-static int export_opt(void *ctx, int ch, const char *v)
+static int query_opt(struct export_opts *e, const char *key, const char *v)
+{
+	char err[256];
+	if (rc_query_param(&e->q, key, v, err, sizeof(err)) == 0)
+		return 0;
+	fprintf(stderr, "ringcap export: --%s\n", err);
+	return -1;
+}
+
+static int set_sort(void *ctx, const char *v) { return query_opt(ctx, "sort", v); }
+static int set_reverse(void *ctx, const char *v) { return query_opt(ctx, "reverse", v); }
+static int set_search(void *ctx, const char *v) { return query_opt(ctx, "search", v); }
+static int set_limit(void *ctx, const char *v) { return query_opt(ctx, "limit", v); }
+static int set_offset(void *ctx, const char *v) { return query_opt(ctx, "offset", v); }
+
+static int set_format(void *ctx, const char *v)
+{
+	struct export_opts *e = ctx;
+	int f = rc_format_parse(v);
+	if (f < 0) {
+		fprintf(stderr, "ringcap export: --format '%s': postman, har or curl\n", v);
+		return -1;
+	}
+	e->o.format = (uint8_t)f;
+	e->have_format = true;
+	return 0;
+}
+
+static int set_group(void *ctx, const char *v)
+{
+	struct export_opts *e = ctx;
+	if (rc_group_parse(v, &e->o.group) == 0)
+		return 0;
+	fprintf(stderr, "ringcap export: --group '%s': domain, endpoint, domain,endpoint or none\n",
+		v);
+	return -1;
+}
+
+static int set_ids(void *ctx, const char *v)
 {
 	struct export_opts *e = ctx;
 	char err[256];
-	static const char *const qkeys[] = { [0] = NULL, ['s'] = "sort", ['r'] = "reverse",
-					     ['q'] = "search", ['l'] = "limit", ['O'] = "offset" };
-	if (ch < (int)(sizeof(qkeys) / sizeof(qkeys[0])) && qkeys[ch]) {
-		if (rc_query_param(&e->q, qkeys[ch], v, err, sizeof(err)) == 0)
-			return 0;
-		fprintf(stderr, "ringcap export: --%s\n", err);
+	rc_ids_free(&e->ids);
+	if (rc_ids_parse(v, &e->ids, err, sizeof(err)) < 0) {
+		fprintf(stderr, "ringcap export: %s\n", err);
 		return -1;
 	}
-	switch (ch) {
-	case 'f': {
-		int f = rc_format_parse(v);
-		if (f < 0) {
-			fprintf(stderr, "ringcap export: --format '%s': postman, har or curl\n", v);
-			return -1;
-		}
-		e->o.format = (uint8_t)f;
-		e->have_format = true;
-		return 0;
-	}
-	case 'g':
-		if (rc_group_parse(v, &e->o.group) == 0)
-			return 0;
-		fprintf(stderr, "ringcap export: --group '%s': domain, endpoint, domain,endpoint "
-			"or none\n", v);
-		return -1;
-	case 'i':
-		rc_ids_free(&e->ids);
-		if (rc_ids_parse(v, &e->ids, err, sizeof(err)) < 0) {
-			fprintf(stderr, "ringcap export: %s\n", err);
-			return -1;
-		}
-		e->have_ids = true;
-		return 0;
-	case 'w': e->out = v; return 0;
-	case 'n': e->o.name = v; return 0;
-	case 'b': e->o.base_url_variables = true; return 0;
-	case 't': e->o.with_tests = true; return 0;
-	default: return -1;
-	}
+	e->have_ids = true;
+	return 0;
+}
+
+static int set_output(void *ctx, const char *v) { ((struct export_opts *)ctx)->out = v; return 0; }
+static int set_name(void *ctx, const char *v) { ((struct export_opts *)ctx)->o.name = v; return 0; }
+
+static int set_base_vars(void *ctx, const char *v)
+{
+	(void)v;
+	((struct export_opts *)ctx)->o.base_url_variables = true;
+	return 0;
+}
+
+static int set_tests(void *ctx, const char *v)
+{
+	(void)v;
+	((struct export_opts *)ctx)->o.with_tests = true;
+	return 0;
 }
 
 static void progress(void *ctx, size_t done, size_t total)
@@ -140,22 +163,21 @@ static int export_run(struct export_opts *e, const char *dir, const struct ses_m
 
 static int export_main(int argc, char **argv, struct rc_filter *f)
 {
-	static const struct option extra[] = {
-		{ "format", required_argument, NULL, 'f' }, { "output", required_argument, NULL, 'w' },
-		{ "ids", required_argument, NULL, 'i' }, { "group", required_argument, NULL, 'g' },
-		{ "name", required_argument, NULL, 'n' },
-		{ "base-url-variables", no_argument, NULL, 'b' },
-		{ "with-tests", no_argument, NULL, 't' }, { "sort", required_argument, NULL, 's' },
-		{ "reverse", no_argument, NULL, 'r' }, { "search", required_argument, NULL, 'q' },
-		{ "limit", required_argument, NULL, 'l' }, { "offset", required_argument, NULL, 'O' },
-		{ 0 },
+	static const struct rc_opt opts[] = {
+		{ "format", true, set_format },     { "output", true, set_output },
+		{ "ids", true, set_ids },           { "group", true, set_group },
+		{ "name", true, set_name },         { "base-url-variables", false, set_base_vars },
+		{ "with-tests", false, set_tests }, { "sort", true, set_sort },
+		{ "reverse", false, set_reverse },  { "search", true, set_search },
+		{ "limit", true, set_limit },       { "offset", true, set_offset },
+		{ NULL, false, NULL },
 	};
 	for (int k = 1; k < argc; k++)
 		if (strcmp(argv[k], "-o") == 0)
 			argv[k] = (char *)"--output";
 	struct rc_cli_common c = {0};
 	struct export_opts e = { .o = { .group = RC_GROUP_DOMAIN } };
-	int i = rc_cli_parse(argc, argv, &c, usage, extra, export_opt, &e);
+	int i = rc_cli_opts(argc, argv, &c, usage, opts, &e);
 	int rc = 2;
 	if (i < 0) {
 		rc = i == -2 ? 0 : 2;

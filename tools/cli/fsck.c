@@ -32,11 +32,9 @@ enum {
 
 static int fsck_one(const char *data, const char *id, bool repair, bool json);
 
-static int fsck_opt(void *ctx, int ch, const char *v)
+static int set_repair(void *ctx, const char *v)
 {
 	(void)v;
-	if (ch != 'R')
-		return -1;
 	*(bool *)ctx = true;
 	return 0;
 }
@@ -84,10 +82,11 @@ int rc_cmd_fsck(int argc, char **argv)
 		"  3  damage found and repaired: checking again finds none\n"
 		"  4  could not check (not a session, unreadable files)\n"
 		"  A data directory gives the worst status of its sessions.\n";
-	static const struct option extra[] = { { "repair", no_argument, NULL, 'R' }, { 0 } };
+	static const struct rc_opt opts[] = { { "repair", false, set_repair },
+					      { NULL, false, NULL } };
 	struct rc_cli_common c = {0};
 	bool repair = false;
-	int i = rc_cli_parse(argc, argv, &c, usage, extra, fsck_opt, &repair);
+	int i = rc_cli_opts(argc, argv, &c, usage, opts, &repair);
 	if (i < 0)
 		return i == -2 ? 0 : FSCK_USAGE;
 	if (i != argc - 1) {

@@ -164,12 +164,9 @@ static int import_write(int fd, const char *data, const char *name, char *err, s
 	return 0;
 }
 
-static int import_opt(void *ctx, int ch, const char *v)
+static int set_session(void *ctx, const char *v)
 {
-	struct import_opts *o = ctx;
-	if (ch != 'S')
-		return -1;
-	o->session = v;
+	((struct import_opts *)ctx)->session = v;
 	return 0;
 }
 
@@ -178,11 +175,11 @@ int rc_cmd_import(int argc, char **argv)
 	static const char usage[] =
 		"usage: ringcap import FILE.har --session NAME [--data DIR]\n"
 		"       prints the new session's id and its number of exchanges\n";
-	static const struct option extra[] = { { "session", required_argument, NULL, 'S' },
-					       { 0 } };
+	static const struct rc_opt opts[] = { { "session", true, set_session },
+					      { NULL, false, NULL } };
 	struct rc_cli_common c = {0};
 	struct import_opts o = {0};
-	int i = rc_cli_parse(argc, argv, &c, usage, extra, import_opt, &o);
+	int i = rc_cli_opts(argc, argv, &c, usage, opts, &o);
 	if (i < 0)
 		return i == -2 ? 0 : 2;
 	if (i != argc - 1 || o.session == NULL) {

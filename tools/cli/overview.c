@@ -126,66 +126,43 @@ static void print_series(const struct rc_overview *o, unsigned cols)
 }
 
 struct ov_opts {
-	const char *data, *by, *search;
-	bool json;
+	const char *by, *search;
 	uint64_t interval_ms;
 };
 
-static int ov_opt(struct ov_opts *o, int ch, const char *v, const char *usage)
+static int set_by(void *ctx, const char *v)
 {
-	char *end;
-	switch (ch) {
-	case 'd': o->data = v; return 0;
-	case 'j': o->json = true; return 0;
-	case 'b': o->by = v; return 0;
-	case 'q': o->search = v; return 0;
-	case 'i': {
-		double s = strtod(v, &end);
-		if (*v == '\0' || *end != '\0' || !(s >= 0.001) || s > 1e9) {
-			fprintf(stderr, "ringcap overview: --interval '%s': seconds, at least 0.001\n", v);
-			return -1;
-		}
-		o->interval_ms = (uint64_t)(s * 1000.0 + 0.5);
-		return 0;
+	struct ov_opts *o = ctx;
+	if (rc_overview_by(v) < 0) {
+		fprintf(stderr, "ringcap overview: --by '%s': method, domain, type or status\n", v);
+		return -1;
 	}
-	case 'h': printf("%s", usage); return -2;
-	default: return -1;
-	}
+	o->by = v;
+	return 0;
 }
 
-static int ov_parse(int argc, char **argv, struct ov_opts *o, const char *usage)
+static int set_search(void *ctx, const char *v)
 {
-	static const struct option lo[] = {
-		{ "data", required_argument, NULL, 'd' }, { "json", no_argument, NULL, 'j' },
-		{ "by", required_argument, NULL, 'b' }, { "interval", required_argument, NULL, 'i' },
-		{ "search", required_argument, NULL, 'q' }, { "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
-	optind = 1;
-	opterr = 0;
-	for (;;) {
-		int ch = getopt_long(argc, argv, ":h", lo, NULL);
-		if (ch == -1)
-			break;
-		if (ch == '?' || ch == ':') {
-			fprintf(stderr, "ringcap overview: %s option '%s'\n%s",
-				ch == ':' ? "missing value for" : "unknown", argv[optind - 1], usage);
-			return -1;
-		}
-		int rc = ov_opt(o, ch, optarg, usage);
-		if (rc < 0)
-			return rc;
-	}
-	if (rc_overview_by(o->by) < 0) {
-		fprintf(stderr, "ringcap overview: --by '%s': method, domain, type or status\n", o->by);
-		return -1;
-	}
-	if (optind != argc - 1) {
-		fprintf(stderr, "ringcap overview: name one session\n%s", usage);
-		return -1;
-	}
-	return optind;
+	((struct ov_opts *)ctx)->search = v;
+	return 0;
 }
+
+static int set_interval(void *ctx, const char *v)
+{
+	char *end;
+	double s = strtod(v, &end);
+	if (*v == '\0' || *end != '\0' || !(s >= 0.001) || s > 1e9) {
+		fprintf(stderr, "ringcap overview: --interval '%s': seconds, at least 0.001\n", v);
+		return -1;
+	}
+	((struct ov_opts *)ctx)->interval_ms = (uint64_t)(s * 1000.0 + 0.5);
+	return 0;
+}
+
+static const struct rc_opt ov_table[] = {
+	{ "by", true, set_by }, { "interval", true, set_interval },
+	{ "search", true, set_search }, { NULL, false, NULL },
+};
 
 static int overview_main(int argc, char **argv, struct rc_filter *f);
 
@@ -202,13 +179,18 @@ static int overview_main(int argc, char **argv, struct rc_filter *f)
 	static const char usage[] =
 		"usage: ringcap overview SESSION [--by method|domain|type|status] [--json]\n"
 		"       [--interval SECONDS] [--search TEXT] [--data DIR] [filter flags]\n";
-	struct ov_opts o = { .data = rc_env_data(), .by = "method" };
-	int i = ov_parse(argc, argv, &o, usage);
+	struct ov_opts o = { .by = "method" };
+	struct rc_cli_common c = {0};
+	int i = rc_cli_opts(argc, argv, &c, usage, ov_table, &o);
 	if (i < 0)
 		return i == -2 ? 0 : 2;
+	if (i != argc - 1) {
+		fprintf(stderr, "ringcap overview: name one session\n%s", usage);
+		return 2;
+	}
 	struct ses_meta m;
 	char dir[4096];
-	if (rc_session_dir("overview", o.data, argv[i], &m, dir, sizeof(dir)) < 0)
+	if (rc_session_dir("overview", c.data, argv[i], &m, dir, sizeof(dir)) < 0)
 		return 1;
 	struct seg_table t;
 	struct seg_query q = { .search = o.search };
@@ -226,7 +208,7 @@ static int overview_main(int argc, char **argv, struct rc_filter *f)
 				      : strerror(-rc));
 		return 1;
 	}
-	if (o.json) {
+	if (c.json) {
 		rc_overview_write_json(&ov, stdout);
 	} else {
 		char rq[24], rs[24];

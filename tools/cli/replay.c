@@ -204,19 +204,51 @@ static int on_opt(void *ctx, int ch, const char *v)
 	return -1;
 }
 
-static const struct option extra[] = {
-	{ "ids", required_argument, NULL, 'i' }, { "search", required_argument, NULL, 'q' },
-	{ "target", required_argument, NULL, 'T' }, { "host-map", required_argument, NULL, 'M' },
-	{ "header", required_argument, NULL, 'H' }, { "drop-header", required_argument, NULL, 'D' },
-	{ "proxy", required_argument, NULL, 'P' }, { "insecure", no_argument, NULL, 'k' },
-	{ "ca", required_argument, NULL, 'C' }, { "speed", required_argument, NULL, 's' },
-	{ "rate", required_argument, NULL, 'r' }, { "connections", required_argument, NULL, 'c' },
-	{ "duration", required_argument, NULL, 'u' }, { "loop", required_argument, NULL, 'L' },
-	{ "warmup", required_argument, NULL, 'w' }, { "threads", required_argument, NULL, 'n' },
-	{ "timeout", required_argument, NULL, 't' },
-	{ "size-tolerance", required_argument, NULL, 'z' },
-	{ "diff-body", no_argument, NULL, 'B' }, { "record", required_argument, NULL, 'R' },
-	{ 0 },
+/* One setter per option row (tools/cli/args.h), each naming its case of
+ * on_opt by the short code it had in getopt. */
+static int o_ids(void *c, const char *v) { return on_opt(c, 'i', v); }
+static int o_search(void *c, const char *v) { return on_opt(c, 'q', v); }
+static int o_target(void *c, const char *v) { return on_opt(c, 'T', v); }
+static int o_host_map(void *c, const char *v) { return on_opt(c, 'M', v); }
+static int o_header(void *c, const char *v) { return on_opt(c, 'H', v); }
+static int o_drop_header(void *c, const char *v) { return on_opt(c, 'D', v); }
+static int o_proxy(void *c, const char *v) { return on_opt(c, 'P', v); }
+static int o_insecure(void *c, const char *v) { return on_opt(c, 'k', v); }
+static int o_ca(void *c, const char *v) { return on_opt(c, 'C', v); }
+static int o_speed(void *c, const char *v) { return on_opt(c, 's', v); }
+static int o_rate(void *c, const char *v) { return on_opt(c, 'r', v); }
+static int o_connections(void *c, const char *v) { return on_opt(c, 'c', v); }
+static int o_duration(void *c, const char *v) { return on_opt(c, 'u', v); }
+static int o_loop(void *c, const char *v) { return on_opt(c, 'L', v); }
+static int o_warmup(void *c, const char *v) { return on_opt(c, 'w', v); }
+static int o_threads(void *c, const char *v) { return on_opt(c, 'n', v); }
+static int o_timeout(void *c, const char *v) { return on_opt(c, 't', v); }
+static int o_size_tolerance(void *c, const char *v) { return on_opt(c, 'z', v); }
+static int o_diff_body(void *c, const char *v) { return on_opt(c, 'B', v); }
+static int o_record(void *c, const char *v) { return on_opt(c, 'R', v); }
+
+static const struct rc_opt opts[] = {
+	{ "ids", true, o_ids },
+	{ "search", true, o_search },
+	{ "target", true, o_target },
+	{ "host-map", true, o_host_map },
+	{ "header", true, o_header },
+	{ "drop-header", true, o_drop_header },
+	{ "proxy", true, o_proxy },
+	{ "insecure", false, o_insecure },
+	{ "ca", true, o_ca },
+	{ "speed", true, o_speed },
+	{ "rate", true, o_rate },
+	{ "connections", true, o_connections },
+	{ "duration", true, o_duration },
+	{ "loop", true, o_loop },
+	{ "warmup", true, o_warmup },
+	{ "threads", true, o_threads },
+	{ "timeout", true, o_timeout },
+	{ "size-tolerance", true, o_size_tolerance },
+	{ "diff-body", false, o_diff_body },
+	{ "record", true, o_record },
+	{ NULL, false, NULL },
 };
 
 static int replay_main(int argc, char **argv, struct rc_filter *f, struct rp_opts *o);
@@ -248,7 +280,7 @@ static int replay_main(int argc, char **argv, struct rc_filter *f, struct rp_opt
 {
 	struct rc_cli_common c = { 0 };
 	defaults(o);
-	int i = rc_cli_parse(argc, argv, &c, usage, extra, on_opt, o);
+	int i = rc_cli_opts(argc, argv, &c, usage, opts, o);
 	if (i < 0)
 		return i == -2 ? 0 : 2;
 	if (i != argc - 1) {

@@ -22,6 +22,7 @@
 #include "tls/tls.h"
 #include "tools/cli/args.h"
 #include "tools/cli/cmds.h"
+#include "tools/cli/welcome.h"
 #include "tools/lib/opts.h"
 #include "tools/lib/rc-limits.h"
 #include "tools/cli/cmds.h"
@@ -39,9 +40,6 @@
 #include "persist/ses.h"
 #include "engine/onboard.h"
 
-
-enum opt_kind { K_ADDR, K_UINT, K_SIZE, K_DUR, K_DIR, K_STR, K_LIST, K_FLAG, K_CIDR, K_CTL,
-		K_AUTH, K_PORTS, K_IDENT };
 
 #define LIST_MAX 64   /* repeatable option values */
 
@@ -69,138 +67,197 @@ struct run_opts {
 	bool cookies;
 };
 
+struct opt;
+/* Takes one value of option o into r: 0, or -errno with err set. */
+typedef int (*opt_set_fn)(const struct opt *o, const char *val, struct run_opts *r, char *err,
+			  size_t err_len);
+/* Writes option o's default (from d) for --help. */
+typedef void (*opt_fmt_fn)(const struct opt *o, const struct run_opts *d, char *buf, size_t n);
+
+/* One option of `ringcap run`: one row, one setter. */
 struct opt {
 	const char *name;
-	enum opt_kind kind;
-	size_t off;               /* unsigned field in struct eng_config */
-	uint64_t min, max;
-	const char *arg, *help;
+	opt_set_fn set;
+	size_t off;               /* the field set writes, in struct run_opts (RUN()) */
+	uint64_t min, max;        /* numbers: accepted range */
+	const char *arg, *help;   /* arg "": a flag without value */
+	opt_fmt_fn fmt;           /* default for --help from the field ... */
+	const char *def;          /* ... or this text */
 };
 
-#define CFG(f) offsetof(struct eng_config, f)
+static int set_listen(const struct opt *o, const char *v, struct run_opts *r, char *e, size_t n);
+static int set_control(const struct opt *o, const char *v, struct run_opts *r, char *e, size_t n);
+static int set_str(const struct opt *o, const char *v, struct run_opts *r, char *e, size_t n);
+static int set_flag(const struct opt *o, const char *v, struct run_opts *r, char *e, size_t n);
+static int set_allow(const struct opt *o, const char *v, struct run_opts *r, char *e, size_t n);
+static int set_allow_upstream(const struct opt *o, const char *v, struct run_opts *r, char *e,
+			      size_t n);
+static int set_auth(const struct opt *o, const char *v, struct run_opts *r, char *e, size_t n);
+static int set_auth_file(const struct opt *o, const char *v, struct run_opts *r, char *e,
+			 size_t n);
+static int set_ports(const struct opt *o, const char *v, struct run_opts *r, char *e, size_t n);
+static int set_ident(const struct opt *o, const char *v, struct run_opts *r, char *e, size_t n);
+static int set_passthrough(const struct opt *o, const char *v, struct run_opts *r, char *e,
+			   size_t n);
+static int set_insecure(const struct opt *o, const char *v, struct run_opts *r, char *e,
+			size_t n);
+static int set_uint(const struct opt *o, const char *v, struct run_opts *r, char *e, size_t n);
+static int set_size(const struct opt *o, const char *v, struct run_opts *r, char *e, size_t n);
+static int set_dur(const struct opt *o, const char *v, struct run_opts *r, char *e, size_t n);
+static void fmt_control(const struct opt *o, const struct run_opts *d, char *buf, size_t n);
+static void fmt_data(const struct opt *o, const struct run_opts *d, char *buf, size_t n);
+static void fmt_uint(const struct opt *o, const struct run_opts *d, char *buf, size_t n);
+static void fmt_workers(const struct opt *o, const struct run_opts *d, char *buf, size_t n);
+static void fmt_size(const struct opt *o, const struct run_opts *d, char *buf, size_t n);
+static void fmt_dur(const struct opt *o, const struct run_opts *d, char *buf, size_t n);
+
+#define RUN(f) offsetof(struct run_opts, f)
+#define CFG(f) offsetof(struct run_opts, eng.f)
 static const struct opt run_table[] = {
-	{ "listen", K_ADDR, 0, 0, 0, "ADDR:PORT", "proxy listener" },
-	{ "control", K_CTL, 0, 0, 0, "ADDR:PORT", "control port: CA files, /metrics" },
-	{ "data", K_DIR, 0, 0, 0, "DIR", "data directory (created if missing)" },
-	{ "session", K_STR, 0, 0, 0, "NAME",
+	{ "listen", set_listen, 0, 0, 0, "ADDR:PORT",
+	  "proxy listener", NULL, "0.0.0.0:5559" },
+	{ "control", set_control, 0, 0, 0, "ADDR:PORT",
+	  "control port: CA files, /metrics", fmt_control, NULL },
+	{ "data", set_str, RUN(data_dir), 0, 0, "DIR",
+	  "data directory (created if missing)", fmt_data, NULL },
+	{ "session", set_str, RUN(session), 0, 0, "NAME",
 	  "capture every exchange into session NAME from start-up (new, or "
-	  "continued when not stopped)" },
-	{ "max-body", K_SIZE, 0, 0, 1u << 30, "SIZE",
-	  "body bytes stored per direction (more: truncated, flagged)" },
-	{ "no-save-responses", K_FLAG, 0, 0, 0, "",
-	  "store status, type, sizes and timings, not response heads/bodies" },
-	{ "cookies", K_FLAG, 0, 0, 0, "",
-	  "capture cookies: keep Cookie/Set-Cookie lines for `ringcap cookies`" },
-	{ "allow", K_CIDR, 0, 0, 0, "CIDR",
-	  "clients allowed to connect (repeatable; replaces the default)" },
-	{ "allow-upstream", K_CIDR, 0, 0, 0, "CIDR",
-	  "link-local/metadata upstreams allowed after all (repeatable)" },
-	{ "auth", K_AUTH, 0, 0, 0, "USER:PASS",
-	  "require Proxy-Authorization Basic (repeatable)" },
-	{ "auth-file", K_AUTH, 0, 0, 0, "FILE", "users for --auth, one user:pass a line" },
-	{ "auth-fail-max", K_UINT, CFG(auth_fail_max), 0, 1000000, "N",
-	  "failed logins per address and window; then 429 (0 = off)" },
-	{ "auth-fail-window", K_DUR, CFG(auth_fail_window_ms), 1, ENG_TIMEOUT_MAX_MS, "DUR",
-	  "window of --auth-fail-max, also how long 429 lasts" },
-	{ "identify-by", K_IDENT, 0, 0, 0, "auth|address",
-	  "name clients by Proxy-Authorization user (no --auth: any user, no password)" },
-	{ "connect-ports", K_PORTS, 0, 0, 0, "LIST",
-	  "ports CONNECT may reach, like 443,80,8000-8999; * = any" },
-	{ "max-conns-per-client", K_UINT, CFG(max_conns_per_client), 0, ENG_CONNS_PER_CLIENT_MAX,
-	  "N", "connections one client address may hold; beyond: 503 (0 = off)" },
-	{ "workers", K_UINT, CFG(workers), 0, ENG_WORKERS_MAX, "N",
-	  "worker threads, one per core (0 = online CPUs)" },
-	{ "max-conns", K_UINT, CFG(max_conns), 1, ENG_CONNS_MAX, "N",
-	  "client connections per worker; beyond: 503" },
-	{ "max-request-head", K_SIZE, CFG(max_request_head), 1024, ENG_HEAD_MAX, "SIZE",
-	  "request line + headers; beyond: 431" },
-	{ "max-response-head", K_SIZE, CFG(max_response_head), 1024, ENG_HEAD_MAX, "SIZE",
-	  "status line + headers from upstream; beyond: 502" },
-	{ "max-headers", K_UINT, CFG(max_headers), 1, ENG_HEADERS_MAX, "N",
-	  "header lines per head; beyond: 431 / 502" },
-	{ "header-timeout", K_DUR, CFG(header_timeout_ms), 1, ENG_TIMEOUT_MAX_MS, "DUR",
-	  "first byte to end of a request head; beyond: 408" },
-	{ "idle-timeout", K_DUR, CFG(idle_timeout_ms), 1, ENG_TIMEOUT_MAX_MS, "DUR",
-	  "idle keep-alive client, stalled body or tunnel: closed" },
-	{ "connect-timeout", K_DUR, CFG(connect_timeout_ms), 1, ENG_TIMEOUT_MAX_MS, "DUR",
-	  "name look-up + upstream connect; beyond: 504" },
-	{ "upstream-timeout", K_DUR, CFG(upstream_timeout_ms), 1, ENG_TIMEOUT_MAX_MS, "DUR",
-	  "upstream silent mid-exchange; beyond: 504" },
-	{ "upstream-idle-timeout", K_DUR, CFG(upstream_idle_timeout_ms), 1,
-	  ENG_TIMEOUT_MAX_MS, "DUR", "idle pooled upstream connection kept" },
-	{ "upstream-idle-max", K_UINT, CFG(upstream_idle_max), 0, ENG_CONNS_MAX, "N",
-	  "idle upstream connections kept per worker" },
-	{ "grace", K_DUR, CFG(grace_ms), 0, ENG_TIMEOUT_MAX_MS, "DUR",
-	  "on SIGINT/SIGTERM, time for in-flight exchanges" },
-	{ "dns-ttl", K_DUR, CFG(dns_ttl_ms), 0, ENG_TIMEOUT_MAX_MS, "DUR",
-	  "name look-up cache lifetime" },
-	{ "buf-count", K_UINT, CFG(buf_count), 16, ENG_BUF_COUNT_MAX, "N",
-	  "receive buffers per worker (power of two)" },
-	{ "buf-size", K_SIZE, CFG(buf_size), ENG_BUF_SIZE_MIN, ENG_BUF_SIZE_MAX, "SIZE",
-	  "bytes per receive buffer" },
-	{ "head-buffers", K_UINT, CFG(head_buffers), 16, 65535, "N",
-	  "heads in flight per worker; beyond: 503" },
-	{ "zc-threshold", K_SIZE, CFG(zc_threshold), 0, UINT32_MAX, "SIZE",
-	  "zero-copy sends from this size (0 = never)" },
-	{ "passthrough", K_LIST, 0, 0, 0, "GLOB",
-	  "CONNECT hosts tunnelled blind, not intercepted (repeatable)" },
-	{ "no-intercept", K_FLAG, 0, 0, 0, "",
-	  "tunnel every CONNECT blind (no TLS interception)" },
-	{ "upstream-ca", K_STR, 0, 0, 0, "FILE",
-	  "extra trust anchors (PEM) for upstream servers" },
-	{ "upstream-insecure", K_LIST, 0, 0, 0, "HOST",
-	  "do not verify this upstream (name or *.suffix, '*' = all; repeatable)" },
-	{ "keylog", K_STR, 0, 0, 0, "FILE",
-	  "append NSS key log lines (Wireshark) for both TLS sides" },
-	{ "tls-buffers", K_UINT, CFG(tls_buffers), 16, 32768, "N",
-	  "TLS plaintext/ciphertext buffers per worker" },
-	{ "leaf-cache", K_UINT, CFG(leaf_cache), 1, 1000000, "N",
-	  "minted certificates kept per worker" },
+	  "continued when not stopped)", NULL, "none" },
+	{ "max-body", set_size, RUN(max_body), 0, 1u << 30, "SIZE",
+	  "body bytes stored per direction (more: truncated, flagged)", fmt_size, NULL },
+	{ "no-save-responses", set_flag, RUN(no_save_responses), 0, 0, "",
+	  "store status, type, sizes and timings, not response heads/bodies", NULL, "off" },
+	{ "cookies", set_flag, RUN(cookies), 0, 0, "",
+	  "capture cookies: keep Cookie/Set-Cookie lines for `ringcap cookies`", NULL, "off" },
+	{ "allow", set_allow, 0, 0, 0, "CIDR",
+	  "clients allowed to connect (repeatable; replaces the default)", NULL,
+	  "loopback and private ranges" },
+	{ "allow-upstream", set_allow_upstream, 0, 0, 0, "CIDR",
+	  "link-local/metadata upstreams allowed after all (repeatable)", NULL, "none" },
+	{ "auth", set_auth, 0, 0, 0, "USER:PASS",
+	  "require Proxy-Authorization Basic (repeatable)", NULL, "none" },
+	{ "auth-file", set_auth_file, 0, 0, 0, "FILE",
+	  "users for --auth, one user:pass a line", NULL, "none" },
+	{ "auth-fail-max", set_uint, CFG(auth_fail_max), 0, 1000000, "N",
+	  "failed logins per address and window; then 429 (0 = off)", fmt_uint, NULL },
+	{ "auth-fail-window", set_dur, CFG(auth_fail_window_ms), 1, ENG_TIMEOUT_MAX_MS, "DUR",
+	  "window of --auth-fail-max, also how long 429 lasts", fmt_dur, NULL },
+	{ "identify-by", set_ident, 0, 0, 0, "auth|address",
+	  "name clients by Proxy-Authorization user (no --auth: any user, no password)", NULL, "address" },
+	{ "connect-ports", set_ports, 0, 0, 0, "LIST",
+	  "ports CONNECT may reach, like 443,80,8000-8999; * = any", NULL, "443,80" },
+	{ "max-conns-per-client", set_uint, CFG(max_conns_per_client), 0, ENG_CONNS_PER_CLIENT_MAX,
+	  "N", "connections one client address may hold; beyond: 503 (0 = off)", fmt_uint,
+	  NULL },
+	{ "workers", set_uint, CFG(workers), 0, ENG_WORKERS_MAX, "N",
+	  "worker threads, one per core (0 = online CPUs)", fmt_workers, NULL },
+	{ "max-conns", set_uint, CFG(max_conns), 1, ENG_CONNS_MAX, "N",
+	  "client connections per worker; beyond: 503", fmt_uint, NULL },
+	{ "max-request-head", set_size, CFG(max_request_head), 1024, ENG_HEAD_MAX, "SIZE",
+	  "request line + headers; beyond: 431", fmt_size, NULL },
+	{ "max-response-head", set_size, CFG(max_response_head), 1024, ENG_HEAD_MAX, "SIZE",
+	  "status line + headers from upstream; beyond: 502", fmt_size, NULL },
+	{ "max-headers", set_uint, CFG(max_headers), 1, ENG_HEADERS_MAX, "N",
+	  "header lines per head; beyond: 431 / 502", fmt_uint, NULL },
+	{ "header-timeout", set_dur, CFG(header_timeout_ms), 1, ENG_TIMEOUT_MAX_MS, "DUR",
+	  "first byte to end of a request head; beyond: 408", fmt_dur, NULL },
+	{ "idle-timeout", set_dur, CFG(idle_timeout_ms), 1, ENG_TIMEOUT_MAX_MS, "DUR",
+	  "idle keep-alive client, stalled body or tunnel: closed", fmt_dur, NULL },
+	{ "connect-timeout", set_dur, CFG(connect_timeout_ms), 1, ENG_TIMEOUT_MAX_MS, "DUR",
+	  "name look-up + upstream connect; beyond: 504", fmt_dur, NULL },
+	{ "upstream-timeout", set_dur, CFG(upstream_timeout_ms), 1, ENG_TIMEOUT_MAX_MS, "DUR",
+	  "upstream silent mid-exchange; beyond: 504", fmt_dur, NULL },
+	{ "upstream-idle-timeout", set_dur, CFG(upstream_idle_timeout_ms), 1,
+	  ENG_TIMEOUT_MAX_MS, "DUR", "idle pooled upstream connection kept", fmt_dur, NULL },
+	{ "upstream-idle-max", set_uint, CFG(upstream_idle_max), 0, ENG_CONNS_MAX, "N",
+	  "idle upstream connections kept per worker", fmt_uint, NULL },
+	{ "grace", set_dur, CFG(grace_ms), 0, ENG_TIMEOUT_MAX_MS, "DUR",
+	  "on SIGINT/SIGTERM, time for in-flight exchanges", fmt_dur, NULL },
+	{ "dns-ttl", set_dur, CFG(dns_ttl_ms), 0, ENG_TIMEOUT_MAX_MS, "DUR",
+	  "name look-up cache lifetime", fmt_dur, NULL },
+	{ "buf-count", set_uint, CFG(buf_count), 16, ENG_BUF_COUNT_MAX, "N",
+	  "receive buffers per worker (power of two)", fmt_uint, NULL },
+	{ "buf-size", set_size, CFG(buf_size), ENG_BUF_SIZE_MIN, ENG_BUF_SIZE_MAX, "SIZE",
+	  "bytes per receive buffer", fmt_size, NULL },
+	{ "head-buffers", set_uint, CFG(head_buffers), 16, 65535, "N",
+	  "heads in flight per worker; beyond: 503", fmt_uint, NULL },
+	{ "zc-threshold", set_size, CFG(zc_threshold), 0, UINT32_MAX, "SIZE",
+	  "zero-copy sends from this size (0 = never)", fmt_size, NULL },
+	{ "passthrough", set_passthrough, 0, 0, 0, "GLOB",
+	  "CONNECT hosts tunnelled blind, not intercepted (repeatable)", NULL, "none" },
+	{ "no-intercept", set_flag, RUN(no_intercept), 0, 0, "",
+	  "tunnel every CONNECT blind (no TLS interception)", NULL, "off" },
+	{ "upstream-ca", set_str, RUN(upstream_ca), 0, 0, "FILE",
+	  "extra trust anchors (PEM) for upstream servers", NULL, "none" },
+	{ "upstream-insecure", set_insecure, 0, 0, 0, "HOST",
+	  "do not verify this upstream (name or *.suffix, '*' = all; repeatable)", NULL, "none" },
+	{ "keylog", set_str, RUN(keylog), 0, 0, "FILE",
+	  "append NSS key log lines (Wireshark) for both TLS sides", NULL, "none" },
+	{ "tls-buffers", set_uint, CFG(tls_buffers), 16, 32768, "N",
+	  "TLS plaintext/ciphertext buffers per worker", fmt_uint, NULL },
+	{ "leaf-cache", set_uint, CFG(leaf_cache), 1, 1000000, "N",
+	  "minted certificates kept per worker", fmt_uint, NULL },
 };
 #define NOPTS (sizeof(run_table) / sizeof(run_table[0]))
 
 
-static void format_default(const struct opt *o, const struct run_opts *d, char *buf, size_t n)
+/* The unsigned field an option writes. */
+static unsigned *field_u(struct run_opts *r, const struct opt *o)
 {
-	unsigned v = o->off || o->kind == K_UINT ? *(const unsigned *)((const char *)&d->eng + o->off) : 0;
-	switch (o->kind) {
-	case K_ADDR: snprintf(buf, n, "0.0.0.0:5559"); break;
-	case K_CTL: snprintf(buf, n, "%s", rc_env_control()); break;
-	case K_DIR: snprintf(buf, n, "%s", d->data_dir); break;
-	case K_STR: case K_LIST: snprintf(buf, n, "none"); break;
-	case K_FLAG: snprintf(buf, n, "off"); break;
-	case K_CIDR:
-		snprintf(buf, n, "%s", strcmp(o->name, "allow") == 0 ? "loopback and private ranges"
-								       : "none");
-		break;
-	case K_AUTH: snprintf(buf, n, "none"); break;
-	case K_PORTS: snprintf(buf, n, "443,80"); break;
-	case K_IDENT: snprintf(buf, n, "address"); break;
-	case K_UINT:
-		if (strcmp(o->name, "workers") == 0)
-			snprintf(buf, n, "%ld (online CPUs)", sysconf(_SC_NPROCESSORS_ONLN));
-		else
-			snprintf(buf, n, "%u", v);
-		break;
-	case K_SIZE:
-		if (strcmp(o->name, "max-body") == 0)
-			v = d->max_body;
-		if (v && v % (1024 * 1024) == 0)
-			snprintf(buf, n, "%uM", v / (1024 * 1024));
-		else if (v && v % 1024 == 0)
-			snprintf(buf, n, "%uk", v / 1024);
-		else
-			snprintf(buf, n, "%u", v);
-		break;
-	case K_DUR:
-		if (v && v % 60000 == 0)
-			snprintf(buf, n, "%um", v / 60000);
-		else if (v && v % 1000 == 0)
-			snprintf(buf, n, "%us", v / 1000);
-		else
-			snprintf(buf, n, "%ums", v);
-		break;
-	}
+	return (unsigned *)((char *)r + o->off);
+}
+
+static unsigned field_uc(const struct run_opts *d, const struct opt *o)
+{
+	return *(const unsigned *)((const char *)d + o->off);
+}
+
+static void fmt_control(const struct opt *o, const struct run_opts *d, char *buf, size_t n)
+{
+	(void)o;
+	(void)d;
+	snprintf(buf, n, "$RINGCAP_CONTROL, else %s", RC_CONTROL_DEFAULT);
+}
+
+static void fmt_data(const struct opt *o, const struct run_opts *d, char *buf, size_t n)
+{
+	(void)o;
+	(void)d;
+	snprintf(buf, n, "$RINGCAP_DATA, else %s", RC_DATA_DIR_DEFAULT);
+}
+
+static void fmt_uint(const struct opt *o, const struct run_opts *d, char *buf, size_t n)
+{
+	snprintf(buf, n, "%u", field_uc(d, o));
+}
+
+static void fmt_workers(const struct opt *o, const struct run_opts *d, char *buf, size_t n)
+{
+	(void)o;
+	(void)d;
+	snprintf(buf, n, "%ld (online CPUs)", sysconf(_SC_NPROCESSORS_ONLN));
+}
+
+static void fmt_size(const struct opt *o, const struct run_opts *d, char *buf, size_t n)
+{
+	unsigned v = field_uc(d, o);
+	if (v && v % (1024 * 1024) == 0)
+		snprintf(buf, n, "%uM", v / (1024 * 1024));
+	else if (v && v % 1024 == 0)
+		snprintf(buf, n, "%uk", v / 1024);
+	else
+		snprintf(buf, n, "%u", v);
+}
+
+static void fmt_dur(const struct opt *o, const struct run_opts *d, char *buf, size_t n)
+{
+	unsigned v = field_uc(d, o);
+	if (v && v % 60000 == 0)
+		snprintf(buf, n, "%um", v / 60000);
+	else if (v && v % 1000 == 0)
+		snprintf(buf, n, "%us", v / 1000);
+	else
+		snprintf(buf, n, "%ums", v);
 }
 
 static void run_usage(FILE *f, const struct run_opts *d)
@@ -211,7 +268,10 @@ static void run_usage(FILE *f, const struct run_opts *d)
 		"options (default in brackets):\n");
 	for (size_t i = 0; i < NOPTS; i++) {
 		char def[64], flag[64];
-		format_default(&run_table[i], d, def, sizeof(def));
+		if (run_table[i].fmt)
+			run_table[i].fmt(&run_table[i], d, def, sizeof(def));
+		else
+			snprintf(def, sizeof(def), "%s", run_table[i].def);
 		snprintf(flag, sizeof(flag), "--%s%s%s", run_table[i].name,
 			 run_table[i].arg[0] ? " " : "", run_table[i].arg);
 		fprintf(f, "  %-34s %s [%s]\n", flag, run_table[i].help, def);
@@ -220,111 +280,151 @@ static void run_usage(FILE *f, const struct run_opts *d)
 	fprintf(f, "\ncapture %s", rc_filter_usage);
 }
 
-/* --auth USER:PASS and --auth-file FILE add to one list of users. */
-static int set_auth(const struct opt *o, const char *val, struct run_opts *r,
-		    char *err, size_t err_len)
+static int set_listen(const struct opt *o, const char *v, struct run_opts *r, char *e, size_t n)
 {
-	if (r->users == NULL) {
-		r->users = calloc(ENG_AUTH_USERS_MAX, sizeof(*r->users));
-		if (r->users == NULL)
-			return snprintf(err, err_len, "out of memory"), -ENOMEM;
-	}
-	if (strcmp(o->name, "auth-file") == 0)
-		return rc_load_auth_file(val, r->users, ENG_AUTH_USERS_MAX, &r->nusers, err, err_len);
-	return rc_add_user(r->users, ENG_AUTH_USERS_MAX, &r->nusers, val, err, err_len);
+	(void)o;
+	return rc_parse_addr(v, &r->eng.listen, &r->eng.listen_len, e, n);
 }
 
-static int set_opt(const struct opt *o, const char *val, struct run_opts *r)
+static int set_control(const struct opt *o, const char *v, struct run_opts *r, char *e, size_t n)
 {
-	char err[256];
-	uint64_t v = 0;
-	int rc = 0;
-	switch (o->kind) {
-	case K_ADDR:
-		rc = rc_parse_addr(val, &r->eng.listen, &r->eng.listen_len, err, sizeof(err));
-		break;
-	case K_CTL:
-		rc = rc_parse_addr(val, &r->control, &r->control_len, err, sizeof(err));
-		break;
-	case K_DIR:
-		r->data_dir = val;
-		return 0;
-	case K_FLAG:
-		if (strcmp(o->name, "no-intercept") == 0)
-			r->no_intercept = true;
-		else if (strcmp(o->name, "cookies") == 0)
-			r->cookies = true;
-		else
-			r->no_save_responses = true;
-		return 0;
-	case K_CIDR: {
-		bool up = strcmp(o->name, "allow-upstream") == 0;
-		unsigned *n = up ? &r->nallow_upstream : &r->nallow;
-		if (*n == LIST_MAX) {
-			fprintf(stderr, "ringcap run: --%s: given too many times\n", o->name);
-			return -EINVAL;
-		}
-		rc = rc_parse_cidr(val, &(up ? r->allow_upstream : r->allow)[*n], err, sizeof(err));
-		if (rc == 0) {
-			(*n)++;
-			return 0;
-		}
-		break;
-	}
-	case K_AUTH:
-		rc = set_auth(o, val, r, err, sizeof(err));
-		break;
-	case K_PORTS:
-		rc = rc_parse_ports(val, r->connect_ports, ENG_CONNECT_PORTS_MAX,
-				    &r->eng.nconnect_ports, err, sizeof(err));
-		r->eng.connect_ports = r->connect_ports;
-		break;
-	case K_IDENT:
-		if (strcmp(val, "auth") == 0 || strcmp(val, "address") == 0) {
-			r->eng.identify_by = val[1] == 'u' ? ENG_ID_AUTH : ENG_ID_ADDRESS;
-			return 0;
-		}
-		snprintf(err, sizeof(err), "'%s' is neither auth nor address", val);
-		rc = -EINVAL;
-		break;
-	case K_STR:
-		if (strcmp(o->name, "keylog") == 0)
-			r->keylog = val;
-		else if (strcmp(o->name, "session") == 0)
-			r->session = val;
-		else
-			r->upstream_ca = val;
-		return 0;
-	case K_LIST: {
-		bool pt = strcmp(o->name, "passthrough") == 0;
-		unsigned *n = pt ? &r->npassthrough : &r->ninsecure;
-		if (*n == LIST_MAX || val[0] == '\0') {
-			fprintf(stderr, "ringcap run: --%s: %s\n", o->name,
-				val[0] ? "given too many times" : "empty value");
-			return -EINVAL;
-		}
-		(pt ? r->passthrough : r->insecure)[(*n)++] = val;
-		return 0;
-	}
-	case K_UINT: rc = rc_parse_uint(val, &v, err, sizeof(err)); break;
-	case K_SIZE: rc = rc_parse_size(val, &v, err, sizeof(err)); break;
-	case K_DUR: rc = rc_parse_duration_ms(val, &v, err, sizeof(err)); break;
-	}
-	if (rc == 0 && (o->kind == K_UINT || o->kind == K_SIZE || o->kind == K_DUR) &&
-	    (v < o->min || v > o->max)) {
-		snprintf(err, sizeof(err), "%s is out of range (%llu to %llu)", val,
-			 (unsigned long long)o->min, (unsigned long long)o->max);
-		rc = -EINVAL;
-	}
-	if (rc < 0) {
-		fprintf(stderr, "ringcap run: --%s: %s\n", o->name, err);
-		return rc;
-	}
-	if (strcmp(o->name, "max-body") == 0)
-		r->max_body = (unsigned)v;
-	else if (o->kind == K_UINT || o->kind == K_SIZE || o->kind == K_DUR)
-		*(unsigned *)((char *)&r->eng + o->off) = (unsigned)v;
+	(void)o;
+	return rc_parse_addr(v, &r->control, &r->control_len, e, n);
+}
+
+static int set_str(const struct opt *o, const char *v, struct run_opts *r, char *e, size_t n)
+{
+	(void)e;
+	(void)n;
+	*(const char **)((char *)r + o->off) = v;
 	return 0;
+}
+
+static int set_flag(const struct opt *o, const char *v, struct run_opts *r, char *e, size_t n)
+{
+	(void)v;
+	(void)e;
+	(void)n;
+	*(bool *)((char *)r + o->off) = true;
+	return 0;
+}
+
+static int add_cidr(struct eng_cidr *list, unsigned *count, const char *v, char *e, size_t n)
+{
+	if (*count == LIST_MAX)
+		return snprintf(e, n, "given too many times"), -EINVAL;
+	int rc = rc_parse_cidr(v, &list[*count], e, n);
+	if (rc == 0)
+		(*count)++;
+	return rc;
+}
+
+static int set_allow(const struct opt *o, const char *v, struct run_opts *r, char *e, size_t n)
+{
+	(void)o;
+	return add_cidr(r->allow, &r->nallow, v, e, n);
+}
+
+static int set_allow_upstream(const struct opt *o, const char *v, struct run_opts *r, char *e,
+			      size_t n)
+{
+	(void)o;
+	return add_cidr(r->allow_upstream, &r->nallow_upstream, v, e, n);
+}
+
+/* --auth USER:PASS and --auth-file FILE add to one list of users. */
+static int users(struct run_opts *r, char *e, size_t n)
+{
+	if (r->users == NULL)
+		r->users = calloc(ENG_AUTH_USERS_MAX, sizeof(*r->users));
+	return r->users ? 0 : (snprintf(e, n, "out of memory"), -ENOMEM);
+}
+
+static int set_auth(const struct opt *o, const char *v, struct run_opts *r, char *e, size_t n)
+{
+	(void)o;
+	int rc = users(r, e, n);
+	return rc < 0 ? rc : rc_add_user(r->users, ENG_AUTH_USERS_MAX, &r->nusers, v, e, n);
+}
+
+static int set_auth_file(const struct opt *o, const char *v, struct run_opts *r, char *e,
+			 size_t n)
+{
+	(void)o;
+	int rc = users(r, e, n);
+	return rc < 0 ? rc : rc_load_auth_file(v, r->users, ENG_AUTH_USERS_MAX, &r->nusers, e, n);
+}
+
+static int set_ports(const struct opt *o, const char *v, struct run_opts *r, char *e, size_t n)
+{
+	(void)o;
+	r->eng.connect_ports = r->connect_ports;
+	return rc_parse_ports(v, r->connect_ports, ENG_CONNECT_PORTS_MAX, &r->eng.nconnect_ports,
+			      e, n);
+}
+
+static int set_ident(const struct opt *o, const char *v, struct run_opts *r, char *e, size_t n)
+{
+	(void)o;
+	static const struct { const char *name; int by; } ways[] = {
+		{ "auth", ENG_ID_AUTH }, { "address", ENG_ID_ADDRESS },
+	};
+	for (size_t i = 0; i < sizeof(ways) / sizeof(ways[0]); i++)
+		if (strcmp(v, ways[i].name) == 0)
+			return r->eng.identify_by = ways[i].by, 0;
+	return snprintf(e, n, "'%s' is neither auth nor address", v), -EINVAL;
+}
+
+static int add_item(const char **list, unsigned *count, const char *v, char *e, size_t n)
+{
+	if (*count == LIST_MAX || v[0] == '\0')
+		return snprintf(e, n, "%s", v[0] ? "given too many times" : "empty value"), -EINVAL;
+	list[(*count)++] = v;
+	return 0;
+}
+
+static int set_passthrough(const struct opt *o, const char *v, struct run_opts *r, char *e,
+			   size_t n)
+{
+	(void)o;
+	return add_item(r->passthrough, &r->npassthrough, v, e, n);
+}
+
+static int set_insecure(const struct opt *o, const char *v, struct run_opts *r, char *e,
+			size_t n)
+{
+	(void)o;
+	return add_item(r->insecure, &r->ninsecure, v, e, n);
+}
+
+/* A number parsed by parse, checked against the row's range, stored. */
+static int set_number(const struct opt *o, const char *v, struct run_opts *r, char *e, size_t n,
+		      int (*parse)(const char *, uint64_t *, char *, size_t))
+{
+	uint64_t x = 0;
+	int rc = parse(v, &x, e, n);
+	if (rc < 0)
+		return rc;
+	if (x < o->min || x > o->max)
+		return snprintf(e, n, "%s is out of range (%llu to %llu)", v,
+				(unsigned long long)o->min, (unsigned long long)o->max), -EINVAL;
+	*field_u(r, o) = (unsigned)x;
+	return 0;
+}
+
+static int set_uint(const struct opt *o, const char *v, struct run_opts *r, char *e, size_t n)
+{
+	return set_number(o, v, r, e, n, rc_parse_uint);
+}
+
+static int set_size(const struct opt *o, const char *v, struct run_opts *r, char *e, size_t n)
+{
+	return set_number(o, v, r, e, n, rc_parse_size);
+}
+
+static int set_dur(const struct opt *o, const char *v, struct run_opts *r, char *e, size_t n)
+{
+	return set_number(o, v, r, e, n, rc_parse_duration_ms);
 }
 
 /* Relations between options that no single range expresses. */
@@ -347,7 +447,7 @@ static int parse_run(int argc, char **argv, struct run_opts *r)
 	struct option lo[NOPTS + 2];
 	for (size_t i = 0; i < NOPTS; i++)
 		lo[i] = (struct option){ run_table[i].name,
-					 run_table[i].kind == K_FLAG ? no_argument : required_argument,
+					 run_table[i].arg[0] ? required_argument : no_argument,
 					 NULL, (int)i };
 	lo[NOPTS] = (struct option){ "help", no_argument, NULL, 'h' };
 	lo[NOPTS + 1] = (struct option){ 0 };
@@ -368,8 +468,11 @@ static int parse_run(int argc, char **argv, struct run_opts *r)
 				c == ':' ? "missing value for" : "unknown", bad);
 			return -EINVAL;
 		}
-		if (set_opt(&run_table[c], optarg, r) < 0)
+		char err[256] = "";
+		if (run_table[c].set(&run_table[c], optarg, r, err, sizeof(err)) < 0) {
+			fprintf(stderr, "ringcap run: --%s: %s\n", run_table[c].name, err);
 			return -EINVAL;
+		}
 	}
 	if (optind < argc) {
 		fprintf(stderr, "ringcap run: unexpected argument '%s'\n", argv[optind]);
@@ -488,6 +591,9 @@ struct plane {
 	struct rc_api *api;
 	struct rc_control *ctl;
 	char token[RC_TOKEN_HEX + 1];
+	bool token_created;
+	bool capturing;             /* --session started one */
+	struct ses_meta session;    /* ... this one */
 };
 
 /* clean: a normal shutdown, which marks the active session stopped; a
@@ -541,17 +647,14 @@ static int plane_setup(struct run_opts *r, struct rc_tls *t, unsigned workers,
 			fprintf(stderr, "ringcap run: --session '%s': %s\n", r->session, err);
 			return -EINVAL;
 		}
-		fprintf(stderr, "ringcap: capturing into session '%s' (%s)\n", m.name, m.id);
+		p->capturing = true;
+		p->session = m;
 	}
-	bool created = false;
-	if (!rc_addr_is_loopback(&r->control)) {
-		if (rc_token_load_or_create(r->data_dir, p->token, &created, err, sizeof(err)) < 0) {
-			fprintf(stderr, "ringcap run: control token: %s\n", err);
-			return -EPERM;
-		}
-		fprintf(stderr, "ringcap: the control port is not on loopback: requests need "
-			"\"Authorization: Bearer %s\" (%s %s/%s)\n", p->token,
-			created ? "new, saved in" : "from", r->data_dir, RC_TOKEN_FILE);
+	if (!rc_addr_is_loopback(&r->control) &&
+	    rc_token_load_or_create(r->data_dir, p->token, &p->token_created, err,
+				    sizeof(err)) < 0) {
+		fprintf(stderr, "ringcap run: control token: %s\n", err);
+		return -EPERM;
 	}
 	struct rc_control_cfg cc = { .addr = &r->control, .addr_len = r->control_len,
 				     .ca = t->ca ? &t->onboard : NULL, .api = p->api,
@@ -614,6 +717,17 @@ static int run_daemon(struct run_opts *rp, const struct rc_filter *filter)
 	r.eng.workers = workers;
 	r.eng.sink = &rc_capture_ops;
 	r.eng.sink_arg = p.cap;
+	/* said before the proxy port accepts, so whoever connects first can
+	 * already read it (a failing start adds its error below) */
+	struct rc_welcome wel = {
+		.listen = &r.eng.listen, .control = &r.control, .data_dir = r.data_dir,
+		.ca_fingerprint = t.ca ? tls_ca_fingerprint(t.ca) : NULL,
+		.ca_created = t.ca && tls_ca_created(t.ca),
+		.session_name = p.capturing ? p.session.name : NULL,
+		.session_id = p.capturing ? p.session.id : NULL,
+		.token = p.token, .token_created = p.token_created, .workers = workers,
+	};
+	rc_welcome_print(stderr, &wel);
 	struct eng *e = NULL;
 	if (eng_start(&e, &r.eng, err, sizeof(err)) < 0) {
 		fprintf(stderr, "ringcap run: %s\n", err);
@@ -622,12 +736,6 @@ static int run_daemon(struct run_opts *rp, const struct rc_filter *filter)
 		return 1;
 	}
 	rc_control_set_engine(p.ctl, e);
-	if (t.ca)
-		fprintf(stderr, "ringcap: %s CA %s (SHA-256 %s); devices install it from "
-			"http://ringcap.cert/ through the proxy\n",
-			tls_ca_created(t.ca) ? "created" : "using", tls_ca_cert_path(t.ca),
-			tls_ca_fingerprint(t.ca));
-	fprintf(stderr, "ringcap: proxy listening, %u workers\n", workers);
 	int sig = 0;
 	sigwait(&set, &sig);
 	fprintf(stderr, "ringcap: %s, finishing in-flight exchanges\n", strsignal(sig));

@@ -16,11 +16,13 @@
 #include <unistd.h>
 
 #include "filter/flt.h"
+#include "tools/cli/args.h"
 #include "tools/cli/cmds.h"
 #include "tools/lib/json.h"
 #include "tools/lib/opts.h"
 #include "tools/lib/rc-limits.h"
 #include "tools/control/token.h"
+#include "tools/views/filter.h"
 
 #define CLIENT_ANSWER_MAX RC_CLIENT_ANSWER_MAX
 #define CLIENT_TIMEOUT_MS RC_CLIENT_TIMEOUT_MS
@@ -30,6 +32,7 @@ struct client {
 	const char *control, *data, *token_opt;
 	char token[RC_TOKEN_HEX + 1];
 	bool json;
+	bool yes;                    /* delete without asking */
 	const char *cmd;             /* sub-command, for messages */
 };
 
@@ -46,14 +49,16 @@ static const char usage_text[] =
 	"  pause [ID] | resume [ID] | stop [ID]   the active session by default\n"
 	"  set [ID] SETTINGS [FILTER]             change the running session's settings\n"
 	"  rename ID NEW_NAME\n"
-	"  delete ID                              a stopped session (stop it first)\n"
+	"  delete ID [--yes]                      a stopped session (stop it first); asks\n"
+	"                                         first on a terminal unless --yes\n"
 	"  list [--json]                          every session, newest last\n"
 	"  show ID [--json]\n\n"
 	"SETTINGS: --save-responses | --no-save-responses, --cookies | --no-cookies,\n"
 	"          --max-body SIZE\n"
 	"FILTER:   --method M, --status S, --type T, --client CIDR, --url-contains TEXT,\n"
 	"          --url-excludes TEXT, --url-regex RE (repeatable); --no-filter clears it\n"
-	"common:   --control ADDR [127.0.0.1:5560], --data DIR [./ringcap-data] (for its\n"
+	"common:   --control ADDR [$RINGCAP_CONTROL, else " RC_CONTROL_DEFAULT "],\n"
+	"          --data DIR [$RINGCAP_DATA, else " RC_DATA_DIR_DEFAULT "] (for its\n"
 	"          control.token), --token TOKEN, --json\n"
 	"ID is a session id, a name, or 'active'.\n";
 
@@ -272,83 +277,103 @@ struct change {
 	int save_responses, cookies;  /* -1 unset */
 	long long max_body;           /* -1 unset */
 	bool no_filter;
-	struct flt_spec filter;
+	struct rc_filter filter;      /* the filter flags (views/filter.h) */
 	bool has_filter;
 };
 
-enum { O_CONTROL = 1, O_DATA, O_TOKEN, O_JSON, O_HELP, O_NAME, O_SAVE, O_NOSAVE, O_COOKIES,
-       O_NOCOOKIES, O_MAXBODY, O_NOFILTER, O_FILTER0 = 100 };
+/* What the option setters write into. */
+struct parsed {
+	struct client *c;
+	struct change *ch;
+};
 
-static int option(struct client *c, struct change *ch, int opt, const char *val, const char *flag)
+static int set_control(void *p, const char *v) { ((struct parsed *)p)->c->control = v; return 0; }
+static int set_token(void *p, const char *v) { ((struct parsed *)p)->c->token_opt = v; return 0; }
+static int set_name(void *p, const char *v) { ((struct parsed *)p)->ch->name = v; return 0; }
+
+static int set_yes(void *p, const char *v)
 {
-	char err[256];
-	uint64_t n;
-	switch (opt) {
-	case O_CONTROL: c->control = val; return 0;
-	case O_DATA: c->data = val; return 0;
-	case O_TOKEN: c->token_opt = val; return 0;
-	case O_JSON: c->json = true; return 0;
-	case O_NAME: ch->name = val; return 0;
-	case O_SAVE: case O_NOSAVE: ch->save_responses = opt == O_SAVE; return 0;
-	case O_COOKIES: case O_NOCOOKIES: ch->cookies = opt == O_COOKIES; return 0;
-	case O_NOFILTER: ch->no_filter = true; return 0;
-	case O_MAXBODY:
-		if (rc_parse_size(val, &n, err, sizeof(err)) < 0 || n < 1 || n > (1u << 30)) {
-			fprintf(stderr, "ringcap session: --max-body: %s\n",
-				n < 1 || n > (1u << 30) ? "1 to 1G" : err);
-			return -1;
-		}
-		ch->max_body = (long long)n;
-		return 0;
-	default:
-		if (flt_spec_add_flag(&ch->filter, flag, val, err, sizeof(err)) < 0) {
-			fprintf(stderr, "ringcap session: --%s: %s\n", flag, err);
-			return -1;
-		}
-		ch->has_filter = true;
-		return 0;
-	}
+	(void)v;
+	((struct parsed *)p)->c->yes = true;
+	return 0;
 }
 
-static int parse_args(int argc, char **argv, struct client *c, struct change *ch)
+static int set_save(void *p, const char *v)
 {
-	static const char *const fflags[] = { "method", "status", "type", "client", "url-contains",
-					      "url-excludes", "url-regex" };
-	struct option lo[32] = {
-		{ "control", required_argument, NULL, O_CONTROL }, { "data", required_argument, NULL, O_DATA },
-		{ "token", required_argument, NULL, O_TOKEN }, { "json", no_argument, NULL, O_JSON },
-		{ "help", no_argument, NULL, O_HELP }, { "name", required_argument, NULL, O_NAME },
-		{ "save-responses", no_argument, NULL, O_SAVE },
-		{ "no-save-responses", no_argument, NULL, O_NOSAVE },
-		{ "cookies", no_argument, NULL, O_COOKIES }, { "no-cookies", no_argument, NULL, O_NOCOOKIES },
-		{ "max-body", required_argument, NULL, O_MAXBODY },
-		{ "no-filter", no_argument, NULL, O_NOFILTER },
-	};
-	size_t n = 12;
-	for (size_t i = 0; i < sizeof(fflags) / sizeof(fflags[0]); i++)
-		lo[n++] = (struct option){ fflags[i], required_argument, NULL, O_FILTER0 + (int)i };
-	lo[n] = (struct option){ 0 };
-	optind = 1;
-	opterr = 0;
-	for (;;) {
-		int idx = -1;
-		int opt = getopt_long(argc, argv, ":h", lo, &idx);
-		if (opt == -1)
-			break;
-		if (opt == 'h' || opt == O_HELP) {
-			printf("%s", usage_text);
-			return -2;
-		}
-		if (opt == '?' || opt == ':') {
-			fprintf(stderr, "ringcap session %s: %s option '%s'\n%s", c->cmd,
-				opt == ':' ? "missing value for" : "unknown", argv[optind - 1], usage_text);
-			return -1;
-		}
-		const char *flag = opt >= O_FILTER0 ? fflags[opt - O_FILTER0] : "";
-		if (option(c, ch, opt, optarg, flag) < 0)
-			return -1;
+	(void)v;
+	((struct parsed *)p)->ch->save_responses = 1;
+	return 0;
+}
+
+static int set_no_save(void *p, const char *v)
+{
+	(void)v;
+	((struct parsed *)p)->ch->save_responses = 0;
+	return 0;
+}
+
+static int set_cookies(void *p, const char *v)
+{
+	(void)v;
+	((struct parsed *)p)->ch->cookies = 1;
+	return 0;
+}
+
+static int set_no_cookies(void *p, const char *v)
+{
+	(void)v;
+	((struct parsed *)p)->ch->cookies = 0;
+	return 0;
+}
+
+static int set_no_filter(void *p, const char *v)
+{
+	(void)v;
+	((struct parsed *)p)->ch->no_filter = true;
+	return 0;
+}
+
+static int set_max_body(void *p, const char *v)
+{
+	char err[256];
+	uint64_t n = 0;
+	if (rc_parse_size(v, &n, err, sizeof(err)) < 0 || n < 1 || n > (1u << 30)) {
+		fprintf(stderr, "ringcap session: --max-body: %s\n",
+			n < 1 || n > (1u << 30) ? "1 to 1G" : err);
+		return -1;
 	}
-	return optind;
+	((struct parsed *)p)->ch->max_body = (long long)n;
+	return 0;
+}
+
+static const struct rc_opt session_opts[] = {
+	{ "control", true, set_control },        { "token", true, set_token },
+	{ "name", true, set_name },              { "save-responses", false, set_save },
+	{ "no-save-responses", false, set_no_save }, { "cookies", false, set_cookies },
+	{ "no-cookies", false, set_no_cookies }, { "max-body", true, set_max_body },
+	{ "no-filter", false, set_no_filter },   { "yes", false, set_yes },
+	{ NULL, false, NULL },
+};
+
+/* The filter flags first (rc_filter_args: they leave argv, *argc shrinks),
+ * then the table. Returns the index of the first operand, -2 after --help,
+ * -1 after an error. */
+static int parse_args(int *argc, char **argv, struct client *c, struct change *ch)
+{
+	char err[FLT_ERR_LEN + 64];
+	if (rc_filter_args(&ch->filter, argc, argv, err, sizeof(err)) < 0) {
+		fprintf(stderr, "ringcap session %s: %s\n", c->cmd, err);
+		return -1;
+	}
+	ch->has_filter = !flt_spec_is_empty(&ch->filter.spec);
+	char cmd[64];
+	snprintf(cmd, sizeof(cmd), "session %s", c->cmd);
+	struct rc_cli_common common = { .cmd = cmd };
+	struct parsed p = { c, ch };
+	int i = rc_cli_opts(*argc, argv, &common, usage_text, session_opts, &p);
+	c->data = common.data;
+	c->json = common.json;
+	return i;
 }
 
 /* The JSON body of start/set/rename. */
@@ -372,7 +397,7 @@ static char *change_json(const struct change *ch)
 		rc_buf_printf(&b, "%s\"filter\":null", b.len > 1 ? "," : "");
 	} else if (ch->has_filter) {
 		char *f = malloc(CLIENT_FILTER_JSON_MAX);
-		size_t n = f ? flt_spec_format_json(&ch->filter, f, CLIENT_FILTER_JSON_MAX) : 0;
+		size_t n = f ? flt_spec_format_json(&ch->filter.spec, f, CLIENT_FILTER_JSON_MAX) : 0;
 		if (f && n < CLIENT_FILTER_JSON_MAX)
 			rc_buf_printf(&b, "%s\"filter\":%s", b.len > 1 ? "," : "", f);
 		else
@@ -402,65 +427,132 @@ static void session_path(char *out, size_t cap, const char *id, const char *suff
 	snprintf(out + n, cap - n, "%s", suffix);
 }
 
+/* On a terminal (stdin and stdout both), asks before a delete; elsewhere
+ * (scripts, pipes) the command is the decision. */
+static bool confirmed(const char *id)
+{
+	if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO))
+		return true;
+	printf("delete session '%s' and every exchange it holds? [y/N] ", id);
+	fflush(stdout);
+	char line[16];
+	if (fgets(line, sizeof(line), stdin) == NULL)
+		return false;
+	return line[0] == 'y' || line[0] == 'Y';
+}
+
+/* start, set, rename: a JSON body of the change. */
+static int sub_change(struct client *c, struct change *ch, char **pos, int npos)
+{
+	const char *cmd = c->cmd;
+	struct answer a;
+	char path[1024];
+	if (!strcmp(cmd, "rename"))
+		ch->name = pos[1];
+	char *body = change_json(ch);
+	if (body == NULL)
+		return fprintf(stderr, "ringcap session %s: filter too large\n", cmd), 1;
+	session_path(path, sizeof(path), npos > 0 ? pos[0] : "active", "");
+	int rc = !strcmp(cmd, "start") ? call(c, "POST", "/api/sessions", body, &a)
+				       : call(c, "PATCH", path, body, &a);
+	free(body);
+	rc = rc ? rc : print_sessions(c, &a, false);
+	rc_buf_free(&a.raw);
+	return rc;
+}
+
+/* pause, resume, stop: POST /api/sessions/ID/<cmd>. */
+static int sub_action(struct client *c, struct change *ch, char **pos, int npos)
+{
+	(void)ch;
+	char suffix[16], path[1024];
+	struct answer a;
+	snprintf(suffix, sizeof(suffix), "/%s", c->cmd);
+	session_path(path, sizeof(path), npos > 0 ? pos[0] : "active", suffix);
+	int rc = call(c, "POST", path, "", &a);
+	rc = rc ? rc : print_sessions(c, &a, false);
+	rc_buf_free(&a.raw);
+	return rc;
+}
+
+static int sub_list(struct client *c, struct change *ch, char **pos, int npos)
+{
+	(void)ch;
+	(void)pos;
+	(void)npos;
+	struct answer a;
+	int rc = call(c, "GET", "/api/sessions", NULL, &a);
+	rc = rc ? rc : print_sessions(c, &a, true);
+	rc_buf_free(&a.raw);
+	return rc;
+}
+
+static int sub_show(struct client *c, struct change *ch, char **pos, int npos)
+{
+	(void)ch;
+	(void)npos;
+	char path[1024];
+	struct answer a;
+	session_path(path, sizeof(path), pos[0], "");
+	int rc = call(c, "GET", path, NULL, &a);
+	rc = rc ? rc : print_sessions(c, &a, false);
+	rc_buf_free(&a.raw);
+	return rc;
+}
+
+static int sub_delete(struct client *c, struct change *ch, char **pos, int npos)
+{
+	(void)ch;
+	(void)npos;
+	char path[1024];
+	struct answer a;
+	if (!c->yes && !confirmed(pos[0])) {
+		printf("not deleted\n");
+		return 1;
+	}
+	session_path(path, sizeof(path), pos[0], "");
+	int rc = call(c, "DELETE", path, NULL, &a);
+	if (rc == 0)
+		c->json ? (void)fwrite(a.body, 1, a.body_len, stdout)
+			: (void)printf("deleted session %s\n", pos[0]);
+	rc_buf_free(&a.raw);
+	return rc;
+}
+
+/* The sub-commands: positional arguments (min..max), whether settings
+ * and filter flags or --name apply, and the handler. */
+static const struct sub {
+	const char *name;
+	int min, max;
+	bool settings, name_opt;
+	int (*fn)(struct client *c, struct change *ch, char **pos, int npos);
+} subs[] = {
+	{ "start", 0, 0, true, true, sub_change },   { "set", 0, 1, true, false, sub_change },
+	{ "rename", 2, 2, false, false, sub_change }, { "pause", 0, 1, false, false, sub_action },
+	{ "resume", 0, 1, false, false, sub_action }, { "stop", 0, 1, false, false, sub_action },
+	{ "list", 0, 0, false, false, sub_list },     { "show", 1, 1, false, false, sub_show },
+	{ "delete", 1, 1, false, false, sub_delete },
+};
+
 /* Runs the sub-command on its positional arguments pos[0..npos). */
 static int run(struct client *c, struct change *ch, char **pos, int npos)
 {
-	const char *cmd = c->cmd, *id = npos > 0 ? pos[0] : "active";
-	char path[1024];
-	struct answer a;
-	int rc = 1;
-	bool action = !strcmp(cmd, "pause") || !strcmp(cmd, "resume") || !strcmp(cmd, "stop");
+	const struct sub *s = NULL;
+	for (size_t k = 0; k < sizeof(subs) / sizeof(subs[0]) && s == NULL; k++)
+		if (strcmp(c->cmd, subs[k].name) == 0)
+			s = &subs[k];
+	if (s == NULL) {
+		fprintf(stderr, "ringcap session: unknown command '%s'\n%s", c->cmd, usage_text);
+		return 2;
+	}
 	bool setting = ch->save_responses >= 0 || ch->cookies >= 0 || ch->max_body >= 0 ||
 		       ch->has_filter || ch->no_filter;
-	static const char *const known[] = { "start", "pause", "resume", "stop", "set", "rename",
-					     "delete", "list", "show" };
-	bool ok = false;
-	for (size_t k = 0; k < sizeof(known) / sizeof(known[0]); k++)
-		ok |= strcmp(cmd, known[k]) == 0;
-	if (!ok) {
-		fprintf(stderr, "ringcap session: unknown command '%s'\n%s", cmd, usage_text);
+	if (npos < s->min || npos > s->max || (ch->name && !s->name_opt) ||
+	    (setting && !s->settings)) {
+		fprintf(stderr, "ringcap session %s: wrong arguments\n%s", c->cmd, usage_text);
 		return 2;
 	}
-	int want = !strcmp(cmd, "start") || !strcmp(cmd, "list") ? 0 :
-		   !strcmp(cmd, "rename") ? 2 : action || !strcmp(cmd, "set") ? -1 : 1;
-	if ((want >= 0 && npos != want) || (want < 0 && npos > 1) || (ch->name && strcmp(cmd, "start")) ||
-	    (setting && strcmp(cmd, "start") && strcmp(cmd, "set"))) {
-		fprintf(stderr, "ringcap session %s: wrong arguments\n%s", cmd, usage_text);
-		return 2;
-	}
-	if (!strcmp(cmd, "start") || !strcmp(cmd, "set") || !strcmp(cmd, "rename")) {
-		if (!strcmp(cmd, "rename"))
-			ch->name = pos[1];
-		char *body = change_json(ch);
-		if (body == NULL)
-			return fprintf(stderr, "ringcap session %s: filter too large\n", cmd), 1;
-		session_path(path, sizeof(path), id, "");
-		rc = !strcmp(cmd, "start") ? call(c, "POST", "/api/sessions", body, &a)
-					   : call(c, "PATCH", path, body, &a);
-		free(body);
-		rc = rc ? rc : print_sessions(c, &a, false);
-	} else if (action) {
-		char suffix[16];
-		snprintf(suffix, sizeof(suffix), "/%s", cmd);
-		session_path(path, sizeof(path), id, suffix);
-		rc = call(c, "POST", path, "", &a);
-		rc = rc ? rc : print_sessions(c, &a, false);
-	} else if (!strcmp(cmd, "list")) {
-		rc = call(c, "GET", "/api/sessions", NULL, &a);
-		rc = rc ? rc : print_sessions(c, &a, true);
-	} else if (!strcmp(cmd, "show")) {
-		session_path(path, sizeof(path), id, "");
-		rc = call(c, "GET", path, NULL, &a);
-		rc = rc ? rc : print_sessions(c, &a, false);
-	} else if (!strcmp(cmd, "delete")) {
-		session_path(path, sizeof(path), id, "");
-		rc = call(c, "DELETE", path, NULL, &a);
-		if (rc == 0)
-			c->json ? (void)fwrite(a.body, 1, a.body_len, stdout)
-				: (void)printf("deleted session %s\n", id);
-	}
-	rc_buf_free(&a.raw);
-	return rc;
+	return s->fn(c, ch, pos, npos);
 }
 
 int rc_cmd_session(int argc, char **argv)
@@ -470,18 +562,19 @@ int rc_cmd_session(int argc, char **argv)
 		fprintf(argc < 2 ? stderr : stdout, "%s", usage_text);
 		return argc < 2 ? 2 : 0;
 	}
-	struct client c = { .control = RC_CONTROL_DEFAULT, .data = RC_DATA_DIR_DEFAULT, .cmd = argv[1] };
+	struct client c = { .control = rc_env_control(), .data = rc_env_data(), .cmd = argv[1] };
 	struct change ch = { .save_responses = -1, .cookies = -1, .max_body = -1 };
-	flt_spec_init(&ch.filter);
-	int i = parse_args(argc - 1, argv + 1, &c, &ch);
+	rc_filter_init(&ch.filter);
+	int n = argc - 1;
+	int i = parse_args(&n, argv + 1, &c, &ch);
 	int rc = i == -2 ? 0 : 2;
 	if (i >= 0) {
 		if (c.token_opt)
 			snprintf(c.token, sizeof(c.token), "%s", c.token_opt);
 		else if (rc_token_read(c.data, c.token) < 0)
 			c.token[0] = '\0';   /* none: fine on loopback */
-		rc = run(&c, &ch, argv + 1 + i, argc - 1 - i);
+		rc = run(&c, &ch, argv + 1 + i, n - i);
 	}
-	flt_spec_free(&ch.filter);
+	rc_filter_free(&ch.filter);
 	return rc;
 }

@@ -24,7 +24,7 @@ int rc_cmd_sessions(int argc, char **argv)
 {
 	static const char usage[] = "usage: ringcap sessions [--data DIR] [--json]\n";
 	struct rc_cli_common c = {0};
-	int i = rc_cli_parse(argc, argv, &c, usage, NULL, NULL, NULL);
+	int i = rc_cli_opts(argc, argv, &c, usage, NULL, NULL);
 	if (i < 0)
 		return i == -2 ? 0 : 2;
 	struct ses_meta *s = calloc(RC_SESSIONS_MAX, sizeof(*s));

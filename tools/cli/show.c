@@ -1,6 +1,8 @@
 /*
- * tools/cli/show.c - `ringcap show SESSION ID`: one exchange, decompressed from its frames
- * (heads, --body, --curl, --json).
+ * tools/cli/show.c - `ringcap show SESSION ID`: one exchange, decompressed
+ * from its frames: the whole exchange as curl -v / HTTPie show it
+ * (views/show.h), --headers for the heads only, --body for one raw body,
+ * --curl for a command that repeats it, --json.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -16,13 +18,14 @@
 #include "persist/ses.h"
 #include "tools/views/filter.h"
 #include "tools/views/listing.h"
+#include "tools/views/show.h"
 #include "tools/cli/args.h"
 #include "tools/cli/cmds.h"
 #include "tools/lib/rc-limits.h"
 
 struct show_opts {
 	int body;   /* -1 none, SEG_DIR_REQ or SEG_DIR_RESP */
-	bool curl;
+	bool curl, headers;
 };
 
 /* Single-quoted for a POSIX shell. */
@@ -72,15 +75,23 @@ static void show_curl(const struct seg_exchange *x)
 		fprintf(stderr, "ringcap show: the stored request body is truncated\n");
 }
 
-static int show_opt(void *ctx, int ch, const char *v)
+static int set_curl(void *ctx, const char *v)
+{
+	(void)v;
+	((struct show_opts *)ctx)->curl = true;
+	return 0;
+}
+
+static int set_headers(void *ctx, const char *v)
+{
+	(void)v;
+	((struct show_opts *)ctx)->headers = true;
+	return 0;
+}
+
+static int set_body(void *ctx, const char *v)
 {
 	struct show_opts *o = ctx;
-	if (ch == 'c') {
-		o->curl = true;
-		return 0;
-	}
-	if (ch != 'b')
-		return -1;
 	if (strcmp(v, "request") == 0)
 		o->body = SEG_DIR_REQ;
 	else if (strcmp(v, "response") == 0)
@@ -90,6 +101,17 @@ static int show_opt(void *ctx, int ch, const char *v)
 		return -1;
 	}
 	return 0;
+}
+
+static void show_text(const struct seg_exchange *x, bool heads_only)
+{
+	struct rc_buf b = {0};
+	rc_exchange_text(&b, x, x->number ? x->number : x->id, heads_only);
+	if (b.oom)
+		fprintf(stderr, "ringcap show: out of memory\n");
+	else
+		fwrite(b.p, 1, b.len, stdout);
+	rc_buf_free(&b);
 }
 
 static void show_json(const struct seg_exchange *x)
@@ -117,12 +139,22 @@ static int open_shown(const char *dir, uint64_t id, const struct seg_open_opts *
 int rc_cmd_show(int argc, char **argv)
 {
 	static const char usage[] =
-		"usage: ringcap show SESSION ID [--data DIR] [--json] [--body request|response] [--curl]\n";
-	static const struct option extra[] = { { "body", required_argument, NULL, 'b' },
-					       { "curl", no_argument, NULL, 'c' }, { 0 } };
+		"usage: ringcap show SESSION ID [options]\n\n"
+		"The whole exchange: request head and body, response head and body (JSON\n"
+		"indented, binary as a hexdump excerpt), client, timings, sizes, error.\n\n"
+		"  --data DIR                 data directory [$RINGCAP_DATA, else "
+		RC_DATA_DIR_DEFAULT "]\n"
+		"  --headers                  heads and summary only\n"
+		"  --body request|response    that body, raw, to stdout\n"
+		"  --curl                     a curl command that repeats the request\n"
+		"  --json                     heads, sizes and timings as JSON\n";
+	static const struct rc_opt opts[] = {
+		{ "body", true, set_body }, { "curl", false, set_curl },
+		{ "headers", false, set_headers }, { NULL, false, NULL },
+	};
 	struct rc_cli_common c = {0};
 	struct show_opts o = { .body = -1 };
-	int i = rc_cli_parse(argc, argv, &c, usage, extra, show_opt, &o);
+	int i = rc_cli_opts(argc, argv, &c, usage, opts, &o);
 	if (i < 0)
 		return i == -2 ? 0 : 2;
 	char *end;
@@ -151,8 +183,7 @@ int rc_cmd_show(int argc, char **argv)
 	else if (c.json)
 		show_json(&x);
 	else
-		printf("%.*s\n%.*s\n", (int)x.req_head_len, (const char *)x.req_head,
-		       (int)x.resp_head_len, (const char *)x.resp_head);
+		show_text(&x, o.headers);
 	seg_exchange_free(&x);
 	return 0;
 }

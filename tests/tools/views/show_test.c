@@ -1,0 +1,135 @@
+/*
+ * tests/tools/views/show_test.c - the text view of one exchange: JSON
+ * indentation (nesting, empty containers, strings holding brackets and
+ * escaped quotes; unbalanced, mismatched, unterminated, trailing garbage
+ * and too deep refused), bodies as text with control bytes cleaned, as a
+ * hexdump, or "not stored" with the reason, and errors in words.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tools/views/show.h"
+
+static int failures;
+
+#define CHECK(c)                                                                 \
+	do {                                                                     \
+		if (!(c)) {                                                      \
+			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__,   \
+				__LINE__, #c);                                   \
+			failures++;                                              \
+		}                                                                \
+	} while (0)
+
+static bool pretty_is(const char *in, const char *want)
+{
+	struct rc_buf b = {0};
+	int rc = rc_json_pretty(&b, in, strlen(in));
+	bool ok = rc == 0 && b.len == strlen(want) && memcmp(b.p, want, b.len) == 0;
+	if (!ok)
+		fprintf(stderr, "pretty(%s) = %d '%.*s'\n", in, rc, (int)b.len, b.p ? b.p : "");
+	rc_buf_free(&b);
+	return ok;
+}
+
+static bool pretty_refused(const char *in)
+{
+	struct rc_buf b = {0};
+	int rc = rc_json_pretty(&b, in, strlen(in));
+	bool ok = rc < 0 && b.len == 0;
+	rc_buf_free(&b);
+	return ok;
+}
+
+static void check_pretty(void)
+{
+	CHECK(pretty_is("{\"a\":[1,2],\"b\":{}}", "{\n  \"a\": [\n    1,\n    2\n  ],\n  \"b\": {}\n}"));
+	CHECK(pretty_is(" [ ] ", "[]"));
+	CHECK(pretty_is("[\"x]\\\"{\",true]", "[\n  \"x]\\\"{\",\n  true\n]"));
+	CHECK(pretty_is("{ \"k\" : null }\n", "{\n  \"k\": null\n}"));
+	CHECK(pretty_refused("{\"a\":1"));
+	CHECK(pretty_refused("[1}"));
+	CHECK(pretty_refused("[\"open]"));
+	CHECK(pretty_refused("{} x"));
+	CHECK(pretty_refused("42"));
+	CHECK(pretty_refused(""));
+	char deep[2 * RC_SHOW_JSON_DEPTH + 8];
+	size_t n = 0;
+	for (size_t i = 0; i <= RC_SHOW_JSON_DEPTH; i++)
+		deep[n++] = '[';
+	for (size_t i = 0; i <= RC_SHOW_JSON_DEPTH; i++)
+		deep[n++] = ']';
+	deep[n] = '\0';
+	CHECK(pretty_refused(deep));
+}
+
+static char *text_of(struct seg_exchange *x, bool heads_only)
+{
+	struct rc_buf b = {0};
+	rc_exchange_text(&b, x, 7, heads_only);
+	rc_buf_add(&b, "", 1);
+	return b.p;
+}
+
+static void check_exchange(void)
+{
+	static uint8_t req[] = "GET http://h/ HTTP/1.1\r\nHost: h\r\n\r\n";
+	static uint8_t resp[] = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n";
+	static uint8_t body[] = "hello\x1b[2Jworld, and a longer line of plain text\n";
+	uint8_t bin[300];
+	for (size_t i = 0; i < sizeof(bin); i++)
+		bin[i] = (uint8_t)i;
+	struct seg_exchange x = {
+		.complete = true, .req_head = req, .req_head_len = sizeof(req) - 1,
+		.resp_head = resp, .resp_head_len = sizeof(resp) - 1, .status = 200,
+		.client = { .family = 4, .port = 5000, .addr = { 10, 0, 0, 2 } },
+		.client_name = "pixel7", .err_msg = "",
+	};
+	x.body[SEG_DIR_RESP] = body;
+	x.body_len[SEG_DIR_RESP] = sizeof(body) - 1;
+	char *t = text_of(&x, false);
+	CHECK(strstr(t, "GET http://h/ HTTP/1.1\nHost: h\n\nHTTP/1.1 200 OK\n") != NULL);
+	CHECK(strstr(t, "hello?[2Jworld, and") != NULL);   /* ESC cannot reach the terminal */
+	CHECK(strstr(t, "exchange 7, ") != NULL);
+	CHECK(strstr(t, "client pixel7 (10.0.0.2:5000)") != NULL);
+	CHECK(strchr(t, '\r') == NULL);
+	free(t);
+	t = text_of(&x, true);
+	CHECK(strstr(t, "hello") == NULL && strstr(t, "timings") != NULL);
+	free(t);
+
+	x.body[SEG_DIR_RESP] = bin;
+	x.body_len[SEG_DIR_RESP] = sizeof(bin);
+	t = text_of(&x, false);
+	CHECK(strstr(t, "00000000  00 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f  |") != NULL);
+	CHECK(strstr(t, "... 44 more bytes") != NULL);
+	free(t);
+
+	x.flags = SEG_F_MEDIA;
+	x.body_len[SEG_DIR_RESP] = 0;
+	t = text_of(&x, false);
+	CHECK(strstr(t, "not stored: text/plain (media)") != NULL);
+	free(t);
+	x.flags = SEG_F_NO_RESP;
+	x.resp_head_len = 0;
+	x.error = SEG_E_TIMEOUT;
+	x.err_msg = "upstream: 30 s";
+	t = text_of(&x, false);
+	CHECK(strstr(t, "status 200 (response head not stored: save-responses was off)") != NULL);
+	CHECK(strstr(t, "error    no answer in time: upstream: 30 s") != NULL);
+	free(t);
+	CHECK(strcmp(rc_error_words(200), rc_error_words(SEG_E_OTHER)) == 0);
+}
+
+int main(void)
+{
+	check_pretty();
+	check_exchange();
+	if (failures) {
+		fprintf(stderr, "show_test: %d check(s) failed\n", failures);
+		return 1;
+	}
+	printf("show_test: ok\n");
+	return 0;
+}

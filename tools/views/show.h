@@ -1,0 +1,36 @@
+/*
+ * tools/views/show.h - one exchange as text, the way curl -v and HTTPie
+ * show it: request head, request body, response head, response body, then
+ * what happened (client, timings, sizes, error in words). Bodies: JSON
+ * pretty-printed, text as is (control bytes shown as '?', so a captured
+ * body cannot drive the terminal), anything else as a hexdump excerpt;
+ * a body that was not stored says why ("not stored: image/png (media)",
+ * "not stored: save-responses was off"). Pure: the exchange in, bytes out.
+ */
+#ifndef RINGCAP_VIEWS_SHOW_H
+#define RINGCAP_VIEWS_SHOW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "persist/seg.h"
+#include "tools/lib/json.h"
+
+#define RC_SHOW_TEXT_MAX (256u << 10) /* text body bytes shown before "... N more" */
+#define RC_SHOW_HEX_MAX 256u          /* binary body bytes shown as a hexdump */
+#define RC_SHOW_JSON_DEPTH 64u        /* deeper JSON is shown as text, not indented */
+
+/* Writes x as text into b. heads_only: heads and the summary, no bodies
+ * (--headers). shown_id: the id people use for it (the session number). */
+void rc_exchange_text(struct rc_buf *b, const struct seg_exchange *x, uint64_t shown_id,
+		      bool heads_only);
+
+/* p[0..n) re-indented with two spaces per level when it is one JSON value
+ * whose brackets and strings balance. 0, or -EINVAL (b untouched). */
+int rc_json_pretty(struct rc_buf *b, const char *p, size_t n);
+
+/* What an error kind means, in words ("the server did not answer in time"). */
+const char *rc_error_words(uint8_t kind);
+
+#endif
