@@ -438,6 +438,21 @@ class Export(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(json.loads(r.stdout), {"got": 26})
 
+    def test_output_not_a_regular_file(self):
+        """-o to a pipe writes into it and leaves it a pipe (a device such as
+        /dev/null must never be replaced by the temporary file's rename)."""
+        import stat
+        fifo = os.path.join(self.tmp, "pipe")
+        os.mkfifo(fifo)
+        got = []
+        t = threading.Thread(target=lambda: got.append(open(fifo, "rb").read()))
+        t.start()
+        rc("export", "exp", "--data", self.data, "--format", "har", "-o", fifo)
+        t.join(30)
+        self.assertTrue(stat.S_ISFIFO(os.stat(fifo).st_mode))
+        self.assertEqual(len(json.loads(got[0])["log"]["entries"]), 17)
+        self.assertEqual([n for n in os.listdir(self.tmp) if ".part-" in n], [])
+
     # ---- import errors ----
 
     def test_import_malformed(self):

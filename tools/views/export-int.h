@@ -80,6 +80,22 @@ struct rc_part {
 int rc_multipart_next(const char *ctype, size_t ctype_len, const uint8_t *p, size_t n,
 		      size_t *pos, struct rc_part *part);
 
+/* One persist open cache per worker (workers beyond share by modulo): a
+ * selection in time order interleaves the workers' files, and a cache
+ * holds one file. Each costs about a frame buffer, a read buffer and a
+ * zstd context (under 2 MiB) once used. */
+#define RC_EXPORT_CACHES 8u
+struct rc_caches {
+	struct seg_open_cache *w[RC_EXPORT_CACHES];
+};
+void rc_caches_free(struct rc_caches *cs);
+
+/* Opens row r's exchange with bodies (RC_EXPORT_BODY_MAX) through the
+ * cache of its worker (rows in file order decompress each frame once).
+ * 0 or -errno. */
+int rc_export_open(const char *session_dir, const struct seg_qrow *r, struct rc_caches *cs,
+		   struct seg_exchange *x);
+
 /* Per-format writers over an opened exchange (export.c drives them). */
 int rc_har_begin(struct rc_xout *o, const struct ses_meta *m);
 void rc_har_entry(struct rc_xout *o, const struct seg_exchange *x, bool first);
@@ -89,10 +105,8 @@ void rc_curl_entry(struct rc_xout *o, const struct seg_exchange *x);
 /* The collection writer runs its own ordering pass (export_postman.c). */
 int rc_postman_write(const char *session_dir, const struct ses_meta *m,
 		     const struct seg_table *t, const struct seg_result *res,
+		     struct rc_caches *cache,
 		     const struct rc_export_opts *opt, struct rc_xout *o,
 		     struct rc_export_stats *st);
-
-/* Opens row r's exchange with bodies (RC_EXPORT_BODY_MAX). 0 or -errno. */
-int rc_export_open(const char *session_dir, const struct seg_qrow *r, struct seg_exchange *x);
 
 #endif

@@ -263,9 +263,22 @@ void rc_curl_entry(struct rc_xout *o, const struct seg_exchange *x)
 
 /* ---- driver ---- */
 
-int rc_export_open(const char *session_dir, const struct seg_qrow *r, struct seg_exchange *x)
+void rc_caches_free(struct rc_caches *cs)
 {
-	struct seg_open_opts oo = { .body_max = { RC_EXPORT_BODY_MAX, RC_EXPORT_BODY_MAX } };
+	for (size_t i = 0; i < RC_EXPORT_CACHES; i++) {
+		seg_open_cache_free(cs->w[i]);
+		cs->w[i] = NULL;
+	}
+}
+
+int rc_export_open(const char *session_dir, const struct seg_qrow *r, struct rc_caches *cs,
+		   struct seg_exchange *x)
+{
+	struct seg_open_cache **c = &cs->w[r->e.worker % RC_EXPORT_CACHES];
+	if (*c == NULL && seg_open_cache_new(c) < 0)
+		return -ENOMEM;
+	struct seg_open_opts oo = { .body_max = { RC_EXPORT_BODY_MAX, RC_EXPORT_BODY_MAX },
+				    .cache = *c };
 	return seg_open_entry(session_dir, &r->e, &oo, x);
 }
 
@@ -285,15 +298,16 @@ static bool ids_then_filter(void *ctx, const struct seg_qrow *r)
 
 /* HAR and curl: the selection in its order, one exchange at a time. */
 static int write_flat(const char *dir, const struct ses_meta *m, const struct seg_table *t,
-		      const struct seg_result *res, const struct rc_export_opts *o,
-		      struct rc_xout *out, struct rc_export_stats *st)
+		      const struct seg_result *res, struct rc_caches *cache,
+		      const struct rc_export_opts *o, struct rc_xout *out,
+		      struct rc_export_stats *st)
 {
 	int rc = o->format == RC_FMT_HAR ? rc_har_begin(out, m) : 0;
 	if (o->format == RC_FMT_CURL)
 		rc_buf_puts(&out->b, "#!/bin/sh\n# ringcap export (curl)\n");
 	for (size_t k = 0; k < res->n && rc == 0; k++) {
 		struct seg_exchange x;
-		int orc = rc_export_open(dir, &t->rows[res->idx[k]], &x);
+		int orc = rc_export_open(dir, &t->rows[res->idx[k]], cache, &x);
 		if (orc == -EBADMSG || orc == -ENOENT) {
 			st->unreadable++;
 			continue;
@@ -331,13 +345,15 @@ int rc_export_session(const char *session_dir, const struct ses_meta *m,
 	struct seg_result res = {0};
 	struct rc_xout out;
 	rc_xout_init(&out, sink);
+	struct rc_caches cache = {0};
 	int rc = seg_table_load(session_dir, &t, NULL);
 	if (rc == 0)
 		rc = seg_query_run(&t, &qq, &res);
 	if (rc == 0 && o->format == RC_FMT_POSTMAN)
-		rc = rc_postman_write(session_dir, m, &t, &res, o, &out, &st);
+		rc = rc_postman_write(session_dir, m, &t, &res, &cache, o, &out, &st);
 	else if (rc == 0)
-		rc = write_flat(session_dir, m, &t, &res, o, &out, &st);
+		rc = write_flat(session_dir, m, &t, &res, &cache, o, &out, &st);
+	rc_caches_free(&cache);
 	if (rc == 0 && o->progress)
 		o->progress(o->progress_ctx, res.n, res.n);
 	st.bytes = out.bytes;

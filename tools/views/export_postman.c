@@ -52,6 +52,7 @@ struct pm_ctx {
 	const struct rc_export_opts *opt;
 	struct rc_xout *o;
 	struct rc_export_stats *st;
+	struct rc_caches *cache;
 	struct pm_rec *recs;
 	struct pm_map origins;  /* for --base-url-variables */
 	uint32_t *origin_row;   /* first row of each origin number */
@@ -471,7 +472,7 @@ static int pm_item(struct pm_ctx *c, const uint32_t *ks, size_t m, bool *first_i
 	for (size_t j = 0; j < m && rc == 0; j++) {
 		const struct seg_qrow *r = pm_row(c, ks[j]);
 		struct seg_exchange x;
-		int orc = rc_export_open(c->dir, r, &x);
+		int orc = rc_export_open(c->dir, r, c->cache, &x);
 		if (orc == -EBADMSG || orc == -ENOENT) {
 			c->st->unreadable++;
 			continue;
@@ -538,7 +539,7 @@ static int pm_run(struct pm_ctx *c, size_t i0, size_t i1, bool *first_item)
 		struct seg_exchange x;
 		v[j].k = c->recs[i0 + j].k;
 		v[j].h = 0;
-		int orc = rc_export_open(c->dir, pm_row(c, v[j].k), &x);
+		int orc = rc_export_open(c->dir, pm_row(c, v[j].k), c->cache, &x);
 		if (orc < 0 && orc != -EBADMSG && orc != -ENOENT)
 			rc = orc;
 		if (orc == 0) {
@@ -702,10 +703,11 @@ static void pm_variables(struct pm_ctx *c)
 
 int rc_postman_write(const char *session_dir, const struct ses_meta *m,
 		     const struct seg_table *t, const struct seg_result *res,
-		     const struct rc_export_opts *opt, struct rc_xout *o,
-		     struct rc_export_stats *st)
+		     struct rc_caches *cache, const struct rc_export_opts *opt,
+		     struct rc_xout *o, struct rc_export_stats *st)
 {
-	struct pm_ctx c = { .dir = session_dir, .t = t, .res = res, .opt = opt, .o = o, .st = st };
+	struct pm_ctx c = { .dir = session_dir, .t = t, .res = res, .opt = opt, .o = o, .st = st,
+			    .cache = cache };
 	int rc = pm_order(&c);
 	if (rc == 0) {
 		pm_info(&c, m);
