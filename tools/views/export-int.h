@@ -62,6 +62,10 @@ bool rc_utf8_valid(const uint8_t *p, size_t n);
 /* Postman's raw language for a Content-Type: json, xml, html, javascript
  * or text. */
 const char *rc_raw_language(const char *ctype, size_t ctype_len);
+/* Fast number output (the export writes some dozens per exchange). */
+void rc_buf_i64(struct rc_buf *b, int64_t v);
+/* v microseconds as milliseconds with three decimals ("12.345", "-1.000"). */
+void rc_buf_ms(struct rc_buf *b, int64_t us);
 /* Appends the base64 of p[0..n) (no quotes). */
 void rc_buf_base64(struct rc_buf *b, const uint8_t *p, size_t n);
 /* Appends s[0..n) percent-decoded ('+' as space) as a JSON string. */

@@ -215,6 +215,31 @@ const char *rc_raw_language(const char *ctype, size_t n)
 	return "text";
 }
 
+void rc_buf_i64(struct rc_buf *b, int64_t v)
+{
+	char tmp[24];
+	size_t k = sizeof(tmp);
+	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+	do {
+		tmp[--k] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u && k > 1);
+	if (v < 0)
+		tmp[--k] = '-';
+	rc_buf_add(b, tmp + k, sizeof(tmp) - k);
+}
+
+void rc_buf_ms(struct rc_buf *b, int64_t us)
+{
+	uint64_t u = us < 0 ? (uint64_t)0 - (uint64_t)us : (uint64_t)us;
+	if (us < 0)
+		rc_buf_puts(b, "-");
+	rc_buf_i64(b, (int64_t)(u / 1000));
+	char f[4] = { '.', (char)('0' + u % 1000 / 100), (char)('0' + u % 100 / 10),
+		      (char)('0' + u % 10) };
+	rc_buf_add(b, f, 4);
+}
+
 void rc_buf_base64(struct rc_buf *b, const uint8_t *p, size_t n)
 {
 	static const char tab[] =
