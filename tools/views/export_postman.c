@@ -196,8 +196,8 @@ static int pm_order(struct pm_ctx *c)
 		bool fresh;
 		uint64_t hd = hash64(0xcbf29ce484222325ull, auth, al);
 		uint64_t he = hash64((c->opt->group & RC_GROUP_DOMAIN) ? hd : 7, tpl, tl);
-		uint64_t hi = hash64(hash64(0xcbf29ce484222325ull, seg_method_name(r->e.method), 8),
-				     r->url, r->e.url_len);
+		uint64_t hi = hash64(hash64(0xcbf29ce484222325ull, &r->e.method, 1), r->url,
+				     r->e.url_len);
 		struct pm_rec *x = &c->recs[k];
 		x->dom = (c->opt->group & RC_GROUP_DOMAIN) ? map_get(&dom, hd, &fresh) : 0;
 		x->ep = (c->opt->group & RC_GROUP_ENDPOINT) ? map_get(&ep, he, &fresh) : 0;
@@ -501,7 +501,9 @@ static int pm_render(struct pm_ctx *c)
 		f->req_len = (uint32_t)b->len;
 		pm_example(c, b, &x);
 		f->ex_len = (uint32_t)(b->len - f->req_len);
-		f->hash = hash64(0xcbf29ce484222325ull, x.body[SEG_DIR_REQ], x.body_len[SEG_DIR_REQ]);
+		/* the method text too: the index calls every unusual method "other" */
+		f->hash = hash64(hash64(0xcbf29ce484222325ull, x.method_text, strlen(x.method_text)),
+				 x.body[SEG_DIR_REQ], x.body_len[SEG_DIR_REQ]);
 		f->off = off;
 		seg_exchange_free(&x);
 		if (b->oom)

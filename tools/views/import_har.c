@@ -496,7 +496,8 @@ static int scan_err(struct scan *s, char *err, size_t errlen, const char *what)
 static int scan_fill(struct scan *s)
 {
 	size_t keep = s->capturing ? s->ent_start : s->pos;
-	memmove(s->buf, s->buf + keep, s->len - keep);
+	if (s->len > keep)
+		memmove(s->buf, s->buf + keep, s->len - keep);
 	s->len -= keep;
 	s->pos -= keep;
 	s->base += keep;
