@@ -11,8 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "tools/views/export-int.h"
+#include "tools/views/listing.h"
 
 /* ---- id lists ---- */
 
@@ -127,6 +129,22 @@ void rc_ids_free(struct rc_ids *ids)
 	ids->n = 0;
 }
 
+int rc_sink_fd_write(void *ctx, const void *p, size_t n)
+{
+	int fd = *(const int *)ctx;
+	const char *s = p;
+	while (n > 0) {
+		ssize_t w = write(fd, s, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w < 0 ? -errno : -EIO;
+		s += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
 /* ---- names ---- */
 
 int rc_group_parse(const char *s, unsigned *out)
@@ -212,6 +230,51 @@ size_t rc_path_template(const char *path, size_t n, char *out, size_t cap)
 		out[k++] = '/';
 	out[k] = '\0';
 	return k;
+}
+
+/* ---- API parameters ---- */
+
+static int flag_val(const char *key, const char *v, bool *out, char *err, size_t errlen)
+{
+	if (v == NULL || !strcmp(v, "") || !strcmp(v, "1") || !strcmp(v, "true"))
+		*out = true;
+	else if (!strcmp(v, "0") || !strcmp(v, "false"))
+		*out = false;
+	else
+		return snprintf(err, errlen, "%s '%.64s': true or false", key, v), -EINVAL;
+	return 0;
+}
+
+int rc_export_param(struct rc_export_opts *o, struct rc_ids *ids, struct seg_query *q,
+		    const char *key, const char *val, char *err, size_t errlen)
+{
+	if (strcmp(key, "format") == 0) {
+		int f = rc_format_parse(val ? val : "");
+		if (f < 0)
+			return snprintf(err, errlen, "format '%.64s': postman, har or curl",
+					val ? val : ""), -EINVAL;
+		o->format = (uint8_t)f;
+		return 0;
+	}
+	if (strcmp(key, "group") == 0) {
+		if (rc_group_parse(val ? val : "", &o->group) < 0)
+			return snprintf(err, errlen, "group '%.64s': domain, endpoint, "
+					"domain,endpoint or none", val ? val : ""), -EINVAL;
+		return 0;
+	}
+	if (strcmp(key, "ids") == 0) {
+		rc_ids_free(ids);
+		return rc_ids_parse(val ? val : "", ids, err, errlen);
+	}
+	if (strcmp(key, "name") == 0) {
+		o->name = val && *val ? val : NULL;
+		return 0;
+	}
+	if (strcmp(key, "base_url_variables") == 0)
+		return flag_val(key, val, &o->base_url_variables, err, errlen);
+	if (strcmp(key, "with_tests") == 0)
+		return flag_val(key, val, &o->with_tests, err, errlen);
+	return rc_query_param(q, key, val, err, errlen);
 }
 
 /* ---- curl ---- */

@@ -13,6 +13,7 @@
  */
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <strings.h>
 
 #include "tests/persist/gen.h"
@@ -74,6 +75,40 @@ static void test_names(void)
 	CHECK(strcmp(fn, "my_session_x.har") == 0);
 	rc_export_filename("api", RC_FMT_POSTMAN, fn, sizeof(fn));
 	CHECK(strcmp(fn, "api.postman_collection.json") == 0);
+}
+
+static void test_params(void)
+{
+	struct rc_export_opts o = {0};
+	struct rc_ids ids = {0};
+	struct seg_query q = {0};
+	char err[256];
+	CHECK(rc_export_param(&o, &ids, &q, "format", "har", err, sizeof(err)) == 0);
+	CHECK(o.format == RC_FMT_HAR);
+	CHECK(rc_export_param(&o, &ids, &q, "group", "endpoint", err, sizeof(err)) == 0);
+	CHECK(o.group == RC_GROUP_ENDPOINT);
+	CHECK(rc_export_param(&o, &ids, &q, "ids", "5,1-3", err, sizeof(err)) == 0);
+	CHECK(ids.n == 2 && rc_ids_has(&ids, 2) && !rc_ids_has(&ids, 4));
+	CHECK(rc_export_param(&o, &ids, &q, "with_tests", "", err, sizeof(err)) == 0 && o.with_tests);
+	CHECK(rc_export_param(&o, &ids, &q, "base_url_variables", "false", err, sizeof(err)) == 0);
+	CHECK(!o.base_url_variables);
+	CHECK(rc_export_param(&o, &ids, &q, "sort", "status", err, sizeof(err)) == 0);
+	CHECK(q.sort == SEG_SORT_STATUS);
+	CHECK(rc_export_param(&o, &ids, &q, "search", "users", err, sizeof(err)) == 0);
+	CHECK(strcmp(q.search, "users") == 0);
+	CHECK(rc_export_param(&o, &ids, &q, "format", "xml", err, sizeof(err)) == -EINVAL);
+	CHECK(strstr(err, "format 'xml'") != NULL);
+	CHECK(rc_export_param(&o, &ids, &q, "with_tests", "maybe", err, sizeof(err)) == -EINVAL);
+	CHECK(rc_export_param(&o, &ids, &q, "colour", "red", err, sizeof(err)) == -ENOENT);
+	rc_ids_free(&ids);
+	int fds[2];
+	CHECK(pipe(fds) == 0);
+	CHECK(rc_sink_fd_write(&fds[1], "hello", 5) == 0);
+	char got[8] = "";
+	CHECK(read(fds[0], got, sizeof(got)) == 5 && memcmp(got, "hello", 5) == 0);
+	close(fds[0]);
+	CHECK(rc_sink_fd_write(&fds[1], "x", 1) == -EPIPE);
+	close(fds[1]);
 }
 
 static void test_pieces(void)
@@ -315,8 +350,10 @@ static void test_har_reader(void)
 
 int main(void)
 {
+	signal(SIGPIPE, SIG_IGN);
 	test_ids();
 	test_names();
+	test_params();
 	test_pieces();
 	test_cache();
 	test_har_reader();
