@@ -66,6 +66,11 @@ const char *rc_raw_language(const char *ctype, size_t ctype_len);
 void rc_buf_i64(struct rc_buf *b, int64_t v);
 /* v microseconds as milliseconds with three decimals ("12.345", "-1.000"). */
 void rc_buf_ms(struct rc_buf *b, int64_t us);
+/* A body as a JSON string (quotes included), or its base64 in quotes, in
+ * slices with a flush after each: a body of some MiB (6 bytes out per
+ * control byte in JSON) never sits in the buffer whole. */
+void rc_xout_jstr(struct rc_xout *o, const uint8_t *p, size_t n);
+void rc_xout_base64(struct rc_xout *o, const uint8_t *p, size_t n);
 /* Appends the base64 of p[0..n) (no quotes). */
 void rc_buf_base64(struct rc_buf *b, const uint8_t *p, size_t n);
 /* Appends s[0..n) percent-decoded ('+' as space) as a JSON string. */

@@ -192,8 +192,9 @@ static void har_params(struct rc_buf *b, enum rc_body_kind k, const struct rc_hd
 	rc_buf_puts(b, "]");
 }
 
-static void har_post_data(struct rc_buf *b, const struct seg_exchange *x)
+static void har_post_data(struct rc_xout *o, const struct seg_exchange *x)
 {
+	struct rc_buf *b = &o->b;
 	const uint8_t *body = x->body[SEG_DIR_REQ];
 	size_t n = x->body_len[SEG_DIR_REQ];
 	if (n == 0)
@@ -205,19 +206,19 @@ static void har_post_data(struct rc_buf *b, const struct seg_exchange *x)
 	rc_buf_jstr(b, ct.value, ct.value_len);
 	rc_buf_puts(b, ",\"text\":");
 	if (rc_utf8_valid(body, n)) {
-		rc_buf_jstr(b, (const char *)body, n);
+		rc_xout_jstr(o, body, n);
 	} else {
-		rc_buf_puts(b, "\"");
-		rc_buf_base64(b, body, n);
-		rc_buf_puts(b, "\",\"_encoding\":\"base64\"");
+		rc_xout_base64(o, body, n);
+		rc_buf_puts(b, ",\"_encoding\":\"base64\"");
 	}
 	if (k == RC_BODY_URLENC || k == RC_BODY_MULTIPART)
 		har_params(b, k, &ct, body, n);
 	rc_buf_puts(b, "}");
 }
 
-static void har_request(struct rc_buf *b, const struct seg_exchange *x)
+static void har_request(struct rc_xout *o, const struct seg_exchange *x)
 {
+	struct rc_buf *b = &o->b;
 	struct rc_url u;
 	rc_url_split(x->url, strlen(x->url), &u);
 	rc_buf_puts(b, "\"request\":{\"method\":");
@@ -232,7 +233,7 @@ static void har_request(struct rc_buf *b, const struct seg_exchange *x)
 	har_headers(b, x->req_head, x->req_head_len);
 	rc_buf_puts(b, ",");
 	har_query(b, &u);
-	har_post_data(b, x);
+	har_post_data(o, x);
 	rc_buf_puts(b, ",\"headersSize\":");
 	rc_buf_i64(b, x->req_head_len ? (int64_t)x->wire.req_head : -1);
 	rc_buf_puts(b, ",\"bodySize\":");
@@ -240,8 +241,9 @@ static void har_request(struct rc_buf *b, const struct seg_exchange *x)
 	rc_buf_puts(b, "}");
 }
 
-static void har_content(struct rc_buf *b, const struct seg_exchange *x, const struct rc_hdr *ct)
+static void har_content(struct rc_xout *o, const struct seg_exchange *x, const struct rc_hdr *ct)
 {
+	struct rc_buf *b = &o->b;
 	const uint8_t *body = x->body[SEG_DIR_RESP];
 	size_t n = x->body_len[SEG_DIR_RESP];
 	rc_buf_puts(b, "\"content\":{\"size\":");
@@ -250,11 +252,11 @@ static void har_content(struct rc_buf *b, const struct seg_exchange *x, const st
 	rc_buf_jstr(b, ct->value, ct->value_len);
 	if (n > 0 && rc_utf8_valid(body, n)) {
 		rc_buf_puts(b, ",\"text\":");
-		rc_buf_jstr(b, (const char *)body, n);
+		rc_xout_jstr(o, body, n);
 	} else if (n > 0) {
-		rc_buf_puts(b, ",\"text\":\"");
-		rc_buf_base64(b, body, n);
-		rc_buf_puts(b, "\",\"encoding\":\"base64\"");
+		rc_buf_puts(b, ",\"text\":");
+		rc_xout_base64(o, body, n);
+		rc_buf_puts(b, ",\"encoding\":\"base64\"");
 	} else if (x->flags & SEG_F_MEDIA) {
 		rc_buf_puts(b, ",\"comment\":\"media body forwarded, not stored\"");
 	} else if (x->flags & SEG_F_NO_RESP) {
@@ -263,8 +265,9 @@ static void har_content(struct rc_buf *b, const struct seg_exchange *x, const st
 	rc_buf_puts(b, "}");
 }
 
-static void har_response(struct rc_buf *b, const struct seg_exchange *x)
+static void har_response(struct rc_xout *o, const struct seg_exchange *x)
 {
+	struct rc_buf *b = &o->b;
 	char ver[16] = "HTTP/1.1";
 	if (x->resp_head_len > 5 && memcmp(x->resp_head, "HTTP/", 5) == 0) {
 		const uint8_t *sp = memchr(x->resp_head, ' ', x->resp_head_len);
@@ -286,7 +289,7 @@ static void har_response(struct rc_buf *b, const struct seg_exchange *x)
 	rc_buf_puts(b, ",");
 	har_headers(b, x->resp_head, x->resp_head_len);
 	rc_buf_puts(b, ",");
-	har_content(b, x, &ct);
+	har_content(o, x, &ct);
 	rc_buf_puts(b, ",\"redirectURL\":");
 	rc_buf_jstr(b, loc.value, loc.value_len);
 	rc_buf_puts(b, ",\"headersSize\":");
@@ -374,9 +377,9 @@ void rc_har_entry(struct rc_xout *o, const struct seg_exchange *x, bool first)
 	rc_buf_puts(b, "\",\"time\":");
 	rc_buf_ms(b, us(x->t.total_ns));
 	rc_buf_puts(b, ",");
-	har_request(b, x);
+	har_request(o, x);
 	rc_buf_puts(b, ",");
-	har_response(b, x);
+	har_response(o, x);
 	rc_buf_puts(b, ",\"cache\":{},");
 	har_timings(b, &x->t);
 	har_extras(b, x);

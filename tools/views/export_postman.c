@@ -774,6 +774,9 @@ int rc_postman_write(const char *session_dir, const struct ses_meta *m,
 	c.spill = tmpfile();
 	if (rc == 0 && (c.frags == NULL || c.spill == NULL))
 		rc = c.frags ? -errno : -ENOMEM;
+	/* one row's rendering: a maximal body, JSON-escaped, twice (request and
+	 * originalRequest) and a response body */
+	c.scratch.max = (size_t)1 << 31;
 	if (rc == 0)
 		rc = pm_render(&c);
 	if (rc == 0) {

@@ -50,6 +50,41 @@ void rc_xout_free(struct rc_xout *o)
 	rc_buf_free(&o->b);
 }
 
+/* Slice of body text or bytes per flush. */
+#define XOUT_SLICE (256u << 10)
+
+void rc_xout_jstr(struct rc_xout *o, const uint8_t *p, size_t n)
+{
+	struct rc_buf *b = &o->b;
+	rc_buf_puts(b, "\"");
+	for (size_t off = 0; off < n;) {
+		size_t end = n - off > XOUT_SLICE ? off + XOUT_SLICE : n;
+		while (end < n && end > off + 1 && (p[end] & 0xc0) == 0x80)
+			end--; /* never split a UTF-8 sequence */
+		size_t at = b->len;
+		rc_buf_jstr(b, (const char *)p + off, end - off);
+		if (!b->oom && b->len >= at + 2) { /* drop the slice's own quotes */
+			memmove(b->p + at, b->p + at + 1, b->len - at - 2);
+			b->len -= 2;
+			b->p[b->len] = '\0';
+		}
+		rc_xout_flush(o, false);
+		off = end;
+	}
+	rc_buf_puts(b, "\"");
+}
+
+void rc_xout_base64(struct rc_xout *o, const uint8_t *p, size_t n)
+{
+	const size_t slice = XOUT_SLICE / 3 * 3; /* whole groups: no padding inside */
+	rc_buf_puts(&o->b, "\"");
+	for (size_t off = 0; off < n; off += slice) {
+		rc_buf_base64(&o->b, p + off, n - off < slice ? n - off : slice);
+		rc_xout_flush(o, false);
+	}
+	rc_buf_puts(&o->b, "\"");
+}
+
 /* ---- heads ---- */
 
 bool rc_hdr_next(const uint8_t *head, size_t n, size_t *pos, struct rc_hdr *h)
