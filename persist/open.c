@@ -498,33 +498,91 @@ static int apply_frame(struct seg_exchange *x, const struct seg_open_opts *o,
 	return rc;
 }
 
+struct seg_open_cache {
+	char path[PATH_MAX];
+	struct seg_fiter it;
+	struct seg_report rep;
+	bool open, have; /* have: it->ubuf holds the valid frame at it->frame_off */
+};
+
+int seg_open_cache_new(struct seg_open_cache **out)
+{
+	*out = calloc(1, sizeof(**out));
+	return *out ? 0 : -ENOMEM;
+}
+
+void seg_open_cache_free(struct seg_open_cache *c)
+{
+	if (c && c->open)
+		seg_fiter_close(&c->it);
+	free(c);
+}
+
+/* The iterator for path: the cache's when it already holds that file (its
+ * size refreshed: a live segment grows), else a newly opened one. */
+static int span_iter(struct seg_open_cache *c, const char *path, struct seg_fiter *local,
+		     struct seg_report *rep, struct seg_fiter **it)
+{
+	struct stat sb;
+	if (c && c->open && strcmp(c->path, path) == 0 && fstat(c->it.fd, &sb) == 0) {
+		c->it.size = (uint64_t)sb.st_size;
+		*it = &c->it;
+		return 0;
+	}
+	if (c && c->open)
+		seg_fiter_close(&c->it);
+	if (c) {
+		c->open = c->have = false;
+		memset(&c->rep, 0, sizeof(c->rep));
+	}
+	*it = c ? &c->it : local;
+	int rc = seg_fiter_open(*it, path, false, c ? &c->rep : rep);
+	if (rc == 0 && c) {
+		c->open = true;
+		snprintf(c->path, sizeof(c->path), "%s", path);
+	}
+	return rc;
+}
+
 /* Reads frames of one segment from off until x is complete or, in the
- * END segment, past last_off. */
+ * END segment, past last_off. With a cache, the frame already decompressed
+ * at off is used as it is. */
 static int read_span(const char *dir, const struct seg_entry *e, uint32_t segno, uint64_t off,
 		     bool last_seg, const struct seg_open_opts *o, struct seg_exchange *x,
 		     bool *began)
 {
 	char path[PATH_MAX];
-	struct seg_fiter it;
+	struct seg_fiter local, *it = NULL;
 	struct seg_report rep = { 0 };
+	struct seg_open_cache *c = o ? o->cache : NULL;
 	int rc = seg_path(path, sizeof(path), dir, e->worker, segno, SEG_K_SEG);
 	if (rc == 0)
-		rc = seg_fiter_open(&it, path, false, &rep);
+		rc = span_iter(c, path, &local, &rep, &it);
 	if (rc < 0)
 		return rc == -ENOENT ? -EBADMSG : rc;
-	it.off = off;
-	while (!x->complete && (rc = seg_fiter_next(&it)) == 1) {
-		if (rep.frames_bad)
+	struct seg_report *rp = c ? &c->rep : &rep;
+	uint64_t bad0 = rp->frames_bad;
+	bool cached = c && c->have && it->frame_off == off;
+	if (!cached)
+		it->off = off;
+	while (!x->complete && (cached || (rc = seg_fiter_next(it)) == 1)) {
+		cached = false;
+		if (c)
+			c->have = rp->frames_bad == bad0;
+		if (rp->frames_bad != bad0)
 			break;
-		if (last_seg && it.frame_off > e->last_frame_off)
+		if (last_seg && it->frame_off > e->last_frame_off)
 			break;
-		rc = apply_frame(x, o, &it, began);
+		rc = apply_frame(x, o, it, began);
 		if (rc < 0)
 			break;
 	}
-	if (rc >= 0 && rep.frames_bad)
+	if (c && rc <= 0 && !x->complete)
+		c->have = false;
+	if (rc >= 0 && rp->frames_bad != bad0)
 		rc = -EBADMSG; /* a frame of the range is damaged */
-	seg_fiter_close(&it);
+	if (c == NULL)
+		seg_fiter_close(it);
 	return rc < 0 ? rc : 0;
 }
 

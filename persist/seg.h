@@ -226,12 +226,23 @@ struct seg_exchange {
 	bool body_cut[2]; /* the reader's body_max cut the collected body */
 };
 
+/* Keeps the segment file and the decompressed frame the last open read,
+ * so that opening many exchanges in file order (export, replay)
+ * decompresses each frame once instead of once per exchange. One per
+ * thread; about one frame of memory plus a zstd context. */
+struct seg_open_cache;
+
 struct seg_open_opts {
 	size_t body_max[2]; /* collect at most this many bytes per direction */
 	/* When set, bodies go here chunk by chunk instead (return <0 to stop). */
 	int (*on_body)(void *ctx, enum seg_dir dir, const void *p, size_t n);
 	void *ctx;
+	struct seg_open_cache *cache; /* optional (NULL: open and read afresh) */
 };
+
+/* 0 or -ENOMEM. */
+int seg_open_cache_new(struct seg_open_cache **out);
+void seg_open_cache_free(struct seg_open_cache *c);
 
 /* Damage report of reading, recovery and fsck. */
 struct seg_report {

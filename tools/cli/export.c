@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -128,7 +129,19 @@ static int export_run(struct export_opts *e, const char *dir, const struct ses_m
 {
 	char tmp[4096] = "";
 	FILE *f = stdout;
-	if (e->out) {
+	struct stat sb;
+	/* Only a regular file (or a new one) goes through a temporary file and
+	 * rename: a device or a pipe (-o /dev/null, -o /dev/stdout) is written
+	 * in place, never replaced. */
+	bool replace = e->out && (stat(e->out, &sb) < 0 ? errno == ENOENT : S_ISREG(sb.st_mode));
+	if (e->out && !replace) {
+		f = fopen(e->out, "wb");
+		if (f == NULL) {
+			fprintf(stderr, "ringcap export: cannot write '%s': %s\n", e->out,
+				strerror(errno));
+			return 1;
+		}
+	} else if (e->out) {
 		snprintf(tmp, sizeof(tmp), "%s.part-%d", e->out, (int)getpid());
 		f = fopen(tmp, "wb");
 		if (f == NULL) {
@@ -147,10 +160,10 @@ static int export_run(struct export_opts *e, const char *dir, const struct ses_m
 		rc = -EIO;
 	if (e->out && fclose(f) != 0 && rc == 0)
 		rc = -EIO;
-	if (rc == 0 && e->out && rename(tmp, e->out) < 0)
+	if (rc == 0 && replace && rename(tmp, e->out) < 0)
 		rc = -errno;
 	if (rc < 0) {
-		if (e->out)
+		if (replace)
 			unlink(tmp);
 		fprintf(stderr, "ringcap export: %s\n", rc == -EIO ? "write failed" : strerror(-rc));
 		return 1;

@@ -62,6 +62,15 @@ bool rc_utf8_valid(const uint8_t *p, size_t n);
 /* Postman's raw language for a Content-Type: json, xml, html, javascript
  * or text. */
 const char *rc_raw_language(const char *ctype, size_t ctype_len);
+/* Fast number output (the export writes some dozens per exchange). */
+void rc_buf_i64(struct rc_buf *b, int64_t v);
+/* v microseconds as milliseconds with three decimals ("12.345", "-1.000"). */
+void rc_buf_ms(struct rc_buf *b, int64_t us);
+/* A body as a JSON string (quotes included), or its base64 in quotes, in
+ * slices with a flush after each: a body of some MiB (6 bytes out per
+ * control byte in JSON) never sits in the buffer whole. */
+void rc_xout_jstr(struct rc_xout *o, const uint8_t *p, size_t n);
+void rc_xout_base64(struct rc_xout *o, const uint8_t *p, size_t n);
 /* Appends the base64 of p[0..n) (no quotes). */
 void rc_buf_base64(struct rc_buf *b, const uint8_t *p, size_t n);
 /* Appends s[0..n) percent-decoded ('+' as space) as a JSON string. */
@@ -80,6 +89,22 @@ struct rc_part {
 int rc_multipart_next(const char *ctype, size_t ctype_len, const uint8_t *p, size_t n,
 		      size_t *pos, struct rc_part *part);
 
+/* One persist open cache per worker (workers beyond share by modulo): a
+ * selection in time order interleaves the workers' files, and a cache
+ * holds one file. Each costs about a frame buffer, a read buffer and a
+ * zstd context (under 2 MiB) once used. */
+#define RC_EXPORT_CACHES 8u
+struct rc_caches {
+	struct seg_open_cache *w[RC_EXPORT_CACHES];
+};
+void rc_caches_free(struct rc_caches *cs);
+
+/* Opens row r's exchange with bodies (RC_EXPORT_BODY_MAX) through the
+ * cache of its worker (rows in file order decompress each frame once).
+ * 0 or -errno. */
+int rc_export_open(const char *session_dir, const struct seg_qrow *r, struct rc_caches *cs,
+		   struct seg_exchange *x);
+
 /* Per-format writers over an opened exchange (export.c drives them). */
 int rc_har_begin(struct rc_xout *o, const struct ses_meta *m);
 void rc_har_entry(struct rc_xout *o, const struct seg_exchange *x, bool first);
@@ -89,10 +114,8 @@ void rc_curl_entry(struct rc_xout *o, const struct seg_exchange *x);
 /* The collection writer runs its own ordering pass (export_postman.c). */
 int rc_postman_write(const char *session_dir, const struct ses_meta *m,
 		     const struct seg_table *t, const struct seg_result *res,
+		     struct rc_caches *cache,
 		     const struct rc_export_opts *opt, struct rc_xout *o,
 		     struct rc_export_stats *st);
-
-/* Opens row r's exchange with bodies (RC_EXPORT_BODY_MAX). 0 or -errno. */
-int rc_export_open(const char *session_dir, const struct seg_qrow *r, struct seg_exchange *x);
 
 #endif

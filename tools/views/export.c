@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "tools/views/export-int.h"
 #include "tools/views/listing.h"
@@ -128,6 +129,22 @@ void rc_ids_free(struct rc_ids *ids)
 	ids->n = 0;
 }
 
+int rc_sink_fd_write(void *ctx, const void *p, size_t n)
+{
+	int fd = *(const int *)ctx;
+	const char *s = p;
+	while (n > 0) {
+		ssize_t w = write(fd, s, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w < 0 ? -errno : -EIO;
+		s += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
 /* ---- names ---- */
 
 int rc_group_parse(const char *s, unsigned *out)
@@ -215,6 +232,51 @@ size_t rc_path_template(const char *path, size_t n, char *out, size_t cap)
 	return k;
 }
 
+/* ---- API parameters ---- */
+
+static int flag_val(const char *key, const char *v, bool *out, char *err, size_t errlen)
+{
+	if (v == NULL || !strcmp(v, "") || !strcmp(v, "1") || !strcmp(v, "true"))
+		*out = true;
+	else if (!strcmp(v, "0") || !strcmp(v, "false"))
+		*out = false;
+	else
+		return snprintf(err, errlen, "%s '%.64s': true or false", key, v), -EINVAL;
+	return 0;
+}
+
+int rc_export_param(struct rc_export_opts *o, struct rc_ids *ids, struct seg_query *q,
+		    const char *key, const char *val, char *err, size_t errlen)
+{
+	if (strcmp(key, "format") == 0) {
+		int f = rc_format_parse(val ? val : "");
+		if (f < 0)
+			return snprintf(err, errlen, "format '%.64s': postman, har or curl",
+					val ? val : ""), -EINVAL;
+		o->format = (uint8_t)f;
+		return 0;
+	}
+	if (strcmp(key, "group") == 0) {
+		if (rc_group_parse(val ? val : "", &o->group) < 0)
+			return snprintf(err, errlen, "group '%.64s': domain, endpoint, "
+					"domain,endpoint or none", val ? val : ""), -EINVAL;
+		return 0;
+	}
+	if (strcmp(key, "ids") == 0) {
+		rc_ids_free(ids);
+		return rc_ids_parse(val ? val : "", ids, err, errlen);
+	}
+	if (strcmp(key, "name") == 0) {
+		o->name = val && *val ? val : NULL;
+		return 0;
+	}
+	if (strcmp(key, "base_url_variables") == 0)
+		return flag_val(key, val, &o->base_url_variables, err, errlen);
+	if (strcmp(key, "with_tests") == 0)
+		return flag_val(key, val, &o->with_tests, err, errlen);
+	return rc_query_param(q, key, val, err, errlen);
+}
+
 /* ---- curl ---- */
 
 static void sh_quote(struct rc_buf *b, const char *s, size_t n)
@@ -264,9 +326,22 @@ void rc_curl_entry(struct rc_xout *o, const struct seg_exchange *x)
 
 /* ---- driver ---- */
 
-int rc_export_open(const char *session_dir, const struct seg_qrow *r, struct seg_exchange *x)
+void rc_caches_free(struct rc_caches *cs)
 {
-	struct seg_open_opts oo = { .body_max = { RC_EXPORT_BODY_MAX, RC_EXPORT_BODY_MAX } };
+	for (size_t i = 0; i < RC_EXPORT_CACHES; i++) {
+		seg_open_cache_free(cs->w[i]);
+		cs->w[i] = NULL;
+	}
+}
+
+int rc_export_open(const char *session_dir, const struct seg_qrow *r, struct rc_caches *cs,
+		   struct seg_exchange *x)
+{
+	struct seg_open_cache **c = &cs->w[r->e.worker % RC_EXPORT_CACHES];
+	if (*c == NULL && seg_open_cache_new(c) < 0)
+		return -ENOMEM;
+	struct seg_open_opts oo = { .body_max = { RC_EXPORT_BODY_MAX, RC_EXPORT_BODY_MAX },
+				    .cache = *c };
 	return seg_open_entry(session_dir, &r->e, &oo, x);
 }
 
@@ -286,15 +361,16 @@ static bool ids_then_filter(void *ctx, const struct seg_qrow *r)
 
 /* HAR and curl: the selection in its order, one exchange at a time. */
 static int write_flat(const char *dir, const struct ses_meta *m, const struct seg_table *t,
-		      const struct seg_result *res, const struct rc_export_opts *o,
-		      struct rc_xout *out, struct rc_export_stats *st)
+		      const struct seg_result *res, struct rc_caches *cache,
+		      const struct rc_export_opts *o, struct rc_xout *out,
+		      struct rc_export_stats *st)
 {
 	int rc = o->format == RC_FMT_HAR ? rc_har_begin(out, m) : 0;
 	if (o->format == RC_FMT_CURL)
 		rc_buf_puts(&out->b, "#!/bin/sh\n# ringcap export (curl)\n");
 	for (size_t k = 0; k < res->n && rc == 0; k++) {
 		struct seg_exchange x;
-		int orc = rc_export_open(dir, &t->rows[res->idx[k]], &x);
+		int orc = rc_export_open(dir, &t->rows[res->idx[k]], cache, &x);
 		if (orc == -EBADMSG || orc == -ENOENT) {
 			st->unreadable++;
 			continue;
@@ -332,13 +408,15 @@ int rc_export_session(const char *session_dir, const struct ses_meta *m,
 	struct seg_result res = {0};
 	struct rc_xout out;
 	rc_xout_init(&out, sink);
+	struct rc_caches cache = {0};
 	int rc = seg_table_load(session_dir, &t, NULL);
 	if (rc == 0)
 		rc = seg_query_run(&t, &qq, &res);
 	if (rc == 0 && o->format == RC_FMT_POSTMAN)
-		rc = rc_postman_write(session_dir, m, &t, &res, o, &out, &st);
+		rc = rc_postman_write(session_dir, m, &t, &res, &cache, o, &out, &st);
 	else if (rc == 0)
-		rc = write_flat(session_dir, m, &t, &res, o, &out, &st);
+		rc = write_flat(session_dir, m, &t, &res, &cache, o, &out, &st);
+	rc_caches_free(&cache);
 	if (rc == 0 && o->progress)
 		o->progress(o->progress_ctx, res.n, res.n);
 	st.bytes = out.bytes;

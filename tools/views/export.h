@@ -48,6 +48,10 @@ struct rc_sink {
 
 /* A sink for a stdio stream (ctx is the FILE*). */
 int rc_sink_file_write(void *ctx, const void *p, size_t n);
+/* A sink for a file descriptor (ctx is a pointer to the int): every byte
+ * written (EINTR and short writes retried). The control API streams an
+ * export through a pipe this way. */
+int rc_sink_fd_write(void *ctx, const void *p, size_t n);
 
 enum rc_export_format { RC_FMT_POSTMAN = 0, RC_FMT_HAR, RC_FMT_CURL };
 
@@ -93,6 +97,15 @@ void rc_ids_free(struct rc_ids *ids);
 int rc_group_parse(const char *s, unsigned *out);
 /* "postman", "har", "curl" into enum rc_export_format; -EINVAL else. */
 int rc_format_parse(const char *s);
+
+/* One parameter of the API's export route, as `ringcap export` takes it:
+ * format, ids, group, name, base_url_variables and with_tests (val NULL,
+ * "", "1" or "true" for on), and ls's sort, reverse, search, limit,
+ * offset into q. The filter (its JSON form) is the caller's. 0, -ENOENT
+ * for an unknown key, -EINVAL (or -E2BIG, -ENOMEM for ids) with err
+ * naming the bad value. val is kept by pointer (name, search). */
+int rc_export_param(struct rc_export_opts *o, struct rc_ids *ids, struct seg_query *q,
+		    const char *key, const char *val, char *err, size_t errlen);
 
 /* Writes the selection of the session in session_dir (q may be NULL: all,
  * by time; ids may be NULL: no id list) in o->format to sink. m gives the

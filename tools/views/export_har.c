@@ -192,8 +192,9 @@ static void har_params(struct rc_buf *b, enum rc_body_kind k, const struct rc_hd
 	rc_buf_puts(b, "]");
 }
 
-static void har_post_data(struct rc_buf *b, const struct seg_exchange *x)
+static void har_post_data(struct rc_xout *o, const struct seg_exchange *x)
 {
+	struct rc_buf *b = &o->b;
 	const uint8_t *body = x->body[SEG_DIR_REQ];
 	size_t n = x->body_len[SEG_DIR_REQ];
 	if (n == 0)
@@ -205,51 +206,57 @@ static void har_post_data(struct rc_buf *b, const struct seg_exchange *x)
 	rc_buf_jstr(b, ct.value, ct.value_len);
 	rc_buf_puts(b, ",\"text\":");
 	if (rc_utf8_valid(body, n)) {
-		rc_buf_jstr(b, (const char *)body, n);
+		rc_xout_jstr(o, body, n);
 	} else {
-		rc_buf_puts(b, "\"");
-		rc_buf_base64(b, body, n);
-		rc_buf_puts(b, "\",\"_encoding\":\"base64\"");
+		rc_xout_base64(o, body, n);
+		rc_buf_puts(b, ",\"_encoding\":\"base64\"");
 	}
 	if (k == RC_BODY_URLENC || k == RC_BODY_MULTIPART)
 		har_params(b, k, &ct, body, n);
 	rc_buf_puts(b, "}");
 }
 
-static void har_request(struct rc_buf *b, const struct seg_exchange *x)
+static void har_request(struct rc_xout *o, const struct seg_exchange *x)
 {
+	struct rc_buf *b = &o->b;
 	struct rc_url u;
 	rc_url_split(x->url, strlen(x->url), &u);
 	rc_buf_puts(b, "\"request\":{\"method\":");
 	rc_buf_jstr(b, x->method_text, strlen(x->method_text));
 	rc_buf_puts(b, ",\"url\":");
 	rc_buf_jstr(b, x->url, strlen(x->url));
-	rc_buf_printf(b, ",\"httpVersion\":\"%s\",", har_version(x->http_version));
+	rc_buf_puts(b, ",\"httpVersion\":\"");
+	rc_buf_puts(b, har_version(x->http_version));
+	rc_buf_puts(b, "\",");
 	har_req_cookies(b, x->req_head, x->req_head_len);
 	rc_buf_puts(b, ",");
 	har_headers(b, x->req_head, x->req_head_len);
 	rc_buf_puts(b, ",");
 	har_query(b, &u);
-	har_post_data(b, x);
-	rc_buf_printf(b, ",\"headersSize\":%lld,\"bodySize\":%lld}",
-		      x->req_head_len ? (long long)x->wire.req_head : -1ll,
-		      (long long)x->wire.req_body);
+	har_post_data(o, x);
+	rc_buf_puts(b, ",\"headersSize\":");
+	rc_buf_i64(b, x->req_head_len ? (int64_t)x->wire.req_head : -1);
+	rc_buf_puts(b, ",\"bodySize\":");
+	rc_buf_i64(b, (int64_t)x->wire.req_body);
+	rc_buf_puts(b, "}");
 }
 
-static void har_content(struct rc_buf *b, const struct seg_exchange *x, const struct rc_hdr *ct)
+static void har_content(struct rc_xout *o, const struct seg_exchange *x, const struct rc_hdr *ct)
 {
+	struct rc_buf *b = &o->b;
 	const uint8_t *body = x->body[SEG_DIR_RESP];
 	size_t n = x->body_len[SEG_DIR_RESP];
-	rc_buf_printf(b, "\"content\":{\"size\":%llu,\"mimeType\":",
-		      (unsigned long long)x->wire.resp_body);
+	rc_buf_puts(b, "\"content\":{\"size\":");
+	rc_buf_i64(b, (int64_t)x->wire.resp_body);
+	rc_buf_puts(b, ",\"mimeType\":");
 	rc_buf_jstr(b, ct->value, ct->value_len);
 	if (n > 0 && rc_utf8_valid(body, n)) {
 		rc_buf_puts(b, ",\"text\":");
-		rc_buf_jstr(b, (const char *)body, n);
+		rc_xout_jstr(o, body, n);
 	} else if (n > 0) {
-		rc_buf_puts(b, ",\"text\":\"");
-		rc_buf_base64(b, body, n);
-		rc_buf_puts(b, "\",\"encoding\":\"base64\"");
+		rc_buf_puts(b, ",\"text\":");
+		rc_xout_base64(o, body, n);
+		rc_buf_puts(b, ",\"encoding\":\"base64\"");
 	} else if (x->flags & SEG_F_MEDIA) {
 		rc_buf_puts(b, ",\"comment\":\"media body forwarded, not stored\"");
 	} else if (x->flags & SEG_F_NO_RESP) {
@@ -258,8 +265,9 @@ static void har_content(struct rc_buf *b, const struct seg_exchange *x, const st
 	rc_buf_puts(b, "}");
 }
 
-static void har_response(struct rc_buf *b, const struct seg_exchange *x)
+static void har_response(struct rc_xout *o, const struct seg_exchange *x)
 {
+	struct rc_buf *b = &o->b;
 	char ver[16] = "HTTP/1.1";
 	if (x->resp_head_len > 5 && memcmp(x->resp_head, "HTTP/", 5) == 0) {
 		const uint8_t *sp = memchr(x->resp_head, ' ', x->resp_head_len);
@@ -270,19 +278,25 @@ static void har_response(struct rc_buf *b, const struct seg_exchange *x)
 	struct rc_hdr ct = { .value = "", .value_len = 0 }, loc = { .value = "", .value_len = 0 };
 	rc_hdr_get(x->resp_head, x->resp_head_len, "content-type", &ct);
 	rc_hdr_get(x->resp_head, x->resp_head_len, "location", &loc);
-	rc_buf_printf(b, "\"response\":{\"status\":%u,\"statusText\":", x->status);
+	rc_buf_puts(b, "\"response\":{\"status\":");
+	rc_buf_i64(b, x->status);
+	rc_buf_puts(b, ",\"statusText\":");
 	rc_buf_jstr(b, x->reason ? x->reason : "", x->reason ? strlen(x->reason) : 0);
-	rc_buf_printf(b, ",\"httpVersion\":\"%s\",", ver);
+	rc_buf_puts(b, ",\"httpVersion\":\"");
+	rc_buf_puts(b, ver);
+	rc_buf_puts(b, "\",");
 	har_resp_cookies(b, x->resp_head, x->resp_head_len);
 	rc_buf_puts(b, ",");
 	har_headers(b, x->resp_head, x->resp_head_len);
 	rc_buf_puts(b, ",");
-	har_content(b, x, &ct);
+	har_content(o, x, &ct);
 	rc_buf_puts(b, ",\"redirectURL\":");
 	rc_buf_jstr(b, loc.value, loc.value_len);
-	rc_buf_printf(b, ",\"headersSize\":%lld,\"bodySize\":%lld}",
-		      x->resp_head_len ? (long long)x->wire.resp_head : -1ll,
-		      x->status ? (long long)x->wire.resp_body : -1ll);
+	rc_buf_puts(b, ",\"headersSize\":");
+	rc_buf_i64(b, x->resp_head_len ? (int64_t)x->wire.resp_head : -1);
+	rc_buf_puts(b, ",\"bodySize\":");
+	rc_buf_i64(b, x->status ? (int64_t)x->wire.resp_body : -1);
+	rc_buf_puts(b, "}");
 }
 
 /* Store times in whole microseconds: every phase below is a difference of
@@ -293,10 +307,10 @@ static int64_t us(uint64_t ns)
 	return (int64_t)((ns + 500u) / 1000u);
 }
 
-/* ms between two store times, -1 when the later did not happen. */
-static double phase(int64_t from, int64_t to, bool happened)
+/* us between two store times, -1000 (-1 ms) when the later did not happen. */
+static int64_t phase(int64_t from, int64_t to, bool happened)
 {
-	return !happened ? -1.0 : to > from ? (double)(to - from) / 1e3 : 0.0;
+	return !happened ? -1000 : to > from ? to - from : 0;
 }
 
 static void har_timings(struct rc_buf *b, const struct seg_timings *t)
@@ -305,12 +319,17 @@ static void har_timings(struct rc_buf *b, const struct seg_timings *t)
 	int64_t ttfb = us(t->ttfb_ns), total = us(t->total_ns);
 	int64_t ready = t->tls_ns ? tls : t->connect_ns ? conn : dns;
 	int64_t first = t->ttfb_ns ? ttfb : total;
-	rc_buf_printf(b, "\"timings\":{\"blocked\":-1,\"dns\":%.3f,\"connect\":%.3f,\"ssl\":%.3f,"
-		      "\"send\":0,\"wait\":%.3f,\"receive\":%.3f}",
-		      phase(0, dns, t->dns_ns != 0),
-		      phase(dns, ready, t->connect_ns != 0 || t->tls_ns != 0),
-		      phase(conn, tls, t->tls_ns != 0), phase(ready, first, true),
-		      phase(first, total, t->ttfb_ns != 0));
+	rc_buf_puts(b, "\"timings\":{\"blocked\":-1,\"dns\":");
+	rc_buf_ms(b, phase(0, dns, t->dns_ns != 0));
+	rc_buf_puts(b, ",\"connect\":");
+	rc_buf_ms(b, phase(dns, ready, t->connect_ns != 0 || t->tls_ns != 0));
+	rc_buf_puts(b, ",\"ssl\":");
+	rc_buf_ms(b, phase(conn, tls, t->tls_ns != 0));
+	rc_buf_puts(b, ",\"send\":0,\"wait\":");
+	rc_buf_ms(b, phase(ready, first, true));
+	rc_buf_puts(b, ",\"receive\":");
+	rc_buf_ms(b, phase(first, total, t->ttfb_ns != 0));
+	rc_buf_puts(b, "}");
 }
 
 static void har_extras(struct rc_buf *b, const struct seg_exchange *x)
@@ -323,8 +342,13 @@ static void har_extras(struct rc_buf *b, const struct seg_exchange *x)
 	};
 	char client[RC_ADDR_TEXT_MAX];
 	rc_addr_text(&x->client, client, sizeof(client));
-	rc_buf_printf(b, ",\"_id\":%llu,\"_client\":\"%s\",\"_client_port\":%u,\"_client_name\":",
-		      (unsigned long long)rc_exchange_id(x), client, x->client.port);
+	rc_buf_puts(b, ",\"_id\":");
+	rc_buf_i64(b, (int64_t)rc_exchange_id(x));
+	rc_buf_puts(b, ",\"_client\":\"");
+	rc_buf_puts(b, client);
+	rc_buf_puts(b, "\",\"_client_port\":");
+	rc_buf_i64(b, x->client.port);
+	rc_buf_puts(b, ",\"_client_name\":");
 	rc_buf_jstr(b, x->client_name ? x->client_name : "",
 		    x->client_name ? strlen(x->client_name) : 0);
 	rc_buf_puts(b, ",\"_flags\":[");
@@ -332,11 +356,14 @@ static void har_extras(struct rc_buf *b, const struct seg_exchange *x)
 	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
 		if (!(x->flags & flags[i].f))
 			continue;
-		rc_buf_printf(b, "%s\"%s\"", first ? "" : ",", flags[i].name);
+		rc_buf_puts(b, first ? "\"" : ",\"");
+		rc_buf_puts(b, flags[i].name);
+		rc_buf_puts(b, "\"");
 		first = false;
 	}
-	rc_buf_printf(b, "],\"_error\":\"%s\",\"_error_message\":",
-		      x->error ? seg_error_name(x->error) : "");
+	rc_buf_puts(b, "],\"_error\":\"");
+	rc_buf_puts(b, x->error ? seg_error_name(x->error) : "");
+	rc_buf_puts(b, "\",\"_error_message\":");
 	rc_buf_jstr(b, x->err_msg ? x->err_msg : "", x->err_msg ? strlen(x->err_msg) : 0);
 }
 
@@ -345,11 +372,14 @@ void rc_har_entry(struct rc_xout *o, const struct seg_exchange *x, bool first)
 	struct rc_buf *b = &o->b;
 	char t[40];
 	rc_iso_time(x->start_ns, t, sizeof(t));
-	rc_buf_printf(b, "%s{\"startedDateTime\":\"%s\",\"time\":%.3f,", first ? "" : ",", t,
-		      (double)us(x->t.total_ns) / 1e3);
-	har_request(b, x);
+	rc_buf_puts(b, first ? "{\"startedDateTime\":\"" : ",{\"startedDateTime\":\"");
+	rc_buf_puts(b, t);
+	rc_buf_puts(b, "\",\"time\":");
+	rc_buf_ms(b, us(x->t.total_ns));
 	rc_buf_puts(b, ",");
-	har_response(b, x);
+	har_request(o, x);
+	rc_buf_puts(b, ",");
+	har_response(o, x);
 	rc_buf_puts(b, ",\"cache\":{},");
 	har_timings(b, &x->t);
 	har_extras(b, x);

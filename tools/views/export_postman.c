@@ -10,12 +10,20 @@
  * numbers, then by selection position, put each folder's items together and
  * keep folders, items and examples in the order the user saw them.
  *
- * Write pass: a run of rows with one item number is one method + URL.
- * Identical requests (same method, URL and request body) collapse into one
- * item whose saved responses become its examples; a run whose bodies
- * differ is read once more to hash them, and each distinct body becomes an
- * item of its own. The request of an item is its first exchange's; its
- * test (--with-tests) accepts every status its exchanges recorded.
+ * Render pass: folder order is not the order exchanges lie in the segment
+ * files (each folder's rows are spread over the whole session), so rows
+ * are opened once, in selection order (frame after frame, each frame
+ * decompressed once through the per-worker open caches), and each row's
+ * request and saved response are rendered into an unlinked temporary file
+ * (tmpfile(3): $TMPDIR or /tmp), with the hash of its request body.
+ * Memory: 40 B a row for the order and the fragments' places.
+ *
+ * Write pass: the sorted rows copy their fragments out. A run of rows with
+ * one item number is one method + URL; identical requests (same method,
+ * URL and request body hash) collapse into one item whose saved responses
+ * become its examples, and each distinct body becomes an item of its own.
+ * The request of an item is its first exchange's; its test (--with-tests)
+ * accepts every status its exchanges recorded.
  *
  * Requests keep their real URL: templating names endpoint folders only.
  * Headers drop hop-by-hop, proxy and framing lines. Bodies: raw with a
@@ -27,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "tools/views/export-int.h"
 #include "tools/views/listing.h"
@@ -36,6 +45,13 @@
 /* One selected row: its folder numbers, item number and position. */
 struct pm_rec {
 	uint32_t dom, ep, item, k;
+};
+
+/* Where a row's rendered request and example sit in the spill file. */
+struct pm_frag {
+	uint64_t off, hash;      /* hash: of the request body */
+	uint32_t req_len, ex_len; /* ex_len 0: no saved response */
+	bool unreadable;
 };
 
 /* Open addressing map from a 64-bit hash to a first-appearance number. */
@@ -52,7 +68,11 @@ struct pm_ctx {
 	const struct rc_export_opts *opt;
 	struct rc_xout *o;
 	struct rc_export_stats *st;
+	struct rc_caches *cache;
 	struct pm_rec *recs;
+	struct pm_frag *frags;  /* per selected row, in selection order */
+	FILE *spill;            /* rendered requests and examples */
+	struct rc_buf scratch;  /* one row's rendering, then one copy */
 	struct pm_map origins;  /* for --base-url-variables */
 	uint32_t *origin_row;   /* first row of each origin number */
 	size_t origin_cap;
@@ -176,8 +196,8 @@ static int pm_order(struct pm_ctx *c)
 		bool fresh;
 		uint64_t hd = hash64(0xcbf29ce484222325ull, auth, al);
 		uint64_t he = hash64((c->opt->group & RC_GROUP_DOMAIN) ? hd : 7, tpl, tl);
-		uint64_t hi = hash64(hash64(0xcbf29ce484222325ull, seg_method_name(r->e.method), 8),
-				     r->url, r->e.url_len);
+		uint64_t hi = hash64(hash64(0xcbf29ce484222325ull, &r->e.method, 1), r->url,
+				     r->e.url_len);
 		struct pm_rec *x = &c->recs[k];
 		x->dom = (c->opt->group & RC_GROUP_DOMAIN) ? map_get(&dom, hd, &fresh) : 0;
 		x->ep = (c->opt->group & RC_GROUP_ENDPOINT) ? map_get(&ep, he, &fresh) : 0;
@@ -214,9 +234,8 @@ out_free:
 
 /* ---- request parts ---- */
 
-static void pm_url(struct pm_ctx *c, const struct seg_exchange *x)
+static void pm_url(struct pm_ctx *c, struct rc_buf *b, const struct seg_exchange *x)
 {
-	struct rc_buf *b = &c->o->b;
 	struct rc_url u;
 	size_t ul = strlen(x->url);
 	rc_url_split(x->url, ul, &u);
@@ -374,9 +393,9 @@ static void pm_body(struct rc_buf *b, const struct seg_exchange *x)
 }
 
 /* request (or an example's originalRequest) from x. */
-static void pm_request(struct pm_ctx *c, const char *key, const struct seg_exchange *x)
+static void pm_request(struct pm_ctx *c, struct rc_buf *b, const char *key,
+		       const struct seg_exchange *x)
 {
-	struct rc_buf *b = &c->o->b;
 	rc_buf_printf(b, "\"%s\":{\"method\":", key);
 	rc_buf_jstr(b, x->method_text, strlen(x->method_text));
 	rc_buf_puts(b, ",");
@@ -390,14 +409,13 @@ static void pm_request(struct pm_ctx *c, const char *key, const struct seg_excha
 			      "included: ringcap show SESSION %llu --body request\"", n,
 			      (unsigned long long)rc_exchange_id(x));
 	rc_buf_puts(b, ",");
-	pm_url(c, x);
+	pm_url(c, b, x);
 	rc_buf_puts(b, "}");
 }
 
 /* A saved response as an example; nothing when none was saved. */
-static void pm_example(struct pm_ctx *c, const struct seg_exchange *x, bool *first)
+static void pm_example(struct pm_ctx *c, struct rc_buf *b, const struct seg_exchange *x)
 {
-	struct rc_buf *b = &c->o->b;
 	if ((x->flags & SEG_F_NO_RESP) || x->status == 0)
 		return;
 	struct rc_hdr ct = { .value = "", .value_len = 0 };
@@ -405,10 +423,10 @@ static void pm_example(struct pm_ctx *c, const struct seg_exchange *x, bool *fir
 	const char *reason = x->reason ? x->reason : "";
 	char name[SEG_REASON_MAX + 16];
 	int nl = snprintf(name, sizeof(name), "%u %s", x->status, reason);
-	rc_buf_puts(b, *first ? "{\"name\":" : ",{\"name\":");
+	rc_buf_puts(b, "{\"name\":");
 	rc_buf_jstr(b, name, (size_t)nl < sizeof(name) ? (size_t)nl : sizeof(name) - 1);
 	rc_buf_puts(b, ",");
-	pm_request(c, "originalRequest", x);
+	pm_request(c, b, "originalRequest", x);
 	rc_buf_puts(b, ",\"status\":");
 	rc_buf_jstr(b, reason, strlen(reason));
 	rc_buf_printf(b, ",\"code\":%u,\"_postman_previewlanguage\":\"%s\",", x->status,
@@ -421,7 +439,6 @@ static void pm_example(struct pm_ctx *c, const struct seg_exchange *x, bool *fir
 	else
 		rc_buf_puts(b, "\"\"");
 	rc_buf_puts(b, "}");
-	*first = false;
 }
 
 /* ---- items and folders ---- */
@@ -460,8 +477,67 @@ static void pm_test(struct rc_buf *b, const struct pm_status *s)
 	rc_buf_puts(b, "\"});\"]}}]");
 }
 
-/* One item: the first readable exchange's request, every saved response
- * as an example. ks: positions in the selection. */
+/* Renders every selected row, in selection order (the order the frames
+ * lie in, so the open caches decompress each frame once), into the spill
+ * file: its request and its example, and the hash of its request body. */
+static int pm_render(struct pm_ctx *c)
+{
+	struct rc_buf *b = &c->scratch;
+	uint64_t off = 0;
+	for (size_t k = 0; k < c->res->n; k++) {
+		struct pm_frag *f = &c->frags[k];
+		struct seg_exchange x;
+		int rc = rc_export_open(c->dir, pm_row(c, k), c->cache, &x);
+		memset(f, 0, sizeof(*f));
+		if (rc == -EBADMSG || rc == -ENOENT) {
+			f->unreadable = true;
+			c->st->unreadable++;
+			continue;
+		}
+		if (rc < 0)
+			return rc;
+		b->len = 0;
+		pm_request(c, b, "request", &x);
+		f->req_len = (uint32_t)b->len;
+		pm_example(c, b, &x);
+		f->ex_len = (uint32_t)(b->len - f->req_len);
+		/* the method text too: the index calls every unusual method "other" */
+		f->hash = hash64(hash64(0xcbf29ce484222325ull, x.method_text, strlen(x.method_text)),
+				 x.body[SEG_DIR_REQ], x.body_len[SEG_DIR_REQ]);
+		f->off = off;
+		seg_exchange_free(&x);
+		if (b->oom)
+			return -ENOMEM;
+		if (b->len > UINT32_MAX / 2 || fwrite(b->p, 1, b->len, c->spill) != b->len)
+			return -EIO;
+		off += b->len;
+		if (c->opt->progress && (k % 1000) == 999)
+			c->opt->progress(c->opt->progress_ctx, k + 1, c->res->n);
+	}
+	return fflush(c->spill) == 0 ? 0 : -EIO;
+}
+
+/* Appends len bytes of the spill file at off to the output. */
+static int pm_copy(struct pm_ctx *c, uint64_t off, uint32_t len)
+{
+	char tmp[64 << 10];
+	int fd = fileno(c->spill);
+	for (uint32_t done = 0; done < len;) {
+		size_t k = len - done < sizeof(tmp) ? len - done : sizeof(tmp);
+		ssize_t r = pread(fd, tmp, k, (off_t)(off + done));
+		if (r <= 0)
+			return -EIO;
+		rc_buf_add(&c->o->b, tmp, (size_t)r);
+		done += (uint32_t)r;
+		int rc = rc_xout_flush(c->o, false);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* One item: the first readable row's request, every saved response as an
+ * example. ks: positions in the selection. */
 static int pm_item(struct pm_ctx *c, const uint32_t *ks, size_t m, bool *first_item)
 {
 	struct rc_buf *b = &c->o->b;
@@ -470,29 +546,26 @@ static int pm_item(struct pm_ctx *c, const uint32_t *ks, size_t m, bool *first_i
 	int rc = 0;
 	for (size_t j = 0; j < m && rc == 0; j++) {
 		const struct seg_qrow *r = pm_row(c, ks[j]);
-		struct seg_exchange x;
-		int orc = rc_export_open(c->dir, r, &x);
-		if (orc == -EBADMSG || orc == -ENOENT) {
-			c->st->unreadable++;
+		const struct pm_frag *f = &c->frags[ks[j]];
+		if (f->unreadable)
 			continue;
-		}
-		if (orc < 0)
-			return orc;
 		if (!opened) {
 			rc_buf_puts(b, *first_item ? "{\"name\":" : ",{\"name\":");
-			rc_buf_jstr(b, x.url, strlen(x.url));
+			rc_buf_jstr(b, r->url, r->e.url_len);
 			rc_buf_puts(b, ",");
-			pm_request(c, "request", &x);
+			rc = pm_copy(c, f->off, f->req_len);
 			rc_buf_puts(b, ",\"response\":[");
 			opened = true;
 			*first_item = false;
 			c->st->items++;
 		}
 		status_add(&s, r->e.status);
-		pm_example(c, &x, &first_ex);
-		seg_exchange_free(&x);
+		if (f->ex_len && rc == 0) {
+			rc_buf_puts(b, first_ex ? "" : ",");
+			rc = pm_copy(c, f->off + f->req_len, f->ex_len);
+			first_ex = false;
+		}
 		c->st->exchanges++;
-		rc = rc_xout_flush(c->o, false);
 	}
 	if (!opened)
 		return rc;
@@ -500,7 +573,7 @@ static int pm_item(struct pm_ctx *c, const uint32_t *ks, size_t m, bool *first_i
 	if (c->opt->with_tests)
 		pm_test(b, &s);
 	rc_buf_puts(b, "}");
-	return rc;
+	return rc == 0 ? rc_xout_flush(c->o, false) : rc;
 }
 
 struct pm_hk {
@@ -525,7 +598,7 @@ static int hk_by_first(const void *a, const void *b)
 }
 
 /* Rows recs[i0..i1) share method and URL: one item per distinct request
- * body (hashed in a first read), in order of first appearance. */
+ * body (hashed by pm_render), in order of first appearance. */
 static int pm_run(struct pm_ctx *c, size_t i0, size_t i1, bool *first_item)
 {
 	size_t m = i1 - i0;
@@ -535,17 +608,8 @@ static int pm_run(struct pm_ctx *c, size_t i0, size_t i1, bool *first_item)
 	uint32_t *ks = malloc(m * sizeof(*ks));
 	int rc = v && ks ? 0 : -ENOMEM;
 	for (size_t j = 0; j < m && rc == 0; j++) {
-		struct seg_exchange x;
 		v[j].k = c->recs[i0 + j].k;
-		v[j].h = 0;
-		int orc = rc_export_open(c->dir, pm_row(c, v[j].k), &x);
-		if (orc < 0 && orc != -EBADMSG && orc != -ENOENT)
-			rc = orc;
-		if (orc == 0) {
-			v[j].h = hash64(0xcbf29ce484222325ull, x.body[SEG_DIR_REQ],
-					x.body_len[SEG_DIR_REQ]);
-			seg_exchange_free(&x);
-		}
+		v[j].h = c->frags[v[j].k].hash;
 	}
 	if (rc == 0) {
 		qsort(v, m, sizeof(*v), hk_by_hash);
@@ -626,8 +690,6 @@ static int pm_items(struct pm_ctx *c)
 		while (j < c->res->n && c->recs[j].item == r->item)
 			j++;
 		rc = pm_run(c, i, j, &first[in_ep ? 2 : in_dom ? 1 : 0]);
-		if (c->opt->progress && i / 1000 != j / 1000)
-			c->opt->progress(c->opt->progress_ctx, j, c->res->n);
 		i = j;
 	}
 	if (in_ep)
@@ -702,11 +764,21 @@ static void pm_variables(struct pm_ctx *c)
 
 int rc_postman_write(const char *session_dir, const struct ses_meta *m,
 		     const struct seg_table *t, const struct seg_result *res,
-		     const struct rc_export_opts *opt, struct rc_xout *o,
-		     struct rc_export_stats *st)
+		     struct rc_caches *cache, const struct rc_export_opts *opt,
+		     struct rc_xout *o, struct rc_export_stats *st)
 {
-	struct pm_ctx c = { .dir = session_dir, .t = t, .res = res, .opt = opt, .o = o, .st = st };
+	struct pm_ctx c = { .dir = session_dir, .t = t, .res = res, .opt = opt, .o = o, .st = st,
+			    .cache = cache };
 	int rc = pm_order(&c);
+	c.frags = malloc((res->n ? res->n : 1) * sizeof(*c.frags));
+	c.spill = tmpfile();
+	if (rc == 0 && (c.frags == NULL || c.spill == NULL))
+		rc = c.frags ? -errno : -ENOMEM;
+	/* one row's rendering: a maximal body, JSON-escaped, twice (request and
+	 * originalRequest) and a response body */
+	c.scratch.max = (size_t)1 << 31;
+	if (rc == 0)
+		rc = pm_render(&c);
 	if (rc == 0) {
 		pm_info(&c, m);
 		rc = pm_items(&c);
@@ -717,6 +789,10 @@ int rc_postman_write(const char *session_dir, const struct ses_meta *m,
 		rc_buf_puts(&o->b, "}\n");
 		rc = rc_xout_flush(o, true);
 	}
+	if (c.spill)
+		fclose(c.spill);
+	free(c.frags);
+	rc_buf_free(&c.scratch);
 	free(c.recs);
 	free(c.origin_row);
 	map_free(&c.origins);

@@ -50,6 +50,41 @@ void rc_xout_free(struct rc_xout *o)
 	rc_buf_free(&o->b);
 }
 
+/* Slice of body text or bytes per flush. */
+#define XOUT_SLICE (256u << 10)
+
+void rc_xout_jstr(struct rc_xout *o, const uint8_t *p, size_t n)
+{
+	struct rc_buf *b = &o->b;
+	rc_buf_puts(b, "\"");
+	for (size_t off = 0; off < n;) {
+		size_t end = n - off > XOUT_SLICE ? off + XOUT_SLICE : n;
+		while (end < n && end > off + 1 && (p[end] & 0xc0) == 0x80)
+			end--; /* never split a UTF-8 sequence */
+		size_t at = b->len;
+		rc_buf_jstr(b, (const char *)p + off, end - off);
+		if (!b->oom && b->len >= at + 2) { /* drop the slice's own quotes */
+			memmove(b->p + at, b->p + at + 1, b->len - at - 2);
+			b->len -= 2;
+			b->p[b->len] = '\0';
+		}
+		rc_xout_flush(o, false);
+		off = end;
+	}
+	rc_buf_puts(b, "\"");
+}
+
+void rc_xout_base64(struct rc_xout *o, const uint8_t *p, size_t n)
+{
+	const size_t slice = XOUT_SLICE / 3 * 3; /* whole groups: no padding inside */
+	rc_buf_puts(&o->b, "\"");
+	for (size_t off = 0; off < n; off += slice) {
+		rc_buf_base64(&o->b, p + off, n - off < slice ? n - off : slice);
+		rc_xout_flush(o, false);
+	}
+	rc_buf_puts(&o->b, "\"");
+}
+
 /* ---- heads ---- */
 
 bool rc_hdr_next(const uint8_t *head, size_t n, size_t *pos, struct rc_hdr *h)
@@ -213,6 +248,31 @@ const char *rc_raw_language(const char *ctype, size_t n)
 	if (ctype_is(ctype, n, "javascript") || ctype_is(ctype, n, "ecmascript"))
 		return "javascript";
 	return "text";
+}
+
+void rc_buf_i64(struct rc_buf *b, int64_t v)
+{
+	char tmp[24];
+	size_t k = sizeof(tmp);
+	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+	do {
+		tmp[--k] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u && k > 1);
+	if (v < 0)
+		tmp[--k] = '-';
+	rc_buf_add(b, tmp + k, sizeof(tmp) - k);
+}
+
+void rc_buf_ms(struct rc_buf *b, int64_t us)
+{
+	uint64_t u = us < 0 ? (uint64_t)0 - (uint64_t)us : (uint64_t)us;
+	if (us < 0)
+		rc_buf_puts(b, "-");
+	rc_buf_i64(b, (int64_t)(u / 1000));
+	char f[4] = { '.', (char)('0' + u % 1000 / 100), (char)('0' + u % 100 / 10),
+		      (char)('0' + u % 10) };
+	rc_buf_add(b, f, 4);
 }
 
 void rc_buf_base64(struct rc_buf *b, const uint8_t *p, size_t n)

@@ -219,6 +219,58 @@ static uint8_t version_of(const char *v)
 	return 11;
 }
 
+static void urlenc(struct rc_buf *b, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		    c == '-' || c == '_' || c == '.' || c == '~') {
+			rc_buf_add(b, s + i, 1);
+		} else {
+			char e[3] = { '%', hex[c >> 4], hex[c & 15] };
+			rc_buf_add(b, e, 3);
+		}
+	}
+}
+
+/* A body from postData.params when there is no text (chrome-har writes a
+ * JSON body as params, values of any type): a JSON object for a JSON
+ * mime type, name=value pairs percent-encoded otherwise. */
+static void post_params(struct dec *d, json_t *pd, struct rc_buf *b)
+{
+	json_t *ps = arr_of(d, pd, "request.postData", "params"), *p;
+	size_t ml, i;
+	const char *mime = str_of(d, pd, "request.postData", "mimeType", &ml);
+	bool js = ml && strstr(mime, "json") != NULL;
+	json_t *obj = js ? json_object() : NULL;
+	json_array_foreach(ps, i, p) {
+		json_t *n = json_is_object(p) ? json_object_get(p, "name") : NULL;
+		json_t *v = json_is_object(p) ? json_object_get(p, "value") : NULL;
+		if (!json_is_string(n))
+			continue;
+		if (obj) {
+			json_object_set(obj, json_string_value(n), v ? v : json_null());
+			continue;
+		}
+		char *vs = v && !json_is_string(v) ? json_dumps(v, JSON_ENCODE_ANY) : NULL;
+		const char *val = json_is_string(v) ? json_string_value(v) : vs ? vs : "";
+		if (b->len)
+			rc_buf_puts(b, "&");
+		urlenc(b, json_string_value(n), json_string_length(n));
+		rc_buf_puts(b, "=");
+		urlenc(b, val, strlen(val));
+		free(vs);
+	}
+	if (obj) {
+		char *t = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		if (t)
+			rc_buf_puts(b, t);
+		free(t);
+		json_decref(obj);
+	}
+}
+
 /* request: method, URL and its parts, head, body. */
 static void dec_request(struct dec *d, json_t *e, struct rc_har_xch *x)
 {
@@ -265,6 +317,8 @@ static void dec_request(struct dec *d, json_t *e, struct rc_har_xch *x)
 	if (el == 6 && strcmp(enc, "base64") == 0) {
 		if (!b64_decode(&d->body[SEG_DIR_REQ], text, tl))
 			fail(d, "request.postData.text", "not base64");
+	} else if (tl == 0 && pd) {
+		post_params(d, pd, &d->body[SEG_DIR_REQ]);
 	} else {
 		rc_buf_add(&d->body[SEG_DIR_REQ], text, tl);
 	}
@@ -442,7 +496,8 @@ static int scan_err(struct scan *s, char *err, size_t errlen, const char *what)
 static int scan_fill(struct scan *s)
 {
 	size_t keep = s->capturing ? s->ent_start : s->pos;
-	memmove(s->buf, s->buf + keep, s->len - keep);
+	if (s->len > keep)
+		memmove(s->buf, s->buf + keep, s->len - keep);
 	s->len -= keep;
 	s->pos -= keep;
 	s->base += keep;

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# bench/export.sh - `ringcap export` speed and memory (issue 12: >= 100,000
+# exchanges/s without bodies, peak RSS under 64 MiB).
+#
+# Builds an optimised tree in build-bench/ (incremental), writes two
+# synthetic sessions into a temp dir (page cache warm: written just before):
+#   - "nobody": N exchanges with heads and no bodies (bench/filter_query_gen.c,
+#     tests/persist/gen.h fields: 6 hosts, every URL distinct), two workers;
+#   - "bodies": N/10 realistic exchanges with small bodies (bench/gen_session.c,
+#     bench/realistic.h: 30 hosts, JSON/HTML/binary/empty bodies), two workers;
+# then exports each as HAR, as a collection grouped by domain and endpoint,
+# and as a collection without folders, to /dev/null, RUNS times, and prints
+# a markdown table of medians: wall seconds, CPU seconds (user + sys),
+# exchanges/s by wall clock and by CPU time, peak RSS (GNU time's %M).
+#   N [1000000]  RUNS [3]  DIR [/tmp]  QUICK=1: N=20000, RUNS=1
+# Wall clock depends on what else runs on the box: the load average is in
+# the header line; CPU time is the steadier figure on a shared machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${N:-1000000}
+RUNS=${RUNS:-3}
+if [ "${QUICK:-0}" = 1 ]; then
+  N=20000
+  RUNS=1
+fi
+if [ ! -f build-bench/build.ninja ]; then
+  meson setup build-bench -Dbuildtype=release >&2
+fi
+ninja -C build-bench tools/ringcap tests/tools/filter_query_gen tests/persist/rc_gen_session >&2
+TMP=$(mktemp -d "${DIR:-/tmp}/ringcap-export.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+build-bench/tests/tools/filter_query_gen "$TMP" nobody "$N" >/dev/null
+build-bench/tests/persist/rc_gen_session --data "$TMP" --name bodies --workers 2 \
+  $((N / 10)) >/dev/null
+echo "# $(date -u +%FT%TZ) $(uname -srm), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg);" \
+     "sessions: nobody $N exchanges, bodies $((N / 10)), $(du -sh "$TMP" | cut -f1) on disk"
+python3 - "$TMP" "$RUNS" "$N" <<'EOF'
+import os, statistics, subprocess, sys, tempfile
+data, runs, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+rc = ["build-bench/tools/ringcap", "export", "--data", data, "-o", "/dev/null"]
+cases = [
+    ("nobody", n, "HAR", ["--format", "har"]),
+    ("nobody", n, "collection, --group domain,endpoint", ["--format", "postman", "--group", "domain,endpoint"]),
+    ("nobody", n, "collection, --group none --with-tests", ["--format", "postman", "--group", "none", "--with-tests"]),
+    ("bodies", n // 10, "HAR", ["--format", "har"]),
+    ("bodies", n // 10, "collection, --group domain,endpoint", ["--format", "postman", "--group", "domain,endpoint"]),
+]
+print("| session | exchanges | format | wall s | CPU s | exchanges/s (wall) | exchanges/s (CPU) | peak RSS MiB |")
+print("|---|--:|---|--:|--:|--:|--:|--:|")
+for sess, count, name, args in cases:
+    walls, cpus, rss = [], [], []
+    for _ in range(runs):
+        with tempfile.NamedTemporaryFile(mode="r") as tf:
+            subprocess.run(["/usr/bin/time", "-o", tf.name, "-f", "%e %U %S %M"] + rc + [sess] + args,
+                           check=True, stdout=subprocess.DEVNULL)
+            e, u, s, m = tf.read().split()[-4:]
+        walls.append(float(e)); cpus.append(float(u) + float(s)); rss.append(int(m) / 1024)
+    w, c = statistics.median(walls), statistics.median(cpus)
+    print("| %s | %d | %s | %.2f | %.2f | %.0f | %.0f | %.0f |" % (
+        sess, count, name, w, c, count / w if w else 0, count / c if c else 0, max(rss)))
+EOF
