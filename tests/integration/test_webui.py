@@ -427,6 +427,33 @@ class WebUI(unittest.TestCase):
         self.wait(lambda: self.text("#s-name") == "webui-renamed", "the session again")
         self.wait(lambda: len(self.rows()) >= 5, "its rows")
 
+    def test_15_login_off_loopback(self):
+        """Bound off loopback the page asks for the token, keeps it in
+        sessionStorage (never in the URL) and works with it."""
+        d = Daemon("webui-token", control_host="0.0.0.0").start()
+        try:
+            with open(os.path.join(d.data, "control.token")) as f:
+                token = f.read().strip()
+            self.b.get("http://%s/" % d.control)
+            self.wait(lambda: self.css("#login").is_displayed(), "the login form")
+            self.assertFalse(self.css("#app").is_displayed())
+            self.css("#login-token").send_keys("0" * 64, Keys.ENTER)
+            self.wait(lambda: "wrong bearer token" in self.text("#login-error")
+                      or "refused" in self.text("#login-error"), "the refusal")
+            self.css("#login-token").send_keys(token, Keys.ENTER)
+            self.wait(lambda: self.css("#app").is_displayed(), "the app")
+            self.wait(lambda: str(d.p.port) in self.text("#proxy-addrs"), "/ui/info with the token")
+            self.assertEqual(self.b.execute_script(
+                "return sessionStorage.getItem('ringcap.token')"), token)
+            self.assertNotIn(token, self.b.current_url)
+            self.b.refresh()   # the tab keeps it: no second login
+            self.wait(lambda: self.css("#app").is_displayed(), "the app after a reload")
+            self.assertFalse(self.css("#login").is_displayed())
+        finally:
+            d.stop()
+        self.b.get(self.base + "#/s/%s/requests" % self.sid)
+        self.wait(lambda: self.text("#s-state") == "active", "back on the live session")
+
     def test_99_daemon_restart_reconnects(self):
         self.wait(lambda: self.text("#s-state") == "active", "a live session")
         self.d.kill9()

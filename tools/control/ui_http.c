@@ -138,7 +138,8 @@ int rc_ui_http(const struct rc_ui_site *s, struct rc_http_conn *h, const struct 
 	int rc;
 	if (strcmp(rq->path, "/ui/info") == 0) {
 		if (!authorised) {
-			rc_http_error(h, 401, "this control port needs Authorization: Bearer TOKEN",
+			rc_http_error(h, 401, rq->auth[0] ? "wrong bearer token" :
+				      "this control port needs Authorization: Bearer TOKEN",
 				      rq->keep_alive);
 			return rq->keep_alive;
 		}

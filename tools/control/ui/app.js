@@ -53,8 +53,9 @@ $('#login-form').addEventListener('submit', async (e) => {
 });
 
 api.onUnauthorised(() => {
+  const had = api.hasToken();
   api.setToken(null);
-  showLogin('the token was refused or is missing');
+  showLogin(had ? 'the token was refused' : '');
 });
 
 // ---- header and footer ----
