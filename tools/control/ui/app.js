@@ -190,10 +190,17 @@ async function open(id, tab) {
     showTab(app.tab);
     return;
   }
+  if (!app.session || (app.session.id !== id && app.session.name !== id)) {
+    // the rows do not wait for the session's metadata (its client list
+    // costs a scan of the whole index on the server): same id, no reload
+    app.table.setSession({ id, name: id, state: 'loading', settings: {} });
+    // first rows first: both requests scan the index and share two cores
+    await app.table.loading.catch(() => {});
+  }
   try {
     const s = await api.get('/api/sessions/' + api.sid(id));
     banner('');
-    setSession(s);
+    setSession(s, true);   // a new session reloads anyway; the placeholder's rows stay
     const want = '#/s/' + encodeURIComponent(s.id) + '/' + app.tab;
     if (location.hash !== want) history.replaceState(null, '', want);
   } catch (e) {

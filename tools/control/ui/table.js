@@ -55,6 +55,7 @@ export class RequestTable {
     this.queue = [];               // live rows waiting for the next frame
     this.frame = 0;
     this.gen = 0;                  // bumps on every reload: late answers are dropped
+    this.loading = Promise.resolve();   // the last setSession's first page
     this.reset();
     this.buildHead();
     this.viewport.addEventListener('scroll', () => this.onScroll());
@@ -75,7 +76,9 @@ export class RequestTable {
   running() { return this.session && (this.session.state === 'active' || this.session.state === 'paused'); }
 
   setSession(s, keepView) {
-    const same = this.session && s && this.session.id === s.id;
+    // a placeholder opened by name or id is the same session once it is known
+    const same = this.session && s && (this.session.id === s.id ||
+      (this.session.state === 'loading' && this.session.id === s.name));
     this.session = s;
     if (!same) {
       this.selected.clear();
@@ -86,7 +89,7 @@ export class RequestTable {
     }
     this.captureFilter = s && this.running() ? JSON.parse(JSON.stringify(s.filterSpec || {})) : {};
     this.updateIcons();
-    if (!same || !keepView) this.reload();
+    if (!same || !keepView) this.loading = this.reload();
   }
 
   setSearch(q) { this.search = q; this.reload(); }
@@ -115,7 +118,11 @@ export class RequestTable {
     this.reset();
     this.marker.hidden = true;
     if (!this.session) { this.render(); return; }
-    await this.fetchPage(0, true);
+    try {
+      await this.fetchPage(0, true);
+    } catch (e) {
+      return;   // hooks.error has shown it under the table
+    }
     this.render();
   }
 
