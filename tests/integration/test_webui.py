@@ -35,6 +35,7 @@ import sys
 import tempfile
 import time
 import unittest
+import urllib.parse
 import xml.dom.minidom
 
 import harness
@@ -243,6 +244,7 @@ class WebUI(unittest.TestCase):
             "const t = window.ringcap.table; return [...Array(t.total).keys()]"
             ".map(i => t.rowAt(i)).filter(Boolean).map(r => r.response_size)")
         first = self.wait(lambda: len(sizes()) == 5 and sizes(), "rows sorted by size")
+        self.assertEqual(len(set(first)), 5)
         self.assertEqual(first, sorted(first, reverse=True))
         self.assertIn("▼", size.text)
         size.click()
@@ -250,6 +252,20 @@ class WebUI(unittest.TestCase):
         self.assertEqual(second, sorted(first))
         self.assertIn("▲", size.text)
         self.assertTrue(self.rows()[0][3].endswith("/size/70"), "the smallest on top")
+        # a live row while sorted by size: the view stays, a marker counts it
+        before = self.rows()
+        self.curl("/size/1?marker")
+        self.wait(lambda: self.css("#new-rows").is_displayed() and
+                  "1 new row" in self.text("#new-rows"), "the new-rows marker")
+        self.assertEqual(self.rows(), before, "the rows did not move")
+        self.css("#new-rows").click()
+        self.wait(lambda: "marker" in self.rows()[0][3], "the new row placed by size")
+        self.assertFalse(self.css("#new-rows").is_displayed())
+        # search narrows on the server
+        self.css("#search").send_keys("size/5000")
+        self.wait(lambda: [r[3] for r in self.rows()] == [self.origin.url("/size/5000")], "search")
+        self.css("#search").send_keys(Keys.CONTROL, "a", Keys.DELETE)
+        self.wait(lambda: len(self.rows()) == 6, "all rows again")
         time_col = self.css("#thead [data-col=time]")
         time_col.click()   # back to newest first for the next tests
         self.wait(lambda: "▼" in time_col.text, "time sort")
@@ -454,7 +470,41 @@ class WebUI(unittest.TestCase):
         self.b.get(self.base + "#/s/%s/requests" % self.sid)
         self.wait(lambda: self.text("#s-state") == "active", "back on the live session")
 
-    def test_99_daemon_restart_reconnects(self):
+    def test_95_stopped_session_header_filters_the_view(self):
+        self.css("#n-name").send_keys("second")
+        self.css("#b-start").click()
+        st, body, _ = self.d.api("POST", "/api/sessions", {"name": "third"})
+        self.assertEqual(st, 409)
+        self.wait(lambda: self.text("#start-error") == body["error"], "the 409 next to the form")
+        self.css("#n-name").clear()
+        self.css("#b-stop").click()
+        self.wait(lambda: self.text("#s-state") == "stopped", "stopped")
+        self.wait(lambda: "filter this view" in self.text("#filter-mode"), "the view-filter hint")
+        filt = self.d.api("GET", "/api/sessions/" + self.sid)[1]["settings"]["filter"]
+        stored = len(self.ls())
+        self.css("#thead .ficon[data-filter=url]").click()
+        self.css(".popover input[name=url_contains]").send_keys("size/1200")
+        self.css(".popover button[type=submit]").click()
+        self.wait(lambda: [r[3] for r in self.rows()] == [self.origin.url("/size/1200")],
+                  "only the matching row")
+        self.assertIn("1 of 1", self.text("#table-foot"))
+        self.assertEqual(len(self.ls()), stored, "a view filter deletes nothing")
+        self.assertEqual(self.d.api("GET", "/api/sessions/" + self.sid)[1]["settings"]["filter"],
+                         filt, "nor changes the capture filter")
+        self.css("#thead .ficon[data-filter=url]").click()
+        self.css(".popover input[name=url_regex]").send_keys("([")
+        self.css(".popover button[type=submit]").click()
+        msg = self.wait(lambda: self.text(".popover .ferr"), "the listing's error")
+        q = urllib.parse.quote(json.dumps({"url_contains": ["size/1200"], "url_regex": ["(["]}))
+        st, body, _ = self.d.api("GET", "/api/sessions/%s/exchanges?filter=%s" % (self.sid, q))
+        self.assertEqual((st, msg), (400, body["error"]))
+        self.css(".popover button[type=button]").click()   # Clear
+        self.css(".popover button[type=submit]").click()
+        self.wait(lambda: self.b.execute_script("return window.ringcap.table.total") == stored,
+                  "every row again")
+        self.shot("stopped")
+
+    def test_90_daemon_restart_reconnects(self):
         self.wait(lambda: self.text("#s-state") == "active", "a live session")
         self.d.kill9()
         self.wait(lambda: "reconnecting" in self.text("#banner"), "the page saying so")

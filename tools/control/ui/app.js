@@ -119,6 +119,7 @@ function sessionBar() {
 async function action(name) {
   try {
     const s = await api.json('POST', '/api/sessions/' + api.sid(app.session.id) + '/' + name);
+    $('#start-error').textContent = '';   // a "stop it first" no longer holds
     setSession(s, true);
     poll();
   } catch (e) { banner(e.message, 'bad'); }
