@@ -505,17 +505,27 @@ class WebUI(unittest.TestCase):
         self.shot("stopped")
 
     def test_90_daemon_restart_reconnects(self):
+        """kill -9 under the page: it says the stream is lost; a restart
+        shows the session interrupted (stream reconnected, then ended); a
+        restart with --session continues it and rows flow live again."""
         self.wait(lambda: self.text("#s-state") == "active", "a live session")
+        argv = self.d.p.argv()
         self.d.kill9()
         self.wait(lambda: "reconnecting" in self.text("#banner"), "the page saying so")
-        self.d.p.argv = (lambda argv: lambda: argv + ["--session", "webui-renamed"])(
-            self.d.p.argv())
         self.d.start()
         self.wait(lambda: "reconnected" in self.text("#banner"), "reconnected", timeout=20)
+        self.wait(lambda: self.text("#s-state") == "interrupted", "the session interrupted")
+        self.tab("history")
+        self.wait(lambda: "interrupted" in self.text("#hist-table tr[data-id='%s']" % self.sid),
+                  "interrupted in the history")
+        self.tab("requests")
+        self.assertEqual(self.d.stop(), 0)
+        self.d.p.argv = lambda: argv + ["--session", "webui-renamed"]
+        self.d.start()
+        self.wait(lambda: self.text("#s-state") == "active", "continued", timeout=20)
         self.curl("/size/14?after-restart")
         self.wait_row("after-restart")
         self.assertEqual(self.severe_logs(), [])
-
 
 if __name__ == "__main__":
     harness.main()

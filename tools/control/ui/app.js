@@ -88,7 +88,10 @@ async function poll() {
     const state = st.active ? st.active.state : 'idle';
     pill.className = 'pill ' + state;
     pill.textContent = st.active ? (state === 'active' ? 'capturing' : 'paused') + ': ' + st.active.name : 'not capturing';
-    if (app.session && st.active && st.active.id === app.session.id) {
+    if (app.session && st.active && st.active.id === app.session.id &&
+        app.session.state !== 'active' && app.session.state !== 'paused') {
+      refresh();   // continued after a restart (run --session): follow it again
+    } else if (app.session && st.active && st.active.id === app.session.id) {
       Object.assign(app.session, { state: st.active.state, duration_s: st.active.duration_s, bytes: st.active.bytes, exchanges: st.active.exchanges });
       sessionBar();
     } else if (app.session && (app.session.state === 'active' || app.session.state === 'paused')) {
