@@ -290,6 +290,23 @@ class WebUI(unittest.TestCase):
         self.assertIn("hello from curl", curl)
         self.assertIn(self.origin.url("/echo/details"), curl)
         self.shot("details")
+        # a binary body: the hex view; then Delete from the pane
+        path = os.path.join(tempfile.mkdtemp(), "bin")
+        with open(path, "wb") as f:
+            f.write(bytes(range(256)))
+        self.curl("/echo/binary", "-H", "Content-Type: application/octet-stream",
+                  "--data-binary", "@" + path)
+        row = self.wait_row("/echo/binary")[0]
+        self.b.execute_script("""
+            [...document.querySelectorAll('#rows .row')].find(
+                r => r.children[4].textContent.endsWith('/echo/binary')).children[4].click();""")
+        self.wait(lambda: "00000000  00 01 02 03 04 05 06 07" in self.text("#details"), "hex view")
+        self.assertIn("000000f0  f0 f1 f2", self.text("#details"))
+        self.b.find_element(By.XPATH, "//aside[@id='details']//button[text()='Delete']").click()
+        self.wait(lambda: not self.css("#details").is_displayed(), "the pane closed")
+        self.wait(lambda: not [r for r in self.rows() if r[0] == row[0]], "the row gone")
+        st, _, _ = self.d.api("GET", "/api/sessions/%s/exchanges/%d" % (self.sid, row[0]))
+        self.assertEqual(st, 404)
 
     def test_05_header_filter_excludes_stop_capture(self):
         self.css("#thead .ficon[data-filter=url]").click()
