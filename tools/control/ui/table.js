@@ -39,7 +39,9 @@ export class RequestTable {
     this.hooks = hooks;            // open(row), selection(n), error(msg), info(text)
     this.viewport = $('#viewport');
     this.spacer = $('#spacer');
-    this.rowsEl = $('#rows');
+    this.rowsEl = $('#rows');       // moved to the scroll position, as high as the viewport
+    this.inner = el('div');         // the pool of rows, shifted by the partial row on top
+    this.rowsEl.append(this.inner);
     this.marker = $('#new-rows');
     this.foot = $('#table-foot');
     this.session = null;
@@ -234,13 +236,17 @@ export class RequestTable {
     const top = this.viewport.scrollTop;
     const first = Math.max(0, Math.min(Math.floor(top * scale / ROW_H), Math.max(0, this.total - 1)));
     const count = Math.min(Math.ceil(vh / ROW_H) + 2, Math.max(0, this.total - first));
-    this.rowsEl.style.transform = 'translateY(' + (top - (top * scale) % ROW_H) + 'px)';
+    // #rows is clipped to the viewport's height so that it never extends the
+    // scrollable area past the spacer (that would move the scroll bar's end)
+    this.rowsEl.style.transform = 'translateY(' + top + 'px)';
+    this.rowsEl.style.height = vh + 'px';
+    this.inner.style.transform = 'translateY(' + -((top * scale) % ROW_H) + 'px)';
     while (this.pool.length < count) {
       const r = el('div.row', {}, ...COLS.map((c) => c.key === 'sel'
         ? el('span', {}, el('input', { type: 'checkbox', 'aria-label': 'select row' }))
         : el('span', { class: c.num ? 'num c-' + c.key : 'c-' + c.key })));
       this.pool.push(r);
-      this.rowsEl.append(r);
+      this.inner.append(r);
     }
     const want = new Set();
     for (let k = 0; k < this.pool.length; k++) {
@@ -269,7 +275,7 @@ export class RequestTable {
     for (let c = 1; c < COLS.length; c++) {
       const v = row ? String(COLS[c].get(row) ?? '') : (c === 4 ? '…' : '');
       if (cells[c].textContent !== v) cells[c].textContent = v;
-      if (c === 4) cells[c].title = v;
+      if (c === 4 || c === 8) cells[c].title = v;   // URL and client are cut to fit
     }
     cells[2].className = row ? 's' + String(row.status || 0)[0] : '';
   }
