@@ -11,8 +11,9 @@
 
 #include "tools/control/ui.h"
 
-#define UI_TOKEN_MAX 32u   /* a content-coding or entity tag compared here */
-#define UI_LIST_MAX 64u    /* list members looked at in one header value */
+#define UI_LIST_MAX 64u    /* list members looked at in one header value (a browser
+			    * sends 3-5 codings and one tag; a longer list is a peer's
+			    * game, and the rest of it is ignored) */
 
 bool rc_ui_is_path(const char *path)
 {
@@ -20,6 +21,7 @@ bool rc_ui_is_path(const char *path)
 	       strncmp(path, "/ui/", 4) == 0;
 }
 
+/* Skips optional white space (RFC 9110 5.6.3). */
 static const char *skip_ows(const char *p)
 {
 	while (*p == ' ' || *p == '\t')
@@ -88,6 +90,8 @@ bool rc_ui_etag_matches(const char *inm, const char *etag)
 	return false;
 }
 
+/* The embedded file for path ("/" is the page), NULL when none. A linear
+ * scan: a dozen files, compared by exact bytes (no "..", no decoding). */
 static const struct rc_ui_asset *find(const char *path)
 {
 	if (strcmp(path, "/") == 0 || strcmp(path, "/index.html") == 0)
