@@ -404,6 +404,22 @@ class WebUI(unittest.TestCase):
         self.assertIn("abc123", table)
         self.assertIn("HttpOnly", table)
         self.shot("cookies")
+        for f in os.listdir(self.downloads):
+            os.remove(os.path.join(self.downloads, f))
+        self.b.find_element(By.XPATH, "//button[text()='Export cookies.txt']").click()
+        jar = self.wait(lambda: [f for f in os.listdir(self.downloads) if f.endswith(".txt")],
+                        "cookies.txt")
+        with open(os.path.join(self.downloads, jar[0])) as f:
+            text = f.read()
+        st, want, _ = self.d.api("GET", "/api/sessions/%s/cookies?format=netscape" % self.sid)
+        self.assertEqual(text.encode(), want, "the API's jar, as downloaded")
+        self.assertIn("\ttheme\tdark", text)   # sid is for example.test: not in a jar for 127.0.0.1
+        self.css("#ck-table tr[data-name=theme] input").click()
+        self.b.find_element(By.XPATH, "//button[text()='Delete selected']").click()
+        self.wait(lambda: not self.b.find_elements(By.CSS_SELECTOR, "#ck-table tr[data-name=theme]"),
+                  "theme deleted")
+        names = {c["name"] for c in self.d.api("GET", "/api/sessions/%s/cookies" % self.sid)[1]}
+        self.assertEqual(names, {"sid"})
 
     def test_11_overview_counts_equal_ringcap_overview(self):
         time.sleep(0.5)
@@ -416,8 +432,8 @@ class WebUI(unittest.TestCase):
             self.assertEqual(code, 0, err)
             want = {str(g["key"]): g["count"] for g in json.loads(out)["groups"]}
             got = self.wait(lambda: self.b.execute_script(
-                "const t = document.querySelector('#ov-table'); return t && document."
-                "querySelector('#ov-by').value === arguments[0] && Object.fromEntries([...t."
+                "const t = document.querySelector('#ov-table'); return t && t.querySelector('th')."
+                "textContent === arguments[0] && Object.fromEntries([...t."
                 "querySelectorAll('tr[data-key]')].map(r => [r.dataset.key, Number(r.dataset."
                 "count)]))", by), "the overview by " + by)
             self.assertEqual(got, want)

@@ -179,9 +179,12 @@ export class RequestTable {
     if (this.seen.size > SEEN_MAX) this.seen = new Set([...this.seen].slice(-SEEN_MAX / 2));
     this.session.exchanges = Math.max(this.session.exchanges || 0, this.total + rows.length);
     if (this.liveOnTop() && this.following()) {
-      // newest first and looking at the top: insert, keep page 0 only
+      // newest first and looking at the top: merge into page 0 by time (a
+      // worker's rows can reach the disk after a later row of another
+      // worker), keep page 0 only; a row that falls past it is the server's
       const p0 = this.pages.get(0);
-      const fresh = rows.slice().reverse().concat(Array.isArray(p0) ? p0 : []).slice(0, PAGE);
+      const fresh = rows.slice().reverse().concat(Array.isArray(p0) ? p0 : [])
+        .sort((a, b) => (a.time < b.time ? 1 : a.time > b.time ? -1 : 0)).slice(0, PAGE);
       this.pages = new Map([[0, fresh]]);
       this.total += rows.length;
       this.shift = 0;
