@@ -121,17 +121,35 @@ int rc_ui_lookup(const char *path, const char *ae, const char *inm, struct rc_ui
 	return r->status;
 }
 
+unsigned rc_ui_header_pairs(const struct rc_ui_reply *r, const char *name[RC_UI_HEADERS_N],
+			    const char *value[RC_UI_HEADERS_N])
+{
+	unsigned n = 0;
+	name[n] = "Content-Security-Policy", value[n++] = RC_UI_CSP;
+	name[n] = "X-Content-Type-Options", value[n++] = "nosniff";
+	name[n] = "Referrer-Policy", value[n++] = "no-referrer";
+	if (r->etag == NULL) {
+		name[n] = "Cache-Control", value[n++] = "no-store";
+		return n;
+	}
+	name[n] = "Cache-Control", value[n++] = "no-cache";
+	name[n] = "Vary", value[n++] = "Accept-Encoding";
+	name[n] = "ETag", value[n++] = r->etag;
+	if (r->gzip && r->status == 200)
+		name[n] = "Content-Encoding", value[n++] = "gzip";
+	return n;
+}
+
 int rc_ui_headers(const struct rc_ui_reply *r, char *out, size_t cap)
 {
-	int n = snprintf(out, cap, "Content-Security-Policy: " RC_UI_CSP "\r\n"
-			 "X-Content-Type-Options: nosniff\r\nReferrer-Policy: no-referrer\r\n"
-			 "%s%s%s%s%s",
-			 r->etag ? "Cache-Control: no-cache\r\nVary: Accept-Encoding\r\nETag: " :
-				   "Cache-Control: no-store\r\n",
-			 r->etag ? r->etag : "", r->etag ? "\r\n" : "",
-			 r->gzip && r->status == 200 ? "Content-Encoding: gzip" : "",
-			 r->gzip && r->status == 200 ? "\r\n" : "");
-	if (n < 0 || (size_t)n >= cap)
-		return -ENOSPC;
-	return n;
+	const char *name[RC_UI_HEADERS_N], *value[RC_UI_HEADERS_N];
+	unsigned n = rc_ui_header_pairs(r, name, value);
+	size_t len = 0;
+	for (unsigned i = 0; i < n; i++) {
+		int k = snprintf(out + len, cap - len, "%s: %s\r\n", name[i], value[i]);
+		if (k < 0 || (size_t)k >= cap - len)
+			return -ENOSPC;
+		len += (size_t)k;
+	}
+	return (int)len;
 }
