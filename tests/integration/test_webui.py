@@ -35,6 +35,7 @@ import sys
 import tempfile
 import time
 import unittest
+import urllib.parse
 import xml.dom.minidom
 
 import harness
@@ -243,6 +244,7 @@ class WebUI(unittest.TestCase):
             "const t = window.ringcap.table; return [...Array(t.total).keys()]"
             ".map(i => t.rowAt(i)).filter(Boolean).map(r => r.response_size)")
         first = self.wait(lambda: len(sizes()) == 5 and sizes(), "rows sorted by size")
+        self.assertEqual(len(set(first)), 5)
         self.assertEqual(first, sorted(first, reverse=True))
         self.assertIn("▼", size.text)
         size.click()
@@ -250,6 +252,20 @@ class WebUI(unittest.TestCase):
         self.assertEqual(second, sorted(first))
         self.assertIn("▲", size.text)
         self.assertTrue(self.rows()[0][3].endswith("/size/70"), "the smallest on top")
+        # a live row while sorted by size: the view stays, a marker counts it
+        before = self.rows()
+        self.curl("/size/1?marker")
+        self.wait(lambda: self.css("#new-rows").is_displayed() and
+                  "1 new row" in self.text("#new-rows"), "the new-rows marker")
+        self.assertEqual(self.rows(), before, "the rows did not move")
+        self.css("#new-rows").click()
+        self.wait(lambda: "marker" in self.rows()[0][3], "the new row placed by size")
+        self.assertFalse(self.css("#new-rows").is_displayed())
+        # search narrows on the server
+        self.css("#search").send_keys("size/5000")
+        self.wait(lambda: [r[3] for r in self.rows()] == [self.origin.url("/size/5000")], "search")
+        self.css("#search").send_keys(Keys.CONTROL, "a", Keys.DELETE)
+        self.wait(lambda: len(self.rows()) == 6, "all rows again")
         time_col = self.css("#thead [data-col=time]")
         time_col.click()   # back to newest first for the next tests
         self.wait(lambda: "▼" in time_col.text, "time sort")
@@ -274,6 +290,23 @@ class WebUI(unittest.TestCase):
         self.assertIn("hello from curl", curl)
         self.assertIn(self.origin.url("/echo/details"), curl)
         self.shot("details")
+        # a binary body: the hex view; then Delete from the pane
+        path = os.path.join(tempfile.mkdtemp(), "bin")
+        with open(path, "wb") as f:
+            f.write(bytes(range(256)))
+        self.curl("/echo/binary", "-H", "Content-Type: application/octet-stream",
+                  "--data-binary", "@" + path)
+        row = self.wait_row("/echo/binary")[0]
+        self.b.execute_script("""
+            [...document.querySelectorAll('#rows .row')].find(
+                r => r.children[4].textContent.endsWith('/echo/binary')).children[4].click();""")
+        self.wait(lambda: "00000000  00 01 02 03 04 05 06 07" in self.text("#details"), "hex view")
+        self.assertIn("000000f0  f0 f1 f2", self.text("#details"))
+        self.b.find_element(By.XPATH, "//aside[@id='details']//button[text()='Delete']").click()
+        self.wait(lambda: not self.css("#details").is_displayed(), "the pane closed")
+        self.wait(lambda: not [r for r in self.rows() if r[0] == row[0]], "the row gone")
+        st, _, _ = self.d.api("GET", "/api/sessions/%s/exchanges/%d" % (self.sid, row[0]))
+        self.assertEqual(st, 404)
 
     def test_05_header_filter_excludes_stop_capture(self):
         self.css("#thead .ficon[data-filter=url]").click()
@@ -371,6 +404,22 @@ class WebUI(unittest.TestCase):
         self.assertIn("abc123", table)
         self.assertIn("HttpOnly", table)
         self.shot("cookies")
+        for f in os.listdir(self.downloads):
+            os.remove(os.path.join(self.downloads, f))
+        self.b.find_element(By.XPATH, "//button[text()='Export cookies.txt']").click()
+        jar = self.wait(lambda: [f for f in os.listdir(self.downloads) if f.endswith(".txt")],
+                        "cookies.txt")
+        with open(os.path.join(self.downloads, jar[0])) as f:
+            text = f.read()
+        st, want, _ = self.d.api("GET", "/api/sessions/%s/cookies?format=netscape" % self.sid)
+        self.assertEqual(text.encode(), want, "the API's jar, as downloaded")
+        self.assertIn("\ttheme\tdark", text)   # sid is for example.test: not in a jar for 127.0.0.1
+        self.css("#ck-table tr[data-name=theme] input").click()
+        self.b.find_element(By.XPATH, "//button[text()='Delete selected']").click()
+        self.wait(lambda: not self.b.find_elements(By.CSS_SELECTOR, "#ck-table tr[data-name=theme]"),
+                  "theme deleted")
+        names = {c["name"] for c in self.d.api("GET", "/api/sessions/%s/cookies" % self.sid)[1]}
+        self.assertEqual(names, {"sid"})
 
     def test_11_overview_counts_equal_ringcap_overview(self):
         time.sleep(0.5)
@@ -383,8 +432,8 @@ class WebUI(unittest.TestCase):
             self.assertEqual(code, 0, err)
             want = {str(g["key"]): g["count"] for g in json.loads(out)["groups"]}
             got = self.wait(lambda: self.b.execute_script(
-                "const t = document.querySelector('#ov-table'); return t && document."
-                "querySelector('#ov-by').value === arguments[0] && Object.fromEntries([...t."
+                "const t = document.querySelector('#ov-table'); return t && t.querySelector('th')."
+                "textContent === arguments[0] && Object.fromEntries([...t."
                 "querySelectorAll('tr[data-key]')].map(r => [r.dataset.key, Number(r.dataset."
                 "count)]))", by), "the overview by " + by)
             self.assertEqual(got, want)
@@ -427,18 +476,89 @@ class WebUI(unittest.TestCase):
         self.wait(lambda: self.text("#s-name") == "webui-renamed", "the session again")
         self.wait(lambda: len(self.rows()) >= 5, "its rows")
 
-    def test_99_daemon_restart_reconnects(self):
+    def test_15_login_off_loopback(self):
+        """Bound off loopback the page asks for the token, keeps it in
+        sessionStorage (never in the URL) and works with it."""
+        d = Daemon("webui-token", control_host="0.0.0.0").start()
+        try:
+            with open(os.path.join(d.data, "control.token")) as f:
+                token = f.read().strip()
+            self.b.get("http://%s/" % d.control)
+            self.wait(lambda: self.css("#login").is_displayed(), "the login form")
+            self.assertFalse(self.css("#app").is_displayed())
+            self.css("#login-token").send_keys("0" * 64, Keys.ENTER)
+            self.wait(lambda: "wrong bearer token" in self.text("#login-error")
+                      or "refused" in self.text("#login-error"), "the refusal")
+            self.css("#login-token").send_keys(token, Keys.ENTER)
+            self.wait(lambda: self.css("#app").is_displayed(), "the app")
+            self.wait(lambda: str(d.p.port) in self.text("#proxy-addrs"), "/ui/info with the token")
+            self.assertEqual(self.b.execute_script(
+                "return sessionStorage.getItem('ringcap.token')"), token)
+            self.assertNotIn(token, self.b.current_url)
+            self.b.refresh()   # the tab keeps it: no second login
+            self.wait(lambda: self.css("#app").is_displayed(), "the app after a reload")
+            self.assertFalse(self.css("#login").is_displayed())
+        finally:
+            d.stop()
+        self.b.get(self.base + "#/s/%s/requests" % self.sid)
+        self.wait(lambda: self.text("#s-state") == "active", "back on the live session")
+
+    def test_95_stopped_session_header_filters_the_view(self):
+        self.css("#n-name").send_keys("second")
+        self.css("#b-start").click()
+        st, body, _ = self.d.api("POST", "/api/sessions", {"name": "third"})
+        self.assertEqual(st, 409)
+        self.wait(lambda: self.text("#start-error") == body["error"], "the 409 next to the form")
+        self.css("#n-name").clear()
+        self.css("#b-stop").click()
+        self.wait(lambda: self.text("#s-state") == "stopped", "stopped")
+        self.wait(lambda: "filter this view" in self.text("#filter-mode"), "the view-filter hint")
+        filt = self.d.api("GET", "/api/sessions/" + self.sid)[1]["settings"]["filter"]
+        stored = len(self.ls())
+        self.css("#thead .ficon[data-filter=url]").click()
+        self.css(".popover input[name=url_contains]").send_keys("size/1200")
+        self.css(".popover button[type=submit]").click()
+        self.wait(lambda: [r[3] for r in self.rows()] == [self.origin.url("/size/1200")],
+                  "only the matching row")
+        self.assertIn("1 of 1", self.text("#table-foot"))
+        self.assertEqual(len(self.ls()), stored, "a view filter deletes nothing")
+        self.assertEqual(self.d.api("GET", "/api/sessions/" + self.sid)[1]["settings"]["filter"],
+                         filt, "nor changes the capture filter")
+        self.css("#thead .ficon[data-filter=url]").click()
+        self.css(".popover input[name=url_regex]").send_keys("([")
+        self.css(".popover button[type=submit]").click()
+        msg = self.wait(lambda: self.text(".popover .ferr"), "the listing's error")
+        q = urllib.parse.quote(json.dumps({"url_contains": ["size/1200"], "url_regex": ["(["]}))
+        st, body, _ = self.d.api("GET", "/api/sessions/%s/exchanges?filter=%s" % (self.sid, q))
+        self.assertEqual((st, msg), (400, body["error"]))
+        self.css(".popover button[type=button]").click()   # Clear
+        self.css(".popover button[type=submit]").click()
+        self.wait(lambda: self.b.execute_script("return window.ringcap.table.total") == stored,
+                  "every row again")
+        self.shot("stopped")
+
+    def test_90_daemon_restart_reconnects(self):
+        """kill -9 under the page: it says the stream is lost; a restart
+        shows the session interrupted (stream reconnected, then ended); a
+        restart with --session continues it and rows flow live again."""
         self.wait(lambda: self.text("#s-state") == "active", "a live session")
+        argv = self.d.p.argv()
         self.d.kill9()
         self.wait(lambda: "reconnecting" in self.text("#banner"), "the page saying so")
-        self.d.p.argv = (lambda argv: lambda: argv + ["--session", "webui-renamed"])(
-            self.d.p.argv())
         self.d.start()
         self.wait(lambda: "reconnected" in self.text("#banner"), "reconnected", timeout=20)
+        self.wait(lambda: self.text("#s-state") == "interrupted", "the session interrupted")
+        self.tab("history")
+        self.wait(lambda: "interrupted" in self.text("#hist-table tr[data-id='%s']" % self.sid),
+                  "interrupted in the history")
+        self.tab("requests")
+        self.assertEqual(self.d.stop(), 0)
+        self.d.p.argv = lambda: argv + ["--session", "webui-renamed"]
+        self.d.start()
+        self.wait(lambda: self.text("#s-state") == "active", "continued", timeout=20)
         self.curl("/size/14?after-restart")
         self.wait_row("after-restart")
         self.assertEqual(self.severe_logs(), [])
-
 
 if __name__ == "__main__":
     harness.main()

@@ -60,8 +60,14 @@ bool rc_ui_is_path(const char *path);
 int rc_ui_lookup(const char *path, const char *accept_encoding, const char *if_none_match,
 		 struct rc_ui_reply *r);
 
-/* Writes the header lines of r (each ending in "\r\n"; no status line, no
- * Content-Length) into out[cap]. Returns the length, or -ENOSPC. */
+/* The headers of r besides Content-Type and Content-Length, as name/value
+ * pairs (static strings or r's): at most RC_UI_HEADERS_N. Returns how many. */
+#define RC_UI_HEADERS_N 7u
+unsigned rc_ui_header_pairs(const struct rc_ui_reply *r, const char *name[RC_UI_HEADERS_N],
+			    const char *value[RC_UI_HEADERS_N]);
+
+/* The same as lines (each ending in "\r\n") into out[cap]. Returns the
+ * length, or -ENOSPC. */
 int rc_ui_headers(const struct rc_ui_reply *r, char *out, size_t cap);
 
 /* Whether an Accept-Encoding value accepts coding (a token of the list

@@ -30,6 +30,8 @@ void rc_ui_site_init(struct rc_ui_site *s, const struct sockaddr_storage *proxy,
 	s->qr_len = rc_qr_svg(RC_UI_ONBOARD_URL, s->qr, sizeof(s->qr));
 }
 
+/* Writes r as a whole answer (status line, type, length, ui.c's headers,
+ * the body unless HEAD or 304). 0, or -1 when the peer is gone. */
 static int send_answer(struct rc_http_conn *h, const struct rc_http_req *rq, int status,
 		       const struct rc_ui_reply *r)
 {
@@ -46,6 +48,7 @@ static int send_answer(struct rc_http_conn *h, const struct rc_http_req *rq, int
 	return rc_http_send(h, r->body, r->len);
 }
 
+/* The port of an IPv4 or IPv6 address; false for another family. */
 static bool port_of(const struct sockaddr_storage *ss, unsigned *port)
 {
 	if (ss->ss_family == AF_INET)
@@ -57,6 +60,7 @@ static bool port_of(const struct sockaddr_storage *ss, unsigned *port)
 	return true;
 }
 
+/* True for 0.0.0.0 and ::, where the proxy takes every interface. */
 static bool is_wildcard(const struct sockaddr_storage *ss)
 {
 	if (ss->ss_family == AF_INET)
@@ -107,6 +111,7 @@ static void proxy_addrs(const struct rc_ui_site *s, struct rc_buf *b)
 		addr_out(b, (const struct sockaddr *)&s->proxy, port, true);
 }
 
+/* GET /ui/info: the header's facts (ui_http.h). */
 static int send_info(const struct rc_ui_site *s, struct rc_http_conn *h,
 		     const struct rc_http_req *rq)
 {
@@ -138,7 +143,8 @@ int rc_ui_http(const struct rc_ui_site *s, struct rc_http_conn *h, const struct 
 	int rc;
 	if (strcmp(rq->path, "/ui/info") == 0) {
 		if (!authorised) {
-			rc_http_error(h, 401, "this control port needs Authorization: Bearer TOKEN",
+			rc_http_error(h, 401, rq->auth[0] ? "wrong bearer token" :
+				      "this control port needs Authorization: Bearer TOKEN",
 				      rq->keep_alive);
 			return rq->keep_alive;
 		}

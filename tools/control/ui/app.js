@@ -53,8 +53,9 @@ $('#login-form').addEventListener('submit', async (e) => {
 });
 
 api.onUnauthorised(() => {
+  const had = api.hasToken();
   api.setToken(null);
-  showLogin('the token was refused or is missing');
+  showLogin(had ? 'the token was refused' : '');
 });
 
 // ---- header and footer ----
@@ -87,7 +88,10 @@ async function poll() {
     const state = st.active ? st.active.state : 'idle';
     pill.className = 'pill ' + state;
     pill.textContent = st.active ? (state === 'active' ? 'capturing' : 'paused') + ': ' + st.active.name : 'not capturing';
-    if (app.session && st.active && st.active.id === app.session.id) {
+    if (app.session && st.active && st.active.id === app.session.id &&
+        app.session.state !== 'active' && app.session.state !== 'paused') {
+      refresh();   // continued after a restart (run --session): follow it again
+    } else if (app.session && st.active && st.active.id === app.session.id) {
       Object.assign(app.session, { state: st.active.state, duration_s: st.active.duration_s, bytes: st.active.bytes, exchanges: st.active.exchanges });
       sessionBar();
     } else if (app.session && (app.session.state === 'active' || app.session.state === 'paused')) {
@@ -118,6 +122,7 @@ function sessionBar() {
 async function action(name) {
   try {
     const s = await api.json('POST', '/api/sessions/' + api.sid(app.session.id) + '/' + name);
+    $('#start-error').textContent = '';   // a "stop it first" no longer holds
     setSession(s, true);
     poll();
   } catch (e) { banner(e.message, 'bad'); }
@@ -189,10 +194,17 @@ async function open(id, tab) {
     showTab(app.tab);
     return;
   }
+  if (!app.session || (app.session.id !== id && app.session.name !== id)) {
+    // the rows do not wait for the session's metadata (its client list
+    // costs a scan of the whole index on the server): same id, no reload
+    app.table.setSession({ id, name: id, state: 'loading', settings: {} });
+    // first rows first: both requests scan the index and share two cores
+    await app.table.loading.catch(() => {});
+  }
   try {
     const s = await api.get('/api/sessions/' + api.sid(id));
     banner('');
-    setSession(s);
+    setSession(s, true);   // a new session reloads anyway; the placeholder's rows stay
     const want = '#/s/' + encodeURIComponent(s.id) + '/' + app.tab;
     if (location.hash !== want) history.replaceState(null, '', want);
   } catch (e) {

@@ -39,7 +39,9 @@ export class RequestTable {
     this.hooks = hooks;            // open(row), selection(n), error(msg), info(text)
     this.viewport = $('#viewport');
     this.spacer = $('#spacer');
-    this.rowsEl = $('#rows');
+    this.rowsEl = $('#rows');       // moved to the scroll position, as high as the viewport
+    this.inner = el('div');         // the pool of rows, shifted by the partial row on top
+    this.rowsEl.append(this.inner);
     this.marker = $('#new-rows');
     this.foot = $('#table-foot');
     this.session = null;
@@ -55,6 +57,7 @@ export class RequestTable {
     this.queue = [];               // live rows waiting for the next frame
     this.frame = 0;
     this.gen = 0;                  // bumps on every reload: late answers are dropped
+    this.loading = Promise.resolve();   // the last setSession's first page
     this.reset();
     this.buildHead();
     this.viewport.addEventListener('scroll', () => this.onScroll());
@@ -75,7 +78,9 @@ export class RequestTable {
   running() { return this.session && (this.session.state === 'active' || this.session.state === 'paused'); }
 
   setSession(s, keepView) {
-    const same = this.session && s && this.session.id === s.id;
+    // a placeholder opened by name or id is the same session once it is known
+    const same = this.session && s && (this.session.id === s.id ||
+      (this.session.state === 'loading' && this.session.id === s.name));
     this.session = s;
     if (!same) {
       this.selected.clear();
@@ -86,7 +91,7 @@ export class RequestTable {
     }
     this.captureFilter = s && this.running() ? JSON.parse(JSON.stringify(s.filterSpec || {})) : {};
     this.updateIcons();
-    if (!same || !keepView) this.reload();
+    if (!same || !keepView) this.loading = this.reload();
   }
 
   setSearch(q) { this.search = q; this.reload(); }
@@ -115,7 +120,11 @@ export class RequestTable {
     this.reset();
     this.marker.hidden = true;
     if (!this.session) { this.render(); return; }
-    await this.fetchPage(0, true);
+    try {
+      await this.fetchPage(0, true);
+    } catch (e) {
+      return;   // hooks.error has shown it under the table
+    }
     this.render();
   }
 
@@ -170,9 +179,12 @@ export class RequestTable {
     if (this.seen.size > SEEN_MAX) this.seen = new Set([...this.seen].slice(-SEEN_MAX / 2));
     this.session.exchanges = Math.max(this.session.exchanges || 0, this.total + rows.length);
     if (this.liveOnTop() && this.following()) {
-      // newest first and looking at the top: insert, keep page 0 only
+      // newest first and looking at the top: merge into page 0 by time (a
+      // worker's rows can reach the disk after a later row of another
+      // worker), keep page 0 only; a row that falls past it is the server's
       const p0 = this.pages.get(0);
-      const fresh = rows.slice().reverse().concat(Array.isArray(p0) ? p0 : []).slice(0, PAGE);
+      const fresh = rows.slice().reverse().concat(Array.isArray(p0) ? p0 : [])
+        .sort((a, b) => (a.time < b.time ? 1 : a.time > b.time ? -1 : 0)).slice(0, PAGE);
       this.pages = new Map([[0, fresh]]);
       this.total += rows.length;
       this.shift = 0;
@@ -227,13 +239,17 @@ export class RequestTable {
     const top = this.viewport.scrollTop;
     const first = Math.max(0, Math.min(Math.floor(top * scale / ROW_H), Math.max(0, this.total - 1)));
     const count = Math.min(Math.ceil(vh / ROW_H) + 2, Math.max(0, this.total - first));
-    this.rowsEl.style.transform = 'translateY(' + (top - (top * scale) % ROW_H) + 'px)';
+    // #rows is clipped to the viewport's height so that it never extends the
+    // scrollable area past the spacer (that would move the scroll bar's end)
+    this.rowsEl.style.transform = 'translateY(' + top + 'px)';
+    this.rowsEl.style.height = vh + 'px';
+    this.inner.style.transform = 'translateY(' + -((top * scale) % ROW_H) + 'px)';
     while (this.pool.length < count) {
       const r = el('div.row', {}, ...COLS.map((c) => c.key === 'sel'
         ? el('span', {}, el('input', { type: 'checkbox', 'aria-label': 'select row' }))
         : el('span', { class: c.num ? 'num c-' + c.key : 'c-' + c.key })));
       this.pool.push(r);
-      this.rowsEl.append(r);
+      this.inner.append(r);
     }
     const want = new Set();
     for (let k = 0; k < this.pool.length; k++) {
@@ -262,7 +278,7 @@ export class RequestTable {
     for (let c = 1; c < COLS.length; c++) {
       const v = row ? String(COLS[c].get(row) ?? '') : (c === 4 ? '…' : '');
       if (cells[c].textContent !== v) cells[c].textContent = v;
-      if (c === 4) cells[c].title = v;
+      if (c === 4 || c === 8) cells[c].title = v;   // URL and client are cut to fit
     }
     cells[2].className = row ? 's' + String(row.status || 0)[0] : '';
   }

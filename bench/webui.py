@@ -1,0 +1,226 @@
+#!/usr/bin/env python3
+"""The web UI under load, measured in a real browser (headless Chromium).
+
+1. Big session: a synthetic session of N exchanges (bench/gen_session.c,
+   1,000,000; QUICK=1: 100,000) served by `ringcap run`: time from
+   navigation to the first rendered rows of the requests table, and from a
+   click on the Duration header to the re-sorted rows. Goals (issue 13):
+   first rows <= 1 s, a sort <= 1 s.
+2. Live load: wrk sends RATE req/s (2,000) for SECONDS (30; QUICK=1: 8)
+   through the proxy to nginx while a session captures and the page follows
+   it. Every second the bench clicks a row and times the click to the
+   rendered details pane (goal: <= 200 ms), and reads the page's JS heap
+   (performance.memory, --enable-precise-memory-info): it must stay bounded
+   (the table keeps at most 40 pages of 200 rows).
+
+Prints one line per measurement and a "BENCHJSON {...}" summary. Needs
+chromium, chromium-driver, python3-selenium, wrk, nginx; ringcap from
+./build/tools/ringcap and the generator from ./build/tests/persist/
+rc_gen_session (RINGCAP_BIN, GEN_BIN override). Loopback only; every
+process started is stopped by its pid.
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchlib  # noqa: E402
+
+try:
+    from selenium import webdriver
+except ImportError:
+    sys.path.append("/usr/lib/python3/dist-packages")
+    from selenium import webdriver
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+QUICK = os.environ.get("QUICK") == "1"
+RINGCAP = os.environ.get("RINGCAP_BIN", os.path.join(ROOT, "build/tools/ringcap"))
+GEN = os.environ.get("GEN_BIN", os.path.join(ROOT, "build/tests/persist/rc_gen_session"))
+BIG_N = int(os.environ.get("BIG_N", 100000 if QUICK else 1000000))
+RATE = int(os.environ.get("RATE", 2000))
+SECONDS = int(os.environ.get("SECONDS", 8 if QUICK else 30))
+CONNS = 24                            # wrk connections; delay = CONNS * 1000 / RATE ms
+                                      # (latency comes on top: ~1,700 req/s with 20)
+
+# Clicks the first visible row and resolves with the ms until its details
+# pane shows that exchange (the pane renders after the exchange and its
+# bodies are fetched).
+CLICK_JS = """
+const done = arguments[arguments.length - 1];
+const row = [...document.querySelectorAll('#rows .row')].find(r => r.dataset.id && !r.hidden);
+if (!row) { done(-1); return; }
+const id = row.dataset.id, url = row.children[4].textContent, t0 = performance.now();
+row.children[4].click();
+(function poll() {
+  const h = document.querySelector('#details h3');
+  if (h && h.textContent.endsWith(url) && !document.querySelector('#details p.note:only-child'))
+    done(performance.now() - t0);
+  else if (performance.now() - t0 > 5000) done(99999);
+  else requestAnimationFrame(poll);
+})();"""
+
+HEAP_JS = "return performance.memory ? performance.memory.usedJSHeapSize : -1"
+
+FIRST_ROWS_JS = """
+const done = arguments[arguments.length - 1];
+(function poll() {
+  if (document.querySelector('#rows .row[data-id]:not([data-id=""])'))
+    done(performance.now());
+  else if (performance.now() > 60000) done(-1);
+  else setTimeout(poll, 5);
+})();"""
+
+SORT_JS = """
+const done = arguments[arguments.length - 1];
+const t = window.ringcap.table, before = (t.rowAt(0) || {}).id, t0 = performance.now();
+document.querySelector('#thead [data-col=duration]').click();
+(function poll() {
+  const r = t.rowAt(0);
+  const row = document.querySelector('#rows .row');
+  if (t.sort === 'duration' && r && row && row.dataset.id === String(r.id) &&
+      (r.id !== before || t.total <= 1))
+    done([performance.now() - t0, r.duration_ms]);
+  else if (performance.now() - t0 > 60000) done([-1, 0]);
+  else requestAnimationFrame(poll);
+})();"""
+
+
+def browser():
+    o = webdriver.ChromeOptions()
+    for a in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+              "--disable-component-update", "--disable-sync", "--no-first-run",
+              "--disable-dev-shm-usage", "--enable-precise-memory-info",
+              "--window-size=1280,800", "--user-data-dir=" + tempfile.mkdtemp(prefix="chr-")):
+        o.add_argument(a)
+    o.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    d = webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"),
+                         options=o)
+    d.set_script_timeout(90)
+    return d
+
+
+def start_ringcap(tmp, data, extra):
+    proxy, ctl = benchlib.freeports(2)
+    log = open(os.path.join(tmp, "ringcap.log"), "wb")
+    p = subprocess.Popen([RINGCAP, "run", "--listen", "127.0.0.1:%d" % proxy, "--control",
+                          "127.0.0.1:%d" % ctl, "--data", data, "--connect-ports", "*"] + extra,
+                         stdout=log, stderr=log)
+    if not benchlib.waitport(ctl, 30, p.pid):
+        sys.exit("ringcap did not start: see %s/ringcap.log" % tmp)
+    return p, proxy, ctl
+
+
+def stop(p):
+    if p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def big_session(tmp, out):
+    data = os.path.join(tmp, "big")
+    t = time.monotonic()
+    subprocess.run([GEN, "--data", data, "--name", "big", str(BIG_N)], check=True,
+                   stdout=subprocess.DEVNULL)
+    print("generated %d exchanges in %.1f s" % (BIG_N, time.monotonic() - t), flush=True)
+    p, _, ctl = start_ringcap(tmp, data, [])
+    d = browser()
+    try:
+        d.get("http://127.0.0.1:%d/" % ctl)   # warm: the assets are cached after this
+        time.sleep(1)
+        d.get("about:blank")   # a new document: performance.now() counts from its navigation
+        d.get("http://127.0.0.1:%d/#/s/big/requests" % ctl)
+        first = d.execute_async_script(FIRST_ROWS_JS)
+        sort_ms, top = d.execute_async_script(SORT_JS)
+        total = d.execute_script("return window.ringcap.table.total")
+        print("big session: %d exchanges; first rows %.0f ms after navigation; sort by "
+              "duration %.0f ms (top %.1f ms)" % (total, first, sort_ms, top), flush=True)
+        out.update(big_exchanges=total, first_rows_ms=round(first), sort_ms=round(sort_ms))
+    finally:
+        d.quit()
+        stop(p)
+
+
+def live_load(tmp, out):
+    data = os.path.join(tmp, "live")
+    (nginx_port,) = benchlib.freeports(1)
+    ndir = os.path.join(tmp, "nginx")
+    benchlib.nginx_conf(ndir, nginx_port)
+    nginx = subprocess.Popen(["nginx", "-p", ndir, "-c", os.path.join(ndir, "nginx.conf")],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    benchlib.waitport(nginx_port, 10, nginx.pid)
+    p, proxy, ctl = start_ringcap(tmp, data, ["--session", "load"])
+    d = browser()
+    wrk = None
+    try:
+        d.get("http://127.0.0.1:%d/" % ctl)
+        time.sleep(1.5)
+        env = dict(os.environ, BENCH_PATH="http://127.0.0.1:%d/100b" % nginx_port,
+                   BENCH_HOST="127.0.0.1:%d" % nginx_port,
+                   BENCH_DELAY_MS=str(CONNS * 1000 // RATE))
+        wrk = subprocess.Popen(["wrk", "-t1", "-c%d" % CONNS, "-d%ds" % SECONDS, "--timeout", "5s",
+                                "-s", os.path.join(ROOT, "bench/webui-rate.lua"),
+                                "http://127.0.0.1:%d" % proxy], env=env, stdout=subprocess.PIPE,
+                               text=True)
+        cpu0 = benchlib.cpu_seconds(p.pid)
+        clicks, heaps = [], []
+        t_end = time.monotonic() + SECONDS
+        while time.monotonic() < t_end:
+            t = time.monotonic()
+            clicks.append(d.execute_async_script(CLICK_JS))
+            heaps.append(d.execute_script(HEAP_JS))
+            time.sleep(max(0, 1 - (time.monotonic() - t)))
+        wout, _ = wrk.communicate(timeout=SECONDS + 30)
+        cpu = benchlib.cpu_seconds(p.pid) - cpu0
+        res = json.loads(wout.split("BENCHJSON ", 1)[1])
+        rps = res["requests"] / (res["duration_us"] / 1e6)
+        st = json.loads(urllib.request.urlopen("http://127.0.0.1:%d/api/status" % ctl).read())
+        shown = d.execute_script("return window.ringcap.table.total + window.ringcap.table.pending")
+        ok = [c for c in clicks if c >= 0]
+        print("live load: %.0f req/s for %d s, %d captured, page shows %d; click to details: "
+              "median %.0f ms, max %.0f ms over %d clicks; JS heap %.1f -> max %.1f MiB; "
+              "ringcap CPU %.1f s" % (rps, SECONDS, st["active"]["exchanges"], shown,
+                                      sorted(ok)[len(ok) // 2] if ok else -1,
+                                      max(ok) if ok else -1, len(ok), heaps[0] / 2**20,
+                                      max(heaps) / 2**20, cpu), flush=True)
+        out.update(load_rps=round(rps), load_s=SECONDS, captured=st["active"]["exchanges"],
+                   page_rows=shown, click_ms_max=round(max(ok)) if ok else None,
+                   click_ms_median=round(sorted(ok)[len(ok) // 2]) if ok else None,
+                   heap_mib_start=round(heaps[0] / 2**20, 1),
+                   heap_mib_max=round(max(heaps) / 2**20, 1), ringcap_cpu_s=round(cpu, 1))
+    finally:
+        if wrk and wrk.poll() is None:
+            wrk.kill()
+            wrk.wait()
+        d.quit()
+        stop(p)
+        stop(nginx)
+
+
+def main():
+    for f in (RINGCAP, GEN):
+        if not os.access(f, os.X_OK):
+            sys.exit("%s: not built (meson setup build && ninja -C build)" % f)
+    tmp = tempfile.mkdtemp(prefix="ringcap-webui-bench-")
+    out = {"quick": QUICK}
+    try:
+        big_session(tmp, out)
+        live_load(tmp, out)
+    finally:
+        print("BENCHJSON " + json.dumps(out))
+        if not os.environ.get("KEEP"):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
