@@ -39,7 +39,8 @@ static const char usage[] =
 	"             [--connections C] [--duration D] [--loop N] [--warmup D]\n"
 	"             [--threads N] [--timeout D]\n"
 	"  diff:      [--size-tolerance N|N%] [--diff-body]\n"
-	"  record:    [--record NAME] (the replay becomes a new session)\n";
+	"  record:    [--record NAME] (the replay becomes a new session)\n"
+	"exit status: 0 every request sent was answered, 1 not (see the report), 2 usage\n";
 
 static int bad(struct rp_opts *o, const char *opt, const char *why)
 {
