@@ -64,6 +64,9 @@ _Static_assert(RC_HTTP_BODY_MAX >= SES_FILTER_MAX, "a stored filter fits a reque
 #define RC_RP_CQE_BATCH 256u           /* completions handled per loop turn */
 #define RC_RP_RING_ENTRIES 1024u       /* submission queue per thread */
 #define RC_RP_PROGRESS_MS 1000u        /* live progress line on a terminal */
+#define RC_RP_EARLY_NS 100000u         /* a timed request may leave this much before its
+					* due time, so one wake-up sends the requests due
+					* close together (its lag then counts as 0) */
 
 _Static_assert((RC_RP_QUEUE_DEPTH & (RC_RP_QUEUE_DEPTH - 1u)) == 0, "queue depth: power of two");
 _Static_assert((RC_RP_RECV_BUFS & (RC_RP_RECV_BUFS - 1u)) == 0, "buf ring: power of two");
