@@ -17,6 +17,8 @@
 #   WARMUP [2]    seconds before each measurement: a wrk run; replay's --warmup
 #                 (its first pass reads the session from the segments)
 #   RINGCAP_BIN [./build/tools/ringcap]         OUT_DIR [bench/out]
+#   RATE [20000]  the open-loop row: replay --rate RATE on the same connections
+#                 (achieved rate and schedule lag; 0 skips it)
 #   QUICK=1       smoke run: 1 s per measurement, 1 round
 set -u -o pipefail
 
@@ -37,6 +39,7 @@ PER_CONN=${PER_CONN:-100}
 WARMUP=${WARMUP:-2}
 RINGCAP_BIN=${RINGCAP_BIN:-$ROOT/build/tools/ringcap}
 OUT_DIR=${OUT_DIR:-$HERE/out}
+RATE=${RATE:-20000}
 
 die() { echo "replay.sh: $*" >&2; exit 1; }
 log() { echo "# $(date -u +%T) $*" >&2; }
@@ -47,6 +50,7 @@ done
 [ -x "$RINGCAP_BIN" ] || die "no ringcap binary at $RINGCAP_BIN (meson setup build && ninja -C build)"
 
 ulimit -Sn "$(ulimit -Hn)" 2>/dev/null || true
+LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
 TMP=$(mktemp -d /tmp/ringcap-bench-replay.XXXXXX)
 declare -A PID
 . "$HERE/common.sh"   # cleanup() and its traps
@@ -97,6 +101,17 @@ for ((round = 1; round <= REPEAT; round++)); do
     [ -z "$best_rp" ] || [ "${r%% *}" -gt "${best_rp%% *}" ] && best_rp=$r
 done
 
+open_row=""
+if [ "$RATE" != 0 ]; then
+    log "open loop: ringcap replay --rate $RATE --connections $CONNS --duration $((DURATION + WARMUP))s --warmup ${WARMUP}s"
+    out=$("$RINGCAP_BIN" replay bench --data "$TMP/data" --rate "$RATE" --connections "$CONNS" \
+        --threads "$THREADS" --duration "$((DURATION + WARMUP))s" --warmup "${WARMUP}s" \
+        --loop 0 --json 2>"$TMP/replay.err")
+    open_row=$($PYTHON -c 'import json,sys; j=json.loads(sys.argv[1]); r=float(sys.argv[2]); print("| --rate %d | %.0f | %.2f %% | %.3f | %.3f | %.3f | %.3f | %d |" % (r, j["req_per_s"], 100.0 * j["req_per_s"] / r, j["schedule_lag"]["p99_ms"], j["schedule_lag"]["max_ms"], j["latency"]["p50_ms"], j["latency"]["p99_ms"], j["errors"]))' "$out" "$RATE") \
+        || die "replay --rate failed: $out $(cat "$TMP/replay.err")"
+    log "  $open_row"
+fi
+
 read -r w_rps w_p50 w_p99 w_err <<<"$best_wrk"
 read -r r_rps r_p50 r_p99 r_err <<<"$best_rp"
 ratio=$(awk -v a="$r_rps" -v b="$w_rps" 'BEGIN { printf "%.2f", a / b }')
@@ -105,6 +120,7 @@ stamp=$(date -u +%Y%m%d-%H%M%S)
 {
     echo "## ringcap replay vs wrk — $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo
+    echo "- load average at start / end: $LOADAVG_START / $(cut -d' ' -f1-3 /proc/loadavg) (a shared box: other work ran meanwhile)"
     echo "- machine: $(nproc) CPUs, Linux $(uname -r); nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'), wrk and replay share all CPUs"
     echo "- session: $EXCHANGES exchanges (GET 100 B, $CONNS recorded connections); ${DURATION}s measured per run after ${WARMUP}s of warm-up, best of $REPEAT"
     echo
@@ -112,5 +128,13 @@ stamp=$(date -u +%Y%m%d-%H%M%S)
     echo "|---|---:|---:|---:|---:|---:|"
     echo "| wrk -t$THREADS -c$CONNS | $w_rps | $w_p50 | $w_p99 | $w_err | 1.00 |"
     echo "| ringcap replay --speed 0 --connections $CONNS --threads $THREADS --warmup ${WARMUP}s | $r_rps | $r_p50 | $r_p99 | $r_err | $ratio |"
+    if [ -n "$open_row" ]; then
+        echo
+        echo "Open loop, \`ringcap replay --rate R --connections $CONNS --threads $THREADS --warmup ${WARMUP}s\` (latency from the scheduled send):"
+        echo
+        echo "| asked | achieved req/s | of asked | lag p99 ms | lag max ms | p50 ms | p99 ms | errors |"
+        echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+        echo "$open_row"
+    fi
 } | tee "$OUT_DIR/replay-$stamp.md"
 log "report: $OUT_DIR/replay-$stamp.md"

@@ -39,7 +39,8 @@ static const char usage[] =
 	"             [--connections C] [--duration D] [--loop N] [--warmup D]\n"
 	"             [--threads N] [--timeout D]\n"
 	"  diff:      [--size-tolerance N|N%] [--diff-body]\n"
-	"  record:    [--record NAME] (the replay becomes a new session)\n";
+	"  record:    [--record NAME] (the replay becomes a new session)\n"
+	"exit status: 0 every request sent was answered, 1 not (see the report), 2 usage\n";
 
 static int bad(struct rp_opts *o, const char *opt, const char *why)
 {
@@ -302,6 +303,9 @@ static int replay_main(int argc, char **argv, struct rc_filter *f, struct rp_opt
 	}
 	if (cfg->src.slots && cfg->src.threads > cfg->src.slots)
 		cfg->src.threads = cfg->src.slots;
+	/* readers sleep once RC_RP_READ_WINDOW rows ahead: one per loop thread
+	 * costs nothing after the first pass of a cached selection */
+	cfg->src.readers = cfg->src.threads;
 	cfg->data_dir = c.data;
 	cfg->json = c.json;
 	cfg->progress = !c.json && isatty(STDERR_FILENO);

@@ -63,6 +63,10 @@ _Static_assert(RC_HTTP_BODY_MAX >= SES_FILTER_MAX, "a stored filter fits a reque
 					  * uploads must not pull the session in) */
 #define RC_RP_LOOP_CACHE_BYTES (256u << 20) /* a selection this small is kept for the
 					     * next --loop pass instead of read again */
+#define RC_RP_READ_WINDOW 1024u        /* exchanges opened ahead, in order, by the readers */
+#define RC_RP_READERS_MAX 16u          /* threads opening exchanges (one per loop thread):
+					* persist/ decompresses a whole frame per exchange
+					* opened, ~50 us of CPU each here (tools/replay/) */
 #define RC_RP_CONNS_MAX 4096u          /* connection slots (--connections, or groups) */
 #define RC_RP_THREADS_MAX 64u          /* loop threads (--threads; default: CPUs) */
 #define RC_RP_SLOT_QUEUE 64u           /* requests waiting on one connection slot */
@@ -72,6 +76,9 @@ _Static_assert(RC_HTTP_BODY_MAX >= SES_FILTER_MAX, "a stored filter fits a reque
 #define RC_RP_CQE_BATCH 256u           /* completions handled per loop turn */
 #define RC_RP_RING_ENTRIES 1024u       /* submission queue per thread */
 #define RC_RP_PROGRESS_MS 1000u        /* live progress line on a terminal */
+#define RC_RP_EARLY_NS 100000u         /* a timed request may leave this much before its
+					* due time, so one wake-up sends the requests due
+					* close together (its lag then counts as 0) */
 
 _Static_assert((RC_RP_QUEUE_DEPTH & (RC_RP_QUEUE_DEPTH - 1u)) == 0, "queue depth: power of two");
 _Static_assert((RC_RP_RECV_BUFS & (RC_RP_RECV_BUFS - 1u)) == 0, "buf ring: power of two");

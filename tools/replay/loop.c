@@ -242,7 +242,8 @@ static void complete(struct conn *c)
 	eng_timers_stop(&w->timers, c->slot);
 	if (counted(c)) {
 		st->completed++;
-		rp_hist_add(&st->lat, now - c->due_abs);
+		/* sent up to RC_RP_EARLY_NS early: an answer before the due time is 0 */
+		rp_hist_add(&st->lat, now > c->due_abs ? now - c->due_abs : 0);
 		if (w->timed)
 			rp_hist_add(&st->lag, c->sent_abs > c->due_abs ? c->sent_abs - c->due_abs : 0);
 		st->status[c->status / 100u < 6u ? c->status / 100u : 0]++;
@@ -839,8 +840,8 @@ static uint64_t pull(struct worker *w, bool stopping)
 {
 	const struct rp_item *it;
 	while ((it = rp_queue_peek(w->q)) != NULL) {
-		if (w->timed && w->a->t0_ns + it->due_ns > w->now)
-			return w->a->t0_ns + it->due_ns - w->now;
+		if (w->timed && w->a->t0_ns + it->due_ns > w->now + RC_RP_EARLY_NS)
+			return w->a->t0_ns + it->due_ns - w->now - RC_RP_EARLY_NS;
 		struct conn *c = &w->c[it->slot / w->a->threads];
 		if (c->qn == RC_RP_SLOT_QUEUE && !stopping)
 			return UINT64_MAX;

@@ -37,9 +37,16 @@ struct rp_source {
 	pthread_t th;
 	bool started;
 	atomic_bool stop, done;
+	atomic_bool rstop;      /* readers of the pass stop (the pass ended early) */
 	_Atomic uint64_t inflight_bytes;
 	bool cache;             /* pass 0 kept in reqs[] for the next passes */
 	struct rp_req **reqs;   /* [n] when cache */
+	unsigned nreaders;      /* reader threads of a pass */
+	_Atomic size_t taken;   /* rows of the pass the dispatcher took */
+	struct win {
+		struct rp_req *req;
+		atomic_bool ready;
+	} win[RC_RP_READ_WINDOW];
 	struct dns_ent dns[DNS_CACHE];
 	unsigned ndns;
 	struct rp_source_stats st;
@@ -220,6 +227,9 @@ int rp_source_open(struct rp_source_cfg *cfg, struct rp_source **out)
 	if (s == NULL)
 		return -ENOMEM;
 	s->cfg = *cfg;
+	s->nreaders = cfg->readers ? cfg->readers : 1u;
+	if (s->nreaders > RC_RP_READERS_MAX)
+		s->nreaders = RC_RP_READERS_MAX;
 	int rc = select_all(s);
 	if (rc < 0)
 		goto fail;
@@ -328,7 +338,8 @@ static struct rp_req *prepare(struct rp_source *s, size_t k, uint64_t t0)
 		atomic_fetch_add(&s->st.skipped_tunnel, 1);
 	else if (rc == -EFBIG)
 		atomic_fetch_add(&s->st.skipped_cut, 1);
-	else if (rc < 0 && s->st.unreadable++ == 0 && s->st.first_damage[0] == '\0')
+	else if (rc < 0 && atomic_fetch_add(&s->st.unreadable, 1) == 0 &&
+		 s->st.first_damage[0] == '\0')
 		snprintf(s->st.first_damage, sizeof(s->st.first_damage),
 			 "exchange %llu: %s", (unsigned long long)e->id, strerror(-rc));
 	seg_exchange_free(&x);
@@ -337,7 +348,6 @@ static struct rp_req *prepare(struct rp_source *s, size_t k, uint64_t t0)
 		return NULL;
 	r->rec_off_ns = e->start_ns - t0;
 	r->group = s->group[k];
-	resolve(s, r);
 	return r;
 }
 
@@ -366,16 +376,96 @@ static bool hand_over(struct rp_source *s, const struct rp_item *it)
 	return true;
 }
 
+/* A reader thread: prepares rows r, r + R, r + 2R, ... of one pass into
+ * the window, at most RC_RP_READ_WINDOW rows ahead of the dispatcher. */
+struct reader {
+	struct rp_source *s;
+	unsigned r;
+	pthread_t th;
+};
+
+static void *reader_main(void *arg)
+{
+	struct reader *rd = arg;
+	struct rp_source *s = rd->s;
+	uint64_t t0 = s->t.rows[s->rows[0]].e.start_ns;
+	for (size_t k = rd->r; k < s->n; k += s->nreaders) {
+		while (k >= atomic_load_explicit(&s->taken, memory_order_acquire) + RC_RP_READ_WINDOW) {
+			if (atomic_load(&s->stop) || atomic_load(&s->rstop))
+				return NULL;
+			sleep_us(100);
+		}
+		if (atomic_load(&s->stop) || atomic_load(&s->rstop))
+			return NULL;
+		struct win *w = &s->win[k % RC_RP_READ_WINDOW];
+		w->req = prepare(s, k, t0);
+		atomic_store_explicit(&w->ready, true, memory_order_release);
+	}
+	return NULL;
+}
+
+/* Row k of the pass being read (NULL: skipped, or the run stops). */
+static struct rp_req *next_read(struct rp_source *s, size_t k)
+{
+	struct win *w = &s->win[k % RC_RP_READ_WINDOW];
+	while (!atomic_load_explicit(&w->ready, memory_order_acquire)) {
+		if (atomic_load(&s->stop))
+			return NULL;
+		sleep_us(50);
+	}
+	struct rp_req *r = w->req;
+	w->req = NULL;
+	atomic_store_explicit(&w->ready, false, memory_order_relaxed);
+	atomic_store_explicit(&s->taken, k + 1u, memory_order_release);
+	if (r)
+		resolve(s, r);
+	return r;
+}
+
+/* Starts the readers of one pass (rows from 0). */
+static int readers_start(struct rp_source *s, struct reader *rd)
+{
+	atomic_store(&s->taken, 0);
+	for (unsigned i = 0; i < s->nreaders; i++) {
+		rd[i] = (struct reader){ s, i, 0 };
+		int rc = pthread_create(&rd[i].th, NULL, reader_main, &rd[i]);
+		if (rc != 0) {
+			s->nreaders = i;   /* fewer readers: rows of the missing ones never come */
+			return -rc;
+		}
+	}
+	return 0;
+}
+
+static void readers_join(struct rp_source *s, struct reader *rd)
+{
+	atomic_store(&s->rstop, true);
+	for (unsigned i = 0; i < s->nreaders; i++)
+		pthread_join(rd[i].th, NULL);
+	atomic_store(&s->rstop, false);
+	for (unsigned i = 0; i < RC_RP_READ_WINDOW; i++) {
+		if (atomic_load(&s->win[i].ready) && s->win[i].req)
+			rp_req_free(s->win[i].req);
+		s->win[i].req = NULL;
+		atomic_store(&s->win[i].ready, false);
+	}
+}
+
 static void *source_main(void *arg)
 {
 	struct rp_source *s = arg;
 	const struct rp_sched *sc = &s->cfg.sched;
-	uint64_t t0 = s->t.rows[s->rows[0]].e.start_ns, i = 0;
+	uint64_t i = 0;
+	struct reader rd[RC_RP_READERS_MAX];
+	bool reading = false;
 	for (uint64_t pass = 0; !atomic_load(&s->stop); pass++) {
 		if (!rp_sched_more(sc, pass, rp_sched_due(sc, pass, i, 0)))
 			break;
+		reading = !(s->cache && pass > 0);
+		if (reading && readers_start(s, rd) < 0 && s->nreaders == 0)
+			break;
 		for (size_t k = 0; k < s->n && !atomic_load(&s->stop); k++) {
-			struct rp_req *r = s->cache && pass > 0 ? s->reqs[k] : prepare(s, k, t0);
+			struct rp_req *r = reading ? next_read(s, k) : s->reqs[k];
 			if (s->cache && pass == 0)
 				s->reqs[k] = r;
 			if (r == NULL)
@@ -394,10 +484,15 @@ static void *source_main(void *arg)
 				goto out;
 			}
 		}
+		if (reading)
+			readers_join(s, rd);
+		reading = false;
 		if (i == 0)
 			break;   /* nothing of the selection could be read */
 	}
 out:
+	if (reading)
+		readers_join(s, rd);
 	atomic_store(&s->done, true);
 	return NULL;
 }

@@ -3,6 +3,9 @@
  * segments in recorded start order and handed to the loop threads ahead of
  * their schedule.
  *
+ * Reading: `readers` threads open exchanges (row k by reader k % R) into a
+ * window of RC_RP_READ_WINDOW rows; the source thread takes them in order.
+ *
  * Selection: the index table (persist/query.h: index entries and URL
  * strings only, ~120 B a row; no frame is read for it) filtered by --ids,
  * the filter flags (tools/views/filter.h) and --search, sorted by start
@@ -62,6 +65,7 @@ struct rp_source_cfg {
 	const struct rp_rewrite *rw;
 	struct rp_sched sched;          /* span_ns and count are filled by open */
 	unsigned threads;
+	unsigned readers;               /* threads opening exchanges (0: 1) */
 	unsigned slots;                 /* --connections; 0 = one per group (capped) */
 	const struct sockaddr_storage *proxy; /* --proxy: every request connects there */
 	socklen_t proxy_len;
