@@ -16,7 +16,10 @@ offset, zeroing a random range or flipping one byte, then checks:
     pristine session never had;
   - `sessions --json` lists the session (state "damaged" when both metadata
     copies are gone) with at least that many exchanges;
-  - `show --json` of each intact exchange prints what it printed before;
+  - `show --json` of each intact exchange of the damaged file prints what it
+    printed before (and of a sample of 24 others: session-wide damage --
+    metadata, tombstones -- and the other worker's files are checked on a
+    sample, which keeps the drill fast in sanitizer builds);
   - `fsck` exits non-zero (except where the damage cannot be told from a
     sound session: a tombstone file deleted, or cut at a record boundary,
     reads as fewer deletions);
@@ -45,6 +48,7 @@ import harness
 from storelib import VOrigin, path_of, body_of, proxy_on, rc
 
 N = 240                  # exchanges captured
+SAMPLE = 24              # `show` of exchanges outside the damaged file, per case
 DELETED = 6              # of them deleted through the API (tombstones)
 FIXED_SEED = 18
 KINDS = ("seg", "idx", "str", "tombstones", "meta", "meta+prev")
@@ -208,6 +212,14 @@ class Drill(unittest.TestCase):
         lost = {x for x, (s, e) in self.spans[worker].items() if s < b and a < e}
         return set(self.rows) - lost
 
+    def to_show(self, kind, worker, want, rng):
+        """The intact exchanges whose files were damaged -- all of them -- and
+        SAMPLE of the rest (their files are the pristine ones; a sample shows
+        the session is still found). Sanitizer builds run `show` 5x slower."""
+        mine = set(self.spans[worker]) if worker else set()
+        rest = sorted(want - mine)
+        return sorted(want & mine) + sorted(rng.sample(rest, min(SAMPLE, len(rest))))
+
     def listing(self, data):
         code, out, err = rc("ls", self.sid, "--data", data, "--json")
         self.assertEqual(code, 0, err)
@@ -243,7 +255,7 @@ class Drill(unittest.TestCase):
         self.assertGreaterEqual(ses[self.sid]["exchanges"], len(want) - DELETED, what)
         if kind == "meta+prev":
             self.assertEqual(ses[self.sid]["state"], "damaged", what)
-        wl = sorted(want)
+        wl = self.to_show(kind, worker, want, rng)
         for x, (c, o, e) in zip(wl, self.show_all(data, wl)):
             self.assertEqual((c, o), self.shown[x][:2], "%s: show %d: %s" % (what, x, e))
 
@@ -257,7 +269,7 @@ class Drill(unittest.TestCase):
             self.assertEqual(code if detectable else 3, 3, what + "\n" + out.decode())
         after, err = self.listing(data)
         self.assertLessEqual(want, set(after), what + ": after --repair")
-        self.assertEqual(err, b"", what + ": a warning after --repair")
+        self.assertFalse(err, what + ": a warning after --repair: " + err.decode())
         code2, out, _ = rc("fsck", self.sid, "--data", data)
         self.assertEqual(code2, 1 if code == 1 else 0, what + " after --repair\n" + out.decode())
         self.summary.append("%-10s %-8s %-17s at %-14s listed %3d, intact %3d of %d; fsck %d, "
