@@ -71,6 +71,7 @@ struct rc_capture {
 	pthread_mutex_t mu;         /* publishers */
 	struct store *retiring;     /* left by the policy, not yet closed */
 	struct pol *limbo;          /* swapped out, grace period not seen yet */
+	uint64_t flush_ns;          /* writers' flush interval; 0 = the store's default */
 };
 
 /* A store as one worker holds it. */
@@ -648,6 +649,11 @@ static void store_close(struct store *s)
 	free(s);
 }
 
+void rc_capture_flush_interval(struct rc_capture *c, uint64_t flush_ns)
+{
+	c->flush_ns = flush_ns;
+}
+
 static int store_open(struct rc_capture *c, const char *dir, struct store **out,
 		      char *err, size_t errlen)
 {
@@ -670,7 +676,8 @@ static int store_open(struct rc_capture *c, const char *dir, struct store **out,
 	}
 	for (unsigned i = 0; i < c->nworkers; i++) {
 		struct seg_writer_cfg wc = { .session_dir = dir, .worker = (uint16_t)i,
-					     .body_max = UINT64_MAX, .save_responses = true };
+					     .body_max = UINT64_MAX, .save_responses = true,
+					     .flush_ns = c->flush_ns };
 		rc = seg_writer_open(&wc, wall_ns(), &s->w[i]);
 		if (rc < 0) {
 			snprintf(err, errlen, "cannot open the segment writer of worker %u in %s: %s",

@@ -31,6 +31,7 @@
 #include "tools/offline.h"
 #include "tools/overview.h"
 #include "tools/cookies.h"
+#include "persist/seg-limits.h"
 #include "persist/ses.h"
 #include "engine/onboard.h"
 
@@ -61,6 +62,7 @@ struct run_opts {
 	socklen_t control_len;
 	const char *session;
 	unsigned max_body;
+	unsigned flush_interval_ms; /* --flush-interval */
 	bool no_save_responses;
 	bool cookies;
 };
@@ -83,6 +85,9 @@ static const struct opt run_table[] = {
 	  "continued when not stopped)" },
 	{ "max-body", K_SIZE, 0, 0, 1u << 30, "SIZE",
 	  "body bytes stored per direction (more: truncated, flagged)" },
+	{ "flush-interval", K_DUR, 0, SEG_FLUSH_MS_MIN, SEG_FLUSH_MS_MAX, "DUR",
+	  "captured exchanges are written within this (checked every 100ms): what a "
+	  "kill -9 or power loss can lose" },
 	{ "no-save-responses", K_FLAG, 0, 0, 0, "",
 	  "store status, type, sizes and timings, not response heads/bodies" },
 	{ "cookies", K_FLAG, 0, 0, 0, "",
@@ -208,6 +213,8 @@ static void format_default(const struct opt *o, const struct run_opts *d, char *
 			snprintf(buf, n, "%u", v);
 		break;
 	case K_DUR:
+		if (strcmp(o->name, "flush-interval") == 0)
+			v = d->flush_interval_ms;
 		if (v && v % 60000 == 0)
 			snprintf(buf, n, "%um", v / 60000);
 		else if (v && v % 1000 == 0)
@@ -337,6 +344,8 @@ static int set_opt(const struct opt *o, const char *val, struct run_opts *r)
 	}
 	if (strcmp(o->name, "max-body") == 0)
 		r->max_body = (unsigned)v;
+	else if (strcmp(o->name, "flush-interval") == 0)
+		r->flush_interval_ms = (unsigned)v;
 	else if (o->kind == K_UINT || o->kind == K_SIZE || o->kind == K_DUR)
 		*(unsigned *)((char *)&r->eng + o->off) = (unsigned)v;
 	return 0;
@@ -545,6 +554,7 @@ static int plane_setup(struct run_opts *r, struct rc_tls *t, unsigned workers,
 		fprintf(stderr, "ringcap run: out of memory\n");
 		return -ENOMEM;
 	}
+	rc_capture_flush_interval(p->cap, (uint64_t)r->flush_interval_ms * 1000000u);
 	if (long_filter)
 		rc_sessions_default_filter(p->ses, filter->db);
 	if (r->session) {
@@ -582,7 +592,8 @@ static int run_daemon(struct run_opts *rp, const struct rc_filter *filter);
 
 static int run_main(int argc, char **argv, const struct rc_filter *filter)
 {
-	struct run_opts r = { .data_dir = "./ringcap-data", .max_body = 16u << 20 };
+	struct run_opts r = { .data_dir = "./ringcap-data", .max_body = 16u << 20,
+			      .flush_interval_ms = SEG_FLUSH_NS_DEFAULT / 1000000u };
 	eng_config_defaults(&r.eng);
 	char cerr[128];
 	rc_parse_addr("127.0.0.1:5560", &r.control, &r.control_len, cerr, sizeof(cerr));
