@@ -277,6 +277,39 @@ class Drill(unittest.TestCase):
                             % (kind, how, name, "%d-%d" % rng_range, len(got), len(want),
                                len(self.rows), code0, code, len(after)))
 
+    def test_api_and_overview(self):
+        """A session whose index of one worker is deleted and whose both
+        metadata copies are damaged: the control API lists it (state
+        "damaged") with every exchange, says the listing met damage, and
+        `overview` counts every exchange."""
+        data = os.path.join(self.tmp, "api")
+        shutil.copytree(self.pristine, data)
+        sdir = os.path.join(data, self.sid)
+        os.unlink(os.path.join(sdir, "w000-00000001.idx"))
+        for meta in ("session.meta", "session.meta.prev"):
+            with open(os.path.join(sdir, meta), "r+b") as f:
+                f.seek(20)
+                f.write(bytes(50))
+        code, out, err = rc("overview", self.sid, "--data", data, "--json")
+        self.assertEqual(code, 0, err)
+        ov = json.loads(out)
+        self.assertEqual(ov["total"], len(self.rows), ov)
+        p = proxy_on(data, None, workers=1, name="drill-api").start()
+        try:
+            def get(path):
+                url = "http://127.0.0.1:%d%s" % (p.control_port, path)
+                with urllib.request.urlopen(url, timeout=10) as r:
+                    return json.loads(r.read())
+            ses = {s["id"]: s for s in get("/api/sessions")}
+            self.assertEqual(ses[self.sid]["state"], "damaged")
+            self.assertGreaterEqual(ses[self.sid]["exchanges"], len(self.rows))
+            got = get("/api/sessions/%s/exchanges?limit=100000" % self.sid)
+            self.assertEqual(got["total"], len(self.rows))
+            self.assertGreater(got["damaged"], 0)
+            self.assertEqual({r["id"]: r for r in got["exchanges"]}, self.rows)
+        finally:
+            self.assertEqual(p.stop(), 0, p.log())
+
     def test_drill(self):
         t0 = time.monotonic()
         cases = 0
