@@ -310,6 +310,23 @@ class Drill(unittest.TestCase):
         finally:
             self.assertEqual(p.stop(), 0, p.log())
 
+    def test_fsck_cli(self):
+        """Exit statuses other than the drill's: 0 for a sound session (by
+        name, id, directory path, or its data directory), 2 usage, 4 for
+        what is not a session; --help documents them."""
+        for arg in ("drill", self.sid, self.sdir, self.pristine):
+            code, out, err = rc("fsck", arg, "--data", self.pristine)
+            self.assertEqual(code, 0, (arg, out, err))
+        code, out, err = rc("fsck", "--data", self.pristine)
+        self.assertEqual(code, 2, err)
+        code, out, err = rc("fsck", "nosuch", "--data", self.pristine)
+        self.assertEqual(code, 4, err)
+        code, out, err = rc("fsck", "--help")
+        self.assertEqual(code, 0, err)
+        for line in (b"exit status:", b"0  no damage found", b"2  usage error",
+                     b"3  damage found and repaired", b"4  could not check"):
+            self.assertIn(line, out)
+
     def test_drill(self):
         t0 = time.monotonic()
         cases = 0
