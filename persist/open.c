@@ -185,7 +185,8 @@ int seg_heal_scan(const char *dir, uint16_t worker, uint32_t segno,
 	bool damaged = sc.missing || sc.bad_header || sc.bad || sc.torn;
 	uint64_t from = damaged || sc.n == 0 ? SEG_FILE_HDR_SIZE : sc.last_frame;
 	uint64_t found = 0;
-	qsort(sc.ids, sc.n, sizeof(*sc.ids), u64_cmp);
+	if (sc.n)
+		qsort(sc.ids, sc.n, sizeof(*sc.ids), u64_cmp);
 	rc = frames_scan(dir, worker, segno, from, &sc, fn, ctx, &found);
 	free(sc.ids);
 	if (rep && (found || (damaged && !sc.missing))) {

@@ -31,7 +31,7 @@ struct rebuild {
 	struct open_x *tab;
 	uint32_t cnt;
 	int fd_idx, fd_str; /* temp files of the segment being rebuilt, or -1 */
-	bool full;          /* from the worker's first segment: every BEGIN is seen */
+	bool full;          /* from the worker's first segment: every intact BEGIN is seen */
 	uint8_t *idx_buf;
 	uint32_t idx_len;
 	uint64_t idx_off;
@@ -140,12 +140,17 @@ static int rec_end(struct rebuild *rb, const struct seg_rec_view *r, uint32_t se
 	struct open_x *o = tab_find(rb, r->id);
 	if (o)
 		tab_del(rb, o);
-	else if (rb->full)
-		return 0; /* its BEGIN sits in a damaged frame: it cannot be opened, and
-			   * its host/URL text was never rebuilt */
 	struct seg_entry e;
 	if (seg_entry_from_end(r, rb->worker, segno, frame_off, &e) < 0)
 		return 0; /* impossible for a writer: a checksummed lie, skip it */
+	if (!o && rb->full) {
+		/* Its BEGIN sits in a damaged frame: its host/URL text was not
+		 * rebuilt. Still listed (time, status, sizes), with no text, and
+		 * it cannot be opened: fsck keeps reporting the lost frame. */
+		e.host_len = e.url_len = 0;
+		e.str_off = 0; /* its text may have ended past the rebuilt file */
+		e.str_crc = seg_crc32c(0, "", 0);
+	}
 	rb->rep->exchanges++;
 	if (rb->fd_idx < 0)
 		return 0;

@@ -14,7 +14,10 @@
  * A session directory holds, per worker W (3 digits) and segment number N
  * (8 digits, from 1), three files: wWWW-NNNNNNNN.seg (frames),
  * wWWW-NNNNNNNN.idx (index entries) and wWWW-NNNNNNNN.str (host and URL
- * text), plus "session.meta" (persist/session.c) and "tombstones".
+ * text), plus "session.meta" and its previous copy "session.meta.prev"
+ * (persist/session.c) and "tombstones". The .idx and .str files are
+ * derivable from the .seg alone (seg_index_rebuild); readers complete an
+ * index that is missing, damaged or behind its segment from the frames.
  *
  * File header, 32 bytes, at offset 0 of each of the three files:
  *   0  8  magic "RCAPSEG1" | "RCAPIDX1" | "RCAPSTR1"

@@ -75,6 +75,7 @@ struct rc_capture {
 	pthread_mutex_t mu;         /* publishers */
 	struct store *retiring;     /* left by the policy, not yet closed */
 	struct pol *limbo;          /* swapped out, grace period not seen yet */
+	uint64_t flush_ns;          /* writers' flush interval; 0 = the store's default */
 };
 
 /* A store as one worker holds it. */
@@ -673,6 +674,11 @@ static uint64_t first_number(const char *dir)
 	return next;
 }
 
+void rc_capture_flush_interval(struct rc_capture *c, uint64_t flush_ns)
+{
+	c->flush_ns = flush_ns;
+}
+
 static int store_open(struct rc_capture *c, const char *dir, struct store **out,
 		      char *err, size_t errlen)
 {
@@ -698,7 +704,8 @@ static int store_open(struct rc_capture *c, const char *dir, struct store **out,
 	atomic_store(&s->next_number, first_number(dir));
 	for (unsigned i = 0; i < c->nworkers; i++) {
 		struct seg_writer_cfg wc = { .session_dir = dir, .worker = (uint16_t)i,
-					     .body_max = UINT64_MAX, .save_responses = true };
+					     .body_max = UINT64_MAX, .save_responses = true,
+					     .flush_ns = c->flush_ns };
 		rc = seg_writer_open(&wc, wall_ns(), &s->w[i]);
 		if (rc < 0) {
 			snprintf(err, errlen, "cannot open the segment writer of worker %u in %s: %s",

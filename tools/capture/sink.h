@@ -44,6 +44,9 @@ struct rc_capture_stats {
 int rc_capture_create(unsigned workers, struct rc_capture **out);
 /* After eng_stop (the workers have flushed and closed their writers). */
 void rc_capture_destroy(struct rc_capture *c);
+/* Flush interval of the writers opened from now on (ringcap run
+ * --flush-interval; 0 = SEG_FLUSH_NS_DEFAULT). Before the first policy. */
+void rc_capture_flush_interval(struct rc_capture *c, uint64_t flush_ns);
 
 /* Publishes p. A new session_dir gets its writers opened first (may block
  * briefly on file I/O: never call it from a worker); the previous session's

@@ -37,6 +37,7 @@
 #include "tools/cli/cmds.h"
 #include "tools/views/overview.h"
 #include "tools/views/cookies.h"
+#include "persist/seg-limits.h"
 #include "persist/ses.h"
 #include "engine/onboard.h"
 
@@ -63,6 +64,7 @@ struct run_opts {
 	socklen_t control_len;
 	const char *session;
 	unsigned max_body;
+	unsigned flush_interval_ms; /* --flush-interval */
 	bool no_save_responses;
 	bool cookies;
 };
@@ -125,6 +127,9 @@ static const struct opt run_table[] = {
 	  "continued when not stopped)", NULL, "none" },
 	{ "max-body", set_size, RUN(max_body), 0, 1u << 30, "SIZE",
 	  "body bytes stored per direction (more: truncated, flagged)", fmt_size, NULL },
+	{ "flush-interval", set_dur, RUN(flush_interval_ms), SEG_FLUSH_MS_MIN, SEG_FLUSH_MS_MAX,
+	  "DUR", "captured exchanges are written within this (checked every 100ms): what a "
+	  "kill -9 or power loss can lose", fmt_dur, NULL },
 	{ "no-save-responses", set_flag, RUN(no_save_responses), 0, 0, "",
 	  "store status, type, sizes and timings, not response heads/bodies", NULL, "off" },
 	{ "cookies", set_flag, RUN(cookies), 0, 0, "",
@@ -636,6 +641,7 @@ static int plane_setup(struct run_opts *r, struct rc_tls *t, unsigned workers,
 		fprintf(stderr, "ringcap run: out of memory\n");
 		return -ENOMEM;
 	}
+	rc_capture_flush_interval(p->cap, (uint64_t)r->flush_interval_ms * 1000000u);
 	if (long_filter)
 		rc_sessions_default_filter(p->ses, filter->db);
 	if (r->session) {
@@ -670,7 +676,8 @@ static int run_daemon(struct run_opts *rp, const struct rc_filter *filter);
 
 static int run_main(int argc, char **argv, const struct rc_filter *filter)
 {
-	struct run_opts r = { .data_dir = rc_env_data(), .max_body = RC_BODY_MAX_DEFAULT };
+	struct run_opts r = { .data_dir = rc_env_data(), .max_body = RC_BODY_MAX_DEFAULT,
+			      .flush_interval_ms = SEG_FLUSH_NS_DEFAULT / 1000000u };
 	eng_config_defaults(&r.eng);
 	char cerr[128];
 	rc_parse_addr(rc_env_control(), &r.control, &r.control_len, cerr, sizeof(cerr));
