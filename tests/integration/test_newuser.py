@@ -214,10 +214,10 @@ class NewUser(unittest.TestCase):
         self.assertEqual(d2.stop(), 0)
 
     def test_old_ids_still_open(self):
-        gen = os.path.join(os.path.dirname(harness.RINGCAP_BIN), "..", "tests", "persist",
+        # bench/gen_session.c, built with the binary (bench/meson.build)
+        gen = os.path.join(os.path.dirname(harness.RINGCAP_BIN), "..", "bench",
                            "rc_gen_session")
-        if not os.access(gen, os.X_OK):
-            self.skipTest("rc_gen_session not built")
+        self.assertTrue(os.access(gen, os.X_OK), "%s is not built" % gen)
         data = tempfile.mkdtemp(prefix="old-ids-", dir=harness._TMP)
         r = subprocess.run([gen, "--data", data, "--name", "old", "--workers", "2",
                             "--active", "6"], capture_output=True, timeout=60)
@@ -363,6 +363,10 @@ class NewUser(unittest.TestCase):
         d.p.port = port   # the last --listen wins; the harness waits on this port
         d.start()
         self.addCleanup(lambda: d.p.proc.poll() is None and d.stop())
+        # the block is printed right after the listeners are up
+        end = time.time() + 5
+        while "capturing" not in d.p.log() and time.time() < end:
+            time.sleep(0.05)
         log = d.p.log()
         self.assertIn("set this as the HTTP and HTTPS proxy of a device:", log)
         addrs = re.findall(r"^    (\d+\.\d+\.\d+\.\d+):(\d+) ", log, re.M)

@@ -61,8 +61,9 @@ static void write_all(void)
 	}
 }
 
-/* Every row's number and name as written; returns rows with bad strings. */
-static uint64_t check_table(size_t want_rows)
+/* Every row's number and name as written; returns rows with bad strings
+ * (*healed, when given: rows whose text was read back from the frames). */
+static uint64_t check_table_healed(size_t want_rows, uint64_t *healed)
 {
 	struct seg_table t = {0};
 	struct seg_report rep = {0};
@@ -83,7 +84,14 @@ static uint64_t check_table(size_t want_rows)
 		CHECK(((r->e.flags & SEG_F_STR_EXT) != 0) == (r->number != 0 || name[0] != '\0'));
 	}
 	seg_table_free(&t);
+	if (healed)
+		*healed = rep.strings_recovered;
 	return rep.strings_bad;
+}
+
+static uint64_t check_table(size_t want_rows)
+{
+	return check_table_healed(want_rows, NULL);
 }
 
 static void check_open(void)
@@ -155,8 +163,12 @@ int main(void)
 	CHECK(check_table(N) == 0);
 	crash_and_recover();
 	CHECK(check_table(N) == 0);
+	/* a damaged name is read back from its BEGIN record: nothing is lost,
+	 * and the load says it healed one row */
 	damage_one_name();
-	CHECK(check_table(N) == 1);
+	uint64_t healed = 0;
+	CHECK(check_table_healed(N, &healed) == 0);
+	CHECK(healed == 1);
 	rm_rf(dir);
 	printf("number: %d exchanges, numbers and names through table, open, rebuild, "
 	       "recovery and damage\n", N);

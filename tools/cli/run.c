@@ -724,8 +724,16 @@ static int run_daemon(struct run_opts *rp, const struct rc_filter *filter)
 	r.eng.workers = workers;
 	r.eng.sink = &rc_capture_ops;
 	r.eng.sink_arg = p.cap;
-	/* said before the proxy port accepts, so whoever connects first can
-	 * already read it (a failing start adds its error below) */
+	struct eng *e = NULL;
+	if (eng_start(&e, &r.eng, err, sizeof(err)) < 0) {
+		fprintf(stderr, "ringcap run: %s\n", err);
+		plane_teardown(&p, false);
+		tls_teardown(&t);
+		return 1;
+	}
+	rc_control_set_engine(p.ctl, e);
+	/* said once the proxy listens: a start that fails (port in use) says
+	 * only what went wrong, not where to point a device */
 	struct rc_welcome wel = {
 		.listen = &r.eng.listen, .control = &r.control, .data_dir = r.data_dir,
 		.ca_fingerprint = t.ca ? tls_ca_fingerprint(t.ca) : NULL,
@@ -735,14 +743,6 @@ static int run_daemon(struct run_opts *rp, const struct rc_filter *filter)
 		.token = p.token, .token_created = p.token_created, .workers = workers,
 	};
 	rc_welcome_print(stderr, &wel);
-	struct eng *e = NULL;
-	if (eng_start(&e, &r.eng, err, sizeof(err)) < 0) {
-		fprintf(stderr, "ringcap run: %s\n", err);
-		plane_teardown(&p, false);
-		tls_teardown(&t);
-		return 1;
-	}
-	rc_control_set_engine(p.ctl, e);
 	int sig = 0;
 	sigwait(&set, &sig);
 	fprintf(stderr, "ringcap: %s, finishing in-flight exchanges\n", strsignal(sig));
