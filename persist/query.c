@@ -273,7 +273,8 @@ static int rank_hosts(struct seg_table *t)
 static int heal_strings(const char *dir, struct loader *l)
 {
 	struct seg_table *t = l->t;
-	int rc = 0;
+	bool *live = calloc(l->nsf ? l->nsf : 1, sizeof(*live)); /* per t->own slot */
+	int rc = live ? 0 : -ENOMEM;
 	for (size_t i = 0; i < t->n && rc == 0; i++) {
 		struct seg_qrow *r = &t->rows[i];
 		if (r->host)
@@ -285,6 +286,7 @@ static int heal_strings(const char *dir, struct loader *l)
 			k++;
 		if (k == t->nown && s >= 1 && t->nown < l->nsf) {
 			rc = seg_strings_rebuild(dir, w, s, &t->own[k], &t->own_lens[k]);
+			live[k] = l->rep && !l->rep->strict && seg_live(dir, w, s);
 			t->own_worker[k] = w;
 			t->own_segno[k] = s;
 			t->nown++;
@@ -295,7 +297,8 @@ static int heal_strings(const char *dir, struct loader *l)
 		    seg_crc32c(0, b + r->e.str_off, (size_t)r->e.host_len + r->e.url_len) == r->e.str_crc) {
 			r->host = b + r->e.str_off;
 			r->url = r->host + r->e.host_len;
-			if (l->rep)
+			/* text not yet written by a writer mid-flush is not damage */
+			if (l->rep && !live[k])
 				l->rep->strings_recovered++;
 			continue;
 		}
@@ -304,8 +307,9 @@ static int heal_strings(const char *dir, struct loader *l)
 		if (l->rep)
 			l->rep->strings_bad++;
 	}
-	if (l->rep && l->rep->strings_recovered && !l->rep->first_damage[0])
+	if (l->rep && l->rep->strings_recovered)
 		seg_report_damage(l->rep, "strings", 0, "host/URL text damaged: read from the segment");
+	free(live);
 	return rc;
 }
 
