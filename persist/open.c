@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "persist/reader-int.h"
@@ -115,10 +116,10 @@ static int idx_file_scan(const char *dir, uint16_t worker, uint32_t segno,
 		off += n * SEG_ENTRY_SIZE;
 	}
 	if (rc == 0 && off < size && size > SEG_FILE_HDR_SIZE) {
-		if (rep)
-			rep->torn_bytes += size - off; /* a partly written last entry */
 		if (sc)
-			sc->torn += size - off;
+			sc->torn += size - off; /* seg_heal_scan reports it, or not (live) */
+		else if (rep)
+			rep->torn_bytes += size - off; /* a partly written last entry */
 	}
 out:
 	free(buf);
@@ -170,6 +171,19 @@ static int frames_scan(const char *dir, uint16_t worker, uint32_t segno, uint64_
 	return rc;
 }
 
+bool seg_live(const char *dir, uint16_t worker, uint32_t segno)
+{
+	char path[PATH_MAX];
+	struct stat sb;
+	struct timespec now;
+	if (seg_path(path, sizeof(path), dir, worker, segno, SEG_K_SEG) < 0 || stat(path, &sb) < 0 ||
+	    clock_gettime(CLOCK_REALTIME, &now) < 0)
+		return false;
+	int64_t age = ((int64_t)now.tv_sec - (int64_t)sb.st_mtim.tv_sec) * 1000000000 +
+		      ((int64_t)now.tv_nsec - (int64_t)sb.st_mtim.tv_nsec);
+	return age < (int64_t)SEG_LIVE_NS;
+}
+
 int seg_heal_scan(const char *dir, uint16_t worker, uint32_t segno,
 		  int (*fn)(void *, const struct seg_entry *), void *ctx, struct seg_report *rep)
 {
@@ -189,7 +203,13 @@ int seg_heal_scan(const char *dir, uint16_t worker, uint32_t segno,
 		qsort(sc.ids, sc.n, sizeof(*sc.ids), u64_cmp);
 	rc = frames_scan(dir, worker, segno, from, &sc, fn, ctx, &found);
 	free(sc.ids);
-	if (rep && (found || (damaged && !sc.missing))) {
+	/* A sound index behind a segment being written is a flush in flight:
+	 * its exchanges are listed all the same, and it is not damage. */
+	bool inflight = !sc.missing && !sc.bad_header && !sc.bad && rep && !rep->strict &&
+			(found || sc.torn) && seg_live(dir, worker, segno);
+	if (rep && !inflight)
+		rep->torn_bytes += sc.torn;
+	if (rep && !inflight && (found || (damaged && !sc.missing))) {
 		char name[32];
 		seg_file_name(name, sizeof(name), worker, segno, SEG_K_IDX);
 		rep->indexes_healed++;

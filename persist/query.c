@@ -292,7 +292,8 @@ static int rank_hosts(struct seg_table *t)
 static int heal_strings(const char *dir, struct loader *l)
 {
 	struct seg_table *t = l->t;
-	int rc = 0;
+	bool *live = calloc(l->nsf ? l->nsf : 1, sizeof(*live)); /* per t->own slot */
+	int rc = live ? 0 : -ENOMEM;
 	for (size_t i = 0; i < t->n && rc == 0; i++) {
 		struct seg_qrow *r = &t->rows[i];
 		if (r->host)
@@ -304,6 +305,7 @@ static int heal_strings(const char *dir, struct loader *l)
 			k++;
 		if (k == t->nown && s >= 1 && t->nown < l->nsf) {
 			rc = seg_strings_rebuild(dir, w, s, &t->own[k], &t->own_lens[k]);
+			live[k] = l->rep && !l->rep->strict && seg_live(dir, w, s);
 			t->own_worker[k] = w;
 			t->own_segno[k] = s;
 			t->nown++;
@@ -323,7 +325,8 @@ static int heal_strings(const char *dir, struct loader *l)
 				r->client_name_len = x[4];
 				r->client_name = (const char *)x + 5;
 			}
-			if (l->rep)
+			/* text not yet written by a writer mid-flush is not damage */
+			if (l->rep && !live[k])
 				l->rep->strings_recovered++;
 			continue;
 		}
@@ -332,8 +335,9 @@ static int heal_strings(const char *dir, struct loader *l)
 		if (l->rep)
 			l->rep->strings_bad++;
 	}
-	if (l->rep && l->rep->strings_recovered && !l->rep->first_damage[0])
+	if (l->rep && l->rep->strings_recovered)
 		seg_report_damage(l->rep, "strings", 0, "host/URL text damaged: read from the segment");
+	free(live);
 	return rc;
 }
 

@@ -694,6 +694,7 @@ static int fsck_tombstones(const char *dir, bool repair, struct seg_report *rep)
 
 int seg_fsck(const char *session_dir, bool repair, struct seg_report *rep)
 {
+	rep->strict = true; /* files at rest: a lagging index is damage however recent */
 	struct seg_list_item *items;
 	size_t n;
 	int rc = seg_list_segments(session_dir, &items, &n);

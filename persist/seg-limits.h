@@ -62,6 +62,11 @@
  * shorter interval would promise what it cannot keep; above a minute a live
  * view looks stalled. */
 #define SEG_FLUSH_MS_MIN 100u
+/* A segment written to this recently may be mid-flush: its frame is on disk
+ * before its string and index writes (one ring write after the other,
+ * milliseconds apart; 2 s covers a loaded box). Readers list what its frames
+ * hold beyond the index but do not call that damage; fsck does. */
+#define SEG_LIVE_NS (2ull * 1000u * 1000u * 1000u)
 #define SEG_FLUSH_MS_MAX 60000u
 /* Rotation defaults: a segment is closed at this size or age. 256 MiB keeps
  * a worker's tail recovery (decompress the last segment) well under 1 s. */

@@ -259,6 +259,9 @@ struct seg_report {
 	uint64_t entries_lost;      /* entries whose first or last frame is damaged or gone
 				     * (fsck): those exchanges cannot be opened */
 	char first_damage[256]; /* "w000-00000001.seg: frame at 4096: payload checksum" */
+	bool strict; /* set by the caller (fsck): a segment written in the last
+		      * SEG_LIVE_NS whose index or strings lag its frames is damage
+		      * too; readers otherwise take it for a flush in flight */
 };
 
 /* True when rep counts damage of any kind (frames, torn tails, file headers,
