@@ -184,6 +184,7 @@ struct eng_worker {
 	/* provided buffers (ids [0, buf_count)) and private TLS buffers */
 	struct eng_bufs bufs;
 	struct tls_leaf_cache *leaf_cache;
+	struct tls_pool *tls_pool;     /* TLS states and ciphertext buffers */
 	/* sockets */
 	struct eng_sock *socks;
 	unsigned nsocks;        /* capacity (clients + upstreams + reject) */

@@ -3,7 +3,7 @@
  * llhttp wiring for heads and bodies, target parsing and head rewriting.
  *
  * Pure functions over caller-provided buffers and arrays: no I/O, no
- * allocation. engine/proxy.c drives them; tests/engine/http1_test.c tests
+ * allocation. engine/px-*.c drive them; tests/engine/http1_test.c tests
  * them alone. Ambiguous framing is refused here, before anything is
  * forwarded: bare LF or CR, obs-fold, whitespace before a colon, NUL,
  * Content-Length with Transfer-Encoding, more than one Content-Length,

@@ -150,7 +150,8 @@ static void in_to_cin(struct eng_worker *w, struct eng_sock *c)
  * ClientHello. */
 static void intercept_start(struct eng_worker *w, struct eng_sock *c)
 {
-	int rc = tls_conn_new_server(w->e->cfg.tls_server, w->leaf_cache, c->host, &c->tls);
+	int rc = tls_pool_server_conn(w->tls_pool, w->e->cfg.tls_server, w->leaf_cache, c->host,
+				      &c->tls);
 	if (rc < 0) {
 		px_client_abort(w, c, ENG_ERR_TLS_CLIENT);
 		return;
@@ -178,7 +179,7 @@ static void intercept_start(struct eng_worker *w, struct eng_sock *c)
 	if (u) {
 		u->peer = ENG_NONE;
 		u->flags |= ENG_SOCK_F_UP_TLS;
-		if (tls_conn_new_client(w->e->cfg.tls_client, u->host, &u->tls) < 0) {
+		if (tls_pool_client_conn(w->tls_pool, w->e->cfg.tls_client, u->host, &u->tls) < 0) {
 			px_upstream_close(w, u);
 		} else {
 			u->state = U_HANDSHAKE;

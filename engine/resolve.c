@@ -5,7 +5,7 @@
  * the answer as a completion in their own ring (IORING_OP_MSG_RING from the
  * resolver's private ring, user_data OP_RESOLVED + slot). The resolver keeps
  * a TTL cache shared by all workers; each worker also keeps a small one of
- * its own (engine/proxy.c) so a hit costs no thread hop.
+ * its own (engine/px-connect.c) so a hit costs no thread hop.
  */
 #include <errno.h>
 #include <netdb.h>

@@ -340,6 +340,23 @@ static int pools_init(struct eng_worker *w, char *err, size_t err_len)
 	return 0;
 }
 
+/* TLS connection states and ciphertext buffers, allocated here once: a
+ * state for every socket slot (each socket has at most one TLS side), and
+ * as many buffers each way as the worker has private TLS buffers, the
+ * plaintext side's bound (--tls-buffers). An exhausted pool sheds the
+ * connection it could not serve (counted in its stats). */
+static int tls_pool_init(struct eng_worker *w, char *err, size_t err_len)
+{
+	const struct eng_config *c = &w->e->cfg;
+	if (c->tls_server == NULL && c->tls_client == NULL)
+		return 0;
+	int rc = tls_pool_new(w->nsocks, c->tls_buffers, c->tls_buffers, &w->tls_pool);
+	if (rc < 0)
+		snprintf(err, err_len, "cannot map the TLS pools for %u sockets: %s", w->nsocks,
+			 strerror(-rc));
+	return rc;
+}
+
 static int ring_init(struct eng_worker *w, char *err, size_t err_len)
 {
 	dispatch_init(w);
@@ -367,6 +384,9 @@ static int worker_init(struct eng_worker *w, char *err, size_t err_len)
 			return rc;
 		}
 	}
+	rc = tls_pool_init(w, err, err_len);
+	if (rc < 0)
+		return rc;
 	const struct eng_sink_ops *sink = w->e->cfg.sink;
 	if (sink && sink->open)
 		w->sink_ctx = sink->open(w->e->cfg.sink_arg, w->index);
@@ -383,6 +403,8 @@ static void worker_free(struct eng_worker *w)
 	for (unsigned i = 0; w->socks && i < w->socks_used; i++)
 		if (w->socks[i].tls)
 			tls_conn_free(w->socks[i].tls);
+	tls_pool_free(w->tls_pool);   /* after the connections made from it */
+	w->tls_pool = NULL;
 	if (w->leaf_cache)
 		tls_leaf_cache_free(w->leaf_cache);
 	for (unsigned i = 0; w->socks && i < w->socks_used; i++)

@@ -30,10 +30,11 @@
 #include "tls/tls-int.h"
 #include "rc-assert.h"
 
-static int conn_new(SSL_CTX *ctx, bool server, struct tls_conn **out);
+static int conn_new(struct tls_pool *pool, SSL_CTX *ctx, bool server, struct tls_conn **out);
 static int conn_fail(struct tls_conn *c, int ret);
-static size_t buf_put(struct tls_buf *b, const void *src, size_t len);
-static size_t buf_get(struct tls_buf *b, void *dst, size_t len);
+static size_t buf_put(struct tls_conn *c, struct tls_buf *b, const void *src, size_t len);
+static size_t buf_get(struct tls_conn *c, struct tls_buf *b, void *dst, size_t len);
+static void buf_release(struct tls_conn *c, struct tls_buf *b);
 static void bio_method_init(void);
 
 /* One BIO method for the process (never freed: it lives as long as any
@@ -41,11 +42,12 @@ static void bio_method_init(void);
 static pthread_once_t bio_once = PTHREAD_ONCE_INIT;
 static BIO_METHOD *bio_method;
 
-int tls_conn_new_server(struct tls_server *s, struct tls_leaf_cache *cache,
-			const char *fallback_name, struct tls_conn **out)
+static int server_new(struct tls_pool *pool, struct tls_server *s,
+		      struct tls_leaf_cache *cache, const char *fallback_name,
+		      struct tls_conn **out)
 {
 	struct tls_conn *c;
-	int rc = conn_new(s->ctx, true, &c);
+	int rc = conn_new(pool, s->ctx, true, &c);
 
 	*out = NULL;
 	if (rc < 0)
@@ -60,14 +62,14 @@ int tls_conn_new_server(struct tls_server *s, struct tls_leaf_cache *cache,
 	return 0;
 }
 
-int tls_conn_new_client(struct tls_client *cl, const char *host,
-			struct tls_conn **out)
+static int client_new(struct tls_pool *pool, struct tls_client *cl, const char *host,
+		      struct tls_conn **out)
 {
 	struct tls_conn *c;
 	int rc;
 
 	*out = NULL;
-	rc = conn_new(cl->ctx, false, &c);
+	rc = conn_new(pool, cl->ctx, false, &c);
 	if (rc < 0)
 		return rc;
 	if (tls_name_normalize(host, strlen(host), c->name) < 0) {
@@ -85,21 +87,51 @@ int tls_conn_new_client(struct tls_client *cl, const char *host,
 	return 0;
 }
 
+int tls_conn_new_server(struct tls_server *s, struct tls_leaf_cache *cache,
+			const char *fallback_name, struct tls_conn **out)
+{
+	return server_new(NULL, s, cache, fallback_name, out);
+}
+
+int tls_pool_server_conn(struct tls_pool *pool, struct tls_server *s,
+			 struct tls_leaf_cache *cache, const char *fallback_name,
+			 struct tls_conn **out)
+{
+	ASSERT(pool != NULL);
+	return server_new(pool, s, cache, fallback_name, out);
+}
+
+int tls_conn_new_client(struct tls_client *cl, const char *host,
+			struct tls_conn **out)
+{
+	return client_new(NULL, cl, host, out);
+}
+
+int tls_pool_client_conn(struct tls_pool *pool, struct tls_client *cl, const char *host,
+			 struct tls_conn **out)
+{
+	ASSERT(pool != NULL);
+	return client_new(pool, cl, host, out);
+}
+
 void tls_conn_free(struct tls_conn *c)
 {
 	if (c == NULL)
 		return;
 	SSL_free(c->ssl); /* and its BIO */
-	free(c->in.p);
-	free(c->out.p);
-	free(c);
+	buf_release(c, &c->in);
+	buf_release(c, &c->out);
+	if (c->pool != NULL)
+		tls_pool_conn_put(c->pool, c);
+	else
+		free(c);
 }
 
 size_t tls_conn_feed(struct tls_conn *c, const void *buf, size_t len)
 {
 	if (c->eof)
 		return 0;
-	return buf_put(&c->in, buf, len);
+	return buf_put(c, &c->in, buf, len);
 }
 
 size_t tls_conn_feed_room(const struct tls_conn *c)
@@ -192,7 +224,7 @@ size_t tls_conn_pending_out(const struct tls_conn *c)
 
 size_t tls_conn_take(struct tls_conn *c, void *buf, size_t len)
 {
-	return buf_get(&c->out, buf, len);
+	return buf_get(c, &c->out, buf, len);
 }
 
 bool tls_conn_handshake_done(const struct tls_conn *c) { return c->hs_done; }
@@ -245,13 +277,16 @@ void tls_conn_info_cb(const SSL *ssl, int type, int value)
 
 /* ---- helpers --------------------------------------------------------------- */
 
-static int conn_new(SSL_CTX *ctx, bool server, struct tls_conn **out)
+/* A state from POOL (-ENOBUFS when it has none left: shed) or, with no
+ * pool, from the heap. */
+static int conn_new(struct tls_pool *pool, SSL_CTX *ctx, bool server, struct tls_conn **out)
 {
-	struct tls_conn *c = calloc(1, sizeof(*c));
+	struct tls_conn *c = pool != NULL ? tls_pool_conn_get(pool) : calloc(1, sizeof(*c));
 
 	*out = NULL;
 	if (c == NULL)
-		return -ENOMEM;
+		return pool != NULL ? -ENOBUFS : -ENOMEM;
+	c->pool = pool;
 	c->server = server;
 	c->peer_alert = -1;
 	if (tls_conn_init_ssl(c, ctx) < 0) {
@@ -282,9 +317,39 @@ int tls_conn_init_ssl(struct tls_conn *c, SSL_CTX *ctx)
 	return 0;
 }
 
+/* Memory for B's first byte: from C's pool, or the heap. A pool with no
+ * buffer left fails the connection (said in c->err): the burst cannot
+ * wait for one without stalling the whole connection. */
+static uint8_t *buf_alloc(struct tls_conn *c, struct tls_buf *b)
+{
+	uint8_t *p;
+
+	if (c->pool == NULL)
+		return malloc(b->cap);
+	p = tls_pool_buf_get(c->pool, b == &c->out);
+	if (p == NULL && !c->failed) {
+		c->failed = true;
+		tls_errf(c->err, sizeof(c->err), "out of TLS %s buffers (per-worker pool)",
+			 b == &c->out ? "outbound" : "inbound");
+	}
+	return p;
+}
+
+/* Gives B's memory back (drained or connection freed). */
+static void buf_release(struct tls_conn *c, struct tls_buf *b)
+{
+	if (b->p != NULL && c->pool != NULL)
+		tls_pool_buf_put(c->pool, b == &c->out, b->p);
+	else
+		free(b->p);
+	b->p = NULL;
+	b->off = 0;
+	b->len = 0;
+}
+
 /* Appends up to LEN bytes to B (allocating it, compacting when the tail is
  * full); returns the count. */
-static size_t buf_put(struct tls_buf *b, const void *src, size_t len)
+static size_t buf_put(struct tls_conn *c, struct tls_buf *b, const void *src, size_t len)
 {
 	size_t room;
 
@@ -301,7 +366,7 @@ static size_t buf_put(struct tls_buf *b, const void *src, size_t len)
 	if (len == 0)
 		return 0;
 	if (b->p == NULL) {
-		b->p = malloc(b->cap);
+		b->p = buf_alloc(c, b);
 		if (b->p == NULL)
 			return 0;
 	}
@@ -311,7 +376,7 @@ static size_t buf_put(struct tls_buf *b, const void *src, size_t len)
 }
 
 /* Takes up to LEN bytes from B; frees its memory once drained. */
-static size_t buf_get(struct tls_buf *b, void *dst, size_t len)
+static size_t buf_get(struct tls_conn *c, struct tls_buf *b, void *dst, size_t len)
 {
 	size_t have = b->len - b->off;
 
@@ -321,12 +386,8 @@ static size_t buf_get(struct tls_buf *b, void *dst, size_t len)
 		return 0;
 	memcpy(dst, b->p + b->off, len);
 	b->off += (uint32_t)len;
-	if (b->off == b->len) {
-		free(b->p);
-		b->p = NULL;
-		b->off = 0;
-		b->len = 0;
-	}
+	if (b->off == b->len)
+		buf_release(c, b);
 	return len;
 }
 
@@ -336,7 +397,9 @@ static int bio_write(BIO *bio, const char *src, int len)
 	size_t n;
 
 	BIO_clear_retry_flags(bio);
-	n = len > 0 ? buf_put(&c->out, src, (size_t)len) : 0;
+	n = len > 0 ? buf_put(c, &c->out, src, (size_t)len) : 0;
+	if (n == 0 && len > 0 && c->failed)
+		return -1;   /* no buffer: a hard error, not a retry */
 	if (n == 0 && len > 0) {
 		BIO_set_retry_write(bio);
 		return -1;
@@ -350,7 +413,7 @@ static int bio_read(BIO *bio, char *dst, int len)
 	size_t n;
 
 	BIO_clear_retry_flags(bio);
-	n = len > 0 ? buf_get(&c->in, dst, (size_t)len) : 0;
+	n = len > 0 ? buf_get(c, &c->in, dst, (size_t)len) : 0;
 	if (n > 0)
 		return (int)n;
 	if (c->eof)

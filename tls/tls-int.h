@@ -99,6 +99,7 @@ struct tls_buf {
 
 struct tls_conn {
 	SSL *ssl;                     /* app data points back here */
+	struct tls_pool *pool;        /* state and buffers from here; NULL: heap */
 	struct tls_buf in;            /* fed by the socket, read by BoringSSL */
 	struct tls_buf out;           /* written by BoringSSL, taken by the socket */
 	struct tls_leaf_cache *cache; /* server role: the worker's leaves */
@@ -113,6 +114,14 @@ struct tls_conn {
 	char name[TLS_NAME_MAX + 1];  /* leaf name (server) or host (client) */
 	char err[TLS_ERR_MAX];
 };
+
+/* Pool internals (pool.c): a zeroed state or NULL (counted as shed); a
+ * ciphertext buffer (outbound: TLS_CONN_OUT_BYTES, else TLS_CONN_IN_BYTES)
+ * or NULL (counted). */
+struct tls_conn *tls_pool_conn_get(struct tls_pool *p);
+void tls_pool_conn_put(struct tls_pool *p, struct tls_conn *c);
+uint8_t *tls_pool_buf_get(struct tls_pool *p, bool outbound);
+void tls_pool_buf_put(struct tls_pool *p, bool outbound, uint8_t *b);
 
 /* Creates C's SSL from CTX on C's buffers (app data = C). 0 or -ENOMEM. */
 int tls_conn_init_ssl(struct tls_conn *c, SSL_CTX *ctx);

@@ -219,6 +219,36 @@ int tls_conn_new_client(struct tls_client *c, const char *host,
 			struct tls_conn **out);
 void tls_conn_free(struct tls_conn *c);
 
+/* ---- Per-worker pools for connections (pool.c) -------------------------- */
+
+/* A worker's TLS memory, sized once: CONNS connection states, IN_BUFS
+ * inbound (TLS_CONN_IN_BYTES) and OUT_BUFS outbound (TLS_CONN_OUT_BYTES)
+ * ciphertext buffers, borrowed by a connection only while bytes wait in
+ * them. Pages are touched only as objects are first used. One thread uses
+ * a pool; connections made from it are freed (tls_conn_free) on it too.
+ * tls_conn_new_server/client above allocate from the heap instead: for
+ * tools and tests, not for the data plane. */
+struct tls_pool;
+struct tls_pool_stats {
+	uint64_t conns_max, conns_in_use;
+	uint64_t in_bufs_max, in_bufs_in_use;
+	uint64_t out_bufs_max, out_bufs_in_use;
+	uint64_t conns_shed;    /* connections refused: no state left */
+	uint64_t bufs_shed;     /* connections failed: no buffer left for a burst */
+};
+int tls_pool_new(size_t conns, size_t in_bufs, size_t out_bufs, struct tls_pool **out);
+void tls_pool_free(struct tls_pool *p);
+void tls_pool_stats(const struct tls_pool *p, struct tls_pool_stats *out);
+/* tls_conn_new_server/client with the state and buffers from POOL. An
+ * exhausted pool returns -ENOBUFS (the caller sheds the connection); a
+ * burst that finds no buffer fails the connection (-EPROTO from the next
+ * call, tls_conn_error says why). Both are counted in the pool's stats. */
+int tls_pool_server_conn(struct tls_pool *pool, struct tls_server *s,
+			 struct tls_leaf_cache *cache, const char *fallback_name,
+			 struct tls_conn **out);
+int tls_pool_client_conn(struct tls_pool *pool, struct tls_client *c, const char *host,
+			 struct tls_conn **out);
+
 /* Ciphertext from the socket. Returns bytes accepted (may be fewer than
  * LEN, 0 when the inbound buffer is full: read plaintext first). */
 size_t tls_conn_feed(struct tls_conn *c, const void *buf, size_t len);

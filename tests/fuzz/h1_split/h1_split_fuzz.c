@@ -1,7 +1,7 @@
 /*
  * tests/fuzz/h1_split/h1_split_fuzz.c - libFuzzer target: a connection's byte
  * stream (pipelined requests, or responses) cut into TCP segments at
- * fuzzer-chosen points, fed the way engine/proxy.c feeds it: head bytes
+ * fuzzer-chosen points, fed the way engine/px-*.c feed it: head bytes
  * copied into a head buffer and rescanned from where the scanner stopped,
  * then body bytes of each segment through h1_parse_body until the message
  * ends, then the next message from the rest.
@@ -82,7 +82,7 @@ static uint8_t one_message(struct feeder *f, bool response, bool head_req)
 	size_t hl = 0;
 	int rc = -EAGAIN;
 
-	/* head: copy what the segments brought, rescan (proxy.c head_read) */
+	/* head: copy what the segments brought, rescan (px-head.c px_head_read) */
 	for (unsigned i = 0; rc == -EAGAIN && i < 1u << 20; i++) {
 		if (f->pos == f->seg_end && !next_segment(f))
 			return R_OPEN;

@@ -1,6 +1,6 @@
 /*
- * tests/fuzz/response/response_fuzz.c - libFuzzer target for response
- * framing as engine/proxy.c applies it: interim 1xx heads skipped, the final head
+ * tests/fuzz/response/response_fuzz.c - libFuzzer target for response framing as
+ * engine/px-upstream.c applies it: interim 1xx heads skipped, the final head
  * parsed (HEAD request or not), rewritten for the client, the body fed in
  * slices of a fuzzer-chosen size, then EOF. Checked:
  *   - h1_parse_body never claims more bytes than it was given, and
