@@ -273,6 +273,11 @@ bool seg_report_damaged(const struct seg_report *rep);
  * window in each index file of the id's worker, then a full scan on a miss.
  * Returns 0 or -ENOENT. */
 int seg_find(const char *session_dir, uint64_t id, struct seg_entry *out);
+/* Finds the index entry of session number `number` (seg_xch_begin.number,
+ * kept beside host+url: SEG_F_STR_EXT): a binary search with a window in
+ * each index file, newest first, then every entry on a miss (persist/
+ * number.c). Tombstones not applied. Returns 0 or -ENOENT. */
+int seg_find_number(const char *session_dir, uint32_t number, struct seg_entry *out);
 /* Reads the exchange an index entry points to, decompressing only the frames
  * from its first to its last. Returns 0, -ENOENT, -EBADMSG (its frames are
  * damaged) or -errno. */

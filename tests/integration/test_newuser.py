@@ -200,7 +200,7 @@ class NewUser(unittest.TestCase):
         self.assertEqual(d.api("DELETE", "/api/sessions/%s/exchanges" % sid,
                                {"ids": [4, 6]})[0], 200)
         self.assertEqual(sorted(r["id"] for r in d.exchanges(sid)), [1, 3, 5, 7, 8])
-        code, out, err = rc("show", "ids", "2", "--data", d.data)
+        code, out, err = rc("show", "ids", "9", "--data", d.data)
         self.assertEqual(code, 1)
         self.assertIn("not in the session", err)
         code, out, err = rc("ls", "ids", "--data", d.data)

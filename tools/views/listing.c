@@ -45,6 +45,22 @@ const struct seg_qrow *rc_row_find(const struct seg_table *t, uint64_t id)
 	return old;
 }
 
+int rc_exchange_find(const char *session_dir, uint64_t id, struct seg_entry *out)
+{
+	if (id > UINT32_MAX)
+		return seg_find(session_dir, id, out);   /* only a store id is that large */
+	int rc = seg_find_number(session_dir, (uint32_t)id, out);
+	if (rc != -ENOENT)
+		return rc;
+	struct seg_entry e;
+	rc = seg_find(session_dir, id, &e);   /* a session stored before numbers */
+	if (rc == 0 && (e.flags & SEG_F_STR_EXT))
+		return -ENOENT;                   /* numbered: its store id is not shown */
+	if (rc == 0)
+		*out = e;
+	return rc;
+}
+
 void rc_row_json(struct rc_buf *b, const struct seg_qrow *r)
 {
 	const struct seg_entry *e = &r->e;

@@ -44,6 +44,10 @@ uint64_t rc_exchange_id(const struct seg_exchange *x);
  * store id (a continued session numbers past those, so no id names two
  * rows). NULL when none; deleted rows are returned (check e.flags). */
 const struct seg_qrow *rc_row_find(const struct seg_table *t, uint64_t id);
+/* The same without loading the table: the index entry of the exchange
+ * people call id (seg_find_number, else an unnumbered row's store id),
+ * tombstones not applied. 0 or -ENOENT (-errno). */
+int rc_exchange_find(const char *session_dir, uint64_t id, struct seg_entry *out);
 
 /* One `ls --json` row: id, time, method, url, host, client_name, status,
  * type, request_size, response_size, duration_ms, client, error,

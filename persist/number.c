@@ -1,0 +1,169 @@
+/* persist/number.c: finding an exchange by its session number (the .str
+ * extension, SEG_F_STR_EXT, segment.c). A worker takes an exchange's
+ * number (from the session-wide counter) and its id together when the
+ * exchange begins, so within one index file numbers are nearly sorted the
+ * way ids are: a binary search for the position, then a window either
+ * side, as seg_find does for ids; a miss looks at every entry.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "persist/reader-int.h"
+
+#define NUM_WINDOW 1024u       /* entries either side of the search's position */
+#define NUM_CHUNK_ENTRIES 4096u /* entries read at once */
+
+/* One mapped .str file. */
+struct str_map {
+	uint16_t worker;
+	uint32_t segno;
+	const uint8_t *p;
+	size_t len;
+};
+
+static void str_unmap(struct str_map *m)
+{
+	if (m->p)
+		munmap((void *)m->p, m->len);
+	m->p = NULL;
+	m->len = 0;
+}
+
+/* Maps the .str of (worker, segno) into m unless it is there already. */
+static void str_map(const char *dir, uint16_t worker, uint32_t segno, struct str_map *m)
+{
+	if (m->p && m->worker == worker && m->segno == segno)
+		return;
+	str_unmap(m);
+	m->worker = worker;
+	m->segno = segno;
+	char path[PATH_MAX];
+	struct stat sb;
+	if (seg_path(path, sizeof(path), dir, worker, segno, SEG_K_STR) < 0)
+		return;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (fstat(fd, &sb) == 0 && sb.st_size > 0) {
+		void *p = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+		if (p != MAP_FAILED) {
+			m->p = p;
+			m->len = (size_t)sb.st_size;
+		}
+	}
+	close(fd);
+}
+
+/* The number of entry e (its .str text checked against the entry's
+ * checksum), 0 when it has none or its text is damaged. */
+static uint32_t entry_number(const char *dir, const struct seg_entry *e, struct str_map *m)
+{
+	if (!(e->flags & SEG_F_STR_EXT) || e->span > e->segno)
+		return 0;
+	str_map(dir, e->worker, e->segno - e->span, m);
+	uint64_t at = (uint64_t)e->str_off + e->host_len + e->url_len;
+	if (m->p == NULL || at + 5 > m->len || m->p[at + 4] > SEG_CLIENT_NAME_MAX)
+		return 0;
+	uint64_t end = at + 5 + m->p[at + 4];
+	if (end > m->len || seg_crc32c(0, m->p + e->str_off, end - e->str_off) != e->str_crc)
+		return 0;
+	return seg_get32(m->p + at);
+}
+
+static bool entry_at(int fd, uint64_t i, uint16_t worker, uint32_t segno, struct seg_entry *e)
+{
+	uint8_t b[SEG_ENTRY_SIZE];
+	if (pread(fd, b, sizeof(b), (off_t)(SEG_FILE_HDR_SIZE + i * SEG_ENTRY_SIZE)) !=
+		    (ssize_t)sizeof(b) || seg_entry_decode(b, e) < 0)
+		return false;
+	e->worker = worker;
+	e->segno = segno;
+	return true;
+}
+
+/* Entries [a, b) of an open index file: true (and *out) when one has
+ * the number. */
+static bool scan_range(const char *dir, int fd, uint16_t worker, uint32_t segno, uint64_t a,
+		       uint64_t b, uint32_t number, struct str_map *m, struct seg_entry *out)
+{
+	uint8_t *buf = malloc(NUM_CHUNK_ENTRIES * SEG_ENTRY_SIZE);
+	bool found = false;
+	for (uint64_t s = a; buf && s < b && !found; s += NUM_CHUNK_ENTRIES) {
+		uint64_t k = b - s < NUM_CHUNK_ENTRIES ? b - s : NUM_CHUNK_ENTRIES;
+		ssize_t got = pread(fd, buf, k * SEG_ENTRY_SIZE,
+				    (off_t)(SEG_FILE_HDR_SIZE + s * SEG_ENTRY_SIZE));
+		if (got <= 0)
+			break;
+		for (uint64_t i = 0; i < (uint64_t)got / SEG_ENTRY_SIZE && !found; i++) {
+			struct seg_entry e;
+			if (seg_entry_decode(buf + i * SEG_ENTRY_SIZE, &e) < 0)
+				continue;
+			e.worker = worker;
+			e.segno = segno;
+			if (entry_number(dir, &e, m) == number) {
+				*out = e;
+				found = true;
+			}
+		}
+	}
+	free(buf);
+	return found;
+}
+
+/* One index file: the binary search and its window, or (full) every entry. */
+static bool find_in_file(const char *dir, uint16_t worker, uint32_t segno, uint32_t number,
+			 bool full, struct str_map *m, struct seg_entry *out)
+{
+	char path[PATH_MAX];
+	struct stat sb;
+	if (seg_path(path, sizeof(path), dir, worker, segno, SEG_K_IDX) < 0)
+		return false;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	uint64_t n = fstat(fd, &sb) == 0 && sb.st_size > SEG_FILE_HDR_SIZE ?
+			     ((uint64_t)sb.st_size - SEG_FILE_HDR_SIZE) / SEG_ENTRY_SIZE : 0;
+	uint64_t lo = 0, hi = n;
+	struct seg_entry e;
+	for (int guard = 0; !full && guard < 64 && lo < hi; guard++) {
+		uint64_t mid = lo + (hi - lo) / 2;
+		uint32_t k = entry_at(fd, mid, worker, segno, &e) ? entry_number(dir, &e, m) : 0;
+		if (k == 0)
+			break; /* no number there: the window below still helps */
+		if (k < number)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	uint64_t a = full ? 0 : lo > NUM_WINDOW ? lo - NUM_WINDOW : 0;
+	uint64_t b = full ? n : lo + NUM_WINDOW < n ? lo + NUM_WINDOW : n;
+	bool found = scan_range(dir, fd, worker, segno, a, b, number, m, out);
+	close(fd);
+	return found;
+}
+
+int seg_find_number(const char *session_dir, uint32_t number, struct seg_entry *out)
+{
+	struct seg_list_item *items;
+	size_t n;
+	if (number == 0)
+		return -ENOENT;
+	int rc = seg_list_segments(session_dir, &items, &n);
+	if (rc < 0)
+		return rc;
+	struct str_map m = { 0 };
+	bool found = false;
+	for (int full = 0; full < 2 && !found; full++)   /* the searches, then every entry */
+		for (size_t i = n; i > 0 && !found; i--)  /* newest first */
+			found = find_in_file(session_dir, items[i - 1].worker, items[i - 1].segno,
+					     number, full == 1, &m, out);
+	str_unmap(&m);
+	free(items);
+	return found ? 0 : -ENOENT;
+}
