@@ -234,6 +234,28 @@ out_free:
 
 /* ---- request parts ---- */
 
+/* url.query: the pairs as they stand in the URL (Postman keeps them so). */
+static void pm_query(struct rc_buf *b, const struct rc_url *u)
+{
+	rc_buf_puts(b, ",\"query\":[");
+	const char *p = u->query, *end = u->query + u->query_len;
+	for (bool first = true; p <= end; first = false) {
+		const char *amp = memchr(p, '&', (size_t)(end - p));
+		const char *e = amp ? amp : end;
+		const char *eq = memchr(p, '=', (size_t)(e - p));
+		rc_buf_puts(b, first ? "{\"key\":" : ",{\"key\":");
+		rc_buf_jstr(b, p, (size_t)((eq ? eq : e) - p));
+		rc_buf_puts(b, ",\"value\":");
+		if (eq)
+			rc_buf_jstr(b, eq + 1, (size_t)(e - eq - 1));
+		else
+			rc_buf_puts(b, "null");
+		rc_buf_puts(b, "}");
+		p = e + 1;
+	}
+	rc_buf_puts(b, "]");
+}
+
 static void pm_url(struct pm_ctx *c, struct rc_buf *b, const struct seg_exchange *x)
 {
 	struct rc_url u;
@@ -282,25 +304,8 @@ static void pm_url(struct pm_ctx *c, struct rc_buf *b, const struct seg_exchange
 		first = 0;
 	}
 	rc_buf_puts(b, "]");
-	if (u.query) {
-		rc_buf_puts(b, ",\"query\":[");
-		const char *p = u.query, *end = u.query + u.query_len;
-		for (bool first = true; p <= end; first = false) {
-			const char *amp = memchr(p, '&', (size_t)(end - p));
-			const char *e = amp ? amp : end;
-			const char *eq = memchr(p, '=', (size_t)(e - p));
-			rc_buf_puts(b, first ? "{\"key\":" : ",{\"key\":");
-			rc_buf_jstr(b, p, (size_t)((eq ? eq : e) - p));
-			rc_buf_puts(b, ",\"value\":");
-			if (eq)
-				rc_buf_jstr(b, eq + 1, (size_t)(e - eq - 1));
-			else
-				rc_buf_puts(b, "null");
-			rc_buf_puts(b, "}");
-			p = e + 1;
-		}
-		rc_buf_puts(b, "]");
-	}
+	if (u.query)
+		pm_query(b, &u);
 	rc_buf_puts(b, "}");
 }
 
