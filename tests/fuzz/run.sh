@@ -22,6 +22,7 @@ declare -A bin=(
   [access]=tests/engine/access_fuzz
   [opts]=tests/tools/opts_fuzz
   [cookie]=tests/tools/cookie_fuzz
+  [har_import]=tests/tools/har_import_fuzz
   [tls_clienthello]=tests/tls/tls_clienthello_fuzz
   [tls_server]=tests/tls/tls_server_fuzz
   [segment]=tests/persist/segment_fuzz
@@ -31,7 +32,7 @@ declare -A bin=(
 )
 targets=("$@")
 named=${#targets[@]}
-[ "$named" -eq 0 ] && targets=(http1 response h1_split proxy onboard access opts cookie tls_clienthello
+[ "$named" -eq 0 ] && targets=(http1 response h1_split proxy onboard access opts cookie har_import tls_clienthello
   tls_server segment spec_cli spec_json spec_text)
 scratch=$(mktemp -d /tmp/ringcap-fuzzrun-XXXXXX)
 # the tls and persist drivers make their temporary directories in here
