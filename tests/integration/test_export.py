@@ -541,6 +541,21 @@ class BigBodies(unittest.TestCase):
         # the exchange itself (~5 MB of bodies) plus buffers; the escaped
         # text alone would be ~18 MB if it were built whole
         self.assertLess(rss_kib, 24 * 1024)
+        # a write that fails half way (file size limit: EFBIG) leaves no session
+        import resource
+        import signal
+
+        def limit():
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (8 << 10, 8 << 10))
+        before = rc("sessions", "--data", data, "--json").stdout
+        r = subprocess.run([harness.RINGCAP_BIN, "import", har, "--session", "half", "--data",
+                            data], capture_output=True, timeout=60, preexec_fn=limit)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("writing session 'half'", r.stderr.decode())
+        self.assertEqual(json.loads(rc("sessions", "--data", data, "--json").stdout),
+                         json.loads(before))
+        self.assertFalse([n for n in os.listdir(data) if n.startswith(".deleted")])
         rc("import", har, "--session", "big2", "--data", data)
         again = os.path.join(tmp, "again.har")
         rc("export", "big2", "--data", data, "--format", "har", "-o", again)

@@ -192,8 +192,11 @@ static int export_main(int argc, char **argv, struct rc_filter *f)
 	struct export_opts e = { .o = { .group = RC_GROUP_DOMAIN } };
 	int i = rc_cli_opts(argc, argv, &c, usage, opts, &e);
 	int rc = 2;
-	if (i < 0) {
-		rc = i == -2 ? 0 : 2;
+	if (i == -2) {
+		printf("\n%s", rc_filter_usage);
+		rc = 0;
+	} else if (i < 0) {
+		rc = 2;
 	} else if (i != argc - 1 || !e.have_format) {
 		fprintf(stderr, "ringcap export: name one session and a --format\n%s", usage);
 	} else {

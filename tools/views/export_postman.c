@@ -50,7 +50,9 @@ struct pm_rec {
 /* Where a row's rendered request and example sit in the spill file. */
 struct pm_frag {
 	uint64_t off, hash;      /* hash: of the request body */
-	uint32_t req_len, ex_len; /* ex_len 0: no saved response */
+	uint32_t req_len;         /* the request object */
+	uint32_t exh_len, ext_len; /* an example's parts before and after its
+				    * originalRequest (the request again); 0: none */
 	bool unreadable;
 };
 
@@ -234,6 +236,28 @@ out_free:
 
 /* ---- request parts ---- */
 
+/* url.query: the pairs as they stand in the URL (Postman keeps them so). */
+static void pm_query(struct rc_buf *b, const struct rc_url *u)
+{
+	rc_buf_puts(b, ",\"query\":[");
+	const char *p = u->query, *end = u->query + u->query_len;
+	for (bool first = true; p <= end; first = false) {
+		const char *amp = memchr(p, '&', (size_t)(end - p));
+		const char *e = amp ? amp : end;
+		const char *eq = memchr(p, '=', (size_t)(e - p));
+		rc_buf_puts(b, first ? "{\"key\":" : ",{\"key\":");
+		rc_buf_jstr(b, p, (size_t)((eq ? eq : e) - p));
+		rc_buf_puts(b, ",\"value\":");
+		if (eq)
+			rc_buf_jstr(b, eq + 1, (size_t)(e - eq - 1));
+		else
+			rc_buf_puts(b, "null");
+		rc_buf_puts(b, "}");
+		p = e + 1;
+	}
+	rc_buf_puts(b, "]");
+}
+
 static void pm_url(struct pm_ctx *c, struct rc_buf *b, const struct seg_exchange *x)
 {
 	struct rc_url u;
@@ -282,25 +306,8 @@ static void pm_url(struct pm_ctx *c, struct rc_buf *b, const struct seg_exchange
 		first = 0;
 	}
 	rc_buf_puts(b, "]");
-	if (u.query) {
-		rc_buf_puts(b, ",\"query\":[");
-		const char *p = u.query, *end = u.query + u.query_len;
-		for (bool first = true; p <= end; first = false) {
-			const char *amp = memchr(p, '&', (size_t)(end - p));
-			const char *e = amp ? amp : end;
-			const char *eq = memchr(p, '=', (size_t)(e - p));
-			rc_buf_puts(b, first ? "{\"key\":" : ",{\"key\":");
-			rc_buf_jstr(b, p, (size_t)((eq ? eq : e) - p));
-			rc_buf_puts(b, ",\"value\":");
-			if (eq)
-				rc_buf_jstr(b, eq + 1, (size_t)(e - eq - 1));
-			else
-				rc_buf_puts(b, "null");
-			rc_buf_puts(b, "}");
-			p = e + 1;
-		}
-		rc_buf_puts(b, "]");
-	}
+	if (u.query)
+		pm_query(b, &u);
 	rc_buf_puts(b, "}");
 }
 
@@ -392,11 +399,10 @@ static void pm_body(struct rc_buf *b, const struct seg_exchange *x)
 	rc_buf_puts(b, "}");
 }
 
-/* request (or an example's originalRequest) from x. */
-static void pm_request(struct pm_ctx *c, struct rc_buf *b, const char *key,
-		       const struct seg_exchange *x)
+/* The request object of x (an item's request, its examples' originalRequest). */
+static void pm_request(struct pm_ctx *c, struct rc_buf *b, const struct seg_exchange *x)
 {
-	rc_buf_printf(b, "\"%s\":{\"method\":", key);
+	rc_buf_puts(b, "{\"method\":");
 	rc_buf_jstr(b, x->method_text, strlen(x->method_text));
 	rc_buf_puts(b, ",");
 	pm_headers(b, "header", x->req_head, x->req_head_len, true);
@@ -413,11 +419,13 @@ static void pm_request(struct pm_ctx *c, struct rc_buf *b, const char *key,
 	rc_buf_puts(b, "}");
 }
 
-/* A saved response as an example; nothing when none was saved. */
-static void pm_example(struct pm_ctx *c, struct rc_buf *b, const struct seg_exchange *x)
+/* A saved response as an example, in two parts around its originalRequest
+ * (*head set to the first part's length); nothing when none was saved. */
+static void pm_example(struct rc_buf *b, const struct seg_exchange *x, size_t *head)
 {
 	if ((x->flags & SEG_F_NO_RESP) || x->status == 0)
 		return;
+	size_t at = b->len;
 	struct rc_hdr ct = { .value = "", .value_len = 0 };
 	rc_hdr_get(x->resp_head, x->resp_head_len, "content-type", &ct);
 	const char *reason = x->reason ? x->reason : "";
@@ -425,8 +433,7 @@ static void pm_example(struct pm_ctx *c, struct rc_buf *b, const struct seg_exch
 	int nl = snprintf(name, sizeof(name), "%u %s", x->status, reason);
 	rc_buf_puts(b, "{\"name\":");
 	rc_buf_jstr(b, name, (size_t)nl < sizeof(name) ? (size_t)nl : sizeof(name) - 1);
-	rc_buf_puts(b, ",");
-	pm_request(c, b, "originalRequest", x);
+	*head = b->len - at;
 	rc_buf_puts(b, ",\"status\":");
 	rc_buf_jstr(b, reason, strlen(reason));
 	rc_buf_printf(b, ",\"code\":%u,\"_postman_previewlanguage\":\"%s\",", x->status,
@@ -497,10 +504,12 @@ static int pm_render(struct pm_ctx *c)
 		if (rc < 0)
 			return rc;
 		b->len = 0;
-		pm_request(c, b, "request", &x);
+		pm_request(c, b, &x);
 		f->req_len = (uint32_t)b->len;
-		pm_example(c, b, &x);
-		f->ex_len = (uint32_t)(b->len - f->req_len);
+		size_t head = 0;
+		pm_example(b, &x, &head);
+		f->exh_len = (uint32_t)head;
+		f->ext_len = (uint32_t)(b->len - f->req_len - head);
 		/* the method text too: the index calls every unusual method "other" */
 		f->hash = hash64(hash64(0xcbf29ce484222325ull, x.method_text, strlen(x.method_text)),
 				 x.body[SEG_DIR_REQ], x.body_len[SEG_DIR_REQ]);
@@ -553,6 +562,7 @@ static int pm_item(struct pm_ctx *c, const uint32_t *ks, size_t m, bool *first_i
 			rc_buf_puts(b, *first_item ? "{\"name\":" : ",{\"name\":");
 			rc_buf_jstr(b, r->url, r->e.url_len);
 			rc_buf_puts(b, ",");
+			rc_buf_puts(b, "\"request\":");
 			rc = pm_copy(c, f->off, f->req_len);
 			rc_buf_puts(b, ",\"response\":[");
 			opened = true;
@@ -560,9 +570,14 @@ static int pm_item(struct pm_ctx *c, const uint32_t *ks, size_t m, bool *first_i
 			c->st->items++;
 		}
 		status_add(&s, r->e.status);
-		if (f->ex_len && rc == 0) {
+		if (f->ext_len && rc == 0) {
 			rc_buf_puts(b, first_ex ? "" : ",");
-			rc = pm_copy(c, f->off + f->req_len, f->ex_len);
+			rc = pm_copy(c, f->off + f->req_len, f->exh_len);
+			rc_buf_puts(b, ",\"originalRequest\":");
+			if (rc == 0)
+				rc = pm_copy(c, f->off, f->req_len);
+			if (rc == 0)
+				rc = pm_copy(c, f->off + f->req_len + f->exh_len, f->ext_len);
 			first_ex = false;
 		}
 		c->st->exchanges++;

@@ -304,6 +304,40 @@ static void bad(const char *dir, const char *text, const char *want)
 	}
 }
 
+/* Every truncation of a valid HAR is refused (none reads as complete),
+ * and byte flips never crash the reader nor make it report success with
+ * an error text, or an error without one. */
+static void test_har_hunt(const char *dir)
+{
+	size_t n;
+	char *har = make_har(3, &n);
+	char err[512];
+	while (n > 0 && (har[n - 1] == '\n' || har[n - 1] == ' '))
+		n--;
+	for (size_t cut = 0; cut < n; cut += GEN_SANITIZED ? 7 : 1) {
+		long r = read_file(dir, har, cut, NULL, err, sizeof(err));
+		if (r != -EBADMSG || err[0] == '\0') {
+			fprintf(stderr, "cut at %zu of %zu: %ld '%s'\n", cut, n, r, err);
+			exit(1);
+		}
+	}
+	uint64_t rng = 99;
+	char *m = malloc(n);
+	CHECK(m != NULL);
+	for (int i = 0; i < (GEN_SANITIZED ? 300 : 3000); i++) {
+		memcpy(m, har, n);
+		for (int k = 0; k < 1 + i % 4; k++) {
+			rng = gen_mix(rng);
+			m[rng % n] = (char)(rng >> 32);
+		}
+		long r = read_file(dir, m, n, NULL, err, sizeof(err));
+		CHECK(r == 3 || r == -EBADMSG || r == -E2BIG || (r >= 0 && r <= 4));
+		CHECK((r < 0) == (err[0] != '\0'));
+	}
+	free(m);
+	free(har);
+}
+
 static void test_har_reader(void)
 {
 	char dir[256], err[512];
@@ -320,6 +354,7 @@ static void test_har_reader(void)
 	CHECK(read_file(dir, har, n, &s, err, sizeof(err)) == 4000);
 	CHECK(s.ok && s.n == 4000);
 	free(har);
+	test_har_hunt(dir);
 	bad(dir, "[]", "$: expected an object");
 	bad(dir, "{\"log\": 3}", "$.log: expected an object");
 	bad(dir, "{\"log\": \"x\"}", "$.log: expected an object");
