@@ -256,7 +256,7 @@ $('#b-delete-sel').addEventListener('click', async () => {
 $('#b-save-sel').addEventListener('click', async () => {
   const ids = app.table.visibleIds();
   const fmt = $('#export-format').value;
-  const p = new URLSearchParams({ format: fmt, ids: ids.join(','), group: $('#export-group').value });
+  const p = new URLSearchParams({ format: fmt, ids: ids.join(','), group: $('#export-group').value, name: app.session.name });
   $('#sel-error').textContent = '';
   try {
     const r = await api.raw('GET', '/api/sessions/' + api.sid(app.session.id) + '/export?' + p);
