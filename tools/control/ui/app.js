@@ -177,6 +177,18 @@ function follow() {
   });
 }
 
+// A hidden tab holds no event stream (each costs the control port a
+// thread's worth of index reads per tick); shown again, it catches up.
+document.addEventListener('visibilitychange', () => {
+  if (!app.table) return;
+  if (document.hidden) {
+    if (app.stream) { app.stream.close(); app.stream = null; }
+  } else if (app.session && !app.stream) {
+    follow();
+    app.table.reload();
+  }
+});
+
 async function refresh() {
   if (!app.session) return;
   try {
