@@ -13,6 +13,14 @@
    (performance.memory, --enable-precise-memory-info): it must stay bounded
    (the table keeps at most 40 pages of 200 rows).
 
+3. Pages open vs none: wrk as fast as it goes (50 connections, PAGES_S
+   seconds, 10; QUICK=1: 5) through the capturing proxy with no page, then
+   with 5 browser windows following the session: req/s of each and the
+   ringcap process's CPU seconds (the difference is mostly the control
+   port serving 5 event streams). Goal (issue 13): req/s with 5 pages >=
+   0.95 x with none. The windows run on the same cores, so on a small box
+   this ratio also counts the browser's own CPU.
+
 Prints one line per measurement and a "BENCHJSON {...}" summary. Needs
 chromium, chromium-driver, python3-selenium, wrk, nginx; ringcap from
 ./build/tools/ringcap and the generator from ./build/tests/persist/
@@ -46,6 +54,7 @@ GEN = os.environ.get("GEN_BIN", os.path.join(ROOT, "build/tests/persist/rc_gen_s
 BIG_N = int(os.environ.get("BIG_N", 100000 if QUICK else 1000000))
 RATE = int(os.environ.get("RATE", 2000))
 SECONDS = int(os.environ.get("SECONDS", 8 if QUICK else 30))
+PAGES_S = int(os.environ.get("PAGES_S", 5 if QUICK else 10))
 CONNS = 24                            # wrk connections; delay = CONNS * 1000 / RATE ms
                                       # (latency comes on top: ~1,700 req/s with 20)
 
@@ -207,6 +216,62 @@ def live_load(tmp, out):
         stop(nginx)
 
 
+def unthrottled(tmp, nginx_port, proxy, seconds):
+    """wrk at full speed through the proxy; (req/s, p99 ms)."""
+    env = dict(os.environ, BENCH_PATH="http://127.0.0.1:%d/100b" % nginx_port,
+               BENCH_HOST="127.0.0.1:%d" % nginx_port)
+    out = subprocess.run(["wrk", "-t1", "-c50", "-d%ds" % seconds, "-s",
+                          os.path.join(ROOT, "bench/wrk-req.lua"), "http://127.0.0.1:%d" % proxy],
+                         env=env, capture_output=True, text=True, timeout=seconds + 60).stdout
+    res = json.loads(out.split("BENCHJSON ", 1)[1])
+    return res["requests"] / (res["duration_us"] / 1e6), res["p99_us"] / 1000
+
+
+def pages_vs_none(tmp, out):
+    (nginx_port,) = benchlib.freeports(1)
+    ndir = os.path.join(tmp, "nginx2")
+    benchlib.nginx_conf(ndir, nginx_port)
+    nginx = subprocess.Popen(["nginx", "-p", ndir, "-c", os.path.join(ndir, "nginx.conf")],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    benchlib.waitport(nginx_port, 10, nginx.pid)
+    res = {}
+    for pages in (0, 5):
+        p, proxy, ctl = start_ringcap(tmp, os.path.join(tmp, "pages%d" % pages),
+                                      ["--session", "pages"])
+        d = browser() if pages else None
+        try:
+            for k in range(pages):
+                if k:
+                    d.switch_to.new_window("window")
+                d.get("http://127.0.0.1:%d/" % ctl)
+            time.sleep(2 if pages else 0.5)
+            if pages:
+                following = 0
+                for h in d.window_handles:
+                    d.switch_to.window(h)
+                    following += d.execute_script(
+                        "return !!(window.ringcap && window.ringcap.stream)")
+                assert following == pages, "every window follows the session"
+            cpu0 = benchlib.cpu_seconds(p.pid)
+            bcpu0 = benchlib.cpu_seconds(d.service.process.pid) if d else 0
+            rps, p99 = unthrottled(tmp, nginx_port, proxy, PAGES_S)
+            cpu = benchlib.cpu_seconds(p.pid) - cpu0
+            bcpu = benchlib.cpu_seconds(d.service.process.pid) - bcpu0 if d else 0
+            res[pages] = (rps, p99, cpu, bcpu)
+            print("%d pages: %.0f req/s (p99 %.1f ms), ringcap CPU %.1f s, browser CPU %.1f s "
+                  "over %d s" % (pages, rps, p99, cpu, bcpu, PAGES_S), flush=True)
+        finally:
+            if d:
+                d.quit()
+            stop(p)
+    stop(nginx)
+    ratio = res[5][0] / res[0][0] if res[0][0] else 0
+    print("req/s with 5 pages / with none: %.2f" % ratio, flush=True)
+    out.update(rps_0_pages=round(res[0][0]), rps_5_pages=round(res[5][0]),
+               ratio_5_pages=round(ratio, 2), cpu_s_0_pages=round(res[0][2], 1),
+               cpu_s_5_pages=round(res[5][2], 1), browser_cpu_s_5_pages=round(res[5][3], 1))
+
+
 def main():
     for f in (RINGCAP, GEN):
         if not os.access(f, os.X_OK):
@@ -216,6 +281,7 @@ def main():
     try:
         big_session(tmp, out)
         live_load(tmp, out)
+        pages_vs_none(tmp, out)
     finally:
         print("BENCHJSON " + json.dumps(out))
         if not os.environ.get("KEEP"):

@@ -373,7 +373,8 @@ class WebUI(unittest.TestCase):
             return rows.map(r => Number(r.dataset.id));""")
         self.wait(lambda: self.text("#sel-count") == "2 selected", "two selected")
         ids = ",".join(str(i) for i in sorted(picked))
-        path = "/api/sessions/%s/export?format=postman&ids=%s&group=domain" % (self.sid, ids)
+        path = "/api/sessions/%s/export?format=postman&ids=%s&group=domain&name=webui" % (
+            self.sid, ids)
         for f in os.listdir(self.downloads):
             os.remove(os.path.join(self.downloads, f))
         self.css("#b-save-sel").click()

@@ -58,7 +58,7 @@ export const get = (path, signal) => json('GET', path, undefined, signal);
 
 export function sid(s) { return encodeURIComponent(s); }
 
-// Follows /api/sessions/ID/events. handlers: event(row) per exchange,
+// Follows /api/sessions/ID/events. handlers: event(json text) per exchange,
 // open(reconnected), lost(attempt, error), end(error?). Returns {close()}.
 export function stream(path, h) {
   let stopped = false, ctrl = null, attempt = 0;
@@ -75,17 +75,16 @@ export function stream(path, h) {
       const { value, done } = await rd.read();
       if (done) return false;
       buf += dec.decode(value, { stream: true });
-      let i;
-      while ((i = buf.indexOf('\n\n')) >= 0) {
-        const block = buf.slice(0, i);
-        buf = buf.slice(i + 2);
+      const blocks = buf.split('\n\n');
+      buf = blocks.pop();   // an incomplete event waits for the next read
+      for (const block of blocks) {
         let ev = 'message', data = '';
         for (const line of block.split('\n')) {
           if (line.startsWith('event:')) ev = line.slice(6).trim();
           else if (line.startsWith('data:')) data += line.slice(5).trim();
         }
         if (ev === 'end') return true;
-        if (ev === 'exchange' && data) h.event(JSON.parse(data));
+        if (ev === 'exchange' && data) h.event(data);   // JSON text: parsed when shown
       }
     }
   }

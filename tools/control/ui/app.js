@@ -177,6 +177,18 @@ function follow() {
   });
 }
 
+// A hidden tab holds no event stream (each costs the control port a
+// thread's worth of index reads per tick); shown again, it catches up.
+document.addEventListener('visibilitychange', () => {
+  if (!app.table) return;
+  if (document.hidden) {
+    if (app.stream) { app.stream.close(); app.stream = null; }
+  } else if (app.session && !app.stream) {
+    follow();
+    app.table.reload();
+  }
+});
+
 async function refresh() {
   if (!app.session) return;
   try {
@@ -256,7 +268,7 @@ $('#b-delete-sel').addEventListener('click', async () => {
 $('#b-save-sel').addEventListener('click', async () => {
   const ids = app.table.visibleIds();
   const fmt = $('#export-format').value;
-  const p = new URLSearchParams({ format: fmt, ids: ids.join(','), group: $('#export-group').value });
+  const p = new URLSearchParams({ format: fmt, ids: ids.join(','), group: $('#export-group').value, name: app.session.name });
   $('#sel-error').textContent = '';
   try {
     const r = await api.raw('GET', '/api/sessions/' + api.sid(app.session.id) + '/export?' + p);

@@ -11,6 +11,7 @@ const PAGE = 200;          // rows per listing request
 const PAGES_KEPT = 40;     // pages cached (8,000 rows): memory stays bounded on huge sessions
 const MAX_SCROLL_PX = 8e6; // spacer height cap; beyond, scroll position maps proportionally
 const SEEN_MAX = 5000;     // live ids remembered to drop a duplicate event
+const LIVE_HEAD = /^\{"id":(\d+),"time":"([^"]+)"/;   // the start of an event's row
 
 const COLS = [
   { key: 'sel' },
@@ -163,27 +164,38 @@ export class RequestTable {
   }
 
   // ---- live rows ----
-  push(row) {
-    this.queue.push(row);
+  // Rows arrive as the event's JSON text: under thousands of rows a second
+  // only the ones that can be seen are parsed (id and time are read from
+  // the text's fixed start, `{"id":N,"time":"..."`, as rc_row_json writes it).
+  push(text) {
+    this.queue.push(text);
     if (!this.frame) this.frame = requestAnimationFrame(() => this.flush());
   }
 
   flush() {
     this.frame = 0;
-    const rows = this.queue.filter((r) => !this.seen.has(r.id));
+    const texts = this.queue;
     this.queue = [];
-    if (!rows.length || !this.session) return;
-    for (const r of rows) { this.seen.add(r.id); }
+    if (!this.session) return;
+    const rows = [];
+    for (const t of texts) {
+      const m = LIVE_HEAD.exec(t);
+      const r = m ? { id: Number(m[1]), time: m[2], text: t } : JSON.parse(t);
+      if (this.seen.has(r.id)) continue;
+      this.seen.add(r.id);
+      rows.push(r);
+    }
+    if (!rows.length) return;
+    if (this.seen.size > SEEN_MAX) this.seen = new Set([...this.seen].slice(-SEEN_MAX / 2));
     // a batch comes in index order (worker by worker): put it in time order
     rows.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : a.id - b.id));
-    if (this.seen.size > SEEN_MAX) this.seen = new Set([...this.seen].slice(-SEEN_MAX / 2));
-    this.session.exchanges = Math.max(this.session.exchanges || 0, this.total + rows.length);
+    const full = (r) => (r.text ? JSON.parse(r.text) : r);
     if (this.liveOnTop() && this.following()) {
       // newest first and looking at the top: merge into page 0 by time (a
       // worker's rows can reach the disk after a later row of another
       // worker), keep page 0 only; a row that falls past it is the server's
       const p0 = this.pages.get(0);
-      const fresh = rows.slice().reverse().concat(Array.isArray(p0) ? p0 : [])
+      const fresh = rows.slice(-PAGE).reverse().map(full).concat(Array.isArray(p0) ? p0 : [])
         .sort((a, b) => (a.time < b.time ? 1 : a.time > b.time ? -1 : 0)).slice(0, PAGE);
       this.pages = new Map([[0, fresh]]);
       this.total += rows.length;
@@ -192,16 +204,12 @@ export class RequestTable {
       this.shift += rows.length;   // offsets move down under the rows the user sees
       this.pending += rows.length;
     } else if (this.liveAtEnd()) {
-      const last = Math.floor(this.total / PAGE), pg = this.pages.get(last);
-      if (Array.isArray(pg)) {
-        for (const r of rows) {
-          const k = this.total % PAGE;
-          if (k === 0) this.pages.delete(Math.floor(this.total / PAGE));
-          const cur = this.pages.get(Math.floor(this.total / PAGE));
-          if (Array.isArray(cur)) cur.push(r); else this.pages.set(Math.floor(this.total / PAGE), [r]);
-          this.total++;
-        }
-      } else this.total += rows.length;
+      for (const r of rows) {
+        const pg = this.pages.get(Math.floor(this.total / PAGE));
+        if (this.total % PAGE && Array.isArray(pg)) pg.push(full(r));
+        else this.pages.delete(Math.floor(this.total / PAGE));   // fetched when seen
+        this.total++;
+      }
     } else {
       this.pending += rows.length;   // sorted or filtered elsewhere: the server places them
     }

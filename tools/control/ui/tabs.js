@@ -46,7 +46,7 @@ export async function overview(sec, app) {
       el('div.chart', {}, el('h4', { text: 'exchanges by ' + by }), bars(o.groups.map((g) => ({ label: g.key, value: g.count })), (v) => v.toLocaleString())),
       el('div.chart', {}, el('h4', { text: 'response bytes by ' + by }), bars(o.groups.map((g) => ({ label: g.key, value: g.response_bytes })), bytes))),
     el('div.chart', {}, el('h4', { text: 'traffic over time' }), series(o.series.points, o.series.interval_ms)),
-    el('table.grid#ov-table', {}, el('tr', {}, el('th', { text: by }), el('th', { text: 'count' }), el('th', { text: 'request bytes' }), el('th', { text: 'response bytes' })), ...rows));
+    el('table.grid#ov-table', {}, el('tr', {}, el('th', { text: by }), el('th.num', { text: 'count' }), el('th.num', { text: 'request bytes' }), el('th.num', { text: 'response bytes' })), ...rows));
 }
 
 export async function cookies(sec, app) {
@@ -122,9 +122,9 @@ export async function devices(sec, app) {
     api.get(base(s) + '/exchanges?limit=1&filter=' + encodeURIComponent(JSON.stringify({ clients: [c] }))).then((j) => j.total, () => null)));
   sec.replaceChildren(
     el('p.hint', { text: 'Clients seen in this session (address, or proxy-auth name with --identify-by auth). "Filter" shows only its requests.' }),
-    clients.length ? el('table.grid#dev-table', {}, el('tr', {}, el('th', { text: 'client' }), el('th', { text: 'exchanges' }), el('th', { text: '' })),
+    clients.length ? el('table.grid#dev-table', {}, el('tr', {}, el('th', { text: 'client' }), el('th.num', { text: 'exchanges' }), el('th', { text: '' })),
       ...clients.map((c, i) => el('tr', { dataset: { client: c } }, el('td', { text: c }), el('td.num', { text: counts[i] === null ? '?' : counts[i].toLocaleString() }),
         el('td', {}, el('button', { text: 'Filter', onclick: () => app.filterClient(c) })))))
       : el('p.note', { text: 'no clients yet' }),
-    full.clients_more ? el('p.hint', { text: 'more clients than listed' }) : null);
+    full.clients_more ? el('p.hint', { text: 'more clients than listed' }) : '');
 }
