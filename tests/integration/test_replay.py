@@ -18,8 +18,10 @@ connection), then replayed offline from the segment files:
     --ca FILE and --insecure;
   - --proxy into a second ringcap capturing a session: it sees every
     replayed exchange, http (absolute form) and https (CONNECT);
+  - --host-map instead of --target, --ids, filter flags, --search, --header
+    and --drop-header;
   - bad input: no such session, an unreachable target (connect errors by
-    kind, exit 1), a torn segment (what can be read is replayed, the rest
+    kind, exit 1), a name that does not resolve (dns errors), a torn segment (what can be read is replayed, the rest
     reported), SIGINT prints the report so far.
 """
 
@@ -368,6 +370,28 @@ class Replay(unittest.TestCase):
         self.assertEqual(r["sent"], 20)
         self.assertEqual(r["errors_by_kind"]["connect"], 20)
         self.assertIn("refused", r["first_errors"]["connect"])
+
+    def test_unresolvable_target(self):
+        code, r, err = replay_json("many", "--data", self.data, "--target",
+                                   "http://no-such-host.invalid", "--speed", "0", timeout=60)
+        self.assertEqual(code, 1)
+        self.assertEqual(r["sent"], 20)
+        self.assertEqual(r["errors_by_kind"]["dns"], 20)
+
+    def test_host_map(self):
+        # the recorded origin's authority mapped onto the target: no --target
+        code, r, err = replay_json("many", "--data", self.data, "--speed", "0", "--host-map",
+                                   "127.0.0.1:%d=127.0.0.1:%d" % (self.rec.port, self.tgt.port))
+        self.assertEqual(code, 0, err)
+        self.assertEqual(len(self.tgt.log), 20)
+        self.assertEqual(self.tgt.log[0][5]["host"], "127.0.0.1:%d" % self.tgt.port)
+        # without a map the recorded origin answers (it is still up)
+        n = len(self.rec.log)
+        code, r, err = replay_json("many", "--data", self.data, "--speed", "0", "--ids",
+                                   str(storelib.ls(self.data, "many")[0]["id"]))
+        self.assertEqual(code, 0, err)
+        self.assertEqual(len(self.rec.log), n + 1)
+        self.assertEqual(len(self.tgt.log), 20)
 
     def test_torn_segment(self):
         torn = os.path.join(self.tmp, "torn")

@@ -106,6 +106,7 @@ static int on_headers_cb(llhttp_t *p);
 static int on_body_cb(llhttp_t *p, const char *at, size_t n);
 static int on_done_cb(llhttp_t *p);
 static void conn_kick(struct conn *c);
+static void mark(struct conn *c);
 static void tx_pump(struct conn *c);
 
 static const llhttp_settings_t resp_settings = {
@@ -232,6 +233,7 @@ static void fail(struct conn *c, unsigned kind, const char *msg)
 		release_cur(c);
 	}
 	teardown(c);
+	mark(c);   /* on to the slot's next request */
 }
 
 static void complete(struct conn *c)
@@ -932,13 +934,15 @@ static void turn(struct worker *w, uint64_t wait_ns)
 		;
 	w->now = mono_ns();
 	eng_timers_expire(&w->timers, eng_clock_ms(), 1024u, on_timeout, w);
-	for (unsigned i = 0; i < w->ndirty; i++) {
-		struct conn *c = &w->c[w->dirty[i]];
+	/* A stack: a slot is on it at most once, so it never outgrows nconn. A
+	 * kick that fails at once (no name, no socket) marks its slot again to
+	 * move to the next request: bounded by the requests the slots hold. */
+	size_t guard = (size_t)w->nconn * (RC_RP_SLOT_QUEUE + 2u);
+	while (w->ndirty > 0 && guard-- > 0) {
+		struct conn *c = &w->c[w->dirty[--w->ndirty]];
 		c->dirty = false;
 		conn_kick(c);
 	}
-	w->ndirty = 0;
-	/* kicks may have marked again (a failed connect moves to the next) */
 	record_io(w);
 }
 
