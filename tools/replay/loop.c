@@ -837,8 +837,9 @@ static void on_timeout(void *ctx, uint32_t i)
 
 /* Moves due requests from the source's queue to their slots. A slot whose
  * own queue is full holds the rest back (its requests must keep order).
+ * Stopping, it drops them (counted unsent when the run was interrupted).
  * Returns ns until the next request is due (UINT64_MAX: none known). */
-static uint64_t pull(struct worker *w, bool stopping)
+static uint64_t pull(struct worker *w, bool stopping, bool count_unsent)
 {
 	const struct rp_item *it;
 	while ((it = rp_queue_peek(w->q)) != NULL) {
@@ -850,7 +851,8 @@ static uint64_t pull(struct worker *w, bool stopping)
 		struct rp_item x;
 		rp_queue_pop(w->q, &x);
 		if (stopping) {
-			w->a->st.unsent++;
+			if (count_unsent)
+				w->a->st.unsent++;   /* interrupted; read ahead past --duration is not */
 			rp_source_release(w->a->src, x.req->len);
 			if (!w->owned)
 				rp_req_free(x.req);
@@ -949,17 +951,20 @@ static void turn(struct worker *w, uint64_t wait_ns)
 static void run(struct worker *w)
 {
 	const struct rp_sched *sc = &w->cfg->src.sched;
+	bool ended = false;   /* closed loop: --duration passed (not an interruption) */
 	for (;;) {
 		int stop = atomic_load(w->a->stop);
 		if (stop >= 2)
 			break;
 		w->now = mono_ns();
 		if (!w->timed && sc->duration_ns && w->now - w->a->t0_ns >= sc->duration_ns) {
-			atomic_store(w->a->stop, 1);   /* closed loop: --duration ends it here */
-			rp_source_stop(w->a->src);
-			stop = 1;
+			if (!ended)
+				rp_source_stop(w->a->src);
+			ended = true;
 		}
-		uint64_t next = pull(w, stop != 0);
+		if (ended && stop == 0)
+			stop = 1;
+		uint64_t next = pull(w, stop != 0, !ended);
 		if (stop && !busy(w))
 			break;
 		if (!stop && rp_source_done(w->a->src) && rp_queue_peek(w->q) == NULL && !busy(w))
