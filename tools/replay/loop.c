@@ -106,6 +106,7 @@ static int on_headers_cb(llhttp_t *p);
 static int on_body_cb(llhttp_t *p, const char *at, size_t n);
 static int on_done_cb(llhttp_t *p);
 static void conn_kick(struct conn *c);
+static void mark(struct conn *c);
 static void tx_pump(struct conn *c);
 
 static const llhttp_settings_t resp_settings = {
@@ -232,6 +233,7 @@ static void fail(struct conn *c, unsigned kind, const char *msg)
 		release_cur(c);
 	}
 	teardown(c);
+	mark(c);   /* on to the slot's next request */
 }
 
 static void complete(struct conn *c)
@@ -835,8 +837,9 @@ static void on_timeout(void *ctx, uint32_t i)
 
 /* Moves due requests from the source's queue to their slots. A slot whose
  * own queue is full holds the rest back (its requests must keep order).
+ * Stopping, it drops them (counted unsent when the run was interrupted).
  * Returns ns until the next request is due (UINT64_MAX: none known). */
-static uint64_t pull(struct worker *w, bool stopping)
+static uint64_t pull(struct worker *w, bool stopping, bool count_unsent)
 {
 	const struct rp_item *it;
 	while ((it = rp_queue_peek(w->q)) != NULL) {
@@ -848,7 +851,8 @@ static uint64_t pull(struct worker *w, bool stopping)
 		struct rp_item x;
 		rp_queue_pop(w->q, &x);
 		if (stopping) {
-			w->a->st.unsent++;
+			if (count_unsent)
+				w->a->st.unsent++;   /* interrupted; read ahead past --duration is not */
 			rp_source_release(w->a->src, x.req->len);
 			if (!w->owned)
 				rp_req_free(x.req);
@@ -932,30 +936,35 @@ static void turn(struct worker *w, uint64_t wait_ns)
 		;
 	w->now = mono_ns();
 	eng_timers_expire(&w->timers, eng_clock_ms(), 1024u, on_timeout, w);
-	for (unsigned i = 0; i < w->ndirty; i++) {
-		struct conn *c = &w->c[w->dirty[i]];
+	/* A stack: a slot is on it at most once, so it never outgrows nconn. A
+	 * kick that fails at once (no name, no socket) marks its slot again to
+	 * move to the next request: bounded by the requests the slots hold. */
+	size_t guard = (size_t)w->nconn * (RC_RP_SLOT_QUEUE + 2u);
+	while (w->ndirty > 0 && guard-- > 0) {
+		struct conn *c = &w->c[w->dirty[--w->ndirty]];
 		c->dirty = false;
 		conn_kick(c);
 	}
-	w->ndirty = 0;
-	/* kicks may have marked again (a failed connect moves to the next) */
 	record_io(w);
 }
 
 static void run(struct worker *w)
 {
 	const struct rp_sched *sc = &w->cfg->src.sched;
+	bool ended = false;   /* closed loop: --duration passed (not an interruption) */
 	for (;;) {
 		int stop = atomic_load(w->a->stop);
 		if (stop >= 2)
 			break;
 		w->now = mono_ns();
 		if (!w->timed && sc->duration_ns && w->now - w->a->t0_ns >= sc->duration_ns) {
-			atomic_store(w->a->stop, 1);   /* closed loop: --duration ends it here */
-			rp_source_stop(w->a->src);
-			stop = 1;
+			if (!ended)
+				rp_source_stop(w->a->src);
+			ended = true;
 		}
-		uint64_t next = pull(w, stop != 0);
+		if (ended && stop == 0)
+			stop = 1;
+		uint64_t next = pull(w, stop != 0, !ended);
 		if (stop && !busy(w))
 			break;
 		if (!stop && rp_source_done(w->a->src) && rp_queue_peek(w->q) == NULL && !busy(w))

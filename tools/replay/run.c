@@ -123,6 +123,16 @@ static int threads_run(struct rp_cfg *cfg, struct rp_source *src, struct tls_cli
 		free(joined);
 		return -ENOMEM;
 	}
+	/* The source first: the schedule starts once its first request is
+	 * read (bounded wait), so the first one is not late by a decompression
+	 * that the others are not. */
+	int rc = rp_source_start(src);
+	const struct rp_source_stats *ss = rp_source_stats(src);
+	for (unsigned k = 0; rc == 0 && k < 5000u && atomic_load(&ss->read) == 0 &&
+			     !rp_source_done(src) && !atomic_load(&g_stop); k++) {
+		struct timespec ts = { 0, 1000000 };
+		nanosleep(&ts, NULL);
+	}
 	uint64_t t0 = mono_ns() + 5000000u;   /* 5 ms for the threads to set up */
 	unsigned started = 0;
 	for (unsigned i = 0; i < n; i++) {
@@ -134,7 +144,6 @@ static int threads_run(struct rp_cfg *cfg, struct rp_source *src, struct tls_cli
 			break;
 		started++;
 	}
-	int rc = rp_source_start(src);
 	uint64_t last_done = 0, last_ns = mono_ns(), next = last_ns + RC_RP_PROGRESS_MS * 1000000ull;
 	for (bool all = false; !all;) {
 		struct timespec ts = { 0, 20000000 };
