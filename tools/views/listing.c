@@ -54,11 +54,24 @@ int rc_exchange_find(const char *session_dir, uint64_t id, struct seg_entry *out
 		return rc;
 	struct seg_entry e;
 	rc = seg_find(session_dir, id, &e);   /* a session stored before numbers */
-	if (rc == 0 && (e.flags & SEG_F_STR_EXT))
-		return -ENOENT;                   /* numbered: its store id is not shown */
-	if (rc == 0)
+	if (rc == 0 && !(e.flags & SEG_F_STR_EXT)) {
 		*out = e;
-	return rc;
+		return 0;
+	}
+	if (rc < 0 && rc != -ENOENT)
+		return rc;
+	/* Not where the index files say: a missing, short or damaged index
+	 * or .str. The table load reads what they lack from the segments
+	 * (persist/query.c), so whatever ls lists, show opens. */
+	struct seg_table t;
+	rc = seg_table_load(session_dir, &t, NULL);
+	if (rc < 0)
+		return rc;
+	const struct seg_qrow *r = rc_row_find(&t, id);
+	if (r)
+		*out = r->e;
+	seg_table_free(&t);
+	return r ? 0 : -ENOENT;
 }
 
 void rc_row_json(struct rc_buf *b, const struct seg_qrow *r)
