@@ -287,17 +287,6 @@ int seg_open_id(const char *session_dir, uint64_t id, const struct seg_open_opts
 		struct seg_exchange *x);
 void seg_exchange_free(struct seg_exchange *x);
 
-/* A reader for many exchanges of one session in a row (export, the
- * shipper): it keeps the segment it reads open and its last few
- * decompressed frames, so exchanges that share a frame cost one
- * decompression, not one each. Same answers as seg_open_entry. Not
- * thread-safe: one per thread. */
-struct seg_reader;
-int seg_reader_open(const char *session_dir, struct seg_reader **out);
-int seg_reader_entry(struct seg_reader *r, const struct seg_entry *e,
-		     const struct seg_open_opts *o, struct seg_exchange *x);
-void seg_reader_close(struct seg_reader *r);
-
 /* Calls fn for every valid index entry of the session (all workers, each
  * worker's segments in order); damaged entries are counted in rep. fn
  * returns <0 to stop (passed through). */

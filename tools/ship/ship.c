@@ -37,6 +37,10 @@
 
 #define CURSOR_TEXT_MAX (64u + SEG_WORKERS_MAX * 40u)
 #define SQL_MAX 256u
+/* Open caches (persist's seg_open_cache: a segment and its last frame):
+ * one per worker's index being walked, so consecutive exchanges of a
+ * worker decompress their shared frame once. Workers past this share. */
+#define RC_SHIP_CACHES 8u
 
 struct cursor {
 	uint32_t segno[SEG_WORKERS_MAX];
@@ -60,7 +64,7 @@ struct shipper {
 	const struct ses_meta *m;
 	char dir[4096];
 	struct cursor cur, pending;
-	struct seg_reader *reader;
+	struct seg_open_cache *cache[RC_SHIP_CACHES]; /* per worker, modulo */
 	uint16_t last_w;
 	uint32_t last_seg;
 	uint64_t ordinal;
@@ -284,11 +288,11 @@ static int on_entry(void *ctx, const struct seg_entry *e)
 	uint16_t w = e->worker;
 	if (e->segno < s->cur.segno[w] || (e->segno == s->cur.segno[w] && ord < s->cur.count[w]))
 		return 0;
-	struct seg_open_opts o = { 0 };
+	struct seg_open_opts o = { .cache = s->cache[w % RC_SHIP_CACHES] };
 	if (s->cfg->bodies)
 		o.body_max[0] = o.body_max[1] = s->cfg->body_max;
 	struct seg_exchange x;
-	bool ok = seg_reader_entry(s->reader, e, &o, &x) == 0;
+	bool ok = seg_open_entry(s->dir, e, &o, &x) == 0;
 	if (!ok)
 		s->damaged++;
 	rc_ship_row(&s->batch, &s->row, s->m, e, ok ? &x : NULL);
@@ -346,11 +350,15 @@ static int ship_session(struct shipper *s, const struct ses_meta *m)
 	s->pending = s->cur;
 	s->have_last = false;
 	struct seg_report rep = { 0 };
-	int rc = seg_reader_open(s->dir, &s->reader);
+	int rc = 0;
+	for (unsigned i = 0; i < RC_SHIP_CACHES && rc == 0; i++)
+		rc = seg_open_cache_new(&s->cache[i]);
 	if (rc == 0)
 		rc = seg_index_scan(s->dir, on_entry, s, &rep);
-	seg_reader_close(s->reader);
-	s->reader = NULL;
+	for (unsigned i = 0; i < RC_SHIP_CACHES; i++) {
+		seg_open_cache_free(s->cache[i]);
+		s->cache[i] = NULL;
+	}
 	if (rc == 0)
 		rc = flush(s);
 	s->batch_n = 0;

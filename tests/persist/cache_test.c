@@ -1,8 +1,8 @@
-/* tests/persist/reader_test.c: seg_reader (many exchanges in a row, frames
- * cached) answers exactly as seg_open_entry does, for every exchange of
- * interleaved sessions with small and default frames, bodies spanning
- * frames and segments, and after a frame is damaged (the same exchanges
- * fail with -EBADMSG, the others still open). */
+/* tests/persist/cache_test.c: seg_open_entry with an open cache (many
+ * exchanges in a row, the segment and its last frame kept) answers exactly
+ * as without one, for every exchange of interleaved sessions with small and
+ * default frames, bodies spanning frames and segments, and after a frame
+ * is damaged (the same exchanges fail with -EBADMSG, the others open). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -14,7 +14,7 @@
 
 struct walk {
 	const char *dir;
-	struct seg_reader *r;
+	struct seg_open_cache *c;
 	uint64_t n, bad_both, bad_one;
 };
 
@@ -41,11 +41,13 @@ static int each(void *ctx, const struct seg_entry *e)
 {
 	struct walk *w = ctx;
 	struct seg_open_opts o = { .body_max = { 1u << 30, 1u << 30 } };
+	struct seg_open_opts oc = { .body_max = { 1u << 30, 1u << 30 }, .cache = w->c };
 	struct seg_exchange a, b;
 	int ra = seg_open_entry(w->dir, e, &o, &a);
-	int rb = seg_reader_entry(w->r, e, &o, &b);
+	int rb = seg_open_entry(w->dir, e, &oc, &b);
 	if (ra != rb)
-		fprintf(stderr, "id %llu: open_entry %d, reader %d\n", (unsigned long long)e->id, ra, rb);
+		fprintf(stderr, "id %llu: open %d, with the cache %d\n", (unsigned long long)e->id,
+			ra, rb);
 	CHECK(ra == rb);
 	if (ra == 0) {
 		same(&a, &b);
@@ -62,9 +64,9 @@ static void compare(const char *dir, uint64_t want, struct walk *w)
 {
 	memset(w, 0, sizeof(*w));
 	w->dir = dir;
-	CHECK_RC(seg_reader_open(dir, &w->r));
-	CHECK_RC(seg_index_scan(dir, each, w, NULL));
-	seg_reader_close(w->r);
+	REQUIRE_RC(seg_open_cache_new(&w->c));
+	REQUIRE_RC(seg_index_scan(dir, each, w, NULL));
+	seg_open_cache_free(w->c);
 	fprintf(stderr, "  %llu exchanges compared, %llu unreadable by both\n",
 		(unsigned long long)w->n, (unsigned long long)w->bad_both);
 	CHECK(w->n == want);
@@ -117,5 +119,5 @@ int main(void)
 	CHECK(w.bad_both > 0);
 	CHECK(w.bad_both < 800);
 	rm_rf(dir);
-	return check_done("reader_test");
+	return check_done("cache_test");
 }
