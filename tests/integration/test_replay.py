@@ -21,8 +21,10 @@ connection), then replayed offline from the segment files:
     replayed exchange, http (absolute form) and https (CONNECT);
   - --host-map instead of --target, --ids, filter flags, --search, --header
     and --drop-header;
+  - the live progress line on a terminal (script(1) gives one);
   - bad input: no such session, an unreachable target (connect errors by
-    kind, exit 1), a name that does not resolve (dns errors), a torn segment (what can be read is replayed, the rest
+    kind, exit 1), a name that does not resolve (dns errors), a target that
+    never answers (timeout) or closes unanswered (reset), a torn segment (what can be read is replayed, the rest
     reported), SIGINT prints the report so far.
 """
 
@@ -387,6 +389,64 @@ class Replay(unittest.TestCase):
         self.assertEqual(r["sent"], 20)
         self.assertEqual(r["errors_by_kind"]["connect"], 20)
         self.assertIn("refused", r["first_errors"]["connect"])
+
+    def _three_ids(self):
+        return ",".join(str(x["id"]) for x in storelib.ls(self.data, "many")[:3])
+
+    def test_timeout(self):
+        # a listener that never accepts: connects succeed (backlog), no answer
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        s.listen(64)
+        try:
+            t = time.monotonic()
+            code, r, err = replay_json("many", "--data", self.data, "--target",
+                                       "http://127.0.0.1:%d" % s.getsockname()[1], "--speed", "0",
+                                       "--timeout", "300ms", "--ids", self._three_ids())
+            took = time.monotonic() - t
+        finally:
+            s.close()
+        self.assertEqual(code, 1)
+        self.assertEqual(r["sent"], 3)
+        self.assertEqual(r["errors_by_kind"]["timeout"], 3)
+        self.assertIn("no answer within 300 ms", r["first_errors"]["timeout"])
+        self.assertTrue(0.85 <= took <= 10, took)   # one after the other on one connection
+
+    def test_reset(self):
+        # an origin that reads the request and closes without answering
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        s.listen(64)
+
+        def rude():
+            for _ in range(3):
+                try:
+                    c, _ = s.accept()
+                except OSError:
+                    return
+                c.recv(65536)
+                c.close()
+        threading.Thread(target=rude, daemon=True).start()
+        try:
+            code, r, err = replay_json("many", "--data", self.data, "--target",
+                                       "http://127.0.0.1:%d" % s.getsockname()[1], "--speed", "0",
+                                       "--ids", self._three_ids())
+        finally:
+            s.close()
+        self.assertEqual(code, 1)
+        self.assertEqual(r["errors_by_kind"]["reset"], 3, r)
+
+    def test_progress_line_on_a_terminal(self):
+        if shutil.which("script") is None:
+            self.skipTest("no script(1) for a pseudo-terminal")
+        cmd = "%s replay many --data %s --target %s --rate 10 --duration 2500ms --loop 0" % (
+            harness.RINGCAP_BIN, self.data, self.target())
+        r = subprocess.run(["script", "-qefc", cmd, "/dev/null"], capture_output=True, timeout=60)
+        out = r.stdout.decode(errors="replace")
+        self.assertEqual(r.returncode, 0, out)
+        self.assertIn("\r", out)
+        self.assertRegex(out, r"sent \d+  answered \d+  errors 0")
+        self.assertIn("diff against the recording", out)
 
     def test_unresolvable_target(self):
         code, r, err = replay_json("many", "--data", self.data, "--target",
