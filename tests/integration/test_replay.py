@@ -24,7 +24,8 @@ connection), then replayed offline from the segment files:
   - the live progress line on a terminal (script(1) gives one);
   - bad input: no such session, an unreachable target (connect errors by
     kind, exit 1), a name that does not resolve (dns errors), a target that
-    never answers (timeout) or closes unanswered (reset), a torn segment (what can be read is replayed, the rest
+    never answers (timeout) or closes unanswered (reset), a 413 before the
+    4 MiB upload ended (answer counted, connection not reused), a torn segment (what can be read is replayed, the rest
     reported), SIGINT prints the report so far.
 """
 
@@ -188,7 +189,14 @@ class Replay(unittest.TestCase):
                 c.request("GET", cls.rec.url("/m/%d" % i))
             c.close()
 
+        def upload(p):
+            c = storelib.Client(p)
+            c.request("POST", cls.rec.url("/u/0"), body=b"u" * (4 << 20))
+            c.request("GET", cls.rec.url("/u/1"))
+            c.close()
+
         capture(cls.data, "order", interleaved)
+        capture(cls.data, "upload", upload)
         capture(cls.data, "gaps", gaps)
         capture(cls.data, "many", many)
 
@@ -447,6 +455,58 @@ class Replay(unittest.TestCase):
         self.assertIn("\r", out)
         self.assertRegex(out, r"sent \d+  answered \d+  errors 0")
         self.assertIn("diff against the recording", out)
+
+    def test_answer_before_the_upload_ended(self):
+        # 413 right after the head of a 4 MiB POST, the body drained only
+        # afterwards: the answer counts, the connection is not reused for
+        # the next request (its bytes would follow the rest of the body)
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        s.listen(64)
+        seen = []
+
+        def early():
+            while True:
+                try:
+                    c, _ = s.accept()
+                except OSError:
+                    return
+                threading.Thread(target=serve, args=(c,), daemon=True).start()
+
+        def serve(c):
+            buf = b""
+            try:
+                while b"\r\n\r\n" not in buf:
+                    d = c.recv(65536)
+                    if not d:
+                        return
+                    buf += d
+                line = buf.split(b"\r\n", 1)[0]
+                seen.append(line)
+                if line.startswith(b"POST"):
+                    c.sendall(b"HTTP/1.1 413 X\r\nContent-Length: 0\r\n\r\n")
+                    time.sleep(0.3)
+                    while c.recv(1 << 20):
+                        pass
+                else:
+                    c.sendall(b"HTTP/1.1 200 X\r\nContent-Length: 2\r\n\r\nok")
+                    time.sleep(1)
+            except OSError:
+                pass
+            finally:
+                c.close()
+        threading.Thread(target=early, daemon=True).start()
+        try:
+            code, r, err = replay_json("upload", "--data", self.data, "--target",
+                                       "http://127.0.0.1:%d" % s.getsockname()[1], "--speed", "0")
+        finally:
+            s.close()
+        self.assertEqual(code, 0, err)
+        self.assertEqual(r["completed"], 2)
+        self.assertEqual(r["status"]["4xx"], 1)
+        self.assertEqual(r["status"]["2xx"], 1)
+        self.assertEqual(r["connects"], 2)
+        self.assertEqual([x.split(b" ")[0] for x in seen], [b"POST", b"GET"])
 
     def test_unresolvable_target(self):
         code, r, err = replay_json("many", "--data", self.data, "--target",

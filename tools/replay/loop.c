@@ -18,6 +18,7 @@
  * flight pins the slot's send queue: the slot reconnects only after that
  * send's completion came back.
  */
+#include <assert.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stddef.h>
@@ -58,6 +59,8 @@ struct conn {
 	struct rp_item q[RC_RP_SLOT_QUEUE];
 	uint32_t qh, qn;
 	struct rp_item cur;
+	struct rp_req *parked;       /* ended while a send of its bytes was in flight:
+				      * freed when that send comes back */
 	uint8_t tries;
 	uint64_t due_abs, sent_abs, wall_start;
 	size_t off;                  /* bytes of cur handed to the socket or TLS */
@@ -152,12 +155,27 @@ static bool counted(const struct conn *c)
 	return rp_sched_counted(s, rel);
 }
 
+/* Frees a request parked until its bytes left (see release_cur). */
+static void unpark(struct conn *c)
+{
+	rp_req_free(c->parked);
+	c->parked = NULL;
+}
+
 static void release_cur(struct conn *c)
 {
 	struct worker *w = c->w;
+	assert(c->has_cur);
+	assert(c->cur.req != NULL);
 	rp_source_release(w->a->src, c->cur.req->len);
-	if (!w->owned)
+	if (w->owned) {
+		/* the source frees it at the end */
+	} else if (c->send_busy || c->oq.n > 0) {
+		assert(c->parked == NULL);   /* no request starts while a send is out */
+		c->parked = c->cur.req;      /* the kernel may still read its bytes */
+	} else {
 		rp_req_free(c->cur.req);
+	}
 	c->cur.req = NULL;
 	c->has_cur = false;
 	c->tries = 0;
@@ -205,8 +223,10 @@ static void teardown(struct conn *c)
 		c->fd = -1;
 	}
 	c->gen++;
-	if (!c->send_busy)
+	if (!c->send_busy) {
 		eng_outq_drop(&w->bufs, &c->oq, false);
+		unpark(c);
+	}
 	if (c->tls) {
 		tls_conn_free(c->tls);
 		c->tls = NULL;
@@ -239,6 +259,9 @@ static void fail(struct conn *c, unsigned kind, const char *msg)
 static void complete(struct conn *c)
 {
 	struct worker *w = c->w;
+	assert(c->has_cur);
+	assert(c->state == C_BUSY);
+	assert(c->done);
 	struct rp_stats *st = &w->a->st;
 	uint64_t now = mono_ns();
 	eng_timers_stop(&w->timers, c->slot);
@@ -256,6 +279,10 @@ static void complete(struct conn *c)
 	st->last_done_ns = now;
 	atomic_fetch_add_explicit(&st->done, 1, memory_order_relaxed);
 	record_end(c, 0, NULL);
+	/* answered before all of the request went out (an early 413): the rest
+	 * would be read as the next request, so this connection ends here */
+	if (c->send_busy || c->oq.n > 0 || c->off < c->cur.req->len)
+		c->keep = false;
 	release_cur(c);
 	if (c->keep) {
 		c->state = C_READY;
@@ -271,6 +298,8 @@ static void start_request(struct conn *c)
 {
 	struct worker *w = c->w;
 	struct rp_req *r = c->cur.req;
+	assert(c->has_cur);
+	assert(c->fd >= 0);
 	c->sent_abs = mono_ns();
 	c->state = C_BUSY;
 	c->off = 0;
@@ -789,11 +818,13 @@ static void cqe_send(void *ctx, const struct io_uring_cqe *cqe, union eng_udata 
 	c->send_busy = false;
 	if (c->gen != u.f.gen) {
 		eng_outq_drop(&w->bufs, &c->oq, false);   /* the life it belonged to is gone */
+		unpark(c);
 		mark(c);
 		return;
 	}
 	if (cqe->res < 0) {
 		eng_outq_drop(&w->bufs, &c->oq, false);
+		unpark(c);
 		if (c->state == C_BUSY && c->reused && c->tries == 0) {
 			c->tries = 1;
 			w->a->st.retried++;
@@ -806,6 +837,8 @@ static void cqe_send(void *ctx, const struct io_uring_cqe *cqe, union eng_udata 
 	}
 	w->a->st.bytes_sent += (uint64_t)cqe->res;
 	eng_outq_advance(&w->bufs, &c->oq, (size_t)cqe->res);
+	if (c->oq.n == 0)
+		unpark(c);
 	tx_pump(c);
 }
 
@@ -932,8 +965,10 @@ static void turn(struct worker *w, uint64_t wait_ns)
 		fprintf(stderr, "ringcap replay: io_uring wait: %s\n", strerror(-rc));
 		abort();
 	}
-	while (eng_ring_drain(&w->ring, &w->d, RC_RP_CQE_BATCH) == RC_RP_CQE_BATCH)
-		;
+	/* bounded: a flood of completions still leaves room for timers and kicks */
+	for (unsigned b = 0; b < 4u; b++)
+		if (eng_ring_drain(&w->ring, &w->d, RC_RP_CQE_BATCH) < RC_RP_CQE_BATCH)
+			break;
 	w->now = mono_ns();
 	eng_timers_expire(&w->timers, eng_clock_ms(), 1024u, on_timeout, w);
 	/* A stack: a slot is on it at most once, so it never outgrows nconn. A
@@ -1034,6 +1069,9 @@ static void cleanup(struct worker *w)
 	}
 	if (w->a->rec && !w->io_busy)
 		seg_writer_flush_sync(w->a->rec);
+	for (unsigned i = 0; w->c && i < w->nconn; i++)
+		if (!w->c[i].send_busy)
+			unpark(&w->c[i]);   /* a send still out after the wait: leaked, not freed early */
 	if (w->c)
 		eng_array_free(w->c);
 	free(w->dirty);
