@@ -7,8 +7,8 @@ connection), then replayed offline from the segment files:
   - order: two recorded connections interleaved; each replays in order on
     one origin connection of its own, the two concurrently;
   - timing: recorded gaps of 0.4 s and 0.8 s come back at 1x and at a
-    tenth at 10x, never early, late by a bound (an origin that stamps
-    arrival times);
+    tenth at 10x, each arrival at its scaled offset within a bound (an
+    origin that stamps arrival times);
   - diff: an origin that changed one status and one body (same length):
     the diff counts each and names the exchange;
   - --rate: an open loop at 100 req/s for 2 s sends about 200, spread over
@@ -254,13 +254,14 @@ class Replay(unittest.TestCase):
         return want, [x - t[1] for x in t[1:]]
 
     def check_offsets(self, speed, late):
-        """Each request arrives at its scaled recorded offset: never early
-        (2 ms for clocks and the 100 us early send), late by at most `late`
-        s (a loaded machine delays, it cannot hurry)."""
+        """Each request arrives at its scaled recorded offset: the
+        deviations (arrival minus scaled offset) of all of them lie within
+        `late` s of each other (plus 2 ms: the recorded times are in ms).
+        Their common base is unknown (the base request may itself be late on
+        a loaded machine), so only the spread is judged."""
         want, got = self._offsets(speed)
-        for w, g in zip(want, got):
-            self.assertGreaterEqual(g, w - 0.002, (want, got))
-            self.assertLessEqual(g, w + late, (want, got))
+        dev = [g - w for w, g in zip(want, got)]
+        self.assertLessEqual(max(dev) - min(dev), late + 0.002, (want, got))
         return want, got
 
     def test_recorded_gaps_at_1x(self):
