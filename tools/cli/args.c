@@ -56,7 +56,7 @@ int rc_cli_parse(int argc, char **argv, struct rc_cli_common *c, const char *usa
 			c->json = true;
 		else if (ch == 'h') {
 			printf("%s", usage);
-			if (strcmp(argv[0], "ls") == 0 || strcmp(argv[0], "replay") == 0)
+			if (strcmp(argv[0], "ls") == 0)
 				printf("\n%s", rc_filter_usage);
 			return -2;
 		} else if (ch == '?' || ch == ':') {

@@ -31,7 +31,7 @@ struct rp_opts {
 
 static const char usage[] =
 	"usage: ringcap replay SESSION [--data DIR] [--json]\n"
-	"  selection: [--ids 3,7,10-20] [--search TEXT] [filters, below]\n"
+	"  selection: [--ids 3,7,10-20] [--search TEXT] [filters as in ringcap ls --help]\n"
 	"  target:    [--target URL] [--host-map FROM=TO]... [--proxy ADDR:PORT]\n"
 	"             [--insecure] [--ca FILE]\n"
 	"  headers:   [--header 'Name: value']... [--drop-header Name]...\n"
