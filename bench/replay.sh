@@ -73,7 +73,12 @@ kill "${PID[ringcap]}"
 wait "${PID[ringcap]}" 2>/dev/null
 unset 'PID[ringcap]'
 EXCHANGES=$("$RINGCAP_BIN" ls bench --data "$TMP/data" --json | $PYTHON -c 'import json,sys; print(len(json.load(sys.stdin)))')
-log "session: $EXCHANGES exchanges of 100 B GETs"
+REC_RATE=$("$RINGCAP_BIN" ls bench --data "$TMP/data" --json | $PYTHON -c '
+import json, sys, calendar, time
+rows = json.load(sys.stdin)
+t = sorted(calendar.timegm(time.strptime(r["time"][:19], "%Y-%m-%dT%H:%M:%S")) + float("0" + r["time"][19:-1]) for r in rows)
+print("%.0f" % (len(t) / max(t[-1] - t[0], 0.001)))')
+log "session: $EXCHANGES exchanges of 100 B GETs, recorded at $REC_RATE req/s"
 [ "$EXCHANGES" -gt 0 ] || die "empty session"
 
 # ---- measurements: wrk and replay alternately, best round of each
@@ -112,6 +117,15 @@ if [ "$RATE" != 0 ]; then
     log "  $open_row"
 fi
 
+# --speed 1: the session at its recorded pace (its rate is what replay_gen.py
+# reached through the proxy), one pass
+log "recorded pace: ringcap replay --speed 1 --connections $CONNS"
+out=$("$RINGCAP_BIN" replay bench --data "$TMP/data" --speed 1 --connections "$CONNS" \
+    --threads "$THREADS" --json 2>"$TMP/replay.err")
+speed_row=$($PYTHON -c 'import json,sys; j=json.loads(sys.argv[1]); print("| --speed 1 (recorded %.0f req/s) | %.0f | %.2f %% | %.3f | %.3f | %.3f | %.3f | %d |" % (float(sys.argv[2]), j["req_per_s"], 100.0 * j["req_per_s"] / float(sys.argv[2]), j["schedule_lag"]["p99_ms"], j["schedule_lag"]["max_ms"], j["latency"]["p50_ms"], j["latency"]["p99_ms"], j["errors"]))' "$out" "$REC_RATE") \
+    || die "replay --speed 1 failed: $out $(cat "$TMP/replay.err")"
+log "  $speed_row"
+
 read -r w_rps w_p50 w_p99 w_err <<<"$best_wrk"
 read -r r_rps r_p50 r_p99 r_err <<<"$best_rp"
 ratio=$(awk -v a="$r_rps" -v b="$w_rps" 'BEGIN { printf "%.2f", a / b }')
@@ -130,11 +144,12 @@ stamp=$(date -u +%Y%m%d-%H%M%S)
     echo "| ringcap replay --speed 0 --connections $CONNS --threads $THREADS --warmup ${WARMUP}s | $r_rps | $r_p50 | $r_p99 | $r_err | $ratio |"
     if [ -n "$open_row" ]; then
         echo
-        echo "Open loop, \`ringcap replay --rate R --connections $CONNS --threads $THREADS --warmup ${WARMUP}s\` (latency from the scheduled send):"
+        echo "Open loop, \`ringcap replay --rate R --connections $CONNS --threads $THREADS --warmup ${WARMUP}s\` and \`--speed 1\` (one pass at the recorded pace, no warm-up); latency from the scheduled send:"
         echo
         echo "| asked | achieved req/s | of asked | lag p99 ms | lag max ms | p50 ms | p99 ms | errors |"
         echo "|---|---:|---:|---:|---:|---:|---:|---:|"
         echo "$open_row"
     fi
+    echo "$speed_row"
 } | tee "$OUT_DIR/replay-$stamp.md"
 log "report: $OUT_DIR/replay-$stamp.md"

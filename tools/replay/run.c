@@ -144,6 +144,11 @@ static int threads_run(struct rp_cfg *cfg, struct rp_source *src, struct tls_cli
 			break;
 		started++;
 	}
+	if (started < n) {
+		/* the missing thread's slots would never be served: stop now */
+		atomic_store(&g_stop, 2);
+		rp_source_stop(src);
+	}
 	uint64_t last_done = 0, last_ns = mono_ns(), next = last_ns + RC_RP_PROGRESS_MS * 1000000ull;
 	for (bool all = false; !all;) {
 		struct timespec ts = { 0, 20000000 };

@@ -422,19 +422,28 @@ static struct rp_req *next_read(struct rp_source *s, size_t k)
 	return r;
 }
 
-/* Starts the readers of one pass (rows from 0). */
+static void readers_join(struct rp_source *s, struct reader *rd);
+
+/* Starts the readers of one pass (rows from 0). When a thread cannot be
+ * created, the pass starts again with as many readers as could be (rows
+ * are dealt by reader count). Returns 0, or -errno when none could. */
 static int readers_start(struct rp_source *s, struct reader *rd)
 {
-	atomic_store(&s->taken, 0);
-	for (unsigned i = 0; i < s->nreaders; i++) {
-		rd[i] = (struct reader){ s, i, 0 };
-		int rc = pthread_create(&rd[i].th, NULL, reader_main, &rd[i]);
-		if (rc != 0) {
-			s->nreaders = i;   /* fewer readers: rows of the missing ones never come */
-			return -rc;
+	for (;;) {
+		atomic_store(&s->taken, 0);
+		unsigned i;
+		int rc = 0;
+		for (i = 0; i < s->nreaders && rc == 0; i++) {
+			rd[i] = (struct reader){ s, i, 0 };
+			rc = pthread_create(&rd[i].th, NULL, reader_main, &rd[i]);
 		}
+		if (rc == 0)
+			return 0;
+		s->nreaders = i - 1u;   /* the ones that started */
+		readers_join(s, rd);
+		if (s->nreaders == 0)
+			return -rc;
 	}
-	return 0;
 }
 
 static void readers_join(struct rp_source *s, struct reader *rd)
@@ -462,8 +471,10 @@ static void *source_main(void *arg)
 		if (!rp_sched_more(sc, pass, rp_sched_due(sc, pass, i, 0)))
 			break;
 		reading = !(s->cache && pass > 0);
-		if (reading && readers_start(s, rd) < 0 && s->nreaders == 0)
+		if (reading && readers_start(s, rd) < 0) {
+			reading = false;
 			break;
+		}
 		for (size_t k = 0; k < s->n && !atomic_load(&s->stop); k++) {
 			struct rp_req *r = reading ? next_read(s, k) : s->reqs[k];
 			if (s->cache && pass == 0)
