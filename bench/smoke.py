@@ -69,6 +69,12 @@ SPECS = {
                      "`ringcap show --json`", "~1 GiB session", "restart after kill -9",
                      "`ringcap ls` of it after the restart", "capture on/off, 100b-ka",
                      "capture on/off, 64k-ka")]),
+    "replay.sh": ([], [
+        ("wrk", r"^\| wrk -t2 -c64 \| %s \|" % NUM),
+        ("replay closed loop", r"^\| ringcap replay --speed 0 .*\| %s \|" % NUM),
+        ("replay --rate", r"^\| --rate \d+ \| %s \|" % NUM),
+        ("replay --speed 1", r"^\| --speed 1 .*\| %s \|" % NUM),
+    ]),
     "ship.sh": ([], [
         (name, r"^\| %s \| %s \| %s \| %s \| %s \| %s \|" % (name, NUM, NUM, NUM, NUM, NUM))
         for name in ("no-bodies", "bodies-1k")]),

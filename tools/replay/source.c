@@ -26,6 +26,9 @@ struct dns_ent {
 	socklen_t len;          /* 0: did not resolve */
 };
 
+/* Open caches per reader thread (persist's seg_open_cache), by worker. */
+#define RP_OPEN_CACHES 4u
+
 struct rp_source {
 	struct rp_source_cfg cfg;
 	struct seg_table t;
@@ -319,12 +322,14 @@ static void resolve(struct rp_source *s, struct rp_req *r)
 }
 
 /* Reads and prepares row k of the selection; NULL when it is skipped. */
-static struct rp_req *prepare(struct rp_source *s, size_t k, uint64_t t0)
+static struct rp_req *prepare(struct rp_source *s, size_t k, uint64_t t0,
+			      struct seg_open_cache *const *cache)
 {
 	const struct seg_entry *e = &s->t.rows[s->rows[k]].e;
 	struct bodies_ctx bc = { .req = { .max = SEG_BODY_MAX_DEFAULT * 4u },
 				 .hash = s->cfg.rw->diff_body };
-	struct seg_open_opts o = { .on_body = on_body, .ctx = &bc };
+	struct seg_open_opts o = { .on_body = on_body, .ctx = &bc,
+				   .cache = cache[e->worker % RP_OPEN_CACHES] };
 	struct seg_exchange x;
 	memset(&x, 0, sizeof(x));
 	struct rp_req *r = NULL;
@@ -389,18 +394,31 @@ static void *reader_main(void *arg)
 	struct reader *rd = arg;
 	struct rp_source *s = rd->s;
 	uint64_t t0 = s->t.rows[s->rows[0]].e.start_ns;
+	/* one open cache per worker (modulo): rows come in start order, which
+	 * alternates workers, and each worker's exchanges share frames; without
+	 * one (out of memory) every open reads afresh */
+	struct seg_open_cache *cache[RP_OPEN_CACHES] = { NULL };
+	for (unsigned i = 0; i < RP_OPEN_CACHES; i++)
+		if (seg_open_cache_new(&cache[i]) < 0)
+			cache[i] = NULL;
 	for (size_t k = rd->r; k < s->n; k += s->nreaders) {
-		while (k >= atomic_load_explicit(&s->taken, memory_order_acquire) + RC_RP_READ_WINDOW) {
-			if (atomic_load(&s->stop) || atomic_load(&s->rstop))
-				return NULL;
-			sleep_us(100);
+		bool quit = false;
+		while (!quit && k >= atomic_load_explicit(&s->taken, memory_order_acquire) +
+				     RC_RP_READ_WINDOW) {
+			quit = atomic_load(&s->stop) || atomic_load(&s->rstop);
+			if (!quit)
+				sleep_us(100);
 		}
+		if (quit)
+			break;
 		if (atomic_load(&s->stop) || atomic_load(&s->rstop))
-			return NULL;
+			break;
 		struct win *w = &s->win[k % RC_RP_READ_WINDOW];
-		w->req = prepare(s, k, t0);
+		w->req = prepare(s, k, t0, cache);
 		atomic_store_explicit(&w->ready, true, memory_order_release);
 	}
+	for (unsigned i = 0; i < RP_OPEN_CACHES; i++)
+		seg_open_cache_free(cache[i]);
 	return NULL;
 }
 
