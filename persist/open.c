@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "persist/reader-int.h"
+#include "persist/ses.h"
 
 #define IDX_CHUNK_ENTRIES 4096u
 
@@ -171,11 +172,31 @@ static int frames_scan(const char *dir, uint16_t worker, uint32_t segno, uint64_
 	return rc;
 }
 
+/* True while the session of dir (DATA/ID) is capturing: active or paused
+ * in its metadata. A stopped or interrupted session has no writer, so
+ * nothing of it is "mid-flush", however recent its files. */
+static bool session_running(const char *dir)
+{
+	char data[PATH_MAX];
+	const char *slash = strrchr(dir, '/');
+	if (slash == NULL || slash == dir || (size_t)(slash - dir) >= sizeof(data))
+		return false;
+	memcpy(data, dir, (size_t)(slash - dir));
+	data[slash - dir] = '\0';
+	struct ses_meta *m = malloc(sizeof(*m));
+	bool running = m && ses_load(data, slash + 1, m) == 0 &&
+		       (m->state == SES_ACTIVE || m->state == SES_PAUSED);
+	free(m);
+	return running;
+}
+
 bool seg_live(const char *dir, uint16_t worker, uint32_t segno)
 {
 	char path[PATH_MAX];
 	struct stat sb;
 	struct timespec now;
+	if (!session_running(dir))
+		return false;
 	if (seg_path(path, sizeof(path), dir, worker, segno, SEG_K_SEG) < 0 || stat(path, &sb) < 0 ||
 	    clock_gettime(CLOCK_REALTIME, &now) < 0)
 		return false;

@@ -56,7 +56,8 @@ int seg_entry_from_end(const struct seg_rec_view *r, uint16_t worker, uint32_t s
  * Damage goes to rep (indexes_healed, entries_recovered, first_damage). */
 int seg_heal_scan(const char *dir, uint16_t worker, uint32_t segno,
 		  int (*fn)(void *, const struct seg_entry *), void *ctx, struct seg_report *rep);
-/* True when the .seg was modified less than SEG_LIVE_NS ago: a writer may
+/* True when the session is capturing (active or paused) and the .seg was
+ * modified less than SEG_LIVE_NS ago: a writer may
  * be mid-flush (frame on disk, strings and index not yet). */
 bool seg_live(const char *dir, uint16_t worker, uint32_t segno);
 /* Exchanges of segment (worker, segno): the entry count of a sound index
