@@ -650,11 +650,17 @@ static int plane_setup(struct run_opts *r, struct rc_tls *t, unsigned workers,
 		p->capturing = true;
 		p->session = m;
 	}
-	if (!rc_addr_is_loopback(&r->control) &&
-	    rc_token_load_or_create(r->data_dir, p->token, &p->token_created, err,
-				    sizeof(err)) < 0) {
-		fprintf(stderr, "ringcap run: control token: %s\n", err);
-		return -EPERM;
+	if (!rc_addr_is_loopback(&r->control)) {
+		if (rc_token_load_or_create(r->data_dir, p->token, &p->token_created, err,
+					    sizeof(err)) < 0) {
+			fprintf(stderr, "ringcap run: control token: %s\n", err);
+			return -EPERM;
+		}
+		/* said before the control port answers: whoever connects first
+		 * can already read it */
+		fprintf(stderr, "ringcap: the control port is not on loopback: requests need "
+			"\"Authorization: Bearer %s\" (%s %s/%s)\n", p->token,
+			p->token_created ? "new, saved in" : "from", r->data_dir, RC_TOKEN_FILE);
 	}
 	struct rc_control_cfg cc = { .addr = &r->control, .addr_len = r->control_len,
 				     .ca = t->ca ? &t->onboard : NULL, .api = p->api,
@@ -717,8 +723,14 @@ static int run_daemon(struct run_opts *rp, const struct rc_filter *filter)
 	r.eng.workers = workers;
 	r.eng.sink = &rc_capture_ops;
 	r.eng.sink_arg = p.cap;
-	/* said before the proxy port accepts, so whoever connects first can
-	 * already read it (a failing start adds its error below) */
+	struct eng *e = NULL;
+	if (eng_start(&e, &r.eng, err, sizeof(err)) < 0) {
+		fprintf(stderr, "ringcap run: %s\n", err);
+		plane_teardown(&p, false);
+		tls_teardown(&t);
+		return 1;
+	}
+	rc_control_set_engine(p.ctl, e);
 	struct rc_welcome wel = {
 		.listen = &r.eng.listen, .control = &r.control, .data_dir = r.data_dir,
 		.ca_fingerprint = t.ca ? tls_ca_fingerprint(t.ca) : NULL,
@@ -728,14 +740,6 @@ static int run_daemon(struct run_opts *rp, const struct rc_filter *filter)
 		.token = p.token, .token_created = p.token_created, .workers = workers,
 	};
 	rc_welcome_print(stderr, &wel);
-	struct eng *e = NULL;
-	if (eng_start(&e, &r.eng, err, sizeof(err)) < 0) {
-		fprintf(stderr, "ringcap run: %s\n", err);
-		plane_teardown(&p, false);
-		tls_teardown(&t);
-		return 1;
-	}
-	rc_control_set_engine(p.ctl, e);
 	int sig = 0;
 	sigwait(&set, &sig);
 	fprintf(stderr, "ringcap: %s, finishing in-flight exchanges\n", strsignal(sig));
