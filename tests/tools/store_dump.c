@@ -53,7 +53,8 @@ static void dump(const struct seg_qrow *r, const struct seg_exchange *x)
 	if (x->client.family == 4 || x->client.family == 6)
 		inet_ntop(x->client.family == 4 ? AF_INET : AF_INET6, x->client.addr, ip, sizeof(ip));
 	printf("{\"id\":%llu,\"start_ns\":%llu,\"scheme\":%u,\"http_version\":%u,\"method\":\"%s\","
-	       "\"method_text\":", (unsigned long long)x->id, (unsigned long long)x->start_ns,
+	       "\"method_text\":", (unsigned long long)(x->number ? x->number : x->id),
+	       (unsigned long long)x->start_ns,
 	       x->scheme, x->http_version, seg_method_name(x->method));
 	jstr(x->method_text, strlen(x->method_text));
 	printf(",\"host\":");
@@ -109,8 +110,9 @@ int main(int argc, char **argv)
 			break;
 		}
 		dump(&t.rows[i], &x);
-		if (put_file(argv[2], x.id, "q", x.body[0], x.body_len[0]) < 0 ||
-		    put_file(argv[2], x.id, "s", x.body[1], x.body_len[1]) < 0) {
+		uint64_t shown = x.number ? x.number : x.id;   /* the id ls shows */
+		if (put_file(argv[2], shown, "q", x.body[0], x.body_len[0]) < 0 ||
+		    put_file(argv[2], shown, "s", x.body[1], x.body_len[1]) < 0) {
 			fprintf(stderr, "rc_store_dump: cannot write into %s\n", argv[2]);
 			rc = 1;
 		}
