@@ -363,9 +363,8 @@ class NewUser(unittest.TestCase):
         d.p.port = port   # the last --listen wins; the harness waits on this port
         d.start()
         self.addCleanup(lambda: d.p.proc.poll() is None and d.stop())
-        # the block is printed right after the listeners are up
-        end = time.time() + 5
-        while "capturing" not in d.p.log() and time.time() < end:
+        end = time.monotonic() + 10   # written once the engine has started
+        while "not capturing" not in d.p.log() and time.monotonic() < end:
             time.sleep(0.05)
         log = d.p.log()
         self.assertIn("set this as the HTTP and HTTPS proxy of a device:", log)

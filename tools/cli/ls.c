@@ -184,6 +184,33 @@ static void footer(const struct seg_table *t, const struct seg_result *res,
 	printf("\n");
 }
 
+/* The rows as one JSON array on stdout, written in pieces of about
+ * LS_JSON_FLUSH bytes: a session of millions of rows never sits in memory
+ * as text. 0, or -EIO when stdout fails. */
+#define LS_JSON_FLUSH (1u << 20)
+static int put_rows_json(const struct seg_table *t, const struct seg_result *res)
+{
+	struct rc_buf b = {0};
+	rc_buf_puts(&b, "[");
+	for (size_t k = 0; k < res->n && !b.oom; k++) {
+		if (k)
+			rc_buf_puts(&b, ",");
+		rc_row_json(&b, &t->rows[res->idx[k]]);
+		if (b.len >= LS_JSON_FLUSH || k + 1 == res->n) {
+			fwrite(b.p, 1, b.len, stdout);
+			b.len = 0;
+		}
+	}
+	rc_buf_puts(&b, "]\n");
+	if (!b.oom)
+		fwrite(b.p, 1, b.len, stdout);
+	int rc = b.oom ? -ENOMEM : 0;
+	rc_buf_free(&b);
+	if (rc < 0)
+		fprintf(stderr, "ringcap ls: out of memory for the JSON output\n");
+	return fflush(stdout) != 0 && rc == 0 ? -EIO : rc;
+}
+
 static int ls_main(int argc, char **argv, struct rc_filter *f);
 static int ls_follow(const char *data, const char *id, const char *dir, struct ls_opts *o,
 		     struct rc_filter *f, bool json, const struct seg_table *first);
@@ -248,9 +275,7 @@ static int ls_main(int argc, char **argv, struct rc_filter *f)
 			"its segments (ringcap fsck --repair)\n", m.id, rep.first_damage,
 			(unsigned long long)(rep.entries_recovered + rep.strings_recovered));
 	if (c.json && !o.follow) {
-		struct rc_buf b = {0};
-		rc_rows_json(&b, &t, &res);
-		rc = rc_put_json(&b, "ls") ? 0 : -ENOMEM;
+		rc = put_rows_json(&t, &res);
 	} else if (!c.json) {
 		size_t uc = url_cols(&o);
 		ls_header();

@@ -656,11 +656,17 @@ static int plane_setup(struct run_opts *r, struct rc_tls *t, unsigned workers,
 		p->capturing = true;
 		p->session = m;
 	}
-	if (!rc_addr_is_loopback(&r->control) &&
-	    rc_token_load_or_create(r->data_dir, p->token, &p->token_created, err,
-				    sizeof(err)) < 0) {
-		fprintf(stderr, "ringcap run: control token: %s\n", err);
-		return -EPERM;
+	if (!rc_addr_is_loopback(&r->control)) {
+		if (rc_token_load_or_create(r->data_dir, p->token, &p->token_created, err,
+					    sizeof(err)) < 0) {
+			fprintf(stderr, "ringcap run: control token: %s\n", err);
+			return -EPERM;
+		}
+		/* said before the control port answers: whoever connects first
+		 * can already read it */
+		fprintf(stderr, "ringcap: the control port is not on loopback: requests need "
+			"\"Authorization: Bearer %s\" (%s %s/%s)\n", p->token,
+			p->token_created ? "new, saved in" : "from", r->data_dir, RC_TOKEN_FILE);
 	}
 	struct rc_control_cfg cc = { .addr = &r->control, .addr_len = r->control_len,
 				     .ca = t->ca ? &t->onboard : NULL, .api = p->api,

@@ -105,9 +105,8 @@ void rc_welcome_print(FILE *f, const struct rc_welcome *w)
 	else
 		fprintf(f, "  control API and web UI: http://%s/\n", ctl);
 	if (w->token && w->token[0])
-		fprintf(f, "  the control port is not on loopback: requests need "
-			"\"Authorization: Bearer %s\" (%s %s/%s)\n", w->token,
-			w->token_created ? "new, saved in" : "from", data, RC_TOKEN_FILE);
+		fprintf(f, "  (not on loopback: every request needs the bearer token, in %s/%s)\n",
+			data, RC_TOKEN_FILE);
 	fprintf(f, "  data: %s\n", data);
 	if (w->session_name)
 		fprintf(f, "  capturing into session '%s' (%s)\n", w->session_name, w->session_id);
