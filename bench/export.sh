@@ -9,7 +9,8 @@
 #   - "bodies": N/10 realistic exchanges with small bodies (bench/gen_session.c,
 #     bench/realistic.h: 30 hosts, JSON/HTML/binary/empty bodies), two workers;
 # then exports each as HAR, as a collection grouped by domain and endpoint,
-# and as a collection without folders, to /dev/null, RUNS times, and prints
+# and as a collection without folders, to /dev/null, and imports the HAR of
+# "bodies" back as a new session, RUNS times each, and prints
 # a markdown table of medians: wall seconds, CPU seconds (user + sys),
 # exchanges/s by wall clock and by CPU time, peak RSS (GNU time's %M).
 #   N [1000000]  RUNS [3]  DIR [/tmp]  QUICK=1: N=20000, RUNS=1
@@ -58,4 +59,18 @@ for sess, count, name, args in cases:
     w, c = statistics.median(walls), statistics.median(cpus)
     print("| %s | %d | %s | %.2f | %.2f | %.0f | %.0f | %.0f |" % (
         sess, count, name, w, c, count / w if w else 0, count / c if c else 0, max(rss)))
+# import: the HAR of "bodies" back in (two passes: check, then write)
+har = os.path.join(data, "bodies.har")
+subprocess.run(rc[:-2] + ["-o", har, "bodies", "--format", "har"], check=True)
+walls, cpus, rss = [], [], []
+for i in range(runs):
+    with tempfile.NamedTemporaryFile(mode="r") as tf:
+        subprocess.run(["/usr/bin/time", "-o", tf.name, "-f", "%e %U %S %M",
+                        "build-bench/tools/ringcap", "import", har, "--session", "back%d" % i,
+                        "--data", data], check=True, stdout=subprocess.DEVNULL)
+        e, u, s_, m = tf.read().split()[-4:]
+    walls.append(float(e)); cpus.append(float(u) + float(s_)); rss.append(int(m) / 1024)
+w, c, count = statistics.median(walls), statistics.median(cpus), n // 10
+print("| bodies.har (%d MiB) | %d | import | %.2f | %.2f | %.0f | %.0f | %.0f |" % (
+    os.path.getsize(har) >> 20, count, w, c, count / w, count / c, max(rss)))
 EOF

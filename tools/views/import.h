@@ -9,7 +9,8 @@
  * dropped from heads, content.text with or without "encoding": "base64"),
  * mitmproxy and ringcap itself (its "_" extras: _client, _client_port,
  * _client_name, _flags, _error, _error_message; postData "_encoding").
- * Unknown members are ignored and missing ones stay empty; a member of
+ * Unknown members are ignored and missing ones stay empty, except what an
+ * exchange cannot do without (request, its method and its URL); a member of
  * the wrong type, an entry that is not valid JSON, a file that is not a
  * HAR is an error naming its JSON path ("$.log.entries[3].request.url:
  * expected a string") or its byte offset.

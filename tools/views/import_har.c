@@ -278,6 +278,13 @@ static void dec_request(struct dec *d, json_t *e, struct rc_har_xch *x)
 	size_t vl;
 	x->method = str_of(d, rq, "request", "method", &x->method_len);
 	x->url = str_of(d, rq, "request", "url", &x->url_len);
+	/* what HAR requires and an exchange cannot do without */
+	if (rq == NULL)
+		fail(d, "request", "missing");
+	else if (x->method_len == 0)
+		fail(d, "request.method", "missing or empty");
+	else if (x->url_len == 0)
+		fail(d, "request.url", "missing or empty");
 	const char *ver = str_of(d, rq, "request", "httpVersion", &vl);
 	x->http_version = version_of(ver);
 	struct rc_url u;

@@ -95,7 +95,9 @@ int main(void)
 		"null", "true", "1", "\"x\"", " ", "\n", "\"log\"", "\"entries\"",
 	};
 	static uint8_t buf[8192];
-	static const char head[] = "{\"log\":{\"entries\":[{\"request\":{", tail[] = "}}]}}";
+	static const char head[] = "{\"log\":{\"entries\":[{\"request\":{\"method\":\"GET\","
+				   "\"url\":\"http://h.test/a\",";
+	static const char tail[] = "\"x\":1}}]}}";
 	for (int it = 0; it < 20000; it++) {
 		size_t n = 0, parts = next() % 60;
 		bool framed = it % 2 == 0;

@@ -361,21 +361,29 @@ static void test_har_reader(void)
 	bad(dir, "{\"log\": {}}", "$.log.entries: missing");
 	bad(dir, "{}", "$.log: missing");
 	bad(dir, "{\"log\": {\"entries\": 5}}", "$.log.entries: expected an array");
-	bad(dir, "{\"log\": {\"entries\": [{}, 5]}}", "$.log.entries[1]: expected an object");
+#define MIN "{\"request\": {\"method\": \"GET\", \"url\": \"http://a.test/\"}}"
+	bad(dir, "{\"log\": {\"entries\": [" MIN ", 5]}}", "$.log.entries[1]: expected an object");
+	bad(dir, "{\"log\": {\"entries\": [{}]}}", "$.log.entries[0].request: missing");
+	bad(dir, "{\"log\": {\"entries\": [{\"request\": {\"url\": \"http://a/\"}}]}}",
+	    "$.log.entries[0].request.method: missing or empty");
+	bad(dir, "{\"log\": {\"entries\": [{\"request\": {\"method\": \"GET\"}}]}}",
+	    "$.log.entries[0].request.url: missing or empty");
 	bad(dir, "{\"log\": {\"entries\": [{\"request\": []}]}}",
 	    "$.log.entries[0].request: expected an object");
-	bad(dir, "{\"log\": {\"entries\": [{\"request\": {\"headers\": [{\"name\": 1}]}}]}}",
+#define RQ "\"request\": {\"method\": \"GET\", \"url\": \"http://a.test/\"}"
+	bad(dir, "{\"log\": {\"entries\": [{\"request\": {\"method\": \"GET\", \"url\": \"http://a/\","
+	    " \"headers\": [{\"name\": 1}]}}]}}",
 	    "$.log.entries[0].request.headers[0].name: expected a string");
-	bad(dir, "{\"log\": {\"entries\": [{\"response\": {\"status\": \"200\"}}]}}",
+	bad(dir, "{\"log\": {\"entries\": [{" RQ ", \"response\": {\"status\": \"200\"}}]}}",
 	    "$.log.entries[0].response.status: expected a number");
 	bad(dir, "{\"log\": {\"entries\": [{\"startedDateTime\": \"yesterday\"}]}}",
 	    "$.log.entries[0].startedDateTime: not an ISO 8601 date");
-	bad(dir, "{\"log\": {\"entries\": [{\"response\": {\"content\": {\"text\": \"!!\","
+	bad(dir, "{\"log\": {\"entries\": [{" RQ ", \"response\": {\"content\": {\"text\": \"!!\","
 	    " \"encoding\": \"base64\"}}}]}}", "$.log.entries[0].response.content.text: not base64");
 	bad(dir, "{\"log\": {\"entries\": [{\"a\": 1,}]}}", "$.log.entries[0]: invalid JSON");
-	bad(dir, "{\"log\": {\"entries\": [{}]}} x", "$: bytes after the document");
-	bad(dir, "{\"log\": {\"entries\": [{}]]}", "unbalanced brackets");
-	bad(dir, "{\"log\": {\"entries\": [{}", "unexpected end of file");
+	bad(dir, "{\"log\": {\"entries\": [" MIN "]}} x", "$: bytes after the document");
+	bad(dir, "{\"log\": {\"entries\": [" MIN "]]}", "unbalanced brackets");
+	bad(dir, "{\"log\": {\"entries\": [" MIN, "unexpected end of file");
 	/* unknown members ignored, missing ones empty */
 	struct seen none = { 0, true };
 	const char *ok = "{\"log\": {\"entries\": [], \"x\": {\"entries\": 5}}, \"y\": [\"log\"]}";
