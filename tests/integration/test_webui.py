@@ -267,8 +267,16 @@ class WebUI(unittest.TestCase):
         self.css("#search").send_keys(Keys.CONTROL, "a", Keys.DELETE)
         self.wait(lambda: len(self.rows()) == 6, "all rows again")
         time_col = self.css("#thead [data-col=time]")
-        time_col.click()   # back to newest first for the next tests
+        time_col.click()
         self.wait(lambda: "▼" in time_col.text, "time sort")
+        time_col.click()   # oldest first: a live row lands at the end
+        self.wait(lambda: "▲" in time_col.text and self.rows()[0][3].endswith("/size/300"),
+                  "oldest first")
+        self.curl("/size/2?at-end")
+        self.wait(lambda: self.rows()[-1][3].endswith("at-end"), "the live row at the end")
+        self.assertFalse(self.css("#new-rows").is_displayed())
+        time_col.click()   # back to newest first for the next tests
+        self.wait(lambda: "▼" in time_col.text and "at-end" in self.rows()[0][3], "newest first")
 
     def test_04_details_show_the_body_curl_sent(self):
         body = '{"greeting": "hello from curl", "n": [1, 2, 3]}'
