@@ -546,6 +546,22 @@ class WebUI(unittest.TestCase):
                   "every row again")
         self.shot("stopped")
 
+    def test_16_hidden_tab_drops_its_stream(self):
+        """A tab in the background closes its event stream; shown again it
+        follows again and catches up on what it missed."""
+        self.b.execute_script(
+            "window.vlog = []; document.addEventListener('visibilitychange', () => "
+            "setTimeout(() => vlog.push([document.visibilityState, !!window.ringcap.stream])))")
+        page = self.b.current_window_handle
+        self.b.switch_to.new_window("tab")
+        self.curl("/size/15?while-hidden")
+        time.sleep(0.7)
+        self.b.close()
+        self.b.switch_to.window(page)
+        self.wait(lambda: self.b.execute_script("return vlog.length") == 2, "hidden, then shown")
+        self.assertEqual(self.b.execute_script("return vlog"), [["hidden", False], ["visible", True]])
+        self.wait_row("while-hidden")
+
     def test_90_daemon_restart_reconnects(self):
         """kill -9 under the page: it says the stream is lost; a restart
         shows the session interrupted (stream reconnected, then ended); a
