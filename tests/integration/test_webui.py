@@ -217,10 +217,21 @@ class WebUI(unittest.TestCase):
     def test_02_start_session_and_rows_appear_live(self):
         self.css("#n-name").send_keys("webui")
         self.css("#n-cookies").click()
+        self.css("#n-filter").send_keys("method=GET,POST,PUT status=xx9")
+        self.css("#b-start").click()
+        st, body, _ = self.d.api("POST", "/api/sessions", {"filter": {
+            "methods": ["GET", "POST", "PUT"], "status": ["xx9"]}})
+        self.assertEqual(st, 400)
+        self.wait(lambda: self.text("#start-error") == body["error"], "the API's filter error")
+        self.css("#n-filter").clear()
+        self.css("#n-filter").send_keys("method=GET,POST,PUT url-excludes=\"never here\"")
         self.css("#b-start").click()
         self.wait(lambda: self.text("#s-state") == "active", "the session to start")
         st, s, _ = self.d.api("GET", "/api/status")
         self.assertEqual(s["active"]["name"], "webui")
+        self.assertEqual(s["active"]["settings"]["filter"],
+                         'method=GET,POST,PUT url-excludes="never here"')
+        self.assertEqual(self.text("#start-error"), "")
         type(self).sid = s["active"]["id"]
         self.assertTrue(s["active"]["settings"]["capture_cookies"])
         self.wait(lambda: "capturing" in self.text("#capture-state"), "the header's capture state")
@@ -318,11 +329,14 @@ class WebUI(unittest.TestCase):
 
     def test_05_header_filter_excludes_stop_capture(self):
         self.css("#thead .ficon[data-filter=url]").click()
-        self.css(".popover input[name=url_excludes]").send_keys("skip-me")
+        field = self.css(".popover input[name=url_excludes]")
+        self.assertEqual(field.get_attribute("value"), "never here", "the start form's filter")
+        field.send_keys(", skip-me")
         self.css(".popover button[type=submit]").click()
         self.wait(lambda: not self.b.find_elements(By.CSS_SELECTOR, ".popover"), "applied")
         st, s, _ = self.d.api("GET", "/api/sessions/" + self.sid)
-        self.assertIn("skip-me", s["settings"]["filter"])
+        self.assertEqual(s["settings"]["filter"],
+                         'method=GET,POST,PUT url-excludes="never here",skip-me')
         self.assertIn("on", self.css("#thead .ficon[data-filter=url]").get_attribute("class"))
         self.curl("/size/10?skip-me")
         self.curl("/size/11?kept")
@@ -338,7 +352,8 @@ class WebUI(unittest.TestCase):
         self.css(".popover button[type=submit]").click()
         msg = self.wait(lambda: self.text(".popover .ferr"), "the error next to the field")
         st, body, _ = self.d.api("PATCH", "/api/sessions/" + self.sid,
-                                 {"filter": {"url_excludes": ["skip-me"], "url_regex": ["(["]}})
+                                 {"filter": {"methods": ["GET", "POST", "PUT"], "url_excludes": ["never here", "skip-me"],
+                                             "url_regex": ["(["]}})
         self.assertEqual(st, 400)
         self.assertEqual(msg, body["error"])
         self.assertIn("regex", msg)
@@ -564,23 +579,36 @@ class WebUI(unittest.TestCase):
 
     def test_90_daemon_restart_reconnects(self):
         """kill -9 under the page: it says the stream is lost; a restart
-        shows the session interrupted (stream reconnected, then ended); a
-        restart with --session continues it and rows flow live again."""
+        that continues the session (run --session) reconnects the stream and
+        says so; one that does not shows the session interrupted (page and
+        history); continuing it later makes the page follow it again."""
         self.wait(lambda: self.text("#s-state") == "active", "a live session")
         argv = self.d.p.argv()
+        again = lambda: argv + ["--session", "webui-renamed"]
         self.d.kill9()
         self.wait(lambda: "reconnecting" in self.text("#banner"), "the page saying so")
+        self.d.p.argv = again
         self.d.start()
         self.wait(lambda: "reconnected" in self.text("#banner"), "reconnected", timeout=20)
-        self.wait(lambda: self.text("#s-state") == "interrupted", "the session interrupted")
+        self.curl("/size/16?after-reconnect")
+        self.wait_row("after-reconnect")
+
+        self.d.kill9()
+        self.wait(lambda: "reconnecting" in self.text("#banner"), "lost again")
+        self.d.p.argv = lambda: list(argv)
+        self.d.start()
+        self.wait(lambda: "was interrupted" in self.text("#banner"), "interrupted, said", timeout=20)
+        self.assertEqual(self.text("#s-state"), "interrupted")
         self.tab("history")
         self.wait(lambda: "interrupted" in self.text("#hist-table tr[data-id='%s']" % self.sid),
                   "interrupted in the history")
         self.tab("requests")
         self.assertEqual(self.d.stop(), 0)
-        self.d.p.argv = lambda: argv + ["--session", "webui-renamed"]
+        self.d.p.argv = again
         self.d.start()
-        self.wait(lambda: self.text("#s-state") == "active", "continued", timeout=20)
+        self.wait(lambda: "continues after a restart" in self.text("#banner"), "continued",
+                  timeout=20)
+        self.assertEqual(self.text("#s-state"), "active")
         self.curl("/size/14?after-restart")
         self.wait_row("after-restart")
         self.assertEqual(self.severe_logs(), [])
