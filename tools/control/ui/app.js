@@ -141,6 +141,7 @@ $('#start-form').addEventListener('submit', async (e) => {
     if (Object.keys(spec).length) body.filter = spec;
     const s = await api.json('POST', '/api/sessions', body);
     $('#n-name').value = '';
+    $('#n-filter').value = '';   // the session shows it in the header icons now
     open(s.id, 'requests');
     poll();
   } catch (err) { $('#start-error').textContent = err.message; }
