@@ -560,6 +560,20 @@ class WebUI(unittest.TestCase):
         self.wait(lambda: self.b.execute_script("return window.ringcap.table.total") == stored,
                   "every row again")
         self.shot("stopped")
+        # history: delete a session (the button asks twice)
+        st, doomed, _ = self.d.api("POST", "/api/sessions", {"name": "doomed"})
+        self.assertEqual(st, 201)
+        self.assertEqual(self.d.api("POST", "/api/sessions/doomed/stop")[0], 200)
+        self.tab("history")
+        row = self.wait(lambda: self.css("#hist-table tr[data-id='%s']" % doomed["id"]), "doomed")
+        button = row.find_element(By.XPATH, ".//button[starts-with(text(), 'Delete')]")
+        button.click()
+        self.assertIn("click again", button.text)
+        self.assertEqual(self.d.api("GET", "/api/sessions/doomed")[0], 200, "not yet")
+        button.click()
+        self.wait(lambda: not self.b.find_elements(
+            By.CSS_SELECTOR, "#hist-table tr[data-id='%s']" % doomed["id"]), "gone from history")
+        self.assertEqual(self.d.api("GET", "/api/sessions/doomed")[0], 404)
 
     def test_16_hidden_tab_drops_its_stream(self):
         """A tab in the background closes its event stream; shown again it
