@@ -217,10 +217,21 @@ class WebUI(unittest.TestCase):
     def test_02_start_session_and_rows_appear_live(self):
         self.css("#n-name").send_keys("webui")
         self.css("#n-cookies").click()
+        self.css("#n-filter").send_keys("method=GET,POST,PUT status=xx9")
+        self.css("#b-start").click()
+        st, body, _ = self.d.api("POST", "/api/sessions", {"filter": {
+            "methods": ["GET", "POST", "PUT"], "status": ["xx9"]}})
+        self.assertEqual(st, 400)
+        self.wait(lambda: self.text("#start-error") == body["error"], "the API's filter error")
+        self.css("#n-filter").clear()
+        self.css("#n-filter").send_keys("method=GET,POST,PUT url-excludes=\"never here\"")
         self.css("#b-start").click()
         self.wait(lambda: self.text("#s-state") == "active", "the session to start")
         st, s, _ = self.d.api("GET", "/api/status")
         self.assertEqual(s["active"]["name"], "webui")
+        self.assertEqual(s["active"]["settings"]["filter"],
+                         'method=GET,POST,PUT url-excludes="never here"')
+        self.assertEqual(self.text("#start-error"), "")
         type(self).sid = s["active"]["id"]
         self.assertTrue(s["active"]["settings"]["capture_cookies"])
         self.wait(lambda: "capturing" in self.text("#capture-state"), "the header's capture state")
@@ -267,8 +278,16 @@ class WebUI(unittest.TestCase):
         self.css("#search").send_keys(Keys.CONTROL, "a", Keys.DELETE)
         self.wait(lambda: len(self.rows()) == 6, "all rows again")
         time_col = self.css("#thead [data-col=time]")
-        time_col.click()   # back to newest first for the next tests
+        time_col.click()
         self.wait(lambda: "▼" in time_col.text, "time sort")
+        time_col.click()   # oldest first: a live row lands at the end
+        self.wait(lambda: "▲" in time_col.text and self.rows()[0][3].endswith("/size/300"),
+                  "oldest first")
+        self.curl("/size/2?at-end")
+        self.wait(lambda: self.rows()[-1][3].endswith("at-end"), "the live row at the end")
+        self.assertFalse(self.css("#new-rows").is_displayed())
+        time_col.click()   # back to newest first for the next tests
+        self.wait(lambda: "▼" in time_col.text and "at-end" in self.rows()[0][3], "newest first")
 
     def test_04_details_show_the_body_curl_sent(self):
         body = '{"greeting": "hello from curl", "n": [1, 2, 3]}'
@@ -310,11 +329,14 @@ class WebUI(unittest.TestCase):
 
     def test_05_header_filter_excludes_stop_capture(self):
         self.css("#thead .ficon[data-filter=url]").click()
-        self.css(".popover input[name=url_excludes]").send_keys("skip-me")
+        field = self.css(".popover input[name=url_excludes]")
+        self.assertEqual(field.get_attribute("value"), "never here", "the start form's filter")
+        field.send_keys(", skip-me")
         self.css(".popover button[type=submit]").click()
         self.wait(lambda: not self.b.find_elements(By.CSS_SELECTOR, ".popover"), "applied")
         st, s, _ = self.d.api("GET", "/api/sessions/" + self.sid)
-        self.assertIn("skip-me", s["settings"]["filter"])
+        self.assertEqual(s["settings"]["filter"],
+                         'method=GET,POST,PUT url-excludes="never here",skip-me')
         self.assertIn("on", self.css("#thead .ficon[data-filter=url]").get_attribute("class"))
         self.curl("/size/10?skip-me")
         self.curl("/size/11?kept")
@@ -330,7 +352,8 @@ class WebUI(unittest.TestCase):
         self.css(".popover button[type=submit]").click()
         msg = self.wait(lambda: self.text(".popover .ferr"), "the error next to the field")
         st, body, _ = self.d.api("PATCH", "/api/sessions/" + self.sid,
-                                 {"filter": {"url_excludes": ["skip-me"], "url_regex": ["(["]}})
+                                 {"filter": {"methods": ["GET", "POST", "PUT"], "url_excludes": ["never here", "skip-me"],
+                                             "url_regex": ["(["]}})
         self.assertEqual(st, 400)
         self.assertEqual(msg, body["error"])
         self.assertIn("regex", msg)
@@ -537,26 +560,69 @@ class WebUI(unittest.TestCase):
         self.wait(lambda: self.b.execute_script("return window.ringcap.table.total") == stored,
                   "every row again")
         self.shot("stopped")
+        # history: delete a session (the button asks twice)
+        st, doomed, _ = self.d.api("POST", "/api/sessions", {"name": "doomed"})
+        self.assertEqual(st, 201)
+        self.assertEqual(self.d.api("POST", "/api/sessions/doomed/stop")[0], 200)
+        self.tab("history")
+        row = self.wait(lambda: self.css("#hist-table tr[data-id='%s']" % doomed["id"]), "doomed")
+        button = row.find_element(By.XPATH, ".//button[starts-with(text(), 'Delete')]")
+        button.click()
+        self.assertIn("click again", button.text)
+        self.assertEqual(self.d.api("GET", "/api/sessions/doomed")[0], 200, "not yet")
+        button.click()
+        self.wait(lambda: not self.b.find_elements(
+            By.CSS_SELECTOR, "#hist-table tr[data-id='%s']" % doomed["id"]), "gone from history")
+        self.assertEqual(self.d.api("GET", "/api/sessions/doomed")[0], 404)
+
+    def test_16_hidden_tab_drops_its_stream(self):
+        """A tab in the background closes its event stream; shown again it
+        follows again and catches up on what it missed."""
+        self.b.execute_script(
+            "window.vlog = []; document.addEventListener('visibilitychange', () => "
+            "setTimeout(() => vlog.push([document.visibilityState, !!window.ringcap.stream])))")
+        page = self.b.current_window_handle
+        self.b.switch_to.new_window("tab")
+        self.curl("/size/15?while-hidden")
+        time.sleep(0.7)
+        self.b.close()
+        self.b.switch_to.window(page)
+        self.wait(lambda: self.b.execute_script("return vlog.length") == 2, "hidden, then shown")
+        self.assertEqual(self.b.execute_script("return vlog"), [["hidden", False], ["visible", True]])
+        self.wait_row("while-hidden")
 
     def test_90_daemon_restart_reconnects(self):
         """kill -9 under the page: it says the stream is lost; a restart
-        shows the session interrupted (stream reconnected, then ended); a
-        restart with --session continues it and rows flow live again."""
+        that continues the session (run --session) reconnects the stream and
+        says so; one that does not shows the session interrupted (page and
+        history); continuing it later makes the page follow it again."""
         self.wait(lambda: self.text("#s-state") == "active", "a live session")
         argv = self.d.p.argv()
+        again = lambda: argv + ["--session", "webui-renamed"]
         self.d.kill9()
         self.wait(lambda: "reconnecting" in self.text("#banner"), "the page saying so")
+        self.d.p.argv = again
         self.d.start()
         self.wait(lambda: "reconnected" in self.text("#banner"), "reconnected", timeout=20)
-        self.wait(lambda: self.text("#s-state") == "interrupted", "the session interrupted")
+        self.curl("/size/16?after-reconnect")
+        self.wait_row("after-reconnect")
+
+        self.d.kill9()
+        self.wait(lambda: "reconnecting" in self.text("#banner"), "lost again")
+        self.d.p.argv = lambda: list(argv)
+        self.d.start()
+        self.wait(lambda: "was interrupted" in self.text("#banner"), "interrupted, said", timeout=20)
+        self.assertEqual(self.text("#s-state"), "interrupted")
         self.tab("history")
         self.wait(lambda: "interrupted" in self.text("#hist-table tr[data-id='%s']" % self.sid),
                   "interrupted in the history")
         self.tab("requests")
         self.assertEqual(self.d.stop(), 0)
-        self.d.p.argv = lambda: argv + ["--session", "webui-renamed"]
+        self.d.p.argv = again
         self.d.start()
-        self.wait(lambda: self.text("#s-state") == "active", "continued", timeout=20)
+        self.wait(lambda: "continues after a restart" in self.text("#banner"), "continued",
+                  timeout=20)
+        self.assertEqual(self.text("#s-state"), "active")
         self.curl("/size/14?after-restart")
         self.wait_row("after-restart")
         self.assertEqual(self.severe_logs(), [])

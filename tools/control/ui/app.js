@@ -1,7 +1,7 @@
 // app.js - the web UI's entry point: sign-in, the header's live counters,
 // the session bar (start, pause, resume, stop), the tabs, the event stream
 // of the session on screen and the actions on selected rows.
-import { el, $, $$, bytes, duration, download, list, parseFilterText } from './util.js';
+import { $, $$, bytes, duration, download, parseFilterText } from './util.js';
 import * as api from './api.js';
 import { RequestTable } from './table.js';
 import { Details } from './details.js';
@@ -136,11 +136,12 @@ $('#start-form').addEventListener('submit', async (e) => {
   $('#start-error').textContent = '';
   const body = { save_responses: $('#n-save').checked, capture_cookies: $('#n-cookies').checked };
   if ($('#n-name').value.trim()) body.name = $('#n-name').value.trim();
-  const ex = list($('#n-excludes').value);
-  if (ex.length) body.filter = { url_excludes: ex };
   try {
+    const spec = parseFilterText($('#n-filter').value.trim(), true);
+    if (Object.keys(spec).length) body.filter = spec;
     const s = await api.json('POST', '/api/sessions', body);
     $('#n-name').value = '';
+    $('#n-filter').value = '';   // the session shows it in the header icons now
     open(s.id, 'requests');
     poll();
   } catch (err) { $('#start-error').textContent = err.message; }
@@ -151,7 +152,13 @@ function setSession(s, keepView) {
   if (s) s.filterSpec = parseFilterText(s.settings && s.settings.filter);
   const changed = !app.session || !s || app.session.id !== s.id;
   const wasRunning = app.session && (app.session.state === 'active' || app.session.state === 'paused');
+  const before = app.session && s && app.session.id === s.id ? app.session.state : null;
   app.session = s;
+  if (before && before !== 'interrupted' && s.state === 'interrupted')
+    banner('the daemon restarted: session "' + s.name + '" was interrupted (ringcap run --session "' +
+      s.name + '" continues it)', 'bad');
+  else if (before === 'interrupted' && s.state === 'active')
+    banner('session "' + s.name + '" continues after a restart: following it again', 'good');
   sessionBar();
   app.table.setSession(s, keepView);
   const running = s && (s.state === 'active' || s.state === 'paused');

@@ -78,9 +78,10 @@ export function list(text) {
   return String(text || '').split(',').map((s) => s.trim()).filter(Boolean);
 }
 
-// The filter's text form (filter/text.c) into its JSON form, for showing
-// a running session's capture filter in the header fields.
-export function parseFilterText(text) {
+// The filter's text form (filter/text.c) into its JSON form: a running
+// session's capture filter shown in the header fields, and the start
+// form's filter (strict: an unknown kind throws; values are the API's to judge).
+export function parseFilterText(text, strict) {
   const keys = { method: 'methods', status: 'status', type: 'types', client: 'clients',
     'url-contains': 'url_contains', 'url-excludes': 'url_excludes', 'url-regex': 'url_regex' };
   const spec = {};
@@ -90,7 +91,9 @@ export function parseFilterText(text) {
     while (s[i] === ' ') i++;
     const eq = s.indexOf('=', i);
     if (eq < 0) break;
-    const kind = keys[s.slice(i, eq)];
+    const name = s.slice(i, eq);
+    const kind = keys[name];
+    if (!kind && strict) throw new Error("filter: unknown kind '" + name + "' (method, status, type, client, url-contains, url-excludes, url-regex)");
     i = eq + 1;
     const vals = [];
     for (;;) {
