@@ -1,10 +1,6 @@
 /*
-<<<<<<<< HEAD:tests/tools/views/cookie_fuzz.c
- * tests/tools/views/cookie_fuzz.c - libFuzzer target for the cookie parsers
-========
  * tests/fuzz/cookie/cookie_fuzz.c - libFuzzer target for the cookie parsers
->>>>>>>> h-infra:tests/fuzz/cookie/cookie_fuzz.c
- * (tools/cookie.c): the same bytes go through the Set-Cookie parser, the
+ * (tools/views/cookie.c): the same bytes go through the Set-Cookie parser, the
  * Cookie pair iterator, cookie-date, default-path and the head-field
  * iterator, copied into an exact-size heap block so that ASan catches any
  * read past them; every span returned must lie inside the input and

@@ -1,10 +1,6 @@
 /*
-<<<<<<<< HEAD:tests/tools/lib/opts_fuzz.c
- * tests/tools/lib/opts_fuzz.c - libFuzzer target for the option value parsers
-========
  * tests/fuzz/opts/opts_fuzz.c - libFuzzer target for the option value parsers
->>>>>>>> h-infra:tests/fuzz/opts/opts_fuzz.c
- * of tools/opts.c: sizes, durations, integers, ADDR:PORT and the --allow
+ * of tools/lib/opts.c: sizes, durations, integers, ADDR:PORT and the --allow
  * CIDR blocks. Byte 0 picks the parser; the rest is the value as getopt
  * passes it (NUL-terminated, cut at an embedded NUL). Checked: an error
  * always says something and names nothing past the buffer (ASan); an
