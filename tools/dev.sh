@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 BUILD_PKGS=(gcc clang meson ninja-build pkg-config liburing-dev libhyperscan-dev
             libzstd-dev android-libboringssl-dev node-llhttp
             libmicrohttpd-dev libjansson-dev libnghttp2-dev libqrencode-dev)
-TEST_PKGS=(curl python3 openssl prometheus)
+TEST_PKGS=(curl python3 openssl prometheus nodejs npm)
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -33,6 +33,19 @@ build() { # build DIR [meson options...]
   ninja -C "$dir" >&2
 }
 
+# The Node packages the tests read exports with (tests/node: postman-collection,
+# newman, har-validator): `npm ci` when node_modules is missing or older than
+# the lockfile.
+node_deps() {
+  local d=tests/node
+  [ -f "$d/package-lock.json" ] || return 0
+  if [ ! -f "$d/node_modules/.package-lock.json" ] ||
+     [ "$d/package-lock.json" -nt "$d/node_modules/.package-lock.json" ]; then
+    echo "npm ci in $d" >&2
+    (cd "$d" && npm ci --no-audit --no-fund >&2)
+  fi
+}
+
 cmd=${1:-run}; shift || true
 case "$cmd" in
   deps)
@@ -43,6 +56,7 @@ case "$cmd" in
     exec ./build/tools/ringcap run "$@" ;;
   test)
     deps "${BUILD_PKGS[@]}" "${TEST_PKGS[@]}"
+    node_deps
     exec tests/run-all.sh ;;
   *)
     echo "usage: tools/dev.sh run|test|deps" >&2; exit 2 ;;
