@@ -1,6 +1,6 @@
 /*
- * tools/lib/fmt.h - small output helpers shared by the views (overview,
- * cookies): JSON string escaping that always yields valid UTF-8, the
+ * tools/lib/fmt.h - small text helpers shared by the rooms: JSON strings into
+ * a FILE, the one hex digit value and percent-decoding, the
  * ISO 8601 UTC time the offline listings print, and finding the session an
  * offline command names.
  */
@@ -12,10 +12,11 @@
 #include <stdint.h>
 #include <stdio.h>
 
-/* Writes s[0..n) as a JSON string: quotes, backslash and control bytes
- * escaped; valid UTF-8 passes through; any other byte is written as the
- * Latin-1 character of the same value (\u00XX), so hostile bytes never
- * make the document invalid. */
+/* Writes s[0..n) as a JSON string through the one escaper of tools/
+ * (rc_buf_jstr, json.h): quotes, backslash and control bytes escaped;
+ * valid UTF-8 passes through; any other byte is written as the Latin-1
+ * character of the same value (\u00XX), so hostile bytes never make the
+ * document invalid. */
 void rc_json_str(FILE *f, const char *s, size_t n);
 
 /* The value of hex digit c (either case), -1 when it is none. */
