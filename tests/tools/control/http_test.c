@@ -19,6 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "tools/control/router.h"
 #include "tools/control/server.h"
 #include "tools/control/token.h"
@@ -262,6 +264,44 @@ static void test_routes(void)
 			CHECK(strstr("GET POST PUT PATCH DELETE", x->method) != NULL);
 			CHECK(x->summary && x->summary[0]);
 		}
+	/* the OpenAPI document names every visible route, with its method */
+	struct rc_buf doc = {0};
+	rc_openapi_json(&doc);
+	json_error_t je;
+	json_t *o = json_loadb(doc.p, doc.len, JSON_REJECT_DUPLICATES, &je);
+	CHECK(o != NULL);
+	json_t *paths = json_object_get(o, "paths");
+	unsigned visible = 0;
+	for (size_t t = 0; t < rc_route_tables_n; t++)
+		for (size_t i = 0; i < rc_route_tables[t]->n; i++) {
+			const struct rc_route *x = &rc_route_tables[t]->routes[i];
+			if (x->flags & RC_ROUTE_HIDDEN)
+				continue;
+			char path[256], method[8];
+			size_t k = 0, m = 0;
+			for (const char *p = x->pattern; *p && k < sizeof(path) - 2; p++) {
+				if (*p == ':') {
+					size_t n = strcspn(p + 1, "/");
+					k += (size_t)snprintf(path + k, sizeof(path) - k, "{%.*s}", (int)n,
+							      p + 1);
+					p += n;
+				} else {
+					path[k++] = *p;
+				}
+			}
+			path[k] = '\0';
+			for (; x->method[m] && m < sizeof(method) - 1; m++)
+				method[m] = (char)(x->method[m] | 0x20);
+			method[m] = '\0';
+			json_t *op = json_object_get(json_object_get(paths, path), method);
+			if (op == NULL)
+				fprintf(stderr, "not documented: %s %s\n", x->method, x->pattern);
+			CHECK(op != NULL);
+			visible++;
+		}
+	CHECK(visible > 20);
+	json_decref(o);
+	rc_buf_free(&doc);
 	/* the error mapping */
 	CHECK(rc_errno_status(-EINVAL) == 400 && rc_errno_status(-ENOENT) == 404);
 	CHECK(rc_errno_status(-EBUSY) == 409 && rc_errno_status(-EAGAIN) == 503);
