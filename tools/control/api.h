@@ -21,7 +21,6 @@
 
 #define RC_API_SSE_MAX 24u           /* event streams at once: they hold no thread now,
 				      * but each counts against RC_CTL_CONNS_MAX */
-#define RC_API_SSE_TICK_MS 250       /* the store flushes frames within 250 ms too */
 #define RC_API_SSE_PING_MS 10000     /* a comment line so dead clients are noticed */
 #define RC_API_SSE_ORDER_MS 500      /* rows wait this long so that rows of other
 				      * workers stored a little later sort before them */
@@ -29,7 +28,8 @@
 #define RC_API_LIST_MAX 100000u      /* largest page */
 #define RC_API_IDS_MAX 10000u        /* exchanges deleted by one request */
 #define RC_API_BODY_OUT_MAX (64u << 20) /* a raw body served by the API */
-#define RC_API_OUT_MAX (256u << 20)  /* any JSON answer */
+#define RC_API_OUT_MAX (256u << 20)  /* any answer built in memory (a page of
+				      * RC_API_LIST_MAX rows fits) */
 
 struct rc_api;
 struct rc_req;

@@ -343,6 +343,7 @@ static enum MHD_Result dispatch(struct rc_control *c, struct MHD_Connection *con
 	struct rc_resp *rs = calloc(1, sizeof(*rs));
 	if (rs == NULL)
 		return MHD_NO;
+	rs->body.max = RC_API_OUT_MAX;
 	rc_route_dispatch(&rq, rs, c->token,
 			  MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization"));
 	const union MHD_ConnectionInfo *ci =
@@ -378,8 +379,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		cr->body.max = RC_HTTP_BODY_MAX + 1;
 		return MHD_YES;
 	}
-	if (cr->refused)
+	if (cr->refused) {
+		*upload_size = 0;   /* answered already: the rest of the body is dropped */
 		return MHD_YES;
+	}
 	if (*upload_size > 0) {
 		rc_buf_add(&cr->body, upload, *upload_size);
 		*upload_size = 0;
