@@ -130,6 +130,8 @@ static bool pattern_match(const char *pattern, const char **seg, const size_t *l
 	for (int i = 0; i < pn; i++) {
 		if (rest && i == pn - 1) {
 			/* the rest, raw, from this segment on */
+			if ((size_t)np == RC_ROUTE_PARAMS_MAX)
+				return false;
 			snprintf(parts[np], RC_ROUTE_PART_MAX, "%s", seg[i]);
 			return strlen(seg[i]) < RC_ROUTE_PART_MAX;
 		}
@@ -158,6 +160,14 @@ static void allow_add(char *allow, size_t cap, const char *method)
 int rc_route_find(const char *method, const char *path, const struct rc_route **route,
 		  char (*parts)[RC_ROUTE_PART_MAX], char *allow, size_t allow_cap)
 {
+	return rc_route_find_in(rc_route_tables, rc_route_tables_n, method, path, route, parts,
+				allow, allow_cap);
+}
+
+int rc_route_find_in(const struct rc_route_table *const *tables, size_t ntables,
+		     const char *method, const char *path, const struct rc_route **route,
+		     char (*parts)[RC_ROUTE_PART_MAX], char *allow, size_t allow_cap)
+{
 	const char *seg[RC_ROUTE_SEGS_MAX];
 	size_t len[RC_ROUTE_SEGS_MAX];
 	char tmp[RC_ROUTE_PARAMS_MAX][RC_ROUTE_PART_MAX];
@@ -166,9 +176,9 @@ int rc_route_find(const char *method, const char *path, const struct rc_route **
 	allow[0] = '\0';
 	if (n < 0)
 		return -ENOENT;
-	for (size_t t = 0; t < rc_route_tables_n; t++) {
-		for (size_t i = 0; i < rc_route_tables[t]->n; i++) {
-			const struct rc_route *r = &rc_route_tables[t]->routes[i];
+	for (size_t t = 0; t < ntables; t++) {
+		for (size_t i = 0; i < tables[t]->n; i++) {
+			const struct rc_route *r = &tables[t]->routes[i];
 			if (!pattern_match(r->pattern, seg, len, n, tmp, &lit) || lit < best)
 				continue;
 			if (lit > best) {

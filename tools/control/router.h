@@ -169,6 +169,10 @@ int rc_query_get(const char *query, const char *key, char *out, size_t cap);
  * methods the path takes, "GET, POST"). */
 int rc_route_find(const char *method, const char *path, const struct rc_route **route,
 		  char (*parts)[RC_ROUTE_PART_MAX], char *allow, size_t allow_cap);
+/* The same over other tables (tests; a sub-router). */
+int rc_route_find_in(const struct rc_route_table *const *tables, size_t ntables,
+		     const char *method, const char *path, const struct rc_route **route,
+		     char (*parts)[RC_ROUTE_PART_MAX], char *allow, size_t allow_cap);
 /* Runs a request end to end: token rule, route, handler, error mapping.
  * token: "" when none is needed; auth the Authorization header or NULL. */
 void rc_route_dispatch(struct rc_req *rq, struct rc_resp *rs, const char *token,

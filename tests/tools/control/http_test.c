@@ -255,6 +255,23 @@ static void test_routes(void)
 	CHECK(r && (r->flags & RC_ROUTE_PUBLIC));
 	CHECK(rc_route_find("GET", "/", &r, parts, allow, sizeof(allow)) == 0);
 	CHECK(r && !(r->flags & RC_ROUTE_PUBLIC));
+	/* a last "*" takes the rest of the path, raw (static assets) */
+	static const struct rc_route ui[] = {
+		{ "GET", "/ui/*", NULL, RC_ROUTE_HIDDEN, "assets", NULL, NULL, NULL, NULL, 0, NULL },
+		{ "GET", "/ui/status", NULL, 0, "status", NULL, NULL, NULL, NULL, 0, NULL },
+		{ "GET", "/x/:a/:b/:c/:d/*", NULL, 0, "deep", NULL, NULL, NULL, NULL, 0, NULL },
+	};
+	static const struct rc_route_table ui_table = { ui, 3 };
+	static const struct rc_route_table *const ui_tables[] = { &ui_table };
+	CHECK(rc_route_find_in(ui_tables, 1, "GET", "/ui/js/app%20x.js", &r, parts, allow,
+			       sizeof(allow)) == 0);
+	CHECK(r == &ui[0] && strcmp(parts[0], "js/app%20x.js") == 0);
+	CHECK(rc_route_find_in(ui_tables, 1, "GET", "/ui/status", &r, parts, allow,
+			       sizeof(allow)) == 0 && r == &ui[1]);
+	CHECK(rc_route_find_in(ui_tables, 1, "GET", "/ui", &r, parts, allow, sizeof(allow)) ==
+	      -ENOENT);
+	CHECK(rc_route_find_in(ui_tables, 1, "GET", "/x/1/2/3/4/5", &r, parts, allow,
+			       sizeof(allow)) == -ENOENT);   /* no room for a fifth part */
 	/* every pattern is well formed: at most RC_ROUTE_PARAMS_MAX params,
 	 * a method the router knows, a summary for the document */
 	for (size_t t = 0; t < rc_route_tables_n; t++)
