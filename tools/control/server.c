@@ -14,7 +14,8 @@
  * differing Content-Length lines 400, HTTP other than 1.x 505; all with
  * the JSON error body, then the connection is closed. Idle connections go
  * after RC_HTTP_IO_TIMEOUT_MS, at most RC_CTL_CONNS_MAX are served at once
- * (more are closed at accept by MHD), at most RC_CTL_REQUESTS_MAX requests
+ * (the next CONNS_SPARE are answered 503, more are closed at accept by
+ * MHD), at most RC_CTL_REQUESTS_MAX requests
  * ride one connection. The raw target comes from MHD's URI log callback,
  * so that path segments and query values are decoded by our rules
  * (%00 refused, "%2F" kept inside a segment).
@@ -43,6 +44,8 @@
 #define MHD_POOL_BYTES (64u << 10) /* per connection: a head of RC_HTTP_HEAD_MAX
 				    * with room, so that we, not MHD, answer 431 */
 #define STREAM_BLOCK 16384u        /* bytes asked of a stream's read at once */
+#define CONNS_SPARE 4u             /* connections past RC_CTL_CONNS_MAX that MHD still
+				    * accepts, to answer them 503 (then it closes more) */
 _Static_assert(MHD_POOL_BYTES > 2 * RC_HTTP_HEAD_MAX, "our 431 comes before MHD's");
 
 struct rc_control {
@@ -55,6 +58,7 @@ struct rc_control {
 	pthread_mutex_t mu;           /* guards streams */
 	struct rc_stream *streams;    /* every open streamed answer */
 	unsigned nstreams;
+	atomic_uint conns;            /* connections open now */
 };
 
 struct rc_stream {
@@ -79,6 +83,7 @@ struct ctl_req {
 /* Per connection: MHD's socket_context. */
 struct ctl_conn {
 	unsigned requests;
+	bool over;                    /* opened past RC_CTL_CONNS_MAX: answered 503 */
 };
 
 static uint64_t mono_ms(void)
@@ -371,7 +376,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (!cr->started) {
 		const char *why = "";
 		cr->started = true;
-		int st = check_head(conn, method, version, cr->uri, &why);
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+		const struct ctl_conn *cc = ci ? ci->socket_context : NULL;
+		int st = cc && cc->over ? (why = "too many control connections", 503)
+					: check_head(conn, method, version, cr->uri, &why);
 		if (st) {
 			cr->refused = true;
 			return refuse(c, conn, st, why);
@@ -423,11 +432,16 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 			  enum MHD_ConnectionNotificationCode toe)
 {
-	(void)cls;
+	struct rc_control *c = cls;
 	(void)conn;
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-		*socket_context = calloc(1, sizeof(struct ctl_conn));
+		struct ctl_conn *cc = calloc(1, sizeof(*cc));
+		unsigned n = atomic_fetch_add(&c->conns, 1);
+		if (cc)
+			cc->over = n >= RC_CTL_CONNS_MAX;
+		*socket_context = cc;
 	} else {
+		atomic_fetch_sub(&c->conns, 1);
 		free(*socket_context);
 		*socket_context = NULL;
 	}
@@ -487,7 +501,7 @@ int rc_control_start(struct rc_control **out, const struct rc_control_cfg *cfg,
 				  NULL, NULL, on_request, c,
 				  MHD_OPTION_LISTEN_SOCKET, c->fd,
 				  MHD_OPTION_THREAD_POOL_SIZE, (unsigned)RC_CTL_THREADS,
-				  MHD_OPTION_CONNECTION_LIMIT, (unsigned)RC_CTL_CONNS_MAX,
+				  MHD_OPTION_CONNECTION_LIMIT, (unsigned)(RC_CTL_CONNS_MAX + CONNS_SPARE),
 				  MHD_OPTION_CONNECTION_TIMEOUT,
 				  (unsigned)((RC_HTTP_IO_TIMEOUT_MS + 999) / 1000),
 				  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)MHD_POOL_BYTES,

@@ -196,6 +196,26 @@ static void test_refusals(void)
 	close(fd);
 }
 
+/* Past RC_CTL_CONNS_MAX open connections, the next ones are told 503. */
+static void test_conn_limit(void)
+{
+	static char out[8192];
+	bool closed;
+	int fds[RC_CTL_CONNS_MAX];
+	for (unsigned i = 0; i < RC_CTL_CONNS_MAX; i++)
+		fds[i] = dial();
+	nanosleep(&(struct timespec){ .tv_nsec = 200000000 }, NULL);
+	static const char get[] = "GET /api/status HTTP/1.1\r\n\r\n";
+	exchange(get, strlen(get), false, out, sizeof(out), &closed);
+	CHECK(status_of(out) == 503 && closed);
+	CHECK(strstr(out, "{\"error\":\"too many control connections\"}") != NULL);
+	for (unsigned i = 0; i < RC_CTL_CONNS_MAX; i++)
+		close(fds[i]);
+	nanosleep(&(struct timespec){ .tv_nsec = 200000000 }, NULL);
+	exchange(get, strlen(get), false, out, sizeof(out), &closed);
+	CHECK(status_of(out) == 404);   /* served again: no API on this port */
+}
+
 static void test_token_rule(void)
 {
 	static char out[8192];
@@ -406,6 +426,7 @@ int main(void)
 	struct rc_control *c = start(NULL);
 	test_requests();
 	test_refusals();
+	test_conn_limit();
 	rc_control_stop(c);
 	test_token_rule();
 	test_routes();
