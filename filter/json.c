@@ -149,8 +149,10 @@ int flt_spec_parse_json(struct flt_spec *s, const char *json, size_t len,
 	}
 	json_t *o = json_loadb(json, len, JSON_REJECT_DUPLICATES, &e);
 	if (o == NULL) {
-		if (json_error_code(&e) == json_error_out_of_memory)
+		if (json_error_code(&e) == json_error_out_of_memory) {
+			flt_err_fmt(err, errlen, "JSON: out of memory");
 			return -ENOMEM;
+		}
 		flt_err_fmt(err, errlen, "JSON: %s at byte %d", e.text, e.position);
 		return -EINVAL;
 	}
