@@ -62,7 +62,7 @@ static int h_list(struct rc_req *rq, struct rc_resp *rs)
 	int rc = s ? ses_list(rc_sessions_data_dir(m), s, SES_LIST_MAX, &n) : -ENOMEM;
 	if (rc < 0) {
 		free(s);
-		return rc_fail(rs, rc < 0 ? rc : -EIO, "cannot list sessions: %s", strerror(-rc));
+		return rc_fail(rs, -EIO, "cannot list sessions: %s", strerror(-rc));
 	}
 	rc_buf_puts(&rs->body, "[");
 	for (size_t i = 0; i < n; i++) {
