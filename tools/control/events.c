@@ -159,6 +159,8 @@ static void pending_flush(struct feed *f, uint64_t now, bool flush, struct rc_bu
 		free(f->pending[best].text);
 		f->pending[best].text = NULL;
 	}
+	if (ready == 0)
+		return;   /* pending may be NULL: no memmove of nothing */
 	memmove(f->pending, f->pending + ready, (f->npending - ready) * sizeof(*f->pending));
 	f->npending -= ready;
 }
