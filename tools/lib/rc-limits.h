@@ -29,7 +29,6 @@
 #define RC_HTTP_IO_TIMEOUT_MS 5000    /* silence within a request, and idle keep-alive */
 #define RC_HTTP_PATH_MAX 1024u
 #define RC_HTTP_QUERY_MAX 2048u
-#define RC_HTTP_AUTH_MAX 256u
 #define RC_CTL_CONNS_MAX 32u          /* connections open at once (MHD closes more at
 				       * accept); a suspended event stream counts */
 #define RC_CTL_THREADS 4u             /* MHD's epoll thread pool: a slow listing of a

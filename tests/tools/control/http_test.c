@@ -3,7 +3,8 @@
  * libmicrohttpd (tools/control/server.c) over real loopback sockets:
  * requests whole, pipelined and trickled one byte at a time; every
  * transport refusal with its status and JSON body; keep-alive for /api/
- * and close after /metrics; the token rule; the route table's matching
+ * and close after /metrics; the token rule; the web UI's rows (public
+ * assets, gzip, ETag/304, /ui/info behind the token); the route table's matching
  * (404, 405 with Allow, the most literal pattern wins) and the query
  * decoder; and the bearer token file (tools/control/token.c).
  */
