@@ -169,18 +169,25 @@ static inline bool flt_type_is_media(enum flt_type type)
 	       type == FLT_TYPE_VIDEO;
 }
 
-/* ---- JSON form (filter/json.c) ---- */
+/* ---- JSON form (filter/json.c, read with jansson) ---- */
 /* Parses the control API body, e.g.
- *   {"methods":["GET"],"status":["2xx",404],"types":["json"],
- *    "clients":["10.0.0.0/8"],"url_contains":["/api"],
+ *   {"method":["GET"],"status":["2xx",404],"type":["json"],
+ *    "client":["10.0.0.0/8"],"url_contains":["/api"],
  *    "url_excludes":[".png"],"url_regex":["^/v[0-9]+/"]}
- * into an initialised, empty spec. Keys are optional; each value is an array
- * of strings (status also takes integers). Unknown or repeated keys, other
- * value types and trailing bytes are errors. On error the spec is left
- * empty. 0, -EINVAL/-E2BIG with err set, or -ENOMEM. */
+ * into an initialised, empty spec. The keys are the CLI flags' names
+ * ("methods", "types", "clients" are read too). Keys are optional; each
+ * value is an array of strings (status also takes integers). Unknown keys
+ * (the error lists the valid ones), repeated keys, other value types and
+ * trailing bytes are errors. On error the spec is left empty. 0,
+ * -EINVAL/-E2BIG with err set, or -ENOMEM. */
 int flt_spec_parse_json(struct flt_spec *spec, const char *json, size_t len,
 			char *err, size_t errlen);
-/* Writes the JSON form (same keys, only non-empty kinds, "{}" when empty).
+/* The same from an object jansson has parsed already (a member of a
+ * larger body); obj is a json_t. */
+struct json_t;
+int flt_spec_from_json(struct flt_spec *spec, const struct json_t *obj, char *err,
+		       size_t errlen);
+/* Writes the JSON form (the singular keys, only non-empty kinds, "{}" when empty).
  * Exact for UTF-8 values; a byte that is not valid UTF-8 (possible in URL
  * patterns from the CLI or text form) is written as \u00XX, which reads back
  * as a different pattern: the text form is the lossless one.

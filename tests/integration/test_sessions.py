@@ -568,7 +568,11 @@ class Sessions(unittest.TestCase):
             with self.subTest(raw=raw[:40]):
                 out, closed = harness.send_recv_all("127.0.0.1", d.ctl_port, raw, 5)
                 self.assertEqual(harness.status_of(out), status, out[:200])
-                self.assertIn(b'"error"', out)
+                if b" HTTP/1." in raw.split(b"\r\n", 1)[0]:
+                    self.assertIn(b'"error"', out)
+                # else: a request line without a version never reaches a
+                # route; libmicrohttpd answers it 400 with its own body
+                self.assertTrue(closed)
         self.assertEqual(d.stop(), 0)
 
     # -- live feed ---------------------------------------------------------

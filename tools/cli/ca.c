@@ -27,6 +27,7 @@
 #include "tls/tls.h"
 #include "tools/cli/args.h"
 #include "tools/cli/cmds.h"
+#include "tools/lib/fmt.h"
 #include "tools/lib/rc-limits.h"
 
 #define CA_DATA_DEFAULT RC_DATA_DIR_DEFAULT
@@ -260,28 +261,10 @@ static void describe(const struct tls_ca *ca, struct ca_info *info)
 	format_time(X509_get0_notAfter(x), info->not_after, sizeof(info->not_after));
 }
 
-/* Prints S as a JSON string: quotes, backslashes and control characters
- * escaped; other bytes (UTF-8) as they are. */
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (; *s != '\0'; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\')
-			printf("\\%c", ch);
-		else if (ch < 0x20)
-			printf("\\u%04x", ch);
-		else
-			putchar(ch);
-	}
-	putchar('"');
-}
-
 static void json_field(const char *name, const char *value, bool last)
 {
 	printf("  \"%s\": ", name);
-	json_str(value);
+	rc_json_str(stdout, value, strlen(value));
 	printf(last ? "\n" : ",\n");
 }
 

@@ -124,19 +124,18 @@ static int read_answer(int fd, struct answer *a)
 /* The "error" string of an error answer, or the status reason. */
 static void say_error(const struct client *c, const struct answer *a)
 {
-	struct rc_jreader r;
-	struct rc_jval v;
-	char key[16], msg[1024] = "", err[64];
-	if (rc_json_object_begin(&r, a->body, a->body_len, err, sizeof(err)) == 0)
-		while (rc_json_object_next(&r, key, sizeof(key), &v, err, sizeof(err)) == 1)
-			if (strcmp(key, "error") == 0)
-				rc_json_string(&v, msg, sizeof(msg));
+	char err[64];
+	json_t *o = NULL;
+	const char *msg = NULL;
+	if (rc_json_parse_object(a->body, a->body_len, &o, err, sizeof(err)) == 0)
+		msg = json_string_value(json_object_get(o, "error"));
 	if (a->status == 401)
 		fprintf(stderr, "ringcap session %s: %s (pass --token, or --data with the daemon's "
-			"data directory)\n", c->cmd, msg[0] ? msg : "the daemon wants a token");
+			"data directory)\n", c->cmd, msg ? msg : "the daemon wants a token");
 	else
 		fprintf(stderr, "ringcap session %s: %s (HTTP %d)\n", c->cmd,
-			msg[0] ? msg : "the daemon refused", a->status);
+			msg ? msg : "the daemon refused", a->status);
+	json_decref(o);
 }
 
 /* One request; 0 with a 2xx answer in *a, 1 otherwise (message printed). */
@@ -181,21 +180,23 @@ struct view {
 	char settings[256];
 };
 
-static void view_settings(const struct rc_jval *v, struct view *w)
+static void view_settings(const json_t *o, struct view *w)
 {
-	struct rc_jreader r;
-	struct rc_jval x;
-	char key[32], err[64], text[160];
+	const char *key;
+	json_t *x;
 	size_t n = 0;
-	if (rc_json_object_begin(&r, v->p, v->len, err, sizeof(err)) < 0)
-		return;
-	while (rc_json_object_next(&r, key, sizeof(key), &x, err, sizeof(err)) == 1 &&
-	       n < sizeof(w->settings)) {
-		if (x.type == RC_J_STRING) {
-			if (rc_json_string(&x, text, sizeof(text)) <= 0)
+	json_object_foreach((json_t *)o, key, x) {
+		char text[160];
+		if (n >= sizeof(w->settings))
+			break;
+		if (json_is_string(x)) {
+			if (json_string_length(x) == 0)
 				continue;
+			snprintf(text, sizeof(text), "%s", json_string_value(x));
 		} else {
-			snprintf(text, sizeof(text), "%.*s", (int)x.len, x.p);
+			char *dump = json_dumps(x, JSON_ENCODE_ANY | JSON_COMPACT);
+			snprintf(text, sizeof(text), "%s", dump ? dump : "?");
+			free(dump);
 		}
 		int k = snprintf(w->settings + n, sizeof(w->settings) - n, "%s%s=%s", n ? " " : "",
 				 key, text);
@@ -203,34 +204,28 @@ static void view_settings(const struct rc_jval *v, struct view *w)
 	}
 }
 
-static int view_parse(const char *p, size_t len, struct view *w)
+static void copy_str(const json_t *o, const char *key, char *out, size_t cap)
 {
-	struct rc_jreader r;
-	struct rc_jval v;
-	char key[32], err[128], num[32];
+	const char *v = json_string_value(json_object_get(o, key));
+	snprintf(out, cap, "%s", v ? v : "");
+}
+
+static int view_parse(const json_t *o, struct view *w)
+{
 	memset(w, 0, sizeof(*w));
-	int rc = rc_json_object_begin(&r, p, len, err, sizeof(err));
-	while (rc == 0 && (rc = rc_json_object_next(&r, key, sizeof(key), &v, err, sizeof(err))) == 1) {
-		rc = 0;
-		snprintf(num, sizeof(num), "%.*s", (int)(v.len < 31 ? v.len : 31), v.p);
-		if (!strcmp(key, "id"))
-			rc_json_string(&v, w->id, sizeof(w->id));
-		else if (!strcmp(key, "name"))
-			rc_json_string(&v, w->name, sizeof(w->name));
-		else if (!strcmp(key, "state"))
-			rc_json_string(&v, w->state, sizeof(w->state));
-		else if (!strcmp(key, "start"))
-			rc_json_string(&v, w->start, sizeof(w->start));
-		else if (!strcmp(key, "duration_s"))
-			w->duration_s = strtod(num, NULL);
-		else if (!strcmp(key, "exchanges"))
-			w->exchanges = strtoull(num, NULL, 10);
-		else if (!strcmp(key, "bytes"))
-			w->bytes = strtoull(num, NULL, 10);
-		else if (!strcmp(key, "settings"))
-			view_settings(&v, w);
-	}
-	return rc;
+	if (!json_is_object(o))
+		return -EINVAL;
+	copy_str(o, "id", w->id, sizeof(w->id));
+	copy_str(o, "name", w->name, sizeof(w->name));
+	copy_str(o, "state", w->state, sizeof(w->state));
+	copy_str(o, "start", w->start, sizeof(w->start));
+	w->duration_s = json_number_value(json_object_get(o, "duration_s"));
+	w->exchanges = (unsigned long long)json_integer_value(json_object_get(o, "exchanges"));
+	w->bytes = (unsigned long long)json_integer_value(json_object_get(o, "bytes"));
+	json_t *st = json_object_get(o, "settings");
+	if (json_is_object(st))
+		view_settings(st, w);
+	return 0;
 }
 
 static void view_print(const struct view *w, bool header)
@@ -250,24 +245,27 @@ static int print_sessions(const struct client *c, const struct answer *a, bool a
 		return 0;
 	}
 	struct view w;
-	if (!array) {
-		if (view_parse(a->body, a->body_len, &w) < 0)
-			return fprintf(stderr, "ringcap session %s: unreadable answer\n", c->cmd), 1;
-		view_print(&w, true);
-		return 0;
-	}
-	struct rc_jreader r;
-	struct rc_jval v;
-	char err[128];
-	int rc = rc_json_array_begin(&r, a->body, a->body_len, err, sizeof(err));
-	for (bool first = true; rc == 0 && (rc = rc_json_array_next(&r, &v, err, sizeof(err))) == 1;
-	     first = false) {
-		rc = view_parse(v.p, v.len, &w);
+	char err[160] = "";
+	json_t *all = NULL, *v;
+	size_t i;
+	int rc = rc_json_parse(a->body, a->body_len, &all, err, sizeof(err));
+	if (rc == 0 && !array) {
+		rc = view_parse(all, &w);
 		if (rc == 0)
-			view_print(&w, first);
+			view_print(&w, true);
+	} else if (rc == 0 && json_is_array(all)) {
+		json_array_foreach(all, i, v) {
+			if ((rc = view_parse(v, &w)) < 0)
+				break;
+			view_print(&w, i == 0);
+		}
+	} else if (rc == 0) {
+		rc = -EINVAL;
 	}
+	json_decref(all);
 	if (rc < 0)
-		return fprintf(stderr, "ringcap session %s: unreadable answer: %s\n", c->cmd, err), 1;
+		return fprintf(stderr, "ringcap session %s: unreadable answer%s%s\n", c->cmd,
+			       err[0] ? ": " : "", err), 1;
 	return 0;
 }
 

@@ -1,26 +1,41 @@
 /*
- * tools/control/events.h - a Server-Sent Events stream of a session's new
- * exchanges, for the web UI: every RC_API_SSE_TICK_MS the session's files
- * are looked at (file sizes: a few stat calls); when the index grew, it is
- * read again and every exchange not sent before goes out as
+ * tools/control/events.h - the live feed of a session's new exchanges for
+ * the web UI and `ls --follow`-like scripts, as Server-Sent Events:
+ *
+ *   GET /api/sessions/:id/events
  *
  *   id: <exchange id>
  *   event: exchange
  *   data: <the exchange as a `ringcap ls --json` row>
  *
- * Exchanges already stored when the client subscribes are not sent. When
- * the session stops (or is deleted) an "end" event closes the stream; a
+ * Exchanges already stored when the client subscribes are not sent. Rows
+ * go out in the order each worker stored them, merged across workers by
+ * start time after waiting RC_API_SSE_ORDER_MS, so a live table does not
+ * jump when one worker's rows reach the disk a little later. When the
+ * session stops (or is deleted) an "end" event closes the stream; a
  * ": ping" comment every RC_API_SSE_PING_MS finds clients that left.
+ *
+ * A feed holds no thread: the control port's ticker (rc_events_tick)
+ * looks at every open feed's session (file sizes: a few stat calls),
+ * reads the index again when it grew, queues the new rows and wakes the
+ * suspended connection (router.h, rc_stream_wake).
  */
 #ifndef RINGCAP_EVENTS_H
 #define RINGCAP_EVENTS_H
 
-#include "persist/ses.h"
+#include "tools/control/router.h"
 
-struct rc_http_conn;
+struct rc_events;
+struct rc_sessions;
 
-/* Runs the stream on h until the client leaves, the session ends or the
- * server stops. Writes the response head itself. */
-void rc_events_stream(struct rc_http_conn *h, const char *data_dir, const struct ses_meta *ses);
+int rc_events_create(struct rc_events **out, struct rc_sessions *m);
+/* After the control port stopped (every feed's stream is done). */
+void rc_events_free(struct rc_events *ev);
+/* Advances every open feed; from the control port's ticker. */
+void rc_events_tick(struct rc_events *ev);
+/* Feeds open now. */
+unsigned rc_events_open(struct rc_events *ev);
+
+struct rc_events *rc_api_events(const struct rc_req *rq);
 
 #endif

@@ -1,7 +1,9 @@
 /*
- * tools/control/server.h - the control port (default 127.0.0.1:5560): the CA files
- * and install page, Prometheus metrics and the JSON API under /api/
- * (tools/api.h). Served by threads of its own, never the data plane.
+ * tools/control/server.h - the control port (default 127.0.0.1:5560) on
+ * libmicrohttpd: the CA files and install page, Prometheus metrics, the
+ * OpenAPI document and the JSON API, as rows of the route tables
+ * (router.h, routes.c). Served by MHD's epoll thread pool, never the data
+ * plane; streamed answers hold no thread while they wait.
  */
 #ifndef RINGCAP_CONTROL_H
 #define RINGCAP_CONTROL_H
@@ -30,8 +32,9 @@ int rc_control_start(struct rc_control **out, const struct rc_control_cfg *cfg,
 		     char *err, size_t err_len);
 /* The engine whose counters /metrics shows (set once it runs). */
 void rc_control_set_engine(struct rc_control *c, struct eng *e);
-/* Stops accepting, lets running requests end (an SSE stream ends within
- * its tick), frees. */
+/* Streamed answers open now (event feeds, exports). */
+unsigned rc_control_streams(struct rc_control *c);
+/* Stops: ends every stream, lets running requests end, frees. */
 void rc_control_stop(struct rc_control *c);
 
 #endif

@@ -1,8 +1,8 @@
 /*
  * tools/control/ui_http.c - the web UI's routes on the control port (see
- * ui_http.h): the glue between the server's request and ui.c's lookup,
- * the QR code and the /ui/info JSON. The only file of the UI that knows
- * the HTTP server; a new server needs only this file rewritten.
+ * ui_http.h): rows of the router's table (router.h) that hand the request
+ * to ui.c's lookup, the QR code and the /ui/info JSON. The only file of
+ * the UI that knows the router.
  */
 #include <errno.h>
 #include <ifaddrs.h>
@@ -12,12 +12,10 @@
 #include <net/if.h>
 #include <netinet/in.h>
 
-#include "tools/control/http.h"
+#include "tools/control/router.h"
 #include "tools/control/ui.h"
 #include "tools/control/ui_http.h"
 #include "tools/lib/json.h"
-
-#define INFO_MAX 4096u   /* /ui/info: 16 addresses of 48 bytes and a fingerprint */
 
 void rc_ui_site_init(struct rc_ui_site *s, const struct sockaddr_storage *proxy,
 		     const char *fingerprint, bool token_needed)
@@ -30,22 +28,24 @@ void rc_ui_site_init(struct rc_ui_site *s, const struct sockaddr_storage *proxy,
 	s->qr_len = rc_qr_svg(RC_UI_ONBOARD_URL, s->qr, sizeof(s->qr));
 }
 
-/* Writes r as a whole answer (status line, type, length, ui.c's headers,
- * the body unless HEAD or 304). 0, or -1 when the peer is gone. */
-static int send_answer(struct rc_http_conn *h, const struct rc_http_req *rq, int status,
-		       const struct rc_ui_reply *r)
+/* Puts r into rs: status, type, ui.c's headers, the embedded bytes (no
+ * copy: they are static). */
+static int put_reply(struct rc_resp *rs, const struct rc_ui_reply *r)
 {
-	char extra[RC_UI_HEADERS_MAX], head[RC_UI_HEADERS_MAX + 256];
-	if (rc_ui_headers(r, extra, sizeof(extra)) < 0)
-		return -1;
-	int n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
-			 "Content-Length: %zu\r\n%s%s\r\n", status, rc_http_reason(status), r->ctype,
-			 r->len, rq->keep_alive ? "" : "Connection: close\r\n", extra);
-	if (n < 0 || (size_t)n >= sizeof(head) || rc_http_send(h, head, (size_t)n) < 0)
-		return -1;
-	if (rq->head_only || r->len == 0 || status == 304)
-		return 0;
-	return rc_http_send(h, r->body, r->len);
+	const char *name[RC_UI_HEADERS_N], *value[RC_UI_HEADERS_N];
+	unsigned n = rc_ui_header_pairs(r, name, value);
+	for (unsigned i = 0; i < n; i++)
+		if (rc_resp_header(rs, name[i], value[i]) < 0)
+			return rc_fail(rs, -E2BIG, "answer headers too long");
+	rs->status = r->status;
+	rs->ctype = r->ctype;
+	if (r->body && r->len > 0) {
+		rs->fixed = r->body;
+		rs->fixed_len = r->len;
+	} else {
+		rc_buf_puts(&rs->body, "");   /* 304: no body */
+	}
+	return 0;
 }
 
 /* The port of an IPv4 or IPv6 address; false for another family. */
@@ -112,58 +112,57 @@ static void proxy_addrs(const struct rc_ui_site *s, struct rc_buf *b)
 }
 
 /* GET /ui/info: the header's facts (ui_http.h). */
-static int send_info(const struct rc_ui_site *s, struct rc_http_conn *h,
-		     const struct rc_http_req *rq)
+static int h_info(struct rc_req *rq, struct rc_resp *rs)
 {
-	struct rc_buf b = { .max = INFO_MAX };
-	rc_buf_puts(&b, "{\"proxy\":[");
-	proxy_addrs(s, &b);
-	rc_buf_puts(&b, "],\"onboard_url\":\"" RC_UI_ONBOARD_URL "\",\"ca_sha256\":");
+	const struct rc_ui_site *s = rq->env->ui;
+	if (s == NULL)
+		return rc_fail(rs, -ENOENT, "no web UI on this port");
+	rc_buf_puts(&rs->body, "{\"proxy\":[");
+	proxy_addrs(s, &rs->body);
+	rc_buf_puts(&rs->body, "],\"onboard_url\":\"" RC_UI_ONBOARD_URL "\",\"ca_sha256\":");
 	if (s->fingerprint)
-		rc_buf_jstr(&b, s->fingerprint, strlen(s->fingerprint));
+		rc_buf_jstr(&rs->body, s->fingerprint, strlen(s->fingerprint));
 	else
-		rc_buf_puts(&b, "null");
-	rc_buf_printf(&b, ",\"token_needed\":%s}\n", s->token_needed ? "true" : "false");
-	struct rc_ui_reply r = { .status = 200, .ctype = "application/json", .body = b.p,
-				 .len = b.len };
-	int rc = b.oom ? -1 : send_answer(h, rq, 200, &r);
-	rc_buf_free(&b);
-	return rc;
+		rc_buf_puts(&rs->body, "null");
+	rc_buf_printf(&rs->body, ",\"token_needed\":%s}", s->token_needed ? "true" : "false");
+	return rs->body.oom ? rc_fail(rs, -ENOMEM, "out of memory") : 0;
 }
 
-int rc_ui_http(const struct rc_ui_site *s, struct rc_http_conn *h, const struct rc_http_req *rq,
-	       bool authorised)
+/* GET /ui/qr.svg: the onboarding URL as a QR code. */
+static int h_qr(struct rc_req *rq, struct rc_resp *rs)
 {
-	if (!rc_ui_is_path(rq->path))
-		return -1;
-	if (strcmp(rq->method, "GET") != 0 && strcmp(rq->method, "HEAD") != 0) {
-		rc_http_error(h, 405, "GET only", rq->keep_alive);
-		return rq->keep_alive;
-	}
-	int rc;
-	if (strcmp(rq->path, "/ui/info") == 0) {
-		if (!authorised) {
-			rc_http_error(h, 401, rq->auth[0] ? "wrong bearer token" :
-				      "this control port needs Authorization: Bearer TOKEN",
-				      rq->keep_alive);
-			return rq->keep_alive;
-		}
-		rc = send_info(s, h, rq);
-	} else if (strcmp(rq->path, "/ui/qr.svg") == 0) {
-		struct rc_ui_reply r = { .status = 200, .ctype = "image/svg+xml", .body = s->qr,
-					 .len = s->qr_len > 0 ? (size_t)s->qr_len : 0 };
-		if (s->qr_len <= 0) {
-			rc_http_error(h, 500, "cannot draw the QR code", rq->keep_alive);
-			return rq->keep_alive;
-		}
-		rc = send_answer(h, rq, 200, &r);
-	} else {
-		struct rc_ui_reply r;
-		int st = rc_ui_lookup(rq->path, rq->accept_encoding, rq->if_none_match, &r);
-		if (st == 404)
-			r = (struct rc_ui_reply){ .status = 404, .ctype = "text/plain; charset=utf-8",
-						  .body = "not found\n", .len = 10 };
-		rc = send_answer(h, rq, st, &r);
-	}
-	return rc == 0 && rq->keep_alive;
+	const struct rc_ui_site *s = rq->env->ui;
+	if (s == NULL || s->qr_len <= 0)
+		return rc_fail(rs, -EIO, "cannot draw the QR code");
+	rs->ctype = "image/svg+xml";
+	rs->fixed = s->qr;   /* lives as long as the server */
+	rs->fixed_len = (size_t)s->qr_len;
+	return 0;
 }
+
+/* GET /, /index.html, /ui/NAME: an embedded asset, gzip'd when accepted,
+ * 304 when the browser has it. */
+static int h_asset(struct rc_req *rq, struct rc_resp *rs)
+{
+	struct rc_ui_reply r;
+	const char *ae = rc_req_header(rq, "Accept-Encoding");
+	const char *inm = rc_req_header(rq, "If-None-Match");
+	if (rc_ui_lookup(rq->path, ae ? ae : "", inm ? inm : "", &r) == 404)
+		return rc_fail(rs, -ENOENT, "no such file of the web UI");
+	return put_reply(rs, &r);
+}
+
+/* Public: the page and its files must load before the login form can ask
+ * for the token; /ui/info tells where the proxy is and needs the token. */
+#define ASSET (RC_ROUTE_PUBLIC | RC_ROUTE_HIDDEN)
+static const struct rc_route routes[] = {
+	{ "GET", "/", h_asset, ASSET, "The web UI", NULL, NULL, NULL, NULL, 0, NULL },
+	{ "GET", "/index.html", h_asset, ASSET, "The web UI", NULL, NULL, NULL, NULL, 0, NULL },
+	{ "GET", "/ui/*", h_asset, ASSET, "The web UI's files", NULL, NULL, NULL, NULL, 0, NULL },
+	{ "GET", "/ui/qr.svg", h_qr, ASSET, "QR code of the onboarding URL", NULL, NULL, NULL,
+	  NULL, 0, NULL },
+	{ "GET", "/ui/info", h_info, RC_ROUTE_HIDDEN, "Proxy addresses, CA fingerprint", NULL,
+	  NULL, NULL, NULL, 0, NULL },
+};
+
+const struct rc_route_table rc_ui_routes = { routes, sizeof(routes) / sizeof(routes[0]) };

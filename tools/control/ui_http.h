@@ -1,7 +1,7 @@
 /*
- * tools/control/ui_http.h - the web UI on the control port's HTTP server:
- * the embedded assets (ui.h), the onboarding QR code (qr.h) and a small
- * status route for the page's header:
+ * tools/control/ui_http.h - the web UI's routes on the control port (a
+ * table of router.h, rc_ui_routes): the embedded assets (ui.h), the
+ * onboarding QR code (qr.h) and a small status route for the page's header:
  *
  *   GET /  /index.html  /ui/NAME    the assets (public: the login form must load)
  *   GET /ui/qr.svg                  QR code of http://ringcap.cert/ (public)
@@ -23,9 +23,6 @@
 #define RC_UI_ONBOARD_URL "http://ringcap.cert/"
 #define RC_UI_ADDRS_MAX 16u   /* proxy addresses listed (interfaces of a lab box) */
 
-struct rc_http_conn;
-struct rc_http_req;
-
 struct rc_ui_site {
 	struct sockaddr_storage proxy;   /* the proxy listener; family 0: unknown */
 	const char *fingerprint;         /* the CA's SHA-256, NULL: interception off */
@@ -37,12 +34,5 @@ struct rc_ui_site {
 /* Fills s (proxy may be NULL); draws the QR code once. */
 void rc_ui_site_init(struct rc_ui_site *s, const struct sockaddr_storage *proxy,
 		     const char *fingerprint, bool token_needed);
-
-/* Answers rq when its path is the UI's. authorised: the request passed the
- * token check (or none is needed). Returns -1 when the path is not the
- * UI's (nothing sent), else whether the connection may carry another
- * request. */
-int rc_ui_http(const struct rc_ui_site *s, struct rc_http_conn *h, const struct rc_http_req *rq,
-	       bool authorised);
 
 #endif

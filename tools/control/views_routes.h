@@ -1,16 +1,16 @@
 /*
- * tools/control/views_routes.h - the overview and cookie routes of the control API,
- * ready for tools/api.c's session router to call (it resolves the session
- * and its directory, then hands the rest over):
+ * tools/control/views_routes.h - the overview and cookie routes of the API
+ * (rows of rc_views_routes, registered in routes.c):
  *
- *   GET    /api/sessions/ID/overview?by=method|domain|type|status
+ *   GET    /api/sessions/:id/overview?by=method|domain|type|status
  *                                   [&interval_ms=N][&search=TEXT]
- *   GET    /api/sessions/ID/cookies[?format=json|netscape]
- *   DELETE /api/sessions/ID/cookies   body {"cookies":[{"name":..,"domain":..,
- *                                     "path":..},..]} or {"all":true}
+ *   GET    /api/sessions/:id/cookies[?format=json|netscape]
+ *   DELETE /api/sessions/:id/cookies   body {"cookies":[{"name":..,"domain":..,
+ *                                      "path":..},..]} or {"all":true}
  *
- * Each returns the HTTP status; on 200 the answer is in out (and *ctype
- * says its type), otherwise err holds a sentence naming the bad part.
+ * The work behind them, callable without HTTP (unit tests): each returns 0
+ * with the answer appended to out, or -errno (-EINVAL for a bad part) with
+ * err holding a sentence naming it.
  */
 #ifndef RINGCAP_VIEWSAPI_H
 #define RINGCAP_VIEWSAPI_H
@@ -21,11 +21,10 @@ struct rc_buf;
 
 int rc_views_overview(const char *session_dir, const char *query, struct rc_buf *out,
 		      char *err, size_t errlen);
-/* method: "GET"/"HEAD" lists, "DELETE" deletes (405 otherwise, err says
- * what is allowed); body may be NULL. *ctype: "application/json" or, for
- * format=netscape, "text/plain; charset=utf-8". */
-int rc_views_cookies(const char *session_dir, const char *method, const char *query,
-		     const char *body, size_t body_len, struct rc_buf *out, const char **ctype,
-		     char *err, size_t errlen);
+/* *ctype: "application/json" or, for format=netscape, "text/plain; charset=utf-8". */
+int rc_views_cookies_get(const char *session_dir, const char *query, struct rc_buf *out,
+			 const char **ctype, char *err, size_t errlen);
+int rc_views_cookies_delete(const char *session_dir, const char *body, size_t body_len,
+			    struct rc_buf *out, char *err, size_t errlen);
 
 #endif

@@ -1,53 +1,56 @@
 /*
- * tools/lib/fmt.c - JSON strings and ISO times for the views (tools/fmt.h).
+ * tools/lib/fmt.c - JSON strings into a FILE, percent-decoding and ISO times
+ * (tools/lib/fmt.h).
  */
+#include <errno.h>
 #include <stdbool.h>
 #include <time.h>
 
 #include "persist/ses.h"
 #include "tools/lib/fmt.h"
+#include "tools/lib/json.h"
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 when invalid:
- * no overlong forms, no surrogates, nothing above U+10FFFF. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-	unsigned char c = s[0];
-	size_t k = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
-	if (k == 0 || c > 0xf4 || k > n)
-		return 0;
-	for (size_t i = 1; i < k; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] > 0x9f) ||
-	    (c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] > 0x8f))
-		return 0;
-	return k;
-}
-
+/* Through the one escaper of tools/ (rc_buf_jstr) and one small buffer. */
 void rc_json_str(FILE *f, const char *s, size_t n)
 {
-	const unsigned char *u = (const unsigned char *)s;
-	fputc('"', f);
+	struct rc_buf b = {0};
+	rc_buf_jstr(&b, s, n);
+	if (!b.oom)
+		fwrite(b.p, 1, b.len, f);
+	rc_buf_free(&b);
+}
+
+int rc_hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = (char)(c | 0x20);
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+int rc_pct_decode(const char *s, size_t n, bool plus, char *out, size_t cap)
+{
+	size_t k = 0;
 	for (size_t i = 0; i < n; i++) {
-		unsigned char c = u[i];
-		if (c == '"' || c == '\\') {
-			fputc('\\', f);
-			fputc(c, f);
-		} else if (c < 0x20 || c == 0x7f) {
-			fprintf(f, "\\u%04x", c);
-		} else if (c < 0x80) {
-			fputc(c, f);
-		} else {
-			size_t k = utf8_len(u + i, n - i);
-			if (k == 0) {
-				fprintf(f, "\\u%04x", c);
-				continue;
-			}
-			fwrite(u + i, 1, k, f);
-			i += k - 1;
+		int ch = (unsigned char)s[i];
+		if (plus && s[i] == '+') {
+			ch = ' ';
+		} else if (s[i] == '%') {
+			int hi = n - i > 2 ? rc_hexval(s[i + 1]) : -1;
+			int lo = hi >= 0 ? rc_hexval(s[i + 2]) : -1;
+			if (lo < 0 || (hi == 0 && lo == 0))
+				return -EINVAL;
+			ch = hi * 16 + lo;
+			i += 2;
 		}
+		if (k + 1 >= cap)
+			return -E2BIG;
+		out[k++] = (char)ch;
 	}
-	fputc('"', f);
+	if (cap == 0)
+		return -E2BIG;
+	out[k] = '\0';
+	return (int)k;
 }
 
 void rc_iso_time(uint64_t ns, char *buf, size_t len)

@@ -1,21 +1,30 @@
 /*
- * tools/lib/fmt.h - small output helpers shared by the views (overview,
- * cookies): JSON string escaping that always yields valid UTF-8, the
+ * tools/lib/fmt.h - small text helpers shared by the rooms: JSON strings into
+ * a FILE, the one hex digit value and percent-decoding, the
  * ISO 8601 UTC time the offline listings print, and finding the session an
  * offline command names.
  */
 #ifndef RINGCAP_FMT_H
 #define RINGCAP_FMT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
-/* Writes s[0..n) as a JSON string: quotes, backslash and control bytes
- * escaped; valid UTF-8 passes through; any other byte is written as the
- * Latin-1 character of the same value (\u00XX), so hostile bytes never
- * make the document invalid. */
+/* Writes s[0..n) as a JSON string through the one escaper of tools/
+ * (rc_buf_jstr, json.h): quotes, backslash and control bytes escaped;
+ * valid UTF-8 passes through; any other byte is written as the Latin-1
+ * character of the same value (\u00XX), so hostile bytes never make the
+ * document invalid. */
 void rc_json_str(FILE *f, const char *s, size_t n);
+
+/* The value of hex digit c (either case), -1 when it is none. */
+int rc_hexval(char c);
+/* Percent-decodes s[0..n) into out[cap] (NUL-terminated); with plus, '+'
+ * is a space (query strings). Returns the length, -EINVAL for a bad
+ * escape or a decoded NUL, -E2BIG when it does not fit. */
+int rc_pct_decode(const char *s, size_t n, bool plus, char *out, size_t cap);
 
 /* "2026-11-29T04:40:30.123Z" from wall-clock ns (buf >= 32 bytes). */
 void rc_iso_time(uint64_t ns, char *buf, size_t len);

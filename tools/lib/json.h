@@ -1,14 +1,9 @@
 /*
- * tools/lib/json.h - the small JSON the control plane needs: a growable output
- * buffer with a string escaper (API answers, `ls --json`), and a strict,
- * flat reader for request bodies (an object of members whose values are
- * scalars or nested objects/arrays handed back as raw spans).
- *
- * The reader never recurses: a nested value is skipped with a depth
- * counter (bounded by RC_JSON_DEPTH_MAX) and returned as its raw text, so
- * the caller parses it with a reader of its own (the filter's JSON form
- * goes to flt_spec_parse_json; an "ids" array to rc_json_array_next).
- * Errors name the byte offset or the bad part ("expected ':' at byte 12").
+ * tools/lib/json.h - JSON in tools/: the one writer (a growable output
+ * buffer with the one string escaper: API answers, `ls --json`; output
+ * streams, a million-row listing never builds a tree) and reading through
+ * jansson with the strictness every reader of ours shares (request bodies,
+ * the session CLI's answers). Errors name the byte offset or the bad part.
  */
 #ifndef RINGCAP_JSON_H
 #define RINGCAP_JSON_H
@@ -17,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RC_JSON_DEPTH_MAX 32u  /* nesting accepted inside a skipped value */
+#include <jansson.h>
 
 /* ---- output ---- */
 
@@ -38,47 +33,25 @@ void rc_buf_printf(struct rc_buf *b, const char *fmt, ...);
  * UTF-8 are written as \u00XX (Latin-1), so the output is always valid. */
 void rc_buf_jstr(struct rc_buf *b, const char *s, size_t n);
 
-/* ---- input ---- */
+/* ---- input: jansson, with the rules every reader of ours applies ---- */
 
-enum rc_jtype { RC_J_STRING = 0, RC_J_NUMBER, RC_J_TRUE, RC_J_FALSE, RC_J_NULL,
-		RC_J_OBJECT, RC_J_ARRAY };
-
-/* One value: p/len is its raw text (a string with its quotes). */
-struct rc_jval {
-	enum rc_jtype type;
-	const char *p;
-	size_t len;
-};
-
-struct rc_jreader {
-	const char *p;
-	size_t len, pos;
-	unsigned n;    /* members or elements read so far */
-	char close;    /* '}' or ']' */
-};
-
-/* Starts reading the object (or array) that is the whole of p[0..len)
- * (white space around it allowed). 0 or -EINVAL with err set. */
-int rc_json_object_begin(struct rc_jreader *r, const char *p, size_t len, char *err,
-			 size_t errlen);
-int rc_json_array_begin(struct rc_jreader *r, const char *p, size_t len, char *err,
-			size_t errlen);
-/* Next member: key decoded into key[keycap] (longer keys are an error).
- * Returns 1 with a member, 0 at the end of the object (trailing bytes
- * after it are an error), -EINVAL with err set. */
-int rc_json_object_next(struct rc_jreader *r, char *key, size_t keycap, struct rc_jval *v,
-			char *err, size_t errlen);
-/* Next element of an array; same returns. */
-int rc_json_array_next(struct rc_jreader *r, struct rc_jval *v, char *err, size_t errlen);
-
-/* Decodes a string value into out[cap] (NUL-terminated, no NUL inside:
- * "\u0000" is refused). Returns the length or -EINVAL/-E2BIG. */
-int rc_json_string(const struct rc_jval *v, char *out, size_t cap);
-/* A non-negative integer without fraction or exponent; -EINVAL else. */
-int rc_json_u64(const struct rc_jval *v, uint64_t *out);
-/* true/false; -EINVAL for anything else. */
-int rc_json_bool(const struct rc_jval *v, bool *out);
-/* "string", "number", ... for error messages. */
-const char *rc_json_type_name(enum rc_jtype t);
+/* Parses the whole of p[0..len) (white space around the value allowed)
+ * strictly: duplicate keys, "\u0000" and bytes after the value are
+ * errors. Returns 0 with *out (json_decref it) or -EINVAL with err set:
+ * "invalid JSON: <what> at byte N", "bytes after the end at byte N",
+ * "a key given twice (...)". */
+int rc_json_parse(const char *p, size_t len, json_t **out, char *err, size_t errlen);
+/* The same, and the value must be an object ("expected an object"). */
+int rc_json_parse_object(const char *p, size_t len, json_t **out, char *err, size_t errlen);
+/* A non-negative integer (no fraction, no exponent); -EINVAL else. */
+int rc_json_u64(const json_t *v, uint64_t *out);
+/* A decimal text "123" as rc_json_u64 reads it: 0 or -EINVAL. */
+int rc_u64_text(const char *s, uint64_t *out);
+/* "a string", "a number", ... for error messages. */
+const char *rc_json_type_name(const json_t *v);
+/* Every key of obj must be one of keys[0..n): 0, or -EINVAL with err
+ * "unknown key 'K' (keys: a, b, c)". */
+int rc_json_keys_known(const json_t *obj, const char *const *keys, size_t n, char *err,
+		       size_t errlen);
 
 #endif

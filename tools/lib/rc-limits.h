@@ -29,8 +29,11 @@
 #define RC_HTTP_IO_TIMEOUT_MS 5000    /* silence within a request, and idle keep-alive */
 #define RC_HTTP_PATH_MAX 1024u
 #define RC_HTTP_QUERY_MAX 2048u
-#define RC_HTTP_AUTH_MAX 256u
-#define RC_CTL_CONNS_MAX 32u          /* connections served at once */
+#define RC_CTL_CONNS_MAX 32u          /* connections open at once (MHD closes more at
+				       * accept); a suspended event stream counts */
+#define RC_CTL_THREADS 4u             /* MHD's epoll thread pool: a slow listing of a
+				       * big session holds one; SSE streams hold none */
+#define RC_CTL_TICK_MS 200            /* housekeeping and event feeds look this often */
 #define RC_CTL_REQUESTS_MAX 10000u    /* requests on one keep-alive connection */
 #define RC_CTL_STOP_WAIT_MS 10000     /* rc_control_stop waits this long for threads */
 

@@ -108,31 +108,10 @@ static size_t pct_encode(char *out, const char *s)
 	return k;
 }
 
-static int hexval(char c)
-{
-	return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 :
-	       c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* Decodes s[0..n) in place into a NUL-terminated string; false if bad. */
 static bool pct_decode(char *s, size_t n)
 {
-	size_t k = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] != '%') {
-			s[k++] = s[i];
-			continue;
-		}
-		if (i + 2 >= n)
-			return false;
-		int hi = hexval(s[i + 1]), lo = hexval(s[i + 2]);
-		if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-			return false;
-		s[k++] = (char)(hi << 4 | lo);
-		i += 2;
-	}
-	s[k] = '\0';
-	return true;
+	return rc_pct_decode(s, n, false, s, n + 1) >= 0;
 }
 
 static struct deleted *del_find(const struct loader *ld, const char *name, const char *domain,

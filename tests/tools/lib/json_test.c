@@ -1,12 +1,16 @@
 /*
- * tests/tools/lib/json_test.c - tools/json.c: the writer escapes every byte into
- * valid JSON; the reader accepts well-formed bodies member by member and
- * refuses each kind of malformed input with an error naming the place.
+ * tests/tools/lib/json_test.c - tools/lib/json.c and the text helpers of
+ * fmt.c: the one writer escapes every byte into valid JSON (into a buffer
+ * and into a FILE); reading through jansson accepts well-formed bodies and
+ * refuses each kind of malformed input with an error naming the place;
+ * percent-decoding refuses bad escapes and %00.
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "tools/lib/fmt.h"
 #include "tools/lib/json.h"
 #include "tests/check.h"
 
@@ -33,92 +37,110 @@ static void test_writer(void)
 	rc_buf_free(&b);
 }
 
-static void test_object(void)
+/* Parses text; returns rc and keeps err. */
+static char err[256];
+
+static int parse(const char *text, json_t **out)
+{
+	err[0] = '\0';
+	return rc_json_parse(text, strlen(text), out, err, sizeof(err));
+}
+
+static void test_read(void)
 {
 	const char *s = " {\"name\" : \"caf\\u00e9 \\ud83d\\ude00\", \"n\":12, \"on\":true,"
 			"\"f\":{\"a\":[1,{\"b\":\"]\"}]}, \"ids\":[1, 2,3], \"z\":null} ";
-	struct rc_jreader r;
-	char err[128], key[32], str[64];
-	struct rc_jval v;
-	CHECK(rc_json_object_begin(&r, s, strlen(s), err, sizeof(err)) == 0);
-	CHECK(rc_json_object_next(&r, key, sizeof(key), &v, err, sizeof(err)) == 1);
-	CHECK(strcmp(key, "name") == 0);
-	CHECK(rc_json_string(&v, str, sizeof(str)) == 10);
-	CHECK(strcmp(str, "caf\xc3\xa9 \xf0\x9f\x98\x80") == 0);
-	CHECK(rc_json_object_next(&r, key, sizeof(key), &v, err, sizeof(err)) == 1);
+	json_t *o = NULL;
+	CHECK(rc_json_parse_object(s, strlen(s), &o, err, sizeof(err)) == 0);
+	CHECK(strcmp(json_string_value(json_object_get(o, "name")), "caf\xc3\xa9 \xf0\x9f\x98\x80") == 0);
 	uint64_t n = 0;
-	CHECK(rc_json_u64(&v, &n) == 0 && n == 12);
-	CHECK(rc_json_object_next(&r, key, sizeof(key), &v, err, sizeof(err)) == 1);
-	bool on = false;
-	CHECK(rc_json_bool(&v, &on) == 0 && on);
-	CHECK(rc_json_object_next(&r, key, sizeof(key), &v, err, sizeof(err)) == 1);
-	CHECK(v.type == RC_J_OBJECT && v.len == strlen("{\"a\":[1,{\"b\":\"]\"}]}"));
-	CHECK(rc_json_object_next(&r, key, sizeof(key), &v, err, sizeof(err)) == 1);
-	CHECK(v.type == RC_J_ARRAY);
-	struct rc_jreader a;
-	CHECK(rc_json_array_begin(&a, v.p, v.len, err, sizeof(err)) == 0);
-	uint64_t sum = 0;
-	int k;
-	while ((k = rc_json_array_next(&a, &v, err, sizeof(err))) == 1) {
-		CHECK(rc_json_u64(&v, &n) == 0);
-		sum += n;
+	CHECK(rc_json_u64(json_object_get(o, "n"), &n) == 0 && n == 12);
+	CHECK(json_is_true(json_object_get(o, "on")));
+	CHECK(json_array_size(json_object_get(o, "ids")) == 3);
+	CHECK(strcmp(rc_json_type_name(json_object_get(o, "f")), "an object") == 0);
+	CHECK(strcmp(rc_json_type_name(json_object_get(o, "z")), "null") == 0);
+	static const char *const keys[] = { "name", "n", "on", "f", "ids", "z" };
+	CHECK(rc_json_keys_known(o, keys, 6, err, sizeof(err)) == 0);
+	CHECK(rc_json_keys_known(o, keys, 5, err, sizeof(err)) == -EINVAL);
+	CHECK(strcmp(err, "unknown key 'z' (keys: name, n, on, f, ids)") == 0);
+	json_decref(o);
+	/* numbers rc_json_u64 refuses */
+	static const char *const not_u64[] = { "[-1]", "[1.5]", "[1e3]", "[\"1\"]", "[true]" };
+	for (size_t i = 0; i < sizeof(not_u64) / sizeof(not_u64[0]); i++) {
+		CHECK(parse(not_u64[i], &o) == 0);
+		CHECK(rc_json_u64(json_array_get(o, 0), &n) == -EINVAL);
+		json_decref(o);
 	}
-	CHECK(k == 0 && sum == 6);
-	CHECK(rc_json_object_next(&r, key, sizeof(key), &v, err, sizeof(err)) == 1);
-	CHECK(v.type == RC_J_NULL && strcmp(key, "z") == 0);
-	CHECK(rc_json_object_next(&r, key, sizeof(key), &v, err, sizeof(err)) == 0);
+	CHECK(rc_u64_text("18446744073709551615", &n) == 0 && n == UINT64_MAX);
+	CHECK(rc_u64_text("18446744073709551616", &n) == -EINVAL);
+	CHECK(rc_u64_text("", &n) == -EINVAL);
+	CHECK(rc_u64_text("12a", &n) == -EINVAL);
+	CHECK(rc_u64_text("-1", &n) == -EINVAL);
 }
 
-/* Each body must fail somewhere in begin/next, with "byte" in the error. */
 static void test_bad(void)
 {
-	static const char *const bad[] = {
-		"", "[]", "{", "{\"a\"}", "{\"a\":}", "{\"a\":1,}", "{\"a\":1 \"b\":2}",
-		"{\"a\":01}", "{\"a\":1.}", "{\"a\":-}", "{\"a\":tru}", "{\"a\":\"x}",
-		"{\"a\":\"\\q\"}", "{\"a\":\"\\u12\"}", "{\"a\":[1,2}", "{\"a\":{]}",
-		"{\"a\":1} x", "{\"a\":\"\x01\"}", "{a:1}", "{\"a\":1}}",
-		"{\"a\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}",
+	static const struct { const char *text, *want; } bad[] = {
+		{ "", "invalid JSON:" },
+		{ "{", "invalid JSON:" },
+		{ "{\"a\":1} x", "bytes after the end at byte 8" },
+		{ "{\"a\":1}{}", "bytes after the end" },
+		{ "{\"a\":1,\"a\":2}", "given twice" },
+		{ "{\"a\":\"\\u0000\"}", "invalid JSON:" },
+		{ "{\"a\":\"\\ud800\"}", "invalid JSON:" },
+		{ "{\"a\":\"\xff\"}", "invalid JSON:" },
+		{ "{\"a\":\"\xc3\"}", "invalid JSON:" },
+		{ "{\"a\":\"x\x01\"}", "invalid JSON:" },
+		{ "{\"a\":01}", "invalid JSON:" },
+		{ "{\"a\":[1,]}", "invalid JSON:" },
+		{ "{a:1}", "invalid JSON:" },
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		struct rc_jreader r;
-		char err[128] = "", key[32];
-		struct rc_jval v;
-		int rc = rc_json_object_begin(&r, bad[i], strlen(bad[i]), err, sizeof(err));
-		for (int guard = 0; rc == 0 && guard < 10; guard++) {
-			rc = rc_json_object_next(&r, key, sizeof(key), &v, err, sizeof(err));
-			if (rc == 0) {
-				rc = 1;   /* reached the end: this input was accepted */
-				break;
-			}
-			rc = rc == 1 ? 0 : rc;
-		}
-		CHECK_MSG(rc == -EINVAL && strstr(err, "byte") != NULL,
-			  "accepted or unclear: %s (%s)", bad[i], err);
+		json_t *o = NULL;
+		int rc = parse(bad[i].text, &o);
+		CHECK_MSG(rc == -EINVAL && o == NULL && strstr(err, bad[i].want) != NULL,
+			  "'%s': rc %d, err '%s', want '%s'", bad[i].text, rc, err, bad[i].want);
 	}
-	/* strings that scan but do not decode */
-	static const char *const bad_str[] = { "\"\\u0000\"", "\"\\ud800\"", "\"\\udc00x\"",
-					       "\"\xff\"", "\"\xc3\"" };
-	for (size_t i = 0; i < sizeof(bad_str) / sizeof(bad_str[0]); i++) {
-		struct rc_jval v = { RC_J_STRING, bad_str[i], strlen(bad_str[i]) };
-		char out[16];
-		CHECK(rc_json_string(&v, out, sizeof(out)) == -EINVAL);
-	}
-	struct rc_jval longs = { RC_J_STRING, "\"abcdefgh\"", 10 };
-	char out4[4];
-	CHECK(rc_json_string(&longs, out4, sizeof(out4)) == -E2BIG);
-	uint64_t n;
-	struct rc_jval big = { RC_J_NUMBER, "18446744073709551616", 20 };
-	CHECK(rc_json_u64(&big, &n) == -EINVAL);
-	struct rc_jval neg = { RC_J_NUMBER, "-1", 2 };
-	CHECK(rc_json_u64(&neg, &n) == -EINVAL);
-	struct rc_jval frac = { RC_J_NUMBER, "1.5", 3 };
-	CHECK(rc_json_u64(&frac, &n) == -EINVAL);
+	json_t *o = NULL;
+	CHECK(rc_json_parse_object("[]", 2, &o, err, sizeof(err)) == -EINVAL && o == NULL);
+	CHECK(strstr(err, "expected an object") != NULL);
+	/* deep nesting is an error, not a crash */
+	static char deep[20001];
+	memset(deep, '[', 10000);
+	memset(deep + 10000, ']', 10000);
+	CHECK(parse(deep, &o) == -EINVAL && o == NULL);
+}
+
+static void test_pct(void)
+{
+	char out[16];
+	CHECK(rc_pct_decode("x%20y+z", 7, true, out, sizeof(out)) == 5 && !strcmp(out, "x y z"));
+	CHECK(rc_pct_decode("x%20y+z", 7, false, out, sizeof(out)) == 5 && !strcmp(out, "x y+z"));
+	CHECK(rc_pct_decode("%zz", 3, true, out, sizeof(out)) == -EINVAL);
+	CHECK(rc_pct_decode("%2", 2, true, out, sizeof(out)) == -EINVAL);
+	CHECK(rc_pct_decode("%00", 3, true, out, sizeof(out)) == -EINVAL);
+	CHECK(rc_pct_decode("0123456789abcdef", 16, true, out, sizeof(out)) == -E2BIG);
+	CHECK(rc_hexval('a') == 10 && rc_hexval('F') == 15 && rc_hexval('g') == -1);
+}
+
+/* The FILE* form goes through the same escaper. */
+static void test_file_writer(void)
+{
+	char *mem = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&mem, &len);
+	rc_json_str(f, "a\"b\\c\n\x01\x7f\xc3\xa9\x80", 11);
+	fclose(f);
+	CHECK(strcmp(mem, "\"a\\\"b\\\\c\\n\\u0001\\u007f\xc3\xa9\\u0080\"") == 0);
+	free(mem);
 }
 
 int main(void)
 {
 	test_writer();
-	test_object();
+	test_read();
 	test_bad();
+	test_pct();
+	test_file_writer();
 	return check_done("json_test");
 }

@@ -88,7 +88,7 @@ static void check_first_load(const char *dir)
 			  "\"/cart\",\"host_only\":false,\"foreign\":false,\"expires\":4116219494,\"max_age\":null,"
 			  "\"http_only\":true,\"secure\":false,\"same_site\":\"Strict\","
 			  "\"direction\":\"response\",\"first_seen\":\"") != NULL);
-	CHECK(strstr(buf, "\"name\":\"we%ird\\u0009name\",\"value\":\"\\\"q\\\\\\u0001\\u00ff\\\"\""));
+	CHECK(strstr(buf, "\"name\":\"we%ird\\tname\",\"value\":\"\\\"q\\\\\\u0001\\u00ff\\\"\""));
 	CHECK(strstr(buf, "\"max_age\":0,") && strstr(buf, "\"direction\":\"request\""));
 	free(buf);
 	rc_cookies_free(&l);
