@@ -334,6 +334,28 @@ class Replay(unittest.TestCase):
         self.assertEqual(r2["completed"], 20)
         self.assertEqual(r2["diff"]["same"], 20)
 
+    def test_imported_har_replays(self):
+        """A HAR (here the "order" session exported, as a browser or
+        mitmproxy would hand one over) imported as a session replays: the
+        target gets the same requests, bodies included."""
+        har = os.path.join(self.tmp, "order-%d.har" % time.monotonic_ns())
+        name = "har-%d" % time.monotonic_ns()
+        for argv in (["export", "order", "--data", self.data, "--format", "har", "-o", har],
+                     ["import", har, "--session", name, "--data", self.data]):
+            r = subprocess.run([harness.RINGCAP_BIN] + argv, capture_output=True, timeout=60)
+            self.assertEqual(r.returncode, 0, r.stderr)
+        code, rep, err = replay_json(name, "--data", self.data, "--target", self.target(),
+                                     "--speed", "0")
+        self.assertEqual(code, 0, err)
+        self.assertEqual(rep["completed"], 20, rep)
+        got = sorted((e[2], e[3]) for e in self.tgt.log)
+        want = sorted([("GET", "/a/%d" % i) for i in range(10)] +
+                      [("POST", "/b/%d" % i) for i in range(10)])
+        self.assertEqual(got, want)
+        bodies = {e[3]: e[4] for e in self.tgt.log if e[2] == "POST"}
+        self.assertEqual(bodies, {"/b/%d" % i: b"x" * (i + 1) for i in range(10)})
+        self.assertEqual(rep["diff"]["same"], 20, rep["diff"])
+
     def test_https_target(self):
         cert, key = storelib.make_cert(self.tmp, "rp")
         o = StampOrigin(tls=(cert, key))

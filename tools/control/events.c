@@ -44,6 +44,7 @@
 
 struct row {
 	uint64_t start_ns, seen_ms;
+	uint64_t seq;              /* arrival order: ties keep it */
 	uint16_t worker;
 	char *text;                /* the whole event, malloc'd */
 };
@@ -59,6 +60,7 @@ struct feed {
 	struct ses_stats last;
 	struct row *pending;
 	size_t npending;
+	uint64_t seq;              /* rows queued so far (row.seq) */
 	unsigned ticks, since_ping_ms;
 	bool ended;
 	/* shared, under mu */
@@ -131,33 +133,34 @@ static int pending_add(struct feed *f, const struct seg_qrow *r, uint64_t now)
 		rc_buf_free(&b);
 		return -ENOMEM;
 	}
-	f->pending[f->npending++] = (struct row){ r->e.start_ns, now, r->e.worker, b.p };
+	f->pending[f->npending] = (struct row){ r->e.start_ns, now, f->seq++, r->e.worker, b.p };
+	f->npending++;
 	return 0;
 }
 
-/* Moves the rows that waited long enough (all with flush) into buf:
- * per worker in stored order, the earliest head first across workers.
- * Bounded: each pass of the outer loop takes one row. */
+static int row_cmp(const void *a, const void *b)
+{
+	const struct row *x = a, *y = b;
+	if (x->start_ns != y->start_ns)
+		return x->start_ns < y->start_ns ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Moves the rows that waited long enough (all with flush) into buf, the
+ * earliest start first: a worker stores in END order, so rows of one
+ * worker are reordered too (an exchange that started first but ended last
+ * still comes out first), and a live table never jumps within the wait. */
 static void pending_flush(struct feed *f, uint64_t now, bool flush, struct rc_buf *buf)
 {
 	size_t ready = 0;
 	while (ready < f->npending && (flush || f->pending[ready].seen_ms + RC_API_SSE_ORDER_MS <= now))
 		ready++;
-	for (size_t taken = 0; taken < ready; taken++) {
-		/* the first row of each worker among the ready ones is its head */
-		size_t best = SIZE_MAX;
-		uint64_t done_workers[SEG_WORKERS_MAX / 64] = {0};
-		for (size_t i = 0; i < ready; i++) {
-			struct row *r = &f->pending[i];
-			if (r->text == NULL || (done_workers[r->worker / 64] >> (r->worker % 64) & 1u))
-				continue;
-			done_workers[r->worker / 64] |= 1ull << (r->worker % 64);
-			if (best == SIZE_MAX || r->start_ns < f->pending[best].start_ns)
-				best = i;
-		}
-		rc_buf_puts(buf, f->pending[best].text);
-		free(f->pending[best].text);
-		f->pending[best].text = NULL;
+	if (ready > 1)
+		qsort(f->pending, ready, sizeof(*f->pending), row_cmp);
+	for (size_t i = 0; i < ready; i++) {
+		rc_buf_puts(buf, f->pending[i].text);
+		free(f->pending[i].text);
+		f->pending[i].text = NULL;
 	}
 	if (ready == 0)
 		return;   /* pending may be NULL: no memmove of nothing */
