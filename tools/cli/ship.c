@@ -47,7 +47,9 @@ struct row {
 
 #define O(f) offsetof(struct ship_opts, f)
 static const struct row rows[] = {
-	{ "clickhouse", "URL", "ClickHouse HTTP interface, http://HOST:PORT", K_STR, O(c.url), 0, 0 },
+	{ "clickhouse", "URL", "ClickHouse HTTP interface, http[s]://HOST:PORT", K_STR, O(c.url), 0, 0 },
+	{ "ca", "FILE", "https: trust this CA too (PEM)", K_STR, O(c.ca_file), 0, 0 },
+	{ "insecure", "", "https: do not verify ClickHouse's certificate", K_FLAG, O(c.insecure), 0, 0 },
 	{ "database", "D", "database [" RC_SHIP_DB_DEFAULT "], created if missing", K_STR, O(c.db), 0, 0 },
 	{ "table", "T", "table [" RC_SHIP_TABLE_DEFAULT "], created if missing", K_STR, O(c.table), 0, 0 },
 	{ "box", "NAME", "this appliance's name in every row [host name]", K_STR, O(c.box), 0, 0 },
@@ -164,7 +166,9 @@ static int check(struct ship_opts *o)
 	}
 	struct rc_ch probe;
 	char err[256];
-	if (rc_ch_init(&probe, o->c.url, 1000, err, sizeof(err)) < 0) {
+	int rc = rc_ch_init(&probe, o->c.url, 1000, o->c.ca_file, o->c.insecure, err, sizeof(err));
+	rc_ch_free(&probe);
+	if (rc < 0) {
 		fprintf(stderr, "ringcap ship: --clickhouse %s\n", err);
 		return -1;
 	}

@@ -15,6 +15,7 @@
 
 #include <llhttp.h>
 
+#include "tls/tls.h"
 #include "tools/ship/chttp.h"
 
 #define REQ_HEAD_MAX 8192u /* request line with the URL-encoded query, and headers */
@@ -38,16 +39,18 @@ static int on_done(llhttp_t *p)
 	return HPE_PAUSED;
 }
 
-int rc_ch_init(struct rc_ch *c, const char *url, int timeout_ms, char *err, size_t errlen)
+int rc_ch_init(struct rc_ch *c, const char *url, int timeout_ms, const char *ca_file,
+	       bool insecure, char *err, size_t errlen)
 {
 	memset(c, 0, sizeof(*c));
 	c->fd = -1;
 	c->timeout_ms = timeout_ms;
-	if (strncmp(url, "http://", 7) != 0) {
-		snprintf(err, errlen, "'%s': only http://HOST:PORT is supported", url);
+	bool https = strncmp(url, "https://", 8) == 0;
+	if (strncmp(url, "http://", 7) != 0 && !https) {
+		snprintf(err, errlen, "'%s': expected http://HOST:PORT or https://HOST:PORT", url);
 		return -EINVAL;
 	}
-	const char *h = url + 7, *end = h + strcspn(h, "/?#");
+	const char *h = url + (https ? 8 : 7), *end = h + strcspn(h, "/?#");
 	const char *at = memchr(h, '@', (size_t)(end - h));
 	if (at) {
 		const char *colon = memchr(h, ':', (size_t)(at - h));
@@ -73,16 +76,30 @@ int rc_ch_init(struct rc_ch *c, const char *url, int timeout_ms, char *err, size
 	if (colon)
 		memcpy(c->port, colon + 1, pl);
 	else
-		strcpy(c->port, "8123");
+		strcpy(c->port, https ? "8443" : "8123");
 	if (strspn(c->port, "0123456789") != strlen(c->port) || (*end && strcmp(end, "/") != 0)) {
-		snprintf(err, errlen, "'%s': expected http://HOST:PORT (no path)", url);
+		snprintf(err, errlen, "'%s': expected http[s]://HOST:PORT (no path)", url);
 		return -EINVAL;
 	}
-	return 0;
+	if (!https)
+		return 0;
+	struct tls_client_opts o = { .extra_ca_file = ca_file, .insecure_all = insecure };
+	return tls_client_new(&o, &c->tls, err, errlen);
+}
+
+void rc_ch_free(struct rc_ch *c)
+{
+	rc_ch_close(c);
+	if (c->tls)
+		tls_client_free(c->tls);
+	c->tls = NULL;
 }
 
 void rc_ch_close(struct rc_ch *c)
 {
+	if (c->conn)
+		tls_conn_free(c->conn);
+	c->conn = NULL;
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
@@ -130,7 +147,7 @@ static int dial(struct rc_ch *c)
 	return c->fd >= 0 ? 0 : rc;
 }
 
-static int send_all(struct rc_ch *c, const void *p, size_t n)
+static int raw_send(struct rc_ch *c, const void *p, size_t n)
 {
 	const char *s = p;
 	while (n > 0) {
@@ -147,6 +164,110 @@ static int send_all(struct rc_ch *c, const void *p, size_t n)
 		n -= (size_t)w;
 	}
 	return 0;
+}
+
+/* One recv of at most cap bytes: > 0, 0 at EOF, or -errno. */
+static ssize_t raw_recv(struct rc_ch *c, void *buf, size_t cap)
+{
+	for (;;) {
+		ssize_t r = recv(c->fd, buf, cap, 0);
+		if (r >= 0)
+			return r;
+		if (errno != EAGAIN && errno != EINTR)
+			return -errno;
+		int rc = wait_fd(c->fd, POLLIN, c->timeout_ms);
+		if (rc < 0)
+			return rc;
+	}
+}
+
+/* Sends the ciphertext TLS has queued. */
+static int tls_flush(struct rc_ch *c)
+{
+	char buf[16384];
+	while (tls_conn_pending_out(c->conn) > 0) {
+		size_t n = tls_conn_take(c->conn, buf, sizeof(buf));
+		int rc = raw_send(c, buf, n);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* Feeds the next ciphertext the server sends; -ECONNRESET at EOF. */
+static int tls_pull(struct rc_ch *c)
+{
+	char buf[16384];
+	size_t room = tls_conn_feed_room(c->conn);
+	ssize_t r = raw_recv(c, buf, room < sizeof(buf) ? room : sizeof(buf));
+	if (r < 0)
+		return (int)r;
+	if (r == 0) {
+		tls_conn_feed_eof(c->conn);
+		return -ECONNRESET;
+	}
+	tls_conn_feed(c->conn, buf, (size_t)r);
+	return 0;
+}
+
+/* The client handshake over the connected socket (bounded by the
+ * timeout of each read). 0, or -EPROTO with c->tls_err saying why. */
+static int tls_start(struct rc_ch *c)
+{
+	int rc = tls_conn_new_client(c->tls, c->host, &c->conn);
+	while (rc == 0) {
+		int hs = tls_conn_handshake(c->conn);
+		rc = tls_flush(c);
+		if (rc < 0 || hs == 0)
+			break;
+		if (hs != -EAGAIN) {
+			snprintf(c->tls_err, sizeof(c->tls_err), "%s", tls_conn_error(c->conn));
+			return -EPROTO;
+		}
+		rc = tls_pull(c);
+	}
+	return rc;
+}
+
+static int send_all(struct rc_ch *c, const void *p, size_t n)
+{
+	if (c->conn == NULL)
+		return raw_send(c, p, n);
+	const char *s = p;
+	while (n > 0) {
+		ssize_t w = tls_conn_write(c->conn, s, n);
+		if (w < 0 && w != -EAGAIN)
+			return -EPROTO;
+		int rc = tls_flush(c);
+		if (rc < 0)
+			return rc;
+		if (w > 0) {
+			s += w;
+			n -= (size_t)w;
+		}
+	}
+	return 0;
+}
+
+/* Plaintext of the answer: > 0 bytes, 0 when the server closed, -errno. */
+static ssize_t recv_some(struct rc_ch *c, void *buf, size_t cap)
+{
+	if (c->conn == NULL)
+		return raw_recv(c, buf, cap);
+	for (;;) {
+		ssize_t r = tls_conn_read(c->conn, buf, cap);
+		if (r >= 0)
+			return r;
+		if (r == -EPIPE)
+			return 0;
+		if (r != -EAGAIN)
+			return -EPROTO;
+		int rc = tls_pull(c);
+		if (rc == -ECONNRESET)
+			continue; /* tls_conn_read now says -EPIPE */
+		if (rc < 0)
+			return rc;
+	}
 }
 
 static size_t url_encode(char *out, size_t cap, const char *s)
@@ -181,15 +302,9 @@ static int read_answer(struct rc_ch *c, struct rc_buf *ans, int *status)
 	p.data = &a;
 	char buf[16384];
 	while (!a.done) {
-		ssize_t r = recv(c->fd, buf, sizeof(buf), 0);
-		if (r < 0 && errno == EAGAIN) {
-			int rc = wait_fd(c->fd, POLLIN, c->timeout_ms);
-			if (rc < 0)
-				return rc;
-			continue;
-		}
+		ssize_t r = recv_some(c, buf, sizeof(buf));
 		if (r < 0)
-			return -errno;
+			return (int)r;
 		llhttp_errno_t e = r == 0 ? llhttp_finish(&p) : llhttp_execute(&p, buf, (size_t)r);
 		if (e != HPE_OK && e != HPE_PAUSED)
 			return -EBADMSG;
@@ -222,6 +337,8 @@ int rc_ch_post(struct rc_ch *c, const char *query, const void *body, size_t len,
 	for (int attempt = 0; attempt < 2; attempt++) {
 		bool reused = c->fd >= 0;
 		int rc = reused ? 0 : dial(c);
+		if (rc == 0 && !reused && c->tls)
+			rc = tls_start(c);
 		if (rc == 0)
 			rc = send_all(c, head, (size_t)hl);
 		if (rc == 0)

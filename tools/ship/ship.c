@@ -223,6 +223,12 @@ static int post(struct shipper *s, const char *sql, const void *body, size_t len
 			rc = 0;
 			break;
 		}
+		if (st == -EPROTO) { /* TLS: a certificate that fails now fails again */
+			fprintf(stderr, "%sringcap ship: TLS with %s:%s failed: %s\n",
+				s->cfg->progress ? "\n" : "", s->ch.host, s->ch.port, s->ch.tls_err);
+			rc = -EBADMSG;
+			break;
+		}
 		if (st > 0 && !retriable(st, text)) {
 			fprintf(stderr, "%sringcap ship: ClickHouse refused %s (HTTP %d): %.*s\n",
 				s->cfg->progress ? "\n" : "", what, st, (int)strcspn(text, "\n"), text);
@@ -453,7 +459,8 @@ int rc_ship_run(const struct rc_ship_cfg *cfg, volatile sig_atomic_t *stop)
 	s->seen = calloc(RC_SESSIONS_MAX, sizeof(*s->seen));
 	if (s->list == NULL || s->seen == NULL)
 		goto out;
-	if (rc_ch_init(&s->ch, cfg->url, cfg->timeout_ms, err, sizeof(err)) < 0) {
+	if (rc_ch_init(&s->ch, cfg->url, cfg->timeout_ms, cfg->ca_file, cfg->insecure, err,
+		       sizeof(err)) < 0) {
 		fprintf(stderr, "ringcap ship: --clickhouse %s\n", err);
 		goto out;
 	}
@@ -482,7 +489,7 @@ int rc_ship_run(const struct rc_ship_cfg *cfg, volatile sig_atomic_t *stop)
 		code = 0; /* a follower ends by a signal: that is how it is stopped */
 	report(s, code == 0);
 out:
-	rc_ch_close(&s->ch);
+	rc_ch_free(&s->ch);
 	rc_buf_free(&s->batch);
 	free(s->list);
 	free(s->seen);

@@ -22,7 +22,9 @@
 
 struct rc_ship_cfg {
 	const char *data;                /* data directory */
-	const char *url;                 /* http://HOST:PORT of ClickHouse */
+	const char *url;                 /* http[s]://HOST:PORT of ClickHouse */
+	const char *ca_file;             /* https: extra trust anchors; may be NULL */
+	bool insecure;                   /* https: no verification */
 	const char *db, *table, *box;
 	const char *const *sessions;     /* ids or names; none = every session */
 	size_t nsessions;
