@@ -14,17 +14,8 @@
 #include <unistd.h>
 
 #include "rc-assert.h"
+#include "tests/check.h"
 
-static int failures;
-
-#define CHECK(cond)                                                               \
-	do {                                                                      \
-		if (!(cond)) {                                                    \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__,    \
-				__LINE__, #cond);                                 \
-			failures++;                                               \
-		}                                                                 \
-	} while (0)
 
 #ifdef NDEBUG
 #define DEBUG_BUILD 0
@@ -92,11 +83,5 @@ int main(void)
 		CHECK(evals == 2);
 		CHECK(!aborts(always_false, msg, sizeof(msg)));
 	}
-	if (failures) {
-		fprintf(stderr, "rc_assert_test (%s): %d failures\n",
-			DEBUG_BUILD ? "debug" : "release", failures);
-		return 1;
-	}
-	printf("rc_assert_test (%s): ok\n", DEBUG_BUILD ? "debug" : "release");
-	return 0;
+	return check_done(DEBUG_BUILD ? "rc_assert_test (debug)" : "rc_assert_test (release)");
 }

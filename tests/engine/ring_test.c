@@ -17,17 +17,8 @@
 #include <unistd.h>
 
 #include "engine/ring.h"
+#include "tests/check.h"
 
-static int failures;
-
-#define CHECK(cond)                                                               \
-	do {                                                                      \
-		if (!(cond)) {                                                    \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__,    \
-				__LINE__, #cond);                                 \
-			failures++;                                               \
-		}                                                                 \
-	} while (0)
 
 enum { OP_NOP = 1, OP_RECV, OP_SEND, OP_TICK, OP_COUNT };
 
@@ -326,10 +317,5 @@ int main(void)
 	close(e.fd);
 	eng_ring_exit(&e.ring);
 	eng_bufs_free(&e.bufs);
-	if (failures) {
-		fprintf(stderr, "ring_test: %d failures\n", failures);
-		return 1;
-	}
-	printf("ring_test: ok\n");
-	return 0;
+	return check_done("ring_test");
 }

@@ -37,8 +37,8 @@ static int row_cmp(const void *a, const void *b)
 static size_t table_rows(struct row *out, struct seg_report *rep)
 {
 	struct seg_table t;
-	CHECK_RC(seg_table_load(dir, &t, rep));
-	CHECK(t.n <= N);
+	REQUIRE_RC(seg_table_load(dir, &t, rep));
+	REQUIRE(t.n <= N);
 	for (size_t i = 0; i < t.n; i++) {
 		const struct seg_qrow *r = &t.rows[i];
 		out[i].id = r->e.id;
@@ -53,18 +53,18 @@ static size_t table_rows(struct row *out, struct seg_report *rep)
 
 static void path_of(char *buf, size_t cap, uint32_t segno, enum seg_kind k)
 {
-	CHECK_RC(seg_path(buf, cap, dir, 0, segno, k));
+	REQUIRE_RC(seg_path(buf, cap, dir, 0, segno, k));
 }
 
 static uint8_t *slurp(const char *p, size_t *len)
 {
 	FILE *f = fopen(p, "rb");
-	CHECK(f);
+	REQUIRE(f);
 	fseek(f, 0, SEEK_END);
 	*len = (size_t)ftell(f);
 	fseek(f, 0, SEEK_SET);
 	uint8_t *b = malloc(*len + 1);
-	CHECK(b && fread(b, 1, *len, f) == *len);
+	REQUIRE(b && fread(b, 1, *len, f) == *len);
 	fclose(f);
 	return b;
 }
@@ -72,7 +72,7 @@ static uint8_t *slurp(const char *p, size_t *len)
 static void spit(const char *p, const uint8_t *b, size_t len)
 {
 	FILE *f = fopen(p, "wb");
-	CHECK(f && fwrite(b, 1, len, f) == len);
+	REQUIRE(f && fwrite(b, 1, len, f) == len);
 	fclose(f);
 }
 
@@ -94,12 +94,12 @@ static void check_all_visible(uint64_t want_recovered, uint64_t want_strings)
 	struct seg_open_opts o = { .body_max = { 1u << 20, 1u << 20 } };
 	for (size_t i = 0; i < n; i++) {
 		struct seg_exchange x;
-		CHECK_RC(seg_open_id(dir, got[i].id, &o, &x));
+		REQUIRE_RC(seg_open_id(dir, got[i].id, &o, &x));
 		CHECK(x.complete && x.id == got[i].id);
 		seg_exchange_free(&x);
 	}
 	struct ses_stats st;
-	CHECK_RC(ses_stats(data, sid, &st));
+	REQUIRE_RC(ses_stats(data, sid, &st));
 	CHECK(st.exchanges == N);
 }
 
@@ -107,12 +107,12 @@ static void check_all_visible(uint64_t want_recovered, uint64_t want_strings)
 static void check_fsck_repairs(uint8_t **files, const size_t *lens, uint32_t nseg)
 {
 	struct seg_report rep = { 0 };
-	CHECK_RC(seg_fsck(dir, false, &rep));
+	REQUIRE_RC(seg_fsck(dir, false, &rep));
 	CHECK(seg_report_damaged(&rep));
 	memset(&rep, 0, sizeof(rep));
-	CHECK_RC(seg_fsck(dir, true, &rep));
+	REQUIRE_RC(seg_fsck(dir, true, &rep));
 	memset(&rep, 0, sizeof(rep));
-	CHECK_RC(seg_fsck(dir, false, &rep));
+	REQUIRE_RC(seg_fsck(dir, false, &rep));
 	CHECK(!seg_report_damaged(&rep));
 	for (uint32_t s = 1; s <= nseg; s++) {
 		for (int k = SEG_K_IDX; k <= SEG_K_STR; k++) {
@@ -138,22 +138,22 @@ int main(void)
 	make_tmpdir(data, sizeof(data), "heal");
 	struct ses_settings ss = { .save_responses = true };
 	struct ses_meta m;
-	CHECK_RC(ses_create(data, "heal", &ss, now_wall_ns(), &m));
+	REQUIRE_RC(ses_create(data, "heal", &ss, now_wall_ns(), &m));
 	memcpy(sid, m.id, sizeof(sid));
-	CHECK_RC(ses_dir(dir, sizeof(dir), data, sid));
+	REQUIRE_RC(ses_dir(dir, sizeof(dir), data, sid));
 	struct seg_writer *w;
 	struct drive d;
 	struct seg_writer_cfg c = { .session_dir = dir, .save_responses = true,
 				    .frame_bytes = SEG_FRAME_BYTES_MIN, .rotate_bytes = 256 * 1024 };
-	CHECK_RC(seg_writer_open(&c, now_wall_ns(), &w));
+	REQUIRE_RC(seg_writer_open(&c, now_wall_ns(), &w));
 	drive_init(&d, SEED, N, 40, 8, 9000);
 	drive_run(&d, w, N);
-	CHECK_RC(seg_writer_flush_sync(w));
+	REQUIRE_RC(seg_writer_flush_sync(w));
 	struct seg_writer_stats wst;
 	seg_writer_get_stats(w, &wst);
 	seg_writer_close(w);
 	uint32_t nseg = (uint32_t)wst.segments;
-	CHECK(nseg >= 3 && nseg <= 16);
+	REQUIRE(nseg >= 3 && nseg <= 16);
 
 	/* A just-written last segment whose index lags its frames is a flush in
 	 * flight for a reader: everything listed, nothing reported. */
@@ -162,14 +162,14 @@ int main(void)
 		size_t l;
 		path_of(ip, sizeof(ip), nseg, SEG_K_IDX);
 		uint8_t *keep = slurp(ip, &l);
-		CHECK(l > SEG_FILE_HDR_SIZE);
+		REQUIRE(l > SEG_FILE_HDR_SIZE);
 		CHECK(truncate(ip, (off_t)(l - SEG_ENTRY_SIZE / 2)) == 0); /* half an entry gone */
 		static struct row got[N];
 		struct seg_report lr = { 0 };
 		CHECK(table_rows(got, &lr) == N);
 		CHECK(!seg_report_damaged(&lr));
 		memset(&lr, 0, sizeof(lr));
-		CHECK_RC(seg_fsck(dir, false, &lr)); /* fsck: files at rest, damage */
+		REQUIRE_RC(seg_fsck(dir, false, &lr)); /* fsck: files at rest, damage */
 		CHECK(seg_report_damaged(&lr) && lr.torn_bytes == SEG_ENTRY_SIZE / 2);
 		spit(ip, keep, l);
 		free(keep);
@@ -190,7 +190,7 @@ int main(void)
 	npristine = table_rows(pristine, &rep);
 	CHECK(npristine == N && !seg_report_damaged(&rep));
 	memset(&rep, 0, sizeof(rep));
-	CHECK_RC(seg_fsck(dir, false, &rep));
+	REQUIRE_RC(seg_fsck(dir, false, &rep));
 	CHECK(!seg_report_damaged(&rep) && rep.exchanges == N);
 
 	uint8_t *files[32];
@@ -207,7 +207,7 @@ int main(void)
 	const uint8_t *idx = files[(mid - 1) * 2];
 	size_t idx_len = lens[(mid - 1) * 2];
 	uint64_t in_mid = entries_in(idx, idx_len);
-	CHECK(in_mid > 20);
+	REQUIRE(in_mid > 20);
 
 	/* A deleted index: all its exchanges come from the frames. */
 	path_of(p, sizeof(p), mid, SEG_K_IDX);
@@ -222,7 +222,7 @@ int main(void)
 		size_t l = lens[(which[i] - 1) * 2];
 		uint64_t cnt = entries_in(files[(which[i] - 1) * 2], l);
 		uint64_t cut = cnt < 10 ? cnt : 10; /* all of a short last index */
-		CHECK(cut >= 1);
+		REQUIRE(cut >= 1);
 		path_of(p, sizeof(p), which[i], SEG_K_IDX);
 		CHECK(truncate(p, (off_t)(l - cut * SEG_ENTRY_SIZE)) == 0);
 		check_all_visible(cut, 0);
@@ -231,10 +231,10 @@ int main(void)
 
 	/* 4 KiB of zeros in the middle of an index. */
 	uint8_t *b = malloc(idx_len);
-	CHECK(b);
+	REQUIRE(b);
 	memcpy(b, idx, idx_len);
 	size_t z = SEG_FILE_HDR_SIZE + 3 * SEG_ENTRY_SIZE + 11;
-	CHECK(z + 4096 < idx_len);
+	REQUIRE(z + 4096 < idx_len);
 	memset(b + z, 0, 4096);
 	path_of(p, sizeof(p), mid, SEG_K_IDX);
 	spit(p, b, idx_len);
@@ -251,7 +251,7 @@ int main(void)
 		static struct row got[N];
 		struct seg_report r2 = { 0 };
 		CHECK(table_rows(got, &r2) == N);
-		CHECK(r2.strings_recovered > 0 && r2.strings_bad == 0 && r2.entries_recovered == 0);
+		REQUIRE(r2.strings_recovered > 0 && r2.strings_bad == 0 && r2.entries_recovered == 0);
 		for (size_t i = 0; i < N; i++)
 			CHECK(got[i].id == pristine[i].id && !strcmp(got[i].text, pristine[i].text));
 	}
@@ -261,7 +261,7 @@ int main(void)
 	const uint8_t *str = files[(mid - 1) * 2 + 1];
 	size_t str_len = lens[(mid - 1) * 2 + 1];
 	b = malloc(str_len);
-	CHECK(b);
+	REQUIRE(b);
 	memcpy(b, str, str_len);
 	b[str_len / 2] ^= 0x20;
 	path_of(p, sizeof(p), mid, SEG_K_STR);
@@ -276,5 +276,5 @@ int main(void)
 	rm_rf(data);
 	printf("heal: %u segments, %d exchanges; deleted, cut, zeroed indexes and damaged "
 	       "strings all healed\n", nseg, N);
-	return 0;
+	return check_done("persist_heal");
 }

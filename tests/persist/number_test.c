@@ -35,7 +35,7 @@ static void write_all(void)
 	struct seg_writer *w[2];
 	for (uint16_t i = 0; i < 2; i++) {
 		struct seg_writer_cfg c = { .session_dir = dir, .worker = i, .frame_bytes = 4096 };
-		CHECK_RC(seg_writer_open(&c, now_wall_ns(), &w[i]));
+		REQUIRE_RC(seg_writer_open(&c, now_wall_ns(), &w[i]));
 	}
 	for (uint64_t k = 0; k < N; k++) {
 		struct gen_x g;
@@ -52,14 +52,14 @@ static void write_all(void)
 		};
 		struct seg_xch *x;
 		struct seg_writer *ww = w[k % 2];
-		CHECK_RC(seg_xch_begin(ww, &b, &x, NULL));
+		REQUIRE_RC(seg_xch_begin(ww, &b, &x, NULL));
 		struct seg_xch_end e = { .status = g.status, .t = g.t };
-		CHECK_RC(seg_xch_end(ww, x, &e));
+		REQUIRE_RC(seg_xch_end(ww, x, &e));
 		for (int i = 0; i < 2 && k % 64 == 63; i++)   /* frame buffers are few: drain */
-			CHECK_RC(seg_writer_flush_sync(w[i]));
+			REQUIRE_RC(seg_writer_flush_sync(w[i]));
 	}
 	for (int i = 0; i < 2; i++) {
-		CHECK_RC(seg_writer_flush_sync(w[i]));
+		REQUIRE_RC(seg_writer_flush_sync(w[i]));
 		seg_writer_close(w[i]);
 	}
 }
@@ -70,7 +70,7 @@ static uint64_t check_table_healed(size_t want_rows, uint64_t *healed)
 {
 	struct seg_table t = {0};
 	struct seg_report rep = { .strict = true }; /* fresh files are not "live" here */
-	CHECK_RC(seg_table_load(dir, &t, &rep));
+	REQUIRE_RC(seg_table_load(dir, &t, &rep));
 	CHECK(t.n == want_rows);
 	for (size_t i = 0; i < t.n; i++) {
 		const struct seg_qrow *r = &t.rows[i];
@@ -81,10 +81,10 @@ static uint64_t check_table_healed(size_t want_rows, uint64_t *healed)
 		uint64_t k = strtoull(strrchr(url, '=') + 1, NULL, 16);
 		char name[32];
 		name_of(k, name, sizeof(name));
-		CHECK(r->number == (k == 9 ? 0 : number_of(k)));
+		REQUIRE(r->number == (k == 9 ? 0 : number_of(k)));
 		CHECK(r->client_name_len == strlen(name));
 		CHECK(memcmp(r->client_name, name, r->client_name_len) == 0);
-		CHECK(((r->e.flags & SEG_F_STR_EXT) != 0) == (r->number != 0 || name[0] != '\0'));
+		REQUIRE(((r->e.flags & SEG_F_STR_EXT) != 0) == (r->number != 0 || name[0] != '\0'));
 	}
 	seg_table_free(&t);
 	if (healed)
@@ -100,11 +100,11 @@ static uint64_t check_table(size_t want_rows)
 static void check_open(void)
 {
 	struct seg_table t = {0};
-	CHECK_RC(seg_table_load(dir, &t, NULL));
+	REQUIRE_RC(seg_table_load(dir, &t, NULL));
 	for (size_t i = 0; i < t.n; i++) {
 		struct seg_open_opts o = { .body_max = { 0, 0 } };
 		struct seg_exchange x;
-		CHECK_RC(seg_open_entry(dir, &t.rows[i].e, &o, &x));
+		REQUIRE_RC(seg_open_entry(dir, &t.rows[i].e, &o, &x));
 		CHECK(x.number == t.rows[i].number);
 		seg_exchange_free(&x);
 	}
@@ -119,11 +119,11 @@ static void check_find(void)
 		struct seg_entry e;
 		if (no == 0)
 			continue;
-		CHECK_RC(seg_find_number(dir, no, &e));
+		REQUIRE_RC(seg_find_number(dir, no, &e));
 		CHECK(e.worker == k % 2);
 		struct seg_open_opts o = { .body_max = { 0, 0 } };
 		struct seg_exchange x;
-		CHECK_RC(seg_open_entry(dir, &e, &o, &x));
+		REQUIRE_RC(seg_open_entry(dir, &e, &o, &x));
 		CHECK(x.number == no);
 		seg_exchange_free(&x);
 	}
@@ -137,7 +137,7 @@ static void rebuild_all(void)
 {
 	for (uint16_t i = 0; i < 2; i++) {
 		struct seg_report rep = {0};
-		CHECK_RC(seg_index_rebuild(dir, i, 0, &rep));
+		REQUIRE_RC(seg_index_rebuild(dir, i, 0, &rep));
 	}
 }
 
@@ -151,26 +151,26 @@ static void crash_and_recover(void)
 	snprintf(p, sizeof(p), "%s/w000-00000001.str", dir);
 	CHECK(truncate(p, SEG_FILE_HDR_SIZE) == 0);
 	struct seg_report rep = {0};
-	CHECK_RC(seg_recover(dir, &rep));
+	REQUIRE_RC(seg_recover(dir, &rep));
 }
 
 /* Flips the last byte of the first client name in worker 1's .str. */
 static void damage_one_name(void)
 {
 	struct seg_table t = {0};
-	CHECK_RC(seg_table_load(dir, &t, NULL));
+	REQUIRE_RC(seg_table_load(dir, &t, NULL));
 	const struct seg_qrow *r = NULL;
 	for (size_t i = 0; i < t.n && r == NULL; i++)
 		if (t.rows[i].e.worker == 1 && t.rows[i].client_name_len > 0)
 			r = &t.rows[i];
-	CHECK(r != NULL);
+	REQUIRE(r != NULL);
 	off_t off = (off_t)r->e.str_off + r->e.host_len + r->e.url_len + 5 +
 		    r->client_name_len - 1;
 	seg_table_free(&t);
 	char p[128];
 	snprintf(p, sizeof(p), "%s/w001-00000001.str", dir);
 	int fd = open(p, O_RDWR);
-	CHECK(fd >= 0);
+	REQUIRE(fd >= 0);
 	uint8_t c;
 	CHECK(pread(fd, &c, 1, off) == 1);
 	c ^= 0x20;
@@ -198,5 +198,5 @@ int main(void)
 	rm_rf(dir);
 	printf("number: %d exchanges, numbers and names through table, open, rebuild, "
 	       "recovery and damage\n", N);
-	return 0;
+	return check_done("persist_number");
 }

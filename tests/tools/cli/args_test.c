@@ -15,17 +15,8 @@
 
 #include "tools/cli/args.h"
 #include "tools/lib/rc-limits.h"
+#include "tests/check.h"
 
-static int failures;
-
-#define CHECK(c)                                                                 \
-	do {                                                                     \
-		if (!(c)) {                                                      \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__,   \
-				__LINE__, #c);                                   \
-			failures++;                                              \
-		}                                                                \
-	} while (0)
 
 struct seen {
 	const char *name;
@@ -131,10 +122,5 @@ int main(void)
 	CHECK(strcmp(rc_env_control(), RC_CONTROL_DEFAULT) == 0 || getenv("RINGCAP_CONTROL"));
 	setenv("RINGCAP_CONTROL", "10.0.0.1:1", 1);
 	CHECK(strcmp(rc_env_control(), "10.0.0.1:1") == 0);
-	if (failures) {
-		fprintf(stderr, "args_test: %d check(s) failed\n", failures);
-		return 1;
-	}
-	printf("args_test: ok\n");
-	return 0;
+	return check_done("args_test");
 }

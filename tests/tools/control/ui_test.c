@@ -20,14 +20,7 @@
 
 #include "tools/control/qr.h"
 #include "tools/control/ui.h"
-
-#define CHECK(c)                                                                     \
-	do {                                                                         \
-		if (!(c)) {                                                          \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c); \
-			exit(1);                                                     \
-		}                                                                    \
-	} while (0)
+#include "tests/check.h"
 
 static void test_accepts(void)
 {
@@ -63,7 +56,7 @@ static void inflate_equal(const struct rc_ui_asset *a)
 	unsigned char *out = malloc(a->len + 1);
 	z_stream z = { .next_in = (Bytef *)a->gz, .avail_in = (uInt)a->gz_len,
 		       .next_out = out, .avail_out = (uInt)a->len + 1 };
-	CHECK(out != NULL);
+	REQUIRE(out != NULL);
 	CHECK(inflateInit2(&z, 16 + MAX_WBITS) == Z_OK);   /* gzip wrapper */
 	CHECK(inflate(&z, Z_FINISH) == Z_STREAM_END);
 	CHECK(z.total_out == a->len);
@@ -74,19 +67,19 @@ static void inflate_equal(const struct rc_ui_asset *a)
 
 static void test_assets(void)
 {
-	CHECK(rc_ui_assets_n >= 8);
+	REQUIRE(rc_ui_assets_n >= 8);
 	size_t gz = 0;
 	for (unsigned i = 0; i < rc_ui_assets_n; i++) {
 		const struct rc_ui_asset *a = &rc_ui_assets[i];
 		struct rc_ui_reply r;
 		CHECK(rc_ui_is_path(a->path));
 		CHECK(rc_ui_lookup(a->path, "gzip", "", &r) == 200);
-		CHECK(r.len > 0);
-		CHECK(strcmp(r.etag, a->gz ? a->etag_gz : a->etag) == 0);
-		CHECK(r.gzip == (a->gz != NULL));
+		REQUIRE(r.len > 0);
+		REQUIRE(strcmp(r.etag, a->gz ? a->etag_gz : a->etag) == 0);
+		REQUIRE(r.gzip == (a->gz != NULL));
 		if (a->gz) {
 			gz++;
-			CHECK(a->gz_len < a->len);
+			REQUIRE(a->gz_len < a->len);
 			inflate_equal(a);
 			CHECK(strcmp(a->etag, a->etag_gz) != 0);
 		}
@@ -101,7 +94,7 @@ static void test_assets(void)
 		if (a->gz)
 			CHECK(rc_ui_lookup(a->path, "gzip", a->etag, &r) == 200);
 	}
-	CHECK(gz >= 4);   /* the text files compress */
+	REQUIRE(gz >= 4);   /* the text files compress */
 }
 
 static const struct rc_ui_asset *asset(const char *path)
@@ -118,11 +111,11 @@ static void test_imports(void)
 	for (unsigned i = 0; i < rc_ui_assets_n; i++) {
 		const struct rc_ui_asset *a = &rc_ui_assets[i];
 		char *text = strndup((const char *)a->data, a->len);
-		CHECK(text != NULL);
+		REQUIRE(text != NULL);
 		for (char *p = text; (p = strstr(p, "from './")) != NULL; p += 8) {
 			char path[128];
 			size_t n = strcspn(p + 8, "'");
-			CHECK(n < 100);
+			REQUIRE(n < 100);
 			snprintf(path, sizeof(path), "/ui/%.*s", (int)n, p + 8);
 			if (asset(path) == NULL) {
 				fprintf(stderr, "%s imports %s, which is not embedded\n", a->path, path);
@@ -140,11 +133,11 @@ static void test_page_and_headers(void)
 	CHECK(rc_ui_lookup("/", NULL, NULL, &r) == 200);
 	CHECK(strncmp(r.ctype, "text/html", 9) == 0);
 	char *page = strndup(r.body, r.len);
-	CHECK(page != NULL);
+	REQUIRE(page != NULL);
 	for (char *p = page; (p = strstr(p, "<script")) != NULL; p++) {
 		char *end = strchr(p, '>');
-		CHECK(end != NULL);
-		CHECK(memmem(p, (size_t)(end - p), " src=", 5) != NULL);   /* no inline script */
+		REQUIRE(end != NULL);
+		REQUIRE(memmem(p, (size_t)(end - p), " src=", 5) != NULL);   /* no inline script */
 	}
 	CHECK(strstr(page, " onclick=") == NULL);
 	CHECK(strstr(page, " style=") == NULL);
@@ -157,17 +150,17 @@ static void test_page_and_headers(void)
 
 	CHECK(rc_ui_lookup("/ui/app.js", "gzip", NULL, &r) == 200);
 	int n = rc_ui_headers(&r, h, sizeof(h));
-	CHECK(n > 0);
-	CHECK(strstr(h, "Content-Security-Policy: default-src 'none'; script-src 'self';") != NULL);
+	REQUIRE(n > 0);
+	REQUIRE(strstr(h, "Content-Security-Policy: default-src 'none'; script-src 'self';") != NULL);
 	CHECK(strstr(h, "unsafe") == NULL);
 	CHECK(strstr(h, "http") == NULL);
-	CHECK(strstr(h, "Content-Encoding: gzip\r\n") != NULL);
-	CHECK(strstr(h, "Vary: Accept-Encoding\r\n") != NULL);
-	CHECK(strstr(h, "Cache-Control: no-cache\r\n") != NULL);
-	CHECK(strstr(h, r.etag) != NULL);
+	REQUIRE(strstr(h, "Content-Encoding: gzip\r\n") != NULL);
+	REQUIRE(strstr(h, "Vary: Accept-Encoding\r\n") != NULL);
+	REQUIRE(strstr(h, "Cache-Control: no-cache\r\n") != NULL);
+	REQUIRE(strstr(h, r.etag) != NULL);
 	CHECK(rc_ui_headers(&r, h, (size_t)n) == -ENOSPC);
 	CHECK(rc_ui_lookup("/ui/app.js", "gzip", r.etag, &r) == 304);
-	CHECK(rc_ui_headers(&r, h, sizeof(h)) > 0);
+	REQUIRE(rc_ui_headers(&r, h, sizeof(h)) > 0);
 	CHECK(strstr(h, "Content-Encoding") == NULL);   /* no body, no coding */
 }
 
@@ -176,18 +169,18 @@ static int svg_grid(const char *svg, unsigned char *grid, int side)
 {
 	int n = 0;
 	const char *p = strstr(svg, "<path d=\"");
-	CHECK(p != NULL);
+	REQUIRE(p != NULL);
 	p += 9;
 	while (*p == 'M') {
 		int x, y, used;
 		CHECK(sscanf(p, "M%d %dh1v1h-1z%n", &x, &y, &used) == 2);
-		CHECK(x >= 0 && x < side);
-		CHECK(y >= 0 && y < side);
+		REQUIRE(x >= 0 && x < side);
+		REQUIRE(y >= 0 && y < side);
 		grid[y * side + x] = 1;
 		p += used;
 		n++;
 	}
-	CHECK(*p == '"');
+	REQUIRE(*p == '"');
 	return n;
 }
 
@@ -197,7 +190,7 @@ static void finder_at(const unsigned char *g, int side, int x0, int y0)
 		for (int x = 0; x < 7; x++) {
 			bool ring = x == 0 || y == 0 || x == 6 || y == 6;
 			bool core = x >= 2 && x <= 4 && y >= 2 && y <= 4;
-			CHECK(g[(y0 + y) * side + x0 + x] == (ring || core));
+			REQUIRE(g[(y0 + y) * side + x0 + x] == (ring || core));
 		}
 }
 
@@ -206,15 +199,15 @@ static void test_qr(void)
 	static char svg[RC_QR_SVG_MAX];
 	const char *url = "http://ringcap.cert/";
 	long n = rc_qr_svg(url, svg, sizeof(svg));
-	CHECK(n > 0);
-	CHECK((size_t)n == strlen(svg));
+	REQUIRE(n > 0);
+	REQUIRE((size_t)n == strlen(svg));
 	int side;
-	CHECK(sscanf(svg, "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %d", &side) == 1);
+	REQUIRE(sscanf(svg, "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %d", &side) == 1);
 	QRcode *q = QRcode_encodeString(url, 0, QR_ECLEVEL_M, QR_MODE_8, 1);
-	CHECK(q != NULL);
+	REQUIRE(q != NULL);
 	CHECK(side == q->width + 8);
 	unsigned char *g = calloc((size_t)side * (size_t)side, 1);
-	CHECK(g != NULL);
+	REQUIRE(g != NULL);
 	int dark = svg_grid(svg, g, side), want = 0;
 	for (int y = 0; y < side; y++)
 		for (int x = 0; x < side; x++) {
@@ -239,7 +232,7 @@ static void test_qr(void)
 	big[sizeof(big) - 1] = '\0';
 	CHECK(rc_qr_svg(big, svg, sizeof(svg)) == -EINVAL);
 	big[RC_QR_TEXT_MAX] = '\0';
-	CHECK(rc_qr_svg(big, svg, sizeof(svg)) > 0);   /* the largest text still fits */
+	REQUIRE(rc_qr_svg(big, svg, sizeof(svg)) > 0);   /* the largest text still fits */
 }
 
 int main(void)
@@ -250,6 +243,6 @@ int main(void)
 	test_imports();
 	test_page_and_headers();
 	test_qr();
-	printf("ui: all checks passed (%u assets)\n", rc_ui_assets_n);
-	return 0;
+	printf("ui: %u assets\n", rc_ui_assets_n);
+	return check_done("ui");
 }

@@ -26,7 +26,7 @@ static void write_session(const char *dir, uint64_t t0)
 	for (int i = 0; i < 2; i++) {
 		struct seg_writer_cfg c = { .session_dir = dir, .worker = (uint16_t)i,
 					    .save_responses = true };
-		CHECK_RC(seg_writer_open(&c, now_wall_ns(), &w[i]));
+		REQUIRE_RC(seg_writer_open(&c, now_wall_ns(), &w[i]));
 	}
 	for (int k = 0; k < N; k++) {
 		int conn = k % CONNS;
@@ -47,18 +47,18 @@ static void write_session(const char *dir, uint64_t t0)
 			.client = { .family = 4, .port = (uint16_t)(40000 + conn), .addr = { 10, 0, 0, 1 } },
 		};
 		struct seg_xch *x;
-		CHECK_RC(seg_xch_begin(wr, &b, &x, NULL));
+		REQUIRE_RC(seg_xch_begin(wr, &b, &x, NULL));
 		snprintf(body, sizeof(body), "body-%04d", k);
 		if (!tunnel)
-			CHECK_RC(seg_xch_body(wr, x, SEG_DIR_REQ, body, 9));
+			REQUIRE_RC(seg_xch_body(wr, x, SEG_DIR_REQ, body, 9));
 		const char rh[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n";
-		CHECK_RC(seg_xch_resp_head(wr, x, 200, "OK", 2, rh, sizeof(rh) - 1u, SEG_T_JSON));
-		CHECK_RC(seg_xch_body(wr, x, SEG_DIR_RESP, "{}", 2));
+		REQUIRE_RC(seg_xch_resp_head(wr, x, 200, "OK", 2, rh, sizeof(rh) - 1u, SEG_T_JSON));
+		REQUIRE_RC(seg_xch_body(wr, x, SEG_DIR_RESP, "{}", 2));
 		struct seg_xch_end e = { .status = 200 };
-		CHECK_RC(seg_xch_end(wr, x, &e));
+		REQUIRE_RC(seg_xch_end(wr, x, &e));
 	}
 	for (int i = 0; i < 2; i++) {
-		CHECK_RC(seg_writer_flush_sync(w[i]));
+		REQUIRE_RC(seg_writer_flush_sync(w[i]));
 		seg_writer_close(w[i]);
 	}
 }
@@ -74,9 +74,9 @@ static size_t drain(struct rp_source *s, unsigned threads, struct rp_item *out, 
 			struct rp_item it;
 			uint64_t last = 0;
 			while (rp_queue_pop(rp_source_queue(s, t), &it)) {
-				CHECK(n < cap);
+				REQUIRE(n < cap);
 				CHECK(it.slot % threads == t);     /* the slot's thread */
-				CHECK(it.due_ns >= last || it.pass > out[n ? n - 1 : 0].pass);
+				REQUIRE(it.due_ns >= last || it.pass > out[n ? n - 1 : 0].pass);
 				last = it.due_ns;
 				out[n++] = it;
 				any = true;
@@ -96,9 +96,9 @@ static struct rp_source *open_src(const char *dir, struct rp_rewrite *rw, double
 				   .ids = ids, .nids = nids,
 				   .sched = { .speed = speed, .loops = loops } };
 	struct rp_source *s;
-	CHECK_RC(rp_source_open(&c, &s));
-	CHECK(c.sched.count == (nids ? 3u : N - 1u));
-	CHECK_RC(rp_source_start(s));
+	REQUIRE_RC(rp_source_open(&c, &s));
+	REQUIRE(c.sched.count == (nids ? 3u : N - 1u));
+	REQUIRE_RC(rp_source_start(s));
 	return s;
 }
 
@@ -137,7 +137,7 @@ int main(void)
 		CHECK(it[i].due_ns == r->rec_off_ns);
 		char want[160];
 		snprintf(want, sizeof(want), "POST /k/%d HTTP/1.1\r\nHost: 127.0.0.%d:8080\r\n", k, conn + 1);
-		CHECK(r->len > strlen(want));
+		REQUIRE(r->len > strlen(want));
 		CHECK(memcmp(r->data, want, strlen(want)) == 0);
 		char body[16];
 		snprintf(body, sizeof(body), "body-%04d", k);
@@ -179,7 +179,7 @@ int main(void)
 	n = drain(s, 2, it, 4 * N);
 	CHECK(n == 3);
 	for (size_t i = 0; i < n; i++) {
-		CHECK(it[i].req->id >= pick[0] && it[i].req->id <= pick[2]);
+		REQUIRE(it[i].req->id >= pick[0] && it[i].req->id <= pick[2]);
 		rp_req_free(it[i].req);
 	}
 	rp_source_close(s);
@@ -191,12 +191,12 @@ int main(void)
 	CHECK(n == 3u * (N - 1u));
 	size_t per_pass[3] = { 0 };
 	for (size_t i = 0; i < n; i++) {
-		CHECK(it[i].pass < 3);
+		REQUIRE(it[i].pass < 3);
 		CHECK(it[i].due_ns == 0);   /* closed loop */
 		per_pass[it[i].pass]++;
 	}
 	CHECK(per_pass[0] == N - 1 && per_pass[1] == N - 1 && per_pass[2] == N - 1);
 	rp_source_close(s);   /* frees the cached requests */
 	rm_rf(dir);
-	return 0;
+	return check_done("replay_source");
 }

@@ -26,12 +26,12 @@ static void test_ids(void)
 {
 	struct rc_ids ids;
 	char err[256];
-	CHECK_RC(rc_ids_parse("3,7,10-20", &ids, err, sizeof(err)));
+	REQUIRE_RC(rc_ids_parse("3,7,10-20", &ids, err, sizeof(err)));
 	CHECK(ids.n == 3);
 	CHECK(rc_ids_has(&ids, 3) && rc_ids_has(&ids, 7) && rc_ids_has(&ids, 10));
 	CHECK(rc_ids_has(&ids, 20) && !rc_ids_has(&ids, 21) && !rc_ids_has(&ids, 4));
 	rc_ids_free(&ids);
-	CHECK_RC(rc_ids_parse("10,1-5,3-8,9", &ids, err, sizeof(err)));
+	REQUIRE_RC(rc_ids_parse("10,1-5,3-8,9", &ids, err, sizeof(err)));
 	CHECK(ids.n == 1 && ids.r[0][0] == 1 && ids.r[0][1] == 10);
 	rc_ids_free(&ids);
 	const char *bad[] = { "7-3", "a", "", "1,,2", "-5", "1-", "99999999999999999999" };
@@ -40,7 +40,7 @@ static void test_ids(void)
 		CHECK(strncmp(err, "--ids: '", 8) == 0);
 	}
 	CHECK(rc_ids_parse("7-3", &ids, err, sizeof(err)) == -EINVAL);
-	CHECK(strstr(err, "'7-3' ends before it starts") != NULL);
+	REQUIRE(strstr(err, "'7-3' ends before it starts") != NULL);
 }
 
 static void tpl(const char *in, const char *want)
@@ -97,15 +97,15 @@ static void test_params(void)
 	CHECK(rc_export_param(&o, &ids, &q, "search", "users", err, sizeof(err)) == 0);
 	CHECK(strcmp(q.search, "users") == 0);
 	CHECK(rc_export_param(&o, &ids, &q, "format", "xml", err, sizeof(err)) == -EINVAL);
-	CHECK(strstr(err, "format 'xml'") != NULL);
+	REQUIRE(strstr(err, "format 'xml'") != NULL);
 	CHECK(rc_export_param(&o, &ids, &q, "with_tests", "maybe", err, sizeof(err)) == -EINVAL);
 	CHECK(rc_export_param(&o, &ids, &q, "colour", "red", err, sizeof(err)) == -ENOENT);
 	rc_ids_free(&ids);
 	int fds[2];
-	CHECK(pipe(fds) == 0);
+	REQUIRE(pipe(fds) == 0);
 	CHECK(rc_sink_fd_write(&fds[1], "hello", 5) == 0);
 	char got[8] = "";
-	CHECK(read(fds[0], got, sizeof(got)) == 5 && memcmp(got, "hello", 5) == 0);
+	REQUIRE(read(fds[0], got, sizeof(got)) == 5 && memcmp(got, "hello", 5) == 0);
 	close(fds[0]);
 	CHECK(rc_sink_fd_write(&fds[1], "x", 1) == -EPIPE);
 	close(fds[1]);
@@ -160,7 +160,7 @@ static void same_exchange(const struct seg_exchange *a, const struct seg_exchang
 	CHECK(a->resp_head_len == b->resp_head_len);
 	for (int d = 0; d < 2; d++) {
 		CHECK(a->body_len[d] == b->body_len[d]);
-		CHECK(a->body_len[d] == 0 || memcmp(a->body[d], b->body[d], a->body_len[d]) == 0);
+		REQUIRE(a->body_len[d] == 0 || memcmp(a->body[d], b->body[d], a->body_len[d]) == 0);
 	}
 }
 
@@ -171,15 +171,15 @@ static void test_cache(void)
 	struct seg_writer_cfg cfg = { .session_dir = dir, .worker = 0, .frame_bytes = 4096,
 				      .rotate_bytes = 64 * 1024, .save_responses = true };
 	struct seg_writer *w;
-	CHECK_RC(seg_writer_open(&cfg, now_wall_ns(), &w));
+	REQUIRE_RC(seg_writer_open(&cfg, now_wall_ns(), &w));
 	struct drive d;
 	drive_init(&d, 11, 400, 37, 8, 3000);
 	drive_run(&d, w, 400);
-	CHECK_RC(seg_writer_flush_sync(w));
+	REQUIRE_RC(seg_writer_flush_sync(w));
 	seg_writer_close(w);
 	struct seg_table t;
-	CHECK_RC(seg_table_load(dir, &t, NULL));
-	CHECK(t.n > 300);
+	REQUIRE_RC(seg_table_load(dir, &t, NULL));
+	REQUIRE(t.n > 300);
 	struct rc_caches cs = {0};
 	uint64_t rng = 5;
 	for (int pass = 0; pass < 2; pass++) {
@@ -187,8 +187,8 @@ static void test_cache(void)
 			size_t k = pass == 0 ? i : (size_t)((rng = gen_mix(rng)) % t.n);
 			struct seg_exchange a, b;
 			struct seg_open_opts o = { .body_max = { 1u << 30, 1u << 30 } };
-			CHECK_RC(seg_open_entry(dir, &t.rows[k].e, &o, &a));
-			CHECK_RC(rc_export_open(dir, &t.rows[k], &cs, &b));
+			REQUIRE_RC(seg_open_entry(dir, &t.rows[k].e, &o, &a));
+			REQUIRE_RC(rc_export_open(dir, &t.rows[k], &cs, &b));
 			same_exchange(&a, &b);
 			seg_exchange_free(&a);
 			seg_exchange_free(&b);
@@ -270,7 +270,7 @@ static void *feed(void *arg)
 static long read_pipe(const char *p, size_t n, struct seen *s, char *err, size_t errlen)
 {
 	int fds[2];
-	CHECK(pipe(fds) == 0);
+	REQUIRE(pipe(fds) == 0);
 	struct feeder f = { fds[1], p, n };
 	pthread_t th;
 	CHECK(pthread_create(&th, NULL, feed, &f) == 0);
@@ -286,9 +286,9 @@ static long read_file(const char *dir, const char *p, size_t n, struct seen *s, 
 	char path[512];
 	snprintf(path, sizeof(path), "%s/t.har", dir);
 	FILE *f = fopen(path, "wb");
-	CHECK(f && fwrite(p, 1, n, f) == n && fclose(f) == 0);
+	REQUIRE(f && fwrite(p, 1, n, f) == n && fclose(f) == 0);
 	int fd = open(path, O_RDONLY);
-	CHECK(fd >= 0);
+	REQUIRE(fd >= 0);
 	long r = rc_har_read(fd, s ? on_entry : NULL, s, err, errlen);
 	close(fd);
 	return r;
@@ -323,7 +323,7 @@ static void test_har_hunt(const char *dir)
 	}
 	uint64_t rng = 99;
 	char *m = malloc(n);
-	CHECK(m != NULL);
+	REQUIRE(m != NULL);
 	for (int i = 0; i < (GEN_SANITIZED ? 300 : 3000); i++) {
 		memcpy(m, har, n);
 		for (int k = 0; k < 1 + i % 4; k++) {
@@ -331,8 +331,8 @@ static void test_har_hunt(const char *dir)
 			m[rng % n] = (char)(rng >> 32);
 		}
 		long r = read_file(dir, m, n, NULL, err, sizeof(err));
-		CHECK(r == 3 || r == -EBADMSG || r == -E2BIG || (r >= 0 && r <= 4));
-		CHECK((r < 0) == (err[0] != '\0'));
+		REQUIRE(r == 3 || r == -EBADMSG || r == -E2BIG || (r >= 0 && r <= 4));
+		REQUIRE((r < 0) == (err[0] != '\0'));
 	}
 	free(m);
 	free(har);
@@ -349,7 +349,7 @@ static void test_har_reader(void)
 	CHECK(s.ok && s.n == 300);
 	free(har);
 	har = make_har(4000, &n); /* several MiB: entries across 1 MiB reads */
-	CHECK(n > 3 * RC_HAR_READ_CHUNK);
+	REQUIRE(n > 3 * RC_HAR_READ_CHUNK);
 	s = (struct seen){ 0, true };
 	CHECK(read_file(dir, har, n, &s, err, sizeof(err)) == 4000);
 	CHECK(s.ok && s.n == 4000);
@@ -400,6 +400,5 @@ int main(void)
 	test_pieces();
 	test_cache();
 	test_har_reader();
-	printf("export: ok\n");
-	return 0;
+	return check_done("export");
 }

@@ -10,17 +10,8 @@
 #include <string.h>
 
 #include "tools/views/show.h"
+#include "tests/check.h"
 
-static int failures;
-
-#define CHECK(c)                                                                 \
-	do {                                                                     \
-		if (!(c)) {                                                      \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__,   \
-				__LINE__, #c);                                   \
-			failures++;                                              \
-		}                                                                \
-	} while (0)
 
 static bool pretty_is(const char *in, const char *want)
 {
@@ -126,10 +117,5 @@ int main(void)
 {
 	check_pretty();
 	check_exchange();
-	if (failures) {
-		fprintf(stderr, "show_test: %d check(s) failed\n", failures);
-		return 1;
-	}
-	printf("show_test: ok\n");
-	return 0;
+	return check_done("show_test");
 }
