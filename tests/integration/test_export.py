@@ -654,6 +654,34 @@ class ExportApi(unittest.TestCase):
                 self.assertIn(want, json.loads(body)["error"])
             r, body = get("/api/sessions/nosuch/export", format="har")
             self.assertEqual(r.status, 404)
+            # clients that hang up half way through a multi-MiB export (past
+            # the 1 MiB buffer): the export threads stop, the daemon serves on
+            big = os.path.join(tmp, "big")
+            with open(big, "wb") as f:
+                f.write(BIGTEXT)
+            for _ in range(3):
+                Export.curl(p.url(), "--data-binary", "@" + big, "-H",
+                            "Content-Type: text/plain", origin + "/echo")
+            time.sleep(1.0)
+            task = "/proc/%d/task" % p.proc.pid
+            threads = len(os.listdir(task))
+            for _ in range(5):
+                c = http.client.HTTPConnection(*ctl.split(":"), timeout=30)
+                c.request("GET", "/api/sessions/api%20sess/export?format=har")
+                r = c.getresponse()
+                self.assertEqual(r.status, 200)
+                self.assertEqual(len(r.read(65536)), 65536)
+                c.sock.shutdown(2)
+                c.close()
+            end = time.monotonic() + 10
+            while len(os.listdir(task)) > threads and time.monotonic() < end:
+                time.sleep(0.1)
+            self.assertLessEqual(len(os.listdir(task)), threads)
+            r, body = get("/api/sessions/api%20sess/export", format="har")
+            self.assertEqual(r.status, 200)
+            es = json.loads(body)["log"]["entries"]
+            self.assertEqual(len(es), 6)
+            self.assertEqual(es[-1]["request"]["postData"]["text"].encode(), BIGTEXT)
         finally:
             self.assertEqual(p.stop(), 0)
             srv.shutdown()
