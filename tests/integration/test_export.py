@@ -659,7 +659,7 @@ class ExportApi(unittest.TestCase):
             big = os.path.join(tmp, "big")
             with open(big, "wb") as f:
                 f.write(BIGTEXT)
-            for _ in range(3):
+            for _ in range(6):  # ~24 MB of HAR: more than the socket buffers hold
                 Export.curl(p.url(), "--data-binary", "@" + big, "-H",
                             "Content-Type: text/plain", origin + "/echo")
             time.sleep(1.0)
@@ -677,10 +677,27 @@ class ExportApi(unittest.TestCase):
             while len(os.listdir(task)) > threads and time.monotonic() < end:
                 time.sleep(0.1)
             self.assertLessEqual(len(os.listdir(task)), threads)
+            # four exports that nobody reads hold their threads: a fifth is 503
+            stalled = []
+            for _ in range(4):
+                c = http.client.HTTPConnection(*ctl.split(":"), timeout=30)
+                c.request("GET", "/api/sessions/api%20sess/export?format=har")
+                self.assertEqual(c.getresponse().status, 200)
+                stalled.append(c)
+            time.sleep(0.5)
+            r, body = get("/api/sessions/api%20sess/export", format="har")
+            self.assertEqual(r.status, 503, body[:200])
+            self.assertIn("exports are running", json.loads(body)["error"])
+            for c in stalled:
+                c.sock.shutdown(2)
+                c.close()
+            end = time.monotonic() + 10
+            while len(os.listdir(task)) > threads and time.monotonic() < end:
+                time.sleep(0.1)
             r, body = get("/api/sessions/api%20sess/export", format="har")
             self.assertEqual(r.status, 200)
             es = json.loads(body)["log"]["entries"]
-            self.assertEqual(len(es), 6)
+            self.assertEqual(len(es), 9)
             self.assertEqual(es[-1]["request"]["postData"]["text"].encode(), BIGTEXT)
         finally:
             self.assertEqual(p.stop(), 0)

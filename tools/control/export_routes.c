@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,10 @@
 /* Bytes between the export thread and the socket: a few output flushes
  * (RC_EXPORT_FLUSH), so the thread rarely waits on a client that reads. */
 #define RC_EXPORT_PIPE_BYTES (1u << 20)
+/* Exports running at once: each holds a thread, its buffer and the
+ * session's index table (about 128 B an exchange: ~230 MiB for a million);
+ * a few cover a UI and a script, more are refused with 503. */
+#define RC_EXPORT_API_MAX 4u
 /* Query parameters of the route and the longest decoded value. */
 #define XQ_MAX RC_HTTP_QUERY_MAX
 
@@ -40,12 +45,15 @@ static const char *const keys[] = { "format", "ids", "filter", "group", "name",
 				     "search", "limit", "offset" };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
+static atomic_uint running; /* exports started and not yet done */
+
 struct xst {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;        /* room in the buffer, or cancelled */
 	char *buf;                /* ring of RC_EXPORT_PIPE_BYTES */
 	size_t head, len;
 	bool done, failed, cancelled, started;
+	bool counted;             /* holds one of RC_EXPORT_API_MAX */
 	struct rc_stream *s;      /* from attach; released in done */
 	pthread_t th;
 	/* the export's inputs, owned here */
@@ -128,6 +136,8 @@ static ssize_t x_read(void *ctx, char *buf, size_t cap)
 
 static void x_free(struct xst *x)
 {
+	if (x->counted)
+		atomic_fetch_sub(&running, 1);
 	rc_filter_free(&x->f);
 	rc_ids_free(&x->ids);
 	free(x->buf);
@@ -224,6 +234,12 @@ static int h_export(struct rc_req *rq, struct rc_resp *rs)
 	pthread_cond_init(&x->cv, NULL);
 	rc_filter_init(&x->f);
 	x->o.group = RC_GROUP_DOMAIN;
+	x->counted = true;
+	if (atomic_fetch_add(&running, 1) >= RC_EXPORT_API_MAX) {
+		x_free(x);
+		return rc_fail(rs, -EAGAIN, "%u exports are running: try again when one is done",
+			       RC_EXPORT_API_MAX);
+	}
 	int rc = rc_api_session(rq, rs, &x->m, x->dir, sizeof(x->dir));
 	if (rc == 0)
 		rc = params(rq, rs, x);
@@ -271,7 +287,7 @@ static const struct rc_route routes[] = {
 	{ "GET", "/api/sessions/:id/export", h_export, RC_ROUTE_API,
 	  "The session's exchanges as a Postman collection, a HAR or a curl script (streamed, "
 	  "with a Content-Disposition file name)", export_q, NULL, "application/json",
-	  "{\"type\":\"object\"}", 0, "400 404" },
+	  "{\"type\":\"object\"}", 0, "400 404 503" },
 };
 
 const struct rc_route_table rc_export_routes = { routes, sizeof(routes) / sizeof(routes[0]) };
