@@ -26,6 +26,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import time
 import unittest
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -570,6 +571,138 @@ class BigBodies(unittest.TestCase):
         strip = lambda e: {k: v for k, v in e.items() if k != "_id"}
         self.assertEqual([strip(e) for e in load(again)["log"]["entries"]],
                          [strip(e) for e in es])
+
+
+class ExportApi(unittest.TestCase):
+    """GET /api/sessions/ID/export on a running daemon: streamed (chunked),
+    with a Content-Disposition file name from the session name, the same
+    selection parameters as the CLI (ids, filter in its JSON form, group,
+    search, ...), and the same bytes as `ringcap export` of that session;
+    bad parameters are 400 and an unknown session 404, both before anything
+    is streamed."""
+
+    def test_api_export(self):
+        import http.client
+        import urllib.parse
+        if harness.EXTERNAL:
+            self.skipTest("needs its own ringcap")
+        if not node_ready():
+            self.skipTest("tests/node not installed")
+        tmp = tempfile.mkdtemp(prefix="api-", dir=harness._TMP)
+        srv = serve()
+        origin = "http://127.0.0.1:%d" % srv.server_address[1]
+        p = Proxy(["--session", "api sess"], 2, "export-api")
+        argv = p.argv()
+        data = argv[argv.index("--data") + 1]
+        ctl = argv[argv.index("--control") + 1]
+        p.argv = lambda: list(argv)
+        p.start()
+
+        def get(path, **q):
+            c = http.client.HTTPConnection(*ctl.split(":"), timeout=30)
+            c.request("GET", path + ("?" + urllib.parse.urlencode(q) if q else ""))
+            r = c.getresponse()
+            body = r.read()
+            c.close()
+            return r, body
+
+        try:
+            for a in ([origin + "/users/1"], ["-d", "a=1", origin + "/form"],
+                      [origin + "/users/2"]):
+                Export.curl(p.url(), *a)
+            time.sleep(1.0)  # frames are flushed every 250 ms
+            r, body = get("/api/sessions/api%20sess/export", format="har")
+            self.assertEqual(r.status, 200, body)
+            self.assertEqual(r.getheader("Content-Disposition"),
+                             'attachment; filename="api_sess.har"')
+            self.assertEqual(r.getheader("Transfer-Encoding"), "chunked")
+            har = os.path.join(tmp, "api.har")
+            with open(har, "wb") as f:
+                f.write(body)
+            code, out, _ = node("har", har)
+            self.assertEqual(code, 0, out)
+            es = json.loads(body)["log"]["entries"]
+            self.assertEqual([e["request"]["url"] for e in es],
+                             [origin + "/users/1", origin + "/form", origin + "/users/2"])
+            cli = rc("export", "api sess", "--data", data, "--format", "har").stdout
+            self.assertEqual(json.loads(cli), json.loads(body))
+            r, body = get("/api/sessions/api%20sess/export", format="postman", group="none",
+                          filter=json.dumps({"methods": ["POST"]}), with_tests="1")
+            self.assertEqual(r.status, 200, body)
+            self.assertEqual(r.getheader("Content-Disposition"),
+                             'attachment; filename="api_sess.postman_collection.json"')
+            coll = os.path.join(tmp, "api.json")
+            with open(coll, "wb") as f:
+                f.write(body)
+            code, tree, err = node("postman", coll)
+            self.assertEqual(code, 0, err)
+            self.assertEqual([(i["method"], i["path"]) for i in tree["items"]], [("POST", "/form")])
+            self.assertIn("status is 201", tree["items"][0]["tests"][0])
+            ids = [x["_id"] for x in es]
+            r, body = get("/api/sessions/api%20sess/export", format="curl", ids=str(ids[2]))
+            self.assertEqual(r.status, 200)
+            self.assertIn(("'%s/users/2'" % origin).encode(), body)
+            self.assertNotIn(b"/users/1", body)
+            for q, status, want in (({"format": "xml"}, 400, "format 'xml'"),
+                                    ({}, 400, "format is required"),
+                                    ({"format": "har", "colour": "red"}, 400, "unknown parameter"),
+                                    ({"format": "har", "ids": "7-3"}, 400, "ends before it starts"),
+                                    ({"format": "har", "filter": "{\"methods\":5}"}, 400, "filter"),
+                                    ({"format": "har", "group": "host"}, 400, "group 'host'")):
+                r, body = get("/api/sessions/api%20sess/export", **q)
+                self.assertEqual(r.status, status, (q, body))
+                self.assertIn(want, json.loads(body)["error"])
+            r, body = get("/api/sessions/nosuch/export", format="har")
+            self.assertEqual(r.status, 404)
+            # clients that hang up half way through a multi-MiB export (past
+            # the 1 MiB buffer): the export threads stop, the daemon serves on
+            big = os.path.join(tmp, "big")
+            with open(big, "wb") as f:
+                f.write(BIGTEXT)
+            for _ in range(6):  # ~24 MB of HAR: more than the socket buffers hold
+                Export.curl(p.url(), "--data-binary", "@" + big, "-H",
+                            "Content-Type: text/plain", origin + "/echo")
+            time.sleep(1.0)
+            task = "/proc/%d/task" % p.proc.pid
+            threads = len(os.listdir(task))
+            for _ in range(5):
+                c = http.client.HTTPConnection(*ctl.split(":"), timeout=30)
+                c.request("GET", "/api/sessions/api%20sess/export?format=har")
+                r = c.getresponse()
+                self.assertEqual(r.status, 200)
+                self.assertEqual(len(r.read(65536)), 65536)
+                c.sock.shutdown(2)
+                c.close()
+            end = time.monotonic() + 10
+            while len(os.listdir(task)) > threads and time.monotonic() < end:
+                time.sleep(0.1)
+            self.assertLessEqual(len(os.listdir(task)), threads)
+            # four exports that nobody reads hold their threads: a fifth is 503
+            stalled = []
+            for _ in range(4):
+                c = http.client.HTTPConnection(*ctl.split(":"), timeout=30)
+                c.request("GET", "/api/sessions/api%20sess/export?format=har")
+                self.assertEqual(c.getresponse().status, 200)
+                stalled.append(c)
+            time.sleep(0.5)
+            r, body = get("/api/sessions/api%20sess/export", format="har")
+            self.assertEqual(r.status, 503, body[:200])
+            self.assertIn("exports are running", json.loads(body)["error"])
+            for c in stalled:
+                c.sock.shutdown(2)
+                c.close()
+            end = time.monotonic() + 10
+            while len(os.listdir(task)) > threads and time.monotonic() < end:
+                time.sleep(0.1)
+            r, body = get("/api/sessions/api%20sess/export", format="har")
+            self.assertEqual(r.status, 200)
+            es = json.loads(body)["log"]["entries"]
+            self.assertEqual(len(es), 9)
+            self.assertEqual(es[-1]["request"]["postData"]["text"].encode(), BIGTEXT)
+        finally:
+            self.assertEqual(p.stop(), 0)
+            srv.shutdown()
+            srv.server_close()
 
 
 PAGE = b"""<!doctype html><html><head><title>loading</title>

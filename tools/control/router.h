@@ -141,6 +141,7 @@ extern const struct rc_route_table rc_sessions_routes;  /* sessions_routes.c */
 extern const struct rc_route_table rc_exchanges_routes; /* exchanges_routes.c */
 extern const struct rc_route_table rc_views_routes;     /* views_routes.c */
 extern const struct rc_route_table rc_events_routes;    /* events.c */
+extern const struct rc_route_table rc_export_routes;    /* export_routes.c */
 extern const struct rc_route_table rc_ui_routes;        /* ui_http.c: /, /ui/... */
 
 /* ---- for handlers ---- */

@@ -14,6 +14,7 @@ const struct rc_route_table *const rc_route_tables[] = {
 	&rc_exchanges_routes,
 	&rc_views_routes,
 	&rc_events_routes,
+	&rc_export_routes,
 	&rc_ui_routes,
 };
 const size_t rc_route_tables_n = sizeof(rc_route_tables) / sizeof(rc_route_tables[0]);
