@@ -283,10 +283,18 @@ void px_max_forwards_zero(struct eng_worker *w, struct eng_sock *c,
 		c->xflags |= ENG_XCHG_F_CLOSE;
 	if (c->x)
 		c->x->flags |= ENG_X_LOCAL;
-	if (m->method == HTTP_TRACE)
-		px_respond(w, c, 200, "message/http", m->base, m->head_len,
-			(c->xflags & ENG_XCHG_F_CLOSE) != 0);
-	else
+	if (m->method == HTTP_TRACE) {
+		/* the echo leaves credentials out: built in a spare head buffer */
+		uint32_t hb = eng_head_get(w);
+		if (hb == ENG_NONE) {
+			px_fail(w, c, ENG_ERR_OVERLOAD, 503, "ringcap: out of head buffers");
+			return;
+		}
+		long n = h1_write_trace_echo(m, eng_head_ptr(w, hb), w->head_size);
+		px_respond(w, c, 200, "message/http", eng_head_ptr(w, hb), n > 0 ? (size_t)n : 0,
+			   (c->xflags & ENG_XCHG_F_CLOSE) != 0);
+		eng_head_put(w, hb);
+	} else
 		px_respond(w, c, 200, "text/plain", "", 0, (c->xflags & ENG_XCHG_F_CLOSE) != 0);
 	c->xflags |= ENG_XCHG_F_REQ_DONE | ENG_XCHG_F_RESP_DONE;
 	px_exchange_end(w, c);

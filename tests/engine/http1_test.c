@@ -353,6 +353,57 @@ static void test_rewrite(void)
 	CHECK(strstr(out, "keep-alive") == NULL);
 }
 
+/* Issue 18: the wire's smaller rules (RFC 9110 7.6.2, 9.3.6, 9.3.8; RFC 9112 3.2.4). */
+static void test_wire_rules(void)
+{
+	struct parsed p;
+	struct h1_target t;
+	const char *why = NULL;
+	char out[1024];
+
+	CHECK(parse(&p, "OPTIONS http://h:81 HTTP/1.1\r\nHost: h:81\r\n\r\n", false, &why) == 0);
+	CHECK(h1_parse_target(p.m.base + p.m.url_off, p.m.url_len, false, &t, &why) == 0);
+	CHECK(t.no_path);
+	long n = h1_write_request(&p.m, &t, false, out, sizeof(out));
+	out[n > 0 ? n : 0] = '\0';
+	CHECK(strncmp(out, "OPTIONS * HTTP/1.1\r\n", 20) == 0);
+	/* a GET without a path still asks for "/" */
+	CHECK(parse(&p, "GET http://h:81 HTTP/1.1\r\nHost: h:81\r\n\r\n", false, &why) == 0);
+	CHECK(h1_parse_target(p.m.base + p.m.url_off, p.m.url_len, false, &t, &why) == 0);
+	n = h1_write_request(&p.m, &t, false, out, sizeof(out));
+	out[n > 0 ? n : 0] = '\0';
+	CHECK(strncmp(out, "GET / HTTP/1.1\r\n", 16) == 0);
+	/* OPTIONS with a path keeps it */
+	CHECK(parse(&p, "OPTIONS http://h/ HTTP/1.1\r\nHost: h\r\n\r\n", false, &why) == 0);
+	CHECK(h1_parse_target(p.m.base + p.m.url_off, p.m.url_len, false, &t, &why) == 0);
+	CHECK(!t.no_path);
+
+	CHECK(parse(&p, "TRACE http://h/ HTTP/1.1\r\nHost: h\r\nMax-Forwards: 0\r\n"
+		    "Max-Forwards: 5\r\n\r\n", false, &why) == -EBADMSG);
+	CHECK(why != NULL && strstr(why, "Max-Forwards") != NULL);
+
+	CHECK(parse(&p, "CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\nContent-Length: 5\r\n\r\n",
+		    false, &why) == -EBADMSG);
+	CHECK(why != NULL && strstr(why, "CONNECT with a body") != NULL);
+	CHECK(parse(&p, "CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\nTransfer-Encoding: chunked\r\n\r\n",
+		    false, &why) == -EBADMSG);
+	CHECK(parse(&p, "CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\nContent-Length: 0\r\n\r\n",
+		    false, &why) == 0);
+
+	CHECK(parse(&p, "TRACE http://h/ HTTP/1.1\r\nHost: h\r\nCookie: s=1\r\n"
+		    "Authorization: Basic eDp5\r\nX-Keep: 1\r\nMax-Forwards: 0\r\n\r\n",
+		    false, &why) == 0);
+	n = h1_write_trace_echo(&p.m, out, sizeof(out));
+	CHECK(n > 0);
+	out[n > 0 ? n : 0] = '\0';
+	CHECK(strncmp(out, "TRACE http://h/ HTTP/1.1\r\n", 26) == 0);
+	CHECK(strstr(out, "X-Keep: 1\r\n") != NULL);
+	CHECK(strstr(out, "Cookie") == NULL);
+	CHECK(strstr(out, "Authorization") == NULL);
+	CHECK(n > 4 && memcmp(out + n - 4, "\r\n\r\n", 4) == 0);
+	CHECK(h1_write_trace_echo(&p.m, out, 10) == -ENOSPC);
+}
+
 int main(void)
 {
 	page = (size_t)sysconf(_SC_PAGESIZE);
@@ -367,5 +418,6 @@ int main(void)
 	test_strict_findings();
 	test_target();
 	test_rewrite();
+	test_wire_rules();
 	return check_done("http1_test");
 }
