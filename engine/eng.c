@@ -104,6 +104,7 @@ void eng_config_defaults(struct eng_config *c)
 	c->workers = 0;
 	c->max_conns = ENG_CONNS_DEFAULT;
 	c->max_request_head = ENG_REQUEST_HEAD_DEFAULT;
+	c->max_request_line = ENG_REQUEST_LINE_DEFAULT;
 	c->max_response_head = ENG_RESPONSE_HEAD_DEFAULT;
 	c->max_headers = ENG_HEADERS_DEFAULT;
 	c->header_timeout_ms = ENG_HEADER_TIMEOUT_MS;

@@ -61,6 +61,7 @@ struct eng_config {
 	unsigned workers;                /* threads; 0 = online CPUs */
 	unsigned max_conns;              /* client connections per worker */
 	unsigned max_request_head;       /* bytes, 431 beyond */
+	unsigned max_request_line;       /* bytes without CRLF, 414 beyond */
 	unsigned max_response_head;      /* bytes, 502 beyond */
 	unsigned max_headers;            /* header lines per head */
 	unsigned header_timeout_ms;
@@ -116,7 +117,7 @@ enum eng_dir { ENG_DIR_REQUEST = 0, ENG_DIR_RESPONSE = 1 };
 enum eng_err {
 	ENG_ERR_NONE = 0,
 	ENG_ERR_BAD_REQUEST,      /* malformed or ambiguous request (400) */
-	ENG_ERR_HEAD_TOO_BIG,     /* 431 */
+	ENG_ERR_HEAD_TOO_BIG,     /* 431; 414 for a request line */
 	ENG_ERR_HEADER_TIMEOUT,   /* 408 */
 	ENG_ERR_DNS,              /* 502, host does not resolve */
 	ENG_ERR_CONNECT,          /* 502, refused or unreachable */

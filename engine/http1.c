@@ -160,6 +160,10 @@ int h1_scan(struct h1_scan *s, const char *p, size_t len, unsigned max_lines,
 			continue;
 		}
 		if (!header_line) {
+			if (s->line_max && i >= s->line_max) {
+				*why = "request line too long";
+				return -EMSGSIZE;
+			}
 			if (s->request ? request_line_byte(s, p, i, why) < 0
 				       : status_line_byte(c, why) < 0)
 				return -EBADMSG;

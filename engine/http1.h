@@ -42,6 +42,9 @@ struct h1_scan {
 	uint8_t request;      /* set by the caller: check the request line as
 				 it arrives, so garbage is refused at once */
 	uint8_t spaces;       /* spaces seen in the request line */
+	uint32_t line_max;    /* set by the caller: request line bytes allowed
+				 (CRLF not counted), 0 = no limit; beyond it
+				 h1_scan returns -EMSGSIZE (a 414) */
 };
 
 /* One header line: offsets into the head. Value is trimmed of OWS. */
@@ -120,7 +123,8 @@ struct h1_target {
 
 /* Scans head bytes [s->pos, len) of p. Returns the head length (through the
  * blank line) once complete, -EAGAIN for "need more", -EBADMSG with *why
- * when the head is malformed, -E2BIG when it has more than max_lines. */
+ * when the head is malformed, -E2BIG when it has more than max_lines,
+ * -EMSGSIZE when the request line is longer than s->line_max. */
 int h1_scan(struct h1_scan *s, const char *p, size_t len, unsigned max_lines,
 	    const char **why);
 

@@ -89,6 +89,7 @@ static const char *reason_of(int status)
 	case 407: return "Proxy Authentication Required";
 	case 408: return "Request Timeout";
 	case 429: return "Too Many Requests";
+	case 414: return "URI Too Long";
 	case 431: return "Request Header Fields Too Large";
 	case 502: return "Bad Gateway";
 	case 503: return "Service Unavailable";

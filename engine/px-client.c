@@ -275,6 +275,10 @@ void px_client_pump(struct eng_worker *w, struct eng_sock *c)
 				px_fail(w, c, ENG_ERR_HEAD_TOO_BIG, 431,
 				     "ringcap: request head over %u bytes (--max-request-head)",
 				     w->e->cfg.max_request_head);
+			else if (rc == -EMSGSIZE)
+				px_fail(w, c, ENG_ERR_HEAD_TOO_BIG, 414,
+				     "ringcap: request line over %u bytes (--max-request-line)",
+				     w->e->cfg.max_request_line);
 			else if (rc == -E2BIG)
 				px_fail(w, c, ENG_ERR_HEAD_TOO_BIG, 431,
 				     "ringcap: more than %u header lines (--max-headers)",

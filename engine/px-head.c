@@ -228,7 +228,7 @@ bool px_request_begin(struct eng_worker *w, struct eng_sock *c)
 	c->x->worker = w->index;
 	c->x->client = c->addr;
 	c->head_len = 0;
-	c->scan = (struct h1_scan){ .request = 1 };
+	c->scan = (struct h1_scan){ .request = 1, .line_max = w->e->cfg.max_request_line };
 	c->xflags = 0;
 	c->state = C_HEAD;
 	eng_timer_arm(w, c, T_HEADER);
@@ -259,7 +259,7 @@ int px_head_read(struct eng_worker *w, struct eng_sock *s, unsigned max, const c
 			return 1;
 		}
 		eng_in_consume(w, s, n);
-		if (rc == -EBADMSG || rc == -E2BIG)
+		if (rc == -EBADMSG || rc == -E2BIG || rc == -EMSGSIZE)
 			return rc;
 		if (s->head_len == max)
 			return -E2BIG;

@@ -69,6 +69,33 @@ static void test_request_line(void)
 	CHECK(scan_req(" GET / HTTP/1.1\r\n", &why) == -EBADMSG);
 }
 
+/* --max-request-line: a request line longer than line_max is -EMSGSIZE as
+ * soon as its byte max+1 arrives, not at the end of the head. */
+static void test_request_line_max(void)
+{
+	const char *why = NULL;
+	char line[128];
+	/* "GET /" + 'a' x 20 + " HTTP/1.1" = 34 bytes */
+	snprintf(line, sizeof(line), "GET /%s HTTP/1.1\r\nHost: a\r\n\r\n", "aaaaaaaaaaaaaaaaaaaa");
+	size_t n = strlen(line);
+	struct h1_scan s = { .request = 1, .line_max = 34 };
+	CHECK(h1_scan(&s, guarded(line, n), n, 100, &why) == (int)n);
+	s = (struct h1_scan){ .request = 1, .line_max = 33 };
+	CHECK(h1_scan(&s, guarded(line, n), n, 100, &why) == -EMSGSIZE);
+	CHECK(why != NULL && strstr(why, "request line") != NULL);
+	/* unfinished: refused once the line is over, without its CRLF */
+	s = (struct h1_scan){ .request = 1, .line_max = 10 };
+	CHECK(h1_scan(&s, guarded(line, 11), 11, 100, &why) == -EMSGSIZE);
+	s = (struct h1_scan){ .request = 1, .line_max = 10 };
+	CHECK(h1_scan(&s, guarded(line, 10), 10, 100, &why) == -EAGAIN);
+	/* header lines are not request lines */
+	char hdr[200];
+	snprintf(hdr, sizeof(hdr), "GET / HTTP/1.1\r\nX: %0100d\r\n\r\n", 0);
+	n = strlen(hdr);
+	s = (struct h1_scan){ .request = 1, .line_max = 20 };
+	CHECK(h1_scan(&s, guarded(hdr, n), n, 100, &why) == (int)n);
+}
+
 static void test_scan(void)
 {
 	const char *why = NULL;
@@ -419,5 +446,6 @@ int main(void)
 	test_target();
 	test_rewrite();
 	test_wire_rules();
+	test_request_line_max();
 	return check_done("http1_test");
 }
