@@ -213,6 +213,7 @@ struct eng_sink_ops {
 /* Counters, summed over workers by eng_counters(). */
 struct eng_counters {
 	uint64_t conns_accepted, conns_open, conns_rejected, conns_denied;
+	uint64_t conns_unanswered;   /* of conns_rejected: closed without a 503 (a flood) */
 	uint64_t requests, responses, tunnels, upgrades;
 	uint64_t bytes_from_clients, bytes_to_clients;
 	uint64_t bytes_from_upstreams, bytes_to_upstreams;

@@ -43,6 +43,7 @@ static void reject(struct eng_worker *w, struct eng_sock *c, enum eng_err why,
 	w->c.conns_rejected++;
 	w->c.errors[why]++;
 	if (w->rejecting >= ENG_REJECT_SLOTS) {
+		w->c.conns_unanswered++;
 		eng_sock_close(w, c);   /* a flood: no answer, just close */
 		return;
 	}
