@@ -33,6 +33,7 @@ static const char *const err_names[ENG_ERR_COUNT] = {
 	[ENG_ERR_AUTH_LIMITED] = "auth_limited",
 	[ENG_ERR_FORBIDDEN] = "forbidden",
 	[ENG_ERR_CLIENT_LIMIT] = "client_limit",
+	[ENG_ERR_CERT_REFUSED] = "cert_refused",
 };
 
 const char *eng_err_name(enum eng_err e)

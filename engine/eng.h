@@ -134,6 +134,8 @@ enum eng_err {
 	ENG_ERR_AUTH_LIMITED,     /* 429, too many auth failures from the address */
 	ENG_ERR_FORBIDDEN,        /* 403, CONNECT port or upstream address refused */
 	ENG_ERR_CLIENT_LIMIT,     /* 503, --max-conns-per-client */
+	ENG_ERR_CERT_REFUSED,     /* the client refused our certificate (pinned,
+				   * or the CA not installed): its tunnel ends */
 	ENG_ERR_COUNT
 };
 
@@ -143,6 +145,16 @@ enum eng_err {
 #define ENG_X_LOCAL      0x04u  /* answered by the proxy itself */
 #define ENG_X_REUSED     0x08u  /* upstream came from the idle pool */
 #define ENG_X_TLS        0x10u  /* inside an intercepted TLS tunnel: https */
+
+/* What a CONNECT tunnel was (struct eng_xchg.tunnel); 0 for other requests. */
+enum eng_tunnel {
+	ENG_TUN_NONE = 0,
+	ENG_TUN_INTERCEPTED,  /* TLS intercepted: its requests are the exchanges that follow */
+	ENG_TUN_PASSTHROUGH,  /* blind: --passthrough matched the CONNECT host or the SNI */
+	ENG_TUN_NOT_TLS,      /* blind: the first flight was not a TLS ClientHello */
+	ENG_TUN_REFUSED,      /* the client aborted the handshake or refused our certificate */
+	ENG_TUN_BLIND,        /* blind: interception is off (no CA) */
+};
 
 /*
  * One exchange as the engine saw it. Valid during each sink call only; a
@@ -167,6 +179,7 @@ struct eng_xchg {
 	uint64_t request_head_bytes, request_body_bytes;   /* on the wire */
 	uint64_t response_head_bytes, response_body_bytes; /* on the wire */
 	uint32_t flags;                   /* ENG_X_* */
+	uint8_t tunnel;                   /* enum eng_tunnel, set by the end of a CONNECT */
 	enum eng_err err;
 };
 

@@ -88,6 +88,7 @@ void px_start_exchange(struct eng_worker *w, struct eng_sock *c, struct eng_sock
 			px_client_pump(w, c);
 			return;
 		}
+		c->x->tunnel = w->e->cfg.tls_server ? ENG_TUN_PASSTHROUGH : ENG_TUN_BLIND;
 		eng_timer_arm(w, c, T_IDLE);
 		eng_timer_arm(w, u, T_IDLE);
 		eng_flush(w, c);

@@ -85,16 +85,24 @@ static int request_target(struct eng_sock *c, const struct h1_msg *m,
 	return 0;
 }
 
-/* CONNECT is intercepted unless TLS is off or the host is passed through. */
-static bool intercepts(struct eng_worker *w, const struct eng_sock *c)
+/* True when name (a CONNECT host or an SNI, NUL-terminated) matches a
+ * --passthrough glob. */
+bool px_passthrough(struct eng_worker *w, const char *name)
 {
 	const struct eng_config *cfg = &w->e->cfg;
-	if (cfg->tls_server == NULL)
-		return false;
 	for (unsigned i = 0; i < cfg->npassthrough; i++)
-		if (fnmatch(cfg->passthrough[i], c->host, FNM_CASEFOLD) == 0)
-			return false;
-	return true;
+		if (fnmatch(cfg->passthrough[i], name, FNM_CASEFOLD) == 0)
+			return true;
+	return false;
+}
+
+/* CONNECT is intercepted unless TLS is off or the host is passed through
+ * (the SNI is checked too, once the ClientHello is in: px-client.c). */
+static bool intercepts(struct eng_worker *w, const struct eng_sock *c)
+{
+	if (w->e->cfg.tls_server == NULL)
+		return false;
+	return !px_passthrough(w, c->host);
 }
 
 /* Keeps what the exchange needs to know of a parsed request head: its
