@@ -183,15 +183,18 @@ void px_request_head(struct eng_worker *w, struct eng_sock *c)
 		px_deny(w, c, &d);
 		return;
 	}
+	/* addressed to the proxy itself: its status page is not traffic to
+	 * capture (issue 17) */
+	if (!c->tls && (t.origin_form || is_self(w, &t))) {
+		c->x->flags |= ENG_X_LOCAL;
+		px_status_page(w, c, t.path_len == 1 && t.path[0] == '/');
+		return;
+	}
 	if (sink(w) && sink(w)->begin)
 		c->sink_h = sink(w)->begin(w->sink_ctx, c->x, head, c->head_len);
 	if (!c->tls && !t.origin_form && !connect && w->e->cfg.onboard &&
 	    eng_onboard_is_host(t.host, t.host_len)) {
 		px_onboard(w, c, &t);
-		return;
-	}
-	if (!c->tls && (t.origin_form || is_self(w, &t))) {
-		px_status_page(w, c, t.path_len == 1 && t.path[0] == '/');
 		return;
 	}
 	if ((m.method == HTTP_OPTIONS || m.method == HTTP_TRACE) && m.max_forwards == 0) {
