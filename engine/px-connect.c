@@ -119,6 +119,8 @@ static void connect_start(struct eng_worker *w, struct eng_sock *u)
 	struct eng_sock *c = peer_of(w, u);
 	/* on the resolved address: no name can sneak past */
 	const char *refused = eng_upstream_refused(w, &u->addr);
+	if (refused && c && (c->xflags & ENG_XCHG_F_CONNECT))
+		eng_log_refused(w, c, u->host, u->port, refused);
 	if (refused) {
 		px_fail(w, c, ENG_ERR_FORBIDDEN, 403, "ringcap: refused to connect to %s:%u: %s",
 		     u->host, u->port, refused);
