@@ -204,6 +204,12 @@ void px_eof(struct eng_worker *w, struct eng_sock *s, int err)
 		}
 		px_client_abort(w, s, ENG_ERR_CLIENT_CLOSED);
 		return;
+	case C_HANDSHAKE:
+		/* hung up on our certificate without an alert: pinned apps do */
+		if (s->x)
+			s->x->tunnel = ENG_TUN_REFUSED;
+		px_client_abort(w, s, ENG_ERR_TLS_CLIENT);
+		return;
 	default:
 		px_client_abort(w, s, s->x ? ENG_ERR_CLIENT_CLOSED : ENG_ERR_NONE);
 		return;

@@ -378,11 +378,12 @@ class TunnelKinds(TlsCase):
     def test_intercepted(self):
         r = self.curl(self.url("/kind-intercepted"))
         self.assertEqual(r.returncode, 0, r.stderr)
-        rows = self.connect_row(self.origin.port, "localhost")
-        kinds = {x["tunnel"] for x in rows}
-        self.assertEqual(kinds, {"intercepted"})
+        rows = [x for x in self.connect_row(self.origin.port, "localhost", "intercepted")
+                if x["tunnel"] == "intercepted"]
+        self.assertTrue(rows)
         for x in rows:
             self.assertEqual(x["error"], "none")
+            self.assertEqual(x["status"], 200)
 
     def test_passthrough_by_sni(self):
         # CONNECT by address, SNI bank.example (listed): blind, the origin's
@@ -442,6 +443,25 @@ class TunnelKinds(TlsCase):
         # shown by default: a refused tunnel is not an intercepted one
         self.assertIn("127.0.0.1:%d (refused)" % self.origin.port,
                       self.rc("ls", self.SESSION, "--wide"))
+
+    def test_aborted_handshake_is_refused(self):
+        # a pinned app often hangs up on the certificate without an alert
+        s = self.raw_connect("localhost:%d" % self.origin.port)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        inb, outb = ssl.MemoryBIO(), ssl.MemoryBIO()
+        obj = ctx.wrap_bio(inb, outb, server_hostname="localhost")
+        try:
+            obj.do_handshake()
+        except ssl.SSLWantReadError:
+            pass
+        s.sendall(outb.read())          # the ClientHello
+        s.settimeout(5)
+        self.assertTrue(s.recv(1))      # our certificate is on its way
+        s.close()                       # and the client hangs up
+        rows = [x for x in self.connect_row(self.origin.port, "localhost", "refused")
+                if x["tunnel"] == "refused"]
+        self.assertEqual(len(rows), 1, rows)
+        self.assertNotEqual(rows[0]["error"], "none")
 
 
 if __name__ == "__main__":

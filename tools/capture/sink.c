@@ -499,8 +499,10 @@ static uint32_t tunnel_flags(const struct eng_xchg *x)
 		[ENG_TUN_REFUSED] = SEG_TUN_REFUSED,
 		[ENG_TUN_BLIND] = SEG_TUN_BLIND,
 	};
+	/* NONE: not a CONNECT, or one that ended before its tunnel was
+	 * decided (refused, failed to connect, client gone during the sniff) */
 	if (x->tunnel == ENG_TUN_NONE || x->tunnel >= sizeof(kind))
-		return (x->flags & ENG_X_TUNNEL) ? SEG_F_TUNNEL : 0;
+		return 0;
 	uint32_t f = (uint32_t)kind[x->tunnel] << SEG_F_TUN_SHIFT;
 	if (x->tunnel == ENG_TUN_PASSTHROUGH || x->tunnel == ENG_TUN_NOT_TLS ||
 	    x->tunnel == ENG_TUN_BLIND)
