@@ -33,6 +33,7 @@
 #include <strings.h>
 
 #include "engine/eng-int.h"
+#include "engine/sock.h"
 #include "engine/onboard.h"
 
 /* Bounds the per-client table: twice every client slot of every worker,
@@ -350,10 +351,49 @@ bool eng_access_request(struct eng_worker *w, struct eng_sock *c, const struct h
 			snprintf(msg, sizeof(msg), "ringcap: CONNECT to port %u is not allowed "
 				 "(allowed: --connect-ports)", t->port);
 			deny_set(d, 403, ENG_ERR_FORBIDDEN, false, "", msg);
+			char host[ENG_HOST_MAX + 1];
+			size_t hl = t->host_len < sizeof(host) ? t->host_len : sizeof(host) - 1;
+			memcpy(host, t->host, hl);
+			host[hl] = '\0';
+			eng_log_refused(w, c, host, t->port, "port not in --connect-ports");
 			return false;
 		}
 	}
 	return true;
+}
+
+void eng_log_refused(struct eng_worker *w, const struct eng_sock *c, const char *host,
+		     uint16_t port, const char *rule)
+{
+	struct eng *e = w->e;
+	/* the monotonic clock itself: workers' now_ms need not agree */
+	uint64_t now_s = eng_now_ns() / 1000000000u + 1;   /* 0: never logged */
+	uint64_t last = atomic_load_explicit(&e->refuse_log_s, memory_order_relaxed);
+	/* one worker wins each second; the others count what they leave out */
+	if (last == now_s || !atomic_compare_exchange_strong(&e->refuse_log_s, &last, now_s)) {
+		atomic_fetch_add_explicit(&e->refuse_suppressed, 1, memory_order_relaxed);
+		return;
+	}
+	uint64_t left_out = atomic_exchange_explicit(&e->refuse_suppressed, 0, memory_order_relaxed);
+	char ip[INET6_ADDRSTRLEN] = "?";
+	uint16_t cport = 0;
+	if (c->addr.ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)&c->addr;
+		inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
+		cport = ntohs(in->sin_port);
+	} else if (c->addr.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)&c->addr;
+		inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
+		cport = ntohs(in6->sin6_port);
+	}
+	char more[64] = "";
+	if (left_out)
+		snprintf(more, sizeof(more), " (%llu more refused since the last line)",
+			 (unsigned long long)left_out);
+	/* a blocking write from a worker, but at most one a second */
+	fprintf(stderr, "ringcap: refused CONNECT from %s:%u%s%.*s%s to %s:%u: %s%s\n", ip, cport,
+		c->name_len ? " (" : "", (int)c->name_len, c->name, c->name_len ? ")" : "",
+		host, port, rule, more);
 }
 
 /* Decodes the first Proxy-Authorization (Basic) into creds and blanks the

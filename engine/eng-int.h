@@ -244,6 +244,10 @@ struct eng {
 	atomic_bool stopping;
 	struct eng_resolver *resolver;
 	struct eng_access *acc;  /* engine/access.c */
+	/* refused CONNECTs logged on stderr: at most one line per second
+	 * (engine/access.c, eng_log_refused) */
+	_Atomic uint64_t refuse_log_s;      /* monotonic second + 1 of the last line */
+	_Atomic uint64_t refuse_suppressed; /* refusals not logged since */
 };
 
 /* engine/resolve.c */
@@ -269,6 +273,12 @@ void eng_access_conn_put(struct eng_worker *w, struct eng_sock *c);
  * them. true: go on; false: answer with *d. */
 bool eng_access_request(struct eng_worker *w, struct eng_sock *c, const struct h1_msg *m,
 			char *head, const struct h1_target *t, struct eng_deny *d);
+/* Logs a refused CONNECT on stderr: client (and its --identify-by name),
+ * target and the rule that refused it, since clients like curl hide a
+ * 403's body. At most one line per second over all workers; the next line
+ * says how many were left out. */
+void eng_log_refused(struct eng_worker *w, const struct eng_sock *c, const char *host,
+		     uint16_t port, const char *rule);
 /* NULL when the proxy may connect to a (a resolved address, with port);
  * else why not, for a 403. */
 const char *eng_upstream_refused(struct eng_worker *w, const struct sockaddr_storage *a);

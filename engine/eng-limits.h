@@ -10,6 +10,11 @@
 /* A request head (request line + headers) larger than this gets 431. 32 KiB
  * holds the cookie-heavy heads of real browsers with room to spare. */
 #define ENG_REQUEST_HEAD_DEFAULT   (32u * 1024)
+/* A request line (method, target, version) longer than this gets 414. 8 KiB
+ * as nginx (large_client_header_buffers): a URL beyond it is a probe or a
+ * mistake, and a smaller cap than the whole head keeps one line from taking
+ * all of it. */
+#define ENG_REQUEST_LINE_DEFAULT   (8u * 1024)
 /* Response heads carry big Set-Cookie and CSP headers: allow twice as much. */
 #define ENG_RESPONSE_HEAD_DEFAULT  (64u * 1024)
 /* Upper bound for both head options: head buffers come from a per-worker pool
@@ -132,6 +137,8 @@
 #define ENG_SQES_PER_CQE           2u
 
 _Static_assert(ENG_REQUEST_HEAD_DEFAULT <= ENG_HEAD_MAX, "head default within max");
+_Static_assert(ENG_REQUEST_LINE_DEFAULT <= ENG_REQUEST_HEAD_DEFAULT,
+	       "a request line of the default length fits a default head");
 _Static_assert(ENG_RESPONSE_HEAD_DEFAULT <= ENG_HEAD_MAX, "head default within max");
 _Static_assert((ENG_BUF_COUNT_MAX & (ENG_BUF_COUNT_MAX - 1)) == 0, "ring is a power of two");
 _Static_assert(ENG_BUF_COUNT_MAX <= 65536, "buffer ids are 16 bit in the CQE");

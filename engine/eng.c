@@ -33,6 +33,7 @@ static const char *const err_names[ENG_ERR_COUNT] = {
 	[ENG_ERR_AUTH_LIMITED] = "auth_limited",
 	[ENG_ERR_FORBIDDEN] = "forbidden",
 	[ENG_ERR_CLIENT_LIMIT] = "client_limit",
+	[ENG_ERR_CERT_REFUSED] = "cert_refused",
 };
 
 const char *eng_err_name(enum eng_err e)
@@ -104,6 +105,7 @@ void eng_config_defaults(struct eng_config *c)
 	c->workers = 0;
 	c->max_conns = ENG_CONNS_DEFAULT;
 	c->max_request_head = ENG_REQUEST_HEAD_DEFAULT;
+	c->max_request_line = ENG_REQUEST_LINE_DEFAULT;
 	c->max_response_head = ENG_RESPONSE_HEAD_DEFAULT;
 	c->max_headers = ENG_HEADERS_DEFAULT;
 	c->header_timeout_ms = ENG_HEADER_TIMEOUT_MS;

@@ -61,6 +61,7 @@ struct eng_config {
 	unsigned workers;                /* threads; 0 = online CPUs */
 	unsigned max_conns;              /* client connections per worker */
 	unsigned max_request_head;       /* bytes, 431 beyond */
+	unsigned max_request_line;       /* bytes without CRLF, 414 beyond */
 	unsigned max_response_head;      /* bytes, 502 beyond */
 	unsigned max_headers;            /* header lines per head */
 	unsigned header_timeout_ms;
@@ -116,7 +117,7 @@ enum eng_dir { ENG_DIR_REQUEST = 0, ENG_DIR_RESPONSE = 1 };
 enum eng_err {
 	ENG_ERR_NONE = 0,
 	ENG_ERR_BAD_REQUEST,      /* malformed or ambiguous request (400) */
-	ENG_ERR_HEAD_TOO_BIG,     /* 431 */
+	ENG_ERR_HEAD_TOO_BIG,     /* 431; 414 for a request line */
 	ENG_ERR_HEADER_TIMEOUT,   /* 408 */
 	ENG_ERR_DNS,              /* 502, host does not resolve */
 	ENG_ERR_CONNECT,          /* 502, refused or unreachable */
@@ -133,6 +134,8 @@ enum eng_err {
 	ENG_ERR_AUTH_LIMITED,     /* 429, too many auth failures from the address */
 	ENG_ERR_FORBIDDEN,        /* 403, CONNECT port or upstream address refused */
 	ENG_ERR_CLIENT_LIMIT,     /* 503, --max-conns-per-client */
+	ENG_ERR_CERT_REFUSED,     /* the client refused our certificate (pinned,
+				   * or the CA not installed): its tunnel ends */
 	ENG_ERR_COUNT
 };
 
@@ -142,6 +145,16 @@ enum eng_err {
 #define ENG_X_LOCAL      0x04u  /* answered by the proxy itself */
 #define ENG_X_REUSED     0x08u  /* upstream came from the idle pool */
 #define ENG_X_TLS        0x10u  /* inside an intercepted TLS tunnel: https */
+
+/* What a CONNECT tunnel was (struct eng_xchg.tunnel); 0 for other requests. */
+enum eng_tunnel {
+	ENG_TUN_NONE = 0,
+	ENG_TUN_INTERCEPTED,  /* TLS intercepted: its requests are the exchanges that follow */
+	ENG_TUN_PASSTHROUGH,  /* blind: --passthrough matched the CONNECT host or the SNI */
+	ENG_TUN_NOT_TLS,      /* blind: the first flight was not a TLS ClientHello */
+	ENG_TUN_REFUSED,      /* the client aborted the handshake or refused our certificate */
+	ENG_TUN_BLIND,        /* blind: interception is off (no CA) */
+};
 
 /*
  * One exchange as the engine saw it. Valid during each sink call only; a
@@ -166,6 +179,7 @@ struct eng_xchg {
 	uint64_t request_head_bytes, request_body_bytes;   /* on the wire */
 	uint64_t response_head_bytes, response_body_bytes; /* on the wire */
 	uint32_t flags;                   /* ENG_X_* */
+	uint8_t tunnel;                   /* enum eng_tunnel, set by the end of a CONNECT */
 	enum eng_err err;
 };
 
@@ -212,6 +226,7 @@ struct eng_sink_ops {
 /* Counters, summed over workers by eng_counters(). */
 struct eng_counters {
 	uint64_t conns_accepted, conns_open, conns_rejected, conns_denied;
+	uint64_t conns_unanswered;   /* of conns_rejected: closed without a 503 (a flood) */
 	uint64_t requests, responses, tunnels, upgrades;
 	uint64_t bytes_from_clients, bytes_to_clients;
 	uint64_t bytes_from_upstreams, bytes_to_upstreams;

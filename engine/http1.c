@@ -160,6 +160,10 @@ int h1_scan(struct h1_scan *s, const char *p, size_t len, unsigned max_lines,
 			continue;
 		}
 		if (!header_line) {
+			if (s->line_max && i >= s->line_max) {
+				*why = "request line too long";
+				return -EMSGSIZE;
+			}
 			if (s->request ? request_line_byte(s, p, i, why) < 0
 				       : status_line_byte(c, why) < 0)
 				return -EBADMSG;
@@ -566,6 +570,7 @@ int h1_parse_target(const char *url, size_t len, bool connect,
 		if (t->path_len == 0) {
 			t->path = "/";
 			t->path_len = 1;
+			t->no_path = true;
 		}
 	}
 	const char *hash = memchr(t->path, '#', t->path_len);
@@ -679,6 +684,11 @@ static int analyze_header(struct h1_msg *m, unsigned idx, unsigned *cl, unsigned
 	} else if (name_is(m, h, "upgrade")) {
 		m->upgrade_hdr = (int)idx;
 	} else if (name_is(m, h, "max-forwards")) {
+		if (m->max_forwards >= 0) {
+			/* which one counts down is a guess: never forward a guess */
+			*why = "duplicate Max-Forwards";
+			return -EBADMSG;
+		}
 		int n = 0;
 		for (uint32_t i = 0; i < h->value_len && i < 9; i++) {
 			if (v[i] < '0' || v[i] > '9') {
@@ -705,6 +715,12 @@ static int analyze(struct h1_msg *m, const char **why)
 	}
 	if (cl && te) {
 		*why = "Content-Length together with Transfer-Encoding";
+		return -EBADMSG;
+	}
+	if (m->status == 0 && m->method == HTTP_CONNECT && (te || m->content_length > 0)) {
+		/* RFC 9110 9.3.6: a CONNECT body has no meaning; its bytes
+		 * would reach the tunnel as if the client had sent them */
+		*why = "CONNECT with a body";
 		return -EBADMSG;
 	}
 	if (te && m->minor == 0) {
@@ -761,7 +777,10 @@ long h1_write_request(const struct h1_msg *m, const struct h1_target *t,
 
 	put(&o, m->base, m->start_len);
 	put(&o, " ", 1);
-	put(&o, t->path, t->path_len);
+	if (m->method == HTTP_OPTIONS && t->no_path)
+		put(&o, "*", 1);
+	else
+		put(&o, t->path, t->path_len);
 	puts_(&o, m->minor == 0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n");
 	for (unsigned i = 0; i < m->nhdr; i++) {
 		const struct h1_hdr *h = &m->hdr[i];
@@ -792,6 +811,24 @@ long h1_write_request(const struct h1_msg *m, const struct h1_target *t,
 	puts_(&o, "Via: 1.1 ringcap\r\n");
 	if (upgrade && m->upgrade_hdr >= 0)
 		put_upgrade(&o, m);
+	put(&o, "\r\n", 2);
+	return o.full ? -ENOSPC : (long)o.len;
+}
+
+long h1_write_trace_echo(const struct h1_msg *m, char *buf, size_t cap)
+{
+	struct out o = { .p = buf, .cap = cap };
+	const char *eol = memchr(m->base, '\n', m->head_len);
+	if (eol == NULL)
+		return -ENOSPC;   /* a parsed head always has its request line */
+	put(&o, m->base, (size_t)(eol - m->base) + 1);
+	for (unsigned i = 0; i < m->nhdr; i++) {
+		const struct h1_hdr *h = &m->hdr[i];
+		if (name_is(m, h, "cookie") || name_is(m, h, "authorization") ||
+		    name_is(m, h, "proxy-authorization"))
+			continue;
+		put_header(&o, m, h);
+	}
 	put(&o, "\r\n", 2);
 	return o.full ? -ENOSPC : (long)o.len;
 }

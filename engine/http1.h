@@ -42,6 +42,9 @@ struct h1_scan {
 	uint8_t request;      /* set by the caller: check the request line as
 				 it arrives, so garbage is refused at once */
 	uint8_t spaces;       /* spaces seen in the request line */
+	uint32_t line_max;    /* set by the caller: request line bytes allowed
+				 (CRLF not counted), 0 = no limit; beyond it
+				 h1_scan returns -EMSGSIZE (a 414) */
 };
 
 /* One header line: offsets into the head. Value is trimmed of OWS. */
@@ -113,11 +116,15 @@ struct h1_target {
 	bool keep_host;                     /* inside a tunnel: the client's
 					       Host goes upstream as sent */
 	bool bracketed;                     /* IPv6 literal */
+	bool no_path;                       /* absolute form without a path
+					       ("http://h:1"): an OPTIONS goes
+					       out as "OPTIONS *" (RFC 9112 3.2.4) */
 };
 
 /* Scans head bytes [s->pos, len) of p. Returns the head length (through the
  * blank line) once complete, -EAGAIN for "need more", -EBADMSG with *why
- * when the head is malformed, -E2BIG when it has more than max_lines. */
+ * when the head is malformed, -E2BIG when it has more than max_lines,
+ * -EMSGSIZE when the request line is longer than s->line_max. */
 int h1_scan(struct h1_scan *s, const char *p, size_t len, unsigned max_lines,
 	    const char **why);
 
@@ -155,6 +162,11 @@ bool h1_is_hop_by_hop(const struct h1_msg *m, const struct h1_hdr *h);
  * Upgrade when `upgrade`. Returns bytes written or -ENOSPC. */
 long h1_write_request(const struct h1_msg *m, const struct h1_target *t,
 		      bool upgrade, char *out, size_t cap);
+/* Writes the body of a TRACE answered by the proxy (Max-Forwards: 0): the
+ * request line and headers as received, without Cookie, Authorization and
+ * Proxy-Authorization (RFC 9110 9.3.8: credentials are not echoed), and the
+ * blank line. Returns bytes written or -ENOSPC. */
+long h1_write_trace_echo(const struct h1_msg *m, char *out, size_t cap);
 /* Writes the head to send to the client: status line, end-to-end headers,
  * Via, "Connection: close" when close, Upgrade kept for a 101. */
 long h1_write_response(const struct h1_msg *m, bool close, char *out, size_t cap);

@@ -43,6 +43,7 @@ static void reject(struct eng_worker *w, struct eng_sock *c, enum eng_err why,
 	w->c.conns_rejected++;
 	w->c.errors[why]++;
 	if (w->rejecting >= ENG_REJECT_SLOTS) {
+		w->c.conns_unanswered++;
 		eng_sock_close(w, c);   /* a flood: no answer, just close */
 		return;
 	}
@@ -89,6 +90,7 @@ static const char *reason_of(int status)
 	case 407: return "Proxy Authentication Required";
 	case 408: return "Request Timeout";
 	case 429: return "Too Many Requests";
+	case 414: return "URI Too Long";
 	case 431: return "Request Header Fields Too Large";
 	case 502: return "Bad Gateway";
 	case 503: return "Service Unavailable";
@@ -283,10 +285,18 @@ void px_max_forwards_zero(struct eng_worker *w, struct eng_sock *c,
 		c->xflags |= ENG_XCHG_F_CLOSE;
 	if (c->x)
 		c->x->flags |= ENG_X_LOCAL;
-	if (m->method == HTTP_TRACE)
-		px_respond(w, c, 200, "message/http", m->base, m->head_len,
-			(c->xflags & ENG_XCHG_F_CLOSE) != 0);
-	else
+	if (m->method == HTTP_TRACE) {
+		/* the echo leaves credentials out: built in a spare head buffer */
+		uint32_t hb = eng_head_get(w);
+		if (hb == ENG_NONE) {
+			px_fail(w, c, ENG_ERR_OVERLOAD, 503, "ringcap: out of head buffers");
+			return;
+		}
+		long n = h1_write_trace_echo(m, eng_head_ptr(w, hb), w->head_size);
+		px_respond(w, c, 200, "message/http", eng_head_ptr(w, hb), n > 0 ? (size_t)n : 0,
+			   (c->xflags & ENG_XCHG_F_CLOSE) != 0);
+		eng_head_put(w, hb);
+	} else
 		px_respond(w, c, 200, "text/plain", "", 0, (c->xflags & ENG_XCHG_F_CLOSE) != 0);
 	c->xflags |= ENG_XCHG_F_REQ_DONE | ENG_XCHG_F_RESP_DONE;
 	px_exchange_end(w, c);

@@ -25,6 +25,7 @@
 #include "engine/tlsio.h"
 
 static void tunnel_fin(struct eng_worker *w, struct eng_sock *a, struct eng_sock *b);
+static bool blind_tunnel(struct eng_worker *w, struct eng_sock *c, enum eng_tunnel kind);
 
 /* Asks the sink whether the exchange's next n body bytes can be stored;
  * when not, `reader` stops being read until the sink finished a write. */
@@ -188,11 +189,11 @@ static void intercept_start(struct eng_worker *w, struct eng_sock *c)
 		}
 	}
 	c->x->flags |= ENG_X_TLS;
+	c->x->tunnel = ENG_TUN_INTERCEPTED;
 	c->xflags |= ENG_XCHG_F_REQ_DONE | ENG_XCHG_F_RESP_DONE;
 	c->xflags &= (uint8_t)~ENG_XCHG_F_CLOSE;
-	px_exchange_end(w, c);          /* the CONNECT itself */
-	if (c->flags & ENG_SOCK_F_CLOSING)
-		return;
+	/* the CONNECT itself ends with the handshake (px_tls_ready, or
+	 * px_tls_failed: a client that refuses our certificate says so there) */
 	c->state = C_HANDSHAKE;
 	eng_timer_arm(w, c, T_HEADER);
 	eng_sock_handshake(w, c);
@@ -225,6 +226,10 @@ static bool sniff(struct eng_worker *w, struct eng_sock *c)
 	int rc = tls_sniff_client_hello((const uint8_t *)buf, c->head_len, &hello);
 	if (rc == -EAGAIN && c->head_len < w->head_size)
 		return false;
+	/* --passthrough names the server: the SNI counts as much as the
+	 * CONNECT host (CONNECT 127.0.0.1:443 with SNI bank.example) */
+	if (rc > 0 && hello.sni_len > 0 && px_passthrough(w, hello.sni))
+		return blind_tunnel(w, c, ENG_TUN_PASSTHROUGH);
 	if (rc > 0) {
 		intercept_start(w, c);
 		return false;
@@ -234,12 +239,19 @@ static bool sniff(struct eng_worker *w, struct eng_sock *c)
 		px_client_abort(w, c, ENG_ERR_TLS_CLIENT);
 		return false;
 	}
-	/* not TLS: a blind tunnel to the parked upstream, what was read first */
+	return blind_tunnel(w, c, ENG_TUN_NOT_TLS);
+}
+
+/* The sniffed first flight (in the head buffer) goes to the parked
+ * upstream and the CONNECT becomes a blind tunnel of the given kind. */
+static bool blind_tunnel(struct eng_worker *w, struct eng_sock *c, enum eng_tunnel kind)
+{
 	struct eng_sock *u = peer_of(w, c);
 	if (u == NULL) {
 		px_client_abort(w, c, ENG_ERR_UPSTREAM_CLOSED);
 		return false;
 	}
+	c->x->tunnel = (uint8_t)kind;
 	c->state = C_TUNNEL;
 	u->state = U_TUNNEL;
 	eng_out_push(w, u, ENG_SEG_HEAD, (uint16_t)c->head_buf, eng_head_ptr(w, c->head_buf),
@@ -275,6 +287,10 @@ void px_client_pump(struct eng_worker *w, struct eng_sock *c)
 				px_fail(w, c, ENG_ERR_HEAD_TOO_BIG, 431,
 				     "ringcap: request head over %u bytes (--max-request-head)",
 				     w->e->cfg.max_request_head);
+			else if (rc == -EMSGSIZE)
+				px_fail(w, c, ENG_ERR_HEAD_TOO_BIG, 414,
+				     "ringcap: request line over %u bytes (--max-request-line)",
+				     w->e->cfg.max_request_line);
 			else if (rc == -E2BIG)
 				px_fail(w, c, ENG_ERR_HEAD_TOO_BIG, 431,
 				     "ringcap: more than %u header lines (--max-headers)",

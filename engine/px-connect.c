@@ -88,6 +88,7 @@ void px_start_exchange(struct eng_worker *w, struct eng_sock *c, struct eng_sock
 			px_client_pump(w, c);
 			return;
 		}
+		c->x->tunnel = w->e->cfg.tls_server ? ENG_TUN_PASSTHROUGH : ENG_TUN_BLIND;
 		eng_timer_arm(w, c, T_IDLE);
 		eng_timer_arm(w, u, T_IDLE);
 		eng_flush(w, c);
@@ -118,6 +119,8 @@ static void connect_start(struct eng_worker *w, struct eng_sock *u)
 	struct eng_sock *c = peer_of(w, u);
 	/* on the resolved address: no name can sneak past */
 	const char *refused = eng_upstream_refused(w, &u->addr);
+	if (refused && c && (c->xflags & ENG_XCHG_F_CONNECT))
+		eng_log_refused(w, c, u->host, u->port, refused);
 	if (refused) {
 		px_fail(w, c, ENG_ERR_FORBIDDEN, 403, "ringcap: refused to connect to %s:%u: %s",
 		     u->host, u->port, refused);

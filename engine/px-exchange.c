@@ -73,11 +73,11 @@ void px_on_resp_body(void *arg, const char *at, size_t n)
 		sink(w)->body(w->sink_ctx, c->sink_h, ENG_DIR_RESPONSE, at, n);
 }
 
-void px_exchange_end(struct eng_worker *w, struct eng_sock *c)
+/* Hands the client's exchange record to the sink's end and frees it; the
+ * connection's state is the caller's. */
+static void record_end(struct eng_worker *w, struct eng_sock *c)
 {
 	struct eng_xchg *x = c->x;
-	if (x == NULL)
-		return;
 	x->end_ns = since(c);
 	/* method and url point into a head buffer that may be gone by now */
 	x->method = x->url = NULL;
@@ -87,6 +87,13 @@ void px_exchange_end(struct eng_worker *w, struct eng_sock *c)
 	c->sink_h = NULL;
 	px_xchg_put(w, x);
 	c->x = NULL;
+}
+
+void px_exchange_end(struct eng_worker *w, struct eng_sock *c)
+{
+	if (c->x == NULL)
+		return;
+	record_end(w, c);
 	if (c->head_buf != ENG_NONE) {
 		eng_head_put(w, c->head_buf);
 		c->head_buf = ENG_NONE;
@@ -196,6 +203,12 @@ void px_eof(struct eng_worker *w, struct eng_sock *s, int err)
 			return;
 		}
 		px_client_abort(w, s, ENG_ERR_CLIENT_CLOSED);
+		return;
+	case C_HANDSHAKE:
+		/* hung up on our certificate without an alert: pinned apps do */
+		if (s->x)
+			s->x->tunnel = ENG_TUN_REFUSED;
+		px_client_abort(w, s, ENG_ERR_TLS_CLIENT);
 		return;
 	default:
 		px_client_abort(w, s, s->x ? ENG_ERR_CLIENT_CLOSED : ENG_ERR_NONE);
@@ -310,6 +323,11 @@ void px_tls_ready(struct eng_worker *w, struct eng_sock *s)
 	px_cur_w = w;
 	if (s->role == ROLE_CLIENT) {
 		w->c.tls_handshakes++;
+		if (s->x) {
+			px_exchange_end(w, s);   /* the CONNECT: intercepted */
+			if (s->state != C_IDLE)
+				return;          /* draining: lingers, closes */
+		}
 		s->state = C_IDLE;
 		eng_timer_arm(w, s, T_IDLE);
 		px_client_pump(w, s);
@@ -355,16 +373,27 @@ void px_tls_failed(struct eng_worker *w, struct eng_sock *s)
 	px_cur_w = w;
 	if (s->role == ROLE_CLIENT) {
 		w->c.tls_failures++;
-		w->c.errors[ENG_ERR_TLS_CLIENT]++;
 		/* 42-46 and 48: bad, unsupported, revoked, expired, unknown
 		 * certificate and unknown CA (RFC 8446 6.2) */
 		uint8_t a = s->plain_alert;
 		bool plain_rejects = (a >= 42 && a <= 46) || a == 48;
-		if (tls_conn_cert_rejected(s->tls) || plain_rejects) {
+		bool refused = tls_conn_cert_rejected(s->tls) || plain_rejects;
+		if (refused) {
 			w->c.tls_cert_rejected++;
 			note_rejected(w->e, tls_conn_name(s->tls));
 		}
-		eng_sock_linger(w, s);   /* the alert goes out, then FIN */
+		if (s->x) {
+			/* the CONNECT's record says the tunnel failed, and why */
+			enum eng_err err = refused ? ENG_ERR_CERT_REFUSED : ENG_ERR_TLS_CLIENT;
+			s->x->tunnel = ENG_TUN_REFUSED;
+			s->x->err = err;
+			w->c.errors[err]++;
+			record_end(w, s);
+		} else {
+			w->c.errors[ENG_ERR_TLS_CLIENT]++;
+		}
+		if (!(s->flags & ENG_SOCK_F_CLOSING))
+			eng_sock_linger(w, s);   /* the alert goes out, then FIN */
 		return;
 	}
 	struct eng_sock *c = peer_of(w, s);

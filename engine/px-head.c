@@ -85,16 +85,24 @@ static int request_target(struct eng_sock *c, const struct h1_msg *m,
 	return 0;
 }
 
-/* CONNECT is intercepted unless TLS is off or the host is passed through. */
-static bool intercepts(struct eng_worker *w, const struct eng_sock *c)
+/* True when name (a CONNECT host or an SNI, NUL-terminated) matches a
+ * --passthrough glob. */
+bool px_passthrough(struct eng_worker *w, const char *name)
 {
 	const struct eng_config *cfg = &w->e->cfg;
-	if (cfg->tls_server == NULL)
-		return false;
 	for (unsigned i = 0; i < cfg->npassthrough; i++)
-		if (fnmatch(cfg->passthrough[i], c->host, FNM_CASEFOLD) == 0)
-			return false;
-	return true;
+		if (fnmatch(cfg->passthrough[i], name, FNM_CASEFOLD) == 0)
+			return true;
+	return false;
+}
+
+/* CONNECT is intercepted unless TLS is off or the host is passed through
+ * (the SNI is checked too, once the ClientHello is in: px-client.c). */
+static bool intercepts(struct eng_worker *w, const struct eng_sock *c)
+{
+	if (w->e->cfg.tls_server == NULL)
+		return false;
+	return !px_passthrough(w, c->host);
 }
 
 /* Keeps what the exchange needs to know of a parsed request head: its
@@ -175,15 +183,18 @@ void px_request_head(struct eng_worker *w, struct eng_sock *c)
 		px_deny(w, c, &d);
 		return;
 	}
+	/* addressed to the proxy itself: its status page is not traffic to
+	 * capture (issue 17) */
+	if (!c->tls && (t.origin_form || is_self(w, &t))) {
+		c->x->flags |= ENG_X_LOCAL;
+		px_status_page(w, c, t.path_len == 1 && t.path[0] == '/');
+		return;
+	}
 	if (sink(w) && sink(w)->begin)
 		c->sink_h = sink(w)->begin(w->sink_ctx, c->x, head, c->head_len);
 	if (!c->tls && !t.origin_form && !connect && w->e->cfg.onboard &&
 	    eng_onboard_is_host(t.host, t.host_len)) {
 		px_onboard(w, c, &t);
-		return;
-	}
-	if (!c->tls && (t.origin_form || is_self(w, &t))) {
-		px_status_page(w, c, t.path_len == 1 && t.path[0] == '/');
 		return;
 	}
 	if ((m.method == HTTP_OPTIONS || m.method == HTTP_TRACE) && m.max_forwards == 0) {
@@ -228,7 +239,7 @@ bool px_request_begin(struct eng_worker *w, struct eng_sock *c)
 	c->x->worker = w->index;
 	c->x->client = c->addr;
 	c->head_len = 0;
-	c->scan = (struct h1_scan){ .request = 1 };
+	c->scan = (struct h1_scan){ .request = 1, .line_max = w->e->cfg.max_request_line };
 	c->xflags = 0;
 	c->state = C_HEAD;
 	eng_timer_arm(w, c, T_HEADER);
@@ -259,7 +270,7 @@ int px_head_read(struct eng_worker *w, struct eng_sock *s, unsigned max, const c
 			return 1;
 		}
 		eng_in_consume(w, s, n);
-		if (rc == -EBADMSG || rc == -E2BIG)
+		if (rc == -EBADMSG || rc == -E2BIG || rc == -EMSGSIZE)
 			return rc;
 		if (s->head_len == max)
 			return -E2BIG;

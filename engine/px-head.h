@@ -9,6 +9,7 @@
 
 void px_request_head(struct eng_worker *w, struct eng_sock *c);
 bool px_request_begin(struct eng_worker *w, struct eng_sock *c);
+bool px_passthrough(struct eng_worker *w, const char *name);
 int px_head_read(struct eng_worker *w, struct eng_sock *s, unsigned max, const char **why);
 
 #endif

@@ -24,7 +24,7 @@ static const char *const type_names[SEG_T_COUNT] = {
 };
 static const char *const error_names[SEG_E_COUNT] = {
 	"none", "dns", "connect", "tls", "timeout", "reset", "protocol", "upstream_closed",
-	"client_closed", "other"
+	"client_closed", "other", "cert_refused"
 };
 static const char *const kind_ext[3] = { "seg", "idx", "str" };
 static const char *const kind_magic[3] = { SEG_MAGIC_SEG, SEG_MAGIC_IDX, SEG_MAGIC_STR };
@@ -284,6 +284,17 @@ bool seg_report_damaged(const struct seg_report *r)
 
 const char *seg_method_name(uint8_t m) { return m < SEG_M_COUNT ? method_names[m] : "OTHER"; }
 const char *seg_type_name(uint8_t t) { return t < SEG_T_COUNT ? type_names[t] : "other"; }
+const char *seg_tunnel_name(uint32_t flags)
+{
+	static const char *const names[SEG_TUN_COUNT] = {
+		"", "intercepted", "passthrough", "not_tls", "refused", "blind"
+	};
+	unsigned k = seg_tunnel_of(flags);
+	if (k == SEG_TUN_UNKNOWN)
+		return (flags & SEG_F_TUNNEL) ? "tunnel" : "";
+	return k < SEG_TUN_COUNT ? names[k] : "tunnel";
+}
+
 const char *seg_error_name(uint8_t e) { return e < SEG_E_COUNT ? error_names[e] : "other"; }
 
 uint8_t seg_method_parse(const char *s, size_t n)

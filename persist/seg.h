@@ -16,7 +16,8 @@
 
 /* Exchange flags (index entry, END record). */
 #define SEG_F_TLS (1u << 0)        /* intercepted TLS (https) */
-#define SEG_F_TUNNEL (1u << 1)     /* blind CONNECT tunnel: no heads, no bodies */
+#define SEG_F_TUNNEL (1u << 1)     /* blind CONNECT tunnel: no heads, no bodies (every
+				    * CONNECT row before SEG_F_TUN_MASK existed) */
 #define SEG_F_REQ_TRUNC (1u << 2)  /* request body cut at body_max (or writer full) */
 #define SEG_F_RESP_TRUNC (1u << 3) /* response body cut at body_max (or writer full) */
 #define SEG_F_MEDIA (1u << 4)      /* media response: body forwarded, not stored */
@@ -31,6 +32,33 @@
 				    * the client name (segment.c), so listings and
 				    * filters have both without opening frames; index
 				    * entries only, never in seg_exchange.flags) */
+
+/* What a CONNECT tunnel was: a 3-bit field in the flags (bits 11..13), set
+ * at the END of the CONNECT row; 0 on other rows and on CONNECT rows of
+ * sessions written before it existed (those carry SEG_F_TUNNEL alone).
+ * Since the field exists SEG_F_TUNNEL marks blind tunnels only
+ * (passthrough, not TLS, interception off): an intercepted CONNECT row
+ * has no SEG_F_TUNNEL, its requests are the rows that follow. */
+#define SEG_F_TUN_SHIFT 11u
+#define SEG_F_TUN_MASK (7u << SEG_F_TUN_SHIFT)   /* enum seg_tunnel << SEG_F_TUN_SHIFT */
+enum seg_tunnel {
+	SEG_TUN_UNKNOWN = 0,     /* not a CONNECT, or an old session's CONNECT */
+	SEG_TUN_INTERCEPTED = 1, /* TLS intercepted: its requests are the rows that follow */
+	SEG_TUN_PASSTHROUGH = 2, /* blind: --passthrough matched the CONNECT host or the SNI */
+	SEG_TUN_NOT_TLS = 3,     /* blind: the client's first bytes were not TLS */
+	SEG_TUN_REFUSED = 4,     /* the client refused our certificate or aborted the
+				  * handshake (a pinned app, or the CA not installed) */
+	SEG_TUN_BLIND = 5,       /* blind: interception off (no CA) */
+	SEG_TUN_COUNT
+};
+static inline unsigned seg_tunnel_of(uint32_t flags)
+{
+	return (flags & SEG_F_TUN_MASK) >> SEG_F_TUN_SHIFT;
+}
+/* "intercepted", "passthrough", "not_tls", "refused", "blind"; "" for
+ * SEG_TUN_UNKNOWN, and "tunnel" for a CONNECT row of an old session
+ * (SEG_F_TUNNEL without the field). */
+const char *seg_tunnel_name(uint32_t flags);
 
 enum seg_scheme { SEG_SCHEME_HTTP = 0, SEG_SCHEME_HTTPS = 1, SEG_SCHEME_TUNNEL = 2 };
 
@@ -47,7 +75,9 @@ enum seg_type {
 
 enum seg_error {
 	SEG_E_NONE = 0, SEG_E_DNS, SEG_E_CONNECT, SEG_E_TLS, SEG_E_TIMEOUT, SEG_E_RESET,
-	SEG_E_PROTOCOL, SEG_E_UPSTREAM_CLOSED, SEG_E_CLIENT_CLOSED, SEG_E_OTHER, SEG_E_COUNT
+	SEG_E_PROTOCOL, SEG_E_UPSTREAM_CLOSED, SEG_E_CLIENT_CLOSED, SEG_E_OTHER,
+	SEG_E_CERT_REFUSED,   /* the client refused our certificate (CONNECT row) */
+	SEG_E_COUNT
 };
 
 enum seg_dir { SEG_DIR_REQ = 0, SEG_DIR_RESP = 1 };

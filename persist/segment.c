@@ -103,6 +103,17 @@
  * An entry is valid iff its checksum matches and its enums and lengths are
  * within limits; a partial entry at the end of the file is a torn tail.
  *
+ * Flags (BEGIN, END and index entry; an entry's are BEGIN's ORed with
+ * END's): bit 0 SEG_F_TLS, 1 SEG_F_TUNNEL (a blind tunnel; before bits
+ * 11..13 existed, every CONNECT), 2 SEG_F_REQ_TRUNC, 3 SEG_F_RESP_TRUNC,
+ * 4 SEG_F_MEDIA, 5 SEG_F_ERROR, 6 SEG_F_DELETED (never on disk),
+ * 7 SEG_F_NO_RESP, 8 SEG_F_HEAD_TRUNC, 9 SEG_F_COOKIES, 10 SEG_F_STR_EXT
+ * (entries only), 11..13 the tunnel kind of a CONNECT row (enum
+ * seg_tunnel, END only: 0 none or unknown, 1 intercepted, 2 passthrough,
+ * 3 not TLS, 4 refused by the client, 5 blind with interception off).
+ * Other bits are zero. Readers of sessions older than bits 11..13 see 0
+ * there and SEG_F_TUNNEL on every CONNECT row, which reads as before.
+ *
  * .str after the header: host bytes then url bytes of each BEGIN, at the
  * str_off the BEGIN record names (no separators, no NUL). When the entry
  * has SEG_F_STR_EXT, the extension follows the url: 0 4 session number

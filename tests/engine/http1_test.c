@@ -69,6 +69,33 @@ static void test_request_line(void)
 	CHECK(scan_req(" GET / HTTP/1.1\r\n", &why) == -EBADMSG);
 }
 
+/* --max-request-line: a request line longer than line_max is -EMSGSIZE as
+ * soon as its byte max+1 arrives, not at the end of the head. */
+static void test_request_line_max(void)
+{
+	const char *why = NULL;
+	char line[128];
+	/* "GET /" + 'a' x 20 + " HTTP/1.1" = 34 bytes */
+	snprintf(line, sizeof(line), "GET /%s HTTP/1.1\r\nHost: a\r\n\r\n", "aaaaaaaaaaaaaaaaaaaa");
+	size_t n = strlen(line);
+	struct h1_scan s = { .request = 1, .line_max = 34 };
+	CHECK(h1_scan(&s, guarded(line, n), n, 100, &why) == (int)n);
+	s = (struct h1_scan){ .request = 1, .line_max = 33 };
+	CHECK(h1_scan(&s, guarded(line, n), n, 100, &why) == -EMSGSIZE);
+	CHECK(why != NULL && strstr(why, "request line") != NULL);
+	/* unfinished: refused once the line is over, without its CRLF */
+	s = (struct h1_scan){ .request = 1, .line_max = 10 };
+	CHECK(h1_scan(&s, guarded(line, 11), 11, 100, &why) == -EMSGSIZE);
+	s = (struct h1_scan){ .request = 1, .line_max = 10 };
+	CHECK(h1_scan(&s, guarded(line, 10), 10, 100, &why) == -EAGAIN);
+	/* header lines are not request lines */
+	char hdr[200];
+	snprintf(hdr, sizeof(hdr), "GET / HTTP/1.1\r\nX: %0100d\r\n\r\n", 0);
+	n = strlen(hdr);
+	s = (struct h1_scan){ .request = 1, .line_max = 20 };
+	CHECK(h1_scan(&s, guarded(hdr, n), n, 100, &why) == (int)n);
+}
+
 static void test_scan(void)
 {
 	const char *why = NULL;
@@ -353,6 +380,57 @@ static void test_rewrite(void)
 	CHECK(strstr(out, "keep-alive") == NULL);
 }
 
+/* Issue 18: the wire's smaller rules (RFC 9110 7.6.2, 9.3.6, 9.3.8; RFC 9112 3.2.4). */
+static void test_wire_rules(void)
+{
+	struct parsed p;
+	struct h1_target t;
+	const char *why = NULL;
+	char out[1024];
+
+	CHECK(parse(&p, "OPTIONS http://h:81 HTTP/1.1\r\nHost: h:81\r\n\r\n", false, &why) == 0);
+	CHECK(h1_parse_target(p.m.base + p.m.url_off, p.m.url_len, false, &t, &why) == 0);
+	CHECK(t.no_path);
+	long n = h1_write_request(&p.m, &t, false, out, sizeof(out));
+	out[n > 0 ? n : 0] = '\0';
+	CHECK(strncmp(out, "OPTIONS * HTTP/1.1\r\n", 20) == 0);
+	/* a GET without a path still asks for "/" */
+	CHECK(parse(&p, "GET http://h:81 HTTP/1.1\r\nHost: h:81\r\n\r\n", false, &why) == 0);
+	CHECK(h1_parse_target(p.m.base + p.m.url_off, p.m.url_len, false, &t, &why) == 0);
+	n = h1_write_request(&p.m, &t, false, out, sizeof(out));
+	out[n > 0 ? n : 0] = '\0';
+	CHECK(strncmp(out, "GET / HTTP/1.1\r\n", 16) == 0);
+	/* OPTIONS with a path keeps it */
+	CHECK(parse(&p, "OPTIONS http://h/ HTTP/1.1\r\nHost: h\r\n\r\n", false, &why) == 0);
+	CHECK(h1_parse_target(p.m.base + p.m.url_off, p.m.url_len, false, &t, &why) == 0);
+	CHECK(!t.no_path);
+
+	CHECK(parse(&p, "TRACE http://h/ HTTP/1.1\r\nHost: h\r\nMax-Forwards: 0\r\n"
+		    "Max-Forwards: 5\r\n\r\n", false, &why) == -EBADMSG);
+	CHECK(why != NULL && strstr(why, "Max-Forwards") != NULL);
+
+	CHECK(parse(&p, "CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\nContent-Length: 5\r\n\r\n",
+		    false, &why) == -EBADMSG);
+	CHECK(why != NULL && strstr(why, "CONNECT with a body") != NULL);
+	CHECK(parse(&p, "CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\nTransfer-Encoding: chunked\r\n\r\n",
+		    false, &why) == -EBADMSG);
+	CHECK(parse(&p, "CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\nContent-Length: 0\r\n\r\n",
+		    false, &why) == 0);
+
+	CHECK(parse(&p, "TRACE http://h/ HTTP/1.1\r\nHost: h\r\nCookie: s=1\r\n"
+		    "Authorization: Basic eDp5\r\nX-Keep: 1\r\nMax-Forwards: 0\r\n\r\n",
+		    false, &why) == 0);
+	n = h1_write_trace_echo(&p.m, out, sizeof(out));
+	CHECK(n > 0);
+	out[n > 0 ? n : 0] = '\0';
+	CHECK(strncmp(out, "TRACE http://h/ HTTP/1.1\r\n", 26) == 0);
+	CHECK(strstr(out, "X-Keep: 1\r\n") != NULL);
+	CHECK(strstr(out, "Cookie") == NULL);
+	CHECK(strstr(out, "Authorization") == NULL);
+	CHECK(n > 4 && memcmp(out + n - 4, "\r\n\r\n", 4) == 0);
+	CHECK(h1_write_trace_echo(&p.m, out, 10) == -ENOSPC);
+}
+
 int main(void)
 {
 	page = (size_t)sysconf(_SC_PAGESIZE);
@@ -367,5 +445,7 @@ int main(void)
 	test_strict_findings();
 	test_target();
 	test_rewrite();
+	test_wire_rules();
+	test_request_line_max();
 	return check_done("http1_test");
 }

@@ -247,6 +247,8 @@ CASES = [
      "a field line without a colon"),
     ("huge_head", H + b"X-Big: " + b"a" * 40000 + b"\r\n\r\n", 431,
      "head over --max-request-head (32 KiB)"),
+    ("long_request_line", b"GET http://{A}/size/5?" + b"q" * 9000 + b" HTTP/1.1\r\nHost: {A}\r\n\r\n",
+     414, "request line over --max-request-line (8 KiB, as nginx)"),
     ("too_many_headers", H + b"X-A: b\r\n" * 120 + b"\r\n", 431, "over --max-headers (100)"),
 
     # -- request line (RFC 9112 3) -----------------------------------------

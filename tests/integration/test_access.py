@@ -58,6 +58,64 @@ class ControlPort(ProxyCase):
         self.assertIn(b'ringcap_errors_total{kind="dns"}', text)
 
 
+class RefusedConnectLogged(ProxyCase):
+    """Issue 17: a CONNECT refused by --connect-ports or by the upstream
+    rules logs one stderr line naming client, target and rule (curl hides
+    the 403's body), at most one a second, then how many were left out."""
+    PROXY_ARGS = ["--connect-ports", "443,80"]   # the default, after the harness's "*"
+    OWN_PROXY = True
+
+    def connect(self, target):
+        out, _ = self.raw(("CONNECT %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n"
+                           % (target, target)).encode(), 5.0)
+        return harness.status_of(out)
+
+    def lines(self):
+        return [l for l in self.proxy.log().splitlines() if "refused CONNECT" in l]
+
+    def wait_lines(self, n, timeout=5.0):
+        import time
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and len(self.lines()) < n:
+            time.sleep(0.05)
+        return self.lines()
+
+    def test_refusals_logged_and_rate_limited(self):
+        import time
+        self.assertEqual(self.connect("example.invalid:22"), 403)
+        lines = self.wait_lines(1)
+        self.assertEqual(len(lines), 1, self.proxy.log())
+        self.assertRegex(lines[0], r"from 127\.0\.0\.1:\d+ to example\.invalid:22: "
+                                   r"port not in --connect-ports$")
+        # a burst within one second: no more lines, then one that counts them
+        time.sleep(1.1)
+        for _ in range(20):
+            self.assertEqual(self.connect("example.invalid:25"), 403)
+        time.sleep(1.1)
+        self.assertEqual(self.connect("example.invalid:23"), 403)
+        lines = self.wait_lines(3)
+        self.assertLessEqual(len(lines), 4, lines)
+        self.assertIn("example.invalid:23", lines[-1])
+        m = [int(x) for x in __import__("re").findall(r"\((\d+) more refused", lines[-1])]
+        self.assertEqual(len(m), 1, lines[-1])
+        self.assertGreaterEqual(m[0], 19 - (len(lines) - 3), lines)
+
+
+
+class RefusedUpstreamLogged(RefusedConnectLogged):
+    PROXY_ARGS = []
+
+    def test_refusals_logged_and_rate_limited(self):
+        pass   # the parent's; here the upstream rule alone
+
+    def test_upstream_rule_logged(self):
+        # a link-local (cloud metadata) address, refused on the resolved address
+        self.assertEqual(self.connect("169.254.169.254:443"), 403)
+        lines = self.wait_lines(1)
+        self.assertEqual(len(lines), 1, self.proxy.log())
+        self.assertRegex(lines[0], r"from 127\.0\.0\.1:\d+ to 169\.254\.169\.254:443: link-local")
+
+
 class BadValue(unittest.TestCase):
     def test_bad_cidr_named(self):
         if harness.EXTERNAL:

@@ -147,6 +147,29 @@ class Capture(unittest.TestCase):
                 self.assertEqual("Set-Cookie: theme=dark" in head, set_cookie, head)
                 self.assertEqual(x["response_body_bytes"], 8 if full_head else 0)
 
+    def test_status_page_not_captured(self):
+        """Issue 17: a request addressed to the proxy itself (its status
+        page, origin-form or by its own address) is not an exchange of the
+        traffic being captured."""
+        p = self.start("own-page")
+        for target in ("/", "http://%s:%d/" % (p.host, p.port)):
+            s = socket.create_connection((p.host, p.port), timeout=10)
+            s.sendall(("GET %s HTTP/1.1\r\nHost: %s:%d\r\nConnection: close\r\n\r\n"
+                       % (target, p.host, p.port)).encode())
+            out = b""
+            while True:
+                b = s.recv(65536)
+                if not b:
+                    break
+                out += b
+            s.close()
+            self.assertTrue(out.startswith(b"HTTP/1.1 200"), out[:200])
+            self.assertIn(b"ringcap", out.lower())
+        r = self.curl(p, self.origin.url("/size/3"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(p.stop(), 0)
+        self.assertEqual([x["url"] for x in self.ls("own-page")], [self.origin.url("/size/3")])
+
     def test_failed_start_leaves_session_continuable(self):
         """A start-up that fails after the session started (here: the
         control port is taken) must not mark the session stopped, which is

@@ -336,6 +336,55 @@ class PerClientCap(ProxyCase):
         self.assertEqual(status_of(out), 200, out)
 
 
+class PerClientFlood(ProxyCase):
+    """A flood beyond --max-conns-per-client is closed without a 503 once
+    every answer slot is busy (by design); /metrics counts those closes."""
+    CONTROL = harness.free_port()
+    PROXY_ARGS = ["--max-conns-per-client", "1", "--control", "127.0.0.1:%d" % CONTROL]
+    OWN_PROXY = True
+
+    def metric(self, name):
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.CONTROL,
+                                    timeout=10) as r:
+            text = r.read().decode()
+        for line in text.splitlines():
+            if line.startswith(name + " "):
+                return int(line.split()[1])
+        self.fail("no %s in /metrics" % name)
+
+    def test_flood_counted(self):
+        # the harness's port probe may still hold the one slot a moment
+        for _ in range(50):
+            held = self.conn()
+            held.send(self.req("GET", "/size/1"))
+            if held.read_response().status == 200:
+                break
+            held.close()
+            time.sleep(0.1)
+        else:
+            self.fail("the first connection never got its slot")
+        self.assertEqual(self.metric("ringcap_connections_unanswered_total"), 0)
+        flood = []
+        try:
+            # the 503s linger up to 2 s each: 400 connections outrun the
+            # 64 answer slots of each worker
+            for _ in range(400):
+                s = socket.create_connection((self.proxy.host, self.proxy.port), timeout=5)
+                flood.append(s)
+            deadline = time.monotonic() + 10
+            n = 0
+            while time.monotonic() < deadline:
+                n = self.metric("ringcap_connections_unanswered_total")
+                if n > 0:
+                    break
+                time.sleep(0.1)
+            self.assertGreater(n, 0)
+            self.assertLessEqual(n, self.metric("ringcap_connections_rejected_total"))
+        finally:
+            for s in flood:
+                s.close()
+
+
 class Emfile(unittest.TestCase):
     """RLIMIT_NOFILE reached: accept backs off (no spinning) and recovers."""
 

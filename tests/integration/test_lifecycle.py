@@ -25,6 +25,7 @@ RUN_OPTIONS = {
     "--workers": None,
     "--max-conns": None,
     "--max-request-head": ["32k", "32K", "32768", "32 KiB", "32KiB"],
+    "--max-request-line": ["8k", "8K", "8192", "8 KiB", "8KiB"],
     "--max-response-head": ["64k", "64K", "65536", "64 KiB", "64KiB"],
     "--max-headers": ["100"],
     "--header-timeout": ["10s", "10000ms"],

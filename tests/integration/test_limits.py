@@ -65,6 +65,35 @@ class HeadLimits(ProxyCase):
         self.assertEqual(r.status, 431)
 
 
+class RequestLine(ProxyCase):
+    """--max-request-line (8 KiB default, as nginx): 414 though the whole
+    head is under --max-request-head (32 KiB)."""
+    OWN_PROXY = True
+
+    def test_request_line_over_default_414(self):
+        out, closed = self.raw(self.req("GET", "/size/5?" + "q" * 8000))
+        self.assertEqual(status_of(out), 200, out[:300])
+        self.origin.reset()
+        out, closed = self.raw(self.req("GET", "/size/5?" + "q" * 16384))
+        self.assertEqual(status_of(out), 414, out[:300])
+        self.assertTrue(closed)
+        self.assert_close_announced(out, closed)
+        self.assert_origin_saw_nothing()
+
+
+class RequestLineOption(ProxyCase):
+    PROXY_ARGS = ["--max-request-line", "1k"]
+    OWN_PROXY = True
+
+    def test_request_line_option_414(self):
+        out, _ = self.raw(self.req("GET", "/size/5?" + "q" * 900))
+        self.assertEqual(status_of(out), 200, out[:300])
+        self.origin.reset()
+        out, closed = self.raw(self.req("GET", "/size/5?" + "q" * 1100))
+        self.assertEqual(status_of(out), 414, out[:300])
+        self.assert_origin_saw_nothing()
+
+
 class Timeouts(ProxyCase):
     PROXY_ARGS = ["--header-timeout", "1s", "--idle-timeout", "2s",
                   "--upstream-idle-timeout", "1s"]

@@ -226,6 +226,43 @@ class Semantics(ProxyCase):
         js = self.origin_view([("Max-Forwards", "0")])
         self.assertEqual(js["method"], "GET")
 
+    def test_trace_max_forwards_zero_leaves_credentials_out(self):
+        # RFC 9110 9.3.8: a TRACE echo must not carry Cookie or Authorization
+        c = self.conn()
+        c.send(self.req("TRACE", "/headers", [("Max-Forwards", "0"),
+                                              ("Cookie", "session=s3cr3t"),
+                                              ("Authorization", "Bearer t0ken"),
+                                              ("X-Trace-Me", "1")]))
+        r = c.read_response("TRACE")
+        self.assertEqual(r.status, 200, r)
+        self.assertIn(b"X-Trace-Me: 1", r.body)
+        self.assertNotIn(b"s3cr3t", r.body)
+        self.assertNotIn(b"t0ken", r.body)
+        self.assertNotIn(b"cookie:", r.body.lower())
+        self.assertNotIn(b"authorization:", r.body.lower())
+
+    def test_options_without_path_goes_out_as_asterisk(self):
+        c = self.conn()
+        auth = self.origin.authority()
+        c.send(("OPTIONS http://%s HTTP/1.1\r\nHost: %s\r\n\r\n" % (auth, auth)).encode())
+        r = c.read_response("OPTIONS")
+        self.assertTrue(r.status > 0)
+        self.assertEqual(self.origin.stats()["requests"], ["OPTIONS * HTTP/1.1"])
+
+    def test_two_max_forwards_refused(self):
+        self.assert_refused_and_closed(self.req("OPTIONS", "/headers", [
+            ("Max-Forwards", "3"), ("Max-Forwards", "0")]))
+        self.assert_origin_saw_nothing()
+
+    def test_connect_with_body_refused(self):
+        auth = self.origin.authority()
+        for extra, body in (("Content-Length: 5\r\n", b"hello"),
+                            ("Transfer-Encoding: chunked\r\n", b"5\r\nhello\r\n0\r\n\r\n")):
+            self.assert_refused_and_closed(
+                ("CONNECT %s HTTP/1.1\r\nHost: %s\r\n%s\r\n" % (auth, auth, extra)).encode()
+                + body)
+        self.assert_origin_saw_nothing()
+
     # -- the proxy's own status page ------------------------------------------
     def test_origin_form_to_proxy_gets_status_page(self):
         c = self.conn()

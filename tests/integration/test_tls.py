@@ -331,5 +331,138 @@ class Passthrough(TlsCase):
         self.assertIn(b"via=None", r.stdout)   # ringcap never saw the request
 
 
+class TunnelKinds(TlsCase):
+    """Issue 18: a CONNECT row says what its tunnel was (intercepted,
+    passthrough by host or SNI, not TLS, refused by the client), in ls,
+    show and the JSON; a refused certificate is an error of its own kind
+    (issue 17)."""
+    SESSION = "kinds"
+
+    @classmethod
+    def args(cls):
+        return ["--upstream-ca", cls.origin.cert, "--session", cls.SESSION,
+                "--passthrough", "bank.example"]
+
+    def rc(self, *args):
+        r = subprocess.run([harness.RINGCAP_BIN] + list(args) + ["--data", self.datadir],
+                           capture_output=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return r.stdout.decode("utf-8", "replace")
+
+    def connect_row(self, port, host, kind=None):
+        """The CONNECT rows to host:port, once one (of that kind) is stored."""
+        import json
+        import time
+        deadline = time.monotonic() + 10
+        rows = []
+        while time.monotonic() < deadline:
+            rows = [r for r in json.loads(self.rc("ls", self.SESSION, "--json"))
+                    if r["method"] == "CONNECT" and r["url"] == "%s:%d" % (host, port)]
+            if rows and (kind is None or kind in {r["tunnel"] for r in rows}):
+                return rows
+            time.sleep(0.1)
+        self.fail("no CONNECT row to port %d: %r" % (port, rows))
+
+    def raw_connect(self, target):
+        s = socket.create_connection((self.proxy.host, self.proxy.port), timeout=10)
+        s.sendall(("CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (target, target)).encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            b = s.recv(1)
+            if not b:
+                break
+            head += b
+        self.assertTrue(head.startswith(b"HTTP/1.1 200"), head)
+        return s
+
+    def test_intercepted(self):
+        r = self.curl(self.url("/kind-intercepted"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rows = [x for x in self.connect_row(self.origin.port, "localhost", "intercepted")
+                if x["tunnel"] == "intercepted"]
+        self.assertTrue(rows)
+        for x in rows:
+            self.assertEqual(x["error"], "none")
+            self.assertEqual(x["status"], 200)
+
+    def test_passthrough_by_sni(self):
+        # CONNECT by address, SNI bank.example (listed): blind, the origin's
+        # own certificate reaches the client
+        s = self.raw_connect("127.0.0.1:%d" % self.origin.port)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        t = ctx.wrap_socket(s, server_hostname="bank.example")
+        with open(self.origin.cert) as f:
+            want = ssl.PEM_cert_to_DER_cert(f.read())
+        self.assertEqual(t.getpeercert(binary_form=True), want,
+                         "the SNI did not pass the tunnel through")
+        t.sendall(b"GET /sni HTTP/1.1\r\nHost: bank.example\r\nConnection: close\r\n\r\n")
+        out = b""
+        while True:
+            b = t.recv(65536)
+            if not b:
+                break
+            out += b
+        t.close()
+        self.assertIn(b"path=/sni", out)
+        self.assertIn(b"via=None", out)   # ringcap never saw the request
+        rows = self.connect_row(self.origin.port, "127.0.0.1", "passthrough")
+        self.assertIn("passthrough", {x["tunnel"] for x in rows})
+
+    def test_not_tls(self):
+        from origin import EchoServer
+        echo = EchoServer().start()
+        self.addCleanup(echo.stop)
+        s = self.raw_connect("127.0.0.1:%d" % echo.port)
+        s.sendall(b"plain bytes\n")
+        got = b""
+        while len(got) < 12:
+            b = s.recv(100)
+            if not b:
+                break
+            got += b
+        self.assertEqual(got, b"plain bytes\n")
+        s.close()
+        rows = self.connect_row(echo.port, "127.0.0.1")
+        self.assertEqual([x["tunnel"] for x in rows], ["not_tls"])
+        table = self.rc("ls", self.SESSION, "--tunnels", "--wide")
+        self.assertIn("127.0.0.1:%d (not_tls)" % echo.port, table)
+
+    def test_refused_by_client(self):
+        r = self.curl(self.url("/refused", "127.0.0.1"), cacert=False)
+        self.assertNotEqual(r.returncode, 0)
+        rows = [x for x in self.connect_row(self.origin.port, "127.0.0.1", "refused")
+                if x["tunnel"] == "refused"]
+        self.assertEqual(len(rows), 1, rows)
+        self.assertEqual(rows[0]["error"], "cert_refused")
+        text = self.rc("show", self.SESSION, str(rows[0]["id"]))
+        self.assertIn("tunnel   refused by the client", text)
+        self.assertIn("refused our certificate", text)
+        self.assertNotIn("error    none", text)
+        # shown by default: a refused tunnel is not an intercepted one
+        self.assertIn("127.0.0.1:%d (refused)" % self.origin.port,
+                      self.rc("ls", self.SESSION, "--wide"))
+
+    def test_aborted_handshake_is_refused(self):
+        # a pinned app often hangs up on the certificate without an alert
+        s = self.raw_connect("localhost:%d" % self.origin.port)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        inb, outb = ssl.MemoryBIO(), ssl.MemoryBIO()
+        obj = ctx.wrap_bio(inb, outb, server_hostname="localhost")
+        try:
+            obj.do_handshake()
+        except ssl.SSLWantReadError:
+            pass
+        s.sendall(outb.read())          # the ClientHello
+        s.settimeout(5)
+        self.assertTrue(s.recv(1))      # our certificate is on its way
+        s.close()                       # and the client hangs up
+        rows = [x for x in self.connect_row(self.origin.port, "localhost", "refused")
+                if x["tunnel"] == "refused"]
+        self.assertEqual(len(rows), 1, rows)
+        self.assertNotEqual(rows[0]["error"], "none")
+
+
 if __name__ == "__main__":
     harness.main()

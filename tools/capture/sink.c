@@ -277,10 +277,10 @@ static void fill_begin(struct wk *k, const struct eng_xchg *x, const char *head,
 		.req_head = head, .req_head_len = head_len,
 		.client_name = x->client_name, .client_name_len = x->client_name_len,
 	};
-	if (x->method_len == 7 && memcmp(x->method, "CONNECT", 7) == 0) {
+	/* a CONNECT's kind (and SEG_F_TUNNEL for a blind one) is known at its
+	 * end only: tunnel_flags() */
+	if (x->method_len == 7 && memcmp(x->method, "CONNECT", 7) == 0)
 		b->scheme = SEG_SCHEME_TUNNEL;
-		b->flags |= SEG_F_TUNNEL;
-	}
 	if (x->flags & ENG_X_TLS)
 		b->flags |= SEG_F_TLS;
 	b->url = full_url(k, x, &b->url_len);
@@ -482,8 +482,32 @@ static uint8_t error_of(enum eng_err e)
 	case ENG_ERR_HEAD_TOO_BIG: return SEG_E_PROTOCOL;
 	case ENG_ERR_UPSTREAM_CLOSED: return SEG_E_UPSTREAM_CLOSED;
 	case ENG_ERR_CLIENT_CLOSED: return SEG_E_CLIENT_CLOSED;
+	case ENG_ERR_CERT_REFUSED: return SEG_E_CERT_REFUSED;
 	default: return SEG_E_OTHER;
 	}
+}
+
+/* What a CONNECT tunnel was, in the store's flags: the kind field, and
+ * SEG_F_TUNNEL for a blind one (bytes only, no heads or bodies). */
+static uint32_t tunnel_flags(const struct eng_xchg *x)
+{
+	static const uint8_t kind[] = {
+		[ENG_TUN_NONE] = SEG_TUN_UNKNOWN,
+		[ENG_TUN_INTERCEPTED] = SEG_TUN_INTERCEPTED,
+		[ENG_TUN_PASSTHROUGH] = SEG_TUN_PASSTHROUGH,
+		[ENG_TUN_NOT_TLS] = SEG_TUN_NOT_TLS,
+		[ENG_TUN_REFUSED] = SEG_TUN_REFUSED,
+		[ENG_TUN_BLIND] = SEG_TUN_BLIND,
+	};
+	/* NONE: not a CONNECT, or one that ended before its tunnel was
+	 * decided (refused, failed to connect, client gone during the sniff) */
+	if (x->tunnel == ENG_TUN_NONE || x->tunnel >= sizeof(kind))
+		return 0;
+	uint32_t f = (uint32_t)kind[x->tunnel] << SEG_F_TUN_SHIFT;
+	if (x->tunnel == ENG_TUN_PASSTHROUGH || x->tunnel == ENG_TUN_NOT_TLS ||
+	    x->tunnel == ENG_TUN_BLIND)
+		f |= SEG_F_TUNNEL;
+	return f;
 }
 
 static void cap_end(void *ctx, void *hp, const struct eng_xchg *x)
@@ -503,7 +527,7 @@ static void cap_end(void *ctx, void *hp, const struct eng_xchg *x)
 	struct seg_xch_end end = {
 		.status = x->status,
 		.error = error_of(x->err),
-		.flags = e->flags | (x->err ? SEG_F_ERROR : 0),
+		.flags = e->flags | (x->err ? SEG_F_ERROR : 0) | tunnel_flags(x),
 		.t = { .dns_ns = x->dns_ns, .connect_ns = x->connect_ns,
 		       .ttfb_ns = x->first_byte_ns, .total_ns = x->end_ns },
 		.wire = { x->request_head_bytes, x->request_body_bytes,

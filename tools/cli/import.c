@@ -85,7 +85,7 @@ static int put_entry(void *ctx, const struct rc_har_xch *h)
 	struct seg_xch_begin b = {
 		.start_ns = h->start_ns, .scheme = h->scheme, .http_version = h->http_version,
 		.port = h->port, .flags = h->flags & (SEG_F_TLS | SEG_F_TUNNEL | SEG_F_NO_RESP |
-						      SEG_F_COOKIES),
+						      SEG_F_COOKIES | SEG_F_TUN_MASK),
 		.method = h->method, .method_len = h->method_len, .host = h->host,
 		.host_len = h->host_len, .url = h->url, .url_len = h->url_len,
 		.req_head = h->req_head, .req_head_len = h->req_head_len, .client = h->client,

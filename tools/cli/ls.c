@@ -113,10 +113,12 @@ static void ls_row(const struct seg_qrow *r, size_t url_cols)
 	if (url)
 		rc_clean(url, 4u * (url_cols ? url_cols : e->url_len) + 8, r->url, e->url_len,
 			 url_cols ? url_cols : e->url_len);
-	printf("%-6llu %3u %-7s %-6s %9s %8.1f %-12.12s %-15s %s\n",
+	/* a CONNECT row says what its tunnel was, after the URL */
+	const char *tun = seg_tunnel_name(e->flags);
+	printf("%-6llu %3u %-7s %-6s %9s %8.1f %-12.12s %-15s %s%s%s%s\n",
 	       (unsigned long long)rc_row_id(r), e->status, seg_method_name(e->method),
 	       seg_type_name(e->type), size, (double)e->duration_ns / 1e6, t + 11, cl,
-	       url ? url : "");
+	       url ? url : "", tun[0] ? " (" : "", tun, tun[0] ? ")" : "");
 	free(url);
 }
 

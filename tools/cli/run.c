@@ -160,6 +160,8 @@ static const struct opt run_table[] = {
 	  "client connections per worker; beyond: 503", fmt_uint, NULL },
 	{ "max-request-head", set_size, CFG(max_request_head), 1024, ENG_HEAD_MAX, "SIZE",
 	  "request line + headers; beyond: 431", fmt_size, NULL },
+	{ "max-request-line", set_size, CFG(max_request_line), 64, ENG_HEAD_MAX, "SIZE",
+	  "method + target + version; beyond: 414", fmt_size, NULL },
 	{ "max-response-head", set_size, CFG(max_response_head), 1024, ENG_HEAD_MAX, "SIZE",
 	  "status line + headers from upstream; beyond: 502", fmt_size, NULL },
 	{ "max-headers", set_uint, CFG(max_headers), 1, ENG_HEADERS_MAX, "N",

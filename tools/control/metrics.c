@@ -63,6 +63,9 @@ static void connections(struct out *o, const struct eng_counters *k)
 	    k->conns_accepted);
 	one(o, "connections_rejected_total", "counter",
 	    "Client connections answered 503 because a worker was at --max-conns.", k->conns_rejected);
+	one(o, "connections_unanswered_total", "counter",
+	    "Of the rejected: closed without a 503, a flood beyond the answer slots.",
+	    k->conns_unanswered);
 	one(o, "connections_denied_total", "counter",
 	    "Client connections closed at accept: address outside --allow.", k->conns_denied);
 	one(o, "requests_total", "counter", "Request heads parsed.", k->requests);

@@ -17,7 +17,9 @@
  *     not saved or a media body has no text;
  *   - sizes: bytes on the wire before any cap (headersSize, bodySize);
  *   - extras HAR has no field for: _id, _client, _client_name, _flags
- *     (tls, tunnel, truncated, media, no_response, cookies), _error,
+ *     (tls, tunnel, truncated, media, no_response, cookies), _tunnel (what a
+ *     CONNECT row's tunnel was: intercepted, passthrough, not_tls, refused,
+ *     blind; "tunnel" in old sessions, "" on other rows), _error,
  *     _error_message.
  */
 #include <stdio.h>
@@ -361,7 +363,10 @@ static void har_extras(struct rc_buf *b, const struct seg_exchange *x)
 		rc_buf_puts(b, "\"");
 		first = false;
 	}
-	rc_buf_puts(b, "],\"_error\":\"");
+	/* what a CONNECT row's tunnel was ("" for other rows): persist/seg.h */
+	rc_buf_puts(b, "],\"_tunnel\":\"");
+	rc_buf_puts(b, seg_tunnel_name(x->flags));
+	rc_buf_puts(b, "\",\"_error\":\"");
 	rc_buf_puts(b, x->error ? seg_error_name(x->error) : "");
 	rc_buf_puts(b, "\",\"_error_message\":");
 	rc_buf_jstr(b, x->err_msg ? x->err_msg : "", x->err_msg ? strlen(x->err_msg) : 0);

@@ -438,6 +438,12 @@ static void dec_extras(struct dec *d, json_t *e, struct rc_har_xch *x)
 			if (strcmp(json_string_value(f), flags[k].name) == 0)
 				x->flags |= flags[k].f;
 	}
+	/* what a CONNECT's tunnel was (export_har.c); "tunnel" (an old
+	 * session's) has no kind: its _flags say "tunnel" */
+	const char *tun = str_of(d, e, "", "_tunnel", &n);
+	for (uint32_t k = 1; n && k < SEG_TUN_COUNT; k++)
+		if (strcmp(tun, seg_tunnel_name(k << SEG_F_TUN_SHIFT)) == 0)
+			x->flags |= k << SEG_F_TUN_SHIFT;
 	const char *er = str_of(d, e, "", "_error", &n);
 	for (uint8_t k = 1; n && k < SEG_E_COUNT; k++)
 		if (strcmp(er, seg_error_name(k)) == 0)

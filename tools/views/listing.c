@@ -89,11 +89,12 @@ void rc_row_json(struct rc_buf *b, const struct seg_qrow *r)
 	rc_buf_jstr(b, r->client_name, r->client_name_len);
 	rc_buf_printf(b, ",\"status\":%u,\"type\":\"%s\",\"request_size\":%llu,"
 		      "\"response_size\":%llu,\"duration_ms\":%.3f,\"client\":\"%s\","
-		      "\"error\":\"%s\",\"truncated\":%s}",
+		      "\"error\":\"%s\",\"truncated\":%s,\"tunnel\":\"%s\"}",
 		      e->status, seg_type_name(e->type), (unsigned long long)e->req_size,
 		      (unsigned long long)e->resp_size, (double)e->duration_ns / 1e6, client,
 		      seg_error_name(e->error),
-		      (e->flags & (SEG_F_REQ_TRUNC | SEG_F_RESP_TRUNC)) ? "true" : "false");
+		      (e->flags & (SEG_F_REQ_TRUNC | SEG_F_RESP_TRUNC)) ? "true" : "false",
+		      seg_tunnel_name(e->flags));
 }
 
 void rc_rows_json(struct rc_buf *b, const struct seg_table *t, const struct seg_result *res)
@@ -122,9 +123,10 @@ void rc_exchange_json(struct rc_buf *b, const struct seg_exchange *x)
 	rc_buf_puts(b, ",\"client_name\":");   /* --identify-by auth; "" when none */
 	rc_buf_jstr(b, x->client_name ? x->client_name : "",
 		    x->client_name ? strlen(x->client_name) : 0);
+	/* tunnel: what a CONNECT was (seg_tunnel_name), "" for other requests */
 	rc_buf_printf(b, ",\"status\":%u,\"type\":\"%s\",\"client\":\"%s\",\"error\":\"%s\","
-		      "\"request_head\":", x->status, seg_type_name(x->type), client,
-		      seg_error_name(x->error));
+		      "\"tunnel\":\"%s\",\"request_head\":", x->status, seg_type_name(x->type),
+		      client, seg_error_name(x->error), seg_tunnel_name(x->flags));
 	rc_buf_jstr(b, (const char *)x->req_head, x->req_head_len);
 	rc_buf_puts(b, ",\"response_head\":");
 	rc_buf_jstr(b, (const char *)x->resp_head, x->resp_head_len);

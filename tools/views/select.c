@@ -77,6 +77,12 @@ int rc_select_hide_tunnels(struct rc_select *s)
 	for (size_t i = 0; i < t->n; i++) {
 		if (t->rows[i].e.method != SEG_M_CONNECT)
 			continue;
+		unsigned kind = seg_tunnel_of(t->rows[i].e.flags);
+		if (kind != SEG_TUN_UNKNOWN) {   /* recorded: no need to infer */
+			s->hide[i] = kind == SEG_TUN_INTERCEPTED;
+			s->hidden += s->hide[i];
+			continue;
+		}
 		struct conn_key c = key_of(&t->rows[i]);
 		if (carried_https(keys, n, &c)) {
 			s->hide[i] = 1;

@@ -11,6 +11,11 @@
  * SELECT ... FINAL. Heads are two parallel arrays of names and values per
  * direction, in wire order. Bodies (only with --bodies) are cut at
  * body_max; a body that is not valid UTF-8 is sent as base64 and flagged.
+ * `flags` is the store's SEG_F_* word: a CONNECT row's tunnel kind is in
+ * its bits 11..13 (persist/seg.h, enum seg_tunnel), so existing tables need
+ * no new column: bitAnd(bitShiftRight(flags, 11), 7) = 1 intercepted,
+ * 2 passthrough, 3 not TLS, 4 refused by the client, 5 blind; 0 with bit 1
+ * (SEG_F_TUNNEL) set is an older session's CONNECT.
  */
 #ifndef RINGCAP_VIEWS_SHIP_ROW_H
 #define RINGCAP_VIEWS_SHIP_ROW_H

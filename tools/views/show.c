@@ -23,8 +23,30 @@ const char *rc_error_words(uint8_t kind)
 		[SEG_E_UPSTREAM_CLOSED] = "the server closed the connection early",
 		[SEG_E_CLIENT_CLOSED] = "the client went away before the end",
 		[SEG_E_OTHER] = "another error",
+		[SEG_E_CERT_REFUSED] = "the client refused our certificate (a pinned app, or "
+				       "the CA not installed: --passthrough the host, or install "
+				       "the CA)",
 	};
 	return kind < SEG_E_COUNT ? words[kind] : words[SEG_E_OTHER];
+}
+
+const char *rc_tunnel_words(uint32_t flags)
+{
+	static const char *const words[SEG_TUN_COUNT] = {
+		[SEG_TUN_UNKNOWN] = "",
+		[SEG_TUN_INTERCEPTED] = "intercepted (TLS): its requests are the exchanges "
+					"that follow",
+		[SEG_TUN_PASSTHROUGH] = "passed through blind (--passthrough matched the "
+					"host or the SNI)",
+		[SEG_TUN_NOT_TLS] = "passed through blind: the client's first bytes were not TLS",
+		[SEG_TUN_REFUSED] = "refused by the client: it aborted the TLS handshake or "
+				    "rejected our certificate",
+		[SEG_TUN_BLIND] = "passed through blind: interception is off",
+	};
+	unsigned k = seg_tunnel_of(flags);
+	if (k == SEG_TUN_UNKNOWN)
+		return (flags & SEG_F_TUNNEL) ? "tunnel" : "";
+	return k < SEG_TUN_COUNT ? words[k] : "tunnel";
 }
 
 static void indent(struct rc_buf *b, size_t depth)
@@ -261,6 +283,9 @@ static void summary(struct rc_buf *b, const struct seg_exchange *x, uint64_t sho
 	rc_human_bytes(x->wire.resp_body, sz[3], sizeof(sz[3]));
 	rc_buf_printf(b, "\nsizes    request %s head + %s body, response %s head + %s body\n",
 		      sz[0], sz[1], sz[2], sz[3]);
+	const char *tun = rc_tunnel_words(x->flags);
+	if (tun[0])
+		rc_buf_printf(b, "tunnel   %s\n", tun);
 	rc_buf_printf(b, "error    %s", rc_error_words(x->error));
 	if (x->err_msg && x->err_msg[0])
 		rc_buf_printf(b, ": %s", x->err_msg);

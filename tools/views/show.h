@@ -32,5 +32,7 @@ int rc_json_pretty(struct rc_buf *b, const char *p, size_t n);
 
 /* What an error kind means, in words ("the server did not answer in time"). */
 const char *rc_error_words(uint8_t kind);
+/* What a CONNECT row's tunnel was, in words ("" for other rows). */
+const char *rc_tunnel_words(uint32_t flags);
 
 #endif

@@ -86,6 +86,7 @@ int main(void)
 	has_sample(text, "ringcap_connections_accepted_total", k.conns_accepted);
 	has_sample(text, "ringcap_connections_rejected_total", k.conns_rejected);
 	has_sample(text, "ringcap_connections_denied_total", k.conns_denied);
+	has_sample(text, "ringcap_connections_unanswered_total", k.conns_unanswered);
 	has_sample(text, "ringcap_requests_total", k.requests);
 	has_sample(text, "ringcap_responses_total", k.responses);
 	has_sample(text, "ringcap_tunnels_total", k.tunnels);
@@ -125,8 +126,8 @@ int main(void)
 	} else {
 		printf("promtool absent: lint part skipped (apt-get install prometheus)\n");
 	}
-	/* 21 engine samples + errors + 5 capture */
-	size_t want = 21 + (ENG_ERR_COUNT - 1) + 5;
+	/* 22 engine samples + errors + 5 capture */
+	size_t want = 22 + (ENG_ERR_COUNT - 1) + 5;
 	char copy[RC_METRICS_MAX];
 	memcpy(copy, text, (size_t)n + 1);
 	CHECK(check_structure(copy) == want);

@@ -391,6 +391,69 @@ static void test_har_reader(void)
 	rm_rf(dir);
 }
 
+/* Issue 18: a CONNECT row's tunnel kind goes out as HAR's _tunnel and
+ * comes back from it; an old session's row ("tunnel") keeps only its flag. */
+static uint32_t tun_flags_seen;
+
+static int on_tunnel_entry(void *ctx, const struct rc_har_xch *x)
+{
+	(void)ctx;
+	tun_flags_seen = x->flags;
+	return 0;
+}
+
+static uint32_t har_tunnel_round_trip(const char *dir, uint32_t flags, const char *want)
+{
+	struct seg_exchange x = {
+		.id = 7, .start_ns = 1700000000000000000ull, .scheme = SEG_SCHEME_TUNNEL,
+		.http_version = 11, .method = SEG_M_CONNECT, .port = 443, .status = 200,
+		.flags = flags, .method_text = "CONNECT", .host = "b.example",
+		.url = "b.example:443", .req_head = (uint8_t *)"CONNECT b.example:443 HTTP/1.1\r\n\r\n",
+		.req_head_len = 34,
+	};
+	struct rc_xout o;
+	rc_xout_init(&o, NULL);
+	rc_buf_puts(&o.b, "{\"log\":{\"version\":\"1.2\",\"entries\":[");
+	rc_har_entry(&o, &x, true);
+	rc_buf_puts(&o.b, "]}}\n");
+	REQUIRE(!o.b.oom);
+	char needle[64];
+	snprintf(needle, sizeof(needle), "\"_tunnel\":\"%s\"", want);
+	CHECK(strstr(o.b.p, needle) != NULL);
+	char path[512];
+	snprintf(path, sizeof(path), "%s/tun.har", dir);
+	FILE *f = fopen(path, "wb");
+	REQUIRE(f != NULL);
+	CHECK(fwrite(o.b.p, 1, o.b.len, f) == o.b.len);
+	fclose(f);
+	rc_buf_free(&o.b);
+	int fd = open(path, O_RDONLY);
+	REQUIRE(fd >= 0);
+	char err[256];
+	tun_flags_seen = 0;
+	CHECK(rc_har_read(fd, on_tunnel_entry, NULL, err, sizeof(err)) == 1);
+	close(fd);
+	return tun_flags_seen;
+}
+
+static void test_har_tunnel(void)
+{
+	char dir[64];
+	make_tmpdir(dir, sizeof(dir), "xtun");
+	uint32_t pass = (uint32_t)SEG_TUN_PASSTHROUGH << SEG_F_TUN_SHIFT;
+	uint32_t got = har_tunnel_round_trip(dir, pass | SEG_F_TUNNEL, "passthrough");
+	CHECK(seg_tunnel_of(got) == SEG_TUN_PASSTHROUGH);
+	CHECK(got & SEG_F_TUNNEL);
+	uint32_t ref = (uint32_t)SEG_TUN_REFUSED << SEG_F_TUN_SHIFT;
+	got = har_tunnel_round_trip(dir, ref, "refused");
+	CHECK(seg_tunnel_of(got) == SEG_TUN_REFUSED);
+	CHECK(!(got & SEG_F_TUNNEL));
+	got = har_tunnel_round_trip(dir, SEG_F_TUNNEL, "tunnel");   /* an old session's */
+	CHECK(seg_tunnel_of(got) == SEG_TUN_UNKNOWN);
+	CHECK(got & SEG_F_TUNNEL);
+	rm_rf(dir);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -400,5 +463,6 @@ int main(void)
 	test_pieces();
 	test_cache();
 	test_har_reader();
+	test_har_tunnel();
 	return check_done("export");
 }
