@@ -114,7 +114,6 @@
  * tombstones: 24-byte records: 0 8 id, 8 8 time ns, 16 4 magic "RCTB",
  * 20 4 crc32c of bytes 0..19. Appended, never rewritten.
  */
-#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -127,6 +126,7 @@
 #include <zstd.h>
 
 #include "persist/reader-int.h"
+#include "rc-assert.h"
 
 #define QUEUE_LEN 64u /* per slot at most 3 writes, plus 3 fsyncs per rotation */
 _Static_assert(QUEUE_LEN >= SEG_WRITER_SLOTS * 3u + 8u, "io queue too short");
@@ -300,6 +300,7 @@ static int open_segment(struct seg_writer *w)
 			goto out_close;
 		}
 		seg_fhdr_encode(hdr, (enum seg_kind)k, &h);
+		seg_fhdr_verify(hdr, (enum seg_kind)k, &h);
 		if (pwrite(fds[k], hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr)) {
 			rc = -EIO;
 			goto out_close;
@@ -323,7 +324,7 @@ out_close:
 static void queue_push(struct seg_writer *w, int fd, bool fsync, const void *buf, uint32_t len,
 		       uint64_t off, int8_t free_slot, bool close_after)
 {
-	assert(w->q_len < QUEUE_LEN); /* sized by the _Static_assert above */
+	ASSERT(w->q_len < QUEUE_LEN); /* sized by the _Static_assert above */
 	struct qio *q = &w->queue[(w->q_head + w->q_len) % QUEUE_LEN];
 	q->io = (struct seg_io){ .fd = fd, .fsync = fsync, .buf = buf, .len = len, .off = off };
 	q->free_slot = free_slot;
@@ -357,13 +358,17 @@ static int seal(struct seg_writer *w)
 					w->raw_len, w->cfg.zstd_level);
 	if (ZSTD_isError(clen))
 		return -EIO;
-	assert(clen > 0 && clen <= SEG_FRAME_CLEN_MAX);
+	ASSERT(clen > 0);
+	ASSERT(clen <= SEG_FRAME_CLEN_MAX);
+	ASSERT(w->raw_len <= SEG_FRAME_ULEN_MAX);
+	ASSERT(w->nrec <= SEG_FRAME_RECS_MAX);
 	struct seg_frame_hdr fh = {
 		.clen = (uint32_t)clen, .ulen = w->raw_len, .nrec = w->nrec,
 		.id_hi = ((uint64_t)w->cfg.worker << SEG_ID_WORKER_SHIFT) | (w->next_seq - 1),
 		.payload_crc = seg_crc32c(0, s->frame + SEG_FRAME_HDR_SIZE, clen),
 	};
 	seg_frame_hdr_encode(s->frame, &fh);
+	seg_frame_hdr_verify(s->frame, &fh);
 	s->frame_len = SEG_FRAME_HDR_SIZE + (uint32_t)clen;
 	memcpy(s->str, w->open_str, w->open_str_len);
 	s->str_len = w->open_str_len;
@@ -396,7 +401,7 @@ static int seal(struct seg_writer *w)
  * files behind their writes and starts the next segment. */
 static int rotate(struct seg_writer *w)
 {
-	assert(w->raw_len == 0);
+	ASSERT(w->raw_len == 0);
 	int old[3] = { w->fd_seg, w->fd_str, w->fd_idx };
 	int rc = open_segment(w);
 	if (rc < 0) {
@@ -411,7 +416,7 @@ static int rotate(struct seg_writer *w)
 /* Makes room for a record of need bytes in the open frame. */
 static int room(struct seg_writer *w, uint32_t need)
 {
-	assert(need <= SEG_REC_MAX);
+	ASSERT(need <= SEG_REC_MAX);
 	if (w->raw_len + need <= w->raw_cap)
 		return 0;
 	return seal(w);
@@ -428,6 +433,11 @@ static int append_rec(struct seg_writer *w, uint8_t type, uint64_t id, const voi
 	int rc = room(w, SEG_REC_HDR + len);
 	if (rc < 0)
 		return rc;
+	/* Before the record is written: what seg_rec_parse will demand of it. */
+	ASSERT(type >= SEG_R_BEGIN);
+	ASSERT(type <= SEG_R_DISCARD);
+	ASSERT(len <= SEG_REC_MAX - SEG_REC_HDR);
+	ASSERT(w->raw_len + SEG_REC_HDR + len <= w->raw_cap);
 	uint8_t *p = w->raw + w->raw_len;
 	memset(p, 0, SEG_REC_HDR);
 	p[0] = type;
@@ -535,7 +545,8 @@ int seg_xch_begin(struct seg_writer *w, const struct seg_xch_begin *b, struct se
 	const void *parts[5] = { b->method, b->host, b->url, b->client_name, b->req_head };
 	uint32_t lens[5] = { ml, hl, ul, cl, rl };
 	int rc = append_rec(w, SEG_R_BEGIN, id, f, sizeof(f), parts, lens, 5);
-	assert(rc == 0 || w->failed); /* room() was made above */
+	if (rc < 0)
+		ASSERT(w->failed != 0); /* room() was made above: an error only once failed */
 	w->next_seq++;
 	w->open_cnt++;
 	*out = x;
@@ -547,7 +558,9 @@ int seg_xch_begin(struct seg_writer *w, const struct seg_xch_begin *b, struct se
 int seg_xch_body(struct seg_writer *w, struct seg_xch *x, enum seg_dir dir, const void *p,
 		 size_t n)
 {
-	assert(x && x->in_use && (dir == SEG_DIR_REQ || dir == SEG_DIR_RESP));
+	ASSERT(x != NULL);
+	ASSERT(x->in_use);
+	ASSERT((unsigned)dir <= SEG_DIR_RESP);
 	if (w->failed)
 		return -EIO;
 	uint32_t trunc = dir == SEG_DIR_REQ ? SEG_F_REQ_TRUNC : SEG_F_RESP_TRUNC;
@@ -583,7 +596,8 @@ int seg_xch_resp_head(struct seg_writer *w, struct seg_xch *x, uint16_t status,
 		      const char *reason, size_t reason_len, const void *head, size_t head_len,
 		      uint8_t type)
 {
-	assert(x && x->in_use);
+	ASSERT(x != NULL);
+	ASSERT(x->in_use);
 	if (w->failed)
 		return -EIO;
 	x->status = status;
@@ -628,7 +642,8 @@ static void release(struct seg_writer *w, struct seg_xch *x)
 
 int seg_xch_end(struct seg_writer *w, struct seg_xch *x, const struct seg_xch_end *e)
 {
-	assert(x && x->in_use);
+	ASSERT(x != NULL);
+	ASSERT(x->in_use);
 	if (w->failed) {
 		release(w, x);
 		return -EIO;
@@ -654,7 +669,7 @@ int seg_xch_end(struct seg_writer *w, struct seg_xch *x, const struct seg_xch_en
 	};
 	if (en.type >= SEG_T_COUNT)
 		en.type = SEG_T_OTHER;
-	assert(w->segno - x->begin_segno <= SEG_SPAN_MAX);
+	ASSERT(w->segno - x->begin_segno <= SEG_SPAN_MAX);
 	uint8_t f[SEG_END_FIXED] = { 0 };
 	seg_put16(f, en.status);
 	f[2] = en.type;
@@ -679,8 +694,9 @@ int seg_xch_end(struct seg_writer *w, struct seg_xch *x, const struct seg_xch_en
 	seg_put16(f + 132, en.client.port);
 	/* The entry joins the open frame's batch before append_rec may seal it. */
 	seg_entry_encode(w->open_idx + w->open_idx_len, &en);
+	seg_entry_verify(w->open_idx + w->open_idx_len, &en);
 	w->open_idx_len += SEG_ENTRY_SIZE;
-	assert(w->open_idx_len <= w->raw_cap);
+	ASSERT(w->open_idx_len <= w->raw_cap);
 	const void *parts[1] = { e->err_msg };
 	int rc = append_rec(w, SEG_R_END, x->id, f, sizeof(f), parts, &ml, 1);
 	release(w, x);
@@ -690,7 +706,8 @@ int seg_xch_end(struct seg_writer *w, struct seg_xch *x, const struct seg_xch_en
 
 int seg_xch_discard(struct seg_writer *w, struct seg_xch *x)
 {
-	assert(x && x->in_use);
+	ASSERT(x != NULL);
+	ASSERT(x->in_use);
 	if (w->failed) {
 		release(w, x);
 		return -EIO;
@@ -751,7 +768,8 @@ const struct seg_io *seg_writer_next_io(struct seg_writer *w)
 
 void seg_writer_io_done(struct seg_writer *w, int res)
 {
-	assert(w->in_flight && w->q_len > 0);
+	ASSERT(w->in_flight);
+	ASSERT(w->q_len > 0);
 	struct qio *q = &w->queue[w->q_head];
 	w->in_flight = false;
 	if (res < 0 && !w->failed)
