@@ -199,6 +199,12 @@ struct eng_sink_io {
 	const void *buf;
 	uint32_t len;
 	uint64_t off;
+	/* set: openat(AT_FDCWD, path, open_flags, open_mode) on the ring
+	 * (IORING_OP_OPENAT), the new fd or -errno to io_done (segment
+	 * rotation: no worker blocks on the file system) */
+	const char *path;
+	int open_flags;
+	uint32_t open_mode;
 };
 
 struct eng_sink_ops {

@@ -182,7 +182,9 @@ static void sink_io(struct eng_worker *w)
 	if (!k || !k->next_io || w->sink_io_busy || !k->next_io(w->sink_ctx, &io))
 		return;
 	struct io_uring_sqe *sqe = eng_sqe(w);
-	if (io.fsync)
+	if (io.path)
+		io_uring_prep_openat(sqe, AT_FDCWD, io.path, io.open_flags, (mode_t)io.open_mode);
+	else if (io.fsync)
 		io_uring_prep_fsync(sqe, io.fd, IORING_FSYNC_DATASYNC);
 	else
 		io_uring_prep_write(sqe, io.fd, io.buf, io.len, io.off);

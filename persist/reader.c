@@ -16,6 +16,10 @@
 #include <zstd.h>
 
 #include "persist/reader-int.h"
+#include "rc-assert.h"
+
+/* Every record that seg_rec_parse accepts fits the writer's bound. */
+_Static_assert(SEG_REC_MAX >= SEG_REC_HDR + SEG_END_FIXED + SEG_ERRMSG_MAX, "END too big");
 
 #define RESYNC_WINDOW (64u * 1024u)
 
@@ -140,7 +144,11 @@ int seg_rec_parse(const uint8_t *b, uint32_t len, uint32_t *pos, struct seg_rec_
 	}
 	if (want != r->len)
 		return -EBADMSG;
+	/* After it is read: the checks above bound every accepted record
+	 * (the _Static_asserts of seg-limits.h and above). */
+	ASSERT(r->len <= SEG_REC_MAX - SEG_REC_HDR);
 	*pos = p + SEG_REC_HDR + r->len;
+	ASSERT(*pos <= len);
 	return 0;
 }
 
@@ -232,6 +240,9 @@ int seg_fiter_next(struct seg_fiter *it)
 		}
 		if (h.clen > it->size - it->off - SEG_FRAME_HDR_SIZE)
 			break; /* header written, payload not: torn tail */
+		/* seg_frame_hdr_decode accepted it: within the frame limits. */
+		ASSERT(h.clen <= SEG_FRAME_CLEN_MAX);
+		ASSERT(h.ulen <= SEG_FRAME_ULEN_MAX);
 		it->frame_off = it->off;
 		it->h = h;
 		if (!it->headers_only) {

@@ -72,6 +72,20 @@ void seg_entry_encode(uint8_t out[SEG_ENTRY_SIZE], const struct seg_entry *e);
 /* 0, or -EBADMSG; worker/segno are not stored in an entry: caller sets them. */
 int seg_entry_decode(const uint8_t in[SEG_ENTRY_SIZE], struct seg_entry *e);
 
+/* Debug builds: decode what the writer just encoded and assert every field
+ * came back (abort on our bug). Release builds: nothing. Never for bytes
+ * read from disk. */
+#ifndef NDEBUG
+void seg_fhdr_verify(const uint8_t in[SEG_FILE_HDR_SIZE], enum seg_kind k,
+		     const struct seg_fhdr *h);
+void seg_frame_hdr_verify(const uint8_t in[SEG_FRAME_HDR_SIZE], const struct seg_frame_hdr *h);
+void seg_entry_verify(const uint8_t in[SEG_ENTRY_SIZE], const struct seg_entry *e);
+#else
+#define seg_fhdr_verify(in, k, h) ((void)0)
+#define seg_frame_hdr_verify(in, h) ((void)0)
+#define seg_entry_verify(in, e) ((void)0)
+#endif
+
 /* File names: "w003-00000012.seg" (buf of at least 32 bytes). */
 void seg_file_name(char *buf, size_t cap, uint16_t worker, uint32_t segno, enum seg_kind k);
 /* Parses a file name; returns true for "wNNN-NNNNNNNN.<kind>". */

@@ -140,15 +140,29 @@ struct seg_writer_cfg {
 	bool save_responses;     /* false: response head/body never stored */
 };
 
-/* One write (or fsync) the owner must perform: pwrite(fd, buf, len, off),
- * or fsync(fd) when fsync is set. At most one is outstanding. */
+/* One write, fsync or open the owner must perform, at most one outstanding:
+ *   path set:  openat(AT_FDCWD, path, open_flags, open_mode); the result
+ *              (the new fd, or -errno) goes to seg_writer_io_done. A
+ *              rotation asks for its three files this way, so the owner can
+ *              put the open on its ring (IORING_OP_OPENAT) instead of the
+ *              writer blocking on the file system;
+ *   fsync set: fsync(fd);
+ *   otherwise: pwrite(fd, buf, len, off).
+ * seg_io_sync() performs one with plain system calls. */
 struct seg_io {
 	int fd;
 	bool fsync;
 	const void *buf;
 	uint32_t len;
 	uint64_t off;
+	const char *path; /* NULL, or the file to create (valid until io_done) */
+	int open_flags;
+	uint32_t open_mode;
 };
+
+/* Performs io with blocking system calls (tests, offline tools, flushing at
+ * shutdown); returns what io_done wants: bytes written, 0, an fd, -errno. */
+int seg_io_sync(const struct seg_io *io);
 
 struct seg_writer_stats {
 	uint64_t exchanges, frames, bytes_raw, bytes_disk, refused, chunks_dropped, segments;

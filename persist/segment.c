@@ -125,7 +125,6 @@
  * tombstones: 24-byte records: 0 8 id, 8 8 time ns, 16 4 magic "RCTB",
  * 20 4 crc32c of bytes 0..19. Appended, never rewritten.
  */
-#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -138,9 +137,15 @@
 #include <zstd.h>
 
 #include "persist/reader-int.h"
+#include "rc-assert.h"
 
-#define QUEUE_LEN 64u /* per slot at most 3 writes, plus 3 fsyncs per rotation */
-_Static_assert(QUEUE_LEN >= SEG_WRITER_SLOTS * 3u + 8u, "io queue too short");
+/* Per slot at most 3 writes; a rotation queues 3 fsyncs, 3 opens and 3
+ * header writes, and the next one waits for its opens (so at most the 3
+ * header writes of one rotation sit behind the 9 ios of the next). */
+#define QUEUE_LEN 64u
+_Static_assert(QUEUE_LEN >= SEG_WRITER_SLOTS * 3u + 12u, "io queue too short");
+#define SEG_OPEN_FLAGS (O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC)
+#define SEG_OPEN_MODE 0640u
 
 struct slot {
 	uint8_t *frame, *str, *idx; /* frame = header + compressed payload */
@@ -152,6 +157,9 @@ struct qio {
 	struct seg_io io;
 	int8_t free_slot;   /* slot released when this io completes, or -1 */
 	bool close_after;   /* close(io.fd) when this io completes */
+	int8_t late_k;      /* >= 0: io.fd is the current file of this kind,
+			     * bound by next_io (its open may still be queued) */
+	int8_t open_k;      /* >= 0: this io opens the file of this kind */
 };
 
 struct seg_xch {
@@ -175,7 +183,10 @@ struct seg_writer {
 	uint32_t q_head, q_len;
 	bool in_flight;
 	int failed; /* first -errno of a write; sticky */
-	int fd_seg, fd_str, fd_idx;
+	int fd_seg, fd_str, fd_idx; /* current files; a rotation's open replaces them */
+	uint32_t opening;           /* queued opens: no rotation until they land */
+	char open_path[3][PATH_MAX + 40];       /* by enum seg_kind */
+	uint8_t open_hdr[3][SEG_FILE_HDR_SIZE]; /* the rotation's file headers */
 	uint32_t segno;
 	uint64_t seg_bytes, str_bytes, idx_bytes, seg_created_ns;
 	uint64_t next_seq;
@@ -187,6 +198,8 @@ struct seg_writer {
 static int seal(struct seg_writer *w);
 static int rotate(struct seg_writer *w);
 static int open_segment(struct seg_writer *w);
+static int *kind_fd(struct seg_writer *w, int k);
+static void close_old(struct seg_writer *w, int fd);
 static int append_rec(struct seg_writer *w, uint8_t type, uint64_t id, const void *fixed,
 		      uint32_t fixed_len, const void *const *parts, const uint32_t *lens,
 		      uint32_t nparts);
@@ -269,7 +282,7 @@ void seg_writer_close(struct seg_writer *w)
 	for (uint32_t i = 0; i < w->q_len; i++) {
 		struct qio *q = &w->queue[(w->q_head + i) % QUEUE_LEN];
 		if (q->close_after)
-			close(q->io.fd);
+			close_old(w, q->io.fd);
 	}
 	if (w->fd_seg >= 0)
 		close(w->fd_seg);
@@ -311,6 +324,7 @@ static int open_segment(struct seg_writer *w)
 			goto out_close;
 		}
 		seg_fhdr_encode(hdr, (enum seg_kind)k, &h);
+		seg_fhdr_verify(hdr, (enum seg_kind)k, &h);
 		if (pwrite(fds[k], hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr)) {
 			rc = -EIO;
 			goto out_close;
@@ -331,15 +345,34 @@ out_close:
 	return rc;
 }
 
-static void queue_push(struct seg_writer *w, int fd, bool fsync, const void *buf, uint32_t len,
-		       uint64_t off, int8_t free_slot, bool close_after)
+/* The fd of the current file of kind k (enum seg_kind). */
+static int *kind_fd(struct seg_writer *w, int k)
 {
-	assert(w->q_len < QUEUE_LEN); /* sized by the _Static_assert above */
+	if (k == SEG_K_SEG)
+		return &w->fd_seg;
+	return k == SEG_K_IDX ? &w->fd_idx : &w->fd_str;
+}
+
+static struct qio *queue_push(struct seg_writer *w, int fd, bool fsync, const void *buf,
+			      uint32_t len, uint64_t off, int8_t free_slot, bool close_after)
+{
+	ASSERT(w->q_len < QUEUE_LEN); /* sized by the _Static_assert above */
 	struct qio *q = &w->queue[(w->q_head + w->q_len) % QUEUE_LEN];
 	q->io = (struct seg_io){ .fd = fd, .fsync = fsync, .buf = buf, .len = len, .off = off };
 	q->free_slot = free_slot;
 	q->close_after = close_after;
+	q->late_k = q->open_k = -1;
 	w->q_len++;
+	return q;
+}
+
+/* A write to the current file of kind k: its fd is bound when next_io
+ * hands it out, after every io queued before it (a rotation's open among
+ * them) has completed. */
+static void queue_late(struct seg_writer *w, int k, const void *buf, uint32_t len,
+		       uint64_t off, int8_t free_slot)
+{
+	queue_push(w, -1, false, buf, len, off, free_slot, false)->late_k = (int8_t)k;
 }
 
 static int free_slot(struct seg_writer *w)
@@ -368,13 +401,17 @@ static int seal(struct seg_writer *w)
 					w->raw_len, w->cfg.zstd_level);
 	if (ZSTD_isError(clen))
 		return -EIO;
-	assert(clen > 0 && clen <= SEG_FRAME_CLEN_MAX);
+	ASSERT(clen > 0);
+	ASSERT(clen <= SEG_FRAME_CLEN_MAX);
+	ASSERT(w->raw_len <= SEG_FRAME_ULEN_MAX);
+	ASSERT(w->nrec <= SEG_FRAME_RECS_MAX);
 	struct seg_frame_hdr fh = {
 		.clen = (uint32_t)clen, .ulen = w->raw_len, .nrec = w->nrec,
 		.id_hi = ((uint64_t)w->cfg.worker << SEG_ID_WORKER_SHIFT) | (w->next_seq - 1),
 		.payload_crc = seg_crc32c(0, s->frame + SEG_FRAME_HDR_SIZE, clen),
 	};
 	seg_frame_hdr_encode(s->frame, &fh);
+	seg_frame_hdr_verify(s->frame, &fh);
 	s->frame_len = SEG_FRAME_HDR_SIZE + (uint32_t)clen;
 	memcpy(s->str, w->open_str, w->open_str_len);
 	s->str_len = w->open_str_len;
@@ -382,13 +419,12 @@ static int seal(struct seg_writer *w)
 	s->idx_len = w->open_idx_len;
 	s->busy = true;
 	bool has_str = s->str_len > 0, has_idx = s->idx_len > 0;
-	queue_push(w, w->fd_seg, false, s->frame, s->frame_len, w->seg_bytes,
-		   (has_str || has_idx) ? -1 : (int8_t)si, false);
+	queue_late(w, SEG_K_SEG, s->frame, s->frame_len, w->seg_bytes,
+		   (has_str || has_idx) ? -1 : (int8_t)si);
 	if (has_str)
-		queue_push(w, w->fd_str, false, s->str, s->str_len, w->str_bytes,
-			   has_idx ? -1 : (int8_t)si, false);
+		queue_late(w, SEG_K_STR, s->str, s->str_len, w->str_bytes, has_idx ? -1 : (int8_t)si);
 	if (has_idx)
-		queue_push(w, w->fd_idx, false, s->idx, s->idx_len, w->idx_bytes, (int8_t)si, false);
+		queue_late(w, SEG_K_IDX, s->idx, s->idx_len, w->idx_bytes, (int8_t)si);
 	w->seg_bytes += s->frame_len;
 	w->str_bytes += s->str_len;
 	w->idx_bytes += s->idx_len;
@@ -397,32 +433,60 @@ static int seal(struct seg_writer *w)
 	w->st.bytes_disk += s->frame_len;
 	w->raw_len = w->nrec = w->open_str_len = w->open_idx_len = 0;
 	w->oldest_ns = 0;
+	if (w->opening)
+		return 0; /* the last rotation's files are not open yet: next seal */
 	if (w->seg_bytes >= w->cfg.rotate_bytes ||
 	    w->now_ns - w->seg_created_ns >= w->cfg.rotate_ns)
 		return rotate(w);
 	return 0;
 }
 
-/* Called with the open frame empty: queues fsync+close of the current
- * files behind their writes and starts the next segment. */
+/* Called with the open frame empty and no open queued: queues fsync+close
+ * of the current files behind their writes, then the opens of the next
+ * segment's three files and their headers. The writer opens nothing
+ * itself: the owner performs the opens (on its ring) like the writes, and
+ * every later write to the new files is bound to their fds in next_io. */
 static int rotate(struct seg_writer *w)
 {
-	assert(w->raw_len == 0);
-	int old[3] = { w->fd_seg, w->fd_str, w->fd_idx };
-	int rc = open_segment(w);
-	if (rc < 0) {
-		w->failed = rc;
-		return rc;
+	ASSERT(w->raw_len == 0);
+	ASSERT(w->opening == 0);
+	struct seg_fhdr h = { .worker = w->cfg.worker, .segno = w->segno + 1,
+			      .created_ns = w->now_ns };
+	if (h.segno > SEG_SEGNO_MAX) {
+		w->failed = -EFBIG;
+		return w->failed;
 	}
+	/* The old fds stay current until the opens land: writes queued before
+	 * this rotation are bound to them in next_io. */
 	for (int k = 0; k < 3; k++)
-		queue_push(w, old[k], true, NULL, 0, 0, -1, true);
+		queue_push(w, *kind_fd(w, k), true, NULL, 0, 0, -1, true);
+	for (int k = 0; k < 3; k++) {
+		char name[32];
+		seg_file_name(name, sizeof(name), w->cfg.worker, h.segno, (enum seg_kind)k);
+		snprintf(w->open_path[k], sizeof(w->open_path[k]), "%s/%s", w->dir, name);
+		struct qio *q = queue_push(w, -1, false, NULL, 0, 0, -1, false);
+		q->io.path = w->open_path[k];
+		q->io.open_flags = SEG_OPEN_FLAGS;
+		q->io.open_mode = SEG_OPEN_MODE;
+		q->open_k = (int8_t)k;
+		w->opening++;
+	}
+	for (int k = 0; k < 3; k++) {
+		seg_fhdr_encode(w->open_hdr[k], (enum seg_kind)k, &h);
+		seg_fhdr_verify(w->open_hdr[k], (enum seg_kind)k, &h);
+		queue_late(w, k, w->open_hdr[k], SEG_FILE_HDR_SIZE, 0, -1);
+	}
+	w->segno = h.segno;
+	w->seg_bytes = w->str_bytes = w->idx_bytes = SEG_FILE_HDR_SIZE;
+	w->seg_created_ns = w->now_ns;
+	w->st.segments++;
 	return 0;
 }
 
 /* Makes room for a record of need bytes in the open frame. */
 static int room(struct seg_writer *w, uint32_t need)
 {
-	assert(need <= SEG_REC_MAX);
+	ASSERT(need <= SEG_REC_MAX);
 	if (w->raw_len + need <= w->raw_cap)
 		return 0;
 	return seal(w);
@@ -439,6 +503,11 @@ static int append_rec(struct seg_writer *w, uint8_t type, uint64_t id, const voi
 	int rc = room(w, SEG_REC_HDR + len);
 	if (rc < 0)
 		return rc;
+	/* Before the record is written: what seg_rec_parse will demand of it. */
+	ASSERT(type >= SEG_R_BEGIN);
+	ASSERT(type <= SEG_R_DISCARD);
+	ASSERT(len <= SEG_REC_MAX - SEG_REC_HDR);
+	ASSERT(w->raw_len + SEG_REC_HDR + len <= w->raw_cap);
 	uint8_t *p = w->raw + w->raw_len;
 	memset(p, 0, SEG_REC_HDR);
 	p[0] = type;
@@ -546,7 +615,8 @@ int seg_xch_begin(struct seg_writer *w, const struct seg_xch_begin *b, struct se
 	const void *parts[5] = { b->method, b->host, b->url, b->client_name, b->req_head };
 	uint32_t lens[5] = { ml, hl, ul, cl, rl };
 	int rc = append_rec(w, SEG_R_BEGIN, id, f, sizeof(f), parts, lens, 5);
-	assert(rc == 0 || w->failed); /* room() was made above */
+	if (rc < 0)
+		ASSERT(w->failed != 0); /* room() was made above: an error only once failed */
 	w->next_seq++;
 	w->open_cnt++;
 	*out = x;
@@ -558,7 +628,9 @@ int seg_xch_begin(struct seg_writer *w, const struct seg_xch_begin *b, struct se
 int seg_xch_body(struct seg_writer *w, struct seg_xch *x, enum seg_dir dir, const void *p,
 		 size_t n)
 {
-	assert(x && x->in_use && (dir == SEG_DIR_REQ || dir == SEG_DIR_RESP));
+	ASSERT(x != NULL);
+	ASSERT(x->in_use);
+	ASSERT((unsigned)dir <= SEG_DIR_RESP);
 	if (w->failed)
 		return -EIO;
 	uint32_t trunc = dir == SEG_DIR_REQ ? SEG_F_REQ_TRUNC : SEG_F_RESP_TRUNC;
@@ -594,7 +666,8 @@ int seg_xch_resp_head(struct seg_writer *w, struct seg_xch *x, uint16_t status,
 		      const char *reason, size_t reason_len, const void *head, size_t head_len,
 		      uint8_t type)
 {
-	assert(x && x->in_use);
+	ASSERT(x != NULL);
+	ASSERT(x->in_use);
 	if (w->failed)
 		return -EIO;
 	x->status = status;
@@ -639,7 +712,8 @@ static void release(struct seg_writer *w, struct seg_xch *x)
 
 int seg_xch_end(struct seg_writer *w, struct seg_xch *x, const struct seg_xch_end *e)
 {
-	assert(x && x->in_use);
+	ASSERT(x != NULL);
+	ASSERT(x->in_use);
 	if (w->failed) {
 		release(w, x);
 		return -EIO;
@@ -665,7 +739,7 @@ int seg_xch_end(struct seg_writer *w, struct seg_xch *x, const struct seg_xch_en
 	};
 	if (en.type >= SEG_T_COUNT)
 		en.type = SEG_T_OTHER;
-	assert(w->segno - x->begin_segno <= SEG_SPAN_MAX);
+	ASSERT(w->segno - x->begin_segno <= SEG_SPAN_MAX);
 	uint8_t f[SEG_END_FIXED] = { 0 };
 	seg_put16(f, en.status);
 	f[2] = en.type;
@@ -690,8 +764,9 @@ int seg_xch_end(struct seg_writer *w, struct seg_xch *x, const struct seg_xch_en
 	seg_put16(f + 132, en.client.port);
 	/* The entry joins the open frame's batch before append_rec may seal it. */
 	seg_entry_encode(w->open_idx + w->open_idx_len, &en);
+	seg_entry_verify(w->open_idx + w->open_idx_len, &en);
 	w->open_idx_len += SEG_ENTRY_SIZE;
-	assert(w->open_idx_len <= w->raw_cap);
+	ASSERT(w->open_idx_len <= w->raw_cap);
 	const void *parts[1] = { e->err_msg };
 	int rc = append_rec(w, SEG_R_END, x->id, f, sizeof(f), parts, &ml, 1);
 	release(w, x);
@@ -701,7 +776,8 @@ int seg_xch_end(struct seg_writer *w, struct seg_xch *x, const struct seg_xch_en
 
 int seg_xch_discard(struct seg_writer *w, struct seg_xch *x)
 {
-	assert(x && x->in_use);
+	ASSERT(x != NULL);
+	ASSERT(x->in_use);
 	if (w->failed) {
 		release(w, x);
 		return -EIO;
@@ -729,10 +805,21 @@ int seg_writer_tick(struct seg_writer *w, uint64_t now_ns)
 		int rc = seal(w);
 		return rc == -ENOBUFS ? 0 : rc; /* retried on the next tick */
 	}
-	if (w->raw_len == 0 && w->seg_bytes > SEG_FILE_HDR_SIZE &&
+	if (w->raw_len == 0 && w->opening == 0 && w->seg_bytes > SEG_FILE_HDR_SIZE &&
 	    now_ns - w->seg_created_ns >= w->cfg.rotate_ns)
 		return rotate(w);
 	return 0;
+}
+
+/* Closes a finished segment's fd; a current-file slot still naming it
+ * (its rotation's open has not landed) forgets it, so nothing closes the
+ * number twice. */
+static void close_old(struct seg_writer *w, int fd)
+{
+	for (int k = 0; k < 3; k++)
+		if (*kind_fd(w, k) == fd)
+			*kind_fd(w, k) = -1;
+	close(fd);
 }
 
 /* After a failed write nothing more is written: queued ios are dropped,
@@ -744,7 +831,9 @@ static void drop_queue(struct seg_writer *w)
 		if (q->free_slot >= 0)
 			w->slots[q->free_slot].busy = false;
 		if (q->close_after)
-			close(q->io.fd);
+			close_old(w, q->io.fd);
+		if (q->open_k >= 0)
+			w->opening--;
 		w->q_head = (w->q_head + 1) % QUEUE_LEN;
 		w->q_len--;
 	}
@@ -756,17 +845,42 @@ const struct seg_io *seg_writer_next_io(struct seg_writer *w)
 		drop_queue(w);
 	if (w->in_flight || w->q_len == 0)
 		return NULL;
+	struct qio *q = &w->queue[w->q_head];
+	if (q->late_k >= 0) {
+		q->io.fd = *kind_fd(w, q->late_k);
+		ASSERT(q->io.fd >= 0); /* its open completed (else the writer failed) */
+	}
 	w->in_flight = true;
-	return &w->queue[w->q_head].io;
+	return &q->io;
+}
+
+/* Takes the completed head io off the queue. */
+static void queue_pop(struct seg_writer *w, struct qio *q)
+{
+	if (q->free_slot >= 0)
+		w->slots[q->free_slot].busy = false;
+	if (q->close_after)
+		close_old(w, q->io.fd);
+	w->q_head = (w->q_head + 1) % QUEUE_LEN;
+	w->q_len--;
 }
 
 void seg_writer_io_done(struct seg_writer *w, int res)
 {
-	assert(w->in_flight && w->q_len > 0);
+	ASSERT(w->in_flight);
+	ASSERT(w->q_len > 0);
 	struct qio *q = &w->queue[w->q_head];
 	w->in_flight = false;
 	if (res < 0 && !w->failed)
 		w->failed = res;
+	if (q->open_k >= 0) {
+		ASSERT(w->opening > 0);
+		w->opening--;
+		if (res >= 0)
+			*kind_fd(w, q->open_k) = res; /* closed by the next rotation or close */
+		queue_pop(w, q);
+		return;
+	}
 	if (res >= 0 && !q->io.fsync && (uint32_t)res < q->io.len) {
 		if (res == 0 && !w->failed)
 			w->failed = -ENOSPC; /* a zero-byte write makes no progress */
@@ -776,12 +890,7 @@ void seg_writer_io_done(struct seg_writer *w, int res)
 		if (!w->failed)
 			return; /* re-offered by next_io */
 	}
-	if (q->free_slot >= 0)
-		w->slots[q->free_slot].busy = false;
-	if (q->close_after)
-		close(q->io.fd);
-	w->q_head = (w->q_head + 1) % QUEUE_LEN;
-	w->q_len--;
+	queue_pop(w, q);
 }
 
 bool seg_writer_busy(const struct seg_writer *w) { return w->q_len > 0; }
@@ -824,15 +933,7 @@ int seg_writer_flush_sync(struct seg_writer *w)
 				return rc;
 			continue;
 		}
-		ssize_t r;
-		if (io->fsync) {
-			r = fsync(io->fd) < 0 ? -errno : 0;
-		} else {
-			r = pwrite(io->fd, io->buf, io->len, (off_t)io->off);
-			if (r < 0)
-				r = -errno;
-		}
-		seg_writer_io_done(w, (int)r);
+		seg_writer_io_done(w, seg_io_sync(io));
 	}
 	return w->failed;
 }
@@ -840,4 +941,16 @@ int seg_writer_flush_sync(struct seg_writer *w)
 void seg_writer_get_stats(const struct seg_writer *w, struct seg_writer_stats *st)
 {
 	*st = w->st;
+}
+
+int seg_io_sync(const struct seg_io *io)
+{
+	if (io->path) {
+		int fd = open(io->path, io->open_flags, (mode_t)io->open_mode);
+		return fd < 0 ? -errno : fd;
+	}
+	if (io->fsync)
+		return fsync(io->fd) < 0 ? -errno : 0;
+	ssize_t r = pwrite(io->fd, io->buf, io->len, (off_t)io->off);
+	return r < 0 ? -errno : (int)r;
 }

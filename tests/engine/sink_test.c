@@ -7,6 +7,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,9 +68,49 @@ static void s_end(void *ctx, void *h, const struct eng_xchg *x)
 	R.last = *x;
 	pthread_mutex_unlock(&mu);
 }
+
+/* The sink's own io through the worker's ring, as the store hands a
+ * segment rotation: an open (IORING_OP_OPENAT) whose fd comes back in
+ * io_done, then a write to that fd. Worker thread only. */
+static char io_path[64];
+static int io_step;   /* 0 open wanted, 1 open in flight, 2 write wanted, 3 write in flight, 4 done */
+static int io_fd = -1, io_open_res = -1, io_write_res = -1;
+static const char io_text[] = "opened on the ring";
+static bool s_next_io(void *ctx, struct eng_sink_io *io)
+{
+	(void)ctx;
+	if (io_step == 0) {
+		*io = (struct eng_sink_io){ .fd = -1, .path = io_path,
+					    .open_flags = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+					    .open_mode = 0640 };
+		io_step = 1;
+		return true;
+	}
+	if (io_step == 2) {
+		*io = (struct eng_sink_io){ .fd = io_fd, .buf = io_text,
+					    .len = sizeof(io_text) - 1, .off = 0 };
+		io_step = 3;
+		return true;
+	}
+	return false;
+}
+static void s_io_done(void *ctx, int res)
+{
+	(void)ctx;
+	pthread_mutex_lock(&mu);
+	if (io_step == 1) {
+		io_open_res = res;
+		io_fd = res;
+		io_step = res >= 0 ? 2 : 4;
+	} else if (io_step == 3) {
+		io_write_res = res;
+		io_step = 4;
+	}
+	pthread_mutex_unlock(&mu);
+}
 static const struct eng_sink_ops ops = {
 	.open = s_open, .begin = s_begin, .body = s_body,
-	.response = s_response, .end = s_end,
+	.response = s_response, .end = s_end, .next_io = s_next_io, .io_done = s_io_done,
 };
 
 /* ---- origin: answers every request with a chunked "hello world" ---- */
@@ -183,6 +224,8 @@ int main(void)
 	c.max_conns = 64;
 	c.buf_count = 64;
 	c.head_buffers = 16;
+	snprintf(io_path, sizeof(io_path), "/tmp/ringcap-sink-open-%d", (int)getpid());
+	unlink(io_path);
 	c.sink = &ops;
 	c.sink_arg = &R;
 	char err[256];
@@ -227,11 +270,36 @@ int main(void)
 	CHECK(R.ends == 2 && R.last.err == ENG_ERR_CONNECT && R.last.status == 502);
 	pthread_mutex_unlock(&mu);
 
+	/* the sink's open went through the ring and its fd took the write */
+	for (int i = 0; i < 200; i++) {
+		pthread_mutex_lock(&mu);
+		int step = io_step;
+		pthread_mutex_unlock(&mu);
+		if (step == 4)
+			break;
+		usleep(10000);
+	}
+	pthread_mutex_lock(&mu);
+	CHECK(io_open_res >= 0);
+	CHECK(io_write_res == (int)sizeof(io_text) - 1);
+	pthread_mutex_unlock(&mu);
+	char back[64] = { 0 };
+	int rfd = open(io_path, O_RDONLY | O_CLOEXEC);
+	CHECK(rfd >= 0);
+	if (rfd >= 0) {
+		CHECK(read(rfd, back, sizeof(back) - 1) == (ssize_t)sizeof(io_text) - 1);
+		CHECK(strcmp(back, io_text) == 0);
+		close(rfd);
+	}
+	unlink(io_path);
+
 	struct eng_counters k;
 	eng_counters(e, &k);
 	CHECK(k.requests == 2 && k.responses == 1);
 	CHECK(k.errors[ENG_ERR_CONNECT] == 1);
 	eng_stop(e);
+	if (io_fd >= 0)
+		close(io_fd);
 	shutdown(origin_fd, SHUT_RDWR);
 	close(origin_fd);
 	pthread_join(ot, NULL);

@@ -266,7 +266,9 @@ static inline void writer_pump(struct seg_writer *w, bool short_writes)
 	const struct seg_io *io;
 	while ((io = seg_writer_next_io(w)) != NULL) {
 		long r;
-		if (io->fsync) {
+		if (io->path) {
+			r = seg_io_sync(io); /* a rotation's open */
+		} else if (io->fsync) {
 			r = fsync(io->fd) < 0 ? -errno : 0;
 		} else {
 			size_t len = io->len;

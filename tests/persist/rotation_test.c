@@ -183,6 +183,74 @@ static void test_age_rotation(void)
 	rm_rf(dir);
 }
 
+/* A rotation opens nothing itself: it hands its three opens to the owner
+ * (the worker's ring, here this pump) as seg_io with a path, after the old
+ * files' fsyncs; writes to the new files are queued behind the opens and
+ * bound to the fds the opens returned. A failed open fails the writer. */
+static void test_rotation_open_by_owner(void)
+{
+	char dir[64], path[128];
+	make_tmpdir(dir, sizeof(dir), "ropen");
+	struct seg_writer *w;
+	uint64_t t0 = 2000000000000000000ull, sec = 1000000000ull;
+	struct seg_writer_cfg c = { .session_dir = dir, .rotate_ns = 10 * sec };
+	REQUIRE_RC(seg_writer_open(&c, t0, &w));
+	struct seg_xch *x;
+	uint64_t id;
+	struct seg_xch_begin b = { .method = "GET", .method_len = 3, .host = "a", .host_len = 1,
+				   .url = "http://a/", .url_len = 9 };
+	struct seg_xch_end e = { .status = 200 };
+	REQUIRE_RC(seg_xch_begin(w, &b, &x, &id));
+	REQUIRE_RC(seg_xch_end(w, x, &e));
+	REQUIRE_RC(seg_writer_tick(w, t0 + 5 * sec)); /* flush, segment 1 young */
+	writer_pump(w, false);
+	REQUIRE_RC(seg_writer_tick(w, t0 + 13 * sec)); /* rotate by age */
+	snprintf(path, sizeof(path), "%s/w000-00000002.seg", dir);
+	CHECK(access(path, F_OK) < 0); /* not opened by the writer */
+	/* An exchange ended while the opens are queued goes to the new files. */
+	REQUIRE_RC(seg_xch_begin(w, &b, &x, &id));
+	REQUIRE_RC(seg_xch_end(w, x, &e));
+	REQUIRE_RC(seg_writer_seal(w));
+	unsigned fsyncs = 0, opens = 0, before_open = 0;
+	const struct seg_io *io;
+	for (int guard = 0; guard < 100 && (io = seg_writer_next_io(w)) != NULL; guard++) {
+		if (io->path) {
+			CHECK(fsyncs == 3); /* the old files are synced first */
+			CHECK(strstr(io->path, "w000-00000002.") != NULL);
+			opens++;
+		} else if (io->fsync) {
+			fsyncs++;
+		} else if (opens < 3) {
+			before_open++;
+		}
+		seg_writer_io_done(w, seg_io_sync(io));
+	}
+	CHECK(opens == 3);
+	CHECK(before_open == 0);
+	CHECK(access(path, F_OK) == 0);
+	struct seg_entry en;
+	REQUIRE_RC(seg_find(dir, id, &en));
+	CHECK(en.segno == 2);
+	struct seg_exchange ex;
+	REQUIRE_RC(seg_open_id(dir, id, NULL, &ex));
+	seg_exchange_free(&ex);
+	/* The next rotation's open fails (its file is in the way): the writer
+	 * fails for good and reports it, nothing is written past it. */
+	REQUIRE_RC(seg_writer_tick(w, t0 + 30 * sec)); /* rotate to segment 3 */
+	int rc = 0;
+	for (int guard = 0; guard < 100 && (io = seg_writer_next_io(w)) != NULL; guard++) {
+		int r = io->path ? -EACCES : seg_io_sync(io);
+		if (io->path && rc == 0)
+			rc = r;
+		seg_writer_io_done(w, r);
+	}
+	CHECK(rc == -EACCES);
+	CHECK(seg_xch_begin(w, &b, &x, &id) == -EIO);
+	CHECK(seg_writer_flush_sync(w) == -EACCES);
+	seg_writer_close(w);
+	rm_rf(dir);
+}
+
 static void log_line(void *ctx, const char *line)
 {
 	int *n = ctx;
@@ -266,6 +334,8 @@ int main(void)
 	test_size_rotation();
 	fprintf(stderr, "age rotation\n");
 	test_age_rotation();
+	fprintf(stderr, "rotation's open by the owner\n");
+	test_rotation_open_by_owner();
 	fprintf(stderr, "retention:\n");
 	test_retention();
 	return check_done("persist_rotation");

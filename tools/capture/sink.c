@@ -103,6 +103,7 @@ struct wk {
 	struct held held[HELD_MAX];
 	struct held *cur;           /* where new exchanges go; NULL: none */
 	struct held *io_owner;      /* whose write is in flight */
+	bool io_open;               /* it is a rotation's open: res is an fd */
 	struct flt_scratch *scratch;
 	const struct flt_db *scratch_db; /* the last db scratch was reserved for */
 	struct xh *free;
@@ -561,8 +562,12 @@ static bool cap_next_io(void *ctx, struct eng_sink_io *io)
 			const struct seg_io *s = seg_writer_next_io(h->w);
 			if (s == NULL)
 				continue;
-			*io = (struct eng_sink_io){ s->fd, s->fsync, s->buf, s->len, s->off };
+			*io = (struct eng_sink_io){ .fd = s->fd, .fsync = s->fsync, .buf = s->buf,
+						    .len = s->len, .off = s->off, .path = s->path,
+						    .open_flags = s->open_flags,
+						    .open_mode = s->open_mode };
 			k->io_owner = h;
+			k->io_open = s->path != NULL;
 			return true;
 		}
 	}
@@ -577,7 +582,7 @@ static void cap_io_done(void *ctx, int res)
 	if (h == NULL || h->s == NULL)
 		return;
 	seg_writer_io_done(h->w, res);
-	if (res > 0)
+	if (res > 0 && !k->io_open) /* an open's res is an fd the writer keeps */
 		count(&k->st->bytes, (uint64_t)res);
 	else if (res < 0)
 		held_fail(k, h, "a segment write failed", res);

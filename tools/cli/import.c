@@ -49,11 +49,8 @@ static int pump(struct seg_writer *w)
 {
 	const struct seg_io *io;
 	while ((io = seg_writer_next_io(w)) != NULL) {
-		long r = io->fsync ? (fsync(io->fd) < 0 ? -errno : 0) :
-			 pwrite(io->fd, io->buf, io->len, (off_t)io->off);
-		if (r < 0 && !io->fsync)
-			r = -errno;
-		seg_writer_io_done(w, (int)r);
+		int r = seg_io_sync(io);
+		seg_writer_io_done(w, r);
 		if (r < 0)
 			return (int)r;
 	}

@@ -20,12 +20,10 @@
 #include "tools/replay/replay.h"
 #include "tools/views/filter.h"
 
-#define IDS_MAX 1024u   /* --ids ranges */
-
 struct rp_opts {
 	struct rp_cfg cfg;
 	struct rp_rewrite rw;
-	struct rp_id_range ids[IDS_MAX];
+	struct rc_ids ids; /* --ids, owned here (rc_ids_free at exit) */
 	const char *cmd;
 };
 
@@ -159,11 +157,11 @@ static int on_opt(void *ctx, int ch, const char *v)
 	char err[200];
 	switch (ch) {
 	case 'i': {
-		int n = rp_ids_parse(v, o->ids, IDS_MAX, err, sizeof(err));
-		if (n < 0)
+		rc_ids_free(&o->ids); /* the last --ids wins */
+		o->cfg.src.ids = NULL;
+		if (rc_ids_parse(v, &o->ids, err, sizeof(err)) < 0)
 			return bad(o, "ids", err);
-		o->cfg.src.ids = o->ids;
-		o->cfg.src.nids = (size_t)n;
+		o->cfg.src.ids = &o->ids;
 		return 0;
 	}
 	case 'q':
@@ -265,6 +263,7 @@ int rc_cmd_replay(int argc, char **argv)
 	}
 	rc = rc_filter_cli("replay", &f, &argc, argv) < 0 ? 2 : replay_main(argc, argv, &f, o);
 	rc_filter_free(&f);
+	rc_ids_free(&o->ids);
 	free(o);
 	return rc;
 }

@@ -20,6 +20,7 @@
  */
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -209,7 +210,9 @@ static void record_io(struct rp_worker *w)
 	if (io == NULL)
 		return;
 	struct io_uring_sqe *s = rp_sqe(w);
-	if (io->fsync)
+	if (io->path)
+		io_uring_prep_openat(s, AT_FDCWD, io->path, io->open_flags, (mode_t)io->open_mode);
+	else if (io->fsync)
 		io_uring_prep_fsync(s, io->fd, 0);
 	else
 		io_uring_prep_write(s, io->fd, io->buf, io->len, io->off);

@@ -86,75 +86,6 @@ bool rp_queue_pop(struct rp_queue *q, struct rp_item *it)
 	return true;
 }
 
-/* ---- ids ---- */
-
-static int cmp_range(const void *a, const void *b)
-{
-	const struct rp_id_range *x = a, *y = b;
-	return x->lo < y->lo ? -1 : x->lo > y->lo;
-}
-
-int rp_ids_parse(const char *s, struct rp_id_range *out, size_t cap, char *err, size_t errlen)
-{
-	size_t n = 0;
-	for (const char *p = s; *p;) {
-		char *end;
-		if (*p < '0' || *p > '9')
-			goto bad;
-		errno = 0;
-		unsigned long long lo = strtoull(p, &end, 10), hi = lo;
-		if (errno)
-			goto bad;
-		if (*end == '-') {
-			p = end + 1;
-			if (*p < '0' || *p > '9')
-				goto bad;
-			hi = strtoull(p, &end, 10);
-			if (errno || hi < lo)
-				goto bad;
-		}
-		if (*end != ',' && *end != '\0')
-			goto bad;
-		if (n == cap) {
-			snprintf(err, errlen, "--ids: more than %zu ranges", cap);
-			return -EINVAL;
-		}
-		out[n++] = (struct rp_id_range){ lo, hi };
-		p = *end == ',' ? end + 1 : end;
-	}
-	if (n == 0)
-		goto bad;
-	qsort(out, n, sizeof(*out), cmp_range);
-	size_t m = 0;
-	for (size_t i = 1; i < n; i++) {
-		if (out[i].lo <= out[m].hi + 1u) {
-			if (out[i].hi > out[m].hi)
-				out[m].hi = out[i].hi;
-		} else {
-			out[++m] = out[i];
-		}
-	}
-	return (int)(m + 1u);
-bad:
-	snprintf(err, errlen, "--ids: bad list '%s' (want 3,7,10-20)", s);
-	return -EINVAL;
-}
-
-bool rp_ids_has(const struct rp_id_range *r, size_t n, uint64_t id)
-{
-	size_t lo = 0, hi = n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2u;
-		if (id < r[mid].lo)
-			hi = mid;
-		else if (id > r[mid].hi)
-			lo = mid + 1u;
-		else
-			return true;
-	}
-	return false;
-}
-
 /* ---- selection ---- */
 
 static bool select_row(void *ctx, const struct seg_qrow *r)
@@ -164,7 +95,7 @@ static bool select_row(void *ctx, const struct seg_qrow *r)
 		atomic_fetch_add(&s->st.skipped_tunnel, 1);
 		return false;
 	}
-	if (s->cfg.nids && !rp_ids_has(s->cfg.ids, s->cfg.nids, rc_row_id(r)))
+	if (s->cfg.ids && s->cfg.ids->n && !rc_ids_has(s->cfg.ids, rc_row_id(r)))
 		return false;
 	if (s->cfg.filter && rc_filter_active(s->cfg.filter))
 		return rc_filter_row(s->cfg.filter, r);

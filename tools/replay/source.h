@@ -35,6 +35,7 @@
 
 #include "tools/replay/req.h"
 #include "tools/replay/sched.h"
+#include "tools/views/ids.h"
 
 struct rc_filter;
 
@@ -54,14 +55,11 @@ struct rp_queue {
 	_Atomic uint64_t tail;   /* producer */
 };
 
-struct rp_id_range { uint64_t lo, hi; };
-
 struct rp_source_cfg {
 	const char *session_dir;
 	const char *search;             /* --search; NULL = none */
 	struct rc_filter *filter;       /* compiled, or NULL */
-	const struct rp_id_range *ids;  /* --ids, sorted; n 0 = all */
-	size_t nids;
+	const struct rc_ids *ids;       /* --ids (views/ids.h); NULL or n 0 = all */
 	const struct rp_rewrite *rw;
 	struct rp_sched sched;          /* span_ns and count are filled by open */
 	unsigned threads;
@@ -110,9 +108,5 @@ bool rp_queue_push(struct rp_queue *q, const struct rp_item *it);
 bool rp_queue_pop(struct rp_queue *q, struct rp_item *it);
 const struct rp_item *rp_queue_peek(struct rp_queue *q);
 
-/* Parses "--ids 3,7,10-20" into sorted, merged ranges (at most cap).
- * Returns the count, or -EINVAL with err naming the bad part. */
-int rp_ids_parse(const char *s, struct rp_id_range *out, size_t cap, char *err, size_t errlen);
-bool rp_ids_has(const struct rp_id_range *r, size_t n, uint64_t id);
 
 #endif

@@ -24,13 +24,11 @@
 #include "persist/query.h"
 #include "persist/ses.h"
 #include "tools/lib/json.h"
+#include "tools/views/ids.h"
 
 /* Output is handed to the sink in pieces of about this many bytes: large
  * enough that a write(2) per piece costs nothing, small against RSS. */
 #define RC_EXPORT_FLUSH (64u << 10)
-/* Ranges in an --ids list: a hand-typed list or a UI selection of some
- * thousand rows (a selection of everything is no list at all). */
-#define RC_EXPORT_ID_RANGES_MAX 65536u
 /* Body bytes read per exchange and direction (the store's --max-body
  * maximum, persist/seg-limits.h: a stored body is never longer). */
 #define RC_EXPORT_BODY_MAX (1u << 30)
@@ -59,12 +57,6 @@ enum rc_export_format { RC_FMT_POSTMAN = 0, RC_FMT_HAR, RC_FMT_CURL };
 #define RC_GROUP_DOMAIN (1u << 0)   /* a folder per host[:port] */
 #define RC_GROUP_ENDPOINT (1u << 1) /* a folder per templated path */
 
-/* Sorted, merged id ranges of an --ids list (allocated by rc_ids_parse). */
-struct rc_ids {
-	uint64_t (*r)[2]; /* [first, last] inclusive */
-	size_t n;
-};
-
 struct rc_export_opts {
 	uint8_t format;          /* enum rc_export_format */
 	unsigned group;          /* RC_GROUP_* (collection only) */
@@ -84,13 +76,6 @@ struct rc_export_stats {
 	size_t unreadable;  /* listed but their frames are damaged: skipped */
 	uint64_t bytes;     /* handed to the sink */
 };
-
-/* Parses "3,7,10-20" into out (sorted, overlaps merged). Returns 0, or
- * -EINVAL with err naming the bad part ("--ids: '7-3' ends before it
- * starts"), -E2BIG over RC_EXPORT_ID_RANGES_MAX ranges, -ENOMEM. */
-int rc_ids_parse(const char *s, struct rc_ids *out, char *err, size_t errlen);
-bool rc_ids_has(const struct rc_ids *ids, uint64_t id);
-void rc_ids_free(struct rc_ids *ids);
 
 /* Parses "domain", "endpoint", "domain,endpoint" (either order), "none"
  * into RC_GROUP_* bits; -EINVAL when unknown. */

@@ -84,9 +84,12 @@ static bool pump(void *ctx, enum fault f, bool armed)
 	bool hit = false;
 	for (int guard = 0; guard < 100000 && rc_capture_ops.next_io(ctx, &io); guard++) {
 		int res;
-		if (armed && !hit && io.fsync == (f == FAULT_FSYNC)) {
+		if (armed && !hit && !io.path && io.fsync == (f == FAULT_FSYNC)) {
 			res = -EIO;
 			hit = true;
+		} else if (io.path) { /* a rotation's open (the ring's OPENAT) */
+			int fd = open(io.path, io.open_flags, (mode_t)io.open_mode);
+			res = fd < 0 ? -errno : fd;
 		} else if (io.fsync) {
 			res = fsync(io.fd) < 0 ? -errno : 0;
 		} else {

@@ -7,6 +7,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,9 @@ static void drive(void *ctx)
 		if (fail_next_io) {
 			res = fail_next_io;
 			fail_next_io = 0;
+		} else if (io.path) { /* a rotation's open (the ring's OPENAT) */
+			int fd = open(io.path, io.open_flags, (mode_t)io.open_mode);
+			res = fd < 0 ? -errno : fd;
 		} else if (io.fsync) {
 			res = fsync(io.fd) < 0 ? -errno : 0;
 		} else {

@@ -127,14 +127,17 @@ int main(void)
 	CHECK(!rp_header_valid("X A: b"));
 	CHECK(!rp_header_valid("novalue"));
 
-	struct rp_id_range ids[8];
-	CHECK(rp_ids_parse("7,1-3,4,10-12", ids, 8, err, sizeof(err)) == 3);
-	CHECK(ids[0].lo == 1 && ids[0].hi == 4);
-	CHECK(rp_ids_has(ids, 3, 7));
-	CHECK(!rp_ids_has(ids, 3, 8));
-	CHECK(rp_ids_has(ids, 3, 12));
-	CHECK(rp_ids_parse("3-1", ids, 8, err, sizeof(err)) == -EINVAL);
-	CHECK(rp_ids_parse("a", ids, 8, err, sizeof(err)) == -EINVAL);
-	CHECK(rp_ids_parse("", ids, 8, err, sizeof(err)) == -EINVAL);
+	/* replay's --ids goes through views/ids.h (export's parser). */
+	struct rc_ids ids;
+	CHECK(rc_ids_parse("7,1-3,4,10-12", &ids, err, sizeof(err)) == 0);
+	CHECK(ids.n == 3);
+	CHECK(ids.r[0][0] == 1 && ids.r[0][1] == 4);
+	CHECK(rc_ids_has(&ids, 7));
+	CHECK(!rc_ids_has(&ids, 8));
+	CHECK(rc_ids_has(&ids, 12));
+	rc_ids_free(&ids);
+	CHECK(rc_ids_parse("3-1", &ids, err, sizeof(err)) == -EINVAL);
+	CHECK(rc_ids_parse("a", &ids, err, sizeof(err)) == -EINVAL);
+	CHECK(rc_ids_parse("", &ids, err, sizeof(err)) == -EINVAL);
 	return RP_TEST_END();
 }

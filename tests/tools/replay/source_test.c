@@ -90,14 +90,14 @@ static size_t drain(struct rp_source *s, unsigned threads, struct rp_item *out, 
 }
 
 static struct rp_source *open_src(const char *dir, struct rp_rewrite *rw, double speed,
-				  uint64_t loops, const struct rp_id_range *ids, size_t nids)
+				  uint64_t loops, const struct rc_ids *ids)
 {
 	struct rp_source_cfg c = { .session_dir = dir, .rw = rw, .threads = 2, .readers = 2,
-				   .ids = ids, .nids = nids,
+				   .ids = ids,
 				   .sched = { .speed = speed, .loops = loops } };
 	struct rp_source *s;
 	REQUIRE_RC(rp_source_open(&c, &s));
-	REQUIRE(c.sched.count == (nids ? 3u : N - 1u));
+	REQUIRE(c.sched.count == (ids ? 3u : N - 1u));
 	REQUIRE_RC(rp_source_start(s));
 	return s;
 }
@@ -111,7 +111,7 @@ int main(void)
 	struct rp_rewrite rw = { 0 };
 	static struct rp_item it[4 * N];
 
-	struct rp_source *s = open_src(dir, &rw, 1, 1, NULL, 0);
+	struct rp_source *s = open_src(dir, &rw, 1, 1, NULL);
 	size_t n = drain(s, 2, it, 4 * N);
 	CHECK(n == N - 1);
 	const struct rp_source_stats *st = rp_source_stats(s);
@@ -154,8 +154,9 @@ int main(void)
 	rp_source_close(s);
 
 	/* --speed 2, --ids 3,10-11 */
-	struct rp_id_range ids[1];
-	s = open_src(dir, &rw, 2, 1, NULL, 0);
+	uint64_t range[1][2];
+	struct rc_ids ids = { .r = range, .n = 1 };
+	s = open_src(dir, &rw, 2, 1, NULL);
 	n = drain(s, 2, it, 4 * N);
 	for (size_t i = 0; i < n; i++) {
 		CHECK(it[i].due_ns == it[i].req->rec_off_ns / 2u);
@@ -163,7 +164,7 @@ int main(void)
 	}
 	rp_source_close(s);
 	/* ids of three exchanges of the first worker, found by the table */
-	s = open_src(dir, &rw, 1, 1, NULL, 0);
+	s = open_src(dir, &rw, 1, 1, NULL);
 	n = drain(s, 2, it, 4 * N);
 	uint64_t pick[3];
 	size_t np = 0;
@@ -174,8 +175,9 @@ int main(void)
 	}
 	rp_source_close(s);
 	CHECK(np == 3);
-	ids[0] = (struct rp_id_range){ pick[0], pick[2] };
-	s = open_src(dir, &rw, 1, 1, ids, 1);
+	range[0][0] = pick[0];
+	range[0][1] = pick[2];
+	s = open_src(dir, &rw, 1, 1, &ids);
 	n = drain(s, 2, it, 4 * N);
 	CHECK(n == 3);
 	for (size_t i = 0; i < n; i++) {
@@ -185,7 +187,7 @@ int main(void)
 	rp_source_close(s);
 
 	/* --loop 3: the same request objects three times, passes 0..2 */
-	s = open_src(dir, &rw, 0, 3, NULL, 0);
+	s = open_src(dir, &rw, 0, 3, NULL);
 	CHECK(rp_source_owns(s));
 	n = drain(s, 2, it, 4 * N);
 	CHECK(n == 3u * (N - 1u));
