@@ -74,8 +74,7 @@ void rc_buf_printf(struct rc_buf *b, const char *fmt, ...)
 	b->len += (size_t)n;
 }
 
-/* Length of the valid UTF-8 sequence at p (n bytes left), 0 if invalid. */
-static size_t utf8_len(const unsigned char *p, size_t n)
+size_t rc_utf8_len(const unsigned char *p, size_t n)
 {
 	unsigned c = p[0], cp, min;
 	size_t need;
@@ -102,6 +101,17 @@ static size_t utf8_len(const unsigned char *p, size_t n)
 	return need;
 }
 
+bool rc_utf8_valid(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		size_t k = p[i] ? rc_utf8_len(p + i, n - i) : 0;
+		if (k == 0)
+			return false;
+		i += k;
+	}
+	return true;
+}
+
 void rc_buf_jstr(struct rc_buf *b, const char *s, size_t n)
 {
 	const unsigned char *u = (const unsigned char *)s;
@@ -117,7 +127,7 @@ void rc_buf_jstr(struct rc_buf *b, const char *s, size_t n)
 			i = run;
 			continue;
 		}
-		size_t k = u[i] >= 0x80 ? utf8_len(u + i, n - i) : 0;
+		size_t k = u[i] >= 0x80 ? rc_utf8_len(u + i, n - i) : 0;
 		if (k > 0) {
 			rc_buf_add(b, s + i, k);
 			i += k;

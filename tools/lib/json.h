@@ -33,6 +33,14 @@ void rc_buf_printf(struct rc_buf *b, const char *fmt, ...);
  * UTF-8 are written as \u00XX (Latin-1), so the output is always valid. */
 void rc_buf_jstr(struct rc_buf *b, const char *s, size_t n);
 
+/* The one UTF-8 check of tools/: the length of the valid sequence at p (n
+ * bytes left; no overlong forms, no surrogates, nothing above U+10FFFF),
+ * 0 when invalid. */
+size_t rc_utf8_len(const unsigned char *p, size_t n);
+/* True when p[0..n) is valid UTF-8 without NUL bytes: text a person can
+ * read (a body with NULs is binary even when it decodes). */
+bool rc_utf8_valid(const uint8_t *p, size_t n);
+
 /* ---- input: jansson, with the rules every reader of ours applies ---- */
 
 /* Parses the whole of p[0..len) (white space around the value allowed)

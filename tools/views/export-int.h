@@ -58,7 +58,6 @@ enum rc_body_kind { RC_BODY_NONE = 0, RC_BODY_TEXT, RC_BODY_URLENC, RC_BODY_MULT
 /* From the Content-Type value and the bytes: text when valid UTF-8
  * without NUL, urlencoded/multipart by type, binary otherwise. */
 enum rc_body_kind rc_body_kind(const char *ctype, size_t ctype_len, const uint8_t *p, size_t n);
-bool rc_utf8_valid(const uint8_t *p, size_t n);
 /* Postman's raw language for a Content-Type: json, xml, html, javascript
  * or text. */
 const char *rc_raw_language(const char *ctype, size_t ctype_len);

@@ -197,23 +197,6 @@ void rc_url_split(const char *url, size_t n, struct rc_url *u)
 
 /* ---- bodies ---- */
 
-bool rc_utf8_valid(const uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i < n;) {
-		uint8_t c = p[i];
-		size_t k = c < 0x80 ? 0 : (c >> 5) == 6 ? 1 : (c >> 4) == 14 ? 2 : (c >> 3) == 30 ? 3 : 9;
-		if (c == 0 || k == 9 || i + k >= n)
-			return false;
-		if (k == 1 && c < 0xc2)
-			return false; /* overlong */
-		for (size_t j = 1; j <= k; j++)
-			if ((p[i + j] & 0xc0) != 0x80)
-				return false;
-		i += k + 1;
-	}
-	return true;
-}
-
 static bool ctype_is(const char *ct, size_t n, const char *what)
 {
 	size_t w = strlen(what);

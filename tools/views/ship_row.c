@@ -59,27 +59,6 @@ void rc_ship_schema(struct rc_buf *b, const char *db, const char *t, bool with_d
 		       "PARTITION BY toYYYYMM(date)\nORDER BY (box, session, id);\n");
 }
 
-static bool utf8_valid(const uint8_t *s, size_t n)
-{
-	size_t i = 0;
-	while (i < n) {
-		uint8_t c = s[i];
-		size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-		if (len == 0 || i + len > n || (len == 2 && c < 0xc2))
-			return false;
-		for (size_t k = 1; k < len; k++)
-			if ((s[i + k] & 0xc0) != 0x80)
-				return false;
-		if (len == 3 && ((c == 0xe0 && s[i + 1] < 0xa0) || (c == 0xed && s[i + 1] >= 0xa0)))
-			return false; /* overlong, surrogate */
-		if (len == 4 && ((c == 0xf0 && s[i + 1] < 0x90) || c > 0xf4 ||
-				 (c == 0xf4 && s[i + 1] >= 0x90)))
-			return false;
-		i += len;
-	}
-	return true;
-}
-
 static void b64(struct rc_buf *b, const uint8_t *s, size_t n)
 {
 	char q[4];
@@ -140,7 +119,7 @@ static void body(struct rc_buf *b, const char *key, const struct rc_ship_row_cfg
 		n = c->body_max;
 		cut = true;
 	}
-	bool text = utf8_valid(p, n);
+	bool text = rc_utf8_valid(p, n);
 	rc_buf_printf(b, ",\"%s\":", key);
 	if (text)
 		rc_buf_jstr(b, (const char *)p, n);
