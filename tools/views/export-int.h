@@ -42,6 +42,10 @@ bool rc_hdr_get(const uint8_t *head, size_t n, const char *name, struct rc_hdr *
  * carry (Connection, Keep-Alive, Proxy-*, TE, Trailer, Transfer-Encoding,
  * Upgrade, Host, Content-Length). */
 bool rc_hdr_skip(const struct rc_hdr *h);
+/* "ARRAY":[{"NAME_KEY":name,"value":value},...] of a head's header lines
+ * (HAR says "name", Postman "key"); skip drops rc_hdr_skip's lines. */
+void rc_headers_json(struct rc_buf *b, const char *array, const char *name_key,
+		     const uint8_t *head, size_t n, bool skip);
 
 /* The parts of an absolute URL (spans into it). */
 struct rc_url {

@@ -52,23 +52,6 @@ int rc_har_end(struct rc_xout *o)
 	return rc_xout_flush(o, true);
 }
 
-static void har_headers(struct rc_buf *b, const uint8_t *head, size_t n)
-{
-	struct rc_hdr h;
-	size_t pos = 0;
-	bool first = true;
-	rc_buf_puts(b, "\"headers\":[");
-	while (head && rc_hdr_next(head, n, &pos, &h)) {
-		rc_buf_puts(b, first ? "{\"name\":" : ",{\"name\":");
-		rc_buf_jstr(b, h.name, h.name_len);
-		rc_buf_puts(b, ",\"value\":");
-		rc_buf_jstr(b, h.value, h.value_len);
-		rc_buf_puts(b, "}");
-		first = false;
-	}
-	rc_buf_puts(b, "]");
-}
-
 static void har_req_cookies(struct rc_buf *b, const uint8_t *head, size_t n)
 {
 	struct rc_hdr h;
@@ -232,7 +215,7 @@ static void har_request(struct rc_xout *o, const struct seg_exchange *x)
 	rc_buf_puts(b, "\",");
 	har_req_cookies(b, x->req_head, x->req_head_len);
 	rc_buf_puts(b, ",");
-	har_headers(b, x->req_head, x->req_head_len);
+	rc_headers_json(b, "headers", "name", x->req_head, x->req_head_len, false);
 	rc_buf_puts(b, ",");
 	har_query(b, &u);
 	har_post_data(o, x);
@@ -289,7 +272,7 @@ static void har_response(struct rc_xout *o, const struct seg_exchange *x)
 	rc_buf_puts(b, "\",");
 	har_resp_cookies(b, x->resp_head, x->resp_head_len);
 	rc_buf_puts(b, ",");
-	har_headers(b, x->resp_head, x->resp_head_len);
+	rc_headers_json(b, "headers", "name", x->resp_head, x->resp_head_len, false);
 	rc_buf_puts(b, ",");
 	har_content(o, x, &ct);
 	rc_buf_puts(b, ",\"redirectURL\":");

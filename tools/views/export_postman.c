@@ -311,26 +311,6 @@ static void pm_url(struct pm_ctx *c, struct rc_buf *b, const struct seg_exchange
 	rc_buf_puts(b, "}");
 }
 
-static void pm_headers(struct rc_buf *b, const char *key, const uint8_t *head, size_t n,
-		       bool skip)
-{
-	struct rc_hdr h;
-	size_t pos = 0;
-	bool first = true;
-	rc_buf_printf(b, "\"%s\":[", key);
-	while (head && rc_hdr_next(head, n, &pos, &h)) {
-		if (skip && rc_hdr_skip(&h))
-			continue;
-		rc_buf_puts(b, first ? "{\"key\":" : ",{\"key\":");
-		rc_buf_jstr(b, h.name, h.name_len);
-		rc_buf_puts(b, ",\"value\":");
-		rc_buf_jstr(b, h.value, h.value_len);
-		rc_buf_puts(b, "}");
-		first = false;
-	}
-	rc_buf_puts(b, "]");
-}
-
 static void pm_urlencoded(struct rc_buf *b, const uint8_t *body, size_t n)
 {
 	const char *p = (const char *)body, *end = p + n;
@@ -405,7 +385,7 @@ static void pm_request(struct pm_ctx *c, struct rc_buf *b, const struct seg_exch
 	rc_buf_puts(b, "{\"method\":");
 	rc_buf_jstr(b, x->method_text, strlen(x->method_text));
 	rc_buf_puts(b, ",");
-	pm_headers(b, "header", x->req_head, x->req_head_len, true);
+	rc_headers_json(b, "header", "key", x->req_head, x->req_head_len, true);
 	pm_body(b, x);
 	size_t n = x->body_len[SEG_DIR_REQ];
 	struct rc_hdr ct = { .value = "", .value_len = 0 };
@@ -438,7 +418,7 @@ static void pm_example(struct rc_buf *b, const struct seg_exchange *x, size_t *h
 	rc_buf_jstr(b, reason, strlen(reason));
 	rc_buf_printf(b, ",\"code\":%u,\"_postman_previewlanguage\":\"%s\",", x->status,
 		      rc_raw_language(ct.value, ct.value_len));
-	pm_headers(b, "header", x->resp_head, x->resp_head_len, false);
+	rc_headers_json(b, "header", "key", x->resp_head, x->resp_head_len, false);
 	rc_buf_puts(b, ",\"cookie\":[],\"body\":");
 	size_t n = x->body_len[SEG_DIR_RESP];
 	if (n > 0 && rc_utf8_valid(x->body[SEG_DIR_RESP], n))

@@ -413,3 +413,23 @@ int rc_multipart_next(const char *ctype, size_t ctype_len, const uint8_t *p, siz
 	*pos = (size_t)(ne + 2 - p);
 	return 1;
 }
+
+void rc_headers_json(struct rc_buf *b, const char *array, const char *name_key,
+		     const uint8_t *head, size_t n, bool skip)
+{
+	struct rc_hdr h;
+	size_t pos = 0;
+	bool first = true;
+	rc_buf_printf(b, "\"%s\":[", array);
+	while (head && rc_hdr_next(head, n, &pos, &h)) {
+		if (skip && rc_hdr_skip(&h))
+			continue;
+		rc_buf_printf(b, "%s{\"%s\":", first ? "" : ",", name_key);
+		rc_buf_jstr(b, h.name, h.name_len);
+		rc_buf_puts(b, ",\"value\":");
+		rc_buf_jstr(b, h.value, h.value_len);
+		rc_buf_puts(b, "}");
+		first = false;
+	}
+	rc_buf_puts(b, "]");
+}
