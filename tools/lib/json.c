@@ -50,7 +50,8 @@ void rc_buf_add(struct rc_buf *b, const void *p, size_t n)
 {
 	if (!reserve(b, n))
 		return;
-	memcpy(b->p + b->len, p, n);
+	if (n > 0) /* p may be NULL for an empty piece */
+		memcpy(b->p + b->len, p, n);
 	b->len += n;
 	b->p[b->len] = '\0';
 }
