@@ -420,6 +420,21 @@ def status_of(raw):
         return None
 
 
+class OriginCase(unittest.TestCase):
+    """Base class for tests that start their own ringcap processes: one
+    origin per class (skipped against an external proxy)."""
+
+    @classmethod
+    def setUpClass(cls):
+        if EXTERNAL:
+            raise unittest.SkipTest("needs its own ringcap")
+        cls.origin = origin_mod.Origin().start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.origin.stop()
+
+
 class ProxyCase(unittest.TestCase):
     """Base class: one origin and one proxy per test class."""
 

@@ -15,7 +15,7 @@ import unittest
 
 import harness
 from harness import Proxy
-from origin import Origin, body_bytes
+from origin import body_bytes
 
 
 def rc(*args):
@@ -23,17 +23,7 @@ def rc(*args):
     return r.returncode, r.stdout, r.stderr
 
 
-class Capture(unittest.TestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        if harness.EXTERNAL:
-            raise unittest.SkipTest("needs its own ringcap")
-        cls.origin = Origin().start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.origin.stop()
+class Capture(harness.OriginCase):
 
     def start(self, name, *extra):
         p = Proxy(["--session", name] + list(extra), 2, "capture-" + name)

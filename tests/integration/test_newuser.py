@@ -13,9 +13,8 @@ import unittest
 import urllib.parse
 
 import harness
-from origin import Origin
-from test_sessions import Daemon, FLUSH_S, rc
 
+from test_sessions import Daemon, DaemonCase, FLUSH_S, rc
 
 def wait_rows(data, session, n, *extra):
     """`ringcap ls --json` rows once there are n of them (20 s at most)."""
@@ -30,23 +29,7 @@ def wait_rows(data, session, n, *extra):
         time.sleep(0.1)
     return rows
 
-
-class NewUser(unittest.TestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        if harness.EXTERNAL:
-            raise unittest.SkipTest("needs its own ringcap")
-        cls.origin = Origin().start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.origin.stop()
-
-    def daemon(self, name, **kw):
-        d = Daemon(name, **kw).start()
-        self.addCleanup(lambda: d.p.proc.poll() is None and d.stop())
-        return d
+class NewUser(DaemonCase):
 
     # -- bug 1: device names at query time -------------------------------
     def test_device_names_at_query_time(self):
@@ -457,7 +440,6 @@ class NewUser(unittest.TestCase):
         self.assertEqual(d.api("GET", "/api/sessions/keep")[0], 404)
         self.assertEqual(d.stop(), 0)
 
-
 class TypedOrigin:
     """A loopback origin with typed bodies: /json (an object), /bin (1000
     bytes 0..255 repeated, application/octet-stream), /img (a PNG)."""
@@ -493,7 +475,6 @@ class TypedOrigin:
 
     def stop(self):
         self.srv.shutdown()
-
 
 if __name__ == "__main__":
     harness.main()

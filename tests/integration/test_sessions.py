@@ -22,7 +22,7 @@ import urllib.parse
 
 import harness
 from harness import Proxy, free_port
-from origin import Origin, body_bytes
+from origin import body_bytes
 
 FLUSH_S = 0.7   # the store flushes frames within 250 ms; margin for slow CI
 WAIT_S = 20     # how long an expected exchange may take to show (a loaded CI box)
@@ -107,22 +107,16 @@ class Daemon:
         return self.exchanges(sid, query)
 
 
-class Sessions(unittest.TestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        if harness.EXTERNAL:
-            raise unittest.SkipTest("needs its own ringcap")
-        cls.origin = Origin().start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.origin.stop()
+class DaemonCase(harness.OriginCase):
+    """One origin per class; daemon() starts a ringcap stopped at cleanup."""
 
     def daemon(self, name, **kw):
         d = Daemon(name, **kw).start()
         self.addCleanup(lambda: d.p.proc.poll() is None and d.stop())
         return d
+
+
+class Sessions(DaemonCase):
 
     def show(self, d, sid, xid):
         code, out, err = rc("show", sid, str(xid), "--data", d.data, "--json")
