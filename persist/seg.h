@@ -138,6 +138,11 @@ struct seg_writer_cfg {
 	uint32_t open_max;       /* 0 = SEG_OPEN_DEFAULT */
 	int zstd_level;          /* 0 = 1 (see seg-limits.h for the measurement) */
 	bool save_responses;     /* false: response head/body never stored */
+	bool sync;               /* group commit (ringcap run --sync): next_io
+				  * queues an fdatasync behind the writes of
+				  * the exchanges ended so far, one commit
+				  * outstanding; seg_writer_durable says when
+				  * an exchange is on stable storage */
 };
 
 /* One write, fsync or open the owner must perform, at most one outstanding:
@@ -230,8 +235,20 @@ int seg_writer_flush_sync(struct seg_writer *w);
 /* Seals the open frame now (the owner then drains next_io). */
 int seg_writer_seal(struct seg_writer *w);
 void seg_writer_get_stats(const struct seg_writer *w, struct seg_writer_stats *st);
-/* true while queued or in-flight io remains. */
+/* true while queued or in-flight io remains, or (cfg.sync) an ended
+ * exchange still waits for its commit. */
 bool seg_writer_busy(const struct seg_writer *w);
+/* Group commit (cfg.sync). Exchanges are counted in END order from 1:
+ * seg_writer_ended() is the count so far, i.e. the mark of the exchange
+ * seg_xch_end() just ended. seg_writer_durable(w, mark) is true once the
+ * fdatasync of a commit covering exchange `mark` completed (its frame, and
+ * every earlier one, is on stable storage; the directory too after a new
+ * segment), or once the writer failed (it never will be). A commit starts
+ * in next_io when none is outstanding: at the end of the completion batch
+ * in which an exchange ended, or when the previous commit lands, so that
+ * one fdatasync covers every exchange ended while it was in flight. */
+uint64_t seg_writer_ended(const struct seg_writer *w);
+bool seg_writer_durable(const struct seg_writer *w, uint64_t mark);
 /* True when n more body bytes would be stored, not dropped, with room left
  * for other exchanges' heads and ends (a frame buffer or a record's worth);
  * false means wait for a write to complete (seg_writer_io_done) and ask

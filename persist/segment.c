@@ -143,7 +143,9 @@
  * header writes, and the next one waits for its opens (so at most the 3
  * header writes of one rotation sit behind the 9 ios of the next). */
 #define QUEUE_LEN 64u
-_Static_assert(QUEUE_LEN >= SEG_WRITER_SLOTS * 3u + 12u, "io queue too short");
+/* A group commit (cfg.sync) adds at most two: fsync of the directory after
+ * a rotation and fdatasync of the segment, one commit outstanding. */
+_Static_assert(QUEUE_LEN >= SEG_WRITER_SLOTS * 3u + 12u + 2u, "io queue too short");
 #define SEG_OPEN_FLAGS (O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC)
 #define SEG_OPEN_MODE 0640u
 
@@ -160,6 +162,8 @@ struct qio {
 	int8_t late_k;      /* >= 0: io.fd is the current file of this kind,
 			     * bound by next_io (its open may still be queued) */
 	int8_t open_k;      /* >= 0: this io opens the file of this kind */
+	uint64_t sync_mark; /* > 0: a group commit's fsync; once it lands, the
+			     * first sync_mark ended exchanges are durable */
 };
 
 struct seg_xch {
@@ -193,9 +197,16 @@ struct seg_writer {
 	struct seg_xch *xch;
 	uint32_t free_head, open_cnt;
 	struct seg_writer_stats st;
+	/* group commit (cfg.sync): exchanges ended, covered by a queued
+	 * commit, and durable (their commit's fsync landed); dir_fd is the
+	 * session directory, fsync'd once per new segment */
+	uint64_t ends, sync_queued, synced;
+	uint64_t dir_synced_segments;
+	int dir_fd;
 };
 
 static int seal(struct seg_writer *w);
+static void commit(struct seg_writer *w);
 static int rotate(struct seg_writer *w);
 static int open_segment(struct seg_writer *w);
 static int *kind_fd(struct seg_writer *w, int k);
@@ -248,7 +259,18 @@ int seg_writer_open(const struct seg_writer_cfg *cfg, uint64_t now_ns, struct se
 	for (uint32_t i = 0; i < c->open_max; i++)
 		w->xch[i].next_free = i + 1;
 	w->fd_seg = w->fd_str = w->fd_idx = -1;
+	w->dir_fd = -1;
 	w->now_ns = now_ns;
+	if (c->sync) {
+		/* fsync'd after each new segment: its directory entry is part of
+		 * what a commit makes durable */
+		w->dir_fd = open(w->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (w->dir_fd < 0) {
+			int e = -errno;
+			seg_writer_close(w);
+			return e;
+		}
+	}
 	/* Continue after whatever a previous run left: never reuse a file or an id. */
 	struct seg_list_item *items = NULL;
 	size_t n = 0;
@@ -290,6 +312,8 @@ void seg_writer_close(struct seg_writer *w)
 		close(w->fd_str);
 	if (w->fd_idx >= 0)
 		close(w->fd_idx);
+	if (w->dir_fd >= 0)
+		close(w->dir_fd);
 	for (uint32_t i = 0; i < SEG_WRITER_SLOTS; i++) {
 		free(w->slots[i].frame);
 		free(w->slots[i].str);
@@ -362,6 +386,7 @@ static struct qio *queue_push(struct seg_writer *w, int fd, bool fsync, const vo
 	q->free_slot = free_slot;
 	q->close_after = close_after;
 	q->late_k = q->open_k = -1;
+	q->sync_mark = 0;
 	w->q_len++;
 	return q;
 }
@@ -771,6 +796,7 @@ int seg_xch_end(struct seg_writer *w, struct seg_xch *x, const struct seg_xch_en
 	int rc = append_rec(w, SEG_R_END, x->id, f, sizeof(f), parts, &ml, 1);
 	release(w, x);
 	w->st.exchanges++;
+	w->ends++;
 	return rc < 0 ? -EIO : 0;
 }
 
@@ -843,6 +869,8 @@ const struct seg_io *seg_writer_next_io(struct seg_writer *w)
 {
 	if (w->failed && !w->in_flight)
 		drop_queue(w);
+	if (w->cfg.sync && !w->failed && w->sync_queued == w->synced && w->synced < w->ends)
+		commit(w);
 	if (w->in_flight || w->q_len == 0)
 		return NULL;
 	struct qio *q = &w->queue[w->q_head];
@@ -857,6 +885,8 @@ const struct seg_io *seg_writer_next_io(struct seg_writer *w)
 /* Takes the completed head io off the queue. */
 static void queue_pop(struct seg_writer *w, struct qio *q)
 {
+	if (q->sync_mark > w->synced && !w->failed)
+		w->synced = q->sync_mark;
 	if (q->free_slot >= 0)
 		w->slots[q->free_slot].busy = false;
 	if (q->close_after)
@@ -893,7 +923,41 @@ void seg_writer_io_done(struct seg_writer *w, int res)
 	queue_pop(w, q);
 }
 
-bool seg_writer_busy(const struct seg_writer *w) { return w->q_len > 0; }
+bool seg_writer_busy(const struct seg_writer *w)
+{
+	return w->q_len > 0 || (w->cfg.sync && !w->failed && w->synced < w->ends);
+}
+
+/* Group commit: seals the open frame and queues, behind its writes, an
+ * fsync of the directory when a segment was created since the last one,
+ * then an fdatasync of the current segment whose completion makes every
+ * exchange ended so far durable. Called by next_io with no commit
+ * outstanding, so one commit is in flight at most and the next one covers
+ * every exchange that ended meanwhile. The .idx and .str need no fsync:
+ * readers complete them from the frames (seg_index_scan). */
+static void commit(struct seg_writer *w)
+{
+	int rc = seal(w);
+	if (rc < 0 || w->raw_len > 0)
+		return; /* no free slot (sealed once a write lands) or failed */
+	if (w->dir_fd >= 0 && w->dir_synced_segments != w->st.segments) {
+		queue_push(w, w->dir_fd, true, NULL, 0, 0, -1, false);
+		w->dir_synced_segments = w->st.segments;
+	}
+	/* bound in next_io like the frame's write: after a rotation queued by
+	 * this seal, the new segment (the old one is fsync'd by the rotation) */
+	struct qio *q = queue_push(w, -1, true, NULL, 0, 0, -1, false);
+	q->late_k = SEG_K_SEG;
+	q->sync_mark = w->ends;
+	w->sync_queued = w->ends;
+}
+
+uint64_t seg_writer_ended(const struct seg_writer *w) { return w->ends; }
+
+bool seg_writer_durable(const struct seg_writer *w, uint64_t mark)
+{
+	return w->failed != 0 || w->synced >= mark;
+}
 
 /* n more body bytes fit without a drop: in the open frame, or in a new one
  * once it is sealed into a free slot. A failed writer has room (it drops
