@@ -93,6 +93,8 @@ enum up_state {
 #define ENG_SOCK_F_INTERCEPT      0x80000u  /* client: CONNECT to be intercepted if TLS */
 #define ENG_SOCK_F_SINK_WAIT      0x100000u /* stopped reading: capture sink full */
 #define ENG_SOCK_F_COUNTED        0x200000u /* client: counted per address */
+#define ENG_SOCK_F_SYNC_HOLD      0x80000000u /* client (--sync): sends held until
+					       * the sink's ticket is durable */
 
 /* Exchange flags kept on the client socket (struct eng_sock.xflags). */
 #define ENG_XCHG_F_REQ_DONE       0x01u     /* request fully read from the client */
@@ -144,6 +146,7 @@ struct eng_sock {
 	uint8_t name_len;       /* client: --identify-by auth name, 0 = none */
 	char name[ENG_AUTH_USER_MAX];
 	void *sink_h;           /* sink's handle for the exchange */
+	uint64_t sync_ticket;   /* client, ENG_SOCK_F_SYNC_HOLD: what it waits for */
 };
 
 /* Per-worker DNS cache entry (direct mapped by host hash). */
@@ -228,6 +231,8 @@ struct eng_worker {
 	bool sink_io_busy;      /* a sink write is in flight */
 	uint32_t *sink_wait;    /* sockets waiting for the sink to take bodies */
 	unsigned nsink_wait;
+	uint32_t *sync_wait;    /* --sync: clients whose sends wait for durability */
+	unsigned nsync_wait;
 	/* counters (read by other threads: relaxed) */
 	struct eng_counters c;
 	bool draining;

@@ -107,6 +107,10 @@ struct eng_config {
 	unsigned nallow_upstream;
 	/* the control API, never reachable through the proxy (family 0: none) */
 	struct sockaddr_storage control;
+	/* --sync: an exchange the sink captured gets its response's unsent
+	 * bytes (at least the last ones) held back from the client until the
+	 * sink says it is durable (eng_sink_ops.ticket / durable) */
+	bool sync;
 	const struct eng_sink_ops *sink; /* NULL: nothing is captured */
 	void *sink_arg;                  /* passed to sink->open */
 };
@@ -227,6 +231,13 @@ struct eng_sink_ops {
 	void (*tick)(void *ctx, uint64_t wall_ns);
 	/* at worker exit; may block (flushes what is left) */
 	void (*close)(void *ctx);
+	/* eng_config.sync: right after end(), ticket() names the exchange
+	 * just ended (0: nothing to wait for, e.g. not stored); the engine
+	 * holds the client's unsent bytes until durable(ticket) is true,
+	 * asking again after every io_done. durable() must become true
+	 * eventually (also when the store failed). Both optional. */
+	uint64_t (*ticket)(void *ctx);
+	bool (*durable)(void *ctx, uint64_t ticket);
 };
 
 /* Counters, summed over workers by eng_counters(). */

@@ -24,6 +24,8 @@
 /* The worker whose loop runs on this thread: llhttp body callbacks need it. */
 _Thread_local struct eng_worker *px_cur_w;
 
+static void sink_events(struct eng_worker *w);
+
 const struct eng_proto_ops px_proto_ops = {
 	.accepted = px_accepted,
 	.input = px_input,
@@ -34,7 +36,7 @@ const struct eng_proto_ops px_proto_ops = {
 	.timeout = px_timeout,
 	.closed = px_closed,
 	.drain = px_drain,
-	.sink_wake = px_sink_wake,
+	.sink_wake = sink_events,
 	.tls_ready = px_tls_ready,
 	.tls_failed = px_tls_failed,
 };
@@ -89,11 +91,74 @@ static void record_end(struct eng_worker *w, struct eng_sock *c)
 	c->x = NULL;
 }
 
+/* --sync: the exchange just ended is held to its response's unsent bytes
+ * (the last ones at least: flushes are deferred to the end of the batch,
+ * so they are still queued) until the sink says it is durable. Only a
+ * response that went out whole is held; a tunnel, a handshake or an
+ * aborted exchange has nothing to keep back. */
+static void sync_hold(struct eng_worker *w, struct eng_sock *c, bool answered)
+{
+	const struct eng_sink_ops *k = sink(w);
+	if (!w->e->cfg.sync || k->ticket == NULL || k->durable == NULL)
+		return;
+	uint64_t t = k->ticket(w->sink_ctx);
+	if (t == 0 || !answered || c->state == C_TUNNEL || c->state == C_SNIFF ||
+	    c->state == C_HANDSHAKE || (c->flags & ENG_SOCK_F_CLOSING))
+		return;
+	if (k->durable(w->sink_ctx, t))
+		return;
+	/* a pipelined exchange's ticket is the later one of the same store:
+	 * durable only after the earlier, so it replaces it */
+	c->sync_ticket = t;
+	if (c->flags & ENG_SOCK_F_SYNC_HOLD)
+		return;
+	if (w->nsync_wait >= w->nsocks)
+		return;   /* stale entries of closed sockets filled the list: not held */
+	c->flags |= ENG_SOCK_F_SYNC_HOLD;
+	w->sync_wait[w->nsync_wait++] = eng_slot(w, c);
+}
+
+/* After a sink write: clients whose exchange became durable get their
+ * held bytes sent; the others keep waiting (bounded: one pass over the
+ * list, which holds each waiting socket once plus stale entries of
+ * sockets closed since the last pass). */
+static void sync_release(struct eng_worker *w)
+{
+	const struct eng_sink_ops *k = sink(w);
+	unsigned n = w->nsync_wait, kept = 0;
+	for (unsigned i = 0; i < n; i++) {
+		uint32_t slot = w->sync_wait[i];
+		struct eng_sock *s = &w->socks[slot];
+		if (!(s->flags & ENG_SOCK_F_SYNC_HOLD))
+			continue;   /* closed (and maybe reused) since */
+		if (!k->durable(w->sink_ctx, s->sync_ticket)) {
+			w->sync_wait[kept++] = slot;
+			continue;
+		}
+		s->flags &= ~ENG_SOCK_F_SYNC_HOLD;
+		s->sync_ticket = 0;
+		eng_flush(w, s);
+	}
+	w->nsync_wait = kept;
+}
+
+static void sink_events(struct eng_worker *w)
+{
+	px_cur_w = w;
+	if (w->nsync_wait > 0)
+		sync_release(w);
+	px_sink_wake(w);
+}
+
 void px_exchange_end(struct eng_worker *w, struct eng_sock *c)
 {
 	if (c->x == NULL)
 		return;
+	bool captured = c->sink_h != NULL;
+	bool answered = (c->xflags & ENG_XCHG_F_RESP_DONE) != 0;
 	record_end(w, c);
+	if (captured)
+		sync_hold(w, c, answered);
 	if (c->head_buf != ENG_NONE) {
 		eng_head_put(w, c->head_buf);
 		c->head_buf = ENG_NONE;
@@ -281,6 +346,7 @@ void px_timeout(struct eng_worker *w, struct eng_sock *s)
 void px_closed(struct eng_worker *w, struct eng_sock *s)
 {
 	px_cur_w = w;
+	s->flags &= ~ENG_SOCK_F_SYNC_HOLD;   /* its sync_wait entry goes stale */
 	if (s->flags & ENG_SOCK_F_COUNTED)
 		eng_access_conn_put(w, s);
 	if (s->x) {

@@ -195,7 +195,8 @@ static void flush_now(struct eng_worker *w, struct eng_sock *s);
  * completions queued for one socket leaves in one sendmsg. */
 void eng_flush(struct eng_worker *w, struct eng_sock *s)
 {
-	if (s->flags & (ENG_SOCK_F_SENDING | ENG_SOCK_F_CLOSING | ENG_SOCK_F_DIRTY))
+	if (s->flags & (ENG_SOCK_F_SENDING | ENG_SOCK_F_CLOSING | ENG_SOCK_F_DIRTY |
+			ENG_SOCK_F_SYNC_HOLD))
 		return;
 	if (s->out.n == 0 && !eng_tls_has_out(s))
 		return;
@@ -209,6 +210,8 @@ void eng_flush(struct eng_worker *w, struct eng_sock *s)
 
 static void flush_now(struct eng_worker *w, struct eng_sock *s)
 {
+	if (s->flags & ENG_SOCK_F_SYNC_HOLD)
+		return;   /* --sync: released by px_sync_release, which flushes */
 	if (s->tls && !(s->flags & ENG_SOCK_F_CLOSING))
 		eng_tls_move_out(w, s);
 	if ((s->flags & (ENG_SOCK_F_SENDING | ENG_SOCK_F_CLOSING)) || s->out.n == 0)

@@ -297,6 +297,7 @@ static int pools_init(struct eng_worker *w, char *err, size_t err_len)
 	w->socks = alloc_array(w->nsocks, sizeof(*w->socks));
 	w->dirty = alloc_array(w->nsocks, sizeof(*w->dirty));
 	w->sink_wait = alloc_array(w->nsocks, sizeof(*w->sink_wait));
+	w->sync_wait = alloc_array(w->nsocks, sizeof(*w->sync_wait));
 	unsigned head_max = c->max_request_head > c->max_response_head
 		? c->max_request_head : c->max_response_head;
 	w->head_size = head_max + 1024;   /* room for Host, Via, Upgrade */
@@ -308,7 +309,7 @@ static int pools_init(struct eng_worker *w, char *err, size_t err_len)
 	w->dns = alloc_array(ENG_DNS_CACHE_SLOTS, sizeof(*w->dns));
 	w->resolves = alloc_array(ENG_RESOLVE_SLOTS, sizeof(*w->resolves));
 	w->hdrs = alloc_array(c->max_headers, sizeof(*w->hdrs));
-	if (!w->socks || !w->dirty || !w->sink_wait || !w->heads || !w->head_free_next || !w->head_ref || !w->xchgs ||
+	if (!w->socks || !w->dirty || !w->sink_wait || !w->sync_wait || !w->heads || !w->head_free_next || !w->head_ref || !w->xchgs ||
 	    !w->xchg_free_next || !w->dns || !w->resolves || !w->hdrs) {
 		snprintf(err, err_len, "out of memory for %u connections", c->max_conns);
 		return -ENOMEM;
@@ -415,6 +416,7 @@ static void worker_free(struct eng_worker *w)
 	free_array(w->socks);
 	free_array(w->dirty);
 	free_array(w->sink_wait);
+	free_array(w->sync_wait);
 	free_array(w->heads);
 	free_array(w->head_free_next);
 	free_array(w->head_ref);

@@ -34,6 +34,7 @@
 #include "persist/seg.h"
 #include "tools/capture/sink.h"
 #include "tools/lib/rc-limits.h"
+#include "rc-assert.h"
 
 #define HELD_MAX 4u         /* stores one worker writes at once (1 + leaving) */
 #define XH_MAX SEG_OPEN_DEFAULT /* exchanges captured at once per worker */
@@ -76,6 +77,7 @@ struct rc_capture {
 	struct store *retiring;     /* left by the policy, not yet closed */
 	struct pol *limbo;          /* swapped out, grace period not seen yet */
 	uint64_t flush_ns;          /* writers' flush interval; 0 = the store's default */
+	bool sync;                  /* --sync: writers group-commit (seg_writer_cfg.sync) */
 };
 
 /* A store as one worker holds it. */
@@ -107,6 +109,11 @@ struct wk {
 	struct flt_scratch *scratch;
 	const struct flt_db *scratch_db; /* the last db scratch was reserved for */
 	struct xh *free;
+	/* --sync: the ticket of the exchange cap_end just stored (0: none),
+	 * and a generation per held slot, bumped when its store is handed
+	 * back, so that a ticket of a store gone reads as durable */
+	uint64_t ticket;
+	uint32_t held_gen[HELD_MAX];
 	struct xh xh[XH_MAX];
 	char url[RC_URL_MAX];
 	char cookie_head[COOKIE_HEAD_MAX];
@@ -151,6 +158,7 @@ static void held_settle(struct wk *k, struct held *h)
 		return;
 	atomic_store(&h->s->done[k->worker], true);
 	memset(h, 0, sizeof(*h));
+	k->held_gen[h - k->held]++;   /* written and committed: its tickets are durable */
 }
 
 /* Follows the policy's store: the current one starts leaving when the
@@ -253,6 +261,24 @@ static struct xh *xh_get(struct wk *k, struct held *h, const struct pol *p)
 	*e = (struct xh){ .h = h, .cap = p->p.body_max, .cookies = p->p.cookies,
 			  .no_resp = !p->p.save_responses };
 	return e;
+}
+
+/* A --sync ticket: held slot (2 bits), its generation (22 bits) and the
+ * writer's END mark (40 bits: 10^12 exchanges per session and worker);
+ * never 0, since marks start at 1. */
+#define TICKET_SLOT_SHIFT 62
+#define TICKET_GEN_SHIFT 40
+#define TICKET_GEN_MASK ((1u << 22) - 1u)
+#define TICKET_MARK_MASK ((1ull << TICKET_GEN_SHIFT) - 1u)
+_Static_assert(HELD_MAX <= 4u, "a ticket's slot field has 2 bits");
+
+static uint64_t ticket_of(const struct wk *k, const struct held *h, uint64_t mark)
+{
+	uint64_t i = (uint64_t)(h - k->held);
+	uint64_t gen = k->held_gen[i] & TICKET_GEN_MASK;
+	ASSERT(mark > 0);
+	ASSERT(mark <= TICKET_MARK_MASK);
+	return i << TICKET_SLOT_SHIFT | gen << TICKET_GEN_SHIFT | mark;
 }
 
 static void xh_put(struct wk *k, struct xh *e)
@@ -515,6 +541,7 @@ static void cap_end(void *ctx, void *hp, const struct eng_xchg *x)
 {
 	struct wk *k = ctx;
 	struct xh *e = hp;
+	k->ticket = 0;
 	/* pending with no response head: the proxy's own answer (502, 504...)
 	 * decides, with no Content-Type; no answer at all (the client left
 	 * first) discards it */
@@ -537,6 +564,8 @@ static void cap_end(void *ctx, void *hp, const struct eng_xchg *x)
 		.err_msg_len = x->err ? strlen(msg) : 0,
 	};
 	int rc = seg_xch_end(e->h->w, e->x, &end);
+	if (rc == 0 && k->c->sync)
+		k->ticket = ticket_of(k, e->h, seg_writer_ended(e->h->w));
 	if (rc == 0)
 		count(&k->st->written, 1);
 	else if (rc == -ENOBUFS || e->h->failed)
@@ -636,6 +665,29 @@ static void cap_close(void *ctx)
 	free(k);
 }
 
+static uint64_t cap_ticket(void *ctx)
+{
+	struct wk *k = ctx;
+	if (k == NULL)
+		return 0;
+	uint64_t t = k->ticket;
+	k->ticket = 0;
+	return t;
+}
+
+static bool cap_durable(void *ctx, uint64_t t)
+{
+	struct wk *k = ctx;
+	unsigned i = (unsigned)(t >> TICKET_SLOT_SHIFT);
+	uint32_t gen = (uint32_t)(t >> TICKET_GEN_SHIFT) & TICKET_GEN_MASK;
+	if (k == NULL || NEVER(i >= HELD_MAX))
+		return true;
+	struct held *h = &k->held[i];
+	if ((k->held_gen[i] & TICKET_GEN_MASK) != gen || h->s == NULL || h->failed)
+		return true;   /* handed back once committed, or failed: never will be */
+	return seg_writer_durable(h->w, t & TICKET_MARK_MASK);
+}
+
 const struct eng_sink_ops rc_capture_ops = {
 	.open = cap_open,
 	.begin = cap_begin,
@@ -647,6 +699,8 @@ const struct eng_sink_ops rc_capture_ops = {
 	.io_done = cap_io_done,
 	.tick = cap_tick,
 	.close = cap_close,
+	.ticket = cap_ticket,
+	.durable = cap_durable,
 };
 
 /* ---- publisher side ---- */
@@ -708,6 +762,11 @@ void rc_capture_flush_interval(struct rc_capture *c, uint64_t flush_ns)
 	c->flush_ns = flush_ns;
 }
 
+void rc_capture_sync(struct rc_capture *c, bool sync)
+{
+	c->sync = sync;
+}
+
 static int store_open(struct rc_capture *c, const char *dir, struct store **out,
 		      char *err, size_t errlen)
 {
@@ -734,7 +793,7 @@ static int store_open(struct rc_capture *c, const char *dir, struct store **out,
 	for (unsigned i = 0; i < c->nworkers; i++) {
 		struct seg_writer_cfg wc = { .session_dir = dir, .worker = (uint16_t)i,
 					     .body_max = UINT64_MAX, .save_responses = true,
-					     .flush_ns = c->flush_ns };
+					     .flush_ns = c->flush_ns, .sync = c->sync };
 		rc = seg_writer_open(&wc, wall_ns(), &s->w[i]);
 		if (rc < 0) {
 			snprintf(err, errlen, "cannot open the segment writer of worker %u in %s: %s",

@@ -47,6 +47,10 @@ void rc_capture_destroy(struct rc_capture *c);
 /* Flush interval of the writers opened from now on (ringcap run
  * --flush-interval; 0 = SEG_FLUSH_NS_DEFAULT). Before the first policy. */
 void rc_capture_flush_interval(struct rc_capture *c, uint64_t flush_ns);
+/* ringcap run --sync: the writers opened from now on group-commit, and
+ * rc_capture_ops.ticket/durable tell the engine (eng_config.sync) when an
+ * ended exchange is on stable storage. Before the first policy. */
+void rc_capture_sync(struct rc_capture *c, bool sync);
 
 /* Publishes p. A new session_dir gets its writers opened first (may block
  * briefly on file I/O: never call it from a worker); the previous session's

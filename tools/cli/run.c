@@ -130,6 +130,9 @@ static const struct opt run_table[] = {
 	{ "flush-interval", set_dur, RUN(flush_interval_ms), SEG_FLUSH_MS_MIN, SEG_FLUSH_MS_MAX,
 	  "DUR", "captured exchanges are written within this (checked every 100ms): what a "
 	  "kill -9 or power loss can lose", fmt_dur, NULL },
+	{ "sync", set_flag, CFG(sync), 0, 0, "",
+	  "a response's last bytes go out only once its exchange is on disk (group "
+	  "commit: one fdatasync per batch of exchanges)", NULL, "off" },
 	{ "no-save-responses", set_flag, RUN(no_save_responses), 0, 0, "",
 	  "store status, type, sizes and timings, not response heads/bodies", NULL, "off" },
 	{ "cookies", set_flag, RUN(cookies), 0, 0, "",
@@ -644,6 +647,7 @@ static int plane_setup(struct run_opts *r, struct rc_tls *t, unsigned workers,
 		return -ENOMEM;
 	}
 	rc_capture_flush_interval(p->cap, (uint64_t)r->flush_interval_ms * 1000000u);
+	rc_capture_sync(p->cap, r->eng.sync);
 	if (long_filter)
 		rc_sessions_default_filter(p->ses, filter->db);
 	if (r->session) {
