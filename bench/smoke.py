@@ -78,6 +78,10 @@ SPECS = {
     "ship.sh": ([], [
         (name, r"^\| %s \| %s \| %s \| %s \| %s \| %s \|" % (name, NUM, NUM, NUM, NUM, NUM))
         for name in ("no-bodies", "bodies-1k")]),
+    "sync.sh": ([], [
+        ("%s, %s connection(s)" % (c, n),
+         r"^\| %s \| %s \| \d+ \| %s \| %s \| %s \|" % (c, n, NUM, NUM, NUM))
+        for c in ("100b-ka", "64k-ka") for n in ("10", "1")]),
     "toggle.py": ([], [
         ("baseline", r"^\| 1 \| baseline \| %s \|" % NUM),
         ("toggling", r"^\| 1 \| toggling \| %s \| .*\| %s/%s \|" % (NUM, NUM, NUM)),
