@@ -285,7 +285,8 @@ bool seg_report_damaged(const struct seg_report *r)
 {
 	return r->frames_bad || r->bad_regions || r->torn_bytes || r->entries_bad ||
 	       r->strings_bad || r->indexes_healed || r->entries_recovered ||
-	       r->strings_recovered || r->files_missing || r->tombstones_bad || r->entries_lost;
+	       r->strings_recovered || r->files_missing || r->tombstones_bad || r->entries_lost ||
+	       r->tombstones_lost;
 }
 
 const char *seg_method_name(uint8_t m) { return m < SEG_M_COUNT ? method_names[m] : "OTHER"; }

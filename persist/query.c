@@ -389,6 +389,8 @@ int seg_table_load(const char *session_dir, struct seg_table *t, struct seg_repo
 		rc = heal_strings(session_dir, &l);
 	if (rc == 0)
 		rc = apply_tombstones(session_dir, t);
+	if (rc == 0 && rep)   /* lost deletions: the listing warns (persist/tomb.c) */
+		rc = seg_tomb_check(session_dir, false, rep);
 	if (rc == 0)
 		rc = rank_hosts(t);
 	free(l.sf);

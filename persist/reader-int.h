@@ -43,6 +43,9 @@ int seg_fiter_next(struct seg_fiter *it);
 void seg_fiter_close(struct seg_fiter *it);
 /* Parses the record at *pos of a frame of len bytes; advances *pos.
  * Returns 0 or -EBADMSG. */
+/* persist/tomb.c: after an append, raises session.meta's tally to the
+ * file's valid records. 0 or -errno (no metadata: 0). */
+int seg_tomb_note(const char *session_dir);
 int seg_rec_parse(const uint8_t *b, uint32_t len, uint32_t *pos, struct seg_rec_view *r);
 
 /* Builds the index entry of an END record (it carries every BEGIN field

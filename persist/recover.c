@@ -717,6 +717,8 @@ int seg_fsck(const char *session_dir, bool repair, struct seg_report *rep)
 	free(fs);
 	if (rc == 0)
 		rc = fsck_tombstones(session_dir, repair, rep);
+	if (rc == 0)
+		rc = seg_tomb_check(session_dir, repair, rep);
 	struct seg_report rr = { 0 };
 	for (size_t i = 0; i < n && rc == 0 && repair; i++)
 		if (i + 1 == n || items[i + 1].worker != items[i].worker)
@@ -748,7 +750,7 @@ int seg_tombstone(const char *session_dir, const uint64_t *ids, size_t n, uint64
 	if (rc == 0 && fsync(fd) < 0)
 		rc = -errno;
 	close(fd);
-	return rc;
+	return rc == 0 ? seg_tomb_note(session_dir) : rc;
 }
 
 int seg_entry_from_end(const struct seg_rec_view *r, uint16_t worker, uint32_t segno,

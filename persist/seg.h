@@ -317,6 +317,9 @@ struct seg_report {
 	uint64_t strings_recovered; /* host/URL texts damaged in a .str, read from frames */
 	uint64_t files_missing;     /* an .idx or .str without its .seg, or the reverse */
 	uint64_t tombstones_bad;    /* damaged tombstone records (a torn tail counts one) */
+	uint64_t tombstones_lost;   /* deletions session.meta counts that the tombstones
+				     * file lacks (deleted, cut, replaced): those
+				     * exchanges read as not deleted (persist/tomb.c) */
 	uint64_t entries_lost;      /* entries whose first or last frame is damaged or gone
 				     * (fsck): those exchanges cannot be opened */
 	char first_damage[256]; /* "w000-00000001.seg: frame at 4096: payload checksum" */
@@ -379,8 +382,17 @@ int seg_recover(const char *session_dir, struct seg_report *rep);
  * keeping the valid records. Damaged frames stay (their data is lost). */
 int seg_fsck(const char *session_dir, bool repair, struct seg_report *rep);
 
-/* Appends tombstones for ids (one fsync). Returns 0 or -errno. */
+/* Appends tombstones for ids (one fsync), then raises the tally in
+ * session.meta (persist/tomb.c). Returns 0 or -errno. */
 int seg_tombstone(const char *session_dir, const uint64_t *ids, size_t n, uint64_t now_ns);
+/* 1 when a valid tombstone names id (*when_ns: its time, may be NULL),
+ * 0 when none does, or -errno. */
+int seg_tombstoned(const char *session_dir, uint64_t id, uint64_t *when_ns);
+/* Compares the tombstones file with the tally session.meta keeps: lost
+ * deletions go to rep->tombstones_lost (and first_damage); repair sets
+ * the tally to what the file holds (the lost ones cannot be rebuilt).
+ * Readers call it with repair false. Returns 0 or -errno. */
+int seg_tomb_check(const char *session_dir, bool repair, struct seg_report *rep);
 
 /* ---- names ---- */
 const char *seg_method_name(uint8_t m);

@@ -47,6 +47,14 @@ struct ses_meta {
 	uint64_t created_ns, start_ns, stop_ns; /* stop_ns 0 while active or paused */
 	uint8_t origin; /* enum ses_origin (not stored) */
 	struct ses_settings settings;
+	/* The tombstone tally (persist/tomb.c): the valid records the
+	 * tombstones file held after the last deletion, and the crc32c of
+	 * their ids and times in file order (stored as tombstones_sum=). The file must begin with exactly these: fewer
+	 * (deleted, cut) or others means deletions were lost and deleted
+	 * exchanges would silently come back. Kept by ses_save (a copy that
+	 * does not know it never lowers it); 0 = no deletion recorded. */
+	uint64_t tombstones;
+	uint32_t tombstones_crc;
 };
 
 /* Cheap figures from file sizes (no decompression). */
@@ -81,6 +89,11 @@ int ses_repair(const char *data_dir, const char *id, bool *fixed);
  * first (hard link, then rename), so damage to one copy loses nothing.
  * -EINVAL for SES_DAMAGED. */
 int ses_save(const char *data_dir, const struct ses_meta *m);
+/* The tombstone tally of the session in session_dir (DATA/ID): read, or
+ * raised after a deletion (exact: set, as fsck --repair does after a
+ * loss). -ENOENT / -EBADMSG: no readable metadata (nothing to check). */
+int ses_tally_get(const char *session_dir, uint64_t *n, uint32_t *crc);
+int ses_tally_set(const char *session_dir, uint64_t n, uint32_t crc, bool exact);
 /* State change; stopping sets stop_ns. */
 int ses_set_state(const char *data_dir, const char *id, enum ses_state s, uint64_t now_ns);
 int ses_rename(const char *data_dir, const char *id, const char *new_name);

@@ -7,7 +7,9 @@
  *   id=… name=… state=active|paused|stopped|interrupted created_ns=…
  *   start_ns=… stop_ns=… save_responses=0|1 capture_cookies=0|1
  *   max_body=… filter=…
- * Values never hold control characters (checked on save).
+ *   tombstones=… tombstones_sum=… (only after a deletion: persist/tomb.c)
+ * Values never hold control characters (checked on save). Unknown keys
+ * are ignored (a later version's), missing ones read as 0.
  *
  * A save keeps the file it replaces as session.meta.prev (when that file
  * is readable); a load falls back to it. A session whose both copies are
@@ -19,6 +21,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +41,14 @@ static const char *const state_names[SES_STATE_COUNT] = {
 static void keep_prev(const char *dir, const char *path, const char *id);
 
 static const char crockford[] = "0123456789abcdefghjkmnpqrstvwxyz";
+
+/* Every save reads the file it replaces (the tombstone tally, which only
+ * deletions raise, is merged in) under this lock, so that the daemon's
+ * session manager saving from its own copy and a deletion raising the
+ * tally never lose each other's change. One process; offline tools that
+ * write metadata (fsck --repair) run without the daemon's lock anyway. */
+static pthread_mutex_t save_mu = PTHREAD_MUTEX_INITIALIZER;
+static int save_locked(const char *data_dir, const struct ses_meta *m);
 
 const char *ses_state_name(uint8_t s) { return s < SES_STATE_COUNT ? state_names[s] : "unknown"; }
 
@@ -103,6 +114,84 @@ static int fsync_dir(const char *dir)
 
 int ses_save(const char *data_dir, const struct ses_meta *m)
 {
+	struct ses_meta *cur = malloc(sizeof(*cur)), *out = malloc(sizeof(*out));
+	int rc = cur && out ? 0 : -ENOMEM;
+	pthread_mutex_lock(&save_mu);
+	if (rc == 0) {
+		*out = *m;
+		if (ses_load(data_dir, m->id, cur) == 0 && cur->tombstones > out->tombstones) {
+			out->tombstones = cur->tombstones;
+			out->tombstones_crc = cur->tombstones_crc;
+		}
+		rc = save_locked(data_dir, out);
+	}
+	pthread_mutex_unlock(&save_mu);
+	free(cur);
+	free(out);
+	return rc;
+}
+
+/* DATA/ID into data (buf) and id (pointing into buf); -ENOENT when the
+ * last component is no session id (a bare directory of the unit tests). */
+static int split_dir(const char *session_dir, char *buf, size_t cap, const char **id)
+{
+	size_t n = strlen(session_dir);
+	while (n > 1 && session_dir[n - 1] == '/')
+		n--;
+	if (n >= cap)
+		return -ENAMETOOLONG;
+	memcpy(buf, session_dir, n);
+	buf[n] = '\0';
+	char *slash = strrchr(buf, '/');
+	if (slash == NULL || slash == buf)
+		return -ENOENT;
+	*slash = '\0';
+	*id = slash + 1;
+	return id_valid(*id) ? 0 : -ENOENT;   /* not a session directory: no metadata */
+}
+
+int ses_tally_get(const char *session_dir, uint64_t *n, uint32_t *crc)
+{
+	char data[PATH_MAX];
+	const char *id;
+	int rc = split_dir(session_dir, data, sizeof(data), &id);
+	struct ses_meta *m = rc == 0 ? malloc(sizeof(*m)) : NULL;
+	if (rc == 0 && m == NULL)
+		rc = -ENOMEM;
+	if (rc == 0)
+		rc = ses_load(data, id, m);
+	if (rc == 0) {
+		*n = m->tombstones;
+		*crc = m->tombstones_crc;
+	}
+	free(m);
+	return rc;
+}
+
+int ses_tally_set(const char *session_dir, uint64_t n, uint32_t crc, bool exact)
+{
+	char data[PATH_MAX];
+	const char *id;
+	int rc = split_dir(session_dir, data, sizeof(data), &id);
+	struct ses_meta *m = rc == 0 ? malloc(sizeof(*m)) : NULL;
+	if (rc == 0 && m == NULL)
+		rc = -ENOMEM;
+	pthread_mutex_lock(&save_mu);
+	if (rc == 0)
+		rc = ses_load(data, id, m);
+	if (rc == 0 && (exact || n > m->tombstones) &&
+	    (n != m->tombstones || crc != m->tombstones_crc)) {
+		m->tombstones = n;
+		m->tombstones_crc = crc;
+		rc = save_locked(data, m);
+	}
+	pthread_mutex_unlock(&save_mu);
+	free(m);
+	return rc;
+}
+
+static int save_locked(const char *data_dir, const struct ses_meta *m)
+{
 	char dir[PATH_MAX], path[PATH_MAX + 32], tmp[PATH_MAX + 32];
 	int rc = ses_dir(dir, sizeof(dir), data_dir, m->id);
 	if (rc < 0)
@@ -119,6 +208,9 @@ int ses_save(const char *data_dir, const struct ses_meta *m)
 			 m->id, m->name, state_names[m->state], m->created_ns, m->start_ns,
 			 m->stop_ns, m->settings.save_responses, m->settings.capture_cookies,
 			 m->settings.max_body, m->settings.filter);
+	if (n >= 0 && m->tombstones > 0 && (size_t)n < META_MAX)
+		n += snprintf(buf + n, META_MAX - (size_t)n, "tombstones=%" PRIu64
+			      "\ntombstones_sum=%" PRIu32 "\n", m->tombstones, m->tombstones_crc);
 	if (n < 0 || (size_t)n + 16 > META_MAX) {
 		free(buf);
 		return -E2BIG;
@@ -192,6 +284,8 @@ static int parse_line(struct ses_meta *m, char *line)
 	else if (!strcmp(k, "save_responses")) m->settings.save_responses = x != 0;
 	else if (!strcmp(k, "capture_cookies")) m->settings.capture_cookies = x != 0;
 	else if (!strcmp(k, "max_body")) m->settings.max_body = x;
+	else if (!strcmp(k, "tombstones")) m->tombstones = x;
+	else if (!strcmp(k, "tombstones_sum") && x <= UINT32_MAX) m->tombstones_crc = (uint32_t)x;
 	return 0; /* unknown keys of a later version are ignored */
 }
 
@@ -210,7 +304,10 @@ static int load_path(const char *path, const char *id, struct ses_meta *out)
 		return buf ? -EBADMSG : -ENOMEM;
 	}
 	buf[n] = '\0';
-	char *crc = strstr(buf, "crc=");
+	/* the last "crc=" line: a filter's text may hold "crc=" too */
+	char *crc = NULL;
+	for (char *p = strstr(buf, "\ncrc="); p; p = strstr(p + 1, "\ncrc="))
+		crc = p + 1;
 	unsigned want;
 	int rc = -EBADMSG;
 	/* The file ends right after "crc=XXXXXXXX\n": a byte past it is damage too. */

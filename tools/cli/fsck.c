@@ -73,13 +73,16 @@ int rc_cmd_fsck(int argc, char **argv)
 		"  Checks every file of a session (segments, indexes, strings, tombstones,\n"
 		"  session.meta); --repair rebuilds what can be derived: indexes and strings\n"
 		"  from the segments, torn tails cut, session.meta from its previous copy or\n"
-		"  from the segments, tombstones without their damaged records.\n"
+		"  from the segments, tombstones without their damaged records (deletions\n"
+		"  session.meta counts that the tombstones file lacks cannot be rebuilt:\n"
+		"  --repair makes the count match the file and says how many came back).\n"
 		"exit status:\n"
 		"  0  no damage found\n"
 		"  1  damage found (nothing changed: run with --repair), or damage that\n"
 		"     --repair cannot undo remains (damaged frames, a missing segment file)\n"
 		"  2  usage error\n"
-		"  3  damage found and repaired: checking again finds none\n"
+		"  3  damage found and repaired: checking again finds none (lost\n"
+		"     deletions: their exchanges are listed again, the output says so)\n"
 		"  4  could not check (not a session, unreadable files)\n"
 		"  A data directory gives the worst status of its sessions.\n";
 	static const struct rc_opt opts[] = { { "repair", false, set_repair },
@@ -144,14 +147,16 @@ static void fsck_print(const struct seg_report *r, int meta, bool json)
 	       (unsigned long long)r->indexes_rebuilt);
 	printf(json ? "\"bad_regions\":%llu,\"entries_bad\":%llu,\"indexes_healed\":%llu,"
 		        "\"entries_recovered\":%llu,\"strings_bad\":%llu,\"files_missing\":%llu,"
-		        "\"tombstones_bad\":%llu,\"metadata\":\"%s\",\"damaged\":%s}\n"
+		        "\"tombstones_bad\":%llu,\"tombstones_lost\":%llu,\"metadata\":\"%s\","
+		        "\"damaged\":%s}\n"
 		      : "bad regions %llu, bad index entries %llu, indexes missing/damaged/short "
 		        "%llu (exchanges only in frames %llu), bad strings %llu, files missing "
-		        "%llu, bad tombstones %llu, metadata %s%s\n",
+		        "%llu, bad tombstones %llu, lost deletions %llu, metadata %s%s\n",
 	       (unsigned long long)r->bad_regions, (unsigned long long)r->entries_bad,
 	       (unsigned long long)r->indexes_healed, (unsigned long long)r->entries_recovered,
 	       (unsigned long long)r->strings_bad, (unsigned long long)r->files_missing,
-	       (unsigned long long)r->tombstones_bad, meta_text[meta],
+	       (unsigned long long)r->tombstones_bad, (unsigned long long)r->tombstones_lost,
+	       meta_text[meta],
 	       json ? (seg_report_damaged(r) || meta ? "true" : "false") : "");
 	if (r->first_damage[0] && !json)
 		printf("first damage: %s\n", r->first_damage);
@@ -188,6 +193,10 @@ static int fsck_one(const char *data, const char *id, bool repair, bool json)
 			       again.first_damage[0] ? again.first_damage : "session.meta");
 		return FSCK_DAMAGED;
 	}
+	if (!json && r.tombstones_lost)
+		printf("%llu deletions are lost for good (their tombstones): those exchanges are "
+		       "listed again; the metadata now counts what the file holds\n",
+		       (unsigned long long)r.tombstones_lost);
 	if (!json)
 		printf("repaired\n");
 	return FSCK_REPAIRED;

@@ -122,13 +122,28 @@ static void show_json(const struct seg_exchange *x)
 }
 
 /* Opens the exchange people call id (rc_exchange_find: no table load, so
- * one exchange of a big session opens in milliseconds). */
+ * one exchange of a big session opens in milliseconds). A deleted one is
+ * not shown: -ESTALE, *deleted_ns its tombstone's time. */
 static int open_shown(const char *dir, uint64_t id, const struct seg_open_opts *oo,
-		      struct seg_exchange *x)
+		      struct seg_exchange *x, uint64_t *deleted_ns)
 {
 	struct seg_entry e;
 	int rc = rc_exchange_find(dir, id, &e);
-	return rc < 0 ? rc : seg_open_entry(dir, &e, oo, x);
+	if (rc == 0)
+		rc = seg_tombstoned(dir, e.id, deleted_ns);
+	if (rc != 0)
+		return rc < 0 ? rc : -ESTALE;
+	return seg_open_entry(dir, &e, oo, x);
+}
+
+/* Lost deletions (persist/tomb.c): the exchange shown may be one of them. */
+static void warn_tombstones(const char *dir, const char *sid)
+{
+	struct seg_report rep = {0};
+	if (seg_tomb_check(dir, false, &rep) == 0 && rep.tombstones_lost)
+		fprintf(stderr, "ringcap show: session '%s' lost %llu deletions (%s): a deleted "
+			"exchange may show (ringcap fsck)\n", sid,
+			(unsigned long long)rep.tombstones_lost, rep.first_damage);
 }
 
 int rc_cmd_show(int argc, char **argv)
@@ -164,7 +179,16 @@ int rc_cmd_show(int argc, char **argv)
 		return 1;
 	struct seg_open_opts oo = { .body_max = { 64u << 20, 64u << 20 } };
 	struct seg_exchange x;
-	int rc = open_shown(dir, id, &oo, &x);
+	uint64_t deleted_ns = 0;
+	int rc = open_shown(dir, id, &oo, &x, &deleted_ns);
+	if (rc == -ESTALE) {
+		char when[40];
+		rc_iso_time(deleted_ns, when, sizeof(when));
+		fprintf(stderr, "ringcap show: exchange %llu was deleted (%s)\n",
+			(unsigned long long)id, when);
+		return 1;
+	}
+	warn_tombstones(dir, m.id);
 	if (rc < 0) {
 		fprintf(stderr, "ringcap show: exchange %llu: %s\n", (unsigned long long)id,
 			rc == -ENOENT ? "not in the session" :
