@@ -155,7 +155,7 @@ if [ "$RATIO" = 1 ]; then
     for mode in off on; do
         args=""; [ "$mode" = on ] && args="--session bench"
         log "bench/run.sh, capture $mode"
-        OUT_DIR="$TMP/run-$mode" TARGETS=ringcap CASES="100b-ka 64k-ka" RINGCAP_ARGS="$args" \
+        OUT_DIR="$TMP/run-$mode" DD_MB=0 TARGETS=ringcap CASES="100b-ka 64k-ka" RINGCAP_ARGS="$args" \
             DURATION=${DURATION:-5} "$HERE/run.sh" >/dev/null 2>"$TMP/run-$mode.log" || die "run.sh failed"
         tsv=$(ls -t "$TMP/run-$mode"/bench-*.tsv | head -n 1)
         while IFS=$'\t' read -r t c _ _ json; do
