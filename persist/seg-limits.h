@@ -42,6 +42,26 @@
 #define SEG_FRAME_CLEN_MAX (SEG_FRAME_ULEN_MAX + SEG_FRAME_ULEN_MAX / 128u + 1024u)
 #define SEG_FRAME_RECS_MAX (SEG_FRAME_ULEN_MAX / 16u) /* 16 = record header */
 
+/* Incompressible bodies (issue 16: gzip/brotli-encoded responses,
+ * downloads, random bytes) are stored raw. The first SEG_SAMPLE_BYTES of a
+ * body's first chunk of at least SEG_SAMPLE_MIN bytes are compressed with
+ * the writer's level; a body whose sample does not shrink below
+ * SEG_SAMPLE_KEEP_NUM/SEG_SAMPLE_KEEP_DEN of its size is incompressible.
+ * A frame is then written raw (no zstd, SEG_FRAME_F_RAW) when at least
+ * SEG_RAW_SHARE_NUM/SEG_RAW_SHARE_DEN of its bytes are such body records;
+ * any other frame is compressed and still written raw when zstd did not
+ * shrink it. Profile before (bench/README.md "#16 storage"): with 1 MiB
+ * random bodies zstd -1 took ~6% of the capturing proxy's CPU, and the
+ * copy into the frame slot another part of libc's 9% memmove; the sample
+ * costs one 4 KiB compression per body. Smaller bodies (heads of a JSON
+ * API) stay compressed with their frame whatever they hold. */
+#define SEG_SAMPLE_BYTES 4096u
+#define SEG_SAMPLE_MIN 1024u
+#define SEG_SAMPLE_KEEP_NUM 15u /* sample compressed to >= 15/16: incompressible */
+#define SEG_SAMPLE_KEEP_DEN 16u
+#define SEG_RAW_SHARE_NUM 7u    /* >= 7/8 of a frame incompressible: no zstd */
+#define SEG_RAW_SHARE_DEN 8u
+
 /* Frame buffers a writer holds while their writes are in flight; when all
  * are busy new exchanges are refused (-ENOBUFS) instead of allocating. */
 #define SEG_WRITER_SLOTS 4u
@@ -103,6 +123,8 @@ _Static_assert(SEG_REC_MAX >= 16u + 96u + SEG_METHOD_MAX + SEG_HOST_MAX + SEG_UR
 _Static_assert(SEG_REC_MAX >= 16u + 16u + SEG_REASON_MAX + SEG_HEAD_MAX, "RESP_HEAD too big");
 _Static_assert(SEG_REC_MAX >= 16u + SEG_CHUNK_MAX, "body chunk too big");
 _Static_assert(SEG_OPEN_DEFAULT <= SEG_OPEN_MAX, "open default above max");
+_Static_assert(SEG_SAMPLE_MIN <= SEG_SAMPLE_BYTES, "sample smaller than its minimum");
+_Static_assert(SEG_SAMPLE_BYTES <= SEG_CHUNK_MAX, "sample beyond one body record");
 _Static_assert(SEG_FLUSH_NS_DEFAULT >= SEG_FLUSH_MS_MIN * 1000000ull, "flush default below min");
 _Static_assert(SEG_FLUSH_NS_DEFAULT <= SEG_FLUSH_MS_MAX * 1000000ull, "flush default above max");
 _Static_assert(SEG_ROTATE_BYTES_DEFAULT <= SEG_ROTATE_BYTES_MAX, "rotate default above max");

@@ -167,6 +167,8 @@ int seg_io_sync(const struct seg_io *io);
 struct seg_writer_stats {
 	uint64_t exchanges, frames, bytes_raw, bytes_disk, refused, chunks_dropped, segments;
 	uint64_t discarded; /* seg_xch_discard() calls that wrote their record */
+	uint64_t frames_raw;   /* frames written without zstd (SEG_FRAME_F_RAW) */
+	uint64_t bodies_raw;   /* bodies sampled incompressible (seg-limits.h) */
 };
 
 struct seg_writer;

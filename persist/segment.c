@@ -31,16 +31,24 @@
  * .seg after the header: frames back to back. Frame header, 32 bytes:
  *   0  4  magic 0x52464352 ("RCFR")
  *   4  4  clen: compressed payload length, 1..SEG_FRAME_CLEN_MAX
- *   8  4  ulen: uncompressed length, <= SEG_FRAME_ULEN_MAX
+ *   8  4  bits 0..20 ulen: uncompressed length, <= SEG_FRAME_ULEN_MAX;
+ *         bit 31 SEG_FRAME_F_RAW: the payload is stored raw (issue 16);
+ *         bits 21..30 zero (reserved). Frames before bit 31 existed have
+ *         all of 21..31 zero, and read as before.
  *  12  4  nrec: records in the payload
  *  16  8  id_hi: highest exchange id begun by the writer when sealed
  *  24  4  crc32c of the clen payload bytes
  *  28  4  crc32c of bytes 0..27
- * followed by clen bytes: one zstd frame whose content is ulen bytes.
+ * followed by clen bytes: one zstd frame whose content is ulen bytes, or
+ * with SEG_FRAME_F_RAW the ulen bytes themselves (clen == ulen). The
+ * writer stores a frame raw when most of it is body sampled
+ * incompressible or zstd did not shrink it (seg-limits.h, SEG_SAMPLE_*).
  *
  * A frame is VALID iff: the magic matches, the header checksum matches,
- * clen and ulen are within limits, the whole payload lies inside the file,
- * the payload checksum matches, zstd decompresses it to exactly ulen bytes,
+ * clen and ulen are within limits, no reserved bit is set, a raw frame has
+ * clen == ulen, the whole payload lies inside the file, the payload
+ * checksum matches, zstd decompresses it to exactly ulen bytes (raw: it is
+ * those bytes),
  * and those bytes parse as exactly nrec well-formed records (below) that
  * end exactly at ulen. Anything else is damage: with a valid header the
  * reader skips clen bytes; with a bad header it scans forward byte by byte
@@ -162,11 +170,14 @@ struct qio {
 	int8_t open_k;      /* >= 0: this io opens the file of this kind */
 };
 
+/* What sampling found of a body (seg-limits.h, SEG_SAMPLE_*). */
+enum { SAMPLE_NONE = 0, SAMPLE_TEXT = 1, SAMPLE_RAW = 2 };
+
 struct seg_xch {
 	uint64_t id, start_ns, stored[2];
 	uint32_t flags, frame_off, begin_segno, str_off, str_crc, next_free;
 	uint16_t host_len, url_len, status;
-	uint8_t method, type;
+	uint8_t method, type, sample[2]; /* sample: SAMPLE_* by direction */
 	bool in_use, skip_resp;
 	struct seg_addr client;
 };
@@ -176,7 +187,12 @@ struct seg_writer {
 	char dir[PATH_MAX];
 	ZSTD_CCtx *cctx;
 	uint8_t *raw, *open_str, *open_idx; /* the frame being filled */
+	uint8_t *raw_buf;   /* raw - SEG_FRAME_HDR_SIZE; as big as a slot's frame, so a
+			     * raw frame swaps buffers with its slot instead of a copy */
 	uint32_t raw_cap, raw_len, nrec, open_str_len, open_idx_len;
+	uint32_t raw_incomp;  /* bytes of incompressible body records in the open frame */
+	bool rec_incomp;      /* the next append_rec adds an incompressible body chunk */
+	uint8_t *sample_out;  /* compressed sample (ZSTD_compressBound(SEG_SAMPLE_BYTES)) */
 	uint64_t oldest_ns, now_ns;
 	struct slot slots[SEG_WRITER_SLOTS];
 	struct qio queue[QUEUE_LEN];
@@ -195,6 +211,7 @@ struct seg_writer {
 	struct seg_writer_stats st;
 };
 
+static uint8_t *frame_alloc(uint32_t raw_cap);
 static int seal(struct seg_writer *w);
 static int rotate(struct seg_writer *w);
 static int open_segment(struct seg_writer *w);
@@ -228,15 +245,17 @@ int seg_writer_open(const struct seg_writer_cfg *cfg, uint64_t now_ns, struct se
 	if (c->rotate_bytes > SEG_ROTATE_BYTES_MAX || c->open_max > SEG_OPEN_MAX)
 		goto out_inval;
 	w->raw_cap = c->frame_bytes + SEG_REC_MAX;
-	w->raw = malloc(w->raw_cap);
+	w->raw_buf = frame_alloc(w->raw_cap);
+	w->raw = w->raw_buf ? w->raw_buf + SEG_FRAME_HDR_SIZE : NULL;
 	w->open_str = malloc(w->raw_cap);
 	w->open_idx = malloc(w->raw_cap);
+	w->sample_out = malloc(ZSTD_compressBound(SEG_SAMPLE_BYTES));
 	w->xch = calloc(c->open_max, sizeof(*w->xch));
 	w->cctx = ZSTD_createCCtx();
-	bool ok = w->raw && w->open_str && w->open_idx && w->xch && w->cctx;
+	bool ok = w->raw && w->open_str && w->open_idx && w->sample_out && w->xch && w->cctx;
 	for (uint32_t i = 0; ok && i < SEG_WRITER_SLOTS; i++) {
 		struct slot *s = &w->slots[i];
-		s->frame = malloc(SEG_FRAME_HDR_SIZE + ZSTD_compressBound(w->raw_cap));
+		s->frame = frame_alloc(w->raw_cap);
 		s->str = malloc(w->raw_cap);
 		s->idx = malloc(w->raw_cap);
 		ok = s->frame && s->str && s->idx;
@@ -296,11 +315,23 @@ void seg_writer_close(struct seg_writer *w)
 		free(w->slots[i].idx);
 	}
 	ZSTD_freeCCtx(w->cctx);
-	free(w->raw);
+	free(w->raw_buf);
+	free(w->sample_out);
 	free(w->open_str);
 	free(w->open_idx);
 	free(w->xch);
 	free(w);
+}
+
+/* A frame buffer: header + the compress bound of raw_cap bytes, in whole
+ * pages and page-aligned (what O_DIRECT asks of a buffer). NULL when out
+ * of memory; free() it. */
+static uint8_t *frame_alloc(uint32_t raw_cap)
+{
+	size_t n = SEG_FRAME_HDR_SIZE + ZSTD_compressBound(raw_cap);
+	void *p = NULL;
+	n = (n + 4095u) & ~(size_t)4095u;
+	return posix_memalign(&p, 4096u, n) == 0 ? p : NULL;
 }
 
 /* Creates the three files of segment w->segno + 1 and writes their headers
@@ -383,6 +414,34 @@ static int free_slot(struct seg_writer *w)
 	return -1;
 }
 
+/* Puts the open frame's payload into slot s: compressed, or as it is
+ * (the buffers of open frame and slot trade places: no copy) when most of
+ * it is incompressible body or zstd did not shrink it. Returns the payload
+ * length, or 0 when zstd failed; *raw says which. */
+static size_t frame_payload(struct seg_writer *w, struct slot *s, bool *raw)
+{
+	*raw = (uint64_t)w->raw_incomp * SEG_RAW_SHARE_DEN >=
+	       (uint64_t)w->raw_len * SEG_RAW_SHARE_NUM;
+	size_t clen = w->raw_len;
+	if (!*raw) {
+		size_t bound = ZSTD_compressBound(w->raw_cap);
+		clen = ZSTD_compressCCtx(w->cctx, s->frame + SEG_FRAME_HDR_SIZE, bound, w->raw,
+					 w->raw_len, w->cfg.zstd_level);
+		if (ZSTD_isError(clen))
+			return 0;
+		*raw = clen >= w->raw_len;
+	}
+	if (*raw) {
+		uint8_t *t = s->frame;
+		s->frame = w->raw_buf;
+		w->raw_buf = t;
+		w->raw = t + SEG_FRAME_HDR_SIZE;
+		clen = w->raw_len;
+		w->st.frames_raw++;
+	}
+	return clen;
+}
+
 /* Compresses the open frame into a free slot and queues its writes:
  * frame, then strings, then index entries (the last one frees the slot).
  * Returns 0, -ENOBUFS when no slot is free, or -errno. */
@@ -396,17 +455,16 @@ static int seal(struct seg_writer *w)
 	if (si < 0)
 		return -ENOBUFS;
 	struct slot *s = &w->slots[si];
-	size_t bound = ZSTD_compressBound(w->raw_cap);
-	size_t clen = ZSTD_compressCCtx(w->cctx, s->frame + SEG_FRAME_HDR_SIZE, bound, w->raw,
-					w->raw_len, w->cfg.zstd_level);
-	if (ZSTD_isError(clen))
+	bool raw;
+	size_t clen = frame_payload(w, s, &raw);
+	if (clen == 0)
 		return -EIO;
 	ASSERT(clen > 0);
 	ASSERT(clen <= SEG_FRAME_CLEN_MAX);
 	ASSERT(w->raw_len <= SEG_FRAME_ULEN_MAX);
 	ASSERT(w->nrec <= SEG_FRAME_RECS_MAX);
 	struct seg_frame_hdr fh = {
-		.clen = (uint32_t)clen, .ulen = w->raw_len, .nrec = w->nrec,
+		.clen = (uint32_t)clen, .ulen = w->raw_len, .nrec = w->nrec, .raw = raw,
 		.id_hi = ((uint64_t)w->cfg.worker << SEG_ID_WORKER_SHIFT) | (w->next_seq - 1),
 		.payload_crc = seg_crc32c(0, s->frame + SEG_FRAME_HDR_SIZE, clen),
 	};
@@ -431,7 +489,7 @@ static int seal(struct seg_writer *w)
 	w->st.frames++;
 	w->st.bytes_raw += w->raw_len;
 	w->st.bytes_disk += s->frame_len;
-	w->raw_len = w->nrec = w->open_str_len = w->open_idx_len = 0;
+	w->raw_len = w->nrec = w->open_str_len = w->open_idx_len = w->raw_incomp = 0;
 	w->oldest_ns = 0;
 	if (w->opening)
 		return 0; /* the last rotation's files are not open yet: next seal */
@@ -497,6 +555,8 @@ static int append_rec(struct seg_writer *w, uint8_t type, uint64_t id, const voi
 		      uint32_t fixed_len, const void *const *parts, const uint32_t *lens,
 		      uint32_t nparts)
 {
+	bool incomp = w->rec_incomp;
+	w->rec_incomp = false;
 	uint32_t len = fixed_len;
 	for (uint32_t i = 0; i < nparts; i++)
 		len += lens[i];
@@ -526,6 +586,8 @@ static int append_rec(struct seg_writer *w, uint8_t type, uint64_t id, const voi
 		w->oldest_ns = w->now_ns;
 	w->raw_len += SEG_REC_HDR + len;
 	w->nrec++;
+	if (incomp)
+		w->raw_incomp += SEG_REC_HDR + len;
 	if (w->raw_len >= w->cfg.frame_bytes) {
 		rc = seal(w);
 		if (rc == -ENOBUFS)
@@ -625,6 +687,20 @@ int seg_xch_begin(struct seg_writer *w, const struct seg_xch_begin *b, struct se
 	return rc < 0 ? -EIO : 0;
 }
 
+/* Whether a body compresses, from its first SEG_SAMPLE_BYTES (of n >=
+ * SEG_SAMPLE_MIN bytes): SAMPLE_RAW when zstd at the writer's level keeps
+ * at least SEG_SAMPLE_KEEP_NUM/DEN of them. */
+static uint8_t sample(struct seg_writer *w, const void *p, size_t n)
+{
+	size_t k = n < SEG_SAMPLE_BYTES ? n : SEG_SAMPLE_BYTES;
+	size_t c = ZSTD_compressCCtx(w->cctx, w->sample_out, ZSTD_compressBound(SEG_SAMPLE_BYTES),
+				     p, k, w->cfg.zstd_level);
+	if (ZSTD_isError(c) || c * SEG_SAMPLE_KEEP_DEN < k * SEG_SAMPLE_KEEP_NUM)
+		return SAMPLE_TEXT;
+	w->st.bodies_raw++;
+	return SAMPLE_RAW;
+}
+
 int seg_xch_body(struct seg_writer *w, struct seg_xch *x, enum seg_dir dir, const void *p,
 		 size_t n)
 {
@@ -638,6 +714,8 @@ int seg_xch_body(struct seg_writer *w, struct seg_xch *x, enum seg_dir dir, cons
 		return 0;
 	const uint8_t *b = p;
 	uint8_t type = dir == SEG_DIR_REQ ? SEG_R_REQ_BODY : SEG_R_RESP_BODY;
+	if (x->sample[dir] == SAMPLE_NONE && n >= SEG_SAMPLE_MIN && !(x->flags & trunc))
+		x->sample[dir] = sample(w, p, n);
 	for (size_t done = 0; done < n;) {
 		if (x->stored[dir] >= w->cfg.body_max || (x->flags & trunc)) {
 			x->flags |= trunc; /* a chunk once dropped: never store a gap */
@@ -648,6 +726,7 @@ int seg_xch_body(struct seg_writer *w, struct seg_xch *x, enum seg_dir dir, cons
 		if (k > left)
 			k = (uint32_t)left;
 		const void *parts[1] = { b + done };
+		w->rec_incomp = x->sample[dir] == SAMPLE_RAW;
 		int rc = append_rec(w, type, x->id, NULL, 0, parts, &k, 1);
 		if (rc == -ENOBUFS) {
 			w->st.chunks_dropped++;
