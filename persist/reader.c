@@ -226,6 +226,21 @@ static int load_frame(struct seg_fiter *it, const struct seg_frame_hdr *h)
 	return 0;
 }
 
+/* The bytes from it->off to the end of the file are the zero padding an
+ * O_DIRECT writer leaves after its last frame (fewer than
+ * SEG_DIO_ALIGN_MAX, all zero): not a torn tail. */
+static bool dio_padding(struct seg_fiter *it)
+{
+	uint8_t b[SEG_DIO_ALIGN_MAX];
+	uint64_t n = it->size - it->off;
+	if (n >= SEG_DIO_ALIGN_MAX || pread(it->fd, b, n, (off_t)it->off) != (ssize_t)n)
+		return false;
+	for (uint64_t i = 0; i < n; i++)
+		if (b[i] != 0)
+			return false;
+	return true;
+}
+
 int seg_fiter_next(struct seg_fiter *it)
 {
 	/* Each pass advances off by at least one byte: bounded by the size. */
@@ -264,9 +279,10 @@ int seg_fiter_next(struct seg_fiter *it)
 			it->rep->frames_ok++;
 		return 1;
 	}
-	if (it->off < it->size && it->rep) {
-		it->rep->torn_bytes += it->size - it->off;
+	if (it->off < it->size && !dio_padding(it)) {
 		it->torn = true;
+		if (it->rep)
+			it->rep->torn_bytes += it->size - it->off;
 	}
 	it->off = it->size;
 	return 0;

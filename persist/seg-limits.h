@@ -62,6 +62,13 @@
 #define SEG_RAW_SHARE_NUM 7u    /* >= 7/8 of a frame incompressible: no zstd */
 #define SEG_RAW_SHARE_DEN 8u
 
+/* Largest O_DIRECT alignment (file offset and length, from statx
+ * STATX_DIOALIGN) the writer handles; a file system asking more gets
+ * buffered writes. An O_DIRECT writer ends every .seg write at such a
+ * boundary, zero-padded: readers take fewer than this many zero bytes
+ * after the last frame for that padding, not for a torn tail. */
+#define SEG_DIO_ALIGN_MAX 4096u
+
 /* Frame buffers a writer holds while their writes are in flight; when all
  * are busy new exchanges are refused (-ENOBUFS) instead of allocating. */
 #define SEG_WRITER_SLOTS 4u

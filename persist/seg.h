@@ -137,6 +137,9 @@ struct seg_writer_cfg {
 	uint64_t body_max;       /* per direction; 0 = SEG_BODY_MAX_DEFAULT */
 	uint32_t open_max;       /* 0 = SEG_OPEN_DEFAULT */
 	int zstd_level;          /* 0 = 1 (see seg-limits.h for the measurement) */
+	bool direct;             /* write .seg frames with O_DIRECT where the file
+				  * system allows it (else buffered, and
+				  * seg_writer_stats.direct_errno says why) */
 	bool save_responses;     /* false: response head/body never stored */
 };
 
@@ -169,6 +172,8 @@ struct seg_writer_stats {
 	uint64_t discarded; /* seg_xch_discard() calls that wrote their record */
 	uint64_t frames_raw;   /* frames written without zstd (SEG_FRAME_F_RAW) */
 	uint64_t bodies_raw;   /* bodies sampled incompressible (seg-limits.h) */
+	uint32_t direct_align; /* O_DIRECT .seg writes at this alignment; 0: buffered */
+	int direct_errno;      /* cfg.direct asked, the file system refused: why */
 };
 
 struct seg_writer;

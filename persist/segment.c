@@ -54,8 +54,20 @@
  * reader skips clen bytes; with a bad header it scans forward byte by byte
  * for the next valid frame header; a frame header whose payload runs past
  * the end of file, or trailing bytes with no valid frame, is a torn tail
- * (reported as torn_bytes, cut by fsck --repair). Damaged frames are
- * reported, never returned.
+ * (reported as torn_bytes, cut by fsck --repair), except fewer than
+ * SEG_DIO_ALIGN_MAX zero bytes: the padding of an O_DIRECT writer (below).
+ * Damaged frames are reported, never returned.
+ *
+ * O_DIRECT (seg_writer_cfg.direct, where statx reports an alignment A <=
+ * SEG_DIO_ALIGN_MAX): every .seg write starts and ends at a multiple of A.
+ * The header goes out as one block, zero-padded; each frame is written
+ * with the bytes of its first block that are already in the file in front
+ * of it (the writer keeps them) and zeros after it up to the next multiple
+ * of A. The next write overwrites those zeros, so frames stay back to
+ * back exactly as without O_DIRECT; only the end of the file may hold up
+ * to A - 1 zero bytes after the last frame (its size is a multiple of A).
+ * A reader racing a write sees the old bytes of that block or the new
+ * ones, and the old ones it already knew are the same in both.
  *
  * Record, 16-byte header then len payload bytes:
  *   0  1  type: 1 BEGIN, 2 REQ_BODY, 3 RESP_HEAD, 4 RESP_BODY, 5 END,
@@ -193,6 +205,11 @@ struct seg_writer {
 	uint32_t raw_incomp;  /* bytes of incompressible body records in the open frame */
 	bool rec_incomp;      /* the next append_rec adds an incompressible body chunk */
 	uint8_t *sample_out;  /* compressed sample (ZSTD_compressBound(SEG_SAMPLE_BYTES)) */
+	uint32_t dio_align;   /* .seg written with O_DIRECT at this alignment; 0: buffered */
+	uint8_t *dio_hdr;     /* aligned block: a new .seg's file header, zero-padded */
+	uint8_t tail[SEG_DIO_ALIGN_MAX]; /* O_DIRECT: the .seg's bytes from its last
+					  * block boundary to seg_bytes, rewritten
+					  * in front of the next frame */
 	uint64_t oldest_ns, now_ns;
 	struct slot slots[SEG_WRITER_SLOTS];
 	struct qio queue[QUEUE_LEN];
@@ -212,6 +229,7 @@ struct seg_writer {
 };
 
 static uint8_t *frame_alloc(uint32_t raw_cap);
+static void raw_place(struct seg_writer *w);
 static int seal(struct seg_writer *w);
 static int rotate(struct seg_writer *w);
 static int open_segment(struct seg_writer *w);
@@ -250,9 +268,12 @@ int seg_writer_open(const struct seg_writer_cfg *cfg, uint64_t now_ns, struct se
 	w->open_str = malloc(w->raw_cap);
 	w->open_idx = malloc(w->raw_cap);
 	w->sample_out = malloc(ZSTD_compressBound(SEG_SAMPLE_BYTES));
+	if (posix_memalign((void **)&w->dio_hdr, 4096u, SEG_DIO_ALIGN_MAX) != 0)
+		w->dio_hdr = NULL;
 	w->xch = calloc(c->open_max, sizeof(*w->xch));
 	w->cctx = ZSTD_createCCtx();
-	bool ok = w->raw && w->open_str && w->open_idx && w->sample_out && w->xch && w->cctx;
+	bool ok = w->raw && w->open_str && w->open_idx && w->sample_out && w->dio_hdr && w->xch &&
+		  w->cctx;
 	for (uint32_t i = 0; ok && i < SEG_WRITER_SLOTS; i++) {
 		struct slot *s = &w->slots[i];
 		s->frame = frame_alloc(w->raw_cap);
@@ -287,6 +308,7 @@ int seg_writer_open(const struct seg_writer_cfg *cfg, uint64_t now_ns, struct se
 		seg_writer_close(w);
 		return rc;
 	}
+	raw_place(w);
 	*out = w;
 	return 0;
 out_inval:
@@ -317,21 +339,70 @@ void seg_writer_close(struct seg_writer *w)
 	ZSTD_freeCCtx(w->cctx);
 	free(w->raw_buf);
 	free(w->sample_out);
+	free(w->dio_hdr);
 	free(w->open_str);
 	free(w->open_idx);
 	free(w->xch);
 	free(w);
 }
 
-/* A frame buffer: header + the compress bound of raw_cap bytes, in whole
- * pages and page-aligned (what O_DIRECT asks of a buffer). NULL when out
- * of memory; free() it. */
+/* A frame buffer: room for an O_DIRECT write's leading partial block,
+ * header, the compress bound of raw_cap bytes and the trailing padding,
+ * in whole pages and page-aligned (what O_DIRECT asks of a buffer). NULL
+ * when out of memory; free() it. */
 static uint8_t *frame_alloc(uint32_t raw_cap)
 {
-	size_t n = SEG_FRAME_HDR_SIZE + ZSTD_compressBound(raw_cap);
+	size_t n = 2u * SEG_DIO_ALIGN_MAX + SEG_FRAME_HDR_SIZE + ZSTD_compressBound(raw_cap);
 	void *p = NULL;
 	n = (n + 4095u) & ~(size_t)4095u;
 	return posix_memalign(&p, 4096u, n) == 0 ? p : NULL;
+}
+
+/* Where the next frame starts in its slot buffer: at the .seg's offset
+ * within its block for O_DIRECT (the block's earlier bytes go in front of
+ * it), else at 0. seg_bytes changes only in seal and rotate, so it holds
+ * from the first record of the open frame to its seal. */
+static uint32_t frame_at(const struct seg_writer *w)
+{
+	return w->dio_align ? (uint32_t)(w->seg_bytes % w->dio_align) : 0u;
+}
+
+/* Points the (empty) open frame where seal will want its records. */
+static void raw_place(struct seg_writer *w)
+{
+	ASSERT(w->raw_len == 0);
+	w->raw = w->raw_buf + frame_at(w) + SEG_FRAME_HDR_SIZE;
+}
+
+/* The zero-padded O_DIRECT block holding a new .seg's file header; the
+ * header is also the new file's partial last block. */
+static void dio_header(struct seg_writer *w, const uint8_t hdr[SEG_FILE_HDR_SIZE])
+{
+	memset(w->dio_hdr, 0, w->dio_align);
+	memcpy(w->dio_hdr, hdr, SEG_FILE_HDR_SIZE);
+	memcpy(w->tail, hdr, SEG_FILE_HDR_SIZE);
+}
+
+/* cfg.direct: switches the first .seg fd to O_DIRECT when the file system
+ * allows it at an alignment the writer handles (SEG_DIO_ALIGN_MAX); else
+ * the writer stays buffered and direct_errno says why. Later segments'
+ * fds are switched in io_done. */
+static void direct_setup(struct seg_writer *w, int fd)
+{
+	struct statx sx;
+	int e = 0;
+	if (statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &sx) < 0)
+		e = errno;
+	else if (!(sx.stx_mask & STATX_DIOALIGN) || sx.stx_dio_offset_align == 0)
+		e = EOPNOTSUPP; /* the file system does no O_DIRECT here */
+	else if (sx.stx_dio_offset_align > SEG_DIO_ALIGN_MAX || sx.stx_dio_mem_align > 4096u ||
+		 SEG_DIO_ALIGN_MAX % sx.stx_dio_offset_align != 0)
+		e = EINVAL;
+	else if (fcntl(fd, F_SETFL, O_DIRECT) < 0)
+		e = errno;
+	w->st.direct_errno = e;
+	w->dio_align = e ? 0u : sx.stx_dio_offset_align;
+	w->st.direct_align = w->dio_align;
 }
 
 /* Creates the three files of segment w->segno + 1 and writes their headers
@@ -356,7 +427,16 @@ static int open_segment(struct seg_writer *w)
 		}
 		seg_fhdr_encode(hdr, (enum seg_kind)k, &h);
 		seg_fhdr_verify(hdr, (enum seg_kind)k, &h);
-		if (pwrite(fds[k], hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr)) {
+		const uint8_t *b = hdr;
+		size_t bl = sizeof(hdr);
+		if (k == SEG_K_SEG && w->cfg.direct)
+			direct_setup(w, fds[k]);
+		if (k == SEG_K_SEG && w->dio_align) {
+			dio_header(w, hdr);
+			b = w->dio_hdr;
+			bl = w->dio_align;
+		}
+		if (pwrite(fds[k], b, bl, 0) != (ssize_t)bl) {
 			rc = -EIO;
 			goto out_close;
 		}
@@ -418,14 +498,14 @@ static int free_slot(struct seg_writer *w)
  * (the buffers of open frame and slot trade places: no copy) when most of
  * it is incompressible body or zstd did not shrink it. Returns the payload
  * length, or 0 when zstd failed; *raw says which. */
-static size_t frame_payload(struct seg_writer *w, struct slot *s, bool *raw)
+static size_t frame_payload(struct seg_writer *w, struct slot *s, uint32_t at, bool *raw)
 {
 	*raw = (uint64_t)w->raw_incomp * SEG_RAW_SHARE_DEN >=
 	       (uint64_t)w->raw_len * SEG_RAW_SHARE_NUM;
 	size_t clen = w->raw_len;
 	if (!*raw) {
 		size_t bound = ZSTD_compressBound(w->raw_cap);
-		clen = ZSTD_compressCCtx(w->cctx, s->frame + SEG_FRAME_HDR_SIZE, bound, w->raw,
+		clen = ZSTD_compressCCtx(w->cctx, s->frame + at + SEG_FRAME_HDR_SIZE, bound, w->raw,
 					 w->raw_len, w->cfg.zstd_level);
 		if (ZSTD_isError(clen))
 			return 0;
@@ -434,12 +514,34 @@ static size_t frame_payload(struct seg_writer *w, struct slot *s, bool *raw)
 	if (*raw) {
 		uint8_t *t = s->frame;
 		s->frame = w->raw_buf;
-		w->raw_buf = t;
-		w->raw = t + SEG_FRAME_HDR_SIZE;
+		w->raw_buf = t; /* w->raw: raw_place() once the frame is sealed */
 		clen = w->raw_len;
 		w->st.frames_raw++;
 	}
 	return clen;
+}
+
+/* Queues the write of slot s's frame (at offset `at` of its buffer) to the
+ * .seg at seg_bytes. O_DIRECT: the write starts at the block boundary
+ * before seg_bytes with the block's earlier bytes (w->tail) in front of
+ * the frame, and ends at the next boundary, zero-padded; the bytes after
+ * the new last boundary become the tail. The padding is overwritten by the
+ * next write; readers skip it at the end of the file (seg-limits.h). */
+static void queue_frame(struct seg_writer *w, struct slot *s, uint32_t at, int8_t free_slot)
+{
+	if (w->dio_align == 0) {
+		queue_late(w, SEG_K_SEG, s->frame, s->frame_len, w->seg_bytes, free_slot);
+		return;
+	}
+	uint32_t a = w->dio_align, end = at + s->frame_len;
+	uint32_t len = (end + a - 1) / a * a;
+	uint32_t t2 = (uint32_t)((w->seg_bytes + s->frame_len) % a);
+	ASSERT(at < a);
+	ASSERT(len - end < a);
+	memcpy(s->frame, w->tail, at);
+	memset(s->frame + end, 0, len - end);
+	memcpy(w->tail, s->frame + end - t2, t2);
+	queue_late(w, SEG_K_SEG, s->frame, len, w->seg_bytes - at, free_slot);
 }
 
 /* Compresses the open frame into a free slot and queues its writes:
@@ -455,8 +557,10 @@ static int seal(struct seg_writer *w)
 	if (si < 0)
 		return -ENOBUFS;
 	struct slot *s = &w->slots[si];
+	uint32_t at = frame_at(w);
+	ASSERT(w->raw == w->raw_buf + at + SEG_FRAME_HDR_SIZE); /* raw_place() held */
 	bool raw;
-	size_t clen = frame_payload(w, s, &raw);
+	size_t clen = frame_payload(w, s, at, &raw);
 	if (clen == 0)
 		return -EIO;
 	ASSERT(clen > 0);
@@ -466,10 +570,10 @@ static int seal(struct seg_writer *w)
 	struct seg_frame_hdr fh = {
 		.clen = (uint32_t)clen, .ulen = w->raw_len, .nrec = w->nrec, .raw = raw,
 		.id_hi = ((uint64_t)w->cfg.worker << SEG_ID_WORKER_SHIFT) | (w->next_seq - 1),
-		.payload_crc = seg_crc32c(0, s->frame + SEG_FRAME_HDR_SIZE, clen),
+		.payload_crc = seg_crc32c(0, s->frame + at + SEG_FRAME_HDR_SIZE, clen),
 	};
-	seg_frame_hdr_encode(s->frame, &fh);
-	seg_frame_hdr_verify(s->frame, &fh);
+	seg_frame_hdr_encode(s->frame + at, &fh);
+	seg_frame_hdr_verify(s->frame + at, &fh);
 	s->frame_len = SEG_FRAME_HDR_SIZE + (uint32_t)clen;
 	memcpy(s->str, w->open_str, w->open_str_len);
 	s->str_len = w->open_str_len;
@@ -477,8 +581,7 @@ static int seal(struct seg_writer *w)
 	s->idx_len = w->open_idx_len;
 	s->busy = true;
 	bool has_str = s->str_len > 0, has_idx = s->idx_len > 0;
-	queue_late(w, SEG_K_SEG, s->frame, s->frame_len, w->seg_bytes,
-		   (has_str || has_idx) ? -1 : (int8_t)si);
+	queue_frame(w, s, at, (has_str || has_idx) ? -1 : (int8_t)si);
 	if (has_str)
 		queue_late(w, SEG_K_STR, s->str, s->str_len, w->str_bytes, has_idx ? -1 : (int8_t)si);
 	if (has_idx)
@@ -491,6 +594,7 @@ static int seal(struct seg_writer *w)
 	w->st.bytes_disk += s->frame_len;
 	w->raw_len = w->nrec = w->open_str_len = w->open_idx_len = w->raw_incomp = 0;
 	w->oldest_ns = 0;
+	raw_place(w);
 	if (w->opening)
 		return 0; /* the last rotation's files are not open yet: next seal */
 	if (w->seg_bytes >= w->cfg.rotate_bytes ||
@@ -532,12 +636,18 @@ static int rotate(struct seg_writer *w)
 	for (int k = 0; k < 3; k++) {
 		seg_fhdr_encode(w->open_hdr[k], (enum seg_kind)k, &h);
 		seg_fhdr_verify(w->open_hdr[k], (enum seg_kind)k, &h);
+		if (k == SEG_K_SEG && w->dio_align) {
+			dio_header(w, w->open_hdr[k]);
+			queue_late(w, k, w->dio_hdr, w->dio_align, 0, -1);
+			continue;
+		}
 		queue_late(w, k, w->open_hdr[k], SEG_FILE_HDR_SIZE, 0, -1);
 	}
 	w->segno = h.segno;
 	w->seg_bytes = w->str_bytes = w->idx_bytes = SEG_FILE_HDR_SIZE;
 	w->seg_created_ns = w->now_ns;
 	w->st.segments++;
+	raw_place(w);
 	return 0;
 }
 
@@ -957,6 +1067,11 @@ void seg_writer_io_done(struct seg_writer *w, int res)
 		w->opening--;
 		if (res >= 0)
 			*kind_fd(w, q->open_k) = res; /* closed by the next rotation or close */
+		/* the writer's frames are laid out for O_DIRECT now: a file that
+		 * refuses it (the first one did not) fails the writer */
+		if (res >= 0 && q->open_k == SEG_K_SEG && w->dio_align &&
+		    fcntl(res, F_SETFL, O_DIRECT) < 0 && !w->failed)
+			w->failed = -errno;
 		queue_pop(w, q);
 		return;
 	}

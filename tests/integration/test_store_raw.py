@@ -75,6 +75,8 @@ class StoreRaw(unittest.TestCase):
                 b = f.read()
             off = 32
             while off + 32 <= len(b):
+                if len(b) - off < 4096 and not b[off:].strip(b"\0"):
+                    break   # an O_DIRECT writer's zero padding to a block boundary
                 magic, clen, ulen = struct.unpack_from("<III", b, off)
                 self.assertEqual(magic, 0x52464352, "%s: frame at %d" % (path, off))
                 raw = bool(ulen & (1 << 31))
@@ -82,7 +84,8 @@ class StoreRaw(unittest.TestCase):
                     self.assertEqual(clen, ulen & 0x1FFFFF, "raw frame: clen == ulen")
                 out.append((raw, b[off + 32:off + 32 + clen]))
                 off += 32 + clen
-            self.assertEqual(off, len(b), "%s: bytes after the last frame" % path)
+            self.assertTrue(off == len(b) or not b[off:].strip(b"\0"),
+                            "%s: bytes after the last frame" % path)
         return out
 
     def fsck(self, data, *extra):
