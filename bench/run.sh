@@ -22,6 +22,8 @@
 #   DD_MB [1024]        MiB dd writes per mode for the disk row (0: no dd row)
 #   MITM_SKIP [1m-close] cases not run through mitmdump (too slow to be useful)
 #   RINGCAP_BIN [./build/tools/ringcap], RINGCAP_WORKERS [nproc], RINGCAP_ARGS []
+#   RINGCAP_BIN_B       a second build (e.g. before a change), measured in the same
+#                       run as targets ringcap-b and ringcap-b-cap
 #   REPEAT [1]          measure every case/target N times, report the best req/s
 #   WRK_TIMEOUT [10s]   wrk per-request timeout (counted in the errors column)
 #   OUT_DIR [bench/out] where the report is written
@@ -76,7 +78,11 @@ declare -A PID PORT UNAVAIL
 . "$(dirname "$0")/common.sh"   # cleanup() and its traps
 
 read -r 'PORT[direct]' 'PORT[haproxy]' 'PORT[ringcap]' 'PORT[mitmdump]' 'PORT[control]' \
-    'PORT[ringcap-cap]' 'PORT[control-cap]' <<<"$($LIB freeports 7)"
+    'PORT[ringcap-cap]' 'PORT[control-cap]' 'PORT[ringcap-b]' 'PORT[control-b]' \
+    'PORT[ringcap-b-cap]' 'PORT[control-b-cap]' <<<"$($LIB freeports 11)"
+if [ -n "${RINGCAP_BIN_B:-}" ]; then
+    TARGETS="$TARGETS ringcap-b ringcap-b-cap"
+fi
 NGINX_PORT=${PORT[direct]}
 
 # ---------------------------------------------------------------- start targets
@@ -131,30 +137,36 @@ if want haproxy; then
     fi
 fi
 
-# start_ringcap TARGET CONTROLPORT ARGS...: ringcap with its own data dir.
+# start_ringcap TARGET CONTROLPORT BIN ARGS...: ringcap with its own data dir.
 start_ringcap() {
-    local t=$1 cp=$2 extra=()
-    shift 2
-    if [ ! -x "$RINGCAP_BIN" ]; then
-        UNAVAIL[$t]="not available ($RINGCAP_BIN missing)"
+    local t=$1 cp=$2 bin=$3 extra=()
+    shift 3
+    if [ ! -x "$bin" ]; then
+        UNAVAIL[$t]="not available ($bin missing)"
         log "$t: ${UNAVAIL[$t]}"
         return
     fi
     mkdir -p "$TMP/$t-data"
     # pass a free control port when the binary has the option, so a second
-    # instance (or a running daemon on 5560) does not collide
-    if timeout 5 "$RINGCAP_BIN" run --help 2>&1 | grep -q -- '--control'; then
+    # instance (or a running daemon on 5560) does not collide (the help is
+    # read whole: `grep -q` in a pipe can SIGPIPE it, and pipefail then
+    # says "no such option")
+    local help
+    help=$(timeout 5 "$bin" run --help 2>&1)
+    if grep -q -- '--control' <<<"$help"; then
         extra=(--control "127.0.0.1:$cp")
     fi
     # shellcheck disable=SC2086
-    "$RINGCAP_BIN" run --listen "127.0.0.1:${PORT[$t]}" \
+    "$bin" run --listen "127.0.0.1:${PORT[$t]}" \
         --workers "$RINGCAP_WORKERS" --data "$TMP/$t-data" "${extra[@]}" \
         $RINGCAP_ARGS "$@" >"$TMP/$t.log" 2>&1 &
     PID[$t]=$!
     started "$t"
 }
-want ringcap && start_ringcap ringcap "${PORT[control]}"
-want ringcap-cap && start_ringcap ringcap-cap "${PORT[control-cap]}" --session bench
+want ringcap && start_ringcap ringcap "${PORT[control]}" "$RINGCAP_BIN"
+want ringcap-cap && start_ringcap ringcap-cap "${PORT[control-cap]}" "$RINGCAP_BIN" --session bench
+want ringcap-b && start_ringcap ringcap-b "${PORT[control-b]}" "$RINGCAP_BIN_B"
+want ringcap-b-cap && start_ringcap ringcap-b-cap "${PORT[control-b-cap]}" "$RINGCAP_BIN_B" --session bench
 
 if want mitmdump; then
     if command -v mitmdump >/dev/null; then
@@ -193,7 +205,9 @@ measure() {
         url="http://127.0.0.1:${PORT[$t]}/"
         path="http://127.0.0.1:$NGINX_PORT/$file"
     fi
-    export BENCH_PATH=$path BENCH_HOST="127.0.0.1:$NGINX_PORT"
+    export BENCH_PATH=$path BENCH_HOST="127.0.0.1:$NGINX_PORT" BENCH_VARIANTS=0
+    # text and random bodies: a different one each request (benchlib.py)
+    case $file in *-text|*-rand) BENCH_VARIANTS=16;; esac
     local wrkargs=(-t "$THREADS" -c "$conns" --timeout "$WRK_TIMEOUT" -s "$HERE/wrk-req.lua")
     if [ "$WARMUP" != 0 ]; then
         wrk "${wrkargs[@]}" -d "${WARMUP}s" "${hdr[@]}" "$url" >/dev/null 2>&1
@@ -251,7 +265,7 @@ fi
 # sequence and the report keeps each target's best round (least disturbed).
 for c in $CASES; do
     for ((round = 1; round <= REPEAT; round++)); do
-        for t in direct haproxy ringcap ringcap-cap mitmdump; do
+        for t in direct haproxy ringcap ringcap-cap ringcap-b ringcap-b-cap mitmdump; do
             want "$t" || continue
             measure "$t" "$c"
         done
@@ -268,8 +282,8 @@ META="$TMP/meta.txt"
     echo "- wrk: $THREADS threads, $CONNS connections, ${DURATION}s per case (mitmdump: $MITM_CONNS connections, ${MITM_DURATION}s; skipped: ${MITM_SKIP:-none}), warm-up ${WARMUP}s, best of $REPEAT round(s)"
     echo "- origin: nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'), 1 worker; haproxy $(haproxy -v 2>/dev/null | sed -n '1s/^HAProxy version \([^ ]*\).*/\1/p'); mitmdump $(dpkg-query -W -f '${Version}' mitmproxy 2>/dev/null); ringcap: ${UNAVAIL[ringcap]:-$RINGCAP_BIN --workers $RINGCAP_WORKERS $RINGCAP_ARGS}"
     echo "- load average before the run: $LOADAVG_START, after: $(cut -d' ' -f1-3 /proc/loadavg) (anything else running skews the numbers; ratios within one run are the result)"
-    echo "- case names: SIZE-ka = keep-alive, SIZE-close = \`Connection: close\` (new connection per request); SIZE-text / SIZE-rand: JSON-like / random (incompressible) bodies, plain SIZE: \`xxxx\` bodies"
-    echo "- ringcap-cap: ringcap capturing every exchange (\`--session bench\`); ringcap: capture off"
+    echo "- case names: SIZE-ka = keep-alive, SIZE-close = \`Connection: close\` (new connection per request); SIZE-text / SIZE-rand: JSON-like / random (incompressible) bodies, 16 different ones in turn, plain SIZE: \`xxxx\` bodies"
+    echo "- ringcap-cap: ringcap capturing every exchange (\`--session bench\`); ringcap: capture off${RINGCAP_BIN_B:+; ringcap-b, ringcap-b-cap: the same with $RINGCAP_BIN_B}"
     [ -n "$DD_ROW" ] && echo "- disk of the capture (dd, $DD_MB MiB of zeros, bs=1M): $DD_ROW"
 } >"$META"
 

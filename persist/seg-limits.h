@@ -68,6 +68,14 @@
  * boundary, zero-padded: readers take fewer than this many zero bytes
  * after the last frame for that padding, not for a torn tail. */
 #define SEG_DIO_ALIGN_MAX 4096u
+/* Frames at least this big (compressed) go to the .seg with O_DIRECT,
+ * smaller ones through the page cache. Measured (bench/README.md "#16
+ * storage"): with O_DIRECT for every frame, 64 KiB `x` bodies (frames of
+ * ~2 KiB) ran at half the req/s and 1.7x the CPU per exchange: the writer
+ * has one write in flight, and an O_DIRECT write waits for the device
+ * (~100 µs here), a small buffered one only for a copy. dd on this disk:
+ * 128 KiB O_DIRECT writes 850 MB/s, 256 KiB 1.4 GB/s, buffered 650 MB/s. */
+#define SEG_DIO_MIN_BYTES (64u * 1024u)
 
 /* Frame buffers a writer holds while their writes are in flight; when all
  * are busy new exchanges are refused (-ENOBUFS) instead of allocating. */

@@ -172,6 +172,7 @@ struct seg_writer_stats {
 	uint64_t discarded; /* seg_xch_discard() calls that wrote their record */
 	uint64_t frames_raw;   /* frames written without zstd (SEG_FRAME_F_RAW) */
 	uint64_t bodies_raw;   /* bodies sampled incompressible (seg-limits.h) */
+	uint64_t frames_direct; /* frames written with O_DIRECT (SEG_DIO_MIN_BYTES) */
 	uint32_t direct_align; /* O_DIRECT .seg writes at this alignment; 0: buffered */
 	int direct_errno;      /* cfg.direct asked, the file system refused: why */
 };

@@ -159,11 +159,16 @@
 #include "persist/reader-int.h"
 #include "rc-assert.h"
 
-/* Per slot at most 3 writes; a rotation queues 3 fsyncs, 3 opens and 3
- * header writes, and the next one waits for its opens (so at most the 3
- * header writes of one rotation sit behind the 9 ios of the next). */
+/* Per slot at most 3 writes; a rotation queues 4 fsyncs, 4 opens (the .seg
+ * twice with O_DIRECT) and 3 header writes, and the next one waits for its
+ * opens (so at most the 3 header writes of one rotation sit behind the 11
+ * ios of the next). */
 #define QUEUE_LEN 64u
-_Static_assert(QUEUE_LEN >= SEG_WRITER_SLOTS * 3u + 12u, "io queue too short");
+_Static_assert(QUEUE_LEN >= SEG_WRITER_SLOTS * 3u + 14u, "io queue too short");
+/* The .seg's O_DIRECT fd, a fourth "kind" for late binding and opens. */
+#define K_DIO 3
+/* Open flags of that second fd on the .seg (created by the first). */
+#define SEG_DIO_FLAGS (O_WRONLY | O_CLOEXEC | O_DIRECT)
 #define SEG_OPEN_FLAGS (O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC)
 #define SEG_OPEN_MODE 0640u
 
@@ -205,11 +210,10 @@ struct seg_writer {
 	uint32_t raw_incomp;  /* bytes of incompressible body records in the open frame */
 	bool rec_incomp;      /* the next append_rec adds an incompressible body chunk */
 	uint8_t *sample_out;  /* compressed sample (ZSTD_compressBound(SEG_SAMPLE_BYTES)) */
-	uint32_t dio_align;   /* .seg written with O_DIRECT at this alignment; 0: buffered */
-	uint8_t *dio_hdr;     /* aligned block: a new .seg's file header, zero-padded */
-	uint8_t tail[SEG_DIO_ALIGN_MAX]; /* O_DIRECT: the .seg's bytes from its last
-					  * block boundary to seg_bytes, rewritten
-					  * in front of the next frame */
+	uint32_t dio_align;   /* big frames go to fd_dio at this alignment; 0: never */
+	uint8_t tail[SEG_DIO_ALIGN_MAX]; /* the .seg's bytes from its last block
+					  * boundary to seg_bytes: an O_DIRECT
+					  * write puts them in front of its frame */
 	uint64_t oldest_ns, now_ns;
 	struct slot slots[SEG_WRITER_SLOTS];
 	struct qio queue[QUEUE_LEN];
@@ -217,8 +221,9 @@ struct seg_writer {
 	bool in_flight;
 	int failed; /* first -errno of a write; sticky */
 	int fd_seg, fd_str, fd_idx; /* current files; a rotation's open replaces them */
+	int fd_dio;                 /* the current .seg opened with O_DIRECT, or -1 */
 	uint32_t opening;           /* queued opens: no rotation until they land */
-	char open_path[3][PATH_MAX + 40];       /* by enum seg_kind */
+	char open_path[4][PATH_MAX + 40];       /* by enum seg_kind, then K_DIO */
 	uint8_t open_hdr[3][SEG_FILE_HDR_SIZE]; /* the rotation's file headers */
 	uint32_t segno;
 	uint64_t seg_bytes, str_bytes, idx_bytes, seg_created_ns;
@@ -268,12 +273,9 @@ int seg_writer_open(const struct seg_writer_cfg *cfg, uint64_t now_ns, struct se
 	w->open_str = malloc(w->raw_cap);
 	w->open_idx = malloc(w->raw_cap);
 	w->sample_out = malloc(ZSTD_compressBound(SEG_SAMPLE_BYTES));
-	if (posix_memalign((void **)&w->dio_hdr, 4096u, SEG_DIO_ALIGN_MAX) != 0)
-		w->dio_hdr = NULL;
 	w->xch = calloc(c->open_max, sizeof(*w->xch));
 	w->cctx = ZSTD_createCCtx();
-	bool ok = w->raw && w->open_str && w->open_idx && w->sample_out && w->dio_hdr && w->xch &&
-		  w->cctx;
+	bool ok = w->raw && w->open_str && w->open_idx && w->sample_out && w->xch && w->cctx;
 	for (uint32_t i = 0; ok && i < SEG_WRITER_SLOTS; i++) {
 		struct slot *s = &w->slots[i];
 		s->frame = frame_alloc(w->raw_cap);
@@ -287,7 +289,7 @@ int seg_writer_open(const struct seg_writer_cfg *cfg, uint64_t now_ns, struct se
 	}
 	for (uint32_t i = 0; i < c->open_max; i++)
 		w->xch[i].next_free = i + 1;
-	w->fd_seg = w->fd_str = w->fd_idx = -1;
+	w->fd_seg = w->fd_str = w->fd_idx = w->fd_dio = -1;
 	w->now_ns = now_ns;
 	/* Continue after whatever a previous run left: never reuse a file or an id. */
 	struct seg_list_item *items = NULL;
@@ -327,6 +329,8 @@ void seg_writer_close(struct seg_writer *w)
 	}
 	if (w->fd_seg >= 0)
 		close(w->fd_seg);
+	if (w->fd_dio >= 0)
+		close(w->fd_dio);
 	if (w->fd_str >= 0)
 		close(w->fd_str);
 	if (w->fd_idx >= 0)
@@ -339,7 +343,6 @@ void seg_writer_close(struct seg_writer *w)
 	ZSTD_freeCCtx(w->cctx);
 	free(w->raw_buf);
 	free(w->sample_out);
-	free(w->dio_hdr);
 	free(w->open_str);
 	free(w->open_idx);
 	free(w->xch);
@@ -374,32 +377,27 @@ static void raw_place(struct seg_writer *w)
 	w->raw = w->raw_buf + frame_at(w) + SEG_FRAME_HDR_SIZE;
 }
 
-/* The zero-padded O_DIRECT block holding a new .seg's file header; the
- * header is also the new file's partial last block. */
-static void dio_header(struct seg_writer *w, const uint8_t hdr[SEG_FILE_HDR_SIZE])
-{
-	memset(w->dio_hdr, 0, w->dio_align);
-	memcpy(w->dio_hdr, hdr, SEG_FILE_HDR_SIZE);
-	memcpy(w->tail, hdr, SEG_FILE_HDR_SIZE);
-}
-
-/* cfg.direct: switches the first .seg fd to O_DIRECT when the file system
- * allows it at an alignment the writer handles (SEG_DIO_ALIGN_MAX); else
- * the writer stays buffered and direct_errno says why. Later segments'
- * fds are switched in io_done. */
-static void direct_setup(struct seg_writer *w, int fd)
+/* cfg.direct, at the first segment: opens a second fd on the .seg at path
+ * with O_DIRECT when the file system reports an alignment the writer
+ * handles (statx; at most SEG_DIO_ALIGN_MAX); else the writer stays
+ * buffered and direct_errno says why. Later segments get theirs through
+ * next_io like their other opens. */
+static void direct_setup(struct seg_writer *w, const char *path)
 {
 	struct statx sx;
-	int e = 0;
-	if (statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &sx) < 0)
+	int e = 0, fd = open(path, SEG_DIO_FLAGS);
+	if (fd < 0)
+		e = errno;
+	else if (statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &sx) < 0)
 		e = errno;
 	else if (!(sx.stx_mask & STATX_DIOALIGN) || sx.stx_dio_offset_align == 0)
-		e = EOPNOTSUPP; /* the file system does no O_DIRECT here */
+		e = EOPNOTSUPP; /* the file system reports no O_DIRECT alignment */
 	else if (sx.stx_dio_offset_align > SEG_DIO_ALIGN_MAX || sx.stx_dio_mem_align > 4096u ||
 		 SEG_DIO_ALIGN_MAX % sx.stx_dio_offset_align != 0)
 		e = EINVAL;
-	else if (fcntl(fd, F_SETFL, O_DIRECT) < 0)
-		e = errno;
+	if (e && fd >= 0)
+		close(fd);
+	w->fd_dio = e ? -1 : fd;
 	w->st.direct_errno = e;
 	w->dio_align = e ? 0u : sx.stx_dio_offset_align;
 	w->st.direct_align = w->dio_align;
@@ -427,16 +425,12 @@ static int open_segment(struct seg_writer *w)
 		}
 		seg_fhdr_encode(hdr, (enum seg_kind)k, &h);
 		seg_fhdr_verify(hdr, (enum seg_kind)k, &h);
-		const uint8_t *b = hdr;
-		size_t bl = sizeof(hdr);
-		if (k == SEG_K_SEG && w->cfg.direct)
-			direct_setup(w, fds[k]);
-		if (k == SEG_K_SEG && w->dio_align) {
-			dio_header(w, hdr);
-			b = w->dio_hdr;
-			bl = w->dio_align;
+		if (k == SEG_K_SEG) {
+			memcpy(w->tail, hdr, sizeof(hdr));
+			if (w->cfg.direct)
+				direct_setup(w, path);
 		}
-		if (pwrite(fds[k], b, bl, 0) != (ssize_t)bl) {
+		if (pwrite(fds[k], hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr)) {
 			rc = -EIO;
 			goto out_close;
 		}
@@ -461,6 +455,8 @@ static int *kind_fd(struct seg_writer *w, int k)
 {
 	if (k == SEG_K_SEG)
 		return &w->fd_seg;
+	if (k == K_DIO)
+		return &w->fd_dio;
 	return k == SEG_K_IDX ? &w->fd_idx : &w->fd_str;
 }
 
@@ -522,26 +518,38 @@ static size_t frame_payload(struct seg_writer *w, struct slot *s, uint32_t at, b
 }
 
 /* Queues the write of slot s's frame (at offset `at` of its buffer) to the
- * .seg at seg_bytes. O_DIRECT: the write starts at the block boundary
- * before seg_bytes with the block's earlier bytes (w->tail) in front of
- * the frame, and ends at the next boundary, zero-padded; the bytes after
- * the new last boundary become the tail. The padding is overwritten by the
- * next write; readers skip it at the end of the file (seg-limits.h). */
+ * .seg at seg_bytes. A frame of SEG_DIO_MIN_BYTES or more, when the
+ * writer has an O_DIRECT fd, is written through it: from the block
+ * boundary before seg_bytes, with the block's earlier bytes (w->tail) in
+ * front of the frame, to the next boundary, zero-padded (the next write
+ * overwrites the zeros; readers skip them at the end of the file). Other
+ * frames are written through the page cache as they are. Either way
+ * w->tail follows the file's last partial block. */
 static void queue_frame(struct seg_writer *w, struct slot *s, uint32_t at, int8_t free_slot)
 {
-	if (w->dio_align == 0) {
-		queue_late(w, SEG_K_SEG, s->frame, s->frame_len, w->seg_bytes, free_slot);
+	uint32_t a = w->dio_align, len = s->frame_len;
+	if (a == 0) {
+		queue_late(w, SEG_K_SEG, s->frame, len, w->seg_bytes, free_slot);
 		return;
 	}
-	uint32_t a = w->dio_align, end = at + s->frame_len;
-	uint32_t len = (end + a - 1) / a * a;
-	uint32_t t2 = (uint32_t)((w->seg_bytes + s->frame_len) % a);
+	uint32_t end = at + len, t2 = end % a;
+	bool dio = len >= SEG_DIO_MIN_BYTES;
 	ASSERT(at < a);
-	ASSERT(len - end < a);
-	memcpy(s->frame, w->tail, at);
-	memset(s->frame + end, 0, len - end);
-	memcpy(w->tail, s->frame + end - t2, t2);
-	queue_late(w, SEG_K_SEG, s->frame, len, w->seg_bytes - at, free_slot);
+	ASSERT(at == w->seg_bytes % a);
+	if (dio)
+		memcpy(s->frame, w->tail, at); /* the block's bytes before the frame */
+	if (end < a) /* still in the tail's block */
+		memcpy(w->tail + at, s->frame + at, len);
+	else
+		memcpy(w->tail, s->frame + end - t2, t2);
+	if (!dio) {
+		queue_late(w, SEG_K_SEG, s->frame + at, len, w->seg_bytes, free_slot);
+		return;
+	}
+	uint32_t dlen = (end + a - 1) / a * a;
+	memset(s->frame + end, 0, dlen - end);
+	w->st.frames_direct++;
+	queue_late(w, K_DIO, s->frame, dlen, w->seg_bytes - at, free_slot);
 }
 
 /* Compresses the open frame into a free slot and queues its writes:
@@ -620,15 +628,17 @@ static int rotate(struct seg_writer *w)
 	}
 	/* The old fds stay current until the opens land: writes queued before
 	 * this rotation are bound to them in next_io. */
-	for (int k = 0; k < 3; k++)
+	int nk = w->dio_align ? 4 : 3; /* K_DIO: the .seg again, with O_DIRECT */
+	for (int k = 0; k < nk; k++)
 		queue_push(w, *kind_fd(w, k), true, NULL, 0, 0, -1, true);
-	for (int k = 0; k < 3; k++) {
+	for (int k = 0; k < nk; k++) {
 		char name[32];
-		seg_file_name(name, sizeof(name), w->cfg.worker, h.segno, (enum seg_kind)k);
+		seg_file_name(name, sizeof(name), w->cfg.worker, h.segno,
+			      k == K_DIO ? SEG_K_SEG : (enum seg_kind)k);
 		snprintf(w->open_path[k], sizeof(w->open_path[k]), "%s/%s", w->dir, name);
 		struct qio *q = queue_push(w, -1, false, NULL, 0, 0, -1, false);
 		q->io.path = w->open_path[k];
-		q->io.open_flags = SEG_OPEN_FLAGS;
+		q->io.open_flags = k == K_DIO ? SEG_DIO_FLAGS : SEG_OPEN_FLAGS;
 		q->io.open_mode = SEG_OPEN_MODE;
 		q->open_k = (int8_t)k;
 		w->opening++;
@@ -636,13 +646,9 @@ static int rotate(struct seg_writer *w)
 	for (int k = 0; k < 3; k++) {
 		seg_fhdr_encode(w->open_hdr[k], (enum seg_kind)k, &h);
 		seg_fhdr_verify(w->open_hdr[k], (enum seg_kind)k, &h);
-		if (k == SEG_K_SEG && w->dio_align) {
-			dio_header(w, w->open_hdr[k]);
-			queue_late(w, k, w->dio_hdr, w->dio_align, 0, -1);
-			continue;
-		}
 		queue_late(w, k, w->open_hdr[k], SEG_FILE_HDR_SIZE, 0, -1);
 	}
+	memcpy(w->tail, w->open_hdr[SEG_K_SEG], SEG_FILE_HDR_SIZE);
 	w->segno = h.segno;
 	w->seg_bytes = w->str_bytes = w->idx_bytes = SEG_FILE_HDR_SIZE;
 	w->seg_created_ns = w->now_ns;
@@ -1005,7 +1011,7 @@ int seg_writer_tick(struct seg_writer *w, uint64_t now_ns)
  * number twice. */
 static void close_old(struct seg_writer *w, int fd)
 {
-	for (int k = 0; k < 3; k++)
+	for (int k = 0; k < 4; k++)
 		if (*kind_fd(w, k) == fd)
 			*kind_fd(w, k) = -1;
 	close(fd);
@@ -1067,11 +1073,6 @@ void seg_writer_io_done(struct seg_writer *w, int res)
 		w->opening--;
 		if (res >= 0)
 			*kind_fd(w, q->open_k) = res; /* closed by the next rotation or close */
-		/* the writer's frames are laid out for O_DIRECT now: a file that
-		 * refuses it (the first one did not) fails the writer */
-		if (res >= 0 && q->open_k == SEG_K_SEG && w->dio_align &&
-		    fcntl(res, F_SETFL, O_DIRECT) < 0 && !w->failed)
-			w->failed = -errno;
 		queue_pop(w, q);
 		return;
 	}

@@ -80,16 +80,25 @@ static void write_body(struct seg_writer *w, struct seg_xch *x, uint64_t k, int 
 	free(b);
 }
 
-/* Every .seg of an O_DIRECT writer ends at a multiple of its alignment. */
+/* Every .seg of an O_DIRECT writer ends at its last frame (written
+ * through the page cache) or at the next multiple of its alignment. */
 static void check_sizes(uint32_t align)
 {
 	for (uint32_t s = 1;; s++) {
 		char p[PATH_MAX];
-		struct stat sb;
+		struct seg_fiter it;
 		seg_path(p, sizeof(p), dir, 0, s, SEG_K_SEG);
-		if (stat(p, &sb) < 0)
+		if (access(p, F_OK) < 0)
 			break;
-		CHECK_MSG(sb.st_size % align == 0, "%s: %lld bytes", p, (long long)sb.st_size);
+		REQUIRE_RC(seg_fiter_open(&it, p, true, NULL));
+		while (seg_fiter_next(&it) == 1) {
+		}
+		uint64_t pad = (align - it.valid_end % align) % align;
+		CHECK_MSG(!it.torn, "%s: torn", p);
+		CHECK_MSG(it.size == it.valid_end || it.size == it.valid_end + pad,
+			  "%s: %llu bytes, frames end at %llu", p, (unsigned long long)it.size,
+			  (unsigned long long)it.valid_end);
+		seg_fiter_close(&it);
 	}
 }
 
@@ -129,9 +138,12 @@ static void write_session(void)
 	REQUIRE_RC(seg_writer_flush_sync(w));
 	struct seg_writer_stats st;
 	seg_writer_get_stats(w, &st);
-	fprintf(stderr, "  direct %d: align %u, errno %d (%s), %llu segments\n", direct,
-		st.direct_align, st.direct_errno, strerror(st.direct_errno),
-		(unsigned long long)st.segments);
+	fprintf(stderr, "  direct %d: align %u, errno %d (%s), %llu segments, %llu frames direct\n",
+		direct, st.direct_align, st.direct_errno, strerror(st.direct_errno),
+		(unsigned long long)st.segments, (unsigned long long)st.frames_direct);
+	/* raw frames (>= 128 KiB) go direct when it is on, small ones never */
+	CHECK(st.direct_align ? st.frames_direct >= st.frames_raw : st.frames_direct == 0);
+	CHECK(st.frames_direct < st.frames);
 	CHECK(direct || (st.direct_align == 0 && st.direct_errno == 0));
 	CHECK(!st.direct_align || !st.direct_errno);
 	if (st.direct_align) /* the file ends at a block boundary: padded */
