@@ -193,6 +193,8 @@ static void check_verbatim(void)
 	seg_file(p, sizeof(p));
 	uint8_t *f = slurp(p, &n);
 	for (uint64_t k = 0; k < 6; k++) {
+		if (kind_of(k) == 2)
+			continue; /* 100 B: too short to tell */
 		size_t bl = body_len(k, 1);
 		uint8_t *b = malloc(bl);
 		REQUIRE(b != NULL);
