@@ -61,6 +61,14 @@
 #define SEG_SAMPLE_KEEP_DEN 16u
 #define SEG_RAW_SHARE_NUM 7u    /* >= 7/8 of a frame incompressible: no zstd */
 #define SEG_RAW_SHARE_DEN 8u
+/* Such a frame is sealed at this size (or frame_bytes if larger), not at
+ * frame_bytes: it costs no compression, and O_DIRECT writes of 256 KiB
+ * run at 1.4 GB/s on this disk against 850 MB/s for 128 KiB (one write in
+ * flight). Measured with 1 MiB random bodies, the same build otherwise:
+ * 900 against 520-710 req/s, 1.13 against 1.40 ms of proxy CPU per
+ * exchange. Writer buffers are sized for it: (SEG_WRITER_SLOTS * 3 + 3)
+ * * (256 + 80) KiB = 4.9 MiB per writer instead of 3.0. */
+#define SEG_RAW_FRAME_BYTES (256u * 1024u)
 
 /* Largest O_DIRECT alignment (file offset and length, from statx
  * STATX_DIOALIGN) the writer handles; a file system asking more gets
@@ -139,6 +147,7 @@ _Static_assert(SEG_REC_MAX >= 16u + 16u + SEG_REASON_MAX + SEG_HEAD_MAX, "RESP_H
 _Static_assert(SEG_REC_MAX >= 16u + SEG_CHUNK_MAX, "body chunk too big");
 _Static_assert(SEG_OPEN_DEFAULT <= SEG_OPEN_MAX, "open default above max");
 _Static_assert(SEG_SAMPLE_MIN <= SEG_SAMPLE_BYTES, "sample smaller than its minimum");
+_Static_assert(SEG_RAW_FRAME_BYTES <= SEG_FRAME_BYTES_MAX, "raw frames beyond the reader's bound");
 _Static_assert(SEG_SAMPLE_BYTES <= SEG_CHUNK_MAX, "sample beyond one body record");
 _Static_assert(SEG_FLUSH_NS_DEFAULT >= SEG_FLUSH_MS_MIN * 1000000ull, "flush default below min");
 _Static_assert(SEG_FLUSH_NS_DEFAULT <= SEG_FLUSH_MS_MAX * 1000000ull, "flush default above max");

@@ -267,7 +267,9 @@ int seg_writer_open(const struct seg_writer_cfg *cfg, uint64_t now_ns, struct se
 	c->zstd_level = c->zstd_level ? c->zstd_level : 1;
 	if (c->rotate_bytes > SEG_ROTATE_BYTES_MAX || c->open_max > SEG_OPEN_MAX)
 		goto out_inval;
-	w->raw_cap = c->frame_bytes + SEG_REC_MAX;
+	/* incompressible frames grow to SEG_RAW_FRAME_BYTES (seg-limits.h) */
+	w->raw_cap = (c->frame_bytes > SEG_RAW_FRAME_BYTES ? c->frame_bytes : SEG_RAW_FRAME_BYTES) +
+		     SEG_REC_MAX;
 	w->raw_buf = frame_alloc(w->raw_cap);
 	w->raw = w->raw_buf ? w->raw_buf + SEG_FRAME_HDR_SIZE : NULL;
 	w->open_str = malloc(w->raw_cap);
@@ -490,14 +492,20 @@ static int free_slot(struct seg_writer *w)
 	return -1;
 }
 
+/* The open frame is mostly body sampled incompressible: written raw. */
+static bool incomp_frame(const struct seg_writer *w)
+{
+	return (uint64_t)w->raw_incomp * SEG_RAW_SHARE_DEN >=
+	       (uint64_t)w->raw_len * SEG_RAW_SHARE_NUM;
+}
+
 /* Puts the open frame's payload into slot s: compressed, or as it is
  * (the buffers of open frame and slot trade places: no copy) when most of
  * it is incompressible body or zstd did not shrink it. Returns the payload
  * length, or 0 when zstd failed; *raw says which. */
 static size_t frame_payload(struct seg_writer *w, struct slot *s, uint32_t at, bool *raw)
 {
-	*raw = (uint64_t)w->raw_incomp * SEG_RAW_SHARE_DEN >=
-	       (uint64_t)w->raw_len * SEG_RAW_SHARE_NUM;
+	*raw = incomp_frame(w);
 	size_t clen = w->raw_len;
 	if (!*raw) {
 		size_t bound = ZSTD_compressBound(w->raw_cap);
@@ -704,7 +712,8 @@ static int append_rec(struct seg_writer *w, uint8_t type, uint64_t id, const voi
 	w->nrec++;
 	if (incomp)
 		w->raw_incomp += SEG_REC_HDR + len;
-	if (w->raw_len >= w->cfg.frame_bytes) {
+	uint32_t full = incomp_frame(w) ? w->raw_cap - SEG_REC_MAX : w->cfg.frame_bytes;
+	if (w->raw_len >= full) {
 		rc = seal(w);
 		if (rc == -ENOBUFS)
 			rc = 0; /* keep filling up to raw_cap; sealed when a slot frees */

@@ -28,7 +28,7 @@ import unittest
 import harness
 import storelib as sl
 
-RAND_LEN = 400 * 1024   # several 128 KiB frames: most of them raw
+RAND_LEN = 600 * 1024   # several frames: most of them raw (256 KiB each)
 TEXT_LEN = 300 * 1024
 REQ_LEN = 100 * 1024
 

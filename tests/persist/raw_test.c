@@ -40,7 +40,7 @@ static int kind_of(uint64_t k) { return (int)(k % 3); }
 static size_t body_len(uint64_t k, int d)
 {
 	switch (kind_of(k)) {
-	case 0: return d ? 300000 + k * 1000 : 20000;
+	case 0: return d ? 600000 + k * 1000 : 20000;
 	case 1: return d ? 200000 + k * 500 : 3000;
 	default: return d ? 100 : 0;
 	}
@@ -156,7 +156,7 @@ static void write_session(void)
 		(unsigned long long)st.bytes_disk);
 	CHECK_EQ(st.exchanges, N);
 	CHECK_EQ(st.bodies_raw, 2 * ((N + 2) / 3)); /* both bodies of every random one */
-	CHECK(st.frames_raw >= N / 3); /* 300 KiB each: a frame of its own at least */
+	CHECK(st.frames_raw >= N / 3); /* 600 KiB each: a 256 KiB frame of its own at least */
 	CHECK(st.frames_raw < st.frames);
 	seg_writer_close(w);
 }

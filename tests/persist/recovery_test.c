@@ -126,7 +126,8 @@ static void test_torn_tail(const uint8_t *seg, size_t seg_len, const uint8_t *id
 		"survive\n", (size_t)(seg_len - last_off), GEN_SANITIZED ? 7 : 1, iters, expect);
 }
 
-static void test_damage(const uint8_t *seg, size_t seg_len, const uint64_t *offs, size_t nf)
+static void test_damage(const uint8_t *seg, size_t seg_len, const uint8_t *idx, size_t idx_len,
+			const uint8_t *str, size_t str_len, const uint64_t *offs, size_t nf)
 {
 	uint8_t *b = malloc(seg_len);
 	REQUIRE(b);
@@ -136,6 +137,10 @@ static void test_damage(const uint8_t *seg, size_t seg_len, const uint64_t *offs
 		/* pass 0: a payload byte; pass 1: a header byte (forces resync) */
 		b[bad + (pass ? 9 : SEG_FRAME_HDR_SIZE + 20)] ^= 0x5a;
 		spit("w000-00000001.seg", b, seg_len);
+		/* the index and strings as written: the last pass's repair
+		 * rebuilt them without what its damaged frame held */
+		spit("w000-00000001.idx", idx, idx_len);
+		spit("w000-00000001.str", str, str_len);
 		struct seg_report rep = { 0 };
 		REQUIRE_RC(seg_fsck(dir, false, &rep));
 		CHECK(rep.frames_bad == 1 && rep.frames_ok == nf - 1 && rep.torn_bytes == 0);
@@ -241,7 +246,7 @@ int main(void)
 	fprintf(stderr, "torn tail:\n");
 	test_torn_tail(seg, seg_len, idx, idx_len, str, str_len, offs[nf - 1]);
 	fprintf(stderr, "damaged middle frames:\n");
-	test_damage(seg, seg_len, offs, nf);
+	test_damage(seg, seg_len, idx, idx_len, str, str_len, offs, nf);
 	spit("w000-00000001.idx", idx, idx_len);
 	spit("w000-00000001.str", str, str_len);
 	test_index_damage(idx, idx_len);
