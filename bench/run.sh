@@ -1,24 +1,33 @@
 #!/usr/bin/env bash
 # bench/run.sh — side-by-side HTTP/1.1 forward-proxy benchmark on loopback.
 #
-# Starts its own nginx origin (100 B, 64 KiB, 1 MiB files), HAProxy (fast
-# non-capturing reference), mitmdump and ringcap on 127.0.0.1 ports picked at
-# random, drives each with wrk and prints one Markdown table with ratios. All
-# processes it starts are stopped on exit. See bench/README.md for the columns.
+# Starts its own nginx origin (100 B, 64 KiB, 1 MiB files of `x`, and
+# 64 KiB / 1 MiB "text" (JSON-like) and "rand" (incompressible) bodies),
+# HAProxy (fast non-capturing reference), mitmdump, ringcap (capture off) and
+# ringcap-cap (a second ringcap capturing every exchange, `--session bench`)
+# on 127.0.0.1 ports picked at random, drives each with wrk and prints one
+# Markdown table with ratios, after a dd row: the write rate of the disk the
+# capture goes to (buffered, buffered + fdatasync, O_DIRECT), which bounds
+# what ringcap-cap can store. All processes it starts are stopped on exit.
+# See bench/README.md for the columns.
 #
 # Environment (defaults in brackets):
 #   DURATION [5]        seconds per case and target (mitmdump: MITM_DURATION [3])
 #   CONNS [50]          wrk connections (mitmdump: MITM_CONNS [CONNS])
 #   THREADS [2]         wrk threads
 #   WARMUP [1]          seconds of untimed warm-up before each measurement (0: none)
-#   TARGETS             subset of "direct haproxy ringcap mitmdump"
-#   CASES               subset of "100b-ka 100b-close 64k-ka 64k-close 1m-ka 1m-close"
+#   TARGETS             subset of "direct haproxy ringcap ringcap-cap mitmdump"
+#   CASES               subset of "100b-ka 100b-close 64k-ka 64k-close 1m-ka 1m-close
+#                       64k-text-ka 64k-rand-ka 1m-text-ka 1m-rand-ka"
+#   DD_MB [1024]        MiB dd writes per mode for the disk row (0: no dd row)
 #   MITM_SKIP [1m-close] cases not run through mitmdump (too slow to be useful)
 #   RINGCAP_BIN [./build/tools/ringcap], RINGCAP_WORKERS [nproc], RINGCAP_ARGS []
+#   RINGCAP_BIN_B       a second build (e.g. before a change), measured in the same
+#                       run as targets ringcap-b and ringcap-b-cap
 #   REPEAT [1]          measure every case/target N times, report the best req/s
 #   WRK_TIMEOUT [10s]   wrk per-request timeout (counted in the errors column)
 #   OUT_DIR [bench/out] where the report is written
-#   QUICK=1             smoke run: 1 s per case, 10 connections, no warm-up
+#   QUICK=1             smoke run: 1 s per case, 10 connections, no warm-up, dd 64 MiB
 set -u -o pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -31,7 +40,7 @@ fi
 LIB="$PYTHON $HERE/benchlib.py"
 
 if [ "${QUICK:-0}" = 1 ]; then
-    : "${DURATION:=1}" "${CONNS:=10}" "${MITM_DURATION:=1}" "${WARMUP:=0}"
+    : "${DURATION:=1}" "${CONNS:=10}" "${MITM_DURATION:=1}" "${WARMUP:=0}" "${DD_MB:=64}"
 fi
 DURATION=${DURATION:-5}
 CONNS=${CONNS:-50}
@@ -40,8 +49,9 @@ WARMUP=${WARMUP:-1}
 MITM_DURATION=${MITM_DURATION:-3}
 MITM_CONNS=${MITM_CONNS:-$CONNS}
 MITM_SKIP=${MITM_SKIP:-1m-close}
-TARGETS=${TARGETS:-direct haproxy ringcap mitmdump}
-CASES=${CASES:-100b-ka 100b-close 64k-ka 64k-close 1m-ka 1m-close}
+TARGETS=${TARGETS:-direct haproxy ringcap ringcap-cap mitmdump}
+CASES=${CASES:-100b-ka 100b-close 64k-ka 64k-close 1m-ka 1m-close 64k-text-ka 64k-rand-ka 1m-text-ka 1m-rand-ka}
+DD_MB=${DD_MB:-1024}
 RINGCAP_BIN=${RINGCAP_BIN:-$ROOT/build/tools/ringcap}
 RINGCAP_WORKERS=${RINGCAP_WORKERS:-$(nproc)}
 RINGCAP_ARGS=${RINGCAP_ARGS:-}
@@ -68,7 +78,11 @@ declare -A PID PORT UNAVAIL
 . "$(dirname "$0")/common.sh"   # cleanup() and its traps
 
 read -r 'PORT[direct]' 'PORT[haproxy]' 'PORT[ringcap]' 'PORT[mitmdump]' 'PORT[control]' \
-    <<<"$($LIB freeports 5)"
+    'PORT[ringcap-cap]' 'PORT[control-cap]' 'PORT[ringcap-b]' 'PORT[control-b]' \
+    'PORT[ringcap-b-cap]' 'PORT[control-b-cap]' <<<"$($LIB freeports 11)"
+if [ -n "${RINGCAP_BIN_B:-}" ]; then
+    TARGETS="$TARGETS ringcap-b ringcap-b-cap"
+fi
 NGINX_PORT=${PORT[direct]}
 
 # ---------------------------------------------------------------- start targets
@@ -123,26 +137,36 @@ if want haproxy; then
     fi
 fi
 
-if want ringcap; then
-    if [ -x "$RINGCAP_BIN" ]; then
-        mkdir -p "$TMP/ringcap-data"
-        extra=()
-        # pass a free control port when the binary has the option, so a second
-        # instance (or a running daemon on 5560) does not collide
-        if timeout 5 "$RINGCAP_BIN" run --help 2>&1 | grep -q -- '--control'; then
-            extra=(--control "127.0.0.1:${PORT[control]}")
-        fi
-        # shellcheck disable=SC2086
-        "$RINGCAP_BIN" run --listen "127.0.0.1:${PORT[ringcap]}" \
-            --workers "$RINGCAP_WORKERS" --data "$TMP/ringcap-data" "${extra[@]}" \
-            $RINGCAP_ARGS >"$TMP/ringcap.log" 2>&1 &
-        PID[ringcap]=$!
-        started ringcap
-    else
-        UNAVAIL[ringcap]="not available ($RINGCAP_BIN missing)"
-        log "ringcap: ${UNAVAIL[ringcap]}"
+# start_ringcap TARGET CONTROLPORT BIN ARGS...: ringcap with its own data dir.
+start_ringcap() {
+    local t=$1 cp=$2 bin=$3 extra=()
+    shift 3
+    if [ ! -x "$bin" ]; then
+        UNAVAIL[$t]="not available ($bin missing)"
+        log "$t: ${UNAVAIL[$t]}"
+        return
     fi
-fi
+    mkdir -p "$TMP/$t-data"
+    # pass a free control port when the binary has the option, so a second
+    # instance (or a running daemon on 5560) does not collide (the help is
+    # read whole: `grep -q` in a pipe can SIGPIPE it, and pipefail then
+    # says "no such option")
+    local help
+    help=$(timeout 5 "$bin" run --help 2>&1)
+    if grep -q -- '--control' <<<"$help"; then
+        extra=(--control "127.0.0.1:$cp")
+    fi
+    # shellcheck disable=SC2086
+    "$bin" run --listen "127.0.0.1:${PORT[$t]}" \
+        --workers "$RINGCAP_WORKERS" --data "$TMP/$t-data" "${extra[@]}" \
+        $RINGCAP_ARGS "$@" >"$TMP/$t.log" 2>&1 &
+    PID[$t]=$!
+    started "$t"
+}
+want ringcap && start_ringcap ringcap "${PORT[control]}" "$RINGCAP_BIN"
+want ringcap-cap && start_ringcap ringcap-cap "${PORT[control-cap]}" "$RINGCAP_BIN" --session bench
+want ringcap-b && start_ringcap ringcap-b "${PORT[control-b]}" "$RINGCAP_BIN_B"
+want ringcap-b-cap && start_ringcap ringcap-b-cap "${PORT[control-b-cap]}" "$RINGCAP_BIN_B" --session bench
 
 if want mitmdump; then
     if command -v mitmdump >/dev/null; then
@@ -181,7 +205,9 @@ measure() {
         url="http://127.0.0.1:${PORT[$t]}/"
         path="http://127.0.0.1:$NGINX_PORT/$file"
     fi
-    export BENCH_PATH=$path BENCH_HOST="127.0.0.1:$NGINX_PORT"
+    export BENCH_PATH=$path BENCH_HOST="127.0.0.1:$NGINX_PORT" BENCH_VARIANTS=0
+    # text and random bodies: a different one each request (benchlib.py)
+    case $file in *-text|*-rand) BENCH_VARIANTS=16;; esac
     local wrkargs=(-t "$THREADS" -c "$conns" --timeout "$WRK_TIMEOUT" -s "$HERE/wrk-req.lua")
     if [ "$WARMUP" != 0 ]; then
         wrk "${wrkargs[@]}" -d "${WARMUP}s" "${hdr[@]}" "$url" >/dev/null 2>&1
@@ -190,6 +216,8 @@ measure() {
         $LIB resethwm "$pid"
         cpu0=$($LIB cpu "$pid")
     fi
+    local disk0=0 disk1=0
+    [ -d "$TMP/$t-data" ] && disk0=$(du -sb "$TMP/$t-data" | cut -f1)
     log "$c via $t: ${dur}s, $conns connections"
     out=$(timeout $((dur + 30)) wrk "${wrkargs[@]}" -d "${dur}s" --latency "${hdr[@]}" "$url" 2>&1)
     echo "== $t $c" >>"$TMP/wrk.log"
@@ -201,6 +229,12 @@ measure() {
         hwm=$($LIB hwm "$pid")
     fi
     json=$(sed -n 's/^BENCHJSON //p' <<<"$out")
+    # what the capture wrote to disk during the run (a flush may land just
+    # after it: a few frames of noise on seconds of data)
+    if [ -d "$TMP/$t-data" ] && [ -n "$json" ]; then
+        disk1=$(du -sb "$TMP/$t-data" | cut -f1)
+        json="${json%\}}, \"disk_bytes\": $((disk1 - disk0))}"
+    fi
     [ -n "$json" ] || json="wrk failed: $(tail -n 1 <<<"$out")"
     if [ "$t" != direct ] && ! kill -0 "$pid" 2>/dev/null; then
         UNAVAIL[$t]="crashed during $c"
@@ -210,12 +244,28 @@ measure() {
     printf '%s\t%s\t%s\t%s\t%s\n' "$t" "$c" "$cpu" "$hwm" "$json" >>"$RESULTS"
 }
 
+# ---------------------------------------------------------------- disk rate
+
+# dd_rate FLAGS...: MB/s dd reports writing DD_MB MiB of zeros (ext4 and xfs
+# store zeros like any bytes) to a file next to the capture's data dir.
+dd_rate() {
+    local out
+    out=$(dd if=/dev/zero of="$TMP/dd.bin" bs=1M count="$DD_MB" "$@" 2>&1) || { echo "failed"; return; }
+    rm -f "$TMP/dd.bin"
+    awk -F', ' '/copied/ { print $NF }' <<<"$out"
+}
+DD_ROW=""
+if [ "$DD_MB" != 0 ]; then
+    log "dd: $DD_MB MiB per mode on $(df -T "$TMP" | awk 'NR==2 {print $2 " (" $1 ")"}')"
+    DD_ROW="buffered $(dd_rate), buffered + fdatasync $(dd_rate conv=fdatasync), O_DIRECT $(dd_rate oflag=direct)"
+fi
+
 # Cases outside, targets inside: all targets of one case run back to back, so
 # drift on the machine hits them alike. With REPEAT > 1 the rounds repeat that
 # sequence and the report keeps each target's best round (least disturbed).
 for c in $CASES; do
     for ((round = 1; round <= REPEAT; round++)); do
-        for t in direct haproxy ringcap mitmdump; do
+        for t in direct haproxy ringcap ringcap-cap ringcap-b ringcap-b-cap mitmdump; do
             want "$t" || continue
             measure "$t" "$c"
         done
@@ -232,7 +282,9 @@ META="$TMP/meta.txt"
     echo "- wrk: $THREADS threads, $CONNS connections, ${DURATION}s per case (mitmdump: $MITM_CONNS connections, ${MITM_DURATION}s; skipped: ${MITM_SKIP:-none}), warm-up ${WARMUP}s, best of $REPEAT round(s)"
     echo "- origin: nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'), 1 worker; haproxy $(haproxy -v 2>/dev/null | sed -n '1s/^HAProxy version \([^ ]*\).*/\1/p'); mitmdump $(dpkg-query -W -f '${Version}' mitmproxy 2>/dev/null); ringcap: ${UNAVAIL[ringcap]:-$RINGCAP_BIN --workers $RINGCAP_WORKERS $RINGCAP_ARGS}"
     echo "- load average before the run: $LOADAVG_START, after: $(cut -d' ' -f1-3 /proc/loadavg) (anything else running skews the numbers; ratios within one run are the result)"
-    echo "- case names: SIZE-ka = keep-alive, SIZE-close = \`Connection: close\` (new connection per request)"
+    echo "- case names: SIZE-ka = keep-alive, SIZE-close = \`Connection: close\` (new connection per request); SIZE-text / SIZE-rand: JSON-like / random (incompressible) bodies, 16 different ones in turn, plain SIZE: \`xxxx\` bodies"
+    echo "- ringcap-cap: ringcap capturing every exchange (\`--session bench\`); ringcap: capture off${RINGCAP_BIN_B:+; ringcap-b, ringcap-b-cap: the same with $RINGCAP_BIN_B}"
+    [ -n "$DD_ROW" ] && echo "- disk of the capture (dd, $DD_MB MiB of zeros, bs=1M): $DD_ROW"
 } >"$META"
 
 mkdir -p "$OUT_DIR"

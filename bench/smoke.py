@@ -22,13 +22,14 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 NUM = r"[0-9][0-9,.]*"
-RUN_CASES = ["100b-ka", "100b-close", "64k-ka", "64k-close", "1m-ka", "1m-close"]
+RUN_CASES = ["100b-ka", "100b-close", "64k-ka", "64k-close", "1m-ka", "1m-close",
+             "64k-text-ka", "64k-rand-ka", "1m-text-ka", "1m-rand-ka"]
 
 
 def run_rows():
     rows = []
     for c in RUN_CASES:
-        for t in ("direct", "ringcap"):
+        for t in ("direct", "ringcap", "ringcap-cap"):
             rows.append(("%s %s" % (c, t), r"^\| %s \| %s \| %s \|" % (c, t, NUM)))
         rows.append(("%s haproxy" % c,
                      r"^\| %s \| haproxy \| %s \||^haproxy: not available" % (c, NUM)))

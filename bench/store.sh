@@ -12,7 +12,10 @@
 #      load and is killed -9, then: restart until the port accepts (and the
 #      daemon's own seg_recover figure), and `ringcap ls` of it;
 #   5. capture on/off throughput through bench/run.sh (100 B and 64 KiB,
-#      keep-alive) unless RATIO=0.
+#      keep-alive) unless RATIO=0;
+#   6. bytes on disk per captured 100 B exchange (issue 16: wrk through a
+#      capturing daemon for BYTES_S [3] s, stopped, then .seg/.idx/.str
+#      sizes over the exchanges listed).
 # Environment: N [1000000], BIG [800000] (--full exchanges: ~1 GiB), SHOWS
 # [200], DIR [/tmp] (where the sessions go), RATIO [1], DURATION [5] (run.sh),
 # RINGCAP_BIN [build/tools/ringcap], GEN_BIN [build/bench/rc_gen_session],
@@ -149,13 +152,30 @@ row "\`ringcap ls\` of it after the restart (--sort duration --limit 50)" \
     "$(median_ms "$RINGCAP_BIN" ls big --data "$D2" --sort duration --limit 50)" "median of 3, daemon running"
 kill "${PID[ringcap]}"; wait "${PID[ringcap]}" 2>/dev/null; unset 'PID[ringcap]'
 
+# ---------------------------------------------------------------- 6. bytes per 100 B exchange
+D3=$TMP/small
+printf '%099d\n' 0 >"$TMP/www/100b"
+"$RINGCAP_BIN" run --listen "127.0.0.1:$PP" --control "127.0.0.1:$CP" --data "$D3" \
+    --session small --workers 2 >"$TMP/run3.log" 2>&1 &
+PID[ringcap]=$!
+for _ in $(seq 1 600); do (exec 3<>"/dev/tcp/127.0.0.1/$PP") 2>/dev/null && break; sleep 0.01; done
+export BENCH_PATH="http://127.0.0.1:$OP/100b" BENCH_HOST="127.0.0.1:$OP"
+wrk -t 2 -c 8 -d "${BYTES_S:-3}s" -s "$HERE/wrk-req.lua" "http://127.0.0.1:$PP/" >"$TMP/wrk-small.log" 2>&1
+kill "${PID[ringcap]}"; wait "${PID[ringcap]}" 2>/dev/null; unset 'PID[ringcap]'
+NX=$("$RINGCAP_BIN" ls small --data "$D3" --json | $PYTHON -c 'import json,sys; print(len(json.load(sys.stdin)))')
+per() { cat "$D3"/*/*."$1" 2>/dev/null | wc -c | awk -v n="$NX" '{ printf "%.1f", n ? $1 / n : 0 }'; }
+BSEG=$(per seg) BIDX=$(per idx) BSTR=$(per str)
+row "captured 100 B exchanges ($NX, wrk through \`run --session\`): bytes on disk per exchange" \
+    "$(awk -v a="$BSEG" -v b="$BIDX" -v c="$BSTR" 'BEGIN { printf "%.1f", a + b + c }') B" \
+    "frames $BSEG + index $BIDX + strings $BSTR B; target ≤ 150 B (issue 16)"
+
 # ---------------------------------------------------------------- 5. capture on/off
 if [ "$RATIO" = 1 ]; then
     declare -A RPS
     for mode in off on; do
         args=""; [ "$mode" = on ] && args="--session bench"
         log "bench/run.sh, capture $mode"
-        OUT_DIR="$TMP/run-$mode" TARGETS=ringcap CASES="100b-ka 64k-ka" RINGCAP_ARGS="$args" \
+        OUT_DIR="$TMP/run-$mode" DD_MB=0 TARGETS=ringcap CASES="100b-ka 64k-ka" RINGCAP_ARGS="$args" \
             DURATION=${DURATION:-5} "$HERE/run.sh" >/dev/null 2>"$TMP/run-$mode.log" || die "run.sh failed"
         tsv=$(ls -t "$TMP/run-$mode"/bench-*.tsv | head -n 1)
         while IFS=$'\t' read -r t c _ _ json; do

@@ -3,10 +3,20 @@
 --             proxy) or "/100b" (origin-form, direct to the origin).
 -- BENCH_HOST: Host header value (the origin's host:port).
 -- Prints one line "BENCHJSON {...}" at the end with totals and latency percentiles (µs).
+-- BENCH_VARIANTS: N > 0 cycles through BENCH_PATH .. ".0" .. ".N-1" (distinct
+--             bodies of one kind, bench/benchlib.py KIND_VARIANTS).
 local path = os.getenv("BENCH_PATH")
 local host = os.getenv("BENCH_HOST")
+local variants = tonumber(os.getenv("BENCH_VARIANTS") or "0") or 0
 if path then wrk.path = path end
 if host then wrk.headers["Host"] = host end
+if variants > 0 then
+   local n = 0
+   request = function()
+      n = n + 1
+      return wrk.format(nil, wrk.path .. "." .. (n % variants))
+   end
+end
 
 function done(summary, latency, requests)
    local e = summary.errors

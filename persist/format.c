@@ -110,7 +110,7 @@ void seg_frame_hdr_encode(uint8_t out[SEG_FRAME_HDR_SIZE], const struct seg_fram
 {
 	seg_put32(out, SEG_FRAME_MAGIC);
 	seg_put32(out + 4, h->clen);
-	seg_put32(out + 8, h->ulen);
+	seg_put32(out + 8, h->ulen | (h->raw ? SEG_FRAME_F_RAW : 0));
 	seg_put32(out + 12, h->nrec);
 	seg_put64(out + 16, h->id_hi);
 	seg_put32(out + 24, h->payload_crc);
@@ -124,7 +124,9 @@ int seg_frame_hdr_decode(const uint8_t in[SEG_FRAME_HDR_SIZE], struct seg_frame_
 	if (seg_get32(in + 28) != seg_crc32c(0, in, 28))
 		return -EBADMSG;
 	h->clen = seg_get32(in + 4);
-	h->ulen = seg_get32(in + 8);
+	uint32_t ulen = seg_get32(in + 8);
+	h->raw = (ulen & SEG_FRAME_F_RAW) != 0;
+	h->ulen = ulen & ~SEG_FRAME_F_MASK;
 	h->nrec = seg_get32(in + 12);
 	h->id_hi = seg_get64(in + 16);
 	h->payload_crc = seg_get32(in + 24);
@@ -132,6 +134,8 @@ int seg_frame_hdr_decode(const uint8_t in[SEG_FRAME_HDR_SIZE], struct seg_frame_
 		return -EBADMSG;
 	if (h->ulen > SEG_FRAME_ULEN_MAX || h->nrec > SEG_FRAME_RECS_MAX)
 		return -EBADMSG;
+	if ((ulen & SEG_FRAME_F_MASK & ~SEG_FRAME_F_RAW) || (h->raw && h->clen != h->ulen))
+		return -EBADMSG; /* a reserved bit, or a raw frame of two lengths */
 	return 0;
 }
 
@@ -361,6 +365,7 @@ void seg_frame_hdr_verify(const uint8_t in[SEG_FRAME_HDR_SIZE], const struct seg
 	ASSERT(d.nrec == h->nrec);
 	ASSERT(d.id_hi == h->id_hi);
 	ASSERT(d.payload_crc == h->payload_crc);
+	ASSERT(d.raw == h->raw);
 }
 
 /* Offsets and lengths: what a reader seeks with. The remaining fields are

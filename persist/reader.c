@@ -193,16 +193,11 @@ static void damage(struct seg_fiter *it, uint64_t off, const char *what)
 	seg_report_damage(it->rep, it->name, off, what);
 }
 
-/* Loads and validates the frame whose valid header is at it->off. */
+/* Loads and validates the frame whose valid header is at it->off: a raw
+ * frame (SEG_FRAME_F_RAW) is read straight into ubuf, any other one into
+ * cbuf and decompressed into ubuf. */
 static int load_frame(struct seg_fiter *it, const struct seg_frame_hdr *h)
 {
-	if (pread(it->fd, it->cbuf, h->clen, (off_t)(it->off + SEG_FRAME_HDR_SIZE)) !=
-	    (ssize_t)h->clen)
-		return -EIO;
-	if (seg_crc32c(0, it->cbuf, h->clen) != h->payload_crc) {
-		damage(it, it->off, "frame payload checksum mismatch");
-		return -EBADMSG;
-	}
 	if (h->ulen > it->ubuf_cap) {
 		uint8_t *nb = realloc(it->ubuf, h->ulen);
 		if (!nb)
@@ -210,7 +205,16 @@ static int load_frame(struct seg_fiter *it, const struct seg_frame_hdr *h)
 		it->ubuf = nb;
 		it->ubuf_cap = h->ulen;
 	}
-	size_t n = ZSTD_decompressDCtx(it->dctx, it->ubuf, it->ubuf_cap, it->cbuf, h->clen);
+	uint8_t *dst = h->raw ? it->ubuf : it->cbuf;
+	if (pread(it->fd, dst, h->clen, (off_t)(it->off + SEG_FRAME_HDR_SIZE)) != (ssize_t)h->clen)
+		return -EIO;
+	if (seg_crc32c(0, dst, h->clen) != h->payload_crc) {
+		damage(it, it->off, "frame payload checksum mismatch");
+		return -EBADMSG;
+	}
+	/* seg_frame_hdr_decode refuses a raw frame whose lengths differ */
+	size_t n = h->raw ? h->clen
+			  : ZSTD_decompressDCtx(it->dctx, it->ubuf, it->ubuf_cap, it->cbuf, h->clen);
 	if (ZSTD_isError(n) || n != h->ulen) {
 		damage(it, it->off, "frame does not decompress to its length");
 		return -EBADMSG;
@@ -220,6 +224,21 @@ static int load_frame(struct seg_fiter *it, const struct seg_frame_hdr *h)
 		return -EBADMSG;
 	}
 	return 0;
+}
+
+/* The bytes from it->off to the end of the file are the zero padding an
+ * O_DIRECT writer leaves after its last frame (fewer than
+ * SEG_DIO_ALIGN_MAX, all zero): not a torn tail. */
+static bool dio_padding(struct seg_fiter *it)
+{
+	uint8_t b[SEG_DIO_ALIGN_MAX];
+	uint64_t n = it->size - it->off;
+	if (n >= SEG_DIO_ALIGN_MAX || pread(it->fd, b, n, (off_t)it->off) != (ssize_t)n)
+		return false;
+	for (uint64_t i = 0; i < n; i++)
+		if (b[i] != 0)
+			return false;
+	return true;
 }
 
 int seg_fiter_next(struct seg_fiter *it)
@@ -260,9 +279,10 @@ int seg_fiter_next(struct seg_fiter *it)
 			it->rep->frames_ok++;
 		return 1;
 	}
-	if (it->off < it->size && it->rep) {
-		it->rep->torn_bytes += it->size - it->off;
+	if (it->off < it->size && !dio_padding(it)) {
 		it->torn = true;
+		if (it->rep)
+			it->rep->torn_bytes += it->size - it->off;
 	}
 	it->off = it->size;
 	return 0;

@@ -56,10 +56,19 @@ struct seg_fhdr {
 	uint32_t segno;
 	uint64_t created_ns;
 };
+/* Frame header flags: the high bits of its ulen field (ulen itself needs
+ * 21 bits, SEG_FRAME_ULEN_MAX). Bits 21..30 are reserved: zero, and a
+ * header with one set is damage. */
+#define SEG_FRAME_F_RAW (1u << 31)   /* payload is the records as they are
+				      * (clen == ulen), not a zstd frame */
+#define SEG_FRAME_F_MASK 0xFFE00000u /* every flag and reserved bit */
+_Static_assert(SEG_FRAME_ULEN_MAX < (1u << 21), "ulen overlaps the frame flags");
+
 /* Decoded frame header. */
 struct seg_frame_hdr {
 	uint32_t clen, ulen, nrec, payload_crc;
 	uint64_t id_hi;
+	bool raw; /* SEG_FRAME_F_RAW */
 };
 
 void seg_fhdr_encode(uint8_t out[SEG_FILE_HDR_SIZE], enum seg_kind k, const struct seg_fhdr *h);

@@ -42,6 +42,49 @@
 #define SEG_FRAME_CLEN_MAX (SEG_FRAME_ULEN_MAX + SEG_FRAME_ULEN_MAX / 128u + 1024u)
 #define SEG_FRAME_RECS_MAX (SEG_FRAME_ULEN_MAX / 16u) /* 16 = record header */
 
+/* Incompressible bodies (issue 16: gzip/brotli-encoded responses,
+ * downloads, random bytes) are stored raw. The first SEG_SAMPLE_BYTES of a
+ * body's first chunk of at least SEG_SAMPLE_MIN bytes are compressed with
+ * the writer's level; a body whose sample does not shrink below
+ * SEG_SAMPLE_KEEP_NUM/SEG_SAMPLE_KEEP_DEN of its size is incompressible.
+ * A frame is then written raw (no zstd, SEG_FRAME_F_RAW) when at least
+ * SEG_RAW_SHARE_NUM/SEG_RAW_SHARE_DEN of its bytes are such body records;
+ * any other frame is compressed and still written raw when zstd did not
+ * shrink it. Profile before (bench/README.md "#16 storage"): with 1 MiB
+ * random bodies zstd -1 took ~6% of the capturing proxy's CPU, and the
+ * copy into the frame slot another part of libc's 9% memmove; the sample
+ * costs one 4 KiB compression per body. Smaller bodies (heads of a JSON
+ * API) stay compressed with their frame whatever they hold. */
+#define SEG_SAMPLE_BYTES 4096u
+#define SEG_SAMPLE_MIN 1024u
+#define SEG_SAMPLE_KEEP_NUM 15u /* sample compressed to >= 15/16: incompressible */
+#define SEG_SAMPLE_KEEP_DEN 16u
+#define SEG_RAW_SHARE_NUM 7u    /* >= 7/8 of a frame incompressible: no zstd */
+#define SEG_RAW_SHARE_DEN 8u
+/* Such a frame is sealed at this size (or frame_bytes if larger), not at
+ * frame_bytes: it costs no compression, and O_DIRECT writes of 256 KiB
+ * run at 1.4 GB/s on this disk against 850 MB/s for 128 KiB (one write in
+ * flight). Measured with 1 MiB random bodies, the same build otherwise:
+ * 900 against 520-710 req/s, 1.13 against 1.40 ms of proxy CPU per
+ * exchange. Writer buffers are sized for it: (SEG_WRITER_SLOTS * 3 + 3)
+ * * (256 + 80) KiB = 4.9 MiB per writer instead of 3.0. */
+#define SEG_RAW_FRAME_BYTES (256u * 1024u)
+
+/* Largest O_DIRECT alignment (file offset and length, from statx
+ * STATX_DIOALIGN) the writer handles; a file system asking more gets
+ * buffered writes. An O_DIRECT writer ends every .seg write at such a
+ * boundary, zero-padded: readers take fewer than this many zero bytes
+ * after the last frame for that padding, not for a torn tail. */
+#define SEG_DIO_ALIGN_MAX 4096u
+/* Frames at least this big (compressed) go to the .seg with O_DIRECT,
+ * smaller ones through the page cache. Measured (bench/README.md "#16
+ * storage"): with O_DIRECT for every frame, 64 KiB `x` bodies (frames of
+ * ~2 KiB) ran at half the req/s and 1.7x the CPU per exchange: the writer
+ * has one write in flight, and an O_DIRECT write waits for the device
+ * (~100 µs here), a small buffered one only for a copy. dd on this disk:
+ * 128 KiB O_DIRECT writes 850 MB/s, 256 KiB 1.4 GB/s, buffered 650 MB/s. */
+#define SEG_DIO_MIN_BYTES (64u * 1024u)
+
 /* Frame buffers a writer holds while their writes are in flight; when all
  * are busy new exchanges are refused (-ENOBUFS) instead of allocating. */
 #define SEG_WRITER_SLOTS 4u
@@ -103,6 +146,9 @@ _Static_assert(SEG_REC_MAX >= 16u + 96u + SEG_METHOD_MAX + SEG_HOST_MAX + SEG_UR
 _Static_assert(SEG_REC_MAX >= 16u + 16u + SEG_REASON_MAX + SEG_HEAD_MAX, "RESP_HEAD too big");
 _Static_assert(SEG_REC_MAX >= 16u + SEG_CHUNK_MAX, "body chunk too big");
 _Static_assert(SEG_OPEN_DEFAULT <= SEG_OPEN_MAX, "open default above max");
+_Static_assert(SEG_SAMPLE_MIN <= SEG_SAMPLE_BYTES, "sample smaller than its minimum");
+_Static_assert(SEG_RAW_FRAME_BYTES <= SEG_FRAME_BYTES_MAX, "raw frames beyond the reader's bound");
+_Static_assert(SEG_SAMPLE_BYTES <= SEG_CHUNK_MAX, "sample beyond one body record");
 _Static_assert(SEG_FLUSH_NS_DEFAULT >= SEG_FLUSH_MS_MIN * 1000000ull, "flush default below min");
 _Static_assert(SEG_FLUSH_NS_DEFAULT <= SEG_FLUSH_MS_MAX * 1000000ull, "flush default above max");
 _Static_assert(SEG_ROTATE_BYTES_DEFAULT <= SEG_ROTATE_BYTES_MAX, "rotate default above max");

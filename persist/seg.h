@@ -137,6 +137,9 @@ struct seg_writer_cfg {
 	uint64_t body_max;       /* per direction; 0 = SEG_BODY_MAX_DEFAULT */
 	uint32_t open_max;       /* 0 = SEG_OPEN_DEFAULT */
 	int zstd_level;          /* 0 = 1 (see seg-limits.h for the measurement) */
+	bool direct;             /* write .seg frames with O_DIRECT where the file
+				  * system allows it (else buffered, and
+				  * seg_writer_stats.direct_errno says why) */
 	bool save_responses;     /* false: response head/body never stored */
 	bool sync;               /* group commit (ringcap run --sync): next_io
 				  * queues an fdatasync behind the writes of
@@ -172,6 +175,11 @@ int seg_io_sync(const struct seg_io *io);
 struct seg_writer_stats {
 	uint64_t exchanges, frames, bytes_raw, bytes_disk, refused, chunks_dropped, segments;
 	uint64_t discarded; /* seg_xch_discard() calls that wrote their record */
+	uint64_t frames_raw;   /* frames written without zstd (SEG_FRAME_F_RAW) */
+	uint64_t bodies_raw;   /* bodies sampled incompressible (seg-limits.h) */
+	uint64_t frames_direct; /* frames written with O_DIRECT (SEG_DIO_MIN_BYTES) */
+	uint32_t direct_align; /* O_DIRECT .seg writes at this alignment; 0: buffered */
+	int direct_errno;      /* cfg.direct asked, the file system refused: why */
 };
 
 struct seg_writer;
@@ -223,8 +231,9 @@ int seg_writer_tick(struct seg_writer *w, uint64_t now_ns);
 /* The next write to submit, or NULL when idle, when one is in flight, or
  * after a failed write (the writer then drops its queue: the engine stops
  * capture, logs, and counts what follows as drops). Memory per writer:
- * about (SEG_WRITER_SLOTS * 3 + 3) * (frame_bytes + SEG_REC_MAX) + open_max
- * * 100 B, 3.5 MiB with the defaults, all allocated by seg_writer_open(). */
+ * about (SEG_WRITER_SLOTS * 3 + 3) * (max(frame_bytes, SEG_RAW_FRAME_BYTES)
+ * + SEG_REC_MAX) + open_max * 100 B, 5.3 MiB with the defaults, all
+ * allocated by seg_writer_open(). */
 const struct seg_io *seg_writer_next_io(struct seg_writer *w);
 /* Result of the outstanding io (cqe->res): bytes written or -errno. A short
  * write is re-offered for the rest; an error fails the writer for good. */

@@ -31,23 +31,43 @@
  * .seg after the header: frames back to back. Frame header, 32 bytes:
  *   0  4  magic 0x52464352 ("RCFR")
  *   4  4  clen: compressed payload length, 1..SEG_FRAME_CLEN_MAX
- *   8  4  ulen: uncompressed length, <= SEG_FRAME_ULEN_MAX
+ *   8  4  bits 0..20 ulen: uncompressed length, <= SEG_FRAME_ULEN_MAX;
+ *         bit 31 SEG_FRAME_F_RAW: the payload is stored raw (issue 16);
+ *         bits 21..30 zero (reserved). Frames before bit 31 existed have
+ *         all of 21..31 zero, and read as before.
  *  12  4  nrec: records in the payload
  *  16  8  id_hi: highest exchange id begun by the writer when sealed
  *  24  4  crc32c of the clen payload bytes
  *  28  4  crc32c of bytes 0..27
- * followed by clen bytes: one zstd frame whose content is ulen bytes.
+ * followed by clen bytes: one zstd frame whose content is ulen bytes, or
+ * with SEG_FRAME_F_RAW the ulen bytes themselves (clen == ulen). The
+ * writer stores a frame raw when most of it is body sampled
+ * incompressible or zstd did not shrink it (seg-limits.h, SEG_SAMPLE_*).
  *
  * A frame is VALID iff: the magic matches, the header checksum matches,
- * clen and ulen are within limits, the whole payload lies inside the file,
- * the payload checksum matches, zstd decompresses it to exactly ulen bytes,
+ * clen and ulen are within limits, no reserved bit is set, a raw frame has
+ * clen == ulen, the whole payload lies inside the file, the payload
+ * checksum matches, zstd decompresses it to exactly ulen bytes (raw: it is
+ * those bytes),
  * and those bytes parse as exactly nrec well-formed records (below) that
  * end exactly at ulen. Anything else is damage: with a valid header the
  * reader skips clen bytes; with a bad header it scans forward byte by byte
  * for the next valid frame header; a frame header whose payload runs past
  * the end of file, or trailing bytes with no valid frame, is a torn tail
- * (reported as torn_bytes, cut by fsck --repair). Damaged frames are
- * reported, never returned.
+ * (reported as torn_bytes, cut by fsck --repair), except fewer than
+ * SEG_DIO_ALIGN_MAX zero bytes: the padding of an O_DIRECT writer (below).
+ * Damaged frames are reported, never returned.
+ *
+ * O_DIRECT (seg_writer_cfg.direct, where statx reports an alignment A <=
+ * SEG_DIO_ALIGN_MAX): every .seg write starts and ends at a multiple of A.
+ * The header goes out as one block, zero-padded; each frame is written
+ * with the bytes of its first block that are already in the file in front
+ * of it (the writer keeps them) and zeros after it up to the next multiple
+ * of A. The next write overwrites those zeros, so frames stay back to
+ * back exactly as without O_DIRECT; only the end of the file may hold up
+ * to A - 1 zero bytes after the last frame (its size is a multiple of A).
+ * A reader racing a write sees the old bytes of that block or the new
+ * ones, and the old ones it already knew are the same in both.
  *
  * Record, 16-byte header then len payload bytes:
  *   0  1  type: 1 BEGIN, 2 REQ_BODY, 3 RESP_HEAD, 4 RESP_BODY, 5 END,
@@ -139,13 +159,18 @@
 #include "persist/reader-int.h"
 #include "rc-assert.h"
 
-/* Per slot at most 3 writes; a rotation queues 3 fsyncs, 3 opens and 3
- * header writes, and the next one waits for its opens (so at most the 3
- * header writes of one rotation sit behind the 9 ios of the next). */
+/* Per slot at most 3 writes; a rotation queues 4 fsyncs, 4 opens (the .seg
+ * twice with O_DIRECT) and 3 header writes, and the next one waits for its
+ * opens (so at most the 3 header writes of one rotation sit behind the 11
+ * ios of the next). */
 #define QUEUE_LEN 64u
 /* A group commit (cfg.sync) adds at most two: fsync of the directory after
  * a rotation and fdatasync of the segment, one commit outstanding. */
-_Static_assert(QUEUE_LEN >= SEG_WRITER_SLOTS * 3u + 12u + 2u, "io queue too short");
+_Static_assert(QUEUE_LEN >= SEG_WRITER_SLOTS * 3u + 14u + 2u, "io queue too short");
+/* The .seg's O_DIRECT fd, a fourth "kind" for late binding and opens. */
+#define K_DIO 3
+/* Open flags of that second fd on the .seg (created by the first). */
+#define SEG_DIO_FLAGS (O_WRONLY | O_CLOEXEC | O_DIRECT)
 #define SEG_OPEN_FLAGS (O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC)
 #define SEG_OPEN_MODE 0640u
 
@@ -166,11 +191,14 @@ struct qio {
 			     * first sync_mark ended exchanges are durable */
 };
 
+/* What sampling found of a body (seg-limits.h, SEG_SAMPLE_*). */
+enum { SAMPLE_NONE = 0, SAMPLE_TEXT = 1, SAMPLE_RAW = 2 };
+
 struct seg_xch {
 	uint64_t id, start_ns, stored[2];
 	uint32_t flags, frame_off, begin_segno, str_off, str_crc, next_free;
 	uint16_t host_len, url_len, status;
-	uint8_t method, type;
+	uint8_t method, type, sample[2]; /* sample: SAMPLE_* by direction */
 	bool in_use, skip_resp;
 	struct seg_addr client;
 };
@@ -180,7 +208,16 @@ struct seg_writer {
 	char dir[PATH_MAX];
 	ZSTD_CCtx *cctx;
 	uint8_t *raw, *open_str, *open_idx; /* the frame being filled */
+	uint8_t *raw_buf;   /* raw - SEG_FRAME_HDR_SIZE; as big as a slot's frame, so a
+			     * raw frame swaps buffers with its slot instead of a copy */
 	uint32_t raw_cap, raw_len, nrec, open_str_len, open_idx_len;
+	uint32_t raw_incomp;  /* bytes of incompressible body records in the open frame */
+	bool rec_incomp;      /* the next append_rec adds an incompressible body chunk */
+	uint8_t *sample_out;  /* compressed sample (ZSTD_compressBound(SEG_SAMPLE_BYTES)) */
+	uint32_t dio_align;   /* big frames go to fd_dio at this alignment; 0: never */
+	uint8_t tail[SEG_DIO_ALIGN_MAX]; /* the .seg's bytes from its last block
+					  * boundary to seg_bytes: an O_DIRECT
+					  * write puts them in front of its frame */
 	uint64_t oldest_ns, now_ns;
 	struct slot slots[SEG_WRITER_SLOTS];
 	struct qio queue[QUEUE_LEN];
@@ -188,8 +225,9 @@ struct seg_writer {
 	bool in_flight;
 	int failed; /* first -errno of a write; sticky */
 	int fd_seg, fd_str, fd_idx; /* current files; a rotation's open replaces them */
+	int fd_dio;                 /* the current .seg opened with O_DIRECT, or -1 */
 	uint32_t opening;           /* queued opens: no rotation until they land */
-	char open_path[3][PATH_MAX + 40];       /* by enum seg_kind */
+	char open_path[4][PATH_MAX + 40];       /* by enum seg_kind, then K_DIO */
 	uint8_t open_hdr[3][SEG_FILE_HDR_SIZE]; /* the rotation's file headers */
 	uint32_t segno;
 	uint64_t seg_bytes, str_bytes, idx_bytes, seg_created_ns;
@@ -205,6 +243,8 @@ struct seg_writer {
 	int dir_fd;
 };
 
+static uint8_t *frame_alloc(uint32_t raw_cap);
+static void raw_place(struct seg_writer *w);
 static int seal(struct seg_writer *w);
 static void commit(struct seg_writer *w);
 static int rotate(struct seg_writer *w);
@@ -238,16 +278,20 @@ int seg_writer_open(const struct seg_writer_cfg *cfg, uint64_t now_ns, struct se
 	c->zstd_level = c->zstd_level ? c->zstd_level : 1;
 	if (c->rotate_bytes > SEG_ROTATE_BYTES_MAX || c->open_max > SEG_OPEN_MAX)
 		goto out_inval;
-	w->raw_cap = c->frame_bytes + SEG_REC_MAX;
-	w->raw = malloc(w->raw_cap);
+	/* incompressible frames grow to SEG_RAW_FRAME_BYTES (seg-limits.h) */
+	w->raw_cap = (c->frame_bytes > SEG_RAW_FRAME_BYTES ? c->frame_bytes : SEG_RAW_FRAME_BYTES) +
+		     SEG_REC_MAX;
+	w->raw_buf = frame_alloc(w->raw_cap);
+	w->raw = w->raw_buf ? w->raw_buf + SEG_FRAME_HDR_SIZE : NULL;
 	w->open_str = malloc(w->raw_cap);
 	w->open_idx = malloc(w->raw_cap);
+	w->sample_out = malloc(ZSTD_compressBound(SEG_SAMPLE_BYTES));
 	w->xch = calloc(c->open_max, sizeof(*w->xch));
 	w->cctx = ZSTD_createCCtx();
-	bool ok = w->raw && w->open_str && w->open_idx && w->xch && w->cctx;
+	bool ok = w->raw && w->open_str && w->open_idx && w->sample_out && w->xch && w->cctx;
 	for (uint32_t i = 0; ok && i < SEG_WRITER_SLOTS; i++) {
 		struct slot *s = &w->slots[i];
-		s->frame = malloc(SEG_FRAME_HDR_SIZE + ZSTD_compressBound(w->raw_cap));
+		s->frame = frame_alloc(w->raw_cap);
 		s->str = malloc(w->raw_cap);
 		s->idx = malloc(w->raw_cap);
 		ok = s->frame && s->str && s->idx;
@@ -258,7 +302,7 @@ int seg_writer_open(const struct seg_writer_cfg *cfg, uint64_t now_ns, struct se
 	}
 	for (uint32_t i = 0; i < c->open_max; i++)
 		w->xch[i].next_free = i + 1;
-	w->fd_seg = w->fd_str = w->fd_idx = -1;
+	w->fd_seg = w->fd_str = w->fd_idx = w->fd_dio = -1;
 	w->dir_fd = -1;
 	w->now_ns = now_ns;
 	if (c->sync) {
@@ -290,6 +334,7 @@ int seg_writer_open(const struct seg_writer_cfg *cfg, uint64_t now_ns, struct se
 		seg_writer_close(w);
 		return rc;
 	}
+	raw_place(w);
 	*out = w;
 	return 0;
 out_inval:
@@ -308,6 +353,8 @@ void seg_writer_close(struct seg_writer *w)
 	}
 	if (w->fd_seg >= 0)
 		close(w->fd_seg);
+	if (w->fd_dio >= 0)
+		close(w->fd_dio);
 	if (w->fd_str >= 0)
 		close(w->fd_str);
 	if (w->fd_idx >= 0)
@@ -320,11 +367,66 @@ void seg_writer_close(struct seg_writer *w)
 		free(w->slots[i].idx);
 	}
 	ZSTD_freeCCtx(w->cctx);
-	free(w->raw);
+	free(w->raw_buf);
+	free(w->sample_out);
 	free(w->open_str);
 	free(w->open_idx);
 	free(w->xch);
 	free(w);
+}
+
+/* A frame buffer: room for an O_DIRECT write's leading partial block,
+ * header, the compress bound of raw_cap bytes and the trailing padding,
+ * in whole pages and page-aligned (what O_DIRECT asks of a buffer). NULL
+ * when out of memory; free() it. */
+static uint8_t *frame_alloc(uint32_t raw_cap)
+{
+	size_t n = 2u * SEG_DIO_ALIGN_MAX + SEG_FRAME_HDR_SIZE + ZSTD_compressBound(raw_cap);
+	void *p = NULL;
+	n = (n + 4095u) & ~(size_t)4095u;
+	return posix_memalign(&p, 4096u, n) == 0 ? p : NULL;
+}
+
+/* Where the next frame starts in its slot buffer: at the .seg's offset
+ * within its block for O_DIRECT (the block's earlier bytes go in front of
+ * it), else at 0. seg_bytes changes only in seal and rotate, so it holds
+ * from the first record of the open frame to its seal. */
+static uint32_t frame_at(const struct seg_writer *w)
+{
+	return w->dio_align ? (uint32_t)(w->seg_bytes % w->dio_align) : 0u;
+}
+
+/* Points the (empty) open frame where seal will want its records. */
+static void raw_place(struct seg_writer *w)
+{
+	ASSERT(w->raw_len == 0);
+	w->raw = w->raw_buf + frame_at(w) + SEG_FRAME_HDR_SIZE;
+}
+
+/* cfg.direct, at the first segment: opens a second fd on the .seg at path
+ * with O_DIRECT when the file system reports an alignment the writer
+ * handles (statx; at most SEG_DIO_ALIGN_MAX); else the writer stays
+ * buffered and direct_errno says why. Later segments get theirs through
+ * next_io like their other opens. */
+static void direct_setup(struct seg_writer *w, const char *path)
+{
+	struct statx sx;
+	int e = 0, fd = open(path, SEG_DIO_FLAGS);
+	if (fd < 0)
+		e = errno;
+	else if (statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &sx) < 0)
+		e = errno;
+	else if (!(sx.stx_mask & STATX_DIOALIGN) || sx.stx_dio_offset_align == 0)
+		e = EOPNOTSUPP; /* the file system reports no O_DIRECT alignment */
+	else if (sx.stx_dio_offset_align > SEG_DIO_ALIGN_MAX || sx.stx_dio_mem_align > 4096u ||
+		 SEG_DIO_ALIGN_MAX % sx.stx_dio_offset_align != 0)
+		e = EINVAL;
+	if (e && fd >= 0)
+		close(fd);
+	w->fd_dio = e ? -1 : fd;
+	w->st.direct_errno = e;
+	w->dio_align = e ? 0u : sx.stx_dio_offset_align;
+	w->st.direct_align = w->dio_align;
 }
 
 /* Creates the three files of segment w->segno + 1 and writes their headers
@@ -349,6 +451,11 @@ static int open_segment(struct seg_writer *w)
 		}
 		seg_fhdr_encode(hdr, (enum seg_kind)k, &h);
 		seg_fhdr_verify(hdr, (enum seg_kind)k, &h);
+		if (k == SEG_K_SEG) {
+			memcpy(w->tail, hdr, sizeof(hdr));
+			if (w->cfg.direct)
+				direct_setup(w, path);
+		}
 		if (pwrite(fds[k], hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr)) {
 			rc = -EIO;
 			goto out_close;
@@ -374,6 +481,8 @@ static int *kind_fd(struct seg_writer *w, int k)
 {
 	if (k == SEG_K_SEG)
 		return &w->fd_seg;
+	if (k == K_DIO)
+		return &w->fd_dio;
 	return k == SEG_K_IDX ? &w->fd_idx : &w->fd_str;
 }
 
@@ -408,6 +517,74 @@ static int free_slot(struct seg_writer *w)
 	return -1;
 }
 
+/* The open frame is mostly body sampled incompressible: written raw. */
+static bool incomp_frame(const struct seg_writer *w)
+{
+	return (uint64_t)w->raw_incomp * SEG_RAW_SHARE_DEN >=
+	       (uint64_t)w->raw_len * SEG_RAW_SHARE_NUM;
+}
+
+/* Puts the open frame's payload into slot s: compressed, or as it is
+ * (the buffers of open frame and slot trade places: no copy) when most of
+ * it is incompressible body or zstd did not shrink it. Returns the payload
+ * length, or 0 when zstd failed; *raw says which. */
+static size_t frame_payload(struct seg_writer *w, struct slot *s, uint32_t at, bool *raw)
+{
+	*raw = incomp_frame(w);
+	size_t clen = w->raw_len;
+	if (!*raw) {
+		size_t bound = ZSTD_compressBound(w->raw_cap);
+		clen = ZSTD_compressCCtx(w->cctx, s->frame + at + SEG_FRAME_HDR_SIZE, bound, w->raw,
+					 w->raw_len, w->cfg.zstd_level);
+		if (ZSTD_isError(clen))
+			return 0;
+		*raw = clen >= w->raw_len;
+	}
+	if (*raw) {
+		uint8_t *t = s->frame;
+		s->frame = w->raw_buf;
+		w->raw_buf = t; /* w->raw: raw_place() once the frame is sealed */
+		clen = w->raw_len;
+		w->st.frames_raw++;
+	}
+	return clen;
+}
+
+/* Queues the write of slot s's frame (at offset `at` of its buffer) to the
+ * .seg at seg_bytes. A frame of SEG_DIO_MIN_BYTES or more, when the
+ * writer has an O_DIRECT fd, is written through it: from the block
+ * boundary before seg_bytes, with the block's earlier bytes (w->tail) in
+ * front of the frame, to the next boundary, zero-padded (the next write
+ * overwrites the zeros; readers skip them at the end of the file). Other
+ * frames are written through the page cache as they are. Either way
+ * w->tail follows the file's last partial block. */
+static void queue_frame(struct seg_writer *w, struct slot *s, uint32_t at, int8_t free_slot)
+{
+	uint32_t a = w->dio_align, len = s->frame_len;
+	if (a == 0) {
+		queue_late(w, SEG_K_SEG, s->frame, len, w->seg_bytes, free_slot);
+		return;
+	}
+	uint32_t end = at + len, t2 = end % a;
+	bool dio = len >= SEG_DIO_MIN_BYTES;
+	ASSERT(at < a);
+	ASSERT(at == w->seg_bytes % a);
+	if (dio)
+		memcpy(s->frame, w->tail, at); /* the block's bytes before the frame */
+	if (end < a) /* still in the tail's block */
+		memcpy(w->tail + at, s->frame + at, len);
+	else
+		memcpy(w->tail, s->frame + end - t2, t2);
+	if (!dio) {
+		queue_late(w, SEG_K_SEG, s->frame + at, len, w->seg_bytes, free_slot);
+		return;
+	}
+	uint32_t dlen = (end + a - 1) / a * a;
+	memset(s->frame + end, 0, dlen - end);
+	w->st.frames_direct++;
+	queue_late(w, K_DIO, s->frame, dlen, w->seg_bytes - at, free_slot);
+}
+
 /* Compresses the open frame into a free slot and queues its writes:
  * frame, then strings, then index entries (the last one frees the slot).
  * Returns 0, -ENOBUFS when no slot is free, or -errno. */
@@ -421,22 +598,23 @@ static int seal(struct seg_writer *w)
 	if (si < 0)
 		return -ENOBUFS;
 	struct slot *s = &w->slots[si];
-	size_t bound = ZSTD_compressBound(w->raw_cap);
-	size_t clen = ZSTD_compressCCtx(w->cctx, s->frame + SEG_FRAME_HDR_SIZE, bound, w->raw,
-					w->raw_len, w->cfg.zstd_level);
-	if (ZSTD_isError(clen))
+	uint32_t at = frame_at(w);
+	ASSERT(w->raw == w->raw_buf + at + SEG_FRAME_HDR_SIZE); /* raw_place() held */
+	bool raw;
+	size_t clen = frame_payload(w, s, at, &raw);
+	if (clen == 0)
 		return -EIO;
 	ASSERT(clen > 0);
 	ASSERT(clen <= SEG_FRAME_CLEN_MAX);
 	ASSERT(w->raw_len <= SEG_FRAME_ULEN_MAX);
 	ASSERT(w->nrec <= SEG_FRAME_RECS_MAX);
 	struct seg_frame_hdr fh = {
-		.clen = (uint32_t)clen, .ulen = w->raw_len, .nrec = w->nrec,
+		.clen = (uint32_t)clen, .ulen = w->raw_len, .nrec = w->nrec, .raw = raw,
 		.id_hi = ((uint64_t)w->cfg.worker << SEG_ID_WORKER_SHIFT) | (w->next_seq - 1),
-		.payload_crc = seg_crc32c(0, s->frame + SEG_FRAME_HDR_SIZE, clen),
+		.payload_crc = seg_crc32c(0, s->frame + at + SEG_FRAME_HDR_SIZE, clen),
 	};
-	seg_frame_hdr_encode(s->frame, &fh);
-	seg_frame_hdr_verify(s->frame, &fh);
+	seg_frame_hdr_encode(s->frame + at, &fh);
+	seg_frame_hdr_verify(s->frame + at, &fh);
 	s->frame_len = SEG_FRAME_HDR_SIZE + (uint32_t)clen;
 	memcpy(s->str, w->open_str, w->open_str_len);
 	s->str_len = w->open_str_len;
@@ -444,8 +622,7 @@ static int seal(struct seg_writer *w)
 	s->idx_len = w->open_idx_len;
 	s->busy = true;
 	bool has_str = s->str_len > 0, has_idx = s->idx_len > 0;
-	queue_late(w, SEG_K_SEG, s->frame, s->frame_len, w->seg_bytes,
-		   (has_str || has_idx) ? -1 : (int8_t)si);
+	queue_frame(w, s, at, (has_str || has_idx) ? -1 : (int8_t)si);
 	if (has_str)
 		queue_late(w, SEG_K_STR, s->str, s->str_len, w->str_bytes, has_idx ? -1 : (int8_t)si);
 	if (has_idx)
@@ -456,8 +633,9 @@ static int seal(struct seg_writer *w)
 	w->st.frames++;
 	w->st.bytes_raw += w->raw_len;
 	w->st.bytes_disk += s->frame_len;
-	w->raw_len = w->nrec = w->open_str_len = w->open_idx_len = 0;
+	w->raw_len = w->nrec = w->open_str_len = w->open_idx_len = w->raw_incomp = 0;
 	w->oldest_ns = 0;
+	raw_place(w);
 	if (w->opening)
 		return 0; /* the last rotation's files are not open yet: next seal */
 	if (w->seg_bytes >= w->cfg.rotate_bytes ||
@@ -483,15 +661,17 @@ static int rotate(struct seg_writer *w)
 	}
 	/* The old fds stay current until the opens land: writes queued before
 	 * this rotation are bound to them in next_io. */
-	for (int k = 0; k < 3; k++)
+	int nk = w->dio_align ? 4 : 3; /* K_DIO: the .seg again, with O_DIRECT */
+	for (int k = 0; k < nk; k++)
 		queue_push(w, *kind_fd(w, k), true, NULL, 0, 0, -1, true);
-	for (int k = 0; k < 3; k++) {
+	for (int k = 0; k < nk; k++) {
 		char name[32];
-		seg_file_name(name, sizeof(name), w->cfg.worker, h.segno, (enum seg_kind)k);
+		seg_file_name(name, sizeof(name), w->cfg.worker, h.segno,
+			      k == K_DIO ? SEG_K_SEG : (enum seg_kind)k);
 		snprintf(w->open_path[k], sizeof(w->open_path[k]), "%s/%s", w->dir, name);
 		struct qio *q = queue_push(w, -1, false, NULL, 0, 0, -1, false);
 		q->io.path = w->open_path[k];
-		q->io.open_flags = SEG_OPEN_FLAGS;
+		q->io.open_flags = k == K_DIO ? SEG_DIO_FLAGS : SEG_OPEN_FLAGS;
 		q->io.open_mode = SEG_OPEN_MODE;
 		q->open_k = (int8_t)k;
 		w->opening++;
@@ -501,10 +681,12 @@ static int rotate(struct seg_writer *w)
 		seg_fhdr_verify(w->open_hdr[k], (enum seg_kind)k, &h);
 		queue_late(w, k, w->open_hdr[k], SEG_FILE_HDR_SIZE, 0, -1);
 	}
+	memcpy(w->tail, w->open_hdr[SEG_K_SEG], SEG_FILE_HDR_SIZE);
 	w->segno = h.segno;
 	w->seg_bytes = w->str_bytes = w->idx_bytes = SEG_FILE_HDR_SIZE;
 	w->seg_created_ns = w->now_ns;
 	w->st.segments++;
+	raw_place(w);
 	return 0;
 }
 
@@ -522,6 +704,8 @@ static int append_rec(struct seg_writer *w, uint8_t type, uint64_t id, const voi
 		      uint32_t fixed_len, const void *const *parts, const uint32_t *lens,
 		      uint32_t nparts)
 {
+	bool incomp = w->rec_incomp;
+	w->rec_incomp = false;
 	uint32_t len = fixed_len;
 	for (uint32_t i = 0; i < nparts; i++)
 		len += lens[i];
@@ -551,7 +735,10 @@ static int append_rec(struct seg_writer *w, uint8_t type, uint64_t id, const voi
 		w->oldest_ns = w->now_ns;
 	w->raw_len += SEG_REC_HDR + len;
 	w->nrec++;
-	if (w->raw_len >= w->cfg.frame_bytes) {
+	if (incomp)
+		w->raw_incomp += SEG_REC_HDR + len;
+	uint32_t full = incomp_frame(w) ? w->raw_cap - SEG_REC_MAX : w->cfg.frame_bytes;
+	if (w->raw_len >= full) {
 		rc = seal(w);
 		if (rc == -ENOBUFS)
 			rc = 0; /* keep filling up to raw_cap; sealed when a slot frees */
@@ -650,6 +837,20 @@ int seg_xch_begin(struct seg_writer *w, const struct seg_xch_begin *b, struct se
 	return rc < 0 ? -EIO : 0;
 }
 
+/* Whether a body compresses, from its first SEG_SAMPLE_BYTES (of n >=
+ * SEG_SAMPLE_MIN bytes): SAMPLE_RAW when zstd at the writer's level keeps
+ * at least SEG_SAMPLE_KEEP_NUM/DEN of them. */
+static uint8_t sample(struct seg_writer *w, const void *p, size_t n)
+{
+	size_t k = n < SEG_SAMPLE_BYTES ? n : SEG_SAMPLE_BYTES;
+	size_t c = ZSTD_compressCCtx(w->cctx, w->sample_out, ZSTD_compressBound(SEG_SAMPLE_BYTES),
+				     p, k, w->cfg.zstd_level);
+	if (ZSTD_isError(c) || c * SEG_SAMPLE_KEEP_DEN < k * SEG_SAMPLE_KEEP_NUM)
+		return SAMPLE_TEXT;
+	w->st.bodies_raw++;
+	return SAMPLE_RAW;
+}
+
 int seg_xch_body(struct seg_writer *w, struct seg_xch *x, enum seg_dir dir, const void *p,
 		 size_t n)
 {
@@ -663,6 +864,8 @@ int seg_xch_body(struct seg_writer *w, struct seg_xch *x, enum seg_dir dir, cons
 		return 0;
 	const uint8_t *b = p;
 	uint8_t type = dir == SEG_DIR_REQ ? SEG_R_REQ_BODY : SEG_R_RESP_BODY;
+	if (x->sample[dir] == SAMPLE_NONE && n >= SEG_SAMPLE_MIN && !(x->flags & trunc))
+		x->sample[dir] = sample(w, p, n);
 	for (size_t done = 0; done < n;) {
 		if (x->stored[dir] >= w->cfg.body_max || (x->flags & trunc)) {
 			x->flags |= trunc; /* a chunk once dropped: never store a gap */
@@ -673,6 +876,7 @@ int seg_xch_body(struct seg_writer *w, struct seg_xch *x, enum seg_dir dir, cons
 		if (k > left)
 			k = (uint32_t)left;
 		const void *parts[1] = { b + done };
+		w->rec_incomp = x->sample[dir] == SAMPLE_RAW;
 		int rc = append_rec(w, type, x->id, NULL, 0, parts, &k, 1);
 		if (rc == -ENOBUFS) {
 			w->st.chunks_dropped++;
@@ -842,7 +1046,7 @@ int seg_writer_tick(struct seg_writer *w, uint64_t now_ns)
  * number twice. */
 static void close_old(struct seg_writer *w, int fd)
 {
-	for (int k = 0; k < 3; k++)
+	for (int k = 0; k < 4; k++)
 		if (*kind_fd(w, k) == fd)
 			*kind_fd(w, k) = -1;
 	close(fd);

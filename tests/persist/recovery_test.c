@@ -97,7 +97,10 @@ static void test_torn_tail(const uint8_t *seg, size_t seg_len, const uint8_t *id
 	snprintf(p, sizeof(p), "%s/w000-00000001.seg", dir);
 	size_t iters = 0;
 	const uint64_t stride = GEN_SANITIZED ? 7 : 1;
-	for (uint64_t cut = last_off, i = 0; cut < seg_len; cut += stride, i++) {
+	/* Cuts from the end down: each truncate shrinks the file, so the
+	 * bytes before the cut are the frame's own (growing it back would
+	 * read as zeros, which count as O_DIRECT padding, not a torn tail). */
+	for (uint64_t cut = seg_len - 1, i = 0; cut >= last_off && cut < seg_len; cut -= stride, i++) {
 		CHECK(truncate(p, (off_t)cut) == 0);
 		/* The frames before the last one are checked by the recoveries
 		 * below; here only the cut frame is looked at, at every byte. */
@@ -108,7 +111,9 @@ static void test_torn_tail(const uint8_t *seg, size_t seg_len, const uint8_t *id
 		CHECK(seg_fiter_next(&it) == 0);
 		seg_fiter_close(&it);
 		CHECK(rep.frames_bad == 0 && rep.frames_ok == 0 && rep.torn_bytes == cut - last_off);
-		if (i % 149 == 0 || cut + stride >= seg_len) {
+		/* a full recovery about every 149 cuts, at most ~200 of them (the
+		 * last frame may be a 256 KiB raw one) */
+		if (i % (149 + (seg_len - last_off) / 200) == 0 || cut < last_off + stride) {
 			struct seg_report rr = { 0 };
 			REQUIRE_RC(seg_recover(dir, &rr));
 			size_t refused;
@@ -123,7 +128,8 @@ static void test_torn_tail(const uint8_t *seg, size_t seg_len, const uint8_t *id
 		"survive\n", (size_t)(seg_len - last_off), GEN_SANITIZED ? 7 : 1, iters, expect);
 }
 
-static void test_damage(const uint8_t *seg, size_t seg_len, const uint64_t *offs, size_t nf)
+static void test_damage(const uint8_t *seg, size_t seg_len, const uint8_t *idx, size_t idx_len,
+			const uint8_t *str, size_t str_len, const uint64_t *offs, size_t nf)
 {
 	uint8_t *b = malloc(seg_len);
 	REQUIRE(b);
@@ -133,6 +139,10 @@ static void test_damage(const uint8_t *seg, size_t seg_len, const uint64_t *offs
 		/* pass 0: a payload byte; pass 1: a header byte (forces resync) */
 		b[bad + (pass ? 9 : SEG_FRAME_HDR_SIZE + 20)] ^= 0x5a;
 		spit("w000-00000001.seg", b, seg_len);
+		/* the index and strings as written: the last pass's repair
+		 * rebuilt them without what its damaged frame held */
+		spit("w000-00000001.idx", idx, idx_len);
+		spit("w000-00000001.str", str, str_len);
 		struct seg_report rep = { 0 };
 		REQUIRE_RC(seg_fsck(dir, false, &rep));
 		CHECK(rep.frames_bad == 1 && rep.frames_ok == nf - 1 && rep.torn_bytes == 0);
@@ -238,7 +248,7 @@ int main(void)
 	fprintf(stderr, "torn tail:\n");
 	test_torn_tail(seg, seg_len, idx, idx_len, str, str_len, offs[nf - 1]);
 	fprintf(stderr, "damaged middle frames:\n");
-	test_damage(seg, seg_len, offs, nf);
+	test_damage(seg, seg_len, idx, idx_len, str, str_len, offs, nf);
 	spit("w000-00000001.idx", idx, idx_len);
 	spit("w000-00000001.str", str, str_len);
 	test_index_damage(idx, idx_len);

@@ -793,13 +793,19 @@ static int store_open(struct rc_capture *c, const char *dir, struct store **out,
 	for (unsigned i = 0; i < c->nworkers; i++) {
 		struct seg_writer_cfg wc = { .session_dir = dir, .worker = (uint16_t)i,
 					     .body_max = UINT64_MAX, .save_responses = true,
-					     .flush_ns = c->flush_ns, .sync = c->sync };
+					     .flush_ns = c->flush_ns, .sync = c->sync,
+					     .direct = true };
 		rc = seg_writer_open(&wc, wall_ns(), &s->w[i]);
 		if (rc < 0) {
 			snprintf(err, errlen, "cannot open the segment writer of worker %u in %s: %s",
 				 i, dir, strerror(-rc));
 			goto fail;
 		}
+		struct seg_writer_stats st;
+		seg_writer_get_stats(s->w[i], &st);
+		if (i == 0 && st.direct_errno) /* the same file system for every worker */
+			fprintf(stderr, "ringcap: %s: O_DIRECT refused (%s): segments are written "
+				"through the page cache\n", dir, strerror(st.direct_errno));
 	}
 	*out = s;
 	return 0;
