@@ -144,6 +144,7 @@ struct eng_sock {
 	uint8_t name_len;       /* client: --identify-by auth name, 0 = none */
 	char name[ENG_AUTH_USER_MAX];
 	void *sink_h;           /* sink's handle for the exchange */
+	struct eng_ws *ws;      /* client: WebSocket observer after a 101 (px-ws.c) */
 };
 
 /* Per-worker DNS cache entry (direct mapped by host hash). */
@@ -228,6 +229,7 @@ struct eng_worker {
 	bool sink_io_busy;      /* a sink write is in flight */
 	uint32_t *sink_wait;    /* sockets waiting for the sink to take bodies */
 	unsigned nsink_wait;
+	struct px_ws_pool *ws_pool;  /* WebSocket observers (engine/px-ws.c) */
 	/* counters (read by other threads: relaxed) */
 	struct eng_counters c;
 	bool draining;

@@ -63,11 +63,16 @@ int ws_init(struct ws_conn *c, const struct ws_deflate *d, uint8_t *arena,
 	memset(c, 0, sizeof(*c));
 	c->emit = emit;
 	c->arg = arg;
-	if (d == NULL || !d->on || arena == NULL)
+	if (d == NULL || !d->on)
 		return 0;
 	int rc = 0;
 	for (unsigned dir = 0; dir < 2; dir++) {
 		struct ws_side *s = &c->side[dir];
+		s->deflate = true;
+		if (arena == NULL) {
+			rc = -ENOMEM;   /* compressed messages come out cut */
+			continue;
+		}
 		s->arena = arena + (size_t)dir * WS_ZARENA_BYTES;
 		s->z.zalloc = arena_alloc;
 		s->z.zfree = arena_free;
@@ -268,7 +273,7 @@ static void frame_start(struct ws_conn *c, unsigned dir, uint64_t now_ns)
 			break_side(c, dir, WS_BAD_CONT);
 			return;
 		}
-		if (s->frsv1 && s->arena == NULL) {
+		if (s->frsv1 && !s->deflate) {
 			break_side(c, dir, WS_BAD_RSV);   /* compressed, never negotiated */
 			return;
 		}

@@ -105,6 +105,7 @@ struct ws_side {
 	uint8_t clen;
 	uint64_t cstart_ns;
 	/* inflate */
+	bool deflate;           /* permessage-deflate negotiated: RSV1 is allowed */
 	bool zinit;             /* inflateInit2 succeeded in the arena */
 	bool zok;               /* the stream can inflate (set up and in sync) */
 	bool no_takeover;
@@ -126,9 +127,9 @@ struct ws_conn {
 bool ws_head_scan(const char *head, size_t len, struct ws_deflate *d);
 
 /* Sets c up. arena: 2 * WS_ZARENA_BYTES (direction 0, then 1) when d->on,
- * else NULL; owned by the caller, untouched after ws_finish(). Returns 0,
- * or -ENOMEM when zlib could not start in the arena (messages are then
- * observed but compressed ones are flagged cut). */
+ * owned by the caller, untouched after ws_finish(). Returns 0, or -ENOMEM
+ * when d->on and there is no arena or zlib could not start in it: messages
+ * are then observed, but compressed ones come out empty and flagged cut. */
 int ws_init(struct ws_conn *c, const struct ws_deflate *d, uint8_t *arena,
 	    ws_emit_fn *emit, void *arg);
 

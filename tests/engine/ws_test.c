@@ -353,6 +353,17 @@ static void test_errors(void)
 	CHECK(g.m[0].flags & WS_M_CUT);
 	CHECK_EQ(g.m[1].flags, WS_M_FIRST | WS_M_LAST);
 	got_free(&g);
+	/* deflate negotiated but no arena: compressed messages come out cut */
+	struct ws_conn c2;
+	memset(&g, 0, sizeof(g));
+	CHECK_EQ(ws_init(&c2, &d, NULL, on_piece, &g), -ENOMEM);
+	CHECK_EQ(ws_feed(&c2, WS_S2C, buf, n, 1, scratch), WS_OK);
+	ws_finish(&c2);
+	REQUIRE(g.n == 2);
+	CHECK_EQ(g.m[0].flags, WS_M_FIRST | WS_M_LAST | WS_M_CUT | WS_M_DEFLATED);
+	CHECK_EQ(g.m[0].n, 0);
+	CHECK_EQ(g.m[1].n, 2);
+	got_free(&g);
 }
 
 /* The tunnel ends mid-message: emitted LAST | CUT by ws_finish. */
