@@ -430,6 +430,25 @@ class Rules(harness.OriginCase):
         d.curl(self.origin.url("/size/10"))
         rows = d.wait_exchanges(sid, 1)
         self.assertEqual([r["url"] for r in rows], [self.origin.url("/size/10")])
+        st, _, _ = d.api("POST", "/api/sessions/%s/stop" % sid)
+        self.assertEqual(st, 200)
+
+        # "save responses" off: the server's messages keep direction, time,
+        # type and length, not their payload (flagged cut); the client's do
+        st, s, _ = d.api("POST", "/api/sessions", {"name": "noresp", "save_responses": False})
+        self.assertEqual(st, 201, s)
+        sid = s["id"]
+        run(conversation(False))
+        rows = d.wait_exchanges(sid, 1)
+        self.assertEqual(len(rows), 1)
+        st, m, _ = d.api("GET", "/api/sessions/%s/exchanges/%d/messages" % (sid, rows[0]["id"]))
+        self.assertEqual(st, 200, m)
+        got = [(x["direction"], x["type"], x["data"], x["length"], x["cut"])
+               for x in m["messages"]]
+        self.assertEqual(got, [(SEND, "text", "before", 6, False),
+                               (RECV, "text", "", 6, True),
+                               (SEND, "close", "A+g=", 2, False),
+                               (RECV, "close", "", 2, True)])
 
 
 if __name__ == "__main__":
