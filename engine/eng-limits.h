@@ -126,7 +126,7 @@
 #define ENG_POOL_BUCKETS           1024u
 
 /* WebSocket capture (engine/px-ws.c): upgraded connections a worker
- * observes at once (about 0.5 KiB each), and of them how many may inflate
+ * observes at once (about 0.7 KiB each), and of them how many may inflate
  * permessage-deflate (2 x 48 KiB each: zlib's state and a 32 KiB window per
  * direction). Both arrays are mapped at start-up and touched only as
  * upgrades arrive. Beyond either, an upgrade is tunnelled as before, its
