@@ -316,6 +316,58 @@ class Capture(harness.OriginCase):
         self.assertTrue(row["url"].startswith("https://localhost:%d/echo" % self.tls.port), row)
         self.check(row, expected(True, 4000, "client done", "client"), True)
 
+    def ws_metric(self, name):
+        st, text, _ = self.d.api("GET", "/metrics")
+        self.assertEqual(st, 200)
+        for line in text.decode().splitlines():
+            if line.startswith("ringcap_websocket_%s_total " % name):
+                return int(line.split()[1])
+        self.fail("no ringcap_websocket_%s_total" % name)
+
+    def test_broken_frames_flow_on(self):
+        """A frame that breaks RFC 6455 (reserved opcode 3) ends the
+        observation of its direction, not the tunnel: the origin's close
+        (1002) still reaches the client, the message before it is stored."""
+        broken = self.ws_metric("broken")
+        s = proxy_socket(self.d.p)
+        port = self.plain_nodefl.port
+        s.sendall(("GET http://127.0.0.1:%d/echo HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                   "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                   "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                   "Sec-WebSocket-Version: 13\r\n\r\n" % (port, port)).encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            b = s.recv(1)
+            self.assertTrue(b, head)
+            head += b
+        self.assertTrue(head.startswith(b"HTTP/1.1 101"), head)
+        key = b"\x01\x02\x03\x04"
+        masked = lambda p: bytes(c ^ key[i % 4] for i, c in enumerate(p))
+        s.sendall(b"\x81\x82" + key + masked(b"ok"))
+        got = b""
+        while len(got) < 4:
+            b = s.recv(4 - len(got))
+            self.assertTrue(b)
+            got += b
+        self.assertEqual(got, b"\x81\x02ok")   # the echo
+        s.sendall(b"\x83\x81" + key + masked(b"x"))   # opcode 3: reserved
+        got = b""
+        while True:
+            b = s.recv(64)
+            if not b:
+                break
+            got += b
+        s.close()
+        self.assertTrue(got.startswith(b"\x88"), got)   # the origin's close...
+        self.assertEqual(got[2:4], (1002).to_bytes(2, "big"))   # ...protocol error
+        row = self.new_row(port)
+        x = self.rc_json("show", self.SESSION, str(row["id"]))
+        got = [(m["direction"], m["type"], payload(m)) for m in x["messages"]]
+        self.assertEqual(got[:2], [(SEND, "text", b"ok"), (RECV, "text", b"ok")])
+        closes = [p for d, t, p in got[2:] if d == RECV and t == "close"]
+        self.assertEqual([p[:2] for p in closes], [(1002).to_bytes(2, "big")])
+        self.assertEqual(self.ws_metric("broken"), broken + 1)
+
     def test_api_and_har(self):
         run_plain(self.d.p, self.plain, compression=None)
         row = self.new_row(self.plain.port)
