@@ -387,6 +387,9 @@ class Capture(harness.OriginCase):
         self.assertGreaterEqual(counts["ringcap_websocket_messages_total"], len(want))
         self.assertEqual(counts["ringcap_websocket_broken_total"], 0)
         self.assertEqual(counts["ringcap_websocket_unobserved_total"], 0)
+        # fsck reads the message records as sound
+        code, out, err = rc("fsck", self.SESSION, "--data", self.d.data)
+        self.assertEqual(code, 0, err + out.decode())
         # the text view lists them too
         code, out, err = rc("show", self.SESSION, str(row["id"]), "--data", self.d.data)
         self.assertEqual(code, 0, err)

@@ -68,7 +68,8 @@ static const char *const schemas[] = {
 			    ",\"status\":" INT ",\"type\":" STR ",\"error\":" STR
 			    ",\"request_head\":" STR ",\"response_head\":" STR
 			    ",\"request_body_bytes\":" INT ",\"response_body_bytes\":" INT
-			    ",\"timings_ms\":{\"type\":\"object\"}"),
+			    ",\"timings_ms\":{\"type\":\"object\"},\"messages\":"
+			    "{\"type\":\"array\"},\"messages_more\":" BOOL),
 	/* WebSocket messages of an upgraded exchange (tools/views/messages.h) */
 	"\"Messages\":" OBJ("\"more\":" BOOL ",\"messages\":{\"type\":\"array\",\"items\":"
 			    OBJ("\"direction\":{\"type\":\"string\",\"enum\":[\"send\",\"receive\"]}"
