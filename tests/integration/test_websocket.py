@@ -368,6 +368,56 @@ class Capture(harness.OriginCase):
         self.assertEqual([p[:2] for p in closes], [(1002).to_bytes(2, "big")])
         self.assertEqual(self.ws_metric("broken"), broken + 1)
 
+    def test_bytes_riding_with_the_heads(self):
+        """A client frame sent right behind the request head (before the
+        101) and a server frame in the same segment as the 101 are both
+        forwarded and captured."""
+        srv = socket.socket()
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(1)
+        port = srv.getsockname()[1]
+        got_from_client = []
+
+        def origin():
+            c, _ = srv.accept()
+            c.settimeout(10)
+            buf = b""
+            while b"\r\n\r\n" not in buf:
+                buf += c.recv(4096)
+            c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                      b"Connection: Upgrade\r\n\r\n\x81\x05first")
+            rest = buf.split(b"\r\n\r\n", 1)[1]
+            while len(rest) < 12:
+                rest += c.recv(4096)
+            got_from_client.append(rest)
+            c.sendall(b"\x88\x02\x03\xe8")
+            c.close()
+        t = threading.Thread(target=origin, daemon=True)
+        t.start()
+        key = b"\x09\x08\x07\x06"
+        frame = b"\x81\x86" + key + bytes(c ^ key[i % 4] for i, c in enumerate(b"early!"))
+        s = proxy_socket(self.d.p)
+        s.sendall(("GET http://127.0.0.1:%d/early HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                   "Upgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+                   % (port, port)).encode() + frame)
+        out = b""
+        while True:
+            b = s.recv(4096)
+            if not b:
+                break
+            out += b
+        s.close()
+        t.join(10)
+        srv.close()
+        self.assertEqual(got_from_client, [frame])
+        self.assertTrue(out.startswith(b"HTTP/1.1 101"), out)
+        self.assertTrue(out.endswith(b"\r\n\r\n\x81\x05first\x88\x02\x03\xe8"), out)
+        row = self.new_row(port)
+        x = self.rc_json("show", self.SESSION, str(row["id"]))
+        got = sorted((m["direction"], m["type"], payload(m)) for m in x["messages"])
+        self.assertEqual(got, sorted([(RECV, "text", b"first"), (SEND, "text", b"early!"),
+                                      (RECV, "close", b"\x03\xe8")]))
+
     def test_api_and_har(self):
         run_plain(self.d.p, self.plain, compression=None)
         row = self.new_row(self.plain.port)
