@@ -568,7 +568,9 @@ static bool msg_wanted(struct wk *k, const struct xh *e)
  * not at all without "save responses" (direction, time, opcode and length
  * are), and the rest flagged cut. The exchange's filter verdict covers its
  * messages (a discarded exchange has no e->x); a message that begins while
- * the session is paused is left out whole. */
+ * the session is paused is left out whole. Pieces never wait for room (a
+ * tunnel is not slowed for capture): one the writer has no room for is
+ * dropped and its message flagged cut (seg_xch_msg). */
 static void cap_ws_msg(void *ctx, void *hp, const struct eng_ws_msg *m, const char *p, size_t n)
 {
 	struct wk *k = ctx;
