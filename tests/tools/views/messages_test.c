@@ -125,6 +125,18 @@ static void test_json(void)
 	for (size_t i = 0; i < x.nmsgs; i++)
 		free(ms[i].data);
 
+	/* an empty message as the reader leaves it: no data buffer at all */
+	struct seg_msg empty[2] = { { .opcode = 1 }, { .opcode = 2, .dir = SEG_DIR_RESP } };
+	struct seg_exchange ex = { .msgs = empty, .nmsgs = 2 };
+	rc_msgs_json(&b, &ex);
+	rc_buf_add(&b, "", 1);
+	CHECK(strstr(b.p, "\"encoding\":\"text\",\"data\":\"\"") != NULL);
+	CHECK(strstr(b.p, "\"encoding\":\"base64\",\"data\":\"\"") != NULL);
+	rc_buf_free(&b);
+	rc_msgs_text(&b, &ex);
+	CHECK(b.len > 0);
+	rc_buf_free(&b);
+
 	/* no messages: no text at all, an empty JSON list */
 	struct seg_exchange none = {0};
 	rc_msgs_text(&b, &none);
