@@ -219,8 +219,9 @@ struct seg_msg_piece {
 };
 /* Appends one piece (n bytes at p, split into records of SEG_CHUNK_MAX).
  * The caller caps what it stores (the writer's body_max does not apply).
- * A record the writer has no room for is dropped and the rest of its
- * message flagged cut. Returns 0 or -EIO. */
+ * A record the writer has no room for is dropped; of the rest of its
+ * message only the end is stored (no payload, flagged cut), so that a
+ * stored payload never has a gap. Returns 0 or -EIO. */
 int seg_xch_msg(struct seg_writer *w, struct seg_xch *x, const struct seg_msg_piece *m,
 		const void *p, size_t n);
 /* Finishes the exchange and queues its index entry; x is released even on

@@ -731,6 +731,11 @@ int seg_xch_msg(struct seg_writer *w, struct seg_xch *x, const struct seg_msg_pi
 		return -EIO;
 	if (m->flags & SEG_MSG_F_FIRST)
 		x->msg_lost[m->dir] = false;
+	if (x->msg_lost[m->dir] && m->opcode < 8) {
+		if (!(m->flags & SEG_MSG_F_LAST))
+			return 0;   /* never a gap: nothing more of it is stored */
+		n = 0;          /* its end, flagged cut */
+	}
 	const uint8_t *b = p;
 	size_t done = 0;
 	/* one record per SEG_CHUNK_MAX bytes; an empty piece is one record */

@@ -569,8 +569,9 @@ static bool msg_wanted(struct wk *k, const struct xh *e)
  * are), and the rest flagged cut. The exchange's filter verdict covers its
  * messages (a discarded exchange has no e->x); a message that begins while
  * the session is paused is left out whole. Pieces never wait for room (a
- * tunnel is not slowed for capture): one the writer has no room for is
- * dropped and its message flagged cut (seg_xch_msg). */
+ * tunnel is not slowed for capture): when the writer has no room to spare
+ * (seg_writer_room) the rest of the message is not stored, and it is
+ * flagged cut. */
 static void cap_ws_msg(void *ctx, void *hp, const struct eng_ws_msg *m, const char *p, size_t n)
 {
 	struct wk *k = ctx;
@@ -590,10 +591,14 @@ static void cap_ws_msg(void *ctx, void *hp, const struct eng_ws_msg *m, const ch
 	if (*skip)
 		return;
 	uint64_t left = e->cap > *stored ? e->cap - *stored : 0;
-	if (d == SEG_DIR_RESP && e->no_resp)
-		left = 0;
+	if (*cutp || (d == SEG_DIR_RESP && e->no_resp))
+		left = 0;   /* once cut, nothing more: a stored payload has no gap */
 	if (n > left) {
 		n = (size_t)left;
+		*cutp = true;
+	}
+	if (n > 0 && !seg_writer_room(e->h->w, n)) {
+		n = 0;      /* leave the room other exchanges' heads and ends need */
 		*cutp = true;
 	}
 	*stored += n;

@@ -187,6 +187,28 @@ int main(void)
 	piece(w, h, REQ, 1, F | L, 4, "gone", 4);
 	ops->end(w, h, &x4);
 
+	/* 5: a message bigger than the writer can take before its writes
+	 * complete (no drive() in between): a prefix is stored, the rest is
+	 * not, it is flagged cut; the next message, after the writes, is whole */
+	for (int i = 0; i < 3; i++) {
+		ops->tick(w, 1);
+		drive(w);
+	}
+	set(c, dir, false, true, 64u << 20, NULL);
+	struct eng_xchg x5 = xchg("http://example.test/ws5");
+	h = upgrade(w, &x5);
+	REQUIRE(h != NULL);
+	static char chunk[16384];
+	const unsigned pieces = 128;   /* 2 MiB: more than 4 frame slots of 128 KiB */
+	for (unsigned i = 0; i < pieces; i++) {
+		memset(chunk, 'a' + (int)(i % 26), sizeof(chunk));
+		piece(w, h, RESP, 2, (uint8_t)((i == 0 ? F : 0) | (i == pieces - 1 ? L : 0)),
+		      (uint64_t)(i + 1) * sizeof(chunk), chunk, sizeof(chunk));
+	}
+	drive(w);
+	piece(w, h, REQ, 1, F | L, 5, "after", 5);
+	ops->end(w, h, &x5);
+
 	for (int i = 0; i < 3; i++) {
 		ops->tick(w, 1);
 		drive(w);
@@ -217,6 +239,23 @@ int main(void)
 	check_msgs(dir, 3, w3, 2);
 	struct seg_entry e;
 	CHECK(seg_find_number(dir, 4, &e) == -ENOENT);   /* discarded, never listed */
+	REQUIRE_RC(seg_find_number(dir, 5, &e));
+	struct seg_exchange x;
+	struct seg_open_opts o = { .body_max = { 64u << 20, 64u << 20 }, .msgs_max = 10 };
+	REQUIRE_RC(seg_open_entry(dir, &e, &o, &x));
+	REQUIRE(x.nmsgs == 2);
+	CHECK(x.msgs[0].cut);
+	CHECK_EQ(x.msgs[0].len, (uint64_t)pieces * sizeof(chunk));
+	CHECK(x.msgs[0].data_len > 0);
+	CHECK(x.msgs[0].data_len < (size_t)pieces * sizeof(chunk));
+	bool prefix = x.msgs[0].data_len % sizeof(chunk) == 0;
+	for (size_t i = 0; prefix && i < x.msgs[0].data_len; i++)
+		prefix = x.msgs[0].data[i] == 'a' + (int)((i / sizeof(chunk)) % 26);
+	CHECK_MSG(prefix, "the stored part is not a prefix of the message (%zu bytes)",
+		  x.msgs[0].data_len);
+	CHECK(!x.msgs[1].cut);
+	CHECK(x.msgs[1].data_len == 5 && memcmp(x.msgs[1].data, "after", 5) == 0);
+	seg_exchange_free(&x);
 	rm_rf(data);
 	return check_done("ws capture");
 }
