@@ -147,6 +147,7 @@ struct eng_sock {
 	char name[ENG_AUTH_USER_MAX];
 	void *sink_h;           /* sink's handle for the exchange */
 	uint64_t sync_ticket;   /* client, ENG_SOCK_F_SYNC_HOLD: what it waits for */
+	struct eng_ws *ws;      /* client: WebSocket observer after a 101 (px-ws.c) */
 };
 
 /* Per-worker DNS cache entry (direct mapped by host hash). */
@@ -233,6 +234,7 @@ struct eng_worker {
 	unsigned nsink_wait;
 	uint32_t *sync_wait;    /* --sync: clients whose sends wait for durability */
 	unsigned nsync_wait;
+	struct px_ws_pool *ws_pool;  /* WebSocket observers (engine/px-ws.c) */
 	/* counters (read by other threads: relaxed) */
 	struct eng_counters c;
 	bool draining;

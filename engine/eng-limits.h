@@ -125,6 +125,17 @@
 /* Idle upstream pool hash buckets per worker. */
 #define ENG_POOL_BUCKETS           1024u
 
+/* WebSocket capture (engine/px-ws.c): upgraded connections a worker
+ * observes at once (about 0.7 KiB each), and of them how many may inflate
+ * permessage-deflate (2 x 48 KiB each: zlib's state and a 32 KiB window per
+ * direction). Both arrays are mapped at start-up and touched only as
+ * upgrades arrive. Beyond either, an upgrade is tunnelled as before, its
+ * messages not captured (or, past the second, its compressed messages
+ * flagged cut), and counted. A phone app holds one or two sockets, a
+ * browser tab a few: 1024 per worker covers a device lab. */
+#define ENG_WS_CONNS               1024u
+#define ENG_WS_DEFLATE_CONNS       256u
+
 /* Completion drain batch: the loop never handles more before re-checking. */
 #define ENG_CQE_BATCH              256u
 #define ENG_WORKERS_MAX            256u
@@ -152,5 +163,6 @@ _Static_assert(ENG_AUTH_USER_MAX + 2 <= ENG_AUTH_CRED_MAX, "a user name and a pa
 _Static_assert(ENG_AUTH_CRED_MAX <= 65535u, "cred_len is 16 bit");
 _Static_assert(ENG_AUTH_CRED_MAX % 8 == 0, "credentials compare in 64-bit words");
 _Static_assert(ENG_AUTH_USER_MAX <= 255u, "user_len is 8 bit");
+_Static_assert(ENG_WS_DEFLATE_CONNS <= ENG_WS_CONNS, "an inflating observer is an observer");
 
 #endif

@@ -211,6 +211,27 @@ struct eng_sink_io {
 	uint32_t open_mode;
 };
 
+/* One piece of a WebSocket message after a 101 (sink op ws_msg; engine/
+ * ws.h). Pieces of one direction come in order: a piece with
+ * ENG_WS_FIRST opens a data message (text, binary), the pieces after it
+ * continue it until one with ENG_WS_LAST; a control message (close, ping,
+ * pong) is one piece with both and may come between pieces of a data
+ * message of the same direction. */
+struct eng_ws_msg {
+	enum eng_dir dir;       /* ENG_DIR_REQUEST: client to server */
+	uint8_t opcode;         /* 1 text, 2 binary, 8 close, 9 ping, 10 pong */
+	uint8_t flags;          /* ENG_WS_* */
+	uint64_t start_ns;      /* wall clock when its first frame header arrived */
+	uint64_t len;           /* payload bytes up to the end of this piece
+				 * (inflated when ENG_WS_DEFLATED) */
+	uint64_t wire_len;      /* frame payload bytes on the wire up to here */
+};
+#define ENG_WS_FIRST    0x01u  /* first piece of the message */
+#define ENG_WS_LAST     0x02u  /* last piece: len is the message's length */
+#define ENG_WS_CUT      0x04u  /* the engine could not follow all of it (inflate
+				* bound or error, tunnel ended mid-message) */
+#define ENG_WS_DEFLATED 0x08u  /* permessage-deflate on the wire, inflated here */
+
 struct eng_sink_ops {
 	void *(*open)(void *arg, unsigned worker);
 	void *(*begin)(void *ctx, const struct eng_xchg *x,
@@ -238,6 +259,10 @@ struct eng_sink_ops {
 	 * eventually (also when the store failed). Both optional. */
 	uint64_t (*ticket)(void *ctx);
 	bool (*durable)(void *ctx, uint64_t ticket);
+	/* a piece of a WebSocket message of the exchange (its 101 came
+	 * first); p (n bytes, unmasked, inflated) valid for the call only.
+	 * Optional: without it upgraded connections are tunnelled blind. */
+	void (*ws_msg)(void *ctx, void *h, const struct eng_ws_msg *m, const char *p, size_t n);
 };
 
 /* Counters, summed over workers by eng_counters(). */
@@ -252,6 +277,10 @@ struct eng_counters {
 	uint64_t tls_handshakes, tls_failures, tls_cert_rejected;
 	uint64_t tls_upstream_handshakes, tls_upstream_failures;
 	uint64_t errors[ENG_ERR_COUNT];
+	/* WebSocket (engine/px-ws.c): messages seen; upgrades left unobserved
+	 * because ENG_WS_CONNS were busy; directions whose frames broke the
+	 * protocol and were tunnelled on unobserved */
+	uint64_t ws_messages, ws_unobserved, ws_broken;
 };
 
 void eng_config_defaults(struct eng_config *c);

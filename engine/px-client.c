@@ -21,6 +21,7 @@
 #include "engine/px-exchange.h"
 #include "engine/px-head.h"
 #include "engine/px-upstream.h"
+#include "engine/px-ws.h"
 #include "engine/sock.h"
 #include "engine/tlsio.h"
 
@@ -93,6 +94,9 @@ void px_tunnel_pump(struct eng_worker *w, struct eng_sock *from, struct eng_sock
 		size_t n = eng_in_peek(w, from, &p);
 		if (n == 0)
 			break;
+		struct eng_sock *cl = from->role == ROLE_CLIENT ? from : to;
+		if (cl->ws)   /* WebSocket capture sees what goes through */
+			px_ws_feed(w, cl, from == cl ? ENG_DIR_REQUEST : ENG_DIR_RESPONSE, p, n);
 		eng_out_forward(w, to, from, n);
 		if (to->role == ROLE_CLIENT)
 			w->c.bytes_to_clients += n;

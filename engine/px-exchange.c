@@ -19,6 +19,7 @@
 #include "engine/px-client.h"
 #include "engine/px-connect.h"
 #include "engine/px-upstream.h"
+#include "engine/px-ws.h"
 #include "engine/sock.h"
 
 /* The worker whose loop runs on this thread: llhttp body callbacks need it. */
@@ -84,6 +85,7 @@ static void record_end(struct eng_worker *w, struct eng_sock *c)
 	/* method and url point into a head buffer that may be gone by now */
 	x->method = x->url = NULL;
 	x->method_len = x->url_len = 0;
+	px_ws_end(w, c);
 	if (c->sink_h && sink(w)->end)
 		sink(w)->end(w->sink_ctx, c->sink_h, x);
 	c->sink_h = NULL;
@@ -349,6 +351,7 @@ void px_closed(struct eng_worker *w, struct eng_sock *s)
 	s->flags &= ~ENG_SOCK_F_SYNC_HOLD;   /* its sync_wait entry goes stale */
 	if (s->flags & ENG_SOCK_F_COUNTED)
 		eng_access_conn_put(w, s);
+	px_ws_end(w, s);
 	if (s->x) {
 		if (s->sink_h && sink(w)->end)
 			sink(w)->end(w->sink_ctx, s->sink_h, s->x);

@@ -17,6 +17,7 @@
 #include "engine/px-connect.h"
 #include "engine/px-exchange.h"
 #include "engine/px-head.h"
+#include "engine/px-ws.h"
 #include "engine/sock.h"
 
 /* The upstream's response head is complete in u->head_buf. */
@@ -62,6 +63,8 @@ static void response_head(struct eng_worker *w, struct eng_sock *u, struct eng_s
 		c->x->response_head_bytes = u->head_len;
 		if (c->sink_h && sink(w)->response)
 			sink(w)->response(w->sink_ctx, c->sink_h, c->x, head, u->head_len);
+		if (upgrade)
+			px_ws_start(w, c, head, u->head_len);
 		w->c.responses++;
 	}
 	eng_head_put(w, u->head_buf);

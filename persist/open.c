@@ -491,6 +491,9 @@ static int on_end(struct seg_exchange *x, const uint8_t *q)
 	free(x->err_msg);
 	x->err_msg = dupn(q + SEG_END_FIXED, seg_get16(q + 80));
 	x->complete = true;
+	for (size_t i = 0; i < x->nmsgs; i++)
+		if (!x->msgs[i].complete)
+			x->msgs[i].cut = true;   /* the tunnel ended before its LAST */
 	return x->err_msg ? 0 : -ENOMEM;
 }
 
@@ -516,6 +519,77 @@ static int on_body(struct seg_exchange *x, const struct seg_open_opts *o, enum s
 	return 0;
 }
 
+/* The data message of direction d still waiting for its LAST, or NULL. */
+static struct seg_msg *open_msg(struct seg_exchange *x, uint8_t d)
+{
+	for (size_t i = x->nmsgs; i > 0; i--) {
+		struct seg_msg *m = &x->msgs[i - 1];
+		if (m->dir == d && m->opcode < 8)
+			return m->complete ? NULL : m;
+	}
+	return NULL;
+}
+
+static struct seg_msg *new_msg(struct seg_exchange *x, const struct seg_open_opts *o)
+{
+	if (x->nmsgs >= o->msgs_max) {
+		x->msgs_cut = true;
+		return NULL;
+	}
+	if ((x->nmsgs & (x->nmsgs - 1)) == 0) {   /* 0, 1, 2, 4...: grow to double */
+		size_t cap = x->nmsgs < 4 ? 4 : 2 * x->nmsgs;
+		struct seg_msg *nm = realloc(x->msgs, cap * sizeof(*nm));
+		if (nm == NULL)
+			return NULL;
+		x->msgs = nm;
+	}
+	struct seg_msg *m = &x->msgs[x->nmsgs++];
+	memset(m, 0, sizeof(*m));
+	return m;
+}
+
+/* A MSG record (segment.c): joins pieces into x->msgs. */
+static int on_msg(struct seg_exchange *x, const struct seg_open_opts *o, const uint8_t *q,
+		  size_t len)
+{
+	if (o == NULL || o->msgs_max == 0)
+		return 0;
+	uint8_t d = q[0], op = q[1], fl = q[2];
+	struct seg_msg *m = op < 8 ? open_msg(x, d) : NULL;
+	if (m && ((fl & SEG_MSG_F_FIRST) || m->opcode != op)) {
+		m->cut = m->complete = true;   /* its LAST was lost */
+		m = NULL;
+	}
+	if (m == NULL) {
+		m = new_msg(x, o);
+		if (m == NULL)
+			return x->msgs_cut ? 0 : -ENOMEM;
+		m->dir = d;
+		m->opcode = op;
+		m->start_ns = seg_get64(q + 8);
+		m->deflated = (fl & SEG_MSG_F_DEFLATED) != 0;
+		m->cut = !(fl & SEG_MSG_F_FIRST);   /* its first piece was lost */
+	}
+	m->cut |= (fl & SEG_MSG_F_CUT) != 0;
+	m->len = seg_get64(q + 16);
+	m->wire_len = seg_get64(q + 24);
+	m->complete = (fl & SEG_MSG_F_LAST) != 0;
+	size_t n = len - SEG_MSG_FIXED, max = o->body_max[d];
+	if (m->data_len + n > max) {
+		n = max > m->data_len ? max - m->data_len : 0;
+		m->cut = true;
+	}
+	if (n == 0)
+		return 0;
+	uint8_t *nb = realloc(m->data, m->data_len + n);
+	if (nb == NULL)
+		return -ENOMEM;
+	memcpy(nb + m->data_len, q + SEG_MSG_FIXED, n);
+	m->data = nb;
+	m->data_len += n;
+	return 0;
+}
+
 /* Applies the records of one valid frame that belong to x->id. */
 static int apply_frame(struct seg_exchange *x, const struct seg_open_opts *o,
 		       const struct seg_fiter *it, bool *began)
@@ -534,6 +608,7 @@ static int apply_frame(struct seg_exchange *x, const struct seg_open_opts *o,
 		case SEG_R_RESP_HEAD: rc = on_resp_head(x, r.p); break;
 		case SEG_R_RESP_BODY: rc = on_body(x, o, SEG_DIR_RESP, r.p, r.len); break;
 		case SEG_R_END: rc = on_end(x, r.p); break;
+		case SEG_R_MSG: rc = on_msg(x, o, r.p, r.len); break;
 		default: break;
 		}
 	}
@@ -673,4 +748,9 @@ void seg_exchange_free(struct seg_exchange *x)
 	free(x->body[0]);
 	free(x->body[1]);
 	x->req_head = x->resp_head = x->body[0] = x->body[1] = NULL;
+	for (size_t i = 0; i < x->nmsgs; i++)
+		free(x->msgs[i].data);
+	free(x->msgs);
+	x->msgs = NULL;
+	x->nmsgs = 0;
 }

@@ -104,7 +104,7 @@ int seg_rec_parse(const uint8_t *b, uint32_t len, uint32_t *pos, struct seg_rec_
 	r->type = h[0];
 	r->len = seg_get32(h + 4);
 	r->id = seg_get64(h + 8);
-	if (h[1] || h[2] || h[3] || r->type < SEG_R_BEGIN || r->type > SEG_R_DISCARD)
+	if (h[1] || h[2] || h[3] || r->type < SEG_R_BEGIN || r->type > SEG_R_LAST)
 		return -EBADMSG;
 	if (r->len > len - p - SEG_REC_HDR || (r->id >> SEG_ID_WORKER_SHIFT) >= SEG_WORKERS_MAX)
 		return -EBADMSG;
@@ -137,6 +137,12 @@ int seg_rec_parse(const uint8_t *b, uint32_t len, uint32_t *pos, struct seg_rec_
 		break;
 	case SEG_R_DISCARD:
 		want = 0;
+		break;
+	case SEG_R_MSG:
+		if (r->len < SEG_MSG_FIXED || q[0] > SEG_DIR_RESP || (q[2] & ~SEG_MSG_F_ALL) ||
+		    q[3] || seg_get32(q + 4) || r->len - SEG_MSG_FIXED > SEG_CHUNK_MAX)
+			return -EBADMSG;
+		want = r->len;
 		break;
 	default:
 		want = r->len <= SEG_CHUNK_MAX ? r->len : (uint64_t)r->len + 1;

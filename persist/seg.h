@@ -212,6 +212,31 @@ int seg_xch_body(struct seg_writer *w, struct seg_xch *x, enum seg_dir dir, cons
 int seg_xch_resp_head(struct seg_writer *w, struct seg_xch *x, uint16_t status,
 		      const char *reason, size_t reason_len, const void *head, size_t head_len,
 		      uint8_t type);
+/* WebSocket messages of an upgraded exchange, piece by piece (the MSG
+ * record, segment.c). Flags of a piece: */
+#define SEG_MSG_F_FIRST 0x01u    /* first piece of its message */
+#define SEG_MSG_F_LAST 0x02u     /* last piece: len is the message's length */
+#define SEG_MSG_F_CUT 0x04u      /* payload incomplete (--max-body, "save responses"
+				  * off, the writer full, or the engine could not
+				  * follow the frames) */
+#define SEG_MSG_F_DEFLATED 0x08u /* permessage-deflate on the wire; stored inflated */
+#define SEG_MSG_F_ALL 0x0fu
+struct seg_msg_piece {
+	uint8_t dir;       /* enum seg_dir: REQ = client to server */
+	uint8_t opcode;    /* 1 text, 2 binary, 8 close, 9 ping, 10 pong */
+	uint8_t flags;     /* SEG_MSG_F_* */
+	uint64_t start_ns; /* wall clock at the message's first frame */
+	uint64_t len;      /* payload bytes of the message up to the end of this
+			    * piece, counting bytes not stored */
+	uint64_t wire_len; /* frame payload bytes on the wire up to here */
+};
+/* Appends one piece (n bytes at p, split into records of SEG_CHUNK_MAX).
+ * The caller caps what it stores (the writer's body_max does not apply).
+ * A record the writer has no room for is dropped; of the rest of its
+ * message only the end is stored (no payload, flagged cut), so that a
+ * stored payload never has a gap. Returns 0 or -EIO. */
+int seg_xch_msg(struct seg_writer *w, struct seg_xch *x, const struct seg_msg_piece *m,
+		const void *p, size_t n);
 /* Finishes the exchange and queues its index entry; x is released even on
  * error. Returns 0, -ENOBUFS (exchange lost) or -EIO. */
 int seg_xch_end(struct seg_writer *w, struct seg_xch *x, const struct seg_xch_end *e);
@@ -277,6 +302,17 @@ struct seg_entry {
 	struct seg_addr client;
 };
 
+/* One WebSocket message of an exchange, as seg_open_entry collects it. */
+struct seg_msg {
+	uint8_t dir, opcode;
+	bool cut;          /* payload incomplete: stored so, or cut by the reader */
+	bool deflated;     /* compressed on the wire (stored inflated) */
+	bool complete;     /* its last piece was read (else cut is set too) */
+	uint64_t start_ns, len, wire_len;
+	uint8_t *data;     /* the stored payload, data_len bytes (owned) */
+	size_t data_len;
+};
+
 /* A whole exchange. All pointers are owned by it: seg_exchange_free(). */
 struct seg_exchange {
 	uint64_t id, start_ns;
@@ -294,6 +330,10 @@ struct seg_exchange {
 	uint8_t *body[2]; /* collected bodies (SEG_DIR_REQ/RESP) when no callback */
 	size_t body_len[2];
 	bool body_cut[2]; /* the reader's body_max cut the collected body */
+	/* WebSocket messages in the order they began (seg_open_opts.msgs_max) */
+	struct seg_msg *msgs;
+	size_t nmsgs;
+	bool msgs_cut;    /* more than msgs_max: the rest were not collected */
 };
 
 /* Keeps the segment file and the decompressed frame the last open read,
@@ -308,6 +348,9 @@ struct seg_open_opts {
 	int (*on_body)(void *ctx, enum seg_dir dir, const void *p, size_t n);
 	void *ctx;
 	struct seg_open_cache *cache; /* optional (NULL: open and read afresh) */
+	/* collect up to this many WebSocket messages (0: none), each payload
+	 * up to body_max of its direction */
+	size_t msgs_max;
 };
 
 /* 0 or -ENOMEM. */

@@ -71,7 +71,7 @@
  *
  * Record, 16-byte header then len payload bytes:
  *   0  1  type: 1 BEGIN, 2 REQ_BODY, 3 RESP_HEAD, 4 RESP_BODY, 5 END,
- *           6 DISCARD
+ *           6 DISCARD, 7 MSG
  *   1  3  zero
  *   4  4  len
  *   8  8  exchange id = worker << 40 | per-worker sequence (from 1, no gaps)
@@ -103,9 +103,26 @@
  *   exchange gets no index entry, a rebuild or recovery closes it without
  *   one and does not count it incomplete; its earlier records stay where
  *   they are (nothing is rewritten) and are never returned.
+ * MSG payload: one piece of a WebSocket message of an upgraded exchange
+ *   (seg_xch_msg), 32 fixed bytes then the piece's payload bytes (at most
+ *   SEG_CHUNK_MAX; unmasked, inflated when it was compressed on the wire):
+ *   0 1 direction (0 client to server, 1 server to client), 1 1 opcode
+ *   (1 text, 2 binary, 8 close, 9 ping, 10 pong), 2 1 flags (SEG_MSG_F_*:
+ *   bit 0 FIRST, 1 LAST, 2 CUT, 3 DEFLATED; others zero), 3 5 zero,
+ *   8 8 start ns (wall clock at its first frame), 16 8 length: payload
+ *   bytes of the message up to the end of this piece, stored or not,
+ *   24 8 wire length: frame payload bytes up to here.
+ *   A message is the MSG records of one exchange and direction from one
+ *   with FIRST to one with LAST; control messages (opcode >= 8) are one
+ *   record with both and may sit between two pieces of a data message.
+ *   A record that lost its FIRST (dropped when the writer was full) starts
+ *   a message of its own, flagged cut; a message without LAST before END
+ *   ends there, flagged cut. Older readers, which know types 1..6, take a
+ *   frame holding a MSG record for damaged.
  * Records of one exchange appear in the order begin, request body,
- * response head, response body, end (or discard); records of different exchanges
- * interleave freely, possibly across frames and segments.
+ * response head, response body, messages, end (or discard); records of
+ * different exchanges interleave freely, possibly across frames and
+ * segments.
  *
  * .idx after the header: 96-byte entries, one per ended exchange, in END
  * order, written after the frame holding the END record:
@@ -200,6 +217,7 @@ struct seg_xch {
 	uint16_t host_len, url_len, status;
 	uint8_t method, type, sample[2]; /* sample: SAMPLE_* by direction */
 	bool in_use, skip_resp;
+	bool msg_lost[2]; /* a piece of the data message in progress found no room */
 	struct seg_addr client;
 };
 
@@ -714,7 +732,7 @@ static int append_rec(struct seg_writer *w, uint8_t type, uint64_t id, const voi
 		return rc;
 	/* Before the record is written: what seg_rec_parse will demand of it. */
 	ASSERT(type >= SEG_R_BEGIN);
-	ASSERT(type <= SEG_R_DISCARD);
+	ASSERT(type <= SEG_R_LAST);
 	ASSERT(len <= SEG_REC_MAX - SEG_REC_HDR);
 	ASSERT(w->raw_len + SEG_REC_HDR + len <= w->raw_cap);
 	uint8_t *p = w->raw + w->raw_len;
@@ -929,6 +947,54 @@ int seg_xch_resp_head(struct seg_writer *w, struct seg_xch *x, uint16_t status,
 		return 0;
 	}
 	return rc < 0 ? -EIO : 0;
+}
+
+int seg_xch_msg(struct seg_writer *w, struct seg_xch *x, const struct seg_msg_piece *m,
+		const void *p, size_t n)
+{
+	ASSERT(x != NULL);
+	ASSERT(x->in_use);
+	ASSERT(m->dir <= SEG_DIR_RESP);
+	ASSERT((m->flags & ~SEG_MSG_F_ALL) == 0);
+	if (w->failed)
+		return -EIO;
+	if (m->flags & SEG_MSG_F_FIRST)
+		x->msg_lost[m->dir] = false;
+	if (x->msg_lost[m->dir] && m->opcode < 8) {
+		if (!(m->flags & SEG_MSG_F_LAST))
+			return 0;   /* never a gap: nothing more of it is stored */
+		n = 0;          /* its end, flagged cut */
+	}
+	const uint8_t *b = p;
+	size_t done = 0;
+	/* one record per SEG_CHUNK_MAX bytes; an empty piece is one record */
+	for (unsigned guard = 0; guard == 0 || done < n; guard++) {
+		uint32_t k = cut(n - done, SEG_CHUNK_MAX);
+		bool first = done == 0, last = done + k == n;
+		uint8_t fl = (uint8_t)(m->flags & ~(SEG_MSG_F_FIRST | SEG_MSG_F_LAST));
+		fl |= (uint8_t)(first ? m->flags & SEG_MSG_F_FIRST : 0);
+		fl |= (uint8_t)(last ? m->flags & SEG_MSG_F_LAST : 0);
+		if (x->msg_lost[m->dir] && m->opcode < 8)
+			fl |= SEG_MSG_F_CUT;   /* an earlier piece found no room */
+		uint8_t f[SEG_MSG_FIXED] = { 0 };
+		f[0] = m->dir;
+		f[1] = m->opcode;
+		f[2] = fl;
+		seg_put64(f + 8, m->start_ns);
+		seg_put64(f + 16, m->len - (n - done - k));
+		seg_put64(f + 24, m->wire_len);
+		const void *parts[1] = { b + done };
+		int rc = append_rec(w, SEG_R_MSG, x->id, f, sizeof(f), parts, &k, 1);
+		if (rc == -ENOBUFS) {
+			w->st.chunks_dropped++;
+			if (m->opcode < 8)
+				x->msg_lost[m->dir] = true;
+		} else if (rc < 0) {
+			return -EIO;
+		}
+		done += k;
+	}
+	return 0;
 }
 
 static void release(struct seg_writer *w, struct seg_xch *x)

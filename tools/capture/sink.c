@@ -95,6 +95,10 @@ struct xh {
 	uint64_t cap, stored[2];    /* body_max and bytes offered per direction */
 	uint32_t flags;             /* truncation the sink decided */
 	bool cookies, no_resp;
+	/* the WebSocket data message in progress, per direction */
+	uint64_t msg_stored[2];     /* payload bytes stored of it */
+	bool msg_cut[2];            /* part of it was not stored */
+	bool msg_skip[2];           /* began while paused or after the session left */
 	struct xh *next_free;
 };
 
@@ -575,6 +579,69 @@ static void cap_end(void *ctx, void *hp, const struct eng_xchg *x)
 	xh_put(k, e);
 }
 
+_Static_assert(ENG_WS_FIRST == SEG_MSG_F_FIRST, "piece flags pass through");
+_Static_assert(ENG_WS_LAST == SEG_MSG_F_LAST, "piece flags pass through");
+_Static_assert(ENG_WS_CUT == SEG_MSG_F_CUT, "piece flags pass through");
+_Static_assert(ENG_WS_DEFLATED == SEG_MSG_F_DEFLATED, "piece flags pass through");
+
+/* Whether a message beginning now is captured: not while the session is
+ * paused, nor once the policy names another store (or none). */
+static bool msg_wanted(struct wk *k, const struct xh *e)
+{
+	const struct pol *p = policy(k);
+	return p != NULL && !p->p.paused && p->store == e->h->s;
+}
+
+/* A piece of a WebSocket message of a captured exchange: its payload is
+ * stored up to the body cap per message (--max-body), a server message's
+ * not at all without "save responses" (direction, time, opcode and length
+ * are), and the rest flagged cut. The exchange's filter verdict covers its
+ * messages (a discarded exchange has no e->x); a message that begins while
+ * the session is paused is left out whole. Pieces never wait for room (a
+ * tunnel is not slowed for capture): when the writer has no room to spare
+ * (seg_writer_room) the rest of the message is not stored, and it is
+ * flagged cut. */
+static void cap_ws_msg(void *ctx, void *hp, const struct eng_ws_msg *m, const char *p, size_t n)
+{
+	struct wk *k = ctx;
+	struct xh *e = hp;
+	if (e->h->failed || e->x == NULL)
+		return;
+	unsigned d = m->dir == ENG_DIR_REQUEST ? SEG_DIR_REQ : SEG_DIR_RESP;
+	bool control = m->opcode >= 8;
+	uint64_t ctl_stored = 0, *stored = control ? &ctl_stored : &e->msg_stored[d];
+	bool ctl_cut = false, *cutp = control ? &ctl_cut : &e->msg_cut[d];
+	bool ctl_skip = false, *skip = control ? &ctl_skip : &e->msg_skip[d];
+	if (m->flags & ENG_WS_FIRST) {
+		*stored = 0;
+		*cutp = false;
+		*skip = !msg_wanted(k, e);
+	}
+	if (*skip)
+		return;
+	uint64_t left = e->cap > *stored ? e->cap - *stored : 0;
+	if (*cutp || (d == SEG_DIR_RESP && e->no_resp))
+		left = 0;   /* once cut, nothing more: a stored payload has no gap */
+	if (n > left) {
+		n = (size_t)left;
+		*cutp = true;
+	}
+	if (n > 0 && !seg_writer_room(e->h->w, n)) {
+		n = 0;      /* leave the room other exchanges' heads and ends need */
+		*cutp = true;
+	}
+	*stored += n;
+	uint8_t flags = (uint8_t)(m->flags & SEG_MSG_F_ALL) | (*cutp ? SEG_MSG_F_CUT : 0u);
+	if (n == 0 && !(flags & (SEG_MSG_F_FIRST | SEG_MSG_F_LAST)))
+		return;   /* nothing to store; LAST carries the cut */
+	struct seg_msg_piece pc = { .dir = (uint8_t)d, .opcode = m->opcode, .flags = flags,
+				    .start_ns = m->start_ns, .len = m->len,
+				    .wire_len = m->wire_len };
+	int rc = seg_xch_msg(e->h->w, e->x, &pc, p, n);
+	if (rc < 0)
+		held_fail(k, e->h, "writing failed", rc);
+}
+
 /* The next write of any held store; leaving ones first, so that they go
  * back to the publisher soon. */
 static bool cap_next_io(void *ctx, struct eng_sink_io *io)
@@ -701,6 +768,7 @@ const struct eng_sink_ops rc_capture_ops = {
 	.close = cap_close,
 	.ticket = cap_ticket,
 	.durable = cap_durable,
+	.ws_msg = cap_ws_msg,
 };
 
 /* ---- publisher side ---- */

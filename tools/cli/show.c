@@ -18,6 +18,7 @@
 #include "persist/ses.h"
 #include "tools/views/filter.h"
 #include "tools/views/listing.h"
+#include "tools/views/messages.h"
 #include "tools/views/show.h"
 #include "tools/cli/args.h"
 #include "tools/cli/cmds.h"
@@ -177,7 +178,7 @@ int rc_cmd_show(int argc, char **argv)
 	char dir[4096];
 	if (rc_session_dir("show", c.data, argv[i], &m, dir, sizeof(dir)) < 0)
 		return 1;
-	struct seg_open_opts oo = { .body_max = { 64u << 20, 64u << 20 } };
+	struct seg_open_opts oo = { .body_max = { 64u << 20, 64u << 20 }, .msgs_max = RC_MSGS_MAX };
 	struct seg_exchange x;
 	uint64_t deleted_ns = 0;
 	int rc = open_shown(dir, id, &oo, &x, &deleted_ns);

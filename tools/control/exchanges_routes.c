@@ -8,6 +8,7 @@
  *   GET    /api/sessions/:id/exchanges/:xid      one exchange (`show --json`)
  *   DELETE /api/sessions/:id/exchanges/:xid
  *   GET    /api/sessions/:id/exchanges/:xid/request_body|response_body[?download=1]
+ *   GET    /api/sessions/:id/exchanges/:xid/messages   its WebSocket messages
  *
  * The listing is persist/'s query layer and the JSON shared with `ringcap
  * ls --json` (tools/views/listing.c). A raw body goes out with the
@@ -32,6 +33,7 @@
 #include "tools/lib/rc-limits.h"
 #include "tools/views/filter.h"
 #include "tools/views/listing.h"
+#include "tools/views/messages.h"
 
 #define LIST_PARAMS 6u
 #define CTYPE_MAX 200u   /* a recorded Content-Type served back */
@@ -257,6 +259,31 @@ static int h_one(struct rc_req *rq, struct rc_resp *rs)
 	return 0;
 }
 
+/* The WebSocket messages of an upgraded exchange, as `show --json` has
+ * them (tools/views/messages.h); "more": RC_MSGS_MAX were listed and
+ * there are more. An exchange without messages has an empty list. */
+static int h_messages(struct rc_req *rq, struct rc_resp *rs)
+{
+	struct ses_meta m;
+	char dir[4096];
+	uint64_t id;
+	int rc = locate(rq, rs, &m, dir, sizeof(dir), &id);
+	if (rc < 0)
+		return rc;
+	struct seg_open_opts o = { .body_max = { SEG_BODY_MAX_DEFAULT, SEG_BODY_MAX_DEFAULT },
+				   .msgs_max = RC_MSGS_MAX };
+	struct seg_exchange x;
+	rc = seg_open_id(dir, id, &o, &x);
+	if (rc < 0)
+		return rc_fail(rs, rc == -ENOENT ? -ENOENT : -EIO, "exchange %s: %s", rq->param[1],
+			       rc == -EBADMSG ? "its frames are damaged (ringcap fsck)" : strerror(-rc));
+	rc_buf_puts(&rs->body, "{\"messages\":");
+	rc_msgs_json(&rs->body, &x);
+	rc_buf_printf(&rs->body, ",\"more\":%s}", x.msgs_cut ? "true" : "false");
+	seg_exchange_free(&x);
+	return 0;
+}
+
 static int h_delete_one(struct rc_req *rq, struct rc_resp *rs)
 {
 	struct ses_meta m;
@@ -390,6 +417,9 @@ static const struct rc_route routes[] = {
 	  NULL, "*/*", NULL, 0, "400 404" },
 	{ "GET", ONE "/response_body", h_response_body, API, "The response body as recorded",
 	  body_q, NULL, "*/*", NULL, 0, "400 404" },
+	{ "GET", ONE "/messages", h_messages, API, "The WebSocket messages of an upgraded "
+	  "exchange, payloads byte-exact (text, or base64)", NULL, NULL, NULL,
+	  RC_SCHEMA("Messages"), 0, "400 404" },
 };
 
 const struct rc_route_table rc_exchanges_routes = { routes, sizeof(routes) / sizeof(routes[0]) };

@@ -73,6 +73,14 @@ static void connections(struct out *o, const struct eng_counters *k)
 	one(o, "tunnels_total", "counter", "CONNECT tunnels (blind or intercepted).", k->tunnels);
 	one(o, "upgrades_total", "counter", "Protocol upgrades (101, WebSocket) tunnelled through.",
 	    k->upgrades);
+	one(o, "websocket_messages_total", "counter",
+	    "WebSocket messages seen on observed upgrades (both directions).", k->ws_messages);
+	one(o, "websocket_unobserved_total", "counter",
+	    "WebSocket upgrades not observed (or not inflated): every observer was busy.",
+	    k->ws_unobserved);
+	one(o, "websocket_broken_total", "counter",
+	    "WebSocket directions whose frames broke the protocol: tunnelled on, not parsed.",
+	    k->ws_broken);
 	family(o, "received_bytes_total", "counter", "Bytes received, by peer.");
 	labelled(o, "received_bytes_total", "peer", "client", k->bytes_from_clients);
 	labelled(o, "received_bytes_total", "peer", "upstream", k->bytes_from_upstreams);

@@ -68,7 +68,16 @@ static const char *const schemas[] = {
 			    ",\"status\":" INT ",\"type\":" STR ",\"error\":" STR
 			    ",\"request_head\":" STR ",\"response_head\":" STR
 			    ",\"request_body_bytes\":" INT ",\"response_body_bytes\":" INT
-			    ",\"timings_ms\":{\"type\":\"object\"}"),
+			    ",\"timings_ms\":{\"type\":\"object\"},\"messages\":"
+			    "{\"type\":\"array\"},\"messages_more\":" BOOL),
+	/* WebSocket messages of an upgraded exchange (tools/views/messages.h) */
+	"\"Messages\":" OBJ("\"more\":" BOOL ",\"messages\":{\"type\":\"array\",\"items\":"
+			    OBJ("\"direction\":{\"type\":\"string\",\"enum\":[\"send\",\"receive\"]}"
+				",\"time\":" STR ",\"time_ns\":" INT ",\"opcode\":" INT ",\"type\":" STR
+				",\"length\":" INT ",\"wire_length\":" INT ",\"deflated\":" BOOL
+				",\"cut\":" BOOL ",\"encoding\":{\"type\":\"string\",\"enum\":"
+				"[\"text\",\"base64\"]},\"data\":" STR ",\"close_code\":" INT
+				",\"close_reason\":" STR) "}"),
 	"\"Overview\":" OBJ("\"by\":" STR ",\"total\":" INT ",\"groups\":{\"type\":\"array\","
 			    "\"items\":" OBJ("\"key\":" STR ",\"count\":" INT ",\"request_bytes\":"
 					     INT ",\"response_bytes\":" INT) "},\"series\":"

@@ -15,6 +15,7 @@
 
 #include "tools/views/export-int.h"
 #include "tools/views/listing.h"
+#include "tools/views/messages.h"
 
 int rc_sink_fd_write(void *ctx, const void *p, size_t n)
 {
@@ -228,7 +229,7 @@ int rc_export_open(const char *session_dir, const struct seg_qrow *r, struct rc_
 	if (*c == NULL && seg_open_cache_new(c) < 0)
 		return -ENOMEM;
 	struct seg_open_opts oo = { .body_max = { RC_EXPORT_BODY_MAX, RC_EXPORT_BODY_MAX },
-				    .cache = *c };
+				    .cache = *c, .msgs_max = RC_MSGS_MAX };   /* HAR's */
 	return seg_open_entry(session_dir, &r->e, &oo, x);
 }
 

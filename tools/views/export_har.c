@@ -20,7 +20,10 @@
  *     (tls, tunnel, truncated, media, no_response, cookies), _tunnel (what a
  *     CONNECT row's tunnel was: intercepted, passthrough, not_tls, refused,
  *     blind; "tunnel" in old sessions, "" on other rows), _error,
- *     _error_message.
+ *     _error_message;
+ *   - WebSocket messages of an upgraded exchange: _webSocketMessages as
+ *     Chrome writes it (type send/receive, time in s since the epoch,
+ *     opcode, data: a text message as text, anything else base64).
  */
 #include <stdio.h>
 #include <string.h>
@@ -355,6 +358,24 @@ static void har_extras(struct rc_buf *b, const struct seg_exchange *x)
 	rc_buf_jstr(b, x->err_msg ? x->err_msg : "", x->err_msg ? strlen(x->err_msg) : 0);
 }
 
+/* Chrome's _webSocketMessages (DevTools' HAR export). */
+static void har_ws_messages(struct rc_xout *o, const struct seg_exchange *x)
+{
+	rc_buf_puts(&o->b, ",\"_webSocketMessages\":[");
+	for (size_t i = 0; i < x->nmsgs; i++) {
+		const struct seg_msg *m = &x->msgs[i];
+		rc_buf_printf(&o->b, "%s{\"type\":\"%s\",\"time\":%.6f,\"opcode\":%u,\"data\":",
+			      i ? "," : "", m->dir == SEG_DIR_REQ ? "send" : "receive",
+			      (double)m->start_ns / 1e9, m->opcode);
+		if (m->opcode == 1 && rc_utf8_valid(m->data, m->data_len))
+			rc_xout_jstr(o, m->data, m->data_len);
+		else
+			rc_xout_base64(o, m->data, m->data_len);
+		rc_buf_puts(&o->b, "}");
+	}
+	rc_buf_puts(&o->b, "]");
+}
+
 void rc_har_entry(struct rc_xout *o, const struct seg_exchange *x, bool first)
 {
 	struct rc_buf *b = &o->b;
@@ -371,5 +392,7 @@ void rc_har_entry(struct rc_xout *o, const struct seg_exchange *x, bool first)
 	rc_buf_puts(b, ",\"cache\":{},");
 	har_timings(b, &x->t);
 	har_extras(b, x);
+	if (x->nmsgs)
+		har_ws_messages(o, x);
 	rc_buf_puts(b, "}");
 }

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "tools/views/listing.h"
+#include "tools/views/messages.h"
 
 void rc_addr_text(const struct seg_addr *a, char *buf, size_t len)
 {
@@ -133,13 +134,19 @@ void rc_exchange_json(struct rc_buf *b, const struct seg_exchange *x)
 	rc_buf_printf(b, ",\"request_body_bytes\":%zu,\"response_body_bytes\":%zu,"
 		      "\"responses_saved\":%s,\"cookies_saved\":%s,\"truncated\":%s,"
 		      "\"timings_ms\":{\"dns\":%.3f,\"connect\":%.3f,\"first_byte\":%.3f,"
-		      "\"total\":%.3f}}",
+		      "\"total\":%.3f}",
 		      x->body_len[0], x->body_len[1],
 		      (x->flags & SEG_F_NO_RESP) ? "false" : "true",
 		      (x->flags & SEG_F_COOKIES) ? "true" : "false",
 		      (x->flags & (SEG_F_REQ_TRUNC | SEG_F_RESP_TRUNC)) ? "true" : "false",
 		      (double)x->t.dns_ns / 1e6, (double)x->t.connect_ns / 1e6,
 		      (double)x->t.ttfb_ns / 1e6, (double)x->t.total_ns / 1e6);
+	if (x->nmsgs || x->msgs_cut) {   /* WebSocket messages (views/messages.h) */
+		rc_buf_puts(b, ",\"messages\":");
+		rc_msgs_json(b, x);
+		rc_buf_printf(b, ",\"messages_more\":%s", x->msgs_cut ? "true" : "false");
+	}
+	rc_buf_puts(b, "}");
 }
 
 double rc_session_duration_s(const struct ses_meta *m)

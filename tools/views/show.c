@@ -8,6 +8,7 @@
 
 #include "tools/lib/fmt.h"
 #include "tools/views/listing.h"
+#include "tools/views/messages.h"
 #include "tools/views/show.h"
 
 const char *rc_error_words(uint8_t kind)
@@ -314,4 +315,6 @@ void rc_exchange_text(struct rc_buf *b, const struct seg_exchange *x, uint64_t s
 	    body_part(b, x, SEG_DIR_RESP))
 		rc_buf_puts(b, "\n");
 	summary(b, x, shown_id);
+	if (!heads_only)
+		rc_msgs_text(b, x);   /* WebSocket messages, when it was upgraded */
 }

@@ -15,8 +15,10 @@
  *
  * Checked beyond ASan/UBSan in the engine: after every input the proxy
  * closes the client connection within a bound (no wedged state), every
- * exchange the capture sink saw begin ends exactly once, and every 128
- * inputs a plain request through the proxy still gets its 200.
+ * exchange the capture sink saw begin ends exactly once, WebSocket message
+ * pieces (after a 101 to websocket) come only for an exchange begun and
+ * not ended, with sane opcodes, flags and lengths, and every 128 inputs a
+ * plain request through the proxy still gets its 200.
  *
  * Slow by nature (real sockets, a few thousand runs per second at best);
  * it finds state-machine bugs the pure parser targets cannot.
@@ -71,7 +73,18 @@ static void s_end(void *ctx, void *h, const struct eng_xchg *x)
 		atomic_fetch_add(&bad_ends, 1);
 	atomic_fetch_add(&ends, 1);
 }
-static const struct eng_sink_ops sink_ops = { .open = s_open, .begin = s_begin, .end = s_end };
+/* a piece of a WebSocket message: only inside an exchange, well formed */
+static void s_ws_msg(void *ctx, void *h, const struct eng_ws_msg *m, const char *p, size_t n)
+{
+	(void)ctx;
+	bool op_ok = m->opcode == 1 || m->opcode == 2 || (m->opcode >= 8 && m->opcode <= 10);
+	if (h != &begins || atomic_load(&begins) <= atomic_load(&ends) || !op_ok)
+		abort();
+	if ((m->flags & ~0x0fu) || m->len < n || (n > 0 && p == NULL))
+		abort();
+}
+static const struct eng_sink_ops sink_ops = { .open = s_open, .begin = s_begin, .end = s_end,
+					      .ws_msg = s_ws_msg };
 
 static size_t seg_len(uint8_t sel, unsigned i)
 {

@@ -91,6 +91,9 @@ int main(void)
 	has_sample(text, "ringcap_responses_total", k.responses);
 	has_sample(text, "ringcap_tunnels_total", k.tunnels);
 	has_sample(text, "ringcap_upgrades_total", k.upgrades);
+	has_sample(text, "ringcap_websocket_messages_total", k.ws_messages);
+	has_sample(text, "ringcap_websocket_unobserved_total", k.ws_unobserved);
+	has_sample(text, "ringcap_websocket_broken_total", k.ws_broken);
 	has_sample(text, "ringcap_received_bytes_total{peer=\"client\"}", k.bytes_from_clients);
 	has_sample(text, "ringcap_received_bytes_total{peer=\"upstream\"}", k.bytes_from_upstreams);
 	has_sample(text, "ringcap_sent_bytes_total{peer=\"client\"}", k.bytes_to_clients);
@@ -126,8 +129,8 @@ int main(void)
 	} else {
 		printf("promtool absent: lint part skipped (apt-get install prometheus)\n");
 	}
-	/* 22 engine samples + errors + 5 capture */
-	size_t want = 22 + (ENG_ERR_COUNT - 1) + 5;
+	/* 25 engine samples (3 of them WebSocket) + errors + 5 capture */
+	size_t want = 25 + (ENG_ERR_COUNT - 1) + 5;
 	char copy[RC_METRICS_MAX];
 	memcpy(copy, text, (size_t)n + 1);
 	CHECK(check_structure(copy) == want);
