@@ -69,6 +69,8 @@ enum client_state {
 enum up_state {
 	U_RESOLVING = 1, U_CONNECTING, U_HANDSHAKE, U_ACTIVE, U_IDLE, U_TUNNEL,
 	U_PARKED,       /* connected for a CONNECT whose first flight is awaited */
+	U_AHEAD,        /* TLS up ahead of its tunnel's first request (ahead) */
+	U_AHEAD_FAILED, /* TLS failed ahead of it: kept for the 502's reason */
 };
 
 /* Socket flags (struct eng_sock.flags). */
@@ -112,6 +114,10 @@ struct eng_sock {
 	uint8_t state;
 	uint16_t ops;           /* completions still to come */
 	uint32_t peer;          /* paired socket slot or ENG_NONE */
+	/* intercepted tunnel: on the client, the upstream made when its
+	 * CONNECT arrived, kept for its first request; on that upstream, the
+	 * client. ENG_NONE: none. Both sides are cleared in px_closed. */
+	uint32_t ahead;
 	/* input: buffers linked through w->buf_next; on a TLS socket `in`
 	 * holds plaintext and `cin` the ciphertext not yet fed */
 	struct eng_bufq in, cin;

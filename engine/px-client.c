@@ -174,7 +174,9 @@ static void intercept_start(struct eng_worker *w, struct eng_sock *c)
 	eng_head_put(w, c->head_buf);
 	c->head_buf = ENG_NONE;
 	c->head_len = 0;
-	/* the parked connection becomes the first pooled TLS upstream */
+	/* the parked connection starts its TLS handshake now, beside the
+	 * client's, and is kept for the tunnel's first request (issue 16:
+	 * pooled instead, a second upstream was opened for that request) */
 	struct eng_sock *u = peer_of(w, c);
 	c->peer = ENG_NONE;
 	if (u) {
@@ -183,6 +185,8 @@ static void intercept_start(struct eng_worker *w, struct eng_sock *c)
 		if (tls_pool_client_conn(w->tls_pool, w->e->cfg.tls_client, u->host, &u->tls) < 0) {
 			px_upstream_close(w, u);
 		} else {
+			c->ahead = eng_slot(w, u);
+			u->ahead = eng_slot(w, c);
 			u->state = U_HANDSHAKE;
 			eng_timer_arm(w, u, T_CONNECT);
 			eng_sock_handshake(w, u);

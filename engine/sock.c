@@ -368,6 +368,7 @@ struct eng_sock *eng_sock_new(struct eng_worker *w, int fd, enum sock_role role)
 	s->fd = fd;
 	s->role = (uint8_t)role;
 	s->peer = ENG_NONE;
+	s->ahead = ENG_NONE;
 	eng_timer_clear(&s->tm);
 	s->head_buf = ENG_NONE;
 	s->pool_next = ENG_NONE;
