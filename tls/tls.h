@@ -172,6 +172,18 @@ int tls_server_new(struct tls_mint *m, struct tls_keylog *keylog,
 		   struct tls_server **out);
 void tls_server_free(struct tls_server *s);
 
+/* Session tickets (ticket.c): resumption for clients, TLS 1.2 tickets and
+ * TLS 1.3 PSKs, sealed with a key kept in memory and shared by all
+ * workers. The key is replaced every ROTATE_S seconds (default
+ * TLS_TICKET_ROTATE_S_DEFAULT, --tls-ticket-rotate); a ticket lives that
+ * long and opens until its key is two rotations old. Set it before any
+ * connection uses S; -EINVAL when out of range. */
+int tls_server_set_ticket_rotate(struct tls_server *s, uint32_t rotate_s);
+/* Rotates now, as if the interval had passed (tests). */
+void tls_server_rotate_tickets(struct tls_server *s);
+/* Rotations so far. */
+uint64_t tls_server_ticket_rotations(struct tls_server *s);
+
 struct tls_client_opts {
 	/* Trust store; NULL: /etc/ssl/certs/ca-certificates.crt. */
 	const char *trust_file;
