@@ -182,7 +182,8 @@ static void intercept_start(struct eng_worker *w, struct eng_sock *c)
 	if (u) {
 		u->peer = ENG_NONE;
 		u->flags |= ENG_SOCK_F_UP_TLS;
-		if (tls_pool_client_conn(w->tls_pool, w->e->cfg.tls_client, u->host, &u->tls) < 0) {
+		if (tls_pool_client_conn_at(w->tls_pool, w->e->cfg.tls_client, u->host, u->port,
+						 &u->tls) < 0) {
 			px_upstream_close(w, u);
 		} else {
 			c->ahead = eng_slot(w, u);

@@ -162,7 +162,8 @@ void px_connected(struct eng_worker *w, struct eng_sock *u, int res)
 	c->x->connect_ns = since(c);
 	eng_recv_arm(w, u);
 	if (u->flags & ENG_SOCK_F_UP_TLS) {
-		int rc = tls_pool_client_conn(w->tls_pool, w->e->cfg.tls_client, u->host, &u->tls);
+		int rc = tls_pool_client_conn_at(w->tls_pool, w->e->cfg.tls_client, u->host, u->port,
+						 &u->tls);
 		if (rc < 0) {
 			px_fail(w, c, ENG_ERR_TLS_UPSTREAM, 502, "ringcap: cannot start TLS with %s: %s",
 			     u->host, strerror(-rc));

@@ -63,7 +63,7 @@ static int server_new(struct tls_pool *pool, struct tls_server *s,
 }
 
 static int client_new(struct tls_pool *pool, struct tls_client *cl, const char *host,
-		      struct tls_conn **out)
+		      uint16_t port, struct tls_conn **out)
 {
 	struct tls_conn *c;
 	int rc;
@@ -77,6 +77,7 @@ static int client_new(struct tls_pool *pool, struct tls_client *cl, const char *
 		return -EINVAL;
 	}
 	c->cl = cl;
+	c->port = port;
 	rc = tls_client_setup(cl, c);
 	if (rc < 0) {
 		tls_conn_free(c);
@@ -104,14 +105,27 @@ int tls_pool_server_conn(struct tls_pool *pool, struct tls_server *s,
 int tls_conn_new_client(struct tls_client *cl, const char *host,
 			struct tls_conn **out)
 {
-	return client_new(NULL, cl, host, out);
+	return client_new(NULL, cl, host, 0, out);
+}
+
+int tls_conn_new_client_at(struct tls_client *cl, const char *host, uint16_t port,
+			   struct tls_conn **out)
+{
+	return client_new(NULL, cl, host, port, out);
 }
 
 int tls_pool_client_conn(struct tls_pool *pool, struct tls_client *cl, const char *host,
 			 struct tls_conn **out)
 {
 	ASSERT(pool != NULL);
-	return client_new(pool, cl, host, out);
+	return client_new(pool, cl, host, 0, out);
+}
+
+int tls_pool_client_conn_at(struct tls_pool *pool, struct tls_client *cl, const char *host,
+			    uint16_t port, struct tls_conn **out)
+{
+	ASSERT(pool != NULL);
+	return client_new(pool, cl, host, port, out);
 }
 
 void tls_conn_free(struct tls_conn *c)

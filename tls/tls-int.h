@@ -130,6 +130,7 @@ struct tls_conn {
 	bool eof;                     /* TCP EOF fed */
 	int peer_alert;               /* last alert received, -1 none */
 	char name[TLS_NAME_MAX + 1];  /* leaf name (server) or host (client) */
+	uint16_t port;                /* client role: origin port, 0 unknown */
 	char err[TLS_ERR_MAX];
 };
 

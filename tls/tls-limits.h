@@ -69,8 +69,9 @@
 #define TLS_TICKET_ROTATE_S_MIN 1u
 #define TLS_TICKET_ROTATE_S_MAX (7u * 24 * 60 * 60)
 
-/* Upstream TLS sessions kept for resumption, one per host (the newest
- * ticket), in entries of ~2-4 KiB (the session holds the server's chain). */
+/* Upstream TLS sessions kept for resumption (--upstream-sessions), one
+ * per origin (host name = SNI, and port; the newest ticket), in entries of
+ * ~2-4 KiB (the session holds the server's chain): at most ~4 MiB. */
 #define TLS_UPSTREAM_SESSIONS_DEFAULT 1024
 
 /* Named hosts with verification turned off (--upstream-insecure HOST...). */

@@ -6,7 +6,10 @@ connections and TLS handshakes it sees (tlsorigin.py).
   arrives carries the tunnel's requests; no second one is opened, whether
   the client's request arrives before or after the upstream handshake.
 - A failing upstream (certificate not trusted) is contacted once, and the
-  client still gets a 502 that says why."""
+  client still gets a 502 that says why.
+- Upstream sessions are resumed on a tunnel's new upstream connection
+  (--upstream-sessions, one per origin), and resumption skips no check: an
+  origin restarted with a certificate the CA does not sign is refused."""
 
 import os
 import socket
@@ -140,6 +143,8 @@ class OneUpstreamPerTunnel(UpstreamCase):
         d = self.delta(before)
         self.assertEqual(d["accepted"], 4, d)
         self.assertEqual(d["requests"], 4, d)
+        # the first may have been full: later ones resume
+        self.assertGreaterEqual(d["resumed"], 3, d)
 
 
 class SlowUpstreamHandshake(UpstreamCase):
@@ -181,6 +186,51 @@ class FailingUpstream(UpstreamCase):
         self.assertIn(b"unknown issuer", body)
         d = self.delta(before)
         self.assertEqual(d["accepted"], 1, d)
+
+
+class NoUpstreamResumption(UpstreamCase):
+    EXTRA = ["--upstream-sessions", "0"]
+
+    def test_every_tunnel_full_handshake(self):
+        before = self.origin.settle()
+        for i in range(3):
+            r = self.curl(self.url("/full%d" % i))
+            self.assertEqual(r.returncode, 0, r.stderr)
+        d = self.delta(before)
+        self.assertEqual(d["handshakes"], 3, d)
+        self.assertEqual(d["resumed"], 0, d)
+
+
+class ChangedCertificate(UpstreamCase):
+    """The origin restarts on the same port with another certificate: the
+    session kept from before is no way around verifying it."""
+
+    def restart(self, leaf):
+        port = self.origin.port
+        self.origin.stop()
+        time.sleep(0.2)      # the proxy sees its pooled connections close
+        type(self).origin = CountingTlsOrigin(*leaf, port=port)
+
+    def test_untrusted_after_restart_is_refused(self):
+        for i in range(2):
+            r = self.curl(self.url("/before%d" % i))
+            self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertGreaterEqual(self.origin.settle()["resumed"], 1)
+        self.restart(make_leaf(TMP, "selfsigned", None))
+        r = self.curl("-i", self.url("/after"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(b"502 Bad Gateway", r.stdout, r.stdout[-400:])
+        self.assertIn(b"unknown issuer", r.stdout)
+        c = self.origin.settle()
+        self.assertEqual(c["requests"], 0, c)
+        self.assertEqual(c["accepted"], 1, c)
+        # back with a certificate the CA signs: a full handshake, verified
+        self.restart(make_leaf(TMP, "good2", CA))
+        r = self.curl(self.url("/again"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(b"path=/again", r.stdout)
+        c = self.origin.settle()
+        self.assertEqual((c["handshakes"], c["resumed"]), (1, 0), c)
 
 
 if __name__ == "__main__":

@@ -97,9 +97,12 @@ class CountingTlsOrigin:
     def stop(self):
         self.stopped = True
         try:
-            self.sock.close()
+            # shutdown wakes the accept thread: a blocked accept keeps the
+            # port bound after close alone, and a restart on it would fail
+            self.sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
+        self.sock.close()
         with self.lock:
             conns, self.conns = self.conns, []
         for c in conns:

@@ -66,6 +66,7 @@ struct run_opts {
 	unsigned max_body;
 	unsigned flush_interval_ms; /* --flush-interval */
 	unsigned tls_ticket_rotate_ms; /* --tls-ticket-rotate */
+	unsigned upstream_sessions;    /* --upstream-sessions */
 	bool no_save_responses;
 	bool cookies;
 };
@@ -208,6 +209,8 @@ static const struct opt run_table[] = {
 	{ "tls-ticket-rotate", set_dur, RUN(tls_ticket_rotate_ms), TLS_TICKET_ROTATE_S_MIN * 1000u,
 	  TLS_TICKET_ROTATE_S_MAX * 1000u, "DUR",
 	  "client session ticket key replaced this often (a ticket lives as long)", fmt_dur, NULL },
+	{ "upstream-sessions", set_uint, RUN(upstream_sessions), 0, TLS_CACHE_MAX, "N",
+	  "upstream TLS sessions kept for resumption, one per origin (0 = off)", fmt_uint, NULL },
 };
 #define NOPTS (sizeof(run_table) / sizeof(run_table[0]))
 
@@ -561,6 +564,8 @@ static int tls_setup(struct run_opts *r, struct rc_tls *t)
 		.insecure_hosts = r->insecure,
 		.insecure_count = r->ninsecure,
 		.keylog = t->keylog,
+		.no_resumption = r->upstream_sessions == 0,
+		.session_capacity = r->upstream_sessions,
 	};
 	if ((rc = tls_client_new(&co, &t->client, err, sizeof(err))) < 0) {
 		fprintf(stderr, "ringcap run: %s\n", err);
@@ -695,7 +700,8 @@ static int run_main(int argc, char **argv, const struct rc_filter *filter)
 {
 	struct run_opts r = { .data_dir = rc_env_data(), .max_body = RC_BODY_MAX_DEFAULT,
 			      .flush_interval_ms = SEG_FLUSH_NS_DEFAULT / 1000000u,
-			      .tls_ticket_rotate_ms = TLS_TICKET_ROTATE_S_DEFAULT * 1000u };
+			      .tls_ticket_rotate_ms = TLS_TICKET_ROTATE_S_DEFAULT * 1000u,
+			      .upstream_sessions = TLS_UPSTREAM_SESSIONS_DEFAULT };
 	eng_config_defaults(&r.eng);
 	char cerr[128];
 	rc_parse_addr(rc_env_control(), &r.control, &r.control_len, cerr, sizeof(cerr));
