@@ -63,7 +63,8 @@ int tls_client_new(const struct tls_client_opts *o, struct tls_client **out,
 	c->insecure_all = o->insecure_all;
 	c->ctx = SSL_CTX_new(TLS_method());
 	if (c->ctx == NULL || !SSL_CTX_set_min_proto_version(c->ctx, TLS1_2_VERSION) ||
-	    !SSL_CTX_set_max_proto_version(c->ctx, TLS1_3_VERSION)) {
+	    !SSL_CTX_set_max_proto_version(c->ctx, TLS1_3_VERSION) ||
+	    tls_ctx_set_groups(c->ctx) < 0) {
 		tls_errf(err, err_len, "cannot create the upstream TLS context");
 		goto out_free;
 	}

@@ -70,7 +70,8 @@ int tls_server_new(struct tls_mint *m, struct tls_keylog *keylog,
 	s->mint = m;
 	s->ctx = SSL_CTX_new(TLS_method());
 	if (s->ctx == NULL || !SSL_CTX_set_min_proto_version(s->ctx, TLS1_2_VERSION) ||
-	    !SSL_CTX_set_max_proto_version(s->ctx, TLS1_3_VERSION)) {
+	    !SSL_CTX_set_max_proto_version(s->ctx, TLS1_3_VERSION) ||
+	    tls_ctx_set_groups(s->ctx) < 0) {
 		tls_server_free(s);
 		return -ENOMEM;
 	}

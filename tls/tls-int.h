@@ -150,6 +150,11 @@ void tls_tickets_fini(struct tls_tickets *t);
 int tls_ticket_key_cb(SSL *ssl, uint8_t *name, uint8_t *iv, EVP_CIPHER_CTX *ectx,
 		      HMAC_CTX *hctx, int encrypt);
 
+/* Key exchange groups of both contexts, in order of preference: X25519
+ * first (the cheapest, and what browsers send a key share for), then
+ * P-256 and P-384 for peers without it. 0 or -ENOMEM. */
+int tls_ctx_set_groups(SSL_CTX *ctx);
+
 /* Creates C's SSL from CTX on C's buffers (app data = C). 0 or -ENOMEM. */
 int tls_conn_init_ssl(struct tls_conn *c, SSL_CTX *ctx);
 /* Records alerts the peer sends (SSL_CTX_set_info_callback). */

@@ -116,6 +116,7 @@ class Resume(ResumeCase):
             outs.append(r.stdout.decode("latin-1"))
             self.assertIn("path=/s", outs[-1], outs[-1][-600:])
         self.assertIn("\nNew, TLSv1.3", outs[0])
+        self.assertIn("Server Temp Key: X25519", outs[0])
         self.assertIn("\nReused, TLSv1.3", outs[1], outs[1][:1500])
 
 
