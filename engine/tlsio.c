@@ -88,7 +88,8 @@ static bool take_into_tail(struct eng_worker *w, struct eng_sock *s)
 	if ((s->flags & ENG_SOCK_F_SENDING) && i < s->out.send_n)
 		return false;   /* the kernel's until the send completes */
 	struct eng_seg *g = eng_outq_at(&s->out, i);
-	if (g->kind != ENG_SEG_BUF)
+	/* only a private buffer that take_out filled and holds alone */
+	if (g->kind != ENG_SEG_BUF || g->id < w->bufs.count || w->bufs.ref[g->id] != 1)
 		return false;
 	char *base = eng_buf_ptr(w, g->id);
 	ASSERT(g->p >= base);
