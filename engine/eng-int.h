@@ -319,6 +319,8 @@ struct eng_sock *eng_pool_take(struct eng_worker *w, const char *host, size_t n,
 			       uint16_t port, bool tls);
 /* false: the pool is full (--upstream-idle-max), the caller closes u */
 bool eng_pool_put(struct eng_worker *w, struct eng_sock *u);
+/* An idle connection to host:port (TLS or not) is in the pool. */
+bool eng_pool_has(struct eng_worker *w, const char *host, size_t n, uint16_t port, bool tls);
 void eng_pool_remove(struct eng_worker *w, struct eng_sock *u);
 
 #endif

@@ -176,10 +176,15 @@ static void intercept_start(struct eng_worker *w, struct eng_sock *c)
 	c->head_len = 0;
 	/* the parked connection starts its TLS handshake now, beside the
 	 * client's, and is kept for the tunnel's first request (issue 16:
-	 * pooled instead, a second upstream was opened for that request) */
+	 * pooled instead, a second upstream was opened for that request);
+	 * unless an idle TLS connection to the origin is pooled: the first
+	 * request takes that one (px_upstream_get) and no handshake is made */
 	struct eng_sock *u = peer_of(w, c);
 	c->peer = ENG_NONE;
-	if (u) {
+	if (u && eng_pool_has(w, u->host, u->host_len, u->port, true)) {
+		u->peer = ENG_NONE;
+		px_upstream_close(w, u);
+	} else if (u) {
 		u->peer = ENG_NONE;
 		u->flags |= ENG_SOCK_F_UP_TLS;
 		if (tls_pool_client_conn_at(w->tls_pool, w->e->cfg.tls_client, u->host, u->port,

@@ -5,6 +5,12 @@ connections and TLS handshakes it sees (tlsorigin.py).
 - One upstream connection per tunnel: the connection made when the CONNECT
   arrives carries the tunnel's requests; no second one is opened, whether
   the client's request arrives before or after the upstream handshake.
+  Each test has an origin of its own (a new port), so no pooled connection
+  of an earlier test serves it.
+- With the pool on, a new tunnel uses an idle TLS connection to the origin
+  and makes no handshake at all (its CONNECT's TCP connection is closed);
+  classes with POOL False run with --upstream-idle-max 0, where every
+  request needs a connection of its own.
 - A failing upstream (certificate not trusted) is contacted once, and the
   client still gets a 502 that says why.
 - Upstream sessions are resumed on a tunnel's new upstream connection
@@ -31,23 +37,28 @@ GOOD = make_leaf(TMP, "good", CA)
 class UpstreamCase(unittest.TestCase):
     TRUST = True            # --upstream-ca CA
     HANDSHAKE_DELAY = 0.0
+    POOL = True             # False: --upstream-idle-max 0
     EXTRA = []
 
     @classmethod
     def setUpClass(cls):
         if harness.EXTERNAL:
             raise unittest.SkipTest("needs its own ringcap")
-        cls.origin = CountingTlsOrigin(*GOOD, handshake_delay=cls.HANDSHAKE_DELAY)
         args = (["--upstream-ca", CA[1]] if cls.TRUST else []) + cls.EXTRA
+        if not cls.POOL:
+            args += ["--upstream-idle-max", "0"]
         # one worker: every tunnel sees the same upstream pool
         cls.proxy = Proxy(args, 1, cls.__name__).start()
 
     @classmethod
     def tearDownClass(cls):
         rc = cls.proxy.stop()
-        cls.origin.stop()
         if rc not in (None, 0):
             raise AssertionError("ringcap exit %r:\n%s" % (rc, cls.proxy.log()))
+
+    def setUp(self):
+        self.origin = CountingTlsOrigin(*GOOD, handshake_delay=self.HANDSHAKE_DELAY)
+        self.addCleanup(lambda: self.origin.stop())
 
     def proxy_ca(self):
         with open("/proc/%d/cmdline" % self.proxy.proc.pid, "rb") as f:
@@ -135,16 +146,40 @@ class OneUpstreamPerTunnel(UpstreamCase):
         self.assertEqual(d["handshakes"], 1, d)
         self.assertEqual(body.split(b"conn=")[1], body2.split(b"conn=")[1])
 
-    def test_sequential_tunnels(self):
+
+class UpstreamResumption(UpstreamCase):
+    """No pool: each tunnel makes its upstream connection, and resumes."""
+    POOL = False
+
+    def test_sequential_tunnels_resume(self):
         before = self.origin.settle()
         for i in range(4):
             r = self.curl(self.url("/seq%d" % i))
             self.assertEqual(r.returncode, 0, r.stderr)
         d = self.delta(before)
         self.assertEqual(d["accepted"], 4, d)
+        self.assertEqual(d["handshakes"], 4, d)
         self.assertEqual(d["requests"], 4, d)
-        # the first may have been full: later ones resume
-        self.assertGreaterEqual(d["resumed"], 3, d)
+        self.assertGreaterEqual(d["resumed"], 3, d)   # the first is full
+
+
+class PooledAcrossTunnels(UpstreamCase):
+    """Default pool: the first tunnel's upstream serves the next tunnels."""
+    POOL = True
+
+    def test_no_handshake_when_pooled(self):
+        before = self.origin.settle()
+        conns = set()
+        for i in range(4):
+            r = self.curl(self.url("/pooled%d" % i))
+            self.assertEqual(r.returncode, 0, r.stderr)
+            conns.add(r.stdout.split(b"conn=")[1])
+        d = self.delta(before)
+        self.assertEqual(d["handshakes"], 1, d)
+        self.assertEqual(d["requests"], 4, d)
+        self.assertEqual(len(conns), 1, conns)
+        # each CONNECT still reached the origin (TCP, then closed unused)
+        self.assertEqual(d["accepted"], 4, d)
 
 
 class SlowUpstreamHandshake(UpstreamCase):
@@ -190,6 +225,7 @@ class FailingUpstream(UpstreamCase):
 
 class NoUpstreamResumption(UpstreamCase):
     EXTRA = ["--upstream-sessions", "0"]
+    POOL = False
 
     def test_every_tunnel_full_handshake(self):
         before = self.origin.settle()
@@ -204,12 +240,13 @@ class NoUpstreamResumption(UpstreamCase):
 class ChangedCertificate(UpstreamCase):
     """The origin restarts on the same port with another certificate: the
     session kept from before is no way around verifying it."""
+    POOL = False
 
     def restart(self, leaf):
         port = self.origin.port
         self.origin.stop()
-        time.sleep(0.2)      # the proxy sees its pooled connections close
-        type(self).origin = CountingTlsOrigin(*leaf, port=port)
+        time.sleep(0.2)
+        self.origin = CountingTlsOrigin(*leaf, port=port)
 
     def test_untrusted_after_restart_is_refused(self):
         for i in range(2):
