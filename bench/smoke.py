@@ -45,6 +45,10 @@ SPECS = {
         ("handshakes ringcap cold", r"^\| handshakes \| ringcap, cold .*\| %s handshakes/s \|" % NUM),
         ("handshakes mitmdump", r"^\| handshakes \| mitmdump .*\| %s handshakes/s \||"
                                 r"^- hs-mitmdump: not available" % NUM),
+        ("resumed handshakes direct",
+         r"^\| resumed handshakes \| direct .*\| %s handshakes/s \|" % NUM),
+        ("resumed handshakes ringcap",
+         r"^\| resumed handshakes \| ringcap .*\| %s handshakes/s \|" % NUM),
         ("100 B keep-alive direct", r"^\| 100 B keep-alive \| direct \| %s req/s \|" % NUM),
         ("100 B keep-alive ringcap", r"^\| 100 B keep-alive \| ringcap \| %s req/s \|" % NUM),
         ("1 MiB keep-alive direct", r"^\| 1 MiB keep-alive \| direct \| %s req/s \|" % NUM),

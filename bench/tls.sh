@@ -14,7 +14,9 @@
 #   KA_THREADS [16]      client threads (= connections) for the keep-alive cases
 #   WARMUP [1]           untimed seconds of the same load before each measurement
 #   REPEAT [1]           rounds; the report keeps each row's best round
-#   CASES                subset of "hs ka-100b ka-1m"
+#   CASES                subset of "hs hs-resume ka-100b ka-1m"
+#   ORIGIN_TICKETS [on]  nginx session tickets (on: ringcap's upstream side can
+#                        resume; the resumed rows' direct baseline needs them)
 #   RINGCAP_BIN [./build/tools/ringcap], RINGCAP_WORKERS [nproc], RINGCAP_ARGS []
 #   CLIENT_TLS [boringssl if android-libboringssl-dev is installed, else openssl]
 #                        TLS library the client is linked with
@@ -39,7 +41,8 @@ HS_THREADS=${HS_THREADS:-16}
 KA_THREADS=${KA_THREADS:-16}
 WARMUP=${WARMUP:-1}
 REPEAT=${REPEAT:-1}
-CASES=${CASES:-hs ka-100b ka-1m}
+CASES=${CASES:-hs hs-resume ka-100b ka-1m}
+ORIGIN_TICKETS=${ORIGIN_TICKETS:-on}
 RINGCAP_BIN=${RINGCAP_BIN:-$ROOT/build/tools/ringcap}
 RINGCAP_WORKERS=${RINGCAP_WORKERS:-$(nproc)}
 RINGCAP_ARGS=${RINGCAP_ARGS:-}
@@ -120,7 +123,7 @@ http {
         ssl_certificate_key $TMP/origin-key.pem;
         ssl_protocols TLSv1.2 TLSv1.3;
         ssl_session_cache off;
-        ssl_session_tickets off;
+        ssl_session_tickets $ORIGIN_TICKETS;
         root $TMP/nginx/www;
     }
 }
@@ -203,6 +206,7 @@ measure() {
     local args pid="" cpu0 cpu1 cpu="-" ocpu0 ocpu out json
     case $row in
         hs-*) mode=new path=/100b ;;
+        hsr-*) mode=resume path=/100b ;;
         ka100b-*) mode=ka path=/100b threads=$KA_THREADS ;;
         ka1m-*) mode=ka path=/1m threads=$KA_THREADS ;;
     esac
@@ -248,6 +252,7 @@ measure() {
 for c in $CASES; do
     case $c in
         hs) rows="hs-direct hs-ringcap-warm hs-ringcap-cold hs-mitmdump" ;;
+        hs-resume) rows="hsr-direct hsr-ringcap" ;;
         ka-100b) rows="ka100b-direct ka100b-ringcap ka100b-mitmdump" ;;
         ka-1m) rows="ka1m-direct ka1m-ringcap" ;;
         *) die "unknown case $c" ;;
@@ -264,8 +269,8 @@ META=$TMP/meta.txt
     echo "## ringcap TLS bench — $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo
     echo "- machine: $(nproc) CPUs ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1)), Linux $(uname -r); client, origin and proxy share all CPUs, nothing pinned"
-    echo "- client: bench/tls_client.c ($CLIENT_TLS$([ "$CLIENT_TLS" = openssl ] && echo " $(openssl version | cut -d' ' -f2)"), blocking threads, certificates verified, no session resumption); handshake cases $HS_THREADS threads, keep-alive cases $KA_THREADS connections; ${DURATION}s per row (mitmdump ${MITM_DURATION}s), warm-up ${WARMUP}s, best of $REPEAT round(s)"
-    echo "- origin: nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'), 1 worker, P-256 self-signed certificate, TLS session cache and tickets off; mitmdump $(dpkg-query -W -f '${Version}' mitmproxy 2>/dev/null); ringcap: ${UNAVAIL[ringcap]:-$RINGCAP_BIN --workers $RINGCAP_WORKERS $RINGCAP_ARGS}"
+    echo "- client: bench/tls_client.c ($CLIENT_TLS$([ "$CLIENT_TLS" = openssl ] && echo " $(openssl version | cut -d' ' -f2)"), blocking threads, certificates verified; no session resumption except in the resumed rows, where each thread offers the ticket of its previous connection); handshake cases $HS_THREADS threads, keep-alive cases $KA_THREADS connections; ${DURATION}s per row (mitmdump ${MITM_DURATION}s), warm-up ${WARMUP}s, best of $REPEAT round(s)"
+    echo "- origin: nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'), 1 worker, P-256 self-signed certificate, TLS session cache off, session tickets $ORIGIN_TICKETS; mitmdump $(dpkg-query -W -f '${Version}' mitmproxy 2>/dev/null); ringcap: ${UNAVAIL[ringcap]:-$RINGCAP_BIN --workers $RINGCAP_WORKERS $RINGCAP_ARGS}"
     echo "- load average before the run: $LOADAVG_START, after: $(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$META"
 

@@ -5,7 +5,11 @@
  *   --mode new  one TCP connection, one full TLS handshake (no session reuse,
  *               tickets off) and one GET per iteration, then close;
  *   --mode ka   one TLS connection per thread, GETs back to back (reconnects
- *               only when the server closes).
+ *               only when the server closes);
+ *   --mode resume  as new, but each thread offers the session (ticket) of its
+ *               previous connection, as browsers and apps do: an abbreviated
+ *               handshake whenever the server accepts it ("resumed" counts
+ *               those).
  * With --proxy PORT every TCP connection first sends CONNECT HOST:PORT to the
  * proxy on 127.0.0.1. --sni NAME sets the SNI and the name the certificate is
  * verified against; a "%d" in NAME is replaced by a counter shared by all
@@ -13,7 +17,7 @@
  * Certificates are always verified against --cafile.
  *
  * Prints one line: BENCHJSON {"ok":..,"errors":..,"bytes":..,"seconds":..,
- * "client_cpu_s":..,"first_error":".."}. Built by bench/tls.sh into bench/out/
+ * "client_cpu_s":..,"resumed":..,"first_error":".."}. Built by bench/tls.sh into bench/out/
  * (cc -O2 tls_client.c -lssl -lcrypto -lpthread); OpenSSL, not BoringSSL,
  * so the client's TLS stack differs from ringcap's.
  */
@@ -48,12 +52,18 @@ static struct {
 	const char *path;
 	const char *cafile;
 	int ka;
+	int resume;
 	int threads;
 	double seconds;
-} opt = { 0, 0, "127.0.0.1", "localhost", "/100b", NULL, 0, 8, 5.0 };
+} opt = { 0, 0, "127.0.0.1", "localhost", "/100b", NULL, 0, 0, 8, 5.0 };
 
 static SSL_CTX *ctx;
-static atomic_ullong ok_count, err_count, byte_count, name_counter;
+static atomic_ullong ok_count, err_count, byte_count, name_counter, resumed_count;
+
+/* --mode resume: the newest session a thread's connection received. */
+struct thread_state {
+	SSL_SESSION *sess;
+};
 static atomic_int stop;
 static char first_error[200];
 static pthread_mutex_t err_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -126,7 +136,20 @@ bad:
 	return -1;
 }
 
-static SSL *tls_open(int fd)
+/* New session (TLS 1.2 ticket, or a TLS 1.3 ticket after the handshake):
+ * kept for the thread's next connection. Returns 1: we own SESS now. */
+static int new_session(SSL *ssl, SSL_SESSION *sess)
+{
+	struct thread_state *t = SSL_get_app_data(ssl);
+	if (t == NULL)
+		return 0;
+	if (t->sess)
+		SSL_SESSION_free(t->sess);
+	t->sess = sess;
+	return 1;
+}
+
+static SSL *tls_open(int fd, struct thread_state *t)
 {
 	char name[256];
 	if (strstr(opt.sni, "%d"))
@@ -138,12 +161,17 @@ static SSL *tls_open(int fd)
 	if (!ssl)
 		return NULL;
 	SSL_set_fd(ssl, fd);
+	SSL_set_app_data(ssl, t);
+	if (opt.resume && t->sess)
+		SSL_set_session(ssl, t->sess);
 	SSL_set_tlsext_host_name(ssl, name);
 	SSL_set1_host(ssl, name);
 	if (SSL_connect(ssl) != 1) {
 		SSL_free(ssl);
 		return NULL;
 	}
+	if (SSL_session_reused(ssl) && !atomic_load(&stop))
+		atomic_fetch_add(&resumed_count, 1);
 	return ssl;
 }
 
@@ -188,6 +216,7 @@ static long long get_once(SSL *ssl, int *closed)
 
 static void *worker(void *arg)
 {
+	struct thread_state t = { 0 };
 	(void)arg;
 	while (!atomic_load(&stop)) {
 		int fd = tcp_open();
@@ -196,7 +225,7 @@ static void *worker(void *arg)
 			usleep(1000);
 			continue;
 		}
-		SSL *ssl = tls_open(fd);
+		SSL *ssl = tls_open(fd, &t);
 		if (!ssl) {
 			fail("handshake");
 			close(fd);
@@ -218,13 +247,15 @@ static void *worker(void *arg)
 		SSL_free(ssl);  /* no close_notify: the connection is dropped */
 		close(fd);
 	}
+	if (t.sess)
+		SSL_SESSION_free(t.sess);
 	return NULL;
 }
 
 static int usage(void)
 {
 	fprintf(stderr, "usage: tls_client --port P --cafile F [--proxy P] [--host H] "
-		"[--sni NAME(%%d)] [--path /x] [--mode new|ka] [--threads N] [--seconds S]\n");
+		"[--sni NAME(%%d)] [--path /x] [--mode new|ka|resume] [--threads N] [--seconds S]\n");
 	return 2;
 }
 
@@ -238,7 +269,10 @@ int main(int argc, char **argv)
 		else if (!strcmp(k, "--sni")) opt.sni = v;
 		else if (!strcmp(k, "--path")) opt.path = v;
 		else if (!strcmp(k, "--cafile")) opt.cafile = v;
-		else if (!strcmp(k, "--mode")) opt.ka = !strcmp(v, "ka");
+		else if (!strcmp(k, "--mode")) {
+			opt.ka = !strcmp(v, "ka");
+			opt.resume = !strcmp(v, "resume");
+		}
 		else if (!strcmp(k, "--threads")) opt.threads = atoi(v);
 		else if (!strcmp(k, "--seconds")) opt.seconds = atof(v);
 		else return usage();
@@ -251,8 +285,15 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+	if (opt.resume) {
+		/* sessions go to new_session, never to an internal cache */
+		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT |
+							SSL_SESS_CACHE_NO_INTERNAL);
+		SSL_CTX_sess_set_new_cb(ctx, new_session);
+	} else {
+		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+		SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+	}
 
 	pthread_t th[MAX_THREADS];
 	double t0 = now();
@@ -270,9 +311,10 @@ int main(int argc, char **argv)
 	double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
 		     (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 	printf("BENCHJSON {\"ok\":%llu,\"errors\":%llu,\"bytes\":%llu,\"seconds\":%.3f,"
-	       "\"client_cpu_s\":%.2f,\"first_error\":\"%s\"}\n",
+	       "\"client_cpu_s\":%.2f,\"resumed\":%llu,\"first_error\":\"%s\"}\n",
 	       (unsigned long long)atomic_load(&ok_count),
 	       (unsigned long long)atomic_load(&err_count),
-	       (unsigned long long)atomic_load(&byte_count), t1 - t0, cpu, first_error);
+	       (unsigned long long)atomic_load(&byte_count), t1 - t0, cpu,
+	       (unsigned long long)atomic_load(&resumed_count), first_error);
 	return 0;
 }

@@ -14,6 +14,8 @@ ROWS = [
     ("hs-ringcap-warm", "handshakes", "ringcap, warm leaf cache"),
     ("hs-ringcap-cold", "handshakes", "ringcap, cold (new SNI per conn.)"),
     ("hs-mitmdump", "handshakes", "mitmdump"),
+    ("hsr-direct", "resumed handshakes", "direct (client resumes with nginx)"),
+    ("hsr-ringcap", "resumed handshakes", "ringcap (client resumes with ringcap)"),
     ("ka100b-direct", "100 B keep-alive", "direct"),
     ("ka100b-ringcap", "100 B keep-alive", "ringcap"),
     ("ka100b-mitmdump", "100 B keep-alive", "mitmdump"),
@@ -86,7 +88,7 @@ def main():
         pcpu_op = pcpu * 1e6 / ops if ops and pcpu is not None else None
         ocpu = r["origin_cpu"]
         ocpu_op = ocpu * 1e6 / ops if ops and ocpu is not None else None
-        unit = "handshakes/s" if case == "handshakes" else "req/s"
+        unit = "handshakes/s" if "handshakes" in case else "req/s"
         out.append("| " + " | ".join([
             case, label, f(r["rate"]) + " " + unit, f(r["mbps"], 1), f(r["errors"]),
             f(r["client_cpu_s"], 2), f(cpu_op, 1), f(pcpu, 2), f(pcpu_op, 1), f(ocpu_op, 1),
@@ -95,6 +97,8 @@ def main():
         ]) + " |")
         if r.get("first_error"):
             notes.append(f"- {key}: first client error: {r['first_error']}")
+        if key.startswith("hsr-") and r.get("resumed") is not None and ops:
+            notes.append(f"- {key}: {r['resumed'] / ops:.0%} of the client's handshakes resumed")
     out.append("")
     if notes:
         out += ["Notes:", ""] + notes + [""]
@@ -105,6 +109,23 @@ def main():
                    f"{d['client_cpu_s'] / d['seconds']:.2f} of {_ncpu()} CPUs "
                    f"(the client shares the cores with nginx and the proxy).")
     out.append(f"Cold ÷ warm handshakes: {f(div(cold, warm), 2)}")
+    out.append("")
+    out.append("Targets (issue 16):")
+    out.append("")
+    checks = [
+        ("resumed new connections ≥ 0.75 × direct", rate(rows, "hsr-ringcap"),
+         rate(rows, "hsr-direct"), 0.75),
+        ("full-handshake new connections (warm cache) ≥ 0.6 × direct", warm,
+         rate(rows, "hs-direct"), 0.6),
+        ("keep-alive HTTPS req/s (100 B) ≥ 0.7 × direct", rate(rows, "ka100b-ringcap"),
+         rate(rows, "ka100b-direct"), 0.7),
+    ]
+    for name, a, b, want in checks:
+        r = div(a, b)
+        if r is None:
+            out.append(f"- {name}: not measured")
+        else:
+            out.append(f"- {name}: {r:.2f}× — {'MET' if r >= want else 'NOT MET'}")
     out.append("")
     out.append("Targets (issue 3):")
     out.append("")

@@ -69,6 +69,8 @@ enum client_state {
 enum up_state {
 	U_RESOLVING = 1, U_CONNECTING, U_HANDSHAKE, U_ACTIVE, U_IDLE, U_TUNNEL,
 	U_PARKED,       /* connected for a CONNECT whose first flight is awaited */
+	U_AHEAD,        /* TLS up ahead of its tunnel's first request (ahead) */
+	U_AHEAD_FAILED, /* TLS failed ahead of it: kept for the 502's reason */
 };
 
 /* Socket flags (struct eng_sock.flags). */
@@ -114,6 +116,10 @@ struct eng_sock {
 	uint8_t state;
 	uint16_t ops;           /* completions still to come */
 	uint32_t peer;          /* paired socket slot or ENG_NONE */
+	/* intercepted tunnel: on the client, the upstream made when its
+	 * CONNECT arrived, kept for its first request; on that upstream, the
+	 * client. ENG_NONE: none. Both sides are cleared in px_closed. */
+	uint32_t ahead;
 	/* input: buffers linked through w->buf_next; on a TLS socket `in`
 	 * holds plaintext and `cin` the ciphertext not yet fed */
 	struct eng_bufq in, cin;
@@ -320,6 +326,8 @@ struct eng_sock *eng_pool_take(struct eng_worker *w, const char *host, size_t n,
 			       uint16_t port, bool tls);
 /* false: the pool is full (--upstream-idle-max), the caller closes u */
 bool eng_pool_put(struct eng_worker *w, struct eng_sock *u);
+/* An idle connection to host:port (TLS or not) is in the pool. */
+bool eng_pool_has(struct eng_worker *w, const char *host, size_t n, uint16_t port, bool tls);
 void eng_pool_remove(struct eng_worker *w, struct eng_sock *u);
 
 #endif

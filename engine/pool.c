@@ -35,21 +35,34 @@ void eng_pool_remove(struct eng_worker *w, struct eng_sock *u)
 	w->idle--;
 }
 
-struct eng_sock *eng_pool_take(struct eng_worker *w, const char *host, size_t n,
-			       uint16_t port, bool tls)
+static struct eng_sock *find(struct eng_worker *w, const char *host, size_t n, uint16_t port,
+			     bool tls)
 {
 	uint32_t slot = *bucket(w, host, n, port);
 	for (unsigned i = 0; slot != ENG_NONE && i < w->nsocks; i++) {
 		struct eng_sock *u = &w->socks[slot];
 		if (u->port == port && u->host_len == n && ((u->flags & ENG_SOCK_F_UP_TLS) != 0) == tls &&
-		    strncasecmp(u->host, host, n) == 0) {
-			eng_pool_remove(w, u);
-			eng_timer_stop(w, u);
+		    strncasecmp(u->host, host, n) == 0)
 			return u;
-		}
 		slot = u->pool_next;
 	}
 	return NULL;
+}
+
+struct eng_sock *eng_pool_take(struct eng_worker *w, const char *host, size_t n,
+			       uint16_t port, bool tls)
+{
+	struct eng_sock *u = find(w, host, n, port, tls);
+	if (u) {
+		eng_pool_remove(w, u);
+		eng_timer_stop(w, u);
+	}
+	return u;
+}
+
+bool eng_pool_has(struct eng_worker *w, const char *host, size_t n, uint16_t port, bool tls)
+{
+	return find(w, host, n, port, tls) != NULL;
 }
 
 bool eng_pool_put(struct eng_worker *w, struct eng_sock *u)

@@ -178,15 +178,25 @@ static void intercept_start(struct eng_worker *w, struct eng_sock *c)
 	eng_head_put(w, c->head_buf);
 	c->head_buf = ENG_NONE;
 	c->head_len = 0;
-	/* the parked connection becomes the first pooled TLS upstream */
+	/* the parked connection starts its TLS handshake now, beside the
+	 * client's, and is kept for the tunnel's first request (issue 16:
+	 * pooled instead, a second upstream was opened for that request);
+	 * unless an idle TLS connection to the origin is pooled: the first
+	 * request takes that one (px_upstream_get) and no handshake is made */
 	struct eng_sock *u = peer_of(w, c);
 	c->peer = ENG_NONE;
-	if (u) {
+	if (u && eng_pool_has(w, u->host, u->host_len, u->port, true)) {
+		u->peer = ENG_NONE;
+		px_upstream_close(w, u);
+	} else if (u) {
 		u->peer = ENG_NONE;
 		u->flags |= ENG_SOCK_F_UP_TLS;
-		if (tls_pool_client_conn(w->tls_pool, w->e->cfg.tls_client, u->host, &u->tls) < 0) {
+		if (tls_pool_client_conn_at(w->tls_pool, w->e->cfg.tls_client, u->host, u->port,
+						 &u->tls) < 0) {
 			px_upstream_close(w, u);
 		} else {
+			c->ahead = eng_slot(w, u);
+			u->ahead = eng_slot(w, c);
 			u->state = U_HANDSHAKE;
 			eng_timer_arm(w, u, T_CONNECT);
 			eng_sock_handshake(w, u);

@@ -22,6 +22,7 @@
 #include "engine/px-exchange.h"
 #include "engine/sock.h"
 #include "engine/tlsio.h"
+#include "rc-assert.h"
 
 static const char established[] = "HTTP/1.1 200 Connection Established\r\n\r\n";
 
@@ -161,7 +162,8 @@ void px_connected(struct eng_worker *w, struct eng_sock *u, int res)
 	c->x->connect_ns = since(c);
 	eng_recv_arm(w, u);
 	if (u->flags & ENG_SOCK_F_UP_TLS) {
-		int rc = tls_pool_client_conn(w->tls_pool, w->e->cfg.tls_client, u->host, &u->tls);
+		int rc = tls_pool_client_conn_at(w->tls_pool, w->e->cfg.tls_client, u->host, u->port,
+						 &u->tls);
 		if (rc < 0) {
 			px_fail(w, c, ENG_ERR_TLS_UPSTREAM, 502, "ringcap: cannot start TLS with %s: %s",
 			     u->host, strerror(-rc));
@@ -277,9 +279,46 @@ void px_resolved(struct eng_worker *w, struct eng_resolve *r)
 	connect_start(w, u);
 }
 
+/* The first request of an intercepted tunnel goes to the upstream made
+ * when its CONNECT arrived (px-client.c: intercept_start), whatever became
+ * of it: ready, still in its handshake (px_tls_ready starts the exchange)
+ * or failed (the 502 says why; the origin is not contacted again). False
+ * when there is none left to take. */
+static bool take_ahead(struct eng_worker *w, struct eng_sock *c)
+{
+	if (c->ahead == ENG_NONE)
+		return false;
+	struct eng_sock *u = &w->socks[c->ahead];
+	ASSERT(u->role == ROLE_UPSTREAM);
+	ASSERT(u->ahead == eng_slot(w, c));
+	c->ahead = ENG_NONE;
+	u->ahead = ENG_NONE;
+	bool usable = u->state == U_AHEAD || u->state == U_AHEAD_FAILED ||
+		      u->state == U_HANDSHAKE;
+	if ((u->flags & ENG_SOCK_F_CLOSING) || !usable) {
+		px_upstream_close(w, u);
+		return false;
+	}
+	c->peer = eng_slot(w, u);
+	u->peer = eng_slot(w, c);
+	const char *why = tls_conn_error(u->tls);
+	if (u->state == U_AHEAD_FAILED && why[0] == '\0')
+		px_fail(w, c, ENG_ERR_TLS_UPSTREAM, 502,
+			"ringcap: %s:%u closed the connection during the TLS handshake",
+			u->host, u->port);
+	else if (u->state == U_AHEAD_FAILED)
+		px_fail(w, c, ENG_ERR_TLS_UPSTREAM, 502, "ringcap: TLS with %s:%u failed: %s",
+			u->host, u->port, why);
+	else if (u->state == U_AHEAD)
+		px_start_exchange(w, c, u);
+	return true;
+}
+
 /* Finds or makes the upstream for the client's parsed request. */
 void px_upstream_get(struct eng_worker *w, struct eng_sock *c)
 {
+	if (take_ahead(w, c))
+		return;
 	struct eng_sock *u = eng_pool_take(w, c->host, c->host_len, c->port, c->tls != NULL);
 	if (u) {
 		w->c.upstream_reused++;

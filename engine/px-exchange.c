@@ -238,7 +238,13 @@ void px_eof(struct eng_worker *w, struct eng_sock *s, int err)
 	px_cur_w = w;
 	struct eng_sock *p = peer_of(w, s);
 	if (s->role == ROLE_UPSTREAM) {
-		if (s->state == U_IDLE || p == NULL) {
+		if (s->state == U_AHEAD_FAILED) {
+			return;   /* kept until its tunnel's request hears why */
+		} else if (s->state == U_HANDSHAKE && p == NULL && s->ahead != ENG_NONE) {
+			w->c.tls_upstream_failures++;
+			s->state = U_AHEAD_FAILED;   /* contacted once: no second try */
+			eng_timer_stop(w, s);
+		} else if (s->state == U_IDLE || p == NULL) {
 			px_upstream_close(w, s);
 		} else if (s->state == U_PARKED) {
 			px_client_abort(w, p, ENG_ERR_UPSTREAM_CLOSED);
@@ -344,6 +350,26 @@ void px_timeout(struct eng_worker *w, struct eng_sock *s)
 	}
 }
 
+/* Ends the link between a tunnel's client and the upstream made ahead for
+ * it (px-connect.c: take_ahead) when either goes. An upstream whose client
+ * left without a request joins the pool when it is ready; one still in its
+ * handshake does so from px_tls_ready; a failed one closes. */
+static void ahead_unlink(struct eng_worker *w, struct eng_sock *s)
+{
+	if (s->ahead == ENG_NONE)
+		return;
+	struct eng_sock *o = &w->socks[s->ahead];
+	ASSERT(o->ahead == eng_slot(w, s));
+	s->ahead = ENG_NONE;
+	o->ahead = ENG_NONE;
+	if (o->role != ROLE_UPSTREAM || (o->flags & ENG_SOCK_F_CLOSING))
+		return;
+	if (o->state == U_AHEAD && !w->draining)
+		px_pool_put(w, o);
+	else if (o->state == U_AHEAD || o->state == U_AHEAD_FAILED)
+		px_upstream_close(w, o);
+}
+
 /* The slot is about to be reused: nothing may still point at it. */
 void px_closed(struct eng_worker *w, struct eng_sock *s)
 {
@@ -359,6 +385,7 @@ void px_closed(struct eng_worker *w, struct eng_sock *s)
 		px_xchg_put(w, s->x);
 		s->x = NULL;
 	}
+	ahead_unlink(w, s);
 	struct eng_sock *p = peer_of(w, s);
 	s->peer = ENG_NONE;
 	if (p == NULL || p->peer != eng_slot(w, s))
@@ -378,7 +405,8 @@ void px_drain(struct eng_worker *w)
 		struct eng_sock *s = &w->socks[i];
 		if (s->role == 0 || (s->flags & ENG_SOCK_F_CLOSING))
 			continue;
-		if (s->role == ROLE_UPSTREAM && s->state == U_IDLE)
+		if (s->role == ROLE_UPSTREAM && (s->state == U_IDLE || s->state == U_AHEAD ||
+						 s->state == U_AHEAD_FAILED))
 			px_upstream_close(w, s);
 		else if (s->role == ROLE_CLIENT && s->state == C_IDLE)
 			eng_sock_close(w, s);
@@ -404,8 +432,14 @@ void px_tls_ready(struct eng_worker *w, struct eng_sock *s)
 	}
 	struct eng_sock *c = peer_of(w, s);
 	w->c.tls_upstream_handshakes++;
+	if (c == NULL && s->ahead != ENG_NONE) {
+		/* made ahead: waits for its tunnel's first request */
+		s->state = U_AHEAD;
+		eng_timer_arm(w, s, T_UP_IDLE);
+		return;
+	}
 	if (c == NULL) {
-		px_pool_put(w, s);   /* made ahead for an intercepted tunnel */
+		px_pool_put(w, s);   /* its tunnel ended without a request */
 		return;
 	}
 	px_start_exchange(w, c, s);
@@ -466,7 +500,15 @@ void px_tls_failed(struct eng_worker *w, struct eng_sock *s)
 		return;
 	}
 	struct eng_sock *c = peer_of(w, s);
+	if (s->state == U_AHEAD_FAILED)
+		return;   /* input after the failure: already counted */
 	w->c.tls_upstream_failures++;
+	if (c == NULL && s->ahead != ENG_NONE) {
+		/* made ahead: its tunnel's first request gets the reason */
+		s->state = U_AHEAD_FAILED;
+		eng_timer_stop(w, s);
+		return;
+	}
 	if (c == NULL) {
 		px_upstream_close(w, s);
 		return;

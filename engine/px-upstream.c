@@ -122,8 +122,16 @@ void px_upstream_pump(struct eng_worker *w, struct eng_sock *u)
 {
 	px_cur_w = w;
 	struct eng_sock *c = peer_of(w, u);
+	if (u->state == U_AHEAD_FAILED)
+		return;   /* kept for its reason only (px-connect.c: take_ahead) */
 	if (u->state == U_IDLE || c == NULL) {
-		/* an idle upstream has nothing to say: bytes or FIN end it */
+		/* an idle upstream has nothing to say: bytes or FIN end it; a
+		 * TLS session ticket is no plaintext (peeking reads it), and
+		 * TLS 1.3 servers send theirs after the handshake */
+		bool waits = u->state == U_IDLE || u->state == U_AHEAD;
+		if (waits && u->tls && in_empty(w, u) &&
+		    !(u->flags & (ENG_SOCK_F_EOF | ENG_SOCK_F_TLS_ERR)))
+			return;
 		px_upstream_close(w, u);
 		return;
 	}

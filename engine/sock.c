@@ -164,6 +164,8 @@ void eng_out_push(struct eng_worker *w, struct eng_sock *s, uint8_t kind, uint16
  * s->out.pushed), if none of their bytes has gone to the kernel yet. */
 bool eng_out_unpush(struct eng_worker *w, struct eng_sock *s, uint32_t from)
 {
+	if (s->tls)
+		return false;   /* sealed records cannot be taken out of the stream */
 	return eng_outq_unpush(&w->bufs, &s->out, from, s->flags & ENG_SOCK_F_SENDING);
 }
 
@@ -371,6 +373,7 @@ struct eng_sock *eng_sock_new(struct eng_worker *w, int fd, enum sock_role role)
 	s->fd = fd;
 	s->role = (uint8_t)role;
 	s->peer = ENG_NONE;
+	s->ahead = ENG_NONE;
 	eng_timer_clear(&s->tm);
 	s->head_buf = ENG_NONE;
 	s->pool_next = ENG_NONE;

@@ -6,10 +6,12 @@
  * and is fed to the TLS connection on demand: eng_in_peek decrypts into
  * private buffers pushed onto the ordinary input queue, so the HTTP layer
  * reads plaintext exactly as on a plain socket. Pushed plaintext is sealed
- * at once and its ciphertext moved, in buffer-sized pieces, onto the wire
- * queue. Memory per connection stays bounded: the TLS connection's own
- * buffers (tls-limits.h), at most ENG_IN_BUFS_MAX input buffers, half a
- * wire queue of output, and one pushed segment waiting to be sealed.
+ * at once, in full-size records, and its ciphertext moved onto the wire
+ * queue packed into whole buffers, so one send carries up to ENG_OUT_SEGS
+ * buffers of records. Memory per connection stays bounded: the TLS
+ * connection's own buffers (tls-limits.h), at most ENG_IN_BUFS_MAX input
+ * buffers, half a wire queue of output, and one pushed segment waiting to
+ * be sealed.
  */
 #include <errno.h>
 #include <string.h>
@@ -74,10 +76,36 @@ void eng_tls_open(struct eng_worker *w, struct eng_sock *s)
 	}
 }
 
+/* Appends sealed bytes to the newest wire segment while its buffer has
+ * room and no send holds it, so records go out packed in full buffers (a
+ * full 16,406-byte record used to take one buffer and 22 bytes of the
+ * next, two iovecs per record and half as many records per send). */
+static bool take_into_tail(struct eng_worker *w, struct eng_sock *s)
+{
+	if (s->out.n == 0)
+		return false;
+	unsigned i = s->out.n - 1u;
+	if ((s->flags & ENG_SOCK_F_SENDING) && i < s->out.send_n)
+		return false;   /* the kernel's until the send completes */
+	struct eng_seg *g = eng_outq_at(&s->out, i);
+	/* only a private buffer that take_out filled and holds alone */
+	if (g->kind != ENG_SEG_BUF || g->id < w->bufs.count || w->bufs.ref[g->id] != 1)
+		return false;
+	char *base = eng_buf_ptr(w, g->id);
+	ASSERT(g->p >= base);
+	size_t used = (size_t)(g->p - base) + g->len;
+	ASSERT(used <= w->e->cfg.buf_size);
+	if (used == w->e->cfg.buf_size)
+		return false;
+	size_t n = tls_conn_take(s->tls, base + used, w->e->cfg.buf_size - used);
+	g->len += (uint32_t)n;
+	return n > 0;
+}
+
 /* Moves sealed bytes onto the wire queue; false when nothing could move. */
 static bool take_out(struct eng_worker *w, struct eng_sock *s)
 {
-	bool moved = false;
+	bool moved = tls_conn_pending_out(s->tls) > 0 && take_into_tail(w, s);
 	while (tls_conn_pending_out(s->tls) > 0 && s->out.n < ENG_OUT_SEGS) {
 		uint16_t pb = eng_pbuf_get(w);
 		if (pb == UINT16_MAX)

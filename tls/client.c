@@ -10,12 +10,16 @@
  * a sentence in the verify callback, while the failing certificate is at
  * hand, and the engine shows it in the 502 page.
  *
- * Resumption: the newest session ticket per host is kept serialized in an
- * LRU shared by the workers (mutex held for a lookup or insert only) and
- * offered on the next connection to that host. Verification mode is fixed
- * per host for the process, so a session made without verification is
- * never offered where verification is on; a resumed session was verified
- * when it was made, and a server can only accept it holding its keys.
+ * Resumption: the newest session ticket per origin (host name, which is
+ * the SNI, and port: "host:port") is kept serialized in a bounded LRU
+ * shared by the workers (mutex held for a lookup or insert only) and
+ * offered on the next connection to that origin. Verification mode is
+ * fixed per host for the process, so a session made without verification
+ * is never offered where verification is on; a resumed session was
+ * verified when it was made, and a server can only accept it holding the
+ * keys of its ticket: one that lost them (restarted, say) makes a full
+ * handshake, whose certificate is verified again. Names too long to carry
+ * their port in the key (over 247 bytes) are not cached.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -59,7 +63,8 @@ int tls_client_new(const struct tls_client_opts *o, struct tls_client **out,
 	c->insecure_all = o->insecure_all;
 	c->ctx = SSL_CTX_new(TLS_method());
 	if (c->ctx == NULL || !SSL_CTX_set_min_proto_version(c->ctx, TLS1_2_VERSION) ||
-	    !SSL_CTX_set_max_proto_version(c->ctx, TLS1_3_VERSION)) {
+	    !SSL_CTX_set_max_proto_version(c->ctx, TLS1_3_VERSION) ||
+	    tls_ctx_set_groups(c->ctx) < 0) {
 		tls_errf(err, err_len, "cannot create the upstream TLS context");
 		goto out_free;
 	}
@@ -312,25 +317,37 @@ static int client_insecure_hosts(struct tls_client *c, const struct tls_client_o
 	return 0;
 }
 
-/* New session (ticket) on an upstream connection: keep it for the host.
+/* The session cache key of C's origin into KEY: "host:port", or "host"
+ * when the port is unknown. Returns its length, 0 when it does not fit. */
+static size_t session_key(const struct tls_conn *c, char key[TLS_NAME_MAX + 1])
+{
+	int n = c->port != 0 ? snprintf(key, TLS_NAME_MAX + 1, "%s:%u", c->name, c->port)
+			     : snprintf(key, TLS_NAME_MAX + 1, "%s", c->name);
+
+	return n > 0 && n <= TLS_NAME_MAX ? (size_t)n : 0;
+}
+
+/* New session (ticket) on an upstream connection: keep it for the origin.
  * Returns 0: BoringSSL keeps ownership of SESS. */
 static int session_new_cb(SSL *ssl, SSL_SESSION *sess)
 {
 	struct tls_conn *c = SSL_get_app_data(ssl);
 	struct tls_client *cl = c != NULL ? c->cl : NULL;
 	uint8_t *der = NULL;
-	size_t len = 0;
+	size_t len = 0, key_len;
 	CRYPTO_BUFFER *buf;
 	int64_t expires_s = (int64_t)time(NULL) + SSL_SESSION_get_timeout(sess);
+	char key[TLS_NAME_MAX + 1];
 
-	if (cl == NULL || !SSL_SESSION_to_bytes(sess, &der, &len))
+	if (cl == NULL || (key_len = session_key(c, key)) == 0 ||
+	    !SSL_SESSION_to_bytes(sess, &der, &len))
 		return 0;
 	buf = CRYPTO_BUFFER_new(der, len, NULL);
 	OPENSSL_free(der);
 	if (buf == NULL)
 		return 0;
 	pthread_mutex_lock(&cl->lock);
-	tls_lru_put(&cl->sessions, c->name, strlen(c->name), buf, expires_s);
+	tls_lru_put(&cl->sessions, key, key_len, buf, expires_s);
 	pthread_mutex_unlock(&cl->lock);
 	CRYPTO_BUFFER_free(buf);
 	return 0;
@@ -358,16 +375,18 @@ static int client_sessions_init(struct tls_client *c, size_t capacity)
 	return 0;
 }
 
-/* Offers the kept session for C's host, if any. */
+/* Offers the kept session for C's origin, if any. */
 static void client_session_offer(struct tls_client *cl, struct tls_conn *c)
 {
 	CRYPTO_BUFFER *buf;
 	SSL_SESSION *sess = NULL;
+	char key[TLS_NAME_MAX + 1];
+	size_t key_len = session_key(c, key);
 
-	if (!cl->resume)
+	if (!cl->resume || key_len == 0)
 		return;
 	pthread_mutex_lock(&cl->lock);
-	buf = tls_lru_get(&cl->sessions, c->name, strlen(c->name), (int64_t)time(NULL), NULL);
+	buf = tls_lru_get(&cl->sessions, key, key_len, (int64_t)time(NULL), NULL);
 	if (buf != NULL)
 		CRYPTO_BUFFER_up_ref(buf);
 	pthread_mutex_unlock(&cl->lock);
@@ -378,4 +397,15 @@ static void client_session_offer(struct tls_client *cl, struct tls_conn *c)
 	if (sess != NULL)
 		SSL_set_session(c->ssl, sess);
 	SSL_SESSION_free(sess);
+}
+
+void tls_client_session_stats(struct tls_client *c, struct tls_cache_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!c->resume)
+		return;
+	pthread_mutex_lock(&c->lock);
+	*out = c->sessions.stats;
+	out->entries = c->sessions.count;
+	pthread_mutex_unlock(&c->lock);
 }

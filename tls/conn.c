@@ -13,8 +13,11 @@
  *
  * Write contract: tls_conn_write seals one record at a time only when the
  * outbound buffer has room for it, so a sealed record is never left half
- * written. Should BoringSSL still report WANT_WRITE, the bytes it took are
- * not reported as consumed, and the caller's next write starts with the
+ * written, and a record is as large as the input allows: it waits for
+ * room for a full one rather than sealing what room is left (a 1 MiB body
+ * went out as records of 16,384 and ~16,000 bytes in turn). Should
+ * BoringSSL still report WANT_WRITE, the bytes it took are not reported
+ * as consumed, and the caller's next write starts with the
  * same bytes, which is what SSL_write's retry rule requires.
  */
 #include <errno.h>
@@ -25,6 +28,7 @@
 #include <openssl/is_boringssl.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
+#include <openssl/nid.h>
 #include <openssl/ssl.h>
 
 #include "tls/tls-int.h"
@@ -63,7 +67,7 @@ static int server_new(struct tls_pool *pool, struct tls_server *s,
 }
 
 static int client_new(struct tls_pool *pool, struct tls_client *cl, const char *host,
-		      struct tls_conn **out)
+		      uint16_t port, struct tls_conn **out)
 {
 	struct tls_conn *c;
 	int rc;
@@ -77,6 +81,7 @@ static int client_new(struct tls_pool *pool, struct tls_client *cl, const char *
 		return -EINVAL;
 	}
 	c->cl = cl;
+	c->port = port;
 	rc = tls_client_setup(cl, c);
 	if (rc < 0) {
 		tls_conn_free(c);
@@ -104,14 +109,27 @@ int tls_pool_server_conn(struct tls_pool *pool, struct tls_server *s,
 int tls_conn_new_client(struct tls_client *cl, const char *host,
 			struct tls_conn **out)
 {
-	return client_new(NULL, cl, host, out);
+	return client_new(NULL, cl, host, 0, out);
+}
+
+int tls_conn_new_client_at(struct tls_client *cl, const char *host, uint16_t port,
+			   struct tls_conn **out)
+{
+	return client_new(NULL, cl, host, port, out);
 }
 
 int tls_pool_client_conn(struct tls_pool *pool, struct tls_client *cl, const char *host,
 			 struct tls_conn **out)
 {
 	ASSERT(pool != NULL);
-	return client_new(pool, cl, host, out);
+	return client_new(pool, cl, host, 0, out);
+}
+
+int tls_pool_client_conn_at(struct tls_pool *pool, struct tls_client *cl, const char *host,
+			    uint16_t port, struct tls_conn **out)
+{
+	ASSERT(pool != NULL);
+	return client_new(pool, cl, host, port, out);
 }
 
 void tls_conn_free(struct tls_conn *c)
@@ -191,12 +209,12 @@ ssize_t tls_conn_write(struct tls_conn *c, const void *buf, size_t len)
 		size_t chunk = len - done;
 		int ret;
 
-		if (room <= TLS_RECORD_OVERHEAD_MAX)
-			break;
-		if (chunk > room - TLS_RECORD_OVERHEAD_MAX)
-			chunk = room - TLS_RECORD_OVERHEAD_MAX;
 		if (chunk > TLS_RECORD_PLAIN_MAX)
 			chunk = TLS_RECORD_PLAIN_MAX;
+		/* full records only: wait for the room (tls-limits.h makes
+		 * sure one fits an empty buffer) */
+		if (room < chunk + TLS_RECORD_OVERHEAD_MAX)
+			break;
 		ret = SSL_write(c->ssl, p + done, (int)chunk);
 		if (ret <= 0) {
 			int rc = conn_fail(c, ret);
@@ -295,6 +313,14 @@ static int conn_new(struct tls_pool *pool, SSL_CTX *ctx, bool server, struct tls
 	}
 	*out = c;
 	return 0;
+}
+
+int tls_ctx_set_groups(SSL_CTX *ctx)
+{
+	static const int groups[] = {NID_X25519, NID_X9_62_prime256v1, NID_secp384r1};
+
+	return SSL_CTX_set1_curves(ctx, groups, sizeof(groups) / sizeof(groups[0])) ? 0
+										  : -ENOMEM;
 }
 
 int tls_conn_init_ssl(struct tls_conn *c, SSL_CTX *ctx)

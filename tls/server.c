@@ -3,7 +3,8 @@
  * 1.3, ALPN http/1.1, and a certificate picked per connection in the
  * select-certificate callback (before resumption is decided) from the
  * worker's leaf cache: SNI when it is a valid host name, otherwise the
- * CONNECT host the connection was created with.
+ * CONNECT host the connection was created with. Session tickets with keys
+ * of our own, rotated on an interval (ticket.c).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -69,13 +70,21 @@ int tls_server_new(struct tls_mint *m, struct tls_keylog *keylog,
 	s->mint = m;
 	s->ctx = SSL_CTX_new(TLS_method());
 	if (s->ctx == NULL || !SSL_CTX_set_min_proto_version(s->ctx, TLS1_2_VERSION) ||
-	    !SSL_CTX_set_max_proto_version(s->ctx, TLS1_3_VERSION)) {
+	    !SSL_CTX_set_max_proto_version(s->ctx, TLS1_3_VERSION) ||
+	    tls_ctx_set_groups(s->ctx) < 0) {
 		tls_server_free(s);
 		return -ENOMEM;
 	}
 	/* Resumption through tickets only: a session-ID cache would be one
-	 * more lock and up to 20,000 sessions shared by all workers. */
+	 * more lock and up to 20,000 sessions shared by all workers. The
+	 * ticket keys are ours (ticket.c), rotated on --tls-ticket-rotate. */
 	SSL_CTX_set_session_cache_mode(s->ctx, SSL_SESS_CACHE_OFF);
+	if (tls_tickets_init(&s->tickets, TLS_TICKET_ROTATE_S_DEFAULT) < 0) {
+		tls_server_free(s);
+		return -ENOMEM;
+	}
+	SSL_CTX_set_tlsext_ticket_key_cb(s->ctx, tls_ticket_key_cb);
+	tls_server_set_ticket_rotate(s, TLS_TICKET_ROTATE_S_DEFAULT);
 	SSL_CTX_set_select_certificate_cb(s->ctx, select_cert);
 	SSL_CTX_set_alpn_select_cb(s->ctx, alpn_select, NULL);
 	SSL_CTX_set_info_callback(s->ctx, tls_conn_info_cb);
@@ -89,5 +98,7 @@ void tls_server_free(struct tls_server *s)
 	if (s == NULL)
 		return;
 	SSL_CTX_free(s->ctx);
+	if (s->tickets.rotate_s != 0)   /* tls_tickets_init succeeded */
+		tls_tickets_fini(&s->tickets);
 	free(s);
 }

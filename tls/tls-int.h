@@ -73,9 +73,27 @@ CRYPTO_BUFFER *tls_ca_buffer(const struct tls_ca *ca);
 
 /* ---- Contexts and connections (server.c, client.c, conn.c) ------------- */
 
+/* Session ticket keys of the client-facing side (ticket.c). */
+struct tls_ticket_key {
+	uint8_t name[16];            /* public: names the key in a ticket */
+	uint8_t aes[32];             /* AES-256-CBC */
+	uint8_t hmac[32];            /* HMAC-SHA256 */
+};
+
+struct tls_tickets {
+	pthread_mutex_t lock;        /* guards everything below */
+	uint32_t rotate_s;           /* interval between rotations */
+	int64_t next_s;              /* CLOCK_MONOTONIC second of the next one */
+	struct tls_ticket_key cur;   /* seals and opens */
+	struct tls_ticket_key prev;  /* opens only (tickets are then renewed) */
+	bool have_prev;
+	uint64_t rotations;
+};
+
 struct tls_server {
 	SSL_CTX *ctx;
 	struct tls_mint *mint;
+	struct tls_tickets tickets;  /* ticket.c */
 };
 
 struct tls_client {
@@ -112,6 +130,7 @@ struct tls_conn {
 	bool eof;                     /* TCP EOF fed */
 	int peer_alert;               /* last alert received, -1 none */
 	char name[TLS_NAME_MAX + 1];  /* leaf name (server) or host (client) */
+	uint16_t port;                /* client role: origin port, 0 unknown */
 	char err[TLS_ERR_MAX];
 };
 
@@ -122,6 +141,19 @@ struct tls_conn *tls_pool_conn_get(struct tls_pool *p);
 void tls_pool_conn_put(struct tls_pool *p, struct tls_conn *c);
 uint8_t *tls_pool_buf_get(struct tls_pool *p, bool outbound);
 void tls_pool_buf_put(struct tls_pool *p, bool outbound, uint8_t *b);
+
+/* Ticket keys (ticket.c): init with ROTATE_S in range (-EINVAL) or
+ * -ENOMEM; the callback for SSL_CTX_set_tlsext_ticket_key_cb expects a
+ * tls_conn with srv set as the SSL's app data. */
+int tls_tickets_init(struct tls_tickets *t, uint32_t rotate_s);
+void tls_tickets_fini(struct tls_tickets *t);
+int tls_ticket_key_cb(SSL *ssl, uint8_t *name, uint8_t *iv, EVP_CIPHER_CTX *ectx,
+		      HMAC_CTX *hctx, int encrypt);
+
+/* Key exchange groups of both contexts, in order of preference: X25519
+ * first (the cheapest, and what browsers send a key share for), then
+ * P-256 and P-384 for peers without it. 0 or -ENOMEM. */
+int tls_ctx_set_groups(SSL_CTX *ctx);
 
 /* Creates C's SSL from CTX on C's buffers (app data = C). 0 or -ENOMEM. */
 int tls_conn_init_ssl(struct tls_conn *c, SSL_CTX *ctx);

@@ -58,8 +58,20 @@
 /* Room for a readable error or verification reason, in bytes with NUL. */
 #define TLS_ERR_MAX 256
 
-/* Upstream TLS sessions kept for resumption, one per host (the newest
- * ticket), in entries of ~2-4 KiB (the session holds the server's chain). */
+/* Client-facing session ticket key rotation, in seconds (ticket.c,
+ * --tls-ticket-rotate). A ticket lives one interval and its key opens for
+ * two, so within an hour a returning phone or browser resumes, and a
+ * stolen key opens at most two hours of TLS 1.2 sessions (TLS 1.3
+ * resumption adds an ECDHE exchange). BoringSSL's own default is 48 h. The
+ * minimum exists for tests that force a rotation; the maximum is a week,
+ * BoringSSL's cap on a TLS 1.3 session's lifetime. */
+#define TLS_TICKET_ROTATE_S_DEFAULT 3600u
+#define TLS_TICKET_ROTATE_S_MIN 1u
+#define TLS_TICKET_ROTATE_S_MAX (7u * 24 * 60 * 60)
+
+/* Upstream TLS sessions kept for resumption (--upstream-sessions), one
+ * per origin (host name = SNI, and port; the newest ticket), in entries of
+ * ~2-4 KiB (the session holds the server's chain): at most ~4 MiB. */
 #define TLS_UPSTREAM_SESSIONS_DEFAULT 1024
 
 /* Named hosts with verification turned off (--upstream-insecure HOST...). */

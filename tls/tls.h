@@ -172,6 +172,18 @@ int tls_server_new(struct tls_mint *m, struct tls_keylog *keylog,
 		   struct tls_server **out);
 void tls_server_free(struct tls_server *s);
 
+/* Session tickets (ticket.c): resumption for clients, TLS 1.2 tickets and
+ * TLS 1.3 PSKs, sealed with a key kept in memory and shared by all
+ * workers. The key is replaced every ROTATE_S seconds (default
+ * TLS_TICKET_ROTATE_S_DEFAULT, --tls-ticket-rotate); a ticket lives that
+ * long and opens until its key is two rotations old. Set it before any
+ * connection uses S; -EINVAL when out of range. */
+int tls_server_set_ticket_rotate(struct tls_server *s, uint32_t rotate_s);
+/* Rotates now, as if the interval had passed (tests). */
+void tls_server_rotate_tickets(struct tls_server *s);
+/* Rotations so far. */
+uint64_t tls_server_ticket_rotations(struct tls_server *s);
+
 struct tls_client_opts {
 	/* Trust store; NULL: /etc/ssl/certs/ca-certificates.crt. */
 	const char *trust_file;
@@ -184,9 +196,10 @@ struct tls_client_opts {
 	size_t insecure_count;
 	/* NSS key log for upstream connections; may be NULL. */
 	struct tls_keylog *keylog;
-	/* Resume upstream sessions (newest ticket per host, shared by all
-	 * workers): saves the origin's full handshake on each new upstream
-	 * connection. Capacity 0: TLS_UPSTREAM_SESSIONS_DEFAULT. */
+	/* Resume upstream sessions (newest ticket per origin: host name,
+	 * which is the SNI, and port; shared by all workers): saves the
+	 * origin's full handshake on each new upstream connection. Capacity
+	 * 0: TLS_UPSTREAM_SESSIONS_DEFAULT (--upstream-sessions). */
 	bool no_resumption;
 	size_t session_capacity;
 };
@@ -196,6 +209,9 @@ int tls_client_new(const struct tls_client_opts *opts, struct tls_client **out,
 void tls_client_free(struct tls_client *c);
 /* True when verification is off for normalized HOST. */
 bool tls_client_insecure_for(const struct tls_client *c, const char *host);
+/* The upstream session cache: hits and misses of offers, evictions,
+ * entries held (all zero when resumption is off). */
+void tls_client_session_stats(struct tls_client *c, struct tls_cache_stats *out);
 
 /* Writes a readable reason for X509 verification error X509_ERR (an
  * X509_V_ERR_* value) on CERT (may be NULL) when WANTED (may be NULL) was
@@ -217,6 +233,11 @@ int tls_conn_new_server(struct tls_server *s, struct tls_leaf_cache *cache,
  * for resumption. */
 int tls_conn_new_client(struct tls_client *c, const char *host,
 			struct tls_conn **out);
+/* The same for the origin HOST:PORT: the session offered and kept is that
+ * origin's (its SNI is HOST, so the key is host name and port). PORT 0
+ * keys by HOST alone, as tls_conn_new_client does. */
+int tls_conn_new_client_at(struct tls_client *c, const char *host, uint16_t port,
+			   struct tls_conn **out);
 void tls_conn_free(struct tls_conn *c);
 
 /* ---- Per-worker pools for connections (pool.c) -------------------------- */
@@ -248,6 +269,8 @@ int tls_pool_server_conn(struct tls_pool *pool, struct tls_server *s,
 			 struct tls_conn **out);
 int tls_pool_client_conn(struct tls_pool *pool, struct tls_client *c, const char *host,
 			 struct tls_conn **out);
+int tls_pool_client_conn_at(struct tls_pool *pool, struct tls_client *c, const char *host,
+			    uint16_t port, struct tls_conn **out);
 
 /* Ciphertext from the socket. Returns bytes accepted (may be fewer than
  * LEN, 0 when the inbound buffer is full: read plaintext first). */

@@ -105,6 +105,9 @@ static void session(struct test_fixture *f, int version, const char *host,
 	CHECK_STR(tls_conn_alpn(sv), "http/1.1");
 	CHECK_STR(tls_conn_version(cl), version == TLS1_3_VERSION ? "TLSv1.3" : "TLSv1.2");
 	CHECK_STR(tls_conn_version(sv), tls_conn_version(cl));
+	/* X25519 first in both contexts' group order (issue 16) */
+	CHECK_EQ(SSL_get_curve_id(cl->ssl), SSL_CURVE_X25519);
+	CHECK_EQ(SSL_get_curve_id(sv->ssl), SSL_CURVE_X25519);
 	CHECK(!tls_conn_verify_failed(cl));
 	CHECK_STR(tls_conn_error(cl), "");
 	CHECK_EQ(tls_conn_read(sv, buf, sizeof(buf)), -EAGAIN);
@@ -151,6 +154,62 @@ static void resumption(struct test_fixture *f, int version, const char *host)
 		tls_conn_free(sv);
 		cl = sv = NULL;
 	}
+	tls_conn_free(cl);
+	tls_conn_free(sv);
+}
+
+/* A large write goes out in full-size records (issue 16: every other
+ * record used to fill only what room the outbound buffer had left), and
+ * the peer reads back every byte. */
+static void full_records(struct test_fixture *f, int version)
+{
+	enum { TOTAL = 5 * TLS_RECORD_PLAIN_MAX + 100, WIRE = TOTAL + 64 * 1024 };
+	static uint8_t plain[TOTAL], wire[WIRE], back[TOTAL];
+	struct tls_conn *cl = NULL, *sv = NULL;
+	size_t done = 0, wl = 0, off = 0, got = 0, records = 0, small = 0;
+	uint8_t b1[4];
+
+	for (size_t i = 0; i < TOTAL; i++)
+		plain[i] = pattern(i);
+	REQUIRE(tls_conn_new_client(f->client, "records.test", &cl) == 0);
+	REQUIRE(tls_conn_new_server(f->server, f->cache, NULL, &sv) == 0);
+	SSL_set_max_proto_version(cl->ssl, (uint16_t)version);
+	REQUIRE(test_handshake(cl, sv) == 0);
+	/* TLS 1.3 tickets go with the first write: out of the way first */
+	CHECK_EQ(tls_conn_write(sv, "x", 1), 1);
+	test_pump(cl, sv);
+	CHECK_EQ(tls_conn_read(cl, b1, sizeof(b1)), 1);
+	for (int i = 0; i < 100 && (done < TOTAL || tls_conn_pending_out(sv) > 0); i++) {
+		ssize_t k = done < TOTAL ? tls_conn_write(sv, plain + done, TOTAL - done) : 0;
+
+		CHECK(k >= 0 || k == -EAGAIN);
+		done += k > 0 ? (size_t)k : 0;
+		wl += tls_conn_take(sv, wire + wl, WIRE - wl);
+	}
+	CHECK_EQ(done, (size_t)TOTAL);
+	while (off + 5 <= wl) {
+		size_t len = (size_t)wire[off + 3] << 8 | wire[off + 4];
+
+		records++;
+		/* a full record: 16 KiB of data plus at least type and tag */
+		small += len < TLS_RECORD_PLAIN_MAX + 17;
+		off += 5 + len;
+	}
+	CHECK_EQ(off, wl);
+	CHECK_EQ(records, 6u);
+	CHECK_EQ(small, 1u);   /* the last 100 bytes only */
+	for (size_t fed = 0, i = 0; i < 1000 && got < TOTAL; i++) {
+		ssize_t r;
+
+		fed += tls_conn_feed(cl, wire + fed, wl - fed);
+		r = tls_conn_read(cl, back + got, TOTAL - got);
+		if (r > 0)
+			got += (size_t)r;
+		else
+			CHECK_EQ(r, -EAGAIN);
+	}
+	CHECK_EQ(got, (size_t)TOTAL);
+	CHECK(memcmp(back, plain, TOTAL) == 0);
 	tls_conn_free(cl);
 	tls_conn_free(sv);
 }
@@ -248,6 +307,8 @@ int main(void)
 	session(&f, TLS1_2_VERSION, "[::1]", "[::1]", "::1");
 	resumption(&f, TLS1_3_VERSION, "resume13.test");
 	resumption(&f, TLS1_2_VERSION, "resume12.test");
+	full_records(&f, TLS1_3_VERSION);
+	full_records(&f, TLS1_2_VERSION);
 	no_name(&f);
 	eof_midway(&f);
 	garbage_in(&f);

@@ -65,6 +65,8 @@ struct run_opts {
 	const char *session;
 	unsigned max_body;
 	unsigned flush_interval_ms; /* --flush-interval */
+	unsigned tls_ticket_rotate_ms; /* --tls-ticket-rotate */
+	unsigned upstream_sessions;    /* --upstream-sessions */
 	bool no_save_responses;
 	bool cookies;
 };
@@ -207,6 +209,11 @@ static const struct opt run_table[] = {
 	  "TLS plaintext/ciphertext buffers per worker", fmt_uint, NULL },
 	{ "leaf-cache", set_uint, CFG(leaf_cache), 1, 1000000, "N",
 	  "minted certificates kept per worker", fmt_uint, NULL },
+	{ "tls-ticket-rotate", set_dur, RUN(tls_ticket_rotate_ms), TLS_TICKET_ROTATE_S_MIN * 1000u,
+	  TLS_TICKET_ROTATE_S_MAX * 1000u, "DUR",
+	  "client session ticket key replaced this often (a ticket lives as long)", fmt_dur, NULL },
+	{ "upstream-sessions", set_uint, RUN(upstream_sessions), 0, TLS_CACHE_MAX, "N",
+	  "upstream TLS sessions kept for resumption, one per origin (0 = off)", fmt_uint, NULL },
 };
 #define NOPTS (sizeof(run_table) / sizeof(run_table[0]))
 
@@ -546,6 +553,11 @@ static int tls_setup(struct run_opts *r, struct rc_tls *t)
 		fprintf(stderr, "ringcap run: cannot set up TLS: %s\n", strerror(-rc));
 		return rc;
 	}
+	if ((rc = tls_server_set_ticket_rotate(t->server, r->tls_ticket_rotate_ms / 1000u)) < 0) {
+		fprintf(stderr, "ringcap run: --tls-ticket-rotate: whole seconds from %us to %us\n",
+			TLS_TICKET_ROTATE_S_MIN, TLS_TICKET_ROTATE_S_MAX);
+		return rc;
+	}
 	bool all = false;
 	for (unsigned i = 0; i < r->ninsecure; i++)
 		all |= strcmp(r->insecure[i], "*") == 0;
@@ -555,6 +567,8 @@ static int tls_setup(struct run_opts *r, struct rc_tls *t)
 		.insecure_hosts = r->insecure,
 		.insecure_count = r->ninsecure,
 		.keylog = t->keylog,
+		.no_resumption = r->upstream_sessions == 0,
+		.session_capacity = r->upstream_sessions,
 	};
 	if ((rc = tls_client_new(&co, &t->client, err, sizeof(err))) < 0) {
 		fprintf(stderr, "ringcap run: %s\n", err);
@@ -689,7 +703,9 @@ static int run_daemon(struct run_opts *rp, const struct rc_filter *filter);
 static int run_main(int argc, char **argv, const struct rc_filter *filter)
 {
 	struct run_opts r = { .data_dir = rc_env_data(), .max_body = RC_BODY_MAX_DEFAULT,
-			      .flush_interval_ms = SEG_FLUSH_NS_DEFAULT / 1000000u };
+			      .flush_interval_ms = SEG_FLUSH_NS_DEFAULT / 1000000u,
+			      .tls_ticket_rotate_ms = TLS_TICKET_ROTATE_S_DEFAULT * 1000u,
+			      .upstream_sessions = TLS_UPSTREAM_SESSIONS_DEFAULT };
 	eng_config_defaults(&r.eng);
 	char cerr[128];
 	rc_parse_addr(rc_env_control(), &r.control, &r.control_len, cerr, sizeof(cerr));
