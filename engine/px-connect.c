@@ -280,7 +280,7 @@ void px_resolved(struct eng_worker *w, struct eng_resolve *r)
 /* Finds or makes the upstream for the client's parsed request. */
 void px_upstream_get(struct eng_worker *w, struct eng_sock *c)
 {
-	struct eng_sock *u = eng_pool_take(w, c->host, c->host_len, c->port, c->tls != NULL);
+	struct eng_sock *u = eng_pool_take(w, c->host, c->host_len, c->port, eng_sock_in_tls(c));
 	if (u) {
 		w->c.upstream_reused++;
 		c->x->flags |= ENG_X_REUSED;
@@ -297,7 +297,7 @@ void px_upstream_get(struct eng_worker *w, struct eng_sock *c)
 	memcpy(u->host, c->host, c->host_len + 1u);
 	u->host_len = c->host_len;
 	u->port = c->port;
-	if (c->tls)
+	if (eng_sock_in_tls(c))
 		u->flags |= ENG_SOCK_F_UP_TLS;
 	h1_parser_init(&u->hp, true, px_on_resp_body, u);
 	c->peer = eng_slot(w, u);

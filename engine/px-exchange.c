@@ -19,6 +19,7 @@
 #include "engine/px-client.h"
 #include "engine/px-connect.h"
 #include "engine/px-upstream.h"
+#include "engine/h2.h"
 #include "engine/sock.h"
 
 /* The worker whose loop runs on this thread: llhttp body callbacks need it. */
@@ -103,7 +104,8 @@ void px_exchange_end(struct eng_worker *w, struct eng_sock *c)
 	px_upstream_release(w, c, reuse);
 	if (c->flags & ENG_SOCK_F_CLOSING)
 		return;
-	if ((c->xflags & ENG_XCHG_F_CLOSE) || w->draining) {
+	/* an HTTP/2 stream carries one exchange: it ends with it (engine/h2.c) */
+	if ((c->xflags & ENG_XCHG_F_CLOSE) || w->draining || (c->flags & ENG_SOCK_F_H2S)) {
 		c->state = C_LINGER;
 		eng_sock_linger(w, c);
 		return;
@@ -261,6 +263,10 @@ void px_timeout(struct eng_worker *w, struct eng_sock *s)
 			     "ringcap: connecting to %s:%u timed out after %u ms", s->host, s->port, ms);
 		return;
 	}
+	if (s->h2 && eng_h2_busy(s)) {
+		eng_timer_arm(w, s, T_IDLE);   /* its streams have timers of their own */
+		return;
+	}
 	switch (s->state) {
 	case C_HEAD:
 		px_fail(w, s, ENG_ERR_HEADER_TIMEOUT, 408,
@@ -283,6 +289,8 @@ void px_closed(struct eng_worker *w, struct eng_sock *s)
 	px_cur_w = w;
 	if (s->flags & ENG_SOCK_F_COUNTED)
 		eng_access_conn_put(w, s);
+	if (s->h2 || (s->flags & ENG_SOCK_F_H2S))
+		eng_h2_closed(w, s);
 	if (s->x) {
 		if (s->sink_h && sink(w)->end)
 			sink(w)->end(w->sink_ctx, s->sink_h, s->x);
@@ -307,8 +315,12 @@ void px_drain(struct eng_worker *w)
 	px_cur_w = w;
 	for (unsigned i = 0; i < w->socks_used; i++) {
 		struct eng_sock *s = &w->socks[i];
-		if (s->role == 0 || (s->flags & ENG_SOCK_F_CLOSING))
+		if (s->role == 0 || (s->flags & (ENG_SOCK_F_CLOSING | ENG_SOCK_F_H2S)))
+			continue;   /* a stream ends with its connection's GOAWAY */
+		if (s->h2) {
+			eng_h2_drain(w, s);
 			continue;
+		}
 		if (s->role == ROLE_UPSTREAM && s->state == U_IDLE)
 			px_upstream_close(w, s);
 		else if (s->role == ROLE_CLIENT && s->state == C_IDLE)
@@ -330,6 +342,11 @@ void px_tls_ready(struct eng_worker *w, struct eng_sock *s)
 		}
 		s->state = C_IDLE;
 		eng_timer_arm(w, s, T_IDLE);
+		if (eng_h2_selected(s)) {
+			if (eng_h2_start(w, s) < 0)
+				px_client_abort(w, s, ENG_ERR_OVERLOAD);
+			return;
+		}
 		px_client_pump(w, s);
 		return;
 	}

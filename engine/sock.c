@@ -23,6 +23,7 @@
 
 #include "tls/tls.h"
 #include "engine/eng-int.h"
+#include "engine/h2.h"
 #include "engine/sock.h"
 #include "engine/tlsio.h"
 #include "rc-assert.h"
@@ -127,7 +128,10 @@ size_t eng_in_peek(struct eng_worker *w, struct eng_sock *s, const char **p)
 
 void eng_in_consume(struct eng_worker *w, struct eng_sock *s, size_t n)
 {
-	if (!eng_bufq_consume(&w->bufs, &s->in, n))
+	bool popped = eng_bufq_consume(&w->bufs, &s->in, n);
+	if (n > 0 && (s->flags & ENG_SOCK_F_H2S))
+		eng_h2_in_consumed(w, s);   /* the window reopens as bytes leave */
+	if (!popped)
 		return;
 	if ((s->flags & ENG_SOCK_F_PAUSED) && s->in.count + s->cin.count <= ENG_IN_BUFS_MAX / 2) {
 		s->flags &= (uint32_t)~ENG_SOCK_F_PAUSED;
@@ -195,9 +199,13 @@ static void flush_now(struct eng_worker *w, struct eng_sock *s);
  * completions queued for one socket leaves in one sendmsg. */
 void eng_flush(struct eng_worker *w, struct eng_sock *s)
 {
+	if (s->flags & ENG_SOCK_F_H2S) {
+		eng_h2_stream_flush(w, s);   /* its parent's session sends it */
+		return;
+	}
 	if (s->flags & (ENG_SOCK_F_SENDING | ENG_SOCK_F_CLOSING | ENG_SOCK_F_DIRTY))
 		return;
-	if (s->out.n == 0 && !eng_tls_has_out(s))
+	if (s->out.n == 0 && !eng_tls_has_out(s) && !(s->h2 && eng_h2_want_write(s)))
 		return;
 	if (w->ndirty == w->nsocks) {
 		flush_now(w, s);   /* a slot freed and reused within one batch */
@@ -209,6 +217,8 @@ void eng_flush(struct eng_worker *w, struct eng_sock *s)
 
 static void flush_now(struct eng_worker *w, struct eng_sock *s)
 {
+	if (s->h2 && !(s->flags & (ENG_SOCK_F_CLOSING | ENG_SOCK_F_SENDING)))
+		eng_h2_output(w, s);
 	if (s->tls && !(s->flags & ENG_SOCK_F_CLOSING))
 		eng_tls_move_out(w, s);
 	if ((s->flags & (ENG_SOCK_F_SENDING | ENG_SOCK_F_CLOSING)) || s->out.n == 0)
@@ -272,7 +282,7 @@ static void send_done(struct eng_worker *w, struct eng_sock *s, const struct io_
 void eng_recv_arm(struct eng_worker *w, struct eng_sock *s)
 {
 	if (s->flags & (ENG_SOCK_F_RECV | ENG_SOCK_F_EOF | ENG_SOCK_F_CLOSING | ENG_SOCK_F_PAUSED |
-			ENG_SOCK_F_STARVED))
+			ENG_SOCK_F_STARVED | ENG_SOCK_F_H2S))
 		return;
 	eng_prep_recv_multishot(eng_sqe(w), s->fd, 0, udata(OP_RECV, eng_slot(w, s), s->gen));
 	s->flags |= ENG_SOCK_F_RECV;
@@ -411,6 +421,10 @@ void eng_sock_linger(struct eng_worker *w, struct eng_sock *s)
 {
 	if (s->flags & ENG_SOCK_F_CLOSING)
 		return;
+	if (s->flags & ENG_SOCK_F_H2S) {
+		eng_h2_stream_linger(w, s);   /* the stream ends, not a socket */
+		return;
+	}
 	if (s->tls && !(s->flags & ENG_SOCK_F_TLS_BYE)) {
 		s->flags |= ENG_SOCK_F_TLS_BYE;   /* close_notify goes before our FIN */
 		tls_conn_shutdown(s->tls);

@@ -76,6 +76,7 @@ CRYPTO_BUFFER *tls_ca_buffer(const struct tls_ca *ca);
 struct tls_server {
 	SSL_CTX *ctx;
 	struct tls_mint *mint;
+	bool h2;                         /* ALPN may select h2 (tls_server_set_h2) */
 };
 
 struct tls_client {

@@ -171,6 +171,9 @@ void tls_keylog_counts(const struct tls_keylog *kl, uint64_t *written,
 int tls_server_new(struct tls_mint *m, struct tls_keylog *keylog,
 		   struct tls_server **out);
 void tls_server_free(struct tls_server *s);
+/* Lets ALPN select h2 when the client offers it (off after
+ * tls_server_new). Set before the server is shared with workers. */
+void tls_server_set_h2(struct tls_server *s, bool on);
 
 struct tls_client_opts {
 	/* Trust store; NULL: /etc/ssl/certs/ca-certificates.crt. */
