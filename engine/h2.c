@@ -79,6 +79,7 @@
 #define ST_EOF       0x2000u  /* END_STREAM sent */
 #define ST_HAS_CL    0x4000u  /* the request has Content-Length */
 #define ST_TRAILERS  0x8000u  /* request trailers: lines go to hbuf */
+#define ST_COUNTED   0x10000u /* a refusal of it was counted already */
 
 /* One stream of a connection. */
 struct h2_strm {
@@ -250,7 +251,9 @@ static bool name_is(const uint8_t *name, size_t nl, const char *s)
 /* Refuses a stream before anything of it went upstream. */
 static void refuse(struct eng_h2 *h, struct h2_strm *st, enum eng_h2_bad k, uint32_t code)
 {
-	bad(h, k);
+	if (code != NGHTTP2_REFUSED_STREAM)
+		bad(h, k);   /* REFUSED_STREAM is counted as it goes out */
+	st->flags |= ST_COUNTED;
 	st->flags |= ST_REFUSED;
 	if (st->hbuf != ENG_NONE) {
 		eng_head_put(h->w, st->hbuf);
@@ -436,7 +439,6 @@ static int on_begin_headers(nghttp2_session *sess, const nghttp2_frame *f, void 
 	}
 	uint32_t hb = st ? eng_head_get(h->w) : ENG_NONE;
 	if (hb == ENG_NONE) {
-		bad(h, ENG_H2_BAD_STREAMS);
 		nghttp2_submit_rst_stream(sess, NGHTTP2_FLAG_NONE, f->hd.stream_id,
 					  NGHTTP2_REFUSED_STREAM);
 		return 0;
@@ -459,7 +461,7 @@ static int on_header(nghttp2_session *sess, const nghttp2_frame *f, const uint8_
 		return 0;
 	st->header_bytes += nl + vl + 32;   /* RFC 9113 6.5.2's size */
 	if (st->header_bytes > h->w->e->cfg.h2_max_header_list) {
-		refuse(h, st, ENG_H2_BAD_HEADER, NGHTTP2_REFUSED_STREAM);
+		refuse(h, st, ENG_H2_BAD_HEADER, NGHTTP2_ENHANCE_YOUR_CALM);
 		return 0;
 	}
 	if (f->headers.cat == NGHTTP2_HCAT_REQUEST) {
@@ -547,19 +549,28 @@ static int on_stream_close(nghttp2_session *sess, int32_t sid, uint32_t code, vo
 	return 0;
 }
 
+/* Marks a stream's refusal as counted (nghttp2 resets it next). */
+static void counted(nghttp2_session *sess, int32_t sid)
+{
+	struct h2_strm *st = sid ? nghttp2_session_get_stream_user_data(sess, sid) : NULL;
+	if (st != NULL)
+		st->flags |= ST_COUNTED;
+}
+
 static int on_invalid_header(nghttp2_session *sess, const nghttp2_frame *f,
 			     const uint8_t *name, size_t nl, const uint8_t *value, size_t vl,
 			     uint8_t flags, void *ud)
 {
-	(void)sess, (void)f, (void)name, (void)nl, (void)value, (void)vl, (void)flags;
+	(void)name, (void)nl, (void)value, (void)vl, (void)flags;
 	bad(ud, ENG_H2_BAD_HEADER);
+	counted(sess, f->hd.stream_id);
 	/* not ignored (nghttp2's default for a bad name): the stream is reset */
 	return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 }
 
 static int on_invalid_frame(nghttp2_session *sess, const nghttp2_frame *f, int err, void *ud)
 {
-	(void)sess, (void)f;
+	counted(sess, f->hd.stream_id);
 	if (err == NGHTTP2_ERR_HTTP_HEADER)
 		bad(ud, ENG_H2_BAD_HEADER);
 	else if (err == NGHTTP2_ERR_HTTP_MESSAGING)
@@ -569,10 +580,22 @@ static int on_invalid_frame(nghttp2_session *sess, const nghttp2_frame *f, int e
 	return 0;
 }
 
-/* What a GOAWAY we send says about the peer. */
+/* What a GOAWAY we send says about the peer; a REFUSED_STREAM (ours or
+ * nghttp2's, over SETTINGS_MAX_CONCURRENT_STREAMS) counts a stream over
+ * the limit. */
 static int on_frame_send(nghttp2_session *sess, const nghttp2_frame *f, void *ud)
 {
-	(void)sess;
+	if (f->hd.type == NGHTTP2_RST_STREAM && f->rst_stream.error_code == NGHTTP2_REFUSED_STREAM)
+		bad(ud, ENG_H2_BAD_STREAMS);
+	if (f->hd.type == NGHTTP2_RST_STREAM && f->rst_stream.error_code == NGHTTP2_PROTOCOL_ERROR) {
+		/* nghttp2's HTTP messaging checks reset some streams without a
+		 * callback: DATA against Content-Length above all */
+		struct h2_strm *st = nghttp2_session_get_stream_user_data(sess, f->hd.stream_id);
+		if (st != NULL && !(st->flags & ST_COUNTED)) {
+			st->flags |= ST_COUNTED;
+			bad(ud, (st->flags & ST_HAS_CL) ? ENG_H2_BAD_SMUGGLE : ENG_H2_BAD_PROTOCOL);
+		}
+	}
 	if (f->hd.type != NGHTTP2_GOAWAY || f->goaway.error_code == NGHTTP2_NO_ERROR)
 		return 0;
 	switch (f->goaway.error_code) {
@@ -580,6 +603,9 @@ static int on_frame_send(nghttp2_session *sess, const nghttp2_frame *f, void *ud
 		bad(ud, ENG_H2_BAD_HPACK);
 		break;
 	case NGHTTP2_ENHANCE_YOUR_CALM:
+	case NGHTTP2_INTERNAL_ERROR:
+		/* nghttp2's RST_STREAM rate limit (CVE-2023-44487) ends the
+		 * session with INTERNAL_ERROR; no callback of ours fails */
 		bad(ud, ENG_H2_BAD_RAPID_RESET);
 		break;
 	default:
@@ -779,7 +805,9 @@ static void run_pass(struct eng_h2 *h)
 		if (!(f & ST_USED))
 			continue;
 		struct eng_sock *s = sock_of(h, st);
-		if ((f & ST_PUMP) && s)
+		/* a stream reset before it was run never starts an exchange: a
+		 * rapid-reset burst costs no upstream work */
+		if ((f & ST_PUMP) && s && !(st->flags & ST_CLOSED))
 			px_input(h->w, s);
 		if ((f & ST_OUT) && (st->flags & ST_USED))
 			stream_out(h, st);

@@ -78,6 +78,11 @@ class H2:
         self.streams = {}
         self.goaway = None
         self.closed = False
+        # the server's flow-control windows for what we send
+        self.peer_initial = 65535
+        self.conn_window = 65535
+        self.granted = {}        # stream -> bytes of WINDOW_UPDATE received
+        self.sent = {}           # stream -> DATA bytes sent
 
     def send(self, data):
         self.t.sendall(data)
@@ -104,6 +109,8 @@ class H2:
         while len(self.buf) < 9 or len(self.buf) < 9 + int.from_bytes(self.buf[:3], "big"):
             try:
                 b = self.t.recv(65536)
+            except (TimeoutError, socket.timeout):
+                return None          # nothing within timeout (not closed)
             except (ConnectionError, ssl.SSLError):
                 b = b""
             if not b:
@@ -130,11 +137,43 @@ class H2:
         elif ftype == GOAWAY:
             self.goaway = struct.unpack(">I", payload[4:8])[0]
         elif ftype == SETTINGS and not flags & ACK:
+            for i in range(0, len(payload) - 5, 6):
+                ident, value = struct.unpack(">HI", payload[i:i + 6])
+                if ident == 4:
+                    self.peer_initial = value
             self.send(frame(SETTINGS, ACK, 0))
+        elif ftype == WINDOW_UPDATE:
+            inc = struct.unpack(">I", payload)[0] & 0x7fffffff
+            if sid == 0:
+                self.conn_window += inc
+            else:
+                self.granted[sid] = self.granted.get(sid, 0) + inc
         elif ftype == PING and not flags & ACK:
             self.send(frame(PING, ACK, 0, payload))
         if flags & END_STREAM and ftype in (DATA, HEADERS):
             st["end"] = True
+
+    def window(self, sid):
+        stream = self.peer_initial + self.granted.get(sid, 0) - self.sent.get(sid, 0)
+        return min(stream, self.conn_window)
+
+    def send_body(self, sid, body, timeout=20, end_stream=True):
+        """Sends body as DATA within the server's windows, reading frames
+        (window updates) while they are shut. True when all went."""
+        off, deadline = 0, time.time() + timeout
+        while off < len(body):
+            n = min(self.window(sid), 16384, len(body) - off)
+            if n <= 0:
+                left = deadline - time.time()
+                if left <= 0 or self.read_frame(left) is None:
+                    return False
+                continue
+            last = end_stream and off + n == len(body)
+            self.data(sid, body[off:off + n], last)
+            self.sent[sid] = self.sent.get(sid, 0) + n
+            self.conn_window -= n
+            off += n
+        return True
 
     def done(self, sid):
         st = self.streams.get(sid)
@@ -152,10 +191,9 @@ class H2:
 
     def wait_closed(self, timeout=10):
         deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.read_frame(deadline - time.time()) is None:
-                return True
-        return False
+        while time.time() < deadline and not self.closed:
+            self.read_frame(max(0.01, deadline - time.time()))
+        return self.closed
 
     def close(self):
         try:

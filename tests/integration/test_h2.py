@@ -15,6 +15,7 @@ import re
 import ssl
 import subprocess
 import tempfile
+import time
 import unittest
 import urllib.request
 
@@ -43,7 +44,9 @@ def tls_origin():
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert, key)
     ctx.set_alpn_protocols(["http/1.1"])   # an HTTP/1.1-only origin
-    o.lsock = ctx.wrap_socket(o.lsock, server_side=True)
+    # handshakes on the connection threads, not in the accept loop: one
+    # stalled handshake must not stop every other connection
+    o.lsock = ctx.wrap_socket(o.lsock, server_side=True, do_handshake_on_connect=False)
     o.start()
     return o, cert
 
@@ -51,7 +54,15 @@ def tls_origin():
 def metric(proxy, name, label=None):
     argv = proxy.argv()
     url = "http://%s/metrics" % argv[argv.index("--control") + 1]
-    text = urllib.request.urlopen(url, timeout=10).read().decode()
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    for attempt in range(50):   # the control port may come up after the proxy's
+        try:
+            text = opener.open(url, timeout=10).read().decode()
+            break
+        except OSError:
+            if attempt == 49:
+                raise
+            time.sleep(0.1)
     pat = r"^ringcap_%s%s (\d+)$" % (name, re.escape("{%s}" % label) if label else "")
     m = re.search(pat, text, re.M)
     return int(m.group(1)) if m else None
@@ -163,6 +174,26 @@ class Streams(H2Case):
         c.close()
         self.assertEqual(echo["length"], 1000)
         self.assertIn("x-checksum: abc", echo["trailers"])
+
+    def test_upload_window_follows_the_upstream(self):
+        """Flow control is back-pressure: while the origin does not read, the
+        proxy opens the stream's window only as far as the upstream socket
+        takes bytes (kernel buffers), far less than the body; once it
+        reads, the rest flows and arrives intact."""
+        c = self.h2()
+        size = 48 << 20
+        body = os.urandom(size)
+        c.headers(1, c.request_fields("POST", "/echo?stall=2500",
+                                      [("content-length", str(size))]), end_stream=False)
+        self.assertFalse(c.send_body(1, body, timeout=1.5))
+        stalled = c.sent[1]
+        self.assertLess(stalled, 24 << 20)
+        self.assertGreater(stalled, 0)
+        self.assertTrue(c.send_body(1, body[stalled:], timeout=60))
+        self.assertTrue(c.wait([1], timeout=60))
+        echo = json.loads(c.streams[1]["body"])
+        c.close()
+        self.assertEqual(echo["sha256"], hashlib.sha256(body).hexdigest())
 
     def test_reset_mid_body_others_unaffected(self):
         c = self.h2()
