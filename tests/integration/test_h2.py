@@ -8,10 +8,12 @@ version recorded: ls/show JSON say HTTP/2, HAR says HTTP/2.0, and the
 stored bodies are the bytes that went through. --no-h2 offers http/1.1
 only."""
 
+import atexit
 import hashlib
 import json
 import os
 import re
+import shutil
 import ssl
 import subprocess
 import tempfile
@@ -25,6 +27,7 @@ from h2raw import H2, CANCEL
 from origin import Origin, body_bytes
 
 TMP = tempfile.mkdtemp(prefix="ringcap-h2-")
+atexit.register(shutil.rmtree, TMP, True)
 
 
 def rc(*args):
@@ -270,6 +273,32 @@ class Store(H2Case):
         entries = json.loads(out)["log"]["entries"]
         vers = {e["request"]["url"]: e["request"]["httpVersion"] for e in entries}
         self.assertEqual(vers[self.url("/size/5000")], "HTTP/2.0")
+
+
+class Filtered(H2Case):
+    """Capture filters and toggles decide for streams as for HTTP/1.1."""
+    EXTRA = ["--session", "f", "--url-contains", "/size/", "--status", "2xx",
+             "--no-save-responses"]
+
+    def test_filter_and_toggle_apply_to_streams(self):
+        c = self.h2()
+        c.get(1, "/size/100")
+        c.get(3, "/status/404")
+        c.headers(5, c.request_fields("POST", "/echo", [("content-length", "3")]),
+                  end_stream=False)
+        c.data(5, b"abc", end_stream=True)
+        self.assertTrue(c.wait([1, 3, 5]))
+        self.assertEqual(c.streams[1]["body"], body_bytes(100))
+        c.close()
+        self.assertEqual(self.proxy.stop(), 0)
+        code, out, err = rc("ls", "f", "--data", self.datadir, "--json")
+        self.assertEqual(code, 0, err)
+        rows = json.loads(out)
+        self.assertEqual([r["url"] for r in rows], [self.url("/size/100")], rows)
+        self.assertEqual(rows[0]["http_version"], "HTTP/2")
+        code, out, err = rc("show", "f", str(rows[0]["id"]), "--data", self.datadir, "--json")
+        self.assertEqual(code, 0, err)
+        self.assertFalse(json.loads(out)["responses_saved"])
 
 
 class NoH2(H2Case):
