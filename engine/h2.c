@@ -327,6 +327,38 @@ static bool take_field(struct eng_h2 *h, struct h2_strm *st, const uint8_t *name
 	return add_line(h, st, name, nl, value, vl);
 }
 
+/* Writes the request's field lines into s's input, the cookie crumbs
+ * (HTTP/2 sends one field per cookie) joined into one Cookie line with
+ * "; " as RFC 9113 8.2.3 asks of a hop to HTTP/1.1. Each line is
+ * "name: value\r\n" (add_line wrote them). 0 or -ENOBUFS. */
+static int field_lines(struct eng_worker *w, struct eng_sock *s, const char *b, uint32_t len)
+{
+	static const char ck[] = "cookie: ";
+	bool first = true;
+	int rc = 0;
+	for (uint32_t off = 0; off < len && rc == 0;) {
+		const char *eol = memchr(b + off, '\n', len - off);
+		uint32_t n = eol ? (uint32_t)(eol - (b + off)) + 1u : len - off;
+		if (n > 10 && memcmp(b + off, ck, 8) == 0)
+			off += n;   /* written below */
+		else if ((rc = in_append(w, s, b + off, n)) == 0)
+			off += n;
+	}
+	for (uint32_t off = 0; off < len && rc == 0;) {
+		const char *eol = memchr(b + off, '\n', len - off);
+		uint32_t n = eol ? (uint32_t)(eol - (b + off)) + 1u : len - off;
+		if (n > 10 && memcmp(b + off, ck, 8) == 0) {
+			rc = in_append(w, s, first ? ck : "; ", first ? 8 : 2);
+			rc = rc ? rc : in_append(w, s, b + off + 8, n - 10);
+			first = false;
+		}
+		off += n;
+	}
+	if (!first && rc == 0)
+		rc = in_append(w, s, "\r\n", 2);
+	return rc;
+}
+
 /* Creates the stream's socket: a client of the proxy inside the parent's
  * TLS tunnel, with the parent's address, CONNECT host and client name. */
 static struct eng_sock *strm_sock(struct eng_h2 *h, struct h2_strm *st)
@@ -386,7 +418,7 @@ static void request_head(struct eng_h2 *h, struct h2_strm *st, bool end_stream)
 	rc = rc ? rc : in_append(w, s, " HTTP/1.1\r\nhost: ", 17);
 	rc = rc ? rc : in_append(w, s, b + st->auth_off, st->auth_len);
 	rc = rc ? rc : in_append(w, s, "\r\n", 2);
-	rc = rc ? rc : in_append(w, s, b, st->lines);
+	rc = rc ? rc : field_lines(w, s, b, st->lines);
 	if (chunked)
 		rc = rc ? rc : in_append(w, s, "transfer-encoding: chunked\r\n", 28);
 	rc = rc ? rc : in_append(w, s, "\r\n", 2);

@@ -157,7 +157,8 @@ class Streams(H2Case):
     def test_te_trailers_kept_and_fields_forwarded(self):
         c = self.h2()
         c.headers(1, c.request_fields("GET", "/headers", [("te", "trailers"),
-                                                          ("x-one", "1")]))
+                                                          ("cookie", "a=1"), ("x-one", "1"),
+                                                          ("cookie", "b=2")]))
         self.assertTrue(c.wait([1]))
         seen = json.loads(c.streams[1]["body"])
         c.close()
@@ -165,6 +166,8 @@ class Streams(H2Case):
         self.assertEqual(names.get("te"), "trailers")
         self.assertEqual(names.get("x-one"), "1")
         self.assertEqual(names.get("host"), self.authority)
+        # cookie crumbs joined into one line for HTTP/1.1 (RFC 9113 8.2.3)
+        self.assertEqual([v for k, v in seen["headers"] if k.lower() == "cookie"], ["a=1; b=2"])
         self.assertEqual(seen["version"], "HTTP/1.1")
 
     def test_request_trailers_carried(self):
