@@ -95,6 +95,11 @@ struct h2_strm {
 	uint64_t header_bytes;  /* decoded header list so far */
 	uint64_t unconsumed;    /* DATA bytes queued, window not reopened yet */
 	struct h1_parser rp;    /* the stream's HTTP/1.1 response, read back */
+	/* response trailers: "name\0value\0" pairs in a head buffer */
+	uint32_t tbuf;          /* ENG_NONE when none */
+	uint32_t tlen;
+	uint8_t tlast;          /* 0 none yet, 1 name piece, 2 value piece */
+	uint8_t tbad;           /* over the buffer: dropped */
 	uint8_t *dst;           /* during a data read: nghttp2's buffer */
 	size_t dst_len;
 	char status[4];
@@ -129,6 +134,7 @@ static const char *const bad_names[ENG_H2_BAD_COUNT] = {
 
 static void strm_free(struct eng_h2 *h, struct h2_strm *st);
 static void conn_fail(struct eng_h2 *h, int rv);
+static bool conn_specific(const char *n, size_t len);
 
 const char *eng_h2_bad_name(enum eng_h2_bad k)
 {
@@ -476,7 +482,7 @@ static int on_begin_headers(nghttp2_session *sess, const nghttp2_frame *f, void 
 		return 0;
 	}
 	*st = (struct h2_strm){ .flags = ST_USED, .sid = f->hd.stream_id, .hbuf = hb,
-				.low = (uint32_t)h->w->head_size };
+				.tbuf = ENG_NONE, .low = (uint32_t)h->w->head_size };
 	h->used++;
 	h->w->c.h2_streams++;
 	nghttp2_session_set_stream_user_data(sess, f->hd.stream_id, st);
@@ -649,6 +655,61 @@ static int on_frame_send(nghttp2_session *sess, const nghttp2_frame *f, void *ud
 
 /* ---- response: the stream's HTTP/1.1 answer -> HEADERS and DATA ---- */
 
+/* A piece of a response trailer field (h1_parser.on_trailer). */
+static void trailer_piece(void *arg, int value, const char *at, size_t n)
+{
+	struct h2_strm *st = arg;
+	struct eng_worker *w = px_cur_w;
+	if (st->tbad)
+		return;
+	if (st->tbuf == ENG_NONE && (st->tbuf = eng_head_get(w)) == ENG_NONE) {
+		st->tbad = 1;
+		return;
+	}
+	char *b = eng_head_ptr(w, st->tbuf);
+	uint8_t kind = value ? 2 : 1;
+	bool fresh = st->tlast != kind;
+	if (fresh && st->tlast != 0)
+		st->tlen++;   /* ends the previous part with its NUL */
+	if (st->tlen + n + 2 > w->head_size) {
+		st->tbad = 1;
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		b[st->tlen + i] = (!value && at[i] >= 'A' && at[i] <= 'Z') ? (char)(at[i] + 32) : at[i];
+	st->tlen += (uint32_t)n;
+	b[st->tlen] = '\0';
+	st->tlast = kind;
+}
+
+/* Submits the collected response trailers; true when there were any. */
+static bool submit_trailers(struct eng_h2 *h, struct h2_strm *st)
+{
+	if (st->tbuf == ENG_NONE)
+		return false;
+	char *b = eng_head_ptr(h->w, st->tbuf);
+	uint32_t end = st->tlen + (st->tlast ? 1u : 0u);
+	size_t n = 0;
+	for (uint32_t off = 0; off < end && n < h->w->e->cfg.max_headers;) {
+		const char *name = b + off;
+		size_t nl = strlen(name);
+		if (off + nl + 1 >= end)
+			break;
+		const char *value = name + nl + 1;
+		size_t vl = strlen(value);
+		while (vl > 0 && (value[vl - 1] == ' ' || value[vl - 1] == '\t'))
+			vl--;
+		if (!st->tbad && !conn_specific(name, nl))
+			h->nv[n++] = (nghttp2_nv){ (uint8_t *)name, (uint8_t *)value, nl, vl,
+						   NGHTTP2_NV_FLAG_NONE };
+		off += (uint32_t)(nl + 1 + strlen(value) + 1);
+	}
+	int rv = n ? nghttp2_submit_trailer(h->sess, st->sid, h->nv, n) : -1;
+	eng_head_put(h->w, st->tbuf);
+	st->tbuf = ENG_NONE;
+	return rv == 0;
+}
+
 static void copy_body(void *arg, const char *at, size_t n)
 {
 	struct h2_strm *st = arg;
@@ -699,6 +760,8 @@ static ssize_t read_body(nghttp2_session *sess, int32_t sid, uint8_t *buf, size_
 	}
 	if (eof) {
 		*data_flags |= NGHTTP2_DATA_FLAG_EOF;
+		if (submit_trailers(h, st))
+			*data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;   /* trailers end it */
 		st->flags |= ST_EOF;
 		return (ssize_t)st->dst_len;
 	}
@@ -757,6 +820,7 @@ static bool submit_heads(struct eng_h2 *h, struct h2_strm *st, struct eng_sock *
 		int hl = h1_scan(&sc, g->p, g->len, w->e->cfg.max_headers + 1, &why);
 		struct h1_msg m = { .hdr = w->hdrs, .hdr_cap = w->e->cfg.max_headers };
 		h1_parser_init(&st->rp, true, copy_body, st);
+		st->rp.on_trailer = trailer_piece;
 		st->rp.skip_body = (st->flags & ST_HEAD_REQ) != 0;
 		uint32_t lc = eng_head_get(w);
 		if (hl <= 0 || lc == ENG_NONE ||
@@ -869,6 +933,9 @@ static void strm_free(struct eng_h2 *h, struct h2_strm *st)
 		return;
 	if (st->hbuf != ENG_NONE)
 		eng_head_put(h->w, st->hbuf);
+	if (st->tbuf != ENG_NONE)
+		eng_head_put(h->w, st->tbuf);
+	st->tbuf = ENG_NONE;
 	if (nghttp2_session_find_stream(h->sess, st->sid))
 		nghttp2_session_set_stream_user_data(h->sess, st->sid, NULL);
 	st->hbuf = ENG_NONE;
@@ -994,6 +1061,7 @@ static void maybe_done(struct eng_h2 *h)
 void eng_h2_input(struct eng_worker *w, struct eng_sock *c)
 {
 	struct eng_h2 *h = c->h2;
+	px_cur_w = w;
 	for (unsigned i = 0; i < H2_RECV_STEPS && !(c->flags & ENG_SOCK_F_CLOSING); i++) {
 		const char *p;
 		size_t n = eng_in_peek(w, c, &p);
@@ -1073,6 +1141,7 @@ void eng_h2_output(struct eng_worker *w, struct eng_sock *c)
 	struct eng_h2 *h = c->h2;
 	if (h->dead || h->in_output)
 		return;
+	px_cur_w = w;   /* trailer_piece runs inside the data reads */
 	h->in_output = true;   /* a full dirty list flushes at once: no re-entry */
 	for (unsigned r = 0; r < H2_ROUNDS && !h->dead; r++) {
 		run_todo(h);
@@ -1172,7 +1241,10 @@ void eng_h2_closed(struct eng_worker *w, struct eng_sock *s)
 			eng_sock_close(w, ss);
 		if (st->hbuf != ENG_NONE && (st->flags & ST_USED))
 			eng_head_put(w, st->hbuf);
+		if (st->tbuf != ENG_NONE && (st->flags & ST_USED))
+			eng_head_put(w, st->tbuf);
 		st->hbuf = ENG_NONE;
+		st->tbuf = ENG_NONE;
 	}
 	nghttp2_session_del(h->sess);
 	free(h->todo);

@@ -181,6 +181,18 @@ class Streams(H2Case):
         self.assertEqual(echo["length"], 1000)
         self.assertIn("x-checksum: abc", echo["trailers"])
 
+    def test_response_trailers_carried(self):
+        """An HTTP/1.1 origin's chunked trailers reach the h2 client as a
+        trailing HEADERS frame that ends the stream."""
+        c = self.h2()
+        c.get(1, "/chunked-trailer/5000")
+        c.get(3, "/chunked/5000")
+        self.assertTrue(c.wait([1, 3]))
+        c.close()
+        self.assertEqual(c.streams[1]["body"], body_bytes(5000))
+        self.assertEqual(c.streams[1]["headers"], 2)   # response head + trailers
+        self.assertEqual(c.streams[3]["headers"], 1)
+
     def test_upload_window_follows_the_upstream(self):
         """Flow control is back-pressure: while the origin does not read, the
         proxy opens the stream's window only as far as the upstream socket
