@@ -14,6 +14,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import ssl
 import subprocess
 import tempfile
@@ -314,6 +315,30 @@ class Filtered(H2Case):
         code, out, err = rc("show", "f", str(rows[0]["id"]), "--data", self.datadir, "--json")
         self.assertEqual(code, 0, err)
         self.assertFalse(json.loads(out)["responses_saved"])
+
+
+class Drain(H2Case):
+    """SIGTERM: h2 connections get GOAWAY, a stream in flight finishes,
+    idle connections close, and ringcap exits well within its grace."""
+
+    def test_goaway_on_shutdown(self):
+        idle = self.h2()
+        idle.get(1, "/size/100")
+        self.assertTrue(idle.wait([1]))
+        busy = self.h2()
+        busy.get(1, "/delay/1500")
+        time.sleep(0.3)
+        t0 = time.time()
+        self.proxy.signal(signal.SIGTERM)
+        self.assertTrue(busy.wait([1], 15))
+        self.assertEqual(busy.streams[1]["body"], b"delayed\n")
+        self.assertEqual(busy.goaway, 0)           # NO_ERROR
+        self.assertTrue(idle.wait_closed(10))
+        self.assertEqual(idle.goaway, 0)
+        self.assertEqual(self.proxy.stop(), 0)
+        self.assertLess(time.time() - t0, 10)
+        busy.close()
+        idle.close()
 
 
 class NoH2(H2Case):
