@@ -341,6 +341,30 @@ class Drain(H2Case):
         idle.close()
 
 
+class Browser(H2Case):
+    """Headless Chromium loads a page through ringcap over h2."""
+    EXTRA = ["--session", "br"]
+
+    def test_chromium_page_over_h2(self):
+        if not os.access("/usr/bin/chromium", os.X_OK):
+            self.skipTest("chromium not installed")
+        prof = tempfile.mkdtemp(dir=TMP)
+        r = subprocess.run(["/usr/bin/chromium", "--headless=new", "--no-sandbox", "--disable-gpu",
+                            "--disable-dev-shm-usage", "--disable-background-networking",
+                            "--proxy-bypass-list=<-loopback>",   # loopback via the proxy too
+                            "--user-data-dir=" + prof, "--ignore-certificate-errors",
+                            "--proxy-server=http://%s:%d" % (self.proxy.host, self.proxy.port),
+                            "--dump-dom", self.url("/headers")], capture_output=True, timeout=90)
+        self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+        self.assertIn(b"1.1 ringcap", r.stdout)   # our Via reached the origin
+        self.assertEqual(self.proxy.stop(), 0)
+        code, out, err = rc("ls", "br", "--data", self.datadir, "--json")
+        self.assertEqual(code, 0, err)
+        page = [x for x in json.loads(out) if x["url"] == self.url("/headers")]
+        self.assertEqual(len(page), 1, out[-2000:])
+        self.assertEqual((page[0]["status"], page[0]["http_version"]), (200, "HTTP/2"))
+
+
 class NoH2(H2Case):
     EXTRA = ["--no-h2"]
 
