@@ -1162,9 +1162,20 @@ void eng_h2_output(struct eng_worker *w, struct eng_sock *c)
 	maybe_done(h);
 }
 
+/* Streams whose exchange still runs have timers of their own (request
+ * body, upstream); a stream whose answer only waits for the client to
+ * read does not keep an idle connection open. */
 bool eng_h2_busy(const struct eng_sock *c)
 {
-	return c->h2 != NULL && !c->h2->dead && c->h2->used > 0;
+	const struct eng_h2 *h = c->h2;
+	if (h == NULL || h->dead)
+		return false;
+	for (unsigned i = 0; i < h->cap; i++) {
+		const struct eng_sock *s = sock_of((struct eng_h2 *)h, &h->st[i]);
+		if (s != NULL && s->state != C_LINGER)
+			return true;
+	}
+	return false;
 }
 
 void eng_h2_stream_flush(struct eng_worker *w, struct eng_sock *s)

@@ -317,6 +317,22 @@ class Filtered(H2Case):
         self.assertFalse(json.loads(out)["responses_saved"])
 
 
+class NotReading(H2Case):
+    """A client that stops reading (its stream window stays shut) does not
+    hold its connection: the stalled stream ends at --upstream-timeout, the
+    then idle connection at --idle-timeout."""
+    EXTRA = ["--idle-timeout", "1s", "--upstream-timeout", "1s"]
+
+    def test_closed_after_idle_timeout(self):
+        c = H2(self.proxy.host, self.proxy.port, self.authority, self.ca, window=16384)
+        c.get(1, "/size/%d" % (8 << 20))
+        t0 = time.time()
+        self.assertTrue(c.wait_closed(10))
+        self.assertLess(time.time() - t0, 6)
+        self.assertLessEqual(len(c.streams[1]["body"]), 16384)
+        c.close()
+
+
 class Drain(H2Case):
     """SIGTERM: h2 connections get GOAWAY, a stream in flight finishes,
     idle connections close, and ringcap exits well within its grace."""
