@@ -150,11 +150,13 @@ struct eng_sock {
 	/* HTTP/2 (engine/h2.c): a connection's session, or a stream's parent
 	 * (slot, generation) and its index in the parent's stream table */
 	struct eng_h2 *h2;
+	struct eng_h2u *h2u;    /* upstream: HTTP/2 codec (engine/h2up.c) or NULL */
 	uint32_t h2_parent, h2_parent_gen;
 	uint16_t h2_idx;
 };
 
 struct eng_h2;
+struct eng_h2u;
 
 /* True when s's requests come from inside an intercepted TLS tunnel: a
  * TLS client socket, or an HTTP/2 stream (whose parent is one). */

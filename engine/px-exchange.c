@@ -20,6 +20,7 @@
 #include "engine/px-connect.h"
 #include "engine/px-upstream.h"
 #include "engine/h2.h"
+#include "engine/h2up.h"
 #include "engine/sock.h"
 
 /* The worker whose loop runs on this thread: llhttp body callbacks need it. */
@@ -291,6 +292,8 @@ void px_closed(struct eng_worker *w, struct eng_sock *s)
 		eng_access_conn_put(w, s);
 	if (s->h2 || (s->flags & ENG_SOCK_F_H2S))
 		eng_h2_closed(w, s);
+	if (s->h2u)
+		eng_h2u_free(w, s);
 	if (s->x) {
 		if (s->sink_h && sink(w)->end)
 			sink(w)->end(w->sink_ctx, s->sink_h, s->x);
@@ -352,6 +355,13 @@ void px_tls_ready(struct eng_worker *w, struct eng_sock *s)
 	}
 	struct eng_sock *c = peer_of(w, s);
 	w->c.tls_upstream_handshakes++;
+	if (eng_h2u_selected(s) && eng_h2u_start(w, s) < 0) {
+		if (c)
+			px_fail(w, c, ENG_ERR_OVERLOAD, 503, "ringcap: no memory for HTTP/2 upstream");
+		else
+			px_upstream_close(w, s);
+		return;
+	}
 	if (c == NULL) {
 		px_pool_put(w, s);   /* made ahead for an intercepted tunnel */
 		return;

@@ -24,6 +24,7 @@
 #include "tls/tls.h"
 #include "engine/eng-int.h"
 #include "engine/h2.h"
+#include "engine/h2up.h"
 #include "engine/sock.h"
 #include "engine/tlsio.h"
 #include "rc-assert.h"
@@ -121,8 +122,8 @@ static void starve(struct eng_worker *w, struct eng_sock *s)
 
 size_t eng_in_peek(struct eng_worker *w, struct eng_sock *s, const char **p)
 {
-	if (s->in.count == 0 && s->tls)
-		eng_tls_open(w, s);
+	if (s->in.count == 0 && s->tls && s->h2u == NULL)
+		eng_tls_open(w, s);   /* an h2 upstream's plaintext goes to nghttp2 */
 	return eng_bufq_peek(&w->bufs, &s->in, p);
 }
 
@@ -149,6 +150,8 @@ static void in_clear(struct eng_worker *w, struct eng_sock *s)
  * segment still waits to be sealed or half its wire queue is taken. */
 bool eng_out_full(const struct eng_sock *s)
 {
+	if (s->h2u)
+		return eng_h2u_full(s);
 	if (s->tls)
 		return s->tls_pend.len > 0 || s->out.n >= ENG_OUT_SEGS / 2;
 	return eng_outq_full(&s->out);
@@ -157,6 +160,10 @@ bool eng_out_full(const struct eng_sock *s)
 void eng_out_push(struct eng_worker *w, struct eng_sock *s, uint8_t kind, uint16_t id,
 		  const char *p, uint32_t len)
 {
+	if (s->h2u) {
+		eng_h2u_push(w, s, kind, id, p, len);   /* HTTP/1.1 for the codec */
+		return;
+	}
 	if (s->tls) {
 		eng_tls_seal(w, s, kind, id, p, len);
 		return;
@@ -205,7 +212,8 @@ void eng_flush(struct eng_worker *w, struct eng_sock *s)
 	}
 	if (s->flags & (ENG_SOCK_F_SENDING | ENG_SOCK_F_CLOSING | ENG_SOCK_F_DIRTY))
 		return;
-	if (s->out.n == 0 && !eng_tls_has_out(s) && !(s->h2 && eng_h2_want_write(s)))
+	if (s->out.n == 0 && !eng_tls_has_out(s) && !(s->h2 && eng_h2_want_write(s)) &&
+	    !(s->h2u && eng_h2u_want_write(s)))
 		return;
 	if (w->ndirty == w->nsocks) {
 		flush_now(w, s);   /* a slot freed and reused within one batch */
@@ -219,6 +227,8 @@ static void flush_now(struct eng_worker *w, struct eng_sock *s)
 {
 	if (s->h2 && !(s->flags & (ENG_SOCK_F_CLOSING | ENG_SOCK_F_SENDING)))
 		eng_h2_output(w, s);
+	if (s->h2u && !(s->flags & (ENG_SOCK_F_CLOSING | ENG_SOCK_F_SENDING)))
+		eng_h2u_output(w, s);
 	if (s->tls && !(s->flags & ENG_SOCK_F_CLOSING))
 		eng_tls_move_out(w, s);
 	if ((s->flags & (ENG_SOCK_F_SENDING | ENG_SOCK_F_CLOSING)) || s->out.n == 0)

@@ -82,6 +82,7 @@ struct tls_server {
 struct tls_client {
 	SSL_CTX *ctx;
 	bool resume;                     /* sessions below are in use */
+	bool h2;                         /* offer h2 in ALPN (tls_client_set_h2) */
 	pthread_mutex_t lock;            /* guards sessions */
 	struct tls_lru sessions;         /* host -> serialized SSL_SESSION */
 	bool insecure_all;

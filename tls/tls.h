@@ -197,6 +197,10 @@ struct tls_client_opts {
 int tls_client_new(const struct tls_client_opts *opts, struct tls_client **out,
 		   char *err, size_t err_len);
 void tls_client_free(struct tls_client *c);
+/* Offers h2 before http/1.1 in ALPN to upstreams (off after
+ * tls_client_new); the engine then speaks HTTP/2 to an origin that
+ * selects it (engine/h2up.c). Set before workers share c. */
+void tls_client_set_h2(struct tls_client *c, bool on);
 /* True when verification is off for normalized HOST. */
 bool tls_client_insecure_for(const struct tls_client *c, const char *host);
 

@@ -54,6 +54,7 @@ struct run_opts {
 	unsigned ninsecure;
 	bool no_intercept;
 	bool no_h2;                       /* --no-h2 */
+	bool upstream_h2;                 /* --upstream-h2 */
 	struct eng_cidr allow[LIST_MAX];
 	unsigned nallow;
 	struct eng_cidr allow_upstream[LIST_MAX];
@@ -197,6 +198,8 @@ static const struct opt run_table[] = {
 	  "tunnel every CONNECT blind (no TLS interception)", NULL, "off" },
 	{ "no-h2", set_flag, RUN(no_h2), 0, 0, "",
 	  "offer only http/1.1 in ALPN to intercepted clients (no HTTP/2)", NULL, "off" },
+	{ "upstream-h2", set_flag, RUN(upstream_h2), 0, 0, "",
+	  "offer h2 to upstream servers too (HTTP/2 when the origin selects it)", NULL, "off" },
 	{ "h2-max-streams", set_uint, CFG(h2_max_streams), 1, ENG_H2_STREAMS_MAX, "N",
 	  "concurrent HTTP/2 streams per client connection; beyond: REFUSED_STREAM", fmt_uint,
 	  NULL },
@@ -571,6 +574,7 @@ static int tls_setup(struct run_opts *r, struct rc_tls *t)
 		fprintf(stderr, "ringcap run: %s\n", err);
 		return rc;
 	}
+	tls_client_set_h2(t->client, r->upstream_h2);
 	t->onboard.pem = tls_ca_pem(t->ca, &t->onboard.pem_len);
 	t->onboard.der = tls_ca_der(t->ca, &t->onboard.der_len);
 	t->onboard.p12 = tls_ca_p12(t->ca, &t->onboard.p12_len);
