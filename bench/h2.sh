@@ -157,5 +157,7 @@ for c in 100b 64k; do
 done
 echo
 echo "- ringcap: $RINGCAP_BIN --workers $RINGCAP_WORKERS $RINGCAP_ARGS; RSS after the runs: ${RSS} KiB"
-echo "- nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'), 1 worker, http2; ringcap's upstream is HTTP/1.1 (no upstream h2 yet)"
+up="HTTP/1.1"
+case " $RINGCAP_ARGS " in *" --upstream-h2 "*) up="HTTP/2 (--upstream-h2)" ;; esac
+echo "- nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'), 1 worker, http2; ringcap's upstream: $up"
 echo "- load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"

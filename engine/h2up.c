@@ -54,6 +54,8 @@ struct eng_h2u {
 	bool resp_head;         /* the final response head is written */
 	bool req_end;           /* the request body is complete */
 	bool broken;            /* a stream or session error: the proxy sees EOF */
+	bool in_input;          /* eng_h2u_input runs */
+	uint64_t unconsumed;    /* DATA bytes in the input queue, window not reopened */
 	struct eng_outq q;      /* HTTP/1.1 request bytes the proxy pushed */
 	struct h1_parser rp;    /* that request, read back */
 	uint8_t *dst;
@@ -244,6 +246,7 @@ static int on_data(nghttp2_session *sess, uint8_t flags, int32_t sid, const uint
 	rc = rc ? rc : in_put(h, (const char *)data, len);
 	if (h->chunked_resp)
 		rc = rc ? rc : in_put(h, "\r\n", 2);
+	h->unconsumed += len;
 	return rc ? NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE : 0;
 }
 
@@ -396,10 +399,23 @@ int eng_h2u_start(struct eng_worker *w, struct eng_sock *u)
 	nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
 	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data);
 	nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
-	int rv = nghttp2_session_client_new(&h->sess, cb, h);
+	nghttp2_option *opt = NULL;
+	int rv = nghttp2_option_new(&opt);
+	if (rv == 0) {
+		/* the origin's window reopens as the proxy drains the response
+		 * (eng_h2u_in_consumed), not as frames arrive */
+		nghttp2_option_set_no_auto_window_update(opt, 1);
+		rv = nghttp2_session_client_new2(&h->sess, cb, h, opt);
+		nghttp2_option_del(opt);
+	}
 	nghttp2_session_callbacks_del(cb);
-	nghttp2_settings_entry iv[] = { { NGHTTP2_SETTINGS_ENABLE_PUSH, 0 } };
-	if (rv != 0 || nghttp2_submit_settings(h->sess, NGHTTP2_FLAG_NONE, iv, 1) != 0) {
+	nghttp2_settings_entry iv[] = {
+		{ NGHTTP2_SETTINGS_ENABLE_PUSH, 0 },
+		{ NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, w->e->cfg.h2_stream_window },
+	};
+	if (rv != 0 || nghttp2_submit_settings(h->sess, NGHTTP2_FLAG_NONE, iv, 2) != 0 ||
+	    nghttp2_session_set_local_window_size(h->sess, NGHTTP2_FLAG_NONE, 0,
+						  (int32_t)w->e->cfg.h2_conn_window) != 0) {
 		if (rv == 0)
 			nghttp2_session_del(h->sess);
 		free(h);
@@ -450,6 +466,23 @@ bool eng_h2u_want_write(const struct eng_sock *u)
 
 /* Reads the socket's TLS plaintext into nghttp2. 0, or -EPROTO when the
  * session or the stream failed (the proxy treats it as a cut-off upstream). */
+void eng_h2u_in_consumed(struct eng_worker *w, struct eng_sock *u)
+{
+	struct eng_h2u *h = u->h2u;
+	if (u->in.count > 1 || h->dead)
+		return;
+	if (h->unconsumed > 0) {
+		nghttp2_session_consume_connection(h->sess, h->unconsumed);
+		if (h->sid != 0 && nghttp2_session_find_stream(h->sess, h->sid))
+			nghttp2_session_consume_stream(h->sess, h->sid, h->unconsumed);
+		h->unconsumed = 0;
+	}
+	/* frames already received wait in the ciphertext queue: read them */
+	if (u->cin.count > 0 && !h->in_input)
+		eng_h2u_input(w, u);
+	eng_flush(w, u);
+}
+
 int eng_h2u_input(struct eng_worker *w, struct eng_sock *u)
 {
 	struct eng_h2u *h = u->h2u;
@@ -458,7 +491,10 @@ int eng_h2u_input(struct eng_worker *w, struct eng_sock *u)
 	if (b == UINT16_MAX)
 		return 0;   /* tried again on the next input */
 	buf = eng_buf_ptr(w, b);
-	for (unsigned i = 0; i < H2U_RECV_STEPS && !h->dead; i++) {
+	h->in_input = true;
+	/* stop while the proxy has not drained what came: the window then
+	 * holds the origin back (and recv pauses on a long input queue) */
+	for (unsigned i = 0; i < H2U_RECV_STEPS && !h->dead && u->in.count <= ENG_IN_BUFS_MAX; i++) {
 		ssize_t r = eng_tls_read_plain(w, u, buf, w->e->cfg.buf_size);
 		if (r <= 0)
 			break;
@@ -468,6 +504,7 @@ int eng_h2u_input(struct eng_worker *w, struct eng_sock *u)
 		}
 	}
 	eng_buf_unref(w, b);
+	h->in_input = false;
 	eng_flush(w, u);   /* acks, window updates */
 	return h->broken ? -EPROTO : 0;
 }

@@ -24,6 +24,9 @@ bool eng_h2u_want_write(const struct eng_sock *u);
 /* Feeds the TLS plaintext to nghttp2, which writes the response into the
  * input queue. 0, or -EPROTO when the stream or session failed. */
 int eng_h2u_input(struct eng_worker *w, struct eng_sock *u);
+/* Response bytes left the input queue: reopens the origin's window once
+ * it is short (flow control as back-pressure, as on the client side). */
+void eng_h2u_in_consumed(struct eng_worker *w, struct eng_sock *u);
 /* Starts the waiting request and moves frames onto the wire queue. */
 void eng_h2u_output(struct eng_worker *w, struct eng_sock *u);
 

@@ -132,6 +132,8 @@ void eng_in_consume(struct eng_worker *w, struct eng_sock *s, size_t n)
 	bool popped = eng_bufq_consume(&w->bufs, &s->in, n);
 	if (n > 0 && (s->flags & ENG_SOCK_F_H2S))
 		eng_h2_in_consumed(w, s);   /* the window reopens as bytes leave */
+	if (n > 0 && s->h2u)
+		eng_h2u_in_consumed(w, s);
 	if (!popped)
 		return;
 	if ((s->flags & ENG_SOCK_F_PAUSED) && s->in.count + s->cin.count <= ENG_IN_BUFS_MAX / 2) {
