@@ -54,6 +54,11 @@ SPECS = {
         ("1 MiB keep-alive direct", r"^\| 1 MiB keep-alive \| direct \| %s req/s \|" % NUM),
         ("1 MiB keep-alive ringcap", r"^\| 1 MiB keep-alive \| ringcap \| %s req/s \|" % NUM),
     ]),
+    "h2.sh": ([], [
+        ("%s %s" % (c, t), r"^\| %s \| %s \| %s req/s \|" % (c, t, NUM))
+        for c in ("100 B", "64 KiB") for t in ("direct", "ringcap")] + [
+        ("%s mitmdump" % c, r"^\| %s \| mitmdump \| (%s req/s|not available|not measured)" % (c, NUM))
+        for c in ("100 B", "64 KiB")]),
     "capture_filter.sh": ([], [
         ("%s none/accept/reject" % c,
          r"^\| %s \| 1 \| %s \| %s \| %s \| %s \|" % (c, NUM, NUM, NUM, NUM))

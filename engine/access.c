@@ -325,7 +325,7 @@ bool eng_access_request(struct eng_worker *w, struct eng_sock *c, const struct h
 {
 	const struct eng_config *cfg = &w->e->cfg;
 	bool connect = m->method == HTTP_CONNECT;
-	if (c->tls) {
+	if (eng_sock_in_tls(c)) {
 		/* inside an intercepted tunnel: the CONNECT was checked and
 		 * named the client; inner credentials are only blanked */
 		char creds[ENG_AUTH_CRED_MAX + 1];

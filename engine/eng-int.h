@@ -64,6 +64,7 @@ enum client_state {
 	C_LINGER,       /* final answer sent, draining before close */
 	C_SNIFF,        /* CONNECT answered: is the first flight TLS? */
 	C_HANDSHAKE,    /* TLS handshake with the client */
+	C_H2,           /* speaks HTTP/2: its streams are sockets of their own */
 };
 
 enum up_state {
@@ -97,6 +98,8 @@ enum up_state {
 #define ENG_SOCK_F_COUNTED        0x200000u /* client: counted per address */
 #define ENG_SOCK_F_SYNC_HOLD      0x80000000u /* client (--sync): sends held until
 					       * the sink's ticket is durable */
+#define ENG_SOCK_F_H2S            0x400000u /* an HTTP/2 stream: no fd, its parent's
+					     * session carries its bytes (engine/h2.c) */
 
 /* Exchange flags kept on the client socket (struct eng_sock.xflags). */
 #define ENG_XCHG_F_REQ_DONE       0x01u     /* request fully read from the client */
@@ -154,7 +157,23 @@ struct eng_sock {
 	void *sink_h;           /* sink's handle for the exchange */
 	uint64_t sync_ticket;   /* client, ENG_SOCK_F_SYNC_HOLD: what it waits for */
 	struct eng_ws *ws;      /* client: WebSocket observer after a 101 (px-ws.c) */
+	/* HTTP/2 (engine/h2.c): a connection's session, or a stream's parent
+	 * (slot, generation) and its index in the parent's stream table */
+	struct eng_h2 *h2;
+	struct eng_h2u *h2u;    /* upstream: HTTP/2 codec (engine/h2up.c) or NULL */
+	uint32_t h2_parent, h2_parent_gen;
+	uint16_t h2_idx;
 };
+
+struct eng_h2;
+struct eng_h2u;
+
+/* True when s's requests come from inside an intercepted TLS tunnel: a
+ * TLS client socket, or an HTTP/2 stream (whose parent is one). */
+static inline bool eng_sock_in_tls(const struct eng_sock *s)
+{
+	return s->tls != NULL || (s->flags & ENG_SOCK_F_H2S);
+}
 
 /* Per-worker DNS cache entry (direct mapped by host hash). */
 struct eng_dns_entry {

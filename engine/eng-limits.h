@@ -135,6 +135,35 @@
  * browser tab a few: 1024 per worker covers a device lab. */
 #define ENG_WS_CONNS               1024u
 #define ENG_WS_DEFLATE_CONNS       256u
+/* HTTP/2 with clients (engine/h2.c). Streams one connection may have open
+ * at once (SETTINGS_MAX_CONCURRENT_STREAMS): 100 as nginx and h2o; each
+ * open stream holds a socket slot, at most a stream window of request body
+ * and ENG_OUTQ_SEGS segments of response. Beyond: REFUSED_STREAM. */
+#define ENG_H2_STREAMS_DEFAULT     100u
+#define ENG_H2_STREAMS_MAX         1000u
+/* Request body bytes a client may send on one stream before ringcap has
+ * passed them upstream (SETTINGS_INITIAL_WINDOW_SIZE): the window reopens
+ * only as the upstream drains (nghttp2_session_consume), so this is the
+ * per-stream bound of buffered request body. 256 KiB: curl's uploads stay
+ * at line rate on loopback with 4 windows in flight per connection. */
+#define ENG_H2_STREAM_WINDOW_DEFAULT (256u * 1024)
+/* The same over all streams of a connection (connection window): what
+ * one h2 client can make a worker buffer of request bodies. */
+#define ENG_H2_CONN_WINDOW_DEFAULT (1024u * 1024)
+#define ENG_H2_WINDOW_MIN          65535u           /* RFC 9113 6.9.2 initial */
+#define ENG_H2_WINDOW_MAX          ((1u << 31) - 1) /* RFC 9113 6.9.1 */
+/* Decoded header list a stream's request head may have
+ * (SETTINGS_MAX_HEADER_LIST_SIZE); the request also has to fit
+ * --max-request-head once written as HTTP/1.1. */
+#define ENG_H2_HEADER_LIST_DEFAULT (32u * 1024)
+/* Rapid reset (CVE-2023-44487): RST_STREAMs a client may send in a burst
+ * and per second afterwards before the connection is torn down (nghttp2's
+ * own defaults; a browser cancels a few streams per page). */
+#define ENG_H2_RESET_BURST         1000u
+#define ENG_H2_RESET_RATE          33u
+/* CONTINUATION frames after one HEADERS (CVE-2024-27316): nghttp2's
+ * default, real header blocks need one or two. */
+#define ENG_H2_CONTINUATIONS_MAX   8u
 
 /* Completion drain batch: the loop never handles more before re-checking. */
 #define ENG_CQE_BATCH              256u
@@ -164,5 +193,8 @@ _Static_assert(ENG_AUTH_CRED_MAX <= 65535u, "cred_len is 16 bit");
 _Static_assert(ENG_AUTH_CRED_MAX % 8 == 0, "credentials compare in 64-bit words");
 _Static_assert(ENG_AUTH_USER_MAX <= 255u, "user_len is 8 bit");
 _Static_assert(ENG_WS_DEFLATE_CONNS <= ENG_WS_CONNS, "an inflating observer is an observer");
+_Static_assert(ENG_H2_STREAM_WINDOW_DEFAULT <= ENG_H2_CONN_WINDOW_DEFAULT,
+	       "one stream can use its whole window");
+_Static_assert(ENG_H2_STREAMS_MAX <= 65535u, "stream table index is 16 bit");
 
 #endif

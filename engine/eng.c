@@ -121,6 +121,10 @@ void eng_config_defaults(struct eng_config *c)
 	c->head_buffers = ENG_HEADBUF_DEFAULT;
 	c->zc_threshold = ENG_ZC_THRESHOLD_DEFAULT;
 	c->tls_buffers = ENG_TLS_BUFS_DEFAULT;
+	c->h2_max_streams = ENG_H2_STREAMS_DEFAULT;
+	c->h2_stream_window = ENG_H2_STREAM_WINDOW_DEFAULT;
+	c->h2_conn_window = ENG_H2_CONN_WINDOW_DEFAULT;
+	c->h2_max_header_list = ENG_H2_HEADER_LIST_DEFAULT;
 	c->leaf_cache = ENG_LEAF_CACHE_DEFAULT;
 	c->allow = default_allow;
 	c->nallow = sizeof(default_allow) / sizeof(default_allow[0]);

@@ -111,6 +111,11 @@ struct eng_config {
 	 * bytes (at least the last ones) held back from the client until the
 	 * sink says it is durable (eng_sink_ops.ticket / durable) */
 	bool sync;
+	/* HTTP/2 with clients (ALPN h2 on intercepted TLS, engine/h2.c) */
+	unsigned h2_max_streams;         /* concurrent streams per connection */
+	unsigned h2_stream_window;       /* bytes, request body per stream */
+	unsigned h2_conn_window;         /* bytes, request body per connection */
+	unsigned h2_max_header_list;     /* bytes, decoded request header list */
 	const struct eng_sink_ops *sink; /* NULL: nothing is captured */
 	void *sink_arg;                  /* passed to sink->open */
 };
@@ -149,6 +154,7 @@ enum eng_err {
 #define ENG_X_LOCAL      0x04u  /* answered by the proxy itself */
 #define ENG_X_REUSED     0x08u  /* upstream came from the idle pool */
 #define ENG_X_TLS        0x10u  /* inside an intercepted TLS tunnel: https */
+#define ENG_X_H2         0x20u  /* an HTTP/2 stream (forwarded upstream as HTTP/1.1) */
 
 /* What a CONNECT tunnel was (struct eng_xchg.tunnel); 0 for other requests. */
 enum eng_tunnel {
@@ -265,6 +271,21 @@ struct eng_sink_ops {
 	void (*ws_msg)(void *ctx, void *h, const struct eng_ws_msg *m, const char *p, size_t n);
 };
 
+/* What an HTTP/2 client did that ringcap refused (counted per kind). */
+enum eng_h2_bad {
+	ENG_H2_BAD_PREFACE = 0,   /* not the client connection preface */
+	ENG_H2_BAD_PROTOCOL,      /* connection error: GOAWAY PROTOCOL_ERROR etc. */
+	ENG_H2_BAD_HPACK,         /* header compression error (HPACK bomb, bad index) */
+	ENG_H2_BAD_FLOOD,         /* SETTINGS/PING/WINDOW_UPDATE/... flood: our acks pile up */
+	ENG_H2_BAD_RAPID_RESET,   /* RST_STREAM over the rate limit (CVE-2023-44487) */
+	ENG_H2_BAD_CONTINUATION,  /* too many CONTINUATION frames (CVE-2024-27316) */
+	ENG_H2_BAD_HEADER,        /* a field nghttp2 refuses (bad name/value, pseudo) */
+	ENG_H2_BAD_SMUGGLE,       /* refused before HTTP/1.1: CR/LF/colon, TE, CL clash */
+	ENG_H2_BAD_STREAMS,       /* stream over --h2-max-streams: REFUSED_STREAM */
+	ENG_H2_BAD_COUNT
+};
+const char *eng_h2_bad_name(enum eng_h2_bad k);
+
 /* Counters, summed over workers by eng_counters(). */
 struct eng_counters {
 	uint64_t conns_accepted, conns_open, conns_rejected, conns_denied;
@@ -281,6 +302,10 @@ struct eng_counters {
 	 * because ENG_WS_CONNS were busy; directions whose frames broke the
 	 * protocol and were tunnelled on unobserved */
 	uint64_t ws_messages, ws_unobserved, ws_broken;
+	/* HTTP/2 (engine/h2.c): connections and streams served, and what
+	 * hostile or broken peers did, per kind (enum eng_h2_bad) */
+	uint64_t h2_conns, h2_streams;
+	uint64_t h2_bad[ENG_H2_BAD_COUNT];
 };
 
 void eng_config_defaults(struct eng_config *c);

@@ -886,6 +886,8 @@ static int on_field(llhttp_t *p, const char *at, size_t n)
 {
 	struct h1_parser *hp = hp_of(p);
 	struct h1_msg *m = hp->msg;
+	if (m == NULL && hp->on_trailer)
+		hp->on_trailer(hp->arg, 0, at, n);
 	if (m == NULL)
 		return 0;
 	if (m->nhdr == m->hdr_cap) {
@@ -902,7 +904,10 @@ static int on_field(llhttp_t *p, const char *at, size_t n)
 
 static int on_value(llhttp_t *p, const char *at, size_t n)
 {
-	struct h1_msg *m = hp_of(p)->msg;
+	struct h1_parser *hp = hp_of(p);
+	struct h1_msg *m = hp->msg;
+	if (m == NULL && hp->on_trailer)
+		hp->on_trailer(hp->arg, 1, at, n);
 	if (m == NULL || m->nhdr == 0)
 		return 0;
 	struct h1_hdr *h = &m->hdr[m->nhdr - 1];

@@ -97,6 +97,10 @@ struct h1_parser {
 	llhttp_t p;
 	struct h1_msg *msg;        /* set only while a head is parsed */
 	void (*on_body)(void *arg, const char *at, size_t n);
+	/* optional: pieces of trailer fields after a chunked body (value 0: a
+	 * piece of a name, 1: of a value; a field may come in several pieces).
+	 * engine/h2.c passes an HTTP/1.1 response's trailers on to HTTP/2. */
+	void (*on_trailer)(void *arg, int value, const char *at, size_t n);
 	void *arg;
 	uint8_t skip_body;         /* response to HEAD: no body follows */
 	uint8_t done;

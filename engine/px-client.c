@@ -22,6 +22,7 @@
 #include "engine/px-head.h"
 #include "engine/px-upstream.h"
 #include "engine/px-ws.h"
+#include "engine/h2.h"
 #include "engine/sock.h"
 #include "engine/tlsio.h"
 
@@ -329,6 +330,9 @@ void px_client_pump(struct eng_worker *w, struct eng_sock *c)
 			break;
 		case C_HANDSHAKE:
 			return;   /* bytes go to the TLS layer */
+		case C_H2:
+			eng_h2_input(w, c);
+			return;
 		case C_LINGER:
 			while (c->in.count > 0) {
 				const char *p;

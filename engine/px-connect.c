@@ -20,6 +20,7 @@
 #include "engine/px-answer.h"
 #include "engine/px-client.h"
 #include "engine/px-exchange.h"
+#include "engine/h2.h"
 #include "engine/sock.h"
 #include "engine/tlsio.h"
 #include "rc-assert.h"
@@ -286,12 +287,14 @@ void px_resolved(struct eng_worker *w, struct eng_resolve *r)
  * when there is none left to take. */
 static bool take_ahead(struct eng_worker *w, struct eng_sock *c)
 {
-	if (c->ahead == ENG_NONE)
+	/* an HTTP/2 stream takes its connection's (the first stream to ask) */
+	struct eng_sock *t = (c->flags & ENG_SOCK_F_H2S) ? eng_h2_parent(w, c) : c;
+	if (t == NULL || t->ahead == ENG_NONE)
 		return false;
-	struct eng_sock *u = &w->socks[c->ahead];
+	struct eng_sock *u = &w->socks[t->ahead];
 	ASSERT(u->role == ROLE_UPSTREAM);
-	ASSERT(u->ahead == eng_slot(w, c));
-	c->ahead = ENG_NONE;
+	ASSERT(u->ahead == eng_slot(w, t));
+	t->ahead = ENG_NONE;
 	u->ahead = ENG_NONE;
 	bool usable = u->state == U_AHEAD || u->state == U_AHEAD_FAILED ||
 		      u->state == U_HANDSHAKE;
@@ -319,7 +322,7 @@ void px_upstream_get(struct eng_worker *w, struct eng_sock *c)
 {
 	if (take_ahead(w, c))
 		return;
-	struct eng_sock *u = eng_pool_take(w, c->host, c->host_len, c->port, c->tls != NULL);
+	struct eng_sock *u = eng_pool_take(w, c->host, c->host_len, c->port, eng_sock_in_tls(c));
 	if (u) {
 		w->c.upstream_reused++;
 		c->x->flags |= ENG_X_REUSED;
@@ -336,7 +339,7 @@ void px_upstream_get(struct eng_worker *w, struct eng_sock *c)
 	memcpy(u->host, c->host, c->host_len + 1u);
 	u->host_len = c->host_len;
 	u->port = c->port;
-	if (c->tls)
+	if (eng_sock_in_tls(c))
 		u->flags |= ENG_SOCK_F_UP_TLS;
 	h1_parser_init(&u->hp, true, px_on_resp_body, u);
 	c->peer = eng_slot(w, u);

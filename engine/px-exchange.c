@@ -20,6 +20,8 @@
 #include "engine/px-connect.h"
 #include "engine/px-upstream.h"
 #include "engine/px-ws.h"
+#include "engine/h2.h"
+#include "engine/h2up.h"
 #include "engine/sock.h"
 
 /* The worker whose loop runs on this thread: llhttp body callbacks need it. */
@@ -109,6 +111,14 @@ static void sync_hold(struct eng_worker *w, struct eng_sock *c, bool answered)
 		return;
 	if (k->durable(w->sink_ctx, t))
 		return;
+	if (c->flags & ENG_SOCK_F_H2S) {
+		/* a stream's bytes leave through its connection: that is held
+		 * (its other streams wait a group commit too, as they would
+		 * for their own exchanges) */
+		c = eng_h2_parent(w, c);
+		if (c == NULL)
+			return;
+	}
 	/* a pipelined exchange's ticket is the later one of the same store:
 	 * durable only after the earlier, so it replaces it */
 	c->sync_ticket = t;
@@ -170,7 +180,8 @@ void px_exchange_end(struct eng_worker *w, struct eng_sock *c)
 	px_upstream_release(w, c, reuse);
 	if (c->flags & ENG_SOCK_F_CLOSING)
 		return;
-	if ((c->xflags & ENG_XCHG_F_CLOSE) || w->draining) {
+	/* an HTTP/2 stream carries one exchange: it ends with it (engine/h2.c) */
+	if ((c->xflags & ENG_XCHG_F_CLOSE) || w->draining || (c->flags & ENG_SOCK_F_H2S)) {
 		c->state = C_LINGER;
 		eng_sock_linger(w, c);
 		return;
@@ -334,6 +345,10 @@ void px_timeout(struct eng_worker *w, struct eng_sock *s)
 			     "ringcap: connecting to %s:%u timed out after %u ms", s->host, s->port, ms);
 		return;
 	}
+	if (s->h2 && eng_h2_busy(s)) {
+		eng_timer_arm(w, s, T_IDLE);   /* its streams have timers of their own */
+		return;
+	}
 	switch (s->state) {
 	case C_HEAD:
 		px_fail(w, s, ENG_ERR_HEADER_TIMEOUT, 408,
@@ -378,6 +393,10 @@ void px_closed(struct eng_worker *w, struct eng_sock *s)
 	if (s->flags & ENG_SOCK_F_COUNTED)
 		eng_access_conn_put(w, s);
 	px_ws_end(w, s);
+	if (s->h2 || (s->flags & ENG_SOCK_F_H2S))
+		eng_h2_closed(w, s);
+	if (s->h2u)
+		eng_h2u_free(w, s);
 	if (s->x) {
 		if (s->sink_h && sink(w)->end)
 			sink(w)->end(w->sink_ctx, s->sink_h, s->x);
@@ -403,8 +422,12 @@ void px_drain(struct eng_worker *w)
 	px_cur_w = w;
 	for (unsigned i = 0; i < w->socks_used; i++) {
 		struct eng_sock *s = &w->socks[i];
-		if (s->role == 0 || (s->flags & ENG_SOCK_F_CLOSING))
+		if (s->role == 0 || (s->flags & (ENG_SOCK_F_CLOSING | ENG_SOCK_F_H2S)))
+			continue;   /* a stream ends with its connection's GOAWAY */
+		if (s->h2) {
+			eng_h2_drain(w, s);
 			continue;
+		}
 		if (s->role == ROLE_UPSTREAM && (s->state == U_IDLE || s->state == U_AHEAD ||
 						 s->state == U_AHEAD_FAILED))
 			px_upstream_close(w, s);
@@ -427,11 +450,23 @@ void px_tls_ready(struct eng_worker *w, struct eng_sock *s)
 		}
 		s->state = C_IDLE;
 		eng_timer_arm(w, s, T_IDLE);
+		if (eng_h2_selected(s)) {
+			if (eng_h2_start(w, s) < 0)
+				px_client_abort(w, s, ENG_ERR_OVERLOAD);
+			return;
+		}
 		px_client_pump(w, s);
 		return;
 	}
 	struct eng_sock *c = peer_of(w, s);
 	w->c.tls_upstream_handshakes++;
+	if (eng_h2u_selected(s) && eng_h2u_start(w, s) < 0) {
+		if (c)
+			px_fail(w, c, ENG_ERR_OVERLOAD, 503, "ringcap: no memory for HTTP/2 upstream");
+		else
+			px_upstream_close(w, s);
+		return;
+	}
 	if (c == NULL && s->ahead != ENG_NONE) {
 		/* made ahead: waits for its tunnel's first request */
 		s->state = U_AHEAD;

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fnmatch.h>
 #include <string.h>
+#include <strings.h>
 
 #include "tls/tls.h"
 #include "engine/px.h"
@@ -69,7 +70,7 @@ static int request_target(struct eng_sock *c, const struct h1_msg *m,
 			  struct h1_target *t, const char **why)
 {
 	const char *url = m->base + m->url_off;
-	if (c->tls == NULL)
+	if (!eng_sock_in_tls(c))
 		return h1_parse_target(url, m->url_len, m->method == HTTP_CONNECT, t, why);
 	if (m->url_len == 0 || url[0] != '/' || m->method == HTTP_CONNECT) {
 		*why = "inside a TLS tunnel the target must be a path";
@@ -121,12 +122,29 @@ static void note_request(struct eng_worker *w, struct eng_sock *c, const struct 
 		c->xflags |= ENG_XCHG_F_CONNECT;
 	if (m->upgrade_hdr >= 0 && m->conn_upgrade && !connect)
 		c->xflags |= ENG_XCHG_F_UPGRADE;
-	if (!t->origin_form && !c->tls) {
+	if (!t->origin_form && !eng_sock_in_tls(c)) {
 		memcpy(c->host, t->host, t->host_len);
 		c->host[t->host_len] = '\0';
 		c->host_len = (uint8_t)t->host_len;
 		c->port = t->port;
 	}
+}
+
+/* An HTTP/2 stream's "TE: trailers" (gRPC's) goes upstream although TE is
+ * hop-by-hop in HTTP/1.1: appended to the written head of n bytes.
+ * Returns the new length (n when there is nothing to add or no room). */
+static long keep_te_trailers(struct eng_worker *w, const struct eng_sock *c,
+			     const struct h1_msg *m, char *head, long n)
+{
+	static const char te[] = "te: trailers\r\n\r\n";
+	if (!(c->flags & ENG_SOCK_F_H2S) || n < 2 || (size_t)n + sizeof(te) > w->head_size)
+		return n;
+	int i = h1_find(m, "te");
+	if (i < 0 || m->hdr[i].value_len != 8 ||
+	    strncasecmp(m->base + m->hdr[i].value_off, "trailers", 8) != 0)
+		return n;
+	memcpy(head + n - 2, te, sizeof(te) - 1);
+	return n - 2 + (long)sizeof(te) - 1;
 }
 
 /* Writes the head the upstream gets into a fresh head buffer, which
@@ -146,6 +164,7 @@ static bool rewrite_head(struct eng_worker *w, struct eng_sock *c, const struct 
 		px_fail(w, c, ENG_ERR_HEAD_TOO_BIG, 431, "ringcap: request head too large");
 		return false;
 	}
+	n = keep_te_trailers(w, c, m, eng_head_ptr(w, out), n);
 	eng_head_put(w, c->head_buf);
 	c->head_buf = out;
 	c->head_len = (uint32_t)n;
@@ -176,8 +195,10 @@ void px_request_head(struct eng_worker *w, struct eng_sock *c)
 	}
 	note_request(w, c, &m, &t);
 	fill_xchg(w, c, &m);
-	if (c->tls)
+	if (eng_sock_in_tls(c))
 		c->x->flags |= ENG_X_TLS;
+	if (c->flags & ENG_SOCK_F_H2S)
+		c->x->flags |= ENG_X_H2;
 	struct eng_deny d;
 	if (!eng_access_request(w, c, &m, head, &t, &d)) {
 		px_deny(w, c, &d);
@@ -185,14 +206,14 @@ void px_request_head(struct eng_worker *w, struct eng_sock *c)
 	}
 	/* addressed to the proxy itself: its status page is not traffic to
 	 * capture (issue 17) */
-	if (!c->tls && (t.origin_form || is_self(w, &t))) {
+	if (!eng_sock_in_tls(c) && (t.origin_form || is_self(w, &t))) {
 		c->x->flags |= ENG_X_LOCAL;
 		px_status_page(w, c, t.path_len == 1 && t.path[0] == '/');
 		return;
 	}
 	if (sink(w) && sink(w)->begin)
 		c->sink_h = sink(w)->begin(w->sink_ctx, c->x, head, c->head_len);
-	if (!c->tls && !t.origin_form && !connect && w->e->cfg.onboard &&
+	if (!eng_sock_in_tls(c) && !t.origin_form && !connect && w->e->cfg.onboard &&
 	    eng_onboard_is_host(t.host, t.host_len)) {
 		px_onboard(w, c, &t);
 		return;

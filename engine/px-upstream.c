@@ -18,6 +18,7 @@
 #include "engine/px-exchange.h"
 #include "engine/px-head.h"
 #include "engine/px-ws.h"
+#include "engine/h2up.h"
 #include "engine/sock.h"
 
 /* The upstream's response head is complete in u->head_buf. */
@@ -221,6 +222,18 @@ void px_input(struct eng_worker *w, struct eng_sock *s)
 			px_client_pump(w, s);
 		}
 	} else {
+		if (s->h2u && eng_h2u_input(w, s) < 0) {
+			/* reset or cut short by an h2 origin: a cut-off upstream */
+			struct eng_sock *c = peer_of(w, s);
+			s->flags |= ENG_SOCK_F_EOF;
+			if (c && in_empty(w, s))
+				px_upstream_eof(w, s, c, -EPROTO);
+			else if (c == NULL)
+				px_upstream_close(w, s);
+			else
+				px_upstream_pump(w, s);
+			return;
+		}
 		px_upstream_pump(w, s);
 	}
 }

@@ -23,6 +23,8 @@
 
 #include "tls/tls.h"
 #include "engine/eng-int.h"
+#include "engine/h2.h"
+#include "engine/h2up.h"
 #include "engine/sock.h"
 #include "engine/tlsio.h"
 #include "rc-assert.h"
@@ -120,14 +122,19 @@ static void starve(struct eng_worker *w, struct eng_sock *s)
 
 size_t eng_in_peek(struct eng_worker *w, struct eng_sock *s, const char **p)
 {
-	if (s->in.count == 0 && s->tls)
-		eng_tls_open(w, s);
+	if (s->in.count == 0 && s->tls && s->h2u == NULL)
+		eng_tls_open(w, s);   /* an h2 upstream's plaintext goes to nghttp2 */
 	return eng_bufq_peek(&w->bufs, &s->in, p);
 }
 
 void eng_in_consume(struct eng_worker *w, struct eng_sock *s, size_t n)
 {
-	if (!eng_bufq_consume(&w->bufs, &s->in, n))
+	bool popped = eng_bufq_consume(&w->bufs, &s->in, n);
+	if (n > 0 && (s->flags & ENG_SOCK_F_H2S))
+		eng_h2_in_consumed(w, s);   /* the window reopens as bytes leave */
+	if (n > 0 && s->h2u)
+		eng_h2u_in_consumed(w, s);
+	if (!popped)
 		return;
 	if ((s->flags & ENG_SOCK_F_PAUSED) && s->in.count + s->cin.count <= ENG_IN_BUFS_MAX / 2) {
 		s->flags &= (uint32_t)~ENG_SOCK_F_PAUSED;
@@ -145,6 +152,8 @@ static void in_clear(struct eng_worker *w, struct eng_sock *s)
  * segment still waits to be sealed or half its wire queue is taken. */
 bool eng_out_full(const struct eng_sock *s)
 {
+	if (s->h2u)
+		return eng_h2u_full(s);
 	if (s->tls)
 		return s->tls_pend.len > 0 || s->out.n >= ENG_OUT_SEGS / 2;
 	return eng_outq_full(&s->out);
@@ -153,6 +162,10 @@ bool eng_out_full(const struct eng_sock *s)
 void eng_out_push(struct eng_worker *w, struct eng_sock *s, uint8_t kind, uint16_t id,
 		  const char *p, uint32_t len)
 {
+	if (s->h2u) {
+		eng_h2u_push(w, s, kind, id, p, len);   /* HTTP/1.1 for the codec */
+		return;
+	}
 	if (s->tls) {
 		eng_tls_seal(w, s, kind, id, p, len);
 		return;
@@ -197,10 +210,15 @@ static void flush_now(struct eng_worker *w, struct eng_sock *s);
  * completions queued for one socket leaves in one sendmsg. */
 void eng_flush(struct eng_worker *w, struct eng_sock *s)
 {
+	if (s->flags & ENG_SOCK_F_H2S) {
+		eng_h2_stream_flush(w, s);   /* its parent's session sends it */
+		return;
+	}
 	if (s->flags & (ENG_SOCK_F_SENDING | ENG_SOCK_F_CLOSING | ENG_SOCK_F_DIRTY |
 			ENG_SOCK_F_SYNC_HOLD))
 		return;
-	if (s->out.n == 0 && !eng_tls_has_out(s))
+	if (s->out.n == 0 && !eng_tls_has_out(s) && !(s->h2 && eng_h2_want_write(s)) &&
+	    !(s->h2u && eng_h2u_want_write(s)))
 		return;
 	if (w->ndirty == w->nsocks) {
 		flush_now(w, s);   /* a slot freed and reused within one batch */
@@ -214,6 +232,10 @@ static void flush_now(struct eng_worker *w, struct eng_sock *s)
 {
 	if (s->flags & ENG_SOCK_F_SYNC_HOLD)
 		return;   /* --sync: released by px_sync_release, which flushes */
+	if (s->h2 && !(s->flags & (ENG_SOCK_F_CLOSING | ENG_SOCK_F_SENDING)))
+		eng_h2_output(w, s);
+	if (s->h2u && !(s->flags & (ENG_SOCK_F_CLOSING | ENG_SOCK_F_SENDING)))
+		eng_h2u_output(w, s);
 	if (s->tls && !(s->flags & ENG_SOCK_F_CLOSING))
 		eng_tls_move_out(w, s);
 	if ((s->flags & (ENG_SOCK_F_SENDING | ENG_SOCK_F_CLOSING)) || s->out.n == 0)
@@ -277,7 +299,7 @@ static void send_done(struct eng_worker *w, struct eng_sock *s, const struct io_
 void eng_recv_arm(struct eng_worker *w, struct eng_sock *s)
 {
 	if (s->flags & (ENG_SOCK_F_RECV | ENG_SOCK_F_EOF | ENG_SOCK_F_CLOSING | ENG_SOCK_F_PAUSED |
-			ENG_SOCK_F_STARVED))
+			ENG_SOCK_F_STARVED | ENG_SOCK_F_H2S))
 		return;
 	eng_prep_recv_multishot(eng_sqe(w), s->fd, 0, udata(OP_RECV, eng_slot(w, s), s->gen));
 	s->flags |= ENG_SOCK_F_RECV;
@@ -417,6 +439,10 @@ void eng_sock_linger(struct eng_worker *w, struct eng_sock *s)
 {
 	if (s->flags & ENG_SOCK_F_CLOSING)
 		return;
+	if (s->flags & ENG_SOCK_F_H2S) {
+		eng_h2_stream_linger(w, s);   /* the stream ends, not a socket */
+		return;
+	}
 	if (s->tls && !(s->flags & ENG_SOCK_F_TLS_BYE)) {
 		s->flags |= ENG_SOCK_F_TLS_BYE;   /* close_notify goes before our FIN */
 		tls_conn_shutdown(s->tls);

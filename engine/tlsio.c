@@ -102,6 +102,22 @@ static bool take_into_tail(struct eng_worker *w, struct eng_sock *s)
 	return n > 0;
 }
 
+ssize_t eng_tls_read_plain(struct eng_worker *w, struct eng_sock *s, char *buf, size_t cap)
+{
+	if (!tls_conn_handshake_done(s->tls) || (s->flags & ENG_SOCK_F_TLS_ERR))
+		return -EPROTO;
+	ssize_t r = -EAGAIN;
+	for (unsigned i = 0; i < TLS_STEPS; i++) {
+		bool fed = feed(w, s);
+		r = tls_conn_read(s->tls, buf, cap);
+		if (r != -EAGAIN || !fed)
+			break;
+	}
+	if (r == -EPROTO)
+		s->flags |= ENG_SOCK_F_TLS_ERR;
+	return r;
+}
+
 /* Moves sealed bytes onto the wire queue; false when nothing could move. */
 static bool take_out(struct eng_worker *w, struct eng_sock *s)
 {

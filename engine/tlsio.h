@@ -16,6 +16,9 @@ void eng_tls_seal(struct eng_worker *w, struct eng_sock *s, uint8_t kind, uint16
 		  const char *p, uint32_t len);
 /* Seals what waits and moves ciphertext onto the wire queue. */
 void eng_tls_move_out(struct eng_worker *w, struct eng_sock *s);
+/* Decrypts into buf (fed from the ciphertext queue) without touching the
+ * input queue: bytes, 0 at close_notify, -EAGAIN, or -EPROTO/-EPIPE. */
+ssize_t eng_tls_read_plain(struct eng_worker *w, struct eng_sock *s, char *buf, size_t cap);
 /* True when ciphertext or pending plaintext waits to go out. */
 bool eng_tls_has_out(const struct eng_sock *s);
 /* One handshake step with what has arrived: 0 done, -EAGAIN more input

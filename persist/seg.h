@@ -40,6 +40,9 @@
  * (passthrough, not TLS, interception off): an intercepted CONNECT row
  * has no SEG_F_TUNNEL, its requests are the rows that follow. */
 #define SEG_F_TUN_SHIFT 11u
+/* bit 14: the exchange was an HTTP/2 stream from the client (its record's
+ * http_version is 20), so listings show the version from the index alone */
+#define SEG_F_H2 (1u << 14)
 #define SEG_F_TUN_MASK (7u << SEG_F_TUN_SHIFT)   /* enum seg_tunnel << SEG_F_TUN_SHIFT */
 enum seg_tunnel {
 	SEG_TUN_UNKNOWN = 0,     /* not a CONNECT, or an old session's CONNECT */

@@ -43,6 +43,7 @@
 #define REASON_NAMES_MAX 4 /* SAN entries quoted in a mismatch reason */
 
 static const uint8_t alpn_http11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+static const uint8_t alpn_h2_http11[] = {2, 'h', '2', 8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
 
 static int client_trust(struct tls_client *c, const struct tls_client_opts *o,
 			char *err, size_t err_len);
@@ -148,7 +149,8 @@ int tls_client_setup(struct tls_client *cl, struct tls_conn *c)
 	if (!ip && !SSL_set_tlsext_host_name(c->ssl, c->name))
 		return -ENOMEM;
 	/* SSL_set_alpn_protos returns 0 on success. */
-	if (SSL_set_alpn_protos(c->ssl, alpn_http11, sizeof(alpn_http11)) != 0)
+	if (cl->h2 ? SSL_set_alpn_protos(c->ssl, alpn_h2_http11, sizeof(alpn_h2_http11)) != 0
+		   : SSL_set_alpn_protos(c->ssl, alpn_http11, sizeof(alpn_http11)) != 0)
 		return -ENOMEM;
 	client_session_offer(cl, c);
 	if (insecure) {
@@ -408,4 +410,9 @@ void tls_client_session_stats(struct tls_client *c, struct tls_cache_stats *out)
 	*out = c->sessions.stats;
 	out->entries = c->sessions.count;
 	pthread_mutex_unlock(&c->lock);
+}
+
+void tls_client_set_h2(struct tls_client *c, bool on)
+{
+	c->h2 = on;
 }

@@ -277,6 +277,8 @@ const char *tls_conn_alpn(const struct tls_conn *c)
 	 * literals; report the one it is rather than copying. */
 	if (len == 8 && memcmp(p, "http/1.1", 8) == 0)
 		return "http/1.1";
+	if (len == 2 && memcmp(p, "h2", 2) == 0)
+		return "h2";
 	return "";
 }
 

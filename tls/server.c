@@ -16,16 +16,22 @@
 #include "tls/tls-int.h"
 
 static const uint8_t alpn_http11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+/* Our preference first: h2, then http/1.1 (SSL_select_next_proto walks
+ * this list and takes the first protocol the client also offers). */
+static const uint8_t alpn_h2_http11[] = {2, 'h', '2', 8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
 
-/* Picks http/1.1 when the client offers it; otherwise no ALPN at all, and
- * a client that offered only h2 falls back to HTTP/1.1 by RFC 7301. */
+/* Picks h2 when the client offers it and h2 is on (the engine then speaks
+ * HTTP/2, engine/h2.c), else http/1.1; neither offered: no ALPN at all. */
 static int alpn_select(SSL *ssl, const uint8_t **out, uint8_t *out_len,
 		       const uint8_t *in, unsigned in_len, void *arg)
 {
+	const struct tls_server *s = arg;
+	const uint8_t *ours = s->h2 ? alpn_h2_http11 : alpn_http11;
+	unsigned ours_len = s->h2 ? sizeof(alpn_h2_http11) : sizeof(alpn_http11);
 	uint8_t *sel = NULL;
 	uint8_t sel_len = 0;
 
-	if (SSL_select_next_proto(&sel, &sel_len, alpn_http11, sizeof(alpn_http11), in,
+	if (SSL_select_next_proto(&sel, &sel_len, ours, ours_len, in,
 				  in_len) != OPENSSL_NPN_NEGOTIATED)
 		return SSL_TLSEXT_ERR_NOACK;
 	*out = sel;
@@ -86,11 +92,16 @@ int tls_server_new(struct tls_mint *m, struct tls_keylog *keylog,
 	SSL_CTX_set_tlsext_ticket_key_cb(s->ctx, tls_ticket_key_cb);
 	tls_server_set_ticket_rotate(s, TLS_TICKET_ROTATE_S_DEFAULT);
 	SSL_CTX_set_select_certificate_cb(s->ctx, select_cert);
-	SSL_CTX_set_alpn_select_cb(s->ctx, alpn_select, NULL);
+	SSL_CTX_set_alpn_select_cb(s->ctx, alpn_select, s);
 	SSL_CTX_set_info_callback(s->ctx, tls_conn_info_cb);
 	tls_keylog_attach(keylog, s->ctx);
 	*out = s;
 	return 0;
+}
+
+void tls_server_set_h2(struct tls_server *s, bool on)
+{
+	s->h2 = on;
 }
 
 void tls_server_free(struct tls_server *s)

@@ -94,11 +94,13 @@ struct tls_server {
 	SSL_CTX *ctx;
 	struct tls_mint *mint;
 	struct tls_tickets tickets;  /* ticket.c */
+	bool h2;                         /* ALPN may select h2 (tls_server_set_h2) */
 };
 
 struct tls_client {
 	SSL_CTX *ctx;
 	bool resume;                     /* sessions below are in use */
+	bool h2;                         /* offer h2 in ALPN (tls_client_set_h2) */
 	pthread_mutex_t lock;            /* guards sessions */
 	struct tls_lru sessions;         /* host -> serialized SSL_SESSION */
 	bool insecure_all;

@@ -171,6 +171,9 @@ void tls_keylog_counts(const struct tls_keylog *kl, uint64_t *written,
 int tls_server_new(struct tls_mint *m, struct tls_keylog *keylog,
 		   struct tls_server **out);
 void tls_server_free(struct tls_server *s);
+/* Lets ALPN select h2 when the client offers it (off after
+ * tls_server_new). Set before the server is shared with workers. */
+void tls_server_set_h2(struct tls_server *s, bool on);
 
 /* Session tickets (ticket.c): resumption for clients, TLS 1.2 tickets and
  * TLS 1.3 PSKs, sealed with a key kept in memory and shared by all
@@ -207,6 +210,10 @@ struct tls_client_opts {
 int tls_client_new(const struct tls_client_opts *opts, struct tls_client **out,
 		   char *err, size_t err_len);
 void tls_client_free(struct tls_client *c);
+/* Offers h2 before http/1.1 in ALPN to upstreams (off after
+ * tls_client_new); the engine then speaks HTTP/2 to an origin that
+ * selects it (engine/h2up.c). Set before workers share c. */
+void tls_client_set_h2(struct tls_client *c, bool on);
 /* True when verification is off for normalized HOST. */
 bool tls_client_insecure_for(const struct tls_client *c, const char *host);
 /* The upstream session cache: hits and misses of offers, evictions,

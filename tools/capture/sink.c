@@ -301,7 +301,7 @@ static void fill_begin(struct wk *k, const struct eng_xchg *x, const char *head,
 	*b = (struct seg_xch_begin){
 		.start_ns = x->start_ns,
 		.scheme = (x->flags & ENG_X_TLS) ? SEG_SCHEME_HTTPS : SEG_SCHEME_HTTP,
-		.http_version = (uint8_t)(10 + x->http_minor),
+		.http_version = (x->flags & ENG_X_H2) ? 20 : (uint8_t)(10 + x->http_minor),
 		.port = x->port,
 		.method = x->method, .method_len = x->method_len,
 		.host = x->host, .host_len = x->host_len,
@@ -314,6 +314,8 @@ static void fill_begin(struct wk *k, const struct eng_xchg *x, const char *head,
 		b->scheme = SEG_SCHEME_TUNNEL;
 	if (x->flags & ENG_X_TLS)
 		b->flags |= SEG_F_TLS;
+	if (x->flags & ENG_X_H2)
+		b->flags |= SEG_F_H2;
 	b->url = full_url(k, x, &b->url_len);
 	addr_of(&x->client, &b->client);
 }

@@ -53,6 +53,8 @@ struct run_opts {
 	const char *insecure[LIST_MAX];
 	unsigned ninsecure;
 	bool no_intercept;
+	bool no_h2;                       /* --no-h2 */
+	bool upstream_h2;                 /* --upstream-h2 */
 	struct eng_cidr allow[LIST_MAX];
 	unsigned nallow;
 	struct eng_cidr allow_upstream[LIST_MAX];
@@ -199,6 +201,20 @@ static const struct opt run_table[] = {
 	  "CONNECT hosts tunnelled blind, not intercepted (repeatable)", NULL, "none" },
 	{ "no-intercept", set_flag, RUN(no_intercept), 0, 0, "",
 	  "tunnel every CONNECT blind (no TLS interception)", NULL, "off" },
+	{ "no-h2", set_flag, RUN(no_h2), 0, 0, "",
+	  "offer only http/1.1 in ALPN to intercepted clients (no HTTP/2)", NULL, "off" },
+	{ "upstream-h2", set_flag, RUN(upstream_h2), 0, 0, "",
+	  "offer h2 to upstream servers too (HTTP/2 when the origin selects it)", NULL, "off" },
+	{ "h2-max-streams", set_uint, CFG(h2_max_streams), 1, ENG_H2_STREAMS_MAX, "N",
+	  "concurrent HTTP/2 streams per client connection; beyond: REFUSED_STREAM", fmt_uint,
+	  NULL },
+	{ "h2-stream-window", set_size, CFG(h2_stream_window), ENG_H2_WINDOW_MIN, ENG_H2_WINDOW_MAX,
+	  "SIZE", "HTTP/2 request body buffered per stream (flow-control window)", fmt_size, NULL },
+	{ "h2-conn-window", set_size, CFG(h2_conn_window), ENG_H2_WINDOW_MIN, ENG_H2_WINDOW_MAX,
+	  "SIZE", "HTTP/2 request body buffered per connection (flow-control window)", fmt_size,
+	  NULL },
+	{ "h2-max-header-list", set_size, CFG(h2_max_header_list), 1024, ENG_HEAD_MAX, "SIZE",
+	  "decoded HTTP/2 request header list; beyond: stream refused", fmt_size, NULL },
 	{ "upstream-ca", set_str, RUN(upstream_ca), 0, 0, "FILE",
 	  "extra trust anchors (PEM) for upstream servers", NULL, "none" },
 	{ "upstream-insecure", set_insecure, 0, 0, 0, "HOST",
@@ -558,6 +574,7 @@ static int tls_setup(struct run_opts *r, struct rc_tls *t)
 			TLS_TICKET_ROTATE_S_MIN, TLS_TICKET_ROTATE_S_MAX);
 		return rc;
 	}
+	tls_server_set_h2(t->server, !r->no_h2);
 	bool all = false;
 	for (unsigned i = 0; i < r->ninsecure; i++)
 		all |= strcmp(r->insecure[i], "*") == 0;
@@ -574,6 +591,7 @@ static int tls_setup(struct run_opts *r, struct rc_tls *t)
 		fprintf(stderr, "ringcap run: %s\n", err);
 		return rc;
 	}
+	tls_client_set_h2(t->client, r->upstream_h2);
 	t->onboard.pem = tls_ca_pem(t->ca, &t->onboard.pem_len);
 	t->onboard.der = tls_ca_der(t->ca, &t->onboard.der_len);
 	t->onboard.p12 = tls_ca_p12(t->ca, &t->onboard.p12_len);

@@ -110,6 +110,14 @@ static void tls_and_errors(struct out *o, const struct eng_counters *k)
 	family(o, "errors_total", "counter", "Exchanges that ended in an error, by kind.");
 	for (int i = 1; i < ENG_ERR_COUNT; i++)
 		labelled(o, "errors_total", "kind", eng_err_name((enum eng_err)i), k->errors[i]);
+	one(o, "h2_connections_total", "counter", "Client connections that spoke HTTP/2.",
+	    k->h2_conns);
+	one(o, "h2_streams_total", "counter", "HTTP/2 request streams from clients.", k->h2_streams);
+	family(o, "h2_refused_total", "counter",
+	       "HTTP/2 misbehaviour refused (stream reset or connection closed), by kind.");
+	for (int i = 0; i < ENG_H2_BAD_COUNT; i++)
+		labelled(o, "h2_refused_total", "kind", eng_h2_bad_name((enum eng_h2_bad)i),
+			 k->h2_bad[i]);
 }
 
 static void capture(struct out *o, const struct rc_capture_stats *cs)

@@ -90,12 +90,13 @@ void rc_row_json(struct rc_buf *b, const struct seg_qrow *r)
 	rc_buf_jstr(b, r->client_name, r->client_name_len);
 	rc_buf_printf(b, ",\"status\":%u,\"type\":\"%s\",\"request_size\":%llu,"
 		      "\"response_size\":%llu,\"duration_ms\":%.3f,\"client\":\"%s\","
-		      "\"error\":\"%s\",\"truncated\":%s,\"tunnel\":\"%s\"}",
+		      "\"error\":\"%s\",\"truncated\":%s,\"tunnel\":\"%s\","
+		      "\"http_version\":\"%s\"}",
 		      e->status, seg_type_name(e->type), (unsigned long long)e->req_size,
 		      (unsigned long long)e->resp_size, (double)e->duration_ns / 1e6, client,
 		      seg_error_name(e->error),
 		      (e->flags & (SEG_F_REQ_TRUNC | SEG_F_RESP_TRUNC)) ? "true" : "false",
-		      seg_tunnel_name(e->flags));
+		      seg_tunnel_name(e->flags), (e->flags & SEG_F_H2) ? "HTTP/2" : "HTTP/1.1");
 }
 
 void rc_rows_json(struct rc_buf *b, const struct seg_table *t, const struct seg_result *res)
@@ -126,8 +127,10 @@ void rc_exchange_json(struct rc_buf *b, const struct seg_exchange *x)
 		    x->client_name ? strlen(x->client_name) : 0);
 	/* tunnel: what a CONNECT was (seg_tunnel_name), "" for other requests */
 	rc_buf_printf(b, ",\"status\":%u,\"type\":\"%s\",\"client\":\"%s\",\"error\":\"%s\","
-		      "\"tunnel\":\"%s\",\"request_head\":", x->status, seg_type_name(x->type),
-		      client, seg_error_name(x->error), seg_tunnel_name(x->flags));
+		      "\"tunnel\":\"%s\",\"http_version\":\"%s\",\"request_head\":", x->status,
+		      seg_type_name(x->type), client, seg_error_name(x->error),
+		      seg_tunnel_name(x->flags), x->http_version == 20 ? "HTTP/2"
+		      : x->http_version == 10 ? "HTTP/1.0" : "HTTP/1.1");
 	rc_buf_jstr(b, (const char *)x->req_head, x->req_head_len);
 	rc_buf_puts(b, ",\"response_head\":");
 	rc_buf_jstr(b, (const char *)x->resp_head, x->resp_head_len);

@@ -47,7 +47,7 @@ static size_t check_structure(char *text)
 		}
 		size_t n = strcspn(l, "{ ");
 		REQUIRE(n > 0 && n == strlen(family) && strncmp(l, family, n) == 0 && type[0]);
-		CHECK(strncmp(l, "ringcap_", 8) == 0 && strspn(l, "abcdefghijklmnopqrstuvwxyz_") == n);
+		CHECK(strncmp(l, "ringcap_", 8) == 0 && strspn(l, "abcdefghijklmnopqrstuvwxyz0123456789_") == n);
 		if (strcmp(type, "counter") == 0)
 			REQUIRE(n > 6 && strncmp(l + n - 6, "_total", 6) == 0);
 		else
@@ -113,6 +113,14 @@ int main(void)
 		snprintf(s, sizeof(s), "ringcap_errors_total{kind=\"%s\"}", eng_err_name((enum eng_err)e));
 		has_sample(text, s, k.errors[e]);
 	}
+	has_sample(text, "ringcap_h2_connections_total", k.h2_conns);
+	has_sample(text, "ringcap_h2_streams_total", k.h2_streams);
+	for (int b = 0; b < ENG_H2_BAD_COUNT; b++) {
+		char s[128];
+		snprintf(s, sizeof(s), "ringcap_h2_refused_total{kind=\"%s\"}",
+			 eng_h2_bad_name((enum eng_h2_bad)b));
+		has_sample(text, s, k.h2_bad[b]);
+	}
 	has_sample(text, "ringcap_capture_exchanges_written_total", 51);
 	has_sample(text, "ringcap_capture_exchanges_dropped_total", 52);
 	has_sample(text, "ringcap_capture_exchanges_filtered_total", 53);
@@ -129,8 +137,9 @@ int main(void)
 	} else {
 		printf("promtool absent: lint part skipped (apt-get install prometheus)\n");
 	}
-	/* 25 engine samples (3 of them WebSocket) + errors + 5 capture */
-	size_t want = 25 + (ENG_ERR_COUNT - 1) + 5;
+	/* 25 engine samples (3 of them WebSocket) + errors + h2 (2 + kinds)
+	 * + 5 capture */
+	size_t want = 25 + (ENG_ERR_COUNT - 1) + 2 + ENG_H2_BAD_COUNT + 5;
 	char copy[RC_METRICS_MAX];
 	memcpy(copy, text, (size_t)n + 1);
 	CHECK(check_structure(copy) == want);

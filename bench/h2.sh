@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# bench/h2.sh — HTTP/2 through ringcap (capture on) vs direct, on loopback.
+#
+# Starts its own nginx origin (TLS, http2 on; 100 B and 64 KiB files), ringcap
+# intercepting CONNECT with a capture session and trusting the origin
+# certificate (--upstream-ca), and two bench/connect_fwd fronts, because h2load
+# cannot talk to an HTTP proxy: one relays each connection to ringcap after a
+# CONNECT, the other straight to nginx (the same extra hop, for the "direct via
+# front" row). h2load then runs 10 connections x 10 streams against:
+#   direct          h2load -> nginx (h2)
+#   direct via fwd  h2load -> connect_fwd -> nginx (h2)
+#   ringcap         h2load -> connect_fwd -> ringcap (h2, captured) -> nginx (HTTP/1.1)
+#   mitmdump        "not available" unless mitmdump is installed (not run here)
+# and prints one Markdown table with req/s and the ratio to direct. Every process
+# it starts is stopped on exit.
+#
+# Environment (defaults in brackets):
+#   DURATION [5]        seconds per case and target; WARMUP [1] untimed seconds
+#   CLIENTS [10] STREAMS [10]  h2load -c and -m
+#   RINGCAP_BIN [./build/tools/ringcap], RINGCAP_WORKERS [nproc], RINGCAP_ARGS []
+#   OUT_DIR [bench/out]  where connect_fwd is built
+#   QUICK=1             smoke run: 1 s per case, no warm-up
+set -u -o pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(dirname "$HERE")
+if [ -z "${PYTHON:-}" ]; then
+    PYTHON=python3
+    [ -x /usr/bin/python3 ] && PYTHON=/usr/bin/python3
+fi
+LIB="$PYTHON $HERE/benchlib.py"
+if [ "${QUICK:-0}" = 1 ]; then
+    : "${DURATION:=1}" "${WARMUP:=0}"
+fi
+DURATION=${DURATION:-5}
+WARMUP=${WARMUP:-1}
+CLIENTS=${CLIENTS:-10}
+STREAMS=${STREAMS:-10}
+RINGCAP_BIN=${RINGCAP_BIN:-$ROOT/build/tools/ringcap}
+RINGCAP_WORKERS=${RINGCAP_WORKERS:-$(nproc)}
+RINGCAP_ARGS=${RINGCAP_ARGS:-}
+OUT_DIR=${OUT_DIR:-$HERE/out}
+
+die() { echo "h2.sh: $*" >&2; exit 1; }
+log() { echo "# $(date -u +%T) $*" >&2; }
+
+for tool in nginx openssl cc curl h2load "$PYTHON"; do
+    command -v "$tool" >/dev/null || { echo "h2.sh: $tool not found (nginx, openssl, gcc, curl, nghttp2-client)" >&2; exit 77; }
+done
+[ -x "$RINGCAP_BIN" ] || die "no ringcap at $RINGCAP_BIN (build first)"
+mkdir -p "$OUT_DIR"
+FWD=$OUT_DIR/connect_fwd
+if [ ! -x "$FWD" ] || [ "$HERE/connect_fwd.c" -nt "$FWD" ]; then
+    cc -O2 -Wall -o "$FWD" "$HERE/connect_fwd.c" -lpthread || die "cannot build connect_fwd"
+fi
+
+TMP=$(mktemp -d /tmp/ringcap-h2bench.XXXXXX)
+declare -A PID
+. "$HERE/common.sh"   # cleanup() and its traps
+read -r NGINX_PORT RC_PORT CTL_PORT FWD_D FWD_R <<<"$($LIB freeports 5)"
+
+# ---------------------------------------------------------------- origin
+CERT=$TMP/origin-cert.pem
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -subj /CN=localhost -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+    -keyout "$TMP/origin-key.pem" -out "$CERT" >/dev/null 2>&1 || die "openssl req failed"
+mkdir -p "$TMP/nginx/www"
+head -c 99 /dev/zero | tr '\0' x >"$TMP/nginx/www/100b"; echo >>"$TMP/nginx/www/100b"
+head -c 65535 /dev/zero | tr '\0' x >"$TMP/nginx/www/64k"; echo >>"$TMP/nginx/www/64k"
+cat >"$TMP/nginx/nginx.conf" <<NGX
+daemon off;
+user root;
+worker_processes 1;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/nginx-error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    sendfile on;
+    tcp_nodelay on;
+    keepalive_requests 10000000;
+    http2_max_requests 10000000;
+    default_type application/octet-stream;
+    client_body_temp_path $TMP/nginx/tmp-body;
+    proxy_temp_path $TMP/nginx/tmp-proxy;
+    fastcgi_temp_path $TMP/nginx/tmp-fcgi;
+    uwsgi_temp_path $TMP/nginx/tmp-uwsgi;
+    scgi_temp_path $TMP/nginx/tmp-scgi;
+    server {
+        listen 127.0.0.1:$NGINX_PORT ssl http2;
+        ssl_certificate $CERT;
+        ssl_certificate_key $TMP/origin-key.pem;
+        root $TMP/nginx/www;
+    }
+}
+NGX
+nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" >"$TMP/nginx.log" 2>&1 &
+PID[nginx]=$!
+$LIB waitport "$NGINX_PORT" 20 "${PID[nginx]}" || die "nginx failed: $(cat "$TMP/nginx.log" "$TMP/nginx/nginx-error.log" 2>/dev/null)"
+got=$(curl -s --http2 --max-time 10 --cacert "$CERT" -o /dev/null -w '%{http_version} %{size_download}' \
+    "https://localhost:$NGINX_PORT/100b")
+[ "$got" = "2 100" ] || die "direct h2 sanity request returned '$got'"
+
+# ---------------------------------------------------------------- ringcap + fronts
+"$RINGCAP_BIN" run --listen "127.0.0.1:$RC_PORT" --control "127.0.0.1:$CTL_PORT" \
+    --data "$TMP/data" --workers "$RINGCAP_WORKERS" --upstream-ca "$CERT" \
+    --connect-ports '*' --session h2bench $RINGCAP_ARGS >"$TMP/ringcap.log" 2>&1 &
+PID[ringcap]=$!
+$LIB waitport "$RC_PORT" 20 "${PID[ringcap]}" || die "ringcap failed: $(cat "$TMP/ringcap.log")"
+"$FWD" "$FWD_D" 0 "localhost:$NGINX_PORT" >"$TMP/fwd-d.log" 2>&1 &
+PID[fwd_direct]=$!
+"$FWD" "$FWD_R" "$RC_PORT" "localhost:$NGINX_PORT" >"$TMP/fwd-r.log" 2>&1 &
+PID[fwd_ringcap]=$!
+$LIB waitport "$FWD_D" 10 "${PID[fwd_direct]}" || die "connect_fwd failed"
+$LIB waitport "$FWD_R" 10 "${PID[fwd_ringcap]}" || die "connect_fwd failed"
+got=$(curl -s --http2 --max-time 10 -k -o /dev/null -w '%{http_version} %{size_download}' \
+    "https://localhost:$FWD_R/100b")
+[ "$got" = "2 100" ] || die "h2 through ringcap returned '$got': $(tail -5 "$TMP/ringcap.log")"
+log "nginx $NGINX_PORT, ringcap $RC_PORT (pid ${PID[ringcap]}), fronts $FWD_D (direct) $FWD_R (ringcap)"
+
+# ---------------------------------------------------------------- measure
+# h2load's "finished in ..., N req/s" line, and its succeeded count
+h2run() {   # PORT PATH SECONDS -> "req/s succeeded failed"
+    h2load -c "$CLIENTS" -m "$STREAMS" -t 1 -D "$3" "https://localhost:$1$2" 2>&1 |
+        awk '/^finished in/ { rps = $4 } /^requests:/ { ok = $8; bad = $10 }
+             END { printf "%s %s %s\n", rps ? rps : 0, ok ? ok : 0, bad ? bad : 0 }'
+}
+declare -A RPS
+for c in 100b 64k; do
+    for t in direct fwd ringcap; do
+        case $t in direct) port=$NGINX_PORT ;; fwd) port=$FWD_D ;; ringcap) port=$FWD_R ;; esac
+        [ "$WARMUP" -gt 0 ] && h2run "$port" "/$c" "$WARMUP" >/dev/null
+        read -r rps ok bad <<<"$(h2run "$port" "/$c" "$DURATION")"
+        RPS[$c,$t]=$rps
+        log "$c $t: $rps req/s ($ok succeeded, $bad failed)"
+    done
+done
+RSS=$($LIB rss "${PID[ringcap]}")
+
+echo
+echo "## HTTP/2: h2load -c $CLIENTS -m $STREAMS, ${DURATION} s per row (capture on)"
+echo
+echo "| case | target | req/s | vs direct |"
+echo "|---|---|---|---|"
+for c in 100b 64k; do
+    name=$([ "$c" = 100b ] && echo "100 B" || echo "64 KiB")
+    for t in direct fwd ringcap; do
+        label=$t; [ "$t" = fwd ] && label="direct via front"
+        ratio=$(awk -v a="${RPS[$c,$t]}" -v b="${RPS[$c,direct]}" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }')
+        printf '| %s | %s | %.0f req/s | %s |\n' "$name" "$label" "${RPS[$c,$t]}" "$ratio"
+    done
+    if command -v mitmdump >/dev/null; then
+        echo "| $name | mitmdump | not measured by this script | - |"
+    else
+        echo "| $name | mitmdump | not available | - |"
+    fi
+done
+echo
+echo "- ringcap: $RINGCAP_BIN --workers $RINGCAP_WORKERS $RINGCAP_ARGS; RSS after the runs: ${RSS} KiB"
+up="HTTP/1.1"
+case " $RINGCAP_ARGS " in *" --upstream-h2 "*) up="HTTP/2 (--upstream-h2)" ;; esac
+echo "- nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'), 1 worker, http2; ringcap's upstream: $up"
+echo "- load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
