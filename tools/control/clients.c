@@ -1,0 +1,138 @@
+/*
+ * tools/control/clients.c - the per-session client lists of clients.h.
+ *
+ * One lock for the whole cache: a request for a session already cached
+ * holds it for a poll of a tail (microseconds when nothing changed); the
+ * first request for a big session holds it for one read of that index.
+ * Eviction: the least recently used session.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "persist/tail.h"
+#include "tools/control/clients.h"
+#include "tools/views/listing.h"
+
+struct centry {
+	char dir[PATH_MAX];        /* "" when the slot is free */
+	struct seg_tail *tail;
+	uint64_t tomb_size;        /* tombstone file size the list was built with */
+	uint64_t *tomb;            /* their ids, sorted */
+	size_t ntomb;
+	uint64_t used;             /* LRU stamp */
+	struct rc_clients cl;
+};
+
+struct rc_clients_cache {
+	pthread_mutex_t mu;
+	uint64_t clock;
+	struct centry e[RC_CLIENTS_CACHED];
+};
+
+int rc_clients_cache_create(struct rc_clients_cache **out)
+{
+	struct rc_clients_cache *c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return -ENOMEM;
+	pthread_mutex_init(&c->mu, NULL);
+	*out = c;
+	return 0;
+}
+
+static void entry_clear(struct centry *e)
+{
+	seg_tail_close(e->tail);
+	free(e->tomb);
+	memset(e, 0, sizeof(*e));
+}
+
+void rc_clients_cache_free(struct rc_clients_cache *c)
+{
+	if (c == NULL)
+		return;
+	for (size_t i = 0; i < RC_CLIENTS_CACHED; i++)
+		entry_clear(&c->e[i]);
+	pthread_mutex_destroy(&c->mu);
+	free(c);
+}
+
+static int id_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int add_row(void *ctx, const struct seg_qrow *r)
+{
+	struct centry *e = ctx;
+	if (e->ntomb && bsearch(&r->e.id, e->tomb, e->ntomb, sizeof(*e->tomb), id_cmp))
+		return 0;   /* deleted */
+	rc_clients_add(&e->cl, r);
+	return 0;
+}
+
+/* (Re)starts e on dir: tombstones read, a tail from the first entry. */
+static int entry_start(struct centry *e, const char *dir)
+{
+	entry_clear(e);
+	snprintf(e->dir, sizeof(e->dir), "%s", dir);
+	int rc = seg_tombstones_read(dir, &e->tomb, &e->ntomb, &e->tomb_size);
+	if (rc == 0)
+		rc = seg_tail_open(dir, NULL, &e->tail);
+	if (rc < 0)
+		entry_clear(e);
+	return rc;
+}
+
+/* The slot of dir, or the least recently used one (cleared). */
+static struct centry *slot_for(struct rc_clients_cache *c, const char *dir, bool *hit)
+{
+	struct centry *lru = &c->e[0];
+	for (size_t i = 0; i < RC_CLIENTS_CACHED; i++) {
+		struct centry *e = &c->e[i];
+		if (e->dir[0] != '\0' && strcmp(e->dir, dir) == 0) {
+			*hit = true;
+			return e;
+		}
+		if (e->used < lru->used)
+			lru = e;
+	}
+	*hit = false;
+	return lru;
+}
+
+/* Whether the tombstone file's size moved since e was built (one stat). */
+static bool tombs_changed(const struct centry *e)
+{
+	char path[PATH_MAX + 16];
+	struct stat sb;
+	snprintf(path, sizeof(path), "%s/tombstones", e->dir);
+	uint64_t size = stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+	return size != e->tomb_size;
+}
+
+int rc_clients_cache_get(struct rc_clients_cache *c, const char *session_dir,
+			 struct rc_clients *out)
+{
+	bool hit;
+	int rc = 0;
+	pthread_mutex_lock(&c->mu);
+	struct centry *e = slot_for(c, session_dir, &hit);
+	if (!hit || tombs_changed(e))
+		rc = entry_start(e, session_dir);
+	if (rc == 0)
+		rc = seg_tail_poll(e->tail, 0, add_row, e, NULL);
+	if (rc == 0) {
+		e->used = ++c->clock;
+		memcpy(out, &e->cl, sizeof(*out));
+	} else {
+		entry_clear(e);
+	}
+	pthread_mutex_unlock(&c->mu);
+	return rc;
+}
