@@ -52,6 +52,7 @@
 						* reconnects */
 #define STAIL_ROWS_MAX 50000u      /* rows taken from a tail per tick (a 10,000/s capture
 				    * brings 2,000 a tick); the rest next tick */
+#define FEED_RATE_MAX 100000u      /* largest rows_per_s */
 
 struct row {
 	uint64_t start_ns, seen_ms;
@@ -75,6 +76,9 @@ struct feed {
 	size_t npending;
 	uint64_t seq;              /* rows queued so far (row.seq) */
 	unsigned ticks, since_ping_ms;
+	uint32_t cap_poll;         /* rows_per_s as rows per poll; 0: every row */
+	uint32_t sent_poll;        /* rows queued in this poll */
+	uint64_t skipped;          /* rows left out, not yet told ("skipped" event) */
 	bool ended;                /* "end" sent */
 	atomic_bool wake;          /* the last tick added bytes (ticker only) */
 	/* shared, under mu */
@@ -93,6 +97,7 @@ struct stail {
 	pthread_mutex_t mu;        /* tail, feeds, the feeds' pending rows */
 	struct seg_tail *tail;
 	struct feed *feeds;
+	uint64_t poll_rows, prev_rows; /* rows of this poll, of the one before */
 	bool ended;                /* the session stopped: the feeds got "end" */
 };
 
@@ -213,15 +218,37 @@ struct dist {
 	uint64_t now;
 };
 
-/* A new row of the session: rendered once, queued on every feed. */
+/* Whether a feed with a rate (rows_per_s) takes row i of this poll: every
+ * stride-th row, the stride from the last poll's count, and at most twice
+ * its share per poll (a burst after a quiet poll); the rest is counted and
+ * told as "skipped". Rows are sampled across the whole poll, so every
+ * worker's rows show, not only the first worker's. */
+static bool feed_takes(struct feed *f, uint64_t i, uint64_t prev)
+{
+	if (f->cap_poll == 0)
+		return true;
+	uint64_t stride = prev > f->cap_poll ? (prev + f->cap_poll - 1) / f->cap_poll : 1;
+	if (i % stride == 0 && f->sent_poll < 2u * f->cap_poll) {
+		f->sent_poll++;
+		return true;
+	}
+	f->skipped++;
+	return false;
+}
+
+/* A new row of the session: rendered once (when some feed takes it),
+ * queued on every feed that takes it. */
 static int dist_row(void *ctx, const struct seg_qrow *r)
 {
 	struct dist *d = ctx;
-	struct feed *last = NULL;
-	for (struct feed *f = d->st->feeds; f; f = f->snext)
-		if (!f->ended)
-			last = f;
-	if (last == NULL)
+	struct stail *st = d->st;
+	uint64_t i = st->poll_rows++;
+	struct feed *take[RC_API_SSE_MAX + RC_CTL_THREADS];
+	unsigned n = 0;
+	for (struct feed *f = st->feeds; f && n < sizeof(take) / sizeof(take[0]); f = f->snext)
+		if (!f->ended && feed_takes(f, i, st->prev_rows))
+			take[n++] = f;
+	if (n == 0)
 		return 0;
 	struct rc_buf b = {0};
 	rc_buf_printf(&b, "id: %llu\nevent: exchange\ndata: ", (unsigned long long)r->e.id);
@@ -231,14 +258,10 @@ static int dist_row(void *ctx, const struct seg_qrow *r)
 		rc_buf_free(&b);
 		return 0;   /* this row is lost to the streams; the next may fit */
 	}
-	for (struct feed *f = d->st->feeds; f; f = f->snext) {
-		if (f->ended)
-			continue;
-		char *text = f == last ? b.p : strdup(b.p);
+	for (unsigned k = 0; k < n; k++) {
+		char *text = k + 1 == n ? b.p : strdup(b.p);
 		if (text != NULL)
-			feed_queue(f, r->e.start_ns, r->e.worker, text, d->now);
-		if (f == last)
-			break;
+			feed_queue(take[k], r->e.start_ns, r->e.worker, text, d->now);
 	}
 	return 0;
 }
@@ -247,6 +270,10 @@ static int dist_row(void *ctx, const struct seg_qrow *r)
 static void stail_poll(struct stail *st, uint64_t now)
 {
 	struct dist d = { st, now };
+	st->prev_rows = st->poll_rows;
+	st->poll_rows = 0;
+	for (struct feed *f = st->feeds; f; f = f->snext)
+		f->sent_poll = 0;
 	if (st->tail)
 		seg_tail_poll(st->tail, STAIL_ROWS_MAX, dist_row, &d, NULL);
 }
@@ -314,6 +341,11 @@ static bool feed_tick(struct feed *f, uint64_t now, bool ended)
 {
 	ended = ended || ++f->ticks >= FEED_TICKS_MAX;
 	struct rc_buf b = {0};
+	if (f->skipped) {
+		rc_buf_printf(&b, "event: skipped\ndata: {\"count\":%llu}\n\n",
+			      (unsigned long long)f->skipped);
+		f->skipped = 0;
+	}
 	pending_flush(f, now, ended, &b);
 	f->since_ping_ms += RC_CTL_TICK_MS;
 	if (f->since_ping_ms >= RC_API_SSE_PING_MS) {
@@ -464,6 +496,23 @@ static void feed_attach(void *ctx, struct rc_stream *s)
 
 static const struct rc_stream_ops feed_ops = { feed_read, feed_done, feed_attach };
 
+/* ?rows_per_s=N (1 to FEED_RATE_MAX) into f->cap_poll. 0 or -EINVAL. */
+static int rate_param(struct rc_req *rq, struct rc_resp *rs, struct feed *f)
+{
+	char v[16], *end;
+	int n = rc_query_get(rq->query, "rows_per_s", v, sizeof(v));
+	if (n == -ENOENT)
+		return 0;
+	errno = 0;
+	unsigned long r = n > 0 ? strtoul(v, &end, 10) : 0;
+	if (n <= 0 || v[0] == '-' || *end != '\0' || errno || r < 1 || r > FEED_RATE_MAX)
+		return rc_fail(rs, -EINVAL, "rows_per_s must be an integer from 1 to %u",
+			       FEED_RATE_MAX);
+	uint64_t per_poll = (uint64_t)r * RC_CTL_TICK_MS / 1000u;
+	f->cap_poll = per_poll ? (uint32_t)per_poll : 1u;
+	return 0;
+}
+
 static int h_events(struct rc_req *rq, struct rc_resp *rs)
 {
 	struct rc_events *ev = rc_api_events(rq);
@@ -472,6 +521,8 @@ static int h_events(struct rc_req *rq, struct rc_resp *rs)
 	if (f == NULL)
 		return rc_fail(rs, -ENOMEM, "out of memory");
 	int rc = rc_api_session(rq, rs, &m, f->dir, sizeof(f->dir));
+	if (rc == 0)
+		rc = rate_param(rq, rs, f);
 	pthread_mutex_lock(&ev->mu);
 	if (rc == 0 && ev->n >= RC_API_SSE_MAX)
 		rc = rc_fail(rs, -EAGAIN, "too many event streams");
@@ -543,10 +594,19 @@ unsigned rc_events_open(struct rc_events *ev)
 	return n;
 }
 
+static const struct rc_route_param events_q[] = {
+	{ "rows_per_s", "{\"type\":\"integer\",\"minimum\":1,\"maximum\":100000}",
+	  "send about this many rows a second at most; the others are counted in "
+	  "\"skipped\" events (a page that shows the newest rows needs no more)" },
+	{ NULL, NULL, NULL },
+};
+
 static const struct rc_route routes[] = {
 	{ "GET", "/api/sessions/:id/events", h_events, RC_ROUTE_API, "Server-Sent Events: an "
-	  "\"exchange\" event (data: a listing row) for each exchange stored after subscribing, "
-	  "\"end\" when the session stops", NULL, NULL, "text/event-stream", NULL, 0, "404 503" },
+	  "\"exchange\" event (data: a listing row) for each exchange stored after subscribing "
+	  "(with rows_per_s, a sample of them and \"skipped\" events, data {\"count\": n}, for "
+	  "the rest), \"end\" when the session stops", events_q, NULL, "text/event-stream", NULL,
+	  0, "400 404 503" },
 };
 
 const struct rc_route_table rc_events_routes = { routes, sizeof(routes) / sizeof(routes[0]) };

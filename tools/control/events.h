@@ -8,6 +8,16 @@
  *   event: exchange
  *   data: <the exchange as a `ringcap ls --json` row>
  *
+ * With ?rows_per_s=N only about N rows a second are sent (sampled evenly
+ * over each tick's rows); the others are counted in
+ *
+ *   event: skipped
+ *   data: {"count": <rows left out since the last one>}
+ *
+ * so a page that shows the newest rows and a total does not make the
+ * control port render, nor the browser parse, rows nobody sees (a capture
+ * at tens of thousands of exchanges a second, several pages open).
+ *
  * Exchanges already stored when the client subscribes are not sent. Rows
  * go out in the order each worker stored them, merged across workers by
  * start time after waiting RC_API_SSE_ORDER_MS, so a live table does not

@@ -72,6 +72,7 @@ export class RequestTable {
     this.total = 0;
     this.shift = 0;                // rows added above since the view was loaded
     this.pending = 0;              // live rows not shown (the marker's count)
+    this.skipped = 0;              // live rows the server counted but did not send
     this.seen = new Set();
     this.gen++;
   }
@@ -172,10 +173,18 @@ export class RequestTable {
     if (!this.frame) this.frame = requestAnimationFrame(() => this.flush());
   }
 
+  // Rows stored but not sent (the stream's rows_per_s): counted like live
+  // rows that are not on screen; the server places them when fetched.
+  skip(n) {
+    this.skipped += n;
+    if (!this.frame) this.frame = requestAnimationFrame(() => this.flush());
+  }
+
   flush() {
     this.frame = 0;
-    const texts = this.queue;
+    const texts = this.queue, skipped = this.skipped;
     this.queue = [];
+    this.skipped = 0;
     if (!this.session) return;
     const rows = [];
     for (const t of texts) {
@@ -185,7 +194,7 @@ export class RequestTable {
       this.seen.add(r.id);
       rows.push(r);
     }
-    if (!rows.length) return;
+    if (!rows.length && !skipped) return;
     if (this.seen.size > SEEN_MAX) this.seen = new Set([...this.seen].slice(-SEEN_MAX / 2));
     // a batch comes in index order (worker by worker): put it in time order
     rows.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : a.id - b.id));
@@ -198,12 +207,17 @@ export class RequestTable {
       const fresh = rows.slice(-PAGE).reverse().map(full).concat(Array.isArray(p0) ? p0 : [])
         .sort((a, b) => (a.time < b.time ? 1 : a.time > b.time ? -1 : 0)).slice(0, PAGE);
       this.pages = new Map([[0, fresh]]);
-      this.total += rows.length;
+      this.total += rows.length + skipped;
       this.shift = 0;
     } else if (this.liveOnTop()) {
-      this.shift += rows.length;   // offsets move down under the rows the user sees
-      this.pending += rows.length;
+      this.shift += rows.length + skipped;   // offsets move down under the rows the user sees
+      this.pending += rows.length + skipped;
     } else if (this.liveAtEnd()) {
+      if (skipped) {   // somewhere among the last rows: the last page is fetched again
+        this.pages.delete(Math.floor(this.total / PAGE));
+        this.total += skipped;
+        this.pages.delete(Math.floor(this.total / PAGE));
+      }
       for (const r of rows) {
         const pg = this.pages.get(Math.floor(this.total / PAGE));
         if (this.total % PAGE && Array.isArray(pg)) pg.push(full(r));
@@ -211,7 +225,7 @@ export class RequestTable {
         this.total++;
       }
     } else {
-      this.pending += rows.length;   // sorted or filtered elsewhere: the server places them
+      this.pending += rows.length + skipped;   // sorted or filtered elsewhere: the server places them
     }
     this.showMarker();
     this.render();
