@@ -21,7 +21,10 @@
    difference is the control port serving 5 event streams). Goal (issue
    13): req/s with 5 pages >= 0.95 x with none. The windows run on the
    same cores, so on a small box this ratio also counts the browser's own
-   CPU (reported too).
+   CPU (reported too). So a third configuration runs 5 browserless
+   clients that do what a page does (its event stream with the page's
+   rows_per_s, /api/status and /metrics each second): the control port's
+   own cost to the data plane.
 
 PARTS (big,live,pages) picks the parts to run. Prints one line per
 measurement, a table (the one bench/smoke.py checks) and a
@@ -35,9 +38,11 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
@@ -61,6 +66,7 @@ SECONDS = int(os.environ.get("SECONDS", 3 if QUICK else 30))
 PAGES_S = int(os.environ.get("PAGES_S", 2 if QUICK else 10))
 ROUNDS = int(os.environ.get("ROUNDS", 1 if QUICK else 2))
 PARTS = os.environ.get("PARTS", "big,live,pages").split(",")
+UI_ROWS_PER_S = 200                   # the page's ?rows_per_s (LIVE_ROWS_PER_S, ui/app.js)
 CONNS = 24                            # wrk connections; delay = CONNS * 1000 / RATE ms
                                       # (latency comes on top: ~1,700 req/s with 20)
 
@@ -233,35 +239,104 @@ def unthrottled(tmp, nginx_port, proxy, seconds):
     return res["requests"] / (res["duration_us"] / 1e6), res["p99_us"] / 1000
 
 
-def pages_round(tmp, nginx_port, pages, tag):
-    """One run of wrk with `pages` windows following the session:
-    (req/s, p99 ms, ringcap CPU s, browser CPU s)."""
+def wait_engine(ctl):
+    """Until /metrics answers (503 "starting" before the engine runs)."""
+    end = time.monotonic() + 10
+    while time.monotonic() < end:
+        try:
+            urllib.request.urlopen("http://127.0.0.1:%d/metrics" % ctl, timeout=5).read()
+            return
+        except OSError:
+            time.sleep(0.1)
+
+
+class Streams:
+    """n clients doing what a page does without a browser: the event stream
+    of the active session with the page's rows_per_s, read and dropped,
+    and /api/status plus /metrics once a second."""
+
+    def __init__(self, ctl, n):
+        self.ctl, self.stop_at, self.bytes, self.socks = ctl, None, 0, []
+        self.threads = [threading.Thread(target=self.run, daemon=True) for _ in range(n)]
+
+    def start(self):
+        for t in self.threads:
+            t.start()
+
+    def run(self):
+        s = socket.create_connection(("127.0.0.1", self.ctl), timeout=1)
+        self.socks.append(s)
+        s.sendall(("GET /api/sessions/active/events?rows_per_s=%d HTTP/1.1\r\nHost: x\r\n\r\n"
+                   % UI_ROWS_PER_S).encode())
+        next_poll = 0
+        while self.stop_at is None:
+            try:
+                got = s.recv(65536)
+                if not got:
+                    break
+                self.bytes += len(got)
+            except socket.timeout:
+                pass
+            except OSError:
+                break
+            if time.monotonic() >= next_poll:
+                next_poll = time.monotonic() + 1
+                for path in ("/api/status", "/metrics"):
+                    try:   # as the page, which shows a failed poll and polls on
+                        urllib.request.urlopen("http://127.0.0.1:%d%s" % (self.ctl, path),
+                                               timeout=5).read()
+                    except OSError:
+                        pass
+
+    def close(self):
+        self.stop_at = time.monotonic()
+        for t in self.threads:
+            t.join(5)
+        for s in self.socks:
+            s.close()
+
+
+def pages_round(tmp, nginx_port, mode, tag):
+    """One run of wrk with nothing ("none"), 5 browser windows ("pages") or
+    5 browserless clients ("streams") following the session: (req/s, p99 ms,
+    ringcap CPU s, client CPU s)."""
     p, proxy, ctl = start_ringcap(tmp, os.path.join(tmp, "pages-%s" % tag), ["--session", "pages"])
-    d = browser() if pages else None
+    d = browser() if mode == "pages" else None
+    st = Streams(ctl, 5) if mode == "streams" else None
     try:
-        for k in range(pages):
+        for k in range(5 if d else 0):
             if k:
                 d.switch_to.new_window("window")
             d.get("http://127.0.0.1:%d/" % ctl)
-        time.sleep(2 if pages else 0.5)
-        if pages:
+        if st:
+            wait_engine(ctl)
+            st.start()
+        time.sleep(2 if mode != "none" else 0.5)
+        if d:
             following = 0
             for h in d.window_handles:
                 d.switch_to.window(h)
                 following += d.execute_script(
                     "return !!(window.ringcap && window.ringcap.stream)")
-            assert following == pages, "every window follows the session"
+            assert following == 5, "every window follows the session"
         cpu0 = benchlib.cpu_seconds(p.pid)
         bcpu0 = benchlib.cpu_seconds(d.service.process.pid) if d else 0
+        t0 = time.process_time()
         rps, p99 = unthrottled(tmp, nginx_port, proxy, PAGES_S)
         cpu = benchlib.cpu_seconds(p.pid) - cpu0
         bcpu = benchlib.cpu_seconds(d.service.process.pid) - bcpu0 if d else 0
+        if st:
+            bcpu = time.process_time() - t0
     finally:
         if d:
             d.quit()
+        if st:
+            st.close()
         stop(p)
-    print("%d pages: %.0f req/s (p99 %.1f ms), ringcap CPU %.1f s, browser CPU %.1f s "
-          "over %d s" % (pages, rps, p99, cpu, bcpu, PAGES_S), flush=True)
+    print("%s: %.0f req/s (p99 %.1f ms), ringcap CPU %.1f s, client CPU %.1f s over %d s%s"
+          % ({"none": "no page", "pages": "5 pages", "streams": "5 streams"}[mode], rps, p99,
+             cpu, bcpu, PAGES_S, ", %d KiB of events" % (st.bytes >> 10) if st else ""),
+          flush=True)
     return rps, p99, cpu, bcpu
 
 
@@ -273,22 +348,28 @@ def pages_vs_none(tmp, out):
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     benchlib.waitport(nginx_port, 10, nginx.pid)
     best = {}
+    modes = ["none", "pages", "streams"]
     try:
         for r in range(ROUNDS):
-            for pages in ((0, 5) if r % 2 == 0 else (5, 0)):
-                got = pages_round(tmp, nginx_port, pages, "%d-%d" % (r, pages))
-                if pages not in best or got[0] > best[pages][0]:
-                    best[pages] = got
+            for mode in (modes if r % 2 == 0 else modes[::-1]):
+                got = pages_round(tmp, nginx_port, mode, "%d-%s" % (r, mode))
+                if mode not in best or got[0] > best[mode][0]:
+                    best[mode] = got
     finally:
         stop(nginx)
-    ratio = best[5][0] / best[0][0] if best[0][0] else 0
-    per_k = {k: v[2] / (v[0] * PAGES_S / 1000) if v[0] else 0 for k, v in best.items()}
-    print("req/s with 5 pages / with none: %.2f" % ratio, flush=True)
-    out.update(rps_0_pages=round(best[0][0]), rps_5_pages=round(best[5][0]),
-               ratio_5_pages=round(ratio, 2), cpu_s_0_pages=round(best[0][2], 1),
-               cpu_s_5_pages=round(best[5][2], 1), browser_cpu_s_5_pages=round(best[5][3], 1),
-               cpu_ms_per_1k_0_pages=round(per_k[0] * 1000, 1),
-               cpu_ms_per_1k_5_pages=round(per_k[5] * 1000, 1))
+    base = best["none"][0]
+    ratio = {m: best[m][0] / base if base else 0 for m in modes}
+    per_k = {m: v[2] / (v[0] * PAGES_S / 1000) if v[0] else 0 for m, v in best.items()}
+    print("req/s with 5 pages / with none: %.2f; with 5 streams / none: %.2f"
+          % (ratio["pages"], ratio["streams"]), flush=True)
+    out.update(rps_0_pages=round(base), rps_5_pages=round(best["pages"][0]),
+               rps_5_streams=round(best["streams"][0]),
+               ratio_5_pages=round(ratio["pages"], 2), ratio_5_streams=round(ratio["streams"], 2),
+               cpu_s_0_pages=round(best["none"][2], 1), cpu_s_5_pages=round(best["pages"][2], 1),
+               browser_cpu_s_5_pages=round(best["pages"][3], 1),
+               cpu_ms_per_1k_0_pages=round(per_k["none"] * 1000, 1),
+               cpu_ms_per_1k_5_pages=round(per_k["pages"] * 1000, 1),
+               cpu_ms_per_1k_5_streams=round(per_k["streams"] * 1000, 1))
 
 
 def table(out):
@@ -307,8 +388,11 @@ def table(out):
         print("| req/s, no page | %d | |" % out["rps_0_pages"])
         print("| req/s, 5 pages following | %d | |" % out["rps_5_pages"])
         print("| ratio 5 pages / none | %.2f | >= 0.95 |" % out["ratio_5_pages"])
-        print("| ringcap CPU per 1,000 requests, none / 5 pages | %.1f / %.1f ms | |"
-              % (out["cpu_ms_per_1k_0_pages"], out["cpu_ms_per_1k_5_pages"]))
+        print("| req/s, 5 browserless streams like the pages' | %d | |" % out["rps_5_streams"])
+        print("| ratio 5 streams / none | %.2f | |" % out["ratio_5_streams"])
+        print("| ringcap CPU per 1,000 requests, none / 5 pages / 5 streams | %.1f / %.1f / "
+              "%.1f ms | |" % (out["cpu_ms_per_1k_0_pages"], out["cpu_ms_per_1k_5_pages"],
+                               out["cpu_ms_per_1k_5_streams"]))
         print("| browser CPU, 5 pages | %.1f s over %d s | |"
               % (out["browser_cpu_s_5_pages"], PAGES_S))
 

@@ -8,7 +8,7 @@ import { Details } from './details.js';
 import * as tabs from './tabs.js';
 
 const POLL_MS = 1000;   // header counters and session bar
-const LIVE_ROWS_PER_S = 1000;   // live rows asked of the event stream (the rest are counted)
+const LIVE_ROWS_PER_S = 200;    // live rows asked of the event stream (the rest are counted)
 
 const app = {
   session: null,        // the session on screen (GET /api/sessions/ID, plus filterSpec)
