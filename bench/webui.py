@@ -239,6 +239,24 @@ def unthrottled(tmp, nginx_port, proxy, seconds):
     return res["requests"] / (res["duration_us"] / 1e6), res["p99_us"] / 1000
 
 
+def control_cpu(pid):
+    """CPU seconds of the control port's threads: libmicrohttpd's pool and
+    the ticker that feeds the event streams."""
+    total = 0
+    for t in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/comm" % (pid, t)) as f:
+                if f.read().strip() not in ("MHD-worker", "rc-ticker"):
+                    continue
+            with open("/proc/%d/task/%s/stat" % (pid, t)) as f:
+                st = f.read()
+        except OSError:
+            continue
+        fields = st[st.rindex(")") + 2:].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def wait_engine(ctl):
     """Until /metrics answers (503 "starting" before the engine runs)."""
     end = time.monotonic() + 10
@@ -319,11 +337,11 @@ def pages_round(tmp, nginx_port, mode, tag):
                 following += d.execute_script(
                     "return !!(window.ringcap && window.ringcap.stream)")
             assert following == 5, "every window follows the session"
-        cpu0 = benchlib.cpu_seconds(p.pid)
+        cpu0, ccpu0 = benchlib.cpu_seconds(p.pid), control_cpu(p.pid)
         bcpu0 = benchlib.cpu_seconds(d.service.process.pid) if d else 0
         t0 = time.process_time()
         rps, p99 = unthrottled(tmp, nginx_port, proxy, PAGES_S)
-        cpu = benchlib.cpu_seconds(p.pid) - cpu0
+        cpu, ccpu = benchlib.cpu_seconds(p.pid) - cpu0, control_cpu(p.pid) - ccpu0
         bcpu = benchlib.cpu_seconds(d.service.process.pid) - bcpu0 if d else 0
         if st:
             bcpu = time.process_time() - t0
@@ -333,11 +351,12 @@ def pages_round(tmp, nginx_port, mode, tag):
         if st:
             st.close()
         stop(p)
-    print("%s: %.0f req/s (p99 %.1f ms), ringcap CPU %.1f s, client CPU %.1f s over %d s%s"
-          % ({"none": "no page", "pages": "5 pages", "streams": "5 streams"}[mode], rps, p99,
-             cpu, bcpu, PAGES_S, ", %d KiB of events" % (st.bytes >> 10) if st else ""),
+    print("%s: %.0f req/s (p99 %.1f ms), ringcap CPU %.1f s (control port %.2f s), client CPU "
+          "%.1f s over %d s%s" % ({"none": "no page", "pages": "5 pages", "streams": "5 streams"}[mode],
+                                  rps, p99, cpu, ccpu, bcpu, PAGES_S,
+                                  ", %d KiB of events" % (st.bytes >> 10) if st else ""),
           flush=True)
-    return rps, p99, cpu, bcpu
+    return rps, p99, cpu, bcpu, ccpu
 
 
 def pages_vs_none(tmp, out):
@@ -369,7 +388,8 @@ def pages_vs_none(tmp, out):
                browser_cpu_s_5_pages=round(best["pages"][3], 1),
                cpu_ms_per_1k_0_pages=round(per_k["none"] * 1000, 1),
                cpu_ms_per_1k_5_pages=round(per_k["pages"] * 1000, 1),
-               cpu_ms_per_1k_5_streams=round(per_k["streams"] * 1000, 1))
+               cpu_ms_per_1k_5_streams=round(per_k["streams"] * 1000, 1),
+               control_cpu_s={m: round(best[m][4], 2) for m in modes})
 
 
 def table(out):
@@ -395,6 +415,9 @@ def table(out):
                                out["cpu_ms_per_1k_5_streams"]))
         print("| browser CPU, 5 pages | %.1f s over %d s | |"
               % (out["browser_cpu_s_5_pages"], PAGES_S))
+        c = out["control_cpu_s"]
+        print("| control port CPU (HTTP pool + ticker), none / 5 pages / 5 streams | %.2f / %.2f / "
+              "%.2f s over %d s | |" % (c["none"], c["pages"], c["streams"], PAGES_S))
 
 
 def main():
