@@ -1,6 +1,6 @@
 // table.js - the live requests table: virtual scrolling over a server-side
 // sorted, filtered and paged listing (/api/sessions/ID/exchanges), live rows
-// from the event stream applied once per animation frame, a "new rows"
+// from the event stream applied on an animation frame (at most twice a second), a "new rows"
 // marker instead of moving what the user is looking at, filter icons in the
 // column headers, row selection.
 import { el, $, bytes, ms, clock, list } from './util.js';
@@ -12,6 +12,9 @@ const PAGES_KEPT = 40;     // pages cached (8,000 rows): memory stays bounded on
 const MAX_SCROLL_PX = 8e6; // spacer height cap; beyond, scroll position maps proportionally
 const SEEN_MAX = 5000;     // live ids remembered to drop a duplicate event
 const LIVE_HEAD = /^\{"id":(\d+),"time":"([^"]+)"/;   // the start of an event's row
+const LIVE_MIN_MS = 500;   // live rows repaint the table at most twice a second: 5 following
+                           // pages repainting on every 200 ms tick took headless Chromium
+                           // ~3 s of CPU in 10 s on the 2-core bench box (bench/webui.py)
 
 const COLS = [
   { key: 'sel' },
@@ -170,18 +173,27 @@ export class RequestTable {
   // the text's fixed start, `{"id":N,"time":"..."`, as rc_row_json writes it).
   push(text) {
     this.queue.push(text);
-    if (!this.frame) this.frame = requestAnimationFrame(() => this.flush());
+    this.later();
+  }
+
+  // The next flush: on an animation frame, at least LIVE_MIN_MS after the last.
+  later() {
+    if (this.frame) return;
+    const wait = (this.lastFlush || 0) + LIVE_MIN_MS - performance.now();
+    if (wait <= 0) { this.frame = requestAnimationFrame(() => this.flush()); return; }
+    this.frame = setTimeout(() => { this.frame = requestAnimationFrame(() => this.flush()); }, wait);
   }
 
   // Rows stored but not sent (the stream's rows_per_s): counted like live
   // rows that are not on screen; the server places them when fetched.
   skip(n) {
     this.skipped += n;
-    if (!this.frame) this.frame = requestAnimationFrame(() => this.flush());
+    this.later();
   }
 
   flush() {
     this.frame = 0;
+    this.lastFlush = performance.now();
     const texts = this.queue, skipped = this.skipped;
     this.queue = [];
     this.skipped = 0;
