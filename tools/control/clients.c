@@ -32,7 +32,8 @@ struct ckey {
 struct centry {
 	char dir[PATH_MAX];        /* "" when the slot is free */
 	struct ckey keys[RC_CLIENTS_MAX]; /* the raw keys of cl, in its order */
-	size_t nkeys;
+	uint64_t fps[RC_CLIENTS_MAX];     /* their fingerprints, compared first */
+	size_t nkeys, last;               /* last: the key the previous row matched */
 	struct seg_tail *tail;
 	uint64_t tomb_size;        /* tombstone file size the list was built with */
 	uint64_t *tomb;            /* their ids, sorted */
@@ -92,6 +93,16 @@ static void key_of(const struct seg_qrow *r, struct ckey *k)
 	memcpy(k->addr, r->e.client.addr, sizeof(k->addr));
 }
 
+static uint64_t fingerprint(const struct ckey *k)
+{
+	const uint8_t *p = k->name_len ? (const uint8_t *)k->name : k->addr;
+	size_t n = k->name_len ? k->name_len : sizeof(k->addr);
+	uint64_t h = 0xcbf29ce484222325ull ^ k->family ^ (uint64_t)k->name_len << 8;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 0x100000001b3ull;
+	return h;
+}
+
 static int add_row(void *ctx, const struct seg_qrow *r)
 {
 	struct centry *e = ctx;
@@ -99,15 +110,22 @@ static int add_row(void *ctx, const struct seg_qrow *r)
 	if (e->ntomb && bsearch(&r->e.id, e->tomb, e->ntomb, sizeof(*e->tomb), id_cmp))
 		return 0;   /* deleted */
 	key_of(r, &k);
+	uint64_t fp = fingerprint(&k);
+	if (e->last < e->nkeys && e->fps[e->last] == fp && !memcmp(&e->keys[e->last], &k, sizeof(k)))
+		return 0;
 	for (size_t i = 0; i < e->nkeys; i++)
-		if (memcmp(&e->keys[i], &k, sizeof(k)) == 0)
+		if (e->fps[i] == fp && memcmp(&e->keys[i], &k, sizeof(k)) == 0) {
+			e->last = i;
 			return 0;
+		}
 	if (e->cl.more)
 		return 0;   /* the list is full and this one is not in it */
 	size_t before = e->cl.n;
 	rc_clients_add(&e->cl, r);
-	if (e->cl.n > before && e->nkeys < RC_CLIENTS_MAX)
+	if (e->cl.n > before && e->nkeys < RC_CLIENTS_MAX) {
+		e->fps[e->nkeys] = fp;
 		e->keys[e->nkeys++] = k;
+	}
 	return 0;
 }
 
