@@ -114,17 +114,25 @@ document.querySelector('#thead [data-col=duration]').click();
 
 
 def browser():
+    """A headless Chromium; quit it with quit_browser (its profile goes too)."""
     o = webdriver.ChromeOptions()
+    profile = tempfile.mkdtemp(prefix="chr-")
     for a in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
               "--disable-component-update", "--disable-sync", "--no-first-run",
               "--disable-dev-shm-usage", "--enable-precise-memory-info",
-              "--window-size=1280,800", "--user-data-dir=" + tempfile.mkdtemp(prefix="chr-")):
+              "--window-size=1280,800", "--user-data-dir=" + profile):
         o.add_argument(a)
     o.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
     d = webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"),
                          options=o)
     d.set_script_timeout(90)
+    d.ringcap_profile = profile
     return d
+
+
+def quit_browser(d):
+    d.quit()
+    shutil.rmtree(d.ringcap_profile, ignore_errors=True)
 
 
 def start_ringcap(tmp, data, extra):
@@ -168,7 +176,7 @@ def big_session(tmp, out):
               "duration %.0f ms (top %.1f ms)" % (total, first, sort_ms, top), flush=True)
         out.update(big_exchanges=total, first_rows_ms=round(first), sort_ms=round(sort_ms))
     finally:
-        d.quit()
+        quit_browser(d)
         stop(p)
 
 
@@ -223,7 +231,7 @@ def live_load(tmp, out):
         if wrk and wrk.poll() is None:
             wrk.kill()
             wrk.wait()
-        d.quit()
+        quit_browser(d)
         stop(p)
         stop(nginx)
 
@@ -347,7 +355,7 @@ def pages_round(tmp, nginx_port, mode, tag):
             bcpu = time.process_time() - t0
     finally:
         if d:
-            d.quit()
+            quit_browser(d)
         if st:
             st.close()
         stop(p)
