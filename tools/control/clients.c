@@ -169,12 +169,23 @@ static bool tombs_changed(const struct centry *e)
 	return size != e->tomb_size;
 }
 
+/* Drops the entries of sessions deleted since: their tails hold open
+ * index files, whose space would otherwise not come back. */
+static void sweep(struct rc_clients_cache *c)
+{
+	struct stat sb;
+	for (size_t i = 0; i < RC_CLIENTS_CACHED; i++)
+		if (c->e[i].dir[0] != '\0' && stat(c->e[i].dir, &sb) < 0)
+			entry_clear(&c->e[i]);
+}
+
 int rc_clients_cache_get(struct rc_clients_cache *c, const char *session_dir,
 			 struct rc_clients *out)
 {
 	bool hit;
 	int rc = 0;
 	pthread_mutex_lock(&c->mu);
+	sweep(c);
 	struct centry *e = slot_for(c, session_dir, &hit);
 	if (!hit || tombs_changed(e))
 		rc = entry_start(e, session_dir);

@@ -6,6 +6,7 @@
  * answer right (eviction), and a poll when nothing changed is cheap.
  */
 #include <arpa/inet.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "tests/persist/gen.h"
@@ -112,6 +113,7 @@ int main(void)
 	fprintf(stderr, "cached: %.3f ms per call\n", ms);
 	CHECK(ms < 5.0);
 	free(cl);
+	cl = NULL;
 
 	/* more sessions than the cache holds: each still right */
 	char more[RC_CLIENTS_CACHED + 2][64];
@@ -126,8 +128,29 @@ int main(void)
 			expect(c, more[i], want);
 		}
 	expect(c, dir, "10.0.0.1,10.0.0.2,10.0.0.9,pixel-7");
+	/* a deleted session's entry goes at the next request: its tail held
+	 * the index open (the space of a deleted session must come back) */
+	char idx[128];
+	snprintf(idx, sizeof(idx), "%s/w000-00000001.idx", more[RC_CLIENTS_CACHED + 1]);
+	struct stat sb;
+	REQUIRE(stat(idx, &sb) == 0);
+	char link[64], target[256];
+	bool held = false;
 	for (unsigned i = 0; i < RC_CLIENTS_CACHED + 2; i++)
 		rm_rf(more[i]);
+	cl = calloc(1, sizeof(*cl));
+	REQUIRE(cl);
+	REQUIRE_RC(rc_clients_cache_get(c, dir, cl));
+	for (int fd = 0; fd < 1024; fd++) {
+		snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+		ssize_t n = readlink(link, target, sizeof(target) - 1);
+		if (n <= 0)
+			continue;
+		target[n] = '\0';
+		held |= strstr(target, "clientsn") != NULL;
+	}
+	CHECK(!held);
+	free(cl);
 	/* the session deleted under the cache: an error or nothing, no crash */
 	rm_rf(dir);
 	struct rc_clients *after = calloc(1, sizeof(*after));
