@@ -62,7 +62,7 @@ RINGCAP = os.environ.get("RINGCAP_BIN", os.path.join(ROOT, "build/tools/ringcap"
 GEN = os.environ.get("GEN_BIN", os.path.join(ROOT, "build/bench/rc_gen_session"))
 BIG_N = int(os.environ.get("BIG_N", 20000 if QUICK else 1000000))
 RATE = int(os.environ.get("RATE", 2000))
-SECONDS = int(os.environ.get("SECONDS", 3 if QUICK else 30))
+SECONDS = int(os.environ.get("SECONDS", 5 if QUICK else 30))
 PAGES_S = int(os.environ.get("PAGES_S", 2 if QUICK else 10))
 ROUNDS = int(os.environ.get("ROUNDS", 1 if QUICK else 2))
 PARTS = os.environ.get("PARTS", "big,live,pages").split(",")
@@ -204,6 +204,11 @@ def live_load(tmp, out):
         cpu0 = benchlib.cpu_seconds(p.pid)
         clicks, heaps = [], []
         t_end = time.monotonic() + SECONDS
+        # the clicks start once a live row shows (the first rows wait out the
+        # stream's ordering delay and the table's repaint interval)
+        while time.monotonic() < t_end and not d.execute_script(
+                "return !!document.querySelector('#rows .row[data-id]:not([data-id=\"\"])')"):
+            time.sleep(0.1)
         while time.monotonic() < t_end:
             t = time.monotonic()
             clicks.append(d.execute_async_script(CLICK_JS))
