@@ -99,6 +99,16 @@ SPECS = {
     "idle_conns.py": (["--out-dir", "{out}"], [
         ("ringcap", r"^\| ringcap \| %s \| %s \| %s \|" % (NUM, NUM, NUM)),
     ]),
+    "webui.py": ([], [
+        ("first rows", r"^\| first rows, \d+-exchange session \| %s ms \|" % NUM),
+        ("sort", r"^\| sort by duration \| %s ms \|" % NUM),
+        ("click", r"^\| click to details under %s req/s \| median %s ms, max %s ms \|"
+                  % (NUM, NUM, NUM)),
+        ("req/s no page", r"^\| req/s, no page \| %s \|" % NUM),
+        ("req/s 5 pages", r"^\| req/s, 5 pages following \| %s \|" % NUM),
+        ("ratio", r"^\| ratio 5 pages / none \| %s \|" % NUM),
+        ("ratio streams", r"^\| ratio 5 streams / none \| %s \|" % NUM),
+    ]),
     "upload_backpressure.py": (["--out-dir", "{out}"], [
         ("RSS", r"^- RSS %s KiB before, peak %s KiB" % (NUM, NUM)),
         ("GETs during the stall", r"^- three GETs through the proxy .*answered in %s s" % NUM),

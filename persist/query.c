@@ -663,6 +663,60 @@ static int collect_matches(const struct seg_table *t, const struct seg_query *q,
 	return 0;
 }
 
+static bool kp_less(const struct kp *a, const struct kp *b)
+{
+	return a->key < b->key || (a->key == b->key && a->row < b->row);
+}
+
+static int kp_qcmp(const void *a, const void *b)
+{
+	return kp_less(a, b) ? -1 : kp_less(b, a);
+}
+
+/* The first k of v[0..m) in the order a stable sort by key gives (key,
+ * then row: v is in row order), or the last k with rev, into v[0..k) in
+ * that order (rev: from the last): a bounded heap, O(m log k) and in
+ * practice one comparison per row, instead of sorting a million rows for
+ * a page of 200. */
+static void top_k(struct kp *v, size_t m, size_t k, bool rev)
+{
+	/* heap of v[0..k): its root is the entry a better one replaces (the
+	 * largest kept, or with rev the smallest) */
+	size_t n = 0;
+	for (size_t i = 0; i < m; i++) {
+		struct kp x = v[i];
+		size_t j;
+		if (n < k) {
+			for (j = n++; j > 0; j = (j - 1) / 2) {   /* sift up */
+				struct kp *p = &v[(j - 1) / 2];
+				if (rev ? !kp_less(&x, p) : !kp_less(p, &x))
+					break;
+				v[j] = *p;
+			}
+			v[j] = x;
+			continue;
+		}
+		if (rev ? !kp_less(&v[0], &x) : !kp_less(&x, &v[0]))
+			continue;
+		for (j = 0; 2 * j + 1 < k;) {   /* sift down from the root */
+			size_t c = 2 * j + 1;
+			if (c + 1 < k && (rev ? kp_less(&v[c + 1], &v[c]) : kp_less(&v[c], &v[c + 1])))
+				c++;
+			if (rev ? !kp_less(&v[c], &x) : !kp_less(&x, &v[c]))
+				break;
+			v[j] = v[c];
+			j = c;
+		}
+		v[j] = x;
+	}
+	qsort(v, n, sizeof(*v), kp_qcmp);
+	for (size_t i = 0; rev && i < n / 2; i++) {
+		struct kp sw = v[i];
+		v[i] = v[n - 1 - i];
+		v[n - 1 - i] = sw;
+	}
+}
+
 int seg_query_run(const struct seg_table *t, const struct seg_query *q, struct seg_result *res)
 {
 	static const struct seg_query all;
@@ -675,6 +729,20 @@ int seg_query_run(const struct seg_table *t, const struct seg_query *q, struct s
 	int rc = collect_matches(t, q, &v, &m);
 	if (rc < 0)
 		return rc;
+	/* A small page of a big result: keep the page's rows, sort nothing else */
+	size_t want = q->limit ? q->offset + q->limit : 0;
+	bool few = want && want >= q->limit && want <= m / 16 && q->sort != SEG_SORT_URL &&
+		   !(q->sort == SEG_SORT_HOST && t->hosts > 0xffff);
+	if (few) {
+		top_k(v, m, want, q->reverse);
+		res->total = m;
+		res->idx = malloc(q->limit * sizeof(*res->idx));
+		for (size_t i = 0; res->idx && i < q->limit; i++)
+			res->idx[i] = v[q->offset + i].row;
+		res->n = res->idx ? q->limit : 0;
+		free(v);
+		return res->idx ? 0 : -ENOMEM;
+	}
 	if (q->sort == SEG_SORT_URL)
 		rc = sort_urls(t, v, m);
 	else if (q->sort == SEG_SORT_HOST && t->hosts > 0xffff)

@@ -195,10 +195,10 @@ class Api(unittest.TestCase):
                       "url_excludes, url_regex)", got["error"])
 
     # -- the live feed -----------------------------------------------------------
-    def open_feed(self):
+    def open_feed(self, query=""):
         s = socket.create_connection(self.ctl, timeout=10)
-        s.sendall(("GET /api/sessions/%s/events HTTP/1.1\r\nHost: x\r\n\r\n"
-                   % self.sid).encode())
+        s.sendall(("GET /api/sessions/%s/events%s HTTP/1.1\r\nHost: x\r\n\r\n"
+                   % (self.sid, query)).encode())
         buf = b""
         while b"\r\n\r\n" not in buf:
             buf += s.recv(4096)
@@ -228,6 +228,50 @@ class Api(unittest.TestCase):
         self.assertEqual(len({r["id"] for r in rows}), 16)
         times = [r["time"] for r in rows]
         self.assertEqual(times, sorted(times), [(r["time"], r["id"]) for r in rows])
+
+    def test_feed_rate_samples_and_counts_the_rest(self):
+        # rows_per_s=5: one row per 200 ms tick (two after a quiet one); the
+        # others come as "skipped" counts, and the two add up to every row
+        self.assertEqual(self.api("GET", "/api/sessions/%s/events?rows_per_s=0" % self.sid)[0], 400)
+        self.assertEqual(self.api("GET", "/api/sessions/%s/events?rows_per_s=x" % self.sid)[0], 400)
+        s, buf = self.open_feed("?rows_per_s=5")
+        self.addCleanup(s.close)
+        plain, pbuf = self.open_feed()
+        self.addCleanup(plain.close)
+        n = 40
+        procs = [subprocess.Popen(["curl", "-sS", "--max-time", "20", "--noproxy", "", "-x",
+                                   self.proxy, "-o", "/dev/null"] +
+                                  [self.origin.url("/size/%d" % (i * 10 + k)) for k in range(10)])
+                 for i in range(n // 10)]
+        for p in procs:
+            self.assertEqual(p.wait(30), 0)
+
+        def counts(b):
+            text = b.decode()
+            rows = text.count("event: exchange")
+            skipped = sum(json.loads(e.split("data: ", 1)[1])["count"]
+                          for e in text.split("\n\n") if "event: skipped" in e)
+            return rows, skipped
+        end = time.monotonic() + 15
+        for sock, which in ((s, "rated"), (plain, "plain")):
+            while time.monotonic() < end:
+                cur = buf if which == "rated" else pbuf
+                if sum(counts(cur)) >= n:
+                    break
+                sock.settimeout(max(0.1, end - time.monotonic()))
+                try:
+                    got = sock.recv(65536)
+                except socket.timeout:
+                    break
+                if which == "rated":
+                    buf += got
+                else:
+                    pbuf += got
+        rows, skipped = counts(buf)
+        self.assertEqual(rows + skipped, n, buf[-600:])
+        self.assertGreater(skipped, 0)
+        self.assertLess(rows, n)
+        self.assertEqual(counts(pbuf), (n, 0), "a stream without a rate gets every row")
 
     def test_streams_hold_no_thread(self):
         pid = self.p.proc.pid

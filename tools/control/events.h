@@ -8,6 +8,16 @@
  *   event: exchange
  *   data: <the exchange as a `ringcap ls --json` row>
  *
+ * With ?rows_per_s=N only about N rows a second are sent (sampled evenly
+ * over each tick's rows); the others are counted in
+ *
+ *   event: skipped
+ *   data: {"count": <rows left out since the last one>}
+ *
+ * so a page that shows the newest rows and a total does not make the
+ * control port render, nor the browser parse, rows nobody sees (a capture
+ * at tens of thousands of exchanges a second, several pages open).
+ *
  * Exchanges already stored when the client subscribes are not sent. Rows
  * go out in the order each worker stored them, merged across workers by
  * start time after waiting RC_API_SSE_ORDER_MS, so a live table does not
@@ -16,15 +26,17 @@
  * ": ping" comment every RC_API_SSE_PING_MS finds clients that left.
  *
  * A feed holds no thread: the control port's ticker (rc_events_tick)
- * looks at every open feed's session (file sizes: a few stat calls),
- * reads the index again when it grew, queues the new rows and wakes the
- * suspended connection (router.h, rc_stream_wake).
+ * polls one tail per session with open feeds (persist/tail.h: a few stat
+ * calls when nothing changed, only the new index entries otherwise),
+ * queues the new rows on each of its feeds and wakes the suspended
+ * connections (router.h, rc_stream_wake).
  */
 #ifndef RINGCAP_EVENTS_H
 #define RINGCAP_EVENTS_H
 
 #include "tools/control/router.h"
 
+struct rc_clients;
 struct rc_events;
 struct rc_sessions;
 
@@ -35,6 +47,10 @@ void rc_events_free(struct rc_events *ev);
 void rc_events_tick(struct rc_events *ev);
 /* Feeds open now. */
 unsigned rc_events_open(struct rc_events *ev);
+/* The session's clients (tools/views/listing.h), kept up to date from a
+ * tail of its index instead of a scan per request (clients.h). 0 or
+ * -errno. Any thread. */
+int rc_events_clients(struct rc_events *ev, const char *session_dir, struct rc_clients *out);
 
 struct rc_events *rc_api_events(const struct rc_req *rq);
 

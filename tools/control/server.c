@@ -548,6 +548,7 @@ int rc_control_start(struct rc_control **out, const struct rc_control_cfg *cfg,
 		MHD_stop_daemon(c->mhd);
 		goto out_close;
 	}
+	pthread_setname_np(c->ticker, "rc-ticker");   /* the control port's CPU, apart (bench/webui.py) */
 	*out = c;
 	return 0;
 out_close:

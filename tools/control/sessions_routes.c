@@ -22,6 +22,7 @@
 #include "persist/ses.h"
 #include "tools/capture/sessions.h"
 #include "tools/control/api.h"
+#include "tools/control/events.h"
 #include "tools/control/router.h"
 #include "tools/lib/json.h"
 #include "tools/views/listing.h"
@@ -37,7 +38,7 @@ static void session_out(struct rc_req *rq, struct rc_resp *rs, const struct ses_
 	ses_stats(rc_sessions_data_dir(s), m->id, &st);
 	struct rc_clients *cl = clients ? calloc(1, sizeof(*cl)) : NULL;
 	if (cl && ses_dir(dir, sizeof(dir), rc_sessions_data_dir(s), m->id) == 0)
-		rc_session_clients(dir, cl);
+		rc_events_clients(rc_api_events(rq), dir, cl);   /* incremental: clients.h */
 	rc_session_json(&rs->body, m, &st, cl);
 	free(cl);
 }

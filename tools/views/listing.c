@@ -197,7 +197,7 @@ void rc_session_json(struct rc_buf *b, const struct ses_meta *m, const struct se
 
 /* A client by its name (--identify-by auth) when it has one, else its
  * address: the value `--client` and the API's "clients" filter take. */
-static void add_client(struct rc_clients *c, const struct seg_qrow *r)
+void rc_clients_add(struct rc_clients *c, const struct seg_qrow *r)
 {
 	char a[RC_CLIENT_TEXT_MAX];
 	if (r->client_name_len && r->client_name_len < sizeof(a))
@@ -224,7 +224,7 @@ int rc_session_clients(const char *session_dir, struct rc_clients *out)
 	int rc = seg_table_load(session_dir, &t, NULL);
 	for (size_t i = 0; rc == 0 && i < t.n; i++)
 		if (!(t.rows[i].e.flags & SEG_F_DELETED))
-			add_client(out, &t.rows[i]);
+			rc_clients_add(out, &t.rows[i]);
 	seg_table_free(&t);
 	return rc;
 }

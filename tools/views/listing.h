@@ -75,6 +75,8 @@ int rc_query_param(struct seg_query *q, const char *key, const char *val, char *
  * segments instead): 0 for a sound session. 0 or -errno. */
 int rc_list_session(const char *session_dir, const struct seg_query *q, struct rc_buf *b,
 		    size_t *total, uint64_t *damaged);
+/* Adds r's client (its name, else its address) to c unless it is there. */
+void rc_clients_add(struct rc_clients *c, const struct seg_qrow *r);
 /* Reads the session's index for its clients (deleted exchanges left out).
  * 0 or -errno. */
 int rc_session_clients(const char *session_dir, struct rc_clients *out);

@@ -59,7 +59,8 @@ export const get = (path, signal) => json('GET', path, undefined, signal);
 export function sid(s) { return encodeURIComponent(s); }
 
 // Follows /api/sessions/ID/events. handlers: event(json text) per exchange,
-// open(reconnected), lost(attempt, error), end(error?). Returns {close()}.
+// skipped(count) for rows the server left out (?rows_per_s), open(reconnected),
+// lost(attempt, error), end(error?). Returns {close()}.
 export function stream(path, h) {
   let stopped = false, ctrl = null, attempt = 0;
   const sleep = (t) => new Promise((res) => setTimeout(res, t));
@@ -85,6 +86,7 @@ export function stream(path, h) {
         }
         if (ev === 'end') return true;
         if (ev === 'exchange' && data) h.event(data);   // JSON text: parsed when shown
+        else if (ev === 'skipped' && data && h.skipped) h.skipped(JSON.parse(data).count);
       }
     }
   }

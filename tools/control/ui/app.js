@@ -8,6 +8,7 @@ import { Details } from './details.js';
 import * as tabs from './tabs.js';
 
 const POLL_MS = 1000;   // header counters and session bar
+const LIVE_ROWS_PER_S = 200;    // live rows asked of the event stream (the rest are counted)
 
 const app = {
   session: null,        // the session on screen (GET /api/sessions/ID, plus filterSpec)
@@ -170,8 +171,11 @@ function follow() {
   if (app.stream) { app.stream.close(); app.stream = null; }
   const s = app.session;
   if (!s || (s.state !== 'active' && s.state !== 'paused')) return;
-  app.stream = api.stream('/api/sessions/' + api.sid(s.id) + '/events', {
+  // a page shows page 0 and a count: LIVE_ROWS_PER_S rows a second are
+  // plenty, the server counts the rest (a flood costs neither side more)
+  app.stream = api.stream('/api/sessions/' + api.sid(s.id) + '/events?rows_per_s=' + LIVE_ROWS_PER_S, {
     event: (row) => app.table.push(row),
+    skipped: (n) => app.table.skip(n),
     open: (again) => {
       $('#conn-state').textContent = '';
       if (again) { banner('event stream reconnected: live rows follow again', 'good'); app.table.reload(); }

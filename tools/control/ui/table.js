@@ -1,6 +1,6 @@
 // table.js - the live requests table: virtual scrolling over a server-side
 // sorted, filtered and paged listing (/api/sessions/ID/exchanges), live rows
-// from the event stream applied once per animation frame, a "new rows"
+// from the event stream applied on an animation frame (at most twice a second), a "new rows"
 // marker instead of moving what the user is looking at, filter icons in the
 // column headers, row selection.
 import { el, $, bytes, ms, clock, list } from './util.js';
@@ -12,6 +12,9 @@ const PAGES_KEPT = 40;     // pages cached (8,000 rows): memory stays bounded on
 const MAX_SCROLL_PX = 8e6; // spacer height cap; beyond, scroll position maps proportionally
 const SEEN_MAX = 5000;     // live ids remembered to drop a duplicate event
 const LIVE_HEAD = /^\{"id":(\d+),"time":"([^"]+)"/;   // the start of an event's row
+const LIVE_MIN_MS = 500;   // live rows repaint the table at most twice a second: 5 following
+                           // pages repainting on every 200 ms tick took headless Chromium
+                           // ~3 s of CPU in 10 s on the 2-core bench box (bench/webui.py)
 
 const COLS = [
   { key: 'sel' },
@@ -72,6 +75,7 @@ export class RequestTable {
     this.total = 0;
     this.shift = 0;                // rows added above since the view was loaded
     this.pending = 0;              // live rows not shown (the marker's count)
+    this.skipped = 0;              // live rows the server counted but did not send
     this.seen = new Set();
     this.gen++;
   }
@@ -169,13 +173,30 @@ export class RequestTable {
   // the text's fixed start, `{"id":N,"time":"..."`, as rc_row_json writes it).
   push(text) {
     this.queue.push(text);
-    if (!this.frame) this.frame = requestAnimationFrame(() => this.flush());
+    this.later();
+  }
+
+  // The next flush: on an animation frame, at least LIVE_MIN_MS after the last.
+  later() {
+    if (this.frame) return;
+    const wait = (this.lastFlush || 0) + LIVE_MIN_MS - performance.now();
+    if (wait <= 0) { this.frame = requestAnimationFrame(() => this.flush()); return; }
+    this.frame = setTimeout(() => { this.frame = requestAnimationFrame(() => this.flush()); }, wait);
+  }
+
+  // Rows stored but not sent (the stream's rows_per_s): counted like live
+  // rows that are not on screen; the server places them when fetched.
+  skip(n) {
+    this.skipped += n;
+    this.later();
   }
 
   flush() {
     this.frame = 0;
-    const texts = this.queue;
+    this.lastFlush = performance.now();
+    const texts = this.queue, skipped = this.skipped;
     this.queue = [];
+    this.skipped = 0;
     if (!this.session) return;
     const rows = [];
     for (const t of texts) {
@@ -185,7 +206,7 @@ export class RequestTable {
       this.seen.add(r.id);
       rows.push(r);
     }
-    if (!rows.length) return;
+    if (!rows.length && !skipped) return;
     if (this.seen.size > SEEN_MAX) this.seen = new Set([...this.seen].slice(-SEEN_MAX / 2));
     // a batch comes in index order (worker by worker): put it in time order
     rows.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : a.id - b.id));
@@ -198,12 +219,17 @@ export class RequestTable {
       const fresh = rows.slice(-PAGE).reverse().map(full).concat(Array.isArray(p0) ? p0 : [])
         .sort((a, b) => (a.time < b.time ? 1 : a.time > b.time ? -1 : 0)).slice(0, PAGE);
       this.pages = new Map([[0, fresh]]);
-      this.total += rows.length;
+      this.total += rows.length + skipped;
       this.shift = 0;
     } else if (this.liveOnTop()) {
-      this.shift += rows.length;   // offsets move down under the rows the user sees
-      this.pending += rows.length;
+      this.shift += rows.length + skipped;   // offsets move down under the rows the user sees
+      this.pending += rows.length + skipped;
     } else if (this.liveAtEnd()) {
+      if (skipped) {   // somewhere among the last rows: the last page is fetched again
+        this.pages.delete(Math.floor(this.total / PAGE));
+        this.total += skipped;
+        this.pages.delete(Math.floor(this.total / PAGE));
+      }
       for (const r of rows) {
         const pg = this.pages.get(Math.floor(this.total / PAGE));
         if (this.total % PAGE && Array.isArray(pg)) pg.push(full(r));
@@ -211,7 +237,7 @@ export class RequestTable {
         this.total++;
       }
     } else {
-      this.pending += rows.length;   // sorted or filtered elsewhere: the server places them
+      this.pending += rows.length + skipped;   // sorted or filtered elsewhere: the server places them
     }
     this.showMarker();
     this.render();
