@@ -78,8 +78,8 @@ struct seg_scan {
 	uint64_t nextra;
 	uint64_t *extra_base; /* [nitems]: first extra slot of each segment */
 	/* keys */
-	struct skey *keys, *tmp;
-	size_t nkeys, chunk;  /* keys held; capacity of a run */
+	struct skey *keys;
+	size_t nkeys, keys_cap, chunk; /* keys held, allocated, in a full run */
 	FILE *spill;
 	struct run *runs;
 	size_t nruns, runs_cap;
@@ -121,6 +121,8 @@ static int win_open(struct seg_scan *s, struct win *w, uint16_t worker, uint32_t
 	if (w->fd >= 0 && w->worker == worker && w->segno == segno)
 		return 0;
 	win_close(w);
+	if (w->buf == NULL && (w->buf = malloc(w->cap)) == NULL)
+		return -ENOMEM;
 	char path[PATH_MAX];
 	int rc = seg_path(path, sizeof(path), s->dir, worker, segno, k);
 	if (rc < 0)
@@ -349,11 +351,13 @@ static int sort_keys(struct seg_scan *s)
 	if (sorted)
 		return 0;
 	uint32_t *cnt = malloc(65536 * sizeof(*cnt));
-	if (cnt == NULL)
-		return -ENOMEM;
-	radix_sort(s->keys, s->tmp, s->nkeys, cnt);
+	struct skey *tmp = malloc(s->nkeys * sizeof(*tmp));
+	if (cnt && tmp)
+		radix_sort(s->keys, tmp, s->nkeys, cnt);
+	int rc = cnt && tmp ? 0 : -ENOMEM;
 	free(cnt);
-	return 0;
+	free(tmp);
+	return rc;
 }
 
 /* Sorts the keys held and appends them to the spill file as one run. */
@@ -380,9 +384,20 @@ static int spill_run(struct seg_scan *s)
 	return 0;
 }
 
+/* Keys grow by doubling up to a run (memory follows the selection, not
+ * the bound), then spill. */
 static int add_key(struct seg_scan *s, uint64_t k, uint64_t pos)
 {
-	if (s->nkeys == s->chunk) {
+	if (s->nkeys == s->keys_cap && s->keys_cap < s->chunk) {
+		size_t nc = s->keys_cap ? 2 * s->keys_cap : 1024;
+		nc = nc < s->chunk ? nc : s->chunk;
+		struct skey *v = realloc(s->keys, nc * sizeof(*v));
+		if (v == NULL)
+			return -ENOMEM;
+		s->keys = v;
+		s->keys_cap = nc;
+	}
+	if (s->nkeys == s->keys_cap) {
 		int rc = spill_run(s);
 		if (rc < 0)
 			return rc;
@@ -577,17 +592,12 @@ bool seg_scan_supports(const struct seg_query *q)
 	       q->sort == SEG_SORT_DURATION;
 }
 
+/* Window sizes; their buffers come with the first file they open. */
 static int alloc_windows(struct seg_scan *s)
 {
 	for (size_t i = 0; i < SEG_SCAN_SLOTS; i++) {
 		s->idx[i] = (struct win){ .fd = -1, .cap = SEG_SCAN_IDX_WINDOW * SEG_ENTRY_SIZE };
 		s->str[i] = (struct win){ .fd = -1, .cap = SEG_SCAN_STR_WINDOW };
-	}
-	for (size_t i = 0; i < SEG_SCAN_SLOTS; i++) {
-		s->idx[i].buf = malloc(s->idx[i].cap);
-		s->str[i].buf = malloc(s->str[i].cap);
-		if (s->idx[i].buf == NULL || s->str[i].buf == NULL)
-			return -ENOMEM;
 	}
 	return 0;
 }
@@ -613,8 +623,8 @@ static int finish_keys(struct seg_scan *s)
 	}
 	/* the keys are on disk now: give their memory back for the merge */
 	free(s->keys);
-	free(s->tmp);
-	s->keys = s->tmp = NULL;
+	s->keys = NULL;
+	s->keys_cap = 0;
 	return rc;
 }
 
@@ -642,10 +652,6 @@ int seg_scan_open(const char *session_dir, const struct seg_scan_cfg *cfg,
 		 -ENAMETOOLONG : 0;
 	if (rc == 0)
 		rc = alloc_windows(s);
-	s->keys = malloc(s->chunk * sizeof(*s->keys));
-	s->tmp = malloc(s->chunk * sizeof(*s->tmp));
-	if (rc == 0 && (s->keys == NULL || s->tmp == NULL))
-		rc = -ENOMEM;
 	if (rc == 0)
 		rc = seg_list_segments(session_dir, &s->items, &s->nitems);
 	if (rc == 0)
@@ -695,7 +701,6 @@ void seg_scan_close(struct seg_scan *s)
 	free(s->extra_base);
 	free(s->tombs);
 	free(s->keys);
-	free(s->tmp);
 	if (s->spill)
 		fclose(s->spill);
 	if (s->extra)

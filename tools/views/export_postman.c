@@ -3,27 +3,30 @@
  * (https://schema.getpostman.com/json/collection/v2.1.0/collection.json)
  * from a selection of exchanges, as Postman's "Save requests" makes it.
  *
- * Order pass (index only, no frame read): every selected row gets three
- * numbers in order of first appearance in the selection: its domain
- * (host[:port]), its endpoint (templated path, within its domain when both
- * groupings are on) and its item (method + full URL). Rows sorted by those
- * numbers, then by selection position, put each folder's items together and
- * keep folders, items and examples in the order the user saw them.
+ * Render pass, in selection order (the order exchanges lie in the
+ * segment files, so the per-worker open caches decompress each frame
+ * once): every row gets its domain (host[:port]) and endpoint (templated
+ * path, within its domain when both groupings are on) numbered in order
+ * of first appearance (maps of the few distinct folders), and its item
+ * (method + full URL) hashed; its item name, request and saved response
+ * are rendered into an unlinked temporary file (the spill), and a 56 B
+ * record (folder numbers, item hash, body hash, status, the fragment's
+ * place) goes to an external sort (export_sort.c: bounded memory, runs
+ * spilled beyond RC_EXPORT_SORT_MEM).
  *
- * Render pass: folder order is not the order exchanges lie in the segment
- * files (each folder's rows are spread over the whole session), so rows
- * are opened once, in selection order (frame after frame, each frame
- * decompressed once through the per-worker open caches), and each row's
- * request and saved response are rendered into an unlinked temporary file
- * (tmpfile(3): $TMPDIR or /tmp), with the hash of its request body.
- * Memory: 40 B a row for the order and the fragments' places.
+ * Order: a stable sort by item hash puts each item's rows together in
+ * selection order, so the first is where the item first appears; a
+ * second stable sort by (folder rank, that first position) gives folder
+ * order, items in the order the user saw them, examples in selection
+ * order. No per-row table stays in memory.
  *
- * Write pass: the sorted rows copy their fragments out. A run of rows with
- * one item number is one method + URL; identical requests (same method,
- * URL and request body hash) collapse into one item whose saved responses
- * become its examples, and each distinct body becomes an item of its own.
- * The request of an item is its first exchange's; its test (--with-tests)
- * accepts every status its exchanges recorded.
+ * Write pass: the sorted records copy their fragments out (one pread
+ * each). A run of records with one first position is one method + URL;
+ * identical requests (same method, URL and request body hash) collapse
+ * into one item whose saved responses become its examples, and each
+ * distinct body becomes an item of its own. The request of an item is its
+ * first exchange's; its test (--with-tests) accepts every status its
+ * exchanges recorded.
  *
  * Requests keep their real URL: templating names endpoint folders only.
  * Headers drop hop-by-hop, proxy and framing lines. Bodies: raw with a
@@ -37,23 +40,26 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "tools/lib/rc-limits.h"
 #include "tools/views/export-int.h"
 #include "tools/views/listing.h"
 
 #define PM_SCHEMA "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"
 
-/* One selected row: its folder numbers, item number and position. */
+/* One selected row, through both sorts. key: the item hash, then folder
+ * rank << 32 | the item's first position. */
 struct pm_rec {
-	uint32_t dom, ep, item, k;
-};
-
-/* Where a row's rendered request and example sit in the spill file. */
-struct pm_frag {
-	uint64_t off, hash;      /* hash: of the request body */
-	uint32_t req_len;         /* the request object */
+	uint64_t key;
+	uint64_t off;              /* its fragment in the spill */
+	uint64_t hash;             /* of the method text and request body */
+	uint32_t k;                /* position in the selection */
+	uint32_t dom, ep;          /* folder numbers (first appearance) */
+	uint32_t name_len;         /* the item name (URL as a JSON string) */
+	uint32_t req_len;          /* the request object */
 	uint32_t exh_len, ext_len; /* an example's parts before and after its
 				    * originalRequest (the request again); 0: none */
-	bool unreadable;
+	uint16_t status;
+	uint8_t unreadable, pad;
 };
 
 /* Open addressing map from a 64-bit hash to a first-appearance number. */
@@ -63,21 +69,40 @@ struct pm_map {
 	size_t cap, n;
 };
 
+/* A folder's or origin's name in the names buffer. */
+struct pm_name {
+	uint32_t off, len;
+	uint32_t dom; /* endpoints: their domain's number */
+};
+
+struct pm_names {
+	struct pm_name *v;
+	size_t n, cap;
+};
+
 struct pm_ctx {
 	const char *dir;
-	const struct seg_table *t;
-	const struct seg_result *res;
+	struct rc_sel *sel;
 	const struct rc_export_opts *opt;
 	struct rc_xout *o;
 	struct rc_export_stats *st;
 	struct rc_caches *cache;
-	struct pm_rec *recs;
-	struct pm_frag *frags;  /* per selected row, in selection order */
-	FILE *spill;            /* rendered requests and examples */
-	struct rc_buf scratch;  /* one row's rendering, then one copy */
-	struct pm_map origins;  /* for --base-url-variables */
-	uint32_t *origin_row;   /* first row of each origin number */
-	size_t origin_cap;
+	struct rc_xsort *by_item, *by_folder;
+	FILE *spill;            /* rendered names, requests and examples */
+	uint64_t spill_len;
+	struct rc_buf scratch;  /* one row's rendering */
+	char *frag;             /* one fragment read back */
+	size_t frag_cap;
+	struct pm_map doms, eps, origins;
+	struct pm_names dom_names, ep_names, origin_names;
+	struct rc_buf names;    /* folder and origin names */
+	uint32_t *rank;         /* folder number -> place in folder order */
+	size_t n;               /* rows rendered */
+	/* the description: time span and clients */
+	uint64_t t0, t1;
+	char clients[RC_EXPORT_CLIENTS_MAX][RC_ADDR_TEXT_MAX];
+	size_t nclients;
+	bool more_clients;
 };
 
 static uint64_t hash64(uint64_t h, const void *p, size_t n)
@@ -158,80 +183,72 @@ static uint32_t map_get(struct pm_map *m, uint64_t h, bool *fresh)
 	return m->vals[i];
 }
 
-static const struct seg_qrow *pm_row(const struct pm_ctx *c, size_t k)
+/* Number of name p[0..n) in map m (hash h), its text kept in names when
+ * new. -ENOMEM, or 0 with *out set. */
+static int pm_number(struct pm_ctx *c, struct pm_map *m, struct pm_names *nm, uint64_t h,
+		     const char *p, size_t n, uint32_t dom, uint32_t *out)
 {
-	return &c->t->rows[c->res->idx[k]];
-}
-
-static int rec_cmp(const void *a, const void *b)
-{
-	const struct pm_rec *x = a, *y = b;
-	if (x->dom != y->dom)
-		return x->dom < y->dom ? -1 : 1;
-	if (x->ep != y->ep)
-		return x->ep < y->ep ? -1 : 1;
-	if (x->item != y->item)
-		return x->item < y->item ? -1 : 1;
-	return x->k < y->k ? -1 : x->k > y->k;
-}
-
-/* Numbers every selected row, then sorts them into folder order. */
-static int pm_order(struct pm_ctx *c)
-{
-	size_t n = c->res->n;
-	struct pm_map dom = {0}, ep = {0}, item = {0};
-	int rc = map_init(&dom, 64) | map_init(&ep, 64) | map_init(&item, 64) |
-		 map_init(&c->origins, 64);
-	c->recs = malloc((n ? n : 1) * sizeof(*c->recs));
-	if (rc < 0 || c->recs == NULL) {
-		rc = -ENOMEM;
-		goto out_free;
+	bool fresh;
+	*out = map_get(m, h, &fresh);
+	if (fresh) {
+		if (nm->n == nm->cap) {
+			size_t cap = nm->cap ? 2 * nm->cap : 64;
+			struct pm_name *v = realloc(nm->v, cap * sizeof(*v));
+			if (v == NULL)
+				return -ENOMEM;
+			nm->v = v;
+			nm->cap = cap;
+		}
+		nm->v[nm->n++] = (struct pm_name){ (uint32_t)c->names.len, (uint32_t)n, dom };
+		rc_buf_add(&c->names, p, n);
+		if (c->names.oom || c->names.len > UINT32_MAX)
+			return -ENOMEM;
 	}
-	for (size_t k = 0; k < n; k++) {
-		const struct seg_qrow *r = pm_row(c, k);
-		struct rc_url u;
-		rc_url_split(r->url, r->e.url_len, &u);
-		const char *auth = u.host;
-		size_t al = (size_t)(u.path - u.host);
+	return map_grow(m);
+}
+
+/* Folder numbers and item hash of row r (index text: no frame read). */
+static int pm_classify(struct pm_ctx *c, const struct seg_qrow *r, struct pm_rec *x)
+{
+	struct rc_url u;
+	rc_url_split(r->url, r->e.url_len, &u);
+	const char *auth = u.host;
+	size_t al = (size_t)(u.path - u.host);
+	unsigned g = c->opt->group;
+	uint64_t hd = hash64(0xcbf29ce484222325ull, auth, al);
+	int rc = 0;
+	x->dom = x->ep = 0;
+	if (g & RC_GROUP_DOMAIN)
+		rc = pm_number(c, &c->doms, &c->dom_names, hd, auth, al, 0, &x->dom);
+	if (rc == 0 && (g & RC_GROUP_ENDPOINT)) {
 		char tpl[SEG_URL_MAX + 1];
 		size_t tl = rc_path_template(u.path, u.path_len, tpl, sizeof(tpl));
-		bool fresh;
-		uint64_t hd = hash64(0xcbf29ce484222325ull, auth, al);
-		uint64_t he = hash64((c->opt->group & RC_GROUP_DOMAIN) ? hd : 7, tpl, tl);
-		uint64_t hi = hash64(hash64(0xcbf29ce484222325ull, &r->e.method, 1), r->url,
-				     r->e.url_len);
-		struct pm_rec *x = &c->recs[k];
-		x->dom = (c->opt->group & RC_GROUP_DOMAIN) ? map_get(&dom, hd, &fresh) : 0;
-		x->ep = (c->opt->group & RC_GROUP_ENDPOINT) ? map_get(&ep, he, &fresh) : 0;
-		x->item = map_get(&item, hi, &fresh);
-		x->k = (uint32_t)k;
-		uint32_t on = map_get(&c->origins, hash64(0xcbf29ce484222325ull, u.origin,
-							  u.origin_len), &fresh);
-		if (fresh && on >= c->origin_cap) {
-			size_t nc = c->origin_cap ? c->origin_cap * 2 : 64;
-			uint32_t *p = realloc(c->origin_row, nc * sizeof(*p));
-			if (p == NULL) {
-				rc = -ENOMEM;
-				goto out_free;
-			}
-			c->origin_row = p;
-			c->origin_cap = nc;
-		}
-		if (fresh)
-			c->origin_row[on] = (uint32_t)k;
-		if (map_grow(&dom) < 0 || map_grow(&ep) < 0 || map_grow(&item) < 0 ||
-		    map_grow(&c->origins) < 0) {
-			rc = -ENOMEM;
-			goto out_free;
-		}
+		uint64_t he = hash64((g & RC_GROUP_DOMAIN) ? hd : 7, tpl, tl);
+		rc = pm_number(c, &c->eps, &c->ep_names, he, tpl, tl, x->dom, &x->ep);
 	}
-	qsort(c->recs, n, sizeof(*c->recs), rec_cmp);
-	rc = 0;
-out_free:
-	map_free(&dom);
-	map_free(&ep);
-	map_free(&item);
+	uint32_t on;
+	if (rc == 0)
+		rc = pm_number(c, &c->origins, &c->origin_names,
+			       hash64(0xcbf29ce484222325ull, u.origin, u.origin_len), u.origin,
+			       u.origin_len, 0, &on);
+	x->key = hash64(hash64(0xcbf29ce484222325ull, &r->e.method, 1), r->url, r->e.url_len);
 	return rc;
+}
+
+/* Time span and clients for the description. */
+static void pm_note(struct pm_ctx *c, const struct seg_qrow *r)
+{
+	c->t0 = r->e.start_ns < c->t0 ? r->e.start_ns : c->t0;
+	c->t1 = r->e.start_ns > c->t1 ? r->e.start_ns : c->t1;
+	char a[RC_ADDR_TEXT_MAX];
+	rc_addr_text(&r->e.client, a, sizeof(a));
+	size_t i = 0;
+	while (i < c->nclients && strcmp(c->clients[i], a) != 0)
+		i++;
+	if (i == c->nclients && a[0] && c->nclients < RC_EXPORT_CLIENTS_MAX)
+		memcpy(c->clients[c->nclients++], a, sizeof(a));
+	else if (i == c->nclients && a[0])
+		c->more_clients = true;
 }
 
 /* ---- request parts ---- */
@@ -464,116 +481,196 @@ static void pm_test(struct rc_buf *b, const struct pm_status *s)
 	rc_buf_puts(b, "\"});\"]}}]");
 }
 
-/* Renders every selected row, in selection order (the order the frames
- * lie in, so the open caches decompress each frame once), into the spill
- * file: its request and its example, and the hash of its request body. */
-static int pm_render(struct pm_ctx *c)
+/* Renders row r (position k) into the spill: its item name, request and
+ * example; fills x's fragment fields. */
+static int pm_render_row(struct pm_ctx *c, const struct seg_qrow *r, struct pm_rec *x)
 {
 	struct rc_buf *b = &c->scratch;
-	uint64_t off = 0;
-	for (size_t k = 0; k < c->res->n; k++) {
-		struct pm_frag *f = &c->frags[k];
-		struct seg_exchange x;
-		int rc = rc_export_open(c->dir, pm_row(c, k), c->cache, &x);
-		memset(f, 0, sizeof(*f));
-		if (rc == -EBADMSG || rc == -ENOENT) {
-			f->unreadable = true;
-			c->st->unreadable++;
-			continue;
-		}
+	struct seg_exchange ex;
+	int rc = rc_export_open(c->dir, r, c->cache, &ex);
+	x->status = r->e.status;
+	if (rc == -EBADMSG || rc == -ENOENT) {
+		x->unreadable = 1;
+		c->st->unreadable++;
+		return 0;
+	}
+	if (rc < 0)
+		return rc;
+	b->len = 0;
+	rc_buf_jstr(b, r->url, r->e.url_len);
+	x->name_len = (uint32_t)b->len;
+	pm_request(c, b, &ex);
+	x->req_len = (uint32_t)(b->len - x->name_len);
+	size_t head = 0;
+	pm_example(b, &ex, &head);
+	x->exh_len = (uint32_t)head;
+	x->ext_len = (uint32_t)(b->len - x->name_len - x->req_len - head);
+	/* the method text too: the index calls every unusual method "other" */
+	x->hash = hash64(hash64(0xcbf29ce484222325ull, ex.method_text, strlen(ex.method_text)),
+			 ex.body[SEG_DIR_REQ], ex.body_len[SEG_DIR_REQ]);
+	x->off = c->spill_len;
+	seg_exchange_free(&ex);
+	if (b->oom)
+		return -ENOMEM;
+	if (b->len > UINT32_MAX / 2 || fwrite(b->p, 1, b->len, c->spill) != b->len)
+		return -EIO;
+	c->spill_len += b->len;
+	return 0;
+}
+
+/* Render pass: every selected row in selection order (see the top). */
+static int pm_render(struct pm_ctx *c)
+{
+	size_t total = rc_sel_count(c->sel);
+	const struct seg_qrow *r;
+	int rc;
+	while ((rc = rc_sel_next(c->sel, &r)) == 1) {
+		struct pm_rec x = { .k = (uint32_t)c->n };
+		rc = c->n < UINT32_MAX ? pm_classify(c, r, &x) : -E2BIG;
+		if (rc == 0)
+			rc = pm_render_row(c, r, &x);
+		if (rc == 0)
+			rc = rc_xsort_add(c->by_item, &x);
 		if (rc < 0)
 			return rc;
-		b->len = 0;
-		pm_request(c, b, &x);
-		f->req_len = (uint32_t)b->len;
-		size_t head = 0;
-		pm_example(b, &x, &head);
-		f->exh_len = (uint32_t)head;
-		f->ext_len = (uint32_t)(b->len - f->req_len - head);
-		/* the method text too: the index calls every unusual method "other" */
-		f->hash = hash64(hash64(0xcbf29ce484222325ull, x.method_text, strlen(x.method_text)),
-				 x.body[SEG_DIR_REQ], x.body_len[SEG_DIR_REQ]);
-		f->off = off;
-		seg_exchange_free(&x);
-		if (b->oom)
-			return -ENOMEM;
-		if (b->len > UINT32_MAX / 2 || fwrite(b->p, 1, b->len, c->spill) != b->len)
-			return -EIO;
-		off += b->len;
-		if (c->opt->progress && (k % 1000) == 999)
-			c->opt->progress(c->opt->progress_ctx, k + 1, c->res->n);
+		pm_note(c, r);
+		c->n++;
+		if (c->opt->progress && (c->n % 1000) == 0)
+			c->opt->progress(c->opt->progress_ctx, c->n, total);
 	}
+	if (rc < 0)
+		return rc;
 	return fflush(c->spill) == 0 ? 0 : -EIO;
 }
 
-/* Appends len bytes of the spill file at off to the output. */
-static int pm_copy(struct pm_ctx *c, uint64_t off, uint32_t len)
+static const struct pm_names *pm_folders(const struct pm_ctx *c)
 {
-	char tmp[64 << 10];
-	int fd = fileno(c->spill);
-	for (uint32_t done = 0; done < len;) {
-		size_t k = len - done < sizeof(tmp) ? len - done : sizeof(tmp);
-		ssize_t r = pread(fd, tmp, k, (off_t)(off + done));
-		if (r <= 0)
-			return -EIO;
-		rc_buf_add(&c->o->b, tmp, (size_t)r);
-		done += (uint32_t)r;
-		int rc = rc_xout_flush(c->o, false);
+	return (c->opt->group & RC_GROUP_ENDPOINT) ? &c->ep_names : &c->dom_names;
+}
+
+static int folder_cmp(const void *a, const void *b, void *ctx)
+{
+	const struct pm_names *f = ctx;
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	if (f->v[x].dom != f->v[y].dom)
+		return f->v[x].dom < f->v[y].dom ? -1 : 1;
+	return x < y ? -1 : x > y;
+}
+
+/* Folder ranks: endpoints within their domain when both groupings are
+ * on, else the folders' own first-appearance order. */
+static int pm_ranks(struct pm_ctx *c)
+{
+	const struct pm_names *f = pm_folders(c);
+	size_t n = f->n ? f->n : 1;
+	uint32_t *order = malloc(n * sizeof(*order));
+	c->rank = malloc(n * sizeof(*c->rank));
+	if (order == NULL || c->rank == NULL) {
+		free(order);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < f->n; i++)
+		order[i] = (uint32_t)i;
+	qsort_r(order, f->n, sizeof(*order), folder_cmp, (void *)f);
+	for (size_t i = 0; i < f->n; i++)
+		c->rank[order[i]] = (uint32_t)i;
+	free(order);
+	return 0;
+}
+
+/* First sort's output in item hash runs: each record gets the position
+ * of its item's first row and goes to the folder sort. */
+static int pm_first_seen(struct pm_ctx *c)
+{
+	struct pm_rec x;
+	uint64_t h = 0;
+	uint32_t first = 0;
+	bool any = false;
+	int rc;
+	unsigned g = c->opt->group;
+	while ((rc = rc_xsort_next(c->by_item, &x)) == 1) {
+		if (!any || x.key != h) {
+			h = x.key;
+			first = x.k;
+			any = true;
+		}
+		uint32_t fo = (g & RC_GROUP_ENDPOINT) ? x.ep : (g & RC_GROUP_DOMAIN) ? x.dom : 0;
+		x.key = (uint64_t)(g ? c->rank[fo] : 0) << 32 | first;
+		rc = rc_xsort_add(c->by_folder, &x);
 		if (rc < 0)
 			return rc;
 	}
+	return rc;
+}
+
+/* Reads record x's fragment into c->frag. */
+static int pm_fetch(struct pm_ctx *c, const struct pm_rec *x)
+{
+	size_t len = (size_t)x->name_len + x->req_len + x->exh_len + x->ext_len;
+	if (len > c->frag_cap) {
+		size_t cap = len > 2 * c->frag_cap ? len : 2 * c->frag_cap;
+		char *p = realloc(c->frag, cap);
+		if (p == NULL)
+			return -ENOMEM;
+		c->frag = p;
+		c->frag_cap = cap;
+	}
+	if (len && pread(fileno(c->spill), c->frag, len, (off_t)x->off) != (ssize_t)len)
+		return -EIO;
 	return 0;
 }
 
 /* One item: the first readable row's request, every saved response as an
- * example. ks: positions in the selection. */
-static int pm_item(struct pm_ctx *c, const uint32_t *ks, size_t m, bool *first_item)
+ * example. */
+static int pm_item(struct pm_ctx *c, const struct pm_rec *xs, size_t m, bool *first_item)
 {
 	struct rc_buf *b = &c->o->b;
 	struct pm_status s = {0};
 	bool opened = false, first_ex = true;
 	int rc = 0;
 	for (size_t j = 0; j < m && rc == 0; j++) {
-		const struct seg_qrow *r = pm_row(c, ks[j]);
-		const struct pm_frag *f = &c->frags[ks[j]];
-		if (f->unreadable)
+		const struct pm_rec *x = &xs[j];
+		if (x->unreadable)
 			continue;
+		rc = pm_fetch(c, x);
+		if (rc < 0)
+			break;
+		const char *f = c->frag, *req = f + x->name_len;
 		if (!opened) {
 			rc_buf_puts(b, *first_item ? "{\"name\":" : ",{\"name\":");
-			rc_buf_jstr(b, r->url, r->e.url_len);
-			rc_buf_puts(b, ",");
-			rc_buf_puts(b, "\"request\":");
-			rc = pm_copy(c, f->off, f->req_len);
+			rc_buf_add(b, f, x->name_len);
+			rc_buf_puts(b, ",\"request\":");
+			rc_buf_add(b, req, x->req_len);
 			rc_buf_puts(b, ",\"response\":[");
 			opened = true;
 			*first_item = false;
 			c->st->items++;
 		}
-		status_add(&s, r->e.status);
-		if (f->ext_len && rc == 0) {
+		status_add(&s, x->status);
+		if (x->ext_len) {
+			const char *ex = req + x->req_len;
 			rc_buf_puts(b, first_ex ? "" : ",");
-			rc = pm_copy(c, f->off + f->req_len, f->exh_len);
+			rc_buf_add(b, ex, x->exh_len);
 			rc_buf_puts(b, ",\"originalRequest\":");
-			if (rc == 0)
-				rc = pm_copy(c, f->off, f->req_len);
-			if (rc == 0)
-				rc = pm_copy(c, f->off + f->req_len + f->exh_len, f->ext_len);
+			rc_buf_add(b, req, x->req_len);
+			rc_buf_add(b, ex + x->exh_len, x->ext_len);
 			first_ex = false;
 		}
 		c->st->exchanges++;
+		rc = rc_xout_flush(c->o, false);
 	}
-	if (!opened)
+	if (!opened || rc < 0)
 		return rc;
 	rc_buf_puts(b, "]");
 	if (c->opt->with_tests)
 		pm_test(b, &s);
 	rc_buf_puts(b, "}");
-	return rc == 0 ? rc_xout_flush(c->o, false) : rc;
+	return rc_xout_flush(c->o, false);
 }
 
 struct pm_hk {
 	uint64_t h;
-	uint32_t k, first;
+	uint32_t j, first;
 };
 
 static int hk_by_hash(const void *a, const void *b)
@@ -581,7 +678,7 @@ static int hk_by_hash(const void *a, const void *b)
 	const struct pm_hk *x = a, *y = b;
 	if (x->h != y->h)
 		return x->h < y->h ? -1 : 1;
-	return x->k < y->k ? -1 : x->k > y->k;
+	return x->j < y->j ? -1 : x->j > y->j;
 }
 
 static int hk_by_first(const void *a, const void *b)
@@ -589,40 +686,40 @@ static int hk_by_first(const void *a, const void *b)
 	const struct pm_hk *x = a, *y = b;
 	if (x->first != y->first)
 		return x->first < y->first ? -1 : 1;
-	return x->k < y->k ? -1 : x->k > y->k;
+	return x->j < y->j ? -1 : x->j > y->j;
 }
 
-/* Rows recs[i0..i1) share method and URL: one item per distinct request
- * body (hashed by pm_render), in order of first appearance. */
-static int pm_run(struct pm_ctx *c, size_t i0, size_t i1, bool *first_item)
+/* Records xs[0..m) share method and URL (in selection order): one item
+ * per distinct request body, in order of first appearance. */
+static int pm_run(struct pm_ctx *c, const struct pm_rec *xs, size_t m, bool *first_item)
 {
-	size_t m = i1 - i0;
-	if (m == 1)
-		return pm_item(c, &c->recs[i0].k, 1, first_item);
+	bool same = true;
+	for (size_t j = 1; j < m && same; j++)
+		same = xs[j].hash == xs[0].hash;
+	if (same)
+		return pm_item(c, xs, m, first_item);
 	struct pm_hk *v = malloc(m * sizeof(*v));
-	uint32_t *ks = malloc(m * sizeof(*ks));
-	int rc = v && ks ? 0 : -ENOMEM;
-	for (size_t j = 0; j < m && rc == 0; j++) {
-		v[j].k = c->recs[i0 + j].k;
-		v[j].h = c->frags[v[j].k].hash;
-	}
+	struct pm_rec *grp = malloc(m * sizeof(*grp));
+	int rc = v && grp ? 0 : -ENOMEM;
+	for (size_t j = 0; j < m && rc == 0; j++)
+		v[j] = (struct pm_hk){ .h = xs[j].hash, .j = (uint32_t)j };
 	if (rc == 0) {
 		qsort(v, m, sizeof(*v), hk_by_hash);
 		for (size_t j = 0; j < m; j++)
-			v[j].first = j > 0 && v[j].h == v[j - 1].h ? v[j - 1].first : v[j].k;
+			v[j].first = j > 0 && v[j].h == v[j - 1].h ? v[j - 1].first : v[j].j;
 		qsort(v, m, sizeof(*v), hk_by_first);
 	}
 	for (size_t j = 0; j < m && rc == 0;) {
 		size_t e = j;
 		while (e < m && v[e].first == v[j].first) {
-			ks[e - j] = v[e].k;
+			grp[e - j] = xs[v[e].j];
 			e++;
 		}
-		rc = pm_item(c, ks, e - j, first_item);
+		rc = pm_item(c, grp, e - j, first_item);
 		j = e;
 	}
 	free(v);
-	free(ks);
+	free(grp);
 	return rc;
 }
 
@@ -635,87 +732,89 @@ static void pm_folder_open(struct rc_buf *b, const char *name, size_t n, bool *f
 	*first = false;
 }
 
-/* Folder names of row k: its host[:port] and its templated path. */
-static void pm_folder_names(const struct pm_ctx *c, uint32_t k, const char **dom, size_t *dl,
-			    char *tpl, size_t cap, size_t *tl)
-{
-	const struct seg_qrow *r = pm_row(c, k);
-	struct rc_url u;
-	rc_url_split(r->url, r->e.url_len, &u);
-	*dom = u.host;
-	*dl = (size_t)(u.path - u.host);
-	*tl = rc_path_template(u.path, u.path_len, tpl, cap);
-}
-
-/* The folders and items of the sorted selection. */
-static int pm_items(struct pm_ctx *c)
+/* Opens the folders a record at i enters (prev: the record before). */
+static void pm_enter(struct pm_ctx *c, const struct pm_rec *r, const struct pm_rec *prev,
+		     bool first[3], bool *in_dom, bool *in_ep)
 {
 	struct rc_buf *b = &c->o->b;
 	unsigned g = c->opt->group;
+	bool new_dom = (g & RC_GROUP_DOMAIN) && (prev == NULL || r->dom != prev->dom);
+	bool new_ep = (g & RC_GROUP_ENDPOINT) && (prev == NULL || new_dom || r->ep != prev->ep);
+	if ((new_ep || new_dom) && *in_ep) {
+		rc_buf_puts(b, "]}");
+		*in_ep = false;
+	}
+	if (new_dom && *in_dom)
+		rc_buf_puts(b, "]}");
+	if (new_dom) {
+		const struct pm_name *n = &c->dom_names.v[r->dom];
+		pm_folder_open(b, c->names.p + n->off, n->len, &first[0]);
+		*in_dom = true;
+		first[1] = true;
+		c->st->folders++;
+	}
+	if (new_ep) {
+		const struct pm_name *n = &c->ep_names.v[r->ep];
+		pm_folder_open(b, c->names.p + n->off, n->len, &first[*in_dom ? 1 : 0]);
+		*in_ep = true;
+		first[2] = true;
+		c->st->folders++;
+	}
+}
+
+/* Write pass: the folders and items of the sorted selection. A run of
+ * records with one key is one method + URL (held while written: the
+ * exchanges of one request, 56 B each). */
+static int pm_items(struct pm_ctx *c)
+{
+	struct rc_buf *b = &c->o->b;
 	bool first[3] = { true, true, true }; /* items at top, in domain, in endpoint */
 	bool in_dom = false, in_ep = false;
-	int rc = 0;
-	for (size_t i = 0; i < c->res->n && rc == 0;) {
-		const struct pm_rec *r = &c->recs[i];
-		bool new_dom = (g & RC_GROUP_DOMAIN) && (i == 0 || r->dom != r[-1].dom);
-		bool new_ep = (g & RC_GROUP_ENDPOINT) && (i == 0 || new_dom || r->ep != r[-1].ep);
-		const char *dn;
-		size_t dl, tl;
-		char tpl[SEG_URL_MAX + 1];
-		pm_folder_names(c, r->k, &dn, &dl, tpl, sizeof(tpl), &tl);
-		if ((new_ep || new_dom) && in_ep) {
-			rc_buf_puts(b, "]}");
-			in_ep = false;
+	struct pm_rec *run = NULL, x, prev;
+	size_t m = 0, cap = 0;
+	bool have_prev = false;
+	int rc;
+	while ((rc = rc_xsort_next(c->by_folder, &x)) >= 0) {
+		bool end = rc == 0;
+		if (m > 0 && (end || x.key != run[0].key)) {
+			rc = pm_run(c, run, m, &first[in_ep ? 2 : in_dom ? 1 : 0]);
+			m = 0;
+			if (rc < 0)
+				break;
 		}
-		if (new_dom && in_dom)
-			rc_buf_puts(b, "]}");
-		if (new_dom) {
-			pm_folder_open(b, dn, dl, &first[0]);
-			in_dom = true;
-			first[1] = true;
-			c->st->folders++;
+		if (end)
+			break;
+		if (m == 0) {
+			pm_enter(c, &x, have_prev ? &prev : NULL, first, &in_dom, &in_ep);
+			prev = x;
+			have_prev = true;
 		}
-		if (new_ep) {
-			pm_folder_open(b, tpl, tl, &first[in_dom ? 1 : 0]);
-			in_ep = true;
-			first[2] = true;
-			c->st->folders++;
+		if (m == cap) {
+			size_t nc = cap ? 2 * cap : 64;
+			struct pm_rec *v = realloc(run, nc * sizeof(*v));
+			if (v == NULL) {
+				rc = -ENOMEM;
+				break;
+			}
+			run = v;
+			cap = nc;
 		}
-		size_t j = i + 1;
-		while (j < c->res->n && c->recs[j].item == r->item)
-			j++;
-		rc = pm_run(c, i, j, &first[in_ep ? 2 : in_dom ? 1 : 0]);
-		i = j;
+		run[m++] = x;
 	}
+	free(run);
+	if (rc < 0)
+		return rc;
 	if (in_ep)
 		rc_buf_puts(b, "]}");
 	if (in_dom)
 		rc_buf_puts(b, "]}");
-	return rc;
+	return 0;
 }
 
 /* info: name, a description with the session, time span and clients. */
 static void pm_info(struct pm_ctx *c, const struct ses_meta *m)
 {
 	struct rc_buf *b = &c->o->b;
-	uint64_t t0 = UINT64_MAX, t1 = 0;
-	char clients[RC_EXPORT_CLIENTS_MAX][RC_ADDR_TEXT_MAX];
-	size_t nc = 0;
-	bool more = false;
-	for (size_t k = 0; k < c->res->n; k++) {
-		const struct seg_qrow *r = pm_row(c, k);
-		t0 = r->e.start_ns < t0 ? r->e.start_ns : t0;
-		t1 = r->e.start_ns > t1 ? r->e.start_ns : t1;
-		char a[RC_ADDR_TEXT_MAX];
-		rc_addr_text(&r->e.client, a, sizeof(a));
-		size_t i = 0;
-		while (i < nc && strcmp(clients[i], a) != 0)
-			i++;
-		if (i == nc && a[0] && nc < RC_EXPORT_CLIENTS_MAX)
-			memcpy(clients[nc++], a, sizeof(a));
-		else if (i == nc && a[0])
-			more = true;
-	}
 	uint64_t h = hash64(0xcbf29ce484222325ull, m->id, strlen(m->id));
 	uint64_t h2 = hash64(h, m->name, strlen(m->name));
 	rc_buf_printf(b, "{\"info\":{\"_postman_id\":\"%08x-%04x-4%03x-8%03x-%012llx\",\"name\":",
@@ -725,15 +824,15 @@ static void pm_info(struct pm_ctx *c, const struct ses_meta *m)
 	const char *name = c->opt->name ? c->opt->name : m->name;
 	rc_buf_jstr(b, name, strlen(name));
 	char d[1024 + RC_EXPORT_CLIENTS_MAX * RC_ADDR_TEXT_MAX], a[40] = "", z[40] = "";
-	if (c->res->n) {
-		rc_iso_time(t0, a, sizeof(a));
-		rc_iso_time(t1, z, sizeof(z));
+	if (c->n) {
+		rc_iso_time(c->t0, a, sizeof(a));
+		rc_iso_time(c->t1, z, sizeof(z));
 	}
 	int n = snprintf(d, sizeof(d), "Captured by ringcap in session %s (%s): %zu requests "
-			 "from %s to %s; clients:", m->name, m->id, c->res->n, a, z);
-	for (size_t i = 0; i < nc && n > 0 && (size_t)n < sizeof(d); i++)
-		n += snprintf(d + n, sizeof(d) - (size_t)n, "%s %s", i ? "," : "", clients[i]);
-	if (more && n > 0 && (size_t)n < sizeof(d))
+			 "from %s to %s; clients:", m->name, m->id, c->n, a, z);
+	for (size_t i = 0; i < c->nclients && n > 0 && (size_t)n < sizeof(d); i++)
+		n += snprintf(d + n, sizeof(d) - (size_t)n, "%s %s", i ? "," : "", c->clients[i]);
+	if (c->more_clients && n > 0 && (size_t)n < sizeof(d))
 		n += snprintf(d + n, sizeof(d) - (size_t)n, " and others");
 	rc_buf_puts(b, ",\"description\":");
 	rc_buf_jstr(b, d, n > 0 && (size_t)n < sizeof(d) ? (size_t)n : strlen(d));
@@ -746,34 +845,64 @@ static void pm_variables(struct pm_ctx *c)
 	if (!c->opt->base_url_variables)
 		return;
 	rc_buf_puts(b, ",\"variable\":[");
-	for (size_t i = 0; i < c->origins.n; i++) {
-		const struct seg_qrow *r = pm_row(c, c->origin_row[i]);
-		struct rc_url u;
-		rc_url_split(r->url, r->e.url_len, &u);
+	for (size_t i = 0; i < c->origin_names.n; i++) {
+		const struct pm_name *o = &c->origin_names.v[i];
 		rc_buf_printf(b, "%s{\"key\":\"host_%zu\",\"value\":", i ? "," : "", i + 1);
-		rc_buf_jstr(b, u.origin, u.origin_len);
+		rc_buf_jstr(b, c->names.p + o->off, o->len);
 		rc_buf_puts(b, ",\"type\":\"string\"}");
 	}
 	rc_buf_puts(b, "]");
 }
 
-int rc_postman_write(const char *session_dir, const struct ses_meta *m,
-		     const struct seg_table *t, const struct seg_result *res,
+static void pm_free(struct pm_ctx *c)
+{
+	if (c->spill)
+		fclose(c->spill);
+	rc_xsort_free(c->by_item);
+	rc_xsort_free(c->by_folder);
+	rc_buf_free(&c->scratch);
+	free(c->frag);
+	rc_buf_free(&c->names);
+	map_free(&c->doms);
+	map_free(&c->eps);
+	map_free(&c->origins);
+	free(c->dom_names.v);
+	free(c->ep_names.v);
+	free(c->origin_names.v);
+	free(c->rank);
+}
+
+int rc_postman_write(const char *session_dir, const struct ses_meta *m, struct rc_sel *sel,
 		     struct rc_caches *cache, const struct rc_export_opts *opt,
 		     struct rc_xout *o, struct rc_export_stats *st)
 {
-	struct pm_ctx c = { .dir = session_dir, .t = t, .res = res, .opt = opt, .o = o, .st = st,
-			    .cache = cache };
-	int rc = pm_order(&c);
-	c.frags = malloc((res->n ? res->n : 1) * sizeof(*c.frags));
-	c.spill = tmpfile();
-	if (rc == 0 && (c.frags == NULL || c.spill == NULL))
-		rc = c.frags ? -errno : -ENOMEM;
+	struct pm_ctx c = { .dir = session_dir, .sel = sel, .opt = opt, .o = o, .st = st,
+			    .cache = cache, .t0 = UINT64_MAX };
+	int rc = map_init(&c.doms, 64) | map_init(&c.eps, 64) | map_init(&c.origins, 64);
+	rc = rc < 0 ? -ENOMEM : 0;
+	if (rc == 0)
+		rc = rc_xsort_new(sizeof(struct pm_rec), RC_EXPORT_SORT_MEM, &c.by_item);
+	c.spill = rc == 0 ? tmpfile() : NULL;
+	if (rc == 0 && c.spill == NULL)
+		rc = -EIO;
 	/* one row's rendering: a maximal body, JSON-escaped, twice (request and
 	 * originalRequest) and a response body */
 	c.scratch.max = (size_t)1 << 31;
 	if (rc == 0)
 		rc = pm_render(&c);
+	rc_sel_close(sel); /* the selection's memory goes before the sorts */
+	if (rc == 0)
+		rc = rc_xsort_finish(c.by_item);
+	if (rc == 0)
+		rc = pm_ranks(&c);
+	if (rc == 0)
+		rc = rc_xsort_new(sizeof(struct pm_rec), RC_EXPORT_SORT_MEM, &c.by_folder);
+	if (rc == 0)
+		rc = pm_first_seen(&c);
+	rc_xsort_free(c.by_item);
+	c.by_item = NULL;
+	if (rc == 0)
+		rc = rc_xsort_finish(c.by_folder);
 	if (rc == 0) {
 		pm_info(&c, m);
 		rc = pm_items(&c);
@@ -784,12 +913,6 @@ int rc_postman_write(const char *session_dir, const struct ses_meta *m,
 		rc_buf_puts(&o->b, "}\n");
 		rc = rc_xout_flush(o, true);
 	}
-	if (c.spill)
-		fclose(c.spill);
-	free(c.frags);
-	rc_buf_free(&c.scratch);
-	free(c.recs);
-	free(c.origin_row);
-	map_free(&c.origins);
+	pm_free(&c);
 	return rc;
 }
