@@ -14,6 +14,10 @@
 #include "persist/seg.h"
 #include "tools/views/export.h"
 
+/* rc_buf_puts of a string literal without its strlen (the writers put
+ * some dozens per exchange). */
+#define RC_PUTS(b, lit) rc_buf_add((b), "" lit, sizeof(lit) - 1)
+
 /* JSON built in b and handed to the sink whenever it passes
  * RC_EXPORT_FLUSH; err keeps the first failure (then nothing more goes). */
 struct rc_xout {
@@ -21,6 +25,8 @@ struct rc_xout {
 	const struct rc_sink *sink;
 	int err;
 	uint64_t bytes;
+	uint64_t iso_sec;  /* the second iso_prefix formats (+1: none yet) */
+	char iso_prefix[32]; /* "YYYY-MM-DDTHH:MM:SS" */
 };
 
 void rc_xout_init(struct rc_xout *o, const struct rc_sink *sink);
@@ -66,6 +72,9 @@ enum rc_body_kind rc_body_kind(const char *ctype, size_t ctype_len, const uint8_
 /* Postman's raw language for a Content-Type: json, xml, html, javascript
  * or text. */
 const char *rc_raw_language(const char *ctype, size_t ctype_len);
+/* Appends rc_iso_time(ns) (UTC, milliseconds), formatting the date only
+ * when the second changes (exchanges in time order share it). */
+void rc_xout_iso_time(struct rc_xout *o, uint64_t ns);
 /* Fast number output (the export writes some dozens per exchange). */
 void rc_buf_i64(struct rc_buf *b, int64_t v);
 /* v microseconds as milliseconds with three decimals ("12.345", "-1.000"). */

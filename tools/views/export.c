@@ -169,14 +169,14 @@ int rc_export_param(struct rc_export_opts *o, struct rc_ids *ids, struct seg_que
 
 static void sh_quote(struct rc_buf *b, const char *s, size_t n)
 {
-	rc_buf_puts(b, "'");
+	RC_PUTS(b, "'");
 	for (size_t i = 0; i < n; i++) {
 		if (s[i] == '\'')
-			rc_buf_puts(b, "'\\''");
+			RC_PUTS(b, "'\\''");
 		else
 			rc_buf_add(b, s + i, 1);
 	}
-	rc_buf_puts(b, "'");
+	RC_PUTS(b, "'");
 }
 
 void rc_curl_entry(struct rc_xout *o, const struct seg_exchange *x)
@@ -184,7 +184,7 @@ void rc_curl_entry(struct rc_xout *o, const struct seg_exchange *x)
 	struct rc_buf *b = &o->b;
 	rc_buf_printf(b, "# %llu\ncurl -sS -X ", (unsigned long long)x->id);
 	sh_quote(b, x->method_text, strlen(x->method_text));
-	rc_buf_puts(b, " ");
+	RC_PUTS(b, " ");
 	sh_quote(b, x->url, strlen(x->url));
 	struct rc_hdr h;
 	size_t pos = 0;
@@ -194,22 +194,22 @@ void rc_curl_entry(struct rc_xout *o, const struct seg_exchange *x)
 		char line[SEG_HEAD_MAX];
 		int l = snprintf(line, sizeof(line), "%.*s: %.*s", (int)h.name_len, h.name,
 				 (int)h.value_len, h.value);
-		rc_buf_puts(b, " -H ");
+		RC_PUTS(b, " -H ");
 		sh_quote(b, line, (size_t)l < sizeof(line) ? (size_t)l : sizeof(line) - 1);
 	}
 	size_t n = x->body_len[SEG_DIR_REQ];
 	if (n > 0 && memchr(x->body[SEG_DIR_REQ], 0, n) == NULL) {
-		rc_buf_puts(b, " --data-binary ");
+		RC_PUTS(b, " --data-binary ");
 		sh_quote(b, (const char *)x->body[SEG_DIR_REQ], n);
 	} else if (n > 0) { /* a NUL cannot travel in an argument: through printf */
-		rc_buf_puts(b, " --data-binary @<(printf '");
+		RC_PUTS(b, " --data-binary @<(printf '");
 		for (size_t i = 0; i < n; i++)
 			rc_buf_printf(b, "\\%03o", x->body[SEG_DIR_REQ][i]);
-		rc_buf_puts(b, "')");
+		RC_PUTS(b, "')");
 	}
 	if (x->flags & SEG_F_REQ_TRUNC)
-		rc_buf_puts(b, "  # the stored request body is truncated");
-	rc_buf_puts(b, "\n");
+		RC_PUTS(b, "  # the stored request body is truncated");
+	RC_PUTS(b, "\n");
 }
 
 /* ---- driver ---- */
@@ -296,7 +296,7 @@ static int write_flat(const char *dir, const struct ses_meta *m, struct rc_sel *
 {
 	int rc = o->format == RC_FMT_HAR ? rc_har_begin(out, m) : 0;
 	if (o->format == RC_FMT_CURL)
-		rc_buf_puts(&out->b, "#!/bin/sh\n# ringcap export (curl)\n");
+		RC_PUTS(&out->b, "#!/bin/sh\n# ringcap export (curl)\n");
 	size_t total = rc_sel_count(sel);
 	const struct seg_qrow *r;
 	for (size_t k = 0; rc == 0 && (rc = rc_sel_next(sel, &r)) == 1; k++) {

@@ -256,7 +256,7 @@ static void pm_note(struct pm_ctx *c, const struct seg_qrow *r)
 /* url.query: the pairs as they stand in the URL (Postman keeps them so). */
 static void pm_query(struct rc_buf *b, const struct rc_url *u)
 {
-	rc_buf_puts(b, ",\"query\":[");
+	RC_PUTS(b, ",\"query\":[");
 	const char *p = u->query, *end = u->query + u->query_len;
 	for (bool first = true; p <= end; first = false) {
 		const char *amp = memchr(p, '&', (size_t)(end - p));
@@ -264,15 +264,15 @@ static void pm_query(struct rc_buf *b, const struct rc_url *u)
 		const char *eq = memchr(p, '=', (size_t)(e - p));
 		rc_buf_puts(b, first ? "{\"key\":" : ",{\"key\":");
 		rc_buf_jstr(b, p, (size_t)((eq ? eq : e) - p));
-		rc_buf_puts(b, ",\"value\":");
+		RC_PUTS(b, ",\"value\":");
 		if (eq)
 			rc_buf_jstr(b, eq + 1, (size_t)(e - eq - 1));
 		else
-			rc_buf_puts(b, "null");
-		rc_buf_puts(b, "}");
+			RC_PUTS(b, "null");
+		RC_PUTS(b, "}");
 		p = e + 1;
 	}
-	rc_buf_puts(b, "]");
+	RC_PUTS(b, "]");
 }
 
 static void pm_url(struct pm_ctx *c, struct rc_buf *b, const struct seg_exchange *x)
@@ -286,20 +286,24 @@ static void pm_url(struct pm_ctx *c, struct rc_buf *b, const struct seg_exchange
 		bool fresh;
 		uint32_t on = map_get(&c->origins, hash64(0xcbf29ce484222325ull, u.origin,
 							  u.origin_len), &fresh);
-		rc_buf_printf(b, "\"url\":{\"raw\":\"{{host_%u}}", on + 1);
+		RC_PUTS(b, "\"url\":{\"raw\":\"{{host_");
+		rc_buf_i64(b, (int64_t)on + 1);
+		RC_PUTS(b, "}}");
 		struct rc_buf tmp = {0};
 		rc_buf_jstr(&tmp, rest, rl);
 		if (tmp.len >= 2)
 			rc_buf_add(b, tmp.p + 1, tmp.len - 2);
 		b->oom |= tmp.oom;
 		rc_buf_free(&tmp);
-		rc_buf_printf(b, "\",\"host\":[\"{{host_%u}}\"]", on + 1);
+		RC_PUTS(b, "\",\"host\":[\"{{host_");
+		rc_buf_i64(b, (int64_t)on + 1);
+		RC_PUTS(b, "}}\"]");
 	} else {
-		rc_buf_puts(b, "\"url\":{\"raw\":");
+		RC_PUTS(b, "\"url\":{\"raw\":");
 		rc_buf_jstr(b, x->url, ul);
-		rc_buf_puts(b, ",\"protocol\":");
+		RC_PUTS(b, ",\"protocol\":");
 		rc_buf_jstr(b, u.scheme ? u.scheme : "http", u.scheme ? u.scheme_len : 4);
-		rc_buf_puts(b, ",\"host\":[");
+		RC_PUTS(b, ",\"host\":[");
 		for (size_t i = 0, s = 0; i <= u.host_len; i++) {
 			if (i < u.host_len && u.host[i] != '.')
 				continue;
@@ -307,13 +311,13 @@ static void pm_url(struct pm_ctx *c, struct rc_buf *b, const struct seg_exchange
 			rc_buf_jstr(b, u.host + s, i - s);
 			s = i + 1;
 		}
-		rc_buf_puts(b, "]");
+		RC_PUTS(b, "]");
 		if (u.port_len) {
-			rc_buf_puts(b, ",\"port\":");
+			RC_PUTS(b, ",\"port\":");
 			rc_buf_jstr(b, u.port, u.port_len);
 		}
 	}
-	rc_buf_puts(b, ",\"path\":[");
+	RC_PUTS(b, ",\"path\":[");
 	for (size_t i = 1, s = 1, first = 1; u.path_len > 0 && i <= u.path_len; i++) {
 		if (i < u.path_len && u.path[i] != '/')
 			continue;
@@ -322,98 +326,98 @@ static void pm_url(struct pm_ctx *c, struct rc_buf *b, const struct seg_exchange
 		s = i + 1;
 		first = 0;
 	}
-	rc_buf_puts(b, "]");
+	RC_PUTS(b, "]");
 	if (u.query)
 		pm_query(b, &u);
-	rc_buf_puts(b, "}");
+	RC_PUTS(b, "}");
 }
 
 static void pm_urlencoded(struct rc_buf *b, const uint8_t *body, size_t n)
 {
 	const char *p = (const char *)body, *end = p + n;
-	rc_buf_puts(b, "\"mode\":\"urlencoded\",\"urlencoded\":[");
+	RC_PUTS(b, "\"mode\":\"urlencoded\",\"urlencoded\":[");
 	for (bool first = true; p < end; first = false) {
 		const char *amp = memchr(p, '&', (size_t)(end - p));
 		const char *e = amp ? amp : end;
 		const char *eq = memchr(p, '=', (size_t)(e - p));
 		rc_buf_puts(b, first ? "{\"key\":" : ",{\"key\":");
 		rc_buf_jstr_urldec(b, p, (size_t)((eq ? eq : e) - p));
-		rc_buf_puts(b, ",\"value\":");
+		RC_PUTS(b, ",\"value\":");
 		rc_buf_jstr_urldec(b, eq ? eq + 1 : e, eq ? (size_t)(e - eq - 1) : 0);
-		rc_buf_puts(b, ",\"type\":\"text\"}");
+		RC_PUTS(b, ",\"type\":\"text\"}");
 		p = e + 1;
 	}
-	rc_buf_puts(b, "]");
+	RC_PUTS(b, "]");
 }
 
 static void pm_formdata(struct rc_buf *b, const struct rc_hdr *ct, const uint8_t *body, size_t n)
 {
 	size_t pos = 0;
 	struct rc_part pt;
-	rc_buf_puts(b, "\"mode\":\"formdata\",\"formdata\":[");
+	RC_PUTS(b, "\"mode\":\"formdata\",\"formdata\":[");
 	for (bool first = true; rc_multipart_next(ct->value, ct->value_len, body, n, &pos, &pt) == 1;
 	     first = false) {
 		rc_buf_puts(b, first ? "{\"key\":" : ",{\"key\":");
 		rc_buf_jstr(b, pt.name ? pt.name : "", pt.name_len);
 		if (pt.filename) {
-			rc_buf_puts(b, ",\"type\":\"file\",\"src\":");
+			RC_PUTS(b, ",\"type\":\"file\",\"src\":");
 			rc_buf_jstr(b, pt.filename, pt.filename_len);
 		} else {
-			rc_buf_puts(b, ",\"type\":\"text\",\"value\":");
+			RC_PUTS(b, ",\"type\":\"text\",\"value\":");
 			rc_buf_jstr(b, (const char *)pt.data, pt.data_len);
 		}
 		if (pt.ctype) {
-			rc_buf_puts(b, ",\"contentType\":");
+			RC_PUTS(b, ",\"contentType\":");
 			rc_buf_jstr(b, pt.ctype, pt.ctype_len);
 		}
-		rc_buf_puts(b, "}");
+		RC_PUTS(b, "}");
 	}
-	rc_buf_puts(b, "]");
+	RC_PUTS(b, "]");
 }
 
-static void pm_body(struct rc_buf *b, const struct seg_exchange *x)
+static void pm_body(struct rc_buf *b, const struct seg_exchange *x, const struct rc_hdr *ct,
+		    enum rc_body_kind k)
 {
 	const uint8_t *body = x->body[SEG_DIR_REQ];
 	size_t n = x->body_len[SEG_DIR_REQ];
-	struct rc_hdr ct = { .value = "", .value_len = 0 };
-	rc_hdr_get(x->req_head, x->req_head_len, "content-type", &ct);
-	enum rc_body_kind k = rc_body_kind(ct.value, ct.value_len, body, n);
 	if (k == RC_BODY_NONE)
 		return;
-	rc_buf_puts(b, ",\"body\":{");
+	RC_PUTS(b, ",\"body\":{");
 	if (k == RC_BODY_URLENC) {
 		pm_urlencoded(b, body, n);
 	} else if (k == RC_BODY_MULTIPART) {
-		pm_formdata(b, &ct, body, n);
+		pm_formdata(b, ct, body, n);
 	} else if (k == RC_BODY_TEXT) {
-		rc_buf_puts(b, "\"mode\":\"raw\",\"raw\":");
+		RC_PUTS(b, "\"mode\":\"raw\",\"raw\":");
 		rc_buf_jstr(b, (const char *)body, n);
-		rc_buf_printf(b, ",\"options\":{\"raw\":{\"language\":\"%s\"}}",
-			      rc_raw_language(ct.value, ct.value_len));
+		RC_PUTS(b, ",\"options\":{\"raw\":{\"language\":\"");
+		rc_buf_puts(b, rc_raw_language(ct->value, ct->value_len));
+		RC_PUTS(b, "\"}}");
 	} else {
-		rc_buf_puts(b, "\"mode\":\"file\",\"file\":{}");
+		RC_PUTS(b, "\"mode\":\"file\",\"file\":{}");
 	}
-	rc_buf_puts(b, "}");
+	RC_PUTS(b, "}");
 }
 
 /* The request object of x (an item's request, its examples' originalRequest). */
 static void pm_request(struct pm_ctx *c, struct rc_buf *b, const struct seg_exchange *x)
 {
-	rc_buf_puts(b, "{\"method\":");
+	RC_PUTS(b, "{\"method\":");
 	rc_buf_jstr(b, x->method_text, strlen(x->method_text));
-	rc_buf_puts(b, ",");
+	RC_PUTS(b, ",");
 	rc_headers_json(b, "header", "key", x->req_head, x->req_head_len, true);
-	pm_body(b, x);
 	size_t n = x->body_len[SEG_DIR_REQ];
 	struct rc_hdr ct = { .value = "", .value_len = 0 };
 	rc_hdr_get(x->req_head, x->req_head_len, "content-type", &ct);
-	if (rc_body_kind(ct.value, ct.value_len, x->body[SEG_DIR_REQ], n) == RC_BODY_BINARY)
+	enum rc_body_kind k = rc_body_kind(ct.value, ct.value_len, x->body[SEG_DIR_REQ], n);
+	pm_body(b, x, &ct, k);
+	if (k == RC_BODY_BINARY)
 		rc_buf_printf(b, ",\"description\":\"binary request body of %zu bytes, not "
 			      "included: ringcap show SESSION %llu --body request\"", n,
 			      (unsigned long long)rc_exchange_id(x));
-	rc_buf_puts(b, ",");
+	RC_PUTS(b, ",");
 	pm_url(c, b, x);
-	rc_buf_puts(b, "}");
+	RC_PUTS(b, "}");
 }
 
 /* A saved response as an example, in two parts around its originalRequest
@@ -426,23 +430,29 @@ static void pm_example(struct rc_buf *b, const struct seg_exchange *x, size_t *h
 	struct rc_hdr ct = { .value = "", .value_len = 0 };
 	rc_hdr_get(x->resp_head, x->resp_head_len, "content-type", &ct);
 	const char *reason = x->reason ? x->reason : "";
+	size_t rl = strlen(reason);
 	char name[SEG_REASON_MAX + 16];
-	int nl = snprintf(name, sizeof(name), "%u %s", x->status, reason);
-	rc_buf_puts(b, "{\"name\":");
-	rc_buf_jstr(b, name, (size_t)nl < sizeof(name) ? (size_t)nl : sizeof(name) - 1);
+	int nl = snprintf(name, 8, "%u ", x->status); /* "%u %s", the reason copied */
+	size_t cl = rl < sizeof(name) - 1 - (size_t)nl ? rl : sizeof(name) - 1 - (size_t)nl;
+	memcpy(name + nl, reason, cl);
+	RC_PUTS(b, "{\"name\":");
+	rc_buf_jstr(b, name, (size_t)nl + cl);
 	*head = b->len - at;
-	rc_buf_puts(b, ",\"status\":");
-	rc_buf_jstr(b, reason, strlen(reason));
-	rc_buf_printf(b, ",\"code\":%u,\"_postman_previewlanguage\":\"%s\",", x->status,
-		      rc_raw_language(ct.value, ct.value_len));
+	RC_PUTS(b, ",\"status\":");
+	rc_buf_jstr(b, reason, rl);
+	RC_PUTS(b, ",\"code\":");
+	rc_buf_i64(b, x->status);
+	RC_PUTS(b, ",\"_postman_previewlanguage\":\"");
+	rc_buf_puts(b, rc_raw_language(ct.value, ct.value_len));
+	RC_PUTS(b, "\",");
 	rc_headers_json(b, "header", "key", x->resp_head, x->resp_head_len, false);
-	rc_buf_puts(b, ",\"cookie\":[],\"body\":");
+	RC_PUTS(b, ",\"cookie\":[],\"body\":");
 	size_t n = x->body_len[SEG_DIR_RESP];
 	if (n > 0 && rc_utf8_valid(x->body[SEG_DIR_RESP], n))
 		rc_buf_jstr(b, (const char *)x->body[SEG_DIR_RESP], n);
 	else
-		rc_buf_puts(b, "\"\"");
-	rc_buf_puts(b, "}");
+		RC_PUTS(b, "\"\"");
+	RC_PUTS(b, "}");
 }
 
 /* ---- items and folders ---- */
@@ -469,16 +479,22 @@ static void pm_test(struct rc_buf *b, const struct pm_status *s)
 	rc_buf_puts(b, ",\"event\":[{\"listen\":\"test\",\"script\":{\"type\":\"text/javascript\","
 		    "\"exec\":[");
 	if (s->n == 1) {
-		rc_buf_printf(b, "\"pm.test(\\\"status is %u\\\", function () {\","
-			      "\"    pm.response.to.have.status(%u);\",", s->v[0], s->v[0]);
+		RC_PUTS(b, "\"pm.test(\\\"status is ");
+		rc_buf_i64(b, s->v[0]);
+		RC_PUTS(b, "\\\", function () {\",\"    pm.response.to.have.status(");
+		rc_buf_i64(b, s->v[0]);
+		RC_PUTS(b, ");\",");
 	} else {
 		rc_buf_puts(b, "\"pm.test(\\\"status is one of those recorded\\\", function () {\","
 			    "\"    pm.expect(pm.response.code).to.be.oneOf([");
-		for (size_t i = 0; i < s->n; i++)
-			rc_buf_printf(b, "%s%u", i ? ", " : "", s->v[i]);
-		rc_buf_puts(b, "]);\",");
+		for (size_t i = 0; i < s->n; i++) {
+			if (i)
+				RC_PUTS(b, ", ");
+			rc_buf_i64(b, s->v[i]);
+		}
+		RC_PUTS(b, "]);\",");
 	}
-	rc_buf_puts(b, "\"});\"]}}]");
+	RC_PUTS(b, "\"});\"]}}]");
 }
 
 /* Renders row r (position k) into the spill: its item name, request and
@@ -639,9 +655,9 @@ static int pm_item(struct pm_ctx *c, const struct pm_rec *xs, size_t m, bool *fi
 		if (!opened) {
 			rc_buf_puts(b, *first_item ? "{\"name\":" : ",{\"name\":");
 			rc_buf_add(b, f, x->name_len);
-			rc_buf_puts(b, ",\"request\":");
+			RC_PUTS(b, ",\"request\":");
 			rc_buf_add(b, req, x->req_len);
-			rc_buf_puts(b, ",\"response\":[");
+			RC_PUTS(b, ",\"response\":[");
 			opened = true;
 			*first_item = false;
 			c->st->items++;
@@ -651,7 +667,7 @@ static int pm_item(struct pm_ctx *c, const struct pm_rec *xs, size_t m, bool *fi
 			const char *ex = req + x->req_len;
 			rc_buf_puts(b, first_ex ? "" : ",");
 			rc_buf_add(b, ex, x->exh_len);
-			rc_buf_puts(b, ",\"originalRequest\":");
+			RC_PUTS(b, ",\"originalRequest\":");
 			rc_buf_add(b, req, x->req_len);
 			rc_buf_add(b, ex + x->exh_len, x->ext_len);
 			first_ex = false;
@@ -661,10 +677,10 @@ static int pm_item(struct pm_ctx *c, const struct pm_rec *xs, size_t m, bool *fi
 	}
 	if (!opened || rc < 0)
 		return rc;
-	rc_buf_puts(b, "]");
+	RC_PUTS(b, "]");
 	if (c->opt->with_tests)
 		pm_test(b, &s);
-	rc_buf_puts(b, "}");
+	RC_PUTS(b, "}");
 	return rc_xout_flush(c->o, false);
 }
 
@@ -728,7 +744,7 @@ static void pm_folder_open(struct rc_buf *b, const char *name, size_t n, bool *f
 {
 	rc_buf_puts(b, *first ? "{\"name\":" : ",{\"name\":");
 	rc_buf_jstr(b, name, n);
-	rc_buf_puts(b, ",\"item\":[");
+	RC_PUTS(b, ",\"item\":[");
 	*first = false;
 }
 
@@ -741,11 +757,11 @@ static void pm_enter(struct pm_ctx *c, const struct pm_rec *r, const struct pm_r
 	bool new_dom = (g & RC_GROUP_DOMAIN) && (prev == NULL || r->dom != prev->dom);
 	bool new_ep = (g & RC_GROUP_ENDPOINT) && (prev == NULL || new_dom || r->ep != prev->ep);
 	if ((new_ep || new_dom) && *in_ep) {
-		rc_buf_puts(b, "]}");
+		RC_PUTS(b, "]}");
 		*in_ep = false;
 	}
 	if (new_dom && *in_dom)
-		rc_buf_puts(b, "]}");
+		RC_PUTS(b, "]}");
 	if (new_dom) {
 		const struct pm_name *n = &c->dom_names.v[r->dom];
 		pm_folder_open(b, c->names.p + n->off, n->len, &first[0]);
@@ -805,9 +821,9 @@ static int pm_items(struct pm_ctx *c)
 	if (rc < 0)
 		return rc;
 	if (in_ep)
-		rc_buf_puts(b, "]}");
+		RC_PUTS(b, "]}");
 	if (in_dom)
-		rc_buf_puts(b, "]}");
+		RC_PUTS(b, "]}");
 	return 0;
 }
 
@@ -834,7 +850,7 @@ static void pm_info(struct pm_ctx *c, const struct ses_meta *m)
 		n += snprintf(d + n, sizeof(d) - (size_t)n, "%s %s", i ? "," : "", c->clients[i]);
 	if (c->more_clients && n > 0 && (size_t)n < sizeof(d))
 		n += snprintf(d + n, sizeof(d) - (size_t)n, " and others");
-	rc_buf_puts(b, ",\"description\":");
+	RC_PUTS(b, ",\"description\":");
 	rc_buf_jstr(b, d, n > 0 && (size_t)n < sizeof(d) ? (size_t)n : strlen(d));
 	rc_buf_puts(b, ",\"schema\":\"" PM_SCHEMA "\"},\"item\":[");
 }
@@ -844,14 +860,14 @@ static void pm_variables(struct pm_ctx *c)
 	struct rc_buf *b = &c->o->b;
 	if (!c->opt->base_url_variables)
 		return;
-	rc_buf_puts(b, ",\"variable\":[");
+	RC_PUTS(b, ",\"variable\":[");
 	for (size_t i = 0; i < c->origin_names.n; i++) {
 		const struct pm_name *o = &c->origin_names.v[i];
 		rc_buf_printf(b, "%s{\"key\":\"host_%zu\",\"value\":", i ? "," : "", i + 1);
 		rc_buf_jstr(b, c->names.p + o->off, o->len);
-		rc_buf_puts(b, ",\"type\":\"string\"}");
+		RC_PUTS(b, ",\"type\":\"string\"}");
 	}
-	rc_buf_puts(b, "]");
+	RC_PUTS(b, "]");
 }
 
 static void pm_free(struct pm_ctx *c)
@@ -908,9 +924,9 @@ int rc_postman_write(const char *session_dir, const struct ses_meta *m, struct r
 		rc = pm_items(&c);
 	}
 	if (rc == 0) {
-		rc_buf_puts(&o->b, "]");
+		RC_PUTS(&o->b, "]");
 		pm_variables(&c);
-		rc_buf_puts(&o->b, "}\n");
+		RC_PUTS(&o->b, "}\n");
 		rc = rc_xout_flush(o, true);
 	}
 	pm_free(&c);
