@@ -89,6 +89,7 @@ struct pm_ctx {
 	struct rc_caches *cache;
 	struct rc_xsort *by_item, *by_folder;
 	FILE *spill;            /* rendered names, requests and examples */
+	char *spill_buf;        /* its stdio buffer */
 	uint64_t spill_len;
 	struct rc_buf scratch;  /* one row's rendering */
 	char *frag;             /* one fragment read back */
@@ -874,6 +875,7 @@ static void pm_free(struct pm_ctx *c)
 {
 	if (c->spill)
 		fclose(c->spill);
+	free(c->spill_buf);   /* after fclose: the stream's buffer */
 	rc_xsort_free(c->by_item);
 	rc_xsort_free(c->by_folder);
 	rc_buf_free(&c->scratch);
@@ -901,6 +903,12 @@ int rc_postman_write(const char *session_dir, const struct ses_meta *m, struct r
 	c.spill = rc == 0 ? tmpfile() : NULL;
 	if (rc == 0 && c.spill == NULL)
 		rc = -EIO;
+	/* stdio's 4 KiB default made a write(2) per few rows (and glibc
+	 * ignores the size without a buffer) */
+	c.spill_buf = rc == 0 ? malloc(RC_EXPORT_FLUSH) : NULL;
+	if (rc == 0 && (c.spill_buf == NULL ||
+			setvbuf(c.spill, c.spill_buf, _IOFBF, RC_EXPORT_FLUSH) != 0))
+		rc = -ENOMEM;
 	/* one row's rendering: a maximal body, JSON-escaped, twice (request and
 	 * originalRequest) and a response body */
 	c.scratch.max = (size_t)1 << 31;
