@@ -78,6 +78,16 @@ SPECS = {
     "ship.sh": ([], [
         (name, r"^\| %s \| %s \| %s \| %s \| %s \| %s \|" % (name, NUM, NUM, NUM, NUM, NUM))
         for name in ("no-bodies", "bodies-1k")]),
+    "export.sh": ([], [
+        (name, r"^\| %s \| %s \| %s \| %s \| %s \| %s \| %s \| %s \|" % (
+            sess, NUM, re.escape(fmt), NUM, NUM, NUM, NUM, NUM))
+        for sess, fmt in (("nobody", "HAR"), ("nobody", "collection, --group domain,endpoint"),
+                          ("nobody", "collection, --group none --with-tests"),
+                          ("bodies", "HAR"), ("bodies", "collection, --group domain,endpoint"))
+        for name in ["%s %s" % (sess, fmt)]] + [
+        ("import", r"^\| bodies\.har \(%s MiB\) \| %s \| import \| %s \|" % (NUM, NUM, NUM)),
+        ("mitmdump", r"^mitmdump HAR export: "),
+    ]),
     "toggle.py": ([], [
         ("baseline", r"^\| 1 \| baseline \| %s \|" % NUM),
         ("toggling", r"^\| 1 \| toggling \| %s \| .*\| %s/%s \|" % (NUM, NUM, NUM)),
