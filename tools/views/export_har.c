@@ -16,6 +16,9 @@
  *   - content: text when UTF-8, else base64 with "encoding"; a response
  *     not saved or a media body has no text;
  *   - sizes: bytes on the wire before any cap (headersSize, bodySize);
+ *   - serverIPAddress (optional in HAR 1.2) is not written: the store
+ *     records the client's address, not the upstream's it connected to,
+ *     and the host name is not an address (issue 12 item 3: not invented);
  *   - extras HAR has no field for: _id, _client, _client_name, _flags
  *     (tls, tunnel, truncated, media, no_response, cookies), _tunnel (what a
  *     CONNECT row's tunnel was: intercepted, passthrough, not_tls, refused,
