@@ -143,8 +143,9 @@ size_t rc_sel_count(const struct rc_sel *s);
 int rc_sel_next(struct rc_sel *s, const struct seg_qrow **r);
 void rc_sel_close(struct rc_sel *s);
 
-/* A stable sort of fixed-size records by the uint64_t key in their first
- * eight bytes, in at most about mem_max bytes: runs beyond it go to an
+/* A stable sort of fixed-size records by the two uint64_t keys in their
+ * first sixteen bytes (key, then key2; rec_size >= 16), in at most about
+ * mem_max bytes: runs beyond it go to an
  * unlinked temporary file ($TMPDIR or /tmp) and are merged back
  * (export_sort.c). Add everything, finish, then read in order. */
 struct rc_xsort;

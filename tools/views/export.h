@@ -17,7 +17,7 @@
  * Memory otherwise: one exchange's heads and bodies at a time; the output
  * buffer (RC_EXPORT_FLUSH bytes); the per-worker open caches; for a
  * collection, its rendered rows in a temporary file and an external sort
- * of 56 B a row (RC_EXPORT_SORT_MEM in memory, the rest spilled), plus the
+ * of 72 B a row (RC_EXPORT_SORT_MEM in memory, the rest spilled), plus the
  * names of its folders and origins. bench/export.sh: under 25 MiB peak for
  * 1M exchanges.
  */

@@ -9,24 +9,27 @@
  * path, within its domain when both groupings are on) numbered in order
  * of first appearance (maps of the few distinct folders), and its item
  * (method + full URL) hashed; its item name, request and saved response
- * are rendered into an unlinked temporary file (the spill), and a 56 B
+ * are rendered into an unlinked temporary file (the spill), and a 72 B
  * record (folder numbers, item hash, body hash, status, the fragment's
  * place) goes to an external sort (export_sort.c: bounded memory, runs
  * spilled beyond RC_EXPORT_SORT_MEM).
  *
  * Order: a stable sort by item hash puts each item's rows together in
- * selection order, so the first is where the item first appears; a
- * second stable sort by (folder rank, that first position) gives folder
- * order, items in the order the user saw them, examples in selection
- * order. No per-row table stays in memory.
+ * selection order, so the first is where the item first appears; within
+ * an item, identical requests (same method, URL and request body hash)
+ * are grouped by their body's first position, in memory for up to
+ * PM_RUN_HOLD rows of one item, through one more external sort by body
+ * hash beyond. A last sort by (folder rank, the item's first position,
+ * the body's first position, position) gives folder order, items in the
+ * order the user saw them, examples in selection order. No per-row table
+ * stays in memory.
  *
- * Write pass: the sorted records copy their fragments out (one pread
- * each). A run of records with one first position is one method + URL;
- * identical requests (same method, URL and request body hash) collapse
- * into one item whose saved responses become its examples, and each
- * distinct body becomes an item of its own. The request of an item is its
- * first exchange's; its test (--with-tests) accepts every status its
- * exchanges recorded.
+ * Write pass, streamed: the sorted records copy their fragments out (one
+ * pread each). A change of the first key is a new method + URL (and maybe
+ * new folders), a change of the body's first position a new item: each
+ * distinct body is an item of its own, its saved responses its examples.
+ * The request of an item is its first exchange's; its test
+ * (--with-tests) accepts every status its exchanges recorded.
  *
  * Requests keep their real URL: templating names endpoint folders only.
  * Headers drop hop-by-hop, proxy and framing lines. Bodies: raw with a
@@ -46,21 +49,35 @@
 
 #define PM_SCHEMA "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"
 
-/* One selected row, through both sorts. key: the item hash, then folder
- * rank << 32 | the item's first position. */
+/* One selected row, through the sorts (export_sort.c orders by key, then
+ * key2): first (item hash, 0); then, for an item seen more often than
+ * PM_RUN_HOLD times, (method + URL + body hash, position); last (folder
+ * rank << 32 | the item's first position, the first position of its
+ * request body << 32 | position). */
 struct pm_rec {
-	uint64_t key;
+	uint64_t key, key2;
 	uint64_t off;              /* its fragment in the spill */
 	uint64_t hash;             /* of the method text and request body */
 	uint32_t k;                /* position in the selection */
 	uint32_t dom, ep;          /* folder numbers (first appearance) */
+	uint32_t first;            /* position of its item's first row */
 	uint32_t name_len;         /* the item name (URL as a JSON string) */
 	uint32_t req_len;          /* the request object */
 	uint32_t exh_len, ext_len; /* an example's parts before and after its
 				    * originalRequest (the request again); 0: none */
 	uint16_t status;
 	uint8_t unreadable, pad;
+	uint32_t pad2;
 };
+
+/* Rows of one method + URL whose request bodies are grouped in memory;
+ * an item seen more often goes through one more external sort (by body
+ * hash). Bounds the write pass too: it never holds an item. */
+#define PM_RUN_HOLD 1024u
+
+_Static_assert(sizeof(struct pm_rec) == 72, "the size the comments and README give");
+/* The selection's positions fit the sort keys' 32-bit halves. */
+_Static_assert(SEG_TABLE_ROWS_MAX <= UINT32_MAX, "positions fit 32 bits");
 
 /* Open addressing map from a 64-bit hash to a first-appearance number. */
 struct pm_map {
@@ -87,7 +104,10 @@ struct pm_ctx {
 	struct rc_xout *o;
 	struct rc_export_stats *st;
 	struct rc_caches *cache;
-	struct rc_xsort *by_item, *by_folder;
+	struct rc_xsort *by_item, *by_body, *by_folder;
+	struct pm_rec *held;    /* PM_RUN_HOLD records of the current item */
+	size_t nheld;
+	bool run_spilled;       /* the current item went to by_body */
 	FILE *spill;            /* rendered names, requests and examples */
 	char *spill_buf;        /* its stdio buffer */
 	uint64_t spill_len;
@@ -595,8 +615,93 @@ static int pm_ranks(struct pm_ctx *c)
 	return 0;
 }
 
-/* First sort's output in item hash runs: each record gets the position
- * of its item's first row and goes to the folder sort. */
+/* The folder sort's keys of x, given the first position of its body. */
+static int pm_to_folder(struct pm_ctx *c, struct pm_rec *x, uint32_t fbody)
+{
+	unsigned g = c->opt->group;
+	uint32_t fo = (g & RC_GROUP_ENDPOINT) ? x->ep : (g & RC_GROUP_DOMAIN) ? x->dom : 0;
+	x->key = (uint64_t)(g ? c->rank[fo] : 0) << 32 | x->first;
+	x->key2 = (uint64_t)fbody << 32 | x->k;
+	return rc_xsort_add(c->by_folder, x);
+}
+
+struct pm_hk {
+	uint64_t h;
+	uint32_t j, first;
+};
+
+static int hk_by_hash(const void *a, const void *b)
+{
+	const struct pm_hk *x = a, *y = b;
+	if (x->h != y->h)
+		return x->h < y->h ? -1 : 1;
+	return x->j < y->j ? -1 : x->j > y->j;
+}
+
+/* The held rows of one item (selection order): each distinct request
+ * body's first position, then on to the folder sort. */
+static int pm_flush_held(struct pm_ctx *c)
+{
+	size_t m = c->nheld;
+	struct pm_hk v[PM_RUN_HOLD];
+	uint32_t fb[PM_RUN_HOLD];
+	bool same = true;
+	for (size_t j = 1; j < m && same; j++)
+		same = c->held[j].hash == c->held[0].hash;
+	if (!same) {
+		for (size_t j = 0; j < m; j++)
+			v[j] = (struct pm_hk){ .h = c->held[j].hash, .j = (uint32_t)j };
+		qsort(v, m, sizeof(*v), hk_by_hash);
+		for (size_t j = 0; j < m; j++) {
+			v[j].first = j > 0 && v[j].h == v[j - 1].h ? v[j - 1].first : v[j].j;
+			fb[v[j].j] = c->held[v[j].first].k;
+		}
+	}
+	int rc = 0;
+	for (size_t j = 0; j < m && rc == 0; j++)
+		rc = pm_to_folder(c, &c->held[j], same ? c->held[0].k : fb[j]);
+	c->nheld = 0;
+	return rc;
+}
+
+/* A row of an item too frequent to hold: to the body sort. */
+static int pm_to_body(struct pm_ctx *c, struct pm_rec *x)
+{
+	if (c->by_body == NULL) {
+		int rc = rc_xsort_new(sizeof(struct pm_rec), RC_EXPORT_SORT_MEM, &c->by_body);
+		if (rc < 0)
+			return rc;
+	}
+	struct pm_rec y = *x;
+	y.key = hash64(x->key, &x->hash, sizeof(x->hash));
+	y.key2 = x->k;
+	return rc_xsort_add(c->by_body, &y);
+}
+
+/* The body sort's output in runs of one method + URL + body: each gets
+ * the position of the first, then on to the folder sort. */
+static int pm_bodies(struct pm_ctx *c)
+{
+	if (c->by_body == NULL)
+		return 0;
+	int rc = rc_xsort_finish(c->by_body);
+	struct pm_rec x;
+	uint64_t h = 0;
+	uint32_t fbody = 0;
+	bool any = false;
+	while (rc == 0 && (rc = rc_xsort_next(c->by_body, &x)) == 1) {
+		if (!any || x.key != h) {
+			h = x.key;
+			fbody = x.k;
+			any = true;
+		}
+		rc = pm_to_folder(c, &x, fbody);
+	}
+	return rc;
+}
+
+/* First sort's output in item hash runs (selection order within): each
+ * record gets the position of its item's first row, and its body's. */
 static int pm_first_seen(struct pm_ctx *c)
 {
 	struct pm_rec x;
@@ -604,20 +709,36 @@ static int pm_first_seen(struct pm_ctx *c)
 	uint32_t first = 0;
 	bool any = false;
 	int rc;
-	unsigned g = c->opt->group;
+	c->held = malloc(PM_RUN_HOLD * sizeof(*c->held));
+	if (c->held == NULL)
+		return -ENOMEM;
 	while ((rc = rc_xsort_next(c->by_item, &x)) == 1) {
 		if (!any || x.key != h) {
+			rc = pm_flush_held(c);
+			if (rc < 0)
+				return rc;
 			h = x.key;
 			first = x.k;
 			any = true;
+			c->run_spilled = false;
 		}
-		uint32_t fo = (g & RC_GROUP_ENDPOINT) ? x.ep : (g & RC_GROUP_DOMAIN) ? x.dom : 0;
-		x.key = (uint64_t)(g ? c->rank[fo] : 0) << 32 | first;
-		rc = rc_xsort_add(c->by_folder, &x);
+		x.first = first;
+		if (!c->run_spilled && c->nheld == PM_RUN_HOLD) {
+			for (size_t j = 0; j < c->nheld && rc >= 0; j++)
+				rc = pm_to_body(c, &c->held[j]);
+			c->nheld = 0;
+			c->run_spilled = true;
+		}
+		if (c->run_spilled)
+			rc = pm_to_body(c, &x);
+		else
+			c->held[c->nheld++] = x;
 		if (rc < 0)
 			return rc;
 	}
-	return rc;
+	if (rc == 0)
+		rc = pm_flush_held(c);
+	return rc == 0 ? pm_bodies(c) : rc;
 }
 
 /* Reads record x's fragment into c->frag. */
@@ -637,107 +758,61 @@ static int pm_fetch(struct pm_ctx *c, const struct pm_rec *x)
 	return 0;
 }
 
-/* One item: the first readable row's request, every saved response as an
- * example. */
-static int pm_item(struct pm_ctx *c, const struct pm_rec *xs, size_t m, bool *first_item)
+/* The item being written: rows of one method + URL + request body. */
+struct pm_item_st {
+	struct pm_status s;
+	bool opened, first_ex;
+};
+
+/* Adds row x to the current item (its first readable row opens it with
+ * its request; each saved response becomes an example). */
+static int pm_item_add(struct pm_ctx *c, struct pm_item_st *it, const struct pm_rec *x,
+		       bool *first_item)
 {
 	struct rc_buf *b = &c->o->b;
-	struct pm_status s = {0};
-	bool opened = false, first_ex = true;
-	int rc = 0;
-	for (size_t j = 0; j < m && rc == 0; j++) {
-		const struct pm_rec *x = &xs[j];
-		if (x->unreadable)
-			continue;
-		rc = pm_fetch(c, x);
-		if (rc < 0)
-			break;
-		const char *f = c->frag, *req = f + x->name_len;
-		if (!opened) {
-			rc_buf_puts(b, *first_item ? "{\"name\":" : ",{\"name\":");
-			rc_buf_add(b, f, x->name_len);
-			RC_PUTS(b, ",\"request\":");
-			rc_buf_add(b, req, x->req_len);
-			RC_PUTS(b, ",\"response\":[");
-			opened = true;
-			*first_item = false;
-			c->st->items++;
-		}
-		status_add(&s, x->status);
-		if (x->ext_len) {
-			const char *ex = req + x->req_len;
-			rc_buf_puts(b, first_ex ? "" : ",");
-			rc_buf_add(b, ex, x->exh_len);
-			RC_PUTS(b, ",\"originalRequest\":");
-			rc_buf_add(b, req, x->req_len);
-			rc_buf_add(b, ex + x->exh_len, x->ext_len);
-			first_ex = false;
-		}
-		c->st->exchanges++;
-		rc = rc_xout_flush(c->o, false);
-	}
-	if (!opened || rc < 0)
+	if (x->unreadable)
+		return 0;
+	int rc = pm_fetch(c, x);
+	if (rc < 0)
 		return rc;
-	RC_PUTS(b, "]");
-	if (c->opt->with_tests)
-		pm_test(b, &s);
-	RC_PUTS(b, "}");
+	const char *f = c->frag, *req = f + x->name_len;
+	if (!it->opened) {
+		rc_buf_puts(b, *first_item ? "{\"name\":" : ",{\"name\":");
+		rc_buf_add(b, f, x->name_len);
+		RC_PUTS(b, ",\"request\":");
+		rc_buf_add(b, req, x->req_len);
+		RC_PUTS(b, ",\"response\":[");
+		it->opened = true;
+		it->first_ex = true;
+		*first_item = false;
+		c->st->items++;
+	}
+	status_add(&it->s, x->status);
+	if (x->ext_len) {
+		const char *ex = req + x->req_len;
+		rc_buf_puts(b, it->first_ex ? "" : ",");
+		rc_buf_add(b, ex, x->exh_len);
+		RC_PUTS(b, ",\"originalRequest\":");
+		rc_buf_add(b, req, x->req_len);
+		rc_buf_add(b, ex + x->exh_len, x->ext_len);
+		it->first_ex = false;
+	}
+	c->st->exchanges++;
 	return rc_xout_flush(c->o, false);
 }
 
-struct pm_hk {
-	uint64_t h;
-	uint32_t j, first;
-};
-
-static int hk_by_hash(const void *a, const void *b)
+/* Closes the current item (its test, with --with-tests). */
+static int pm_item_close(struct pm_ctx *c, struct pm_item_st *it)
 {
-	const struct pm_hk *x = a, *y = b;
-	if (x->h != y->h)
-		return x->h < y->h ? -1 : 1;
-	return x->j < y->j ? -1 : x->j > y->j;
-}
-
-static int hk_by_first(const void *a, const void *b)
-{
-	const struct pm_hk *x = a, *y = b;
-	if (x->first != y->first)
-		return x->first < y->first ? -1 : 1;
-	return x->j < y->j ? -1 : x->j > y->j;
-}
-
-/* Records xs[0..m) share method and URL (in selection order): one item
- * per distinct request body, in order of first appearance. */
-static int pm_run(struct pm_ctx *c, const struct pm_rec *xs, size_t m, bool *first_item)
-{
-	bool same = true;
-	for (size_t j = 1; j < m && same; j++)
-		same = xs[j].hash == xs[0].hash;
-	if (same)
-		return pm_item(c, xs, m, first_item);
-	struct pm_hk *v = malloc(m * sizeof(*v));
-	struct pm_rec *grp = malloc(m * sizeof(*grp));
-	int rc = v && grp ? 0 : -ENOMEM;
-	for (size_t j = 0; j < m && rc == 0; j++)
-		v[j] = (struct pm_hk){ .h = xs[j].hash, .j = (uint32_t)j };
-	if (rc == 0) {
-		qsort(v, m, sizeof(*v), hk_by_hash);
-		for (size_t j = 0; j < m; j++)
-			v[j].first = j > 0 && v[j].h == v[j - 1].h ? v[j - 1].first : v[j].j;
-		qsort(v, m, sizeof(*v), hk_by_first);
-	}
-	for (size_t j = 0; j < m && rc == 0;) {
-		size_t e = j;
-		while (e < m && v[e].first == v[j].first) {
-			grp[e - j] = xs[v[e].j];
-			e++;
-		}
-		rc = pm_item(c, grp, e - j, first_item);
-		j = e;
-	}
-	free(v);
-	free(grp);
-	return rc;
+	struct rc_buf *b = &c->o->b;
+	if (!it->opened)
+		return 0;
+	RC_PUTS(b, "]");
+	if (c->opt->with_tests)
+		pm_test(b, &it->s);
+	RC_PUTS(b, "}");
+	memset(it, 0, sizeof(*it));
+	return rc_xout_flush(c->o, false);
 }
 
 /* Opens a folder named name[0..n) at the current level. */
@@ -779,46 +854,34 @@ static void pm_enter(struct pm_ctx *c, const struct pm_rec *r, const struct pm_r
 	}
 }
 
-/* Write pass: the folders and items of the sorted selection. A run of
- * records with one key is one method + URL (held while written: the
- * exchanges of one request, 56 B each). */
+/* Write pass: the folders and items of the sorted selection, streamed:
+ * a new key is a new method + URL (and maybe folders), a new first
+ * position of the body within it a new item. */
 static int pm_items(struct pm_ctx *c)
 {
 	struct rc_buf *b = &c->o->b;
 	bool first[3] = { true, true, true }; /* items at top, in domain, in endpoint */
-	bool in_dom = false, in_ep = false;
-	struct pm_rec *run = NULL, x, prev;
-	size_t m = 0, cap = 0;
-	bool have_prev = false;
+	bool in_dom = false, in_ep = false, have_prev = false;
+	struct pm_rec x, prev;
+	struct pm_item_st it = {0};
 	int rc;
-	while ((rc = rc_xsort_next(c->by_folder, &x)) >= 0) {
-		bool end = rc == 0;
-		if (m > 0 && (end || x.key != run[0].key)) {
-			rc = pm_run(c, run, m, &first[in_ep ? 2 : in_dom ? 1 : 0]);
-			m = 0;
+	while ((rc = rc_xsort_next(c->by_folder, &x)) == 1) {
+		bool new_key = !have_prev || x.key != prev.key;
+		if (new_key || x.key2 >> 32 != prev.key2 >> 32) {
+			rc = pm_item_close(c, &it);
 			if (rc < 0)
 				break;
 		}
-		if (end)
-			break;
-		if (m == 0) {
+		if (new_key)
 			pm_enter(c, &x, have_prev ? &prev : NULL, first, &in_dom, &in_ep);
-			prev = x;
-			have_prev = true;
-		}
-		if (m == cap) {
-			size_t nc = cap ? 2 * cap : 64;
-			struct pm_rec *v = realloc(run, nc * sizeof(*v));
-			if (v == NULL) {
-				rc = -ENOMEM;
-				break;
-			}
-			run = v;
-			cap = nc;
-		}
-		run[m++] = x;
+		rc = pm_item_add(c, &it, &x, &first[in_ep ? 2 : in_dom ? 1 : 0]);
+		if (rc < 0)
+			break;
+		prev = x;
+		have_prev = true;
 	}
-	free(run);
+	if (rc == 0)
+		rc = pm_item_close(c, &it);
 	if (rc < 0)
 		return rc;
 	if (in_ep)
@@ -877,7 +940,9 @@ static void pm_free(struct pm_ctx *c)
 		fclose(c->spill);
 	free(c->spill_buf);   /* after fclose: the stream's buffer */
 	rc_xsort_free(c->by_item);
+	rc_xsort_free(c->by_body);
 	rc_xsort_free(c->by_folder);
+	free(c->held);
 	rc_buf_free(&c->scratch);
 	free(c->frag);
 	rc_buf_free(&c->names);
@@ -924,7 +989,8 @@ int rc_postman_write(const char *session_dir, const struct ses_meta *m, struct r
 	if (rc == 0)
 		rc = pm_first_seen(&c);
 	rc_xsort_free(c.by_item);
-	c.by_item = NULL;
+	rc_xsort_free(c.by_body);
+	c.by_item = c.by_body = NULL;
 	if (rc == 0)
 		rc = rc_xsort_finish(c.by_folder);
 	if (rc == 0) {

@@ -1,11 +1,11 @@
 /*
  * tools/views/export_sort.c - a stable external sort of fixed-size records
- * by the 64-bit key in their first eight bytes (see export-int.h): the
+ * by the two 64-bit keys in their first sixteen bytes (see export-int.h): the
  * collection writer's folder and item order for any number of rows in
  * bounded memory.
  *
  * Records are buffered up to half of mem_max; a full buffer is sorted
- * (a stable radix sort of (key, index) pairs, then the records gathered
+ * (a stable radix sort of (keys, index) triples, then the records gathered
  * in that order) and appended to an unlinked temporary file as a run.
  * Reading merges the runs, ties going to the earlier run: the order is
  * that of a stable sort of everything added. When nothing was spilled
@@ -24,7 +24,7 @@
 #define XSORT_RUN_BUF (64u << 10)
 
 struct xs_pair {
-	uint64_t key;
+	uint64_t key[2]; /* key, key2 */
 	uint64_t i;
 };
 
@@ -47,11 +47,20 @@ struct rc_xsort {
 	bool reading;
 };
 
-static uint64_t key_of(const uint8_t *p)
+static uint64_t key_of(const uint8_t *p, int which)
 {
 	uint64_t k;
-	memcpy(&k, p, sizeof(k));
+	memcpy(&k, p + 8 * which, sizeof(k));
 	return k;
+}
+
+/* a before b in (key, key2) order */
+static bool keys_before(const uint8_t *a, const uint8_t *b)
+{
+	uint64_t x = key_of(a, 0), y = key_of(b, 0);
+	if (x != y)
+		return x < y;
+	return key_of(a, 1) < key_of(b, 1);
 }
 
 int rc_xsort_new(size_t rec_size, size_t mem_max, struct rc_xsort **out)
@@ -85,12 +94,15 @@ static int sort_held(struct rc_xsort *s)
 	}
 	struct xs_pair *src = s->pairs, *dst = s->tmp;
 	for (size_t i = 0; i < s->n; i++)
-		src[i] = (struct xs_pair){ key_of(s->recs + i * s->rec), i };
-	for (int shift = 0; shift < 64 && s->n > 0; shift += 16) {
+		src[i] = (struct xs_pair){ { key_of(s->recs + i * s->rec, 0),
+					     key_of(s->recs + i * s->rec, 1) }, i };
+	/* LSD: key2's digits first, then key's */
+	for (int pass = 0; pass < 8 && s->n > 0; pass++) {
+		int w = pass < 4 ? 1 : 0, shift = 16 * (pass % 4);
 		memset(cnt, 0, 65536 * sizeof(*cnt));
 		for (size_t i = 0; i < s->n; i++)
-			cnt[(src[i].key >> shift) & 0xffff]++;
-		if (cnt[(src[0].key >> shift) & 0xffff] == s->n)
+			cnt[(src[i].key[w] >> shift) & 0xffff]++;
+		if (cnt[(src[0].key[w] >> shift) & 0xffff] == s->n)
 			continue;
 		uint32_t sum = 0;
 		for (uint32_t d = 0; d < 65536; d++) {
@@ -99,7 +111,7 @@ static int sort_held(struct rc_xsort *s)
 			sum += c;
 		}
 		for (size_t i = 0; i < s->n; i++)
-			dst[cnt[(src[i].key >> shift) & 0xffff]++] = src[i];
+			dst[cnt[(src[i].key[w] >> shift) & 0xffff]++] = src[i];
 		struct xs_pair *sw = src;
 		src = dst;
 		dst = sw;
@@ -225,7 +237,6 @@ int rc_xsort_next(struct rc_xsort *s, void *rec)
 		return 1;
 	}
 	struct xs_run *best = NULL;
-	uint64_t bk = 0;
 	int err = 0;
 	for (size_t i = 0; i < s->nruns; i++) {
 		struct xs_run *r = &s->runs[i];
@@ -234,11 +245,9 @@ int rc_xsort_next(struct rc_xsort *s, void *rec)
 				return err;
 			continue;
 		}
-		uint64_t k = key_of(r->buf + r->at * s->rec);
-		if (best == NULL || k < bk) {
+		if (best == NULL || keys_before(r->buf + r->at * s->rec,
+						 best->buf + best->at * s->rec))
 			best = r;
-			bk = k;
-		}
 	}
 	if (best == NULL)
 		return 0;
