@@ -92,6 +92,16 @@ SPECS = {
         ("%s, %s connection(s)" % (c, n),
          r"^\| %s \| %s \| \d+ \| %s \| %s \| %s \|" % (c, n, NUM, NUM, NUM))
         for c in ("100b-ka", "64k-ka") for n in ("10", "1")]),
+    "export.sh": ([], [
+        (name, r"^\| %s \| %s \| %s \| %s \| %s \| %s \| %s \| %s \|" % (
+            sess, NUM, re.escape(fmt), NUM, NUM, NUM, NUM, NUM))
+        for sess, fmt in (("nobody", "HAR"), ("nobody", "collection, --group domain,endpoint"),
+                          ("nobody", "collection, --group none --with-tests"),
+                          ("bodies", "HAR"), ("bodies", "collection, --group domain,endpoint"))
+        for name in ["%s %s" % (sess, fmt)]] + [
+        ("import", r"^\| bodies\.har \(%s MiB\) \| %s \| import \| %s \|" % (NUM, NUM, NUM)),
+        ("mitmdump", r"^mitmdump HAR export: "),
+    ]),
     "toggle.py": ([], [
         ("baseline", r"^\| 1 \| baseline \| %s \|" % NUM),
         ("toggling", r"^\| 1 \| toggling \| %s \| .*\| %s/%s \|" % (NUM, NUM, NUM)),

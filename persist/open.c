@@ -590,18 +590,36 @@ static int on_msg(struct seg_exchange *x, const struct seg_open_opts *o, const u
 	return 0;
 }
 
-/* Applies the records of one valid frame that belong to x->id. */
+/* Where the last BEGIN found in a cached frame lies (open cache). */
+struct seg_open_hint {
+	uint64_t frame_off; /* UINT64_MAX: none */
+	uint64_t id;
+	uint32_t pos, rec;
+};
+
+/* Applies the records of one valid frame that belong to x->id. With a
+ * hint of the same frame for a smaller id, parsing starts at that BEGIN:
+ * ids are given at BEGIN, in record order, so a larger id's BEGIN lies
+ * after it (exports open a worker's exchanges in start order, and each
+ * would otherwise re-parse the frame from its first record). */
 static int apply_frame(struct seg_exchange *x, const struct seg_open_opts *o,
-		       const struct seg_fiter *it, bool *began)
+		       const struct seg_fiter *it, bool *began, struct seg_open_hint *h)
 {
-	uint32_t pos = 0;
+	uint32_t pos = 0, i = 0;
 	int rc = 0;
-	for (uint32_t i = 0; i < it->h.nrec && rc == 0 && !x->complete; i++) {
+	if (h && !*began && h->frame_off == it->frame_off && h->id < x->id) {
+		pos = h->pos;
+		i = h->rec;
+	}
+	for (; i < it->h.nrec && rc == 0 && !x->complete; i++) {
 		struct seg_rec_view r;
+		uint32_t at = pos;
 		if (seg_rec_parse(it->ubuf, it->h.ulen, &pos, &r) < 0)
 			return -EBADMSG; /* validated by the iterator: our bug */
 		if (r.id != x->id || (!*began && r.type != SEG_R_BEGIN))
 			continue;
+		if (h && r.type == SEG_R_BEGIN)
+			*h = (struct seg_open_hint){ it->frame_off, x->id, at, i };
 		switch (r.type) {
 		case SEG_R_BEGIN: rc = on_begin(x, r.p); *began = true; break;
 		case SEG_R_REQ_BODY: rc = on_body(x, o, SEG_DIR_REQ, r.p, r.len); break;
@@ -620,6 +638,7 @@ struct seg_open_cache {
 	struct seg_fiter it;
 	struct seg_report rep;
 	bool open, have; /* have: it->ubuf holds the valid frame at it->frame_off */
+	struct seg_open_hint hint; /* of it's file */
 };
 
 int seg_open_cache_new(struct seg_open_cache **out)
@@ -650,6 +669,7 @@ static int span_iter(struct seg_open_cache *c, const char *path, struct seg_fite
 		seg_fiter_close(&c->it);
 	if (c) {
 		c->open = c->have = false;
+		c->hint.frame_off = UINT64_MAX;
 		memset(&c->rep, 0, sizeof(c->rep));
 	}
 	*it = c ? &c->it : local;
@@ -690,7 +710,7 @@ static int read_span(const char *dir, const struct seg_entry *e, uint32_t segno,
 			break;
 		if (last_seg && it->frame_off > e->last_frame_off)
 			break;
-		rc = apply_frame(x, o, it, began);
+		rc = apply_frame(x, o, it, began, c ? &c->hint : NULL);
 		if (rc < 0)
 			break;
 	}

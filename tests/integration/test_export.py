@@ -610,8 +610,14 @@ class ExportApi(unittest.TestCase):
             for a in ([origin + "/users/1"], ["-d", "a=1", origin + "/form"],
                       [origin + "/users/2"]):
                 Export.curl(p.url(), *a)
-            time.sleep(1.0)  # frames are flushed every 250 ms
-            r, body = get("/api/sessions/api%20sess/export", format="har")
+            # frames are flushed every 250 ms; a loaded box takes longer
+            deadline = time.time() + 15
+            while True:
+                r, body = get("/api/sessions/api%20sess/export", format="har")
+                if r.status != 200 or time.time() > deadline or \
+                        len(json.loads(body)["log"]["entries"]) >= 3:
+                    break
+                time.sleep(0.25)
             self.assertEqual(r.status, 200, body)
             self.assertEqual(r.getheader("Content-Disposition"),
                              'attachment; filename="api_sess.har"')

@@ -10,8 +10,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "persist/scan.h"
 #include "persist/seg.h"
 #include "tools/views/export.h"
+
+/* rc_buf_puts of a string literal without its strlen (the writers put
+ * some dozens per exchange). */
+#define RC_PUTS(b, lit) rc_buf_add((b), "" lit, sizeof(lit) - 1)
 
 /* JSON built in b and handed to the sink whenever it passes
  * RC_EXPORT_FLUSH; err keeps the first failure (then nothing more goes). */
@@ -20,6 +25,8 @@ struct rc_xout {
 	const struct rc_sink *sink;
 	int err;
 	uint64_t bytes;
+	uint64_t iso_sec;  /* the second iso_prefix formats (+1: none yet) */
+	char iso_prefix[32]; /* "YYYY-MM-DDTHH:MM:SS" */
 };
 
 void rc_xout_init(struct rc_xout *o, const struct rc_sink *sink);
@@ -65,6 +72,9 @@ enum rc_body_kind rc_body_kind(const char *ctype, size_t ctype_len, const uint8_
 /* Postman's raw language for a Content-Type: json, xml, html, javascript
  * or text. */
 const char *rc_raw_language(const char *ctype, size_t ctype_len);
+/* Appends rc_iso_time(ns) (UTC, milliseconds), formatting the date only
+ * when the second changes (exchanges in time order share it). */
+void rc_xout_iso_time(struct rc_xout *o, uint64_t ns);
 /* Fast number output (the export writes some dozens per exchange). */
 void rc_buf_i64(struct rc_buf *b, int64_t v);
 /* v microseconds as milliseconds with three decimals ("12.345", "-1.000"). */
@@ -114,9 +124,41 @@ void rc_har_entry(struct rc_xout *o, const struct seg_exchange *x, bool first);
 int rc_har_end(struct rc_xout *o);
 void rc_curl_entry(struct rc_xout *o, const struct seg_exchange *x);
 
-/* The collection writer runs its own ordering pass (export_postman.c). */
-int rc_postman_write(const char *session_dir, const struct ses_meta *m,
-		     const struct seg_table *t, const struct seg_result *res,
+/* The selection in its order: persist's streaming scan (persist/scan.h)
+ * when it can run the query (sort by time, size or duration), else the
+ * whole index table as ls loads it (sort by status, method, type, host or
+ * URL). */
+struct rc_sel {
+	struct seg_scan *scan;
+	struct seg_table t;
+	struct seg_result res;
+	size_t k;              /* rows handed out */
+	struct seg_qrow row;   /* the scan's current row */
+};
+/* 0 or -errno (the session cannot be read, -ENOMEM). */
+int rc_sel_open(struct rc_sel *s, const char *session_dir, const struct seg_query *q);
+/* Rows the selection hands out. */
+size_t rc_sel_count(const struct rc_sel *s);
+/* 1 with *r (valid until the next call), 0 at the end, -errno. */
+int rc_sel_next(struct rc_sel *s, const struct seg_qrow **r);
+void rc_sel_close(struct rc_sel *s);
+
+/* A stable sort of fixed-size records by the two uint64_t keys in their
+ * first sixteen bytes (key, then key2; rec_size >= 16), in at most about
+ * mem_max bytes: runs beyond it go to an
+ * unlinked temporary file ($TMPDIR or /tmp) and are merged back
+ * (export_sort.c). Add everything, finish, then read in order. */
+struct rc_xsort;
+int rc_xsort_new(size_t rec_size, size_t mem_max, struct rc_xsort **out);
+int rc_xsort_add(struct rc_xsort *s, const void *rec);
+int rc_xsort_finish(struct rc_xsort *s);
+/* 1 with rec filled, 0 at the end, -errno. */
+int rc_xsort_next(struct rc_xsort *s, void *rec);
+void rc_xsort_free(struct rc_xsort *s);
+
+/* The collection writer runs its own ordering pass (export_postman.c);
+ * it consumes (and closes) the selection. */
+int rc_postman_write(const char *session_dir, const struct ses_meta *m, struct rc_sel *sel,
 		     struct rc_caches *cache,
 		     const struct rc_export_opts *opt, struct rc_xout *o,
 		     struct rc_export_stats *st);

@@ -13,6 +13,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "tools/lib/rc-limits.h"
 #include "tools/views/export-int.h"
 #include "tools/views/listing.h"
 #include "tools/views/messages.h"
@@ -169,14 +170,14 @@ int rc_export_param(struct rc_export_opts *o, struct rc_ids *ids, struct seg_que
 
 static void sh_quote(struct rc_buf *b, const char *s, size_t n)
 {
-	rc_buf_puts(b, "'");
+	RC_PUTS(b, "'");
 	for (size_t i = 0; i < n; i++) {
 		if (s[i] == '\'')
-			rc_buf_puts(b, "'\\''");
+			RC_PUTS(b, "'\\''");
 		else
 			rc_buf_add(b, s + i, 1);
 	}
-	rc_buf_puts(b, "'");
+	RC_PUTS(b, "'");
 }
 
 void rc_curl_entry(struct rc_xout *o, const struct seg_exchange *x)
@@ -184,7 +185,7 @@ void rc_curl_entry(struct rc_xout *o, const struct seg_exchange *x)
 	struct rc_buf *b = &o->b;
 	rc_buf_printf(b, "# %llu\ncurl -sS -X ", (unsigned long long)x->id);
 	sh_quote(b, x->method_text, strlen(x->method_text));
-	rc_buf_puts(b, " ");
+	RC_PUTS(b, " ");
 	sh_quote(b, x->url, strlen(x->url));
 	struct rc_hdr h;
 	size_t pos = 0;
@@ -194,22 +195,22 @@ void rc_curl_entry(struct rc_xout *o, const struct seg_exchange *x)
 		char line[SEG_HEAD_MAX];
 		int l = snprintf(line, sizeof(line), "%.*s: %.*s", (int)h.name_len, h.name,
 				 (int)h.value_len, h.value);
-		rc_buf_puts(b, " -H ");
+		RC_PUTS(b, " -H ");
 		sh_quote(b, line, (size_t)l < sizeof(line) ? (size_t)l : sizeof(line) - 1);
 	}
 	size_t n = x->body_len[SEG_DIR_REQ];
 	if (n > 0 && memchr(x->body[SEG_DIR_REQ], 0, n) == NULL) {
-		rc_buf_puts(b, " --data-binary ");
+		RC_PUTS(b, " --data-binary ");
 		sh_quote(b, (const char *)x->body[SEG_DIR_REQ], n);
 	} else if (n > 0) { /* a NUL cannot travel in an argument: through printf */
-		rc_buf_puts(b, " --data-binary @<(printf '");
+		RC_PUTS(b, " --data-binary @<(printf '");
 		for (size_t i = 0; i < n; i++)
 			rc_buf_printf(b, "\\%03o", x->body[SEG_DIR_REQ][i]);
-		rc_buf_puts(b, "')");
+		RC_PUTS(b, "')");
 	}
 	if (x->flags & SEG_F_REQ_TRUNC)
-		rc_buf_puts(b, "  # the stored request body is truncated");
-	rc_buf_puts(b, "\n");
+		RC_PUTS(b, "  # the stored request body is truncated");
+	RC_PUTS(b, "\n");
 }
 
 /* ---- driver ---- */
@@ -247,18 +248,62 @@ static bool ids_then_filter(void *ctx, const struct seg_qrow *r)
 	return m->next == NULL || m->next(m->next_ctx, r);
 }
 
+int rc_sel_open(struct rc_sel *s, const char *session_dir, const struct seg_query *q)
+{
+	memset(s, 0, sizeof(*s));
+	if (seg_scan_supports(q)) {
+		struct seg_scan_cfg cfg = { .q = q, .keys_mem_max = RC_EXPORT_SORT_MEM };
+		return seg_scan_open(session_dir, &cfg, &s->scan, NULL);
+	}
+	int rc = seg_table_load(session_dir, &s->t, NULL);
+	if (rc == 0)
+		rc = seg_query_run(&s->t, q, &s->res);
+	if (rc < 0)
+		rc_sel_close(s);
+	return rc;
+}
+
+size_t rc_sel_count(const struct rc_sel *s)
+{
+	return s->scan ? seg_scan_count(s->scan) : s->res.n;
+}
+
+int rc_sel_next(struct rc_sel *s, const struct seg_qrow **r)
+{
+	if (s->scan) {
+		int rc = seg_scan_next(s->scan, &s->row);
+		*r = &s->row;
+		s->k += rc == 1;
+		return rc;
+	}
+	if (s->k >= s->res.n)
+		return 0;
+	*r = &s->t.rows[s->res.idx[s->k++]];
+	return 1;
+}
+
+void rc_sel_close(struct rc_sel *s)
+{
+	seg_scan_close(s->scan);
+	s->scan = NULL;
+	seg_result_free(&s->res);
+	seg_table_free(&s->t);
+}
+
 /* HAR and curl: the selection in its order, one exchange at a time. */
-static int write_flat(const char *dir, const struct ses_meta *m, const struct seg_table *t,
-		      const struct seg_result *res, struct rc_caches *cache,
-		      const struct rc_export_opts *o, struct rc_xout *out,
-		      struct rc_export_stats *st)
+static int write_flat(const char *dir, const struct ses_meta *m, struct rc_sel *sel,
+		      struct rc_caches *cache, const struct rc_export_opts *o,
+		      struct rc_xout *out, struct rc_export_stats *st)
 {
 	int rc = o->format == RC_FMT_HAR ? rc_har_begin(out, m) : 0;
 	if (o->format == RC_FMT_CURL)
-		rc_buf_puts(&out->b, "#!/bin/sh\n# ringcap export (curl)\n");
-	for (size_t k = 0; k < res->n && rc == 0; k++) {
+		RC_PUTS(&out->b, "#!/bin/sh\n# ringcap export (curl)\n");
+	size_t total = rc_sel_count(sel);
+	const struct seg_qrow *r;
+	for (size_t k = 0; rc == 0 && (rc = rc_sel_next(sel, &r)) == 1; k++) {
 		struct seg_exchange x;
-		int orc = rc_export_open(dir, &t->rows[res->idx[k]], cache, &x);
+		rc = 0;
+		int orc = rc_export_open(dir, r, cache, &x);
 		if (orc == -EBADMSG || orc == -ENOENT) {
 			st->unreadable++;
 			continue;
@@ -273,9 +318,11 @@ static int write_flat(const char *dir, const struct ses_meta *m, const struct se
 		st->exchanges++;
 		rc = rc_xout_flush(out, false);
 		if (o->progress && (k % 1000) == 999)
-			o->progress(o->progress_ctx, k + 1, res->n);
+			o->progress(o->progress_ctx, k + 1, total);
 	}
-	if (rc == 0 && o->format == RC_FMT_HAR)
+	if (rc < 0)
+		return rc;
+	if (o->format == RC_FMT_HAR)
 		rc = rc_har_end(out);
 	return rc == 0 ? rc_xout_flush(out, true) : rc;
 }
@@ -292,25 +339,22 @@ int rc_export_session(const char *session_dir, const struct ses_meta *m,
 		qq.match = ids_then_filter;
 		qq.match_ctx = &im;
 	}
-	struct seg_table t = {0};
-	struct seg_result res = {0};
+	struct rc_sel sel;
 	struct rc_xout out;
 	rc_xout_init(&out, sink);
 	struct rc_caches cache = {0};
-	int rc = seg_table_load(session_dir, &t, NULL);
-	if (rc == 0)
-		rc = seg_query_run(&t, &qq, &res);
+	int rc = rc_sel_open(&sel, session_dir, &qq);
+	size_t total = rc == 0 ? rc_sel_count(&sel) : 0;
 	if (rc == 0 && o->format == RC_FMT_POSTMAN)
-		rc = rc_postman_write(session_dir, m, &t, &res, &cache, o, &out, &st);
+		rc = rc_postman_write(session_dir, m, &sel, &cache, o, &out, &st);
 	else if (rc == 0)
-		rc = write_flat(session_dir, m, &t, &res, &cache, o, &out, &st);
+		rc = write_flat(session_dir, m, &sel, &cache, o, &out, &st);
 	rc_caches_free(&cache);
 	if (rc == 0 && o->progress)
-		o->progress(o->progress_ctx, res.n, res.n);
+		o->progress(o->progress_ctx, total, total);
 	st.bytes = out.bytes;
 	rc_xout_free(&out);
-	seg_result_free(&res);
-	seg_table_free(&t);
+	rc_sel_close(&sel);
 	if (st_out)
 		*st_out = st;
 	return rc;

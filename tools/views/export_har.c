@@ -16,6 +16,9 @@
  *   - content: text when UTF-8, else base64 with "encoding"; a response
  *     not saved or a media body has no text;
  *   - sizes: bytes on the wire before any cap (headersSize, bodySize);
+ *   - serverIPAddress (optional in HAR 1.2) is not written: the store
+ *     records the client's address, not the upstream's it connected to,
+ *     and the host name is not an address (issue 12 item 3: not invented);
  *   - extras HAR has no field for: _id, _client, _client_name, _flags
  *     (tls, tunnel, truncated, media, no_response, cookies), _tunnel (what a
  *     CONNECT row's tunnel was: intercepted, passthrough, not_tls, refused,
@@ -45,13 +48,13 @@ int rc_har_begin(struct rc_xout *o, const struct ses_meta *m)
 	char c[SES_NAME_MAX + 64];
 	snprintf(c, sizeof(c), "session %s (%s)", m->name, m->id);
 	rc_buf_jstr(&o->b, c, strlen(c));
-	rc_buf_puts(&o->b, ",\"pages\":[],\"entries\":[");
+	RC_PUTS(&o->b, ",\"pages\":[],\"entries\":[");
 	return rc_xout_flush(o, false);
 }
 
 int rc_har_end(struct rc_xout *o)
 {
-	rc_buf_puts(&o->b, "]}}\n");
+	RC_PUTS(&o->b, "]}}\n");
 	return rc_xout_flush(o, true);
 }
 
@@ -60,7 +63,7 @@ static void har_req_cookies(struct rc_buf *b, const uint8_t *head, size_t n)
 	struct rc_hdr h;
 	size_t hp = 0;
 	bool first = true;
-	rc_buf_puts(b, "\"cookies\":[");
+	RC_PUTS(b, "\"cookies\":[");
 	while (head && rc_hdr_next(head, n, &hp, &h)) {
 		if (h.name_len != 6 || strncasecmp(h.name, "cookie", 6) != 0)
 			continue;
@@ -69,27 +72,27 @@ static void har_req_cookies(struct rc_buf *b, const uint8_t *head, size_t n)
 		while (rc_cookie_pair_next(h.value, h.value_len, &pos, &nm, &v) == 1) {
 			rc_buf_puts(b, first ? "{\"name\":" : ",{\"name\":");
 			rc_buf_jstr(b, nm.p, nm.n);
-			rc_buf_puts(b, ",\"value\":");
+			RC_PUTS(b, ",\"value\":");
 			rc_buf_jstr(b, v.p, v.n);
-			rc_buf_puts(b, "}");
+			RC_PUTS(b, "}");
 			first = false;
 		}
 	}
-	rc_buf_puts(b, "]");
+	RC_PUTS(b, "]");
 }
 
 static void har_set_cookie(struct rc_buf *b, const struct rc_setcookie *c)
 {
-	rc_buf_puts(b, "{\"name\":");
+	RC_PUTS(b, "{\"name\":");
 	rc_buf_jstr(b, c->name.p, c->name.n);
-	rc_buf_puts(b, ",\"value\":");
+	RC_PUTS(b, ",\"value\":");
 	rc_buf_jstr(b, c->value.p, c->value.n);
 	if (c->has_path) {
-		rc_buf_puts(b, ",\"path\":");
+		RC_PUTS(b, ",\"path\":");
 		rc_buf_jstr(b, c->path.p, c->path.n);
 	}
 	if (c->has_domain) {
-		rc_buf_puts(b, ",\"domain\":");
+		RC_PUTS(b, ",\"domain\":");
 		rc_buf_jstr(b, c->domain.p, c->domain.n);
 	}
 	if (c->has_expires && c->expires_s > 0) {
@@ -106,23 +109,23 @@ static void har_resp_cookies(struct rc_buf *b, const uint8_t *head, size_t n)
 	struct rc_hdr h;
 	size_t hp = 0;
 	bool first = true;
-	rc_buf_puts(b, "\"cookies\":[");
+	RC_PUTS(b, "\"cookies\":[");
 	while (head && rc_hdr_next(head, n, &hp, &h)) {
 		struct rc_setcookie c;
 		if (h.name_len != 10 || strncasecmp(h.name, "set-cookie", 10) != 0 ||
 		    rc_setcookie_parse(h.value, h.value_len, &c) < 0)
 			continue;
 		if (!first)
-			rc_buf_puts(b, ",");
+			RC_PUTS(b, ",");
 		har_set_cookie(b, &c);
 		first = false;
 	}
-	rc_buf_puts(b, "]");
+	RC_PUTS(b, "]");
 }
 
 static void har_query(struct rc_buf *b, const struct rc_url *u)
 {
-	rc_buf_puts(b, "\"queryString\":[");
+	RC_PUTS(b, "\"queryString\":[");
 	const char *p = u->query, *end = u->query + u->query_len;
 	bool first = true;
 	while (p && p < end) {
@@ -132,21 +135,21 @@ static void har_query(struct rc_buf *b, const struct rc_url *u)
 			const char *eq = memchr(p, '=', (size_t)(e - p));
 			rc_buf_puts(b, first ? "{\"name\":" : ",{\"name\":");
 			rc_buf_jstr_urldec(b, p, (size_t)((eq ? eq : e) - p));
-			rc_buf_puts(b, ",\"value\":");
+			RC_PUTS(b, ",\"value\":");
 			rc_buf_jstr_urldec(b, eq ? eq + 1 : e, eq ? (size_t)(e - eq - 1) : 0);
-			rc_buf_puts(b, "}");
+			RC_PUTS(b, "}");
 			first = false;
 		}
 		p = e + 1;
 	}
-	rc_buf_puts(b, "]");
+	RC_PUTS(b, "]");
 }
 
 /* params of an urlencoded or multipart body (HAR postData.params). */
 static void har_params(struct rc_buf *b, enum rc_body_kind k, const struct rc_hdr *ct,
 		       const uint8_t *body, size_t n)
 {
-	rc_buf_puts(b, ",\"params\":[");
+	RC_PUTS(b, ",\"params\":[");
 	bool first = true;
 	if (k == RC_BODY_URLENC) {
 		struct rc_url u = { .query = (const char *)body, .query_len = n };
@@ -164,20 +167,20 @@ static void har_params(struct rc_buf *b, enum rc_body_kind k, const struct rc_hd
 			rc_buf_puts(b, first ? "{\"name\":" : ",{\"name\":");
 			rc_buf_jstr(b, pt.name ? pt.name : "", pt.name_len);
 			if (pt.filename) {
-				rc_buf_puts(b, ",\"fileName\":");
+				RC_PUTS(b, ",\"fileName\":");
 				rc_buf_jstr(b, pt.filename, pt.filename_len);
-				rc_buf_puts(b, ",\"contentType\":");
+				RC_PUTS(b, ",\"contentType\":");
 				rc_buf_jstr(b, pt.ctype ? pt.ctype : "", pt.ctype_len);
 			}
 			if (rc_utf8_valid(pt.data, pt.data_len)) {
-				rc_buf_puts(b, ",\"value\":");
+				RC_PUTS(b, ",\"value\":");
 				rc_buf_jstr(b, (const char *)pt.data, pt.data_len);
 			}
-			rc_buf_puts(b, "}");
+			RC_PUTS(b, "}");
 			first = false;
 		}
 	}
-	rc_buf_puts(b, "]");
+	RC_PUTS(b, "]");
 }
 
 static void har_post_data(struct rc_xout *o, const struct seg_exchange *x)
@@ -190,18 +193,18 @@ static void har_post_data(struct rc_xout *o, const struct seg_exchange *x)
 	struct rc_hdr ct = { .value = "", .value_len = 0 };
 	rc_hdr_get(x->req_head, x->req_head_len, "content-type", &ct);
 	enum rc_body_kind k = rc_body_kind(ct.value, ct.value_len, body, n);
-	rc_buf_puts(b, ",\"postData\":{\"mimeType\":");
+	RC_PUTS(b, ",\"postData\":{\"mimeType\":");
 	rc_buf_jstr(b, ct.value, ct.value_len);
-	rc_buf_puts(b, ",\"text\":");
+	RC_PUTS(b, ",\"text\":");
 	if (rc_utf8_valid(body, n)) {
 		rc_xout_jstr(o, body, n);
 	} else {
 		rc_xout_base64(o, body, n);
-		rc_buf_puts(b, ",\"_encoding\":\"base64\"");
+		RC_PUTS(b, ",\"_encoding\":\"base64\"");
 	}
 	if (k == RC_BODY_URLENC || k == RC_BODY_MULTIPART)
 		har_params(b, k, &ct, body, n);
-	rc_buf_puts(b, "}");
+	RC_PUTS(b, "}");
 }
 
 static void har_request(struct rc_xout *o, const struct seg_exchange *x)
@@ -209,24 +212,24 @@ static void har_request(struct rc_xout *o, const struct seg_exchange *x)
 	struct rc_buf *b = &o->b;
 	struct rc_url u;
 	rc_url_split(x->url, strlen(x->url), &u);
-	rc_buf_puts(b, "\"request\":{\"method\":");
+	RC_PUTS(b, "\"request\":{\"method\":");
 	rc_buf_jstr(b, x->method_text, strlen(x->method_text));
-	rc_buf_puts(b, ",\"url\":");
+	RC_PUTS(b, ",\"url\":");
 	rc_buf_jstr(b, x->url, strlen(x->url));
-	rc_buf_puts(b, ",\"httpVersion\":\"");
+	RC_PUTS(b, ",\"httpVersion\":\"");
 	rc_buf_puts(b, har_version(x->http_version));
-	rc_buf_puts(b, "\",");
+	RC_PUTS(b, "\",");
 	har_req_cookies(b, x->req_head, x->req_head_len);
-	rc_buf_puts(b, ",");
+	RC_PUTS(b, ",");
 	rc_headers_json(b, "headers", "name", x->req_head, x->req_head_len, false);
-	rc_buf_puts(b, ",");
+	RC_PUTS(b, ",");
 	har_query(b, &u);
 	har_post_data(o, x);
-	rc_buf_puts(b, ",\"headersSize\":");
+	RC_PUTS(b, ",\"headersSize\":");
 	rc_buf_i64(b, x->req_head_len ? (int64_t)x->wire.req_head : -1);
-	rc_buf_puts(b, ",\"bodySize\":");
+	RC_PUTS(b, ",\"bodySize\":");
 	rc_buf_i64(b, (int64_t)x->wire.req_body);
-	rc_buf_puts(b, "}");
+	RC_PUTS(b, "}");
 }
 
 static void har_content(struct rc_xout *o, const struct seg_exchange *x, const struct rc_hdr *ct)
@@ -234,23 +237,23 @@ static void har_content(struct rc_xout *o, const struct seg_exchange *x, const s
 	struct rc_buf *b = &o->b;
 	const uint8_t *body = x->body[SEG_DIR_RESP];
 	size_t n = x->body_len[SEG_DIR_RESP];
-	rc_buf_puts(b, "\"content\":{\"size\":");
+	RC_PUTS(b, "\"content\":{\"size\":");
 	rc_buf_i64(b, (int64_t)x->wire.resp_body);
-	rc_buf_puts(b, ",\"mimeType\":");
+	RC_PUTS(b, ",\"mimeType\":");
 	rc_buf_jstr(b, ct->value, ct->value_len);
 	if (n > 0 && rc_utf8_valid(body, n)) {
-		rc_buf_puts(b, ",\"text\":");
+		RC_PUTS(b, ",\"text\":");
 		rc_xout_jstr(o, body, n);
 	} else if (n > 0) {
-		rc_buf_puts(b, ",\"text\":");
+		RC_PUTS(b, ",\"text\":");
 		rc_xout_base64(o, body, n);
-		rc_buf_puts(b, ",\"encoding\":\"base64\"");
+		RC_PUTS(b, ",\"encoding\":\"base64\"");
 	} else if (x->flags & SEG_F_MEDIA) {
-		rc_buf_puts(b, ",\"comment\":\"media body forwarded, not stored\"");
+		RC_PUTS(b, ",\"comment\":\"media body forwarded, not stored\"");
 	} else if (x->flags & SEG_F_NO_RESP) {
-		rc_buf_puts(b, ",\"comment\":\"responses not saved in this session\"");
+		RC_PUTS(b, ",\"comment\":\"responses not saved in this session\"");
 	}
-	rc_buf_puts(b, "}");
+	RC_PUTS(b, "}");
 }
 
 static void har_response(struct rc_xout *o, const struct seg_exchange *x)
@@ -266,25 +269,25 @@ static void har_response(struct rc_xout *o, const struct seg_exchange *x)
 	struct rc_hdr ct = { .value = "", .value_len = 0 }, loc = { .value = "", .value_len = 0 };
 	rc_hdr_get(x->resp_head, x->resp_head_len, "content-type", &ct);
 	rc_hdr_get(x->resp_head, x->resp_head_len, "location", &loc);
-	rc_buf_puts(b, "\"response\":{\"status\":");
+	RC_PUTS(b, "\"response\":{\"status\":");
 	rc_buf_i64(b, x->status);
-	rc_buf_puts(b, ",\"statusText\":");
+	RC_PUTS(b, ",\"statusText\":");
 	rc_buf_jstr(b, x->reason ? x->reason : "", x->reason ? strlen(x->reason) : 0);
-	rc_buf_puts(b, ",\"httpVersion\":\"");
+	RC_PUTS(b, ",\"httpVersion\":\"");
 	rc_buf_puts(b, ver);
-	rc_buf_puts(b, "\",");
+	RC_PUTS(b, "\",");
 	har_resp_cookies(b, x->resp_head, x->resp_head_len);
-	rc_buf_puts(b, ",");
+	RC_PUTS(b, ",");
 	rc_headers_json(b, "headers", "name", x->resp_head, x->resp_head_len, false);
-	rc_buf_puts(b, ",");
+	RC_PUTS(b, ",");
 	har_content(o, x, &ct);
-	rc_buf_puts(b, ",\"redirectURL\":");
+	RC_PUTS(b, ",\"redirectURL\":");
 	rc_buf_jstr(b, loc.value, loc.value_len);
-	rc_buf_puts(b, ",\"headersSize\":");
+	RC_PUTS(b, ",\"headersSize\":");
 	rc_buf_i64(b, x->resp_head_len ? (int64_t)x->wire.resp_head : -1);
-	rc_buf_puts(b, ",\"bodySize\":");
+	RC_PUTS(b, ",\"bodySize\":");
 	rc_buf_i64(b, x->status ? (int64_t)x->wire.resp_body : -1);
-	rc_buf_puts(b, "}");
+	RC_PUTS(b, "}");
 }
 
 /* Store times in whole microseconds: every phase below is a difference of
@@ -307,17 +310,17 @@ static void har_timings(struct rc_buf *b, const struct seg_timings *t)
 	int64_t ttfb = us(t->ttfb_ns), total = us(t->total_ns);
 	int64_t ready = t->tls_ns ? tls : t->connect_ns ? conn : dns;
 	int64_t first = t->ttfb_ns ? ttfb : total;
-	rc_buf_puts(b, "\"timings\":{\"blocked\":-1,\"dns\":");
+	RC_PUTS(b, "\"timings\":{\"blocked\":-1,\"dns\":");
 	rc_buf_ms(b, phase(0, dns, t->dns_ns != 0));
-	rc_buf_puts(b, ",\"connect\":");
+	RC_PUTS(b, ",\"connect\":");
 	rc_buf_ms(b, phase(dns, ready, t->connect_ns != 0 || t->tls_ns != 0));
-	rc_buf_puts(b, ",\"ssl\":");
+	RC_PUTS(b, ",\"ssl\":");
 	rc_buf_ms(b, phase(conn, tls, t->tls_ns != 0));
-	rc_buf_puts(b, ",\"send\":0,\"wait\":");
+	RC_PUTS(b, ",\"send\":0,\"wait\":");
 	rc_buf_ms(b, phase(ready, first, true));
-	rc_buf_puts(b, ",\"receive\":");
+	RC_PUTS(b, ",\"receive\":");
 	rc_buf_ms(b, phase(first, total, t->ttfb_ns != 0));
-	rc_buf_puts(b, "}");
+	RC_PUTS(b, "}");
 }
 
 static void har_extras(struct rc_buf *b, const struct seg_exchange *x)
@@ -330,31 +333,31 @@ static void har_extras(struct rc_buf *b, const struct seg_exchange *x)
 	};
 	char client[RC_ADDR_TEXT_MAX];
 	rc_addr_text(&x->client, client, sizeof(client));
-	rc_buf_puts(b, ",\"_id\":");
+	RC_PUTS(b, ",\"_id\":");
 	rc_buf_i64(b, (int64_t)rc_exchange_id(x));
-	rc_buf_puts(b, ",\"_client\":\"");
+	RC_PUTS(b, ",\"_client\":\"");
 	rc_buf_puts(b, client);
-	rc_buf_puts(b, "\",\"_client_port\":");
+	RC_PUTS(b, "\",\"_client_port\":");
 	rc_buf_i64(b, x->client.port);
-	rc_buf_puts(b, ",\"_client_name\":");
+	RC_PUTS(b, ",\"_client_name\":");
 	rc_buf_jstr(b, x->client_name ? x->client_name : "",
 		    x->client_name ? strlen(x->client_name) : 0);
-	rc_buf_puts(b, ",\"_flags\":[");
+	RC_PUTS(b, ",\"_flags\":[");
 	bool first = true;
 	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
 		if (!(x->flags & flags[i].f))
 			continue;
 		rc_buf_puts(b, first ? "\"" : ",\"");
 		rc_buf_puts(b, flags[i].name);
-		rc_buf_puts(b, "\"");
+		RC_PUTS(b, "\"");
 		first = false;
 	}
 	/* what a CONNECT row's tunnel was ("" for other rows): persist/seg.h */
-	rc_buf_puts(b, "],\"_tunnel\":\"");
+	RC_PUTS(b, "],\"_tunnel\":\"");
 	rc_buf_puts(b, seg_tunnel_name(x->flags));
-	rc_buf_puts(b, "\",\"_error\":\"");
+	RC_PUTS(b, "\",\"_error\":\"");
 	rc_buf_puts(b, x->error ? seg_error_name(x->error) : "");
-	rc_buf_puts(b, "\",\"_error_message\":");
+	RC_PUTS(b, "\",\"_error_message\":");
 	rc_buf_jstr(b, x->err_msg ? x->err_msg : "", x->err_msg ? strlen(x->err_msg) : 0);
 }
 
@@ -371,28 +374,26 @@ static void har_ws_messages(struct rc_xout *o, const struct seg_exchange *x)
 			rc_xout_jstr(o, m->data, m->data_len);
 		else
 			rc_xout_base64(o, m->data, m->data_len);
-		rc_buf_puts(&o->b, "}");
+		RC_PUTS(&o->b, "}");
 	}
-	rc_buf_puts(&o->b, "]");
+	RC_PUTS(&o->b, "]");
 }
 
 void rc_har_entry(struct rc_xout *o, const struct seg_exchange *x, bool first)
 {
 	struct rc_buf *b = &o->b;
-	char t[40];
-	rc_iso_time(x->start_ns, t, sizeof(t));
 	rc_buf_puts(b, first ? "{\"startedDateTime\":\"" : ",{\"startedDateTime\":\"");
-	rc_buf_puts(b, t);
-	rc_buf_puts(b, "\",\"time\":");
+	rc_xout_iso_time(o, x->start_ns);
+	RC_PUTS(b, "\",\"time\":");
 	rc_buf_ms(b, us(x->t.total_ns));
-	rc_buf_puts(b, ",");
+	RC_PUTS(b, ",");
 	har_request(o, x);
-	rc_buf_puts(b, ",");
+	RC_PUTS(b, ",");
 	har_response(o, x);
-	rc_buf_puts(b, ",\"cache\":{},");
+	RC_PUTS(b, ",\"cache\":{},");
 	har_timings(b, &x->t);
 	har_extras(b, x);
 	if (x->nmsgs)
 		har_ws_messages(o, x);
-	rc_buf_puts(b, "}");
+	RC_PUTS(b, "}");
 }

@@ -3,27 +3,33 @@
  * (https://schema.getpostman.com/json/collection/v2.1.0/collection.json)
  * from a selection of exchanges, as Postman's "Save requests" makes it.
  *
- * Order pass (index only, no frame read): every selected row gets three
- * numbers in order of first appearance in the selection: its domain
- * (host[:port]), its endpoint (templated path, within its domain when both
- * groupings are on) and its item (method + full URL). Rows sorted by those
- * numbers, then by selection position, put each folder's items together and
- * keep folders, items and examples in the order the user saw them.
+ * Render pass, in selection order (the order exchanges lie in the
+ * segment files, so the per-worker open caches decompress each frame
+ * once): every row gets its domain (host[:port]) and endpoint (templated
+ * path, within its domain when both groupings are on) numbered in order
+ * of first appearance (maps of the few distinct folders), and its item
+ * (method + full URL) hashed; its item name, request and saved response
+ * are rendered into an unlinked temporary file (the spill), and a 72 B
+ * record (folder numbers, item hash, body hash, status, the fragment's
+ * place) goes to an external sort (export_sort.c: bounded memory, runs
+ * spilled beyond RC_EXPORT_SORT_MEM).
  *
- * Render pass: folder order is not the order exchanges lie in the segment
- * files (each folder's rows are spread over the whole session), so rows
- * are opened once, in selection order (frame after frame, each frame
- * decompressed once through the per-worker open caches), and each row's
- * request and saved response are rendered into an unlinked temporary file
- * (tmpfile(3): $TMPDIR or /tmp), with the hash of its request body.
- * Memory: 40 B a row for the order and the fragments' places.
+ * Order: a stable sort by item hash puts each item's rows together in
+ * selection order, so the first is where the item first appears; within
+ * an item, identical requests (same method, URL and request body hash)
+ * are grouped by their body's first position, in memory for up to
+ * PM_RUN_HOLD rows of one item, through one more external sort by body
+ * hash beyond. A last sort by (folder rank, the item's first position,
+ * the body's first position, position) gives folder order, items in the
+ * order the user saw them, examples in selection order. No per-row table
+ * stays in memory.
  *
- * Write pass: the sorted rows copy their fragments out. A run of rows with
- * one item number is one method + URL; identical requests (same method,
- * URL and request body hash) collapse into one item whose saved responses
- * become its examples, and each distinct body becomes an item of its own.
- * The request of an item is its first exchange's; its test (--with-tests)
- * accepts every status its exchanges recorded.
+ * Write pass, streamed: the sorted records copy their fragments out (one
+ * pread each). A change of the first key is a new method + URL (and maybe
+ * new folders), a change of the body's first position a new item: each
+ * distinct body is an item of its own, its saved responses its examples.
+ * The request of an item is its first exchange's; its test
+ * (--with-tests) accepts every status its exchanges recorded.
  *
  * Requests keep their real URL: templating names endpoint folders only.
  * Headers drop hop-by-hop, proxy and framing lines. Bodies: raw with a
@@ -37,24 +43,41 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "tools/lib/rc-limits.h"
 #include "tools/views/export-int.h"
 #include "tools/views/listing.h"
 
 #define PM_SCHEMA "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"
 
-/* One selected row: its folder numbers, item number and position. */
+/* One selected row, through the sorts (export_sort.c orders by key, then
+ * key2): first (item hash, 0); then, for an item seen more often than
+ * PM_RUN_HOLD times, (method + URL + body hash, position); last (folder
+ * rank << 32 | the item's first position, the first position of its
+ * request body << 32 | position). */
 struct pm_rec {
-	uint32_t dom, ep, item, k;
-};
-
-/* Where a row's rendered request and example sit in the spill file. */
-struct pm_frag {
-	uint64_t off, hash;      /* hash: of the request body */
-	uint32_t req_len;         /* the request object */
+	uint64_t key, key2;
+	uint64_t off;              /* its fragment in the spill */
+	uint64_t hash;             /* of the method text and request body */
+	uint32_t k;                /* position in the selection */
+	uint32_t dom, ep;          /* folder numbers (first appearance) */
+	uint32_t first;            /* position of its item's first row */
+	uint32_t name_len;         /* the item name (URL as a JSON string) */
+	uint32_t req_len;          /* the request object */
 	uint32_t exh_len, ext_len; /* an example's parts before and after its
 				    * originalRequest (the request again); 0: none */
-	bool unreadable;
+	uint16_t status;
+	uint8_t unreadable, pad;
+	uint32_t pad2;
 };
+
+/* Rows of one method + URL whose request bodies are grouped in memory;
+ * an item seen more often goes through one more external sort (by body
+ * hash). Bounds the write pass too: it never holds an item. */
+#define PM_RUN_HOLD 1024u
+
+_Static_assert(sizeof(struct pm_rec) == 72, "the size the comments and README give");
+/* The selection's positions fit the sort keys' 32-bit halves. */
+_Static_assert(SEG_TABLE_ROWS_MAX <= UINT32_MAX, "positions fit 32 bits");
 
 /* Open addressing map from a 64-bit hash to a first-appearance number. */
 struct pm_map {
@@ -63,21 +86,44 @@ struct pm_map {
 	size_t cap, n;
 };
 
+/* A folder's or origin's name in the names buffer. */
+struct pm_name {
+	uint32_t off, len;
+	uint32_t dom; /* endpoints: their domain's number */
+};
+
+struct pm_names {
+	struct pm_name *v;
+	size_t n, cap;
+};
+
 struct pm_ctx {
 	const char *dir;
-	const struct seg_table *t;
-	const struct seg_result *res;
+	struct rc_sel *sel;
 	const struct rc_export_opts *opt;
 	struct rc_xout *o;
 	struct rc_export_stats *st;
 	struct rc_caches *cache;
-	struct pm_rec *recs;
-	struct pm_frag *frags;  /* per selected row, in selection order */
-	FILE *spill;            /* rendered requests and examples */
-	struct rc_buf scratch;  /* one row's rendering, then one copy */
-	struct pm_map origins;  /* for --base-url-variables */
-	uint32_t *origin_row;   /* first row of each origin number */
-	size_t origin_cap;
+	struct rc_xsort *by_item, *by_body, *by_folder;
+	struct pm_rec *held;    /* PM_RUN_HOLD records of the current item */
+	size_t nheld;
+	bool run_spilled;       /* the current item went to by_body */
+	FILE *spill;            /* rendered names, requests and examples */
+	char *spill_buf;        /* its stdio buffer */
+	uint64_t spill_len;
+	struct rc_buf scratch;  /* one row's rendering */
+	char *frag;             /* one fragment read back */
+	size_t frag_cap;
+	struct pm_map doms, eps, origins;
+	struct pm_names dom_names, ep_names, origin_names;
+	struct rc_buf names;    /* folder and origin names */
+	uint32_t *rank;         /* folder number -> place in folder order */
+	size_t n;               /* rows rendered */
+	/* the description: time span and clients */
+	uint64_t t0, t1;
+	char clients[RC_EXPORT_CLIENTS_MAX][RC_ADDR_TEXT_MAX];
+	size_t nclients;
+	bool more_clients;
 };
 
 static uint64_t hash64(uint64_t h, const void *p, size_t n)
@@ -158,80 +204,72 @@ static uint32_t map_get(struct pm_map *m, uint64_t h, bool *fresh)
 	return m->vals[i];
 }
 
-static const struct seg_qrow *pm_row(const struct pm_ctx *c, size_t k)
+/* Number of name p[0..n) in map m (hash h), its text kept in names when
+ * new. -ENOMEM, or 0 with *out set. */
+static int pm_number(struct pm_ctx *c, struct pm_map *m, struct pm_names *nm, uint64_t h,
+		     const char *p, size_t n, uint32_t dom, uint32_t *out)
 {
-	return &c->t->rows[c->res->idx[k]];
-}
-
-static int rec_cmp(const void *a, const void *b)
-{
-	const struct pm_rec *x = a, *y = b;
-	if (x->dom != y->dom)
-		return x->dom < y->dom ? -1 : 1;
-	if (x->ep != y->ep)
-		return x->ep < y->ep ? -1 : 1;
-	if (x->item != y->item)
-		return x->item < y->item ? -1 : 1;
-	return x->k < y->k ? -1 : x->k > y->k;
-}
-
-/* Numbers every selected row, then sorts them into folder order. */
-static int pm_order(struct pm_ctx *c)
-{
-	size_t n = c->res->n;
-	struct pm_map dom = {0}, ep = {0}, item = {0};
-	int rc = map_init(&dom, 64) | map_init(&ep, 64) | map_init(&item, 64) |
-		 map_init(&c->origins, 64);
-	c->recs = malloc((n ? n : 1) * sizeof(*c->recs));
-	if (rc < 0 || c->recs == NULL) {
-		rc = -ENOMEM;
-		goto out_free;
+	bool fresh;
+	*out = map_get(m, h, &fresh);
+	if (fresh) {
+		if (nm->n == nm->cap) {
+			size_t cap = nm->cap ? 2 * nm->cap : 64;
+			struct pm_name *v = realloc(nm->v, cap * sizeof(*v));
+			if (v == NULL)
+				return -ENOMEM;
+			nm->v = v;
+			nm->cap = cap;
+		}
+		nm->v[nm->n++] = (struct pm_name){ (uint32_t)c->names.len, (uint32_t)n, dom };
+		rc_buf_add(&c->names, p, n);
+		if (c->names.oom || c->names.len > UINT32_MAX)
+			return -ENOMEM;
 	}
-	for (size_t k = 0; k < n; k++) {
-		const struct seg_qrow *r = pm_row(c, k);
-		struct rc_url u;
-		rc_url_split(r->url, r->e.url_len, &u);
-		const char *auth = u.host;
-		size_t al = (size_t)(u.path - u.host);
+	return map_grow(m);
+}
+
+/* Folder numbers and item hash of row r (index text: no frame read). */
+static int pm_classify(struct pm_ctx *c, const struct seg_qrow *r, struct pm_rec *x)
+{
+	struct rc_url u;
+	rc_url_split(r->url, r->e.url_len, &u);
+	const char *auth = u.host;
+	size_t al = (size_t)(u.path - u.host);
+	unsigned g = c->opt->group;
+	uint64_t hd = hash64(0xcbf29ce484222325ull, auth, al);
+	int rc = 0;
+	x->dom = x->ep = 0;
+	if (g & RC_GROUP_DOMAIN)
+		rc = pm_number(c, &c->doms, &c->dom_names, hd, auth, al, 0, &x->dom);
+	if (rc == 0 && (g & RC_GROUP_ENDPOINT)) {
 		char tpl[SEG_URL_MAX + 1];
 		size_t tl = rc_path_template(u.path, u.path_len, tpl, sizeof(tpl));
-		bool fresh;
-		uint64_t hd = hash64(0xcbf29ce484222325ull, auth, al);
-		uint64_t he = hash64((c->opt->group & RC_GROUP_DOMAIN) ? hd : 7, tpl, tl);
-		uint64_t hi = hash64(hash64(0xcbf29ce484222325ull, &r->e.method, 1), r->url,
-				     r->e.url_len);
-		struct pm_rec *x = &c->recs[k];
-		x->dom = (c->opt->group & RC_GROUP_DOMAIN) ? map_get(&dom, hd, &fresh) : 0;
-		x->ep = (c->opt->group & RC_GROUP_ENDPOINT) ? map_get(&ep, he, &fresh) : 0;
-		x->item = map_get(&item, hi, &fresh);
-		x->k = (uint32_t)k;
-		uint32_t on = map_get(&c->origins, hash64(0xcbf29ce484222325ull, u.origin,
-							  u.origin_len), &fresh);
-		if (fresh && on >= c->origin_cap) {
-			size_t nc = c->origin_cap ? c->origin_cap * 2 : 64;
-			uint32_t *p = realloc(c->origin_row, nc * sizeof(*p));
-			if (p == NULL) {
-				rc = -ENOMEM;
-				goto out_free;
-			}
-			c->origin_row = p;
-			c->origin_cap = nc;
-		}
-		if (fresh)
-			c->origin_row[on] = (uint32_t)k;
-		if (map_grow(&dom) < 0 || map_grow(&ep) < 0 || map_grow(&item) < 0 ||
-		    map_grow(&c->origins) < 0) {
-			rc = -ENOMEM;
-			goto out_free;
-		}
+		uint64_t he = hash64((g & RC_GROUP_DOMAIN) ? hd : 7, tpl, tl);
+		rc = pm_number(c, &c->eps, &c->ep_names, he, tpl, tl, x->dom, &x->ep);
 	}
-	qsort(c->recs, n, sizeof(*c->recs), rec_cmp);
-	rc = 0;
-out_free:
-	map_free(&dom);
-	map_free(&ep);
-	map_free(&item);
+	uint32_t on;
+	if (rc == 0)
+		rc = pm_number(c, &c->origins, &c->origin_names,
+			       hash64(0xcbf29ce484222325ull, u.origin, u.origin_len), u.origin,
+			       u.origin_len, 0, &on);
+	x->key = hash64(hash64(0xcbf29ce484222325ull, &r->e.method, 1), r->url, r->e.url_len);
 	return rc;
+}
+
+/* Time span and clients for the description. */
+static void pm_note(struct pm_ctx *c, const struct seg_qrow *r)
+{
+	c->t0 = r->e.start_ns < c->t0 ? r->e.start_ns : c->t0;
+	c->t1 = r->e.start_ns > c->t1 ? r->e.start_ns : c->t1;
+	char a[RC_ADDR_TEXT_MAX];
+	rc_addr_text(&r->e.client, a, sizeof(a));
+	size_t i = 0;
+	while (i < c->nclients && strcmp(c->clients[i], a) != 0)
+		i++;
+	if (i == c->nclients && a[0] && c->nclients < RC_EXPORT_CLIENTS_MAX)
+		memcpy(c->clients[c->nclients++], a, sizeof(a));
+	else if (i == c->nclients && a[0])
+		c->more_clients = true;
 }
 
 /* ---- request parts ---- */
@@ -239,7 +277,7 @@ out_free:
 /* url.query: the pairs as they stand in the URL (Postman keeps them so). */
 static void pm_query(struct rc_buf *b, const struct rc_url *u)
 {
-	rc_buf_puts(b, ",\"query\":[");
+	RC_PUTS(b, ",\"query\":[");
 	const char *p = u->query, *end = u->query + u->query_len;
 	for (bool first = true; p <= end; first = false) {
 		const char *amp = memchr(p, '&', (size_t)(end - p));
@@ -247,15 +285,15 @@ static void pm_query(struct rc_buf *b, const struct rc_url *u)
 		const char *eq = memchr(p, '=', (size_t)(e - p));
 		rc_buf_puts(b, first ? "{\"key\":" : ",{\"key\":");
 		rc_buf_jstr(b, p, (size_t)((eq ? eq : e) - p));
-		rc_buf_puts(b, ",\"value\":");
+		RC_PUTS(b, ",\"value\":");
 		if (eq)
 			rc_buf_jstr(b, eq + 1, (size_t)(e - eq - 1));
 		else
-			rc_buf_puts(b, "null");
-		rc_buf_puts(b, "}");
+			RC_PUTS(b, "null");
+		RC_PUTS(b, "}");
 		p = e + 1;
 	}
-	rc_buf_puts(b, "]");
+	RC_PUTS(b, "]");
 }
 
 static void pm_url(struct pm_ctx *c, struct rc_buf *b, const struct seg_exchange *x)
@@ -269,20 +307,24 @@ static void pm_url(struct pm_ctx *c, struct rc_buf *b, const struct seg_exchange
 		bool fresh;
 		uint32_t on = map_get(&c->origins, hash64(0xcbf29ce484222325ull, u.origin,
 							  u.origin_len), &fresh);
-		rc_buf_printf(b, "\"url\":{\"raw\":\"{{host_%u}}", on + 1);
+		RC_PUTS(b, "\"url\":{\"raw\":\"{{host_");
+		rc_buf_i64(b, (int64_t)on + 1);
+		RC_PUTS(b, "}}");
 		struct rc_buf tmp = {0};
 		rc_buf_jstr(&tmp, rest, rl);
 		if (tmp.len >= 2)
 			rc_buf_add(b, tmp.p + 1, tmp.len - 2);
 		b->oom |= tmp.oom;
 		rc_buf_free(&tmp);
-		rc_buf_printf(b, "\",\"host\":[\"{{host_%u}}\"]", on + 1);
+		RC_PUTS(b, "\",\"host\":[\"{{host_");
+		rc_buf_i64(b, (int64_t)on + 1);
+		RC_PUTS(b, "}}\"]");
 	} else {
-		rc_buf_puts(b, "\"url\":{\"raw\":");
+		RC_PUTS(b, "\"url\":{\"raw\":");
 		rc_buf_jstr(b, x->url, ul);
-		rc_buf_puts(b, ",\"protocol\":");
+		RC_PUTS(b, ",\"protocol\":");
 		rc_buf_jstr(b, u.scheme ? u.scheme : "http", u.scheme ? u.scheme_len : 4);
-		rc_buf_puts(b, ",\"host\":[");
+		RC_PUTS(b, ",\"host\":[");
 		for (size_t i = 0, s = 0; i <= u.host_len; i++) {
 			if (i < u.host_len && u.host[i] != '.')
 				continue;
@@ -290,13 +332,13 @@ static void pm_url(struct pm_ctx *c, struct rc_buf *b, const struct seg_exchange
 			rc_buf_jstr(b, u.host + s, i - s);
 			s = i + 1;
 		}
-		rc_buf_puts(b, "]");
+		RC_PUTS(b, "]");
 		if (u.port_len) {
-			rc_buf_puts(b, ",\"port\":");
+			RC_PUTS(b, ",\"port\":");
 			rc_buf_jstr(b, u.port, u.port_len);
 		}
 	}
-	rc_buf_puts(b, ",\"path\":[");
+	RC_PUTS(b, ",\"path\":[");
 	for (size_t i = 1, s = 1, first = 1; u.path_len > 0 && i <= u.path_len; i++) {
 		if (i < u.path_len && u.path[i] != '/')
 			continue;
@@ -305,98 +347,98 @@ static void pm_url(struct pm_ctx *c, struct rc_buf *b, const struct seg_exchange
 		s = i + 1;
 		first = 0;
 	}
-	rc_buf_puts(b, "]");
+	RC_PUTS(b, "]");
 	if (u.query)
 		pm_query(b, &u);
-	rc_buf_puts(b, "}");
+	RC_PUTS(b, "}");
 }
 
 static void pm_urlencoded(struct rc_buf *b, const uint8_t *body, size_t n)
 {
 	const char *p = (const char *)body, *end = p + n;
-	rc_buf_puts(b, "\"mode\":\"urlencoded\",\"urlencoded\":[");
+	RC_PUTS(b, "\"mode\":\"urlencoded\",\"urlencoded\":[");
 	for (bool first = true; p < end; first = false) {
 		const char *amp = memchr(p, '&', (size_t)(end - p));
 		const char *e = amp ? amp : end;
 		const char *eq = memchr(p, '=', (size_t)(e - p));
 		rc_buf_puts(b, first ? "{\"key\":" : ",{\"key\":");
 		rc_buf_jstr_urldec(b, p, (size_t)((eq ? eq : e) - p));
-		rc_buf_puts(b, ",\"value\":");
+		RC_PUTS(b, ",\"value\":");
 		rc_buf_jstr_urldec(b, eq ? eq + 1 : e, eq ? (size_t)(e - eq - 1) : 0);
-		rc_buf_puts(b, ",\"type\":\"text\"}");
+		RC_PUTS(b, ",\"type\":\"text\"}");
 		p = e + 1;
 	}
-	rc_buf_puts(b, "]");
+	RC_PUTS(b, "]");
 }
 
 static void pm_formdata(struct rc_buf *b, const struct rc_hdr *ct, const uint8_t *body, size_t n)
 {
 	size_t pos = 0;
 	struct rc_part pt;
-	rc_buf_puts(b, "\"mode\":\"formdata\",\"formdata\":[");
+	RC_PUTS(b, "\"mode\":\"formdata\",\"formdata\":[");
 	for (bool first = true; rc_multipart_next(ct->value, ct->value_len, body, n, &pos, &pt) == 1;
 	     first = false) {
 		rc_buf_puts(b, first ? "{\"key\":" : ",{\"key\":");
 		rc_buf_jstr(b, pt.name ? pt.name : "", pt.name_len);
 		if (pt.filename) {
-			rc_buf_puts(b, ",\"type\":\"file\",\"src\":");
+			RC_PUTS(b, ",\"type\":\"file\",\"src\":");
 			rc_buf_jstr(b, pt.filename, pt.filename_len);
 		} else {
-			rc_buf_puts(b, ",\"type\":\"text\",\"value\":");
+			RC_PUTS(b, ",\"type\":\"text\",\"value\":");
 			rc_buf_jstr(b, (const char *)pt.data, pt.data_len);
 		}
 		if (pt.ctype) {
-			rc_buf_puts(b, ",\"contentType\":");
+			RC_PUTS(b, ",\"contentType\":");
 			rc_buf_jstr(b, pt.ctype, pt.ctype_len);
 		}
-		rc_buf_puts(b, "}");
+		RC_PUTS(b, "}");
 	}
-	rc_buf_puts(b, "]");
+	RC_PUTS(b, "]");
 }
 
-static void pm_body(struct rc_buf *b, const struct seg_exchange *x)
+static void pm_body(struct rc_buf *b, const struct seg_exchange *x, const struct rc_hdr *ct,
+		    enum rc_body_kind k)
 {
 	const uint8_t *body = x->body[SEG_DIR_REQ];
 	size_t n = x->body_len[SEG_DIR_REQ];
-	struct rc_hdr ct = { .value = "", .value_len = 0 };
-	rc_hdr_get(x->req_head, x->req_head_len, "content-type", &ct);
-	enum rc_body_kind k = rc_body_kind(ct.value, ct.value_len, body, n);
 	if (k == RC_BODY_NONE)
 		return;
-	rc_buf_puts(b, ",\"body\":{");
+	RC_PUTS(b, ",\"body\":{");
 	if (k == RC_BODY_URLENC) {
 		pm_urlencoded(b, body, n);
 	} else if (k == RC_BODY_MULTIPART) {
-		pm_formdata(b, &ct, body, n);
+		pm_formdata(b, ct, body, n);
 	} else if (k == RC_BODY_TEXT) {
-		rc_buf_puts(b, "\"mode\":\"raw\",\"raw\":");
+		RC_PUTS(b, "\"mode\":\"raw\",\"raw\":");
 		rc_buf_jstr(b, (const char *)body, n);
-		rc_buf_printf(b, ",\"options\":{\"raw\":{\"language\":\"%s\"}}",
-			      rc_raw_language(ct.value, ct.value_len));
+		RC_PUTS(b, ",\"options\":{\"raw\":{\"language\":\"");
+		rc_buf_puts(b, rc_raw_language(ct->value, ct->value_len));
+		RC_PUTS(b, "\"}}");
 	} else {
-		rc_buf_puts(b, "\"mode\":\"file\",\"file\":{}");
+		RC_PUTS(b, "\"mode\":\"file\",\"file\":{}");
 	}
-	rc_buf_puts(b, "}");
+	RC_PUTS(b, "}");
 }
 
 /* The request object of x (an item's request, its examples' originalRequest). */
 static void pm_request(struct pm_ctx *c, struct rc_buf *b, const struct seg_exchange *x)
 {
-	rc_buf_puts(b, "{\"method\":");
+	RC_PUTS(b, "{\"method\":");
 	rc_buf_jstr(b, x->method_text, strlen(x->method_text));
-	rc_buf_puts(b, ",");
+	RC_PUTS(b, ",");
 	rc_headers_json(b, "header", "key", x->req_head, x->req_head_len, true);
-	pm_body(b, x);
 	size_t n = x->body_len[SEG_DIR_REQ];
 	struct rc_hdr ct = { .value = "", .value_len = 0 };
 	rc_hdr_get(x->req_head, x->req_head_len, "content-type", &ct);
-	if (rc_body_kind(ct.value, ct.value_len, x->body[SEG_DIR_REQ], n) == RC_BODY_BINARY)
+	enum rc_body_kind k = rc_body_kind(ct.value, ct.value_len, x->body[SEG_DIR_REQ], n);
+	pm_body(b, x, &ct, k);
+	if (k == RC_BODY_BINARY)
 		rc_buf_printf(b, ",\"description\":\"binary request body of %zu bytes, not "
 			      "included: ringcap show SESSION %llu --body request\"", n,
 			      (unsigned long long)rc_exchange_id(x));
-	rc_buf_puts(b, ",");
+	RC_PUTS(b, ",");
 	pm_url(c, b, x);
-	rc_buf_puts(b, "}");
+	RC_PUTS(b, "}");
 }
 
 /* A saved response as an example, in two parts around its originalRequest
@@ -409,23 +451,29 @@ static void pm_example(struct rc_buf *b, const struct seg_exchange *x, size_t *h
 	struct rc_hdr ct = { .value = "", .value_len = 0 };
 	rc_hdr_get(x->resp_head, x->resp_head_len, "content-type", &ct);
 	const char *reason = x->reason ? x->reason : "";
+	size_t rl = strlen(reason);
 	char name[SEG_REASON_MAX + 16];
-	int nl = snprintf(name, sizeof(name), "%u %s", x->status, reason);
-	rc_buf_puts(b, "{\"name\":");
-	rc_buf_jstr(b, name, (size_t)nl < sizeof(name) ? (size_t)nl : sizeof(name) - 1);
+	int nl = snprintf(name, 8, "%u ", x->status); /* "%u %s", the reason copied */
+	size_t cl = rl < sizeof(name) - 1 - (size_t)nl ? rl : sizeof(name) - 1 - (size_t)nl;
+	memcpy(name + nl, reason, cl);
+	RC_PUTS(b, "{\"name\":");
+	rc_buf_jstr(b, name, (size_t)nl + cl);
 	*head = b->len - at;
-	rc_buf_puts(b, ",\"status\":");
-	rc_buf_jstr(b, reason, strlen(reason));
-	rc_buf_printf(b, ",\"code\":%u,\"_postman_previewlanguage\":\"%s\",", x->status,
-		      rc_raw_language(ct.value, ct.value_len));
+	RC_PUTS(b, ",\"status\":");
+	rc_buf_jstr(b, reason, rl);
+	RC_PUTS(b, ",\"code\":");
+	rc_buf_i64(b, x->status);
+	RC_PUTS(b, ",\"_postman_previewlanguage\":\"");
+	rc_buf_puts(b, rc_raw_language(ct.value, ct.value_len));
+	RC_PUTS(b, "\",");
 	rc_headers_json(b, "header", "key", x->resp_head, x->resp_head_len, false);
-	rc_buf_puts(b, ",\"cookie\":[],\"body\":");
+	RC_PUTS(b, ",\"cookie\":[],\"body\":");
 	size_t n = x->body_len[SEG_DIR_RESP];
 	if (n > 0 && rc_utf8_valid(x->body[SEG_DIR_RESP], n))
 		rc_buf_jstr(b, (const char *)x->body[SEG_DIR_RESP], n);
 	else
-		rc_buf_puts(b, "\"\"");
-	rc_buf_puts(b, "}");
+		RC_PUTS(b, "\"\"");
+	RC_PUTS(b, "}");
 }
 
 /* ---- items and folders ---- */
@@ -452,128 +500,134 @@ static void pm_test(struct rc_buf *b, const struct pm_status *s)
 	rc_buf_puts(b, ",\"event\":[{\"listen\":\"test\",\"script\":{\"type\":\"text/javascript\","
 		    "\"exec\":[");
 	if (s->n == 1) {
-		rc_buf_printf(b, "\"pm.test(\\\"status is %u\\\", function () {\","
-			      "\"    pm.response.to.have.status(%u);\",", s->v[0], s->v[0]);
+		RC_PUTS(b, "\"pm.test(\\\"status is ");
+		rc_buf_i64(b, s->v[0]);
+		RC_PUTS(b, "\\\", function () {\",\"    pm.response.to.have.status(");
+		rc_buf_i64(b, s->v[0]);
+		RC_PUTS(b, ");\",");
 	} else {
 		rc_buf_puts(b, "\"pm.test(\\\"status is one of those recorded\\\", function () {\","
 			    "\"    pm.expect(pm.response.code).to.be.oneOf([");
-		for (size_t i = 0; i < s->n; i++)
-			rc_buf_printf(b, "%s%u", i ? ", " : "", s->v[i]);
-		rc_buf_puts(b, "]);\",");
+		for (size_t i = 0; i < s->n; i++) {
+			if (i)
+				RC_PUTS(b, ", ");
+			rc_buf_i64(b, s->v[i]);
+		}
+		RC_PUTS(b, "]);\",");
 	}
-	rc_buf_puts(b, "\"});\"]}}]");
+	RC_PUTS(b, "\"});\"]}}]");
 }
 
-/* Renders every selected row, in selection order (the order the frames
- * lie in, so the open caches decompress each frame once), into the spill
- * file: its request and its example, and the hash of its request body. */
-static int pm_render(struct pm_ctx *c)
+/* Renders row r (position k) into the spill: its item name, request and
+ * example; fills x's fragment fields. */
+static int pm_render_row(struct pm_ctx *c, const struct seg_qrow *r, struct pm_rec *x)
 {
 	struct rc_buf *b = &c->scratch;
-	uint64_t off = 0;
-	for (size_t k = 0; k < c->res->n; k++) {
-		struct pm_frag *f = &c->frags[k];
-		struct seg_exchange x;
-		int rc = rc_export_open(c->dir, pm_row(c, k), c->cache, &x);
-		memset(f, 0, sizeof(*f));
-		if (rc == -EBADMSG || rc == -ENOENT) {
-			f->unreadable = true;
-			c->st->unreadable++;
-			continue;
-		}
-		if (rc < 0)
-			return rc;
-		b->len = 0;
-		pm_request(c, b, &x);
-		f->req_len = (uint32_t)b->len;
-		size_t head = 0;
-		pm_example(b, &x, &head);
-		f->exh_len = (uint32_t)head;
-		f->ext_len = (uint32_t)(b->len - f->req_len - head);
-		/* the method text too: the index calls every unusual method "other" */
-		f->hash = hash64(hash64(0xcbf29ce484222325ull, x.method_text, strlen(x.method_text)),
-				 x.body[SEG_DIR_REQ], x.body_len[SEG_DIR_REQ]);
-		f->off = off;
-		seg_exchange_free(&x);
-		if (b->oom)
-			return -ENOMEM;
-		if (b->len > UINT32_MAX / 2 || fwrite(b->p, 1, b->len, c->spill) != b->len)
-			return -EIO;
-		off += b->len;
-		if (c->opt->progress && (k % 1000) == 999)
-			c->opt->progress(c->opt->progress_ctx, k + 1, c->res->n);
+	struct seg_exchange ex;
+	int rc = rc_export_open(c->dir, r, c->cache, &ex);
+	x->status = r->e.status;
+	if (rc == -EBADMSG || rc == -ENOENT) {
+		x->unreadable = 1;
+		c->st->unreadable++;
+		return 0;
 	}
-	return fflush(c->spill) == 0 ? 0 : -EIO;
-}
-
-/* Appends len bytes of the spill file at off to the output. */
-static int pm_copy(struct pm_ctx *c, uint64_t off, uint32_t len)
-{
-	char tmp[64 << 10];
-	int fd = fileno(c->spill);
-	for (uint32_t done = 0; done < len;) {
-		size_t k = len - done < sizeof(tmp) ? len - done : sizeof(tmp);
-		ssize_t r = pread(fd, tmp, k, (off_t)(off + done));
-		if (r <= 0)
-			return -EIO;
-		rc_buf_add(&c->o->b, tmp, (size_t)r);
-		done += (uint32_t)r;
-		int rc = rc_xout_flush(c->o, false);
-		if (rc < 0)
-			return rc;
-	}
+	if (rc < 0)
+		return rc;
+	b->len = 0;
+	rc_buf_jstr(b, r->url, r->e.url_len);
+	x->name_len = (uint32_t)b->len;
+	pm_request(c, b, &ex);
+	x->req_len = (uint32_t)(b->len - x->name_len);
+	size_t head = 0;
+	pm_example(b, &ex, &head);
+	x->exh_len = (uint32_t)head;
+	x->ext_len = (uint32_t)(b->len - x->name_len - x->req_len - head);
+	/* the method text too: the index calls every unusual method "other" */
+	x->hash = hash64(hash64(0xcbf29ce484222325ull, ex.method_text, strlen(ex.method_text)),
+			 ex.body[SEG_DIR_REQ], ex.body_len[SEG_DIR_REQ]);
+	x->off = c->spill_len;
+	seg_exchange_free(&ex);
+	if (b->oom)
+		return -ENOMEM;
+	if (b->len > UINT32_MAX / 2 || fwrite(b->p, 1, b->len, c->spill) != b->len)
+		return -EIO;
+	c->spill_len += b->len;
 	return 0;
 }
 
-/* One item: the first readable row's request, every saved response as an
- * example. ks: positions in the selection. */
-static int pm_item(struct pm_ctx *c, const uint32_t *ks, size_t m, bool *first_item)
+/* Render pass: every selected row in selection order (see the top). */
+static int pm_render(struct pm_ctx *c)
 {
-	struct rc_buf *b = &c->o->b;
-	struct pm_status s = {0};
-	bool opened = false, first_ex = true;
-	int rc = 0;
-	for (size_t j = 0; j < m && rc == 0; j++) {
-		const struct seg_qrow *r = pm_row(c, ks[j]);
-		const struct pm_frag *f = &c->frags[ks[j]];
-		if (f->unreadable)
-			continue;
-		if (!opened) {
-			rc_buf_puts(b, *first_item ? "{\"name\":" : ",{\"name\":");
-			rc_buf_jstr(b, r->url, r->e.url_len);
-			rc_buf_puts(b, ",");
-			rc_buf_puts(b, "\"request\":");
-			rc = pm_copy(c, f->off, f->req_len);
-			rc_buf_puts(b, ",\"response\":[");
-			opened = true;
-			*first_item = false;
-			c->st->items++;
-		}
-		status_add(&s, r->e.status);
-		if (f->ext_len && rc == 0) {
-			rc_buf_puts(b, first_ex ? "" : ",");
-			rc = pm_copy(c, f->off + f->req_len, f->exh_len);
-			rc_buf_puts(b, ",\"originalRequest\":");
-			if (rc == 0)
-				rc = pm_copy(c, f->off, f->req_len);
-			if (rc == 0)
-				rc = pm_copy(c, f->off + f->req_len + f->exh_len, f->ext_len);
-			first_ex = false;
-		}
-		c->st->exchanges++;
+	size_t total = rc_sel_count(c->sel);
+	const struct seg_qrow *r;
+	int rc;
+	while ((rc = rc_sel_next(c->sel, &r)) == 1) {
+		struct pm_rec x = { .k = (uint32_t)c->n };
+		rc = c->n < UINT32_MAX ? pm_classify(c, r, &x) : -E2BIG;
+		if (rc == 0)
+			rc = pm_render_row(c, r, &x);
+		if (rc == 0)
+			rc = rc_xsort_add(c->by_item, &x);
+		if (rc < 0)
+			return rc;
+		pm_note(c, r);
+		c->n++;
+		if (c->opt->progress && (c->n % 1000) == 0)
+			c->opt->progress(c->opt->progress_ctx, c->n, total);
 	}
-	if (!opened)
+	if (rc < 0)
 		return rc;
-	rc_buf_puts(b, "]");
-	if (c->opt->with_tests)
-		pm_test(b, &s);
-	rc_buf_puts(b, "}");
-	return rc == 0 ? rc_xout_flush(c->o, false) : rc;
+	return fflush(c->spill) == 0 ? 0 : -EIO;
+}
+
+static const struct pm_names *pm_folders(const struct pm_ctx *c)
+{
+	return (c->opt->group & RC_GROUP_ENDPOINT) ? &c->ep_names : &c->dom_names;
+}
+
+static int folder_cmp(const void *a, const void *b, void *ctx)
+{
+	const struct pm_names *f = ctx;
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	if (f->v[x].dom != f->v[y].dom)
+		return f->v[x].dom < f->v[y].dom ? -1 : 1;
+	return x < y ? -1 : x > y;
+}
+
+/* Folder ranks: endpoints within their domain when both groupings are
+ * on, else the folders' own first-appearance order. */
+static int pm_ranks(struct pm_ctx *c)
+{
+	const struct pm_names *f = pm_folders(c);
+	size_t n = f->n ? f->n : 1;
+	uint32_t *order = malloc(n * sizeof(*order));
+	c->rank = malloc(n * sizeof(*c->rank));
+	if (order == NULL || c->rank == NULL) {
+		free(order);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < f->n; i++)
+		order[i] = (uint32_t)i;
+	qsort_r(order, f->n, sizeof(*order), folder_cmp, (void *)f);
+	for (size_t i = 0; i < f->n; i++)
+		c->rank[order[i]] = (uint32_t)i;
+	free(order);
+	return 0;
+}
+
+/* The folder sort's keys of x, given the first position of its body. */
+static int pm_to_folder(struct pm_ctx *c, struct pm_rec *x, uint32_t fbody)
+{
+	unsigned g = c->opt->group;
+	uint32_t fo = (g & RC_GROUP_ENDPOINT) ? x->ep : (g & RC_GROUP_DOMAIN) ? x->dom : 0;
+	x->key = (uint64_t)(g ? c->rank[fo] : 0) << 32 | x->first;
+	x->key2 = (uint64_t)fbody << 32 | x->k;
+	return rc_xsort_add(c->by_folder, x);
 }
 
 struct pm_hk {
 	uint64_t h;
-	uint32_t k, first;
+	uint32_t j, first;
 };
 
 static int hk_by_hash(const void *a, const void *b)
@@ -581,49 +635,184 @@ static int hk_by_hash(const void *a, const void *b)
 	const struct pm_hk *x = a, *y = b;
 	if (x->h != y->h)
 		return x->h < y->h ? -1 : 1;
-	return x->k < y->k ? -1 : x->k > y->k;
+	return x->j < y->j ? -1 : x->j > y->j;
 }
 
-static int hk_by_first(const void *a, const void *b)
+/* The held rows of one item (selection order): each distinct request
+ * body's first position, then on to the folder sort. */
+static int pm_flush_held(struct pm_ctx *c)
 {
-	const struct pm_hk *x = a, *y = b;
-	if (x->first != y->first)
-		return x->first < y->first ? -1 : 1;
-	return x->k < y->k ? -1 : x->k > y->k;
-}
-
-/* Rows recs[i0..i1) share method and URL: one item per distinct request
- * body (hashed by pm_render), in order of first appearance. */
-static int pm_run(struct pm_ctx *c, size_t i0, size_t i1, bool *first_item)
-{
-	size_t m = i1 - i0;
-	if (m == 1)
-		return pm_item(c, &c->recs[i0].k, 1, first_item);
-	struct pm_hk *v = malloc(m * sizeof(*v));
-	uint32_t *ks = malloc(m * sizeof(*ks));
-	int rc = v && ks ? 0 : -ENOMEM;
-	for (size_t j = 0; j < m && rc == 0; j++) {
-		v[j].k = c->recs[i0 + j].k;
-		v[j].h = c->frags[v[j].k].hash;
-	}
-	if (rc == 0) {
-		qsort(v, m, sizeof(*v), hk_by_hash);
+	size_t m = c->nheld;
+	struct pm_hk v[PM_RUN_HOLD];
+	uint32_t fb[PM_RUN_HOLD];
+	bool same = true;
+	for (size_t j = 1; j < m && same; j++)
+		same = c->held[j].hash == c->held[0].hash;
+	if (!same) {
 		for (size_t j = 0; j < m; j++)
-			v[j].first = j > 0 && v[j].h == v[j - 1].h ? v[j - 1].first : v[j].k;
-		qsort(v, m, sizeof(*v), hk_by_first);
-	}
-	for (size_t j = 0; j < m && rc == 0;) {
-		size_t e = j;
-		while (e < m && v[e].first == v[j].first) {
-			ks[e - j] = v[e].k;
-			e++;
+			v[j] = (struct pm_hk){ .h = c->held[j].hash, .j = (uint32_t)j };
+		qsort(v, m, sizeof(*v), hk_by_hash);
+		for (size_t j = 0; j < m; j++) {
+			v[j].first = j > 0 && v[j].h == v[j - 1].h ? v[j - 1].first : v[j].j;
+			fb[v[j].j] = c->held[v[j].first].k;
 		}
-		rc = pm_item(c, ks, e - j, first_item);
-		j = e;
 	}
-	free(v);
-	free(ks);
+	int rc = 0;
+	for (size_t j = 0; j < m && rc == 0; j++)
+		rc = pm_to_folder(c, &c->held[j], same ? c->held[0].k : fb[j]);
+	c->nheld = 0;
 	return rc;
+}
+
+/* A row of an item too frequent to hold: to the body sort. */
+static int pm_to_body(struct pm_ctx *c, struct pm_rec *x)
+{
+	if (c->by_body == NULL) {
+		int rc = rc_xsort_new(sizeof(struct pm_rec), RC_EXPORT_SORT_MEM, &c->by_body);
+		if (rc < 0)
+			return rc;
+	}
+	struct pm_rec y = *x;
+	y.key = hash64(x->key, &x->hash, sizeof(x->hash));
+	y.key2 = x->k;
+	return rc_xsort_add(c->by_body, &y);
+}
+
+/* The body sort's output in runs of one method + URL + body: each gets
+ * the position of the first, then on to the folder sort. */
+static int pm_bodies(struct pm_ctx *c)
+{
+	if (c->by_body == NULL)
+		return 0;
+	int rc = rc_xsort_finish(c->by_body);
+	struct pm_rec x;
+	uint64_t h = 0;
+	uint32_t fbody = 0;
+	bool any = false;
+	while (rc == 0 && (rc = rc_xsort_next(c->by_body, &x)) == 1) {
+		if (!any || x.key != h) {
+			h = x.key;
+			fbody = x.k;
+			any = true;
+		}
+		rc = pm_to_folder(c, &x, fbody);
+	}
+	return rc;
+}
+
+/* First sort's output in item hash runs (selection order within): each
+ * record gets the position of its item's first row, and its body's. */
+static int pm_first_seen(struct pm_ctx *c)
+{
+	struct pm_rec x;
+	uint64_t h = 0;
+	uint32_t first = 0;
+	bool any = false;
+	int rc;
+	c->held = malloc(PM_RUN_HOLD * sizeof(*c->held));
+	if (c->held == NULL)
+		return -ENOMEM;
+	while ((rc = rc_xsort_next(c->by_item, &x)) == 1) {
+		if (!any || x.key != h) {
+			rc = pm_flush_held(c);
+			if (rc < 0)
+				return rc;
+			h = x.key;
+			first = x.k;
+			any = true;
+			c->run_spilled = false;
+		}
+		x.first = first;
+		if (!c->run_spilled && c->nheld == PM_RUN_HOLD) {
+			for (size_t j = 0; j < c->nheld && rc >= 0; j++)
+				rc = pm_to_body(c, &c->held[j]);
+			c->nheld = 0;
+			c->run_spilled = true;
+		}
+		if (c->run_spilled)
+			rc = pm_to_body(c, &x);
+		else
+			c->held[c->nheld++] = x;
+		if (rc < 0)
+			return rc;
+	}
+	if (rc == 0)
+		rc = pm_flush_held(c);
+	return rc == 0 ? pm_bodies(c) : rc;
+}
+
+/* Reads record x's fragment into c->frag. */
+static int pm_fetch(struct pm_ctx *c, const struct pm_rec *x)
+{
+	size_t len = (size_t)x->name_len + x->req_len + x->exh_len + x->ext_len;
+	if (len > c->frag_cap) {
+		size_t cap = len > 2 * c->frag_cap ? len : 2 * c->frag_cap;
+		char *p = realloc(c->frag, cap);
+		if (p == NULL)
+			return -ENOMEM;
+		c->frag = p;
+		c->frag_cap = cap;
+	}
+	if (len && pread(fileno(c->spill), c->frag, len, (off_t)x->off) != (ssize_t)len)
+		return -EIO;
+	return 0;
+}
+
+/* The item being written: rows of one method + URL + request body. */
+struct pm_item_st {
+	struct pm_status s;
+	bool opened, first_ex;
+};
+
+/* Adds row x to the current item (its first readable row opens it with
+ * its request; each saved response becomes an example). */
+static int pm_item_add(struct pm_ctx *c, struct pm_item_st *it, const struct pm_rec *x,
+		       bool *first_item)
+{
+	struct rc_buf *b = &c->o->b;
+	if (x->unreadable)
+		return 0;
+	int rc = pm_fetch(c, x);
+	if (rc < 0)
+		return rc;
+	const char *f = c->frag, *req = f + x->name_len;
+	if (!it->opened) {
+		rc_buf_puts(b, *first_item ? "{\"name\":" : ",{\"name\":");
+		rc_buf_add(b, f, x->name_len);
+		RC_PUTS(b, ",\"request\":");
+		rc_buf_add(b, req, x->req_len);
+		RC_PUTS(b, ",\"response\":[");
+		it->opened = true;
+		it->first_ex = true;
+		*first_item = false;
+		c->st->items++;
+	}
+	status_add(&it->s, x->status);
+	if (x->ext_len) {
+		const char *ex = req + x->req_len;
+		rc_buf_puts(b, it->first_ex ? "" : ",");
+		rc_buf_add(b, ex, x->exh_len);
+		RC_PUTS(b, ",\"originalRequest\":");
+		rc_buf_add(b, req, x->req_len);
+		rc_buf_add(b, ex + x->exh_len, x->ext_len);
+		it->first_ex = false;
+	}
+	c->st->exchanges++;
+	return rc_xout_flush(c->o, false);
+}
+
+/* Closes the current item (its test, with --with-tests). */
+static int pm_item_close(struct pm_ctx *c, struct pm_item_st *it)
+{
+	struct rc_buf *b = &c->o->b;
+	if (!it->opened)
+		return 0;
+	RC_PUTS(b, "]");
+	if (c->opt->with_tests)
+		pm_test(b, &it->s);
+	RC_PUTS(b, "}");
+	memset(it, 0, sizeof(*it));
+	return rc_xout_flush(c->o, false);
 }
 
 /* Opens a folder named name[0..n) at the current level. */
@@ -631,91 +820,81 @@ static void pm_folder_open(struct rc_buf *b, const char *name, size_t n, bool *f
 {
 	rc_buf_puts(b, *first ? "{\"name\":" : ",{\"name\":");
 	rc_buf_jstr(b, name, n);
-	rc_buf_puts(b, ",\"item\":[");
+	RC_PUTS(b, ",\"item\":[");
 	*first = false;
 }
 
-/* Folder names of row k: its host[:port] and its templated path. */
-static void pm_folder_names(const struct pm_ctx *c, uint32_t k, const char **dom, size_t *dl,
-			    char *tpl, size_t cap, size_t *tl)
-{
-	const struct seg_qrow *r = pm_row(c, k);
-	struct rc_url u;
-	rc_url_split(r->url, r->e.url_len, &u);
-	*dom = u.host;
-	*dl = (size_t)(u.path - u.host);
-	*tl = rc_path_template(u.path, u.path_len, tpl, cap);
-}
-
-/* The folders and items of the sorted selection. */
-static int pm_items(struct pm_ctx *c)
+/* Opens the folders a record at i enters (prev: the record before). */
+static void pm_enter(struct pm_ctx *c, const struct pm_rec *r, const struct pm_rec *prev,
+		     bool first[3], bool *in_dom, bool *in_ep)
 {
 	struct rc_buf *b = &c->o->b;
 	unsigned g = c->opt->group;
-	bool first[3] = { true, true, true }; /* items at top, in domain, in endpoint */
-	bool in_dom = false, in_ep = false;
-	int rc = 0;
-	for (size_t i = 0; i < c->res->n && rc == 0;) {
-		const struct pm_rec *r = &c->recs[i];
-		bool new_dom = (g & RC_GROUP_DOMAIN) && (i == 0 || r->dom != r[-1].dom);
-		bool new_ep = (g & RC_GROUP_ENDPOINT) && (i == 0 || new_dom || r->ep != r[-1].ep);
-		const char *dn;
-		size_t dl, tl;
-		char tpl[SEG_URL_MAX + 1];
-		pm_folder_names(c, r->k, &dn, &dl, tpl, sizeof(tpl), &tl);
-		if ((new_ep || new_dom) && in_ep) {
-			rc_buf_puts(b, "]}");
-			in_ep = false;
-		}
-		if (new_dom && in_dom)
-			rc_buf_puts(b, "]}");
-		if (new_dom) {
-			pm_folder_open(b, dn, dl, &first[0]);
-			in_dom = true;
-			first[1] = true;
-			c->st->folders++;
-		}
-		if (new_ep) {
-			pm_folder_open(b, tpl, tl, &first[in_dom ? 1 : 0]);
-			in_ep = true;
-			first[2] = true;
-			c->st->folders++;
-		}
-		size_t j = i + 1;
-		while (j < c->res->n && c->recs[j].item == r->item)
-			j++;
-		rc = pm_run(c, i, j, &first[in_ep ? 2 : in_dom ? 1 : 0]);
-		i = j;
+	bool new_dom = (g & RC_GROUP_DOMAIN) && (prev == NULL || r->dom != prev->dom);
+	bool new_ep = (g & RC_GROUP_ENDPOINT) && (prev == NULL || new_dom || r->ep != prev->ep);
+	if ((new_ep || new_dom) && *in_ep) {
+		RC_PUTS(b, "]}");
+		*in_ep = false;
 	}
+	if (new_dom && *in_dom)
+		RC_PUTS(b, "]}");
+	if (new_dom) {
+		const struct pm_name *n = &c->dom_names.v[r->dom];
+		pm_folder_open(b, c->names.p + n->off, n->len, &first[0]);
+		*in_dom = true;
+		first[1] = true;
+		c->st->folders++;
+	}
+	if (new_ep) {
+		const struct pm_name *n = &c->ep_names.v[r->ep];
+		pm_folder_open(b, c->names.p + n->off, n->len, &first[*in_dom ? 1 : 0]);
+		*in_ep = true;
+		first[2] = true;
+		c->st->folders++;
+	}
+}
+
+/* Write pass: the folders and items of the sorted selection, streamed:
+ * a new key is a new method + URL (and maybe folders), a new first
+ * position of the body within it a new item. */
+static int pm_items(struct pm_ctx *c)
+{
+	struct rc_buf *b = &c->o->b;
+	bool first[3] = { true, true, true }; /* items at top, in domain, in endpoint */
+	bool in_dom = false, in_ep = false, have_prev = false;
+	struct pm_rec x, prev;
+	struct pm_item_st it = {0};
+	int rc;
+	while ((rc = rc_xsort_next(c->by_folder, &x)) == 1) {
+		bool new_key = !have_prev || x.key != prev.key;
+		if (new_key || x.key2 >> 32 != prev.key2 >> 32) {
+			rc = pm_item_close(c, &it);
+			if (rc < 0)
+				break;
+		}
+		if (new_key)
+			pm_enter(c, &x, have_prev ? &prev : NULL, first, &in_dom, &in_ep);
+		rc = pm_item_add(c, &it, &x, &first[in_ep ? 2 : in_dom ? 1 : 0]);
+		if (rc < 0)
+			break;
+		prev = x;
+		have_prev = true;
+	}
+	if (rc == 0)
+		rc = pm_item_close(c, &it);
+	if (rc < 0)
+		return rc;
 	if (in_ep)
-		rc_buf_puts(b, "]}");
+		RC_PUTS(b, "]}");
 	if (in_dom)
-		rc_buf_puts(b, "]}");
-	return rc;
+		RC_PUTS(b, "]}");
+	return 0;
 }
 
 /* info: name, a description with the session, time span and clients. */
 static void pm_info(struct pm_ctx *c, const struct ses_meta *m)
 {
 	struct rc_buf *b = &c->o->b;
-	uint64_t t0 = UINT64_MAX, t1 = 0;
-	char clients[RC_EXPORT_CLIENTS_MAX][RC_ADDR_TEXT_MAX];
-	size_t nc = 0;
-	bool more = false;
-	for (size_t k = 0; k < c->res->n; k++) {
-		const struct seg_qrow *r = pm_row(c, k);
-		t0 = r->e.start_ns < t0 ? r->e.start_ns : t0;
-		t1 = r->e.start_ns > t1 ? r->e.start_ns : t1;
-		char a[RC_ADDR_TEXT_MAX];
-		rc_addr_text(&r->e.client, a, sizeof(a));
-		size_t i = 0;
-		while (i < nc && strcmp(clients[i], a) != 0)
-			i++;
-		if (i == nc && a[0] && nc < RC_EXPORT_CLIENTS_MAX)
-			memcpy(clients[nc++], a, sizeof(a));
-		else if (i == nc && a[0])
-			more = true;
-	}
 	uint64_t h = hash64(0xcbf29ce484222325ull, m->id, strlen(m->id));
 	uint64_t h2 = hash64(h, m->name, strlen(m->name));
 	rc_buf_printf(b, "{\"info\":{\"_postman_id\":\"%08x-%04x-4%03x-8%03x-%012llx\",\"name\":",
@@ -725,17 +904,17 @@ static void pm_info(struct pm_ctx *c, const struct ses_meta *m)
 	const char *name = c->opt->name ? c->opt->name : m->name;
 	rc_buf_jstr(b, name, strlen(name));
 	char d[1024 + RC_EXPORT_CLIENTS_MAX * RC_ADDR_TEXT_MAX], a[40] = "", z[40] = "";
-	if (c->res->n) {
-		rc_iso_time(t0, a, sizeof(a));
-		rc_iso_time(t1, z, sizeof(z));
+	if (c->n) {
+		rc_iso_time(c->t0, a, sizeof(a));
+		rc_iso_time(c->t1, z, sizeof(z));
 	}
 	int n = snprintf(d, sizeof(d), "Captured by ringcap in session %s (%s): %zu requests "
-			 "from %s to %s; clients:", m->name, m->id, c->res->n, a, z);
-	for (size_t i = 0; i < nc && n > 0 && (size_t)n < sizeof(d); i++)
-		n += snprintf(d + n, sizeof(d) - (size_t)n, "%s %s", i ? "," : "", clients[i]);
-	if (more && n > 0 && (size_t)n < sizeof(d))
+			 "from %s to %s; clients:", m->name, m->id, c->n, a, z);
+	for (size_t i = 0; i < c->nclients && n > 0 && (size_t)n < sizeof(d); i++)
+		n += snprintf(d + n, sizeof(d) - (size_t)n, "%s %s", i ? "," : "", c->clients[i]);
+	if (c->more_clients && n > 0 && (size_t)n < sizeof(d))
 		n += snprintf(d + n, sizeof(d) - (size_t)n, " and others");
-	rc_buf_puts(b, ",\"description\":");
+	RC_PUTS(b, ",\"description\":");
 	rc_buf_jstr(b, d, n > 0 && (size_t)n < sizeof(d) ? (size_t)n : strlen(d));
 	rc_buf_puts(b, ",\"schema\":\"" PM_SCHEMA "\"},\"item\":[");
 }
@@ -745,51 +924,85 @@ static void pm_variables(struct pm_ctx *c)
 	struct rc_buf *b = &c->o->b;
 	if (!c->opt->base_url_variables)
 		return;
-	rc_buf_puts(b, ",\"variable\":[");
-	for (size_t i = 0; i < c->origins.n; i++) {
-		const struct seg_qrow *r = pm_row(c, c->origin_row[i]);
-		struct rc_url u;
-		rc_url_split(r->url, r->e.url_len, &u);
+	RC_PUTS(b, ",\"variable\":[");
+	for (size_t i = 0; i < c->origin_names.n; i++) {
+		const struct pm_name *o = &c->origin_names.v[i];
 		rc_buf_printf(b, "%s{\"key\":\"host_%zu\",\"value\":", i ? "," : "", i + 1);
-		rc_buf_jstr(b, u.origin, u.origin_len);
-		rc_buf_puts(b, ",\"type\":\"string\"}");
+		rc_buf_jstr(b, c->names.p + o->off, o->len);
+		RC_PUTS(b, ",\"type\":\"string\"}");
 	}
-	rc_buf_puts(b, "]");
+	RC_PUTS(b, "]");
 }
 
-int rc_postman_write(const char *session_dir, const struct ses_meta *m,
-		     const struct seg_table *t, const struct seg_result *res,
+static void pm_free(struct pm_ctx *c)
+{
+	if (c->spill)
+		fclose(c->spill);
+	free(c->spill_buf);   /* after fclose: the stream's buffer */
+	rc_xsort_free(c->by_item);
+	rc_xsort_free(c->by_body);
+	rc_xsort_free(c->by_folder);
+	free(c->held);
+	rc_buf_free(&c->scratch);
+	free(c->frag);
+	rc_buf_free(&c->names);
+	map_free(&c->doms);
+	map_free(&c->eps);
+	map_free(&c->origins);
+	free(c->dom_names.v);
+	free(c->ep_names.v);
+	free(c->origin_names.v);
+	free(c->rank);
+}
+
+int rc_postman_write(const char *session_dir, const struct ses_meta *m, struct rc_sel *sel,
 		     struct rc_caches *cache, const struct rc_export_opts *opt,
 		     struct rc_xout *o, struct rc_export_stats *st)
 {
-	struct pm_ctx c = { .dir = session_dir, .t = t, .res = res, .opt = opt, .o = o, .st = st,
-			    .cache = cache };
-	int rc = pm_order(&c);
-	c.frags = malloc((res->n ? res->n : 1) * sizeof(*c.frags));
-	c.spill = tmpfile();
-	if (rc == 0 && (c.frags == NULL || c.spill == NULL))
-		rc = c.frags ? -errno : -ENOMEM;
+	struct pm_ctx c = { .dir = session_dir, .sel = sel, .opt = opt, .o = o, .st = st,
+			    .cache = cache, .t0 = UINT64_MAX };
+	int rc = map_init(&c.doms, 64) | map_init(&c.eps, 64) | map_init(&c.origins, 64);
+	rc = rc < 0 ? -ENOMEM : 0;
+	if (rc == 0)
+		rc = rc_xsort_new(sizeof(struct pm_rec), RC_EXPORT_SORT_MEM, &c.by_item);
+	c.spill = rc == 0 ? tmpfile() : NULL;
+	if (rc == 0 && c.spill == NULL)
+		rc = -EIO;
+	/* stdio's 4 KiB default made a write(2) per few rows (and glibc
+	 * ignores the size without a buffer) */
+	c.spill_buf = rc == 0 ? malloc(RC_EXPORT_FLUSH) : NULL;
+	if (rc == 0 && (c.spill_buf == NULL ||
+			setvbuf(c.spill, c.spill_buf, _IOFBF, RC_EXPORT_FLUSH) != 0))
+		rc = -ENOMEM;
 	/* one row's rendering: a maximal body, JSON-escaped, twice (request and
 	 * originalRequest) and a response body */
 	c.scratch.max = (size_t)1 << 31;
 	if (rc == 0)
 		rc = pm_render(&c);
+	rc_sel_close(sel); /* the selection's memory goes before the sorts */
+	if (rc == 0)
+		rc = rc_xsort_finish(c.by_item);
+	if (rc == 0)
+		rc = pm_ranks(&c);
+	if (rc == 0)
+		rc = rc_xsort_new(sizeof(struct pm_rec), RC_EXPORT_SORT_MEM, &c.by_folder);
+	if (rc == 0)
+		rc = pm_first_seen(&c);
+	rc_xsort_free(c.by_item);
+	rc_xsort_free(c.by_body);
+	c.by_item = c.by_body = NULL;
+	if (rc == 0)
+		rc = rc_xsort_finish(c.by_folder);
 	if (rc == 0) {
 		pm_info(&c, m);
 		rc = pm_items(&c);
 	}
 	if (rc == 0) {
-		rc_buf_puts(&o->b, "]");
+		RC_PUTS(&o->b, "]");
 		pm_variables(&c);
-		rc_buf_puts(&o->b, "}\n");
+		RC_PUTS(&o->b, "}\n");
 		rc = rc_xout_flush(o, true);
 	}
-	if (c.spill)
-		fclose(c.spill);
-	free(c.frags);
-	rc_buf_free(&c.scratch);
-	free(c.recs);
-	free(c.origin_row);
-	map_free(&c.origins);
+	pm_free(&c);
 	return rc;
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "tools/lib/fmt.h"
 #include "tools/views/export-int.h"
 
 int rc_sink_file_write(void *ctx, const void *p, size_t n)
@@ -25,6 +26,26 @@ void rc_xout_init(struct rc_xout *o, const struct rc_sink *sink)
 	memset(o, 0, sizeof(*o));
 	o->sink = sink;
 	o->b.max = 0; /* 64 MiB: one exchange with two maximal bodies in base64 fits */
+}
+
+void rc_xout_iso_time(struct rc_xout *o, uint64_t ns)
+{
+	uint64_t sec = ns / 1000000000u;
+	if (o->iso_sec != sec + 1) {
+		char t[40];
+		rc_iso_time(sec * 1000000000u, t, sizeof(t));
+		char *dot = strchr(t, '.');
+		size_t n = dot ? (size_t)(dot - t) : strlen(t);
+		n = n < sizeof(o->iso_prefix) - 1 ? n : sizeof(o->iso_prefix) - 1;
+		memcpy(o->iso_prefix, t, n);
+		o->iso_prefix[n] = '\0';
+		o->iso_sec = sec + 1;
+	}
+	unsigned ms = (unsigned)(ns / 1000000u % 1000u);
+	char tail[6] = { '.', (char)('0' + ms / 100), (char)('0' + ms / 10 % 10),
+			 (char)('0' + ms % 10), 'Z', 0 };
+	rc_buf_puts(&o->b, o->iso_prefix);
+	rc_buf_add(&o->b, tail, 5);
 }
 
 int rc_xout_flush(struct rc_xout *o, bool force)
@@ -56,7 +77,7 @@ void rc_xout_free(struct rc_xout *o)
 void rc_xout_jstr(struct rc_xout *o, const uint8_t *p, size_t n)
 {
 	struct rc_buf *b = &o->b;
-	rc_buf_puts(b, "\"");
+	RC_PUTS(b, "\"");
 	for (size_t off = 0; off < n;) {
 		size_t end = n - off > XOUT_SLICE ? off + XOUT_SLICE : n;
 		while (end < n && end > off + 1 && (p[end] & 0xc0) == 0x80)
@@ -71,18 +92,18 @@ void rc_xout_jstr(struct rc_xout *o, const uint8_t *p, size_t n)
 		rc_xout_flush(o, false);
 		off = end;
 	}
-	rc_buf_puts(b, "\"");
+	RC_PUTS(b, "\"");
 }
 
 void rc_xout_base64(struct rc_xout *o, const uint8_t *p, size_t n)
 {
 	const size_t slice = XOUT_SLICE / 3 * 3; /* whole groups: no padding inside */
-	rc_buf_puts(&o->b, "\"");
+	RC_PUTS(&o->b, "\"");
 	for (size_t off = 0; off < n; off += slice) {
 		rc_buf_base64(&o->b, p + off, n - off < slice ? n - off : slice);
 		rc_xout_flush(o, false);
 	}
-	rc_buf_puts(&o->b, "\"");
+	RC_PUTS(&o->b, "\"");
 }
 
 /* ---- heads ---- */
@@ -251,7 +272,7 @@ void rc_buf_ms(struct rc_buf *b, int64_t us)
 {
 	uint64_t u = us < 0 ? (uint64_t)0 - (uint64_t)us : (uint64_t)us;
 	if (us < 0)
-		rc_buf_puts(b, "-");
+		RC_PUTS(b, "-");
 	rc_buf_i64(b, (int64_t)(u / 1000));
 	char f[4] = { '.', (char)('0' + u % 1000 / 100), (char)('0' + u % 100 / 10),
 		      (char)('0' + u % 10) };
@@ -420,16 +441,24 @@ void rc_headers_json(struct rc_buf *b, const char *array, const char *name_key,
 	struct rc_hdr h;
 	size_t pos = 0;
 	bool first = true;
-	rc_buf_printf(b, "\"%s\":[", array);
+	RC_PUTS(b, "\"");
+	rc_buf_puts(b, array);
+	RC_PUTS(b, "\":[");
+	size_t kl = strlen(name_key);
 	while (head && rc_hdr_next(head, n, &pos, &h)) {
 		if (skip && rc_hdr_skip(&h))
 			continue;
-		rc_buf_printf(b, "%s{\"%s\":", first ? "" : ",", name_key);
+		if (first)
+			RC_PUTS(b, "{\"");
+		else
+			RC_PUTS(b, ",{\"");
+		rc_buf_add(b, name_key, kl);
+		RC_PUTS(b, "\":");
 		rc_buf_jstr(b, h.name, h.name_len);
-		rc_buf_puts(b, ",\"value\":");
+		RC_PUTS(b, ",\"value\":");
 		rc_buf_jstr(b, h.value, h.value_len);
-		rc_buf_puts(b, "}");
+		RC_PUTS(b, "}");
 		first = false;
 	}
-	rc_buf_puts(b, "]");
+	RC_PUTS(b, "]");
 }

@@ -200,6 +200,123 @@ static void test_cache(void)
 	rm_rf(dir);
 }
 
+/* ---- a collection's identical requests ---- */
+
+#define DUP_N 3000u
+static const char *const dup_urls[3] = { "http://a.test/poll", "http://a.test/put?q=1",
+					  "http://b.test/users/7" };
+static const char *const dup_bodies[4] = { "one", "two", "three", "" };
+
+/* Row k: its URL (0: half the rows, more than PM_RUN_HOLD) and body. */
+static void dup_row(uint64_t k, unsigned *u, unsigned *bd)
+{
+	uint64_t r = gen_mix(k + 99);
+	*u = r % 4 < 2 ? 0 : r % 4 == 2 ? 1 : 2;
+	*bd = *u == 2 ? 3 : (unsigned)(r >> 8) % (*u == 0 ? 3 : 2);
+}
+
+static void dup_write(const char *dir)
+{
+	struct seg_writer_cfg cfg = { .session_dir = dir, .worker = 0, .save_responses = true };
+	struct seg_writer *w;
+	REQUIRE_RC(seg_writer_open(&cfg, now_wall_ns(), &w));
+	static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n";
+	for (uint64_t k = 0; k < DUP_N; k++) {
+		unsigned u, bd;
+		dup_row(k, &u, &bd);
+		char head[256];
+		int hl = snprintf(head, sizeof(head), "%s %s HTTP/1.1\r\nHost: x\r\n"
+				  "Content-Type: text/plain\r\n\r\n", u == 2 ? "GET" : "POST",
+				  dup_urls[u]);
+		const char *host = u == 2 ? "b.test" : "a.test";
+		struct seg_xch_begin b = {
+			.start_ns = 1700000000000000000ull + k * 1000000ull, .http_version = 11,
+			.port = 80, .method = u == 2 ? "GET" : "POST", .method_len = u == 2 ? 3 : 4,
+			.host = host, .host_len = 6, .url = dup_urls[u], .url_len = strlen(dup_urls[u]),
+			.req_head = head, .req_head_len = (size_t)hl, .number = (uint32_t)k + 1,
+		};
+		struct seg_xch *x;
+		uint64_t id;
+		REQUIRE_RC(seg_xch_begin(w, &b, &x, &id));
+		if (dup_bodies[bd][0])
+			REQUIRE_RC(seg_xch_body(w, x, SEG_DIR_REQ, dup_bodies[bd], strlen(dup_bodies[bd])));
+		REQUIRE_RC(seg_xch_resp_head(w, x, (uint16_t)(200 + k % 2), "OK", 2, resp,
+					     sizeof(resp) - 1, SEG_T_JSON));
+		REQUIRE_RC(seg_xch_end(w, x, &(struct seg_xch_end){ .status = (uint16_t)(200 + k % 2) }));
+		writer_pump(w, false);
+	}
+	REQUIRE_RC(seg_writer_flush_sync(w));
+	seg_writer_close(w);
+}
+
+static int buf_sink(void *ctx, const void *p, size_t n)
+{
+	rc_buf_add(ctx, p, n);
+	return ((struct rc_buf *)ctx)->oom ? -ENOMEM : 0;
+}
+
+/* Items of a collection without folders: one per URL and body, URLs in
+ * order of first appearance, bodies within a URL likewise, each with an
+ * example per row (3,000 rows; the poll URL's 1,500 go through the
+ * writer's body sort, the others are grouped in memory). */
+static void test_collapse(void)
+{
+	char dir[256];
+	make_tmpdir(dir, sizeof(dir), "export-dups");
+	dup_write(dir);
+	unsigned url_order[3], nurl = 0, body_order[3][4], nbody[3] = { 0 };
+	size_t count[3][4] = { { 0 } };
+	for (uint64_t k = 0; k < DUP_N; k++) {
+		unsigned u, bd, i;
+		dup_row(k, &u, &bd);
+		for (i = 0; i < nurl && url_order[i] != u; i++)
+			;
+		if (i == nurl)
+			url_order[nurl++] = u;
+		for (i = 0; i < nbody[u] && body_order[u][i] != bd; i++)
+			;
+		if (i == nbody[u])
+			body_order[u][nbody[u]++] = bd;
+		count[u][bd]++;
+	}
+	REQUIRE(count[0][0] + count[0][1] + count[0][2] > 1024);
+	struct ses_meta m = { .id = "dups", .name = "dups" };
+	for (int sorted = 0; sorted < 2; sorted++) {
+		struct rc_buf out = {0};
+		struct rc_sink sink = { buf_sink, &out };
+		struct rc_export_opts o = { .format = RC_FMT_POSTMAN, .with_tests = true };
+		/* by time: the streaming scan; by status: the table */
+		struct seg_query q = { .sort = sorted ? SEG_SORT_STATUS : SEG_SORT_TIME };
+		struct rc_export_stats st;
+		REQUIRE_RC(rc_export_session(dir, &m, &q, NULL, &o, &sink, &st));
+		CHECK(st.exchanges == DUP_N);
+		json_error_t e;
+		json_t *root = json_loadb(out.p, out.len, 0, &e);
+		REQUIRE(root != NULL);
+		json_t *items = json_object_get(root, "item");
+		size_t want_items = nbody[0] + nbody[1] + nbody[2], n = 0;
+		CHECK(json_array_size(items) == want_items);
+		CHECK(st.items == want_items);
+		for (unsigned i = 0; i < nurl && !sorted; i++) {
+			unsigned u = url_order[i];
+			for (unsigned j = 0; j < nbody[u]; j++, n++) {
+				json_t *it = json_array_get(items, n);
+				const char *name = json_string_value(json_object_get(it, "name"));
+				json_t *raw = json_object_get(json_object_get(json_object_get(it,
+								"request"), "body"), "raw");
+				const char *body = raw ? json_string_value(raw) : "";
+				CHECK(name && strcmp(name, dup_urls[u]) == 0);
+				CHECK(body && strcmp(body, dup_bodies[body_order[u][j]]) == 0);
+				CHECK(json_array_size(json_object_get(it, "response")) ==
+				      count[u][body_order[u][j]]);
+			}
+		}
+		json_decref(root);
+		rc_buf_free(&out);
+	}
+	rm_rf(dir);
+}
+
 /* ---- the HAR reader ---- */
 
 struct seen {
@@ -456,6 +573,7 @@ static void test_har_tunnel(void)
 
 int main(void)
 {
+	test_collapse();
 	signal(SIGPIPE, SIG_IGN);
 	test_ids();
 	test_names();

@@ -1,0 +1,709 @@
+/* persist/scan.c: the streaming selection of persist/scan.h.
+ *
+ * A row's place (pos, 64 bits): segment list index << 32 | entry number
+ * in its index file; with bit 31 set instead: the n-th entry of that
+ * segment that seg_heal_scan found in frames only (a damaged, missing or
+ * lagging index), kept in the extra file. Keys are (sort key, pos) and
+ * pos grows in load order,
+ * so a stable sort by key alone gives seg_query_run's order: ties in load
+ * order, as its stable radix sort leaves them.
+ *
+ * Pass 1 learns each entry's number in its index file by walking the file
+ * beside seg_heal_scan: the heal scan hands out the valid entries of the
+ * index in file order first, so the next entry of the walk that decodes
+ * to the same id is the one; entries the walk cannot place come from the
+ * frames and go to the extra file.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "persist/reader-int.h"
+#include "persist/scan.h"
+#include "rc-assert.h"
+
+#define POS_EXTRA (1ull << 31)
+#define POS_ENTRY_MASK 0x7fffffffull
+
+_Static_assert(SEG_FILES_MAX <= (1u << 16), "segment index fits pos bits 32..47");
+
+struct skey {
+	uint64_t k, pos;
+};
+
+/* A window of bytes over one file, read with pread. */
+struct win {
+	int fd;
+	uint16_t worker;
+	uint32_t segno;
+	uint64_t size;       /* of the file when opened */
+	uint64_t off;        /* file offset of buf[0] */
+	size_t len, cap;
+	uint8_t *buf;
+};
+
+/* A string file rebuilt from frames (damaged .str), kept for the scan. */
+struct own_str {
+	uint16_t worker;
+	uint32_t segno;
+	char *buf;
+	uint64_t len;
+};
+
+/* One spilled run during the merge. */
+struct run {
+	uint64_t start, end; /* key indices in the spill file: [start, end) */
+	uint64_t next;       /* forward: next to read; reverse: one past it */
+	struct skey *buf;
+	size_t n, at;        /* keys in buf, next one to hand out */
+};
+
+struct seg_scan {
+	char dir[PATH_MAX];
+	struct seg_query q;
+	bool need_text;       /* pass 1 resolves host/URL (search or match) */
+	struct seg_list_item *items;
+	size_t nitems;
+	uint64_t *tombs;      /* sorted ids */
+	size_t ntombs;
+	struct win idx[SEG_SCAN_SLOTS], str[SEG_SCAN_SLOTS];
+	struct own_str *own;
+	size_t nown, own_cap;
+	FILE *extra;          /* struct seg_entry per slot */
+	uint64_t nextra;
+	uint64_t *extra_base; /* [nitems]: first extra slot of each segment */
+	/* keys */
+	struct skey *keys;
+	size_t nkeys, keys_cap, chunk; /* keys held, allocated, in a full run */
+	FILE *spill;
+	struct run *runs;
+	size_t nruns, runs_cap;
+	size_t total, count, handed, skipped;
+	uint64_t mem_pos;     /* next key of the in-memory run */
+	/* pass 1 walk */
+	size_t cur_item;
+	uint64_t cur_j, cur_n;
+	struct seg_report *rep;
+	int err;
+};
+
+/* ---- files ---- */
+
+static FILE *tmp_file(void)
+{
+	const char *d = getenv("TMPDIR");
+	int fd = open(d && *d ? d : "/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return tmpfile();
+	FILE *f = fdopen(fd, "w+b");
+	if (f == NULL)
+		close(fd);
+	return f;
+}
+
+static void win_close(struct win *w)
+{
+	if (w->fd >= 0)
+		close(w->fd);
+	w->fd = -1;
+	w->len = 0;
+}
+
+/* Points w at file (worker, segno, kind); 0, -ENOENT or -errno. */
+static int win_open(struct seg_scan *s, struct win *w, uint16_t worker, uint32_t segno,
+		    enum seg_kind k)
+{
+	if (w->fd >= 0 && w->worker == worker && w->segno == segno)
+		return 0;
+	win_close(w);
+	if (w->buf == NULL && (w->buf = malloc(w->cap)) == NULL)
+		return -ENOMEM;
+	char path[PATH_MAX];
+	int rc = seg_path(path, sizeof(path), s->dir, worker, segno, k);
+	if (rc < 0)
+		return rc;
+	w->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (w->fd < 0)
+		return -errno;
+	struct stat sb;
+	if (fstat(w->fd, &sb) < 0) {
+		rc = -errno;
+		win_close(w);
+		return rc;
+	}
+	w->size = (uint64_t)sb.st_size;
+	w->worker = worker;
+	w->segno = segno;
+	w->off = 0;
+	w->len = 0;
+	return 0;
+}
+
+/* n bytes of w's file at off (n <= w->cap, off + n <= w->size), or NULL.
+ * A miss reads a window starting an eighth of it before off: rows in
+ * time order step back a little now and then. */
+static const uint8_t *win_get(struct win *w, uint64_t off, size_t n)
+{
+	if (off >= w->off && off + n <= w->off + w->len)
+		return w->buf + (off - w->off);
+	if (n > w->cap || off + n > w->size)
+		return NULL;
+	uint64_t back = w->cap / 8;
+	uint64_t start = off > back ? off - back : 0;
+	if (start + w->cap < off + n)
+		start = off + n - w->cap;
+	size_t want = (size_t)(w->size - start < w->cap ? w->size - start : w->cap);
+	ssize_t got = pread(w->fd, w->buf, want, (off_t)start);
+	if (got < 0 || (uint64_t)got < off + n - start) {
+		w->len = 0;
+		return NULL;
+	}
+	w->off = start;
+	w->len = (size_t)got;
+	return w->buf + (off - start);
+}
+
+/* ---- tombstones ---- */
+
+static int u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Reads the valid tombstone records' ids, sorted (as seg_table_load). */
+static int load_tombs(struct seg_scan *s)
+{
+	char path[PATH_MAX + 16];
+	if (snprintf(path, sizeof(path), "%s/%s", s->dir, SEG_TOMB_FILE) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	struct stat sb;
+	int rc = fstat(fd, &sb) < 0 ? -errno : 0;
+	uint64_t len = rc == 0 ? (uint64_t)sb.st_size : 0;
+	uint8_t buf[SEG_TOMB_SIZE * 256];
+	s->tombs = malloc((len / SEG_TOMB_SIZE + 1) * sizeof(*s->tombs));
+	if (rc == 0 && s->tombs == NULL)
+		rc = -ENOMEM;
+	for (uint64_t o = 0; rc == 0 && o + SEG_TOMB_SIZE <= len; o += sizeof(buf)) {
+		uint64_t want = len - o < sizeof(buf) ? len - o : sizeof(buf);
+		want -= want % SEG_TOMB_SIZE;
+		if (pread(fd, buf, want, (off_t)o) != (ssize_t)want) {
+			rc = -EIO;
+			break;
+		}
+		for (uint64_t i = 0; i < want; i += SEG_TOMB_SIZE)
+			if (seg_get32(buf + i + 16) == SEG_TOMB_MAGIC &&
+			    seg_get32(buf + i + 20) == seg_crc32c(0, buf + i, 20))
+				s->tombs[s->ntombs++] = seg_get64(buf + i);
+	}
+	close(fd);
+	if (rc == 0)
+		qsort(s->tombs, s->ntombs, sizeof(*s->tombs), u64_cmp);
+	return rc;
+}
+
+static bool tombstoned(const struct seg_scan *s, uint64_t id)
+{
+	return s->ntombs && bsearch(&id, s->tombs, s->ntombs, sizeof(id), u64_cmp);
+}
+
+/* ---- host/URL text ---- */
+
+/* The text of e from b[0..len) (a string file, b[0] its byte 0): true
+ * when its checksum holds; sets r's text fields. */
+static bool text_from(const uint8_t *b, uint64_t len, uint64_t base,
+		      const struct seg_entry *e, struct seg_qrow *r)
+{
+	uint64_t need = (uint64_t)e->str_off + e->host_len + e->url_len;
+	if (e->str_off < base || need > base + len)
+		return false;
+	uint64_t ext = 0;
+	if ((e->flags & SEG_F_STR_EXT) && need + 5 <= base + len) {
+		uint8_t cl = b[need + 4 - base];
+		ext = cl <= SEG_CLIENT_NAME_MAX ? 5u + cl : 0;
+	}
+	if (need + ext > base + len)
+		return false;
+	const uint8_t *p = b + (e->str_off - base);
+	if (seg_crc32c(0, p, (size_t)(need + ext - e->str_off)) != e->str_crc)
+		return false;
+	r->host = (const char *)p;
+	r->url = r->host + e->host_len;
+	if (ext) {
+		const uint8_t *x = b + (need - base);
+		r->number = seg_get32(x);
+		r->client_name_len = x[4];
+		r->client_name = (const char *)x + 5;
+	}
+	return true;
+}
+
+/* The text read back from the frames of segment (worker, segno). */
+static const struct own_str *own_get(struct seg_scan *s, uint16_t worker, uint32_t segno)
+{
+	for (size_t i = 0; i < s->nown; i++)
+		if (s->own[i].worker == worker && s->own[i].segno == segno)
+			return &s->own[i];
+	if (s->nown == s->own_cap) {
+		size_t nc = s->own_cap ? 2 * s->own_cap : 4;
+		struct own_str *v = realloc(s->own, nc * sizeof(*v));
+		if (v == NULL)
+			return NULL;
+		s->own = v;
+		s->own_cap = nc;
+	}
+	struct own_str *o = &s->own[s->nown];
+	if (seg_strings_rebuild(s->dir, worker, segno, &o->buf, &o->len) < 0)
+		o->buf = NULL, o->len = 0;
+	o->worker = worker;
+	o->segno = segno;
+	s->nown++;
+	return o;
+}
+
+/* Sets r's text from the string file, else from the frames; empty when
+ * both fail (counted in pass 1). */
+static void resolve_text(struct seg_scan *s, const struct seg_entry *e, struct seg_qrow *r,
+			 bool count)
+{
+	r->host = r->url = r->client_name = "";
+	r->client_name_len = 0;
+	r->number = 0;
+	uint32_t segno = e->span <= e->segno ? e->segno - e->span : 0;
+	struct win *w = &s->str[e->worker % SEG_SCAN_SLOTS];
+	size_t n = (size_t)e->host_len + e->url_len + 5u + SEG_CLIENT_NAME_MAX;
+	if (segno >= 1 && win_open(s, w, e->worker, segno, SEG_K_STR) == 0 && e->str_off < w->size) {
+		uint64_t have = w->size - e->str_off < n ? w->size - e->str_off : n;
+		const uint8_t *p = win_get(w, e->str_off, (size_t)have);
+		if (p && text_from(p, have, e->str_off, e, r))
+			return;
+	}
+	const struct own_str *o = segno >= 1 ? own_get(s, e->worker, segno) : NULL;
+	if (o && o->buf && text_from((const uint8_t *)o->buf, o->len, 0, e, r)) {
+		if (count && s->rep && !(!s->rep->strict && seg_live(s->dir, e->worker, segno)))
+			s->rep->strings_recovered++;
+		return;
+	}
+	r->host = r->url = "";
+	r->e.host_len = r->e.url_len = 0;
+	if (count && s->rep)
+		s->rep->strings_bad++;
+}
+
+static void fill_row(struct seg_scan *s, const struct seg_entry *e, struct seg_qrow *r,
+		     bool text, bool count)
+{
+	r->e = *e;
+	r->host_rank = 0;
+	if (tombstoned(s, e->id))
+		r->e.flags |= SEG_F_DELETED;
+	if (text) {
+		resolve_text(s, &r->e, r, count);
+	} else {
+		r->host = r->url = r->client_name = "";
+		r->client_name_len = 0;
+		r->number = 0;
+	}
+}
+
+/* ---- keys and runs ---- */
+
+/* Stable LSD radix sort of keys by k, 16 bits a pass, skipping passes
+ * whose digit is the same everywhere (query.c's, over struct skey). */
+static void radix_sort(struct skey *v, struct skey *tmp, size_t n, uint32_t *cnt)
+{
+	struct skey *src = v, *dst = tmp;
+	for (int shift = 0; shift < 64 && n > 0; shift += 16) {
+		memset(cnt, 0, 65536 * sizeof(*cnt));
+		for (size_t i = 0; i < n; i++)
+			cnt[(src[i].k >> shift) & 0xffff]++;
+		if (cnt[(src[0].k >> shift) & 0xffff] == n)
+			continue;
+		uint32_t sum = 0;
+		for (uint32_t d = 0; d < 65536; d++) {
+			uint32_t c = cnt[d];
+			cnt[d] = sum;
+			sum += c;
+		}
+		for (size_t i = 0; i < n; i++)
+			dst[cnt[(src[i].k >> shift) & 0xffff]++] = src[i];
+		struct skey *sw = src;
+		src = dst;
+		dst = sw;
+	}
+	if (src != v)
+		memcpy(v, src, n * sizeof(*v));
+}
+
+static int sort_keys(struct seg_scan *s)
+{
+	bool sorted = true;
+	for (size_t i = 1; i < s->nkeys && sorted; i++)
+		sorted = s->keys[i - 1].k <= s->keys[i].k;
+	if (sorted)
+		return 0;
+	uint32_t *cnt = malloc(65536 * sizeof(*cnt));
+	struct skey *tmp = malloc(s->nkeys * sizeof(*tmp));
+	if (cnt && tmp)
+		radix_sort(s->keys, tmp, s->nkeys, cnt);
+	int rc = cnt && tmp ? 0 : -ENOMEM;
+	free(cnt);
+	free(tmp);
+	return rc;
+}
+
+/* Sorts the keys held and appends them to the spill file as one run. */
+static int spill_run(struct seg_scan *s)
+{
+	if (s->spill == NULL && (s->spill = tmp_file()) == NULL)
+		return -EIO;
+	int rc = sort_keys(s);
+	if (rc < 0)
+		return rc;
+	if (s->nruns == s->runs_cap) {
+		size_t nc = s->runs_cap ? 2 * s->runs_cap : 8;
+		struct run *v = realloc(s->runs, nc * sizeof(*v));
+		if (v == NULL)
+			return -ENOMEM;
+		s->runs = v;
+		s->runs_cap = nc;
+	}
+	uint64_t start = s->nruns ? s->runs[s->nruns - 1].end : 0;
+	if (fwrite(s->keys, sizeof(*s->keys), s->nkeys, s->spill) != s->nkeys)
+		return -EIO;
+	s->runs[s->nruns++] = (struct run){ .start = start, .end = start + s->nkeys };
+	s->nkeys = 0;
+	return 0;
+}
+
+/* Keys grow by doubling up to a run (memory follows the selection, not
+ * the bound), then spill. */
+static int add_key(struct seg_scan *s, uint64_t k, uint64_t pos)
+{
+	if (s->nkeys == s->keys_cap && s->keys_cap < s->chunk) {
+		size_t nc = s->keys_cap ? 2 * s->keys_cap : 1024;
+		nc = nc < s->chunk ? nc : s->chunk;
+		struct skey *v = realloc(s->keys, nc * sizeof(*v));
+		if (v == NULL)
+			return -ENOMEM;
+		s->keys = v;
+		s->keys_cap = nc;
+	}
+	if (s->nkeys == s->keys_cap) {
+		int rc = spill_run(s);
+		if (rc < 0)
+			return rc;
+	}
+	s->keys[s->nkeys++] = (struct skey){ k, pos };
+	s->total++;
+	return s->total > SEG_TABLE_ROWS_MAX ? -E2BIG : 0;
+}
+
+static uint64_t sort_key(const struct seg_entry *e, uint8_t sort)
+{
+	switch (sort) {
+	case SEG_SORT_SIZE: return e->resp_size;
+	case SEG_SORT_DURATION: return e->duration_ns;
+	default: return e->start_ns;
+	}
+}
+
+/* ---- pass 1 ---- */
+
+/* The number of e in its index file (see the file comment), or -1. */
+static int64_t walk_index(struct seg_scan *s, const struct seg_entry *e)
+{
+	struct win *w = &s->idx[e->worker % SEG_SCAN_SLOTS];
+	if (win_open(s, w, e->worker, e->segno, SEG_K_IDX) < 0)
+		return -1;
+	if (s->cur_n == UINT64_MAX)
+		s->cur_n = w->size >= SEG_FILE_HDR_SIZE ? (w->size - SEG_FILE_HDR_SIZE) / SEG_ENTRY_SIZE : 0;
+	while (s->cur_j < s->cur_n) {
+		uint64_t j = s->cur_j++;
+		const uint8_t *p = win_get(w, SEG_FILE_HDR_SIZE + j * SEG_ENTRY_SIZE, SEG_ENTRY_SIZE);
+		struct seg_entry d;
+		if (p && seg_entry_decode(p, &d) == 0 && d.id == e->id)
+			return (int64_t)j;
+	}
+	return -1;
+}
+
+static int place_of(struct seg_scan *s, const struct seg_entry *e, uint64_t *pos)
+{
+	int64_t j = walk_index(s, e);
+	if (j >= 0 && (uint64_t)j <= POS_ENTRY_MASK) {
+		*pos = (uint64_t)s->cur_item << 32 | (uint64_t)j;
+		return 0;
+	}
+	uint64_t n = s->nextra - s->extra_base[s->cur_item];
+	if (n > POS_ENTRY_MASK)
+		return -E2BIG;
+	if (s->extra == NULL && (s->extra = tmp_file()) == NULL)
+		return -EIO;
+	if (fwrite(e, sizeof(*e), 1, s->extra) != 1)
+		return -EIO;
+	s->nextra++;
+	*pos = (uint64_t)s->cur_item << 32 | POS_EXTRA | n;
+	return 0;
+}
+
+static int pass1_entry(void *ctx, const struct seg_entry *e)
+{
+	struct seg_scan *s = ctx;
+	struct seg_qrow r;
+	fill_row(s, e, &r, s->need_text, true);
+	if (!seg_query_match(&s->q, &r))
+		return 0;
+	uint64_t pos;
+	int rc = place_of(s, e, &pos);
+	return rc < 0 ? rc : add_key(s, sort_key(e, s->q.sort), pos);
+}
+
+static int pass1(struct seg_scan *s)
+{
+	int rc = 0;
+	for (size_t i = 0; i < s->nitems && rc == 0; i++) {
+		s->cur_item = i;
+		s->cur_j = 0;
+		s->cur_n = UINT64_MAX;
+		s->extra_base[i] = s->nextra;
+		rc = seg_heal_scan(s->dir, s->items[i].worker, s->items[i].segno, pass1_entry, s,
+				   s->rep);
+	}
+	if (rc == 0 && s->rep && s->rep->strings_recovered)
+		seg_report_damage(s->rep, "strings", 0, "host/URL text damaged: read from the segment");
+	return rc;
+}
+
+/* ---- pass 2 ---- */
+
+/* Refills run r's buffer in the merge's direction; false when done. */
+static bool run_fill(struct seg_scan *s, struct run *r, bool reverse)
+{
+	uint64_t left = reverse ? r->next - r->start : r->end - r->next;
+	size_t n = (size_t)(left < SEG_SCAN_RUN_BUF ? left : SEG_SCAN_RUN_BUF);
+	if (n == 0)
+		return false;
+	uint64_t from = reverse ? r->next - n : r->next;
+	ssize_t got = pread(fileno(s->spill), r->buf, n * sizeof(*r->buf),
+			    (off_t)(from * sizeof(*r->buf)));
+	if (got != (ssize_t)(n * sizeof(*r->buf))) {
+		s->err = -EIO;
+		return false;
+	}
+	r->next = reverse ? from : from + n;
+	r->n = n;
+	r->at = 0;
+	return true;
+}
+
+static bool key_before(const struct skey *a, const struct skey *b, bool reverse)
+{
+	if (a->k != b->k)
+		return reverse ? a->k > b->k : a->k < b->k;
+	return reverse ? a->pos > b->pos : a->pos < b->pos;
+}
+
+/* The next key in order; false at the end (or on error, s->err). */
+static bool next_key(struct seg_scan *s, struct skey *out)
+{
+	bool rev = s->q.reverse;
+	if (s->nruns == 0) {
+		if (s->mem_pos >= s->nkeys)
+			return false;
+		size_t i = (size_t)s->mem_pos++;
+		*out = s->keys[rev ? s->nkeys - 1 - i : i];
+		return true;
+	}
+	struct run *best = NULL;
+	for (size_t i = 0; i < s->nruns; i++) {
+		struct run *r = &s->runs[i];
+		if (r->at == r->n && !run_fill(s, r, rev))
+			continue;
+		const struct skey *k = &r->buf[rev ? r->n - 1 - r->at : r->at];
+		if (best == NULL || key_before(k, &best->buf[rev ? best->n - 1 - best->at : best->at], rev))
+			best = r;
+	}
+	if (best == NULL)
+		return false;
+	*out = best->buf[rev ? best->n - 1 - best->at : best->at];
+	best->at++;
+	return true;
+}
+
+static int entry_at(struct seg_scan *s, uint64_t pos, struct seg_entry *e)
+{
+	size_t i = (size_t)(pos >> 32);
+	ASSERT(i < s->nitems);
+	if (pos & POS_EXTRA) {
+		uint64_t k = s->extra_base[i] + (pos & POS_ENTRY_MASK);
+		ssize_t got = pread(fileno(s->extra), e, sizeof(*e), (off_t)(k * sizeof(*e)));
+		return got == (ssize_t)sizeof(*e) ? 0 : -EIO;
+	}
+	const struct seg_list_item *it = &s->items[i];
+	struct win *w = &s->idx[it->worker % SEG_SCAN_SLOTS];
+	int rc = win_open(s, w, it->worker, it->segno, SEG_K_IDX);
+	if (rc < 0)
+		return rc;
+	const uint8_t *p = win_get(w, SEG_FILE_HDR_SIZE + (pos & POS_ENTRY_MASK) * SEG_ENTRY_SIZE,
+				   SEG_ENTRY_SIZE);
+	/* pass 1 decoded these bytes: a failure now means the file changed */
+	if (p == NULL || seg_entry_decode(p, e) < 0)
+		return -EIO;
+	e->worker = it->worker;
+	e->segno = it->segno;
+	return 0;
+}
+
+int seg_scan_next(struct seg_scan *s, struct seg_qrow *r)
+{
+	while (s->handed < s->count) {
+		struct skey k;
+		if (!next_key(s, &k))
+			return s->err ? s->err : -EIO;
+		if (s->skipped < s->q.offset) {
+			s->skipped++;
+			continue;
+		}
+		struct seg_entry e;
+		int rc = entry_at(s, k.pos, &e);
+		if (rc < 0)
+			return rc;
+		fill_row(s, &e, r, true, false);
+		s->handed++;
+		return 1;
+	}
+	return 0;
+}
+
+/* ---- open / close ---- */
+
+bool seg_scan_supports(const struct seg_query *q)
+{
+	return q == NULL || q->sort == SEG_SORT_TIME || q->sort == SEG_SORT_SIZE ||
+	       q->sort == SEG_SORT_DURATION;
+}
+
+/* Window sizes; their buffers come with the first file they open. */
+static int alloc_windows(struct seg_scan *s)
+{
+	for (size_t i = 0; i < SEG_SCAN_SLOTS; i++) {
+		s->idx[i] = (struct win){ .fd = -1, .cap = SEG_SCAN_IDX_WINDOW * SEG_ENTRY_SIZE };
+		s->str[i] = (struct win){ .fd = -1, .cap = SEG_SCAN_STR_WINDOW };
+	}
+	return 0;
+}
+
+/* After pass 1: the last run spilled (when others were) and the merge's
+ * buffers, or the in-memory keys sorted. */
+static int finish_keys(struct seg_scan *s)
+{
+	int rc = 0;
+	if (s->nruns && s->nkeys)
+		rc = spill_run(s);
+	else if (s->nruns == 0)
+		return sort_keys(s);
+	if (rc == 0 && fflush(s->spill) != 0)
+		rc = -EIO;
+	for (size_t i = 0; i < s->nruns && rc == 0; i++) {
+		struct run *r = &s->runs[i];
+		r->next = s->q.reverse ? r->end : r->start;
+		r->buf = malloc(SEG_SCAN_RUN_BUF * sizeof(*r->buf));
+		r->n = r->at = 0;
+		if (r->buf == NULL)
+			rc = -ENOMEM;
+	}
+	/* the keys are on disk now: give their memory back for the merge */
+	free(s->keys);
+	s->keys = NULL;
+	s->keys_cap = 0;
+	return rc;
+}
+
+int seg_scan_open(const char *session_dir, const struct seg_scan_cfg *cfg,
+		  struct seg_scan **out, struct seg_report *rep)
+{
+	static const struct seg_query all;
+	const struct seg_query *q = cfg && cfg->q ? cfg->q : &all;
+	*out = NULL;
+	if (!seg_scan_supports(q))
+		return -ENOTSUP;
+	struct seg_scan *s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < SEG_SCAN_SLOTS; i++)
+		s->idx[i].fd = s->str[i].fd = -1;
+	size_t mem = cfg && cfg->keys_mem_max ? cfg->keys_mem_max : SEG_SCAN_KEYS_MEM_DEFAULT;
+	mem = mem < SEG_SCAN_KEYS_MEM_MIN ? SEG_SCAN_KEYS_MEM_MIN : mem;
+	s->chunk = mem / 2 / sizeof(struct skey);
+	s->q = *q;
+	s->rep = rep;
+	/* a report counts damaged text, so it needs the text read */
+	s->need_text = (q->search && q->search[0]) || q->match || rep;
+	int rc = snprintf(s->dir, sizeof(s->dir), "%s", session_dir) >= (int)sizeof(s->dir) ?
+		 -ENAMETOOLONG : 0;
+	if (rc == 0)
+		rc = alloc_windows(s);
+	if (rc == 0)
+		rc = seg_list_segments(session_dir, &s->items, &s->nitems);
+	if (rc == 0)
+		rc = s->nitems <= SEG_FILES_MAX ? load_tombs(s) : -E2BIG;
+	if (rc == 0 && (s->extra_base = calloc(s->nitems + 1, sizeof(*s->extra_base))) == NULL)
+		rc = -ENOMEM;
+	if (rc == 0)
+		rc = pass1(s);
+	if (rc == 0 && s->extra && fflush(s->extra) != 0)
+		rc = -EIO;
+	if (rc == 0)
+		rc = finish_keys(s);
+	if (rc < 0) {
+		seg_scan_close(s);
+		return rc;
+	}
+	size_t off = q->offset < s->total ? q->offset : s->total;
+	s->count = s->total - off;
+	if (q->limit && s->count > q->limit)
+		s->count = q->limit;
+	s->rep = NULL;
+	*out = s;
+	return 0;
+}
+
+size_t seg_scan_total(const struct seg_scan *s) { return s->total; }
+size_t seg_scan_count(const struct seg_scan *s) { return s->count; }
+size_t seg_scan_runs(const struct seg_scan *s) { return s->nruns; }
+
+void seg_scan_close(struct seg_scan *s)
+{
+	if (s == NULL)
+		return;
+	for (size_t i = 0; i < SEG_SCAN_SLOTS; i++) {
+		win_close(&s->idx[i]);
+		win_close(&s->str[i]);
+		free(s->idx[i].buf);
+		free(s->str[i].buf);
+	}
+	for (size_t i = 0; i < s->nown; i++)
+		free(s->own[i].buf);
+	for (size_t i = 0; i < s->nruns; i++)
+		free(s->runs[i].buf);
+	free(s->own);
+	free(s->runs);
+	free(s->items);
+	free(s->extra_base);
+	free(s->tombs);
+	free(s->keys);
+	if (s->spill)
+		fclose(s->spill);
+	if (s->extra)
+		fclose(s->extra);
+	free(s);
+}
