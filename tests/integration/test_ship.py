@@ -336,6 +336,13 @@ class Fleet(unittest.TestCase):
             self.assertEqual(len(got[fmt]), 40, fmt)
         for fmt in ("tsv", "json"):
             for a, b in zip(got["rowbinary"], got[fmt]):
+                a, b = dict(a), dict(b)
+                # 18.16 reads "2.788" as 2.7880000000000003 (its text parser
+                # is not correctly rounded); RowBinary carries the double
+                ms = [k for k in a if k.endswith("_ms")]
+                for k in ms:
+                    self.assertAlmostEqual(a.pop(k), b.pop(k), places=9, msg=fmt + " " + k)
+                self.assertEqual(len(ms), 5)
                 self.assertEqual(a, b, fmt)
         self.assertTrue(any(r["req_body"] for r in got["rowbinary"]))
         self.assertTrue(any(r["resp_header_names"] for r in got["rowbinary"]))
