@@ -516,18 +516,45 @@ static int on_body(struct seg_exchange *x, const struct seg_open_opts *o, enum s
 	return 0;
 }
 
-/* Applies the records of one valid frame that belong to x->id. */
-static int apply_frame(struct seg_exchange *x, const struct seg_open_opts *o,
-		       const struct seg_fiter *it, bool *began)
+/* Where the BEGIN of an exchange was found in a frame. A frame holds one
+ * worker's records in the order they were written and ids are given at
+ * BEGIN, so the BEGIN of a greater id lies further on: opening exchanges
+ * one after the other starts there instead of at the frame's first record
+ * (reading each frame from its start made opening an exchange cost the
+ * records before it: a third of the CPU of `ringcap ship`). */
+struct begin_hint {
+	uint64_t frame_off, id;
+	uint32_t pos, i;
+	bool set;
+};
+
+/* Applies the records of one valid frame that belong to x->id, from
+ * record i at pos on; a BEGIN found is noted in h (may be NULL). */
+static int scan_frame(struct seg_exchange *x, const struct seg_open_opts *o,
+		      const struct seg_fiter *it, bool *began, uint32_t pos, uint32_t i,
+		      struct begin_hint *h)
 {
-	uint32_t pos = 0;
 	int rc = 0;
-	for (uint32_t i = 0; i < it->h.nrec && rc == 0 && !x->complete; i++) {
+	for (; i < it->h.nrec && rc == 0 && !x->complete; i++) {
+		/* Another exchange's record is stepped over by its header: the
+		 * frame's records were all checked when it was decompressed. */
+		if (it->h.ulen - pos < SEG_REC_HDR)
+			return -EBADMSG; /* validated by the iterator: our bug */
+		if (seg_get64(it->ubuf + pos + 8) != x->id) {
+			uint32_t len = seg_get32(it->ubuf + pos + 4);
+			if (len > it->h.ulen - pos - SEG_REC_HDR)
+				return -EBADMSG;
+			pos += SEG_REC_HDR + len;
+			continue;
+		}
+		uint32_t at = pos;
 		struct seg_rec_view r;
 		if (seg_rec_parse(it->ubuf, it->h.ulen, &pos, &r) < 0)
 			return -EBADMSG; /* validated by the iterator: our bug */
 		if (r.id != x->id || (!*began && r.type != SEG_R_BEGIN))
 			continue;
+		if (r.type == SEG_R_BEGIN && h)
+			*h = (struct begin_hint){ it->frame_off, x->id, at, i, true };
 		switch (r.type) {
 		case SEG_R_BEGIN: rc = on_begin(x, r.p); *began = true; break;
 		case SEG_R_REQ_BODY: rc = on_body(x, o, SEG_DIR_REQ, r.p, r.len); break;
@@ -537,6 +564,20 @@ static int apply_frame(struct seg_exchange *x, const struct seg_open_opts *o,
 		default: break;
 		}
 	}
+	return rc;
+}
+
+/* Applies the records of one valid frame that belong to x->id, starting
+ * after the hint's BEGIN when x's BEGIN must lie beyond it; if it is not
+ * there after all (ids out of order), from the start again. */
+static int apply_frame(struct seg_exchange *x, const struct seg_open_opts *o,
+		       const struct seg_fiter *it, bool *began, struct begin_hint *h)
+{
+	bool skip = h && !*began && h->set && h->frame_off == it->frame_off && x->id > h->id;
+	int rc = scan_frame(x, o, it, began, skip ? h->pos : 0, skip ? h->i : 0,
+			    *began ? NULL : h);
+	if (rc == 0 && skip && !*began)
+		rc = scan_frame(x, o, it, began, 0, 0, h);
 	return rc;
 }
 
@@ -556,7 +597,24 @@ struct seg_open_cache {
 	struct seg_frame_hdr prev_h;
 	uint64_t prev_off, prev_next;
 	bool have_prev;
+	struct begin_hint hint[2]; /* for the current and the previous frame */
+	unsigned hint_next;        /* the slot a third frame takes */
 };
+
+/* The cache's BEGIN hint for the frame at frame_off (a reset slot when it
+ * has none); NULL without a cache. */
+static struct begin_hint *hint_of(struct seg_open_cache *c, uint64_t frame_off)
+{
+	if (c == NULL)
+		return NULL;
+	for (int k = 0; k < 2; k++)
+		if (c->hint[k].set && c->hint[k].frame_off == frame_off)
+			return &c->hint[k];
+	struct begin_hint *h = &c->hint[c->hint_next];
+	c->hint_next ^= 1;
+	*h = (struct begin_hint){ .frame_off = frame_off };
+	return h;
+}
 
 int seg_open_cache_new(struct seg_open_cache **out)
 {
@@ -589,6 +647,7 @@ static int span_iter(struct seg_open_cache *c, const char *path, struct seg_fite
 	if (c) {
 		c->open = c->have = c->have_prev = false;
 		memset(&c->rep, 0, sizeof(c->rep));
+		memset(c->hint, 0, sizeof(c->hint));
 	}
 	*it = c ? &c->it : local;
 	int rc = seg_fiter_open(*it, path, false, c ? &c->rep : rep);
@@ -632,7 +691,7 @@ static int apply_prev(struct seg_open_cache *c, struct seg_fiter *it,
 	pv.ubuf = c->prev;
 	pv.h = c->prev_h;
 	pv.frame_off = c->prev_off;
-	int rc = apply_frame(x, o, &pv, began);
+	int rc = apply_frame(x, o, &pv, began, hint_of(c, c->prev_off));
 	*cached = c->have && it->frame_off == c->prev_next;
 	if (!*cached)
 		it->off = c->prev_next;
@@ -670,7 +729,7 @@ static int read_span(const char *dir, const struct seg_entry *e, uint32_t segno,
 			break;
 		if (last_seg && it->frame_off > e->last_frame_off)
 			break;
-		rc = apply_frame(x, o, it, began);
+		rc = apply_frame(x, o, it, began, hint_of(c, it->frame_off));
 		if (rc < 0)
 			break;
 	}
