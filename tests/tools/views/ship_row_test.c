@@ -282,6 +282,23 @@ int main(void)
 	HAS(b, "\"error_msg\":\"frames damaged: index fields only\"");
 	rc_buf_free(&b);
 
+	/* the client's address: IPv4 written by hand, IPv6 as listings do */
+	static const struct { struct seg_addr a; const char *text; } addrs[] = {
+		{ { 4, 1, { 0, 0, 0, 0 } }, "\"client\":\"0.0.0.0\"" },
+		{ { 4, 1, { 255, 255, 255, 9 } }, "\"client\":\"255.255.255.9\"" },
+		{ { 4, 1, { 1, 20, 100, 99 } }, "\"client\":\"1.20.100.99\"" },
+		{ { 6, 1, { [15] = 1 } }, "\"client\":\"::1\"" },
+		{ { 0, 0, { 0 } }, "\"client\":\"\"" },
+	};
+	for (size_t i = 0; i < sizeof(addrs) / sizeof(addrs[0]); i++) {
+		struct seg_entry e2 = e;
+		e2.client = addrs[i].a;
+		b.len = 0;
+		rc_ship_row(&b, &c, &m, &e2, &x);
+		CHECK_MSG(strstr(b.p, addrs[i].text) != NULL, "%s", addrs[i].text);
+	}
+	rc_buf_free(&b);
+
 	c.bodies = true;
 	c.body_max = 1 << 20;
 	check_rowbinary(&c, &m, &e, &x);
