@@ -223,6 +223,10 @@ class Fleet(unittest.TestCase):
                                   "--follow", "--poll", "100ms", "--batch-rows", "7"],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             time.sleep(rnd.uniform(0.2, 0.7))
+            if kills == 0:  # it runs at nice 10 (--nice), its threads too
+                for tid in os.listdir("/proc/%d/task" % p.pid):
+                    with open("/proc/%d/task/%s/stat" % (p.pid, tid)) as f:
+                        self.assertEqual(int(f.read().rsplit(")", 1)[1].split()[16]), 10)
             p.send_signal(signal.SIGKILL)
             p.wait()
             kills += 1
@@ -346,6 +350,9 @@ class Fleet(unittest.TestCase):
                 self.assertEqual(a, b, fmt)
         self.assertTrue(any(r["req_body"] for r in got["rowbinary"]))
         self.assertTrue(any(r["resp_header_names"] for r in got["rowbinary"]))
+        code, _, err = self.ship(self.a, "--nice", "20")
+        self.assertEqual(code, 2)
+        self.assertIn("--nice: '20' out of range 0..19", err)
         code, _, err = self.ship(self.a, "--format", "csv")
         self.assertEqual(code, 2)
         self.assertIn("'csv': expected rowbinary, tsv or json", err)

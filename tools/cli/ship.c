@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "tools/cli/args.h"
@@ -34,6 +35,7 @@ struct ship_opts {
 	const char *sessions[SHIP_SESSIONS_MAX];
 	char box[256];
 	bool schema;
+	size_t nice; /* the shipper's scheduling niceness */
 };
 
 enum kind { K_STR, K_FLAG, K_SIZE, K_DUR, K_COUNT, K_SESSION, K_FORMAT };
@@ -64,6 +66,7 @@ static const struct row rows[] = {
 	{ "poll", "DUR", "--follow: look for new exchanges this often [1s]", K_DUR, O(c.poll_ms), 10, 3600000 },
 	{ "retry-max", "DUR", "back-off ceiling while ClickHouse is away [30s]", K_DUR, O(c.retry_max_ms), 100, 3600000 },
 	{ "timeout", "DUR", "connect and I/O silence towards ClickHouse [30s]", K_DUR, O(c.timeout_ms), 100, 3600000 },
+	{ "nice", "N", "niceness 0..19: the data plane beside it goes first [10]", K_COUNT, O(nice), 0, 19 },
 	{ "json", "", "the report (and, with --follow, a line per pass) as JSON", K_FLAG, O(c.json), 0, 0 },
 	{ "print-schema", "", "print the CREATE statements and exit", K_FLAG, O(schema), 0, 0 },
 };
@@ -194,7 +197,7 @@ int rc_cmd_ship(int argc, char **argv)
 		.body_max = RC_SHIP_BODY_MAX_DEFAULT, .batch_rows = RC_SHIP_BATCH_ROWS_DEFAULT,
 		.batch_bytes = RC_SHIP_BATCH_BYTES_DEFAULT, .poll_ms = RC_SHIP_POLL_MS_DEFAULT,
 		.retry_max_ms = RC_SHIP_RETRY_MAX_MS_DEFAULT,
-		.timeout_ms = RC_SHIP_TIMEOUT_MS_DEFAULT } };
+		.timeout_ms = RC_SHIP_TIMEOUT_MS_DEFAULT }, .nice = RC_SHIP_NICE_DEFAULT };
 	int rc = parse(argc, argv, &o);
 	if (rc != 0)
 		return rc > 0 ? 0 : 2;
@@ -207,6 +210,10 @@ int rc_cmd_ship(int argc, char **argv)
 		rc_buf_free(&b);
 		return 0;
 	}
+	/* Before the sender thread exists: it inherits the niceness. A
+	 * failure only costs the data plane some CPU: said, not fatal. */
+	if (setpriority(PRIO_PROCESS, 0, (int)o.nice) < 0)
+		fprintf(stderr, "ringcap ship: --nice %zu: %s\n", o.nice, strerror(errno));
 	o.c.sessions = o.sessions;
 	o.c.progress = isatty(STDERR_FILENO) && !o.c.json;
 	struct sigaction sa = { .sa_handler = on_signal };

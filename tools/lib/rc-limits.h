@@ -53,6 +53,7 @@
 #define RC_SHIP_RETRY_MAX_MS_DEFAULT 30000u   /* back-off ceiling while ClickHouse is away */
 #define RC_SHIP_TIMEOUT_MS_DEFAULT 30000u     /* connect and I/O silence; a big insert
 					       * of an old server takes seconds */
+#define RC_SHIP_NICE_DEFAULT 10u              /* it runs beside `ringcap run`, which goes first */
 #define RC_SHIP_DB_DEFAULT "ringcap"
 #define RC_SHIP_TABLE_DEFAULT "exchanges"
 
