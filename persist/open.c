@@ -691,7 +691,7 @@ static int apply_prev(struct seg_open_cache *c, struct seg_fiter *it,
 	pv.ubuf = c->prev;
 	pv.h = c->prev_h;
 	pv.frame_off = c->prev_off;
-	int rc = apply_frame(x, o, &pv, began, hint_of(c, c->prev_off));
+	int rc = apply_frame(x, o, &pv, began, *began ? NULL : hint_of(c, c->prev_off));
 	*cached = c->have && it->frame_off == c->prev_next;
 	if (!*cached)
 		it->off = c->prev_next;
@@ -729,7 +729,7 @@ static int read_span(const char *dir, const struct seg_entry *e, uint32_t segno,
 			break;
 		if (last_seg && it->frame_off > e->last_frame_off)
 			break;
-		rc = apply_frame(x, o, it, began, hint_of(c, it->frame_off));
+		rc = apply_frame(x, o, it, began, *began ? NULL : hint_of(c, it->frame_off));
 		if (rc < 0)
 			break;
 	}
