@@ -87,7 +87,10 @@ SPECS = {
     ]),
     "ship.sh": ([], [
         (name, r"^\| %s \| %s \| %s \| %s \| %s \| %s \|" % (name, NUM, NUM, NUM, NUM, NUM))
-        for name in ("no-bodies", "bodies-1k")]),
+        for name in ("no-bodies", "no-bodies-tsv", "no-bodies-json", "bodies-1k",
+                     "bodies-1k-json")] + [
+        ("data plane while shipping", r"^\| data plane while shipping \| 1 \| %s \| %s \| %s \|"
+         % (NUM, NUM, NUM))]),
     "sync.sh": ([], [
         ("%s, %s connection(s)" % (c, n),
          r"^\| %s \| %s \| \d+ \| %s \| %s \| %s \|" % (c, n, NUM, NUM, NUM))

@@ -590,36 +590,45 @@ static int on_msg(struct seg_exchange *x, const struct seg_open_opts *o, const u
 	return 0;
 }
 
-/* Where the last BEGIN found in a cached frame lies (open cache). */
-struct seg_open_hint {
-	uint64_t frame_off; /* UINT64_MAX: none */
-	uint64_t id;
-	uint32_t pos, rec;
+/* Where the BEGIN of an exchange was found in a frame. A frame holds one
+ * worker's records in the order they were written and ids are given at
+ * BEGIN, so the BEGIN of a greater id lies further on: opening exchanges
+ * one after the other starts there instead of at the frame's first record
+ * (reading each frame from its start made opening an exchange cost the
+ * records before it: a third of the CPU of `ringcap ship`). */
+struct begin_hint {
+	uint64_t frame_off, id;
+	uint32_t pos, i;
+	bool set;
 };
 
-/* Applies the records of one valid frame that belong to x->id. With a
- * hint of the same frame for a smaller id, parsing starts at that BEGIN:
- * ids are given at BEGIN, in record order, so a larger id's BEGIN lies
- * after it (exports open a worker's exchanges in start order, and each
- * would otherwise re-parse the frame from its first record). */
-static int apply_frame(struct seg_exchange *x, const struct seg_open_opts *o,
-		       const struct seg_fiter *it, bool *began, struct seg_open_hint *h)
+/* Applies the records of one valid frame that belong to x->id, from
+ * record i at pos on; a BEGIN found is noted in h (may be NULL). */
+static int scan_frame(struct seg_exchange *x, const struct seg_open_opts *o,
+		      const struct seg_fiter *it, bool *began, uint32_t pos, uint32_t i,
+		      struct begin_hint *h)
 {
-	uint32_t pos = 0, i = 0;
 	int rc = 0;
-	if (h && !*began && h->frame_off == it->frame_off && h->id < x->id) {
-		pos = h->pos;
-		i = h->rec;
-	}
 	for (; i < it->h.nrec && rc == 0 && !x->complete; i++) {
-		struct seg_rec_view r;
+		/* Another exchange's record is stepped over by its header: the
+		 * frame's records were all checked when it was decompressed. */
+		if (it->h.ulen - pos < SEG_REC_HDR)
+			return -EBADMSG; /* validated by the iterator: our bug */
+		if (seg_get64(it->ubuf + pos + 8) != x->id) {
+			uint32_t len = seg_get32(it->ubuf + pos + 4);
+			if (len > it->h.ulen - pos - SEG_REC_HDR)
+				return -EBADMSG;
+			pos += SEG_REC_HDR + len;
+			continue;
+		}
 		uint32_t at = pos;
+		struct seg_rec_view r;
 		if (seg_rec_parse(it->ubuf, it->h.ulen, &pos, &r) < 0)
 			return -EBADMSG; /* validated by the iterator: our bug */
 		if (r.id != x->id || (!*began && r.type != SEG_R_BEGIN))
 			continue;
-		if (h && r.type == SEG_R_BEGIN)
-			*h = (struct seg_open_hint){ it->frame_off, x->id, at, i };
+		if (r.type == SEG_R_BEGIN && h)
+			*h = (struct begin_hint){ it->frame_off, x->id, at, i, true };
 		switch (r.type) {
 		case SEG_R_BEGIN: rc = on_begin(x, r.p); *began = true; break;
 		case SEG_R_REQ_BODY: rc = on_body(x, o, SEG_DIR_REQ, r.p, r.len); break;
@@ -633,13 +642,54 @@ static int apply_frame(struct seg_exchange *x, const struct seg_open_opts *o,
 	return rc;
 }
 
+/* Applies the records of one valid frame that belong to x->id, starting
+ * after the hint's BEGIN when x's BEGIN must lie beyond it; if it is not
+ * there after all (ids out of order), from the start again. */
+static int apply_frame(struct seg_exchange *x, const struct seg_open_opts *o,
+		       const struct seg_fiter *it, bool *began, struct begin_hint *h)
+{
+	bool skip = h && !*began && h->set && h->frame_off == it->frame_off && x->id > h->id;
+	int rc = scan_frame(x, o, it, began, skip ? h->pos : 0, skip ? h->i : 0,
+			    *began ? NULL : h);
+	if (rc == 0 && skip && !*began)
+		rc = scan_frame(x, o, it, began, 0, 0, h);
+	return rc;
+}
+
 struct seg_open_cache {
 	char path[PATH_MAX];
 	struct seg_fiter it;
 	struct seg_report rep;
 	bool open, have; /* have: it->ubuf holds the valid frame at it->frame_off */
-	struct seg_open_hint hint; /* of it's file */
+	uint64_t cur_next; /* the offset after it->frame_off's frame */
+	/* The valid frame the iterator held before its current one (buffer
+	 * swapped, not copied). Exchanges in flight at a flush begin in one
+	 * frame and end in the next; in END order they alternate with ones
+	 * wholly in the next, so a one-frame cache decompressed the earlier
+	 * frame again for each (a live capture's follower: 39% in zstd). */
+	uint8_t *prev;
+	uint32_t prev_cap;
+	struct seg_frame_hdr prev_h;
+	uint64_t prev_off, prev_next;
+	bool have_prev;
+	struct begin_hint hint[2]; /* for the current and the previous frame */
+	unsigned hint_next;        /* the slot a third frame takes */
 };
+
+/* The cache's BEGIN hint for the frame at frame_off (a reset slot when it
+ * has none); NULL without a cache. */
+static struct begin_hint *hint_of(struct seg_open_cache *c, uint64_t frame_off)
+{
+	if (c == NULL)
+		return NULL;
+	for (int k = 0; k < 2; k++)
+		if (c->hint[k].set && c->hint[k].frame_off == frame_off)
+			return &c->hint[k];
+	struct begin_hint *h = &c->hint[c->hint_next];
+	c->hint_next ^= 1;
+	*h = (struct begin_hint){ .frame_off = frame_off };
+	return h;
+}
 
 int seg_open_cache_new(struct seg_open_cache **out)
 {
@@ -651,6 +701,8 @@ void seg_open_cache_free(struct seg_open_cache *c)
 {
 	if (c && c->open)
 		seg_fiter_close(&c->it);
+	if (c)
+		free(c->prev);
 	free(c);
 }
 
@@ -668,9 +720,9 @@ static int span_iter(struct seg_open_cache *c, const char *path, struct seg_fite
 	if (c && c->open)
 		seg_fiter_close(&c->it);
 	if (c) {
-		c->open = c->have = false;
-		c->hint.frame_off = UINT64_MAX;
+		c->open = c->have = c->have_prev = false;
 		memset(&c->rep, 0, sizeof(c->rep));
+		memset(c->hint, 0, sizeof(c->hint));
 	}
 	*it = c ? &c->it : local;
 	int rc = seg_fiter_open(*it, path, false, c ? &c->rep : rep);
@@ -681,9 +733,49 @@ static int span_iter(struct seg_open_cache *c, const char *path, struct seg_fite
 	return rc;
 }
 
+/* The iterator's next frame (seg_fiter_next). With a cache, the valid
+ * frame it held becomes the previous one. */
+static int advance(struct seg_open_cache *c, struct seg_fiter *it)
+{
+	if (c && c->have) {
+		uint8_t *b = c->prev;
+		uint32_t cap = c->prev_cap;
+		c->prev = it->ubuf;
+		c->prev_cap = it->ubuf_cap;
+		it->ubuf = b;
+		it->ubuf_cap = cap;
+		c->prev_h = it->h;
+		c->prev_off = it->frame_off;
+		c->prev_next = c->cur_next;
+		c->have_prev = true;
+		c->have = false;
+	}
+	int rc = seg_fiter_next(it);
+	if (c && rc == 1)
+		c->cur_next = it->off;
+	return rc;
+}
+
+/* Applies the cache's previous frame (at off) to x, and points the
+ * iterator at the frame after it: 0 or apply_frame's error. */
+static int apply_prev(struct seg_open_cache *c, struct seg_fiter *it,
+		      const struct seg_open_opts *o, struct seg_exchange *x, bool *began,
+		      bool *cached)
+{
+	struct seg_fiter pv = *it; /* a view: apply_frame reads ubuf and h only */
+	pv.ubuf = c->prev;
+	pv.h = c->prev_h;
+	pv.frame_off = c->prev_off;
+	int rc = apply_frame(x, o, &pv, began, *began ? NULL : hint_of(c, c->prev_off));
+	*cached = c->have && it->frame_off == c->prev_next;
+	if (!*cached)
+		it->off = c->prev_next;
+	return rc;
+}
+
 /* Reads frames of one segment from off until x is complete or, in the
  * END segment, past last_off. With a cache, the frame already decompressed
- * at off is used as it is. */
+ * at off (the current one or the one before it) is used as it is. */
 static int read_span(const char *dir, const struct seg_entry *e, uint32_t segno, uint64_t off,
 		     bool last_seg, const struct seg_open_opts *o, struct seg_exchange *x,
 		     bool *began)
@@ -700,9 +792,11 @@ static int read_span(const char *dir, const struct seg_entry *e, uint32_t segno,
 	struct seg_report *rp = c ? &c->rep : &rep;
 	uint64_t bad0 = rp->frames_bad;
 	bool cached = c && c->have && it->frame_off == off;
-	if (!cached)
+	if (!cached && c && c->have_prev && c->prev_off == off)
+		rc = apply_prev(c, it, o, x, began, &cached);
+	else if (!cached)
 		it->off = off;
-	while (!x->complete && (cached || (rc = seg_fiter_next(it)) == 1)) {
+	while (rc == 0 && !x->complete && (cached || (rc = advance(c, it)) == 1)) {
 		cached = false;
 		if (c)
 			c->have = rp->frames_bad == bad0;
@@ -710,7 +804,7 @@ static int read_span(const char *dir, const struct seg_entry *e, uint32_t segno,
 			break;
 		if (last_seg && it->frame_off > e->last_frame_off)
 			break;
-		rc = apply_frame(x, o, it, began, c ? &c->hint : NULL);
+		rc = apply_frame(x, o, it, began, *began ? NULL : hint_of(c, it->frame_off));
 		if (rc < 0)
 			break;
 	}

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "tools/cli/args.h"
@@ -34,9 +35,10 @@ struct ship_opts {
 	const char *sessions[SHIP_SESSIONS_MAX];
 	char box[256];
 	bool schema;
+	size_t nice; /* the shipper's scheduling niceness */
 };
 
-enum kind { K_STR, K_FLAG, K_SIZE, K_DUR, K_COUNT, K_SESSION };
+enum kind { K_STR, K_FLAG, K_SIZE, K_DUR, K_COUNT, K_SESSION, K_FORMAT };
 
 struct row {
 	const char *name, *arg, *help;
@@ -57,12 +59,14 @@ static const struct row rows[] = {
 	{ "data", "DIR", "data directory [" RC_DATA_DIR_DEFAULT "]", K_STR, O(c.data), 0, 0 },
 	{ "follow", "", "keep shipping new exchanges and new sessions", K_FLAG, O(c.follow), 0, 0 },
 	{ "bodies", "", "ship bodies too, up to --body-max", K_FLAG, O(c.bodies), 0, 0 },
+	{ "format", "F", "rows as rowbinary, tsv or json (JSONEachRow) [rowbinary]", K_FORMAT, O(c.format), 0, 0 },
 	{ "body-max", "SIZE", "body bytes per direction with --bodies [64KiB]", K_SIZE, O(c.body_max), 0, 1u << 30 },
-	{ "batch-rows", "N", "rows per insert at most [10000]", K_COUNT, O(c.batch_rows), 1, 1000000 },
+	{ "batch-rows", "N", "rows per insert at most [50000]", K_COUNT, O(c.batch_rows), 1, 1000000 },
 	{ "batch-bytes", "SIZE", "bytes per insert at most [16MiB]", K_SIZE, O(c.batch_bytes), 4096, 1u << 30 },
 	{ "poll", "DUR", "--follow: look for new exchanges this often [1s]", K_DUR, O(c.poll_ms), 10, 3600000 },
 	{ "retry-max", "DUR", "back-off ceiling while ClickHouse is away [30s]", K_DUR, O(c.retry_max_ms), 100, 3600000 },
 	{ "timeout", "DUR", "connect and I/O silence towards ClickHouse [30s]", K_DUR, O(c.timeout_ms), 100, 3600000 },
+	{ "nice", "N", "niceness 0..19: the data plane beside it goes first [10]", K_COUNT, O(nice), 0, 19 },
 	{ "json", "", "the report (and, with --follow, a line per pass) as JSON", K_FLAG, O(c.json), 0, 0 },
 	{ "print-schema", "", "print the CREATE statements and exit", K_FLAG, O(schema), 0, 0 },
 };
@@ -97,6 +101,11 @@ static int set(const struct row *r, const char *v, struct ship_opts *o)
 		}
 		o->sessions[o->c.nsessions++] = v;
 		return 0;
+	case K_FORMAT:
+		if (rc_ship_format_parse(v, &o->c.format) == 0)
+			return 0;
+		snprintf(err, sizeof(err), "'%s': expected rowbinary, tsv or json", v);
+		goto bad;
 	case K_SIZE: if (rc_parse_size(v, &n, err, sizeof(err)) < 0) goto bad; break;
 	case K_DUR: if (rc_parse_duration_ms(v, &n, err, sizeof(err)) < 0) goto bad; break;
 	case K_COUNT: if (rc_parse_uint(v, &n, err, sizeof(err)) < 0) goto bad; break;
@@ -184,10 +193,11 @@ int rc_cmd_ship(int argc, char **argv)
 {
 	struct ship_opts o = { .c = {
 		.data = rc_env_data(), .db = RC_SHIP_DB_DEFAULT, .table = RC_SHIP_TABLE_DEFAULT,
+		.format = RC_SHIP_ROWBINARY,
 		.body_max = RC_SHIP_BODY_MAX_DEFAULT, .batch_rows = RC_SHIP_BATCH_ROWS_DEFAULT,
 		.batch_bytes = RC_SHIP_BATCH_BYTES_DEFAULT, .poll_ms = RC_SHIP_POLL_MS_DEFAULT,
 		.retry_max_ms = RC_SHIP_RETRY_MAX_MS_DEFAULT,
-		.timeout_ms = RC_SHIP_TIMEOUT_MS_DEFAULT } };
+		.timeout_ms = RC_SHIP_TIMEOUT_MS_DEFAULT }, .nice = RC_SHIP_NICE_DEFAULT };
 	int rc = parse(argc, argv, &o);
 	if (rc != 0)
 		return rc > 0 ? 0 : 2;
@@ -200,6 +210,10 @@ int rc_cmd_ship(int argc, char **argv)
 		rc_buf_free(&b);
 		return 0;
 	}
+	/* Before the sender thread exists: it inherits the niceness. A
+	 * failure only costs the data plane some CPU: said, not fatal. */
+	if (setpriority(PRIO_PROCESS, 0, (int)o.nice) < 0)
+		fprintf(stderr, "ringcap ship: --nice %zu: %s\n", o.nice, strerror(errno));
 	o.c.sessions = o.sessions;
 	o.c.progress = isatty(STDERR_FILENO) && !o.c.json;
 	struct sigaction sa = { .sa_handler = on_signal };

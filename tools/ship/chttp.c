@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <llhttp.h>
@@ -164,6 +165,29 @@ static int raw_send(struct rc_ch *c, const void *p, size_t n)
 		n -= (size_t)w;
 	}
 	return 0;
+}
+
+/* Head and body in one sendmsg where the socket takes them (plain http: a
+ * batch is one request, so the head does not go out as a packet of its
+ * own); whatever is left goes by raw_send. */
+static int raw_send2(struct rc_ch *c, const void *h, size_t hn, const void *b, size_t bn)
+{
+	struct iovec iov[2] = { { (void *)h, hn }, { (void *)b, bn } };
+	struct msghdr m = { .msg_iov = iov, .msg_iovlen = bn ? 2 : 1 };
+	ssize_t w;
+	do
+		w = sendmsg(c->fd, &m, MSG_NOSIGNAL);
+	while (w < 0 && errno == EINTR);
+	if (w < 0 && errno != EAGAIN)
+		return -errno;
+	size_t done = w > 0 ? (size_t)w : 0;
+	int rc = 0;
+	if (done < hn)
+		rc = raw_send(c, (const char *)h + done, hn - done);
+	size_t bdone = done > hn ? done - hn : 0;
+	if (rc == 0 && bdone < bn)
+		rc = raw_send(c, (const char *)b + bdone, bn - bdone);
+	return rc;
 }
 
 /* One recv of at most cap bytes: > 0, 0 at EOF, or -errno. */
@@ -339,9 +363,11 @@ int rc_ch_post(struct rc_ch *c, const char *query, const void *body, size_t len,
 		int rc = reused ? 0 : dial(c);
 		if (rc == 0 && !reused && c->tls)
 			rc = tls_start(c);
-		if (rc == 0)
+		if (rc == 0 && c->conn == NULL)
+			rc = raw_send2(c, head, (size_t)hl, body, len);
+		else if (rc == 0)
 			rc = send_all(c, head, (size_t)hl);
-		if (rc == 0)
+		if (rc == 0 && c->conn != NULL)
 			rc = send_all(c, body, len);
 		if (rc == 0) {
 			ans->len = 0;

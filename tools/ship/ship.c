@@ -4,10 +4,19 @@
  * One pass lists the chosen sessions and, for each, walks its index from
  * the cursor on (persist's seg_index_scan: each worker's index files in
  * segment order), opens each new exchange for its heads (and bodies with
- * --bodies), appends its row to the batch and sends the batch at
+ * --bodies), appends its row to the batch and hands the batch over at
  * batch_rows or batch_bytes, and at the end of the session. With --follow
  * passes repeat every poll_ms; a session whose index files have not grown
  * since its last complete pass is not walked again.
+ *
+ * Two threads, two batch buffers (memory: two batches at most): the main
+ * thread reads and encodes the next batch while the sender thread posts
+ * the previous one and, once ClickHouse acknowledged it, writes the
+ * cursor that batch carries. One batch is in flight at a time, so batches
+ * are acknowledged in order and the cursor only moves forward. A session
+ * ends with its last batch acknowledged (the next pass reloads its cursor
+ * from the file). The first failure of the sender stops the reader at its
+ * next hand-over.
  *
  * Cursor file, text, one line each:
  *   ringcap-ship-cursor 1
@@ -20,6 +29,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,15 +62,32 @@ struct seen {                    /* --follow: a session's index size at its last
 	uint64_t idx_bytes;
 };
 
+/* A batch: its rows, and the cursor of its session once it is taken. */
+struct job {
+	struct rc_buf buf;
+	size_t n;                /* rows */
+	struct cursor cur;       /* the session's cursor after these rows */
+	char dir[4096];          /* the session's directory: its cursor file */
+	char id[SES_ID_LEN + 1];
+	uint64_t newest_ns;      /* the newest exchange of the batch (progress: lag) */
+};
+
 struct shipper {
 	const struct rc_ship_cfg *cfg;
 	volatile sig_atomic_t *stop;
-	struct rc_ch ch;
-	char key[17], insert[SQL_MAX];
+	struct rc_ch ch;           /* the sender thread's, once it runs */
+	char key[17], insert[SQL_MAX * 4];
 	struct rc_ship_row_cfg row;
-	struct rc_buf batch;
-	size_t batch_n;
-	/* the session being walked */
+	/* hand-over between the reader (main thread) and the sender */
+	struct job jobs[2];
+	struct job *build;         /* the reader's */
+	struct job *send;          /* the sender's while busy */
+	pthread_t sender;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool busy, quit, started;
+	int err;                   /* the sender's first failure */
+	/* the session being walked (reader) */
 	const struct ses_meta *m;
 	char dir[4096];
 	struct cursor cur, pending;
@@ -102,16 +129,17 @@ static void nap(struct shipper *s, uint64_t ms)
 
 /* ---- cursor ---- */
 
-static void cursor_path(const struct shipper *s, char *buf, size_t cap, const char *suffix)
+static void cursor_path(const struct shipper *s, const char *dir, char *buf, size_t cap,
+			const char *suffix)
 {
-	snprintf(buf, cap, "%s/ship-%s.cursor%s", s->dir, s->key, suffix);
+	snprintf(buf, cap, "%s/ship-%s.cursor%s", dir, s->key, suffix);
 }
 
 static void cursor_load(struct shipper *s)
 {
 	memset(&s->cur, 0, sizeof(s->cur));
 	char path[4200], *text = malloc(CURSOR_TEXT_MAX + 1);
-	cursor_path(s, path, sizeof(path), "");
+	cursor_path(s, s->dir, path, sizeof(path), "");
 	FILE *f = fopen(path, "r");
 	if (f == NULL || text == NULL) {
 		if (f == NULL && errno != ENOENT)
@@ -143,20 +171,20 @@ out:
 	free(text);
 }
 
-/* Writes the cursor atomically: temp file, fsync, rename. 0 or -errno. */
-static int cursor_save(struct shipper *s)
+/* Writes job j's cursor atomically: temp file, fsync, rename. 0 or -errno. */
+static int cursor_save(struct shipper *s, const struct job *j)
 {
 	struct rc_buf b = { .max = CURSOR_TEXT_MAX + 64 };
 	rc_buf_puts(&b, "ringcap-ship-cursor 1\n");
 	for (unsigned w = 0; w < SEG_WORKERS_MAX; w++)
-		if (s->cur.segno[w] || s->cur.count[w])
-			rc_buf_printf(&b, "%u %u %llu\n", w, s->cur.segno[w],
-				      (unsigned long long)s->cur.count[w]);
+		if (j->cur.segno[w] || j->cur.count[w])
+			rc_buf_printf(&b, "%u %u %llu\n", w, j->cur.segno[w],
+				      (unsigned long long)j->cur.count[w]);
 	rc_buf_printf(&b, "end %016llx\n",
 		      (unsigned long long)fnv(14695981039346656037ull, b.p, b.len));
 	char tmp[4200], path[4200];
-	cursor_path(s, tmp, sizeof(tmp), ".tmp");
-	cursor_path(s, path, sizeof(path), "");
+	cursor_path(s, j->dir, tmp, sizeof(tmp), ".tmp");
+	cursor_path(s, j->dir, path, sizeof(path), "");
 	int rc = b.oom ? -ENOMEM : 0;
 	int fd = rc ? -1 : open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (rc == 0 && fd < 0)
@@ -204,17 +232,17 @@ static void progress(struct shipper *s, bool force)
 		s->down ? ", ClickHouse away" : "");
 }
 
-/* POSTs sql with body until ClickHouse takes it. 0, -EINTR when stopped
- * while waiting, -EBADMSG when ClickHouse refused it for good. */
-static int post(struct shipper *s, const char *sql, const void *body, size_t len,
-		const char *what)
+/* POSTs sql with body until ClickHouse takes it; its answer in *ans. 0,
+ * -EINTR when stopped while waiting, -EBADMSG when ClickHouse refused it
+ * for good. */
+static int post_body(struct shipper *s, const char *sql, const void *body, size_t len,
+		     struct rc_buf *ans, const char *what)
 {
-	struct rc_buf ans = { .max = RC_CH_ANSWER_MAX + 1 };
 	uint64_t backoff = 250;
 	int rc;
 	for (;;) {
-		int st = rc_ch_post(&s->ch, sql, body, len, &ans);
-		const char *text = ans.p && !ans.oom ? ans.p : "";
+		int st = rc_ch_post(&s->ch, sql, body, len, ans);
+		const char *text = ans->p && !ans->oom ? ans->p : "";
 		if (st == 200) {
 			if (s->down)
 				fprintf(stderr, "%sringcap ship: ClickHouse answers again\n",
@@ -250,30 +278,107 @@ static int post(struct shipper *s, const char *sql, const void *body, size_t len
 		}
 		backoff = backoff * 2 > s->cfg->retry_max_ms ? s->cfg->retry_max_ms : backoff * 2;
 	}
+	return rc;
+}
+
+static int post(struct shipper *s, const char *sql, const void *body, size_t len,
+		const char *what)
+{
+	struct rc_buf ans = { .max = RC_CH_ANSWER_MAX + 1 };
+	int rc = post_body(s, sql, body, len, &ans, what);
 	rc_buf_free(&ans);
 	return rc;
 }
 
+/* A query whose answer is wanted (no body). */
+static int post_answer(struct shipper *s, const char *sql, struct rc_buf *ans,
+		       const char *what)
+{
+	return post_body(s, sql, "", 0, ans, what);
+}
+
+/* Sends job j and, once ClickHouse took it, moves its session's cursor.
+ * 0 or -errno (post's). Runs on the sender thread. */
+static int send_job(struct shipper *s, struct job *j)
+{
+	char what[128];
+	snprintf(what, sizeof(what), "a batch of %zu rows of session %s", j->n, j->id);
+	int rc = post(s, s->insert, j->buf.p, j->buf.len, what);
+	if (rc == 0)
+		rc = cursor_save(s, j);
+	return rc;
+}
+
+static void *sender_main(void *arg)
+{
+	struct shipper *s = arg;
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		while (!s->busy && !s->quit)
+			pthread_cond_wait(&s->cv, &s->mu);
+		if (!s->busy)
+			break;
+		struct job *j = s->send;
+		pthread_mutex_unlock(&s->mu);
+		s->newest_ns = j->newest_ns > s->newest_ns ? j->newest_ns : s->newest_ns;
+		int rc = send_job(s, j);
+		pthread_mutex_lock(&s->mu);
+		if (rc == 0) {
+			s->rows += j->n;
+			s->batches++;
+		} else if (s->err == 0) {
+			s->err = rc;
+		}
+		j->n = 0;
+		j->buf.len = 0;
+		s->busy = false;
+		pthread_cond_broadcast(&s->cv);
+		pthread_mutex_unlock(&s->mu);
+		progress(s, false);
+		pthread_mutex_lock(&s->mu);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+/* Waits until the sender is idle; its first failure, or 0. */
+static int drain(struct shipper *s)
+{
+	pthread_mutex_lock(&s->mu);
+	while (s->busy)
+		pthread_cond_wait(&s->cv, &s->mu);
+	int rc = s->err;
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+/* Hands the batch being built to the sender (waiting for the one in
+ * flight first) and starts the next one in the other buffer. 0, or the
+ * sender's failure (the batch is then dropped: its rows were not
+ * acknowledged, the cursor does not pass them). */
 static int flush(struct shipper *s)
 {
-	if (s->batch_n == 0)
-		return 0;
-	if (s->batch.oom) {
+	struct job *j = s->build;
+	if (j->n == 0)
+		return drain(s);
+	if (j->buf.oom) {
 		fprintf(stderr, "ringcap ship: out of memory for a batch\n");
 		return -ENOMEM;
 	}
-	char what[128];
-	snprintf(what, sizeof(what), "a batch of %zu rows of session %s", s->batch_n, s->m->id);
-	int rc = post(s, s->insert, s->batch.p, s->batch.len, what);
-	if (rc < 0)
-		return rc;
-	s->cur = s->pending;
-	rc = cursor_save(s);
-	s->rows += s->batch_n;
-	s->batches++;
-	s->batch_n = 0;
-	s->batch.len = 0;
-	progress(s, false);
+	j->cur = s->pending;
+	snprintf(j->dir, sizeof(j->dir), "%s", s->dir);
+	snprintf(j->id, sizeof(j->id), "%s", s->m->id);
+	pthread_mutex_lock(&s->mu);
+	while (s->busy)
+		pthread_cond_wait(&s->cv, &s->mu);
+	int rc = s->err;
+	if (rc == 0) {
+		s->send = j;
+		s->build = j == &s->jobs[0] ? &s->jobs[1] : &s->jobs[0];
+		s->busy = true;
+		pthread_cond_broadcast(&s->cv);
+	}
+	pthread_mutex_unlock(&s->mu);
 	return rc;
 }
 
@@ -301,14 +406,15 @@ static int on_entry(void *ctx, const struct seg_entry *e)
 	bool ok = seg_open_entry(s->dir, e, &o, &x) == 0;
 	if (!ok)
 		s->damaged++;
-	rc_ship_row(&s->batch, &s->row, s->m, e, ok ? &x : NULL);
+	struct job *j = s->build;
+	rc_ship_row(&j->buf, &s->row, s->m, e, ok ? &x : NULL);
 	if (ok)
 		seg_exchange_free(&x);
 	s->pending.segno[w] = e->segno;
 	s->pending.count[w] = ord + 1;
-	s->newest_ns = e->start_ns > s->newest_ns ? e->start_ns : s->newest_ns;
-	s->batch_n++;
-	if (s->batch_n >= s->cfg->batch_rows || s->batch.len >= s->cfg->batch_bytes)
+	j->newest_ns = e->start_ns > j->newest_ns ? e->start_ns : j->newest_ns;
+	j->n++;
+	if (j->n >= s->cfg->batch_rows || j->buf.len >= s->cfg->batch_bytes)
 		return flush(s);
 	return 0;
 }
@@ -367,8 +473,10 @@ static int ship_session(struct shipper *s, const struct ses_meta *m)
 	}
 	if (rc == 0)
 		rc = flush(s);
-	s->batch_n = 0;
-	s->batch.len = 0;
+	int sent = drain(s); /* the session's last batch acknowledged, or failed */
+	rc = rc == 0 ? sent : rc;
+	s->build->n = 0;
+	s->build->buf.len = 0;
 	if (rc == 0 && seen)
 		seen->idx_bytes = size;
 	if (rc < 0 && rc != -EINTR && rc != -EBADMSG)
@@ -412,6 +520,27 @@ static int pass(struct shipper *s)
 	return rc;
 }
 
+/* Positional formats (RowBinary, TabSeparated) would misread a column of
+ * another type rather than refuse it: an existing table's columns are
+ * checked first, and a mismatch stops the shipper naming the column. */
+static int check_columns(struct shipper *s)
+{
+	char sql[SQL_MAX * 2], err[256];
+	snprintf(sql, sizeof(sql), "SELECT name, type FROM system.columns WHERE database = '%s' "
+		 "AND table = '%s' FORMAT TabSeparated", s->cfg->db, s->cfg->table);
+	struct rc_buf ans = { .max = RC_CH_ANSWER_MAX + 1 };
+	int rc = post_answer(s, sql, &ans, "the table's columns");
+	if (rc == 0 && ans.oom)
+		rc = -ENOMEM;
+	if (rc == 0 && rc_ship_columns_check(ans.p ? ans.p : "", ans.len, err, sizeof(err)) < 0) {
+		fprintf(stderr, "ringcap ship: %s.%s cannot take %s rows: %s\n", s->cfg->db,
+			s->cfg->table, rc_ship_format_name(s->cfg->format), err);
+		rc = -EBADMSG;
+	}
+	rc_buf_free(&ans);
+	return rc;
+}
+
 static int create_table(struct shipper *s)
 {
 	char sql[SQL_MAX * 8];
@@ -423,6 +552,22 @@ static int create_table(struct shipper *s)
 		b.p[b.len - 2] = '\0'; /* no ";\n": one statement per request */
 		rc = post(s, b.p, "", 0, "CREATE TABLE");
 	}
+	rc_buf_free(&b);
+	if (rc == 0 && s->cfg->format != RC_SHIP_JSON)
+		rc = check_columns(s);
+	return rc;
+}
+
+/* INSERT INTO db.t (columns) FORMAT F: rows are positional in two formats. */
+static int insert_sql(struct shipper *s)
+{
+	struct rc_buf b = { .max = sizeof(s->insert) };
+	rc_buf_printf(&b, "INSERT INTO %s.%s (", s->cfg->db, s->cfg->table);
+	rc_ship_columns(&b);
+	rc_buf_printf(&b, ") FORMAT %s", rc_ship_format_name(s->cfg->format));
+	int rc = b.oom ? -E2BIG : 0;
+	if (rc == 0)
+		memcpy(s->insert, b.p, b.len + 1);
 	rc_buf_free(&b);
 	return rc;
 }
@@ -442,55 +587,105 @@ static void report(const struct shipper *s, bool final)
 		s->cfg->json ? (final ? "true" : "false") : "");
 }
 
-int rc_ship_run(const struct rc_ship_cfg *cfg, volatile sig_atomic_t *stop)
+/* Starts the sender thread. 0 or -errno. */
+static int sender_start(struct shipper *s)
 {
-	struct shipper *s = calloc(1, sizeof(*s));
+	int rc = -pthread_create(&s->sender, NULL, sender_main, s);
+	s->started = rc == 0;
+	return rc;
+}
+
+static void sender_stop(struct shipper *s)
+{
+	if (!s->started)
+		return;
+	pthread_mutex_lock(&s->mu);
+	s->quit = true;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	pthread_join(s->sender, NULL);
+	s->started = false;
+}
+
+/* Passes until done, stopped or failed (the sender started, the table
+ * there). Returns the last pass's 0 or -errno. */
+static int ship_all(struct shipper *s)
+{
+	const struct rc_ship_cfg *cfg = s->cfg;
+	int rc = 0;
+	while (rc == 0) {
+		uint64_t before = s->rows;
+		rc = pass(s);
+		if (rc < 0 || !cfg->follow || *s->stop)
+			break;
+		if (cfg->json && s->rows > before)
+			report(s, false);
+		progress(s, true);
+		nap(s, cfg->poll_ms);
+		if (*s->stop)
+			break;
+	}
+	return rc;
+}
+
+static int setup(struct shipper *s, const struct rc_ship_cfg *cfg)
+{
 	char err[256];
-	int code = 1;
-	if (s == NULL)
-		return 1;
-	s->cfg = cfg;
-	s->stop = stop;
-	s->t0_ns = now_ns();
-	s->row = (struct rc_ship_row_cfg){ .box = cfg->box, .bodies = cfg->bodies,
-					   .body_max = cfg->body_max, .version = s->t0_ns };
-	s->batch.max = cfg->batch_bytes + 2 * cfg->body_max + (1u << 20);
+	s->row = (struct rc_ship_row_cfg){ .box = cfg->box, .format = cfg->format,
+					   .bodies = cfg->bodies, .body_max = cfg->body_max,
+					   .version = s->t0_ns };
+	for (int i = 0; i < 2; i++)
+		s->jobs[i].buf.max = cfg->batch_bytes + 2 * cfg->body_max + (1u << 20);
+	s->build = &s->jobs[0];
 	s->list = calloc(RC_SESSIONS_MAX, sizeof(*s->list));
 	s->seen = calloc(RC_SESSIONS_MAX, sizeof(*s->seen));
 	if (s->list == NULL || s->seen == NULL)
-		goto out;
+		return -ENOMEM;
 	if (rc_ch_init(&s->ch, cfg->url, cfg->timeout_ms, cfg->ca_file, cfg->insecure, err,
 		       sizeof(err)) < 0) {
 		fprintf(stderr, "ringcap ship: --clickhouse %s\n", err);
-		goto out;
+		return -EINVAL;
 	}
 	char k[512];
 	int kl = snprintf(k, sizeof(k), "%s:%s|%s|%s|%s", s->ch.host, s->ch.port, cfg->db,
 			  cfg->table, cfg->box);
 	snprintf(s->key, sizeof(s->key), "%016llx",
 		 (unsigned long long)fnv(14695981039346656037ull, k, (size_t)kl));
-	snprintf(s->insert, sizeof(s->insert), "INSERT INTO %s.%s FORMAT JSONEachRow", cfg->db,
-		 cfg->table);
-	int rc = create_table(s);
-	while (rc == 0) {
-		uint64_t before = s->rows;
-		rc = pass(s);
-		if (rc < 0 || !cfg->follow || *stop)
-			break;
-		if (cfg->json && s->rows > before)
-			report(s, false);
-		progress(s, true);
-		nap(s, cfg->poll_ms);
-		if (*stop)
-			break;
-	}
+	return insert_sql(s);
+}
+
+int rc_ship_run(const struct rc_ship_cfg *cfg, volatile sig_atomic_t *stop)
+{
+	struct shipper *s = calloc(1, sizeof(*s));
+	int code = 1;
+	if (s == NULL)
+		return 1;
+	s->cfg = cfg;
+	s->stop = stop;
+	s->t0_ns = now_ns();
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	if (setup(s, cfg) < 0)
+		goto out;
+	int rc = create_table(s); /* before the sender runs: the connection is one */
+	if (rc == 0)
+		rc = sender_start(s);
+	if (rc == 0)
+		rc = ship_all(s);
+	int sent = s->started ? drain(s) : 0;
+	rc = rc == 0 ? sent : rc;
+	sender_stop(s);
 	code = rc == -EINTR || (rc == 0 && *stop && !cfg->follow) ? 3 : rc < 0 ? 1 : 0;
 	if (cfg->follow && rc == 0)
 		code = 0; /* a follower ends by a signal: that is how it is stopped */
 	report(s, code == 0);
 out:
+	sender_stop(s);
 	rc_ch_free(&s->ch);
-	rc_buf_free(&s->batch);
+	for (int i = 0; i < 2; i++)
+		rc_buf_free(&s->jobs[i].buf);
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->cv);
 	free(s->list);
 	free(s->seen);
 	free(s);

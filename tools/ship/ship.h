@@ -20,12 +20,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tools/views/ship_row.h"
+
 struct rc_ship_cfg {
 	const char *data;                /* data directory */
 	const char *url;                 /* http[s]://HOST:PORT of ClickHouse */
 	const char *ca_file;             /* https: extra trust anchors; may be NULL */
 	bool insecure;                   /* https: no verification */
 	const char *db, *table, *box;
+	enum rc_ship_format format;      /* how rows travel (ship_row.h) */
 	const char *const *sessions;     /* ids or names; none = every session */
 	size_t nsessions;
 	bool bodies, follow, json, progress;
