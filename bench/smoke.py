@@ -120,6 +120,7 @@ SPECS = {
         ("req/s no page", r"^\| req/s, no page \| %s \|" % NUM),
         ("req/s 5 pages", r"^\| req/s, 5 pages following \| %s \|" % NUM),
         ("ratio", r"^\| ratio 5 pages / none \| %s \|" % NUM),
+        ("ratio niced", r"^\| ratio 5 pages \(browsers at nice 19\) / none \| %s \|" % NUM),
         ("ratio streams", r"^\| ratio 5 streams / none \| %s \|" % NUM),
     ]),
     "upload_backpressure.py": (["--out-dir", "{out}"], [

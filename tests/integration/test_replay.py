@@ -524,7 +524,7 @@ class Replay(unittest.TestCase):
                                        "http://127.0.0.1:%d" % s.getsockname()[1], "--speed", "0")
         finally:
             s.close()
-        self.assertEqual(code, 0, err)
+        self.assertEqual(code, 0, "%s %s (origin saw %s)" % (err, json.dumps(r), seen))
         self.assertEqual(r["completed"], 2)
         self.assertEqual(r["status"]["4xx"], 1)
         self.assertEqual(r["status"]["2xx"], 1)

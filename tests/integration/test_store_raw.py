@@ -111,13 +111,21 @@ class StoreRaw(unittest.TestCase):
         frames = self.frames(data)
         raw = b"".join(p for r, p in frames if r)
         packed = b"".join(p for r, p in frames if not r)
-        self.assertGreaterEqual(sum(r for r, _ in frames), 3, "raw frames")
-        for k in range(9):
-            n = RAND_LEN if is_rand(k) else TEXT_LEN
-            piece = sl.body_of("s", k, n)[n // 2:n // 2 + 512]
-            where = "raw" if piece in raw else "compressed" if piece in packed else "none"
-            self.assertEqual(where, "raw" if is_rand(k) else "none",
-                             "k=%d: the middle of its body" % k)
+        nraw = sum(r for r, _ in frames)
+        self.assertGreaterEqual(nraw, 3, "raw frames")
+        for k in range(0, 9, 3):
+            piece = sl.body_of("s", k, RAND_LEN)[RAND_LEN // 2:RAND_LEN // 2 + 512]
+            self.assertIn(piece, raw, "k=%d: the middle of its random body, verbatim" % k)
+        for k in (k for k in range(9) if not is_rand(k)):
+            piece = sl.body_of("s", k, TEXT_LEN)[TEXT_LEN // 2:TEXT_LEN // 2 + 512]
+            self.assertNotIn(piece, packed, "k=%d: text is compressed, not verbatim" % k)
+        # A raw frame may carry up to 1/8 of other records (SEG_RAW_SHARE,
+        # persist/seg-limits.h): the text that shared a frame with random
+        # bytes (which depends on timing: flushes, chunk sizes). No more:
+        # a text body stored raw would exceed this by its whole size.
+        random_bytes = 3 * (RAND_LEN + REQ_LEN)
+        self.assertLessEqual(len(raw), random_bytes + nraw * (256 * 1024 // 8 + 1024),
+                             "raw frames hold little besides the random bodies")
         self.check_all(data, range(9))
         code, out = self.fsck(data)
         self.assertEqual(code, 0, out)
