@@ -57,7 +57,11 @@ SPECS = {
     "h2.sh": ([], [
         ("%s %s" % (c, t), r"^\| %s \| %s \| %s req/s \|" % (c, t, NUM))
         for c in ("100 B", "64 KiB") for t in ("direct", "ringcap")] + [
-        ("%s mitmdump" % c, r"^\| %s \| mitmdump \| (%s req/s|not available|not measured)" % (c, NUM))
+        ("%s mitmdump" % c, r"^\| %s \| mitmdump \| (%s req/s|not available \|)" % (c, NUM))
+        for c in ("100 B", "64 KiB")] + [
+        ("ringcap / mitmdump %s" % c,
+         r"^- ringcap / mitmdump, %s: %sx|^- ringcap / mitmdump: not available \(mitmdump not available\)"
+         % (c, NUM))
         for c in ("100 B", "64 KiB")]),
     "capture_filter.sh": ([], [
         ("%s none/accept/reject" % c,
