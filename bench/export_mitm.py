@@ -179,7 +179,9 @@ def main():
     big = [float(x) for x in sys.argv[5:7]]
     flows, took = record(ringcap, tmp, n)
     mh = os.path.join(tmp, "mitm.har")
-    mw, mc, mm = measure(["mitmdump", "-n", "-q", "-r", flows, "-s", HAR_DUMP,
+    # its confdir too: mitmdump creates a CA there even with -n, not in ~/.mitmproxy
+    conf = "confdir=%s" % os.path.join(tmp, "mitmconf")
+    mw, mc, mm = measure(["mitmdump", "-n", "-q", "--set", conf, "-r", flows, "-s", HAR_DUMP,
                           "--set", "hardump=%s" % mh], runs, mh, n)
     row("same traffic, mitmdump flow file", n, "mitmdump HAR (har_dump.py)", mw, mc, mm)
     rh = os.path.join(tmp, "ringcap.har")
@@ -189,7 +191,7 @@ def main():
     # mitmdump's fixed cost: the same command on an empty flow file
     empty = os.path.join(tmp, "empty.mitm")
     open(empty, "wb").close()
-    sw, sc, _ = timed(["mitmdump", "-n", "-q", "-r", empty, "-s", HAR_DUMP,
+    sw, sc, _ = timed(["mitmdump", "-n", "-q", "--set", conf, "-r", empty, "-s", HAR_DUMP,
                        "--set", "hardump=%s" % os.path.join(tmp, "empty.har")])
     print()
     print("- same traffic: %d GETs (~200 B JSON bodies, distinct URLs), each sent through "
