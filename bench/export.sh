@@ -13,19 +13,25 @@
 # "bodies" back as a new session, RUNS times each, and prints
 # a markdown table of medians: wall seconds, CPU seconds (user + sys),
 # exchanges/s by wall clock and by CPU time, peak RSS (GNU time's %M).
-# mitmproxy's HAR export (mitmdump with its har_dump script) gets a row
-# "not available" when mitmdump is not installed.
-#   N [1000000]  RUNS [3]  DIR [/tmp]  BUILD [build-bench]
-#   QUICK=1: N=20000, RUNS=1 (bench/smoke.py runs it so)
+# Then mitmproxy's HAR export beside ringcap's on the same traffic
+# (bench/export_mitm.py): MITM_N GETs sent each through `mitmdump -w` and
+# through `ringcap run --session` to one loopback origin, then
+# `mitmdump -n -r FLOWS -s har_dump.py` vs `ringcap export --format har`,
+# two more rows and the ratios (also per exchange against the "nobody" HAR
+# row); "not available" instead when mitmdump is not installed.
+#   N [1000000]  RUNS [3]  MITM_N [20000]  DIR [/tmp]  BUILD [build-bench]
+#   QUICK=1: N=20000, RUNS=1, MITM_N=300 (bench/smoke.py runs it so)
 # Wall clock depends on what else runs on the box: the load average is in
 # the header line; CPU time is the steadier figure on a shared machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-1000000}
 RUNS=${RUNS:-3}
+MITM_N=${MITM_N:-20000}
 if [ "${QUICK:-0}" = 1 ]; then
   N=20000
   RUNS=1
+  MITM_N=300
 fi
 BUILD=${BUILD:-build-bench}
 if [ ! -f "$BUILD/build.ninja" ]; then
@@ -39,9 +45,11 @@ trap 'rm -rf "$TMP"' EXIT
   $((N / 10)) >/dev/null
 echo "# $(date -u +%FT%TZ) $(uname -srm), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg);" \
      "sessions: nobody $N exchanges, bodies $((N / 10)), $(du -sh "$TMP" | cut -f1) on disk"
-python3 - "$TMP" "$RUNS" "$N" "$BUILD" <<'EOF'
+python3 - "$TMP" "$RUNS" "$N" "$BUILD" "$MITM_N" <<'EOF'
 import os, shutil, statistics, subprocess, sys, tempfile
 data, runs, n, build = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+mitm_n = int(sys.argv[5])
+har_rates = None  # the "nobody" HAR row's exchanges/s (wall, CPU)
 ringcap = os.path.join(build, "tools", "ringcap")
 rc = [ringcap, "export", "--data", data, "-o", "/dev/null"]
 cases = [
@@ -62,6 +70,8 @@ for sess, count, name, args in cases:
             e, u, s, m = tf.read().split()[-4:]
         walls.append(float(e)); cpus.append(float(u) + float(s)); rss.append(int(m) / 1024)
     w, c = statistics.median(walls), statistics.median(cpus)
+    if (sess, name) == ("nobody", "HAR") and w and c:
+        har_rates = (count / w, count / c)
     print("| %s | %d | %s | %.2f | %.2f | %.0f | %.0f | %.0f |" % (
         sess, count, name, w, c, count / w if w else 0, count / c if c else 0, max(rss)))
 # import: the HAR of "bodies" back in (two passes: check, then write)
@@ -78,8 +88,14 @@ for i in range(runs):
 w, c, count = statistics.median(walls), statistics.median(cpus), n // 10
 print("| bodies.har (%d MiB) | %d | import | %.2f | %.2f | %.0f | %.0f | %.0f |" % (
     os.path.getsize(har) >> 20, count, w, c, count / w, count / c, max(rss)))
+sys.stdout.flush()
 if shutil.which("mitmdump") is None:
+    print()
     print("mitmdump HAR export: not available (mitmproxy is not installed)")
 else:
-    print("mitmdump HAR export: installed, not measured yet (needs a flow file of the same traffic)")
+    mdir = os.path.join(data, "mitm")
+    os.mkdir(mdir)
+    subprocess.run([sys.executable, os.path.join("bench", "export_mitm.py"), os.path.abspath(ringcap),
+                    mdir, str(mitm_n), str(runs)] + ["%.0f" % r for r in har_rates or ()],
+                   check=True)
 EOF

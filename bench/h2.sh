@@ -6,16 +6,21 @@
 # certificate (--upstream-ca), and two bench/connect_fwd fronts, because h2load
 # cannot talk to an HTTP proxy: one relays each connection to ringcap after a
 # CONNECT, the other straight to nginx (the same extra hop, for the "direct via
-# front" row). h2load then runs 10 connections x 10 streams against:
+# front" row); when mitmdump is installed, a third front relays to mitmdump
+# (its own CA in a temp confdir, trusting the origin certificate like ringcap;
+# h2load does not verify certificates). h2load then runs 10 connections x 10
+# streams against:
 #   direct          h2load -> nginx (h2)
 #   direct via fwd  h2load -> connect_fwd -> nginx (h2)
 #   ringcap         h2load -> connect_fwd -> ringcap (h2, captured) -> nginx (HTTP/1.1)
-#   mitmdump        "not available" unless mitmdump is installed (not run here)
-# and prints one Markdown table with req/s and the ratio to direct. Every process
-# it starts is stopped on exit.
+#   mitmdump        h2load -> connect_fwd -> mitmdump (h2, -q) -> nginx (h2),
+#                   "not available" without mitmproxy
+# and prints one Markdown table with req/s and the ratio to direct, then the
+# ratio ringcap / mitmdump per case. Every process it starts is stopped on exit.
 #
 # Environment (defaults in brackets):
 #   DURATION [5]        seconds per case and target; WARMUP [1] untimed seconds
+#   MITM_DURATION [DURATION]  seconds per case for mitmdump
 #   CLIENTS [10] STREAMS [10]  h2load -c and -m
 #   RINGCAP_BIN [./build/tools/ringcap], RINGCAP_WORKERS [nproc], RINGCAP_ARGS []
 #   OUT_DIR [bench/out]  where connect_fwd is built
@@ -33,6 +38,7 @@ if [ "${QUICK:-0}" = 1 ]; then
     : "${DURATION:=1}" "${WARMUP:=0}"
 fi
 DURATION=${DURATION:-5}
+MITM_DURATION=${MITM_DURATION:-$DURATION}
 WARMUP=${WARMUP:-1}
 CLIENTS=${CLIENTS:-10}
 STREAMS=${STREAMS:-10}
@@ -57,7 +63,7 @@ fi
 TMP=$(mktemp -d /tmp/ringcap-h2bench.XXXXXX)
 declare -A PID
 . "$HERE/common.sh"   # cleanup() and its traps
-read -r NGINX_PORT RC_PORT CTL_PORT FWD_D FWD_R <<<"$($LIB freeports 5)"
+read -r NGINX_PORT RC_PORT CTL_PORT FWD_D FWD_R MITM_PORT FWD_M <<<"$($LIB freeports 7)"
 
 # ---------------------------------------------------------------- origin
 CERT=$TMP/origin-cert.pem
@@ -118,6 +124,31 @@ got=$(curl -s --http2 --max-time 10 -k -o /dev/null -w '%{http_version} %{size_d
 [ "$got" = "2 100" ] || die "h2 through ringcap returned '$got': $(tail -5 "$TMP/ringcap.log")"
 log "nginx $NGINX_PORT, ringcap $RC_PORT (pid ${PID[ringcap]}), fronts $FWD_D (direct) $FWD_R (ringcap)"
 
+# ---------------------------------------------------------------- mitmdump + its front
+TARGETS="direct fwd ringcap"
+MITM_NOTE="not available"
+if command -v mitmdump >/dev/null; then
+    MITM_NOTE="failed to start"
+    mkdir -p "$TMP/mitm"
+    mitmdump -q --listen-host 127.0.0.1 -p "$MITM_PORT" --set confdir="$TMP/mitm" \
+        --set ssl_verify_upstream_trusted_ca="$CERT" >"$TMP/mitmdump.log" 2>&1 &
+    PID[mitmdump]=$!
+    "$FWD" "$FWD_M" "$MITM_PORT" "localhost:$NGINX_PORT" >"$TMP/fwd-m.log" 2>&1 &
+    PID[fwd_mitmdump]=$!
+    if $LIB waitport "$MITM_PORT" 30 "${PID[mitmdump]}" && $LIB waitport "$FWD_M" 10 "${PID[fwd_mitmdump]}"; then
+        got=$(curl -s --http2 --max-time 10 -k -o /dev/null -w '%{http_version} %{size_download}' \
+            "https://localhost:$FWD_M/100b")
+        if [ "$got" = "2 100" ]; then
+            TARGETS="$TARGETS mitmdump"
+            MITM_NOTE=""
+            log "mitmdump $(dpkg-query -W -f '${Version}' mitmproxy 2>/dev/null) on $MITM_PORT, front $FWD_M"
+        else
+            MITM_NOTE="h2 sanity request through it returned '$got'"
+        fi
+    fi
+    [ -z "$MITM_NOTE" ] || log "mitmdump: $MITM_NOTE: $(tail -5 "$TMP/mitmdump.log")"
+fi
+
 # ---------------------------------------------------------------- measure
 # h2load's "finished in ..., N req/s" line, and its succeeded count
 h2run() {   # PORT PATH SECONDS -> "req/s succeeded failed"
@@ -127,10 +158,12 @@ h2run() {   # PORT PATH SECONDS -> "req/s succeeded failed"
 }
 declare -A RPS
 for c in 100b 64k; do
-    for t in direct fwd ringcap; do
-        case $t in direct) port=$NGINX_PORT ;; fwd) port=$FWD_D ;; ringcap) port=$FWD_R ;; esac
+    for t in $TARGETS; do
+        dur=$DURATION
+        case $t in direct) port=$NGINX_PORT ;; fwd) port=$FWD_D ;; ringcap) port=$FWD_R ;;
+                   mitmdump) port=$FWD_M; dur=$MITM_DURATION ;; esac
         [ "$WARMUP" -gt 0 ] && h2run "$port" "/$c" "$WARMUP" >/dev/null
-        read -r rps ok bad <<<"$(h2run "$port" "/$c" "$DURATION")"
+        read -r rps ok bad <<<"$(h2run "$port" "/$c" "$dur")"
         RPS[$c,$t]=$rps
         log "$c $t: $rps req/s ($ok succeeded, $bad failed)"
     done
@@ -149,13 +182,24 @@ for c in 100b 64k; do
         ratio=$(awk -v a="${RPS[$c,$t]}" -v b="${RPS[$c,direct]}" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }')
         printf '| %s | %s | %.0f req/s | %s |\n' "$name" "$label" "${RPS[$c,$t]}" "$ratio"
     done
-    if command -v mitmdump >/dev/null; then
-        echo "| $name | mitmdump | not measured by this script | - |"
+    if [ -z "$MITM_NOTE" ]; then
+        ratio=$(awk -v a="${RPS[$c,mitmdump]}" -v b="${RPS[$c,direct]}" 'BEGIN { if (b > 0) printf "%.3fx", a / b; else print "-" }')
+        printf '| %s | mitmdump | %.0f req/s | %s |\n' "$name" "${RPS[$c,mitmdump]}" "$ratio"
     else
-        echo "| $name | mitmdump | not available | - |"
+        echo "| $name | mitmdump | $MITM_NOTE | - |"
     fi
 done
 echo
+if [ -z "$MITM_NOTE" ]; then
+    for c in 100b 64k; do
+        name=$([ "$c" = 100b ] && echo "100 B" || echo "64 KiB")
+        awk -v n="$name" -v a="${RPS[$c,ringcap]}" -v b="${RPS[$c,mitmdump]}" \
+            'BEGIN { if (b > 0) printf "- ringcap / mitmdump, %s: %.1fx (goal >= 30x)\n", n, a / b; else printf "- ringcap / mitmdump, %s: - (mitmdump 0 req/s)\n", n }'
+    done
+    echo "- mitmdump $(dpkg-query -W -f '${Version}' mitmproxy 2>/dev/null): -q, own CA in a temp confdir, origin certificate trusted (ssl_verify_upstream_trusted_ca), h2 on both sides; ${MITM_DURATION} s per row"
+else
+    echo "- ringcap / mitmdump: not available (mitmdump $MITM_NOTE)"
+fi
 echo "- ringcap: $RINGCAP_BIN --workers $RINGCAP_WORKERS $RINGCAP_ARGS; RSS after the runs: ${RSS} KiB"
 up="HTTP/1.1"
 case " $RINGCAP_ARGS " in *" --upstream-h2 "*) up="HTTP/2 (--upstream-h2)" ;; esac

@@ -57,7 +57,11 @@ SPECS = {
     "h2.sh": ([], [
         ("%s %s" % (c, t), r"^\| %s \| %s \| %s req/s \|" % (c, t, NUM))
         for c in ("100 B", "64 KiB") for t in ("direct", "ringcap")] + [
-        ("%s mitmdump" % c, r"^\| %s \| mitmdump \| (%s req/s|not available|not measured)" % (c, NUM))
+        ("%s mitmdump" % c, r"^\| %s \| mitmdump \| (%s req/s|not available \|)" % (c, NUM))
+        for c in ("100 B", "64 KiB")] + [
+        ("ringcap / mitmdump %s" % c,
+         r"^- ringcap / mitmdump, %s: %sx|^- ringcap / mitmdump: not available \(mitmdump not available\)"
+         % (c, NUM))
         for c in ("100 B", "64 KiB")]),
     "capture_filter.sh": ([], [
         ("%s none/accept/reject" % c,
@@ -103,7 +107,14 @@ SPECS = {
                           ("bodies", "HAR"), ("bodies", "collection, --group domain,endpoint"))
         for name in ["%s %s" % (sess, fmt)]] + [
         ("import", r"^\| bodies\.har \(%s MiB\) \| %s \| import \| %s \|" % (NUM, NUM, NUM)),
-        ("mitmdump", r"^mitmdump HAR export: "),
+        ("mitmdump HAR", r"^\| same traffic, mitmdump flow file \| %s \| mitmdump HAR \(har_dump\.py\) \| %s \| %s \| %s \| %s \| %s \||"
+                         r"^mitmdump HAR export: not available \(mitmproxy is not installed\)" % ((NUM,) * 6)),
+        ("ringcap HAR, same traffic", r"^\| same traffic, ringcap session \| %s \| HAR \| %s \| %s \| %s \| %s \| %s \||"
+                                      r"^mitmdump HAR export: not available \(" % ((NUM,) * 6)),
+        ("ratio, same traffic", r"^- ringcap / mitmdump HAR export, same %s exchanges: %sx \(wall\), %sx \(CPU\)|"
+                                r"^mitmdump HAR export: not available \(" % (NUM, NUM, NUM)),
+        ("ratio per exchange", r"^- ringcap / mitmdump HAR export per exchange, .*: %sx \(wall\), %sx \(CPU\)|"
+                               r"^mitmdump HAR export: not available \(" % (NUM, NUM)),
     ]),
     "toggle.py": ([], [
         ("baseline", r"^\| 1 \| baseline \| %s \|" % NUM),

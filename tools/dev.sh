@@ -10,13 +10,14 @@ cd "$(dirname "$0")/.."
 BUILD_PKGS=(gcc clang meson ninja-build pkg-config liburing-dev libhyperscan-dev
             libzstd-dev android-libboringssl-dev node-llhttp
             libmicrohttpd-dev libjansson-dev libnghttp2-dev libqrencode-dev zlib1g-dev)
-# libtsan2: the ThreadSanitizer suite; wrk nginx haproxy bc: the bench
-# scripts, which the suite runs in QUICK mode (mitmproxy stays optional:
-# its rows read "not available" without it); clickhouse-server: the fleet
+# libtsan2: the ThreadSanitizer suite; wrk nginx haproxy bc mitmproxy: the
+# bench scripts, which the suite runs in QUICK mode (mitmproxy: mitmdump as
+# the reference in bench/tls.sh, h2.sh and export.sh; without it those rows
+# read "not available" and the smoke tests still pass); clickhouse-server: the fleet
 # shipper's tests; chromium chromium-driver python3-selenium: the web UI's
 # browser tests; nghttp2-client nghttp2-server python3-websockets: the
 # HTTP/2 and WebSocket tests and bench (h2load, nghttp, nghttpd)
-TEST_PKGS=(curl python3 openssl prometheus libtsan2 wrk nginx haproxy bc clickhouse-server
+TEST_PKGS=(curl python3 openssl prometheus libtsan2 wrk nginx haproxy bc mitmproxy clickhouse-server
            chromium chromium-driver python3-selenium
            nghttp2-client nghttp2-server python3-websockets)
 
