@@ -176,6 +176,10 @@ struct eng_xchg {
 	uint64_t seq;                     /* per worker, from 1 */
 	unsigned worker;
 	struct sockaddr_storage client;
+	/* the upstream address connected to (or of the pooled connection
+	 * reused; for a CONNECT, the tunnel's target); ss_family 0 while
+	 * none is (a failed look-up or connect, an answer of the proxy's own) */
+	struct sockaddr_storage server;
 	uint64_t start_ns;                /* wall clock, first request byte */
 	uint64_t dns_ns, connect_ns, request_sent_ns, first_byte_ns, end_ns;
 	const char *method; size_t method_len;

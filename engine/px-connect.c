@@ -63,8 +63,17 @@ void px_upstream_release(struct eng_worker *w, struct eng_sock *c, bool reuse)
 		px_upstream_close(w, u);
 }
 
+/* The exchange's server is u's address (c->x was zeroed at its start, so
+ * addr_len bytes are enough: one small copy per exchange). */
+static void note_server(struct eng_sock *c, const struct eng_sock *u)
+{
+	ASSERT(u->addr_len <= sizeof(c->x->server));
+	memcpy(&c->x->server, &u->addr, u->addr_len);
+}
+
 void px_start_exchange(struct eng_worker *w, struct eng_sock *c, struct eng_sock *u)
 {
+	note_server(c, u);
 	u->state = U_ACTIVE;
 	u->xflags = 0;
 	u->flags &= (uint32_t)~ENG_SOCK_F_REUSABLE;
@@ -161,6 +170,7 @@ void px_connected(struct eng_worker *w, struct eng_sock *u, int res)
 		return;
 	}
 	c->x->connect_ns = since(c);
+	note_server(c, u);   /* known even if its TLS handshake fails next */
 	eng_recv_arm(w, u);
 	if (u->flags & ENG_SOCK_F_UP_TLS) {
 		int rc = tls_pool_client_conn_at(w->tls_pool, w->e->cfg.tls_client, u->host, u->port,

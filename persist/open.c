@@ -477,6 +477,20 @@ static int on_resp_head(struct seg_exchange *x, const uint8_t *q)
 	return (x->reason && x->resp_head) ? 0 : -ENOMEM;
 }
 
+/* The server address of an END payload that seg_rec_parse accepted (its
+ * family is 0, 4 or 6, and an IPv6 address follows the error message). */
+static void end_server(struct seg_exchange *x, const uint8_t *q)
+{
+	memset(&x->server, 0, sizeof(x->server));
+	x->server.family = q[82];
+	if (q[82] == 4)
+		memcpy(x->server.addr, q + 84, 4);
+	else if (q[82] == 6)
+		memcpy(x->server.addr, q + SEG_END_FIXED + seg_get16(q + 80), 16);
+	if (q[82])
+		x->server.port = seg_get16(q + 134);
+}
+
 static int on_end(struct seg_exchange *x, const uint8_t *q)
 {
 	x->status = seg_get16(q);
@@ -490,6 +504,7 @@ static int on_end(struct seg_exchange *x, const uint8_t *q)
 		*tv[i] = seg_get64(q + 8 + 8 * i);
 	free(x->err_msg);
 	x->err_msg = dupn(q + SEG_END_FIXED, seg_get16(q + 80));
+	end_server(x, q);
 	x->complete = true;
 	for (size_t i = 0; i < x->nmsgs; i++)
 		if (!x->msgs[i].complete)

@@ -19,7 +19,8 @@
 #include "rc-assert.h"
 
 /* Every record that seg_rec_parse accepts fits the writer's bound. */
-_Static_assert(SEG_REC_MAX >= SEG_REC_HDR + SEG_END_FIXED + SEG_ERRMSG_MAX, "END too big");
+_Static_assert(SEG_REC_MAX >= SEG_REC_HDR + SEG_END_FIXED + SEG_ERRMSG_MAX + SEG_END_V6,
+	       "END too big");
 
 #define RESYNC_WINDOW (64u * 1024u)
 
@@ -133,7 +134,9 @@ int seg_rec_parse(const uint8_t *b, uint32_t len, uint32_t *pos, struct seg_rec_
 		    q[2] >= SEG_T_COUNT || q[3] >= SEG_E_COUNT || q[114] >= SEG_M_COUNT ||
 		    seg_get16(q + 110) > SEG_HOST_MAX || seg_get16(q + 112) > SEG_URL_MAX)
 			return -EBADMSG;
-		want = SEG_END_FIXED + (uint64_t)seg_get16(q + 80);
+		if ((q[82] != 0 && q[82] != 4 && q[82] != 6) || q[83])
+			return -EBADMSG; /* server family */
+		want = SEG_END_FIXED + (uint64_t)seg_get16(q + 80) + (q[82] == 6 ? SEG_END_V6 : 0);
 		break;
 	case SEG_R_DISCARD:
 		want = 0;

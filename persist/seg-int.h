@@ -30,6 +30,7 @@ enum seg_rec {
 #define SEG_BEGIN_FIXED 56u
 #define SEG_RESP_FIXED 16u
 #define SEG_END_FIXED 136u
+#define SEG_END_V6 16u    /* an IPv6 server's address, after the error message */
 #define SEG_MSG_FIXED 32u
 
 static inline void seg_put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }

@@ -128,6 +128,7 @@ struct seg_xch_end {
 	struct seg_timings t;
 	struct seg_wire wire;
 	const char *err_msg; size_t err_msg_len;
+	struct seg_addr server; /* upstream address connected to; family 0 unknown */
 };
 
 struct seg_writer_cfg {
@@ -325,6 +326,7 @@ struct seg_exchange {
 	uint32_t flags;
 	bool complete; /* END record seen */
 	struct seg_addr client;
+	struct seg_addr server; /* seg_xch_end.server; family 0 unknown or older */
 	struct seg_timings t;
 	struct seg_wire wire;
 	char *method_text, *host, *url, *client_name, *reason, *err_msg; /* NUL-terminated */

@@ -91,13 +91,23 @@
  * END payload: 0 2 status, 2 1 type, 3 1 error kind, 4 4 flags,
  *   8 40 timings (dns, connect, tls, first byte, total; ns from start),
  *   48 32 wire sizes (req head, req body, resp head, resp body),
- *   80 2 error message len, 82 6 zero,
+ *   80 2 error message len, 82 1 server family (0 unknown, 4, 6),
+ *   83 1 zero, 84 4 server IPv4 address (family 4; else zero),
  *   then a copy of what the index entry needs from BEGIN, so that an entry
  *   can be rebuilt from its END record alone (BEGIN may be many segments
  *   back): 88 8 start ns, 96 4 frame_off of BEGIN, 100 4 str_off,
  *   104 4 crc32c of host+url, 108 2 span, 110 2 host len, 112 2 url len,
  *   114 1 method, 115 1 client family, 116 16 client address,
- *   132 2 client port, 134 2 zero, 136 error message.
+ *   132 2 client port, 134 2 server port (zero when family is 0),
+ *   136 error message, then with server family 6 the 16 bytes of the
+ *   server's IPv6 address (the record is 16 bytes longer).
+ *   The server is the upstream address the proxy connected to (or reused
+ *   a pooled connection to); family 0 when none is known (DNS or connect
+ *   failure, answered by the proxy itself). Records written before the
+ *   server existed have zeros at 82..87 and 134..135 and read as family 0;
+ *   an IPv4 server keeps the old record length, so older readers read
+ *   those records (without the server); older readers take an END record
+ *   with an IPv6 server for damaged, as with MSG.
  * DISCARD payload: none (len 0). It takes the place of END for an exchange
  *   the capture filter rejected after it began (seg_xch_discard): the
  *   exchange gets no index entry, a rebuild or recovery closes it without
@@ -1005,6 +1015,18 @@ static void release(struct seg_writer *w, struct seg_xch *x)
 	w->open_cnt--;
 }
 
+/* The server address into an END payload's fixed part (format above):
+ * a family other than 4 or 6 is written as unknown. */
+static void end_put_server(uint8_t *f, const struct seg_addr *s)
+{
+	if (s->family != 4 && s->family != 6)
+		return;
+	f[82] = s->family;
+	if (s->family == 4)
+		memcpy(f + 84, s->addr, 4);
+	seg_put16(f + 134, s->port);
+}
+
 int seg_xch_end(struct seg_writer *w, struct seg_xch *x, const struct seg_xch_end *e)
 {
 	ASSERT(x != NULL);
@@ -1014,7 +1036,8 @@ int seg_xch_end(struct seg_writer *w, struct seg_xch *x, const struct seg_xch_en
 		return -EIO;
 	}
 	uint32_t ml = cut(e->err_msg_len, SEG_ERRMSG_MAX);
-	uint32_t len = SEG_REC_HDR + SEG_END_FIXED + ml;
+	uint32_t v6 = e->server.family == 6 ? SEG_END_V6 : 0;
+	uint32_t len = SEG_REC_HDR + SEG_END_FIXED + ml + v6;
 	if (room(w, len) < 0 || w->raw_len + len > w->raw_cap) {
 		w->st.refused++;
 		release(w, x);
@@ -1057,13 +1080,15 @@ int seg_xch_end(struct seg_writer *w, struct seg_xch *x, const struct seg_xch_en
 	f[115] = en.client.family;
 	memcpy(f + 116, en.client.addr, 16);
 	seg_put16(f + 132, en.client.port);
+	end_put_server(f, &e->server);
 	/* The entry joins the open frame's batch before append_rec may seal it. */
 	seg_entry_encode(w->open_idx + w->open_idx_len, &en);
 	seg_entry_verify(w->open_idx + w->open_idx_len, &en);
 	w->open_idx_len += SEG_ENTRY_SIZE;
 	ASSERT(w->open_idx_len <= w->raw_cap);
-	const void *parts[1] = { e->err_msg };
-	int rc = append_rec(w, SEG_R_END, x->id, f, sizeof(f), parts, &ml, 1);
+	const void *parts[2] = { e->err_msg, e->server.addr };
+	const uint32_t lens[2] = { ml, v6 };
+	int rc = append_rec(w, SEG_R_END, x->id, f, sizeof(f), parts, lens, 2);
 	release(w, x);
 	w->st.exchanges++;
 	w->ends++;

@@ -569,6 +569,7 @@ static void cap_end(void *ctx, void *hp, const struct eng_xchg *x)
 		.err_msg = x->err ? msg : NULL,
 		.err_msg_len = x->err ? strlen(msg) : 0,
 	};
+	addr_of(&x->server, &end.server);
 	int rc = seg_xch_end(e->h->w, e->x, &end);
 	if (rc == 0 && k->c->sync)
 		k->ticket = ticket_of(k, e->h, seg_writer_ended(e->h->w));

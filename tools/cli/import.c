@@ -104,7 +104,7 @@ static int put_entry(void *ctx, const struct rc_har_xch *h)
 				 .flags = h->flags & (SEG_F_REQ_TRUNC | SEG_F_RESP_TRUNC | SEG_F_MEDIA |
 						      SEG_F_HEAD_TRUNC | (h->error ? SEG_F_ERROR : 0)),
 				 .t = h->t, .wire = h->wire, .err_msg = h->err_msg,
-				 .err_msg_len = h->err_msg_len };
+				 .err_msg_len = h->err_msg_len, .server = h->server };
 	int erc = seg_xch_end(c->w, x, &e); /* releases x even after a failed body */
 	if (rc == 0)
 		rc = erc;

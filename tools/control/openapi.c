@@ -65,7 +65,7 @@ static const char *const schemas[] = {
 				"{\"$ref\":\"#/components/schemas/ExchangeRow\"}}"),
 	"\"Exchange\":" OBJ("\"id\":" INT ",\"time\":" STR ",\"method\":" STR ",\"url\":" STR
 			    ",\"host\":" STR ",\"client\":" STR ",\"client_name\":" STR
-			    ",\"status\":" INT ",\"type\":" STR ",\"error\":" STR
+			    ",\"server\":" STR ",\"status\":" INT ",\"type\":" STR ",\"error\":" STR
 			    ",\"request_head\":" STR ",\"response_head\":" STR
 			    ",\"request_body_bytes\":" INT ",\"response_body_bytes\":" INT
 			    ",\"timings_ms\":{\"type\":\"object\"},\"messages\":"

@@ -16,9 +16,10 @@
  *   - content: text when UTF-8, else base64 with "encoding"; a response
  *     not saved or a media body has no text;
  *   - sizes: bytes on the wire before any cap (headersSize, bodySize);
- *   - serverIPAddress (optional in HAR 1.2) is not written: the store
- *     records the client's address, not the upstream's it connected to,
- *     and the host name is not an address (issue 12 item 3: not invented);
+ *   - serverIPAddress: the upstream address the proxy connected to (IPv6
+ *     without brackets, as har-validator's ipv6 format wants), with its
+ *     port in _server_port; both left out when the store does not know it
+ *     (a failed look-up or connect, sessions older than the field);
  *   - extras HAR has no field for: _id, _client, _client_name, _flags
  *     (tls, tunnel, truncated, media, no_response, cookies), _tunnel (what a
  *     CONNECT row's tunnel was: intercepted, passthrough, not_tls, refused,
@@ -323,6 +324,19 @@ static void har_timings(struct rc_buf *b, const struct seg_timings *t)
 	RC_PUTS(b, "}");
 }
 
+/* serverIPAddress and _server_port, when the server is known. */
+static void har_server(struct rc_buf *b, const struct seg_exchange *x)
+{
+	if (x->server.family != 4 && x->server.family != 6)
+		return;
+	char ip[RC_ADDR_TEXT_MAX];
+	rc_addr_text(&x->server, ip, sizeof(ip));
+	RC_PUTS(b, ",\"serverIPAddress\":\"");
+	rc_buf_puts(b, ip);
+	RC_PUTS(b, "\",\"_server_port\":");
+	rc_buf_i64(b, x->server.port);
+}
+
 static void har_extras(struct rc_buf *b, const struct seg_exchange *x)
 {
 	static const struct { uint32_t f; const char *name; } flags[] = {
@@ -392,6 +406,7 @@ void rc_har_entry(struct rc_xout *o, const struct seg_exchange *x, bool first)
 	har_response(o, x);
 	RC_PUTS(b, ",\"cache\":{},");
 	har_timings(b, &x->t);
+	har_server(b, x);
 	har_extras(b, x);
 	if (x->nmsgs)
 		har_ws_messages(o, x);

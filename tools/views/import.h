@@ -8,7 +8,9 @@
  * Accepted: HAR from browsers (Chrome, Firefox: HTTP/2 pseudo-headers are
  * dropped from heads, content.text with or without "encoding": "base64"),
  * mitmproxy and ringcap itself (its "_" extras: _client, _client_port,
- * _client_name, _flags, _error, _error_message; postData "_encoding").
+ * _client_name, _flags, _error, _error_message, _server_port; postData
+ * "_encoding"). serverIPAddress is read with or without brackets (Chrome
+ * writes IPv6 in brackets); HAR has no server port: 0 unless _server_port.
  * Unknown members are ignored and missing ones stay empty, except what an
  * exchange cannot do without (request, its method and its URL); a member of
  * the wrong type, an entry that is not valid JSON, a file that is not a
@@ -57,6 +59,7 @@ struct rc_har_xch {
 	const char *err_msg;
 	size_t err_msg_len;
 	struct seg_addr client;
+	struct seg_addr server;  /* serverIPAddress (family 0: none or not an address) */
 	struct seg_timings t;
 	struct seg_wire wire;
 };

@@ -408,6 +408,38 @@ static void dec_timings(struct dec *d, json_t *e, struct rc_har_xch *x)
 	x->t.total_ns = ms_ns(total);
 }
 
+/* An address as HAR text ("10.0.0.1", "::1", "[::1]") into a; false when
+ * it is none (a host name, empty, malformed). */
+static bool ip_of(const char *s, size_t n, struct seg_addr *a)
+{
+	char ip[64];
+	if (n >= 2 && s[0] == '[' && s[n - 1] == ']') {
+		s++;
+		n -= 2;
+	}
+	if (n == 0 || n >= sizeof(ip))
+		return false;
+	memcpy(ip, s, n);
+	ip[n] = '\0';
+	if (inet_pton(AF_INET, ip, a->addr) == 1)
+		a->family = 4;
+	else if (inet_pton(AF_INET6, ip, a->addr) == 1)
+		a->family = 6;
+	return a->family != 0;
+}
+
+/* serverIPAddress (HAR 1.2, optional) and ringcap's _server_port. */
+static void dec_server(struct dec *d, json_t *e, struct rc_har_xch *x)
+{
+	size_t n;
+	const char *ip = str_of(d, e, "", "serverIPAddress", &n);
+	double port = num_of(d, e, "", "_server_port", 0);
+	if (!ip_of(ip, n, &x->server))
+		return;
+	if (port > 0 && port <= 65535)
+		x->server.port = (uint16_t)port;
+}
+
 /* ringcap's own extras, ignored when absent. */
 static void dec_extras(struct dec *d, json_t *e, struct rc_har_xch *x)
 {
@@ -479,6 +511,7 @@ static int dec_entry(struct dec *d, const char *p, size_t n,
 	dec_response(d, e, &x);
 	dec_timings(d, e, &x);
 	dec_extras(d, e, &x);
+	dec_server(d, e, &x);
 	bool oom = d->req_head.oom || d->resp_head.oom || d->body[0].oom || d->body[1].oom;
 	int rc = d->rc ? d->rc : oom ? -ENOMEM : 0;
 	if (rc == 0) {

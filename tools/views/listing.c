@@ -23,6 +23,20 @@ void rc_addr_text(const struct seg_addr *a, char *buf, size_t len)
 	snprintf(buf, len, "%s", ip);
 }
 
+void rc_endpoint_text(const struct seg_addr *a, char *buf, size_t len)
+{
+	char ip[RC_ADDR_TEXT_MAX];
+	rc_addr_text(a, ip, sizeof(ip));
+	if (a->family != 4 && a->family != 6)
+		snprintf(buf, len, "%s", "");
+	else if (a->port == 0)
+		snprintf(buf, len, "%s", ip);
+	else if (a->family == 6)
+		snprintf(buf, len, "[%s]:%u", ip, a->port);
+	else
+		snprintf(buf, len, "%s:%u", ip, a->port);
+}
+
 uint64_t rc_row_id(const struct seg_qrow *r)
 {
 	return r->number ? r->number : r->e.id;
@@ -112,9 +126,10 @@ void rc_rows_json(struct rc_buf *b, const struct seg_table *t, const struct seg_
 
 void rc_exchange_json(struct rc_buf *b, const struct seg_exchange *x)
 {
-	char t[40], client[RC_ADDR_TEXT_MAX];
+	char t[40], client[RC_ADDR_TEXT_MAX], server[RC_ENDPOINT_TEXT_MAX];
 	rc_iso_time(x->start_ns, t, sizeof(t));
 	rc_addr_text(&x->client, client, sizeof(client));
+	rc_endpoint_text(&x->server, server, sizeof(server));
 	rc_buf_printf(b, "{\"id\":%llu,\"time\":\"%s\",\"method\":",
 		      (unsigned long long)rc_exchange_id(x), t);
 	rc_buf_jstr(b, x->method_text, strlen(x->method_text));
@@ -126,9 +141,10 @@ void rc_exchange_json(struct rc_buf *b, const struct seg_exchange *x)
 	rc_buf_jstr(b, x->client_name ? x->client_name : "",
 		    x->client_name ? strlen(x->client_name) : 0);
 	/* tunnel: what a CONNECT was (seg_tunnel_name), "" for other requests */
-	rc_buf_printf(b, ",\"status\":%u,\"type\":\"%s\",\"client\":\"%s\",\"error\":\"%s\","
-		      "\"tunnel\":\"%s\",\"http_version\":\"%s\",\"request_head\":", x->status,
-		      seg_type_name(x->type), client, seg_error_name(x->error),
+	/* server: the upstream address connected to, "" when unknown */
+	rc_buf_printf(b, ",\"status\":%u,\"type\":\"%s\",\"client\":\"%s\",\"server\":\"%s\","
+		      "\"error\":\"%s\",\"tunnel\":\"%s\",\"http_version\":\"%s\",\"request_head\":",
+		      x->status, seg_type_name(x->type), client, server, seg_error_name(x->error),
 		      seg_tunnel_name(x->flags), x->http_version == 20 ? "HTTP/2"
 		      : x->http_version == 10 ? "HTTP/1.0" : "HTTP/1.1");
 	rc_buf_jstr(b, (const char *)x->req_head, x->req_head_len);

@@ -32,6 +32,11 @@ struct rc_clients {
 };
 
 void rc_addr_text(const struct seg_addr *a, char *buf, size_t len);
+/* An address with its port: "127.0.0.1:8080", "[::1]:443"; the address
+ * alone when the port is 0 (a server imported from a HAR), "" when the
+ * family is 0 (unknown). len >= RC_ENDPOINT_TEXT_MAX never cuts. */
+#define RC_ENDPOINT_TEXT_MAX (RC_ADDR_TEXT_MAX + 8u) /* brackets, ':', 5 digits */
+void rc_endpoint_text(const struct seg_addr *a, char *buf, size_t len);
 
 /* The id people see and type: the exchange's session number (1, 2, 3 in
  * start order), or for exchanges stored before numbers existed the

@@ -272,6 +272,10 @@ static void summary(struct rc_buf *b, const struct seg_exchange *x, uint64_t sho
 		rc_buf_printf(b, "%s (%s:%u)\n", x->client_name, addr, x->client.port);
 	else
 		rc_buf_printf(b, "%s:%u\n", addr, x->client.port);
+	char server[RC_ENDPOINT_TEXT_MAX];
+	rc_endpoint_text(&x->server, server, sizeof(server));
+	if (server[0])
+		rc_buf_printf(b, "server   %s\n", server);
 	rc_buf_puts(b, "timings  ");
 	ms(b, "dns", x->t.dns_ns, false);
 	ms(b, "connect", x->t.connect_ns, false);
