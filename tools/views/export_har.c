@@ -16,6 +16,9 @@
  *   - content: text when UTF-8, else base64 with "encoding"; a response
  *     not saved or a media body has no text;
  *   - sizes: bytes on the wire before any cap (headersSize, bodySize);
+ *   - request.url: as captured; a CONNECT's host:port (not a URI, which
+ *     HAR wants) as https://host:port, or http:// for a tunnel whose bytes
+ *     were not TLS (import turns it back: import_har.c);
  *   - serverIPAddress: the upstream address the proxy connected to (IPv6
  *     without brackets, as har-validator's ipv6 format wants), with its
  *     port in _server_port; both left out when the store does not know it
@@ -208,6 +211,24 @@ static void har_post_data(struct rc_xout *o, const struct seg_exchange *x)
 	RC_PUTS(b, "}");
 }
 
+/* A CONNECT's target is authority-form (host:port), which is not the
+ * absolute URI HAR's request.url must be: it goes out as http:// (the
+ * tunnel's bytes were not TLS) or https:// plus the authority, and
+ * rc_har_decode turns that back into host:port. */
+static void har_url(struct rc_buf *b, const struct seg_exchange *x)
+{
+	size_t n = strlen(x->url);
+	char t[sizeof("https://") + SEG_HOST_MAX + sizeof(":65535")];
+	if (strcmp(x->method_text, "CONNECT") != 0 || memchr(x->url, '/', n) != NULL ||
+	    n > SEG_HOST_MAX + sizeof(":65535") - 1) {
+		rc_buf_jstr(b, x->url, n);
+		return;
+	}
+	bool plain = seg_tunnel_of(x->flags) == SEG_TUN_NOT_TLS;
+	int k = snprintf(t, sizeof(t), "%s%s", plain ? "http://" : "https://", x->url);
+	rc_buf_jstr(b, t, (size_t)k);
+}
+
 static void har_request(struct rc_xout *o, const struct seg_exchange *x)
 {
 	struct rc_buf *b = &o->b;
@@ -216,7 +237,7 @@ static void har_request(struct rc_xout *o, const struct seg_exchange *x)
 	RC_PUTS(b, "\"request\":{\"method\":");
 	rc_buf_jstr(b, x->method_text, strlen(x->method_text));
 	RC_PUTS(b, ",\"url\":");
-	rc_buf_jstr(b, x->url, strlen(x->url));
+	har_url(b, x);
 	RC_PUTS(b, ",\"httpVersion\":\"");
 	rc_buf_puts(b, har_version(x->http_version));
 	RC_PUTS(b, "\",");

@@ -292,6 +292,18 @@ static void dec_request(struct dec *d, json_t *e, struct rc_har_xch *x)
 	bool https = u.scheme_len == 5 && strncasecmp(u.scheme, "https", 5) == 0;
 	x->scheme = https ? SEG_SCHEME_HTTPS : SEG_SCHEME_HTTP;
 	x->flags |= https ? SEG_F_TLS : 0;
+	if (x->method_len == 7 && memcmp(x->method, "CONNECT", 7) == 0) {
+		/* a tunnel: its target is host:port again (export_har.c har_url
+		 * wrote it as a URI; a HAR may also hold the authority itself) */
+		x->scheme = SEG_SCHEME_TUNNEL;
+		x->flags &= ~SEG_F_TLS;
+		https = false;
+		if (u.scheme_len > 0 && u.host_len > 0) {
+			x->url = u.host;
+			x->url_len = (size_t)((u.port_len ? u.port + u.port_len : u.host + u.host_len) -
+					      u.host);
+		}
+	}
 	x->port = https ? 443 : 80;
 	if (u.port_len > 0 && u.port_len < 6)
 		x->port = (uint16_t)atoi(u.port);
