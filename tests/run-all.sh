@@ -4,15 +4,15 @@
 #   plain     a -Werror build (gcc): every test, the bench smoke tests
 #             (suite 'bench', each bench script in QUICK mode) and the
 #             layering test (suite 'layers') included;
-#   sanitize  the same tests but the bench smoke under AddressSanitizer +
-#             UndefinedBehaviorSanitizer;
+#   sanitize  the same tests but the bench smoke and the browser-driven web
+#             UI test under AddressSanitizer + UndefinedBehaviorSanitizer;
 #   tsan      ThreadSanitizer (-Db_sanitize=thread) on the tests that cross
 #             threads (TSAN_TESTS below), with tests/tsan.supp: each entry
 #             there says why the race it hides is benign;
 #   fuzz      the fuzz targets built with clang, also -Werror (so both
 #             compilers stay clean), each run for a short fixed time on its
 #             seeds (tests/fuzz/run.sh, RINGCAP_FUZZ_SECS per target,
-#             default 5).
+#             default 3).
 # Budget: the whole run stays under ~13 minutes on a 2-core box.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -55,7 +55,7 @@ run_suite() { # name builddir "meson test arguments" meson-setup-options...
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 run_suite plain build "" -Dwerror_strict=true
-run_suite sanitize build-san "--no-suite bench" -Dwerror_strict=true \
+run_suite sanitize build-san "--no-suite bench --no-suite browser" -Dwerror_strict=true \
   -Db_sanitize=address,undefined -Db_lundef=false
 # a report makes the process exit 66 at its end (a unit test fails, a
 # ringcap under an integration test fails its exit code check)
@@ -65,7 +65,7 @@ run_suite tsan build-tsan "${TSAN_TESTS[*]}" -Dwerror_strict=true \
 if CC=clang meson setup build-fuzz -Dfuzz=true -Dbuildtype=debug -Dwerror_strict=true >/dev/null 2>&1 || [ -f build-fuzz/build.ninja ]; then
   if ninja -C build-fuzz; then
     echo "fuzz targets built"
-    if bash tests/fuzz/run.sh "${RINGCAP_FUZZ_SECS:-5}" build-fuzz; then
+    if bash tests/fuzz/run.sh "${RINGCAP_FUZZ_SECS:-3}" build-fuzz; then
       pass=$((pass+1))
     else
       echo "FUZZ RUN FAILED"; fail=$((fail+1))

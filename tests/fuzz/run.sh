@@ -7,7 +7,7 @@
 #
 #   tests/fuzz/run.sh [SECONDS_PER_TARGET [BUILD_DIR [TARGET...]]]
 #
-# CI (tests/run-all.sh) runs 5 s per target; longer runs: README.md.
+# CI (tests/run-all.sh) runs 3 s per target; longer runs: README.md.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 secs=${1:-5}
