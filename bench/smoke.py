@@ -94,6 +94,9 @@ SPECS = {
         for name in ("no-bodies", "no-bodies-tsv", "no-bodies-json", "bodies-1k",
                      "bodies-1k-json")] + [
         ("data plane while shipping", r"^\| data plane while shipping \| 1 \| %s \| %s \| %s \|"
+         % (NUM, NUM, NUM)),
+        ("data plane while shipping, ClickHouse idle",
+         r"^\| data plane while shipping, ClickHouse SCHED_IDLE \| 1 \| %s \| %s \| %s \|"
          % (NUM, NUM, NUM))]),
     "sync.sh": ([], [
         ("%s, %s connection(s)" % (c, n),

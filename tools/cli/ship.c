@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +36,8 @@ struct ship_opts {
 	const char *sessions[SHIP_SESSIONS_MAX];
 	char box[256];
 	bool schema;
-	size_t nice; /* the shipper's scheduling niceness */
+	size_t nice;  /* the shipper's scheduling niceness, with --no-idle */
+	bool no_idle; /* compete at that niceness instead of SCHED_IDLE */
 };
 
 enum kind { K_STR, K_FLAG, K_SIZE, K_DUR, K_COUNT, K_SESSION, K_FORMAT };
@@ -66,7 +68,8 @@ static const struct row rows[] = {
 	{ "poll", "DUR", "--follow: look for new exchanges this often [1s]", K_DUR, O(c.poll_ms), 10, 3600000 },
 	{ "retry-max", "DUR", "back-off ceiling while ClickHouse is away [30s]", K_DUR, O(c.retry_max_ms), 100, 3600000 },
 	{ "timeout", "DUR", "connect and I/O silence towards ClickHouse [30s]", K_DUR, O(c.timeout_ms), 100, 3600000 },
-	{ "nice", "N", "niceness 0..19: the data plane beside it goes first [10]", K_COUNT, O(nice), 0, 19 },
+	{ "no-idle", "", "compete for the CPU at --nice; by default the shipper runs on CPU time nothing else wants (SCHED_IDLE): it never slows the data plane beside it and falls behind while that saturates the cores", K_FLAG, O(no_idle), 0, 0 },
+	{ "nice", "N", "with --no-idle: niceness 0..19 [10]", K_COUNT, O(nice), 0, 19 },
 	{ "json", "", "the report (and, with --follow, a line per pass) as JSON", K_FLAG, O(c.json), 0, 0 },
 	{ "print-schema", "", "print the CREATE statements and exit", K_FLAG, O(schema), 0, 0 },
 };
@@ -210,8 +213,12 @@ int rc_cmd_ship(int argc, char **argv)
 		rc_buf_free(&b);
 		return 0;
 	}
-	/* Before the sender thread exists: it inherits the niceness. A
-	 * failure only costs the data plane some CPU: said, not fatal. */
+	/* Before the sender thread exists: it inherits the policy and the
+	 * niceness. A failure only costs the data plane some CPU: said, not
+	 * fatal. (bench/ship.sh: the data plane's req/s beside a follower.) */
+	struct sched_param sp = { 0 };
+	if (!o.no_idle && sched_setscheduler(0, SCHED_IDLE, &sp) < 0)
+		fprintf(stderr, "ringcap ship: SCHED_IDLE: %s\n", strerror(errno));
 	if (setpriority(PRIO_PROCESS, 0, (int)o.nice) < 0)
 		fprintf(stderr, "ringcap ship: --nice %zu: %s\n", o.nice, strerror(errno));
 	o.c.sessions = o.sessions;
