@@ -240,6 +240,14 @@ struct seg_msg_piece {
  * stored payload never has a gap. Returns 0 or -EIO. */
 int seg_xch_msg(struct seg_writer *w, struct seg_xch *x, const struct seg_msg_piece *m,
 		const void *p, size_t n);
+/* The trailer section of one direction (the TRAILERS record, segment.c):
+ * n bytes of "Name: value\r\n" lines at p, stored up to SEG_TRAILERS_MAX;
+ * more (or a record the writer has no room for) flags the exchange
+ * SEG_F_HEAD_TRUNC. Response trailers are not stored without "save
+ * responses" (SEG_F_NO_RESP). Call at most once per direction, before
+ * seg_xch_end(). Returns 0 or -EIO. */
+int seg_xch_trailers(struct seg_writer *w, struct seg_xch *x, enum seg_dir dir,
+		     const void *p, size_t n);
 /* Finishes the exchange and queues its index entry; x is released even on
  * error. Returns 0, -ENOBUFS (exchange lost) or -EIO. */
 int seg_xch_end(struct seg_writer *w, struct seg_xch *x, const struct seg_xch_end *e);
@@ -337,6 +345,12 @@ struct seg_exchange {
 	struct seg_msg *msgs;
 	size_t nmsgs;
 	bool msgs_cut;    /* more than msgs_max: the rest were not collected */
+	/* trailer sections per direction (SEG_DIR_REQ/RESP): "Name: value\r\n"
+	 * lines, NULL when none was stored; wire_len is the block's length
+	 * before the writer cut it (> len: cut at SEG_TRAILERS_MAX) */
+	uint8_t *trailers[2];
+	size_t trailers_len[2];
+	uint32_t trailers_wire_len[2];
 };
 
 /* Keeps the segment file and the decompressed frame the last open read,
