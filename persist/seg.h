@@ -181,6 +181,7 @@ struct seg_writer_stats {
 	uint64_t frames_raw;   /* frames written without zstd (SEG_FRAME_F_RAW) */
 	uint64_t bodies_raw;   /* bodies sampled incompressible (seg-limits.h) */
 	uint64_t frames_direct; /* frames written with O_DIRECT (SEG_DIO_MIN_BYTES) */
+	uint64_t trailers_cut;  /* trailer sections stored short (seg_xch_trailers) */
 	uint32_t direct_align; /* O_DIRECT .seg writes at this alignment; 0: buffered */
 	int direct_errno;      /* cfg.direct asked, the file system refused: why */
 };
@@ -241,13 +242,15 @@ struct seg_msg_piece {
 int seg_xch_msg(struct seg_writer *w, struct seg_xch *x, const struct seg_msg_piece *m,
 		const void *p, size_t n);
 /* The trailer section of one direction (the TRAILERS record, segment.c):
- * n bytes of "Name: value\r\n" lines at p, stored up to SEG_TRAILERS_MAX;
- * more (or a record the writer has no room for) flags the exchange
- * SEG_F_HEAD_TRUNC. Response trailers are not stored without "save
+ * n bytes of "Name: value\r\n" lines at p, of a block of wire_len >= n
+ * bytes (more when the caller already cut it), stored up to
+ * SEG_TRAILERS_MAX. A block stored short of wire_len (or a record the
+ * writer has no room for) flags the exchange SEG_F_HEAD_TRUNC and counts
+ * in trailers_cut. Response trailers are not stored without "save
  * responses" (SEG_F_NO_RESP). Call at most once per direction, before
  * seg_xch_end(). Returns 0 or -EIO. */
 int seg_xch_trailers(struct seg_writer *w, struct seg_xch *x, enum seg_dir dir,
-		     const void *p, size_t n);
+		     const void *p, size_t n, size_t wire_len);
 /* Finishes the exchange and queues its index entry; x is released even on
  * error. Returns 0, -ENOBUFS (exchange lost) or -EIO. */
 int seg_xch_end(struct seg_writer *w, struct seg_xch *x, const struct seg_xch_end *e);

@@ -1009,25 +1009,30 @@ int seg_xch_msg(struct seg_writer *w, struct seg_xch *x, const struct seg_msg_pi
 }
 
 int seg_xch_trailers(struct seg_writer *w, struct seg_xch *x, enum seg_dir dir,
-		     const void *p, size_t n)
+		     const void *p, size_t n, size_t wire_len)
 {
 	ASSERT(x != NULL);
 	ASSERT(x->in_use);
 	ASSERT(dir <= SEG_DIR_RESP);
+	ASSERT(wire_len >= n);
 	if (w->failed)
 		return -EIO;
 	if (dir == SEG_DIR_RESP && (x->flags & SEG_F_NO_RESP))
 		return 0;   /* "save responses" off: nothing of the response */
 	uint32_t k = cut(n, SEG_TRAILERS_MAX);
-	if (k < n)
+	if (k < wire_len) {
 		x->flags |= SEG_F_HEAD_TRUNC;
+		w->st.trailers_cut++;
+	}
 	uint8_t f[SEG_TRAILERS_FIXED] = { 0 };
 	f[0] = (uint8_t)dir;
-	seg_put32(f + 4, n > UINT32_MAX ? UINT32_MAX : (uint32_t)n);
+	seg_put32(f + 4, wire_len > UINT32_MAX ? UINT32_MAX : (uint32_t)wire_len);
 	const void *parts[1] = { p };
 	int rc = append_rec(w, SEG_R_TRAILERS, x->id, f, sizeof(f), parts, &k, 1);
 	if (rc == -ENOBUFS) {
 		w->st.chunks_dropped++;
+		if (k == wire_len)
+			w->st.trailers_cut++;
 		x->flags |= SEG_F_HEAD_TRUNC;
 		return 0;
 	}

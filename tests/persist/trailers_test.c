@@ -1,7 +1,8 @@
 /* tests/persist/trailers_test.c: TRAILERS records (type 8). Writes an
  * exchange with request and response trailers (gRPC-shaped), one whose
  * response trailers exceed SEG_TRAILERS_MAX (stored cut, flagged, the
- * wire length kept), one without "save responses" (no response trailers)
+ * wire length kept), one without "save responses" (no response trailers;
+ * its request trailers arrive already cut by the caller)
  * and one without trailers; reads them back byte-exact. Then the reader's
  * checks: seg_rec_parse refuses a TRAILERS record with a bad direction,
  * non-zero reserved bytes, a wire length below what is stored, a block
@@ -58,19 +59,23 @@ static void write_session(const char *dir, char *big, size_t big_len)
 	struct seg_writer_cfg c = { .session_dir = dir, .worker = 0, .save_responses = true };
 	REQUIRE_RC(seg_writer_open(&c, now_wall_ns(), &w));
 	struct seg_xch *x = begin(w, "https://h/grpc", SEG_F_TLS);
-	REQUIRE_RC(seg_xch_trailers(w, x, SEG_DIR_REQ, req_tr, strlen(req_tr)));
-	REQUIRE_RC(seg_xch_trailers(w, x, SEG_DIR_RESP, resp_tr, strlen(resp_tr)));
+	REQUIRE_RC(seg_xch_trailers(w, x, SEG_DIR_REQ, req_tr, strlen(req_tr), strlen(req_tr)));
+	REQUIRE_RC(seg_xch_trailers(w, x, SEG_DIR_RESP, resp_tr, strlen(resp_tr), strlen(resp_tr)));
 	end(w, x);
 	x = begin(w, "https://h/big", SEG_F_TLS);
-	REQUIRE_RC(seg_xch_trailers(w, x, SEG_DIR_RESP, big, big_len));
+	REQUIRE_RC(seg_xch_trailers(w, x, SEG_DIR_RESP, big, big_len, big_len));
 	end(w, x);
 	x = begin(w, "https://h/noresp", SEG_F_TLS | SEG_F_NO_RESP);
-	REQUIRE_RC(seg_xch_trailers(w, x, SEG_DIR_REQ, req_tr, strlen(req_tr)));
-	REQUIRE_RC(seg_xch_trailers(w, x, SEG_DIR_RESP, resp_tr, strlen(resp_tr)));
+	/* the caller cut this one (10 bytes it had no room for) */
+	REQUIRE_RC(seg_xch_trailers(w, x, SEG_DIR_REQ, req_tr, strlen(req_tr), strlen(req_tr) + 10));
+	REQUIRE_RC(seg_xch_trailers(w, x, SEG_DIR_RESP, resp_tr, strlen(resp_tr), strlen(resp_tr)));
 	end(w, x);
 	x = begin(w, "https://h/none", SEG_F_TLS);
 	end(w, x);
 	REQUIRE_RC(seg_writer_flush_sync(w));
+	struct seg_writer_stats st;
+	seg_writer_get_stats(w, &st);
+	CHECK_EQ(st.trailers_cut, 2);
 	seg_writer_close(w);
 }
 
@@ -103,6 +108,9 @@ static void check_read(const char *dir, const char *big, size_t big_len)
 	REQUIRE_RC(seg_open_id(dir, ids[2], NULL, &x));
 	CHECK(x.flags & SEG_F_NO_RESP);
 	CHECK(x.trailers[SEG_DIR_REQ] != NULL);
+	CHECK_EQ(x.trailers_len[SEG_DIR_REQ], strlen(req_tr));
+	CHECK_EQ(x.trailers_wire_len[SEG_DIR_REQ], strlen(req_tr) + 10);
+	CHECK(x.flags & SEG_F_HEAD_TRUNC);
 	CHECK(x.trailers[SEG_DIR_RESP] == NULL);   /* "save responses" off */
 	seg_exchange_free(&x);
 
