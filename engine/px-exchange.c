@@ -483,6 +483,10 @@ void px_closed(struct eng_worker *w, struct eng_sock *s)
 		eng_h2_closed(w, s);
 	if (s->h2u)
 		eng_h2u_free(w, s);
+	if (s->tr_buf != ENG_NONE) {   /* an exchange cut short: its trailers are dropped */
+		eng_head_put(w, s->tr_buf);
+		s->tr_buf = ENG_NONE;
+	}
 	if (s->x) {
 		if (s->sink_h && sink(w)->end)
 			sink(w)->end(w->sink_ctx, s->sink_h, s->x);
