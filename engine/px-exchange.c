@@ -79,13 +79,15 @@ void px_on_resp_body(void *arg, const char *at, size_t n)
 }
 
 /* Appends bytes to direction d's trailer block of c (half of c->tr_buf):
- * what does not fit is counted in tr_wire only. */
+ * what does not fit, and everything after it, is counted in tr_wire only,
+ * so that what is kept has no gap. */
 static void tr_put(struct eng_worker *w, struct eng_sock *c, unsigned d, const char *p,
 		   size_t n)
 {
 	uint32_t half = (uint32_t)(w->head_size / 2u);
+	bool whole = c->tr_len[d] == c->tr_wire[d];
 	c->tr_wire[d] += (uint32_t)n;
-	if (c->tr_buf == ENG_NONE || c->tr_len[d] + n > half)
+	if (!whole || c->tr_buf == ENG_NONE || c->tr_len[d] + n > half)
 		return;
 	memcpy(eng_head_ptr(w, c->tr_buf) + d * half + c->tr_len[d], p, n);
 	c->tr_len[d] += (uint32_t)n;
@@ -152,6 +154,10 @@ static void trailers_end(struct eng_worker *w, struct eng_sock *c)
 			tr_line_end(w, c, d);
 		const char *b = c->tr_buf != ENG_NONE
 			? eng_head_ptr(w, c->tr_buf) + d * (w->head_size / 2u) : "";
+		/* a cut block keeps its whole lines only */
+		while (c->tr_len[d] < c->tr_wire[d] && c->tr_len[d] > 0 &&
+		       b[c->tr_len[d] - 1] != '\n')
+			c->tr_len[d]--;
 		if (c->sink_h && sink(w)->trailers)
 			sink(w)->trailers(w->sink_ctx, c->sink_h, (enum eng_dir)d, b,
 					  c->tr_len[d], c->tr_wire[d]);

@@ -40,7 +40,8 @@ Endpoints (method, path):
   POST /grpc            gRPC-shaped: 200, content-type application/grpc, a
                         length-prefixed message echoing the request body,
                         chunked, trailers grpc-status: 0 and grpc-message:
-                        ok (the trailer section sent in two writes)
+                        ok (the trailer section sent in two writes);
+                        ?pad=N adds a trailer x-pad of N bytes after them
   GET  /bad/KIND        malformed responses: cl-te, dup-cl, bare-lf,
                         obs-fold, space-colon, chunk-size, status-line, neg-cl
 
@@ -587,13 +588,16 @@ class Origin:
 
     def _grpc(self, ctx):
         msg = b"\x00" + struct.pack(">I", len(ctx["body"])) + ctx["body"]
+        q = ctx["target"].partition("?")[2]
+        pad = int(q[4:]) if q.startswith("pad=") else 0
+        pad_line = b"x-pad: " + b"p" * pad + b"\r\n" if pad else b""
         s = ctx["sock"]
         s.sendall(_response(200, "OK", [
             ("Content-Type", "application/grpc"), ("Transfer-Encoding", "chunked"),
             ("Trailer", "grpc-status, grpc-message")]) +
             b"%x\r\n" % len(msg) + msg + b"\r\n0\r\ngrpc-status: 0\r\ngrpc-mes")
         time.sleep(0.05)   # the trailer section in two reads of the proxy
-        s.sendall(b"sage: ok\r\n\r\n")
+        s.sendall(b"sage: ok\r\n" + pad_line + b"\r\n")
         return ctx["keep"]
 
     def _bad(self, ctx):

@@ -412,6 +412,32 @@ class Grpc(H2Case):
         self.assertNotIn("_trailers", size["response"])
 
 
+class GrpcCut(H2Case):
+    """A trailer section larger than the engine keeps (half a head buffer:
+    --max-*-head 2k) is stored cut at a line, flagged, and still forwarded
+    whole."""
+    EXTRA = ["--session", "gc", "--max-request-head", "2k", "--max-response-head", "2k"]
+
+    def test_cut_trailers(self):
+        dump = os.path.join(TMP, "grpc-cut.head")
+        r = self.curl("--http1.1", "-D", dump, "-o", "/dev/null", "--data-binary", "x",
+                      self.url("/grpc?pad=3000"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(dump, "rb") as f:
+            self.assertIn(b"x-pad: " + b"p" * 3000, f.read())
+        self.assertEqual(self.proxy.stop(), 0)
+        code, out, err = rc("ls", "gc", "--data", self.datadir, "--json")
+        self.assertEqual(code, 0, err)
+        row = [x for x in json.loads(out) if x["method"] == "POST"][0]
+        code, out, err = rc("show", "gc", str(row["id"]), "--data", self.datadir, "--json")
+        self.assertEqual(code, 0, err)
+        j = json.loads(out)
+        self.assertEqual(j["trailers"]["response"], Grpc.GRPC)
+        self.assertTrue(j["trailers_cut"])
+        code, out, err = rc("show", "gc", str(row["id"]), "--data", self.datadir)
+        self.assertIn(b"grpc-message: ok\n(the first 34 of ", out)
+
+
 class Paused(H2Case):
     """Item 6: the capture filter, pause and resume decide for streams as
     for HTTP/1.1 exchanges, on one h2 connection that stays open."""
