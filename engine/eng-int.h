@@ -163,6 +163,13 @@ struct eng_sock {
 	struct eng_h2u *h2u;    /* upstream: HTTP/2 codec (engine/h2up.c) or NULL */
 	uint32_t h2_parent, h2_parent_gen;
 	uint16_t h2_idx;
+	/* client: the exchange's trailer sections being collected for the
+	 * sink (px-exchange.c), in one head buffer: the request's in its
+	 * first half, the response's in its second; ENG_NONE when none */
+	uint32_t tr_buf;
+	uint32_t tr_len[2];     /* bytes kept, per enum eng_dir */
+	uint32_t tr_wire[2];    /* bytes of the block, kept or not */
+	uint8_t tr_last[2];     /* 0 nothing yet, 1 a name piece, 2 a value piece */
 };
 
 struct eng_h2;

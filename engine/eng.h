@@ -273,6 +273,14 @@ struct eng_sink_ops {
 	 * first); p (n bytes, unmasked, inflated) valid for the call only.
 	 * Optional: without it upgraded connections are tunnelled blind. */
 	void (*ws_msg)(void *ctx, void *h, const struct eng_ws_msg *m, const char *p, size_t n);
+	/* the trailer section of one direction (an HTTP/1.1 chunked body's
+	 * trailer fields; an HTTP/2 stream's trailing HEADERS, which reach
+	 * the proxy as those), right before end() of an exchange that ended
+	 * normally: n bytes of "Name: value\r\n" lines at p, valid for the
+	 * call only, of a block of wire_len >= n bytes (the engine keeps half
+	 * a head buffer per direction and counts the rest). Optional. */
+	void (*trailers)(void *ctx, void *h, enum eng_dir dir, const char *p, size_t n,
+			 size_t wire_len);
 };
 
 /* What an HTTP/2 client did that ringcap refused (counted per kind). */

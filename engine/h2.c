@@ -395,6 +395,7 @@ static struct eng_sock *strm_sock(struct eng_h2 *h, struct h2_strm *st)
 	memcpy(s->name, c->name, sizeof(s->name));
 	s->name_len = c->name_len;
 	h1_parser_init(&s->hp, false, px_on_req_body, s);
+	s->hp.on_trailer = px_on_req_trailer;
 	st->slot = eng_slot(w, s);
 	st->gen = s->gen;
 	st->flags |= ST_SOCK;

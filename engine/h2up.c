@@ -63,6 +63,13 @@ struct eng_h2u {
 	uint32_t lbuf;          /* head buffer: response field lines */
 	uint32_t llen;
 	uint16_t status;
+	/* the response's Content-Length, kept out of the field lines: a
+	 * response that announces trailers (a Trailer field) is written
+	 * chunked without it, as Content-Length framing has no room for the
+	 * trailers that follow (nghttp2 checks the length against DATA) */
+	bool trailer_announced;
+	uint8_t cl_len;         /* 0: none */
+	char cl[24];
 	nghttp2_nv nv[];        /* max_headers + 4 */
 };
 
@@ -148,8 +155,15 @@ static int on_header(nghttp2_session *sess, const nghttp2_frame *f, const uint8_
 	}
 	if (nl == 0 || name[0] == ':')
 		return 0;
-	if (nl == 14 && memcmp(name, "content-length", 14) == 0 && !h->resp_head)
-		h->chunked_resp = false;
+	if (nl == 14 && memcmp(name, "content-length", 14) == 0 && !h->resp_head) {
+		if (vl >= sizeof(h->cl))
+			return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;   /* not a length */
+		memcpy(h->cl, value, vl);
+		h->cl_len = (uint8_t)vl;
+		return 0;
+	}
+	if (nl == 7 && memcmp(name, "trailer", 7) == 0 && !h->resp_head)
+		h->trailer_announced = true;
 	if (h->lbuf == ENG_NONE && (h->lbuf = eng_head_get(h->w)) == ENG_NONE)
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 	if (h->llen + nl + vl + 4 > h->w->head_size)
@@ -170,6 +184,8 @@ static int on_begin_headers(nghttp2_session *sess, const nghttp2_frame *f, void 
 	if (f->hd.stream_id == h->sid && !h->resp_head) {
 		h->status = 0;
 		h->chunked_resp = true;   /* until a Content-Length says otherwise */
+		h->trailer_announced = false;
+		h->cl_len = 0;
 	}
 	return 0;
 }
@@ -187,6 +203,12 @@ static int head_out(struct eng_h2u *h, bool end)
 				 reason(h->status));
 		rc = in_put(h, line, (size_t)n);
 		rc = rc ? rc : in_put(h, lines, h->llen);
+		if (h->cl_len && (interim || end || !h->trailer_announced)) {
+			h->chunked_resp = false;
+			rc = rc ? rc : in_put(h, "content-length: ", 16);
+			rc = rc ? rc : in_put(h, h->cl, h->cl_len);
+			rc = rc ? rc : in_put(h, "\r\n", 2);
+		}
 		if (!nobody && h->chunked_resp)
 			rc = rc ? rc : in_put(h, end ? "content-length: 0\r\n"
 						     : "transfer-encoding: chunked\r\n",

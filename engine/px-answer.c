@@ -61,6 +61,7 @@ void px_accepted(struct eng_worker *w, struct eng_sock *c)
 	px_cur_w = w;
 	c->state = C_IDLE;
 	h1_parser_init(&c->hp, false, px_on_req_body, c);
+	c->hp.on_trailer = px_on_req_trailer;
 	if (w->clients - w->rejecting > w->e->cfg.max_conns || w->draining) {
 		reject(w, c, ENG_ERR_OVERLOAD, rejected_503, sizeof(rejected_503) - 1);
 		return;

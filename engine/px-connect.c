@@ -352,6 +352,7 @@ void px_upstream_get(struct eng_worker *w, struct eng_sock *c)
 	if (eng_sock_in_tls(c))
 		u->flags |= ENG_SOCK_F_UP_TLS;
 	h1_parser_init(&u->hp, true, px_on_resp_body, u);
+	u->hp.on_trailer = px_on_resp_trailer;
 	c->peer = eng_slot(w, u);
 	u->peer = eng_slot(w, c);
 	u->state = U_RESOLVING;

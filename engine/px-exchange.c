@@ -78,6 +78,97 @@ void px_on_resp_body(void *arg, const char *at, size_t n)
 		sink(w)->body(w->sink_ctx, c->sink_h, ENG_DIR_RESPONSE, at, n);
 }
 
+/* Appends bytes to direction d's trailer block of c (half of c->tr_buf):
+ * what does not fit, and everything after it, is counted in tr_wire only,
+ * so that what is kept has no gap. */
+static void tr_put(struct eng_worker *w, struct eng_sock *c, unsigned d, const char *p,
+		   size_t n)
+{
+	uint32_t half = (uint32_t)(w->head_size / 2u);
+	bool whole = c->tr_len[d] == c->tr_wire[d];
+	c->tr_wire[d] += (uint32_t)n;
+	if (!whole || c->tr_buf == ENG_NONE || c->tr_len[d] + n > half)
+		return;
+	memcpy(eng_head_ptr(w, c->tr_buf) + d * half + c->tr_len[d], p, n);
+	c->tr_len[d] += (uint32_t)n;
+}
+
+/* Ends the field line in progress of direction d: trailing blanks of the
+ * value dropped (as llhttp leaves them), then CRLF. */
+static void tr_line_end(struct eng_worker *w, struct eng_sock *c, unsigned d)
+{
+	if (c->tr_last[d] == 1)
+		tr_put(w, c, d, ":", 1);   /* a name without a value */
+	const char *b = c->tr_buf != ENG_NONE
+		? eng_head_ptr(w, c->tr_buf) + d * (w->head_size / 2u) : NULL;
+	for (unsigned i = 0; b && i < ENG_HEAD_MAX && c->tr_len[d] > 0 &&
+	     c->tr_len[d] == c->tr_wire[d]; i++) {
+		char ch = b[c->tr_len[d] - 1];
+		if (ch != ' ' && ch != '\t')
+			break;
+		c->tr_len[d]--;
+		c->tr_wire[d]--;
+	}
+	tr_put(w, c, d, "\r\n", 2);
+	c->tr_last[d] = 0;
+}
+
+/* A piece of a trailer field of client c's exchange in direction d. */
+static void tr_piece(struct eng_worker *w, struct eng_sock *c, unsigned d, int value,
+		     const char *at, size_t n)
+{
+	if (c == NULL || c->sink_h == NULL || sink(w)->trailers == NULL)
+		return;
+	if (c->tr_buf == ENG_NONE && c->tr_wire[0] == 0 && c->tr_wire[1] == 0) {
+		c->tr_buf = eng_head_get(w);   /* ENG_NONE: every byte counted as cut */
+		c->tr_len[0] = c->tr_len[1] = 0;
+		c->tr_last[0] = c->tr_last[1] = 0;
+	}
+	uint8_t kind = value ? 2 : 1;
+	if (kind == 1 && c->tr_last[d] != 1 && c->tr_last[d] != 0)
+		tr_line_end(w, c, d);
+	if (kind == 2 && c->tr_last[d] == 1)
+		tr_put(w, c, d, ": ", 2);
+	tr_put(w, c, d, at, n);
+	c->tr_last[d] = kind;
+}
+
+void px_on_req_trailer(void *arg, int value, const char *at, size_t n)
+{
+	tr_piece(px_cur_w, arg, ENG_DIR_REQUEST, value, at, n);
+}
+
+void px_on_resp_trailer(void *arg, int value, const char *at, size_t n)
+{
+	struct eng_worker *w = px_cur_w;
+	tr_piece(w, peer_of(w, arg), ENG_DIR_RESPONSE, value, at, n);
+}
+
+/* Hands the collected trailer sections to the sink and frees their buffer. */
+static void trailers_end(struct eng_worker *w, struct eng_sock *c)
+{
+	for (unsigned d = 0; d < 2; d++) {
+		if (c->tr_wire[d] == 0)
+			continue;
+		if (c->tr_last[d] != 0)
+			tr_line_end(w, c, d);
+		const char *b = c->tr_buf != ENG_NONE
+			? eng_head_ptr(w, c->tr_buf) + d * (w->head_size / 2u) : "";
+		/* a cut block keeps its whole lines only */
+		while (c->tr_len[d] < c->tr_wire[d] && c->tr_len[d] > 0 &&
+		       b[c->tr_len[d] - 1] != '\n')
+			c->tr_len[d]--;
+		if (c->sink_h && sink(w)->trailers)
+			sink(w)->trailers(w->sink_ctx, c->sink_h, (enum eng_dir)d, b,
+					  c->tr_len[d], c->tr_wire[d]);
+	}
+	if (c->tr_buf != ENG_NONE)
+		eng_head_put(w, c->tr_buf);
+	c->tr_buf = ENG_NONE;
+	c->tr_len[0] = c->tr_len[1] = c->tr_wire[0] = c->tr_wire[1] = 0;
+	c->tr_last[0] = c->tr_last[1] = 0;
+}
+
 /* Hands the client's exchange record to the sink's end and frees it; the
  * connection's state is the caller's. */
 static void record_end(struct eng_worker *w, struct eng_sock *c)
@@ -88,6 +179,7 @@ static void record_end(struct eng_worker *w, struct eng_sock *c)
 	x->method = x->url = NULL;
 	x->method_len = x->url_len = 0;
 	px_ws_end(w, c);
+	trailers_end(w, c);
 	if (c->sink_h && sink(w)->end)
 		sink(w)->end(w->sink_ctx, c->sink_h, x);
 	c->sink_h = NULL;
@@ -397,6 +489,10 @@ void px_closed(struct eng_worker *w, struct eng_sock *s)
 		eng_h2_closed(w, s);
 	if (s->h2u)
 		eng_h2u_free(w, s);
+	if (s->tr_buf != ENG_NONE) {   /* an exchange cut short: its trailers are dropped */
+		eng_head_put(w, s->tr_buf);
+		s->tr_buf = ENG_NONE;
+	}
 	if (s->x) {
 		if (s->sink_h && sink(w)->end)
 			sink(w)->end(w->sink_ctx, s->sink_h, s->x);

@@ -20,6 +20,11 @@ struct eng_xchg *px_xchg_get(struct eng_worker *w);
 void px_xchg_put(struct eng_worker *w, struct eng_xchg *x);
 void px_on_req_body(void *arg, const char *at, size_t n);
 void px_on_resp_body(void *arg, const char *at, size_t n);
+/* h1_parser.on_trailer of the client's request parser (arg: the client)
+ * and of the upstream's response parser (arg: the upstream): pieces of
+ * trailer fields, collected for the sink's trailers op. */
+void px_on_req_trailer(void *arg, int value, const char *at, size_t n);
+void px_on_resp_trailer(void *arg, int value, const char *at, size_t n);
 void px_exchange_end(struct eng_worker *w, struct eng_sock *c);
 void px_client_abort(struct eng_worker *w, struct eng_sock *c, enum eng_err err);
 void px_upstream_eof(struct eng_worker *w, struct eng_sock *u, struct eng_sock *c, int err);

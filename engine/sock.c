@@ -401,6 +401,7 @@ struct eng_sock *eng_sock_new(struct eng_worker *w, int fd, enum sock_role role)
 	s->pool_next = ENG_NONE;
 	s->pool_prev = ENG_NONE;
 	s->resolve_slot = ENG_NONE;
+	s->tr_buf = ENG_NONE;
 	if (role == ROLE_CLIENT) {
 		w->clients++;
 		w->c.conns_open++;
@@ -422,6 +423,10 @@ void eng_sock_close(struct eng_worker *w, struct eng_sock *s)
 	if (s->head_buf != ENG_NONE) {
 		eng_head_put(w, s->head_buf);
 		s->head_buf = ENG_NONE;
+	}
+	if (s->tr_buf != ENG_NONE) {
+		eng_head_put(w, s->tr_buf);
+		s->tr_buf = ENG_NONE;
 	}
 	/* segments not in flight go now; those in flight at their CQE */
 	eng_outq_drop(&w->bufs, &s->out, s->flags & ENG_SOCK_F_SENDING);

@@ -512,6 +512,18 @@ static int on_end(struct seg_exchange *x, const uint8_t *q)
 	return x->err_msg ? 0 : -ENOMEM;
 }
 
+/* A TRAILERS record (segment.c): the direction's trailer block. */
+static int on_trailers(struct seg_exchange *x, const uint8_t *q, size_t len)
+{
+	uint8_t d = q[0];
+	size_t n = len - SEG_TRAILERS_FIXED;
+	free(x->trailers[d]);
+	x->trailers[d] = (uint8_t *)dupn(q + SEG_TRAILERS_FIXED, n);
+	x->trailers_len[d] = n;
+	x->trailers_wire_len[d] = seg_get32(q + 4);
+	return x->trailers[d] ? 0 : -ENOMEM;
+}
+
 static int on_body(struct seg_exchange *x, const struct seg_open_opts *o, enum seg_dir d,
 		   const uint8_t *p, size_t n)
 {
@@ -651,6 +663,7 @@ static int scan_frame(struct seg_exchange *x, const struct seg_open_opts *o,
 		case SEG_R_RESP_BODY: rc = on_body(x, o, SEG_DIR_RESP, r.p, r.len); break;
 		case SEG_R_END: rc = on_end(x, r.p); break;
 		case SEG_R_MSG: rc = on_msg(x, o, r.p, r.len); break;
+		case SEG_R_TRAILERS: rc = on_trailers(x, r.p, r.len); break;
 		default: break;
 		}
 	}
@@ -877,6 +890,9 @@ void seg_exchange_free(struct seg_exchange *x)
 	free(x->body[0]);
 	free(x->body[1]);
 	x->req_head = x->resp_head = x->body[0] = x->body[1] = NULL;
+	free(x->trailers[0]);
+	free(x->trailers[1]);
+	x->trailers[0] = x->trailers[1] = NULL;
 	for (size_t i = 0; i < x->nmsgs; i++)
 		free(x->msgs[i].data);
 	free(x->msgs);

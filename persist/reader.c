@@ -147,6 +147,13 @@ int seg_rec_parse(const uint8_t *b, uint32_t len, uint32_t *pos, struct seg_rec_
 			return -EBADMSG;
 		want = r->len;
 		break;
+	case SEG_R_TRAILERS:
+		if (r->len < SEG_TRAILERS_FIXED || q[0] > SEG_DIR_RESP || q[1] || q[2] || q[3] ||
+		    r->len - SEG_TRAILERS_FIXED > SEG_TRAILERS_MAX ||
+		    seg_get32(q + 4) < r->len - SEG_TRAILERS_FIXED)
+			return -EBADMSG;
+		want = r->len;
+		break;
 	default:
 		want = r->len <= SEG_CHUNK_MAX ? r->len : (uint64_t)r->len + 1;
 		break;

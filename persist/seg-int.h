@@ -23,15 +23,17 @@ enum seg_kind { SEG_K_SEG = 0, SEG_K_IDX = 1, SEG_K_STR = 2 };
 enum seg_rec {
 	SEG_R_BEGIN = 1, SEG_R_REQ_BODY = 2, SEG_R_RESP_HEAD = 3, SEG_R_RESP_BODY = 4,
 	SEG_R_END = 5, SEG_R_DISCARD = 6,
-	SEG_R_MSG = 7   /* a piece of a WebSocket message (segment.c) */
+	SEG_R_MSG = 7,  /* a piece of a WebSocket message (segment.c) */
+	SEG_R_TRAILERS = 8   /* a trailer section of one direction (segment.c) */
 };
-#define SEG_R_LAST SEG_R_MSG   /* highest record type a reader accepts */
+#define SEG_R_LAST SEG_R_TRAILERS   /* highest record type a reader accepts */
 #define SEG_REC_HDR 16u
 #define SEG_BEGIN_FIXED 56u
 #define SEG_RESP_FIXED 16u
 #define SEG_END_FIXED 136u
 #define SEG_END_V6 16u    /* an IPv6 server's address, after the error message */
 #define SEG_MSG_FIXED 32u
+#define SEG_TRAILERS_FIXED 8u
 
 static inline void seg_put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
 static inline void seg_put32(uint8_t *p, uint32_t v)

@@ -33,6 +33,11 @@
 #define SEG_ERRMSG_MAX 256u     /* one readable error line */
 #define SEG_HEAD_MAX (64u * 1024u)  /* raw header block, as llhttp's cap */
 #define SEG_CHUNK_MAX (64u * 1024u) /* body bytes per record: larger chunks split */
+/* A trailer section ("Name: value\r\n" lines) of one direction: a head's
+ * bound, as trailers are a head after the body (the engine's own cap,
+ * H1_TRAILER_MAX, is 16 KiB of wire bytes, well below). Longer ones are
+ * cut, and flagged as a cut head (SEG_F_HEAD_TRUNC). */
+#define SEG_TRAILERS_MAX SEG_HEAD_MAX
 
 /* Largest single record: BEGIN with every field at its maximum, rounded up. */
 #define SEG_REC_MAX (80u * 1024u)
@@ -145,6 +150,7 @@ _Static_assert(SEG_REC_MAX >= 16u + 96u + SEG_METHOD_MAX + SEG_HOST_MAX + SEG_UR
                SEG_CLIENT_NAME_MAX + SEG_HEAD_MAX, "BEGIN record does not fit SEG_REC_MAX");
 _Static_assert(SEG_REC_MAX >= 16u + 16u + SEG_REASON_MAX + SEG_HEAD_MAX, "RESP_HEAD too big");
 _Static_assert(SEG_REC_MAX >= 16u + SEG_CHUNK_MAX, "body chunk too big");
+_Static_assert(SEG_REC_MAX >= 16u + 8u + SEG_TRAILERS_MAX, "TRAILERS record too big");
 _Static_assert(SEG_OPEN_DEFAULT <= SEG_OPEN_MAX, "open default above max");
 _Static_assert(SEG_SAMPLE_MIN <= SEG_SAMPLE_BYTES, "sample smaller than its minimum");
 _Static_assert(SEG_RAW_FRAME_BYTES <= SEG_FRAME_BYTES_MAX, "raw frames beyond the reader's bound");

@@ -182,6 +182,7 @@ struct seg_writer_stats {
 	uint64_t frames_raw;   /* frames written without zstd (SEG_FRAME_F_RAW) */
 	uint64_t bodies_raw;   /* bodies sampled incompressible (seg-limits.h) */
 	uint64_t frames_direct; /* frames written with O_DIRECT (SEG_DIO_MIN_BYTES) */
+	uint64_t trailers_cut;  /* trailer sections stored short (seg_xch_trailers) */
 	uint32_t direct_align; /* O_DIRECT .seg writes at this alignment; 0: buffered */
 	int direct_errno;      /* cfg.direct asked, the file system refused: why */
 };
@@ -241,6 +242,16 @@ struct seg_msg_piece {
  * stored payload never has a gap. Returns 0 or -EIO. */
 int seg_xch_msg(struct seg_writer *w, struct seg_xch *x, const struct seg_msg_piece *m,
 		const void *p, size_t n);
+/* The trailer section of one direction (the TRAILERS record, segment.c):
+ * n bytes of "Name: value\r\n" lines at p, of a block of wire_len >= n
+ * bytes (more when the caller already cut it), stored up to
+ * SEG_TRAILERS_MAX. A block stored short of wire_len (or a record the
+ * writer has no room for) flags the exchange SEG_F_HEAD_TRUNC and counts
+ * in trailers_cut. Response trailers are not stored without "save
+ * responses" (SEG_F_NO_RESP). Call at most once per direction, before
+ * seg_xch_end(). Returns 0 or -EIO. */
+int seg_xch_trailers(struct seg_writer *w, struct seg_xch *x, enum seg_dir dir,
+		     const void *p, size_t n, size_t wire_len);
 /* Finishes the exchange and queues its index entry; x is released even on
  * error. Returns 0, -ENOBUFS (exchange lost) or -EIO. */
 int seg_xch_end(struct seg_writer *w, struct seg_xch *x, const struct seg_xch_end *e);
@@ -339,6 +350,12 @@ struct seg_exchange {
 	struct seg_msg *msgs;
 	size_t nmsgs;
 	bool msgs_cut;    /* more than msgs_max: the rest were not collected */
+	/* trailer sections per direction (SEG_DIR_REQ/RESP): "Name: value\r\n"
+	 * lines, NULL when none was stored; wire_len is the block's length
+	 * before the writer cut it (> len: cut at SEG_TRAILERS_MAX) */
+	uint8_t *trailers[2];
+	size_t trailers_len[2];
+	uint32_t trailers_wire_len[2];
 };
 
 /* Keeps the segment file and the decompressed frame the last open read,

@@ -71,7 +71,7 @@
  *
  * Record, 16-byte header then len payload bytes:
  *   0  1  type: 1 BEGIN, 2 REQ_BODY, 3 RESP_HEAD, 4 RESP_BODY, 5 END,
- *           6 DISCARD, 7 MSG
+ *           6 DISCARD, 7 MSG, 8 TRAILERS
  *   1  3  zero
  *   4  4  len
  *   8  8  exchange id = worker << 40 | per-worker sequence (from 1, no gaps)
@@ -129,10 +129,21 @@
  *   a message of its own, flagged cut; a message without LAST before END
  *   ends there, flagged cut. Older readers, which know types 1..6, take a
  *   frame holding a MSG record for damaged.
+ * TRAILERS payload: the trailer section of one direction (an HTTP/1.1
+ *   chunked body's trailer fields, or an HTTP/2 stream's trailing
+ *   HEADERS, e.g. gRPC's grpc-status), seg_xch_trailers; at most one per
+ *   direction and exchange: 0 1 direction (0 request, 1 response),
+ *   1 3 zero, 4 4 wire length: bytes of the whole block as the engine
+ *   made it, >= the bytes stored (more when it was cut at
+ *   SEG_TRAILERS_MAX; the exchange then has SEG_F_HEAD_TRUNC), 8 the
+ *   block: "Name: value\r\n" lines, names as they came (HTTP/2: lower
+ *   case), no final empty line; len - 8 <= SEG_TRAILERS_MAX. Older
+ *   readers, which know types 1..7, take a frame holding a TRAILERS
+ *   record for damaged.
  * Records of one exchange appear in the order begin, request body,
- * response head, response body, messages, end (or discard); records of
- * different exchanges interleave freely, possibly across frames and
- * segments.
+ * response head, response body, messages, trailers, end (or discard);
+ * records of different exchanges interleave freely, possibly across
+ * frames and segments.
  *
  * .idx after the header: 96-byte entries, one per ended exchange, in END
  * order, written after the frame holding the END record:
@@ -1005,6 +1016,37 @@ int seg_xch_msg(struct seg_writer *w, struct seg_xch *x, const struct seg_msg_pi
 		done += k;
 	}
 	return 0;
+}
+
+int seg_xch_trailers(struct seg_writer *w, struct seg_xch *x, enum seg_dir dir,
+		     const void *p, size_t n, size_t wire_len)
+{
+	ASSERT(x != NULL);
+	ASSERT(x->in_use);
+	ASSERT(dir <= SEG_DIR_RESP);
+	ASSERT(wire_len >= n);
+	if (w->failed)
+		return -EIO;
+	if (dir == SEG_DIR_RESP && (x->flags & SEG_F_NO_RESP))
+		return 0;   /* "save responses" off: nothing of the response */
+	uint32_t k = cut(n, SEG_TRAILERS_MAX);
+	if (k < wire_len) {
+		x->flags |= SEG_F_HEAD_TRUNC;
+		w->st.trailers_cut++;
+	}
+	uint8_t f[SEG_TRAILERS_FIXED] = { 0 };
+	f[0] = (uint8_t)dir;
+	seg_put32(f + 4, wire_len > UINT32_MAX ? UINT32_MAX : (uint32_t)wire_len);
+	const void *parts[1] = { p };
+	int rc = append_rec(w, SEG_R_TRAILERS, x->id, f, sizeof(f), parts, &k, 1);
+	if (rc == -ENOBUFS) {
+		w->st.chunks_dropped++;
+		if (k == wire_len)
+			w->st.trailers_cut++;
+		x->flags |= SEG_F_HEAD_TRUNC;
+		return 0;
+	}
+	return rc < 0 ? -EIO : 0;
 }
 
 static void release(struct seg_writer *w, struct seg_xch *x)

@@ -37,6 +37,11 @@ Endpoints (method, path):
   GET  /early-hints     a 103 interim response, then 200
   GET  /until-close/N   N bytes delimited by closing the connection
   GET  /chunked-trailer/N  chunked body followed by a trailer field
+  POST /grpc            gRPC-shaped: 200, content-type application/grpc, a
+                        length-prefixed message echoing the request body,
+                        chunked, trailers grpc-status: 0 and grpc-message:
+                        ok (the trailer section sent in two writes);
+                        ?pad=N adds a trailer x-pad of N bytes after them
   GET  /bad/KIND        malformed responses: cl-te, dup-cl, bare-lf,
                         obs-fold, space-colon, chunk-size, status-line, neg-cl
 
@@ -52,6 +57,7 @@ Run alone: python3 origin.py [PORT] serves until interrupted.
 import hashlib
 import json
 import socket
+import struct
 import sys
 import threading
 import time
@@ -417,7 +423,7 @@ class Origin:
                  "bighead": self._bighead, "bad": self._bad,
                  "early-hints": self._early_hints,
                  "until-close": self._until_close,
-                 "chunked-trailer": self._chunked_trailer}
+                 "chunked-trailer": self._chunked_trailer, "grpc": self._grpc}
         return table.get(name, self._not_found)
 
     def _send(self, ctx, status, headers, body=b""):
@@ -578,6 +584,20 @@ class Origin:
             ("Transfer-Encoding", "chunked"), ("Trailer", "X-Sum")]) +
             b"%x\r\n" % n + data + b"\r\n0\r\nX-Sum: " +
             sha256_hex(data).encode() + b"\r\n\r\n")
+        return ctx["keep"]
+
+    def _grpc(self, ctx):
+        msg = b"\x00" + struct.pack(">I", len(ctx["body"])) + ctx["body"]
+        q = ctx["target"].partition("?")[2]
+        pad = int(q[4:]) if q.startswith("pad=") else 0
+        pad_line = b"x-pad: " + b"p" * pad + b"\r\n" if pad else b""
+        s = ctx["sock"]
+        s.sendall(_response(200, "OK", [
+            ("Content-Type", "application/grpc"), ("Transfer-Encoding", "chunked"),
+            ("Trailer", "grpc-status, grpc-message")]) +
+            b"%x\r\n" % len(msg) + msg + b"\r\n0\r\ngrpc-status: 0\r\ngrpc-mes")
+        time.sleep(0.05)   # the trailer section in two reads of the proxy
+        s.sendall(b"sage: ok\r\n" + pad_line + b"\r\n")
         return ctx["keep"]
 
     def _bad(self, ctx):

@@ -30,6 +30,7 @@ def rc(*args):
 
 class Upstream(unittest.TestCase):
     EXTRA = ["--upstream-h2", "--session", "up"]
+    NGHTTPD_EXTRA = []
 
     @classmethod
     def setUpClass(cls):
@@ -51,8 +52,8 @@ class Upstream(unittest.TestCase):
         with open(os.path.join(cls.www, "small"), "wb") as f:
             f.write(b"hello\n")
         cls.port = harness.free_port()
-        cls.nghttpd = subprocess.Popen(["nghttpd", "-d", cls.www, "--echo-upload",
-                                        str(cls.port), key, cert],
+        cls.nghttpd = subprocess.Popen(["nghttpd", "-d", cls.www, "--echo-upload"] +
+                                       cls.NGHTTPD_EXTRA + [str(cls.port), key, cert],
                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if not harness.wait_port("127.0.0.1", cls.port, 10, cls.nghttpd):
             raise RuntimeError("nghttpd did not start")
@@ -127,6 +128,38 @@ class Upstream(unittest.TestCase):
         code, out, err = rc("show", "up", str(rows[-1]["id"]), "--data", self.datadir,
                             "--body", "response")
         self.assertEqual(out, b"hello\n")
+
+
+class Trailers(Upstream):
+    """An h2 origin's trailing HEADERS (gRPC's grpc-status) reach h2 and
+    h1 clients and are stored with the exchange."""
+    EXTRA = ["--upstream-h2", "--session", "tr"]
+    NGHTTPD_EXTRA = ["--trailer", "grpc-status: 0", "--trailer", "grpc-message: ok"]
+
+    def test_trailers_forwarded_and_stored(self):
+        for ver in ("--http2", "--http1.1"):
+            r = self.curl(ver, "-D", "-", "-o", os.path.join(TMP, "tr-small"),
+                          self.url("/small"))
+            self.assertEqual(r.returncode, 0, r.stderr)
+            head, _, rest = r.stdout.decode("latin-1").rpartition("HTTP/")[2].partition(
+                "\r\n\r\n")
+            self.assertIn("grpc-status: 0", rest, (ver, r.stdout))
+            with open(os.path.join(TMP, "tr-small"), "rb") as f:
+                self.assertEqual(f.read(), b"hello\n")
+        self.assertEqual(self.proxy.stop(), 0)
+        code, out, err = rc("ls", "tr", "--data", self.datadir, "--json")
+        self.assertEqual(code, 0, err)
+        rows = [x for x in json.loads(out) if x["method"] == "GET"]
+        self.assertEqual(sorted(x["http_version"] for x in rows), ["HTTP/1.1", "HTTP/2"])
+        for x in rows:
+            code, out, err = rc("show", "tr", str(x["id"]), "--data", self.datadir, "--json")
+            self.assertEqual(code, 0, err)
+            self.assertEqual(json.loads(out)["trailers"]["response"],
+                             [{"name": "grpc-status", "value": "0"},
+                              {"name": "grpc-message", "value": "ok"}], x)
+
+    test_h1_client_to_h2_origin = test_uploads = test_h2_client_to_h2_origin = None
+    test_z_stored = None
 
 
 class NotOffered(Upstream):

@@ -645,6 +645,22 @@ static void cap_ws_msg(void *ctx, void *hp, const struct eng_ws_msg *m, const ch
 		held_fail(k, e->h, "writing failed", rc);
 }
 
+/* A trailer section (gRPC's grpc-status, a chunked body's trailer
+ * fields), stored with its exchange: the filter's verdict covers it as it
+ * covers the heads, and "save responses" off leaves the response's out. */
+static void cap_trailers(void *ctx, void *hp, enum eng_dir dir, const char *p, size_t n,
+			 size_t wire_len)
+{
+	struct wk *k = ctx;
+	struct xh *e = hp;
+	unsigned d = dir == ENG_DIR_REQUEST ? SEG_DIR_REQ : SEG_DIR_RESP;
+	if (e->h->failed || e->x == NULL || (d == SEG_DIR_RESP && e->no_resp))
+		return;
+	int rc = seg_xch_trailers(e->h->w, e->x, d, p, n, wire_len);
+	if (rc < 0)
+		held_fail(k, e->h, "writing failed", rc);
+}
+
 /* The next write of any held store; leaving ones first, so that they go
  * back to the publisher soon. */
 static bool cap_next_io(void *ctx, struct eng_sink_io *io)
@@ -772,6 +788,7 @@ const struct eng_sink_ops rc_capture_ops = {
 	.ticket = cap_ticket,
 	.durable = cap_durable,
 	.ws_msg = cap_ws_msg,
+	.trailers = cap_trailers,
 };
 
 /* ---- publisher side ---- */

@@ -69,7 +69,9 @@ static const char *const schemas[] = {
 			    ",\"request_head\":" STR ",\"response_head\":" STR
 			    ",\"request_body_bytes\":" INT ",\"response_body_bytes\":" INT
 			    ",\"timings_ms\":{\"type\":\"object\"},\"messages\":"
-			    "{\"type\":\"array\"},\"messages_more\":" BOOL),
+			    "{\"type\":\"array\"},\"messages_more\":" BOOL
+			    /* trailer sections, when it has some (tools/views/trailers.h) */
+			    ",\"trailers\":{\"type\":\"object\"},\"trailers_cut\":" BOOL),
 	/* WebSocket messages of an upgraded exchange (tools/views/messages.h) */
 	"\"Messages\":" OBJ("\"more\":" BOOL ",\"messages\":{\"type\":\"array\",\"items\":"
 			    OBJ("\"direction\":{\"type\":\"string\",\"enum\":[\"send\",\"receive\"]}"

@@ -28,6 +28,10 @@
  *     CONNECT row's tunnel was: intercepted, passthrough, not_tls, refused,
  *     blind; "tunnel" in old sessions, "" on other rows), _error,
  *     _error_message;
+ *   - trailer sections (a chunked body's trailer fields, an HTTP/2
+ *     stream's trailing HEADERS such as gRPC's grpc-status): "_trailers",
+ *     [{"name","value"}], in the request and response objects that have
+ *     some (HAR has no field for them);
  *   - WebSocket messages of an upgraded exchange: _webSocketMessages as
  *     Chrome writes it (type send/receive, time in s since the epoch,
  *     opcode, data: a text message as text, anything else base64).
@@ -39,6 +43,7 @@
 #include "tools/views/cookie.h"
 #include "tools/views/export-int.h"
 #include "tools/views/listing.h"
+#include "tools/views/trailers.h"
 
 static const char *har_version(uint8_t v)
 {
@@ -229,6 +234,16 @@ static void har_url(struct rc_buf *b, const struct seg_exchange *x)
 	rc_buf_jstr(b, t, (size_t)k);
 }
 
+/* ,"_trailers":[{"name","value"}] of direction d when it has a trailer
+ * section (HAR has no field for them; gRPC's status lives there). */
+static void har_trailers(struct rc_buf *b, const struct seg_exchange *x, enum seg_dir d)
+{
+	if (!rc_has_trailers(x, d))
+		return;
+	RC_PUTS(b, ",\"_trailers\":");
+	rc_trailer_fields_json(b, "name", x->trailers[d], x->trailers_len[d]);
+}
+
 static void har_request(struct rc_xout *o, const struct seg_exchange *x)
 {
 	struct rc_buf *b = &o->b;
@@ -251,6 +266,7 @@ static void har_request(struct rc_xout *o, const struct seg_exchange *x)
 	rc_buf_i64(b, x->req_head_len ? (int64_t)x->wire.req_head : -1);
 	RC_PUTS(b, ",\"bodySize\":");
 	rc_buf_i64(b, (int64_t)x->wire.req_body);
+	har_trailers(b, x, SEG_DIR_REQ);
 	RC_PUTS(b, "}");
 }
 
@@ -309,6 +325,7 @@ static void har_response(struct rc_xout *o, const struct seg_exchange *x)
 	rc_buf_i64(b, x->resp_head_len ? (int64_t)x->wire.resp_head : -1);
 	RC_PUTS(b, ",\"bodySize\":");
 	rc_buf_i64(b, x->status ? (int64_t)x->wire.resp_body : -1);
+	har_trailers(b, x, SEG_DIR_RESP);
 	RC_PUTS(b, "}");
 }
 

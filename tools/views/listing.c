@@ -12,6 +12,7 @@
 
 #include "tools/views/listing.h"
 #include "tools/views/messages.h"
+#include "tools/views/trailers.h"
 
 void rc_addr_text(const struct seg_addr *a, char *buf, size_t len)
 {
@@ -160,6 +161,7 @@ void rc_exchange_json(struct rc_buf *b, const struct seg_exchange *x)
 		      (x->flags & (SEG_F_REQ_TRUNC | SEG_F_RESP_TRUNC)) ? "true" : "false",
 		      (double)x->t.dns_ns / 1e6, (double)x->t.connect_ns / 1e6,
 		      (double)x->t.ttfb_ns / 1e6, (double)x->t.total_ns / 1e6);
+	rc_trailers_json(b, x);   /* only when it has some (views/trailers.h) */
 	if (x->nmsgs || x->msgs_cut) {   /* WebSocket messages (views/messages.h) */
 		rc_buf_puts(b, ",\"messages\":");
 		rc_msgs_json(b, x);

@@ -254,6 +254,20 @@ static bool body_part(struct rc_buf *b, const struct seg_exchange *x, enum seg_d
 	return true;
 }
 
+/* One direction's trailer section, after its body: "trailers" and the
+ * lines, and how much was cut when it was stored short. */
+static void trailers_part(struct rc_buf *b, const struct seg_exchange *x, enum seg_dir d)
+{
+	if (x->trailers[d] == NULL)
+		return;
+	rc_buf_puts(b, "trailers\n");
+	clean_text(b, x->trailers[d], x->trailers_len[d]);
+	if (x->trailers_wire_len[d] > x->trailers_len[d])
+		rc_buf_printf(b, "(the first %zu of %u bytes were stored)\n", x->trailers_len[d],
+			      x->trailers_wire_len[d]);
+	rc_buf_puts(b, "\n");
+}
+
 static void ms(struct rc_buf *b, const char *label, uint64_t ns, bool last)
 {
 	if (ns)
@@ -305,6 +319,8 @@ void rc_exchange_text(struct rc_buf *b, const struct seg_exchange *x, uint64_t s
 	clean_text(b, x->req_head, x->req_head_len);
 	if (!heads_only && body_part(b, x, SEG_DIR_REQ))
 		rc_buf_puts(b, "\n");
+	if (!heads_only)
+		trailers_part(b, x, SEG_DIR_REQ);
 	if (x->resp_head_len) {
 		clean_text(b, x->resp_head, x->resp_head_len);
 	} else if (x->flags & SEG_F_NO_RESP) {
@@ -318,6 +334,8 @@ void rc_exchange_text(struct rc_buf *b, const struct seg_exchange *x, uint64_t s
 	if (!heads_only && !(x->flags & SEG_F_NO_RESP && !x->resp_head_len) &&
 	    body_part(b, x, SEG_DIR_RESP))
 		rc_buf_puts(b, "\n");
+	if (!heads_only)
+		trailers_part(b, x, SEG_DIR_RESP);
 	summary(b, x, shown_id);
 	if (!heads_only)
 		rc_msgs_text(b, x);   /* WebSocket messages, when it was upgraded */
