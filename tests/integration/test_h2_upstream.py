@@ -108,14 +108,18 @@ class Upstream(unittest.TestCase):
         self.assertEqual(r.stdout, up)
 
     def test_h2_client_to_h2_origin(self):
+        # three rounds: a stream whose last DATA sat decrypted inside TLS
+        # while the input queue was full used to stall before its end
+        # about one round in three (eng_h2u_in_consumed)
         args = []
         for i in range(8):
             args += ["-o", os.path.join(TMP, "h2-%d" % i), self.url("/big")]
-        r = self.curl("--http2", "--parallel", "--parallel-max", "8", *args)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        for i in range(8):
-            with open(os.path.join(TMP, "h2-%d" % i), "rb") as f:
-                self.assertEqual(f.read(), self.big, i)
+        for _ in range(3):
+            r = self.curl("--http2", "--parallel", "--parallel-max", "8", *args)
+            self.assertEqual(r.returncode, 0, r.stderr[-300:])
+            for i in range(8):
+                with open(os.path.join(TMP, "h2-%d" % i), "rb") as f:
+                    self.assertEqual(f.read(), self.big, i)
 
     def test_z_stored(self):
         self.assertEqual(self.curl("--http1.1", self.url("/small")).returncode, 0)
