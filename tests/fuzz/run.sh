@@ -51,7 +51,8 @@ for t in "${targets[@]}"; do
   ran=$((ran+1))
   if [ $rc -ne 0 ]; then
     echo "fuzz $t: FAILED (exit $rc) after $(( $(date +%s) - start )) s"
-    grep -E "ERROR|SUMMARY|Test unit written|property broken" "$log" | head -20
+    # the driver's own words (a broken property) and the stack of the signal
+    grep -E "ERROR|SUMMARY|Test unit written|property broken|_fuzz: |^ *#[0-9]+ 0x" "$log" | head -40
     fail=$((fail+1))
   else
     echo "fuzz $t: ok, ${runs:-?} runs in $(( $(date +%s) - start )) s, ${cov:-cov: ?}"

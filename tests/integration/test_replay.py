@@ -32,6 +32,7 @@ connection), then replayed offline from the segment files:
 import calendar
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -499,21 +500,30 @@ class Replay(unittest.TestCase):
         def serve(c):
             buf = b""
             try:
-                while b"\r\n\r\n" not in buf:
-                    d = c.recv(65536)
-                    if not d:
-                        return
-                    buf += d
-                line = buf.split(b"\r\n", 1)[0]
-                seen.append(line)
-                if line.startswith(b"POST"):
-                    c.sendall(b"HTTP/1.1 413 X\r\nContent-Length: 0\r\n\r\n")
-                    time.sleep(0.3)
-                    while c.recv(1 << 20):
-                        pass
-                else:
-                    c.sendall(b"HTTP/1.1 200 X\r\nContent-Length: 2\r\n\r\nok")
-                    time.sleep(1)
+                while True:
+                    while b"\r\n\r\n" not in buf:
+                        d = c.recv(65536)
+                        if not d:
+                            return
+                        buf += d
+                    head, buf = buf.split(b"\r\n\r\n", 1)
+                    line = head.split(b"\r\n", 1)[0]
+                    seen.append(line)
+                    if line.startswith(b"POST"):
+                        c.sendall(b"HTTP/1.1 413 X\r\nContent-Length: 0\r\n\r\n")
+                        time.sleep(0.3)
+                        # then the body is read and dropped, as a server
+                        # does that answered early and keeps the connection
+                        m = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+                        left = int(m.group(1)) - len(buf) if m else 0
+                        buf = b"" if left >= 0 else buf[len(buf) + left:]
+                        while left > 0:
+                            d = c.recv(min(left, 1 << 20))
+                            if not d:
+                                return
+                            left -= len(d)
+                    else:
+                        c.sendall(b"HTTP/1.1 200 X\r\nContent-Length: 2\r\n\r\nok")
             except OSError:
                 pass
             finally:
@@ -528,7 +538,11 @@ class Replay(unittest.TestCase):
         self.assertEqual(r["completed"], 2)
         self.assertEqual(r["status"]["4xx"], 1)
         self.assertEqual(r["status"]["2xx"], 1)
-        self.assertEqual(r["connects"], 2)
+        # a new connection for the GET when the 413 came while the body was
+        # still going out (its bytes would follow the rest of the body);
+        # the same one when the whole body had left first (on a slow box
+        # the socket buffers take all 4 MiB before the answer is read)
+        self.assertIn(r["connects"], (1, 2))
         self.assertEqual([x.split(b" ")[0] for x in seen], [b"POST", b"GET"])
 
     def test_unresolvable_target(self):

@@ -147,6 +147,13 @@ static void warn_tombstones(const char *dir, const char *sid)
 			(unsigned long long)rep.tombstones_lost, rep.first_damage);
 }
 
+/* No body is a NULL pointer: nothing to write (fwrite must not see it). */
+static void write_body(const uint8_t *p, size_t n)
+{
+	if (n > 0)
+		fwrite(p, 1, n, stdout);
+}
+
 int rc_cmd_show(int argc, char **argv)
 {
 	static const char usage[] =
@@ -199,7 +206,7 @@ int rc_cmd_show(int argc, char **argv)
 	if (o.curl)
 		show_curl(&x);
 	else if (o.body >= 0)
-		fwrite(x.body[o.body], 1, x.body_len[o.body], stdout);
+		write_body(x.body[o.body], x.body_len[o.body]);
 	else if (c.json)
 		show_json(&x);
 	else

@@ -78,10 +78,15 @@ static void s_ws_msg(void *ctx, void *h, const struct eng_ws_msg *m, const char 
 {
 	(void)ctx;
 	bool op_ok = m->opcode == 1 || m->opcode == 2 || (m->opcode >= 8 && m->opcode <= 10);
-	if (h != &begins || atomic_load(&begins) <= atomic_load(&ends) || !op_ok)
+	if (h != &begins || atomic_load(&begins) <= atomic_load(&ends) || !op_ok) {
+		fprintf(stderr, "proxy_fuzz: WebSocket piece outside an exchange (opcode %u)\n",
+			m->opcode);
 		abort();
-	if ((m->flags & ~0x0fu) || m->len < n || (n > 0 && p == NULL))
+	}
+	if ((m->flags & ~0x0fu) || m->len < n || (n > 0 && p == NULL)) {
+		fprintf(stderr, "proxy_fuzz: malformed WebSocket piece\n");
 		abort();
+	}
 }
 static const struct eng_sink_ops sink_ops = { .open = s_open, .begin = s_begin, .end = s_end,
 					      .ws_msg = s_ws_msg };
