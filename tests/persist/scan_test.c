@@ -74,7 +74,9 @@ static size_t compare(const char *dir, const struct seg_query *q, size_t mem, si
 
 static void all_queries(const char *dir, const char *what)
 {
-	static const uint8_t sorts[] = { SEG_SORT_TIME, SEG_SORT_SIZE, SEG_SORT_DURATION };
+	static const uint8_t sorts[] = { SEG_SORT_TIME, SEG_SORT_SIZE, SEG_SORT_DURATION,
+					 SEG_SORT_STATUS, SEG_SORT_METHOD, SEG_SORT_TYPE,
+					 SEG_SORT_HOST };
 	size_t rows = 0, runs_max = 0;
 	for (size_t si = 0; si < sizeof(sorts); si++) {
 		for (int rev = 0; rev < 2; rev++) {
