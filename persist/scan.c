@@ -25,6 +25,7 @@
 
 #include "persist/reader-int.h"
 #include "persist/scan.h"
+#include "persist/tsort.h"
 #include "rc-assert.h"
 
 #define POS_EXTRA (1ull << 31)
@@ -78,6 +79,8 @@ struct seg_scan {
 	struct seg_query q;
 	bool need_text;       /* pass 1 resolves host/URL (search, match, host sort) */
 	bool timed;           /* raw keys until finish_keys (file comment) */
+	bool host_text;       /* a host sort ordered by text (too many hosts) */
+	struct seg_tsort *ts; /* text sorts: the records instead of keys */
 	uint64_t t_min;       /* earliest start of every row pass 1 saw */
 	uint64_t nseen;       /* rows pass 1 saw */
 	struct hslot *hs;     /* host sort: open addressing over distinct hosts */
@@ -592,6 +595,18 @@ static int place_of(struct seg_scan *s, const struct seg_entry *e, uint64_t *pos
 	return 0;
 }
 
+/* A text sort's record for the selected row r. */
+static int add_text(struct seg_scan *s, const struct seg_qrow *r, uint64_t pos)
+{
+	const char *h = s->host_text ? r->host : "";
+	uint32_t hl = s->host_text ? r->e.host_len : 0;
+	int rc = seg_tsort_add(s->ts, h, hl, r->url, r->e.url_len, r->e.id, pos);
+	if (rc < 0)
+		return rc;
+	s->total++;
+	return s->total > SEG_TABLE_ROWS_MAX ? -E2BIG : 0;
+}
+
 static int pass1_entry(void *ctx, const struct seg_entry *e)
 {
 	struct seg_scan *s = ctx;
@@ -599,7 +614,7 @@ static int pass1_entry(void *ctx, const struct seg_entry *e)
 	fill_row(s, e, &r, s->need_text, true);
 	s->t_min = (s->nseen++ == 0 || e->start_ns < s->t_min) ? e->start_ns : s->t_min;
 	uint32_t hid = 0;
-	int rc = s->q.sort == SEG_SORT_HOST ? host_id(s, r.host, r.e.host_len, &hid) : 0;
+	int rc = s->timed && s->q.sort == SEG_SORT_HOST ? host_id(s, r.host, r.e.host_len, &hid) : 0;
 	if (rc < 0)
 		return rc;
 	if (!seg_query_match(&s->q, &r))
@@ -609,6 +624,8 @@ static int pass1_entry(void *ctx, const struct seg_entry *e)
 	if (rc < 0)
 		return rc;
 	ASSERT(pos <= POS_MASK);
+	if (s->ts)
+		return add_text(s, &r, pos);
 	if (s->timed)
 		pos |= (s->q.sort == SEG_SORT_HOST ? hid : small_key(e, s->q.sort)) << 48;
 	return add_key(s, sort_key(e, s->q.sort), pos);
@@ -714,8 +731,13 @@ int seg_scan_next(struct seg_scan *s, struct seg_qrow *r)
 {
 	while (s->handed < s->count) {
 		struct skey k;
-		if (!next_key(s, &k))
+		if (s->ts) {
+			int rc = seg_tsort_next(s->ts, &k.pos);
+			if (rc <= 0)
+				return rc < 0 ? rc : -EIO;
+		} else if (!next_key(s, &k)) {
 			return s->err ? s->err : -EIO;
+		}
 		if (s->skipped < s->q.offset) {
 			s->skipped++;
 			continue;
@@ -735,7 +757,7 @@ int seg_scan_next(struct seg_scan *s, struct seg_qrow *r)
 
 bool seg_scan_supports(const struct seg_query *q)
 {
-	return q == NULL || (q->sort < SEG_SORT_COUNT && q->sort != SEG_SORT_URL);
+	return q == NULL || q->sort < SEG_SORT_COUNT;
 }
 
 /* Window sizes; their buffers come with the first file they open. */
@@ -804,6 +826,8 @@ static int finish_timed(struct seg_scan *s)
  * buffers, or the in-memory keys sorted. */
 static int finish_keys(struct seg_scan *s)
 {
+	if (s->ts)
+		return seg_tsort_finish(s->ts);
 	int rc = 0;
 	if (s->nruns && s->nkeys)
 		rc = spill_run(s);
@@ -835,14 +859,11 @@ static int finish_keys(struct seg_scan *s)
 	return rc;
 }
 
-int seg_scan_open(const char *session_dir, const struct seg_scan_cfg *cfg,
-		  struct seg_scan **out, struct seg_report *rep)
+/* One attempt at seg_scan_open (host_text: a host sort by text). */
+static int scan_build(const char *session_dir, const struct seg_scan_cfg *cfg,
+		      const struct seg_query *q, bool host_text, struct seg_scan **out,
+		      struct seg_report *rep)
 {
-	static const struct seg_query all;
-	const struct seg_query *q = cfg && cfg->q ? cfg->q : &all;
-	*out = NULL;
-	if (!seg_scan_supports(q))
-		return -ENOTSUP;
 	struct seg_scan *s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return -ENOMEM;
@@ -854,10 +875,14 @@ int seg_scan_open(const char *session_dir, const struct seg_scan_cfg *cfg,
 	s->q = *q;
 	s->rep = rep;
 	/* a report counts damaged text, so it needs the text read */
-	s->need_text = (q->search && q->search[0]) || q->match || rep || q->sort == SEG_SORT_HOST;
-	s->timed = is_timed(q->sort);
+	s->need_text = (q->search && q->search[0]) || q->match || rep ||
+		       q->sort == SEG_SORT_HOST || q->sort == SEG_SORT_URL;
+	s->host_text = host_text;
+	s->timed = is_timed(q->sort) && !host_text;
 	int rc = snprintf(s->dir, sizeof(s->dir), "%s", session_dir) >= (int)sizeof(s->dir) ?
 		 -ENAMETOOLONG : 0;
+	if (rc == 0 && (q->sort == SEG_SORT_URL || host_text))
+		rc = seg_tsort_new(mem, q->reverse, &s->ts);
 	if (rc == 0)
 		rc = alloc_windows(s);
 	if (rc == 0)
@@ -885,9 +910,33 @@ int seg_scan_open(const char *session_dir, const struct seg_scan_cfg *cfg,
 	return 0;
 }
 
+int seg_scan_open(const char *session_dir, const struct seg_scan_cfg *cfg,
+		  struct seg_scan **out, struct seg_report *rep)
+{
+	static const struct seg_query all;
+	const struct seg_query *q = cfg && cfg->q ? cfg->q : &all;
+	*out = NULL;
+	if (!seg_scan_supports(q))
+		return -ENOTSUP;
+	struct seg_report saved;
+	if (rep)
+		saved = *rep;
+	int rc = scan_build(session_dir, cfg, q, false, out, rep);
+	if (rc != -ENOTSUP || q->sort != SEG_SORT_HOST)
+		return rc;
+	/* more hosts than 16 bits rank: again, ordered by text; the report
+	 * counts the session once */
+	if (rep)
+		*rep = saved;
+	return scan_build(session_dir, cfg, q, true, out, rep);
+}
+
 size_t seg_scan_total(const struct seg_scan *s) { return s->total; }
 size_t seg_scan_count(const struct seg_scan *s) { return s->count; }
-size_t seg_scan_runs(const struct seg_scan *s) { return s->nruns; }
+size_t seg_scan_runs(const struct seg_scan *s)
+{
+	return s->ts ? seg_tsort_runs(s->ts) : s->nruns;
+}
 
 void seg_scan_close(struct seg_scan *s)
 {
@@ -911,6 +960,7 @@ void seg_scan_close(struct seg_scan *s)
 	free(s->keys);
 	free(s->hs);
 	free(s->arena);
+	seg_tsort_free(s->ts);
 	if (s->spill)
 		fclose(s->spill);
 	if (s->extra)

@@ -76,7 +76,7 @@ static void all_queries(const char *dir, const char *what)
 {
 	static const uint8_t sorts[] = { SEG_SORT_TIME, SEG_SORT_SIZE, SEG_SORT_DURATION,
 					 SEG_SORT_STATUS, SEG_SORT_METHOD, SEG_SORT_TYPE,
-					 SEG_SORT_HOST };
+					 SEG_SORT_HOST, SEG_SORT_URL };
 	size_t rows = 0, runs_max = 0;
 	for (size_t si = 0; si < sizeof(sorts); si++) {
 		for (int rev = 0; rev < 2; rev++) {
@@ -130,10 +130,10 @@ int main(void)
 		seg_writer_close(w);
 		drive_free(&d);
 	}
-	struct seg_query url = { .sort = SEG_SORT_URL };
+	struct seg_query bad = { .sort = SEG_SORT_COUNT };
 	struct seg_scan *s;
-	CHECK(!seg_scan_supports(&url));
-	CHECK(seg_scan_open(dir, &(struct seg_scan_cfg){ .q = &url }, &s, NULL) == -ENOTSUP);
+	CHECK(!seg_scan_supports(&bad));
+	CHECK(seg_scan_open(dir, &(struct seg_scan_cfg){ .q = &bad }, &s, NULL) == -ENOTSUP);
 	CHECK(seg_scan_supports(NULL));
 
 	all_queries(dir, "sound session");
