@@ -253,10 +253,7 @@ int rc_sel_open(struct rc_sel *s, const char *session_dir, const struct seg_quer
 	memset(s, 0, sizeof(*s));
 	if (seg_scan_supports(q)) {
 		struct seg_scan_cfg cfg = { .q = q, .keys_mem_max = RC_EXPORT_SORT_MEM };
-		int rc = seg_scan_open(session_dir, &cfg, &s->scan, NULL);
-		/* -ENOTSUP: a host sort over more hosts than the scan ranks */
-		if (rc != -ENOTSUP)
-			return rc;
+		return seg_scan_open(session_dir, &cfg, &s->scan, NULL);
 	}
 	int rc = seg_table_load(session_dir, &s->t, NULL);
 	if (rc == 0)
