@@ -510,7 +510,7 @@ static int host_id(struct seg_scan *s, const char *h, uint32_t n, uint32_t *id)
 	}
 	if (s->hs_used >= HOSTS_RANKED_MAX)
 		return -ENOTSUP;
-	if (s->arena_len + n > s->arena_cap) {
+	if (s->arena == NULL || s->arena_len + n > s->arena_cap) {   /* never NULL for memcmp */
 		size_t nc = s->arena_cap ? 2 * s->arena_cap : 16384;
 		while (nc < s->arena_len + n)
 			nc *= 2;

@@ -365,6 +365,17 @@ class Export(unittest.TestCase):
         self.assertEqual(code, 0, out)
         return path, load(path)["log"]["entries"]
 
+    def test_har_sort_order(self):
+        # every sort streams (persist/scan.c): the entries come in ls's order,
+        # ties included, both ways
+        for key in ("time", "status", "method", "url", "host", "type", "size", "duration"):
+            for rev in ((), ("--reverse",)):
+                _, es = self.har(None, "exp", "--sort", key, *rev)
+                ls = json.loads(rc("ls", "exp", "--data", self.data, "--json", "--sort", key,
+                                   *rev).stdout)
+                self.assertEqual([e["_id"] for e in es], [r["id"] for r in ls], (key, rev))
+                self.assertGreater(len(es), 5)
+
     def test_har_entries(self):
         _, es = self.har()
         rows = self.listing()
