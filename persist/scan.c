@@ -34,6 +34,12 @@
 #define POS_MASK ((1ull << 48) - 1)
 /* Distinct hosts a host sort ranks in 16 bits (query.c's threshold). */
 #define HOSTS_RANKED_MAX 0xffffu
+/* A window read after one that served fewer than WIN_HITS_FULL reads is
+ * WIN_SMALL bytes (or the row's), not the whole window: rows in URL order
+ * jump about the files, and a 350 KiB read per row cost 58 s of system
+ * time for 1M rows (bench/README.md, export). */
+#define WIN_HITS_FULL 4u
+#define WIN_SMALL 4096u
 
 _Static_assert(SEG_FILES_MAX <= (1u << 16), "segment index fits pos bits 32..47");
 
@@ -49,6 +55,7 @@ struct win {
 	uint64_t size;       /* of the file when opened */
 	uint64_t off;        /* file offset of buf[0] */
 	size_t len, cap;
+	uint32_t hits;       /* reads the current window served */
 	uint8_t *buf;
 };
 
@@ -166,18 +173,24 @@ static int win_open(struct seg_scan *s, struct win *w, uint16_t worker, uint32_t
 
 /* n bytes of w's file at off (n <= w->cap, off + n <= w->size), or NULL.
  * A miss reads a window starting an eighth of it before off: rows in
- * time order step back a little now and then. */
+ * time order step back a little now and then; a small one when the last
+ * served few reads (WIN_SMALL). */
 static const uint8_t *win_get(struct win *w, uint64_t off, size_t n)
 {
-	if (off >= w->off && off + n <= w->off + w->len)
+	if (off >= w->off && off + n <= w->off + w->len) {
+		w->hits++;
 		return w->buf + (off - w->off);
+	}
 	if (n > w->cap || off + n > w->size)
 		return NULL;
-	uint64_t back = w->cap / 8;
+	size_t span = w->hits >= WIN_HITS_FULL ? w->cap : (n > WIN_SMALL ? n : WIN_SMALL);
+	span = span < w->cap ? span : w->cap;
+	w->hits = 0;
+	uint64_t back = span / 8;
 	uint64_t start = off > back ? off - back : 0;
-	if (start + w->cap < off + n)
-		start = off + n - w->cap;
-	size_t want = (size_t)(w->size - start < w->cap ? w->size - start : w->cap);
+	if (start + span < off + n)
+		start = off + n - span;
+	size_t want = (size_t)(w->size - start < span ? w->size - start : span);
 	ssize_t got = pread(w->fd, w->buf, want, (off_t)start);
 	if (got < 0 || (uint64_t)got < off + n - start) {
 		w->len = 0;
