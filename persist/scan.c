@@ -25,10 +25,21 @@
 
 #include "persist/reader-int.h"
 #include "persist/scan.h"
+#include "persist/tsort.h"
 #include "rc-assert.h"
 
 #define POS_EXTRA (1ull << 31)
 #define POS_ENTRY_MASK 0x7fffffffull
+/* A place uses bits 0..47; a raw timed key keeps its small value above. */
+#define POS_MASK ((1ull << 48) - 1)
+/* Distinct hosts a host sort ranks in 16 bits (query.c's threshold). */
+#define HOSTS_RANKED_MAX 0xffffu
+/* A window read after one that served fewer than WIN_HITS_FULL reads is
+ * WIN_SMALL bytes (or the row's), not the whole window: rows in URL order
+ * jump about the files, and a 350 KiB read per row cost 58 s of system
+ * time for 1M rows (bench/README.md, export). */
+#define WIN_HITS_FULL 4u
+#define WIN_SMALL 4096u
 
 _Static_assert(SEG_FILES_MAX <= (1u << 16), "segment index fits pos bits 32..47");
 
@@ -44,6 +55,7 @@ struct win {
 	uint64_t size;       /* of the file when opened */
 	uint64_t off;        /* file offset of buf[0] */
 	size_t len, cap;
+	uint32_t hits;       /* reads the current window served */
 	uint8_t *buf;
 };
 
@@ -63,10 +75,25 @@ struct run {
 	size_t n, at;        /* keys in buf, next one to hand out */
 };
 
+/* One distinct host of a host sort: its text in the arena, its number
+ * in order of first appearance; len == UINT32_MAX marks a free slot. */
+struct hslot {
+	uint32_t off, len, id;
+};
+
 struct seg_scan {
 	char dir[PATH_MAX];
 	struct seg_query q;
-	bool need_text;       /* pass 1 resolves host/URL (search or match) */
+	bool need_text;       /* pass 1 resolves host/URL (search, match, host sort) */
+	bool timed;           /* raw keys until finish_keys (file comment) */
+	bool host_text;       /* a host sort ordered by text (too many hosts) */
+	struct seg_tsort *ts; /* text sorts: the records instead of keys */
+	uint64_t t_min;       /* earliest start of every row pass 1 saw */
+	uint64_t nseen;       /* rows pass 1 saw */
+	struct hslot *hs;     /* host sort: open addressing over distinct hosts */
+	size_t hs_cap, hs_used;
+	char *arena;          /* their text */
+	size_t arena_len, arena_cap;
 	struct seg_list_item *items;
 	size_t nitems;
 	uint64_t *tombs;      /* sorted ids */
@@ -146,18 +173,24 @@ static int win_open(struct seg_scan *s, struct win *w, uint16_t worker, uint32_t
 
 /* n bytes of w's file at off (n <= w->cap, off + n <= w->size), or NULL.
  * A miss reads a window starting an eighth of it before off: rows in
- * time order step back a little now and then. */
+ * time order step back a little now and then; a small one when the last
+ * served few reads (WIN_SMALL). */
 static const uint8_t *win_get(struct win *w, uint64_t off, size_t n)
 {
-	if (off >= w->off && off + n <= w->off + w->len)
+	if (off >= w->off && off + n <= w->off + w->len) {
+		w->hits++;
 		return w->buf + (off - w->off);
+	}
 	if (n > w->cap || off + n > w->size)
 		return NULL;
-	uint64_t back = w->cap / 8;
+	size_t span = w->hits >= WIN_HITS_FULL ? w->cap : (n > WIN_SMALL ? n : WIN_SMALL);
+	span = span < w->cap ? span : w->cap;
+	w->hits = 0;
+	uint64_t back = span / 8;
 	uint64_t start = off > back ? off - back : 0;
-	if (start + w->cap < off + n)
-		start = off + n - w->cap;
-	size_t want = (size_t)(w->size - start < w->cap ? w->size - start : w->cap);
+	if (start + span < off + n)
+		start = off + n - span;
+	size_t want = (size_t)(w->size - start < span ? w->size - start : span);
 	ssize_t got = pread(w->fd, w->buf, want, (off_t)start);
 	if (got < 0 || (uint64_t)got < off + n - start) {
 		w->len = 0;
@@ -365,7 +398,7 @@ static int spill_run(struct seg_scan *s)
 {
 	if (s->spill == NULL && (s->spill = tmp_file()) == NULL)
 		return -EIO;
-	int rc = sort_keys(s);
+	int rc = s->timed ? 0 : sort_keys(s);
 	if (rc < 0)
 		return rc;
 	if (s->nruns == s->runs_cap) {
@@ -416,6 +449,126 @@ static uint64_t sort_key(const struct seg_entry *e, uint8_t sort)
 	}
 }
 
+static bool is_timed(uint8_t sort)
+{
+	return sort == SEG_SORT_STATUS || sort == SEG_SORT_METHOD || sort == SEG_SORT_TYPE ||
+	       sort == SEG_SORT_HOST;
+}
+
+/* Rank of a name in alphabetical order (query.c's name_rank). */
+static uint8_t name_rank(const char *(*name)(uint8_t), uint8_t v, uint8_t count)
+{
+	uint8_t r = 0;
+	for (uint8_t i = 0; i < count; i++)
+		r += strcmp(name(i), name(v)) < 0;
+	return r;
+}
+
+/* The small value of a timed sort's raw key (host: set by the caller). */
+static uint64_t small_key(const struct seg_entry *e, uint8_t sort)
+{
+	switch (sort) {
+	case SEG_SORT_STATUS: return e->status;
+	case SEG_SORT_METHOD: return name_rank(seg_method_name, e->method, SEG_M_COUNT);
+	case SEG_SORT_TYPE: return name_rank(seg_type_name, e->type, SEG_T_COUNT);
+	default: return 0;
+	}
+}
+
+/* ---- distinct hosts (host sort) ---- */
+
+static uint64_t fnv(const char *p, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (uint8_t)p[i]) * 0x100000001b3ull;
+	return h;
+}
+
+/* Doubles the host table (rehashing every slot); 0 or -ENOMEM. */
+static int hosts_grow(struct seg_scan *s)
+{
+	size_t nc = s->hs_cap ? 2 * s->hs_cap : 1024;
+	struct hslot *nt = malloc(nc * sizeof(*nt));
+	if (nt == NULL)
+		return -ENOMEM;
+	for (size_t k = 0; k < nc; k++)
+		nt[k].len = UINT32_MAX;
+	for (size_t k = 0; k < s->hs_cap; k++) {
+		if (s->hs[k].len == UINT32_MAX)
+			continue;
+		size_t j = fnv(s->arena + s->hs[k].off, s->hs[k].len) & (nc - 1);
+		while (nt[j].len != UINT32_MAX)
+			j = (j + 1) & (nc - 1);
+		nt[j] = s->hs[k];
+	}
+	free(s->hs);
+	s->hs = nt;
+	s->hs_cap = nc;
+	return 0;
+}
+
+/* The number of host h[0..n) in order of first appearance; -ENOTSUP past
+ * HOSTS_RANKED_MAX distinct hosts, -ENOMEM. */
+static int host_id(struct seg_scan *s, const char *h, uint32_t n, uint32_t *id)
+{
+	if (2 * (s->hs_used + 1) > s->hs_cap && hosts_grow(s) < 0)
+		return -ENOMEM;
+	size_t j = fnv(h, n) & (s->hs_cap - 1);
+	for (; s->hs[j].len != UINT32_MAX; j = (j + 1) & (s->hs_cap - 1)) {
+		if (s->hs[j].len == n && memcmp(s->arena + s->hs[j].off, h, n) == 0) {
+			*id = s->hs[j].id;
+			return 0;
+		}
+	}
+	if (s->hs_used >= HOSTS_RANKED_MAX)
+		return -ENOTSUP;
+	if (s->arena == NULL || s->arena_len + n > s->arena_cap) {   /* never NULL for memcmp */
+		size_t nc = s->arena_cap ? 2 * s->arena_cap : 16384;
+		while (nc < s->arena_len + n)
+			nc *= 2;
+		char *v = realloc(s->arena, nc);
+		if (v == NULL)
+			return -ENOMEM;
+		s->arena = v;
+		s->arena_cap = nc;
+	}
+	memcpy(s->arena + s->arena_len, h, n);
+	s->hs[j] = (struct hslot){ (uint32_t)s->arena_len, n, (uint32_t)s->hs_used++ };
+	s->arena_len += n;
+	*id = s->hs[j].id;
+	return 0;
+}
+
+static int hslot_cmp(const void *a, const void *b, void *ctx)
+{
+	const struct hslot *x = a, *y = b;
+	const char *arena = ctx;
+	int c = memcmp(arena + x->off, arena + y->off, x->len < y->len ? x->len : y->len);
+	return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+/* map[id] = rank of host id among the distinct hosts (caller frees). */
+static int host_ranks(struct seg_scan *s, uint16_t **map)
+{
+	size_t n = s->hs_used ? s->hs_used : 1, m = 0;
+	struct hslot *d = malloc(n * sizeof(*d));
+	*map = malloc(n * sizeof(**map));
+	if (d == NULL || *map == NULL) {
+		free(d);
+		return -ENOMEM;
+	}
+	for (size_t k = 0; k < s->hs_cap; k++)
+		if (s->hs[k].len != UINT32_MAX)
+			d[m++] = s->hs[k];
+	ASSERT(m == s->hs_used);
+	qsort_r(d, m, sizeof(*d), hslot_cmp, s->arena);
+	for (size_t k = 0; k < m; k++)
+		(*map)[d[k].id] = (uint16_t)k;
+	free(d);
+	return 0;
+}
+
 /* ---- pass 1 ---- */
 
 /* The number of e in its index file (see the file comment), or -1. */
@@ -455,16 +608,40 @@ static int place_of(struct seg_scan *s, const struct seg_entry *e, uint64_t *pos
 	return 0;
 }
 
+/* A text sort's record for the selected row r. */
+static int add_text(struct seg_scan *s, const struct seg_qrow *r, uint64_t pos)
+{
+	const char *h = s->host_text ? r->host : "";
+	uint32_t hl = s->host_text ? r->e.host_len : 0;
+	int rc = seg_tsort_add(s->ts, h, hl, r->url, r->e.url_len, r->e.id, pos);
+	if (rc < 0)
+		return rc;
+	s->total++;
+	return s->total > SEG_TABLE_ROWS_MAX ? -E2BIG : 0;
+}
+
 static int pass1_entry(void *ctx, const struct seg_entry *e)
 {
 	struct seg_scan *s = ctx;
 	struct seg_qrow r;
 	fill_row(s, e, &r, s->need_text, true);
+	s->t_min = (s->nseen++ == 0 || e->start_ns < s->t_min) ? e->start_ns : s->t_min;
+	uint32_t hid = 0;
+	int rc = s->timed && s->q.sort == SEG_SORT_HOST ? host_id(s, r.host, r.e.host_len, &hid) : 0;
+	if (rc < 0)
+		return rc;
 	if (!seg_query_match(&s->q, &r))
 		return 0;
 	uint64_t pos;
-	int rc = place_of(s, e, &pos);
-	return rc < 0 ? rc : add_key(s, sort_key(e, s->q.sort), pos);
+	rc = place_of(s, e, &pos);
+	if (rc < 0)
+		return rc;
+	ASSERT(pos <= POS_MASK);
+	if (s->ts)
+		return add_text(s, &r, pos);
+	if (s->timed)
+		pos |= (s->q.sort == SEG_SORT_HOST ? hid : small_key(e, s->q.sort)) << 48;
+	return add_key(s, sort_key(e, s->q.sort), pos);
 }
 
 static int pass1(struct seg_scan *s)
@@ -567,8 +744,13 @@ int seg_scan_next(struct seg_scan *s, struct seg_qrow *r)
 {
 	while (s->handed < s->count) {
 		struct skey k;
-		if (!next_key(s, &k))
+		if (s->ts) {
+			int rc = seg_tsort_next(s->ts, &k.pos);
+			if (rc <= 0)
+				return rc < 0 ? rc : -EIO;
+		} else if (!next_key(s, &k)) {
 			return s->err ? s->err : -EIO;
+		}
 		if (s->skipped < s->q.offset) {
 			s->skipped++;
 			continue;
@@ -588,8 +770,7 @@ int seg_scan_next(struct seg_scan *s, struct seg_qrow *r)
 
 bool seg_scan_supports(const struct seg_query *q)
 {
-	return q == NULL || q->sort == SEG_SORT_TIME || q->sort == SEG_SORT_SIZE ||
-	       q->sort == SEG_SORT_DURATION;
+	return q == NULL || q->sort < SEG_SORT_COUNT;
 }
 
 /* Window sizes; their buffers come with the first file they open. */
@@ -602,17 +783,75 @@ static int alloc_windows(struct seg_scan *s)
 	return 0;
 }
 
+/* Turns n raw timed keys into query.c's keys (file comment); map gives
+ * a host's rank by its number (host sort only). */
+static void rekey(const struct seg_scan *s, struct skey *v, size_t n, const uint16_t *map)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint64_t small = v[i].pos >> 48;
+		if (map)
+			small = map[small];
+		ASSERT(v[i].k >= s->t_min);
+		uint64_t us = (v[i].k - s->t_min) / 1000u;
+		v[i].k = small << 48 | (us & POS_MASK);
+		v[i].pos &= POS_MASK;
+	}
+}
+
+/* Rewrites every spilled run of raw keys in place: read back into the
+ * key buffer (a run is at most its size), rekeyed, sorted, written. */
+static int rekey_runs(struct seg_scan *s, const uint16_t *map)
+{
+	int fd = fileno(s->spill);
+	for (size_t i = 0; i < s->nruns; i++) {
+		const struct run *r = &s->runs[i];
+		size_t n = (size_t)(r->end - r->start), bytes = n * sizeof(struct skey);
+		ASSERT(n <= s->keys_cap);
+		off_t at = (off_t)(r->start * sizeof(struct skey));
+		if (pread(fd, s->keys, bytes, at) != (ssize_t)bytes)
+			return -EIO;
+		rekey(s, s->keys, n, map);
+		s->nkeys = n;
+		int rc = sort_keys(s);
+		if (rc < 0)
+			return rc;
+		if (pwrite(fd, s->keys, bytes, at) != (ssize_t)bytes)
+			return -EIO;
+	}
+	s->nkeys = 0;
+	return 0;
+}
+
+/* A timed sort's keys made final: in memory, or run by run on disk. */
+static int finish_timed(struct seg_scan *s)
+{
+	uint16_t *map = NULL;
+	int rc = s->q.sort == SEG_SORT_HOST ? host_ranks(s, &map) : 0;
+	if (rc == 0 && s->nruns == 0)
+		rekey(s, s->keys, s->nkeys, map);
+	else if (rc == 0)
+		rc = rekey_runs(s, map);
+	free(map);
+	return rc;
+}
+
 /* After pass 1: the last run spilled (when others were) and the merge's
  * buffers, or the in-memory keys sorted. */
 static int finish_keys(struct seg_scan *s)
 {
+	if (s->ts)
+		return seg_tsort_finish(s->ts);
 	int rc = 0;
 	if (s->nruns && s->nkeys)
 		rc = spill_run(s);
-	else if (s->nruns == 0)
-		return sort_keys(s);
+	else if (s->nruns == 0) {
+		rc = s->timed ? finish_timed(s) : 0;
+		return rc < 0 ? rc : sort_keys(s);
+	}
 	if (rc == 0 && fflush(s->spill) != 0)
 		rc = -EIO;
+	if (rc == 0 && s->timed)
+		rc = finish_timed(s);
 	for (size_t i = 0; i < s->nruns && rc == 0; i++) {
 		struct run *r = &s->runs[i];
 		r->next = s->q.reverse ? r->end : r->start;
@@ -625,17 +864,19 @@ static int finish_keys(struct seg_scan *s)
 	free(s->keys);
 	s->keys = NULL;
 	s->keys_cap = 0;
+	/* and the host table, whose ranks are in the keys */
+	free(s->hs);
+	free(s->arena);
+	s->hs = NULL;
+	s->arena = NULL;
 	return rc;
 }
 
-int seg_scan_open(const char *session_dir, const struct seg_scan_cfg *cfg,
-		  struct seg_scan **out, struct seg_report *rep)
+/* One attempt at seg_scan_open (host_text: a host sort by text). */
+static int scan_build(const char *session_dir, const struct seg_scan_cfg *cfg,
+		      const struct seg_query *q, bool host_text, struct seg_scan **out,
+		      struct seg_report *rep)
 {
-	static const struct seg_query all;
-	const struct seg_query *q = cfg && cfg->q ? cfg->q : &all;
-	*out = NULL;
-	if (!seg_scan_supports(q))
-		return -ENOTSUP;
 	struct seg_scan *s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return -ENOMEM;
@@ -647,9 +888,14 @@ int seg_scan_open(const char *session_dir, const struct seg_scan_cfg *cfg,
 	s->q = *q;
 	s->rep = rep;
 	/* a report counts damaged text, so it needs the text read */
-	s->need_text = (q->search && q->search[0]) || q->match || rep;
+	s->need_text = (q->search && q->search[0]) || q->match || rep ||
+		       q->sort == SEG_SORT_HOST || q->sort == SEG_SORT_URL;
+	s->host_text = host_text;
+	s->timed = is_timed(q->sort) && !host_text;
 	int rc = snprintf(s->dir, sizeof(s->dir), "%s", session_dir) >= (int)sizeof(s->dir) ?
 		 -ENAMETOOLONG : 0;
+	if (rc == 0 && (q->sort == SEG_SORT_URL || host_text))
+		rc = seg_tsort_new(mem, q->reverse, &s->ts);
 	if (rc == 0)
 		rc = alloc_windows(s);
 	if (rc == 0)
@@ -677,9 +923,33 @@ int seg_scan_open(const char *session_dir, const struct seg_scan_cfg *cfg,
 	return 0;
 }
 
+int seg_scan_open(const char *session_dir, const struct seg_scan_cfg *cfg,
+		  struct seg_scan **out, struct seg_report *rep)
+{
+	static const struct seg_query all;
+	const struct seg_query *q = cfg && cfg->q ? cfg->q : &all;
+	*out = NULL;
+	if (!seg_scan_supports(q))
+		return -ENOTSUP;
+	struct seg_report saved;
+	if (rep)
+		saved = *rep;
+	int rc = scan_build(session_dir, cfg, q, false, out, rep);
+	if (rc != -ENOTSUP || q->sort != SEG_SORT_HOST)
+		return rc;
+	/* more hosts than 16 bits rank: again, ordered by text; the report
+	 * counts the session once */
+	if (rep)
+		*rep = saved;
+	return scan_build(session_dir, cfg, q, true, out, rep);
+}
+
 size_t seg_scan_total(const struct seg_scan *s) { return s->total; }
 size_t seg_scan_count(const struct seg_scan *s) { return s->count; }
-size_t seg_scan_runs(const struct seg_scan *s) { return s->nruns; }
+size_t seg_scan_runs(const struct seg_scan *s)
+{
+	return s->ts ? seg_tsort_runs(s->ts) : s->nruns;
+}
 
 void seg_scan_close(struct seg_scan *s)
 {
@@ -701,6 +971,9 @@ void seg_scan_close(struct seg_scan *s)
 	free(s->extra_base);
 	free(s->tombs);
 	free(s->keys);
+	free(s->hs);
+	free(s->arena);
+	seg_tsort_free(s->ts);
 	if (s->spill)
 		fclose(s->spill);
 	if (s->extra)

@@ -12,9 +12,14 @@
  *
  * Memory: min(16 B a row, keys_mem_max) plus the run buffers of the merge,
  * a window per worker (SEG_SCAN_SLOTS x ~350 KiB) and the tombstoned ids
- * (8 B each); independent of the session's size otherwise. Sorts by time,
- * size and duration only: the others need a session-wide state (host
- * ranks, the earliest start, URL text) that seg_table_load builds.
+ * (8 B each), and for a host sort the distinct hosts (their text and
+ * 12 B each, at most 0xffff of them); independent of the session's size
+ * otherwise. Every sort: status, method, type and host keys need the
+ * session's earliest start, known after pass 1, so their runs are
+ * rewritten once with the final keys before the merge; the URL sort (and
+ * a host sort over more than 0xffff hosts, which query.c orders by text)
+ * keeps (host, URL, id, place) records in persist/tsort.h's external sort
+ * instead of keys: keys_mem_max bounds those too (scan.c).
  * Thread safety: a struct seg_scan belongs to one thread.
  */
 #ifndef SEG_SCAN_H
@@ -49,7 +54,7 @@ _Static_assert(SEG_SCAN_STR_WINDOW >= 4u * (SEG_HOST_MAX + SEG_URL_MAX + 5u + SE
 struct seg_scan;
 
 struct seg_scan_cfg {
-	/* search, sort (time, size, duration), reverse, offset, limit,
+	/* search, sort, reverse, offset, limit,
 	 * include_deleted, match: as seg_query_run; NULL: everything by time.
 	 * match sees rows whose host/url/client_name point into the scan's
 	 * windows (valid for the call). */
@@ -57,13 +62,14 @@ struct seg_scan_cfg {
 	size_t keys_mem_max; /* bytes of keys in memory; 0: SEG_SCAN_KEYS_MEM_DEFAULT */
 };
 
-/* True when seg_scan can run q (its sort is time, size or duration). */
+/* True when seg_scan can run q (any valid sort). */
 bool seg_scan_supports(const struct seg_query *q);
 
 /* Pass 1: selects and orders the rows of session_dir. rep (optional)
  * counts damage as seg_table_load's does (it makes pass 1 read every
- * row's text, which it otherwise reads only for a search or a match). Returns 0, -ENOTSUP for a sort
- * seg_scan_supports refuses, -E2BIG above SEG_TABLE_ROWS_MAX rows, -ENOMEM
+ * row's text, which it otherwise reads only for a search, a match or a
+ * host or URL sort). Returns 0, -ENOTSUP for a sort seg_scan_supports
+ * refuses, -E2BIG above SEG_TABLE_ROWS_MAX rows, -ENOMEM
  * or -errno (the temporary file, reading). */
 int seg_scan_open(const char *session_dir, const struct seg_scan_cfg *cfg,
 		  struct seg_scan **out, struct seg_report *rep);

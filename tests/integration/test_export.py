@@ -22,6 +22,7 @@ ecosystem's own packages (tests/node, installed with `npm ci`):
 import base64
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -364,6 +365,28 @@ class Export(unittest.TestCase):
         code, out, err = node("har", path)
         self.assertEqual(code, 0, out)
         return path, load(path)["log"]["entries"]
+
+    def test_har_sort_order(self):
+        # every sort streams (persist/scan.c): the entries come in ls's order,
+        # ties included, both ways. An exchange the export reports skipped
+        # ("frames are damaged") is left out of the comparison: opening
+        # exchange 9 (POST /bin) right after 6 through the open cache fails
+        # now and then (persist/open.c, also on main before the streaming
+        # sorts; reported separately), which is not about the order.
+        for key in ("time", "status", "method", "url", "host", "type", "size", "duration"):
+            for rev in ((), ("--reverse",)):
+                out = os.path.join(self.tmp, "order-%s%s.har" % (key, "-r" if rev else ""))
+                r = rc("export", "exp", "--data", self.data, "-o", out, "--format", "har",
+                       "--sort", key, *rev)
+                m = re.search(r"(\d+) exchanges skipped", r.stderr.decode())
+                skipped = int(m.group(1)) if m else 0
+                got = [e["_id"] for e in load(out)["log"]["entries"]]
+                ls = [x["id"] for x in json.loads(rc("ls", "exp", "--data", self.data, "--json",
+                                                      "--sort", key, *rev).stdout)]
+                self.assertEqual(len(got) + skipped, len(ls), (key, rev))
+                self.assertLessEqual(skipped, 1, (key, rev))
+                self.assertEqual(got, [i for i in ls if i in set(got)], (key, rev))
+                self.assertGreater(len(got), 5)
 
     def test_har_entries(self):
         _, es = self.har()
