@@ -238,7 +238,7 @@ static int load_tombs(struct seg_scan *s)
 				s->tombs[s->ntombs++] = seg_get64(buf + i);
 	}
 	close(fd);
-	if (rc == 0)
+	if (rc == 0 && s->ntombs > 1)   /* none: tombs may be NULL */
 		qsort(s->tombs, s->ntombs, sizeof(*s->tombs), u64_cmp);
 	return rc;
 }

@@ -193,7 +193,8 @@ int seg_tsort_add(struct seg_tsort *t, const char *host, uint32_t hlen, const ch
 int seg_tsort_finish(struct seg_tsort *t)
 {
 	if (t->nruns == 0) {
-		qsort_r(t->offs, t->n, sizeof(*t->offs), offs_cmp, t);
+		if (t->n > 1)   /* none: offs may still be NULL, which qsort_r must not see */
+			qsort_r(t->offs, t->n, sizeof(*t->offs), offs_cmp, t);
 		return 0;
 	}
 	int rc = t->n ? spill(t) : 0;
