@@ -40,6 +40,12 @@ import xml.dom.minidom
 
 import harness
 from origin import Origin
+try:
+    import test_websocket as ws   # its origin, client and script
+    if ws.websockets is None:
+        ws = None
+except ImportError:
+    ws = None
 from test_sessions import Daemon, rc
 
 try:
@@ -326,6 +332,41 @@ class WebUI(unittest.TestCase):
         self.wait(lambda: not [r for r in self.rows() if r[0] == row[0]], "the row gone")
         st, _, _ = self.d.api("GET", "/api/sessions/%s/exchanges/%d" % (self.sid, row[0]))
         self.assertEqual(st, 404)
+
+    def test_04b_details_list_websocket_messages_and_the_server(self):
+        if ws is None:
+            self.skipTest("needs python3-websockets")
+        origin = ws.Origin()
+        try:
+            ws.run_plain(self.d.p, origin, compression=None)
+        finally:
+            origin.stop()
+        path = "127.0.0.1:%d/echo" % origin.port
+        self.wait_row(path)
+        self.b.execute_script("""
+            [...document.querySelectorAll('#rows .row')].find(
+                r => r.children[4].textContent.includes(arguments[0])).children[4].click();""",
+                              path)
+        self.wait(lambda: self.b.find_elements(By.CSS_SELECTOR, "#ws-messages tr[data-dir]"),
+                  "the messages table")
+        msgs = self.b.execute_script("""return [...document.querySelectorAll(
+            '#ws-messages tr[data-dir]')].map(r => [r.dataset.dir, r.children[2].textContent,
+            r.children[4].textContent]);""")
+        # ws.script(): each message is echoed; a ping and its pong; the
+        # client's close 4000 "client done" and the origin's answer
+        self.assertEqual(len(msgs), len(ws.expected(False, 4000, "client done", "client")), msgs)
+        self.assertEqual(msgs[0], ["send", "text", ws.UTEXT])
+        self.assertEqual(msgs[1], ["receive", "text", ws.UTEXT])
+        self.assertEqual(msgs[2][:2], ["send", "binary"])
+        self.assertTrue(msgs[2][2].startswith("00 01 02 03"), msgs[2])
+        self.assertIn(["send", "ping", "ping-data"], msgs)
+        self.assertIn(["receive", "pong", "ping-data"], msgs)
+        self.assertEqual(msgs[-1][1:], ["close", "4000 client done"])
+        pane = self.text("#details")
+        self.assertRegex(pane, r"server\s+127\.0\.0\.1:%d" % origin.port)
+        self.assertRegex(pane, r"protocol\s+HTTP/1\.1")
+        self.shot("details-websocket")
+        self.b.find_element(By.XPATH, "//aside[@id='details']//button[text()='Close']").click()
 
     def test_05_header_filter_excludes_stop_capture(self):
         self.css("#thead .ficon[data-filter=url]").click()

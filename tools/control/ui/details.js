@@ -1,13 +1,15 @@
 // details.js - the details pane of one exchange: request and response lines
 // and headers, bodies (JSON pretty-printed and collapsible, text, hex),
-// cookies sent and set, a timing waterfall, and copy as curl / download /
-// delete.
+// trailers (gRPC's grpc-status), WebSocket messages, cookies sent and set,
+// a timing waterfall, and copy as curl / download / delete.
 import { el, bytes, ms, dateTime, download } from './util.js';
 import * as api from './api.js';
 import { waterfall } from './charts.js';
 
 const TEXT_MAX = 512 * 1024;   // bytes rendered as text or JSON; the rest: download
 const HEX_MAX = 16 * 1024;     // bytes rendered in the hex view
+const MSG_ROWS_MAX = 500;      // WebSocket messages listed; the rest: `ringcap show` or the API
+const MSG_TEXT_MAX = 200;      // characters of a message's payload in its row
 
 function splitHead(head) {
   const lines = String(head || '').split(/\r?\n/).filter((l) => l.length);
@@ -98,6 +100,45 @@ export function curlOf(x, reqBody) {
   return parts.join(' \\\n  ');
 }
 
+// The trailer fields of one direction ([{name, value}]) as a header table.
+function trailersPart(title, fields) {
+  if (!fields || !fields.length) return [];
+  return [el('h4', { text: title }), headerTable(fields.map((f) => [f.name, f.value]))];
+}
+
+// A WebSocket message's payload as one line: text as is (cut to
+// MSG_TEXT_MAX), binary as its first bytes in hex, a close as code + reason.
+function msgPayload(m) {
+  if (m.type === 'close' && m.close_code) return m.close_code + (m.close_reason ? ' ' + m.close_reason : '');
+  let t;
+  if (m.encoding === 'text') t = m.data;
+  else {
+    const raw = atob(m.data || '');
+    if (m.type !== 'binary' && /^[\x20-\x7e]*$/.test(raw)) t = raw;   // a ping's words
+    else t = Array.from(raw.slice(0, 32), (c) => c.charCodeAt(0).toString(16).padStart(2, '0')).join(' ') + (raw.length > 32 ? ' …' : '');
+  }
+  return t.length > MSG_TEXT_MAX ? t.slice(0, MSG_TEXT_MAX) + ' …' : t;
+}
+
+// The messages of an upgraded exchange: direction, time, type, length and
+// payload, one row each, as `ringcap show` lists them.
+function messagesPart(x) {
+  if (!x.messages) return [];
+  const shown = x.messages.slice(0, MSG_ROWS_MAX);
+  const more = x.messages.length - shown.length;
+  const flags = (m) => [m.deflated ? 'deflated' : '', m.cut ? 'cut at max body' : ''].filter(Boolean).join(', ');
+  return [el('h4', { text: 'WebSocket messages (' + x.messages.length + (x.messages_more ? '+' : '') + ')' }),
+    shown.length ? el('table.grid#ws-messages', {},
+      el('tr', {}, ...['', 'time', 'type', 'length', 'payload'].map((h) => el('th', { text: h }))),
+      ...shown.map((m) => el('tr', { dataset: { dir: m.direction } },
+        el('td', { text: m.direction === 'send' ? '↑ sent' : '↓ received' }),
+        el('td', { text: dateTime(m.time) }),
+        el('td', { text: m.type }),
+        el('td.num', { text: bytes(m.length), title: flags(m) }),
+        el('td.payload', { text: msgPayload(m) })))) : el('p.note', { text: 'none' }),
+    more > 0 || x.messages_more ? el('p.hint', { text: 'more messages than listed: ringcap show ' + x.id + ' lists them all' }) : ''];
+}
+
 export class Details {
   constructor(pane, hooks) { this.pane = pane; this.hooks = hooks; this.cur = null; }
 
@@ -115,6 +156,11 @@ export class Details {
       x = await api.get(base);
       if (x.request_body_bytes) req = await (await api.raw('GET', base + '/request_body')).arrayBuffer();
       if (x.response_body_bytes) resp = await (await api.raw('GET', base + '/response_body')).arrayBuffer();
+      if (x.status === 101) {   // an upgrade: its WebSocket messages (the exchange route leaves them out)
+        const m = await api.get(base + '/messages');
+        x.messages = m.messages;
+        x.messages_more = m.more;
+      }
     } catch (e) {
       if (this.cur === token) this.pane.replaceChildren(el('p.err', { text: e.message }), el('button', { text: 'Close', onclick: () => this.close() }));
       return;
@@ -158,6 +204,8 @@ export class Details {
       el('table', {},
         el('tr', {}, el('td', { text: 'time' }), el('td', { text: dateTime(x.time) })),
         el('tr', {}, el('td', { text: 'client' }), el('td', { text: x.client + (x.client_name ? ' (' + x.client_name + ')' : '') })),
+        x.server ? el('tr', {}, el('td', { text: 'server' }), el('td', { text: x.server })) : null,
+        el('tr', {}, el('td', { text: 'protocol' }), el('td', { text: (x.http_version || 'HTTP/1.1') + (x.tunnel && x.tunnel !== 'none' ? ' (' + x.tunnel + ')' : '') })),
         el('tr', {}, el('td', { text: 'type' }), el('td', { text: x.type + (ctype ? ' (' + ctype + ')' : '') })),
         x.error && x.error !== 'none' ? el('tr', {}, el('td', { text: 'error' }), el('td.err', { text: x.error })) : null,
         x.truncated ? el('tr', {}, el('td', { text: 'note' }), el('td', { text: 'a body was cut at the session\'s max body' })) : null),
@@ -165,9 +213,13 @@ export class Details {
       el('h4', { text: 'Request' }), el('pre', { text: rq.first }), headerTable(rq.hdrs),
       el('h4', { text: 'Request body' + (req ? ' (' + bytes(req.byteLength) + ')' : '') }),
       req ? bodyView(req, reqCt) : el('p.note', { text: 'empty' }),
+      ...trailersPart('Request trailers', x.trailers && x.trailers.request),
       el('h4', { text: 'Response' }), el('pre', { text: rs.first || '(no response)' }), headerTable(rs.hdrs),
       el('h4', { text: 'Response body' + (resp ? ' (' + bytes(resp.byteLength) + ')' : '') }),
       respBody(),
+      ...trailersPart('Response trailers', x.trailers && x.trailers.response),
+      x.trailers_cut ? el('p.hint', { text: 'trailers cut at the session\'s max body' }) : '',
+      ...messagesPart(x),
       el('h4', { text: 'Cookies' }),
       sent.length || set.length ? el('table', {}, ...sent.map((c) => el('tr', {}, el('td', { text: 'sent' }), el('td', { text: c }))),
         ...set.map((c) => el('tr', {}, el('td', { text: 'set' }), el('td', { text: c })))) :
