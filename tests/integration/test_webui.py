@@ -367,6 +367,17 @@ class WebUI(unittest.TestCase):
         self.assertRegex(pane, r"protocol\s+HTTP/1\.1")
         self.shot("details-websocket")
         self.b.find_element(By.XPATH, "//aside[@id='details']//button[text()='Close']").click()
+        # a gRPC-shaped response: its trailer section under the body
+        self.curl("/grpc", "-H", "Content-Type: application/grpc", "--data-binary", "ping")
+        self.wait_row("/grpc")
+        self.b.execute_script("""
+            [...document.querySelectorAll('#rows .row')].find(
+                r => r.children[4].textContent.endsWith('/grpc')).children[4].click();""")
+        self.wait(lambda: "RESPONSE TRAILERS" in self.text("#details").upper(), "the trailers")
+        pane = self.text("#details")
+        self.assertRegex(pane, r"grpc-status\s+0")
+        self.assertRegex(pane, r"grpc-message\s+ok")
+        self.b.find_element(By.XPATH, "//aside[@id='details']//button[text()='Close']").click()
 
     def test_05_header_filter_excludes_stop_capture(self):
         self.css("#thead .ficon[data-filter=url]").click()
