@@ -28,6 +28,7 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.error
 import urllib.request
 
 import harness
@@ -344,9 +345,22 @@ class PerClientFlood(ProxyCase):
     OWN_PROXY = True
 
     def metric(self, name):
-        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.CONTROL,
-                                    timeout=10) as r:
-            text = r.read().decode()
+        # /metrics answers 503 "starting" until `run` hands the control port
+        # its engine, which happens after every worker is up: on a slow
+        # (sanitizer) build one worker may already serve the test's first
+        # request before that
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.CONTROL,
+                                            timeout=10) as r:
+                    text = r.read().decode()
+                break
+            except urllib.error.HTTPError as e:
+                if e.code != 503:
+                    raise
+                time.sleep(0.1)
+        else:
+            self.fail("/metrics still 503 after 10 s")
         for line in text.splitlines():
             if line.startswith(name + " "):
                 return int(line.split()[1])
