@@ -307,6 +307,23 @@ class AllowUpstream(ProxyCase):
         self.assertNotIn(b"refused to connect", out)
 
 
+def metrics_text(control):
+    """GET /metrics of the control port at 127.0.0.1:control. It answers
+    503 "starting" until `run` hands the control port its engine, which
+    happens once every worker is up: on a slow (sanitizer) build one worker
+    may already serve a test's first requests before that."""
+    for _ in range(100):
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % control,
+                                        timeout=10) as r:
+                return r.read().decode()
+        except urllib.error.HTTPError as e:
+            if e.code != 503:
+                raise
+            time.sleep(0.1)
+    raise AssertionError("/metrics still 503 after 10 s")
+
+
 class PerClientCap(ProxyCase):
     CONTROL = harness.free_port()
     PROXY_ARGS = ["--max-conns-per-client", "5", "--control", "127.0.0.1:%d" % CONTROL]
@@ -323,9 +340,7 @@ class PerClientCap(ProxyCase):
         self.assertEqual(status_of(out), 503, out)
         self.assertIn(b"--max-conns-per-client", out)
         self.assertTrue(closed)
-        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.CONTROL,
-                                    timeout=10) as r:
-            text = r.read().decode()
+        text = metrics_text(self.CONTROL)
         self.assertRegex(text, r'(?m)^ringcap_errors_total\{kind="client_limit"\} 1$')
         self.assertRegex(text, r"(?m)^ringcap_connections_rejected_total 1$")
         held.pop().close()
@@ -345,22 +360,7 @@ class PerClientFlood(ProxyCase):
     OWN_PROXY = True
 
     def metric(self, name):
-        # /metrics answers 503 "starting" until `run` hands the control port
-        # its engine, which happens after every worker is up: on a slow
-        # (sanitizer) build one worker may already serve the test's first
-        # request before that
-        for _ in range(100):
-            try:
-                with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.CONTROL,
-                                            timeout=10) as r:
-                    text = r.read().decode()
-                break
-            except urllib.error.HTTPError as e:
-                if e.code != 503:
-                    raise
-                time.sleep(0.1)
-        else:
-            self.fail("/metrics still 503 after 10 s")
+        text = metrics_text(self.CONTROL)
         for line in text.splitlines():
             if line.startswith(name + " "):
                 return int(line.split()[1])
