@@ -342,12 +342,16 @@ class Replay(unittest.TestCase):
     def test_record_makes_a_matching_session(self):
         name = "again-%d" % time.monotonic_ns()
         self.tgt.overrides = {"/a/2": (404, b"gone")}
+        # one loop thread: both connections' exchanges go to one writer
         code, r, err = replay_json("order", "--data", self.data, "--target", self.target(),
-                                   "--speed", "0", "--record", name)
+                                   "--speed", "0", "--record", name, "--threads", "1")
         self.assertEqual(code, 0, err)
         self.assertEqual(r["record"]["exchanges"], 20)
         rows = storelib.ls(self.data, name)
         self.assertEqual(len(rows), 20)
+        # the recorded client is the replay connection that sent it
+        # (address here, its port in the store: groups below)
+        self.assertEqual({x["client"] for x in rows}, {"127.0.0.1"})
         want = sorted((e[2], "http://127.0.0.1:%d%s" % (self.tgt.port, e[3]),
                        404 if e[3] == "/a/2" else 200) for e in self.tgt.log)
         got = sorted((x["method"], x["url"], x["status"]) for x in rows)
@@ -357,6 +361,9 @@ class Replay(unittest.TestCase):
         self.assertEqual(code, 0, err)
         self.assertEqual(r2["completed"], 20)
         self.assertEqual(r2["diff"]["same"], 20)
+        # the two recorded connections stay two (one writer: told apart
+        # by the recorded client port alone)
+        self.assertEqual(r2["groups"], 2)
 
     def test_imported_har_replays(self):
         """A HAR (here the "order" session exported, as a browser or
