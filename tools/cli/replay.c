@@ -302,9 +302,6 @@ static int replay_main(int argc, char **argv, struct rc_filter *f, struct rp_opt
 	}
 	if (cfg->src.slots && cfg->src.threads > cfg->src.slots)
 		cfg->src.threads = cfg->src.slots;
-	/* readers sleep once RC_RP_READ_WINDOW rows ahead: one per loop thread
-	 * costs nothing after the first pass of a cached selection */
-	cfg->src.readers = cfg->src.threads;
 	cfg->data_dir = c.data;
 	cfg->json = c.json;
 	cfg->progress = !c.json && isatty(STDERR_FILENO);
