@@ -302,6 +302,9 @@ static int replay_main(int argc, char **argv, struct rc_filter *f, struct rp_opt
 	}
 	if (cfg->src.slots && cfg->src.threads > cfg->src.slots)
 		cfg->src.threads = cfg->src.slots;
+	/* a first pass opens exchanges at some 260,000 a second per reader
+	 * (tools/replay/README.md): one per loop thread keeps up with them */
+	cfg->src.readers = cfg->src.threads;
 	cfg->data_dir = c.data;
 	cfg->json = c.json;
 	cfg->progress = !c.json && isatty(STDERR_FILENO);

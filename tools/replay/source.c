@@ -39,6 +39,12 @@ struct dns_ent {
  * follow each other in its frames, so each frame is decompressed once. */
 #define RP_OPEN_CACHES 8u
 
+/* A window place: free (its row was taken), fed (the entry of its row is
+ * in, for the reader of that row) or ready (the reader prepared it). One
+ * atomic tag carries row and state, so a reader never takes a place for
+ * its row while it still holds an earlier one. */
+enum { WIN_FREE = 0, WIN_FED = 1, WIN_READY = 2 };
+
 /* A recorded connection: (client address, port, worker) -> dense number,
  * given in order of first request (as the rows come, by start time). */
 struct gk {
@@ -67,7 +73,14 @@ struct rp_source {
 	bool cache;             /* pass 0 kept in reqs[] for the next passes */
 	struct rp_req **reqs;   /* [n] when cache */
 	size_t nreqs;
-	struct seg_open_cache *oc[RP_OPEN_CACHES];
+	unsigned nreaders;      /* reader threads of a pass */
+	atomic_bool rstop;      /* the pass's readers stop (it ended early) */
+	_Atomic uint64_t fed_end; /* rows of the pass, once its scan ended (else UINT64_MAX) */
+	struct win {
+		struct seg_entry e;     /* the row's index entry (source thread writes) */
+		struct rp_req *req;     /* prepared by its reader (NULL: skipped) */
+		_Atomic uint64_t tag;   /* row << 2 | WIN_FREE, WIN_FED or WIN_READY */
+	} win[RC_RP_READ_WINDOW];
 	struct dns_ent dns[DNS_CACHE];
 	unsigned ndns;
 	struct rp_source_stats st;
@@ -228,6 +241,9 @@ int rp_source_open(struct rp_source_cfg *cfg, struct rp_source **out)
 	if (s == NULL)
 		return -ENOMEM;
 	s->cfg = *cfg;
+	s->nreaders = cfg->readers ? cfg->readers : 1u;
+	if (s->nreaders > RC_RP_READERS_MAX)
+		s->nreaders = RC_RP_READERS_MAX;
 	int rc = select_all(s);
 	if (rc < 0)
 		goto fail;
@@ -253,9 +269,6 @@ int rp_source_open(struct rp_source_cfg *cfg, struct rp_source **out)
 		if (s->q[i].items == NULL)
 			goto fail;
 	}
-	for (unsigned i = 0; i < RP_OPEN_CACHES; i++)
-		if (seg_open_cache_new(&s->oc[i]) < 0)
-			s->oc[i] = NULL;   /* that worker's opens read afresh */
 	*out = s;
 	return 0;
 fail:
@@ -323,14 +336,15 @@ static void note_damage(struct rp_source *s, uint64_t id, int rc)
 			 (unsigned long long)id, strerror(-rc));
 }
 
-/* Reads and prepares the exchange of e (through the open cache of its
- * worker); NULL when it is skipped. */
-static struct rp_req *prepare(struct rp_source *s, const struct seg_entry *e)
+/* Reads and prepares the exchange of e through the open cache of its
+ * worker (a reader thread's); NULL when it is skipped. */
+static struct rp_req *prepare(struct rp_source *s, const struct seg_entry *e,
+			      struct seg_open_cache *const *cache)
 {
 	struct bodies_ctx bc = { .req = { .max = SEG_BODY_MAX_DEFAULT * 4u },
 				 .hash = s->cfg.rw->diff_body };
 	struct seg_open_opts o = { .on_body = on_body, .ctx = &bc,
-				   .cache = s->oc[e->worker % RP_OPEN_CACHES] };
+				   .cache = cache[e->worker % RP_OPEN_CACHES] };
 	struct seg_exchange x;
 	memset(&x, 0, sizeof(x));
 	struct rp_req *r = NULL;
@@ -348,11 +362,8 @@ static struct rp_req *prepare(struct rp_source *s, const struct seg_entry *e)
 		note_damage(s, e->id, rc);
 	seg_exchange_free(&x);
 	rc_buf_free(&bc.req);
-	if (r == NULL)
-		return NULL;
-	r->rec_off_ns = e->start_ns >= s->t_first ? e->start_ns - s->t_first : 0;
-	r->group = group_number(s, e);
-	resolve(s, r);
+	if (r)
+		r->rec_off_ns = e->start_ns >= s->t_first ? e->start_ns - s->t_first : 0;
 	return r;
 }
 
@@ -381,25 +392,151 @@ static bool hand_over(struct rp_source *s, const struct rp_item *it)
 	return true;
 }
 
-/* The next request of the pass being read: 1 with *r set (NULL: the row
- * was skipped), 0 at the end of the pass. An index the scan cannot read
- * on ends the pass, noted as damage. */
-static int read_next(struct rp_source *s, struct rp_req **r)
+/* ---- reading a pass: the source thread feeds the scan's rows into the
+ * window, reader r prepares rows r, r + R, ... (each reader opens through
+ * its own caches), the source thread takes them back in order. ---- */
+
+struct reader {
+	struct rp_source *s;
+	unsigned r;
+	pthread_t th;
+};
+
+static uint64_t win_tag(struct rp_source *s, uint64_t k)
 {
-	struct seg_qrow row;
-	int rc = seg_scan_next(s->scan, &row);
-	if (rc < 0)
-		note_damage(s, 0, rc);
-	if (rc <= 0)
-		return 0;
-	*r = prepare(s, &row.e);
+	return atomic_load_explicit(&s->win[k % RC_RP_READ_WINDOW].tag, memory_order_acquire);
+}
+
+/* Waits until the window place of row k is fed with it: true, or false
+ * when the pass has fewer rows or the readers stop. */
+static bool reader_wait(struct rp_source *s, uint64_t k)
+{
+	for (;;) {
+		if (win_tag(s, k) == (k << 2 | WIN_FED))
+			return true;
+		if (k >= atomic_load_explicit(&s->fed_end, memory_order_acquire))
+			return false;
+		if (atomic_load(&s->stop) || atomic_load(&s->rstop))
+			return false;
+		sleep_us(100);
+	}
+}
+
+static void *reader_main(void *arg)
+{
+	struct reader *rd = arg;
+	struct rp_source *s = rd->s;
+	struct seg_open_cache *cache[RP_OPEN_CACHES] = { NULL };
+	for (unsigned i = 0; i < RP_OPEN_CACHES; i++)
+		if (seg_open_cache_new(&cache[i]) < 0)
+			cache[i] = NULL;   /* that worker's opens read afresh */
+	for (uint64_t k = rd->r; reader_wait(s, k); k += s->nreaders) {
+		struct win *w = &s->win[k % RC_RP_READ_WINDOW];
+		w->req = prepare(s, &w->e, cache);
+		atomic_store_explicit(&w->tag, k << 2 | WIN_READY, memory_order_release);
+	}
+	for (unsigned i = 0; i < RP_OPEN_CACHES; i++)
+		seg_open_cache_free(cache[i]);
+	return NULL;
+}
+
+/* Stops and joins the readers of a pass and empties the window. */
+static void readers_join(struct rp_source *s, struct reader *rd)
+{
+	atomic_store(&s->rstop, true);
+	for (unsigned i = 0; i < s->nreaders; i++)
+		pthread_join(rd[i].th, NULL);
+	atomic_store(&s->rstop, false);
+	for (unsigned i = 0; i < RC_RP_READ_WINDOW; i++) {
+		struct win *w = &s->win[i];
+		if ((atomic_load(&w->tag) & 3u) == WIN_READY)
+			rp_req_free(w->req);
+		w->req = NULL;
+		atomic_store(&w->tag, 0);
+	}
+}
+
+/* Starts the readers of a pass. When a thread cannot be created the pass
+ * goes on with the ones that started (rows are dealt by reader count, so
+ * they are stopped and started again). Returns 0, or -errno when none
+ * could start. */
+static int readers_start(struct rp_source *s, struct reader *rd)
+{
+	atomic_store(&s->fed_end, UINT64_MAX);
+	for (;;) {
+		unsigned i;
+		int rc = 0;
+		for (i = 0; i < s->nreaders && rc == 0; i++) {
+			rd[i] = (struct reader){ s, i, 0 };
+			rc = pthread_create(&rd[i].th, NULL, reader_main, &rd[i]);
+		}
+		if (rc == 0)
+			return 0;
+		s->nreaders = i - 1u;   /* the ones that started */
+		readers_join(s, rd);
+		if (s->nreaders == 0)
+			return -rc;
+	}
+}
+
+/* Where the source thread is in the pass it reads. */
+struct feed {
+	uint64_t fed, taken;
+	uint64_t limit;     /* rows to read at most (the loop cache's first pass) */
+	bool ended;         /* the scan gave its last row */
+};
+
+/* Feeds the scan's next rows into the free window places. */
+static void feed_rows(struct rp_source *s, struct feed *f)
+{
+	while (!f->ended && f->fed < f->taken + RC_RP_READ_WINDOW) {
+		struct seg_qrow row;
+		int rc = f->fed < f->limit ? seg_scan_next(s->scan, &row) : 0;
+		if (rc < 0)
+			note_damage(s, 0, rc);   /* the index cannot be read on: the pass ends */
+		if (rc <= 0) {
+			f->ended = true;
+			atomic_store_explicit(&s->fed_end, f->fed, memory_order_release);
+			return;
+		}
+		struct win *w = &s->win[f->fed % RC_RP_READ_WINDOW];
+		w->e = row.e;
+		atomic_store_explicit(&w->tag, f->fed << 2 | WIN_FED, memory_order_release);
+		f->fed++;
+	}
+}
+
+/* The next row of the pass being read, in order: 1 with *r set (NULL:
+ * skipped), 0 at the end of the pass or when the run stops. */
+static int take_row(struct rp_source *s, struct feed *f, struct rp_req **r)
+{
+	for (;;) {
+		feed_rows(s, f);
+		if (f->ended && f->taken == f->fed)
+			return 0;
+		if (win_tag(s, f->taken) == (f->taken << 2 | WIN_READY))
+			break;
+		if (atomic_load(&s->stop))
+			return 0;
+		sleep_us(50);
+	}
+	struct win *w = &s->win[f->taken % RC_RP_READ_WINDOW];
+	*r = w->req;
+	w->req = NULL;
+	if (*r) {
+		(*r)->group = group_number(s, &w->e);   /* numbered in start order, here only */
+		resolve(s, *r);
+	}
+	atomic_store_explicit(&w->tag, f->taken << 2 | WIN_FREE, memory_order_release);
+	f->taken++;
 	return 1;
 }
 
-/* The request of row k of pass `pass`: from the segments, or from the
+/* The request of row k of pass `pass`: from the readers, or from the
  * loop cache after the first pass. 1 with *r set (NULL: skipped), 0 at
  * the end of the pass. */
-static int next_req(struct rp_source *s, uint64_t pass, size_t k, struct rp_req **r)
+static int next_req(struct rp_source *s, uint64_t pass, struct feed *f, size_t k,
+		    struct rp_req **r)
 {
 	if (s->cache && pass > 0) {
 		if (k >= s->nreqs)
@@ -407,23 +544,26 @@ static int next_req(struct rp_source *s, uint64_t pass, size_t k, struct rp_req 
 		*r = s->reqs[k];
 		return 1;
 	}
-	if (s->cache && k >= s->n)
-		return 0;   /* rows a live session gained since the first scan: not cached */
-	int more = read_next(s, r);
+	int more = take_row(s, f, r);
 	if (more && s->cache)
 		s->reqs[s->nreqs++] = *r;
 	return more;
 }
 
-/* Before pass `pass` when it reads the segments again: a fresh scan (the
- * first pass uses the one rp_source_open ran). Returns 0 or -errno. */
-static int pass_open(struct rp_source *s, uint64_t pass)
+/* Before pass `pass` when it reads the segments: a fresh scan (the first
+ * pass uses the one rp_source_open ran), its readers. Returns 0 or -errno. */
+static int pass_open(struct rp_source *s, uint64_t pass, struct reader *rd)
 {
-	if (pass == 0 || s->cache)
+	if (pass > 0 && s->cache)
 		return 0;
-	seg_scan_close(s->scan);
-	s->scan = NULL;
-	int rc = scan_open(s, NULL);
+	int rc = 0;
+	if (pass > 0) {
+		seg_scan_close(s->scan);
+		s->scan = NULL;
+		rc = scan_open(s, NULL);
+	}
+	if (rc == 0)
+		rc = readers_start(s, rd);
 	if (rc < 0)
 		note_damage(s, 0, rc);
 	return rc;
@@ -433,30 +573,34 @@ static void *source_main(void *arg)
 {
 	struct rp_source *s = arg;
 	const struct rp_sched *sc = &s->cfg.sched;
+	struct reader rd[RC_RP_READERS_MAX];
 	uint64_t i = 0;
 	for (uint64_t pass = 0; !atomic_load(&s->stop); pass++) {
 		if (!rp_sched_more(sc, pass, rp_sched_due(sc, pass, i, 0)))
 			break;
-		if (pass_open(s, pass) < 0)
+		if (pass_open(s, pass, rd) < 0)
 			break;
+		bool reading = !(s->cache && pass > 0);
+		/* the loop cache's first pass: the rows of the first scan only
+		 * (a live session may have more since) */
+		struct feed f = { .limit = s->cache ? s->n : UINT64_MAX };
 		struct rp_req *r = NULL;
-		for (size_t k = 0; !atomic_load(&s->stop) && next_req(s, pass, k, &r) == 1; k++) {
+		bool go = true;
+		for (size_t k = 0; go && !atomic_load(&s->stop) && next_req(s, pass, &f, k, &r) == 1; k++) {
 			if (r == NULL)
 				continue;
 			struct rp_item it = { r, rp_sched_due(sc, pass, i, r->rec_off_ns),
 					      r->group % s->slots, (uint32_t)pass };
-			bool go = rp_sched_more(sc, pass, it.due_ns) && hand_over(s, &it);
-			if (!go) {
-				if (!s->cache)
-					rp_req_free(r);
-				goto out;
-			}
-			i++;
+			go = rp_sched_more(sc, pass, it.due_ns) && hand_over(s, &it);
+			if (!go && !s->cache)
+				rp_req_free(r);
+			i += go;
 		}
-		if (i == 0)
-			break;   /* nothing of the selection could be read */
+		if (reading)
+			readers_join(s, rd);
+		if (!go || i == 0)
+			break;   /* the run ends, or nothing of the selection could be read */
 	}
-out:
 	atomic_store(&s->done, true);
 	return NULL;
 }
@@ -510,8 +654,6 @@ void rp_source_close(struct rp_source *s)
 		rp_req_free(s->reqs[k]);
 	free(s->reqs);
 	free(s->gtab);
-	for (unsigned i = 0; i < RP_OPEN_CACHES; i++)
-		seg_open_cache_free(s->oc[i]);
 	seg_scan_close(s->scan);
 	free(s);
 }

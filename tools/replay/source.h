@@ -10,17 +10,19 @@
  * first pass also counts the selection, its start range and the recorded
  * connections for the schedule.
  *
- * Streaming: one source thread takes the rows in order, opens each
- * exchange through an open cache per capturing worker (persist's
- * seg_open_cache: each frame is decompressed once, as the rows of a
- * worker follow each other in its frames), rewrites it (req.h), resolves
- * its destination and pushes it into one bounded queue per loop thread
- * (RC_RP_QUEUE_DEPTH requests and RC_RP_PREFETCH_BYTES bytes in flight at
- * most): requests are read ahead of their schedule by that much, and
- * memory is bounded by it, never by the session. When the selection is
- * replayed more than once (--loop, --duration) and its requests fit
- * RC_RP_LOOP_CACHE_BYTES, the first pass is kept for the others; else
- * each pass scans the segments again.
+ * Reading: the source thread takes the rows in order and feeds their
+ * index entries into a window of RC_RP_READ_WINDOW places; `readers`
+ * threads open them (row k by reader k % R, each through an open cache
+ * per capturing worker: persist's seg_open_cache, so a reader decompresses
+ * a frame once for all its rows in it) and rewrite them (req.h); the
+ * source thread takes them back in order, numbers their recorded
+ * connections, resolves their destination and pushes them into one
+ * bounded queue per loop thread (RC_RP_QUEUE_DEPTH requests and
+ * RC_RP_PREFETCH_BYTES bytes in flight at most): requests are read ahead
+ * of their schedule by that much, and memory is bounded by it, never by
+ * the session. When the selection is replayed more than once (--loop,
+ * --duration) and its requests fit RC_RP_LOOP_CACHE_BYTES, the first pass
+ * is kept for the others; else each pass scans the segments again.
  *
  * Connections: the store keeps no connection id; a recorded client
  * connection is told apart by its client address and port (the port of a
@@ -67,6 +69,7 @@ struct rp_source_cfg {
 	const struct rp_rewrite *rw;
 	struct rp_sched sched;          /* span_ns and count are filled by open */
 	unsigned threads;
+	unsigned readers;               /* threads opening exchanges (0: 1) */
 	uint64_t cache_bytes_max;       /* loop cache bound; 0: RC_RP_LOOP_CACHE_BYTES (tests) */
 	unsigned slots;                 /* --connections; 0 = one per group (capped) */
 	const struct sockaddr_storage *proxy; /* --proxy: every request connects there */

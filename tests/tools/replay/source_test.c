@@ -96,7 +96,7 @@ static uint64_t g_cache_max;   /* rp_source_cfg.cache_bytes_max of open_src */
 static struct rp_source *open_src(const char *dir, struct rp_rewrite *rw, double speed,
 				  uint64_t loops, const struct rc_ids *ids)
 {
-	struct rp_source_cfg c = { .session_dir = dir, .rw = rw, .threads = 2,
+	struct rp_source_cfg c = { .session_dir = dir, .rw = rw, .threads = 2, .readers = 2,
 				   .ids = ids, .cache_bytes_max = g_cache_max,
 				   .sched = { .speed = speed, .loops = loops } };
 	struct rp_source *s;
