@@ -319,6 +319,20 @@ class Replay(unittest.TestCase):
         self.assertTrue(0.3 <= first / len(t) <= 0.7, (first, len(t)))
         self.assertGreater(r["schedule_lag"]["count"], 0)
 
+    def test_warmup_sent_not_counted(self):
+        # --rate 100 for 2 s, the first second warm-up: about 100 requests
+        # go out in it (the origin sees them) and stay out of the counts
+        code, r, err = replay_json("many", "--data", self.data, "--target", self.target(),
+                                   "--rate", "100", "--duration", "2s", "--warmup", "1s",
+                                   "--loop", "0", "--connections", "4", "--timeout", "5s")
+        self.assertEqual(code, 0, err)
+        self.assertTrue(80 <= r["warmup_sent"] <= 101, r["warmup_sent"])
+        self.assertEqual(r["sent"], r["warmup_sent"] + r["completed"] + r["errors"])
+        self.assertEqual(len(self.tgt.log), r["sent"])
+        self.assertEqual(r["latency"]["count"], r["completed"])
+        self.assertTrue(0.8 <= r["measured_s"] <= 1.5, r["measured_s"])
+        self.assertTrue(70 <= r["req_per_s"] <= 130, r["req_per_s"])
+
     def test_every_request_accounted_for(self):
         # the "0 unaccounted" at test scale (bench/replay.sh runs
         # 1,000,000): 500 requests in a closed loop on 4 connections, the
