@@ -181,8 +181,8 @@ static uint32_t group_number(struct rp_source *s, const struct seg_entry *e)
 
 /* The scan's predicate (after search and tombstones): --ids, filter
  * flags, no tunnels. The first scan's pass 1 also notes what the
- * schedule needs (count, start range, bytes) and numbers the recorded
- * connections. */
+ * schedule needs (count, start range, bytes) and enters the recorded
+ * connections (counted now, numbered as the rows come in start order). */
 static bool select_row(void *ctx, const struct seg_qrow *r)
 {
 	struct rp_source *s = ctx;
