@@ -92,6 +92,8 @@ SPECS = {
         ("replay closed loop", r"^\| ringcap replay --speed 0 .*\| %s \|" % NUM),
         ("replay --rate", r"^\| --rate \d+ \| %s \|" % NUM),
         ("replay --speed 1", r"^\| --speed 1 .*\| %s \|" % NUM),
+        ("replay --speed 1 of a recording at 10k", r"^\| --speed 1 of a \d+ req/s recording .*\| %s \|" % NUM),
+        ("replay accounting", r"^\| \d+ \| \d+ \| \d+ \| .* \| \d+ \| -?\d+ \| %s \|" % NUM),
     ]),
     "ship.sh": ([], [
         (name, r"^\| %s \| %s \| %s \| %s \| %s \| %s \|" % (name, NUM, NUM, NUM, NUM, NUM))

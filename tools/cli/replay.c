@@ -302,8 +302,8 @@ static int replay_main(int argc, char **argv, struct rc_filter *f, struct rp_opt
 	}
 	if (cfg->src.slots && cfg->src.threads > cfg->src.slots)
 		cfg->src.threads = cfg->src.slots;
-	/* readers sleep once RC_RP_READ_WINDOW rows ahead: one per loop thread
-	 * costs nothing after the first pass of a cached selection */
+	/* a first pass opens exchanges at some 260,000 a second per reader
+	 * (tools/replay/README.md): one per loop thread keeps up with them */
 	cfg->src.readers = cfg->src.threads;
 	cfg->data_dir = c.data;
 	cfg->json = c.json;

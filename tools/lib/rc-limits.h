@@ -79,8 +79,7 @@ _Static_assert(RC_HTTP_BODY_MAX >= SES_FILTER_MAX, "a stored filter fits a reque
 					     * next --loop pass instead of read again */
 #define RC_RP_READ_WINDOW 1024u        /* exchanges opened ahead, in order, by the readers */
 #define RC_RP_READERS_MAX 16u          /* threads opening exchanges (one per loop thread):
-					* persist/ decompresses a whole frame per exchange
-					* opened, ~50 us of CPU each here (tools/replay/) */
+					* ~4 us of CPU an exchange here (tools/replay/) */
 #define RC_RP_CONNS_MAX 4096u          /* connection slots (--connections, or groups) */
 #define RC_RP_THREADS_MAX 64u          /* loop threads (--threads; default: CPUs) */
 #define RC_RP_SLOT_QUEUE 64u           /* requests waiting on one connection slot */

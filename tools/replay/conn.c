@@ -121,6 +121,7 @@ void rp_conn_teardown(struct rp_conn *c)
 	c->recv_armed = false;
 	c->reused = false;
 	c->phn = 0;
+	c->local.family = 0;
 }
 
 /* The current request failed with error kind `kind`. */
@@ -153,8 +154,13 @@ void rp_conn_complete(struct rp_conn *c)
 	eng_timers_stop(&w->timers, c->slot);
 	if (rp_conn_counted(c)) {
 		st->completed++;
-		/* sent up to RC_RP_EARLY_NS early: an answer before the due time is 0 */
-		rp_hist_add(&st->lat, now > c->due_abs ? now - c->due_abs : 0);
+		/* from the due time (a late send's wait counts: no coordinated
+		 * omission), or from the send when it left up to RC_RP_EARLY_NS
+		 * early: counting from the due time then took the head start
+		 * off the answer's time (--rate 20000 here: p50 0.005 ms, under
+		 * loopback's round trip) */
+		uint64_t from = c->sent_abs < c->due_abs ? c->sent_abs : c->due_abs;
+		rp_hist_add(&st->lat, now > from ? now - from : 0);
 		if (w->timed)
 			rp_hist_add(&st->lag, c->sent_abs > c->due_abs ? c->sent_abs - c->due_abs : 0);
 		st->status[c->status / 100u < 6u ? c->status / 100u : 0]++;
@@ -180,6 +186,28 @@ void rp_conn_complete(struct rp_conn *c)
 
 /* ---- sending ---- */
 
+/* --record: the connection's own address and port become the recorded
+ * client (the store tells recorded connections apart by it), once per
+ * connection; left unknown (family 0) when the socket will not say. */
+static void local_addr(struct rp_conn *c)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	if (getsockname(c->fd, (struct sockaddr *)&ss, &len) < 0)
+		return;
+	if (ss.ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
+		c->local.family = 4;
+		c->local.port = ntohs(a->sin_port);
+		memcpy(c->local.addr, &a->sin_addr, 4);
+	} else if (ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
+		c->local.family = 6;
+		c->local.port = ntohs(a->sin6_port);
+		memcpy(c->local.addr, &a->sin6_addr, 16);
+	}
+}
+
 static void start_request(struct rp_conn *c)
 {
 	struct rp_worker *w = c->w;
@@ -201,6 +229,8 @@ static void start_request(struct rp_conn *c)
 	rp_answer_reset(c);
 	eng_timers_arm(&w->timers, c->slot, 1, eng_clock_ms());
 	if (w->a->rec && c->x == NULL) {
+		if (c->local.family == 0)
+			local_addr(c);
 		struct seg_xch_begin b = {
 			.start_ns = rp_wall_ns(), .scheme = r->dest.tls ? SEG_SCHEME_HTTPS : SEG_SCHEME_HTTP,
 			.http_version = 11, .port = r->dest.port,
@@ -209,6 +239,7 @@ static void start_request(struct rp_conn *c)
 			.host = r->dest.host, .host_len = strlen(r->dest.host),
 			.url = r->url, .url_len = r->url_len,
 			.req_head = r->data, .req_head_len = r->head_len,
+			.client = c->local,
 		};
 		if (seg_xch_begin(w->a->rec, &b, &c->x, NULL) < 0) {
 			c->x = NULL;

@@ -17,10 +17,10 @@
 #include <llhttp.h>
 
 #include "engine/ring.h"
+#include "persist/seg.h"
 #include "tools/lib/rc-limits.h"
 #include "tools/replay/replay.h"
 
-struct seg_xch;
 struct tls_conn;
 
 #define RP_REC_HEAD_MAX 8192u     /* a recorded answer's head is cut here (flagged) */
@@ -64,6 +64,9 @@ struct rp_conn {
 	uint32_t hash;
 	/* --record */
 	struct seg_xch *x;
+	struct seg_addr local;       /* this connection's own address (family 0:
+				      * not asked yet): the recorded client, so a
+				      * replay of the recording keeps its connections */
 	char *rh;                    /* answer head as llhttp saw it */
 	size_t rhn;
 	uint8_t last_cb;

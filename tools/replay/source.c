@@ -1,6 +1,12 @@
 /*
  * tools/replay/source.c - selection, connection groups and the source
  * thread that streams prepared requests to the loop threads (source.h).
+ *
+ * Memory: persist's streaming scan (persist/scan.h: 16 B a selected row,
+ * spilled to a temporary file past its bound) instead of the session's
+ * index table (~220 B a row: 220 MB of RSS at a million exchanges); the
+ * recorded connections (16 B each); the prefetched requests
+ * (RC_RP_QUEUE_DEPTH, RC_RP_PREFETCH_BYTES); the loop cache when it fits.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -11,6 +17,7 @@
 #include <time.h>
 
 #include "persist/query.h"
+#include "persist/scan.h"
 #include "persist/seg.h"
 #include "tools/lib/json.h"
 #include "tools/lib/rc-limits.h"
@@ -26,29 +33,53 @@ struct dns_ent {
 	socklen_t len;          /* 0: did not resolve */
 };
 
-/* Open caches per reader thread (persist's seg_open_cache), by worker. */
-#define RP_OPEN_CACHES 4u
+/* Open caches (persist's seg_open_cache: a segment and its last two
+ * frames), one per capturing worker modulo this: rows come in start
+ * order, which interleaves the workers, and each worker's exchanges
+ * follow each other in its frames, so each frame is decompressed once. */
+#define RP_OPEN_CACHES 8u
+
+/* A window place: free (its row was taken), fed (the entry of its row is
+ * in, for the reader of that row) or ready (the reader prepared it). One
+ * atomic tag carries row and state, so a reader never takes a place for
+ * its row while it still holds an earlier one. */
+enum { WIN_FREE = 0, WIN_FED = 1, WIN_READY = 2 };
+
+/* A recorded connection: (client address, port, worker) -> dense number,
+ * given in order of first request (as the rows come, by start time). */
+struct gk {
+	uint64_t h;             /* 0: a free place */
+	uint32_t g;             /* UINT32_MAX: counted, not numbered yet */
+};
 
 struct rp_source {
 	struct rp_source_cfg cfg;
-	struct seg_table t;
-	uint32_t *rows;         /* selected table rows in start order */
-	uint32_t *group;        /* [n] recorded connection of each */
-	size_t n;
+	struct seg_scan *scan;  /* the pass being read; the source thread's once started */
+	size_t n;               /* rows selected when opened */
+	uint64_t t_first, t_last; /* recorded start range of the selection */
+	uint64_t bytes;         /* its request bytes, estimated (the loop cache's test) */
+	bool counted;           /* pass 1 of the first scan ran: later scans only select */
+	bool oom;               /* the group table could not grow */
+	struct gk *gtab;        /* open addressing, power-of-two size */
+	size_t gcap;
+	uint32_t ngroups;       /* keys in gtab */
+	uint32_t numbered;      /* numbers given so far (source thread) */
 	unsigned slots;
 	struct rp_queue *q;     /* [threads] */
 	pthread_t th;
 	bool started;
 	atomic_bool stop, done;
-	atomic_bool rstop;      /* readers of the pass stop (the pass ended early) */
 	_Atomic uint64_t inflight_bytes;
 	bool cache;             /* pass 0 kept in reqs[] for the next passes */
 	struct rp_req **reqs;   /* [n] when cache */
+	size_t nreqs;
 	unsigned nreaders;      /* reader threads of a pass */
-	_Atomic size_t taken;   /* rows of the pass the dispatcher took */
+	atomic_bool rstop;      /* the pass's readers stop (it ended early) */
+	_Atomic uint64_t fed_end; /* rows of the pass, once its scan ended (else UINT64_MAX) */
 	struct win {
-		struct rp_req *req;
-		atomic_bool ready;
+		struct seg_entry e;     /* the row's index entry (source thread writes) */
+		struct rp_req *req;     /* prepared by its reader (NULL: skipped) */
+		_Atomic uint64_t tag;   /* row << 2 | WIN_FREE, WIN_FED or WIN_READY */
 	} win[RC_RP_READ_WINDOW];
 	struct dns_ent dns[DNS_CACHE];
 	unsigned ndns;
@@ -88,71 +119,120 @@ bool rp_queue_pop(struct rp_queue *q, struct rp_item *it)
 
 /* ---- selection ---- */
 
+static uint64_t group_key(const struct seg_entry *e)
+{
+	uint64_t h = seg_crc32c(0, e->client.addr, sizeof(e->client.addr));
+	h = h << 32 | ((uint64_t)e->client.port << 16 | e->worker);
+	return h | 1u;   /* never 0: 0 marks a free place */
+}
+
+static size_t group_place(const struct gk *tab, size_t cap, uint64_t h)
+{
+	size_t k = (size_t)(h * 0x9E3779B97F4A7C15ull >> 20) & (cap - 1u);
+	while (tab[k].h != 0 && tab[k].h != h)
+		k = (k + 1u) & (cap - 1u);
+	return k;
+}
+
+/* Doubles the group table (kept at most half full). Returns 0 or -ENOMEM. */
+static int groups_grow(struct rp_source *s)
+{
+	size_t cap = s->gcap ? s->gcap * 2u : 64u;
+	struct gk *t = calloc(cap, sizeof(*t));
+	if (t == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->gcap; i++)
+		if (s->gtab[i].h != 0)
+			t[group_place(t, cap, s->gtab[i].h)] = s->gtab[i];
+	free(s->gtab);
+	s->gtab = t;
+	s->gcap = cap;
+	return 0;
+}
+
+/* The recorded connection of e, entered the first time; *out: its
+ * place (valid until the table grows). Returns 0 or -ENOMEM. */
+static int group_enter(struct rp_source *s, const struct seg_entry *e, struct gk **out)
+{
+	if ((s->ngroups + 1u) * 2u > s->gcap && groups_grow(s) < 0)
+		return -ENOMEM;
+	uint64_t h = group_key(e);
+	size_t k = group_place(s->gtab, s->gcap, h);
+	if (s->gtab[k].h == 0) {
+		s->gtab[k] = (struct gk){ h, UINT32_MAX };
+		s->ngroups++;
+	}
+	*out = &s->gtab[k];
+	return 0;
+}
+
+/* The number of e's recorded connection, given at its first request in
+ * start order (a row the first scan did not see, of a live session, is
+ * a new connection); a hash of it when the table cannot grow. */
+static uint32_t group_number(struct rp_source *s, const struct seg_entry *e)
+{
+	struct gk *g;
+	if (group_enter(s, e, &g) < 0)
+		return (uint32_t)(group_key(e) >> 33);
+	if (g->g == UINT32_MAX)
+		g->g = s->numbered++;
+	return g->g;
+}
+
+/* The scan's predicate (after search and tombstones): --ids, filter
+ * flags, no tunnels. The first scan's pass 1 also notes what the
+ * schedule needs (count, start range, bytes) and enters the recorded
+ * connections (counted now, numbered as the rows come in start order). */
 static bool select_row(void *ctx, const struct seg_qrow *r)
 {
 	struct rp_source *s = ctx;
 	if (r->e.flags & SEG_F_TUNNEL) {
-		atomic_fetch_add(&s->st.skipped_tunnel, 1);
+		if (!s->counted)
+			atomic_fetch_add(&s->st.skipped_tunnel, 1);
 		return false;
 	}
 	if (s->cfg.ids && s->cfg.ids->n && !rc_ids_has(s->cfg.ids, rc_row_id(r)))
 		return false;
-	if (s->cfg.filter && rc_filter_active(s->cfg.filter))
-		return rc_filter_row(s->cfg.filter, r);
+	if (s->cfg.filter && rc_filter_active(s->cfg.filter) && !rc_filter_row(s->cfg.filter, r))
+		return false;
+	if (s->counted)
+		return true;
+	if (s->n == 0 || r->e.start_ns < s->t_first)
+		s->t_first = r->e.start_ns;
+	if (s->n == 0 || r->e.start_ns > s->t_last)
+		s->t_last = r->e.start_ns;
+	s->n++;
+	s->bytes += r->e.req_size + 1024u;   /* + a rewritten head */
+	struct gk *g;
+	if (group_enter(s, &r->e, &g) < 0)
+		s->oom = true;
 	return true;
 }
 
-/* Recorded connection of each selected row: (client address, port,
- * worker) -> dense group number, through an open-addressing table. */
-static int group_rows(struct rp_source *s)
+/* Opens a scan of the selection in start order (pass 1 runs now). */
+static int scan_open(struct rp_source *s, struct seg_report *rep)
 {
-	size_t cap = 16;
-	while (cap < s->n * 2u)
-		cap <<= 1;
-	struct gk { uint64_t h; uint32_t row, g; } *tab = calloc(cap, sizeof(*tab));
-	s->group = malloc(s->n * sizeof(*s->group) + 1u);
-	if (tab == NULL || s->group == NULL) {
-		free(tab);
-		return -ENOMEM;
-	}
-	uint32_t groups = 0;
-	for (size_t i = 0; i < s->n; i++) {
-		const struct seg_entry *e = &s->t.rows[s->rows[i]].e;
-		uint64_t h = seg_crc32c(0, e->client.addr, sizeof(e->client.addr));
-		h = h << 32 | ((uint64_t)e->client.port << 16 | e->worker);
-		h |= 1u;   /* never 0: 0 marks a free place */
-		size_t k = (size_t)(h * 0x9E3779B97F4A7C15ull >> 20) & (cap - 1u);
-		while (tab[k].h != 0 && tab[k].h != h)
-			k = (k + 1u) & (cap - 1u);
-		if (tab[k].h == 0)
-			tab[k] = (struct gk){ h, (uint32_t)i, groups++ };
-		s->group[i] = tab[k].g;
-	}
-	free(tab);
-	s->st.groups = groups;
-	return 0;
+	struct seg_query q = { .search = s->cfg.search, .sort = SEG_SORT_TIME,
+			       .match = select_row, .match_ctx = s };
+	struct seg_scan_cfg sc = { .q = &q };
+	int rc = seg_scan_open(s->cfg.session_dir, &sc, &s->scan, rep);
+	if (rc == 0 && s->oom)
+		rc = -ENOMEM;
+	s->counted = true;
+	return rc;
 }
 
 static int select_all(struct rp_source *s)
 {
 	struct seg_report rep = { 0 };
-	int rc = seg_table_load(s->cfg.session_dir, &s->t, &rep);
-	if (rc < 0)
-		return rc;
+	int rc = scan_open(s, &rep);
 	s->st.index_damaged = rep.entries_bad + rep.strings_bad;
 	snprintf(s->st.first_damage, sizeof(s->st.first_damage), "%s", rep.first_damage);
-	struct seg_query q = { .search = s->cfg.search, .sort = SEG_SORT_TIME,
-			       .match = select_row, .match_ctx = s };
-	struct seg_result res = { 0 };
-	rc = seg_query_run(&s->t, &q, &res);
 	if (rc < 0)
 		return rc;
-	s->rows = res.idx;   /* taken over: freed with the source */
-	s->n = res.n;
-	s->st.selected = res.n;
-	if (s->n == 0)
-		return -ENOENT;
-	return group_rows(s);
+	s->st.selected = s->n;
+	s->st.groups = s->ngroups;
+	return s->n == 0 ? -ENOENT : 0;
 }
 
 int rp_source_open(struct rp_source_cfg *cfg, struct rp_source **out)
@@ -167,15 +247,12 @@ int rp_source_open(struct rp_source_cfg *cfg, struct rp_source **out)
 	int rc = select_all(s);
 	if (rc < 0)
 		goto fail;
-	uint64_t t0 = s->t.rows[s->rows[0]].e.start_ns;
-	uint64_t bytes = 0;
-	for (size_t i = 0; i < s->n; i++)
-		bytes += s->t.rows[s->rows[i]].e.req_size + 1024u;  /* + a rewritten head */
 	s->cfg.sched.count = s->n;
-	s->cfg.sched.span_ns = s->t.rows[s->rows[s->n - 1u]].e.start_ns - t0;
+	s->cfg.sched.span_ns = s->t_last - s->t_first;
 	cfg->sched = s->cfg.sched;
 	bool passes = s->cfg.sched.loops != 1 && !(s->cfg.sched.loops == 0 && s->cfg.sched.duration_ns == 0);
-	s->cache = passes && bytes <= RC_RP_LOOP_CACHE_BYTES;
+	uint64_t cache_max = cfg->cache_bytes_max ? cfg->cache_bytes_max : RC_RP_LOOP_CACHE_BYTES;
+	s->cache = passes && s->bytes <= cache_max;
 	if (s->cache && (s->reqs = calloc(s->n, sizeof(*s->reqs))) == NULL) {
 		rc = -ENOMEM;
 		goto fail;
@@ -252,11 +329,18 @@ static void resolve(struct rp_source *s, struct rp_req *r)
 		s->dns[s->ndns++] = (struct dns_ent){ r->dest, r->addr, r->addr_len };
 }
 
-/* Reads and prepares row k of the selection; NULL when it is skipped. */
-static struct rp_req *prepare(struct rp_source *s, size_t k, uint64_t t0,
+static void note_damage(struct rp_source *s, uint64_t id, int rc)
+{
+	if (atomic_fetch_add(&s->st.unreadable, 1) == 0 && s->st.first_damage[0] == '\0')
+		snprintf(s->st.first_damage, sizeof(s->st.first_damage), "exchange %llu: %s",
+			 (unsigned long long)id, strerror(-rc));
+}
+
+/* Reads and prepares the exchange of e through the open cache of its
+ * worker (a reader thread's); NULL when it is skipped. */
+static struct rp_req *prepare(struct rp_source *s, const struct seg_entry *e,
 			      struct seg_open_cache *const *cache)
 {
-	const struct seg_entry *e = &s->t.rows[s->rows[k]].e;
 	struct bodies_ctx bc = { .req = { .max = SEG_BODY_MAX_DEFAULT * 4u },
 				 .hash = s->cfg.rw->diff_body };
 	struct seg_open_opts o = { .on_body = on_body, .ctx = &bc,
@@ -274,16 +358,12 @@ static struct rp_req *prepare(struct rp_source *s, size_t k, uint64_t t0,
 		atomic_fetch_add(&s->st.skipped_tunnel, 1);
 	else if (rc == -EFBIG)
 		atomic_fetch_add(&s->st.skipped_cut, 1);
-	else if (rc < 0 && atomic_fetch_add(&s->st.unreadable, 1) == 0 &&
-		 s->st.first_damage[0] == '\0')
-		snprintf(s->st.first_damage, sizeof(s->st.first_damage),
-			 "exchange %llu: %s", (unsigned long long)e->id, strerror(-rc));
+	else if (rc < 0)
+		note_damage(s, e->id, rc);
 	seg_exchange_free(&x);
 	rc_buf_free(&bc.req);
-	if (r == NULL)
-		return NULL;
-	r->rec_off_ns = e->start_ns - t0;
-	r->group = s->group[k];
+	if (r)
+		r->rec_off_ns = e->start_ns >= s->t_first ? e->start_ns - s->t_first : 0;
 	return r;
 }
 
@@ -312,74 +392,78 @@ static bool hand_over(struct rp_source *s, const struct rp_item *it)
 	return true;
 }
 
-/* A reader thread: prepares rows r, r + R, r + 2R, ... of one pass into
- * the window, at most RC_RP_READ_WINDOW rows ahead of the dispatcher. */
+/* ---- reading a pass: the source thread feeds the scan's rows into the
+ * window, reader r prepares rows r, r + R, ... (each reader opens through
+ * its own caches), the source thread takes them back in order. ---- */
+
 struct reader {
 	struct rp_source *s;
 	unsigned r;
 	pthread_t th;
 };
 
+static uint64_t win_tag(struct rp_source *s, uint64_t k)
+{
+	return atomic_load_explicit(&s->win[k % RC_RP_READ_WINDOW].tag, memory_order_acquire);
+}
+
+/* Waits until the window place of row k is fed with it: true, or false
+ * when the pass has fewer rows or the readers stop. */
+static bool reader_wait(struct rp_source *s, uint64_t k)
+{
+	for (;;) {
+		if (win_tag(s, k) == (k << 2 | WIN_FED))
+			return true;
+		if (k >= atomic_load_explicit(&s->fed_end, memory_order_acquire))
+			return false;
+		if (atomic_load(&s->stop) || atomic_load(&s->rstop))
+			return false;
+		sleep_us(100);
+	}
+}
+
 static void *reader_main(void *arg)
 {
 	struct reader *rd = arg;
 	struct rp_source *s = rd->s;
-	uint64_t t0 = s->t.rows[s->rows[0]].e.start_ns;
-	/* one open cache per worker (modulo): rows come in start order, which
-	 * alternates workers, and each worker's exchanges share frames; without
-	 * one (out of memory) every open reads afresh */
 	struct seg_open_cache *cache[RP_OPEN_CACHES] = { NULL };
 	for (unsigned i = 0; i < RP_OPEN_CACHES; i++)
 		if (seg_open_cache_new(&cache[i]) < 0)
-			cache[i] = NULL;
-	for (size_t k = rd->r; k < s->n; k += s->nreaders) {
-		bool quit = false;
-		while (!quit && k >= atomic_load_explicit(&s->taken, memory_order_acquire) +
-				     RC_RP_READ_WINDOW) {
-			quit = atomic_load(&s->stop) || atomic_load(&s->rstop);
-			if (!quit)
-				sleep_us(100);
-		}
-		if (quit)
-			break;
-		if (atomic_load(&s->stop) || atomic_load(&s->rstop))
-			break;
+			cache[i] = NULL;   /* that worker's opens read afresh */
+	for (uint64_t k = rd->r; reader_wait(s, k); k += s->nreaders) {
 		struct win *w = &s->win[k % RC_RP_READ_WINDOW];
-		w->req = prepare(s, k, t0, cache);
-		atomic_store_explicit(&w->ready, true, memory_order_release);
+		w->req = prepare(s, &w->e, cache);
+		atomic_store_explicit(&w->tag, k << 2 | WIN_READY, memory_order_release);
 	}
 	for (unsigned i = 0; i < RP_OPEN_CACHES; i++)
 		seg_open_cache_free(cache[i]);
 	return NULL;
 }
 
-/* Row k of the pass being read (NULL: skipped, or the run stops). */
-static struct rp_req *next_read(struct rp_source *s, size_t k)
+/* Stops and joins the readers of a pass and empties the window. */
+static void readers_join(struct rp_source *s, struct reader *rd)
 {
-	struct win *w = &s->win[k % RC_RP_READ_WINDOW];
-	while (!atomic_load_explicit(&w->ready, memory_order_acquire)) {
-		if (atomic_load(&s->stop))
-			return NULL;
-		sleep_us(50);
+	atomic_store(&s->rstop, true);
+	for (unsigned i = 0; i < s->nreaders; i++)
+		pthread_join(rd[i].th, NULL);
+	atomic_store(&s->rstop, false);
+	for (unsigned i = 0; i < RC_RP_READ_WINDOW; i++) {
+		struct win *w = &s->win[i];
+		if ((atomic_load(&w->tag) & 3u) == WIN_READY)
+			rp_req_free(w->req);
+		w->req = NULL;
+		atomic_store(&w->tag, 0);
 	}
-	struct rp_req *r = w->req;
-	w->req = NULL;
-	atomic_store_explicit(&w->ready, false, memory_order_relaxed);
-	atomic_store_explicit(&s->taken, k + 1u, memory_order_release);
-	if (r)
-		resolve(s, r);
-	return r;
 }
 
-static void readers_join(struct rp_source *s, struct reader *rd);
-
-/* Starts the readers of one pass (rows from 0). When a thread cannot be
- * created, the pass starts again with as many readers as could be (rows
- * are dealt by reader count). Returns 0, or -errno when none could. */
+/* Starts the readers of a pass. When a thread cannot be created the pass
+ * goes on with the ones that started (rows are dealt by reader count, so
+ * they are stopped and started again). Returns 0, or -errno when none
+ * could start. */
 static int readers_start(struct rp_source *s, struct reader *rd)
 {
+	atomic_store(&s->fed_end, UINT64_MAX);
 	for (;;) {
-		atomic_store(&s->taken, 0);
 		unsigned i;
 		int rc = 0;
 		for (i = 0; i < s->nreaders && rc == 0; i++) {
@@ -395,64 +479,128 @@ static int readers_start(struct rp_source *s, struct reader *rd)
 	}
 }
 
-static void readers_join(struct rp_source *s, struct reader *rd)
+/* Where the source thread is in the pass it reads. */
+struct feed {
+	uint64_t fed, taken;
+	uint64_t limit;     /* rows to read at most (the loop cache's first pass) */
+	bool ended;         /* the scan gave its last row */
+};
+
+/* Feeds the scan's next rows into the free window places. */
+static void feed_rows(struct rp_source *s, struct feed *f)
 {
-	atomic_store(&s->rstop, true);
-	for (unsigned i = 0; i < s->nreaders; i++)
-		pthread_join(rd[i].th, NULL);
-	atomic_store(&s->rstop, false);
-	for (unsigned i = 0; i < RC_RP_READ_WINDOW; i++) {
-		if (atomic_load(&s->win[i].ready) && s->win[i].req)
-			rp_req_free(s->win[i].req);
-		s->win[i].req = NULL;
-		atomic_store(&s->win[i].ready, false);
+	while (!f->ended && f->fed < f->taken + RC_RP_READ_WINDOW) {
+		struct seg_qrow row;
+		int rc = f->fed < f->limit ? seg_scan_next(s->scan, &row) : 0;
+		if (rc < 0)
+			note_damage(s, 0, rc);   /* the index cannot be read on: the pass ends */
+		if (rc <= 0) {
+			f->ended = true;
+			atomic_store_explicit(&s->fed_end, f->fed, memory_order_release);
+			return;
+		}
+		struct win *w = &s->win[f->fed % RC_RP_READ_WINDOW];
+		w->e = row.e;
+		atomic_store_explicit(&w->tag, f->fed << 2 | WIN_FED, memory_order_release);
+		f->fed++;
 	}
+}
+
+/* The next row of the pass being read, in order: 1 with *r set (NULL:
+ * skipped), 0 at the end of the pass or when the run stops. */
+static int take_row(struct rp_source *s, struct feed *f, struct rp_req **r)
+{
+	for (;;) {
+		feed_rows(s, f);
+		if (f->ended && f->taken == f->fed)
+			return 0;
+		if (win_tag(s, f->taken) == (f->taken << 2 | WIN_READY))
+			break;
+		if (atomic_load(&s->stop))
+			return 0;
+		sleep_us(50);
+	}
+	struct win *w = &s->win[f->taken % RC_RP_READ_WINDOW];
+	*r = w->req;
+	w->req = NULL;
+	if (*r) {
+		(*r)->group = group_number(s, &w->e);   /* numbered in start order, here only */
+		resolve(s, *r);
+	}
+	atomic_store_explicit(&w->tag, f->taken << 2 | WIN_FREE, memory_order_release);
+	f->taken++;
+	return 1;
+}
+
+/* The request of row k of pass `pass`: from the readers, or from the
+ * loop cache after the first pass. 1 with *r set (NULL: skipped), 0 at
+ * the end of the pass. */
+static int next_req(struct rp_source *s, uint64_t pass, struct feed *f, size_t k,
+		    struct rp_req **r)
+{
+	if (s->cache && pass > 0) {
+		if (k >= s->nreqs)
+			return 0;
+		*r = s->reqs[k];
+		return 1;
+	}
+	int more = take_row(s, f, r);
+	if (more && s->cache)
+		s->reqs[s->nreqs++] = *r;
+	return more;
+}
+
+/* Before pass `pass` when it reads the segments: a fresh scan (the first
+ * pass uses the one rp_source_open ran), its readers. Returns 0 or -errno. */
+static int pass_open(struct rp_source *s, uint64_t pass, struct reader *rd)
+{
+	if (pass > 0 && s->cache)
+		return 0;
+	int rc = 0;
+	if (pass > 0) {
+		seg_scan_close(s->scan);
+		s->scan = NULL;
+		rc = scan_open(s, NULL);
+	}
+	if (rc == 0)
+		rc = readers_start(s, rd);
+	if (rc < 0)
+		note_damage(s, 0, rc);
+	return rc;
 }
 
 static void *source_main(void *arg)
 {
 	struct rp_source *s = arg;
 	const struct rp_sched *sc = &s->cfg.sched;
-	uint64_t i = 0;
 	struct reader rd[RC_RP_READERS_MAX];
-	bool reading = false;
+	uint64_t i = 0;
 	for (uint64_t pass = 0; !atomic_load(&s->stop); pass++) {
 		if (!rp_sched_more(sc, pass, rp_sched_due(sc, pass, i, 0)))
 			break;
-		reading = !(s->cache && pass > 0);
-		if (reading && readers_start(s, rd) < 0) {
-			reading = false;
+		if (pass_open(s, pass, rd) < 0)
 			break;
-		}
-		for (size_t k = 0; k < s->n && !atomic_load(&s->stop); k++) {
-			struct rp_req *r = reading ? next_read(s, k) : s->reqs[k];
-			if (s->cache && pass == 0)
-				s->reqs[k] = r;
+		bool reading = !(s->cache && pass > 0);
+		/* the loop cache's first pass: the rows of the first scan only
+		 * (a live session may have more since) */
+		struct feed f = { .limit = s->cache ? s->n : UINT64_MAX };
+		struct rp_req *r = NULL;
+		bool go = true;
+		for (size_t k = 0; go && !atomic_load(&s->stop) && next_req(s, pass, &f, k, &r) == 1; k++) {
 			if (r == NULL)
 				continue;
 			struct rp_item it = { r, rp_sched_due(sc, pass, i, r->rec_off_ns),
 					      r->group % s->slots, (uint32_t)pass };
-			if (!rp_sched_more(sc, pass, it.due_ns)) {
-				if (!s->cache)
-					rp_req_free(r);
-				goto out;
-			}
-			i++;
-			if (!hand_over(s, &it)) {
-				if (!s->cache)
-					rp_req_free(r);
-				goto out;
-			}
+			go = rp_sched_more(sc, pass, it.due_ns) && hand_over(s, &it);
+			if (!go && !s->cache)
+				rp_req_free(r);
+			i += go;
 		}
 		if (reading)
 			readers_join(s, rd);
-		reading = false;
-		if (i == 0)
-			break;   /* nothing of the selection could be read */
+		if (!go || i == 0)
+			break;   /* the run ends, or nothing of the selection could be read */
 	}
-out:
-	if (reading)
-		readers_join(s, rd);
 	atomic_store(&s->done, true);
 	return NULL;
 }
@@ -502,11 +650,10 @@ void rp_source_close(struct rp_source *s)
 		free(s->q[t].items);
 	}
 	free(s->q);
-	for (size_t k = 0; s->reqs && k < s->n; k++)
+	for (size_t k = 0; s->reqs && k < s->nreqs; k++)
 		rp_req_free(s->reqs[k]);
 	free(s->reqs);
-	free(s->rows);
-	free(s->group);
-	seg_table_free(&s->t);
+	free(s->gtab);
+	seg_scan_close(s->scan);
 	free(s);
 }

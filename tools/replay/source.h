@@ -3,20 +3,26 @@
  * segments in recorded start order and handed to the loop threads ahead of
  * their schedule.
  *
- * Reading: `readers` threads open exchanges (row k by reader k % R) into a
- * window of RC_RP_READ_WINDOW rows; the source thread takes them in order.
+ * Selection: persist's streaming scan (persist/scan.h) of the index with
+ * --ids, the filter flags (tools/views/filter.h) and --search as its
+ * predicate, in start order: 16 B a selected row (spilled to a temporary
+ * file past SEG_SCAN_KEYS_MEM_DEFAULT), no table of the session; its
+ * first pass also counts the selection, its start range and the recorded
+ * connections for the schedule.
  *
- * Selection: the index table (persist/query.h: index entries and URL
- * strings only, ~120 B a row; no frame is read for it) filtered by --ids,
- * the filter flags (tools/views/filter.h) and --search, sorted by start
- * time. Streaming: one source thread opens the selected exchanges one by
- * one (one frame decompression each), rewrites them (req.h), resolves
- * their destination and pushes them into one bounded queue per loop thread
- * (RP_QUEUE_DEPTH requests and RP_PREFETCH_BYTES bytes in flight at most),
- * so memory is bounded by the prefetch window, never by the session. When
- * the selection is replayed more than once (--loop, --duration) and its
- * requests fit RP_LOOP_CACHE_BYTES, the first pass is kept for the others
- * instead of being read again.
+ * Reading: the source thread takes the rows in order and feeds their
+ * index entries into a window of RC_RP_READ_WINDOW places; `readers`
+ * threads open them (row k by reader k % R, each through an open cache
+ * per capturing worker: persist's seg_open_cache, so a reader decompresses
+ * a frame once for all its rows in it) and rewrite them (req.h); the
+ * source thread takes them back in order, numbers their recorded
+ * connections, resolves their destination and pushes them into one
+ * bounded queue per loop thread (RC_RP_QUEUE_DEPTH requests and
+ * RC_RP_PREFETCH_BYTES bytes in flight at most): requests are read ahead
+ * of their schedule by that much, and memory is bounded by it, never by
+ * the session. When the selection is replayed more than once (--loop,
+ * --duration) and its requests fit RC_RP_LOOP_CACHE_BYTES, the first pass
+ * is kept for the others; else each pass scans the segments again.
  *
  * Connections: the store keeps no connection id; a recorded client
  * connection is told apart by its client address and port (the port of a
@@ -64,6 +70,7 @@ struct rp_source_cfg {
 	struct rp_sched sched;          /* span_ns and count are filled by open */
 	unsigned threads;
 	unsigned readers;               /* threads opening exchanges (0: 1) */
+	uint64_t cache_bytes_max;       /* loop cache bound; 0: RC_RP_LOOP_CACHE_BYTES (tests) */
 	unsigned slots;                 /* --connections; 0 = one per group (capped) */
 	const struct sockaddr_storage *proxy; /* --proxy: every request connects there */
 	socklen_t proxy_len;
@@ -73,7 +80,7 @@ struct rp_source_stats {
 	_Atomic uint64_t read;          /* exchanges read and queued */
 	_Atomic uint64_t skipped_tunnel, skipped_cut, unreadable, dns_failed;
 	uint64_t selected, groups;      /* after open */
-	uint64_t index_damaged;         /* damaged index entries (table load) */
+	uint64_t index_damaged;         /* damaged index entries (the selection's scan) */
 	char first_damage[256];
 };
 

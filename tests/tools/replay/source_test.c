@@ -6,7 +6,9 @@
  * one slot (and so one thread), distinct connections to distinct slots;
  * --speed 1 due times are the recorded offsets, --speed 2 half of them;
  * the tunnel is skipped and counted; --ids selects; --loop 3 replays the
- * selection three times from the cache (same request objects); bodies
+ * selection three times from the cache (same request objects), and with
+ * the cache bound below the selection it scans the segments again for
+ * each pass (fresh objects, every connection on its slot again); bodies
  * and the rewritten request lines are what was stored; destinations are
  * resolved (numeric hosts: no name service in a unit test). */
 #include <netinet/in.h>
@@ -89,11 +91,13 @@ static size_t drain(struct rp_source *s, unsigned threads, struct rp_item *out, 
 	}
 }
 
+static uint64_t g_cache_max;   /* rp_source_cfg.cache_bytes_max of open_src */
+
 static struct rp_source *open_src(const char *dir, struct rp_rewrite *rw, double speed,
 				  uint64_t loops, const struct rc_ids *ids)
 {
 	struct rp_source_cfg c = { .session_dir = dir, .rw = rw, .threads = 2, .readers = 2,
-				   .ids = ids,
+				   .ids = ids, .cache_bytes_max = g_cache_max,
 				   .sched = { .speed = speed, .loops = loops } };
 	struct rp_source *s;
 	REQUIRE_RC(rp_source_open(&c, &s));
@@ -199,6 +203,29 @@ int main(void)
 	}
 	CHECK(per_pass[0] == N - 1 && per_pass[1] == N - 1 && per_pass[2] == N - 1);
 	rp_source_close(s);   /* frees the cached requests */
+
+	/* --loop 3 over a selection bigger than the cache: three scans */
+	g_cache_max = 1;
+	s = open_src(dir, &rw, 0, 3, NULL);
+	CHECK(!rp_source_owns(s));
+	n = drain(s, 2, it, 4 * N);
+	CHECK(n == 3u * (N - 1u));
+	memset(per_pass, 0, sizeof(per_pass));
+	for (size_t i = 0; i < n; i++) {
+		REQUIRE(it[i].pass < 3);
+		per_pass[it[i].pass]++;
+		int k = -1;
+		CHECK(sscanf(it[i].req->url, "http://127.0.0.%*d:8080/k/%d", &k) == 1);
+		REQUIRE(k >= 0);
+		CHECK(it[i].slot == slot_of[k % CONNS]);   /* the slot of the first run */
+		CHECK(it[i].req->rec_off_ns == (uint64_t)k * 10u * MS);
+		rp_source_release(s, it[i].req->len);
+		rp_req_free(it[i].req);
+	}
+	CHECK(per_pass[0] == N - 1 && per_pass[1] == N - 1 && per_pass[2] == N - 1);
+	CHECK(atomic_load(&rp_source_stats(s)->skipped_tunnel) == 1);   /* counted once */
+	rp_source_close(s);
+	g_cache_max = 0;
 	rm_rf(dir);
 	return check_done("replay_source");
 }
