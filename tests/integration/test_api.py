@@ -222,9 +222,12 @@ class Api(unittest.TestCase):
                 buf += s.recv(65536)
             except socket.timeout:
                 break
-        rows = [json.loads(e.split("data: ", 1)[1]) for e in buf.decode().split("\n\n")
-                if "event: exchange" in e]
+        events = [e for e in buf.decode().split("\n\n") if "event: exchange" in e]
+        rows = [json.loads(e.split("data: ", 1)[1]) for e in events]
         self.assertEqual(len(rows), 16, buf[-500:])
+        # an event's id is the exchange's (small) id, not the store's
+        self.assertEqual([int(e.split("id: ", 1)[1].split("\n", 1)[0]) for e in events],
+                         [r["id"] for r in rows])
         self.assertEqual(len({r["id"] for r in rows}), 16)
         times = [r["time"] for r in rows]
         self.assertEqual(times, sorted(times), [(r["time"], r["id"]) for r in rows])

@@ -6,6 +6,7 @@ origin)."""
 
 import json
 import os
+import re
 import subprocess
 import tempfile
 import time
@@ -183,6 +184,11 @@ class NewUser(DaemonCase):
         self.assertEqual(d.api("DELETE", "/api/sessions/%s/exchanges" % sid,
                                {"ids": [4, 6]})[0], 200)
         self.assertEqual(sorted(r["id"] for r in d.exchanges(sid)), [1, 3, 5, 7, 8])
+        # the curl export names each request by the same id (not the store's)
+        code, out, err = rc("export", "ids", "--format", "curl", "--data", d.data)
+        self.assertEqual(code, 0, err)
+        self.assertEqual(sorted(int(l[2:]) for l in out.decode().splitlines()
+                                if re.fullmatch(r"# \d+", l)), [1, 3, 5, 7, 8])
         code, out, err = rc("show", "ids", "9", "--data", d.data)
         self.assertEqual(code, 1)
         self.assertIn("not in the session", err)
