@@ -407,6 +407,26 @@ class NewUser(DaemonCase):
         p.terminate()
         self.assertEqual(p.wait(20), 0)
 
+    def test_help_names_the_environment(self):
+        # a user reading any command's --help learns the two variables
+        def helptext(*args):
+            r = subprocess.run([harness.RINGCAP_BIN] + list(args), capture_output=True,
+                               text=True, timeout=30)
+            self.assertEqual(r.returncode, 0, (args, r.stderr))
+            return r.stdout
+        for cmd in ("run", "ca", "session", "sessions", "ls", "show", "overview", "cookies",
+                    "export", "import", "ship", "fsck"):
+            with self.subTest(cmd=cmd):
+                self.assertIn("$RINGCAP_DATA", helptext(cmd, "--help"))
+        for cmd in ("run", "session"):
+            self.assertIn("$RINGCAP_CONTROL", helptext(cmd, "--help"))
+        top = helptext("help")
+        self.assertIn("RINGCAP_DATA", top)
+        self.assertIn("RINGCAP_CONTROL", top)
+        # device names filter as addresses do (--identify-by)
+        self.assertIn("device name", helptext("ls", "--help"))
+        self.assertIn("device name", helptext("session", "--help"))
+
     def test_delete_asks_on_a_terminal(self):
         import pty
         d = self.daemon("ask")
