@@ -53,6 +53,11 @@ class NewUser(DaemonCase):
         self.assertEqual(len(d.exchanges(sid, "?filter=" + q)), 3, "addresses still match")
         st, s, _ = d.api("GET", "/api/sessions/" + sid)
         self.assertEqual(sorted(s["clients"]), ["127.0.0.1", "pixel7"])
+        code, out, err = d.cli("show", "lab")   # the CLI shows the list too
+        self.assertEqual(code, 0, err)
+        line = [l for l in out.decode().splitlines() if l.startswith("clients")]
+        self.assertEqual(len(line), 1, out)
+        self.assertEqual(sorted(line[0].split(None, 1)[1].split(", ")), ["127.0.0.1", "pixel7"])
         self.assertEqual(d.stop(), 0)
 
     # -- bug 3: an interrupted session resumes -----------------------------
