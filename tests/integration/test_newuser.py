@@ -4,6 +4,7 @@ ls/show tables, start-up text and the environment variables, each through
 the real binary with real traffic (curl through the proxy to a loopback
 origin)."""
 
+import gzip
 import json
 import os
 import re
@@ -12,6 +13,7 @@ import tempfile
 import time
 import unittest
 import urllib.parse
+import zlib
 
 import harness
 
@@ -349,6 +351,35 @@ class NewUser(DaemonCase):
         self.assertIn("error    the host name did not resolve", out.decode())
         self.assertEqual(d.stop(), 0)
 
+    def test_show_decodes_compressed_bodies(self):
+        # most apps ask for gzip: show decodes it for reading, as HTTPie does;
+        # --body still writes the bytes as stored
+        srv = TypedOrigin()
+        self.addCleanup(srv.stop)
+        d = self.daemon("decode")
+        st, s, _ = d.api("POST", "/api/sessions", {"name": "dec"})
+        for kind in ("gz", "zz", "br"):
+            d.curl(srv.url("/" + kind))
+        rows = d.wait_exchanges(s["id"], 3)
+        ids = {r["url"].rsplit("/", 1)[1]: r["id"] for r in rows}
+
+        def show(xid, *extra):
+            code, out, err = rc("show", "dec", str(xid), "--data", d.data, *extra)
+            self.assertEqual(code, 0, err)
+            return out
+        out = show(ids["gz"]).decode()
+        self.assertIn('{\n  "a": [\n    1,\n    2\n  ],\n  "b": {\n    "c": "d"\n  }\n}\n', out)
+        self.assertRegex(out, r"\(decoded from gzip: \d+ B as stored\)")
+        self.assertEqual(gzip.decompress(show(ids["gz"], "--body", "response")),
+                         b'{"a":[1,2],"b":{"c":"d"}}', "--body: the bytes as stored")
+        out = show(ids["zz"]).decode()
+        self.assertIn("plain words plain words", out)
+        self.assertIn("(decoded from deflate:", out)
+        out = show(ids["br"]).decode()
+        self.assertIn("00000000  00 01 02 03", out)
+        self.assertIn("Content-Encoding br: not decoded", out)
+        self.assertEqual(d.stop(), 0)
+
     # -- run says where to point a device, then is quiet ----------------------
     def test_run_prints_where_to_point_a_device(self):
         import re
@@ -484,13 +515,19 @@ class TypedOrigin:
                 n = int(self.headers.get("Content-Length") or 0)
                 self.rfile.read(n)
                 kind = self.path.rsplit("/", 1)[1]
-                body, ct = {
-                    "json": (b'{"a":[1,2],"b":{"c":"d"}}', "application/json"),
-                    "bin": ((bytes(range(256)) * 4)[:1000], "application/octet-stream"),
-                    "img": (b"\x89PNG\r\n\x1a\n" + b"\0" * 100, "image/png"),
+                doc = b'{"a":[1,2],"b":{"c":"d"}}'
+                body, ct, ce = {
+                    "json": (doc, "application/json", None),
+                    "bin": ((bytes(range(256)) * 4)[:1000], "application/octet-stream", None),
+                    "img": (b"\x89PNG\r\n\x1a\n" + b"\0" * 100, "image/png", None),
+                    "gz": (gzip.compress(doc), "application/json", "gzip"),
+                    "zz": (zlib.compress(b"plain words " * 50), "text/plain", "deflate"),
+                    "br": (bytes(range(40)), "application/json", "br"),
                 }[kind]
                 self.send_response(200)
                 self.send_header("Content-Type", ct)
+                if ce:
+                    self.send_header("Content-Encoding", ce)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
