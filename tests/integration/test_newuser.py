@@ -378,6 +378,11 @@ class NewUser(DaemonCase):
         out = show(ids["br"]).decode()
         self.assertIn("00000000  00 01 02 03", out)
         self.assertIn("Content-Encoding br: not decoded", out)
+        # --search-bodies looks in the decoded text too
+        code, out, err = rc("ls", "dec", "--data", d.data, "--json", "--search", "PLAIN WORDS",
+                            "--search-bodies")
+        self.assertEqual(code, 0, err)
+        self.assertEqual([r["id"] for r in json.loads(out)], [ids["zz"]])
         self.assertEqual(d.stop(), 0)
 
     # -- run says where to point a device, then is quiet ----------------------

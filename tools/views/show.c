@@ -7,9 +7,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include <zlib.h>
-
 #include "tools/lib/fmt.h"
+#include "tools/views/coding.h"
 #include "tools/views/listing.h"
 #include "tools/views/messages.h"
 #include "tools/views/show.h"
@@ -226,71 +225,6 @@ static void body(struct rc_buf *b, const uint8_t *p, size_t n, const char *ct, s
 		rc_buf_printf(b, "... %zu more bytes (--body request|response writes them)\n", n - m);
 }
 
-/* p[0..n) inflated with zlib's window bits wbits (15+32: gzip or zlib
- * wrapped; -15: raw deflate) into *out (malloc'd, the caller frees).
- * Returns the decoded length, -EBADMSG when the bytes do not inflate,
- * -ENOMEM. Input that ends early (a body stored short) decodes as far as
- * it goes; past RC_SHOW_DECODED_MAX the rest is left out and *cut is set. */
-static long inflate_body(const uint8_t *p, size_t n, int wbits, uint8_t **out, bool *cut)
-{
-	z_stream z;
-	memset(&z, 0, sizeof(z));
-	size_t cap = 1024, len = 0;
-	uint8_t *buf = malloc(cap);
-	if (buf == NULL || n > UINT32_MAX || inflateInit2(&z, wbits) != Z_OK) {
-		free(buf);
-		return -ENOMEM;
-	}
-	z.next_in = (Bytef *)(uintptr_t)p;
-	z.avail_in = (uInt)n;
-	int zr = Z_OK;
-	*cut = false;
-	for (unsigned step = 0; step < RC_SHOW_INFLATE_STEPS; step++) {
-		z.next_out = buf + len;
-		z.avail_out = (uInt)(cap - len);
-		zr = inflate(&z, Z_NO_FLUSH);
-		len = cap - z.avail_out;
-		if (zr != Z_OK && zr != Z_BUF_ERROR)
-			break;                  /* the end, or bytes that are not deflate */
-		if (z.avail_out > 0)
-			break;                  /* the input is used up: a body stored short */
-		if (cap >= RC_SHOW_DECODED_MAX) {
-			*cut = true;
-			break;
-		}
-		uint8_t *bigger = realloc(buf, cap * 2);
-		if (bigger == NULL) {
-			zr = Z_MEM_ERROR;
-			break;
-		}
-		buf = bigger;
-		cap *= 2;
-	}
-	inflateEnd(&z);
-	if (zr != Z_OK && zr != Z_BUF_ERROR && zr != Z_STREAM_END) {
-		free(buf);
-		return zr == Z_MEM_ERROR ? -ENOMEM : -EBADMSG;
-	}
-	*out = buf;
-	return (long)len;
-}
-
-/* The body of a Content-Encoding this can read, decoded (see
- * inflate_body); -ENOTSUP for any other coding. */
-static long decode_body(const char *ce, size_t cel, const uint8_t *p, size_t n, uint8_t **out,
-			bool *cut)
-{
-	bool gz = (cel == 4 && !strncasecmp(ce, "gzip", 4)) ||
-		  (cel == 6 && !strncasecmp(ce, "x-gzip", 6));
-	bool deflate = cel == 7 && !strncasecmp(ce, "deflate", 7);
-	if (!gz && !deflate)
-		return -ENOTSUP;
-	long m = inflate_body(p, n, 15 + 32, out, cut);
-	if (m == -EBADMSG && deflate)   /* raw deflate, as some servers send it */
-		m = inflate_body(p, n, -15, out, cut);
-	return m;
-}
-
 /* A body with a Content-Encoding other than identity: decoded when it
  * can be, with a line that says so; else as stored, and why. */
 static void coded_body(struct rc_buf *b, const uint8_t *p, size_t n, const char *ct, size_t ctl,
@@ -299,7 +233,7 @@ static void coded_body(struct rc_buf *b, const uint8_t *p, size_t n, const char 
 	uint8_t *dec = NULL;
 	bool cut = false;
 	char stored[24], shown[24];
-	long m = decode_body(ce, cel, p, n, &dec, &cut);
+	long m = rc_body_decode(ce, cel, p, n, RC_SHOW_DECODED_MAX, &dec, &cut);
 	if (m < 0) {
 		body(b, p, n, ct, ctl);
 		rc_buf_printf(b, "(Content-Encoding %.*s: not decoded%s)\n", (int)cel, ce,
@@ -339,8 +273,8 @@ static bool body_part(struct rc_buf *b, const struct seg_exchange *x, enum seg_d
 		return wire != 0;
 	}
 	size_t cel;
-	const char *ce = header(head, hl, "content-encoding:", &cel);
-	if (ce && cel && !(cel == 8 && !strncasecmp(ce, "identity", 8)))
+	const char *ce = rc_content_coding(head, hl, &cel);
+	if (ce)
 		coded_body(b, x->body[d], x->body_len[d], ct, ct ? ctl : 0, ce, cel);
 	else
 		body(b, x->body[d], x->body_len[d], ct, ct ? ctl : 0);

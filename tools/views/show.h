@@ -27,7 +27,6 @@
  * times the default max_body, and a bound on what a small compressed body
  * (a "zip bomb" captured from a hostile origin) can make show allocate. */
 #define RC_SHOW_DECODED_MAX (64u << 20)
-#define RC_SHOW_INFLATE_STEPS 32u     /* output doublings: 1 KiB .. past 64 MiB */
 
 /* Writes x as text into b. heads_only: heads and the summary, no bodies
  * (--headers). shown_id: the id people use for it (the session number). */
