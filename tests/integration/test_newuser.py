@@ -198,7 +198,11 @@ class NewUser(DaemonCase):
                                 if re.fullmatch(r"# \d+", l)), [1, 3, 5, 7, 8])
         code, out, err = rc("show", "ids", "9", "--data", d.data)
         self.assertEqual(code, 1)
-        self.assertIn("not in the session", err)
+        self.assertIn("not in the session (ringcap ls lists its ids)", err)
+        for bad in ("abc", "1x", "", "+3"):
+            code, out, err = rc("show", "ids", bad, "--data", d.data)
+            self.assertEqual(code, 2, bad)
+            self.assertIn("'%s' is not an exchange id" % bad, err)
         code, out, err = rc("ls", "ids", "--data", d.data)
         self.assertEqual(out.decode().split("\n")[1].split()[0], "1", out)
         d.kill9()
