@@ -179,6 +179,38 @@ class Api(unittest.TestCase):
         self.assertIn("json", h["content-type"])   # /echo answers JSON
         self.assertEqual(body["length"], 25)
 
+    def test_raw_body_keeps_its_content_encoding(self):
+        # the bytes are stored as sent: served with the recorded coding, a
+        # browser (the web UI) decodes them; without it, gzip labelled JSON
+        import gzip
+        doc = b'{"zipped": true}'
+        with tempfile.NamedTemporaryFile(suffix=".gz", delete=False) as f:
+            f.write(gzip.compress(doc))
+        self.addCleanup(os.unlink, f.name)
+        self.curl("-H", "Content-Type: application/json", "-H", "Content-Encoding: gzip",
+                  "--data-binary", "@" + f.name, self.origin.url("/echo?coded"))
+        end = time.monotonic() + 10
+        rows = []
+        while not rows and time.monotonic() < end:
+            rows = [r for r in self.rows() if r["url"].endswith("/echo?coded")]
+            time.sleep(0.05)
+        self.assertEqual(len(rows), 1)
+        c = http.client.HTTPConnection(*self.ctl, timeout=20)
+        self.addCleanup(c.close)
+        c.request("GET", "/api/sessions/%s/exchanges/%d/request_body" % (self.sid, rows[0]["id"]))
+        r = c.getresponse()
+        body = r.read()
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.getheader("Content-Type"), "application/json")
+        self.assertEqual(r.getheader("Content-Encoding"), "gzip")
+        self.assertEqual(r.getheader("X-Content-Type-Options"), "nosniff")
+        self.assertEqual(gzip.decompress(body), doc)
+        # a body without a coding has no Content-Encoding line
+        st, _, h = self.api("GET", "/api/sessions/%s/exchanges/%d/response_body"
+                            % (self.sid, rows[0]["id"]))
+        self.assertEqual(st, 200)
+        self.assertNotIn("content-encoding", h)
+
     # -- the filter's keys -----------------------------------------------------
     def test_filter_keys_are_the_flags_names(self):
         for f in ({"method": ["POST"]}, {"methods": ["POST"]},
