@@ -98,6 +98,13 @@ class Api(unittest.TestCase):
         self.assertEqual(st, 200)
         self.assertEqual(doc["openapi"], "3.1.0")
         self.assertEqual(self.api("GET", "/api/openapi.json")[1], doc)
+        # a parameter says what it does: search matches as ls --search does
+        search = [p for p in doc["paths"]["/api/sessions/{id}/exchanges"]["get"]["parameters"]
+                  if p["name"] == "search"][0]
+        self.assertIn("method or status", search["description"])
+        posts = self.rows("?search=POST")
+        self.assertTrue(posts, "the method matches")
+        self.assertEqual({r["method"] for r in posts}, {"POST"})
         if not node_ready():
             self.skipTest("tests/node not installed (npm ci in tests/node)")
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:

@@ -395,7 +395,8 @@ static const struct rc_route_param list_q[] = {
 	  "\"host\",\"type\",\"size\",\"duration\"]}", "sort key" },
 	{ "reverse", "{\"type\":\"string\",\"enum\":[\"0\",\"1\",\"true\",\"false\"]}",
 	  "descending" },
-	{ "search", "{\"type\":\"string\"}", "case-insensitive text in the URL" },
+	{ "search", "{\"type\":\"string\"}", "URL or host contains it (case-insensitive), or "
+	  "the method or status is it (as ringcap ls --search)" },
 	{ "limit", "{\"type\":\"integer\",\"minimum\":1,\"maximum\":100000}", "page size" },
 	{ "offset", "{\"type\":\"integer\",\"minimum\":0}", "rows skipped" },
 	{ "filter", "{\"type\":\"string\"}", "the filter's JSON form (see Filter)" },
