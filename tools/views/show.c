@@ -236,8 +236,10 @@ static void coded_body(struct rc_buf *b, const uint8_t *p, size_t n, const char 
 	long m = rc_body_decode(ce, cel, p, n, RC_SHOW_DECODED_MAX, &dec, &cut);
 	if (m < 0) {
 		body(b, p, n, ct, ctl);
-		rc_buf_printf(b, "(Content-Encoding %.*s: not decoded%s)\n", (int)cel, ce,
-			      m == -ENOTSUP ? "" : ": the bytes do not inflate");
+		rc_buf_puts(b, "(Content-Encoding ");
+		/* the peer's words: no control byte reaches the terminal */
+		clean_text(b, (const uint8_t *)ce, cel < RC_SHOW_CODING_MAX ? cel : RC_SHOW_CODING_MAX);
+		rc_buf_printf(b, ": not decoded%s)\n", m == -ENOTSUP ? "" : ": the bytes do not inflate");
 		return;
 	}
 	body(b, dec, (size_t)m, ct, ctl);

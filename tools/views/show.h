@@ -27,6 +27,7 @@
  * times the default max_body, and a bound on what a small compressed body
  * (a "zip bomb" captured from a hostile origin) can make show allocate. */
 #define RC_SHOW_DECODED_MAX (64u << 20)
+#define RC_SHOW_CODING_MAX 64u        /* bytes of an unknown Content-Encoding named */
 
 /* Writes x as text into b. heads_only: heads and the summary, no bodies
  * (--headers). shown_id: the id people use for it (the session number). */

@@ -185,6 +185,9 @@ static void check_coded(void)
 	CHECK(strstr(t, "00000000  01 02 03") != NULL);
 	CHECK(strstr(t, "(Content-Encoding br: not decoded)") != NULL);
 	free(t);
+	t = coded_text("x\x1b[2J", (const uint8_t *)"ab", 2);   /* the peer's words, cleaned */
+	CHECK(strstr(t, "(Content-Encoding x?[2J: not decoded)") != NULL && !strchr(t, 0x1b));
+	free(t);
 	t = coded_text("identity", doc, sizeof(doc) - 1);
 	CHECK(strstr(t, want) != NULL && strstr(t, "decoded") == NULL);
 	free(t);
