@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "tools/cli/cmds.h"
+#include "tools/lib/rc-limits.h"
 
 #define RINGCAP_VERSION "0.1.0"
 
@@ -46,7 +47,11 @@ static void usage(FILE *f)
 		"              against the recording (ringcap replay --help)\n"
 		"  fsck        check a session's files; --repair rebuilds indexes\n"
 		"  version     print the version\n"
-		"  help        this text\n", RINGCAP_VERSION);
+		"  help        this text\n\n"
+		"environment (every command; its option wins):\n"
+		"  RINGCAP_DATA=DIR       for --data DIR (default " RC_DATA_DIR_DEFAULT ")\n"
+		"  RINGCAP_CONTROL=ADDR   for --control ADDR (default " RC_CONTROL_DEFAULT ")\n",
+		RINGCAP_VERSION);
 }
 
 int main(int argc, char **argv)

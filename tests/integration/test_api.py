@@ -98,6 +98,13 @@ class Api(unittest.TestCase):
         self.assertEqual(st, 200)
         self.assertEqual(doc["openapi"], "3.1.0")
         self.assertEqual(self.api("GET", "/api/openapi.json")[1], doc)
+        # a parameter says what it does: search matches as ls --search does
+        search = [p for p in doc["paths"]["/api/sessions/{id}/exchanges"]["get"]["parameters"]
+                  if p["name"] == "search"][0]
+        self.assertIn("method or status", search["description"])
+        posts = self.rows("?search=POST")
+        self.assertTrue(posts, "the method matches")
+        self.assertEqual({r["method"] for r in posts}, {"POST"})
         if not node_ready():
             self.skipTest("tests/node not installed (npm ci in tests/node)")
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
@@ -179,6 +186,38 @@ class Api(unittest.TestCase):
         self.assertIn("json", h["content-type"])   # /echo answers JSON
         self.assertEqual(body["length"], 25)
 
+    def test_raw_body_keeps_its_content_encoding(self):
+        # the bytes are stored as sent: served with the recorded coding, a
+        # browser (the web UI) decodes them; without it, gzip labelled JSON
+        import gzip
+        doc = b'{"zipped": true}'
+        with tempfile.NamedTemporaryFile(suffix=".gz", delete=False) as f:
+            f.write(gzip.compress(doc))
+        self.addCleanup(os.unlink, f.name)
+        self.curl("-H", "Content-Type: application/json", "-H", "Content-Encoding: gzip",
+                  "--data-binary", "@" + f.name, self.origin.url("/echo?coded"))
+        end = time.monotonic() + 10
+        rows = []
+        while not rows and time.monotonic() < end:
+            rows = [r for r in self.rows() if r["url"].endswith("/echo?coded")]
+            time.sleep(0.05)
+        self.assertEqual(len(rows), 1)
+        c = http.client.HTTPConnection(*self.ctl, timeout=20)
+        self.addCleanup(c.close)
+        c.request("GET", "/api/sessions/%s/exchanges/%d/request_body" % (self.sid, rows[0]["id"]))
+        r = c.getresponse()
+        body = r.read()
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.getheader("Content-Type"), "application/json")
+        self.assertEqual(r.getheader("Content-Encoding"), "gzip")
+        self.assertEqual(r.getheader("X-Content-Type-Options"), "nosniff")
+        self.assertEqual(gzip.decompress(body), doc)
+        # a body without a coding has no Content-Encoding line
+        st, _, h = self.api("GET", "/api/sessions/%s/exchanges/%d/response_body"
+                            % (self.sid, rows[0]["id"]))
+        self.assertEqual(st, 200)
+        self.assertNotIn("content-encoding", h)
+
     # -- the filter's keys -----------------------------------------------------
     def test_filter_keys_are_the_flags_names(self):
         for f in ({"method": ["POST"]}, {"methods": ["POST"]},
@@ -222,9 +261,12 @@ class Api(unittest.TestCase):
                 buf += s.recv(65536)
             except socket.timeout:
                 break
-        rows = [json.loads(e.split("data: ", 1)[1]) for e in buf.decode().split("\n\n")
-                if "event: exchange" in e]
+        events = [e for e in buf.decode().split("\n\n") if "event: exchange" in e]
+        rows = [json.loads(e.split("data: ", 1)[1]) for e in events]
         self.assertEqual(len(rows), 16, buf[-500:])
+        # an event's id is the exchange's (small) id, not the store's
+        self.assertEqual([int(e.split("id: ", 1)[1].split("\n", 1)[0]) for e in events],
+                         [r["id"] for r in rows])
         self.assertEqual(len({r["id"] for r in rows}), 16)
         times = [r["time"] for r in rows]
         self.assertEqual(times, sorted(times), [(r["time"], r["id"]) for r in rows])

@@ -4,13 +4,16 @@ ls/show tables, start-up text and the environment variables, each through
 the real binary with real traffic (curl through the proxy to a loopback
 origin)."""
 
+import gzip
 import json
 import os
+import re
 import subprocess
 import tempfile
 import time
 import unittest
 import urllib.parse
+import zlib
 
 import harness
 
@@ -52,6 +55,11 @@ class NewUser(DaemonCase):
         self.assertEqual(len(d.exchanges(sid, "?filter=" + q)), 3, "addresses still match")
         st, s, _ = d.api("GET", "/api/sessions/" + sid)
         self.assertEqual(sorted(s["clients"]), ["127.0.0.1", "pixel7"])
+        code, out, err = d.cli("show", "lab")   # the CLI shows the list too
+        self.assertEqual(code, 0, err)
+        line = [l for l in out.decode().splitlines() if l.startswith("clients")]
+        self.assertEqual(len(line), 1, out)
+        self.assertEqual(sorted(line[0].split(None, 1)[1].split(", ")), ["127.0.0.1", "pixel7"])
         self.assertEqual(d.stop(), 0)
 
     # -- bug 3: an interrupted session resumes -----------------------------
@@ -183,9 +191,18 @@ class NewUser(DaemonCase):
         self.assertEqual(d.api("DELETE", "/api/sessions/%s/exchanges" % sid,
                                {"ids": [4, 6]})[0], 200)
         self.assertEqual(sorted(r["id"] for r in d.exchanges(sid)), [1, 3, 5, 7, 8])
+        # the curl export names each request by the same id (not the store's)
+        code, out, err = rc("export", "ids", "--format", "curl", "--data", d.data)
+        self.assertEqual(code, 0, err)
+        self.assertEqual(sorted(int(l[2:]) for l in out.decode().splitlines()
+                                if re.fullmatch(r"# \d+", l)), [1, 3, 5, 7, 8])
         code, out, err = rc("show", "ids", "9", "--data", d.data)
         self.assertEqual(code, 1)
-        self.assertIn("not in the session", err)
+        self.assertIn("not in the session (ringcap ls lists its ids)", err)
+        for bad in ("abc", "1x", "", "+3"):
+            code, out, err = rc("show", "ids", bad, "--data", d.data)
+            self.assertEqual(code, 2, bad)
+            self.assertIn("'%s' is not an exchange id" % bad, err)
         code, out, err = rc("ls", "ids", "--data", d.data)
         self.assertEqual(out.decode().split("\n")[1].split()[0], "1", out)
         d.kill9()
@@ -338,6 +355,40 @@ class NewUser(DaemonCase):
         self.assertIn("error    the host name did not resolve", out.decode())
         self.assertEqual(d.stop(), 0)
 
+    def test_show_decodes_compressed_bodies(self):
+        # most apps ask for gzip: show decodes it for reading, as HTTPie does;
+        # --body still writes the bytes as stored
+        srv = TypedOrigin()
+        self.addCleanup(srv.stop)
+        d = self.daemon("decode")
+        st, s, _ = d.api("POST", "/api/sessions", {"name": "dec"})
+        for kind in ("gz", "zz", "br"):
+            d.curl(srv.url("/" + kind))
+        rows = d.wait_exchanges(s["id"], 3)
+        ids = {r["url"].rsplit("/", 1)[1]: r["id"] for r in rows}
+
+        def show(xid, *extra):
+            code, out, err = rc("show", "dec", str(xid), "--data", d.data, *extra)
+            self.assertEqual(code, 0, err)
+            return out
+        out = show(ids["gz"]).decode()
+        self.assertIn('{\n  "a": [\n    1,\n    2\n  ],\n  "b": {\n    "c": "d"\n  }\n}\n', out)
+        self.assertRegex(out, r"\(decoded from gzip: \d+ B as stored\)")
+        self.assertEqual(gzip.decompress(show(ids["gz"], "--body", "response")),
+                         b'{"a":[1,2],"b":{"c":"d"}}', "--body: the bytes as stored")
+        out = show(ids["zz"]).decode()
+        self.assertIn("plain words plain words", out)
+        self.assertIn("(decoded from deflate:", out)
+        out = show(ids["br"]).decode()
+        self.assertIn("00000000  00 01 02 03", out)
+        self.assertIn("Content-Encoding br: not decoded", out)
+        # --search-bodies looks in the decoded text too
+        code, out, err = rc("ls", "dec", "--data", d.data, "--json", "--search", "PLAIN WORDS",
+                            "--search-bodies")
+        self.assertEqual(code, 0, err)
+        self.assertEqual([r["id"] for r in json.loads(out)], [ids["zz"]])
+        self.assertEqual(d.stop(), 0)
+
     # -- run says where to point a device, then is quiet ----------------------
     def test_run_prints_where_to_point_a_device(self):
         import re
@@ -401,6 +452,26 @@ class NewUser(DaemonCase):
         p.terminate()
         self.assertEqual(p.wait(20), 0)
 
+    def test_help_names_the_environment(self):
+        # a user reading any command's --help learns the two variables
+        def helptext(*args):
+            r = subprocess.run([harness.RINGCAP_BIN] + list(args), capture_output=True,
+                               text=True, timeout=30)
+            self.assertEqual(r.returncode, 0, (args, r.stderr))
+            return r.stdout
+        for cmd in ("run", "ca", "session", "sessions", "ls", "show", "overview", "cookies",
+                    "export", "import", "ship", "fsck"):
+            with self.subTest(cmd=cmd):
+                self.assertIn("$RINGCAP_DATA", helptext(cmd, "--help"))
+        for cmd in ("run", "session"):
+            self.assertIn("$RINGCAP_CONTROL", helptext(cmd, "--help"))
+        top = helptext("help")
+        self.assertIn("RINGCAP_DATA", top)
+        self.assertIn("RINGCAP_CONTROL", top)
+        # device names filter as addresses do (--identify-by)
+        self.assertIn("device name", helptext("ls", "--help"))
+        self.assertIn("device name", helptext("session", "--help"))
+
     def test_delete_asks_on_a_terminal(self):
         import pty
         d = self.daemon("ask")
@@ -453,13 +524,19 @@ class TypedOrigin:
                 n = int(self.headers.get("Content-Length") or 0)
                 self.rfile.read(n)
                 kind = self.path.rsplit("/", 1)[1]
-                body, ct = {
-                    "json": (b'{"a":[1,2],"b":{"c":"d"}}', "application/json"),
-                    "bin": ((bytes(range(256)) * 4)[:1000], "application/octet-stream"),
-                    "img": (b"\x89PNG\r\n\x1a\n" + b"\0" * 100, "image/png"),
+                doc = b'{"a":[1,2],"b":{"c":"d"}}'
+                body, ct, ce = {
+                    "json": (doc, "application/json", None),
+                    "bin": ((bytes(range(256)) * 4)[:1000], "application/octet-stream", None),
+                    "img": (b"\x89PNG\r\n\x1a\n" + b"\0" * 100, "image/png", None),
+                    "gz": (gzip.compress(doc), "application/json", "gzip"),
+                    "zz": (zlib.compress(b"plain words " * 50), "text/plain", "deflate"),
+                    "br": (bytes(range(40)), "application/json", "br"),
                 }[kind]
                 self.send_response(200)
                 self.send_header("Content-Type", ct)
+                if ce:
+                    self.send_header("Content-Encoding", ce)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 
 #include "tools/lib/json.h"
+#include "tools/lib/rc-limits.h"
 
 struct rc_cli_common {
 	const char *data;  /* --data DIR */
@@ -18,6 +19,11 @@ struct rc_cli_common {
 	const char *cmd;   /* for messages ("session pause"; --help advice names its
 			    * first word); NULL: argv[0] */
 };
+
+/* The --data line of an offline command's usage (the environment variable
+ * is only found where --help names it). */
+#define RC_USAGE_DATA \
+	"  --data DIR  data directory [$RINGCAP_DATA, else " RC_DATA_DIR_DEFAULT "]\n"
 
 /* The data directory when --data is not given: $RINGCAP_DATA, else
  * RC_DATA_DIR_DEFAULT. */

@@ -68,7 +68,7 @@ int rc_cmd_cookies(int argc, char **argv)
 	static const char usage[] =
 		"usage: ringcap cookies SESSION [--data DIR] [--json] [--jar FILE]\n"
 		"  cookies from the exchanges captured with cookies on; --jar writes a\n"
-		"  Netscape cookies.txt (curl -b FILE), '-' for standard output\n";
+		"  Netscape cookies.txt (curl -b FILE), '-' for standard output\n" RC_USAGE_DATA;
 	struct rc_cli_common o = {0};
 	const char *jar = NULL;
 	int i = rc_cli_opts(argc, argv, &o, usage, ck_opts, &jar);

@@ -42,7 +42,7 @@ static const char usage[] =
 	"       [--ids 3,7,10-20] [filters] [--search TEXT] [--sort KEY] [--reverse]\n"
 	"       [--limit N] [--offset N]\n"
 	"       collection: [--group domain|endpoint|domain,endpoint|none] [--name NAME]\n"
-	"                   [--base-url-variables] [--with-tests]\n";
+	"                   [--base-url-variables] [--with-tests]\n" RC_USAGE_DATA;
 
 static int query_opt(struct export_opts *e, const char *key, const char *v)
 {

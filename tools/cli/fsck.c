@@ -84,7 +84,7 @@ int rc_cmd_fsck(int argc, char **argv)
 		"  3  damage found and repaired: checking again finds none (lost\n"
 		"     deletions: their exchanges are listed again, the output says so)\n"
 		"  4  could not check (not a session, unreadable files)\n"
-		"  A data directory gives the worst status of its sessions.\n";
+		"  A data directory gives the worst status of its sessions.\n" RC_USAGE_DATA;
 	static const struct rc_opt opts[] = { { "repair", false, set_repair },
 					      { NULL, false, NULL } };
 	struct rc_cli_common c = {0};

@@ -171,7 +171,7 @@ int rc_cmd_import(int argc, char **argv)
 {
 	static const char usage[] =
 		"usage: ringcap import FILE.har --session NAME [--data DIR]\n"
-		"       prints the new session's id and its number of exchanges\n";
+		"       prints the new session's id and its number of exchanges\n" RC_USAGE_DATA;
 	static const struct rc_opt opts[] = { { "session", true, set_session },
 					      { NULL, false, NULL } };
 	struct rc_cli_common c = {0};

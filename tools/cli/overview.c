@@ -178,7 +178,8 @@ static int overview_main(int argc, char **argv, struct rc_filter *f)
 {
 	static const char usage[] =
 		"usage: ringcap overview SESSION [--by method|domain|type|status] [--json]\n"
-		"       [--interval SECONDS] [--search TEXT] [--data DIR] [filter flags]\n";
+		"       [--interval SECONDS] [--search TEXT] [--data DIR] [filter flags]\n"
+		RC_USAGE_DATA;
 	struct ov_opts o = { .by = "method" };
 	struct rc_cli_common c = {0};
 	int i = rc_cli_opts(argc, argv, &c, usage, ov_table, &o);

@@ -52,11 +52,12 @@ static const char usage_text[] =
 	"  delete ID [--yes]                      a stopped session (stop it first); asks\n"
 	"                                         first on a terminal unless --yes\n"
 	"  list [--json]                          every session, newest last\n"
-	"  show ID [--json]\n\n"
+	"  show ID [--json]                       one session and the clients it has seen\n\n"
 	"SETTINGS: --save-responses | --no-save-responses, --cookies | --no-cookies,\n"
 	"          --max-body SIZE\n"
-	"FILTER:   --method M, --status S, --type T, --client CIDR, --url-contains TEXT,\n"
-	"          --url-excludes TEXT, --url-regex RE (repeatable); --no-filter clears it\n"
+	"FILTER:   --method M, --status S, --type T, --client CIDR|DEVICE_NAME,\n"
+	"          --url-contains TEXT, --url-excludes TEXT, --url-regex RE (repeatable);\n"
+	"          --no-filter clears it (a device name: run --identify-by)\n"
 	"common:   --control ADDR [$RINGCAP_CONTROL, else " RC_CONTROL_DEFAULT "],\n"
 	"          --data DIR [$RINGCAP_DATA, else " RC_DATA_DIR_DEFAULT "] (for its\n"
 	"          control.token), --token TOKEN, --json\n"
@@ -237,6 +238,24 @@ static void view_print(const struct view *w, bool header)
 	       w->start, w->duration_s, w->exchanges, w->bytes, w->settings);
 }
 
+/* "clients  a, b, c" under a session that lists its clients (show): the
+ * addresses and device names it has seen, so that a device lab sees its
+ * phones by name; "..." when the server left some out. */
+static void print_clients(const json_t *o)
+{
+	const json_t *list = json_object_get(o, "clients");
+	const json_t *v;
+	size_t i;
+	if (!json_is_array(list))
+		return;
+	printf("clients ");
+	json_array_foreach((json_t *)list, i, v)
+		printf("%s%s", i ? ", " : " ", json_is_string(v) ? json_string_value(v) : "?");
+	if (json_array_size(list) == 0)
+		printf(" none yet");
+	printf("%s\n", json_is_true(json_object_get(o, "clients_more")) ? ", ..." : "");
+}
+
 /* Prints an answer: as it came with --json, else one line per session. */
 static int print_sessions(const struct client *c, const struct answer *a, bool array)
 {
@@ -253,6 +272,8 @@ static int print_sessions(const struct client *c, const struct answer *a, bool a
 		rc = view_parse(all, &w);
 		if (rc == 0)
 			view_print(&w, true);
+		if (rc == 0 && !strcmp(c->cmd, "show"))
+			print_clients(all);
 	} else if (rc == 0 && json_is_array(all)) {
 		json_array_foreach(all, i, v) {
 			if ((rc = view_parse(v, &w)) < 0)

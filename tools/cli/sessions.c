@@ -22,7 +22,8 @@
 
 int rc_cmd_sessions(int argc, char **argv)
 {
-	static const char usage[] = "usage: ringcap sessions [--data DIR] [--json]\n";
+	static const char usage[] = "usage: ringcap sessions [--data DIR] [--json]\n"
+				    RC_USAGE_DATA;
 	struct rc_cli_common c = {0};
 	int i = rc_cli_opts(argc, argv, &c, usage, NULL, NULL);
 	if (i < 0)

@@ -58,7 +58,7 @@ static const struct row rows[] = {
 	{ "table", "T", "table [" RC_SHIP_TABLE_DEFAULT "], created if missing", K_STR, O(c.table), 0, 0 },
 	{ "box", "NAME", "this appliance's name in every row [host name]", K_STR, O(c.box), 0, 0 },
 	{ "session", "S", "a session (id or name) to ship; repeatable [all]", K_SESSION, 0, 0, 0 },
-	{ "data", "DIR", "data directory [" RC_DATA_DIR_DEFAULT "]", K_STR, O(c.data), 0, 0 },
+	{ "data", "DIR", "data directory [$RINGCAP_DATA, else " RC_DATA_DIR_DEFAULT "]", K_STR, O(c.data), 0, 0 },
 	{ "follow", "", "keep shipping new exchanges and new sessions", K_FLAG, O(c.follow), 0, 0 },
 	{ "bodies", "", "ship bodies too, up to --body-max", K_FLAG, O(c.bodies), 0, 0 },
 	{ "format", "F", "rows as rowbinary, tsv or json (JSONEachRow) [rowbinary]", K_FORMAT, O(c.format), 0, 0 },

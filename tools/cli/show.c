@@ -176,8 +176,14 @@ int rc_cmd_show(int argc, char **argv)
 	if (i < 0)
 		return i == -2 ? 0 : 2;
 	char *end;
-	if (i != argc - 2 || (strtoull(argv[i + 1], &end, 10), *end != '\0')) {
+	if (i != argc - 2) {
 		fprintf(stderr, "ringcap show: name a session and an exchange id\n%s", usage);
+		return 2;
+	}
+	if (argv[i + 1][0] < '0' || argv[i + 1][0] > '9' ||
+	    (strtoull(argv[i + 1], &end, 10), *end != '\0')) {
+		fprintf(stderr, "ringcap show: '%s' is not an exchange id (a number: the ID column "
+			"of ringcap ls %s)\n", argv[i + 1], argv[i]);
 		return 2;
 	}
 	uint64_t id = strtoull(argv[i + 1], NULL, 10);
@@ -199,7 +205,7 @@ int rc_cmd_show(int argc, char **argv)
 	warn_tombstones(dir, m.id);
 	if (rc < 0) {
 		fprintf(stderr, "ringcap show: exchange %llu: %s\n", (unsigned long long)id,
-			rc == -ENOENT ? "not in the session" :
+			rc == -ENOENT ? "not in the session (ringcap ls lists its ids)" :
 			rc == -EBADMSG ? "its frames are damaged (ringcap fsck)" : strerror(-rc));
 		return 1;
 	}

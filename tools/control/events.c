@@ -251,7 +251,7 @@ static int dist_row(void *ctx, const struct seg_qrow *r)
 	if (n == 0)
 		return 0;
 	struct rc_buf b = {0};
-	rc_buf_printf(&b, "id: %llu\nevent: exchange\ndata: ", (unsigned long long)r->e.id);
+	rc_buf_printf(&b, "id: %llu\nevent: exchange\ndata: ", (unsigned long long)rc_row_id(r));
 	rc_row_json(&b, r);
 	rc_buf_puts(&b, "\n\n");
 	if (b.oom) {

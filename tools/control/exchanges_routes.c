@@ -12,7 +12,8 @@
  *
  * The listing is persist/'s query layer and the JSON shared with `ringcap
  * ls --json` (tools/views/listing.c). A raw body goes out with the
- * Content-Type it was recorded with, "X-Content-Type-Options: nosniff" and
+ * Content-Type it was recorded with (and its Content-Encoding: the bytes
+ * are stored as sent), "X-Content-Type-Options: nosniff" and
  * a sandboxing Content-Security-Policy, so a captured HTML page shown by
  * a browser cannot run script on the control port's origin; download=1
  * makes it an attachment.
@@ -310,17 +311,19 @@ static int keep_body(void *ctx, enum seg_dir dir, const void *p, size_t n)
 	return b->buf->oom ? -ENOSPC : 0;
 }
 
-/* The Content-Type line of a recorded head into out, if it is plain
- * printable ASCII; "" otherwise. */
-static void recorded_type(const uint8_t *head, size_t len, char *out, size_t cap)
+/* The value of the header name ("content-type:") of a recorded head into
+ * out, if it is plain printable ASCII; "" otherwise. */
+static void recorded_header(const uint8_t *head, size_t len, const char *name, char *out,
+			    size_t cap)
 {
 	const char *p = (const char *)head, *end = p + len;
+	size_t nl = strlen(name);
 	out[0] = '\0';
 	while (p < end) {
 		const char *eol = memchr(p, '\n', (size_t)(end - p));
 		size_t n = (size_t)((eol ? eol : end) - p);
-		if (n > 13 && strncasecmp(p, "content-type:", 13) == 0) {
-			const char *v = p + 13;
+		if (n > nl && strncasecmp(p, name, nl) == 0) {
+			const char *v = p + nl;
 			while (v < p + n && (*v == ' ' || *v == '\t'))
 				v++;
 			size_t k = (size_t)(p + n - v);
@@ -340,7 +343,7 @@ static void recorded_type(const uint8_t *head, size_t len, char *out, size_t cap
 static int body(struct rc_req *rq, struct rc_resp *rs, enum seg_dir which)
 {
 	struct ses_meta m;
-	char dir[4096], dl[8], ctype[CTYPE_MAX];
+	char dir[4096], dl[8], ctype[CTYPE_MAX], coding[CTYPE_MAX];
 	uint64_t id;
 	int rc = locate(rq, rs, &m, dir, sizeof(dir), &id);
 	if (rc < 0)
@@ -354,9 +357,16 @@ static int body(struct rc_req *rq, struct rc_resp *rs, enum seg_dir which)
 		return rc_fail(rs, rc == -ENOENT ? -ENOENT : -EIO, "exchange %s: %s", rq->param[1],
 			       rc == -EBADMSG ? "its frames are damaged (ringcap fsck)" :
 			       rc == -ENOSPC ? "body larger than the API serves" : strerror(-rc));
-	recorded_type(which == SEG_DIR_REQ ? x.req_head : x.resp_head,
-		      which == SEG_DIR_REQ ? x.req_head_len : x.resp_head_len, ctype, sizeof(ctype));
+	const uint8_t *head = which == SEG_DIR_REQ ? x.req_head : x.resp_head;
+	size_t head_len = which == SEG_DIR_REQ ? x.req_head_len : x.resp_head_len;
+	recorded_header(head, head_len, "content-type:", ctype, sizeof(ctype));
+	recorded_header(head, head_len, "content-encoding:", coding, sizeof(coding));
 	seg_exchange_free(&x);
+	/* the bytes are stored as sent (gzip stays gzip): with their coding
+	 * named, a browser decodes them, and nothing is labelled JSON that is
+	 * not */
+	if (coding[0] && strcasecmp(coding, "identity") != 0)
+		rc_resp_header(rs, "Content-Encoding", coding);
 	snprintf(rs->err, sizeof(rs->err), "%s", ctype[0] ? ctype : "application/octet-stream");
 	rs->ctype = rs->err;   /* err is unused on success: it holds the type */
 	rc_resp_header(rs, "X-Content-Type-Options", "nosniff");
@@ -385,7 +395,8 @@ static const struct rc_route_param list_q[] = {
 	  "\"host\",\"type\",\"size\",\"duration\"]}", "sort key" },
 	{ "reverse", "{\"type\":\"string\",\"enum\":[\"0\",\"1\",\"true\",\"false\"]}",
 	  "descending" },
-	{ "search", "{\"type\":\"string\"}", "case-insensitive text in the URL" },
+	{ "search", "{\"type\":\"string\"}", "URL or host contains it (case-insensitive), or "
+	  "the method or status is it (as ringcap ls --search)" },
 	{ "limit", "{\"type\":\"integer\",\"minimum\":1,\"maximum\":100000}", "page size" },
 	{ "offset", "{\"type\":\"integer\",\"minimum\":0}", "rows skipped" },
 	{ "filter", "{\"type\":\"string\"}", "the filter's JSON form (see Filter)" },
@@ -413,9 +424,11 @@ static const struct rc_route routes[] = {
 	  RC_SCHEMA("Exchange"), 0, "400 404" },
 	{ "DELETE", ONE, h_delete_one, API, "Delete one exchange", NULL, NULL, NULL,
 	  RC_SCHEMA("Deleted"), 0, "400 404" },
-	{ "GET", ONE "/request_body", h_request_body, API, "The request body as recorded", body_q,
+	{ "GET", ONE "/request_body", h_request_body, API, "The request body as recorded (with its "
+	  "Content-Type and Content-Encoding)", body_q,
 	  NULL, "*/*", NULL, 0, "400 404" },
-	{ "GET", ONE "/response_body", h_response_body, API, "The response body as recorded",
+	{ "GET", ONE "/response_body", h_response_body, API, "The response body as recorded (with "
+	  "its Content-Type and Content-Encoding)",
 	  body_q, NULL, "*/*", NULL, 0, "400 404" },
 	{ "GET", ONE "/messages", h_messages, API, "The WebSocket messages of an upgraded "
 	  "exchange, payloads byte-exact (text, or base64)", NULL, NULL, NULL,

@@ -289,7 +289,8 @@ static const struct rc_route_param overview_q[] = {
 	{ "by", "{\"type\":\"string\",\"enum\":[\"method\",\"domain\",\"type\",\"status\"]}",
 	  "group by" },
 	{ "interval_ms", "{\"type\":\"integer\",\"minimum\":1}", "traffic series step" },
-	{ "search", "{\"type\":\"string\"}", "only URLs containing this" },
+	{ "search", "{\"type\":\"string\"}", "as the exchanges listing: URL or host "
+	  "contains it, or the method or status is it" },
 	{ NULL, NULL, NULL },
 };
 static const struct rc_route_param cookies_q[] = {

@@ -183,7 +183,7 @@ static void sh_quote(struct rc_buf *b, const char *s, size_t n)
 void rc_curl_entry(struct rc_xout *o, const struct seg_exchange *x)
 {
 	struct rc_buf *b = &o->b;
-	rc_buf_printf(b, "# %llu\ncurl -sS -X ", (unsigned long long)x->id);
+	rc_buf_printf(b, "# %llu\ncurl -sS -X ", (unsigned long long)rc_exchange_id(x));
 	sh_quote(b, x->method_text, strlen(x->method_text));
 	RC_PUTS(b, " ");
 	sh_quote(b, x->url, strlen(x->url));

@@ -23,7 +23,8 @@ const char rc_filter_usage[] =
 	"  --status S[,S]        200, 404, 2xx, 5xx\n"
 	"  --type T[,T]          json html xml js css text image audio video media font\n"
 	"                        binary none, or a mime substring (application/pdf)\n"
-	"  --client C[,C]        address or CIDR (10.0.0.0/8, fd00::/8)\n"
+	"  --client C[,C]        address, CIDR or device name (10.0.0.0/8, fd00::/8,\n"
+	"                        pixel7: run --identify-by)\n"
 	"  --url-contains TEXT   URL contains TEXT (any of; case-insensitive)\n"
 	"  --url-excludes TEXT   URL does not contain TEXT (none of; case-insensitive)\n"
 	"  --url-regex RE        URL matches RE (any of; Hyperscan/PCRE syntax)\n";

@@ -1,12 +1,14 @@
 /*
  * tools/views/select.c - which rows a listing shows (see select.h): hidden
- * tunnel rows, the search over heads and bodies, the query-time filter.
+ * tunnel rows, the search over heads and bodies (gzip and deflate bodies
+ * searched decoded, coding.h), the query-time filter.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "tools/views/coding.h"
 #include "tools/views/filter.h"
 #include "tools/views/select.h"
 
@@ -116,6 +118,27 @@ static bool contains(const uint8_t *h, size_t hn, const char *needle, size_t nn)
 	return false;
 }
 
+/* One direction's body holds the needle: as stored, or once its
+ * Content-Encoding (gzip, deflate) is undone, as `ringcap show` prints it. */
+static bool body_contains(const struct seg_exchange *x, enum seg_dir d, const char *needle,
+			  size_t nn)
+{
+	if (contains(x->body[d], x->body_len[d], needle, nn))
+		return true;
+	size_t cel;
+	const char *ce = d == SEG_DIR_REQ ? rc_content_coding(x->req_head, x->req_head_len, &cel)
+					  : rc_content_coding(x->resp_head, x->resp_head_len, &cel);
+	uint8_t *dec;
+	bool cut;
+	if (ce == NULL || x->body_len[d] == 0)
+		return false;
+	long m = rc_body_decode(ce, cel, x->body[d], x->body_len[d], RC_SEARCH_BODY_MAX, &dec,
+				&cut);
+	bool hit = m > 0 && contains(dec, (size_t)m, needle, nn);
+	free(dec);
+	return hit;
+}
+
 bool rc_exchange_contains(const char *session_dir, const struct seg_qrow *r,
 			  const char *needle)
 {
@@ -126,8 +149,8 @@ bool rc_exchange_contains(const char *session_dir, const struct seg_qrow *r,
 	size_t nn = strlen(needle);
 	bool hit = contains(x.req_head, x.req_head_len, needle, nn) ||
 		   contains(x.resp_head, x.resp_head_len, needle, nn) ||
-		   contains(x.body[SEG_DIR_REQ], x.body_len[SEG_DIR_REQ], needle, nn) ||
-		   contains(x.body[SEG_DIR_RESP], x.body_len[SEG_DIR_RESP], needle, nn);
+		   body_contains(&x, SEG_DIR_REQ, needle, nn) ||
+		   body_contains(&x, SEG_DIR_RESP, needle, nn);
 	seg_exchange_free(&x);
 	return hit;
 }

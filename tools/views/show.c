@@ -3,10 +3,12 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "tools/lib/fmt.h"
+#include "tools/views/coding.h"
 #include "tools/views/listing.h"
 #include "tools/views/messages.h"
 #include "tools/views/show.h"
@@ -223,6 +225,31 @@ static void body(struct rc_buf *b, const uint8_t *p, size_t n, const char *ct, s
 		rc_buf_printf(b, "... %zu more bytes (--body request|response writes them)\n", n - m);
 }
 
+/* A body with a Content-Encoding other than identity: decoded when it
+ * can be, with a line that says so; else as stored, and why. */
+static void coded_body(struct rc_buf *b, const uint8_t *p, size_t n, const char *ct, size_t ctl,
+		       const char *ce, size_t cel)
+{
+	uint8_t *dec = NULL;
+	bool cut = false;
+	char stored[24], shown[24];
+	long m = rc_body_decode(ce, cel, p, n, RC_SHOW_DECODED_MAX, &dec, &cut);
+	if (m < 0) {
+		body(b, p, n, ct, ctl);
+		rc_buf_puts(b, "(Content-Encoding ");
+		/* the peer's words: no control byte reaches the terminal */
+		clean_text(b, (const uint8_t *)ce, cel < RC_SHOW_CODING_MAX ? cel : RC_SHOW_CODING_MAX);
+		rc_buf_printf(b, ": not decoded%s)\n", m == -ENOTSUP ? "" : ": the bytes do not inflate");
+		return;
+	}
+	body(b, dec, (size_t)m, ct, ctl);
+	free(dec);
+	rc_human_bytes(n, stored, sizeof(stored));
+	rc_human_bytes((uint64_t)m, shown, sizeof(shown));
+	rc_buf_printf(b, "(decoded from %.*s: %s as stored%s%s)\n", (int)cel, ce, stored,
+		      cut ? "; decoded only the first " : "", cut ? shown : "");
+}
+
 /* One direction's body, or why there is none; false when it wrote
  * nothing (no body on the wire). */
 static bool body_part(struct rc_buf *b, const struct seg_exchange *x, enum seg_dir d)
@@ -247,7 +274,12 @@ static bool body_part(struct rc_buf *b, const struct seg_exchange *x, enum seg_d
 				      (unsigned long long)wire);
 		return wire != 0;
 	}
-	body(b, x->body[d], x->body_len[d], ct, ct ? ctl : 0);
+	size_t cel;
+	const char *ce = rc_content_coding(head, hl, &cel);
+	if (ce)
+		coded_body(b, x->body[d], x->body_len[d], ct, ct ? ctl : 0, ce, cel);
+	else
+		body(b, x->body[d], x->body_len[d], ct, ct ? ctl : 0);
 	if ((x->flags & cut) || x->body_cut[d])
 		rc_buf_printf(b, "(the first %zu of %llu bytes were stored: the session's "
 			      "max_body)\n", x->body_len[d], (unsigned long long)wire);

@@ -5,7 +5,10 @@
  * pretty-printed, text as is (control bytes shown as '?', so a captured
  * body cannot drive the terminal), anything else as a hexdump excerpt;
  * a body that was not stored says why ("not stored: image/png (media)",
- * "not stored: save-responses was off"). Pure: the exchange in, bytes out.
+ * "not stored: save-responses was off"). A body sent with Content-Encoding
+ * gzip or deflate is shown decoded (as HTTPie does; --body keeps the bytes
+ * as stored), other codings say they were not decoded. Pure: the exchange
+ * in, bytes out.
  */
 #ifndef RINGCAP_VIEWS_SHOW_H
 #define RINGCAP_VIEWS_SHOW_H
@@ -20,6 +23,11 @@
 #define RC_SHOW_TEXT_MAX (256u << 10) /* text body bytes shown before "... N more" */
 #define RC_SHOW_HEX_MAX 256u          /* binary body bytes shown as a hexdump */
 #define RC_SHOW_JSON_DEPTH 64u        /* deeper JSON is shown as text, not indented */
+/* A decoded (gzip, deflate) body is shown up to this many bytes: four
+ * times the default max_body, and a bound on what a small compressed body
+ * (a "zip bomb" captured from a hostile origin) can make show allocate. */
+#define RC_SHOW_DECODED_MAX (64u << 20)
+#define RC_SHOW_CODING_MAX 64u        /* bytes of an unknown Content-Encoding named */
 
 /* Writes x as text into b. heads_only: heads and the summary, no bodies
  * (--headers). shown_id: the id people use for it (the session number). */
