@@ -38,7 +38,8 @@ static const char usage[] =
 	"             [--threads N] [--timeout D]\n"
 	"  diff:      [--size-tolerance N|N%] [--diff-body]\n"
 	"  record:    [--record NAME] (the replay becomes a new session)\n"
-	"exit status: 0 every request sent was answered, 1 not (see the report), 2 usage\n";
+	"exit status: 0 every request sent was answered, 1 not (see the report), 2 usage\n"
+	RC_USAGE_DATA;
 
 static int bad(struct rp_opts *o, const char *opt, const char *why)
 {
