@@ -142,6 +142,33 @@ void eng_in_consume(struct eng_worker *w, struct eng_sock *s, size_t n)
 	}
 }
 
+/* Fills the socket's last private input buffer first (a kernel ring
+ * buffer at the tail is never written into), then takes private buffers. */
+int eng_in_append(struct eng_worker *w, struct eng_sock *s, const char *p, size_t n)
+{
+	uint32_t size = w->e->cfg.buf_size;
+	for (unsigned i = 0; i < ENG_IN_APPEND_BUFS_MAX && n > 0; i++) {
+		uint16_t t = s->in.tail;
+		if (s->in.count > 0 && t >= w->bufs.count && w->bufs.len[t] < size) {
+			size_t k = size - w->bufs.len[t] < n ? size - w->bufs.len[t] : n;
+			memcpy(eng_buf_ptr(w, t) + w->bufs.len[t], p, k);
+			w->bufs.len[t] += (uint32_t)k;
+			p += k;
+			n -= k;
+			continue;
+		}
+		uint16_t b = eng_pbuf_get(w);
+		if (b == UINT16_MAX)
+			return -ENOBUFS;
+		size_t k = n < size ? n : size;
+		memcpy(eng_buf_ptr(w, b), p, k);
+		eng_bufq_push(&w->bufs, &s->in, b, (uint32_t)k);
+		p += k;
+		n -= k;
+	}
+	return n == 0 ? 0 : -ENOBUFS;
+}
+
 static void in_clear(struct eng_worker *w, struct eng_sock *s)
 {
 	eng_bufq_clear(&w->bufs, &s->in);

@@ -59,6 +59,12 @@ bool eng_buf_pressure(const struct eng_worker *w);
  * paused recv once half the input is gone. */
 size_t eng_in_peek(struct eng_worker *w, struct eng_sock *s, const char **p);
 void eng_in_consume(struct eng_worker *w, struct eng_sock *s, size_t n);
+/* Appends n bytes to the socket's input queue, as if they had been
+ * received (h2 streams and h2 upstreams write the HTTP/1.1 the proxy reads
+ * there). 0, or -ENOBUFS when the private pool ran dry. */
+#define ENG_IN_APPEND_BUFS_MAX 256u /* buffers one call may fill: a whole
+				     * head or DATA frame fits many times */
+int eng_in_append(struct eng_worker *w, struct eng_sock *s, const char *p, size_t n);
 
 bool eng_out_full(const struct eng_sock *s);
 void eng_out_push(struct eng_worker *w, struct eng_sock *s, uint8_t kind, uint16_t id,
