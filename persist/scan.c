@@ -25,6 +25,7 @@
 
 #include "persist/reader-int.h"
 #include "persist/scan.h"
+#include "persist/spill.h"
 #include "persist/tsort.h"
 #include "rc-assert.h"
 
@@ -67,14 +68,6 @@ struct own_str {
 	uint64_t len;
 };
 
-/* One spilled run during the merge. */
-struct run {
-	uint64_t start, end; /* key indices in the spill file: [start, end) */
-	uint64_t next;       /* forward: next to read; reverse: one past it */
-	struct skey *buf;
-	size_t n, at;        /* keys in buf, next one to hand out */
-};
-
 /* One distinct host of a host sort: its text in the arena, its number
  * in order of first appearance; len == UINT32_MAX marks a free slot. */
 struct hslot {
@@ -107,9 +100,7 @@ struct seg_scan {
 	/* keys */
 	struct skey *keys;
 	size_t nkeys, keys_cap, chunk; /* keys held, allocated, in a full run */
-	FILE *spill;
-	struct run *runs;
-	size_t nruns, runs_cap;
+	struct seg_spill sp;  /* spilled runs of keys (persist/spill.h) */
 	size_t total, count, handed, skipped;
 	uint64_t mem_pos;     /* next key of the in-memory run */
 	/* pass 1 walk */
@@ -120,18 +111,6 @@ struct seg_scan {
 };
 
 /* ---- files ---- */
-
-static FILE *tmp_file(void)
-{
-	const char *d = getenv("TMPDIR");
-	int fd = open(d && *d ? d : "/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return tmpfile();
-	FILE *f = fdopen(fd, "w+b");
-	if (f == NULL)
-		close(fd);
-	return f;
-}
 
 static void win_close(struct win *w)
 {
@@ -396,25 +375,13 @@ static int sort_keys(struct seg_scan *s)
 /* Sorts the keys held and appends them to the spill file as one run. */
 static int spill_run(struct seg_scan *s)
 {
-	if (s->spill == NULL && (s->spill = tmp_file()) == NULL)
-		return -EIO;
 	int rc = s->timed ? 0 : sort_keys(s);
-	if (rc < 0)
-		return rc;
-	if (s->nruns == s->runs_cap) {
-		size_t nc = s->runs_cap ? 2 * s->runs_cap : 8;
-		struct run *v = realloc(s->runs, nc * sizeof(*v));
-		if (v == NULL)
-			return -ENOMEM;
-		s->runs = v;
-		s->runs_cap = nc;
-	}
-	uint64_t start = s->nruns ? s->runs[s->nruns - 1].end : 0;
-	if (fwrite(s->keys, sizeof(*s->keys), s->nkeys, s->spill) != s->nkeys)
-		return -EIO;
-	s->runs[s->nruns++] = (struct run){ .start = start, .end = start + s->nkeys };
+	if (rc == 0)
+		rc = seg_spill_put(&s->sp, s->keys, s->nkeys * sizeof(*s->keys));
+	if (rc == 0)
+		rc = seg_spill_end_run(&s->sp);
 	s->nkeys = 0;
-	return 0;
+	return rc;
 }
 
 /* Keys grow by doubling up to a run (memory follows the selection, not
@@ -599,7 +566,7 @@ static int place_of(struct seg_scan *s, const struct seg_entry *e, uint64_t *pos
 	uint64_t n = s->nextra - s->extra_base[s->cur_item];
 	if (n > POS_ENTRY_MASK)
 		return -E2BIG;
-	if (s->extra == NULL && (s->extra = tmp_file()) == NULL)
+	if (s->extra == NULL && (s->extra = seg_spill_tmp_file()) == NULL)
 		return -EIO;
 	if (fwrite(e, sizeof(*e), 1, s->extra) != 1)
 		return -EIO;
@@ -662,57 +629,38 @@ static int pass1(struct seg_scan *s)
 
 /* ---- pass 2 ---- */
 
-/* Refills run r's buffer in the merge's direction; false when done. */
-static bool run_fill(struct seg_scan *s, struct run *r, bool reverse)
+/* The merge's order (spill.h's before; s->q.reverse reads the runs from
+ * their end). */
+static bool key_before(const uint8_t *pa, const uint8_t *pb, void *ctx)
 {
-	uint64_t left = reverse ? r->next - r->start : r->end - r->next;
-	size_t n = (size_t)(left < SEG_SCAN_RUN_BUF ? left : SEG_SCAN_RUN_BUF);
-	if (n == 0)
-		return false;
-	uint64_t from = reverse ? r->next - n : r->next;
-	ssize_t got = pread(fileno(s->spill), r->buf, n * sizeof(*r->buf),
-			    (off_t)(from * sizeof(*r->buf)));
-	if (got != (ssize_t)(n * sizeof(*r->buf))) {
-		s->err = -EIO;
-		return false;
-	}
-	r->next = reverse ? from : from + n;
-	r->n = n;
-	r->at = 0;
-	return true;
-}
-
-static bool key_before(const struct skey *a, const struct skey *b, bool reverse)
-{
-	if (a->k != b->k)
-		return reverse ? a->k > b->k : a->k < b->k;
-	return reverse ? a->pos > b->pos : a->pos < b->pos;
+	const struct seg_scan *s = ctx;
+	struct skey a, b;
+	memcpy(&a, pa, sizeof(a));
+	memcpy(&b, pb, sizeof(b));
+	if (a.k != b.k)
+		return s->q.reverse ? a.k > b.k : a.k < b.k;
+	return s->q.reverse ? a.pos > b.pos : a.pos < b.pos;
 }
 
 /* The next key in order; false at the end (or on error, s->err). */
 static bool next_key(struct seg_scan *s, struct skey *out)
 {
 	bool rev = s->q.reverse;
-	if (s->nruns == 0) {
+	if (s->sp.nruns == 0) {
 		if (s->mem_pos >= s->nkeys)
 			return false;
 		size_t i = (size_t)s->mem_pos++;
 		*out = s->keys[rev ? s->nkeys - 1 - i : i];
 		return true;
 	}
-	struct run *best = NULL;
-	for (size_t i = 0; i < s->nruns; i++) {
-		struct run *r = &s->runs[i];
-		if (r->at == r->n && !run_fill(s, r, rev))
-			continue;
-		const struct skey *k = &r->buf[rev ? r->n - 1 - r->at : r->at];
-		if (best == NULL || key_before(k, &best->buf[rev ? best->n - 1 - best->at : best->at], rev))
-			best = r;
-	}
-	if (best == NULL)
+	const uint8_t *p;
+	size_t len;
+	int rc = seg_spill_next(&s->sp, &p, &len);
+	if (rc < 0)
+		s->err = rc;
+	if (rc <= 0)
 		return false;
-	*out = best->buf[rev ? best->n - 1 - best->at : best->at];
-	best->at++;
+	memcpy(out, p, sizeof(*out));
 	return true;
 }
 
@@ -802,12 +750,12 @@ static void rekey(const struct seg_scan *s, struct skey *v, size_t n, const uint
  * key buffer (a run is at most its size), rekeyed, sorted, written. */
 static int rekey_runs(struct seg_scan *s, const uint16_t *map)
 {
-	int fd = fileno(s->spill);
-	for (size_t i = 0; i < s->nruns; i++) {
-		const struct run *r = &s->runs[i];
-		size_t n = (size_t)(r->end - r->start), bytes = n * sizeof(struct skey);
+	int fd = seg_spill_fd(&s->sp);
+	for (size_t i = 0; i < s->sp.nruns; i++) {
+		const struct seg_spill_run *r = &s->sp.runs[i];
+		size_t bytes = (size_t)(r->end - r->start), n = bytes / sizeof(struct skey);
 		ASSERT(n <= s->keys_cap);
-		off_t at = (off_t)(r->start * sizeof(struct skey));
+		off_t at = (off_t)r->start;
 		if (pread(fd, s->keys, bytes, at) != (ssize_t)bytes)
 			return -EIO;
 		rekey(s, s->keys, n, map);
@@ -827,7 +775,7 @@ static int finish_timed(struct seg_scan *s)
 {
 	uint16_t *map = NULL;
 	int rc = s->q.sort == SEG_SORT_HOST ? host_ranks(s, &map) : 0;
-	if (rc == 0 && s->nruns == 0)
+	if (rc == 0 && s->sp.nruns == 0)
 		rekey(s, s->keys, s->nkeys, map);
 	else if (rc == 0)
 		rc = rekey_runs(s, map);
@@ -842,24 +790,19 @@ static int finish_keys(struct seg_scan *s)
 	if (s->ts)
 		return seg_tsort_finish(s->ts);
 	int rc = 0;
-	if (s->nruns && s->nkeys)
+	if (s->sp.nruns && s->nkeys)
 		rc = spill_run(s);
-	else if (s->nruns == 0) {
+	else if (s->sp.nruns == 0) {
 		rc = s->timed ? finish_timed(s) : 0;
 		return rc < 0 ? rc : sort_keys(s);
 	}
-	if (rc == 0 && fflush(s->spill) != 0)
+	/* flushed before a timed sort rewrites its runs in place */
+	if (rc == 0 && fflush(s->sp.f) != 0)
 		rc = -EIO;
 	if (rc == 0 && s->timed)
 		rc = finish_timed(s);
-	for (size_t i = 0; i < s->nruns && rc == 0; i++) {
-		struct run *r = &s->runs[i];
-		r->next = s->q.reverse ? r->end : r->start;
-		r->buf = malloc(SEG_SCAN_RUN_BUF * sizeof(*r->buf));
-		r->n = r->at = 0;
-		if (r->buf == NULL)
-			rc = -ENOMEM;
-	}
+	if (rc == 0)
+		rc = seg_spill_merge(&s->sp, SEG_SCAN_RUN_BUF * sizeof(struct skey));
 	/* the keys are on disk now: give their memory back for the merge */
 	free(s->keys);
 	s->keys = NULL;
@@ -887,6 +830,8 @@ static int scan_build(const char *session_dir, const struct seg_scan_cfg *cfg,
 	s->chunk = mem / 2 / sizeof(struct skey);
 	s->q = *q;
 	s->rep = rep;
+	s->sp = (struct seg_spill){ .rec_size = sizeof(struct skey), .before = key_before,
+				    .ctx = s, .reverse = q->reverse };
 	/* a report counts damaged text, so it needs the text read */
 	s->need_text = (q->search && q->search[0]) || q->match || rep ||
 		       q->sort == SEG_SORT_HOST || q->sort == SEG_SORT_URL;
@@ -948,7 +893,7 @@ size_t seg_scan_total(const struct seg_scan *s) { return s->total; }
 size_t seg_scan_count(const struct seg_scan *s) { return s->count; }
 size_t seg_scan_runs(const struct seg_scan *s)
 {
-	return s->ts ? seg_tsort_runs(s->ts) : s->nruns;
+	return s->ts ? seg_tsort_runs(s->ts) : s->sp.nruns;
 }
 
 void seg_scan_close(struct seg_scan *s)
@@ -963,10 +908,7 @@ void seg_scan_close(struct seg_scan *s)
 	}
 	for (size_t i = 0; i < s->nown; i++)
 		free(s->own[i].buf);
-	for (size_t i = 0; i < s->nruns; i++)
-		free(s->runs[i].buf);
 	free(s->own);
-	free(s->runs);
 	free(s->items);
 	free(s->extra_base);
 	free(s->tombs);
@@ -974,8 +916,7 @@ void seg_scan_close(struct seg_scan *s)
 	free(s->hs);
 	free(s->arena);
 	seg_tsort_free(s->ts);
-	if (s->spill)
-		fclose(s->spill);
+	seg_spill_free(&s->sp);
 	if (s->extra)
 		fclose(s->extra);
 	free(s);
