@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "persist/query.h"
+#include "persist/spill.h"
 #include "persist/reader-int.h"
 
 struct str_file {
@@ -520,42 +521,11 @@ static int kp_cmp_host(const void *a, const void *b, void *ctx)
 	return c ? c : (x->e.id > y->e.id) - (x->e.id < y->e.id);
 }
 
-/* Stable LSD radix sort of (key, row) pairs by key, 16 bits a pass;
- * passes whose digit is the same for every element are skipped. Equal
- * keys keep load order. Returns 0 or -ENOMEM. */
+/* Stable radix sort of (key, row) pairs by key (persist/spill.h). */
+_Static_assert(sizeof(struct kp) == 16, "pairs sort with seg_radix_sort16");
 static int radix_sort(struct kp *v, size_t n)
 {
-	struct kp *tmp = malloc((n ? n : 1) * sizeof(*tmp));
-	uint32_t *cnt = malloc(65536 * sizeof(*cnt));
-	if (!tmp || !cnt) {
-		free(tmp);
-		free(cnt);
-		return -ENOMEM;
-	}
-	struct kp *src = v, *dst = tmp;
-	for (int shift = 0; shift < 64; shift += 16) {
-		memset(cnt, 0, 65536 * sizeof(*cnt));
-		for (size_t i = 0; i < n; i++)
-			cnt[(src[i].key >> shift) & 0xffff]++;
-		if (n == 0 || cnt[(src[0].key >> shift) & 0xffff] == n)
-			continue;
-		uint32_t sum = 0;
-		for (uint32_t d = 0; d < 65536; d++) {
-			uint32_t c = cnt[d];
-			cnt[d] = sum;
-			sum += c;
-		}
-		for (size_t i = 0; i < n; i++)
-			dst[cnt[(src[i].key >> shift) & 0xffff]++] = src[i];
-		struct kp *sw = src;
-		src = dst;
-		dst = sw;
-	}
-	if (src != v)
-		memcpy(v, src, n * sizeof(*v));
-	free(tmp);
-	free(cnt);
-	return 0;
+	return seg_radix_sort16(v, n);
 }
 
 struct url_ctx {

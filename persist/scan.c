@@ -328,32 +328,7 @@ static void fill_row(struct seg_scan *s, const struct seg_entry *e, struct seg_q
 
 /* ---- keys and runs ---- */
 
-/* Stable LSD radix sort of keys by k, 16 bits a pass, skipping passes
- * whose digit is the same everywhere (query.c's, over struct skey). */
-static void radix_sort(struct skey *v, struct skey *tmp, size_t n, uint32_t *cnt)
-{
-	struct skey *src = v, *dst = tmp;
-	for (int shift = 0; shift < 64 && n > 0; shift += 16) {
-		memset(cnt, 0, 65536 * sizeof(*cnt));
-		for (size_t i = 0; i < n; i++)
-			cnt[(src[i].k >> shift) & 0xffff]++;
-		if (cnt[(src[0].k >> shift) & 0xffff] == n)
-			continue;
-		uint32_t sum = 0;
-		for (uint32_t d = 0; d < 65536; d++) {
-			uint32_t c = cnt[d];
-			cnt[d] = sum;
-			sum += c;
-		}
-		for (size_t i = 0; i < n; i++)
-			dst[cnt[(src[i].k >> shift) & 0xffff]++] = src[i];
-		struct skey *sw = src;
-		src = dst;
-		dst = sw;
-	}
-	if (src != v)
-		memcpy(v, src, n * sizeof(*v));
-}
+_Static_assert(sizeof(struct skey) == 16, "keys sort with seg_radix_sort16");
 
 static int sort_keys(struct seg_scan *s)
 {
@@ -362,14 +337,7 @@ static int sort_keys(struct seg_scan *s)
 		sorted = s->keys[i - 1].k <= s->keys[i].k;
 	if (sorted)
 		return 0;
-	uint32_t *cnt = malloc(65536 * sizeof(*cnt));
-	struct skey *tmp = malloc(s->nkeys * sizeof(*tmp));
-	if (cnt && tmp)
-		radix_sort(s->keys, tmp, s->nkeys, cnt);
-	int rc = cnt && tmp ? 0 : -ENOMEM;
-	free(cnt);
-	free(tmp);
-	return rc;
+	return seg_radix_sort16(s->keys, s->nkeys);
 }
 
 /* Sorts the keys held and appends them to the spill file as one run. */

@@ -14,6 +14,49 @@
 #include "persist/spill.h"
 #include "rc-assert.h"
 
+/* The 16-bit digit at shift of the key of item i. */
+static inline uint32_t digit(const uint8_t *v, size_t i, int shift)
+{
+	uint64_t k;
+	memcpy(&k, v + 16 * i, sizeof(k));
+	return (uint32_t)(k >> shift) & 0xffffu;
+}
+
+int seg_radix_sort16(void *v, size_t n)
+{
+	uint8_t *tmp = malloc((n ? n : 1) * 16);
+	uint32_t *cnt = malloc(65536 * sizeof(*cnt));
+	if (!tmp || !cnt) {
+		free(tmp);
+		free(cnt);
+		return -ENOMEM;
+	}
+	uint8_t *src = v, *dst = tmp;
+	for (int shift = 0; shift < 64 && n > 0; shift += 16) {
+		memset(cnt, 0, 65536 * sizeof(*cnt));
+		for (size_t i = 0; i < n; i++)
+			cnt[digit(src, i, shift)]++;
+		if (cnt[digit(src, 0, shift)] == n)
+			continue;
+		uint32_t sum = 0;
+		for (uint32_t d = 0; d < 65536; d++) {
+			uint32_t c = cnt[d];
+			cnt[d] = sum;
+			sum += c;
+		}
+		for (size_t i = 0; i < n; i++)
+			memcpy(dst + 16 * (size_t)cnt[digit(src, i, shift)]++, src + 16 * i, 16);
+		uint8_t *sw = src;
+		src = dst;
+		dst = sw;
+	}
+	if (src != (uint8_t *)v)
+		memcpy(v, src, n * 16);
+	free(tmp);
+	free(cnt);
+	return 0;
+}
+
 FILE *seg_spill_tmp_file(void)
 {
 	const char *d = getenv("TMPDIR");

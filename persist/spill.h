@@ -1,4 +1,7 @@
-/* persist/spill.h: the spill and merge half of an external sort, shared by
+/* persist/spill.h: the parts of our sorts that are shared. First, a stable
+ * in-memory radix sort of 16-byte items by the 64-bit key at their start
+ * (persist/query.c's table, persist/scan.c's runs). Then the spill and
+ * merge half of an external sort, shared by
  * persist/scan.c (keys of a streaming selection), persist/tsort.c (host
  * and URL records) and tools/views/export_sort.c (Postman collection
  * order). Each caller sorts what it holds in memory its own way and hands
@@ -46,6 +49,11 @@ struct seg_spill {
 	size_t nruns, runs_cap;
 	size_t buf_bytes;
 };
+
+/* Stable LSD radix sort of n items of 16 bytes by the uint64_t in their
+ * first 8 bytes, 16 bits a pass; a pass whose digit is the same for every
+ * item is skipped. Equal keys keep their order. 0 or -ENOMEM. */
+int seg_radix_sort16(void *v, size_t n);
 
 /* An unlinked temporary file ($TMPDIR or /tmp), or NULL. */
 FILE *seg_spill_tmp_file(void);

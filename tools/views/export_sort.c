@@ -22,16 +22,18 @@
 /* Records read from one run at a time during the merge (bytes). */
 #define XSORT_RUN_BUF (64u << 10)
 
+/* One key of a held record and the record's index (seg_radix_sort16). */
 struct xs_pair {
-	uint64_t key[2]; /* key, key2 */
+	uint64_t key;
 	uint64_t i;
 };
+_Static_assert(sizeof(struct xs_pair) == 16, "pairs sort with seg_radix_sort16");
 
 struct rc_xsort {
 	size_t rec, cap, n;      /* record size, records a run holds, held */
 	size_t recs_cap;         /* records allocated (grows up to cap) */
 	uint8_t *recs, *out;     /* held records; their sorted copy */
-	struct xs_pair *pairs, *tmp;
+	struct xs_pair *pairs;      /* during a sort */
 	size_t mem_at;           /* reading in place: next record */
 	struct seg_spill sp;     /* the runs */
 	bool reading;
@@ -75,52 +77,29 @@ int rc_xsort_new(size_t rec_size, size_t mem_max, struct rc_xsort **out)
 	return 0;
 }
 
-/* Stable radix sort of the pairs by key, 16 bits a pass (constant digits
- * skipped), then the records gathered into s->out. The sort's buffers are
- * sized to what is held and freed by the caller (free_sort). */
+/* Stable sort of the held records by (key, key2): the pairs sorted by
+ * key2, then, stably, by key (persist/spill.h's radix sort each time), then
+ * the records gathered into s->out. */
 static int sort_held(struct rc_xsort *s)
 {
 	size_t n = s->n ? s->n : 1;
-	uint32_t *cnt = malloc(65536 * sizeof(*cnt));
 	free(s->out);
 	s->out = malloc(n * s->rec);
 	s->pairs = malloc(n * sizeof(*s->pairs));
-	s->tmp = malloc(n * sizeof(*s->tmp));
-	if (cnt == NULL || !s->out || !s->pairs || !s->tmp) {
-		free(cnt);
+	if (!s->out || !s->pairs)
 		return -ENOMEM;
-	}
-	struct xs_pair *src = s->pairs, *dst = s->tmp;
+	struct xs_pair *v = s->pairs;
 	for (size_t i = 0; i < s->n; i++)
-		src[i] = (struct xs_pair){ { key_of(s->recs + i * s->rec, 0),
-					     key_of(s->recs + i * s->rec, 1) }, i };
-	/* LSD: key2's digits first, then key's */
-	for (int pass = 0; pass < 8 && s->n > 0; pass++) {
-		int w = pass < 4 ? 1 : 0, shift = 16 * (pass % 4);
-		memset(cnt, 0, 65536 * sizeof(*cnt));
-		for (size_t i = 0; i < s->n; i++)
-			cnt[(src[i].key[w] >> shift) & 0xffff]++;
-		if (cnt[(src[0].key[w] >> shift) & 0xffff] == s->n)
-			continue;
-		uint32_t sum = 0;
-		for (uint32_t d = 0; d < 65536; d++) {
-			uint32_t c = cnt[d];
-			cnt[d] = sum;
-			sum += c;
-		}
-		for (size_t i = 0; i < s->n; i++)
-			dst[cnt[(src[i].key[w] >> shift) & 0xffff]++] = src[i];
-		struct xs_pair *sw = src;
-		src = dst;
-		dst = sw;
-	}
-	free(cnt);
-	for (size_t i = 0; i < s->n; i++)
-		memcpy(s->out + i * s->rec, s->recs + src[i].i * s->rec, s->rec);
+		v[i] = (struct xs_pair){ key_of(s->recs + i * s->rec, 1), i };
+	int rc = seg_radix_sort16(v, s->n);
+	for (size_t i = 0; i < s->n && rc == 0; i++)
+		v[i].key = key_of(s->recs + v[i].i * s->rec, 0);
+	rc = rc ? rc : seg_radix_sort16(v, s->n);
+	for (size_t i = 0; i < s->n && rc == 0; i++)
+		memcpy(s->out + i * s->rec, s->recs + v[i].i * s->rec, s->rec);
 	free(s->pairs);
-	free(s->tmp);
-	s->pairs = s->tmp = NULL;
-	return 0;
+	s->pairs = NULL;
+	return rc;
 }
 
 static int spill(struct rc_xsort *s)
@@ -171,9 +150,8 @@ int rc_xsort_finish(struct rc_xsort *s)
 	free(s->recs);
 	free(s->out);
 	free(s->pairs);
-	free(s->tmp);
 	s->recs = s->out = NULL;
-	s->pairs = s->tmp = NULL;
+	s->pairs = NULL;
 	return rc;
 }
 
@@ -201,6 +179,5 @@ void rc_xsort_free(struct rc_xsort *s)
 	free(s->recs);
 	free(s->out);
 	free(s->pairs);
-	free(s->tmp);
 	free(s);
 }
