@@ -206,29 +206,27 @@ static int open_segment(struct seg_writer *w);
 static int *kind_fd(struct seg_writer *w, int k);
 static void close_old(struct seg_writer *w, int fd);
 
-int seg_writer_open(const struct seg_writer_cfg *cfg, uint64_t now_ns, struct seg_writer **out)
+/* Fills the defaults of c; false when a setting is out of its bounds. */
+static bool cfg_settle(struct seg_writer_cfg *c)
 {
-	if (cfg->worker >= SEG_WORKERS_MAX || strlen(cfg->session_dir) >= PATH_MAX - 32)
-		return -EINVAL;
-	struct seg_writer *w = calloc(1, sizeof(*w));
-	if (!w)
-		return -ENOMEM;
-	w->cfg = *cfg;
-	snprintf(w->dir, sizeof(w->dir), "%s", cfg->session_dir);
-	w->cfg.session_dir = w->dir;
-	struct seg_writer_cfg *c = &w->cfg;
 	if (!c->frame_bytes)
 		c->frame_bytes = SEG_FRAME_BYTES_DEFAULT;
 	if (c->frame_bytes < SEG_FRAME_BYTES_MIN || c->frame_bytes > SEG_FRAME_BYTES_MAX)
-		goto out_inval;
+		return false;
 	c->flush_ns = c->flush_ns ? c->flush_ns : SEG_FLUSH_NS_DEFAULT;
 	c->rotate_bytes = c->rotate_bytes ? c->rotate_bytes : SEG_ROTATE_BYTES_DEFAULT;
 	c->rotate_ns = c->rotate_ns ? c->rotate_ns : SEG_ROTATE_NS_DEFAULT;
 	c->body_max = c->body_max ? c->body_max : SEG_BODY_MAX_DEFAULT;
 	c->open_max = c->open_max ? c->open_max : SEG_OPEN_DEFAULT;
 	c->zstd_level = c->zstd_level ? c->zstd_level : 1;
-	if (c->rotate_bytes > SEG_ROTATE_BYTES_MAX || c->open_max > SEG_OPEN_MAX)
-		goto out_inval;
+	return c->rotate_bytes <= SEG_ROTATE_BYTES_MAX && c->open_max <= SEG_OPEN_MAX;
+}
+
+/* Every buffer the writer will use, allocated now; false when one is
+ * missing (seg_writer_close frees what was). */
+static bool bufs_alloc(struct seg_writer *w)
+{
+	const struct seg_writer_cfg *c = &w->cfg;
 	/* incompressible frames grow to SEG_RAW_FRAME_BYTES (seg-limits.h) */
 	w->raw_cap = (c->frame_bytes > SEG_RAW_FRAME_BYTES ? c->frame_bytes : SEG_RAW_FRAME_BYTES) +
 		     SEG_REC_MAX;
@@ -247,40 +245,59 @@ int seg_writer_open(const struct seg_writer_cfg *cfg, uint64_t now_ns, struct se
 		s->idx = malloc(w->raw_cap);
 		ok = s->frame && s->str && s->idx;
 	}
-	if (!ok) {
+	return ok;
+}
+
+/* Continues after whatever a previous run left: never reuse a file or an
+ * id. 0 or -errno. */
+static int continue_after(struct seg_writer *w)
+{
+	struct seg_list_item *items = NULL;
+	size_t n = 0;
+	int rc = seg_list_segments(w->dir, &items, &n);
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < n; i++)
+		if (items[i].worker == w->cfg.worker && items[i].segno > w->segno)
+			w->segno = items[i].segno;
+	free(items);
+	uint64_t last = seg_last_id(w->dir, w->cfg.worker, w->segno);
+	w->next_seq = last ? (last & ((1ull << SEG_ID_WORKER_SHIFT) - 1)) + 1 : 1;
+	return 0;
+}
+
+int seg_writer_open(const struct seg_writer_cfg *cfg, uint64_t now_ns, struct seg_writer **out)
+{
+	if (cfg->worker >= SEG_WORKERS_MAX || strlen(cfg->session_dir) >= PATH_MAX - 32)
+		return -EINVAL;
+	struct seg_writer *w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->cfg = *cfg;
+	snprintf(w->dir, sizeof(w->dir), "%s", cfg->session_dir);
+	w->cfg.session_dir = w->dir;
+	if (!cfg_settle(&w->cfg)) {
+		free(w);
+		return -EINVAL;
+	}
+	if (!bufs_alloc(w)) {
 		seg_writer_close(w);
 		return -ENOMEM;
 	}
-	for (uint32_t i = 0; i < c->open_max; i++)
+	for (uint32_t i = 0; i < w->cfg.open_max; i++)
 		w->xch[i].next_free = i + 1;
 	w->fd_seg = w->fd_str = w->fd_idx = w->fd_dio = -1;
 	w->dir_fd = -1;
 	w->now_ns = now_ns;
-	if (c->sync) {
-		/* fsync'd after each new segment: its directory entry is part of
-		 * what a commit makes durable */
-		w->dir_fd = open(w->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (w->dir_fd < 0) {
-			int e = -errno;
-			seg_writer_close(w);
-			return e;
-		}
-	}
-	/* Continue after whatever a previous run left: never reuse a file or an id. */
-	struct seg_list_item *items = NULL;
-	size_t n = 0;
-	int rc = seg_list_segments(w->dir, &items, &n);
-	if (rc < 0) {
-		seg_writer_close(w);
-		return rc;
-	}
-	for (size_t i = 0; i < n; i++)
-		if (items[i].worker == c->worker && items[i].segno > w->segno)
-			w->segno = items[i].segno;
-	free(items);
-	uint64_t last = seg_last_id(w->dir, c->worker, w->segno);
-	w->next_seq = last ? (last & ((1ull << SEG_ID_WORKER_SHIFT) - 1)) + 1 : 1;
-	rc = open_segment(w);
+	int rc = 0;
+	/* --sync: fsync'd after each new segment: its directory entry is part
+	 * of what a commit makes durable */
+	if (w->cfg.sync && (w->dir_fd = open(w->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		rc = -errno;
+	if (rc == 0)
+		rc = continue_after(w);
+	if (rc == 0)
+		rc = open_segment(w);
 	if (rc < 0) {
 		seg_writer_close(w);
 		return rc;
@@ -288,9 +305,6 @@ int seg_writer_open(const struct seg_writer_cfg *cfg, uint64_t now_ns, struct se
 	raw_place(w);
 	*out = w;
 	return 0;
-out_inval:
-	free(w);
-	return -EINVAL;
 }
 
 void seg_writer_close(struct seg_writer *w)
@@ -468,20 +482,13 @@ static int free_slot(struct seg_writer *w)
 	return -1;
 }
 
-/* The open frame is mostly body sampled incompressible: written raw. */
-static bool incomp_frame(const struct seg_writer *w)
-{
-	return (uint64_t)w->raw_incomp * SEG_RAW_SHARE_DEN >=
-	       (uint64_t)w->raw_len * SEG_RAW_SHARE_NUM;
-}
-
 /* Puts the open frame's payload into slot s: compressed, or as it is
  * (the buffers of open frame and slot trade places: no copy) when most of
  * it is incompressible body or zstd did not shrink it. Returns the payload
  * length, or 0 when zstd failed; *raw says which. */
 static size_t frame_payload(struct seg_writer *w, struct slot *s, uint32_t at, bool *raw)
 {
-	*raw = incomp_frame(w);
+	*raw = seg_w_incomp_frame(w);
 	size_t clen = w->raw_len;
 	if (!*raw) {
 		size_t bound = ZSTD_compressBound(w->raw_cap);
@@ -639,62 +646,6 @@ static int rotate(struct seg_writer *w)
 	w->st.segments++;
 	raw_place(w);
 	return 0;
-}
-
-/* Makes room for a record of need bytes in the open frame. */
-int seg_w_room(struct seg_writer *w, uint32_t need)
-{
-	ASSERT(need <= SEG_REC_MAX);
-	if (w->raw_len + need <= w->raw_cap)
-		return 0;
-	return seal(w);
-}
-
-/* Appends one record: header, fixed part, then parts. The caller made room. */
-int seg_w_append_rec(struct seg_writer *w, uint8_t type, uint64_t id, const void *fixed,
-		      uint32_t fixed_len, const void *const *parts, const uint32_t *lens,
-		      uint32_t nparts)
-{
-	bool incomp = w->rec_incomp;
-	w->rec_incomp = false;
-	uint32_t len = fixed_len;
-	for (uint32_t i = 0; i < nparts; i++)
-		len += lens[i];
-	int rc = seg_w_room(w, SEG_REC_HDR + len);
-	if (rc < 0)
-		return rc;
-	/* Before the record is written: what seg_rec_parse will demand of it. */
-	ASSERT(type >= SEG_R_BEGIN);
-	ASSERT(type <= SEG_R_LAST);
-	ASSERT(len <= SEG_REC_MAX - SEG_REC_HDR);
-	ASSERT(w->raw_len + SEG_REC_HDR + len <= w->raw_cap);
-	uint8_t *p = w->raw + w->raw_len;
-	memset(p, 0, SEG_REC_HDR);
-	p[0] = type;
-	seg_put32(p + 4, len);
-	seg_put64(p + 8, id);
-	p += SEG_REC_HDR;
-	if (fixed_len)
-		memcpy(p, fixed, fixed_len);
-	p += fixed_len;
-	for (uint32_t i = 0; i < nparts; i++) {
-		if (lens[i])
-			memcpy(p, parts[i], lens[i]);
-		p += lens[i];
-	}
-	if (w->raw_len == 0)
-		w->oldest_ns = w->now_ns;
-	w->raw_len += SEG_REC_HDR + len;
-	w->nrec++;
-	if (incomp)
-		w->raw_incomp += SEG_REC_HDR + len;
-	uint32_t full = incomp_frame(w) ? w->raw_cap - SEG_REC_MAX : w->cfg.frame_bytes;
-	if (w->raw_len >= full) {
-		rc = seal(w);
-		if (rc == -ENOBUFS)
-			rc = 0; /* keep filling up to raw_cap; sealed when a slot frees */
-	}
-	return rc;
 }
 
 int seg_writer_seal(struct seg_writer *w) { return seal(w); }

@@ -100,10 +100,17 @@ struct seg_writer {
 	int dir_fd;
 };
 
-/* Makes room for a record of need bytes in the open frame (seals it when
+/* The open frame is mostly body sampled incompressible: written raw. */
+static inline bool seg_w_incomp_frame(const struct seg_writer *w)
+{
+	return (uint64_t)w->raw_incomp * SEG_RAW_SHARE_DEN >=
+	       (uint64_t)w->raw_len * SEG_RAW_SHARE_NUM;
+}
+
+/* xch.c: makes room for a record of need bytes in the open frame (seals it when
  * it is too full): 0 or -errno. */
 int seg_w_room(struct seg_writer *w, uint32_t need);
-/* Appends one record to the open frame (sealing it when full): header,
+/* xch.c: appends one record to the open frame (sealing it when full): header,
  * fixed part, then parts. 0 or -errno (-ENOBUFS: no frame buffer free). */
 int seg_w_append_rec(struct seg_writer *w, uint8_t type, uint64_t id, const void *fixed,
 		     uint32_t fixed_len, const void *const *parts, const uint32_t *lens,

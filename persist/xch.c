@@ -1,7 +1,7 @@
 /* persist/xch.c: the exchange records of the segment writer (begin, body
  * chunks, response head, WebSocket message pieces, trailers, end, discard),
- * each appended to the open frame as the record layout at the top of
- * persist/segment.c describes. segment.c has the writer itself: frames,
+ * each appended to the open frame by seg_w_append_rec (here too) as the
+ * record layout at the top of persist/segment.c describes. segment.c has the writer itself: frames,
  * sealing, the io queue and rotation (persist/writer-int.h, shared). Runs
  * on the caller's thread (a worker); nothing is allocated here: the
  * exchange table was sized at seg_writer_open.
@@ -13,6 +13,62 @@
 
 #include "persist/writer-int.h"
 #include "rc-assert.h"
+
+/* Makes room for a record of need bytes in the open frame. */
+int seg_w_room(struct seg_writer *w, uint32_t need)
+{
+	ASSERT(need <= SEG_REC_MAX);
+	if (w->raw_len + need <= w->raw_cap)
+		return 0;
+	return seg_writer_seal(w);
+}
+
+/* Appends one record: header, fixed part, then parts. The caller made room. */
+int seg_w_append_rec(struct seg_writer *w, uint8_t type, uint64_t id, const void *fixed,
+		      uint32_t fixed_len, const void *const *parts, const uint32_t *lens,
+		      uint32_t nparts)
+{
+	bool incomp = w->rec_incomp;
+	w->rec_incomp = false;
+	uint32_t len = fixed_len;
+	for (uint32_t i = 0; i < nparts; i++)
+		len += lens[i];
+	int rc = seg_w_room(w, SEG_REC_HDR + len);
+	if (rc < 0)
+		return rc;
+	/* Before the record is written: what seg_rec_parse will demand of it. */
+	ASSERT(type >= SEG_R_BEGIN);
+	ASSERT(type <= SEG_R_LAST);
+	ASSERT(len <= SEG_REC_MAX - SEG_REC_HDR);
+	ASSERT(w->raw_len + SEG_REC_HDR + len <= w->raw_cap);
+	uint8_t *p = w->raw + w->raw_len;
+	memset(p, 0, SEG_REC_HDR);
+	p[0] = type;
+	seg_put32(p + 4, len);
+	seg_put64(p + 8, id);
+	p += SEG_REC_HDR;
+	if (fixed_len)
+		memcpy(p, fixed, fixed_len);
+	p += fixed_len;
+	for (uint32_t i = 0; i < nparts; i++) {
+		if (lens[i])
+			memcpy(p, parts[i], lens[i]);
+		p += lens[i];
+	}
+	if (w->raw_len == 0)
+		w->oldest_ns = w->now_ns;
+	w->raw_len += SEG_REC_HDR + len;
+	w->nrec++;
+	if (incomp)
+		w->raw_incomp += SEG_REC_HDR + len;
+	uint32_t full = seg_w_incomp_frame(w) ? w->raw_cap - SEG_REC_MAX : w->cfg.frame_bytes;
+	if (w->raw_len >= full) {
+		rc = seg_writer_seal(w);
+		if (rc == -ENOBUFS)
+			rc = 0; /* keep filling up to raw_cap; sealed when a slot frees */
+	}
+	return rc;
+}
 
 static uint32_t cut(size_t n, uint32_t max) { return n > max ? max : (uint32_t)n; }
 
