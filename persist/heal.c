@@ -47,6 +47,26 @@ static void scan_note(struct idx_scan *sc, const struct seg_entry *e)
 		sc->ids[sc->n++] = e->id;
 }
 
+/* Checks an index file's header (buf: room for it); damage goes to rep
+ * and sc. */
+static void hdr_check(int fd, uint64_t size, uint8_t *buf, const char *path,
+		      struct seg_report *rep, struct idx_scan *sc)
+{
+	if (size >= SEG_FILE_HDR_SIZE && pread(fd, buf, SEG_FILE_HDR_SIZE, 0) == SEG_FILE_HDR_SIZE) {
+		struct seg_fhdr h;
+		if (seg_fhdr_decode(buf, SEG_K_IDX, &h) < 0) {
+			if (rep) {
+				rep->bad_regions++;
+				seg_report_damage(rep, path, 0, "bad index file header");
+			}
+			if (sc)
+				sc->bad_header = true;
+		}
+	} else if (size > 0 && sc) {
+		sc->bad_header = true; /* shorter than its header */
+	}
+}
+
 /* Calls fn for each valid entry of one index file; counts damage in rep
  * and, when sc is set, records ids and damage there. */
 static int idx_file_scan(const char *dir, uint16_t worker, uint32_t segno,
@@ -72,19 +92,7 @@ static int idx_file_scan(const char *dir, uint16_t worker, uint32_t segno,
 		goto out;
 	}
 	uint64_t size = (uint64_t)sb.st_size, off = SEG_FILE_HDR_SIZE;
-	if (size >= SEG_FILE_HDR_SIZE && pread(fd, buf, SEG_FILE_HDR_SIZE, 0) == SEG_FILE_HDR_SIZE) {
-		struct seg_fhdr h;
-		if (seg_fhdr_decode(buf, SEG_K_IDX, &h) < 0) {
-			if (rep) {
-				rep->bad_regions++;
-				seg_report_damage(rep, path, 0, "bad index file header");
-			}
-			if (sc)
-				sc->bad_header = true;
-		}
-	} else if (size > 0 && sc) {
-		sc->bad_header = true; /* shorter than its header */
-	}
+	hdr_check(fd, size, buf, path, rep, sc);
 	while (rc == 0 && off + SEG_ENTRY_SIZE <= size) {
 		uint64_t n = (size - off) / SEG_ENTRY_SIZE;
 		n = n > IDX_CHUNK_ENTRIES ? IDX_CHUNK_ENTRIES : n;
