@@ -108,26 +108,19 @@ void rc_xout_base64(struct rc_xout *o, const uint8_t *p, size_t n)
 
 /* ---- heads ---- */
 
-bool rc_hdr_next(const uint8_t *head, size_t n, size_t *pos, struct rc_hdr *h)
+bool rc_field_next(const uint8_t *p, size_t n, size_t *pos, struct rc_hdr *h)
 {
-	const char *s = (const char *)head, *end = s + n;
-	const char *p = s + *pos;
-	if (*pos == 0) { /* skip the start line */
-		const char *nl = memchr(s, '\n', n);
-		if (nl == NULL)
-			return false;
-		p = nl + 1;
-	}
-	for (; p < end;) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
+	const char *s = (const char *)p, *end = s + n;
+	for (const char *q = s + *pos; q < end;) {
+		const char *nl = memchr(q, '\n', (size_t)(end - q));
 		const char *le = nl ? nl : end;
-		const char *e = le > p && le[-1] == '\r' ? le - 1 : le;
+		const char *e = le > q && le[-1] == '\r' ? le - 1 : le;
 		*pos = (size_t)((nl ? nl + 1 : end) - s);
-		if (e == p)
-			return false; /* blank line: end of head */
-		const char *colon = memchr(p, ':', (size_t)(e - p));
-		if (colon == NULL || colon == p) {
-			p = nl ? nl + 1 : end;
+		if (e == q)
+			return false; /* blank line: end of the block */
+		const char *colon = memchr(q, ':', (size_t)(e - q));
+		if (colon == NULL || colon == q) {
+			q = nl ? nl + 1 : end;
 			continue;
 		}
 		const char *v = colon + 1;
@@ -136,13 +129,24 @@ bool rc_hdr_next(const uint8_t *head, size_t n, size_t *pos, struct rc_hdr *h)
 		const char *ve = e;
 		while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
 			ve--;
-		h->name = p;
-		h->name_len = (size_t)(colon - p);
+		h->name = q;
+		h->name_len = (size_t)(colon - q);
 		h->value = v;
 		h->value_len = (size_t)(ve - v);
 		return true;
 	}
 	return false;
+}
+
+bool rc_hdr_next(const uint8_t *head, size_t n, size_t *pos, struct rc_hdr *h)
+{
+	if (*pos == 0) { /* skip the start line */
+		const char *nl = memchr(head, '\n', n);
+		if (nl == NULL)
+			return false;
+		*pos = (size_t)(nl + 1 - (const char *)head);
+	}
+	return rc_field_next(head, n, pos, h);
 }
 
 bool rc_hdr_get(const uint8_t *head, size_t n, const char *name, struct rc_hdr *h)
