@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "tools/lib/rc-limits.h"
 #include "tools/views/filter.h"
 #include "tools/views/select.h"
 
