@@ -307,17 +307,6 @@ void rc_buf_base64(struct rc_buf *b, const uint8_t *p, size_t n)
 	rc_buf_add(b, out, k);
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 void rc_buf_jstr_urldec(struct rc_buf *b, const char *s, size_t n)
 {
 	char tmp[1024] = "";
@@ -330,9 +319,9 @@ void rc_buf_jstr_urldec(struct rc_buf *b, const char *s, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		if (s[i] == '+') {
 			d[k++] = ' ';
-		} else if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 &&
-			   hexval(s[i + 2]) >= 0) {
-			d[k++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+		} else if (s[i] == '%' && i + 2 < n && rc_hexval(s[i + 1]) >= 0 &&
+			   rc_hexval(s[i + 2]) >= 0) {
+			d[k++] = (char)(rc_hexval(s[i + 1]) * 16 + rc_hexval(s[i + 2]));
 			i += 2;
 		} else {
 			d[k++] = s[i];
