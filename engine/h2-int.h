@@ -122,7 +122,7 @@ static inline void h2_todo(struct eng_h2 *h, struct h2_strm *st, uint32_t what)
 
 static inline void h2_bad(struct eng_h2 *h, enum eng_h2_bad k)
 {
-	h->w->c.h2_bad[k]++;
+	ENG_COUNT(h->w->c.h2_bad[k], 1);
 }
 
 static inline void h2_rst(struct eng_h2 *h, struct h2_strm *st, uint32_t code)

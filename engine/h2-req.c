@@ -173,7 +173,7 @@ static struct eng_sock *strm_sock(struct eng_h2 *h, struct h2_strm *st)
 		return NULL;
 	/* a stream is not a connection: conns_open counts sockets with an fd
 	 * (given back in eng_h2_closed, before sock.c takes it off again) */
-	w->c.conns_open--;
+	ENG_COUNT_SUB(w->c.conns_open, 1);
 	s->flags |= ENG_SOCK_F_H2S;
 	s->state = C_IDLE;
 	s->h2_parent = h->slot;
@@ -282,7 +282,7 @@ static int on_begin_headers(nghttp2_session *sess, const nghttp2_frame *f, void 
 	*st = (struct h2_strm){ .flags = ST_USED, .sid = f->hd.stream_id, .hbuf = hb,
 				.tbuf = ENG_NONE, .low = (uint32_t)h->w->head_size };
 	h->used++;
-	h->w->c.h2_streams++;
+	ENG_COUNT(h->w->c.h2_streams, 1);
 	nghttp2_session_set_stream_user_data(sess, f->hd.stream_id, st);
 	return 0;
 }

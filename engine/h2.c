@@ -216,7 +216,7 @@ int eng_h2_start(struct eng_worker *w, struct eng_sock *c)
 	}
 	c->h2 = h;
 	c->state = C_H2;
-	w->c.h2_conns++;
+	ENG_COUNT(w->c.h2_conns, 1);
 	eng_h2_input(w, c);
 	return 0;
 }
@@ -406,7 +406,7 @@ void eng_h2_in_consumed(struct eng_worker *w, struct eng_sock *s)
  * complete, its window given back, its entry freed once nghttp2 closed it. */
 static void stream_gone(struct eng_worker *w, struct eng_sock *s)
 {
-	w->c.conns_open++;   /* strm_sock took it off; sock.c takes it again */
+	ENG_COUNT(w->c.conns_open, 1);   /* strm_sock took it off; sock.c takes it again */
 	struct eng_h2 *h = h2_parent_of(w, s);
 	struct h2_strm *st = h ? h2_strm_of(h, s) : NULL;
 	if (st == NULL)

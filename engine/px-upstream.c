@@ -66,14 +66,14 @@ static void response_head(struct eng_worker *w, struct eng_sock *u, struct eng_s
 			sink(w)->response(w->sink_ctx, c->sink_h, c->x, head, u->head_len);
 		if (upgrade)
 			px_ws_start(w, c, head, u->head_len);
-		w->c.responses++;
+		ENG_COUNT(w->c.responses, 1);
 	}
 	eng_head_put(w, u->head_buf);
 	u->head_buf = ENG_NONE;
 	if (!interim)
 		c->resp_seg = c->out.pushed;
 	eng_out_push(w, c, ENG_SEG_HEAD, (uint16_t)out, eng_head_ptr(w, out), (uint32_t)n);
-	w->c.bytes_to_clients += (uint64_t)n;
+	ENG_COUNT(w->c.bytes_to_clients, (uint64_t)n);
 	if (interim) {
 		u->scan = (struct h1_scan){0};
 		u->head_len = 0;
@@ -87,7 +87,7 @@ static void response_head(struct eng_worker *w, struct eng_sock *u, struct eng_s
 		c->state = C_TUNNEL;
 		u->state = U_TUNNEL;
 		c->x->flags |= ENG_X_UPGRADE;
-		w->c.upgrades++;
+		ENG_COUNT(w->c.upgrades, 1);
 		return;
 	}
 	if (u->hp.done)
@@ -112,7 +112,7 @@ static void response_body(struct eng_worker *w, struct eng_sock *u, struct eng_s
 		if (n > 0) {
 			eng_out_forward(w, c, u, (size_t)n);
 			c->x->response_body_bytes += (uint64_t)n;
-			w->c.bytes_to_clients += (uint64_t)n;
+			ENG_COUNT(w->c.bytes_to_clients, (uint64_t)n);
 		}
 		if (u->hp.done)
 			c->xflags |= ENG_XCHG_F_RESP_DONE;

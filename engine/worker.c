@@ -62,10 +62,10 @@ static void accept_done(struct eng_worker *w, const struct io_uring_cqe *cqe)
 		int fd = cqe->res;
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		w->c.conns_accepted++;
+		ENG_COUNT(w->c.conns_accepted, 1);
 		struct eng_sock *s = eng_sock_new(w, fd, ROLE_CLIENT);
 		if (s == NULL) {
-			w->c.conns_rejected++;
+			ENG_COUNT(w->c.conns_rejected, 1);
 			struct io_uring_sqe *sqe = eng_sqe(w);
 			io_uring_prep_close(sqe, fd);
 			io_uring_sqe_set_data64(sqe, udata(OP_CLOSE_RAW, 0, 0));
