@@ -29,7 +29,17 @@ _Thread_local struct eng_worker *px_cur_w;
 
 static void sink_events(struct eng_worker *w);
 
+/* The proxy's per-worker state beyond the engine's: the WebSocket
+ * observers, when the capture sink takes messages. */
+static int px_start(struct eng_worker *w, char *err, size_t err_len)
+{
+	const struct eng_sink_ops *sink = w->e->cfg.sink;
+	return sink && sink->ws_msg ? px_ws_pool_init(w, err, err_len) : 0;
+}
+
 const struct eng_proto_ops px_proto_ops = {
+	.start = px_start,
+	.stop = px_ws_pool_free,
 	.accepted = px_accepted,
 	.input = px_input,
 	.eof = px_eof,

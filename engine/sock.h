@@ -11,6 +11,10 @@
  * px_proto_ops) implements it; the socket layer and the worker loop call
  * only these, so they depend on no protocol code. Every entry is set. */
 struct eng_proto_ops {
+	/* the worker's start (its pools made, before the first accept) and
+	 * its end: the protocol's own per-worker state */
+	int (*start)(struct eng_worker *w, char *err, size_t err_len);
+	void (*stop)(struct eng_worker *w);
 	void (*accepted)(struct eng_worker *w, struct eng_sock *c);   /* new client */
 	void (*input)(struct eng_worker *w, struct eng_sock *s);      /* bytes queued */
 	void (*eof)(struct eng_worker *w, struct eng_sock *s, int err); /* FIN or error */
