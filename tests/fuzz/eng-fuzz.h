@@ -121,6 +121,21 @@ static void eng_fuzz_start(const char *name, const struct eng_sink_ops *ops,
 	}
 }
 
+/* After an input whose connection the proxy closed: every exchange that
+ * began has ended (waiting up to settle_ms for the worker, which ends it
+ * right around the close) with the handle it began with; else aborts,
+ * saying how many this input began (b0: begins before it). */
+static void eng_fuzz_check_ends(const char *name, long b0, int settle_ms)
+{
+	for (int i = 0; i < settle_ms && atomic_load(&ends) != atomic_load(&begins); i++)
+		usleep(1000);
+	if (atomic_load(&ends) != atomic_load(&begins) || atomic_load(&bad_ends) != 0) {
+		fprintf(stderr, "%s: %ld exchanges begun, %ld ended (this input began %ld)\n", name,
+			atomic_load(&begins), atomic_load(&ends), atomic_load(&begins) - b0);
+		abort();
+	}
+}
+
 static uint64_t now_ms(void)
 {
 	struct timespec ts;

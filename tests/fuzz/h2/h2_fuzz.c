@@ -254,13 +254,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fprintf(stderr, "h2_fuzz: client connection not closed within %d ms\n", DRAIN_MS);
 		abort();
 	}
-	for (int i = 0; i < 1000 && atomic_load(&ends) != atomic_load(&begins); i++)
-		usleep(1000);
-	if (atomic_load(&ends) != atomic_load(&begins) || atomic_load(&bad_ends) != 0) {
-		fprintf(stderr, "h2_fuzz: %ld exchanges begun, %ld ended (this input began %ld)\n",
-			atomic_load(&begins), atomic_load(&ends), atomic_load(&begins) - b0);
-		abort();
-	}
+	eng_fuzz_check_ends("h2_fuzz", b0, 1000);
 	if (++runs % 64 == 0)
 		sanity();
 	return 0;

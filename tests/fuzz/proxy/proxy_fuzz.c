@@ -257,14 +257,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fprintf(stderr, "proxy_fuzz: client connection not closed within %d ms\n", DRAIN_MS);
 		abort();
 	}
-	/* the exchange ends in the worker right around the close: settle */
-	for (int i = 0; i < 500 && atomic_load(&ends) != atomic_load(&begins); i++)
-		usleep(1000);
-	if (atomic_load(&ends) != atomic_load(&begins) || atomic_load(&bad_ends) != 0) {
-		fprintf(stderr, "proxy_fuzz: %ld exchanges begun, %ld ended (this input began %ld)\n",
-			atomic_load(&begins), atomic_load(&ends), atomic_load(&begins) - b0);
-		abort();
-	}
+	eng_fuzz_check_ends("proxy_fuzz", b0, 500);
 	if (++runs % 128 == 0)
 		sanity();
 	return 0;
