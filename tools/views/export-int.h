@@ -54,6 +54,11 @@ bool rc_hdr_get(const uint8_t *head, size_t n, const char *name, struct rc_hdr *
  * carry (Connection, Keep-Alive, Proxy-*, TE, Trailer, Transfer-Encoding,
  * Upgrade, Host, Content-Length). */
 bool rc_hdr_skip(const struct rc_hdr *h);
+/* [{"NAME_KEY":name,"value":value},...] of the field lines of p[0..n): a
+ * head after its start line (start_line) or a trailer block; skip drops
+ * what rc_hdr_skip names. */
+void rc_fields_json(struct rc_buf *b, const char *name_key, const uint8_t *p, size_t n,
+		    bool start_line, bool skip);
 /* "ARRAY":[{"NAME_KEY":name,"value":value},...] of a head's header lines
  * (HAR says "name", Postman "key"); skip drops rc_hdr_skip's lines. */
 void rc_headers_json(struct rc_buf *b, const char *array, const char *name_key,

@@ -428,17 +428,15 @@ int rc_multipart_next(const char *ctype, size_t ctype_len, const uint8_t *p, siz
 	return 1;
 }
 
-void rc_headers_json(struct rc_buf *b, const char *array, const char *name_key,
-		     const uint8_t *head, size_t n, bool skip)
+void rc_fields_json(struct rc_buf *b, const char *name_key, const uint8_t *p, size_t n,
+		    bool start_line, bool skip)
 {
 	struct rc_hdr h;
 	size_t pos = 0;
 	bool first = true;
-	RC_PUTS(b, "\"");
-	rc_buf_puts(b, array);
-	RC_PUTS(b, "\":[");
 	size_t kl = strlen(name_key);
-	while (head && rc_hdr_next(head, n, &pos, &h)) {
+	RC_PUTS(b, "[");
+	while (p && (start_line ? rc_hdr_next(p, n, &pos, &h) : rc_field_next(p, n, &pos, &h))) {
 		if (skip && rc_hdr_skip(&h))
 			continue;
 		if (first)
@@ -454,4 +452,13 @@ void rc_headers_json(struct rc_buf *b, const char *array, const char *name_key,
 		first = false;
 	}
 	RC_PUTS(b, "]");
+}
+
+void rc_headers_json(struct rc_buf *b, const char *array, const char *name_key,
+		     const uint8_t *head, size_t n, bool skip)
+{
+	RC_PUTS(b, "\"");
+	rc_buf_puts(b, array);
+	RC_PUTS(b, "\":");
+	rc_fields_json(b, name_key, head, n, true, skip);
 }

@@ -14,21 +14,7 @@ bool rc_has_trailers(const struct seg_exchange *x, unsigned d)
 void rc_trailer_fields_json(struct rc_buf *b, const char *name_key, const uint8_t *p,
 			    size_t n)
 {
-	struct rc_hdr h;
-	size_t pos = 0;
-	bool first = true;
-	rc_buf_puts(b, "[");
-	while (p && rc_field_next(p, n, &pos, &h)) {
-		rc_buf_puts(b, first ? "{\"" : ",{\"");
-		rc_buf_puts(b, name_key);
-		rc_buf_puts(b, "\":");
-		rc_buf_jstr(b, h.name, h.name_len);
-		rc_buf_puts(b, ",\"value\":");
-		rc_buf_jstr(b, h.value, h.value_len);
-		rc_buf_puts(b, "}");
-		first = false;
-	}
-	rc_buf_puts(b, "]");
+	rc_fields_json(b, name_key, p, n, false, false);
 }
 
 void rc_trailers_json(struct rc_buf *b, const struct seg_exchange *x)
