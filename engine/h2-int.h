@@ -20,29 +20,29 @@
 #define H2_RECV_STEPS (ENG_IN_BUFS_MAX * 4u)
 
 /* Stream table entry flags (struct h2_strm.flags). */
-#define ST_USED      0x0001u  /* the entry is in use */
-#define ST_SOCK      0x0002u  /* it has a stream socket (slot, gen) */
-#define ST_CHUNKED   0x0004u  /* the request body goes upstream chunked */
-#define ST_HEAD_REQ  0x0008u  /* HEAD: the response has no body */
-#define ST_REFUSED   0x0010u  /* reset by us before it became an exchange */
-#define ST_RESP      0x0020u  /* final response submitted */
-#define ST_DEFERRED  0x0040u  /* the data provider waits for bytes */
-#define ST_CLOSED    0x0080u  /* nghttp2 closed the stream */
-#define ST_PUMP      0x0100u  /* request bytes arrived: run the stream */
-#define ST_OUT       0x0200u  /* response bytes arrived: submit or resume */
-#define ST_DRAINED   0x0400u  /* its send queue got room: wake the upstream */
-#define ST_TODO      0x0800u  /* on the connection's todo list */
-#define ST_LINGER    0x1000u  /* exchange over: the stream ends once drained */
-#define ST_EOF       0x2000u  /* END_STREAM sent */
-#define ST_HAS_CL    0x4000u  /* the request has Content-Length */
-#define ST_TRAILERS  0x8000u  /* request trailers: lines go to hbuf */
-#define ST_COUNTED   0x10000u /* a refusal of it was counted already */
+#define H2_ST_USED      0x0001u  /* the entry is in use */
+#define H2_ST_SOCK      0x0002u  /* it has a stream socket (slot, gen) */
+#define H2_ST_CHUNKED   0x0004u  /* the request body goes upstream chunked */
+#define H2_ST_HEAD_REQ  0x0008u  /* HEAD: the response has no body */
+#define H2_ST_REFUSED   0x0010u  /* reset by us before it became an exchange */
+#define H2_ST_RESP      0x0020u  /* final response submitted */
+#define H2_ST_DEFERRED  0x0040u  /* the data provider waits for bytes */
+#define H2_ST_CLOSED    0x0080u  /* nghttp2 closed the stream */
+#define H2_ST_PUMP      0x0100u  /* request bytes arrived: run the stream */
+#define H2_ST_OUT       0x0200u  /* response bytes arrived: submit or resume */
+#define H2_ST_DRAINED   0x0400u  /* its send queue got room: wake the upstream */
+#define H2_ST_TODO      0x0800u  /* on the connection's todo list */
+#define H2_ST_LINGER    0x1000u  /* exchange over: the stream ends once drained */
+#define H2_ST_EOF       0x2000u  /* END_STREAM sent */
+#define H2_ST_HAS_CL    0x4000u  /* the request has Content-Length */
+#define H2_ST_TRAILERS  0x8000u  /* request trailers: lines go to hbuf */
+#define H2_ST_COUNTED   0x10000u /* a refusal of it was counted already */
 
 /* One stream of a connection. */
 struct h2_strm {
 	uint32_t flags;
 	int32_t sid;
-	uint32_t slot, gen;     /* the stream socket (ST_SOCK) */
+	uint32_t slot, gen;     /* the stream socket (H2_ST_SOCK) */
 	/* while headers arrive: a head buffer with field lines from offset 0
 	 * up and pseudo-header values from its end down */
 	uint32_t hbuf;          /* ENG_NONE when none */
@@ -85,7 +85,7 @@ static inline struct eng_sock *h2_conn_of(struct eng_h2 *h)
 /* The stream's socket, or NULL when it has none (any more). */
 static inline struct eng_sock *h2_sock_of(struct eng_h2 *h, const struct h2_strm *st)
 {
-	if (!(st->flags & ST_SOCK))
+	if (!(st->flags & H2_ST_SOCK))
 		return NULL;
 	struct eng_sock *s = &h->w->socks[st->slot];
 	if (s->gen != st->gen || (s->flags & ENG_SOCK_F_CLOSING))
@@ -105,7 +105,7 @@ static inline struct h2_strm *h2_strm_of(struct eng_h2 *h, const struct eng_sock
 	if (s->h2_idx >= h->cap)
 		return NULL;
 	struct h2_strm *st = &h->st[s->h2_idx];
-	if (!(st->flags & ST_SOCK) || st->slot != eng_slot(h->w, s))
+	if (!(st->flags & H2_ST_SOCK) || st->slot != eng_slot(h->w, s))
 		return NULL;
 	return st;
 }
@@ -113,10 +113,10 @@ static inline struct h2_strm *h2_strm_of(struct eng_h2 *h, const struct eng_sock
 static inline void h2_todo(struct eng_h2 *h, struct h2_strm *st, uint32_t what)
 {
 	st->flags |= what;
-	if (st->flags & ST_TODO)
+	if (st->flags & H2_ST_TODO)
 		return;
 	ASSERT(h->ntodo < h->cap);
-	st->flags |= ST_TODO;
+	st->flags |= H2_ST_TODO;
 	h->todo[h->ntodo++] = (uint16_t)(st - h->st);
 }
 

@@ -56,8 +56,8 @@ static void refuse(struct eng_h2 *h, struct h2_strm *st, enum eng_h2_bad k, uint
 {
 	if (code != NGHTTP2_REFUSED_STREAM)
 		h2_bad(h, k);   /* REFUSED_STREAM is counted as it goes out */
-	st->flags |= ST_COUNTED;
-	st->flags |= ST_REFUSED;
+	st->flags |= H2_ST_COUNTED;
+	st->flags |= H2_ST_REFUSED;
 	if (st->hbuf != ENG_NONE) {
 		eng_head_put(h->w, st->hbuf);
 		st->hbuf = ENG_NONE;
@@ -125,7 +125,7 @@ static bool take_field(struct eng_h2 *h, struct h2_strm *st, const uint8_t *name
 		return vl == st->auth_len && memcmp(a, value, vl) == 0;
 	}
 	if (name_is(name, nl, "content-length"))
-		st->flags |= ST_HAS_CL;
+		st->flags |= H2_ST_HAS_CL;
 	*why = ENG_H2_BAD_HEADER;
 	return add_line(h, st, name, nl, value, vl);
 }
@@ -189,7 +189,7 @@ static struct eng_sock *strm_sock(struct eng_h2 *h, struct h2_strm *st)
 	s->hp.on_trailer = px_on_req_trailer;
 	st->slot = eng_slot(w, s);
 	st->gen = s->gen;
-	st->flags |= ST_SOCK;
+	st->flags |= H2_ST_SOCK;
 	return s;
 }
 
@@ -208,11 +208,11 @@ static void request_head(struct eng_h2 *h, struct h2_strm *st, bool end_stream)
 		return;
 	}
 	const char *b = eng_head_ptr(w, st->hbuf);
-	bool chunked = !end_stream && !(st->flags & ST_HAS_CL);
+	bool chunked = !end_stream && !(st->flags & H2_ST_HAS_CL);
 	if (chunked)
-		st->flags |= ST_CHUNKED;
+		st->flags |= H2_ST_CHUNKED;
 	if (st->meth_len == 4 && memcmp(b + st->meth_off, "HEAD", 4) == 0)
-		st->flags |= ST_HEAD_REQ;
+		st->flags |= H2_ST_HEAD_REQ;
 	/* CONNECT has no :path: the proxy refuses its authority-form (400) */
 	const char *path = st->path_len ? b + st->path_off : b + st->auth_off;
 	size_t path_len = st->path_len ? st->path_len : st->auth_len;
@@ -230,19 +230,19 @@ static void request_head(struct eng_h2 *h, struct h2_strm *st, bool end_stream)
 	st->hbuf = ENG_NONE;
 	if (rc < 0) {
 		/* out of private buffers: the stream never became an exchange */
-		st->flags |= ST_REFUSED;
+		st->flags |= H2_ST_REFUSED;
 		h2_rst(h, st, NGHTTP2_REFUSED_STREAM);
 		eng_sock_close(w, s);
 		return;
 	}
-	h2_todo(h, st, ST_PUMP);
+	h2_todo(h, st, H2_ST_PUMP);
 }
 
 /* The request's last DATA or its trailers arrived: ends a chunked body. */
 static void request_end(struct eng_h2 *h, struct h2_strm *st)
 {
 	struct eng_sock *s = h2_sock_of(h, st);
-	if (s == NULL || !(st->flags & ST_CHUNKED))
+	if (s == NULL || !(st->flags & H2_ST_CHUNKED))
 		return;
 	int rc = eng_in_append(h->w, s, "0\r\n", 3);
 	if (rc == 0 && st->hbuf != ENG_NONE)
@@ -256,7 +256,7 @@ static void request_end(struct eng_h2 *h, struct h2_strm *st)
 		h2_rst(h, st, NGHTTP2_INTERNAL_ERROR);
 		return;
 	}
-	h2_todo(h, st, ST_PUMP);
+	h2_todo(h, st, H2_ST_PUMP);
 }
 
 /* ---- nghttp2 callbacks: note what happened, the proxy runs later ---- */
@@ -268,7 +268,7 @@ static int on_begin_headers(nghttp2_session *sess, const nghttp2_frame *f, void 
 		return 0;
 	struct h2_strm *st = NULL;
 	for (unsigned i = 0; i < h->cap && h->used < h->cap; i++) {
-		if (!(h->st[i].flags & ST_USED)) {
+		if (!(h->st[i].flags & H2_ST_USED)) {
 			st = &h->st[i];
 			break;
 		}
@@ -279,7 +279,7 @@ static int on_begin_headers(nghttp2_session *sess, const nghttp2_frame *f, void 
 					  NGHTTP2_REFUSED_STREAM);
 		return 0;
 	}
-	*st = (struct h2_strm){ .flags = ST_USED, .sid = f->hd.stream_id, .hbuf = hb,
+	*st = (struct h2_strm){ .flags = H2_ST_USED, .sid = f->hd.stream_id, .hbuf = hb,
 				.tbuf = ENG_NONE, .low = (uint32_t)h->w->head_size };
 	h->used++;
 	ENG_COUNT(h->w->c.h2_streams, 1);
@@ -293,7 +293,7 @@ static int on_header(nghttp2_session *sess, const nghttp2_frame *f, const uint8_
 	struct eng_h2 *h = ud;
 	(void)flags;
 	struct h2_strm *st = nghttp2_session_get_stream_user_data(sess, f->hd.stream_id);
-	if (st == NULL || (st->flags & ST_REFUSED) || f->hd.type != NGHTTP2_HEADERS)
+	if (st == NULL || (st->flags & H2_ST_REFUSED) || f->hd.type != NGHTTP2_HEADERS)
 		return 0;
 	st->header_bytes += nl + vl + 32;   /* RFC 9113 6.5.2's size */
 	if (st->header_bytes > h->w->e->cfg.h2_max_header_list) {
@@ -315,7 +315,7 @@ static int on_header(nghttp2_session *sess, const nghttp2_frame *f, const uint8_
 		st->hbuf = eng_head_get(h->w);
 		st->lines = 0;
 		st->low = (uint32_t)h->w->head_size;
-		st->flags |= ST_TRAILERS;
+		st->flags |= H2_ST_TRAILERS;
 	}
 	if (st->hbuf == ENG_NONE || !add_line(h, st, name, nl, value, vl))
 		refuse(h, st, ENG_H2_BAD_HEADER, NGHTTP2_INTERNAL_ERROR);
@@ -326,7 +326,7 @@ static int on_frame_recv(nghttp2_session *sess, const nghttp2_frame *f, void *ud
 {
 	struct eng_h2 *h = ud;
 	struct h2_strm *st = nghttp2_session_get_stream_user_data(sess, f->hd.stream_id);
-	if (st == NULL || (st->flags & ST_REFUSED))
+	if (st == NULL || (st->flags & H2_ST_REFUSED))
 		return 0;
 	bool end = f->hd.flags & NGHTTP2_FLAG_END_STREAM;
 	if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST) {
@@ -353,25 +353,25 @@ static int on_data(nghttp2_session *sess, uint8_t flags, int32_t sid, const uint
 	struct eng_h2 *h = ud;
 	(void)flags;
 	struct h2_strm *st = nghttp2_session_get_stream_user_data(sess, sid);
-	struct eng_sock *s = st && !(st->flags & ST_REFUSED) ? h2_sock_of(h, st) : NULL;
+	struct eng_sock *s = st && !(st->flags & H2_ST_REFUSED) ? h2_sock_of(h, st) : NULL;
 	if (s == NULL || (s->state != C_HEAD && s->state != C_WAIT &&
 			  s->state != C_EXCHANGE && s->state != C_IDLE)) {
 		h2_consume(h, sid, len);   /* nobody takes it: the window stays open */
 		return 0;
 	}
 	int rc = 0;
-	if (st->flags & ST_CHUNKED) {
+	if (st->flags & H2_ST_CHUNKED) {
 		char line[24];
 		int n = snprintf(line, sizeof(line), "%zx\r\n", len);
 		rc = eng_in_append(h->w, s, line, (size_t)n);
 	}
 	rc = rc ? rc : eng_in_append(h->w, s, (const char *)data, len);
-	if ((st->flags & ST_CHUNKED) && rc == 0)
+	if ((st->flags & H2_ST_CHUNKED) && rc == 0)
 		rc = eng_in_append(h->w, s, "\r\n", 2);
 	st->unconsumed += len;
 	if (rc < 0)
 		h2_rst(h, st, NGHTTP2_INTERNAL_ERROR);   /* out of buffers */
-	h2_todo(h, st, ST_PUMP);
+	h2_todo(h, st, H2_ST_PUMP);
 	return 0;
 }
 
@@ -381,7 +381,7 @@ static int on_stream_close(nghttp2_session *sess, int32_t sid, uint32_t code, vo
 	(void)code;
 	struct h2_strm *st = nghttp2_session_get_stream_user_data(sess, sid);
 	if (st != NULL)
-		h2_todo(h, st, ST_CLOSED);
+		h2_todo(h, st, H2_ST_CLOSED);
 	return 0;
 }
 
@@ -390,7 +390,7 @@ static void counted(nghttp2_session *sess, int32_t sid)
 {
 	struct h2_strm *st = sid ? nghttp2_session_get_stream_user_data(sess, sid) : NULL;
 	if (st != NULL)
-		st->flags |= ST_COUNTED;
+		st->flags |= H2_ST_COUNTED;
 }
 
 static int on_invalid_header(nghttp2_session *sess, const nghttp2_frame *f,
@@ -427,9 +427,9 @@ static int on_frame_send(nghttp2_session *sess, const nghttp2_frame *f, void *ud
 		/* nghttp2's HTTP messaging checks reset some streams without a
 		 * callback: DATA against Content-Length above all */
 		struct h2_strm *st = nghttp2_session_get_stream_user_data(sess, f->hd.stream_id);
-		if (st != NULL && !(st->flags & ST_COUNTED)) {
-			st->flags |= ST_COUNTED;
-			h2_bad(ud, (st->flags & ST_HAS_CL) ? ENG_H2_BAD_SMUGGLE : ENG_H2_BAD_PROTOCOL);
+		if (st != NULL && !(st->flags & H2_ST_COUNTED)) {
+			st->flags |= H2_ST_COUNTED;
+			h2_bad(ud, (st->flags & H2_ST_HAS_CL) ? ENG_H2_BAD_SMUGGLE : ENG_H2_BAD_PROTOCOL);
 		}
 	}
 	if (f->hd.type != NGHTTP2_GOAWAY || f->goaway.error_code == NGHTTP2_NO_ERROR)

@@ -89,7 +89,7 @@ static void copy_body(void *arg, const char *at, size_t n)
 static bool answer_over(const struct h2_strm *st, const struct eng_sock *s)
 {
 	return s->out.n == 0 && s->x == NULL &&
-	       ((st->flags & ST_LINGER) || s->state == C_IDLE || s->state == C_LINGER);
+	       ((st->flags & H2_ST_LINGER) || s->state == C_IDLE || s->state == C_LINGER);
 }
 
 static ssize_t read_body(nghttp2_session *sess, int32_t sid, uint8_t *buf, size_t length,
@@ -113,7 +113,7 @@ static ssize_t read_body(nghttp2_session *sess, int32_t sid, uint8_t *buf, size_
 		if (n < 0)
 			return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 		eng_outq_advance(&h->w->bufs, &s->out, (size_t)n);
-		st->flags |= ST_DRAINED;
+		st->flags |= H2_ST_DRAINED;
 		if (n == 0 && !st->rp.done)
 			break;
 	}
@@ -129,11 +129,11 @@ static ssize_t read_body(nghttp2_session *sess, int32_t sid, uint8_t *buf, size_
 		*data_flags |= NGHTTP2_DATA_FLAG_EOF;
 		if (submit_trailers(h, st))
 			*data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;   /* trailers end it */
-		st->flags |= ST_EOF;
+		st->flags |= H2_ST_EOF;
 		return (ssize_t)st->dst_len;
 	}
 	if (st->dst_len == 0) {
-		st->flags |= ST_DEFERRED;
+		st->flags |= H2_ST_DEFERRED;
 		return NGHTTP2_ERR_DEFERRED;
 	}
 	return (ssize_t)st->dst_len;
@@ -180,7 +180,7 @@ static size_t response_nv(struct eng_h2 *h, struct h2_strm *st, const struct h1_
 static bool submit_heads(struct eng_h2 *h, struct h2_strm *st, struct eng_sock *s)
 {
 	struct eng_worker *w = h->w;
-	for (unsigned i = 0; i < 4 && s->out.n > 0 && !(st->flags & ST_RESP); i++) {
+	for (unsigned i = 0; i < 4 && s->out.n > 0 && !(st->flags & H2_ST_RESP); i++) {
 		struct eng_seg *g = eng_outq_at(&s->out, 0);
 		struct h1_scan sc = {0};
 		const char *why = NULL;
@@ -188,7 +188,7 @@ static bool submit_heads(struct eng_h2 *h, struct h2_strm *st, struct eng_sock *
 		struct h1_msg m = { .hdr = w->hdrs, .hdr_cap = w->e->cfg.max_headers };
 		h1_parser_init(&st->rp, true, copy_body, st);
 		st->rp.on_trailer = trailer_piece;
-		st->rp.skip_body = (st->flags & ST_HEAD_REQ) != 0;
+		st->rp.skip_body = (st->flags & H2_ST_HEAD_REQ) != 0;
 		uint32_t lc = eng_head_get(w);
 		if (hl <= 0 || lc == ENG_NONE ||
 		    h1_parse_head(&st->rp, &m, g->p, (size_t)hl, &why) < 0) {
@@ -208,11 +208,11 @@ static bool submit_heads(struct eng_h2 *h, struct h2_strm *st, struct eng_sock *
 			bool body = !st->rp.done || (size_t)hl < g->len || s->out.n > 1 ||
 				    !answer_over(st, s);
 			rv = nghttp2_submit_response(h->sess, st->sid, h->nv, n, body ? &dp : NULL);
-			st->flags |= ST_RESP | (body ? 0 : ST_EOF);
+			st->flags |= H2_ST_RESP | (body ? 0 : H2_ST_EOF);
 		}
 		eng_head_put(w, lc);   /* nghttp2 copied the fields */
 		eng_outq_advance(&w->bufs, &s->out, (size_t)hl);
-		st->flags |= ST_DRAINED;
+		st->flags |= H2_ST_DRAINED;
 		if (rv != 0) {
 			h2_rst(h, st, NGHTTP2_INTERNAL_ERROR);
 			return false;
@@ -225,12 +225,12 @@ static bool submit_heads(struct eng_h2 *h, struct h2_strm *st, struct eng_sock *
 void h2_stream_out(struct eng_h2 *h, struct h2_strm *st)
 {
 	struct eng_sock *s = h2_sock_of(h, st);
-	if (s == NULL || (st->flags & ST_EOF))
+	if (s == NULL || (st->flags & H2_ST_EOF))
 		return;
-	if (!(st->flags & ST_RESP) && !submit_heads(h, st, s))
+	if (!(st->flags & H2_ST_RESP) && !submit_heads(h, st, s))
 		return;
-	if (st->flags & ST_DEFERRED) {
-		st->flags &= ~ST_DEFERRED;
+	if (st->flags & H2_ST_DEFERRED) {
+		st->flags &= ~H2_ST_DEFERRED;
 		nghttp2_session_resume_data(h->sess, st->sid);
 	}
 }

@@ -38,7 +38,7 @@
  *    connection-specific fields, a Host that differs from :authority are
  *    refused (nghttp2 refuses most first; both are counted per kind);
  *  - nghttp2 callbacks never run the proxy: they queue work on the stream
- *    (ST_PUMP, ST_OUT, ST_CLOSED), done after mem_recv / mem_send return.
+ *    (H2_ST_PUMP, H2_ST_OUT, H2_ST_CLOSED), done after mem_recv / mem_send return.
  *
  * Files: this one has the connection, the stream table and the work the
  * callbacks queue; engine/h2-req.c the request side and the receive
@@ -96,7 +96,7 @@ static void stream_closed(struct eng_h2 *h, struct h2_strm *st)
 {
 	struct eng_sock *s = h2_sock_of(h, st);
 	if (s == NULL) {
-		if (!(st->flags & ST_SOCK))
+		if (!(st->flags & H2_ST_SOCK))
 			h2_strm_free(h, st);
 		return;
 	}
@@ -108,7 +108,7 @@ static void stream_closed(struct eng_h2 *h, struct h2_strm *st)
 }
 
 /* Runs one pass over what callbacks queued. An entry is on the list at
- * most once (ST_TODO stays set during the pass: work queued meanwhile only
+ * most once (H2_ST_TODO stays set during the pass: work queued meanwhile only
  * sets its bit), so the list never outgrows the table; entries with work
  * left stay for the next pass. */
 static void run_pass(struct eng_h2 *h)
@@ -117,26 +117,26 @@ static void run_pass(struct eng_h2 *h)
 	for (unsigned i = 0; i < n; i++) {
 		struct h2_strm *st = &h->st[h->todo[i]];
 		uint32_t f = st->flags;
-		st->flags &= ~(ST_PUMP | ST_OUT);
-		if (!(f & ST_USED))
+		st->flags &= ~(H2_ST_PUMP | H2_ST_OUT);
+		if (!(f & H2_ST_USED))
 			continue;
 		struct eng_sock *s = h2_sock_of(h, st);
 		/* a stream reset before it was run never starts an exchange: a
 		 * rapid-reset burst costs no upstream work */
-		if ((f & ST_PUMP) && s && !(st->flags & ST_CLOSED))
+		if ((f & H2_ST_PUMP) && s && !(st->flags & H2_ST_CLOSED))
 			px_input(h->w, s);
-		if ((f & ST_OUT) && (st->flags & ST_USED))
+		if ((f & H2_ST_OUT) && (st->flags & H2_ST_USED))
 			h2_stream_out(h, st);
-		if (st->flags & ST_CLOSED)
+		if (st->flags & H2_ST_CLOSED)
 			stream_closed(h, st);
 	}
 	unsigned j = 0;
 	for (unsigned i = 0; i < h->ntodo; i++) {
 		struct h2_strm *st = &h->st[h->todo[i]];
-		if (i >= n || (st->flags & (ST_PUMP | ST_OUT)))
+		if (i >= n || (st->flags & (H2_ST_PUMP | H2_ST_OUT)))
 			h->todo[j++] = h->todo[i];
 		else
-			st->flags &= ~ST_TODO;
+			st->flags &= ~H2_ST_TODO;
 	}
 	h->ntodo = j;
 }
@@ -149,7 +149,7 @@ static void run_todo(struct eng_h2 *h)
 
 void h2_strm_free(struct eng_h2 *h, struct h2_strm *st)
 {
-	if (!(st->flags & ST_USED))
+	if (!(st->flags & H2_ST_USED))
 		return;
 	if (st->hbuf != ENG_NONE)
 		eng_head_put(h->w, st->hbuf);
@@ -169,9 +169,9 @@ static void wake_drained(struct eng_h2 *h)
 {
 	for (unsigned i = 0; i < h->cap; i++) {
 		struct h2_strm *st = &h->st[i];
-		if (!(st->flags & ST_DRAINED))
+		if (!(st->flags & H2_ST_DRAINED))
 			continue;
-		st->flags &= ~ST_DRAINED;
+		st->flags &= ~H2_ST_DRAINED;
 		struct eng_sock *s = h2_sock_of(h, st);
 		if (s != NULL)
 			px_sent(h->w, s);
@@ -374,7 +374,7 @@ void eng_h2_stream_flush(struct eng_worker *w, struct eng_sock *s)
 	struct h2_strm *st = h ? h2_strm_of(h, s) : NULL;
 	if (st == NULL)
 		return;
-	h2_todo(h, st, ST_OUT);
+	h2_todo(h, st, H2_ST_OUT);
 	eng_flush(w, h2_conn_of(h));
 }
 
@@ -387,7 +387,7 @@ void eng_h2_stream_linger(struct eng_worker *w, struct eng_sock *s)
 		return;
 	}
 	s->state = C_LINGER;
-	h2_todo(h, st, ST_LINGER | ST_OUT);
+	h2_todo(h, st, H2_ST_LINGER | H2_ST_OUT);
 	eng_flush(w, h2_conn_of(h));
 }
 
@@ -411,15 +411,15 @@ static void stream_gone(struct eng_worker *w, struct eng_sock *s)
 	struct h2_strm *st = h ? h2_strm_of(h, s) : NULL;
 	if (st == NULL)
 		return;
-	if (!(st->flags & ST_CLOSED)) {
-		h2_rst(h, st, (st->flags & ST_EOF) ? NGHTTP2_NO_ERROR : NGHTTP2_INTERNAL_ERROR);
+	if (!(st->flags & H2_ST_CLOSED)) {
+		h2_rst(h, st, (st->flags & H2_ST_EOF) ? NGHTTP2_NO_ERROR : NGHTTP2_INTERNAL_ERROR);
 		h2_consume(h, st->sid, st->unconsumed);
 	} else {
 		nghttp2_session_consume_connection(h->sess, st->unconsumed);
 	}
 	st->unconsumed = 0;
-	st->flags &= ~ST_SOCK;
-	if (st->flags & ST_CLOSED)
+	st->flags &= ~H2_ST_SOCK;
+	if (st->flags & H2_ST_CLOSED)
 		h2_strm_free(h, st);
 	eng_flush(w, h2_conn_of(h));
 }
@@ -435,14 +435,14 @@ void eng_h2_closed(struct eng_worker *w, struct eng_sock *s)
 	for (unsigned i = 0; i < h->cap; i++) {
 		struct h2_strm *st = &h->st[i];
 		struct eng_sock *ss = h2_sock_of(h, st);
-		st->flags |= ST_CLOSED;
+		st->flags |= H2_ST_CLOSED;
 		if (ss && ss->x)
 			px_client_abort(w, ss, ENG_ERR_CLIENT_CLOSED);
 		else if (ss)
 			eng_sock_close(w, ss);
-		if (st->hbuf != ENG_NONE && (st->flags & ST_USED))
+		if (st->hbuf != ENG_NONE && (st->flags & H2_ST_USED))
 			eng_head_put(w, st->hbuf);
-		if (st->tbuf != ENG_NONE && (st->flags & ST_USED))
+		if (st->tbuf != ENG_NONE && (st->flags & H2_ST_USED))
 			eng_head_put(w, st->tbuf);
 		st->hbuf = ENG_NONE;
 		st->tbuf = ENG_NONE;
