@@ -353,6 +353,21 @@ static bool entry_at(int fd, uint64_t i, struct seg_entry *e)
 		       (ssize_t)sizeof(b) && seg_entry_decode(b, e) == 0;
 }
 
+int seg_idx_open(const char *dir, uint16_t worker, uint32_t segno, uint64_t *n)
+{
+	char path[PATH_MAX];
+	struct stat sb;
+	*n = 0;
+	if (seg_path(path, sizeof(path), dir, worker, segno, SEG_K_IDX) < 0)
+		return -1;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &sb) == 0 && sb.st_size > SEG_FILE_HDR_SIZE)
+		*n = ((uint64_t)sb.st_size - SEG_FILE_HDR_SIZE) / SEG_ENTRY_SIZE;
+	return fd;
+}
+
 /* Fast path of seg_find in one index file. Entries are in END order and
  * ids in BEGIN order, so ids are nearly sorted: binary search for the
  * position, then look FIND_WINDOW entries either side. Misses (damaged
@@ -362,16 +377,11 @@ static bool entry_at(int fd, uint64_t i, struct seg_entry *e)
 static bool find_fast(const char *dir, uint16_t worker, uint32_t segno, uint64_t id,
 		      struct seg_entry *out)
 {
-	char path[PATH_MAX];
-	struct stat sb;
-	if (seg_path(path, sizeof(path), dir, worker, segno, SEG_K_IDX) < 0)
-		return false;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	uint64_t n;
+	int fd = seg_idx_open(dir, worker, segno, &n);
 	if (fd < 0)
 		return false;
 	bool found = false;
-	uint64_t n = fstat(fd, &sb) == 0 && sb.st_size > SEG_FILE_HDR_SIZE ?
-			     ((uint64_t)sb.st_size - SEG_FILE_HDR_SIZE) / SEG_ENTRY_SIZE : 0;
 	uint64_t lo = 0, hi = n;
 	struct seg_entry e;
 	for (int guard = 0; guard < 64 && lo < hi; guard++) {
