@@ -1,10 +1,11 @@
 /* persist/xch.c: the exchange records of the segment writer (begin, body
  * chunks, response head, WebSocket message pieces, trailers, end, discard),
  * each appended to the open frame by seg_w_append_rec (here too) as the
- * record layout at the top of persist/segment.c describes. segment.c has the writer itself: frames,
- * sealing, the io queue and rotation (persist/writer-int.h, shared). Runs
- * on the caller's thread (a worker); nothing is allocated here: the
- * exchange table was sized at seg_writer_open.
+ * record layout at the top of persist/segment.c describes. segment.c has
+ * the writer itself: frames, sealing, the io queue and rotation
+ * (persist/writer-int.h, shared). Runs on the caller's thread (a worker);
+ * nothing is allocated here: the exchange table was sized at
+ * seg_writer_open.
  */
 #include <errno.h>
 #include <string.h>
