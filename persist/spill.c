@@ -147,8 +147,8 @@ static const uint8_t *head(struct seg_spill *sp, struct seg_spill_run *r, size_t
 {
 	for (int tries = 0; tries < 2; tries++) {
 		size_t avail = r->len - r->at;
-		const uint8_t *p = sp->reverse ? r->buf + r->len - r->at - sp->rec_size
-					       : r->buf + r->at;
+		size_t back = avail >= sp->rec_size ? r->len - r->at - sp->rec_size : 0;
+		const uint8_t *p = r->buf + (sp->reverse ? back : r->at);
 		size_t n = rec_len(sp, p, avail);
 		if (n > 0 && n <= avail) {
 			*len = n;
