@@ -2,7 +2,8 @@
 # bench/capture_filter.sh - capture throughput with a 1,000-pattern filter
 # against no filter (issue 6 target: >= 0.95x), wrk -> ringcap -> nginx on
 # loopback, with run.sh's origin, wrk script and helpers (bench/common.sh
-# stops everything it started).
+# stops everything it started; bench/capture_common.sh has what it shares
+# with bench/sync.sh).
 #
 # Three ringcap instances capture into their own session at once (only the
 # one under load works):
@@ -23,38 +24,14 @@ set -u -o pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$HERE")
-PYTHON=${PYTHON:-python3}
-[ -x /usr/bin/python3 ] && PYTHON=/usr/bin/python3
-LIB="$PYTHON $HERE/benchlib.py"
-if [ "${QUICK:-0}" = 1 ]; then
-    : "${DURATION:=1}" "${CONNS:=10}" "${WARMUP:=0}" "${REPEAT:=1}"
-fi
-DURATION=${DURATION:-5}
-CONNS=${CONNS:-50}
-THREADS=${THREADS:-2}
-WARMUP=${WARMUP:-1}
-REPEAT=${REPEAT:-3}
-CASES=${CASES:-100b-ka 64k-ka}
-RINGCAP_BIN=${RINGCAP_BIN:-$ROOT/build/tools/ringcap}
-RINGCAP_WORKERS=${RINGCAP_WORKERS:-$(nproc)}
-
-die() { echo "capture_filter.sh: $*" >&2; exit 1; }
-log() { echo "# $(date -u +%T) $*" >&2; }
-for tool in wrk nginx curl; do command -v "$tool" >/dev/null || die "$tool not found"; done
-[ -x "$RINGCAP_BIN" ] || die "$RINGCAP_BIN missing (ninja -C build)"
-ulimit -Sn "$(ulimit -Hn)" 2>/dev/null || true
-
-LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
+NAME=capture_filter.sh
+. "$HERE/capture_common.sh"
 TMP=$(mktemp -d /tmp/ringcap-capfilter.XXXXXX)
 declare -A PID PORT
 . "$HERE/common.sh"
 
 read -r NGINX_PORT 'PORT[none]' 'PORT[accept]' 'PORT[reject]' C1 C2 C3 <<<"$($LIB freeports 7)"
-mkdir -p "$TMP/nginx"
-$LIB conf nginx "$TMP/nginx" "$NGINX_PORT" >/dev/null
-nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" >"$TMP/nginx.log" 2>&1 &
-PID[nginx]=$!
-$LIB waitport "$NGINX_PORT" 20 "${PID[nginx]}" || die "nginx did not start"
+start_nginx "$NGINX_PORT"
 
 # 1,000 URL patterns in the style of bench/filter_bench.c, one flag and one
 # value per line. "accept" adds one contains and one regex that every bench
@@ -98,13 +75,8 @@ start reject "$C3" "$TMP/reject.flags"
 RESULTS="$TMP/results.tsv"
 : >"$RESULTS"
 measure() { # TARGET CASE ROUND
-    local t=$1 c=$2 file=${2%-*} out json
-    export BENCH_PATH="http://127.0.0.1:$NGINX_PORT/$file" BENCH_HOST="127.0.0.1:$NGINX_PORT"
-    local args=(-t "$THREADS" -c "$CONNS" --timeout 10s -s "$HERE/wrk-req.lua")
-    [ "$WARMUP" != 0 ] && wrk "${args[@]}" -d "${WARMUP}s" "http://127.0.0.1:${PORT[$t]}/" >/dev/null 2>&1
-    out=$(timeout $((DURATION + 30)) wrk "${args[@]}" -d "${DURATION}s" "http://127.0.0.1:${PORT[$t]}/" 2>&1)
-    json=$(sed -n 's/^BENCHJSON //p' <<<"$out")
-    [ -n "$json" ] || die "wrk failed on $t: $(tail -n 2 <<<"$out")"
+    local t=$1 c=$2 json
+    json=$(wrk_json "${PORT[$t]}" "$c" "$CONNS") || exit 1
     printf '%s\t%s\t%s\t%s\n' "$c" "$3" "$t" "$json" >>"$RESULTS"
     log "$c round $3 $t: $json"
 }
@@ -117,11 +89,7 @@ for c in $CASES; do
 done
 
 # Stop the proxies (flushes the stores), then count what each session holds.
-for t in none accept reject; do kill "${PID[$t]}"; done
-for t in none accept reject; do
-    for _ in $(seq 100); do kill -0 "${PID[$t]}" 2>/dev/null || break; sleep 0.1; done
-    "$RINGCAP_BIN" sessions --data "$TMP/$t-data" --json >"$TMP/$t.sessions.json"
-done
+stop_count none accept reject
 
 "$PYTHON" - "$RESULTS" "$TMP" "$LOADAVG_START" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'EOF'
 import json, statistics, sys

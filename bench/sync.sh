@@ -2,7 +2,8 @@
 # bench/sync.sh - what `ringcap run --sync` costs (issue 18): capture
 # throughput and latency with --sync against the default mode, wrk ->
 # ringcap -> nginx on loopback, with run.sh's origin, wrk script and helpers
-# (bench/common.sh stops everything it started).
+# (bench/common.sh stops everything it started; bench/capture_common.sh has
+# what it shares with bench/capture_filter.sh).
 #
 # Two ringcap instances capture into their own session at once (only the
 # one under load works):
@@ -25,40 +26,16 @@ set -u -o pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$HERE")
-PYTHON=${PYTHON:-python3}
-[ -x /usr/bin/python3 ] && PYTHON=/usr/bin/python3
-LIB="$PYTHON $HERE/benchlib.py"
-if [ "${QUICK:-0}" = 1 ]; then
-    : "${DURATION:=1}" "${CONNS:=10}" "${WARMUP:=0}" "${REPEAT:=1}"
-fi
-DURATION=${DURATION:-5}
-CONNS=${CONNS:-50}
-THREADS=${THREADS:-2}
-WARMUP=${WARMUP:-1}
-REPEAT=${REPEAT:-3}
-CASES=${CASES:-100b-ka 64k-ka}
-RINGCAP_BIN=${RINGCAP_BIN:-$ROOT/build/tools/ringcap}
-RINGCAP_WORKERS=${RINGCAP_WORKERS:-$(nproc)}
+NAME=sync.sh
+. "$HERE/capture_common.sh"
 DIR=${DIR:-$HERE/out}
-
-die() { echo "sync.sh: $*" >&2; exit 1; }
-log() { echo "# $(date -u +%T) $*" >&2; }
-for tool in wrk nginx curl; do command -v "$tool" >/dev/null || die "$tool not found"; done
-[ -x "$RINGCAP_BIN" ] || die "$RINGCAP_BIN missing (ninja -C build)"
-ulimit -Sn "$(ulimit -Hn)" 2>/dev/null || true
-
-LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
 mkdir -p "$DIR"
 TMP=$(mktemp -d "$DIR/ringcap-sync.XXXXXX")
 declare -A PID PORT
 . "$HERE/common.sh"
 
 read -r NGINX_PORT 'PORT[default]' 'PORT[sync]' C1 C2 <<<"$($LIB freeports 5)"
-mkdir -p "$TMP/nginx"
-$LIB conf nginx "$TMP/nginx" "$NGINX_PORT" >/dev/null
-nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" >"$TMP/nginx.log" 2>&1 &
-PID[nginx]=$!
-$LIB waitport "$NGINX_PORT" 20 "${PID[nginx]}" || die "nginx did not start"
+start_nginx "$NGINX_PORT"
 
 start() { # NAME CONTROLPORT FLAGS...
     local t=$1 c=$2
@@ -77,14 +54,8 @@ start sync "$C2" --sync
 RESULTS="$TMP/results.tsv"
 : >"$RESULTS"
 measure() { # TARGET CASE CONNS ROUND
-    local t=$1 c=$2 n=$3 file=${2%-*} out json th=$THREADS
-    (( n < th )) && th=$n
-    export BENCH_PATH="http://127.0.0.1:$NGINX_PORT/$file" BENCH_HOST="127.0.0.1:$NGINX_PORT"
-    local args=(-t "$th" -c "$n" --timeout 10s -s "$HERE/wrk-req.lua")
-    [ "$WARMUP" != 0 ] && wrk "${args[@]}" -d "${WARMUP}s" "http://127.0.0.1:${PORT[$t]}/" >/dev/null 2>&1
-    out=$(timeout $((DURATION + 30)) wrk "${args[@]}" -d "${DURATION}s" "http://127.0.0.1:${PORT[$t]}/" 2>&1)
-    json=$(sed -n 's/^BENCHJSON //p' <<<"$out")
-    [ -n "$json" ] || die "wrk failed on $t: $(tail -n 2 <<<"$out")"
+    local t=$1 c=$2 n=$3 json
+    json=$(wrk_json "${PORT[$t]}" "$c" "$n") || exit 1
     printf '%s\t%s\t%s\t%s\t%s\n' "$c" "$n" "$4" "$t" "$json" >>"$RESULTS"
     log "$c c$n round $4 $t: $json"
 }
@@ -99,11 +70,7 @@ for c in $CASES; do
 done
 
 # Stop the proxies (flushes the stores), then count what each session holds.
-for t in default sync; do kill "${PID[$t]}"; done
-for t in default sync; do
-    for _ in $(seq 100); do kill -0 "${PID[$t]}" 2>/dev/null || break; sleep 0.1; done
-    "$RINGCAP_BIN" sessions --data "$TMP/$t-data" --json >"$TMP/$t.sessions.json"
-done
+stop_count default sync
 
 "$PYTHON" - "$RESULTS" "$TMP" "$LOADAVG_START" "$(cut -d' ' -f1-3 /proc/loadavg)" \
     "$(df -T "$TMP" | awk 'NR == 2 { print $2 }')" <<'EOF'

@@ -88,29 +88,7 @@ static bool wire_full(const struct eng_sock *u)
 /* Appends to the socket's input queue (the proxy reads it as HTTP/1.1). */
 static int in_put(struct eng_h2u *h, const char *p, size_t n)
 {
-	struct eng_worker *w = h->w;
-	struct eng_sock *s = sock_of(h);
-	uint32_t size = w->e->cfg.buf_size;
-	for (unsigned i = 0; i < 256 && n > 0; i++) {
-		uint16_t t = s->in.tail;
-		if (s->in.count > 0 && t >= w->bufs.count && w->bufs.len[t] < size) {
-			size_t k = size - w->bufs.len[t] < n ? size - w->bufs.len[t] : n;
-			memcpy(eng_buf_ptr(w, t) + w->bufs.len[t], p, k);
-			w->bufs.len[t] += (uint32_t)k;
-			p += k;
-			n -= k;
-			continue;
-		}
-		uint16_t b = eng_pbuf_get(w);
-		if (b == UINT16_MAX)
-			return -ENOBUFS;
-		size_t k = n < size ? n : size;
-		memcpy(eng_buf_ptr(w, b), p, k);
-		eng_bufq_push(&w->bufs, &s->in, b, (uint32_t)k);
-		p += k;
-		n -= k;
-	}
-	return n == 0 ? 0 : -ENOBUFS;
+	return eng_in_append(h->w, sock_of(h), p, n);
 }
 
 static const char *reason(unsigned st)

@@ -40,10 +40,10 @@ static void respond_ex(struct eng_worker *w, struct eng_sock *c, int status,
 static void reject(struct eng_worker *w, struct eng_sock *c, enum eng_err why,
 		   const char *answer, size_t len)
 {
-	w->c.conns_rejected++;
-	w->c.errors[why]++;
+	ENG_COUNT(w->c.conns_rejected, 1);
+	ENG_COUNT(w->c.errors[why], 1);
 	if (w->rejecting >= ENG_REJECT_SLOTS) {
-		w->c.conns_unanswered++;
+		ENG_COUNT(w->c.conns_unanswered, 1);
 		eng_sock_close(w, c);   /* a flood: no answer, just close */
 		return;
 	}
@@ -69,7 +69,7 @@ void px_accepted(struct eng_worker *w, struct eng_sock *c)
 	socklen_t len = sizeof(c->addr);
 	getpeername(c->fd, (struct sockaddr *)&c->addr, &len);
 	if (w->e->cfg.allow && !eng_cidr_match(w->e->cfg.allow, w->e->cfg.nallow, &c->addr)) {
-		w->c.conns_denied++;   /* not in --allow: no answer at all */
+		ENG_COUNT(w->c.conns_denied, 1);   /* not in --allow: no answer at all */
 		eng_sock_close(w, c);
 		return;
 	}
@@ -129,7 +129,7 @@ static void respond_ex(struct eng_worker *w, struct eng_sock *c, int status,
 		memcpy(p + n, body, body_len);
 	size_t total = (size_t)n + (head_only ? 0 : body_len);
 	eng_out_push(w, c, ENG_SEG_HEAD, (uint16_t)hb, p, (uint32_t)total);
-	w->c.bytes_to_clients += total;
+	ENG_COUNT(w->c.bytes_to_clients, total);
 	if (c->x) {
 		c->x->status = (uint16_t)status;
 		c->x->response_head_bytes = (uint64_t)n;
@@ -157,7 +157,7 @@ void px_fail(struct eng_worker *w, struct eng_sock *c, enum eng_err err,
 		n = (int)sizeof(msg) - 3;
 	msg[n++] = '\n';
 	msg[n] = '\0';
-	w->c.errors[err]++;
+	ENG_COUNT(w->c.errors[err], 1);
 	if (c->x)
 		c->x->err = err;
 	c->err = (uint8_t)err;
@@ -184,7 +184,7 @@ void px_deny(struct eng_worker *w, struct eng_sock *c, const struct eng_deny *d)
 {
 	if (!c->hp.done || d->close)
 		c->xflags |= ENG_XCHG_F_CLOSE;
-	w->c.errors[d->err]++;
+	ENG_COUNT(w->c.errors[d->err], 1);
 	c->x->err = d->err;
 	c->x->flags |= ENG_X_LOCAL;
 	respond_ex(w, c, d->status, "text/plain; charset=utf-8", d->msg, strlen(d->msg),
@@ -267,7 +267,7 @@ void px_onboard(struct eng_worker *w, struct eng_sock *c, const struct h1_target
 		eng_out_push(w, c, ENG_SEG_CONST, 0, r.piece[i].p, (uint32_t)r.piece[i].len);
 		body += r.piece[i].len;
 	}
-	w->c.bytes_to_clients += (size_t)n + body;
+	ENG_COUNT(w->c.bytes_to_clients, (size_t)n + body);
 	c->x->status = (uint16_t)r.status;
 	c->x->response_head_bytes = (uint64_t)n;
 	c->x->response_body_bytes = body;

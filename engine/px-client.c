@@ -76,7 +76,7 @@ static void request_body(struct eng_worker *w, struct eng_sock *c)
 		if (n > 0) {
 			eng_out_forward(w, u, c, (size_t)n);
 			c->x->request_body_bytes += (uint64_t)n;
-			w->c.bytes_to_upstreams += (uint64_t)n;
+			ENG_COUNT(w->c.bytes_to_upstreams, (uint64_t)n);
 		}
 		if (c->hp.done) {
 			c->xflags |= ENG_XCHG_F_REQ_DONE;
@@ -100,9 +100,9 @@ void px_tunnel_pump(struct eng_worker *w, struct eng_sock *from, struct eng_sock
 			px_ws_feed(w, cl, from == cl ? ENG_DIR_REQUEST : ENG_DIR_RESPONSE, p, n);
 		eng_out_forward(w, to, from, n);
 		if (to->role == ROLE_CLIENT)
-			w->c.bytes_to_clients += n;
+			ENG_COUNT(w->c.bytes_to_clients, n);
 		else
-			w->c.bytes_to_upstreams += n;
+			ENG_COUNT(w->c.bytes_to_upstreams, n);
 		if (to->role == ROLE_CLIENT)
 			to->x->response_body_bytes += n;
 		else
@@ -250,7 +250,7 @@ static bool sniff(struct eng_worker *w, struct eng_sock *c)
 		return false;
 	}
 	if (rc == -EBADMSG) {
-		w->c.tls_failures++;
+		ENG_COUNT(w->c.tls_failures, 1);
 		px_client_abort(w, c, ENG_ERR_TLS_CLIENT);
 		return false;
 	}

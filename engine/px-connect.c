@@ -86,9 +86,9 @@ void px_start_exchange(struct eng_worker *w, struct eng_sock *c, struct eng_sock
 		u->state = U_TUNNEL;
 		c->x->flags |= ENG_X_TUNNEL;
 		c->x->status = 200;
-		w->c.tunnels++;
+		ENG_COUNT(w->c.tunnels, 1);
 		eng_out_push(w, c, ENG_SEG_CONST, 0, established, sizeof(established) - 1);
-		w->c.bytes_to_clients += sizeof(established) - 1;
+		ENG_COUNT(w->c.bytes_to_clients, sizeof(established) - 1);
 		if (c->flags & ENG_SOCK_F_INTERCEPT) {
 			/* the first flight decides: TLS is intercepted */
 			c->state = C_SNIFF;
@@ -111,7 +111,7 @@ void px_start_exchange(struct eng_worker *w, struct eng_sock *c, struct eng_sock
 	char *head = eng_head_ptr(w, c->head_buf);
 	eng_head_ref(w, c->head_buf);
 	eng_out_push(w, u, ENG_SEG_HEAD, (uint16_t)c->head_buf, head, c->head_len);
-	w->c.bytes_to_upstreams += c->head_len;
+	ENG_COUNT(w->c.bytes_to_upstreams, c->head_len);
 	c->state = C_EXCHANGE;
 	c->x->request_sent_ns = since(c);
 	eng_timer_arm(w, u, T_UPSTREAM);
@@ -153,7 +153,7 @@ static void connect_start(struct eng_worker *w, struct eng_sock *u)
 	io_uring_prep_connect(sqe, fd, (struct sockaddr *)&u->addr, u->addr_len);
 	io_uring_sqe_set_data64(sqe, udata(OP_CONNECT, eng_slot(w, u), u->gen));
 	u->ops++;
-	w->c.upstream_connects++;
+	ENG_COUNT(w->c.upstream_connects, 1);
 }
 
 void px_connected(struct eng_worker *w, struct eng_sock *u, int res)
@@ -334,7 +334,7 @@ void px_upstream_get(struct eng_worker *w, struct eng_sock *c)
 		return;
 	struct eng_sock *u = eng_pool_take(w, c->host, c->host_len, c->port, eng_sock_in_tls(c));
 	if (u) {
-		w->c.upstream_reused++;
+		ENG_COUNT(w->c.upstream_reused, 1);
 		c->x->flags |= ENG_X_REUSED;
 		c->peer = eng_slot(w, u);
 		u->peer = eng_slot(w, c);

@@ -29,7 +29,17 @@ _Thread_local struct eng_worker *px_cur_w;
 
 static void sink_events(struct eng_worker *w);
 
+/* The proxy's per-worker state beyond the engine's: the WebSocket
+ * observers, when the capture sink takes messages. */
+static int px_start(struct eng_worker *w, char *err, size_t err_len)
+{
+	const struct eng_sink_ops *sink = w->e->cfg.sink;
+	return sink && sink->ws_msg ? px_ws_pool_init(w, err, err_len) : 0;
+}
+
 const struct eng_proto_ops px_proto_ops = {
+	.start = px_start,
+	.stop = px_ws_pool_free,
 	.accepted = px_accepted,
 	.input = px_input,
 	.eof = px_eof,
@@ -287,7 +297,7 @@ void px_client_abort(struct eng_worker *w, struct eng_sock *c, enum eng_err err)
 {
 	if (c->x && c->x->err == ENG_ERR_NONE) {
 		c->x->err = err;
-		w->c.errors[err]++;
+		ENG_COUNT(w->c.errors[err], 1);
 	}
 	c->xflags &= (uint8_t)~(ENG_XCHG_F_REQ_DONE | ENG_XCHG_F_RESP_DONE);
 	px_exchange_end(w, c);
@@ -344,7 +354,7 @@ void px_eof(struct eng_worker *w, struct eng_sock *s, int err)
 		if (s->state == U_AHEAD_FAILED) {
 			return;   /* kept until its tunnel's request hears why */
 		} else if (s->state == U_HANDSHAKE && p == NULL && s->ahead != ENG_NONE) {
-			w->c.tls_upstream_failures++;
+			ENG_COUNT(w->c.tls_upstream_failures, 1);
 			s->state = U_AHEAD_FAILED;   /* contacted once: no second try */
 			eng_timer_stop(w, s);
 		} else if (s->state == U_IDLE || p == NULL) {
@@ -538,7 +548,7 @@ void px_tls_ready(struct eng_worker *w, struct eng_sock *s)
 {
 	px_cur_w = w;
 	if (s->role == ROLE_CLIENT) {
-		w->c.tls_handshakes++;
+		ENG_COUNT(w->c.tls_handshakes, 1);
 		if (s->x) {
 			px_exchange_end(w, s);   /* the CONNECT: intercepted */
 			if (s->state != C_IDLE)
@@ -555,7 +565,7 @@ void px_tls_ready(struct eng_worker *w, struct eng_sock *s)
 		return;
 	}
 	struct eng_sock *c = peer_of(w, s);
-	w->c.tls_upstream_handshakes++;
+	ENG_COUNT(w->c.tls_upstream_handshakes, 1);
 	if (eng_h2u_selected(s) && eng_h2u_start(w, s) < 0) {
 		if (c)
 			px_fail(w, c, ENG_ERR_OVERLOAD, 503, "ringcap: no memory for HTTP/2 upstream");
@@ -606,14 +616,14 @@ void px_tls_failed(struct eng_worker *w, struct eng_sock *s)
 {
 	px_cur_w = w;
 	if (s->role == ROLE_CLIENT) {
-		w->c.tls_failures++;
+		ENG_COUNT(w->c.tls_failures, 1);
 		/* 42-46 and 48: bad, unsupported, revoked, expired, unknown
 		 * certificate and unknown CA (RFC 8446 6.2) */
 		uint8_t a = s->plain_alert;
 		bool plain_rejects = (a >= 42 && a <= 46) || a == 48;
 		bool refused = tls_conn_cert_rejected(s->tls) || plain_rejects;
 		if (refused) {
-			w->c.tls_cert_rejected++;
+			ENG_COUNT(w->c.tls_cert_rejected, 1);
 			note_rejected(w->e, tls_conn_name(s->tls));
 		}
 		if (s->x) {
@@ -621,10 +631,10 @@ void px_tls_failed(struct eng_worker *w, struct eng_sock *s)
 			enum eng_err err = refused ? ENG_ERR_CERT_REFUSED : ENG_ERR_TLS_CLIENT;
 			s->x->tunnel = ENG_TUN_REFUSED;
 			s->x->err = err;
-			w->c.errors[err]++;
+			ENG_COUNT(w->c.errors[err], 1);
 			record_end(w, s);
 		} else {
-			w->c.errors[ENG_ERR_TLS_CLIENT]++;
+			ENG_COUNT(w->c.errors[ENG_ERR_TLS_CLIENT], 1);
 		}
 		if (!(s->flags & ENG_SOCK_F_CLOSING))
 			eng_sock_linger(w, s);   /* the alert goes out, then FIN */
@@ -633,7 +643,7 @@ void px_tls_failed(struct eng_worker *w, struct eng_sock *s)
 	struct eng_sock *c = peer_of(w, s);
 	if (s->state == U_AHEAD_FAILED)
 		return;   /* input after the failure: already counted */
-	w->c.tls_upstream_failures++;
+	ENG_COUNT(w->c.tls_upstream_failures, 1);
 	if (c == NULL && s->ahead != ENG_NONE) {
 		/* made ahead: its tunnel's first request gets the reason */
 		s->state = U_AHEAD_FAILED;

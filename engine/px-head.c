@@ -178,7 +178,7 @@ void px_request_head(struct eng_worker *w, struct eng_sock *c)
 	struct h1_target t;
 	const char *why = NULL;
 	char *head = eng_head_ptr(w, c->head_buf);
-	w->c.requests++;
+	ENG_COUNT(w->c.requests, 1);
 	eng_timer_stop(w, c);
 	if (h1_parse_head(&c->hp, &m, head, c->head_len, &why) < 0) {
 		px_fail(w, c, ENG_ERR_BAD_REQUEST, 400, "ringcap: bad request: %s", why);
@@ -250,7 +250,7 @@ bool px_request_begin(struct eng_worker *w, struct eng_sock *c)
 			px_xchg_put(w, c->x);
 			c->x = NULL;
 		}
-		w->c.errors[ENG_ERR_OVERLOAD]++;
+		ENG_COUNT(w->c.errors[ENG_ERR_OVERLOAD], 1);
 		px_respond(w, c, 503, "text/plain", "ringcap: overloaded\n", 20, true);
 		return false;
 	}

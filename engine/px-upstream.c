@@ -66,14 +66,14 @@ static void response_head(struct eng_worker *w, struct eng_sock *u, struct eng_s
 			sink(w)->response(w->sink_ctx, c->sink_h, c->x, head, u->head_len);
 		if (upgrade)
 			px_ws_start(w, c, head, u->head_len);
-		w->c.responses++;
+		ENG_COUNT(w->c.responses, 1);
 	}
 	eng_head_put(w, u->head_buf);
 	u->head_buf = ENG_NONE;
 	if (!interim)
 		c->resp_seg = c->out.pushed;
 	eng_out_push(w, c, ENG_SEG_HEAD, (uint16_t)out, eng_head_ptr(w, out), (uint32_t)n);
-	w->c.bytes_to_clients += (uint64_t)n;
+	ENG_COUNT(w->c.bytes_to_clients, (uint64_t)n);
 	if (interim) {
 		u->scan = (struct h1_scan){0};
 		u->head_len = 0;
@@ -87,7 +87,7 @@ static void response_head(struct eng_worker *w, struct eng_sock *u, struct eng_s
 		c->state = C_TUNNEL;
 		u->state = U_TUNNEL;
 		c->x->flags |= ENG_X_UPGRADE;
-		w->c.upgrades++;
+		ENG_COUNT(w->c.upgrades, 1);
 		return;
 	}
 	if (u->hp.done)
@@ -112,11 +112,39 @@ static void response_body(struct eng_worker *w, struct eng_sock *u, struct eng_s
 		if (n > 0) {
 			eng_out_forward(w, c, u, (size_t)n);
 			c->x->response_body_bytes += (uint64_t)n;
-			w->c.bytes_to_clients += (uint64_t)n;
+			ENG_COUNT(w->c.bytes_to_clients, (uint64_t)n);
 		}
 		if (u->hp.done)
 			c->xflags |= ENG_XCHG_F_RESP_DONE;
 	}
+}
+
+/* Input on an upstream with no exchange: an idle upstream has nothing to
+ * say, bytes or FIN end it; a TLS session ticket is no plaintext (peeking
+ * reads it), and TLS 1.3 servers send theirs after the handshake. */
+static void idle_input(struct eng_worker *w, struct eng_sock *u)
+{
+	bool waits = u->state == U_IDLE || u->state == U_AHEAD;
+	if (waits && u->tls && in_empty(w, u) &&
+	    !(u->flags & (ENG_SOCK_F_EOF | ENG_SOCK_F_TLS_ERR)))
+		return;
+	px_upstream_close(w, u);
+}
+
+/* A head buffer for the response head of u; false when none is left
+ * (the client got its 503). */
+static bool head_buf_ready(struct eng_worker *w, struct eng_sock *u, struct eng_sock *c)
+{
+	if (u->head_buf != ENG_NONE)
+		return true;
+	u->head_buf = eng_head_get(w);
+	if (u->head_buf == ENG_NONE) {
+		px_fail(w, c, ENG_ERR_OVERLOAD, 503, "ringcap: out of head buffers");
+		return false;
+	}
+	u->head_len = 0;
+	u->scan = (struct h1_scan){0};
+	return true;
 }
 
 void px_upstream_pump(struct eng_worker *w, struct eng_sock *u)
@@ -126,14 +154,7 @@ void px_upstream_pump(struct eng_worker *w, struct eng_sock *u)
 	if (u->state == U_AHEAD_FAILED)
 		return;   /* kept for its reason only (px-connect.c: take_ahead) */
 	if (u->state == U_IDLE || c == NULL) {
-		/* an idle upstream has nothing to say: bytes or FIN end it; a
-		 * TLS session ticket is no plaintext (peeking reads it), and
-		 * TLS 1.3 servers send theirs after the handshake */
-		bool waits = u->state == U_IDLE || u->state == U_AHEAD;
-		if (waits && u->tls && in_empty(w, u) &&
-		    !(u->flags & (ENG_SOCK_F_EOF | ENG_SOCK_F_TLS_ERR)))
-			return;
-		px_upstream_close(w, u);
+		idle_input(w, u);
 		return;
 	}
 	if (u->state == U_TUNNEL) {
@@ -150,15 +171,8 @@ void px_upstream_pump(struct eng_worker *w, struct eng_sock *u)
 		}
 		if (eng_out_full(c))
 			break;   /* a response head waits for room: px_sent resumes */
-		if (u->head_buf == ENG_NONE) {
-			u->head_buf = eng_head_get(w);
-			if (u->head_buf == ENG_NONE) {
-				px_fail(w, c, ENG_ERR_OVERLOAD, 503, "ringcap: out of head buffers");
-				return;
-			}
-			u->head_len = 0;
-			u->scan = (struct h1_scan){0};
-		}
+		if (!head_buf_ready(w, u, c))
+			return;
 		const char *why = NULL;
 		int rc = px_head_read(w, u, w->e->cfg.max_response_head, &why);
 		if (rc == 0)

@@ -98,7 +98,7 @@ void px_ws_start(struct eng_worker *w, struct eng_sock *c, const char *head, siz
 	if (!ws_head_scan(head, len, &d))
 		return;   /* another protocol: bytes only */
 	if (pl->free == ENG_NONE) {
-		w->c.ws_unobserved++;
+		ENG_COUNT(w->c.ws_unobserved, 1);
 		return;
 	}
 	uint32_t i = pl->free;
@@ -113,7 +113,7 @@ void px_ws_start(struct eng_worker *w, struct eng_sock *c, const char *head, siz
 		pl->arena_free = pl->arena_next[ws->arena];
 		arena = pl->arenas + (size_t)ws->arena * ARENA_BYTES;
 	} else if (d.on) {
-		w->c.ws_unobserved++;   /* observed, but compressed messages come out cut */
+		ENG_COUNT(w->c.ws_unobserved, 1);   /* observed, but compressed messages come out cut */
 	}
 	/* no arena: compressed messages come out empty and flagged cut */
 	ws_init(&ws->conn, &d, arena, on_piece, ws);
@@ -131,7 +131,7 @@ void px_ws_feed(struct eng_worker *w, struct eng_sock *c, enum eng_dir dir, cons
 		return;
 	uint64_t now = c->x ? c->x->start_ns + since(c) : 0;
 	if (ws_feed(&ws->conn, d, (const uint8_t *)p, n, now, w->ws_pool->scratch) != WS_OK)
-		w->c.ws_broken++;
+		ENG_COUNT(w->c.ws_broken, 1);
 }
 
 void px_ws_end(struct eng_worker *w, struct eng_sock *c)
@@ -160,7 +160,7 @@ static void on_piece(void *arg, const struct ws_piece *pc, const uint8_t *p, siz
 	struct eng_worker *w = ws->w;
 	struct eng_sock *c = &w->socks[ws->client];
 	if (pc->flags & WS_M_LAST)
-		w->c.ws_messages++;
+		ENG_COUNT(w->c.ws_messages, 1);
 	if (c->sink_h == NULL)
 		return;
 	struct eng_ws_msg m = {

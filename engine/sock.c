@@ -142,6 +142,33 @@ void eng_in_consume(struct eng_worker *w, struct eng_sock *s, size_t n)
 	}
 }
 
+/* Fills the socket's last private input buffer first (a kernel ring
+ * buffer at the tail is never written into), then takes private buffers. */
+int eng_in_append(struct eng_worker *w, struct eng_sock *s, const char *p, size_t n)
+{
+	uint32_t size = w->e->cfg.buf_size;
+	for (unsigned i = 0; i < ENG_IN_APPEND_BUFS_MAX && n > 0; i++) {
+		uint16_t t = s->in.tail;
+		if (s->in.count > 0 && t >= w->bufs.count && w->bufs.len[t] < size) {
+			size_t k = size - w->bufs.len[t] < n ? size - w->bufs.len[t] : n;
+			memcpy(eng_buf_ptr(w, t) + w->bufs.len[t], p, k);
+			w->bufs.len[t] += (uint32_t)k;
+			p += k;
+			n -= k;
+			continue;
+		}
+		uint16_t b = eng_pbuf_get(w);
+		if (b == UINT16_MAX)
+			return -ENOBUFS;
+		size_t k = n < size ? n : size;
+		memcpy(eng_buf_ptr(w, b), p, k);
+		eng_bufq_push(&w->bufs, &s->in, b, (uint32_t)k);
+		p += k;
+		n -= k;
+	}
+	return n == 0 ? 0 : -ENOBUFS;
+}
+
 static void in_clear(struct eng_worker *w, struct eng_sock *s)
 {
 	eng_bufq_clear(&w->bufs, &s->in);
@@ -244,7 +271,7 @@ static void flush_now(struct eng_worker *w, struct eng_sock *s)
 	if (eng_outq_prep_send(&s->out, sqe, s->fd, w->e->cfg.zc_threshold,
 			       udata(OP_SEND, eng_slot(w, s), s->gen))) {
 		s->flags |= ENG_SOCK_F_ZC;
-		w->c.zc_sends++;
+		ENG_COUNT(w->c.zc_sends, 1);
 	}
 	s->flags |= ENG_SOCK_F_SENDING;
 	s->ops++;
@@ -257,7 +284,7 @@ static void send_done(struct eng_worker *w, struct eng_sock *s, const struct io_
 		/* zero-copy: the kernel let go of the buffers only now; the
 		 * result came in the first CQE (ENG_SOCK_F_ZC_FAILED on error) */
 		if ((uint32_t)cqe->res & IORING_NOTIF_USAGE_ZC_COPIED)
-			w->c.zc_copied++;
+			ENG_COUNT(w->c.zc_copied, 1);
 		res = (s->flags & ENG_SOCK_F_ZC_FAILED) ? -EPIPE : (int)s->out.send_bytes;
 		s->flags &= (uint32_t)~(ENG_SOCK_F_ZC | ENG_SOCK_F_ZC_NOTIF | ENG_SOCK_F_SENDING |
 					ENG_SOCK_F_ZC_FAILED);
@@ -341,9 +368,9 @@ static void recv_done(struct eng_worker *w, struct eng_sock *s, const struct io_
 		return;
 	if (res > 0) {
 		if (s->role == ROLE_CLIENT)
-			w->c.bytes_from_clients += (uint64_t)res;
+			ENG_COUNT(w->c.bytes_from_clients, (uint64_t)res);
 		else
-			w->c.bytes_from_upstreams += (uint64_t)res;
+			ENG_COUNT(w->c.bytes_from_upstreams, (uint64_t)res);
 		if (s->tls && !tls_conn_handshake_done(s->tls))
 			eng_sock_handshake(w, s);
 		else
@@ -404,7 +431,7 @@ struct eng_sock *eng_sock_new(struct eng_worker *w, int fd, enum sock_role role)
 	s->tr_buf = ENG_NONE;
 	if (role == ROLE_CLIENT) {
 		w->clients++;
-		w->c.conns_open++;
+		ENG_COUNT(w->c.conns_open, 1);
 	} else {
 		w->upstreams++;
 	}
@@ -502,7 +529,7 @@ static void maybe_free(struct eng_worker *w, struct eng_sock *s)
 		w->clients--;
 		if (s->flags & ENG_SOCK_F_REJECTED)
 			w->rejecting--;
-		w->c.conns_open--;
+		ENG_COUNT_SUB(w->c.conns_open, 1);
 	} else {
 		w->upstreams--;
 	}

@@ -11,6 +11,10 @@
  * px_proto_ops) implements it; the socket layer and the worker loop call
  * only these, so they depend on no protocol code. Every entry is set. */
 struct eng_proto_ops {
+	/* the worker's start (its pools made, before the first accept) and
+	 * its end: the protocol's own per-worker state */
+	int (*start)(struct eng_worker *w, char *err, size_t err_len);
+	void (*stop)(struct eng_worker *w);
 	void (*accepted)(struct eng_worker *w, struct eng_sock *c);   /* new client */
 	void (*input)(struct eng_worker *w, struct eng_sock *s);      /* bytes queued */
 	void (*eof)(struct eng_worker *w, struct eng_sock *s, int err); /* FIN or error */
@@ -59,6 +63,12 @@ bool eng_buf_pressure(const struct eng_worker *w);
  * paused recv once half the input is gone. */
 size_t eng_in_peek(struct eng_worker *w, struct eng_sock *s, const char **p);
 void eng_in_consume(struct eng_worker *w, struct eng_sock *s, size_t n);
+/* Appends n bytes to the socket's input queue, as if they had been
+ * received (h2 streams and h2 upstreams write the HTTP/1.1 the proxy reads
+ * there). 0, or -ENOBUFS when the private pool ran dry. */
+#define ENG_IN_APPEND_BUFS_MAX 256u /* buffers one call may fill: a whole
+				     * head or DATA frame fits many times */
+int eng_in_append(struct eng_worker *w, struct eng_sock *s, const char *p, size_t n);
 
 bool eng_out_full(const struct eng_sock *s);
 void eng_out_push(struct eng_worker *w, struct eng_sock *s, uint8_t kind, uint16_t id,

@@ -21,7 +21,6 @@
 #include "tls/tls.h"
 #include "engine/eng-int.h"
 #include "engine/sock.h"
-#include "engine/px-ws.h"
 #include "rc-assert.h"
 
 static void *worker_main(void *arg);
@@ -62,10 +61,10 @@ static void accept_done(struct eng_worker *w, const struct io_uring_cqe *cqe)
 		int fd = cqe->res;
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		w->c.conns_accepted++;
+		ENG_COUNT(w->c.conns_accepted, 1);
 		struct eng_sock *s = eng_sock_new(w, fd, ROLE_CLIENT);
 		if (s == NULL) {
-			w->c.conns_rejected++;
+			ENG_COUNT(w->c.conns_rejected, 1);
 			struct io_uring_sqe *sqe = eng_sqe(w);
 			io_uring_prep_close(sqe, fd);
 			io_uring_sqe_set_data64(sqe, udata(OP_CLOSE_RAW, 0, 0));
@@ -391,12 +390,10 @@ static int worker_init(struct eng_worker *w, char *err, size_t err_len)
 	rc = tls_pool_init(w, err, err_len);
 	if (rc < 0)
 		return rc;
+	rc = w->proto->start(w, err, err_len);
+	if (rc < 0)
+		return rc;
 	const struct eng_sink_ops *sink = w->e->cfg.sink;
-	if (sink && sink->ws_msg) {
-		rc = px_ws_pool_init(w, err, err_len);   /* WebSocket capture */
-		if (rc < 0)
-			return rc;
-	}
 	if (sink && sink->open)
 		w->sink_ctx = sink->open(w->e->cfg.sink_arg, w->index);
 	accept_arm(w);
@@ -431,7 +428,8 @@ static void worker_free(struct eng_worker *w)
 	free_array(w->dns);
 	free_array(w->resolves);
 	free_array(w->hdrs);
-	px_ws_pool_free(w);
+	if (w->proto)
+		w->proto->stop(w);
 	if (w->listen_fd >= 0)
 		close(w->listen_fd);
 }

@@ -120,15 +120,10 @@ static bool scan_range(const char *dir, int fd, uint16_t worker, uint32_t segno,
 static bool find_in_file(const char *dir, uint16_t worker, uint32_t segno, uint32_t number,
 			 bool full, struct str_map *m, struct seg_entry *out)
 {
-	char path[PATH_MAX];
-	struct stat sb;
-	if (seg_path(path, sizeof(path), dir, worker, segno, SEG_K_IDX) < 0)
-		return false;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	uint64_t n;
+	int fd = seg_idx_open(dir, worker, segno, &n);
 	if (fd < 0)
 		return false;
-	uint64_t n = fstat(fd, &sb) == 0 && sb.st_size > SEG_FILE_HDR_SIZE ?
-			     ((uint64_t)sb.st_size - SEG_FILE_HDR_SIZE) / SEG_ENTRY_SIZE : 0;
 	uint64_t lo = 0, hi = n;
 	struct seg_entry e;
 	for (int guard = 0; !full && guard < 64 && lo < hi; guard++) {

@@ -63,6 +63,9 @@ int seg_heal_scan(const char *dir, uint16_t worker, uint32_t segno,
  * modified less than SEG_LIVE_NS ago: a writer may
  * be mid-flush (frame on disk, strings and index not yet). */
 bool seg_live(const char *dir, uint16_t worker, uint32_t segno);
+/* Opens the index file of (worker, segno) for reading: its fd (the caller
+ * closes it), or -1; *n the whole entries it holds after its header. */
+int seg_idx_open(const char *dir, uint16_t worker, uint32_t segno, uint64_t *n);
 /* Exchanges of segment (worker, segno): the entry count of a sound index
  * (header, size, last entry) plus the ENDs in frames after its last entry;
  * a full heal scan when the index is not sound. */

@@ -1,7 +1,8 @@
 /* persist/reader.c: reading segments back: frame iteration with damage
  * detection (format and validity rules at the top of persist/segment.c),
- * index scans, finding and opening one exchange, the highest id of a
- * worker. A damaged frame is skipped and counted, never returned; a torn
+ * record parsing, one segment's check, the highest id of a worker (index
+ * scans and finding an exchange: persist/heal.c; opening it:
+ * persist/open.c). A damaged frame is skipped and counted, never returned; a torn
  * tail is ignored and counted. Loops are bounded by file sizes.
  */
 #include <errno.h>

@@ -13,6 +13,10 @@
  * index in file order first, so the next entry of the walk that decodes
  * to the same id is the one; entries the walk cannot place come from the
  * frames and go to the extra file.
+ *
+ * Files: this one has the files, the text, the two passes and open/close;
+ * persist/scan_keys.c the sort keys (runs, timed keys, host ranks);
+ * persist/scan-int.h the state both use.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,114 +28,12 @@
 #include <unistd.h>
 
 #include "persist/reader-int.h"
-#include "persist/scan.h"
+#include "persist/scan-int.h"
+#include "persist/spill.h"
 #include "persist/tsort.h"
 #include "rc-assert.h"
 
-#define POS_EXTRA (1ull << 31)
-#define POS_ENTRY_MASK 0x7fffffffull
-/* A place uses bits 0..47; a raw timed key keeps its small value above. */
-#define POS_MASK ((1ull << 48) - 1)
-/* Distinct hosts a host sort ranks in 16 bits (query.c's threshold). */
-#define HOSTS_RANKED_MAX 0xffffu
-/* A window read after one that served fewer than WIN_HITS_FULL reads is
- * WIN_SMALL bytes (or the row's), not the whole window: rows in URL order
- * jump about the files, and a 350 KiB read per row cost 58 s of system
- * time for 1M rows (bench/README.md, export). */
-#define WIN_HITS_FULL 4u
-#define WIN_SMALL 4096u
-
-_Static_assert(SEG_FILES_MAX <= (1u << 16), "segment index fits pos bits 32..47");
-
-struct skey {
-	uint64_t k, pos;
-};
-
-/* A window of bytes over one file, read with pread. */
-struct win {
-	int fd;
-	uint16_t worker;
-	uint32_t segno;
-	uint64_t size;       /* of the file when opened */
-	uint64_t off;        /* file offset of buf[0] */
-	size_t len, cap;
-	uint32_t hits;       /* reads the current window served */
-	uint8_t *buf;
-};
-
-/* A string file rebuilt from frames (damaged .str), kept for the scan. */
-struct own_str {
-	uint16_t worker;
-	uint32_t segno;
-	char *buf;
-	uint64_t len;
-};
-
-/* One spilled run during the merge. */
-struct run {
-	uint64_t start, end; /* key indices in the spill file: [start, end) */
-	uint64_t next;       /* forward: next to read; reverse: one past it */
-	struct skey *buf;
-	size_t n, at;        /* keys in buf, next one to hand out */
-};
-
-/* One distinct host of a host sort: its text in the arena, its number
- * in order of first appearance; len == UINT32_MAX marks a free slot. */
-struct hslot {
-	uint32_t off, len, id;
-};
-
-struct seg_scan {
-	char dir[PATH_MAX];
-	struct seg_query q;
-	bool need_text;       /* pass 1 resolves host/URL (search, match, host sort) */
-	bool timed;           /* raw keys until finish_keys (file comment) */
-	bool host_text;       /* a host sort ordered by text (too many hosts) */
-	struct seg_tsort *ts; /* text sorts: the records instead of keys */
-	uint64_t t_min;       /* earliest start of every row pass 1 saw */
-	uint64_t nseen;       /* rows pass 1 saw */
-	struct hslot *hs;     /* host sort: open addressing over distinct hosts */
-	size_t hs_cap, hs_used;
-	char *arena;          /* their text */
-	size_t arena_len, arena_cap;
-	struct seg_list_item *items;
-	size_t nitems;
-	uint64_t *tombs;      /* sorted ids */
-	size_t ntombs;
-	struct win idx[SEG_SCAN_SLOTS], str[SEG_SCAN_SLOTS];
-	struct own_str *own;
-	size_t nown, own_cap;
-	FILE *extra;          /* struct seg_entry per slot */
-	uint64_t nextra;
-	uint64_t *extra_base; /* [nitems]: first extra slot of each segment */
-	/* keys */
-	struct skey *keys;
-	size_t nkeys, keys_cap, chunk; /* keys held, allocated, in a full run */
-	FILE *spill;
-	struct run *runs;
-	size_t nruns, runs_cap;
-	size_t total, count, handed, skipped;
-	uint64_t mem_pos;     /* next key of the in-memory run */
-	/* pass 1 walk */
-	size_t cur_item;
-	uint64_t cur_j, cur_n;
-	struct seg_report *rep;
-	int err;
-};
-
 /* ---- files ---- */
-
-static FILE *tmp_file(void)
-{
-	const char *d = getenv("TMPDIR");
-	int fd = open(d && *d ? d : "/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return tmpfile();
-	FILE *f = fdopen(fd, "w+b");
-	if (f == NULL)
-		close(fd);
-	return f;
-}
 
 static void win_close(struct win *w)
 {
@@ -347,228 +249,6 @@ static void fill_row(struct seg_scan *s, const struct seg_entry *e, struct seg_q
 	}
 }
 
-/* ---- keys and runs ---- */
-
-/* Stable LSD radix sort of keys by k, 16 bits a pass, skipping passes
- * whose digit is the same everywhere (query.c's, over struct skey). */
-static void radix_sort(struct skey *v, struct skey *tmp, size_t n, uint32_t *cnt)
-{
-	struct skey *src = v, *dst = tmp;
-	for (int shift = 0; shift < 64 && n > 0; shift += 16) {
-		memset(cnt, 0, 65536 * sizeof(*cnt));
-		for (size_t i = 0; i < n; i++)
-			cnt[(src[i].k >> shift) & 0xffff]++;
-		if (cnt[(src[0].k >> shift) & 0xffff] == n)
-			continue;
-		uint32_t sum = 0;
-		for (uint32_t d = 0; d < 65536; d++) {
-			uint32_t c = cnt[d];
-			cnt[d] = sum;
-			sum += c;
-		}
-		for (size_t i = 0; i < n; i++)
-			dst[cnt[(src[i].k >> shift) & 0xffff]++] = src[i];
-		struct skey *sw = src;
-		src = dst;
-		dst = sw;
-	}
-	if (src != v)
-		memcpy(v, src, n * sizeof(*v));
-}
-
-static int sort_keys(struct seg_scan *s)
-{
-	bool sorted = true;
-	for (size_t i = 1; i < s->nkeys && sorted; i++)
-		sorted = s->keys[i - 1].k <= s->keys[i].k;
-	if (sorted)
-		return 0;
-	uint32_t *cnt = malloc(65536 * sizeof(*cnt));
-	struct skey *tmp = malloc(s->nkeys * sizeof(*tmp));
-	if (cnt && tmp)
-		radix_sort(s->keys, tmp, s->nkeys, cnt);
-	int rc = cnt && tmp ? 0 : -ENOMEM;
-	free(cnt);
-	free(tmp);
-	return rc;
-}
-
-/* Sorts the keys held and appends them to the spill file as one run. */
-static int spill_run(struct seg_scan *s)
-{
-	if (s->spill == NULL && (s->spill = tmp_file()) == NULL)
-		return -EIO;
-	int rc = s->timed ? 0 : sort_keys(s);
-	if (rc < 0)
-		return rc;
-	if (s->nruns == s->runs_cap) {
-		size_t nc = s->runs_cap ? 2 * s->runs_cap : 8;
-		struct run *v = realloc(s->runs, nc * sizeof(*v));
-		if (v == NULL)
-			return -ENOMEM;
-		s->runs = v;
-		s->runs_cap = nc;
-	}
-	uint64_t start = s->nruns ? s->runs[s->nruns - 1].end : 0;
-	if (fwrite(s->keys, sizeof(*s->keys), s->nkeys, s->spill) != s->nkeys)
-		return -EIO;
-	s->runs[s->nruns++] = (struct run){ .start = start, .end = start + s->nkeys };
-	s->nkeys = 0;
-	return 0;
-}
-
-/* Keys grow by doubling up to a run (memory follows the selection, not
- * the bound), then spill. */
-static int add_key(struct seg_scan *s, uint64_t k, uint64_t pos)
-{
-	if (s->nkeys == s->keys_cap && s->keys_cap < s->chunk) {
-		size_t nc = s->keys_cap ? 2 * s->keys_cap : 1024;
-		nc = nc < s->chunk ? nc : s->chunk;
-		struct skey *v = realloc(s->keys, nc * sizeof(*v));
-		if (v == NULL)
-			return -ENOMEM;
-		s->keys = v;
-		s->keys_cap = nc;
-	}
-	if (s->nkeys == s->keys_cap) {
-		int rc = spill_run(s);
-		if (rc < 0)
-			return rc;
-	}
-	s->keys[s->nkeys++] = (struct skey){ k, pos };
-	s->total++;
-	return s->total > SEG_TABLE_ROWS_MAX ? -E2BIG : 0;
-}
-
-static uint64_t sort_key(const struct seg_entry *e, uint8_t sort)
-{
-	switch (sort) {
-	case SEG_SORT_SIZE: return e->resp_size;
-	case SEG_SORT_DURATION: return e->duration_ns;
-	default: return e->start_ns;
-	}
-}
-
-static bool is_timed(uint8_t sort)
-{
-	return sort == SEG_SORT_STATUS || sort == SEG_SORT_METHOD || sort == SEG_SORT_TYPE ||
-	       sort == SEG_SORT_HOST;
-}
-
-/* Rank of a name in alphabetical order (query.c's name_rank). */
-static uint8_t name_rank(const char *(*name)(uint8_t), uint8_t v, uint8_t count)
-{
-	uint8_t r = 0;
-	for (uint8_t i = 0; i < count; i++)
-		r += strcmp(name(i), name(v)) < 0;
-	return r;
-}
-
-/* The small value of a timed sort's raw key (host: set by the caller). */
-static uint64_t small_key(const struct seg_entry *e, uint8_t sort)
-{
-	switch (sort) {
-	case SEG_SORT_STATUS: return e->status;
-	case SEG_SORT_METHOD: return name_rank(seg_method_name, e->method, SEG_M_COUNT);
-	case SEG_SORT_TYPE: return name_rank(seg_type_name, e->type, SEG_T_COUNT);
-	default: return 0;
-	}
-}
-
-/* ---- distinct hosts (host sort) ---- */
-
-static uint64_t fnv(const char *p, size_t n)
-{
-	uint64_t h = 0xcbf29ce484222325ull;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (uint8_t)p[i]) * 0x100000001b3ull;
-	return h;
-}
-
-/* Doubles the host table (rehashing every slot); 0 or -ENOMEM. */
-static int hosts_grow(struct seg_scan *s)
-{
-	size_t nc = s->hs_cap ? 2 * s->hs_cap : 1024;
-	struct hslot *nt = malloc(nc * sizeof(*nt));
-	if (nt == NULL)
-		return -ENOMEM;
-	for (size_t k = 0; k < nc; k++)
-		nt[k].len = UINT32_MAX;
-	for (size_t k = 0; k < s->hs_cap; k++) {
-		if (s->hs[k].len == UINT32_MAX)
-			continue;
-		size_t j = fnv(s->arena + s->hs[k].off, s->hs[k].len) & (nc - 1);
-		while (nt[j].len != UINT32_MAX)
-			j = (j + 1) & (nc - 1);
-		nt[j] = s->hs[k];
-	}
-	free(s->hs);
-	s->hs = nt;
-	s->hs_cap = nc;
-	return 0;
-}
-
-/* The number of host h[0..n) in order of first appearance; -ENOTSUP past
- * HOSTS_RANKED_MAX distinct hosts, -ENOMEM. */
-static int host_id(struct seg_scan *s, const char *h, uint32_t n, uint32_t *id)
-{
-	if (2 * (s->hs_used + 1) > s->hs_cap && hosts_grow(s) < 0)
-		return -ENOMEM;
-	size_t j = fnv(h, n) & (s->hs_cap - 1);
-	for (; s->hs[j].len != UINT32_MAX; j = (j + 1) & (s->hs_cap - 1)) {
-		if (s->hs[j].len == n && memcmp(s->arena + s->hs[j].off, h, n) == 0) {
-			*id = s->hs[j].id;
-			return 0;
-		}
-	}
-	if (s->hs_used >= HOSTS_RANKED_MAX)
-		return -ENOTSUP;
-	if (s->arena == NULL || s->arena_len + n > s->arena_cap) {   /* never NULL for memcmp */
-		size_t nc = s->arena_cap ? 2 * s->arena_cap : 16384;
-		while (nc < s->arena_len + n)
-			nc *= 2;
-		char *v = realloc(s->arena, nc);
-		if (v == NULL)
-			return -ENOMEM;
-		s->arena = v;
-		s->arena_cap = nc;
-	}
-	memcpy(s->arena + s->arena_len, h, n);
-	s->hs[j] = (struct hslot){ (uint32_t)s->arena_len, n, (uint32_t)s->hs_used++ };
-	s->arena_len += n;
-	*id = s->hs[j].id;
-	return 0;
-}
-
-static int hslot_cmp(const void *a, const void *b, void *ctx)
-{
-	const struct hslot *x = a, *y = b;
-	const char *arena = ctx;
-	int c = memcmp(arena + x->off, arena + y->off, x->len < y->len ? x->len : y->len);
-	return c ? c : (x->len > y->len) - (x->len < y->len);
-}
-
-/* map[id] = rank of host id among the distinct hosts (caller frees). */
-static int host_ranks(struct seg_scan *s, uint16_t **map)
-{
-	size_t n = s->hs_used ? s->hs_used : 1, m = 0;
-	struct hslot *d = malloc(n * sizeof(*d));
-	*map = malloc(n * sizeof(**map));
-	if (d == NULL || *map == NULL) {
-		free(d);
-		return -ENOMEM;
-	}
-	for (size_t k = 0; k < s->hs_cap; k++)
-		if (s->hs[k].len != UINT32_MAX)
-			d[m++] = s->hs[k];
-	ASSERT(m == s->hs_used);
-	qsort_r(d, m, sizeof(*d), hslot_cmp, s->arena);
-	for (size_t k = 0; k < m; k++)
-		(*map)[d[k].id] = (uint16_t)k;
-	free(d);
-	return 0;
-}
-
 /* ---- pass 1 ---- */
 
 /* The number of e in its index file (see the file comment), or -1. */
@@ -599,7 +279,7 @@ static int place_of(struct seg_scan *s, const struct seg_entry *e, uint64_t *pos
 	uint64_t n = s->nextra - s->extra_base[s->cur_item];
 	if (n > POS_ENTRY_MASK)
 		return -E2BIG;
-	if (s->extra == NULL && (s->extra = tmp_file()) == NULL)
+	if (s->extra == NULL && (s->extra = seg_spill_tmp_file()) == NULL)
 		return -EIO;
 	if (fwrite(e, sizeof(*e), 1, s->extra) != 1)
 		return -EIO;
@@ -627,7 +307,7 @@ static int pass1_entry(void *ctx, const struct seg_entry *e)
 	fill_row(s, e, &r, s->need_text, true);
 	s->t_min = (s->nseen++ == 0 || e->start_ns < s->t_min) ? e->start_ns : s->t_min;
 	uint32_t hid = 0;
-	int rc = s->timed && s->q.sort == SEG_SORT_HOST ? host_id(s, r.host, r.e.host_len, &hid) : 0;
+	int rc = s->timed && s->q.sort == SEG_SORT_HOST ? scan_host_id(s, r.host, r.e.host_len, &hid) : 0;
 	if (rc < 0)
 		return rc;
 	if (!seg_query_match(&s->q, &r))
@@ -640,8 +320,8 @@ static int pass1_entry(void *ctx, const struct seg_entry *e)
 	if (s->ts)
 		return add_text(s, &r, pos);
 	if (s->timed)
-		pos |= (s->q.sort == SEG_SORT_HOST ? hid : small_key(e, s->q.sort)) << 48;
-	return add_key(s, sort_key(e, s->q.sort), pos);
+		pos |= (s->q.sort == SEG_SORT_HOST ? hid : scan_small_key(e, s->q.sort)) << 48;
+	return scan_add_key(s, scan_sort_key(e, s->q.sort), pos);
 }
 
 static int pass1(struct seg_scan *s)
@@ -662,57 +342,38 @@ static int pass1(struct seg_scan *s)
 
 /* ---- pass 2 ---- */
 
-/* Refills run r's buffer in the merge's direction; false when done. */
-static bool run_fill(struct seg_scan *s, struct run *r, bool reverse)
+/* The merge's order (spill.h's before; s->q.reverse reads the runs from
+ * their end). */
+static bool key_before(const uint8_t *pa, const uint8_t *pb, void *ctx)
 {
-	uint64_t left = reverse ? r->next - r->start : r->end - r->next;
-	size_t n = (size_t)(left < SEG_SCAN_RUN_BUF ? left : SEG_SCAN_RUN_BUF);
-	if (n == 0)
-		return false;
-	uint64_t from = reverse ? r->next - n : r->next;
-	ssize_t got = pread(fileno(s->spill), r->buf, n * sizeof(*r->buf),
-			    (off_t)(from * sizeof(*r->buf)));
-	if (got != (ssize_t)(n * sizeof(*r->buf))) {
-		s->err = -EIO;
-		return false;
-	}
-	r->next = reverse ? from : from + n;
-	r->n = n;
-	r->at = 0;
-	return true;
-}
-
-static bool key_before(const struct skey *a, const struct skey *b, bool reverse)
-{
-	if (a->k != b->k)
-		return reverse ? a->k > b->k : a->k < b->k;
-	return reverse ? a->pos > b->pos : a->pos < b->pos;
+	const struct seg_scan *s = ctx;
+	struct skey a, b;
+	memcpy(&a, pa, sizeof(a));
+	memcpy(&b, pb, sizeof(b));
+	if (a.k != b.k)
+		return s->q.reverse ? a.k > b.k : a.k < b.k;
+	return s->q.reverse ? a.pos > b.pos : a.pos < b.pos;
 }
 
 /* The next key in order; false at the end (or on error, s->err). */
 static bool next_key(struct seg_scan *s, struct skey *out)
 {
 	bool rev = s->q.reverse;
-	if (s->nruns == 0) {
+	if (s->sp.nruns == 0) {
 		if (s->mem_pos >= s->nkeys)
 			return false;
 		size_t i = (size_t)s->mem_pos++;
 		*out = s->keys[rev ? s->nkeys - 1 - i : i];
 		return true;
 	}
-	struct run *best = NULL;
-	for (size_t i = 0; i < s->nruns; i++) {
-		struct run *r = &s->runs[i];
-		if (r->at == r->n && !run_fill(s, r, rev))
-			continue;
-		const struct skey *k = &r->buf[rev ? r->n - 1 - r->at : r->at];
-		if (best == NULL || key_before(k, &best->buf[rev ? best->n - 1 - best->at : best->at], rev))
-			best = r;
-	}
-	if (best == NULL)
+	const uint8_t *p;
+	size_t len;
+	int rc = seg_spill_next(&s->sp, &p, &len);
+	if (rc < 0)
+		s->err = rc;
+	if (rc <= 0)
 		return false;
-	*out = best->buf[rev ? best->n - 1 - best->at : best->at];
-	best->at++;
+	memcpy(out, p, sizeof(*out));
 	return true;
 }
 
@@ -785,94 +446,6 @@ static int alloc_windows(struct seg_scan *s)
 
 /* Turns n raw timed keys into query.c's keys (file comment); map gives
  * a host's rank by its number (host sort only). */
-static void rekey(const struct seg_scan *s, struct skey *v, size_t n, const uint16_t *map)
-{
-	for (size_t i = 0; i < n; i++) {
-		uint64_t small = v[i].pos >> 48;
-		if (map)
-			small = map[small];
-		ASSERT(v[i].k >= s->t_min);
-		uint64_t us = (v[i].k - s->t_min) / 1000u;
-		v[i].k = small << 48 | (us & POS_MASK);
-		v[i].pos &= POS_MASK;
-	}
-}
-
-/* Rewrites every spilled run of raw keys in place: read back into the
- * key buffer (a run is at most its size), rekeyed, sorted, written. */
-static int rekey_runs(struct seg_scan *s, const uint16_t *map)
-{
-	int fd = fileno(s->spill);
-	for (size_t i = 0; i < s->nruns; i++) {
-		const struct run *r = &s->runs[i];
-		size_t n = (size_t)(r->end - r->start), bytes = n * sizeof(struct skey);
-		ASSERT(n <= s->keys_cap);
-		off_t at = (off_t)(r->start * sizeof(struct skey));
-		if (pread(fd, s->keys, bytes, at) != (ssize_t)bytes)
-			return -EIO;
-		rekey(s, s->keys, n, map);
-		s->nkeys = n;
-		int rc = sort_keys(s);
-		if (rc < 0)
-			return rc;
-		if (pwrite(fd, s->keys, bytes, at) != (ssize_t)bytes)
-			return -EIO;
-	}
-	s->nkeys = 0;
-	return 0;
-}
-
-/* A timed sort's keys made final: in memory, or run by run on disk. */
-static int finish_timed(struct seg_scan *s)
-{
-	uint16_t *map = NULL;
-	int rc = s->q.sort == SEG_SORT_HOST ? host_ranks(s, &map) : 0;
-	if (rc == 0 && s->nruns == 0)
-		rekey(s, s->keys, s->nkeys, map);
-	else if (rc == 0)
-		rc = rekey_runs(s, map);
-	free(map);
-	return rc;
-}
-
-/* After pass 1: the last run spilled (when others were) and the merge's
- * buffers, or the in-memory keys sorted. */
-static int finish_keys(struct seg_scan *s)
-{
-	if (s->ts)
-		return seg_tsort_finish(s->ts);
-	int rc = 0;
-	if (s->nruns && s->nkeys)
-		rc = spill_run(s);
-	else if (s->nruns == 0) {
-		rc = s->timed ? finish_timed(s) : 0;
-		return rc < 0 ? rc : sort_keys(s);
-	}
-	if (rc == 0 && fflush(s->spill) != 0)
-		rc = -EIO;
-	if (rc == 0 && s->timed)
-		rc = finish_timed(s);
-	for (size_t i = 0; i < s->nruns && rc == 0; i++) {
-		struct run *r = &s->runs[i];
-		r->next = s->q.reverse ? r->end : r->start;
-		r->buf = malloc(SEG_SCAN_RUN_BUF * sizeof(*r->buf));
-		r->n = r->at = 0;
-		if (r->buf == NULL)
-			rc = -ENOMEM;
-	}
-	/* the keys are on disk now: give their memory back for the merge */
-	free(s->keys);
-	s->keys = NULL;
-	s->keys_cap = 0;
-	/* and the host table, whose ranks are in the keys */
-	free(s->hs);
-	free(s->arena);
-	s->hs = NULL;
-	s->arena = NULL;
-	return rc;
-}
-
-/* One attempt at seg_scan_open (host_text: a host sort by text). */
 static int scan_build(const char *session_dir, const struct seg_scan_cfg *cfg,
 		      const struct seg_query *q, bool host_text, struct seg_scan **out,
 		      struct seg_report *rep)
@@ -887,11 +460,13 @@ static int scan_build(const char *session_dir, const struct seg_scan_cfg *cfg,
 	s->chunk = mem / 2 / sizeof(struct skey);
 	s->q = *q;
 	s->rep = rep;
+	s->sp = (struct seg_spill){ .rec_size = sizeof(struct skey), .before = key_before,
+				    .ctx = s, .reverse = q->reverse };
 	/* a report counts damaged text, so it needs the text read */
 	s->need_text = (q->search && q->search[0]) || q->match || rep ||
 		       q->sort == SEG_SORT_HOST || q->sort == SEG_SORT_URL;
 	s->host_text = host_text;
-	s->timed = is_timed(q->sort) && !host_text;
+	s->timed = scan_is_timed(q->sort) && !host_text;
 	int rc = snprintf(s->dir, sizeof(s->dir), "%s", session_dir) >= (int)sizeof(s->dir) ?
 		 -ENAMETOOLONG : 0;
 	if (rc == 0 && (q->sort == SEG_SORT_URL || host_text))
@@ -909,7 +484,7 @@ static int scan_build(const char *session_dir, const struct seg_scan_cfg *cfg,
 	if (rc == 0 && s->extra && fflush(s->extra) != 0)
 		rc = -EIO;
 	if (rc == 0)
-		rc = finish_keys(s);
+		rc = scan_finish_keys(s);
 	if (rc < 0) {
 		seg_scan_close(s);
 		return rc;
@@ -948,7 +523,7 @@ size_t seg_scan_total(const struct seg_scan *s) { return s->total; }
 size_t seg_scan_count(const struct seg_scan *s) { return s->count; }
 size_t seg_scan_runs(const struct seg_scan *s)
 {
-	return s->ts ? seg_tsort_runs(s->ts) : s->nruns;
+	return s->ts ? seg_tsort_runs(s->ts) : s->sp.nruns;
 }
 
 void seg_scan_close(struct seg_scan *s)
@@ -963,10 +538,7 @@ void seg_scan_close(struct seg_scan *s)
 	}
 	for (size_t i = 0; i < s->nown; i++)
 		free(s->own[i].buf);
-	for (size_t i = 0; i < s->nruns; i++)
-		free(s->runs[i].buf);
 	free(s->own);
-	free(s->runs);
 	free(s->items);
 	free(s->extra_base);
 	free(s->tombs);
@@ -974,8 +546,7 @@ void seg_scan_close(struct seg_scan *s)
 	free(s->hs);
 	free(s->arena);
 	seg_tsort_free(s->ts);
-	if (s->spill)
-		fclose(s->spill);
+	seg_spill_free(&s->sp);
 	if (s->extra)
 		fclose(s->extra);
 	free(s);

@@ -194,93 +194,8 @@
 
 #include <zstd.h>
 
-#include "persist/reader-int.h"
+#include "persist/writer-int.h"
 #include "rc-assert.h"
-
-/* Per slot at most 3 writes; a rotation queues 4 fsyncs, 4 opens (the .seg
- * twice with O_DIRECT) and 3 header writes, and the next one waits for its
- * opens (so at most the 3 header writes of one rotation sit behind the 11
- * ios of the next). */
-#define QUEUE_LEN 64u
-/* A group commit (cfg.sync) adds at most two: fsync of the directory after
- * a rotation and fdatasync of the segment, one commit outstanding. */
-_Static_assert(QUEUE_LEN >= SEG_WRITER_SLOTS * 3u + 14u + 2u, "io queue too short");
-/* The .seg's O_DIRECT fd, a fourth "kind" for late binding and opens. */
-#define K_DIO 3
-/* Open flags of that second fd on the .seg (created by the first). */
-#define SEG_DIO_FLAGS (O_WRONLY | O_CLOEXEC | O_DIRECT)
-#define SEG_OPEN_FLAGS (O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC)
-#define SEG_OPEN_MODE 0640u
-
-struct slot {
-	uint8_t *frame, *str, *idx; /* frame = header + compressed payload */
-	uint32_t frame_len, str_len, idx_len;
-	bool busy;
-};
-
-struct qio {
-	struct seg_io io;
-	int8_t free_slot;   /* slot released when this io completes, or -1 */
-	bool close_after;   /* close(io.fd) when this io completes */
-	int8_t late_k;      /* >= 0: io.fd is the current file of this kind,
-			     * bound by next_io (its open may still be queued) */
-	int8_t open_k;      /* >= 0: this io opens the file of this kind */
-	uint64_t sync_mark; /* > 0: a group commit's fsync; once it lands, the
-			     * first sync_mark ended exchanges are durable */
-};
-
-/* What sampling found of a body (seg-limits.h, SEG_SAMPLE_*). */
-enum { SAMPLE_NONE = 0, SAMPLE_TEXT = 1, SAMPLE_RAW = 2 };
-
-struct seg_xch {
-	uint64_t id, start_ns, stored[2];
-	uint32_t flags, frame_off, begin_segno, str_off, str_crc, next_free;
-	uint16_t host_len, url_len, status;
-	uint8_t method, type, sample[2]; /* sample: SAMPLE_* by direction */
-	bool in_use, skip_resp;
-	bool msg_lost[2]; /* a piece of the data message in progress found no room */
-	struct seg_addr client;
-};
-
-struct seg_writer {
-	struct seg_writer_cfg cfg;
-	char dir[PATH_MAX];
-	ZSTD_CCtx *cctx;
-	uint8_t *raw, *open_str, *open_idx; /* the frame being filled */
-	uint8_t *raw_buf;   /* raw - SEG_FRAME_HDR_SIZE; as big as a slot's frame, so a
-			     * raw frame swaps buffers with its slot instead of a copy */
-	uint32_t raw_cap, raw_len, nrec, open_str_len, open_idx_len;
-	uint32_t raw_incomp;  /* bytes of incompressible body records in the open frame */
-	bool rec_incomp;      /* the next append_rec adds an incompressible body chunk */
-	uint8_t *sample_out;  /* compressed sample (ZSTD_compressBound(SEG_SAMPLE_BYTES)) */
-	uint32_t dio_align;   /* big frames go to fd_dio at this alignment; 0: never */
-	uint8_t tail[SEG_DIO_ALIGN_MAX]; /* the .seg's bytes from its last block
-					  * boundary to seg_bytes: an O_DIRECT
-					  * write puts them in front of its frame */
-	uint64_t oldest_ns, now_ns;
-	struct slot slots[SEG_WRITER_SLOTS];
-	struct qio queue[QUEUE_LEN];
-	uint32_t q_head, q_len;
-	bool in_flight;
-	int failed; /* first -errno of a write; sticky */
-	int fd_seg, fd_str, fd_idx; /* current files; a rotation's open replaces them */
-	int fd_dio;                 /* the current .seg opened with O_DIRECT, or -1 */
-	uint32_t opening;           /* queued opens: no rotation until they land */
-	char open_path[4][PATH_MAX + 40];       /* by enum seg_kind, then K_DIO */
-	uint8_t open_hdr[3][SEG_FILE_HDR_SIZE]; /* the rotation's file headers */
-	uint32_t segno;
-	uint64_t seg_bytes, str_bytes, idx_bytes, seg_created_ns;
-	uint64_t next_seq;
-	struct seg_xch *xch;
-	uint32_t free_head, open_cnt;
-	struct seg_writer_stats st;
-	/* group commit (cfg.sync): exchanges ended, covered by a queued
-	 * commit, and durable (their commit's fsync landed); dir_fd is the
-	 * session directory, fsync'd once per new segment */
-	uint64_t ends, sync_queued, synced;
-	uint64_t dir_synced_segments;
-	int dir_fd;
-};
 
 static uint8_t *frame_alloc(uint32_t raw_cap);
 static void raw_place(struct seg_writer *w);
@@ -290,33 +205,28 @@ static int rotate(struct seg_writer *w);
 static int open_segment(struct seg_writer *w);
 static int *kind_fd(struct seg_writer *w, int k);
 static void close_old(struct seg_writer *w, int fd);
-static int append_rec(struct seg_writer *w, uint8_t type, uint64_t id, const void *fixed,
-		      uint32_t fixed_len, const void *const *parts, const uint32_t *lens,
-		      uint32_t nparts);
 
-int seg_writer_open(const struct seg_writer_cfg *cfg, uint64_t now_ns, struct seg_writer **out)
+/* Fills the defaults of c; false when a setting is out of its bounds. */
+static bool cfg_settle(struct seg_writer_cfg *c)
 {
-	if (cfg->worker >= SEG_WORKERS_MAX || strlen(cfg->session_dir) >= PATH_MAX - 32)
-		return -EINVAL;
-	struct seg_writer *w = calloc(1, sizeof(*w));
-	if (!w)
-		return -ENOMEM;
-	w->cfg = *cfg;
-	snprintf(w->dir, sizeof(w->dir), "%s", cfg->session_dir);
-	w->cfg.session_dir = w->dir;
-	struct seg_writer_cfg *c = &w->cfg;
 	if (!c->frame_bytes)
 		c->frame_bytes = SEG_FRAME_BYTES_DEFAULT;
 	if (c->frame_bytes < SEG_FRAME_BYTES_MIN || c->frame_bytes > SEG_FRAME_BYTES_MAX)
-		goto out_inval;
+		return false;
 	c->flush_ns = c->flush_ns ? c->flush_ns : SEG_FLUSH_NS_DEFAULT;
 	c->rotate_bytes = c->rotate_bytes ? c->rotate_bytes : SEG_ROTATE_BYTES_DEFAULT;
 	c->rotate_ns = c->rotate_ns ? c->rotate_ns : SEG_ROTATE_NS_DEFAULT;
 	c->body_max = c->body_max ? c->body_max : SEG_BODY_MAX_DEFAULT;
 	c->open_max = c->open_max ? c->open_max : SEG_OPEN_DEFAULT;
 	c->zstd_level = c->zstd_level ? c->zstd_level : 1;
-	if (c->rotate_bytes > SEG_ROTATE_BYTES_MAX || c->open_max > SEG_OPEN_MAX)
-		goto out_inval;
+	return c->rotate_bytes <= SEG_ROTATE_BYTES_MAX && c->open_max <= SEG_OPEN_MAX;
+}
+
+/* Every buffer the writer will use, allocated now; false when one is
+ * missing (seg_writer_close frees what was). */
+static bool bufs_alloc(struct seg_writer *w)
+{
+	const struct seg_writer_cfg *c = &w->cfg;
 	/* incompressible frames grow to SEG_RAW_FRAME_BYTES (seg-limits.h) */
 	w->raw_cap = (c->frame_bytes > SEG_RAW_FRAME_BYTES ? c->frame_bytes : SEG_RAW_FRAME_BYTES) +
 		     SEG_REC_MAX;
@@ -335,40 +245,59 @@ int seg_writer_open(const struct seg_writer_cfg *cfg, uint64_t now_ns, struct se
 		s->idx = malloc(w->raw_cap);
 		ok = s->frame && s->str && s->idx;
 	}
-	if (!ok) {
+	return ok;
+}
+
+/* Continues after whatever a previous run left: never reuse a file or an
+ * id. 0 or -errno. */
+static int continue_after(struct seg_writer *w)
+{
+	struct seg_list_item *items = NULL;
+	size_t n = 0;
+	int rc = seg_list_segments(w->dir, &items, &n);
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < n; i++)
+		if (items[i].worker == w->cfg.worker && items[i].segno > w->segno)
+			w->segno = items[i].segno;
+	free(items);
+	uint64_t last = seg_last_id(w->dir, w->cfg.worker, w->segno);
+	w->next_seq = last ? (last & ((1ull << SEG_ID_WORKER_SHIFT) - 1)) + 1 : 1;
+	return 0;
+}
+
+int seg_writer_open(const struct seg_writer_cfg *cfg, uint64_t now_ns, struct seg_writer **out)
+{
+	if (cfg->worker >= SEG_WORKERS_MAX || strlen(cfg->session_dir) >= PATH_MAX - 32)
+		return -EINVAL;
+	struct seg_writer *w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->cfg = *cfg;
+	snprintf(w->dir, sizeof(w->dir), "%s", cfg->session_dir);
+	w->cfg.session_dir = w->dir;
+	if (!cfg_settle(&w->cfg)) {
+		free(w);
+		return -EINVAL;
+	}
+	if (!bufs_alloc(w)) {
 		seg_writer_close(w);
 		return -ENOMEM;
 	}
-	for (uint32_t i = 0; i < c->open_max; i++)
+	for (uint32_t i = 0; i < w->cfg.open_max; i++)
 		w->xch[i].next_free = i + 1;
 	w->fd_seg = w->fd_str = w->fd_idx = w->fd_dio = -1;
 	w->dir_fd = -1;
 	w->now_ns = now_ns;
-	if (c->sync) {
-		/* fsync'd after each new segment: its directory entry is part of
-		 * what a commit makes durable */
-		w->dir_fd = open(w->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (w->dir_fd < 0) {
-			int e = -errno;
-			seg_writer_close(w);
-			return e;
-		}
-	}
-	/* Continue after whatever a previous run left: never reuse a file or an id. */
-	struct seg_list_item *items = NULL;
-	size_t n = 0;
-	int rc = seg_list_segments(w->dir, &items, &n);
-	if (rc < 0) {
-		seg_writer_close(w);
-		return rc;
-	}
-	for (size_t i = 0; i < n; i++)
-		if (items[i].worker == c->worker && items[i].segno > w->segno)
-			w->segno = items[i].segno;
-	free(items);
-	uint64_t last = seg_last_id(w->dir, c->worker, w->segno);
-	w->next_seq = last ? (last & ((1ull << SEG_ID_WORKER_SHIFT) - 1)) + 1 : 1;
-	rc = open_segment(w);
+	int rc = 0;
+	/* --sync: fsync'd after each new segment: its directory entry is part
+	 * of what a commit makes durable */
+	if (w->cfg.sync && (w->dir_fd = open(w->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		rc = -errno;
+	if (rc == 0)
+		rc = continue_after(w);
+	if (rc == 0)
+		rc = open_segment(w);
 	if (rc < 0) {
 		seg_writer_close(w);
 		return rc;
@@ -376,9 +305,6 @@ int seg_writer_open(const struct seg_writer_cfg *cfg, uint64_t now_ns, struct se
 	raw_place(w);
 	*out = w;
 	return 0;
-out_inval:
-	free(w);
-	return -EINVAL;
 }
 
 void seg_writer_close(struct seg_writer *w)
@@ -556,20 +482,13 @@ static int free_slot(struct seg_writer *w)
 	return -1;
 }
 
-/* The open frame is mostly body sampled incompressible: written raw. */
-static bool incomp_frame(const struct seg_writer *w)
-{
-	return (uint64_t)w->raw_incomp * SEG_RAW_SHARE_DEN >=
-	       (uint64_t)w->raw_len * SEG_RAW_SHARE_NUM;
-}
-
 /* Puts the open frame's payload into slot s: compressed, or as it is
  * (the buffers of open frame and slot trade places: no copy) when most of
  * it is incompressible body or zstd did not shrink it. Returns the payload
  * length, or 0 when zstd failed; *raw says which. */
 static size_t frame_payload(struct seg_writer *w, struct slot *s, uint32_t at, bool *raw)
 {
-	*raw = incomp_frame(w);
+	*raw = seg_w_incomp_frame(w);
 	size_t clen = w->raw_len;
 	if (!*raw) {
 		size_t bound = ZSTD_compressBound(w->raw_cap);
@@ -727,434 +646,6 @@ static int rotate(struct seg_writer *w)
 	w->st.segments++;
 	raw_place(w);
 	return 0;
-}
-
-/* Makes room for a record of need bytes in the open frame. */
-static int room(struct seg_writer *w, uint32_t need)
-{
-	ASSERT(need <= SEG_REC_MAX);
-	if (w->raw_len + need <= w->raw_cap)
-		return 0;
-	return seal(w);
-}
-
-/* Appends one record: header, fixed part, then parts. The caller made room. */
-static int append_rec(struct seg_writer *w, uint8_t type, uint64_t id, const void *fixed,
-		      uint32_t fixed_len, const void *const *parts, const uint32_t *lens,
-		      uint32_t nparts)
-{
-	bool incomp = w->rec_incomp;
-	w->rec_incomp = false;
-	uint32_t len = fixed_len;
-	for (uint32_t i = 0; i < nparts; i++)
-		len += lens[i];
-	int rc = room(w, SEG_REC_HDR + len);
-	if (rc < 0)
-		return rc;
-	/* Before the record is written: what seg_rec_parse will demand of it. */
-	ASSERT(type >= SEG_R_BEGIN);
-	ASSERT(type <= SEG_R_LAST);
-	ASSERT(len <= SEG_REC_MAX - SEG_REC_HDR);
-	ASSERT(w->raw_len + SEG_REC_HDR + len <= w->raw_cap);
-	uint8_t *p = w->raw + w->raw_len;
-	memset(p, 0, SEG_REC_HDR);
-	p[0] = type;
-	seg_put32(p + 4, len);
-	seg_put64(p + 8, id);
-	p += SEG_REC_HDR;
-	if (fixed_len)
-		memcpy(p, fixed, fixed_len);
-	p += fixed_len;
-	for (uint32_t i = 0; i < nparts; i++) {
-		if (lens[i])
-			memcpy(p, parts[i], lens[i]);
-		p += lens[i];
-	}
-	if (w->raw_len == 0)
-		w->oldest_ns = w->now_ns;
-	w->raw_len += SEG_REC_HDR + len;
-	w->nrec++;
-	if (incomp)
-		w->raw_incomp += SEG_REC_HDR + len;
-	uint32_t full = incomp_frame(w) ? w->raw_cap - SEG_REC_MAX : w->cfg.frame_bytes;
-	if (w->raw_len >= full) {
-		rc = seal(w);
-		if (rc == -ENOBUFS)
-			rc = 0; /* keep filling up to raw_cap; sealed when a slot frees */
-	}
-	return rc;
-}
-
-static uint32_t cut(size_t n, uint32_t max) { return n > max ? max : (uint32_t)n; }
-
-/* The .str text of a BEGIN into out: host, url, and when there is a number
- * or a client name the extension (SEG_F_STR_EXT). Returns its length, at
- * most hl + ul + 5 + cl: less than the BEGIN record itself, so open_str
- * (raw_cap bytes) cannot overflow before raw does. */
-static uint32_t str_text(uint8_t *out, const struct seg_xch_begin *b, uint32_t hl,
-			 uint32_t ul, uint32_t cl)
-{
-	if (hl)
-		memcpy(out, b->host, hl);
-	if (ul)
-		memcpy(out + hl, b->url, ul);
-	if (b->number == 0 && cl == 0)
-		return hl + ul;
-	seg_put32(out + hl + ul, b->number);
-	out[hl + ul + 4] = (uint8_t)cl;
-	if (cl)
-		memcpy(out + hl + ul + 5, b->client_name, cl);
-	return hl + ul + 5 + cl;
-}
-
-int seg_xch_begin(struct seg_writer *w, const struct seg_xch_begin *b, struct seg_xch **out,
-		  uint64_t *id_out)
-{
-	if (w->failed)
-		return -EIO;
-	if (w->free_head >= w->cfg.open_max) {
-		w->st.refused++;
-		return -ENOBUFS;
-	}
-	uint32_t ml = cut(b->method_len, SEG_METHOD_MAX), hl = cut(b->host_len, SEG_HOST_MAX);
-	uint32_t ul = cut(b->url_len, SEG_URL_MAX), cl = cut(b->client_name_len, SEG_CLIENT_NAME_MAX);
-	uint32_t rl = cut(b->req_head_len, SEG_HEAD_MAX);
-	uint32_t len = SEG_REC_HDR + SEG_BEGIN_FIXED + ml + hl + ul + cl + rl;
-	if (room(w, len) < 0 || w->raw_len + len > w->raw_cap) {
-		w->st.refused++;
-		return -ENOBUFS;
-	}
-	uint64_t id = ((uint64_t)w->cfg.worker << SEG_ID_WORKER_SHIFT) | w->next_seq;
-	uint32_t xi = w->free_head;
-	struct seg_xch *x = &w->xch[xi];
-	w->free_head = x->next_free;
-	memset(x, 0, sizeof(*x));
-	x->in_use = true;
-	x->id = id;
-	x->start_ns = b->start_ns;
-	x->flags = b->flags | (rl < b->req_head_len ? SEG_F_HEAD_TRUNC : 0);
-	x->frame_off = (uint32_t)w->seg_bytes;
-	x->begin_segno = w->segno;
-	x->str_off = (uint32_t)(w->str_bytes + w->open_str_len);
-	x->host_len = (uint16_t)hl;
-	x->url_len = (uint16_t)ul;
-	x->method = seg_method_parse(b->method ? b->method : "", ml);
-	x->client = b->client;
-	x->skip_resp = !w->cfg.save_responses || (b->flags & SEG_F_NO_RESP);
-	uint32_t sl = str_text(w->open_str + w->open_str_len, b, hl, ul, cl);
-	if (sl > hl + ul)
-		x->flags |= SEG_F_STR_EXT;
-	x->str_crc = seg_crc32c(0, w->open_str + w->open_str_len, sl);
-	w->open_str_len += sl;
-	uint8_t f[SEG_BEGIN_FIXED] = { 0 };
-	seg_put64(f + 0, b->start_ns);
-	seg_put32(f + 8, x->str_off);
-	seg_put32(f + 12, x->flags);
-	memcpy(f + 16, b->client.addr, 16);
-	seg_put16(f + 32, b->client.port);
-	f[34] = b->client.family;
-	f[35] = b->scheme;
-	f[36] = b->http_version;
-	f[37] = x->method;
-	seg_put16(f + 38, b->port);
-	seg_put16(f + 40, (uint16_t)ml);
-	seg_put16(f + 42, (uint16_t)hl);
-	seg_put16(f + 44, (uint16_t)ul);
-	seg_put16(f + 46, (uint16_t)cl);
-	seg_put32(f + 48, rl);
-	seg_put32(f + 52, b->number);
-	const void *parts[5] = { b->method, b->host, b->url, b->client_name, b->req_head };
-	uint32_t lens[5] = { ml, hl, ul, cl, rl };
-	int rc = append_rec(w, SEG_R_BEGIN, id, f, sizeof(f), parts, lens, 5);
-	if (rc < 0)
-		ASSERT(w->failed != 0); /* room() was made above: an error only once failed */
-	w->next_seq++;
-	w->open_cnt++;
-	*out = x;
-	if (id_out)
-		*id_out = id;
-	return rc < 0 ? -EIO : 0;
-}
-
-/* Whether a body compresses, from its first SEG_SAMPLE_BYTES (of n >=
- * SEG_SAMPLE_MIN bytes): SAMPLE_RAW when zstd at the writer's level keeps
- * at least SEG_SAMPLE_KEEP_NUM/DEN of them. */
-static uint8_t sample(struct seg_writer *w, const void *p, size_t n)
-{
-	size_t k = n < SEG_SAMPLE_BYTES ? n : SEG_SAMPLE_BYTES;
-	size_t c = ZSTD_compressCCtx(w->cctx, w->sample_out, ZSTD_compressBound(SEG_SAMPLE_BYTES),
-				     p, k, w->cfg.zstd_level);
-	if (ZSTD_isError(c) || c * SEG_SAMPLE_KEEP_DEN < k * SEG_SAMPLE_KEEP_NUM)
-		return SAMPLE_TEXT;
-	w->st.bodies_raw++;
-	return SAMPLE_RAW;
-}
-
-int seg_xch_body(struct seg_writer *w, struct seg_xch *x, enum seg_dir dir, const void *p,
-		 size_t n)
-{
-	ASSERT(x != NULL);
-	ASSERT(x->in_use);
-	ASSERT((unsigned)dir <= SEG_DIR_RESP);
-	if (w->failed)
-		return -EIO;
-	uint32_t trunc = dir == SEG_DIR_REQ ? SEG_F_REQ_TRUNC : SEG_F_RESP_TRUNC;
-	if (dir == SEG_DIR_RESP && x->skip_resp)
-		return 0;
-	const uint8_t *b = p;
-	uint8_t type = dir == SEG_DIR_REQ ? SEG_R_REQ_BODY : SEG_R_RESP_BODY;
-	if (x->sample[dir] == SAMPLE_NONE && n >= SEG_SAMPLE_MIN && !(x->flags & trunc))
-		x->sample[dir] = sample(w, p, n);
-	for (size_t done = 0; done < n;) {
-		if (x->stored[dir] >= w->cfg.body_max || (x->flags & trunc)) {
-			x->flags |= trunc; /* a chunk once dropped: never store a gap */
-			return 0;
-		}
-		uint64_t left = w->cfg.body_max - x->stored[dir];
-		uint32_t k = cut(n - done, SEG_CHUNK_MAX);
-		if (k > left)
-			k = (uint32_t)left;
-		const void *parts[1] = { b + done };
-		w->rec_incomp = x->sample[dir] == SAMPLE_RAW;
-		int rc = append_rec(w, type, x->id, NULL, 0, parts, &k, 1);
-		if (rc == -ENOBUFS) {
-			w->st.chunks_dropped++;
-			x->flags |= trunc;
-			return 0;
-		}
-		if (rc < 0)
-			return -EIO;
-		x->stored[dir] += k;
-		done += k;
-	}
-	return 0;
-}
-
-int seg_xch_resp_head(struct seg_writer *w, struct seg_xch *x, uint16_t status,
-		      const char *reason, size_t reason_len, const void *head, size_t head_len,
-		      uint8_t type)
-{
-	ASSERT(x != NULL);
-	ASSERT(x->in_use);
-	if (w->failed)
-		return -EIO;
-	x->status = status;
-	x->type = type < SEG_T_COUNT ? type : SEG_T_OTHER;
-	if (x->type == SEG_T_MEDIA || x->type == SEG_T_IMAGE) {
-		x->flags |= SEG_F_MEDIA;
-		x->skip_resp = true; /* media bodies are forwarded, never stored */
-	}
-	if (!w->cfg.save_responses || (x->flags & SEG_F_NO_RESP)) {
-		x->flags |= SEG_F_NO_RESP;
-		x->skip_resp = true;
-		if (!(x->flags & SEG_F_COOKIES) || head_len == 0)
-			return 0;   /* with cookies on, the caller passes the Set-Cookie lines */
-	}
-	uint32_t rl = cut(reason_len, SEG_REASON_MAX), hl = cut(head_len, SEG_HEAD_MAX);
-	if (hl < head_len)
-		x->flags |= SEG_F_HEAD_TRUNC;
-	uint8_t f[SEG_RESP_FIXED] = { 0 };
-	seg_put16(f, status);
-	f[2] = x->type;
-	seg_put16(f + 4, (uint16_t)rl);
-	seg_put32(f + 8, hl);
-	const void *parts[2] = { reason, head };
-	uint32_t lens[2] = { rl, hl };
-	int rc = append_rec(w, SEG_R_RESP_HEAD, x->id, f, sizeof(f), parts, lens, 2);
-	if (rc == -ENOBUFS) {
-		w->st.chunks_dropped++;
-		x->flags |= SEG_F_RESP_TRUNC | SEG_F_HEAD_TRUNC;
-		x->skip_resp = true;
-		return 0;
-	}
-	return rc < 0 ? -EIO : 0;
-}
-
-int seg_xch_msg(struct seg_writer *w, struct seg_xch *x, const struct seg_msg_piece *m,
-		const void *p, size_t n)
-{
-	ASSERT(x != NULL);
-	ASSERT(x->in_use);
-	ASSERT(m->dir <= SEG_DIR_RESP);
-	ASSERT((m->flags & ~SEG_MSG_F_ALL) == 0);
-	if (w->failed)
-		return -EIO;
-	if (m->flags & SEG_MSG_F_FIRST)
-		x->msg_lost[m->dir] = false;
-	if (x->msg_lost[m->dir] && m->opcode < 8) {
-		if (!(m->flags & SEG_MSG_F_LAST))
-			return 0;   /* never a gap: nothing more of it is stored */
-		n = 0;          /* its end, flagged cut */
-	}
-	const uint8_t *b = p;
-	size_t done = 0;
-	/* one record per SEG_CHUNK_MAX bytes; an empty piece is one record */
-	for (unsigned guard = 0; guard == 0 || done < n; guard++) {
-		uint32_t k = cut(n - done, SEG_CHUNK_MAX);
-		bool first = done == 0, last = done + k == n;
-		uint8_t fl = (uint8_t)(m->flags & ~(SEG_MSG_F_FIRST | SEG_MSG_F_LAST));
-		fl |= (uint8_t)(first ? m->flags & SEG_MSG_F_FIRST : 0);
-		fl |= (uint8_t)(last ? m->flags & SEG_MSG_F_LAST : 0);
-		if (x->msg_lost[m->dir] && m->opcode < 8)
-			fl |= SEG_MSG_F_CUT;   /* an earlier piece found no room */
-		uint8_t f[SEG_MSG_FIXED] = { 0 };
-		f[0] = m->dir;
-		f[1] = m->opcode;
-		f[2] = fl;
-		seg_put64(f + 8, m->start_ns);
-		seg_put64(f + 16, m->len - (n - done - k));
-		seg_put64(f + 24, m->wire_len);
-		const void *parts[1] = { b + done };
-		int rc = append_rec(w, SEG_R_MSG, x->id, f, sizeof(f), parts, &k, 1);
-		if (rc == -ENOBUFS) {
-			w->st.chunks_dropped++;
-			if (m->opcode < 8)
-				x->msg_lost[m->dir] = true;
-		} else if (rc < 0) {
-			return -EIO;
-		}
-		done += k;
-	}
-	return 0;
-}
-
-int seg_xch_trailers(struct seg_writer *w, struct seg_xch *x, enum seg_dir dir,
-		     const void *p, size_t n, size_t wire_len)
-{
-	ASSERT(x != NULL);
-	ASSERT(x->in_use);
-	ASSERT(dir <= SEG_DIR_RESP);
-	ASSERT(wire_len >= n);
-	if (w->failed)
-		return -EIO;
-	if (dir == SEG_DIR_RESP && (x->flags & SEG_F_NO_RESP))
-		return 0;   /* "save responses" off: nothing of the response */
-	uint32_t k = cut(n, SEG_TRAILERS_MAX);
-	if (k < wire_len) {
-		x->flags |= SEG_F_HEAD_TRUNC;
-		w->st.trailers_cut++;
-	}
-	uint8_t f[SEG_TRAILERS_FIXED] = { 0 };
-	f[0] = (uint8_t)dir;
-	seg_put32(f + 4, wire_len > UINT32_MAX ? UINT32_MAX : (uint32_t)wire_len);
-	const void *parts[1] = { p };
-	int rc = append_rec(w, SEG_R_TRAILERS, x->id, f, sizeof(f), parts, &k, 1);
-	if (rc == -ENOBUFS) {
-		w->st.chunks_dropped++;
-		if (k == wire_len)
-			w->st.trailers_cut++;
-		x->flags |= SEG_F_HEAD_TRUNC;
-		return 0;
-	}
-	return rc < 0 ? -EIO : 0;
-}
-
-static void release(struct seg_writer *w, struct seg_xch *x)
-{
-	x->in_use = false;
-	x->next_free = w->free_head;
-	w->free_head = (uint32_t)(x - w->xch);
-	w->open_cnt--;
-}
-
-/* The server address into an END payload's fixed part (format above):
- * a family other than 4 or 6 is written as unknown. */
-static void end_put_server(uint8_t *f, const struct seg_addr *s)
-{
-	if (s->family != 4 && s->family != 6)
-		return;
-	f[82] = s->family;
-	if (s->family == 4)
-		memcpy(f + 84, s->addr, 4);
-	seg_put16(f + 134, s->port);
-}
-
-int seg_xch_end(struct seg_writer *w, struct seg_xch *x, const struct seg_xch_end *e)
-{
-	ASSERT(x != NULL);
-	ASSERT(x->in_use);
-	if (w->failed) {
-		release(w, x);
-		return -EIO;
-	}
-	uint32_t ml = cut(e->err_msg_len, SEG_ERRMSG_MAX);
-	uint32_t v6 = e->server.family == 6 ? SEG_END_V6 : 0;
-	uint32_t len = SEG_REC_HDR + SEG_END_FIXED + ml + v6;
-	if (room(w, len) < 0 || w->raw_len + len > w->raw_cap) {
-		w->st.refused++;
-		release(w, x);
-		return -ENOBUFS;
-	}
-	struct seg_entry en = {
-		.id = x->id, .start_ns = x->start_ns, .duration_ns = e->t.total_ns,
-		.frame_off = x->frame_off, .last_frame_off = (uint32_t)w->seg_bytes,
-		.str_off = x->str_off, .host_len = x->host_len, .url_len = x->url_len,
-		.req_size = e->wire.req_head + e->wire.req_body,
-		.resp_size = e->wire.resp_head + e->wire.resp_body,
-		.client = x->client, .status = e->status ? e->status : x->status,
-		.flags = x->flags | e->flags | (e->error ? SEG_F_ERROR : 0),
-		.method = x->method, .type = e->type ? e->type : x->type,
-		.error = e->error < SEG_E_COUNT ? e->error : SEG_E_OTHER, .str_crc = x->str_crc,
-		.span = (uint16_t)(w->segno - x->begin_segno),
-	};
-	if (en.type >= SEG_T_COUNT)
-		en.type = SEG_T_OTHER;
-	ASSERT(w->segno - x->begin_segno <= SEG_SPAN_MAX);
-	uint8_t f[SEG_END_FIXED] = { 0 };
-	seg_put16(f, en.status);
-	f[2] = en.type;
-	f[3] = en.error;
-	seg_put32(f + 4, en.flags);
-	const uint64_t tv[9] = { e->t.dns_ns, e->t.connect_ns, e->t.tls_ns, e->t.ttfb_ns,
-				 e->t.total_ns, e->wire.req_head, e->wire.req_body,
-				 e->wire.resp_head, e->wire.resp_body };
-	for (int i = 0; i < 9; i++)
-		seg_put64(f + 8 + 8 * i, tv[i]);
-	seg_put16(f + 80, (uint16_t)ml);
-	seg_put64(f + 88, en.start_ns);
-	seg_put32(f + 96, en.frame_off);
-	seg_put32(f + 100, en.str_off);
-	seg_put32(f + 104, en.str_crc);
-	seg_put16(f + 108, en.span);
-	seg_put16(f + 110, en.host_len);
-	seg_put16(f + 112, en.url_len);
-	f[114] = en.method;
-	f[115] = en.client.family;
-	memcpy(f + 116, en.client.addr, 16);
-	seg_put16(f + 132, en.client.port);
-	end_put_server(f, &e->server);
-	/* The entry joins the open frame's batch before append_rec may seal it. */
-	seg_entry_encode(w->open_idx + w->open_idx_len, &en);
-	seg_entry_verify(w->open_idx + w->open_idx_len, &en);
-	w->open_idx_len += SEG_ENTRY_SIZE;
-	ASSERT(w->open_idx_len <= w->raw_cap);
-	const void *parts[2] = { e->err_msg, e->server.addr };
-	const uint32_t lens[2] = { ml, v6 };
-	int rc = append_rec(w, SEG_R_END, x->id, f, sizeof(f), parts, lens, 2);
-	release(w, x);
-	w->st.exchanges++;
-	w->ends++;
-	return rc < 0 ? -EIO : 0;
-}
-
-int seg_xch_discard(struct seg_writer *w, struct seg_xch *x)
-{
-	ASSERT(x != NULL);
-	ASSERT(x->in_use);
-	if (w->failed) {
-		release(w, x);
-		return -EIO;
-	}
-	if (room(w, SEG_REC_HDR) < 0 || w->raw_len + SEG_REC_HDR > w->raw_cap) {
-		w->st.refused++;
-		release(w, x);
-		return -ENOBUFS;
-	}
-	int rc = append_rec(w, SEG_R_DISCARD, x->id, NULL, 0, NULL, NULL, 0);
-	release(w, x);
-	if (rc == 0)
-		w->st.discarded++;
-	return rc < 0 ? -EIO : 0;
 }
 
 int seg_writer_seal(struct seg_writer *w) { return seal(w); }

@@ -242,7 +242,7 @@ static int str_get(struct seg_tail *t, uint16_t worker, uint32_t segno, uint64_t
 	return 0;
 }
 
-/* Fills r's text from the .str (as persist/query.c reads it). -EAGAIN
+/* Fills r's text from the .str (as persist/table.c reads it). -EAGAIN
  * when the file does not reach it yet, -EBADMSG when it does not match
  * its checksum. */
 static int row_text(struct seg_tail *t, struct seg_qrow *r)

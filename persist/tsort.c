@@ -10,22 +10,14 @@
  * so the merge always takes the first record of the best run.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "persist/spill.h"
 #include "persist/tsort.h"
 #include "rc-assert.h"
 
 #define REC_HDR 24u
-
-struct trun {
-	uint64_t next, end; /* byte offsets of the file still to read: [next, end) */
-	uint8_t *buf;
-	size_t len, at;     /* bytes in buf, next record's offset */
-};
 
 struct seg_tsort {
 	bool reverse;
@@ -35,10 +27,7 @@ struct seg_tsort {
 	uint64_t *offs;     /* offset of each held record in buf */
 	size_t n, offs_cap;
 	size_t mem_at;      /* reading in memory: next of offs */
-	FILE *f;
-	uint64_t size;      /* bytes in the file */
-	struct trun *runs;
-	size_t nruns, runs_cap;
+	struct seg_spill sp; /* the runs (persist/spill.h) */
 };
 
 struct thdr {
@@ -80,6 +69,14 @@ static int rec_cmp(const uint8_t *a, const uint8_t *b)
 	return c ? c : (x.pos > y.pos) - (x.pos < y.pos);
 }
 
+/* The merge's order: a before b in the output (spill.h's before). */
+static bool rec_before(const uint8_t *a, const uint8_t *b, void *ctx)
+{
+	const struct seg_tsort *t = ctx;
+	int c = rec_cmp(a, b);
+	return t->reverse ? c > 0 : c < 0;
+}
+
 static int offs_cmp(const void *a, const void *b, void *ctx)
 {
 	const struct seg_tsort *t = ctx;
@@ -94,47 +91,26 @@ int seg_tsort_new(size_t mem_max, bool reverse, struct seg_tsort **out)
 	if (t == NULL)
 		return -ENOMEM;
 	t->reverse = reverse;
+	t->sp = (struct seg_spill){ .rec_size = REC_HDR, .rec_len = rec_len,
+				    .before = rec_before, .ctx = t };
 	/* half for the records (at least one of the largest), the rest for
 	 * their offsets and the sort */
 	t->bytes_max = mem_max / 2 > SEG_TSORT_RUN_BUF ? mem_max / 2 : SEG_TSORT_RUN_BUF;
 	return 0;
 }
 
-static FILE *tmp_file(void)
-{
-	const char *d = getenv("TMPDIR");
-	int fd = open(d && *d ? d : "/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return tmpfile();
-	FILE *f = fdopen(fd, "w+b");
-	if (f == NULL)
-		close(fd);
-	return f;
-}
-
 /* Sorts the held records and appends them to the file as one run. */
 static int spill(struct seg_tsort *t)
 {
-	if (t->f == NULL && (t->f = tmp_file()) == NULL)
-		return -EIO;
-	if (t->nruns == t->runs_cap) {
-		size_t nc = t->runs_cap ? 2 * t->runs_cap : 8;
-		struct trun *v = realloc(t->runs, nc * sizeof(*v));
-		if (v == NULL)
-			return -ENOMEM;
-		t->runs = v;
-		t->runs_cap = nc;
-	}
 	qsort_r(t->offs, t->n, sizeof(*t->offs), offs_cmp, t);
 	for (size_t i = 0; i < t->n; i++) {
 		const uint8_t *p = t->buf + t->offs[i];
-		if (fwrite(p, rec_len(p), 1, t->f) != 1)
-			return -EIO;
+		int rc = seg_spill_put(&t->sp, p, rec_len(p));
+		if (rc < 0)
+			return rc;
 	}
-	t->runs[t->nruns++] = (struct trun){ .next = t->size, .end = t->size + t->len };
-	t->size += t->len;
 	t->len = t->n = 0;
-	return 0;
+	return seg_spill_end_run(&t->sp);
 }
 
 /* Room for one more record of len bytes, growing by doubling up to the
@@ -192,97 +168,45 @@ int seg_tsort_add(struct seg_tsort *t, const char *host, uint32_t hlen, const ch
 
 int seg_tsort_finish(struct seg_tsort *t)
 {
-	if (t->nruns == 0) {
+	if (t->sp.nruns == 0) {
 		if (t->n > 1)   /* none: offs may still be NULL, which qsort_r must not see */
 			qsort_r(t->offs, t->n, sizeof(*t->offs), offs_cmp, t);
 		return 0;
 	}
 	int rc = t->n ? spill(t) : 0;
-	if (rc == 0 && fflush(t->f) != 0)
-		rc = -EIO;
 	/* everything is on disk: the buffers go back before the merge */
 	free(t->buf);
 	free(t->offs);
 	t->buf = NULL;
 	t->offs = NULL;
 	t->cap = t->offs_cap = 0;
-	for (size_t i = 0; i < t->nruns && rc == 0; i++)
-		if ((t->runs[i].buf = malloc(SEG_TSORT_RUN_BUF)) == NULL)
-			rc = -ENOMEM;
-	return rc;
-}
-
-/* The next record of run r, reading more when its buffer does not hold
- * a whole one; NULL when the run is done (or on error, *err). */
-static const uint8_t *run_peek(struct seg_tsort *t, struct trun *r, int *err)
-{
-	size_t have = r->len - r->at;
-	if (have >= REC_HDR && have >= rec_len(r->buf + r->at))
-		return r->buf + r->at;
-	if (r->next == r->end) {
-		if (have)   /* spill wrote whole records: the file changed */
-			*err = -EIO;
-		return NULL;
-	}
-	memmove(r->buf, r->buf + r->at, have);
-	uint64_t want = r->end - r->next;
-	size_t n = (size_t)(want < SEG_TSORT_RUN_BUF - have ? want : SEG_TSORT_RUN_BUF - have);
-	if (pread(fileno(t->f), r->buf + have, n, (off_t)r->next) != (ssize_t)n) {
-		*err = -EIO;
-		return NULL;
-	}
-	r->next += n;
-	r->len = have + n;
-	r->at = 0;
-	if (r->len < REC_HDR || r->len < rec_len(r->buf)) {
-		*err = -EIO;
-		return NULL;
-	}
-	return r->buf;
+	return rc < 0 ? rc : seg_spill_merge(&t->sp, SEG_TSORT_RUN_BUF);
 }
 
 int seg_tsort_next(struct seg_tsort *t, uint64_t *pos)
 {
-	if (t->nruns == 0) {
+	if (t->sp.nruns == 0) {
 		if (t->mem_at >= t->n)
 			return 0;
 		*pos = hdr_of(t->buf + t->offs[t->mem_at++]).pos;
 		return 1;
 	}
-	struct trun *best = NULL;
-	const uint8_t *bp = NULL;
-	int err = 0;
-	for (size_t i = 0; i < t->nruns; i++) {
-		const uint8_t *p = run_peek(t, &t->runs[i], &err);
-		if (err)
-			return err;
-		if (p == NULL)
-			continue;
-		int c = best ? rec_cmp(p, bp) : -1;
-		if (best == NULL || (t->reverse ? c > 0 : c < 0)) {
-			best = &t->runs[i];
-			bp = p;
-		}
-	}
-	if (best == NULL)
-		return 0;
-	*pos = hdr_of(bp).pos;
-	best->at += rec_len(bp);
-	return 1;
+	const uint8_t *p;
+	size_t len;
+	int rc = seg_spill_next(&t->sp, &p, &len);
+	if (rc == 1)
+		*pos = hdr_of(p).pos;
+	return rc;
 }
 
-size_t seg_tsort_runs(const struct seg_tsort *t) { return t->nruns; }
+size_t seg_tsort_runs(const struct seg_tsort *t) { return t->sp.nruns; }
 
 void seg_tsort_free(struct seg_tsort *t)
 {
 	if (t == NULL)
 		return;
-	for (size_t i = 0; i < t->nruns; i++)
-		free(t->runs[i].buf);
-	free(t->runs);
+	seg_spill_free(&t->sp);
 	free(t->buf);
 	free(t->offs);
-	if (t->f)
-		fclose(t->f);
 	free(t);
 }

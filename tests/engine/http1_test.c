@@ -154,6 +154,7 @@ static int parse(struct parsed *p, const char *head, bool response, const char *
 	return h1_parse_head(&p->hp, &p->m, guarded(head, n), n, why);
 }
 
+/* Long on purpose: a list of independent cases, read top to bottom. */
 static void test_parse(void)
 {
 	static struct parsed p;

@@ -204,6 +204,8 @@ static void wait_ends(int n)
 	}
 }
 
+/* Long on purpose: one scenario whose steps share their state (files,
+ * handles, counts), checked in the order they happen. */
 int main(void)
 {
 	uint16_t oport, pport;

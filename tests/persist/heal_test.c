@@ -133,6 +133,8 @@ static uint64_t entries_in(const uint8_t *idx, size_t len)
 	return (len - SEG_FILE_HDR_SIZE) / SEG_ENTRY_SIZE;
 }
 
+/* Long on purpose: one scenario whose steps share their state (files,
+ * handles, counts), checked in the order they happen. */
 int main(void)
 {
 	make_tmpdir(data, sizeof(data), "heal");

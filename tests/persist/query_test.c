@@ -68,6 +68,8 @@ static bool has_ci(const char *h, size_t n, const char *s)
 	return false;
 }
 
+/* Long on purpose: one scenario whose steps share their state (files,
+ * handles, counts), checked in the order they happen. */
 int main(void)
 {
 	char dir[64];

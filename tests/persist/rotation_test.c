@@ -77,6 +77,8 @@ static void long_exchange(struct seg_writer *w, struct seg_xch **x, uint64_t *id
 	}
 }
 
+/* Long on purpose: one scenario whose steps share their state (files,
+ * handles, counts), checked in the order they happen. */
 static void test_size_rotation(void)
 {
 	char dir[64];

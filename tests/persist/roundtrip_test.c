@@ -53,6 +53,8 @@ static void verify_all(const char *dir, struct drive *d, uint64_t n, uint64_t bo
 	seg_table_free(&t);
 }
 
+/* Long on purpose: one scenario whose steps share their state (files,
+ * handles, counts), checked in the order they happen. */
 int main(void)
 {
 	char dir[64];

@@ -11,6 +11,8 @@
 
 static struct ses_meta v[SES_LIST_MAX];
 
+/* Long on purpose: one scenario whose steps share their state (files,
+ * handles, counts), checked in the order they happen. */
 int main(void)
 {
 	char data[64], p[256];

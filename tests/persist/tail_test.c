@@ -237,7 +237,8 @@ static void put(const char *p, const uint8_t *b, size_t len)
 
 /* A session being written, replayed by cutting its files: half of the
  * last entry, then the text of the last entry missing; each waits and
- * then comes out whole. A damaged entry is skipped after WAIT_MS. */
+ * then comes out whole. A damaged entry is skipped after WAIT_MS. Long on
+ * purpose: one session whose steps build on each other. */
 static void test_torn_and_damaged(void)
 {
 	char dir[64], idx[128], str[128];

@@ -80,6 +80,8 @@ static void check_props(struct test_fixture *f, X509 *leaf, const char *name)
 	EVP_PKEY_free(pub);
 }
 
+/* Long on purpose: one scenario whose steps share their state (files,
+ * handles, counts), checked in the order they happen. */
 int main(void)
 {
 	static const char *names[] = {"example.com", "www.ringcap.test", "127.0.0.1",

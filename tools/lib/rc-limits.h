@@ -20,6 +20,9 @@
 #define RC_URL_MAX SEG_URL_MAX                   /* absolute URL rebuilt for https */
 
 /* Offline commands. */
+#define RC_SEARCH_BODY_MAX RC_BODY_MAX_DEFAULT /* bytes of each body a search reads
+						* (views/select.c): a default
+						* capture is searched whole */
 #define RC_SESSIONS_MAX SES_LIST_MAX /* sessions listed from one data directory */
 
 /* Control port (tools/control/). The peer is a CLI, a browser or a script

@@ -43,12 +43,22 @@ struct rc_hdr {
 /* Iterates the header lines after the start line of head[0..n): *pos
  * starts at 0. Returns true with a line, false at the end. */
 bool rc_hdr_next(const uint8_t *head, size_t n, size_t *pos, struct rc_hdr *h);
+/* The next "name: value" line of p[0..n) from *pos (a block of field
+ * lines without a start line: trailers), the value without its
+ * surrounding blanks; lines without a colon (a cut block's last piece) are
+ * skipped. False at the end or at a blank line. */
+bool rc_field_next(const uint8_t *p, size_t n, size_t *pos, struct rc_hdr *h);
 /* The first value of header name (case-insensitive), or false. */
 bool rc_hdr_get(const uint8_t *head, size_t n, const char *name, struct rc_hdr *h);
 /* Hop-by-hop, proxy and framing headers a replayed request must not
  * carry (Connection, Keep-Alive, Proxy-*, TE, Trailer, Transfer-Encoding,
  * Upgrade, Host, Content-Length). */
 bool rc_hdr_skip(const struct rc_hdr *h);
+/* [{"NAME_KEY":name,"value":value},...] of the field lines of p[0..n): a
+ * head after its start line (start_line) or a trailer block; skip drops
+ * what rc_hdr_skip names. */
+void rc_fields_json(struct rc_buf *b, const char *name_key, const uint8_t *p, size_t n,
+		    bool start_line, bool skip);
 /* "ARRAY":[{"NAME_KEY":name,"value":value},...] of a head's header lines
  * (HAR says "name", Postman "key"); skip drops rc_hdr_skip's lines. */
 void rc_headers_json(struct rc_buf *b, const char *array, const char *name_key,

@@ -44,89 +44,10 @@
 #include <unistd.h>
 
 #include "tools/lib/rc-limits.h"
-#include "tools/views/export-int.h"
+#include "tools/views/postman-int.h"
 #include "tools/views/listing.h"
 
-#define PM_SCHEMA "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"
-
-/* One selected row, through the sorts (export_sort.c orders by key, then
- * key2): first (item hash, 0); then, for an item seen more often than
- * PM_RUN_HOLD times, (method + URL + body hash, position); last (folder
- * rank << 32 | the item's first position, the first position of its
- * request body << 32 | position). */
-struct pm_rec {
-	uint64_t key, key2;
-	uint64_t off;              /* its fragment in the spill */
-	uint64_t hash;             /* of the method text and request body */
-	uint32_t k;                /* position in the selection */
-	uint32_t dom, ep;          /* folder numbers (first appearance) */
-	uint32_t first;            /* position of its item's first row */
-	uint32_t name_len;         /* the item name (URL as a JSON string) */
-	uint32_t req_len;          /* the request object */
-	uint32_t exh_len, ext_len; /* an example's parts before and after its
-				    * originalRequest (the request again); 0: none */
-	uint16_t status;
-	uint8_t unreadable, pad;
-	uint32_t pad2;
-};
-
-/* Rows of one method + URL whose request bodies are grouped in memory;
- * an item seen more often goes through one more external sort (by body
- * hash). Bounds the write pass too: it never holds an item. */
-#define PM_RUN_HOLD 1024u
-
-_Static_assert(sizeof(struct pm_rec) == 72, "the size the comments and README give");
-/* The selection's positions fit the sort keys' 32-bit halves. */
-_Static_assert(SEG_TABLE_ROWS_MAX <= UINT32_MAX, "positions fit 32 bits");
-
-/* Open addressing map from a 64-bit hash to a first-appearance number. */
-struct pm_map {
-	uint64_t *keys;
-	uint32_t *vals;
-	size_t cap, n;
-};
-
-/* A folder's or origin's name in the names buffer. */
-struct pm_name {
-	uint32_t off, len;
-	uint32_t dom; /* endpoints: their domain's number */
-};
-
-struct pm_names {
-	struct pm_name *v;
-	size_t n, cap;
-};
-
-struct pm_ctx {
-	const char *dir;
-	struct rc_sel *sel;
-	const struct rc_export_opts *opt;
-	struct rc_xout *o;
-	struct rc_export_stats *st;
-	struct rc_caches *cache;
-	struct rc_xsort *by_item, *by_body, *by_folder;
-	struct pm_rec *held;    /* PM_RUN_HOLD records of the current item */
-	size_t nheld;
-	bool run_spilled;       /* the current item went to by_body */
-	FILE *spill;            /* rendered names, requests and examples */
-	char *spill_buf;        /* its stdio buffer */
-	uint64_t spill_len;
-	struct rc_buf scratch;  /* one row's rendering */
-	char *frag;             /* one fragment read back */
-	size_t frag_cap;
-	struct pm_map doms, eps, origins;
-	struct pm_names dom_names, ep_names, origin_names;
-	struct rc_buf names;    /* folder and origin names */
-	uint32_t *rank;         /* folder number -> place in folder order */
-	size_t n;               /* rows rendered */
-	/* the description: time span and clients */
-	uint64_t t0, t1;
-	char clients[RC_EXPORT_CLIENTS_MAX][RC_ADDR_TEXT_MAX];
-	size_t nclients;
-	bool more_clients;
-};
-
-static uint64_t hash64(uint64_t h, const void *p, size_t n)
+uint64_t pm_hash64(uint64_t h, const void *p, size_t n)
 {
 	const uint8_t *s = p;
 	for (size_t i = 0; i < n; i++)
@@ -185,7 +106,7 @@ static int map_grow(struct pm_map *m)
 
 /* The number of key h, a new one (m->n before) when unseen; the map has
  * room (map_grow before each call). */
-static uint32_t map_get(struct pm_map *m, uint64_t h, bool *fresh)
+uint32_t pm_map_get(struct pm_map *m, uint64_t h, bool *fresh)
 {
 	h = h ? h : 1;
 	size_t i = (size_t)(h ^ (h >> 29)) & (m->cap - 1);
@@ -210,7 +131,7 @@ static int pm_number(struct pm_ctx *c, struct pm_map *m, struct pm_names *nm, ui
 		     const char *p, size_t n, uint32_t dom, uint32_t *out)
 {
 	bool fresh;
-	*out = map_get(m, h, &fresh);
+	*out = pm_map_get(m, h, &fresh);
 	if (fresh) {
 		if (nm->n == nm->cap) {
 			size_t cap = nm->cap ? 2 * nm->cap : 64;
@@ -236,7 +157,7 @@ static int pm_classify(struct pm_ctx *c, const struct seg_qrow *r, struct pm_rec
 	const char *auth = u.host;
 	size_t al = (size_t)(u.path - u.host);
 	unsigned g = c->opt->group;
-	uint64_t hd = hash64(0xcbf29ce484222325ull, auth, al);
+	uint64_t hd = pm_hash64(0xcbf29ce484222325ull, auth, al);
 	int rc = 0;
 	x->dom = x->ep = 0;
 	if (g & RC_GROUP_DOMAIN)
@@ -244,15 +165,15 @@ static int pm_classify(struct pm_ctx *c, const struct seg_qrow *r, struct pm_rec
 	if (rc == 0 && (g & RC_GROUP_ENDPOINT)) {
 		char tpl[SEG_URL_MAX + 1];
 		size_t tl = rc_path_template(u.path, u.path_len, tpl, sizeof(tpl));
-		uint64_t he = hash64((g & RC_GROUP_DOMAIN) ? hd : 7, tpl, tl);
+		uint64_t he = pm_hash64((g & RC_GROUP_DOMAIN) ? hd : 7, tpl, tl);
 		rc = pm_number(c, &c->eps, &c->ep_names, he, tpl, tl, x->dom, &x->ep);
 	}
 	uint32_t on;
 	if (rc == 0)
 		rc = pm_number(c, &c->origins, &c->origin_names,
-			       hash64(0xcbf29ce484222325ull, u.origin, u.origin_len), u.origin,
+			       pm_hash64(0xcbf29ce484222325ull, u.origin, u.origin_len), u.origin,
 			       u.origin_len, 0, &on);
-	x->key = hash64(hash64(0xcbf29ce484222325ull, &r->e.method, 1), r->url, r->e.url_len);
+	x->key = pm_hash64(pm_hash64(0xcbf29ce484222325ull, &r->e.method, 1), r->url, r->e.url_len);
 	return rc;
 }
 
@@ -270,210 +191,6 @@ static void pm_note(struct pm_ctx *c, const struct seg_qrow *r)
 		memcpy(c->clients[c->nclients++], a, sizeof(a));
 	else if (i == c->nclients && a[0])
 		c->more_clients = true;
-}
-
-/* ---- request parts ---- */
-
-/* url.query: the pairs as they stand in the URL (Postman keeps them so). */
-static void pm_query(struct rc_buf *b, const struct rc_url *u)
-{
-	RC_PUTS(b, ",\"query\":[");
-	const char *p = u->query, *end = u->query + u->query_len;
-	for (bool first = true; p <= end; first = false) {
-		const char *amp = memchr(p, '&', (size_t)(end - p));
-		const char *e = amp ? amp : end;
-		const char *eq = memchr(p, '=', (size_t)(e - p));
-		rc_buf_puts(b, first ? "{\"key\":" : ",{\"key\":");
-		rc_buf_jstr(b, p, (size_t)((eq ? eq : e) - p));
-		RC_PUTS(b, ",\"value\":");
-		if (eq)
-			rc_buf_jstr(b, eq + 1, (size_t)(e - eq - 1));
-		else
-			RC_PUTS(b, "null");
-		RC_PUTS(b, "}");
-		p = e + 1;
-	}
-	RC_PUTS(b, "]");
-}
-
-static void pm_url(struct pm_ctx *c, struct rc_buf *b, const struct seg_exchange *x)
-{
-	struct rc_url u;
-	size_t ul = strlen(x->url);
-	rc_url_split(x->url, ul, &u);
-	const char *rest = u.path;
-	size_t rl = ul - (size_t)(u.path - x->url);
-	if (c->opt->base_url_variables) {
-		bool fresh;
-		uint32_t on = map_get(&c->origins, hash64(0xcbf29ce484222325ull, u.origin,
-							  u.origin_len), &fresh);
-		RC_PUTS(b, "\"url\":{\"raw\":\"{{host_");
-		rc_buf_i64(b, (int64_t)on + 1);
-		RC_PUTS(b, "}}");
-		struct rc_buf tmp = {0};
-		rc_buf_jstr(&tmp, rest, rl);
-		if (tmp.len >= 2)
-			rc_buf_add(b, tmp.p + 1, tmp.len - 2);
-		b->oom |= tmp.oom;
-		rc_buf_free(&tmp);
-		RC_PUTS(b, "\",\"host\":[\"{{host_");
-		rc_buf_i64(b, (int64_t)on + 1);
-		RC_PUTS(b, "}}\"]");
-	} else {
-		RC_PUTS(b, "\"url\":{\"raw\":");
-		rc_buf_jstr(b, x->url, ul);
-		RC_PUTS(b, ",\"protocol\":");
-		rc_buf_jstr(b, u.scheme ? u.scheme : "http", u.scheme ? u.scheme_len : 4);
-		RC_PUTS(b, ",\"host\":[");
-		for (size_t i = 0, s = 0; i <= u.host_len; i++) {
-			if (i < u.host_len && u.host[i] != '.')
-				continue;
-			rc_buf_puts(b, s ? "," : "");
-			rc_buf_jstr(b, u.host + s, i - s);
-			s = i + 1;
-		}
-		RC_PUTS(b, "]");
-		if (u.port_len) {
-			RC_PUTS(b, ",\"port\":");
-			rc_buf_jstr(b, u.port, u.port_len);
-		}
-	}
-	RC_PUTS(b, ",\"path\":[");
-	for (size_t i = 1, s = 1, first = 1; u.path_len > 0 && i <= u.path_len; i++) {
-		if (i < u.path_len && u.path[i] != '/')
-			continue;
-		rc_buf_puts(b, first ? "" : ",");
-		rc_buf_jstr(b, u.path + s, i - s);
-		s = i + 1;
-		first = 0;
-	}
-	RC_PUTS(b, "]");
-	if (u.query)
-		pm_query(b, &u);
-	RC_PUTS(b, "}");
-}
-
-static void pm_urlencoded(struct rc_buf *b, const uint8_t *body, size_t n)
-{
-	const char *p = (const char *)body, *end = p + n;
-	RC_PUTS(b, "\"mode\":\"urlencoded\",\"urlencoded\":[");
-	for (bool first = true; p < end; first = false) {
-		const char *amp = memchr(p, '&', (size_t)(end - p));
-		const char *e = amp ? amp : end;
-		const char *eq = memchr(p, '=', (size_t)(e - p));
-		rc_buf_puts(b, first ? "{\"key\":" : ",{\"key\":");
-		rc_buf_jstr_urldec(b, p, (size_t)((eq ? eq : e) - p));
-		RC_PUTS(b, ",\"value\":");
-		rc_buf_jstr_urldec(b, eq ? eq + 1 : e, eq ? (size_t)(e - eq - 1) : 0);
-		RC_PUTS(b, ",\"type\":\"text\"}");
-		p = e + 1;
-	}
-	RC_PUTS(b, "]");
-}
-
-static void pm_formdata(struct rc_buf *b, const struct rc_hdr *ct, const uint8_t *body, size_t n)
-{
-	size_t pos = 0;
-	struct rc_part pt;
-	RC_PUTS(b, "\"mode\":\"formdata\",\"formdata\":[");
-	for (bool first = true; rc_multipart_next(ct->value, ct->value_len, body, n, &pos, &pt) == 1;
-	     first = false) {
-		rc_buf_puts(b, first ? "{\"key\":" : ",{\"key\":");
-		rc_buf_jstr(b, pt.name ? pt.name : "", pt.name_len);
-		if (pt.filename) {
-			RC_PUTS(b, ",\"type\":\"file\",\"src\":");
-			rc_buf_jstr(b, pt.filename, pt.filename_len);
-		} else {
-			RC_PUTS(b, ",\"type\":\"text\",\"value\":");
-			rc_buf_jstr(b, (const char *)pt.data, pt.data_len);
-		}
-		if (pt.ctype) {
-			RC_PUTS(b, ",\"contentType\":");
-			rc_buf_jstr(b, pt.ctype, pt.ctype_len);
-		}
-		RC_PUTS(b, "}");
-	}
-	RC_PUTS(b, "]");
-}
-
-static void pm_body(struct rc_buf *b, const struct seg_exchange *x, const struct rc_hdr *ct,
-		    enum rc_body_kind k)
-{
-	const uint8_t *body = x->body[SEG_DIR_REQ];
-	size_t n = x->body_len[SEG_DIR_REQ];
-	if (k == RC_BODY_NONE)
-		return;
-	RC_PUTS(b, ",\"body\":{");
-	if (k == RC_BODY_URLENC) {
-		pm_urlencoded(b, body, n);
-	} else if (k == RC_BODY_MULTIPART) {
-		pm_formdata(b, ct, body, n);
-	} else if (k == RC_BODY_TEXT) {
-		RC_PUTS(b, "\"mode\":\"raw\",\"raw\":");
-		rc_buf_jstr(b, (const char *)body, n);
-		RC_PUTS(b, ",\"options\":{\"raw\":{\"language\":\"");
-		rc_buf_puts(b, rc_raw_language(ct->value, ct->value_len));
-		RC_PUTS(b, "\"}}");
-	} else {
-		RC_PUTS(b, "\"mode\":\"file\",\"file\":{}");
-	}
-	RC_PUTS(b, "}");
-}
-
-/* The request object of x (an item's request, its examples' originalRequest). */
-static void pm_request(struct pm_ctx *c, struct rc_buf *b, const struct seg_exchange *x)
-{
-	RC_PUTS(b, "{\"method\":");
-	rc_buf_jstr(b, x->method_text, strlen(x->method_text));
-	RC_PUTS(b, ",");
-	rc_headers_json(b, "header", "key", x->req_head, x->req_head_len, true);
-	size_t n = x->body_len[SEG_DIR_REQ];
-	struct rc_hdr ct = { .value = "", .value_len = 0 };
-	rc_hdr_get(x->req_head, x->req_head_len, "content-type", &ct);
-	enum rc_body_kind k = rc_body_kind(ct.value, ct.value_len, x->body[SEG_DIR_REQ], n);
-	pm_body(b, x, &ct, k);
-	if (k == RC_BODY_BINARY)
-		rc_buf_printf(b, ",\"description\":\"binary request body of %zu bytes, not "
-			      "included: ringcap show SESSION %llu --body request\"", n,
-			      (unsigned long long)rc_exchange_id(x));
-	RC_PUTS(b, ",");
-	pm_url(c, b, x);
-	RC_PUTS(b, "}");
-}
-
-/* A saved response as an example, in two parts around its originalRequest
- * (*head set to the first part's length); nothing when none was saved. */
-static void pm_example(struct rc_buf *b, const struct seg_exchange *x, size_t *head)
-{
-	if ((x->flags & SEG_F_NO_RESP) || x->status == 0)
-		return;
-	size_t at = b->len;
-	struct rc_hdr ct = { .value = "", .value_len = 0 };
-	rc_hdr_get(x->resp_head, x->resp_head_len, "content-type", &ct);
-	const char *reason = x->reason ? x->reason : "";
-	size_t rl = strlen(reason);
-	char name[SEG_REASON_MAX + 16];
-	int nl = snprintf(name, 8, "%u ", x->status); /* "%u %s", the reason copied */
-	size_t cl = rl < sizeof(name) - 1 - (size_t)nl ? rl : sizeof(name) - 1 - (size_t)nl;
-	memcpy(name + nl, reason, cl);
-	RC_PUTS(b, "{\"name\":");
-	rc_buf_jstr(b, name, (size_t)nl + cl);
-	*head = b->len - at;
-	RC_PUTS(b, ",\"status\":");
-	rc_buf_jstr(b, reason, rl);
-	RC_PUTS(b, ",\"code\":");
-	rc_buf_i64(b, x->status);
-	RC_PUTS(b, ",\"_postman_previewlanguage\":\"");
-	rc_buf_puts(b, rc_raw_language(ct.value, ct.value_len));
-	RC_PUTS(b, "\",");
-	rc_headers_json(b, "header", "key", x->resp_head, x->resp_head_len, false);
-	RC_PUTS(b, ",\"cookie\":[],\"body\":");
-	size_t n = x->body_len[SEG_DIR_RESP];
-	if (n > 0 && rc_utf8_valid(x->body[SEG_DIR_RESP], n))
-		rc_buf_jstr(b, (const char *)x->body[SEG_DIR_RESP], n);
-	else
-		RC_PUTS(b, "\"\"");
-	RC_PUTS(b, "}");
 }
 
 /* ---- items and folders ---- */
@@ -543,7 +260,7 @@ static int pm_render_row(struct pm_ctx *c, const struct seg_qrow *r, struct pm_r
 	x->exh_len = (uint32_t)head;
 	x->ext_len = (uint32_t)(b->len - x->name_len - x->req_len - head);
 	/* the method text too: the index calls every unusual method "other" */
-	x->hash = hash64(hash64(0xcbf29ce484222325ull, ex.method_text, strlen(ex.method_text)),
+	x->hash = pm_hash64(pm_hash64(0xcbf29ce484222325ull, ex.method_text, strlen(ex.method_text)),
 			 ex.body[SEG_DIR_REQ], ex.body_len[SEG_DIR_REQ]);
 	x->off = c->spill_len;
 	seg_exchange_free(&ex);
@@ -673,7 +390,7 @@ static int pm_to_body(struct pm_ctx *c, struct pm_rec *x)
 			return rc;
 	}
 	struct pm_rec y = *x;
-	y.key = hash64(x->key, &x->hash, sizeof(x->hash));
+	y.key = pm_hash64(x->key, &x->hash, sizeof(x->hash));
 	y.key2 = x->k;
 	return rc_xsort_add(c->by_body, &y);
 }
@@ -895,8 +612,8 @@ static int pm_items(struct pm_ctx *c)
 static void pm_info(struct pm_ctx *c, const struct ses_meta *m)
 {
 	struct rc_buf *b = &c->o->b;
-	uint64_t h = hash64(0xcbf29ce484222325ull, m->id, strlen(m->id));
-	uint64_t h2 = hash64(h, m->name, strlen(m->name));
+	uint64_t h = pm_hash64(0xcbf29ce484222325ull, m->id, strlen(m->id));
+	uint64_t h2 = pm_hash64(h, m->name, strlen(m->name));
 	rc_buf_printf(b, "{\"info\":{\"_postman_id\":\"%08x-%04x-4%03x-8%03x-%012llx\",\"name\":",
 		      (unsigned)(h >> 32), (unsigned)(h >> 16) & 0xffff, (unsigned)h & 0xfff,
 		      (unsigned)(h2 >> 52) & 0xfff,

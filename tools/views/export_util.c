@@ -108,26 +108,19 @@ void rc_xout_base64(struct rc_xout *o, const uint8_t *p, size_t n)
 
 /* ---- heads ---- */
 
-bool rc_hdr_next(const uint8_t *head, size_t n, size_t *pos, struct rc_hdr *h)
+bool rc_field_next(const uint8_t *p, size_t n, size_t *pos, struct rc_hdr *h)
 {
-	const char *s = (const char *)head, *end = s + n;
-	const char *p = s + *pos;
-	if (*pos == 0) { /* skip the start line */
-		const char *nl = memchr(s, '\n', n);
-		if (nl == NULL)
-			return false;
-		p = nl + 1;
-	}
-	for (; p < end;) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
+	const char *s = (const char *)p, *end = s + n;
+	for (const char *q = s + *pos; q < end;) {
+		const char *nl = memchr(q, '\n', (size_t)(end - q));
 		const char *le = nl ? nl : end;
-		const char *e = le > p && le[-1] == '\r' ? le - 1 : le;
+		const char *e = le > q && le[-1] == '\r' ? le - 1 : le;
 		*pos = (size_t)((nl ? nl + 1 : end) - s);
-		if (e == p)
-			return false; /* blank line: end of head */
-		const char *colon = memchr(p, ':', (size_t)(e - p));
-		if (colon == NULL || colon == p) {
-			p = nl ? nl + 1 : end;
+		if (e == q)
+			return false; /* blank line: end of the block */
+		const char *colon = memchr(q, ':', (size_t)(e - q));
+		if (colon == NULL || colon == q) {
+			q = nl ? nl + 1 : end;
 			continue;
 		}
 		const char *v = colon + 1;
@@ -136,13 +129,24 @@ bool rc_hdr_next(const uint8_t *head, size_t n, size_t *pos, struct rc_hdr *h)
 		const char *ve = e;
 		while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
 			ve--;
-		h->name = p;
-		h->name_len = (size_t)(colon - p);
+		h->name = q;
+		h->name_len = (size_t)(colon - q);
 		h->value = v;
 		h->value_len = (size_t)(ve - v);
 		return true;
 	}
 	return false;
+}
+
+bool rc_hdr_next(const uint8_t *head, size_t n, size_t *pos, struct rc_hdr *h)
+{
+	if (*pos == 0) { /* skip the start line */
+		const char *nl = memchr(head, '\n', n);
+		if (nl == NULL)
+			return false;
+		*pos = (size_t)(nl + 1 - (const char *)head);
+	}
+	return rc_field_next(head, n, pos, h);
 }
 
 bool rc_hdr_get(const uint8_t *head, size_t n, const char *name, struct rc_hdr *h)
@@ -303,17 +307,6 @@ void rc_buf_base64(struct rc_buf *b, const uint8_t *p, size_t n)
 	rc_buf_add(b, out, k);
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 void rc_buf_jstr_urldec(struct rc_buf *b, const char *s, size_t n)
 {
 	char tmp[1024] = "";
@@ -326,9 +319,9 @@ void rc_buf_jstr_urldec(struct rc_buf *b, const char *s, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		if (s[i] == '+') {
 			d[k++] = ' ';
-		} else if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 &&
-			   hexval(s[i + 2]) >= 0) {
-			d[k++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+		} else if (s[i] == '%' && i + 2 < n && rc_hexval(s[i + 1]) >= 0 &&
+			   rc_hexval(s[i + 2]) >= 0) {
+			d[k++] = (char)(rc_hexval(s[i + 1]) * 16 + rc_hexval(s[i + 2]));
 			i += 2;
 		} else {
 			d[k++] = s[i];
@@ -435,17 +428,15 @@ int rc_multipart_next(const char *ctype, size_t ctype_len, const uint8_t *p, siz
 	return 1;
 }
 
-void rc_headers_json(struct rc_buf *b, const char *array, const char *name_key,
-		     const uint8_t *head, size_t n, bool skip)
+void rc_fields_json(struct rc_buf *b, const char *name_key, const uint8_t *p, size_t n,
+		    bool start_line, bool skip)
 {
 	struct rc_hdr h;
 	size_t pos = 0;
 	bool first = true;
-	RC_PUTS(b, "\"");
-	rc_buf_puts(b, array);
-	RC_PUTS(b, "\":[");
 	size_t kl = strlen(name_key);
-	while (head && rc_hdr_next(head, n, &pos, &h)) {
+	RC_PUTS(b, "[");
+	while (p && (start_line ? rc_hdr_next(p, n, &pos, &h) : rc_field_next(p, n, &pos, &h))) {
 		if (skip && rc_hdr_skip(&h))
 			continue;
 		if (first)
@@ -461,4 +452,13 @@ void rc_headers_json(struct rc_buf *b, const char *array, const char *name_key,
 		first = false;
 	}
 	RC_PUTS(b, "]");
+}
+
+void rc_headers_json(struct rc_buf *b, const char *array, const char *name_key,
+		     const uint8_t *head, size_t n, bool skip)
+{
+	RC_PUTS(b, "\"");
+	rc_buf_puts(b, array);
+	RC_PUTS(b, "\":");
+	rc_fields_json(b, name_key, head, n, true, skip);
 }

@@ -271,6 +271,23 @@ static void post_params(struct dec *d, json_t *pd, struct rc_buf *b)
 	}
 }
 
+/* request.postData: the body as text, base64 (_encoding) or params. */
+static void dec_post_data(struct dec *d, json_t *rq)
+{
+	json_t *pd = obj_of(d, rq, "request", "postData");
+	size_t tl, el;
+	const char *text = str_of(d, pd, "request.postData", "text", &tl);
+	const char *enc = str_of(d, pd, "request.postData", "_encoding", &el);
+	if (el == 6 && strcmp(enc, "base64") == 0) {
+		if (!b64_decode(&d->body[SEG_DIR_REQ], text, tl))
+			fail(d, "request.postData.text", "not base64");
+	} else if (tl == 0 && pd) {
+		post_params(d, pd, &d->body[SEG_DIR_REQ]);
+	} else {
+		rc_buf_add(&d->body[SEG_DIR_REQ], text, tl);
+	}
+}
+
 /* request: method, URL and its parts, head, body. */
 static void dec_request(struct dec *d, json_t *e, struct rc_har_xch *x)
 {
@@ -329,18 +346,7 @@ static void dec_request(struct dec *d, json_t *e, struct rc_har_xch *x)
 		rc_buf_puts(b, "\r\n");
 	}
 	rc_buf_puts(b, "\r\n");
-	json_t *pd = obj_of(d, rq, "request", "postData");
-	size_t tl, el;
-	const char *text = str_of(d, pd, "request.postData", "text", &tl);
-	const char *enc = str_of(d, pd, "request.postData", "_encoding", &el);
-	if (el == 6 && strcmp(enc, "base64") == 0) {
-		if (!b64_decode(&d->body[SEG_DIR_REQ], text, tl))
-			fail(d, "request.postData.text", "not base64");
-	} else if (tl == 0 && pd) {
-		post_params(d, pd, &d->body[SEG_DIR_REQ]);
-	} else {
-		rc_buf_add(&d->body[SEG_DIR_REQ], text, tl);
-	}
+	dec_post_data(d, rq);
 	double bs = num_of(d, rq, "request", "bodySize", -1);
 	x->wire.req_body = bs >= 0 ? (uint64_t)bs : d->body[SEG_DIR_REQ].len;
 	double hsz = num_of(d, rq, "request", "headersSize", -1);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "tools/lib/rc-limits.h"
 #include "tools/views/coding.h"
 #include "tools/views/filter.h"
 #include "tools/views/select.h"

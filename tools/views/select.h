@@ -22,10 +22,6 @@
 
 struct rc_filter;
 
-#define RC_SEARCH_BODY_MAX (16u << 20) /* bytes of each body searched: the store's
-					* default --max-body, so a default capture is
-					* searched whole */
-
 struct rc_select {
 	const struct seg_table *t;
 	const char *session_dir;  /* where frames are read (bodies) */

@@ -39,38 +39,20 @@
 
 #include "engine/eng.h"
 #include "tls/tls.h"
+#include "tests/fuzz/eng-fuzz.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 #define IN_MAX 16384
 #define DRAIN_MS 5000   /* a connection must be closed by then */
 
-static struct eng *E;
-static uint16_t proxy_port, up_port;
-static int up_fd;
 static SSL_CTX *cctx;
 /* TLS objects the engine borrows: kept here, freed after eng_stop */
 static struct tls_ca *ca;
 static struct tls_mint *mint;
 static struct tls_server *srv;
 static struct tls_client *cli;
-static atomic_long begins, ends, bad_ends;
 
-static void *s_open(void *arg, unsigned worker) { (void)worker; return arg; }
-static void *s_begin(void *ctx, const struct eng_xchg *x, const char *head, size_t n)
-{
-	(void)ctx; (void)x; (void)head; (void)n;
-	atomic_fetch_add(&begins, 1);
-	return &begins;
-}
-static void s_end(void *ctx, void *h, const struct eng_xchg *x)
-{
-	(void)ctx; (void)x;
-	if (h != &begins)
-		atomic_fetch_add(&bad_ends, 1);
-	atomic_fetch_add(&ends, 1);
-}
 static const struct eng_sink_ops sink_ops = { .open = s_open, .begin = s_begin, .end = s_end };
 
 /* One upstream connection: closed once the proxy's TLS ClientHello (or
@@ -86,36 +68,6 @@ static void *upstream_conn(void *arg)
 		;
 	close(fd);
 	return NULL;
-}
-
-static void *upstream_accept(void *arg)
-{
-	(void)arg;
-	for (;;) {
-		int fd = accept(up_fd, NULL, NULL);
-		if (fd < 0 && errno == EINTR)
-			continue;
-		if (fd < 0)
-			return NULL;
-		pthread_t t;
-		if (pthread_create(&t, NULL, upstream_conn, (void *)(intptr_t)fd) != 0) {
-			close(fd);
-			continue;
-		}
-		pthread_detach(t);
-	}
-}
-
-static int listen_loopback(uint16_t *port)
-{
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(a);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, 64) < 0)
-		return -1;
-	getsockname(fd, (struct sockaddr *)&a, &len);
-	*port = ntohs(a.sin_port);
-	return fd;
 }
 
 static void stop_engine(void)
@@ -152,54 +104,22 @@ static void tls_setup(struct eng_config *c)
 	SSL_CTX_set_verify(cctx, SSL_VERIFY_NONE, NULL);
 }
 
-static void setup(void)
+static void size(struct eng_config *c)
 {
-	signal(SIGPIPE, SIG_IGN);
-	up_fd = listen_loopback(&up_port);
-	int probe = listen_loopback(&proxy_port);
-	if (up_fd < 0 || probe < 0)
-		abort();
-	close(probe);
-	pthread_t t;
-	pthread_create(&t, NULL, upstream_accept, NULL);
-	pthread_detach(t);
-	struct eng_config c;
-	eng_config_defaults(&c);
-	struct sockaddr_in *in = (struct sockaddr_in *)&c.listen;
-	in->sin_family = AF_INET;
-	in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	in->sin_port = htons(proxy_port);
-	c.listen_len = sizeof(*in);
-	c.workers = 1;
-	c.max_conns = 256;
-	c.buf_count = 256;
-	c.buf_size = 4096;
-	c.tls_buffers = 512;
-	c.head_buffers = 64;
-	c.max_headers = 32;
-	c.h2_max_streams = 16;
-	c.header_timeout_ms = 1000;
-	c.idle_timeout_ms = 1000;
-	c.connect_timeout_ms = 500;
-	c.upstream_timeout_ms = 500;
-	c.allow = NULL;
-	c.nallow = 0;
-	c.nconnect_ports = 0;
-	c.sink = &sink_ops;
-	tls_setup(&c);
-	char err[256];
-	if (eng_start(&E, &c, err, sizeof(err)) < 0) {
-		fprintf(stderr, "h2_fuzz: %s\n", err);
-		abort();
-	}
-	atexit(stop_engine);
+	c->max_conns = 256;
+	c->buf_count = 256;
+	c->buf_size = 4096;
+	c->tls_buffers = 512;
+	c->head_buffers = 64;
+	c->h2_max_streams = 16;
+	c->nconnect_ports = 0;
+	tls_setup(c);
 }
 
-static uint64_t now_ms(void)
+static void setup(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	eng_fuzz_start("h2_fuzz", &sink_ops, upstream_conn, size);
+	atexit(stop_engine);
 }
 
 /* CONNECT to the upstream and a TLS handshake selecting h2; NULL when the
@@ -334,13 +254,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fprintf(stderr, "h2_fuzz: client connection not closed within %d ms\n", DRAIN_MS);
 		abort();
 	}
-	for (int i = 0; i < 1000 && atomic_load(&ends) != atomic_load(&begins); i++)
-		usleep(1000);
-	if (atomic_load(&ends) != atomic_load(&begins) || atomic_load(&bad_ends) != 0) {
-		fprintf(stderr, "h2_fuzz: %ld exchanges begun, %ld ended (this input began %ld)\n",
-			atomic_load(&begins), atomic_load(&ends), atomic_load(&begins) - b0);
-		abort();
-	}
+	eng_fuzz_check_ends("h2_fuzz", b0, 1000);
 	if (++runs % 64 == 0)
 		sanity();
 	return 0;

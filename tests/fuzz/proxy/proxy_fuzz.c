@@ -40,15 +40,10 @@
 #include <unistd.h>
 
 #include "engine/eng.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "tests/fuzz/eng-fuzz.h"
 
 #define IN_MAX 16384
 #define DRAIN_MS 5000   /* a connection must be closed by then */
-
-static struct eng *E;
-static uint16_t proxy_port, up_port;
-static int up_fd;
 
 /* the upstream's script, replaced per input (under script_mu) */
 static pthread_mutex_t script_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -56,23 +51,6 @@ static char script[IN_MAX];
 static size_t script_len;
 static uint8_t script_seg;
 
-/* capture sink bookkeeping: begins and ends, from the worker thread */
-static atomic_long begins, ends, bad_ends;
-
-static void *s_open(void *arg, unsigned worker) { (void)worker; return arg; }
-static void *s_begin(void *ctx, const struct eng_xchg *x, const char *head, size_t n)
-{
-	(void)ctx; (void)x; (void)head; (void)n;
-	atomic_fetch_add(&begins, 1);
-	return &begins;
-}
-static void s_end(void *ctx, void *h, const struct eng_xchg *x)
-{
-	(void)ctx; (void)x;
-	if (h != &begins)
-		atomic_fetch_add(&bad_ends, 1);
-	atomic_fetch_add(&ends, 1);
-}
 /* a piece of a WebSocket message: only inside an exchange, well formed */
 static void s_ws_msg(void *ctx, void *h, const struct eng_ws_msg *m, const char *p, size_t n)
 {
@@ -142,36 +120,6 @@ static void *upstream_conn(void *arg)
 	return NULL;
 }
 
-static void *upstream_accept(void *arg)
-{
-	(void)arg;
-	for (;;) {
-		int fd = accept(up_fd, NULL, NULL);
-		if (fd < 0 && errno == EINTR)
-			continue;
-		if (fd < 0)
-			return NULL;
-		pthread_t t;
-		if (pthread_create(&t, NULL, upstream_conn, (void *)(intptr_t)fd) != 0) {
-			close(fd);
-			continue;
-		}
-		pthread_detach(t);
-	}
-}
-
-static int listen_loopback(uint16_t *port)
-{
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(a);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, 64) < 0)
-		return -1;
-	getsockname(fd, (struct sockaddr *)&a, &len);
-	*port = ntohs(a.sin_port);
-	return fd;
-}
-
 static void stop_engine(void)
 {
 	if (E)
@@ -179,52 +127,21 @@ static void stop_engine(void)
 	E = NULL;
 }
 
-static void setup(void)
+/* Small buffers: heads and bodies span them. */
+static void size(struct eng_config *c)
 {
-	signal(SIGPIPE, SIG_IGN);
-	up_fd = listen_loopback(&up_port);
-	int probe = listen_loopback(&proxy_port);
-	if (up_fd < 0 || probe < 0)
-		abort();
-	close(probe);
-	pthread_t t;
-	pthread_create(&t, NULL, upstream_accept, NULL);
-	pthread_detach(t);
-	struct eng_config c;
-	eng_config_defaults(&c);
-	struct sockaddr_in *in = (struct sockaddr_in *)&c.listen;
-	in->sin_family = AF_INET;
-	in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	in->sin_port = htons(proxy_port);
-	c.listen_len = sizeof(*in);
-	c.workers = 1;
-	c.max_conns = 64;
-	c.buf_count = 64;        /* small buffers: heads and bodies span them */
-	c.buf_size = 1024;
-	c.head_buffers = 32;
-	c.max_request_head = 4096;
-	c.max_response_head = 4096;
-	c.max_headers = 32;
-	c.header_timeout_ms = 1000;
-	c.idle_timeout_ms = 1000;
-	c.connect_timeout_ms = 500;
-	c.upstream_timeout_ms = 500;
-	c.allow = NULL;
-	c.nallow = 0;
-	c.sink = &sink_ops;
-	char err[256];
-	if (eng_start(&E, &c, err, sizeof(err)) < 0) {
-		fprintf(stderr, "proxy_fuzz: %s\n", err);
-		abort();
-	}
-	atexit(stop_engine);
+	c->max_conns = 64;
+	c->buf_count = 64;
+	c->buf_size = 1024;
+	c->head_buffers = 32;
+	c->max_request_head = 4096;
+	c->max_response_head = 4096;
 }
 
-static uint64_t now_ms(void)
+static void setup(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	eng_fuzz_start("proxy_fuzz", &sink_ops, upstream_conn, size);
+	atexit(stop_engine);
 }
 
 /* Sends the client bytes, half-closes, reads until the proxy closes.
@@ -340,14 +257,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fprintf(stderr, "proxy_fuzz: client connection not closed within %d ms\n", DRAIN_MS);
 		abort();
 	}
-	/* the exchange ends in the worker right around the close: settle */
-	for (int i = 0; i < 500 && atomic_load(&ends) != atomic_load(&begins); i++)
-		usleep(1000);
-	if (atomic_load(&ends) != atomic_load(&begins) || atomic_load(&bad_ends) != 0) {
-		fprintf(stderr, "proxy_fuzz: %ld exchanges begun, %ld ended (this input began %ld)\n",
-			atomic_load(&begins), atomic_load(&ends), atomic_load(&begins) - b0);
-		abort();
-	}
+	eng_fuzz_check_ends("proxy_fuzz", b0, 500);
 	if (++runs % 128 == 0)
 		sanity();
 	return 0;

@@ -188,6 +188,8 @@ static void set(struct rc_capture *c, const char *dir, bool paused, bool save, b
 	CHECK(rc == want);
 }
 
+/* Long on purpose: one scenario whose steps share their state (files,
+ * handles, counts), checked in the order they happen. */
 int main(void)
 {
 	char data[] = "/tmp/rc-capture-test-XXXXXX";

@@ -29,6 +29,8 @@ static struct ses_meta disk(const char *name)
 	return m;
 }
 
+/* Long on purpose: one scenario whose steps share their state (files,
+ * handles, counts), checked in the order they happen. */
 static void test_lifecycle(struct rc_sessions *m)
 {
 	char err[512];

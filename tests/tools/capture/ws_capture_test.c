@@ -117,6 +117,8 @@ static void check_msgs(const char *dir, uint64_t number, const struct want *w, s
 	seg_exchange_free(&x);
 }
 
+/* Long on purpose: one scenario whose steps share their state (files,
+ * handles, counts), checked in the order they happen. */
 int main(void)
 {
 	char data[] = "/tmp/rc-ws-capture-test-XXXXXX";

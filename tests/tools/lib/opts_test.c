@@ -7,6 +7,7 @@
 #include "tools/lib/opts.h"
 #include "tests/check.h"
 
+/* Long on purpose: a list of independent cases, read top to bottom. */
 int main(void)
 {
 	char err[256];

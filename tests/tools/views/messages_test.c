@@ -64,6 +64,7 @@ static bool data_is(json_t *m, const void *want, size_t n)
 	return k == (long)n && memcmp(buf, want, n) == 0;
 }
 
+/* Long on purpose: a list of independent cases, read top to bottom. */
 static void test_json(void)
 {
 	static const uint8_t bin[] = { 0, 1, 2, 0xff, 0xfe, '"', '\\' };

@@ -236,6 +236,7 @@ static void check_columns(void)
 	CHECK_STR(rc_ship_format_name(RC_SHIP_JSON), "JSONEachRow");
 }
 
+/* Long on purpose: a list of independent cases, read top to bottom. */
 int main(void)
 {
 	struct ses_meta m = { .id = "1m8zfayfhbgw", .name = "lab \"a\"" };
