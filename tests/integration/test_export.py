@@ -20,6 +20,7 @@ ecosystem's own packages (tests/node, installed with `npm ci`):
 """
 
 import base64
+import gzip
 import json
 import os
 import re
@@ -29,6 +30,7 @@ import tempfile
 import threading
 import time
 import unittest
+import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import harness
@@ -42,6 +44,9 @@ UUID = "3f2b8c1e-9a4d-4c7b-8e21-0a1b2c3d4e5f"
 BINARY = bytes([0, 1, 2, 255, 254, 0x80, 10, 13, 0]) * 7
 VIDEO = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 4
 BIGBIN = bytes((i * 7919 + (i >> 8)) & 255 for i in range(2 << 20))
+CODED_DOC = b'{"coded": true, "words": "' + b"plain words " * 40 + b'"}'
+CODED = {"gz": (gzip.compress(CODED_DOC), "gzip"), "zz": (zlib.compress(CODED_DOC), "deflate"),
+         "br": (bytes(range(40)), "br")}   # br: a coding the export does not read
 BIGTEXT = ("line \x01\x02 caf\u00e9 \u6f22\u5b57 " * 100000).encode()  # ~3 MB, valid UTF-8
 
 
@@ -72,6 +77,14 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(200, VIDEO, "video/mp4")
         if path == "/bigbin":
             return self._send(200, BIGBIN, "application/octet-stream")
+        if parts[0] == "coded":
+            body, ce = CODED[parts[1]]
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Encoding", ce)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            return self.wfile.write(body)
         if parts[0] == "status":
             return self._send(int(parts[1]), b'{"status":%s}' % parts[1].encode())
         if self.command == "POST" and path in ("/form", "/upload", "/bin"):
@@ -129,6 +142,8 @@ class Export(unittest.TestCase):
         cls.B = "http://127.0.0.1:%d" % cls.b.server_address[1]
         cls.data = cls.capture("exp", [], cls.traffic_main)
         cls.data_nr = cls.capture("nores", ["--no-save-responses"], cls.traffic_small)
+        cls.data_cd = cls.capture("coded", [], lambda proxy: [
+            cls.curl(proxy, cls.A + "/coded/" + k) for k in ("gz", "zz", "br")])
 
     @classmethod
     def tearDownClass(cls):
@@ -443,6 +458,56 @@ class Export(unittest.TestCase):
         rc("overview", "back", "--data", self.data, "--by", "domain")
         ids = [r["id"] for r in self.listing(session="back")]
         rc("show", "back", ids[0], "--data", self.data, "--json")
+
+    def test_coded_bodies_decoded_and_back(self):
+        # HAR 1.2: content.text is decoded, size is its length, compression
+        # the bytes the coding saved; a coding not read (br) stays as stored
+        path, es = self.har(self.data_cd, "coded")
+        by = {e["request"]["url"].rsplit("/", 1)[1]: e for e in es}
+        for k in ("gz", "zz"):
+            r = by[k]["response"]
+            c = r["content"]
+            self.assertEqual(c["text"], CODED_DOC.decode(), k)
+            self.assertNotIn("encoding", c)
+            self.assertEqual(c["size"], len(CODED_DOC))
+            self.assertEqual(r["bodySize"], len(CODED[k][0]))
+            self.assertEqual(c["compression"], len(CODED_DOC) - len(CODED[k][0]))
+        c = by["br"]["response"]["content"]
+        self.assertEqual(base64.b64decode(c["text"]), CODED["br"][0])
+        self.assertEqual(c["encoding"], "base64")
+        self.assertEqual(c["comment"], "as stored: Content-Encoding br not decoded")
+        # a Postman example shows the text
+        _, t = self.collection("--group", "none", data=self.data_cd, session="coded")
+        bodies = {i["url"].rsplit("/", 1)[1]: i["examples"][0]["body"] for i in t["items"]}
+        self.assertEqual(bodies["gz"], CODED_DOC.decode())
+        self.assertEqual(bodies["zz"], CODED_DOC.decode())
+        # import stores the bodies coded again, as they crossed the wire
+        rc("import", path, "--session", "coded-back", "--data", self.data_cd)
+        for row in self.listing(self.data_cd, "coded-back"):
+            k = row["url"].rsplit("/", 1)[1]
+            got = rc("show", "coded-back", row["id"], "--data", self.data_cd, "--body",
+                     "response").stdout
+            plain = {"gz": gzip.decompress, "zz": zlib.decompress, "br": bytes}[k](got)
+            self.assertEqual(plain, CODED["br"][0] if k == "br" else CODED_DOC, k)
+        # and out again: the same content
+        _, es2 = self.har(self.data_cd, "coded-back")
+        self.assertEqual([e["response"]["content"] for e in es2],
+                         [e["response"]["content"] for e in es])
+        # an older export (gzip bytes as base64) imports as it is, not coded twice
+        old = load(path)
+        for e in old["log"]["entries"]:
+            k = e["request"]["url"].rsplit("/", 1)[1]
+            if k == "gz":
+                e["response"]["content"] = {"size": len(CODED["gz"][0]), "mimeType": "application/json",
+                                            "text": base64.b64encode(CODED["gz"][0]).decode(),
+                                            "encoding": "base64"}
+        older = os.path.join(self.tmp, "older.har")
+        with open(older, "w") as f:
+            json.dump(old, f)
+        rc("import", older, "--session", "coded-older", "--data", self.data_cd)
+        row = [r for r in self.listing(self.data_cd, "coded-older") if r["url"].endswith("/gz")][0]
+        got = rc("show", "coded-older", row["id"], "--data", self.data_cd, "--body", "response").stdout
+        self.assertEqual(got, CODED["gz"][0])
 
     def test_no_saved_responses(self):
         _, es = self.har(self.data_nr, "nores")

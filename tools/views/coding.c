@@ -87,15 +87,78 @@ static long inflate_body(const uint8_t *p, size_t n, int wbits, size_t max_out, 
 	return (long)len;
 }
 
+/* 31: gzip, 15: deflate (zlib-wrapped, as RFC 9110 means it), 0: a coding
+ * zlib does not speak. */
+static int coding_wbits(const char *ce, size_t cel)
+{
+	if ((cel == 4 && !strncasecmp(ce, "gzip", 4)) || (cel == 6 && !strncasecmp(ce, "x-gzip", 6)))
+		return 31;
+	return cel == 7 && !strncasecmp(ce, "deflate", 7) ? 15 : 0;
+}
+
+long rc_body_encode(const char *ce, size_t cel, const uint8_t *p, size_t n, uint8_t **out)
+{
+	int wbits = coding_wbits(ce, cel);
+	*out = NULL;
+	if (wbits == 0)
+		return -ENOTSUP;
+	z_stream z;
+	memset(&z, 0, sizeof(z));
+	if (n > UINT32_MAX / 2 || deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, wbits, 8,
+					       Z_DEFAULT_STRATEGY) != Z_OK)
+		return -ENOMEM;
+	size_t cap = deflateBound(&z, (uLong)n);
+	uint8_t *buf = malloc(cap);
+	z.next_in = (Bytef *)(uintptr_t)p;
+	z.avail_in = (uInt)n;
+	z.next_out = buf;
+	z.avail_out = (uInt)cap;
+	/* deflateBound is enough for one Z_FINISH call */
+	int zr = buf ? deflate(&z, Z_FINISH) : Z_MEM_ERROR;
+	deflateEnd(&z);
+	if (zr != Z_STREAM_END) {
+		free(buf);
+		return -ENOMEM;
+	}
+	*out = buf;
+	return (long)(cap - z.avail_out);
+}
+
+bool rc_body_coded(const char *ce, size_t cel, const uint8_t *p, size_t n)
+{
+	int wbits = coding_wbits(ce, cel);
+	if (wbits == 31)
+		return n >= 2 && p[0] == 0x1f && p[1] == 0x8b;
+	if (wbits != 15 || n < 2 || n > UINT32_MAX || (p[0] & 0x0f) != 8 ||
+	    ((p[0] << 8) | p[1]) % 31 != 0)
+		return false;
+	z_stream z;
+	memset(&z, 0, sizeof(z));
+	if (inflateInit(&z) != Z_OK)
+		return false;
+	uint8_t sink[16384];
+	z.next_in = (Bytef *)(uintptr_t)p;
+	z.avail_in = (uInt)n;
+	int zr;
+	size_t rounds = 0;
+	do {   /* the output is dropped: only the stream's end matters */
+		z.next_out = sink;
+		z.avail_out = sizeof(sink);
+		zr = inflate(&z, Z_NO_FLUSH);
+	} while (zr == Z_OK && z.avail_out == 0 && ++rounds < RC_EXPORT_DECODED_MAX / sizeof(sink));
+	inflateEnd(&z);
+	/* inflating on past RC_EXPORT_DECODED_MAX: deflate, whatever its end */
+	return zr == Z_STREAM_END || (zr == Z_OK && z.avail_out == 0);
+}
+
 long rc_body_decode(const char *ce, size_t cel, const uint8_t *p, size_t n, size_t max_out,
 		    uint8_t **out, bool *cut)
 {
-	bool gz = (cel == 4 && !strncasecmp(ce, "gzip", 4)) ||
-		  (cel == 6 && !strncasecmp(ce, "x-gzip", 6));
-	bool deflate = cel == 7 && !strncasecmp(ce, "deflate", 7);
+	int wbits = coding_wbits(ce, cel);
+	bool deflate = wbits == 15;
 	*out = NULL;
 	*cut = false;
-	if (!gz && !deflate)
+	if (wbits == 0)
 		return -ENOTSUP;
 	long m = inflate_body(p, n, 15 + 32, max_out, out, cut);
 	if (m == -EBADMSG && deflate)   /* raw deflate, as some servers send it */

@@ -14,6 +14,10 @@
 #include <stdint.h>
 
 #define RC_INFLATE_STEPS 40u   /* output doublings from 1 KiB: past any max_out */
+/* Bytes a body decoded for export may grow to: past any --max-body (16 MiB
+ * by default) a real response inflates to; more is a decompression bomb,
+ * exported as stored. */
+#define RC_EXPORT_DECODED_MAX (64u << 20)
 
 /* The Content-Encoding value of a stored head (start line, then
  * "Name: value" lines), NULL when it has none or it is "identity";
@@ -27,5 +31,16 @@ const char *rc_content_coding(const uint8_t *head, size_t head_len, size_t *len)
  * max_out (a decompression bomb) is left out and *cut set. */
 long rc_body_decode(const char *ce, size_t cel, const uint8_t *p, size_t n, size_t max_out,
 		    uint8_t **out, bool *cut);
+
+/* The other way, for HAR import (whose text is decoded, HAR 1.2): p[0..n)
+ * encoded for Content-Encoding ce[0..cel) (gzip, x-gzip, deflate) into
+ * *out (malloc'd). Returns its length; -ENOTSUP for another coding,
+ * -ENOMEM. */
+long rc_body_encode(const char *ce, size_t cel, const uint8_t *p, size_t n, uint8_t **out);
+
+/* Whether p[0..n) is already one whole stream of coding ce (gzip: its
+ * magic; deflate: a zlib stream that inflates to its end), so an import
+ * keeps it as it is rather than encoding it again. */
+bool rc_body_coded(const char *ce, size_t cel, const uint8_t *p, size_t n);
 
 #endif

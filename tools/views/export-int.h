@@ -82,6 +82,12 @@ enum rc_body_kind rc_body_kind(const char *ctype, size_t ctype_len, const uint8_
 /* Postman's raw language for a Content-Type: json, xml, html, javascript
  * or text. */
 const char *rc_raw_language(const char *ctype, size_t ctype_len);
+/* x's response body decoded from its gzip or deflate Content-Encoding
+ * (export_util.c): the length, *body and *n pointing at *dec (the caller frees
+ * it); -1 with them unchanged when it has no such coding or does not
+ * inflate whole within RC_EXPORT_DECODED_MAX. */
+long rc_resp_decoded(const struct seg_exchange *x, const uint8_t **body, size_t *n,
+		     uint8_t **dec);
 /* Appends rc_iso_time(ns) (UTC, milliseconds), formatting the date only
  * when the second changes (exchanges in time order share it). */
 void rc_xout_iso_time(struct rc_xout *o, uint64_t ns);

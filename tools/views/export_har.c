@@ -13,7 +13,11 @@
  *   - headers, cookies (Cookie and Set-Cookie lines parsed), queryString
  *     (percent-decoded), postData (text, or base64 with "_encoding" for a
  *     body that is not UTF-8; params for urlencoded and multipart forms);
- *   - content: text when UTF-8, else base64 with "encoding"; a response
+ *   - content: decoded first when the response has a gzip or deflate
+ *     Content-Encoding (HAR 1.2: "decoded (decompressed & unchunked)"),
+ *     with size the decoded length and compression the bytes it saved; a
+ *     coding not read here (br, zstd) stays as stored and a comment says
+ *     so; then text when UTF-8, else base64 with "encoding"; a response
  *     not saved or a media body has no text;
  *   - sizes: bytes on the wire before any cap (headersSize, bodySize);
  *   - request.url: as captured; a CONNECT's host:port (not a URI, which
@@ -37,9 +41,11 @@
  *     opcode, data: a text message as text, anything else base64).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "tools/views/coding.h"
 #include "tools/views/cookie.h"
 #include "tools/views/export-int.h"
 #include "tools/views/listing.h"
@@ -274,9 +280,15 @@ static void har_content(struct rc_xout *o, const struct seg_exchange *x, const s
 {
 	struct rc_buf *b = &o->b;
 	const uint8_t *body = x->body[SEG_DIR_RESP];
-	size_t n = x->body_len[SEG_DIR_RESP];
+	size_t n = x->body_len[SEG_DIR_RESP], cel;
+	uint8_t *dec;
+	long m = rc_resp_decoded(x, &body, &n, &dec);
 	RC_PUTS(b, "\"content\":{\"size\":");
-	rc_buf_i64(b, (int64_t)x->wire.resp_body);
+	rc_buf_i64(b, m >= 0 ? m : (int64_t)x->wire.resp_body);
+	if (m >= 0 && !(x->flags & SEG_F_RESP_TRUNC) && (uint64_t)m >= x->wire.resp_body) {
+		RC_PUTS(b, ",\"compression\":");
+		rc_buf_i64(b, m - (int64_t)x->wire.resp_body);
+	}
 	RC_PUTS(b, ",\"mimeType\":");
 	rc_buf_jstr(b, ct->value, ct->value_len);
 	if (n > 0 && rc_utf8_valid(body, n)) {
@@ -291,6 +303,15 @@ static void har_content(struct rc_xout *o, const struct seg_exchange *x, const s
 	} else if (x->flags & SEG_F_NO_RESP) {
 		RC_PUTS(b, ",\"comment\":\"responses not saved in this session\"");
 	}
+	const char *ce = rc_content_coding(x->resp_head, x->resp_head_len, &cel);
+	if (m < 0 && n > 0 && ce) {
+		char note[128];
+		int nl = snprintf(note, sizeof(note), "as stored: Content-Encoding %.*s not decoded",
+				  (int)(cel < 64 ? cel : 64), ce);
+		RC_PUTS(b, ",\"comment\":");
+		rc_buf_jstr(b, note, (size_t)nl);
+	}
+	free(dec);
 	RC_PUTS(b, "}");
 }
 

@@ -211,10 +211,14 @@ void pm_example(struct rc_buf *b, const struct seg_exchange *x, size_t *head)
 	RC_PUTS(b, "\",");
 	rc_headers_json(b, "header", "key", x->resp_head, x->resp_head_len, false);
 	RC_PUTS(b, ",\"cookie\":[],\"body\":");
+	const uint8_t *body = x->body[SEG_DIR_RESP];
 	size_t n = x->body_len[SEG_DIR_RESP];
-	if (n > 0 && rc_utf8_valid(x->body[SEG_DIR_RESP], n))
-		rc_buf_jstr(b, (const char *)x->body[SEG_DIR_RESP], n);
+	uint8_t *dec;
+	rc_resp_decoded(x, &body, &n, &dec);   /* gzip answers shown as their text */
+	if (n > 0 && rc_utf8_valid(body, n))
+		rc_buf_jstr(b, (const char *)body, n);
 	else
 		RC_PUTS(b, "\"\"");
+	free(dec);
 	RC_PUTS(b, "}");
 }

@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "tools/lib/fmt.h"
+#include "tools/views/coding.h"
 #include "tools/views/export-int.h"
 
 int rc_sink_file_write(void *ctx, const void *p, size_t n)
@@ -461,4 +462,28 @@ void rc_headers_json(struct rc_buf *b, const char *array, const char *name_key,
 	rc_buf_puts(b, array);
 	RC_PUTS(b, "\":");
 	rc_fields_json(b, name_key, head, n, true, skip);
+}
+
+/* The response body as HAR 1.2 and a Postman example want it, decoded
+ * from its gzip or deflate Content-Encoding (export-int.h); -1 leaves it
+ * as stored: no coding, one not read here, bytes that do not inflate, or
+ * a bomb past RC_EXPORT_DECODED_MAX. */
+long rc_resp_decoded(const struct seg_exchange *x, const uint8_t **body, size_t *n,
+			uint8_t **dec)
+{
+	size_t cel;
+	bool cut;
+	const char *ce = rc_content_coding(x->resp_head, x->resp_head_len, &cel);
+	*dec = NULL;
+	if (ce == NULL || *n == 0)
+		return -1;
+	long m = rc_body_decode(ce, cel, *body, *n, RC_EXPORT_DECODED_MAX, dec, &cut);
+	if (m < 0 || cut) {
+		free(*dec);
+		*dec = NULL;
+		return -1;
+	}
+	*body = *dec;
+	*n = (size_t)m;
+	return m;
 }

@@ -28,6 +28,7 @@
 
 #include <jansson.h>
 
+#include "tools/views/coding.h"
 #include "tools/views/export-int.h"
 #include "tools/views/import.h"
 
@@ -353,6 +354,31 @@ static void dec_request(struct dec *d, json_t *e, struct rc_har_xch *x)
 	x->wire.req_head = hsz >= 0 ? (uint64_t)hsz : d->req_head.len;
 }
 
+/* HAR's content.text is decoded (HAR 1.2; Chrome and our export write it
+ * so), the store keeps a body as it crossed the wire: a response whose
+ * head says gzip or deflate gets its text encoded again, unless it already
+ * is one whole stream of that coding (as an older export or another tool
+ * may have written it). Another coding (br, zstd) is kept as given. */
+static void recode_response(struct dec *d, const struct rc_buf *head)
+{
+	struct rc_buf *body = &d->body[SEG_DIR_RESP];
+	size_t cel;
+	const char *ce = rc_content_coding((const uint8_t *)head->p, head->len, &cel);
+	if (ce == NULL || body->len == 0 || rc_body_coded(ce, cel, (const uint8_t *)body->p, body->len))
+		return;
+	uint8_t *enc;
+	long m = rc_body_encode(ce, cel, (const uint8_t *)body->p, body->len, &enc);
+	if (m == -ENOTSUP)
+		return;
+	if (m < 0) {
+		fail(d, "response.content.text", "out of memory encoding it again");
+		return;
+	}
+	body->len = 0;
+	rc_buf_add(body, enc, (size_t)m);
+	free(enc);
+}
+
 /* response: status, reason, head, content (text or base64). */
 static void dec_response(struct dec *d, json_t *e, struct rc_har_xch *x)
 {
@@ -394,6 +420,7 @@ static void dec_response(struct dec *d, json_t *e, struct rc_har_xch *x)
 	rc_buf_puts(b, "\r\n");
 	double hsz = num_of(d, rs, "response", "headersSize", -1);
 	x->wire.resp_head = hsz >= 0 ? (uint64_t)hsz : b->len;
+	recode_response(d, b);
 }
 
 /* HAR durations back to times from start (see the file comment). */
