@@ -110,45 +110,24 @@ static void merge(struct rp_result *res, struct rp_loop_args *la, unsigned n, ui
 	res->measured_ns = res->elapsed_ns > wu ? res->elapsed_ns - wu : 0;
 }
 
-static int threads_run(struct rp_cfg *cfg, struct rp_source *src, struct tls_client *tls,
-		       struct seg_writer **w, struct rp_result *res, char *err, size_t errlen)
+/* Waits (bounded, 5 s) until the source has read its first request, so
+ * the schedule's first send is not late by a decompression the others are
+ * not. */
+static void wait_first_read(struct rp_source *src)
 {
-	unsigned n = cfg->src.threads;
-	struct rp_loop_args *la = calloc(n, sizeof(*la));
-	pthread_t *th = calloc(n, sizeof(*th));
-	bool *joined = calloc(n, sizeof(*joined));
-	if (la == NULL || th == NULL || joined == NULL) {
-		free(la);
-		free(th);
-		free(joined);
-		return -ENOMEM;
-	}
-	/* The source first: the schedule starts once its first request is
-	 * read (bounded wait), so the first one is not late by a decompression
-	 * that the others are not. */
-	int rc = rp_source_start(src);
 	const struct rp_source_stats *ss = rp_source_stats(src);
-	for (unsigned k = 0; rc == 0 && k < 5000u && atomic_load(&ss->read) == 0 &&
-			     !rp_source_done(src) && !atomic_load(&g_stop); k++) {
+	for (unsigned k = 0; k < 5000u && atomic_load(&ss->read) == 0 && !rp_source_done(src) &&
+			     !atomic_load(&g_stop); k++) {
 		struct timespec ts = { 0, 1000000 };
 		nanosleep(&ts, NULL);
 	}
-	uint64_t t0 = mono_ns() + 5000000u;   /* 5 ms for the threads to set up */
-	unsigned started = 0;
-	for (unsigned i = 0; i < n; i++) {
-		la[i] = (struct rp_loop_args){ .index = i, .threads = n, .src = src, .cfg = cfg,
-					       .tls = tls, .rec = w ? w[i] : NULL, .t0_ns = t0,
-					       .stop = &g_stop };
-		rp_stats_init(&la[i].st);
-		if (pthread_create(&th[i], NULL, rp_loop_main, &la[i]) != 0)
-			break;
-		started++;
-	}
-	if (started < n) {
-		/* the missing thread's slots would never be served: stop now */
-		atomic_store(&g_stop, 2);
-		rp_source_stop(src);
-	}
+}
+
+/* Joins the started loop threads, every 20 ms: passes a stop (Ctrl-C) on
+ * to the source and draws the progress line meanwhile. */
+static void join_all(struct rp_cfg *cfg, struct rp_source *src, struct rp_loop_args *la,
+		     pthread_t *th, bool *joined, unsigned started, uint64_t t0)
+{
 	uint64_t last_done = 0, last_ns = mono_ns(), next = last_ns + RC_RP_PROGRESS_MS * 1000000ull;
 	for (bool all = false; !all;) {
 		struct timespec ts = { 0, 20000000 };
@@ -169,6 +148,44 @@ static int threads_run(struct rp_cfg *cfg, struct rp_source *src, struct tls_cli
 	}
 	if (cfg->progress)
 		fprintf(stderr, "\n");
+}
+
+static int threads_run(struct rp_cfg *cfg, struct rp_source *src, struct tls_client *tls,
+		       struct seg_writer **w, struct rp_result *res, char *err, size_t errlen)
+{
+	unsigned n = cfg->src.threads;
+	struct rp_loop_args *la = calloc(n, sizeof(*la));
+	pthread_t *th = calloc(n, sizeof(*th));
+	bool *joined = calloc(n, sizeof(*joined));
+	if (la == NULL || th == NULL || joined == NULL) {
+		free(la);
+		free(th);
+		free(joined);
+		return -ENOMEM;
+	}
+	/* The source first: the schedule starts once its first request is
+	 * read (bounded wait), so the first one is not late by a decompression
+	 * that the others are not. */
+	int rc = rp_source_start(src);
+	if (rc == 0)
+		wait_first_read(src);
+	uint64_t t0 = mono_ns() + 5000000u;   /* 5 ms for the threads to set up */
+	unsigned started = 0;
+	for (unsigned i = 0; i < n; i++) {
+		la[i] = (struct rp_loop_args){ .index = i, .threads = n, .src = src, .cfg = cfg,
+					       .tls = tls, .rec = w ? w[i] : NULL, .t0_ns = t0,
+					       .stop = &g_stop };
+		rp_stats_init(&la[i].st);
+		if (pthread_create(&th[i], NULL, rp_loop_main, &la[i]) != 0)
+			break;
+		started++;
+	}
+	if (started < n) {
+		/* the missing thread's slots would never be served: stop now */
+		atomic_store(&g_stop, 2);
+		rp_source_stop(src);
+	}
+	join_all(cfg, src, la, th, joined, started, t0);
 	for (unsigned i = 0; i < started && rc == 0; i++)
 		if (la[i].rc < 0) {
 			snprintf(err, errlen, "%s", la[i].err[0] ? la[i].err : strerror(-la[i].rc));

@@ -76,6 +76,10 @@ static void expect(struct rc_clients_cache *c, const char *dir, const char *want
 	free(b);
 }
 
+/* One session grown step by step: each block checks the cache against the
+ * state the blocks before it left (new clients, deletions, more
+ * sessions than the cache holds, a session deleted under it), so the
+ * steps stay in one function, in order. */
 int main(void)
 {
 	char dir[64];

@@ -279,6 +279,10 @@ static void test_token_rule(void)
 	rc_control_stop(c);
 }
 
+/* The route table's matching, case after case (parameters decoded, a
+ * literal segment over a parameter, a known path with another method and
+ * its Allow list, ...): a table of cases read top to bottom, kept in one
+ * function. */
 static void test_routes(void)
 {
 	char parts[RC_ROUTE_PARAMS_MAX][RC_ROUTE_PART_MAX], allow[64];

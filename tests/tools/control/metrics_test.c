@@ -71,6 +71,8 @@ static bool have_promtool(void)
 	return false;
 }
 
+/* The counters set one by one, then the whole text checked line by line:
+ * a table read top to bottom, kept in one function. */
 int main(void)
 {
 	struct eng_counters k;

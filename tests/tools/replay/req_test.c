@@ -54,6 +54,9 @@ static const char *text(const struct rp_req *r)
 	return buf;
 }
 
+/* A table of recorded requests rewritten in turn (target, host map,
+ * headers added and dropped, hop-by-hop removed): one case a block,
+ * read top to bottom. */
 int main(void)
 {
 	struct seg_exchange x;

@@ -106,6 +106,9 @@ static struct rp_source *open_src(const char *dir, struct rp_rewrite *rw, double
 	return s;
 }
 
+/* Sessions written, then read back through the source in each mode
+ * (order, selection, loop past the cache, stop): the blocks share the
+ * sessions the first ones write, so they stay in one function, in order. */
 int main(void)
 {
 	char dir[64];
