@@ -612,19 +612,6 @@ static int tls_setup(struct run_opts *r, struct rc_tls *t)
 	return 0;
 }
 
-/* The capture filter flags, compiled now: a bad spec stops start-up. */
-static int run_filter(struct rc_filter *f, int *argc, char **argv)
-{
-	char err[FLT_ERR_LEN + 64];
-	rc_filter_init(f);
-	int rc = rc_filter_args(f, argc, argv, err, sizeof(err));
-	if (rc == 0)
-		rc = rc_filter_compile(f, err, sizeof(err));
-	if (rc < 0)
-		fprintf(stderr, "ringcap run: %s\n", err);
-	return rc;
-}
-
 /* The control plane of `ringcap run`: capture state, session manager,
  * API and control port, torn down in the reverse order. */
 struct plane {
@@ -804,7 +791,8 @@ static int run_daemon(struct run_opts *rp, const struct rc_filter *filter)
 int rc_cmd_run(int argc, char **argv)
 {
 	struct rc_filter filter;
-	int rc = run_filter(&filter, &argc, argv) < 0 ? 2 : run_main(argc, argv, &filter);
+	/* the capture filter flags, compiled now: a bad spec stops start-up */
+	int rc = rc_filter_cli("run", &filter, &argc, argv) < 0 ? 2 : run_main(argc, argv, &filter);
 	rc_filter_free(&filter); /* the engine has stopped: no worker holds it */
 	return rc;
 }

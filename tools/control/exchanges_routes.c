@@ -238,21 +238,34 @@ static int count_body(void *ctx, enum seg_dir dir, const void *p, size_t n)
 	return 0;
 }
 
-static int h_one(struct rc_req *rq, struct rc_resp *rs)
+/* The exchange the route names, opened with o into *x (the caller frees
+ * it), its session's metadata in *m: 404 when there is none, 500 naming
+ * the damage when its frames do not read or a body outgrows the answer. */
+static int open_one(struct rc_req *rq, struct rc_resp *rs, struct ses_meta *m,
+		    const struct seg_open_opts *o, struct seg_exchange *x)
 {
-	struct ses_meta m;
 	char dir[4096];
 	uint64_t id;
-	int rc = locate(rq, rs, &m, dir, sizeof(dir), &id);
+	int rc = locate(rq, rs, m, dir, sizeof(dir), &id);
 	if (rc < 0)
 		return rc;
-	size_t sizes[2] = { 0, 0 };
-	struct seg_open_opts o = { .on_body = count_body, .ctx = sizes };
-	struct seg_exchange x;
-	rc = seg_open_id(dir, id, &o, &x);
+	rc = seg_open_id(dir, id, o, x);
 	if (rc < 0)
 		return rc_fail(rs, rc == -ENOENT ? -ENOENT : -EIO, "exchange %s: %s", rq->param[1],
-			       rc == -EBADMSG ? "its frames are damaged (ringcap fsck)" : strerror(-rc));
+			       rc == -EBADMSG ? "its frames are damaged (ringcap fsck)" :
+			       rc == -ENOSPC ? "body larger than the API serves" : strerror(-rc));
+	return 0;
+}
+
+static int h_one(struct rc_req *rq, struct rc_resp *rs)
+{
+	size_t sizes[2] = { 0, 0 };
+	struct seg_open_opts o = { .on_body = count_body, .ctx = sizes };
+	struct ses_meta m;
+	struct seg_exchange x;
+	int rc = open_one(rq, rs, &m, &o, &x);
+	if (rc < 0)
+		return rc;
 	x.body_len[0] = sizes[0];
 	x.body_len[1] = sizes[1];
 	rc_exchange_json(&rs->body, &x);
@@ -265,19 +278,13 @@ static int h_one(struct rc_req *rq, struct rc_resp *rs)
  * there are more. An exchange without messages has an empty list. */
 static int h_messages(struct rc_req *rq, struct rc_resp *rs)
 {
-	struct ses_meta m;
-	char dir[4096];
-	uint64_t id;
-	int rc = locate(rq, rs, &m, dir, sizeof(dir), &id);
-	if (rc < 0)
-		return rc;
 	struct seg_open_opts o = { .body_max = { SEG_BODY_MAX_DEFAULT, SEG_BODY_MAX_DEFAULT },
 				   .msgs_max = RC_MSGS_MAX };
+	struct ses_meta m;
 	struct seg_exchange x;
-	rc = seg_open_id(dir, id, &o, &x);
+	int rc = open_one(rq, rs, &m, &o, &x);
 	if (rc < 0)
-		return rc_fail(rs, rc == -ENOENT ? -ENOENT : -EIO, "exchange %s: %s", rq->param[1],
-			       rc == -EBADMSG ? "its frames are damaged (ringcap fsck)" : strerror(-rc));
+		return rc;
 	rc_buf_puts(&rs->body, "{\"messages\":");
 	rc_msgs_json(&rs->body, &x);
 	rc_buf_printf(&rs->body, ",\"more\":%s}", x.msgs_cut ? "true" : "false");
@@ -343,20 +350,14 @@ static void recorded_header(const uint8_t *head, size_t len, const char *name, c
 static int body(struct rc_req *rq, struct rc_resp *rs, enum seg_dir which)
 {
 	struct ses_meta m;
-	char dir[4096], dl[8], ctype[CTYPE_MAX], coding[CTYPE_MAX];
-	uint64_t id;
-	int rc = locate(rq, rs, &m, dir, sizeof(dir), &id);
-	if (rc < 0)
-		return rc;
+	char dl[8], ctype[CTYPE_MAX], coding[CTYPE_MAX];
 	rs->body.max = RC_API_BODY_OUT_MAX;
 	struct body_ctx b = { &rs->body, which };
 	struct seg_open_opts o = { .on_body = keep_body, .ctx = &b };
 	struct seg_exchange x;
-	rc = seg_open_id(dir, id, &o, &x);
+	int rc = open_one(rq, rs, &m, &o, &x);
 	if (rc < 0)
-		return rc_fail(rs, rc == -ENOENT ? -ENOENT : -EIO, "exchange %s: %s", rq->param[1],
-			       rc == -EBADMSG ? "its frames are damaged (ringcap fsck)" :
-			       rc == -ENOSPC ? "body larger than the API serves" : strerror(-rc));
+		return rc;
 	const uint8_t *head = which == SEG_DIR_REQ ? x.req_head : x.resp_head;
 	size_t head_len = which == SEG_DIR_REQ ? x.req_head_len : x.resp_head_len;
 	recorded_header(head, head_len, "content-type:", ctype, sizeof(ctype));
