@@ -60,24 +60,26 @@ static int on_status_cb(llhttp_t *p, const char *at, size_t n)
 	return 0;
 }
 
-static int on_field_cb(llhttp_t *p, const char *at, size_t n)
+/* A piece of a header name or value (llhttp may split either): sep first
+ * when it starts a new one. */
+static int rh_piece(llhttp_t *p, const char *at, size_t n, int kind, const char *sep)
 {
 	struct rp_conn *c = p->data;
-	if (c->last_cb != RP_CB_FIELD)
-		rh_add(c, "\r\n", 2);
+	if (c->last_cb != kind)
+		rh_add(c, sep, 2);
 	rh_add(c, at, n);
-	c->last_cb = RP_CB_FIELD;
+	c->last_cb = kind;
 	return 0;
+}
+
+static int on_field_cb(llhttp_t *p, const char *at, size_t n)
+{
+	return rh_piece(p, at, n, RP_CB_FIELD, "\r\n");
 }
 
 static int on_value_cb(llhttp_t *p, const char *at, size_t n)
 {
-	struct rp_conn *c = p->data;
-	if (c->last_cb != RP_CB_VALUE)
-		rh_add(c, ": ", 2);
-	rh_add(c, at, n);
-	c->last_cb = RP_CB_VALUE;
-	return 0;
+	return rh_piece(p, at, n, RP_CB_VALUE, ": ");
 }
 
 /* The content-type class of the head being recorded. */
