@@ -366,6 +366,11 @@ class Replay(unittest.TestCase):
         # the recorded client is the replay connection that sent it
         # (address here, its port in the store: groups below)
         self.assertEqual({x["client"] for x in rows}, {"127.0.0.1"})
+        # and the recorded server the target it reached
+        r = subprocess.run([harness.RINGCAP_BIN, "show", name, str(rows[0]["id"]), "--data",
+                            self.data, "--json"], capture_output=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout)["server"], "127.0.0.1:%d" % self.tgt.port)
         want = sorted((e[2], "http://127.0.0.1:%d%s" % (self.tgt.port, e[3]),
                        404 if e[3] == "/a/2" else 200) for e in self.tgt.log)
         got = sorted((x["method"], x["url"], x["status"]) for x in rows)

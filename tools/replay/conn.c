@@ -81,6 +81,7 @@ void rp_conn_record_end(struct rp_conn *c, uint8_t err, const char *msg)
 			  .req_body = c->cur.req->len - c->cur.req->head_len,
 			  .resp_body = c->body, .resp_head = c->wire_in > c->body ? c->wire_in - c->body : 0 },
 		.err_msg = msg, .err_msg_len = msg ? strlen(msg) : 0,
+		.server = c->peer,
 	};
 	if (err)
 		e.flags |= SEG_F_ERROR;
@@ -122,6 +123,7 @@ void rp_conn_teardown(struct rp_conn *c)
 	c->reused = false;
 	c->phn = 0;
 	c->local.family = 0;
+	c->peer.family = 0;
 }
 
 /* The current request failed with error kind `kind`. */
@@ -189,23 +191,34 @@ void rp_conn_complete(struct rp_conn *c)
 /* --record: the connection's own address and port become the recorded
  * client (the store tells recorded connections apart by it), once per
  * connection; left unknown (family 0) when the socket will not say. */
-static void local_addr(struct rp_conn *c)
+/* ss as the store's address (family 0 when neither IPv4 nor IPv6). */
+static void to_seg_addr(const struct sockaddr_storage *ss, struct seg_addr *out)
+{
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+		out->family = 4;
+		out->port = ntohs(a->sin_port);
+		memcpy(out->addr, &a->sin_addr, 4);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+		out->family = 6;
+		out->port = ntohs(a->sin6_port);
+		memcpy(out->addr, &a->sin6_addr, 16);
+	}
+}
+
+/* The connection's two ends for --record: its own address (the recorded
+ * client) and the one it reached (the recorded server: the target, or the
+ * --proxy it went through). */
+static void conn_addrs(struct rp_conn *c)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
-	if (getsockname(c->fd, (struct sockaddr *)&ss, &len) < 0)
-		return;
-	if (ss.ss_family == AF_INET) {
-		const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
-		c->local.family = 4;
-		c->local.port = ntohs(a->sin_port);
-		memcpy(c->local.addr, &a->sin_addr, 4);
-	} else if (ss.ss_family == AF_INET6) {
-		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
-		c->local.family = 6;
-		c->local.port = ntohs(a->sin6_port);
-		memcpy(c->local.addr, &a->sin6_addr, 16);
-	}
+	if (getsockname(c->fd, (struct sockaddr *)&ss, &len) == 0)
+		to_seg_addr(&ss, &c->local);
+	len = sizeof(ss);
+	if (getpeername(c->fd, (struct sockaddr *)&ss, &len) == 0)
+		to_seg_addr(&ss, &c->peer);
 }
 
 static void start_request(struct rp_conn *c)
@@ -230,7 +243,7 @@ static void start_request(struct rp_conn *c)
 	eng_timers_arm(&w->timers, c->slot, 1, eng_clock_ms());
 	if (w->a->rec && c->x == NULL) {
 		if (c->local.family == 0)
-			local_addr(c);
+			conn_addrs(c);
 		struct seg_xch_begin b = {
 			.start_ns = rp_wall_ns(), .scheme = r->dest.tls ? SEG_SCHEME_HTTPS : SEG_SCHEME_HTTP,
 			.http_version = 11, .port = r->dest.port,

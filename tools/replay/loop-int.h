@@ -67,6 +67,7 @@ struct rp_conn {
 	struct seg_addr local;       /* this connection's own address (family 0:
 				      * not asked yet): the recorded client, so a
 				      * replay of the recording keeps its connections */
+	struct seg_addr peer;        /* the address it reached: the recorded server */
 	char *rh;                    /* answer head as llhttp saw it */
 	size_t rhn;
 	uint8_t last_cb;
