@@ -410,6 +410,19 @@ class Grpc(H2Case):
         self.assertEqual(echo["request"]["_trailers"][0], {"name": "x-checksum", "value": "abc"})
         size = [e for e in entries if e["request"]["url"] == self.url("/size/10")][0]
         self.assertNotIn("_trailers", size["response"])
+        # imported, the trailers come back: the same HAR out again
+        har = os.path.join(self.datadir, "g.har")
+        with open(har, "wb") as f:
+            f.write(out)
+        code, _, err = rc("import", har, "--session", "g-back", "--data", self.datadir)
+        self.assertEqual(code, 0, err)
+        code, out2, err = rc("export", "g-back", "--format", "har", "--data", self.datadir)
+        self.assertEqual(code, 0, err)
+        back = json.loads(out2)["log"]["entries"]
+        self.assertEqual([(e["request"].get("_trailers"), e["response"].get("_trailers"))
+                          for e in back],
+                         [(e["request"].get("_trailers"), e["response"].get("_trailers"))
+                          for e in entries])
 
 
 class GrpcCut(H2Case):

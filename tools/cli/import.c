@@ -76,6 +76,18 @@ static int put_body(struct seg_writer *w, struct seg_xch *x, enum seg_dir dir, c
 	return 0;
 }
 
+/* A trailer section, once the writer has room for it. */
+static int put_trailers(struct seg_writer *w, struct seg_xch *x, enum seg_dir dir,
+			const uint8_t *p, size_t n)
+{
+	if (!seg_writer_room(w, n)) {
+		int rc = pump(w);
+		if (rc < 0)
+			return rc;
+	}
+	return seg_xch_trailers(w, x, dir, p, n, n);
+}
+
 static int put_entry(void *ctx, const struct rc_har_xch *h)
 {
 	struct import_ctx *c = ctx;
@@ -100,6 +112,9 @@ static int put_entry(void *ctx, const struct rc_har_xch *h)
 				       h->resp_head_len, h->type);
 	if (rc == 0 && h->status)
 		rc = put_body(c->w, x, SEG_DIR_RESP, h->body[SEG_DIR_RESP], h->body_len[SEG_DIR_RESP]);
+	for (int d = 0; d < 2 && rc == 0; d++)
+		if (h->trailers[d] && (d == SEG_DIR_REQ || h->status))
+			rc = put_trailers(c->w, x, (enum seg_dir)d, h->trailers[d], h->trailers_len[d]);
 	struct seg_xch_end e = { .status = h->status, .type = h->type, .error = h->error,
 				 .flags = h->flags & (SEG_F_REQ_TRUNC | SEG_F_RESP_TRUNC | SEG_F_MEDIA |
 						      SEG_F_HEAD_TRUNC | (h->error ? SEG_F_ERROR : 0)),

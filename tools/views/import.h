@@ -51,6 +51,8 @@ struct rc_har_xch {
 	size_t req_head_len, resp_head_len;
 	const uint8_t *body[2];  /* decoded bodies (SEG_DIR_REQ/RESP) */
 	size_t body_len[2];
+	const uint8_t *trailers[2]; /* "Name: value\r\n" lines of _trailers (NULL: none) */
+	size_t trailers_len[2];
 	uint16_t status;         /* 0: no response */
 	const char *reason;
 	size_t reason_len;

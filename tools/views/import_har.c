@@ -55,7 +55,7 @@ struct scan {
 
 /* One entry's decoded parts (reused from entry to entry). */
 struct dec {
-	struct rc_buf req_head, resp_head, body[2];
+	struct rc_buf req_head, resp_head, body[2], trailers[2];
 	char host[SEG_HOST_MAX + 1];
 	char *err;
 	size_t errlen;
@@ -530,6 +530,23 @@ static void dec_extras(struct dec *d, json_t *e, struct rc_har_xch *x)
 		x->err_msg_len = SEG_ERRMSG_MAX;
 }
 
+/* The request's and the response's "_trailers" (ringcap's export writes
+ * them: HAR has no field for a trailer section, gRPC's status lives in
+ * one) as the "Name: value" lines the store keeps. */
+static void dec_trailers(struct dec *d, json_t *e)
+{
+	static const char *const part[2] = { "request", "response" };
+	for (int i = 0; i < 2; i++) {
+		char w[32];
+		bool has_host = false;
+		d->trailers[i].len = 0;
+		snprintf(w, sizeof(w), "%s._trailers", part[i]);
+		json_t *t = arr_of(d, obj_of(d, e, "", part[i]), part[i], "_trailers");
+		if (t)
+			head_lines(d, t, w, &d->trailers[i], &has_host);
+	}
+}
+
 /* Parses entry text p[0..n) and hands it over. */
 static int dec_entry(struct dec *d, const char *p, size_t n,
 		     int (*on_entry)(void *ctx, const struct rc_har_xch *x), void *ctx)
@@ -557,7 +574,9 @@ static int dec_entry(struct dec *d, const char *p, size_t n,
 	dec_timings(d, e, &x);
 	dec_extras(d, e, &x);
 	dec_server(d, e, &x);
-	bool oom = d->req_head.oom || d->resp_head.oom || d->body[0].oom || d->body[1].oom;
+	dec_trailers(d, e);
+	bool oom = d->req_head.oom || d->resp_head.oom || d->body[0].oom || d->body[1].oom ||
+		   d->trailers[0].oom || d->trailers[1].oom;
 	int rc = d->rc ? d->rc : oom ? -ENOMEM : 0;
 	if (rc == 0) {
 		x.req_head = (const uint8_t *)d->req_head.p;
@@ -567,6 +586,8 @@ static int dec_entry(struct dec *d, const char *p, size_t n,
 		for (int i = 0; i < 2; i++) {
 			x.body[i] = (const uint8_t *)d->body[i].p;
 			x.body_len[i] = d->body[i].len;
+			x.trailers[i] = d->trailers[i].len ? (const uint8_t *)d->trailers[i].p : NULL;
+			x.trailers_len[i] = d->trailers[i].len;
 		}
 		rc = on_entry ? on_entry(ctx, &x) : 0;
 	}
@@ -767,5 +788,7 @@ long rc_har_read(int fd, int (*on_entry)(void *ctx, const struct rc_har_xch *x),
 	rc_buf_free(&d.resp_head);
 	rc_buf_free(&d.body[0]);
 	rc_buf_free(&d.body[1]);
+	rc_buf_free(&d.trailers[0]);
+	rc_buf_free(&d.trailers[1]);
 	return rc < 0 ? rc : (long)s.index;
 }
