@@ -561,6 +561,14 @@ class Export(unittest.TestCase):
         d = json.loads(json.dumps(good))
         d["log"]["entries"][0]["timings"]["wait"] = "slow"
         cases.append((json.dumps(d), "$.log.entries[0].timings.wait: expected a number"))
+        d = json.loads(json.dumps(good))
+        d["log"]["entries"][0]["_webSocketMessages"] = [
+            {"type": "send", "time": 1.5, "opcode": 1, "data": "hi"},
+            {"type": "receive", "time": 1.6, "opcode": 2, "data": "not base64!"}]
+        cases.append((json.dumps(d), "$.log.entries[0]._webSocketMessages[1]: data is not base64"))
+        d = json.loads(json.dumps(good))
+        d["log"]["entries"][3]["response"]["_trailers"] = {"grpc-status": "0"}
+        cases.append((json.dumps(d), "$.log.entries[3].response._trailers: expected an array"))
         cases.append(('{"log":{"version":"1.2"}}', "$.log.entries: missing"))
         cases.append(('{"log":{"entries":{}}}', "$.log.entries: expected an array"))
         cases.append(('{"log":[]}', "$.log: expected an object"))

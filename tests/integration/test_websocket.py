@@ -463,6 +463,22 @@ class Capture(harness.OriginCase):
                 self.assertEqual(m["data"], p.decode())
             else:
                 self.assertEqual(base64.b64decode(m["data"]), p)
+        # imported, the messages come back: the same _webSocketMessages out
+        path = os.path.join(self.d.data, "ws.har")
+        with open(path, "wb") as f:
+            f.write(out)
+        code, _, err = rc("import", path, "--session", "ws-back", "--data", self.d.data)
+        self.assertEqual(code, 0, err)
+        code, out, err = rc("export", "ws-back", "--format", "har", "--data", self.d.data)
+        self.assertEqual(code, 0, err)
+        back = [e for e in json.loads(out)["log"]["entries"]
+                if e["request"]["url"] == entries[0]["request"]["url"]]
+        self.assertEqual(len(back), 1)
+        hm2 = back[0]["_webSocketMessages"]
+        self.assertEqual([(m["type"], m["opcode"], m["data"]) for m in hm2],
+                         [(m["type"], m["opcode"], m["data"]) for m in hm])
+        for m, m2 in zip(hm, hm2):
+            self.assertAlmostEqual(m["time"], m2["time"], delta=1e-5)
 
 
 def row_time_ns(x):

@@ -76,6 +76,19 @@ static int put_body(struct seg_writer *w, struct seg_xch *x, enum seg_dir dir, c
 	return 0;
 }
 
+/* A WebSocket message, once the writer has room for it (seg_xch_msg
+ * splits it into records). */
+static int put_msg(struct seg_writer *w, struct seg_xch *x, const struct seg_msg_piece *m,
+		   const uint8_t *p)
+{
+	if (!seg_writer_room(w, m->len)) {
+		int rc = pump(w);
+		if (rc < 0)
+			return rc;
+	}
+	return seg_xch_msg(w, x, m, p, m->len);
+}
+
 /* A trailer section, once the writer has room for it. */
 static int put_trailers(struct seg_writer *w, struct seg_xch *x, enum seg_dir dir,
 			const uint8_t *p, size_t n)
@@ -112,6 +125,8 @@ static int put_entry(void *ctx, const struct rc_har_xch *h)
 				       h->resp_head_len, h->type);
 	if (rc == 0 && h->status)
 		rc = put_body(c->w, x, SEG_DIR_RESP, h->body[SEG_DIR_RESP], h->body_len[SEG_DIR_RESP]);
+	for (size_t i = 0, off = 0; i < h->nmsgs && rc == 0; off += h->msgs[i++].len)
+		rc = put_msg(c->w, x, &h->msgs[i], h->msg_data + off);
 	for (int d = 0; d < 2 && rc == 0; d++)
 		if (h->trailers[d] && (d == SEG_DIR_REQ || h->status))
 			rc = put_trailers(c->w, x, (enum seg_dir)d, h->trailers[d], h->trailers_len[d]);

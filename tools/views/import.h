@@ -35,6 +35,9 @@
 #define RC_HAR_DEPTH_MAX 64u
 /* Header lines kept per head (a browser sends some dozens). */
 #define RC_HAR_HEADERS_MAX 512u
+/* _webSocketMessages read per entry (the store's own per-exchange cap for
+ * show and the API is the same order, RC_MSGS_MAX); more are left out. */
+#define RC_HAR_MSGS_MAX 100000u
 
 /* One entry as a stored exchange. Text fields are NUL-terminated; all
  * memory belongs to the reader and is valid during the callback only. */
@@ -53,6 +56,11 @@ struct rc_har_xch {
 	size_t body_len[2];
 	const uint8_t *trailers[2]; /* "Name: value\r\n" lines of _trailers (NULL: none) */
 	size_t trailers_len[2];
+	/* _webSocketMessages (Chrome's and ringcap's), one whole message a
+	 * piece: piece i's payload is the next msgs[i].len bytes of msg_data */
+	const struct seg_msg_piece *msgs;
+	const uint8_t *msg_data;
+	size_t nmsgs;
 	uint16_t status;         /* 0: no response */
 	const char *reason;
 	size_t reason_len;

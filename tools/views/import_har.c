@@ -56,6 +56,7 @@ struct scan {
 /* One entry's decoded parts (reused from entry to entry). */
 struct dec {
 	struct rc_buf req_head, resp_head, body[2], trailers[2];
+	struct rc_buf msgs, msg_data; /* struct seg_msg_piece[], their payloads */
 	char host[SEG_HOST_MAX + 1];
 	char *err;
 	size_t errlen;
@@ -547,6 +548,53 @@ static void dec_trailers(struct dec *d, json_t *e)
 	}
 }
 
+/* One of _webSocketMessages: {"type": "send"|"receive", "time": s since
+ * the epoch, "opcode", "data": text for a text message, else base64}. */
+static void dec_ws_message(struct dec *d, json_t *m, const char *w)
+{
+	size_t tl, dl;
+	const char *type = str_of(d, m, w, "type", &tl);
+	const char *data = str_of(d, m, w, "data", &dl);
+	double op = num_of(d, m, w, "opcode", 1), t = num_of(d, m, w, "time", 0);
+	if (op < 0 || op > 15 || op != (double)(unsigned)op) {
+		fail(d, w, "opcode is not 0-15");
+		return;
+	}
+	size_t before = d->msg_data.len;
+	if (op == 1 || op == 0)
+		rc_buf_add(&d->msg_data, data, dl);
+	else if (!b64_decode(&d->msg_data, data, dl)) {
+		fail(d, w, "data is not base64");
+		return;
+	}
+	struct seg_msg_piece pc = {
+		.dir = tl == 4 && strcmp(type, "send") == 0 ? SEG_DIR_REQ : SEG_DIR_RESP,
+		.opcode = (uint8_t)op,
+		.start_ns = t > 0 && t < 1e10 ? (uint64_t)(t * 1e9) : 0,
+		.len = d->msg_data.len - before,
+	};
+	pc.wire_len = pc.len;
+	rc_buf_add(&d->msgs, &pc, sizeof(pc));
+}
+
+static void dec_ws_messages(struct dec *d, json_t *e)
+{
+	d->msgs.len = d->msg_data.len = 0;
+	json_t *arr = arr_of(d, e, "", "_webSocketMessages"), *m;
+	size_t i;
+	json_array_foreach(arr, i, m) {
+		char w[64];
+		if (i >= RC_HAR_MSGS_MAX)
+			break;
+		snprintf(w, sizeof(w), "_webSocketMessages[%zu]", i);
+		if (!json_is_object(m)) {
+			fail(d, w, "expected an object");
+			return;
+		}
+		dec_ws_message(d, m, w);
+	}
+}
+
 /* Parses entry text p[0..n) and hands it over. */
 static int dec_entry(struct dec *d, const char *p, size_t n,
 		     int (*on_entry)(void *ctx, const struct rc_har_xch *x), void *ctx)
@@ -575,8 +623,9 @@ static int dec_entry(struct dec *d, const char *p, size_t n,
 	dec_extras(d, e, &x);
 	dec_server(d, e, &x);
 	dec_trailers(d, e);
+	dec_ws_messages(d, e);
 	bool oom = d->req_head.oom || d->resp_head.oom || d->body[0].oom || d->body[1].oom ||
-		   d->trailers[0].oom || d->trailers[1].oom;
+		   d->trailers[0].oom || d->trailers[1].oom || d->msgs.oom || d->msg_data.oom;
 	int rc = d->rc ? d->rc : oom ? -ENOMEM : 0;
 	if (rc == 0) {
 		x.req_head = (const uint8_t *)d->req_head.p;
@@ -589,6 +638,9 @@ static int dec_entry(struct dec *d, const char *p, size_t n,
 			x.trailers[i] = d->trailers[i].len ? (const uint8_t *)d->trailers[i].p : NULL;
 			x.trailers_len[i] = d->trailers[i].len;
 		}
+		x.msgs = (const struct seg_msg_piece *)(const void *)d->msgs.p;
+		x.nmsgs = d->msgs.len / sizeof(struct seg_msg_piece);
+		x.msg_data = (const uint8_t *)d->msg_data.p;
 		rc = on_entry ? on_entry(ctx, &x) : 0;
 	}
 	json_decref(e);
@@ -790,5 +842,7 @@ long rc_har_read(int fd, int (*on_entry)(void *ctx, const struct rc_har_xch *x),
 	rc_buf_free(&d.body[1]);
 	rc_buf_free(&d.trailers[0]);
 	rc_buf_free(&d.trailers[1]);
+	rc_buf_free(&d.msgs);
+	rc_buf_free(&d.msg_data);
 	return rc < 0 ? rc : (long)s.index;
 }
