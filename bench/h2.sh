@@ -13,16 +13,22 @@
 #   direct          h2load -> nginx (h2)
 #   direct via fwd  h2load -> connect_fwd -> nginx (h2)
 #   ringcap         h2load -> connect_fwd -> ringcap (h2, captured) -> nginx (HTTP/1.1)
+#   ringcap (base)  the same through a second ringcap binary, RINGCAP_BASE_BIN,
+#                   when set: before and after a change side by side in one run
 #   mitmdump        h2load -> connect_fwd -> mitmdump (h2, -q) -> nginx (h2),
 #                   "not available" without mitmproxy
 # and prints one Markdown table with req/s and the ratio to direct, then the
-# ratio ringcap / mitmdump per case. Every process it starts is stopped on exit.
+# ratio ringcap / mitmdump per case. Each proxy row also has the proxy's CPU
+# time per request (utime + stime of the process over the timed run, divided
+# by the requests h2load completed): on a shared box that is steadier than
+# req/s. Every process it starts is stopped on exit.
 #
 # Environment (defaults in brackets):
 #   DURATION [5]        seconds per case and target; WARMUP [1] untimed seconds
 #   MITM_DURATION [DURATION]  seconds per case for mitmdump
 #   CLIENTS [10] STREAMS [10]  h2load -c and -m
 #   RINGCAP_BIN [./build/tools/ringcap], RINGCAP_WORKERS [nproc], RINGCAP_ARGS []
+#   RINGCAP_BASE_BIN []  a second ringcap to compare (same workers and args)
 #   OUT_DIR [bench/out]  where connect_fwd is built
 #   QUICK=1             smoke run: 1 s per case, no warm-up
 set -u -o pipefail
@@ -45,6 +51,7 @@ STREAMS=${STREAMS:-10}
 RINGCAP_BIN=${RINGCAP_BIN:-$ROOT/build/tools/ringcap}
 RINGCAP_WORKERS=${RINGCAP_WORKERS:-$(nproc)}
 RINGCAP_ARGS=${RINGCAP_ARGS:-}
+RINGCAP_BASE_BIN=${RINGCAP_BASE_BIN:-}
 OUT_DIR=${OUT_DIR:-$HERE/out}
 
 die() { echo "h2.sh: $*" >&2; exit 1; }
@@ -54,6 +61,7 @@ for tool in nginx openssl cc curl h2load "$PYTHON"; do
     command -v "$tool" >/dev/null || { echo "h2.sh: $tool not found (nginx, openssl, gcc, curl, nghttp2-client)" >&2; exit 77; }
 done
 [ -x "$RINGCAP_BIN" ] || die "no ringcap at $RINGCAP_BIN (build first)"
+[ -z "$RINGCAP_BASE_BIN" ] || [ -x "$RINGCAP_BASE_BIN" ] || die "no ringcap at RINGCAP_BASE_BIN=$RINGCAP_BASE_BIN"
 mkdir -p "$OUT_DIR"
 FWD=$OUT_DIR/connect_fwd
 if [ ! -x "$FWD" ] || [ "$HERE/connect_fwd.c" -nt "$FWD" ]; then
@@ -63,7 +71,8 @@ fi
 TMP=$(mktemp -d /tmp/ringcap-h2bench.XXXXXX)
 declare -A PID
 . "$HERE/common.sh"   # cleanup() and its traps
-read -r NGINX_PORT RC_PORT CTL_PORT FWD_D FWD_R MITM_PORT FWD_M <<<"$($LIB freeports 7)"
+read -r NGINX_PORT RC_PORT CTL_PORT FWD_D FWD_R MITM_PORT FWD_M RCB_PORT CTLB_PORT FWD_B \
+    <<<"$($LIB freeports 10)"
 
 # ---------------------------------------------------------------- origin
 CERT=$TMP/origin-cert.pem
@@ -123,9 +132,24 @@ got=$(curl -s --http2 --max-time 10 -k -o /dev/null -w '%{http_version} %{size_d
     "https://localhost:$FWD_R/100b")
 [ "$got" = "2 100" ] || die "h2 through ringcap returned '$got': $(tail -5 "$TMP/ringcap.log")"
 log "nginx $NGINX_PORT, ringcap $RC_PORT (pid ${PID[ringcap]}), fronts $FWD_D (direct) $FWD_R (ringcap)"
+TARGETS="direct fwd ringcap"
+if [ -n "$RINGCAP_BASE_BIN" ]; then
+    "$RINGCAP_BASE_BIN" run --listen "127.0.0.1:$RCB_PORT" --control "127.0.0.1:$CTLB_PORT" \
+        --data "$TMP/data-base" --workers "$RINGCAP_WORKERS" --upstream-ca "$CERT" \
+        --connect-ports '*' --session h2bench $RINGCAP_ARGS >"$TMP/ringcap-base.log" 2>&1 &
+    PID[base]=$!
+    $LIB waitport "$RCB_PORT" 20 "${PID[base]}" || die "base ringcap failed: $(cat "$TMP/ringcap-base.log")"
+    "$FWD" "$FWD_B" "$RCB_PORT" "localhost:$NGINX_PORT" >"$TMP/fwd-b.log" 2>&1 &
+    PID[fwd_base]=$!
+    $LIB waitport "$FWD_B" 10 "${PID[fwd_base]}" || die "connect_fwd failed"
+    got=$(curl -s --http2 --max-time 10 -k -o /dev/null -w '%{http_version} %{size_download}' \
+        "https://localhost:$FWD_B/100b")
+    [ "$got" = "2 100" ] || die "h2 through the base ringcap returned '$got'"
+    TARGETS="$TARGETS base"
+    log "base ringcap $RINGCAP_BASE_BIN on $RCB_PORT (pid ${PID[base]}), front $FWD_B"
+fi
 
 # ---------------------------------------------------------------- mitmdump + its front
-TARGETS="direct fwd ringcap"
 MITM_NOTE="not available"
 if command -v mitmdump >/dev/null; then
     MITM_NOTE="failed to start"
@@ -156,16 +180,23 @@ h2run() {   # PORT PATH SECONDS -> "req/s succeeded failed"
         awk '/^finished in/ { rps = $4 } /^requests:/ { ok = $8; bad = $10 }
              END { printf "%s %s %s\n", rps ? rps : 0, ok ? ok : 0, bad ? bad : 0 }'
 }
-declare -A RPS
+declare -A RPS CPU
 for c in 100b 64k; do
     for t in $TARGETS; do
         dur=$DURATION
         case $t in direct) port=$NGINX_PORT ;; fwd) port=$FWD_D ;; ringcap) port=$FWD_R ;;
-                   mitmdump) port=$FWD_M; dur=$MITM_DURATION ;; esac
+                   base) port=$FWD_B ;; mitmdump) port=$FWD_M; dur=$MITM_DURATION ;; esac
         [ "$WARMUP" -gt 0 ] && h2run "$port" "/$c" "$WARMUP" >/dev/null
+        proxy=${PID[$t]:-}
+        cpu0=$([ -n "$proxy" ] && $LIB cpu "$proxy")
         read -r rps ok bad <<<"$(h2run "$port" "/$c" "$dur")"
         RPS[$c,$t]=$rps
-        log "$c $t: $rps req/s ($ok succeeded, $bad failed)"
+        CPU[$c,$t]=-
+        if [ -n "$proxy" ] && [ "$ok" -gt 0 ]; then
+            CPU[$c,$t]=$(awk -v a="$cpu0" -v b="$($LIB cpu "$proxy")" -v n="$ok" \
+                'BEGIN { printf "%.1f", (b - a) * 1e6 / n }')
+        fi
+        log "$c $t: $rps req/s ($ok succeeded, $bad failed), proxy CPU ${CPU[$c,$t]} us/req"
     done
 done
 RSS=$($LIB rss "${PID[ringcap]}")
@@ -173,20 +204,21 @@ RSS=$($LIB rss "${PID[ringcap]}")
 echo
 echo "## HTTP/2: h2load -c $CLIENTS -m $STREAMS, ${DURATION} s per row (capture on)"
 echo
-echo "| case | target | req/s | vs direct |"
-echo "|---|---|---|---|"
+echo "| case | target | req/s | vs direct | proxy CPU per request |"
+echo "|---|---|---|---|---|"
 for c in 100b 64k; do
     name=$([ "$c" = 100b ] && echo "100 B" || echo "64 KiB")
-    for t in direct fwd ringcap; do
-        label=$t; [ "$t" = fwd ] && label="direct via front"
+    for t in $(echo "$TARGETS" | sed 's/ mitmdump//'); do
+        label=$t; [ "$t" = fwd ] && label="direct via front"; [ "$t" = base ] && label="ringcap (base)"
         ratio=$(awk -v a="${RPS[$c,$t]}" -v b="${RPS[$c,direct]}" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }')
-        printf '| %s | %s | %.0f req/s | %s |\n' "$name" "$label" "${RPS[$c,$t]}" "$ratio"
+        us=${CPU[$c,$t]}; [ "$us" = - ] || us="$us us"
+        printf '| %s | %s | %.0f req/s | %s | %s |\n' "$name" "$label" "${RPS[$c,$t]}" "$ratio" "$us"
     done
     if [ -z "$MITM_NOTE" ]; then
         ratio=$(awk -v a="${RPS[$c,mitmdump]}" -v b="${RPS[$c,direct]}" 'BEGIN { if (b > 0) printf "%.3fx", a / b; else print "-" }')
-        printf '| %s | mitmdump | %.0f req/s | %s |\n' "$name" "${RPS[$c,mitmdump]}" "$ratio"
+        printf '| %s | mitmdump | %.0f req/s | %s | %s us |\n' "$name" "${RPS[$c,mitmdump]}" "$ratio" "${CPU[$c,mitmdump]}"
     else
-        echo "| $name | mitmdump | $MITM_NOTE | - |"
+        echo "| $name | mitmdump | $MITM_NOTE | - | - |"
     fi
 done
 echo
@@ -195,12 +227,15 @@ if [ -z "$MITM_NOTE" ]; then
         name=$([ "$c" = 100b ] && echo "100 B" || echo "64 KiB")
         awk -v n="$name" -v a="${RPS[$c,ringcap]}" -v b="${RPS[$c,mitmdump]}" \
             'BEGIN { if (b > 0) printf "- ringcap / mitmdump, %s: %.1fx (goal >= 30x)\n", n, a / b; else printf "- ringcap / mitmdump, %s: - (mitmdump 0 req/s)\n", n }'
+        [ -z "$RINGCAP_BASE_BIN" ] || awk -v n="$name" -v a="${RPS[$c,base]}" -v b="${RPS[$c,mitmdump]}" \
+            'BEGIN { if (b > 0) printf "- ringcap (base) / mitmdump, %s: %.1fx\n", n, a / b }'
     done
     echo "- mitmdump $(dpkg-query -W -f '${Version}' mitmproxy 2>/dev/null): -q, own CA in a temp confdir, origin certificate trusted (ssl_verify_upstream_trusted_ca), h2 on both sides; ${MITM_DURATION} s per row"
 else
     echo "- ringcap / mitmdump: not available (mitmdump $MITM_NOTE)"
 fi
 echo "- ringcap: $RINGCAP_BIN --workers $RINGCAP_WORKERS $RINGCAP_ARGS; RSS after the runs: ${RSS} KiB"
+[ -z "$RINGCAP_BASE_BIN" ] || echo "- ringcap (base): $RINGCAP_BASE_BIN, same options"
 up="HTTP/1.1"
 case " $RINGCAP_ARGS " in *" --upstream-h2 "*) up="HTTP/2 (--upstream-h2)" ;; esac
 echo "- nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'), 1 worker, http2; ringcap's upstream: $up"

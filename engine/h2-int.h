@@ -69,6 +69,10 @@ struct eng_h2 {
 	bool dead;              /* the session failed: no more frames */
 	bool draining;          /* GOAWAY sent for shutdown */
 	bool in_output;         /* eng_h2_output runs */
+	/* during frames_out: the private buffer being filled with frames
+	 * (UINT16_MAX when none) and its bytes so far */
+	uint16_t ob;
+	uint32_t ob_used;
 	unsigned cap;           /* entries in st[] */
 	unsigned used;
 	unsigned ntodo;
@@ -135,6 +139,14 @@ static inline void h2_rst(struct eng_h2 *h, struct h2_strm *st, uint32_t code)
 nghttp2_session *h2_session_new(struct eng_h2 *h);
 /* h2-req.c: reopens the window for n DATA bytes of stream sid. */
 void h2_consume(struct eng_h2 *h, int32_t sid, size_t n);
+/* h2.c: appends n bytes of frames to the connection's send queue (through
+ * h->ob, pushed as it fills); only inside frames_out. false: no buffer. */
+bool h2_out_append(struct eng_h2 *h, const void *p, size_t n);
+/* h2-resp.c: nghttp2_send_data_callback for NO_COPY DATA frames: the
+ * frame header and then the payload straight from the stream socket's
+ * queue (see read_body). */
+int h2_send_data(nghttp2_session *sess, nghttp2_frame *frame, const uint8_t *framehd,
+		 size_t length, nghttp2_data_source *src, void *ud);
 /* h2-resp.c: response bytes arrived on the stream socket. */
 void h2_stream_out(struct eng_h2 *h, struct h2_strm *st);
 /* h2-resp.c: a hop-by-hop field name (RFC 9113 8.2.2). */

@@ -470,6 +470,7 @@ nghttp2_session *h2_session_new(struct eng_h2 *h)
 	nghttp2_session_callbacks_set_on_invalid_header_callback(cb, on_invalid_header);
 	nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cb, on_invalid_frame);
 	nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
+	nghttp2_session_callbacks_set_send_data_callback(cb, h2_send_data);
 	/* the window reopens as the upstream drains, not as frames arrive */
 	nghttp2_option_set_no_auto_window_update(opt, 1);
 	nghttp2_option_set_stream_reset_rate_limit(opt, ENG_H2_RESET_BURST, ENG_H2_RESET_RATE);

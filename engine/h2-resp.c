@@ -77,10 +77,13 @@ static bool submit_trailers(struct eng_h2 *h, struct h2_strm *st)
 	return rv == 0;
 }
 
+/* h1_parser.on_body during read_body: copies into nghttp2's buffer, or
+ * only counts when the frame goes out NO_COPY (st->dst NULL). */
 static void copy_body(void *arg, const char *at, size_t n)
 {
 	struct h2_strm *st = arg;
-	memcpy(st->dst + st->dst_len, at, n);
+	if (st->dst != NULL)
+		memcpy(st->dst + st->dst_len, at, n);
 	st->dst_len += n;
 }
 
@@ -92,6 +95,49 @@ static bool answer_over(const struct h2_strm *st, const struct eng_sock *s)
 	       ((st->flags & H2_ST_LINGER) || s->state == C_IDLE || s->state == C_LINGER);
 }
 
+/* Parses up to length body bytes off the front of the stream socket's
+ * queue. Chunked: the body is copied into buf and the queue advanced.
+ * Otherwise body bytes are the queue's bytes: they are only counted, left
+ * queued for h2_send_data, and *nocopy is set. Returns the body bytes,
+ * or -1 when the answer is malformed. */
+static long take_body(struct eng_h2 *h, struct h2_strm *st, struct eng_sock *s, uint8_t *buf,
+		      size_t length, bool *nocopy)
+{
+	bool nc = !st->rp.chunked;
+	size_t queued = 0;   /* bytes parsed and left queued (nocopy) */
+	st->dst = nc ? NULL : buf;
+	st->dst_len = 0;
+	for (unsigned i = 0; i < 2 * ENG_OUTQ_SEGS && !st->rp.done; i++) {
+		if (nc ? i >= s->out.n : s->out.n == 0)
+			break;
+		struct eng_seg *g = eng_outq_at(&s->out, nc ? i : 0);
+		size_t take = g->len < length - st->dst_len ? g->len : length - st->dst_len;
+		if (take == 0 && g->len > 0)
+			break;
+		const char *why = NULL;
+		long n = h1_parse_body(&st->rp, g->p, take, &why);
+		if (n < 0)
+			return -1;
+		if (nc) {
+			queued += (size_t)n;
+			if ((size_t)n < g->len)
+				break;   /* the frame or the message is full */
+			continue;
+		}
+		eng_outq_advance(&h->w->bufs, &s->out, (size_t)n);
+		st->flags |= H2_ST_DRAINED;
+		if (n == 0 && !st->rp.done)
+			break;
+	}
+	st->dst = NULL;
+	/* a plain body is the bytes as queued: anything else is our bug, and
+	 * the stream is reset rather than sent wrong */
+	if (nc && queued != st->dst_len)
+		return -1;
+	*nocopy = nc && st->dst_len > 0;
+	return (long)st->dst_len;
+}
+
 static ssize_t read_body(nghttp2_session *sess, int32_t sid, uint8_t *buf, size_t length,
 			 uint32_t *data_flags, nghttp2_data_source *src, void *ud)
 {
@@ -101,23 +147,11 @@ static ssize_t read_body(nghttp2_session *sess, int32_t sid, uint8_t *buf, size_
 	(void)sess, (void)sid;
 	if (s == NULL)
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;   /* reset */
-	st->dst = buf;
-	st->dst_len = 0;
-	for (unsigned i = 0; i < 2 * ENG_OUTQ_SEGS && s->out.n > 0 && !st->rp.done; i++) {
-		struct eng_seg *g = eng_outq_at(&s->out, 0);
-		size_t take = g->len < length - st->dst_len ? g->len : length - st->dst_len;
-		if (take == 0 && g->len > 0)
-			break;
-		const char *why = NULL;
-		long n = h1_parse_body(&st->rp, g->p, take, &why);
-		if (n < 0)
-			return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-		eng_outq_advance(&h->w->bufs, &s->out, (size_t)n);
-		st->flags |= H2_ST_DRAINED;
-		if (n == 0 && !st->rp.done)
-			break;
-	}
-	st->dst = NULL;
+	bool nocopy = false;
+	if (take_body(h, st, s, buf, length, &nocopy) < 0)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	if (nocopy)
+		*data_flags |= NGHTTP2_DATA_FLAG_NO_COPY;
 	bool eof = st->rp.done;
 	if (!eof && answer_over(st, s)) {
 		const char *why = NULL;
@@ -137,6 +171,43 @@ static ssize_t read_body(nghttp2_session *sess, int32_t sid, uint8_t *buf, size_
 		return NGHTTP2_ERR_DEFERRED;
 	}
 	return (ssize_t)st->dst_len;
+}
+
+int h2_send_data(nghttp2_session *sess, nghttp2_frame *frame, const uint8_t *framehd,
+		 size_t length, nghttp2_data_source *src, void *ud)
+{
+	struct eng_h2 *h = ud;
+	struct h2_strm *st = src->ptr;
+	(void)sess;
+	ASSERT(frame->data.padlen == 0);   /* no padding callback is set */
+	if (eng_out_full(h2_conn_of(h)))
+		return NGHTTP2_ERR_WOULDBLOCK;   /* mem_send offers it again */
+	/* after a WOULDBLOCK the client may have reset the stream and its
+	 * entry gone to another one: never send that one's bytes */
+	if (!(st->flags & H2_ST_USED) || st->sid != frame->hd.stream_id)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	struct eng_sock *s = h2_sock_of(h, st);
+	if (s == NULL)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;   /* its bytes are gone: reset */
+	size_t queued = 0;
+	for (unsigned i = 0; i < s->out.n && queued < length; i++)
+		queued += eng_outq_at(&s->out, i)->len;
+	if (queued < length)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;   /* the queue was cut meanwhile */
+	if (!h2_out_append(h, framehd, 9))
+		return NGHTTP2_ERR_CALLBACK_FAILURE;
+	size_t left = length;
+	for (unsigned i = 0; i < ENG_OUTQ_SEGS && left > 0 && s->out.n > 0; i++) {
+		struct eng_seg *g = eng_outq_at(&s->out, 0);
+		size_t take = g->len < left ? g->len : left;
+		if (!h2_out_append(h, g->p, take))
+			return NGHTTP2_ERR_CALLBACK_FAILURE;
+		eng_outq_advance(&h->w->bufs, &s->out, take);
+		left -= take;
+	}
+	ASSERT(left == 0);   /* checked above */
+	st->flags |= H2_ST_DRAINED;
+	return 0;
 }
 
 /* Hop-by-hop in HTTP/1.1, forbidden in HTTP/2 (RFC 9113 8.2.2). */
@@ -229,7 +300,11 @@ void h2_stream_out(struct eng_h2 *h, struct h2_strm *st)
 		return;
 	if (!(st->flags & H2_ST_RESP) && !submit_heads(h, st, s))
 		return;
-	if (st->flags & H2_ST_DEFERRED) {
+	/* eng_flush reaches a stream socket far more often than bytes arrive
+	 * (every pump of its exchange): resuming a stream with nothing to read
+	 * costs a resume, a mem_send and a deferred read_body each time, ~20
+	 * per 64 KiB answer. Resume only when read_body has something to do. */
+	if (st->flags & H2_ST_DEFERRED && (s->out.n > 0 || st->rp.done || answer_over(st, s))) {
 		st->flags &= ~H2_ST_DEFERRED;
 		nghttp2_session_resume_data(h->sess, st->sid);
 	}

@@ -9,6 +9,10 @@
  * input goes to nghttp2_session_mem_recv, and nghttp2_session_mem_send's
  * output is copied into private buffers pushed onto the connection's send
  * queue (TLS seals it there) when the worker makes its batch of sends.
+ * Response DATA with a plain (not chunked) HTTP/1.1 body skips nghttp2's
+ * copy: read_body only counts the bytes (NGHTTP2_DATA_FLAG_NO_COPY) and
+ * h2_send_data copies them from the stream socket's queue into those
+ * buffers after the frame header.
  *
  * Each request stream is a socket of its own (ENG_SOCK_F_H2S, fd -1) that
  * the proxy drives exactly like an HTTP/1.1 client inside a TLS tunnel:
@@ -194,6 +198,7 @@ int eng_h2_start(struct eng_worker *w, struct eng_sock *c)
 		return -ENOMEM;
 	h->w = w;
 	h->slot = eng_slot(w, c);
+	h->ob = UINT16_MAX;
 	h->cap = cap;
 	h->todo = calloc(cap, sizeof(h->todo[0]));
 	h->nv = calloc(cfg->max_headers + 1u, sizeof(h->nv[0]));
@@ -284,15 +289,40 @@ bool eng_h2_want_write(const struct eng_sock *c)
 	       (c->h2->ntodo > 0 || nghttp2_session_want_write(c->h2->sess));
 }
 
-/* Copies frames into private buffers on the connection's send queue
- * while it has room. false: the session or the buffer pool failed. */
-static bool frames_out(struct eng_h2 *h, struct eng_sock *c)
+bool h2_out_append(struct eng_h2 *h, const void *p, size_t n)
 {
 	struct eng_worker *w = h->w;
 	uint32_t size = w->e->cfg.buf_size;
-	uint16_t b = UINT16_MAX;
-	uint32_t used = 0;
+	const uint8_t *d = p;
+	/* bounded: every round takes at least one byte (size >= ENG_BUF_SIZE_MIN
+	 * and a frame is at most 9 + 16,384 bytes: a few rounds) */
+	while (n > 0) {
+		if (h->ob == UINT16_MAX) {
+			if ((h->ob = eng_pbuf_get(w)) == UINT16_MAX)
+				return false;
+			h->ob_used = 0;
+		}
+		size_t take = n < size - h->ob_used ? n : size - h->ob_used;
+		memcpy(eng_buf_ptr(w, h->ob) + h->ob_used, d, take);
+		h->ob_used += (uint32_t)take;
+		d += take;
+		n -= take;
+		if (h->ob_used == size) {
+			eng_out_push(w, h2_conn_of(h), ENG_SEG_BUF, h->ob, eng_buf_ptr(w, h->ob), size);
+			h->ob = UINT16_MAX;
+		}
+	}
+	return true;
+}
+
+/* Packs frames into private buffers on the connection's send queue while
+ * it has room: what mem_send returns, and NO_COPY DATA frames, which
+ * h2_send_data appends from inside mem_send. So frames share buffers and
+ * TLS seals full-size records. false: the session or the pool failed. */
+static bool frames_out(struct eng_h2 *h, struct eng_sock *c)
+{
 	bool ok = true;
+	h->ob = UINT16_MAX;
 	for (unsigned i = 0; i < H2_SEND_STEPS && !eng_out_full(c); i++) {
 		const uint8_t *d;
 		ssize_t n = nghttp2_session_mem_send(h->sess, &d);
@@ -300,29 +330,16 @@ static bool frames_out(struct eng_h2 *h, struct eng_sock *c)
 			ok = n == 0;
 			break;
 		}
-		for (unsigned k = 0; k < 64 && n > 0; k++) {
-			if (b == UINT16_MAX && (b = eng_pbuf_get(w)) == UINT16_MAX)
-				break;
-			size_t take = (size_t)n < size - used ? (size_t)n : size - used;
-			memcpy(eng_buf_ptr(w, b) + used, d, take);
-			used += (uint32_t)take;
-			d += take;
-			n -= (ssize_t)take;
-			if (used == size) {
-				eng_out_push(w, c, ENG_SEG_BUF, b, eng_buf_ptr(w, b), used);
-				b = UINT16_MAX;
-				used = 0;
-			}
-		}
-		if (n > 0) {
+		if (!h2_out_append(h, d, (size_t)n)) {
 			ok = false;   /* no private buffer: the frame is lost */
 			break;
 		}
 	}
-	if (b != UINT16_MAX && used > 0)
-		eng_out_push(w, c, ENG_SEG_BUF, b, eng_buf_ptr(w, b), used);
-	else if (b != UINT16_MAX)
-		eng_buf_unref(w, b);
+	if (h->ob != UINT16_MAX && h->ob_used > 0)
+		eng_out_push(h->w, c, ENG_SEG_BUF, h->ob, eng_buf_ptr(h->w, h->ob), h->ob_used);
+	else if (h->ob != UINT16_MAX)
+		eng_buf_unref(h->w, h->ob);
+	h->ob = UINT16_MAX;
 	return ok;
 }
 

@@ -214,6 +214,28 @@ class Streams(H2Case):
         c.close()
         self.assertEqual(echo["sha256"], hashlib.sha256(body).hexdigest())
 
+    def test_plain_bodies_end_right(self):
+        """A plain (not chunked) HTTP/1.1 body goes out as NO_COPY DATA
+        frames straight from the stream's queue: one delimited by the
+        origin's close still ends the stream, one cut short is reset.
+        (70,000 bytes: larger close-delimited answers from a TLS origin come
+        out short on HTTP/1.1 clients too, a bug outside the h2 code.)"""
+        n = 70000
+        r = self.curl(self.url("/until-close/%d" % n))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, body_bytes(n))
+        n = 300001
+        r = self.curl(self.url("/close-mid/%d" % n))
+        self.assertNotEqual(r.returncode, 0)
+        self.assertLess(len(r.stdout), n)
+        c = self.h2()
+        for sid, size in ((1, 70000), (3, 1), (5, 16384), (7, 16385)):
+            c.get(sid, "/size/%d" % size)
+        self.assertTrue(c.wait([1, 3, 5, 7]))
+        for sid, size in ((1, 70000), (3, 1), (5, 16384), (7, 16385)):
+            self.assertEqual(c.streams[sid]["body"], body_bytes(size), sid)
+        c.close()
+
     def test_reset_mid_body_others_unaffected(self):
         c = self.h2()
         big = 64 * 1024 * 1024
