@@ -379,8 +379,8 @@ static void recv_done(struct eng_worker *w, struct eng_sock *s, const struct io_
 		starve(w, s);
 	} else if (res == 0 || (res < 0 && res != -ECANCELED)) {
 		s->flags |= ENG_SOCK_F_EOF;
-		if (s->tls)
-			tls_conn_feed_eof(s->tls);
+		if (s->tls && s->cin.count == 0)
+			tls_conn_feed_eof(s->tls);   /* else after the queued ciphertext (tlsio.c) */
 		w->proto->eof(w, s, res);
 		return;
 	}

@@ -49,6 +49,11 @@ static bool feed(struct eng_worker *w, struct eng_sock *s)
 		s->cin.count--;
 		eng_buf_unref(w, bid);
 	}
+	/* The peer's FIN goes to TLS after the last byte it sent, never
+	 * before: ciphertext still queued here (input held back while the
+	 * other side drains) is the end of a close-delimited body. */
+	if ((s->flags & ENG_SOCK_F_EOF) && s->cin.count == 0)
+		tls_conn_feed_eof(s->tls);
 	return fed;
 }
 
