@@ -140,7 +140,7 @@ struct seg_writer_cfg {
 	uint64_t rotate_ns;      /* 0 = SEG_ROTATE_NS_DEFAULT */
 	uint64_t body_max;       /* per direction; 0 = SEG_BODY_MAX_DEFAULT */
 	uint32_t open_max;       /* 0 = SEG_OPEN_DEFAULT */
-	int zstd_level;          /* 0 = 1 (see seg-limits.h for the measurement) */
+	int zstd_level;          /* SEG_ZSTD_LEVEL_MIN..MAX, 0 = SEG_ZSTD_LEVEL_DEFAULT */
 	bool direct;             /* write .seg frames with O_DIRECT where the file
 				  * system allows it (else buffered, and
 				  * seg_writer_stats.direct_errno says why) */

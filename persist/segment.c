@@ -218,7 +218,9 @@ static bool cfg_settle(struct seg_writer_cfg *c)
 	c->rotate_ns = c->rotate_ns ? c->rotate_ns : SEG_ROTATE_NS_DEFAULT;
 	c->body_max = c->body_max ? c->body_max : SEG_BODY_MAX_DEFAULT;
 	c->open_max = c->open_max ? c->open_max : SEG_OPEN_DEFAULT;
-	c->zstd_level = c->zstd_level ? c->zstd_level : 1;
+	c->zstd_level = c->zstd_level ? c->zstd_level : SEG_ZSTD_LEVEL_DEFAULT;
+	if (c->zstd_level < SEG_ZSTD_LEVEL_MIN || c->zstd_level > SEG_ZSTD_LEVEL_MAX)
+		return false;
 	return c->rotate_bytes <= SEG_ROTATE_BYTES_MAX && c->open_max <= SEG_OPEN_MAX;
 }
 
