@@ -28,9 +28,11 @@
  *   ratio   4.48  4.34  3.57  3.27  2.77  1.86  1.58  1.15  1.00
  *   ms/MiB  2.69  2.35  2.09  1.84  1.76  1.39  1.00  0.56  0.09
  * Negative levels drop the Huffman coding of literals (the ratio falls a
- * step at -1) and then search less; in the capturing proxy they trade
- * bytes on disk for CPU (bench/README.md, issue 16, "zstd levels"). The
- * default stays 1: see there for the measurement behind it. */
+ * step at -1) and then search less. In the capturing proxy (bench/README.md,
+ * issue 16, "zstd levels") -1 to -5 saved 0-7% of its CPU per text exchange
+ * (zstd is ~2/3 of it at level 1, the rest stays) for 30-60% more bytes on
+ * disk, so the default stays 1. The body sample (SEG_SAMPLE_*) compresses at
+ * the same level: at -100 text no longer passes it and is stored raw. */
 #define SEG_ZSTD_LEVEL_DEFAULT 1
 /* Bounds: below -100 zstd stores text nearly as it is (1.15x at -100,
  * 1.00x at -1000), which the raw frame path (SEG_RAW_*) does without
