@@ -41,6 +41,18 @@
  * costs ~100x level 1's CPU: a proxy has no use for it). */
 #define SEG_ZSTD_LEVEL_MIN (-100)
 #define SEG_ZSTD_LEVEL_MAX 19
+/* zstd's CPU budget (ringcap run --zstd-budget): the share of a writer's
+ * thread, in percent of wall time, that frame compression may take; a
+ * frame sealed while the budget is spent is written raw (SEG_FRAME_F_RAW,
+ * as incompressible ones: every reader handles it). 0 = no budget (every
+ * compressible frame compressed), the default: it keeps the bytes on disk
+ * of level 1; a budget trades them for CPU when traffic outruns zstd
+ * (bench/README.md, issue 16). The credit saved while idle is capped at
+ * SEG_ZSTD_BURST_NS of CPU (~4 MiB of text at level 1), so a burst after a
+ * quiet minute does not compress for seconds on saved-up credit. */
+#define SEG_ZSTD_BUDGET_DEFAULT 0u
+#define SEG_ZSTD_BUDGET_MAX 100u
+#define SEG_ZSTD_BURST_NS (10ull * 1000u * 1000u)
 
 /* Largest flush threshold a user may set: bounds the writer's buffers. */
 #define SEG_FRAME_BYTES_MAX (1024u * 1024u)

@@ -11,7 +11,12 @@ through the real daemon:
   not part of the format;
 - the level is applied: the same JSON-like text stored at -5 takes more
   bytes of segment files than at the default level 1, and at -100 more
-  than at -5 (persist/seg-limits.h has the ratios).
+  than at -5 (persist/seg-limits.h has the ratios);
+- `--zstd-budget PCT` (0-100) is refused above 100; with a budget of 1% at
+  level 19 (~100x level 1's CPU) most frames of a quick burst of text go
+  out raw (the text stands verbatim in the .seg, the files are about as big
+  as the text), without a budget they are compressed; both read back
+  byte-exact.
 """
 
 import glob
@@ -69,12 +74,17 @@ class ZstdLevel(unittest.TestCase):
             self.assertIn("--zstd-level", msg, bad)
         code, msg = self.run_refused("--zstd-level")
         self.assertEqual(code, 2, msg)
+        for bad in ("101", "-1", "x"):
+            code, msg = self.run_refused("--zstd-budget=" + bad)
+            self.assertEqual(code, 2, "--zstd-budget=%r: %s" % (bad, msg))
+            self.assertIn("--zstd-budget", msg, bad)
 
-    def session(self, data, level, ks, name, kill):
+    def session(self, data, level, ks, name, kill, extra=()):
         """ringcap at `level` captures POST /echo of text_body(k) for k in ks,
         then is killed (kill -9: the session stays open, the next daemon
         continues it) or stopped."""
-        p = sl.proxy_on(data, "lv", extra=["--zstd-level", str(level)], name=name).start()
+        p = sl.proxy_on(data, "lv", extra=["--zstd-level", str(level)] + list(extra),
+                        name=name).start()
         c = sl.Client(p)
         for k in ks:
             st, _, body = c.request("POST", self.origin.url("/echo?k=%d" % k), text_body(k))
@@ -125,6 +135,34 @@ class ZstdLevel(unittest.TestCase):
         self.assertLess(size[1], raw / 2, size)         # compressed at all
         self.assertGreater(size[-5], size[1] * 1.15, size)
         self.assertGreater(size[-100], size[-5] * 1.15, size)
+
+    def seg_text(self, data):
+        blob = b""
+        for f in glob.glob(os.path.join(data, "**", "*.seg"), recursive=True):
+            with open(f, "rb") as fh:
+                blob += fh.read()
+        return blob
+
+    def test_budget(self):
+        ks = range(N)
+        verbatim = {}
+        for budget in ("1", "0"):
+            data = tempfile.mkdtemp(prefix="zstd-budget%s-" % budget, dir=harness._TMP)
+            self.session(data, 19, ks, "bud" + budget, kill=False,
+                         extra=["--zstd-budget", budget])
+            self.check_reads(data, ks)
+            blob = self.seg_text(data)
+            # pieces of each body (from its middle) that stand verbatim in the files
+            verbatim[budget] = sum(text_body(k)[o:o + 256] in blob
+                                   for k in ks for o in range(8192, TEXT_LEN - 8192, 16384))
+            size = len(blob)
+            if budget == "1":
+                self.assertGreater(size, N * TEXT_LEN * 0.5, "mostly raw over budget")
+            else:
+                self.assertLess(size, N * TEXT_LEN * 0.5, "compressed without a budget")
+        pieces = N * len(range(8192, TEXT_LEN - 8192, 16384))
+        self.assertGreater(verbatim["1"], pieces // 2, verbatim)
+        self.assertEqual(verbatim["0"], 0, verbatim)
 
 
 if __name__ == "__main__":

@@ -58,6 +58,7 @@ struct rc_capture {
 	uint64_t flush_ns;          /* writers' flush interval; 0 = the store's default */
 	bool sync;                  /* --sync: writers group-commit (seg_writer_cfg.sync) */
 	int zstd_level;             /* --zstd-level; 0 = the store's default */
+	unsigned zstd_budget;       /* --zstd-budget (percent); 0 = none */
 };
 
 #endif

@@ -68,6 +68,7 @@ struct run_opts {
 	unsigned max_body;
 	unsigned flush_interval_ms; /* --flush-interval */
 	int zstd_level;             /* --zstd-level */
+	unsigned zstd_budget;       /* --zstd-budget */
 	unsigned tls_ticket_rotate_ms; /* --tls-ticket-rotate */
 	unsigned upstream_sessions;    /* --upstream-sessions */
 	bool no_save_responses;
@@ -140,6 +141,9 @@ static const struct opt run_table[] = {
 	{ "zstd-level", set_level, RUN(zstd_level), 0, 0, "N",
 	  "zstd level of stored frames: negative = less CPU, more bytes on disk", fmt_level,
 	  NULL },
+	{ "zstd-budget", set_uint, RUN(zstd_budget), 0, SEG_ZSTD_BUDGET_MAX, "PCT",
+	  "share of a worker's time zstd may take; beyond, frames are stored uncompressed "
+	  "(0 = no limit)", fmt_uint, NULL },
 	{ "sync", set_flag, CFG(sync), 0, 0, "",
 	  "a response's last bytes go out only once its exchange is on disk (group "
 	  "commit: one fdatasync per batch of exchanges)", NULL, "off" },
@@ -710,7 +714,7 @@ static int plane_setup(struct run_opts *r, struct rc_tls *t, unsigned workers,
 	}
 	rc_capture_flush_interval(p->cap, (uint64_t)r->flush_interval_ms * 1000000u);
 	rc_capture_sync(p->cap, r->eng.sync);
-	rc_capture_zstd_level(p->cap, r->zstd_level);
+	rc_capture_zstd_level(p->cap, r->zstd_level, r->zstd_budget);
 	if (long_filter)
 		rc_sessions_default_filter(p->ses, filter->db);
 	if (r->session) {
