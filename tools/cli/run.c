@@ -758,6 +758,7 @@ static int run_main(int argc, char **argv, const struct rc_filter *filter)
 	struct run_opts r = { .data_dir = rc_env_data(), .max_body = RC_BODY_MAX_DEFAULT,
 			      .flush_interval_ms = SEG_FLUSH_NS_DEFAULT / 1000000u,
 			      .zstd_level = SEG_ZSTD_LEVEL_DEFAULT,
+			      .zstd_budget = SEG_ZSTD_BUDGET_DEFAULT,
 			      .tls_ticket_rotate_ms = TLS_TICKET_ROTATE_S_DEFAULT * 1000u,
 			      .upstream_sessions = TLS_UPSTREAM_SESSIONS_DEFAULT };
 	eng_config_defaults(&r.eng);
