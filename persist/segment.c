@@ -42,7 +42,9 @@
  * followed by clen bytes: one zstd frame whose content is ulen bytes, or
  * with SEG_FRAME_F_RAW the ulen bytes themselves (clen == ulen). The
  * writer stores a frame raw when most of it is body sampled
- * incompressible or zstd did not shrink it (seg-limits.h, SEG_SAMPLE_*).
+ * incompressible, zstd's CPU budget (cfg.zstd_budget) is spent, or zstd
+ * did not shrink it (seg-limits.h, SEG_SAMPLE_*, SEG_ZSTD_*). The zstd
+ * level (cfg.zstd_level) is not recorded: any level decompresses alike.
  *
  * A frame is VALID iff: the magic matches, the header checksum matches,
  * clen and ulen are within limits, no reserved bit is set, a raw frame has
