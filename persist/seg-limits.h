@@ -17,6 +17,46 @@
  * level 1. (Writer throughput, 130-200 MB/s of records per thread here,
  * was within noise across these settings on this shared VM.) */
 #define SEG_FRAME_BYTES_DEFAULT (128u * 1024u)
+/* zstd level of compressed frames (ringcap run --zstd-level; 0 = this
+ * default). The level is not part of the format: every level, negative
+ * ("fast") ones included, writes plain zstd frames that the reader
+ * decompresses alike. Measured on one core of this box (2026-12-04, box
+ * loaded): ZSTD_compressCCtx in a loop over 128 KiB frames of the 1 MiB
+ * JSON-like body of bench/benchlib.py (body_bytes "text"), compression
+ * ratio and thread CPU per MiB:
+ *   level    3     1    -1    -3    -5   -20   -50  -100  -1000
+ *   ratio   4.48  4.34  3.57  3.27  2.77  1.86  1.58  1.15  1.00
+ *   ms/MiB  2.69  2.35  2.09  1.84  1.76  1.39  1.00  0.56  0.09
+ * Negative levels drop the Huffman coding of literals (the ratio falls a
+ * step at -1) and then search less. In the capturing proxy (bench/README.md,
+ * issue 16, "zstd levels") -1 to -5 saved 0-7% of its CPU per text exchange
+ * (zstd is ~2/3 of it at level 1, the rest stays) for 30-60% more bytes on
+ * disk, so the default stays 1. The body sample (SEG_SAMPLE_*) compresses at
+ * the same level: at -100 text no longer passes it and is stored raw. */
+#define SEG_ZSTD_LEVEL_DEFAULT 1
+/* Bounds: below -100 zstd stores text nearly as it is (1.15x at -100,
+ * 1.00x at -1000), which the raw frame path (SEG_RAW_*) does without
+ * zstd; above 19 come zstd's "ultra" levels, which differ by window sizes
+ * a frame of at most SEG_FRAME_ULEN_MAX never uses (and level 19 already
+ * costs ~100x level 1's CPU: a proxy has no use for it). */
+#define SEG_ZSTD_LEVEL_MIN (-100)
+#define SEG_ZSTD_LEVEL_MAX 19
+/* zstd's CPU budget (ringcap run --zstd-budget): the share of a writer's
+ * thread, in percent of wall time, that frame compression may take; a
+ * frame sealed while the budget is spent is written raw (SEG_FRAME_F_RAW,
+ * as incompressible ones: every reader handles it). 0 = no budget (every
+ * compressible frame compressed), the default: it keeps the bytes on disk
+ * of level 1; a budget trades them for CPU when traffic outruns zstd
+ * (bench/README.md, issue 16: 1 MiB text bodies at 1%: 1.2 against 3.1 ms
+ * of proxy CPU per exchange, 4.4x the bytes; at 50% it rarely binds, zstd
+ * takes about half a capturing worker). The credit saved while idle is
+ * capped at SEG_ZSTD_BURST_NS of CPU (~4 MiB of text at level 1), so a
+ * burst after a quiet minute does not compress for seconds on saved-up
+ * credit. */
+#define SEG_ZSTD_BUDGET_DEFAULT 0u
+#define SEG_ZSTD_BUDGET_MAX 100u
+#define SEG_ZSTD_BURST_NS (10ull * 1000u * 1000u)
+
 /* Largest flush threshold a user may set: bounds the writer's buffers. */
 #define SEG_FRAME_BYTES_MAX (1024u * 1024u)
 /* Smallest flush threshold: one record of maximal size must fit a frame
@@ -152,6 +192,9 @@ _Static_assert(SEG_REC_MAX >= 16u + 16u + SEG_REASON_MAX + SEG_HEAD_MAX, "RESP_H
 _Static_assert(SEG_REC_MAX >= 16u + SEG_CHUNK_MAX, "body chunk too big");
 _Static_assert(SEG_REC_MAX >= 16u + 8u + SEG_TRAILERS_MAX, "TRAILERS record too big");
 _Static_assert(SEG_OPEN_DEFAULT <= SEG_OPEN_MAX, "open default above max");
+_Static_assert(SEG_ZSTD_LEVEL_MIN <= SEG_ZSTD_LEVEL_DEFAULT, "zstd default below min");
+_Static_assert(SEG_ZSTD_LEVEL_DEFAULT <= SEG_ZSTD_LEVEL_MAX, "zstd default above max");
+_Static_assert(SEG_ZSTD_LEVEL_DEFAULT != 0, "0 means the default");
 _Static_assert(SEG_SAMPLE_MIN <= SEG_SAMPLE_BYTES, "sample smaller than its minimum");
 _Static_assert(SEG_RAW_FRAME_BYTES <= SEG_FRAME_BYTES_MAX, "raw frames beyond the reader's bound");
 _Static_assert(SEG_SAMPLE_BYTES <= SEG_CHUNK_MAX, "sample beyond one body record");

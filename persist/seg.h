@@ -140,7 +140,9 @@ struct seg_writer_cfg {
 	uint64_t rotate_ns;      /* 0 = SEG_ROTATE_NS_DEFAULT */
 	uint64_t body_max;       /* per direction; 0 = SEG_BODY_MAX_DEFAULT */
 	uint32_t open_max;       /* 0 = SEG_OPEN_DEFAULT */
-	int zstd_level;          /* 0 = 1 (see seg-limits.h for the measurement) */
+	int zstd_level;          /* SEG_ZSTD_LEVEL_MIN..MAX, 0 = SEG_ZSTD_LEVEL_DEFAULT */
+	uint32_t zstd_budget;    /* % of the thread's time zstd may take, beyond:
+				  * frames raw (seg-limits.h); 0 = no budget */
 	bool direct;             /* write .seg frames with O_DIRECT where the file
 				  * system allows it (else buffered, and
 				  * seg_writer_stats.direct_errno says why) */
@@ -180,6 +182,7 @@ struct seg_writer_stats {
 	uint64_t exchanges, frames, bytes_raw, bytes_disk, refused, chunks_dropped, segments;
 	uint64_t discarded; /* seg_xch_discard() calls that wrote their record */
 	uint64_t frames_raw;   /* frames written without zstd (SEG_FRAME_F_RAW) */
+	uint64_t frames_over_budget; /* of those: compressible, but cfg.zstd_budget was spent */
 	uint64_t bodies_raw;   /* bodies sampled incompressible (seg-limits.h) */
 	uint64_t frames_direct; /* frames written with O_DIRECT (SEG_DIO_MIN_BYTES) */
 	uint64_t trailers_cut;  /* trailer sections stored short (seg_xch_trailers) */

@@ -42,7 +42,9 @@
  * followed by clen bytes: one zstd frame whose content is ulen bytes, or
  * with SEG_FRAME_F_RAW the ulen bytes themselves (clen == ulen). The
  * writer stores a frame raw when most of it is body sampled
- * incompressible or zstd did not shrink it (seg-limits.h, SEG_SAMPLE_*).
+ * incompressible, zstd's CPU budget (cfg.zstd_budget) is spent, or zstd
+ * did not shrink it (seg-limits.h, SEG_SAMPLE_*, SEG_ZSTD_*). The zstd
+ * level (cfg.zstd_level) is not recorded: any level decompresses alike.
  *
  * A frame is VALID iff: the magic matches, the header checksum matches,
  * clen and ulen are within limits, no reserved bit is set, a raw frame has
@@ -190,6 +192,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <zstd.h>
@@ -205,6 +208,7 @@ static int rotate(struct seg_writer *w);
 static int open_segment(struct seg_writer *w);
 static int *kind_fd(struct seg_writer *w, int k);
 static void close_old(struct seg_writer *w, int fd);
+static uint64_t clock_ns(clockid_t id);
 
 /* Fills the defaults of c; false when a setting is out of its bounds. */
 static bool cfg_settle(struct seg_writer_cfg *c)
@@ -218,7 +222,11 @@ static bool cfg_settle(struct seg_writer_cfg *c)
 	c->rotate_ns = c->rotate_ns ? c->rotate_ns : SEG_ROTATE_NS_DEFAULT;
 	c->body_max = c->body_max ? c->body_max : SEG_BODY_MAX_DEFAULT;
 	c->open_max = c->open_max ? c->open_max : SEG_OPEN_DEFAULT;
-	c->zstd_level = c->zstd_level ? c->zstd_level : 1;
+	c->zstd_level = c->zstd_level ? c->zstd_level : SEG_ZSTD_LEVEL_DEFAULT;
+	if (c->zstd_level < SEG_ZSTD_LEVEL_MIN || c->zstd_level > SEG_ZSTD_LEVEL_MAX)
+		return false;
+	if (c->zstd_budget > SEG_ZSTD_BUDGET_MAX)
+		return false;
 	return c->rotate_bytes <= SEG_ROTATE_BYTES_MAX && c->open_max <= SEG_OPEN_MAX;
 }
 
@@ -280,6 +288,8 @@ int seg_writer_open(const struct seg_writer_cfg *cfg, uint64_t now_ns, struct se
 		free(w);
 		return -EINVAL;
 	}
+	w->zb_at_ns = clock_ns(CLOCK_MONOTONIC); /* cfg.zstd_budget starts with a burst */
+	w->zb_credit_ns = (int64_t)SEG_ZSTD_BURST_NS;
 	if (!bufs_alloc(w)) {
 		seg_writer_close(w);
 		return -ENOMEM;
@@ -482,18 +492,56 @@ static int free_slot(struct seg_writer *w)
 	return -1;
 }
 
+static uint64_t clock_ns(clockid_t id)
+{
+	struct timespec ts;
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* cfg.zstd_budget: credits the time since the last call at the budget's
+ * share (up to SEG_ZSTD_BURST_NS); true when the credit is spent. */
+static bool budget_spent(struct seg_writer *w)
+{
+	uint64_t now = clock_ns(CLOCK_MONOTONIC);
+	uint64_t earned = (now - w->zb_at_ns) / 100u * w->cfg.zstd_budget;
+	w->zb_at_ns = now;
+	if (earned > SEG_ZSTD_BURST_NS)
+		earned = SEG_ZSTD_BURST_NS;
+	w->zb_credit_ns += (int64_t)earned;
+	if (w->zb_credit_ns > (int64_t)SEG_ZSTD_BURST_NS)
+		w->zb_credit_ns = (int64_t)SEG_ZSTD_BURST_NS;
+	return w->zb_credit_ns <= 0;
+}
+
+/* Compresses the open frame into slot s at `at` (ZSTD_compressCCtx's
+ * result), charging its thread CPU time to the budget when there is one. */
+static size_t compress(struct seg_writer *w, struct slot *s, uint32_t at)
+{
+	uint64_t t0 = w->cfg.zstd_budget ? clock_ns(CLOCK_THREAD_CPUTIME_ID) : 0;
+	size_t clen = ZSTD_compressCCtx(w->cctx, s->frame + at + SEG_FRAME_HDR_SIZE,
+					ZSTD_compressBound(w->raw_cap), w->raw, w->raw_len,
+					w->cfg.zstd_level);
+	if (w->cfg.zstd_budget)
+		w->zb_credit_ns -= (int64_t)(clock_ns(CLOCK_THREAD_CPUTIME_ID) - t0);
+	return clen;
+}
+
 /* Puts the open frame's payload into slot s: compressed, or as it is
  * (the buffers of open frame and slot trade places: no copy) when most of
- * it is incompressible body or zstd did not shrink it. Returns the payload
- * length, or 0 when zstd failed; *raw says which. */
+ * it is incompressible body, cfg.zstd_budget is spent or zstd did not
+ * shrink it. Returns the payload length, or 0 when zstd failed; *raw says
+ * which. */
 static size_t frame_payload(struct seg_writer *w, struct slot *s, uint32_t at, bool *raw)
 {
 	*raw = seg_w_incomp_frame(w);
 	size_t clen = w->raw_len;
+	if (!*raw && w->cfg.zstd_budget && budget_spent(w)) {
+		*raw = true;
+		w->st.frames_over_budget++;
+	}
 	if (!*raw) {
-		size_t bound = ZSTD_compressBound(w->raw_cap);
-		clen = ZSTD_compressCCtx(w->cctx, s->frame + at + SEG_FRAME_HDR_SIZE, bound, w->raw,
-					 w->raw_len, w->cfg.zstd_level);
+		clen = compress(w, s, at);
 		if (ZSTD_isError(clen))
 			return 0;
 		*raw = clen >= w->raw_len;

@@ -71,6 +71,8 @@ struct seg_writer {
 	uint32_t raw_incomp;  /* bytes of incompressible body records in the open frame */
 	bool rec_incomp;      /* the next append_rec adds an incompressible body chunk */
 	uint8_t *sample_out;  /* compressed sample (ZSTD_compressBound(SEG_SAMPLE_BYTES)) */
+	int64_t zb_credit_ns; /* cfg.zstd_budget: CPU zstd may still take (<= 0: spent) */
+	uint64_t zb_at_ns;    /* monotonic time of the last credit */
 	uint32_t dio_align;   /* big frames go to fd_dio at this alignment; 0: never */
 	uint8_t tail[SEG_DIO_ALIGN_MAX]; /* the .seg's bytes from its last block
 					  * boundary to seg_bytes: an O_DIRECT

@@ -16,6 +16,9 @@
  * writes buffered). With O_DIRECT also across rotations (small segments),
  * and the padding rule: fewer than SEG_DIO_ALIGN_MAX zero bytes after the
  * last frame are padding, more or non-zero ones a torn tail.
+ * The writer refuses a zstd level outside SEG_ZSTD_LEVEL_MIN..MAX or a
+ * zstd budget above SEG_ZSTD_BUDGET_MAX (ringcap run --zstd-level,
+ * --zstd-budget), and opens at both level bounds.
  */
 #include <fcntl.h>
 #include <linux/magic.h>
@@ -430,8 +433,31 @@ static void pass_rotating(void)
 	rm_rf(dir);
 }
 
+/* seg_writer_cfg.zstd_level / zstd_budget: out of bounds is -EINVAL. */
+static void check_cfg(void)
+{
+	make_tmpdir(dir, sizeof(dir), "rawcfg");
+	const struct { int level; uint32_t budget; int rc; } cases[] = {
+		{ SEG_ZSTD_LEVEL_MIN - 1, 0, -EINVAL }, { SEG_ZSTD_LEVEL_MAX + 1, 0, -EINVAL },
+		{ 1, SEG_ZSTD_BUDGET_MAX + 1, -EINVAL }, { SEG_ZSTD_LEVEL_MIN, 1, 0 },
+		{ SEG_ZSTD_LEVEL_MAX, SEG_ZSTD_BUDGET_MAX, 0 }, { 0, 0, 0 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct seg_writer_cfg c = { .session_dir = dir, .zstd_level = cases[i].level,
+					    .zstd_budget = cases[i].budget };
+		struct seg_writer *w = NULL;
+		int rc = seg_writer_open(&c, now_wall_ns(), &w);
+		CHECK_MSG(rc == cases[i].rc, "level %d budget %u: %d", cases[i].level,
+			  cases[i].budget, rc);
+		if (rc == 0)
+			seg_writer_close(w);
+	}
+	rm_rf(dir);
+}
+
 int main(void)
 {
+	check_cfg();
 	check_header_bits();
 	pass(false, NULL);
 	pass(true, NULL);

@@ -57,6 +57,8 @@ struct rc_capture {
 	struct pol *limbo;          /* swapped out, grace period not seen yet */
 	uint64_t flush_ns;          /* writers' flush interval; 0 = the store's default */
 	bool sync;                  /* --sync: writers group-commit (seg_writer_cfg.sync) */
+	int zstd_level;             /* --zstd-level; 0 = the store's default */
+	unsigned zstd_budget;       /* --zstd-budget (percent); 0 = none */
 };
 
 #endif

@@ -94,6 +94,12 @@ void rc_capture_sync(struct rc_capture *c, bool sync)
 	c->sync = sync;
 }
 
+void rc_capture_zstd_level(struct rc_capture *c, int level, unsigned budget)
+{
+	c->zstd_level = level;
+	c->zstd_budget = budget;
+}
+
 static int store_open(struct rc_capture *c, const char *dir, struct store **out,
 		      char *err, size_t errlen)
 {
@@ -121,6 +127,8 @@ static int store_open(struct rc_capture *c, const char *dir, struct store **out,
 		struct seg_writer_cfg wc = { .session_dir = dir, .worker = (uint16_t)i,
 					     .body_max = UINT64_MAX, .save_responses = true,
 					     .flush_ns = c->flush_ns, .sync = c->sync,
+					     .zstd_level = c->zstd_level,
+					     .zstd_budget = c->zstd_budget,
 					     .direct = true };
 		rc = seg_writer_open(&wc, wall_ns(), &s->w[i]);
 		if (rc < 0) {

@@ -51,6 +51,11 @@ void rc_capture_flush_interval(struct rc_capture *c, uint64_t flush_ns);
  * rc_capture_ops.ticket/durable tell the engine (eng_config.sync) when an
  * ended exchange is on stable storage. Before the first policy. */
 void rc_capture_sync(struct rc_capture *c, bool sync);
+/* ringcap run --zstd-level, --zstd-budget: the frame level and zstd's CPU
+ * budget (percent of a worker's time, 0 = none) of the writers opened from
+ * now on (seg_writer_cfg; ranges checked by the caller, 0 = the store's
+ * defaults). Before the first policy. */
+void rc_capture_zstd_level(struct rc_capture *c, int level, unsigned budget);
 
 /* Publishes p. A new session_dir gets its writers opened first (may block
  * briefly on file I/O: never call it from a worker); the previous session's

@@ -67,6 +67,8 @@ struct run_opts {
 	const char *session;
 	unsigned max_body;
 	unsigned flush_interval_ms; /* --flush-interval */
+	int zstd_level;             /* --zstd-level */
+	unsigned zstd_budget;       /* --zstd-budget */
 	unsigned tls_ticket_rotate_ms; /* --tls-ticket-rotate */
 	unsigned upstream_sessions;    /* --upstream-sessions */
 	bool no_save_responses;
@@ -110,12 +112,14 @@ static int set_insecure(const struct opt *o, const char *v, struct run_opts *r, 
 static int set_uint(const struct opt *o, const char *v, struct run_opts *r, char *e, size_t n);
 static int set_size(const struct opt *o, const char *v, struct run_opts *r, char *e, size_t n);
 static int set_dur(const struct opt *o, const char *v, struct run_opts *r, char *e, size_t n);
+static int set_level(const struct opt *o, const char *v, struct run_opts *r, char *e, size_t n);
 static void fmt_control(const struct opt *o, const struct run_opts *d, char *buf, size_t n);
 static void fmt_data(const struct opt *o, const struct run_opts *d, char *buf, size_t n);
 static void fmt_uint(const struct opt *o, const struct run_opts *d, char *buf, size_t n);
 static void fmt_workers(const struct opt *o, const struct run_opts *d, char *buf, size_t n);
 static void fmt_size(const struct opt *o, const struct run_opts *d, char *buf, size_t n);
 static void fmt_dur(const struct opt *o, const struct run_opts *d, char *buf, size_t n);
+static void fmt_level(const struct opt *o, const struct run_opts *d, char *buf, size_t n);
 
 #define RUN(f) offsetof(struct run_opts, f)
 #define CFG(f) offsetof(struct run_opts, eng.f)
@@ -134,6 +138,12 @@ static const struct opt run_table[] = {
 	{ "flush-interval", set_dur, RUN(flush_interval_ms), SEG_FLUSH_MS_MIN, SEG_FLUSH_MS_MAX,
 	  "DUR", "captured exchanges are written within this (checked every 100ms): what a "
 	  "kill -9 or power loss can lose", fmt_dur, NULL },
+	{ "zstd-level", set_level, RUN(zstd_level), 0, 0, "N",
+	  "zstd level of stored frames: negative = less CPU, more bytes on disk", fmt_level,
+	  NULL },
+	{ "zstd-budget", set_uint, RUN(zstd_budget), 0, SEG_ZSTD_BUDGET_MAX, "PCT",
+	  "share of a worker's time zstd may take; beyond, frames are stored uncompressed "
+	  "(0 = no limit)", fmt_uint, NULL },
 	{ "sync", set_flag, CFG(sync), 0, 0, "",
 	  "a response's last bytes go out only once its exchange is on disk (group "
 	  "commit: one fdatasync per batch of exchanges)", NULL, "off" },
@@ -291,6 +301,13 @@ static void fmt_dur(const struct opt *o, const struct run_opts *d, char *buf, si
 		snprintf(buf, n, "%us", v / 1000);
 	else
 		snprintf(buf, n, "%ums", v);
+}
+
+static void fmt_level(const struct opt *o, const struct run_opts *d, char *buf, size_t n)
+{
+	(void)o;
+	snprintf(buf, n, "%d, from %d to %d", d->zstd_level, SEG_ZSTD_LEVEL_MIN,
+		 SEG_ZSTD_LEVEL_MAX);
 }
 
 static void run_usage(FILE *f, const struct run_opts *d)
@@ -458,6 +475,23 @@ static int set_size(const struct opt *o, const char *v, struct run_opts *r, char
 static int set_dur(const struct opt *o, const char *v, struct run_opts *r, char *e, size_t n)
 {
 	return set_number(o, v, r, e, n, rc_parse_duration_ms);
+}
+
+/* --zstd-level: a signed number in SEG_ZSTD_LEVEL_MIN..MAX (the row's
+ * unsigned range cannot say it). */
+static int set_level(const struct opt *o, const char *v, struct run_opts *r, char *e, size_t n)
+{
+	(void)o;
+	char *end = NULL;
+	errno = 0;
+	long x = strtol(v, &end, 10);
+	if (end == v || *end != '\0' || errno)
+		return snprintf(e, n, "'%s' is not a number", v), -EINVAL;
+	if (x < SEG_ZSTD_LEVEL_MIN || x > SEG_ZSTD_LEVEL_MAX)
+		return snprintf(e, n, "%s is out of range (%d to %d)", v, SEG_ZSTD_LEVEL_MIN,
+				SEG_ZSTD_LEVEL_MAX), -EINVAL;
+	r->zstd_level = (int)x;
+	return 0;
 }
 
 /* Relations between options that no single range expresses. */
@@ -667,6 +701,7 @@ static int plane_setup(struct run_opts *r, struct rc_tls *t, unsigned workers,
 	}
 	rc_capture_flush_interval(p->cap, (uint64_t)r->flush_interval_ms * 1000000u);
 	rc_capture_sync(p->cap, r->eng.sync);
+	rc_capture_zstd_level(p->cap, r->zstd_level, r->zstd_budget);
 	if (long_filter)
 		rc_sessions_default_filter(p->ses, filter->db);
 	if (r->session) {
@@ -709,6 +744,8 @@ static int run_main(int argc, char **argv, const struct rc_filter *filter)
 {
 	struct run_opts r = { .data_dir = rc_env_data(), .max_body = RC_BODY_MAX_DEFAULT,
 			      .flush_interval_ms = SEG_FLUSH_NS_DEFAULT / 1000000u,
+			      .zstd_level = SEG_ZSTD_LEVEL_DEFAULT,
+			      .zstd_budget = SEG_ZSTD_BUDGET_DEFAULT,
 			      .tls_ticket_rotate_ms = TLS_TICKET_ROTATE_S_DEFAULT * 1000u,
 			      .upstream_sessions = TLS_UPSTREAM_SESSIONS_DEFAULT };
 	eng_config_defaults(&r.eng);
