@@ -79,7 +79,7 @@ class ZstdLevel(unittest.TestCase):
             self.assertEqual(code, 2, "--zstd-budget=%r: %s" % (bad, msg))
             self.assertIn("--zstd-budget", msg, bad)
 
-    def session(self, data, level, ks, name, kill, extra=()):
+    def session(self, data, level, ks, name, kill, extra=(), over_budget=None):
         """ringcap at `level` captures POST /echo of text_body(k) for k in ks,
         then is killed (kill -9: the session stays open, the next daemon
         continues it) or stopped."""
@@ -91,6 +91,19 @@ class ZstdLevel(unittest.TestCase):
             self.assertEqual(st, 200)
             self.assertEqual(json.loads(body)["length"], TEXT_LEN)
         c.close()
+        if over_budget is not None:
+            # /metrics counts the frames stored raw over budget once written
+            # (the writer seals and writes them within its flush interval)
+            got = {}
+
+            def seen():
+                got.update(sl.metrics(p))
+                return got.get("ringcap_capture_frames_over_budget_total", 0) > 0
+            # (without a budget one look: the count must stay 0)
+            over_budget.append(sl.wait_for(seen, 10 if "--zstd-budget" in extra and
+                                           extra[extra.index("--zstd-budget") + 1] != "0"
+                                           else 0.5) and
+                               got["ringcap_capture_frames_over_budget_total"])
         if kill:
             n = ks[-1] + 1
             self.assertTrue(sl.wait_for(lambda: len(sl.ls(data, "lv")) == n, 10),
@@ -148,8 +161,13 @@ class ZstdLevel(unittest.TestCase):
         verbatim = {}
         for budget in ("1", "0"):
             data = tempfile.mkdtemp(prefix="zstd-budget%s-" % budget, dir=harness._TMP)
+            over = []
             self.session(data, 19, ks, "bud" + budget, kill=False,
-                         extra=["--zstd-budget", budget])
+                         extra=["--zstd-budget", budget], over_budget=over)
+            if budget == "1":
+                self.assertGreater(over[0], 0, "no frame over budget in /metrics")
+            else:
+                self.assertFalse(over[0], "frames over budget without a budget")
             self.check_reads(data, ks)
             blob = self.seg_text(data)
             # pieces of each body (from its middle) that stand verbatim in the files

@@ -42,7 +42,7 @@ struct pol {
 
 /* Per-worker counters, summed by rc_capture_stats. */
 struct wstat {
-	_Atomic uint64_t written, dropped, filtered, bytes;
+	_Atomic uint64_t written, dropped, filtered, bytes, over_budget;
 	atomic_bool failed;
 	_Atomic uint64_t epoch;     /* last quiescent point seen */
 } __attribute__((aligned(64)));

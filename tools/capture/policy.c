@@ -284,6 +284,7 @@ void rc_capture_stats(struct rc_capture *c, struct rc_capture_stats *out)
 		out->dropped += atomic_load_explicit(&w->dropped, memory_order_relaxed);
 		out->filtered += atomic_load_explicit(&w->filtered, memory_order_relaxed);
 		out->bytes += atomic_load_explicit(&w->bytes, memory_order_relaxed);
+		out->over_budget += atomic_load_explicit(&w->over_budget, memory_order_relaxed);
 		out->failed |= atomic_load_explicit(&w->failed, memory_order_relaxed);
 	}
 }

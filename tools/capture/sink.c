@@ -46,6 +46,7 @@ struct held {
 	struct seg_writer *w;
 	uint32_t open;              /* exchanges begun and not ended */
 	bool leaving, sealed, failed;
+	uint64_t over_budget;       /* w's frames_over_budget already counted */
 };
 
 struct xh {
@@ -642,6 +643,18 @@ static bool cap_next_io(void *ctx, struct eng_sink_io *io)
 	return false;
 }
 
+/* Frames w stored raw since the last write because the zstd budget was
+ * spent (run --zstd-budget), counted once each for /metrics. */
+static void count_over_budget(struct wk *k, struct held *h)
+{
+	struct seg_writer_stats st;
+	seg_writer_get_stats(h->w, &st);
+	if (st.frames_over_budget > h->over_budget) {
+		count(&k->st->over_budget, st.frames_over_budget - h->over_budget);
+		h->over_budget = st.frames_over_budget;
+	}
+}
+
 static void cap_io_done(void *ctx, int res)
 {
 	struct wk *k = ctx;
@@ -650,10 +663,12 @@ static void cap_io_done(void *ctx, int res)
 	if (h == NULL || h->s == NULL)
 		return;
 	seg_writer_io_done(h->w, res);
-	if (res > 0 && !k->io_open) /* an open's res is an fd the writer keeps */
+	if (res > 0 && !k->io_open) { /* an open's res is an fd the writer keeps */
 		count(&k->st->bytes, (uint64_t)res);
-	else if (res < 0)
+		count_over_budget(k, h);
+	} else if (res < 0) {
 		held_fail(k, h, "a segment write failed", res);
+	}
 	held_settle(k, h);
 }
 

@@ -36,6 +36,7 @@ struct rc_capture_stats {
 	uint64_t dropped;   /* exchanges the store could not take */
 	uint64_t filtered;  /* exchanges a filter left out */
 	uint64_t bytes;     /* bytes written to segment files */
+	uint64_t over_budget; /* frames stored raw: the zstd budget was spent */
 	bool failed;        /* a write failed: capture is off until the next session */
 };
 

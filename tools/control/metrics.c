@@ -130,6 +130,9 @@ static void capture(struct out *o, const struct rc_capture_stats *cs)
 	    cs->filtered);
 	one(o, "capture_segment_bytes_total", "counter", "Bytes written to segment files.",
 	    cs->bytes);
+	one(o, "capture_frames_over_budget_total", "counter",
+	    "Frames stored uncompressed because the zstd budget (run --zstd-budget) was spent.",
+	    cs->over_budget);
 	one(o, "capture_failed", "gauge",
 	    "1 when a store write failed and capture is off until the next session.",
 	    cs->failed ? 1 : 0);

@@ -79,7 +79,7 @@ int main(void)
 	uint64_t *f = (uint64_t *)&k;
 	for (size_t i = 0; i < sizeof(k) / sizeof(*f); i++)
 		f[i] = 1000 + i * 7; /* distinct per field */
-	struct rc_capture_stats cs = { .written = 51, .dropped = 52, .filtered = 53,
+	struct rc_capture_stats cs = { .written = 51, .dropped = 52, .filtered = 53, .over_budget = 55,
 				       .bytes = 54, .failed = true };
 	static char text[RC_METRICS_MAX];
 	long n = rc_metrics_text(&k, &cs, text, sizeof(text));
@@ -127,6 +127,7 @@ int main(void)
 	has_sample(text, "ringcap_capture_exchanges_dropped_total", 52);
 	has_sample(text, "ringcap_capture_exchanges_filtered_total", 53);
 	has_sample(text, "ringcap_capture_segment_bytes_total", 54);
+	has_sample(text, "ringcap_capture_frames_over_budget_total", 55);
 	has_sample(text, "ringcap_capture_failed", 1);
 
 	if (have_promtool()) {
@@ -140,8 +141,8 @@ int main(void)
 		printf("promtool absent: lint part skipped (apt-get install prometheus)\n");
 	}
 	/* 25 engine samples (3 of them WebSocket) + errors + h2 (2 + kinds)
-	 * + 5 capture */
-	size_t want = 25 + (ENG_ERR_COUNT - 1) + 2 + ENG_H2_BAD_COUNT + 5;
+	 * + 6 capture */
+	size_t want = 25 + (ENG_ERR_COUNT - 1) + 2 + ENG_H2_BAD_COUNT + 6;
 	char copy[RC_METRICS_MAX];
 	memcpy(copy, text, (size_t)n + 1);
 	CHECK(check_structure(copy) == want);
@@ -150,7 +151,7 @@ int main(void)
 	long m = rc_metrics_text(&k, NULL, without, sizeof(without));
 	REQUIRE(m > 0 && m < n && strstr(without, "capture") == NULL);
 	CHECK(strncmp(without, text, (size_t)m) == 0); /* same text up to the capture part */
-	CHECK(check_structure(without) == want - 5);
+	CHECK(check_structure(without) == want - 6);
 
 	/* every short buffer: -ENOSPC, nothing written past it */
 	static char small[RC_METRICS_MAX + 16];
