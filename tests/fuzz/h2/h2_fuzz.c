@@ -155,7 +155,15 @@ static SSL *open_h2(int *fdp)
 	SSL_set_tlsext_host_name(ssl, "localhost");
 	const uint8_t *proto = NULL;
 	unsigned plen = 0;
-	int rc = SSL_connect(ssl);
+	/* a blocking handshake may still come back wanting to read: a signal
+	 * (libFuzzer's timer) interrupts a recv; go on until the deadline */
+	int rc;
+	uint64_t until = now_ms() + 20000u;
+	while ((rc = SSL_connect(ssl)) != 1 && now_ms() < until) {
+		int e = SSL_get_error(ssl, rc);
+		if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+			break;
+	}
 	if (rc == 1)
 		SSL_get0_alpn_selected(ssl, &proto, &plen);
 	if (rc != 1 || plen != 2) {
