@@ -365,6 +365,7 @@ class WebUI(unittest.TestCase):
         pane = self.text("#details")
         self.assertRegex(pane, r"server\s+127\.0\.0\.1:%d" % origin.port)
         self.assertRegex(pane, r"protocol\s+HTTP/1\.1")
+        self.b.execute_script("document.querySelector('#ws-messages').scrollIntoView()")
         self.shot("details-websocket")
         self.b.find_element(By.XPATH, "//aside[@id='details']//button[text()='Close']").click()
         # a gRPC-shaped response: its trailer section under the body
