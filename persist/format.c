@@ -18,9 +18,6 @@
 #include "persist/seg-int.h"
 #include "rc-assert.h"
 
-static uint32_t crc_table[256];
-static bool crc_ready;
-
 static const char *const method_names[SEG_M_COUNT] = {
 	"OTHER", "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE"
 };
@@ -34,53 +31,6 @@ static const char *const error_names[SEG_E_COUNT] = {
 };
 static const char *const kind_ext[3] = { "seg", "idx", "str" };
 static const char *const kind_magic[3] = { SEG_MAGIC_SEG, SEG_MAGIC_IDX, SEG_MAGIC_STR };
-
-static void crc_init(void)
-{
-	for (uint32_t i = 0; i < 256; i++) {
-		uint32_t c = i;
-		for (int k = 0; k < 8; k++)
-			c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
-		crc_table[i] = c;
-	}
-	crc_ready = true;
-}
-
-#if defined(__x86_64__)
-__attribute__((target("sse4.2"))) static uint32_t crc_hw(uint32_t crc, const uint8_t *p,
-							     size_t n)
-{
-	uint64_t c = crc;
-	while (n >= 8) {
-		uint64_t v;
-		memcpy(&v, p, 8);
-		c = __builtin_ia32_crc32di(c, v);
-		p += 8;
-		n -= 8;
-	}
-	uint32_t c32 = (uint32_t)c;
-	while (n > 0) {
-		c32 = __builtin_ia32_crc32qi(c32, *p++);
-		n--;
-	}
-	return c32;
-}
-#endif
-
-uint32_t seg_crc32c(uint32_t crc, const void *buf, size_t n)
-{
-	const uint8_t *p = buf;
-	crc = ~crc;
-#if defined(__x86_64__)
-	if (__builtin_cpu_supports("sse4.2"))
-		return ~crc_hw(crc, p, n);
-#endif
-	if (!crc_ready)
-		crc_init(); /* idempotent: a race writes the same values */
-	for (size_t i = 0; i < n; i++)
-		crc = crc_table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
-	return ~crc;
-}
 
 void seg_fhdr_encode(uint8_t out[SEG_FILE_HDR_SIZE], enum seg_kind k, const struct seg_fhdr *h)
 {
