@@ -107,13 +107,21 @@
 #define SEG_RAW_SHARE_NUM 7u    /* >= 7/8 of a frame incompressible: no zstd */
 #define SEG_RAW_SHARE_DEN 8u
 /* Such a frame is sealed at this size (or frame_bytes if larger), not at
- * frame_bytes: it costs no compression, and O_DIRECT writes of 256 KiB
- * run at 1.4 GB/s on this disk against 850 MB/s for 128 KiB (one write in
- * flight). Measured with 1 MiB random bodies, the same build otherwise:
- * 900 against 520-710 req/s, 1.13 against 1.40 ms of proxy CPU per
- * exchange. Writer buffers are sized for it: (SEG_WRITER_SLOTS * 3 + 3)
- * * (256 + 80) KiB = 4.9 MiB per writer instead of 3.0. */
-#define SEG_RAW_FRAME_BYTES (256u * 1024u)
+ * frame_bytes: it costs no compression, and each frame is one O_DIRECT
+ * write, which the kernel hands to an io-wq thread and the block layer
+ * notifies the (virtio) disk for: a quarter of the capturing proxy's CPU
+ * with 256 KiB frames (perf, 1 MiB random bodies). Measured in
+ * bench/run.sh, A/B in one run (2026-12-04, bench/README.md "#16
+ * storage"): 1 MiB frames against 256 KiB, proxy CPU per MiB 0.72-0.78
+ * against 1.13-1.16 ms with 1 MiB random bodies, 0.86-0.88 against
+ * 1.39-1.42 with 64 KiB ones; text unchanged (its frames are
+ * frame_bytes). Earlier, 256 against 128 KiB: 1.13 against 1.40 ms.
+ * Writer buffers are sized for it: (SEG_WRITER_SLOTS * 3 + 3) * (1024 +
+ * 80) KiB = 16.2 MiB per writer allocated, most of it (the string and
+ * index copies) touched only as far as a frame's strings and entries
+ * reach: RSS +3.5 MiB with 2 writers in that run. 1 MiB is also
+ * SEG_FRAME_BYTES_MAX, the largest frame a reader takes. */
+#define SEG_RAW_FRAME_BYTES (1024u * 1024u)
 
 /* Largest O_DIRECT alignment (file offset and length, from statx
  * STATX_DIOALIGN) the writer handles; a file system asking more gets

@@ -275,8 +275,8 @@ int seg_writer_tick(struct seg_writer *w, uint64_t now_ns);
  * after a failed write (the writer then drops its queue: the engine stops
  * capture, logs, and counts what follows as drops). Memory per writer:
  * about (SEG_WRITER_SLOTS * 3 + 3) * (max(frame_bytes, SEG_RAW_FRAME_BYTES)
- * + SEG_REC_MAX) + open_max * 100 B, 5.3 MiB with the defaults, all
- * allocated by seg_writer_open(). */
+ * + SEG_REC_MAX) + open_max * 100 B, 16.6 MiB with the defaults, all
+ * allocated by seg_writer_open() (most of it untouched until used). */
 const struct seg_io *seg_writer_next_io(struct seg_writer *w);
 /* Result of the outstanding io (cqe->res): bytes written or -errno. A short
  * write is re-offered for the rest; an error fails the writer for good. */

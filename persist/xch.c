@@ -19,6 +19,22 @@
 int seg_w_room(struct seg_writer *w, uint32_t need)
 {
 	ASSERT(need <= SEG_REC_MAX);
+	/* A frame grown past frame_bytes on incompressible body is sealed (raw)
+	 * before a compressible body chunk, or any record that would take its
+	 * share under SEG_RAW_SHARE: the record starts the next frame, so the
+	 * random bytes are not handed to zstd with it and text is not stored
+	 * raw with them (a worker's traffic mixes both kinds). No free slot:
+	 * appended all the same, as before this rule. Callers ask before they
+	 * take offsets in the open frame, and again when appending: the same
+	 * answer both times. */
+	if (!w->rec_incomp && w->raw_len >= w->cfg.frame_bytes && seg_w_incomp_frame(w) &&
+	    (need >= SEG_SAMPLE_BYTES ||
+	     (uint64_t)w->raw_incomp * SEG_RAW_SHARE_DEN <
+		     (uint64_t)(w->raw_len + need) * SEG_RAW_SHARE_NUM)) {
+		int rc = seg_writer_seal(w);
+		if (rc < 0 && rc != -ENOBUFS)
+			return rc;
+	}
 	if (w->raw_len + need <= w->raw_cap)
 		return 0;
 	return seg_writer_seal(w);
@@ -29,12 +45,12 @@ int seg_w_append_rec(struct seg_writer *w, uint8_t type, uint64_t id, const void
 		      uint32_t fixed_len, const void *const *parts, const uint32_t *lens,
 		      uint32_t nparts)
 {
-	bool incomp = w->rec_incomp;
-	w->rec_incomp = false;
 	uint32_t len = fixed_len;
 	for (uint32_t i = 0; i < nparts; i++)
 		len += lens[i];
-	int rc = seg_w_room(w, SEG_REC_HDR + len);
+	int rc = seg_w_room(w, SEG_REC_HDR + len); /* reads rec_incomp */
+	bool incomp = w->rec_incomp;
+	w->rec_incomp = false;
 	if (rc < 0)
 		return rc;
 	/* Before the record is written: what seg_rec_parse will demand of it. */

@@ -124,7 +124,7 @@ class StoreRaw(unittest.TestCase):
         # bytes (which depends on timing: flushes, chunk sizes). No more:
         # a text body stored raw would exceed this by its whole size.
         random_bytes = 3 * (RAND_LEN + REQ_LEN)
-        self.assertLessEqual(len(raw), random_bytes + nraw * (256 * 1024 // 8 + 1024),
+        self.assertLessEqual(len(raw), random_bytes + nraw * (1024 * 1024 // 8 + 1024),
                              "raw frames hold little besides the random bodies")
         self.check_all(data, range(9))
         code, out = self.fsck(data)
