@@ -203,11 +203,8 @@
 static uint8_t *frame_alloc(uint32_t raw_cap);
 static void raw_place(struct seg_writer *w);
 static int seal(struct seg_writer *w);
-static void commit(struct seg_writer *w);
 static int rotate(struct seg_writer *w);
 static int open_segment(struct seg_writer *w);
-static int *kind_fd(struct seg_writer *w, int k);
-static void close_old(struct seg_writer *w, int fd);
 static uint64_t clock_ns(clockid_t id);
 
 /* Fills the defaults of c; false when a setting is out of its bounds. */
@@ -324,7 +321,7 @@ void seg_writer_close(struct seg_writer *w)
 	for (uint32_t i = 0; i < w->q_len; i++) {
 		struct qio *q = &w->queue[(w->q_head + i) % QUEUE_LEN];
 		if (q->close_after)
-			close_old(w, q->io.fd);
+			seg_w_close_old(w, q->io.fd);
 	}
 	if (w->fd_seg >= 0)
 		close(w->fd_seg);
@@ -451,39 +448,6 @@ out_close:
 	return rc;
 }
 
-/* The fd of the current file of kind k (enum seg_kind). */
-static int *kind_fd(struct seg_writer *w, int k)
-{
-	if (k == SEG_K_SEG)
-		return &w->fd_seg;
-	if (k == K_DIO)
-		return &w->fd_dio;
-	return k == SEG_K_IDX ? &w->fd_idx : &w->fd_str;
-}
-
-static struct qio *queue_push(struct seg_writer *w, int fd, bool fsync, const void *buf,
-			      uint32_t len, uint64_t off, int8_t free_slot, bool close_after)
-{
-	ASSERT(w->q_len < QUEUE_LEN); /* sized by the _Static_assert above */
-	struct qio *q = &w->queue[(w->q_head + w->q_len) % QUEUE_LEN];
-	q->io = (struct seg_io){ .fd = fd, .fsync = fsync, .buf = buf, .len = len, .off = off };
-	q->free_slot = free_slot;
-	q->close_after = close_after;
-	q->late_k = q->open_k = -1;
-	q->sync_mark = 0;
-	w->q_len++;
-	return q;
-}
-
-/* A write to the current file of kind k: its fd is bound when next_io
- * hands it out, after every io queued before it (a rotation's open among
- * them) has completed. */
-static void queue_late(struct seg_writer *w, int k, const void *buf, uint32_t len,
-		       uint64_t off, int8_t free_slot)
-{
-	queue_push(w, -1, false, buf, len, off, free_slot, false)->late_k = (int8_t)k;
-}
-
 static int free_slot(struct seg_writer *w)
 {
 	for (uint32_t i = 0; i < SEG_WRITER_SLOTS; i++)
@@ -568,7 +532,7 @@ static void queue_frame(struct seg_writer *w, struct slot *s, uint32_t at, int8_
 {
 	uint32_t a = w->dio_align, len = s->frame_len;
 	if (a == 0) {
-		queue_late(w, SEG_K_SEG, s->frame, len, w->seg_bytes, free_slot);
+		seg_w_queue_late(w, SEG_K_SEG, s->frame, len, w->seg_bytes, free_slot);
 		return;
 	}
 	uint32_t end = at + len, t2 = end % a;
@@ -582,13 +546,13 @@ static void queue_frame(struct seg_writer *w, struct slot *s, uint32_t at, int8_
 	else
 		memcpy(w->tail, s->frame + end - t2, t2);
 	if (!dio) {
-		queue_late(w, SEG_K_SEG, s->frame + at, len, w->seg_bytes, free_slot);
+		seg_w_queue_late(w, SEG_K_SEG, s->frame + at, len, w->seg_bytes, free_slot);
 		return;
 	}
 	uint32_t dlen = (end + a - 1) / a * a;
 	memset(s->frame + end, 0, dlen - end);
 	w->st.frames_direct++;
-	queue_late(w, K_DIO, s->frame, dlen, w->seg_bytes - at, free_slot);
+	seg_w_queue_late(w, K_DIO, s->frame, dlen, w->seg_bytes - at, free_slot);
 }
 
 /* Compresses the open frame into a free slot and queues its writes:
@@ -630,9 +594,9 @@ static int seal(struct seg_writer *w)
 	bool has_str = s->str_len > 0, has_idx = s->idx_len > 0;
 	queue_frame(w, s, at, (has_str || has_idx) ? -1 : (int8_t)si);
 	if (has_str)
-		queue_late(w, SEG_K_STR, s->str, s->str_len, w->str_bytes, has_idx ? -1 : (int8_t)si);
+		seg_w_queue_late(w, SEG_K_STR, s->str, s->str_len, w->str_bytes, has_idx ? -1 : (int8_t)si);
 	if (has_idx)
-		queue_late(w, SEG_K_IDX, s->idx, s->idx_len, w->idx_bytes, (int8_t)si);
+		seg_w_queue_late(w, SEG_K_IDX, s->idx, s->idx_len, w->idx_bytes, (int8_t)si);
 	w->seg_bytes += s->frame_len;
 	w->str_bytes += s->str_len;
 	w->idx_bytes += s->idx_len;
@@ -669,13 +633,13 @@ static int rotate(struct seg_writer *w)
 	 * this rotation are bound to them in next_io. */
 	int nk = w->dio_align ? 4 : 3; /* K_DIO: the .seg again, with O_DIRECT */
 	for (int k = 0; k < nk; k++)
-		queue_push(w, *kind_fd(w, k), true, NULL, 0, 0, -1, true);
+		seg_w_queue_push(w, *seg_w_kind_fd(w, k), true, NULL, 0, 0, -1, true);
 	for (int k = 0; k < nk; k++) {
 		char name[32];
 		seg_file_name(name, sizeof(name), w->cfg.worker, h.segno,
 			      k == K_DIO ? SEG_K_SEG : (enum seg_kind)k);
 		snprintf(w->open_path[k], sizeof(w->open_path[k]), "%s/%s", w->dir, name);
-		struct qio *q = queue_push(w, -1, false, NULL, 0, 0, -1, false);
+		struct qio *q = seg_w_queue_push(w, -1, false, NULL, 0, 0, -1, false);
 		q->io.path = w->open_path[k];
 		q->io.open_flags = k == K_DIO ? SEG_DIO_FLAGS : SEG_OPEN_FLAGS;
 		q->io.open_mode = SEG_OPEN_MODE;
@@ -685,7 +649,7 @@ static int rotate(struct seg_writer *w)
 	for (int k = 0; k < 3; k++) {
 		seg_fhdr_encode(w->open_hdr[k], (enum seg_kind)k, &h);
 		seg_fhdr_verify(w->open_hdr[k], (enum seg_kind)k, &h);
-		queue_late(w, k, w->open_hdr[k], SEG_FILE_HDR_SIZE, 0, -1);
+		seg_w_queue_late(w, k, w->open_hdr[k], SEG_FILE_HDR_SIZE, 0, -1);
 	}
 	memcpy(w->tail, w->open_hdr[SEG_K_SEG], SEG_FILE_HDR_SIZE);
 	w->segno = h.segno;
@@ -713,97 +677,6 @@ int seg_writer_tick(struct seg_writer *w, uint64_t now_ns)
 	return 0;
 }
 
-/* Closes a finished segment's fd; a current-file slot still naming it
- * (its rotation's open has not landed) forgets it, so nothing closes the
- * number twice. */
-static void close_old(struct seg_writer *w, int fd)
-{
-	for (int k = 0; k < 4; k++)
-		if (*kind_fd(w, k) == fd)
-			*kind_fd(w, k) = -1;
-	close(fd);
-}
-
-/* After a failed write nothing more is written: queued ios are dropped,
- * their slots freed and the fds of finished segments closed. */
-static void drop_queue(struct seg_writer *w)
-{
-	for (uint32_t guard = 0; guard < QUEUE_LEN && w->q_len > 0; guard++) {
-		struct qio *q = &w->queue[w->q_head];
-		if (q->free_slot >= 0)
-			w->slots[q->free_slot].busy = false;
-		if (q->close_after)
-			close_old(w, q->io.fd);
-		if (q->open_k >= 0)
-			w->opening--;
-		w->q_head = (w->q_head + 1) % QUEUE_LEN;
-		w->q_len--;
-	}
-}
-
-const struct seg_io *seg_writer_next_io(struct seg_writer *w)
-{
-	if (w->failed && !w->in_flight)
-		drop_queue(w);
-	if (w->cfg.sync && !w->failed && w->sync_queued == w->synced && w->synced < w->ends)
-		commit(w);
-	if (w->in_flight || w->q_len == 0)
-		return NULL;
-	struct qio *q = &w->queue[w->q_head];
-	if (q->late_k >= 0) {
-		q->io.fd = *kind_fd(w, q->late_k);
-		ASSERT(q->io.fd >= 0); /* its open completed (else the writer failed) */
-	}
-	w->in_flight = true;
-	return &q->io;
-}
-
-/* Takes the completed head io off the queue. */
-static void queue_pop(struct seg_writer *w, struct qio *q)
-{
-	if (q->sync_mark > w->synced && !w->failed)
-		w->synced = q->sync_mark;
-	if (q->free_slot >= 0)
-		w->slots[q->free_slot].busy = false;
-	if (q->close_after)
-		close_old(w, q->io.fd);
-	w->q_head = (w->q_head + 1) % QUEUE_LEN;
-	w->q_len--;
-}
-
-void seg_writer_io_done(struct seg_writer *w, int res)
-{
-	ASSERT(w->in_flight);
-	ASSERT(w->q_len > 0);
-	struct qio *q = &w->queue[w->q_head];
-	w->in_flight = false;
-	if (res < 0 && !w->failed)
-		w->failed = res;
-	if (q->open_k >= 0) {
-		ASSERT(w->opening > 0);
-		w->opening--;
-		if (res >= 0)
-			*kind_fd(w, q->open_k) = res; /* closed by the next rotation or close */
-		queue_pop(w, q);
-		return;
-	}
-	if (res >= 0 && !q->io.fsync && (uint32_t)res < q->io.len) {
-		if (res == 0 && !w->failed)
-			w->failed = -ENOSPC; /* a zero-byte write makes no progress */
-		q->io.buf = (const uint8_t *)q->io.buf + res;
-		q->io.len -= (uint32_t)res;
-		q->io.off += (uint64_t)res;
-		if (!w->failed)
-			return; /* re-offered by next_io */
-	}
-	queue_pop(w, q);
-}
-
-bool seg_writer_busy(const struct seg_writer *w)
-{
-	return w->q_len > 0 || (w->cfg.sync && !w->failed && w->synced < w->ends);
-}
-
 /* Group commit: seals the open frame and queues, behind its writes, an
  * fsync of the directory when a segment was created since the last one,
  * then an fdatasync of the current segment whose completion makes every
@@ -811,18 +684,18 @@ bool seg_writer_busy(const struct seg_writer *w)
  * outstanding, so one commit is in flight at most and the next one covers
  * every exchange that ended meanwhile. The .idx and .str need no fsync:
  * readers complete them from the frames (seg_index_scan). */
-static void commit(struct seg_writer *w)
+void seg_w_commit(struct seg_writer *w)
 {
 	int rc = seal(w);
 	if (rc < 0 || w->raw_len > 0)
 		return; /* no free slot (sealed once a write lands) or failed */
 	if (w->dir_fd >= 0 && w->dir_synced_segments != w->st.segments) {
-		queue_push(w, w->dir_fd, true, NULL, 0, 0, -1, false);
+		seg_w_queue_push(w, w->dir_fd, true, NULL, 0, 0, -1, false);
 		w->dir_synced_segments = w->st.segments;
 	}
 	/* bound in next_io like the frame's write: after a rotation queued by
 	 * this seal, the new segment (the old one is fsync'd by the rotation) */
-	struct qio *q = queue_push(w, -1, true, NULL, 0, 0, -1, false);
+	struct qio *q = seg_w_queue_push(w, -1, true, NULL, 0, 0, -1, false);
 	q->late_k = SEG_K_SEG;
 	q->sync_mark = w->ends;
 	w->sync_queued = w->ends;
@@ -881,16 +754,4 @@ int seg_writer_flush_sync(struct seg_writer *w)
 void seg_writer_get_stats(const struct seg_writer *w, struct seg_writer_stats *st)
 {
 	*st = w->st;
-}
-
-int seg_io_sync(const struct seg_io *io)
-{
-	if (io->path) {
-		int fd = open(io->path, io->open_flags, (mode_t)io->open_mode);
-		return fd < 0 ? -errno : fd;
-	}
-	if (io->fsync)
-		return fsync(io->fd) < 0 ? -errno : 0;
-	ssize_t r = pwrite(io->fd, io->buf, io->len, (off_t)io->off);
-	return r < 0 ? -errno : (int)r;
 }

@@ -102,6 +102,21 @@ struct seg_writer {
 	int dir_fd;
 };
 
+/* ioq.c, the io queue: the fd of the current file of kind k (enum
+ * seg_kind, or K_DIO); an io at its tail; a write to the current file of
+ * kind k, its fd bound when next_io hands it out (after every io queued
+ * before it, a rotation's open among them, has completed); closing a
+ * finished segment's fd (a current-file slot still naming it forgets it,
+ * so nothing closes the number twice). */
+int *seg_w_kind_fd(struct seg_writer *w, int k);
+struct qio *seg_w_queue_push(struct seg_writer *w, int fd, bool fsync, const void *buf,
+			     uint32_t len, uint64_t off, int8_t free_slot, bool close_after);
+void seg_w_queue_late(struct seg_writer *w, int k, const void *buf, uint32_t len,
+		      uint64_t off, int8_t free_slot);
+void seg_w_close_old(struct seg_writer *w, int fd);
+/* segment.c: the group commit next_io queues (cfg.sync). */
+void seg_w_commit(struct seg_writer *w);
+
 /* The open frame is mostly body sampled incompressible: written raw. */
 static inline bool seg_w_incomp_frame(const struct seg_writer *w)
 {
