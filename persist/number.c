@@ -67,13 +67,11 @@ static uint32_t entry_number(const char *dir, const struct seg_entry *e, struct 
 	if (!(e->flags & SEG_F_STR_EXT) || e->span > e->segno)
 		return 0;
 	str_map(dir, e->worker, e->segno - e->span, m);
-	uint64_t at = (uint64_t)e->str_off + e->host_len + e->url_len;
-	if (m->p == NULL || at + 5 > m->len || m->p[at + 4] > SEG_CLIENT_NAME_MAX)
+	struct seg_str_view v;
+	if (m->p == NULL || e->str_off > m->len ||
+	    seg_str_view(e, m->p + e->str_off, m->len - e->str_off, &v) < 0)
 		return 0;
-	uint64_t end = at + 5 + m->p[at + 4];
-	if (end > m->len || seg_crc32c(0, m->p + e->str_off, end - e->str_off) != e->str_crc)
-		return 0;
-	return seg_get32(m->p + at);
+	return v.number;
 }
 
 static bool entry_at(int fd, uint64_t i, uint16_t worker, uint32_t segno, struct seg_entry *e)

@@ -104,33 +104,34 @@ static int flush_idx(struct rebuild *rb)
 	return 0;
 }
 
+/* The .str text of a BEGIN payload q (lengths checked by seg_rec_parse)
+ * into out (SEG_STR_TEXT_MAX bytes), laid out as the writer did: by the
+ * record's own layout flags (seg_str_encode). Returns its length. */
+static uint32_t begin_text(const uint8_t *q, uint8_t *out)
+{
+	uint32_t flags = seg_get32(q + 12);
+	const char *host = (const char *)q + SEG_BEGIN_FIXED + seg_get16(q + 40);
+	const struct seg_str_text t = {
+		.host = host, .host_len = seg_get16(q + 42),
+		.url = host + seg_get16(q + 42), .url_len = seg_get16(q + 44),
+		.client_name = host + seg_get16(q + 42) + seg_get16(q + 44),
+		.client_name_len = seg_get16(q + 46), .number = seg_get32(q + 52),
+	};
+	return seg_str_encode(out, &t, flags);
+}
+
 /* Tracks the exchange (for the incomplete count) and puts its host+url
  * text back where the writer put it (the offset is in the record). */
 static int rec_begin(struct rebuild *rb, const struct seg_rec_view *r)
 {
 	if (!tab_add(rb, r->id))
 		return 0; /* more open than a writer allows: cannot come from a writer */
-	const uint8_t *q = r->p;
-	uint32_t str_off = seg_get32(q + 8);
-	size_t len = (size_t)seg_get16(q + 42) + seg_get16(q + 44);
-	const uint8_t *host = q + SEG_BEGIN_FIXED + seg_get16(q + 40);
 	if (rb->fd_str < 0)
 		return 0;
-	ssize_t w = len ? pwrite(rb->fd_str, host, len, str_off) : 0;
-	if (w != (ssize_t)len)
-		return -EIO;
-	if (!(seg_get32(q + 12) & SEG_F_STR_EXT))
-		return 0;
-	/* the extension, as segment.c's str_text wrote it */
-	uint8_t ext[5 + SEG_CLIENT_NAME_MAX];
-	uint16_t cl = seg_get16(q + 46);
-	if (cl > SEG_CLIENT_NAME_MAX)
-		return 0;
-	memcpy(ext, q + 52, 4);
-	ext[4] = (uint8_t)cl;
-	memcpy(ext + 5, host + len, cl);
-	w = pwrite(rb->fd_str, ext, 5u + cl, (off_t)(str_off + len));
-	return w == (ssize_t)(5u + cl) ? 0 : -EIO;
+	uint8_t text[SEG_STR_TEXT_MAX];
+	uint32_t len = begin_text(r->p, text);
+	ssize_t w = len ? pwrite(rb->fd_str, text, len, seg_get32(r->p + 8)) : 0;
+	return w == (ssize_t)len ? 0 : -EIO;
 }
 
 /* Indexes an ended exchange (seg_entry_from_end) into the temp index. */
@@ -148,6 +149,7 @@ static int rec_end(struct rebuild *rb, const struct seg_rec_view *r, uint32_t se
 		 * rebuilt. Still listed (time, status, sizes), with no text, and
 		 * it cannot be opened: fsck keeps reporting the lost frame. */
 		e.host_len = e.url_len = 0;
+		e.flags &= ~SEG_F_LAYOUT; /* an empty text has no extension */
 		e.str_off = 0; /* its text may have ended past the rebuilt file */
 		e.str_crc = seg_crc32c(0, "", 0);
 	}
@@ -484,14 +486,10 @@ static int check_entry(void *ctx, const struct seg_entry *e)
 	uint32_t s = e->span <= e->segno ? e->segno - e->span : 0;
 	if (!c->loaded || c->worker != e->worker || c->segno != s)
 		str_load(c, e->worker, s);
-	uint64_t need = (uint64_t)e->str_off + e->host_len + e->url_len;
-	/* the extension after host+url (SEG_F_STR_EXT: number, client name) is
-	 * covered by the same checksum */
-	if (c->buf && (e->flags & SEG_F_STR_EXT) && need + 5 <= c->len &&
-	    (uint8_t)c->buf[need + 4] <= SEG_CLIENT_NAME_MAX)
-		need += 5u + (uint8_t)c->buf[need + 4];
-	if (c->buf && need <= c->len &&
-	    seg_crc32c(0, c->buf + e->str_off, (size_t)(need - e->str_off)) == e->str_crc)
+	/* the text, extension included, as persist/strtext.c reads it */
+	struct seg_str_view v;
+	if (c->buf && e->str_off <= c->len &&
+	    seg_str_view(e, (const uint8_t *)c->buf + e->str_off, c->len - e->str_off, &v) == 0)
 		return 0;
 	char name[32];
 	seg_file_name(name, sizeof(name), e->worker, s, SEG_K_STR);
@@ -818,28 +816,15 @@ int seg_strings_rebuild(const char *dir, uint16_t worker, uint32_t segno, char *
 				break;
 			if (r.type != SEG_R_BEGIN)
 				continue;
-			const uint8_t *q = r.p;
-			uint64_t off = seg_get32(q + 8);
-			size_t n = (size_t)seg_get16(q + 42) + seg_get16(q + 44);
-			if (off < SEG_FILE_HDR_SIZE || off + n > SEG_ROTATE_BYTES_MAX)
+			uint64_t off = seg_get32(r.p + 8);
+			if (off < SEG_FILE_HDR_SIZE || off + SEG_STR_TEXT_MAX > SEG_ROTATE_BYTES_MAX)
 				continue; /* no writer puts text there */
-			/* the extension (SEG_F_STR_EXT): number, client name length, name,
-			 * as segment.c's str_text wrote it */
-			uint16_t cl = seg_get16(q + 46);
-			bool ext = (seg_get32(q + 12) & SEG_F_STR_EXT) && cl <= SEG_CLIENT_NAME_MAX;
-			size_t en = ext ? 5u + cl : 0;
-			const uint8_t *host = q + SEG_BEGIN_FIXED + seg_get16(q + 40);
-			if (!str_grow(&buf, &cap, off + n + en)) {
+			if (!str_grow(&buf, &cap, off + SEG_STR_TEXT_MAX)) {
 				rc = -ENOMEM;
 				break;
 			}
-			memcpy(buf + off, host, n);
-			if (ext) {
-				memcpy(buf + off + n, q + 52, 4);
-				buf[off + n + 4] = (char)cl;
-				memcpy(buf + off + n + 5, host + n, cl);
-			}
-			used = off + n + en > used ? off + n + en : used;
+			uint32_t n = begin_text(r.p, (uint8_t *)buf + off);
+			used = off + n > used ? off + n : used;
 		}
 		if (rc < 0)
 			break;

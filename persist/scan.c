@@ -152,33 +152,14 @@ static bool tombstoned(const struct seg_scan *s, uint64_t id)
 
 /* ---- host/URL text ---- */
 
-/* The text of e from b[0..len) (a string file, b[0] its byte 0): true
- * when its checksum holds; sets r's text fields. */
+/* The text of e from b[0..len) (a string file, b[0] its byte base): true
+ * when its checksum holds; sets r's text fields (persist/strtext.c). */
 static bool text_from(const uint8_t *b, uint64_t len, uint64_t base,
 		      const struct seg_entry *e, struct seg_qrow *r)
 {
-	uint64_t need = (uint64_t)e->str_off + e->host_len + e->url_len;
-	if (e->str_off < base || need > base + len)
+	if (e->str_off < base || e->str_off - base > len)
 		return false;
-	uint64_t ext = 0;
-	if ((e->flags & SEG_F_STR_EXT) && need + 5 <= base + len) {
-		uint8_t cl = b[need + 4 - base];
-		ext = cl <= SEG_CLIENT_NAME_MAX ? 5u + cl : 0;
-	}
-	if (need + ext > base + len)
-		return false;
-	const uint8_t *p = b + (e->str_off - base);
-	if (seg_crc32c(0, p, (size_t)(need + ext - e->str_off)) != e->str_crc)
-		return false;
-	r->host = (const char *)p;
-	r->url = r->host + e->host_len;
-	if (ext) {
-		const uint8_t *x = b + (need - base);
-		r->number = seg_get32(x);
-		r->client_name_len = x[4];
-		r->client_name = (const char *)x + 5;
-	}
-	return true;
+	return seg_qrow_text(r, b + (e->str_off - base), len - (e->str_off - base)) == 0;
 }
 
 /* The text read back from the frames of segment (worker, segno). */
@@ -214,7 +195,7 @@ static void resolve_text(struct seg_scan *s, const struct seg_entry *e, struct s
 	r->number = 0;
 	uint32_t segno = e->span <= e->segno ? e->segno - e->span : 0;
 	struct win *w = &s->str[e->worker % SEG_SCAN_SLOTS];
-	size_t n = (size_t)e->host_len + e->url_len + 5u + SEG_CLIENT_NAME_MAX;
+	size_t n = seg_str_max(e);
 	if (segno >= 1 && win_open(s, w, e->worker, segno, SEG_K_STR) == 0 && e->str_off < w->size) {
 		uint64_t have = w->size - e->str_off < n ? w->size - e->str_off : n;
 		const uint8_t *p = win_get(w, e->str_off, (size_t)have);

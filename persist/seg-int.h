@@ -120,4 +120,46 @@ uint64_t seg_last_id(const char *session_dir, uint16_t worker, uint32_t max_segn
 
 void seg_report_damage(struct seg_report *rep, const char *file, uint64_t off, const char *what);
 
+/* ---- the .str text of one exchange (persist/strtext.c) ---- */
+
+/* Most bytes one exchange's .str text takes (host, url, extension). */
+#define SEG_STR_TEXT_MAX (SEG_HOST_MAX + SEG_URL_MAX + 5u + SEG_CLIENT_NAME_MAX)
+
+/* What the text is made of; lengths already cut to their limits. */
+struct seg_str_text {
+	const char *host, *url, *client_name;
+	uint32_t host_len, url_len, client_name_len;
+	uint32_t number; /* seg_xch_begin.number, 0 none */
+};
+/* Where the parts of a stored text are (pointers into the caller's bytes). */
+struct seg_str_view {
+	const char *host, *url;  /* entry's host_len / url_len bytes */
+	const char *client_name; /* client_name_len bytes (extension) */
+	uint8_t client_name_len;
+	uint32_t number;         /* 0 without the extension */
+	uint32_t len;            /* bytes stored at str_off (known so far on -EAGAIN) */
+};
+struct seg_qrow;
+/* The authority of url (n bytes): after "scheme://" up to the first '/',
+ * '?', '#' or the end. False when url has no "scheme://". */
+bool seg_url_authority(const char *url, size_t n, size_t *off, size_t *len);
+/* The layout flags the writer sets for t: SEG_F_HOST_IN_URL when the
+ * host is the URL's authority byte for byte, SEG_F_STR_EXT when there is
+ * a number or a client name. */
+uint32_t seg_str_flags(const struct seg_str_text *t);
+/* Writes t's text as flags (seg_str_flags, or a BEGIN record's) lay it
+ * out; returns its length, at most host + url + 5 + client name. */
+uint32_t seg_str_encode(uint8_t *out, const struct seg_str_text *t, uint32_t flags);
+/* Most bytes e's text can take at its str_off: what a reader fetches. */
+uint32_t seg_str_max(const struct seg_entry *e);
+/* Decodes e's text from p (avail bytes stored at e->str_off): 0 when it is
+ * whole and matches e->str_crc; -EAGAIN when avail is short of v->len;
+ * -EBADMSG when damaged (checksum, extension, host not in the URL). With
+ * avail 0 (p may be NULL) it says the fewest bytes e's text takes. */
+int seg_str_view(const struct seg_entry *e, const uint8_t *p, uint64_t avail,
+		 struct seg_str_view *v);
+/* seg_str_view into a listing row's host, url, number and client name;
+ * the row's other fields are left as they are. Same returns. */
+int seg_qrow_text(struct seg_qrow *r, const uint8_t *p, uint64_t avail);
+
 #endif

@@ -170,17 +170,29 @@
  * 7 SEG_F_NO_RESP, 8 SEG_F_HEAD_TRUNC, 9 SEG_F_COOKIES, 10 SEG_F_STR_EXT
  * (entries only), 11..13 the tunnel kind of a CONNECT row (enum
  * seg_tunnel, END only: 0 none or unknown, 1 intercepted, 2 passthrough,
- * 3 not TLS, 4 refused by the client, 5 blind with interception off).
- * Other bits are zero. Readers of sessions older than bits 11..13 see 0
+ * 3 not TLS, 4 refused by the client, 5 blind with interception off),
+ * 14 SEG_F_H2, 15 SEG_F_HOST_IN_URL (BEGIN, END and entries: the .str
+ * text has no host, below). Other bits are zero. Readers of sessions older than bits 11..13 see 0
  * there and SEG_F_TUNNEL on every CONNECT row, which reads as before.
  *
  * .str after the header: host bytes then url bytes of each BEGIN, at the
- * str_off the BEGIN record names (no separators, no NUL). When the entry
+ * str_off the BEGIN record names (no separators, no NUL). With
+ * SEG_F_HOST_IN_URL (set by the writer when the URL's authority, the
+ * bytes after "scheme://" up to the first '/', '?', '#' or the end, is
+ * byte-equal to the host) the host bytes are left out: the text starts
+ * with the url, the entry's host len stays the host's length and readers
+ * take the host from the URL (issue 16: an absolute URL repeats its
+ * host). When the entry
  * has SEG_F_STR_EXT, the extension follows the url: 0 4 session number
  * (as in BEGIN), 4 1 client name len (<= SEG_CLIENT_NAME_MAX), 5 client
- * name; the entry's crc32c then covers host, url and extension. Written
+ * name; the entry's crc32c then covers host, url and extension (the
+ * bytes stored). Written
  * when the exchange has a number or a client name, so the listing and
- * its filters read both from the .str without opening frames.
+ * its filters read both from the .str without opening frames. BEGIN's
+ * flags carry both layout bits, so a rebuild from the frames lays the
+ * text out again byte for byte; END's copy carries them too, so an entry
+ * rebuilt from END alone reads it. persist/strtext.c is the one encoder
+ * and decoder of this text.
  *
  * tombstones: 24-byte records: 0 8 id, 8 8 time ns, 16 4 magic "RCTB",
  * 20 4 crc32c of bytes 0..19. Appended, never rewritten.

@@ -29,11 +29,10 @@
 #include "rc-assert.h"
 
 #define WIN_BYTES (64u * 1024u)   /* string window: about 600 rows of text per pread */
-#define TEXT_MAX (SEG_HOST_MAX + SEG_URL_MAX + 5u + SEG_CLIENT_NAME_MAX)
 #define RELIST_RECENT_NS (2ull * 1000u * 1000u * 1000u) /* relist while the dir changed
 							  * this recently (mtime ticks) */
 
-_Static_assert(WIN_BYTES >= TEXT_MAX, "one row's text must fit the window");
+_Static_assert(WIN_BYTES >= SEG_STR_TEXT_MAX, "one row's text must fit the window");
 _Static_assert(SEG_TAIL_BATCH * SEG_ENTRY_SIZE <= (1u << 20), "batch buffer stays small");
 
 struct tail_worker {
@@ -250,32 +249,16 @@ static int row_text(struct seg_tail *t, struct seg_qrow *r)
 	const struct seg_entry *e = &r->e;
 	if (e->span > e->segno)
 		return -EBADMSG;
-	uint32_t need = (uint32_t)e->host_len + e->url_len, got = 0;
-	bool ext = (e->flags & SEG_F_STR_EXT) != 0;
+	struct seg_str_view v;
+	(void)seg_str_view(e, NULL, 0, &v); /* v.len: the fewest bytes it can take */
 	const uint8_t *p;
-	int rc = str_get(t, e->worker, e->segno - e->span, e->str_off, ext ? need + 5 : need,
-			 need + 5 + SEG_CLIENT_NAME_MAX, &p, &got);
+	uint32_t got = 0;
+	int rc = str_get(t, e->worker, e->segno - e->span, e->str_off, v.len, seg_str_max(e), &p,
+			 &got);
 	if (rc < 0)
 		return rc;
-	uint32_t total = need;
-	if (ext) {
-		uint8_t cl = p[need + 4];
-		if (cl > SEG_CLIENT_NAME_MAX)
-			return -EBADMSG;
-		total = need + 5 + cl;
-		if (got < total)
-			return -EAGAIN;
-	}
-	if (seg_crc32c(0, p, total) != e->str_crc)
-		return -EBADMSG;   /* the bytes are there (written before the entry): damage */
-	r->host = (const char *)p;
-	r->url = r->host + e->host_len;
-	if (ext) {
-		r->number = seg_get32(p + need);
-		r->client_name_len = p[need + 4];
-		r->client_name = (const char *)p + need + 5;
-	}
-	return 0;
+	/* -EBADMSG: the bytes are there (written before the entry): damage */
+	return seg_qrow_text(r, p, got);
 }
 
 /* Decodes entry b of worker w into r with its text. 1: ready; 0: not
