@@ -70,6 +70,13 @@ static int win_open(struct seg_scan *s, struct win *w, uint16_t worker, uint32_t
 	w->segno = segno;
 	w->off = 0;
 	w->len = 0;
+	w->ver = 0;
+	if (k == SEG_K_IDX) {
+		uint8_t b[SEG_FILE_HDR_SIZE + SEG_ENTRY_SIZE_MAX];
+		ssize_t got = pread(w->fd, b, sizeof(b), 0);
+		bool bad;
+		w->ver = seg_idx_version(b, got > 0 ? (size_t)got : 0, &bad);
+	}
 	return 0;
 }
 
@@ -239,12 +246,14 @@ static int64_t walk_index(struct seg_scan *s, const struct seg_entry *e)
 	if (win_open(s, w, e->worker, e->segno, SEG_K_IDX) < 0)
 		return -1;
 	if (s->cur_n == UINT64_MAX)
-		s->cur_n = w->size >= SEG_FILE_HDR_SIZE ? (w->size - SEG_FILE_HDR_SIZE) / SEG_ENTRY_SIZE : 0;
+		s->cur_n = w->size >= SEG_FILE_HDR_SIZE ?
+				   (w->size - SEG_FILE_HDR_SIZE) / seg_entry_size(w->ver) : 0;
+	uint32_t st = seg_entry_size(w->ver);
 	while (s->cur_j < s->cur_n) {
 		uint64_t j = s->cur_j++;
-		const uint8_t *p = win_get(w, SEG_FILE_HDR_SIZE + j * SEG_ENTRY_SIZE, SEG_ENTRY_SIZE);
+		const uint8_t *p = win_get(w, SEG_FILE_HDR_SIZE + j * st, st);
 		struct seg_entry d;
-		if (p && seg_entry_decode(p, &d) == 0 && d.id == e->id)
+		if (p && seg_entry_decode(p, w->ver, e->worker, &d) == 0 && d.id == e->id)
 			return (int64_t)j;
 	}
 	return -1;
@@ -372,10 +381,10 @@ static int entry_at(struct seg_scan *s, uint64_t pos, struct seg_entry *e)
 	int rc = win_open(s, w, it->worker, it->segno, SEG_K_IDX);
 	if (rc < 0)
 		return rc;
-	const uint8_t *p = win_get(w, SEG_FILE_HDR_SIZE + (pos & POS_ENTRY_MASK) * SEG_ENTRY_SIZE,
-				   SEG_ENTRY_SIZE);
+	uint32_t st = seg_entry_size(w->ver);
+	const uint8_t *p = win_get(w, SEG_FILE_HDR_SIZE + (pos & POS_ENTRY_MASK) * st, st);
 	/* pass 1 decoded these bytes: a failure now means the file changed */
-	if (p == NULL || seg_entry_decode(p, e) < 0)
+	if (p == NULL || seg_entry_decode(p, w->ver, it->worker, e) < 0)
 		return -EIO;
 	e->worker = it->worker;
 	e->segno = it->segno;
@@ -419,7 +428,7 @@ bool seg_scan_supports(const struct seg_query *q)
 static int alloc_windows(struct seg_scan *s)
 {
 	for (size_t i = 0; i < SEG_SCAN_SLOTS; i++) {
-		s->idx[i] = (struct win){ .fd = -1, .cap = SEG_SCAN_IDX_WINDOW * SEG_ENTRY_SIZE };
+		s->idx[i] = (struct win){ .fd = -1, .cap = SEG_SCAN_IDX_WINDOW * SEG_ENTRY_SIZE_MAX };
 		s->str[i] = (struct win){ .fd = -1, .cap = SEG_SCAN_STR_WINDOW };
 	}
 	return 0;

@@ -158,6 +158,11 @@ struct seg_writer_cfg {
 				  * the exchanges ended so far, one commit
 				  * outstanding; seg_writer_durable says when
 				  * an exchange is on stable storage */
+	uint8_t idx_version;     /* 0: the current layout (RCAPIDX2 beside each
+				  * segment, the host not repeated in the .str);
+				  * 1: the layout of sessions before issue 16
+				  * (RCAPIDX1, host stored beside the URL), for
+				  * tests of old sessions */
 };
 
 /* One write, fsync or open the owner must perform, at most one outstanding:

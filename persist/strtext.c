@@ -8,7 +8,9 @@
  * authority (the bytes after "scheme://" up to the first '/', '?', '#'
  * or the end), which the writer found byte-equal to the host; the entry
  * keeps host_len as the host's length and readers point host into the
- * URL. Old entries (no bit) store host then url, as before.
+ * URL. Old entries (no bit) store host then url, as before. An IPv6
+ * client's address, which an RCAPIDX2 entry has no room for, rides in the
+ * extension (SEG_STR_EXT_V6).
  */
 #include <errno.h>
 #include <string.h>
@@ -56,7 +58,7 @@ static bool host_in_url(const struct seg_str_text *t)
 uint32_t seg_str_flags(const struct seg_str_text *t)
 {
 	uint32_t f = host_in_url(t) ? SEG_F_HOST_IN_URL : 0;
-	if (t->number != 0 || t->client_name_len != 0)
+	if (t->number != 0 || t->client_name_len != 0 || t->client_v6 != NULL)
 		f |= SEG_F_STR_EXT;
 	return f;
 }
@@ -77,16 +79,21 @@ uint32_t seg_str_encode(uint8_t *out, const struct seg_str_text *t, uint32_t fla
 	if (!(flags & SEG_F_STR_EXT))
 		return n;
 	seg_put32(out + n, t->number);
-	out[n + 4] = (uint8_t)t->client_name_len;
+	out[n + 4] = (uint8_t)(t->client_name_len | (t->client_v6 ? SEG_STR_EXT_V6 : 0));
 	if (t->client_name_len)
 		memcpy(out + n + 5, t->client_name, t->client_name_len);
-	return n + 5 + t->client_name_len;
+	n += 5 + t->client_name_len;
+	if (t->client_v6) {
+		memcpy(out + n, t->client_v6, 16);
+		n += 16;
+	}
+	return n;
 }
 
 uint32_t seg_str_max(const struct seg_entry *e)
 {
 	uint32_t n = (uint32_t)e->host_len + e->url_len;
-	return (e->flags & SEG_F_STR_EXT) ? n + 5u + SEG_CLIENT_NAME_MAX : n;
+	return (e->flags & SEG_F_STR_EXT) ? n + 5u + SEG_CLIENT_NAME_MAX + 16u : n;
 }
 
 int seg_str_view(const struct seg_entry *e, const uint8_t *p, uint64_t avail,
@@ -99,15 +106,17 @@ int seg_str_view(const struct seg_entry *e, const uint8_t *p, uint64_t avail,
 	if (avail < v->len || p == NULL)
 		return -EAGAIN;
 	if (e->flags & SEG_F_STR_EXT) {
-		uint8_t cl = p[fixed + 4];
+		uint8_t cl = p[fixed + 4] & ~SEG_STR_EXT_V6;
+		bool v6 = (p[fixed + 4] & SEG_STR_EXT_V6) != 0;
 		if (cl > SEG_CLIENT_NAME_MAX)
 			return -EBADMSG;
-		v->len += cl;
+		v->len += cl + (v6 ? 16u : 0u);
 		if (avail < v->len)
 			return -EAGAIN;
 		v->number = seg_get32(p + fixed);
 		v->client_name_len = cl;
 		v->client_name = (const char *)p + fixed + 5;
+		v->client_v6 = v6 ? p + fixed + 5 + cl : NULL;
 	}
 	if (seg_crc32c(0, p, v->len) != e->str_crc)
 		return -EBADMSG;
@@ -133,5 +142,7 @@ int seg_qrow_text(struct seg_qrow *r, const uint8_t *p, uint64_t avail)
 	r->number = v.number;
 	r->client_name = v.client_name_len ? v.client_name : "";
 	r->client_name_len = v.client_name_len;
+	if (v.client_v6 && r->e.client.family == 6)
+		memcpy(r->e.client.addr, v.client_v6, 16);
 	return 0;
 }

@@ -307,11 +307,11 @@ int seg_table_load(const char *session_dir, struct seg_table *t, struct seg_repo
 	 * the memory and dominated the load time. */
 	uint64_t want = 0;
 	for (size_t i = 0; i < n && rc == 0; i++) {
-		char path[PATH_MAX];
-		struct stat sb;
-		if (seg_path(path, sizeof(path), session_dir, items[i].worker, items[i].segno,
-			     SEG_K_IDX) == 0 && stat(path, &sb) == 0 && sb.st_size > SEG_FILE_HDR_SIZE)
-			want += ((uint64_t)sb.st_size - SEG_FILE_HDR_SIZE) / SEG_ENTRY_SIZE;
+		struct seg_idx ix;   /* its entries, at the stride its header names */
+		if (seg_idx_open(session_dir, items[i].worker, items[i].segno, &ix) == 0) {
+			want += ix.n;
+			seg_idx_close(&ix);
+		}
 	}
 	if (rc == 0 && want > 0 && want <= SEG_TABLE_ROWS_MAX && rows_reserve(t, want) == 0)
 		l.cap = want;

@@ -73,6 +73,32 @@ int seg_w_append_rec(struct seg_writer *w, uint8_t type, uint64_t id, const void
 
 static uint32_t cut(size_t n, uint32_t max) { return n > max ? max : (uint32_t)n; }
 
+/* Appends x's .str text (persist/strtext.c) to the open batch, adding its
+ * layout flags to x->flags: at most hl + ul + 5 + cl + 16 bytes, less than
+ * the BEGIN record itself (56 fixed bytes), so open_str (raw_cap bytes)
+ * cannot overflow before raw does. */
+static void begin_text(struct seg_writer *w, struct seg_xch *x, const struct seg_xch_begin *b,
+		       uint32_t cl)
+{
+	struct seg_str_text st = {
+		.host = b->host, .host_len = x->host_len, .url = b->url, .url_len = x->url_len,
+		.client_name = b->client_name, .client_name_len = cl, .number = b->number,
+		.client_v6 = b->client.family == 6 ? b->client.addr : NULL,
+	};
+	uint32_t layout;
+	if (w->cfg.idx_version == SEG_IDX_V1) {
+		/* the layout before issue 16: host stored, no IPv6 in the extension */
+		st.client_v6 = NULL;
+		layout = seg_str_flags(&st) & ~SEG_F_HOST_IN_URL;
+	} else {
+		layout = seg_str_flags(&st);
+	}
+	x->flags |= layout;
+	uint32_t sl = seg_str_encode(w->open_str + w->open_str_len, &st, x->flags);
+	x->str_crc = seg_crc32c(0, w->open_str + w->open_str_len, sl);
+	w->open_str_len += sl;
+}
+
 int seg_xch_begin(struct seg_writer *w, const struct seg_xch_begin *b, struct seg_xch **out,
 		  uint64_t *id_out)
 {
@@ -107,17 +133,7 @@ int seg_xch_begin(struct seg_writer *w, const struct seg_xch_begin *b, struct se
 	x->method = seg_method_parse(b->method ? b->method : "", ml);
 	x->client = b->client;
 	x->skip_resp = !w->cfg.save_responses || (b->flags & SEG_F_NO_RESP);
-	/* The .str text (persist/strtext.c): at most hl + ul + 5 + cl bytes,
-	 * less than the BEGIN record itself, so open_str (raw_cap bytes)
-	 * cannot overflow before raw does. */
-	const struct seg_str_text st = {
-		.host = b->host, .host_len = hl, .url = b->url, .url_len = ul,
-		.client_name = b->client_name, .client_name_len = cl, .number = b->number,
-	};
-	x->flags |= seg_str_flags(&st);
-	uint32_t sl = seg_str_encode(w->open_str + w->open_str_len, &st, x->flags);
-	x->str_crc = seg_crc32c(0, w->open_str + w->open_str_len, sl);
-	w->open_str_len += sl;
+	begin_text(w, x, b, cl);
 	uint8_t f[SEG_BEGIN_FIXED] = { 0 };
 	seg_put64(f + 0, b->start_ns);
 	seg_put32(f + 8, x->str_off);
@@ -396,9 +412,9 @@ int seg_xch_end(struct seg_writer *w, struct seg_xch *x, const struct seg_xch_en
 	seg_put16(f + 132, en.client.port);
 	end_put_server(f, &e->server);
 	/* The entry joins the open frame's batch before append_rec may seal it. */
-	seg_entry_encode(w->open_idx + w->open_idx_len, &en);
-	seg_entry_verify(w->open_idx + w->open_idx_len, &en);
-	w->open_idx_len += SEG_ENTRY_SIZE;
+	seg_entry_encode(w->open_idx + w->open_idx_len, w->cfg.idx_version, &en);
+	seg_entry_verify(w->open_idx + w->open_idx_len, w->cfg.idx_version, &en);
+	w->open_idx_len += seg_entry_size(w->cfg.idx_version);
 	ASSERT(w->open_idx_len <= w->raw_cap);
 	const void *parts[2] = { e->err_msg, e->server.addr };
 	const uint32_t lens[2] = { ml, v6 };
