@@ -147,9 +147,9 @@ int seg_frame_hdr_decode(const uint8_t in[SEG_FRAME_HDR_SIZE], struct seg_frame_
 }
 
 /* The layouts (segment.c) end with their checksums: RCAPIDX1's at 92,
- * RCAPIDX2's str crc at 60 and entry crc at 64. */
+ * RCAPIDX2's str crc at 58 and entry crc at 62. */
 _Static_assert(SEG_ENTRY1_SIZE == 92 + 4, "RCAPIDX1 layout and size disagree");
-_Static_assert(SEG_ENTRY2_SIZE == 64 + 4, "RCAPIDX2 layout and size disagree");
+_Static_assert(SEG_ENTRY2_SIZE == 62 + 4, "RCAPIDX2 layout and size disagree");
 _Static_assert(SEG_ENTRY2_SIZE <= SEG_ENTRY_SIZE_MAX, "SEG_ENTRY_SIZE_MAX too small");
 
 static void entry1_encode(uint8_t out[SEG_ENTRY1_SIZE], const struct seg_entry *e)
@@ -187,6 +187,15 @@ static void put48(uint8_t *p, uint64_t v)
 
 static uint64_t get48(const uint8_t *p) { return seg_get32(p) | (uint64_t)seg_get16(p + 4) << 32; }
 
+static void put40(uint8_t *p, uint64_t v)
+{
+	v = v > SEG_SAT40 ? SEG_SAT40 : v;
+	seg_put32(p, (uint32_t)v);
+	p[4] = (uint8_t)(v >> 32);
+}
+
+static uint64_t get40(const uint8_t *p) { return seg_get32(p) | (uint64_t)p[4] << 32; }
+
 /* Client family in two bits of an RCAPIDX2 entry: 0 none, 1 IPv4, 2 IPv6. */
 static uint8_t family_code(uint8_t f) { return f == 4 ? 1 : f == 6 ? 2 : 0; }
 
@@ -206,21 +215,21 @@ static void entry2_encode(uint8_t out[SEG_ENTRY2_SIZE], const struct seg_entry *
 	seg_put16(out + 6, e->url_len);
 	seg_put64(out + 8, e->start_ns);
 	put48(out + 16, e->duration_ns);
-	put48(out + 22, e->req_size);
-	put48(out + 28, e->resp_size);
-	seg_put32(out + 34, e->frame_off);
-	seg_put32(out + 38, e->last_frame_off);
-	seg_put32(out + 42, e->str_off);
-	seg_put16(out + 46, e->status);
-	seg_put16(out + 48, (uint16_t)(e->flags & ~SEG_F_DELETED));
-	out[50] = (uint8_t)(e->method | e->type << 4);
-	out[51] = (uint8_t)(e->error | family_code(e->client.family) << 4);
-	seg_put16(out + 52, e->span);
-	seg_put16(out + 54, e->client.port);
+	put40(out + 22, e->req_size);
+	put40(out + 27, e->resp_size);
+	seg_put32(out + 32, e->frame_off);
+	seg_put32(out + 36, e->last_frame_off);
+	seg_put32(out + 40, e->str_off);
+	seg_put16(out + 44, e->status);
+	seg_put16(out + 46, (uint16_t)(e->flags & ~SEG_F_DELETED));
+	out[48] = (uint8_t)(e->method | e->type << 4);
+	out[49] = (uint8_t)(e->error | family_code(e->client.family) << 4);
+	seg_put16(out + 50, e->span);
+	seg_put16(out + 52, e->client.port);
 	if (e->client.family == 4)
-		memcpy(out + 56, e->client.addr, 4);
-	seg_put32(out + 60, e->str_crc);
-	seg_put32(out + 64, seg_crc32c(0, out, 64));
+		memcpy(out + 54, e->client.addr, 4);
+	seg_put32(out + 58, e->str_crc);
+	seg_put32(out + 62, seg_crc32c(0, out, 62));
 }
 
 void seg_entry_encode(uint8_t *out, uint8_t ver, const struct seg_entry *e)
@@ -261,32 +270,32 @@ static int entry1_decode(const uint8_t in[SEG_ENTRY1_SIZE], struct seg_entry *e)
 static int entry2_decode(const uint8_t in[SEG_ENTRY2_SIZE], uint16_t worker, struct seg_entry *e)
 {
 	static const uint8_t families[4] = { 0, 4, 6, 0xff };
-	if (seg_get32(in + 64) != seg_crc32c(0, in, 64))
+	if (seg_get32(in + 62) != seg_crc32c(0, in, 62))
 		return -EBADMSG;
 	e->id = (uint64_t)worker << SEG_ID_WORKER_SHIFT | seg_get32(in) | (uint64_t)in[4] << 32;
 	e->host_len = in[5];
 	e->url_len = seg_get16(in + 6);
 	e->start_ns = seg_get64(in + 8);
 	e->duration_ns = get48(in + 16);
-	e->req_size = get48(in + 22);
-	e->resp_size = get48(in + 28);
-	e->frame_off = seg_get32(in + 34);
-	e->last_frame_off = seg_get32(in + 38);
-	e->str_off = seg_get32(in + 42);
-	e->status = seg_get16(in + 46);
-	e->flags = seg_get16(in + 48);
-	e->method = in[50] & 15;
-	e->type = in[50] >> 4;
-	e->error = in[51] & 15;
-	e->client.family = families[(in[51] >> 4) & 3];
-	e->span = seg_get16(in + 52);
-	e->client.port = seg_get16(in + 54);
+	e->req_size = get40(in + 22);
+	e->resp_size = get40(in + 27);
+	e->frame_off = seg_get32(in + 32);
+	e->last_frame_off = seg_get32(in + 36);
+	e->str_off = seg_get32(in + 40);
+	e->status = seg_get16(in + 44);
+	e->flags = seg_get16(in + 46);
+	e->method = in[48] & 15;
+	e->type = in[48] >> 4;
+	e->error = in[49] & 15;
+	e->client.family = families[(in[49] >> 4) & 3];
+	e->span = seg_get16(in + 50);
+	e->client.port = seg_get16(in + 52);
 	if (e->client.family == 4)
-		memcpy(e->client.addr, in + 56, 4);
-	e->str_crc = seg_get32(in + 60);
-	if ((in[51] >> 6) != 0 || e->client.family == 0xff)
+		memcpy(e->client.addr, in + 54, 4);
+	e->str_crc = seg_get32(in + 58);
+	if ((in[49] >> 6) != 0 || e->client.family == 0xff)
 		return -EBADMSG; /* reserved bits */
-	if (e->client.family != 4 && seg_get32(in + 56) != 0)
+	if (e->client.family != 4 && seg_get32(in + 54) != 0)
 		return -EBADMSG;
 	return 0;
 }
@@ -487,11 +496,12 @@ void seg_frame_hdr_verify(const uint8_t in[SEG_FRAME_HDR_SIZE], const struct seg
 
 /* Offsets and lengths: what a reader seeks with. The remaining fields are
  * copied byte for byte and covered by the entry checksum. V2 saturates
- * durations and sizes and keeps an IPv4 client's address only. */
+ * the duration and sizes and keeps an IPv4 client's address only. */
 void seg_entry_verify(const uint8_t *in, uint8_t ver, const struct seg_entry *e)
 {
 	struct seg_entry d;
 	uint64_t sat = ver == SEG_IDX_V1 ? UINT64_MAX : SEG_SAT48;
+	uint64_t sat_size = ver == SEG_IDX_V1 ? UINT64_MAX : SEG_SAT40;
 	ASSERT(seg_entry_decode(in, ver, (uint16_t)(e->id >> SEG_ID_WORKER_SHIFT), &d) == 0);
 	ASSERT(d.id == e->id);
 	ASSERT(d.start_ns == e->start_ns);
@@ -501,8 +511,8 @@ void seg_entry_verify(const uint8_t *in, uint8_t ver, const struct seg_entry *e)
 	ASSERT(d.str_off == e->str_off);
 	ASSERT(d.host_len == e->host_len);
 	ASSERT(d.url_len == e->url_len);
-	ASSERT(d.req_size == (e->req_size > sat ? sat : e->req_size));
-	ASSERT(d.resp_size == (e->resp_size > sat ? sat : e->resp_size));
+	ASSERT(d.req_size == (e->req_size > sat_size ? sat_size : e->req_size));
+	ASSERT(d.resp_size == (e->resp_size > sat_size ? sat_size : e->resp_size));
 	ASSERT(d.status == e->status);
 	ASSERT(d.flags == (e->flags & ~SEG_F_DELETED));
 	ASSERT(d.method == e->method);

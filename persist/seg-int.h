@@ -26,10 +26,11 @@ _Static_assert(((SEG_F_TLS | SEG_F_TUNNEL | SEG_F_REQ_TRUNC | SEG_F_RESP_TRUNC |
 		 SEG_F_ERROR | SEG_F_NO_RESP | SEG_F_HEAD_TRUNC | SEG_F_COOKIES | SEG_F_STR_EXT |
 		 SEG_F_TUN_MASK | SEG_F_H2 | SEG_F_HOST_IN_URL) & ~SEG_F_ON_DISK) == 0,
 	       "a flag does not fit an RCAPIDX2 entry's 16 bits");
-/* RCAPIDX2: a sequence of 40 bits (the id's worker is the file's),
- * durations and sizes saturate at 48 bits. */
+/* RCAPIDX2: a sequence of 40 bits (the id's worker is the file's); the
+ * duration saturates at 48 bits (78 hours), sizes at 40 (1 TiB). */
 #define SEG_SEQ_MAX ((1ull << SEG_ID_WORKER_SHIFT) - 1)
 #define SEG_SAT48 ((1ull << 48) - 1)
+#define SEG_SAT40 ((1ull << 40) - 1)
 _Static_assert(SEG_ID_WORKER_SHIFT == 40, "RCAPIDX2 keeps 5 bytes of sequence");
 _Static_assert(SEG_HOST_MAX <= 255u, "RCAPIDX2 keeps 1 byte of host length");
 _Static_assert(SEG_URL_MAX <= 65535u, "RCAPIDX2 keeps 2 bytes of URL length");
@@ -115,8 +116,8 @@ static inline uint32_t seg_entry_size(uint8_t ver)
 	return ver == SEG_IDX_V1 ? SEG_ENTRY1_SIZE : SEG_ENTRY2_SIZE;
 }
 /* Encodes e in layout ver (seg_entry_size(ver) bytes). V2: e->id's worker
- * is the file's and is not stored; durations and sizes saturate at
- * SEG_SAT48; an IPv6 client's address is not stored (its .str text has it,
+ * is the file's and is not stored; the duration saturates at SEG_SAT48,
+ * sizes at SEG_SAT40; an IPv6 client's address is not stored (its .str text has it,
  * persist/strtext.c). */
 void seg_entry_encode(uint8_t *out, uint8_t ver, const struct seg_entry *e);
 /* 0, or -EBADMSG. worker: the index file's (V2 ids are worker << 40 |
@@ -190,7 +191,8 @@ struct seg_qrow;
  * '?', '#' or the end. False when url has no "scheme://". */
 bool seg_url_authority(const char *url, size_t n, size_t *off, size_t *len);
 /* The layout flags the writer sets for t: SEG_F_HOST_IN_URL when the
- * host is the URL's authority byte for byte, SEG_F_STR_EXT when there is
+ * host is the URL's authority (or its part before ":port") byte for byte,
+ * SEG_F_STR_EXT when there is
  * a number, a client name or an IPv6 client address. */
 uint32_t seg_str_flags(const struct seg_str_text *t);
 /* Writes t's text as flags (seg_str_flags, or a BEGIN record's) lay it

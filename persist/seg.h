@@ -44,8 +44,8 @@
  * http_version is 20), so listings show the version from the index alone */
 #define SEG_F_H2 (1u << 14)
 #define SEG_F_TUN_MASK (7u << SEG_F_TUN_SHIFT)   /* enum seg_tunnel << SEG_F_TUN_SHIFT */
-/* bit 15: the .str text holds no host: the host is the URL's authority,
- * byte for byte (persist/strtext.c); BEGIN, END and index entries, never
+/* bit 15: the .str text holds no host: the host is the URL's authority
+ * or the part of it before ":port", byte for byte (persist/strtext.c); BEGIN, END and index entries, never
  * in seg_exchange.flags */
 #define SEG_F_HOST_IN_URL (1u << 15)
 /* Flags that say how the .str text is laid out, not what the exchange was. */

@@ -157,26 +157,27 @@
  * END order, written after the frame holding the END record. Readers take
  * the layout, and so the stride, from each file's magic (a damaged header:
  * from the first entry that decodes), so sessions of either layout read.
- * RCAPIDX2 (68 bytes, written since issue 16: <= 150 B on disk per 100 B
+ * RCAPIDX2 (66 bytes, written since issue 16: <= 150 B on disk per 100 B
  * exchange):
  *   0  5  per-worker sequence; the id is worker << 40 | sequence, the
  *         worker the file header's
  *   5  1  host len (<= SEG_HOST_MAX)   6  2  url len
  *   8  8  start ns
- *  16  6  duration ns    22  6  request size (wire)    28  6  response size
- *         (wire): each saturates at 2^48 - 1 (78 hours; 256 TiB); the END
- *         record keeps the exact values, which opening an exchange shows
- *  34  4  frame_off: frame holding BEGIN, in segment N - span
- *  38  4  last_frame_off: frame holding END, in this segment
- *  42  4  str_off in .str of segment N - span
- *  46  2  status         48  2  flags (bits 0..15, below; all that exist)
- *  50  1  method (bits 0..3) | type class << 4
- *  51  1  error kind (bits 0..3) | client family << 4 (0 none, 1 IPv4,
+ *  16  6  duration ns, saturating at 2^48 - 1 (78 hours)
+ *  22  5  request size (wire)    27  5  response size (wire): each
+ *         saturating at 2^40 - 1 (1 TiB). The END record keeps the exact
+ *         duration and sizes, which opening an exchange shows
+ *  32  4  frame_off: frame holding BEGIN, in segment N - span
+ *  36  4  last_frame_off: frame holding END, in this segment
+ *  40  4  str_off in .str of segment N - span
+ *  44  2  status         46  2  flags (bits 0..15, below; all that exist)
+ *  48  1  method (bits 0..3) | type class << 4
+ *  49  1  error kind (bits 0..3) | client family << 4 (0 none, 1 IPv4,
  *         2 IPv6; 3 and bits 6..7 invalid)
- *  52  2  span: segments between BEGIN and END
- *  54  2  client port    56  4  client IPv4 address (family 1; else zero:
+ *  50  2  span: segments between BEGIN and END
+ *  52  2  client port    54  4  client IPv4 address (family 1; else zero:
  *         an IPv6 client's 16 bytes are in the .str extension, below)
- *  60  4  crc32c of the .str text     64  4  crc32c of bytes 0..63
+ *  58  4  crc32c of the .str text     62  4  crc32c of bytes 0..61
  * RCAPIDX1 (96 bytes, sessions before issue 16; still read, and written
  * again by a rebuild of such a segment):
  *   0  8  id                       8  8  start ns
@@ -211,7 +212,8 @@
  * str_off the BEGIN record names (no separators, no NUL). With
  * SEG_F_HOST_IN_URL (set by the writer when the URL's authority, the
  * bytes after "scheme://" up to the first '/', '?', '#' or the end, is
- * byte-equal to the host) the host bytes are left out: the text starts
+ * byte-equal to the host, or starts with the host and a ':') the host
+ * bytes are left out: the text starts
  * with the url, the entry's host len stays the host's length and readers
  * take the host from the URL (issue 16: an absolute URL repeats its
  * host). When the entry

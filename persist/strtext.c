@@ -4,11 +4,13 @@
  * is byte-identical to the one written; one decoder (seg_str_view), used
  * by every reader of .str files, so none does its own arithmetic.
  *
- * With SEG_F_HOST_IN_URL the host is not stored: it is the URL's
- * authority (the bytes after "scheme://" up to the first '/', '?', '#'
- * or the end), which the writer found byte-equal to the host; the entry
- * keeps host_len as the host's length and readers point host into the
- * URL. Old entries (no bit) store host then url, as before. An IPv6
+ * With SEG_F_HOST_IN_URL the host is not stored: it is the start of the
+ * URL's authority (the bytes after "scheme://" up to the first '/', '?',
+ * '#' or the end), which the writer found byte-equal to the host, the
+ * whole authority or the part before a ':' (the engine's host has no
+ * port, the URL's authority may: "127.0.0.1" in
+ * "http://127.0.0.1:8080/100b"); the entry keeps host_len as the host's
+ * length and readers point host into the URL. Old entries (no bit) store host then url, as before. An IPv6
  * client's address, which an RCAPIDX2 entry has no room for, rides in the
  * extension (SEG_STR_EXT_V6).
  */
@@ -46,13 +48,23 @@ bool seg_url_authority(const char *url, size_t n, size_t *off, size_t *len)
 	return true;
 }
 
-/* True when t's host is its URL's authority, byte for byte (not empty). */
+/* Where a host of host_len bytes sits in url (n bytes): *off, when the
+ * authority is that long or has a ':' right after it (a port). The one
+ * rule of writer and readers. */
+static bool host_at(const char *url, size_t n, size_t host_len, size_t *off)
+{
+	size_t len;
+	if (host_len == 0 || !seg_url_authority(url, n, off, &len) || len < host_len)
+		return false;
+	return len == host_len || url[*off + host_len] == ':';
+}
+
+/* True when t's host is at the start of its URL's authority, byte for byte. */
 static bool host_in_url(const struct seg_str_text *t)
 {
-	size_t off, len;
-	if (t->host_len == 0 || !seg_url_authority(t->url, t->url_len, &off, &len))
-		return false;
-	return len == t->host_len && memcmp(t->url + off, t->host, len) == 0;
+	size_t off;
+	return host_at(t->url, t->url_len, t->host_len, &off) &&
+	       memcmp(t->url + off, t->host, t->host_len) == 0;
 }
 
 uint32_t seg_str_flags(const struct seg_str_text *t)
@@ -123,8 +135,8 @@ int seg_str_view(const struct seg_entry *e, const uint8_t *p, uint64_t avail,
 	v->url = (const char *)p + base;
 	v->host = (const char *)p;
 	if (in_url) {
-		size_t off, len;
-		if (!seg_url_authority(v->url, e->url_len, &off, &len) || len != e->host_len)
+		size_t off;
+		if (!host_at(v->url, e->url_len, e->host_len, &off))
 			return -EBADMSG; /* a checksummed lie: no writer sets the bit so */
 		v->host = v->url + off;
 	}

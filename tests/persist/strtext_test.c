@@ -1,7 +1,8 @@
 /* tests/persist/strtext_test.c: the .str text without a second copy of
  * the host (SEG_F_HOST_IN_URL, persist/strtext.c). Checks the authority
- * rule on its own (byte-equal only: not a relative URL, a CONNECT
- * host:port, another case, a longer or shorter name), then on real files:
+ * rule on its own (the host is the authority or its part before ":port",
+ * byte for byte: not a relative URL, a CONNECT host:port, another case, a
+ * longer or shorter name, userinfo), then on real files:
  * rows written with and without the bit (one begun in segment 1 and ended
  * in segment 2) list with their host, URL, number and client name, the
  * .str holds exactly the bytes expected, opening gives host and URL and
@@ -30,6 +31,10 @@ static const struct row rows[] = {
 	{ "a.test", "https://a.test?q=1", "dev-a", 5, true },
 	{ "a.test", "https://a.test", "", 0, true },                /* no extension */
 	{ "a.tes", "https://a.test/", "", 0, false },               /* host shorter */
+	{ "127.0.0.1", "http://127.0.0.1:41219/100b", "", 0, true }, /* the engine's host */
+	{ "a.test", "https://a.test:8443?q", "", 6, true },         /* before the port */
+	{ "a.test", "https://a.test@b.test/", "", 0, false },       /* userinfo */
+	{ "a.test", "https://a.test.b/", "", 0, false },            /* a longer name */
 	{ "a.test.x", "https://a.test/y", "", 0, false },           /* host longer */
 	{ "", "http:///x", "", 0, false },                          /* no host */
 	{ "b.test", "http://b.test/span", "lab", 9, true },         /* spans a rotation */
