@@ -147,9 +147,9 @@ int seg_frame_hdr_decode(const uint8_t in[SEG_FRAME_HDR_SIZE], struct seg_frame_
 }
 
 /* The layouts (segment.c) end with their checksums: RCAPIDX1's at 92,
- * RCAPIDX2's str crc at 58 and entry crc at 62. */
+ * RCAPIDX2's str crc at 57 and entry crc at 61. */
 _Static_assert(SEG_ENTRY1_SIZE == 92 + 4, "RCAPIDX1 layout and size disagree");
-_Static_assert(SEG_ENTRY2_SIZE == 62 + 4, "RCAPIDX2 layout and size disagree");
+_Static_assert(SEG_ENTRY2_SIZE == 61 + 4, "RCAPIDX2 layout and size disagree");
 _Static_assert(SEG_ENTRY2_SIZE <= SEG_ENTRY_SIZE_MAX, "SEG_ENTRY_SIZE_MAX too small");
 
 static void entry1_encode(uint8_t out[SEG_ENTRY1_SIZE], const struct seg_entry *e)
@@ -220,16 +220,17 @@ static void entry2_encode(uint8_t out[SEG_ENTRY2_SIZE], const struct seg_entry *
 	seg_put32(out + 32, e->frame_off);
 	seg_put32(out + 36, e->last_frame_off);
 	seg_put32(out + 40, e->str_off);
-	seg_put16(out + 44, e->status);
+	uint16_t status = e->status > SEG_STATUS2_MAX ? SEG_STATUS2_MAX : e->status;
+	seg_put16(out + 44, (uint16_t)(status | e->error << 10 |
+				       family_code(e->client.family) << 14));
 	seg_put16(out + 46, (uint16_t)(e->flags & ~SEG_F_DELETED));
 	out[48] = (uint8_t)(e->method | e->type << 4);
-	out[49] = (uint8_t)(e->error | family_code(e->client.family) << 4);
-	seg_put16(out + 50, e->span);
-	seg_put16(out + 52, e->client.port);
+	seg_put16(out + 49, e->span);
+	seg_put16(out + 51, e->client.port);
 	if (e->client.family == 4)
-		memcpy(out + 54, e->client.addr, 4);
-	seg_put32(out + 58, e->str_crc);
-	seg_put32(out + 62, seg_crc32c(0, out, 62));
+		memcpy(out + 53, e->client.addr, 4);
+	seg_put32(out + 57, e->str_crc);
+	seg_put32(out + 61, seg_crc32c(0, out, 61));
 }
 
 void seg_entry_encode(uint8_t *out, uint8_t ver, const struct seg_entry *e)
@@ -270,7 +271,7 @@ static int entry1_decode(const uint8_t in[SEG_ENTRY1_SIZE], struct seg_entry *e)
 static int entry2_decode(const uint8_t in[SEG_ENTRY2_SIZE], uint16_t worker, struct seg_entry *e)
 {
 	static const uint8_t families[4] = { 0, 4, 6, 0xff };
-	if (seg_get32(in + 62) != seg_crc32c(0, in, 62))
+	if (seg_get32(in + 61) != seg_crc32c(0, in, 61))
 		return -EBADMSG;
 	e->id = (uint64_t)worker << SEG_ID_WORKER_SHIFT | seg_get32(in) | (uint64_t)in[4] << 32;
 	e->host_len = in[5];
@@ -282,20 +283,21 @@ static int entry2_decode(const uint8_t in[SEG_ENTRY2_SIZE], uint16_t worker, str
 	e->frame_off = seg_get32(in + 32);
 	e->last_frame_off = seg_get32(in + 36);
 	e->str_off = seg_get32(in + 40);
-	e->status = seg_get16(in + 44);
+	uint16_t sef = seg_get16(in + 44);
+	e->status = sef & SEG_STATUS2_MAX;
+	e->error = (sef >> 10) & 15;
+	e->client.family = families[sef >> 14];
 	e->flags = seg_get16(in + 46);
 	e->method = in[48] & 15;
 	e->type = in[48] >> 4;
-	e->error = in[49] & 15;
-	e->client.family = families[(in[49] >> 4) & 3];
-	e->span = seg_get16(in + 50);
-	e->client.port = seg_get16(in + 52);
+	e->span = seg_get16(in + 49);
+	e->client.port = seg_get16(in + 51);
 	if (e->client.family == 4)
-		memcpy(e->client.addr, in + 54, 4);
-	e->str_crc = seg_get32(in + 58);
-	if ((in[49] >> 6) != 0 || e->client.family == 0xff)
-		return -EBADMSG; /* reserved bits */
-	if (e->client.family != 4 && seg_get32(in + 54) != 0)
+		memcpy(e->client.addr, in + 53, 4);
+	e->str_crc = seg_get32(in + 57);
+	if (e->client.family == 0xff)
+		return -EBADMSG; /* family code 3 */
+	if (e->client.family != 4 && seg_get32(in + 53) != 0)
 		return -EBADMSG;
 	return 0;
 }
@@ -496,7 +498,7 @@ void seg_frame_hdr_verify(const uint8_t in[SEG_FRAME_HDR_SIZE], const struct seg
 
 /* Offsets and lengths: what a reader seeks with. The remaining fields are
  * copied byte for byte and covered by the entry checksum. V2 saturates
- * the duration and sizes and keeps an IPv4 client's address only. */
+ * the duration, sizes and status and keeps an IPv4 client's address only. */
 void seg_entry_verify(const uint8_t *in, uint8_t ver, const struct seg_entry *e)
 {
 	struct seg_entry d;
@@ -513,7 +515,8 @@ void seg_entry_verify(const uint8_t *in, uint8_t ver, const struct seg_entry *e)
 	ASSERT(d.url_len == e->url_len);
 	ASSERT(d.req_size == (e->req_size > sat_size ? sat_size : e->req_size));
 	ASSERT(d.resp_size == (e->resp_size > sat_size ? sat_size : e->resp_size));
-	ASSERT(d.status == e->status);
+	ASSERT(d.status == (ver == SEG_IDX_V1 || e->status <= SEG_STATUS2_MAX ? e->status :
+			    SEG_STATUS2_MAX));
 	ASSERT(d.flags == (e->flags & ~SEG_F_DELETED));
 	ASSERT(d.method == e->method);
 	ASSERT(d.type == e->type);

@@ -41,7 +41,7 @@
 /* Open index/string windows, one per worker modulo this: rows in time
  * order interleave the workers' files. */
 #define SEG_SCAN_SLOTS 8u
-/* Index entries per window read (66 or 96 KiB): one pread per 1,024 rows. */
+/* Index entries per window read (65 or 96 KiB): one pread per 1,024 rows. */
 #define SEG_SCAN_IDX_WINDOW 1024u
 /* String file bytes per window read: one pread per some thousand rows. */
 #define SEG_SCAN_STR_WINDOW (256u << 10)

@@ -31,11 +31,12 @@ _Static_assert(((SEG_F_TLS | SEG_F_TUNNEL | SEG_F_REQ_TRUNC | SEG_F_RESP_TRUNC |
 #define SEG_SEQ_MAX ((1ull << SEG_ID_WORKER_SHIFT) - 1)
 #define SEG_SAT48 ((1ull << 48) - 1)
 #define SEG_SAT40 ((1ull << 40) - 1)
+#define SEG_STATUS2_MAX 1023u /* 10 bits: HTTP's are 3 digits (import keeps < 1000) */
 _Static_assert(SEG_ID_WORKER_SHIFT == 40, "RCAPIDX2 keeps 5 bytes of sequence");
 _Static_assert(SEG_HOST_MAX <= 255u, "RCAPIDX2 keeps 1 byte of host length");
 _Static_assert(SEG_URL_MAX <= 65535u, "RCAPIDX2 keeps 2 bytes of URL length");
 _Static_assert(SEG_M_COUNT <= 16 && SEG_T_COUNT <= 16, "method and type share a byte");
-_Static_assert(SEG_E_COUNT <= 16, "error and client family share a byte");
+_Static_assert(SEG_E_COUNT <= 16, "error kind has 4 bits beside status and family");
 #define SEG_MAGIC_STR "RCAPSTR1"
 #define SEG_FRAME_MAGIC 0x52464352u /* "RCFR" little-endian */
 #define SEG_TOMB_MAGIC 0x42544352u  /* "RCTB" little-endian */
@@ -117,7 +118,7 @@ static inline uint32_t seg_entry_size(uint8_t ver)
 }
 /* Encodes e in layout ver (seg_entry_size(ver) bytes). V2: e->id's worker
  * is the file's and is not stored; the duration saturates at SEG_SAT48,
- * sizes at SEG_SAT40; an IPv6 client's address is not stored (its .str text has it,
+ * sizes at SEG_SAT40, the status at SEG_STATUS2_MAX; an IPv6 client's address is not stored (its .str text has it,
  * persist/strtext.c). */
 void seg_entry_encode(uint8_t *out, uint8_t ver, const struct seg_entry *e);
 /* 0, or -EBADMSG. worker: the index file's (V2 ids are worker << 40 |

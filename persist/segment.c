@@ -157,7 +157,7 @@
  * END order, written after the frame holding the END record. Readers take
  * the layout, and so the stride, from each file's magic (a damaged header:
  * from the first entry that decodes), so sessions of either layout read.
- * RCAPIDX2 (66 bytes, written since issue 16: <= 150 B on disk per 100 B
+ * RCAPIDX2 (65 bytes, written since issue 16: <= 150 B on disk per 100 B
  * exchange):
  *   0  5  per-worker sequence; the id is worker << 40 | sequence, the
  *         worker the file header's
@@ -170,14 +170,15 @@
  *  32  4  frame_off: frame holding BEGIN, in segment N - span
  *  36  4  last_frame_off: frame holding END, in this segment
  *  40  4  str_off in .str of segment N - span
- *  44  2  status         46  2  flags (bits 0..15, below; all that exist)
+ *  44  2  bits 0..9 status (saturating at 1023: HTTP's have 3 digits;
+ *         RESP_HEAD and END keep it whole) | bits 10..13 error kind |
+ *         bits 14..15 client family (0 none, 1 IPv4, 2 IPv6; 3 invalid)
+ *  46  2  flags (bits 0..15, below; all that exist)
  *  48  1  method (bits 0..3) | type class << 4
- *  49  1  error kind (bits 0..3) | client family << 4 (0 none, 1 IPv4,
- *         2 IPv6; 3 and bits 6..7 invalid)
- *  50  2  span: segments between BEGIN and END
- *  52  2  client port    54  4  client IPv4 address (family 1; else zero:
+ *  49  2  span: segments between BEGIN and END
+ *  51  2  client port    53  4  client IPv4 address (family 1; else zero:
  *         an IPv6 client's 16 bytes are in the .str extension, below)
- *  58  4  crc32c of the .str text     62  4  crc32c of bytes 0..61
+ *  57  4  crc32c of the .str text     61  4  crc32c of bytes 0..60
  * RCAPIDX1 (96 bytes, sessions before issue 16; still read, and written
  * again by a rebuild of such a segment):
  *   0  8  id                       8  8  start ns

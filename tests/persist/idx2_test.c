@@ -1,5 +1,5 @@
 /* tests/persist/idx2_test.c: the two index layouts (segment.c): RCAPIDX2
- * (66-byte entries, what writers write) and RCAPIDX1 (96 bytes, sessions
+ * (65-byte entries, what writers write) and RCAPIDX1 (96 bytes, sessions
  * before issue 16, written here by the writer's idx_version = 1: the old
  * encoder and the old .str layout, host stored beside the URL).
  *
@@ -10,7 +10,8 @@
  * past 48 bits, errors and flags. Checked on each: the file headers say
  * their layout; the table, the scan, the tail, seg_find and
  * seg_find_number give every entry field as written (RCAPIDX2: the
- * duration saturated at 2^48 - 1, sizes at 2^40 - 1, an IPv6 client's
+ * duration saturated at 2^48 - 1, sizes at 2^40 - 1, a status at 1023,
+ * an IPv6 client's
  * address from the .str), opening gives the exact timings and sizes, fsck finds nothing;
  * recovery after a crash (the index cut mid-entry, the strings cut) and
  * fsck --repair of files removed write them back byte for byte, each in
@@ -67,7 +68,8 @@ static void spec_of(uint64_t k, struct spec *s)
 		snprintf(g->url, sizeof(g->url), "http://API.Example.com/%llu", (unsigned long long)k);
 		snprintf(g->host, sizeof(g->host), "api.example.com");
 		break;
-	case 4: /* past 48 and 40 bits: saturated in RCAPIDX2 */
+	case 4: /* past 48 and 40 bits and a status past 10: saturated in RCAPIDX2 */
+		g->status = (uint16_t)(1024 + k);
 		g->t.total_ns = (1ull << 50) + k;
 		s->wire.req_body = 1ull << 49;
 		s->wire.resp_body = 3ull << 40;
@@ -147,7 +149,7 @@ static void check_row(const struct seg_qrow *r, bool v2)
 	CHECK_EQ(e->duration_ns, sat(g->t.total_ns, SAT48, v2));
 	CHECK_EQ(e->req_size, sat(s.wire.req_head + s.wire.req_body, SAT40, v2));
 	CHECK_EQ(e->resp_size, sat(s.wire.resp_head + s.wire.resp_body, SAT40, v2));
-	CHECK_EQ(e->status, g->status);
+	CHECK_EQ(e->status, sat(g->status, 1023, v2));
 	CHECK_EQ(e->type, g->type);
 	CHECK_EQ(e->error, s.error);
 	CHECK_EQ(e->method, seg_method_parse(g->method, strlen(g->method)));
@@ -202,7 +204,7 @@ static void check_headers(const char *dir, bool v2)
 	CHECK_EQ(h[10], v2 ? 2 : 0); /* V1 writers left it zero */
 	struct seg_idx ix;
 	REQUIRE_RC(seg_idx_open(dir, 0, 1, &ix));
-	CHECK_EQ(ix.stride, v2 ? 66u : 96u);
+	CHECK_EQ(ix.stride, v2 ? 65u : 96u);
 	CHECK_EQ((ix.size - SEG_FILE_HDR_SIZE) % ix.stride, 0);
 	CHECK(!ix.bad_header);
 	seg_idx_close(&ix);
@@ -230,6 +232,7 @@ static void check_readers(const char *dir, bool v2)
 		struct seg_exchange x;
 		REQUIRE_RC(seg_open_entry(dir, &t.rows[i].e, NULL, &x));
 		CHECK_EQ(x.t.total_ns, sp.g.t.total_ns);
+		CHECK_EQ(x.status, sp.g.status);
 		CHECK_EQ(x.wire.req_body, sp.wire.req_body);
 		CHECK_EQ(x.wire.resp_body, sp.wire.resp_body);
 		CHECK_STR(x.host, sp.g.host);
