@@ -306,6 +306,7 @@ int seg_entry_decode(const uint8_t *in, uint8_t ver, uint16_t worker, struct seg
 {
 	memset(e, 0, sizeof(*e));
 	int rc = ver == SEG_IDX_V1 ? entry1_decode(in, e) : entry2_decode(in, worker, e);
+	e->idx_version = ver;
 	if (rc < 0)
 		return rc;
 	e->worker = worker;

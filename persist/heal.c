@@ -143,6 +143,9 @@ static int frames_scan(const char *dir, uint16_t worker, uint32_t segno, uint64_
 			if (r.type != SEG_R_END ||
 			    seg_entry_from_end(&r, worker, segno, it.frame_off, &e) < 0)
 				continue;
+			/* the layout of its .str extension (a damaged .seg header:
+			 * the writers') */
+			e.idx_version = it.bad_header ? SEG_IDX_VERSION : it.fhdr.idx_version;
 			if (sc->n && bsearch(&e.id, sc->ids, sc->n, sizeof(e.id), u64_cmp))
 				continue;
 			(*found)++;

@@ -108,7 +108,8 @@ static int flush_idx(struct rebuild *rb)
 /* The .str text of a BEGIN payload q (lengths checked by seg_rec_parse)
  * into out (SEG_STR_TEXT_MAX bytes), laid out as the writer did: by the
  * record's own layout flags (seg_str_encode), and for a segment beside an
- * RCAPIDX2 index (ver) with an IPv6 client's address. Returns its length. */
+ * RCAPIDX2 index (ver) with its extension's layout and an IPv6 client's
+ * address. Returns its length. */
 static uint32_t begin_text(const uint8_t *q, uint8_t ver, uint8_t *out)
 {
 	uint32_t flags = seg_get32(q + 12);
@@ -119,6 +120,7 @@ static uint32_t begin_text(const uint8_t *q, uint8_t ver, uint8_t *out)
 		.client_name = host + seg_get16(q + 42) + seg_get16(q + 44),
 		.client_name_len = seg_get16(q + 46), .number = seg_get32(q + 52),
 		.client_v6 = ver == SEG_IDX_V2 && q[34] == 6 ? q + 16 : NULL,
+		.ver = ver,
 	};
 	if (t.client_v6 && !(flags & SEG_F_STR_EXT))
 		t.client_v6 = NULL; /* a checksummed lie: no writer leaves it out */
@@ -149,6 +151,7 @@ static int rec_end(struct rebuild *rb, const struct seg_rec_view *r, uint32_t se
 	struct seg_entry e;
 	if (seg_entry_from_end(r, rb->worker, segno, frame_off, &e) < 0)
 		return 0; /* impossible for a writer: a checksummed lie, skip it */
+	e.idx_version = rb->ver;
 	if (!o && rb->full) {
 		/* Its BEGIN sits in a damaged frame: its host/URL text was not
 		 * rebuilt. Still listed (time, status, sizes), with no text, and

@@ -177,6 +177,7 @@ struct seg_str_text {
 	uint32_t host_len, url_len, client_name_len;
 	uint32_t number; /* seg_xch_begin.number, 0 none */
 	const uint8_t *client_v6; /* an IPv6 client's address (RCAPIDX2), or NULL */
+	uint8_t ver;     /* the index layout beside it (SEG_IDX_V*): the extension's */
 };
 /* Where the parts of a stored text are (pointers into the caller's bytes). */
 struct seg_str_view {

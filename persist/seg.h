@@ -328,6 +328,9 @@ struct seg_entry {
 	uint16_t worker, span, host_len, url_len, status;
 	uint32_t segno;
 	uint8_t method, type, error;
+	uint8_t idx_version; /* layout of the index beside its segment (persist's
+			      * SEG_IDX_V*; 0 reads as 1): how its .str text's
+			      * extension is laid out */
 	struct seg_addr client;
 };
 

@@ -206,30 +206,33 @@
  * 14 SEG_F_H2, 15 SEG_F_HOST_IN_URL (BEGIN, END and entries: the .str
  * text has no host, below). Other bits are zero: an RCAPIDX2 entry has 16
  * bits of flags (SEG_F_ON_DISK, seg-int.h asserts every flag fits), and a
- * rebuild takes an END record with a higher bit for damage. Readers of sessions older than bits 11..13 see 0
- * there and SEG_F_TUNNEL on every CONNECT row, which reads as before.
+ * rebuild takes an END record with a higher bit for damage. Readers of
+ * sessions older than bits 11..13 see 0 there and SEG_F_TUNNEL on every
+ * CONNECT row, which reads as before.
  *
  * .str after the header: host bytes then url bytes of each BEGIN, at the
  * str_off the BEGIN record names (no separators, no NUL). With
  * SEG_F_HOST_IN_URL (set by the writer when the URL's authority, the
  * bytes after "scheme://" up to the first '/', '?', '#' or the end, is
  * byte-equal to the host, or starts with the host and a ':') the host
- * bytes are left out: the text starts
- * with the url, the entry's host len stays the host's length and readers
- * take the host from the URL (issue 16: an absolute URL repeats its
- * host). When the entry
- * has SEG_F_STR_EXT, the extension follows the url: 0 4 session number
- * (as in BEGIN), 4 1 client name len (bits 0..6, <= SEG_CLIENT_NAME_MAX)
- * | bit 7 SEG_STR_EXT_V6, 5 client name, then with SEG_STR_EXT_V6 the 16
- * bytes of the client's IPv6 address; the entry's crc32c then covers
- * host, url and extension (the bytes stored). Written when the exchange
- * has a number, a client name or (beside an RCAPIDX2 index, whose entries
- * have no room for it) an IPv6 client, so the listing and its filters
- * read them from the .str without opening frames. BEGIN's
- * flags carry both layout bits, so a rebuild from the frames lays the
- * text out again byte for byte; END's copy carries them too, so an entry
- * rebuilt from END alone reads it. persist/strtext.c is the one encoder
- * and decoder of this text.
+ * bytes are left out: the text starts with the url, the entry's host len
+ * stays the host's length and readers take the host from the URL (issue
+ * 16: an absolute URL repeats its host). When the entry has
+ * SEG_F_STR_EXT, the extension follows the url. Beside an RCAPIDX2
+ * index: 0 1 client name len (bits 0..6, <= SEG_CLIENT_NAME_MAX) | bit 7
+ * SEG_STR_EXT_V6, 1 n session number (as in BEGIN) as a LEB128 varint (7
+ * bits a byte, least significant first, 1..5 bytes), then the client
+ * name, then with SEG_STR_EXT_V6 the 16 bytes of the client's IPv6
+ * address. Beside an RCAPIDX1 index: 0 4 session number, 4 1 client name
+ * len, 5 client name (no IPv6). The entry's crc32c then covers host, url
+ * and extension (the bytes stored). Written when the exchange has a
+ * number, a client name or (beside an RCAPIDX2 index, whose entries have
+ * no room for it) an IPv6 client, so the listing and its filters read
+ * them from the .str without opening frames. BEGIN's flags carry both
+ * layout bits and the .seg header the index layout, so a rebuild from the
+ * frames lays the text out again byte for byte; END's copy of the flags
+ * carries them too, so an entry rebuilt from END alone reads it.
+ * persist/strtext.c is the one encoder and decoder of this text.
  *
  * tombstones: 24-byte records: 0 8 id, 8 8 time ns, 16 4 magic "RCTB",
  * 20 4 crc32c of bytes 0..19. Appended, never rewritten.

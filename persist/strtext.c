@@ -75,6 +75,42 @@ uint32_t seg_str_flags(const struct seg_str_text *t)
 	return f;
 }
 
+/* The session number of an RCAPIDX2 extension: LEB128, 7 bits a byte,
+ * least significant first, at most STR_VARINT_MAX bytes. */
+#define STR_VARINT_MAX 5u
+_Static_assert(7u * STR_VARINT_MAX >= 32u, "a u32 fits the varint");
+
+static uint32_t varint_put(uint8_t *out, uint32_t v)
+{
+	uint32_t n = 0;
+	while (v >= 0x80) {
+		out[n++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	out[n++] = (uint8_t)v;
+	ASSERT(n <= STR_VARINT_MAX);
+	return n;
+}
+
+/* The varint at p (avail bytes): its length, 0 when avail ends first,
+ * -EBADMSG when longer than STR_VARINT_MAX or past 32 bits. */
+static int varint_get(const uint8_t *p, uint64_t avail, uint32_t *v)
+{
+	uint64_t x = 0;
+	for (uint32_t i = 0; i < STR_VARINT_MAX; i++) {
+		if (i >= avail)
+			return 0;
+		x |= (uint64_t)(p[i] & 0x7f) << (7 * i);
+		if (!(p[i] & 0x80)) {
+			if (x > UINT32_MAX)
+				return -EBADMSG;
+			*v = (uint32_t)x;
+			return (int)i + 1;
+		}
+	}
+	return -EBADMSG;
+}
+
 uint32_t seg_str_encode(uint8_t *out, const struct seg_str_text *t, uint32_t flags)
 {
 	ASSERT(t->host_len <= SEG_HOST_MAX);
@@ -90,11 +126,18 @@ uint32_t seg_str_encode(uint8_t *out, const struct seg_str_text *t, uint32_t fla
 	n += t->url_len;
 	if (!(flags & SEG_F_STR_EXT))
 		return n;
-	seg_put32(out + n, t->number);
-	out[n + 4] = (uint8_t)(t->client_name_len | (t->client_v6 ? SEG_STR_EXT_V6 : 0));
+	uint8_t lb = (uint8_t)(t->client_name_len | (t->client_v6 ? SEG_STR_EXT_V6 : 0));
+	if (t->ver == SEG_IDX_V2) {
+		out[n++] = lb;
+		n += varint_put(out + n, t->number);
+	} else {
+		seg_put32(out + n, t->number);
+		out[n + 4] = lb;
+		n += 5;
+	}
 	if (t->client_name_len)
-		memcpy(out + n + 5, t->client_name, t->client_name_len);
-	n += 5 + t->client_name_len;
+		memcpy(out + n, t->client_name, t->client_name_len);
+	n += t->client_name_len;
 	if (t->client_v6) {
 		memcpy(out + n, t->client_v6, 16);
 		n += 16;
@@ -108,27 +151,57 @@ uint32_t seg_str_max(const struct seg_entry *e)
 	return (e->flags & SEG_F_STR_EXT) ? n + 5u + SEG_CLIENT_NAME_MAX + 16u : n;
 }
 
+/* The extension at p + at (p: avail bytes), RCAPIDX2's layout (v2) or
+ * RCAPIDX1's: fills v's number, name and IPv6 address and sets v->len to
+ * the text's end (on -EAGAIN: the bytes known to be needed so far). */
+static int ext_view(const uint8_t *p, uint64_t avail, uint32_t at, bool v2,
+		    struct seg_str_view *v)
+{
+	uint32_t name_at = at + 5;
+	uint8_t lb;
+	v->len = at + (v2 ? 2u : 5u); /* the length byte and the shortest number */
+	if (avail < v->len)
+		return -EAGAIN;
+	if (v2) {
+		lb = p[at];
+		int n = varint_get(p + at + 1, avail - at - 1, &v->number);
+		if (n == 0) {
+			v->len = (uint32_t)avail + 1;
+			return -EAGAIN;
+		}
+		if (n < 0)
+			return n;
+		name_at = at + 1 + (uint32_t)n;
+	} else {
+		lb = p[at + 4];
+		v->number = seg_get32(p + at);
+	}
+	uint8_t cl = lb & ~SEG_STR_EXT_V6;
+	bool v6 = (lb & SEG_STR_EXT_V6) != 0;
+	if (cl > SEG_CLIENT_NAME_MAX)
+		return -EBADMSG;
+	v->len = name_at + cl + (v6 ? 16u : 0u);
+	if (avail < v->len)
+		return -EAGAIN;
+	v->client_name_len = cl;
+	v->client_name = (const char *)p + name_at;
+	v->client_v6 = v6 ? p + name_at + cl : NULL;
+	return 0;
+}
+
 int seg_str_view(const struct seg_entry *e, const uint8_t *p, uint64_t avail,
 		 struct seg_str_view *v)
 {
 	bool in_url = (e->flags & SEG_F_HOST_IN_URL) != 0;
 	uint32_t base = in_url ? 0 : e->host_len, fixed = base + e->url_len;
 	memset(v, 0, sizeof(*v));
-	v->len = (e->flags & SEG_F_STR_EXT) ? fixed + 5 : fixed;
+	v->len = fixed;
 	if (avail < v->len || p == NULL)
 		return -EAGAIN;
 	if (e->flags & SEG_F_STR_EXT) {
-		uint8_t cl = p[fixed + 4] & ~SEG_STR_EXT_V6;
-		bool v6 = (p[fixed + 4] & SEG_STR_EXT_V6) != 0;
-		if (cl > SEG_CLIENT_NAME_MAX)
-			return -EBADMSG;
-		v->len += cl + (v6 ? 16u : 0u);
-		if (avail < v->len)
-			return -EAGAIN;
-		v->number = seg_get32(p + fixed);
-		v->client_name_len = cl;
-		v->client_name = (const char *)p + fixed + 5;
-		v->client_v6 = v6 ? p + fixed + 5 + cl : NULL;
+		int rc = ext_view(p, avail, fixed, e->idx_version == SEG_IDX_V2, v);
+		if (rc < 0)
+			return rc;
 	}
 	if (seg_crc32c(0, p, v->len) != e->str_crc)
 		return -EBADMSG;

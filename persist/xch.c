@@ -84,6 +84,7 @@ static void begin_text(struct seg_writer *w, struct seg_xch *x, const struct seg
 		.host = b->host, .host_len = x->host_len, .url = b->url, .url_len = x->url_len,
 		.client_name = b->client_name, .client_name_len = cl, .number = b->number,
 		.client_v6 = b->client.family == 6 ? b->client.addr : NULL,
+		.ver = w->cfg.idx_version,
 	};
 	uint32_t layout;
 	if (w->cfg.idx_version == SEG_IDX_V1) {

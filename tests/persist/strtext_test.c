@@ -62,6 +62,47 @@ static void test_rule(void)
 	}
 }
 
+/* The RCAPIDX2 extension's session number (a varint) and the RCAPIDX1
+ * one (4 bytes) through encode and view, at the varint's byte boundaries;
+ * a text cut anywhere asks for more, an overlong varint is damage. */
+static void test_ext(void)
+{
+	static const uint32_t nums[] = { 1, 127, 128, 16383, 16384, 2097151, 2097152,
+					 268435455, 268435456, UINT32_MAX };
+	static const uint32_t lens[] = { 1, 1, 2, 2, 3, 3, 4, 4, 5, 5 };
+	uint8_t buf[64], v6[16] = { 0x20, 1, [15] = 7 };
+	for (uint8_t ver = SEG_IDX_V1; ver <= SEG_IDX_V2; ver++) {
+		for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
+			struct seg_str_text t = { .url = "http://h/", .url_len = 9, .host = "h",
+						  .host_len = 1, .number = nums[i],
+						  .client_name = "ab", .client_name_len = 2,
+						  .client_v6 = i % 2 ? v6 : NULL, .ver = ver };
+			uint32_t f = seg_str_flags(&t), n = seg_str_encode(buf, &t, f);
+			uint32_t num_len = ver == SEG_IDX_V2 ? 1 + lens[i] : 5;
+			CHECK_EQ(n, 9 + num_len + 2 + (i % 2 ? 16u : 0u));
+			struct seg_entry e = { .flags = f, .host_len = 1, .url_len = 9,
+					       .str_crc = seg_crc32c(0, buf, n), .idx_version = ver };
+			struct seg_str_view v;
+			REQUIRE_RC(seg_str_view(&e, buf, n, &v));
+			CHECK_EQ(v.number, nums[i]);
+			CHECK(v.client_name_len == 2 && !memcmp(v.client_name, "ab", 2));
+			CHECK((v.client_v6 != NULL) == (i % 2 == 1));
+			CHECK(v.host && v.host[0] == 'h' && v.len == n);
+			for (uint32_t cut = 0; cut < n; cut++)
+				CHECK_EQ(seg_str_view(&e, buf, cut, &v), -EAGAIN);
+		}
+	}
+	/* six varint bytes, or one past 32 bits: damage, whatever the crc */
+	uint8_t bad[] = { 'h', ':', '/', '/', 'h', 0, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01 };
+	struct seg_entry e = { .flags = SEG_F_STR_EXT, .url_len = 5, .idx_version = SEG_IDX_V2,
+			       .str_crc = seg_crc32c(0, bad, sizeof(bad)) };
+	struct seg_str_view v;
+	CHECK_EQ(seg_str_view(&e, bad, sizeof(bad), &v), -EBADMSG);
+	uint8_t big[] = { 'h', ':', '/', '/', 'h', 0, 0xff, 0xff, 0xff, 0xff, 0x1f };
+	e.str_crc = seg_crc32c(0, big, sizeof(big));
+	CHECK_EQ(seg_str_view(&e, big, sizeof(big), &v), -EBADMSG);
+}
+
 static struct seg_xch_begin begin_of(size_t i)
 {
 	const struct row *r = &rows[i];
@@ -89,8 +130,8 @@ static size_t write_all(void)
 	for (size_t i = 0; i < NROWS; i++) {
 		const struct row *r = &rows[i];
 		want += (r->in_url ? 0 : strlen(r->host)) + strlen(r->url);
-		if (r->number || r->name[0])
-			want += 5 + strlen(r->name);
+		if (r->number || r->name[0]) /* RCAPIDX2's extension: length, varint */
+			want += 1 + (r->number < 128 ? 1 : 2) + strlen(r->name);
 		if (i == SPAN_ROW)
 			break;
 		struct seg_xch_begin b = begin_of(i);
@@ -233,6 +274,7 @@ static void test_files(void)
 int main(void)
 {
 	test_rule();
+	test_ext();
 	test_files();
 	return check_done("persist_strtext");
 }
