@@ -35,8 +35,11 @@ static const char *const kind_magic[3] = { SEG_MAGIC_SEG, SEG_MAGIC_IDX, SEG_MAG
 void seg_fhdr_encode(uint8_t out[SEG_FILE_HDR_SIZE], enum seg_kind k, const struct seg_fhdr *h)
 {
 	memset(out, 0, SEG_FILE_HDR_SIZE);
-	memcpy(out, kind_magic[k], 8);
+	bool v2 = h->idx_version == SEG_IDX_V2;
+	memcpy(out, k == SEG_K_IDX && v2 ? SEG_MAGIC_IDX2 : kind_magic[k], 8);
 	seg_put16(out + 8, h->worker);
+	if (k == SEG_K_SEG && v2)
+		out[10] = SEG_IDX_V2; /* V1 writers left it zero */
 	seg_put32(out + 12, h->segno);
 	seg_put64(out + 16, h->created_ns);
 	seg_put32(out + 28, seg_crc32c(0, out, 28));
@@ -44,10 +47,14 @@ void seg_fhdr_encode(uint8_t out[SEG_FILE_HDR_SIZE], enum seg_kind k, const stru
 
 int seg_fhdr_decode(const uint8_t in[SEG_FILE_HDR_SIZE], enum seg_kind k, struct seg_fhdr *h)
 {
-	if (memcmp(in, kind_magic[k], 8) != 0)
+	bool idx2 = k == SEG_K_IDX && memcmp(in, SEG_MAGIC_IDX2, 8) == 0;
+	if (memcmp(in, kind_magic[k], 8) != 0 && !idx2)
 		return -EBADMSG;
 	if (seg_get32(in + 28) != seg_crc32c(0, in, 28))
 		return -EBADMSG;
+	h->idx_version = k == SEG_K_STR ? 0 : SEG_IDX_V1;
+	if (idx2 || (k == SEG_K_SEG && in[10] == SEG_IDX_V2))
+		h->idx_version = SEG_IDX_V2;
 	h->worker = seg_get16(in + 8);
 	h->segno = seg_get32(in + 12);
 	h->created_ns = seg_get64(in + 16);
@@ -89,9 +96,15 @@ int seg_frame_hdr_decode(const uint8_t in[SEG_FRAME_HDR_SIZE], struct seg_frame_
 	return 0;
 }
 
-void seg_entry_encode(uint8_t out[SEG_ENTRY_SIZE], const struct seg_entry *e)
+/* The layouts (segment.c) end with their checksums: RCAPIDX1's at 92,
+ * RCAPIDX2's str crc at 57 and entry crc at 61. */
+_Static_assert(SEG_ENTRY1_SIZE == 92 + 4, "RCAPIDX1 layout and size disagree");
+_Static_assert(SEG_ENTRY2_SIZE == 61 + 4, "RCAPIDX2 layout and size disagree");
+_Static_assert(SEG_ENTRY2_SIZE <= SEG_ENTRY_SIZE_MAX, "SEG_ENTRY_SIZE_MAX too small");
+
+static void entry1_encode(uint8_t out[SEG_ENTRY1_SIZE], const struct seg_entry *e)
 {
-	memset(out, 0, SEG_ENTRY_SIZE);
+	memset(out, 0, SEG_ENTRY1_SIZE);
 	seg_put64(out + 0, e->id);
 	seg_put64(out + 8, e->start_ns);
 	seg_put64(out + 16, e->duration_ns);
@@ -115,11 +128,73 @@ void seg_entry_encode(uint8_t out[SEG_ENTRY_SIZE], const struct seg_entry *e)
 	seg_put32(out + 92, seg_crc32c(0, out, 92));
 }
 
-int seg_entry_decode(const uint8_t in[SEG_ENTRY_SIZE], struct seg_entry *e)
+static void put48(uint8_t *p, uint64_t v)
+{
+	v = v > SEG_SAT48 ? SEG_SAT48 : v;
+	seg_put32(p, (uint32_t)v);
+	seg_put16(p + 4, (uint16_t)(v >> 32));
+}
+
+static uint64_t get48(const uint8_t *p) { return seg_get32(p) | (uint64_t)seg_get16(p + 4) << 32; }
+
+static void put40(uint8_t *p, uint64_t v)
+{
+	v = v > SEG_SAT40 ? SEG_SAT40 : v;
+	seg_put32(p, (uint32_t)v);
+	p[4] = (uint8_t)(v >> 32);
+}
+
+static uint64_t get40(const uint8_t *p) { return seg_get32(p) | (uint64_t)p[4] << 32; }
+
+/* Client family in two bits of an RCAPIDX2 entry: 0 none, 1 IPv4, 2 IPv6. */
+static uint8_t family_code(uint8_t f) { return f == 4 ? 1 : f == 6 ? 2 : 0; }
+
+static void entry2_encode(uint8_t out[SEG_ENTRY2_SIZE], const struct seg_entry *e)
+{
+	ASSERT(e->host_len <= SEG_HOST_MAX);
+	ASSERT((e->flags & ~SEG_F_DELETED & ~SEG_F_ON_DISK) == 0);
+	ASSERT(e->method < SEG_M_COUNT);
+	ASSERT(e->type < SEG_T_COUNT);
+	ASSERT(e->error < SEG_E_COUNT);
+	ASSERT(e->client.family == 0 || e->client.family == 4 || e->client.family == 6);
+	memset(out, 0, SEG_ENTRY2_SIZE);
+	uint64_t seq = e->id & SEG_SEQ_MAX;
+	seg_put32(out + 0, (uint32_t)seq);
+	out[4] = (uint8_t)(seq >> 32);
+	out[5] = (uint8_t)e->host_len;
+	seg_put16(out + 6, e->url_len);
+	seg_put64(out + 8, e->start_ns);
+	put48(out + 16, e->duration_ns);
+	put40(out + 22, e->req_size);
+	put40(out + 27, e->resp_size);
+	seg_put32(out + 32, e->frame_off);
+	seg_put32(out + 36, e->last_frame_off);
+	seg_put32(out + 40, e->str_off);
+	uint16_t status = e->status > SEG_STATUS2_MAX ? SEG_STATUS2_MAX : e->status;
+	seg_put16(out + 44, (uint16_t)(status | e->error << 10 |
+				       family_code(e->client.family) << 14));
+	seg_put16(out + 46, (uint16_t)(e->flags & ~SEG_F_DELETED));
+	out[48] = (uint8_t)(e->method | e->type << 4);
+	seg_put16(out + 49, e->span);
+	seg_put16(out + 51, e->client.port);
+	if (e->client.family == 4)
+		memcpy(out + 53, e->client.addr, 4);
+	seg_put32(out + 57, e->str_crc);
+	seg_put32(out + 61, seg_crc32c(0, out, 61));
+}
+
+void seg_entry_encode(uint8_t *out, uint8_t ver, const struct seg_entry *e)
+{
+	if (ver == SEG_IDX_V1)
+		entry1_encode(out, e);
+	else
+		entry2_encode(out, e);
+}
+
+static int entry1_decode(const uint8_t in[SEG_ENTRY1_SIZE], struct seg_entry *e)
 {
 	if (seg_get32(in + 92) != seg_crc32c(0, in, 92))
 		return -EBADMSG;
-	memset(e, 0, sizeof(*e));
 	e->id = seg_get64(in + 0);
 	e->start_ns = seg_get64(in + 8);
 	e->duration_ns = seg_get64(in + 16);
@@ -140,6 +215,51 @@ int seg_entry_decode(const uint8_t in[SEG_ENTRY_SIZE], struct seg_entry *e)
 	e->client.family = in[83];
 	e->str_crc = seg_get32(in + 84);
 	e->span = seg_get16(in + 88);
+	return 0;
+}
+
+static int entry2_decode(const uint8_t in[SEG_ENTRY2_SIZE], uint16_t worker, struct seg_entry *e)
+{
+	static const uint8_t families[4] = { 0, 4, 6, 0xff };
+	if (seg_get32(in + 61) != seg_crc32c(0, in, 61))
+		return -EBADMSG;
+	e->id = (uint64_t)worker << SEG_ID_WORKER_SHIFT | seg_get32(in) | (uint64_t)in[4] << 32;
+	e->host_len = in[5];
+	e->url_len = seg_get16(in + 6);
+	e->start_ns = seg_get64(in + 8);
+	e->duration_ns = get48(in + 16);
+	e->req_size = get40(in + 22);
+	e->resp_size = get40(in + 27);
+	e->frame_off = seg_get32(in + 32);
+	e->last_frame_off = seg_get32(in + 36);
+	e->str_off = seg_get32(in + 40);
+	uint16_t sef = seg_get16(in + 44);
+	e->status = sef & SEG_STATUS2_MAX;
+	e->error = (sef >> 10) & 15;
+	e->client.family = families[sef >> 14];
+	e->flags = seg_get16(in + 46);
+	e->method = in[48] & 15;
+	e->type = in[48] >> 4;
+	e->span = seg_get16(in + 49);
+	e->client.port = seg_get16(in + 51);
+	if (e->client.family == 4)
+		memcpy(e->client.addr, in + 53, 4);
+	e->str_crc = seg_get32(in + 57);
+	if (e->client.family == 0xff)
+		return -EBADMSG; /* family code 3 */
+	if (e->client.family != 4 && seg_get32(in + 53) != 0)
+		return -EBADMSG;
+	return 0;
+}
+
+int seg_entry_decode(const uint8_t *in, uint8_t ver, uint16_t worker, struct seg_entry *e)
+{
+	memset(e, 0, sizeof(*e));
+	int rc = ver == SEG_IDX_V1 ? entry1_decode(in, e) : entry2_decode(in, worker, e);
+	e->idx_version = ver;
+	if (rc < 0)
+		return rc;
+	e->worker = worker;
 	if (e->host_len > SEG_HOST_MAX || e->url_len > SEG_URL_MAX)
 		return -EBADMSG;
 	if (e->method >= SEG_M_COUNT || e->type >= SEG_T_COUNT || e->error >= SEG_E_COUNT)
@@ -149,6 +269,13 @@ int seg_entry_decode(const uint8_t in[SEG_ENTRY_SIZE], struct seg_entry *e)
 	if (e->span == 0 && e->frame_off > e->last_frame_off)
 		return -EBADMSG;
 	return 0;
+}
+
+uint64_t seg_entry_id(const uint8_t *in, uint8_t ver, uint16_t worker)
+{
+	if (ver == SEG_IDX_V1)
+		return seg_get64(in);
+	return (uint64_t)worker << SEG_ID_WORKER_SHIFT | seg_get32(in) | (uint64_t)in[4] << 32;
 }
 
 void seg_file_name(char *buf, size_t cap, uint16_t worker, uint32_t segno, enum seg_kind k)
@@ -304,6 +431,8 @@ void seg_fhdr_verify(const uint8_t in[SEG_FILE_HDR_SIZE], enum seg_kind k,
 	ASSERT(d.worker == h->worker);
 	ASSERT(d.segno == h->segno);
 	ASSERT(d.created_ns == h->created_ns);
+	if (k != SEG_K_STR)
+		ASSERT(d.idx_version == (h->idx_version == SEG_IDX_V2 ? SEG_IDX_V2 : SEG_IDX_V1));
 }
 
 void seg_frame_hdr_verify(const uint8_t in[SEG_FRAME_HDR_SIZE], const struct seg_frame_hdr *h)
@@ -319,30 +448,36 @@ void seg_frame_hdr_verify(const uint8_t in[SEG_FRAME_HDR_SIZE], const struct seg
 }
 
 /* Offsets and lengths: what a reader seeks with. The remaining fields are
- * copied byte for byte and covered by the entry checksum. */
-void seg_entry_verify(const uint8_t in[SEG_ENTRY_SIZE], const struct seg_entry *e)
+ * copied byte for byte and covered by the entry checksum. V2 saturates
+ * the duration, sizes and status and keeps an IPv4 client's address only. */
+void seg_entry_verify(const uint8_t *in, uint8_t ver, const struct seg_entry *e)
 {
 	struct seg_entry d;
-	ASSERT(seg_entry_decode(in, &d) == 0);
+	uint64_t sat = ver == SEG_IDX_V1 ? UINT64_MAX : SEG_SAT48;
+	uint64_t sat_size = ver == SEG_IDX_V1 ? UINT64_MAX : SEG_SAT40;
+	ASSERT(seg_entry_decode(in, ver, (uint16_t)(e->id >> SEG_ID_WORKER_SHIFT), &d) == 0);
 	ASSERT(d.id == e->id);
 	ASSERT(d.start_ns == e->start_ns);
-	ASSERT(d.duration_ns == e->duration_ns);
+	ASSERT(d.duration_ns == (e->duration_ns > sat ? sat : e->duration_ns));
 	ASSERT(d.frame_off == e->frame_off);
 	ASSERT(d.last_frame_off == e->last_frame_off);
 	ASSERT(d.str_off == e->str_off);
 	ASSERT(d.host_len == e->host_len);
 	ASSERT(d.url_len == e->url_len);
-	ASSERT(d.req_size == e->req_size);
-	ASSERT(d.resp_size == e->resp_size);
-	ASSERT(d.status == e->status);
+	ASSERT(d.req_size == (e->req_size > sat_size ? sat_size : e->req_size));
+	ASSERT(d.resp_size == (e->resp_size > sat_size ? sat_size : e->resp_size));
+	ASSERT(d.status == (ver == SEG_IDX_V1 || e->status <= SEG_STATUS2_MAX ? e->status :
+			    SEG_STATUS2_MAX));
 	ASSERT(d.flags == (e->flags & ~SEG_F_DELETED));
 	ASSERT(d.method == e->method);
 	ASSERT(d.type == e->type);
 	ASSERT(d.error == e->error);
 	ASSERT(d.str_crc == e->str_crc);
 	ASSERT(d.span == e->span);
-	ASSERT(d.client.port == e->client.port);
 	ASSERT(d.client.family == e->client.family);
-	ASSERT(memcmp(d.client.addr, e->client.addr, sizeof(d.client.addr)) == 0);
+	ASSERT(d.client.port == e->client.port);
+	if (ver == SEG_IDX_V1 || e->client.family == 4) {
+		ASSERT(memcmp(d.client.addr, e->client.addr, ver == SEG_IDX_V1 ? 16 : 4) == 0);
+	}
 }
 #endif

@@ -47,90 +47,67 @@ static void scan_note(struct idx_scan *sc, const struct seg_entry *e)
 		sc->ids[sc->n++] = e->id;
 }
 
-/* Checks an index file's header (buf: room for it); damage goes to rep
- * and sc. */
-static void hdr_check(int fd, uint64_t size, uint8_t *buf, const char *path,
-		      struct seg_report *rep, struct idx_scan *sc)
-{
-	if (size >= SEG_FILE_HDR_SIZE && pread(fd, buf, SEG_FILE_HDR_SIZE, 0) == SEG_FILE_HDR_SIZE) {
-		struct seg_fhdr h;
-		if (seg_fhdr_decode(buf, SEG_K_IDX, &h) < 0) {
-			if (rep) {
-				rep->bad_regions++;
-				seg_report_damage(rep, path, 0, "bad index file header");
-			}
-			if (sc)
-				sc->bad_header = true;
-		}
-	} else if (size > 0 && sc) {
-		sc->bad_header = true; /* shorter than its header */
-	}
-}
-
 /* Calls fn for each valid entry of one index file; counts damage in rep
  * and, when sc is set, records ids and damage there. */
 static int idx_file_scan(const char *dir, uint16_t worker, uint32_t segno,
 			 int (*fn)(void *, const struct seg_entry *), void *ctx,
 			 struct seg_report *rep, struct idx_scan *sc)
 {
-	char path[PATH_MAX];
-	int rc = seg_path(path, sizeof(path), dir, worker, segno, SEG_K_IDX);
-	if (rc < 0)
-		return rc;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		if (errno != ENOENT)
-			return -errno;
+	struct seg_idx ix;
+	int rc = seg_idx_open(dir, worker, segno, &ix);
+	if (rc == -ENOENT) {
 		if (sc)
 			sc->missing = true; /* the heal scan reads the frames */
 		return 0;
 	}
-	struct stat sb;
-	uint8_t *buf = malloc(IDX_CHUNK_ENTRIES * SEG_ENTRY_SIZE);
-	if (!buf || fstat(fd, &sb) < 0) {
-		rc = buf ? -errno : -ENOMEM;
-		goto out;
+	if (rc < 0)
+		return rc;
+	char path[PATH_MAX];
+	seg_path(path, sizeof(path), dir, worker, segno, SEG_K_IDX);
+	if (ix.bad_header && ix.size >= SEG_FILE_HDR_SIZE && rep) {
+		rep->bad_regions++;
+		seg_report_damage(rep, path, 0, "bad index file header");
 	}
-	uint64_t size = (uint64_t)sb.st_size, off = SEG_FILE_HDR_SIZE;
-	hdr_check(fd, size, buf, path, rep, sc);
-	while (rc == 0 && off + SEG_ENTRY_SIZE <= size) {
-		uint64_t n = (size - off) / SEG_ENTRY_SIZE;
+	if (sc)
+		sc->bad_header = ix.bad_header && ix.size > 0;
+	uint8_t *buf = malloc(IDX_CHUNK_ENTRIES * ix.stride);
+	uint64_t off = SEG_FILE_HDR_SIZE;
+	rc = buf ? 0 : -ENOMEM;
+	while (rc == 0 && off + ix.stride <= ix.size) {
+		uint64_t n = (ix.size - off) / ix.stride;
 		n = n > IDX_CHUNK_ENTRIES ? IDX_CHUNK_ENTRIES : n;
-		ssize_t got = pread(fd, buf, n * SEG_ENTRY_SIZE, (off_t)off);
-		if (got != (ssize_t)(n * SEG_ENTRY_SIZE)) {
+		ssize_t got = pread(ix.fd, buf, n * ix.stride, (off_t)off);
+		if (got != (ssize_t)(n * ix.stride)) {
 			rc = -EIO;
 			break;
 		}
 		for (uint64_t i = 0; i < n && rc == 0; i++) {
 			struct seg_entry e;
-			if (seg_entry_decode(buf + i * SEG_ENTRY_SIZE, &e) < 0) {
+			if (seg_idx_decode(&ix, buf + i * ix.stride, &e) < 0) {
 				if (rep) {
 					rep->entries_bad++;
-					seg_report_damage(rep, path, off + i * SEG_ENTRY_SIZE,
+					seg_report_damage(rep, path, off + i * ix.stride,
 							  "bad index entry");
 				}
 				if (sc)
 					sc->bad++;
 				continue;
 			}
-			e.worker = worker;
-			e.segno = segno;
 			if (rep)
 				rep->entries_ok++;
 			scan_note(sc, &e);
 			rc = fn(ctx, &e);
 		}
-		off += n * SEG_ENTRY_SIZE;
+		off += n * ix.stride;
 	}
-	if (rc == 0 && off < size && size > SEG_FILE_HDR_SIZE) {
+	if (rc == 0 && off < ix.size && ix.size > SEG_FILE_HDR_SIZE) {
 		if (sc)
-			sc->torn += size - off; /* seg_heal_scan reports it, or not (live) */
+			sc->torn += ix.size - off; /* seg_heal_scan reports it, or not (live) */
 		else if (rep)
-			rep->torn_bytes += size - off; /* a partly written last entry */
+			rep->torn_bytes += ix.size - off; /* a partly written last entry */
 	}
-out:
 	free(buf);
-	close(fd);
+	seg_idx_close(&ix);
 	return rc;
 }
 
@@ -166,6 +143,9 @@ static int frames_scan(const char *dir, uint16_t worker, uint32_t segno, uint64_
 			if (r.type != SEG_R_END ||
 			    seg_entry_from_end(&r, worker, segno, it.frame_off, &e) < 0)
 				continue;
+			/* the layout of its .str extension (a damaged .seg header:
+			 * the writers') */
+			e.idx_version = it.bad_header ? SEG_IDX_VERSION : it.fhdr.idx_version;
 			if (sc->n && bsearch(&e.id, sc->ids, sc->n, sizeof(e.id), u64_cmp))
 				continue;
 			(*found)++;
@@ -287,26 +267,19 @@ static int count_cb(void *ctx, const struct seg_entry *e)
 
 int seg_count_entries(const char *dir, uint16_t worker, uint32_t segno, uint64_t *n)
 {
-	char path[PATH_MAX];
-	uint8_t h[SEG_FILE_HDR_SIZE], b[SEG_ENTRY_SIZE];
-	struct seg_fhdr fh;
+	struct seg_idx ix;
 	struct seg_entry e;
-	struct stat sb;
 	*n = 0;
-	int rc = seg_path(path, sizeof(path), dir, worker, segno, SEG_K_IDX);
-	if (rc < 0)
+	int rc = seg_idx_open(dir, worker, segno, &ix);
+	if (rc < 0 && rc != -ENOENT)
 		return rc;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	bool sound = fd >= 0 && fstat(fd, &sb) == 0 && sb.st_size >= SEG_FILE_HDR_SIZE &&
-		     ((uint64_t)sb.st_size - SEG_FILE_HDR_SIZE) % SEG_ENTRY_SIZE == 0 &&
-		     pread(fd, h, sizeof(h), 0) == (ssize_t)sizeof(h) &&
-		     seg_fhdr_decode(h, SEG_K_IDX, &fh) == 0;
-	uint64_t cnt = sound ? ((uint64_t)sb.st_size - SEG_FILE_HDR_SIZE) / SEG_ENTRY_SIZE : 0;
+	bool sound = rc == 0 && !ix.bad_header &&
+		     (ix.size - SEG_FILE_HDR_SIZE) % ix.stride == 0;
+	uint64_t cnt = sound ? ix.n : 0;
 	if (sound && cnt > 0)
-		sound = pread(fd, b, sizeof(b), sb.st_size - (off_t)SEG_ENTRY_SIZE) ==
-				(ssize_t)sizeof(b) && seg_entry_decode(b, &e) == 0;
-	if (fd >= 0)
-		close(fd);
+		sound = seg_idx_entry(&ix, cnt - 1, &e);
+	if (rc == 0)
+		seg_idx_close(&ix);
 	if (sound) {
 		*n = cnt + (cnt ? tail_ends(dir, worker, segno, e.last_frame_off, e.id) :
 				  tail_ends(dir, worker, segno, 0, UINT64_MAX));
@@ -345,27 +318,70 @@ static int find_cb(void *ctx, const struct seg_entry *e)
 	return 1; /* stop */
 }
 
-/* Reads entry i of an index file; false when unreadable or invalid. */
-static bool entry_at(int fd, uint64_t i, struct seg_entry *e)
+uint8_t seg_idx_version(const uint8_t *b, size_t len, bool *bad)
 {
-	uint8_t b[SEG_ENTRY_SIZE];
-	return pread(fd, b, sizeof(b), (off_t)(SEG_FILE_HDR_SIZE + i * SEG_ENTRY_SIZE)) ==
-		       (ssize_t)sizeof(b) && seg_entry_decode(b, e) == 0;
+	struct seg_fhdr h;
+	struct seg_entry e;
+	*bad = len < SEG_FILE_HDR_SIZE || seg_fhdr_decode(b, SEG_K_IDX, &h) < 0;
+	if (!*bad)
+		return h.idx_version;
+	if (len >= SEG_FILE_HDR_SIZE + SEG_ENTRY2_SIZE &&
+	    seg_entry_decode(b + SEG_FILE_HDR_SIZE, SEG_IDX_V2, 0, &e) == 0)
+		return SEG_IDX_V2;
+	if (len >= SEG_FILE_HDR_SIZE + SEG_ENTRY1_SIZE &&
+	    seg_entry_decode(b + SEG_FILE_HDR_SIZE, SEG_IDX_V1, 0, &e) == 0)
+		return SEG_IDX_V1;
+	return SEG_IDX_VERSION;
 }
 
-int seg_idx_open(const char *dir, uint16_t worker, uint32_t segno, uint64_t *n)
+int seg_idx_open(const char *dir, uint16_t worker, uint32_t segno, struct seg_idx *ix)
 {
 	char path[PATH_MAX];
 	struct stat sb;
-	*n = 0;
-	if (seg_path(path, sizeof(path), dir, worker, segno, SEG_K_IDX) < 0)
-		return -1;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	if (fstat(fd, &sb) == 0 && sb.st_size > SEG_FILE_HDR_SIZE)
-		*n = ((uint64_t)sb.st_size - SEG_FILE_HDR_SIZE) / SEG_ENTRY_SIZE;
-	return fd;
+	uint8_t b[SEG_FILE_HDR_SIZE + SEG_ENTRY_SIZE_MAX];
+	memset(ix, 0, sizeof(*ix));
+	ix->fd = -1;
+	int rc = seg_path(path, sizeof(path), dir, worker, segno, SEG_K_IDX);
+	if (rc < 0)
+		return rc;
+	ix->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (ix->fd < 0)
+		return -errno;
+	if (fstat(ix->fd, &sb) < 0) {
+		rc = -errno;
+		seg_idx_close(ix);
+		return rc;
+	}
+	ix->worker = worker;
+	ix->segno = segno;
+	ix->size = (uint64_t)sb.st_size;
+	ssize_t got = pread(ix->fd, b, sizeof(b), 0);
+	ix->ver = seg_idx_version(b, got > 0 ? (size_t)got : 0, &ix->bad_header);
+	ix->stride = seg_entry_size(ix->ver);
+	ix->n = ix->size > SEG_FILE_HDR_SIZE ? (ix->size - SEG_FILE_HDR_SIZE) / ix->stride : 0;
+	return 0;
+}
+
+void seg_idx_close(struct seg_idx *ix)
+{
+	if (ix->fd >= 0)
+		close(ix->fd);
+	ix->fd = -1;
+}
+
+int seg_idx_decode(const struct seg_idx *ix, const uint8_t *b, struct seg_entry *e)
+{
+	int rc = seg_entry_decode(b, ix->ver, ix->worker, e);
+	e->segno = ix->segno;
+	return rc;
+}
+
+bool seg_idx_entry(const struct seg_idx *ix, uint64_t i, struct seg_entry *e)
+{
+	uint8_t b[SEG_ENTRY_SIZE_MAX];
+	return i < ix->n &&
+	       pread(ix->fd, b, ix->stride, (off_t)(SEG_FILE_HDR_SIZE + i * ix->stride)) ==
+		       (ssize_t)ix->stride && seg_idx_decode(ix, b, e) == 0;
 }
 
 /* Fast path of seg_find in one index file. Entries are in END order and
@@ -377,16 +393,15 @@ int seg_idx_open(const char *dir, uint16_t worker, uint32_t segno, uint64_t *n)
 static bool find_fast(const char *dir, uint16_t worker, uint32_t segno, uint64_t id,
 		      struct seg_entry *out)
 {
-	uint64_t n;
-	int fd = seg_idx_open(dir, worker, segno, &n);
-	if (fd < 0)
+	struct seg_idx ix;
+	if (seg_idx_open(dir, worker, segno, &ix) < 0)
 		return false;
 	bool found = false;
-	uint64_t lo = 0, hi = n;
+	uint64_t lo = 0, hi = ix.n, n = ix.n;
 	struct seg_entry e;
 	for (int guard = 0; guard < 64 && lo < hi; guard++) {
 		uint64_t mid = lo + (hi - lo) / 2;
-		if (!entry_at(fd, mid, &e))
+		if (!seg_idx_entry(&ix, mid, &e))
 			break; /* damaged probe: the window below still helps */
 		if (e.id < id)
 			lo = mid + 1;
@@ -395,21 +410,17 @@ static bool find_fast(const char *dir, uint16_t worker, uint32_t segno, uint64_t
 	}
 	uint64_t a = lo > FIND_WINDOW ? lo - FIND_WINDOW : 0;
 	uint64_t b = lo + FIND_WINDOW < n ? lo + FIND_WINDOW : n;
-	uint8_t *buf = a < b ? malloc((b - a) * SEG_ENTRY_SIZE) : NULL;
-	if (buf && pread(fd, buf, (b - a) * SEG_ENTRY_SIZE,
-			 (off_t)(SEG_FILE_HDR_SIZE + a * SEG_ENTRY_SIZE)) ==
-			   (ssize_t)((b - a) * SEG_ENTRY_SIZE)) {
+	uint32_t st = ix.stride;
+	uint8_t *buf = a < b ? malloc((b - a) * st) : NULL;
+	if (buf && pread(ix.fd, buf, (b - a) * st, (off_t)(SEG_FILE_HDR_SIZE + a * st)) ==
+			   (ssize_t)((b - a) * st)) {
 		for (uint64_t i = 0; i < b - a && !found; i++)
-			if (seg_get64(buf + i * SEG_ENTRY_SIZE) == id &&
-			    seg_entry_decode(buf + i * SEG_ENTRY_SIZE, out) == 0)
+			if (seg_entry_id(buf + i * st, ix.ver, worker) == id &&
+			    seg_idx_decode(&ix, buf + i * st, out) == 0)
 				found = true;
 	}
 	free(buf);
-	close(fd);
-	if (found) {
-		out->worker = worker;
-		out->segno = segno;
-	}
+	seg_idx_close(&ix);
 	return found;
 }
 

@@ -61,51 +61,39 @@ static void str_map(const char *dir, uint16_t worker, uint32_t segno, struct str
 }
 
 /* The number of entry e (its .str text checked against the entry's
- * checksum), 0 when it has none or its text is damaged. */
-static uint32_t entry_number(const char *dir, const struct seg_entry *e, struct str_map *m)
+ * checksum), 0 when it has none or its text is damaged; an IPv6 client's
+ * address from the text goes into e (RCAPIDX2 entries lack it). */
+static uint32_t entry_number(const char *dir, struct seg_entry *e, struct str_map *m)
 {
 	if (!(e->flags & SEG_F_STR_EXT) || e->span > e->segno)
 		return 0;
 	str_map(dir, e->worker, e->segno - e->span, m);
-	uint64_t at = (uint64_t)e->str_off + e->host_len + e->url_len;
-	if (m->p == NULL || at + 5 > m->len || m->p[at + 4] > SEG_CLIENT_NAME_MAX)
+	struct seg_str_view v;
+	if (m->p == NULL || e->str_off > m->len ||
+	    seg_str_view(e, m->p + e->str_off, m->len - e->str_off, &v) < 0)
 		return 0;
-	uint64_t end = at + 5 + m->p[at + 4];
-	if (end > m->len || seg_crc32c(0, m->p + e->str_off, end - e->str_off) != e->str_crc)
-		return 0;
-	return seg_get32(m->p + at);
-}
-
-static bool entry_at(int fd, uint64_t i, uint16_t worker, uint32_t segno, struct seg_entry *e)
-{
-	uint8_t b[SEG_ENTRY_SIZE];
-	if (pread(fd, b, sizeof(b), (off_t)(SEG_FILE_HDR_SIZE + i * SEG_ENTRY_SIZE)) !=
-		    (ssize_t)sizeof(b) || seg_entry_decode(b, e) < 0)
-		return false;
-	e->worker = worker;
-	e->segno = segno;
-	return true;
+	if (v.client_v6 && e->client.family == 6)
+		memcpy(e->client.addr, v.client_v6, 16);
+	return v.number;
 }
 
 /* Entries [a, b) of an open index file: true (and *out) when one has
  * the number. */
-static bool scan_range(const char *dir, int fd, uint16_t worker, uint32_t segno, uint64_t a,
-		       uint64_t b, uint32_t number, struct str_map *m, struct seg_entry *out)
+static bool scan_range(const char *dir, const struct seg_idx *ix, uint64_t a, uint64_t b,
+		       uint32_t number, struct str_map *m, struct seg_entry *out)
 {
-	uint8_t *buf = malloc(NUM_CHUNK_ENTRIES * SEG_ENTRY_SIZE);
+	uint8_t *buf = malloc(NUM_CHUNK_ENTRIES * ix->stride);
 	bool found = false;
 	for (uint64_t s = a; buf && s < b && !found; s += NUM_CHUNK_ENTRIES) {
 		uint64_t k = b - s < NUM_CHUNK_ENTRIES ? b - s : NUM_CHUNK_ENTRIES;
-		ssize_t got = pread(fd, buf, k * SEG_ENTRY_SIZE,
-				    (off_t)(SEG_FILE_HDR_SIZE + s * SEG_ENTRY_SIZE));
+		ssize_t got = pread(ix->fd, buf, k * ix->stride,
+				    (off_t)(SEG_FILE_HDR_SIZE + s * ix->stride));
 		if (got <= 0)
 			break;
-		for (uint64_t i = 0; i < (uint64_t)got / SEG_ENTRY_SIZE && !found; i++) {
+		for (uint64_t i = 0; i < (uint64_t)got / ix->stride && !found; i++) {
 			struct seg_entry e;
-			if (seg_entry_decode(buf + i * SEG_ENTRY_SIZE, &e) < 0)
+			if (seg_idx_decode(ix, buf + i * ix->stride, &e) < 0)
 				continue;
-			e.worker = worker;
-			e.segno = segno;
 			if (entry_number(dir, &e, m) == number) {
 				*out = e;
 				found = true;
@@ -120,15 +108,14 @@ static bool scan_range(const char *dir, int fd, uint16_t worker, uint32_t segno,
 static bool find_in_file(const char *dir, uint16_t worker, uint32_t segno, uint32_t number,
 			 bool full, struct str_map *m, struct seg_entry *out)
 {
-	uint64_t n;
-	int fd = seg_idx_open(dir, worker, segno, &n);
-	if (fd < 0)
+	struct seg_idx ix;
+	if (seg_idx_open(dir, worker, segno, &ix) < 0)
 		return false;
-	uint64_t lo = 0, hi = n;
+	uint64_t lo = 0, hi = ix.n, n = ix.n;
 	struct seg_entry e;
 	for (int guard = 0; !full && guard < 64 && lo < hi; guard++) {
 		uint64_t mid = lo + (hi - lo) / 2;
-		uint32_t k = entry_at(fd, mid, worker, segno, &e) ? entry_number(dir, &e, m) : 0;
+		uint32_t k = seg_idx_entry(&ix, mid, &e) ? entry_number(dir, &e, m) : 0;
 		if (k == 0)
 			break; /* no number there: the window below still helps */
 		if (k < number)
@@ -138,8 +125,8 @@ static bool find_in_file(const char *dir, uint16_t worker, uint32_t segno, uint3
 	}
 	uint64_t a = full ? 0 : lo > NUM_WINDOW ? lo - NUM_WINDOW : 0;
 	uint64_t b = full ? n : lo + NUM_WINDOW < n ? lo + NUM_WINDOW : n;
-	bool found = scan_range(dir, fd, worker, segno, a, b, number, m, out);
-	close(fd);
+	bool found = scan_range(dir, &ix, a, b, number, m, out);
+	seg_idx_close(&ix);
 	return found;
 }
 

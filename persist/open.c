@@ -30,7 +30,7 @@ static char *dupn(const uint8_t *p, size_t n)
 static int on_begin(struct seg_exchange *x, const uint8_t *q)
 {
 	x->start_ns = seg_get64(q);
-	x->flags |= seg_get32(q + 12) & ~SEG_F_STR_EXT; /* a layout fact, not the exchange's */
+	x->flags |= seg_get32(q + 12) & ~SEG_F_LAYOUT; /* a layout fact, not the exchange's */
 	memcpy(x->client.addr, q + 16, 16);
 	x->client.port = seg_get16(q + 32);
 	x->client.family = q[34];
@@ -88,7 +88,7 @@ static int on_end(struct seg_exchange *x, const uint8_t *q)
 	x->status = seg_get16(q);
 	x->type = q[2];
 	x->error = q[3];
-	x->flags |= seg_get32(q + 4) & ~SEG_F_STR_EXT;
+	x->flags |= seg_get32(q + 4) & ~SEG_F_LAYOUT;
 	uint64_t *tv[9] = { &x->t.dns_ns, &x->t.connect_ns, &x->t.tls_ns, &x->t.ttfb_ns,
 			    &x->t.total_ns, &x->wire.req_head, &x->wire.req_body,
 			    &x->wire.resp_head, &x->wire.resp_body };

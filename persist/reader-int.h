@@ -63,9 +63,30 @@ int seg_heal_scan(const char *dir, uint16_t worker, uint32_t segno,
  * modified less than SEG_LIVE_NS ago: a writer may
  * be mid-flush (frame on disk, strings and index not yet). */
 bool seg_live(const char *dir, uint16_t worker, uint32_t segno);
-/* Opens the index file of (worker, segno) for reading: its fd (the caller
- * closes it), or -1; *n the whole entries it holds after its header. */
-int seg_idx_open(const char *dir, uint16_t worker, uint32_t segno, uint64_t *n);
+/* An index file open for reading, with the layout its header names. */
+struct seg_idx {
+	int fd;
+	uint16_t worker;
+	uint32_t segno;
+	uint8_t ver;      /* SEG_IDX_V1 or SEG_IDX_V2 */
+	uint32_t stride;  /* seg_entry_size(ver) */
+	uint64_t size;    /* of the file */
+	uint64_t n;       /* whole entries after the header */
+	bool bad_header;  /* short or damaged: ver is guessed from the first entry */
+};
+/* Opens the index file of (worker, segno) for reading (seg_idx_close).
+ * 0, -ENOENT when it does not exist, or -errno. */
+int seg_idx_open(const char *dir, uint16_t worker, uint32_t segno, struct seg_idx *ix);
+void seg_idx_close(struct seg_idx *ix);
+/* Layout of an index file from its first bytes (b: len of them from
+ * offset 0): the header's, else a guess from the first entry, else the
+ * writers' layout. *bad set when the header is short or damaged. */
+uint8_t seg_idx_version(const uint8_t *b, size_t len, bool *bad);
+/* Decodes the entry at b (ix->stride bytes): 0 or -EBADMSG; sets
+ * worker and segno. */
+int seg_idx_decode(const struct seg_idx *ix, const uint8_t *b, struct seg_entry *e);
+/* Reads and decodes entry i: true when it is there and valid. */
+bool seg_idx_entry(const struct seg_idx *ix, uint64_t i, struct seg_entry *e);
 /* Exchanges of segment (worker, segno): the entry count of a sound index
  * (header, size, last entry) plus the ENDs in frames after its last entry;
  * a full heal scan when the index is not sound. */

@@ -32,6 +32,7 @@ struct rebuild {
 	uint32_t cnt;
 	int fd_idx, fd_str; /* temp files of the segment being rebuilt, or -1 */
 	bool full;          /* from the worker's first segment: every intact BEGIN is seen */
+	uint8_t ver;        /* index layout of the segment being replayed (SEG_IDX_V*) */
 	uint8_t *idx_buf;
 	uint32_t idx_len;
 	uint64_t idx_off;
@@ -104,33 +105,40 @@ static int flush_idx(struct rebuild *rb)
 	return 0;
 }
 
+/* The .str text of a BEGIN payload q (lengths checked by seg_rec_parse)
+ * into out (SEG_STR_TEXT_MAX bytes), laid out as the writer did: by the
+ * record's own layout flags (seg_str_encode), and for a segment beside an
+ * RCAPIDX2 index (ver) with its extension's layout and an IPv6 client's
+ * address. Returns its length. */
+static uint32_t begin_text(const uint8_t *q, uint8_t ver, uint8_t *out)
+{
+	uint32_t flags = seg_get32(q + 12);
+	const char *host = (const char *)q + SEG_BEGIN_FIXED + seg_get16(q + 40);
+	struct seg_str_text t = {
+		.host = host, .host_len = seg_get16(q + 42),
+		.url = host + seg_get16(q + 42), .url_len = seg_get16(q + 44),
+		.client_name = host + seg_get16(q + 42) + seg_get16(q + 44),
+		.client_name_len = seg_get16(q + 46), .number = seg_get32(q + 52),
+		.client_v6 = ver == SEG_IDX_V2 && q[34] == 6 ? q + 16 : NULL,
+		.ver = ver,
+	};
+	if (t.client_v6 && !(flags & SEG_F_STR_EXT))
+		t.client_v6 = NULL; /* a checksummed lie: no writer leaves it out */
+	return seg_str_encode(out, &t, flags);
+}
+
 /* Tracks the exchange (for the incomplete count) and puts its host+url
  * text back where the writer put it (the offset is in the record). */
 static int rec_begin(struct rebuild *rb, const struct seg_rec_view *r)
 {
 	if (!tab_add(rb, r->id))
 		return 0; /* more open than a writer allows: cannot come from a writer */
-	const uint8_t *q = r->p;
-	uint32_t str_off = seg_get32(q + 8);
-	size_t len = (size_t)seg_get16(q + 42) + seg_get16(q + 44);
-	const uint8_t *host = q + SEG_BEGIN_FIXED + seg_get16(q + 40);
 	if (rb->fd_str < 0)
 		return 0;
-	ssize_t w = len ? pwrite(rb->fd_str, host, len, str_off) : 0;
-	if (w != (ssize_t)len)
-		return -EIO;
-	if (!(seg_get32(q + 12) & SEG_F_STR_EXT))
-		return 0;
-	/* the extension, as segment.c's str_text wrote it */
-	uint8_t ext[5 + SEG_CLIENT_NAME_MAX];
-	uint16_t cl = seg_get16(q + 46);
-	if (cl > SEG_CLIENT_NAME_MAX)
-		return 0;
-	memcpy(ext, q + 52, 4);
-	ext[4] = (uint8_t)cl;
-	memcpy(ext + 5, host + len, cl);
-	w = pwrite(rb->fd_str, ext, 5u + cl, (off_t)(str_off + len));
-	return w == (ssize_t)(5u + cl) ? 0 : -EIO;
+	uint8_t text[SEG_STR_TEXT_MAX];
+	uint32_t len = begin_text(r->p, rb->ver, text);
+	ssize_t w = len ? pwrite(rb->fd_str, text, len, seg_get32(r->p + 8)) : 0;
+	return w == (ssize_t)len ? 0 : -EIO;
 }
 
 /* Indexes an ended exchange (seg_entry_from_end) into the temp index. */
@@ -143,20 +151,22 @@ static int rec_end(struct rebuild *rb, const struct seg_rec_view *r, uint32_t se
 	struct seg_entry e;
 	if (seg_entry_from_end(r, rb->worker, segno, frame_off, &e) < 0)
 		return 0; /* impossible for a writer: a checksummed lie, skip it */
+	e.idx_version = rb->ver;
 	if (!o && rb->full) {
 		/* Its BEGIN sits in a damaged frame: its host/URL text was not
 		 * rebuilt. Still listed (time, status, sizes), with no text, and
 		 * it cannot be opened: fsck keeps reporting the lost frame. */
 		e.host_len = e.url_len = 0;
+		e.flags &= ~SEG_F_LAYOUT; /* an empty text has no extension */
 		e.str_off = 0; /* its text may have ended past the rebuilt file */
 		e.str_crc = seg_crc32c(0, "", 0);
 	}
 	rb->rep->exchanges++;
 	if (rb->fd_idx < 0)
 		return 0;
-	seg_entry_encode(rb->idx_buf + rb->idx_len, &e);
-	rb->idx_len += SEG_ENTRY_SIZE;
-	return rb->idx_len == IDX_BUF_ENTRIES * SEG_ENTRY_SIZE ? flush_idx(rb) : 0;
+	seg_entry_encode(rb->idx_buf + rb->idx_len, rb->ver, &e);
+	rb->idx_len += seg_entry_size(rb->ver);
+	return rb->idx_len == IDX_BUF_ENTRIES * seg_entry_size(rb->ver) ? flush_idx(rb) : 0;
 }
 
 /* A filtered-out exchange: closed without an entry, not incomplete. */
@@ -202,7 +212,7 @@ static int replay_segment(struct rebuild *rb, uint32_t segno, uint64_t from_off)
 }
 
 static int open_tmp(const char *dir, uint16_t worker, uint32_t segno, enum seg_kind k,
-		    uint64_t created_ns, int *fd)
+		    uint64_t created_ns, uint8_t ver, int *fd)
 {
 	char path[PATH_MAX + 8];
 	int rc = seg_path(path, sizeof(path) - 8, dir, worker, segno, k);
@@ -213,7 +223,8 @@ static int open_tmp(const char *dir, uint16_t worker, uint32_t segno, enum seg_k
 	if (*fd < 0)
 		return -errno;
 	uint8_t h[SEG_FILE_HDR_SIZE];
-	struct seg_fhdr fh = { .worker = worker, .segno = segno, .created_ns = created_ns };
+	struct seg_fhdr fh = { .worker = worker, .segno = segno, .created_ns = created_ns,
+			       .idx_version = ver };
 	seg_fhdr_encode(h, k, &fh);
 	return pwrite(*fd, h, sizeof(h), 0) == (ssize_t)sizeof(h) ? 0 : -EIO;
 }
@@ -231,29 +242,39 @@ static int commit_tmp(const char *dir, uint16_t worker, uint32_t segno, enum seg
 	return 0;
 }
 
-static uint64_t seg_created(const char *dir, uint16_t worker, uint32_t segno)
+/* The .seg header of (worker, segno): its creation time (0 when the header
+ * is damaged) and the index layout its writer wrote (from the .idx header
+ * when the .seg's is damaged, else the writers' layout). */
+static uint64_t seg_created(const char *dir, uint16_t worker, uint32_t segno, uint8_t *ver)
 {
 	char path[PATH_MAX];
 	uint8_t h[SEG_FILE_HDR_SIZE];
 	struct seg_fhdr fh = { 0 };
-	if (seg_path(path, sizeof(path), dir, worker, segno, SEG_K_SEG) < 0)
-		return 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	if (pread(fd, h, sizeof(h), 0) != (ssize_t)sizeof(h) || seg_fhdr_decode(h, SEG_K_SEG, &fh) < 0)
-		fh.created_ns = 0;
-	close(fd);
-	return fh.created_ns;
+	*ver = SEG_IDX_VERSION;
+	for (int k = SEG_K_SEG; k <= SEG_K_IDX; k++) {
+		if (seg_path(path, sizeof(path), dir, worker, segno, (enum seg_kind)k) < 0)
+			return 0;
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		bool ok = pread(fd, h, sizeof(h), 0) == (ssize_t)sizeof(h) &&
+			  seg_fhdr_decode(h, (enum seg_kind)k, &fh) == 0;
+		close(fd);
+		if (ok) {
+			*ver = fh.idx_version;
+			return k == SEG_K_SEG ? fh.created_ns : 0;
+		}
+	}
+	return 0;
 }
 
 /* Rebuilds the index and strings of one segment into temp files. */
 static int rebuild_one(struct rebuild *rb, uint32_t segno)
 {
-	uint64_t created = seg_created(rb->dir, rb->worker, segno);
-	int rc = open_tmp(rb->dir, rb->worker, segno, SEG_K_IDX, created, &rb->fd_idx);
+	uint64_t created = seg_created(rb->dir, rb->worker, segno, &rb->ver);
+	int rc = open_tmp(rb->dir, rb->worker, segno, SEG_K_IDX, created, rb->ver, &rb->fd_idx);
 	if (rc == 0)
-		rc = open_tmp(rb->dir, rb->worker, segno, SEG_K_STR, created, &rb->fd_str);
+		rc = open_tmp(rb->dir, rb->worker, segno, SEG_K_STR, created, rb->ver, &rb->fd_str);
 	rb->idx_off = SEG_FILE_HDR_SIZE;
 	rb->idx_len = 0;
 	if (rc == 0)
@@ -287,7 +308,7 @@ int seg_index_rebuild(const char *session_dir, uint16_t worker, uint32_t from_se
 	if (rc < 0)
 		return rc;
 	rb.tab = calloc(OPEN_SLOTS, sizeof(*rb.tab));
-	rb.idx_buf = malloc(IDX_BUF_ENTRIES * SEG_ENTRY_SIZE);
+	rb.idx_buf = malloc(IDX_BUF_ENTRIES * SEG_ENTRY_SIZE_MAX);
 	if (!rb.tab || !rb.idx_buf)
 		rc = -ENOMEM;
 	for (size_t i = 0; i < n && rc == 0; i++) {
@@ -312,22 +333,16 @@ int seg_index_rebuild(const char *session_dir, uint16_t worker, uint32_t from_se
  * when written; damage further back is fsck's business. Sets *keep (entries
  * kept) and *from (F), or returns -EBADMSG when the file is unusable. */
 #define TAIL_SCAN 65536u
-static int tail_cut(int fd, uint64_t *keep, uint64_t *from)
+static int tail_cut(const struct seg_idx *ix, uint64_t *keep, uint64_t *from)
 {
-	struct stat sb;
-	uint8_t h[SEG_FILE_HDR_SIZE], b[SEG_ENTRY_SIZE];
-	struct seg_fhdr fh;
-	if (fstat(fd, &sb) < 0 || sb.st_size < SEG_FILE_HDR_SIZE ||
-	    pread(fd, h, sizeof(h), 0) != (ssize_t)sizeof(h) || seg_fhdr_decode(h, SEG_K_IDX, &fh) < 0)
+	if (ix->bad_header)
 		return -EBADMSG;
-	uint64_t n = ((uint64_t)sb.st_size - SEG_FILE_HDR_SIZE) / SEG_ENTRY_SIZE;
 	*keep = 0;
 	*from = 0;
 	struct seg_entry e;
-	uint64_t i = n, last = UINT64_MAX;
+	uint64_t i = ix->n, last = UINT64_MAX;
 	for (uint64_t k = 0; i > 0 && k < TAIL_SCAN; k++, i--) {
-		if (pread(fd, b, sizeof(b), (off_t)(SEG_FILE_HDR_SIZE + (i - 1) * SEG_ENTRY_SIZE)) ==
-			    (ssize_t)sizeof(b) && seg_entry_decode(b, &e) == 0) {
+		if (seg_idx_entry(ix, i - 1, &e)) {
 			last = i - 1;
 			break;
 		}
@@ -337,8 +352,7 @@ static int tail_cut(int fd, uint64_t *keep, uint64_t *from)
 	*from = e.last_frame_off;
 	/* Drop the run of entries of frame F: the replay writes them again. */
 	for (i = last + 1; i > 0; i--) {
-		if (pread(fd, b, sizeof(b), (off_t)(SEG_FILE_HDR_SIZE + (i - 1) * SEG_ENTRY_SIZE)) !=
-			    (ssize_t)sizeof(b) || seg_entry_decode(b, &e) < 0 || e.last_frame_off < *from)
+		if (!seg_idx_entry(ix, i - 1, &e) || e.last_frame_off < *from)
 			break;
 	}
 	*keep = i;
@@ -359,9 +373,15 @@ static int recover_tail(const char *dir, uint16_t worker, uint32_t segno, struct
 		rc = seg_path(spath, sizeof(spath), dir, worker, segno, SEG_K_STR);
 	if (rc < 0)
 		return rc;
-	rb.fd_idx = open(ipath, O_RDWR | O_CLOEXEC);
+	/* the index is read through ix, written through fd_idx */
+	struct seg_idx ix;
+	rc = seg_idx_open(dir, worker, segno, &ix);
+	rb.ver = ix.ver;
+	rb.fd_idx = rc == 0 ? open(ipath, O_RDWR | O_CLOEXEC) : -1;
 	rb.fd_str = open(spath, O_RDWR | O_CLOEXEC);
-	if (rb.fd_idx < 0 || rb.fd_str < 0 || tail_cut(rb.fd_idx, &keep, &from) < 0) {
+	rc = rc == 0 ? tail_cut(&ix, &keep, &from) : rc;
+	seg_idx_close(&ix);
+	if (rb.fd_idx < 0 || rb.fd_str < 0 || rc < 0) {
 		if (rb.fd_idx >= 0)
 			close(rb.fd_idx);
 		if (rb.fd_str >= 0)
@@ -369,8 +389,8 @@ static int recover_tail(const char *dir, uint16_t worker, uint32_t segno, struct
 		return seg_index_rebuild(dir, worker, segno, rep);
 	}
 	rb.tab = calloc(OPEN_SLOTS, sizeof(*rb.tab));
-	rb.idx_buf = malloc(IDX_BUF_ENTRIES * SEG_ENTRY_SIZE);
-	rb.idx_off = SEG_FILE_HDR_SIZE + keep * SEG_ENTRY_SIZE;
+	rb.idx_buf = malloc(IDX_BUF_ENTRIES * SEG_ENTRY_SIZE_MAX);
+	rb.idx_off = SEG_FILE_HDR_SIZE + keep * seg_entry_size(rb.ver);
 	rc = (rb.tab && rb.idx_buf) ? 0 : -ENOMEM;
 	if (rc == 0 && ftruncate(rb.fd_idx, (off_t)rb.idx_off) < 0)
 		rc = -errno;
@@ -484,14 +504,10 @@ static int check_entry(void *ctx, const struct seg_entry *e)
 	uint32_t s = e->span <= e->segno ? e->segno - e->span : 0;
 	if (!c->loaded || c->worker != e->worker || c->segno != s)
 		str_load(c, e->worker, s);
-	uint64_t need = (uint64_t)e->str_off + e->host_len + e->url_len;
-	/* the extension after host+url (SEG_F_STR_EXT: number, client name) is
-	 * covered by the same checksum */
-	if (c->buf && (e->flags & SEG_F_STR_EXT) && need + 5 <= c->len &&
-	    (uint8_t)c->buf[need + 4] <= SEG_CLIENT_NAME_MAX)
-		need += 5u + (uint8_t)c->buf[need + 4];
-	if (c->buf && need <= c->len &&
-	    seg_crc32c(0, c->buf + e->str_off, (size_t)(need - e->str_off)) == e->str_crc)
+	/* the text, extension included, as persist/strtext.c reads it */
+	struct seg_str_view v;
+	if (c->buf && e->str_off <= c->len &&
+	    seg_str_view(e, (const uint8_t *)c->buf + e->str_off, c->len - e->str_off, &v) == 0)
 		return 0;
 	char name[32];
 	seg_file_name(name, sizeof(name), e->worker, s, SEG_K_STR);
@@ -506,8 +522,8 @@ static int fix_seg_header(const char *dir, uint16_t worker, uint32_t segno)
 {
 	char path[PATH_MAX];
 	uint8_t h[SEG_FILE_HDR_SIZE];
-	struct seg_fhdr fh = { .worker = worker, .segno = segno };
-	for (int k = SEG_K_IDX; k <= SEG_K_STR && fh.created_ns == 0; k++) {
+	struct seg_fhdr fh = { .worker = worker, .segno = segno, .idx_version = SEG_IDX_VERSION };
+	for (int k = SEG_K_IDX; k <= SEG_K_STR; k++) {
 		struct seg_fhdr o;
 		if (seg_path(path, sizeof(path), dir, worker, segno, (enum seg_kind)k) < 0)
 			continue;
@@ -515,8 +531,11 @@ static int fix_seg_header(const char *dir, uint16_t worker, uint32_t segno)
 		if (fd < 0)
 			continue;
 		if (pread(fd, h, sizeof(h), 0) == (ssize_t)sizeof(h) &&
-		    seg_fhdr_decode(h, (enum seg_kind)k, &o) == 0)
-			fh.created_ns = o.created_ns;
+		    seg_fhdr_decode(h, (enum seg_kind)k, &o) == 0) {
+			fh.created_ns = fh.created_ns ? fh.created_ns : o.created_ns;
+			if (k == SEG_K_IDX)
+				fh.idx_version = o.idx_version; /* what its writer wrote */
+		}
 		close(fd);
 	}
 	int rc = seg_path(path, sizeof(path), dir, worker, segno, SEG_K_SEG);
@@ -775,6 +794,10 @@ int seg_entry_from_end(const struct seg_rec_view *r, uint16_t worker, uint32_t s
 		return -EBADMSG;
 	if (e->frame_off < SEG_FILE_HDR_SIZE || (uint64_t)(r->id >> SEG_ID_WORKER_SHIFT) != worker)
 		return -EBADMSG;
+	if (e->client.family != 0 && e->client.family != 4 && e->client.family != 6)
+		return -EBADMSG;
+	if (e->flags & ~SEG_F_ON_DISK)
+		return -EBADMSG; /* a bit no writer sets: it would not fit RCAPIDX2 */
 	return 0;
 }
 
@@ -802,8 +825,10 @@ int seg_strings_rebuild(const char *dir, uint16_t worker, uint32_t segno, char *
 	struct seg_fiter it;
 	char *buf = NULL;
 	uint64_t cap = 0, used = SEG_FILE_HDR_SIZE;
+	uint8_t ver;
 	*out = NULL;
 	*len = 0;
+	(void)seg_created(dir, worker, segno, &ver); /* the text layout of its writer */
 	int rc = seg_path(path, sizeof(path), dir, worker, segno, SEG_K_SEG);
 	if (rc == 0)
 		rc = seg_fiter_open(&it, path, false, NULL);
@@ -818,28 +843,15 @@ int seg_strings_rebuild(const char *dir, uint16_t worker, uint32_t segno, char *
 				break;
 			if (r.type != SEG_R_BEGIN)
 				continue;
-			const uint8_t *q = r.p;
-			uint64_t off = seg_get32(q + 8);
-			size_t n = (size_t)seg_get16(q + 42) + seg_get16(q + 44);
-			if (off < SEG_FILE_HDR_SIZE || off + n > SEG_ROTATE_BYTES_MAX)
+			uint64_t off = seg_get32(r.p + 8);
+			if (off < SEG_FILE_HDR_SIZE || off + SEG_STR_TEXT_MAX > SEG_ROTATE_BYTES_MAX)
 				continue; /* no writer puts text there */
-			/* the extension (SEG_F_STR_EXT): number, client name length, name,
-			 * as segment.c's str_text wrote it */
-			uint16_t cl = seg_get16(q + 46);
-			bool ext = (seg_get32(q + 12) & SEG_F_STR_EXT) && cl <= SEG_CLIENT_NAME_MAX;
-			size_t en = ext ? 5u + cl : 0;
-			const uint8_t *host = q + SEG_BEGIN_FIXED + seg_get16(q + 40);
-			if (!str_grow(&buf, &cap, off + n + en)) {
+			if (!str_grow(&buf, &cap, off + SEG_STR_TEXT_MAX)) {
 				rc = -ENOMEM;
 				break;
 			}
-			memcpy(buf + off, host, n);
-			if (ext) {
-				memcpy(buf + off + n, q + 52, 4);
-				buf[off + n + 4] = (char)cl;
-				memcpy(buf + off + n + 5, host + n, cl);
-			}
-			used = off + n + en > used ? off + n + en : used;
+			uint32_t n = begin_text(r.p, ver, (uint8_t *)buf + off);
+			used = off + n > used ? off + n : used;
 		}
 		if (rc < 0)
 			break;

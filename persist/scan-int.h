@@ -45,6 +45,7 @@ struct win {
 	size_t len, cap;
 	uint32_t hits;       /* reads the current window served */
 	uint8_t *buf;
+	uint8_t ver;         /* an index file's layout (SEG_IDX_V*, its header) */
 };
 
 /* A string file rebuilt from frames (damaged .str), kept for the scan. */

@@ -70,6 +70,13 @@ static int win_open(struct seg_scan *s, struct win *w, uint16_t worker, uint32_t
 	w->segno = segno;
 	w->off = 0;
 	w->len = 0;
+	w->ver = 0;
+	if (k == SEG_K_IDX) {
+		uint8_t b[SEG_FILE_HDR_SIZE + SEG_ENTRY_SIZE_MAX];
+		ssize_t got = pread(w->fd, b, sizeof(b), 0);
+		bool bad;
+		w->ver = seg_idx_version(b, got > 0 ? (size_t)got : 0, &bad);
+	}
 	return 0;
 }
 
@@ -152,33 +159,14 @@ static bool tombstoned(const struct seg_scan *s, uint64_t id)
 
 /* ---- host/URL text ---- */
 
-/* The text of e from b[0..len) (a string file, b[0] its byte 0): true
- * when its checksum holds; sets r's text fields. */
+/* The text of e from b[0..len) (a string file, b[0] its byte base): true
+ * when its checksum holds; sets r's text fields (persist/strtext.c). */
 static bool text_from(const uint8_t *b, uint64_t len, uint64_t base,
 		      const struct seg_entry *e, struct seg_qrow *r)
 {
-	uint64_t need = (uint64_t)e->str_off + e->host_len + e->url_len;
-	if (e->str_off < base || need > base + len)
+	if (e->str_off < base || e->str_off - base > len)
 		return false;
-	uint64_t ext = 0;
-	if ((e->flags & SEG_F_STR_EXT) && need + 5 <= base + len) {
-		uint8_t cl = b[need + 4 - base];
-		ext = cl <= SEG_CLIENT_NAME_MAX ? 5u + cl : 0;
-	}
-	if (need + ext > base + len)
-		return false;
-	const uint8_t *p = b + (e->str_off - base);
-	if (seg_crc32c(0, p, (size_t)(need + ext - e->str_off)) != e->str_crc)
-		return false;
-	r->host = (const char *)p;
-	r->url = r->host + e->host_len;
-	if (ext) {
-		const uint8_t *x = b + (need - base);
-		r->number = seg_get32(x);
-		r->client_name_len = x[4];
-		r->client_name = (const char *)x + 5;
-	}
-	return true;
+	return seg_qrow_text(r, b + (e->str_off - base), len - (e->str_off - base)) == 0;
 }
 
 /* The text read back from the frames of segment (worker, segno). */
@@ -214,7 +202,7 @@ static void resolve_text(struct seg_scan *s, const struct seg_entry *e, struct s
 	r->number = 0;
 	uint32_t segno = e->span <= e->segno ? e->segno - e->span : 0;
 	struct win *w = &s->str[e->worker % SEG_SCAN_SLOTS];
-	size_t n = (size_t)e->host_len + e->url_len + 5u + SEG_CLIENT_NAME_MAX;
+	size_t n = seg_str_max(e);
 	if (segno >= 1 && win_open(s, w, e->worker, segno, SEG_K_STR) == 0 && e->str_off < w->size) {
 		uint64_t have = w->size - e->str_off < n ? w->size - e->str_off : n;
 		const uint8_t *p = win_get(w, e->str_off, (size_t)have);
@@ -258,12 +246,14 @@ static int64_t walk_index(struct seg_scan *s, const struct seg_entry *e)
 	if (win_open(s, w, e->worker, e->segno, SEG_K_IDX) < 0)
 		return -1;
 	if (s->cur_n == UINT64_MAX)
-		s->cur_n = w->size >= SEG_FILE_HDR_SIZE ? (w->size - SEG_FILE_HDR_SIZE) / SEG_ENTRY_SIZE : 0;
+		s->cur_n = w->size >= SEG_FILE_HDR_SIZE ?
+				   (w->size - SEG_FILE_HDR_SIZE) / seg_entry_size(w->ver) : 0;
+	uint32_t st = seg_entry_size(w->ver);
 	while (s->cur_j < s->cur_n) {
 		uint64_t j = s->cur_j++;
-		const uint8_t *p = win_get(w, SEG_FILE_HDR_SIZE + j * SEG_ENTRY_SIZE, SEG_ENTRY_SIZE);
+		const uint8_t *p = win_get(w, SEG_FILE_HDR_SIZE + j * st, st);
 		struct seg_entry d;
-		if (p && seg_entry_decode(p, &d) == 0 && d.id == e->id)
+		if (p && seg_entry_decode(p, w->ver, e->worker, &d) == 0 && d.id == e->id)
 			return (int64_t)j;
 	}
 	return -1;
@@ -391,10 +381,10 @@ static int entry_at(struct seg_scan *s, uint64_t pos, struct seg_entry *e)
 	int rc = win_open(s, w, it->worker, it->segno, SEG_K_IDX);
 	if (rc < 0)
 		return rc;
-	const uint8_t *p = win_get(w, SEG_FILE_HDR_SIZE + (pos & POS_ENTRY_MASK) * SEG_ENTRY_SIZE,
-				   SEG_ENTRY_SIZE);
+	uint32_t st = seg_entry_size(w->ver);
+	const uint8_t *p = win_get(w, SEG_FILE_HDR_SIZE + (pos & POS_ENTRY_MASK) * st, st);
 	/* pass 1 decoded these bytes: a failure now means the file changed */
-	if (p == NULL || seg_entry_decode(p, e) < 0)
+	if (p == NULL || seg_entry_decode(p, w->ver, it->worker, e) < 0)
 		return -EIO;
 	e->worker = it->worker;
 	e->segno = it->segno;
@@ -438,7 +428,7 @@ bool seg_scan_supports(const struct seg_query *q)
 static int alloc_windows(struct seg_scan *s)
 {
 	for (size_t i = 0; i < SEG_SCAN_SLOTS; i++) {
-		s->idx[i] = (struct win){ .fd = -1, .cap = SEG_SCAN_IDX_WINDOW * SEG_ENTRY_SIZE };
+		s->idx[i] = (struct win){ .fd = -1, .cap = SEG_SCAN_IDX_WINDOW * SEG_ENTRY_SIZE_MAX };
 		s->str[i] = (struct win){ .fd = -1, .cap = SEG_SCAN_STR_WINDOW };
 	}
 	return 0;

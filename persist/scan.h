@@ -41,14 +41,14 @@
 /* Open index/string windows, one per worker modulo this: rows in time
  * order interleave the workers' files. */
 #define SEG_SCAN_SLOTS 8u
-/* Index entries per window read (96 KiB): one pread per 1,024 rows. */
+/* Index entries per window read (65 or 96 KiB): one pread per 1,024 rows. */
 #define SEG_SCAN_IDX_WINDOW 1024u
 /* String file bytes per window read: one pread per some thousand rows. */
 #define SEG_SCAN_STR_WINDOW (256u << 10)
 /* Keys read per spilled run at a time during the merge. */
 #define SEG_SCAN_RUN_BUF 4096u
 
-_Static_assert(SEG_SCAN_STR_WINDOW >= 4u * (SEG_HOST_MAX + SEG_URL_MAX + 5u + SEG_CLIENT_NAME_MAX),
+_Static_assert(SEG_SCAN_STR_WINDOW >= 4u * (SEG_HOST_MAX + SEG_URL_MAX + 5u + SEG_CLIENT_NAME_MAX + 16u),
 	       "a row's text fits a string window with room to move back");
 
 struct seg_scan;

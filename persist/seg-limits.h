@@ -184,7 +184,13 @@
 /* Bytes of a segment/index/string file header and of an index entry. */
 #define SEG_FILE_HDR_SIZE 32u
 #define SEG_FRAME_HDR_SIZE 32u
-#define SEG_ENTRY_SIZE 96u
+/* Index entries: RCAPIDX1 (96 B, sessions before issue 16) and RCAPIDX2
+ * (65 B, what writers write now; segment.c has both layouts). Readers
+ * take the stride from each index file's header. */
+#define SEG_ENTRY1_SIZE 96u
+#define SEG_ENTRY2_SIZE 65u
+#define SEG_ENTRY_SIZE SEG_ENTRY2_SIZE    /* what the writer writes */
+#define SEG_ENTRY_SIZE_MAX SEG_ENTRY1_SIZE /* room for an entry of either layout */
 #define SEG_TOMB_SIZE 24u
 
 /* Query layer: rows of one session table (bounds memory: ~120 B a row). */

@@ -44,6 +44,12 @@
  * http_version is 20), so listings show the version from the index alone */
 #define SEG_F_H2 (1u << 14)
 #define SEG_F_TUN_MASK (7u << SEG_F_TUN_SHIFT)   /* enum seg_tunnel << SEG_F_TUN_SHIFT */
+/* bit 15: the .str text holds no host: the host is the URL's authority
+ * or the part of it before ":port", byte for byte (persist/strtext.c); BEGIN, END and index entries, never
+ * in seg_exchange.flags */
+#define SEG_F_HOST_IN_URL (1u << 15)
+/* Flags that say how the .str text is laid out, not what the exchange was. */
+#define SEG_F_LAYOUT (SEG_F_STR_EXT | SEG_F_HOST_IN_URL)
 enum seg_tunnel {
 	SEG_TUN_UNKNOWN = 0,     /* not a CONNECT, or an old session's CONNECT */
 	SEG_TUN_INTERCEPTED = 1, /* TLS intercepted: its requests are the rows that follow */
@@ -152,6 +158,11 @@ struct seg_writer_cfg {
 				  * the exchanges ended so far, one commit
 				  * outstanding; seg_writer_durable says when
 				  * an exchange is on stable storage */
+	uint8_t idx_version;     /* 0: the current layout (RCAPIDX2 beside each
+				  * segment, the host not repeated in the .str);
+				  * 1: the layout of sessions before issue 16
+				  * (RCAPIDX1, host stored beside the URL), for
+				  * tests of old sessions */
 };
 
 /* One write, fsync or open the owner must perform, at most one outstanding:
@@ -317,6 +328,9 @@ struct seg_entry {
 	uint16_t worker, span, host_len, url_len, status;
 	uint32_t segno;
 	uint8_t method, type, error;
+	uint8_t idx_version; /* layout of the index beside its segment (persist's
+			      * SEG_IDX_V*; 0 reads as 1): how its .str text's
+			      * extension is laid out */
 	struct seg_addr client;
 };
 

@@ -9,7 +9,8 @@
  * allocated after seg_writer_open(); when every frame buffer is busy new
  * exchanges are refused and body bytes dropped (flagged truncated).
  *
- * ON-DISK FORMAT (version 1). All integers little-endian.
+ * ON-DISK FORMAT (version 1; index entries RCAPIDX1 or RCAPIDX2). All
+ * integers little-endian.
  *
  * A session directory holds, per worker W (3 digits) and segment number N
  * (8 digits, from 1), three files: wWWW-NNNNNNNN.seg (frames),
@@ -20,9 +21,14 @@
  * index that is missing, damaged or behind its segment from the frames.
  *
  * File header, 32 bytes, at offset 0 of each of the three files:
- *   0  8  magic "RCAPSEG1" | "RCAPIDX1" | "RCAPSTR1"
+ *   0  8  magic "RCAPSEG1" | "RCAPIDX1" or "RCAPIDX2" (the entry layout,
+ *         below) | "RCAPSTR1"
  *   8  2  worker
- *  10  2  zero
+ *  10  1  .seg: the index layout its writer wrote beside it: 2 for
+ *         RCAPIDX2, 0 for RCAPIDX1 (writers before issue 16 left it zero),
+ *         so a rebuild from the frames writes that layout again, byte for
+ *         byte; .idx and .str: zero
+ *  11  1  zero
  *  12  4  segment number
  *  16  8  creation time, ns since the epoch
  *  24  4  zero
@@ -147,8 +153,34 @@
  * records of different exchanges interleave freely, possibly across
  * frames and segments.
  *
- * .idx after the header: 96-byte entries, one per ended exchange, in END
- * order, written after the frame holding the END record:
+ * .idx after the header: fixed-size entries, one per ended exchange, in
+ * END order, written after the frame holding the END record. Readers take
+ * the layout, and so the stride, from each file's magic (a damaged header:
+ * from the first entry that decodes), so sessions of either layout read.
+ * RCAPIDX2 (65 bytes, written since issue 16: <= 150 B on disk per 100 B
+ * exchange):
+ *   0  5  per-worker sequence; the id is worker << 40 | sequence, the
+ *         worker the file header's
+ *   5  1  host len (<= SEG_HOST_MAX)   6  2  url len
+ *   8  8  start ns
+ *  16  6  duration ns, saturating at 2^48 - 1 (78 hours)
+ *  22  5  request size (wire)    27  5  response size (wire): each
+ *         saturating at 2^40 - 1 (1 TiB). The END record keeps the exact
+ *         duration and sizes, which opening an exchange shows
+ *  32  4  frame_off: frame holding BEGIN, in segment N - span
+ *  36  4  last_frame_off: frame holding END, in this segment
+ *  40  4  str_off in .str of segment N - span
+ *  44  2  bits 0..9 status (saturating at 1023: HTTP's have 3 digits;
+ *         RESP_HEAD and END keep it whole) | bits 10..13 error kind |
+ *         bits 14..15 client family (0 none, 1 IPv4, 2 IPv6; 3 invalid)
+ *  46  2  flags (bits 0..15, below; all that exist)
+ *  48  1  method (bits 0..3) | type class << 4
+ *  49  2  span: segments between BEGIN and END
+ *  51  2  client port    53  4  client IPv4 address (family 1; else zero:
+ *         an IPv6 client's 16 bytes are in the .str extension, below)
+ *  57  4  crc32c of the .str text     61  4  crc32c of bytes 0..60
+ * RCAPIDX1 (96 bytes, sessions before issue 16; still read, and written
+ * again by a rebuild of such a segment):
  *   0  8  id                       8  8  start ns
  *  16  8  duration ns             24  4  frame_off: frame holding BEGIN, in
  *                                        segment N - span
@@ -170,17 +202,37 @@
  * 7 SEG_F_NO_RESP, 8 SEG_F_HEAD_TRUNC, 9 SEG_F_COOKIES, 10 SEG_F_STR_EXT
  * (entries only), 11..13 the tunnel kind of a CONNECT row (enum
  * seg_tunnel, END only: 0 none or unknown, 1 intercepted, 2 passthrough,
- * 3 not TLS, 4 refused by the client, 5 blind with interception off).
- * Other bits are zero. Readers of sessions older than bits 11..13 see 0
- * there and SEG_F_TUNNEL on every CONNECT row, which reads as before.
+ * 3 not TLS, 4 refused by the client, 5 blind with interception off),
+ * 14 SEG_F_H2, 15 SEG_F_HOST_IN_URL (BEGIN, END and entries: the .str
+ * text has no host, below). Other bits are zero: an RCAPIDX2 entry has 16
+ * bits of flags (SEG_F_ON_DISK, seg-int.h asserts every flag fits), and a
+ * rebuild takes an END record with a higher bit for damage. Readers of
+ * sessions older than bits 11..13 see 0 there and SEG_F_TUNNEL on every
+ * CONNECT row, which reads as before.
  *
  * .str after the header: host bytes then url bytes of each BEGIN, at the
- * str_off the BEGIN record names (no separators, no NUL). When the entry
- * has SEG_F_STR_EXT, the extension follows the url: 0 4 session number
- * (as in BEGIN), 4 1 client name len (<= SEG_CLIENT_NAME_MAX), 5 client
- * name; the entry's crc32c then covers host, url and extension. Written
- * when the exchange has a number or a client name, so the listing and
- * its filters read both from the .str without opening frames.
+ * str_off the BEGIN record names (no separators, no NUL). With
+ * SEG_F_HOST_IN_URL (set by the writer when the URL's authority, the
+ * bytes after "scheme://" up to the first '/', '?', '#' or the end, is
+ * byte-equal to the host, or starts with the host and a ':') the host
+ * bytes are left out: the text starts with the url, the entry's host len
+ * stays the host's length and readers take the host from the URL (issue
+ * 16: an absolute URL repeats its host). When the entry has
+ * SEG_F_STR_EXT, the extension follows the url. Beside an RCAPIDX2
+ * index: 0 1 client name len (bits 0..6, <= SEG_CLIENT_NAME_MAX) | bit 7
+ * SEG_STR_EXT_V6, 1 n session number (as in BEGIN) as a LEB128 varint (7
+ * bits a byte, least significant first, 1..5 bytes), then the client
+ * name, then with SEG_STR_EXT_V6 the 16 bytes of the client's IPv6
+ * address. Beside an RCAPIDX1 index: 0 4 session number, 4 1 client name
+ * len, 5 client name (no IPv6). The entry's crc32c then covers host, url
+ * and extension (the bytes stored). Written when the exchange has a
+ * number, a client name or (beside an RCAPIDX2 index, whose entries have
+ * no room for it) an IPv6 client, so the listing and its filters read
+ * them from the .str without opening frames. BEGIN's flags carry both
+ * layout bits and the .seg header the index layout, so a rebuild from the
+ * frames lays the text out again byte for byte; END's copy of the flags
+ * carries them too, so an entry rebuilt from END alone reads it.
+ * persist/strtext.c is the one encoder and decoder of this text.
  *
  * tombstones: 24-byte records: 0 8 id, 8 8 time ns, 16 4 magic "RCTB",
  * 20 4 crc32c of bytes 0..19. Appended, never rewritten.
@@ -223,6 +275,9 @@ static bool cfg_settle(struct seg_writer_cfg *c)
 	if (c->zstd_level < SEG_ZSTD_LEVEL_MIN || c->zstd_level > SEG_ZSTD_LEVEL_MAX)
 		return false;
 	if (c->zstd_budget > SEG_ZSTD_BUDGET_MAX)
+		return false;
+	c->idx_version = c->idx_version ? c->idx_version : SEG_IDX_VERSION;
+	if (c->idx_version != SEG_IDX_V1 && c->idx_version != SEG_IDX_V2)
 		return false;
 	return c->rotate_bytes <= SEG_ROTATE_BYTES_MAX && c->open_max <= SEG_OPEN_MAX;
 }
@@ -408,7 +463,7 @@ static int open_segment(struct seg_writer *w)
 	int fds[3] = { -1, -1, -1 };
 	uint8_t hdr[SEG_FILE_HDR_SIZE];
 	struct seg_fhdr h = { .worker = w->cfg.worker, .segno = w->segno + 1,
-			      .created_ns = w->now_ns };
+			      .created_ns = w->now_ns, .idx_version = w->cfg.idx_version };
 	int rc = 0;
 	if (h.segno > SEG_SEGNO_MAX)
 		return -EFBIG;
@@ -624,7 +679,7 @@ static int rotate(struct seg_writer *w)
 	ASSERT(w->raw_len == 0);
 	ASSERT(w->opening == 0);
 	struct seg_fhdr h = { .worker = w->cfg.worker, .segno = w->segno + 1,
-			      .created_ns = w->now_ns };
+			      .created_ns = w->now_ns, .idx_version = w->cfg.idx_version };
 	if (h.segno > SEG_SEGNO_MAX) {
 		w->failed = -EFBIG;
 		return w->failed;

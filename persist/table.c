@@ -103,16 +103,6 @@ static const struct str_file *find_str(const struct loader *l, uint16_t w, uint3
 	return NULL;
 }
 
-/* Length of the .str extension after host+url (segment.c), 0 without
- * SEG_F_STR_EXT; a length past the file is left to the caller's check. */
-static uint64_t str_ext_len(const struct str_file *f, const struct seg_entry *e, uint64_t at)
-{
-	if (!(e->flags & SEG_F_STR_EXT) || at + 5 > f->len)
-		return 0;
-	uint8_t cl = (uint8_t)f->buf[at + 4];
-	return cl <= SEG_CLIENT_NAME_MAX ? 5u + cl : 0;
-}
-
 static int add_row(void *ctx, const struct seg_entry *e)
 {
 	struct loader *l = ctx;
@@ -131,19 +121,8 @@ static int add_row(void *ctx, const struct seg_entry *e)
 	r->client_name_len = 0;
 	r->number = 0;
 	const struct str_file *f = e->span <= e->segno ? find_str(l, e->worker, e->segno - e->span) : NULL;
-	uint64_t need = (uint64_t)e->str_off + e->host_len + e->url_len;
-	uint64_t ext = f && f->buf ? str_ext_len(f, e, need) : 0;
-	if (f && f->buf && need + ext <= f->len &&
-	    seg_crc32c(0, f->buf + e->str_off, (size_t)(need + ext - e->str_off)) == e->str_crc) {
-		r->host = f->buf + e->str_off;
-		r->url = r->host + e->host_len;
-		if (ext) {
-			const uint8_t *x = (const uint8_t *)f->buf + need;
-			r->number = seg_get32(x);
-			r->client_name_len = x[4];
-			r->client_name = (const char *)x + 5;
-		}
-	} else {
+	if (f == NULL || f->buf == NULL || e->str_off > f->len ||
+	    seg_qrow_text(r, (const uint8_t *)f->buf + e->str_off, f->len - e->str_off) < 0) {
 		r->host = r->url = NULL; /* heal_strings() reads it from the frames */
 		l->strs_pending++;
 	}
@@ -291,20 +270,9 @@ static int heal_strings(const char *dir, struct loader *l)
 			t->nown++;
 		}
 		const char *b = k < t->nown ? t->own[k] : NULL;
-		uint64_t need = (uint64_t)r->e.str_off + r->e.host_len + r->e.url_len;
-		struct str_file sf = { .buf = (char *)b, .len = b ? t->own_lens[k] : 0 };
-		uint64_t ext = b ? str_ext_len(&sf, &r->e, need) : 0;
-		if (b && need + ext <= t->own_lens[k] &&
-		    seg_crc32c(0, b + r->e.str_off, (size_t)(need + ext - r->e.str_off)) ==
-		    r->e.str_crc) {
-			r->host = b + r->e.str_off;
-			r->url = r->host + r->e.host_len;
-			if (ext) {
-				const uint8_t *x = (const uint8_t *)b + need;
-				r->number = seg_get32(x);
-				r->client_name_len = x[4];
-				r->client_name = (const char *)x + 5;
-			}
+		if (b && r->e.str_off <= t->own_lens[k] &&
+		    seg_qrow_text(r, (const uint8_t *)b + r->e.str_off,
+				  t->own_lens[k] - r->e.str_off) == 0) {
 			/* text not yet written by a writer mid-flush is not damage */
 			if (l->rep && !live[k])
 				l->rep->strings_recovered++;
@@ -339,11 +307,11 @@ int seg_table_load(const char *session_dir, struct seg_table *t, struct seg_repo
 	 * the memory and dominated the load time. */
 	uint64_t want = 0;
 	for (size_t i = 0; i < n && rc == 0; i++) {
-		char path[PATH_MAX];
-		struct stat sb;
-		if (seg_path(path, sizeof(path), session_dir, items[i].worker, items[i].segno,
-			     SEG_K_IDX) == 0 && stat(path, &sb) == 0 && sb.st_size > SEG_FILE_HDR_SIZE)
-			want += ((uint64_t)sb.st_size - SEG_FILE_HDR_SIZE) / SEG_ENTRY_SIZE;
+		struct seg_idx ix;   /* its entries, at the stride its header names */
+		if (seg_idx_open(session_dir, items[i].worker, items[i].segno, &ix) == 0) {
+			want += ix.n;
+			seg_idx_close(&ix);
+		}
 	}
 	if (rc == 0 && want > 0 && want <= SEG_TABLE_ROWS_MAX && rows_reserve(t, want) == 0)
 		l.cap = want;

@@ -29,18 +29,18 @@
 #include "rc-assert.h"
 
 #define WIN_BYTES (64u * 1024u)   /* string window: about 600 rows of text per pread */
-#define TEXT_MAX (SEG_HOST_MAX + SEG_URL_MAX + 5u + SEG_CLIENT_NAME_MAX)
 #define RELIST_RECENT_NS (2ull * 1000u * 1000u * 1000u) /* relist while the dir changed
 							  * this recently (mtime ticks) */
 
-_Static_assert(WIN_BYTES >= TEXT_MAX, "one row's text must fit the window");
-_Static_assert(SEG_TAIL_BATCH * SEG_ENTRY_SIZE <= (1u << 20), "batch buffer stays small");
+_Static_assert(WIN_BYTES >= SEG_STR_TEXT_MAX, "one row's text must fit the window");
+_Static_assert(SEG_TAIL_BATCH * SEG_ENTRY_SIZE_MAX <= (1u << 20), "batch buffer stays small");
 
 struct tail_worker {
 	uint16_t worker;
 	uint32_t segno;    /* the segment whose .idx is read */
 	uint64_t entries;  /* entries of it taken (or skipped) */
 	int fd;            /* its .idx, -1 until it exists */
+	uint8_t ver;       /* its layout (SEG_IDX_V*), 0 until its header is read */
 	uint64_t stuck_ms; /* monotonic ms the entry at `entries` first failed; 0 none */
 };
 
@@ -80,18 +80,25 @@ static int idx_open(const struct seg_tail *t, uint16_t worker, uint32_t segno)
 	return fd < 0 ? -errno : fd;
 }
 
-/* Whole entries in an .idx of size bytes. */
-static uint64_t idx_entries(uint64_t size)
-{
-	return size > SEG_FILE_HDR_SIZE ? (size - SEG_FILE_HDR_SIZE) / SEG_ENTRY_SIZE : 0;
-}
-
-static uint64_t fd_entries(int fd)
+/* Whole entries in w's .idx; its layout is read from its header once
+ * the header is there (a guess from the first entry when it is damaged). */
+static uint64_t fd_entries(struct tail_worker *w)
 {
 	struct stat sb;
-	if (fd < 0 || fstat(fd, &sb) < 0)
+	if (w->fd < 0 || fstat(w->fd, &sb) < 0)
 		return 0;
-	return idx_entries((uint64_t)sb.st_size);
+	uint64_t size = (uint64_t)sb.st_size;
+	if (w->ver == 0) {
+		uint8_t b[SEG_FILE_HDR_SIZE + SEG_ENTRY_SIZE_MAX];
+		ssize_t got = size >= SEG_FILE_HDR_SIZE ? pread(w->fd, b, sizeof(b), 0) : 0;
+		bool bad;
+		uint8_t v = seg_idx_version(b, got > 0 ? (size_t)got : 0, &bad);
+		if (!bad || got == (ssize_t)sizeof(b))
+			w->ver = v; /* else wait: the header may be on its way */
+		if (w->ver == 0)
+			return 0;
+	}
+	return size > SEG_FILE_HDR_SIZE ? (size - SEG_FILE_HDR_SIZE) / seg_entry_size(w->ver) : 0;
 }
 
 static struct tail_worker *worker_find(struct seg_tail *t, uint16_t worker)
@@ -117,7 +124,7 @@ static int worker_add(struct seg_tail *t, uint16_t worker, uint32_t segno, bool 
 	int fd = idx_open(t, worker, segno);
 	if (fd >= 0) {
 		w->fd = fd;
-		w->entries = from_end ? fd_entries(fd) : 0;
+		w->entries = from_end ? fd_entries(w) : 0;
 	}
 	return 0;
 }
@@ -169,7 +176,7 @@ int seg_tail_open(const char *session_dir, const struct seg_tail_opts *o, struct
 	int rc = snprintf(t->dir, sizeof(t->dir), "%s", session_dir) >= (int)sizeof(t->dir) ?
 			 -ENAMETOOLONG : 0;
 	t->win = rc == 0 ? malloc(WIN_BYTES) : NULL;
-	t->batch = t->win ? malloc(SEG_TAIL_BATCH * SEG_ENTRY_SIZE) : NULL;
+	t->batch = t->win ? malloc(SEG_TAIL_BATCH * SEG_ENTRY_SIZE_MAX) : NULL;
 	if (rc == 0 && (t->win == NULL || t->batch == NULL))
 		rc = -ENOMEM;
 	if (rc == 0)
@@ -250,32 +257,16 @@ static int row_text(struct seg_tail *t, struct seg_qrow *r)
 	const struct seg_entry *e = &r->e;
 	if (e->span > e->segno)
 		return -EBADMSG;
-	uint32_t need = (uint32_t)e->host_len + e->url_len, got = 0;
-	bool ext = (e->flags & SEG_F_STR_EXT) != 0;
+	struct seg_str_view v;
+	(void)seg_str_view(e, NULL, 0, &v); /* v.len: the fewest bytes it can take */
 	const uint8_t *p;
-	int rc = str_get(t, e->worker, e->segno - e->span, e->str_off, ext ? need + 5 : need,
-			 need + 5 + SEG_CLIENT_NAME_MAX, &p, &got);
+	uint32_t got = 0;
+	int rc = str_get(t, e->worker, e->segno - e->span, e->str_off, v.len, seg_str_max(e), &p,
+			 &got);
 	if (rc < 0)
 		return rc;
-	uint32_t total = need;
-	if (ext) {
-		uint8_t cl = p[need + 4];
-		if (cl > SEG_CLIENT_NAME_MAX)
-			return -EBADMSG;
-		total = need + 5 + cl;
-		if (got < total)
-			return -EAGAIN;
-	}
-	if (seg_crc32c(0, p, total) != e->str_crc)
-		return -EBADMSG;   /* the bytes are there (written before the entry): damage */
-	r->host = (const char *)p;
-	r->url = r->host + e->host_len;
-	if (ext) {
-		r->number = seg_get32(p + need);
-		r->client_name_len = p[need + 4];
-		r->client_name = (const char *)p + need + 5;
-	}
-	return 0;
+	/* -EBADMSG: the bytes are there (written before the entry): damage */
+	return seg_qrow_text(r, p, got);
 }
 
 /* Decodes entry b of worker w into r with its text. 1: ready; 0: not
@@ -287,7 +278,7 @@ static int take_entry(struct seg_tail *t, struct tail_worker *w, const uint8_t *
 	memset(r, 0, sizeof(*r));
 	r->host = r->url = r->client_name = "";
 	bool waited = t->impatient || (w->stuck_ms != 0 && now_ms - w->stuck_ms >= t->wait_ms);
-	if (seg_entry_decode(b, &r->e) < 0) {
+	if (seg_entry_decode(b, w->ver, w->worker, &r->e) < 0) {
 		if (waited) {
 			t->impatient = true;
 			return -EBADMSG;
@@ -319,23 +310,24 @@ static int worker_read(struct seg_tail *t, struct tail_worker *w, size_t max, si
 		       int (*fn)(void *, const struct seg_qrow *), void *ctx, uint64_t now_ms,
 		       bool *more)
 {
-	uint64_t have = fd_entries(w->fd);
+	uint64_t have = fd_entries(w);
 	*more = false;
 	if (have <= w->entries)
 		return 0;
+	uint32_t st = seg_entry_size(w->ver);
 	uint64_t k = have - w->entries;
 	k = k > SEG_TAIL_BATCH ? SEG_TAIL_BATCH : k;
 	if (max)
 		k = k > max - *n ? max - *n : k;
-	off_t off = (off_t)(SEG_FILE_HDR_SIZE + w->entries * SEG_ENTRY_SIZE);
-	ssize_t got = pread(w->fd, t->batch, k * SEG_ENTRY_SIZE, off);
+	off_t off = (off_t)(SEG_FILE_HDR_SIZE + w->entries * st);
+	ssize_t got = pread(w->fd, t->batch, k * st, off);
 	if (got < 0)
 		return -errno;
-	k = (uint64_t)got / SEG_ENTRY_SIZE;
+	k = (uint64_t)got / st;
 	int rc = 0;
 	for (uint64_t i = 0; i < k && rc == 0; i++) {
 		struct seg_qrow r;
-		int ok = take_entry(t, w, t->batch + i * SEG_ENTRY_SIZE, &r, now_ms);
+		int ok = take_entry(t, w, t->batch + i * st, &r, now_ms);
 		if (ok == 0)
 			return 0;   /* wait for it: the next poll starts here */
 		w->stuck_ms = 0;
@@ -363,13 +355,14 @@ static bool worker_next(struct seg_tail *t, struct tail_worker *w)
 		return false;
 	/* the current file's last writes landed before this open: one more
 	 * look, in case they landed after our fstat */
-	if (w->fd >= 0 && fd_entries(w->fd) > w->entries) {
+	if (w->fd >= 0 && fd_entries(w) > w->entries) {
 		close(fd);
 		return false;
 	}
 	if (w->fd >= 0)
 		close(w->fd);
 	w->fd = fd;
+	w->ver = 0;
 	w->segno++;
 	w->entries = 0;
 	w->stuck_ms = 0;
@@ -384,8 +377,10 @@ static void worker_reopen(struct seg_tail *t, struct tail_worker *w)
 	if (w->fd >= 0)
 		return;
 	int fd = idx_open(t, w->worker, w->segno);
-	if (fd >= 0)
+	if (fd >= 0) {
 		w->fd = fd;
+		w->ver = 0;
+	}
 }
 
 int seg_tail_poll(struct seg_tail *t, size_t max, int (*fn)(void *ctx, const struct seg_qrow *r),

@@ -30,7 +30,7 @@
 #include "persist/query.h"
 
 #define SEG_TAIL_WAIT_MS_DEFAULT 2000u /* = SEG_LIVE_NS: a writer mid-flush is done by then */
-#define SEG_TAIL_BATCH 4096u            /* entries read per pread (384 KiB) */
+#define SEG_TAIL_BATCH 4096u            /* entries read per pread (260 KiB; RCAPIDX1: 384) */
 
 struct seg_tail_opts {
 	bool from_end;    /* skip what is stored now: only later entries come out */

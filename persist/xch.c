@@ -89,24 +89,31 @@ int seg_w_append_rec(struct seg_writer *w, uint8_t type, uint64_t id, const void
 
 static uint32_t cut(size_t n, uint32_t max) { return n > max ? max : (uint32_t)n; }
 
-/* The .str text of a BEGIN into out: host, url, and when there is a number
- * or a client name the extension (SEG_F_STR_EXT). Returns its length, at
- * most hl + ul + 5 + cl: less than the BEGIN record itself, so open_str
- * (raw_cap bytes) cannot overflow before raw does. */
-static uint32_t str_text(uint8_t *out, const struct seg_xch_begin *b, uint32_t hl,
-			 uint32_t ul, uint32_t cl)
+/* Appends x's .str text (persist/strtext.c) to the open batch, adding its
+ * layout flags to x->flags: at most hl + ul + 5 + cl + 16 bytes, less than
+ * the BEGIN record itself (56 fixed bytes), so open_str (raw_cap bytes)
+ * cannot overflow before raw does. */
+static void begin_text(struct seg_writer *w, struct seg_xch *x, const struct seg_xch_begin *b,
+		       uint32_t cl)
 {
-	if (hl)
-		memcpy(out, b->host, hl);
-	if (ul)
-		memcpy(out + hl, b->url, ul);
-	if (b->number == 0 && cl == 0)
-		return hl + ul;
-	seg_put32(out + hl + ul, b->number);
-	out[hl + ul + 4] = (uint8_t)cl;
-	if (cl)
-		memcpy(out + hl + ul + 5, b->client_name, cl);
-	return hl + ul + 5 + cl;
+	struct seg_str_text st = {
+		.host = b->host, .host_len = x->host_len, .url = b->url, .url_len = x->url_len,
+		.client_name = b->client_name, .client_name_len = cl, .number = b->number,
+		.client_v6 = b->client.family == 6 ? b->client.addr : NULL,
+		.ver = w->cfg.idx_version,
+	};
+	uint32_t layout;
+	if (w->cfg.idx_version == SEG_IDX_V1) {
+		/* the layout before issue 16: host stored, no IPv6 in the extension */
+		st.client_v6 = NULL;
+		layout = seg_str_flags(&st) & ~SEG_F_HOST_IN_URL;
+	} else {
+		layout = seg_str_flags(&st);
+	}
+	x->flags |= layout;
+	uint32_t sl = seg_str_encode(w->open_str + w->open_str_len, &st, x->flags);
+	x->str_crc = seg_crc32c(0, w->open_str + w->open_str_len, sl);
+	w->open_str_len += sl;
 }
 
 int seg_xch_begin(struct seg_writer *w, const struct seg_xch_begin *b, struct seg_xch **out,
@@ -134,7 +141,7 @@ int seg_xch_begin(struct seg_writer *w, const struct seg_xch_begin *b, struct se
 	x->in_use = true;
 	x->id = id;
 	x->start_ns = b->start_ns;
-	x->flags = b->flags | (rl < b->req_head_len ? SEG_F_HEAD_TRUNC : 0);
+	x->flags = (b->flags & ~SEG_F_LAYOUT) | (rl < b->req_head_len ? SEG_F_HEAD_TRUNC : 0);
 	x->frame_off = (uint32_t)w->seg_bytes;
 	x->begin_segno = w->segno;
 	x->str_off = (uint32_t)(w->str_bytes + w->open_str_len);
@@ -143,11 +150,7 @@ int seg_xch_begin(struct seg_writer *w, const struct seg_xch_begin *b, struct se
 	x->method = seg_method_parse(b->method ? b->method : "", ml);
 	x->client = b->client;
 	x->skip_resp = !w->cfg.save_responses || (b->flags & SEG_F_NO_RESP);
-	uint32_t sl = str_text(w->open_str + w->open_str_len, b, hl, ul, cl);
-	if (sl > hl + ul)
-		x->flags |= SEG_F_STR_EXT;
-	x->str_crc = seg_crc32c(0, w->open_str + w->open_str_len, sl);
-	w->open_str_len += sl;
+	begin_text(w, x, b, cl);
 	uint8_t f[SEG_BEGIN_FIXED] = { 0 };
 	seg_put64(f + 0, b->start_ns);
 	seg_put32(f + 8, x->str_off);
@@ -394,7 +397,7 @@ int seg_xch_end(struct seg_writer *w, struct seg_xch *x, const struct seg_xch_en
 		.req_size = e->wire.req_head + e->wire.req_body,
 		.resp_size = e->wire.resp_head + e->wire.resp_body,
 		.client = x->client, .status = e->status ? e->status : x->status,
-		.flags = x->flags | e->flags | (e->error ? SEG_F_ERROR : 0),
+		.flags = x->flags | (e->flags & ~SEG_F_LAYOUT) | (e->error ? SEG_F_ERROR : 0),
 		.method = x->method, .type = e->type ? e->type : x->type,
 		.error = e->error < SEG_E_COUNT ? e->error : SEG_E_OTHER, .str_crc = x->str_crc,
 		.span = (uint16_t)(w->segno - x->begin_segno),
@@ -426,9 +429,9 @@ int seg_xch_end(struct seg_writer *w, struct seg_xch *x, const struct seg_xch_en
 	seg_put16(f + 132, en.client.port);
 	end_put_server(f, &e->server);
 	/* The entry joins the open frame's batch before append_rec may seal it. */
-	seg_entry_encode(w->open_idx + w->open_idx_len, &en);
-	seg_entry_verify(w->open_idx + w->open_idx_len, &en);
-	w->open_idx_len += SEG_ENTRY_SIZE;
+	seg_entry_encode(w->open_idx + w->open_idx_len, w->cfg.idx_version, &en);
+	seg_entry_verify(w->open_idx + w->open_idx_len, w->cfg.idx_version, &en);
+	w->open_idx_len += seg_entry_size(w->cfg.idx_version);
 	ASSERT(w->open_idx_len <= w->raw_cap);
 	const void *parts[2] = { e->err_msg, e->server.addr };
 	const uint32_t lens[2] = { ml, v6 };

@@ -295,6 +295,10 @@ def segment_seeds(ringcap):
                 found += 1
             elif f.endswith(".idx"):
                 write(d, "idx", b"\x01" + data)
+                # the entries alone, behind the driver's own valid header
+                # of their layout (3: RCAPIDX2, 4: RCAPIDX1)
+                sel = b"\x03" if data[:8] == b"RCAPIDX2" else b"\x04"
+                write(d, "idx-entries", sel + data[32:])
                 found += 1
     shutil.rmtree(tmp, ignore_errors=True)
     if not found:

@@ -84,7 +84,13 @@ static uint64_t check_table_healed(size_t want_rows, uint64_t *healed)
 		REQUIRE(r->number == (k == 9 ? 0 : number_of(k)));
 		CHECK(r->client_name_len == strlen(name));
 		CHECK(memcmp(r->client_name, name, r->client_name_len) == 0);
-		REQUIRE(((r->e.flags & SEG_F_STR_EXT) != 0) == (r->number != 0 || name[0] != '\0'));
+		/* an IPv6 client's address rides in the extension (RCAPIDX2) */
+		REQUIRE(((r->e.flags & SEG_F_STR_EXT) != 0) ==
+			(r->number != 0 || name[0] != '\0' || r->e.client.family == 6));
+		struct gen_x g;
+		gen_exchange(SEED, k, 0, &g);
+		CHECK(r->e.client.family == g.client.family && r->e.client.port == g.client.port);
+		CHECK(memcmp(r->e.client.addr, g.client.addr, 16) == 0);
 	}
 	seg_table_free(&t);
 	if (healed)
@@ -164,8 +170,8 @@ static void damage_one_name(void)
 		if (t.rows[i].e.worker == 1 && t.rows[i].client_name_len > 0)
 			r = &t.rows[i];
 	REQUIRE(r != NULL);
-	off_t off = (off_t)r->e.str_off + r->e.host_len + r->e.url_len + 5 +
-		    r->client_name_len - 1;
+	const char *text = (r->e.flags & SEG_F_HOST_IN_URL) ? r->url : r->host; /* its first byte */
+	off_t off = (off_t)r->e.str_off + (r->client_name - text) + r->client_name_len - 1;
 	seg_table_free(&t);
 	char p[128];
 	snprintf(p, sizeof(p), "%s/w001-00000001.str", dir);

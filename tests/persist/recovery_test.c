@@ -89,7 +89,7 @@ static void test_torn_tail(const uint8_t *seg, size_t seg_len, const uint8_t *id
 	size_t expect = 0;
 	for (size_t i = SEG_FILE_HDR_SIZE; i < idx_len; i += SEG_ENTRY_SIZE) {
 		struct seg_entry e;
-		REQUIRE_RC(seg_entry_decode(idx + i, &e));
+		REQUIRE_RC(seg_entry_decode(idx + i, SEG_IDX_VERSION, 0, &e));
 		expect += e.last_frame_off < last_off;
 	}
 	REQUIRE(expect > 0 && expect < N);

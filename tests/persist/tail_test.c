@@ -262,7 +262,8 @@ static void test_torn_and_damaged(void)
 	/* 98 entries and a half; the text stops 3 bytes into the 99th row's
 	 * (one exchange open at a time: texts are in row order) */
 	struct seg_entry e99;
-	REQUIRE(seg_entry_decode(ib + SEG_FILE_HDR_SIZE + 98u * SEG_ENTRY_SIZE, &e99) == 0);
+	REQUIRE(seg_entry_decode(ib + SEG_FILE_HDR_SIZE + 98u * SEG_ENTRY_SIZE, SEG_IDX_VERSION, 0,
+				 &e99) == 0);
 	put(idx, ib, ilen - SEG_ENTRY_SIZE - SEG_ENTRY_SIZE / 2);
 	put(str, sb, e99.str_off + 3);
 	REQUIRE_RC(seg_tail_open(dir, &o, &t));

@@ -497,7 +497,10 @@ void rc_ship_row(struct rc_buf *b, const struct rc_ship_row_cfg *c, const struct
 {
 	char client[RC_ADDR_TEXT_MAX];
 	struct cell k[K_NCOLS];
-	addr_text(&e->client, client, sizeof(client));
+	/* an RCAPIDX2 entry has no room for an IPv6 client's address: the
+	 * exchange, when opened, has it (persist/segment.c) */
+	bool v6 = x && e->client.family == 6 && x->client.family == 6;
+	addr_text(v6 ? &x->client : &e->client, client, sizeof(client));
 	gather(k, c, m, e, x, client);
 	switch (c->format) {
 	case RC_SHIP_TSV: tsv_row(b, k); break;

@@ -1,8 +1,9 @@
 /* tests/fuzz/segment/segment_fuzz.c: libFuzzer target for the segment and index
  * readers. The first input byte picks what the rest becomes: a .seg file
  * (frame iteration, fsck, index rebuild, table load, opening every listed
- * exchange), an .idx file next to a small valid segment, or a tombstone
- * file. Nothing may crash, hang or leak, and what is returned must come
+ * exchange), an .idx file next to a small valid segment (as it is, or
+ * after a valid RCAPIDX2 or RCAPIDX1 header, so that the entry decoders
+ * of both layouts see it), or a tombstone file. Nothing may crash, hang or leak, and what is returned must come
  * from valid frames only.
  *
  * Built with -Dfuzz=true (clang, -fsanitize=fuzzer). With
@@ -17,7 +18,7 @@
 #include <unistd.h>
 
 #include "persist/query.h"
-#include "persist/seg.h"
+#include "persist/seg-int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -85,7 +86,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1)
 		return 0;
 	clear_dir();
-	uint8_t mode = data[0] % 3;
+	uint8_t mode = data[0] % 5;
 	data++;
 	size--;
 	if (mode == 0) {
@@ -96,9 +97,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		put_file("w000-00000001.idx", data, size);
 		put_file("w000-00000001.str", data, size / 2);
 		read_everything(false);
-	} else {
+	} else if (mode == 2) {
 		put_file("w000-00000001.seg", NULL, 0);
 		put_file("tombstones", data, size);
+		read_everything(false);
+	} else {
+		static uint8_t idx[SEG_FILE_HDR_SIZE + (1 << 20)];
+		struct seg_fhdr h = { .segno = 1, .idx_version = mode == 3 ? SEG_IDX_V2 : SEG_IDX_V1 };
+		size_t n = size < (1 << 20) ? size : (1 << 20);
+		seg_fhdr_encode(idx, SEG_K_IDX, &h);
+		memcpy(idx + SEG_FILE_HDR_SIZE, data, n);
+		put_file("w000-00000001.seg", NULL, 0);
+		put_file("w000-00000001.idx", idx, SEG_FILE_HDR_SIZE + n);
+		put_file("w000-00000001.str", data, size / 2);
 		read_everything(false);
 	}
 	return 0;
@@ -133,7 +144,7 @@ int main(void)
 	uint64_t r = 1;
 	for (int iter = 0; iter < 400; iter++) {
 		r = gen_mix(r);
-		buf[0] = (uint8_t)(iter % 3);
+		buf[0] = (uint8_t)(iter % 5);
 		memcpy(buf + 1, seg, n);
 		size_t len = n;
 		int flips = 1 + (int)(r % 8);

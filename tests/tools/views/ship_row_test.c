@@ -298,6 +298,14 @@ int main(void)
 		rc_ship_row(&b, &c, &m, &e2, &x);
 		CHECK_MSG(strstr(b.p, addrs[i].text) != NULL, "%s", addrs[i].text);
 	}
+	/* an RCAPIDX2 entry of an IPv6 client has no address: the exchange's */
+	struct seg_entry e6 = e;
+	struct seg_exchange x6 = x;
+	e6.client = (struct seg_addr){ .family = 6, .port = 1 };
+	x6.client = (struct seg_addr){ .family = 6, .port = 1, .addr = { 0x20, 1, [15] = 9 } };
+	b.len = 0;
+	rc_ship_row(&b, &c, &m, &e6, &x6);
+	HAS(b, "\"client\":\"2001::9\"");
 	rc_buf_free(&b);
 
 	c.bodies = true;
