@@ -64,6 +64,10 @@ void eng_tls_open(struct eng_worker *w, struct eng_sock *s)
 		return;
 	for (unsigned i = 0; i < TLS_STEPS && s->in.count < ENG_IN_BUFS_MAX; i++) {
 		bool fed = feed(w, s);
+		/* the HTTP layer peeks several times per event: an SSL_read
+		 * that can only want more input is skipped (and its buffer) */
+		if (!fed && !tls_conn_read_ready(s->tls))
+			return;
 		uint16_t pb = eng_pbuf_get(w);
 		if (pb == UINT16_MAX)
 			return;   /* retried on the next peek, once buffers return */
@@ -114,6 +118,8 @@ ssize_t eng_tls_read_plain(struct eng_worker *w, struct eng_sock *s, char *buf, 
 	ssize_t r = -EAGAIN;
 	for (unsigned i = 0; i < TLS_STEPS; i++) {
 		bool fed = feed(w, s);
+		if (!fed && !tls_conn_read_ready(s->tls))
+			break;   /* r stays -EAGAIN: nothing to decrypt */
 		r = tls_conn_read(s->tls, buf, cap);
 		if (r != -EAGAIN || !fed)
 			break;

@@ -196,6 +196,15 @@ ssize_t tls_conn_read(struct tls_conn *c, void *buf, size_t len)
 	return conn_fail(c, ret);
 }
 
+bool tls_conn_read_ready(const struct tls_conn *c)
+{
+	if (c->failed || c->eof || !c->hs_done)
+		return true;   /* let tls_conn_read say what happened */
+	if (c->in.len > c->in.off)
+		return true;
+	return SSL_has_pending(c->ssl) == 1;
+}
+
 ssize_t tls_conn_write(struct tls_conn *c, const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
@@ -485,12 +494,17 @@ static int conn_fail(struct tls_conn *c, int ret)
 	int e = SSL_get_error(c->ssl, ret);
 	uint32_t code = (uint32_t)ERR_peek_error();
 
+	/* A retry pushed nothing onto the queue: clearing it again (16
+	 * frees) would only cost, twice per exchange on a keep-alive
+	 * connection. */
 	if (e == SSL_ERROR_WANT_READ && !c->eof) {
-		ERR_clear_error();
+		if (code != 0)
+			ERR_clear_error();
 		return -EAGAIN;
 	}
 	if (e == SSL_ERROR_WANT_WRITE) {
-		ERR_clear_error();
+		if (code != 0)
+			ERR_clear_error();
 		return -EAGAIN;
 	}
 	ERR_clear_error();

@@ -296,6 +296,13 @@ int tls_conn_handshake(struct tls_conn *c);
 /* Plaintext in. Returns bytes read, 0 on the peer's close_notify,
  * -EAGAIN (feed more), -EPIPE (TCP EOF without close_notify), -EPROTO. */
 ssize_t tls_conn_read(struct tls_conn *c, void *buf, size_t len);
+/* False when tls_conn_read can only return -EAGAIN: no fed ciphertext
+ * left, nothing buffered inside BoringSSL (a record's first half held
+ * there counts as buffered: true, a wasted call), no EOF to report. Lets the
+ * caller skip a call that would fail (each SSL_read clears the thread's
+ * 16-entry error queue, the largest share of a 100 B exchange's TLS
+ * bookkeeping measured in bench/tls.sh's keep-alive case). */
+bool tls_conn_read_ready(const struct tls_conn *c);
 /* Plaintext out. Seals as much of BUF as the outbound buffer has room
  * for; returns bytes consumed, -EAGAIN when full (take output first) or
  * -EPROTO. Bytes not consumed must start the next call (SSL_write's retry
