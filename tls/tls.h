@@ -311,6 +311,23 @@ ssize_t tls_conn_write(struct tls_conn *c, const void *buf, size_t len);
 /* Queues close_notify. Returns 0 or -EPROTO. */
 int tls_conn_shutdown(struct tls_conn *c);
 
+/* Without the copies (issue 16): a caller whose ciphertext sits in its
+ * own buffers lends them around one read, handshake or write call instead
+ * of feeding and taking. tls_conn_lend_in lends LEN received bytes at P
+ * (read after anything tls_conn_feed queued); tls_conn_return_in ends the
+ * loan and returns how many BoringSSL took (it reads one record at a time,
+ * so the rest, a whole record or none, is still the caller's).
+ * tls_conn_lend_out lends CAP bytes of room at P for sealed records;
+ * tls_conn_return_out returns how many were written there. Records that
+ * did not fit wait in the outbound buffer (tls_conn_take), and while it
+ * holds any, new ones go behind them, never into the loan: bytes written
+ * to the loan come before those. Loans never outlive the call they were
+ * made for. */
+void tls_conn_lend_in(struct tls_conn *c, const void *p, size_t len);
+size_t tls_conn_return_in(struct tls_conn *c);
+void tls_conn_lend_out(struct tls_conn *c, void *p, size_t cap);
+size_t tls_conn_return_out(struct tls_conn *c);
+
 /* Ciphertext waiting to be sent, and taking it (copies at most LEN bytes,
  * returns the count). */
 size_t tls_conn_pending_out(const struct tls_conn *c);
