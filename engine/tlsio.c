@@ -4,7 +4,7 @@
  *
  * Received ciphertext waits in the socket's cin queue (provided buffers)
  * and is lent to the TLS connection on demand, one buffer per call
- * (BoringSSL reads it in place, no copy into tls/'s inbound buffer):
+ * (the BIO copies it once, into BoringSSL's record buffer; no stop in tls/):
  * eng_in_peek decrypts into private buffers pushed onto the ordinary input
  * queue, so the HTTP layer reads plaintext exactly as on a plain socket.
  * Pushed plaintext is sealed in full-size records, small pieces (a head,
@@ -34,8 +34,8 @@
 #define ENG_TLS_STAGE_PIECE_MAX 4096u
 
 /* Lends the oldest queued ciphertext buffer to the TLS connection for
- * one call: BoringSSL reads it in place (it used to be copied into the
- * connection's inbound buffer first). False when nothing is queued; the
+ * one call: the BIO copies from it into BoringSSL's record buffer (it
+ * used to be copied into the connection's inbound buffer first). False when nothing is queued; the
  * peer's FIN then goes to TLS, after the last byte it sent, never before:
  * ciphertext still queued here (input held back while the other side
  * drains) is the end of a close-delimited body. */

@@ -13,7 +13,8 @@
  *
  * Loans (tls_conn_lend_in/_out): a caller whose ciphertext already sits
  * in buffers of its own lends them around one call instead, and the BIO
- * reads from and writes to them in place; anything fed or left in the
+ * copies between them and BoringSSL's record buffers directly (one copy
+ * each way instead of two); anything fed or left in the
  * buffers above goes first, so the stream keeps its order either way.
  *
  * Write contract: tls_conn_write seals one record at a time only when the
