@@ -380,6 +380,33 @@ class RecordLayout(TlsCase):
         sizes = self.exchange(s, tls, (incoming, outgoing), "/n/200000", 200000)
         full = [x for x in sizes if x >= 16384]
         self.assertGreaterEqual(len(full), 200000 // 16384 - 1, sizes)
+        self.close_after(s, tls, incoming, outgoing)
+
+    def close_after(self, s, tls, incoming, outgoing):
+        """Connection: close on a small response: its head and body (sealed
+        together at the flush) come whole, then close_notify, then FIN."""
+        tls.write(b"GET /n/100 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        s.sendall(outgoing.read())
+        plain, notified = b"", False
+        for _ in range(1000):
+            b = s.recv(65536)
+            if not b:
+                break
+            incoming.write(b)
+            try:
+                while not notified:
+                    b = tls.read(65536)
+                    plain += b
+                    notified = b == b""   # CPython's answer to close_notify
+            except ssl.SSLWantReadError:
+                pass
+            except ssl.SSLZeroReturnError:
+                notified = True
+        self.assertTrue(notified, "no close_notify before the FIN: %r" % plain[-60:])
+        self.assertIn(b"\r\n\r\n", plain, "close_notify came before the response")
+        head, body = plain.split(b"\r\n\r\n", 1)
+        self.assertTrue(head.startswith(b"HTTP/1.1 200"), head)
+        self.assertEqual(body, bytes(i % 251 for i in range(100)))
 
     def test_small_response_is_one_record_tls13(self):
         self.layout(ssl.TLSVersion.TLSv1_3)
