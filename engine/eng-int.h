@@ -128,6 +128,9 @@ struct eng_sock {
 	struct eng_bufq in, cin;
 	struct tls_conn *tls;   /* NULL: plain TCP */
 	struct eng_seg tls_pend; /* pushed plaintext not sealed yet (len > 0) */
+	struct eng_seg tls_stage; /* small pushed pieces copied into one private
+				   * buffer, sealed as one record at the flush
+				   * (len > 0; engine/tlsio.c) */
 	uint8_t plain_alert;    /* description of a plaintext alert the peer sent */
 	/* output queue */
 	struct eng_outq out;

@@ -476,8 +476,14 @@ void eng_sock_linger(struct eng_worker *w, struct eng_sock *s)
 		return;
 	}
 	if (s->tls && !(s->flags & ENG_SOCK_F_TLS_BYE)) {
-		s->flags |= ENG_SOCK_F_TLS_BYE;   /* close_notify goes before our FIN */
-		tls_conn_shutdown(s->tls);
+		/* close_notify goes after every pushed byte and before our FIN;
+		 * while plaintext still waits for room, the send that drains
+		 * it comes back here */
+		eng_tls_move_out(w, s);
+		if (s->tls_pend.len == 0) {
+			s->flags |= ENG_SOCK_F_TLS_BYE;
+			tls_conn_shutdown(s->tls);
+		}
 	}
 	if (s->out.n > 0 || eng_tls_has_out(s) || (s->flags & ENG_SOCK_F_SENDING)) {
 		s->flags |= ENG_SOCK_F_FLUSHCLOSE;
@@ -519,8 +525,7 @@ static void maybe_free(struct eng_worker *w, struct eng_sock *s)
 		return;
 	}
 	w->proto->closed(w, s);
-	if (s->tls_pend.len > 0)
-		eng_seg_release(&w->bufs, &s->tls_pend);
+	eng_tls_drop(w, s);
 	if (s->tls) {
 		tls_conn_free(s->tls);
 		s->tls = NULL;

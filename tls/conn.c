@@ -11,6 +11,12 @@
  * when idle), so memory is bounded whatever the peer sends or the
  * application writes, and an idle connection holds only its SSL object.
  *
+ * Loans (tls_conn_lend_in/_out): a caller whose ciphertext already sits
+ * in buffers of its own lends them around one call instead, and the BIO
+ * copies between them and BoringSSL's record buffers directly (one copy
+ * each way instead of two); anything fed or left in the
+ * buffers above goes first, so the stream keeps its order either way.
+ *
  * Write contract: tls_conn_write seals one record at a time only when the
  * outbound buffer has room for it, so a sealed record is never left half
  * written, and a record is as large as the input allows: it waits for
@@ -196,6 +202,15 @@ ssize_t tls_conn_read(struct tls_conn *c, void *buf, size_t len)
 	return conn_fail(c, ret);
 }
 
+bool tls_conn_read_ready(const struct tls_conn *c)
+{
+	if (c->failed || c->eof || !c->hs_done)
+		return true;   /* let tls_conn_read say what happened */
+	if (c->in.len > c->in.off || c->lend_in_used < c->lend_in_len)
+		return true;
+	return SSL_has_pending(c->ssl) == 1;
+}
+
 ssize_t tls_conn_write(struct tls_conn *c, const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
@@ -233,6 +248,46 @@ int tls_conn_shutdown(struct tls_conn *c)
 	if (c->failed || !c->hs_done)
 		return -EPROTO;
 	return SSL_shutdown(c->ssl) >= 0 ? 0 : -EPROTO;
+}
+
+void tls_conn_lend_in(struct tls_conn *c, const void *p, size_t len)
+{
+	ASSERT(c->lend_in == NULL);
+	ASSERT(len <= UINT32_MAX);
+	c->lend_in = p;
+	c->lend_in_len = (uint32_t)len;
+	c->lend_in_used = 0;
+}
+
+size_t tls_conn_return_in(struct tls_conn *c)
+{
+	size_t n = c->lend_in_used;
+
+	ASSERT(c->lend_in_used <= c->lend_in_len);
+	c->lend_in = NULL;
+	c->lend_in_len = 0;
+	c->lend_in_used = 0;
+	return n;
+}
+
+void tls_conn_lend_out(struct tls_conn *c, void *p, size_t cap)
+{
+	ASSERT(c->lend_out == NULL);
+	ASSERT(cap <= UINT32_MAX);
+	c->lend_out = p;
+	c->lend_out_cap = (uint32_t)cap;
+	c->lend_out_used = 0;
+}
+
+size_t tls_conn_return_out(struct tls_conn *c)
+{
+	size_t n = c->lend_out_used;
+
+	ASSERT(c->lend_out_used <= c->lend_out_cap);
+	c->lend_out = NULL;
+	c->lend_out_cap = 0;
+	c->lend_out_used = 0;
+	return n;
 }
 
 size_t tls_conn_pending_out(const struct tls_conn *c)
@@ -419,16 +474,34 @@ static size_t buf_get(struct tls_conn *c, struct tls_buf *b, void *dst, size_t l
 	return len;
 }
 
+/* Into the lent room while nothing waits in the outbound buffer (order:
+ * what is in the loan goes out first); returns bytes written there. */
+static size_t lend_put(struct tls_conn *c, const char *src, size_t len)
+{
+	size_t room = c->lend_out_cap - c->lend_out_used;
+
+	if (c->lend_out == NULL || c->out.len > c->out.off)
+		return 0;
+	if (len > room)
+		len = room;
+	memcpy(c->lend_out + c->lend_out_used, src, len);
+	c->lend_out_used += (uint32_t)len;
+	return len;
+}
+
 static int bio_write(BIO *bio, const char *src, int len)
 {
 	struct tls_conn *c = BIO_get_data(bio);
-	size_t n;
+	size_t n = 0;
 
 	BIO_clear_retry_flags(bio);
-	n = len > 0 ? buf_put(c, &c->out, src, (size_t)len) : 0;
-	if (n == 0 && len > 0 && c->failed)
+	if (len <= 0)
+		return 0;
+	n = lend_put(c, src, (size_t)len);
+	n += buf_put(c, &c->out, src + n, (size_t)len - n);
+	if (n == 0 && c->failed)
 		return -1;   /* no buffer: a hard error, not a retry */
-	if (n == 0 && len > 0) {
+	if (n == 0) {
 		BIO_set_retry_write(bio);
 		return -1;
 	}
@@ -442,6 +515,13 @@ static int bio_read(BIO *bio, char *dst, int len)
 
 	BIO_clear_retry_flags(bio);
 	n = len > 0 ? buf_get(c, &c->in, dst, (size_t)len) : 0;
+	if (n == 0 && len > 0 && c->lend_in_used < c->lend_in_len) {
+		n = c->lend_in_len - c->lend_in_used;
+		if (n > (size_t)len)
+			n = (size_t)len;
+		memcpy(dst, c->lend_in + c->lend_in_used, n);
+		c->lend_in_used += (uint32_t)n;
+	}
 	if (n > 0)
 		return (int)n;
 	if (c->eof)
@@ -458,7 +538,7 @@ static long bio_ctrl(BIO *bio, int cmd, long larg, void *parg)
 	case BIO_CTRL_FLUSH:
 		return 1;
 	case BIO_CTRL_PENDING:
-		return (long)(c->in.len - c->in.off);
+		return (long)(c->in.len - c->in.off + c->lend_in_len - c->lend_in_used);
 	case BIO_CTRL_WPENDING:
 		return (long)(c->out.len - c->out.off);
 	default:
@@ -485,12 +565,17 @@ static int conn_fail(struct tls_conn *c, int ret)
 	int e = SSL_get_error(c->ssl, ret);
 	uint32_t code = (uint32_t)ERR_peek_error();
 
+	/* A retry pushed nothing onto the queue: clearing it again (16
+	 * frees) would only cost, twice per exchange on a keep-alive
+	 * connection. */
 	if (e == SSL_ERROR_WANT_READ && !c->eof) {
-		ERR_clear_error();
+		if (code != 0)
+			ERR_clear_error();
 		return -EAGAIN;
 	}
 	if (e == SSL_ERROR_WANT_WRITE) {
-		ERR_clear_error();
+		if (code != 0)
+			ERR_clear_error();
 		return -EAGAIN;
 	}
 	ERR_clear_error();

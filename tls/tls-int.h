@@ -122,6 +122,12 @@ struct tls_conn {
 	struct tls_pool *pool;        /* state and buffers from here; NULL: heap */
 	struct tls_buf in;            /* fed by the socket, read by BoringSSL */
 	struct tls_buf out;           /* written by BoringSSL, taken by the socket */
+	/* the caller's buffers lent for one call (tls_conn_lend_in/_out):
+	 * BoringSSL reads ciphertext from, and writes it to, them in place */
+	const uint8_t *lend_in;
+	uint32_t lend_in_len, lend_in_used;
+	uint8_t *lend_out;
+	uint32_t lend_out_cap, lend_out_used;
 	struct tls_leaf_cache *cache; /* server role: the worker's leaves */
 	struct tls_server *srv;       /* server role */
 	struct tls_client *cl;        /* client role */

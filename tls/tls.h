@@ -296,6 +296,13 @@ int tls_conn_handshake(struct tls_conn *c);
 /* Plaintext in. Returns bytes read, 0 on the peer's close_notify,
  * -EAGAIN (feed more), -EPIPE (TCP EOF without close_notify), -EPROTO. */
 ssize_t tls_conn_read(struct tls_conn *c, void *buf, size_t len);
+/* False when tls_conn_read can only return -EAGAIN: no fed ciphertext
+ * left, nothing buffered inside BoringSSL (a record's first half held
+ * there counts as buffered: true, a wasted call), no EOF to report. Lets the
+ * caller skip a call that would fail (each SSL_read clears the thread's
+ * 16-entry error queue, the largest share of a 100 B exchange's TLS
+ * bookkeeping measured in bench/tls.sh's keep-alive case). */
+bool tls_conn_read_ready(const struct tls_conn *c);
 /* Plaintext out. Seals as much of BUF as the outbound buffer has room
  * for; returns bytes consumed, -EAGAIN when full (take output first) or
  * -EPROTO. Bytes not consumed must start the next call (SSL_write's retry
@@ -303,6 +310,23 @@ ssize_t tls_conn_read(struct tls_conn *c, void *buf, size_t len);
 ssize_t tls_conn_write(struct tls_conn *c, const void *buf, size_t len);
 /* Queues close_notify. Returns 0 or -EPROTO. */
 int tls_conn_shutdown(struct tls_conn *c);
+
+/* Without the copies (issue 16): a caller whose ciphertext sits in its
+ * own buffers lends them around one read, handshake or write call instead
+ * of feeding and taking. tls_conn_lend_in lends LEN received bytes at P
+ * (read after anything tls_conn_feed queued); tls_conn_return_in ends the
+ * loan and returns how many BoringSSL took (it reads one record at a time,
+ * so the rest, a whole record or none, is still the caller's).
+ * tls_conn_lend_out lends CAP bytes of room at P for sealed records;
+ * tls_conn_return_out returns how many were written there. Records that
+ * did not fit wait in the outbound buffer (tls_conn_take), and while it
+ * holds any, new ones go behind them, never into the loan: bytes written
+ * to the loan come before those. Loans never outlive the call they were
+ * made for. */
+void tls_conn_lend_in(struct tls_conn *c, const void *p, size_t len);
+size_t tls_conn_return_in(struct tls_conn *c);
+void tls_conn_lend_out(struct tls_conn *c, void *p, size_t cap);
+size_t tls_conn_return_out(struct tls_conn *c);
 
 /* Ciphertext waiting to be sent, and taking it (copies at most LEN bytes,
  * returns the count). */

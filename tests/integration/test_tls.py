@@ -262,6 +262,159 @@ class Intercept(TlsCase):
         self.assertEqual(self.curl(self.url("/after")).returncode, 0)
 
 
+class OneWriteOrigin:
+    """TLS origin whose every answer (head and body) is one sendall, so it
+    reaches ringcap as one record in one recv: what the proxy then sends
+    the client is its own record layout, not the origin's."""
+
+    def __init__(self, cert, key):
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(cert, key)
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.serve, args=(c,), daemon=True).start()
+
+    def serve(self, c):
+        t = None
+        try:
+            t = self.ctx.wrap_socket(c, server_side=True)
+            buf = b""
+            while True:
+                while b"\r\n\r\n" not in buf:
+                    b = t.recv(65536)
+                    if not b:
+                        return
+                    buf += b
+                head, buf = buf.split(b"\r\n\r\n", 1)
+                n = int(head.split(b" ")[1].rsplit(b"/", 1)[1])
+                t.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % n +
+                          bytes(i % 251 for i in range(n)))
+        except (OSError, ValueError, IndexError):
+            pass
+        finally:
+            (t or c).close()
+
+    def stop(self):
+        self.sock.close()
+
+
+class RecordLayout(TlsCase):
+    """Issue 16: a small response's head and body reach the client in one
+    TLS record (they were sealed one record each: two seals in ringcap,
+    two opens in the client), and a large body in full records."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.one = OneWriteOrigin(cls.origin.cert, cls.origin.key)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.one.stop()
+        super().tearDownClass()
+
+    def exchange(self, sock, tls, bios, path, n):
+        """Sends GET PATH, reads the response of body size N; returns the
+        sizes of the application-data records it came in."""
+        tls.write(b"GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n" % path.encode())
+        incoming, outgoing = bios
+        sock.sendall(outgoing.read())
+        raw, plain, sizes = b"", b"", []
+        while b"\r\n\r\n" not in plain or len(plain.split(b"\r\n\r\n", 1)[1]) < n:
+            b = sock.recv(65536)
+            self.assertTrue(b, "connection closed mid-response")
+            raw += b
+            while len(raw) >= 5 and len(raw) >= 5 + int.from_bytes(raw[3:5], "big"):
+                size = int.from_bytes(raw[3:5], "big")
+                if raw[0] == 23:
+                    sizes.append(size)
+                incoming.write(raw[:5 + size])
+                raw = raw[5 + size:]
+            try:
+                while True:
+                    plain += tls.read(65536)
+            except ssl.SSLWantReadError:
+                pass
+        self.assertEqual(raw, b"")
+        head, body = plain.split(b"\r\n\r\n", 1)
+        self.assertTrue(head.startswith(b"HTTP/1.1 200"), head)
+        self.assertEqual(body, bytes(i % 251 for i in range(n)))
+        return sizes
+
+    def layout(self, version):
+        s = socket.create_connection((self.proxy.host, self.proxy.port), timeout=10)
+        self.addCleanup(s.close)
+        target = "localhost:%d" % self.one.port
+        s.sendall(("CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (target, target)).encode())
+        got = b""
+        while b"\r\n\r\n" not in got:
+            got += s.recv(1)
+        self.assertTrue(got.startswith(b"HTTP/1.1 200"), got)
+        ctx = ssl.create_default_context(cafile=self.ca)
+        ctx.minimum_version = ctx.maximum_version = version
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = ctx.wrap_bio(incoming, outgoing, server_hostname="localhost")
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                s.sendall(outgoing.read())
+                b = s.recv(65536)
+                self.assertTrue(b, "closed during the handshake")
+                incoming.write(b)
+        s.sendall(outgoing.read())
+        # the first exchange also carries TLS 1.3's session tickets
+        self.exchange(s, tls, (incoming, outgoing), "/n/100", 100)
+        for _ in range(3):
+            self.assertEqual(len(self.exchange(s, tls, (incoming, outgoing), "/n/100", 100)), 1,
+                             "head and body of a 100 B response in separate records")
+        sizes = self.exchange(s, tls, (incoming, outgoing), "/n/200000", 200000)
+        full = [x for x in sizes if x >= 16384]
+        self.assertGreaterEqual(len(full), 200000 // 16384 - 1, sizes)
+        self.close_after(s, tls, incoming, outgoing)
+
+    def close_after(self, s, tls, incoming, outgoing):
+        """Connection: close on a small response: its head and body (sealed
+        together at the flush) come whole, then close_notify, then FIN."""
+        tls.write(b"GET /n/100 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        s.sendall(outgoing.read())
+        plain, notified = b"", False
+        for _ in range(1000):
+            b = s.recv(65536)
+            if not b:
+                break
+            incoming.write(b)
+            try:
+                while not notified:
+                    b = tls.read(65536)
+                    plain += b
+                    notified = b == b""   # CPython's answer to close_notify
+            except ssl.SSLWantReadError:
+                pass
+            except ssl.SSLZeroReturnError:
+                notified = True
+        self.assertTrue(notified, "no close_notify before the FIN: %r" % plain[-60:])
+        self.assertIn(b"\r\n\r\n", plain, "close_notify came before the response")
+        head, body = plain.split(b"\r\n\r\n", 1)
+        self.assertTrue(head.startswith(b"HTTP/1.1 200"), head)
+        self.assertEqual(body, bytes(i % 251 for i in range(100)))
+
+    def test_small_response_is_one_record_tls13(self):
+        self.layout(ssl.TLSVersion.TLSv1_3)
+
+    def test_small_response_is_one_record_tls12(self):
+        self.layout(ssl.TLSVersion.TLSv1_2)
+
+
 class Restart(TlsCase):
     def test_restart_keeps_the_ca(self):
         r1 = subprocess.run([harness.RINGCAP_BIN, "ca", "--data", self.datadir],
