@@ -7,7 +7,8 @@
 # (python -m http.server: bigger response heads); ORIGIN=nginx is the
 # case of bench/README.md "Bytes per 100 B exchange" (nginx, 1 worker,
 # access log off). Prints one line: NX, total, frames, index, strings.
-# Environment: RINGCAP_BIN [build/tools/ringcap], BYTES_S [3], ORIGIN, DIR [/tmp].
+# Environment: RINGCAP_BIN [build/tools/ringcap], BYTES_S [3], ORIGIN, DIR [/tmp];
+# QUICK=1 (the smoke test): BYTES_S 1.
 set -u -o pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -16,6 +17,7 @@ PYTHON=python3
 [ -x /usr/bin/python3 ] && PYTHON=/usr/bin/python3
 RINGCAP_BIN=${RINGCAP_BIN:-$ROOT/build/tools/ringcap}
 ORIGIN=${ORIGIN:-python}
+[ "${QUICK:-0}" = 1 ] && BYTES_S=${BYTES_S:-1}
 TMP=$(mktemp -d "${DIR:-/tmp}/ringcap-bytes.XXXXXX")
 declare -A PID
 . "$HERE/common.sh"   # cleanup() and its traps

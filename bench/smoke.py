@@ -108,6 +108,9 @@ SPECS = {
         ("%s, %s connection(s)" % (c, n),
          r"^\| %s \| %s \| \d+ \| %s \| %s \| %s \|" % (c, n, NUM, NUM, NUM))
         for c in ("100b-ka", "64k-ka") for n in ("10", "1")]),
+    "bytes.sh": ([], [
+        ("bytes per 100 B exchange", r"^origin python: \d+ exchanges: %s B = frames %s \+ index %s "
+         r"\+ strings %s B" % (NUM, NUM, NUM, NUM))]),
     "export.sh": ([], [
         (name, r"^\| %s \| %s \| %s \| %s \| %s \| %s \| %s \| %s \|" % (
             sess, NUM, re.escape(fmt), NUM, NUM, NUM, NUM, NUM))
