@@ -52,7 +52,8 @@ DELETED = 6              # of them deleted through the API (tombstones)
 FIXED_SEED = 18
 KINDS = ("seg", "idx", "str", "tombstones", "meta", "meta+prev")
 DAMAGES = ("delete", "truncate", "zero", "flip")
-ENTRY = 96
+ENTRY = 96   # RCAPIDX1
+ENTRY2 = 65  # RCAPIDX2
 HDR = 32
 
 
@@ -68,6 +69,7 @@ def frames_of(seg):
 
 
 STR_EXT = 1 << 10  # SEG_F_STR_EXT: the session number follows host+url in .str
+HOST_IN_URL = 1 << 15  # SEG_F_HOST_IN_URL: .str holds the url only
 
 
 def spans_of(idx, frames, strs):
@@ -75,15 +77,36 @@ def spans_of(idx, frames, strs):
     ls shows: its session number (from the .str text), else the store's id."""
     ends = dict(frames)
     out = {}
-    for o in range(HDR, len(idx) - ENTRY + 1, ENTRY):
-        xid = struct.unpack_from("<Q", idx, o)[0]
-        str_off, hl, ul = struct.unpack_from("<IHH", idx, o + 32)
-        flags = struct.unpack_from("<I", idx, o + 76)[0]
+    v2 = idx[:8] == b"RCAPIDX2"   # 65-byte entries (persist/segment.c)
+    entry = ENTRY2 if v2 else ENTRY
+    worker = struct.unpack_from("<H", idx, 8)[0]
+    for o in range(HDR, len(idx) - entry + 1, entry):
+        if v2:
+            xid = worker << 40 | int.from_bytes(idx[o:o + 5], "little")
+            hl, ul = idx[o + 5], struct.unpack_from("<H", idx, o + 6)[0]
+            frame_off, last_off, str_off = struct.unpack_from("<III", idx, o + 32)
+            flags = struct.unpack_from("<H", idx, o + 46)[0]
+            span = struct.unpack_from("<H", idx, o + 49)[0]
+        else:
+            xid = struct.unpack_from("<Q", idx, o)[0]
+            str_off, hl, ul = struct.unpack_from("<IHH", idx, o + 32)
+            flags = struct.unpack_from("<I", idx, o + 76)[0]
+            frame_off, last_off = struct.unpack_from("<II", idx, o + 24)
+            span = struct.unpack_from("<H", idx, o + 88)[0]
         if flags & STR_EXT:
-            number = struct.unpack_from("<I", strs, str_off + hl + ul)[0]
+            at = str_off + (0 if flags & HOST_IN_URL else hl) + ul
+            if v2:   # the client name's length byte, then a varint (LEB128)
+                at += 1
+                number, shift = 0, 0
+                while True:
+                    b = strs[at]
+                    number |= (b & 0x7F) << shift
+                    at, shift = at + 1, shift + 7
+                    if not b & 0x80:
+                        break
+            else:
+                number = struct.unpack_from("<I", strs, at)[0]
             xid = number or xid
-        frame_off, last_off = struct.unpack_from("<II", idx, o + 24)
-        span = struct.unpack_from("<H", idx, o + 88)[0]
         assert span == 0, "the drill session fits one segment per worker"
         out[xid] = (frame_off, ends[last_off])
     return out

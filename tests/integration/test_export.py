@@ -646,13 +646,20 @@ class BigBodies(unittest.TestCase):
                                capture_output=True, timeout=30)
             base_kib = int(b.stderr.split()[-1])
             self.assertLess(rss_kib - base_kib, 20 * 1024, (rss_kib, base_kib))
-        # a write that fails half way (file size limit: EFBIG) leaves no session
+        # a write that fails half way (file size limit: EFBIG) leaves no session;
+        # the limit is half the largest file an unlimited import writes (the
+        # bodies compress, by how much depends on the frame sizes)
         import resource
         import signal
+        probe = tempfile.mkdtemp(prefix="big-probe-", dir=harness._TMP)
+        rc("import", har, "--session", "probe", "--data", probe)
+        biggest = max(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(probe)
+                      for f in fs if f.endswith(".seg"))
+        self.assertGreater(biggest, 2048)
 
         def limit():
             signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-            resource.setrlimit(resource.RLIMIT_FSIZE, (8 << 10, 8 << 10))
+            resource.setrlimit(resource.RLIMIT_FSIZE, (biggest // 2, biggest // 2))
         before = rc("sessions", "--data", data, "--json").stdout
         r = subprocess.run([harness.RINGCAP_BIN, "import", har, "--session", "half", "--data",
                             data], capture_output=True, timeout=60, preexec_fn=limit)
