@@ -86,7 +86,7 @@ SPECS = {
                      "`ringcap ls` --sort url --limit 50", "`ringcap ls --json`",
                      "`ringcap show --json`", "~1 GiB session", "restart after kill -9",
                      "`ringcap ls` of it after the restart", "capture on/off, 100b-ka",
-                     "capture on/off, 64k-ka")]),
+                     "capture on/off, 64k-ka", "captured 100 B exchanges")]),
     "replay.sh": ([], [
         ("wrk", r"^\| wrk -t2 -c64 \| %s \|" % NUM),
         ("replay closed loop", r"^\| ringcap replay --speed 0 .*\| %s \|" % NUM),

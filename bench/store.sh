@@ -153,21 +153,13 @@ row "\`ringcap ls\` of it after the restart (--sort duration --limit 50)" \
 kill "${PID[ringcap]}"; wait "${PID[ringcap]}" 2>/dev/null; unset 'PID[ringcap]'
 
 # ---------------------------------------------------------------- 6. bytes per 100 B exchange
-D3=$TMP/small
-printf '%099d\n' 0 >"$TMP/www/100b"
-"$RINGCAP_BIN" run --listen "127.0.0.1:$PP" --control "127.0.0.1:$CP" --data "$D3" \
-    --session small --workers 2 >"$TMP/run3.log" 2>&1 &
-PID[ringcap]=$!
-for _ in $(seq 1 600); do (exec 3<>"/dev/tcp/127.0.0.1/$PP") 2>/dev/null && break; sleep 0.01; done
-export BENCH_PATH="http://127.0.0.1:$OP/100b" BENCH_HOST="127.0.0.1:$OP"
-wrk -t 2 -c 8 -d "${BYTES_S:-3}s" -s "$HERE/wrk-req.lua" "http://127.0.0.1:$PP/" >"$TMP/wrk-small.log" 2>&1
-kill "${PID[ringcap]}"; wait "${PID[ringcap]}" 2>/dev/null; unset 'PID[ringcap]'
-NX=$("$RINGCAP_BIN" ls small --data "$D3" --json | $PYTHON -c 'import json,sys; print(len(json.load(sys.stdin)))')
-per() { cat "$D3"/*/*."$1" 2>/dev/null | wc -c | awk -v n="$NX" '{ printf "%.1f", n ? $1 / n : 0 }'; }
-BSEG=$(per seg) BIDX=$(per idx) BSTR=$(per str)
+# bench/bytes.sh does it (its own origin and daemon); its one line, parsed
+B6=$(RINGCAP_BIN="$RINGCAP_BIN" BYTES_S="${BYTES_S:-3}" ORIGIN=python DIR="$TMP" \
+     bash "$HERE/bytes.sh") || die "bytes.sh failed: $B6"
+read -r NX TOTAL BSEG BIDX BSTR <<<"$(sed -n 's/^origin python: \([0-9]*\) exchanges: \([0-9.]*\) B = frames \([0-9.]*\) + index \([0-9.]*\) + strings \([0-9.]*\) B.*/\1 \2 \3 \4 \5/p' <<<"$B6")"
+[ -n "${BSTR:-}" ] || die "bytes.sh printed no sizes: $B6"
 row "captured 100 B exchanges ($NX, wrk through \`run --session\`): bytes on disk per exchange" \
-    "$(awk -v a="$BSEG" -v b="$BIDX" -v c="$BSTR" 'BEGIN { printf "%.1f", a + b + c }') B" \
-    "frames $BSEG + index $BIDX + strings $BSTR B; target ≤ 150 B (issue 16)"
+    "$TOTAL B" "frames $BSEG + index $BIDX + strings $BSTR B; target ≤ 150 B (issue 16)"
 
 # ---------------------------------------------------------------- 5. capture on/off
 if [ "$RATIO" = 1 ]; then
