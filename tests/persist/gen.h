@@ -153,6 +153,29 @@ static inline void make_tmpdir(char *buf, size_t cap, const char *tag)
 }
 
 
+/* A whole file read into a malloc'd buffer (one spare byte: callers may
+ * NUL-terminate it), *len its size; free() it. */
+static inline uint8_t *gen_slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	REQUIRE(f);
+	fseek(f, 0, SEEK_END);
+	*len = (size_t)ftell(f);
+	fseek(f, 0, SEEK_SET);
+	uint8_t *b = malloc(*len + 1);
+	REQUIRE(b && fread(b, 1, *len, f) == *len);
+	fclose(f);
+	return b;
+}
+
+/* Writes b as the whole file at path. */
+static inline void gen_spit(const char *path, const uint8_t *b, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+	REQUIRE(f && fwrite(b, 1, len, f) == len);
+	fclose(f);
+}
+
 /* ---- interleaved driving of a writer ---- */
 
 struct drive_open {

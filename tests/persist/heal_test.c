@@ -56,25 +56,7 @@ static void path_of(char *buf, size_t cap, uint32_t segno, enum seg_kind k)
 	REQUIRE_RC(seg_path(buf, cap, dir, 0, segno, k));
 }
 
-static uint8_t *slurp(const char *p, size_t *len)
-{
-	FILE *f = fopen(p, "rb");
-	REQUIRE(f);
-	fseek(f, 0, SEEK_END);
-	*len = (size_t)ftell(f);
-	fseek(f, 0, SEEK_SET);
-	uint8_t *b = malloc(*len + 1);
-	REQUIRE(b && fread(b, 1, *len, f) == *len);
-	fclose(f);
-	return b;
-}
 
-static void spit(const char *p, const uint8_t *b, size_t len)
-{
-	FILE *f = fopen(p, "wb");
-	REQUIRE(f && fwrite(b, 1, len, f) == len);
-	fclose(f);
-}
 
 /* Everything a reader must still see, whatever was damaged. */
 static void check_all_visible(uint64_t want_recovered, uint64_t want_strings)
@@ -119,7 +101,7 @@ static void check_fsck_repairs(uint8_t **files, const size_t *lens, uint32_t nse
 			char p[256];
 			size_t len;
 			path_of(p, sizeof(p), s, (enum seg_kind)k);
-			uint8_t *b = slurp(p, &len);
+			uint8_t *b = gen_slurp(p, &len);
 			size_t i = (s - 1) * 2 + (size_t)(k - SEG_K_IDX);
 			CHECK(len == lens[i] && !memcmp(b, files[i], len));
 			free(b);
@@ -163,7 +145,7 @@ int main(void)
 		char ip[256];
 		size_t l;
 		path_of(ip, sizeof(ip), nseg, SEG_K_IDX);
-		uint8_t *keep = slurp(ip, &l);
+		uint8_t *keep = gen_slurp(ip, &l);
 		REQUIRE(l > SEG_FILE_HDR_SIZE);
 		CHECK(truncate(ip, (off_t)(l - SEG_ENTRY_SIZE / 2)) == 0); /* half an entry gone */
 		static struct row got[N];
@@ -174,7 +156,7 @@ int main(void)
 		REQUIRE_RC(seg_fsck(dir, false, &lr)); /* fsck: files at rest, damage */
 		CHECK(seg_report_damaged(&lr));
 		CHECK(lr.torn_bytes == SEG_ENTRY_SIZE - SEG_ENTRY_SIZE / 2); /* what is left of it */
-		spit(ip, keep, l);
+		gen_spit(ip, keep, l);
 		free(keep);
 	}
 	/* From here on the segments are at rest (written an hour ago). */
@@ -203,7 +185,7 @@ int main(void)
 			char p[256];
 			path_of(p, sizeof(p), s, (enum seg_kind)k);
 			files[(s - 1) * 2 + (size_t)(k - SEG_K_IDX)] =
-				slurp(p, &lens[(s - 1) * 2 + (size_t)(k - SEG_K_IDX)]);
+				gen_slurp(p, &lens[(s - 1) * 2 + (size_t)(k - SEG_K_IDX)]);
 		}
 	char p[256];
 	uint32_t mid = nseg / 2;
@@ -240,7 +222,7 @@ int main(void)
 	REQUIRE(z + 4096 < idx_len);
 	memset(b + z, 0, 4096);
 	path_of(p, sizeof(p), mid, SEG_K_IDX);
-	spit(p, b, idx_len);
+	gen_spit(p, b, idx_len);
 	uint64_t zeroed = (z + 4096 - SEG_FILE_HDR_SIZE) / SEG_ENTRY_SIZE -
 			  (z - SEG_FILE_HDR_SIZE) / SEG_ENTRY_SIZE + 1;
 	check_all_visible(zeroed, 0);
@@ -268,7 +250,7 @@ int main(void)
 	memcpy(b, str, str_len);
 	b[str_len / 2] ^= 0x20;
 	path_of(p, sizeof(p), mid, SEG_K_STR);
-	spit(p, b, str_len);
+	gen_spit(p, b, str_len);
 	check_all_visible(0, 1);
 	check_fsck_repairs(files, lens, nseg);
 	free(b);

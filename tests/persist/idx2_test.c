@@ -275,18 +275,6 @@ static void check_readers(const char *dir, bool v2)
 	CHECK_EQ(fr.exchanges, N);
 }
 
-static uint8_t *slurp(const char *p, size_t *len)
-{
-	FILE *f = fopen(p, "rb");
-	REQUIRE(f);
-	fseek(f, 0, SEEK_END);
-	*len = (size_t)ftell(f);
-	fseek(f, 0, SEEK_SET);
-	uint8_t *b = malloc(*len + 1);
-	REQUIRE(b && fread(b, 1, *len, f) == *len);
-	fclose(f);
-	return b;
-}
 
 /* Last segment of the session (one worker). */
 static uint32_t last_segno(const char *dir)
@@ -308,7 +296,7 @@ static void check_same(const char *dir, uint32_t nseg, uint8_t **kept, size_t *l
 			char p[128];
 			size_t l, i = (s - 1) * 2 + (size_t)k;
 			REQUIRE_RC(seg_path(p, sizeof(p), dir, 0, s, k ? SEG_K_STR : SEG_K_IDX));
-			uint8_t *b = slurp(p, &l);
+			uint8_t *b = gen_slurp(p, &l);
 			CHECK_EQ(l, lens[i]);
 			CHECK(l == lens[i] && !memcmp(b, kept[i], l));
 			free(b);
@@ -325,7 +313,7 @@ static void check_rebuilds(const char *dir, uint8_t ver)
 	for (uint32_t s = 1; s <= nseg; s++)
 		for (int k = 0; k < 2; k++) {
 			REQUIRE_RC(seg_path(p, sizeof(p), dir, 0, s, k ? SEG_K_STR : SEG_K_IDX));
-			kept[(s - 1) * 2 + (size_t)k] = slurp(p, &lens[(s - 1) * 2 + (size_t)k]);
+			kept[(s - 1) * 2 + (size_t)k] = gen_slurp(p, &lens[(s - 1) * 2 + (size_t)k]);
 		}
 	/* a crash: the last index lost its last entries and half of one, the
 	 * strings their tail */

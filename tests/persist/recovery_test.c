@@ -23,24 +23,14 @@ static uint8_t *slurp(const char *name, size_t *len)
 {
 	char p[128];
 	snprintf(p, sizeof(p), "%s/%s", dir, name);
-	FILE *f = fopen(p, "rb");
-	REQUIRE(f);
-	fseek(f, 0, SEEK_END);
-	*len = (size_t)ftell(f);
-	fseek(f, 0, SEEK_SET);
-	uint8_t *b = malloc(*len + 1);
-	REQUIRE(b && fread(b, 1, *len, f) == *len);
-	fclose(f);
-	return b;
+	return gen_slurp(p, len);
 }
 
 static void spit(const char *name, const uint8_t *b, size_t len)
 {
 	char p[128];
 	snprintf(p, sizeof(p), "%s/%s", dir, name);
-	FILE *f = fopen(p, "wb");
-	REQUIRE(f && fwrite(b, 1, len, f) == len);
-	fclose(f);
+	gen_spit(p, b, len);
 }
 
 /* Offsets of every valid frame of the segment. */
