@@ -102,7 +102,7 @@ static void test_torn_tail(const uint8_t *seg, size_t seg_len, const uint8_t *id
 		seg_fiter_close(&it);
 		CHECK(rep.frames_bad == 0 && rep.frames_ok == 0 && rep.torn_bytes == cut - last_off);
 		/* a full recovery about every 149 cuts, at most ~200 of them (the
-		 * last frame may be a 256 KiB raw one) */
+		 * last frame may be a 1 MiB raw one) */
 		if (i % (149 + (seg_len - last_off) / 200) == 0 || cut < last_off + stride) {
 			struct seg_report rr = { 0 };
 			REQUIRE_RC(seg_recover(dir, &rr));
