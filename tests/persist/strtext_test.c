@@ -194,15 +194,7 @@ static uint8_t *slurp(uint32_t segno, enum seg_kind k, size_t *len)
 {
 	char p[128];
 	REQUIRE_RC(seg_path(p, sizeof(p), dir, 0, segno, k));
-	FILE *f = fopen(p, "rb");
-	REQUIRE(f);
-	fseek(f, 0, SEEK_END);
-	*len = (size_t)ftell(f);
-	fseek(f, 0, SEEK_SET);
-	uint8_t *b = malloc(*len + 1);
-	REQUIRE(b && fread(b, 1, *len, f) == *len);
-	fclose(f);
-	return b;
+	return gen_slurp(p, len);
 }
 
 /* The .idx and .str files of both segments equal what was kept. */
