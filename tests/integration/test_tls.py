@@ -16,6 +16,7 @@ import threading
 import unittest
 
 import harness
+import tlsorigin
 from harness import Proxy
 
 TMP = tempfile.mkdtemp(prefix="ringcap-tls-")
@@ -286,14 +287,7 @@ class OneWriteOrigin:
         t = None
         try:
             t = self.ctx.wrap_socket(c, server_side=True)
-            buf = b""
-            while True:
-                while b"\r\n\r\n" not in buf:
-                    b = t.recv(65536)
-                    if not b:
-                        return
-                    buf += b
-                head, buf = buf.split(b"\r\n\r\n", 1)
+            for head in tlsorigin.request_heads(t):
                 n = int(head.split(b" ")[1].rsplit(b"/", 1)[1])
                 t.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % n +
                           bytes(i % 251 for i in range(n)))

@@ -52,6 +52,20 @@ def make_leaf(dirname, tag, ca=None, san="DNS:localhost,IP:127.0.0.1"):
     return key, cert
 
 
+def request_heads(t):
+    """The head of each request read from socket t, until the peer closes
+    (the origins here take no request bodies)."""
+    buf = b""
+    while True:
+        while b"\r\n\r\n" not in buf:
+            b = t.recv(65536)
+            if not b:
+                return
+            buf += b
+        head, buf = buf.split(b"\r\n\r\n", 1)
+        yield head
+
+
 class CountingTlsOrigin:
     """TLS origin on 127.0.0.1 (PORT 0: a free one) that counts connections,
     handshakes (full and resumed) and requests."""
@@ -146,14 +160,7 @@ class CountingTlsOrigin:
             t.close()
 
     def _requests(self, t, n):
-        buf = b""
-        while True:
-            while b"\r\n\r\n" not in buf:
-                b = t.recv(65536)
-                if not b:
-                    return
-                buf += b
-            head, buf = buf.split(b"\r\n\r\n", 1)
+        for head in request_heads(t):
             path = head.split(b" ", 2)[1]
             with self.lock:
                 self.requests += 1
