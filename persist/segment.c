@@ -636,8 +636,12 @@ static int seal(struct seg_writer *w)
 	struct seg_frame_hdr fh = {
 		.clen = (uint32_t)clen, .ulen = w->raw_len, .nrec = w->nrec, .raw = raw,
 		.id_hi = ((uint64_t)w->cfg.worker << SEG_ID_WORKER_SHIFT) | (w->next_seq - 1),
-		.payload_crc = seg_crc32c(0, s->frame + at + SEG_FRAME_HDR_SIZE, clen),
+		.payload_crc = raw ? seg_w_raw_crc(w)
+				   : seg_crc32c(0, s->frame + at + SEG_FRAME_HDR_SIZE, clen),
 	};
+#ifndef NDEBUG
+	ASSERT(fh.payload_crc == seg_crc32c(0, s->frame + at + SEG_FRAME_HDR_SIZE, clen));
+#endif
 	seg_frame_hdr_encode(s->frame + at, &fh);
 	seg_frame_hdr_verify(s->frame + at, &fh);
 	s->frame_len = SEG_FRAME_HDR_SIZE + (uint32_t)clen;
@@ -659,6 +663,7 @@ static int seal(struct seg_writer *w)
 	w->st.bytes_raw += w->raw_len;
 	w->st.bytes_disk += s->frame_len;
 	w->raw_len = w->nrec = w->open_str_len = w->open_idx_len = w->raw_incomp = 0;
+	w->raw_crc = w->raw_crc_len = 0;
 	w->oldest_ns = 0;
 	raw_place(w);
 	if (w->opening)

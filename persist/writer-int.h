@@ -70,6 +70,8 @@ struct seg_writer {
 	uint32_t raw_cap, raw_len, nrec, open_str_len, open_idx_len;
 	uint32_t raw_incomp;  /* bytes of incompressible body records in the open frame */
 	bool rec_incomp;      /* the next append_rec adds an incompressible body chunk */
+	uint32_t raw_crc;     /* crc32c of the open frame's first raw_crc_len bytes: */
+	uint32_t raw_crc_len; /* incompressible chunks are summed as they are copied in */
 	uint8_t *sample_out;  /* compressed sample (ZSTD_compressBound(SEG_SAMPLE_BYTES)) */
 	int64_t zb_credit_ns; /* cfg.zstd_budget: CPU zstd may still take (<= 0: spent) */
 	uint64_t zb_at_ns;    /* monotonic time of the last credit */
@@ -124,6 +126,9 @@ static inline bool seg_w_incomp_frame(const struct seg_writer *w)
 	       (uint64_t)w->raw_len * SEG_RAW_SHARE_NUM;
 }
 
+/* xch.c: the crc32c of the open frame's records so far (for a frame
+ * written raw: its payload crc). */
+uint32_t seg_w_raw_crc(struct seg_writer *w);
 /* xch.c: makes room for a record of need bytes in the open frame (seals it when
  * it is too full): 0 or -errno. */
 int seg_w_room(struct seg_writer *w, uint32_t need);

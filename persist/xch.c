@@ -40,6 +40,40 @@ int seg_w_room(struct seg_writer *w, uint32_t need)
 	return seg_writer_seal(w);
 }
 
+uint32_t seg_w_raw_crc(struct seg_writer *w)
+{
+	ASSERT(w->raw_crc_len <= w->raw_len);
+	w->raw_crc = seg_crc32c(w->raw_crc, w->raw + w->raw_crc_len, w->raw_len - w->raw_crc_len);
+	w->raw_crc_len = w->raw_len;
+	return w->raw_crc;
+}
+
+/* Copies a record's parts to p in the open frame. The chunk of a body
+ * sampled incompressible (incomp) is summed as it is copied, while the
+ * received buffer is still in cache: its frame is most likely written raw,
+ * with the crc of these bytes as its payload crc (seg_w_raw_crc). */
+static void copy_parts(struct seg_writer *w, uint8_t *p, const void *const *parts,
+		       const uint32_t *lens, uint32_t nparts, bool incomp)
+{
+	if (!incomp) {
+		for (uint32_t i = 0; i < nparts; i++) {
+			if (lens[i])
+				memcpy(p, parts[i], lens[i]);
+			p += lens[i];
+		}
+		return;
+	}
+	uint32_t at = (uint32_t)(p - w->raw), crc = w->raw_crc;
+	ASSERT(w->raw_crc_len <= at);
+	crc = seg_crc32c(crc, w->raw + w->raw_crc_len, at - w->raw_crc_len);
+	for (uint32_t i = 0; i < nparts; i++) {
+		crc = seg_crc32c_copy(crc, p, parts[i], lens[i]);
+		p += lens[i];
+	}
+	w->raw_crc = crc;
+	w->raw_crc_len = (uint32_t)(p - w->raw);
+}
+
 /* Appends one record: header, fixed part, then parts. The caller made room. */
 int seg_w_append_rec(struct seg_writer *w, uint8_t type, uint64_t id, const void *fixed,
 		      uint32_t fixed_len, const void *const *parts, const uint32_t *lens,
@@ -67,11 +101,7 @@ int seg_w_append_rec(struct seg_writer *w, uint8_t type, uint64_t id, const void
 	if (fixed_len)
 		memcpy(p, fixed, fixed_len);
 	p += fixed_len;
-	for (uint32_t i = 0; i < nparts; i++) {
-		if (lens[i])
-			memcpy(p, parts[i], lens[i]);
-		p += lens[i];
-	}
+	copy_parts(w, p, parts, lens, nparts, incomp);
 	if (w->raw_len == 0)
 		w->oldest_ns = w->now_ns;
 	w->raw_len += SEG_REC_HDR + len;
