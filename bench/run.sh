@@ -205,7 +205,7 @@ measure() {
         url="http://127.0.0.1:${PORT[$t]}/"
         path="http://127.0.0.1:$NGINX_PORT/$file"
     fi
-    export BENCH_PATH=$path BENCH_HOST="127.0.0.1:$NGINX_PORT" BENCH_VARIANTS=0
+    export BENCH_PATH=$path BENCH_HOST="127.0.0.1:$NGINX_PORT" BENCH_VARIANTS=0 BENCH_DELAY_MS=${DELAY_MS:-0}
     # text and random bodies: a different one each request (benchlib.py)
     case $file in *-text|*-rand) BENCH_VARIANTS=16;; esac
     local wrkargs=(-t "$THREADS" -c "$conns" --timeout "$WRK_TIMEOUT" -s "$HERE/wrk-req.lua")

@@ -8,6 +8,7 @@
 local path = os.getenv("BENCH_PATH")
 local host = os.getenv("BENCH_HOST")
 local variants = tonumber(os.getenv("BENCH_VARIANTS") or "0") or 0
+local pause = tonumber(os.getenv("BENCH_DELAY_MS") or "0") or 0
 if path then wrk.path = path end
 if host then wrk.headers["Host"] = host end
 if variants > 0 then
@@ -16,6 +17,13 @@ if variants > 0 then
       n = n + 1
       return wrk.format(nil, wrk.path .. "." .. (n % variants))
    end
+end
+
+-- BENCH_DELAY_MS: N > 0 waits N ms after each response before a connection's next
+--             request: an offered load of about connections x 1000 / N req/s, the same
+--             for every target (bench/run.sh DELAY_MS).
+if pause > 0 then
+   delay = function() return pause end
 end
 
 function done(summary, latency, requests)
