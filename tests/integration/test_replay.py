@@ -262,10 +262,17 @@ class Replay(unittest.TestCase):
         deviations (arrival minus scaled offset) of all of them lie within
         `late` s of each other (plus 2 ms: the recorded times are in ms).
         Their common base is unknown (the base request may itself be late on
-        a loaded machine), so only the spread is judged."""
-        want, got = self._offsets(speed)
-        dev = [g - w for w, g in zip(want, got)]
-        self.assertLessEqual(max(dev) - min(dev), late + 0.002, (want, got))
+        a loaded machine), so only the spread is judged. A second replay is
+        judged when the first one's spread is too wide: a busy CI box (the
+        sanitizer passes run beside it) can hold one request back once; a
+        replay that does not scale the gaps misses both times."""
+        for attempt in (1, 2):
+            self.tgt.reset()
+            want, got = self._offsets(speed)
+            dev = [g - w for w, g in zip(want, got)]
+            if max(dev) - min(dev) <= late + 0.002:
+                break
+        self.assertLessEqual(max(dev) - min(dev), late + 0.002, (attempt, want, got))
         return want, got
 
     def test_recorded_gaps_at_1x(self):
