@@ -35,6 +35,12 @@
 #define RC_HAR_DEPTH_MAX 64u
 /* Header lines kept per head (a browser sends some dozens). */
 #define RC_HAR_HEADERS_MAX 512u
+/* Largest magnitude of any HAR number read (sizes in bytes, times in ms,
+ * status, ports, opcodes): 1e12 B is 1 TB, 1e12 ms 31 years, and the
+ * seven timings of an entry, each below it, still add up in 64-bit ns. A
+ * number past it is an error of its entry ("out of range"), never a value
+ * cast out of range. */
+#define RC_HAR_NUM_MAX 1e12
 /* _webSocketMessages read per entry (the store's own per-exchange cap for
  * show and the API is the same order, RC_MSGS_MAX); more are left out. */
 #define RC_HAR_MSGS_MAX 100000u

@@ -101,7 +101,15 @@ static const char *str_of(struct dec *d, json_t *o, const char *where, const cha
 static double num_of(struct dec *d, json_t *o, const char *where, const char *key, double def)
 {
 	json_t *v = member(d, o, where, key, JSON_REAL, "a number");
-	return v ? json_number_value(v) : def;
+	if (!v)
+		return def;
+	double n = json_number_value(v);
+	if (n >= -RC_HAR_NUM_MAX && n <= RC_HAR_NUM_MAX)
+		return n;
+	char w[128];
+	snprintf(w, sizeof(w), "%s%s%s", where, where[0] ? "." : "", key);
+	fail(d, w, "out of range");
+	return def;
 }
 
 static json_t *obj_of(struct dec *d, json_t *o, const char *where, const char *key)
@@ -505,7 +513,9 @@ static void dec_extras(struct dec *d, json_t *e, struct rc_har_xch *x)
 		x->client.family = 6;
 		memcpy(x->client.addr, a, 16);
 	}
-	x->client.port = (uint16_t)num_of(d, e, "", "_client_port", 0);
+	double port = num_of(d, e, "", "_client_port", 0);
+	if (port > 0 && port <= 65535)
+		x->client.port = (uint16_t)port;
 	x->client_name = str_of(d, e, "", "_client_name", &x->client_name_len);
 	if (x->client_name_len > SEG_CLIENT_NAME_MAX)
 		x->client_name_len = SEG_CLIENT_NAME_MAX;

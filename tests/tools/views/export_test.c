@@ -549,6 +549,18 @@ static void test_har_reader(void)
 	    "$.log.entries[0].startedDateTime: not an ISO 8601 date");
 	bad(dir, "{\"log\": {\"entries\": [{" RQ ", \"response\": {\"content\": {\"text\": \"!!\","
 	    " \"encoding\": \"base64\"}}}]}}", "$.log.entries[0].response.content.text: not base64");
+	/* numbers past RC_HAR_NUM_MAX are an error, never a cast out of range;
+	 * a port past 65535 is ignored (the fuzzer's _client_port 79992 was
+	 * cast to uint16_t) */
+	bad(dir, "{\"log\": {\"entries\": [{" RQ ", \"_client_port\": 1e300}]}}",
+	    "$.log.entries[0]._client_port: out of range");
+	bad(dir, "{\"log\": {\"entries\": [{" RQ ", \"response\": {\"status\": 200,"
+	    " \"bodySize\": 1e20}}]}}", "$.log.entries[0].response.bodySize: out of range");
+	bad(dir, "{\"log\": {\"entries\": [{" RQ ", \"timings\": {\"wait\": -1e300}}]}}",
+	    "$.log.entries[0].timings.wait: out of range");
+	const char *port = "{\"log\": {\"entries\": [{" RQ ", \"_client_port\": 70000,"
+			   " \"_server_port\": -1, \"time\": 1e12}]}}";
+	CHECK(read_file(dir, port, strlen(port), NULL, err, sizeof(err)) == 1); /* ports ignored */
 	bad(dir, "{\"log\": {\"entries\": [{\"a\": 1,}]}}", "$.log.entries[0]: invalid JSON");
 	bad(dir, "{\"log\": {\"entries\": [" MIN "]}} x", "$: bytes after the document");
 	bad(dir, "{\"log\": {\"entries\": [" MIN "]]}", "unbalanced brackets");
