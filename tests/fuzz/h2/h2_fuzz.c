@@ -122,6 +122,19 @@ static void setup(void)
 	atexit(stop_engine);
 }
 
+/* What the proxy counted, for a refusal that must not happen. */
+static void dump_counters(void)
+{
+	struct eng_counters k;
+	eng_counters(E, &k);
+	fprintf(stderr, "h2_fuzz: proxy: %llu handshakes, %llu failed\n",
+		(unsigned long long)k.tls_handshakes, (unsigned long long)k.tls_failures);
+	for (int i = 0; i < ENG_ERR_COUNT; i++)
+		if (k.errors[i])
+			fprintf(stderr, "h2_fuzz:   %s: %llu\n", eng_err_name((enum eng_err)i),
+				(unsigned long long)k.errors[i]);
+}
+
 /* CONNECT to the upstream and a TLS handshake selecting h2; NULL when the
  * proxy refused (it must not: abort). */
 static SSL *open_h2(int *fdp)
@@ -140,15 +153,25 @@ static SSL *open_h2(int *fdp)
 			 up_port);
 	size_t got = 0;
 	send(fd, req, (size_t)n, MSG_NOSIGNAL);
+	/* a signal (libFuzzer's timer) interrupts a recv with a timeout
+	 * (EINTR, not restarted): go on until the deadline */
+	uint64_t until = now_ms() + 20000u;
+	int err = 0;
 	while (got < sizeof(head) - 1 && !memmem(head, got, "\r\n\r\n", 4)) {
 		ssize_t r = recv(fd, head + got, 1, 0);
-		if (r <= 0)
+		if (r < 0 && errno == EINTR && now_ms() < until)
+			continue;
+		if (r <= 0) {
+			err = r < 0 ? errno : 0;
 			break;
+		}
 		got += (size_t)r;
 	}
 	SSL *ssl = SSL_new(cctx);
 	if (got < 12 || memcmp(head, "HTTP/1.1 200", 12) != 0 || ssl == NULL) {
-		fprintf(stderr, "h2_fuzz: CONNECT refused: %.*s\n", (int)got, head);
+		fprintf(stderr, "h2_fuzz: CONNECT refused (%s): %.*s\n",
+			err ? strerror(err) : "closed", (int)got, head);
+		dump_counters();
 		abort();
 	}
 	SSL_set_fd(ssl, fd);
@@ -158,7 +181,7 @@ static SSL *open_h2(int *fdp)
 	/* a blocking handshake may still come back wanting to read: a signal
 	 * (libFuzzer's timer) interrupts a recv; go on until the deadline */
 	int rc;
-	uint64_t until = now_ms() + 20000u;
+	until = now_ms() + 20000u;
 	while ((rc = SSL_connect(ssl)) != 1 && now_ms() < until) {
 		int e = SSL_get_error(ssl, rc);
 		if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
@@ -167,15 +190,9 @@ static SSL *open_h2(int *fdp)
 	if (rc == 1)
 		SSL_get0_alpn_selected(ssl, &proto, &plen);
 	if (rc != 1 || plen != 2) {
-		struct eng_counters k;
-		eng_counters(E, &k);
-		fprintf(stderr, "h2_fuzz: no h2 handshake (%d, error %d, alpn %u; proxy: %llu "
-			"handshakes, %llu failed)\n", rc, SSL_get_error(ssl, rc), plen,
-			(unsigned long long)k.tls_handshakes, (unsigned long long)k.tls_failures);
-		for (int i = 0; i < ENG_ERR_COUNT; i++)
-			if (k.errors[i])
-				fprintf(stderr, "h2_fuzz:   %s: %llu\n", eng_err_name((enum eng_err)i),
-					(unsigned long long)k.errors[i]);
+		fprintf(stderr, "h2_fuzz: no h2 handshake (%d, error %d, alpn %u)\n", rc,
+			SSL_get_error(ssl, rc), plen);
+		dump_counters();
 		abort();
 	}
 	*fdp = fd;
