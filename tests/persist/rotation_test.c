@@ -12,20 +12,6 @@
 
 #define LONG_K 999999u
 
-static uint8_t *slurp_path(const char *p, size_t *len)
-{
-	FILE *f = fopen(p, "rb");
-	if (!f)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	*len = (size_t)ftell(f);
-	fseek(f, 0, SEEK_SET);
-	uint8_t *b = malloc(*len + 1);
-	REQUIRE(b && fread(b, 1, *len, f) == *len);
-	fclose(f);
-	return b;
-}
-
 /* Compares every .idx and .str of worker w with the saved copies. */
 static void snapshot(const char *dir, uint16_t w, uint32_t nseg, uint8_t **bufs, size_t *lens,
 		     bool compare)
@@ -35,8 +21,7 @@ static void snapshot(const char *dir, uint16_t w, uint32_t nseg, uint8_t **bufs,
 			char p[160];
 			snprintf(p, sizeof(p), "%s/w%03u-%08u.%s", dir, w, s, k ? "str" : "idx");
 			size_t len;
-			uint8_t *b = slurp_path(p, &len);
-			REQUIRE(b);
+			uint8_t *b = gen_slurp(p, &len);
 			size_t i = (s - 1) * 2 + (size_t)k;
 			if (!compare) {
 				bufs[i] = b;
