@@ -65,6 +65,19 @@ import time
 _BLOCK_SIZE = 1 << 16
 
 
+def read_head(sock, buf=b""):
+    """(head, rest): the next request or response head read from sock
+    after the bytes already in buf (without its blank line), and whatever
+    followed it; (None, buf) when the peer closed first."""
+    while b"\r\n\r\n" not in buf:
+        d = sock.recv(65536)
+        if not d:
+            return None, buf
+        buf += d
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    return head, rest
+
+
 def _make_block():
     out = bytearray()
     seed = b"ringcap-origin"

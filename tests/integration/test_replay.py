@@ -44,6 +44,7 @@ import time
 import unittest
 
 import harness
+import origin
 import storelib
 
 
@@ -100,12 +101,9 @@ class StampOrigin:
                 s = self.ctx.wrap_socket(s, server_side=True)
             buf = b""
             while True:
-                while b"\r\n\r\n" not in buf:
-                    d = s.recv(65536)
-                    if not d:
-                        return
-                    buf += d
-                head, buf = buf.split(b"\r\n\r\n", 1)
+                head, buf = origin.read_head(s, buf)
+                if head is None:
+                    return
                 lines = head.decode("latin-1").split("\r\n")
                 method, target, _ = lines[0].split(" ", 2)
                 hdrs = {}
@@ -557,12 +555,9 @@ class Replay(unittest.TestCase):
             buf = b""
             try:
                 while True:
-                    while b"\r\n\r\n" not in buf:
-                        d = c.recv(65536)
-                        if not d:
-                            return
-                        buf += d
-                    head, buf = buf.split(b"\r\n\r\n", 1)
+                    head, buf = origin.read_head(c, buf)
+                    if head is None:
+                        return
                     line = head.split(b"\r\n", 1)[0]
                     seen.append(line)
                     if line.startswith(b"POST"):

@@ -23,6 +23,7 @@ import threading
 import time
 
 import harness
+import origin
 from harness import ProxyCase, Conn, status_of
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
@@ -154,12 +155,9 @@ class ScriptOrigin:
         buf = b""
         try:
             while True:
-                while b"\r\n\r\n" not in buf:
-                    data = sock.recv(65536)
-                    if not data:
-                        return
-                    buf += data
-                head, _, buf = buf.partition(b"\r\n\r\n")
+                head, buf = origin.read_head(sock, buf)
+                if head is None:
+                    return
                 name = head.split(b" ")[1].decode().rsplit("/", 1)[-1]
                 now, late = SCRIPTS[name]
                 with self.lock:

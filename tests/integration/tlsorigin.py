@@ -16,6 +16,8 @@ import subprocess
 import threading
 import time
 
+import origin
+
 
 def _run(args):
     subprocess.run(["openssl"] + args, check=True, capture_output=True)
@@ -57,12 +59,9 @@ def request_heads(t):
     (the origins here take no request bodies)."""
     buf = b""
     while True:
-        while b"\r\n\r\n" not in buf:
-            b = t.recv(65536)
-            if not b:
-                return
-            buf += b
-        head, buf = buf.split(b"\r\n\r\n", 1)
+        head, buf = origin.read_head(t, buf)
+        if head is None:
+            return
         yield head
 
 
