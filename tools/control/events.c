@@ -7,7 +7,8 @@
  * The tail reads each worker's index where it stopped, so exchanges of
  * different workers that reach the disk out of order are all sent exactly
  * once. New rows wait in a stream's pending list for RC_API_SSE_ORDER_MS;
- * then the ready ones are merged: the earliest start first.
+ * then the ready ones, and every held row that started before one of them,
+ * go out merged: the earliest start first.
  *
  * A stream joins its session's tail when the server attaches it: the tail
  * is polled then (rows stored before go to the streams already there), so
@@ -175,24 +176,32 @@ static int row_cmp(const void *a, const void *b)
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-/* Moves the rows that waited long enough (all with flush) into buf, the
- * earliest start first: a worker stores in END order, so rows of one
- * worker are reordered too (an exchange that started first but ended last
- * still comes out first), and a live table never jumps within the wait. */
+/* Moves the rows that waited long enough (all with flush) into buf, and
+ * with them every held row that started before one of those: the earliest
+ * start first. A worker stores in END order, so rows of one worker are
+ * reordered too (an exchange that started first but ended last still comes
+ * out first), and a row another worker stored up to RC_API_SSE_ORDER_MS
+ * later still comes out before it: held back, it could only come after. */
 static void pending_flush(struct feed *f, uint64_t now, bool flush, struct rc_buf *buf)
 {
+	bool any = false;
+	uint64_t upto = 0;   /* the latest start among the rows that waited enough */
+	for (size_t i = 0; i < f->npending; i++)
+		if (flush || f->pending[i].seen_ms + RC_API_SSE_ORDER_MS <= now) {
+			any = true;
+			upto = f->pending[i].start_ns > upto ? f->pending[i].start_ns : upto;
+		}
+	if (!any)
+		return;   /* pending may be NULL: no sort or memmove of nothing */
+	if (f->npending > 1)
+		qsort(f->pending, f->npending, sizeof(*f->pending), row_cmp);
 	size_t ready = 0;
-	while (ready < f->npending && (flush || f->pending[ready].seen_ms + RC_API_SSE_ORDER_MS <= now))
+	while (ready < f->npending && (flush || f->pending[ready].start_ns <= upto)) {
+		rc_buf_puts(buf, f->pending[ready].text);
+		free(f->pending[ready].text);
+		f->pending[ready].text = NULL;
 		ready++;
-	if (ready > 1)
-		qsort(f->pending, ready, sizeof(*f->pending), row_cmp);
-	for (size_t i = 0; i < ready; i++) {
-		rc_buf_puts(buf, f->pending[i].text);
-		free(f->pending[i].text);
-		f->pending[i].text = NULL;
 	}
-	if (ready == 0)
-		return;   /* pending may be NULL: no memmove of nothing */
 	memmove(f->pending, f->pending + ready, (f->npending - ready) * sizeof(*f->pending));
 	f->npending -= ready;
 }

@@ -19,9 +19,10 @@
  * at tens of thousands of exchanges a second, several pages open).
  *
  * Exchanges already stored when the client subscribes are not sent. Rows
- * go out in the order each worker stored them, merged across workers by
- * start time after waiting RC_API_SSE_ORDER_MS, so a live table does not
- * jump when one worker's rows reach the disk a little later. When the
+ * go out merged across workers by start time: a row waits
+ * RC_API_SSE_ORDER_MS, then goes out with every held row that started
+ * before it, so a live table does not jump when one worker's rows reach
+ * the disk a little later. When the
  * session stops (or is deleted) an "end" event closes the stream; a
  * ": ping" comment every RC_API_SSE_PING_MS finds clients that left.
  *
