@@ -495,7 +495,7 @@ const char *seg_error_name(uint8_t e);
 /* crc32c (Castagnoli), hardware-accelerated on x86-64 with SSE4.2. */
 uint32_t seg_crc32c(uint32_t crc, const void *p, size_t n);
 /* The same over n bytes at src while copying them to dst (the ranges do
- * not overlap); the copy bypasses the cache where the CPU allows. */
+ * not overlap), in one pass: src is read once, while it is in cache. */
 uint32_t seg_crc32c_copy(uint32_t crc, void *dst, const void *src, size_t n);
 /* For tests: false keeps crc32c off the folding path (VPCLMULQDQ) where
  * the CPU has it, so that one machine checks both; true turns it back on

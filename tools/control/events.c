@@ -196,7 +196,7 @@ static void pending_flush(struct feed *f, uint64_t now, bool flush, struct rc_bu
 	if (f->npending > 1)
 		qsort(f->pending, f->npending, sizeof(*f->pending), row_cmp);
 	size_t ready = 0;
-	while (ready < f->npending && (flush || f->pending[ready].start_ns <= upto)) {
+	while (ready < f->npending && f->pending[ready].start_ns <= upto) {
 		rc_buf_puts(buf, f->pending[ready].text);
 		free(f->pending[ready].text);
 		f->pending[ready].text = NULL;

@@ -22,9 +22,9 @@
  * go out merged across workers by start time: a row waits
  * RC_API_SSE_ORDER_MS, then goes out with every held row that started
  * before it, so a live table does not jump when one worker's rows reach
- * the disk a little later. When the
- * session stops (or is deleted) an "end" event closes the stream; a
- * ": ping" comment every RC_API_SSE_PING_MS finds clients that left.
+ * the disk a little later. When the session stops (or is deleted) an
+ * "end" event closes the stream; a ": ping" comment every
+ * RC_API_SSE_PING_MS finds clients that left.
  *
  * A feed holds no thread: the control port's ticker (rc_events_tick)
  * polls one tail per session with open feeds (persist/tail.h: a few stat

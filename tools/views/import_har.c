@@ -73,6 +73,14 @@ static int fail(struct dec *d, const char *where, const char *what)
 	return d->rc;
 }
 
+/* fail() for member key of the object at where. */
+static void fail_key(struct dec *d, const char *where, const char *key, const char *what)
+{
+	char w[128];
+	snprintf(w, sizeof(w), "%s%s%s", where, where[0] ? "." : "", key);
+	fail(d, w, what);
+}
+
 /* ---- typed getters: missing is empty, a wrong type is an error ---- */
 
 static json_t *member(struct dec *d, json_t *o, const char *where, const char *key, json_type type,
@@ -83,10 +91,9 @@ static json_t *member(struct dec *d, json_t *o, const char *where, const char *k
 		return NULL;
 	if (json_typeof(v) == type || (type == JSON_REAL && json_is_number(v)))
 		return v;
-	char w[128], msg[64];
-	snprintf(w, sizeof(w), "%s%s%s", where, where[0] ? "." : "", key);
+	char msg[64];
 	snprintf(msg, sizeof(msg), "expected %s", tname);
-	fail(d, w, msg);
+	fail_key(d, where, key, msg);
 	return NULL;
 }
 
@@ -106,9 +113,7 @@ static double num_of(struct dec *d, json_t *o, const char *where, const char *ke
 	double n = json_number_value(v);
 	if (n >= -RC_HAR_NUM_MAX && n <= RC_HAR_NUM_MAX)
 		return n;
-	char w[128];
-	snprintf(w, sizeof(w), "%s%s%s", where, where[0] ? "." : "", key);
-	fail(d, w, "out of range");
+	fail_key(d, where, key, "out of range");
 	return def;
 }
 
